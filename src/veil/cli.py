@@ -1,0 +1,196 @@
+"""The `veil` command: media in -> detect (+ track) -> plan -> render -> media out, + report.
+
+`veil review PATH...` starts the review application instead (veil.review).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from veil import __version__
+from veil.detect import PROFILES, model_sha256
+from veil.outputs import collect_inputs, media_kind, output_path
+from veil.plan import MediaPlan, Plan, PlanError, RenderSettings
+from veil.photo import plan_photo, render_photo
+from veil.report import write_report
+
+app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Mode(str, Enum):
+    fill = "fill"
+    pixelate = "pixelate"
+    blur = "blur"
+
+
+class ShapeOption(str, Enum):
+    ellipse = "ellipse"
+    box = "box"
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    named = {"black": (0, 0, 0), "white": (255, 255, 255), "gray": (128, 128, 128), "grey": (128, 128, 128)}
+    if text.lower() in named:
+        return named[text.lower()]
+    hexa = text.lstrip("#")
+    if len(hexa) == 6:
+        try:
+            return tuple(int(hexa[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+        except ValueError:
+            pass
+    raise typer.BadParameter(f"{text!r} is not a colour: use black, white, gray or #RRGGBB")
+
+
+@dataclass
+class Outcome:
+    source: Path
+    output: Path | None = None
+    faces: int = 0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def redact(
+    paths: Annotated[list[Path], typer.Argument(help="Photos, videos or folders (searched recursively).")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file (one input only).")] = None,
+    output_dir: Annotated[Optional[Path], typer.Option("--output-dir", help="Write outputs here, mirroring input folders.")] = None,
+    accurate: Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 3x slower.")] = False,
+    mode: Annotated[Mode, typer.Option(help="fill (safest), pixelate (at most --blocks across a face), blur (weakest: reversible by published attacks).")] = Mode.fill,
+    color: Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB.")] = "black",
+    shape: Annotated[ShapeOption, typer.Option(help="Shape of each hidden region.")] = ShapeOption.ellipse,
+    blocks: Annotated[int, typer.Option(min=1, max=8, help="pixelate: blocks across a face (at most 8).")] = 8,
+    save_plan: Annotated[Optional[Path], typer.Option("--save-plan", help="Write the redaction plan (JSON) here.")] = None,
+    plan_file: Annotated[Optional[Path], typer.Option("--plan", help="Render this (edited) plan instead of detecting.")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write the audit report (JSON, and HTML beside it).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Detect and plan only; write no media.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
+) -> None:
+    """Find every face in photos and videos and hide it irreversibly; strip identifying metadata."""
+    started = time.monotonic()
+    settings = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks)
+    profile = PROFILES["accurate" if accurate else "fast"]
+    if output is not None and output_dir is not None:
+        raise typer.BadParameter("use either -o or --output-dir, not both")
+
+    if plan_file is not None:
+        try:
+            plan = Plan.load(plan_file)
+        except PlanError as error:
+            err.print(f"veil: {plan_file}: {error}")
+            raise typer.Exit(2)
+        plan.render = settings
+        known = {Path(m.path) for m in plan.media}
+        inputs = [(p, p.parent) for p in known] if not paths else collect_inputs(paths)
+    else:
+        plan = Plan(render=settings, veil_version=__version__,
+                    detection={"model": "centerface", "model_sha256": model_sha256(), "profile": profile.name,
+                               "threshold": profile.threshold, "shape": shape.value})
+        inputs = collect_inputs(paths)
+    if output is not None and len(inputs) != 1:
+        raise typer.BadParameter("-o names one output file; use --output-dir for several inputs")
+    if not inputs:
+        err.print("veil: no photos or videos found in " + ", ".join(map(str, paths)))
+        raise typer.Exit(2)
+
+    outcomes: list[Outcome] = []
+    show_progress = not quiet and not as_json and len(inputs) > 1
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, disable=not show_progress, transient=True) as progress:
+        task = progress.add_task("redacting", total=len(inputs))
+        for source, base in inputs:
+            outcome = Outcome(source)
+            try:
+                kind = media_kind(source)
+                if kind is None:
+                    raise ValueError(f"unsupported file type {source.suffix or '(no suffix)'}")
+                target = None if dry_run else output_path(source, base, output, output_dir)
+                if plan_file is not None:
+                    media = plan.find(str(source))
+                else:
+                    media = plan_media(source, kind, profile, quiet or as_json)
+                    for region in media.regions:
+                        region.shape = shape.value
+                    plan.media.append(media)
+                outcome.faces = len(media.regions)
+                if media.unanalysed_frames:
+                    outcome.notes.append(f"{len(media.unanalysed_frames)} frame(s) could not be analysed and are fully covered")
+                if target is not None:
+                    render_media(media, settings, target, quiet or as_json)
+                    outcome.output = target
+            except KeyboardInterrupt:
+                err.print("veil: interrupted; no partial output was left")
+                raise typer.Exit(130)
+            except Exception as error:  # fail closed: any failure means no output for this file
+                outcome.error = f"{type(error).__name__}: {error}" if not str(error) else str(error)
+                err.print(f"veil: {source}: {outcome.error}")
+            outcomes.append(outcome)
+            progress.advance(task)
+
+    if save_plan is not None:
+        plan.save(save_plan)
+    if report is not None:
+        write_report(plan, {str(o.source): str(o.output) for o in outcomes if o.output}, report)
+    print_summary(outcomes, time.monotonic() - started, quiet, as_json)
+    if any(o.error for o in outcomes):
+        raise typer.Exit(1)
+
+
+def plan_media(source: Path, kind: str, profile, quiet: bool) -> MediaPlan:
+    if kind == "image":
+        return plan_photo(source, profile)
+    from veil.video import plan_video
+
+    return plan_video(source, profile, show_progress=not quiet)
+
+
+def render_media(media: MediaPlan, settings: RenderSettings, target: Path, quiet: bool) -> None:
+    if media.kind == "image":
+        render_photo(media, settings, target)
+    else:
+        from veil.video import render_video
+
+        render_video(media, settings, target, show_progress=not quiet)
+
+
+def print_summary(outcomes: list[Outcome], seconds: float, quiet: bool, as_json: bool) -> None:
+    failed = [o for o in outcomes if o.error]
+    if as_json:
+        print(json.dumps({
+            "files": len(outcomes), "failed": len(failed), "faces": sum(o.faces for o in outcomes),
+            "seconds": round(seconds, 2),
+            "results": [{"input": str(o.source), "output": str(o.output) if o.output else None,
+                         "faces": o.faces, "error": o.error, "notes": o.notes} for o in outcomes],
+        }, indent=1))
+        return
+    for o in outcomes:
+        for note in o.notes:
+            err.print(f"veil: {o.source}: {note}")
+    if not quiet or failed:
+        faces = sum(o.faces for o in outcomes)
+        err.print(f"{len(outcomes)} file(s), {faces} region(s) hidden, {len(failed)} failed, {seconds:.1f} s")
+    for o in failed:
+        if len(outcomes) > 1:
+            err.print(f"  failed: {o.source}: {o.error}")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "review":
+        from veil.review.cli import review_app
+
+        sys.argv.pop(1)
+        review_app(prog_name="veil review")
+    else:
+        app(prog_name="veil")

@@ -1,0 +1,52 @@
+"""The photo flow: detect faces into a plan, render a plan into a redacted photo."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from veil.detect import FAST, DetectionProfile, Detection, detect_faces, head_box
+from veil.imagefile import Photo, encode_photo, read_photo
+from veil.outputs import atomic_write_bytes
+from veil.plan import Box, MediaPlan, Region, RenderSettings
+from veil.render import redact_frame
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def face_region(region_id: str, face: Detection, frame: int = 0) -> Region:
+    """A detector region hiding the head around one detected face."""
+    return Region(id=region_id, source="detector", boxes={frame: Box(*head_box(face), "detected", face.score)})
+
+
+def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None = None) -> MediaPlan:
+    photo = photo or read_photo(path)
+    height, width = photo.pixels.shape[:2]
+    faces = detect_faces(photo.pixels, profile)
+    return MediaPlan(
+        path=str(path),
+        kind="image",
+        width=width,
+        height=height,
+        sha256=file_sha256(path),
+        regions=[face_region(f"f{i + 1}", face) for i, face in enumerate(faces)],
+    )
+
+
+def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo: Photo | None = None) -> None:
+    """Write the redacted photo to `output` (atomically), following the plan exactly."""
+    photo = photo or read_photo(Path(media.path))
+    if photo.pixels.shape[:2] != (media.height, media.width):
+        raise ValueError(
+            f"plan is for a {media.width}x{media.height} image, the file is "
+            f"{photo.pixels.shape[1]}x{photo.pixels.shape[0]}"
+        )
+    boxes = [(region.shape, box) for region, box in media.boxes_by_frame().get(0, [])]
+    pixels = redact_frame(photo.pixels.copy(), boxes, settings, cover_all=bool(media.unanalysed_frames))
+    atomic_write_bytes(output, encode_photo(Photo(pixels, photo.icc_profile, photo.format), output.suffix))
