@@ -1,37 +1,221 @@
-"""The audit report: what was hidden, by whom, from which model, in which files."""
+"""The audit report: what was hidden, by whom, from which model, in which files.
+
+It answers the questions an editor, a court or a partner organisation asks about a
+redacted file: which program and model made it (versions, SHA-256), with which settings;
+which input became which output (SHA-256 of both, and whether the input is still the one
+the plan was made for); for every region or track, what created it (detector, tracker,
+reviewer), which frames it covers and how each frame's box came about; which people were
+kept visible and why; and every reviewer edit with its time and reason.
+
+Written as JSON (for tools) and as a self-contained HTML page (for people) beside it.
+"""
 
 from __future__ import annotations
 
+import html
 import json
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
+from veil import __version__
+from veil.detect import MODEL_NAME, model_sha256
 from veil.outputs import atomic_write_bytes
 from veil.photo import file_sha256
-from veil.plan import Plan
+from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
+
+REPORT_FORMAT = "veil-report"
+REPORT_VERSION = 1
+ORIGINS = ("detected", "interpolated", "extended", "reviewer", "unanalysed")
+# The `media` of an edit that concerns every file (export, loading a plan); see veil.review.session.
+ALL_MEDIA = "*"
 
 
-def build_report(plan: Plan, outputs: dict[str, str]) -> dict:
+def build_report(plan: Plan, outputs: dict[str, str]) -> dict[str, Any]:
+    """The report as JSON-ready data; `outputs` maps each input path to its written output."""
     return {
-        "veil_version": plan.veil_version,
-        "detection": plan.detection,
-        "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks},
-        "files": [
-            {
-                "input": media.path,
-                "input_sha256": media.sha256,
-                "output": outputs.get(media.path),
-                "output_sha256": file_sha256(Path(outputs[media.path])) if media.path in outputs else None,
-                "regions": [
-                    {"id": r.id, "source": r.source, "first_frame": r.first_frame, "last_frame": r.last_frame,
-                     "keep_visible": r.keep_visible, "reason": r.reason}
-                    for r in media.regions
-                ],
-            }
-            for media in plan.media
-        ],
-        "edits": [e.__dict__ for e in plan.edits],
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "generated": now_iso(),
+        "veil_version": __version__,
+        "plan_created": plan.created,
+        "plan_veil_version": plan.veil_version,
+        "models": [{
+            "name": "CenterFace", "file": MODEL_NAME, "sha256": model_sha256(), "used_for": "face detection",
+            "matches_plan": plan.detection.get("model_sha256") in (None, model_sha256()),
+        }],
+        "settings": {
+            "detection": plan.detection,
+            "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks},
+        },
+        "files": [file_entry(media, outputs.get(media.path), plan.edits) for media in plan.media],
+        "edits": [edit_entry(e) for e in plan.edits],
     }
 
 
+def file_entry(media: MediaPlan, output: str | None, edits: list[Edit]) -> dict[str, Any]:
+    actual = file_sha256(Path(media.path)) if Path(media.path).is_file() else None
+    mine = [e for e in edits if e.media == media.path]
+    return {
+        "input": media.path,
+        "kind": media.kind,
+        "width": media.width,
+        "height": media.height,
+        "frame_count": media.frame_count,
+        "input_sha256": actual,
+        "plan_input_sha256": media.sha256,
+        # False means the file changed after the plan was made: the boxes may not fit it.
+        "input_matches_plan": media.sha256 is None or actual == media.sha256,
+        "output": output,
+        "output_sha256": file_sha256(Path(output)) if output and Path(output).is_file() else None,
+        "unanalysed_frames": frame_runs(media.unanalysed_frames),
+        "regions_hidden": sum(not r.keep_visible for r in media.regions),
+        "regions_kept_visible": sum(r.keep_visible for r in media.regions),
+        "regions": [region_entry(media, r, mine) for r in media.regions],
+        # Regions the reviewer deleted are gone from the plan; their deletion stays here.
+        "deleted_regions": sorted({e.region for e in mine if e.action == "delete_region" and e.region}
+                                  - {r.id for r in media.regions}),
+        "edits": [edit_entry(e) for e in mine],
+    }
+
+
+def region_entry(media: MediaPlan, region: Region, edits: list[Edit]) -> dict[str, Any]:
+    origins = Counter(box.origin for box in region.boxes.values())
+    entry: dict[str, Any] = {
+        "id": region.id,
+        "source": region.source,
+        "shape": region.shape,
+        "first_frame": region.first_frame,
+        "last_frame": region.last_frame,
+        "frames": len(region.boxes),
+        "frame_ranges": frame_runs(sorted(region.boxes)),
+        "origins": {o: origins[o] for o in ORIGINS if origins[o]},
+        "keep_visible": region.keep_visible,
+        "reason": region.reason,
+        "edits": [edit_entry(e) for e in edits if e.region == region.id],
+    }
+    if media.kind == "video" and len(media.frame_times) > region.last_frame:
+        entry["start_seconds"] = round(media.frame_times[region.first_frame], 3)
+        entry["end_seconds"] = round(media.frame_times[region.last_frame], 3)
+    return entry
+
+
+def edit_entry(edit: Edit) -> dict[str, Any]:
+    return {"time": edit.time, "media": edit.media, "action": edit.action, "region": edit.region,
+            "detail": edit.detail, "reason": edit.reason}
+
+
+def frame_runs(frames: list[int]) -> list[list[int]]:
+    """[0, 1, 2, 5, 6] -> [[0, 2], [5, 6]]: gaps in a track are what a reviewer must check."""
+    runs: list[list[int]] = []
+    for frame in frames:
+        if runs and frame == runs[-1][1] + 1:
+            runs[-1][1] = frame
+        else:
+            runs.append([frame, frame])
+    return runs
+
+
 def write_report(plan: Plan, outputs: dict[str, str], path: Path) -> None:
-    atomic_write_bytes(path, json.dumps(build_report(plan, outputs), indent=1).encode())
+    """The report as JSON at `path` and as HTML at `path` with the suffix .html."""
+    report = build_report(plan, outputs)
+    atomic_write_bytes(path, json.dumps(report, indent=1).encode())
+    atomic_write_bytes(Path(path).with_suffix(".html"), render_html(report).encode())
+
+
+# --- HTML ---------------------------------------------------------------------
+
+def e(value: Any) -> str:
+    """Escape anything for HTML text and attributes: every value in the report passes here."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def render_html(report: dict[str, Any]) -> str:
+    model = report["models"][0]
+    render = report["settings"]["render"]
+    detection = report["settings"]["detection"]
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        "<title>veil redaction report</title><style>", CSS, "</style></head><body>",
+        "<h1>Redaction report</h1>",
+        f"<p>Generated {e(report['generated'])} by veil {e(report['veil_version'])}; "
+        f"plan created {e(report['plan_created'])} by veil {e(report['plan_veil_version'])}.</p>",
+        "<h2>Model and settings</h2><table>",
+        row("Detection model", f"{model['name']} ({model['file']})"),
+        row("Model SHA-256", model["sha256"], code=True),
+        row("Model matches the plan's", "yes" if model["matches_plan"] else "NO: the plan was made with another model"),
+        row("Detection settings", json.dumps(detection, sort_keys=True), code=True),
+        row("Redaction", f"{render['mode']}, colour {render['color']}, at most {render['blocks']} blocks across (pixelate)"),
+        "</table>",
+    ]
+    for file in report["files"]:
+        parts.append(file_html(file))
+    parts.append("<h2>All edits</h2>")
+    parts.append(edits_html(report["edits"], with_media=True))
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
+def file_html(file: dict[str, Any]) -> str:
+    parts = [
+        f"<section><h2>{e(file['input'])}</h2><table>",
+        row("Kind", f"{file['kind']}, {file['width']}x{file['height']}, {file['frame_count']} frame(s)"),
+        row("Input SHA-256", file["input_sha256"], code=True),
+        row("Input unchanged since planning", "yes" if file["input_matches_plan"] else "NO"),
+        row("Output", file["output"] or "(not written)"),
+        row("Output SHA-256", file["output_sha256"], code=True),
+        row("Regions hidden / kept visible", f"{file['regions_hidden']} / {file['regions_kept_visible']}"),
+        row("Frames fully covered (not analysable)", runs_text(file["unanalysed_frames"]) or "none"),
+        row("Regions deleted by the reviewer", ", ".join(file["deleted_regions"]) or "none"),
+        "</table><table class='regions'><tr><th>Region</th><th>Created by</th><th>Frames</th>"
+        "<th>How each frame's box came about</th><th>Shape</th><th>Shown?</th><th>Edits</th></tr>",
+    ]
+    for region in file["regions"]:
+        origins = ", ".join(f"{name}: {count}" for name, count in region["origins"].items())
+        shown = f"KEPT VISIBLE: {e(region['reason'])}" if region["keep_visible"] else "hidden"
+        seconds = (f"<br>{e(region['start_seconds'])} s to {e(region['end_seconds'])} s"
+                   if "start_seconds" in region else "")
+        parts.append(
+            f"<tr><td>{e(region['id'])}</td><td>{e(region['source'])}</td>"
+            f"<td>{e(runs_text(region['frame_ranges']))}{seconds}</td><td>{e(origins)}</td>"
+            f"<td>{e(region['shape'])}</td><td>{shown}</td><td>{len(region['edits'])}</td></tr>"
+        )
+    parts.append("</table><h3>Edits to this file</h3>")
+    parts.append(edits_html(file["edits"], with_media=False))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def edits_html(edits: list[dict[str, Any]], with_media: bool) -> str:
+    if not edits:
+        return "<p>No edits.</p>"
+    head = "<th>File</th>" if with_media else ""
+    rows = [f"<table class='edits'><tr><th>Time (UTC)</th>{head}<th>Action</th><th>Region</th><th>Detail</th><th>Reason</th></tr>"]
+    for edit in edits:
+        media = f"<td>{e(Path(edit['media']).name if edit['media'] != ALL_MEDIA else 'all files')}</td>" if with_media else ""
+        rows.append(
+            f"<tr><td>{e(edit['time'])}</td>{media}<td>{e(edit['action'])}</td><td>{e(edit['region'])}</td>"
+            f"<td><code>{e(json.dumps(edit['detail'], sort_keys=True))}</code></td><td>{e(edit['reason'])}</td></tr>"
+        )
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def row(label: str, value: Any, code: bool = False) -> str:
+    shown = f"<code>{e(value)}</code>" if code else e(value)
+    return f"<tr><th>{e(label)}</th><td>{shown}</td></tr>"
+
+
+def runs_text(runs: list[list[int]]) -> str:
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:70em;padding:0 1em;color:#111}
+table{border-collapse:collapse;margin:.5em 0 1.5em;width:100%}
+th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}
+th{background:#f3f3f3;font-weight:600}
+code{font:12px ui-monospace,monospace;word-break:break-all}
+section{border-top:3px solid #333;margin-top:2em}
+"""

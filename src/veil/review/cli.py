@@ -1,0 +1,188 @@
+"""`veil review PATH...`: detect, then open the review page on a local server.
+
+The session starts from media files (detected and planned first, with progress in the
+terminal) or from an existing plan (`--plan`). The plan being edited is saved after
+every edit, by default beside the first input as `<input>.veil-plan.json`; starting
+again with the same inputs resumes it, so nothing is lost when the browser or the
+server is closed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+import webbrowser
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from veil import __version__
+from veil.cli import Mode, ShapeOption, parse_color, plan_media
+from veil.detect import PROFILES, DetectionProfile, model_sha256
+from veil.outputs import OutputError, collect_inputs, media_kind, output_path
+from veil.photo import file_sha256
+from veil.plan import Plan, PlanError, RenderSettings
+from veil.review.app import create_app
+from veil.review.session import ReviewSession
+
+PLAN_SUFFIX = ".veil-plan.json"
+REPORT_SUFFIX = ".veil-report.json"
+
+review_app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+err = Console(stderr=True, highlight=False)
+
+
+class SessionError(ValueError):
+    """A review session that cannot start; the message says why and what to do."""
+
+
+@review_app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def review(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Photos, videos or folders to review.")] = None,
+    plan_file: Annotated[Optional[Path], typer.Option("--plan", help="Review this existing plan instead of detecting.")] = None,
+    save_plan: Annotated[Optional[Path], typer.Option("--save-plan", help="Save the edited plan here (default: beside the first input, or the --plan file).")] = None,
+    output_dir: Annotated[Optional[Path], typer.Option("--output-dir", help="Export outputs here (default: <name>.redacted.<ext> beside each input).")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Audit report path (JSON; HTML beside it). Default: beside the plan file.")] = None,
+    accurate: Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 3x slower.")] = False,
+    mode: Annotated[Mode, typer.Option(help="fill (safest), pixelate, blur (weakest). Ignored with --plan.")] = Mode.fill,
+    color: Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB. Ignored with --plan.")] = "black",
+    shape: Annotated[ShapeOption, typer.Option(help="Shape of detected regions.")] = ShapeOption.ellipse,
+    blocks: Annotated[int, typer.Option(min=1, max=8, help="pixelate: blocks across a face.")] = 8,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the address only; do not open a browser.")] = False,
+) -> None:
+    """Check and correct every redaction in a local web page, then export the outputs and an audit report."""
+    settings = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks)
+    try:
+        session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings,
+                               PROFILES["accurate" if accurate else "fast"], shape.value)
+    except (SessionError, PlanError, OutputError) as error:
+        err.print(f"veil review: {error}")
+        raise typer.Exit(2)
+    server = ReviewServer(session, port)
+    err.print(f"plan file (saved after every edit): {session.plan_path}")
+    err.print(f"review page: {server.url}")
+    err.print("press Ctrl+C to stop the server")
+    if not no_browser:
+        webbrowser.open(server.url)
+    server.run()
+
+
+def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | None, output_dir: Path | None,
+                 report: Path | None, settings: RenderSettings, profile: DetectionProfile, shape: str) -> ReviewSession:
+    """Load or make the plan, and decide where it, the outputs and the report are written."""
+    if plan_file is not None:
+        plan = Plan.load(plan_file)
+        check_media(plan)
+        plan_path = save_plan or plan_file
+    else:
+        inputs = collect_inputs(paths)
+        if not inputs:
+            raise SessionError("no photos or videos given (or found in the folders given)")
+        plan_path = save_plan or inputs[0][0].with_name(inputs[0][0].name + PLAN_SUFFIX)
+        plan = resume(plan_path, [source for source, _ in inputs]) or detect(inputs, settings, profile, shape)
+    check_writable(plan_path)
+    plan.save(plan_path)
+    targets = [output_path(Path(m.path), Path(m.path).parent, None, output_dir) for m in plan.media]
+    report_path = report or plan_path.with_name(plan_path.name.removesuffix(PLAN_SUFFIX).removesuffix(".json")
+                                                + REPORT_SUFFIX)
+    return ReviewSession(plan, plan_path, targets, report_path)
+
+
+def resume(plan_path: Path, sources: list[Path]) -> Plan | None:
+    """The saved plan of an earlier session for the same files, or None if there is none."""
+    if not plan_path.exists():
+        return None
+    plan = Plan.load(plan_path)
+    if [m.path for m in plan.media] != [str(s) for s in sources]:
+        raise SessionError(f"{plan_path} exists and is a plan for other files: continue it with --plan, "
+                           "or choose another file with --save-plan")
+    check_media(plan)
+    err.print(f"resuming the review saved in {plan_path} ({len(plan.edits)} edits so far)")
+    return plan
+
+
+def detect(inputs: list[tuple[Path, Path]], settings: RenderSettings, profile: DetectionProfile, shape: str) -> Plan:
+    plan = Plan(render=settings, veil_version=__version__,
+                detection={"model": "centerface", "model_sha256": model_sha256(), "profile": profile.name,
+                           "threshold": profile.threshold, "shape": shape})
+    for number, (source, _) in enumerate(inputs, 1):
+        kind = media_kind(source)
+        if kind is None or not source.is_file():
+            raise SessionError(f"{source}: not a photo or video file")
+        err.print(f"[{number}/{len(inputs)}] detecting faces in {source}")
+        media = plan_media(source, kind, profile, quiet=False)
+        for region in media.regions:
+            region.shape = shape
+        plan.media.append(media)
+    return plan
+
+
+def check_media(plan: Plan) -> None:
+    """Every file of the plan must be there, unchanged: boxes for another file hide the wrong pixels."""
+    if not plan.media:
+        raise SessionError("the plan lists no media files")
+    for media in plan.media:
+        path = Path(media.path)
+        if not path.is_file():
+            raise SessionError(f"{path}: the plan's media file is missing")
+        if media.sha256 and file_sha256(path) != media.sha256:
+            raise SessionError(f"{path}: the file has changed since the plan was made (SHA-256 differs)")
+
+
+def check_writable(path: Path) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir() or not folder.stat().st_mode & 0o222 or not _can_create(folder):
+        raise SessionError(f"cannot save the plan in {folder}: choose a writable place with --save-plan")
+
+
+def _can_create(folder: Path) -> bool:
+    try:
+        probe = folder / f".veil-probe-{secrets.token_hex(4)}"
+        probe.touch()
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
+
+class ReviewServer:
+    """uvicorn serving one session on 127.0.0.1 (loopback only), on a port bound up front."""
+
+    def __init__(self, session: ReviewSession, port: int = 0):
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", port))
+        self.port = self.socket.getsockname()[1]
+        self.token = secrets.token_urlsafe(24)
+        self.app = create_app(session, self.token, self.port)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False))
+        self.thread: threading.Thread | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/?token={self.token}"
+
+    def run(self) -> None:
+        self.server.run(sockets=[self.socket])
+
+    def start(self) -> None:
+        """Serve from a background thread (tests); returns once the server accepts requests."""
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+        while not self.server.started and self.thread.is_alive():
+            threading.Event().wait(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join()
+        self.socket.close()

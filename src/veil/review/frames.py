@@ -1,0 +1,202 @@
+"""Pixels for the review page: photos and single video frames, original and redacted.
+
+Video frames are served one image per frame index (decoded with PyAV by seeking) rather
+than streaming the video into the browser: stepping is then exact to the frame, and the
+redacted preview is made by the same renderer the export uses.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from veil.detect import as_rgb8
+from veil.imagefile import read_photo
+from veil.plan import Box, MediaPlan, RenderSettings, Shape
+from veil.render import redact_frame
+
+# Display images are downscaled to this longest side: the page draws boxes in image
+# coordinates over whatever size the picture has, and a 24 MP JPEG per step is slow.
+DISPLAY_SIDE = 1600
+THUMB_SIDE = 320
+# Stepping forward decodes on from the current position up to this many frames;
+# further jumps seek to the nearest keyframe instead.
+DECODE_AHEAD = 48
+
+
+class FrameError(ValueError):
+    """A frame that cannot be decoded."""
+
+
+class LRU:
+    """A small least-recently-used cache (decoded frames, encoded previews)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.items: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        return None
+
+    def put(self, key, value) -> None:
+        self.items[key] = value
+        self.items.move_to_end(key)
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+
+def upright(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as upright RGB: the display matrix (phone video) applied."""
+    pixels = frame.to_ndarray(format="rgb24")
+    turns = (round(getattr(frame, "rotation", 0) or 0) // 90) % 4
+    return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
+
+
+class VideoFrames:
+    """Random access to the frames of one video by index; one decoder, used under a lock."""
+
+    def __init__(self, media: MediaPlan):
+        self.media = media
+        self.path = Path(media.path)
+        self.lock = threading.Lock()
+        self.container: av.container.InputContainer | None = None
+        self.decoded: Iterator[av.VideoFrame] | None = None
+        self.position = -1  # index of the last frame the decoder gave
+        self.cache = LRU(16)
+
+    def frame(self, index: int) -> np.ndarray:
+        with self.lock:
+            cached = self.cache.get(index)
+            if cached is not None:
+                return cached
+            if not (self.decoded is not None and self.position < index <= self.position + DECODE_AHEAD):
+                self._seek(index)
+            for pixels in self._advance():
+                if self.position == index:
+                    return pixels
+                if self.position > index:
+                    break
+            raise FrameError(f"frame {index} of {self.path.name} cannot be decoded")
+
+    def frames(self, first: int, last: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Frames first..last in either direction (backwards in chunks, so memory stays bounded)."""
+        step = 1 if last >= first else -1
+        if step == 1:
+            for index in range(first, last + 1):
+                yield index, self.frame(index)
+            return
+        for end in range(first, last - 1, -DECODE_AHEAD):
+            start = max(last, end - DECODE_AHEAD + 1)
+            chunk = [(i, self.frame(i)) for i in range(start, end + 1)]
+            yield from reversed(chunk)
+
+    def _seek(self, index: int) -> None:
+        if self.container is None:
+            self.container = av.open(str(self.path))
+        stream = self.container.streams.video[0]
+        target = self._time(index)
+        if target is None or index == 0 or stream.time_base is None:
+            self.container.seek(0)
+        else:
+            # A little before the frame's time: the nearest earlier keyframe is found from there.
+            self.container.seek(int(max(0.0, target - 0.001) / stream.time_base) + (stream.start_time or 0),
+                                stream=stream, backward=True)
+        self.decoded = self.container.decode(stream)
+        self.position = -1
+
+    def _advance(self) -> Iterator[np.ndarray]:
+        assert self.decoded is not None
+        for frame in self.decoded:
+            self.position = self._index_of(frame)
+            pixels = upright(frame)
+            self.cache.put(self.position, pixels)
+            yield pixels
+
+    def _time(self, index: int) -> float | None:
+        times = self.media.frame_times
+        return times[index] if index < len(times) else None
+
+    def _index_of(self, frame: av.VideoFrame) -> int:
+        """A decoded frame's index: matched by time to the plan's frame times, else counted."""
+        times = self.media.frame_times
+        if frame.time is None or not times:
+            return self.position + 1
+        at = bisect.bisect_left(times, frame.time - 1e-6)
+        if at == len(times):
+            return len(times) - 1
+        if at > 0 and abs(times[at - 1] - frame.time) < abs(times[at] - frame.time):
+            return at - 1
+        return at
+
+
+class MediaPixels:
+    """Original and redacted display images of every media file in a session."""
+
+    def __init__(self, media: list[MediaPlan]):
+        self.videos = {i: VideoFrames(m) for i, m in enumerate(media) if m.kind == "video"}
+        self.photos = LRU(4)
+        self.encoded = LRU(256)
+        self.lock = threading.Lock()
+
+    def pixels(self, index: int, media: MediaPlan, frame: int) -> np.ndarray:
+        """Upright 8-bit RGB pixels of one frame (a photo is frame 0)."""
+        if media.kind == "video":
+            return self.videos[index].frame(frame)
+        with self.lock:
+            cached = self.photos.get(index)
+        if cached is None:
+            cached = as_rgb8(read_photo(Path(media.path)).pixels)
+            with self.lock:
+                self.photos.put(index, cached)
+        return cached
+
+    def jpeg(self, index: int, media: MediaPlan, frame: int, hide: Hide | None, settings: RenderSettings,
+             revision: int, thumb: bool = False) -> bytes:
+        """A display JPEG of one frame: original, or with `hide` applied (as of plan `revision`)."""
+        key = (index, frame, hide is not None, revision if hide is not None else -1, thumb)
+        with self.lock:
+            cached = self.encoded.get(key)
+        if cached is not None:
+            return cached
+        pixels = self.pixels(index, media, frame)
+        if hide is not None:
+            pixels = redact_frame(pixels.copy(), hide.boxes, settings, cover_all=hide.cover_all)
+        data = encode_jpeg(pixels, THUMB_SIDE if thumb else DISPLAY_SIDE)
+        with self.lock:
+            self.encoded.put(key, data)
+        return data
+
+
+@dataclass
+class Hide:
+    """What the renderer hides in one frame, taken from the plan under the session's lock."""
+
+    boxes: list[tuple[Shape, Box]]
+    cover_all: bool
+
+
+def frame_hide(media: MediaPlan, frame: int) -> Hide:
+    """The same boxes `render_photo` / `render_video` hide in this frame."""
+    boxes = [(r.shape, r.boxes[frame]) for r in media.regions if not r.keep_visible and frame in r.boxes]
+    return Hide(boxes, frame in media.unanalysed_frames)
+
+
+def encode_jpeg(pixels: np.ndarray, side: int) -> bytes:
+    image = Image.fromarray(pixels)
+    if max(image.size) > side:
+        image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=88)
+    return buffer.getvalue()

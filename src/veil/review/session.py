@@ -1,0 +1,274 @@
+"""A review session: the plan being reviewed, every edit operation, undo/redo, export.
+
+Every edit changes the plan, is logged as an `Edit` in `plan.edits` (for the audit
+report), and is saved to the plan file atomically before the call returns, so a closed
+browser or a killed server loses nothing. Undo keeps snapshots of the regions of the one
+media file an edit touched (not the whole plan: an hour of video holds hundreds of
+thousands of boxes in other files), and undo/redo are logged as edits too.
+
+The session is shared by the web server's worker threads, so every access to the plan
+goes through `self.lock`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from veil.plan import Box, Edit, MediaPlan, Plan, Region, now_iso
+from veil.report import ALL_MEDIA
+
+# Enough to walk back a long review session; each entry is one file's regions.
+UNDO_LIMIT = 200
+# The smallest region a reviewer can draw, in pixels: smaller is a mis-click.
+MIN_SIDE = 2.0
+SHAPES = ("ellipse", "box")
+
+
+class EditError(ValueError):
+    """An edit the plan cannot take: unknown region or frame, bad box, missing reason."""
+
+
+class NotFound(EditError):
+    """The media file or region the edit names is not in this session."""
+
+
+@dataclass
+class Snapshot:
+    """The regions of the media files an edit changed, as they were before it."""
+
+    regions: dict[int, list[Region]]
+    action: str
+
+
+# Renders one media file to a target path: veil.cli.render_media in production.
+Renderer = Callable[[MediaPlan, Any, Path], None]
+# Writes the audit report: veil.report.write_report in production.
+ReportWriter = Callable[[Plan, dict[str, str], Path], None]
+
+
+@dataclass
+class ExportState:
+    state: str = "idle"  # idle, running, done, failed
+    done: int = 0
+    total: int = 0
+    outputs: dict[str, str] = field(default_factory=dict)
+    report: str | None = None
+    error: str | None = None
+
+
+class ReviewSession:
+    def __init__(self, plan: Plan, plan_path: Path, targets: list[Path], report_path: Path):
+        if len(targets) != len(plan.media):
+            raise ValueError("one output path per media file is needed")
+        self.plan = plan
+        self.plan_path = plan_path
+        self.targets = targets
+        self.report_path = report_path
+        self.lock = threading.RLock()
+        self.revision = 0  # bumped on every change: the redacted previews are cached by it
+        self.undo_stack: list[Snapshot] = []
+        self.redo_stack: list[Snapshot] = []
+        self.export_state = ExportState()
+
+    # --- lookup -------------------------------------------------------------
+
+    def media(self, index: int) -> MediaPlan:
+        if not 0 <= index < len(self.plan.media):
+            raise NotFound(f"no media file {index} in this session")
+        return self.plan.media[index]
+
+    def region(self, index: int, region_id: str) -> Region:
+        try:
+            return self.media(index).region(region_id)
+        except KeyError:
+            raise NotFound(f"no region {region_id!r} in media file {index}") from None
+
+    # --- edit operations ----------------------------------------------------
+
+    def delete_box(self, index: int, region_id: str, frame: int, reason: str | None = None) -> None:
+        """Remove one frame's box of a track (a false detection); an empty track goes."""
+        with self.lock:
+            media, region = self.media(index), self.region(index, region_id)
+            if frame not in region.boxes:
+                raise EditError(f"region {region_id} has no box in frame {frame}")
+            self._before(index, "delete_box")
+            box = region.boxes.pop(frame)
+            if not region.boxes:
+                media.regions.remove(region)
+            self._log(media, "delete_box", region_id, {"frame": frame, "box": box_detail(box)}, reason)
+
+    def delete_region(self, index: int, region_id: str, reason: str | None = None) -> None:
+        """Remove a whole track (or a photo's region)."""
+        with self.lock:
+            media, region = self.media(index), self.region(index, region_id)
+            self._before(index, "delete_region")
+            media.regions.remove(region)
+            detail = {"first_frame": region.first_frame, "last_frame": region.last_frame, "boxes": len(region.boxes)}
+            self._log(media, "delete_region", region_id, detail, reason)
+
+    def add_region(self, index: int, frame: int, shape: str, coords: list[float], reason: str | None = None) -> str:
+        """A new region drawn by the reviewer on one frame; returns its id."""
+        with self.lock:
+            media = self.media(index)
+            check_frame(media, frame)
+            check_shape(shape)
+            box = reviewer_box(media, coords)
+            self._before(index, "add_region")
+            region = Region(id=media.new_region_id("r"), source="reviewer", shape=shape, boxes={frame: box})
+            media.regions.append(region)
+            self._log(media, "add_region", region.id, {"frame": frame, "shape": shape, "box": box_detail(box)}, reason)
+            return region.id
+
+    def set_box(self, index: int, region_id: str, frame: int, coords: list[float], reason: str | None = None) -> None:
+        """Move or resize a region in one frame (or give a track a box in a frame it lacked)."""
+        with self.lock:
+            media, region = self.media(index), self.region(index, region_id)
+            check_frame(media, frame)
+            box = reviewer_box(media, coords)
+            self._before(index, "set_box")
+            old = region.boxes.get(frame)
+            region.boxes[frame] = box
+            detail = {"frame": frame, "box": box_detail(box), "was": box_detail(old) if old else None}
+            self._log(media, "set_box", region_id, detail, reason)
+
+    def set_shape(self, index: int, region_id: str, shape: str, reason: str | None = None) -> None:
+        with self.lock:
+            media, region = self.media(index), self.region(index, region_id)
+            check_shape(shape)
+            self._before(index, "set_shape")
+            was, region.shape = region.shape, shape
+            self._log(media, "set_shape", region_id, {"shape": shape, "was": was}, reason)
+
+    def set_keep_visible(self, index: int, region_id: str, keep: bool, reason: str | None) -> None:
+        """Show a consenting person (a reason is required) or hide them again."""
+        with self.lock:
+            media, region = self.media(index), self.region(index, region_id)
+            reason = (reason or "").strip() or None
+            if keep and reason is None:
+                raise EditError("keeping a person visible needs a reason (e.g. who consented, and how)")
+            self._before(index, "keep_visible" if keep else "hide")
+            region.keep_visible = keep
+            region.reason = reason if keep else None
+            self._log(media, "keep_visible" if keep else "hide", region_id, {"keep_visible": keep}, reason)
+
+    def add_boxes(self, index: int, region_id: str, boxes: dict[int, Box], detail: dict[str, Any],
+                  reason: str | None = None) -> int:
+        """Give a track the boxes a tracker followed (only in frames it had none); returns how many."""
+        with self.lock:
+            media, region = self.media(index), self.region(index, region_id)
+            new = {f: b for f, b in boxes.items() if f not in region.boxes and 0 <= f < media.frame_count}
+            self._before(index, "extend")
+            region.boxes.update(new)
+            self._log(media, "extend", region_id, {**detail, "frames_added": len(new)}, reason)
+            return len(new)
+
+    def replace_plan(self, plan: Plan, reason: str | None = None) -> None:
+        """Take the regions of an uploaded plan for the same media files."""
+        with self.lock:
+            mine = [(m.path, m.sha256) for m in self.plan.media]
+            theirs = [(m.path, m.sha256) for m in plan.media]
+            if mine != theirs:
+                raise EditError("the uploaded plan is for other media files than this session's")
+            snapshot = Snapshot({i: copy.deepcopy(m.regions) for i, m in enumerate(self.plan.media)}, "load_plan")
+            self._push(snapshot)
+            for media, new in zip(self.plan.media, plan.media):
+                media.regions = new.regions
+            self._log(ALL_MEDIA, "load_plan", None, {"regions": sum(len(m.regions) for m in plan.media)}, reason)
+
+    def undo(self) -> str:
+        return self._step(self.undo_stack, self.redo_stack, "undo")
+
+    def redo(self) -> str:
+        return self._step(self.redo_stack, self.undo_stack, "redo")
+
+    # --- export ---------------------------------------------------------------
+
+    def start_export(self, render: Renderer, write_report: ReportWriter) -> bool:
+        """Render every output and the report in a background thread; False if one is running."""
+        with self.lock:
+            if self.export_state.state == "running":
+                return False
+            outputs = {m.path: str(t) for m, t in zip(self.plan.media, self.targets)}
+            self._log(ALL_MEDIA, "export", None, {"outputs": outputs, "report": str(self.report_path)}, None)
+            # Render a copy: the reviewer may go on editing while the export runs.
+            plan = copy.deepcopy(self.plan)
+            self.export_state = ExportState("running", total=len(plan.media))
+        thread = threading.Thread(target=self._export, args=(plan, render, write_report), daemon=True)
+        thread.start()
+        return True
+
+    def _export(self, plan: Plan, render: Renderer, write_report: ReportWriter) -> None:
+        outputs: dict[str, str] = {}
+        try:
+            for media, target in zip(plan.media, self.targets):
+                render(media, plan.render, target)
+                outputs[media.path] = str(target)
+                with self.lock:
+                    self.export_state.done += 1
+            write_report(plan, outputs, self.report_path)
+            state = ExportState("done", len(outputs), len(plan.media), outputs, str(self.report_path))
+        except Exception as error:  # the reviewer must see any failure; nothing partial is left (atomic writes)
+            traceback.print_exc()
+            state = ExportState("failed", len(outputs), len(plan.media), outputs, None, f"{type(error).__name__}: {error}")
+        with self.lock:
+            self.export_state = state
+
+    # --- internals ------------------------------------------------------------
+
+    def _before(self, index: int, action: str) -> None:
+        self._push(Snapshot({index: copy.deepcopy(self.plan.media[index].regions)}, action))
+
+    def _push(self, snapshot: Snapshot) -> None:
+        self.undo_stack.append(snapshot)
+        del self.undo_stack[:-UNDO_LIMIT]
+        self.redo_stack.clear()
+
+    def _step(self, source: list[Snapshot], target: list[Snapshot], action: str) -> str:
+        with self.lock:
+            if not source:
+                raise EditError(f"nothing to {action}")
+            snapshot = source.pop()
+            target.append(Snapshot({i: self.plan.media[i].regions for i in snapshot.regions}, snapshot.action))
+            for i, regions in snapshot.regions.items():
+                self.plan.media[i].regions = regions
+            touched = [self.plan.media[i] for i in snapshot.regions]
+            self._log(touched[0] if len(touched) == 1 else ALL_MEDIA, action, None, {"action": snapshot.action}, None)
+            return snapshot.action
+
+    def _log(self, media: MediaPlan | str, action: str, region: str | None, detail: dict[str, Any], reason: str | None) -> None:
+        path = media if isinstance(media, str) else media.path
+        self.plan.edits.append(Edit(now_iso(), path, action, region, detail, (reason or "").strip() or None))
+        self.revision += 1
+        self.plan.save(self.plan_path)
+
+
+def check_frame(media: MediaPlan, frame: int) -> None:
+    if not 0 <= frame < max(1, media.frame_count):
+        raise EditError(f"frame {frame} is outside 0..{max(1, media.frame_count) - 1}")
+
+
+def check_shape(shape: str) -> None:
+    if shape not in SHAPES:
+        raise EditError(f"shape must be one of {', '.join(SHAPES)}")
+
+
+def reviewer_box(media: MediaPlan, coords: list[float]) -> Box:
+    """A reviewer's box from [x0, y0, x1, y1], clipped to the image and checked."""
+    if len(coords) != 4 or not all(isinstance(c, (int, float)) and math.isfinite(c) for c in coords):
+        raise EditError("a box is four finite numbers [x0, y0, x1, y1]")
+    x0, y0, x1, y1 = coords
+    box = Box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1), "reviewer", None).clipped(media.width, media.height)
+    if box.width < MIN_SIDE or box.height < MIN_SIDE:
+        raise EditError(f"a region must be at least {MIN_SIDE:g} pixels wide and high inside the image")
+    return box
+
+
+def box_detail(box: Box) -> list[float]:
+    return [round(box.x0, 1), round(box.y0, 1), round(box.x1, 1), round(box.y1, 1)]
