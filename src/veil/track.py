@@ -1,0 +1,203 @@
+"""Tracking: turn per-frame detections into regions that follow a face through a video.
+
+A detector alone flickers: a head turns, the score dips under the threshold for a frame,
+and the face is shown. Tracks close those holes. Detections are associated across
+frames ByteTrack-style (confident detections first, then weak ones, matched to each
+track's predicted box by IoU), gaps inside a track are interpolated, every track is
+extended a few frames before its first and after its last detection, and boxes are
+smoothed so masks do not jitter. Nothing here drops a detection: a weak detection that
+matches no track starts its own, since an unmatched face is still a face.
+
+Scene cuts split the timeline into segments; tracks, interpolation and extension never
+cross a cut, so no mask is dragged from one shot into the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from veil.plan import Box, Region
+
+
+@dataclass(frozen=True)
+class TrackParams:
+    """Tracker settings, in frames (callers convert from seconds using the frame rate)."""
+
+    max_gap: int = 15  # a track undetected for longer than this ends
+    extend: int = 8  # frames of mask kept before the first and after the last detection
+    smooth: int = 2  # half-width of the smoothing window
+    high_score: float = 0.5  # detections at or above this are matched first
+    match_iou: float = 0.25  # least IoU between a track's predicted box and a detection
+    # An extended box grows by this fraction per frame away from the track's end (up to
+    # max_growth), since the face keeps moving after the detector lost it.
+    growth: float = 0.04
+    max_growth: float = 1.6
+
+
+@dataclass
+class _Track:
+    boxes: dict[int, Box] = field(default_factory=dict)
+
+    @property
+    def last(self) -> int:
+        return max(self.boxes)
+
+    def predicted(self, frame: int) -> Box:
+        """The last box moved on at the velocity between its last two detections."""
+        frames = sorted(self.boxes)
+        last = self.boxes[frames[-1]]
+        if len(frames) < 2:
+            return last
+        before = self.boxes[frames[-2]]
+        steps = (frame - frames[-1]) / (frames[-1] - frames[-2])
+        return Box(*(b + (b - a) * steps for a, b in zip(_coords(before), _coords(last))), origin=last.origin)
+
+
+def _coords(box: Box) -> tuple[float, float, float, float]:
+    return box.x0, box.y0, box.x1, box.y1
+
+
+def iou_matrix(a: Sequence[Box], b: Sequence[Box]) -> np.ndarray:
+    if not a or not b:
+        return np.zeros((len(a), len(b)))
+    aa = np.array([_coords(x) for x in a])[:, None, :]
+    bb = np.array([_coords(x) for x in b])[None, :, :]
+    iw = (np.minimum(aa[..., 2], bb[..., 2]) - np.maximum(aa[..., 0], bb[..., 0])).clip(0)
+    ih = (np.minimum(aa[..., 3], bb[..., 3]) - np.maximum(aa[..., 1], bb[..., 1])).clip(0)
+    inter = iw * ih
+    area_a = (aa[..., 2] - aa[..., 0]) * (aa[..., 3] - aa[..., 1])
+    area_b = (bb[..., 2] - bb[..., 0]) * (bb[..., 3] - bb[..., 1])
+    return inter / np.maximum(area_a + area_b - inter, 1e-9)
+
+
+def _greedy_match(ious: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """Pairs (row, col) taken best IoU first; each row and column used once."""
+    pairs = []
+    ious = ious.copy()
+    while ious.size:
+        r, c = np.unravel_index(np.argmax(ious), ious.shape)
+        if ious[r, c] < threshold:
+            break
+        pairs.append((int(r), int(c)))
+        ious[r, :] = -1
+        ious[:, c] = -1
+    return pairs
+
+
+def associate(detections: Mapping[int, Sequence[Box]], params: TrackParams) -> list[dict[int, Box]]:
+    """Link detections (one segment, no cuts inside) into tracks of detected boxes."""
+    tracks: list[_Track] = []
+    for frame in sorted(detections):
+        live = [t for t in tracks if frame - t.last <= params.max_gap]
+        found = list(detections[frame])
+        high = [i for i, d in enumerate(found) if (d.score or 0) >= params.high_score]
+        low = [i for i, d in enumerate(found) if (d.score or 0) < params.high_score]
+        for group in (high, low):
+            predicted = [t.predicted(frame) for t in live]
+            pairs = _greedy_match(iou_matrix(predicted, [found[i] for i in group]), params.match_iou)
+            for r, c in pairs:
+                live[r].boxes[frame] = found[group[c]]
+            matched_tracks = {r for r, _ in pairs}
+            live = [t for i, t in enumerate(live) if i not in matched_tracks]
+            unmatched = [group[c] for c in range(len(group)) if c not in {c for _, c in pairs}]
+            tracks.extend(_Track({frame: found[i]}) for i in unmatched)
+    return [t.boxes for t in tracks]
+
+
+def interpolate(boxes: dict[int, Box]) -> dict[int, Box]:
+    """Fill every frame between two detections linearly."""
+    frames = sorted(boxes)
+    dense = dict(boxes)
+    for a, b in zip(frames, frames[1:]):
+        for f in range(a + 1, b):
+            t = (f - a) / (b - a)
+            coords = (p + (q - p) * t for p, q in zip(_coords(boxes[a]), _coords(boxes[b])))
+            dense[f] = Box(*coords, origin="interpolated")
+    return dense
+
+
+def smooth(boxes: dict[int, Box], half_window: int) -> dict[int, Box]:
+    """Average centres over a window; take the largest size in it.
+
+    Averaging centres removes the detector's jitter (and is exact for steady motion);
+    the largest size rather than the mean keeps a shrinking detection from uncovering
+    the face.
+    """
+    if half_window <= 0:
+        return boxes
+    frames = sorted(boxes)
+    arr = np.array([_coords(boxes[f]) for f in frames])
+    centres = (arr[:, :2] + arr[:, 2:]) / 2
+    sizes = arr[:, 2:] - arr[:, :2]
+    out = {}
+    for i, f in enumerate(frames):
+        lo, hi = max(0, i - half_window), min(len(frames), i + half_window + 1)
+        cx, cy = centres[lo:hi].mean(axis=0)
+        w, h = sizes[lo:hi].max(axis=0)
+        old = boxes[f]
+        out[f] = Box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, old.origin, old.score)
+    return out
+
+
+def extend(boxes: dict[int, Box], first: int, last: int, params: TrackParams) -> dict[int, Box]:
+    """Keep the mask on `params.extend` frames past each end, within [first, last].
+
+    The box moves on at the track's velocity at that end and grows, so a face that
+    walks on after the detector lost it stays covered.
+    """
+    frames = sorted(boxes)
+    out = dict(boxes)
+    for end, step in ((frames[0], -1), (frames[-1], 1)):
+        near = frames[:4] if step < 0 else frames[-4:]
+        ca, cb = _centre(boxes[near[0]]), _centre(boxes[near[-1]])
+        velocity = (cb - ca) / max(1, near[-1] - near[0])
+        base = boxes[end]
+        for k in range(1, params.extend + 1):
+            f = end + step * k
+            if f < first or f > last:
+                break
+            grow = min(params.max_growth, 1 + params.growth * k)
+            cx, cy = _centre(base) + velocity * step * k
+            w, h = base.width * grow, base.height * grow
+            out[f] = Box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, origin="extended")
+    return out
+
+
+def union(a: Box, b: Box) -> Box:
+    return Box(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1), a.origin, a.score)
+
+
+def _centre(box: Box) -> np.ndarray:
+    return np.array([(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2])
+
+
+def segments(frame_count: int, scene_cuts: Sequence[int]) -> list[tuple[int, int]]:
+    """Inclusive frame ranges between scene cuts (a cut frame starts a new segment)."""
+    starts = [0] + sorted(c for c in set(scene_cuts) if 0 < c < frame_count)
+    ends = [s - 1 for s in starts[1:]] + [frame_count - 1]
+    return list(zip(starts, ends))
+
+
+def build_tracks(
+    detections: Mapping[int, Sequence[Box]],
+    frame_count: int,
+    scene_cuts: Sequence[int] = (),
+    params: TrackParams = TrackParams(),
+    id_prefix: str = "t",
+) -> list[Region]:
+    """Regions (one per track) covering every detection, with gaps and ends filled."""
+    regions: list[Region] = []
+    for first, last in segments(frame_count, scene_cuts):
+        inside = {f: d for f, d in detections.items() if first <= f <= last and d}
+        for track in associate(inside, params):
+            dense = smooth(interpolate(track), params.smooth)
+            # Smoothing may move a box off its detection: grow it to cover the
+            # detection, so what the detector saw is always hidden.
+            for f, box in track.items():
+                dense[f] = union(dense[f], box)
+            boxes = extend(dense, first, last, params)
+            regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", boxes=boxes))
+    return regions

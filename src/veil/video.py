@@ -1,0 +1,308 @@
+"""The video flow: detect faces in a first pass, resolve tracks, render in a second pass.
+
+Pass 1 decodes the video once, keeps only small per-frame facts (time, scene cut,
+detections) and runs the detector in batches on downscaled upright frames. Tracks are
+then built over the whole timeline (veil.track). Pass 2 decodes again and re-encodes each
+frame with its boxes hidden, copying audio unchanged. No frame is held beyond the one
+(or the one batch) being worked on, so memory does not grow with the video's length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from veil.detect import FAST, STRIDE, CenterFace, DetectionProfile, Detection, decode, head_box, nms, shared_detector
+from veil.outputs import atomic_output
+from veil.photo import file_sha256
+from veil.plan import Box, MediaPlan, RenderSettings, Shape
+from veil.render import redact_frame
+from veil.track import TrackParams, build_tracks
+from veil.videofile import Encoding, Output, VideoError, bit_depth, frame_rate, open_input, open_output, read, video_stream
+
+
+@dataclass(frozen=True)
+class VideoDetection:
+    """How pass 1 samples the video for the detector."""
+
+    side: int  # longest side of the image the detector sees (never upscaled)
+    stride: int  # run the detector on every stride-th frame; tracks fill the rest
+    batch: int = 4  # frames per detector call
+
+
+# Chosen by measurement on wider_pan and youtube_faces (bench/video_leaks.py) against
+# speed on two cores (bench/video_speed.py); see bench/README.md.
+VIDEO_DETECTION = {"fast": VideoDetection(side=960, stride=2), "accurate": VideoDetection(side=1920, stride=1)}
+
+# A scene cut: the grey-level histogram of consecutive frames changes this much (half
+# the L1 distance, 0..1). Steady pans and people walking stay far below it.
+CUT_HISTOGRAM = 0.4
+THUMB = (64, 36)
+
+# Tracking settings in seconds, converted to frames with the video's frame rate.
+MAX_GAP_S = 0.5
+EXTEND_S = 0.3
+
+
+@dataclass
+class _Frame:
+    index: int
+    rgb: np.ndarray  # upright, downscaled for the detector
+
+
+def rotation_of(frame: av.VideoFrame) -> int:
+    """Display rotation in quarter turns counter-clockwise (0-3)."""
+    return round(frame.rotation / 90) % 4
+
+
+def upright_to_coded(box: Box, turns: int, coded_w: int, coded_h: int) -> Box:
+    """Map an upright box into the stored (coded) frame, which is rotated `turns` back."""
+    x0, y0, x1, y1 = box.x0, box.y0, box.x1, box.y1
+    if turns == 1:
+        x0, y0, x1, y1 = coded_w - y1, x0, coded_w - y0, x1
+    elif turns == 2:
+        x0, y0, x1, y1 = coded_w - x1, coded_h - y1, coded_w - x0, coded_h - y0
+    elif turns == 3:
+        x0, y0, x1, y1 = y0, coded_h - x1, y1, coded_h - x0
+    return Box(x0, y0, x1, y1, box.origin, box.score)
+
+
+def detection_size(width: int, height: int, side: int) -> tuple[int, int]:
+    scale = min(1.0, side / max(width, height))
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def _blob(images: list[np.ndarray]) -> np.ndarray:
+    """Stack same-size RGB images, padded bottom/right to the network's stride."""
+    h, w = images[0].shape[:2]
+    batch = np.zeros((len(images), 3, h + (-h % STRIDE), w + (-w % STRIDE)), np.float32)
+    for i, image in enumerate(images):
+        batch[i, :, :h, :w] = image.transpose(2, 0, 1)
+    return batch
+
+
+def detect_batch(detector: CenterFace, frames: list[_Frame], threshold: float,
+                 scale_x: float, scale_y: float, nms_iou: float) -> dict[int, list[Box]]:
+    """Head boxes (in full upright pixels) for a batch of frames, one detector call."""
+    try:
+        outputs = detector.heatmaps(_blob([f.rgb for f in frames]))
+    except Exception as error:  # onnxruntime raises its own types; any of them means no output
+        raise VideoError(f"the face detector failed: {error}") from None
+    found = {}
+    for i, frame in enumerate(frames):
+        rows = nms(decode(outputs, i, threshold), nms_iou)
+        faces = [Detection(float(r[0]) * scale_x, float(r[1]) * scale_y, float(r[2]) * scale_x,
+                           float(r[3]) * scale_y, float(r[4])) for r in rows]
+        found[frame.index] = [Box(*head_box(face), "detected", face.score) for face in faces]
+    return found
+
+
+def _histogram(frame: av.VideoFrame) -> np.ndarray:
+    thumb = frame.to_ndarray(width=THUMB[0], height=THUMB[1], format="gray")
+    hist = np.bincount(thumb.ravel() >> 3, minlength=32).astype(np.float64)
+    return hist / hist.sum()
+
+
+def _upright_rgb(frame: av.VideoFrame, size: tuple[int, int], turns: int) -> np.ndarray:
+    coded = size if turns % 2 == 0 else size[::-1]
+    rgb = frame.to_ndarray(width=coded[0], height=coded[1], format="rgb24",
+                           src_color_range=frame.color_range or None)
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
+
+
+class FpsColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:5.1f} frames/s" if task.speed else "")
+
+
+@contextlib.contextmanager
+def _progress(description: str, total: int, enabled: bool) -> Iterator[Callable[[], None]]:
+    console = Console(stderr=True)
+    with Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), FpsColumn(), TimeRemainingColumn(),
+                  console=console, disable=not enabled, transient=True) as progress:
+        task = progress.add_task(description, total=total or None)
+        yield lambda: progress.advance(task)
+
+
+def _in_range(time: float, start: float | None, end: float | None) -> bool:
+    return (start is None or time >= start) and (end is None or time <= end)
+
+
+def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bool = False,
+               start: float | None = None, end: float | None = None, only_range: bool = False,
+               sampling: VideoDetection | None = None, detector: CenterFace | None = None) -> MediaPlan:
+    """Pass 1: detect, find scene cuts, track. Frames outside [start, end] are not analysed:
+    they are fully covered unless `only_range` (then they are left as they are)."""
+    sampling = sampling or VIDEO_DETECTION.get(profile.name, VIDEO_DETECTION["fast"])
+    detector = detector or shared_detector()
+    container = open_input(source)
+    try:
+        stream = video_stream(container)
+        detections, times, cuts, skipped, size, width, height = _detect_pass(
+            container, stream, profile, sampling, detector, show_progress, start, end)
+        rate = frame_rate(stream)
+    finally:
+        container.close()
+    params = TrackParams(max_gap=max(2 * sampling.stride, round(MAX_GAP_S * rate)),
+                         extend=max(2 * sampling.stride, round(EXTEND_S * rate)))
+    return MediaPlan(
+        path=str(source), kind="video", width=width, height=height, frame_count=len(times),
+        sha256=file_sha256(source),
+        regions=build_tracks(detections, len(times), cuts, params),
+        unanalysed_frames=[] if only_range else skipped,
+        scene_cuts=cuts,
+        frame_times=times,
+    )
+
+
+def _detect_pass(container, stream, profile: DetectionProfile, sampling: VideoDetection, detector: CenterFace,
+                 show_progress: bool, start: float | None, end: float | None):
+    detections: dict[int, list[Box]] = {}
+    times: list[float] = []
+    cuts: list[int] = []
+    skipped: list[int] = []
+    batch: list[_Frame] = []
+    previous: np.ndarray | None = None
+    width = height = 0
+    size = (0, 0)
+    scale = (1.0, 1.0)
+    last_detected = -sampling.stride
+
+    def flush() -> None:
+        detections.update(detect_batch(detector, batch, profile.threshold, *scale, profile.nms_iou))
+        batch.clear()
+
+    with _progress("detecting", stream.frames, show_progress) as advance:
+        for index, frame in enumerate(read(container, stream)):
+            turns = rotation_of(frame)
+            if index == 0:
+                width, height = (frame.width, frame.height) if turns % 2 == 0 else (frame.height, frame.width)
+                size = detection_size(width, height, sampling.side)
+                scale = (width / size[0], height / size[1])
+            times.append(float(frame.time or 0.0))
+            hist = _histogram(frame)
+            cut = previous is not None and 0.5 * np.abs(hist - previous).sum() > CUT_HISTOGRAM
+            previous = hist
+            if cut:
+                cuts.append(index)
+            if not _in_range(times[-1], start, end):
+                skipped.append(index)
+            # A new shot is looked at at once, whatever the stride.
+            elif cut or index - last_detected >= sampling.stride:
+                last_detected = index
+                batch.append(_Frame(index, _upright_rgb(frame, size, turns)))
+                if len(batch) == sampling.batch:
+                    flush()
+            advance()
+        if batch:
+            flush()
+    return detections, times, cuts, skipped, size, width, height
+
+
+def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_progress: bool = False,
+                 encoding: Encoding = Encoding()) -> None:
+    """Pass 2: write the redacted video to `target` (atomically), following the plan exactly."""
+    container = open_input(Path(media.path))
+    try:
+        stream = video_stream(container)
+        with atomic_output(target) as temp:
+            _render(container, stream, media, settings, temp, target.suffix, show_progress, encoding)
+    finally:
+        container.close()
+
+
+def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp: Path, suffix: str,
+            show_progress: bool, encoding: Encoding) -> None:
+    by_frame = {f: [(r.shape, b) for r, b in pairs] for f, pairs in media.boxes_by_frame().items()}
+    covered = set(media.unanalysed_frames)
+    rgb_format = "rgb48le" if bit_depth(stream) > 8 else "rgb24"
+    items = read(container, stream, tuple(container.streams.audio)
+                 + (tuple(container.streams.subtitles) if encoding.keep_subtitles else ()))
+    out: Output | None = None
+    # Audio demuxed before the first video frame waits until the output is open (it
+    # needs that frame's rotation); the demuxer interleaves, so this is a few packets.
+    early: list[av.Packet] = []
+    index = 0
+    try:
+        with _progress("rendering", media.frame_count, show_progress) as advance:
+            for item in items:
+                if isinstance(item, av.Packet):
+                    if out is None:
+                        early.append(item)
+                    else:
+                        _mux_packet(out, item)
+                    continue
+                turns = rotation_of(item)
+                if out is None:
+                    _check_size(media, item, turns)
+                    out = open_output(temp, suffix, container, stream, item.rotation, encoding)
+                    for packet in early:
+                        _mux_packet(out, packet)
+                boxes = [(shape, upright_to_coded(b, turns, item.width, item.height)) for shape, b in by_frame.get(index, [])]
+                frame = _redacted(item, boxes, settings, index in covered, rgb_format) if boxes or index in covered else item
+                for packet in out.video.encode(frame):
+                    out.container.mux(packet)
+                index += 1
+                advance()
+        if index != media.frame_count:
+            raise VideoError(f"the plan is for {media.frame_count} frames, the video has {index}")
+        if out is None:
+            raise VideoError("no frame could be decoded")
+        _flush(out)
+        out.container.close()
+    except BaseException:
+        if out is not None:
+            with contextlib.suppress(Exception):
+                out.container.close()
+        raise
+
+
+def _check_size(media: MediaPlan, frame: av.VideoFrame, turns: int) -> None:
+    width, height = (frame.width, frame.height) if turns % 2 == 0 else (frame.height, frame.width)
+    if (width, height) != (media.width, media.height):
+        raise VideoError(f"plan is for a {media.width}x{media.height} video, the file is {width}x{height}")
+
+
+def _mux_packet(out: Output, packet: av.Packet) -> None:
+    index = packet.stream.index
+    if index in out.copies:
+        packet.stream = out.copies[index]
+        out.container.mux(packet)
+        return
+    stream, resampler = out.reencode[index]
+    for decoded in packet.decode():
+        for resampled in resampler.resample(decoded):
+            out.container.mux(stream.encode(resampled))
+
+
+def _flush(out: Output) -> None:
+    out.container.mux(out.video.encode(None))
+    for stream, resampler in out.reencode.values():
+        for resampled in resampler.resample(None):
+            out.container.mux(stream.encode(resampled))
+        out.container.mux(stream.encode(None))
+
+
+def _redacted(frame: av.VideoFrame, boxes: list[tuple[Shape, Box]], settings: RenderSettings,
+              cover_all: bool, rgb_format: str) -> av.VideoFrame:
+    """The frame with its boxes hidden, converted through RGB with its own colour matrix and range."""
+    colour = {"src_colorspace": frame.colorspace if frame.colorspace not in (2,) else None,
+              "src_color_range": frame.color_range or None}
+    pixels = frame.to_ndarray(format=rgb_format, **colour)
+    redact_frame(pixels, boxes, settings, cover_all=cover_all)
+    rgb = av.VideoFrame.from_ndarray(pixels, format=rgb_format)
+    new = rgb.reformat(format=frame.format.name, dst_colorspace=colour["src_colorspace"],
+                       dst_color_range=colour["src_color_range"])
+    new.pts, new.time_base, new.duration = frame.pts, frame.time_base, frame.duration
+    new.pict_type = frame.pict_type
+    for tag in ("color_range", "color_primaries", "color_trc", "colorspace"):
+        setattr(new, tag, getattr(frame, tag))
+    return new

@@ -1,0 +1,231 @@
+"""Video files in and out through PyAV (FFmpeg's libraries; no ffmpeg binary).
+
+Reading streams decoded frames and fails loudly: a decode error, a frame FFmpeg marks
+as corrupt, or a file that ends before its own index says it should raises VideoError,
+so a damaged video never yields a partly redacted output.
+
+Writing builds a new container: the video re-encoded with the input's timestamps, size,
+display rotation and colour tags (10-bit stays 10-bit), audio packets copied unchanged
+(re-encoded only where the container cannot hold the codec), subtitles and data streams
+dropped unless asked. Nothing of the input's container or stream metadata is copied, so
+GPS location atoms, creation times, device make/model, encoder names and chapter titles
+are gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+
+# Output container per suffix; anything else lets FFmpeg guess from the name.
+CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+WEBM_VIDEO = {"vp8": "libvpx", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
+# --codec names -> FFmpeg encoders.
+ENCODERS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
+# Encoder speed presets: "medium" is x264/x265's default; quality is set by CRF, the
+# preset trades file size for speed.
+PRESETS = {"libx264": "medium", "libx265": "fast"}
+
+
+class VideoError(ValueError):
+    """A video that cannot be read or written faithfully; the message says why."""
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """What the user asked of the output video."""
+
+    crf: int | None = None  # None: the encoder's near-transparent default below
+    codec: str | None = None  # h264, h265, vp9, av1; None: follow the input
+    keep_subtitles: bool = False
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    try:
+        container = av.open(str(path), "r")
+    except (av.error.FFmpegError, OSError) as error:
+        raise VideoError(f"cannot open video: {error}") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError("no video stream in the file")
+    return container
+
+
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    stream = container.streams.video[0]
+    if stream.codec_context is None:
+        raise VideoError(f"unsupported video codec {stream.codec_context and stream.codec_context.name}")
+    # Frame threads make decoding about as fast as the cores allow, for both passes.
+    stream.codec_context.thread_type = "AUTO"
+    return stream
+
+
+def frame_rate(stream: av.video.stream.VideoStream) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(30)
+    return float(rate)
+
+
+def read(
+    container: av.container.InputContainer,
+    video: av.video.stream.VideoStream,
+    copied: tuple[av.stream.Stream, ...] = (),
+) -> Iterator[av.VideoFrame | av.Packet]:
+    """Decoded video frames in order, with the packets of `copied` streams interleaved."""
+    decoded = 0
+    last_time = 0.0
+    try:
+        for packet in container.demux(video, *copied):
+            if packet.stream is not video:
+                if packet.dts is not None:
+                    yield packet
+                continue
+            for frame in packet.decode():
+                if frame.is_corrupt:
+                    raise VideoError(f"frame {decoded} is corrupt (damaged or truncated data)")
+                decoded += 1
+                if frame.time is not None:
+                    last_time = max(last_time, frame.time)
+                yield frame
+    except av.error.FFmpegError as error:
+        raise VideoError(f"decode error after frame {decoded}: {error}") from None
+    _check_complete(container, video, decoded, last_time)
+
+
+def _check_complete(container: av.container.InputContainer, video: av.video.stream.VideoStream,
+                    decoded: int, last_time: float) -> None:
+    """A truncated file often decodes without an error, just fewer frames: refuse it."""
+    if decoded == 0:
+        raise VideoError("no frame could be decoded")
+    if video.frames and decoded < video.frames:
+        raise VideoError(f"the file is truncated or damaged: {decoded} of {video.frames} frames decoded")
+    # Containers without a frame index (Matroska, WebM) state a duration instead.
+    if not video.frames and container.duration:
+        expected = container.duration / av.time_base
+        slack = 2.5 / frame_rate(video) + 0.5
+        start = (container.start_time or 0) / av.time_base
+        if last_time - start < expected - slack:
+            raise VideoError(f"the file is truncated or damaged: video ends at {last_time:.2f} s of {expected:.2f} s")
+
+
+def choose_encoder(container_format: str, input_codec: str, bit_depth: int, requested: str | None) -> str:
+    if requested:
+        if requested not in ENCODERS:
+            raise VideoError(f"unknown codec {requested!r}: use one of {', '.join(sorted(ENCODERS))}")
+        encoder = ENCODERS[requested]
+    elif container_format == "webm":
+        encoder = WEBM_VIDEO.get(input_codec, "libvpx-vp9")
+    elif bit_depth > 8 or input_codec == "hevc":
+        # libx264's 10-bit profile plays almost nowhere; HEVC does, and keeps the depth.
+        encoder = "libx265"
+    else:
+        encoder = "libx264"
+    if container_format == "webm" and encoder not in WEBM_VIDEO.values():
+        raise VideoError(f"a WebM file cannot hold {requested}: use vp9 or av1")
+    return encoder
+
+
+def bit_depth(stream: av.video.stream.VideoStream) -> int:
+    fmt = stream.codec_context.format
+    return max((c.bits for c in fmt.components), default=8) if fmt else 8
+
+
+def output_pix_fmt(encoder: str, input_fmt: str, depth: int) -> str:
+    """Keep the input's chroma layout and depth where the encoder can."""
+    supported = {f.name for f in (av.codec.Codec(encoder, "w").video_formats or ())}
+    for candidate in (input_fmt, input_fmt.replace("yuvj", "yuv"),
+                      "yuv420p10le" if depth > 8 else "yuv420p", "yuv420p"):
+        if candidate in supported:
+            return candidate
+    raise VideoError(f"encoder {encoder} supports none of the usable pixel formats")
+
+
+def default_crf(encoder: str) -> int:
+    # Visually transparent for x264/x265 (18 / 20); VP9 and AV1 use a different scale.
+    return {"libx264": 18, "libx265": 20, "libvpx-vp9": 24, "libsvtav1": 26}.get(encoder, 20)
+
+
+@dataclass
+class Output:
+    container: av.container.OutputContainer
+    video: av.video.stream.VideoStream
+    copies: dict[int, av.stream.Stream]  # input stream index -> output stream, packets copied
+    reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler]]
+
+
+def open_output(path: Path, suffix: str, source: av.container.InputContainer,
+                video: av.video.stream.VideoStream, rotation: int, encoding: Encoding) -> Output:
+    fmt = CONTAINER_FORMATS.get(suffix.lower())
+    # MP4/MOV: index at the front, so the file plays while it downloads.
+    options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+    try:
+        out = av.open(str(path), "w", format=fmt, container_options=options)
+    except (av.error.FFmpegError, ValueError) as error:
+        raise VideoError(f"cannot write a {suffix} file: {error}") from None
+    try:
+        stream = _add_video(out, video, rotation, encoding)
+        copies, reencode = _add_audio(out, source)
+        if encoding.keep_subtitles:
+            for sub in source.streams.subtitles:
+                copies[sub.index] = out.add_stream_from_template(sub)
+        return Output(out, stream, copies, reencode)
+    except Exception:
+        out.close()
+        raise
+
+
+def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoStream, rotation: int,
+               encoding: Encoding) -> av.video.stream.VideoStream:
+    cc = video.codec_context
+    depth = bit_depth(video)
+    encoder = choose_encoder(out.format.name, cc.name, depth, encoding.codec)
+    rate = video.average_rate or video.guessed_rate or Fraction(30)
+    stream = out.add_stream(encoder, rate=rate)
+    stream.width, stream.height = cc.width, cc.height
+    stream.pix_fmt = output_pix_fmt(encoder, cc.format.name, depth)
+    # The input's time base, so every frame keeps its exact timestamp (VFR included).
+    stream.time_base = video.time_base
+    stream.codec_context.time_base = video.time_base
+    if video.sample_aspect_ratio:
+        stream.sample_aspect_ratio = video.sample_aspect_ratio
+    for tag in ("color_range", "color_primaries", "color_trc", "colorspace"):
+        setattr(stream.codec_context, tag, getattr(cc, tag))
+    crf = encoding.crf if encoding.crf is not None else default_crf(encoder)
+    options = {"crf": str(crf)}
+    if encoder in PRESETS:
+        options["preset"] = PRESETS[encoder]
+    if encoder == "libx265":
+        options["x265-params"] = "log-level=error"
+    if encoder == "libvpx-vp9":
+        options.update({"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"})
+    stream.options = options
+    if rotation:
+        stream.set_display_rotation(rotation)
+    return stream
+
+
+def _audio_copyable(out: av.container.OutputContainer, name: str) -> bool:
+    return name in out.supported_codecs
+
+
+def _add_audio(out: av.container.OutputContainer, source: av.container.InputContainer):
+    copies: dict[int, av.stream.Stream] = {}
+    reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler]] = {}
+    for audio in source.streams.audio:
+        cc = audio.codec_context
+        if cc is None:
+            raise VideoError(f"audio stream {audio.index} has a codec FFmpeg cannot handle")
+        if _audio_copyable(out, cc.name):
+            copies[audio.index] = out.add_stream_from_template(audio)
+            continue
+        # The container cannot hold this codec (PCM in WebM, say): re-encode it.
+        codec = "libopus" if out.format.name == "webm" else "aac"
+        stream = out.add_stream(codec, rate=48000 if codec == "libopus" else cc.sample_rate)
+        stream.layout = cc.layout.name if cc.layout.nb_channels <= 2 else "stereo"
+        fmt = av.codec.Codec(codec, "w").audio_formats[0].name
+        reencode[audio.index] = (stream, av.AudioResampler(format=fmt, layout=stream.layout, rate=stream.rate))
+    return copies, reencode
