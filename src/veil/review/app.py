@@ -23,10 +23,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from veil.plan import MediaPlan, Plan, PlanError
+from veil.photo import render_photo
+from veil.plan import MediaPlan, Plan, PlanError, RenderSettings
+from veil.report import write_report
 from veil.review.follow import MAX_FOLLOW_FRAMES, follow_box
 from veil.review.frames import FrameError, MediaPixels, frame_hide
 from veil.review.session import EditError, NotFound, ReviewSession
+from veil.video import render_video
 
 # A plan for an hour of video with many faces is tens of MiB of JSON; anything larger
 # is refused before it is read. Other API bodies are a few hundred bytes.
@@ -106,7 +109,8 @@ def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
             if int(length) > limit:
                 return plain(413, f"request body over {limit} bytes")
         response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)  # frame images set their own caching
         return response
 
     @app.exception_handler(NotFound)
@@ -130,6 +134,10 @@ def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
             response.set_cookie(cookie, token, httponly=True, samesite="strict", path="/")
             return response
         return Response(static("index.html"), media_type="text/html; charset=utf-8")
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)  # browsers ask for one; there is none
 
     @app.get("/static/{name}")
     def static_file(name: str) -> Response:
@@ -157,7 +165,9 @@ def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
             hide = frame_hide(item, frame) if view == "redacted" else None
             settings, revision = session.plan.render, session.revision
         data = pixels.jpeg(index, item, frame, hide, settings, revision, thumb=size == "thumb")
-        return Response(data, media_type="image/jpeg")
+        # The page asks for redacted frames with the plan revision in the address, so the
+        # browser may keep them while stepping back and forth; private: never a shared cache.
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=600"})
 
     @app.post("/api/media/{index}/regions")
     def add_region(index: int, body: AddRegion) -> dict[str, Any]:
@@ -238,11 +248,7 @@ def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
 
     @app.post("/api/export")
     def export() -> Response:
-        from veil.cli import render_media
-        from veil.report import write_report
-
-        started = session.start_export(lambda media, settings, target: render_media(media, settings, target, True),
-                                       write_report)
+        started = session.start_export(render_media, write_report)
         if not started:
             return JSONResponse({"error": "an export is already running"}, 409)
         return JSONResponse(export_json(session), 202)
@@ -254,9 +260,17 @@ def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
 
     def edited(index: int, **extra: Any) -> dict[str, Any]:
         with session.lock:
-            return {**extra, **state_json(session), "media": media_json(index, session.media(index))}
+            return {**extra, **state_json(session), "changed": media_json(index, session.media(index))}
 
     return app
+
+
+def render_media(media: MediaPlan, settings: RenderSettings, target: Path) -> None:
+    """The renderers the `veil` command uses, with their default encoding."""
+    if media.kind == "image":
+        render_photo(media, settings, target)
+    else:
+        render_video(media, settings, target)
 
 
 def plain(status: int, message: str) -> Response:

@@ -23,6 +23,8 @@ from veil.detect import as_rgb8
 from veil.imagefile import read_photo
 from veil.plan import Box, MediaPlan, RenderSettings, Shape
 from veil.render import redact_frame
+from veil.video import rotation_of
+from veil.videofile import open_input, video_stream
 
 # Display images are downscaled to this longest side: the page draws boxes in image
 # coordinates over whatever size the picture has, and a 24 MP JPEG per step is slow.
@@ -58,9 +60,9 @@ class LRU:
 
 
 def upright(frame: av.VideoFrame) -> np.ndarray:
-    """A decoded frame as upright RGB: the display matrix (phone video) applied."""
-    pixels = frame.to_ndarray(format="rgb24")
-    turns = (round(getattr(frame, "rotation", 0) or 0) // 90) % 4
+    """A decoded frame as upright RGB, turned as `plan_video` turns it (the display matrix of phone video)."""
+    pixels = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range or None)
+    turns = rotation_of(frame)
     return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
 
 
@@ -72,6 +74,7 @@ class VideoFrames:
         self.path = Path(media.path)
         self.lock = threading.Lock()
         self.container: av.container.InputContainer | None = None
+        self.stream: av.video.stream.VideoStream | None = None
         self.decoded: Iterator[av.VideoFrame] | None = None
         self.position = -1  # index of the last frame the decoder gave
         self.cache = LRU(16)
@@ -104,8 +107,9 @@ class VideoFrames:
 
     def _seek(self, index: int) -> None:
         if self.container is None:
-            self.container = av.open(str(self.path))
-        stream = self.container.streams.video[0]
+            self.container = open_input(self.path)
+            self.stream = video_stream(self.container)  # configures the decoder: once, before it opens
+        stream = self.stream
         target = self._time(index)
         if target is None or index == 0 or stream.time_base is None:
             self.container.seek(0)

@@ -1,0 +1,660 @@
+// veil review: the page. Plain modern JS, no dependencies, works offline.
+//
+// The server owns the plan: every edit is one API call, which saves the plan file and
+// answers with the updated regions of the file on screen. The page keeps no state of its
+// own that could be lost; it draws the plan's boxes over the frame (in image pixel
+// coordinates, through the SVG viewBox) and the tracks on the timeline.
+"use strict";
+
+const SVG = "http://www.w3.org/2000/svg";
+const ORIGIN_COLOURS = {
+  detected: "#2fbf71", interpolated: "#f0a030", extended: "#8d8df0", reviewer: "#3aa0ff", unanalysed: "#ff4d4d",
+};
+const ROW = 16;           // timeline: pixels per track
+const LABEL = 48;         // timeline: width of the track names
+const MIN_DRAG = 4;       // screen pixels before a press becomes a drag (else it is a click)
+
+const $ = (id) => document.getElementById(id);
+const S = {
+  state: null,      // /api/state: files, undo/redo, export
+  media: null,      // /api/media/{i}: the regions of the file on screen
+  frame: 0,
+  view: "redacted",
+  selected: null,   // region id
+  shape: "ellipse",
+  playing: false,
+  busy: false,
+};
+
+// --- API --------------------------------------------------------------------
+
+async function api(method, path, body) {
+  const options = { method, credentials: "same-origin", headers: {} };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
+  if (!response.ok) {
+    const message = (data && (data.error || (data.detail && JSON.stringify(data.detail)))) || text || response.statusText;
+    throw new Error(message);
+  }
+  return data;
+}
+
+function say(message, isError = false) {
+  const status = $("status");
+  status.textContent = message;
+  status.classList.toggle("error", isError);
+}
+
+// Run one edit: show errors, take the updated state and regions from the answer.
+async function edit(method, path, body, done) {
+  if (S.busy) return;
+  S.busy = true;
+  try {
+    const answer = await api(method, path, body);
+    takeState(answer);
+    if (answer.changed) S.media = answer.changed;
+    else if (S.media) S.media = await api("GET", `/api/media/${S.media.index}`);
+    if (S.selected && !regionById(S.selected)) S.selected = null;
+    if (done) done(answer);
+    drawAll();
+    return answer;
+  } catch (error) {
+    say(error.message, true);
+  } finally {
+    S.busy = false;
+  }
+}
+
+function withReason(body) {
+  const reason = $("reason").value.trim();
+  $("reason").value = "";
+  return reason ? { ...body, reason } : body;
+}
+
+function takeState(state) {
+  S.state = state;
+  $("undo").disabled = !state.undo;
+  $("redo").disabled = !state.redo;
+  $("undo").title = state.undo ? `Undo ${state.undo} (Ctrl+Z)` : "Nothing to undo";
+  $("redo").title = state.redo ? `Redo ${state.redo} (Ctrl+Shift+Z)` : "Nothing to redo";
+}
+
+// --- gallery ------------------------------------------------------------------
+
+function showGallery() {
+  S.media = null;
+  S.playing = false;
+  $("viewer").hidden = true;
+  $("gallery").hidden = false;
+  $("title").textContent = "";
+  const gallery = $("gallery");
+  gallery.replaceChildren();
+  for (const item of S.state.media) {
+    const card = document.createElement("button");
+    card.type = "button";
+    card.className = "card";
+    card.dataset.index = item.index;
+    const img = document.createElement("img");
+    img.alt = item.name;
+    img.src = `/media/${item.index}/frame/0.jpg?view=redacted&size=thumb&rev=${S.state.revision}`;
+    const name = document.createElement("div");
+    name.className = "name";
+    name.textContent = item.name;
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const frames = item.kind === "video" ? `video, ${item.frame_count} frames` : "photo";
+    const kept = item.kept_visible ? `, ${item.kept_visible} kept visible` : "";
+    meta.textContent = `${frames}, ${item.width}x${item.height}, ${item.regions} region(s)${kept}`;
+    card.append(img, name, meta);
+    card.addEventListener("click", () => openMedia(item.index));
+    gallery.append(card);
+  }
+}
+
+async function openMedia(index) {
+  try {
+    S.media = await api("GET", `/api/media/${index}`);
+  } catch (error) {
+    say(error.message, true);
+    return;
+  }
+  S.frame = 0;
+  S.selected = null;
+  S.playing = false;
+  $("gallery").hidden = true;
+  $("viewer").hidden = false;
+  $("video-controls").hidden = S.media.kind !== "video";
+  $("title").textContent = S.media.name;
+  $("overlay").setAttribute("viewBox", `0 0 ${S.media.width} ${S.media.height}`);
+  say(S.media.kind === "video"
+    ? "Step through the frames; check every track on the timeline."
+    : "Check every face is covered; drag to draw a missed one.");
+  drawAll();
+}
+
+// --- drawing ------------------------------------------------------------------
+
+function regionById(id) {
+  return S.media && S.media.regions.find((r) => r.id === id);
+}
+
+function boxAt(region, frame) {
+  // Boxes are sorted by frame; a photo has frame 0 only.
+  return region.boxes.find((b) => b[0] === frame) || null;
+}
+
+function frameUrl(frame, view) {
+  const rev = view === "redacted" ? S.state.revision : 0;
+  return `/media/${S.media.index}/frame/${frame}.jpg?view=${view}&rev=${rev}`;
+}
+
+function drawAll() {
+  if (!S.media) {
+    if (S.state && !$("gallery").hidden) showGallery();
+    return;
+  }
+  const img = $("frame");
+  const url = frameUrl(S.frame, S.view);
+  if (img.getAttribute("src") !== url) img.src = url;
+  fitStage();
+  drawOverlay();
+  drawPanel();
+  if (S.media.kind === "video") {
+    drawTimeline();
+    const times = S.media.frame_times;
+    const t = times.length > S.frame ? ` (${times[S.frame].toFixed(2)} s)` : "";
+    $("frame-label").textContent = `frame ${S.frame} / ${S.media.frame_count - 1}${t}`;
+    $("play").textContent = S.playing ? "Pause" : "Play";
+    preload(S.frame + 1);
+  }
+}
+
+// The picture fills the space it has (small video frames are enlarged, so boxes are easy
+// to draw), keeping its aspect ratio so the overlay's image coordinates line up.
+function fitStage() {
+  const work = $("stage").parentElement;
+  const room = work.clientWidth;
+  const below = S.media.kind === "video" ? 260 : 90;
+  const high = Math.max(200, window.innerHeight - 80 - below);  // 80: header and status line
+  const scale = Math.min(room / S.media.width, high / S.media.height);
+  $("frame").style.width = `${Math.floor(S.media.width * scale)}px`;
+  $("frame").style.height = `${Math.floor(S.media.height * scale)}px`;
+}
+
+function preload(frame) {
+  if (frame < S.media.frame_count) new Image().src = frameUrl(frame, S.view);
+}
+
+function drawOverlay() {
+  const svg = $("overlay");
+  svg.replaceChildren();
+  for (const region of S.media.regions) {
+    const box = boxAt(region, S.frame);
+    if (!box) continue;
+    const shape = svgShape(region.shape, box[1], box[2], box[3], box[4]);
+    shape.classList.add("region", box[5]);
+    if (region.keep_visible) shape.classList.add("kept");
+    if (region.id === S.selected) shape.classList.add("selected");
+    shape.dataset.region = region.id;
+    shape.dataset.origin = box[5];
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = `${region.id}: ${box[5]}${region.keep_visible ? " (kept visible)" : ""}`;
+    shape.append(title);
+    svg.append(shape);
+  }
+  const selected = regionById(S.selected);
+  const box = selected && boxAt(selected, S.frame);
+  if (box) {
+    const size = handleSize();
+    for (const [corner, x, y] of [["nw", box[1], box[2]], ["ne", box[3], box[2]], ["sw", box[1], box[4]], ["se", box[3], box[4]]]) {
+      const handle = document.createElementNS(SVG, "rect");
+      handle.setAttribute("x", x - size / 2);
+      handle.setAttribute("y", y - size / 2);
+      handle.setAttribute("width", size);
+      handle.setAttribute("height", size);
+      handle.classList.add("handle");
+      handle.dataset.corner = corner;
+      handle.style.cursor = `${corner}-resize`;
+      svg.append(handle);
+    }
+  }
+}
+
+function svgShape(kind, x0, y0, x1, y1) {
+  if (kind === "box") {
+    const rect = document.createElementNS(SVG, "rect");
+    rect.setAttribute("x", x0);
+    rect.setAttribute("y", y0);
+    rect.setAttribute("width", Math.max(0, x1 - x0));
+    rect.setAttribute("height", Math.max(0, y1 - y0));
+    return rect;
+  }
+  const ellipse = document.createElementNS(SVG, "ellipse");
+  ellipse.setAttribute("cx", (x0 + x1) / 2);
+  ellipse.setAttribute("cy", (y0 + y1) / 2);
+  ellipse.setAttribute("rx", Math.abs(x1 - x0) / 2);
+  ellipse.setAttribute("ry", Math.abs(y1 - y0) / 2);
+  return ellipse;
+}
+
+// Handles are about 10 screen pixels whatever the image's size on screen.
+function handleSize() {
+  const rect = $("overlay").getBoundingClientRect();
+  return rect.width ? (10 * S.media.width) / rect.width : 10;
+}
+
+function drawPanel() {
+  const list = $("region-list");
+  list.replaceChildren();
+  for (const region of S.media.regions) {
+    const box = boxAt(region, S.frame);
+    if (!box && S.media.kind === "image") continue;
+    if (!box && region.id !== S.selected) continue;
+    const item = document.createElement("li");
+    item.dataset.region = region.id;
+    item.classList.toggle("selected", region.id === S.selected);
+    const what = box ? box[5] : "no box in this frame";
+    item.textContent = `${region.id} `;
+    const dim = document.createElement("span");
+    dim.className = "dim";
+    dim.textContent = `${region.source}, ${what}${region.keep_visible ? ", kept visible" : ""}`;
+    item.append(dim);
+    item.addEventListener("click", () => select(region.id));
+    list.append(item);
+  }
+  drawSelection();
+}
+
+function drawSelection() {
+  const panel = $("selection");
+  panel.replaceChildren();
+  const region = regionById(S.selected);
+  if (!region) {
+    const hint = document.createElement("p");
+    hint.className = "hint";
+    hint.textContent = "Click a region (or a track in the timeline) to select it.";
+    panel.append(hint);
+    return;
+  }
+  const box = boxAt(region, S.frame);
+  const first = region.boxes[0][0], last = region.boxes[region.boxes.length - 1][0];
+  const head = document.createElement("p");
+  head.id = "selected-info";
+  const range = S.media.kind === "video" ? `, frames ${first}-${last} (${region.boxes.length} boxes)` : "";
+  head.textContent = `Selected ${region.id}: ${region.shape}, made by ${region.source}${range}` +
+    (region.keep_visible ? `. Kept visible: ${region.reason}` : "");
+  panel.append(head);
+
+  const buttons = document.createElement("div");
+  buttons.className = "buttons";
+  if (box && S.media.kind === "video") {
+    buttons.append(button("delete-box", "Delete box in this frame", "Delete", () =>
+      edit("POST", `/api/media/${S.media.index}/regions/${region.id}/delete-box`, withReason({ frame: S.frame })), "danger"));
+  }
+  buttons.append(button("delete-region", S.media.kind === "video" ? "Delete whole track" : "Delete region",
+    S.media.kind === "video" ? "Shift+Delete" : "Delete", deleteRegion, "danger"));
+  buttons.append(button("toggle-shape", region.shape === "ellipse" ? "Make it a box" : "Make it an ellipse", "", () =>
+    edit("POST", `/api/media/${S.media.index}/regions/${region.id}/shape`,
+      withReason({ shape: region.shape === "ellipse" ? "box" : "ellipse" }))));
+  if (region.keep_visible) {
+    buttons.append(button("keep-visible", "Hide again", "", () =>
+      edit("POST", `/api/media/${S.media.index}/regions/${region.id}/keep`, withReason({ keep: false }))));
+  } else {
+    buttons.append(button("keep-visible", "Keep visible (consent)…", "Needs a reason", keepVisible));
+  }
+  panel.append(buttons);
+
+  if (S.media.kind === "video") {
+    const row = document.createElement("div");
+    row.className = "row";
+    const label = document.createElement("label");
+    label.textContent = "Follow to frame ";
+    const input = document.createElement("input");
+    input.type = "number";
+    input.id = "extend-to";
+    input.min = 0;
+    input.max = S.media.frame_count - 1;
+    input.value = S.frame >= last ? S.media.frame_count - 1 : (S.frame <= first ? 0 : last);
+    label.append(input);
+    const go = button("extend", "Follow", "The tracker carries this frame's box across the range; existing boxes are kept", () => {
+      const end = Number(input.value);
+      if (!box) { say("select a frame where the region has a box, then follow from there", true); return; }
+      say(`following ${region.id} from frame ${S.frame} to ${end}…`);
+      edit("POST", `/api/media/${S.media.index}/regions/${region.id}/extend`, withReason({ start: S.frame, end }),
+        (answer) => say(`added ${answer.added} box(es) to ${region.id}`));
+    });
+    row.append(label, go);
+    panel.append(row);
+  }
+}
+
+function button(id, text, title, action, extra) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.id = id;
+  b.textContent = text;
+  if (title) b.title = title;
+  if (extra) b.classList.add(extra);
+  b.addEventListener("click", action);
+  return b;
+}
+
+function select(id) {
+  S.selected = id;
+  drawOverlay();
+  drawPanel();
+  if (S.media.kind === "video") drawTimeline();
+}
+
+// --- edits ----------------------------------------------------------------------
+
+function deleteRegion() {
+  if (!S.selected) return;
+  return edit("POST", `/api/media/${S.media.index}/regions/${S.selected}/delete`, withReason({}));
+}
+
+function deleteBoxHere() {
+  const region = regionById(S.selected);
+  if (!region) return;
+  if (S.media.kind === "image") return deleteRegion();
+  if (!boxAt(region, S.frame)) { say(`${region.id} has no box in this frame`, true); return; }
+  return edit("POST", `/api/media/${S.media.index}/regions/${region.id}/delete-box`, withReason({ frame: S.frame }));
+}
+
+function keepVisible() {
+  const reason = $("reason").value.trim();
+  if (!reason) {
+    say("Type the reason (who consented, and how) in the Reason field first, then press Keep visible again.", true);
+    $("reason").focus();
+    return;
+  }
+  return edit("POST", `/api/media/${S.media.index}/regions/${S.selected}/keep`, withReason({ keep: true }));
+}
+
+function undo() { return edit("POST", "/api/undo", undefined, (a) => say(`undid ${a.undone}`)); }
+function redo() { return edit("POST", "/api/redo", undefined, (a) => say(`redid ${a.redone}`)); }
+
+// --- pointer: select, move, resize, draw ------------------------------------------
+
+let drag = null;
+
+function toImage(event) {
+  const point = $("overlay").createSVGPoint();
+  point.x = event.clientX;
+  point.y = event.clientY;
+  const p = point.matrixTransform($("overlay").getScreenCTM().inverse());
+  return { x: Math.min(Math.max(p.x, 0), S.media.width), y: Math.min(Math.max(p.y, 0), S.media.height) };
+}
+
+function onPointerDown(event) {
+  if (!S.media || event.button !== 0) return;
+  const target = event.target;
+  const at = toImage(event);
+  const start = { x: event.clientX, y: event.clientY, at };
+  if (target.dataset.corner) {
+    const box = boxAt(regionById(S.selected), S.frame);
+    drag = { kind: "resize", corner: target.dataset.corner, box: box.slice(1, 5), start };
+  } else if (target.dataset.region) {
+    select(target.dataset.region);
+    const box = boxAt(regionById(S.selected), S.frame);
+    drag = { kind: "move", box: box.slice(1, 5), start };
+  } else {
+    drag = { kind: "draw", start };
+  }
+  $("overlay").setPointerCapture(event.pointerId);
+  event.preventDefault();
+}
+
+function dragged(event) {
+  return Math.hypot(event.clientX - drag.start.x, event.clientY - drag.start.y) >= MIN_DRAG;
+}
+
+function dragBox(event) {
+  const at = toImage(event);
+  const dx = at.x - drag.start.at.x, dy = at.y - drag.start.at.y;
+  let [x0, y0, x1, y1] = drag.box || [drag.start.at.x, drag.start.at.y, at.x, at.y];
+  if (drag.kind === "move") { x0 += dx; x1 += dx; y0 += dy; y1 += dy; }
+  if (drag.kind === "resize") {
+    if (drag.corner.includes("w")) x0 += dx; else x1 += dx;
+    if (drag.corner.includes("n")) y0 += dy; else y1 += dy;
+  }
+  return [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)];
+}
+
+function onPointerMove(event) {
+  if (!drag || !dragged(event)) return;
+  const [x0, y0, x1, y1] = dragBox(event);
+  const svg = $("overlay");
+  svg.querySelector(".drawing")?.remove();
+  const shape = drag.kind === "draw" ? S.shape : regionById(S.selected).shape;
+  const ghost = svgShape(shape, x0, y0, x1, y1);
+  ghost.classList.add("drawing");
+  svg.append(ghost);
+}
+
+function onPointerUp(event) {
+  if (!drag) return;
+  const current = drag;
+  const moved = dragged(event);
+  const box = moved ? dragBox(event) : null;
+  drag = null;
+  $("overlay").querySelector(".drawing")?.remove();
+  if (!moved) {
+    if (current.kind === "draw") select(null);
+    return;
+  }
+  if (current.kind === "draw") {
+    edit("POST", `/api/media/${S.media.index}/regions`, withReason({ frame: S.frame, shape: S.shape, box }),
+      (answer) => { S.selected = answer.region; say(`added ${answer.region}`); });
+  } else {
+    edit("POST", `/api/media/${S.media.index}/regions/${S.selected}/box`, withReason({ frame: S.frame, box }));
+  }
+}
+
+// --- video: stepping, playing, timeline --------------------------------------------
+
+function seek(frame) {
+  if (!S.media || S.media.kind !== "video") return;
+  S.frame = Math.min(Math.max(0, Math.round(frame)), S.media.frame_count - 1);
+  drawAll();
+}
+
+function togglePlay() {
+  if (!S.media || S.media.kind !== "video") return;
+  S.playing = !S.playing;
+  if (S.playing && S.frame >= S.media.frame_count - 1) S.frame = 0;
+  drawAll();
+}
+
+// Playing shows each frame once it has loaded, at most at the video's own rate.
+function onFrameLoaded() {
+  if (!S.playing || !S.media) return;
+  const times = S.media.frame_times;
+  const gap = times.length > S.frame + 1 ? (times[S.frame + 1] - times[S.frame]) * 1000 : 40;
+  setTimeout(() => {
+    if (!S.playing) return;
+    if (S.frame >= S.media.frame_count - 1) { S.playing = false; drawAll(); return; }
+    seek(S.frame + 1);
+  }, Math.max(0, gap));
+}
+
+function drawTimeline() {
+  const canvas = $("timeline");
+  const regions = S.media.regions;
+  const width = canvas.parentElement.clientWidth;
+  const height = ROW * (regions.length + 1) + 4;
+  const scale = window.devicePixelRatio || 1;
+  canvas.width = width * scale;
+  canvas.height = height * scale;
+  canvas.style.height = `${height}px`;
+  const g = canvas.getContext("2d");
+  g.scale(scale, scale);
+  g.clearRect(0, 0, width, height);
+  const n = Math.max(1, S.media.frame_count);
+  const x = (frame) => LABEL + ((width - LABEL) * frame) / n;
+  const w = Math.max(1, (width - LABEL) / n);
+  g.font = "11px system-ui, sans-serif";
+  g.textBaseline = "middle";
+
+  // Top row: frames the detector could not analyse (fully hidden), and scene cuts.
+  g.fillStyle = "#9aa3ad";
+  g.fillText("frames", 2, ROW / 2);
+  g.fillStyle = ORIGIN_COLOURS.unanalysed;
+  for (const f of S.media.unanalysed_frames) g.fillRect(x(f), 2, w, ROW - 4);
+
+  regions.forEach((region, row) => {
+    const y = ROW * (row + 1);
+    if (region.id === S.selected) {
+      g.fillStyle = "#3b3520";
+      g.fillRect(0, y, width, ROW);
+    }
+    g.fillStyle = "#e8eaed";
+    g.fillText(region.id, 2, y + ROW / 2);
+    for (const box of region.boxes) {
+      g.fillStyle = region.keep_visible ? "#c8c8c8" : ORIGIN_COLOURS[box[5]] || "#fff";
+      g.fillRect(x(box[0]), y + 3, w, ROW - 6);
+    }
+  });
+  g.strokeStyle = "#ffffff55";
+  for (const cut of S.media.scene_cuts) {
+    g.beginPath(); g.moveTo(x(cut), 0); g.lineTo(x(cut), height); g.stroke();
+  }
+  g.fillStyle = "#ffe14d";
+  g.fillRect(x(S.frame) + w / 2 - 1, 0, 2, height);
+}
+
+function onTimelineClick(event) {
+  const rect = $("timeline").getBoundingClientRect();
+  const px = event.clientX - rect.left, py = event.clientY - rect.top;
+  const row = Math.floor(py / ROW) - 1;
+  const region = S.media.regions[row];
+  if (px >= LABEL) seek(((px - LABEL) / (rect.width - LABEL)) * S.media.frame_count - 0.5);
+  if (region) select(region.id);
+}
+
+// --- keyboard ---------------------------------------------------------------------
+
+function onKey(event) {
+  if (event.target.closest("input, textarea, select")) return;
+  const key = event.key;
+  const mod = event.ctrlKey || event.metaKey;
+  if (mod && key.toLowerCase() === "z") { event.preventDefault(); event.shiftKey ? redo() : undo(); return; }
+  if (mod && key.toLowerCase() === "y") { event.preventDefault(); redo(); return; }
+  if (mod || event.altKey) return;
+  if (key === "g") { showGallery(); return; }
+  if (!S.media) return;
+  const step = event.shiftKey ? 10 : 1;
+  const actions = {
+    ArrowRight: () => seek(S.frame + step),
+    ArrowLeft: () => seek(S.frame - step),
+    Home: () => seek(0),
+    End: () => seek(S.media.frame_count - 1),
+    " ": togglePlay,
+    Delete: () => (event.shiftKey ? deleteRegion() : deleteBoxHere()),
+    Backspace: () => (event.shiftKey ? deleteRegion() : deleteBoxHere()),
+    Escape: () => select(null),
+    o: () => setView(S.view === "redacted" ? "original" : "redacted"),
+    e: () => setShape(S.shape === "ellipse" ? "box" : "ellipse"),
+  };
+  const action = actions[key] || actions[key.toLowerCase()];
+  if (action) { event.preventDefault(); action(); }
+}
+
+function setView(view) {
+  S.view = view;
+  document.querySelector(`input[name=view][value=${view}]`).checked = true;
+  drawAll();
+}
+
+function setShape(shape) {
+  S.shape = shape;
+  document.querySelector(`input[name=shape][value=${shape}]`).checked = true;
+}
+
+// --- export -------------------------------------------------------------------------
+
+async function startExport() {
+  $("export-panel").hidden = false;
+  showExport({ state: "running", done: 0, total: S.state.media.length, outputs: {} });
+  try {
+    await api("POST", "/api/export");
+  } catch (error) {
+    say(error.message, true);
+  }
+  pollExport();
+}
+
+async function pollExport() {
+  let status;
+  try {
+    status = await api("GET", "/api/export");
+  } catch (error) {
+    say(error.message, true);
+    return;
+  }
+  showExport(status);
+  if (status.state === "running") setTimeout(pollExport, 500);
+}
+
+function showExport(status) {
+  const line = $("export-status");
+  line.dataset.state = status.state;
+  const texts = {
+    running: `Rendering ${status.done} of ${status.total} file(s)…`,
+    done: `Done: ${status.total} file(s) written, and the audit report ${status.report} (and .html beside it).`,
+    failed: `Export failed: ${status.error}. Nothing partial was left; fix the problem and export again.`,
+    idle: "",
+  };
+  line.textContent = texts[status.state];
+  const list = $("export-outputs");
+  list.replaceChildren();
+  for (const [input, output] of Object.entries(status.outputs || {})) {
+    const item = document.createElement("li");
+    item.textContent = `${input.split(/[\\/]/).pop()} → ${output}`;
+    list.append(item);
+  }
+}
+
+// --- start ------------------------------------------------------------------------------
+
+async function start() {
+  $("to-gallery").addEventListener("click", showGallery);
+  $("undo").addEventListener("click", undo);
+  $("redo").addEventListener("click", redo);
+  $("export").addEventListener("click", startExport);
+  $("export-close").addEventListener("click", () => { $("export-panel").hidden = true; });
+  $("first").addEventListener("click", () => seek(0));
+  $("back10").addEventListener("click", () => seek(S.frame - 10));
+  $("back").addEventListener("click", () => seek(S.frame - 1));
+  $("play").addEventListener("click", togglePlay);
+  $("fwd").addEventListener("click", () => seek(S.frame + 1));
+  $("fwd10").addEventListener("click", () => seek(S.frame + 10));
+  $("last").addEventListener("click", () => seek(S.media.frame_count - 1));
+  $("timeline").addEventListener("click", onTimelineClick);
+  $("frame").addEventListener("load", onFrameLoaded);
+  const overlay = $("overlay");
+  overlay.addEventListener("pointerdown", onPointerDown);
+  overlay.addEventListener("pointermove", onPointerMove);
+  overlay.addEventListener("pointerup", onPointerUp);
+  overlay.addEventListener("pointercancel", () => { drag = null; drawOverlay(); });
+  for (const input of document.querySelectorAll("input[name=view]")) input.addEventListener("change", () => setView(input.value));
+  for (const input of document.querySelectorAll("input[name=shape]")) input.addEventListener("change", () => setShape(input.value));
+  document.addEventListener("keydown", onKey);
+  window.addEventListener("resize", () => S.media && drawAll());
+  try {
+    takeState(await api("GET", "/api/state"));
+  } catch (error) {
+    say(error.message, true);
+    return;
+  }
+  if (S.state.media.length === 1) openMedia(0);
+  else showGallery();
+}
+
+start();

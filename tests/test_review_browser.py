@@ -1,0 +1,323 @@
+"""End-to-end: the review page in a real browser (Debian's chromium driven by Playwright).
+
+A reviewer opens the page for a real photo and a real video, deletes detections, draws
+regions (and follows one across frames with the tracker), keeps a consenting person
+visible, undoes and redoes, and exports; the tests then read the output pixels and the
+audit report. Screenshots go to test-artifacts/. With VEIL_UPDATE_DOCS=1 the views of
+the CC BY 4.0 Intel clips are also copied to docs/ for the README.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from veil.detect import FAST
+from veil.plan import Plan, RenderSettings
+from veil.review.cli import ReviewServer, open_session
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+PHOTO = DATA / "face_recognition_examples" / "examples" / "two_people.jpg"
+INTEL = DATA / "videos" / "intel_walking_and_headpose"
+VIDEO = INTEL / "face-demographics-walking.mp4"
+ARTIFACTS = ROOT / "test-artifacts" / "review"
+CHROMIUM = Path("/usr/bin/chromium")
+TIMEOUT_MS = int(os.environ.get("VEIL_BROWSER_TIMEOUT_MS", "120000"))  # generous: CI machines have two cores; nothing here measures time
+
+pytestmark = [
+    pytest.mark.skipif(not DATA.is_dir(), reason=f"test data not found at {DATA} (../shared/data)"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def detected_plan(tmp_path_factory) -> Path:
+    """Detect once for the module; each test reviews its own copy through `--plan`."""
+    folder = tmp_path_factory.mktemp("detected")
+    session = open_session([PHOTO, VIDEO], None, folder / "plan.json", folder, None, RenderSettings(), FAST, "ellipse")
+    return session.plan_path
+
+
+@pytest.fixture
+def served(detected_plan: Path, tmp_path: Path) -> Iterator[tuple[ReviewServer, Path]]:
+    plan = tmp_path / "review.veil-plan.json"
+    shutil.copy(detected_plan, plan)
+    session = open_session([], plan, None, tmp_path / "out", None, RenderSettings(), FAST, "ellipse")
+    server = ReviewServer(session)
+    server.start()
+    try:
+        yield server, tmp_path
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def regions_on_screen(page) -> list[str]:
+    return page.eval_on_selector_all("#overlay .region", "els => els.map(e => e.dataset.region)")
+
+
+def screen_point(page, media: dict, x: float, y: float) -> tuple[float, float]:
+    """Image pixel coordinates -> page coordinates over the overlay."""
+    box = page.locator("#overlay").bounding_box()
+    return box["x"] + x * box["width"] / media["width"], box["y"] + y * box["height"] / media["height"]
+
+
+def drag(page, media: dict, start: tuple[float, float], end: tuple[float, float]) -> None:
+    page.mouse.move(*screen_point(page, media, *start))
+    page.mouse.down()
+    page.mouse.move(*screen_point(page, media, *end), steps=5)
+    page.mouse.up()
+
+
+def api_media(page, index: int) -> dict:
+    return page.evaluate(f"fetch('/api/media/{index}').then(r => r.json())")
+
+
+def open_file(page, server: ReviewServer, index: int) -> dict:
+    page.goto(server.url)
+    page.locator(f".card[data-index='{index}']").click()
+    page.wait_for_selector("#viewer:not([hidden])")
+    return api_media(page, index)
+
+
+def export(page) -> None:
+    page.click("#export")
+    page.wait_for_selector("#export-status[data-state=done]", timeout=TIMEOUT_MS)
+
+
+def box_mask(width: int, height: int, box: list[float], shrink: float = 0.3) -> tuple[slice, slice]:
+    """The central part of a box (inside the ellipse too), in pixel slices."""
+    x0, y0, x1, y1 = box
+    dx, dy = (x1 - x0) * shrink / 2, (y1 - y0) * shrink / 2
+    return (slice(max(0, int(y0 + dy)), min(height, int(y1 - dy))), slice(max(0, int(x0 + dx)), min(width, int(x1 - dx))))
+
+
+def test_address_without_token_is_refused(browser, served):
+    server, _ = served
+    page = browser.new_page()
+    response = page.goto(server.base + "/")
+    assert response.status == 401
+    assert "access token" in page.content()
+    page.close()
+
+
+def test_photo_review_delete_draw_keep_undo_export(page, served):
+    server, folder = served
+    page.goto(server.url)
+    page.wait_for_selector(".card[data-index='1']")
+    assert "token" not in page.url  # moved into a cookie, out of the address bar
+    shot(page, "gallery")
+
+    media = open_file(page, server, 0)
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
+    detected = {r["id"]: r["boxes"][0][1:5] for r in media["regions"]}
+    assert set(regions_on_screen(page)) == set(detected) == {"f1", "f2"}
+    shot(page, "photo-planned")
+
+    # Original view, then back to redacted (the O key).
+    page.keyboard.press("o")
+    page.wait_for_function("() => document.getElementById('frame').src.includes('view=original')")
+    shot(page, "photo-original")
+    page.keyboard.press("o")
+    page.wait_for_function("() => document.getElementById('frame').src.includes('view=redacted')")
+
+    # Delete a detection: click it, press Delete.
+    page.click("#overlay .region[data-region='f1']")
+    page.keyboard.press("Delete")
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 1")
+    assert regions_on_screen(page) == ["f2"]
+
+    # Draw a box where nothing was detected (bottom left corner of the photo).
+    page.check("input[name=shape][value=box]")
+    drawn = [40.0, media["height"] - 200.0, 200.0, media["height"] - 40.0]
+    drag(page, media, (drawn[0], drawn[1]), (drawn[2], drawn[3]))
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
+    new = [r for r in api_media(page, 0)["regions"] if r["source"] == "reviewer"]
+    assert len(new) == 1 and new[0]["shape"] == "box"
+    assert new[0]["boxes"][0][1:5] == pytest.approx(drawn, abs=3)
+
+    # Undo the drawing, redo it.
+    page.click("#undo")
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 1")
+    page.keyboard.press("Control+Shift+Z")
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
+
+    # Keep f2 visible: refused without a reason, accepted with one.
+    page.click("#overlay .region[data-region='f2']")
+    page.click("#keep-visible")
+    page.wait_for_selector("#status.error")
+    page.fill("#reason", "consented <on camera> & in writing")
+    page.click("#keep-visible")
+    page.wait_for_selector("#overlay .region.kept[data-region='f2']")
+    shot(page, "photo-edited")
+
+    # Every edit was saved to the plan file as it was made.
+    saved = Plan.load(folder / "review.veil-plan.json")
+    assert {r.id for r in saved.media[0].regions} == {"f2", new[0]["id"]}
+    assert saved.media[0].region("f2").keep_visible
+
+    export(page)
+    shot(page, "photo-exported")
+    out = np.asarray(Image.open(folder / "out" / PHOTO.name).convert("RGB")).astype(int)
+    original = np.asarray(Image.open(PHOTO).convert("RGB")).astype(int)
+    h, w = out.shape[:2]
+    assert out[box_mask(w, h, drawn)].max() < 40  # the drawn box is filled (JPEG noise aside)
+    for kept in ("f1", "f2"):  # deleted, and kept visible: the pixels are the original's
+        rows, cols = box_mask(w, h, detected[kept])
+        assert abs(out[rows, cols].mean() - original[rows, cols].mean()) < 4
+
+    report = json.loads((folder / "review.veil-report.json").read_text())
+    photo = report["files"][0]
+    assert photo["output_sha256"] and photo["input_sha256"] == photo["plan_input_sha256"]
+    assert photo["deleted_regions"] == ["f1"]
+    kept = next(r for r in photo["regions"] if r["id"] == "f2")
+    assert kept["keep_visible"] and kept["reason"] == "consented <on camera> & in writing"
+    actions = [e["action"] for e in report["edits"]]
+    assert actions[:5] == ["delete_region", "add_region", "undo", "redo", "keep_visible"]
+    assert actions[-1] == "export"
+    page_html = (folder / "review.veil-report.html").read_text()
+    assert "consented &lt;on camera&gt; &amp; in writing" in page_html and "<on camera>" not in page_html
+
+
+def test_video_review_step_delete_draw_follow_export(page, served):
+    server, folder = served
+    media = open_file(page, server, 1)
+    page.wait_for_selector("#video-controls:not([hidden])")
+    assert page.locator("#timeline").bounding_box()["height"] >= 16 * (len(media["regions"]) + 1)
+
+    # Frame-by-frame stepping with the keyboard and the buttons.
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    page.click("#fwd")
+    page.click("#back")
+    page.wait_for_function("() => document.getElementById('frame-label').textContent.startsWith('frame 3 ')")
+    page.wait_for_function("() => document.getElementById('frame').src.includes('/frame/3.jpg')")
+
+    # Delete one track's box in this frame (a one-frame false detection).
+    victim = next(r for r in media["regions"] if any(b[0] == 3 for b in r["boxes"]))
+    victim_box = next(b for b in victim["boxes"] if b[0] == 3)[1:5]
+    page.click(f"#overlay .region[data-region='{victim['id']}']")
+    page.keyboard.press("Delete")
+    page.wait_for_function(f"() => !document.querySelector(\"#overlay .region[data-region='{victim['id']}']\")")
+    after = next(r for r in api_media(page, 1)["regions"] if r["id"] == victim["id"])
+    assert 3 not in [b[0] for b in after["boxes"]] and len(after["boxes"]) == len(victim["boxes"]) - 1
+
+    # Draw a region on frame 3 and follow it to frame 10 with the tracker.
+    drawn = [10.0, 200.0, 70.0, 260.0]
+    drag(page, media, (drawn[0], drawn[1]), (drawn[2], drawn[3]))
+    page.wait_for_selector("#extend")
+    added = next(r for r in api_media(page, 1)["regions"] if r["source"] == "reviewer")
+    page.fill("#extend-to", "10")
+    page.click("#extend")
+    page.wait_for_function(f"() => document.getElementById('status').textContent === 'added 7 box(es) to {added['id']}'")
+    followed = next(r for r in api_media(page, 1)["regions"] if r["id"] == added["id"])
+    assert [b[0] for b in followed["boxes"]] == list(range(3, 11))
+    assert {b[5] for b in followed["boxes"]} == {"reviewer"}
+    page.keyboard.press("End")
+    page.keyboard.press("Home")
+    page.keyboard.press("Shift+ArrowRight")
+    page.wait_for_function("() => document.getElementById('frame-label').textContent.startsWith('frame 10 ')")
+    shot(page, "video-edited")
+
+    export(page)
+    rendered = [f.to_ndarray(format="rgb24").astype(int) for f in av.open(str(folder / "out" / VIDEO.name)).decode(video=0)]
+    source = [f.to_ndarray(format="rgb24").astype(int) for f in av.open(str(VIDEO)).decode(video=0)]
+    assert len(rendered) == media["frame_count"]
+    h, w = rendered[0].shape[:2]
+    for frame in (3, 10):  # the drawn box, and where the tracker carried it
+        box = next(b for b in followed["boxes"] if b[0] == frame)[1:5]
+        assert rendered[frame][box_mask(w, h, box)].mean() < 30
+    # The deleted box: only pixels no other track hides in frame 3 must be the original's.
+    hidden = np.zeros((h, w), bool)
+    for region in api_media(page, 1)["regions"]:
+        for b in region["boxes"]:
+            if b[0] == 3:
+                hidden[int(b[2]):int(b[4]) + 1, int(b[1]):int(b[3]) + 1] = True
+    rows, cols = box_mask(w, h, victim_box)
+    free = ~hidden[rows, cols]
+    assert free.sum() > 50
+    assert abs(rendered[3][rows, cols][free].mean() - source[3][rows, cols][free].mean()) < 8
+
+    report = json.loads((folder / "review.veil-report.json").read_text())
+    video = report["files"][1]
+    entry = next(r for r in video["regions"] if r["id"] == added["id"])
+    assert entry["source"] == "reviewer" and entry["frame_ranges"] == [[3, 10]] and entry["origins"] == {"reviewer": 8}
+    assert [e["action"] for e in entry["edits"]] == ["add_region", "extend"]
+    assert any(e["action"] == "delete_box" and e["region"] == victim["id"] for e in video["edits"])
+    assert video["output_sha256"] and (folder / "review.veil-report.html").exists()
+
+
+def test_views_of_the_intel_clips_for_the_readme(browser, tmp_path):
+    """The README's screenshots, from the CC BY 4.0 Intel clips only (never other data)."""
+    clip = INTEL / "head-pose-face-detection-female-and-male.mp4"
+    still = tmp_path / "walking-and-pause.png"  # a photo made from a CC BY 4.0 clip's frame
+    with av.open(str(INTEL / "face-demographics-walking-and-pause.mp4")) as container:
+        frames = list(container.decode(video=0))
+        frames[len(frames) * 2 // 3].to_image().save(still)
+    session = open_session([still, clip], None, tmp_path / "views.veil-plan.json", tmp_path / "out", None,
+                           RenderSettings(), FAST, "ellipse")
+    server = ReviewServer(session)
+    server.start()
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(server.url)
+        page.locator(".card[data-index='0']").click()
+        page.wait_for_selector("#overlay .region")
+        page.click("#overlay .region")
+        page.wait_for_function("() => document.getElementById('frame').complete")
+        photo_view = shot(page, "readme-photo-view")
+        page.goto(server.url)
+        page.locator(".card[data-index='1']").click()
+        page.wait_for_selector("#video-controls:not([hidden])")
+        for _ in range(20):
+            page.keyboard.press("ArrowRight")
+        page.wait_for_function("() => document.getElementById('frame-label').textContent.startsWith('frame 20 ')")
+        page.click("#overlay .region")
+        page.wait_for_function("() => document.getElementById('frame').complete")
+        video_view = shot(page, "readme-video-view")
+    finally:
+        page.close()
+        server.stop()
+    if os.environ.get("VEIL_UPDATE_DOCS") == "1":
+        (ROOT / "docs").mkdir(exist_ok=True)
+        shutil.copy(photo_view, ROOT / "docs" / "review-photo.png")
+        shutil.copy(video_view, ROOT / "docs" / "review-video.png")
