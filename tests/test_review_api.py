@@ -1,0 +1,363 @@
+"""The review server's API: access control, every edit operation (plan before and after,
+saved to disk), undo/redo, plan upload, and export (outputs and report), on real files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from typer.testing import CliRunner
+
+from veil.detect import FAST
+from veil.plan import Plan, PlanError, RenderSettings
+from veil.review.app import MAX_PLAN_BYTES, create_app
+from veil.review.cli import ReviewServer, SessionError, open_session, review_app
+from veil.review.session import ReviewSession
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PHOTO = DATA / "face_recognition_examples" / "examples" / "two_people.jpg"
+VIDEO = DATA / "videos" / "intel_walking_and_headpose" / "face-demographics-walking.mp4"
+TOKEN = "t0ken-for-tests"
+PORT = 8765  # only named in the Host header: TestClient calls the app directly
+
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"test data not found at {DATA} (../shared/data)")
+
+
+@pytest.fixture(scope="module")
+def detected_plan(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("detected")
+    return open_session([PHOTO, VIDEO], None, folder / "plan.json", folder, None, RenderSettings(), FAST,
+                        "ellipse").plan_path
+
+
+@pytest.fixture
+def session(detected_plan: Path, tmp_path: Path) -> ReviewSession:
+    plan = tmp_path / "review.veil-plan.json"
+    shutil.copy(detected_plan, plan)
+    return open_session([], plan, None, tmp_path / "out", None, RenderSettings(), FAST, "ellipse")
+
+
+@pytest.fixture
+def client(session: ReviewSession) -> TestClient:
+    return TestClient(create_app(session, TOKEN, PORT), base_url=f"http://127.0.0.1:{PORT}",
+                      headers={"X-Veil-Token": TOKEN})
+
+
+def saved(session: ReviewSession) -> Plan:
+    """The plan as it is on disk now: every edit must be there before the call returns."""
+    return Plan.load(session.plan_path)
+
+
+def boxes(plan: Plan, media: int, region: str) -> dict[int, list[float]]:
+    return {f: [b.x0, b.y0, b.x1, b.y1] for f, b in plan.media[media].region(region).boxes.items()}
+
+
+def finish_export(client: TestClient) -> dict:
+    answer = client.post("/api/export")
+    assert answer.status_code == 202
+    status = client.get("/api/export").json()
+    while status["state"] == "running":
+        threading.Event().wait(0.1)
+        status = client.get("/api/export").json()
+    return status
+
+
+# --- access control --------------------------------------------------------------
+
+def test_every_request_needs_the_token(session: ReviewSession):
+    bare = TestClient(create_app(session, TOKEN, PORT), base_url=f"http://127.0.0.1:{PORT}")
+    for path in ("/", "/static/app.js", "/static/style.css", "/api/state", "/api/media/0", "/media/0/frame/0.jpg",
+                 "/api/plan", "/api/export"):
+        assert bare.get(path).status_code == 401, path
+        assert bare.get(path, headers={"X-Veil-Token": "wrong"}).status_code == 401, path
+        assert bare.get(path, params={"token": TOKEN[:-1]}).status_code == 401, path
+    assert bare.post("/api/media/0/regions/f1/delete", json={}).status_code == 401
+    assert bare.post("/api/export").status_code == 401
+    bare.cookies.set(f"veil_token_{PORT}", "wrong")
+    assert bare.get("/api/state").status_code == 401
+
+
+def test_token_in_address_becomes_a_cookie(session: ReviewSession):
+    browser = TestClient(create_app(session, TOKEN, PORT), base_url=f"http://127.0.0.1:{PORT}")
+    first = browser.get("/", params={"token": TOKEN}, follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/"
+    cookie = first.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    page = browser.get("/")  # the cookie alone is enough now
+    assert page.status_code == 200 and "veil review" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert browser.get("/media/0/frame/0.jpg").headers["content-type"] == "image/jpeg"
+
+
+def test_only_session_files_are_served(client: TestClient):
+    for path in ("/static/../cli.py", "/static/..%2Fcli.py", "/static/index.html", "/static/app.py",
+                 "/media/2/frame/0.jpg", "/media/0/frame/1.jpg", "/media/1/frame/35.jpg", "/api/media/7",
+                 "/etc/passwd", "/media/%2Fetc%2Fpasswd/frame/0.jpg"):
+        assert client.get(path).status_code in (404, 422), path
+    assert client.post("/api/media/0/regions/nope/delete", json={}).status_code == 404
+    assert client.get("/static/app.js").status_code == 200
+
+
+def test_loopback_host_only_and_no_cors(client: TestClient):
+    assert client.get("/api/state", headers={"Host": "evil.example:8765"}).status_code == 403
+    assert client.get("/api/state", headers={"Host": f"localhost:{PORT}"}).status_code == 200
+    answer = client.get("/api/state", headers={"Origin": "https://evil.example"})
+    assert not any(h.lower().startswith("access-control-") for h in answer.headers)
+    preflight = client.options("/api/undo", headers={"Origin": "https://evil.example",
+                                                     "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code in (405, 404)
+    assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_server_binds_loopback_and_stops(session: ReviewSession):
+    server = ReviewServer(session)
+    assert server.socket.getsockname()[0] == "127.0.0.1"
+    server.start()
+    try:
+        assert httpx.get(server.base + "/api/state").status_code == 401
+        assert httpx.get(server.base + "/api/state", headers={"X-Veil-Token": server.token}).status_code == 200
+        assert server.token in server.url and len(server.token) >= 24
+    finally:
+        server.stop()
+    assert not server.thread.is_alive()
+
+
+# --- plans: upload and loading -------------------------------------------------------
+
+def test_oversized_and_invalid_plan_uploads_are_refused(client: TestClient, session: ReviewSession):
+    before = session.plan_path.read_bytes()
+    big = client.put("/api/plan", content=b" " * (MAX_PLAN_BYTES + 1))
+    assert big.status_code == 413
+    broken = session.plan.to_json()
+    broken["media"][0]["kind"] = "hologram"
+    answer = client.put("/api/plan", json=broken)
+    assert answer.status_code == 400 and "not a valid veil plan at media/0/kind" in answer.json()["error"]
+    assert client.put("/api/plan", content=b"{nope").status_code == 400
+    other = session.plan.to_json()
+    other["media"][0]["path"] = "/somewhere/else.jpg"
+    assert "other media files" in client.put("/api/plan", json=other).json()["error"]
+    assert client.post("/api/undo").status_code == 400  # nothing was changed
+    assert session.plan_path.read_bytes() == before
+
+
+def test_uploaded_plan_replaces_the_regions(client: TestClient, session: ReviewSession):
+    edited = session.plan.to_json()
+    edited["media"][0]["regions"] = edited["media"][0]["regions"][:1]
+    assert client.put("/api/plan", params={"reason": "from the desk"}, json=edited).status_code == 200
+    assert [r.id for r in saved(session).media[0].regions] == ["f1"]
+    assert saved(session).edits[-1].action == "load_plan" and saved(session).edits[-1].reason == "from the desk"
+    client.post("/api/undo")
+    assert [r.id for r in saved(session).media[0].regions] == ["f1", "f2"]
+
+
+def test_invalid_plan_file_gives_a_clear_error(tmp_path: Path):
+    bad = tmp_path / "bad.veil-plan.json"
+    bad.write_text(json.dumps({"format": "veil-plan", "version": 1, "created": "x", "render": {}, "media": []}))
+    with pytest.raises(PlanError, match="not a valid veil plan at render"):
+        open_session([], bad, None, None, None, RenderSettings(), FAST, "ellipse")
+    result = CliRunner().invoke(review_app, ["--plan", str(bad), "--no-browser"])
+    assert result.exit_code == 2 and "not a valid veil plan" in result.output
+
+
+def test_session_resumes_its_saved_plan(detected_plan: Path, tmp_path: Path):
+    plan = tmp_path / "p.veil-plan.json"
+    first = open_session([PHOTO], None, plan, None, None, RenderSettings(), FAST, "ellipse")
+    first.delete_region(0, "f1", "not a face")
+    again = open_session([PHOTO], None, plan, None, None, RenderSettings(), FAST, "ellipse")
+    assert [r.id for r in again.plan.media[0].regions] == ["f2"] and again.plan.edits[0].reason == "not a face"
+    with pytest.raises(SessionError, match="plan for other files"):
+        open_session([VIDEO], None, plan, None, None, RenderSettings(), FAST, "ellipse")
+
+
+# --- edit operations -------------------------------------------------------------------
+
+def test_delete_a_photo_detection(client: TestClient, session: ReviewSession):
+    assert [r.id for r in saved(session).media[0].regions] == ["f1", "f2"]
+    answer = client.post("/api/media/0/regions/f1/delete", json={"reason": "a poster, not a person"})
+    assert answer.status_code == 200 and [r["id"] for r in answer.json()["changed"]["regions"]] == ["f2"]
+    after = saved(session)
+    assert [r.id for r in after.media[0].regions] == ["f2"]
+    edit = after.edits[-1]
+    assert (edit.action, edit.region, edit.media, edit.reason) == ("delete_region", "f1", str(PHOTO), "a poster, not a person")
+
+
+def test_draw_a_region_then_move_and_resize_it(client: TestClient, session: ReviewSession):
+    answer = client.post("/api/media/0/regions", json={"frame": 0, "shape": "box", "box": [300, 500, 100, 400]})
+    region = answer.json()["region"]
+    drawn = saved(session).media[0].region(region)
+    assert (drawn.source, drawn.shape, drawn.boxes[0].origin) == ("reviewer", "box", "reviewer")
+    assert boxes(saved(session), 0, region) == {0: [100, 400, 300, 500]}  # corners put in order
+    client.post(f"/api/media/0/regions/{region}/box", json={"frame": 0, "box": [120, 410, 340, 600]})
+    assert boxes(saved(session), 0, region) == {0: [120, 410, 340, 600]}
+    clipped = client.post(f"/api/media/0/regions/{region}/box", json={"frame": 0, "box": [-50, -50, 40, 30]})
+    assert clipped.status_code == 200 and boxes(saved(session), 0, region) == {0: [0, 0, 40, 30]}
+    assert client.post(f"/api/media/0/regions/{region}/box", json={"frame": 0, "box": [5, 5, 6, 6]}).status_code == 400
+    assert client.post("/api/media/0/regions", json={"frame": 1, "box": [0, 0, 50, 50]}).status_code == 400
+    assert [e.action for e in saved(session).edits] == ["add_region", "set_box", "set_box"]
+    assert saved(session).edits[1].detail["was"] == [100, 400, 300, 500]
+
+
+def test_change_shape(client: TestClient, session: ReviewSession):
+    client.post("/api/media/0/regions/f2/shape", json={"shape": "box"})
+    assert saved(session).media[0].region("f2").shape == "box"
+    assert client.post("/api/media/0/regions/f2/shape", json={"shape": "star"}).status_code == 422
+
+
+def test_keep_visible_needs_a_reason(client: TestClient, session: ReviewSession):
+    refused = client.post("/api/media/0/regions/f2/keep", json={"keep": True, "reason": "  "})
+    assert refused.status_code == 400 and "reason" in refused.json()["error"]
+    assert not saved(session).media[0].region("f2").keep_visible
+    client.post("/api/media/0/regions/f2/keep", json={"keep": True, "reason": "speaker consented in writing"})
+    kept = saved(session).media[0].region("f2")
+    assert kept.keep_visible and kept.reason == "speaker consented in writing"
+    client.post("/api/media/0/regions/f2/keep", json={"keep": False})
+    assert not saved(session).media[0].region("f2").keep_visible and saved(session).media[0].region("f2").reason is None
+
+
+def test_delete_one_frame_of_a_track_and_a_whole_track(client: TestClient, session: ReviewSession):
+    track = session.plan.media[1].regions[0]
+    count = len(track.boxes)
+    client.post(f"/api/media/1/regions/{track.id}/delete-box", json={"frame": 4})
+    after = saved(session).media[1].region(track.id)
+    assert 4 not in after.boxes and len(after.boxes) == count - 1
+    assert client.post(f"/api/media/1/regions/{track.id}/delete-box", json={"frame": 4}).status_code == 400
+    client.post(f"/api/media/1/regions/{track.id}/delete", json={})
+    assert track.id not in {r.id for r in saved(session).media[1].regions}
+    assert saved(session).edits[-1].detail["boxes"] == count - 1
+
+
+def test_move_a_box_in_one_frame_of_a_track(client: TestClient, session: ReviewSession):
+    track = session.plan.media[1].regions[0]
+    others = {f: b for f, b in boxes(saved(session), 1, track.id).items() if f != 7}
+    client.post(f"/api/media/1/regions/{track.id}/box", json={"frame": 7, "box": [10, 20, 60, 90]})
+    after = saved(session)
+    assert after.media[1].region(track.id).boxes[7].origin == "reviewer"
+    assert boxes(after, 1, track.id)[7] == [10, 20, 60, 90]
+    assert {f: b for f, b in boxes(after, 1, track.id).items() if f != 7} == others
+
+
+def test_extend_a_drawn_region_with_the_tracker(client: TestClient, session: ReviewSession):
+    region = client.post("/api/media/1/regions", json={"frame": 20, "shape": "ellipse",
+                                                       "box": [200, 40, 260, 110]}).json()["region"]
+    forward = client.post(f"/api/media/1/regions/{region}/extend", json={"start": 20, "end": 99, "reason": "missed"})
+    assert forward.status_code == 200 and forward.json()["added"] == 14  # clamped to the last frame, 34
+    backward = client.post(f"/api/media/1/regions/{region}/extend", json={"start": 20, "end": 15})
+    assert backward.json()["added"] == 5
+    track = saved(session).media[1].region(region)
+    assert sorted(track.boxes) == list(range(15, 35))
+    assert {b.origin for b in track.boxes.values()} == {"reviewer"}
+    for box in track.boxes.values():  # the drawn size is kept, wherever the tracker puts it
+        assert box.width == pytest.approx(60, abs=1) or box.x0 == 0 or box.x1 == 480
+    extend = [e for e in saved(session).edits if e.action == "extend"]
+    assert extend[0].detail == {"from": 20, "to": 34, "method": "MIL tracker", "frames_added": 14}
+    assert extend[0].reason == "missed"
+    # Frames a track already has are kept, not overwritten by the tracker.
+    detected = session.plan.media[1].regions[0]
+    before = boxes(saved(session), 1, detected.id)
+    assert client.post(f"/api/media/1/regions/{detected.id}/extend", json={"start": 0, "end": 34}).json()["added"] == 0
+    assert boxes(saved(session), 1, detected.id) == before
+    assert client.post("/api/media/0/regions/f1/extend", json={"start": 0, "end": 3}).status_code == 400
+    assert client.post(f"/api/media/1/regions/{region}/extend", json={"start": 2, "end": 9}).status_code == 400
+
+
+def test_undo_and_redo(client: TestClient, session: ReviewSession):
+    original = saved(session).to_json()["media"]
+    client.post("/api/media/0/regions/f1/delete", json={})
+    track = session.plan.media[1].regions[1].id
+    client.post(f"/api/media/1/regions/{track}/delete-box", json={"frame": 0})
+    state = client.get("/api/state").json()
+    assert state["undo"] == "delete_box" and state["redo"] is None
+    assert client.post("/api/undo").json()["undone"] == "delete_box"
+    assert client.post("/api/undo").json()["undone"] == "delete_region"
+    assert saved(session).to_json()["media"] == original
+    assert client.post("/api/undo").status_code == 400
+    assert client.post("/api/redo").json()["redone"] == "delete_region"
+    assert [r.id for r in saved(session).media[0].regions] == ["f2"]
+    assert 0 in saved(session).media[1].region(track).boxes
+    # A new edit clears what could be redone.
+    client.post("/api/media/0/regions/f2/shape", json={"shape": "box"})
+    assert client.get("/api/state").json()["redo"] is None
+    actions = [(e.action, e.detail.get("action")) for e in saved(session).edits]
+    assert actions == [("delete_region", None), ("delete_box", None), ("undo", "delete_box"),
+                       ("undo", "delete_region"), ("redo", "delete_region"), ("set_shape", None)]
+
+
+def test_redacted_frames_follow_the_plan(client: TestClient, session: ReviewSession):
+    box = session.plan.media[0].region("f2").boxes[0]
+    centre = (int((box.y0 + box.y1) / 2), int((box.x0 + box.x1) / 2))
+
+    def pixel(view: str) -> np.ndarray:
+        from io import BytesIO
+        image = Image.open(BytesIO(client.get("/media/0/frame/0.jpg", params={"view": view}).content)).convert("RGB")
+        scale = image.width / session.plan.media[0].width
+        return np.asarray(image).astype(int)[int(centre[0] * scale), int(centre[1] * scale)]
+
+    assert pixel("redacted").max() < 30 and pixel("original").max() > 30
+    client.post("/api/media/0/regions/f2/delete", json={})
+    assert pixel("redacted").max() > 30
+    video = client.get("/media/1/frame/34.jpg", params={"view": "redacted", "size": "thumb"})
+    assert video.status_code == 200 and Image.open(__import__("io").BytesIO(video.content)).width <= 320
+
+
+# --- export -------------------------------------------------------------------------
+
+def test_export_renders_the_reviewed_plan_and_writes_the_report(client: TestClient, session: ReviewSession):
+    detected_f1 = session.plan.media[0].region("f1").boxes[0]
+    client.post("/api/media/0/regions/f1/delete", json={"reason": "a poster"})
+    drawn = client.post("/api/media/0/regions", json={"frame": 0, "shape": "box", "box": [20, 500, 120, 600]}).json()["region"]
+    client.post("/api/media/0/regions/f2/keep", json={"keep": True, "reason": "consented"})
+    track = session.plan.media[1].regions[0].id
+    client.post(f"/api/media/1/regions/{track}/delete-box", json={"frame": 2, "reason": "wrong place"})
+    before = saved(session).to_json()
+
+    status = finish_export(client)
+    assert status["state"] == "done", status
+    photo_out, video_out = session.targets
+    assert status["outputs"] == {str(PHOTO): str(photo_out), str(VIDEO): str(video_out)}
+    assert photo_out.is_file() and video_out.is_file()
+    # The export changes no region: only the export itself is logged.
+    after = saved(session).to_json()
+    assert after["media"] == before["media"] and after["edits"][-1]["action"] == "export"
+
+    pixels = np.asarray(Image.open(photo_out).convert("RGB")).astype(int)
+    assert pixels[520:580, 40:100].max() < 40  # the drawn box
+    source = np.asarray(Image.open(PHOTO).convert("RGB")).astype(int)
+    # The deleted detection and the person kept visible: the original pixels.
+    for b in (detected_f1, session.plan.media[0].region("f2").boxes[0]):
+        rows = slice(max(0, int(b.y0)) + 20, int(b.y1) - 20)
+        cols = slice(int(b.x0) + 20, int(b.x1) - 20)
+        assert abs(pixels[rows, cols].mean() - source[rows, cols].mean()) < 4
+
+    report = json.loads(session.report_path.read_text())
+    assert report["veil_version"] and report["models"][0]["sha256"] == session.plan.detection["model_sha256"]
+    assert report["settings"]["render"] == {"mode": "fill", "color": [0, 0, 0], "blocks": 8}
+    photo, video = report["files"]
+    assert photo["output_sha256"] and video["output_sha256"] and photo["input_matches_plan"]
+    assert photo["deleted_regions"] == ["f1"]
+    regions = {r["id"]: r for r in photo["regions"]}
+    assert regions[drawn]["source"] == "reviewer" and regions[drawn]["origins"] == {"reviewer": 1}
+    assert regions["f2"]["keep_visible"] and regions["f2"]["reason"] == "consented"
+    assert [e["reason"] for e in regions["f2"]["edits"]] == ["consented"]
+    tracked = {r["id"]: r for r in video["regions"]}[track]
+    assert tracked["frame_ranges"][0] == [0, 1] and tracked["frame_ranges"][1][0] == 3
+    assert sum(tracked["origins"].values()) == tracked["frames"]
+    assert tracked["edits"][0]["action"] == "delete_box" and tracked["edits"][0]["reason"] == "wrong place"
+    assert "end_seconds" in tracked
+    assert session.report_path.with_suffix(".html").read_text().count("<section>") == 2
+
+
+def test_export_of_a_changed_input_fails_closed(client: TestClient, session: ReviewSession, tmp_path: Path):
+    copy = tmp_path / "copy.jpg"
+    shutil.copy(PHOTO, copy)
+    session.plan.media[0].path = str(copy)
+    Image.new("RGB", (10, 10)).save(copy)  # a different picture under the planned name
+    status = finish_export(client)
+    assert status["state"] == "failed" and "plan" in status["error"]
+    assert not session.targets[0].exists() and not session.report_path.exists()
