@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -23,9 +24,12 @@ from veil.outputs import collect_inputs, media_kind, output_path
 from veil.plan import MediaPlan, Plan, PlanError, RenderSettings
 from veil.photo import plan_photo, render_photo
 from veil.report import write_report
+from veil.videofile import Encoding
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
-err = Console(stderr=True, highlight=False)
+# Messages name user files: no markup or emoji codes ("photo [edited].jpg" must print as is), and
+# no wrapping, so each error stays on one line whatever the terminal width.
+err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 class Mode(str, Enum):
@@ -63,7 +67,8 @@ class Outcome:
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def redact(
-    paths: Annotated[list[Path], typer.Argument(help="Photos, videos or folders (searched recursively).")],
+    ctx: typer.Context,
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Photos, videos or folders (searched recursively); with --plan, default: the plan's files.")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file (one input only).")] = None,
     output_dir: Annotated[Optional[Path], typer.Option("--output-dir", help="Write outputs here, mirroring input folders.")] = None,
     accurate: Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 3x slower.")] = False,
@@ -77,13 +82,23 @@ def redact(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Detect and plan only; write no media.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
+    crf: Annotated[Optional[int], typer.Option(min=0, max=63, help="Video quality (lower is better); default near-transparent for the codec.")] = None,
+    codec: Annotated[Optional[str], typer.Option(help="Video codec: h264, h265, vp9, av1; default follows the input.")] = None,
+    start: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse from this second; frames before it are fully covered (see --only-range).")] = None,
+    end: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse up to this second; frames after it are fully covered (see --only-range).")] = None,
+    only_range: Annotated[bool, typer.Option("--only-range", help="Video: leave frames outside --start/--end unredacted.")] = False,
+    keep_subtitles: Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")] = False,
 ) -> None:
     """Find every face in photos and videos and hide it irreversibly; strip identifying metadata."""
     started = time.monotonic()
     settings = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks)
     profile = PROFILES["accurate" if accurate else "fast"]
+    video = VideoOptions(start, end, only_range, Encoding(crf=crf, codec=codec, keep_subtitles=keep_subtitles))
     if output is not None and output_dir is not None:
         raise typer.BadParameter("use either -o or --output-dir, not both")
+    paths = paths or []
+    if not paths and plan_file is None:
+        raise typer.BadParameter("name the photos, videos or folders to redact (or a --plan)")
 
     if plan_file is not None:
         try:
@@ -91,6 +106,13 @@ def redact(
         except PlanError as error:
             err.print(f"veil: {plan_file}: {error}")
             raise typer.Exit(2)
+        # The plan's settings make a re-render identical; options given on the command line override them.
+        given = {name for name in ("mode", "color", "blocks") if ctx.get_parameter_source(name) != ParameterSource.DEFAULT}
+        settings = RenderSettings(
+            mode=settings.mode if "mode" in given else plan.render.mode,
+            color=settings.color if "color" in given else plan.render.color,
+            blocks=settings.blocks if "blocks" in given else plan.render.blocks,
+        )
         plan.render = settings
         known = {Path(m.path) for m in plan.media}
         inputs = [(p, p.parent) for p in known] if not paths else collect_inputs(paths)
@@ -118,9 +140,12 @@ def redact(
                     raise ValueError(f"unsupported file type {source.suffix or '(no suffix)'}")
                 target = None if dry_run else output_path(source, base, output, output_dir)
                 if plan_file is not None:
-                    media = plan.find(str(source))
+                    try:
+                        media = plan.find(str(source))
+                    except KeyError:
+                        raise ValueError(f"not in the plan {plan_file}") from None
                 else:
-                    media = plan_media(source, kind, profile, quiet or as_json)
+                    media = plan_media(source, kind, profile, video, quiet or as_json)
                     for region in media.regions:
                         region.shape = shape.value
                     plan.media.append(media)
@@ -128,7 +153,7 @@ def redact(
                 if media.unanalysed_frames:
                     outcome.notes.append(f"{len(media.unanalysed_frames)} frame(s) could not be analysed and are fully covered")
                 if target is not None:
-                    render_media(media, settings, target, quiet or as_json)
+                    render_media(media, settings, target, video.encoding, quiet or as_json)
                     outcome.output = target
             except KeyboardInterrupt:
                 err.print("veil: interrupted; no partial output was left")
@@ -148,21 +173,30 @@ def redact(
         raise typer.Exit(1)
 
 
-def plan_media(source: Path, kind: str, profile, quiet: bool) -> MediaPlan:
+@dataclass
+class VideoOptions:
+    start: float | None
+    end: float | None
+    only_range: bool
+    encoding: Encoding
+
+
+def plan_media(source: Path, kind: str, profile, video: VideoOptions, quiet: bool) -> MediaPlan:
     if kind == "image":
         return plan_photo(source, profile)
     from veil.video import plan_video
 
-    return plan_video(source, profile, show_progress=not quiet)
+    return plan_video(source, profile, show_progress=not quiet, start=video.start, end=video.end,
+                      only_range=video.only_range)
 
 
-def render_media(media: MediaPlan, settings: RenderSettings, target: Path, quiet: bool) -> None:
+def render_media(media: MediaPlan, settings: RenderSettings, target: Path, encoding: Encoding, quiet: bool) -> None:
     if media.kind == "image":
         render_photo(media, settings, target)
     else:
         from veil.video import render_video
 
-        render_video(media, settings, target, show_progress=not quiet)
+        render_video(media, settings, target, show_progress=not quiet, encoding=encoding)
 
 
 def print_summary(outcomes: list[Outcome], seconds: float, quiet: bool, as_json: bool) -> None:

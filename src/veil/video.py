@@ -36,6 +36,7 @@ class VideoDetection:
     side: int  # longest side of the image the detector sees (never upscaled)
     stride: int  # run the detector on every stride-th frame; tracks fill the rest
     batch: int = 4  # frames per detector call
+    threshold: float | None = None  # None: the detection profile's
 
 
 # Chosen by measurement on wider_pan and youtube_faces (bench/video_leaks.py) against
@@ -148,7 +149,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         stream = video_stream(container)
         detections, times, cuts, skipped, size, width, height = _detect_pass(
             container, stream, profile, sampling, detector, show_progress, start, end)
-        rate = frame_rate(stream)
+        rate = float(frame_rate(stream))
     finally:
         container.close()
     params = TrackParams(max_gap=max(2 * sampling.stride, round(MAX_GAP_S * rate)),
@@ -177,7 +178,8 @@ def _detect_pass(container, stream, profile: DetectionProfile, sampling: VideoDe
     last_detected = -sampling.stride
 
     def flush() -> None:
-        detections.update(detect_batch(detector, batch, profile.threshold, *scale, profile.nms_iou))
+        threshold = profile.threshold if sampling.threshold is None else sampling.threshold
+        detections.update(detect_batch(detector, batch, threshold, *scale, profile.nms_iou))
         batch.clear()
 
     with _progress("detecting", stream.frames, show_progress) as advance:

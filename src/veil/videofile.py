@@ -65,9 +65,12 @@ def video_stream(container: av.container.InputContainer) -> av.video.stream.Vide
     return stream
 
 
-def frame_rate(stream: av.video.stream.VideoStream) -> float:
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(30)
-    return float(rate)
+def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
+    """The nominal frame rate; some Matroska files report a nonsensical (negative) average."""
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate and 0 < rate <= 1000:
+            return Fraction(rate)
+    return Fraction(30)
 
 
 def read(
@@ -106,7 +109,7 @@ def _check_complete(container: av.container.InputContainer, video: av.video.stre
     # Containers without a frame index (Matroska, WebM) state a duration instead.
     if not video.frames and container.duration:
         expected = container.duration / av.time_base
-        slack = 2.5 / frame_rate(video) + 0.5
+        slack = 2.5 / float(frame_rate(video)) + 0.5
         start = (container.start_time or 0) / av.time_base
         if last_time - start < expected - slack:
             raise VideoError(f"the file is truncated or damaged: video ends at {last_time:.2f} s of {expected:.2f} s")
@@ -183,8 +186,7 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     cc = video.codec_context
     depth = bit_depth(video)
     encoder = choose_encoder(out.format.name, cc.name, depth, encoding.codec)
-    rate = video.average_rate or video.guessed_rate or Fraction(30)
-    stream = out.add_stream(encoder, rate=rate)
+    stream = out.add_stream(encoder, rate=frame_rate(video))
     stream.width, stream.height = cc.width, cc.height
     stream.pix_fmt = output_pix_fmt(encoder, cc.format.name, depth)
     # The input's time base, so every frame keeps its exact timestamp (VFR included).

@@ -1,0 +1,155 @@
+"""Per-frame face leaks in redacted video, veil beside deface 1.5.
+
+For every clip with ground truth (`<clip>_gt.csv`: a box per visible face per frame) in
+../shared/data/videos/wider_pan and ../shared/data/videos/youtube_faces, the clip is
+redacted with black fill and the *output file* is decoded and checked, so codec losses
+count. A face instance (one face in one frame) is protected when >= 95% of the inner 60%
+of its box (20% margin each side) and >= 70% of the whole box are redacted; a pixel counts
+as redacted when all its channels are <= 24. Faces ">= 20 px" are those whose GT box is at
+least 20 px high.
+
+    python bench/video_leaks.py                 # veil (default mode) and deface
+    python bench/video_leaks.py --tools veil --side 640 --stride 1   # try another sampling
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from veil.detect import PROFILES
+from veil.plan import RenderSettings
+from veil.video import VIDEO_DETECTION, VideoDetection, plan_video, render_video
+
+ROOT = Path(__file__).resolve().parents[1]
+VIDEOS = ROOT.parent / "shared" / "data" / "videos"
+DEFACE = ROOT / ".bench-venv" / "bin" / "deface"
+SETS = ("wider_pan", "youtube_faces")
+DARK = 24
+
+
+@dataclass
+class Tally:
+    faces: int = 0
+    leaked: int = 0
+    faces20: int = 0
+    leaked20: int = 0
+    frames: int = 0  # frames with at least one GT face
+    frames_leaked: int = 0
+    seconds: float = 0.0
+    worst: list[str] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        for name in ("faces", "leaked", "faces20", "leaked20", "frames", "frames_leaked", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def line(self, name: str) -> str:
+        pct = lambda a, b: f"{100 * a / b:6.2f}%" if b else "    - "
+        return (f"{name:58s} {pct(self.leaked, self.faces)} of {self.faces:5d}  {pct(self.leaked20, self.faces20)} of "
+                f"{self.faces20:5d}  {pct(self.frames_leaked, self.frames)} of {self.frames:4d}  {self.seconds:6.1f} s")
+
+
+def load_gt(path: Path) -> dict[int, list[tuple[float, float, float, float]]]:
+    boxes: dict[int, list[tuple[float, float, float, float]]] = {}
+    with open(path, newline="") as file:
+        for row in csv.DictReader(file):
+            box = (float(row["x_left"]), float(row["y_top"]), float(row["width"]), float(row["height"]))
+            boxes.setdefault(int(row["frame_index"]), []).append(box)
+    return boxes
+
+
+def protected(dark: np.ndarray, box: tuple[float, float, float, float]) -> bool:
+    """The issue's rule, on a boolean "redacted" image."""
+    x, y, w, h = box
+    height, width = dark.shape
+
+    def share(x0: float, y0: float, x1: float, y1: float) -> float:
+        c0, r0 = max(0, int(round(x0))), max(0, int(round(y0)))
+        c1, r1 = min(width, int(round(x1))), min(height, int(round(y1)))
+        return float(dark[r0:r1, c0:c1].mean()) if c1 > c0 and r1 > r0 else 1.0
+
+    inner = share(x + 0.2 * w, y + 0.2 * h, x + 0.8 * w, y + 0.8 * h)
+    return inner >= 0.95 and share(x, y, x + w, y + h) >= 0.70
+
+
+def score(output: Path, gt: dict[int, list[tuple[float, float, float, float]]]) -> Tally:
+    tally = Tally()
+    with av.open(str(output)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            faces = gt.get(index, [])
+            if not faces:
+                continue
+            dark = (frame.to_ndarray(format="rgb24") <= DARK).all(axis=2)
+            leaks = [not protected(dark, box) for box in faces]
+            tally.faces += len(faces)
+            tally.leaked += sum(leaks)
+            tally.faces20 += sum(box[3] >= 20 for box in faces)
+            tally.leaked20 += sum(leak and box[3] >= 20 for leak, box in zip(leaks, faces))
+            tally.frames += 1
+            tally.frames_leaked += any(leaks)
+    return tally
+
+
+def run_veil(clip: Path, output: Path, sampling: VideoDetection, profile: str) -> None:
+    media = plan_video(clip, PROFILES[profile], sampling=sampling)
+    render_video(media, RenderSettings(mode="fill"), output)
+
+
+def run_deface(clip: Path, output: Path) -> None:
+    subprocess.run([str(DEFACE), str(clip), "-o", str(output), "--replacewith", "solid", "--keep-audio"],
+                   check=True, capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="fast", choices=sorted(PROFILES))
+    parser.add_argument("--side", type=int, help="override the detection image's longest side")
+    parser.add_argument("--stride", type=int, help="override the detection stride")
+    parser.add_argument("--threshold", type=float, help="override the detection threshold")
+    parser.add_argument("--tools", default="veil,deface", help="comma-separated: veil, deface")
+    parser.add_argument("--clips", default="", help="only clips whose name contains this")
+    parser.add_argument("--limit", type=int, default=0, help="clips per set (0: all)")
+    args = parser.parse_args()
+    if not VIDEOS.is_dir():
+        sys.exit(f"test videos not found at {VIDEOS}")
+    base = VIDEO_DETECTION[args.profile]
+    sampling = VideoDetection(side=args.side or base.side, stride=args.stride or base.stride, batch=base.batch,
+                              threshold=args.threshold or base.threshold)
+    tools = {}
+    if "veil" in args.tools:
+        tools[f"veil {args.profile} {sampling}"] = lambda c, o: run_veil(c, o, sampling, args.profile)
+    if "deface" in args.tools:
+        if not DEFACE.exists():
+            sys.exit(f"deface not found at {DEFACE}: run bench/setup.sh")
+        tools["deface 1.5 (solid)"] = run_deface
+    print(f"{'clip':58s} {'leaked (all)':>17s}  {'leaked (>=20px)':>17s}  {'frames leaked':>16s}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for tool, run in tools.items():
+            print(f"--- {tool}")
+            for name in SETS:
+                total = Tally()
+                clips = [c for c in sorted((VIDEOS / name).glob("*.mp4")) if args.clips in c.name][: args.limit or None]
+                if not clips:
+                    continue
+                for clip in clips:
+                    output = Path(tmp) / f"{clip.stem}.out.mp4"
+                    started = time.monotonic()
+                    run(clip, output)
+                    tally = score(output, load_gt(clip.with_name(f"{clip.stem}_gt.csv")))
+                    tally.seconds = time.monotonic() - started
+                    print(tally.line(f"  {clip.stem[:56]}"), flush=True)
+                    total.add(tally)
+                print(total.line(f"{name} total"), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Tracking: association, gap filling, extension, smoothing and scene cuts (veil.track)."""
+
+from __future__ import annotations
+
+from veil.plan import Box
+from veil.track import TrackParams, build_tracks, iou_matrix, segments
+
+
+def face(x: float, y: float, size: float = 40, score: float = 0.9) -> Box:
+    return Box(x, y, x + size, y + size, "detected", score)
+
+
+def covers(box: Box, target: Box) -> bool:
+    return box.x0 <= target.x0 and box.y0 <= target.y0 and box.x1 >= target.x1 and box.y1 >= target.y1
+
+
+def test_two_faces_crossing_keep_their_tracks_and_gaps_are_filled():
+    # Two faces moving towards each other at 4 px/frame; the detector misses frames 5-7
+    # for the first and gives a weak score (0.3) for the second in frame 10.
+    detections = {}
+    for f in range(20):
+        found = []
+        if f not in (5, 6, 7):
+            found.append(face(100 + 4 * f, 100))
+        found.append(face(400 - 4 * f, 300, score=0.3 if f == 10 else 0.9))
+        detections[f] = found
+    regions = build_tracks(detections, 20, params=TrackParams(extend=3, smooth=0))
+    assert len(regions) == 2
+    first = next(r for r in regions if r.boxes[0].y0 < 200)
+    assert all(first.boxes[f].origin == "interpolated" for f in (5, 6, 7))
+    for f in (5, 6, 7):  # the interpolated box sits where the face was
+        assert abs(first.boxes[f].x0 - (100 + 4 * f)) < 1e-6
+    second = next(r for r in regions if r is not first)
+    assert second.boxes[10].origin == "detected"
+    assert all(second.boxes[f].y0 >= 200 for f in second.boxes)
+
+
+def test_every_detection_is_covered_even_one_frame_flashes():
+    detections = {f: [face(50, 50)] for f in range(10)}
+    detections[4] = detections[4] + [face(500, 50, score=0.21)]  # a weak, lone detection
+    regions = build_tracks(detections, 10, params=TrackParams(extend=2))
+    for f, found in detections.items():
+        for d in found:
+            assert any(f in r.boxes and covers(r.boxes[f], d) for r in regions), (f, d)
+    lone = next(r for r in regions if r.boxes[4].x0 > 400)
+    assert sorted(lone.boxes) == [2, 3, 4, 5, 6]  # extended both ways
+    assert {lone.boxes[f].origin for f in (2, 3, 5, 6)} == {"extended"}
+
+
+def test_extension_follows_motion_and_grows():
+    detections = {f: [face(100 + 10 * f, 100)] for f in range(10, 20)}
+    region = build_tracks(detections, 40, params=TrackParams(extend=5, smooth=0))[0]
+    assert region.first_frame == 5 and region.last_frame == 24
+    after = region.boxes[24]
+    # The face keeps moving at 10 px/frame: the extended box is centred ahead and larger.
+    assert abs((after.x0 + after.x1) / 2 - (100 + 10 * 24 + 20)) < 1
+    assert after.width > 40
+    assert covers(after, face(100 + 10 * 24, 100))
+
+
+def test_tracks_never_cross_a_scene_cut():
+    # The same place on both sides of a cut at frame 10: it must be two tracks, and
+    # neither extension nor interpolation reaches across.
+    detections = {f: [face(200, 200)] for f in range(20) if f not in (9, 10)}
+    regions = build_tracks(detections, 20, scene_cuts=[10], params=TrackParams(extend=5))
+    assert len(regions) == 2
+    before, after = sorted(regions, key=lambda r: r.first_frame)
+    assert before.last_frame == 9 and before.boxes[9].origin == "extended"
+    assert after.first_frame == 10 and after.boxes[10].origin == "extended"
+    assert segments(20, [10, 0, 25]) == [(0, 9), (10, 19)]
+
+
+def test_smoothing_removes_jitter_but_covers_each_detection():
+    jitter = [0, 3, -3, 3, -3, 3, -3, 3, -3, 0]
+    detections = {f: [face(100 + j, 100)] for f, j in enumerate(jitter)}
+    region = build_tracks(detections, 10, params=TrackParams(extend=0, smooth=2))[0]
+    for f, found in detections.items():
+        assert covers(region.boxes[f], found[0])
+    centres = [(region.boxes[f].x0 + region.boxes[f].x1) / 2 for f in range(2, 8)]
+    assert max(centres) - min(centres) < 6  # raw centres swing by 6 px
+
+
+def test_iou_matrix():
+    m = iou_matrix([face(0, 0, 10)], [face(0, 0, 10), face(5, 0, 10), face(50, 50, 10)])
+    assert m.shape == (1, 3)
+    assert abs(m[0, 0] - 1) < 1e-9 and abs(m[0, 1] - 1 / 3) < 1e-9 and m[0, 2] == 0

@@ -1,0 +1,258 @@
+"""The video flow end to end, on real clips, the real detector and real codecs.
+
+Detection is the slow part, so most tests limit it with `end` (frames after it are then
+fully covered, which the tests also check) and use the smallest clip of each kind.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from veil.cli import app
+from veil.plan import MediaPlan, Plan, RenderSettings
+from veil.video import plan_video, render_video, upright_to_coded
+from veil.videofile import Encoding, VideoError
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+VIDEOS = DATA / "videos"
+METADATA = DATA / "metadata" / "metadata-extractor-images"
+pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason=f"test data not found at {VIDEOS} (../shared/data)")
+
+BLACK = RenderSettings(mode="fill")
+# One clip of every kind in ../shared/data/videos, plus the two metadata samples; detection
+# runs on the first `end` seconds only.
+CLIPS = {
+    "walking": (VIDEOS / "intel_walking_and_headpose" / "head-pose-face-detection-female.mp4", None),
+    "asl_mkv": (VIDEOS / "intel_asl" / "thanks.mkv", 0.5),
+    "audio": (VIDEOS / "with_audio" / "5.mp4", 0.5),
+    "portrait": (VIDEOS / "liveportrait" / "s13.mp4", 0.3),
+    "youtube": (VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", 1.0),
+    "wider_pan": (VIDEOS / "wider_pan" / "11_Meeting_Meeting_11_Meeting_Meeting_11_639.mp4", 0.2),
+    "gps_mov": (METADATA / "mov" / "with-gps.mov", 0.3),
+    "gps_mp4": (METADATA / "mp4" / "with-gps.mp4", None),
+}
+IDENTIFYING = ("location", "creation", "make", "model", "software", "com.apple", "com.android", "iphone")
+
+
+def probe(path: Path) -> dict:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        frames = list(c.decode(video=0))
+    with av.open(str(path)) as c:
+        audio = [(bytes(p), p.pts) for p in c.demux(*c.streams.audio) if p.size] if c.streams.audio else []
+        meta = {"container": dict(c.metadata), "streams": [dict(s.metadata) for s in c.streams]}
+        chapters = c.chapters() if hasattr(c, "chapters") else []
+        return {
+            "times": [f.time for f in frames], "size": (frames[0].width, frames[0].height),
+            "rotation": frames[0].rotation, "pix_fmt": frames[0].format.name,
+            "colour": (frames[0].color_range, frames[0].color_primaries, frames[0].color_trc, frames[0].colorspace),
+            "duration": c.duration / av.time_base, "rate": len(frames) / (c.duration / av.time_base),
+            "audio": audio, "meta": meta, "chapters": chapters, "last": frames[-1].to_ndarray(format="rgb24"),
+        }
+
+
+def redact(source: Path, target: Path, end: float | None, **kwargs) -> MediaPlan:
+    media = plan_video(source, end=end)
+    render_video(media, BLACK, target, **kwargs)
+    return media
+
+
+@pytest.mark.parametrize("name", sorted(CLIPS))
+def test_output_is_faithful(name: str, tmp_path: Path):
+    source, end = CLIPS[name]
+    target = tmp_path / f"out{source.suffix}"
+    media = redact(source, target, end)
+    before, after = probe(source), probe(target)
+    assert len(after["times"]) == len(before["times"]) == media.frame_count
+    assert after["times"] == pytest.approx(before["times"], abs=1e-6)  # same timestamps, VFR kept
+    assert abs(after["duration"] - before["duration"]) <= 1 / before["rate"]
+    assert after["size"] == before["size"] and after["rotation"] == before["rotation"]
+    assert after["colour"] == before["colour"] and after["pix_fmt"] == before["pix_fmt"]
+    assert after["audio"] == before["audio"]  # every audio packet, bit for bit
+    text = json.dumps(after["meta"]).lower()
+    assert not any(word in text for word in IDENTIFYING), after["meta"]
+    # The only encoder named is FFmpeg's muxer, never the camera's.
+    for tags in [after["meta"]["container"], *after["meta"]["streams"]]:
+        assert all(v.startswith("Lavf") for k, v in tags.items() if k.lower() == "encoder"), tags
+    if end is not None:  # not analysed, so fully covered
+        assert media.unanalysed_frames and after["last"].max() <= 24
+
+
+def test_gps_and_device_are_gone(tmp_path: Path):
+    source = METADATA / "mov" / "with-gps.mov"
+    assert "com.apple.quicktime.location.ISO6709" in probe(source)["meta"]["container"]
+    target = tmp_path / "out.mov"
+    redact(source, target, 0.1)
+    raw = target.read_bytes()
+    for secret in (b"+32.0929", b"iPhone", b"Apple", b"2019-07-24", b"ISO6709"):
+        assert secret not in raw
+
+
+def test_tracked_face_is_hidden_in_every_frame(tmp_path: Path):
+    # A YouTube Faces clip with a GT box per frame: every GT face in the analysed part
+    # must be redacted in the encoded output.
+    source = VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4"
+    target = tmp_path / "out.mp4"
+    media = redact(source, target, 1.5)
+    gt = {}
+    with open(source.with_name("Aaron_Guiel5_gt.csv")) as file:
+        for row in csv.DictReader(file):
+            gt[int(row["frame_index"])] = [float(row[k]) for k in ("x_left", "y_top", "width", "height")]
+    with av.open(str(target)) as c:
+        for index, frame in enumerate(c.decode(video=0)):
+            if index not in gt or index in media.unanalysed_frames:
+                continue
+            x, y, w, h = gt[index]
+            inner = frame.to_ndarray(format="rgb24")[int(y + 0.2 * h):int(y + 0.8 * h), int(x + 0.2 * w):int(x + 0.8 * w)]
+            assert (inner <= 24).all(axis=2).mean() >= 0.95, f"face visible in frame {index}"
+    assert {b.origin for r in media.regions for b in r.boxes.values()} >= {"detected", "extended"}
+
+
+def _reencode(source: Path, target: Path, frames: int, **stream_args) -> None:
+    """A new real clip from a real one: rotated, 10-bit, or two clips joined (cut)."""
+    sources = source if isinstance(source, list) else [source]
+    # Index at the front (as veil writes it), so a truncated copy still opens.
+    with av.open(str(target), "w", container_options={"movflags": "+faststart"}) as out:
+        stream = out.add_stream(stream_args.pop("codec", "libx264"), rate=30)
+        rotation = stream_args.pop("rotation", 0)
+        for key, value in stream_args.items():
+            setattr(stream, key, value)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        n = 0
+        for path in sources:
+            with av.open(str(path)) as c:
+                for i, frame in enumerate(c.decode(video=0)):
+                    if i >= frames:
+                        break
+                    if n == 0:
+                        stream.width, stream.height = frame.width, frame.height
+                    new = frame.reformat(width=stream.width, height=stream.height, format=stream.pix_fmt)
+                    new.pts, new.time_base = n, Fraction(1, 30)
+                    out.mux(stream.encode(new))
+                    n += 1
+        out.mux(stream.encode(None))
+
+
+def test_rotated_video_keeps_its_rotation_and_faces_are_hidden_upright(tmp_path: Path):
+    source = tmp_path / "rotated.mp4"
+    _reencode(VIDEOS / "youtube_faces" / "Alek_Wek1.mp4", source, 20, rotation=90, pix_fmt="yuv420p")
+    target = tmp_path / "out.mp4"
+    media = redact(source, target, None)
+    assert (media.width, media.height) == (480, 640)  # upright
+    assert probe(target)["rotation"] == 90
+    assert media.regions, "the upright face was not found"
+    # The coded output is black where the upright boxes map to.
+    index, box = next((f, b) for r in media.regions for f, b in sorted(r.boxes.items()) if b.origin == "detected")
+    with av.open(str(target)) as c:
+        frame = next(f for i, f in enumerate(c.decode(video=0)) if i == index)
+        coded = frame.to_ndarray(format="rgb24")
+    mapped = upright_to_coded(box, 1, frame.width, frame.height)
+    cx, cy = int((mapped.x0 + mapped.x1) / 2), int((mapped.y0 + mapped.y1) / 2)
+    assert coded[cy - 2:cy + 2, cx - 2:cx + 2].max() <= 24
+
+
+def test_upright_to_coded_matches_numpy_rotation():
+    coded = np.zeros((30, 50), np.uint8)
+    for turns in range(4):
+        upright = np.rot90(coded, turns).copy()
+        upright[3:7, 10:18] = 1
+        from veil.plan import Box
+        b = upright_to_coded(Box(10, 3, 18, 7), turns, 50, 30)
+        back = np.rot90(upright, -turns)
+        assert back[int(b.y0):int(b.y1), int(b.x0):int(b.x1)].all() and back.sum() == 32, turns
+
+
+def test_ten_bit_stays_ten_bit(tmp_path: Path):
+    source = tmp_path / "hdr.mp4"
+    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10, codec="libx265", pix_fmt="yuv420p10le")
+    target = tmp_path / "out.mp4"
+    redact(source, target, None)
+    after = probe(target)
+    assert after["pix_fmt"] == "yuv420p10le" and len(after["times"]) == 10
+    with av.open(str(target)) as c:
+        assert c.streams.video[0].codec_context.name == "hevc"
+
+
+def test_scene_cut_splits_tracks(tmp_path: Path):
+    source = tmp_path / "cut.mp4"
+    clip = VIDEOS / "youtube_faces"
+    _reencode([clip / "Aaron_Guiel5.mp4", clip / "Albert_Brooks0.mp4"], source, 12, pix_fmt="yuv420p")
+    media = plan_video(source)
+    assert media.scene_cuts == [12]
+    assert all(r.last_frame < 12 or r.first_frame >= 12 for r in media.regions)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbled"])
+def test_damaged_video_fails_closed(damage: str, tmp_path: Path):
+    # Our own output has its index at the front, so a truncated copy still opens.
+    good = tmp_path / "good.mp4"
+    _reencode(VIDEOS / "with_audio" / "5.mp4", good, 40, pix_fmt="yuv420p")
+    data = bytearray(good.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) * 2 // 3]
+    else:
+        for i in range(300):
+            data[len(data) // 2 + i * 31] ^= 0x5A
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(data))
+    target = tmp_path / "bad.redacted.mp4"
+    result = CliRunner().invoke(app, [str(bad), "-q"])
+    assert result.exit_code == 1
+    assert "truncated" in result.output or "corrupt" in result.output or "decode error" in result.output
+    assert not target.exists()
+    assert {p.name for p in tmp_path.iterdir()} == {"good.mp4", "bad.mp4"}
+
+
+def test_plan_rerenders_without_detecting_and_interrupt_leaves_nothing(tmp_path: Path, monkeypatch):
+    source = VIDEOS / "intel_walking_and_headpose" / "head-pose-face-detection-female.mp4"
+    plan_path = tmp_path / "plan.json"
+    first = tmp_path / "first.mp4"
+    runner = CliRunner()
+    result = runner.invoke(app, [str(source), "-o", str(first), "--save-plan", str(plan_path), "-q"])
+    assert result.exit_code == 0, result.output
+    plan = Plan.load(plan_path)
+    assert plan.media[0].kind == "video" and plan.media[0].frame_times
+
+    import veil.video
+
+    def no_detector(*args, **kwargs):
+        raise AssertionError("detector ran on --plan")
+
+    monkeypatch.setattr(veil.video, "detect_batch", no_detector)
+    second = tmp_path / "second.mp4"
+    result = runner.invoke(app, [str(source), "--plan", str(plan_path), "-o", str(second), "-q"])
+    assert result.exit_code == 0, result.output
+    assert probe(second)["times"] == probe(first)["times"]
+
+    # Ctrl-C mid-render: the exception goes through, no file is left.
+    calls = iter(range(10**6))
+
+    def interrupted(*args, **kwargs):
+        if next(calls) == 5:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    original = veil.video.redact_frame
+    monkeypatch.setattr(veil.video, "redact_frame", interrupted)
+    third = tmp_path / "third.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        render_video(plan.media[0], BLACK, third)
+    assert not third.exists()
+    assert {p.name for p in tmp_path.iterdir()} == {"plan.json", "first.mp4", "second.mp4"}
+
+
+def test_unknown_codec_is_a_clear_error(tmp_path: Path):
+    source = VIDEOS / "intel_walking_and_headpose" / "people-detection.mp4"
+    media = MediaPlan(path=str(source), kind="video", width=480, height=270, frame_count=23)
+    with pytest.raises(VideoError, match="unknown codec"):
+        render_video(media, BLACK, tmp_path / "x.mp4", encoding=Encoding(codec="theora"))
+    assert not list(tmp_path.iterdir())
