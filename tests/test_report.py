@@ -1,0 +1,131 @@
+"""The audit report: content (models, settings, hashes, per-region provenance, edits),
+HTML escaping, and the `veil --report` path that writes it without review."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from veil import __version__
+from veil.detect import model_sha256
+from veil.photo import render_photo
+from veil.plan import Box, Edit, MediaPlan, Plan, Region, RenderSettings
+from veil.report import build_report, frame_runs, write_report
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PHOTO = DATA / "face_recognition_examples" / "examples" / "two_people.jpg"
+HOSTILE = "<script>alert('x')</script> & \"quotes\""
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def photo_plan(path: Path) -> Plan:
+    """A plan for a small real image file, with a detected, a reviewer-drawn and a kept region."""
+    Image.fromarray(np.full((60, 80, 3), 200, np.uint8)).save(path)
+    media = MediaPlan(path=str(path), kind="image", width=80, height=60, sha256=sha(path), regions=[
+        Region("f1", "detector", boxes={0: Box(5, 5, 25, 25, "detected", 0.9)}),
+        Region("r2", "reviewer", "box", boxes={0: Box(40, 10, 70, 40, "reviewer")}),
+        Region("f3", "detector", boxes={0: Box(30, 30, 50, 50, "detected", 0.5)}, keep_visible=True, reason=HOSTILE),
+    ])
+    edits = [
+        Edit("2024-01-01T00:00:00+00:00", str(path), "delete_region", "f4", {"boxes": 1}, "a poster"),
+        Edit("2024-01-01T00:00:01+00:00", str(path), "add_region", "r2", {"frame": 0}, None),
+        Edit("2024-01-01T00:00:02+00:00", str(path), "keep_visible", "f3", {"keep_visible": True}, HOSTILE),
+        Edit("2024-01-01T00:00:03+00:00", "*", "export", None, {}, None),
+    ]
+    return Plan(media=[media], render=RenderSettings("pixelate", (0, 0, 0), 6), veil_version="0.0.9",
+                detection={"model": "centerface", "model_sha256": model_sha256(), "profile": "fast"}, edits=edits)
+
+
+def video_media() -> MediaPlan:
+    """A video plan whose track has a gap and boxes of every origin (no file on disk)."""
+    origins = {0: "extended", 1: "detected", 2: "interpolated", 3: "detected", 6: "reviewer", 7: "reviewer"}
+    track = Region("t1", "detector", boxes={f: Box(1, 1, 9, 9, o) for f, o in origins.items()})
+    return MediaPlan(path="/nowhere/clip.mp4", kind="video", width=64, height=48, frame_count=10, sha256="ab" * 32,
+                     regions=[track], unanalysed_frames=[8, 9], frame_times=[i / 25 for i in range(10)])
+
+
+def test_report_describes_models_settings_files_and_regions(tmp_path: Path):
+    source, output = tmp_path / "in.png", tmp_path / "out.png"
+    plan = photo_plan(source)
+    render_photo(plan.media[0], plan.render, output)
+    report = build_report(plan, {str(source): str(output)})
+
+    assert report["format"] == "veil-report" and report["veil_version"] == __version__
+    assert report["plan_veil_version"] == "0.0.9"
+    assert report["models"] == [{"name": "CenterFace", "file": "centerface.onnx", "sha256": model_sha256(),
+                                 "used_for": "face detection", "matches_plan": True}]
+    assert report["settings"]["render"] == {"mode": "pixelate", "color": [0, 0, 0], "blocks": 6}
+    assert report["settings"]["detection"]["profile"] == "fast"
+    file = report["files"][0]
+    assert file["input_sha256"] == sha(source) == file["plan_input_sha256"] and file["input_matches_plan"]
+    assert file["output"] == str(output) and file["output_sha256"] == sha(output)
+    assert (file["regions_hidden"], file["regions_kept_visible"]) == (2, 1)
+    assert file["deleted_regions"] == ["f4"]
+    regions = {r["id"]: r for r in file["regions"]}
+    assert regions["f1"]["origins"] == {"detected": 1} and regions["f1"]["edits"] == []
+    assert regions["r2"]["source"] == "reviewer" and regions["r2"]["origins"] == {"reviewer": 1}
+    assert [e["action"] for e in regions["r2"]["edits"]] == ["add_region"]
+    assert regions["f3"]["keep_visible"] and regions["f3"]["reason"] == HOSTILE
+    assert [e["action"] for e in file["edits"]] == ["delete_region", "add_region", "keep_visible"]
+    assert [e["action"] for e in report["edits"]] == ["delete_region", "add_region", "keep_visible", "export"]
+    assert report["edits"][0] == {"time": "2024-01-01T00:00:00+00:00", "media": str(source), "action": "delete_region",
+                                  "region": "f4", "detail": {"boxes": 1}, "reason": "a poster"}
+
+
+def test_report_tracks_video_provenance_and_changed_inputs(tmp_path: Path):
+    plan = Plan(media=[video_media()], detection={"model_sha256": "0" * 64})
+    report = build_report(plan, {})
+    assert not report["models"][0]["matches_plan"]
+    file = report["files"][0]
+    assert file["input_sha256"] is None and not file["input_matches_plan"]  # the file is gone
+    assert file["output"] is None and file["output_sha256"] is None
+    assert file["unanalysed_frames"] == [[8, 9]]
+    track = file["regions"][0]
+    assert (track["first_frame"], track["last_frame"], track["frames"]) == (0, 7, 6)
+    assert track["frame_ranges"] == [[0, 3], [6, 7]]
+    assert track["origins"] == {"detected": 2, "interpolated": 1, "extended": 1, "reviewer": 2}
+    assert (track["start_seconds"], track["end_seconds"]) == (0.0, 0.28)
+
+
+def test_frame_runs():
+    assert frame_runs([]) == []
+    assert frame_runs([4]) == [[4, 4]]
+    assert frame_runs([0, 1, 2, 5, 6, 9]) == [[0, 2], [5, 6], [9, 9]]
+
+
+def test_write_report_writes_json_and_escaped_html(tmp_path: Path):
+    source = tmp_path / "<b>in & out<b>.png"
+    plan = photo_plan(source)
+    write_report(plan, {}, tmp_path / "audit.json")
+    report = json.loads((tmp_path / "audit.json").read_text())
+    assert report["files"][0]["input"] == str(source)
+    page = (tmp_path / "audit.html").read_text()
+    assert "<script>" not in page and "<b>in" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;quotes&quot;" in page
+    assert "&lt;b&gt;in &amp; out&lt;b&gt;.png" in page
+    assert model_sha256() in page and "KEPT VISIBLE" in page and "a poster" in page
+
+
+@pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")
+def test_cli_report_without_review(tmp_path: Path):
+    from veil.cli import app
+
+    output, report_path = tmp_path / "out.jpg", tmp_path / "report.json"
+    result = CliRunner().invoke(app, [str(PHOTO), "-o", str(output), "--report", str(report_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    file = report["files"][0]
+    assert file["input"] == str(PHOTO) and file["input_sha256"] == sha(PHOTO)
+    assert file["output_sha256"] == sha(output)
+    assert len(file["regions"]) == 2 and all(r["origins"] == {"detected": 1} for r in file["regions"])
+    assert report["models"][0]["sha256"] == model_sha256() and report["edits"] == []
+    assert report_path.with_suffix(".html").is_file()
