@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -107,7 +106,9 @@ def redact(
             err.print(f"veil: {plan_file}: {error}")
             raise typer.Exit(2)
         # The plan's settings make a re-render identical; options given on the command line override them.
-        given = {name for name in ("mode", "color", "blocks") if ctx.get_parameter_source(name) != ParameterSource.DEFAULT}
+        # (By name: typer bundles its own click, whose ParameterSource is not click's.)
+        given = {name for name in ("mode", "color", "blocks")
+                 if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
         settings = RenderSettings(
             mode=settings.mode if "mode" in given else plan.render.mode,
             color=settings.color if "color" in given else plan.render.color,

@@ -11,6 +11,7 @@ colours would be wrong without it.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,16 +78,25 @@ def _pillow_pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
 
 
+def _open(path: Path) -> Image.Image:
+    with warnings.catch_warnings():
+        # Pillow only warns between MAX_IMAGE_PIXELS and twice that; veil refuses both.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
 def read_photo(path: Path) -> Photo:
     try:
-        with Image.open(path) as image:
+        with _open(path) as image:
             if getattr(image, "n_frames", 1) > 1 and image.format not in ("MPO", "HEIF", "TIFF"):
                 raise ImageError(f"animated {image.format} is not supported")
             image.seek(0)
+            # Before getexif(): reading a PNG's EXIF loads the image and clears the tile list.
+            sixteen_bit = _is_16bit_colour(image)
             orientation = image.getexif().get(ORIENTATION_TAG, 1)
             icc = image.info.get("icc_profile")
             fmt = image.format or "unknown"
-            if _is_16bit_colour(image):
+            if sixteen_bit:
                 decoded = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
                 if decoded is None:
                     raise ImageError("cannot decode 16-bit image")
@@ -97,7 +107,7 @@ def read_photo(path: Path) -> Photo:
                 pixels = _pillow_pixels(image)
     except ImageError:
         raise
-    except Image.DecompressionBombError:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"larger than {MAX_PIXELS // 1_000_000} megapixels (possible decompression bomb)") from None
     except UnidentifiedImageError:
         raise ImageError("not a recognised image format") from None
@@ -130,6 +140,10 @@ def encode_photo(photo: Photo, suffix: str) -> bytes:
         options["icc_profile"] = photo.icc_profile
     if fmt in ("JPEG", "WEBP", "HEIF"):
         options["quality"] = 95
+    if fmt == "HEIF" and "x265" in str(pillow_heif.libheif_info().get("HEIF")):
+        # x265's default preset takes about 20 s for a 12 MP photo; "ultrafast" takes a sixth of
+        # that, and at quality 95 gives the same file size and quality (measured on IMG_5195.HEIC).
+        options["enc_params"] = {"preset": "ultrafast"}
     if fmt == "TIFF":
         options["compression"] = "tiff_lzw"
     buffer = io.BytesIO()

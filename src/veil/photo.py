@@ -21,8 +21,13 @@ def file_sha256(path: Path) -> str:
 
 
 def face_region(region_id: str, face: Detection, frame: int = 0) -> Region:
-    """A detector region hiding the head around one detected face."""
-    return Region(id=region_id, source="detector", boxes={frame: Box(*head_box(face), "detected", face.score)})
+    """A detector region hiding the head around one detected face.
+
+    Coordinates and score are rounded as a plan file stores them, so that rendering a saved
+    plan again gives the same pixels as rendering this one.
+    """
+    x0, y0, x1, y1 = (round(v, 1) for v in head_box(face))
+    return Region(id=region_id, source="detector", boxes={frame: Box(x0, y0, x1, y1, "detected", round(face.score, 3))})
 
 
 def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None = None) -> MediaPlan:
@@ -41,6 +46,9 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
 
 def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo: Photo | None = None) -> None:
     """Write the redacted photo to `output` (atomically), following the plan exactly."""
+    if media.sha256 and file_sha256(Path(media.path)) != media.sha256:
+        # The plan's boxes were found in other pixels: rendering them could leave faces visible.
+        raise ValueError("the file has changed since its plan was made; detect its faces again")
     photo = photo or read_photo(Path(media.path))
     if photo.pixels.shape[:2] != (media.height, media.width):
         raise ValueError(

@@ -1,0 +1,113 @@
+"""Helpers for the photo tests: running the CLI, copying real inputs, checking outputs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+from veil.cli import app
+
+# Inputs used by several tests (paths relative to ../shared/data).
+TWO_PEOPLE = "face_recognition_examples/examples/two_people.jpg"
+OBAMA = "face_recognition_examples/examples/knn_examples/test/obama1.jpg"
+KIT_WITH_ROSE = "face_recognition_examples/examples/knn_examples/test/kit_with_rose.jpg"
+GROUP = "wider_face_dev/images/12--Group/12_Group_Group_12_Group_Group_12_28.jpg"
+SAMSUNG = "metadata/metadata-extractor-images/jpg/Samsung GT-I9000 (Galaxy S).jpg"
+
+
+def veil(*args: object):
+    """Run the `veil` command in this process (the model stays loaded between calls)."""
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def veil_subprocess(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m veil` as a user would, in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-m", "veil", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def copy_in(shared_data: Path, relative: str, folder: Path, name: str | None = None) -> Path:
+    """Copy a real input into a writable folder (../shared/data is read-only)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / (name or Path(relative).name)
+    shutil.copyfile(shared_data / relative, target)
+    return target
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Temporary files an interrupted or failed write would leave."""
+    return sorted(p for p in folder.rglob(".*") if ".partial" in p.name)
+
+
+def rgb_of(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def share_near(pixels: np.ndarray, colour, tolerance: int) -> float:
+    """Fraction of pixels (H, W, C) within `tolerance` of `colour` in every channel."""
+    diff = np.abs(pixels.astype(np.int32) - np.asarray(colour, np.int32))
+    return float(np.mean(np.all(diff <= tolerance, axis=-1)))
+
+
+def face_slice(face) -> tuple[slice, slice]:
+    """The pixels of a detection's tight face box."""
+    return (slice(int(round(face.y0)), int(round(face.y1))), slice(int(round(face.x0)), int(round(face.x1))))
+
+
+# What Pillow may report about a clean output: format details and the colour profile, nothing else.
+CLEAN_INFO = {
+    "jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi", "progressive", "progression", "icc_profile",
+    "primary", "bit_depth", "chroma", "icc_profile_type", "original_orientation", "metadata", "thumbnails",
+    "depth_images", "aux", "exif", "xmp", "gamma", "srgb",
+}
+# JPEG segments a clean output may have: JFIF header, ICC profile, and the image itself.
+CLEAN_JPEG_MARKERS = {0xE0, 0xE2, 0xDB, 0xC0, 0xC1, 0xC2, 0xC4, 0xDD, 0xDA}
+
+
+def jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
+    """(marker, payload) of each JPEG segment up to the start of the image data."""
+    assert data[:2] == b"\xff\xd8", "not a JPEG"
+    segments, at = [], 2
+    while at + 4 <= len(data):
+        assert data[at] == 0xFF, f"broken segment at byte {at}"
+        marker, length = data[at + 1], int.from_bytes(data[at + 2 : at + 4], "big")
+        segments.append((marker, data[at + 4 : at + 2 + length]))
+        if marker == 0xDA:
+            break
+        at += 2 + length
+    return segments
+
+
+def assert_no_metadata(path: Path, icc: bytes | None) -> None:
+    """No EXIF (GPS or otherwise), XMP, IPTC, comments or thumbnails; the ICC profile exactly as given."""
+    with Image.open(path) as image:
+        exif = image.getexif()
+        assert len(exif) == 0, f"{path.name} keeps EXIF tags {dict(exif)}"
+        assert not exif.get_ifd(0x8825), f"{path.name} keeps GPS"
+        assert not image.info.get("exif") and not image.info.get("xmp"), f"{path.name} keeps EXIF/XMP"
+        assert not image.info.get("thumbnails") and not image.info.get("depth_images"), f"{path.name} keeps thumbnails"
+        assert not image.info.get("metadata"), f"{path.name} keeps metadata boxes"
+        unexpected = set(image.info) - CLEAN_INFO
+        assert not unexpected, f"{path.name} carries {unexpected}"
+        assert getattr(image, "n_frames", 1) == 1, f"{path.name} holds more than one image"
+        assert image.info.get("icc_profile") == icc, f"{path.name}: ICC profile not carried over exactly"
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        data = path.read_bytes()
+        segments = jpeg_segments(data)
+        markers = {marker for marker, _ in segments}
+        assert markers <= CLEAN_JPEG_MARKERS, f"{path.name} has segments {sorted(map(hex, markers - CLEAN_JPEG_MARKERS))}"
+        for marker, payload in segments:
+            if marker == 0xE0:
+                assert payload.startswith(b"JFIF\0") and payload[12:14] == b"\0\0", "JFIF thumbnail present"
+        icc_payloads = b"".join(p for m, p in segments if m == 0xE2)
+        body = data.replace(icc_payloads, b"") if icc_payloads else data
+        assert body.count(b"\xff\xd8") == 1, f"{path.name} embeds a second JPEG (a thumbnail)"
+        assert data.endswith(b"\xff\xd9"), f"{path.name} has data after the image"

@@ -1,0 +1,181 @@
+"""Reading photos upright at full depth, and writing them with nothing that identifies."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from veil.imagefile import ImageError, Photo, encode_photo, read_photo
+from photo_support import TWO_PEOPLE, assert_no_metadata
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A valid 1-bit PNG of width x height zeros: a few hundred kilobytes that decode to gigabytes."""
+    row = b"\0" * (1 + (width + 7) // 8)
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row * 1000) for _ in range(height // 1000))
+    idat += packer.compress(row * (height % 1000)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
+def with_exif_orientation(png: bytes, orientation: int) -> bytes:
+    """Insert an eXIf chunk carrying an orientation tag after the PNG header."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    header_end = 8 + 25  # signature + IHDR chunk
+    return png[:header_end] + png_chunk(b"eXIf", exif.tobytes()[6:]) + png[header_end:]
+
+
+@pytest.mark.parametrize("size", [(30000, 30000), (15000, 15000)])
+def test_decompression_bomb_is_refused_before_decoding(tmp_path, size):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(bomb_png(*size))
+    assert path.stat().st_size < 2_000_000
+    with pytest.raises(ImageError, match="megapixels"):
+        read_photo(path)
+
+
+def test_orientations_are_applied_like_a_viewer_does(shared_data):
+    for path in sorted((shared_data / "metadata/exif-samples/jpg/orientation").glob("*.jpg")):
+        with Image.open(path) as image:
+            expected = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        assert np.array_equal(read_photo(path).pixels, expected), path.name
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("suffix", [".png", ".tiff"])
+def test_16_bit_files_keep_every_bit(shared_data, tmp_path, channels, suffix):
+    rgb = read_photo(shared_data / TWO_PEOPLE).pixels[:200, :300]
+    noise = np.random.default_rng(2).integers(0, 256, rgb.shape, dtype=np.uint16)
+    deep = rgb.astype(np.uint16) * 256 + noise
+    if channels == 1:
+        deep = deep[:, :, 1]
+    elif channels == 4:
+        deep = np.dstack([deep, np.linspace(0, 65535, 300, dtype=np.uint16)[None].repeat(200, 0)])
+    path = tmp_path / f"deep{suffix}"
+    codes = {1: None, 3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}
+    cv2.imwrite(str(path), deep if channels == 1 else cv2.cvtColor(deep, codes[channels]))
+
+    photo = read_photo(path)
+    assert photo.pixels.dtype == np.uint16, "reduced to 8 bits on reading"
+    assert np.array_equal(photo.pixels, deep)
+    written = tmp_path / f"out{suffix}"
+    written.write_bytes(encode_photo(photo, suffix))
+    assert np.array_equal(read_photo(written).pixels, deep), "changed on writing"
+
+
+def test_16_bit_png_orientation_is_applied_once(shared_data, tmp_path):
+    rgb = read_photo(shared_data / TWO_PEOPLE).pixels[:200, :300]
+    deep = rgb.astype(np.uint16) * 257
+    ok, data = cv2.imencode(".png", cv2.cvtColor(deep, cv2.COLOR_RGB2BGR))
+    path = tmp_path / "turned.png"
+    path.write_bytes(with_exif_orientation(data.tobytes(), 6))
+    photo = read_photo(path)
+    assert photo.pixels.dtype == np.uint16
+    assert np.array_equal(photo.pixels, np.rot90(deep, -1)), "orientation 6 is a quarter turn clockwise"
+
+
+def test_rgba_and_grayscale_are_kept(shared_data, tmp_path):
+    rgb = read_photo(shared_data / TWO_PEOPLE).pixels
+    alpha = np.tile(np.linspace(0, 255, rgb.shape[1]).astype(np.uint8), (rgb.shape[0], 1))
+    rgba = np.dstack([rgb, alpha])
+    for pixels, mode in ((rgba, "RGBA"), (rgb[:, :, 0], "L")):
+        path = tmp_path / f"{mode}.png"
+        path.write_bytes(encode_photo(Photo(pixels, None, "PNG"), ".png"))
+        with Image.open(path) as image:
+            assert image.mode == mode
+        assert np.array_equal(read_photo(path).pixels, pixels)
+    # Formats without alpha drop it rather than fail.
+    jpeg = tmp_path / "flat.jpg"
+    jpeg.write_bytes(encode_photo(Photo(rgba, None, "PNG"), ".jpg"))
+    with Image.open(jpeg) as image:
+        assert image.mode == "RGB"
+
+
+def test_palette_png_with_transparency_reads_as_rgba(shared_data, tmp_path):
+    with Image.open(shared_data / TWO_PEOPLE) as image:
+        paletted = image.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+    path = tmp_path / "paletted.png"
+    paletted.save(path, transparency=0)
+    pixels = read_photo(path).pixels
+    assert pixels.shape[2] == 4
+    assert set(np.unique(pixels[:, :, 3])) <= {0, 255} and (pixels[:, :, 3] == 0).any()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "exif-samples/heic/IMG_5195.HEIC",
+        "metadata-extractor-images/heic/IMG_1034.heic",
+        "metadata-extractor-images/heic/Issue 263 dotnet.heic",
+        "metadata-extractor-images/heic/exif-at-eof.heic",
+    ],
+)
+def test_heic_reads_and_writes_without_metadata(shared_data, tmp_path, name):
+    path = shared_data / "metadata" / name
+    with Image.open(path) as image:
+        assert image.getexif().get_ifd(0x8825), "test input should carry GPS"
+        size = image.size
+    photo = read_photo(path)
+    assert photo.pixels.shape == (size[1], size[0], 3)
+    assert photo.icc_profile, "the colour profile must be read"
+    # Writing a full 12 MP HEIC takes seconds; the writer's handling of metadata does not depend on size.
+    crop = Photo(np.ascontiguousarray(photo.pixels[:256, :384]), photo.icc_profile, photo.format)
+    out = tmp_path / "out.heic"
+    out.write_bytes(encode_photo(crop, ".heic"))
+    with Image.open(out) as image:
+        assert image.format == "HEIF" and image.size == (384, 256)
+        assert len(image.getexif()) == 0
+        assert not image.info.get("exif") and not image.info.get("xmp") and not image.info.get("thumbnails")
+        assert image.info.get("icc_profile") == photo.icc_profile
+
+
+def test_camera_jpegs_are_written_without_any_metadata(shared_data, tmp_path):
+    """Full-size phone and camera files (maker notes, GPS, thumbnails, MPO extras) through the writer."""
+    names = sorted((shared_data / "metadata/metadata-extractor-images/jpg").glob("*.jpg"))
+    names += sorted((shared_data / "metadata/exif-samples/jpg").rglob("*.jpg"))
+    assert len(names) > 20
+    for path in names:
+        photo = read_photo(path)
+        out = tmp_path / path.name
+        out.write_bytes(encode_photo(photo, ".jpg"))
+        assert_no_metadata(out, photo.icc_profile)
+        with Image.open(out) as image:
+            assert (image.height, image.width) == photo.pixels.shape[:2]
+
+
+def test_animated_png_is_refused(shared_data, tmp_path):
+    with Image.open(shared_data / TWO_PEOPLE) as image:
+        frames = [image.convert("RGB"), image.convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    path = tmp_path / "animated.png"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with pytest.raises(ImageError, match="animated PNG"):
+        read_photo(path)
+
+
+def test_corrupt_and_truncated_files_raise_clear_errors(shared_data, tmp_path):
+    garbage = tmp_path / "garbage.jpg"
+    garbage.write_bytes(np.random.default_rng(3).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(ImageError, match="not a recognised image format"):
+        read_photo(garbage)
+    data = (shared_data / TWO_PEOPLE).read_bytes()
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match="truncated"):
+        read_photo(truncated)
+
+
+def test_unknown_output_format_is_refused():
+    with pytest.raises(ImageError, match="cannot write .gif"):
+        encode_photo(Photo(np.zeros((8, 8, 3), np.uint8), None, "JPEG"), ".gif")

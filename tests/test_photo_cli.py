@@ -1,0 +1,408 @@
+"""The `veil` command on real photos: what a user gets out, and what never leaks.
+
+Every test copies its inputs from ../shared/data into tmp_path and runs the real
+command (in-process through typer's runner, or `python -m veil` where the process
+boundary matters) with the real detector.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from veil import detect
+from veil.imagefile import read_photo
+from photo_support import (
+    GROUP, KIT_WITH_ROSE, SAMSUNG, TWO_PEOPLE, assert_no_metadata, copy_in, face_slice, leftovers, rgb_of,
+    share_near, veil, veil_subprocess,
+)
+
+# --- orientation -----------------------------------------------------------------------------
+
+
+def test_every_exif_orientation_comes_out_upright_and_untagged(shared_data, tmp_path):
+    source = tmp_path / "in"
+    shutil.copytree(shared_data / "metadata/exif-samples/jpg/orientation", source, ignore=shutil.ignore_patterns("README*"))
+    result = veil(source, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    # The samples 2-8 carry an ICC profile and _1 does not, so their raw values differ from _1's
+    # by about 15 per pixel even when upright; a wrong turn or mirror differs by 40 or more.
+    for kind, shape in (("landscape", (450, 600, 3)), ("portrait", (600, 450, 3))):
+        reference = rgb_of(tmp_path / "out" / f"{kind}_1.jpg").astype(np.int16)
+        same_profile = rgb_of(tmp_path / "out" / f"{kind}_2.jpg").astype(np.int16)
+        for n in range(1, 9):
+            out = tmp_path / "out" / f"{kind}_{n}.jpg"
+            with Image.open(source / f"{kind}_{n}.jpg") as original:
+                icc = original.info.get("icc_profile")
+            assert_no_metadata(out, icc)  # no orientation tag left to rotate it twice
+            pixels = rgb_of(out)
+            assert pixels.shape == shape, f"{out.name} is not upright"
+            difference = np.abs(pixels.astype(np.int16) - reference).mean()
+            assert difference < 25, f"{out.name} differs from {kind}_1 by {difference:.1f} per pixel: wrongly turned"
+            if n > 1:
+                difference = np.abs(pixels.astype(np.int16) - same_profile).mean()
+                assert difference < 8, f"{out.name} differs from {kind}_2 by {difference:.1f} per pixel: wrongly turned"
+
+
+# --- metadata ----------------------------------------------------------------------------------
+
+
+def test_gps_photos_come_out_without_any_metadata(shared_data, tmp_path):
+    # The large camera files of metadata-extractor-images/jpg go through the same writer in
+    # test_imagefile.py (detection on each would take seconds); here the small ones, end to end.
+    source = tmp_path / "in"
+    for path in sorted((shared_data / "metadata/exif-samples/jpg/gps").glob("*.jpg")):
+        copy_in(shared_data, str(path.relative_to(shared_data)), source / "exif-samples")
+    for name in (SAMSUNG, "metadata/metadata-extractor-images/jpg/Sony DSC-HX5V (2).jpg"):
+        copy_in(shared_data, name, source / "metadata-extractor")
+    inputs = sorted(source.rglob("*.jpg"))
+    for path in inputs:
+        with Image.open(path) as image:
+            assert image.getexif().get_ifd(0x8825), f"test input {path.name} should carry GPS"
+
+    result = veil(source, "--output-dir", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["files"] == len(inputs) and summary["failed"] == 0
+    for path in inputs:
+        out = tmp_path / "out" / path.relative_to(source)
+        assert out.is_file(), f"no output for {path.name}"
+        assert_no_metadata(out, None)
+        assert rgb_of(out).shape == read_photo(path).pixels.shape
+
+
+def test_samsung_photo_face_is_hidden_and_gps_gone(shared_data, tmp_path):
+    source = copy_in(shared_data, SAMSUNG, tmp_path)
+    faces = [f for f in detect(read_photo(source).pixels) if f.score > 0.5]
+    assert faces, "the Samsung photo shows a face"
+    result = veil(source, "--color", "white")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "Samsung GT-I9000 (Galaxy S).redacted.jpg"
+    assert_no_metadata(out, None)
+    original, pixels = rgb_of(source), rgb_of(out)
+    assert pixels.shape == (640, 480, 3), "EXIF orientation 6 must be applied to the pixels"
+    for face in faces:
+        assert share_near(original[face_slice(face)], (255, 255, 255), 24) < 0.2
+        assert share_near(pixels[face_slice(face)], (255, 255, 255), 24) >= 0.95, "face not hidden"
+
+
+def test_heic_comes_out_readable_without_metadata(shared_data, tmp_path):
+    source = copy_in(shared_data, "metadata/exif-samples/heic/IMG_5195.HEIC", tmp_path)
+    with Image.open(source) as image:
+        assert image.getexif().get_ifd(0x8825), "test input should carry GPS"
+        icc = image.info.get("icc_profile")
+    faces = detect(read_photo(source).pixels)
+    result = veil(source, "--color", "white")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "IMG_5195.redacted.HEIC"
+    assert_no_metadata(out, icc)
+    with Image.open(out) as image:
+        assert image.format == "HEIF"
+        pixels = np.asarray(image.convert("RGB"))
+    assert pixels.shape == read_photo(source).pixels.shape
+    for face in faces:
+        assert share_near(pixels[face_slice(face)], (255, 255, 255), 24) >= 0.95, "face not hidden"
+
+
+# --- pixel formats ---------------------------------------------------------------------------
+
+
+def test_rgba_png_keeps_its_transparency_and_loses_the_face(shared_data, tmp_path):
+    rgb = read_photo(shared_data / TWO_PEOPLE).pixels
+    height, width = rgb.shape[:2]
+    alpha = np.tile(np.linspace(255, 16, width).astype(np.uint8), (height, 1))
+    source = tmp_path / "cutout.png"
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(source)
+    faces = detect(rgb)
+    assert len(faces) >= 2
+
+    result = veil(source)
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "cutout.redacted.png") as image:
+        assert image.mode == "RGBA"
+        out = np.asarray(image)
+    assert np.array_equal(out[:, :, 3], alpha), "transparency changed"
+    for face in faces:
+        assert share_near(out[face_slice(face)][:, :, :3], (0, 0, 0), 0) >= 0.95, "face colour left under the alpha"
+
+
+def test_16_bit_png_stays_16_bit_and_loses_the_face(shared_data, tmp_path):
+    rgb = read_photo(shared_data / TWO_PEOPLE).pixels
+    noise = np.random.default_rng(1).integers(0, 256, rgb.shape, dtype=np.uint16)
+    deep = rgb.astype(np.uint16) * 256 + noise  # real detail in the low byte too
+    source = tmp_path / "deep.png"
+    cv2.imwrite(str(source), cv2.cvtColor(deep, cv2.COLOR_RGB2BGR))
+    faces = detect(rgb)
+
+    result = veil(source, "--save-plan", tmp_path / "plan.json")
+    assert result.exit_code == 0, result.output
+    out = cv2.imread(str(tmp_path / "deep.redacted.png"), cv2.IMREAD_UNCHANGED)
+    assert out is not None and out.dtype == np.uint16, "output was reduced to 8 bits"
+    out = cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
+    for face in faces:
+        assert share_near(out[face_slice(face)], (0, 0, 0), 0) >= 0.95, "face not hidden"
+    # Outside the hidden regions every 16-bit value is kept.
+    untouched = np.ones(rgb.shape[:2], bool)
+    for region in json.loads((tmp_path / "plan.json").read_text())["media"][0]["regions"]:
+        _, x0, y0, x1, y1, *_ = region["boxes"][0]
+        untouched[max(0, int(y0)) : int(np.ceil(y1)) + 1, max(0, int(x0)) : int(np.ceil(x1)) + 1] = False
+    assert np.array_equal(out[untouched], deep[untouched])
+
+
+def test_grayscale_jpeg_stays_grayscale(shared_data, tmp_path):
+    source = tmp_path / "gray.jpg"
+    with Image.open(shared_data / KIT_WITH_ROSE) as image:
+        image.convert("L").save(source, quality=95)
+    faces = [f for f in detect(read_photo(source).pixels) if f.score > 0.5]
+    assert faces
+    result = veil(source)
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "gray.redacted.jpg") as image:
+        assert image.mode == "L"
+        out = np.asarray(image)[:, :, None]
+    for face in faces:
+        assert share_near(out[face_slice(face)], (0,), 24) >= 0.95, "face not hidden"
+
+
+# --- failures ---------------------------------------------------------------------------------
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("veil: ")]
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "truncated"])
+def test_unreadable_photo_fails_closed_with_a_one_line_error(shared_data, tmp_path, kind):
+    folder = tmp_path / "a folder with a rather long name, so that the error line is long"
+    folder.mkdir()
+    if kind == "corrupt":
+        source = folder / "random bytes.jpg"
+        source.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+        reason = "not a recognised image format"
+    else:
+        data = (shared_data / TWO_PEOPLE).read_bytes()
+        source = folder / "truncated.jpg"
+        source.write_bytes(data[: len(data) // 2])
+        reason = "truncated"
+    result = veil(source)
+    assert result.exit_code != 0
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1, result.stderr
+    assert str(source) in errors[0] and reason in errors[0], errors[0]
+    assert sorted(folder.iterdir()) == [source], "an output (or temporary file) was left behind"
+
+
+def test_batch_writes_the_good_photos_and_reports_the_bad(shared_data, tmp_path):
+    source = tmp_path / "in"
+    copy_in(shared_data, TWO_PEOPLE, source)
+    copy_in(shared_data, KIT_WITH_ROSE, source / "sub")
+    (source / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a photo")
+    data = (shared_data / GROUP).read_bytes()
+    (source / "sub" / "half.jpg").write_bytes(data[: len(data) // 2])
+
+    result = veil(source, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 1
+    assert (tmp_path / "out/two_people.jpg").is_file()
+    assert (tmp_path / "out/sub/kit_with_rose.jpg").is_file()
+    assert not (tmp_path / "out/broken.jpg").exists() and not (tmp_path / "out/sub/half.jpg").exists()
+    assert "4 file(s)" in result.stderr and "2 failed" in result.stderr, result.stderr
+    assert f"failed: {source / 'broken.jpg'}" in result.stderr
+    assert f"failed: {source / 'sub' / 'half.jpg'}" in result.stderr
+    assert leftovers(tmp_path) == []
+
+
+def test_decompression_bomb_is_refused(tmp_path):
+    from test_imagefile import bomb_png
+
+    source = tmp_path / "bomb.png"
+    source.write_bytes(bomb_png(30000, 30000))
+    result = veil(source)
+    assert result.exit_code != 0
+    assert "megapixels" in result.stderr, result.stderr
+    assert sorted(tmp_path.iterdir()) == [source]
+
+
+def test_unwritable_format_leaves_nothing(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
+    result = veil(source, "-o", tmp_path / "out" / "two_people.gif")
+    assert result.exit_code != 0
+    assert "cannot write .gif" in result.stderr
+    assert not (tmp_path / "out" / "two_people.gif").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_file_names_with_markup_characters_are_reported_verbatim(tmp_path):
+    source = tmp_path / "holiday [edited] [bold] :smile:.jpg"
+    source.write_bytes(b"not a photo")
+    result = veil(source)
+    assert result.exit_code != 0
+    assert error_lines(result.stderr) == [f"veil: {source}: not a recognised image format"]
+
+
+# --- output names and places -------------------------------------------------------------------
+
+
+def test_odd_file_name_gets_a_redacted_sibling(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path, "ph oto é.jpg")
+    before = source.read_bytes()
+    result = veil_subprocess(source.name, cwd=tmp_path)  # the real entry point, a relative non-ASCII name
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "ph oto é.redacted.jpg"
+    assert out.is_file() and rgb_of(out).shape == rgb_of(source).shape
+    assert source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ph oto é.jpg", "ph oto é.redacted.jpg"]
+
+
+def test_output_option_names_the_file(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
+    target = tmp_path / "elsewhere" / "new name.png"
+    result = veil(source, "-o", target)
+    assert result.exit_code == 0, result.output
+    with Image.open(target) as image:
+        assert image.format == "PNG"
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["two_people.jpg"]
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("how", ["-o", "--output-dir"])
+def test_input_is_never_overwritten(shared_data, tmp_path, how):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    before = source.read_bytes()
+    result = veil(source, how, source if how == "-o" else tmp_path)
+    assert result.exit_code != 0
+    assert "overwrite the input" in result.stderr
+    assert source.read_bytes() == before
+    assert sorted(tmp_path.iterdir()) == [source]
+
+
+def test_output_dir_mirrors_subfolders_and_summary_counts(shared_data, tmp_path):
+    images = sorted((shared_data / "wider_face_dev/images/12--Group").glob("*.jpg"))[:3]
+    source = tmp_path / "in"
+    for path, folder in zip(images, ["", "a", "a/b"]):
+        copy_in(shared_data, str(path.relative_to(shared_data)), source / folder)
+    (source / "notes.txt").write_text("not media: skipped inside folders")
+
+    result = veil(source, "--output-dir", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    expected = {tmp_path / "out" / folder / path.name for path, folder in zip(images, ["", "a", "a/b"])}
+    assert {Path(r["output"]) for r in summary["results"]} == expected
+    assert all(p.is_file() for p in expected)
+    assert sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file()) == sorted(expected)
+    assert summary["files"] == 3 and summary["failed"] == 0
+    assert summary["faces"] == sum(r["faces"] for r in summary["results"]) >= 3
+    # A second run over the same folder skips nothing and re-creates the same files.
+    again = veil(source, "--output-dir", tmp_path / "out", "--quiet")
+    assert again.exit_code == 0 and again.output == ""
+
+
+# --- plans ------------------------------------------------------------------------------------
+
+
+def test_saved_plan_rerenders_identically_and_edits_take_effect(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    plan = tmp_path / "plan.json"
+    first = tmp_path / "first.png"
+    assert veil(source, "-o", first, "--save-plan", plan).exit_code == 0
+    saved = json.loads(plan.read_text())
+    regions = saved["media"][0]["regions"]
+    assert len(regions) == 2
+
+    again = tmp_path / "again.png"
+    result = veil("--plan", plan, "-o", again)
+    assert result.exit_code == 0, result.output
+    assert again.read_bytes() == first.read_bytes(), "re-rendering the saved plan changed the output"
+
+    # The reviewer decides the first person may be shown: delete that region.
+    kept, removed = regions[1], regions[0]
+    saved["media"][0]["regions"] = [kept]
+    plan.write_text(json.dumps(saved))
+    edited = tmp_path / "edited.png"
+    assert veil("--plan", plan, "-o", edited).exit_code == 0
+    original, out = rgb_of(source), rgb_of(edited)
+    for region, visible in ((removed, True), (kept, False)):
+        _, x0, y0, x1, y1, *_ = region["boxes"][0]
+        centre = out[int((y0 + y1) / 2) - 10 : int((y0 + y1) / 2) + 10, int((x0 + x1) / 2) - 10 : int((x0 + x1) / 2) + 10]
+        if visible:  # no detection ran: the deleted face is shown as it was
+            assert np.array_equal(centre, original[int((y0 + y1) / 2) - 10 : int((y0 + y1) / 2) + 10, int((x0 + x1) / 2) - 10 : int((x0 + x1) / 2) + 10])
+        else:
+            assert share_near(centre, (0, 0, 0), 0) == 1.0
+
+
+def test_saved_plan_keeps_the_chosen_mode(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    first, again = tmp_path / "first.png", tmp_path / "again.png"
+    plan = tmp_path / "plan.json"
+    assert veil(source, "--mode", "pixelate", "--blocks", "5", "-o", first, "--save-plan", plan).exit_code == 0
+    assert json.loads(plan.read_text())["render"] == {"mode": "pixelate", "color": [0, 0, 0], "blocks": 5}
+    assert veil("--plan", plan, "-o", again).exit_code == 0
+    assert again.read_bytes() == first.read_bytes(), "the plan's render settings were not used"
+    # Options given explicitly still override the plan.
+    filled = tmp_path / "filled.png"
+    assert veil("--plan", plan, "-o", filled, "--mode", "fill").exit_code == 0
+    assert filled.read_bytes() != first.read_bytes()
+
+
+def test_invalid_plan_is_refused_with_exit_2(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    plan = tmp_path / "plan.json"
+    assert veil(source, "--dry-run", "--save-plan", plan).exit_code == 0
+    data = json.loads(plan.read_text())
+    data["media"][0]["regions"][0]["shape"] = "circle"
+    plan.write_text(json.dumps(data))
+    result = veil("--plan", plan)
+    assert result.exit_code == 2
+    assert "not a valid veil plan" in result.stderr and "shape" in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.json", "two_people.jpg"]
+
+
+def test_plan_for_a_changed_photo_is_refused(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    plan = tmp_path / "plan.json"
+    assert veil(source, "--dry-run", "--save-plan", plan).exit_code == 0
+    # Another photo of the same size now sits under that name: the plan's boxes are not its faces.
+    pixels = read_photo(source).pixels[:, ::-1]
+    Image.fromarray(np.ascontiguousarray(pixels)).save(source, quality=95)
+    result = veil("--plan", plan)
+    assert result.exit_code != 0
+    assert "changed" in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.json", "two_people.jpg"]
+
+
+# --- output modes of the command ----------------------------------------------------------------
+
+
+def test_dry_run_writes_no_media_and_json_counts_faces(shared_data, tmp_path):
+    source = copy_in(shared_data, GROUP, tmp_path)
+    result = veil(source, "--dry-run", "--json", "--save-plan", tmp_path / "plan.json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    regions = json.loads((tmp_path / "plan.json").read_text())["media"][0]["regions"]
+    assert summary["faces"] == len(regions) >= 15
+    assert summary["results"] == [{"input": str(source), "output": None, "faces": len(regions), "error": None, "notes": []}]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["12_Group_Group_12_Group_Group_12_28.jpg", "plan.json"]
+
+
+def test_quiet_prints_nothing_on_success(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    result = veil(source, "--quiet")
+    assert result.exit_code == 0
+    assert result.stdout == "" and result.stderr == ""
+    assert (tmp_path / "two_people.redacted.jpg").is_file()
+
+
+def test_color_option_sets_the_fill(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    out = tmp_path / "out.png"
+    assert veil(source, "--color", "#ff00ff", "-o", out).exit_code == 0
+    pixels = rgb_of(out)
+    for face in detect(read_photo(source).pixels):
+        assert share_near(pixels[face_slice(face)], (255, 0, 255), 0) >= 0.95
+    bad = veil(source, "--color", "fuchsia-ish")
+    assert bad.exit_code == 2 and "not a colour" in bad.output
