@@ -161,19 +161,19 @@ def test_invalid_plan_file_gives_a_clear_error(tmp_path: Path):
     bad = tmp_path / "bad.veil-plan.json"
     bad.write_text(json.dumps({"format": "veil-plan", "version": 1, "created": "x", "render": {}, "media": []}))
     with pytest.raises(PlanError, match="not a valid veil plan at render"):
-        open_session([], bad, None, None, None, RenderSettings(), FAST, "ellipse")
-    result = CliRunner().invoke(review_app, ["--plan", str(bad), "--no-browser"])
+        open_session([], bad, None, tmp_path, None, RenderSettings(), FAST, "ellipse")
+    result = CliRunner().invoke(review_app, ["--plan", str(bad), "--output-dir", str(tmp_path), "--no-browser"])
     assert result.exit_code == 2 and "not a valid veil plan" in result.output
 
 
 def test_session_resumes_its_saved_plan(detected_plan: Path, tmp_path: Path):
     plan = tmp_path / "p.veil-plan.json"
-    first = open_session([PHOTO], None, plan, None, None, RenderSettings(), FAST, "ellipse")
+    first = open_session([PHOTO], None, plan, tmp_path, None, RenderSettings(), FAST, "ellipse")
     first.delete_region(0, "f1", "not a face")
-    again = open_session([PHOTO], None, plan, None, None, RenderSettings(), FAST, "ellipse")
+    again = open_session([PHOTO], None, plan, tmp_path, None, RenderSettings(), FAST, "ellipse")
     assert [r.id for r in again.plan.media[0].regions] == ["f2"] and again.plan.edits[0].reason == "not a face"
     with pytest.raises(SessionError, match="plan for other files"):
-        open_session([VIDEO], None, plan, None, None, RenderSettings(), FAST, "ellipse")
+        open_session([VIDEO], None, plan, tmp_path, None, RenderSettings(), FAST, "ellipse")
 
 
 # --- edit operations -------------------------------------------------------------------

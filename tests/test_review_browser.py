@@ -257,6 +257,30 @@ def test_video_review_step_delete_draw_follow_export(page, served):
     page.wait_for_function("() => document.getElementById('frame-label').textContent.startsWith('frame 10 ')")
     shot(page, "video-edited")
 
+    # Play runs on by itself; pause stops it.
+    page.keyboard.press("Space")
+    page.wait_for_function("() => parseInt(document.getElementById('frame-label').textContent.slice(6)) >= 13")
+    page.keyboard.press("Space")
+    page.wait_for_function("() => document.getElementById('play').textContent === 'Play'")
+    page.keyboard.press("Home")
+    page.keyboard.press("o")
+    page.wait_for_function("() => document.getElementById('frame').src.includes('/frame/0.jpg?view=original')")
+    shot(page, "video-original")
+    page.keyboard.press("o")
+
+    # Pick the last track on the timeline, remove the whole track with Shift+Delete.
+    tracks = api_media(page, 1)["regions"]
+    doomed = next(r for r in tracks if r["id"] not in (victim["id"], added["id"]))
+    timeline = page.locator("#timeline").bounding_box()
+    row = 1 + [r["id"] for r in tracks].index(doomed["id"])
+    first_frame = doomed["boxes"][0][0]
+    x = 48 + (timeline["width"] - 48) * (first_frame + 0.5) / media["frame_count"]
+    page.mouse.click(timeline["x"] + x, timeline["y"] + 16 * row + 8)
+    page.wait_for_function(f"() => document.getElementById('selected-info').textContent.startsWith('Selected {doomed['id']}:')")
+    page.keyboard.press("Shift+Delete")
+    page.wait_for_function(f"() => !document.querySelector(\"#region-list li[data-region='{doomed['id']}']\")")
+    assert doomed["id"] not in [r["id"] for r in api_media(page, 1)["regions"]]
+
     export(page)
     rendered = [f.to_ndarray(format="rgb24").astype(int) for f in av.open(str(folder / "out" / VIDEO.name)).decode(video=0)]
     source = [f.to_ndarray(format="rgb24").astype(int) for f in av.open(str(VIDEO)).decode(video=0)]
@@ -282,6 +306,7 @@ def test_video_review_step_delete_draw_follow_export(page, served):
     assert entry["source"] == "reviewer" and entry["frame_ranges"] == [[3, 10]] and entry["origins"] == {"reviewer": 8}
     assert [e["action"] for e in entry["edits"]] == ["add_region", "extend"]
     assert any(e["action"] == "delete_box" and e["region"] == victim["id"] for e in video["edits"])
+    assert doomed["id"] in video["deleted_regions"]
     assert video["output_sha256"] and (folder / "review.veil-report.html").exists()
 
 

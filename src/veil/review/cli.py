@@ -9,6 +9,7 @@ server is closed.
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import threading
@@ -86,9 +87,12 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
             raise SessionError("no photos or videos given (or found in the folders given)")
         plan_path = save_plan or inputs[0][0].with_name(inputs[0][0].name + PLAN_SUFFIX)
         plan = resume(plan_path, [source for source, _ in inputs]) or detect(inputs, settings, profile, shape)
-    check_writable(plan_path)
+    check_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
     plan.save(plan_path)
     targets = [output_path(Path(m.path), Path(m.path).parent, None, output_dir) for m in plan.media]
+    for folder in {t.parent for t in targets if t.parent.exists()}:
+        # Found now, not after the reviewer's work, when the export would fail.
+        check_writable(folder, "cannot write outputs in {}: choose a writable folder with --output-dir")
     report_path = report or plan_path.with_name(plan_path.name.removesuffix(PLAN_SUFFIX).removesuffix(".json")
                                                 + REPORT_SUFFIX)
     return ReviewSession(plan, plan_path, targets, report_path)
@@ -135,20 +139,10 @@ def check_media(plan: Plan) -> None:
             raise SessionError(f"{path}: the file has changed since the plan was made (SHA-256 differs)")
 
 
-def check_writable(path: Path) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir() or not folder.stat().st_mode & 0o222 or not _can_create(folder):
-        raise SessionError(f"cannot save the plan in {folder}: choose a writable place with --save-plan")
-
-
-def _can_create(folder: Path) -> bool:
-    try:
-        probe = folder / f".veil-probe-{secrets.token_hex(4)}"
-        probe.touch()
-        probe.unlink()
-        return True
-    except OSError:
-        return False
+def check_writable(folder: Path, message: str) -> None:
+    # os.access rather than a probe file: nothing is written beside the inputs before export.
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise SessionError(message.format(folder))
 
 
 class ReviewServer:

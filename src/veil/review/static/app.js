@@ -23,6 +23,7 @@ const S = {
   selected: null,   // region id
   shape: "ellipse",
   playing: false,
+  playRun: 0,       // which play loop is current
   busy: false,
 };
 
@@ -470,17 +471,25 @@ function togglePlay() {
   S.playing = !S.playing;
   if (S.playing && S.frame >= S.media.frame_count - 1) S.frame = 0;
   drawAll();
+  if (S.playing) play(++S.playRun);
 }
 
-// Playing shows each frame once it has loaded, at most at the video's own rate.
-function onFrameLoaded() {
-  if (!S.playing || !S.media) return;
+// Playing shows each frame once it has loaded, at most at the video's own rate. `run`
+// ends an older loop when play is pressed again.
+function play(run) {
+  if (!S.playing || run !== S.playRun || !S.media) return;
+  const img = $("frame");
+  if (!img.complete) {
+    img.addEventListener("load", () => play(run), { once: true });
+    return;
+  }
   const times = S.media.frame_times;
   const gap = times.length > S.frame + 1 ? (times[S.frame + 1] - times[S.frame]) * 1000 : 40;
   setTimeout(() => {
-    if (!S.playing) return;
+    if (!S.playing || run !== S.playRun) return;
     if (S.frame >= S.media.frame_count - 1) { S.playing = false; drawAll(); return; }
     seek(S.frame + 1);
+    play(run);
   }, Math.max(0, gap));
 }
 
@@ -637,7 +646,6 @@ async function start() {
   $("fwd10").addEventListener("click", () => seek(S.frame + 10));
   $("last").addEventListener("click", () => seek(S.media.frame_count - 1));
   $("timeline").addEventListener("click", onTimelineClick);
-  $("frame").addEventListener("load", onFrameLoaded);
   const overlay = $("overlay");
   overlay.addEventListener("pointerdown", onPointerDown);
   overlay.addEventListener("pointermove", onPointerMove);
