@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
@@ -55,6 +57,20 @@ def share_near(pixels: np.ndarray, colour, tolerance: int) -> float:
     """Fraction of pixels (H, W, C) within `tolerance` of `colour` in every channel."""
     diff = np.abs(pixels.astype(np.int32) - np.asarray(colour, np.int32))
     return float(np.mean(np.all(diff <= tolerance, axis=-1)))
+
+
+def planned_faces(plan_file: Path) -> list[SimpleNamespace]:
+    """The detector's face boxes behind a saved plan's head regions (head_box inverted)."""
+    from veil.detect import HEAD_MARGIN_BOTTOM, HEAD_MARGIN_SIDE, HEAD_MARGIN_TOP
+
+    faces = []
+    for region in json.loads(plan_file.read_text())["media"][0]["regions"]:
+        _, x0, y0, x1, y1, *_ = region["boxes"][0]
+        w = (x1 - x0) / (1 + 2 * HEAD_MARGIN_SIDE)
+        h = (y1 - y0) / (1 + HEAD_MARGIN_TOP + HEAD_MARGIN_BOTTOM)
+        faces.append(SimpleNamespace(x0=x0 + HEAD_MARGIN_SIDE * w, y0=y0 + HEAD_MARGIN_TOP * h,
+                                     x1=x1 - HEAD_MARGIN_SIDE * w, y1=y1 - HEAD_MARGIN_BOTTOM * h))
+    return faces
 
 
 def face_slice(face) -> tuple[slice, slice]:

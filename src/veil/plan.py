@@ -163,7 +163,7 @@ class Plan:
             "version": PLAN_VERSION,
             "veil_version": self.veil_version,
             "created": self.created,
-            "render": asdict(self.render),
+            "render": {**asdict(self.render), "color": list(self.render.color)},  # JSON has no tuples
             "detection": self.detection,
             "media": [_media_to_json(m) for m in self.media],
             "edits": [asdict(e) for e in self.edits],

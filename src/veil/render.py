@@ -29,14 +29,15 @@ def region_mask(shape: Shape, box: Box, height: int, width: int) -> tuple[slice,
     rows, cols = slice(y0, y1), slice(x0, x1)
     if shape == "box":
         return rows, cols, np.ones((y1 - y0, x1 - x0), bool)
-    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    # The ellipse inscribed in the (unclipped) box, drawn in the clipped window;
-    # sub-pixel precision (shift=4) so small faces are not under-covered by rounding.
-    cx, cy = (box.x0 + box.x1) / 2 - x0, (box.y0 + box.y1) / 2 - y0
-    ax, ay = box.width / 2, box.height / 2
-    s = 16
-    cv2.ellipse(mask, (round(cx * s), round(cy * s)), (round(ax * s), round(ay * s)), 0, 0, 360, 1, -1, cv2.LINE_8, 4)
-    return rows, cols, mask.astype(bool)
+    # The ellipse inscribed in the (unclipped) box, evaluated exactly at pixel centres in the
+    # clipped window (a drawn polygon falls short of the curve by up to a pixel on large
+    # faces). Half a pixel of margin: every pixel whose centre is inside is hidden, and so is
+    # the pixel under a face narrower than one pixel.
+    cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+    ax, ay = box.width / 2 + 0.5, box.height / 2 + 0.5
+    xs = (np.arange(x0, x1) + 0.5 - cx) / ax
+    ys = (np.arange(y0, y1) + 0.5 - cy) / ay
+    return rows, cols, xs[None, :] ** 2 + ys[:, None] ** 2 <= 1
 
 
 def _fill_value(pixels: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
@@ -60,8 +61,13 @@ def _block_means(patch: np.ndarray, block: int) -> np.ndarray:
 
 
 def pixelate_block_size(box: Box, blocks: int) -> int:
-    """Block side in pixels so that at most `blocks` blocks span the region's width."""
-    return max(1, int(np.ceil(max(box.width, box.height) / blocks)))
+    """Block side in pixels so that at most `blocks` blocks span the region either way.
+
+    Sized on the pixels the box touches, not its exact width: a 40.0 px box at x = 10.5
+    touches 41 pixels, which blocks of 40 / 8 = 5 would cut into 9.
+    """
+    span = max(np.ceil(box.x1) - np.floor(box.x0), np.ceil(box.y1) - np.floor(box.y0))
+    return max(1, int(np.ceil(span / blocks)))
 
 
 def redact_frame(

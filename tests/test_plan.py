@@ -1,0 +1,131 @@
+"""The redaction plan: JSON round trip, and refusal of anything that is not a valid plan."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from veil.imagefile import read_photo
+from veil.photo import file_sha256, plan_photo, render_photo
+from veil.plan import Box, Edit, MediaPlan, Plan, PlanError, Region, RenderSettings
+from photo_support import TWO_PEOPLE, copy_in
+
+
+def sample_plan() -> Plan:
+    photo = MediaPlan(
+        path="photos/ph oto é.jpg", kind="image", width=1126, height=661, sha256="ab" * 32,
+        regions=[
+            Region("f1", "detector", "ellipse", {0: Box(199.5, -72.3, 427.2, 256.1, "detected", 0.931)}),
+            Region("r1", "reviewer", "box", {0: Box(10.0, 20.0, 30.0, 40.0, "reviewer", None)},
+                   keep_visible=True, reason="speaker consented"),
+        ],
+    )
+    video = MediaPlan(
+        path="clip.mp4", kind="video", width=1920, height=1080, frame_count=90,
+        unanalysed_frames=[88, 89], scene_cuts=[40], frame_times=[round(i / 30, 6) for i in range(90)],
+        regions=[Region("t1", "detector", "ellipse", {
+            0: Box(1.0, 2.0, 50.5, 60.5, "detected", 0.8),
+            1: Box(2.0, 2.0, 51.5, 60.5, "interpolated", None),
+            2: Box(3.0, 2.0, 52.5, 60.5, "extended", None),
+        })],
+    )
+    return Plan(
+        media=[photo, video], render=RenderSettings("pixelate", (12, 34, 56), 6),
+        detection={"model": "centerface", "profile": "fast", "threshold": 0.2}, veil_version="0.1.0",
+        edits=[Edit("2026-01-01T00:00:00+00:00", "clip.mp4", "keep_visible", "r1", {"frames": [0, 1]}, "consent")],
+    )
+
+
+def test_plan_survives_a_round_trip_through_a_file(tmp_path):
+    plan = sample_plan()
+    path = tmp_path / "plan.json"
+    plan.save(path)
+    loaded = Plan.load(path)
+    assert loaded == plan
+    assert loaded.to_json() == plan.to_json()
+    assert json.loads(path.read_text())["format"] == "veil-plan"
+
+
+def test_keep_visible_regions_are_not_rendered():
+    media = sample_plan().media[0]
+    assert [region.id for region, _ in media.boxes_by_frame()[0]] == ["f1"]
+
+
+def test_real_photo_plan_renders_the_same_after_a_round_trip(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    plan = Plan(media=[plan_photo(source)])
+    assert plan.media[0].sha256 == file_sha256(source)
+    assert (plan.media[0].height, plan.media[0].width) == read_photo(source).pixels.shape[:2]
+    assert len(plan.media[0].regions) == 2
+    again = Plan.from_json(json.loads(json.dumps(plan.to_json())))
+    render_photo(plan.media[0], plan.render, tmp_path / "direct.png")
+    render_photo(again.media[0], again.render, tmp_path / "loaded.png")
+    assert (tmp_path / "direct.png").read_bytes() == (tmp_path / "loaded.png").read_bytes()
+
+
+def test_render_refuses_a_plan_for_other_pixels(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    media = plan_photo(source)
+    media.sha256 = None  # no hash to compare: the size check still applies
+    media.width += 1
+    with pytest.raises(ValueError, match="plan is for a 1127x661 image"):
+        render_photo(media, RenderSettings(), tmp_path / "out.png")
+    assert not (tmp_path / "out.png").exists()
+
+
+def broken(change) -> dict:
+    data = sample_plan().to_json()
+    data = json.loads(json.dumps(data))
+    change(data)
+    return data
+
+
+def region(data, index=0):
+    return data["media"][0]["regions"][index]
+
+
+INVALID = {
+    "not a plan": (lambda d: d.update(format="something-else"), "format"),
+    "future version": (lambda d: d.update(version=2), "version"),
+    "no media list": (lambda d: d.pop("media"), "top level: 'media' is a required property"),
+    "unknown mode": (lambda d: d["render"].update(mode="swirl"), "render/mode"),
+    "too many blocks": (lambda d: d["render"].update(blocks=20), "render/blocks"),
+    "colour out of range": (lambda d: d["render"].update(color=[0, 0, 256]), "render/color/2"),
+    "unknown kind": (lambda d: d["media"][0].update(kind="audio"), "media/0/kind"),
+    "zero width": (lambda d: d["media"][0].update(width=0), "media/0/width"),
+    "unknown shape": (lambda d: region(d).update(shape="circle"), "media/0/regions/0/shape"),
+    "id with a slash": (lambda d: region(d).update(id="../f1"), "media/0/regions/0/id"),
+    "kept visible without reason": (lambda d: region(d, 1).update(reason=None), "media/0/regions/1/reason"),
+    "box too short": (lambda d: region(d)["boxes"][0].pop(), "media/0/regions/0/boxes/0"),
+    "unknown origin": (lambda d: region(d)["boxes"][0].__setitem__(5, "guessed"), "media/0/regions/0/boxes/0/5"),
+    "negative frame": (lambda d: region(d)["boxes"][0].__setitem__(0, -1), "media/0/regions/0/boxes/0/0"),
+    "coordinate as text": (lambda d: region(d)["boxes"][0].__setitem__(1, "12"), "media/0/regions/0/boxes/0/1"),
+}
+
+
+@pytest.mark.parametrize("name", INVALID)
+def test_invalid_plans_are_refused_saying_where(name):
+    change, where = INVALID[name]
+    with pytest.raises(PlanError, match="not a valid veil plan at " + where):
+        Plan.from_json(broken(change))
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe\x00", b""])
+def test_unreadable_plan_files_are_refused(tmp_path, content):
+    path = tmp_path / "plan.json"
+    path.write_bytes(content)
+    with pytest.raises(PlanError, match="cannot read plan"):
+        Plan.load(path)
+    with pytest.raises(PlanError, match="cannot read plan"):
+        Plan.load(tmp_path / "missing.json")
+
+
+def test_plan_file_is_compact_and_exact_enough():
+    data = sample_plan().to_json()
+    boxes = data["media"][1]["regions"][0]["boxes"]
+    assert boxes[1] == [1, 2.0, 2.0, 51.5, 60.5, "interpolated", None]
+    assert copy.deepcopy(data) == Plan.from_json(data).to_json()
+    assert np.isclose(data["media"][1]["frame_times"][-1], 89 / 30)

@@ -1,0 +1,214 @@
+"""How strongly a face is hidden: fill, pixelate and blur on real photos."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from veil.detect import head_box
+from veil.imagefile import read_photo
+from veil.photo import plan_photo
+from veil.plan import Box, RenderSettings
+from veil.render import redact_frame
+from photo_support import GROUP, KIT_WITH_ROSE, OBAMA, TWO_PEOPLE, copy_in, face_slice, rgb_of, share_near, veil
+
+
+@pytest.fixture(scope="module")
+def obama(shared_data) -> np.ndarray:
+    return read_photo(shared_data / OBAMA).pixels  # 1480x832, one large face
+
+
+@pytest.fixture(scope="module")
+def crowd(shared_data):
+    """A real photo with several faces of different sizes, and its detected plan."""
+    path = shared_data / KIT_WITH_ROSE
+    return read_photo(path).pixels, plan_photo(path)
+
+
+def render(pixels, boxes, **settings) -> np.ndarray:
+    return redact_frame(pixels.copy(), boxes, RenderSettings(**settings))
+
+
+def pixel_window(box: Box, shape) -> tuple[slice, slice]:
+    """The pixels a box touches (its bounding rectangle, clipped to the image)."""
+    height, width = shape[:2]
+    return (
+        slice(max(0, int(np.floor(box.y0))), min(height, int(np.ceil(box.y1)))),
+        slice(max(0, int(np.floor(box.x0))), min(width, int(np.ceil(box.x1)))),
+    )
+
+
+def ellipse_centres(box: Box, shape) -> np.ndarray:
+    """True for every pixel whose centre lies inside the ellipse inscribed in `box`."""
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]]
+    cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+    return ((xs + 0.5 - cx) / (box.width / 2)) ** 2 + ((ys + 0.5 - cy) / (box.height / 2)) ** 2 <= 1
+
+
+def runs(changes: np.ndarray) -> list[tuple[int, int]]:
+    """Start and end of each run between the positions where `changes` is true."""
+    edges = [0, *(np.flatnonzero(changes) + 1).tolist(), len(changes) + 1]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+# --- pixelate ---------------------------------------------------------------------------------
+
+BOXES = {
+    "40 px at sub-pixel position": Box(300.5, 120.5, 340.5, 160.5),
+    "40 px, exact pixels": Box(600, 300, 640, 340),
+    "400 px": Box(520.3, 40.7, 920.3, 440.7),
+    "900 px tall": Box(450.2, 0.4, 1100.6, 830.9),
+    "half outside the photo": Box(-80.6, -60.2, 120.2, 140.9),
+}
+
+
+@pytest.mark.parametrize("name", BOXES)
+@pytest.mark.parametrize("blocks", [8, 3])
+def test_pixelate_leaves_at_most_n_blocks_each_the_mean_of_its_pixels(obama, name, blocks):
+    box = BOXES[name]
+    out = render(obama, [("box", box)], mode="pixelate", blocks=blocks)
+    rows, cols = pixel_window(box, obama.shape)
+    patch, original = out[rows, cols].astype(np.float64), obama[rows, cols].astype(np.float64)
+    row_runs = runs(np.any(patch[1:] != patch[:-1], axis=(1, 2)))
+    col_runs = runs(np.any(patch[:, 1:] != patch[:, :-1], axis=(0, 2)))
+    assert len(col_runs) <= blocks and len(row_runs) <= blocks, (
+        f"{len(col_runs)} x {len(row_runs)} blocks across a face: more detail than {blocks} blocks"
+    )
+    for top, bottom in row_runs:
+        for left, right in col_runs:
+            block = patch[top:bottom, left:right]
+            assert (block == block[0, 0]).all(), "a block is not uniform"
+            assert np.abs(block[0, 0] - original[top:bottom, left:right].mean(axis=(0, 1))).max() <= 0.5, (
+                "a block is not the mean of its own pixels (point-sampled?)"
+            )
+    outside = np.ones(obama.shape[:2], bool)
+    outside[rows, cols] = False
+    assert np.array_equal(out[outside], obama[outside])
+
+
+def test_pixelate_coarseness_follows_each_detected_face(crowd):
+    pixels, media = crowd
+    assert len(media.regions) >= 2
+    out = render(pixels, [("ellipse", r.boxes[0]) for r in media.regions], mode="pixelate", blocks=8)
+    for region in media.regions:
+        box = region.boxes[0]
+        rows, cols = pixel_window(box, pixels.shape)
+        inside = ellipse_centres(box, pixels.shape)[rows, cols]
+        patch = out[rows, cols]
+        # Along any line through the face at most 8 different values, however large the face.
+        for line in (patch[patch.shape[0] // 2][inside[patch.shape[0] // 2]], patch[:, patch.shape[1] // 2][inside[:, patch.shape[1] // 2]]):
+            changes = np.any(line[1:] != line[:-1], axis=-1)
+            assert 1 + np.count_nonzero(changes) <= 8
+
+
+def test_pixelate_keeps_16_bit_and_grayscale(obama):
+    box = BOXES["400 px"]
+    rows, cols = pixel_window(box, obama.shape)
+    for pixels in (obama.astype(np.uint16) * 257 + 3, obama[:, :, 1]):
+        out = render(pixels, [("box", box)], mode="pixelate")
+        assert out.dtype == pixels.dtype and out.shape == pixels.shape
+        assert len(np.unique(out[rows, cols].reshape(-1, 1 if out.ndim == 2 else 3), axis=0)) <= 64
+
+
+# --- fill ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("colour", [(0, 0, 0), (10, 200, 30)])
+def test_fill_covers_every_pixel_of_each_head_ellipse(crowd, colour):
+    pixels, media = crowd
+    boxes = [r.boxes[0] for r in media.regions]
+    out = render(pixels, [("ellipse", b) for b in boxes], mode="fill", color=colour)
+    covered = np.zeros(pixels.shape[:2], bool)
+    for box in boxes:
+        inside = ellipse_centres(box, pixels.shape)
+        assert inside.any()
+        assert (out[inside] == colour).all(), f"{np.count_nonzero((out[inside] != colour).any(-1))} pixels of a head left"
+        rows, cols = pixel_window(box, pixels.shape)
+        covered[rows, cols] = True
+    assert np.array_equal(out[~covered], pixels[~covered]), "pixels away from any face changed"
+
+
+def test_fill_box_covers_the_whole_rectangle_and_ellipse_spares_the_corners(obama):
+    box = BOXES["400 px"]
+    rows, cols = pixel_window(box, obama.shape)
+    filled_box = render(obama, [("box", box)], color=(255, 255, 255))
+    assert (filled_box[rows, cols] == 255).all()
+    filled_ellipse = render(obama, [("ellipse", box)], color=(255, 255, 255))
+    patch, original = filled_ellipse[rows, cols], obama[rows, cols]
+    for corner in ((0, 0), (0, -1), (-1, 0), (-1, -1)):
+        assert np.array_equal(patch[corner], original[corner])
+    inside = ellipse_centres(box, obama.shape)[rows, cols]
+    middle_row, middle_col = patch.shape[0] // 2, patch.shape[1] // 2
+    assert inside[middle_row].sum() >= 399 and inside[:, middle_col].sum() >= 399
+    assert (patch[middle_row][inside[middle_row]] == 255).all() and (patch[:, middle_col][inside[:, middle_col]] == 255).all()
+
+
+def test_fill_on_grayscale_rgba_and_16_bit(obama):
+    box = BOXES["40 px, exact pixels"]
+    rows, cols = pixel_window(box, obama.shape)
+    gray = render(obama[:, :, 0], [("box", box)], color=(255, 255, 255))
+    assert (gray[rows, cols] == 255).all()
+    rgba = np.dstack([obama, np.full(obama.shape[:2], 77, np.uint8)])
+    out = render(rgba, [("box", box)], color=(255, 0, 0))
+    assert (out[rows, cols, :3] == (255, 0, 0)).all() and (out[:, :, 3] == 77).all()
+    deep = render(obama.astype(np.uint16) * 257, [("box", box)], color=(255, 128, 0))
+    assert (deep[rows, cols] == (65535, 128 * 257, 0)).all()
+
+
+def test_unanalysed_photo_is_covered_completely(obama):
+    out = redact_frame(obama.copy(), [], RenderSettings(), cover_all=True)
+    assert (out == 0).all()
+
+
+# --- blur ------------------------------------------------------------------------------------------
+
+
+def test_blur_removes_the_detail_of_each_face(crowd):
+    pixels, media = crowd
+    boxes = [r.boxes[0] for r in media.regions]
+    out = render(pixels, [("box", b) for b in boxes], mode="blur")
+    for region in media.regions:
+        face = region.boxes[0]
+        rows, cols = pixel_window(face, pixels.shape)
+        before = cv2.Laplacian(cv2.cvtColor(np.ascontiguousarray(pixels[rows, cols]), cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()
+        after = cv2.Laplacian(cv2.cvtColor(np.ascontiguousarray(out[rows, cols]), cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()
+        assert after < 0.05 * before, f"blur kept {after / before:.0%} of the face's fine detail"
+        assert np.abs(out[rows, cols].astype(int) - pixels[rows, cols]).mean() > 5
+
+
+# --- end to end ----------------------------------------------------------------------------------
+
+
+def test_every_face_found_in_a_group_photo_is_covered(shared_data, tmp_path):
+    """A WIDER FACE group photo through the command: each detected face box is at least 95% fill."""
+    source = copy_in(shared_data, GROUP, tmp_path)
+    out = tmp_path / "out.png"
+    result = veil(source, "-o", out, "--color", "#ff00ff", "--save-plan", tmp_path / "plan.json")
+    assert result.exit_code == 0, result.output
+    from veil import detect
+
+    faces = detect(read_photo(source).pixels)
+    regions = json.loads((tmp_path / "plan.json").read_text())["media"][0]["regions"]
+    assert len(faces) == len(regions) >= 15
+    planned = sorted(tuple(round(v, 1) for v in r["boxes"][0][1:5]) for r in regions)
+    assert planned == sorted(tuple(round(v, 1) for v in head_box(f)) for f in faces)
+    pixels = rgb_of(out)
+    for face in faces:
+        share = share_near(pixels[face_slice(face)], (255, 0, 255), 0)
+        assert share >= 0.95, f"face at {face.x0:.0f},{face.y0:.0f} only {share:.0%} covered"
+
+
+@pytest.mark.parametrize("mode", ["fill", "pixelate", "blur"])
+def test_every_mode_changes_the_faces_of_a_real_photo(shared_data, tmp_path, mode):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    out = tmp_path / f"{mode}.png"
+    assert veil(source, "--mode", mode, "-o", out, "--shape", "box").exit_code == 0
+    from veil import detect
+
+    original, pixels = rgb_of(source), rgb_of(out)
+    for face in detect(read_photo(source).pixels):
+        region = face_slice(face)
+        assert np.abs(pixels[region].astype(int) - original[region]).mean() > 10
