@@ -282,6 +282,25 @@ def test_input_is_never_overwritten(shared_data, tmp_path, how):
     assert sorted(tmp_path.iterdir()) == [source]
 
 
+def test_inputs_with_the_same_name_never_share_an_output(shared_data, tmp_path):
+    first = copy_in(shared_data, TWO_PEOPLE, tmp_path / "a", "photo.jpg")
+    second = copy_in(shared_data, KIT_WITH_ROSE, tmp_path / "b", "photo.jpg")
+    result = veil(first, second, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 1
+    assert f"veil: {second}: the output {tmp_path / 'out' / 'photo.jpg'} would overwrite {first}" in result.stderr
+    assert rgb_of(tmp_path / "out" / "photo.jpg").shape == rgb_of(first).shape  # the first one's output, kept
+
+
+def test_an_output_never_replaces_another_input(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    other = copy_in(shared_data, KIT_WITH_ROSE, tmp_path, "two_people.redacted.jpg")
+    before = other.read_bytes()
+    result = veil(source, other)
+    assert result.exit_code == 1 and "would overwrite" in result.stderr
+    assert other.read_bytes() == before
+    assert (tmp_path / "two_people.redacted.redacted.jpg").is_file()
+
+
 def test_output_dir_mirrors_subfolders_and_summary_counts(shared_data, tmp_path):
     images = sorted((shared_data / "wider_face_dev/images/12--Group").glob("*.jpg"))[:3]
     source = tmp_path / "in"

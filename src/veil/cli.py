@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from veil import __version__
 from veil.detect import PROFILES, model_sha256
-from veil.outputs import collect_inputs, media_kind, output_path
+from veil.outputs import OutputError, collect_inputs, media_kind, output_path
 from veil.plan import MediaPlan, Plan, PlanError, RenderSettings
 from veil.photo import plan_photo, render_photo
 from veil.report import write_report
@@ -129,6 +129,9 @@ def redact(
         raise typer.Exit(2)
 
     outcomes: list[Outcome] = []
+    # Outputs of this run, and its inputs: no output may replace either (two inputs named
+    # alike in different folders would otherwise silently share one output).
+    claimed: dict[Path, Path] = {source.resolve(): source for source, _ in inputs}
     show_progress = not quiet and not as_json and len(inputs) > 1
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, disable=not show_progress, transient=True) as progress:
@@ -140,6 +143,10 @@ def redact(
                 if kind is None:
                     raise ValueError(f"unsupported file type {source.suffix or '(no suffix)'}")
                 target = None if dry_run else output_path(source, base, output, output_dir)
+                if target is not None:
+                    if target.resolve() in claimed:
+                        raise OutputError(f"the output {target} would overwrite {claimed[target.resolve()]}")
+                    claimed[target.resolve()] = source
                 if plan_file is not None:
                     try:
                         media = plan.find(str(source))
