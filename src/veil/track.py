@@ -35,6 +35,7 @@ class TrackParams:
     # max_growth), since the face keeps moving after the detector lost it.
     growth: float = 0.04
     max_growth: float = 1.6
+    velocity_span: int = 12  # frames of detections the end velocity is fitted over
 
 
 @dataclass
@@ -142,7 +143,24 @@ def smooth(boxes: dict[int, Box], half_window: int) -> dict[int, Box]:
     return out
 
 
-def extend(boxes: dict[int, Box], first: int, last: int, params: TrackParams) -> dict[int, Box]:
+def end_velocity(detected: dict[int, Box], at_start: bool, span: int) -> np.ndarray:
+    """Centre velocity (px/frame) at one end of a track, fitted over its detections there.
+
+    A least-squares line over up to `span` frames of detections, not the last two
+    boxes: one jittery detection would otherwise send the extended mask the wrong way.
+    """
+    frames = sorted(detected)
+    frames = [f for f in frames if abs(f - frames[0 if at_start else -1]) < span]
+    if len(frames) < 2:
+        return np.zeros(2)
+    t = np.array(frames, float)
+    centres = np.array([_centre(detected[f]) for f in frames])
+    t -= t.mean()
+    return (t[:, None] * (centres - centres.mean(axis=0))).sum(axis=0) / (t**2).sum()
+
+
+def extend(boxes: dict[int, Box], detected: dict[int, Box], first: int, last: int,
+           params: TrackParams) -> dict[int, Box]:
     """Keep the mask on `params.extend` frames past each end, within [first, last].
 
     The box moves on at the track's velocity at that end and grows, so a face that
@@ -151,9 +169,7 @@ def extend(boxes: dict[int, Box], first: int, last: int, params: TrackParams) ->
     frames = sorted(boxes)
     out = dict(boxes)
     for end, step in ((frames[0], -1), (frames[-1], 1)):
-        near = frames[:4] if step < 0 else frames[-4:]
-        ca, cb = _centre(boxes[near[0]]), _centre(boxes[near[-1]])
-        velocity = (cb - ca) / max(1, near[-1] - near[0])
+        velocity = end_velocity(detected, step < 0, params.velocity_span)
         base = boxes[end]
         for k in range(1, params.extend + 1):
             f = end + step * k
@@ -198,6 +214,6 @@ def build_tracks(
             # detection, so what the detector saw is always hidden.
             for f, box in track.items():
                 dense[f] = union(dense[f], box)
-            boxes = extend(dense, first, last, params)
+            boxes = extend(dense, track, first, last, params)
             regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", boxes=boxes))
     return regions

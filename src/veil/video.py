@@ -33,7 +33,9 @@ from veil.videofile import Encoding, Output, VideoError, bit_depth, frame_rate, 
 class VideoDetection:
     """How pass 1 samples the video for the detector."""
 
-    side: int  # longest side of the image the detector sees (never upscaled)
+    # Longest side of the image the detector sees: a bounded cost per frame whatever the
+    # input. Smaller videos are upscaled (up to MAX_UPSCALE), which finds their small faces.
+    side: int
     stride: int  # run the detector on every stride-th frame; tracks fill the rest
     batch: int = 4  # frames per detector call
     threshold: float | None = None  # None: the detection profile's
@@ -41,7 +43,13 @@ class VideoDetection:
 
 # Chosen by measurement on wider_pan and youtube_faces (bench/video_leaks.py) against
 # speed on two cores (bench/video_speed.py); see bench/README.md.
-VIDEO_DETECTION = {"fast": VideoDetection(side=960, stride=2), "accurate": VideoDetection(side=1920, stride=1)}
+# A lower threshold than for photos: tracking turns a weak but real face into a steady
+# mask, and a false positive costs a little over-redaction; on wider_pan 0.1 halved the
+# leaks of 0.2.
+VIDEO_DETECTION = {
+    "fast": VideoDetection(side=960, stride=2, threshold=0.1),
+    "accurate": VideoDetection(side=1920, stride=1, threshold=0.1),
+}
 
 # A scene cut: the grey-level histogram of consecutive frames changes this much (half
 # the L1 distance, 0..1). Steady pans and people walking stay far below it.
@@ -76,8 +84,11 @@ def upright_to_coded(box: Box, turns: int, coded_w: int, coded_h: int) -> Box:
     return Box(x0, y0, x1, y1, box.origin, box.score)
 
 
+MAX_UPSCALE = 2.0
+
+
 def detection_size(width: int, height: int, side: int) -> tuple[int, int]:
-    scale = min(1.0, side / max(width, height))
+    scale = min(MAX_UPSCALE, side / max(width, height))
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
