@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
+import av.error
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
@@ -148,76 +149,85 @@ def _in_range(time: float, start: float | None, end: float | None) -> bool:
     return (start is None or time >= start) and (end is None or time <= end)
 
 
+@dataclass
+class _Scan:
+    """What pass 1 keeps of the whole video: a few numbers per frame, no pixels."""
+
+    width: int = 0  # upright
+    height: int = 0
+    times: list[float] = field(default_factory=list)
+    cuts: list[int] = field(default_factory=list)
+    outside: list[int] = field(default_factory=list)  # outside [start, end]
+    unanalysable: list[int] = field(default_factory=list)  # could not be prepared for the detector
+    detections: dict[int, list[Box]] = field(default_factory=dict)
+
+
 def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bool = False,
                start: float | None = None, end: float | None = None, only_range: bool = False,
                sampling: VideoDetection | None = None, detector: CenterFace | None = None) -> MediaPlan:
     """Pass 1: detect, find scene cuts, track. Frames outside [start, end] are not analysed:
     they are fully covered unless `only_range` (then they are left as they are)."""
     sampling = sampling or VIDEO_DETECTION.get(profile.name, VIDEO_DETECTION["fast"])
-    detector = detector or shared_detector()
+    threshold = profile.threshold if sampling.threshold is None else sampling.threshold
     container = open_input(source)
     try:
         stream = video_stream(container)
-        detections, times, cuts, skipped, size, width, height = _detect_pass(
-            container, stream, profile, sampling, detector, show_progress, start, end)
+        scan = _scan(container, stream, sampling, threshold, profile.nms_iou, detector or shared_detector(),
+                     show_progress, start, end)
         rate = float(frame_rate(stream))
     finally:
         container.close()
     params = TrackParams(max_gap=max(2 * sampling.stride, round(MAX_GAP_S * rate)),
                          extend=max(2 * sampling.stride, round(EXTEND_S * rate)))
     return MediaPlan(
-        path=str(source), kind="video", width=width, height=height, frame_count=len(times),
+        path=str(source), kind="video", width=scan.width, height=scan.height, frame_count=len(scan.times),
         sha256=file_sha256(source),
-        regions=build_tracks(detections, len(times), cuts, params),
-        unanalysed_frames=[] if only_range else skipped,
-        scene_cuts=cuts,
-        frame_times=times,
+        regions=build_tracks(scan.detections, len(scan.times), scan.cuts, params),
+        unanalysed_frames=sorted(scan.unanalysable + ([] if only_range else scan.outside)),
+        scene_cuts=scan.cuts,
+        frame_times=scan.times,
     )
 
 
-def _detect_pass(container, stream, profile: DetectionProfile, sampling: VideoDetection, detector: CenterFace,
-                 show_progress: bool, start: float | None, end: float | None):
-    detections: dict[int, list[Box]] = {}
-    times: list[float] = []
-    cuts: list[int] = []
-    skipped: list[int] = []
+def _scan(container, stream, sampling: VideoDetection, threshold: float, nms_iou: float, detector: CenterFace,
+          show_progress: bool, start: float | None, end: float | None) -> _Scan:
+    scan = _Scan()
     batch: list[_Frame] = []
     previous: np.ndarray | None = None
-    width = height = 0
     size = (0, 0)
-    scale = (1.0, 1.0)
     last_detected = -sampling.stride
 
     def flush() -> None:
-        threshold = profile.threshold if sampling.threshold is None else sampling.threshold
-        detections.update(detect_batch(detector, batch, threshold, *scale, profile.nms_iou))
+        scale = (scan.width / size[0], scan.height / size[1])
+        scan.detections.update(detect_batch(detector, batch, threshold, *scale, nms_iou))
         batch.clear()
 
     with _progress("detecting", stream.frames, show_progress) as advance:
         for index, frame in enumerate(read(container, stream)):
             turns = rotation_of(frame)
             if index == 0:
-                width, height = (frame.width, frame.height) if turns % 2 == 0 else (frame.height, frame.width)
-                size = detection_size(width, height, sampling.side)
-                scale = (width / size[0], height / size[1])
-            times.append(float(frame.time or 0.0))
+                scan.width, scan.height = (frame.width, frame.height) if turns % 2 == 0 else (frame.height, frame.width)
+                size = detection_size(scan.width, scan.height, sampling.side)
+            scan.times.append(float(frame.time or 0.0))
             hist = _histogram(frame)
-            cut = previous is not None and 0.5 * np.abs(hist - previous).sum() > CUT_HISTOGRAM
+            if previous is not None and 0.5 * np.abs(hist - previous).sum() > CUT_HISTOGRAM:
+                scan.cuts.append(index)
             previous = hist
-            if cut:
-                cuts.append(index)
-            if not _in_range(times[-1], start, end):
-                skipped.append(index)
+            if not _in_range(scan.times[-1], start, end):
+                scan.outside.append(index)
             # A new shot is looked at at once, whatever the stride.
-            elif cut or index - last_detected >= sampling.stride:
+            elif scan.cuts[-1:] == [index] or index - last_detected >= sampling.stride:
                 last_detected = index
-                batch.append(_Frame(index, _upright_rgb(frame, size, turns)))
+                try:
+                    batch.append(_Frame(index, _upright_rgb(frame, size, turns)))
+                except (ValueError, av.error.FFmpegError):
+                    scan.unanalysable.append(index)  # covered whole when rendered
                 if len(batch) == sampling.batch:
                     flush()
             advance()
         if batch:
             flush()
-    return detections, times, cuts, skipped, size, width, height
+    return scan
 
 
 def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_progress: bool = False,
