@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import av
@@ -122,8 +122,8 @@ def main() -> None:
     if not VIDEOS.is_dir():
         sys.exit(f"test videos not found at {VIDEOS}")
     base = VIDEO_DETECTION[args.profile]
-    sampling = VideoDetection(side=args.side or base.side, stride=args.stride or base.stride, batch=base.batch,
-                              threshold=args.threshold or base.threshold)
+    sampling = replace(base, side=args.side or base.side, stride=args.stride or base.stride,
+                       threshold=args.threshold or base.threshold)
     tools = {}
     if "veil" in args.tools:
         tools[f"veil {args.profile} {sampling}"] = lambda c, o: run_veil(c, o, sampling, args.profile)

@@ -36,6 +36,10 @@ class TrackParams:
     growth: float = 0.04
     max_growth: float = 1.6
     velocity_span: int = 12  # frames of detections the end velocity is fitted over
+    # A track whose detections all score below confirm_score is kept only when it has at
+    # least confirm_hits of them: a real face seen weakly persists, a texture flickers.
+    confirm_score: float = 0.0
+    confirm_hits: int = 1
 
 
 @dataclass
@@ -190,6 +194,11 @@ def _centre(box: Box) -> np.ndarray:
     return np.array([(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2])
 
 
+def confirmed(track: dict[int, Box], params: TrackParams) -> bool:
+    best = max((b.score or 0) for b in track.values())
+    return best >= params.confirm_score or len(track) >= params.confirm_hits
+
+
 def segments(frame_count: int, scene_cuts: Sequence[int]) -> list[tuple[int, int]]:
     """Inclusive frame ranges between scene cuts (a cut frame starts a new segment)."""
     starts = [0] + sorted(c for c in set(scene_cuts) if 0 < c < frame_count)
@@ -209,6 +218,8 @@ def build_tracks(
     for first, last in segments(frame_count, scene_cuts):
         inside = {f: d for f, d in detections.items() if first <= f <= last and d}
         for track in associate(inside, params):
+            if not confirmed(track, params):
+                continue
             dense = smooth(interpolate(track), params.smooth)
             # Smoothing may move a box off its detection: grow it to cover the
             # detection, so what the detector saw is always hidden.

@@ -40,16 +40,20 @@ class VideoDetection:
     stride: int  # run the detector on every stride-th frame; tracks fill the rest
     batch: int = 4  # frames per detector call
     threshold: float | None = None  # None: the detection profile's
+    # Tracks of only weak detections (below confirm_score) need confirm_hits of them.
+    confirm_score: float = 0.0
+    confirm_hits: int = 1
 
 
 # Chosen by measurement on wider_pan and youtube_faces (bench/video_leaks.py) against
-# speed on two cores (bench/video_speed.py); see bench/README.md.
-# A lower threshold than for photos: tracking turns a weak but real face into a steady
-# mask, and a false positive costs a little over-redaction; on wider_pan 0.1 halved the
-# leaks of 0.2.
+# speed on two cores (bench/video_speed.py); see bench/README.md. A lower threshold than for photos: tracking turns a weak but real face into a steady
+# mask. Tracks made only of weak detections (< 0.1) must persist (4 detections, about 8
+# frames at stride 2) so flickering textures are not masked. On wider_pan this cut the
+# leaks of faces >= 20 px from 0.98% (threshold 0.1) to about a third, for about 10%
+# more masked area in crowds (bench/README.md).
 VIDEO_DETECTION = {
-    "fast": VideoDetection(side=960, stride=2, threshold=0.1),
-    "accurate": VideoDetection(side=1920, stride=1, threshold=0.1),
+    "fast": VideoDetection(side=960, stride=2, threshold=0.05, confirm_score=0.1, confirm_hits=4),
+    "accurate": VideoDetection(side=1920, stride=1, threshold=0.05, confirm_score=0.1, confirm_hits=8),
 }
 
 # A scene cut: the grey-level histogram of consecutive frames changes this much (half
@@ -102,8 +106,8 @@ def _blob(images: list[np.ndarray]) -> np.ndarray:
     return batch
 
 
-def detect_batch(detector: CenterFace, frames: list[_Frame], threshold: float,
-                 scale_x: float, scale_y: float, nms_iou: float) -> dict[int, list[Box]]:
+def detect_batch(detector: CenterFace, frames: list[_Frame], threshold: float, scale_x: float, scale_y: float,
+                 nms_iou: float) -> dict[int, list[Box]]:
     """Head boxes (in full upright pixels) for a batch of frames, one detector call."""
     try:
         outputs = detector.heatmaps(_blob([f.rgb for f in frames]))
@@ -178,7 +182,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     finally:
         container.close()
     params = TrackParams(max_gap=max(2 * sampling.stride, round(MAX_GAP_S * rate)),
-                         extend=max(2 * sampling.stride, round(EXTEND_S * rate)))
+                         extend=max(2 * sampling.stride, round(EXTEND_S * rate)),
+                         confirm_score=sampling.confirm_score, confirm_hits=sampling.confirm_hits)
     return MediaPlan(
         path=str(source), kind="video", width=scan.width, height=scan.height, frame_count=len(scan.times),
         sha256=file_sha256(source),
