@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from veil.cli import app
-from veil.plan import MediaPlan, Plan, RenderSettings
+from veil.plan import Box, MediaPlan, Plan, RenderSettings
 from veil.video import plan_video, render_video, upright_to_coded
 from veil.videofile import Encoding, VideoError
 
@@ -165,7 +165,6 @@ def test_upright_to_coded_matches_numpy_rotation():
     for turns in range(4):
         upright = np.rot90(coded, turns).copy()
         upright[3:7, 10:18] = 1
-        from veil.plan import Box
         b = upright_to_coded(Box(10, 3, 18, 7), turns, 50, 30)
         back = np.rot90(upright, -turns)
         assert back[int(b.y0):int(b.y1), int(b.x0):int(b.x1)].all() and back.sum() == 32, turns
@@ -255,4 +254,12 @@ def test_unknown_codec_is_a_clear_error(tmp_path: Path):
     media = MediaPlan(path=str(source), kind="video", width=480, height=270, frame_count=23)
     with pytest.raises(VideoError, match="unknown codec"):
         render_video(media, BLACK, tmp_path / "x.mp4", encoding=Encoding(codec="theora"))
+    assert not list(tmp_path.iterdir())
+
+
+def test_plan_for_another_file_is_refused(tmp_path: Path):
+    source = VIDEOS / "intel_walking_and_headpose" / "people-detection.mp4"
+    media = MediaPlan(path=str(source), kind="video", width=480, height=270, frame_count=23, sha256="0" * 64)
+    with pytest.raises(VideoError, match="changed"):
+        render_video(media, BLACK, tmp_path / "x.mp4")
     assert not list(tmp_path.iterdir())

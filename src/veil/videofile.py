@@ -59,7 +59,7 @@ def open_input(path: Path) -> av.container.InputContainer:
 def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
     stream = container.streams.video[0]
     if stream.codec_context is None:
-        raise VideoError(f"unsupported video codec {stream.codec_context and stream.codec_context.name}")
+        raise VideoError("unsupported video codec: FFmpeg has no decoder for it")
     # Frame threads make decoding about as fast as the cores allow, for both passes.
     stream.codec_context.thread_type = "AUTO"
     return stream
@@ -210,10 +210,6 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     return stream
 
 
-def _audio_copyable(out: av.container.OutputContainer, name: str) -> bool:
-    return name in out.supported_codecs
-
-
 def _add_audio(out: av.container.OutputContainer, source: av.container.InputContainer):
     copies: dict[int, av.stream.Stream] = {}
     reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler]] = {}
@@ -221,7 +217,7 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
         cc = audio.codec_context
         if cc is None:
             raise VideoError(f"audio stream {audio.index} has a codec FFmpeg cannot handle")
-        if _audio_copyable(out, cc.name):
+        if cc.name in out.supported_codecs:
             copies[audio.index] = out.add_stream_from_template(audio)
             continue
         # The container cannot hold this codec (PCM in WebM, say): re-encode it.
