@@ -263,3 +263,19 @@ def test_plan_for_another_file_is_refused(tmp_path: Path):
     with pytest.raises(VideoError, match="changed"):
         render_video(media, BLACK, tmp_path / "x.mp4")
     assert not list(tmp_path.iterdir())
+
+
+def test_mixed_photo_and_video_folder(tmp_path: Path):
+    # A folder with a photo and a video: one run, both redacted, mirrored into --output-dir.
+    inputs = tmp_path / "in"
+    (inputs / "clips").mkdir(parents=True)
+    photo = DATA / "face_recognition_examples" / "examples" / "two_people.jpg"
+    (inputs / "two_people.jpg").write_bytes(photo.read_bytes())
+    clip = VIDEOS / "intel_walking_and_headpose" / "people-detection.mp4"
+    (inputs / "clips" / "walk.mp4").write_bytes(clip.read_bytes())
+    result = CliRunner().invoke(app, [str(inputs), "--output-dir", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["files"] == 2 and summary["failed"] == 0
+    assert (tmp_path / "out" / "two_people.jpg").is_file()
+    assert len(probe(tmp_path / "out" / "clips" / "walk.mp4")["times"]) == 23
