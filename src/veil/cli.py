@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from veil import __version__
-from veil.detect import PROFILES, model_sha256
+from veil.detect import PROFILES, detection_record
 from veil.outputs import OutputError, collect_inputs, media_kind, output_path
 from veil.plan import MediaPlan, Plan, PlanError, RenderSettings
 from veil.photo import plan_photo, render_photo
@@ -119,8 +119,7 @@ def redact(
         inputs = [(p, p.parent) for p in known] if not paths else collect_inputs(paths)
     else:
         plan = Plan(render=settings, veil_version=__version__,
-                    detection={"model": "centerface", "model_sha256": model_sha256(), "profile": profile.name,
-                               "threshold": profile.threshold, "shape": shape.value})
+                    detection={**detection_record(profile), "shape": shape.value})
         inputs = collect_inputs(paths)
     if output is not None and len(inputs) != 1:
         raise typer.BadParameter("-o names one output file; use --output-dir for several inputs")

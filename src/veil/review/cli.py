@@ -23,7 +23,7 @@ from rich.console import Console
 
 from veil import __version__
 from veil.cli import Mode, ShapeOption, parse_color
-from veil.detect import PROFILES, DetectionProfile, model_sha256
+from veil.detect import PROFILES, DetectionProfile, detection_record
 from veil.outputs import OutputError, collect_inputs, media_kind, output_path
 from veil.photo import file_sha256, plan_photo
 from veil.plan import Plan, PlanError, RenderSettings
@@ -113,8 +113,7 @@ def resume(plan_path: Path, sources: list[Path]) -> Plan | None:
 
 def detect(inputs: list[tuple[Path, Path]], settings: RenderSettings, profile: DetectionProfile, shape: str) -> Plan:
     plan = Plan(render=settings, veil_version=__version__,
-                detection={"model": "centerface", "model_sha256": model_sha256(), "profile": profile.name,
-                           "threshold": profile.threshold, "shape": shape})
+                detection={**detection_record(profile), "shape": shape})
     for number, (source, _) in enumerate(inputs, 1):
         kind = media_kind(source)
         if kind is None or not source.is_file():
