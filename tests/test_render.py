@@ -89,11 +89,24 @@ def test_pixelate_leaves_at_most_n_blocks_each_the_mean_of_its_pixels(obama, nam
     assert np.array_equal(out[outside], obama[outside])
 
 
+def standing_alone(regions: list) -> list:
+    """Regions whose box overlaps no other region's (a neighbour's edge is not the face's detail)."""
+
+    def overlaps(a, b) -> bool:
+        return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+    alone = [r for r in regions if not any(overlaps(r.boxes[0], o.boxes[0]) for o in regions if o is not r)]
+    assert alone, "the test photo needs faces that stand alone"
+    return alone
+
+
 def test_pixelate_coarseness_follows_each_detected_face(crowd):
     pixels, media = crowd
     assert len(media.regions) >= 2
     out = render(pixels, [("ellipse", r.boxes[0]) for r in media.regions], mode="pixelate", blocks=8)
-    for region in media.regions:
+    # Where two heads overlap, the later region's grid is laid over the earlier one's: judge
+    # each face's coarseness where it stands alone.
+    for region in standing_alone(media.regions):
         box = region.boxes[0]
         rows, cols = pixel_window(box, pixels.shape)
         inside = ellipse_centres(box, pixels.shape)[rows, cols]
@@ -170,7 +183,7 @@ def test_blur_removes_the_detail_of_each_face(crowd):
     pixels, media = crowd
     boxes = [r.boxes[0] for r in media.regions]
     out = render(pixels, [("box", b) for b in boxes], mode="blur")
-    for region in media.regions:
+    for region in standing_alone(media.regions):
         face = region.boxes[0]
         rows, cols = pixel_window(face, pixels.shape)
         before = cv2.Laplacian(cv2.cvtColor(np.ascontiguousarray(pixels[rows, cols]), cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()

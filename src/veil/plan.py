@@ -34,7 +34,7 @@ class PlanError(ValueError):
     """A plan file that is not a valid veil plan."""
 
 
-@dataclass
+@dataclass(slots=True)  # one per face per frame: an hour of video holds hundreds of thousands
 class Box:
     x0: float
     y0: float
