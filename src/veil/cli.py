@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from veil import __version__
-from veil.detect import PROFILES, detection_record
-from veil.outputs import OutputError, collect_inputs, media_kind, output_path
-from veil.plan import MediaPlan, Plan, PlanError, RenderSettings
-from veil.photo import plan_photo, render_photo
+from veil.detect import PROFILES, DetectionProfile, detection_record
+from veil.media import plan_media, render_media
+from veil.outputs import OutputError, collect_inputs, output_path
+from veil.plan import Plan, PlanError, RenderSettings
 from veil.report import write_report
 from veil.videofile import Encoding
 
@@ -91,35 +91,21 @@ def redact(
     """Find every face in photos and videos and hide it irreversibly; strip identifying metadata."""
     started = time.monotonic()
     settings = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks)
-    profile = PROFILES["accurate" if accurate else "fast"]
-    video = VideoOptions(start, end, only_range, Encoding(crf=crf, codec=codec, keep_subtitles=keep_subtitles))
     if output is not None and output_dir is not None:
         raise typer.BadParameter("use either -o or --output-dir, not both")
     paths = paths or []
     if not paths and plan_file is None:
         raise typer.BadParameter("name the photos, videos or folders to redact (or a --plan)")
-
+    job = Job(
+        profile=PROFILES["accurate" if accurate else "fast"], shape=shape.value, output=output, output_dir=output_dir,
+        dry_run=dry_run, quiet=quiet or as_json, plan_file=plan_file,
+        video=VideoOptions(start, end, only_range, Encoding(crf=crf, codec=codec, keep_subtitles=keep_subtitles)),
+    )
     if plan_file is not None:
-        try:
-            plan = Plan.load(plan_file)
-        except PlanError as error:
-            err.print(f"veil: {plan_file}: {error}")
-            raise typer.Exit(2)
-        # The plan's settings make a re-render identical; options given on the command line override them.
-        # (By name: typer bundles its own click, whose ParameterSource is not click's.)
-        given = {name for name in ("mode", "color", "blocks")
-                 if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
-        settings = RenderSettings(
-            mode=settings.mode if "mode" in given else plan.render.mode,
-            color=settings.color if "color" in given else plan.render.color,
-            blocks=settings.blocks if "blocks" in given else plan.render.blocks,
-        )
-        plan.render = settings
-        known = {Path(m.path) for m in plan.media}
-        inputs = [(p, p.parent) for p in known] if not paths else collect_inputs(paths)
+        plan = load_plan(plan_file, settings, given_options(ctx))
+        inputs = [(Path(m.path), Path(m.path).parent) for m in plan.media] if not paths else collect_inputs(paths)
     else:
-        plan = Plan(render=settings, veil_version=__version__,
-                    detection={**detection_record(profile), "shape": shape.value})
+        plan = Plan(render=settings, veil_version=__version__, detection={**detection_record(job.profile), "shape": job.shape})
         inputs = collect_inputs(paths)
     if output is not None and len(inputs) != 1:
         raise typer.BadParameter("-o names one output file; use --output-dir for several inputs")
@@ -131,44 +117,11 @@ def redact(
     # Outputs of this run, and its inputs: no output may replace either (two inputs named
     # alike in different folders would otherwise silently share one output).
     claimed: dict[Path, Path] = {source.resolve(): source for source, _ in inputs}
-    show_progress = not quiet and not as_json and len(inputs) > 1
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, disable=not show_progress, transient=True) as progress:
+                  console=err, disable=job.quiet or len(inputs) < 2, transient=True) as progress:
         task = progress.add_task("redacting", total=len(inputs))
         for source, base in inputs:
-            outcome = Outcome(source)
-            try:
-                kind = media_kind(source)
-                if kind is None:
-                    raise ValueError(f"unsupported file type {source.suffix or '(no suffix)'}")
-                target = None if dry_run else output_path(source, base, output, output_dir)
-                if target is not None:
-                    if target.resolve() in claimed:
-                        raise OutputError(f"the output {target} would overwrite {claimed[target.resolve()]}")
-                    claimed[target.resolve()] = source
-                if plan_file is not None:
-                    try:
-                        media = plan.find(str(source))
-                    except KeyError:
-                        raise ValueError(f"not in the plan {plan_file}") from None
-                else:
-                    media = plan_media(source, kind, profile, video, quiet or as_json)
-                    for region in media.regions:
-                        region.shape = shape.value
-                    plan.media.append(media)
-                outcome.faces = len(media.regions)
-                if media.unanalysed_frames:
-                    outcome.notes.append(f"{len(media.unanalysed_frames)} frame(s) could not be analysed and are fully covered")
-                if target is not None:
-                    render_media(media, settings, target, video.encoding, quiet or as_json)
-                    outcome.output = target
-            except KeyboardInterrupt:
-                err.print("veil: interrupted; no partial output was left")
-                raise typer.Exit(130)
-            except Exception as error:  # fail closed: any failure means no output for this file
-                outcome.error = f"{type(error).__name__}: {error}" if not str(error) else str(error)
-                err.print(f"veil: {source}: {outcome.error}")
-            outcomes.append(outcome)
+            outcomes.append(redact_one(source, base, plan, job, claimed))
             progress.advance(task)
 
     if save_plan is not None:
@@ -180,6 +133,60 @@ def redact(
         raise typer.Exit(1)
 
 
+def given_options(ctx: typer.Context) -> set[str]:
+    """Render options typed on the command line (by name: typer bundles its own click)."""
+    return {name for name in ("mode", "color", "blocks")
+            if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
+
+
+def load_plan(plan_file: Path, settings: RenderSettings, given: set[str]) -> Plan:
+    """A saved plan to re-render: its own render settings, unless options override them."""
+    try:
+        plan = Plan.load(plan_file)
+    except PlanError as error:
+        err.print(f"veil: {plan_file}: {error}")
+        raise typer.Exit(2)
+    plan.render = RenderSettings(
+        mode=settings.mode if "mode" in given else plan.render.mode,
+        color=settings.color if "color" in given else plan.render.color,
+        blocks=settings.blocks if "blocks" in given else plan.render.blocks,
+    )
+    return plan
+
+
+def redact_one(source: Path, base: Path, plan: Plan, job: Job, claimed: dict[Path, Path]) -> Outcome:
+    """One file: plan it (or find it in a loaded plan), then render it. Any failure: no output."""
+    outcome = Outcome(source)
+    try:
+        target = None if job.dry_run else output_path(source, base, job.output, job.output_dir)
+        if target is not None:
+            if target.resolve() in claimed:
+                raise OutputError(f"the output {target} would overwrite {claimed[target.resolve()]}")
+            claimed[target.resolve()] = source
+        if job.plan_file is not None:
+            try:
+                media = plan.find(str(source))
+            except KeyError:
+                raise ValueError(f"not in the plan {job.plan_file}") from None
+        else:
+            media = plan_media(source, job.profile, job.shape, show_progress=not job.quiet, start=job.video.start,
+                               end=job.video.end, only_range=job.video.only_range)
+            plan.media.append(media)
+        outcome.faces = len(media.regions)
+        if media.unanalysed_frames:
+            outcome.notes.append(f"{len(media.unanalysed_frames)} frame(s) could not be analysed and are fully covered")
+        if target is not None:
+            render_media(media, plan.render, target, show_progress=not job.quiet, encoding=job.video.encoding)
+            outcome.output = target
+    except KeyboardInterrupt:
+        err.print("veil: interrupted; no partial output was left")
+        raise typer.Exit(130)
+    except Exception as error:  # fail closed: any failure means no output for this file
+        outcome.error = str(error) or type(error).__name__
+        err.print(f"veil: {source}: {outcome.error}")
+    return outcome
+
+
 @dataclass
 class VideoOptions:
     start: float | None
@@ -188,22 +195,18 @@ class VideoOptions:
     encoding: Encoding
 
 
-def plan_media(source: Path, kind: str, profile, video: VideoOptions, quiet: bool) -> MediaPlan:
-    if kind == "image":
-        return plan_photo(source, profile)
-    from veil.video import plan_video
+@dataclass
+class Job:
+    """What the command line asks of every file."""
 
-    return plan_video(source, profile, show_progress=not quiet, start=video.start, end=video.end,
-                      only_range=video.only_range)
-
-
-def render_media(media: MediaPlan, settings: RenderSettings, target: Path, encoding: Encoding, quiet: bool) -> None:
-    if media.kind == "image":
-        render_photo(media, settings, target)
-    else:
-        from veil.video import render_video
-
-        render_video(media, settings, target, show_progress=not quiet, encoding=encoding)
+    profile: DetectionProfile
+    shape: str
+    output: Path | None
+    output_dir: Path | None
+    dry_run: bool
+    quiet: bool
+    plan_file: Path | None
+    video: VideoOptions
 
 
 def print_summary(outcomes: list[Outcome], seconds: float, quiet: bool, as_json: bool) -> None:

@@ -23,13 +23,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from veil.photo import render_photo
-from veil.plan import MediaPlan, Plan, PlanError, RenderSettings
+from veil.plan import MediaPlan, Plan, PlanError
 from veil.report import write_report
 from veil.review.follow import MAX_FOLLOW_FRAMES, follow_box
 from veil.review.frames import FrameError, MediaPixels, frame_hide
 from veil.review.session import EditError, NotFound, ReviewSession
-from veil.video import render_video
+from veil.media import render_media
 
 # A plan for an hour of video with many faces is tens of MiB of JSON; anything larger
 # is refused before it is read. Other API bodies are a few hundred bytes.
@@ -263,14 +262,6 @@ def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
             return {**extra, **state_json(session), "changed": media_json(index, session.media(index))}
 
     return app
-
-
-def render_media(media: MediaPlan, settings: RenderSettings, target: Path) -> None:
-    """The renderers the `veil` command uses, with their default encoding."""
-    if media.kind == "image":
-        render_photo(media, settings, target)
-    else:
-        render_video(media, settings, target)
 
 
 def plain(status: int, message: str) -> Response:

@@ -25,11 +25,11 @@ from veil import __version__
 from veil.cli import Mode, ShapeOption, parse_color
 from veil.detect import PROFILES, DetectionProfile, detection_record
 from veil.outputs import OutputError, collect_inputs, media_kind, output_path
-from veil.photo import file_sha256, plan_photo
+from veil.media import plan_media
+from veil.photo import file_sha256
 from veil.plan import Plan, PlanError, RenderSettings
 from veil.review.app import create_app
 from veil.review.session import ReviewSession
-from veil.video import plan_video
 
 PLAN_SUFFIX = ".veil-plan.json"
 REPORT_SUFFIX = ".veil-report.json"
@@ -119,9 +119,7 @@ def detect(inputs: list[tuple[Path, Path]], settings: RenderSettings, profile: D
         if kind is None or not source.is_file():
             raise SessionError(f"{source}: not a photo or video file")
         err.print(f"[{number}/{len(inputs)}] detecting faces in {source}")
-        media = plan_photo(source, profile) if kind == "image" else plan_video(source, profile, show_progress=True)
-        for region in media.regions:
-            region.shape = shape
+        media = plan_media(source, profile, shape, show_progress=True)
         plan.media.append(media)
     return plan
 

@@ -47,7 +47,7 @@ class Snapshot:
     action: str
 
 
-# Renders one media file to a target path: veil.cli.render_media in production.
+# Renders one media file to a target path: veil.media.render_media in production.
 Renderer = Callable[[MediaPlan, Any, Path], None]
 # Writes the audit report: veil.report.write_report in production.
 ReportWriter = Callable[[Plan, dict[str, str], Path], None]
