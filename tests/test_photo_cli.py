@@ -114,7 +114,7 @@ def test_heic_comes_out_readable_without_metadata(shared_data, tmp_path):
 # --- pixel formats ---------------------------------------------------------------------------
 
 
-def test_rgba_png_keeps_its_transparency_and_loses_the_face(shared_data, tmp_path):
+def test_rgba_png_keeps_its_transparency_and_loses_the_face_and_its_outline(shared_data, tmp_path):
     rgb = read_photo(shared_data / TWO_PEOPLE).pixels
     height, width = rgb.shape[:2]
     alpha = np.tile(np.linspace(255, 16, width).astype(np.uint8), (height, 1))
@@ -128,9 +128,16 @@ def test_rgba_png_keeps_its_transparency_and_loses_the_face(shared_data, tmp_pat
     with Image.open(tmp_path / "cutout.redacted.png") as image:
         assert image.mode == "RGBA"
         out = np.asarray(image)
-    assert np.array_equal(out[:, :, 3], alpha), "transparency changed"
+    hidden = (out[:, :, :3] == 0).all(axis=2) & (out[:, :, 3] == 255)
     for face in faces:
         assert share_near(out[face_slice(face)][:, :, :3], (0, 0, 0), 0) >= 0.95, "face colour left under the alpha"
+        # Opaque over the face: transparency there would keep the head's silhouette.
+        assert (out[face_slice(face)][:, :, 3] == 255).mean() >= 0.95, "the face's outline survives in the alpha"
+    far = np.ones(hidden.shape, bool)
+    ys, xs = np.nonzero(out[:, :, 3] != alpha)
+    far[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = False
+    assert np.array_equal(out[:, :, 3][far], alpha[far]), "transparency changed away from the faces"
+    assert hidden[out[:, :, 3] != alpha].all(), "alpha changed where nothing was hidden"
 
 
 def test_16_bit_png_stays_16_bit_and_loses_the_face(shared_data, tmp_path):
@@ -287,7 +294,8 @@ def test_inputs_with_the_same_name_never_share_an_output(shared_data, tmp_path):
     second = copy_in(shared_data, KIT_WITH_ROSE, tmp_path / "b", "photo.jpg")
     result = veil(first, second, "--output-dir", tmp_path / "out")
     assert result.exit_code == 1
-    assert f"veil: {second}: the output {tmp_path / 'out' / 'photo.jpg'} would overwrite {first}" in result.stderr
+    assert (f"veil: {second}: the output of {second} ({tmp_path / 'out' / 'photo.jpg'}) would overwrite "
+            f"the output of {first}") in result.stderr
     assert rgb_of(tmp_path / "out" / "photo.jpg").shape == rgb_of(first).shape  # the first one's output, kept
 
 
@@ -299,6 +307,26 @@ def test_an_output_never_replaces_another_input(shared_data, tmp_path):
     assert result.exit_code == 1 and "would overwrite" in result.stderr
     assert other.read_bytes() == before
     assert (tmp_path / "two_people.redacted.redacted.jpg").is_file()
+
+
+def test_hidden_and_unfinished_files_in_folders_are_not_inputs(shared_data, tmp_path):
+    folder = tmp_path / "in"
+    copy_in(shared_data, TWO_PEOPLE, folder)
+    copy_in(shared_data, TWO_PEOPLE, folder, ".two_people.abc123.partial.jpg")  # an interrupted run's temp file
+    copy_in(shared_data, TWO_PEOPLE, folder, "._two_people.jpg")  # a macOS resource fork
+    result = veil(folder, "--json")
+    assert result.exit_code == 0, result.output
+    assert [Path(r["input"]).name for r in json.loads(result.stdout)["results"]] == ["two_people.jpg"]
+
+
+def test_report_or_plan_never_replaces_an_input(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    before = source.read_bytes()
+    for option in ("--report", "--save-plan"):
+        result = veil(source, option, source)
+        assert result.exit_code == 2 and "would overwrite the input" in result.output, result.output
+        assert source.read_bytes() == before
+        assert not (tmp_path / "two_people.redacted.jpg").exists()
 
 
 def test_output_dir_mirrors_subfolders_and_summary_counts(shared_data, tmp_path):

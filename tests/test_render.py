@@ -166,7 +166,11 @@ def test_fill_on_grayscale_rgba_and_16_bit(obama):
     assert (gray[rows, cols] == 255).all()
     rgba = np.dstack([obama, np.full(obama.shape[:2], 77, np.uint8)])
     out = render(rgba, [("box", box)], color=(255, 0, 0))
-    assert (out[rows, cols, :3] == (255, 0, 0)).all() and (out[:, :, 3] == 77).all()
+    assert (out[rows, cols, :3] == (255, 0, 0)).all()
+    outside = np.ones(obama.shape[:2], bool)
+    outside[rows, cols] = False
+    # Opaque where hidden (else the silhouette survives in the alpha), untouched elsewhere.
+    assert (out[rows, cols, 3] == 255).all() and (out[:, :, 3][outside] == 77).all()
     deep = render(obama.astype(np.uint16) * 257, [("box", box)], color=(255, 128, 0))
     assert (deep[rows, cols] == (65535, 128 * 257, 0)).all()
 

@@ -16,6 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from veil.detect import FAST
+from veil.outputs import OutputError
 from veil.plan import Plan, PlanError, RenderSettings
 from veil.review.app import MAX_PLAN_BYTES, create_app
 from veil.review.cli import ReviewServer, SessionError, open_session, review_app
@@ -103,6 +104,26 @@ def test_only_session_files_are_served(client: TestClient):
         assert client.get(path).status_code in (404, 422), path
     assert client.post("/api/media/0/regions/nope/delete", json={}).status_code == 404
     assert client.get("/static/app.js").status_code == 200
+
+
+def test_unredacted_frames_are_never_cached(client: TestClient):
+    # A seized laptop's browser cache must not hold the original frames of the footage.
+    for view in ("original", "redacted"):
+        answer = client.get(f"/media/0/frame/0.jpg?view={view}")
+        assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store", view
+
+
+def test_outputs_never_collide_with_inputs_or_each_other(tmp_path: Path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(PHOTO, tmp_path / folder / "x.jpg")
+    with pytest.raises(OutputError, match="would overwrite the output of"):
+        open_session([tmp_path / "a", tmp_path / "b"], None, tmp_path / "plan.json", tmp_path / "out", None,
+                     RenderSettings(), FAST, "ellipse")
+    assert not (tmp_path / "plan.json").exists(), "nothing is written before every path is checked"
+    with pytest.raises(OutputError, match="would overwrite the input"):
+        open_session([tmp_path / "a"], None, tmp_path / "plan2.json", None, tmp_path / "a" / "x.jpg",
+                     RenderSettings(), FAST, "ellipse")
 
 
 def test_loopback_host_only_and_no_cors(client: TestClient):

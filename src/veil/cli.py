@@ -20,9 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from veil import __version__
 from veil.detect import PROFILES, DetectionProfile, detection_record
 from veil.media import plan_media, render_media
-from veil.outputs import OutputError, collect_inputs, output_path
+from veil.outputs import OutputClaims, OutputError, collect_inputs, output_path
 from veil.plan import Plan, PlanError, RenderSettings
-from veil.report import write_report
+from veil.report import report_paths, write_report
 from veil.videofile import Encoding
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
@@ -70,7 +70,7 @@ def redact(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Photos, videos or folders (searched recursively); with --plan, default: the plan's files.")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file (one input only).")] = None,
     output_dir: Annotated[Optional[Path], typer.Option("--output-dir", help="Write outputs here, mirroring input folders.")] = None,
-    accurate: Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 3x slower.")] = False,
+    accurate: Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 6x slower.")] = False,
     mode: Annotated[Mode, typer.Option(help="fill (safest), pixelate (at most --blocks across a face), blur (weakest: reversible by published attacks).")] = Mode.fill,
     color: Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB.")] = "black",
     shape: Annotated[ShapeOption, typer.Option(help="Shape of each hidden region.")] = ShapeOption.ellipse,
@@ -113,15 +113,21 @@ def redact(
         err.print("veil: no photos or videos found in " + ", ".join(map(str, paths)))
         raise typer.Exit(2)
 
+    claims = OutputClaims(source for source, _ in inputs)
+    try:
+        if save_plan is not None:
+            claims.claim(save_plan, "the plan")
+        if report is not None:
+            for path in report_paths(report):
+                claims.claim(path, "the report")
+    except OutputError as error:
+        raise typer.BadParameter(str(error))
     outcomes: list[Outcome] = []
-    # Outputs of this run, and its inputs: no output may replace either (two inputs named
-    # alike in different folders would otherwise silently share one output).
-    claimed: dict[Path, Path] = {source.resolve(): source for source, _ in inputs}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, disable=job.quiet or len(inputs) < 2, transient=True) as progress:
         task = progress.add_task("redacting", total=len(inputs))
         for source, base in inputs:
-            outcomes.append(redact_one(source, base, plan, job, claimed))
+            outcomes.append(redact_one(source, base, plan, job, claims))
             progress.advance(task)
 
     if save_plan is not None:
@@ -154,15 +160,13 @@ def load_plan(plan_file: Path, settings: RenderSettings, given: set[str]) -> Pla
     return plan
 
 
-def redact_one(source: Path, base: Path, plan: Plan, job: Job, claimed: dict[Path, Path]) -> Outcome:
+def redact_one(source: Path, base: Path, plan: Plan, job: Job, claims: OutputClaims) -> Outcome:
     """One file: plan it (or find it in a loaded plan), then render it. Any failure: no output."""
     outcome = Outcome(source)
     try:
         target = None if job.dry_run else output_path(source, base, job.output, job.output_dir)
         if target is not None:
-            if target.resolve() in claimed:
-                raise OutputError(f"the output {target} would overwrite {claimed[target.resolve()]}")
-            claimed[target.resolve()] = source
+            claims.claim(target, f"the output of {source}")
         if job.plan_file is not None:
             try:
                 media = plan.find(str(source))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".bmp"}
@@ -36,13 +36,14 @@ def collect_inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
 
     Files named on the command line are taken whatever their suffix (a wrong one gets a
     clear error later, not a silent skip); inside folders only media suffixes are taken,
-    and earlier outputs (`*.redacted.*`) are left out.
+    and earlier outputs (`*.redacted.*`) and hidden files (names starting with ".", such
+    as veil's own unfinished `.name.partial` files or macOS's `._name` forks) are left out.
     """
     found: list[tuple[Path, Path]] = []
     for path in paths:
         if path.is_dir():
             for file in sorted(path.rglob("*")):
-                if file.is_file() and media_kind(file) and REDACTED_TAG not in file.stem:
+                if file.is_file() and media_kind(file) and REDACTED_TAG not in file.stem and not file.name.startswith("."):
                     found.append((file, path))
         else:
             found.append((path, path.parent))
@@ -60,6 +61,25 @@ def output_path(source: Path, base: Path, output: Path | None, output_dir: Path 
     if target.exists() and target.resolve() == source.resolve():
         raise OutputError("the output would overwrite the input")
     return target
+
+
+class OutputClaims:
+    """Every file a run reads or writes, so that no output replaces an input or another output.
+
+    Two inputs with one name in different folders would otherwise share an output under
+    --output-dir, and `--report photo.jpg` would replace an input.
+    """
+
+    def __init__(self, inputs: Iterable[Path]):
+        self.owners: dict[Path, str] = {Path(p).resolve(): f"the input {p}" for p in inputs}
+
+    def claim(self, target: Path, owner: str) -> Path:
+        """Reserve `target` for `owner` ("the report", "the output of x.jpg")."""
+        key = Path(target).resolve()
+        if key in self.owners:
+            raise OutputError(f"{owner} ({target}) would overwrite {self.owners[key]}")
+        self.owners[key] = owner
+        return target
 
 
 @contextlib.contextmanager

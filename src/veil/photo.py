@@ -55,6 +55,8 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
             f"plan is for a {media.width}x{media.height} image, the file is "
             f"{photo.pixels.shape[1]}x{photo.pixels.shape[0]}"
         )
-    boxes = [(region.shape, box) for region, box in media.boxes_by_frame().get(0, [])]
+    # A photo has frame 0 only; a box an edited plan put on another frame is hidden all the
+    # same rather than dropped.
+    boxes = [(region.shape, box) for frame_boxes in media.boxes_by_frame().values() for region, box in frame_boxes]
     pixels = redact_frame(photo.pixels.copy(), boxes, settings, cover_all=bool(media.unanalysed_frames))
     atomic_write_bytes(output, encode_photo(Photo(pixels, photo.icc_profile, photo.format), output.suffix))

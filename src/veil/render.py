@@ -6,8 +6,9 @@ so a large face is as coarse as a small one (a fixed pixel size leaves a big fac
 recognisable). `blur` is the weakest: published attacks re-identify blurred faces, so
 it is strong, sized to the region, and documented as not for dangerous material.
 
-Works on any array a decoder gives: grayscale (H, W), RGB, RGBA (alpha untouched, so
-transparency is kept, while the colour under it is still destroyed), 8 or 16 bit.
+Works on any array a decoder gives: grayscale (H, W), RGB, RGBA, 8 or 16 bit. Alpha is
+kept outside the hidden regions and made opaque inside them: on a cut-out portrait the
+transparency would otherwise keep the exact silhouette of hair and head.
 """
 
 from __future__ import annotations
@@ -80,16 +81,22 @@ def redact_frame(
 
     `cover_all` hides the whole frame: used for frames that could not be analysed.
     """
-    colour = pixels[:, :, :3] if pixels.ndim == 3 and pixels.shape[2] == 4 else pixels
+    has_alpha = pixels.ndim == 3 and pixels.shape[2] == 4
+    colour = pixels[:, :, :3] if has_alpha else pixels
+    opaque = np.iinfo(pixels.dtype).max
     height, width = colour.shape[:2]
     if cover_all:
         colour[...] = _fill_value(colour, settings.color)
+        if has_alpha:
+            pixels[:, :, 3] = opaque
         return pixels
     for shape, box in boxes:
         found = region_mask(shape, box, height, width)
         if found is None:
             continue
         rows, cols, mask = found
+        if has_alpha:
+            pixels[rows, cols, 3][mask] = opaque
         patch = colour[rows, cols]
         if settings.mode == "fill":
             patch[mask] = _fill_value(colour, settings.color)

@@ -116,11 +116,17 @@ def frame_runs(frames: list[int]) -> list[list[int]]:
     return runs
 
 
+def report_paths(path: Path) -> tuple[Path, Path]:
+    """Where the report's JSON and HTML go."""
+    return Path(path), Path(path).with_suffix(".html")
+
+
 def write_report(plan: Plan, outputs: dict[str, str], path: Path) -> None:
     """The report as JSON at `path` and as HTML at `path` with the suffix .html."""
     report = build_report(plan, outputs)
-    atomic_write_bytes(path, json.dumps(report, indent=1).encode())
-    atomic_write_bytes(Path(path).with_suffix(".html"), render_html(report).encode())
+    json_path, html_path = report_paths(path)
+    atomic_write_bytes(json_path, json.dumps(report, indent=1).encode())
+    atomic_write_bytes(html_path, render_html(report).encode())
 
 
 # --- HTML ---------------------------------------------------------------------

@@ -109,7 +109,7 @@ def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
                 return plain(413, f"request body over {limit} bytes")
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)  # frame images set their own caching
+            response.headers[name] = value
         return response
 
     @app.exception_handler(NotFound)
@@ -164,9 +164,8 @@ def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
             hide = frame_hide(item, frame) if view == "redacted" else None
             settings, revision = session.plan.render, session.revision
         data = pixels.jpeg(index, item, frame, hide, settings, revision, thumb=size == "thumb")
-        # The page asks for redacted frames with the plan revision in the address, so the
-        # browser may keep them while stepping back and forth; private: never a shared cache.
-        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=600"})
+        # no-store (from SECURITY_HEADERS): unredacted frames must not land in the browser's disk cache.
+        return Response(data, media_type="image/jpeg")
 
     @app.post("/api/media/{index}/regions")
     def add_region(index: int, body: AddRegion) -> dict[str, Any]:

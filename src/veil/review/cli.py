@@ -24,10 +24,11 @@ from rich.console import Console
 from veil import __version__
 from veil.cli import Mode, ShapeOption, parse_color
 from veil.detect import PROFILES, DetectionProfile, detection_record
-from veil.outputs import OutputError, collect_inputs, media_kind, output_path
+from veil.outputs import OutputClaims, OutputError, collect_inputs, media_kind, output_path
 from veil.media import plan_media
 from veil.photo import file_sha256
 from veil.plan import Plan, PlanError, RenderSettings
+from veil.report import report_paths
 from veil.review.app import create_app
 from veil.review.session import ReviewSession
 
@@ -49,7 +50,7 @@ def review(
     save_plan: Annotated[Optional[Path], typer.Option("--save-plan", help="Save the edited plan here (default: beside the first input, or the --plan file).")] = None,
     output_dir: Annotated[Optional[Path], typer.Option("--output-dir", help="Export outputs here (default: <name>.redacted.<ext> beside each input).")] = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="Audit report path (JSON; HTML beside it). Default: beside the plan file.")] = None,
-    accurate: Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 3x slower.")] = False,
+    accurate: Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 6x slower.")] = False,
     mode: Annotated[Mode, typer.Option(help="fill (safest), pixelate, blur (weakest). A loaded or resumed plan keeps its own.")] = Mode.fill,
     color: Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB. A loaded or resumed plan keeps its own.")] = "black",
     shape: Annotated[ShapeOption, typer.Option(help="Shape of detected regions.")] = ShapeOption.ellipse,
@@ -88,13 +89,19 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         plan_path = save_plan or inputs[0][0].with_name(inputs[0][0].name + PLAN_SUFFIX)
         plan = resume(plan_path, [source for source, _ in inputs]) or detect(inputs, settings, profile, shape)
     check_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
-    plan.save(plan_path)
-    targets = [output_path(Path(m.path), Path(m.path).parent, None, output_dir) for m in plan.media]
+    # Every file the session will write is checked before it writes any.
+    claims = OutputClaims(Path(m.path) for m in plan.media)
+    claims.claim(plan_path, "the plan")
+    targets = [claims.claim(output_path(Path(m.path), Path(m.path).parent, None, output_dir), f"the output of {m.path}")
+               for m in plan.media]
     for folder in {t.parent for t in targets if t.parent.exists()}:
         # Found now, not after the reviewer's work, when the export would fail.
         check_writable(folder, "cannot write outputs in {}: choose a writable folder with --output-dir")
     report_path = report or plan_path.with_name(plan_path.name.removesuffix(PLAN_SUFFIX).removesuffix(".json")
                                                 + REPORT_SUFFIX)
+    for path in report_paths(report_path):
+        claims.claim(path, "the report")
+    plan.save(plan_path)
     return ReviewSession(plan, plan_path, targets, report_path)
 
 
