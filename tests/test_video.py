@@ -279,3 +279,85 @@ def test_mixed_photo_and_video_folder(tmp_path: Path):
     assert summary["files"] == 2 and summary["failed"] == 0
     assert (tmp_path / "out" / "two_people.jpg").is_file()
     assert len(probe(tmp_path / "out" / "clips" / "walk.mp4")["times"]) == 23
+
+
+def _transport_stream(source: Path, target: Path, frames: int, size: int | None = None, offset: int = 0,
+                      sei: bytes = b"") -> None:
+    """Part of a real clip as an H.264 MPEG-TS, optionally resized, its timestamps starting at
+    `offset` seconds, and with an SEI NAL unit (`sei`) before every frame."""
+    with av.open(str(target), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.pix_fmt = "yuv420p"
+        with av.open(str(source)) as c:
+            for i, frame in enumerate(c.decode(video=0)):
+                if i >= frames:
+                    break
+                if i == 0:
+                    stream.width = stream.height = size or frame.height
+                new = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
+                new.pts, new.time_base = i + 25 * offset, Fraction(1, 25)
+                for packet in stream.encode(new) if i < frames - 1 else [*stream.encode(new), *stream.encode(None)]:
+                    if sei:
+                        marked = av.Packet(sei + bytes(packet))
+                        marked.pts, marked.dts, marked.time_base = packet.pts, packet.dts, packet.time_base
+                        marked.stream, packet = packet.stream, marked
+                    out.mux(packet)
+
+
+def test_frame_size_change_fails_closed(tmp_path: Path):
+    # Two segments, 256x256 then 512x512, joined as one .mts (as a camera or a cat of .ts files does).
+    clip = VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4"
+    _transport_stream(clip, tmp_path / "a.ts", 10, size=256)
+    _transport_stream(clip, tmp_path / "b.ts", 10, size=512)
+    source = tmp_path / "joined.mts"
+    source.write_bytes((tmp_path / "a.ts").read_bytes() + (tmp_path / "b.ts").read_bytes())
+    with av.open(str(source)) as c:
+        assert {(f.width, f.height) for f in c.decode(video=0)} == {(256, 256), (512, 512)}
+    with pytest.raises(VideoError, match=r"frame size changes mid-stream \(256x256 → 512x512 at frame 10\)"):
+        plan_video(source)
+    # Pass 2 checks every frame too (a plan made for the first segment's size).
+    media = MediaPlan(path=str(source), kind="video", width=256, height=256, frame_count=20)
+    with pytest.raises(VideoError, match="frame size changes mid-stream"):
+        render_video(media, BLACK, tmp_path / "out.mts")
+    assert not (tmp_path / "out.mts").exists()
+    result = CliRunner().invoke(app, [str(source), "-q"])
+    assert result.exit_code == 1 and not (tmp_path / "joined.redacted.mts").exists()
+
+
+def test_range_is_measured_from_the_stream_start(tmp_path: Path):
+    # A camera .mts whose timestamps start at 60 s: --start 0 --end 0.4 is its first 0.4 s.
+    source = tmp_path / "late.mts"
+    _transport_stream(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 25, offset=60)
+    with av.open(str(source)) as c:
+        assert next(c.decode(video=0)).time == pytest.approx(60, abs=0.1)
+    media = plan_video(source, start=0, end=0.4, only_range=True)
+    assert media.frame_count == 25 and not media.unanalysed_frames
+    assert media.regions and min(r.first_frame for r in media.regions) <= 1
+    detected = [f for r in media.regions for f, b in r.boxes.items() if b.origin == "detected"]
+    assert max(detected) <= 10  # nothing analysed past the range (0.4 s at 25 fps)
+    covered = plan_video(source, start=0, end=0.4)
+    assert covered.unanalysed_frames == list(range(11, 25))
+    with pytest.raises(VideoError, match="no frame lies between"):
+        plan_video(source, start=5, end=6, only_range=True)
+    with pytest.raises(ValueError, match="must come before"):
+        plan_video(source, start=3, end=3)
+
+
+def test_closed_captions_are_not_carried_over(tmp_path: Path):
+    # An A53 closed-caption SEI (user data registered by ITU-T T.35, "GA94") on every frame:
+    # the decoder attaches it to the frame, and libx264 would write it back by default.
+    payload = bytes.fromhex("b5003147413934034" "2ff" "fc942c" "fcc8c9" "ff")
+    sei = b"\x00\x00\x00\x01\x06\x04" + bytes([len(payload)]) + payload + b"\x80"
+    source = tmp_path / "captions.ts"
+    _transport_stream(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10, sei=sei)
+
+    def captioned(path: Path) -> int:
+        with av.open(str(path)) as c:
+            return sum(any("A53" in str(k).upper() for k in f.side_data.keys()) for f in c.decode(video=0))
+
+    assert captioned(source) == 10
+    target = tmp_path / "out.mp4"
+    media = plan_video(source, end=0.1, only_range=True)  # most frames pass to the encoder unchanged
+    render_video(media, BLACK, target)
+    assert captioned(target) == 0
+    assert b"GA94" not in target.read_bytes()

@@ -156,7 +156,21 @@ def _progress(description: str, total: int, enabled: bool) -> Iterator[Callable[
 
 
 def _in_range(time: float, start: float | None, end: float | None) -> bool:
+    """`time` is measured from the stream's first frame, like --start/--end."""
     return (start is None or time >= start) and (end is None or time <= end)
+
+
+def _upright_size(frame: av.VideoFrame, turns: int) -> tuple[int, int]:
+    return (frame.width, frame.height) if turns % 2 == 0 else (frame.height, frame.width)
+
+
+def _size_change(first: tuple[int, int, int], frame: av.VideoFrame, turns: int, index: int) -> VideoError:
+    (width, height, first_turns), (new_w, new_h) = first, _upright_size(frame, turns)
+    if first_turns != turns:
+        return VideoError(f"display rotation changes mid-stream ({90 * first_turns}° → {90 * turns}° at frame "
+                          f"{index}): not supported")
+    return VideoError(f"frame size changes mid-stream ({width}x{height} → {new_w}x{new_h} at frame {index}): "
+                      "not supported")
 
 
 @dataclass
@@ -168,6 +182,7 @@ class _Scan:
     times: list[float] = field(default_factory=list)
     cuts: list[int] = field(default_factory=list)
     outside: list[int] = field(default_factory=list)  # outside [start, end]
+    inside: int = 0  # frames inside [start, end]
     unanalysable: list[int] = field(default_factory=list)  # could not be prepared for the detector
     detections: dict[int, list[Box]] = field(default_factory=dict)
 
@@ -176,7 +191,10 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                start: float | None = None, end: float | None = None, only_range: bool = False,
                sampling: VideoDetection | None = None, detector: CenterFace | None = None) -> MediaPlan:
     """Pass 1: detect, find scene cuts, track. Frames outside [start, end] are not analysed:
-    they are fully covered unless `only_range` (then they are left as they are)."""
+    they are fully covered unless `only_range` (then they are left as they are). Times are
+    measured from the first frame (the stream's start), whatever the file's own timestamps."""
+    if start is not None and end is not None and start >= end:
+        raise ValueError(f"the start of the range ({start:g} s) must come before its end ({end:g} s)")
     sampling = sampling or VIDEO_DETECTION.get(profile.name, VIDEO_DETECTION["fast"])
     threshold = profile.threshold if sampling.threshold is None else sampling.threshold
     detector = detector or shared_detector()
@@ -189,6 +207,9 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         rate = float(frame_rate(stream))
     finally:
         container.close()
+    if only_range and not scan.inside:
+        raise VideoError(f"no frame lies between {start or 0:g} s and "
+                         f"{'the end' if end is None else f'{end:g} s'} of the video")
     params = TrackParams(max_gap=max(2 * sampling.stride, round(MAX_GAP_S * rate)),
                          extend=max(2 * sampling.stride, round(EXTEND_S * rate)),
                          confirm_score=sampling.confirm_score, confirm_hits=sampling.confirm_hits)
@@ -208,6 +229,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, threshol
     batch: list[_Frame] = []
     previous: np.ndarray | None = None
     size = (0, 0)
+    first = (0, 0, 0)  # frame 0's upright size and rotation: every frame must keep them
+    origin: float | None = None  # the first timestamp: --start/--end are measured from it
     last_detected = -sampling.stride
 
     def flush() -> None:
@@ -219,24 +242,34 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, threshol
         for index, frame in enumerate(read(container, stream)):
             turns = rotation_of(frame)
             if index == 0:
-                scan.width, scan.height = (frame.width, frame.height) if turns % 2 == 0 else (frame.height, frame.width)
+                scan.width, scan.height = _upright_size(frame, turns)
+                first = (scan.width, scan.height, turns)
                 size = detection_size(scan.width, scan.height, sampling.side)
+            elif (*_upright_size(frame, turns), turns) != first:
+                # Boxes and masks are in frame 0's pixels: they would land in the wrong place.
+                raise _size_change(first, frame, turns, index)
             scan.times.append(float(frame.time or 0.0))
             hist = _histogram(frame)
             if previous is not None and 0.5 * np.abs(hist - previous).sum() > CUT_HISTOGRAM:
                 scan.cuts.append(index)
             previous = hist
-            if not _in_range(scan.times[-1], start, end):
+            if origin is None and frame.time is not None:
+                origin = frame.time
+            if frame.time is None:
+                scan.unanalysable.append(index)  # no place in the range: covered whole
+            elif not _in_range(frame.time - origin, start, end):
                 scan.outside.append(index)
-            # A new shot is looked at at once, whatever the stride.
-            elif scan.cuts[-1:] == [index] or index - last_detected >= sampling.stride:
-                last_detected = index
-                try:
-                    batch.append(_Frame(index, _upright_rgb(frame, size, turns)))
-                except (ValueError, av.error.FFmpegError):
-                    scan.unanalysable.append(index)  # covered whole when rendered
-                if len(batch) == batch_size:
-                    flush()
+            else:
+                scan.inside += 1
+                # A new shot is looked at at once, whatever the stride.
+                if scan.cuts[-1:] == [index] or index - last_detected >= sampling.stride:
+                    last_detected = index
+                    try:
+                        batch.append(_Frame(index, _upright_rgb(frame, size, turns)))
+                    except (ValueError, av.error.FFmpegError):
+                        scan.unanalysable.append(index)  # covered whole when rendered
+                    if len(batch) == batch_size:
+                        flush()
             advance()
         if batch:
             flush()
@@ -271,6 +304,7 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
     # needs that frame's rotation); the demuxer interleaves, so this is a few packets.
     early: list[av.Packet] = []
     index = 0
+    rotation = 0  # frame 0's, which the output is tagged with
     try:
         with _progress("rendering", media.frame_count, show_progress) as advance:
             for item in items:
@@ -281,8 +315,11 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                         _mux_packet(out, item)
                     continue
                 turns = rotation_of(item)
+                _check_size(media, item, turns, index)
+                if out is not None and item.rotation != rotation:
+                    raise VideoError(f"display rotation changes mid-stream (at frame {index}): not supported")
                 if out is None:
-                    _check_size(media, item, turns)
+                    rotation = item.rotation
                     out = open_output(temp, suffix, container, stream, item.rotation, encoding)
                     for packet in early:
                         _mux_packet(out, packet)
@@ -305,9 +342,13 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
         raise
 
 
-def _check_size(media: MediaPlan, frame: av.VideoFrame, turns: int) -> None:
-    width, height = (frame.width, frame.height) if turns % 2 == 0 else (frame.height, frame.width)
+def _check_size(media: MediaPlan, frame: av.VideoFrame, turns: int, index: int) -> None:
+    """Every frame, not only the first: the plan's boxes are in one fixed upright size."""
+    width, height = _upright_size(frame, turns)
     if (width, height) != (media.width, media.height):
+        if index:
+            raise VideoError(f"frame size changes mid-stream ({media.width}x{media.height} → {width}x{height} "
+                             f"at frame {index}): not supported")
         raise VideoError(f"plan is for a {media.width}x{media.height} video, the file is {width}x{height}")
 
 

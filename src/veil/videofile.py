@@ -7,9 +7,9 @@ so a damaged video never yields a partly redacted output.
 Writing builds a new container: the video re-encoded with the input's timestamps, size,
 display rotation and colour tags (10-bit stays 10-bit), audio packets copied unchanged
 (re-encoded only where the container cannot hold the codec), subtitles and data streams
-dropped unless asked. Nothing of the input's container or stream metadata is copied, so
-GPS location atoms, creation times, device make/model, encoder names and chapter titles
-are gone.
+dropped unless asked, closed captions carried in the video frames not written. Nothing of
+the input's container or stream metadata is copied, so GPS location atoms, creation
+times, device make/model, encoder names and chapter titles are gone.
 """
 
 from __future__ import annotations
@@ -200,6 +200,10 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     options = {"crf": str(crf)}
     if encoder in PRESETS:
         options["preset"] = PRESETS[encoder]
+    if encoder in ("libx264", "libx265"):
+        # FFmpeg's decoders attach closed captions (A53, which may hold names or a
+        # transcript) to the frames, and these encoders write them back by default.
+        options["a53cc"] = "0"
     if encoder == "libx265":
         options["x265-params"] = "log-level=error"
     if encoder == "libvpx-vp9":
