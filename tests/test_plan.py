@@ -25,7 +25,8 @@ def sample_plan() -> Plan:
     )
     video = MediaPlan(
         path="clip.mp4", kind="video", width=1920, height=1080, frame_count=90, sha256="cd" * 32,
-        unanalysed_frames=[88, 89], scene_cuts=[40], frame_times=[round(i / 30, 6) for i in range(90)],
+        unanalysed_frames=[88, 89], unchecked_frames=[0, 1], scene_cuts=[40],
+        frame_times=[round(i / 30, 6) for i in range(90)],
         regions=[Region("t1", "detector", "ellipse", {
             0: Box(1.0, 2.0, 50.5, 60.5, "detected", 0.8),
             1: Box(2.0, 2.0, 51.5, 60.5, "interpolated", None),

@@ -50,7 +50,8 @@ def video_media() -> MediaPlan:
     origins = {0: "extended", 1: "detected", 2: "interpolated", 3: "detected", 6: "reviewer", 7: "reviewer"}
     track = Region("t1", "detector", boxes={f: Box(1, 1, 9, 9, o) for f, o in origins.items()})
     return MediaPlan(path="/nowhere/clip.mp4", kind="video", width=64, height=48, frame_count=10, sha256="ab" * 32,
-                     regions=[track], unanalysed_frames=[8, 9], frame_times=[i / 25 for i in range(10)])
+                     regions=[track], unanalysed_frames=[8, 9], unchecked_frames=[4, 5],
+                     frame_times=[i / 25 for i in range(10)])
 
 
 def test_report_describes_models_settings_files_and_regions(tmp_path: Path):
@@ -89,6 +90,7 @@ def test_report_tracks_video_provenance_and_changed_inputs(tmp_path: Path):
     assert file["input_sha256"] is None and not file["input_matches_plan"]  # the file is gone
     assert file["output"] is None and file["output_sha256"] is None
     assert file["unanalysed_frames"] == [[8, 9]]
+    assert file["unchecked_frames"] == [[4, 5]]  # --only-range gaps stay visible to an auditor
     track = file["regions"][0]
     assert (track["first_frame"], track["last_frame"], track["frames"]) == (0, 7, 6)
     assert track["frame_ranges"] == [[0, 3], [6, 7]]

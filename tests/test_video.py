@@ -335,8 +335,9 @@ def test_range_is_measured_from_the_stream_start(tmp_path: Path):
     assert media.regions and min(r.first_frame for r in media.regions) <= 1
     detected = [f for r in media.regions for f, b in r.boxes.items() if b.origin == "detected"]
     assert max(detected) <= 10  # nothing analysed past the range (0.4 s at 25 fps)
+    assert media.unchecked_frames == list(range(11, 25))  # the gap is on record for review and report
     covered = plan_video(source, start=0, end=0.4)
-    assert covered.unanalysed_frames == list(range(11, 25))
+    assert covered.unanalysed_frames == list(range(11, 25)) and not covered.unchecked_frames
     with pytest.raises(VideoError, match="no frame lies between"):
         plan_video(source, start=5, end=6, only_range=True)
     with pytest.raises(ValueError, match="must come before"):

@@ -179,6 +179,9 @@ def redact_one(source: Path, base: Path, plan: Plan, job: Job, claims: OutputCla
         outcome.faces = len(media.regions)
         if media.unanalysed_frames:
             outcome.notes.append(f"{len(media.unanalysed_frames)} frame(s) could not be analysed and are fully covered")
+        if media.unchecked_frames:
+            outcome.notes.append(f"{len(media.unchecked_frames)} frame(s) outside --start/--end were left as they are, "
+                                 "not checked for faces (--only-range)")
         if target is not None:
             render_media(media, plan.render, target, show_progress=not job.quiet, encoding=job.video.encoding)
             outcome.output = target

@@ -102,6 +102,9 @@ class MediaPlan:
     regions: list[Region] = field(default_factory=list)
     # Frames the detector could not analyse: rendering covers them completely.
     unanalysed_frames: list[int] = field(default_factory=list)
+    # Frames the user chose to leave as they are, unanalysed (video --only-range): they are
+    # rendered untouched, and the plan and report say so, so a reviewer can see the gap.
+    unchecked_frames: list[int] = field(default_factory=list)
     # Frames where a scene cut was found; tracks never cross one.
     scene_cuts: list[int] = field(default_factory=list)
     # Per-frame presentation times in seconds (video only), for the review timeline.
@@ -223,6 +226,7 @@ def _media_to_json(media: MediaPlan) -> dict[str, Any]:
         "frame_count": media.frame_count,
         "sha256": media.sha256,
         "unanalysed_frames": media.unanalysed_frames,
+        "unchecked_frames": media.unchecked_frames,
         "scene_cuts": media.scene_cuts,
         "frame_times": [round(t, 6) for t in media.frame_times],
         "regions": [
@@ -250,6 +254,7 @@ def _media_from_json(data: dict[str, Any]) -> MediaPlan:
         frame_count=data["frame_count"],
         sha256=data.get("sha256"),
         unanalysed_frames=list(data.get("unanalysed_frames", [])),
+        unchecked_frames=list(data.get("unchecked_frames", [])),
         scene_cuts=list(data.get("scene_cuts", [])),
         frame_times=list(data.get("frame_times", [])),
         regions=[

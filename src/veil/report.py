@@ -69,6 +69,7 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit]) -> dict[
         "output": output,
         "output_sha256": file_sha256(Path(output)) if output and Path(output).is_file() else None,
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
+        "unchecked_frames": frame_runs(media.unchecked_frames),
         "regions_hidden": sum(not r.keep_visible for r in media.regions),
         "regions_kept_visible": sum(r.keep_visible for r in media.regions),
         "regions": [region_entry(media, r, mine) for r in media.regions],
@@ -173,6 +174,8 @@ def file_html(file: dict[str, Any]) -> str:
         row("Output SHA-256", file["output_sha256"], code=True),
         row("Regions hidden / kept visible", f"{file['regions_hidden']} / {file['regions_kept_visible']}"),
         row("Frames fully covered (not analysable)", runs_text(file["unanalysed_frames"]) or "none"),
+        row("Frames left as they are, NOT checked for faces (--only-range)",
+            runs_text(file["unchecked_frames"]) or "none"),
         row("Regions deleted by the reviewer", ", ".join(file["deleted_regions"]) or "none"),
         "</table><table class='regions'><tr><th>Region</th><th>Created by</th><th>Frames</th>"
         "<th>How each frame's box came about</th><th>Shape</th><th>Shown?</th><th>Edits</th></tr>",

@@ -218,6 +218,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         sha256=file_sha256(source),
         regions=build_tracks(scan.detections, len(scan.times), scan.cuts, params),
         unanalysed_frames=sorted(scan.unanalysable + ([] if only_range else scan.outside)),
+        unchecked_frames=sorted(scan.outside) if only_range else [],
         scene_cuts=scan.cuts,
         frame_times=scan.times,
     )

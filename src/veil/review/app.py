@@ -300,6 +300,7 @@ def media_json(index: int, media: MediaPlan) -> dict[str, Any]:
         "frame_times": media.frame_times,
         "scene_cuts": media.scene_cuts,
         "unanalysed_frames": media.unanalysed_frames,
+        "unchecked_frames": media.unchecked_frames,
         "regions": [
             {"id": r.id, "source": r.source, "shape": r.shape, "keep_visible": r.keep_visible, "reason": r.reason,
              # [frame, x0, y0, x1, y1, origin], sorted by frame: the timeline and overlay read this

@@ -8,7 +8,7 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const ORIGIN_COLOURS = {
-  detected: "#2fbf71", interpolated: "#f0a030", extended: "#8d8df0", reviewer: "#3aa0ff", unanalysed: "#ff4d4d",
+  detected: "#2fbf71", interpolated: "#f0a030", extended: "#8d8df0", reviewer: "#3aa0ff", unanalysed: "#ff4d4d", unchecked: "#e060d0",
 };
 const ROW = 16;           // timeline: pixels per track
 const LABEL = 48;         // timeline: width of the track names
@@ -516,6 +516,9 @@ function drawTimeline() {
   g.fillText("frames", 2, ROW / 2);
   g.fillStyle = ORIGIN_COLOURS.unanalysed;
   for (const f of S.media.unanalysed_frames) g.fillRect(x(f), 2, w, ROW - 4);
+  // Frames left as they are without a check (--only-range): a gap the reviewer must see.
+  g.fillStyle = ORIGIN_COLOURS.unchecked;
+  for (const f of S.media.unchecked_frames || []) g.fillRect(x(f), 2, w, ROW - 4);
 
   regions.forEach((region, row) => {
     const y = ROW * (row + 1);
