@@ -22,7 +22,7 @@ Scores: rank-1 identification (nearest gallery embedding, Euclidean distance) of
   clean probe    vs clean gallery     (sanity: the recogniser works here),
   redacted probe vs clean gallery     (attacker holds ordinary photos of the candidates),
   redacted probe vs redacted gallery  (attacker holds photos redacted the same way),
-for each render mode (fill, pixelate 8 blocks, blur) and detection profile (fast, accurate).
+for each render mode (fill, pixelate with --blocks, default 8, blur) and detection profile (fast, accurate).
 Chance is 1/people. Also: how many images veil found no face in (those stay unredacted: leaks).
 
 Prints figures only; asserts nothing. Run from .bench-venv:
@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N people only (default: all 361)")
     parser.add_argument("--profiles", default="fast,accurate", help="veil detection profiles (fast,accurate)")
     parser.add_argument("--modes", default=",".join(MODES), help="render modes (fill,pixelate,blur)")
+    parser.add_argument("--blocks", type=int, default=8, help="pixelate: blocks across a face (veil's default: 8)")
     parser.add_argument("--align", choices=("clean", "fixed"), default="clean",
                         help="landmarks from the clean image (attacker's best case, default) "
                         "or predicted on each image itself in a fixed central box")
@@ -191,7 +192,7 @@ def main() -> None:
             gallery_leak = np.array([not plans[p.gallery].regions for p in cohort])
             leaks[profile.name] = {"probe": int(probe_leak.sum()), "gallery": int(gallery_leak.sum())}
             for mode in modes:
-                settings = RenderSettings(mode=mode)
+                settings = RenderSettings(mode=mode, blocks=args.blocks)
                 redacted: dict[Path, np.ndarray] = {}
                 for i, (path, media) in enumerate(plans.items()):
                     target = out / f"{i}{path.suffix}"  # veil's real output file, re-read as an attacker would
