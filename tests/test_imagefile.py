@@ -179,3 +179,25 @@ def test_corrupt_and_truncated_files_raise_clear_errors(shared_data, tmp_path):
 def test_unknown_output_format_is_refused():
     with pytest.raises(ImageError, match="cannot write .gif"):
         encode_photo(Photo(np.zeros((8, 8, 3), np.uint8), None, "JPEG"), ".gif")
+
+
+def test_cmyk_photo_becomes_rgb_and_a_profile_for_another_colour_space_is_dropped(tmp_path):
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    cmyk = tmp_path / "print.jpg"
+    Image.new("CMYK", (40, 30), (0, 255, 255, 0)).save(cmyk)  # pure red in print colours
+    photo = read_photo(cmyk)
+    assert photo.pixels.shape == (30, 40, 3) and photo.icc_profile is None
+    assert tuple(photo.pixels[0, 0]) == (255, 0, 0)
+    out = tmp_path / "out.jpg"
+    out.write_bytes(encode_photo(photo, ".jpg"))
+    with Image.open(out) as image:
+        assert image.mode == "RGB" and not image.info.get("icc_profile")
+    # A grey photo tagged with an RGB profile: viewers would misread it, so the profile goes.
+    grey = tmp_path / "grey.jpg"
+    Image.new("L", (40, 30), 128).save(grey, icc_profile=srgb)
+    assert read_photo(grey).icc_profile is None
+    rgb = tmp_path / "rgb.jpg"
+    Image.new("RGB", (40, 30)).save(rgb, icc_profile=srgb)
+    assert read_photo(rgb).icc_profile == srgb  # a fitting profile is kept

@@ -5,7 +5,7 @@ the output needs no orientation tag) and keeps grayscale, alpha and 16-bit depth
 Writing builds a new file from the pixels alone: no EXIF (GPS, serials, owner, dates),
 no XMP, IPTC, maker notes, comments, or embedded thumbnails (a thumbnail is an
 unredacted copy of the photo). Only the ICC colour profile is carried over, since the
-colours would be wrong without it.
+colours would be wrong without it (CMYK photos are converted to sRGB through theirs).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pillow_heif
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
 pillow_heif.register_heif_opener()
 
@@ -78,6 +78,26 @@ def _pillow_pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
 
 
+def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """Print-ready CMYK photos become sRGB through their own profile where they carry one
+    (a plain conversion turns their colours muddy); the CMYK profile cannot describe RGB."""
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB"), None
+        except (ImageCms.PyCMSError, OSError):
+            pass  # an unreadable profile: fall back to the plain conversion
+    return image.convert("RGB"), None
+
+
+def _fitting_profile(icc: bytes | None, pixels: np.ndarray) -> bytes | None:
+    """The ICC profile, if it describes pixels like these: a profile for another colour space
+    (bytes 16-19 of its header) would make viewers show wrong colours or reject the file."""
+    if not icc or len(icc) < 20:
+        return None
+    return icc if icc[16:20] == (b"GRAY" if pixels.ndim == 2 else b"RGB ") else None
+
+
 def _open(path: Path) -> Image.Image:
     with warnings.catch_warnings():
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that; veil refuses both.
@@ -104,6 +124,8 @@ def read_photo(path: Path) -> Photo:
                 pixels = cv2.cvtColor(decoded, code)
             else:
                 image.load()
+                if image.mode == "CMYK":
+                    image, icc = _cmyk_to_rgb(image, icc)
                 pixels = _pillow_pixels(image)
     except ImageError:
         raise
@@ -113,7 +135,7 @@ def read_photo(path: Path) -> Photo:
         raise ImageError("not a recognised image format") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"cannot decode image ({error})") from None
-    return Photo(_orient(pixels, int(orientation) if str(orientation).isdigit() else 1), icc, fmt)
+    return Photo(_orient(pixels, int(orientation) if str(orientation).isdigit() else 1), _fitting_profile(icc, pixels), fmt)
 
 
 def encode_photo(photo: Photo, suffix: str) -> bytes:
