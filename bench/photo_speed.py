@@ -9,7 +9,7 @@ What is timed, for each method and image: detection + anonymisation on the decod
 models loaded once beforehand. Decoding and encoding are excluded for all three alike: each image
 is decoded once (veil's reader) and every method gets its own copy of the same array.
   veil      detect_faces(FAST) -> head regions (veil.photo.face_region) -> redact_frame (fill)
-  accurate  the same with the ACCURATE profile (1x, mirrored 1x, 2x passes)
+  accurate  the same with the ACCURATE profile (1x and 1.5x passes)
   deface    deface.centerface.CenterFace(in_shape=None) and deface.deface.anonymize_frame with
             deface's CLI defaults: threshold 0.2, mask_scale 1.3, ellipse, blur (what `deface photo.jpg`
             does, less file I/O), on both of deface's backends: onnxrt (what `--backend auto` picks

@@ -70,7 +70,7 @@ def redact(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Photos, videos or folders (searched recursively); with --plan, default: the plan's files.")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file (one input only).")] = None,
     output_dir: Annotated[Optional[Path], typer.Option("--output-dir", help="Write outputs here, mirroring input folders.")] = None,
-    accurate: Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 4x slower.")] = False,
+    accurate: Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 3x slower.")] = False,
     mode: Annotated[Mode, typer.Option(help="fill (safest), pixelate (at most --blocks across a face), blur (weakest: reversible by published attacks).")] = Mode.fill,
     color: Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB.")] = "black",
     shape: Annotated[ShapeOption, typer.Option(help="Shape of each hidden region.")] = ShapeOption.ellipse,

@@ -50,7 +50,7 @@ def review(
     save_plan: Annotated[Optional[Path], typer.Option("--save-plan", help="Save the edited plan here (default: beside the first input, or the --plan file).")] = None,
     output_dir: Annotated[Optional[Path], typer.Option("--output-dir", help="Export outputs here (default: <name>.redacted.<ext> beside each input).")] = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="Audit report path (JSON; HTML beside it). Default: beside the plan file.")] = None,
-    accurate: Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 4x slower.")] = False,
+    accurate: Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 3x slower.")] = False,
     mode: Annotated[Mode, typer.Option(help="fill (safest), pixelate, blur (weakest). A loaded or resumed plan keeps its own.")] = Mode.fill,
     color: Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB. A loaded or resumed plan keeps its own.")] = "black",
     shape: Annotated[ShapeOption, typer.Option(help="Shape of detected regions.")] = ShapeOption.ellipse,
