@@ -103,20 +103,21 @@ def detection_size(width: int, height: int, side: int) -> tuple[int, int]:
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
-def _blob(images: list[np.ndarray]) -> np.ndarray:
-    """Stack same-size RGB images, padded bottom/right to the network's stride."""
+def _blob(images: list[np.ndarray], rows: int) -> np.ndarray:
+    """Stack same-size RGB images, padded bottom/right to the network's stride, with blank
+    images up to `rows` (a short last batch keeps the batch's shape: CenterFace.fixed_shapes)."""
     h, w = images[0].shape[:2]
-    batch = np.zeros((len(images), 3, h + (-h % STRIDE), w + (-w % STRIDE)), np.float32)
+    batch = np.zeros((max(rows, len(images)), 3, h + (-h % STRIDE), w + (-w % STRIDE)), np.float32)
     for i, image in enumerate(images):
         batch[i, :, :h, :w] = image.transpose(2, 0, 1)
     return batch
 
 
 def detect_batch(detector: CenterFace, frames: list[_Frame], threshold: float, scale_x: float, scale_y: float,
-                 nms_iou: float) -> dict[int, list[Box]]:
+                 nms_iou: float, rows: int = 0) -> dict[int, list[Box]]:
     """Head boxes (in full upright pixels) for a batch of frames, one detector call."""
     try:
-        outputs = detector.heatmaps(_blob([f.rgb for f in frames]))
+        outputs = detector.heatmaps(_blob([f.rgb for f in frames], rows))
     except Exception as error:  # onnxruntime raises its own types; any of them means no output
         raise VideoError(f"the face detector failed: {error}") from None
     found = {}
@@ -236,7 +237,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, threshol
 
     def flush() -> None:
         scale = (scan.width / size[0], scan.height / size[1])
-        scan.detections.update(detect_batch(detector, batch, threshold, *scale, nms_iou))
+        rows = batch_size if detector.fixed_shapes else len(batch)
+        scan.detections.update(detect_batch(detector, batch, threshold, *scale, nms_iou, rows))
         batch.clear()
 
     with _progress("detecting", stream.frames, show_progress) as advance:
