@@ -132,7 +132,7 @@ class CenterFace:
     def fixed_shapes(self) -> bool:
         """Whether every call should get the same input shape. On CUDA, onnxruntime plans each
         convolution for the last shape it saw, and a new shape costs 1.2-2.3 s of re-planning
-        (measured on an H100 with onnxruntime-gpu 1.31, whatever the cuDNN search setting),
+        (measured on an H100 with onnxruntime-gpu 1.31, with each cuDNN search setting tried),
         against 2 ms for the call itself; so inputs are padded to one shape there."""
         return self.provider == "CUDAExecutionProvider"
 
