@@ -122,19 +122,16 @@ class CenterFace:
             str(model_path()), sess_options=options, providers=providers or available_providers()
         )
         self.input_name = self.session.get_inputs()[0].name
+        # Whether every call should get the same input shape. On CUDA, onnxruntime plans each
+        # convolution for the last shape it saw, and a new shape costs 1.2-2.3 s of re-planning
+        # (measured on an H100 with onnxruntime-gpu 1.31, with each cuDNN search setting tried),
+        # against 2 ms for the call itself; so callers pad inputs to one shape there.
+        self.fixed_shapes = self.provider == "CUDAExecutionProvider"
         self.lock = threading.Lock()
 
     @property
     def provider(self) -> str:
         return self.session.get_providers()[0]
-
-    @property
-    def fixed_shapes(self) -> bool:
-        """Whether every call should get the same input shape. On CUDA, onnxruntime plans each
-        convolution for the last shape it saw, and a new shape costs 1.2-2.3 s of re-planning
-        (measured on an H100 with onnxruntime-gpu 1.31, with each cuDNN search setting tried),
-        against 2 ms for the call itself; so inputs are padded to one shape there."""
-        return self.provider == "CUDAExecutionProvider"
 
     def heatmaps(self, batch: np.ndarray) -> list[np.ndarray]:
         """Run the network on an NCHW float32 batch: heatmap, log-size, offset, landmarks."""
@@ -205,10 +202,11 @@ def _run_pass(detector: CenterFace, rgb: np.ndarray, scale: float, profile: Dete
         rgb, (sw, sh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     )
     found = []
+    side = profile.tile if detector.fixed_shapes else None
     for ty in _tiles(sh, profile.tile, profile.tile_overlap):
         for tx in _tiles(sw, profile.tile, profile.tile_overlap):
             crop = image[ty : ty + profile.tile, tx : tx + profile.tile]
-            outputs = detector.heatmaps(_to_blob([_padded(crop, profile.tile if detector.fixed_shapes else None)]))
+            outputs = detector.heatmaps(_to_blob([_padded(crop, side)]))
             rows = decode(outputs, 0, profile.threshold)
             rows[:, [0, 2]] += tx
             rows[:, [1, 3]] += ty

@@ -78,16 +78,17 @@ def _pillow_pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
 
 
-def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
+def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     """Print-ready CMYK photos become sRGB through their own profile where they carry one
-    (a plain conversion turns their colours muddy); the CMYK profile cannot describe RGB."""
+    (a plain conversion turns their colours muddy). The CMYK profile itself is then dropped
+    by _fitting_profile: it cannot describe RGB pixels."""
     if icc:
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB"), None
+            return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
         except (ImageCms.PyCMSError, OSError):
             pass  # an unreadable profile: fall back to the plain conversion
-    return image.convert("RGB"), None
+    return image.convert("RGB")
 
 
 def _fitting_profile(icc: bytes | None, pixels: np.ndarray) -> bytes | None:
@@ -125,7 +126,7 @@ def read_photo(path: Path) -> Photo:
             else:
                 image.load()
                 if image.mode == "CMYK":
-                    image, icc = _cmyk_to_rgb(image, icc)
+                    image = _cmyk_to_rgb(image, icc)
                 pixels = _pillow_pixels(image)
     except ImageError:
         raise

@@ -518,7 +518,7 @@ function drawTimeline() {
   for (const f of S.media.unanalysed_frames) g.fillRect(x(f), 2, w, ROW - 4);
   // Frames left as they are without a check (--only-range): a gap the reviewer must see.
   g.fillStyle = ORIGIN_COLOURS.unchecked;
-  for (const f of S.media.unchecked_frames || []) g.fillRect(x(f), 2, w, ROW - 4);
+  for (const f of S.media.unchecked_frames) g.fillRect(x(f), 2, w, ROW - 4);
 
   regions.forEach((region, row) => {
     const y = ROW * (row + 1);
