@@ -83,6 +83,16 @@ class Tally:
     def rate(self, buckets: list[int]) -> float:
         return 100 * sum(self.protected[b] for b in buckets) / max(1, sum(self.total[b] for b in buckets))
 
+    def add(self, redacted: np.ndarray, faces: list[GroundTruthFace]) -> None:
+        """Score one image's redacted-pixel mask against its ground-truth faces."""
+        for face in (f for f in faces if f.valid):
+            bucket = next(i for i, (lo, hi) in enumerate(BUCKETS) if lo <= face.h < hi)
+            self.total[bucket] += 1
+            self.protected[bucket] += is_protected(redacted, face)
+        self.over_pixels += int((redacted & ~near_faces(redacted.shape, faces)).sum())
+        self.pixels += redacted.size
+        self.images += 1
+
 
 def measure(profile_name: str, ground_truth: dict[str, list[GroundTruthFace]], workdir: Path) -> Tally:
     tally = Tally()
@@ -96,14 +106,19 @@ def measure(profile_name: str, ground_truth: dict[str, list[GroundTruthFace]], w
         output = workdir / "out.png"
         render_photo(media, settings, output, photo=photo)
         redacted = (np.asarray(Image.open(output).convert("RGB")) == MAGENTA).all(axis=2)
-        for face in (f for f in faces if f.valid):
-            bucket = next(i for i, (lo, hi) in enumerate(BUCKETS) if lo <= face.h < hi)
-            tally.total[bucket] += 1
-            tally.protected[bucket] += is_protected(redacted, face)
-        tally.over_pixels += int((redacted & ~near_faces(redacted.shape, faces)).sum())
-        tally.pixels += redacted.size
-        tally.images += 1
+        tally.add(redacted, faces)
     return tally
+
+
+def header() -> str:
+    buckets = " ".join(f"{lo}-{hi if hi < 10**6 else '':<3}px" for lo, hi in BUCKETS)
+    return f"{buckets}  >=10px  >=20px  over-redaction"
+
+
+def figures(tally: Tally) -> str:
+    """One line of figures, in the columns of `header()`."""
+    cells = " ".join(f"{tally.rate([i]):6.1f}%" for i in range(len(BUCKETS)))
+    return f"{cells}  {tally.rate([1, 2, 3, 4]):5.2f}%  {tally.rate([2, 3, 4]):5.2f}%  {100 * tally.over_pixels / tally.pixels:8.3f}%"
 
 
 def main() -> None:
@@ -116,14 +131,11 @@ def main() -> None:
     ground_truth = dict(list(load_ground_truth(DATA).items())[: args.limit])
     faces = sum(f.valid for fs in ground_truth.values() for f in fs)
     print(f"WIDER FACE dev: {len(ground_truth)} images, {faces} valid faces, original resolution")
-    header = " ".join(f"{lo}-{hi if hi < 10**6 else '':<3}px" for lo, hi in BUCKETS)
-    print(f"{'profile':9s} {header}  >=10px  >=20px  over-redaction  s/image")
+    print(f"{'profile':9s} {header()}  s/image")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.profile or ["fast", "accurate"]:
             t = measure(name, ground_truth, Path(tmp))
-            cells = " ".join(f"{t.rate([i]):6.1f}%" for i in range(len(BUCKETS)))
-            print(f"{name:9s} {cells}  {t.rate([1, 2, 3, 4]):5.2f}%  {t.rate([2, 3, 4]):5.2f}%  "
-                  f"{100 * t.over_pixels / t.pixels:8.3f}%      {t.seconds / t.images:.3f}", flush=True)
+            print(f"{name:9s} {figures(t)}      {t.seconds / t.images:.3f}", flush=True)
     print("counts per bucket:", {f"{lo}-{hi if hi < 10**6 else ''}": n for (lo, hi), n in zip(BUCKETS, t.total.values())})
 
 

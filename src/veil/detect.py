@@ -239,18 +239,24 @@ def as_rgb8(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def detect_faces(
-    image: np.ndarray, profile: DetectionProfile = FAST, detector: CenterFace | None = None
-) -> list[Detection]:
-    """Find faces in an RGB(A)/grayscale image array; boxes are in its pixel coordinates."""
-    detector = detector or shared_detector()
-    rgb = as_rgb8(image)
+def candidates(rgb: np.ndarray, profile: DetectionProfile, detector: CenterFace) -> np.ndarray:
+    """Every pass's detections above the profile's lowest threshold, not yet fused: rows of
+    (x0, y0, x1, y1, score) in the image's pixel coordinates."""
     h, w = rgb.shape[:2]
     scales = list(profile.scales)
     overview = profile.overview_side / max(h, w)
     if overview < 0.75:
         scales.append(overview)
-    rows = np.concatenate([_run_pass(detector, rgb, scale, profile) for scale in scales])
+    return np.concatenate([_run_pass(detector, rgb, scale, profile) for scale in scales])
+
+
+def detect_faces(
+    image: np.ndarray, profile: DetectionProfile = FAST, detector: CenterFace | None = None
+) -> list[Detection]:
+    """Find faces in an RGB(A)/grayscale image array; boxes are in its pixel coordinates."""
+    rgb = as_rgb8(image)
+    h, w = rgb.shape[:2]
+    rows = candidates(rgb, profile, detector or shared_detector())
     rows = rows[rows[:, 4] > size_threshold(rows, profile)]
     rows = nms(rows, profile.nms_iou)
     rows[:, [0, 2]] = rows[:, [0, 2]].clip(0, w)
