@@ -22,7 +22,7 @@ Scores: rank-1 identification (nearest gallery embedding, Euclidean distance) of
   clean probe    vs clean gallery     (sanity: the recogniser works here),
   redacted probe vs clean gallery     (attacker holds ordinary photos of the candidates),
   redacted probe vs redacted gallery  (attacker holds photos redacted the same way),
-for each render mode (fill, pixelate with --blocks, default 8, blur) and detection profile (fast, accurate).
+for each render mode (fill, pixelate with --blocks, veil's default 6, blur) and detection profile (fast, accurate).
 Chance is 1/people. Also: how many images veil found no face in (those stay unredacted: leaks).
 
 Prints figures only; asserts nothing. Run from .bench-venv:
@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from veil.plan import PIXELATE_BLOCKS
 
 ROOT = Path(__file__).resolve().parents[1]
 LFW = ROOT.parent / "shared" / "data" / "lfw"
@@ -139,7 +141,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N people only (default: all 361)")
     parser.add_argument("--profiles", default="fast,accurate", help="veil detection profiles (fast,accurate)")
     parser.add_argument("--modes", default=",".join(MODES), help="render modes (fill,pixelate,blur)")
-    parser.add_argument("--blocks", type=int, default=8, help="pixelate: blocks across a face (veil's default: 8)")
+    parser.add_argument("--blocks", type=int, default=PIXELATE_BLOCKS, help="pixelate: blocks across a face (veil's default)")
     parser.add_argument("--align", choices=("clean", "fixed"), default="clean",
                         help="landmarks from the clean image (attacker's best case, default) "
                         "or predicted on each image itself in a fixed central box")

@@ -21,7 +21,7 @@ from veil import __version__
 from veil.detect import PROFILES, DetectionProfile, detection_record
 from veil.media import plan_media, render_media
 from veil.outputs import OutputClaims, OutputError, collect_inputs, output_path
-from veil.plan import Plan, PlanError, RenderSettings
+from veil.plan import PIXELATE_BLOCKS, Plan, PlanError, RenderSettings
 from veil.report import report_paths, write_report
 from veil.videofile import Encoding
 
@@ -74,7 +74,7 @@ def redact(
     mode: Annotated[Mode, typer.Option(help="fill (safest), pixelate (at most --blocks across a face), blur (weakest: reversible by published attacks).")] = Mode.fill,
     color: Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB.")] = "black",
     shape: Annotated[ShapeOption, typer.Option(help="Shape of each hidden region.")] = ShapeOption.ellipse,
-    blocks: Annotated[int, typer.Option(min=1, max=8, help="pixelate: blocks across a face (at most 8).")] = 8,
+    blocks: Annotated[int, typer.Option(min=1, max=8, help="pixelate: blocks across a face (at most 8).")] = PIXELATE_BLOCKS,
     save_plan: Annotated[Optional[Path], typer.Option("--save-plan", help="Write the redaction plan (JSON) here.")] = None,
     plan_file: Annotated[Optional[Path], typer.Option("--plan", help="Render this (edited) plan instead of detecting.")] = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write the audit report (JSON, and HTML beside it).")] = None,

@@ -27,7 +27,7 @@ from veil.detect import PROFILES, DetectionProfile, detection_record
 from veil.outputs import OutputClaims, OutputError, collect_inputs, media_kind, output_path
 from veil.media import plan_media
 from veil.photo import file_sha256
-from veil.plan import Plan, PlanError, RenderSettings
+from veil.plan import PIXELATE_BLOCKS, Plan, PlanError, RenderSettings
 from veil.report import report_paths
 from veil.review.app import create_app
 from veil.review.session import ReviewSession
@@ -54,7 +54,7 @@ def review(
     mode: Annotated[Mode, typer.Option(help="fill (safest), pixelate, blur (weakest). A loaded or resumed plan keeps its own.")] = Mode.fill,
     color: Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB. A loaded or resumed plan keeps its own.")] = "black",
     shape: Annotated[ShapeOption, typer.Option(help="Shape of detected regions.")] = ShapeOption.ellipse,
-    blocks: Annotated[int, typer.Option(min=1, max=8, help="pixelate: blocks across a face.")] = 8,
+    blocks: Annotated[int, typer.Option(min=1, max=8, help="pixelate: blocks across a face (at most 8).")] = PIXELATE_BLOCKS,
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 0,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the address only; do not open a browser.")] = False,
 ) -> None:
