@@ -16,7 +16,7 @@ photo_recall.py (protected faces, over-redaction). Candidates are fused once at 
 the rules apply, so figures differ from photo_recall.py's by up to 0.1 point: compare rows
 of one run with each other.
 
-    python bench/photo_frontier.py               # ~7 min on 2 cores, all 396 images
+    python bench/photo_frontier.py               # ~8 min on 2 cores, all 396 images
     python bench/photo_frontier.py --limit 100
 """
 
