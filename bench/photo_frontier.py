@@ -32,13 +32,13 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-import veil  # noqa: F401  (veil.detect is shadowed by the function of that name)
 from photo_recall import DATA, GroundTruthFace, Tally, figures, header, load_ground_truth
+from veil.detect import FAST, DetectionProfile, as_rgb8, candidates, fuse, nms, shared_detector, size_threshold
 from veil.imagefile import read_photo
 from veil.photo import face_region
-from veil.render import region_mask
+from veil.plan import RenderSettings
+from veil.render import redact_frame
 
-detect = sys.modules["veil.detect"]
 MODELS = Path(__file__).resolve().parent / "out"
 FLOOR = 0.06
 WEAK = 0.3  # the verifier judges candidates scoring under this
@@ -81,14 +81,14 @@ def verifier_sessions() -> dict[str, tuple[ort.InferenceSession, int]]:
 
 
 def collect(
-    names: list[str], profile: detect.DetectionProfile, verifiers: dict[str, tuple[ort.InferenceSession, int]]
+    names: list[str], profile: DetectionProfile, verifiers: dict[str, tuple[ort.InferenceSession, int]]
 ) -> dict[str, Candidates]:
-    detector = detect.shared_detector()
+    detector = shared_detector()
     floor = replace(profile, threshold=FLOOR)
     found = {}
     for done, name in enumerate(names):
-        rgb = detect.as_rgb8(read_photo(DATA / "images" / name).pixels)
-        rows = detect.nms(detect.candidates(rgb, floor, detector), profile.nms_iou)
+        rgb = as_rgb8(read_photo(DATA / "images" / name).pixels)
+        rows = nms(candidates(rgb, floor, detector), profile.nms_iou)
         probability = {
             verifier: session.run(None, {"image": square_crops(rgb, rows, side)})[-1][:, 1] if len(rows) else np.empty(0)
             for verifier, (session, side) in verifiers.items()
@@ -99,26 +99,19 @@ def collect(
     return found
 
 
-def redacted_mask(candidates: Candidates, keep: np.ndarray, nms_iou: float) -> np.ndarray:
-    """The pixels veil would hide for the kept candidates: fused, then head regions as rendered."""
-    height, width = candidates.height, candidates.width
-    rows = detect.nms(candidates.rows[keep], nms_iou)
-    mask = np.zeros((height, width), bool)
-    for x0, y0, x1, y1, score in rows:
-        face = detect.Detection(max(0.0, x0), max(0.0, y0), min(width, x1), min(height, y1), float(score))
-        box = face_region("f", face).boxes[0]
-        found = region_mask("ellipse", box, height, width)
-        if found:
-            rows_slice, cols_slice, inside = found
-            mask[rows_slice, cols_slice] |= inside
-    return mask
+def redacted_mask(found: Candidates, keep: np.ndarray, nms_iou: float) -> np.ndarray:
+    """The pixels veil would hide for the kept candidates: fused, then rendered as veil does."""
+    faces = fuse(found.rows[keep], nms_iou, found.width, found.height)
+    boxes = [("ellipse", face_region("f", face).boxes[0]) for face in faces]
+    canvas = redact_frame(np.zeros((found.height, found.width), np.uint8), boxes, RenderSettings(color=(255, 255, 255)))
+    return canvas > 0
 
 
-def threshold_rule(profile: detect.DetectionProfile) -> Rule:
-    return lambda c: c.rows[:, 4] > detect.size_threshold(c.rows, profile)
+def threshold_rule(profile: DetectionProfile) -> Rule:
+    return lambda c: c.rows[:, 4] > size_threshold(c.rows, profile)
 
 
-def verify_rule(profile: detect.DetectionProfile, verifier: str, minimum: float) -> Rule:
+def verify_rule(profile: DetectionProfile, verifier: str, minimum: float) -> Rule:
     def keep(c: Candidates) -> np.ndarray:
         weak_and_rejected = (c.rows[:, 4] < WEAK) & (c.face_probability[verifier] < minimum)
         return threshold_rule(profile)(c) & ~weak_and_rejected
@@ -146,7 +139,7 @@ def main() -> None:
     verifiers = verifier_sessions()
     if not verifiers:
         print(f"no MTCNN networks in {MODELS}: run tools/export_mtcnn.py for the verify rows", file=sys.stderr)
-    fast = detect.FAST
+    fast = FAST
     found = collect(list(truth), fast, verifiers)
     rules: list[tuple[str, Rule]] = [
         (f"threshold {t:.2f}", threshold_rule(replace(fast, threshold=t))) for t in (0.08, 0.1, 0.12, 0.14, 0.16)

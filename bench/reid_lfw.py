@@ -229,10 +229,10 @@ def main() -> None:
     print(f"{'-':<9} {'none':<9} {'clean':<9} {100 * sanity.mean():7.2f}% {int(sanity.sum()):>4}/{n:<4}  {'':>14}  (sanity)")
     for r in results:
         rate, both = r["hits"] / n, (r["hits"] + r["reverse_hits"]) / (2 * n)
-        verdict = "at chance   " if rate <= target else "ABOVE CHANCE"
+        verdict = "at chance" if rate <= target else "ABOVE CHANCE"
         both_verdict = "at chance" if both <= target else "ABOVE CHANCE"
         print(f"{r['profile']:<9} {r['mode']:<9} {r['gallery']:<9} {100 * rate:7.2f}% {r['hits']:>4}/{n:<4}  "
-              f"{r['hits_on_leaked_probes']:>14}  {verdict}  {100 * both:8.2f}% {r['hits'] + r['reverse_hits']:>4}/{2 * n:<4}  "
+              f"{r['hits_on_leaked_probes']:>14}  {verdict:<12}  {100 * both:8.2f}% {r['hits'] + r['reverse_hits']:>4}/{2 * n:<4}  "
               f"{both_verdict}")
     print()
     for name, count in leaks.items():

@@ -250,18 +250,22 @@ def candidates(rgb: np.ndarray, profile: DetectionProfile, detector: CenterFace)
     return np.concatenate([_run_pass(detector, rgb, scale, profile) for scale in scales])
 
 
+def fuse(rows: np.ndarray, nms_iou: float, width: int, height: int) -> list[Detection]:
+    """The kept candidates of all passes as one set of faces: NMS, boxes clipped to the image."""
+    rows = nms(rows, nms_iou)
+    rows[:, [0, 2]] = rows[:, [0, 2]].clip(0, width)
+    rows[:, [1, 3]] = rows[:, [1, 3]].clip(0, height)
+    return [Detection(*map(float, r[:4]), score=float(r[4])) for r in rows]
+
+
 def detect_faces(
     image: np.ndarray, profile: DetectionProfile = FAST, detector: CenterFace | None = None
 ) -> list[Detection]:
     """Find faces in an RGB(A)/grayscale image array; boxes are in its pixel coordinates."""
     rgb = as_rgb8(image)
-    h, w = rgb.shape[:2]
     rows = candidates(rgb, profile, detector or shared_detector())
     rows = rows[rows[:, 4] > size_threshold(rows, profile)]
-    rows = nms(rows, profile.nms_iou)
-    rows[:, [0, 2]] = rows[:, [0, 2]].clip(0, w)
-    rows[:, [1, 3]] = rows[:, [1, 3]].clip(0, h)
-    return [Detection(*map(float, r[:4]), score=float(r[4])) for r in rows]
+    return fuse(rows, profile.nms_iou, width=rgb.shape[1], height=rgb.shape[0])
 
 
 # How far the hidden region reaches beyond the detector's face box, as fractions of
