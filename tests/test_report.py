@@ -115,6 +115,15 @@ def test_write_report_writes_json_and_escaped_html(tmp_path: Path):
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;quotes&quot;" in page
     assert "&lt;b&gt;in &amp; out&lt;b&gt;.png" in page
     assert model_sha256() in page and "KEPT VISIBLE" in page and "a poster" in page
+    assert "pixelate: at most 6 blocks across each region" in page
+
+
+def test_report_tells_a_blurred_export_from_a_filled_one(tmp_path: Path):
+    plan = photo_plan(tmp_path / "in.png")
+    plan.render = RenderSettings(mode="blur")
+    write_report(plan, {}, tmp_path / "audit.json")
+    page = (tmp_path / "audit.html").read_text()
+    assert "blur (the weakest mode)" in page and "random brightness shading" in page
 
 
 @pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")

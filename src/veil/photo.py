@@ -24,7 +24,7 @@ def face_region(region_id: str, face: Detection, frame: int = 0) -> Region:
     """A detector region hiding the head around one detected face.
 
     Coordinates and score are rounded as a plan file stores them, so that rendering a saved
-    plan again gives the same pixels as rendering this one.
+    plan again hides the same pixels as rendering this one.
     """
     x0, y0, x1, y1 = (round(v, 1) for v in head_box(face))
     return Region(id=region_id, source="detector", boxes={frame: Box(x0, y0, x1, y1, "detected", round(face.score, 3))})
@@ -57,6 +57,6 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
         )
     # A photo has frame 0 only; a box an edited plan put on another frame is hidden all the
     # same rather than dropped.
-    boxes = [(region.shape, box) for frame_boxes in media.boxes_by_frame().values() for region, box in frame_boxes]
+    boxes = [pair for frame_boxes in media.boxes_by_frame().values() for pair in frame_boxes]
     pixels = redact_frame(photo.pixels.copy(), boxes, settings, cover_all=bool(media.unanalysed_frames))
     atomic_write_bytes(output, encode_photo(Photo(pixels, photo.icc_profile, photo.format), output.suffix))

@@ -143,7 +143,11 @@ PIXELATE_BLOCKS = 6
 
 @dataclass
 class RenderSettings:
-    """How hidden regions are drawn; stored in the plan so a re-render is identical."""
+    """How hidden regions are drawn; stored in the plan so a re-render hides the same way.
+
+    Fill and pixelate re-render to identical pixels; blur's random shading is drawn afresh
+    for every export and stored nowhere (veil.render.shading).
+    """
 
     mode: Literal["fill", "pixelate", "blur"] = "fill"
     color: tuple[int, int, int] = (0, 0, 0)

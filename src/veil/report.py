@@ -53,6 +53,16 @@ def build_report(plan: Plan, outputs: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def redaction_text(render: dict[str, Any]) -> str:
+    """How the regions were hidden, in words, for the report's reader."""
+    if render["mode"] == "pixelate":
+        return f"pixelate: at most {render['blocks']} blocks across each region, each the mean of its pixels"
+    if render["mode"] == "blur":
+        return ("blur (the weakest mode): Gaussian, sigma a quarter of the region, with a random brightness "
+                "shading drawn for this export and not kept")
+    return f"fill: solid colour {render['color']}"
+
+
 def file_entry(media: MediaPlan, output: str | None, edits: list[Edit]) -> dict[str, Any]:
     actual = file_sha256(Path(media.path)) if Path(media.path).is_file() else None
     mine = [e for e in edits if e.media == media.path]
@@ -153,7 +163,7 @@ def render_html(report: dict[str, Any]) -> str:
         row("Model SHA-256", model["sha256"], code=True),
         row("Model matches the plan's", "yes" if model["matches_plan"] else "NO: the plan was made with another model"),
         row("Detection settings", json.dumps(detection, sort_keys=True), code=True),
-        row("Redaction", f"{render['mode']}, colour {render['color']}, at most {render['blocks']} blocks across (pixelate)"),
+        row("Redaction", redaction_text(render)),
         "</table>",
     ]
     for file in report["files"]:

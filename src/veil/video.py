@@ -10,6 +10,7 @@ frame with its boxes hidden, copying audio unchanged. No frame is held beyond th
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from rich.text import Text
 from veil.detect import FAST, STRIDE, CenterFace, DetectionProfile, Detection, decode, head_box, nms, shared_detector
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
-from veil.plan import Box, MediaPlan, RenderSettings, Shape
+from veil.plan import Box, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.videofile import Encoding, Output, VideoError, bit_depth, frame_rate, open_input, open_output, read, video_stream
@@ -297,8 +298,9 @@ def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_
 
 def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp: Path, suffix: str,
             show_progress: bool, encoding: Encoding) -> None:
-    by_frame = {f: [(r.shape, b) for r, b in pairs] for f, pairs in media.boxes_by_frame().items()}
+    by_frame = media.boxes_by_frame()
     covered = set(media.unanalysed_frames)
+    secret = secrets.token_bytes(16)  # this export's blur shading; see render.shading
     rgb_format = "rgb48le" if bit_depth(stream) > 8 else "rgb24"
     items = read(container, stream, tuple(container.streams.audio)
                  + (tuple(container.streams.subtitles) if encoding.keep_subtitles else ()))
@@ -326,8 +328,9 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                     out = open_output(temp, suffix, container, stream, item.rotation, encoding)
                     for packet in early:
                         _mux_packet(out, packet)
-                boxes = [(shape, upright_to_coded(b, turns, item.width, item.height)) for shape, b in by_frame.get(index, [])]
-                frame = _redacted(item, boxes, settings, index in covered, rgb_format) if boxes or index in covered else item
+                boxes = [(r, upright_to_coded(b, turns, item.width, item.height)) for r, b in by_frame.get(index, [])]
+                hide = boxes or index in covered
+                frame = _redacted(item, boxes, settings, index in covered, rgb_format, secret) if hide else item
                 for packet in out.video.encode(frame):
                     out.container.mux(packet)
                 index += 1
@@ -375,13 +378,13 @@ def _flush(out: Output) -> None:
         out.container.mux(stream.encode(None))
 
 
-def _redacted(frame: av.VideoFrame, boxes: list[tuple[Shape, Box]], settings: RenderSettings,
-              cover_all: bool, rgb_format: str) -> av.VideoFrame:
+def _redacted(frame: av.VideoFrame, boxes: list[tuple[Region, Box]], settings: RenderSettings,
+              cover_all: bool, rgb_format: str, secret: bytes) -> av.VideoFrame:
     """The frame with its boxes hidden, converted through RGB with its own colour matrix and range."""
     colour = {"src_colorspace": None if frame.colorspace == UNSPECIFIED else frame.colorspace,
               "src_color_range": frame.color_range or None}
     pixels = frame.to_ndarray(format=rgb_format, **colour)
-    redact_frame(pixels, boxes, settings, cover_all=cover_all)
+    redact_frame(pixels, boxes, settings, cover_all=cover_all, secret=secret)
     rgb = av.VideoFrame.from_ndarray(pixels, format=rgb_format)
     new = rgb.reformat(format=frame.format.name, dst_colorspace=colour["src_colorspace"],
                        dst_color_range=colour["src_color_range"])

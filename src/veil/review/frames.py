@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import bisect
 import io
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -21,7 +22,7 @@ from PIL import Image
 
 from veil.detect import as_rgb8
 from veil.imagefile import read_photo
-from veil.plan import Box, MediaPlan, RenderSettings, Shape
+from veil.plan import Box, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
 from veil.video import rotation_of
 from veil.videofile import open_input, video_stream
@@ -153,6 +154,7 @@ class MediaPixels:
         self.photos = LRU(4)
         self.encoded = LRU(256)
         self.lock = threading.Lock()
+        self.secret = secrets.token_bytes(16)  # one blur shading for the session's previews
 
     def pixels(self, index: int, media: MediaPlan, frame: int) -> np.ndarray:
         """Upright 8-bit RGB pixels of one frame (a photo is frame 0)."""
@@ -176,7 +178,7 @@ class MediaPixels:
             return cached
         pixels = self.pixels(index, media, frame)
         if hide is not None:
-            pixels = redact_frame(pixels.copy(), hide.boxes, settings, cover_all=hide.cover_all)
+            pixels = redact_frame(pixels.copy(), hide.boxes, settings, cover_all=hide.cover_all, secret=self.secret)
         data = encode_jpeg(pixels, THUMB_SIDE if thumb else DISPLAY_SIDE)
         with self.lock:
             self.encoded.put(key, data)
@@ -187,13 +189,15 @@ class MediaPixels:
 class Hide:
     """What the renderer hides in one frame, taken from the plan under the session's lock."""
 
-    boxes: list[tuple[Shape, Box]]
+    boxes: list[tuple[Region, Box]]
     cover_all: bool
 
 
 def frame_hide(media: MediaPlan, frame: int) -> Hide:
     """The same boxes `render_photo` / `render_video` hide in this frame."""
-    boxes = [(r.shape, r.boxes[frame]) for r in media.regions if not r.keep_visible and frame in r.boxes]
+    # Copies of the regions without their boxes: a reviewer's later edit must not change
+    # them while the frame renders outside the lock.
+    boxes = [(replace(r, boxes={}), r.boxes[frame]) for r in media.regions if not r.keep_visible and frame in r.boxes]
     return Hide(boxes, frame in media.unanalysed_frames)
 
 
