@@ -198,6 +198,20 @@ def test_blur_removes_the_detail_of_each_face(crowd):
         assert np.abs(out[rows, cols].astype(int) - pixels[rows, cols]).mean() > 5
 
 
+@pytest.mark.parametrize("mode", ["fill", "pixelate", "blur"])
+def test_a_region_inside_another_leaves_no_second_pattern(obama, mode):
+    """A detector may also report part of a face it found whole: the head is hidden once, with
+    no smaller mosaic or shaded blob drawn inside it."""
+    head = BOXES["400 px"]
+    part = Box(head.x0 + 120, head.y0 + 150, head.x1 - 120, head.y1 - 100)
+    secret = b"one export's key"
+    both = render(obama, [("ellipse", part), ("ellipse", head)], secret=secret, mode=mode)
+    off_picture = Box(-50, -50, -10, -10)  # keeps the head the second region, as above (same shading)
+    head_only = render(obama, [("ellipse", off_picture), ("ellipse", head)], secret=secret, mode=mode)
+    assert np.array_equal(both, head_only)
+    assert not np.array_equal(head_only, obama)
+
+
 def test_each_blur_export_shades_a_face_differently(obama):
     """Two blurred copies of one face must not match each other: each export draws its own shading."""
     box = BOXES["400 px"]

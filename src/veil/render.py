@@ -101,13 +101,17 @@ def shading(secret: bytes, region_id: str, box: Box, rows: slice, cols: slice) -
     return cv2.remap(knots.astype(np.float32), map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _blurred(patch: np.ndarray, box: Box, shade: np.ndarray) -> np.ndarray:
+def _blurred(patch: np.ndarray, box: Box) -> np.ndarray:
     # Sigma a quarter of the face: features are gone, only a colour blob remains.
     sigma = max(2.0, max(box.width, box.height) / 4)
-    blurred = cv2.GaussianBlur(patch, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE).astype(np.float32)
-    shade = shade * (257 if patch.dtype == np.uint16 else 1)
-    blurred += shade[:, :, None] if patch.ndim == 3 else shade
-    return np.clip(np.rint(blurred), 0, np.iinfo(patch.dtype).max).astype(patch.dtype)
+    return cv2.GaussianBlur(patch, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+
+
+def _shaded(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Pixels (one per row, grayscale or colour) brightened or darkened by 8-bit-level offsets."""
+    offsets = offsets * (257 if values.dtype == np.uint16 else 1)
+    shaded = values.astype(np.float32) + (offsets[:, None] if values.ndim == 2 else offsets)
+    return np.clip(np.rint(shaded), 0, np.iinfo(values.dtype).max).astype(values.dtype)
 
 
 def redact_frame(
@@ -133,18 +137,28 @@ def redact_frame(
         if has_alpha:
             pixels[:, :, 3] = opaque
         return pixels
-    for region, box in boxes:
+    # Each pixel is hidden once, by the largest region that covers it: a detector may also
+    # report part of a face it found whole, and drawing that part again would leave a mosaic
+    # or a blob of another size and shading inside the head. A smaller region only draws
+    # the pixels no larger one hides; those are already hidden, so nothing is lost.
+    hidden = np.zeros((height, width), bool)
+    for region, box in sorted(boxes, key=lambda pair: pair[1].width * pair[1].height, reverse=True):
         found = region_mask(region.shape, box, height, width)
         if found is None:
             continue
         rows, cols, mask = found
+        fresh = mask & ~hidden[rows, cols]
+        if not fresh.any():
+            continue
+        hidden[rows, cols] |= mask
         if has_alpha:
-            pixels[rows, cols, 3][mask] = opaque
+            pixels[rows, cols, 3][fresh] = opaque
         patch = colour[rows, cols]
         if settings.mode == "fill":
-            patch[mask] = _fill_value(colour, settings.color)
+            patch[fresh] = _fill_value(colour, settings.color)
         elif settings.mode == "pixelate":
-            patch[mask] = _block_means(patch, pixelate_block_size(box, settings.blocks))[mask]
+            patch[fresh] = _block_means(patch, pixelate_block_size(box, settings.blocks))[fresh]
         else:
-            patch[mask] = _blurred(patch, box, shading(secret, region.id, box, rows, cols))[mask]
+            shade = shading(secret, region.id, box, rows, cols)[fresh]
+            patch[fresh] = _shaded(_blurred(patch, box)[fresh], shade)
     return pixels
