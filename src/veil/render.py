@@ -26,8 +26,8 @@ from veil.plan import Box, Region, RenderSettings, Shape
 # A blur is a fixed function of the face, so two blurred photos of one person still look
 # alike: dlib's recogniser matched 6-8 of 722 blurred LFW faces to a gallery blurred the
 # same way, against a chance of 2 (bench/README.md). A smooth random brightness field over
-# each blurred region, drawn afresh for every export, breaks that likeness: 0-6 of 722, 2.6
-# on average over 8 exports in the two profiles. Its values are drawn on a coarse grid of
+# each blurred region, drawn afresh for every export, breaks that likeness: 0-6 of 722, 2.3
+# on average over 16 exports in the two profiles. Its values are drawn on a coarse grid of
 # knots across the region and interpolated, so the region still reads as a soft blur, and
 # it changes brightness only, so hues stay. A spread of 25 levels did no better (3.0 over
 # 4 exports, fast profile); 40 was kept as the stronger perturbation at no measured cost.
@@ -137,10 +137,11 @@ def redact_frame(
         if has_alpha:
             pixels[:, :, 3] = opaque
         return pixels
-    # Each pixel is hidden once, by the largest region that covers it: a detector may also
-    # report part of a face it found whole, and drawing that part again would leave a mosaic
-    # or a blob of another size and shading inside the head. A smaller region only draws
-    # the pixels no larger one hides; those are already hidden, so nothing is lost.
+    # Largest first. Blur draws each pixel once, with the largest region covering it: a
+    # detector may also report part of a face it found whole, and a second blur there would
+    # pull in the unhidden surroundings and show a blob of another shading inside the head.
+    # Pixelate draws every region whole: over a larger region's mosaic it only averages
+    # pixels already averaged, which can remove detail but never add it.
     hidden = np.zeros((height, width), bool)
     for region, box in sorted(boxes, key=lambda pair: pair[1].width * pair[1].height, reverse=True):
         found = region_mask(region.shape, box, height, width)
@@ -148,17 +149,15 @@ def redact_frame(
             continue
         rows, cols, mask = found
         fresh = mask & ~hidden[rows, cols]
-        if not fresh.any():
-            continue
         hidden[rows, cols] |= mask
         if has_alpha:
-            pixels[rows, cols, 3][fresh] = opaque
+            pixels[rows, cols, 3][mask] = opaque
         patch = colour[rows, cols]
         if settings.mode == "fill":
-            patch[fresh] = _fill_value(colour, settings.color)
+            patch[mask] = _fill_value(colour, settings.color)
         elif settings.mode == "pixelate":
-            patch[fresh] = _block_means(patch, pixelate_block_size(box, settings.blocks))[fresh]
-        else:
+            patch[mask] = _block_means(patch, pixelate_block_size(box, settings.blocks))[mask]
+        elif fresh.any():
             shade = shading(secret, region.id, box, rows, cols)[fresh]
             patch[fresh] = _shaded(_blurred(patch, box)[fresh], shade)
     return pixels
