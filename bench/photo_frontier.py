@@ -140,20 +140,19 @@ def main() -> None:
     verifiers = verifier_sessions()
     if not verifiers:
         print(f"no MTCNN networks in {MODELS}: run tools/export_mtcnn.py for the verify rows", file=sys.stderr)
-    fast = FAST
-    found = collect(list(truth), fast, verifiers)
+    found = collect(list(truth), FAST, verifiers)
     rules: list[tuple[str, Rule]] = [
-        (f"threshold {t:.2f}", threshold_rule(replace(fast, threshold=t))) for t in (0.08, 0.1, 0.12, 0.14, 0.16)
+        (f"threshold {t:.2f}", threshold_rule(replace(FAST, threshold=t))) for t in (0.08, 0.1, 0.12, 0.14, 0.16)
     ]
     rules += [
-        (f"verify {verifier} < {minimum}", verify_rule(fast, verifier, minimum))
+        (f"verify {verifier} < {minimum}", verify_rule(FAST, verifier, minimum))
         for verifier in verifiers
         for minimum in (0.01, 0.02, 0.05, 0.1)
     ]
-    print(f"WIDER FACE dev: {len(truth)} images; fast profile's passes; NMS IoU {fast.nms_iou}")
+    print(f"WIDER FACE dev: {len(truth)} images; fast profile's passes; NMS IoU {FAST.nms_iou}")
     print(f"{'rule':20s} {header()}")
     for label, rule in rules:
-        print(f"{label:20s} {figures(evaluate(rule, found, truth, fast.nms_iou))}", flush=True)
+        print(f"{label:20s} {figures(evaluate(rule, found, truth, FAST.nms_iou))}", flush=True)
 
 
 if __name__ == "__main__":

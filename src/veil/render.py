@@ -127,7 +127,6 @@ def redact_frame(
     `secret` keys the blur's shading: one per export, so that a video's regions keep theirs
     from frame to frame; a fresh one when not given.
     """
-    secret = secret or secrets.token_bytes(16)
     has_alpha = pixels.ndim == 3 and pixels.shape[2] == 4
     colour = pixels[:, :, :3] if has_alpha else pixels
     opaque = np.iinfo(pixels.dtype).max
@@ -142,14 +141,14 @@ def redact_frame(
     # pull in the unhidden surroundings and show a blob of another shading inside the head.
     # Pixelate draws every region whole: over a larger region's mosaic it only averages
     # pixels already averaged, which can remove detail but never add it.
-    hidden = np.zeros((height, width), bool)
+    if settings.mode == "blur":
+        secret = secret or secrets.token_bytes(16)
+        drawn = np.zeros((height, width), bool)  # only blur needs to know what is already hidden
     for region, box in sorted(boxes, key=lambda pair: pair[1].width * pair[1].height, reverse=True):
         found = region_mask(region.shape, box, height, width)
         if found is None:
             continue
         rows, cols, mask = found
-        fresh = mask & ~hidden[rows, cols]
-        hidden[rows, cols] |= mask
         if has_alpha:
             pixels[rows, cols, 3][mask] = opaque
         patch = colour[rows, cols]
@@ -157,7 +156,10 @@ def redact_frame(
             patch[mask] = _fill_value(colour, settings.color)
         elif settings.mode == "pixelate":
             patch[mask] = _block_means(patch, pixelate_block_size(box, settings.blocks))[mask]
-        elif fresh.any():
-            shade = shading(secret, region.id, box, rows, cols)[fresh]
-            patch[fresh] = _shaded(_blurred(patch, box)[fresh], shade)
+        else:
+            fresh = mask & ~drawn[rows, cols]
+            drawn[rows, cols] |= mask
+            if fresh.any():
+                shade = shading(secret, region.id, box, rows, cols)[fresh]
+                patch[fresh] = _shaded(_blurred(patch, box)[fresh], shade)
     return pixels
