@@ -192,7 +192,7 @@ def test_unreadable_photo_fails_closed_with_a_one_line_error(shared_data, tmp_pa
     if kind == "corrupt":
         source = folder / "random bytes.jpg"
         source.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
-        reason = "not a recognised image format"
+        reason = "neither a photo nor a video"
     else:
         data = (shared_data / TWO_PEOPLE).read_bytes()
         source = folder / "truncated.jpg"
@@ -238,10 +238,10 @@ def test_decompression_bomb_is_refused(tmp_path):
 
 def test_unwritable_format_leaves_nothing(shared_data, tmp_path):
     source = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
-    result = veil(source, "-o", tmp_path / "out" / "two_people.gif")
+    result = veil(source, "-o", tmp_path / "out" / "two_people.xyz")
     assert result.exit_code != 0
-    assert "cannot write .gif" in result.stderr
-    assert not (tmp_path / "out" / "two_people.gif").exists()
+    assert "cannot write a photo as .xyz" in result.stderr
+    assert not (tmp_path / "out").exists()
     assert leftovers(tmp_path) == []
 
 
@@ -250,7 +250,7 @@ def test_file_names_with_markup_characters_are_reported_verbatim(tmp_path):
     source.write_bytes(b"not a photo")
     result = veil(source)
     assert result.exit_code != 0
-    assert error_lines(result.stderr) == [f"veil: {source}: not a recognised image format"]
+    assert error_lines(result.stderr) == [f"veil: {source}: neither a photo nor a video veil can read"]
 
 
 # --- output names and places -------------------------------------------------------------------
@@ -345,8 +345,13 @@ def test_output_dir_mirrors_subfolders_and_summary_counts(shared_data, tmp_path)
     assert sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file()) == sorted(expected)
     assert summary["files"] == 3 and summary["failed"] == 0
     assert summary["faces"] == sum(r["faces"] for r in summary["results"]) >= 3
-    # A second run over the same folder skips nothing and re-creates the same files.
-    again = veil(source, "--output-dir", tmp_path / "out", "--quiet")
+    assert [s["path"] for s in summary["skipped_files"]] == [str(source / "notes.txt")]
+    # A second run refuses to replace the outputs unless asked, and writes nothing.
+    before = {p: p.stat().st_mtime_ns for p in expected}
+    refused = veil(source, "--output-dir", tmp_path / "out", "--quiet")
+    assert refused.exit_code == 1 and refused.stderr.count("exists: use --overwrite") >= 3, refused.stderr
+    assert {p: p.stat().st_mtime_ns for p in expected} == before
+    again = veil(source, "--output-dir", tmp_path / "out", "--quiet", "--overwrite")
     assert again.exit_code == 0 and again.output == ""
 
 

@@ -10,13 +10,14 @@ import pytest
 
 from veil.imagefile import read_photo
 from veil.photo import file_sha256, plan_photo, render_photo
-from veil.plan import Box, Edit, MediaPlan, Plan, PlanError, Region, RenderSettings
+from veil.plan import Box, Edit, Encoding, MediaPlan, Plan, PlanError, Region, RenderSettings
 from photo_support import TWO_PEOPLE, copy_in
 
 
 def sample_plan() -> Plan:
     photo = MediaPlan(
-        path="photos/ph oto é.jpg", kind="image", width=1126, height=661, sha256="ab" * 32,
+        path="/data/photos/ph oto é.jpg", kind="image", width=1126, height=661, sha256="ab" * 32,
+        detection={"model": "centerface", "profile": "fast", "threshold": 0.2},
         regions=[
             Region("f1", "detector", "ellipse", {0: Box(199.5, -72.3, 427.2, 256.1, "detected", 0.931)}),
             Region("r1", "reviewer", "box", {0: Box(10.0, 20.0, 30.0, 40.0, "reviewer", None)},
@@ -24,7 +25,7 @@ def sample_plan() -> Plan:
         ],
     )
     video = MediaPlan(
-        path="clip.mp4", kind="video", width=1920, height=1080, frame_count=90, sha256="cd" * 32,
+        path="/data/clip.mp4", kind="video", width=1920, height=1080, frame_count=90, sha256="cd" * 32,
         unanalysed_frames=[88, 89], unchecked_frames=[0, 1], scene_cuts=[40],
         frame_times=[round(i / 30, 6) for i in range(90)],
         regions=[Region("t1", "detector", "ellipse", {
@@ -35,8 +36,8 @@ def sample_plan() -> Plan:
     )
     return Plan(
         media=[photo, video], render=RenderSettings("pixelate", (12, 34, 56), 6),
-        detection={"model": "centerface", "profile": "fast", "threshold": 0.2}, veil_version="0.1.0",
-        edits=[Edit("2026-01-01T00:00:00+00:00", "clip.mp4", "keep_visible", "r1", {"frames": [0, 1]}, "consent")],
+        encoding=Encoding(crf=23, codec="h265"), veil_version="0.1.0",
+        edits=[Edit("2026-01-01T00:00:00+00:00", "/data/clip.mp4", "keep_visible", "r1", {"frames": [0, 1]}, "consent")],
     )
 
 
@@ -90,7 +91,7 @@ def region(data, index=0):
 
 INVALID = {
     "not a plan": (lambda d: d.update(format="something-else"), "format"),
-    "future version": (lambda d: d.update(version=2), "version"),
+    "future version": (lambda d: d.update(version=3), "version"),
     "no media list": (lambda d: d.pop("media"), "top level: 'media' is a required property"),
     "unknown mode": (lambda d: d["render"].update(mode="swirl"), "render/mode"),
     "too many blocks": (lambda d: d["render"].update(blocks=20), "render/blocks"),

@@ -41,8 +41,8 @@ def photo_plan(path: Path) -> Plan:
         Edit("2024-01-01T00:00:02+00:00", str(path), "keep_visible", "f3", {"keep_visible": True}, HOSTILE),
         Edit("2024-01-01T00:00:03+00:00", "*", "export", None, {}, None),
     ]
-    return Plan(media=[media], render=RenderSettings("pixelate", (0, 0, 0), 6), veil_version="0.0.9",
-                detection={"model": "centerface", "model_sha256": model_sha256(), "profile": "fast"}, edits=edits)
+    media.detection = {"model": "centerface", "model_sha256": model_sha256(), "profile": "fast"}
+    return Plan(media=[media], render=RenderSettings("pixelate", (0, 0, 0), 6), veil_version="0.0.9", edits=edits)
 
 
 def video_media() -> MediaPlan:
@@ -65,7 +65,7 @@ def test_report_describes_models_settings_files_and_regions(tmp_path: Path):
     assert report["models"] == [{"name": "CenterFace", "file": "centerface.onnx", "sha256": model_sha256(),
                                  "used_for": "face detection", "matches_plan": True}]
     assert report["settings"]["render"] == {"mode": "pixelate", "color": [0, 0, 0], "blocks": 6}
-    assert report["settings"]["detection"]["profile"] == "fast"
+    assert report["files"][0]["detection"]["profile"] == "fast"
     file = report["files"][0]
     assert file["input_sha256"] == sha(source) == file["plan_input_sha256"] and file["input_matches_plan"]
     assert file["output"] == str(output) and file["output_sha256"] == sha(output)
@@ -83,7 +83,9 @@ def test_report_describes_models_settings_files_and_regions(tmp_path: Path):
 
 
 def test_report_tracks_video_provenance_and_changed_inputs(tmp_path: Path):
-    plan = Plan(media=[video_media()], detection={"model_sha256": "0" * 64})
+    media = video_media()
+    media.detection = {"model_sha256": "0" * 64}
+    plan = Plan(media=[media])
     report = build_report(plan, {})
     assert not report["models"][0]["matches_plan"]
     file = report["files"][0]

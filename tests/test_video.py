@@ -82,8 +82,9 @@ def test_output_is_faithful(name: str, tmp_path: Path):
     # The only encoder named is FFmpeg's muxer, never the camera's.
     for tags in [after["meta"]["container"], *after["meta"]["streams"]]:
         assert all(v.startswith("Lavf") for k, v in tags.items() if k.lower() == "encoder"), tags
-    if end is not None:  # not analysed, so fully covered
-        assert media.unanalysed_frames and after["last"].max() <= 24
+    if end is not None:  # not checked, so fully covered; "not checked", never "could not be analysed"
+        assert media.unchecked_frames and media.unchecked_covered and not media.unanalysed_frames
+        assert after["last"].max() <= 24
 
 
 def test_gps_and_device_are_gone(tmp_path: Path):
@@ -108,7 +109,7 @@ def test_tracked_face_is_hidden_in_every_frame(tmp_path: Path):
             gt[int(row["frame_index"])] = [float(row[k]) for k in ("x_left", "y_top", "width", "height")]
     with av.open(str(target)) as c:
         for index, frame in enumerate(c.decode(video=0)):
-            if index not in gt or index in media.unanalysed_frames:
+            if index not in gt or index in media.covered_frames():
                 continue
             x, y, w, h = gt[index]
             inner = frame.to_ndarray(format="rgb24")[int(y + 0.2 * h):int(y + 0.8 * h), int(x + 0.2 * w):int(x + 0.8 * w)]
@@ -337,7 +338,8 @@ def test_range_is_measured_from_the_stream_start(tmp_path: Path):
     assert max(detected) <= 10  # nothing analysed past the range (0.4 s at 25 fps)
     assert media.unchecked_frames == list(range(11, 25))  # the gap is on record for review and report
     covered = plan_video(source, start=0, end=0.4)
-    assert covered.unanalysed_frames == list(range(11, 25)) and not covered.unchecked_frames
+    assert covered.unchecked_frames == list(range(11, 25)) and covered.unchecked_covered
+    assert not covered.unanalysed_frames  # outside the range is "not checked", not "could not be analysed"
     with pytest.raises(VideoError, match="no frame lies between"):
         plan_video(source, start=5, end=6, only_range=True)
     with pytest.raises(ValueError, match="must come before"):

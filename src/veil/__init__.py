@@ -22,15 +22,22 @@ def redact_image(
     accurate: bool = False,
     settings: RenderSettings | None = None,
 ) -> MediaPlan:
-    """Redact a photo file; returns its plan. Output defaults to `<name>.redacted.<ext>` beside it."""
-    from veil.outputs import output_path
-    from veil.photo import plan_photo, render_photo
+    """Redact a photo file; returns its plan. Output defaults to `<name>.redacted.<ext>` beside it.
+
+    Raises ValueError (or OSError) with the reason when the photo cannot be redacted; nothing is written then.
+    """
+    from veil.outputs import media_kind, output_path
+    from veil.pipeline import Analysis, FileTask, redact_file
+    from veil.plan import Encoding
 
     source = Path(source)
-    media = plan_photo(source, ACCURATE if accurate else FAST)
     target = output_path(source, source.parent, Path(output) if output else None, None)
-    render_photo(media, settings or RenderSettings(), target)
-    return media
+    task = FileTask(source, media_kind(source), target, settings or RenderSettings(), Encoding(),
+                    Analysis(ACCURATE if accurate else FAST), overwrite=True)
+    result = redact_file(task)
+    if result.error or result.media is None:
+        raise ValueError(f"{source}: {result.error}")
+    return result.media
 
 
 __all__ = ["__version__", "detect", "redact_image", "Detection", "MediaPlan", "Plan", "RenderSettings"]

@@ -1,15 +1,19 @@
 """The `veil` command: media in -> detect (+ track) -> plan -> render -> media out, + report.
 
 `veil review PATH...` starts the review application instead (veil.review).
+
+Everything that can be refused without looking at pixels is refused before any detection
+runs: an existing output, plan or report (unless --overwrite), a place that cannot be
+written, a container that cannot hold the media. No Python traceback reaches the user: an
+unexpected error is one line naming the file, and the exit code is 2.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,50 +22,30 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from veil import __version__
-from veil.detect import PROFILES, DetectionProfile, detection_record
-from veil.media import plan_media, render_media
-from veil.outputs import OutputClaims, OutputError, collect_inputs, output_path
-from veil.plan import PIXELATE_BLOCKS, Plan, PlanError, RenderSettings
+from veil.detect import PROFILES
+from veil.names import shown
+from veil.options import (AccurateOption, BlocksOption, ColorOption, Mode, ModeOption, OverwriteOption, ShapeOpt,
+                          ShapeOption, parse_color)
+from veil.outputs import Input, OutputClaims, OutputError, Skipped, check_writable, collect_inputs, output_path
+from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, redact_file
+from veil.plan import PIXELATE_BLOCKS, Encoding, Plan, PlanError, RenderSettings
 from veil.report import report_paths, write_report
-from veil.videofile import Encoding
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
 # Messages name user files: no markup or emoji codes ("photo [edited].jpg" must print as is), and
 # no wrapping, so each error stays on one line whatever the terminal width.
 err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
+REPORT_BUG = "this is a bug in veil: please report it with this line and the output of `veil --version`"
 
 
-class Mode(str, Enum):
-    fill = "fill"
-    pixelate = "pixelate"
-    blur = "blur"
+class Unexpected(Exception):
+    """An error veil did not foresee; the run ends with exit code 2."""
 
 
-class ShapeOption(str, Enum):
-    ellipse = "ellipse"
-    box = "box"
-
-
-def parse_color(text: str) -> tuple[int, int, int]:
-    named = {"black": (0, 0, 0), "white": (255, 255, 255), "gray": (128, 128, 128), "grey": (128, 128, 128)}
-    if text.lower() in named:
-        return named[text.lower()]
-    hexa = text.lstrip("#")
-    if len(hexa) == 6:
-        try:
-            return tuple(int(hexa[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
-        except ValueError:
-            pass
-    raise typer.BadParameter(f"{text!r} is not a colour: use black, white, gray or #RRGGBB")
-
-
-@dataclass
-class Outcome:
-    source: Path
-    output: Path | None = None
-    faces: int = 0
-    error: str | None = None
-    notes: list[str] = field(default_factory=list)
+def show_version(value: bool) -> None:
+    if value:
+        print(f"veil {__version__}")
+        raise typer.Exit()
 
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,11 +54,12 @@ def redact(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Photos, videos or folders (searched recursively); with --plan, default: the plan's files.")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file (one input only).")] = None,
     output_dir: Annotated[Optional[Path], typer.Option("--output-dir", help="Write outputs here, mirroring input folders.")] = None,
-    accurate: Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 3x slower.")] = False,
-    mode: Annotated[Mode, typer.Option(help="fill (safest), pixelate (at most --blocks across a face), blur (weakest: reversible by published attacks).")] = Mode.fill,
-    color: Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB.")] = "black",
-    shape: Annotated[ShapeOption, typer.Option(help="Shape of each hidden region.")] = ShapeOption.ellipse,
-    blocks: Annotated[int, typer.Option(min=1, max=8, help="pixelate: blocks across a face (at most 8).")] = PIXELATE_BLOCKS,
+    overwrite: OverwriteOption = False,
+    accurate: AccurateOption = False,
+    mode: ModeOption = Mode.fill,
+    color: ColorOption = "black",
+    shape: ShapeOpt = ShapeOption.ellipse,
+    blocks: BlocksOption = PIXELATE_BLOCKS,
     save_plan: Annotated[Optional[Path], typer.Option("--save-plan", help="Write the redaction plan (JSON) here.")] = None,
     plan_file: Annotated[Optional[Path], typer.Option("--plan", help="Render this (edited) plan instead of detecting.")] = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write the audit report (JSON, and HTML beside it).")] = None,
@@ -83,165 +68,204 @@ def redact(
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
     crf: Annotated[Optional[int], typer.Option(min=0, max=63, help="Video quality (lower is better); default near-transparent for the codec.")] = None,
     codec: Annotated[Optional[str], typer.Option(help="Video codec: h264, h265, vp9, av1; default follows the input.")] = None,
-    start: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse from this second; frames before it are fully covered (see --only-range).")] = None,
-    end: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse up to this second; frames after it are fully covered (see --only-range).")] = None,
+    start: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse from this second; frames before it are not checked and fully covered (see --only-range).")] = None,
+    end: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse up to this second; frames after it are not checked and fully covered (see --only-range).")] = None,
     only_range: Annotated[bool, typer.Option("--only-range", help="Video: leave frames outside --start/--end unredacted.")] = False,
     keep_subtitles: Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")] = False,
+    keep_icc: Annotated[bool, typer.Option("--keep-icc", help="Photos: keep the original colour profile (by default pixels become sRGB: a profile can name the camera's maker).")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """Find every face in photos and videos and hide it irreversibly; strip identifying metadata."""
     started = time.monotonic()
-    settings = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks)
     if output is not None and output_dir is not None:
         raise typer.BadParameter("use either -o or --output-dir, not both")
-    paths = paths or []
     if not paths and plan_file is None:
         raise typer.BadParameter("name the photos, videos or folders to redact (or a --plan)")
-    job = Job(
-        profile=PROFILES["accurate" if accurate else "fast"], shape=shape.value, output=output, output_dir=output_dir,
-        dry_run=dry_run, quiet=quiet or as_json, plan_file=plan_file,
-        video=VideoOptions(start, end, only_range, Encoding(crf=crf, codec=codec, keep_subtitles=keep_subtitles)),
-    )
+    if start is not None and end is not None and start >= end:
+        raise typer.BadParameter(f"--start ({start:g}) must come before --end ({end:g})")
+    render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks)
+    encoding = Encoding(crf=crf, codec=codec, keep_subtitles=keep_subtitles, keep_icc=keep_icc)
+    analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, start, end, only_range)
     if plan_file is not None:
-        plan = load_plan(plan_file, settings, given_options(ctx))
-        inputs = [(Path(m.path), Path(m.path).parent) for m in plan.media] if not paths else collect_inputs(paths)
+        plan = load_plan(plan_file, render, encoding, given_options(ctx))
     else:
-        plan = Plan(render=settings, veil_version=__version__, detection={**detection_record(job.profile), "shape": job.shape})
-        inputs = collect_inputs(paths)
+        plan = Plan(render=render, encoding=encoding, veil_version=__version__)
+
+    run_files = [p for p in (save_plan, *(report_paths(report) if report else ())) if p is not None]
+    inputs, skipped = find_inputs(paths or [], plan, plan_file, [*run_files, *([output_dir] if output_dir else [])])
     if output is not None and len(inputs) != 1:
         raise typer.BadParameter("-o names one output file; use --output-dir for several inputs")
     if not inputs:
-        err.print("veil: no photos or videos found in " + ", ".join(map(str, paths)))
+        for skip in skipped:
+            err.print(f"veil: skipped {shown(skip.path)}: {skip.reason}")
+        err.print("veil: no photos or videos found in " + ", ".join(shown(p) for p in paths or []))
         raise typer.Exit(2)
 
-    claims = OutputClaims(source for source, _ in inputs)
+    claims = OutputClaims(i.source for i in inputs)
     try:
-        if save_plan is not None:
-            claims.claim(save_plan, "the plan")
-        if report is not None:
-            for path in report_paths(report):
-                claims.claim(path, "the report")
+        for path in run_files:
+            claims.claim(path, "the plan" if path == save_plan else "the report")
+            check_writable(path, overwrite, "the plan" if path == save_plan else "the report")
     except OutputError as error:
-        raise typer.BadParameter(str(error))
-    outcomes: list[Outcome] = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, disable=job.quiet or len(inputs) < 2, transient=True) as progress:
-        task = progress.add_task("redacting", total=len(inputs))
-        for source, base in inputs:
-            outcomes.append(redact_one(source, base, plan, job, claims))
-            progress.advance(task)
+        err.print(f"veil: {error}")
+        raise typer.Exit(2)
 
-    if save_plan is not None:
-        plan.save(save_plan)
-    if report is not None:
-        write_report(plan, {str(o.source): str(o.output) for o in outcomes if o.output}, report)
-    print_summary(outcomes, time.monotonic() - started, quiet, as_json)
-    if any(o.error for o in outcomes):
-        raise typer.Exit(1)
+    tasks, results = make_tasks(inputs, plan, claims, analysis, output, output_dir, dry_run, overwrite)
+    results += run_tasks(tasks, show_progress=not (quiet or as_json))
+    order = {item.source: n for n, item in enumerate(inputs)}
+    results.sort(key=lambda r: order[r.source])
+    if plan_file is None:
+        plan.media = [r.media for r in results if r.media is not None]
+
+    failed_writes = write_run_files(plan, results, save_plan, report, overwrite)
+    print_summary(results, skipped, time.monotonic() - started, quiet, as_json, dry_run)
+    if failed_writes or any(r.error for r in results):
+        raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
 
 
 def given_options(ctx: typer.Context) -> set[str]:
-    """Render options typed on the command line (by name: typer bundles its own click)."""
-    return {name for name in ("mode", "color", "blocks")
+    """Options typed on the command line (by name: typer bundles its own click)."""
+    return {name for name in ("mode", "color", "blocks", "crf", "codec", "keep_subtitles", "keep_icc")
             if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
 
 
-def load_plan(plan_file: Path, settings: RenderSettings, given: set[str]) -> Plan:
-    """A saved plan to re-render: its own render settings, unless options override them."""
+def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, given: set[str]) -> Plan:
+    """A saved plan to re-render: its own render and encoding settings, unless options override them."""
     try:
         plan = Plan.load(plan_file)
     except PlanError as error:
-        err.print(f"veil: {plan_file}: {error}")
+        err.print(f"veil: {shown(plan_file)}: {error}")
         raise typer.Exit(2)
-    plan.render = RenderSettings(
-        mode=settings.mode if "mode" in given else plan.render.mode,
-        color=settings.color if "color" in given else plan.render.color,
-        blocks=settings.blocks if "blocks" in given else plan.render.blocks,
-    )
+    plan.render = RenderSettings(**{name: getattr(render if name in given else plan.render, name)
+                                    for name in ("mode", "color", "blocks")})
+    plan.encoding = Encoding(**{name: getattr(encoding if name in given else plan.encoding, name)
+                                for name in ("crf", "codec", "keep_subtitles", "keep_icc")})
+    plan.overridden = sorted(given)
     return plan
 
 
-def redact_one(source: Path, base: Path, plan: Plan, job: Job, claims: OutputClaims) -> Outcome:
-    """One file: plan it (or find it in a loaded plan), then render it. Any failure: no output."""
-    outcome = Outcome(source)
-    try:
-        target = None if job.dry_run else output_path(source, base, job.output, job.output_dir)
-        if target is not None:
-            claims.claim(target, f"the output of {source}")
-        if job.plan_file is not None:
+def find_inputs(paths: list[Path], plan: Plan, plan_file: Path | None,
+                exclude: list[Path]) -> tuple[list[Input], list[Skipped]]:
+    """The files to work on: those named (folders searched), or a loaded plan's."""
+    if plan_file is not None and not paths:
+        return [Input(Path(m.path), Path(m.path).parent, m.kind) for m in plan.media], []
+    return collect_inputs(paths, exclude)
+
+
+def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: Analysis, output: Path | None,
+               output_dir: Path | None, dry_run: bool, overwrite: bool) -> tuple[list[FileTask], list[FileResult]]:
+    """A task per input, each checked before any detection; what fails its checks is a result already."""
+    tasks: list[FileTask] = []
+    failed: list[FileResult] = []
+    planned = {Path(m.path).resolve(): m for m in plan.media}
+    for item in inputs:
+        try:
+            media = planned.get(item.source.resolve())
+            if plan.media and media is None:
+                raise OutputError("not in the plan")
+            kind = media.kind if media is not None else item.kind
+            target = None if dry_run else output_path(item.source, item.base, output, output_dir, kind or "image")
+            if target is not None:
+                claims.claim(target, f"the output of {shown(item.source)}")
+            task = FileTask(item.source, kind, target, plan.render, plan.encoding, analysis, overwrite, media)
+            preflight(task)
+            tasks.append(task)
+        except (ValueError, OSError) as error:  # OutputError, InputError, VideoError...
+            failed.append(FileResult(item.source, error=one_line(error)))
+            err.print(f"veil: {shown(item.source)}: {failed[-1].error}")
+    return tasks, failed
+
+
+def run_tasks(tasks: list[FileTask], show_progress: bool) -> list[FileResult]:
+    results: list[FileResult] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, disable=not show_progress or len(tasks) < 2, transient=True) as progress:
+        bar = progress.add_task("redacting", total=len(tasks))
+        for task in tasks:
             try:
-                media = plan.find(str(source))
-            except KeyError:
-                raise ValueError(f"not in the plan {job.plan_file}") from None
-        else:
-            media = plan_media(source, job.profile, job.shape, show_progress=not job.quiet, start=job.video.start,
-                               end=job.video.end, only_range=job.video.only_range)
-            plan.media.append(media)
-        outcome.faces = len(media.regions)
-        if media.unanalysed_frames:
-            outcome.notes.append(f"{len(media.unanalysed_frames)} frame(s) could not be analysed and are fully covered")
-        if media.unchecked_frames:
-            outcome.notes.append(f"{len(media.unchecked_frames)} frame(s) outside --start/--end were left as they are, "
-                                 "not checked for faces (--only-range)")
-        if target is not None:
-            render_media(media, plan.render, target, show_progress=not job.quiet, encoding=job.video.encoding)
-            outcome.output = target
-    except KeyboardInterrupt:
-        err.print("veil: interrupted; no partial output was left")
-        raise typer.Exit(130)
-    except Exception as error:  # fail closed: any failure means no output for this file
-        outcome.error = str(error) or type(error).__name__
-        err.print(f"veil: {source}: {outcome.error}")
-    return outcome
+                result = redact_file(task, show_progress=show_progress)
+            except Exception as error:  # unforeseen: still no output for this file, and the run says so
+                result = FileResult(task.source, error=f"unexpected {type(error).__name__}: {one_line(error)}; "
+                                                       f"{REPORT_BUG}", unexpected=True)
+            if result.error:
+                err.print(f"veil: {shown(task.source)}: {result.error}")
+            results.append(result)
+            progress.advance(bar)
+    return results
 
 
-@dataclass
-class VideoOptions:
-    start: float | None
-    end: float | None
-    only_range: bool
-    encoding: Encoding
+def write_run_files(plan: Plan, results: list[FileResult], save_plan: Path | None, report: Path | None,
+                    overwrite: bool) -> bool:
+    """Save the plan and the report; True when one could not be written (said on one line)."""
+    failed = False
+    if save_plan is not None:
+        try:
+            plan.save(save_plan, overwrite)
+        except (OSError, ValueError) as error:
+            err.print(f"veil: cannot write the plan {shown(save_plan)}: {one_line(error)}")
+            failed = True
+    if report is not None:
+        outputs = {r.media.path: str(r.output) for r in results if r.output and r.media}
+        try:
+            write_report(plan, outputs, report, overwrite)
+        except (OSError, ValueError) as error:
+            err.print(f"veil: cannot write the report {shown(report)}: {one_line(error)}")
+            failed = True
+    return failed
 
 
-@dataclass
-class Job:
-    """What the command line asks of every file."""
-
-    profile: DetectionProfile
-    shape: str
-    output: Path | None
-    output_dir: Path | None
-    dry_run: bool
-    quiet: bool
-    plan_file: Path | None
-    video: VideoOptions
-
-
-def print_summary(outcomes: list[Outcome], seconds: float, quiet: bool, as_json: bool) -> None:
-    failed = [o for o in outcomes if o.error]
+def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: float, quiet: bool, as_json: bool,
+                  dry_run: bool) -> None:
+    failed = [r for r in results if r.error]
+    regions = sum(r.regions for r in results)
     if as_json:
         print(json.dumps({
-            "files": len(outcomes), "failed": len(failed), "faces": sum(o.faces for o in outcomes),
-            "seconds": round(seconds, 2),
-            "results": [{"input": str(o.source), "output": str(o.output) if o.output else None,
-                         "faces": o.faces, "error": o.error, "notes": o.notes} for o in outcomes],
+            "files": len(results), "failed": len(failed), "skipped": len(skipped), "faces": regions,
+            "dry_run": dry_run, "seconds": round(seconds, 2),
+            "results": [{"input": str(r.source), "output": str(r.output) if r.output else None,
+                         "faces": r.regions, "error": r.error, "notes": r.notes} for r in results],
+            "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in skipped],
         }, indent=1))
         return
-    for o in outcomes:
-        for note in o.notes:
-            err.print(f"veil: {o.source}: {note}")
+    for r in results:
+        for note in r.notes:
+            err.print(f"veil: {shown(r.source)}: {note}")
+    if not quiet:
+        for skip in skipped:
+            err.print(f"veil: skipped {shown(skip.path)}: {skip.reason}")
     if not quiet or failed:
-        faces = sum(o.faces for o in outcomes)
-        err.print(f"{len(outcomes)} file(s), {faces} region(s) hidden, {len(failed)} failed, {seconds:.1f} s")
-    for o in failed:
-        if len(outcomes) > 1:
-            err.print(f"  failed: {o.source}: {o.error}")
+        hidden = "would be hidden (dry run: nothing written)" if dry_run else "hidden"
+        err.print(f"{len(results)} file(s), {regions} region(s) {hidden}, {len(failed)} failed, "
+                  f"{len(skipped)} skipped, {seconds:.1f} s")
+    if len(results) > 1:
+        for r in failed:
+            err.print(f"  failed: {shown(r.source)}: {r.error}")
+
+
+class Stopped(BaseException):
+    """Ctrl-C, SIGTERM or SIGHUP. A BaseException, so no handler of ordinary errors swallows it and
+    every `finally` on the way out runs: temporary outputs are removed, nothing partial is left."""
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise Stopped(signum)
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "review":
-        from veil.review.cli import review_app
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
+    try:
+        if len(sys.argv) > 1 and sys.argv[1] == "review":
+            from veil.review.cli import review_app
 
-        sys.argv.pop(1)
-        review_app(prog_name="veil review")
-    else:
-        app(prog_name="veil")
+            sys.argv.pop(1)
+            review_app(prog_name="veil review")
+        else:
+            app(prog_name="veil")
+    except (Stopped, KeyboardInterrupt) as stop:
+        signum = stop.args[0] if isinstance(stop, Stopped) else signal.SIGINT
+        err.print(f"veil: stopped ({signal.Signals(signum).name}); no partial output was left")
+        sys.exit(128 + signum)
+    except Exception as error:  # the promise: no traceback, ever
+        err.print(f"veil: unexpected {type(error).__name__}: {one_line(error)}; {REPORT_BUG}")
+        sys.exit(2)

@@ -84,17 +84,25 @@ def model_sha256() -> str:
     return hashlib.sha256(model_path().read_bytes()).hexdigest()
 
 
-def detection_record(profile: DetectionProfile) -> dict:
-    """What a plan and its audit report record about how faces were found."""
+def detection_record(profile: DetectionProfile, width: int, height: int) -> dict:
+    """Exactly what `detect_faces` runs on an image of this size, for the plan and its audit report."""
     return {
         "model": MODEL_NAME,
         "model_sha256": model_sha256(),
         "profile": profile.name,
-        "scales": list(profile.scales),
-        "overview_side": profile.overview_side,
+        "passes": [{"scale": round(scale, 4), "tiles": _tile_count(width, height, scale, profile)}
+                   for scale in pass_scales(profile, width, height)],
+        "tile": profile.tile,
+        "tile_overlap": profile.tile_overlap,
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
+        "nms_iou": profile.nms_iou,
     }
+
+
+def _tile_count(width: int, height: int, scale: float, profile: DetectionProfile) -> int:
+    sw, sh = max(1, round(width * scale)), max(1, round(height * scale))
+    return len(_tiles(sw, profile.tile, profile.tile_overlap)) * len(_tiles(sh, profile.tile, profile.tile_overlap))
 
 
 def available_providers() -> list[str]:
@@ -239,15 +247,20 @@ def as_rgb8(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def pass_scales(profile: DetectionProfile, width: int, height: int) -> list[float]:
+    """The profile's scales, plus the downscaled overview pass where the image is large."""
+    scales = list(profile.scales)
+    overview = profile.overview_side / max(height, width)
+    if overview < 0.75:
+        scales.append(overview)
+    return scales
+
+
 def candidates(rgb: np.ndarray, profile: DetectionProfile, detector: CenterFace) -> np.ndarray:
     """Every pass's detections above the profile's lowest threshold, not yet fused: rows of
     (x0, y0, x1, y1, score) in the image's pixel coordinates."""
     h, w = rgb.shape[:2]
-    scales = list(profile.scales)
-    overview = profile.overview_side / max(h, w)
-    if overview < 0.75:
-        scales.append(overview)
-    return np.concatenate([_run_pass(detector, rgb, scale, profile) for scale in scales])
+    return np.concatenate([_run_pass(detector, rgb, scale, profile) for scale in pass_scales(profile, w, h)])
 
 
 def fuse(rows: np.ndarray, nms_iou: float, width: int, height: int) -> list[Detection]:

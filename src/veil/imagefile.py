@@ -30,7 +30,7 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 ORIENTATION_TAG = 0x0112
 WRITE_FORMATS = {
-    ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
+    ".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".jpe": "JPEG", ".gif": "GIF", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
     ".heic": "HEIF", ".heif": "HEIF", ".bmp": "BMP",
 }
 

@@ -1,8 +1,13 @@
-"""Where outputs go, and writing them so that a failure leaves nothing behind.
+"""Which files are inputs, where outputs go, and writing them so that a failure leaves nothing behind.
+
+Files are recognised by their content, not their name: a JPEG called `.jfif` or with no
+suffix at all is a photo, an MPEG-TS called `.mts` is a video. Whatever a folder holds that
+is neither is reported as skipped, by name, never passed over in silence.
 
 Every output is written to a hidden temporary file in the destination folder and
 renamed into place only when complete: an interrupted or failed run never leaves a
-partial (and possibly unredacted) file, and an input is never overwritten.
+partial (and possibly unredacted) file. Nothing that exists is replaced unless the user
+asks (--overwrite), and an input is never replaced at all.
 """
 
 from __future__ import annotations
@@ -11,56 +16,190 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".bmp"}
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".mpg", ".mpeg", ".3gp"}
+import av
+import av.error
+from PIL import Image, UnidentifiedImageError
+
+from veil.names import shown
+
 REDACTED_TAG = ".redacted"
+MediaKind = Literal["image", "animation", "video"]
+# Demuxers that accept almost any bytes, or that read one still picture: a folder's text or
+# data file must not become a "video" because FFmpeg can show it as characters.
+NOT_VIDEO_FORMATS = {"tty", "image2", "lavfi", "bin", "data"}
 
 
 class OutputError(ValueError):
     """An output that must not be written (it would overwrite an input, say)."""
 
 
-def media_kind(path: Path) -> str | None:
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return "image"
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    return None
+def media_kind(path: Path) -> MediaKind | None:
+    """What the file holds, judged by its content: a photo, an animation, a video, or None."""
+    try:
+        with Image.open(path) as image:
+            return "animation" if getattr(image, "n_frames", 1) > 1 and image.format in ANIMATED_FORMATS else "image"
+    except Image.DecompressionBombError:
+        return "image"  # refused with its reason when read
+    except UnidentifiedImageError:
+        pass
+    except (OSError, ValueError, SyntaxError):
+        return None
+    try:
+        with av.open(str(path), "r") as container:
+            if container.format.name in NOT_VIDEO_FORMATS or container.format.name.endswith("_pipe"):
+                return None
+            return "video" if container.streams.video else None
+    except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError):
+        return None
 
 
-def collect_inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
-    """Expand folders recursively: (input file, the folder its output path mirrors from).
+# Names that promise a photo or a video: in a folder, such a file that cannot be read is a
+# failure the user must see, not a skip (a damaged photo must not pass as "not media").
+MEDIA_SUFFIXES = {
+    ".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".apng", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif",
+    ".avif", ".bmp", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".3gp", ".3g2",
+    ".wmv", ".asf", ".flv", ".mpg", ".mpeg", ".vob", ".ogv", ".mxf", ".dv",
+}
+# Pillow formats whose several frames are a moving picture (TIFF/HEIF/MPO frames are pages or
+# depth maps: the first is the photo).
+ANIMATED_FORMATS = {"GIF", "PNG", "WEBP"}
 
-    Files named on the command line are taken whatever their suffix (a wrong one gets a
-    clear error later, not a silent skip); inside folders only media suffixes are taken,
-    and earlier outputs (`*.redacted.*`) and hidden files (names starting with ".", such
-    as veil's own unfinished `.name.partial` files or macOS's `._name` forks) are left out.
+
+@dataclass(frozen=True)
+class Input:
+    source: Path
+    base: Path  # the folder its output path mirrors from (--output-dir)
+    kind: MediaKind | None  # None: named on the command line, but neither photo nor video
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: Path
+    reason: str
+
+
+def collect_inputs(paths: list[Path], exclude: Iterable[Path] = ()) -> tuple[list[Input], list[Skipped]]:
+    """Expand folders recursively (symlinked folders followed once): the inputs, and what was skipped and why.
+
+    Files named on the command line are taken whatever they hold (one that is neither photo
+    nor video fails with a clear error); in folders, what is neither is skipped, and so are
+    hidden files (veil's own unfinished `.name.partial` files, macOS `._name` forks), earlier
+    outputs (`*.redacted.*`) and `exclude`d paths: veil's output folder, plans and reports.
     """
-    found: list[tuple[Path, Path]] = []
+    excluded = {Path(p).resolve() for p in exclude}
+    inputs: list[Input] = []
+    skipped: list[Skipped] = []
+    seen: set[Path] = set()
     for path in paths:
         if path.is_dir():
-            for file in sorted(path.rglob("*")):
-                if file.is_file() and media_kind(file) and REDACTED_TAG not in file.stem and not file.name.startswith("."):
-                    found.append((file, path))
+            for file, reason in _walk(path, excluded):
+                if reason is None and file.resolve() in seen:
+                    reason = "the same file was reached by another path"
+                if reason is None:
+                    kind = media_kind(file)
+                    if kind is None and file.suffix.lower() not in MEDIA_SUFFIXES:
+                        reason = "neither a photo nor a video veil can read"
+                if reason is not None:
+                    skipped.append(Skipped(file, reason))
+                    continue
+                seen.add(file.resolve())
+                inputs.append(Input(file, path, kind))
         else:
-            found.append((path, path.parent))
-    return found
+            seen.add(path.resolve())
+            inputs.append(Input(path, path.parent, media_kind(path) if path.is_file() else None))
+    return inputs, skipped
 
 
-def output_path(source: Path, base: Path, output: Path | None, output_dir: Path | None) -> Path:
-    """photo.jpg -> photo.redacted.jpg beside it; or -o FILE; or DIR/<relative path>."""
+def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None]]:
+    """Every file below `root`, with the reason to skip it (None: look at its content)."""
+    visited: set[tuple[int, int]] = set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        here = Path(folder)
+        info = here.stat()
+        if (info.st_dev, info.st_ino) in visited:  # a symlink back up the tree
+            subfolders.clear()
+            yield here, "a folder already searched (symbolic link loop)"
+            continue
+        visited.add((info.st_dev, info.st_ino))
+        for name in sorted(subfolders):
+            if (here / name).resolve() in excluded:
+                subfolders.remove(name)
+                yield here / name, "veil's output folder"
+        subfolders.sort()
+        for name in sorted(files):
+            file = here / name
+            if name.startswith("."):
+                yield file, "hidden file"
+            elif REDACTED_TAG in Path(name).stem:
+                yield file, "an output of veil (name holds .redacted)"
+            elif file.resolve() in excluded:
+                yield file, "written by this run"
+            elif not file.is_file():
+                yield file, "not a regular file"
+            else:
+                yield file, None
+
+
+# The suffix an output takes when the input's own cannot be written (a JPEG named `.jfif` is
+# written as `.jfif`; one with no suffix becomes `.jpg`; a format veil cannot write, PNG).
+IMAGE_SUFFIX_OF_FORMAT = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp", "TIFF": ".tif",
+                          "HEIF": ".heic", "AVIF": ".avif", "BMP": ".bmp"}
+
+
+def output_suffix(source: Path, kind: MediaKind) -> str:
+    from veil.imagefile import WRITE_FORMATS
+    from veil.videofile import CONTAINER_FORMATS
+
+    suffix = source.suffix.lower()
+    if kind == "video":
+        return source.suffix if suffix in CONTAINER_FORMATS else ".mkv"
+    if kind == "animation":
+        return source.suffix if suffix in (".gif", ".webp", ".png", ".apng") else ".gif"
+    if suffix in WRITE_FORMATS:
+        return source.suffix
+    with contextlib.suppress(OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+        with Image.open(source) as image:
+            return IMAGE_SUFFIX_OF_FORMAT.get(image.format or "", ".png")
+    return ".png"
+
+
+def output_path(source: Path, base: Path, output: Path | None, output_dir: Path | None,
+                kind: MediaKind = "image") -> Path:
+    """photo.jpg -> photo.redacted.jpg beside it; or -o FILE; or DIR/<relative path>.
+
+    A suffix veil cannot write is kept in the name and the right one appended (`scan.psd`
+    -> `scan.psd.redacted.png`), so two inputs never share an output name.
+    """
     if output is not None:
         target = output
-    elif output_dir is not None:
-        target = output_dir / source.relative_to(base) if source.is_relative_to(base) else output_dir / source.name
     else:
-        target = source.with_name(f"{source.stem}{REDACTED_TAG}{source.suffix}")
+        suffix = output_suffix(source, kind)
+        stem = source.stem if suffix == source.suffix else source.name
+        if output_dir is not None:
+            relative = source.relative_to(base) if source.is_relative_to(base) else Path(source.name)
+            target = output_dir / relative.parent / f"{stem}{suffix}"
+        else:
+            target = source.with_name(f"{stem}{REDACTED_TAG}{suffix}")
     if target.exists() and target.resolve() == source.resolve():
         raise OutputError("the output would overwrite the input")
     return target
+
+
+def check_writable(target: Path, overwrite: bool, what: str = "the output") -> None:
+    """Refuse, before any work, a file that exists (unless --overwrite) or cannot be written."""
+    if target.is_dir():
+        raise OutputError(f"{what} {shown(target)} is a folder")
+    if target.exists() and not overwrite:
+        raise OutputError(f"{what} {shown(target)} exists: use --overwrite to replace it")
+    folder = target.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {what} {shown(target)}: {shown(folder)} is not a writable folder")
 
 
 class OutputClaims:
@@ -71,20 +210,24 @@ class OutputClaims:
     """
 
     def __init__(self, inputs: Iterable[Path]):
-        self.owners: dict[Path, str] = {Path(p).resolve(): f"the input {p}" for p in inputs}
+        self.owners: dict[Path, str] = {Path(p).resolve(): f"the input {shown(p)}" for p in inputs}
 
     def claim(self, target: Path, owner: str) -> Path:
         """Reserve `target` for `owner` ("the report", "the output of x.jpg")."""
         key = Path(target).resolve()
         if key in self.owners:
-            raise OutputError(f"{owner} ({target}) would overwrite {self.owners[key]}")
+            raise OutputError(f"{owner} ({shown(target)}) would overwrite {self.owners[key]}")
         self.owners[key] = owner
         return target
 
 
 @contextlib.contextmanager
-def atomic_output(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; rename it into place only on success."""
+def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; move it into place only on success.
+
+    Without `overwrite`, a file that appeared at `target` meanwhile is never replaced: the
+    move is a hard link, which fails if the name exists.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent)
     os.close(fd)
@@ -95,11 +238,25 @@ def atomic_output(target: Path) -> Iterator[Path]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temp, 0o666 & ~umask)
-        os.replace(temp, target)
+        if overwrite:
+            os.replace(temp, target)
+        else:
+            _link_new(temp, target)
     finally:
         temp.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(target: Path, data: bytes) -> None:
-    with atomic_output(target) as temp:
+def _link_new(temp: Path, target: Path) -> None:
+    try:
+        os.link(temp, target)
+    except FileExistsError:
+        raise OutputError(f"{shown(target)} appeared while veil was writing it: use --overwrite to replace it") from None
+    except OSError:  # a filesystem without hard links: check, then rename
+        if target.exists():
+            raise OutputError(f"{shown(target)} exists: use --overwrite to replace it") from None
+        os.replace(temp, target)
+
+
+def atomic_write_bytes(target: Path, data: bytes, overwrite: bool = True) -> None:
+    with atomic_output(target, overwrite) as temp:
         temp.write_bytes(data)

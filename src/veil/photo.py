@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from veil.detect import FAST, DetectionProfile, Detection, detect_faces, head_box
+from veil.detect import FAST, DetectionProfile, Detection, detect_faces, detection_record, head_box
 from veil.imagefile import Photo, encode_photo, read_photo
 from veil.outputs import atomic_write_bytes
 from veil.plan import Box, MediaPlan, Region, RenderSettings
@@ -30,23 +30,30 @@ def face_region(region_id: str, face: Detection, frame: int = 0) -> Region:
     return Region(id=region_id, source="detector", boxes={frame: Box(x0, y0, x1, y1, "detected", round(face.score, 3))})
 
 
-def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None = None) -> MediaPlan:
+def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None = None,
+               sha256: str | None = None) -> MediaPlan:
+    """Detect the photo's faces into its plan; `photo` and `sha256`, if the caller has read them already."""
     photo = photo or read_photo(path)
     height, width = photo.pixels.shape[:2]
     faces = detect_faces(photo.pixels, profile)
     return MediaPlan(
-        path=str(path),
+        path=str(Path(path).absolute()),
         kind="image",
         width=width,
         height=height,
-        sha256=file_sha256(path),
+        sha256=sha256 or file_sha256(path),
         regions=[face_region(f"f{i + 1}", face) for i, face in enumerate(faces)],
+        detection=detection_record(profile, width, height),
     )
 
 
-def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo: Photo | None = None) -> None:
-    """Write the redacted photo to `output` (atomically), following the plan exactly."""
-    if media.sha256 and file_sha256(Path(media.path)) != media.sha256:
+def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo: Photo | None = None,
+                 overwrite: bool = True) -> None:
+    """Write the redacted photo to `output` (atomically), following the plan exactly.
+
+    `photo`: the file's pixels, read by a caller that has checked the file's hash against the plan.
+    """
+    if photo is None and media.sha256 and file_sha256(Path(media.path)) != media.sha256:
         # The plan's boxes were found in other pixels: rendering them could leave faces visible.
         raise ValueError("the file has changed since its plan was made; detect its faces again")
     photo = photo or read_photo(Path(media.path))
@@ -58,5 +65,5 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
     # A photo has frame 0 only; a box an edited plan put on another frame is hidden all the
     # same rather than dropped.
     boxes = [pair for frame_boxes in media.boxes_by_frame().values() for pair in frame_boxes]
-    pixels = redact_frame(photo.pixels.copy(), boxes, settings, cover_all=bool(media.unanalysed_frames))
-    atomic_write_bytes(output, encode_photo(Photo(pixels, photo.icc_profile, photo.format), output.suffix))
+    pixels = redact_frame(photo.pixels.copy(), boxes, settings, cover_all=bool(media.covered_frames()))
+    atomic_write_bytes(output, encode_photo(Photo(pixels, photo.icc_profile, photo.format), output.suffix), overwrite)

@@ -10,6 +10,7 @@ validated against `plan.schema.json` when loaded.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -20,7 +21,9 @@ from typing import Any, Literal
 import jsonschema
 
 PLAN_FORMAT = "veil-plan"
-PLAN_VERSION = 1
+# 2: per-file detection record, encoding settings, paths absolute and relative to the plan,
+# and whether frames outside a --start/--end range are covered. Version 1 plans still load.
+PLAN_VERSION = 2
 
 Shape = Literal["ellipse", "box"]
 # Where a box came from. "detected": the face detector saw it in this frame;
@@ -93,22 +96,31 @@ class Edit:
 
 @dataclass
 class MediaPlan:
-    path: str
+    path: str  # absolute; a saved plan also records it relative to the plan file
     kind: Literal["image", "video"]
     width: int
     height: int
     frame_count: int = 1
     sha256: str | None = None
     regions: list[Region] = field(default_factory=list)
+    # What ran on this file: model and its hash, passes, thresholds, sampling, detection size
+    # (veil.detect / veil.video). Empty for a file planned by hand.
+    detection: dict[str, Any] = field(default_factory=dict)
     # Frames the detector could not analyse: rendering covers them completely.
     unanalysed_frames: list[int] = field(default_factory=list)
-    # Frames the user chose to leave as they are, unanalysed (video --only-range): they are
-    # rendered untouched, and the plan and report say so, so a reviewer can see the gap.
+    # Frames outside the --start/--end range: not checked for faces. They are covered
+    # completely unless the user chose to leave them as they are (--only-range); either way
+    # the plan and report say so, so a reviewer can see the gap.
     unchecked_frames: list[int] = field(default_factory=list)
+    unchecked_covered: bool = False
     # Frames where a scene cut was found; tracks never cross one.
     scene_cuts: list[int] = field(default_factory=list)
     # Per-frame presentation times in seconds (video only), for the review timeline.
     frame_times: list[float] = field(default_factory=list)
+
+    def covered_frames(self) -> set[int]:
+        """Frames rendered fully hidden: not analysable, or outside the range and not left as they are."""
+        return set(self.unanalysed_frames) | (set(self.unchecked_frames) if self.unchecked_covered else set())
 
     def boxes_by_frame(self) -> dict[int, list[tuple[Region, Box]]]:
         """Index of the boxes to hide in each frame (regions kept visible are left out)."""
@@ -154,64 +166,85 @@ class RenderSettings:
     blocks: int = PIXELATE_BLOCKS  # pixelate: at most this many blocks across a face
 
 
+@dataclass(frozen=True)
+class Encoding:
+    """How outputs are written; stored in the plan so a re-render or review export writes the same."""
+
+    crf: int | None = None  # video; None: the encoder's near-transparent default
+    codec: str | None = None  # video: h264, h265, vp9, av1; None: follow the input
+    keep_subtitles: bool = False  # video: copy subtitle streams (they may name people)
+    keep_icc: bool = False  # photos: keep the original colour profile (it can name the device's maker)
+
+
 @dataclass
 class Plan:
     media: list[MediaPlan] = field(default_factory=list)
     render: RenderSettings = field(default_factory=RenderSettings)
-    detection: dict[str, Any] = field(default_factory=dict)  # profile, thresholds, model hash
+    encoding: Encoding = field(default_factory=Encoding)
     created: str = field(default_factory=lambda: now_iso())
     veil_version: str = ""
     edits: list[Edit] = field(default_factory=list)
+    # Render and encoding settings this run took from the command line instead of the plan
+    # (for the audit report; not saved).
+    overridden: list[str] = field(default_factory=list)
 
-    def find(self, path: str) -> MediaPlan:
+    def find(self, path: str | Path) -> MediaPlan:
+        wanted = Path(path).resolve()
         for media in self.media:
-            if media.path == path:
+            if Path(media.path).resolve() == wanted:
                 return media
-        raise KeyError(path)
+        raise KeyError(str(path))
 
     # --- JSON -------------------------------------------------------------
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, folder: Path | None = None) -> dict[str, Any]:
+        """`folder`: where the plan file lives; each file's path is also recorded relative to it."""
         return {
             "format": PLAN_FORMAT,
             "version": PLAN_VERSION,
             "veil_version": self.veil_version,
             "created": self.created,
             "render": {**asdict(self.render), "color": list(self.render.color)},  # JSON has no tuples
-            "detection": self.detection,
-            "media": [_media_to_json(m) for m in self.media],
+            "encoding": asdict(self.encoding),
+            "media": [_media_to_json(m, folder) for m in self.media],
             "edits": [asdict(e) for e in self.edits],
         }
 
     @classmethod
-    def from_json(cls, data: Any) -> Plan:
+    def from_json(cls, data: Any, folder: Path | None = None) -> Plan:
         try:
             jsonschema.validate(data, plan_schema())
-        except jsonschema.ValidationError as error:
+        except (jsonschema.ValidationError, RecursionError) as error:
+            if isinstance(error, RecursionError):
+                raise PlanError("not a valid veil plan: nested too deeply") from None
             where = "/".join(str(p) for p in error.absolute_path) or "top level"
             raise PlanError(f"not a valid veil plan at {where}: {error.message}") from None
         render = data["render"]
+        # Version 1 kept one detection record for the whole plan, which could misstate a video's.
+        shared_detection = data.get("detection", {})
         return cls(
-            media=[_media_from_json(m) for m in data["media"]],
+            media=[_media_from_json(m, folder, shared_detection) for m in data["media"]],
             render=RenderSettings(render["mode"], tuple(render["color"]), render["blocks"]),
-            detection=data.get("detection", {}),
+            encoding=Encoding(**data.get("encoding", {})),
             created=data["created"],
             veil_version=data.get("veil_version", ""),
             edits=[Edit(**e) for e in data.get("edits", [])],
         )
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, overwrite: bool = True) -> None:
         from veil.outputs import atomic_write_bytes
 
-        atomic_write_bytes(path, json.dumps(self.to_json(), indent=1).encode())
+        folder = Path(path).absolute().parent
+        atomic_write_bytes(path, json.dumps(self.to_json(folder), indent=1).encode(), overwrite)
 
     @classmethod
     def load(cls, path: Path) -> Plan:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise PlanError(f"cannot read plan: {error}") from None
-        return cls.from_json(data)
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+            reason = "nested too deeply" if isinstance(error, RecursionError) else error
+            raise PlanError(f"cannot read plan: {reason}") from None
+        return cls.from_json(data, Path(path).absolute().parent)
 
 
 def now_iso() -> str:
@@ -228,9 +261,19 @@ def _box_to_json(frame: int, box: Box) -> list[Any]:
             None if box.score is None else round(box.score, 3)]
 
 
-def _media_to_json(media: MediaPlan) -> dict[str, Any]:
+def _relative(path: str, folder: Path | None) -> str | None:
+    if folder is None:
+        return None
+    try:
+        return os.path.relpath(path, folder)
+    except ValueError:  # another drive (Windows)
+        return None
+
+
+def _media_to_json(media: MediaPlan, folder: Path | None) -> dict[str, Any]:
     return {
         "path": media.path,
+        "path_from_plan": _relative(media.path, folder),
         "kind": media.kind,
         "width": media.width,
         "height": media.height,
@@ -238,6 +281,8 @@ def _media_to_json(media: MediaPlan) -> dict[str, Any]:
         "sha256": media.sha256,
         "unanalysed_frames": media.unanalysed_frames,
         "unchecked_frames": media.unchecked_frames,
+        "unchecked_covered": media.unchecked_covered,
+        "detection": media.detection,
         "scene_cuts": media.scene_cuts,
         "frame_times": [round(t, 6) for t in media.frame_times],
         "regions": [
@@ -256,9 +301,21 @@ def _media_to_json(media: MediaPlan) -> dict[str, Any]:
     }
 
 
-def _media_from_json(data: dict[str, Any]) -> MediaPlan:
+def _located(data: dict[str, Any], folder: Path | None) -> str:
+    """The file's absolute path: as recorded, or found relative to the plan (a moved folder)."""
+    recorded = Path(data["path"])
+    if folder is not None:
+        if not recorded.is_absolute():  # version 1 plans held the path as typed
+            recorded = folder / recorded if not recorded.exists() else recorded.absolute()
+        relative = data.get("path_from_plan")
+        if not recorded.exists() and relative and (folder / relative).exists():
+            recorded = folder / relative
+    return os.path.normpath(recorded.absolute())
+
+
+def _media_from_json(data: dict[str, Any], folder: Path | None, shared_detection: dict[str, Any]) -> MediaPlan:
     return MediaPlan(
-        path=data["path"],
+        path=_located(data, folder),
         kind=data["kind"],
         width=data["width"],
         height=data["height"],
@@ -266,6 +323,8 @@ def _media_from_json(data: dict[str, Any]) -> MediaPlan:
         sha256=data.get("sha256"),
         unanalysed_frames=list(data.get("unanalysed_frames", [])),
         unchecked_frames=list(data.get("unchecked_frames", [])),
+        unchecked_covered=data.get("unchecked_covered", False),
+        detection=data.get("detection", shared_detection),
         scene_cuts=list(data.get("scene_cuts", [])),
         frame_times=list(data.get("frame_times", [])),
         regions=[

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,14 @@ def build_report(plan: Plan, outputs: dict[str, str]) -> dict[str, Any]:
         "plan_veil_version": plan.veil_version,
         "models": [{
             "name": "CenterFace", "file": MODEL_NAME, "sha256": model_sha256(), "used_for": "face detection",
-            "matches_plan": plan.detection.get("model_sha256") in (None, model_sha256()),
+            # Each file's detection record names the model that found its regions.
+            "matches_plan": all(m.detection.get("model_sha256") in (None, model_sha256()) for m in plan.media),
         }],
         "settings": {
-            "detection": plan.detection,
             "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks},
+            "encoding": asdict(plan.encoding),
+            # Settings this run took from its command line rather than from the loaded plan.
+            "from_command_line": plan.overridden,
         },
         "files": [file_entry(media, outputs.get(media.path), plan.edits) for media in plan.media],
         "edits": [edit_entry(e) for e in plan.edits],
@@ -78,8 +82,10 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit]) -> dict[
         "input_matches_plan": media.sha256 is None or actual == media.sha256,
         "output": output,
         "output_sha256": file_sha256(Path(output)) if output and Path(output).is_file() else None,
+        "detection": media.detection,
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
         "unchecked_frames": frame_runs(media.unchecked_frames),
+        "unchecked_frames_covered": media.unchecked_covered,
         "regions_hidden": sum(not r.keep_visible for r in media.regions),
         "regions_kept_visible": sum(r.keep_visible for r in media.regions),
         "regions": [region_entry(media, r, mine) for r in media.regions],
@@ -132,12 +138,12 @@ def report_paths(path: Path) -> tuple[Path, Path]:
     return Path(path), Path(path).with_suffix(".html")
 
 
-def write_report(plan: Plan, outputs: dict[str, str], path: Path) -> None:
+def write_report(plan: Plan, outputs: dict[str, str], path: Path, overwrite: bool = True) -> None:
     """The report as JSON at `path` and as HTML at `path` with the suffix .html."""
     report = build_report(plan, outputs)
     json_path, html_path = report_paths(path)
-    atomic_write_bytes(json_path, json.dumps(report, indent=1).encode())
-    atomic_write_bytes(html_path, render_html(report).encode())
+    atomic_write_bytes(json_path, json.dumps(report, indent=1).encode(), overwrite)
+    atomic_write_bytes(html_path, render_html(report).encode(), overwrite)
 
 
 # --- HTML ---------------------------------------------------------------------
@@ -150,7 +156,7 @@ def e(value: Any) -> str:
 def render_html(report: dict[str, Any]) -> str:
     model = report["models"][0]
     render = report["settings"]["render"]
-    detection = report["settings"]["detection"]
+    overridden = report["settings"]["from_command_line"]
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -162,8 +168,9 @@ def render_html(report: dict[str, Any]) -> str:
         row("Detection model", f"{model['name']} ({model['file']})"),
         row("Model SHA-256", model["sha256"], code=True),
         row("Model matches the plan's", "yes" if model["matches_plan"] else "NO: the plan was made with another model"),
-        row("Detection settings", json.dumps(detection, sort_keys=True), code=True),
         row("Redaction", redaction_text(render)),
+        row("Encoding", json.dumps(report["settings"]["encoding"], sort_keys=True), code=True),
+        row("Settings from this run's command line (not the plan's)", ", ".join(overridden) or "none"),
         "</table>",
     ]
     for file in report["files"]:
@@ -183,8 +190,12 @@ def file_html(file: dict[str, Any]) -> str:
         row("Output", file["output"] or "(not written)"),
         row("Output SHA-256", file["output_sha256"], code=True),
         row("Regions hidden / kept visible", f"{file['regions_hidden']} / {file['regions_kept_visible']}"),
-        row("Frames fully covered (not analysable)", runs_text(file["unanalysed_frames"]) or "none"),
-        row("Frames left as they are, NOT checked for faces (--only-range)",
+        row("Detection that ran", json.dumps(file["detection"], sort_keys=True) or "none (planned by hand)",
+            code=True),
+        row("Frames fully covered (could not be analysed)", runs_text(file["unanalysed_frames"]) or "none"),
+        row("Frames outside --start/--end, not checked for faces, fully covered"
+            if file["unchecked_frames_covered"] else
+            "Frames outside --start/--end, left as they are, NOT checked for faces (--only-range)",
             runs_text(file["unchecked_frames"]) or "none"),
         row("Regions deleted by the reviewer", ", ".join(file["deleted_regions"]) or "none"),
         "</table><table class='regions'><tr><th>Region</th><th>Created by</th><th>Frames</th>"

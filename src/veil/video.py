@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import av
@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from veil.detect import FAST, STRIDE, CenterFace, DetectionProfile, Detection, decode, head_box, nms, shared_detector
+from veil.detect import (FAST, MODEL_NAME, STRIDE, CenterFace, DetectionProfile, Detection, decode, head_box,
+                         model_sha256, nms, shared_detector)
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.plan import Box, MediaPlan, Region, RenderSettings
@@ -191,10 +192,12 @@ class _Scan:
 
 def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bool = False,
                start: float | None = None, end: float | None = None, only_range: bool = False,
-               sampling: VideoDetection | None = None, detector: CenterFace | None = None) -> MediaPlan:
-    """Pass 1: detect, find scene cuts, track. Frames outside [start, end] are not analysed:
+               sampling: VideoDetection | None = None, detector: CenterFace | None = None,
+               sha256: str | None = None) -> MediaPlan:
+    """Pass 1: detect, find scene cuts, track. Frames outside [start, end] are not checked:
     they are fully covered unless `only_range` (then they are left as they are). Times are
-    measured from the first frame (the stream's start), whatever the file's own timestamps."""
+    measured from the first frame (the stream's start), whatever the file's own timestamps.
+    `sha256`: the file's hash, if the caller has it already."""
     if start is not None and end is not None and start >= end:
         raise ValueError(f"the start of the range ({start:g} s) must come before its end ({end:g} s)")
     sampling = sampling or VIDEO_DETECTION.get(profile.name, VIDEO_DETECTION["fast"])
@@ -216,14 +219,36 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                          extend=max(2 * sampling.stride, round(EXTEND_S * rate)),
                          confirm_score=sampling.confirm_score, confirm_hits=sampling.confirm_hits)
     return MediaPlan(
-        path=str(source), kind="video", width=scan.width, height=scan.height, frame_count=len(scan.times),
-        sha256=file_sha256(source),
+        path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
+        frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
         regions=build_tracks(scan.detections, len(scan.times), scan.cuts, params),
-        unanalysed_frames=sorted(scan.unanalysable + ([] if only_range else scan.outside)),
-        unchecked_frames=sorted(scan.outside) if only_range else [],
+        detection=video_detection_record(profile, sampling, threshold, batch,
+                                         detection_size(scan.width, scan.height, sampling.side), params,
+                                         (start, end)),
+        unanalysed_frames=sorted(scan.unanalysable),
+        unchecked_frames=sorted(scan.outside),
+        unchecked_covered=not only_range,
         scene_cuts=scan.cuts,
         frame_times=scan.times,
     )
+
+
+def video_detection_record(profile: DetectionProfile, sampling: VideoDetection, threshold: float, batch: int,
+                           size: tuple[int, int], params: TrackParams,
+                           time_range: tuple[float | None, float | None]) -> dict:
+    """Exactly what pass 1 ran on this video, for the plan and its audit report."""
+    return {
+        "model": MODEL_NAME,
+        "model_sha256": model_sha256(),
+        "profile": profile.name,
+        "passes": [{"scale": "whole frame resized", "width": size[0], "height": size[1]}],
+        "threshold": threshold,
+        "nms_iou": profile.nms_iou,
+        "sampling": {"every_nth_frame": sampling.stride, "scene_cuts_always": True, "batch": batch,
+                     "longest_side": sampling.side, "max_upscale": MAX_UPSCALE},
+        "tracking": {**asdict(params), "scene_cut_histogram": CUT_HISTOGRAM},
+        "range_seconds": {"start": time_range[0], "end": time_range[1]},
+    }
 
 
 def _scan(container, stream, sampling: VideoDetection, batch_size: int, threshold: float, nms_iou: float,
@@ -281,16 +306,17 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, threshol
 
 
 def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_progress: bool = False,
-                 encoding: Encoding = Encoding()) -> None:
-    """Pass 2: write the redacted video to `target` (atomically), following the plan exactly."""
+                 encoding: Encoding = Encoding(), overwrite: bool = True, hash_checked: bool = False) -> None:
+    """Pass 2: write the redacted video to `target` (atomically), following the plan exactly.
+    `hash_checked`: the caller has just hashed the file and found the plan's hash."""
     # A plan's boxes fit only the video they were found in: a replaced file of the same
     # size and length would be rendered with masks in the wrong places.
-    if media.sha256 and file_sha256(Path(media.path)) != media.sha256:
+    if not hash_checked and media.sha256 and file_sha256(Path(media.path)) != media.sha256:
         raise VideoError("the video changed since its plan was made: detect again")
     container = open_input(Path(media.path))
     try:
         stream = video_stream(container)
-        with atomic_output(target) as temp:
+        with atomic_output(target, overwrite) as temp:
             _render(container, stream, media, settings, temp, target.suffix, show_progress, encoding)
     finally:
         container.close()
@@ -299,7 +325,7 @@ def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_
 def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp: Path, suffix: str,
             show_progress: bool, encoding: Encoding) -> None:
     by_frame = media.boxes_by_frame()
-    covered = set(media.unanalysed_frames)
+    covered = media.covered_frames()
     secret = secrets.token_bytes(16)  # this export's blur shading; see render.shading
     rgb_format = "rgb48le" if bit_depth(stream) > 8 else "rgb24"
     items = read(container, stream, tuple(container.streams.audio)

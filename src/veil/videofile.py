@@ -15,6 +15,7 @@ times, device make/model, encoder names and chapter titles are gone.
 from __future__ import annotations
 
 from collections.abc import Iterator
+import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,9 +23,17 @@ from pathlib import Path
 import av
 import av.error
 
+from veil.plan import Encoding
+
 # Output container per suffix; anything else lets FFmpeg guess from the name.
-CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+CONTAINER_FORMATS = {
+    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi",
+    ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts", ".3gp": "3gp", ".3g2": "3g2", ".wmv": "asf",
+    ".asf": "asf", ".flv": "flv", ".ogv": "ogg",
+}
 WEBM_VIDEO = {"vp8": "libvpx", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
+# Containers that hold only a few codecs, and the encoder each gets when the input's is not one.
+LIMITED_CONTAINERS = {"webm": "libvpx-vp9", "ogg": "libvpx"}
 # --codec names -> FFmpeg encoders.
 ENCODERS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
 # Encoder speed presets: "medium" is x264/x265's default; quality is set by CRF, the
@@ -34,15 +43,6 @@ PRESETS = {"libx264": "medium", "libx265": "fast"}
 
 class VideoError(ValueError):
     """A video that cannot be read or written faithfully; the message says why."""
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """What the user asked of the output video."""
-
-    crf: int | None = None  # None: the encoder's near-transparent default below
-    codec: str | None = None  # h264, h265, vp9, av1; None: follow the input
-    keep_subtitles: bool = False
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -120,8 +120,8 @@ def choose_encoder(container_format: str, input_codec: str, bit_depth: int, requ
         if requested not in ENCODERS:
             raise VideoError(f"unknown codec {requested!r}: use one of {', '.join(sorted(ENCODERS))}")
         encoder = ENCODERS[requested]
-    elif container_format == "webm":
-        encoder = WEBM_VIDEO.get(input_codec, "libvpx-vp9")
+    elif container_format in LIMITED_CONTAINERS:
+        encoder = WEBM_VIDEO.get(input_codec, LIMITED_CONTAINERS[container_format])
     elif bit_depth > 8 or input_codec == "hevc":
         # libx264's 10-bit profile plays almost nowhere; HEVC does, and keeps the depth.
         encoder = "libx265"
@@ -129,6 +129,8 @@ def choose_encoder(container_format: str, input_codec: str, bit_depth: int, requ
         encoder = "libx264"
     if container_format == "webm" and encoder not in WEBM_VIDEO.values():
         raise VideoError(f"a WebM file cannot hold {requested}: use vp9 or av1")
+    if container_format == "ogg" and encoder != "libvpx":
+        raise VideoError(f"an Ogg file cannot hold {requested}: use .mkv or .webm")
     return encoder
 
 
@@ -149,7 +151,7 @@ def output_pix_fmt(encoder: str, input_fmt: str, depth: int) -> str:
 
 def default_crf(encoder: str) -> int:
     # Visually transparent for x264/x265 (18 / 20); VP9 and AV1 use a different scale.
-    return {"libx264": 18, "libx265": 20, "libvpx-vp9": 24, "libsvtav1": 26}.get(encoder, 20)
+    return {"libx264": 18, "libx265": 20, "libvpx-vp9": 24, "libvpx": 8, "libsvtav1": 26}.get(encoder, 20)
 
 
 @dataclass
@@ -208,6 +210,8 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         options["x265-params"] = "log-level=error"
     if encoder == "libvpx-vp9":
         options.update({"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"})
+    if encoder == "libvpx":  # VP8's CRF caps a target bitrate: set one high enough for the CRF to rule
+        options.update({"b": "20M", "deadline": "good", "cpu-used": "4"})
     stream.options = options
     if rotation:
         stream.set_display_rotation(rotation)
@@ -225,9 +229,36 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
             copies[audio.index] = out.add_stream_from_template(audio)
             continue
         # The container cannot hold this codec (PCM in WebM, say): re-encode it.
-        codec = "libopus" if out.format.name == "webm" else "aac"
+        codec = "libopus" if out.format.name in ("webm", "ogg") else "aac"
         stream = out.add_stream(codec, rate=48000 if codec == "libopus" else cc.sample_rate)
         stream.layout = cc.layout.name if cc.layout.nb_channels <= 2 else "stereo"
         fmt = av.codec.Codec(codec, "w").audio_formats[0].name
         reencode[audio.index] = (stream, av.AudioResampler(format=fmt, layout=stream.layout, rate=stream.rate))
     return copies, reencode
+
+
+def check_output_holds(source: Path, target: Path, encoding: Encoding) -> None:
+    """Before any work: can a file named like `target` hold this video, re-encoded as veil would?
+
+    Builds the output's streams and writes its header to a scratch file, so a `.jpg` for a
+    video, or a codec the container refuses, fails in a second rather than after detection.
+    """
+    container = open_input(source)
+    try:
+        stream = video_stream(container)
+        suffix = target.suffix
+        with tempfile.TemporaryDirectory(prefix="veil-check-") as folder:
+            try:
+                out = open_output(Path(folder) / f"check{suffix}", suffix, container, stream, 0, encoding)
+                try:
+                    out.container.start_encoding()
+                finally:
+                    out.container.close()
+            except VideoError:
+                raise
+            except (av.error.FFmpegError, ValueError, TypeError) as error:
+                reason = getattr(error, "strerror", None) or error  # FFmpeg's text names the scratch file
+                raise VideoError(f"a {suffix or 'suffix-less'} file cannot hold this video ({reason}): "
+                                 "choose .mp4, .mkv or .mov") from None
+    finally:
+        container.close()

@@ -28,7 +28,7 @@ from veil.report import write_report
 from veil.review.follow import MAX_FOLLOW_FRAMES, follow_box
 from veil.review.frames import FrameError, MediaPixels, frame_hide
 from veil.review.session import EditError, NotFound, ReviewSession
-from veil.media import render_media
+from veil.pipeline import render_planned
 
 # A plan for an hour of video with many faces is tens of MiB of JSON; anything larger
 # is refused before it is read. Other API bodies are a few hundred bytes.
@@ -246,7 +246,7 @@ def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
 
     @app.post("/api/export")
     def export() -> Response:
-        started = session.start_export(render_media, write_report)
+        started = session.start_export(render_planned, write_report)
         if not started:
             return JSONResponse({"error": "an export is already running"}, 409)
         return JSONResponse(export_json(session), 202)

@@ -22,10 +22,11 @@ import uvicorn
 from rich.console import Console
 
 from veil import __version__
-from veil.cli import Mode, ShapeOption, parse_color
-from veil.detect import PROFILES, DetectionProfile, detection_record
-from veil.outputs import OutputClaims, OutputError, collect_inputs, media_kind, output_path
-from veil.media import plan_media
+from veil.options import Mode, ShapeOption, parse_color
+from veil.detect import PROFILES, DetectionProfile
+from veil.names import shown
+from veil.outputs import Input, OutputClaims, OutputError, collect_inputs, output_path
+from veil.pipeline import Analysis, FileTask, redact_file
 from veil.photo import file_sha256
 from veil.plan import PIXELATE_BLOCKS, Plan, PlanError, RenderSettings
 from veil.report import report_paths
@@ -83,17 +84,18 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         check_media(plan)
         plan_path = save_plan or plan_file
     else:
-        inputs = collect_inputs(paths)
+        inputs, _ = collect_inputs(paths)
         if not inputs:
             raise SessionError("no photos or videos given (or found in the folders given)")
-        plan_path = save_plan or inputs[0][0].with_name(inputs[0][0].name + PLAN_SUFFIX)
-        plan = resume(plan_path, [source for source, _ in inputs]) or detect(inputs, settings, profile, shape)
+        first = inputs[0].source
+        plan_path = save_plan or first.with_name(first.name + PLAN_SUFFIX)
+        plan = resume(plan_path, [i.source for i in inputs]) or detect(inputs, settings, profile, shape)
     check_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
     # Every file the session will write is checked before it writes any.
     claims = OutputClaims(Path(m.path) for m in plan.media)
     claims.claim(plan_path, "the plan")
-    targets = [claims.claim(output_path(Path(m.path), Path(m.path).parent, None, output_dir), f"the output of {m.path}")
-               for m in plan.media]
+    targets = [claims.claim(output_path(Path(m.path), Path(m.path).parent, None, output_dir, m.kind),
+                            f"the output of {m.path}") for m in plan.media]
     for folder in {t.parent for t in targets if t.parent.exists()}:
         # Found now, not after the reviewer's work, when the export would fail.
         check_writable(folder, "cannot write outputs in {}: choose a writable folder with --output-dir")
@@ -110,7 +112,7 @@ def resume(plan_path: Path, sources: list[Path]) -> Plan | None:
     if not plan_path.exists():
         return None
     plan = Plan.load(plan_path)
-    if [m.path for m in plan.media] != [str(s) for s in sources]:
+    if [Path(m.path).resolve() for m in plan.media] != [s.resolve() for s in sources]:
         raise SessionError(f"{plan_path} exists and is a plan for other files: continue it with --plan, "
                            "or choose another file with --save-plan")
     check_media(plan)
@@ -118,16 +120,15 @@ def resume(plan_path: Path, sources: list[Path]) -> Plan | None:
     return plan
 
 
-def detect(inputs: list[tuple[Path, Path]], settings: RenderSettings, profile: DetectionProfile, shape: str) -> Plan:
-    plan = Plan(render=settings, veil_version=__version__,
-                detection={**detection_record(profile), "shape": shape})
-    for number, (source, _) in enumerate(inputs, 1):
-        kind = media_kind(source)
-        if kind is None or not source.is_file():
-            raise SessionError(f"{source}: not a photo or video file")
-        err.print(f"[{number}/{len(inputs)}] detecting faces in {source}")
-        media = plan_media(source, profile, shape, show_progress=True)
-        plan.media.append(media)
+def detect(inputs: list[Input], settings: RenderSettings, profile: DetectionProfile, shape: str) -> Plan:
+    plan = Plan(render=settings, veil_version=__version__)
+    for number, item in enumerate(inputs, 1):
+        err.print(f"[{number}/{len(inputs)}] detecting faces in {shown(item.source)}")
+        result = redact_file(FileTask(item.source, item.kind, None, settings, plan.encoding, Analysis(profile, shape)),
+                             show_progress=True)
+        if result.media is None:
+            raise SessionError(f"{shown(item.source)}: {result.error}")
+        plan.media.append(result.media)
     return plan
 
 

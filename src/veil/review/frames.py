@@ -198,7 +198,7 @@ def frame_hide(media: MediaPlan, frame: int) -> Hide:
     # Copies of the regions without their boxes: a reviewer's later edit must not change
     # them while the frame renders outside the lock.
     boxes = [(replace(r, boxes={}), r.boxes[frame]) for r in media.regions if not r.keep_visible and frame in r.boxes]
-    return Hide(boxes, frame in media.unanalysed_frames)
+    return Hide(boxes, frame in media.covered_frames())
 
 
 def encode_jpeg(pixels: np.ndarray, side: int) -> bytes:

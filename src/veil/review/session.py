@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import math
 import threading
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +46,9 @@ class Snapshot:
     action: str
 
 
-# Renders one media file to a target path: veil.media.render_media in production.
-Renderer = Callable[[MediaPlan, Any, Path], None]
+# Renders one media file to a target path with the plan's render and encoding settings:
+# veil.pipeline.render_planned in production.
+Renderer = Callable[[MediaPlan, Any, Any, Path], None]
 # Writes the audit report: veil.report.write_report in production.
 ReportWriter = Callable[[Plan, dict[str, str], Path], None]
 
@@ -208,14 +208,13 @@ class ReviewSession:
         outputs: dict[str, str] = {}
         try:
             for media, target in zip(plan.media, self.targets):
-                render(media, plan.render, target)
+                render(media, plan.render, plan.encoding, target)
                 outputs[media.path] = str(target)
                 with self.lock:
                     self.export_state.done += 1
             write_report(plan, outputs, self.report_path)
             state = ExportState("done", len(outputs), len(plan.media), outputs, str(self.report_path))
         except Exception as error:  # the reviewer must see any failure; nothing partial is left (atomic writes)
-            traceback.print_exc()
             state = ExportState("failed", len(outputs), len(plan.media), outputs, None, f"{type(error).__name__}: {error}")
         with self.lock:
             self.export_state = state

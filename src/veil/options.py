@@ -1,0 +1,41 @@
+"""Command-line options shared by `veil` and `veil review`: one definition, one meaning."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+
+
+class Mode(str, Enum):
+    fill = "fill"
+    pixelate = "pixelate"
+    blur = "blur"
+
+
+class ShapeOption(str, Enum):
+    ellipse = "ellipse"
+    box = "box"
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    named = {"black": (0, 0, 0), "white": (255, 255, 255), "gray": (128, 128, 128), "grey": (128, 128, 128)}
+    if text.lower() in named:
+        return named[text.lower()]
+    hexa = text.lstrip("#")
+    if len(hexa) == 6:
+        try:
+            return tuple(int(hexa[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+        except ValueError:
+            pass
+    raise typer.BadParameter(f"{text!r} is not a colour: use black, white, gray or #RRGGBB")
+
+
+AccurateOption = Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 3x slower.")]
+ModeOption = Annotated[Mode, typer.Option(help="fill (safest), pixelate (at most --blocks across a face), blur (weakest: reversible by published attacks). A loaded plan keeps its own unless given.")]
+ColorOption = Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB.")]
+ShapeOpt = Annotated[ShapeOption, typer.Option(help="Shape of each hidden region.")]
+BlocksOption = Annotated[int, typer.Option(min=1, max=8, help="pixelate: blocks across a face (at most 8).")]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace outputs, plans and reports that exist (never an input).")]

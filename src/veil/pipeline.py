@@ -1,0 +1,162 @@
+"""One file through veil: media in -> detect (+ track) -> plan -> render -> media out.
+
+The CLI, the review application and the library all call this module, so a photo or a
+video is planned and rendered the same way whoever asks. Each input is hashed once and
+(for a photo) decoded once; a video is decoded twice by design (veil.video). Every check
+that can fail without looking at pixels (the output can be written, its format can hold
+the media) runs in `preflight`, before any detection.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from veil.detect import DetectionProfile
+from veil.imagefile import WRITE_FORMATS, Photo, read_photo
+from veil.names import shown
+from veil.outputs import MediaKind, OutputError, check_writable
+from veil.photo import file_sha256, plan_photo, render_photo
+from veil.plan import Encoding, MediaPlan, RenderSettings, Shape
+from veil.video import plan_video, render_video
+from veil.videofile import check_output_holds
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """How to find what to hide in every file of a run."""
+
+    profile: DetectionProfile
+    shape: Shape = "ellipse"
+    start: float | None = None  # video: seconds from the first frame
+    end: float | None = None
+    only_range: bool = False  # video: leave frames outside [start, end] as they are
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One input and what to do with it; small and picklable, so a worker process can take it."""
+
+    source: Path
+    kind: MediaKind | None
+    target: Path | None  # None: plan only (--dry-run)
+    render: RenderSettings
+    encoding: Encoding
+    analysis: Analysis | None = None  # how to detect; None only with `planned`
+    overwrite: bool = False
+    planned: MediaPlan | None = None  # from a loaded plan: render it, detect nothing
+
+
+@dataclass
+class FileResult:
+    source: Path
+    media: MediaPlan | None = None
+    output: Path | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    unexpected: bool = False  # the error is a bug in veil, not a problem with the file
+
+    @property
+    def regions(self) -> int:
+        return 0 if self.media is None else sum(not r.keep_visible for r in self.media.regions)
+
+
+class InputError(ValueError):
+    """An input veil cannot take; the message says why."""
+
+
+def preflight(task: FileTask) -> None:
+    """Everything that can be refused before detection: the input's kind, the output's place and format."""
+    if not task.source.is_file():
+        raise InputError("no such file" if not task.source.exists() else "not a regular file")
+    if task.kind is None:
+        raise InputError("neither a photo nor a video veil can read")
+    if task.target is None:
+        return
+    check_writable(task.target, task.overwrite)
+    suffix = task.target.suffix.lower()
+    if task.kind == "image" and suffix not in WRITE_FORMATS:
+        raise OutputError(f"cannot write a photo as {suffix or 'a file without a suffix'}: use one of "
+                          f"{', '.join(sorted(WRITE_FORMATS))}")
+    if task.kind == "video":
+        if suffix in WRITE_FORMATS:
+            raise OutputError(f"a {suffix} file cannot hold a video: choose .mp4, .mkv or .mov")
+        check_output_holds(task.source, task.target, task.encoding)
+
+
+def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
+    """Plan (or take the planned) and render one file. Any failure: no output, and the reason."""
+    started = time.monotonic()
+    result = FileResult(task.source)
+    try:
+        preflight(task)
+        result.media = (_plan(task, show_progress) if task.target is None
+                        else _render(task, task.target, show_progress))
+        result.output = task.target
+    except (ValueError, OSError) as error:  # fail closed: the reason is the user's to see
+        result.error = one_line(error)
+    result.notes = notes(result.media, dry_run=task.target is None) if result.media else []
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo: Photo | None = None) -> MediaPlan:
+    if task.planned is not None:
+        return task.planned
+    analysis = task.analysis
+    if analysis is None:
+        raise InputError("nothing to render: the file has no plan and no detection was asked for")
+    if task.kind == "image":
+        media = plan_photo(task.source, analysis.profile, photo, sha256)
+    else:
+        media = plan_video(task.source, analysis.profile, show_progress=show_progress, start=analysis.start,
+                           end=analysis.end, only_range=analysis.only_range, sha256=sha256)
+    for region in media.regions:
+        region.shape = analysis.shape
+    return media
+
+
+def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
+    """Hash once, decode a photo once, plan, render."""
+    sha256 = file_sha256(task.source)
+    if task.planned is not None and task.planned.sha256 and task.planned.sha256 != sha256:
+        # The plan's boxes were found in other pixels: rendering them could leave faces visible.
+        raise InputError("the file has changed since its plan was made (SHA-256 differs): detect its faces again")
+    if task.kind == "image":
+        photo = read_photo(task.source)
+        media = _plan(task, show_progress, sha256, photo)
+        render_photo(media, task.render, target, photo, overwrite=task.overwrite)
+    else:
+        media = _plan(task, show_progress, sha256)
+        render_video(media, task.render, target, show_progress=show_progress, encoding=task.encoding,
+                     overwrite=task.overwrite, hash_checked=True)
+    return media
+
+
+def notes(media: MediaPlan, dry_run: bool) -> list[str]:
+    """What the user must know about a file beyond its region count."""
+    found: list[str] = []
+    are = "would be" if dry_run else "are"
+    were = "would be" if dry_run else "were"
+    if media.unanalysed_frames:
+        found.append(f"{len(media.unanalysed_frames)} frame(s) could not be analysed and {are} fully covered")
+    if media.unchecked_frames:
+        outside = f"{len(media.unchecked_frames)} frame(s) outside --start/--end were not checked for faces"
+        found.append(f"{outside} and {are} fully covered" if media.unchecked_covered
+                     else f"{outside} and {were} left as they are (--only-range)")
+    return found
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on a single line: names in it are escaped, and so is any other control character."""
+    return shown(str(error) or type(error).__name__)
+
+
+def render_planned(media: MediaPlan, render: RenderSettings, encoding: Encoding, target: Path) -> None:
+    """Render one file of a reviewed plan, with the plan's own render and encoding settings."""
+    task = FileTask(Path(media.path), media.kind, target, render, encoding, overwrite=True, planned=media)
+    result = redact_file(task)
+    if result.error:
+        raise InputError(f"{shown(media.path)}: {result.error}")
