@@ -135,8 +135,22 @@ def test_address_without_token_is_refused(browser, served):
     page = browser.new_page()
     response = page.goto(server.base + "/")
     assert response.status == 401
-    assert "access token" in page.content()
+    assert "one-time address" in page.content()
     page.close()
+
+
+def test_launch_address_works_once(browser, served):
+    server, _ = served
+    used = server.url
+    first = browser.new_page()
+    assert first.goto(used).status == 200 and first.url == server.base + "/"
+    first.wait_for_selector(".card[data-index='1']")
+    assert first.goto(used).status == 200  # the browser with the cookie may reopen it
+    first.close()
+    other = browser.new_page()  # another browser profile: no cookie
+    assert other.goto(used).status == 401 and "used already" in other.content()
+    assert other.goto(server.url).status == 200 and server.url != used  # the address the terminal shows now
+    other.close()
 
 
 def test_photo_review_delete_draw_keep_undo_export(page, served):

@@ -26,17 +26,25 @@ from veil.cli import Mode, ShapeOption, parse_color
 from veil.detect import PROFILES, DetectionProfile, detection_record
 from veil.outputs import OutputClaims, OutputError, collect_inputs, media_kind, output_path
 from veil.media import plan_media
+from veil.names import shown
 from veil.photo import file_sha256
 from veil.plan import PIXELATE_BLOCKS, Plan, PlanError, RenderSettings
 from veil.report import report_paths
-from veil.review.app import create_app
+from veil.review.app import LaunchCodes, create_app
 from veil.review.session import ReviewSession
 
 PLAN_SUFFIX = ".veil-plan.json"
 REPORT_SUFFIX = ".veil-report.json"
 
 review_app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
-err = Console(stderr=True, highlight=False)
+# Messages name user files: no markup or emoji codes ("[red]x.jpg" must print as is), and no
+# wrapping, so each message stays on one line whatever the terminal width.
+err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
+
+
+def say(message: str) -> None:
+    """Print one line; control characters in the file names it holds are shown escaped."""
+    err.print(shown(message))
 
 
 class SessionError(ValueError):
@@ -64,12 +72,12 @@ def review(
         session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings,
                                PROFILES["accurate" if accurate else "fast"], shape.value)
     except (SessionError, PlanError, OutputError) as error:
-        err.print(f"veil review: {error}")
+        say(f"veil review: {error}")
         raise typer.Exit(2)
     server = ReviewServer(session, port)
-    err.print(f"plan file (saved after every edit): {session.plan_path}")
-    err.print(f"review page: {server.url}")
-    err.print("press Ctrl+C to stop the server")
+    say(f"plan file (saved after every edit): {session.plan_path}")
+    say(f"review page (a one-time address; a new one is printed when it is used): {server.url}")
+    say("press Ctrl+C to stop the server")
     if not no_browser:
         webbrowser.open(server.url)
     server.run()
@@ -114,7 +122,7 @@ def resume(plan_path: Path, sources: list[Path]) -> Plan | None:
         raise SessionError(f"{plan_path} exists and is a plan for other files: continue it with --plan, "
                            "or choose another file with --save-plan")
     check_media(plan)
-    err.print(f"resuming the review saved in {plan_path} ({len(plan.edits)} edits so far)")
+    say(f"resuming the review saved in {plan_path} ({len(plan.edits)} edits so far)")
     return plan
 
 
@@ -125,7 +133,7 @@ def detect(inputs: list[tuple[Path, Path]], settings: RenderSettings, profile: D
         kind = media_kind(source)
         if kind is None or not source.is_file():
             raise SessionError(f"{source}: not a photo or video file")
-        err.print(f"[{number}/{len(inputs)}] detecting faces in {source}")
+        say(f"[{number}/{len(inputs)}] detecting faces in {source}")
         media = plan_media(source, profile, shape, show_progress=True)
         plan.media.append(media)
     return plan
@@ -157,8 +165,9 @@ class ReviewServer:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(("127.0.0.1", port))
         self.port = self.socket.getsockname()[1]
-        self.token = secrets.token_urlsafe(24)
-        self.app = create_app(session, self.token, self.port)
+        self.token = secrets.token_urlsafe(24)  # the cookie's value: never in an address or on a command line
+        self.codes = LaunchCodes(self.announce)
+        self.app = create_app(session, self.token, self.port, self.codes)
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False))
         self.thread: threading.Thread | None = None
 
@@ -168,7 +177,11 @@ class ReviewServer:
 
     @property
     def url(self) -> str:
-        return f"{self.base}/?token={self.token}"
+        """The address with the live one-time launch code: safe to pass to a browser's command line."""
+        return f"{self.base}/?code={self.codes.current}"
+
+    def announce(self) -> None:
+        say(f"the review page was opened; to open it in another browser: {self.url}")
 
     def run(self) -> None:
         self.server.run(sockets=[self.socket])

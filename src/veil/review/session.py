@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import math
 import threading
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,8 +213,7 @@ class ReviewSession:
                     self.export_state.done += 1
             write_report(plan, outputs, self.report_path)
             state = ExportState("done", len(outputs), len(plan.media), outputs, str(self.report_path))
-        except Exception as error:  # the reviewer must see any failure; nothing partial is left (atomic writes)
-            traceback.print_exc()
+        except Exception as error:  # the page shows any failure in one line; nothing partial is left (atomic writes)
             state = ExportState("failed", len(outputs), len(plan.media), outputs, None, f"{type(error).__name__}: {error}")
         with self.lock:
             self.export_state = state
