@@ -139,7 +139,6 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
     pixels = MediaPixels(session.plan.media)
     cookie = f"veil_token_{port}"  # cookies ignore ports: two sessions must not share one
     hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
-    origin = f"http://127.0.0.1:{port}"
 
     def authorised(request: Request) -> bool:
         offered = request.headers.get("x-veil-token") or request.cookies.get(cookie)
@@ -165,7 +164,8 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
         elif not authorised(request):
             response = plain(401, "open the one-time address `veil review` printed in the terminal")
         else:
-            response = refusal(request, origin) or await call_next(request)
+            # The Host was checked above: the page's own origin is the one it was loaded from.
+            response = refusal(request, f"http://{request.headers['host']}") or await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers[name] = value
         return response
