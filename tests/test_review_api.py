@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from veil.detect import FAST
 from veil.outputs import OutputError
 from veil.plan import Plan, PlanError, RenderSettings
-from veil.review.app import MAX_PLAN_BYTES, create_app
+from veil.names import shown
+from veil.review.app import MAX_PLAN_BYTES, LaunchCodes, create_app
 from veil.review.cli import ReviewServer, SessionError, open_session, review_app
 from veil.review.session import ReviewSession
 
@@ -27,6 +28,9 @@ PHOTO = DATA / "face_recognition_examples" / "examples" / "two_people.jpg"
 VIDEO = DATA / "videos" / "intel_walking_and_headpose" / "face-demographics-walking.mp4"
 TOKEN = "t0ken-for-tests"
 PORT = 8765  # only named in the Host header: TestClient calls the app directly
+ORIGIN = f"http://127.0.0.1:{PORT}"
+# What the page's fetch() sends with every change (browsers add Origin themselves).
+PAGE_HEADERS = {"X-Veil-Token": TOKEN, "Origin": ORIGIN, "Content-Type": "application/json"}
 
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"test data not found at {DATA} (../shared/data)")
 
@@ -47,8 +51,7 @@ def session(detected_plan: Path, tmp_path: Path) -> ReviewSession:
 
 @pytest.fixture
 def client(session: ReviewSession) -> TestClient:
-    return TestClient(create_app(session, TOKEN, PORT), base_url=f"http://127.0.0.1:{PORT}",
-                      headers={"X-Veil-Token": TOKEN})
+    return TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
 
 
 def saved(session: ReviewSession) -> Plan:
@@ -61,7 +64,7 @@ def boxes(plan: Plan, media: int, region: str) -> dict[int, list[float]]:
 
 
 def finish_export(client: TestClient) -> dict:
-    answer = client.post("/api/export")
+    answer = client.post("/api/export", json={})
     assert answer.status_code == 202
     status = client.get("/api/export").json()
     while status["state"] == "running":
@@ -73,28 +76,45 @@ def finish_export(client: TestClient) -> dict:
 # --- access control --------------------------------------------------------------
 
 def test_every_request_needs_the_token(session: ReviewSession):
-    bare = TestClient(create_app(session, TOKEN, PORT), base_url=f"http://127.0.0.1:{PORT}")
+    bare = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN)
     for path in ("/", "/static/app.js", "/static/style.css", "/api/state", "/api/media/0", "/media/0/frame/0.jpg",
                  "/api/plan", "/api/export"):
         assert bare.get(path).status_code == 401, path
         assert bare.get(path, headers={"X-Veil-Token": "wrong"}).status_code == 401, path
-        assert bare.get(path, params={"token": TOKEN[:-1]}).status_code == 401, path
+        # The token is never taken from an address: addresses end up on command lines and in histories.
+        assert bare.get(path, params={"token": TOKEN}).status_code == 401, path
     assert bare.post("/api/media/0/regions/f1/delete", json={}).status_code == 401
-    assert bare.post("/api/export").status_code == 401
+    assert bare.post("/api/export", json={}, headers={"Origin": ORIGIN}).status_code == 401
     bare.cookies.set(f"veil_token_{PORT}", "wrong")
     assert bare.get("/api/state").status_code == 401
 
 
-def test_token_in_address_becomes_a_cookie(session: ReviewSession):
-    browser = TestClient(create_app(session, TOKEN, PORT), base_url=f"http://127.0.0.1:{PORT}")
-    first = browser.get("/", params={"token": TOKEN}, follow_redirects=False)
+def test_one_time_launch_code_becomes_a_cookie(session: ReviewSession):
+    announced: list[str] = []
+    codes = LaunchCodes(lambda: announced.append(codes.current))
+    app = create_app(session, TOKEN, PORT, codes)
+    browser = TestClient(app, base_url=ORIGIN)
+    code = codes.current
+    assert code != TOKEN and len(code) >= 24
+    first = browser.get("/", params={"code": code}, follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"] == "/"
     cookie = first.headers["set-cookie"]
-    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower() and TOKEN in cookie
     page = browser.get("/")  # the cookie alone is enough now
     assert page.status_code == 200 and "veil review" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert browser.get("/media/0/frame/0.jpg").headers["content-type"] == "image/jpeg"
+    # The code is dead: another browser (no cookie) is refused and told where to find a new one.
+    other = TestClient(app, base_url=ORIGIN)
+    again = other.get("/", params={"code": code}, follow_redirects=False)
+    assert again.status_code == 401 and "used already" in again.text and "terminal" in again.text
+    assert "set-cookie" not in again.headers
+    assert other.get("/", params={"code": "guess"}).status_code == 401
+    # A fresh code was made (and announced, for the terminal); it works once, like the first.
+    assert announced == [codes.current] and codes.current != code
+    assert other.get("/", params={"code": codes.current}).status_code == 200
+    # The browser that has the cookie may reopen its old address.
+    assert browser.get("/", params={"code": code}).status_code == 200
 
 
 def test_only_session_files_are_served(client: TestClient):
@@ -137,6 +157,112 @@ def test_loopback_host_only_and_no_cors(client: TestClient):
     assert "access-control-allow-origin" not in preflight.headers
 
 
+# Every state-changing endpoint with a body it would accept (media 0 is the photo, 1 the video).
+CHANGES = [
+    ("POST", "/api/media/0/regions", {"frame": 0, "shape": "box", "box": [20, 500, 120, 600]}),
+    ("POST", "/api/media/0/regions/f1/box", {"frame": 0, "box": [20, 500, 120, 600]}),
+    ("POST", "/api/media/0/regions/f1/delete-box", {"frame": 0}),
+    ("POST", "/api/media/0/regions/f1/delete", {}),
+    ("POST", "/api/media/0/regions/f1/shape", {"shape": "box"}),
+    ("POST", "/api/media/0/regions/f1/keep", {"keep": True, "reason": "consented"}),
+    ("POST", "/api/media/1/regions/t1/extend", {"start": 0, "end": 3}),
+    ("POST", "/api/undo", {}),
+    ("POST", "/api/redo", {}),
+    ("POST", "/api/export", {}),
+    ("PUT", "/api/plan", None),  # the session's own plan, filled in by the test
+]
+
+
+def test_changes_need_json_from_the_page_itself(client: TestClient, session: ReviewSession):
+    before = session.plan_path.read_bytes()
+    body = json.dumps({"reason": "x"})
+    forged = [
+        {"Origin": None},  # neither Origin nor Sec-Fetch-Site: not known to come from the page
+        {"Origin": "https://evil.example"},
+        {"Origin": f"http://127.0.0.1:{PORT + 1}"},  # another local server is another origin
+        {"Origin": "null"},
+        {"Origin": None, "Sec-Fetch-Site": "cross-site"},
+        {"Origin": None, "Sec-Fetch-Site": "same-site"},
+        {"Sec-Fetch-Site": "cross-site"},  # a right Origin does not excuse a cross-site fetch
+        {"Content-Type": "text/plain"},  # what a cross-site form or a no-cors fetch can send
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        {"Content-Type": "multipart/form-data; boundary=x"},
+        {"Content-Type": None},
+    ]
+    for method, path, _ in CHANGES:
+        for headers in forged:
+            request = client.build_request(method, path, content=body)
+            for name, value in headers.items():
+                if value is None:
+                    del request.headers[name]
+                else:
+                    request.headers[name] = value
+            answer = client.send(request)
+            assert answer.status_code == 403, (method, path, headers)
+            assert answer.text.count("\n") == 1 and len(answer.text) < 100
+    assert session.plan_path.read_bytes() == before and session.export_state.state == "idle"
+    # What chromium sends from the page: Sec-Fetch-Site alone is enough too.
+    same_site = client.build_request("POST", "/api/media/0/regions/f1/delete", json={})
+    del same_site.headers["Origin"]
+    same_site.headers["Sec-Fetch-Site"] = "same-origin"
+    assert client.send(same_site).status_code == 200
+    assert client.post("/api/undo", content=b"{}", headers={"Content-Type": "application/json; charset=utf-8"}).status_code == 200
+    # A page opened as localhost: is served from that origin (and not from the other loopback name).
+    localhost = {"Host": f"localhost:{PORT}", "Origin": f"http://localhost:{PORT}"}
+    assert client.post("/api/redo", json={}, headers=localhost).status_code == 200
+    assert client.post("/api/undo", json={}, headers={**localhost, "Origin": ORIGIN}).status_code == 403
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+NOT_OBJECTS = [
+    b"", b"{nope", b"{", b'{"frame": 0,}', b"\xff\xfe\x00", b"null", b"[]", b'"text"', b"true", b"12", b"{}{}",
+    # Far deeper than Python's recursion limit, yet under the 64 KiB body limit.
+    nested(30_000), b'{"a": ' * 9000 + b"1" + b"}" * 9000, b"[" * 60_000,
+    b"9" * 5000,  # over Python's int digit limit: json.loads raises ValueError
+    b'{"frame": 1' + b"0" * 5000 + b"}",
+    b'{"frame": NaN}', b'{"frame": Infinity}', b'{"frame": -Infinity}', b'{"box": [1e999, 0, 10, 10]}',
+    b'{"frame": 0, "box": [0, 0, 1e400, 10], "shape": "box", "start": 0, "end": 1, "keep": true}',
+    b'{"frame": 100000000000000000000000000000}',
+]
+# JSON objects that no state-changing endpoint that reads its body can take.
+WRONG_OBJECTS = [
+    {"frame": "0", "box": "abcd", "shape": 5, "keep": "yes", "start": [], "end": {}, "reason": 1},
+    {"frame": -1, "box": [0, 0, 10], "shape": "star", "keep": None, "start": -1, "end": -1},
+    {"frame": True, "box": [True, 0, 10, 10], "shape": ["box"], "keep": 1, "start": True, "end": 1.5},
+    {"frame": 0.5, "box": [[0], 0, 10, 10], "shape": None, "keep": 0, "start": "0", "end": "9", "reason": [1]},
+    {"frame": {"$gt": 0}, "box": {"x": 1}, "shape": {}, "keep": {}, "start": {}, "end": 0, "reason": "x" * 3000},
+    {"format": "veil-plan", "version": 1, "media": nested(900).decode()},
+    {"reason": "x", "token": "x"},  # an unknown field: a misspelt one would be lost silently
+]
+
+
+def test_bad_bodies_are_400_never_500(client: TestClient, session: ReviewSession):
+    before = session.plan_path.read_bytes()
+    plan = session.plan.to_json()
+    not_plans = [{**plan, "version": 10 ** 17}, {**plan, "media": {}}, {**plan, "render": {"mode": "blur"}},
+                 {**plan, "media": [{"path": "x"}]}, {**plan, "edits": [[[]]]}, {"media": [plan["media"]]}]
+    for method, path, _ in CHANGES:
+        bodies = NOT_OBJECTS + [json.dumps(o).encode() for o in WRONG_OBJECTS]
+        if path == "/api/plan":
+            bodies += [json.dumps(o).encode() for o in not_plans] + [b'{"media": ' + nested(990) + b"}"]
+        for body in bodies:
+            answer = client.request(method, path, content=body)
+            assert answer.status_code == 400, (path, body[:60], answer.text[:200])
+            message = answer.json()["error"]
+            assert message and "\n" not in message and len(message) < 400, message
+    assert session.plan_path.read_bytes() == before and session.export_state.state == "idle"
+
+
+def test_path_and_query_errors_are_not_500(client: TestClient):
+    assert client.post("/api/media/x/regions/f1/delete", json={}).status_code == 404
+    assert client.post("/api/media/99999999999999999999999/regions/f1/delete", json={}).status_code == 404
+    assert client.get("/media/0/frame/0.jpg", params={"view": "x-ray"}).status_code == 400
+    assert client.get("/media/0/frame/999999999999999999999999.jpg").status_code == 404
+
+
 def test_server_binds_loopback_and_stops(session: ReviewSession):
     server = ReviewServer(session)
     assert server.socket.getsockname()[0] == "127.0.0.1"
@@ -144,7 +270,11 @@ def test_server_binds_loopback_and_stops(session: ReviewSession):
     try:
         assert httpx.get(server.base + "/api/state").status_code == 401
         assert httpx.get(server.base + "/api/state", headers={"X-Veil-Token": server.token}).status_code == 200
-        assert server.token in server.url and len(server.token) >= 24
+        assert server.token not in server.url and len(server.token) >= 24
+        url = server.url
+        with httpx.Client() as browser:
+            assert browser.get(url, follow_redirects=True).status_code == 200
+        assert httpx.get(url).status_code == 401 and server.url != url
     finally:
         server.stop()
     assert not server.thread.is_alive()
@@ -164,7 +294,7 @@ def test_oversized_and_invalid_plan_uploads_are_refused(client: TestClient, sess
     other = session.plan.to_json()
     other["media"][0]["path"] = "/somewhere/else.jpg"
     assert "other media files" in client.put("/api/plan", json=other).json()["error"]
-    assert client.post("/api/undo").status_code == 400  # nothing was changed
+    assert client.post("/api/undo", json={}).status_code == 400  # nothing was changed
     assert session.plan_path.read_bytes() == before
 
 
@@ -174,7 +304,7 @@ def test_uploaded_plan_replaces_the_regions(client: TestClient, session: ReviewS
     assert client.put("/api/plan", params={"reason": "from the desk"}, json=edited).status_code == 200
     assert [r.id for r in saved(session).media[0].regions] == ["f1"]
     assert saved(session).edits[-1].action == "load_plan" and saved(session).edits[-1].reason == "from the desk"
-    client.post("/api/undo")
+    client.post("/api/undo", json={})
     assert [r.id for r in saved(session).media[0].regions] == ["f1", "f2"]
 
 
@@ -228,7 +358,7 @@ def test_draw_a_region_then_move_and_resize_it(client: TestClient, session: Revi
 def test_change_shape(client: TestClient, session: ReviewSession):
     client.post("/api/media/0/regions/f2/shape", json={"shape": "box"})
     assert saved(session).media[0].region("f2").shape == "box"
-    assert client.post("/api/media/0/regions/f2/shape", json={"shape": "star"}).status_code == 422
+    assert client.post("/api/media/0/regions/f2/shape", json={"shape": "star"}).status_code == 400
 
 
 def test_keep_visible_needs_a_reason(client: TestClient, session: ReviewSession):
@@ -295,11 +425,11 @@ def test_undo_and_redo(client: TestClient, session: ReviewSession):
     client.post(f"/api/media/1/regions/{track}/delete-box", json={"frame": 0})
     state = client.get("/api/state").json()
     assert state["undo"] == "delete_box" and state["redo"] is None
-    assert client.post("/api/undo").json()["undone"] == "delete_box"
-    assert client.post("/api/undo").json()["undone"] == "delete_region"
+    assert client.post("/api/undo", json={}).json()["undone"] == "delete_box"
+    assert client.post("/api/undo", json={}).json()["undone"] == "delete_region"
     assert saved(session).to_json()["media"] == original
-    assert client.post("/api/undo").status_code == 400
-    assert client.post("/api/redo").json()["redone"] == "delete_region"
+    assert client.post("/api/undo", json={}).status_code == 400
+    assert client.post("/api/redo", json={}).json()["redone"] == "delete_region"
     assert [r.id for r in saved(session).media[0].regions] == ["f2"]
     assert 0 in saved(session).media[1].region(track).boxes
     # A new edit clears what could be redone.
@@ -382,3 +512,29 @@ def test_export_of_a_changed_input_fails_closed(client: TestClient, session: Rev
     status = finish_export(client)
     assert status["state"] == "failed" and "plan" in status["error"]
     assert not session.targets[0].exists() and not session.report_path.exists()
+
+
+# --- the terminal --------------------------------------------------------------------
+
+def test_shown_escapes_control_characters():
+    assert shown(Path("clip [1].mp4")) == "clip [1].mp4"
+    assert shown("Zoë/會議.jpg") == "Zoë/會議.jpg"
+    assert shown("a\nveil: done\x1b[2J\r\t\x7f.jpg") == "a\\nveil: done\\x1b[2J\\r\\t\\x7f.jpg"
+    assert shown("\u202egpj.exe") == "\\u202egpj.exe"  # a bidi override would show the name backwards
+    assert shown("bad\udcffbyte\u2028") == "bad\\udcffbyte\\u2028"
+
+
+@pytest.mark.parametrize("name", ["a[/b]/x.jpg", "[red]x.jpg", "[bold]a[/bold]:smile:.jpg"])
+def test_names_print_as_they_are(tmp_path: Path, name: str, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(review_app, [name, "--no-browser"])
+    assert result.exit_code == 2, result.exception  # not 1 with a rich MarkupError
+    assert name in result.output and result.output.startswith("veil review: ")
+    assert result.output.count("\n") == 1
+
+
+def test_names_cannot_forge_a_line(tmp_path: Path):
+    name = tmp_path / "x\nveil review: export done\x1b[2J.jpg"
+    result = CliRunner().invoke(review_app, [str(name), "--no-browser"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "\x1b" not in result.output
+    assert "x\\nveil review: export done\\x1b[2J.jpg" in result.output

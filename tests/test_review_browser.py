@@ -9,9 +9,11 @@ the CC BY 4.0 Intel clips are also copied to docs/ for the README.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,8 +137,71 @@ def test_address_without_token_is_refused(browser, served):
     page = browser.new_page()
     response = page.goto(server.base + "/")
     assert response.status == 401
-    assert "access token" in page.content()
+    assert "one-time address" in page.content()
     page.close()
+
+
+def test_launch_address_works_once(browser, served):
+    server, _ = served
+    used = server.url
+    first = browser.new_page()
+    assert first.goto(used).status == 200 and first.url == server.base + "/"
+    first.wait_for_selector(".card[data-index='1']")
+    assert first.goto(used).status == 200  # the browser with the cookie may reopen it
+    first.close()
+    other = browser.new_page()  # another browser profile: no cookie
+    assert other.goto(used).status == 401 and "used already" in other.content()
+    assert other.goto(server.url).status == 200 and server.url != used  # the address the terminal shows now
+    other.close()
+
+
+# A page of another local server (127.0.0.1, another port: same-site, so even a SameSite=Strict
+# cookie goes along) that tries to change the plan and start an export behind the reviewer's back.
+ATTACK = """<!doctype html><form id=f method=post enctype=text/plain action="{base}/api/export">
+<input name='{{"a":"' value='"}}'></form><script>
+const o = {{method: "POST", mode: "no-cors", credentials: "include", body: "{{}}", headers: {{"Content-Type": "text/plain"}}}};
+Promise.allSettled([fetch("{base}/api/media/0/regions/f1/delete", o), fetch("{base}/api/export", o),
+  fetch("{base}/api/undo", {{...o, headers: {{"Content-Type": "application/json"}}}})])
+  .then(() => {{ document.title = "sent"; document.getElementById("f").submit(); }});
+</script>"""
+
+
+@pytest.fixture
+def attacker(served) -> Iterator[str]:
+    server, _ = served
+    page = ATTACK.format(base=server.base).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args) -> None:  # quiet: the test reads the plan file, not the log
+            pass
+
+    host = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=host.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{host.server_address[1]}/"
+    finally:
+        host.shutdown()
+        host.server_close()
+
+
+def test_another_local_page_cannot_change_anything(page, served, attacker):
+    server, folder = served
+    plan = folder / "review.veil-plan.json"
+    page.goto(server.url)  # the reviewer's browser has the cookie
+    page.wait_for_selector(".card[data-index='1']")
+    before = plan.read_bytes()
+    page.goto(attacker)
+    page.wait_for_url(server.base + "/api/export")  # the form's post, after the three fetches have had their answers
+    assert "only from the review page" in page.content()
+    assert plan.read_bytes() == before and not (folder / "out").exists()
+    assert Plan.load(plan).edits == []
 
 
 def test_photo_review_delete_draw_keep_undo_export(page, served):

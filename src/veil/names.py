@@ -1,9 +1,8 @@
-"""File names as veil shows them: one line each, exactly as they are, forging nothing.
+"""Showing user-chosen names (file paths) in a terminal safely.
 
-A name may hold a newline, an escape sequence or square brackets. Printed raw, a crafted
-name could start a line that looks like a veil message, recolour the terminal, or (through
-Rich markup) vanish or crash the printer. `shown` escapes control characters the way
-Python writes them in strings; the consoles that print names never interpret markup.
+A file name may hold a newline, an ESC sequence or a bidi override: printed raw, it could
+forge a line of veil's output or repaint the terminal. `shown` escapes such characters the
+way Python's repr does, and leaves everything else, including non-ASCII letters, as it is.
 """
 
 from __future__ import annotations
@@ -11,18 +10,16 @@ from __future__ import annotations
 import os
 import unicodedata
 
+# Line and paragraph separators are not control characters, but some terminals break lines on them.
+SEPARATORS = {"\u2028", "\u2029"}
+
 
 def shown(name: str | os.PathLike[str]) -> str:
-    """`name` with every control character (newline, ESC, DEL, bidi overrides...) escaped."""
-    text = os.fspath(name)
-    return "".join(_escaped(char) for char in text)
+    """`name` with every control, format, surrogate, private-use or unassigned character escaped."""
+    return "".join(escaped(c) for c in os.fspath(name))
 
 
-def _escaped(char: str) -> str:
-    # Cc: C0/C1 controls; Cf: format characters such as the bidi overrides that reorder a line.
-    if unicodedata.category(char) in ("Cc", "Cf"):
-        return char.encode("unicode_escape").decode("ascii")
-    # Names Linux cannot decode arrive as lone surrogates (os.fsdecode); show their bytes.
-    if "\ud800" <= char <= "\udfff":
-        return f"\\x{ord(char) - 0xDC00:02x}"
-    return char
+def escaped(char: str) -> str:
+    if unicodedata.category(char)[0] != "C" and char not in SEPARATORS:
+        return char
+    return repr(char)[1:-1]  # '\n', '\x1b', '\u202e': the repr without its quotes

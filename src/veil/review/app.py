@@ -1,27 +1,37 @@
 """The review web application: a JSON API over a `ReviewSession`, and the page that uses it.
 
 Security model: the server binds to 127.0.0.1 only, and every request (page, scripts,
-images, API) must carry the session's random token: in the `?token=` of the address
-printed in the terminal (which sets a cookie and redirects to a clean address), in the
-cookie, or in an `X-Veil-Token` header. The Host header must be the loopback address
-(so a DNS-rebinding page cannot talk to the server), no CORS header is ever sent, and
-the page runs under a strict Content-Security-Policy. Media are addressed by their index
-in the plan: no URL carries a file path, and the only files served are the session's
-media and a fixed list of static files from the package. Request bodies are size-capped.
+images, API) must carry the session's random token, in an HttpOnly SameSite=Strict cookie
+or an `X-Veil-Token` header. The token itself never appears in an address (a browser is
+started with its address on a command line, which other local users can read): the
+address printed and opened holds a one-time launch code instead, which `GET /?code=`
+exchanges for the cookie and which is dead once used. Every state-changing request must
+also be JSON (`Content-Type: application/json`, which a plain HTML form cannot send) and
+come from the page itself (`Origin` or `Sec-Fetch-Site`), and every body is parsed
+strictly: anything but a JSON object of the right shape is a 400, never a 500. The Host
+header must be the loopback address (so a DNS-rebinding page cannot talk to the server),
+no CORS header is ever sent, and the page runs under a strict Content-Security-Policy.
+Media are addressed by their index in the plan: no URL carries a file path, and the only
+files served are the session's media and a fixed list of static files from the package.
+Request bodies are size-capped.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import secrets
+import threading
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from veil.plan import MediaPlan, Plan, PlanError
 from veil.report import write_report
@@ -46,68 +56,116 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# No frame number or pixel coordinate needs more digits; longer ones are refused before
+# Python builds (or refuses, with a ValueError) a huge int.
+MAX_INT_DIGITS = 18
 
 
-class AddRegion(BaseModel):
+class LaunchCodes:
+    """The one-time code of the address a browser is opened with, exchanged for the cookie.
+
+    One code is live at a time; redeeming it makes a new one and calls `announce`, so the
+    terminal can show a fresh address for another browser (the server's only way to hand
+    out access after the first use).
+    """
+
+    def __init__(self, announce: Callable[[], None] | None = None):
+        self.current = secrets.token_urlsafe(24)
+        self.announce = announce
+        self.lock = threading.Lock()
+
+    def redeem(self, code: str) -> bool:
+        with self.lock:
+            if not secrets.compare_digest(code.encode(), self.current.encode()):
+                return False
+            self.current = secrets.token_urlsafe(24)
+        if self.announce is not None:
+            self.announce()
+        return True
+
+
+class Body(BaseModel):
+    # Strict: "yes" is not a bool, "3" not a frame number, and an unknown field is a mistake
+    # (a misspelt "reason" would lose the reason): a 400, not a guess.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class Empty(Body):
+    """The body of undo, redo and export: `{}`."""
+
+
+class AddRegion(Body):
     frame: int = Field(ge=0)
     shape: Literal["ellipse", "box"] = "ellipse"
     box: list[float] = Field(min_length=4, max_length=4)
     reason: str | None = Field(default=None, max_length=2000)
 
 
-class SetBox(BaseModel):
+class SetBox(Body):
     frame: int = Field(ge=0)
     box: list[float] = Field(min_length=4, max_length=4)
     reason: str | None = Field(default=None, max_length=2000)
 
 
-class FrameOnly(BaseModel):
+class FrameOnly(Body):
     frame: int = Field(ge=0)
     reason: str | None = Field(default=None, max_length=2000)
 
 
-class ReasonOnly(BaseModel):
+class ReasonOnly(Body):
     reason: str | None = Field(default=None, max_length=2000)
 
 
-class SetShape(BaseModel):
+class SetShape(Body):
     shape: Literal["ellipse", "box"]
     reason: str | None = Field(default=None, max_length=2000)
 
 
-class KeepVisible(BaseModel):
+class KeepVisible(Body):
     keep: bool
     reason: str | None = Field(default=None, max_length=2000)
 
 
-class Extend(BaseModel):
+class Extend(Body):
     start: int = Field(ge=0, description="the frame whose box is followed")
     end: int = Field(ge=0, description="the last frame to fill, before or after start")
     reason: str | None = Field(default=None, max_length=2000)
 
 
-def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
-    """The application for one session; `port` is the one it is served on (for the Host check)."""
+def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes) -> FastAPI:
+    """The application for one session; `port` is the one it is served on (Host and Origin checks)."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     pixels = MediaPixels(session.plan.media)
     cookie = f"veil_token_{port}"  # cookies ignore ports: two sessions must not share one
     hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
 
+    def authorised(request: Request) -> bool:
+        offered = request.headers.get("x-veil-token") or request.cookies.get(cookie)
+        return offered is not None and secrets.compare_digest(offered.encode(), token.encode())
+
+    def enter(code: str, request: Request) -> Response:
+        """Exchange a launch code for the cookie; a used code is refused unless the cookie is there already."""
+        if not (codes.redeem(code) or authorised(request)):
+            return plain(401, "this one-time address was used already: open the newest address "
+                              "`veil review` printed in the terminal")
+        # The clean address keeps the code out of the address bar and history (it is dead anyway).
+        response = RedirectResponse("/", 303)
+        response.set_cookie(cookie, token, httponly=True, samesite="strict", path="/")
+        return response
+
     @app.middleware("http")
     async def guard(request: Request, call_next):
+        code = request.query_params.get("code") if request.url.path == "/" and request.method == "GET" else None
         if request.headers.get("host") not in hosts:
-            return plain(403, "this server answers only to its loopback address")
-        offered = request.query_params.get("token") or request.headers.get("x-veil-token") or request.cookies.get(cookie)
-        if not offered or not secrets.compare_digest(offered.encode(), token.encode()):
-            return plain(401, "open the address `veil review` printed in the terminal (it holds the access token)")
-        if request.method in ("POST", "PUT"):
-            limit = MAX_PLAN_BYTES if request.url.path == "/api/plan" else MAX_BODY_BYTES
-            length = request.headers.get("content-length")
-            if length is None or not length.isdigit():
-                return plain(411, "a request body needs a Content-Length")
-            if int(length) > limit:
-                return plain(413, f"request body over {limit} bytes")
-        response = await call_next(request)
+            response = plain(403, "this server answers only to its loopback address")
+        elif code is not None:
+            response = enter(code, request)
+        elif not authorised(request):
+            response = plain(401, "open the one-time address `veil review` printed in the terminal")
+        else:
+            # The Host was checked above: the page's own origin is the one it was loaded from.
+            response = refusal(request, f"http://{request.headers['host']}") or await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers[name] = value
         return response
@@ -124,14 +182,19 @@ def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
     async def bad_frame(_: Request, error: FrameError):
         return JSONResponse({"error": str(error)}, 404)
 
+    @app.exception_handler(ValidationError)
+    async def bad_body(_: Request, error: ValidationError):
+        return JSONResponse({"error": validation_message(error.errors())}, 400)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, error: RequestValidationError):
+        # A path that names no media file or region is not found; a bad query is a bad request.
+        if all(e["loc"][0] == "path" for e in error.errors()):
+            return JSONResponse({"error": "not found"}, 404)
+        return JSONResponse({"error": validation_message(error.errors())}, 400)
+
     @app.get("/")
-    def index(request: Request) -> Response:
-        if "token" in request.query_params:
-            # Move the token from the address into a cookie, so it is not left in the
-            # address bar, history or screenshots.
-            response = RedirectResponse("/", 303)
-            response.set_cookie(cookie, token, httponly=True, samesite="strict", path="/")
-            return response
+    def index() -> Response:
         return Response(static("index.html"), media_type="text/html; charset=utf-8")
 
     @app.get("/favicon.ico")
@@ -168,37 +231,44 @@ def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
         return Response(data, media_type="image/jpeg")
 
     @app.post("/api/media/{index}/regions")
-    def add_region(index: int, body: AddRegion) -> dict[str, Any]:
+    def add_region(index: int, data: JsonObject) -> dict[str, Any]:
+        body = AddRegion.model_validate(data)
         region = session.add_region(index, body.frame, body.shape, body.box, body.reason)
         return edited(index, region=region)
 
     @app.post("/api/media/{index}/regions/{region}/box")
-    def set_box(index: int, region: str, body: SetBox) -> dict[str, Any]:
+    def set_box(index: int, region: str, data: JsonObject) -> dict[str, Any]:
+        body = SetBox.model_validate(data)
         session.set_box(index, region, body.frame, body.box, body.reason)
         return edited(index)
 
     @app.post("/api/media/{index}/regions/{region}/delete-box")
-    def delete_box(index: int, region: str, body: FrameOnly) -> dict[str, Any]:
+    def delete_box(index: int, region: str, data: JsonObject) -> dict[str, Any]:
+        body = FrameOnly.model_validate(data)
         session.delete_box(index, region, body.frame, body.reason)
         return edited(index)
 
     @app.post("/api/media/{index}/regions/{region}/delete")
-    def delete_region(index: int, region: str, body: ReasonOnly) -> dict[str, Any]:
+    def delete_region(index: int, region: str, data: JsonObject) -> dict[str, Any]:
+        body = ReasonOnly.model_validate(data)
         session.delete_region(index, region, body.reason)
         return edited(index)
 
     @app.post("/api/media/{index}/regions/{region}/shape")
-    def set_shape(index: int, region: str, body: SetShape) -> dict[str, Any]:
+    def set_shape(index: int, region: str, data: JsonObject) -> dict[str, Any]:
+        body = SetShape.model_validate(data)
         session.set_shape(index, region, body.shape, body.reason)
         return edited(index)
 
     @app.post("/api/media/{index}/regions/{region}/keep")
-    def keep_visible(index: int, region: str, body: KeepVisible) -> dict[str, Any]:
+    def keep_visible(index: int, region: str, data: JsonObject) -> dict[str, Any]:
+        body = KeepVisible.model_validate(data)
         session.set_keep_visible(index, region, body.keep, body.reason)
         return edited(index)
 
     @app.post("/api/media/{index}/regions/{region}/extend")
-    def extend(index: int, region: str, body: Extend) -> dict[str, Any]:
+    def extend(index: int, region: str, data: JsonObject) -> dict[str, Any]:
+        body = Extend.model_validate(data)
         with session.lock:
             item, track = session.media(index), session.region(index, region)
             if item.kind != "video":
@@ -216,11 +286,13 @@ def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
         return edited(index, added=added)
 
     @app.post("/api/undo")
-    def undo() -> dict[str, Any]:
+    def undo(data: JsonObject) -> dict[str, Any]:
+        Empty.model_validate(data)
         return {"undone": session.undo(), **state()}
 
     @app.post("/api/redo")
-    def redo() -> dict[str, Any]:
+    def redo(data: JsonObject) -> dict[str, Any]:
+        Empty.model_validate(data)
         return {"redone": session.redo(), **state()}
 
     @app.get("/api/plan")
@@ -231,21 +303,19 @@ def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
                         headers={"Content-Disposition": 'attachment; filename="plan.veil-plan.json"'})
 
     @app.put("/api/plan")
-    async def put_plan(request: Request) -> Any:
-        body = await request.body()
-        if len(body) > MAX_PLAN_BYTES:
-            return plain(413, f"plan over {MAX_PLAN_BYTES} bytes")
+    async def put_plan(request: Request, data: JsonObject) -> Any:
         try:
-            plan = Plan.from_json(json.loads(body))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise EditError(f"not JSON: {error}") from None
+            plan = Plan.from_json(data)
         except PlanError as error:
             raise EditError(str(error)) from None
+        except RecursionError:  # a body nested just below json's limit can still be too deep for the schema check
+            raise EditError("not a valid veil plan: nested too deeply") from None
         await run_in_threadpool(session.replace_plan, plan, request.query_params.get("reason"))
         return state()
 
     @app.post("/api/export")
-    def export() -> Response:
+    def export(data: JsonObject) -> Response:
+        Empty.model_validate(data)
         started = session.start_export(render_planned, write_report)
         if not started:
             return JSONResponse({"error": "an export is already running"}, 409)
@@ -261,6 +331,72 @@ def create_app(session: ReviewSession, token: str, port: int) -> FastAPI:
             return {**extra, **state_json(session), "changed": media_json(index, session.media(index))}
 
     return app
+
+
+def refusal(request: Request, origin: str) -> Response | None:
+    """Why a state-changing request is refused (None if it is not): it must be JSON, from the page itself.
+
+    A cross-site page can make a browser send a form or a "simple" request with the
+    cookie; it can neither set a JSON content type without a CORS preflight (never
+    allowed here) nor forge the Origin and Sec-Fetch-Site headers.
+    """
+    if request.method in SAFE_METHODS:
+        return None
+    sent_origin, site = request.headers.get("origin"), request.headers.get("sec-fetch-site")
+    if sent_origin not in (None, origin) or site not in (None, "same-origin") or (sent_origin, site) == (None, None):
+        return plain(403, "changes are accepted only from the review page itself")
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        return plain(403, "changes must be sent as application/json")
+    limit = MAX_PLAN_BYTES if request.url.path == "/api/plan" else MAX_BODY_BYTES
+    length = request.headers.get("content-length")
+    if length is None or not length.isdigit():
+        return plain(411, "a request body needs a Content-Length")
+    if int(length) > limit:
+        return plain(413, f"request body over {limit} bytes")
+    return None
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object: any other body is a 400 (EditError), never a 500."""
+    try:
+        data = json.loads(await request.body(), parse_constant=no_constant, parse_float=finite, parse_int=short_int)
+    except RecursionError:
+        raise EditError("not JSON: nested too deeply") from None
+    except json.JSONDecodeError as error:
+        raise EditError(f"not JSON: {error.msg} at character {error.pos}") from None
+    except UnicodeDecodeError:
+        raise EditError("not JSON: not UTF-8 text") from None
+    except ValueError as error:  # from the three parse_ hooks below
+        raise EditError(f"not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise EditError("the request body must be a JSON object")
+    return data
+
+
+JsonObject = Annotated[dict[str, Any], Depends(json_object)]
+
+
+def no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:24]}")
+    return value
+
+
+def short_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"number out of range: {text[:24]}...")
+    return int(text)
+
+
+def validation_message(errors: Any) -> str:
+    """Pydantic's errors in one short line: where and what, never the (maybe huge) value sent."""
+    parts = ["/".join(str(p) for p in e["loc"] if p != "body") + ": " + e["msg"] for e in errors[:3]]
+    return "; ".join(parts)
 
 
 def plain(status: int, message: str) -> Response:

@@ -22,7 +22,8 @@ import uvicorn
 from rich.console import Console
 
 from veil import __version__
-from veil.options import Mode, ShapeOption, parse_color
+from veil.options import (AccurateOption, BlocksOption, ColorOption, Mode, ModeOption, OverwriteOption, ShapeOpt,
+                          ShapeOption, parse_color)
 from veil.detect import PROFILES, DetectionProfile
 from veil.names import shown
 from veil.outputs import Input, OutputClaims, OutputError, collect_inputs, output_path
@@ -30,14 +31,21 @@ from veil.pipeline import Analysis, FileTask, redact_file
 from veil.photo import file_sha256
 from veil.plan import PIXELATE_BLOCKS, Plan, PlanError, RenderSettings
 from veil.report import report_paths
-from veil.review.app import create_app
+from veil.review.app import LaunchCodes, create_app
 from veil.review.session import ReviewSession
 
 PLAN_SUFFIX = ".veil-plan.json"
 REPORT_SUFFIX = ".veil-report.json"
 
 review_app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
-err = Console(stderr=True, highlight=False)
+# Messages name user files: no markup or emoji codes ("[red]x.jpg" must print as is), and no
+# wrapping, so each message stays on one line whatever the terminal width.
+err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
+
+
+def say(message: str) -> None:
+    """Print one line; control characters in the file names it holds are shown escaped."""
+    err.print(shown(message))
 
 
 class SessionError(ValueError):
@@ -51,11 +59,12 @@ def review(
     save_plan: Annotated[Optional[Path], typer.Option("--save-plan", help="Save the edited plan here (default: beside the first input, or the --plan file).")] = None,
     output_dir: Annotated[Optional[Path], typer.Option("--output-dir", help="Export outputs here (default: <name>.redacted.<ext> beside each input).")] = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="Audit report path (JSON; HTML beside it). Default: beside the plan file.")] = None,
-    accurate: Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 3x slower.")] = False,
-    mode: Annotated[Mode, typer.Option(help="fill (safest), pixelate, blur (weakest). A loaded or resumed plan keeps its own.")] = Mode.fill,
-    color: Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB. A loaded or resumed plan keeps its own.")] = "black",
-    shape: Annotated[ShapeOption, typer.Option(help="Shape of detected regions.")] = ShapeOption.ellipse,
-    blocks: Annotated[int, typer.Option(min=1, max=8, help="pixelate: blocks across a face (at most 8).")] = PIXELATE_BLOCKS,
+    overwrite: OverwriteOption = False,
+    accurate: AccurateOption = False,
+    mode: ModeOption = Mode.fill,
+    color: ColorOption = "black",
+    shape: ShapeOpt = ShapeOption.ellipse,
+    blocks: BlocksOption = PIXELATE_BLOCKS,
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 0,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the address only; do not open a browser.")] = False,
 ) -> None:
@@ -63,22 +72,27 @@ def review(
     settings = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks)
     try:
         session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings,
-                               PROFILES["accurate" if accurate else "fast"], shape.value)
+                               PROFILES["accurate" if accurate else "fast"], shape.value, overwrite)
     except (SessionError, PlanError, OutputError) as error:
-        err.print(f"veil review: {error}")
+        say(f"veil review: {error}")
         raise typer.Exit(2)
     server = ReviewServer(session, port)
-    err.print(f"plan file (saved after every edit): {session.plan_path}")
-    err.print(f"review page: {server.url}")
-    err.print("press Ctrl+C to stop the server")
+    say(f"plan file (saved after every edit): {session.plan_path}")
+    say(f"review page (a one-time address; a new one is printed when it is used): {server.url}")
+    say("press Ctrl+C to stop the server")
     if not no_browser:
         webbrowser.open(server.url)
     server.run()
 
 
 def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | None, output_dir: Path | None,
-                 report: Path | None, settings: RenderSettings, profile: DetectionProfile, shape: str) -> ReviewSession:
-    """Load or make the plan, and decide where it, the outputs and the report are written."""
+                 report: Path | None, settings: RenderSettings, profile: DetectionProfile, shape: str,
+                 overwrite: bool = False) -> ReviewSession:
+    """Load or make the plan, and decide where it, the outputs and the report are written.
+
+    Outputs and a report that exist already (a reviewed export, say) are refused unless
+    `overwrite`: a second review must not replace the first one's work unasked.
+    """
     if plan_file is not None:
         plan = Plan.load(plan_file)
         check_media(plan)
@@ -103,6 +117,9 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
                                                 + REPORT_SUFFIX)
     for path in report_paths(report_path):
         claims.claim(path, "the report")
+    for path, what in [*((t, "the output") for t in targets), *((p, "the report") for p in report_paths(report_path))]:
+        if path.exists() and not overwrite:
+            raise SessionError(f"{what} {path} exists: use --overwrite to replace it")
     plan.save(plan_path)
     return ReviewSession(plan, plan_path, targets, report_path)
 
@@ -116,18 +133,21 @@ def resume(plan_path: Path, sources: list[Path]) -> Plan | None:
         raise SessionError(f"{plan_path} exists and is a plan for other files: continue it with --plan, "
                            "or choose another file with --save-plan")
     check_media(plan)
-    err.print(f"resuming the review saved in {plan_path} ({len(plan.edits)} edits so far)")
+    say(f"resuming the review saved in {plan_path} ({len(plan.edits)} edits so far)")
     return plan
 
 
 def detect(inputs: list[Input], settings: RenderSettings, profile: DetectionProfile, shape: str) -> Plan:
     plan = Plan(render=settings, veil_version=__version__)
+    for item in inputs:
+        if item.kind is None or not item.source.is_file():
+            raise SessionError(f"{item.source}: not a photo or video file")
     for number, item in enumerate(inputs, 1):
-        err.print(f"[{number}/{len(inputs)}] detecting faces in {shown(item.source)}")
+        say(f"[{number}/{len(inputs)}] detecting faces in {item.source}")
         result = redact_file(FileTask(item.source, item.kind, None, settings, plan.encoding, Analysis(profile, shape)),
                              show_progress=True)
         if result.media is None:
-            raise SessionError(f"{shown(item.source)}: {result.error}")
+            raise SessionError(f"{item.source}: {result.error}")
         plan.media.append(result.media)
     return plan
 
@@ -158,8 +178,9 @@ class ReviewServer:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(("127.0.0.1", port))
         self.port = self.socket.getsockname()[1]
-        self.token = secrets.token_urlsafe(24)
-        self.app = create_app(session, self.token, self.port)
+        self.token = secrets.token_urlsafe(24)  # the cookie's value: never in an address or on a command line
+        self.codes = LaunchCodes(self.announce)
+        self.app = create_app(session, self.token, self.port, self.codes)
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False))
         self.thread: threading.Thread | None = None
 
@@ -169,7 +190,11 @@ class ReviewServer:
 
     @property
     def url(self) -> str:
-        return f"{self.base}/?token={self.token}"
+        """The address with the live one-time launch code: safe to pass to a browser's command line."""
+        return f"{self.base}/?code={self.codes.current}"
+
+    def announce(self) -> None:
+        say(f"the review page was opened; to open it in another browser: {self.url}")
 
     def run(self) -> None:
         self.server.run(sockets=[self.socket])

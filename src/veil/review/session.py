@@ -214,7 +214,7 @@ class ReviewSession:
                     self.export_state.done += 1
             write_report(plan, outputs, self.report_path)
             state = ExportState("done", len(outputs), len(plan.media), outputs, str(self.report_path))
-        except Exception as error:  # the reviewer must see any failure; nothing partial is left (atomic writes)
+        except Exception as error:  # the page shows any failure in one line; nothing partial is left (atomic writes)
             state = ExportState("failed", len(outputs), len(plan.media), outputs, None, f"{type(error).__name__}: {error}")
         with self.lock:
             self.export_state = state

@@ -31,9 +31,11 @@ const S = {
 
 async function api(method, path, body) {
   const options = { method, credentials: "same-origin", headers: {} };
-  if (body !== undefined) {
+  if (method !== "GET") {
+    // The server takes a change only as JSON (a cross-site form cannot send that), so a
+    // call without data still sends an empty object.
     options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
+    options.body = JSON.stringify(body === undefined ? {} : body);
   }
   const response = await fetch(path, options);
   const text = await response.text();
