@@ -120,9 +120,9 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None]]:
     for folder, subfolders, files in os.walk(root, followlinks=True):
         here = Path(folder)
         info = here.stat()
-        if (info.st_dev, info.st_ino) in visited:  # a symlink back up the tree
+        if (info.st_dev, info.st_ino) in visited:  # a symlink to a folder seen before, or a loop
             subfolders.clear()
-            yield here, "a folder already searched (symbolic link loop)"
+            yield here, "a folder already searched (reached again through a symbolic link)"
             continue
         visited.add((info.st_dev, info.st_ino))
         for name in sorted(subfolders):

@@ -1,0 +1,253 @@
+"""What veil promises a user who bets someone's safety on it, tried as a user (and an attacker) would.
+
+Nothing is overwritten unasked; nothing in a folder is passed over in silence; whatever can
+be refused is refused before detection; no traceback; a signal leaves nothing partial; a
+name cannot forge a message; plans are found from anywhere; the plan and its report say
+exactly what ran. Real files, real detector, the real command.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from photo_support import TWO_PEOPLE, copy_in, leftovers, rgb_of, veil, veil_subprocess
+
+CLIP = "videos/youtube_faces/Aaron_Guiel5.mp4"
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("veil: ")]
+
+
+# --- never overwrite without being asked -------------------------------------------------------
+
+
+def test_existing_outputs_plans_and_reports_are_refused_without_overwrite(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    reviewed = tmp_path / "two_people.redacted.jpg"
+    reviewed.write_bytes(b"a reviewed export")
+    keep = tmp_path / "keep.jpg"
+    keep.write_bytes(b"a file veil never made")
+
+    for extra in ([], ["-o", keep]):
+        result = veil(source, *extra)
+        assert result.exit_code == 1 and "exists: use --overwrite to replace it" in result.stderr, result.stderr
+    assert reviewed.read_bytes() == b"a reviewed export" and keep.read_bytes() == b"a file veil never made"
+
+    plan, report = tmp_path / "plan.json", tmp_path / "audit.json"
+    for option, path in (("--save-plan", plan), ("--report", report)):
+        path.write_text("precious")
+        result = veil(source, "-o", tmp_path / "new.jpg", option, path)
+        assert result.exit_code == 2 and "use --overwrite" in result.stderr, result.stderr
+        assert path.read_text() == "precious" and not (tmp_path / "new.jpg").exists()  # refused before any work
+
+    result = veil(source, "--overwrite", "--save-plan", plan, "--report", report)
+    assert result.exit_code == 0, result.stderr
+    assert rgb_of(reviewed).shape[2] == 3 and json.loads(plan.read_text())["format"] == "veil-plan"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_batch_goes_on_past_a_refused_output_and_exits_non_zero(shared_data, tmp_path):
+    folder = tmp_path / "in"
+    first = copy_in(shared_data, TWO_PEOPLE, folder, "a.jpg")
+    copy_in(shared_data, TWO_PEOPLE, folder, "b.jpg")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.jpg").write_bytes(b"earlier")
+    result = veil(folder, "--output-dir", out, "--json")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    by_name = {Path(r["input"]).name: r for r in summary["results"]}
+    assert "--overwrite" in by_name["a.jpg"]["error"] and by_name["b.jpg"]["error"] is None
+    assert (out / "a.jpg").read_bytes() == b"earlier" and (out / "b.jpg").is_file()
+    assert first.is_file()
+
+
+# --- never skip without saying so --------------------------------------------------------------
+
+
+def test_files_are_recognised_by_content_and_every_skip_is_named(shared_data, tmp_path):
+    folder = tmp_path / "in"
+    for name in ("photo.jfif", "photo.jpe", "photo-without-suffix"):
+        copy_in(shared_data, TWO_PEOPLE, folder, name)
+    Image.open(shared_data / TWO_PEOPLE).save(folder / "still.gif")
+    with av.open(str(shared_data / CLIP)) as source, av.open(str(folder / "clip.ts"), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for index, frame in enumerate(source.decode(video=0)):
+            if index == 6:
+                break
+            out.mux(stream.encode(frame.reformat(width=320, height=240, format="yuv420p")))
+        out.mux(stream.encode(None))
+    (folder / "notes.txt").write_text("not media")
+    (folder / "data.bin").write_bytes(bytes(range(256)) * 4)
+    sub = folder / "sub"
+    sub.mkdir()
+    copy_in(shared_data, TWO_PEOPLE, sub, "inner.jpg")
+    (folder / "link-to-sub").symlink_to(sub, target_is_directory=True)  # followed once
+    (sub / "loop").symlink_to(folder, target_is_directory=True)  # a loop: never followed twice
+    out = folder / "out"  # inside the input folder: never read as input
+
+    for run in range(2):
+        result = veil(folder, "--output-dir", out, "--json", *(["--overwrite"] if run else []))
+        assert result.exit_code == 0, result.stderr
+        summary = json.loads(result.stdout)
+        done = sorted(Path(r["input"]).resolve().relative_to(folder).as_posix() for r in summary["results"])
+        assert done == ["clip.ts", "photo-without-suffix", "photo.jfif", "photo.jpe", "still.gif", "sub/inner.jpg"]
+        skipped = {Path(s["path"]).relative_to(folder).as_posix(): s["reason"] for s in summary["skipped_files"]}
+        assert {"notes.txt", "data.bin"} <= set(skipped)
+        assert sum("already searched" in reason for reason in skipped.values()) == 2  # sub (via its link), loop
+        assert all(r["error"] is None and r["faces"] >= 1 for r in summary["results"] if "photo" in r["input"])
+        if run:
+            assert skipped["out"] == "veil's output folder"
+    assert Image.open(out / "photo.jfif").format == "JPEG"
+    assert Image.open(out / "photo-without-suffix.jpg").format == "JPEG"
+    with av.open(str(out / "clip.ts")) as clip:
+        assert clip.format.name == "mpegts" and clip.streams.video[0].frames in (0, 6)
+
+
+def test_a_damaged_file_with_a_media_name_fails_rather_than_being_skipped(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 no moov atom here")
+    result = veil(folder, "--json")
+    assert result.exit_code == 1
+    (failure,) = json.loads(result.stdout)["results"]
+    assert failure["error"] == "neither a photo nor a video veil can read"  # not raw FFmpeg text
+
+
+# --- fail early and cleanly --------------------------------------------------------------------
+
+
+def test_impossible_outputs_are_refused_before_detection(shared_data, tmp_path):
+    clip = copy_in(shared_data, CLIP, tmp_path)
+    result = veil(clip, "-o", tmp_path / "v.jpg")
+    assert result.exit_code == 1 and "cannot hold a video" in result.stderr
+    not_a_folder = tmp_path / "notes.txt"  # unwritable as a folder even for root, unlike a chmod
+    not_a_folder.write_text("a file")
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    for option in ("--report", "--save-plan"):
+        result = veil(photo, option, not_a_folder / "audit.json")
+        assert result.exit_code == 2 and "not a writable folder" in result.stderr, result.stderr
+        assert not (tmp_path / "two_people.redacted.jpg").exists()  # nothing written before the refusal
+    result = veil(photo, "-o", not_a_folder / "out.jpg")
+    assert result.exit_code == 1 and "not a writable folder" in result.stderr
+
+
+def test_report_that_cannot_be_written_is_one_line_never_a_traceback(shared_data, tmp_path):
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    (tmp_path / "audit.html").mkdir()  # the report's HTML half cannot be written
+    result = veil_subprocess(photo, "--report", tmp_path / "audit.json")
+    assert result.returncode in (1, 2) and "Traceback" not in result.stderr
+    assert len(error_lines(result.stderr)) == 1, result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_leaves_no_partial_output(shared_data, tmp_path, signum):
+    clip = copy_in(shared_data, "videos/intel_walking_and_headpose/head-pose-face-detection-female.mp4", tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "veil", str(clip), "-q"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any(".partial" in p.name for p in tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)  # wait until rendering has begun writing its temporary file
+    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum, stderr
+    assert "Traceback" not in stderr and "no partial output" in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [clip.name]
+
+
+def test_names_with_control_characters_cannot_forge_a_line(tmp_path):
+    source = tmp_path / "x.jpg\nveil: all faces hidden\x1b[2J.jpg"
+    source.write_bytes(b"not a photo")
+    result = veil_subprocess(source)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "\\nveil: all faces hidden\\x1b[2J" in lines[0], result.stderr
+    assert "\x1b" not in result.stderr
+
+
+# --- plans found from anywhere; the dry run speaks in the conditional --------------------------
+
+
+def test_a_plan_finds_its_files_from_another_folder_and_after_a_move(shared_data, tmp_path):
+    work = tmp_path / "work"
+    copy_in(shared_data, TWO_PEOPLE, work)
+    made = veil_subprocess("two_people.jpg", "--dry-run", "--save-plan", "plan.json", cwd=work)
+    assert made.returncode == 0, made.stderr
+    assert "would be hidden" in made.stderr and "region(s) hidden," not in made.stderr
+    saved = json.loads((work / "plan.json").read_text())["media"][0]
+    assert saved["path"] == str(work / "two_people.jpg") and saved["path_from_plan"] == "two_people.jpg"
+
+    elsewhere = veil_subprocess("--plan", work / "plan.json", "-o", tmp_path / "a.jpg", cwd=tmp_path)
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    moved = tmp_path / "moved"
+    shutil.move(work, moved)
+    again = veil_subprocess("--plan", moved / "plan.json", "-o", tmp_path / "b.jpg", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert np.array_equal(rgb_of(tmp_path / "a.jpg"), rgb_of(tmp_path / "b.jpg"))
+
+
+# --- an audit that tells the truth -------------------------------------------------------------
+
+
+def test_photo_plan_and_report_record_the_detection_that_ran(shared_data, tmp_path):
+    from veil.detect import FAST, model_sha256, pass_scales
+
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    result = veil(source, "--save-plan", tmp_path / "plan.json", "--report", tmp_path / "audit.json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads((tmp_path / "audit.json").read_text())
+    detection = report["files"][0]["detection"]
+    assert detection["model_sha256"] == model_sha256() and detection["profile"] == "fast"
+    assert detection["threshold"] == FAST.threshold
+    width, height = Image.open(source).size
+    assert [p["scale"] for p in detection["passes"]] == [round(s, 4) for s in pass_scales(FAST, width, height)]
+    assert all(p["tiles"] == 1 for p in detection["passes"])  # a small photo fits one tile
+    assert json.loads((tmp_path / "plan.json").read_text())["media"][0]["detection"] == detection
+    assert report["settings"]["encoding"]["keep_icc"] is False and report["settings"]["from_command_line"] == []
+
+
+def test_video_plan_records_video_settings_and_encoding_is_honoured_on_rerender(shared_data, tmp_path):
+    from veil.video import VIDEO_DETECTION
+
+    clip = copy_in(shared_data, CLIP, tmp_path)
+    plan = tmp_path / "plan.json"
+    first = veil(clip, "--end", "0.3", "--crf", "30", "--codec", "h265", "--save-plan", plan,
+                 "-o", tmp_path / "first.mp4")
+    assert first.exit_code == 0, first.stderr
+    saved = json.loads(plan.read_text())
+    media = saved["media"][0]
+    sampling = VIDEO_DETECTION["fast"]
+    assert media["detection"]["threshold"] == sampling.threshold  # the video's, not the photo profile's
+    assert media["detection"]["sampling"]["every_nth_frame"] == sampling.stride
+    assert media["detection"]["sampling"]["longest_side"] == sampling.side
+    assert media["detection"]["range_seconds"] == {"start": None, "end": 0.3}
+    assert media["unchecked_frames"] and media["unchecked_covered"] and not media["unanalysed_frames"]
+    assert saved["encoding"] == {"crf": 30, "codec": "h265", "keep_subtitles": False, "keep_icc": False}
+
+    again = veil("--plan", plan, "-o", tmp_path / "again.mp4", "--report", tmp_path / "audit.json")
+    assert again.exit_code == 0, again.stderr
+    with av.open(str(tmp_path / "again.mp4")) as out:
+        assert out.streams.video[0].codec_context.name == "hevc"  # the plan's codec, not the default
+    assert "not checked" in again.stderr and "could not be analysed" not in again.stderr
+    report = json.loads((tmp_path / "audit.json").read_text())
+    assert report["settings"]["encoding"]["crf"] == 30 and report["settings"]["from_command_line"] == []
+    assert report["files"][0]["unchecked_frames_covered"] is True
+
+    override = veil("--plan", plan, "-o", tmp_path / "h264.mp4", "--codec", "h264", "--report", tmp_path / "o.json")
+    assert override.exit_code == 0, override.stderr
+    with av.open(str(tmp_path / "h264.mp4")) as out:
+        assert out.streams.video[0].codec_context.name == "h264"
+    assert json.loads((tmp_path / "o.json").read_text())["settings"]["from_command_line"] == ["codec"]
