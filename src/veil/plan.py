@@ -22,7 +22,8 @@ import jsonschema
 
 PLAN_FORMAT = "veil-plan"
 # 2: per-file detection record, encoding settings, paths absolute and relative to the plan,
-# and whether frames outside a --start/--end range are covered. Version 1 plans still load.
+# whether frames outside a --start/--end range are covered, and each region's kind. Version 1
+# plans still load (their regions are faces).
 PLAN_VERSION = 2
 
 Shape = Literal["ellipse", "box"]
@@ -31,6 +32,8 @@ Shape = Literal["ellipse", "box"]
 # kept the mask on before the first / after the last detection; "reviewer": drawn or
 # moved by a person; "unanalysed": the frame could not be analysed, so all of it is hidden.
 Origin = Literal["detected", "interpolated", "extended", "reviewer", "unanalysed"]
+# What a region hides. Every kind flows through the same plan, tracking, review, render and report.
+Kind = Literal["face", "plate", "text", "person", "speech"]
 
 
 class PlanError(ValueError):
@@ -72,6 +75,7 @@ class Region:
     boxes: dict[int, Box] = field(default_factory=dict)
     keep_visible: bool = False  # a reviewer decided this person may be shown
     reason: str | None = None  # required when keep_visible is set
+    kind: Kind = "face"
 
     @property
     def first_frame(self) -> int:
@@ -288,6 +292,7 @@ def _media_to_json(media: MediaPlan, folder: Path | None) -> dict[str, Any]:
         "regions": [
             {
                 "id": r.id,
+                "kind": r.kind,
                 "source": r.source,
                 "shape": r.shape,
                 "keep_visible": r.keep_visible,
@@ -330,6 +335,7 @@ def _media_from_json(data: dict[str, Any], folder: Path | None, shared_detection
         regions=[
             Region(
                 id=r["id"],
+                kind=r.get("kind", "face"),
                 source=r["source"],
                 shape=r["shape"],
                 keep_visible=r["keep_visible"],
