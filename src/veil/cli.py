@@ -35,7 +35,8 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions
 # Messages name user files: no markup or emoji codes ("photo [edited].jpg" must print as is), and
 # no wrapping, so each error stays on one line whatever the terminal width.
 err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
-REPORT_BUG = "this is a bug in veil: please report it with this line and the output of `veil --version`"
+REPORT_BUG = ("this is a bug in veil: please report it on the veil issue tracker, with this line and the "
+              "output of `veil --version`")
 
 
 class Unexpected(Exception):
