@@ -10,6 +10,11 @@ least 20 px high.
 
     python bench/video_leaks.py                 # veil (default mode) and deface
     python bench/video_leaks.py --tools veil --side 640 --stride 1   # try another sampling
+    python bench/video_leaks.py --more /tmp/pan30   # also clips made by ../shared/tools/make_pan_videos.py
+
+More clips (never committed): `python ../shared/tools/make_pan_videos.py
+../shared/data/wider_face_dev/ /tmp/pan30 30 2026` makes 30 pan/zoom clips from the dev photos
+with exact per-frame boxes, the same way as wider_pan.
 """
 
 from __future__ import annotations
@@ -118,6 +123,8 @@ def main() -> None:
     parser.add_argument("--tools", default="veil,deface", help="comma-separated: veil, deface")
     parser.add_argument("--clips", default="", help="only clips whose name contains this")
     parser.add_argument("--limit", type=int, default=0, help="clips per set (0: all)")
+    parser.add_argument("--more", type=Path, action="append", default=[],
+                        help="another folder of clips with <clip>_gt.csv (make_pan_videos.py); repeatable")
     args = parser.parse_args()
     if not VIDEOS.is_dir():
         sys.exit(f"test videos not found at {VIDEOS}")
@@ -135,9 +142,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for tool, run in tools.items():
             print(f"--- {tool}")
-            for name in SETS:
+            grand = Tally()
+            for folder in [VIDEOS / name for name in SETS] + args.more:
+                name = folder.name
                 total = Tally()
-                clips = [c for c in sorted((VIDEOS / name).glob("*.mp4")) if args.clips in c.name][: args.limit or None]
+                clips = [c for c in sorted(folder.glob("*.mp4")) if args.clips in c.name][: args.limit or None]
                 if not clips:
                     continue
                 for clip in clips:
@@ -149,6 +158,8 @@ def main() -> None:
                     print(tally.line(f"  {clip.stem[:56]}"), flush=True)
                     total.add(tally)
                 print(total.line(f"{name} total"), flush=True)
+                grand.add(total)
+            print(grand.line("all sets"), flush=True)
 
 
 if __name__ == "__main__":
