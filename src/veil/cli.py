@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -18,9 +18,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from veil import __version__
+from veil.batch import BatchError, FileResult, FileSettings, Workers, redact_inputs, usable_cores
 from veil.detect import PROFILES, DetectionProfile, detection_record
-from veil.media import plan_media, render_media
-from veil.outputs import OutputClaims, OutputError, collect_inputs, output_path
+from veil.manifest import default_manifest
+from veil.outputs import OutputClaims, OutputError, collect_inputs
+from veil.photo import file_sha256
 from veil.plan import PIXELATE_BLOCKS, Plan, PlanError, RenderSettings
 from veil.report import report_paths, write_report
 from veil.videofile import Encoding
@@ -55,15 +57,6 @@ def parse_color(text: str) -> tuple[int, int, int]:
     raise typer.BadParameter(f"{text!r} is not a colour: use black, white, gray or #RRGGBB")
 
 
-@dataclass
-class Outcome:
-    source: Path
-    output: Path | None = None
-    faces: int = 0
-    error: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def redact(
     ctx: typer.Context,
@@ -87,6 +80,9 @@ def redact(
     end: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse up to this second; frames after it are fully covered (see --only-range).")] = None,
     only_range: Annotated[bool, typer.Option("--only-range", help="Video: leave frames outside --start/--end unredacted.")] = False,
     keep_subtitles: Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")] = False,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Photos redacted at once, each in its own process (default: every usable core); videos run one at a time on every core.")] = None,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run each file as a task on the Dask scheduler at this address (tcp://host:8786), or local:N for N worker processes here.")] = None,
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", help="Record of every input (JSON Lines); running again skips the files it lists as done. Default: veil-manifest.jsonl in --output-dir, else beside the first output.")] = None,
 ) -> None:
     """Find every face in photos and videos and hide it irreversibly; strip identifying metadata."""
     started = time.monotonic()
@@ -114,7 +110,11 @@ def redact(
         raise typer.Exit(2)
 
     claims = OutputClaims(source for source, _ in inputs)
+    if manifest is None and not dry_run:
+        manifest = default_manifest(output, output_dir, inputs[0][0])
     try:
+        if manifest is not None:
+            claims.claim(manifest, "the manifest")
         if save_plan is not None:
             claims.claim(save_plan, "the plan")
         if report is not None:
@@ -122,13 +122,30 @@ def redact(
                 claims.claim(path, "the report")
     except OutputError as error:
         raise typer.BadParameter(str(error))
-    outcomes: list[Outcome] = []
+    per_file = FileSettings(job.profile, job.shape, plan.render, job.video.encoding, job.video.start, job.video.end,
+                            job.video.only_range, plan_sha256=file_sha256(plan_file) if plan_file else None,
+                            show_progress=not job.quiet)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, disable=job.quiet or len(inputs) < 2, transient=True) as progress:
         task = progress.add_task("redacting", total=len(inputs))
-        for source, base in inputs:
-            outcomes.append(redact_one(source, base, plan, job, claims))
+
+        def on_result(result: FileResult) -> None:
+            if result.error:
+                err.print(f"veil: {result.source}: {result.error}")
             progress.advance(task)
+
+        try:
+            outcomes = redact_inputs(inputs, per_file, claims, Workers(jobs or usable_cores(), cluster), manifest,
+                                     on_result, output=job.output, output_dir=job.output_dir, dry_run=job.dry_run,
+                                     plan=plan if job.plan_file else None, plan_file=job.plan_file)
+        except KeyboardInterrupt:
+            err.print("veil: interrupted; no partial output was left")
+            raise typer.Exit(130)
+        except BatchError as error:
+            err.print(f"veil: {error}")
+            raise typer.Exit(2)
+    if job.plan_file is None:
+        plan.media.extend(o.media for o in outcomes if o.media)
 
     if save_plan is not None:
         plan.save(save_plan)
@@ -160,40 +177,6 @@ def load_plan(plan_file: Path, settings: RenderSettings, given: set[str]) -> Pla
     return plan
 
 
-def redact_one(source: Path, base: Path, plan: Plan, job: Job, claims: OutputClaims) -> Outcome:
-    """One file: plan it (or find it in a loaded plan), then render it. Any failure: no output."""
-    outcome = Outcome(source)
-    try:
-        target = None if job.dry_run else output_path(source, base, job.output, job.output_dir)
-        if target is not None:
-            claims.claim(target, f"the output of {source}")
-        if job.plan_file is not None:
-            try:
-                media = plan.find(str(source))
-            except KeyError:
-                raise ValueError(f"not in the plan {job.plan_file}") from None
-        else:
-            media = plan_media(source, job.profile, job.shape, show_progress=not job.quiet, start=job.video.start,
-                               end=job.video.end, only_range=job.video.only_range)
-            plan.media.append(media)
-        outcome.faces = len(media.regions)
-        if media.unanalysed_frames:
-            outcome.notes.append(f"{len(media.unanalysed_frames)} frame(s) could not be analysed and are fully covered")
-        if media.unchecked_frames:
-            outcome.notes.append(f"{len(media.unchecked_frames)} frame(s) outside --start/--end were left as they are, "
-                                 "not checked for faces (--only-range)")
-        if target is not None:
-            render_media(media, plan.render, target, show_progress=not job.quiet, encoding=job.video.encoding)
-            outcome.output = target
-    except KeyboardInterrupt:
-        err.print("veil: interrupted; no partial output was left")
-        raise typer.Exit(130)
-    except Exception as error:  # fail closed: any failure means no output for this file
-        outcome.error = str(error) or type(error).__name__
-        err.print(f"veil: {source}: {outcome.error}")
-    return outcome
-
-
 @dataclass
 class VideoOptions:
     start: float | None
@@ -216,11 +199,12 @@ class Job:
     video: VideoOptions
 
 
-def print_summary(outcomes: list[Outcome], seconds: float, quiet: bool, as_json: bool) -> None:
+def print_summary(outcomes: list[FileResult], seconds: float, quiet: bool, as_json: bool) -> None:
     failed = [o for o in outcomes if o.error]
+    skipped = sum(o.status == "skipped" for o in outcomes)
     if as_json:
         print(json.dumps({
-            "files": len(outcomes), "failed": len(failed), "faces": sum(o.faces for o in outcomes),
+            "files": len(outcomes), "failed": len(failed), "skipped": skipped, "faces": sum(o.faces for o in outcomes),
             "seconds": round(seconds, 2),
             "results": [{"input": str(o.source), "output": str(o.output) if o.output else None,
                          "faces": o.faces, "error": o.error, "notes": o.notes} for o in outcomes],
@@ -231,7 +215,8 @@ def print_summary(outcomes: list[Outcome], seconds: float, quiet: bool, as_json:
             err.print(f"veil: {o.source}: {note}")
     if not quiet or failed:
         faces = sum(o.faces for o in outcomes)
-        err.print(f"{len(outcomes)} file(s), {faces} region(s) hidden, {len(failed)} failed, {seconds:.1f} s")
+        done_before = f", {skipped} already done (skipped)" if skipped else ""
+        err.print(f"{len(outcomes)} file(s), {faces} region(s) hidden, {len(failed)} failed{done_before}, {seconds:.1f} s")
     for o in failed:
         if len(outcomes) > 1:
             err.print(f"  failed: {o.source}: {o.error}")
