@@ -342,12 +342,13 @@ def test_output_dir_mirrors_subfolders_and_summary_counts(shared_data, tmp_path)
     expected = {tmp_path / "out" / folder / path.name for path, folder in zip(images, ["", "a", "a/b"])}
     assert {Path(r["output"]) for r in summary["results"]} == expected
     assert all(p.is_file() for p in expected)
-    assert sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file()) == sorted(expected)
+    manifest = tmp_path / "out" / "veil-manifest.jsonl"
+    assert sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file()) == sorted(expected | {manifest})
     assert summary["files"] == 3 and summary["failed"] == 0
     assert summary["faces"] == sum(r["faces"] for r in summary["results"]) >= 3
-    # A second run over the same folder skips nothing and re-creates the same files.
-    again = veil(source, "--output-dir", tmp_path / "out", "--quiet")
-    assert again.exit_code == 0 and again.output == ""
+    # A second run over the same folder finds every file done (the manifest) and says nothing.
+    again = veil(source, "--output-dir", tmp_path / "out", "--quiet", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["skipped"] == 3
 
 
 # --- plans ------------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ def redact(
     keep_subtitles: Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")] = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Photos redacted at once, each in its own process (default: every usable core); videos run one at a time on every core.")] = None,
     cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run each file as a task on the Dask scheduler at this address (tcp://host:8786), or local:N for N worker processes here.")] = None,
-    manifest: Annotated[Optional[Path], typer.Option("--manifest", help="Record of every input (JSON Lines); running again skips the files it lists as done. Default: veil-manifest.jsonl in --output-dir, else beside the first output.")] = None,
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", help="Record of every input (JSON Lines); running again skips the files it lists as done. Default for several inputs: veil-manifest.jsonl in --output-dir, else beside the first output.")] = None,
 ) -> None:
     """Find every face in photos and videos and hide it irreversibly; strip identifying metadata."""
     started = time.monotonic()
@@ -110,7 +110,7 @@ def redact(
         raise typer.Exit(2)
 
     claims = OutputClaims(source for source, _ in inputs)
-    if manifest is None and not dry_run:
+    if manifest is None and not dry_run and len(inputs) > 1:  # one file has nothing to resume
         manifest = default_manifest(output, output_dir, inputs[0][0])
     try:
         if manifest is not None:
