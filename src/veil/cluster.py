@@ -49,10 +49,11 @@ def connect(cluster: str) -> Iterator[Client]:
     """A client of the scheduler at `cluster`, or of a LocalCluster of N one-thread workers."""
     count = local_workers(cluster)
     if count is not None:
-        # Worker losses and restarts are reported as each file's result; Dask's own
-        # warnings about them would only repeat it.
+        # Worker losses are reported as each file's result; Dask's own logs about them, and
+        # about workers losing the scheduler as the cluster shuts down, are tracebacks for nobody.
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
         with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
-                          silence_logs=logging.ERROR) as local, Client(local) as client:
+                          silence_logs=logging.CRITICAL) as local, Client(local) as client:
             yield client
         return
     try:
