@@ -342,17 +342,22 @@ def test_output_dir_mirrors_subfolders_and_summary_counts(shared_data, tmp_path)
     expected = {tmp_path / "out" / folder / path.name for path, folder in zip(images, ["", "a", "a/b"])}
     assert {Path(r["output"]) for r in summary["results"]} == expected
     assert all(p.is_file() for p in expected)
-    assert sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file()) == sorted(expected)
+    manifest = tmp_path / "out" / "veil-manifest.jsonl"
+    assert sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file()) == sorted(expected | {manifest})
     assert summary["files"] == 3 and summary["failed"] == 0
     assert summary["faces"] == sum(r["faces"] for r in summary["results"]) >= 3
     assert [s["path"] for s in summary["skipped_files"]] == [str(source / "notes.txt")]
-    # A second run refuses to replace the outputs unless asked, and writes nothing.
+    # A second run finds every file done (the manifest) and redoes nothing.
     before = {p: p.stat().st_mtime_ns for p in expected}
+    again = veil(source, "--output-dir", tmp_path / "out", "--quiet", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["already_done"] == 3
+    # Without the manifest's word, existing outputs are refused unless asked, and nothing is written.
+    manifest.unlink()
     refused = veil(source, "--output-dir", tmp_path / "out", "--quiet")
     assert refused.exit_code == 1 and refused.stderr.count("exists: use --overwrite") >= 3, refused.stderr
     assert {p: p.stat().st_mtime_ns for p in expected} == before
-    again = veil(source, "--output-dir", tmp_path / "out", "--quiet", "--overwrite")
-    assert again.exit_code == 0 and again.output == ""
+    replaced = veil(source, "--output-dir", tmp_path / "out", "--quiet", "--overwrite")
+    assert replaced.exit_code == 0 and replaced.output == ""
 
 
 # --- plans ------------------------------------------------------------------------------------
@@ -438,7 +443,8 @@ def test_dry_run_writes_no_media_and_json_counts_faces(shared_data, tmp_path):
     summary = json.loads(result.stdout)
     regions = json.loads((tmp_path / "plan.json").read_text())["media"][0]["regions"]
     assert summary["faces"] == len(regions) >= 15
-    assert summary["results"] == [{"input": str(source), "output": None, "faces": len(regions), "error": None, "notes": []}]
+    assert summary["results"] == [{"input": str(source), "output": None, "faces": len(regions), "error": None, "notes": [],
+                                   "already_done": False}]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["12_Group_Group_12_Group_Group_12_28.jpg", "plan.json"]
 
 

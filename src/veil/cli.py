@@ -14,6 +14,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,11 +23,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from veil import __version__
+from veil.batch import BatchError, Task, Workers, run_all, usable_cores
 from veil.detect import PROFILES
+from veil.manifest import ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint, still_done
 from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, Mode, ModeOption, OverwriteOption, ShapeOpt,
                           ShapeOption, parse_color)
 from veil.outputs import Input, OutputClaims, OutputError, Skipped, check_writable, collect_inputs, output_path
+from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, redact_file
 from veil.plan import PIXELATE_BLOCKS, Encoding, Plan, PlanError, RenderSettings
 from veil.report import report_paths, write_report
@@ -73,6 +77,9 @@ def redact(
     end: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse up to this second; frames after it are not checked and fully covered (see --only-range).")] = None,
     only_range: Annotated[bool, typer.Option("--only-range", help="Video: leave frames outside --start/--end unredacted.")] = False,
     keep_subtitles: Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")] = False,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Photos redacted at once, each in its own process (default: every usable core); videos run one at a time on every core.")] = None,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run each file as a task on the Dask scheduler at this address (tcp://host:8786), or local:N for N worker processes here. Every worker must see the same paths.")] = None,
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", help="Record of every input (JSON Lines); running again skips the files it lists as done. Default for several inputs: veil-manifest.jsonl in --output-dir, else beside the first output.")] = None,
     keep_icc: Annotated[bool, typer.Option("--keep-icc", help="Photos: keep the original colour profile (by default pixels become sRGB: a profile can name the camera's maker).")] = False,
     version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
@@ -92,7 +99,7 @@ def redact(
     else:
         plan = Plan(render=render, encoding=encoding, veil_version=__version__)
 
-    run_files = [p for p in (save_plan, *(report_paths(report) if report else ())) if p is not None]
+    run_files = [p for p in (save_plan, *(report_paths(report) if report else ()), manifest) if p is not None]
     inputs, skipped = find_inputs(paths or [], plan, plan_file, [*run_files, *([output_dir] if output_dir else [])])
     if output is not None and len(inputs) != 1:
         raise typer.BadParameter("-o names one output file; use --output-dir for several inputs")
@@ -102,17 +109,32 @@ def redact(
         err.print("veil: no photos or videos found in " + ", ".join(shown(p) for p in paths or []))
         raise typer.Exit(2)
 
+    if manifest is None and not dry_run and len(inputs) > 1:  # one file has nothing to resume
+        manifest = default_manifest(output, output_dir, inputs[0].source)
     claims = OutputClaims(i.source for i in inputs)
     try:
         for path in run_files:
             claims.claim(path, "the plan" if path == save_plan else "the report")
             check_writable(path, overwrite, "the plan" if path == save_plan else "the report")
+        if manifest is not None:  # appended to, never replaced: it is the run's memory
+            claims.claim(manifest, "the manifest")
+            check_writable(manifest, True, "the manifest")
     except OutputError as error:
         err.print(f"veil: {error}")
         raise typer.Exit(2)
 
-    tasks, results = make_tasks(inputs, plan, claims, analysis, output, output_dir, dry_run, overwrite)
-    results += run_tasks(tasks, show_progress=not (quiet or as_json))
+    fingerprint = settings_fingerprint(analysis, plan.render, plan.encoding,
+                                       file_sha256(plan_file) if plan_file else None)
+    done = read_manifest(manifest) if manifest is not None else {}
+    tasks, results = make_tasks(inputs, plan, claims, analysis, output, output_dir, dry_run, overwrite,
+                                lambda source, target: still_done(done.get(str(source.absolute())), source, target,
+                                                                  fingerprint))
+    show = not (quiet or as_json)
+    try:
+        results += run_tasks(tasks, results, Workers(jobs or usable_cores(), cluster), manifest, fingerprint, show)
+    except BatchError as error:
+        err.print(f"veil: {error}")
+        raise typer.Exit(2)
     order = {item.source: n for n, item in enumerate(inputs)}
     results.sort(key=lambda r: order[r.source])
     if plan_file is None:
@@ -154,10 +176,12 @@ def find_inputs(paths: list[Path], plan: Plan, plan_file: Path | None,
 
 
 def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: Analysis, output: Path | None,
-               output_dir: Path | None, dry_run: bool, overwrite: bool) -> tuple[list[FileTask], list[FileResult]]:
-    """A task per input, each checked before any detection; what fails its checks is a result already."""
+               output_dir: Path | None, dry_run: bool, overwrite: bool,
+               already_done: Callable[[Path, Path], Record | None]) -> tuple[list[FileTask], list[FileResult]]:
+    """A task per input, each checked before any detection; what fails its checks, or what an
+    earlier run already did (the manifest), is a result already."""
     tasks: list[FileTask] = []
-    failed: list[FileResult] = []
+    failed: list[FileResult] = []  # and already done
     planned = {Path(m.path).resolve(): m for m in plan.media}
     for item in inputs:
         try:
@@ -168,6 +192,11 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
             target = None if dry_run else output_path(item.source, item.base, output, output_dir, kind or "image")
             if target is not None:
                 claims.claim(target, f"the output of {shown(item.source)}")
+                record = already_done(item.source, target)
+                if record is not None:
+                    failed.append(FileResult(item.source, output=target, regions=record.regions, already_done=True,
+                                             input_sha256=record.input_sha256, output_sha256=record.output_sha256))
+                    continue
             task = FileTask(item.source, kind, target, plan.render, plan.encoding, analysis, overwrite, media)
             preflight(task)
             tasks.append(task)
@@ -177,21 +206,31 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
     return tasks, failed
 
 
-def run_tasks(tasks: list[FileTask], show_progress: bool) -> list[FileResult]:
+def run_tasks(tasks: list[FileTask], settled: list[FileResult], workers: Workers, manifest: Path | None,
+              fingerprint: str, show_progress: bool) -> list[FileResult]:
+    """Run every task (in worker processes or on a cluster where asked), recording each file in
+    the manifest as it finishes, the settled ones (refused, already done) first."""
     results: list[FileResult] = []
+    writer = ManifestWriter(manifest) if manifest is not None else None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, disable=not show_progress or len(tasks) < 2, transient=True) as progress:
         bar = progress.add_task("redacting", total=len(tasks))
-        for task in tasks:
-            try:
-                result = redact_file(task, show_progress=show_progress)
-            except Exception as error:  # unforeseen: still no output for this file, and the run says so
-                result = FileResult(task.source, error=f"unexpected {type(error).__name__}: {one_line(error)}; "
-                                                       f"{REPORT_BUG}", unexpected=True)
+
+        def finish(_: int, result: FileResult) -> None:
+            if writer is not None:
+                writer.append(Record.of(result, fingerprint))
             if result.error:
-                err.print(f"veil: {shown(task.source)}: {result.error}")
+                err.print(f"veil: {shown(result.source)}: {result.error}")
             results.append(result)
             progress.advance(bar)
+
+        try:
+            for result in settled if writer is not None else ():
+                writer.append(Record.of(result, fingerprint))
+            run_all([Task(n, task, show_progress) for n, task in enumerate(tasks)], workers, finish)
+        finally:
+            if writer is not None:
+                writer.close()
     return results
 
 
@@ -219,12 +258,15 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
                   dry_run: bool) -> None:
     failed = [r for r in results if r.error]
     regions = sum(r.regions for r in results)
+    done = sum(r.already_done for r in results)
     if as_json:
         print(json.dumps({
-            "files": len(results), "failed": len(failed), "skipped": len(skipped), "faces": regions,
+            "files": len(results), "failed": len(failed), "skipped": len(skipped), "already_done": done,
+            "faces": regions,
             "dry_run": dry_run, "seconds": round(seconds, 2),
             "results": [{"input": str(r.source), "output": str(r.output) if r.output else None,
-                         "faces": r.regions, "error": r.error, "notes": r.notes} for r in results],
+                         "faces": r.regions, "error": r.error, "notes": r.notes, "already_done": r.already_done}
+                        for r in results],
             "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in skipped],
         }, indent=1))
         return
@@ -236,7 +278,8 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
             err.print(f"veil: skipped {shown(skip.path)}: {skip.reason}")
     if not quiet or failed:
         hidden = "would be hidden (dry run: nothing written)" if dry_run else "hidden"
-        err.print(f"{len(results)} file(s), {regions} region(s) {hidden}, {len(failed)} failed, "
+        again = f" ({done} already done by an earlier run)" if done else ""
+        err.print(f"{len(results)} file(s){again}, {regions} region(s) {hidden}, {len(failed)} failed, "
                   f"{len(skipped)} skipped, {seconds:.1f} s")
     if len(results) > 1:
         for r in failed:

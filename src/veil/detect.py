@@ -148,6 +148,14 @@ class CenterFace:
 
 _shared: CenterFace | None = None
 _shared_lock = threading.Lock()
+_shared_threads: int | None = None
+
+
+def set_detector_threads(threads: int) -> None:
+    """Threads for this process's shared session, set before its first use: N worker processes
+    on one machine each take 1/N of its cores, so they do not fight over them."""
+    global _shared_threads
+    _shared_threads = threads
 
 
 def shared_detector() -> CenterFace:
@@ -155,7 +163,7 @@ def shared_detector() -> CenterFace:
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = CenterFace()
+            _shared = CenterFace(threads=_shared_threads)
         return _shared
 
 

@@ -56,11 +56,12 @@ class FileResult:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    regions: int = 0  # regions hidden (or, for a dry run, that would be)
     unexpected: bool = False  # the error is a bug in veil, not a problem with the file
-
-    @property
-    def regions(self) -> int:
-        return 0 if self.media is None else sum(not r.keep_visible for r in self.media.regions)
+    already_done: bool = False  # an earlier run's output stands (veil.manifest)
+    input_sha256: str | None = None
+    output_sha256: str | None = None
+    worker: str | None = None  # which process made it (host:pid)
 
 
 class InputError(ValueError):
@@ -97,7 +98,10 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
         result.output = task.target
     except (ValueError, OSError) as error:  # fail closed: the reason is the user's to see
         result.error = one_line(error)
-    result.notes = notes(result.media, dry_run=task.target is None) if result.media else []
+    if result.media is not None:
+        result.notes = notes(result.media, dry_run=task.target is None)
+        result.regions = sum(not r.keep_visible for r in result.media.regions)
+        result.input_sha256 = result.media.sha256
     result.seconds = time.monotonic() - started
     return result
 

@@ -1,0 +1,149 @@
+"""Many files at once: worker processes on this machine, or tasks on a Dask cluster.
+
+Each file is one unit of work, `run_task(Task) -> FileResult` over veil.pipeline: a
+module-level function of picklable values, so the same call runs in this process, in a
+process pool or on a Dask worker. The main process hands tasks out (a bounded number in
+flight), records each result in the manifest as it arrives, retries a failed file once on
+another worker, and the caller gets the results as they come. Videos are one task each;
+with --jobs they run here, one at a time, because their own pipeline already uses every core.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections import Counter, deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+from veil.detect import set_detector_threads
+from veil.photo import file_sha256
+from veil.pipeline import FileResult, FileTask, redact_file
+
+LOCAL_CLUSTER = "local:"
+
+
+class BatchError(ValueError):
+    """The run cannot start (a bad --cluster, an unreachable scheduler); the message says why."""
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Where files run: `jobs` processes here, or the Dask cluster `cluster` (address or local:N)."""
+
+    jobs: int
+    cluster: str | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One file's work and its place among the inputs (results are reported in input order)."""
+
+    index: int
+    file: FileTask
+    show_progress: bool = False
+
+
+def local_workers(cluster: str) -> int | None:
+    """N for --cluster local:N, None for a scheduler's address."""
+    if not cluster.startswith(LOCAL_CLUSTER):
+        return None
+    count = cluster.removeprefix(LOCAL_CLUSTER)
+    if not count.isdigit() or int(count) < 1:
+        raise BatchError(f"--cluster {cluster}: write local:N with N worker processes, e.g. local:4")
+    return int(count)
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def run_task(task: Task) -> FileResult:
+    """Redact one file wherever this runs; the output's hash is taken here, beside the file."""
+    try:
+        result = redact_file(task.file, show_progress=task.show_progress)
+    except Exception as error:  # unforeseen: the file fails, the run goes on and says so
+        result = FileResult(task.file.source, error=f"unexpected {type(error).__name__}: {error}", unexpected=True)
+    result.worker = f"{socket.gethostname()}:{os.getpid()}"
+    if result.output is not None:
+        result.output_sha256 = file_sha256(result.output)
+    return result
+
+
+def run_all(tasks: list[Task], workers: Workers, finish: Callable[[int, FileResult], None]) -> None:
+    """Every task run (a failed one retried once on another worker), each result passed to
+    `finish` as it comes, with the task's index."""
+    if workers.cluster is not None:
+        local_workers(workers.cluster)  # a malformed local:N is refused before anything runs
+        from veil.cluster import run_on_cluster  # Dask is imported only by the runs that use it
+
+        run_on_cluster([Task(t.index, t.file) for t in tasks], workers.cluster, finish)
+        return
+    photos = [t for t in tasks if t.file.kind == "image"]
+    jobs = min(workers.jobs, len(photos))
+    if jobs > 1:
+        run_in_pool(photos, jobs, finish)
+        tasks = [t for t in tasks if t.file.kind != "image"]
+    for task in tasks:
+        finish(task.index, run_task(task))
+
+
+def run_in_pool(tasks: list[Task], jobs: int, finish: Callable[[int, FileResult], None]) -> None:
+    """`jobs` worker processes, each with 1/jobs of the cores for its detector. A worker that
+    dies breaks a process pool: the files then in flight use their retry in a new pool."""
+    queue, attempts = deque(tasks), Counter[int]()
+    while queue:
+        # spawn, not fork: the main process runs threads (the progress bar) that fork would copy mid-lock.
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=start_worker,
+                                 initargs=(max(1, usable_cores() // jobs),)) as pool:
+            run_windowed(pool, queue, attempts, finish, window=2 * jobs)
+
+
+def start_worker(threads: int) -> None:
+    # Ctrl-C reaches every process of the terminal's group; the main process alone decides
+    # what stops, and lets the files in progress finish rather than leave them half done.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    set_detector_threads(threads)
+
+
+def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
+                 finish: Callable[[int, FileResult], None], window: int) -> None:
+    """Run the queue through `executor`, at most `window` tasks in flight, until it is empty or
+    the executor breaks (then the queue holds what is left). A failed task goes back to the
+    front of the queue once."""
+    running: dict[Future, Task] = {}
+    broken = False
+    try:
+        while running or (queue and not broken):
+            while queue and not broken and len(running) < window:
+                task = queue.popleft()
+                running[executor.submit(run_task, task)] = task
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = running.pop(future)
+                broken |= isinstance(future.exception(), BrokenExecutor)
+                result = outcome_of(future, task)
+                if result.error and attempts[task.index] == 0:
+                    attempts[task.index] += 1
+                    queue.appendleft(task)
+                else:
+                    finish(task.index, result)
+    except BaseException:  # Ctrl-C or a signal: what is already running finishes, its outputs whole
+        for future in running:
+            future.cancel()
+        executor.shutdown(wait=True)
+        for future, task in running.items():
+            if not future.cancelled() and future.exception() is None:
+                finish(task.index, future.result())
+        raise
+
+
+def outcome_of(future: Future, task: Task) -> FileResult:
+    """The task's result, or a failed one when its worker could not return one (it died, say)."""
+    error = future.exception()
+    if error is None:
+        return future.result()
+    return FileResult(task.file.source, error=f"its worker failed: {str(error) or type(error).__name__}")

@@ -1,0 +1,66 @@
+"""Files as tasks on a Dask cluster: a running scheduler, or a LocalCluster started for the run.
+
+Every worker must see the inputs and outputs under the same paths (a shared file system) and
+have veil installed. One task per file; each worker process loads the detector once and keeps
+it (veil.detect.shared_detector), with its share of its machine's cores.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from distributed import Client, LocalCluster, WorkerPlugin
+from distributed.comm import get_address_host
+
+from veil.batch import BatchError, Task, local_workers, run_windowed, usable_cores
+from veil.detect import set_detector_threads
+from veil.pipeline import FileResult
+
+
+class DetectorThreads(WorkerPlugin):
+    """Sets each worker's detector threads to its machine's cores / the worker processes there."""
+
+    def __init__(self, workers_per_host: dict[str, int]):
+        self.workers_per_host = workers_per_host
+
+    def setup(self, worker) -> None:
+        siblings = self.workers_per_host.get(get_address_host(worker.address), 1)
+        set_detector_threads(max(1, usable_cores() // siblings))
+
+
+def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileResult], None]) -> None:
+    """Run every task on the cluster, a failed one retried once (a worker that dies has its
+    task moved to another by the scheduler itself)."""
+    with connect(cluster) as client:
+        client.register_plugin(DetectorThreads(workers_per_host(client)))
+        # Enough in flight to keep every worker thread busy, not the whole run: a million
+        # tasks submitted at once would sit in the scheduler's memory.
+        window = max(4, 2 * sum(client.nthreads().values()))
+        run_windowed(client.get_executor(pure=False), deque(tasks), Counter(), finish, window)
+
+
+def workers_per_host(client: Client) -> dict[str, int]:
+    return dict(Counter(get_address_host(address) for address in client.nthreads()))
+
+
+@contextmanager
+def connect(cluster: str) -> Iterator[Client]:
+    """A client of the scheduler at `cluster`, or of a LocalCluster of N one-thread workers."""
+    count = local_workers(cluster)
+    if count is not None:
+        # Worker losses are reported as each file's result; Dask's own logs about them, and
+        # about workers losing the scheduler as the cluster shuts down, are tracebacks for nobody.
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
+                          silence_logs=logging.CRITICAL) as local, Client(local) as client:
+            yield client
+        return
+    try:
+        client = Client(cluster, timeout=30)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise BatchError(f"cannot reach the Dask scheduler at {cluster}: {error}") from None
+    with client:
+        yield client

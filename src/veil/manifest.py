@@ -1,0 +1,114 @@
+"""The run manifest: one JSON line per input, appended as each file finishes.
+
+A run over many files can be killed at any moment; appending and flushing one record per
+finished file means a crash loses at most the files still in flight. Rerunning the same
+command reads the manifest back and skips every input whose record says it is done, as
+long as the input and its output still hash to what the record says and the settings are
+the same (a rerun with another --mode must redo everything).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import IO, Literal
+
+from veil.photo import file_sha256
+from veil.pipeline import FileResult
+
+MANIFEST_NAME = "veil-manifest.jsonl"
+ALREADY_DONE = "already done"
+
+Status = Literal["ok", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class Record:
+    """What happened to one input in one run."""
+
+    path: str
+    status: Status
+    input_sha256: str | None = None
+    output: str | None = None
+    output_sha256: str | None = None
+    regions: int = 0
+    seconds: float = 0.0
+    worker: str | None = None
+    reason: str | None = None
+    settings: str | None = None  # fingerprint of the settings the output was made with
+
+    @classmethod
+    def of(cls, result: FileResult, settings: str) -> Record:
+        status: Status = "failed" if result.error else "skipped" if result.already_done else "ok"
+        return cls(
+            path=str(result.source.absolute()), status=status,
+            input_sha256=result.input_sha256,
+            output=str(result.output.absolute()) if result.output else None, output_sha256=result.output_sha256,
+            regions=result.regions, seconds=round(result.seconds, 3), worker=result.worker,
+            reason=ALREADY_DONE if result.already_done else result.error, settings=settings,
+        )
+
+    @property
+    def done(self) -> bool:
+        """Whether this record vouches for an output (made now, or found made by an earlier run)."""
+        return self.status in ("ok", "skipped") and self.output is not None
+
+
+def default_manifest(output: Path | None, output_dir: Path | None, first_input: Path) -> Path:
+    """Where a run keeps its manifest unless told: in --output-dir, else beside the (first) output."""
+    if output_dir is not None:
+        return output_dir / MANIFEST_NAME
+    return (output or first_input).parent / MANIFEST_NAME
+
+
+def read_manifest(path: Path) -> dict[str, Record]:
+    """The latest record of each input. A missing file is an empty manifest; a line cut short
+    by a crash, or one that is not a record, is ignored (that file is simply done again)."""
+    latest: dict[str, Record] = {}
+    if not path.is_file():
+        return latest
+    names = {f.name for f in fields(Record)}
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            try:
+                data = json.loads(line)
+                record = Record(**{k: v for k, v in data.items() if k in names})
+            except (ValueError, TypeError):
+                continue
+            latest[record.path] = record
+    return latest
+
+
+def settings_fingerprint(*settings: object) -> str:
+    """Same settings, same fingerprint: a rerun skips a done file only under the settings that made it."""
+    return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+
+
+def still_done(record: Record | None, source: Path, target: Path, settings: str) -> Record | None:
+    """The earlier run's record for `source` if its output can stand: same settings, same input
+    bytes, and the output still there with the bytes that run wrote."""
+    if (record is not None and record.done and record.settings == settings
+            and record.output == str(target.absolute()) and target.is_file()
+            and record.input_sha256 == file_sha256(source) and record.output_sha256 == file_sha256(target)):
+        return record
+    return None
+
+
+class ManifestWriter:
+    """Appends records to a manifest, each flushed to disk before the next file is reported."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.file: IO[str] = open(path, "a", encoding="utf-8")
+
+    def append(self, record: Record) -> None:
+        self.file.write(json.dumps(asdict(record)) + "\n")
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        self.file.close()

@@ -1,0 +1,200 @@
+"""Many files: worker processes, a real Dask LocalCluster, the manifest and resuming.
+
+Every test runs the real `veil` command in a subprocess on real WIDER FACE photos copied into
+tmp_path, with the real detector; crashes and interrupts are real signals to real processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+MANIFEST = "veil-manifest.jsonl"
+# A generous bound for polling loops (a stuck run fails the test instead of hanging it).
+DEADLINE_S = 300
+
+
+def veil_command(*args: object) -> list[str]:
+    return [sys.executable, "-c", "from veil.cli import main; main()", *map(str, args)]
+
+
+def environment() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
+
+
+def run_veil(*args: object) -> subprocess.CompletedProcess:
+    return subprocess.run(veil_command(*args), capture_output=True, text=True, env=environment(), timeout=DEADLINE_S)
+
+
+def start_veil(*args: object) -> subprocess.Popen:
+    return subprocess.Popen(veil_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=environment())
+
+
+def photos(shared_data: Path, folder: Path, count: int) -> list[Path]:
+    """The `count` smallest dev photos (real crowds, quick to detect), copied into `folder`."""
+    found = sorted((shared_data / "wider_face_dev/images").rglob("*.jpg"), key=lambda p: (p.stat().st_size, p.name))
+    folder.mkdir(parents=True)
+    return [Path(shutil.copy(path, folder / path.name)) for path in found[:count]]
+
+
+def records(manifest: Path) -> list[dict]:
+    if not manifest.exists():
+        return []
+    return [json.loads(line) for line in manifest.read_text().splitlines() if line.endswith("}")]
+
+
+def outputs_of(folder: Path) -> list[str]:
+    """Every file in the output folder but the manifest (hidden unfinished files included)."""
+    return sorted(p.name for p in folder.iterdir() if p.name != MANIFEST)
+
+
+def wait_until(condition, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert process.poll() is None, f"veil ended before the test could act: {process.communicate()}"
+        assert time.monotonic() < deadline, "veil made no progress"
+        time.sleep(0.05)
+
+
+def worker_processes(pid: int) -> list[psutil.Process]:
+    """The processes that run files for veil: spawned descendants that have no children of
+    their own (not the multiprocessing resource tracker)."""
+    found = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            command = " ".join(child.cmdline())
+            if "spawn_main" in command and "resource_tracker" not in command and not child.children():
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def test_jobs_2_writes_the_same_bytes_as_jobs_1(shared_data, tmp_path):
+    inputs = photos(shared_data, tmp_path / "in", 10)
+    one = run_veil(tmp_path / "in", "--output-dir", tmp_path / "one", "--jobs", 1)
+    two = run_veil(tmp_path / "in", "--output-dir", tmp_path / "two", "--jobs", 2)
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    assert outputs_of(tmp_path / "one") == outputs_of(tmp_path / "two") == sorted(p.name for p in inputs)
+    for path in inputs:
+        assert (tmp_path / "two" / path.name).read_bytes() == (tmp_path / "one" / path.name).read_bytes(), path.name
+    # Two processes really did the work, and the manifest has one ok record per input.
+    done = records(tmp_path / "two" / MANIFEST)
+    assert sorted(r["path"] for r in done) == sorted(str(p) for p in inputs)
+    assert {r["status"] for r in done} == {"ok"}
+    assert len({r["worker"] for r in done}) == 2
+    assert sum(r["regions"] for r in done) > 0
+
+
+@pytest.mark.parametrize("workers", [["--jobs", "2"], ["--cluster", "local:2"]], ids=["pool", "local-cluster"])
+def test_a_worker_killed_mid_run_loses_nothing(shared_data, tmp_path, workers):
+    inputs = photos(shared_data, tmp_path / "in", 12)
+    out = tmp_path / "out"
+    process = start_veil(tmp_path / "in", "--output-dir", out, *workers)
+    wait_until(lambda: len(records(out / MANIFEST)) >= 2 and worker_processes(process.pid), process)
+    before = worker_processes(process.pid)
+    victim = before[0]
+    victim.kill()  # SIGKILL: no clean-up of any kind in that process
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert outputs_of(out) == sorted(p.name for p in inputs)  # each once, no unfinished file left
+    done = records(out / MANIFEST)
+    assert sorted(r["path"] for r in done) == sorted(str(p) for p in inputs)
+    assert {r["status"] for r in done} == {"ok"}
+    if workers[0] == "--jobs":
+        # A dead worker breaks a process pool: the files after it ran in a new one.
+        pids = {int(r["worker"].rsplit(":", 1)[1]) for r in done}
+        assert pids - {p.pid for p in before}, "no file ran on a new worker after the kill"
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(shared_data, tmp_path):
+    inputs = photos(shared_data, tmp_path / "in", 12)
+    out = tmp_path / "out"
+    command = (tmp_path / "in", "--output-dir", out, "--jobs", 2)
+    process = start_veil(*command)
+    wait_until(lambda: len(records(out / MANIFEST)) >= 3, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "stopped (SIGINT)" in stderr
+
+    first = records(out / MANIFEST)
+    assert {r["status"] for r in first} == {"ok"}
+    assert 3 <= len(first) < len(inputs), "the interrupt came too late to leave anything to resume"
+    assert not [name for name in outputs_of(out) if name.startswith(".")], "an unfinished file was left"
+    stamps = {r["output"]: _stamp(Path(r["output"])) for r in first}
+
+    rerun = run_veil(*command)
+    assert rerun.returncode == 0, rerun.stderr
+    latest = records(out / MANIFEST)[len(first):]
+    assert sorted(r["path"] for r in latest) == sorted(str(p) for p in inputs)
+    by_path = {r["path"]: r for r in latest}
+    for record in first:
+        assert by_path[record["path"]]["status"] == "skipped"
+        assert by_path[record["path"]]["reason"] == "already done"
+        assert _stamp(Path(record["output"])) == stamps[record["output"]], "a done output was written again"
+    assert sum(r["status"] == "ok" for r in latest) == len(inputs) - len(first)
+    assert outputs_of(out) == sorted(p.name for p in inputs)
+
+    # Nothing left: a third run does nothing and succeeds.
+    again = run_veil(*command)
+    assert again.returncode == 0, again.stderr
+    assert {r["status"] for r in records(out / MANIFEST)[len(first) + len(latest):]} == {"skipped"}
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_ino, status.st_mtime_ns
+
+
+def test_a_corrupt_file_fails_alone_and_the_exit_code_says_so(shared_data, tmp_path):
+    inputs = photos(shared_data, tmp_path / "in", 8)
+    truncated = tmp_path / "in" / "truncated.jpg"
+    truncated.write_bytes(inputs[0].read_bytes()[:300])
+    (tmp_path / "in" / "not_a_photo.jpg").write_bytes(b"this is not a JPEG at all")
+    out = tmp_path / "out"
+    result = run_veil(tmp_path / "in", "--output-dir", out, "--cluster", "local:2")
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert outputs_of(out) == sorted(p.name for p in inputs)
+    by_name = {Path(r["path"]).name: r for r in records(out / MANIFEST)}
+    assert len(by_name) == len(inputs) + 2
+    for bad in ("truncated.jpg", "not_a_photo.jpg"):
+        assert by_name[bad]["status"] == "failed" and by_name[bad]["reason"] and by_name[bad]["output"] is None
+        assert f"{bad}: " in result.stderr
+    assert all(by_name[p.name]["status"] == "ok" for p in inputs)
+
+
+def test_new_settings_or_a_changed_output_mean_doing_it_again(shared_data, tmp_path):
+    inputs = photos(shared_data, tmp_path / "in", 3)
+    out = tmp_path / "out"
+    assert run_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1).returncode == 0
+    (out / inputs[0].name).write_bytes(b"edited by hand")
+    # An output that is no longer what veil wrote is someone's work: refused unless asked.
+    refused = run_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1)
+    assert refused.returncode == 1 and "use --overwrite" in refused.stderr, refused.stderr
+    assert (out / inputs[0].name).read_bytes() == b"edited by hand"
+    rerun = run_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1, "--overwrite")
+    assert rerun.returncode == 0, rerun.stderr
+    statuses = {Path(r["path"]).name: r["status"] for r in records(out / MANIFEST)[6:]}
+    assert statuses == {inputs[0].name: "ok", inputs[1].name: "skipped", inputs[2].name: "skipped"}
+    assert (out / inputs[0].name).read_bytes() != b"edited by hand"
+
+    pixelated = run_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1, "--mode", "pixelate", "--overwrite")
+    assert pixelated.returncode == 0, pixelated.stderr
+    assert {r["status"] for r in records(out / MANIFEST)[9:]} == {"ok"}
