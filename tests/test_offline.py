@@ -40,11 +40,12 @@ REVIEW_LIFETIME_S = 12
 # Name-service sockets: a connect to one is a DNS lookup done by another process on our behalf.
 RESOLVER_SOCKETS = ("/var/run/nscd/socket", "/run/nscd/socket", "/run/systemd/resolve/io.systemd.Resolve")
 # Kernel pseudo-files a process may write to without leaving anything behind.
-DEVICE_FILES = ("/dev/null", "/dev/shm/", "/proc/self/", "/proc/thread-self/", "/dev/tty")
+DEVICE_FILES = ("/dev/null", "/dev/shm/", "/proc/self/", "/proc/thread-self/")
 
 QUOTED = r'"((?:[^"\\]|\\.)*)"'
 DIRFD = r"((?:AT_FDCWD|\d+)(?:<[^>]*>)?)"  # with -y: AT_FDCWD</cwd>, 6</some/dir>
-LINE = re.compile(r"^(\d+)\s+(?:<\.\.\. )?(\w+)\((.*)$")
+# "PID call(args" of a call's first line; a "<... call resumed>" line carries no arguments.
+LINE = re.compile(r"^(\d+)\s+(\w+)\((.*)$")
 OPEN_FLAGS = re.compile(r"^(?:" + DIRFD + r", )?" + QUOTED + r", ([A-Z0-9_|]+)")
 PATH_ARG = re.compile(r"(?:" + DIRFD + r", )?" + QUOTED)
 WRITE_CALLS = {"creat", "mkdir", "mkdirat", "rename", "renameat", "renameat2", "unlink", "unlinkat", "rmdir",
@@ -103,7 +104,7 @@ def written_paths(log: Path, cwd: Path) -> list[str]:
     paths = []
     for line in log.read_text(errors="replace").splitlines():
         match = LINE.match(line)
-        if not match or "resumed>" in line:
+        if not match:
             continue
         call, args = match.group(2), match.group(3)
         if call in ("open", "openat", "openat2"):
@@ -127,7 +128,7 @@ def network_attempts(log: Path, server_port: int | None = None) -> list[str]:
     found = []
     for line in log.read_text(errors="replace").splitlines():
         match = LINE.match(line)
-        if not match or "resumed>" in line or match.group(2) not in (
+        if not match or match.group(2) not in (
                 "connect", "sendto", "sendmsg", "sendmmsg", "bind"):
             continue
         if any(not allowed_address(family, rest, match.group(2), server_port)
