@@ -48,7 +48,8 @@ def test_damaged_file_fails_closed(variants: dict[str, list], kind: str, index: 
     assert result.code in (0, 1, 2), f"{variant.damage}: exit {result.code}: {result.stderr}"
     if result.code != 0:
         assert result.left == [], f"{variant.damage}: a failed file left {result.left}"
-        assert result.stderr.strip(), f"{variant.damage}: refused without a message"
+        # One line naming the file once: FFmpeg's errors repeat the path, or name internal functions.
+        assert result.stderr.count(path.name) == 1 and "[Errno" not in result.stderr, result.stderr
     if fuzz.kind_of(variant.damage) in MUST_FAIL or (kind == "video" and fuzz.kind_of(variant.damage) == "truncate"):
         assert result.code == 1, f"{variant.damage}: exit {result.code}, not refused"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "out"]), "wrote beside the input"

@@ -45,11 +45,17 @@ class Encoding:
     keep_subtitles: bool = False
 
 
+def reason(error: OSError | av.error.FFmpegError) -> str:
+    """FFmpeg's words alone: its errors also name the input file (the message already starts with
+    it) or an internal function ('avcodec_send_packet()'), which tell the user nothing."""
+    return error.strerror or str(error)
+
+
 def open_input(path: Path) -> av.container.InputContainer:
     try:
         container = av.open(str(path), "r")
     except (av.error.FFmpegError, OSError) as error:
-        raise VideoError(f"cannot open video: {error}") from None
+        raise VideoError(f"cannot open video: {reason(error)}") from None
     if not container.streams.video:
         container.close()
         raise VideoError("no video stream in the file")
@@ -95,7 +101,7 @@ def read(
                     last_time = max(last_time, frame.time)
                 yield frame
     except av.error.FFmpegError as error:
-        raise VideoError(f"decode error after frame {decoded}: {error}") from None
+        raise VideoError(f"decode error after frame {decoded}: {reason(error)}") from None
     _check_complete(container, video, decoded, last_time)
 
 
