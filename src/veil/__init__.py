@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
+# veil runs offline and leaves no trace: onnxruntime (1.32) otherwise appends an event with a
+# device id, the OS and paths holding the user name to ~/.cache/Microsoft/DeveloperTools/
+# .onnxruntime/onnxruntime.db on every import, and a process running 10 s or more looks up
+# Microsoft's telemetry host in DNS. Only this variable, set before onnxruntime is imported,
+# stops both (disable_telemetry_events() does not); it is forced, not defaulted, and set here
+# so every process importing any veil module (CLI, review server, workers) has it.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+
 __version__ = "0.1.0"
 
 from pathlib import Path

@@ -21,7 +21,7 @@ from multiprocessing import get_context
 
 from veil.detect import set_detector_threads
 from veil.photo import file_sha256
-from veil.pipeline import FileResult, FileTask, redact_file
+from veil.pipeline import FileResult, FileTask, redact_file, unexpected_error
 
 LOCAL_CLUSTER = "local:"
 
@@ -66,7 +66,7 @@ def run_task(task: Task) -> FileResult:
     try:
         result = redact_file(task.file, show_progress=task.show_progress)
     except Exception as error:  # unforeseen: the file fails, the run goes on and says so
-        result = FileResult(task.file.source, error=f"unexpected {type(error).__name__}: {error}", unexpected=True)
+        result = FileResult(task.file.source, error=unexpected_error(error), unexpected=True)
     result.worker = f"{socket.gethostname()}:{os.getpid()}"
     if result.output is not None:
         result.output_sha256 = file_sha256(result.output)

@@ -31,7 +31,7 @@ from veil.options import (AccurateOption, BlocksOption, ColorOption, Mode, ModeO
                           ShapeOption, parse_color)
 from veil.outputs import Input, OutputClaims, OutputError, Skipped, check_writable, collect_inputs, output_path
 from veil.photo import file_sha256
-from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, redact_file
+from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
 from veil.plan import PIXELATE_BLOCKS, Encoding, Plan, PlanError, RenderSettings
 from veil.report import report_paths, write_report
 
@@ -39,12 +39,6 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions
 # Messages name user files: no markup or emoji codes ("photo [edited].jpg" must print as is), and
 # no wrapping, so each error stays on one line whatever the terminal width.
 err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
-REPORT_BUG = ("this is a bug in veil: please report it on the veil issue tracker, with this line and the "
-              "output of `veil --version`")
-
-
-class Unexpected(Exception):
-    """An error veil did not foresee; the run ends with exit code 2."""
 
 
 def show_version(value: bool) -> None:
@@ -203,6 +197,9 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
         except (ValueError, OSError) as error:  # OutputError, InputError, VideoError...
             failed.append(FileResult(item.source, error=one_line(error)))
             err.print(f"veil: {shown(item.source)}: {failed[-1].error}")
+        except Exception as error:  # unforeseen: this file fails, named, and the run says it is a bug
+            failed.append(FileResult(item.source, error=unexpected_error(error), unexpected=True))
+            err.print(f"veil: {shown(item.source)}: {failed[-1].error}")
     return tasks, failed
 
 
@@ -311,5 +308,5 @@ def main() -> None:
         err.print(f"veil: stopped ({signal.Signals(signum).name}); no partial output was left")
         sys.exit(128 + signum)
     except Exception as error:  # the promise: no traceback, ever
-        err.print(f"veil: unexpected {type(error).__name__}: {one_line(error)}; {REPORT_BUG}")
+        err.print(f"veil: {unexpected_error(error)}")
         sys.exit(2)

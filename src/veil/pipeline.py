@@ -153,6 +153,15 @@ def notes(media: MediaPlan, dry_run: bool) -> list[str]:
     return found
 
 
+REPORT_BUG = ("this is a bug in veil: please report it on the veil issue tracker, with this line and the "
+              "output of `veil --version`")
+
+
+def unexpected_error(error: BaseException) -> str:
+    """The one line for an error veil did not foresee."""
+    return f"unexpected {type(error).__name__}: {one_line(error)}; {REPORT_BUG}"
+
+
 def one_line(error: BaseException) -> str:
     """An error's message on a single line: names in it are escaped, and so is any other control character."""
     return shown(str(error) or type(error).__name__)

@@ -45,11 +45,17 @@ class VideoError(ValueError):
     """A video that cannot be read or written faithfully; the message says why."""
 
 
+def reason(error: OSError | av.error.FFmpegError) -> str:
+    """FFmpeg's words alone: its errors also name the input file (the message already starts with
+    it) or an internal function ('avcodec_send_packet()'), which tell the user nothing."""
+    return error.strerror or str(error)
+
+
 def open_input(path: Path) -> av.container.InputContainer:
     try:
         container = av.open(str(path), "r")
     except (av.error.FFmpegError, OSError) as error:
-        raise VideoError(f"cannot open video: {error}") from None
+        raise VideoError(f"cannot open video: {reason(error)}") from None
     if not container.streams.video:
         container.close()
         raise VideoError("no video stream in the file")
@@ -95,7 +101,7 @@ def read(
                     last_time = max(last_time, frame.time)
                 yield frame
     except av.error.FFmpegError as error:
-        raise VideoError(f"decode error after frame {decoded}: {error}") from None
+        raise VideoError(f"decode error after frame {decoded}: {reason(error)}") from None
     _check_complete(container, video, decoded, last_time)
 
 
@@ -186,6 +192,8 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
 def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoStream, rotation: int,
                encoding: Encoding) -> av.video.stream.VideoStream:
     cc = video.codec_context
+    if cc.format is None or not cc.width or not cc.height:
+        raise VideoError("the video stream's size or pixel format is unknown: the file is damaged or truncated")
     depth = bit_depth(video)
     encoder = choose_encoder(out.format.name, cc.name, depth, encoding.codec)
     stream = out.add_stream(encoder, rate=frame_rate(video))
@@ -257,8 +265,8 @@ def check_output_holds(source: Path, target: Path, encoding: Encoding) -> None:
             except VideoError:
                 raise
             except (av.error.FFmpegError, ValueError, TypeError) as error:
-                reason = getattr(error, "strerror", None) or error  # FFmpeg's text names the scratch file
-                raise VideoError(f"a {suffix or 'suffix-less'} file cannot hold this video ({reason}): "
+                why = reason(error) if isinstance(error, av.error.FFmpegError) else error
+                raise VideoError(f"a {suffix or 'suffix-less'} file cannot hold this video ({why}): "
                                  "choose .mp4, .mkv or .mov") from None
     finally:
         container.close()

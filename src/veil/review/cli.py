@@ -177,6 +177,8 @@ class ReviewServer:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(("127.0.0.1", port))
+        # Listening before the address is printed: a browser opened at once must not be refused.
+        self.socket.listen()
         self.port = self.socket.getsockname()[1]
         self.token = secrets.token_urlsafe(24)  # the cookie's value: never in an address or on a command line
         self.codes = LaunchCodes(self.announce)
