@@ -45,8 +45,8 @@ OPENCV_MODES = {"L": 1, "I;16": 1, "I;16B": 1, "RGB": 3, "RGBA": 4}
 # Colour conversion works on bands of about this many pixels, so it needs no second copy.
 STRIP_PIXELS = 1 << 20
 # 16-bit pixels are converted through a grid of 8-bit colours (Pillow's colour management
-# has no 16-bit RGB): this many nodes per channel, 0, 5, ..., 255.
-GRID_NODES = 52
+# has no 16-bit RGB): this many nodes per channel, 0, 3, ..., 255 (a divisor of 255 plus one).
+GRID_NODES = 86
 
 
 class ImageError(ValueError):
@@ -55,7 +55,7 @@ class ImageError(ValueError):
 
 @dataclass
 class Photo:
-    pixels: np.ndarray  # upright; (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA; uint8 or uint16
+    pixels: np.ndarray  # writable, upright; (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA; uint8 or uint16
     icc_profile: bytes | None
     format: str
 
@@ -198,9 +198,7 @@ def read_photo(path: Path) -> Photo:
             orientation = _orientation(image, path)
             if pixels is None:
                 image.load()
-                if image.mode == "CMYK":
-                    image = _cmyk_to_rgb(image, icc)
-                pixels = _pillow_pixels(image)
+                pixels = _pillow_pixels(_cmyk_to_rgb(image, icc) if image.mode == "CMYK" else image)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -209,7 +207,10 @@ def read_photo(path: Path) -> Photo:
         raise ImageError("not a recognised image format") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"cannot decode image ({error})") from None
-    return Photo(_orient(pixels, orientation), _fitting_profile(icc, pixels), fmt)
+    pixels = _orient(pixels, orientation)
+    if not pixels.flags.writeable:  # Pillow hands over read-only memory (copied once its image is closed)
+        pixels = pixels.copy()
+    return Photo(pixels, _fitting_profile(icc, pixels), fmt)
 
 
 def _srgb_transform(icc: bytes, gray: bool) -> ImageCms.ImageCmsTransform | None:
