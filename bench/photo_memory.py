@@ -42,7 +42,7 @@ def make_photo(path: Path, width: int, height: int) -> None:
     tile = cv2.imread(str(SOURCE))
     reps = (-(-height // tile.shape[0]), -(-width // tile.shape[1]), 1)
     pixels = np.ascontiguousarray(np.tile(tile, reps)[:height, :width])
-    cv2.imwrite(str(path), pixels, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    cv2.imwrite(str(path), pixels, [cv2.IMWRITE_JPEG_QUALITY, 92] if path.suffix == ".jpg" else [])
 
 
 def peak_rss(photo: Path, src: Path) -> tuple[int, float, str]:
