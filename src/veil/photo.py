@@ -50,13 +50,14 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
 
     By default the pixels are converted to sRGB and written without a colour profile: the
     photo's own profile can name the device that took it. `keep_icc` keeps that profile and
-    the pixels' own colour values.
+    the pixels' own colour values. A `photo` given (the one the plan was made from) is
+    converted and redacted in place.
     """
     if media.sha256 and file_sha256(Path(media.path)) != media.sha256:
         # The plan's boxes were found in other pixels: rendering them could leave faces visible.
         raise ValueError("the file has changed since its plan was made; detect its faces again")
-    # Pixels read here are redacted in place: a huge photo is held once. A caller's are copied.
-    photo = read_photo(Path(media.path)) if photo is None else Photo(photo.pixels.copy(), photo.icc_profile, photo.format)
+    # Redacted in place, a given photo too: a caller that planned from it holds a huge photo once.
+    photo = photo or read_photo(Path(media.path))
     if photo.pixels.shape[:2] != (media.height, media.width):
         raise ValueError(
             f"plan is for a {media.width}x{media.height} image, the file is "
