@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from pathlib import Path
@@ -9,10 +10,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
-from veil.imagefile import ImageError, Photo, encode_photo, read_photo
-from photo_support import TWO_PEOPLE, assert_no_metadata
+from veil.imagefile import ImageError, Photo, read_photo, to_srgb, write_photo
+from veil.photo import plan_photo, render_photo
+from veil.plan import MediaPlan, RenderSettings
+from photo_support import GROUP, TWO_PEOPLE, assert_no_metadata, rgb_of, share_near
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -71,7 +74,7 @@ def test_16_bit_files_keep_every_bit(shared_data, tmp_path, channels, suffix):
     assert photo.pixels.dtype == np.uint16, "reduced to 8 bits on reading"
     assert np.array_equal(photo.pixels, deep)
     written = tmp_path / f"out{suffix}"
-    written.write_bytes(encode_photo(photo, suffix))
+    write_photo(photo, written)
     assert np.array_equal(read_photo(written).pixels, deep), "changed on writing"
 
 
@@ -92,13 +95,13 @@ def test_rgba_and_grayscale_are_kept(shared_data, tmp_path):
     rgba = np.dstack([rgb, alpha])
     for pixels, mode in ((rgba, "RGBA"), (rgb[:, :, 0], "L")):
         path = tmp_path / f"{mode}.png"
-        path.write_bytes(encode_photo(Photo(pixels, None, "PNG"), ".png"))
+        write_photo(Photo(pixels, None, "PNG"), path)
         with Image.open(path) as image:
             assert image.mode == mode
         assert np.array_equal(read_photo(path).pixels, pixels)
     # Formats without alpha drop it rather than fail.
     jpeg = tmp_path / "flat.jpg"
-    jpeg.write_bytes(encode_photo(Photo(rgba, None, "PNG"), ".jpg"))
+    write_photo(Photo(rgba, None, "PNG"), jpeg)
     with Image.open(jpeg) as image:
         assert image.mode == "RGB"
 
@@ -133,7 +136,7 @@ def test_heic_reads_and_writes_without_metadata(shared_data, tmp_path, name):
     # Writing a full 12 MP HEIC takes seconds; the writer's handling of metadata does not depend on size.
     crop = Photo(np.ascontiguousarray(photo.pixels[:256, :384]), photo.icc_profile, photo.format)
     out = tmp_path / "out.heic"
-    out.write_bytes(encode_photo(crop, ".heic"))
+    write_photo(crop, out)
     with Image.open(out) as image:
         assert image.format == "HEIF" and image.size == (384, 256)
         assert len(image.getexif()) == 0
@@ -149,7 +152,7 @@ def test_camera_jpegs_are_written_without_any_metadata(shared_data, tmp_path):
     for path in names:
         photo = read_photo(path)
         out = tmp_path / path.name
-        out.write_bytes(encode_photo(photo, ".jpg"))
+        write_photo(photo, out)
         assert_no_metadata(out, photo.icc_profile)
         with Image.open(out) as image:
             assert (image.height, image.width) == photo.pixels.shape[:2]
@@ -176,9 +179,9 @@ def test_corrupt_and_truncated_files_raise_clear_errors(shared_data, tmp_path):
         read_photo(truncated)
 
 
-def test_unknown_output_format_is_refused():
+def test_unknown_output_format_is_refused(tmp_path):
     with pytest.raises(ImageError, match="cannot write .xyz"):
-        encode_photo(Photo(np.zeros((8, 8, 3), np.uint8), None, "JPEG"), ".xyz")
+        write_photo(Photo(np.zeros((8, 8, 3), np.uint8), None, "JPEG"), tmp_path / "out.xyz")
 
 
 def test_cmyk_photo_becomes_rgb_and_a_profile_for_another_colour_space_is_dropped(tmp_path):
@@ -191,7 +194,7 @@ def test_cmyk_photo_becomes_rgb_and_a_profile_for_another_colour_space_is_droppe
     assert photo.pixels.shape == (30, 40, 3) and photo.icc_profile is None
     assert tuple(photo.pixels[0, 0]) == (255, 0, 0)
     out = tmp_path / "out.jpg"
-    out.write_bytes(encode_photo(photo, ".jpg"))
+    write_photo(photo, out)
     with Image.open(out) as image:
         assert image.mode == "RGB" and not image.info.get("icc_profile")
     # A grey photo tagged with an RGB profile: viewers would misread it, so the profile goes.
@@ -201,3 +204,134 @@ def test_cmyk_photo_becomes_rgb_and_a_profile_for_another_colour_space_is_droppe
     rgb = tmp_path / "rgb.jpg"
     Image.new("RGB", (40, 30)).save(rgb, icc_profile=srgb)
     assert read_photo(rgb).icc_profile == srgb  # a fitting profile is kept
+
+
+# --- colour profiles: converted to sRGB, the device's profile left out ------------------------
+
+P3_HEIC = "metadata/exif-samples/heic/IMG_5195.HEIC"  # iPhone: "Display P3", "Copyright Apple Inc., 2017"
+APPLE_JPEG = "metadata/exif-samples/jpg/orientation/landscape_6.jpg"  # Apple's "Generic RGB Profile", turned
+
+
+def whole_photo_plan(path: Path) -> MediaPlan:
+    """A plan that hides nothing: what is left to see is the colour handling alone."""
+    height, width = read_photo(path).pixels.shape[:2]
+    return MediaPlan(path=str(path), kind="image", width=width, height=height)
+
+
+def srgb_reference(path: Path) -> tuple[np.ndarray, np.ndarray, bytes]:
+    """The upright pixels as stored, the same converted to sRGB by LittleCMS, and the profile."""
+    with Image.open(path) as image:
+        upright = ImageOps.exif_transpose(image).convert("RGB")
+        icc = image.info["icc_profile"]
+    converted = ImageCms.profileToProfile(upright, ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                                          ImageCms.createProfile("sRGB"), outputMode="RGB")
+    return np.asarray(upright), np.asarray(converted), icc
+
+
+@pytest.mark.parametrize("name", [P3_HEIC, APPLE_JPEG])
+def test_maker_profile_is_converted_to_srgb_and_left_out(shared_data, tmp_path, name):
+    source = shared_data / name
+    stored, expected, icc = srgb_reference(source)
+    assert b"Apple" in icc, "test input should carry an Apple profile"
+    for suffix in (".png", source.suffix):
+        out = tmp_path / f"out{suffix}"
+        render_photo(whole_photo_plan(source), RenderSettings(), out)
+        with Image.open(out) as image:
+            assert "icc_profile" not in image.info, f"{out.name} carries a colour profile"
+        assert b"Apple" not in out.read_bytes(), f"{out.name} names Apple"
+    pixels = rgb_of(tmp_path / "out.png")
+    assert np.array_equal(pixels, expected), "pixels not converted as the profile says"
+    assert np.mean(np.any(pixels != stored, axis=-1)) > 0.1, "conversion left the stored values"
+
+
+def test_keep_icc_keeps_the_profile_and_the_stored_values(shared_data, tmp_path):
+    source = shared_data / P3_HEIC
+    stored, _, icc = srgb_reference(source)
+    out = tmp_path / "out.png"
+    render_photo(whole_photo_plan(source), RenderSettings(), out, keep_icc=True)
+    with Image.open(out) as image:
+        assert image.info.get("icc_profile") == icc, "profile not kept byte for byte"
+    assert np.array_equal(rgb_of(out), stored)
+
+
+def gray_profile(gamma: float) -> bytes:
+    """A minimal ICC v2 grayscale profile: white point and a gamma tone curve."""
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    d50 = s15(0.9642) + s15(1.0) + s15(0.8249)
+    tags = [(b"wtpt", b"XYZ \0\0\0\0" + d50), (b"kTRC", b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0")]
+    at, table, body = 128 + 4 + 12 * len(tags), b"", b""
+    for signature, data in tags:
+        table += signature + struct.pack(">II", at + len(body), len(data))
+        body += data
+    header = (struct.pack(">I", at + len(body)) + b"\0" * 4 + bytes([2, 0x10, 0, 0]) + b"mntrGRAYXYZ " + b"\0" * 12
+              + b"acsp" + b"\0" * 28 + d50 + b"\0" * 48)
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def test_grayscale_with_a_gray_profile_is_converted_and_stays_gray(shared_data, tmp_path):
+    gray = read_photo(shared_data / TWO_PEOPLE).pixels[:, :, 1]
+    icc = gray_profile(1.0)  # linear: mid-grey is much lighter in sRGB
+    path = tmp_path / "gray.png"
+    Image.fromarray(gray).save(path, icc_profile=icc)
+    photo = read_photo(path)
+    assert photo.icc_profile == icc
+    transform = ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB"), "L", "RGB")
+    expected = np.asarray(ImageCms.applyTransform(Image.fromarray(gray), transform))[:, :, 1]
+    converted = to_srgb(photo)
+    assert converted.icc_profile is None and converted.pixels.ndim == 2
+    assert np.array_equal(converted.pixels, expected) and not np.array_equal(expected, gray)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_16_bit_photos_are_converted_at_full_depth(shared_data, tmp_path, channels):
+    rgb = read_photo(shared_data / TWO_PEOPLE).pixels[:200, :300]
+    icc = gray_profile(1.0) if channels == 1 else srgb_reference(shared_data / P3_HEIC)[2]
+    if channels == 1:
+        rgb = rgb[:, :, 1]
+    transform = ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB"),
+                                        "L" if channels == 1 else "RGB", "RGB")
+    expected = np.asarray(ImageCms.applyTransform(Image.fromarray(rgb), transform)).astype(np.float64)
+    expected = expected[:, :, 1] if channels == 1 else expected
+    converted = {}
+    # 8-bit values widened exactly (as the 8-bit reference sees them), then with low bits set too.
+    exact = rgb.astype(np.uint16) * 257
+    noisy = exact + np.random.default_rng(4).integers(0, 257, rgb.shape, dtype=np.uint16) * (rgb < 255)
+    for name, deep in (("exact", exact), ("noisy", noisy)):
+        path = tmp_path / f"{name}.png"
+        cv2.imwriteWithMetadata(str(path), deep if channels == 1 else cv2.cvtColor(deep, cv2.COLOR_RGB2BGR),
+                                [cv2.IMAGE_METADATA_ICCP], [np.frombuffer(icc, np.uint8)])
+        photo = read_photo(path)
+        assert photo.pixels.dtype == np.uint16 and photo.icc_profile == icc
+        converted[name] = to_srgb(photo).pixels
+        assert converted[name].dtype == np.uint16
+    error = np.abs(converted["exact"] / 257 - expected)
+    assert error.max() <= 2.5 and error.mean() < 0.5, f"off by {error.max():.1f} levels (mean {error.mean():.2f})"
+    assert np.abs(converted["exact"] / 257 - rgb).mean() > 2, "not converted"
+    assert np.abs(converted["noisy"].astype(float) - converted["exact"]).mean() < 257, "low bits change colours"
+    assert len(np.unique(converted["noisy"])) > 4 * len(np.unique(expected)), "16-bit gradations lost"
+
+
+# --- AVIF ----------------------------------------------------------------------------------------
+
+
+def test_avif_reads_and_writes_without_metadata(shared_data, tmp_path):
+    with Image.open(shared_data / GROUP) as image:
+        source = tmp_path / "group.avif"
+        exif = Image.Exif()
+        exif[0x010F] = "Maker"  # camera make: must not come through
+        image.save(source, quality=90, exif=exif, icc_profile=srgb_reference(shared_data / P3_HEIC)[2])
+    media = plan_photo(source)
+    assert media.regions, "the group photo shows faces"
+    out = tmp_path / "out.avif"
+    render_photo(media, RenderSettings(color=(255, 255, 255)), out)
+    with Image.open(out) as image:
+        assert image.format == "AVIF" and (image.height, image.width) == (media.height, media.width)
+    assert_no_metadata(out, None)
+    pixels = rgb_of(out)
+    for region in media.regions:
+        box = region.boxes[0]
+        centre = pixels[int(box.y0 + box.height * 0.4) : int(box.y0 + box.height * 0.6),
+                        int(box.x0 + box.width * 0.4) : int(box.x0 + box.width * 0.6)]
+        assert share_near(centre, (255, 255, 255), 24) >= 0.9, f"{region.id} not hidden"

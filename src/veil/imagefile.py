@@ -4,13 +4,20 @@ Reading applies the EXIF orientation to the pixels (so detection sees faces upri
 the output needs no orientation tag) and keeps grayscale, alpha and 16-bit depth.
 Writing builds a new file from the pixels alone: no EXIF (GPS, serials, owner, dates),
 no XMP, IPTC, maker notes, comments, or embedded thumbnails (a thumbnail is an
-unredacted copy of the photo). Only the ICC colour profile is carried over, since the
-colours would be wrong without it (CMYK photos are converted to sRGB through theirs).
+unredacted copy of the photo). The embedded ICC colour profile is read with the pixels;
+`to_srgb` converts the pixels through it and drops it, since a device's own profile
+("Copyright Apple Inc., Display P3") tells which maker's device took the photo.
+
+Memory: a photo is held as one array. JPEG and PNG, the formats of huge photos, are
+decoded by OpenCV straight into it and encoded from it straight to the file; Pillow,
+which keeps RGB at 4 bytes a pixel and needs a second copy to hand it over, decodes the
+rest.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +37,17 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 ORIENTATION_TAG = 0x0112
 WRITE_FORMATS = {
-    ".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".jpe": "JPEG", ".gif": "GIF", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
-    ".heic": "HEIF", ".heif": "HEIF", ".bmp": "BMP",
+    ".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".jpe": "JPEG", ".gif": "GIF", ".png": "PNG", ".webp": "WEBP",
+    ".tif": "TIFF", ".tiff": "TIFF", ".heic": "HEIF", ".heif": "HEIF", ".bmp": "BMP", ".avif": "AVIF",
 }
+# Pillow modes OpenCV decodes to the same array, by the channels it gives (palette, gray +
+# alpha and transparency-keyed PNGs are left to Pillow, which expands them to RGBA).
+OPENCV_MODES = {"L": 1, "I;16": 1, "I;16B": 1, "RGB": 3, "RGBA": 4}
+# Colour conversion works on bands of about this many pixels, so it needs no second copy.
+STRIP_PIXELS = 1 << 20
+# 16-bit pixels are converted through a grid of 8-bit colours (Pillow's colour management
+# has no 16-bit RGB): this many nodes per channel, 0, 3, ..., 255 (a divisor of 255 plus one).
+GRID_NODES = 86
 
 
 class ImageError(ValueError):
@@ -41,7 +56,7 @@ class ImageError(ValueError):
 
 @dataclass
 class Photo:
-    pixels: np.ndarray  # upright; (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA; uint8 or uint16
+    pixels: np.ndarray  # writable, upright; (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA; uint8 or uint16
     icc_profile: bytes | None
     format: str
 
@@ -73,9 +88,10 @@ def _pillow_pixels(image: Image.Image) -> np.ndarray:
     if mode == "I":
         return np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
     if mode in ("1", "L", "F"):
-        return np.asarray(image.convert("L"))
+        return np.asarray(image if mode == "L" else image.convert("L"))
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
-    return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+    wanted = "RGBA" if has_alpha else "RGB"
+    return np.asarray(image if mode == wanted else image.convert(wanted))
 
 
 def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
@@ -106,28 +122,84 @@ def _open(path: Path) -> Image.Image:
         return Image.open(path)
 
 
+def _png_exif(path: Path) -> bytes | None:
+    """The eXIf chunk of a PNG, found by walking the chunk headers: Pillow's getexif() decodes
+    the whole image to look past the pixel data."""
+    with open(path, "rb") as file:
+        file.seek(8)
+        while len(header := file.read(8)) == 8:
+            length, kind = int.from_bytes(header[:4], "big"), header[4:]
+            if kind == b"eXIf":
+                return file.read(length)
+            if kind == b"IEND":
+                break
+            file.seek(length + 4, io.SEEK_CUR)
+    return None
+
+
+def _orientation(image: Image.Image, path: Path) -> int:
+    if image.format == "PNG":
+        data = _png_exif(path)
+        exif = Image.Exif()
+        if data:
+            exif.load(data)
+    else:
+        exif = image.getexif()
+    orientation = exif.get(ORIENTATION_TAG, 1)
+    return int(orientation) if str(orientation).isdigit() else 1
+
+
+def _jpeg_complete(path: Path) -> bool:
+    """Whether the main image's data ends with its end marker. OpenCV decodes a truncated
+    JPEG without an error (the missing rows come out grey); Pillow refuses it."""
+    data = path.read_bytes()
+    at = 2
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker, length = data[at + 1], int.from_bytes(data[at + 2 : at + 4], "big")
+        if marker == 0xDA:  # start of scan: entropy-coded data follows, where 0xFF is never
+            return data.find(b"\xff\xd9", at) >= 0  # followed by 0xD9 except at the end
+        at += 2 + length
+    return False
+
+
+def _opencv_pixels(image: Image.Image, path: Path) -> np.ndarray | None:
+    """The pixels decoded by OpenCV into one array, or None where it does not decode this
+    file as Pillow would (then Pillow decodes it, and reports what is wrong with it)."""
+    sixteen_bit = _is_16bit_colour(image)
+    if not sixteen_bit:
+        if image.format not in ("JPEG", "MPO", "PNG") or image.mode not in OPENCV_MODES:
+            return None
+        if "transparency" in image.info:
+            return None
+        if image.format != "PNG" and not _jpeg_complete(path):
+            return None
+    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # no orientation, no colour conversion
+    channels = 4 if image.mode == "RGBA" else 3 if sixteen_bit else OPENCV_MODES[image.mode]
+    if pixels is None or (pixels.shape[2] if pixels.ndim == 3 else 1) != channels:
+        return None
+    if not sixteen_bit and pixels.dtype != np.uint8:
+        return None
+    if channels > 1:
+        cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if channels == 4 else cv2.COLOR_BGR2RGB, dst=pixels)
+    return pixels
+
+
 def read_photo(path: Path) -> Photo:
+    """The photo upright, at its own depth, with the ICC profile that describes its pixels."""
     try:
         with _open(path) as image:
             if getattr(image, "n_frames", 1) > 1 and image.format not in ("MPO", "HEIF", "TIFF"):
                 raise ImageError(f"animated {image.format} is not supported")
             image.seek(0)
-            # Before getexif(): reading a PNG's EXIF loads the image and clears the tile list.
-            sixteen_bit = _is_16bit_colour(image)
-            orientation = image.getexif().get(ORIENTATION_TAG, 1)
             icc = image.info.get("icc_profile")
             fmt = image.format or "unknown"
-            if sixteen_bit:
-                decoded = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
-                if decoded is None:
-                    raise ImageError("cannot decode 16-bit image")
-                code = cv2.COLOR_BGRA2RGBA if decoded.shape[2] == 4 else cv2.COLOR_BGR2RGB
-                pixels = cv2.cvtColor(decoded, code)
-            else:
+            pixels = _opencv_pixels(image, path)
+            if pixels is None and _is_16bit_colour(image):
+                raise ImageError("cannot decode 16-bit image")
+            orientation = _orientation(image, path)
+            if pixels is None:
                 image.load()
-                if image.mode == "CMYK":
-                    image = _cmyk_to_rgb(image, icc)
-                pixels = _pillow_pixels(image)
+                pixels = _pillow_pixels(_cmyk_to_rgb(image, icc) if image.mode == "CMYK" else image)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -136,32 +208,132 @@ def read_photo(path: Path) -> Photo:
         raise ImageError("not a recognised image format") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"cannot decode image ({error})") from None
-    return Photo(_orient(pixels, int(orientation) if str(orientation).isdigit() else 1), _fitting_profile(icc, pixels), fmt)
+    pixels = _orient(pixels, orientation)
+    if not pixels.flags.writeable:  # Pillow hands over read-only memory (copied once its image is closed)
+        pixels = pixels.copy()
+    return Photo(pixels, _fitting_profile(icc, pixels), fmt)
 
 
-def encode_photo(photo: Photo, suffix: str) -> bytes:
-    """Encode pixels into a new file of the format `suffix` names, without metadata."""
+def _srgb_transform(icc: bytes, gray: bool) -> ImageCms.ImageCmsTransform | None:
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), "L" if gray else "RGB", "RGB")
+    except (ImageCms.PyCMSError, OSError):
+        return None
+
+
+def _convert_8bit(colour: np.ndarray, transform: ImageCms.ImageCmsTransform) -> None:
+    rows = max(1, STRIP_PIXELS // colour.shape[1])
+    for top in range(0, colour.shape[0], rows):
+        band = colour[top : top + rows]
+        converted = np.asarray(ImageCms.applyTransform(Image.fromarray(np.ascontiguousarray(band)), transform))
+        band[...] = converted[..., 1] if band.ndim == 2 else converted  # gray stays gray: R = G = B
+
+
+def _convert_16bit(colour: np.ndarray, transform: ImageCms.ImageCmsTransform) -> None:
+    """Convert through the transform's values on a grid of colours, interpolated between
+    nodes: accurate to 8 bits, with the 16-bit gradations kept."""
+    if colour.ndim == 2:
+        levels = np.arange(256, dtype=np.uint8)[None]
+        curve = np.asarray(ImageCms.applyTransform(Image.fromarray(levels), transform))[0, :, 1] * 257.0
+        rows = max(1, STRIP_PIXELS // colour.shape[1])
+        for top in range(0, colour.shape[0], rows):
+            band = colour[top : top + rows]
+            band[...] = np.rint(np.interp(band / 257.0, np.arange(256), curve))
+        return
+    nodes = np.linspace(0, 255, GRID_NODES).astype(np.uint8)
+    grid = np.stack(np.meshgrid(nodes, nodes, nodes, indexing="ij"), axis=-1).reshape(GRID_NODES, -1, 3)
+    lut = np.asarray(ImageCms.applyTransform(Image.fromarray(grid), transform), np.float32) * 257
+    lut = lut.reshape(GRID_NODES, GRID_NODES, GRID_NODES, 3)
+    rows = max(1, STRIP_PIXELS // (4 * colour.shape[1]))  # float temporaries: smaller bands
+    for top in range(0, colour.shape[0], rows):
+        band = colour[top : top + rows]
+        position = band.astype(np.float32) * np.float32((GRID_NODES - 1) / 65535)
+        low = np.minimum(position.astype(np.intp), GRID_NODES - 2)
+        frac = position - low
+        out = np.zeros(band.shape, np.float32)
+        for corner in np.ndindex(2, 2, 2):
+            weight = np.prod([frac[..., c] if on else 1 - frac[..., c] for c, on in enumerate(corner)], axis=0)
+            out += weight[..., None] * lut[low[..., 0] + corner[0], low[..., 1] + corner[1], low[..., 2] + corner[2]]
+        band[...] = np.clip(np.rint(out), 0, 65535)
+
+
+def to_srgb(photo: Photo) -> Photo:
+    """The photo in sRGB with no profile (viewers take untagged pixels as sRGB): its pixels
+    converted in place through its own profile.
+
+    No profile rather than a standard sRGB one: LittleCMS stamps the profile it builds with
+    the time it was built, which would date the export. A profile that cannot be read is
+    dropped all the same: colours a little off are better than a device's fingerprint.
+    """
+    if photo.icc_profile is None:
+        return photo
+    pixels = photo.pixels
+    colour = pixels[:, :, :3] if pixels.ndim == 3 else pixels
+    transform = _srgb_transform(photo.icc_profile, gray=pixels.ndim == 2)
+    if transform is not None:
+        (_convert_16bit if pixels.dtype == np.uint16 else _convert_8bit)(colour, transform)
+    return Photo(pixels, None, photo.format)
+
+
+def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -> None:
+    """Encode straight from the array to the file. OpenCV wants BGR: the channels are swapped
+    in place for the write and back after it, so the caller's array is left as it was."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if fmt == "JPEG" else [cv2.IMWRITE_PNG_COMPRESSION, 6]
+    swap = pixels.ndim == 3 and pixels.flags.writeable
+    if pixels.ndim == 3:
+        code = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        pixels = cv2.cvtColor(pixels, code, dst=pixels if swap else None)  # read-only: a swapped copy
+    # OpenCV picks its encoder by the file's extension and knows `.jpg` but not `.jfif`: an
+    # unusual suffix is written under its usual one beside `path`, then renamed.
+    path_for_opencv = path.with_suffix(".jpg" if fmt == "JPEG" else ".png")
+    try:
+        if icc:
+            ok = cv2.imwriteWithMetadata(str(path_for_opencv), pixels, [cv2.IMAGE_METADATA_ICCP], [np.frombuffer(icc, np.uint8)], params)
+        else:
+            ok = cv2.imwrite(str(path_for_opencv), pixels, params)
+        if ok and path_for_opencv != path:
+            os.replace(path_for_opencv, path)
+    except cv2.error as error:
+        raise ImageError(f"cannot encode image ({error.err})") from None
+    finally:
+        if swap:
+            cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB, dst=pixels)
+        if path_for_opencv != path:
+            path_for_opencv.unlink(missing_ok=True)
+    if not ok:
+        raise ImageError(f"cannot encode {fmt} image")
+
+
+def write_photo(photo: Photo, path: Path, suffix: str | None = None) -> None:
+    """Encode the pixels into a new file at `path`, in the format `suffix` (default: the
+    path's own) names, with no metadata but the photo's ICC profile, if it has one."""
+    suffix = path.suffix if suffix is None else suffix
     fmt = WRITE_FORMATS.get(suffix.lower())
     if fmt is None:
         raise ImageError(f"cannot write {suffix or 'files without a suffix'}; use one of {', '.join(sorted(WRITE_FORMATS))}")
     pixels = photo.pixels
-    if pixels.dtype == np.uint16 and fmt in ("PNG", "TIFF"):
-        if pixels.ndim == 3:
-            code = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
-            pixels = cv2.cvtColor(pixels, code)
-        ok, data = cv2.imencode(".png" if fmt == "PNG" else ".tiff", pixels)
+    if fmt == "JPEG" and pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = np.ascontiguousarray(pixels[:, :, :3])  # JPEG has no alpha channel
+    if (pixels.dtype == np.uint8 and fmt in ("JPEG", "PNG")) or (pixels.dtype == np.uint16 and fmt == "PNG"):
+        _write_opencv(pixels, path, fmt, photo.icc_profile)
+        return
+    if pixels.dtype == np.uint16 and fmt == "TIFF":
+        ok, data = cv2.imencode(".tiff", pixels if pixels.ndim == 2 else cv2.cvtColor(
+            pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR))
         if not ok:
             raise ImageError("cannot encode 16-bit image")
-        return data.tobytes()
+        path.write_bytes(data.tobytes())
+        return
     if pixels.dtype == np.uint16:  # formats without 16-bit support
         pixels = (pixels >> 8).astype(np.uint8)
-    if fmt in ("JPEG", "BMP") and pixels.ndim == 3 and pixels.shape[2] == 4:
-        pixels = pixels[:, :, :3]  # these formats have no alpha channel
+    if fmt == "BMP" and pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = pixels[:, :, :3]  # no alpha channel either
     image = Image.fromarray(np.ascontiguousarray(pixels))
     options: dict = {}
     if photo.icc_profile and fmt != "BMP":
         options["icc_profile"] = photo.icc_profile
-    if fmt in ("JPEG", "WEBP", "HEIF"):
+    if fmt in ("JPEG", "WEBP", "HEIF", "AVIF"):
         options["quality"] = 95
     if fmt == "HEIF" and "x265" in str(pillow_heif.libheif_info().get("HEIF")):
         # x265's default preset takes about 20 s for a 12 MP photo; "ultrafast" takes a sixth of
@@ -169,6 +341,7 @@ def encode_photo(photo: Photo, suffix: str) -> bytes:
         options["enc_params"] = {"preset": "ultrafast"}
     if fmt == "TIFF":
         options["compression"] = "tiff_lzw"
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
+    try:
+        image.save(path, format=fmt, **options)
+    except (OSError, ValueError) as error:
+        raise ImageError(f"cannot encode {fmt} image ({error})") from None

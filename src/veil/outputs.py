@@ -158,7 +158,7 @@ def output_suffix(source: Path, kind: MediaKind) -> str:
     if kind == "video":
         return source.suffix if suffix in CONTAINER_FORMATS else ".mkv"
     if kind == "animation":
-        return source.suffix if suffix in (".gif", ".webp", ".png", ".apng") else ".gif"
+        return source.suffix if suffix in (".gif", ".webp", ".png") else ".gif"
     if suffix in WRITE_FORMATS:
         return source.suffix
     with contextlib.suppress(OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):

@@ -6,8 +6,8 @@ import hashlib
 from pathlib import Path
 
 from veil.detect import FAST, DetectionProfile, Detection, detect_faces, detection_record, head_box
-from veil.imagefile import Photo, encode_photo, read_photo
-from veil.outputs import atomic_write_bytes
+from veil.imagefile import Photo, read_photo, to_srgb, write_photo
+from veil.outputs import atomic_output
 from veil.plan import Box, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
 
@@ -48,22 +48,30 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
 
 
 def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo: Photo | None = None,
-                 overwrite: bool = True) -> None:
+                 keep_icc: bool = False, overwrite: bool = True) -> None:
     """Write the redacted photo to `output` (atomically), following the plan exactly.
 
-    `photo`: the file's pixels, read by a caller that has checked the file's hash against the plan.
+    By default the pixels are converted to sRGB and written without a colour profile: the
+    photo's own profile can name the device that took it. `keep_icc` keeps that profile and
+    the pixels' own colour values. A `photo` given (the one the plan was made from, read by a
+    caller that has checked the file's hash against the plan) is converted and redacted in place.
     """
     if photo is None and media.sha256 and file_sha256(Path(media.path)) != media.sha256:
         # The plan's boxes were found in other pixels: rendering them could leave faces visible.
         raise ValueError("the file has changed since its plan was made; detect its faces again")
+    # Redacted in place, a given photo too: a caller that planned from it holds a huge photo once.
     photo = photo or read_photo(Path(media.path))
     if photo.pixels.shape[:2] != (media.height, media.width):
         raise ValueError(
             f"plan is for a {media.width}x{media.height} image, the file is "
             f"{photo.pixels.shape[1]}x{photo.pixels.shape[0]}"
         )
+    if not keep_icc:
+        # Before redacting, so that a fill comes out in exactly the colour asked for.
+        photo = to_srgb(photo)
     # A photo has frame 0 only; a box an edited plan put on another frame is hidden all the
     # same rather than dropped.
     boxes = [pair for frame_boxes in media.boxes_by_frame().values() for pair in frame_boxes]
-    pixels = redact_frame(photo.pixels.copy(), boxes, settings, cover_all=bool(media.covered_frames()))
-    atomic_write_bytes(output, encode_photo(Photo(pixels, photo.icc_profile, photo.format), output.suffix), overwrite)
+    redact_frame(photo.pixels, boxes, settings, cover_all=bool(media.covered_frames()))
+    with atomic_output(output, overwrite) as temp:
+        write_photo(photo, temp, output.suffix)

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from veil.animation import WRITE_FORMATS as ANIMATION_FORMATS
+from veil.animation import plan_animation, render_animation
 from veil.detect import DetectionProfile
 from veil.imagefile import WRITE_FORMATS, Photo, read_photo
 from veil.names import shown
@@ -78,6 +80,9 @@ def preflight(task: FileTask) -> None:
         return
     check_writable(task.target, task.overwrite)
     suffix = task.target.suffix.lower()
+    if task.kind == "animation" and suffix not in ANIMATION_FORMATS:
+        raise OutputError(f"cannot write an animation as {suffix or 'a file without a suffix'}: use one of "
+                          f"{', '.join(sorted(ANIMATION_FORMATS))}")
     if task.kind == "image" and suffix not in WRITE_FORMATS:
         raise OutputError(f"cannot write a photo as {suffix or 'a file without a suffix'}: use one of "
                           f"{', '.join(sorted(WRITE_FORMATS))}")
@@ -114,6 +119,8 @@ def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo:
         raise InputError("nothing to render: the file has no plan and no detection was asked for")
     if task.kind == "image":
         media = plan_photo(task.source, analysis.profile, photo, sha256)
+    elif task.kind == "animation":
+        media = plan_animation(task.source, analysis.profile, sha256)
     else:
         media = plan_video(task.source, analysis.profile, show_progress=show_progress, start=analysis.start,
                            end=analysis.end, only_range=analysis.only_range, sha256=sha256)
@@ -131,7 +138,10 @@ def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
     if task.kind == "image":
         photo = read_photo(task.source)
         media = _plan(task, show_progress, sha256, photo)
-        render_photo(media, task.render, target, photo, overwrite=task.overwrite)
+        render_photo(media, task.render, target, photo, keep_icc=task.encoding.keep_icc, overwrite=task.overwrite)
+    elif task.kind == "animation":
+        media = _plan(task, show_progress, sha256)
+        render_animation(media, task.render, target, overwrite=task.overwrite)
     else:
         media = _plan(task, show_progress, sha256)
         render_video(media, task.render, target, show_progress=show_progress, encoding=task.encoding,

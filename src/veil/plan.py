@@ -101,7 +101,7 @@ class Edit:
 @dataclass
 class MediaPlan:
     path: str  # absolute; a saved plan also records it relative to the plan file
-    kind: Literal["image", "video"]
+    kind: Literal["image", "video", "animation"]  # animation: an animated GIF/PNG/WebP, frames like a video
     width: int
     height: int
     frame_count: int = 1

@@ -111,7 +111,7 @@ def region_entry(media: MediaPlan, region: Region, edits: list[Edit]) -> dict[st
         "reason": region.reason,
         "edits": [edit_entry(e) for e in edits if e.region == region.id],
     }
-    if media.kind == "video" and len(media.frame_times) > region.last_frame:
+    if media.kind != "image" and len(media.frame_times) > region.last_frame:
         entry["start_seconds"] = round(media.frame_times[region.first_frame], 3)
         entry["end_seconds"] = round(media.frame_times[region.last_frame], 3)
     return entry

@@ -271,7 +271,7 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
         body = Extend.model_validate(data)
         with session.lock:
             item, track = session.media(index), session.region(index, region)
-            if item.kind != "video":
+            if item.kind == "image":
                 raise EditError("only a video region can be extended across frames")
             if body.start not in track.boxes:
                 raise EditError(f"region {region} has no box in frame {body.start} to follow")

@@ -150,7 +150,7 @@ class MediaPixels:
     """Original and redacted display images of every media file in a session."""
 
     def __init__(self, media: list[MediaPlan]):
-        self.videos = {i: VideoFrames(m) for i, m in enumerate(media) if m.kind == "video"}
+        self.videos = {i: VideoFrames(m) for i, m in enumerate(media) if m.kind != "image"}
         self.photos = LRU(4)
         self.encoded = LRU(256)
         self.lock = threading.Lock()
@@ -158,7 +158,7 @@ class MediaPixels:
 
     def pixels(self, index: int, media: MediaPlan, frame: int) -> np.ndarray:
         """Upright 8-bit RGB pixels of one frame (a photo is frame 0)."""
-        if media.kind == "video":
+        if media.kind != "image":
             return self.videos[index].frame(frame)
         with self.lock:
             cached = self.photos.get(index)

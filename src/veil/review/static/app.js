@@ -111,7 +111,7 @@ function showGallery() {
     name.textContent = item.name;
     const meta = document.createElement("div");
     meta.className = "meta";
-    const frames = item.kind === "video" ? `video, ${item.frame_count} frames` : "photo";
+    const frames = item.kind !== "image" ? `video, ${item.frame_count} frames` : "photo";
     const kept = item.kept_visible ? `, ${item.kept_visible} kept visible` : "";
     meta.textContent = `${frames}, ${item.width}x${item.height}, ${item.regions} region(s)${kept}`;
     card.append(img, name, meta);
@@ -132,10 +132,10 @@ async function openMedia(index) {
   S.playing = false;
   $("gallery").hidden = true;
   $("viewer").hidden = false;
-  $("video-controls").hidden = S.media.kind !== "video";
+  $("video-controls").hidden = S.media.kind === "image";
   $("title").textContent = S.media.name;
   $("overlay").setAttribute("viewBox", `0 0 ${S.media.width} ${S.media.height}`);
-  say(S.media.kind === "video"
+  say(S.media.kind !== "image"
     ? "Step through the frames; check every track on the timeline."
     : "Check every face is covered; drag to draw a missed one.");
   drawAll();
@@ -168,7 +168,7 @@ function drawAll() {
   fitStage();
   drawOverlay();
   drawPanel();
-  if (S.media.kind === "video") {
+  if (S.media.kind !== "image") {
     drawTimeline();
     const times = S.media.frame_times;
     const t = times.length > S.frame ? ` (${times[S.frame].toFixed(2)} s)` : "";
@@ -183,7 +183,7 @@ function drawAll() {
 function fitStage() {
   const work = $("stage").parentElement;
   const room = work.clientWidth;
-  const below = S.media.kind === "video" ? 260 : 90;
+  const below = S.media.kind !== "image" ? 260 : 90;
   const high = Math.max(200, window.innerHeight - 80 - below);  // 80: header and status line
   const scale = Math.min(room / S.media.width, high / S.media.height);
   $("frame").style.width = `${Math.floor(S.media.width * scale)}px`;
@@ -289,19 +289,19 @@ function drawSelection() {
   const first = region.boxes[0][0], last = region.boxes[region.boxes.length - 1][0];
   const head = document.createElement("p");
   head.id = "selected-info";
-  const range = S.media.kind === "video" ? `, frames ${first}-${last} (${region.boxes.length} boxes)` : "";
+  const range = S.media.kind !== "image" ? `, frames ${first}-${last} (${region.boxes.length} boxes)` : "";
   head.textContent = `Selected ${region.id}: ${region.shape}, made by ${region.source}${range}` +
     (region.keep_visible ? `. Kept visible: ${region.reason}` : "");
   panel.append(head);
 
   const buttons = document.createElement("div");
   buttons.className = "buttons";
-  if (box && S.media.kind === "video") {
+  if (box && S.media.kind !== "image") {
     buttons.append(button("delete-box", "Delete box in this frame", "Delete", () =>
       edit("POST", `/api/media/${S.media.index}/regions/${region.id}/delete-box`, withReason({ frame: S.frame })), "danger"));
   }
-  buttons.append(button("delete-region", S.media.kind === "video" ? "Delete whole track" : "Delete region",
-    S.media.kind === "video" ? "Shift+Delete" : "Delete", deleteRegion, "danger"));
+  buttons.append(button("delete-region", S.media.kind !== "image" ? "Delete whole track" : "Delete region",
+    S.media.kind !== "image" ? "Shift+Delete" : "Delete", deleteRegion, "danger"));
   buttons.append(button("toggle-shape", region.shape === "ellipse" ? "Make it a box" : "Make it an ellipse", "", () =>
     edit("POST", `/api/media/${S.media.index}/regions/${region.id}/shape`,
       withReason({ shape: region.shape === "ellipse" ? "box" : "ellipse" }))));
@@ -313,7 +313,7 @@ function drawSelection() {
   }
   panel.append(buttons);
 
-  if (S.media.kind === "video") {
+  if (S.media.kind !== "image") {
     const row = document.createElement("div");
     row.className = "row";
     const label = document.createElement("label");
@@ -352,7 +352,7 @@ function select(id) {
   S.selected = id;
   drawOverlay();
   drawPanel();
-  if (S.media.kind === "video") drawTimeline();
+  if (S.media.kind !== "image") drawTimeline();
 }
 
 // --- edits ----------------------------------------------------------------------
@@ -463,13 +463,13 @@ function onPointerUp(event) {
 // --- video: stepping, playing, timeline --------------------------------------------
 
 function seek(frame) {
-  if (!S.media || S.media.kind !== "video") return;
+  if (!S.media || S.media.kind === "image") return;
   S.frame = Math.min(Math.max(0, Math.round(frame)), S.media.frame_count - 1);
   drawAll();
 }
 
 function togglePlay() {
-  if (!S.media || S.media.kind !== "video") return;
+  if (!S.media || S.media.kind === "image") return;
   S.playing = !S.playing;
   if (S.playing && S.frame >= S.media.frame_count - 1) S.frame = 0;
   drawAll();

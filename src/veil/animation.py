@@ -1,0 +1,127 @@
+"""Animated images (GIF, APNG, animated WebP) as a sequence of frames, like a short video.
+
+Each frame is composited whole (Pillow applies every frame's disposal as it seeks), the
+detector looks at all of them, and the detections are linked into tracks as in a video,
+so a face the detector misses in one frame is still hidden there. The output is a new
+animation built from the redacted frames alone, with the same frame durations and loop
+count: no comment, XMP, EXIF or colour profile. Transparency is flattened: a frame's
+transparent pixels come out opaque. Pillow's GIF writer merges a frame identical to the one
+before into it (adding up their durations), so such a GIF may come out with fewer frames.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from veil.detect import FAST, DetectionProfile, detect_faces, detection_record, head_box
+from veil.imagefile import ImageError, MAX_PIXELS
+from veil.outputs import atomic_output
+from veil.photo import file_sha256
+from veil.plan import Box, MediaPlan, RenderSettings
+from veil.render import redact_frame
+from veil.track import TrackParams, build_tracks
+from veil.video import EXTEND_S, MAX_GAP_S
+
+WRITE_FORMATS = {".gif": "GIF", ".png": "PNG", ".webp": "WEBP"}
+
+
+def _frames(path: Path) -> Iterator[tuple[np.ndarray, int]]:
+    """Each frame composited in full, as RGB, with its duration in milliseconds."""
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height * getattr(image, "n_frames", 1) > MAX_PIXELS:
+                raise ImageError(f"larger than {MAX_PIXELS // 1_000_000} megapixels in all its frames")
+            for frame in ImageSequence.Iterator(image):
+                yield np.array(frame.convert("RGB")), int(frame.info.get("duration") or 0)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"larger than {MAX_PIXELS // 1_000_000} megapixels (possible decompression bomb)") from None
+    except UnidentifiedImageError:
+        raise ImageError("not a recognised image format") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageError(f"cannot decode animation ({error})") from None
+
+
+def _loop(path: Path) -> int | None:
+    """The loop count (0: for ever), or None where the file has none (it plays once)."""
+    with Image.open(path) as image:
+        return image.info.get("loop")
+
+
+def track_params(durations_ms: list[int]) -> TrackParams:
+    """The video tracker's settings for this animation's frame rate (every frame is detected)."""
+    mean_s = max(sum(durations_ms) / len(durations_ms), 1) / 1000  # a 0 ms frame: browsers show it ~100 ms
+    rate = 1 / mean_s
+    return TrackParams(max_gap=max(2, round(MAX_GAP_S * rate)), extend=max(2, round(EXTEND_S * rate)))
+
+
+def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | None = None) -> MediaPlan:
+    """Detect faces in every frame and link them into tracks, as in a video."""
+    detections: dict[int, list[Box]] = {}
+    durations: list[int] = []
+    size = (0, 0)
+    for index, (rgb, duration) in enumerate(_frames(path)):
+        size = rgb.shape[1], rgb.shape[0]
+        faces = detect_faces(rgb, profile)
+        # The head boxes a photo gets, rounded as a plan stores them (see photo.face_region).
+        detections[index] = [Box(*(round(v, 1) for v in head_box(face)), "detected", round(face.score, 3))
+                             for face in faces]
+        durations.append(duration)
+    if not durations:
+        raise ImageError("the animation has no frames")
+    times = np.concatenate([[0], np.cumsum(durations[:-1])]) / 1000
+    regions = build_tracks(detections, len(durations), (), track_params(durations))
+    for region in regions:  # stored as a plan file stores them, so a saved plan hides the same pixels
+        region.boxes = {f: Box(*(round(v, 1) for v in (b.x0, b.y0, b.x1, b.y1)), b.origin, b.score)
+                        for f, b in region.boxes.items()}
+    params = track_params(durations)
+    return MediaPlan(
+        path=str(Path(path).absolute()), kind="animation", width=size[0], height=size[1],
+        frame_count=len(durations), sha256=sha256 or file_sha256(path), regions=regions,
+        detection={**detection_record(profile, *size), "every_frame": True, "tracking": asdict(params)},
+        frame_times=[float(t) for t in times],
+    )
+
+
+def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, overwrite: bool = True) -> None:
+    """Write the redacted animation to `target` (atomically): every frame hidden as planned,
+    the same durations and loop count, in the format the suffix names (.gif, .png, .webp)."""
+    fmt = WRITE_FORMATS.get(target.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"cannot write an animation as {target.suffix or 'a file without a suffix'}; "
+                         f"use one of {', '.join(sorted(WRITE_FORMATS))}")
+    source = Path(media.path)
+    if media.sha256 and file_sha256(source) != media.sha256:
+        raise ValueError("the file has changed since its plan was made; detect its faces again")
+    by_frame = media.boxes_by_frame()
+    covered = media.covered_frames()
+    secret = secrets.token_bytes(16)  # one blur shading per export, kept by each region across frames
+    frames: list[Image.Image] = []
+    durations: list[int] = []
+    for index, (rgb, duration) in enumerate(_frames(source)):
+        if rgb.shape[:2] != (media.height, media.width):
+            raise ValueError(f"plan is for a {media.width}x{media.height} animation, the file is "
+                             f"{rgb.shape[1]}x{rgb.shape[0]}")
+        redact_frame(rgb, by_frame.get(index, []), settings, cover_all=index in covered, secret=secret)
+        frames.append(Image.fromarray(rgb))
+        durations.append(duration)
+    if len(frames) != media.frame_count:
+        raise ValueError(f"the plan is for {media.frame_count} frames, the animation has {len(frames)}")
+    options: dict = {"save_all": True, "append_images": frames[1:], "duration": durations}
+    loop = _loop(source)
+    if loop is not None:
+        options["loop"] = loop
+    if fmt == "WEBP":
+        options["lossless"] = True  # redaction is exact; lossy WebP would smear a fill's edge
+    with atomic_output(target, overwrite) as temp:
+        try:
+            frames[0].save(temp, format=fmt, **options)
+        except (OSError, ValueError) as error:
+            raise ImageError(f"cannot encode {fmt} animation ({error})") from None

@@ -1,0 +1,81 @@
+"""Animated GIFs as frame sequences: every frame's face hidden, timing kept, nothing else carried."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image, ImageSequence
+
+from veil.animation import plan_animation, render_animation
+from veil.outputs import media_kind
+from veil.imagefile import ImageError
+from veil.plan import Plan, RenderSettings
+from photo_support import TWO_PEOPLE, share_near
+
+CLIP = "videos/youtube_faces/Aaron_Guiel5"
+FRAMES = 14
+DURATIONS = [80, 120] * (FRAMES // 2)  # uneven, so a writer that evens them out is caught
+WHITE = RenderSettings(color=(255, 255, 255))
+
+
+@pytest.fixture(scope="module")
+def walking_gif(shared_data, tmp_path_factory) -> tuple[Path, list[tuple[float, float, float, float]]]:
+    """The first frames of a real clip as an animated GIF, with the named person's box per frame."""
+    with av.open(str(shared_data / f"{CLIP}.mp4")) as container:
+        frames = [Image.fromarray(f.to_ndarray(format="rgb24")) for _, f in zip(range(FRAMES), container.decode(video=0))]
+    with open(shared_data / f"{CLIP}_gt.csv", newline="") as file:
+        rows = {int(r["frame_index"]): r for r in csv.DictReader(file)}
+    boxes = [tuple(float(rows[i][k]) for k in ("x_left", "y_top", "width", "height")) for i in range(FRAMES)]
+    path = tmp_path_factory.mktemp("gif") / "walking.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=DURATIONS, loop=0, comment=b"camera 42")
+    return path, boxes
+
+
+def gif_frames(path: Path) -> tuple[list[np.ndarray], list[int], dict]:
+    with Image.open(path) as image:
+        info = dict(image.info)
+        frames = [(np.asarray(f.convert("RGB")), f.info.get("duration")) for f in ImageSequence.Iterator(image)]
+    return [f for f, _ in frames], [d for _, d in frames], info
+
+
+def test_every_frame_of_an_animated_gif_is_redacted_with_its_timing_kept(walking_gif, tmp_path):
+    source, truth = walking_gif
+    assert media_kind(source) == "animation"
+    media = plan_animation(source)
+    assert media.kind == "animation" and media.frame_count == FRAMES and media.regions
+    assert media.frame_times == pytest.approx(np.concatenate([[0], np.cumsum(DURATIONS[:-1])]) / 1000)
+    out = tmp_path / "out.gif"
+    render_animation(media, WHITE, out)
+    frames, durations, info = gif_frames(out)
+    assert len(frames) == FRAMES and durations == DURATIONS and info.get("loop") == 0
+    assert not {"comment", "xmp", "exif", "icc_profile"} & set(info), f"metadata carried: {set(info)}"
+    originals, _, _ = gif_frames(source)
+    for index, (x, y, w, h) in enumerate(truth):
+        face = (slice(int(y + 0.2 * h), int(y + 0.8 * h)), slice(int(x + 0.2 * w), int(x + 0.8 * w)))
+        assert share_near(originals[index][face], (255, 255, 255), 24) < 0.2
+        assert share_near(frames[index][face], (255, 255, 255), 24) >= 0.95, f"face shown in frame {index}"
+
+
+def test_an_animation_plan_round_trips(walking_gif, tmp_path):
+    source, _ = walking_gif
+    plan = Plan(media=[plan_animation(source)], render=WHITE)
+    plan.save(tmp_path / "plan.json")
+    loaded = Plan.load(tmp_path / "plan.json")
+    render_animation(plan.media[0], plan.render, tmp_path / "direct.gif")
+    render_animation(loaded.media[0], loaded.render, tmp_path / "loaded.gif")
+    direct, loaded_frames = gif_frames(tmp_path / "direct.gif")[0], gif_frames(tmp_path / "loaded.gif")[0]
+    assert all(np.array_equal(a, b) for a, b in zip(direct, loaded_frames, strict=True))
+
+
+def test_still_images_are_not_animations_and_a_wrong_suffix_is_refused(shared_data, walking_gif, tmp_path):
+    assert media_kind(shared_data / TWO_PEOPLE) == "image"
+    single = tmp_path / "single.gif"
+    Image.open(shared_data / TWO_PEOPLE).save(single)
+    assert media_kind(single) == "image"
+    source, _ = walking_gif
+    with pytest.raises(ImageError, match="cannot write an animation as .jpg"):
+        render_animation(plan_animation(source), WHITE, tmp_path / "out.jpg")
