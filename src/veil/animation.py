@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageSequence
 
 from veil.detect import FAST, DetectionProfile, detect_faces, detection_record, head_box
-from veil.imagefile import ImageError, MAX_PIXELS
+from veil.imagefile import MAX_PIXELS, ImageError, decoding_errors
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.plan import Box, MediaPlan, RenderSettings
@@ -33,20 +33,12 @@ WRITE_FORMATS = {".gif": "GIF", ".png": "PNG", ".webp": "WEBP"}
 
 def _frames(path: Path) -> Iterator[tuple[np.ndarray, int]]:
     """Each frame composited in full, as RGB, with its duration in milliseconds."""
-    try:
+    with decoding_errors("animation"):
         with Image.open(path) as image:
             if image.width * image.height * getattr(image, "n_frames", 1) > MAX_PIXELS:
                 raise ImageError(f"larger than {MAX_PIXELS // 1_000_000} megapixels in all its frames")
             for frame in ImageSequence.Iterator(image):
                 yield np.array(frame.convert("RGB")), int(frame.info.get("duration") or 0)
-    except ImageError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"larger than {MAX_PIXELS // 1_000_000} megapixels (possible decompression bomb)") from None
-    except UnidentifiedImageError:
-        raise ImageError("not a recognised image format") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise ImageError(f"cannot decode animation ({error})") from None
 
 
 def _loop(path: Path) -> int | None:

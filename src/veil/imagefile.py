@@ -16,9 +16,11 @@ rest.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,9 +186,24 @@ def _opencv_pixels(image: Image.Image, path: Path) -> np.ndarray | None:
     return pixels
 
 
+@contextlib.contextmanager
+def decoding_errors(what: str) -> Iterator[None]:
+    """Pillow's and OpenCV's many ways of failing on a bad file, as one ImageError that says why."""
+    try:
+        yield
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"larger than {MAX_PIXELS // 1_000_000} megapixels (possible decompression bomb)") from None
+    except UnidentifiedImageError:
+        raise ImageError("not a recognised image format") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageError(f"cannot decode {what} ({error})") from None
+
+
 def read_photo(path: Path) -> Photo:
     """The photo upright, at its own depth, with the ICC profile that describes its pixels."""
-    try:
+    with decoding_errors("image"):
         with _open(path) as image:
             if getattr(image, "n_frames", 1) > 1 and image.format not in ("MPO", "HEIF", "TIFF"):
                 raise ImageError(f"animated {image.format} is not supported")
@@ -200,14 +217,6 @@ def read_photo(path: Path) -> Photo:
             if pixels is None:
                 image.load()
                 pixels = _pillow_pixels(_cmyk_to_rgb(image, icc) if image.mode == "CMYK" else image)
-    except ImageError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"larger than {MAX_PIXELS // 1_000_000} megapixels (possible decompression bomb)") from None
-    except UnidentifiedImageError:
-        raise ImageError("not a recognised image format") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ImageError(f"cannot decode image ({error})") from None
     pixels = _orient(pixels, orientation)
     if not pixels.flags.writeable:  # Pillow hands over read-only memory (copied once its image is closed)
         pixels = pixels.copy()
