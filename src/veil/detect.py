@@ -58,6 +58,20 @@ class DetectionProfile:
     tile: int = 1536
     tile_overlap: int = 256
     nms_iou: float = 0.4
+    # The second detector, RetinaFace, on the whole image with its longer side at most
+    # `retina_side` (0: not run), and on `turns` views turned a quarter, half or three
+    # quarters counter-clockwise at `turn_side`, for faces lying sideways or upside down.
+    retina_side: int = 0
+    turns: tuple[int, ...] = ()
+    turn_side: int = 640
+    # Agreement: a box the other detector also found (IoU >= agree_iou) is kept on a lower
+    # score: CenterFace's at `confirmed` instead of its size thresholds, RetinaFace's at
+    # `retina_confirmed` instead of `retina_threshold`. The two detectors were trained apart,
+    # so they rarely fire on the same hand or pattern, while a real face is seen by both.
+    retina_threshold: float = 0.9
+    retina_confirmed: float = 0.3
+    confirmed: float = 0.05
+    agree_iou: float = 0.3
 
 
 # Measured on the 396 WIDER FACE dev images (bench/photo_recall.py): a single pass at
@@ -96,6 +110,21 @@ def detection_record(profile: DetectionProfile) -> dict:
         "overview_side": profile.overview_side,
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
+        **(_retina_record(profile) if profile.retina_side or profile.turns else {}),
+    }
+
+
+def _retina_record(profile: DetectionProfile) -> dict:
+    return {
+        "second_model": RETINAFACE_NAME,
+        "second_model_sha256": model_sha256(RETINAFACE_NAME),
+        "retina_side": profile.retina_side,
+        "turns": list(profile.turns),
+        "turn_side": profile.turn_side,
+        "retina_threshold": profile.retina_threshold,
+        "retina_confirmed": profile.retina_confirmed,
+        "confirmed": profile.confirmed,
+        "agree_iou": profile.agree_iou,
     }
 
 
@@ -179,6 +208,17 @@ def shared_detector() -> CenterFace:
         return _shared
 
 
+_shared_retina: RetinaFace | None = None
+
+
+def shared_retinaface() -> RetinaFace:
+    global _shared_retina
+    with _shared_lock:
+        if _shared_retina is None:
+            _shared_retina = RetinaFace()
+        return _shared_retina
+
+
 def _padded(image: np.ndarray, side: int | None = None) -> np.ndarray:
     """Pad bottom/right to multiples of STRIDE, or to `side` x `side` (padding keeps the scale exact)."""
     h, w = image.shape[:2]
@@ -235,7 +275,7 @@ def _run_pass(detector: CenterFace, rgb: np.ndarray, scale: float, profile: Dete
         for tx in _tiles(sw, profile.tile, profile.tile_overlap):
             crop = image[ty : ty + profile.tile, tx : tx + profile.tile]
             outputs = detector.heatmaps(_to_blob([_padded(crop, side)]))
-            rows = decode(outputs, 0, profile.threshold)
+            rows = decode(outputs, 0, decode_floor(profile))
             rows[:, [0, 2]] += tx
             rows[:, [1, 3]] += ty
             found.append(rows)
@@ -280,6 +320,12 @@ def centerface_view(detector: CenterFace, threshold: float) -> Callable[[np.ndar
     return lambda image: decode(detector.heatmaps(_to_blob([_padded(image)])), 0, threshold)
 
 
+def decode_floor(profile: DetectionProfile) -> float:
+    """The lowest CenterFace score any rule of the profile can keep."""
+    uses_retina = bool(profile.retina_side or profile.turns)
+    return min(profile.threshold, profile.confirmed) if uses_retina else profile.threshold
+
+
 def size_threshold(rows: np.ndarray, profile: DetectionProfile) -> np.ndarray:
     """The score each detection must exceed, by its height."""
     needed = np.full(len(rows), profile.threshold, np.float32)
@@ -313,6 +359,52 @@ def candidates(rgb: np.ndarray, profile: DetectionProfile, detector: CenterFace)
     return np.concatenate([_run_pass(detector, rgb, scale, profile) for scale in scales])
 
 
+def retina_candidates(rgb: np.ndarray, profile: DetectionProfile, detector: RetinaFace) -> np.ndarray:
+    """RetinaFace's upright and turned views, rows of (x0, y0, x1, y1, score) in the image's pixels."""
+    side = profile.retina_side
+    views = ([(side, 0)] if side else []) + [(profile.turn_side, t) for t in profile.turns]
+    padded = _square_side(profile) if detector.fixed_shapes else None
+    found = [view_pass(lambda image: detector.faces(image, padded), rgb, s, t) for s, t in views]
+    return np.concatenate(found) if found else np.empty((0, 5), np.float32)
+
+
+def _square_side(profile: DetectionProfile) -> int:
+    """One input shape for every RetinaFace view of a profile (see CenterFace.fixed_shapes)."""
+    side = max(profile.retina_side, profile.turn_side)
+    return side + (-side % STRIDE)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of two sets of (x0, y0, x1, y1, ...) rows."""
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
+
+
+def _agreed(rows: np.ndarray, others: np.ndarray, iou: float) -> np.ndarray:
+    if len(rows) == 0 or len(others) == 0:
+        return np.zeros(len(rows), bool)
+    return (_iou(rows, others) >= iou).any(axis=1)
+
+
+def select(centerface: np.ndarray, retina: np.ndarray, profile: DetectionProfile) -> np.ndarray:
+    """The candidates to keep from both detectors: each on its own score, or on a lower one
+    where the other detector agrees."""
+    c_score, r_score = centerface[:, 4], retina[:, 4]
+    c_weak = c_score > profile.confirmed
+    r_weak = r_score >= profile.retina_confirmed
+    keep_c = (c_score > size_threshold(centerface, profile)) | (
+        c_weak & _agreed(centerface, retina[r_weak], profile.agree_iou))
+    keep_r = (r_score >= profile.retina_threshold) | (
+        r_weak & _agreed(retina, centerface[c_weak], profile.agree_iou))
+    return np.concatenate([centerface[keep_c], retina[keep_r]])
+
+
 def fuse(rows: np.ndarray, nms_iou: float, width: int, height: int) -> list[Detection]:
     """The kept candidates of all passes as one set of faces: NMS, boxes clipped to the image."""
     rows = nms(rows, nms_iou)
@@ -322,12 +414,16 @@ def fuse(rows: np.ndarray, nms_iou: float, width: int, height: int) -> list[Dete
 
 
 def detect_faces(
-    image: np.ndarray, profile: DetectionProfile = FAST, detector: CenterFace | None = None
+    image: np.ndarray, profile: DetectionProfile = FAST, detector: CenterFace | None = None,
+    second: RetinaFace | None = None,
 ) -> list[Detection]:
     """Find faces in an RGB(A)/grayscale image array; boxes are in its pixel coordinates."""
     rgb = as_rgb8(image)
     rows = candidates(rgb, profile, detector or shared_detector())
-    rows = rows[rows[:, 4] > size_threshold(rows, profile)]
+    if profile.retina_side or profile.turns:
+        rows = select(rows, retina_candidates(rgb, profile, second or shared_retinaface()), profile)
+    else:
+        rows = rows[rows[:, 4] > size_threshold(rows, profile)]
     return fuse(rows, profile.nms_iou, width=rgb.shape[1], height=rgb.shape[0])
 
 
