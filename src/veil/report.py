@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from veil import __version__
-from veil.detect import MODEL_NAME, model_sha256
+from veil.detect import MODEL_NAME, RETINAFACE_NAME, model_sha256
 from veil.outputs import atomic_write_bytes
 from veil.photo import file_sha256
 from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
@@ -43,7 +43,11 @@ def build_report(plan: Plan, outputs: dict[str, str]) -> dict[str, Any]:
         "models": [{
             "name": "CenterFace", "file": MODEL_NAME, "sha256": model_sha256(), "used_for": "face detection",
             "matches_plan": plan.detection.get("model_sha256") in (None, model_sha256()),
-        }],
+        }] + ([{
+            "name": "RetinaFace-MobileNetV2", "file": RETINAFACE_NAME, "sha256": model_sha256(RETINAFACE_NAME),
+            "used_for": "face detection (second detector)",
+            "matches_plan": plan.detection["second_model_sha256"] == model_sha256(RETINAFACE_NAME),
+        }] if "second_model_sha256" in plan.detection else []),
         "settings": {
             "detection": plan.detection,
             "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks},
