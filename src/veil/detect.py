@@ -322,11 +322,6 @@ def view_pass(find: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray, side: i
     return rows
 
 
-def centerface_view(detector: CenterFace, threshold: float) -> Callable[[np.ndarray], np.ndarray]:
-    """CenterFace on one whole (already scaled) image, for view_pass."""
-    return lambda image: decode(detector.heatmaps(_to_blob([_padded(image)])), 0, threshold)
-
-
 def uses_retina(profile: DetectionProfile) -> bool:
     return bool(profile.retina_sides or profile.turns)
 
