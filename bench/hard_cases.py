@@ -1,0 +1,202 @@
+"""Hard cases made from the WIDER FACE dev photos: what a plain crowd photo does not test.
+
+The dev photos are mostly upright people at a distance. The faces veil left visible on unseen
+photos were of other kinds: a close-up face filling the frame, people lying down or upside
+down, faces partly covered (a hand, a surgical mask, body paint). This script makes such
+cases from the dev photos, with exact ground truth, so that detection profiles can be
+chosen on them as well as on the plain set:
+
+    rot90, rot180, rot270  dev photos turned a quarter, half, three quarters counter-clockwise
+                           (each photo in one set only); boxes turned exactly
+    closeup                (every third photo) a crop around one face >= 50 px high that fills 50-100% of the crop's
+                           height, upscaled to 1,024 px on its longer side
+    occluded               up to three faces >= 24 px per photo partly covered by a pasted
+                           hand-sized patch: skin-coloured and textured (a hand across the face,
+                           over the eyes) or mask-coloured over the lower half
+
+    python bench/hard_cases.py make /tmp/veil-hard           # writes the sets (never commit them)
+    python bench/hard_cases.py score /tmp/veil-hard          # fast and accurate on plain + every set
+    python bench/hard_cases.py score /tmp/veil-hard --profile fast --sets closeup --limit 50
+
+Each set is written as WIDER FACE: <set>/images/<name>.png and <set>/wider_face_val_bbx_gt.txt
+(faces cut to under 60% by a crop are flagged invalid: not scored, and hiding them is not
+over-redaction), so /work/shared/tools/eval_images.py (`--tool veil --data OUT/<set>`) scores
+them too. `score` uses photo_recall.py's rule (protected / over-redaction) and veil's own flow
+(plan_photo, render_photo with a magenta fill into PNG); "plain" is the dev set itself.
+Prints figures only; asserts nothing. Generated images are derived from WIDER FACE
+(research use only): keep them out of the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from photo_recall import DATA, MAGENTA, GroundTruthFace, Tally, figures, header, load_ground_truth  # noqa: E402
+
+from veil.detect import PROFILES  # noqa: E402
+from veil.imagefile import read_photo  # noqa: E402
+from veil.photo import plan_photo, render_photo  # noqa: E402
+from veil.plan import RenderSettings  # noqa: E402
+
+SETS = ("rot90", "rot180", "rot270", "closeup", "occluded")
+SEED = 20261129
+CLOSEUP_SIDE = 1024
+SKIN = [(255, 219, 172), (241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 51, 23)]
+MASK = [(168, 207, 223), (190, 222, 206), (236, 236, 236), (40, 40, 46)]
+
+Faces = list[GroundTruthFace]
+Case = tuple[str, np.ndarray, Faces]  # name, RGB pixels, ground truth
+
+
+def turned(rgb: np.ndarray, faces: Faces, turns: int) -> tuple[np.ndarray, Faces]:
+    """np.rot90 (counter-clockwise) of the photo and of its boxes."""
+    h, w = rgb.shape[:2]
+    out = []
+    for f in faces:
+        if turns == 1:
+            x, y, bw, bh = f.y, w - f.x - f.w, f.h, f.w
+        elif turns == 2:
+            x, y, bw, bh = w - f.x - f.w, h - f.y - f.h, f.w, f.h
+        else:
+            x, y, bw, bh = h - f.y - f.h, f.x, f.h, f.w
+        out.append(GroundTruthFace(x, y, bw, bh, f.valid))
+    return np.ascontiguousarray(np.rot90(rgb, turns)), out
+
+
+def cropped_faces(faces: Faces, x0: int, y0: int, x1: int, y1: int, k: float) -> Faces:
+    """Faces inside the crop window, in the upscaled crop's pixels; cut to under 60%: invalid."""
+    out = []
+    for f in faces:
+        cx0, cy0, cx1, cy1 = max(f.x, x0), max(f.y, y0), min(f.x + f.w, x1), min(f.y + f.h, y1)
+        if cx1 <= cx0 or cy1 <= cy0:
+            continue
+        visible = (cx1 - cx0) * (cy1 - cy0) / (f.w * f.h)
+        out.append(GroundTruthFace(round((cx0 - x0) * k), round((cy0 - y0) * k), round((cx1 - cx0) * k),
+                                   round((cy1 - cy0) * k), f.valid and visible >= 0.6))
+    return out
+
+
+def closeup(rgb: np.ndarray, faces: Faces, face: GroundTruthFace, rnd: random.Random) -> tuple[np.ndarray, Faces]:
+    """A crop in which `face` fills 50-100% of the height, upscaled to CLOSEUP_SIDE."""
+    h, w = rgb.shape[:2]
+    ch = min(h, face.h / rnd.uniform(0.5, 1.0))
+    cw = min(w, max(face.w, ch * rnd.choice((0.75, 1.0, 4 / 3))))
+    x0 = rnd.uniform(max(0, face.x + face.w - cw), min(face.x, w - cw))
+    y0 = rnd.uniform(max(0, face.y + face.h - ch), min(face.y, h - ch))
+    x0, y0, x1, y1 = round(x0), round(y0), round(x0 + cw), round(y0 + ch)
+    k = CLOSEUP_SIDE / max(x1 - x0, y1 - y0)
+    crop = cv2.resize(rgb[y0:y1, x0:x1], (round((x1 - x0) * k), round((y1 - y0) * k)), interpolation=cv2.INTER_CUBIC)
+    return crop, cropped_faces(faces, x0, y0, x1, y1, k)
+
+
+def patch(rgb: np.ndarray, face: GroundTruthFace, rnd: random.Random) -> None:
+    """Paste a soft-edged, textured patch over part of `face` (in place)."""
+    kind = rnd.choice(("hand", "eyes", "mask"))
+    colour = np.array(rnd.choice(MASK if kind == "mask" else SKIN), np.float32)
+    if kind == "mask":  # a surgical mask: the lower half, nose to chin
+        pw, ph, cx, cy, angle = 1.05 * face.w, 0.55 * face.h, face.x + face.w / 2, face.y + 0.75 * face.h, 0.0
+    elif kind == "eyes":  # a hand over the eyes
+        pw, ph, cx, cy, angle = 0.9 * face.w, 0.35 * face.h, face.x + face.w / 2, face.y + 0.4 * face.h, rnd.uniform(-20, 20)
+    else:  # a hand across the face, at a slant
+        pw, ph = rnd.uniform(0.6, 0.9) * face.w, rnd.uniform(0.35, 0.5) * face.h
+        cx, cy, angle = face.x + rnd.uniform(0.3, 0.7) * face.w, face.y + rnd.uniform(0.45, 0.7) * face.h, rnd.uniform(-50, 50)
+    h, w = rgb.shape[:2]
+    alpha = np.zeros((h, w), np.float32)
+    cv2.ellipse(alpha, (round(cx), round(cy)), (max(1, round(pw / 2)), max(1, round(ph / 2))), angle, 0, 360, 1.0, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.8, 0.04 * face.h))
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    shade = 1 + 0.15 * np.sin((x * np.cos(np.deg2rad(angle)) + y * np.sin(np.deg2rad(angle))) / max(2.0, 0.3 * face.h))
+    noise = np.random.default_rng(rnd.randrange(1 << 30)).normal(0, 6, (h, w, 1)).astype(np.float32)
+    texture = np.clip(colour * shade[..., None] + noise, 0, 255)
+    rgb[:] = (rgb * (1 - alpha[..., None]) + texture * alpha[..., None]).astype(np.uint8)
+
+
+def make_cases(ground_truth: dict[str, Faces]) -> dict[str, list[Case]]:
+    rnd = random.Random(SEED)
+    cases: dict[str, list[Case]] = {s: [] for s in SETS}
+    for k, (name, faces) in enumerate(ground_truth.items()):
+        rgb = read_photo(DATA / "images" / name).pixels[:, :, :3]
+        stem = Path(name).stem
+        if k % 2 == 0:  # every other photo is turned, each into one of the three sets
+            turns = k // 2 % 3 + 1
+            cases[f"rot{90 * turns}"].append((stem, *turned(rgb, faces, turns)))
+        large = [f for f in faces if f.valid and f.h >= 50]
+        if large and k % 3 == 0:
+            cases["closeup"].append((stem, *closeup(rgb, faces, rnd.choice(large), rnd)))
+        if k % 2 == 1:
+            covered = sorted((f for f in faces if f.valid and f.h >= 24), key=lambda f: -f.h)[:3]
+            if covered:
+                image = rgb.copy()
+                for f in covered:
+                    patch(image, f, rnd)
+                cases["occluded"].append((stem, image, faces))
+    return cases
+
+
+def write_set(root: Path, cases: list[Case]) -> None:
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for name, rgb, faces in cases:
+        Image.fromarray(rgb).save(root / "images" / f"{name}.png")
+        lines += [f"{name}.png", str(len(faces))]
+        lines += [f"{f.x} {f.y} {f.w} {f.h} 0 0 0 {0 if f.valid else 1} 0 0" for f in faces] or ["0 0 0 0 0 0 0 0 0 0"]
+    (root / "wider_face_val_bbx_gt.txt").write_text("\n".join(lines) + "\n")
+
+
+def measure(root: Path, plan: Callable[[Path], object], limit: int | None, workdir: Path) -> Tally:
+    """photo_recall.py's rule over one WIDER-format set, with `plan` in place of a profile."""
+    tally = Tally()
+    settings = RenderSettings(mode="fill", color=MAGENTA)
+    for name, faces in list(load_ground_truth(root).items())[:limit]:
+        source = root / "images" / name
+        photo = read_photo(source)
+        started = time.perf_counter()
+        media = plan(source, photo)
+        tally.seconds += time.perf_counter() - started
+        render_photo(media, settings, workdir / "out.png", photo=photo)
+        redacted = (np.asarray(Image.open(workdir / "out.png").convert("RGB")) == MAGENTA).all(axis=2)
+        tally.add(redacted, faces)
+    return tally
+
+
+def score(out: Path, sets: list[str], profiles: list[str], limit: int | None) -> None:
+    print(f"{'set':9s} {'profile':9s} {header()}  s/image  faces>=80px")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in sets:
+            root = DATA if name == "plain" else out / name
+            for profile in profiles:
+                t = measure(root, lambda path, photo, p=PROFILES[profile]: plan_photo(path, p, photo=photo), limit, Path(tmp))
+                print(f"{name:9s} {profile:9s} {figures(t)}    {t.seconds / t.images:.3f}  {t.total[4]}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("make", "score"))
+    parser.add_argument("out", type=Path, help="folder for the generated sets (outside the repository)")
+    parser.add_argument("--sets", nargs="+", default=["plain", *SETS], choices=["plain", *SETS])
+    parser.add_argument("--profile", choices=sorted(PROFILES), action="append")
+    parser.add_argument("--limit", type=int, default=None, help="first N images of each set only")
+    args = parser.parse_args()
+    if not DATA.exists():
+        sys.exit(f"{DATA} is absent: this benchmark needs the WIDER FACE dev images from ../shared/data")
+    if args.action == "make":
+        for name, cases in make_cases(load_ground_truth(DATA)).items():
+            write_set(args.out / name, cases)
+            print(f"{name}: {len(cases)} images, {sum(f.valid for _, _, fs in cases for f in fs)} valid faces")
+    else:
+        score(args.out, args.sets, args.profile or ["fast", "accurate"], args.limit)
+
+
+if __name__ == "__main__":
+    main()

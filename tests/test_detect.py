@@ -1,0 +1,68 @@
+"""The detection engine on real photos: what each profile runs, and what the second detector
+and the turned views find that CenterFace alone does not."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from veil.detect import (
+    ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
+    view_pass,
+)
+from veil.imagefile import read_photo
+
+TWO_FACES = "face_recognition_examples/examples/knn_examples/test/obama_and_biden.jpg"
+# A soldier's face, 180 px high, in a WIDER FACE dev photo; GT box x, y, w, h (upright photo).
+SOLDIER = "wider_face_dev/images/24--Soldier_Firing/24_Soldier_Firing_Soldier_Firing_24_1037.jpg"
+SOLDIER_FACE = (726, 122, 146, 180)
+
+
+def iou(d: Detection, box: tuple[float, float, float, float]) -> float:
+    x, y, w, h = box
+    ix = max(0.0, min(d.x1, x + w) - max(d.x0, x))
+    iy = max(0.0, min(d.y1, y + h) - max(d.y0, y))
+    inter = ix * iy
+    return inter / ((d.x1 - d.x0) * (d.y1 - d.y0) + w * h - inter)
+
+
+def upside_down(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
+    x, y, w, h = box
+    return width - x - w, height - y - h, w, h
+
+
+@pytest.fixture(scope="module")
+def retinaface() -> RetinaFace:
+    return RetinaFace()
+
+
+def test_retinaface_loads_and_finds_the_faces_centerface_finds(shared_data: Path, retinaface: RetinaFace) -> None:
+    rgb = read_photo(shared_data / TWO_FACES).pixels
+    rows = view_pass(retinaface.faces, rgb, 1024)
+    sure = [Detection(*map(float, r)) for r in rows if r[4] >= 0.9]
+    centerface = detect_faces(rgb, dataclasses.replace(FAST, retina_sides=(), turns=()), CenterFace())
+    assert len(sure) >= 2
+    for face in (f for f in centerface if f.score >= 0.9):
+        box = (face.x0, face.y0, face.x1 - face.x0, face.y1 - face.y0)
+        assert max(iou(d, box) for d in sure) >= 0.5
+
+
+def test_profiles_record_what_runs() -> None:
+    for profile in (FAST, ACCURATE):
+        record = detection_record(profile, 640, 480)
+        assert record["profile"] == profile.name
+        assert [p["scale"] for p in record["passes"]] == list(profile.scales)
+        assert record["second_model"] == RETINAFACE_NAME and len(record["second_model_sha256"]) == 64
+        assert record["retina_sides"] == list(profile.retina_sides) and record["turns"] == list(profile.turns)
+    assert set(ACCURATE.turns) == {1, 2, 3}
+
+
+def test_turned_views_find_an_upside_down_face_centerface_alone_misses(shared_data: Path) -> None:
+    rgb = np.ascontiguousarray(np.rot90(read_photo(shared_data / SOLDIER).pixels, 2))
+    face = upside_down(SOLDIER_FACE, rgb.shape[1], rgb.shape[0])
+    centerface_only = dataclasses.replace(FAST, retina_sides=(), turns=())
+    assert max((iou(d, face) for d in detect_faces(rgb, centerface_only)), default=0) < 0.3
+    assert max(iou(d, face) for d in detect_faces(rgb, ACCURATE)) >= 0.5
