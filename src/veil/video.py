@@ -26,7 +26,8 @@ from veil.detect import (FAST, MODEL_NAME, STRIDE, CenterFace, DetectionProfile,
                          model_sha256, nms, shared_detector)
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
-from veil.plan import Box, MediaPlan, Region, RenderSettings
+from veil.kinds import DEFAULT_HIDE
+from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.videofile import Encoding, Output, VideoError, bit_depth, frame_rate, open_input, open_output, read, video_stream
@@ -193,13 +194,15 @@ class _Scan:
 def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bool = False,
                start: float | None = None, end: float | None = None, only_range: bool = False,
                sampling: VideoDetection | None = None, detector: CenterFace | None = None,
-               sha256: str | None = None) -> MediaPlan:
+               sha256: str | None = None, hide: tuple[Kind, ...] = DEFAULT_HIDE) -> MediaPlan:
     """Pass 1: detect, find scene cuts, track. Frames outside [start, end] are not checked:
     they are fully covered unless `only_range` (then they are left as they are). Times are
     measured from the first frame (the stream's start), whatever the file's own timestamps.
     `sha256`: the file's hash, if the caller has it already."""
     if start is not None and end is not None and start >= end:
         raise ValueError(f"the start of the range ({start:g} s) must come before its end ({end:g} s)")
+    if hide != DEFAULT_HIDE:
+        raise ValueError("videos: only faces can be hidden for now (--hide faces)")
     sampling = sampling or VIDEO_DETECTION.get(profile.name, VIDEO_DETECTION["fast"])
     threshold = profile.threshold if sampling.threshold is None else sampling.threshold
     detector = detector or shared_detector()
