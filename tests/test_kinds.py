@@ -1,0 +1,82 @@
+"""Beyond faces (--hide): plates, text and people on real photos, pixels checked, kinds in plan and report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from photo_support import TWO_PEOPLE, copy_in, rgb_of, share_near, veil
+from veil.kinds import parse_hide
+from veil.plan import Plan
+
+MAGENTA = (255, 0, 255)
+PLATE = "plates/openalpr/images/eu3.jpg"
+PLATE_BOX = (348, 185, 91, 21)  # x, y, w, h from plates.csv (FWE50)
+WORDS = "text/icdar2003/images/lfsosa_12.08.2002/IMG_2483.JPG"
+WORD_BOXES = {"Please": (187, 127, 406, 182), "lock": (229, 201, 362, 255), "the": (168, 275, 270, 325),
+              "gate": (287, 274, 425, 336)}  # x0, y0, x1, y1 from words.csv
+
+
+def hidden_share(pixels: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> float:
+    return share_near(pixels[y0:y1, x0:x1], MAGENTA, 0)
+
+
+def run(source: Path, hide: str, folder: Path) -> tuple[np.ndarray, Plan, dict]:
+    out, plan, report = folder / "out.png", folder / "plan.json", folder / "report.json"
+    result = veil(source, "-o", out, "--hide", hide, "--color", "#ff00ff", "--save-plan", plan, "--report", report)
+    assert result.exit_code == 0, result.output
+    return rgb_of(out), Plan.load(plan), json.loads(report.read_text())
+
+
+def test_plate_is_hidden_and_named_in_plan_and_report(shared_data: Path, tmp_path: Path) -> None:
+    pixels, plan, report = run(copy_in(shared_data, PLATE, tmp_path), "plates", tmp_path)
+    x, y, w, h = PLATE_BOX
+    assert hidden_share(pixels, x, y, x + w, y + h) >= 0.95
+    kinds = {r.kind for r in plan.media[0].regions}
+    assert kinds == {"plate"}
+    assert all(r.shape == "box" for r in plan.media[0].regions)
+    entry = report["files"][0]
+    assert entry["hidden_by_kind"]["plate"] >= 1
+    assert {r["kind"] for r in entry["regions"]} == {"plate"}
+    assert entry["detection"]["hide"] == ["plate"]
+    assert "text" in entry["detection"]  # the text detector's settings, plate rule included
+    assert any(m["file"] == "ppocrv6_det_small.onnx" for m in report["models"])
+    # The plate and two plate-shaped lines of lettering below it: the rest of the car is left as it was.
+    assert share_near(pixels, MAGENTA, 0) < 0.1
+
+
+def test_words_are_hidden_but_faces_alone_leave_them(shared_data: Path, tmp_path: Path) -> None:
+    source = copy_in(shared_data, WORDS, tmp_path)
+    pixels, plan, report = run(source, "text", tmp_path / "text")
+    for word, box in WORD_BOXES.items():
+        assert hidden_share(pixels, *box) >= 0.95, word
+    assert {r.kind for r in plan.media[0].regions} == {"text"}
+    assert report["files"][0]["hidden_by_kind"]["text"] == len(plan.media[0].regions)
+    faces_only, plan, _ = run(source, "faces", tmp_path / "faces")
+    assert hidden_share(faces_only, *WORD_BOXES["Please"]) == 0
+    assert "text" not in plan.media[0].detection
+
+
+def test_kinds_together_keep_faces_as_ellipses(shared_data: Path, tmp_path: Path) -> None:
+    _, plan, report = run(copy_in(shared_data, TWO_PEOPLE, tmp_path), "faces,text", tmp_path)
+    faces = [r for r in plan.media[0].regions if r.kind == "face"]
+    assert len(faces) == 2 and all(r.shape == "ellipse" and r.id.startswith("f") for r in faces)
+    assert report["files"][0]["hidden_by_kind"]["face"] == 2
+
+
+def test_hide_words() -> None:
+    assert parse_hide("faces") == ("face",)
+    assert parse_hide(" Plates ,faces,text,people") == ("face", "plate", "text", "person")
+    for bad in ("", "faces,cars", ","):
+        with pytest.raises(ValueError):
+            parse_hide(bad)
+
+
+def test_unknown_kind_is_refused_in_one_line(shared_data: Path, tmp_path: Path) -> None:
+    result = veil(copy_in(shared_data, PLATE, tmp_path), "--hide", "faces,cars", "-o", tmp_path / "out.png")
+    assert result.exit_code == 2
+    assert "cars" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out.png").exists()
