@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from veil.people import people_boxes, people_record
 from veil.plan import Box, Kind, Region
 from veil.textdetect import TextBox, detect_text, text_record
 
@@ -91,4 +92,9 @@ def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region
                           "plate_margin": PLATE_RULE.margin,
                           "plate_aspect": [PLATE_RULE.min_aspect, PLATE_RULE.max_aspect],
                           "plate_score": PLATE_RULE.min_score}
+    if "person" in hide:
+        for box in people_boxes(pixels, [face.boxes[0] for face in faces]):
+            regions.append(Region(id=f"{ID_PREFIX['person']}{len(regions) + 1}", source="detector", shape="box",
+                                  boxes={0: box}, kind="person"))
+        record["people"] = people_record()
     return regions, record
