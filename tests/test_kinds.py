@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -80,3 +81,31 @@ def test_unknown_kind_is_refused_in_one_line(shared_data: Path, tmp_path: Path) 
     assert result.exit_code == 2
     assert "cars" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out.png").exists()
+
+
+def pan_video(shared_data: Path, target: Path, frames: int = 12) -> None:
+    """A lossless pan across the plate photo: 4 px to the left per frame."""
+    photo = rgb_of(shared_data / PLATE)
+    with av.open(str(target), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt, stream.options = 400, 300, "yuv444p", {"crf": "0"}
+        for i in range(frames):
+            crop = np.ascontiguousarray(photo[30:330, 40 + 4 * i:440 + 4 * i])
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(crop, format="rgb24")))
+        out.mux(stream.encode())
+
+
+def test_plate_is_tracked_through_a_video(shared_data: Path, tmp_path: Path) -> None:
+    source, out, plan = tmp_path / "pan.mp4", tmp_path / "out.mp4", tmp_path / "plan.json"
+    pan_video(shared_data, source)
+    result = veil(source, "-o", out, "--hide", "plates", "--color", "#ff00ff", "--save-plan", plan)
+    assert result.exit_code == 0, result.output
+    regions = Plan.load(plan).media[0].regions
+    assert regions and all(r.kind == "plate" and r.shape == "box" for r in regions)
+    x, y, w, h = PLATE_BOX
+    with av.open(str(out)) as video:
+        for i, frame in enumerate(video.decode(video=0)):
+            x0 = x - 40 - 4 * i  # the plate moves with the pan
+            plate = frame.to_ndarray(format="rgb24")[y - 30:y - 30 + h, x0:x0 + w]
+            assert share_near(plate, MAGENTA, 40) >= 0.95, i
+    assert i == 11

@@ -79,22 +79,48 @@ def wants_text(hide: tuple[Kind, ...]) -> bool:
     return "plate" in hide or "text" in hide
 
 
-def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region]) -> tuple[list[Region], dict]:
-    """The regions of every kind but faces (already found) in one photo, and what ran to find them."""
-    height, width = pixels.shape[:2]
-    regions: list[Region] = []
+def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y: float,
+                heads: list[Box]) -> dict[Kind, list[Box]]:
+    """Boxes of every kind but faces in one downscaled video frame, in full-frame pixels.
+    `heads`: the frame's head boxes (full-frame pixels), for the bodies the person detector missed."""
+    height, width = rgb.shape[:2]
+    found: dict[Kind, list[Box]] = {kind: [] for kind in hide if kind != "face"}
+    if wants_text(hide):
+        for kind, box in text_boxes(detect_text(rgb), hide, width, height):
+            found[kind].append(_scaled(box, scale_x, scale_y))
+    if "person" in hide:
+        small_heads = [_scaled(head, 1 / scale_x, 1 / scale_y) for head in heads]
+        found["person"] = [_scaled(box, scale_x, scale_y) for box in people_boxes(rgb, small_heads)]
+    return found
+
+
+def _scaled(box: Box, sx: float, sy: float) -> Box:
+    return Box(box.x0 * sx, box.y0 * sy, box.x1 * sx, box.y1 * sy, box.origin, box.score)
+
+
+def kinds_record(hide: tuple[Kind, ...], width: int, height: int) -> dict:
+    """What finding plates, text and people runs on an image of this size, for the plan and its report."""
     record: dict = {"hide": list(hide)}
     if wants_text(hide):
-        for kind, box in text_boxes(detect_text(pixels), hide, width, height):
-            regions.append(Region(id=f"{ID_PREFIX[kind]}{len(regions) + 1}", source="detector", shape="box",
-                                  boxes={0: box}, kind=kind))
         record["text"] = {**text_record(width, height), "text_margin": TEXT_RULE.margin,
                           "plate_margin": PLATE_RULE.margin,
                           "plate_aspect": [PLATE_RULE.min_aspect, PLATE_RULE.max_aspect],
                           "plate_score": PLATE_RULE.min_score}
     if "person" in hide:
-        for box in people_boxes(pixels, [face.boxes[0] for face in faces]):
-            regions.append(Region(id=f"{ID_PREFIX['person']}{len(regions) + 1}", source="detector", shape="box",
-                                  boxes={0: box}, kind="person"))
         record["people"] = people_record()
-    return regions, record
+    return record
+
+
+def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region]) -> tuple[list[Region], dict]:
+    """The regions of every kind but faces (already found) in one photo, and what ran to find them."""
+    height, width = pixels.shape[:2]
+    regions: list[Region] = []
+    found: list[tuple[Kind, Box]] = []
+    if wants_text(hide):
+        found += text_boxes(detect_text(pixels), hide, width, height)
+    if "person" in hide:
+        found += [("person", box) for box in people_boxes(pixels, [face.boxes[0] for face in faces])]
+    for kind, box in found:
+        regions.append(Region(id=f"{ID_PREFIX[kind]}{len(regions) + 1}", source="detector", shape="box",
+                              boxes={0: box}, kind=kind))
+    return regions, kinds_record(hide, width, height)

@@ -48,7 +48,7 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
         height=height,
         sha256=sha256 or file_sha256(path),
         regions=(faces if "face" in hide else []) + others,
-        detection={**detection_record(profile, width, height), **record},
+        detection={**(detection_record(profile, width, height) if look else {}), **record},
     )
 
 

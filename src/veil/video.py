@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import av
@@ -26,7 +26,7 @@ from veil.detect import (FAST, MODEL_NAME, STRIDE, CenterFace, DetectionProfile,
                          model_sha256, nms, shared_detector)
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
-from veil.kinds import DEFAULT_HIDE
+from veil.kinds import DEFAULT_HIDE, ID_PREFIX, frame_boxes, kinds_record
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
@@ -189,6 +189,8 @@ class _Scan:
     inside: int = 0  # frames inside [start, end]
     unanalysable: list[int] = field(default_factory=list)  # could not be prepared for the detector
     detections: dict[int, list[Box]] = field(default_factory=dict)
+    # Plates, text, people (--hide): boxes per sampled frame, tracked like faces.
+    kinds: dict[Kind, dict[int, list[Box]]] = field(default_factory=dict)
 
 
 def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bool = False,
@@ -201,8 +203,6 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     `sha256`: the file's hash, if the caller has it already."""
     if start is not None and end is not None and start >= end:
         raise ValueError(f"the start of the range ({start:g} s) must come before its end ({end:g} s)")
-    if hide != DEFAULT_HIDE:
-        raise ValueError("videos: only faces can be hidden for now (--hide faces)")
     sampling = sampling or VIDEO_DETECTION.get(profile.name, VIDEO_DETECTION["fast"])
     threshold = profile.threshold if sampling.threshold is None else sampling.threshold
     detector = detector or shared_detector()
@@ -211,7 +211,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     try:
         stream = video_stream(container)
         scan = _scan(container, stream, sampling, batch, threshold, profile.nms_iou, detector,
-                     show_progress, start, end)
+                     show_progress, start, end, hide)
         rate = float(frame_rate(stream))
     finally:
         container.close()
@@ -224,16 +224,30 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     return MediaPlan(
         path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
-        regions=build_tracks(scan.detections, len(scan.times), scan.cuts, params),
-        detection=video_detection_record(profile, sampling, threshold, batch,
-                                         detection_size(scan.width, scan.height, sampling.side), params,
-                                         (start, end)),
+        regions=(build_tracks(scan.detections, len(scan.times), scan.cuts, params) if "face" in hide else [])
+        + _kind_tracks(scan, params),
+        detection={**video_detection_record(profile, sampling, threshold, batch,
+                                            detection_size(scan.width, scan.height, sampling.side), params,
+                                            (start, end)),
+                   **kinds_record(hide, *detection_size(scan.width, scan.height, sampling.side))},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
         unchecked_covered=not only_range,
         scene_cuts=scan.cuts,
         frame_times=scan.times,
     )
+
+
+def _kind_tracks(scan: _Scan, params: TrackParams) -> list[Region]:
+    """Plates, text and people tracked like faces, each kind on its own (a plate never continues a face).
+    Every detection counts: these detectors' scores are not on the face detector's scale."""
+    regions: list[Region] = []
+    for kind, detections in scan.kinds.items():
+        for region in build_tracks(detections, len(scan.times), scan.cuts, replace(params, confirm_score=0.0),
+                                   id_prefix=ID_PREFIX[kind]):
+            region.kind, region.shape = kind, "box"
+            regions.append(region)
+    return regions
 
 
 def video_detection_record(profile: DetectionProfile, sampling: VideoDetection, threshold: float, batch: int,
@@ -255,8 +269,9 @@ def video_detection_record(profile: DetectionProfile, sampling: VideoDetection, 
 
 
 def _scan(container, stream, sampling: VideoDetection, batch_size: int, threshold: float, nms_iou: float,
-          detector: CenterFace, show_progress: bool, start: float | None, end: float | None) -> _Scan:
-    scan = _Scan()
+          detector: CenterFace, show_progress: bool, start: float | None, end: float | None,
+          hide: tuple[Kind, ...] = DEFAULT_HIDE) -> _Scan:
+    scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"})
     batch: list[_Frame] = []
     previous: np.ndarray | None = None
     size = (0, 0)
@@ -268,6 +283,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, threshol
         scale = (scan.width / size[0], scan.height / size[1])
         rows = batch_size if detector.fixed_shapes else len(batch)
         scan.detections.update(detect_batch(detector, batch, threshold, *scale, nms_iou, rows))
+        if scan.kinds:  # the frames the face detector samples, so every kind is seen as often
+            for frame in batch:
+                for kind, boxes in frame_boxes(frame.rgb, hide, *scale, scan.detections[frame.index]).items():
+                    scan.kinds[kind][frame.index] = boxes
         batch.clear()
 
     with _progress("detecting", stream.frames, show_progress) as advance:
