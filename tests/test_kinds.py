@@ -9,11 +9,18 @@ import av
 import numpy as np
 import pytest
 
+from fastapi.testclient import TestClient
 from photo_support import TWO_PEOPLE, copy_in, rgb_of, share_near, veil
+from veil.detect import FAST
 from veil.kinds import parse_hide
-from veil.plan import Plan
+from veil.plan import Plan, RenderSettings
+from veil.review.app import LaunchCodes, create_app
+from veil.review.cli import open_session
 
 MAGENTA = (255, 0, 255)
+TOKEN, PORT = "t0ken-for-tests", 8765  # the review API, called directly (as in test_review_api.py)
+ORIGIN = f"http://127.0.0.1:{PORT}"
+PAGE_HEADERS = {"X-Veil-Token": TOKEN, "Origin": ORIGIN, "Content-Type": "application/json"}
 PLATE = "plates/openalpr/images/eu3.jpg"
 PLATE_BOX = (348, 185, 91, 21)  # x, y, w, h from plates.csv (FWE50)
 WORDS = "text/icdar2003/images/lfsosa_12.08.2002/IMG_2483.JPG"
@@ -109,3 +116,18 @@ def test_plate_is_tracked_through_a_video(shared_data: Path, tmp_path: Path) -> 
             plate = frame.to_ndarray(format="rgb24")[y - 30:y - 30 + h, x0:x0 + w]
             assert share_near(plate, MAGENTA, 40) >= 0.95, i
     assert i == 11
+
+
+def test_review_shows_kinds_and_draws_a_region_of_any_kind(shared_data: Path, tmp_path: Path) -> None:
+    plan_path = tmp_path / "plan.json"
+    result = veil(copy_in(shared_data, PLATE, tmp_path), "--hide", "plates", "--dry-run", "--save-plan", plan_path)
+    assert result.exit_code == 0, result.output
+    session = open_session([], plan_path, None, tmp_path / "out", None, RenderSettings(), FAST, "ellipse")
+    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    shown = client.get("/api/media/0").json()
+    assert {r["kind"] for r in shown["regions"]} == {"plate"}
+    answer = client.post("/api/media/0/regions", json={"frame": 0, "shape": "box", "kind": "text", "box": [10, 10, 60, 40]})
+    assert answer.status_code == 200
+    added = Plan.load(plan_path).media[0].region(answer.json()["region"])
+    assert added.kind == "text" and added.source == "reviewer"
+    assert client.post("/api/media/0/regions", json={"frame": 0, "kind": "car", "box": [1, 1, 9, 9]}).status_code == 400
