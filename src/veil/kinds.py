@@ -47,7 +47,7 @@ class TextRule:
 
 # Chosen on ICDAR 2003 words and OpenALPR plates (bench/kinds.py; figures in bench/README.md).
 TEXT_RULE = TextRule(margin=0.1)
-PLATE_RULE = TextRule(margin=0.5, min_aspect=1.5, max_aspect=10.0, min_score=0.6)
+PLATE_RULE = TextRule(margin=0.5, min_aspect=1.2, max_aspect=6.0, min_score=0.6)
 
 
 def is_plate_shaped(line: TextBox, rule: TextRule = PLATE_RULE) -> bool:
