@@ -133,19 +133,18 @@ def score_people(truth: GroundTruth) -> None:
 
 
 def body_ratios(truth: GroundTruth) -> None:
-    """The median detected person around a detected face, in head-box widths and heights."""
+    """The median detected person around a detected face, in head-box widths and heights, over
+    pairs where the person holds that one head only (a box around a group says nothing of a body)."""
     widths, heights = [], []
     for path in truth:
         rgb = np.asarray(Image.open(path).convert("RGB"))
-        people = detect_people(rgb)
-        for face in detect_faces(rgb, FAST):
-            head = Box(*head_box(face))
-            holders = [p for p in people if p.x0 <= head.x0 and p.x1 >= head.x1 and p.y0 <= head.y0 + head.height
-                       and p.y1 >= head.y1]
-            if len(holders) == 1:
-                person = holders[0]
-                widths.append(person.width / head.width)
-                heights.append((person.y1 - head.y0) / head.height)
+        heads = [Box(*head_box(face)) for face in detect_faces(rgb, FAST)]
+        for person in detect_people(rgb):
+            held = [h for h in heads if h.x0 >= person.x0 and h.x1 <= person.x1 and h.y0 >= person.y0 - h.height
+                    and h.y1 <= person.y1]
+            if len(held) == 1:
+                widths.append(person.width / held[0].width)
+                heights.append((person.y1 - held[0].y0) / held[0].height)
     print(f"body from face: {len(widths)} pairs; width x{np.median(widths):.2f} "
           f"(p75 {np.percentile(widths, 75):.2f}), height below the head top x{np.median(heights):.2f} "
           f"(p75 {np.percentile(heights, 75):.2f})")
