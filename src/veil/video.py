@@ -285,7 +285,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, threshol
         scan.detections.update(detect_batch(detector, batch, threshold, *scale, nms_iou, rows))
         if scan.kinds:  # the frames the face detector samples, so every kind is seen as often
             for frame in batch:
-                for kind, boxes in frame_boxes(frame.rgb, hide, *scale, scan.detections[frame.index]).items():
+                # Bodies only under faces sure enough to stand alone: a weak face must persist
+                # before it becomes a track, and a body of its own would skip that check.
+                heads = [b for b in scan.detections[frame.index] if (b.score or 0) >= sampling.confirm_score]
+                for kind, boxes in frame_boxes(frame.rgb, hide, *scale, heads).items():
                     scan.kinds[kind][frame.index] = boxes
         batch.clear()
 
