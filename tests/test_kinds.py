@@ -14,6 +14,7 @@ from photo_support import TWO_PEOPLE, copy_in, rgb_of, share_near, veil
 from veil.detect import FAST
 from veil.kinds import parse_hide
 from veil.plan import Plan, RenderSettings
+from veil.video import plan_video
 from veil.review.app import LaunchCodes, create_app
 from veil.review.cli import open_session
 
@@ -143,3 +144,16 @@ def test_people_are_hidden_whole_and_never_less_than_faces(shared_data: Path, tm
     assert (hidden_people & hidden_faces).sum() >= 0.99 * hidden_faces.sum()  # every face hidden too
     assert hidden_people.mean() > 3 * hidden_faces.mean()  # and the bodies below them
     assert any(m["file"] == "ssdlite_person.onnx" for m in report["models"])
+
+
+def test_people_in_video_cover_every_face_track(shared_data: Path) -> None:
+    source = shared_data / "videos/intel_walking_and_headpose/face-demographics-walking.mp4"
+    media = plan_video(source, hide=("face", "person"))
+    faces = [r for r in media.regions if r.kind == "face"]
+    people = [r for r in media.regions if r.kind == "person"]
+    assert faces and people and all(r.shape == "box" for r in people)
+    for face in faces:
+        for frame, head in face.boxes.items():
+            held = [r.boxes[frame] for r in people if frame in r.boxes]
+            assert any(b.x0 <= max(head.x0, 0) and b.y0 <= max(head.y0, 0) and b.x1 >= min(head.x1, media.width)
+                       and b.y1 >= min(head.y1, media.height) for b in held), (face.id, frame)

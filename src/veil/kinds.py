@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from veil.people import people_boxes, people_record
+from veil.people import detect_people, people_boxes, people_record
 from veil.plan import Box, Kind, Region
 from veil.textdetect import TextBox, detect_text, text_record
 
@@ -79,18 +79,16 @@ def wants_text(hide: tuple[Kind, ...]) -> bool:
     return "plate" in hide or "text" in hide
 
 
-def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y: float,
-                heads: list[Box]) -> dict[Kind, list[Box]]:
-    """Boxes of every kind but faces in one downscaled video frame, in full-frame pixels.
-    `heads`: the frame's head boxes (full-frame pixels), for the bodies the person detector missed."""
+def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y: float) -> dict[Kind, list[Box]]:
+    """Boxes of plates, text and detected people in one downscaled video frame, in full-frame pixels.
+    (Bodies under faces come from the face tracks: veil.video.)"""
     height, width = rgb.shape[:2]
     found: dict[Kind, list[Box]] = {kind: [] for kind in hide if kind != "face"}
     if wants_text(hide):
         for kind, box in text_boxes(detect_text(rgb), hide, width, height):
             found[kind].append(_scaled(box, scale_x, scale_y))
     if "person" in hide:
-        small_heads = [_scaled(head, 1 / scale_x, 1 / scale_y) for head in heads]
-        found["person"] = [_scaled(box, scale_x, scale_y) for box in people_boxes(rgb, small_heads)]
+        found["person"] = [_scaled(box, scale_x, scale_y) for box in detect_people(rgb)]
     return found
 
 

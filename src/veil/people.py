@@ -8,6 +8,7 @@ fair part of the frame; a crowd's small figures are found through their faces in
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import threading
 from functools import lru_cache
@@ -96,11 +97,12 @@ def detect_people(image: np.ndarray, detector: PersonDetector | None = None) -> 
 
 
 def body_below(head: Box, width: int, height: int) -> Box:
-    """A body for a head whose person was not found: centred under it, head included."""
+    """A body under a head: centred below it, as wide as BODY_WIDTH heads, the head included."""
     cx, w, h = (head.x0 + head.x1) / 2, head.width * BODY_WIDTH, head.height * BODY_HEIGHT
-    return Box(round(max(0.0, min(head.x0, cx - w / 2)), 1), round(max(0.0, head.y0), 1),
-               round(min(float(width), max(head.x1, cx + w / 2)), 1), round(min(float(height), head.y0 + h), 1),
-               "detected", head.score)
+    # Rounded outwards to the plan's tenth of a pixel, so the body holds the whole head.
+    return Box(math.floor(10 * max(0.0, min(head.x0, cx - w / 2))) / 10, math.floor(10 * max(0.0, head.y0)) / 10,
+               math.ceil(10 * min(float(width), max(head.x1, cx + w / 2))) / 10,
+               math.ceil(10 * min(float(height), head.y0 + h)) / 10, head.origin, head.score)
 
 
 def _share_inside(inner: Box, outer: Box) -> float:

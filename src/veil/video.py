@@ -27,6 +27,7 @@ from veil.detect import (FAST, MODEL_NAME, STRIDE, CenterFace, DetectionProfile,
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.kinds import DEFAULT_HIDE, ID_PREFIX, frame_boxes, kinds_record
+from veil.people import body_below
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
@@ -224,8 +225,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     return MediaPlan(
         path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
-        regions=(build_tracks(scan.detections, len(scan.times), scan.cuts, params) if "face" in hide else [])
-        + _kind_tracks(scan, params),
+        regions=_regions(scan, params, hide),
         detection={**video_detection_record(profile, sampling, threshold, batch,
                                             detection_size(scan.width, scan.height, sampling.side), params,
                                             (start, end)),
@@ -236,6 +236,16 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         scene_cuts=scan.cuts,
         frame_times=scan.times,
     )
+
+
+def _regions(scan: _Scan, params: TrackParams, hide: tuple[Kind, ...]) -> list[Region]:
+    """Face tracks, the other kinds' tracks, and with people a body under every face track (frame by
+    frame, so `people` hides every face `faces` would, wherever the person detector missed it)."""
+    faces = build_tracks(scan.detections, len(scan.times), scan.cuts, params)
+    bodies = [Region(id=f"{ID_PREFIX['person']}f{n + 1}", source="detector", shape="box", kind="person",
+                     boxes={f: body_below(box, scan.width, scan.height) for f, box in face.boxes.items()})
+              for n, face in enumerate(faces)] if "person" in hide else []
+    return (faces if "face" in hide else []) + _kind_tracks(scan, params) + bodies
 
 
 def _kind_tracks(scan: _Scan, params: TrackParams) -> list[Region]:
@@ -285,10 +295,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, threshol
         scan.detections.update(detect_batch(detector, batch, threshold, *scale, nms_iou, rows))
         if scan.kinds:  # the frames the face detector samples, so every kind is seen as often
             for frame in batch:
-                # Bodies only under faces sure enough to stand alone: a weak face must persist
-                # before it becomes a track, and a body of its own would skip that check.
-                heads = [b for b in scan.detections[frame.index] if (b.score or 0) >= sampling.confirm_score]
-                for kind, boxes in frame_boxes(frame.rgb, hide, *scale, heads).items():
+                for kind, boxes in frame_boxes(frame.rgb, hide, *scale).items():
                     scan.kinds[kind][frame.index] = boxes
         batch.clear()
 
