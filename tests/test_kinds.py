@@ -11,12 +11,13 @@ import pytest
 
 from fastapi.testclient import TestClient
 from photo_support import TWO_PEOPLE, copy_in, rgb_of, share_near, veil
+from test_review_browser import CHROMIUM, api_media, browser, drag, page  # noqa: F401 (fixtures)
 from veil.detect import FAST
 from veil.kinds import parse_hide
 from veil.plan import Plan, RenderSettings
 from veil.video import plan_video
 from veil.review.app import LaunchCodes, create_app
-from veil.review.cli import open_session
+from veil.review.cli import ReviewServer, open_session
 
 MAGENTA = (255, 0, 255)
 TOKEN, PORT = "t0ken-for-tests", 8765  # the review API, called directly (as in test_review_api.py)
@@ -157,3 +158,27 @@ def test_people_in_video_cover_every_face_track(shared_data: Path) -> None:
             held = [r.boxes[frame] for r in people if frame in r.boxes]
             assert any(b.x0 <= max(head.x0, 0) and b.y0 <= max(head.y0, 0) and b.x1 >= min(head.x1, media.width)
                        and b.y1 >= min(head.y1, media.height) for b in held), (face.id, frame)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_review_page_colours_filters_and_draws_kinds(shared_data: Path, tmp_path: Path, page) -> None:
+    plan_path = tmp_path / "plan.json"
+    assert veil(copy_in(shared_data, PLATE, tmp_path), "--hide", "plates", "--dry-run", "--save-plan", plan_path).exit_code == 0
+    server = ReviewServer(open_session([], plan_path, None, tmp_path / "out", None, RenderSettings(), FAST, "ellipse"))
+    server.start()
+    try:
+        page.goto(server.url)
+        page.wait_for_selector("#viewer:not([hidden]) #overlay .region")
+        kinds = page.eval_on_selector_all("#overlay .region", "els => els.map(e => e.dataset.kind)")
+        assert kinds and set(kinds) == {"plate"}
+        fill = page.eval_on_selector("#overlay .region", "e => getComputedStyle(e).fill")
+        assert fill == "rgba(255, 200, 0, 0.28)"  # the plate colour
+        page.uncheck("input[name=show-kind][value=plate]")  # the filter hides outlines, not redactions
+        assert page.locator("#overlay .region").count() == 0
+        page.select_option("#draw-kind", "text")
+        media = api_media(page, 0)
+        drag(page, media, (20, 20), (120, 80))
+        page.wait_for_function("document.querySelectorAll('#overlay .region').length === 1")
+        assert [r["kind"] for r in api_media(page, 0)["regions"]].count("text") == 1
+    finally:
+        server.stop()
