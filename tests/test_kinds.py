@@ -178,7 +178,7 @@ def test_review_page_colours_filters_and_draws_kinds(shared_data: Path, tmp_path
         page.select_option("#draw-kind", "text")
         media = api_media(page, 0)
         drag(page, media, (20, 20), (120, 80))
-        page.wait_for_function("document.querySelectorAll('#overlay .region').length === 1")
+        page.wait_for_selector("#overlay .region[data-kind=text]")
         assert [r["kind"] for r in api_media(page, 0)["regions"]].count("text") == 1
     finally:
         server.stop()
