@@ -79,3 +79,16 @@ def test_still_images_are_not_animations_and_a_wrong_suffix_is_refused(shared_da
     source, _ = walking_gif
     with pytest.raises(ImageError, match="cannot write an animation as .jpg"):
         render_animation(plan_animation(source), WHITE, tmp_path / "out.jpg")
+
+
+def test_people_in_an_animation_are_tracked_as_person_regions_around_every_face(walking_gif):
+    source, _ = walking_gif
+    media = plan_animation(source, hide=("person",))
+    assert media.regions and {r.kind for r in media.regions} == {"person"}
+    assert media.detection["hide"] == ["person"] and "people" in media.detection
+    faces = plan_animation(source)
+    for face in faces.regions:  # every face hidden by `faces` lies inside some person region
+        for frame, box in face.boxes.items():
+            x0, y0, x1 = max(box.x0, 0), max(box.y0, 0), min(box.x1, media.width)  # bodies end at the edges
+            assert any(frame in r.boxes and r.boxes[frame].x0 <= x0 + 1 and r.boxes[frame].y0 <= y0 + 1
+                       and r.boxes[frame].x1 >= x1 - 1 for r in media.regions), frame

@@ -23,10 +23,11 @@ from veil.detect import FAST, DetectionProfile, detect_faces, detection_record, 
 from veil.imagefile import MAX_PIXELS, ImageError, decoding_errors
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
-from veil.plan import Box, MediaPlan, RenderSettings
+from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record
+from veil.plan import Box, Kind, MediaPlan, RenderSettings
 from veil.render import redact_frame
-from veil.track import TrackParams, build_tracks
-from veil.video import EXTEND_S, MAX_GAP_S
+from veil.track import TrackParams
+from veil.video import EXTEND_S, MAX_GAP_S, tracked_regions
 
 WRITE_FORMATS = {".gif": "GIF", ".png": "PNG", ".webp": "WEBP"}
 
@@ -54,14 +55,19 @@ def track_params(durations_ms: list[int]) -> TrackParams:
     return TrackParams(max_gap=max(2, round(MAX_GAP_S * rate)), extend=max(2, round(EXTEND_S * rate)))
 
 
-def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | None = None) -> MediaPlan:
-    """Detect faces in every frame and link them into tracks, as in a video."""
+def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | None = None,
+                   hide: tuple[Kind, ...] = DEFAULT_HIDE) -> MediaPlan:
+    """Detect what `hide` names in every frame and link it into tracks, as in a video."""
     detections: dict[int, list[Box]] = {}
+    kinds: dict[Kind, dict[int, list[Box]]] = {kind: {} for kind in hide if kind != "face"}
+    look = "face" in hide or "person" in hide  # people need the faces too (see photo.plan_photo)
     durations: list[int] = []
     size = (0, 0)
     for index, (rgb, duration) in enumerate(_frames(path)):
         size = rgb.shape[1], rgb.shape[0]
-        faces = detect_faces(rgb, profile)
+        faces = detect_faces(rgb, profile) if look else []
+        for kind, boxes in frame_boxes(rgb, hide, 1.0, 1.0).items():
+            kinds[kind][index] = boxes
         # The head boxes a photo gets, rounded as a plan stores them (see photo.face_region).
         detections[index] = [Box(*(round(v, 1) for v in head_box(face)), "detected", round(face.score, 3))
                              for face in faces]
@@ -69,7 +75,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     if not durations:
         raise ImageError("the animation has no frames")
     times = np.concatenate([[0], np.cumsum(durations[:-1])]) / 1000
-    regions = build_tracks(detections, len(durations), (), track_params(durations))
+    regions = tracked_regions(detections, kinds, len(durations), [], track_params(durations), hide, *size)
     for region in regions:  # stored as a plan file stores them, so a saved plan hides the same pixels
         region.boxes = {f: Box(*(round(v, 1) for v in (b.x0, b.y0, b.x1, b.y1)), b.origin, b.score)
                         for f, b in region.boxes.items()}
@@ -77,7 +83,8 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     return MediaPlan(
         path=str(Path(path).absolute()), kind="animation", width=size[0], height=size[1],
         frame_count=len(durations), sha256=sha256 or file_sha256(path), regions=regions,
-        detection={**detection_record(profile, *size), "every_frame": True, "tracking": asdict(params)},
+        detection={**(detection_record(profile, *size) if look else {}), **kinds_record(hide, *size),
+                   "every_frame": True, "tracking": asdict(params)},
         frame_times=[float(t) for t in times],
     )
 

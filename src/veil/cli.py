@@ -27,8 +27,8 @@ from veil.batch import BatchError, Task, Workers, run_all, usable_cores
 from veil.detect import PROFILES
 from veil.manifest import ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint, still_done
 from veil.names import shown
-from veil.options import (AccurateOption, BlocksOption, ColorOption, Mode, ModeOption, OverwriteOption, ShapeOpt,
-                          ShapeOption, parse_color)
+from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
+                          ShapeOpt, ShapeOption, parse_color, parse_hide_option)
 from veil.outputs import Input, OutputClaims, OutputError, Skipped, check_writable, collect_inputs, output_path
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
@@ -55,6 +55,7 @@ def redact(
     output_dir: Annotated[Optional[Path], typer.Option("--output-dir", help="Write outputs here, mirroring input folders.")] = None,
     overwrite: OverwriteOption = False,
     accurate: AccurateOption = False,
+    hide: HideOption = "faces",
     mode: ModeOption = Mode.fill,
     color: ColorOption = "black",
     shape: ShapeOpt = ShapeOption.ellipse,
@@ -87,7 +88,8 @@ def redact(
         raise typer.BadParameter(f"--start ({start:g}) must come before --end ({end:g})")
     render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks)
     encoding = Encoding(crf=crf, codec=codec, keep_subtitles=keep_subtitles, keep_icc=keep_icc)
-    analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, start, end, only_range)
+    analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, start, end, only_range,
+                        parse_hide_option(hide))
     if plan_file is not None:
         plan = load_plan(plan_file, render, encoding, given_options(ctx))
     else:

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from veil.kinds import HIDE_WORDS, parse_hide
+from veil.plan import Kind
 
 
 class Mode(str, Enum):
@@ -33,9 +35,17 @@ def parse_color(text: str) -> tuple[int, int, int]:
     raise typer.BadParameter(f"{text!r} is not a colour: use black, white, gray or #RRGGBB")
 
 
+def parse_hide_option(text: str) -> tuple[Kind, ...]:
+    try:
+        return parse_hide(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
 AccurateOption = Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 3x slower.")]
 ModeOption = Annotated[Mode, typer.Option(help="fill (safest), pixelate (at most --blocks across a face), blur (weakest: reversible by published attacks). A loaded plan keeps its own unless given.")]
 ColorOption = Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB.")]
 ShapeOpt = Annotated[ShapeOption, typer.Option(help="Shape of each hidden region.")]
 BlocksOption = Annotated[int, typer.Option(min=1, max=8, help="pixelate: blocks across a face (at most 8).")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace outputs, plans and reports that exist (never an input).")]
+HideOption = Annotated[str, typer.Option("--hide", help=f"What to hide, a comma list of {', '.join(HIDE_WORDS)}. Text is hidden, never read.")]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from veil.detect import FAST, DetectionProfile, Detection, detect_faces, detection_record, head_box
 from veil.imagefile import Photo, read_photo, to_srgb, write_photo
+from veil.kinds import DEFAULT_HIDE, photo_regions
 from veil.outputs import atomic_output
-from veil.plan import Box, MediaPlan, Region, RenderSettings
+from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
 
 
@@ -31,19 +32,23 @@ def face_region(region_id: str, face: Detection, frame: int = 0) -> Region:
 
 
 def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None = None,
-               sha256: str | None = None) -> MediaPlan:
-    """Detect the photo's faces into its plan; `photo` and `sha256`, if the caller has read them already."""
+               sha256: str | None = None, hide: tuple[Kind, ...] = DEFAULT_HIDE) -> MediaPlan:
+    """Detect what `hide` names in the photo into its plan; `photo` and `sha256`, if the caller
+    has read them already."""
     photo = photo or read_photo(path)
     height, width = photo.pixels.shape[:2]
-    faces = detect_faces(photo.pixels, profile)
+    # People need the faces too: a face whose body the person detector missed still gets one.
+    look = "face" in hide or "person" in hide
+    faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(detect_faces(photo.pixels, profile))] if look else []
+    others, record = photo_regions(photo.pixels, hide, faces)
     return MediaPlan(
         path=str(Path(path).absolute()),
         kind="image",
         width=width,
         height=height,
         sha256=sha256 or file_sha256(path),
-        regions=[face_region(f"f{i + 1}", face) for i, face in enumerate(faces)],
-        detection=detection_record(profile, width, height),
+        regions=(faces if "face" in hide else []) + others,
+        detection={**(detection_record(profile, width, height) if look else {}), **record},
     )
 
 

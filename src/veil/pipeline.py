@@ -20,7 +20,8 @@ from veil.imagefile import WRITE_FORMATS, Photo, read_photo
 from veil.names import shown
 from veil.outputs import MediaKind, OutputError, check_writable
 from veil.photo import file_sha256, plan_photo, render_photo
-from veil.plan import Encoding, MediaPlan, RenderSettings, Shape
+from veil.kinds import DEFAULT_HIDE
+from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape
 from veil.video import plan_video, render_video
 from veil.videofile import check_output_holds
 
@@ -34,6 +35,7 @@ class Analysis:
     start: float | None = None  # video: seconds from the first frame
     end: float | None = None
     only_range: bool = False  # video: leave frames outside [start, end] as they are
+    hide: tuple[Kind, ...] = DEFAULT_HIDE  # what to find and hide (--hide)
 
 
 @dataclass(frozen=True)
@@ -118,14 +120,16 @@ def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo:
     if analysis is None:
         raise InputError("nothing to render: the file has no plan and no detection was asked for")
     if task.kind == "image":
-        media = plan_photo(task.source, analysis.profile, photo, sha256)
+        media = plan_photo(task.source, analysis.profile, photo, sha256, analysis.hide)
     elif task.kind == "animation":
-        media = plan_animation(task.source, analysis.profile, sha256)
+        media = plan_animation(task.source, analysis.profile, sha256, analysis.hide)
     else:
         media = plan_video(task.source, analysis.profile, show_progress=show_progress, start=analysis.start,
-                           end=analysis.end, only_range=analysis.only_range, sha256=sha256)
+                           end=analysis.end, only_range=analysis.only_range, sha256=sha256,
+                           hide=analysis.hide)
     for region in media.regions:
-        region.shape = analysis.shape
+        if region.kind == "face":  # text, plates and people are boxes: an ellipse would leave corners
+            region.shape = analysis.shape
     return media
 
 

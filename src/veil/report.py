@@ -28,6 +28,10 @@ from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
 REPORT_FORMAT = "veil-report"
 REPORT_VERSION = 1
 ORIGINS = ("detected", "interpolated", "extended", "reviewer", "unanalysed")
+KIND_MODELS = {"ppocrv6_det_small.onnx": "PP-OCRv6 small text detector",
+               "ssdlite_person.onnx": "SSDLite-MobileNetV2 person detector"}
+USED_FOR = {"ppocrv6_det_small.onnx": "text and licence-plate detection (text is found, never read)",
+            "ssdlite_person.onnx": "person detection"}
 # The `media` of an edit that concerns every file (export, loading a plan); see veil.review.session.
 ALL_MEDIA = "*"
 
@@ -50,7 +54,7 @@ def build_report(plan: Plan, outputs: dict[str, str]) -> dict[str, Any]:
             "used_for": "face detection (second detector)",
             "matches_plan": all(m.detection["second_model_sha256"] == model_sha256(RETINAFACE_NAME)
                                 for m in plan.media if "second_model_sha256" in m.detection),
-        }] if any("second_model_sha256" in m.detection for m in plan.media) else []),
+        }] if any("second_model_sha256" in m.detection for m in plan.media) else []) + kind_models(plan),
         "settings": {
             "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks},
             "encoding": asdict(plan.encoding),
@@ -60,6 +64,15 @@ def build_report(plan: Plan, outputs: dict[str, str]) -> dict[str, Any]:
         "files": [file_entry(media, outputs.get(media.path), plan.edits) for media in plan.media],
         "edits": [edit_entry(e) for e in plan.edits],
     }
+
+
+def kind_models(plan: Plan) -> list[dict[str, Any]]:
+    """The models beyond faces that found this plan's regions (each file's record names its own)."""
+    # A plan edited by hand may name anything: the report shows it as recorded.
+    used = {str(record.get("model")): record.get("model_sha256") for m in plan.media for key in ("text", "people")
+            if isinstance(record := m.detection.get(key), dict)}
+    return [{"name": KIND_MODELS.get(name, name), "file": name, "sha256": sha256, "used_for": USED_FOR.get(name)}
+            for name, sha256 in used.items()]
 
 
 def redaction_text(render: dict[str, Any]) -> str:
@@ -93,6 +106,7 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit]) -> dict[
         "unchecked_frames_covered": media.unchecked_covered,
         "regions_hidden": sum(not r.keep_visible for r in media.regions),
         "regions_kept_visible": sum(r.keep_visible for r in media.regions),
+        "hidden_by_kind": dict(Counter(r.kind for r in media.regions if not r.keep_visible)),
         "regions": [region_entry(media, r, mine) for r in media.regions],
         # Regions the reviewer deleted are gone from the plan; their deletion stays here.
         "deleted_regions": sorted({e.region for e in mine if e.action == "delete_region" and e.region}
@@ -105,6 +119,7 @@ def region_entry(media: MediaPlan, region: Region, edits: list[Edit]) -> dict[st
     origins = Counter(box.origin for box in region.boxes.values())
     entry: dict[str, Any] = {
         "id": region.id,
+        "kind": region.kind,
         "source": region.source,
         "shape": region.shape,
         "first_frame": region.first_frame,
@@ -195,6 +210,7 @@ def file_html(file: dict[str, Any]) -> str:
         row("Output", file["output"] or "(not written)"),
         row("Output SHA-256", file["output_sha256"], code=True),
         row("Regions hidden / kept visible", f"{file['regions_hidden']} / {file['regions_kept_visible']}"),
+        row("Hidden by kind", ", ".join(f"{k}: {n}" for k, n in file["hidden_by_kind"].items()) or "none"),
         row("Detection that ran", json.dumps(file["detection"], sort_keys=True) or "none (planned by hand)",
             code=True),
         row("Frames fully covered (could not be analysed)", runs_text(file["unanalysed_frames"]) or "none"),
@@ -203,7 +219,7 @@ def file_html(file: dict[str, Any]) -> str:
             "Frames outside --start/--end, left as they are, NOT checked for faces (--only-range)",
             runs_text(file["unchecked_frames"]) or "none"),
         row("Regions deleted by the reviewer", ", ".join(file["deleted_regions"]) or "none"),
-        "</table><table class='regions'><tr><th>Region</th><th>Created by</th><th>Frames</th>"
+        "</table><table class='regions'><tr><th>Region</th><th>Kind</th><th>Created by</th><th>Frames</th>"
         "<th>How each frame's box came about</th><th>Shape</th><th>Shown?</th><th>Edits</th></tr>",
     ]
     for region in file["regions"]:
@@ -212,7 +228,7 @@ def file_html(file: dict[str, Any]) -> str:
         seconds = (f"<br>{e(region['start_seconds'])} s to {e(region['end_seconds'])} s"
                    if "start_seconds" in region else "")
         parts.append(
-            f"<tr><td>{e(region['id'])}</td><td>{e(region['source'])}</td>"
+            f"<tr><td>{e(region['id'])}</td><td>{e(region['kind'])}</td><td>{e(region['source'])}</td>"
             f"<td>{e(runs_text(region['frame_ranges']))}{seconds}</td><td>{e(origins)}</td>"
             f"<td>{e(region['shape'])}</td><td>{shown}</td><td>{len(region['edits'])}</td></tr>"
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import av
@@ -26,7 +26,9 @@ from veil.detect import (FAST, MODEL_NAME, STRIDE, CenterFace, DetectionProfile,
                          model_sha256, nms, shared_detector)
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
-from veil.plan import Box, MediaPlan, Region, RenderSettings
+from veil.kinds import DEFAULT_HIDE, ID_PREFIX, frame_boxes, kinds_record
+from veil.people import body_below
+from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.videofile import Encoding, Output, VideoError, bit_depth, frame_rate, open_input, open_output, read, video_stream
@@ -188,12 +190,14 @@ class _Scan:
     inside: int = 0  # frames inside [start, end]
     unanalysable: list[int] = field(default_factory=list)  # could not be prepared for the detector
     detections: dict[int, list[Box]] = field(default_factory=dict)
+    # Plates, text, people (--hide): boxes per sampled frame, tracked like faces.
+    kinds: dict[Kind, dict[int, list[Box]]] = field(default_factory=dict)
 
 
 def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bool = False,
                start: float | None = None, end: float | None = None, only_range: bool = False,
                sampling: VideoDetection | None = None, detector: CenterFace | None = None,
-               sha256: str | None = None) -> MediaPlan:
+               sha256: str | None = None, hide: tuple[Kind, ...] = DEFAULT_HIDE) -> MediaPlan:
     """Pass 1: detect, find scene cuts, track. Frames outside [start, end] are not checked:
     they are fully covered unless `only_range` (then they are left as they are). Times are
     measured from the first frame (the stream's start), whatever the file's own timestamps.
@@ -208,7 +212,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     try:
         stream = video_stream(container)
         scan = _scan(container, stream, sampling, batch, threshold, profile.nms_iou, detector,
-                     show_progress, start, end)
+                     show_progress, start, end, hide)
         rate = float(frame_rate(stream))
     finally:
         container.close()
@@ -221,16 +225,43 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     return MediaPlan(
         path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
-        regions=build_tracks(scan.detections, len(scan.times), scan.cuts, params),
-        detection=video_detection_record(profile, sampling, threshold, batch,
-                                         detection_size(scan.width, scan.height, sampling.side), params,
-                                         (start, end)),
+        regions=tracked_regions(scan.detections, scan.kinds, len(scan.times), scan.cuts, params, hide,
+                                scan.width, scan.height),
+        detection={**video_detection_record(profile, sampling, threshold, batch,
+                                            detection_size(scan.width, scan.height, sampling.side), params,
+                                            (start, end)),
+                   **kinds_record(hide, *detection_size(scan.width, scan.height, sampling.side))},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
         unchecked_covered=not only_range,
         scene_cuts=scan.cuts,
         frame_times=scan.times,
     )
+
+
+def tracked_regions(faces: dict[int, list[Box]], kinds: dict[Kind, dict[int, list[Box]]], frame_count: int,
+                    cuts: list[int], params: TrackParams, hide: tuple[Kind, ...], width: int, height: int,
+                    ) -> list[Region]:
+    """Face tracks, the other kinds' tracks, and with people a body under every face track (frame by
+    frame, so `people` hides every face `faces` would, wherever the person detector missed it)."""
+    face_tracks = build_tracks(faces, frame_count, cuts, params)
+    bodies = [Region(id=f"{ID_PREFIX['person']}f{n + 1}", source="detector", shape="box", kind="person",
+                     boxes={f: body_below(box, width, height) for f, box in face.boxes.items()})
+              for n, face in enumerate(face_tracks)] if "person" in hide else []
+    return (face_tracks if "face" in hide else []) + _kind_tracks(kinds, frame_count, cuts, params) + bodies
+
+
+def _kind_tracks(kinds: dict[Kind, dict[int, list[Box]]], frame_count: int, cuts: list[int],
+                 params: TrackParams) -> list[Region]:
+    """Plates, text and people tracked like faces, each kind on its own (a plate never continues a face).
+    Every detection counts: these detectors' scores are not on the face detector's scale."""
+    regions: list[Region] = []
+    for kind, detections in kinds.items():
+        for region in build_tracks(detections, frame_count, cuts, replace(params, confirm_score=0.0),
+                                   id_prefix=ID_PREFIX[kind]):
+            region.kind, region.shape = kind, "box"
+            regions.append(region)
+    return regions
 
 
 def video_detection_record(profile: DetectionProfile, sampling: VideoDetection, threshold: float, batch: int,
@@ -252,8 +283,9 @@ def video_detection_record(profile: DetectionProfile, sampling: VideoDetection, 
 
 
 def _scan(container, stream, sampling: VideoDetection, batch_size: int, threshold: float, nms_iou: float,
-          detector: CenterFace, show_progress: bool, start: float | None, end: float | None) -> _Scan:
-    scan = _Scan()
+          detector: CenterFace, show_progress: bool, start: float | None, end: float | None,
+          hide: tuple[Kind, ...] = DEFAULT_HIDE) -> _Scan:
+    scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"})
     batch: list[_Frame] = []
     previous: np.ndarray | None = None
     size = (0, 0)
@@ -265,6 +297,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, threshol
         scale = (scan.width / size[0], scan.height / size[1])
         rows = batch_size if detector.fixed_shapes else len(batch)
         scan.detections.update(detect_batch(detector, batch, threshold, *scale, nms_iou, rows))
+        if scan.kinds:  # the frames the face detector samples, so every kind is seen as often
+            for frame in batch:
+                for kind, boxes in frame_boxes(frame.rgb, hide, *scale).items():
+                    scan.kinds[kind][frame.index] = boxes
         batch.clear()
 
     with _progress("detecting", stream.frames, show_progress) as advance:

@@ -100,6 +100,7 @@ class AddRegion(Body):
     shape: Literal["ellipse", "box"] = "ellipse"
     box: list[float] = Field(min_length=4, max_length=4)
     reason: str | None = Field(default=None, max_length=2000)
+    kind: Literal["face", "plate", "text", "person", "speech"] = "face"
 
 
 class SetBox(Body):
@@ -233,7 +234,7 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
     @app.post("/api/media/{index}/regions")
     def add_region(index: int, data: JsonObject) -> dict[str, Any]:
         body = AddRegion.model_validate(data)
-        region = session.add_region(index, body.frame, body.shape, body.box, body.reason)
+        region = session.add_region(index, body.frame, body.shape, body.box, body.reason, body.kind)
         return edited(index, region=region)
 
     @app.post("/api/media/{index}/regions/{region}/box")
@@ -438,7 +439,7 @@ def media_json(index: int, media: MediaPlan) -> dict[str, Any]:
         "unanalysed_frames": media.unanalysed_frames,
         "unchecked_frames": media.unchecked_frames,
         "regions": [
-            {"id": r.id, "source": r.source, "shape": r.shape, "keep_visible": r.keep_visible, "reason": r.reason,
+            {"id": r.id, "kind": r.kind, "source": r.source, "shape": r.shape, "keep_visible": r.keep_visible, "reason": r.reason,
              # [frame, x0, y0, x1, y1, origin], sorted by frame: the timeline and overlay read this
              "boxes": [[f, b.x0, b.y0, b.x1, b.y1, b.origin] for f, b in sorted(r.boxes.items())]}
             for r in media.regions

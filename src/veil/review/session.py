@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from veil.plan import Box, Edit, MediaPlan, Plan, Region, now_iso
+from veil.plan import Box, Edit, Kind, MediaPlan, Plan, Region, now_iso
 from veil.report import ALL_MEDIA
 
 # Enough to walk back a long review session; each entry is one file's regions.
@@ -113,7 +113,8 @@ class ReviewSession:
             detail = {"first_frame": region.first_frame, "last_frame": region.last_frame, "boxes": len(region.boxes)}
             self._log(media, "delete_region", region_id, detail, reason)
 
-    def add_region(self, index: int, frame: int, shape: str, coords: list[float], reason: str | None = None) -> str:
+    def add_region(self, index: int, frame: int, shape: str, coords: list[float], reason: str | None = None,
+                   kind: Kind = "face") -> str:
         """A new region drawn by the reviewer on one frame; returns its id."""
         with self.lock:
             media = self.media(index)
@@ -121,9 +122,10 @@ class ReviewSession:
             check_shape(shape)
             box = reviewer_box(media, coords)
             self._before(index, "add_region")
-            region = Region(id=media.new_region_id("r"), source="reviewer", shape=shape, boxes={frame: box})
+            region = Region(id=media.new_region_id("r"), source="reviewer", shape=shape, boxes={frame: box}, kind=kind)
             media.regions.append(region)
-            self._log(media, "add_region", region.id, {"frame": frame, "shape": shape, "box": box_detail(box)}, reason)
+            self._log(media, "add_region", region.id,
+                      {"frame": frame, "shape": shape, "kind": kind, "box": box_detail(box)}, reason)
             return region.id
 
     def set_box(self, index: int, region_id: str, frame: int, coords: list[float], reason: str | None = None) -> None:

@@ -22,6 +22,8 @@ const S = {
   view: "redacted",
   selected: null,   // region id
   shape: "ellipse",
+  drawKind: "face", // the kind a region drawn by the reviewer hides
+  hiddenKinds: new Set(), // kinds whose outlines the viewer filtered out (they are still redacted)
   playing: false,
   playRun: 0,       // which play loop is current
   busy: false,
@@ -199,15 +201,16 @@ function drawOverlay() {
   svg.replaceChildren();
   for (const region of S.media.regions) {
     const box = boxAt(region, S.frame);
-    if (!box) continue;
+    if (!box || S.hiddenKinds.has(region.kind)) continue;
     const shape = svgShape(region.shape, box[1], box[2], box[3], box[4]);
+    shape.dataset.kind = region.kind;
     shape.classList.add("region", box[5]);
     if (region.keep_visible) shape.classList.add("kept");
     if (region.id === S.selected) shape.classList.add("selected");
     shape.dataset.region = region.id;
     shape.dataset.origin = box[5];
     const title = document.createElementNS(SVG, "title");
-    title.textContent = `${region.id}: ${box[5]}${region.keep_visible ? " (kept visible)" : ""}`;
+    title.textContent = `${region.id} (${region.kind}): ${box[5]}${region.keep_visible ? " (kept visible)" : ""}`;
     shape.append(title);
     svg.append(shape);
   }
@@ -266,7 +269,7 @@ function drawPanel() {
     item.textContent = `${region.id} `;
     const dim = document.createElement("span");
     dim.className = "dim";
-    dim.textContent = `${region.source}, ${what}${region.keep_visible ? ", kept visible" : ""}`;
+    dim.textContent = `${region.kind}, ${region.source}, ${what}${region.keep_visible ? ", kept visible" : ""}`;
     item.append(dim);
     item.addEventListener("click", () => select(region.id));
     list.append(item);
@@ -290,7 +293,7 @@ function drawSelection() {
   const head = document.createElement("p");
   head.id = "selected-info";
   const range = S.media.kind !== "image" ? `, frames ${first}-${last} (${region.boxes.length} boxes)` : "";
-  head.textContent = `Selected ${region.id}: ${region.shape}, made by ${region.source}${range}` +
+  head.textContent = `Selected ${region.id}: ${region.kind}, ${region.shape}, made by ${region.source}${range}` +
     (region.keep_visible ? `. Kept visible: ${region.reason}` : "");
   panel.append(head);
 
@@ -453,7 +456,7 @@ function onPointerUp(event) {
     return;
   }
   if (current.kind === "draw") {
-    edit("POST", `/api/media/${S.media.index}/regions`, withReason({ frame: S.frame, shape: S.shape, box }),
+    edit("POST", `/api/media/${S.media.index}/regions`, withReason({ frame: S.frame, shape: S.shape, kind: S.drawKind, box }),
       (answer) => { S.selected = answer.region; say(`added ${answer.region}`); });
   } else {
     edit("POST", `/api/media/${S.media.index}/regions/${S.selected}/box`, withReason({ frame: S.frame, box }));
@@ -658,6 +661,13 @@ async function start() {
   overlay.addEventListener("pointercancel", () => { drag = null; drawOverlay(); });
   for (const input of document.querySelectorAll("input[name=view]")) input.addEventListener("change", () => setView(input.value));
   for (const input of document.querySelectorAll("input[name=shape]")) input.addEventListener("change", () => setShape(input.value));
+  $("draw-kind").addEventListener("change", () => { S.drawKind = $("draw-kind").value; });
+  for (const input of document.querySelectorAll("input[name=show-kind]")) {
+    input.addEventListener("change", () => {
+      if (input.checked) S.hiddenKinds.delete(input.value); else S.hiddenKinds.add(input.value);
+      drawOverlay();
+    });
+  }
   document.addEventListener("keydown", onKey);
   window.addEventListener("resize", () => S.media && drawAll());
   try {

@@ -1,0 +1,174 @@
+"""Plates, text and people (--hide): recall, area hidden away from the target, time per kind.
+
+    python bench/kinds.py                         # plates, text, people (40 WIDER images)
+    python bench/kinds.py --kinds plates --limit 10
+    python bench/kinds.py --kinds people --limit 100 --body-ratios
+
+veil's own planning (`plan_photo`) and rendering (`redact_frame`, solid magenta) on each photo; what
+is measured is the rendered mask. Plates (../shared/data/plates/openalpr, 53 photos) and words
+(text/icdar2003, 141 words in 38 photos) are protected when >= 95% of the ground-truth box is
+hidden (also shown: eval_images.py's rule, >= 95% of the inner 60% and >= 70% of the whole).
+People (wider_face_dev): the share of faces >= 20 px that a person region alone protects by
+eval_images.py's rule. Area away: the share of each image hidden farther than half the target's
+height from every target (plates / words / faces), averaged over images. Time: planning seconds per
+image for faces alone, the kind alone and both (load on the machine counts: compare within a run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from veil.detect import FAST, detect_faces, head_box
+from veil.people import detect_people
+from veil.photo import plan_photo
+from veil.plan import Box, Kind, RenderSettings
+from veil.render import redact_frame
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+MAGENTA = (255, 0, 255)
+
+GroundTruth = dict[Path, list[tuple[int, int, int, int]]]  # photo -> boxes x0, y0, x1, y1
+
+
+def plates() -> GroundTruth:
+    truth: GroundTruth = {}
+    for row in csv.DictReader(open(DATA / "plates/openalpr/plates.csv")):
+        x, y, w, h = (int(row[k]) for k in "xywh")
+        truth.setdefault(DATA / "plates/openalpr/images" / row["file"], []).append((x, y, x + w, y + h))
+    return truth
+
+
+def words() -> GroundTruth:
+    truth: GroundTruth = {}
+    for row in csv.DictReader(open(DATA / "text/icdar2003/words.csv")):
+        xs, ys = [int(row[f"x{i}"]) for i in range(4)], [int(row[f"y{i}"]) for i in range(4)]
+        truth.setdefault(DATA / "text/icdar2003/images" / row["file"], []).append((min(xs), min(ys), max(xs), max(ys)))
+    return truth
+
+
+def wider_faces(limit: int) -> GroundTruth:
+    lines = (DATA / "wider_face_dev/wider_face_val_bbx_gt.txt").read_text().split("\n")
+    truth: GroundTruth = {}
+    i = 0
+    while i < len(lines) and lines[i].strip():
+        name, count = lines[i].strip(), int(lines[i + 1])
+        boxes = []
+        for row in lines[i + 2:i + 2 + count]:
+            x, y, w, h, *flags = (int(v) for v in row.split()[:10])
+            if w > 0 and h > 0 and flags[3] == 0:  # not flagged invalid
+                boxes.append((x, y, x + w, y + h))
+        truth[DATA / "wider_face_dev/images" / name] = boxes
+        i += 2 + max(count, 1)
+    return dict(sorted(truth.items())[:limit or None])
+
+
+def hidden_mask(path: Path, hide: tuple[Kind, ...], only: Kind | None = None) -> tuple[np.ndarray, float]:
+    """What veil hides in the photo (rendered), and the seconds planning took."""
+    started = time.perf_counter()
+    media = plan_photo(path, FAST, hide=hide)
+    seconds = time.perf_counter() - started
+    canvas = np.zeros((media.height, media.width, 3), np.uint8)
+    boxes = [(r, b) for r in media.regions for b in r.boxes.values() if only is None or r.kind == only]
+    redact_frame(canvas, boxes, RenderSettings("fill", MAGENTA))
+    return (canvas == MAGENTA).all(-1), seconds
+
+
+def protected(mask: np.ndarray, box: tuple[int, int, int, int]) -> tuple[bool, bool]:
+    """(>= 95% of the whole box hidden, eval_images.py's rule)."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    inner = mask[y0 + int(0.2 * h):max(y1 - int(0.2 * h), y0 + int(0.2 * h) + 1),
+                 x0 + int(0.2 * w):max(x1 - int(0.2 * w), x0 + int(0.2 * w) + 1)]
+    whole = mask[y0:y1, x0:x1].mean()
+    return bool(whole >= 0.95), bool(inner.mean() >= 0.95 and whole >= 0.70)
+
+
+def away(mask: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> float:
+    """Share of the image hidden farther than half a target's height from every target."""
+    near = np.zeros_like(mask)
+    for x0, y0, x1, y1 in boxes:
+        m = (y1 - y0) // 2
+        near[max(0, y0 - m):y1 + m, max(0, x0 - m):x1 + m] = True
+    return float((mask & ~near).mean())
+
+
+def score_boxes(name: str, kind: Kind, truth: GroundTruth) -> None:
+    strict = rule = total = 0
+    areas, times = [], {"faces": [], name: [], f"faces,{name}": []}
+    for path, boxes in truth.items():
+        mask, seconds = hidden_mask(path, (kind,))
+        times[name].append(seconds)
+        times["faces"].append(hidden_mask(path, ("face",))[1])
+        times[f"faces,{name}"].append(hidden_mask(path, ("face", kind))[1])
+        for box in boxes:
+            a, b = protected(mask, box)
+            strict, rule, total = strict + a, rule + b, total + 1
+        areas.append(away(mask, boxes))
+    timing = ", ".join(f"{k} {np.mean(v):.2f} s" for k, v in times.items())
+    print(f"{name}: {strict}/{total} = {strict / total:.1%} protected (>= 95% of box), "
+          f"{rule}/{total} = {rule / total:.1%} (eval_images rule); area away {np.mean(areas):.2%}; "
+          f"{len(truth)} photos; plan time per photo: {timing}")
+
+
+def score_people(truth: GroundTruth) -> None:
+    ok = total = 0
+    areas, seconds = [], []
+    for path, boxes in truth.items():
+        mask, took = hidden_mask(path, ("person",), only="person")
+        seconds.append(took)
+        for box in boxes:
+            if box[3] - box[1] >= 20:
+                ok += protected(mask, box)[1]
+                total += 1
+        areas.append(float(mask.mean()))
+    print(f"people: {ok}/{total} = {ok / max(total, 1):.2%} of faces >= 20 px inside a person region "
+          f"(eval_images rule); area hidden {np.mean(areas):.1%} of each photo; {len(truth)} photos; "
+          f"plan time per photo (people) {np.mean(seconds):.2f} s")
+
+
+def body_ratios(truth: GroundTruth) -> None:
+    """The median detected person around a detected face, in head-box widths and heights, over
+    pairs where the person holds that one head only (a box around a group says nothing of a body)."""
+    widths, heights = [], []
+    for path in truth:
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        heads = [Box(*head_box(face)) for face in detect_faces(rgb, FAST)]
+        for person in detect_people(rgb):
+            held = [h for h in heads if h.x0 >= person.x0 and h.x1 <= person.x1 and h.y0 >= person.y0 - h.height
+                    and h.y1 <= person.y1]
+            if len(held) == 1:
+                widths.append(person.width / held[0].width)
+                heights.append((person.y1 - held[0].y0) / held[0].height)
+    print(f"body from face: {len(widths)} pairs; width x{np.median(widths):.2f} "
+          f"(p75 {np.percentile(widths, 75):.2f}), height below the head top x{np.median(heights):.2f} "
+          f"(p75 {np.percentile(heights, 75):.2f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kinds", default="plates,text,people")
+    parser.add_argument("--limit", type=int, default=0, help="photos per data set (people: default 40)")
+    parser.add_argument("--body-ratios", action="store_true", help="measure the body derived from a face")
+    args = parser.parse_args()
+    kinds = args.kinds.split(",")
+    cut = (lambda t: dict(list(t.items())[:args.limit or None]))
+    if "plates" in kinds:
+        score_boxes("plates", "plate", cut(plates()))
+    if "text" in kinds:
+        score_boxes("text", "text", cut(words()))
+    if "people" in kinds or args.body_ratios:
+        faces = wider_faces(args.limit or 40)
+        if args.body_ratios:
+            body_ratios(faces)
+        if "people" in kinds:
+            score_people(faces)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""What to hide beyond faces: licence plates, scene text, whole people.
+
+`--hide faces,plates,text,people` picks the kinds; each becomes regions of its own kind in the
+same plan, so tracking, review, rendering and the report treat them alike. Text and plates
+come from one text detector (veil.textdetect): `text` hides every text line found, `plates`
+only the lines shaped like a plate, with a margin wide enough to take the plate's frame and
+any second line (state names, dealer frames). People come from veil.people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from veil.people import detect_people, people_boxes, people_record
+from veil.plan import Box, Kind, Region
+from veil.textdetect import TextBox, detect_text, text_record
+
+# The option's words (plural, as a user says them) and the kind each region records.
+HIDE_WORDS: dict[str, Kind] = {"faces": "face", "plates": "plate", "text": "text", "people": "person"}
+DEFAULT_HIDE: tuple[Kind, ...] = ("face",)
+ID_PREFIX: dict[Kind, str] = {"face": "f", "plate": "p", "text": "t", "person": "b", "speech": "s"}
+
+
+def parse_hide(text: str) -> tuple[Kind, ...]:
+    """`faces,plates` -> ("face", "plate"); a ValueError names an unknown word."""
+    words = [w.strip().lower() for w in text.split(",") if w.strip()]
+    unknown = [w for w in words if w not in HIDE_WORDS]
+    if unknown or not words:
+        raise ValueError(f"{', '.join(unknown) or 'nothing'}: --hide takes a comma list of "
+                         f"{', '.join(HIDE_WORDS)}")
+    return tuple(kind for word, kind in HIDE_WORDS.items() if word in words)
+
+
+@dataclass(frozen=True)
+class TextRule:
+    """How text lines become hidden regions (margins in units of the line's height)."""
+
+    margin: float  # every side
+    # Plate-shaped: a line whose rectangle is this long for its height (a plate's characters
+    # in one row), scoring at least min_score.
+    min_aspect: float = 0.0
+    max_aspect: float = float("inf")
+    min_score: float = 0.0
+
+
+# Chosen on ICDAR 2003 words and OpenALPR plates (bench/kinds.py; figures in bench/README.md).
+TEXT_RULE = TextRule(margin=0.1)
+PLATE_RULE = TextRule(margin=0.5, min_aspect=1.2, max_aspect=6.0, min_score=0.6)
+
+
+def is_plate_shaped(line: TextBox, rule: TextRule = PLATE_RULE) -> bool:
+    aspect = line.long_side / max(line.short_side, 1e-6)
+    return rule.min_aspect <= aspect <= rule.max_aspect and line.score >= rule.min_score
+
+
+def widened(line: TextBox, margin: float, width: int, height: int) -> Box:
+    """The line's box with `margin` line heights on every side, clipped to the image."""
+    pad = margin * line.short_side
+    return Box(round(max(0.0, line.x0 - pad), 1), round(max(0.0, line.y0 - pad), 1),
+               round(min(float(width), line.x1 + pad), 1), round(min(float(height), line.y1 + pad), 1),
+               "detected", round(line.score, 3))
+
+
+def text_boxes(lines: list[TextBox], hide: tuple[Kind, ...], width: int, height: int) -> list[tuple[Kind, Box]]:
+    """Each text line as the kind it is hidden as: a plate where plates are asked for and it
+    has a plate's shape, else text where text is asked for, else nothing."""
+    found: list[tuple[Kind, Box]] = []
+    for line in lines:
+        if "plate" in hide and is_plate_shaped(line):
+            found.append(("plate", widened(line, PLATE_RULE.margin, width, height)))
+        elif "text" in hide:
+            found.append(("text", widened(line, TEXT_RULE.margin, width, height)))
+    return found
+
+
+def wants_text(hide: tuple[Kind, ...]) -> bool:
+    return "plate" in hide or "text" in hide
+
+
+def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y: float) -> dict[Kind, list[Box]]:
+    """Boxes of plates, text and detected people in one downscaled video frame, in full-frame pixels.
+    (Bodies under faces come from the face tracks: veil.video.)"""
+    height, width = rgb.shape[:2]
+    found: dict[Kind, list[Box]] = {kind: [] for kind in hide if kind != "face"}
+    if wants_text(hide):
+        for kind, box in text_boxes(detect_text(rgb), hide, width, height):
+            found[kind].append(_scaled(box, scale_x, scale_y))
+    if "person" in hide:
+        found["person"] = [_scaled(box, scale_x, scale_y) for box in detect_people(rgb)]
+    return found
+
+
+def _scaled(box: Box, sx: float, sy: float) -> Box:
+    return Box(box.x0 * sx, box.y0 * sy, box.x1 * sx, box.y1 * sy, box.origin, box.score)
+
+
+def kinds_record(hide: tuple[Kind, ...], width: int, height: int) -> dict:
+    """What finding plates, text and people runs on an image of this size, for the plan and its report."""
+    record: dict = {"hide": list(hide)}
+    if wants_text(hide):
+        record["text"] = {**text_record(width, height), "text_margin": TEXT_RULE.margin,
+                          "plate_margin": PLATE_RULE.margin,
+                          "plate_aspect": [PLATE_RULE.min_aspect, PLATE_RULE.max_aspect],
+                          "plate_score": PLATE_RULE.min_score}
+    if "person" in hide:
+        record["people"] = people_record()
+    return record
+
+
+def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region]) -> tuple[list[Region], dict]:
+    """The regions of every kind but faces (already found) in one photo, and what ran to find them."""
+    height, width = pixels.shape[:2]
+    regions: list[Region] = []
+    found: list[tuple[Kind, Box]] = []
+    if wants_text(hide):
+        found += text_boxes(detect_text(pixels), hide, width, height)
+    if "person" in hide:
+        found += [("person", box) for box in people_boxes(pixels, [face.boxes[0] for face in faces])]
+    for kind, box in found:
+        regions.append(Region(id=f"{ID_PREFIX[kind]}{len(regions) + 1}", source="detector", shape="box",
+                              boxes={0: box}, kind=kind))
+    return regions, kinds_record(hide, width, height)

@@ -1,0 +1,126 @@
+"""Whole people: SSDLite-MobileNetV2 fine-tuned on persons (ONNX, run by onnxruntime), plus a body
+derived from every face whose person the detector missed, so `people` never hides less than `faces`.
+
+The network sees the whole image at 300x300 (its training size), which finds people who fill a
+fair part of the frame; a crowd's small figures are found through their faces instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import threading
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from veil.detect import as_rgb8, available_providers
+from veil.plan import Box
+
+MODEL_NAME = "ssdlite_person.onnx"
+INPUT_SIDE = 300
+SCORE = 0.3  # lowest person score kept
+MARGIN = 0.05  # of the box's width and height, every side: limbs at the edge of a loose box
+# A body below a head box, in head-box widths and heights from the head's top: the 75th
+# percentile of detected people around one detected face each on WIDER FACE dev images
+# (bench/kinds.py --body-ratios; figures in bench/README.md). A percentile above the median,
+# since a body cut short leaves the rest of the person visible.
+BODY_WIDTH = 2.6
+BODY_HEIGHT = 5.0
+# A face counts as inside a detected person when this share of its head box is.
+INSIDE = 0.9
+
+
+class PersonDetector:
+    """An onnxruntime session over the person detector; safe to share between threads."""
+
+    def __init__(self, providers: list[str] | None = None, threads: int | None = None):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.log_severity_level = 3
+        # Busy-waiting worker threads steal the cores that decoding and encoding need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(model_path()), sess_options=options,
+                                            providers=providers or available_providers())
+        self.input_name = self.session.get_inputs()[0].name
+        self.outputs = ["detection_boxes:0", "detection_scores:0"]
+
+    def people(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (y0, x0, y1, x1, 0-1 of the image) and scores for one RGB image."""
+        small = cv2.resize(rgb, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
+        boxes, scores = self.session.run(self.outputs, {self.input_name: small[None]})
+        return boxes[0], scores[0]
+
+
+def model_path() -> Path:
+    return Path(str(resources.files("veil.models").joinpath(MODEL_NAME)))
+
+
+@lru_cache(maxsize=None)
+def model_sha256() -> str:
+    return hashlib.sha256(model_path().read_bytes()).hexdigest()
+
+
+_shared: PersonDetector | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_person_detector() -> PersonDetector:
+    """One session per process: loading the model costs more than a small image."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = PersonDetector()
+        return _shared
+
+
+def detect_people(image: np.ndarray, detector: PersonDetector | None = None) -> list[Box]:
+    """People in an RGB(A)/grayscale image, with a margin, in its pixel coordinates."""
+    rgb = as_rgb8(image)
+    height, width = rgb.shape[:2]
+    boxes, scores = (detector or shared_person_detector()).people(rgb)
+    found = []
+    for row, score in zip(boxes.tolist(), scores.tolist()):  # plain floats: the plan is JSON
+        if score < SCORE:
+            continue
+        y0, x0, y1, x1 = row
+        mx, my = MARGIN * (x1 - x0) * width, MARGIN * (y1 - y0) * height
+        found.append(Box(round(max(0.0, x0 * width - mx), 1), round(max(0.0, y0 * height - my), 1),
+                         round(min(float(width), x1 * width + mx), 1), round(min(float(height), y1 * height + my), 1),
+                         "detected", round(score, 3)))
+    return found
+
+
+def body_below(head: Box, width: int, height: int) -> Box:
+    """A body under a head: centred below it, as wide as BODY_WIDTH heads, the head included."""
+    cx, w, h = (head.x0 + head.x1) / 2, head.width * BODY_WIDTH, head.height * BODY_HEIGHT
+    # Rounded outwards to the plan's tenth of a pixel, so the body holds the whole head.
+    return Box(math.floor(10 * max(0.0, min(head.x0, cx - w / 2))) / 10, math.floor(10 * max(0.0, head.y0)) / 10,
+               math.ceil(10 * min(float(width), max(head.x1, cx + w / 2))) / 10,
+               math.ceil(10 * min(float(height), head.y0 + h)) / 10, head.origin, head.score)
+
+
+def _share_inside(inner: Box, outer: Box) -> float:
+    w = max(0.0, min(inner.x1, outer.x1) - max(inner.x0, outer.x0))
+    h = max(0.0, min(inner.y1, outer.y1) - max(inner.y0, outer.y0))
+    return w * h / max(inner.width * inner.height, 1e-6)
+
+
+def people_boxes(image: np.ndarray, heads: list[Box]) -> list[Box]:
+    """Every detected person, and a derived body for each head no detected person holds."""
+    height, width = image.shape[:2]
+    people = detect_people(image)
+    derived = [body_below(head, width, height) for head in heads
+               if not any(_share_inside(head, person) >= INSIDE for person in people)]
+    return people + derived
+
+
+def people_record() -> dict:
+    """What finding people runs, for the plan and its audit report."""
+    return {"model": MODEL_NAME, "model_sha256": model_sha256(), "input": INPUT_SIDE, "score": SCORE,
+            "margin": MARGIN, "body_from_face": [BODY_WIDTH, BODY_HEIGHT], "face_inside": INSIDE}

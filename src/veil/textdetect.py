@@ -1,0 +1,179 @@
+"""Scene-text detection: PaddleOCR's PP-OCRv6 small detector (ONNX, run by onnxruntime) and its
+DB post-processing, written here so that nothing of rapidocr's pipeline (which fetches models
+from the network) runs. Text is found, never read: there is no recognition model.
+
+The network gives a text-probability map; DB post-processing binarises it, takes each connected
+region's minimum-area rectangle, keeps those whose mean probability is high enough, and expands
+them ("unclip") by area x ratio / perimeter, since the network is trained on shrunk text cores.
+The settings are the model's published ones (rapidocr's config.yaml for PP-OCRv6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from veil.detect import as_rgb8, available_providers
+
+MODEL_NAME = "ppocrv6_det_small.onnx"
+STRIDE = 32
+SHORT_SIDE = 736  # the model's input: shorter side scaled up to at least this
+BINARISE = 0.3  # probability above which a pixel is text
+BOX_SCORE = 0.5  # mean probability a box must reach
+UNCLIP = 1.6
+MIN_SIDE = 3  # map pixels: thinner boxes are noise
+# Tiles bound memory and time on large photos; the overlap must exceed the height of the
+# tallest text line meant to be found whole (a longer line split by a tile edge is still
+# hidden, as two boxes).
+TILE = 1536
+TILE_OVERLAP = 256
+
+
+@dataclass(frozen=True)
+class TextBox:
+    """One text line: its axis-aligned bounds in image pixels, score, and the sides of its
+    (possibly rotated) rectangle, which say its shape whatever its slant."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    score: float
+    long_side: float
+    short_side: float
+
+
+def model_path() -> Path:
+    return Path(str(resources.files("veil.models").joinpath(MODEL_NAME)))
+
+
+@lru_cache(maxsize=None)
+def model_sha256() -> str:
+    return hashlib.sha256(model_path().read_bytes()).hexdigest()
+
+
+class TextDetector:
+    """An onnxruntime session over the PP-OCRv6 detector; safe to share between threads."""
+
+    def __init__(self, providers: list[str] | None = None, threads: int | None = None):
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.log_severity_level = 3
+        # Busy-waiting worker threads steal the cores that decoding and encoding need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(model_path()), sess_options=options,
+                                            providers=providers or available_providers())
+        self.input_name = self.session.get_inputs()[0].name
+
+    def probability(self, rgb: np.ndarray) -> np.ndarray:
+        """The text-probability map of an RGB image whose sides are multiples of STRIDE."""
+        blob = (rgb.astype(np.float32) / 255.0 - 0.5) / 0.5
+        return self.session.run(None, {self.input_name: blob.transpose(2, 0, 1)[None]})[0][0, 0]
+
+
+_shared: TextDetector | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_text_detector() -> TextDetector:
+    """One session per process: loading the model costs more than a small image."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = TextDetector()
+        return _shared
+
+
+def input_scale(width: int, height: int, upscale: float = 1.0) -> float:
+    """How much the image is enlarged for the network: shorter side to SHORT_SIDE at least."""
+    return max(1.0, SHORT_SIDE / min(width, height)) * upscale
+
+
+def _tiles(length: int) -> list[int]:
+    if length <= TILE:
+        return [0]
+    starts = list(range(0, length - TILE, TILE - TILE_OVERLAP))
+    return starts + [length - TILE]
+
+
+def _unclipped(rect: tuple) -> tuple:
+    """DB's unclip of a rectangle: every side pushed out by area x UNCLIP / perimeter (the round
+    corners of the offset polygon leave its minimum-area rectangle exactly this)."""
+    (cx, cy), (w, h), angle = rect
+    distance = w * h * UNCLIP / (2 * (w + h))
+    return (cx, cy), (w + 2 * distance, h + 2 * distance), angle
+
+
+def boxes_from_map(probability: np.ndarray) -> list[tuple[np.ndarray, float, float, float]]:
+    """DB post-processing: (corners, score, long side, short side) per text line, in map pixels."""
+    mask = cv2.dilate((probability > BINARISE).astype(np.uint8), np.ones((2, 2), np.uint8))
+    contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    found = []
+    for contour in contours:
+        rect = cv2.minAreaRect(contour)
+        if min(rect[1]) < MIN_SIDE:
+            continue
+        corners = cv2.boxPoints(rect)
+        x0, y0 = np.floor(corners.min(0)).astype(int).clip(0)
+        x1, y1 = np.ceil(corners.max(0)).astype(int)
+        window = probability[y0:y1 + 1, x0:x1 + 1]
+        inside = np.zeros(window.shape, np.uint8)
+        cv2.fillPoly(inside, [np.round(corners - (x0, y0)).astype(np.int32)], 1)
+        score = cv2.mean(window, inside)[0]
+        if score < BOX_SCORE:
+            continue
+        rect = _unclipped(rect)
+        if min(rect[1]) < MIN_SIDE + 2:
+            continue
+        found.append((cv2.boxPoints(rect), float(score), float(max(rect[1])), float(min(rect[1]))))
+    return found
+
+
+def detect_text(image: np.ndarray, upscale: float = 1.0, detector: TextDetector | None = None) -> list[TextBox]:
+    """Find text lines in an RGB(A)/grayscale image array; boxes are in its pixel coordinates.
+
+    `upscale` enlarges the image beyond the model's own input size, for small, far text.
+    """
+    detector = detector or shared_text_detector()
+    rgb = as_rgb8(image)
+    height, width = rgb.shape[:2]
+    scale = input_scale(width, height, upscale)
+    sw, sh = max(STRIDE, round(width * scale / STRIDE) * STRIDE), max(STRIDE, round(height * scale / STRIDE) * STRIDE)
+    resized = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_LINEAR)
+    fx, fy = width / sw, height / sh
+    boxes: list[TextBox] = []
+    for ty in _tiles(sh):
+        for tx in _tiles(sw):
+            probability = detector.probability(resized[ty:ty + TILE, tx:tx + TILE])
+            for corners, score, long_side, short_side in boxes_from_map(probability):
+                xs, ys = (corners[:, 0] + tx) * fx, (corners[:, 1] + ty) * fy
+                boxes.append(TextBox(
+                    float(xs.min().clip(0, width)), float(ys.min().clip(0, height)),
+                    float(xs.max().clip(0, width)), float(ys.max().clip(0, height)),
+                    score, long_side * fx, short_side * fy,
+                ))
+    return boxes
+
+
+def text_record(width: int, height: int, upscale: float = 1.0) -> dict:
+    """What `detect_text` runs on an image of this size, for the plan and its audit report."""
+    scale = input_scale(width, height, upscale)
+    return {
+        "model": MODEL_NAME,
+        "model_sha256": model_sha256(),
+        "scale": round(scale, 4),
+        "tiles": len(_tiles(round(width * scale))) * len(_tiles(round(height * scale))),
+        "binarise": BINARISE,
+        "box_score": BOX_SCORE,
+        "unclip": UNCLIP,
+    }

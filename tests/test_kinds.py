@@ -1,0 +1,184 @@
+"""Beyond faces (--hide): plates, text and people on real photos, pixels checked, kinds in plan and report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from fastapi.testclient import TestClient
+from photo_support import TWO_PEOPLE, copy_in, rgb_of, share_near, veil
+from test_review_browser import CHROMIUM, api_media, browser, drag, page  # noqa: F401 (fixtures)
+from veil.detect import FAST
+from veil.kinds import parse_hide
+from veil.plan import Plan, RenderSettings
+from veil.video import plan_video
+from veil.review.app import LaunchCodes, create_app
+from veil.review.cli import ReviewServer, open_session
+
+MAGENTA = (255, 0, 255)
+TOKEN, PORT = "t0ken-for-tests", 8765  # the review API, called directly (as in test_review_api.py)
+ORIGIN = f"http://127.0.0.1:{PORT}"
+PAGE_HEADERS = {"X-Veil-Token": TOKEN, "Origin": ORIGIN, "Content-Type": "application/json"}
+PLATE = "plates/openalpr/images/eu3.jpg"
+PLATE_BOX = (348, 185, 91, 21)  # x, y, w, h from plates.csv (FWE50)
+WORDS = "text/icdar2003/images/lfsosa_12.08.2002/IMG_2483.JPG"
+WORD_BOXES = {"Please": (187, 127, 406, 182), "lock": (229, 201, 362, 255), "the": (168, 275, 270, 325),
+              "gate": (287, 274, 425, 336)}  # x0, y0, x1, y1 from words.csv
+
+
+def hidden_share(pixels: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> float:
+    return share_near(pixels[y0:y1, x0:x1], MAGENTA, 0)
+
+
+def run(source: Path, hide: str, folder: Path) -> tuple[np.ndarray, Plan, dict]:
+    out, plan, report = folder / "out.png", folder / "plan.json", folder / "report.json"
+    result = veil(source, "-o", out, "--hide", hide, "--color", "#ff00ff", "--save-plan", plan, "--report", report)
+    assert result.exit_code == 0, result.output
+    return rgb_of(out), Plan.load(plan), json.loads(report.read_text())
+
+
+def test_plate_is_hidden_and_named_in_plan_and_report(shared_data: Path, tmp_path: Path) -> None:
+    pixels, plan, report = run(copy_in(shared_data, PLATE, tmp_path), "plates", tmp_path)
+    x, y, w, h = PLATE_BOX
+    assert hidden_share(pixels, x, y, x + w, y + h) >= 0.95
+    kinds = {r.kind for r in plan.media[0].regions}
+    assert kinds == {"plate"}
+    assert all(r.shape == "box" for r in plan.media[0].regions)
+    entry = report["files"][0]
+    assert entry["hidden_by_kind"]["plate"] >= 1
+    assert {r["kind"] for r in entry["regions"]} == {"plate"}
+    assert entry["detection"]["hide"] == ["plate"]
+    assert "text" in entry["detection"]  # the text detector's settings, plate rule included
+    assert any(m["file"] == "ppocrv6_det_small.onnx" for m in report["models"])
+    # The plate and two plate-shaped lines of lettering below it: the rest of the car is left as it was.
+    assert share_near(pixels, MAGENTA, 0) < 0.1
+
+
+def test_words_are_hidden_but_faces_alone_leave_them(shared_data: Path, tmp_path: Path) -> None:
+    source = copy_in(shared_data, WORDS, tmp_path)
+    pixels, plan, report = run(source, "text", tmp_path / "text")
+    for word, box in WORD_BOXES.items():
+        assert hidden_share(pixels, *box) >= 0.95, word
+    assert {r.kind for r in plan.media[0].regions} == {"text"}
+    assert report["files"][0]["hidden_by_kind"]["text"] == len(plan.media[0].regions)
+    faces_only, plan, _ = run(source, "faces", tmp_path / "faces")
+    assert hidden_share(faces_only, *WORD_BOXES["Please"]) == 0
+    assert "text" not in plan.media[0].detection
+
+
+def test_kinds_together_keep_faces_as_ellipses(shared_data: Path, tmp_path: Path) -> None:
+    _, plan, report = run(copy_in(shared_data, TWO_PEOPLE, tmp_path), "faces,text", tmp_path)
+    faces = [r for r in plan.media[0].regions if r.kind == "face"]
+    assert len(faces) == 2 and all(r.shape == "ellipse" and r.id.startswith("f") for r in faces)
+    assert report["files"][0]["hidden_by_kind"]["face"] == 2
+
+
+def test_hide_words() -> None:
+    assert parse_hide("faces") == ("face",)
+    assert parse_hide(" Plates ,faces,text,people") == ("face", "plate", "text", "person")
+    for bad in ("", "faces,cars", ","):
+        with pytest.raises(ValueError):
+            parse_hide(bad)
+
+
+def test_unknown_kind_is_refused_in_one_line(shared_data: Path, tmp_path: Path) -> None:
+    result = veil(copy_in(shared_data, PLATE, tmp_path), "--hide", "faces,cars", "-o", tmp_path / "out.png")
+    assert result.exit_code == 2
+    assert "cars" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out.png").exists()
+
+
+def pan_video(shared_data: Path, target: Path, frames: int = 12) -> None:
+    """A lossless pan across the plate photo: 4 px to the left per frame."""
+    photo = rgb_of(shared_data / PLATE)
+    with av.open(str(target), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt, stream.options = 400, 300, "yuv444p", {"crf": "0"}
+        for i in range(frames):
+            crop = np.ascontiguousarray(photo[30:330, 40 + 4 * i:440 + 4 * i])
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(crop, format="rgb24")))
+        out.mux(stream.encode())
+
+
+def test_plate_is_tracked_through_a_video(shared_data: Path, tmp_path: Path) -> None:
+    source, out, plan = tmp_path / "pan.mp4", tmp_path / "out.mp4", tmp_path / "plan.json"
+    pan_video(shared_data, source)
+    result = veil(source, "-o", out, "--hide", "plates", "--color", "#ff00ff", "--save-plan", plan)
+    assert result.exit_code == 0, result.output
+    regions = Plan.load(plan).media[0].regions
+    assert regions and all(r.kind == "plate" and r.shape == "box" for r in regions)
+    x, y, w, h = PLATE_BOX
+    with av.open(str(out)) as video:
+        for i, frame in enumerate(video.decode(video=0)):
+            x0 = x - 40 - 4 * i  # the plate moves with the pan
+            plate = frame.to_ndarray(format="rgb24")[y - 30:y - 30 + h, x0:x0 + w]
+            assert share_near(plate, MAGENTA, 40) >= 0.95, i
+    assert i == 11
+
+
+def test_review_shows_kinds_and_draws_a_region_of_any_kind(shared_data: Path, tmp_path: Path) -> None:
+    plan_path = tmp_path / "plan.json"
+    result = veil(copy_in(shared_data, PLATE, tmp_path), "--hide", "plates", "--dry-run", "--save-plan", plan_path)
+    assert result.exit_code == 0, result.output
+    session = open_session([], plan_path, None, tmp_path / "out", None, RenderSettings(), FAST, "ellipse")
+    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    shown = client.get("/api/media/0").json()
+    assert {r["kind"] for r in shown["regions"]} == {"plate"}
+    answer = client.post("/api/media/0/regions", json={"frame": 0, "shape": "box", "kind": "text", "box": [10, 10, 60, 40]})
+    assert answer.status_code == 200
+    added = Plan.load(plan_path).media[0].region(answer.json()["region"])
+    assert added.kind == "text" and added.source == "reviewer"
+    assert client.post("/api/media/0/regions", json={"frame": 0, "kind": "car", "box": [1, 1, 9, 9]}).status_code == 400
+
+
+def test_people_are_hidden_whole_and_never_less_than_faces(shared_data: Path, tmp_path: Path) -> None:
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    people, plan, report = run(source, "people", tmp_path / "people")
+    faces, _, _ = run(source, "faces", tmp_path / "faces")
+    hidden_people, hidden_faces = (people == MAGENTA).all(-1), (faces == MAGENTA).all(-1)
+    assert {r.kind for r in plan.media[0].regions} == {"person"}
+    assert report["files"][0]["hidden_by_kind"]["person"] >= 2
+    assert (hidden_people & hidden_faces).sum() >= 0.99 * hidden_faces.sum()  # every face hidden too
+    assert hidden_people.mean() > 3 * hidden_faces.mean()  # and the bodies below them
+    assert any(m["file"] == "ssdlite_person.onnx" for m in report["models"])
+
+
+def test_people_in_video_cover_every_face_track(shared_data: Path) -> None:
+    source = shared_data / "videos/intel_walking_and_headpose/face-demographics-walking.mp4"
+    media = plan_video(source, hide=("face", "person"))
+    faces = [r for r in media.regions if r.kind == "face"]
+    people = [r for r in media.regions if r.kind == "person"]
+    assert faces and people and all(r.shape == "box" for r in people)
+    for face in faces:
+        for frame, head in face.boxes.items():
+            held = [r.boxes[frame] for r in people if frame in r.boxes]
+            assert any(b.x0 <= max(head.x0, 0) and b.y0 <= max(head.y0, 0) and b.x1 >= min(head.x1, media.width)
+                       and b.y1 >= min(head.y1, media.height) for b in held), (face.id, frame)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_review_page_colours_filters_and_draws_kinds(shared_data: Path, tmp_path: Path, page) -> None:
+    plan_path = tmp_path / "plan.json"
+    assert veil(copy_in(shared_data, PLATE, tmp_path), "--hide", "plates", "--dry-run", "--save-plan", plan_path).exit_code == 0
+    server = ReviewServer(open_session([], plan_path, None, tmp_path / "out", None, RenderSettings(), FAST, "ellipse"))
+    server.start()
+    try:
+        page.goto(server.url)
+        page.wait_for_selector("#viewer:not([hidden]) #overlay .region")
+        kinds = page.eval_on_selector_all("#overlay .region", "els => els.map(e => e.dataset.kind)")
+        assert kinds and set(kinds) == {"plate"}
+        fill = page.eval_on_selector("#overlay .region", "e => getComputedStyle(e).fill")
+        assert fill == "rgba(255, 200, 0, 0.28)"  # the plate colour
+        page.uncheck("input[name=show-kind][value=plate]")  # the filter hides outlines, not redactions
+        assert page.locator("#overlay .region").count() == 0
+        page.select_option("#draw-kind", "text")
+        media = api_media(page, 0)
+        drag(page, media, (20, 20), (120, 80))
+        page.wait_for_selector("#overlay .region[data-kind=text]")
+        assert [r["kind"] for r in api_media(page, 0)["regions"]].count("text") == 1
+    finally:
+        server.stop()
