@@ -1,0 +1,233 @@
+"""What happens to voices: kept, muted over speech, muted whole, or anonymised over speech.
+
+`VoiceEdit` edits one audio stream while it is re-encoded. It receives decoded frames in
+order and returns frames for the encoder (it stands where a resampler would), so a video's
+audio flows through the same muxing code whether it is copied, converted or edited. Sound
+outside speech passes unchanged; a speech segment is held until it is complete, replaced,
+and cross-faded in and out over FADE_S *outside* the segment, so the segment itself is
+treated whole. Memory grows with the longest speech segment, not with the file.
+
+Anonymisation resynthesises each segment at 16 kHz with an LPC vocoder: the spectral
+envelope (what is said) is kept with its formants moved (McAdams coefficient), and the
+voice's own excitation (pitch, voice quality: who says it) is replaced. Every parameter is
+drawn afresh for each segment from a secret drawn for each export and stored nowhere, so
+two exports of one voice, or two segments of one export, do not sound like one speaker.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+import av
+import numpy as np
+
+from veil.speech import Segment
+
+VoiceMode = Literal["keep", "mute", "mute-all", "anonymise"]
+VOICE_MODES: tuple[VoiceMode, ...] = ("keep", "mute", "mute-all", "anonymise")
+# Long enough that muting does not click, short enough to leave the sound around speech.
+FADE_S = 0.03
+
+RATE = 16000
+FRAME = 320  # 20 ms analysis frames, 10 ms apart (the VoicePrivacy baseline's)
+HOP = 160
+NFFT = 512
+ORDER = 20  # LPC order: an envelope with ten formant pairs at 16 kHz
+
+
+# --- the anonymiser -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VoiceDraw:
+    """One segment's secret parameters."""
+
+    alpha: float  # McAdams coefficient: pole angles phi -> phi ** alpha
+    f0: float  # the new voice's pitch, Hz
+    drift: float  # slow pitch wander, fraction of f0
+    breath: float  # share of noise in voiced excitation
+
+
+def draw(rng: np.random.Generator) -> VoiceDraw:
+    return VoiceDraw(alpha=float(rng.uniform(0.7, 0.9)), f0=float(np.exp(rng.uniform(np.log(90), np.log(230)))),
+                     drift=float(rng.uniform(0.02, 0.08)), breath=float(rng.uniform(0.1, 0.3)))
+
+
+def _frames(x: np.ndarray) -> np.ndarray:
+    """Overlapping frames covering x (zero-padded): shape (n, FRAME)."""
+    count = max(1, int(np.ceil(len(x) / HOP)) + 1)
+    padded = np.pad(x, (HOP, count * HOP + FRAME - len(x) - HOP))
+    index = np.arange(count)[:, None] * HOP + np.arange(FRAME)[None, :]
+    return padded[index]
+
+
+def _overlap_add(frames: np.ndarray, length: int) -> np.ndarray:
+    out = np.zeros(len(frames) * HOP + FRAME)
+    for i, frame in enumerate(frames):  # n frames of 320: numpy's add.at would be slower
+        out[i * HOP:i * HOP + FRAME] += frame
+    return out[HOP:HOP + length]
+
+
+def _lpc(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """LPC polynomials (n, ORDER + 1) and prediction error powers (n,) by Levinson-Durbin, all frames at once."""
+    spectrum = np.fft.rfft(frames * np.hanning(FRAME + 2)[1:-1], NFFT)
+    r = np.fft.irfft(np.abs(spectrum) ** 2, NFFT)[:, :ORDER + 1]
+    r[:, 0] = r[:, 0] * (1 + 1e-9) + 1e-12  # white-noise floor: silence stays solvable
+    a = np.zeros((len(frames), ORDER + 1))
+    a[:, 0] = 1
+    error = r[:, 0].copy()
+    for i in range(1, ORDER + 1):
+        k = -(a[:, :i] * r[:, i:0:-1]).sum(axis=1) / error
+        a[:, 1:i + 1] = a[:, 1:i + 1] + k[:, None] * a[:, i - 1::-1][:, :i]
+        error *= 1 - k ** 2
+    return a, np.maximum(error, 1e-12)
+
+
+def _mcadams(a: np.ndarray, alpha: float) -> np.ndarray:
+    """The polynomials with every complex pole's angle phi raised to phi ** alpha (formants moved)."""
+    companion = np.zeros((len(a), ORDER, ORDER))
+    companion[:, 0, :] = -a[:, 1:]
+    companion[:, np.arange(1, ORDER), np.arange(ORDER - 1)] = 1
+    poles = np.linalg.eigvals(companion)
+    angle = np.angle(poles)
+    moved = np.abs(poles) * np.exp(1j * np.sign(angle) * np.abs(angle) ** alpha)
+    poles = np.where(np.abs(poles.imag) > 1e-9, moved, poles)
+    out = np.ones((len(a), 1), complex)
+    for k in range(ORDER):  # the polynomial with these roots, all frames at once
+        out = np.concatenate([out, np.zeros((len(a), 1))], axis=1) - poles[:, k:k + 1] * np.concatenate(
+            [np.zeros((len(a), 1)), out], axis=1)
+    return out.real
+
+
+def _excitation(length: int, voicing: np.ndarray, voice: VoiceDraw, rng: np.random.Generator) -> np.ndarray:
+    """A new source: pulses at the drawn pitch (wandering slowly) where the original was voiced, noise elsewhere."""
+    t = np.arange(length) / RATE
+    wander = np.interp(t, np.linspace(0, t[-1] + 1e-9, max(2, int(t[-1] / 0.4) + 2)),
+                       rng.normal(0, voice.drift, max(2, int(t[-1] / 0.4) + 2)))
+    phase = np.cumsum(voice.f0 * (1 + wander) / RATE)
+    pulses = np.diff(np.floor(phase), prepend=0.0) * np.sqrt(RATE / voice.f0)
+    v = np.interp(np.arange(length), np.arange(len(voicing)) * HOP, voicing)
+    noise = rng.standard_normal(length)
+    return np.sqrt(v * (1 - voice.breath)) * pulses + np.sqrt(1 - v * (1 - voice.breath)) * noise
+
+
+def _voicing(frames: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """How periodic each frame's LPC residual is (0..1): its autocorrelation peak over 60-400 Hz lags."""
+    residual = np.fft.irfft(np.fft.rfft(frames, NFFT) * np.fft.rfft(a, NFFT), NFFT)[:, :FRAME]
+    spectrum = np.fft.rfft(residual, NFFT * 2)
+    r = np.fft.irfft(np.abs(spectrum) ** 2, NFFT * 2)
+    peak = r[:, RATE // 400:RATE // 60].max(axis=1) / np.maximum(r[:, 0], 1e-12)
+    return np.clip((peak - 0.25) / 0.35, 0, 1)
+
+
+def anonymise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """16 kHz mono speech resynthesised with another source and moved formants; same length, same loudness."""
+    if len(x) < FRAME:
+        return np.zeros_like(x)
+    voice = draw(rng)
+    frames = _frames(x.astype(np.float64))
+    a, error = _lpc(frames)
+    moved = _mcadams(a, voice.alpha)
+    source = _frames(_excitation(len(x), _voicing(frames, a), voice, rng))
+    window = np.sqrt(np.hanning(FRAME + 1)[:-1])  # sqrt-Hann in and out: frames 50% apart sum to one
+    shaped = np.fft.rfft(source * window, NFFT) / np.fft.rfft(moved, NFFT)
+    power = (np.abs(shaped) ** 2).sum(axis=1)
+    target = (np.abs(np.fft.rfft(frames * window, NFFT)) ** 2).sum(axis=1)
+    shaped *= np.sqrt(target / np.maximum(power, 1e-20))[:, None]
+    y = np.fft.irfft(shaped, NFFT)[:, :FRAME] * window
+    return _overlap_add(y, len(x)).astype(x.dtype)
+
+
+def resample(x: np.ndarray, length: int) -> np.ndarray:
+    """x stretched to `length` samples by Fourier interpolation (band-limited; no new frequencies)."""
+    if length == len(x):
+        return x
+    spectrum = np.fft.rfft(x)
+    bins = length // 2 + 1
+    spectrum = spectrum[:bins] if bins <= len(spectrum) else np.pad(spectrum, (0, bins - len(spectrum)))
+    return (np.fft.irfft(spectrum, length) * (length / len(x))).astype(x.dtype)
+
+
+# --- editing a stream -----------------------------------------------------------------------
+
+class VoiceEdit:
+    """Edits one stream over the speech segments; `resample` takes frames in order and returns frames
+    for the encoder (None flushes), like the av.AudioResampler it stands in for."""
+
+    def __init__(self, mode: VoiceMode, speech: list[Segment], rate: int, layout: str,
+                 encoder: av.AudioResampler, secret: bytes | None = None):
+        self.mode = mode
+        self.rate = rate
+        self.layout = layout
+        fade = round(FADE_S * rate)
+        self.fade = fade
+        # Spans in samples, fades included, joined where fades would overlap.
+        self.spans: list[tuple[int, int]] = []
+        for start, end in speech:
+            a, b = max(0, round(start * rate) - fade), round(end * rate) + fade
+            if self.spans and a <= self.spans[-1][1]:
+                self.spans[-1] = (self.spans[-1][0], max(b, self.spans[-1][1]))
+            else:
+                self.spans.append((a, b))
+        self.rng = np.random.default_rng(int.from_bytes(secret or secrets.token_bytes(16), "big"))
+        self.to_float = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        self.encoder = encoder
+        self.held = np.zeros((av.AudioLayout(layout).nb_channels, 0), np.float32)
+        self.held_at = 0  # sample position of held[:, 0]
+        self.origin: int | None = None  # the first frame's pts, in samples
+        self.samples = 0  # seconds of speech treated, in samples
+
+    def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
+        if frame is not None and self.origin is None:
+            self.origin = round(float((frame.pts or 0) * frame.time_base) * self.rate) if frame.time_base else 0
+        for converted in self.to_float.resample(frame):
+            self.held = np.concatenate([self.held, converted.to_ndarray()], axis=1)
+        ready = self._edit(final=frame is None)
+        out = [f for f in self.encoder.resample(ready)] if ready is not None else []
+        return out + (self.encoder.resample(None) if frame is None else [])
+
+    def _edit(self, final: bool) -> av.AudioFrame | None:
+        """Edit what is held as far as it can be decided; return it as one frame (None: nothing yet)."""
+        end = self.held_at + self.held.shape[1]
+        if self.mode == "mute-all":
+            self.samples += self.held.shape[1]
+            self.held[:] = 0
+            return self._emit(end)
+        done = self.held_at
+        for a, b in self.spans:
+            if b <= done or a >= end:
+                continue
+            if b > end and not final:
+                return self._emit(max(done, a))  # the segment is not complete yet: hold from its start
+            a, b = max(a, done), min(b, end)
+            self._treat(a - self.held_at, b - self.held_at)
+            done = b
+        return self._emit(end)
+
+    def _treat(self, i: int, j: int) -> None:
+        x = self.held[:, i:j]
+        weight = np.ones(j - i, np.float32)
+        ramp = np.linspace(0, 1, min(self.fade, (j - i) // 2) + 2, dtype=np.float32)[1:-1]
+        weight[:len(ramp)], weight[len(weight) - len(ramp):] = ramp, ramp[::-1]
+        if self.mode == "anonymise":
+            mono = x.mean(axis=0)
+            y = resample(anonymise(resample(mono, max(1, round(len(mono) * RATE / self.rate))), self.rng), len(mono))
+        else:
+            y = np.zeros(j - i, np.float32)
+        self.held[:, i:j] = x * (1 - weight) + y[None, :] * weight
+        self.samples += j - i
+
+    def _emit(self, upto: int) -> av.AudioFrame | None:
+        count = upto - self.held_at
+        if count <= 0:
+            return None
+        block = np.ascontiguousarray(self.held[:, :count])
+        frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=self.layout)
+        frame.sample_rate = self.rate
+        frame.time_base = Fraction(1, self.rate)
+        frame.pts = (self.origin or 0) + self.held_at
+        self.held = self.held[:, count:]
+        self.held_at = upto
+        return frame
