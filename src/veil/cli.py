@@ -25,7 +25,7 @@ from veil import __version__
 from veil.detect import PROFILES
 from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, Mode, ModeOption, OverwriteOption, ShapeOpt,
-                          ShapeOption, parse_color)
+                          ShapeOption, VoiceChoice, VoiceOption, parse_color)
 from veil.outputs import Input, OutputClaims, OutputError, Skipped, check_writable, collect_inputs, output_path
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, redact_file
 from veil.plan import PIXELATE_BLOCKS, Encoding, Plan, PlanError, RenderSettings
@@ -72,6 +72,7 @@ def redact(
     end: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse up to this second; frames after it are not checked and fully covered (see --only-range).")] = None,
     only_range: Annotated[bool, typer.Option("--only-range", help="Video: leave frames outside --start/--end unredacted.")] = False,
     keep_subtitles: Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")] = False,
+    voice: VoiceOption = VoiceChoice.keep,
     keep_icc: Annotated[bool, typer.Option("--keep-icc", help="Photos: keep the original colour profile (by default pixels become sRGB: a profile can name the camera's maker).")] = False,
     version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
@@ -83,7 +84,7 @@ def redact(
         raise typer.BadParameter("name the photos, videos or folders to redact (or a --plan)")
     if start is not None and end is not None and start >= end:
         raise typer.BadParameter(f"--start ({start:g}) must come before --end ({end:g})")
-    render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks)
+    render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
     encoding = Encoding(crf=crf, codec=codec, keep_subtitles=keep_subtitles, keep_icc=keep_icc)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, start, end, only_range)
     if plan_file is not None:
@@ -125,7 +126,7 @@ def redact(
 
 def given_options(ctx: typer.Context) -> set[str]:
     """Options typed on the command line (by name: typer bundles its own click)."""
-    return {name for name in ("mode", "color", "blocks", "crf", "codec", "keep_subtitles", "keep_icc")
+    return {name for name in ("mode", "color", "blocks", "voice", "crf", "codec", "keep_subtitles", "keep_icc")
             if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
 
 
@@ -137,7 +138,7 @@ def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, given
         err.print(f"veil: {shown(plan_file)}: {error}")
         raise typer.Exit(2)
     plan.render = RenderSettings(**{name: getattr(render if name in given else plan.render, name)
-                                    for name in ("mode", "color", "blocks")})
+                                    for name in ("mode", "color", "blocks", "voice")})
     plan.encoding = Encoding(**{name: getattr(encoding if name in given else plan.encoding, name)
                                 for name in ("crf", "codec", "keep_subtitles", "keep_icc")})
     plan.overridden = sorted(given)
@@ -223,7 +224,8 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
             "files": len(results), "failed": len(failed), "skipped": len(skipped), "faces": regions,
             "dry_run": dry_run, "seconds": round(seconds, 2),
             "results": [{"input": str(r.source), "output": str(r.output) if r.output else None,
-                         "faces": r.regions, "error": r.error, "notes": r.notes} for r in results],
+                         "faces": r.regions, "error": r.error, "notes": r.notes, **speech_summary(r)}
+                        for r in results],
             "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in skipped],
         }, indent=1))
         return
@@ -240,6 +242,12 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
     if len(results) > 1:
         for r in failed:
             err.print(f"  failed: {shown(r.source)}: {r.error}")
+
+
+def speech_summary(result: FileResult) -> dict:
+    """--json: how much speech a file's sound holds (only for files with sound)."""
+    record = result.media.detection.get("speech") if result.media else None
+    return {"speech_seconds": record["speech_seconds"], "speech_segments": record["segments"]} if record else {}
 
 
 class Stopped(BaseException):

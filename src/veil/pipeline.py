@@ -21,6 +21,9 @@ from veil.photo import file_sha256, plan_photo, render_photo
 from veil.plan import Encoding, MediaPlan, RenderSettings, Shape
 from veil.video import plan_video, render_video
 from veil.videofile import check_output_holds
+from veil.audio import KEEP_REFUSED, check_audio_output, plan_audio, render_audio
+from veil.speech import speech_regions
+from veil.voice import VoicePlan, voice_notes
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class FileResult:
 
     @property
     def regions(self) -> int:
-        return 0 if self.media is None else sum(not r.keep_visible for r in self.media.regions)
+        return 0 if self.media is None else sum(not r.keep_visible and r.kind != "speech" for r in self.media.regions)
 
 
 class InputError(ValueError):
@@ -73,6 +76,8 @@ def preflight(task: FileTask) -> None:
         raise InputError("no such file" if not task.source.exists() else "not a regular file")
     if task.kind is None:
         raise InputError("neither a photo nor a video veil can read")
+    if task.kind == "audio" and task.render.voice == "keep":
+        raise InputError(KEEP_REFUSED)
     if task.target is None:
         return
     check_writable(task.target, task.overwrite)
@@ -83,7 +88,9 @@ def preflight(task: FileTask) -> None:
     if task.kind == "video":
         if suffix in WRITE_FORMATS:
             raise OutputError(f"a {suffix} file cannot hold a video: choose .mp4, .mkv or .mov")
-        check_output_holds(task.source, task.target, task.encoding)
+        check_output_holds(task.source, task.target, task.encoding, VoicePlan(task.render.voice))
+    if task.kind == "audio":
+        check_audio_output(task.source, task.target, VoicePlan(task.render.voice))
 
 
 def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
@@ -97,7 +104,9 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
         result.output = task.target
     except (ValueError, OSError) as error:  # fail closed: the reason is the user's to see
         result.error = one_line(error)
-    result.notes = notes(result.media, dry_run=task.target is None) if result.media else []
+    if result.media:
+        dry_run = task.target is None
+        result.notes = notes(result.media, dry_run) + voice_notes(result.media, task.render.voice, dry_run)
     result.seconds = time.monotonic() - started
     return result
 
@@ -110,11 +119,18 @@ def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo:
         raise InputError("nothing to render: the file has no plan and no detection was asked for")
     if task.kind == "image":
         media = plan_photo(task.source, analysis.profile, photo, sha256)
+    elif task.kind == "audio":
+        return plan_audio(task.source, sha256)
     else:
         media = plan_video(task.source, analysis.profile, show_progress=show_progress, start=analysis.start,
                            end=analysis.end, only_range=analysis.only_range, sha256=sha256)
     for region in media.regions:
         region.shape = analysis.shape
+    if task.kind == "video":
+        speech, record = speech_regions(task.source)
+        media.regions += speech
+        if record:
+            media.detection["speech"] = record
     return media
 
 
@@ -128,6 +144,9 @@ def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
         photo = read_photo(task.source)
         media = _plan(task, show_progress, sha256, photo)
         render_photo(media, task.render, target, photo, overwrite=task.overwrite)
+    elif task.kind == "audio":
+        media = _plan(task, show_progress, sha256)
+        render_audio(media, task.render, target, overwrite=task.overwrite, hash_checked=True)
     else:
         media = _plan(task, show_progress, sha256)
         render_video(media, task.render, target, show_progress=show_progress, encoding=task.encoding,

@@ -173,3 +173,19 @@ def find_speech(path: Path, params: SpeechParams = SPEECH,
 def detection_record(params: SpeechParams = SPEECH) -> dict:
     """What found the speech, for the plan and its audit report."""
     return {"model": MODEL_NAME, "model_sha256": model_sha256(), "rate": RATE, "chunk": CHUNK, **asdict(params)}
+
+
+def speech_regions(path: Path) -> tuple[list, dict]:
+    """The file's speech as plan regions (kind "speech", on the time axis), and the record of how it was found.
+    A file without sound has neither."""
+    from veil.plan import Region
+
+    with av.open(str(path), "r") as container:
+        if not container.streams.audio:
+            return [], {}
+    found, duration = find_speech(path)
+    regions = [Region(id=f"speech{n}", source="detector", kind="speech", start=round(a, 3), end=round(b, 3))
+               for n, (a, b) in enumerate(found, 1)]
+    record = {**detection_record(), "sound_seconds": round(duration, 3),
+              "speech_seconds": round(sum(b - a for a, b in found), 3), "segments": len(found)}
+    return regions, record

@@ -231,3 +231,76 @@ class VoiceEdit:
         self.held = self.held[:, count:]
         self.held_at = upto
         return frame
+
+
+@dataclass(frozen=True)
+class VoicePlan:
+    """What to do with one file's voices: the mode, and the speech segments it applies to."""
+
+    mode: VoiceMode = "keep"
+    speech: tuple[Segment, ...] = ()
+
+    @property
+    def edits(self) -> bool:
+        return self.mode != "keep"
+
+
+def voice_plan(regions: list, mode: VoiceMode) -> VoicePlan:
+    """The speech regions of a plan (those not kept audible by a reviewer) as segments."""
+    return VoicePlan(mode, tuple((r.start, r.end) for r in regions
+                                 if r.kind == "speech" and not r.keep_visible and r.start is not None))
+
+
+# --- the edited stream's encoder ------------------------------------------------------------
+
+def audio_encoder(codec: str, container_format: str, supported: set[str]) -> str:
+    """The input's codec where FFmpeg has a stable encoder the container takes; else Opus (WebM, Ogg) or AAC."""
+    try:
+        encoder = av.codec.Codec(codec, "w")
+        if not encoder.experimental and (codec in supported or encoder.name in supported):
+            return encoder.name
+    except (av.codec.codec.UnknownCodecError, ValueError):
+        pass
+    return "libopus" if container_format in ("webm", "ogg") else "aac"
+
+
+def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.AudioStream, mode: VoiceMode,
+                      speech: list[Segment]) -> tuple[av.audio.stream.AudioStream, VoiceEdit]:
+    """An output stream for `audio` re-encoded after its voices are edited, and the edit that feeds it."""
+    cc = audio.codec_context
+    # canonical: FFmpeg names some decoders apart from their codec (mp3float for MP3)
+    name = audio_encoder(cc.codec.canonical_name, out.format.name, set(out.supported_codecs))
+    codec = av.codec.Codec(name, "w")
+    rates = codec.audio_rates
+    rate = cc.sample_rate if not rates or cc.sample_rate in rates else min(rates, key=lambda r: abs(r - cc.sample_rate))
+    stream = out.add_stream(name, rate=rate)
+    stream.layout = cc.layout.name
+    if codec.lossy and cc.bit_rate:
+        stream.bit_rate = cc.bit_rate  # the input's quality, not the encoder's default
+    fmt = codec.audio_formats[0].name
+    # Sample formats differ per codec (FLAC: s16 or s32): keep the input's depth where the encoder has it.
+    names = {f.name for f in codec.audio_formats}
+    if cc.format.name in names:
+        fmt = cc.format.name
+    elif cc.format.name.rstrip("p") in names or cc.format.name + "p" in names:
+        fmt = next(n for n in (cc.format.name.rstrip("p"), cc.format.name + "p") if n in names)
+    stream.format = fmt
+    encoder = av.AudioResampler(format=fmt, layout=cc.layout.name, rate=rate)
+    return stream, VoiceEdit(mode, speech, cc.sample_rate, cc.layout.name, encoder)
+
+
+def voice_notes(media, mode: VoiceMode, dry_run: bool) -> list[str]:
+    """What the user must know about a file's voices: how much speech, and what became of it."""
+    record = media.detection.get("speech")
+    if not record:
+        return []
+    seconds, count = record["speech_seconds"], record["segments"]
+    were = "would be" if dry_run else "were"
+    if mode == "mute-all":
+        return [f"all sound {'would be' if dry_run else 'was'} muted ({seconds:.1f} s of it speech)"]
+    if not count:
+        return ["no speech found in the sound" + ("" if mode == "keep" else ": nothing changed in it")]
+    speech = f"{seconds:.1f} s of speech in {count} segment(s)"
+    if mode == "keep":
+        return [f"{speech}: voices are not protected (--voice keep); use --voice mute, mute-all or anonymise"]
+    return [f"{speech} {were} {'muted' if mode == 'mute' else 'anonymised'}"]
