@@ -138,7 +138,7 @@ def test_mute_silences_speech_and_keeps_the_rest(files: dict[str, Path]):
     assert start_out == pytest.approx(start_in, abs=0.001)  # in sync with the picture
     assert abs(len(after) - len(before)) <= 2048  # same duration (up to an AAC frame of padding)
     speech = (TONE_S + 0.5, TONE_S + 3.5)
-    assert _rms(_span(before, rate, *speech)) > 0.02
+    assert _rms(_span(before, rate, *speech)) > 0.005
     assert _rms(_span(after, rate, *speech)) < 1e-3
     for a, b in ((0.2, 1.5), (len(before) / rate - 1.5, len(before) / rate - 0.2)):  # the tone
         kept, was = _span(after, rate, a, b), _span(before, rate, a, b)
