@@ -304,3 +304,22 @@ def voice_notes(media, mode: VoiceMode, dry_run: bool) -> list[str]:
     if mode == "keep":
         return [f"{speech}: voices are not protected (--voice keep); use --voice mute, mute-all or anonymise"]
     return [f"{speech} {were} {'muted' if mode == 'mute' else 'anonymised'}"]
+
+
+VOICE_TEXT: dict[str, str] = {
+    "keep": "kept: voices in the sound are NOT protected",
+    "mute": "speech muted (with 30 ms fades outside each segment); other sound kept",
+    "mute-all": "all sound muted",
+    "anonymise": ("speech resynthesised with another voice (new pitch and source, formants moved), drawn at "
+                  "random for every segment of this export and not kept; words, accent and background remain"),
+}
+
+
+def voice_entry(media, mode: VoiceMode) -> dict:
+    """The report's account of a file's speech: how much, where, and what was done to it."""
+    record = media.detection.get("speech")
+    segments = [[r.start, r.end] for r in media.regions if r.kind == "speech" and r.start is not None]
+    treatment = {"keep": "not protected", "mute": "muted", "mute-all": "muted (all sound)",
+                 "anonymise": "anonymised"}[mode]
+    return {"mode": mode, "speech_seconds": record["speech_seconds"] if record else None,
+            "segments": segments, "treatment": treatment}
