@@ -16,6 +16,7 @@ two exports of one voice, or two segments of one export, do not sound like one s
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass
 from fractions import Fraction
@@ -140,14 +141,38 @@ def anonymise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return _overlap_add(y, len(x)).astype(x.dtype)
 
 
-def resample(x: np.ndarray, length: int) -> np.ndarray:
-    """x stretched to `length` samples by Fourier interpolation (band-limited; no new frequencies)."""
-    if length == len(x):
+def _smooth(n: int) -> int:
+    """The smallest number >= n with no prime factor above 5: an FFT of that length is fast."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p = p35
+            while p < n:
+                p *= 2
+            best = min(best, p)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def resample(x: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
+    """x at `new_rate` by Fourier interpolation (band-limited: no new frequencies), round(len * ratio) samples.
+
+    The signal is zero-padded to a length whose FFT is fast and that maps to a whole number of
+    output samples: an arbitrary length can have a large prime factor, and its FFT is then slow.
+    """
+    if rate == new_rate:
         return x
-    spectrum = np.fft.rfft(x)
+    step = rate // math.gcd(rate, new_rate)  # input samples per whole number of output samples
+    padded = step * _smooth(-(-len(x) // step))
+    length = padded * new_rate // rate
+    spectrum = np.fft.rfft(x, padded)
     bins = length // 2 + 1
     spectrum = spectrum[:bins] if bins <= len(spectrum) else np.pad(spectrum, (0, bins - len(spectrum)))
-    return (np.fft.irfft(spectrum, length) * (length / len(x))).astype(x.dtype)
+    out = np.fft.irfft(spectrum, length) * (length / padded)
+    return out[:round(len(x) * new_rate / rate)].astype(x.dtype)
 
 
 # --- editing a stream -----------------------------------------------------------------------
@@ -175,6 +200,8 @@ class VoiceEdit:
         self.to_float = av.AudioResampler(format="fltp", layout=layout, rate=rate)
         self.encoder = encoder
         self.held = np.zeros((av.AudioLayout(layout).nb_channels, 0), np.float32)
+        self.arrived: list[np.ndarray] = []  # decoded after `held`, joined to it only when needed
+        self.arrived_samples = 0
         self.held_at = 0  # sample position of held[:, 0]
         self.origin: int | None = None  # the first frame's pts, in samples
         self.samples = 0  # seconds of speech treated, in samples
@@ -182,15 +209,21 @@ class VoiceEdit:
     def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
         if frame is not None and self.origin is None:
             self.origin = round(float((frame.pts or 0) * frame.time_base) * self.rate) if frame.time_base else 0
+        # Joined lazily: joining at every frame would copy a long segment over and over.
         for converted in self.to_float.resample(frame):
-            self.held = np.concatenate([self.held, converted.to_ndarray()], axis=1)
+            self.arrived.append(converted.to_ndarray())
+            self.arrived_samples += converted.samples
         ready = self._edit(final=frame is None)
         out = [f for f in self.encoder.resample(ready)] if ready is not None else []
         return out + (self.encoder.resample(None) if frame is None else [])
 
     def _edit(self, final: bool) -> av.AudioFrame | None:
         """Edit what is held as far as it can be decided; return it as one frame (None: nothing yet)."""
-        end = self.held_at + self.held.shape[1]
+        end = self.held_at + self.held.shape[1] + self.arrived_samples
+        if not final and self.mode != "mute-all" and any(a <= self.held_at and a < end < b for a, b in self.spans):
+            return None  # all that is held lies in a segment not yet complete
+        self.held = np.concatenate([self.held, *self.arrived], axis=1)
+        self.arrived, self.arrived_samples = [], 0
         if self.mode == "mute-all":
             self.samples += self.held.shape[1]
             self.held[:] = 0
@@ -213,7 +246,8 @@ class VoiceEdit:
         weight[:len(ramp)], weight[len(weight) - len(ramp):] = ramp, ramp[::-1]
         if self.mode == "anonymise":
             mono = x.mean(axis=0)
-            y = resample(anonymise(resample(mono, max(1, round(len(mono) * RATE / self.rate))), self.rng), len(mono))
+            y = resample(anonymise(resample(mono, self.rate, RATE), self.rng), RATE, self.rate)
+            y = np.pad(y, (0, max(0, len(mono) - len(y))))[:len(mono)]
         else:
             y = np.zeros(j - i, np.float32)
         self.held[:, i:j] = x * (1 - weight) + y[None, :] * weight
