@@ -113,6 +113,8 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
 
 def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo: Photo | None = None) -> MediaPlan:
     if task.planned is not None:
+        if task.render.voice in ("mute", "anonymise") and "speech" not in task.planned.detection:
+            _add_speech(task.planned)  # a plan made before veil looked for speech: muting nothing would leak
         return task.planned
     analysis = task.analysis
     if analysis is None:
@@ -127,11 +129,16 @@ def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo:
     for region in media.regions:
         region.shape = analysis.shape
     if task.kind == "video":
-        speech, record = speech_regions(task.source)
-        media.regions += speech
-        if record:
-            media.detection["speech"] = record
+        _add_speech(media)
     return media
+
+
+def _add_speech(media: MediaPlan) -> None:
+    """The file's speech segments as regions, and how they were found (nothing for a silent file)."""
+    speech, record = speech_regions(Path(media.path))
+    media.regions += speech
+    if record:
+        media.detection["speech"] = record
 
 
 def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
