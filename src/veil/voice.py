@@ -287,15 +287,22 @@ def voice_plan(regions: list, mode: VoiceMode) -> VoicePlan:
 
 # --- the edited stream's encoder ------------------------------------------------------------
 
-def audio_encoder(codec: str, container_format: str, supported: set[str]) -> str:
-    """The input's codec where FFmpeg has a stable encoder the container takes; else Opus (WebM, Ogg) or AAC."""
-    try:
-        encoder = av.codec.Codec(codec, "w")
-        if not encoder.experimental and (codec in supported or encoder.name in supported):
+def audio_encoder(codec: str, out: av.container.OutputContainer) -> str:
+    """The input's codec where FFmpeg has a stable encoder the container takes; else Opus (WebM, Ogg),
+    the container's own (FLAC for .flac, PCM for .wav, MP3 for .mp3), or AAC."""
+    supported = set(out.supported_codecs)
+    # WAV can carry other codecs in name only: players expect PCM in it.
+    own = [] if out.format.name == "wav" and not codec.startswith("pcm_") else [codec]
+    candidates = [*own, *(["libopus"] if out.format.name in ("webm", "ogg", "opus") else []),
+                  out.default_audio_codec, "aac"]
+    for name in candidates:
+        try:
+            encoder = av.codec.Codec(name, "w")
+        except (av.codec.codec.UnknownCodecError, ValueError):
+            continue
+        if not encoder.experimental and (name in supported or encoder.name in supported):
             return encoder.name
-    except (av.codec.codec.UnknownCodecError, ValueError):
-        pass
-    return "libopus" if container_format in ("webm", "ogg") else "aac"
+    return "aac"
 
 
 def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.AudioStream, mode: VoiceMode,
@@ -303,7 +310,7 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
     """An output stream for `audio` re-encoded after its voices are edited, and the edit that feeds it."""
     cc = audio.codec_context
     # canonical: FFmpeg names some decoders apart from their codec (mp3float for MP3)
-    name = audio_encoder(cc.codec.canonical_name, out.format.name, set(out.supported_codecs))
+    name = audio_encoder(cc.codec.canonical_name, out)
     codec = av.codec.Codec(name, "w")
     rates = codec.audio_rates
     rate = cc.sample_rate if not rates or cc.sample_rate in rates else min(rates, key=lambda r: abs(r - cc.sample_rate))
