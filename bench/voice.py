@@ -184,6 +184,8 @@ def _export_rng(seed: int) -> np.random.Generator:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--wer-utterances", type=int, default=30, help="probes transcribed per candidate (speed)")
+    parser.add_argument("--only", help="measure only this candidate (and the original)")
+    parser.add_argument("--no-words", action="store_true", help="skip word error rate and STOI (fast)")
     args = parser.parse_args()
     rows = list(csv.DictReader(open(DATA / "utterances.csv")))
     readers: dict[str, list[Path]] = {}
@@ -201,12 +203,16 @@ def main() -> None:
     decoder = Decoder(loglevel="ERROR")
     probes = [(s, p) for s, ps in readers.items() for p in sorted(ps)[5:]]
     wer_probes = probes[:: max(1, len(probes) // args.wer_utterances)][:args.wer_utterances]
+    if args.no_words:
+        wer_probes = []
     reference = {p: transcribe(decoder, audio[p]) for _, p in wer_probes}
     print(f"{len(readers)} readers x 10, {len(others)} distractors; rank-1 chance {100 / (len(readers) + len(others)):.1f}%, "
           "EER chance 50%")
     print("| candidate | EER ignorant | rank-1 ignorant | EER lazy-informed | rank-1 lazy-informed | WER vs original | STOI | x real time |")
     print("|---|---|---|---|---|---|---|---|")
     for name, method in CANDIDATES.items():
+        if args.only and name not in ("original", args.only):
+            continue
         exports = []
         cpu = 0.0
         for seed in (1, 2):  # two exports, each with its own secret
@@ -235,10 +241,12 @@ def main() -> None:
             e, n = wer(reference[p], transcribe(decoder, exports[0][p]))
             errors, words = errors + e, words + n
             stoi.append(pystoi.stoi(audio[p], exports[0][p], RATE))
+        stoi = stoi or [float("nan")]
         speed = "-" if method is None else f"{speech_s / max(cpu, 1e-9):.0f}"
         print(f"| {name} | {ignorant[0]:.1f}% | {ignorant[1]:.1f}% | {informed[0]:.1f}% | {informed[1]:.1f}% | "
               f"{100 * errors / max(words, 1):.1f}% | {np.mean(stoi):.3f} | {speed} |", flush=True)
-    vad(readers, audio)
+    if not args.only:
+        vad(readers, audio)
 
 
 def vad(readers: dict[str, list[Path]], audio: dict[Path, np.ndarray]) -> None:

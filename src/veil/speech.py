@@ -45,8 +45,8 @@ class SpeechParams:
     release: float = 0.35  # speech ends only when probability falls below this ...
     min_silence_s: float = 0.1  # ... for this long
     min_speech_s: float = 0.25  # shorter bursts are not speech
-    pad_s: float = 0.2  # added before and after each segment
-    join_s: float = 0.3  # segments this close are joined: no flicker of voice between them
+    pad_s: float = 0.3  # added before and after each segment
+    join_s: float = 0.6  # segments this close are joined: no flicker of voice between them
 
 
 SPEECH = SpeechParams()
