@@ -37,7 +37,6 @@ FRAME = 320  # 20 ms analysis frames, 10 ms apart (the VoicePrivacy baseline's)
 HOP = 160
 NFFT = 512
 ORDER = 20  # LPC order: an envelope with ten formant pairs at 16 kHz
-WOBBLE_S = 0.5
 
 
 # --- the anonymiser -------------------------------------------------------------------------
@@ -47,16 +46,14 @@ class VoiceDraw:
     """One segment's secret parameters."""
 
     alpha: float  # McAdams coefficient: pole angles phi -> phi ** alpha
-    warp: float  # then every pole angle scaled: a vocal tract of another length ...
-    wobble: float  # ... which changes every WOBBLE_S by up to this factor either way
+    warp: float  # then every pole angle scaled: a vocal tract of another length
     f0: float  # the new voice's pitch, Hz
     drift: float  # slow pitch wander, fraction of f0
     breath: float  # share of noise in voiced excitation
 
 
 def draw(rng: np.random.Generator) -> VoiceDraw:
-    return VoiceDraw(alpha=float(rng.uniform(0.6, 0.9)), warp=float(np.exp(rng.uniform(np.log(0.8), np.log(1.25)))),
-                     wobble=float(rng.uniform(1.05, 1.15)),
+    return VoiceDraw(alpha=float(rng.uniform(0.7, 0.9)), warp=float(np.exp(rng.uniform(np.log(0.8), np.log(1.25)))),
                      f0=float(np.exp(rng.uniform(np.log(90), np.log(230)))),
                      drift=float(rng.uniform(0.02, 0.08)), breath=float(rng.uniform(0.1, 0.3)))
 
@@ -91,7 +88,7 @@ def _lpc(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, np.maximum(error, 1e-12)
 
 
-def _mcadams(a: np.ndarray, alpha: float, warp: float | np.ndarray = 1.0) -> np.ndarray:
+def _mcadams(a: np.ndarray, alpha: float, warp: float = 1.0) -> np.ndarray:
     """The polynomials with every complex pole's angle phi raised to phi ** alpha, then scaled by
     `warp` (formants moved), kept inside (0, pi)."""
     companion = np.zeros((len(a), ORDER, ORDER))
@@ -99,7 +96,7 @@ def _mcadams(a: np.ndarray, alpha: float, warp: float | np.ndarray = 1.0) -> np.
     companion[:, np.arange(1, ORDER), np.arange(ORDER - 1)] = 1
     poles = np.linalg.eigvals(companion)
     angle = np.angle(poles)
-    turned = np.clip(np.abs(angle) ** alpha * np.reshape(warp, (-1, 1)), 0.02, np.pi - 0.02)
+    turned = np.clip(np.abs(angle) ** alpha * warp, 0.02, np.pi - 0.02)
     moved = np.abs(poles) * np.exp(1j * np.sign(angle) * turned)
     poles = np.where(np.abs(poles.imag) > 1e-9, moved, poles)
     out = np.ones((len(a), 1), complex)
@@ -137,11 +134,7 @@ def anonymise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     voice = draw(rng)
     frames = _frames(x.astype(np.float64))
     a, error = _lpc(frames)
-    # The tract length wanders: one speaker's segments then share no fixed formant pattern.
-    knots = max(2, int(len(frames) * HOP / RATE / WOBBLE_S) + 2)
-    wobble = np.exp(rng.uniform(-1, 1, knots) * np.log(voice.wobble))
-    warp = voice.warp * np.interp(np.linspace(0, knots - 1, len(frames)), np.arange(knots), wobble)
-    moved = _mcadams(a, voice.alpha, warp)
+    moved = _mcadams(a, voice.alpha, voice.warp)
     source = _frames(_excitation(len(x), _voicing(frames, a), voice, rng))
     window = np.sqrt(np.hanning(FRAME + 1)[:-1])  # sqrt-Hann in and out: frames 50% apart sum to one
     shaped = np.fft.rfft(source * window, NFFT) / np.fft.rfft(moved, NFFT)
