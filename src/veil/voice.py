@@ -22,15 +22,11 @@ import math
 import secrets
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
-
 import av
 import numpy as np
 
+from veil.plan import VoiceMode
 from veil.speech import Segment
-
-VoiceMode = Literal["keep", "mute", "mute-all", "anonymise"]
-VOICE_MODES: tuple[VoiceMode, ...] = ("keep", "mute", "mute-all", "anonymise")
 # Long enough that muting does not click, short enough to leave the sound around speech.
 FADE_S = 0.03
 
@@ -181,7 +177,6 @@ class VoiceEdit:
         self.arrived_samples = 0
         self.held_at = 0  # sample position of held[:, 0]
         self.origin: int | None = None  # the first frame's pts, in samples
-        self.samples = 0  # seconds of speech treated, in samples
 
     def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
         if frame is not None and self.origin is None:
@@ -202,7 +197,6 @@ class VoiceEdit:
         self.held = np.concatenate([self.held, *self.arrived], axis=1)
         self.arrived, self.arrived_samples = [], 0
         if self.mode == "mute-all":
-            self.samples += self.held.shape[1]
             self.held[:] = 0
             return self._emit(end)
         done = self.held_at
@@ -228,7 +222,6 @@ class VoiceEdit:
         else:
             y = np.zeros(j - i, np.float32)
         self.held[:, i:j] = x * (1 - weight) + y[None, :] * weight
-        self.samples += j - i
 
     def _emit(self, upto: int) -> av.AudioFrame | None:
         count = upto - self.held_at
