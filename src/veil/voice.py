@@ -22,11 +22,13 @@ import math
 import secrets
 from dataclasses import dataclass
 from fractions import Fraction
+
 import av
 import numpy as np
 
 from veil.plan import VoiceMode
 from veil.speech import Segment
+
 # Long enough that muting does not click, short enough to leave the sound around speech.
 FADE_S = 0.03
 
