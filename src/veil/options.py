@@ -46,4 +46,4 @@ ColorOption = Annotated[str, typer.Option(help="Fill colour: black, white, gray 
 ShapeOpt = Annotated[ShapeOption, typer.Option(help="Shape of each hidden region.")]
 BlocksOption = Annotated[int, typer.Option(min=1, max=8, help="pixelate: blocks across a face (at most 8).")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace outputs, plans and reports that exist (never an input).")]
-VoiceOption = Annotated[VoiceChoice, typer.Option(help="Speech in the sound: keep (default for videos; voices stay recognisable), mute (speech only), mute-all (all sound), anonymise (speech resynthesised with another voice; words kept). Audio files need one of the last three.")]
+VoiceOption = Annotated[VoiceChoice, typer.Option(help="Speech in the sound: keep (default for videos; voices stay recognisable), mute (speech only), mute-all (all sound), anonymise (speech formants moved at random per export; words kept, voices still partly linkable). Audio files need one of the last three.")]

@@ -326,8 +326,8 @@ VOICE_TEXT: dict[str, str] = {
     "keep": "kept: voices in the sound are NOT protected",
     "mute": "speech muted (with 30 ms fades outside each segment); other sound kept",
     "mute-all": "all sound muted",
-    "anonymise": ("speech resynthesised with another voice (new pitch and source, formants moved), drawn at "
-                  "random for every segment of this export and not kept; words, accent and background remain"),
+    "anonymise": ("speech with its formants moved (McAdams coefficient and vocal-tract warp) at random for every "
+                  "segment of this export, not kept; words, pitch, accent and background remain"),
 }
 
 
