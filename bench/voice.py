@@ -177,6 +177,12 @@ def transcribe(decoder, wav: np.ndarray) -> str:
     return decoder.hyp().hypstr if decoder.hyp() else ""
 
 
+def same_level(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """y at x's loudness: the encoder's input is a power spectrum, so a louder output alone can mislead
+    it, and any attacker can undo a level change."""
+    return y * np.sqrt(np.mean(x ** 2) / max(float(np.mean(y ** 2)), 1e-20))
+
+
 def _export_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
@@ -218,7 +224,7 @@ def main() -> None:
         for seed in (1, 2):  # two exports, each with its own secret
             rng = _export_rng(seed * 7919)
             started = time.process_time()
-            done = {p: (wav if method is None else method(wav, rng)) for p, wav in audio.items()}
+            done = {p: (wav if method is None else same_level(method(wav, rng), wav)) for p, wav in audio.items()}
             cpu += time.process_time() - started
             exports.append(done)
         speech_s = 2 * sum(len(w) for w in audio.values()) / RATE

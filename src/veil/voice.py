@@ -112,8 +112,11 @@ def anonymise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     moved = _mcadams(a, voice.alpha, voice.warp)
     window = np.sqrt(np.hanning(FRAME + 1)[:-1])  # sqrt-Hann in and out: frames 50% apart sum to one
     spectrum = np.fft.rfft(frames * window, NFFT) * np.fft.rfft(a, NFFT) / np.fft.rfft(moved, NFFT)
-    y = np.fft.irfft(spectrum, NFFT)[:, :FRAME] * window
-    return _overlap_add(y, len(x)).astype(x.dtype)
+    y = _overlap_add(np.fft.irfft(spectrum, NFFT)[:, :FRAME] * window, len(x))
+    # The segment keeps its loudness (moved poles can raise the filter's gain many times over).
+    # One gain for the whole segment: matching each frame's loudness made voices easier to link.
+    gain = np.sqrt(np.mean(x.astype(np.float64) ** 2) / max(float(np.mean(y ** 2)), 1e-20))
+    return (y * gain).astype(x.dtype)
 
 
 def _smooth(n: int) -> int:
