@@ -12,8 +12,9 @@ McAdams coefficient and then by a vocal-tract warp, both drawn afresh for each s
 secret drawn for each export and stored nowhere, so two exports of one voice, or two segments
 of one export, do not sound like one speaker. Of the candidates measured against a speaker
 recogniser (bench/voice.py: the VoicePrivacy McAdams baseline, noise-excited and pulse-excited
-LPC resynthesis with a new pitch), this one linked voices least; replacing the pitch did not
-help, because the recogniser relies on the envelope.
+LPC resynthesis with a new pitch), this one linked voices least for an attacker who enrols
+anonymised speech; replacing the pitch did not help, because the recogniser relies on the
+envelope. It does not make voices unlinkable (README, bench/README.md).
 """
 
 from __future__ import annotations
