@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from photo_support import TWO_PEOPLE, copy_in, rgb_of, share_near, veil
 from test_review_browser import CHROMIUM, api_media, browser, drag, page  # noqa: F401 (fixtures)
 from veil.detect import FAST
+from veil.pipeline import Analysis
 from veil.kinds import parse_hide
 from veil.plan import Plan, RenderSettings
 from veil.video import plan_video
@@ -124,7 +125,7 @@ def test_review_shows_kinds_and_draws_a_region_of_any_kind(shared_data: Path, tm
     plan_path = tmp_path / "plan.json"
     result = veil(copy_in(shared_data, PLATE, tmp_path), "--hide", "plates", "--dry-run", "--save-plan", plan_path)
     assert result.exit_code == 0, result.output
-    session = open_session([], plan_path, None, tmp_path / "out", None, RenderSettings(), FAST, "ellipse")
+    session = open_session([], plan_path, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
     client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
     shown = client.get("/api/media/0").json()
     assert {r["kind"] for r in shown["regions"]} == {"plate"}
@@ -164,7 +165,7 @@ def test_people_in_video_cover_every_face_track(shared_data: Path) -> None:
 def test_review_page_colours_filters_and_draws_kinds(shared_data: Path, tmp_path: Path, page) -> None:
     plan_path = tmp_path / "plan.json"
     assert veil(copy_in(shared_data, PLATE, tmp_path), "--hide", "plates", "--dry-run", "--save-plan", plan_path).exit_code == 0
-    server = ReviewServer(open_session([], plan_path, None, tmp_path / "out", None, RenderSettings(), FAST, "ellipse"))
+    server = ReviewServer(open_session([], plan_path, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST)))
     server.start()
     try:
         page.goto(server.url)

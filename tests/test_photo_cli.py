@@ -396,7 +396,7 @@ def test_saved_plan_keeps_the_chosen_mode(shared_data, tmp_path):
     first, again = tmp_path / "first.png", tmp_path / "again.png"
     plan = tmp_path / "plan.json"
     assert veil(source, "--mode", "pixelate", "--blocks", "5", "-o", first, "--save-plan", plan).exit_code == 0
-    assert json.loads(plan.read_text())["render"] == {"mode": "pixelate", "color": [0, 0, 0], "blocks": 5}
+    assert json.loads(plan.read_text())["render"] == {"mode": "pixelate", "color": [0, 0, 0], "blocks": 5, "voice": "keep"}
     assert veil("--plan", plan, "-o", again).exit_code == 0
     assert again.read_bytes() == first.read_bytes(), "the plan's render settings were not used"
     # Options given explicitly still override the plan.

@@ -64,7 +64,7 @@ def test_report_describes_models_settings_files_and_regions(tmp_path: Path):
     assert report["plan_veil_version"] == "0.0.9"
     assert report["models"] == [{"name": "CenterFace", "file": "centerface.onnx", "sha256": model_sha256(),
                                  "used_for": "face detection", "matches_plan": True}]
-    assert report["settings"]["render"] == {"mode": "pixelate", "color": [0, 0, 0], "blocks": 6}
+    assert report["settings"]["render"] == {"mode": "pixelate", "color": [0, 0, 0], "blocks": 6, "voice": "keep"}
     assert report["files"][0]["detection"]["profile"] == "fast"
     file = report["files"][0]
     assert file["input_sha256"] == sha(source) == file["plan_input_sha256"] and file["input_matches_plan"]

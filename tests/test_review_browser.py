@@ -23,6 +23,7 @@ import pytest
 from PIL import Image
 
 from veil.detect import FAST
+from veil.pipeline import Analysis
 from veil.plan import Plan, RenderSettings
 from veil.review.cli import ReviewServer, open_session
 
@@ -56,7 +57,7 @@ def browser():
 def detected_plan(tmp_path_factory) -> Path:
     """Detect once for the module; each test reviews its own copy through `--plan`."""
     folder = tmp_path_factory.mktemp("detected")
-    session = open_session([PHOTO, VIDEO], None, folder / "plan.json", folder, None, RenderSettings(), FAST, "ellipse")
+    session = open_session([PHOTO, VIDEO], None, folder / "plan.json", folder, None, RenderSettings(), Analysis(FAST))
     return session.plan_path
 
 
@@ -64,7 +65,7 @@ def detected_plan(tmp_path_factory) -> Path:
 def served(detected_plan: Path, tmp_path: Path) -> Iterator[tuple[ReviewServer, Path]]:
     plan = tmp_path / "review.veil-plan.json"
     shutil.copy(detected_plan, plan)
-    session = open_session([], plan, None, tmp_path / "out", None, RenderSettings(), FAST, "ellipse")
+    session = open_session([], plan, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
     server = ReviewServer(session)
     server.start()
     try:
@@ -383,7 +384,7 @@ def test_views_of_the_intel_clips_for_the_readme(browser, tmp_path):
         frames = list(container.decode(video=0))
         frames[len(frames) * 2 // 3].to_image().save(still)
     session = open_session([still, clip], None, tmp_path / "views.veil-plan.json", tmp_path / "out", None,
-                           RenderSettings(), FAST, "ellipse")
+                           RenderSettings(), Analysis(FAST))
     server = ReviewServer(session)
     server.start()
     page = browser.new_page(viewport={"width": 1280, "height": 800})

@@ -120,7 +120,11 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
         while running or (queue and not broken):
             while queue and not broken and len(running) < window:
                 task = queue.popleft()
-                running[executor.submit(run_task, task)] = task
+                try:
+                    running[executor.submit(run_task, task)] = task
+                except BrokenExecutor:  # a worker died since the last result came: this task waits for the next pool
+                    queue.appendleft(task)
+                    broken = True
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 task = running.pop(future)

@@ -28,7 +28,7 @@ from veil.detect import PROFILES
 from veil.manifest import ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint, still_done
 from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
-                          ShapeOpt, ShapeOption, parse_color, parse_hide_option)
+                          ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option)
 from veil.outputs import Input, OutputClaims, OutputError, Skipped, check_writable, collect_inputs, output_path
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
@@ -75,6 +75,7 @@ def redact(
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Photos redacted at once, each in its own process (default: every usable core); videos run one at a time on every core.")] = None,
     cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run each file as a task on the Dask scheduler at this address (tcp://host:8786), or local:N for N worker processes here. Every worker must see the same paths.")] = None,
     manifest: Annotated[Optional[Path], typer.Option("--manifest", help="Record of every input (JSON Lines); running again skips the files it lists as done. Default for several inputs: veil-manifest.jsonl in --output-dir, else beside the first output.")] = None,
+    voice: VoiceOption = VoiceChoice.keep,
     keep_icc: Annotated[bool, typer.Option("--keep-icc", help="Photos: keep the original colour profile (by default pixels become sRGB: a profile can name the camera's maker).")] = False,
     version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
@@ -86,7 +87,7 @@ def redact(
         raise typer.BadParameter("name the photos, videos or folders to redact (or a --plan)")
     if start is not None and end is not None and start >= end:
         raise typer.BadParameter(f"--start ({start:g}) must come before --end ({end:g})")
-    render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks)
+    render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
     encoding = Encoding(crf=crf, codec=codec, keep_subtitles=keep_subtitles, keep_icc=keep_icc)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, start, end, only_range,
                         parse_hide_option(hide))
@@ -144,7 +145,7 @@ def redact(
 
 def given_options(ctx: typer.Context) -> set[str]:
     """Options typed on the command line (by name: typer bundles its own click)."""
-    return {name for name in ("mode", "color", "blocks", "crf", "codec", "keep_subtitles", "keep_icc")
+    return {name for name in ("mode", "color", "blocks", "voice", "crf", "codec", "keep_subtitles", "keep_icc")
             if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
 
 
@@ -156,7 +157,7 @@ def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, given
         err.print(f"veil: {shown(plan_file)}: {error}")
         raise typer.Exit(2)
     plan.render = RenderSettings(**{name: getattr(render if name in given else plan.render, name)
-                                    for name in ("mode", "color", "blocks")})
+                                    for name in ("mode", "color", "blocks", "voice")})
     plan.encoding = Encoding(**{name: getattr(encoding if name in given else plan.encoding, name)
                                 for name in ("crf", "codec", "keep_subtitles", "keep_icc")})
     plan.overridden = sorted(given)
@@ -264,7 +265,8 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
             "faces": regions,
             "dry_run": dry_run, "seconds": round(seconds, 2),
             "results": [{"input": str(r.source), "output": str(r.output) if r.output else None,
-                         "faces": r.regions, "error": r.error, "notes": r.notes, "already_done": r.already_done}
+                         "faces": r.regions, "error": r.error, "notes": r.notes, "already_done": r.already_done,
+                         **speech_summary(r)}
                         for r in results],
             "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in skipped],
         }, indent=1))
@@ -283,6 +285,12 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
     if len(results) > 1:
         for r in failed:
             err.print(f"  failed: {shown(r.source)}: {r.error}")
+
+
+def speech_summary(result: FileResult) -> dict:
+    """--json: how much speech a file's sound holds (only for files with sound)."""
+    record = result.media.detection.get("speech") if result.media else None
+    return {"speech_seconds": record["speech_seconds"], "speech_segments": record["segments"]} if record else {}
 
 
 class Stopped(BaseException):

@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from veil.names import shown
 
 REDACTED_TAG = ".redacted"
-MediaKind = Literal["image", "animation", "video"]
+MediaKind = Literal["image", "animation", "video", "audio"]
 # Demuxers that accept almost any bytes, or that read one still picture: a folder's text or
 # data file must not become a "video" because FFmpeg can show it as characters.
 NOT_VIDEO_FORMATS = {"tty", "image2", "lavfi", "bin", "data"}
@@ -52,7 +52,9 @@ def media_kind(path: Path) -> MediaKind | None:
         with av.open(str(path), "r") as container:
             if container.format.name in NOT_VIDEO_FORMATS or container.format.name.endswith("_pipe"):
                 return None
-            return "video" if container.streams.video else None
+            # A cover picture (an MP3's, an M4A's) is a still stream, not a video: such a file is sound.
+            moving = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+            return "video" if moving else "audio" if container.streams.audio else None
     except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError):
         return None
 
@@ -63,6 +65,7 @@ MEDIA_SUFFIXES = {
     ".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".apng", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif",
     ".avif", ".bmp", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".3gp", ".3g2",
     ".wmv", ".asf", ".flv", ".mpg", ".mpeg", ".vob", ".ogv", ".mxf", ".dv",
+    ".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus",
 }
 # Pillow formats whose several frames are a moving picture (TIFF/HEIF/MPO frames are pages or
 # depth maps: the first is the photo).
@@ -155,6 +158,10 @@ def output_suffix(source: Path, kind: MediaKind) -> str:
     from veil.videofile import CONTAINER_FORMATS
 
     suffix = source.suffix.lower()
+    if kind == "audio":
+        from veil.audio import AUDIO_FORMATS
+
+        return source.suffix if suffix in AUDIO_FORMATS else ".m4a"
     if kind == "video":
         return source.suffix if suffix in CONTAINER_FORMATS else ".mkv"
     if kind == "animation":

@@ -24,6 +24,9 @@ from veil.kinds import DEFAULT_HIDE
 from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape
 from veil.video import plan_video, render_video
 from veil.videofile import check_output_holds
+from veil.audio import KEEP_REFUSED, check_audio_output, plan_audio, render_audio
+from veil.speech import speech_regions
+from veil.voice import VoicePlan, voice_notes
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ def preflight(task: FileTask) -> None:
         raise InputError("no such file" if not task.source.exists() else "not a regular file")
     if task.kind is None:
         raise InputError("neither a photo nor a video veil can read")
+    if task.kind == "audio" and task.render.voice == "keep":
+        raise InputError(KEEP_REFUSED)
     if task.target is None:
         return
     check_writable(task.target, task.overwrite)
@@ -91,7 +96,9 @@ def preflight(task: FileTask) -> None:
     if task.kind == "video":
         if suffix in WRITE_FORMATS:
             raise OutputError(f"a {suffix} file cannot hold a video: choose .mp4, .mkv or .mov")
-        check_output_holds(task.source, task.target, task.encoding)
+        check_output_holds(task.source, task.target, task.encoding, VoicePlan(task.render.voice))
+    if task.kind == "audio":
+        check_audio_output(task.source, task.target, VoicePlan(task.render.voice))
 
 
 def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
@@ -106,8 +113,10 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
     except (ValueError, OSError) as error:  # fail closed: the reason is the user's to see
         result.error = one_line(error)
     if result.media is not None:
-        result.notes = notes(result.media, dry_run=task.target is None)
-        result.regions = sum(not r.keep_visible for r in result.media.regions)
+        dry_run = task.target is None
+        result.notes = notes(result.media, dry_run) + voice_notes(result.media, task.render.voice, dry_run)
+        # Speech is time, not a region of pixels: the count is of what is hidden in the picture.
+        result.regions = sum(not r.keep_visible and r.kind != "speech" for r in result.media.regions)
         result.input_sha256 = result.media.sha256
     result.seconds = time.monotonic() - started
     return result
@@ -115,6 +124,8 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
 
 def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo: Photo | None = None) -> MediaPlan:
     if task.planned is not None:
+        if task.render.voice in ("mute", "anonymise") and "speech" not in task.planned.detection:
+            _add_speech(task.planned)  # a plan made before veil looked for speech: muting nothing would leak
         return task.planned
     analysis = task.analysis
     if analysis is None:
@@ -123,6 +134,8 @@ def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo:
         media = plan_photo(task.source, analysis.profile, photo, sha256, analysis.hide)
     elif task.kind == "animation":
         media = plan_animation(task.source, analysis.profile, sha256, analysis.hide)
+    elif task.kind == "audio":
+        return plan_audio(task.source, sha256)
     else:
         media = plan_video(task.source, analysis.profile, show_progress=show_progress, start=analysis.start,
                            end=analysis.end, only_range=analysis.only_range, sha256=sha256,
@@ -130,7 +143,17 @@ def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo:
     for region in media.regions:
         if region.kind == "face":  # text, plates and people are boxes: an ellipse would leave corners
             region.shape = analysis.shape
+    if task.kind == "video":
+        _add_speech(media)
     return media
+
+
+def _add_speech(media: MediaPlan) -> None:
+    """The file's speech segments as regions, and how they were found (nothing for a silent file)."""
+    speech, record = speech_regions(Path(media.path))
+    media.regions += speech
+    if record:
+        media.detection["speech"] = record
 
 
 def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
@@ -146,6 +169,9 @@ def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
     elif task.kind == "animation":
         media = _plan(task, show_progress, sha256)
         render_animation(media, task.render, target, overwrite=task.overwrite)
+    elif task.kind == "audio":
+        media = _plan(task, show_progress, sha256)
+        render_audio(media, task.render, target, overwrite=task.overwrite, hash_checked=True)
     else:
         media = _plan(task, show_progress, sha256)
         render_video(media, task.render, target, show_progress=show_progress, encoding=task.encoding,

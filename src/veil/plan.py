@@ -34,6 +34,7 @@ Shape = Literal["ellipse", "box"]
 Origin = Literal["detected", "interpolated", "extended", "reviewer", "unanalysed"]
 # What a region hides. Every kind flows through the same plan, tracking, review, render and report.
 Kind = Literal["face", "plate", "text", "person", "speech"]
+VoiceMode = Literal["keep", "mute", "mute-all", "anonymise"]
 
 
 class PlanError(ValueError):
@@ -76,6 +77,10 @@ class Region:
     keep_visible: bool = False  # a reviewer decided this person may be shown
     reason: str | None = None  # required when keep_visible is set
     kind: Kind = "face"
+    # Speech lies on the time axis, not in pixels: a "speech" region has no boxes, only these
+    # seconds from the start of the sound (veil.speech).
+    start: float | None = None
+    end: float | None = None
 
     @property
     def first_frame(self) -> int:
@@ -101,7 +106,8 @@ class Edit:
 @dataclass
 class MediaPlan:
     path: str  # absolute; a saved plan also records it relative to the plan file
-    kind: Literal["image", "video", "animation"]  # animation: an animated GIF/PNG/WebP, frames like a video
+    # animation: an animated GIF/PNG/WebP, frames like a video; audio: sound only (width and height 0)
+    kind: Literal["image", "video", "animation", "audio"]
     width: int
     height: int
     frame_count: int = 1
@@ -168,6 +174,7 @@ class RenderSettings:
     mode: Literal["fill", "pixelate", "blur"] = "fill"
     color: tuple[int, int, int] = (0, 0, 0)
     blocks: int = PIXELATE_BLOCKS  # pixelate: at most this many blocks across a face
+    voice: VoiceMode = "keep"  # what happens to speech in the sound (veil.voice)
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,7 @@ class Plan:
         shared_detection = data.get("detection", {})
         return cls(
             media=[_media_from_json(m, folder, shared_detection) for m in data["media"]],
-            render=RenderSettings(render["mode"], tuple(render["color"]), render["blocks"]),
+            render=RenderSettings(render["mode"], tuple(render["color"]), render["blocks"], render.get("voice", "keep")),
             encoding=Encoding(**data.get("encoding", {})),
             created=data["created"],
             veil_version=data.get("veil_version", ""),
@@ -300,6 +307,8 @@ def _media_to_json(media: MediaPlan, folder: Path | None) -> dict[str, Any]:
                 # [frame, x0, y0, x1, y1, origin, score]: compact, since an hour of
                 # video holds hundreds of thousands of boxes.
                 "boxes": [_box_to_json(f, b) for f, b in sorted(r.boxes.items())],
+                **({"start": round(r.start, 3), "end": round(r.end, 3)} if r.start is not None and r.end is not None
+                   else {}),
             }
             for r in media.regions
         ],
@@ -341,6 +350,8 @@ def _media_from_json(data: dict[str, Any], folder: Path | None, shared_detection
                 keep_visible=r["keep_visible"],
                 reason=r.get("reason"),
                 boxes={b[0]: Box(b[1], b[2], b[3], b[4], b[5], b[6]) for b in r["boxes"]},
+                start=r.get("start"),
+                end=r.get("end"),
             )
             for r in data["regions"]
         ],

@@ -24,6 +24,7 @@ from veil.detect import MODEL_NAME, RETINAFACE_NAME, model_sha256
 from veil.outputs import atomic_write_bytes
 from veil.photo import file_sha256
 from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
+from veil.voice import VOICE_TEXT, voice_entry
 
 REPORT_FORMAT = "veil-report"
 REPORT_VERSION = 1
@@ -56,12 +57,13 @@ def build_report(plan: Plan, outputs: dict[str, str]) -> dict[str, Any]:
                                 for m in plan.media if "second_model_sha256" in m.detection),
         }] if any("second_model_sha256" in m.detection for m in plan.media) else []) + kind_models(plan),
         "settings": {
-            "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks},
+            "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks,
+                       "voice": plan.render.voice},
             "encoding": asdict(plan.encoding),
             # Settings this run took from its command line rather than from the loaded plan.
             "from_command_line": plan.overridden,
         },
-        "files": [file_entry(media, outputs.get(media.path), plan.edits) for media in plan.media],
+        "files": [file_entry(media, outputs.get(media.path), plan.edits, plan.render.voice) for media in plan.media],
         "edits": [edit_entry(e) for e in plan.edits],
     }
 
@@ -85,7 +87,8 @@ def redaction_text(render: dict[str, Any]) -> str:
     return f"fill: solid colour {render['color']}"
 
 
-def file_entry(media: MediaPlan, output: str | None, edits: list[Edit]) -> dict[str, Any]:
+def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: str = "keep") -> dict[str, Any]:
+    pictured = [r for r in media.regions if r.kind != "speech"]  # speech is on the time axis: see "voice"
     actual = file_sha256(Path(media.path)) if Path(media.path).is_file() else None
     mine = [e for e in edits if e.media == media.path]
     return {
@@ -104,10 +107,11 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit]) -> dict[
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
         "unchecked_frames": frame_runs(media.unchecked_frames),
         "unchecked_frames_covered": media.unchecked_covered,
-        "regions_hidden": sum(not r.keep_visible for r in media.regions),
-        "regions_kept_visible": sum(r.keep_visible for r in media.regions),
-        "hidden_by_kind": dict(Counter(r.kind for r in media.regions if not r.keep_visible)),
-        "regions": [region_entry(media, r, mine) for r in media.regions],
+        "regions_hidden": sum(not r.keep_visible for r in pictured),
+        "regions_kept_visible": sum(r.keep_visible for r in pictured),
+        "hidden_by_kind": dict(Counter(r.kind for r in pictured if not r.keep_visible)),
+        "regions": [region_entry(media, r, mine) for r in pictured],
+        "voice": voice_entry(media, voice),
         # Regions the reviewer deleted are gone from the plan; their deletion stays here.
         "deleted_regions": sorted({e.region for e in mine if e.action == "delete_region" and e.region}
                                   - {r.id for r in media.regions}),
@@ -189,6 +193,7 @@ def render_html(report: dict[str, Any]) -> str:
         row("Model SHA-256", model["sha256"], code=True),
         row("Model matches the plan's", "yes" if model["matches_plan"] else "NO: the plan was made with another model"),
         row("Redaction", redaction_text(render)),
+        row("Voices", VOICE_TEXT[render["voice"]]),
         row("Encoding", json.dumps(report["settings"]["encoding"], sort_keys=True), code=True),
         row("Settings from this run's command line (not the plan's)", ", ".join(overridden) or "none"),
         "</table>",
@@ -211,6 +216,7 @@ def file_html(file: dict[str, Any]) -> str:
         row("Output SHA-256", file["output_sha256"], code=True),
         row("Regions hidden / kept visible", f"{file['regions_hidden']} / {file['regions_kept_visible']}"),
         row("Hidden by kind", ", ".join(f"{k}: {n}" for k, n in file["hidden_by_kind"].items()) or "none"),
+        row("Speech", voice_summary(file["voice"])),
         row("Detection that ran", json.dumps(file["detection"], sort_keys=True) or "none (planned by hand)",
             code=True),
         row("Frames fully covered (could not be analysed)", runs_text(file["unanalysed_frames"]) or "none"),
@@ -236,6 +242,13 @@ def file_html(file: dict[str, Any]) -> str:
     parts.append(edits_html(file["edits"], with_media=False))
     parts.append("</section>")
     return "".join(parts)
+
+
+def voice_summary(voice: dict[str, Any]) -> str:
+    if voice["speech_seconds"] is None:
+        return "no sound"
+    spans = ", ".join(f"{a:g}-{b:g} s" for a, b in voice["segments"]) or "none found"
+    return f"{voice['speech_seconds']:g} s in {len(voice['segments'])} segment(s), {voice['treatment']}: {spans}"
 
 
 def edits_html(edits: list[dict[str, Any]], with_media: bool) -> str:

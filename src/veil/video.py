@@ -31,6 +31,7 @@ from veil.people import body_below
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
+from veil.voice import voice_plan
 from veil.videofile import Encoding, Output, VideoError, bit_depth, frame_rate, open_input, open_output, read, video_stream
 
 
@@ -387,7 +388,8 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                     raise VideoError(f"display rotation changes mid-stream (at frame {index}): not supported")
                 if out is None:
                     rotation = item.rotation
-                    out = open_output(temp, suffix, container, stream, item.rotation, encoding)
+                    out = open_output(temp, suffix, container, stream, item.rotation, encoding,
+                                      voice_plan(media.regions, settings.voice))
                     for packet in early:
                         _mux_packet(out, packet)
                 boxes = [(r, upright_to_coded(b, turns, item.width, item.height)) for r, b in by_frame.get(index, [])]

@@ -24,6 +24,7 @@ import av
 import av.error
 
 from veil.plan import Encoding
+from veil.voice import VoiceEdit, VoicePlan, add_edited_stream
 
 # Output container per suffix; anything else lets FFmpeg guess from the name.
 CONTAINER_FORMATS = {
@@ -165,11 +166,13 @@ class Output:
     container: av.container.OutputContainer
     video: av.video.stream.VideoStream
     copies: dict[int, av.stream.Stream]  # input stream index -> output stream, packets copied
-    reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler]]
+    # Streams decoded and encoded again: converted (a resampler) or with voices edited (a VoiceEdit).
+    reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler | VoiceEdit]]
 
 
 def open_output(path: Path, suffix: str, source: av.container.InputContainer,
-                video: av.video.stream.VideoStream, rotation: int, encoding: Encoding) -> Output:
+                video: av.video.stream.VideoStream, rotation: int, encoding: Encoding,
+                voice: VoicePlan = VoicePlan()) -> Output:
     fmt = CONTAINER_FORMATS.get(suffix.lower())
     # MP4/MOV: index at the front, so the file plays while it downloads.
     options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
@@ -179,7 +182,7 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         raise VideoError(f"cannot write a {suffix} file: {error}") from None
     try:
         stream = _add_video(out, video, rotation, encoding)
-        copies, reencode = _add_audio(out, source)
+        copies, reencode = _add_audio(out, source, voice)
         if encoding.keep_subtitles:
             for sub in source.streams.subtitles:
                 copies[sub.index] = out.add_stream_from_template(sub)
@@ -226,13 +229,16 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     return stream
 
 
-def _add_audio(out: av.container.OutputContainer, source: av.container.InputContainer):
+def _add_audio(out: av.container.OutputContainer, source: av.container.InputContainer, voice: VoicePlan):
     copies: dict[int, av.stream.Stream] = {}
-    reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler]] = {}
+    reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler | VoiceEdit]] = {}
     for audio in source.streams.audio:
         cc = audio.codec_context
         if cc is None:
             raise VideoError(f"audio stream {audio.index} has a codec FFmpeg cannot handle")
+        if voice.edits:
+            reencode[audio.index] = add_edited_stream(out, audio, voice.mode, list(voice.speech))
+            continue
         if cc.name in out.supported_codecs:
             copies[audio.index] = out.add_stream_from_template(audio)
             continue
@@ -245,7 +251,7 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
     return copies, reencode
 
 
-def check_output_holds(source: Path, target: Path, encoding: Encoding) -> None:
+def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: VoicePlan = VoicePlan()) -> None:
     """Before any work: can a file named like `target` hold this video, re-encoded as veil would?
 
     Builds the output's streams and writes its header to a scratch file, so a `.jpg` for a
@@ -257,7 +263,7 @@ def check_output_holds(source: Path, target: Path, encoding: Encoding) -> None:
         suffix = target.suffix
         with tempfile.TemporaryDirectory(prefix="veil-check-") as folder:
             try:
-                out = open_output(Path(folder) / f"check{suffix}", suffix, container, stream, 0, encoding)
+                out = open_output(Path(folder) / f"check{suffix}", suffix, container, stream, 0, encoding, voice)
                 try:
                     out.container.start_encoding()
                 finally:

@@ -442,7 +442,7 @@ def media_json(index: int, media: MediaPlan) -> dict[str, Any]:
             {"id": r.id, "kind": r.kind, "source": r.source, "shape": r.shape, "keep_visible": r.keep_visible, "reason": r.reason,
              # [frame, x0, y0, x1, y1, origin], sorted by frame: the timeline and overlay read this
              "boxes": [[f, b.x0, b.y0, b.x1, b.y1, b.origin] for f, b in sorted(r.boxes.items())]}
-            for r in media.regions
+            for r in media.regions if r.kind != "speech"  # on the time axis, not in the picture
         ],
     }
 

@@ -22,9 +22,9 @@ import uvicorn
 from rich.console import Console
 
 from veil import __version__
-from veil.options import (AccurateOption, BlocksOption, ColorOption, Mode, ModeOption, OverwriteOption, ShapeOpt,
-                          ShapeOption, parse_color)
-from veil.detect import PROFILES, DetectionProfile
+from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
+                          ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option)
+from veil.detect import PROFILES
 from veil.names import shown
 from veil.outputs import Input, OutputClaims, OutputError, collect_inputs, output_path
 from veil.pipeline import Analysis, FileTask, redact_file
@@ -61,18 +61,20 @@ def review(
     report: Annotated[Optional[Path], typer.Option("--report", help="Audit report path (JSON; HTML beside it). Default: beside the plan file.")] = None,
     overwrite: OverwriteOption = False,
     accurate: AccurateOption = False,
+    hide: HideOption = "faces",
     mode: ModeOption = Mode.fill,
     color: ColorOption = "black",
     shape: ShapeOpt = ShapeOption.ellipse,
     blocks: BlocksOption = PIXELATE_BLOCKS,
+    voice: VoiceOption = VoiceChoice.keep,
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 0,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the address only; do not open a browser.")] = False,
 ) -> None:
     """Check and correct every redaction in a local web page, then export the outputs and an audit report."""
-    settings = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks)
+    settings = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
+    analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, hide=parse_hide_option(hide))
     try:
-        session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings,
-                               PROFILES["accurate" if accurate else "fast"], shape.value, overwrite)
+        session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings, analysis, overwrite)
     except (SessionError, PlanError, OutputError) as error:
         say(f"veil review: {error}")
         raise typer.Exit(2)
@@ -86,7 +88,7 @@ def review(
 
 
 def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | None, output_dir: Path | None,
-                 report: Path | None, settings: RenderSettings, profile: DetectionProfile, shape: str,
+                 report: Path | None, settings: RenderSettings, analysis: Analysis,
                  overwrite: bool = False) -> ReviewSession:
     """Load or make the plan, and decide where it, the outputs and the report are written.
 
@@ -103,7 +105,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
             raise SessionError("no photos or videos given (or found in the folders given)")
         first = inputs[0].source
         plan_path = save_plan or first.with_name(first.name + PLAN_SUFFIX)
-        plan = resume(plan_path, [i.source for i in inputs]) or detect(inputs, settings, profile, shape)
+        plan = resume(plan_path, [i.source for i in inputs]) or detect(inputs, settings, analysis)
     check_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
     # Every file the session will write is checked before it writes any.
     claims = OutputClaims(Path(m.path) for m in plan.media)
@@ -137,14 +139,14 @@ def resume(plan_path: Path, sources: list[Path]) -> Plan | None:
     return plan
 
 
-def detect(inputs: list[Input], settings: RenderSettings, profile: DetectionProfile, shape: str) -> Plan:
+def detect(inputs: list[Input], settings: RenderSettings, analysis: Analysis) -> Plan:
     plan = Plan(render=settings, veil_version=__version__)
     for item in inputs:
         if item.kind is None or not item.source.is_file():
             raise SessionError(f"{item.source}: not a photo or video file")
     for number, item in enumerate(inputs, 1):
-        say(f"[{number}/{len(inputs)}] detecting faces in {item.source}")
-        result = redact_file(FileTask(item.source, item.kind, None, settings, plan.encoding, Analysis(profile, shape)),
+        say(f"[{number}/{len(inputs)}] detecting in {item.source}")
+        result = redact_file(FileTask(item.source, item.kind, None, settings, plan.encoding, analysis),
                              show_progress=True)
         if result.media is None:
             raise SessionError(f"{item.source}: {result.error}")

@@ -1,0 +1,297 @@
+"""Voice anonymisation against a speaker-recognition attacker; speech detection for muting.
+
+    /tmp/voice/bvenv/bin/python bench/voice.py            # see bench/README.md for the venv and the model
+
+Attacker: resemblyzer's GE2E speaker encoder (exported once by tools/export_resemblyzer.py to
+bench/models/resemblyzer_ge2e.onnx), fed a 40-band mel power spectrogram computed here in numpy
+as librosa computes it. Data: ../shared/data/speech, 6 LibriSpeech readers x 10 utterances
+(enrolment: utterances 0-4 averaged; probes: 5-9) and 16 one-utterance distractor readers.
+
+- ignorant attacker: enrols clean speech, probes anonymised speech;
+- lazy-informed attacker: enrols speech anonymised by the same method in another export.
+Verification EER over every probe x enrolled reader trial plus every distractor x reader trial
+(chance 50%); rank-1 identification of each probe among the 6 readers and 16 distractors
+(chance 1/22). Intelligibility: pocketsphinx's word error rate against its own transcript of
+the original (so the original scores 0), and STOI against the original. Speed: CPU seconds per
+second of 16 kHz speech, as a multiple of real time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import onnxruntime as ort
+
+from veil import voice
+from veil.speech import find_speech
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "speech"
+MODEL = ROOT / "bench" / "models" / "resemblyzer_ge2e.onnx"
+RATE = 16000
+
+
+# --- the attacker ---------------------------------------------------------------------------
+
+def _mel_filters(n_fft: int = 400, n_mels: int = 40) -> np.ndarray:
+    """librosa.filters.mel(sr=16000, n_fft=400, n_mels=40): Slaney's mel scale and area normalisation."""
+    def to_mel(f: np.ndarray) -> np.ndarray:
+        f = np.asarray(f, float)
+        return np.where(f < 1000, f / (200 / 3), 15 + np.log(np.maximum(f, 1e-9) / 1000) / (np.log(6.4) / 27))
+
+    def to_hz(m: np.ndarray) -> np.ndarray:
+        return np.where(m < 15, m * 200 / 3, 1000 * np.exp((m - 15) * np.log(6.4) / 27))
+
+    freqs = np.linspace(0, RATE / 2, 1 + n_fft // 2)
+    mel_f = to_hz(np.linspace(to_mel(0), to_mel(RATE / 2), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    return weights * (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+
+
+MEL = _mel_filters()
+
+
+def mel_spectrogram(wav: np.ndarray) -> np.ndarray:
+    """(frames, 40) mel power, 25 ms Hann windows every 10 ms, centred (reflect padding), as resemblyzer's."""
+    padded = np.pad(wav, 200, mode="reflect")
+    count = 1 + len(wav) // 160
+    frames = padded[np.arange(count)[:, None] * 160 + np.arange(400)[None, :]]
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(400) / 400)
+    power = np.abs(np.fft.rfft(frames * window, 400)) ** 2
+    return (power @ MEL.T).astype(np.float32)
+
+
+class Attacker:
+    def __init__(self) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        self.session = ort.InferenceSession(str(MODEL), options, providers=["CPUExecutionProvider"])
+
+    def embed(self, wav: np.ndarray) -> np.ndarray:
+        """resemblyzer's embed_utterance: 1.6 s partials at 1.3 per second, volume raised to -30 dBFS."""
+        rms = np.sqrt(np.mean(wav ** 2))
+        gain = 10 ** ((-30 - 20 * np.log10(max(rms, 1e-9))) / 20)
+        wav = wav * max(gain, 1.0)
+        step = int(round(RATE / 1.3 / 160))
+        n_frames = int(np.ceil((len(wav) + 1) / 160))
+        starts = list(range(0, max(1, n_frames - 160 + step + 1), step))
+        if len(starts) > 1 and (len(wav) - starts[-1] * 160) / (160 * 160) < 0.75:
+            starts = starts[:-1]
+        wav = np.pad(wav, (0, max(0, (starts[-1] + 160) * 160 - len(wav))))
+        mel = mel_spectrogram(wav)
+        partials = np.stack([mel[s:s + 160] for s in starts])
+        raw = self.session.run(None, {"mels": partials})[0].mean(axis=0)
+        return raw / np.linalg.norm(raw)
+
+
+# --- candidates -----------------------------------------------------------------------------
+
+def mcadams(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The VoicePrivacy baseline: the voice's own residual through formants moved by alpha in [0.5, 0.9]."""
+    frames = voice._frames(x.astype(np.float64))
+    a, _ = voice._lpc(frames)
+    moved = voice._mcadams(a, float(rng.uniform(0.5, 0.9)))
+    window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
+    spectrum = np.fft.rfft(frames * window, voice.NFFT) * np.fft.rfft(a, voice.NFFT) / np.fft.rfft(moved, voice.NFFT)
+    return voice._overlap_add(np.fft.irfft(spectrum, voice.NFFT)[:, :voice.FRAME] * window, len(x))
+
+
+def whisper(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Noise-excited LPC: moved formants, no pitch at all."""
+    frames = voice._frames(x.astype(np.float64))
+    a, _ = voice._lpc(frames)
+    moved = voice._mcadams(a, float(rng.uniform(0.7, 0.9)))
+    window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
+    source = voice._frames(rng.standard_normal(len(x)))
+    shaped = np.fft.rfft(source * window, voice.NFFT) / np.fft.rfft(moved, voice.NFFT)
+    target = (np.abs(np.fft.rfft(frames * window, voice.NFFT)) ** 2).sum(axis=1)
+    shaped *= np.sqrt(target / np.maximum((np.abs(shaped) ** 2).sum(axis=1), 1e-20))[:, None]
+    return voice._overlap_add(np.fft.irfft(shaped, voice.NFFT)[:, :voice.FRAME] * window, len(x))
+
+
+CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noise LPC)": whisper,
+              "veil anonymise": voice.anonymise}
+
+
+# --- data and measures ----------------------------------------------------------------------
+
+def load(path: Path) -> np.ndarray:
+    with av.open(str(path)) as c:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+        frames = [f for fr in c.decode(audio=0) for f in resampler.resample(fr)] + resampler.resample(None)
+        return np.concatenate([f.to_ndarray().reshape(-1) for f in frames]).astype(np.float64)
+
+
+def eer(target: np.ndarray, nontarget: np.ndarray) -> float:
+    scores = np.concatenate([target, nontarget])
+    best = 1.0
+    for threshold in np.sort(scores):
+        miss = np.mean(target < threshold)
+        false = np.mean(nontarget >= threshold)
+        best = min(best, max(miss, false))
+    return float(best)
+
+
+def attack(enrol: dict[str, np.ndarray], probes: list[tuple[str, np.ndarray]],
+           distractors: dict[str, np.ndarray]) -> tuple[float, float]:
+    """EER (%) and rank-1 identification (%) of the probes against the enrolled readers and distractors."""
+    readers = sorted(enrol)
+    gallery = {**enrol, **distractors}
+    names = list(gallery)
+    matrix = np.stack([gallery[n] for n in names])
+    target, nontarget, hits = [], [], 0
+    for speaker, embedding in probes:
+        scores = matrix @ embedding
+        hits += names[int(np.argmax(scores))] == speaker
+        for reader in readers:
+            (target if reader == speaker else nontarget).append(float(enrol[reader] @ embedding))
+    for embedding in distractors.values():
+        nontarget += [float(enrol[r] @ embedding) for r in readers]
+    return 100 * eer(np.array(target), np.array(nontarget)), 100 * hits / len(probes)
+
+
+def wer(reference: str, hypothesis: str) -> tuple[int, int]:
+    ref, hyp = reference.split(), hypothesis.split()
+    d = np.arange(len(hyp) + 1)
+    for i, word in enumerate(ref, 1):
+        previous, d[0] = d.copy(), i
+        for j, other in enumerate(hyp, 1):
+            d[j] = min(previous[j] + 1, d[j - 1] + 1, previous[j - 1] + (word != other))
+    return int(d[-1]), len(ref)
+
+
+def transcribe(decoder, wav: np.ndarray) -> str:
+    pcm = (np.clip(wav, -1, 1) * 32767).astype(np.int16).tobytes()
+    decoder.start_utt()
+    decoder.process_raw(pcm, full_utt=True)
+    decoder.end_utt()
+    return decoder.hyp().hypstr if decoder.hyp() else ""
+
+
+def same_level(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """y at x's loudness: the encoder's input is a power spectrum, so a louder output alone can mislead
+    it, and any attacker can undo a level change."""
+    return y * np.sqrt(np.mean(x ** 2) / max(float(np.mean(y ** 2)), 1e-20))
+
+
+def _export_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--wer-utterances", type=int, default=30, help="probes transcribed per candidate (speed)")
+    parser.add_argument("--only", help="measure only this candidate (and the original)")
+    parser.add_argument("--no-words", action="store_true", help="skip word error rate and STOI (fast)")
+    args = parser.parse_args()
+    rows = list(csv.DictReader(open(DATA / "utterances.csv")))
+    readers: dict[str, list[Path]] = {}
+    others: dict[str, Path] = {}
+    for row in rows:
+        if row["librispeech_subset"] == "test-other":
+            readers.setdefault(row["speaker"], []).append(DATA / row["file"])
+        else:
+            others[row["speaker"]] = DATA / row["file"]
+    audio = {p: load(p) for ps in readers.values() for p in ps} | {p: load(p) for p in others.values()}
+    attacker = Attacker()
+    from pocketsphinx import Decoder
+    import pystoi
+
+    decoder = Decoder(loglevel="ERROR")
+    probes = [(s, p) for s, ps in readers.items() for p in sorted(ps)[5:]]
+    wer_probes = probes[:: max(1, len(probes) // args.wer_utterances)][:args.wer_utterances]
+    if args.no_words:
+        wer_probes = []
+    reference = {p: transcribe(decoder, audio[p]) for _, p in wer_probes}
+    print(f"{len(readers)} readers x 10, {len(others)} distractors; rank-1 chance {100 / (len(readers) + len(others)):.1f}%, "
+          "EER chance 50%")
+    print("| candidate | EER ignorant | rank-1 ignorant | EER lazy-informed | rank-1 lazy-informed | WER vs original | STOI | x real time |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, method in CANDIDATES.items():
+        if args.only and name not in ("original", args.only):
+            continue
+        exports = []
+        cpu = 0.0
+        for seed in (1, 2):  # two exports, each with its own secret
+            rng = _export_rng(seed * 7919)
+            started = time.process_time()
+            done = {p: (wav if method is None else same_level(method(wav, rng), wav)) for p, wav in audio.items()}
+            cpu += time.process_time() - started
+            exports.append(done)
+        speech_s = 2 * sum(len(w) for w in audio.values()) / RATE
+        emb = [{p: attacker.embed(w) for p, w in e.items()} for e in exports]
+        clean = {p: attacker.embed(w) for p, w in audio.items()}
+
+        def enrolment(table: dict) -> dict[str, np.ndarray]:
+            out = {}
+            for s, ps in readers.items():
+                mean = np.mean([table[p] for p in sorted(ps)[:5]], axis=0)
+                out[s] = mean / np.linalg.norm(mean)
+            return out
+
+        probe_emb = [(s, emb[0][p]) for s, p in probes]
+        ignorant = attack(enrolment(clean), probe_emb, {s: clean[p] for s, p in others.items()})
+        informed = attack(enrolment(emb[1]), probe_emb, {s: emb[1][p] for s, p in others.items()})
+        errors = words = 0
+        stoi = []
+        for _, p in wer_probes:
+            e, n = wer(reference[p], transcribe(decoder, exports[0][p]))
+            errors, words = errors + e, words + n
+            stoi.append(pystoi.stoi(audio[p], exports[0][p], RATE))
+        stoi = stoi or [float("nan")]
+        speed = "-" if method is None else f"{speech_s / max(cpu, 1e-9):.0f}"
+        print(f"| {name} | {ignorant[0]:.1f}% | {ignorant[1]:.1f}% | {informed[0]:.1f}% | {informed[1]:.1f}% | "
+              f"{100 * errors / max(words, 1):.1f}% | {np.mean(stoi):.3f} | {speed} |", flush=True)
+    if not args.only:
+        vad(readers, audio)
+
+
+def vad(readers: dict[str, list[Path]], audio: dict[Path, np.ndarray]) -> None:
+    """Speech detection on the 60 readings, each between 1.5 s of quiet room-like noise."""
+    import tempfile
+
+    rng = np.random.default_rng(0)
+    gap = 1.5
+    covered = voiced = gap_total = gap_muted = utterance_covered = utterance_total = 0.0
+    with tempfile.TemporaryDirectory() as folder:
+        for ps in readers.values():
+            for p in sorted(ps):
+                wav = audio[p]
+                noise = lambda n: 0.003 * rng.standard_normal(n)  # noqa: E731  (-50 dBFS)
+                sound = np.concatenate([noise(int(gap * RATE)), wav, noise(int(gap * RATE))])
+                path = Path(folder) / "x.wav"
+                with av.open(str(path), "w", format="wav") as out:
+                    stream = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
+                    frame = av.AudioFrame.from_ndarray((np.clip(sound, -1, 1) * 32767).astype(np.int16)[None],
+                                                       format="s16", layout="mono")
+                    frame.sample_rate = RATE
+                    for packet in [*stream.encode(frame), *stream.encode(None)]:
+                        out.mux(packet)
+                found, _ = find_speech(path)
+                level = np.sqrt((wav[:len(wav) // 320 * 320].reshape(-1, 320) ** 2).mean(axis=1))
+                loud = np.flatnonzero(level > 0.1 * level.max())
+                a, b = gap + loud[0] * 0.02, gap + (loud[-1] + 1) * 0.02
+                end = gap + len(wav) / RATE
+                overlap = lambda lo, hi: sum(max(0.0, min(y, hi) - max(x, lo)) for x, y in found)  # noqa: E731
+                covered += overlap(a, b)
+                voiced += b - a
+                utterance_covered += overlap(gap, end)
+                utterance_total += end - gap
+                gap_muted += overlap(0, gap) + overlap(end, end + gap)
+                gap_total += 2 * gap
+    print(f"\nspeech detection: {100 * covered / voiced:.2f}% of voiced time (first to last loud 20 ms) muted, "
+          f"{100 * utterance_covered / utterance_total:.2f}% of whole utterances (with their edge silences); "
+          f"{100 * gap_muted / gap_total:.1f}% of the quiet gaps muted (padding)")
+
+
+if __name__ == "__main__":
+    main()

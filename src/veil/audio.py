@@ -1,0 +1,125 @@
+"""Audio files (WAV, FLAC, MP3, M4A/AAC, Ogg/Opus) in and out through PyAV.
+
+A sound file's only identifying content veil handles is voices, so it is always re-encoded
+with its voices muted or anonymised (veil.voice): there is no keep for it. The output is a
+new container: tags (artist, title, comments, ID3 frames), cover pictures and chapters of
+the input are not copied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from pathlib import Path
+
+import av
+import av.error
+
+from veil.outputs import atomic_output
+from veil.photo import file_sha256
+from veil.plan import MediaPlan, RenderSettings
+from veil.speech import SoundError, speech_regions
+from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, voice_plan
+
+# Output container per suffix.
+AUDIO_FORMATS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".m4a": "ipod", ".aac": "adts", ".ogg": "ogg",
+                 ".oga": "ogg", ".opus": "opus"}
+KEEP_REFUSED = ("an audio file's voices are all veil can protect, so --voice keep would copy it unprotected: "
+                "use --voice mute, mute-all or anonymise")
+
+
+def plan_audio(source: Path, sha256: str | None = None) -> MediaPlan:
+    regions, record = speech_regions(source)
+    return MediaPlan(path=str(Path(source).absolute()), kind="audio", width=0, height=0, frame_count=0,
+                     sha256=sha256 or file_sha256(source), regions=regions, detection={"speech": record})
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        container = av.open(str(path), "r")
+    except (av.error.FFmpegError, OSError) as error:
+        raise SoundError(f"cannot open the sound: {error}") from None
+    if not container.streams.audio:
+        container.close()
+        raise SoundError("no audio stream in the file")
+    return container
+
+
+def _open_output(path: Path, suffix: str, source: av.container.InputContainer,
+                 voice: VoicePlan) -> tuple[av.container.OutputContainer, dict[int, tuple[av.audio.stream.AudioStream, VoiceEdit]]]:
+    try:
+        out = av.open(str(path), "w", format=AUDIO_FORMATS.get(suffix.lower()))
+    except (av.error.FFmpegError, ValueError) as error:
+        raise SoundError(f"cannot write a {suffix or 'suffix-less'} file: {error}") from None
+    try:
+        return out, {a.index: add_edited_stream(out, a, voice.mode, list(voice.speech)) for a in source.streams.audio}
+    except Exception:
+        out.close()
+        raise
+
+
+def check_audio_output(source: Path, target: Path, voice: VoicePlan) -> None:
+    """Before any work: can a file named like `target` hold this sound, re-encoded as veil would?"""
+    if not voice.edits:
+        raise SoundError(KEEP_REFUSED)
+    suffix = target.suffix
+    if suffix.lower() not in AUDIO_FORMATS:
+        raise SoundError(f"cannot write sound as {suffix or 'a file without a suffix'}: use one of "
+                         f"{', '.join(sorted(AUDIO_FORMATS))}")
+    container = _open(source)
+    try:
+        with tempfile.TemporaryDirectory(prefix="veil-check-") as folder:
+            try:
+                out, _ = _open_output(Path(folder) / f"check{suffix}", suffix, container, voice)
+                try:
+                    out.start_encoding()
+                finally:
+                    out.close()
+            except (av.error.FFmpegError, ValueError, TypeError) as error:
+                if isinstance(error, SoundError):
+                    raise
+                reason = getattr(error, "strerror", None) or error
+                raise SoundError(f"a {suffix} file cannot hold this sound ({reason}): choose .m4a, .flac or .wav") from None
+    finally:
+        container.close()
+
+
+def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overwrite: bool = True,
+                 hash_checked: bool = False) -> None:
+    """Write the sound with its voices treated to `target`, atomically."""
+    if not hash_checked and media.sha256 and file_sha256(Path(media.path)) != media.sha256:
+        raise SoundError("the file changed since its plan was made: detect again")
+    voice = voice_plan(media.regions, settings.voice)
+    if not voice.edits:
+        raise SoundError(KEEP_REFUSED)
+    container = _open(Path(media.path))
+    try:
+        with atomic_output(target, overwrite) as temp:
+            out, edits = _open_output(temp, target.suffix, container, voice)
+            try:
+                _transcode(container, out, edits)
+            finally:
+                with contextlib.suppress(Exception):
+                    out.close()
+    finally:
+        container.close()
+
+
+def _transcode(container: av.container.InputContainer, out: av.container.OutputContainer,
+               edits: dict[int, tuple[av.audio.stream.AudioStream, VoiceEdit]]) -> None:
+    try:
+        for packet in container.demux(*container.streams.audio):
+            if packet.dts is None and packet.size == 0:
+                continue
+            stream, edit = edits[packet.stream.index]
+            for frame in packet.decode():
+                if frame.is_corrupt:
+                    raise SoundError("the sound is damaged (a corrupt frame)")
+                for ready in edit.resample(frame):
+                    out.mux(stream.encode(ready))
+        for stream, edit in edits.values():
+            for ready in edit.resample(None):
+                out.mux(stream.encode(ready))
+            out.mux(stream.encode(None))
+    except av.error.FFmpegError as error:
+        raise SoundError(f"cannot re-encode the sound: {error}") from None

@@ -1,0 +1,221 @@
+"""Where people speak in a file's sound: Silero VAD (ONNX, run by onnxruntime) over every audio stream.
+
+Each stream is decoded and downmixed to 16 kHz mono on the fly and fed to the model in 32 ms
+chunks, so memory does not grow with the length of the file. Speech probabilities become
+segments with Silero's own hysteresis; segments are then padded, because a voice that is
+muted or anonymised must be covered from its first syllable to its last breath. Segments
+of all streams are united: every stream is then treated over the same times.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from hashlib import sha256
+from importlib import resources
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+import onnxruntime as ort
+
+MODEL_NAME = "silero_vad.onnx"
+RATE = 16000
+CHUNK = 512  # the model's input at 16 kHz: 32 ms
+CONTEXT = 64  # samples of the previous chunk the model sees again with each chunk
+LANES = 8  # stretches of sound run as one batch
+LANE = 250  # chunks per stretch: 8 s
+WARM_UP = 16  # chunks (0.5 s) heard before a stretch to settle the model's state
+
+Segment = tuple[float, float]  # seconds from the stream's first sample
+
+
+class SoundError(ValueError):
+    """Sound that cannot be read faithfully; the message says why."""
+
+
+@dataclass(frozen=True)
+class SpeechParams:
+    """How probabilities become segments (Silero's get_speech_timestamps, with wider padding)."""
+
+    threshold: float = 0.5  # a chunk above it starts speech
+    release: float = 0.35  # speech ends only when probability falls below this ...
+    min_silence_s: float = 0.1  # ... for this long
+    min_speech_s: float = 0.25  # shorter bursts are not speech
+    pad_s: float = 0.3  # added before and after each segment
+    join_s: float = 0.6  # segments this close are joined: no flicker of voice between them
+
+
+SPEECH = SpeechParams()
+
+
+class VoiceDetector:
+    """An onnxruntime session over Silero VAD; one stream at a time (the model is stateful)."""
+
+    def __init__(self) -> None:
+        options = ort.SessionOptions()
+        # One chunk per call: a second thread costs more in hand-over than it saves.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        model = resources.files("veil.models").joinpath(MODEL_NAME).read_bytes()
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.lock = threading.Lock()
+
+    def probabilities(self, chunks: Iterator[np.ndarray]) -> np.ndarray:
+        """Speech probability of each 512-sample chunk, in order.
+
+        The model is called once per chunk, and a call costs far more than its arithmetic, so
+        the sound is cut into LANES stretches run side by side as one batch. Each stretch first
+        hears the WARM_UP chunks before it (probabilities discarded), so its state is settled.
+        """
+        found: list[np.ndarray] = []
+        history = np.zeros((WARM_UP, CHUNK), np.float32)
+        block: list[np.ndarray] = []
+        with self.lock:
+            for chunk in chunks:
+                block.append(chunk)
+                if len(block) == LANES * LANE:
+                    found.append(self._block(np.stack(block), history))
+                    history, block = found_history(history, block), []
+            if block:
+                found.append(self._block(np.stack(block), history))
+        return np.concatenate(found) if found else np.zeros(0, np.float32)
+
+    def _block(self, block: np.ndarray, history: np.ndarray) -> np.ndarray:
+        lanes = -(-len(block) // LANE)
+        padded = np.concatenate([history, block, np.zeros((lanes * LANE - len(block), CHUNK), np.float32)])
+        # Lane i: chunks [i*LANE - WARM_UP, (i+1)*LANE) of the block, history first.
+        steps = padded[np.arange(lanes)[:, None] * LANE + np.arange(WARM_UP + LANE)[None, :]]
+        state = np.zeros((2, lanes, 128), np.float32)
+        context = np.zeros((lanes, CONTEXT), np.float32)
+        rate = np.array(RATE, np.int64)
+        out = np.zeros((lanes, WARM_UP + LANE), np.float32)
+        for step in range(WARM_UP + LANE):
+            x = np.concatenate([context, steps[:, step]], axis=1)
+            try:
+                p, state = self.session.run(None, {"input": x, "state": state, "sr": rate})
+            except Exception as error:  # onnxruntime raises its own types; any means no answer
+                raise SoundError(f"the speech detector failed: {error}") from None
+            out[:, step] = p[:, 0]
+            context = steps[:, step, -CONTEXT:]
+        return out[:, WARM_UP:].reshape(-1)[:len(block)]
+
+
+def found_history(history: np.ndarray, block: list[np.ndarray]) -> np.ndarray:
+    """The last WARM_UP chunks heard, for the next block's first lane."""
+    return np.concatenate([history, np.stack(block[-WARM_UP:])])[-WARM_UP:]
+
+
+@lru_cache(maxsize=1)
+def shared_voice_detector() -> VoiceDetector:
+    return VoiceDetector()
+
+
+@lru_cache(maxsize=1)
+def model_sha256() -> str:
+    return sha256(resources.files("veil.models").joinpath(MODEL_NAME).read_bytes()).hexdigest()
+
+
+def mono16k_chunks(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> Iterator[np.ndarray]:
+    """The stream as 16 kHz mono float chunks of CHUNK samples (the last zero-padded)."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+    pending = np.zeros(0, np.float32)
+    try:
+        for frame in container.decode(stream):
+            for mono in resampler.resample(frame):
+                pending = np.concatenate([pending, mono.to_ndarray().reshape(-1)])
+                usable = len(pending) - len(pending) % CHUNK
+                yield from pending[:usable].reshape(-1, CHUNK)
+                pending = pending[usable:]
+        for mono in resampler.resample(None):
+            pending = np.concatenate([pending, mono.to_ndarray().reshape(-1)])
+    except av.error.FFmpegError as error:
+        raise SoundError(f"cannot decode audio stream {stream.index}: {error}") from None
+    usable = len(pending) - len(pending) % CHUNK
+    yield from pending[:usable].reshape(-1, CHUNK)
+    if len(pending) > usable:
+        yield np.pad(pending[usable:], (0, CHUNK - (len(pending) - usable)))
+
+
+def segments(probabilities: np.ndarray, duration: float, params: SpeechParams = SPEECH) -> list[Segment]:
+    """Speech segments from per-chunk probabilities, padded and joined, clipped to [0, duration]."""
+    step = CHUNK / RATE
+    found: list[Segment] = []
+    start: int | None = None
+    quiet_since: int | None = None
+    for i, p in enumerate(probabilities):
+        if start is None:
+            if p >= params.threshold:
+                start, quiet_since = i, None
+            continue
+        if p >= params.release:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = i
+        elif (i - quiet_since) * step >= params.min_silence_s:
+            found.append((start * step, quiet_since * step))
+            start = quiet_since = None
+    if start is not None:
+        found.append((start * step, len(probabilities) * step))
+    padded = [(max(0.0, a - params.pad_s), min(duration, b + params.pad_s))
+              for a, b in found if b - a >= params.min_speech_s]
+    return join(padded, params.join_s)
+
+
+def join(spans: list[Segment], gap: float) -> list[Segment]:
+    """Sorted spans with those closer than `gap` merged."""
+    merged: list[Segment] = []
+    for a, b in sorted(spans):
+        if merged and a - merged[-1][1] <= gap:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def find_speech(path: Path, params: SpeechParams = SPEECH,
+                detector: VoiceDetector | None = None) -> tuple[list[Segment], float]:
+    """Speech segments over all audio streams of a file, and the longest stream's duration (s)."""
+    detector = detector or shared_voice_detector()
+    try:
+        container = av.open(str(path), "r")
+    except (av.error.FFmpegError, OSError) as error:
+        raise SoundError(f"cannot open the file's sound: {error}") from None
+    found: list[Segment] = []
+    longest = 0.0
+    try:
+        for stream in container.streams.audio:
+            container.seek(0)
+            probabilities = detector.probabilities(mono16k_chunks(container, stream))
+            duration = len(probabilities) * CHUNK / RATE
+            longest = max(longest, duration)
+            found += segments(probabilities, duration, params)
+    except av.error.FFmpegError as error:
+        raise SoundError(f"cannot read the file's sound: {error}") from None
+    finally:
+        container.close()
+    return join(found, params.join_s), longest
+
+
+def detection_record(params: SpeechParams = SPEECH) -> dict:
+    """What found the speech, for the plan and its audit report."""
+    return {"model": MODEL_NAME, "model_sha256": model_sha256(), "rate": RATE, "chunk": CHUNK, **asdict(params)}
+
+
+def speech_regions(path: Path) -> tuple[list, dict]:
+    """The file's speech as plan regions (kind "speech", on the time axis), and the record of how it was found.
+    A file without sound has neither."""
+    from veil.plan import Region
+
+    with av.open(str(path), "r") as container:
+        if not container.streams.audio:
+            return [], {}
+    found, duration = find_speech(path)
+    regions = [Region(id=f"speech{n}", source="detector", kind="speech", start=round(a, 3), end=round(b, 3))
+               for n, (a, b) in enumerate(found, 1)]
+    record = {**detection_record(), "sound_seconds": round(duration, 3),
+              "speech_seconds": round(sum(b - a for a, b in found), 3), "segments": len(found)}
+    return regions, record

@@ -1,0 +1,345 @@
+"""What happens to voices: kept, muted over speech, muted whole, or anonymised over speech.
+
+`VoiceEdit` edits one audio stream while it is re-encoded. It receives decoded frames in
+order and returns frames for the encoder (it stands where a resampler would), so a video's
+audio flows through the same muxing code whether it is copied, converted or edited. Sound
+outside speech passes unchanged; a speech segment is held until it is complete, replaced,
+and cross-faded in and out over FADE_S *outside* the segment, so the segment itself is
+treated whole. Memory grows with the longest speech segment, not with the file.
+
+Anonymisation refilters each segment at 16 kHz: the LPC envelope's formants are moved by a
+McAdams coefficient and then by a vocal-tract warp, both drawn afresh for each segment from a
+secret drawn for each export and stored nowhere, so two exports of one voice, or two segments
+of one export, do not sound like one speaker. Of the candidates measured against a speaker
+recogniser (bench/voice.py: the VoicePrivacy McAdams baseline, noise-excited and pulse-excited
+LPC resynthesis with a new pitch), this one linked voices least for an attacker who enrols
+anonymised speech; replacing the pitch did not help, because the recogniser relies on the
+envelope. It does not make voices unlinkable (README, bench/README.md).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from veil.plan import VoiceMode
+from veil.speech import Segment
+
+# Long enough that muting does not click, short enough to leave the sound around speech.
+FADE_S = 0.03
+
+RATE = 16000
+FRAME = 320  # 20 ms analysis frames, 10 ms apart (the VoicePrivacy baseline's)
+HOP = 160
+NFFT = 512
+ORDER = 20  # LPC order: an envelope with ten formant pairs at 16 kHz
+
+
+# --- the anonymiser -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VoiceDraw:
+    """One segment's secret parameters."""
+
+    alpha: float  # McAdams coefficient: pole angles phi -> phi ** alpha
+    warp: float  # then every pole angle scaled: a vocal tract of another length
+
+
+def draw(rng: np.random.Generator) -> VoiceDraw:
+    return VoiceDraw(alpha=float(rng.uniform(0.5, 0.9)), warp=float(np.exp(rng.uniform(np.log(0.8), np.log(1.25)))))
+
+
+def _frames(x: np.ndarray) -> np.ndarray:
+    """Overlapping frames covering x (zero-padded): shape (n, FRAME)."""
+    count = max(1, int(np.ceil(len(x) / HOP)) + 1)
+    padded = np.pad(x, (HOP, count * HOP + FRAME - len(x) - HOP))
+    index = np.arange(count)[:, None] * HOP + np.arange(FRAME)[None, :]
+    return padded[index]
+
+
+def _overlap_add(frames: np.ndarray, length: int) -> np.ndarray:
+    out = np.zeros(len(frames) * HOP + FRAME)
+    for i, frame in enumerate(frames):  # n frames of 320: numpy's add.at would be slower
+        out[i * HOP:i * HOP + FRAME] += frame
+    return out[HOP:HOP + length]
+
+
+def _lpc(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """LPC polynomials (n, ORDER + 1) and prediction error powers (n,) by Levinson-Durbin, all frames at once."""
+    spectrum = np.fft.rfft(frames * np.hanning(FRAME + 2)[1:-1], NFFT)
+    r = np.fft.irfft(np.abs(spectrum) ** 2, NFFT)[:, :ORDER + 1]
+    r[:, 0] = r[:, 0] * (1 + 1e-9) + 1e-12  # white-noise floor: silence stays solvable
+    a = np.zeros((len(frames), ORDER + 1))
+    a[:, 0] = 1
+    error = r[:, 0].copy()
+    for i in range(1, ORDER + 1):
+        k = -(a[:, :i] * r[:, i:0:-1]).sum(axis=1) / error
+        a[:, 1:i + 1] = a[:, 1:i + 1] + k[:, None] * a[:, i - 1::-1][:, :i]
+        error *= 1 - k ** 2
+    return a, np.maximum(error, 1e-12)
+
+
+def _mcadams(a: np.ndarray, alpha: float, warp: float = 1.0) -> np.ndarray:
+    """The polynomials with every complex pole's angle phi raised to phi ** alpha, then scaled by
+    `warp` (formants moved), kept inside (0, pi)."""
+    companion = np.zeros((len(a), ORDER, ORDER))
+    companion[:, 0, :] = -a[:, 1:]
+    companion[:, np.arange(1, ORDER), np.arange(ORDER - 1)] = 1
+    poles = np.linalg.eigvals(companion)
+    angle = np.angle(poles)
+    turned = np.clip(np.abs(angle) ** alpha * warp, 0.02, np.pi - 0.02)
+    moved = np.abs(poles) * np.exp(1j * np.sign(angle) * turned)
+    poles = np.where(np.abs(poles.imag) > 1e-9, moved, poles)
+    out = np.ones((len(a), 1), complex)
+    for k in range(ORDER):  # the polynomial with these roots, all frames at once
+        out = np.concatenate([out, np.zeros((len(a), 1))], axis=1) - poles[:, k:k + 1] * np.concatenate(
+            [np.zeros((len(a), 1)), out], axis=1)
+    return out.real
+
+
+def anonymise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """16 kHz mono speech with its formants moved (McAdams coefficient, then a vocal-tract warp), drawn
+    afresh for each call; the voice's own LPC residual is kept, so words and timing stay. Same length."""
+    if len(x) < FRAME:
+        return np.zeros_like(x)
+    voice = draw(rng)
+    frames = _frames(x.astype(np.float64))
+    a, _ = _lpc(frames)
+    moved = _mcadams(a, voice.alpha, voice.warp)
+    window = np.sqrt(np.hanning(FRAME + 1)[:-1])  # sqrt-Hann in and out: frames 50% apart sum to one
+    spectrum = np.fft.rfft(frames * window, NFFT) * np.fft.rfft(a, NFFT) / np.fft.rfft(moved, NFFT)
+    y = _overlap_add(np.fft.irfft(spectrum, NFFT)[:, :FRAME] * window, len(x))
+    # The segment keeps its loudness (moved poles can raise the filter's gain many times over).
+    # One gain for the whole segment: matching each frame's loudness made voices easier to link.
+    gain = np.sqrt(np.mean(x.astype(np.float64) ** 2) / max(float(np.mean(y ** 2)), 1e-20))
+    return (y * gain).astype(x.dtype)
+
+
+def _smooth(n: int) -> int:
+    """The smallest number >= n with no prime factor above 5: an FFT of that length is fast."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p = p35
+            while p < n:
+                p *= 2
+            best = min(best, p)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def resample(x: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
+    """x at `new_rate` by Fourier interpolation (band-limited: no new frequencies), round(len * ratio) samples.
+
+    The signal is zero-padded to a length whose FFT is fast and that maps to a whole number of
+    output samples: an arbitrary length can have a large prime factor, and its FFT is then slow.
+    """
+    if rate == new_rate:
+        return x
+    step = rate // math.gcd(rate, new_rate)  # input samples per whole number of output samples
+    padded = step * _smooth(-(-len(x) // step))
+    length = padded * new_rate // rate
+    spectrum = np.fft.rfft(x, padded)
+    bins = length // 2 + 1
+    spectrum = spectrum[:bins] if bins <= len(spectrum) else np.pad(spectrum, (0, bins - len(spectrum)))
+    out = np.fft.irfft(spectrum, length) * (length / padded)
+    return out[:round(len(x) * new_rate / rate)].astype(x.dtype)
+
+
+# --- editing a stream -----------------------------------------------------------------------
+
+class VoiceEdit:
+    """Edits one stream over the speech segments; `resample` takes frames in order and returns frames
+    for the encoder (None flushes), like the av.AudioResampler it stands in for."""
+
+    def __init__(self, mode: VoiceMode, speech: list[Segment], rate: int, layout: str,
+                 encoder: av.AudioResampler, secret: bytes | None = None):
+        self.mode = mode
+        self.rate = rate
+        self.layout = layout
+        fade = round(FADE_S * rate)
+        self.fade = fade
+        # Spans in samples, fades included, joined where fades would overlap.
+        self.spans: list[tuple[int, int]] = []
+        for start, end in speech:
+            a, b = max(0, round(start * rate) - fade), round(end * rate) + fade
+            if self.spans and a <= self.spans[-1][1]:
+                self.spans[-1] = (self.spans[-1][0], max(b, self.spans[-1][1]))
+            else:
+                self.spans.append((a, b))
+        self.rng = np.random.default_rng(int.from_bytes(secret or secrets.token_bytes(16), "big"))
+        self.to_float = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        self.encoder = encoder
+        self.held = np.zeros((av.AudioLayout(layout).nb_channels, 0), np.float32)
+        self.arrived: list[np.ndarray] = []  # decoded after `held`, joined to it only when needed
+        self.arrived_samples = 0
+        self.held_at = 0  # sample position of held[:, 0]
+        self.origin: int | None = None  # the first frame's pts, in samples
+
+    def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
+        if frame is not None and self.origin is None:
+            self.origin = round(float((frame.pts or 0) * frame.time_base) * self.rate) if frame.time_base else 0
+        # Joined lazily: joining at every frame would copy a long segment over and over.
+        for converted in self.to_float.resample(frame):
+            self.arrived.append(converted.to_ndarray())
+            self.arrived_samples += converted.samples
+        ready = self._edit(final=frame is None)
+        out = [f for f in self.encoder.resample(ready)] if ready is not None else []
+        return out + (self.encoder.resample(None) if frame is None else [])
+
+    def _edit(self, final: bool) -> av.AudioFrame | None:
+        """Edit what is held as far as it can be decided; return it as one frame (None: nothing yet)."""
+        end = self.held_at + self.held.shape[1] + self.arrived_samples
+        if not final and self.mode != "mute-all" and any(a <= self.held_at and a < end < b for a, b in self.spans):
+            return None  # all that is held lies in a segment not yet complete
+        self.held = np.concatenate([self.held, *self.arrived], axis=1)
+        self.arrived, self.arrived_samples = [], 0
+        if self.mode == "mute-all":
+            self.held[:] = 0
+            return self._emit(end)
+        done = self.held_at
+        for a, b in self.spans:
+            if b <= done or a >= end:
+                continue
+            if b > end and not final:
+                return self._emit(max(done, a))  # the segment is not complete yet: hold from its start
+            a, b = max(a, done), min(b, end)
+            self._treat(a - self.held_at, b - self.held_at)
+            done = b
+        return self._emit(end)
+
+    def _treat(self, i: int, j: int) -> None:
+        x = self.held[:, i:j]
+        weight = np.ones(j - i, np.float32)
+        ramp = np.linspace(0, 1, min(self.fade, (j - i) // 2) + 2, dtype=np.float32)[1:-1]
+        weight[:len(ramp)], weight[len(weight) - len(ramp):] = ramp, ramp[::-1]
+        if self.mode == "anonymise":
+            mono = x.mean(axis=0)
+            y = resample(anonymise(resample(mono, self.rate, RATE), self.rng), RATE, self.rate)
+            y = np.pad(y, (0, max(0, len(mono) - len(y))))[:len(mono)]
+        else:
+            y = np.zeros(j - i, np.float32)
+        self.held[:, i:j] = x * (1 - weight) + y[None, :] * weight
+
+    def _emit(self, upto: int) -> av.AudioFrame | None:
+        count = upto - self.held_at
+        if count <= 0:
+            return None
+        block = np.ascontiguousarray(self.held[:, :count])
+        frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=self.layout)
+        frame.sample_rate = self.rate
+        frame.time_base = Fraction(1, self.rate)
+        frame.pts = (self.origin or 0) + self.held_at
+        self.held = self.held[:, count:]
+        self.held_at = upto
+        return frame
+
+
+@dataclass(frozen=True)
+class VoicePlan:
+    """What to do with one file's voices: the mode, and the speech segments it applies to."""
+
+    mode: VoiceMode = "keep"
+    speech: tuple[Segment, ...] = ()
+
+    @property
+    def edits(self) -> bool:
+        return self.mode != "keep"
+
+
+def voice_plan(regions: list, mode: VoiceMode) -> VoicePlan:
+    """The speech regions of a plan (those not kept audible by a reviewer) as segments."""
+    return VoicePlan(mode, tuple((r.start, r.end) for r in regions
+                                 if r.kind == "speech" and not r.keep_visible and r.start is not None))
+
+
+# --- the edited stream's encoder ------------------------------------------------------------
+
+def audio_encoder(codec: str, out: av.container.OutputContainer) -> str:
+    """The input's codec where FFmpeg has a stable encoder the container takes; else Opus (WebM, Ogg),
+    the container's own (FLAC for .flac, PCM for .wav, MP3 for .mp3), or AAC."""
+    supported = set(out.supported_codecs)
+    # WAV can carry other codecs in name only: players expect PCM in it.
+    own = [] if out.format.name == "wav" and not codec.startswith("pcm_") else [codec]
+    candidates = [*own, *(["libopus"] if out.format.name in ("webm", "ogg", "opus") else []),
+                  out.default_audio_codec, "aac"]
+    for name in candidates:
+        try:
+            encoder = av.codec.Codec(name, "w")
+        except (av.codec.codec.UnknownCodecError, ValueError):
+            continue
+        if not encoder.experimental and (name in supported or encoder.name in supported):
+            return encoder.name
+    return "aac"
+
+
+def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.AudioStream, mode: VoiceMode,
+                      speech: list[Segment]) -> tuple[av.audio.stream.AudioStream, VoiceEdit]:
+    """An output stream for `audio` re-encoded after its voices are edited, and the edit that feeds it."""
+    cc = audio.codec_context
+    # canonical: FFmpeg names some decoders apart from their codec (mp3float for MP3)
+    name = audio_encoder(cc.codec.canonical_name, out)
+    codec = av.codec.Codec(name, "w")
+    rates = codec.audio_rates
+    rate = cc.sample_rate if not rates or cc.sample_rate in rates else min(rates, key=lambda r: abs(r - cc.sample_rate))
+    stream = out.add_stream(name, rate=rate)
+    stream.layout = cc.layout.name
+    if codec.lossy and cc.bit_rate:
+        stream.bit_rate = cc.bit_rate  # the input's quality, not the encoder's default
+    if name == "aac":
+        # FFmpeg's default AAC search (twoloop) took most of the time of an anonymised export.
+        stream.options = {"aac_coder": "fast"}
+    fmt = codec.audio_formats[0].name
+    # Sample formats differ per codec (FLAC: s16 or s32): keep the input's depth where the encoder has it.
+    names = {f.name for f in codec.audio_formats}
+    if cc.format.name in names:
+        fmt = cc.format.name
+    elif cc.format.name.rstrip("p") in names or cc.format.name + "p" in names:
+        fmt = next(n for n in (cc.format.name.rstrip("p"), cc.format.name + "p") if n in names)
+    stream.format = fmt
+    encoder = av.AudioResampler(format=fmt, layout=cc.layout.name, rate=rate)
+    return stream, VoiceEdit(mode, speech, cc.sample_rate, cc.layout.name, encoder)
+
+
+def voice_notes(media, mode: VoiceMode, dry_run: bool) -> list[str]:
+    """What the user must know about a file's voices: how much speech, and what became of it."""
+    record = media.detection.get("speech")
+    if not record:
+        return []
+    seconds, count = record["speech_seconds"], record["segments"]
+    were = "would be" if dry_run else "were"
+    if mode == "mute-all":
+        return [f"all sound {'would be' if dry_run else 'was'} muted ({seconds:.1f} s of it speech)"]
+    if not count:
+        return ["no speech found in the sound" + ("" if mode == "keep" else ": nothing changed in it")]
+    speech = f"{seconds:.1f} s of speech in {count} segment(s)"
+    if mode == "keep":
+        return [f"{speech}: voices are not protected (--voice keep); use --voice mute, mute-all or anonymise"]
+    return [f"{speech} {were} {'muted' if mode == 'mute' else 'anonymised'}"]
+
+
+VOICE_TEXT: dict[str, str] = {
+    "keep": "kept: voices in the sound are NOT protected",
+    "mute": "speech muted (with 30 ms fades outside each segment); other sound kept",
+    "mute-all": "all sound muted",
+    "anonymise": ("speech with its formants moved (McAdams coefficient and vocal-tract warp) at random for every "
+                  "segment of this export, not kept; words, pitch, accent and background remain"),
+}
+
+
+def voice_entry(media, mode: VoiceMode) -> dict:
+    """The report's account of a file's speech: how much, where, and what was done to it."""
+    record = media.detection.get("speech")
+    segments = [[r.start, r.end] for r in media.regions if r.kind == "speech" and r.start is not None]
+    treatment = {"keep": "not protected", "mute": "muted", "mute-all": "muted (all sound)",
+                 "anonymise": "anonymised"}[mode]
+    return {"mode": mode, "speech_seconds": record["speech_seconds"] if record else None,
+            "segments": segments, "treatment": treatment}

@@ -1,0 +1,207 @@
+"""Voices: speech found in real recordings, muted or anonymised, the rest of the sound kept.
+
+The test sound is a LibriSpeech reading (../shared/data/speech) between two stretches of a
+steady tone: the tone is sound that is not speech, and must come out unchanged.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from veil.outputs import media_kind
+from veil.plan import Plan
+from veil.speech import find_speech
+
+SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
+UTTERANCE = SPEECH / "librispeech_test-other" / "367" / "367-130732-0001.flac"
+pytestmark = pytest.mark.skipif(not UTTERANCE.is_file(), reason=f"real speech not found at {SPEECH} (../shared/data)")
+
+RATE = 16000
+TONE_S = 2.0
+
+
+def _utterance() -> np.ndarray:
+    with av.open(str(UTTERANCE)) as c:
+        return np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)]).astype(np.float32) / 32768
+
+
+def _tone(seconds: float) -> np.ndarray:
+    t = np.arange(round(seconds * RATE)) / RATE
+    return (0.05 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def sound() -> np.ndarray:
+    """Tone, speech, tone: 16 kHz mono."""
+    return np.concatenate([_tone(TONE_S), _utterance(), _tone(TONE_S)])
+
+
+def _write_wav(path: Path, samples: np.ndarray, title: str | None = None) -> None:
+    with av.open(str(path), "w", format="wav") as out:
+        if title:
+            out.metadata["title"] = title
+        stream = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
+        frame = av.AudioFrame.from_ndarray((samples * 32767).astype(np.int16)[None], format="s16", layout="mono")
+        frame.sample_rate = RATE
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+
+
+def _write_video(path: Path, samples: np.ndarray) -> None:
+    """A small grey video with the sound as 44.1 kHz stereo AAC."""
+    with av.open(str(path), "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width = video.height = 64
+        video.pix_fmt = "yuv420p"
+        audio = out.add_stream("aac", rate=44100, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(samples[None], format="flt", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = RATE, 0, Fraction(1, RATE)
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=44100)
+        for chunk in [*resampler.resample(frame), *resampler.resample(None)]:
+            for packet in audio.encode(chunk):
+                out.mux(packet)
+        for packet in audio.encode(None):
+            out.mux(packet)
+        for i in range(round(len(samples) / RATE * 25)):
+            picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 128, np.uint8), format="rgb24")
+            picture.pts = i
+            for packet in video.encode(picture):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int, str, float]:
+    """Mono mix of the first audio stream, its rate, its layout, its start (s)."""
+    with av.open(str(path)) as c:
+        stream = c.streams.audio[0]
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        frames = [f.to_ndarray() for f in c.decode(stream)]
+        fmt = stream.codec_context.format
+        data = np.concatenate(frames, axis=1).astype(np.float32)
+        if fmt.is_packed:  # interleaved: one row of channels x samples
+            data = data.reshape(-1, stream.codec_context.layout.nb_channels).T
+        if data.dtype.kind == "f" and np.abs(data).max() > 2:
+            data /= 32768
+        return data.mean(axis=0), stream.codec_context.sample_rate, stream.codec_context.layout.name, start
+
+
+def _span(x: np.ndarray, rate: int, a: float, b: float) -> np.ndarray:
+    return x[round(a * rate):round(b * rate)]
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+
+
+def _veil(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "veil", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def files(sound: np.ndarray, tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("voice")
+    wav, mp4 = folder / "talk.wav", folder / "talk.mp4"
+    _write_wav(wav, sound, title="Kathleen reads")
+    _write_video(mp4, sound)
+    return {"wav": wav, "mp4": mp4, "folder": folder}
+
+
+def test_speech_is_found_in_real_speech_and_not_in_a_tone(sound: np.ndarray, files: dict[str, Path]):
+    utterance = _utterance()
+    speech_end = TONE_S + len(utterance) / RATE
+    found, duration = find_speech(files["wav"])
+    assert duration == pytest.approx(len(sound) / RATE, abs=0.05)
+    # The reading's voiced stretch: from its first to its last 20 ms at over a tenth of its peak level.
+    level = np.sqrt((utterance[:len(utterance) // 320 * 320].reshape(-1, 320) ** 2).mean(axis=1))
+    loud = np.flatnonzero(level > 0.1 * level.max())
+    first, last = TONE_S + loud[0] * 0.02, TONE_S + (loud[-1] + 1) * 0.02
+    assert any(a <= first and b >= last for a, b in found)
+    assert all(a >= 1.0 and b <= speech_end + 1.0 for a, b in found)  # the tone is not speech
+
+
+def test_mute_silences_speech_and_keeps_the_rest(files: dict[str, Path]):
+    out = files["folder"] / "muted.mp4"
+    run = _veil(str(files["mp4"]), "-o", str(out), "--voice", "mute", "--json")
+    assert run.returncode == 0, run.stderr
+    assert "muted" in run.stdout
+    before, rate, layout, start_in = _decode(files["mp4"])
+    after, rate_out, layout_out, start_out = _decode(out)
+    assert (rate_out, layout_out) == (rate, layout) == (44100, "stereo")
+    assert start_out == pytest.approx(start_in, abs=0.001)  # in sync with the picture
+    assert abs(len(after) - len(before)) <= 2048  # same duration (up to an AAC frame of padding)
+    speech = (TONE_S + 0.5, TONE_S + 3.5)
+    assert _rms(_span(before, rate, *speech)) > 0.005
+    assert _rms(_span(after, rate, *speech)) < 1e-3
+    for a, b in ((0.2, 1.5), (len(before) / rate - 1.5, len(before) / rate - 0.2)):  # the tone
+        kept, was = _span(after, rate, a, b), _span(before, rate, a, b)
+        assert _rms(kept - was) < 0.05 * _rms(was)
+
+
+def test_anonymise_changes_speech_keeps_duration_and_sync_and_differs_per_export(files: dict[str, Path]):
+    outs = [files["folder"] / f"anon{n}.wav" for n in (1, 2)]
+    for out in outs:
+        run = _veil(str(files["wav"]), "-o", str(out), "--voice", "anonymise")
+        assert run.returncode == 0, run.stderr
+    before, rate, layout, _ = _decode(files["wav"])
+    first, second = (_decode(out)[0] for out in outs)
+    assert len(first) == len(second) == len(before)
+    speech = (TONE_S + 0.5, TONE_S + 3.5)
+    original = _span(before, rate, *speech)
+    for anonymised in (first, second):
+        changed = _span(anonymised, rate, *speech)
+        assert _rms(changed) > 0.3 * _rms(original)  # words are still there, not silence
+        assert abs(np.corrcoef(changed, original)[0, 1]) < 0.6  # but not the original waveform (that is ~1)
+        # Sound that is not speech comes out exactly as it went in (16-bit PCM both ways).
+        assert np.array_equal(anonymised[:round(1.5 * rate)], before[:round(1.5 * rate)])
+    assert _rms(_span(first, rate, *speech) - _span(second, rate, *speech)) > 0.3 * _rms(original)
+
+
+def test_anonymised_video_keeps_duration_and_sync(files: dict[str, Path]):
+    out = files["folder"] / "anon.mp4"
+    run = _veil(str(files["mp4"]), "-o", str(out), "--voice", "anonymise")
+    assert run.returncode == 0, run.stderr
+    before, rate, layout, start_in = _decode(files["mp4"])
+    after, rate_out, layout_out, start_out = _decode(out)
+    assert (rate_out, layout_out, start_out) == (rate, layout, pytest.approx(start_in, abs=0.001))
+    assert abs(len(after) - len(before)) <= 2048
+    speech = (TONE_S + 0.5, TONE_S + 3.5)
+    assert abs(np.corrcoef(_span(after, rate, *speech), _span(before, rate, *speech))[0, 1]) < 0.6
+
+
+def test_audio_file_is_accepted_with_tags_stripped_and_keep_is_refused(files: dict[str, Path]):
+    assert media_kind(files["wav"]) == "audio"
+    out = files["folder"] / "muted.wav"
+    refused = _veil(str(files["wav"]), "-o", str(out))
+    assert refused.returncode == 1 and not out.exists()
+    assert len(refused.stderr.strip().splitlines()) == 2  # the reason, then the summary
+    assert "--voice mute, mute-all or anonymise" in refused.stderr and "Traceback" not in refused.stderr
+    plan = files["folder"] / "plan.json"
+    run = _veil(str(files["wav"]), "-o", str(out), "--voice", "mute-all", "--save-plan", str(plan))
+    assert run.returncode == 0, run.stderr
+    with av.open(str(out)) as c:
+        assert "title" not in c.metadata
+    silent, *_ = _decode(out)
+    assert len(silent) == len(_decode(files["wav"])[0]) and not silent.any()
+    speech = [r for r in Plan.load(plan).media[0].regions if r.kind == "speech"]
+    assert speech and all(r.start is not None and r.end > r.start and not r.boxes for r in speech)
+
+
+def test_keep_copies_audio_packets_unchanged(files: dict[str, Path]):
+    out = files["folder"] / "kept.mp4"
+    run = _veil(str(files["mp4"]), "-o", str(out), "--json")
+    assert run.returncode == 0, run.stderr
+    assert "voices are not protected" in run.stdout and '"speech_seconds"' in run.stdout
+
+    def packets(path: Path) -> list[bytes]:
+        with av.open(str(path)) as c:
+            return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+
+    assert packets(out) == packets(files["mp4"])
