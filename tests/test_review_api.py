@@ -16,6 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from veil.detect import FAST
+from veil.pipeline import Analysis
 from veil.outputs import OutputError
 from veil.plan import Plan, PlanError, RenderSettings
 from veil.names import shown
@@ -38,15 +39,14 @@ pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"test data not found 
 @pytest.fixture(scope="module")
 def detected_plan(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("detected")
-    return open_session([PHOTO, VIDEO], None, folder / "plan.json", folder, None, RenderSettings(), FAST,
-                        "ellipse").plan_path
+    return open_session([PHOTO, VIDEO], None, folder / "plan.json", folder, None, RenderSettings(), Analysis(FAST)).plan_path
 
 
 @pytest.fixture
 def session(detected_plan: Path, tmp_path: Path) -> ReviewSession:
     plan = tmp_path / "review.veil-plan.json"
     shutil.copy(detected_plan, plan)
-    return open_session([], plan, None, tmp_path / "out", None, RenderSettings(), FAST, "ellipse")
+    return open_session([], plan, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
 
 
 @pytest.fixture
@@ -139,11 +139,11 @@ def test_outputs_never_collide_with_inputs_or_each_other(tmp_path: Path):
         shutil.copy(PHOTO, tmp_path / folder / "x.jpg")
     with pytest.raises(OutputError, match="would overwrite the output of"):
         open_session([tmp_path / "a", tmp_path / "b"], None, tmp_path / "plan.json", tmp_path / "out", None,
-                     RenderSettings(), FAST, "ellipse")
+                     RenderSettings(), Analysis(FAST))
     assert not (tmp_path / "plan.json").exists(), "nothing is written before every path is checked"
     with pytest.raises(OutputError, match="would overwrite the input"):
         open_session([tmp_path / "a"], None, tmp_path / "plan2.json", None, tmp_path / "a" / "x.jpg",
-                     RenderSettings(), FAST, "ellipse")
+                     RenderSettings(), Analysis(FAST))
 
 
 def test_loopback_host_only_and_no_cors(client: TestClient):
@@ -312,19 +312,19 @@ def test_invalid_plan_file_gives_a_clear_error(tmp_path: Path):
     bad = tmp_path / "bad.veil-plan.json"
     bad.write_text(json.dumps({"format": "veil-plan", "version": 1, "created": "x", "render": {}, "media": []}))
     with pytest.raises(PlanError, match="not a valid veil plan at render"):
-        open_session([], bad, None, tmp_path, None, RenderSettings(), FAST, "ellipse")
+        open_session([], bad, None, tmp_path, None, RenderSettings(), Analysis(FAST))
     result = CliRunner().invoke(review_app, ["--plan", str(bad), "--output-dir", str(tmp_path), "--no-browser"])
     assert result.exit_code == 2 and "not a valid veil plan" in result.output
 
 
 def test_session_resumes_its_saved_plan(detected_plan: Path, tmp_path: Path):
     plan = tmp_path / "p.veil-plan.json"
-    first = open_session([PHOTO], None, plan, tmp_path, None, RenderSettings(), FAST, "ellipse")
+    first = open_session([PHOTO], None, plan, tmp_path, None, RenderSettings(), Analysis(FAST))
     first.delete_region(0, "f1", "not a face")
-    again = open_session([PHOTO], None, plan, tmp_path, None, RenderSettings(), FAST, "ellipse")
+    again = open_session([PHOTO], None, plan, tmp_path, None, RenderSettings(), Analysis(FAST))
     assert [r.id for r in again.plan.media[0].regions] == ["f2"] and again.plan.edits[0].reason == "not a face"
     with pytest.raises(SessionError, match="plan for other files"):
-        open_session([VIDEO], None, plan, tmp_path, None, RenderSettings(), FAST, "ellipse")
+        open_session([VIDEO], None, plan, tmp_path, None, RenderSettings(), Analysis(FAST))
 
 
 # --- edit operations -------------------------------------------------------------------
