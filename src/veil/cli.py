@@ -112,7 +112,8 @@ def redact(
     else:
         plan = Plan(render=render, encoding=encoding, veil_version=__version__)
 
-    run_files = [p for p in (save_plan, *(report_paths(report) if report else ()), manifest) if p is not None]
+    written = [p for p in (save_plan, *(report_paths(report) if report else ())) if p is not None]
+    run_files = [*written, *([manifest] if manifest is not None else [])]
     try:
         inputs, skipped = find_inputs(named, plan, plan_file, [*run_files, *([target_dir] if target_dir else [])])
     except RemoteError as error:
@@ -130,7 +131,7 @@ def redact(
         manifest = default_manifest(target, target_dir, inputs[0].source)
     claims = OutputClaims(i.source for i in inputs)
     try:
-        for path in run_files:
+        for path in written:  # the manifest is claimed below, as itself
             claims.claim(path, "the plan" if path == save_plan else "the report")
             check_writable(path, overwrite, "the plan" if path == save_plan else "the report")
         if manifest is not None:  # appended to, never replaced: it is the run's memory
