@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_batch import DEADLINE_S, environment, photos, records, run_veil, start_veil, wait_until
+from test_batch import DEADLINE_S, photos, records, run_veil, start_veil, wait_until
 from photo_support import KIT_WITH_ROSE, TWO_PEOPLE, copy_in, face_slice, planned_faces, share_near, veil
 
 
@@ -125,6 +125,9 @@ def test_one_file_to_one_url(shared_data, tmp_path, memory, private_temp):
     # Beside its input when no output is named, as for a local file.
     assert veil("memory://in/photo").exit_code == 0
     assert memory.cat("/in/photo.redacted.jpg") == (tmp_path / "two.jpg").read_bytes()
+    # A local file to a URL.
+    assert veil(two, "-o", "memory://out/from_local.jpg").exit_code == 0
+    assert memory.cat("/out/from_local.jpg") == (tmp_path / "two.jpg").read_bytes()
     assert list(private_temp.iterdir()) == []
 
 

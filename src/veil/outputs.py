@@ -237,7 +237,7 @@ def output_path(source: Path | Url, base: Path | Url, output: Path | Url | None,
         suffix = output_suffix(source, kind)
         stem = source.stem if suffix == source.suffix else source.name
         if output_dir is not None:
-            relative = (source.relative_to(base) if _within(source, base) else Path(source.name))
+            relative = source.relative_to(base) if _within(source, base) else Path(source.name)
             target = output_dir / relative.parent / f"{stem}{suffix}"
         else:
             target = source.with_name(f"{stem}{REDACTED_TAG}{suffix}")
@@ -250,6 +250,7 @@ def output_path(source: Path | Url, base: Path | Url, output: Path | Url | None,
 
 
 def _within(source: Path | Url, base: Path | Url) -> bool:
+    """Whether `source` lies in the folder `base` (a URL only in a URL's folder)."""
     if isinstance(source, Url) or isinstance(base, Url):
         return isinstance(source, Url) and isinstance(base, Url) and source.is_relative_to(base)
     return source.is_relative_to(base)

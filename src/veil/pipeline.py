@@ -147,7 +147,7 @@ def _redact_staged(task: FileTask, show_progress: bool) -> FileResult:
                 task.source.fetch(source)
             if isinstance(task.target, Url):
                 target = Path(scratch, "output", task.target.name)
-        except RemoteError as error:
+        except (RemoteError, OSError) as error:  # unreachable, or no room for the copy
             return FileResult(task.source, error=one_line(error), seconds=time.monotonic() - started)
         # A loaded plan names the URL; the pipeline (speech found late, say) reads the copy.
         planned = dataclasses.replace(task.planned, path=str(source)) if task.planned is not None else None

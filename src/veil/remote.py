@@ -96,6 +96,7 @@ class Url:
 
     @contextlib.contextmanager
     def failures(self, doing: str) -> Iterator[None]:
+        """Whatever fsspec or its backend raises within, as a RemoteError naming this URL."""
         try:
             yield
         except RemoteError:
