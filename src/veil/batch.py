@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
+from pathlib import Path
 
 from veil.detect import set_detector_threads
 from veil.photo import file_sha256
@@ -68,7 +69,7 @@ def run_task(task: Task) -> FileResult:
     except Exception as error:  # unforeseen: the file fails, the run goes on and says so
         result = FileResult(task.file.source, error=unexpected_error(error), unexpected=True)
     result.worker = f"{socket.gethostname()}:{os.getpid()}"
-    if result.output is not None:
+    if isinstance(result.output, Path):  # a URL's was taken before its upload (veil.pipeline)
         result.output_sha256 = file_sha256(result.output)
     return result
 

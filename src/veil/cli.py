@@ -29,10 +29,12 @@ from veil.manifest import ManifestWriter, Record, default_manifest, read_manifes
 from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
                           ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option)
-from veil.outputs import Input, OutputClaims, OutputError, Skipped, check_writable, collect_inputs, output_path
+from veil.outputs import (Input, OutputClaims, OutputError, Skipped, check_writable, collect_inputs, file_key,
+                          output_path)
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
 from veil.plan import PIXELATE_BLOCKS, Encoding, Plan, PlanError, RenderSettings
+from veil.remote import RemoteError, Url, is_url, location, location_key
 from veil.report import report_paths, write_report
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
@@ -47,12 +49,19 @@ def show_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def local_path(text: str) -> Path:
+    """A run file (plan, report, manifest): written or appended to in place, so a local path."""
+    if is_url(text):
+        raise typer.BadParameter(f"{shown(text)}: plans, reports and manifests are local files, not URLs")
+    return Path(text)
+
+
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def redact(
     ctx: typer.Context,
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Photos, videos or folders (searched recursively); with --plan, default: the plan's files.")] = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file (one input only).")] = None,
-    output_dir: Annotated[Optional[Path], typer.Option("--output-dir", help="Write outputs here, mirroring input folders.")] = None,
+    paths: Annotated[Optional[list[str]], typer.Argument(help="Photos, videos or folders (searched recursively), paths or fsspec URLs (s3://bucket/in/); with --plan, default: the plan's files.")] = None,
+    output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file or URL (one input only).")] = None,
+    output_dir: Annotated[Optional[str], typer.Option("--output-dir", help="Write outputs here (a folder or a URL), mirroring input folders.")] = None,
     overwrite: OverwriteOption = False,
     accurate: AccurateOption = False,
     hide: HideOption = "faces",
@@ -60,9 +69,9 @@ def redact(
     color: ColorOption = "black",
     shape: ShapeOpt = ShapeOption.ellipse,
     blocks: BlocksOption = PIXELATE_BLOCKS,
-    save_plan: Annotated[Optional[Path], typer.Option("--save-plan", help="Write the redaction plan (JSON) here.")] = None,
-    plan_file: Annotated[Optional[Path], typer.Option("--plan", help="Render this (edited) plan instead of detecting.")] = None,
-    report: Annotated[Optional[Path], typer.Option("--report", help="Write the audit report (JSON, and HTML beside it).")] = None,
+    save_plan: Annotated[Optional[Path], typer.Option("--save-plan", parser=local_path, help="Write the redaction plan (JSON) here.")] = None,
+    plan_file: Annotated[Optional[Path], typer.Option("--plan", parser=local_path, help="Render this (edited) plan instead of detecting.")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", parser=local_path, help="Write the audit report (JSON, and HTML beside it).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Detect and plan only; write no media.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
@@ -74,7 +83,7 @@ def redact(
     keep_subtitles: Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")] = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Photos redacted at once, each in its own process (default: every usable core); videos run one at a time on every core.")] = None,
     cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run each file as a task on the Dask scheduler at this address (tcp://host:8786), or local:N for N worker processes here. Every worker must see the same paths.")] = None,
-    manifest: Annotated[Optional[Path], typer.Option("--manifest", help="Record of every input (JSON Lines); running again skips the files it lists as done. Default for several inputs: veil-manifest.jsonl in --output-dir, else beside the first output.")] = None,
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", parser=local_path, help="Record of every input (JSON Lines); running again skips the files it lists as done. Default for several inputs: veil-manifest.jsonl in --output-dir, else beside the first output (in the current folder when that is a URL).")] = None,
     voice: VoiceOption = VoiceChoice.keep,
     keep_icc: Annotated[bool, typer.Option("--keep-icc", help="Photos: keep the original colour profile (by default pixels become sRGB: a profile can name the camera's maker).")] = False,
     version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")] = False,
@@ -87,6 +96,13 @@ def redact(
         raise typer.BadParameter("name the photos, videos or folders to redact (or a --plan)")
     if start is not None and end is not None and start >= end:
         raise typer.BadParameter(f"--start ({start:g}) must come before --end ({end:g})")
+    try:
+        named = [location(text) for text in paths or []]
+        target = location(output) if output is not None else None
+        target_dir = location(output_dir) if output_dir is not None else None
+    except RemoteError as error:
+        err.print(f"veil: {error}")
+        raise typer.Exit(2)
     render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
     encoding = Encoding(crf=crf, codec=codec, keep_subtitles=keep_subtitles, keep_icc=keep_icc)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, start, end, only_range,
@@ -96,21 +112,26 @@ def redact(
     else:
         plan = Plan(render=render, encoding=encoding, veil_version=__version__)
 
-    run_files = [p for p in (save_plan, *(report_paths(report) if report else ()), manifest) if p is not None]
-    inputs, skipped = find_inputs(paths or [], plan, plan_file, [*run_files, *([output_dir] if output_dir else [])])
-    if output is not None and len(inputs) != 1:
+    written = [p for p in (save_plan, *(report_paths(report) if report else ())) if p is not None]
+    run_files = [*written, *([manifest] if manifest is not None else [])]
+    try:
+        inputs, skipped = find_inputs(named, plan, plan_file, [*run_files, *([target_dir] if target_dir else [])])
+    except RemoteError as error:
+        err.print(f"veil: {error}")
+        raise typer.Exit(2)
+    if target is not None and len(inputs) != 1:
         raise typer.BadParameter("-o names one output file; use --output-dir for several inputs")
     if not inputs:
         for skip in skipped:
             err.print(f"veil: skipped {shown(skip.path)}: {skip.reason}")
-        err.print("veil: no photos or videos found in " + ", ".join(shown(p) for p in paths or []))
+        err.print("veil: no photos or videos found in " + ", ".join(shown(p) for p in named))
         raise typer.Exit(2)
 
     if manifest is None and not dry_run and len(inputs) > 1:  # one file has nothing to resume
-        manifest = default_manifest(output, output_dir, inputs[0].source)
+        manifest = default_manifest(target, target_dir, inputs[0].source)
     claims = OutputClaims(i.source for i in inputs)
     try:
-        for path in run_files:
+        for path in written:  # the manifest is claimed below, as itself
             claims.claim(path, "the plan" if path == save_plan else "the report")
             check_writable(path, overwrite, "the plan" if path == save_plan else "the report")
         if manifest is not None:  # appended to, never replaced: it is the run's memory
@@ -123,8 +144,8 @@ def redact(
     fingerprint = settings_fingerprint(analysis, plan.render, plan.encoding,
                                        file_sha256(plan_file) if plan_file else None)
     done = read_manifest(manifest) if manifest is not None else {}
-    tasks, results = make_tasks(inputs, plan, claims, analysis, output, output_dir, dry_run, overwrite,
-                                lambda source, target: still_done(done.get(str(source.absolute())), source, target,
+    tasks, results = make_tasks(inputs, plan, claims, analysis, target, target_dir, dry_run, overwrite,
+                                lambda source, output: still_done(done.get(location_key(source)), source, output,
                                                                   fingerprint))
     show = not (quiet or as_json)
     try:
@@ -164,25 +185,27 @@ def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, given
     return plan
 
 
-def find_inputs(paths: list[Path], plan: Plan, plan_file: Path | None,
-                exclude: list[Path]) -> tuple[list[Input], list[Skipped]]:
+def find_inputs(paths: list[Path | Url], plan: Plan, plan_file: Path | None,
+                exclude: list[Path | Url]) -> tuple[list[Input], list[Skipped]]:
     """The files to work on: those named (folders searched), or a loaded plan's."""
     if plan_file is not None and not paths:
-        return [Input(Path(m.path), Path(m.path).parent, m.kind) for m in plan.media], []
+        planned = [location(m.path) for m in plan.media]
+        return [Input(where, where.parent, m.kind) for where, m in zip(planned, plan.media)], []
     return collect_inputs(paths, exclude)
 
 
-def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: Analysis, output: Path | None,
-               output_dir: Path | None, dry_run: bool, overwrite: bool,
-               already_done: Callable[[Path, Path], Record | None]) -> tuple[list[FileTask], list[FileResult]]:
+def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: Analysis, output: Path | Url | None,
+               output_dir: Path | Url | None, dry_run: bool, overwrite: bool,
+               already_done: Callable[[Path | Url, Path | Url], Record | None],
+               ) -> tuple[list[FileTask], list[FileResult]]:
     """A task per input, each checked before any detection; what fails its checks, or what an
     earlier run already did (the manifest), is a result already."""
     tasks: list[FileTask] = []
     failed: list[FileResult] = []  # and already done
-    planned = {Path(m.path).resolve(): m for m in plan.media}
+    planned = {file_key(location(m.path)): m for m in plan.media}
     for item in inputs:
         try:
-            media = planned.get(item.source.resolve())
+            media = planned.get(file_key(item.source))
             if plan.media and media is None:
                 raise OutputError("not in the plan")
             kind = media.kind if media is not None else item.kind

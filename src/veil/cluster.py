@@ -1,8 +1,9 @@
 """Files as tasks on a Dask cluster: a running scheduler, or a LocalCluster started for the run.
 
-Every worker must see the inputs and outputs under the same paths (a shared file system) and
-have veil installed. One task per file; each worker process loads the detector once and keeps
-it (veil.detect.shared_detector), with its share of its machine's cores.
+Every worker must see the inputs and outputs under the same paths (a shared file system), or
+reach the same storage by URL (veil.remote), and have veil installed. One task per file; each
+worker process loads the detector once and keeps it (veil.detect.shared_detector), with its
+share of its machine's cores.
 """
 
 from __future__ import annotations

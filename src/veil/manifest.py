@@ -18,6 +18,7 @@ from typing import IO, Literal
 
 from veil.photo import file_sha256
 from veil.pipeline import FileResult
+from veil.remote import Url, location_key
 
 MANIFEST_NAME = "veil-manifest.jsonl"
 ALREADY_DONE = "already done"
@@ -44,9 +45,9 @@ class Record:
     def of(cls, result: FileResult, settings: str) -> Record:
         status: Status = "failed" if result.error else "skipped" if result.already_done else "ok"
         return cls(
-            path=str(result.source.absolute()), status=status,
+            path=location_key(result.source), status=status,
             input_sha256=result.input_sha256,
-            output=str(result.output.absolute()) if result.output else None, output_sha256=result.output_sha256,
+            output=location_key(result.output) if result.output else None, output_sha256=result.output_sha256,
             regions=result.regions, seconds=round(result.seconds, 3), worker=result.worker,
             reason=ALREADY_DONE if result.already_done else result.error, settings=settings,
         )
@@ -57,11 +58,14 @@ class Record:
         return self.status in ("ok", "skipped") and self.output is not None
 
 
-def default_manifest(output: Path | None, output_dir: Path | None, first_input: Path) -> Path:
-    """Where a run keeps its manifest unless told: in --output-dir, else beside the (first) output."""
-    if output_dir is not None:
-        return output_dir / MANIFEST_NAME
-    return (output or first_input).parent / MANIFEST_NAME
+def default_manifest(output: Path | Url | None, output_dir: Path | Url | None, first_input: Path | Url) -> Path:
+    """Where a run keeps its manifest unless told: in --output-dir, else beside the (first) output.
+
+    A manifest is appended to line by line, which object stores cannot do: for outputs named
+    by URL it is kept in the current folder.
+    """
+    place = output_dir if output_dir is not None else (output or first_input).parent
+    return Path(MANIFEST_NAME) if isinstance(place, Url) else place / MANIFEST_NAME
 
 
 def read_manifest(path: Path) -> dict[str, Record]:
@@ -87,14 +91,18 @@ def settings_fingerprint(*settings: object) -> str:
     return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
 
 
-def still_done(record: Record | None, source: Path, target: Path, settings: str) -> Record | None:
+def still_done(record: Record | None, source: Path | Url, target: Path | Url, settings: str) -> Record | None:
     """The earlier run's record for `source` if its output can stand: same settings, same input
-    bytes, and the output still there with the bytes that run wrote."""
+    bytes, and the output still there with the bytes that run wrote (a URL's read through again)."""
     if (record is not None and record.done and record.settings == settings
-            and record.output == str(target.absolute()) and target.is_file()
-            and record.input_sha256 == file_sha256(source) and record.output_sha256 == file_sha256(target)):
+            and record.output == location_key(target) and target.is_file()
+            and record.input_sha256 == _sha256(source) and record.output_sha256 == _sha256(target)):
         return record
     return None
+
+
+def _sha256(where: Path | Url) -> str:
+    return where.sha256() if isinstance(where, Url) else file_sha256(where)
 
 
 class ManifestWriter:

@@ -7,16 +7,16 @@ way Python's repr does, and leaves everything else, including non-ASCII letters,
 
 from __future__ import annotations
 
-import os
 import unicodedata
 
 # Line and paragraph separators are not control characters, but some terminals break lines on them.
 SEPARATORS = {"\u2028", "\u2029"}
 
 
-def shown(name: str | os.PathLike[str]) -> str:
-    """`name` with every control, format, surrogate, private-use or unassigned character escaped."""
-    return "".join(escaped(c) for c in os.fspath(name))
+def shown(name: object) -> str:
+    """`name` (a str, a path, a veil.remote.Url) with every control, format, surrogate, private-use
+    or unassigned character escaped."""
+    return "".join(escaped(c) for c in str(name))
 
 
 def escaped(char: str) -> str:

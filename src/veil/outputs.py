@@ -18,13 +18,14 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 import av
 import av.error
 from PIL import Image, UnidentifiedImageError
 
 from veil.names import shown
+from veil.remote import Url
 
 REDACTED_TAG = ".redacted"
 MediaKind = Literal["image", "animation", "video", "audio"]
@@ -37,8 +38,11 @@ class OutputError(ValueError):
     """An output that must not be written (it would overwrite an input, say)."""
 
 
-def media_kind(path: Path) -> MediaKind | None:
-    """What the file holds, judged by its content: a photo, an animation, a video, or None."""
+def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
+    """What the file holds, judged by its content: a photo, an animation, a video, or None.
+
+    A file object (a URL's, read in blocks) is read only as far as Pillow and FFmpeg need.
+    """
     try:
         with Image.open(path) as image:
             return "animation" if getattr(image, "n_frames", 1) > 1 and image.format in ANIMATED_FORMATS else "image"
@@ -48,8 +52,10 @@ def media_kind(path: Path) -> MediaKind | None:
         pass
     except (OSError, ValueError, SyntaxError):
         return None
+    if not isinstance(path, Path):
+        path.seek(0)  # where Pillow left it
     try:
-        with av.open(str(path), "r") as container:
+        with av.open(str(path) if isinstance(path, Path) else path, "r") as container:
             if container.format.name in NOT_VIDEO_FORMATS or container.format.name.endswith("_pipe"):
                 return None
             # A cover picture (an MP3's, an M4A's) is a still stream, not a video: such a file is sound.
@@ -74,31 +80,37 @@ ANIMATED_FORMATS = {"GIF", "PNG", "WEBP"}
 
 @dataclass(frozen=True)
 class Input:
-    source: Path
-    base: Path  # the folder its output path mirrors from (--output-dir)
+    source: Path | Url
+    base: Path | Url  # the folder its output path mirrors from (--output-dir)
     kind: MediaKind | None  # None: named on the command line, but neither photo nor video
 
 
 @dataclass(frozen=True)
 class Skipped:
-    path: Path
+    path: Path | Url
     reason: str
 
 
-def collect_inputs(paths: list[Path], exclude: Iterable[Path] = ()) -> tuple[list[Input], list[Skipped]]:
+def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) -> tuple[list[Input], list[Skipped]]:
     """Expand folders recursively (symlinked folders followed once): the inputs, and what was skipped and why.
 
     Files named on the command line are taken whatever they hold (one that is neither photo
     nor video fails with a clear error); in folders, what is neither is skipped, and so are
     hidden files (veil's own unfinished `.name.partial` files, macOS `._name` forks), earlier
     outputs (`*.redacted.*`) and `exclude`d paths: veil's output folder, plans and reports.
+    Folders named by URL are listed the same way (RemoteError when one cannot be).
     """
-    excluded = {Path(p).resolve() for p in exclude}
+    excluded = {Path(p).resolve() for p in exclude if isinstance(p, Path)}
+    excluded_urls = {p for p in exclude if isinstance(p, Url)}
     inputs: list[Input] = []
     skipped: list[Skipped] = []
     seen: set[Path] = set()
     for path in paths:
-        if path.is_dir():
+        if isinstance(path, Url):
+            found, passed = _remote_inputs(path, excluded_urls)
+            inputs += found
+            skipped += passed
+        elif path.is_dir():
             for file, reason in _walk(path, excluded):
                 if reason is None and file.resolve() in seen:
                     reason = "the same file was reached by another path"
@@ -135,10 +147,8 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None]]:
         subfolders.sort()
         for name in sorted(files):
             file = here / name
-            if name.startswith("."):
-                yield file, "hidden file"
-            elif REDACTED_TAG in Path(name).stem:
-                yield file, "an output of veil (name holds .redacted)"
+            if (reason := _skipped_name(name)) is not None:
+                yield file, reason
             elif file.resolve() in excluded:
                 yield file, "written by this run"
             elif not file.is_file():
@@ -147,13 +157,53 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None]]:
                 yield file, None
 
 
+def _skipped_name(name: str) -> str | None:
+    """Why a file found in a folder is passed over for its name alone (None: look at it)."""
+    if name.startswith("."):
+        return "hidden file"
+    if REDACTED_TAG in Path(name).stem:
+        return "an output of veil (name holds .redacted)"
+    return None
+
+
+def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Skipped]]:
+    """A URL on the command line: the file it names, or every file below the folder it names,
+    passed over by the same rules as a local folder's."""
+    if not root.is_dir():
+        return [Input(root, root.parent, _remote_kind(root) if root.is_file() else None)], []
+    inputs: list[Input] = []
+    skipped: list[Skipped] = []
+    for folder, subfolders, files in root.walk():
+        for name in list(subfolders):
+            if folder / name in excluded:
+                subfolders.remove(name)
+                skipped.append(Skipped(folder / name, "veil's output folder"))
+        for name in files:
+            file = folder / name
+            reason, kind = _skipped_name(name), None
+            if reason is None:
+                kind = _remote_kind(file)
+                if kind is None and file.suffix.lower() not in MEDIA_SUFFIXES:
+                    reason = "neither a photo nor a video veil can read"
+            if reason is None:
+                inputs.append(Input(file, root, kind))
+            else:
+                skipped.append(Skipped(file, reason))
+    return inputs, skipped
+
+
+def _remote_kind(url: Url) -> MediaKind | None:
+    with url.open() as file:
+        return media_kind(file)
+
+
 # The suffix an output takes when the input's own cannot be written (a JPEG named `.jfif` is
 # written as `.jfif`; one with no suffix becomes `.jpg`; a format veil cannot write, PNG).
 IMAGE_SUFFIX_OF_FORMAT = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp", "TIFF": ".tif",
                           "HEIF": ".heic", "AVIF": ".avif", "BMP": ".bmp"}
 
 
-def output_suffix(source: Path, kind: MediaKind) -> str:
+def output_suffix(source: Path | Url, kind: MediaKind) -> str:
     from veil.imagefile import WRITE_FORMATS
     from veil.videofile import CONTAINER_FORMATS
 
@@ -169,13 +219,13 @@ def output_suffix(source: Path, kind: MediaKind) -> str:
     if suffix in WRITE_FORMATS:
         return source.suffix
     with contextlib.suppress(OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
-        with Image.open(source) as image:
+        with source.open() if isinstance(source, Url) else open(source, "rb") as file, Image.open(file) as image:
             return IMAGE_SUFFIX_OF_FORMAT.get(image.format or "", ".png")
     return ".png"
 
 
-def output_path(source: Path, base: Path, output: Path | None, output_dir: Path | None,
-                kind: MediaKind = "image") -> Path:
+def output_path(source: Path | Url, base: Path | Url, output: Path | Url | None, output_dir: Path | Url | None,
+                kind: MediaKind = "image") -> Path | Url:
     """photo.jpg -> photo.redacted.jpg beside it; or -o FILE; or DIR/<relative path>.
 
     A suffix veil cannot write is kept in the name and the right one appended (`scan.psd`
@@ -187,21 +237,36 @@ def output_path(source: Path, base: Path, output: Path | None, output_dir: Path 
         suffix = output_suffix(source, kind)
         stem = source.stem if suffix == source.suffix else source.name
         if output_dir is not None:
-            relative = source.relative_to(base) if source.is_relative_to(base) else Path(source.name)
+            relative = source.relative_to(base) if _within(source, base) else Path(source.name)
             target = output_dir / relative.parent / f"{stem}{suffix}"
         else:
             target = source.with_name(f"{stem}{REDACTED_TAG}{suffix}")
-    if target.exists() and target.resolve() == source.resolve():
+    if isinstance(target, Url) or isinstance(source, Url):
+        if target == source:
+            raise OutputError("the output would overwrite the input")
+    elif target.exists() and target.resolve() == source.resolve():
         raise OutputError("the output would overwrite the input")
     return target
 
 
-def check_writable(target: Path, overwrite: bool, what: str = "the output") -> None:
-    """Refuse, before any work, a file that exists (unless --overwrite) or cannot be written."""
+def _within(source: Path | Url, base: Path | Url) -> bool:
+    """Whether `source` lies in the folder `base` (a URL only in a URL's folder)."""
+    if isinstance(source, Url) or isinstance(base, Url):
+        return isinstance(source, Url) and isinstance(base, Url) and source.is_relative_to(base)
+    return source.is_relative_to(base)
+
+
+def check_writable(target: Path | Url, overwrite: bool, what: str = "the output") -> None:
+    """Refuse, before any work, a file that exists (unless --overwrite) or cannot be written.
+
+    Whether a URL can be written is known only by writing: its upload says so.
+    """
     if target.is_dir():
         raise OutputError(f"{what} {shown(target)} is a folder")
     if target.exists() and not overwrite:
         raise OutputError(f"{what} {shown(target)} exists: use --overwrite to replace it")
+    if isinstance(target, Url):
+        return
     folder = target.absolute().parent
     while not folder.exists():
         folder = folder.parent
@@ -216,16 +281,21 @@ class OutputClaims:
     --output-dir, and `--report photo.jpg` would replace an input.
     """
 
-    def __init__(self, inputs: Iterable[Path]):
-        self.owners: dict[Path, str] = {Path(p).resolve(): f"the input {shown(p)}" for p in inputs}
+    def __init__(self, inputs: Iterable[Path | Url]):
+        self.owners: dict[str, str] = {file_key(p): f"the input {shown(p)}" for p in inputs}
 
-    def claim(self, target: Path, owner: str) -> Path:
+    def claim(self, target: Path | Url, owner: str) -> Path | Url:
         """Reserve `target` for `owner` ("the report", "the output of x.jpg")."""
-        key = Path(target).resolve()
+        key = file_key(target)
         if key in self.owners:
             raise OutputError(f"{owner} ({shown(target)}) would overwrite {self.owners[key]}")
         self.owners[key] = owner
         return target
+
+
+def file_key(where: Path | Url) -> str:
+    """One name per file: a path with its links followed, a URL as written."""
+    return str(where) if isinstance(where, Url) else str(Path(where).resolve())
 
 
 @contextlib.contextmanager

@@ -9,6 +9,8 @@ the media) runs in `preflight`, before any detection.
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ from veil.outputs import MediaKind, OutputError, check_writable
 from veil.photo import file_sha256, plan_photo, render_photo
 from veil.kinds import DEFAULT_HIDE
 from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape
+from veil.remote import RemoteError, Url
 from veil.video import plan_video, render_video
 from veil.videofile import check_output_holds
 from veil.audio import KEEP_REFUSED, check_audio_output, plan_audio, render_audio
@@ -45,9 +48,9 @@ class Analysis:
 class FileTask:
     """One input and what to do with it; small and picklable, so a worker process can take it."""
 
-    source: Path
+    source: Path | Url
     kind: MediaKind | None
-    target: Path | None  # None: plan only (--dry-run)
+    target: Path | Url | None  # None: plan only (--dry-run)
     render: RenderSettings
     encoding: Encoding
     analysis: Analysis | None = None  # how to detect; None only with `planned`
@@ -57,9 +60,9 @@ class FileTask:
 
 @dataclass
 class FileResult:
-    source: Path
+    source: Path | Url
     media: MediaPlan | None = None
-    output: Path | None = None
+    output: Path | Url | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -76,7 +79,11 @@ class InputError(ValueError):
 
 
 def preflight(task: FileTask) -> None:
-    """Everything that can be refused before detection: the input's kind, the output's place and format."""
+    """Everything that can be refused before detection: the input's kind, the output's place and format.
+
+    A file named by URL has the checks that need its content (can the container hold its
+    streams?) on the worker's local copy, in redact_file.
+    """
     if not task.source.is_file():
         raise InputError("no such file" if not task.source.exists() else "not a regular file")
     if task.kind is None:
@@ -93,9 +100,11 @@ def preflight(task: FileTask) -> None:
     if task.kind == "image" and suffix not in WRITE_FORMATS:
         raise OutputError(f"cannot write a photo as {suffix or 'a file without a suffix'}: use one of "
                           f"{', '.join(sorted(WRITE_FORMATS))}")
+    if task.kind == "video" and suffix in WRITE_FORMATS:
+        raise OutputError(f"a {suffix} file cannot hold a video: choose .mp4, .mkv or .mov")
+    if isinstance(task.source, Url) or isinstance(task.target, Url):
+        return
     if task.kind == "video":
-        if suffix in WRITE_FORMATS:
-            raise OutputError(f"a {suffix} file cannot hold a video: choose .mp4, .mkv or .mov")
         check_output_holds(task.source, task.target, task.encoding, VoicePlan(task.render.voice))
     if task.kind == "audio":
         check_audio_output(task.source, task.target, VoicePlan(task.render.voice))
@@ -103,6 +112,8 @@ def preflight(task: FileTask) -> None:
 
 def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
     """Plan (or take the planned) and render one file. Any failure: no output, and the reason."""
+    if isinstance(task.source, Url) or isinstance(task.target, Url):
+        return _redact_staged(task, show_progress)
     started = time.monotonic()
     result = FileResult(task.source)
     try:
@@ -118,6 +129,41 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
         # Speech is time, not a region of pixels: the count is of what is hidden in the picture.
         result.regions = sum(not r.keep_visible and r.kind != "speech" for r in result.media.regions)
         result.input_sha256 = result.media.sha256
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _redact_staged(task: FileTask, show_progress: bool) -> FileResult:
+    """A file named by URL, or written to one: redacted as local files in a private temporary
+    folder (removed however this ends, Ctrl-C included); a finished output is then uploaded.
+    This runs where the file's task runs, so a worker on another machine fetches its own input."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="veil-") as scratch:
+        source, target = task.source, task.target
+        try:
+            if isinstance(task.source, Url):
+                source = Path(scratch, "input", task.source.name)
+                source.parent.mkdir()
+                task.source.fetch(source)
+            if isinstance(task.target, Url):
+                target = Path(scratch, "output", task.target.name)
+        except (RemoteError, OSError) as error:  # unreachable, or no room for the copy
+            return FileResult(task.source, error=one_line(error), seconds=time.monotonic() - started)
+        # A loaded plan names the URL; the pipeline (speech found late, say) reads the copy.
+        planned = dataclasses.replace(task.planned, path=str(source)) if task.planned is not None else None
+        result = redact_file(dataclasses.replace(task, source=source, target=target, planned=planned), show_progress)
+        if result.error:  # messages name the file as the user did, not as its temporary copy
+            result.error = result.error.replace(str(source), str(task.source))
+        if isinstance(task.target, Url) and isinstance(target, Path) and result.output is not None:
+            result.output_sha256 = file_sha256(target)  # the bytes uploaded
+            try:
+                task.target.upload(target, task.overwrite)
+            except RemoteError as error:
+                result.error, result.output, result.output_sha256 = one_line(error), None, None
+    result.source = task.source
+    result.output = task.target if result.output is not None else None
+    if result.media is not None and isinstance(task.source, Url):
+        result.media.path = str(task.source)
     result.seconds = time.monotonic() - started
     return result
 

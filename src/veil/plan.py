@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import jsonschema
 
+from veil.remote import is_url
+
 PLAN_FORMAT = "veil-plan"
 # 2: per-file detection record, encoding settings, paths absolute and relative to the plan,
 # whether frames outside a --start/--end range are covered, and each region's kind. Version 1
@@ -273,7 +275,7 @@ def _box_to_json(frame: int, box: Box) -> list[Any]:
 
 
 def _relative(path: str, folder: Path | None) -> str | None:
-    if folder is None:
+    if folder is None or is_url(path):  # a URL is found where it is, wherever the plan moves
         return None
     try:
         return os.path.relpath(path, folder)
@@ -316,7 +318,9 @@ def _media_to_json(media: MediaPlan, folder: Path | None) -> dict[str, Any]:
 
 
 def _located(data: dict[str, Any], folder: Path | None) -> str:
-    """The file's absolute path: as recorded, or found relative to the plan (a moved folder)."""
+    """The file's absolute path: as recorded, or found relative to the plan (a moved folder); a URL as recorded."""
+    if is_url(data["path"]):
+        return data["path"]
     recorded = Path(data["path"])
     if folder is not None:
         if not recorded.is_absolute():  # version 1 plans held the path as typed

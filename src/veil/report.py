@@ -24,6 +24,7 @@ from veil.detect import MODEL_NAME, RETINAFACE_NAME, model_sha256
 from veil.outputs import atomic_write_bytes
 from veil.photo import file_sha256
 from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
+from veil.remote import Url, location
 from veil.voice import VOICE_TEXT, voice_entry
 
 REPORT_FORMAT = "veil-report"
@@ -89,7 +90,7 @@ def redaction_text(render: dict[str, Any]) -> str:
 
 def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: str = "keep") -> dict[str, Any]:
     pictured = [r for r in media.regions if r.kind != "speech"]  # speech is on the time axis: see "voice"
-    actual = file_sha256(Path(media.path)) if Path(media.path).is_file() else None
+    actual = current_sha256(media.path)
     mine = [e for e in edits if e.media == media.path]
     return {
         "input": media.path,
@@ -102,7 +103,7 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         # False means the file changed after the plan was made: the boxes may not fit it.
         "input_matches_plan": media.sha256 is None or actual == media.sha256,
         "output": output,
-        "output_sha256": file_sha256(Path(output)) if output and Path(output).is_file() else None,
+        "output_sha256": current_sha256(output) if output else None,
         "detection": media.detection,
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
         "unchecked_frames": frame_runs(media.unchecked_frames),
@@ -155,6 +156,14 @@ def frame_runs(frames: list[int]) -> list[list[int]]:
         else:
             runs.append([frame, frame])
     return runs
+
+
+def current_sha256(name: str) -> str | None:
+    """SHA-256 of the file named (a path or a URL) as it is now; None if it is not there."""
+    where = location(name)
+    if isinstance(where, Url):
+        return where.sha256() if where.is_file() else None
+    return file_sha256(where) if where.is_file() else None
 
 
 def report_paths(path: Path) -> tuple[Path, Path]:

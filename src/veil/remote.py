@@ -1,0 +1,192 @@
+"""Inputs and outputs named by fsspec URLs (s3://bucket/in/, memory://, file://...).
+
+A URL is anything written `protocol://...`; the protocol is served by whichever fsspec
+backend is installed (s3fs, gcsfs, adlfs are the user's to install). veil never decodes or
+encodes over the network: the worker that takes a file fetches it into a private temporary
+folder, the unchanged pipeline redacts that copy, and the finished output is uploaded
+(veil.pipeline). fsspec is imported only by runs that name a URL, so local runs pay nothing.
+
+Backends raise their own exception types (botocore's, aiohttp's...): every call into fsspec
+turns whatever it raises into a RemoteError, one line naming the URL and the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from veil.names import shown
+
+# protocol://..., also a chained one (simplecache::s3://...); a Windows drive (C:\) has no "//".
+URL_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(::[A-Za-z][A-Za-z0-9+.-]*)*://")
+# Object stores make an upload visible only once it is complete (S3, GCS and Azure commit it at
+# the end), and a "rename" there is a second full copy: one put is the atomic write.
+OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
+# Bytes fetched per read: a file's kind needs its headers (and an MP4's index, often at the
+# end), not all of it.
+BLOCK = 1 << 20
+
+
+class RemoteError(ValueError):
+    """A URL that cannot be reached, listed, read or written; the message names it and says why."""
+
+
+def is_url(text: str) -> bool:
+    return URL_PATTERN.match(text) is not None
+
+
+@dataclass(frozen=True)
+class Url:
+    """A file or folder named by URL, named like a path: `name`, `parent`, `/`, `relative_to`."""
+
+    protocol: str
+    path: PurePosixPath  # what follows "://" (a bucket and key, or /an/absolute/path)
+
+    @classmethod
+    def parse(cls, text: str) -> Url:
+        """The URL `text`, refused at once when no installed backend serves its protocol."""
+        protocol, _, rest = text.partition("://")
+        url = cls(protocol, PurePosixPath(rest))
+        url.filesystem()
+        return url
+
+    def __str__(self) -> str:
+        return f"{self.protocol}://{self.path}"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+    @property
+    def suffix(self) -> str:
+        return self.path.suffix
+
+    @property
+    def parent(self) -> Url:
+        return Url(self.protocol, self.path.parent)
+
+    def __truediv__(self, part: str | PurePosixPath) -> Url:
+        return Url(self.protocol, self.path / part)
+
+    def with_name(self, name: str) -> Url:
+        return Url(self.protocol, self.path.with_name(name))
+
+    def is_relative_to(self, other: Url) -> bool:
+        return self.protocol == other.protocol and self.path.is_relative_to(other.path)
+
+    def relative_to(self, other: Url) -> PurePosixPath:
+        return self.path.relative_to(other.path)
+
+    def filesystem(self) -> tuple[Any, str]:
+        """fsspec's filesystem for this URL (instances are cached by fsspec) and the path on it."""
+        import fsspec.core
+
+        with self.failures("cannot use"):
+            return fsspec.core.url_to_fs(str(self))
+
+    @contextlib.contextmanager
+    def failures(self, doing: str) -> Iterator[None]:
+        """Whatever fsspec or its backend raises within, as a RemoteError naming this URL."""
+        try:
+            yield
+        except RemoteError:
+            raise
+        except ImportError as error:  # fsspec's "Install s3fs to access S3"
+            raise RemoteError(f"cannot use {shown(self)}: {shown(str(error))}") from None
+        except Exception as error:  # whatever the backend raises: see the module's docstring
+            reason = str(error) or type(error).__name__
+            if "Protocol not known" in reason:
+                reason = f"no installed fsspec backend serves {self.protocol}://"
+            raise RemoteError(f"{doing} {shown(self)}: {shown(reason)}") from None
+
+    def is_file(self) -> bool:
+        fs, path = self.filesystem()
+        with self.failures("cannot reach"):
+            return bool(fs.isfile(path))
+
+    def is_dir(self) -> bool:
+        fs, path = self.filesystem()
+        with self.failures("cannot reach"):
+            return bool(fs.isdir(path))
+
+    def exists(self) -> bool:
+        fs, path = self.filesystem()
+        with self.failures("cannot reach"):
+            return bool(fs.exists(path))
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        """The file for reading, fetched in blocks as it is read (for its headers, its hash)."""
+        fs, path = self.filesystem()
+        with self.failures("cannot read"), fs.open(path, "rb", block_size=BLOCK) as file:
+            yield file
+
+    def sha256(self) -> str:
+        """SHA-256 of the file's bytes, read through (a backend's own checksum is not SHA-256)."""
+        digest = hashlib.sha256()
+        with self.open() as file:
+            for chunk in iter(lambda: file.read(BLOCK), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def walk(self) -> Iterator[tuple[Url, list[str], list[str]]]:
+        """Like os.walk, top down: each folder, its subfolders (prune them in place) and files, sorted."""
+        fs, root = self.filesystem()
+        with self.failures("cannot list"):
+            for folder, subfolders, files in fs.walk(root, topdown=True, on_error="raise"):
+                subfolders.sort()
+                relative = PurePosixPath(folder).relative_to(PurePosixPath(root))
+                yield self / relative, subfolders, sorted(files)
+
+    def fetch(self, local: Path) -> None:
+        """Copy the file to `local`."""
+        fs, path = self.filesystem()
+        with self.failures("cannot fetch"):
+            fs.get_file(path, str(local))
+
+    def upload(self, local: Path, overwrite: bool) -> None:
+        """Put the finished file `local` here; never a partial file under this name.
+
+        Where renaming is cheap and atomic (local and network file systems, memory), the file is
+        put under a hidden temporary name beside its place and moved there; on an object store
+        it is put once, which the store makes visible only when complete. Without `overwrite`,
+        an object found here is not replaced (checked just before: object stores have no
+        portable create-only put).
+        """
+        fs, path = self.filesystem()
+        with self.failures("cannot upload to"):
+            if not overwrite and fs.exists(path):
+                raise RemoteError(f"{shown(self)} appeared while veil was writing it: use --overwrite to replace it")
+            protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+            if protocols & OBJECT_STORES:
+                fs.put_file(str(local), path)
+                return
+            temp = str(PurePosixPath(path).with_name(f".{self.stem}.{uuid.uuid4().hex[:8]}.partial{self.suffix}"))
+            fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
+            try:
+                fs.put_file(str(local), temp)
+                fs.mv(temp, path)
+            finally:
+                with contextlib.suppress(Exception):  # gone already when the move succeeded
+                    if fs.exists(temp):
+                        fs.rm(temp)
+
+
+def location(text: str) -> Path | Url:
+    """A command-line name: a URL when written protocol://..., else a local path, as ever."""
+    return Url.parse(text) if is_url(text) else Path(text)
+
+
+def location_key(where: Path | Url) -> str:
+    """How the manifest and the claims name a file: a URL as written, a path made absolute."""
+    return str(where) if isinstance(where, Url) else str(where.absolute())

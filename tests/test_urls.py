@@ -1,0 +1,197 @@
+"""Inputs and outputs named by fsspec URLs: memory:// in this process (--jobs 1), file:// for the
+worker processes and the Dask LocalCluster (a memory:// store is private to each process).
+
+Real photos, the real detector, real fsspec filesystems; an output is checked against the
+same file redacted from a local path, and its faces against the plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import signal
+import tempfile
+from pathlib import Path
+
+import fsspec
+import numpy as np
+import pytest
+from PIL import Image
+
+from test_batch import DEADLINE_S, photos, records, run_veil, start_veil, wait_until
+from photo_support import KIT_WITH_ROSE, TWO_PEOPLE, copy_in, face_slice, planned_faces, share_near, veil
+
+
+@pytest.fixture()
+def memory():
+    """A clean memory:// store (fsspec keeps one per process)."""
+    fs = fsspec.filesystem("memory")
+    fs.store.clear()
+    fs.pseudo_dirs[:] = [""]
+    yield fs
+    fs.store.clear()
+    fs.pseudo_dirs[:] = [""]
+
+
+@pytest.fixture()
+def private_temp(tmp_path, monkeypatch) -> Path:
+    """The system temp folder of this process, to see that nothing is left in it."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def rgb_of_bytes(data: bytes, tmp_path: Path) -> np.ndarray:
+    path = tmp_path / "decoded"
+    path.write_bytes(data)
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def test_a_memory_folder_is_redacted_into_a_memory_folder_and_resumed(shared_data, tmp_path, memory, private_temp):
+    local = tmp_path / "local"
+    two, kit = copy_in(shared_data, TWO_PEOPLE, local), copy_in(shared_data, KIT_WITH_ROSE, local)
+    memory.pipe({"/in/two_people.jpg": two.read_bytes(), "/in/sub/kit_with_rose.jpg": kit.read_bytes(),
+                 "/in/notes.txt": b"not a photo", "/in/.hidden.jpg": two.read_bytes(),
+                 "/in/old.redacted.jpg": two.read_bytes()})
+    manifest, plan = tmp_path / "manifest.jsonl", tmp_path / "plan.json"
+    command = ("memory://in/", "--output-dir", "memory://out", "--jobs", 1, "--manifest", manifest)
+
+    result = veil(*command, "--save-plan", plan, "--report", tmp_path / "report.json", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert {s["path"]: s["reason"] for s in summary["skipped_files"]} == {
+        "memory://in/.hidden.jpg": "hidden file", "memory://in/notes.txt": "neither a photo nor a video veil can read",
+        "memory://in/old.redacted.jpg": "an output of veil (name holds .redacted)"}
+    # Nothing but the finished outputs on the remote, nothing left in the temp folder.
+    assert sorted(memory.find("/out")) == ["/out/sub/kit_with_rose.jpg", "/out/two_people.jpg"]
+    assert list(private_temp.iterdir()) == []
+
+    # The same bytes as from a local path; the faces of the plan are black.
+    assert veil(two, "-o", tmp_path / "two.jpg").exit_code == 0
+    written = memory.cat("/out/two_people.jpg")
+    assert written == (tmp_path / "two.jpg").read_bytes() != two.read_bytes()
+    media = {m["path"]: m for m in json.loads(plan.read_text())["media"]}
+    assert set(media) == {"memory://in/sub/kit_with_rose.jpg", "memory://in/two_people.jpg"}
+    single = tmp_path / "two_people_plan.json"
+    single.write_text(json.dumps({**json.loads(plan.read_text()), "media": [media["memory://in/two_people.jpg"]]}))
+    faces = planned_faces(single)
+    assert len(faces) >= 2
+    pixels = rgb_of_bytes(written, tmp_path)
+    for face in faces:
+        assert share_near(pixels[face_slice(face)], (0, 0, 0), 24) >= 0.95, "face not hidden"
+
+    # The manifest and the report name the URLs, with the SHA-256 of what was read and written.
+    first = records(manifest)
+    by_path = {r["path"]: r for r in first}
+    assert set(by_path) == {"memory://in/two_people.jpg", "memory://in/sub/kit_with_rose.jpg"}
+    done = by_path["memory://in/two_people.jpg"]
+    assert done["status"] == "ok" and done["output"] == "memory://out/two_people.jpg"
+    assert done["input_sha256"] == sha256(two.read_bytes())
+    assert done["output_sha256"] == sha256(written)
+    report = {f["input"]: f for f in json.loads((tmp_path / "report.json").read_text())["files"]}
+    entry = report["memory://in/two_people.jpg"]
+    assert entry["input_matches_plan"] and entry["output_sha256"] == done["output_sha256"]
+
+    # Running again does nothing: every file is already done.
+    again = veil(*command)
+    assert again.exit_code == 0, again.stderr
+    assert [r["status"] for r in records(manifest)[len(first):]] == ["skipped", "skipped"]
+    assert memory.cat("/out/two_people.jpg") == written
+
+    # Without the manifest's word, an existing remote output is someone's: refused unless asked.
+    memory.pipe("/out/two_people.jpg", b"edited by hand")
+    refused = veil(*command)
+    assert refused.exit_code == 1 and "memory://out/two_people.jpg exists: use --overwrite" in refused.stderr
+    assert memory.cat("/out/two_people.jpg") == b"edited by hand"
+    assert veil(*command, "--overwrite").exit_code == 0
+    assert memory.cat("/out/two_people.jpg") == written
+    assert list(private_temp.iterdir()) == []
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_one_file_to_one_url(shared_data, tmp_path, memory, private_temp):
+    two = copy_in(shared_data, TWO_PEOPLE, tmp_path / "local")
+    memory.pipe("/in/photo", two.read_bytes())  # no suffix: a JPEG by its content
+    result = veil("memory://in/photo", "-o", "memory://out/redacted.jpg")
+    assert result.exit_code == 0, result.stderr
+    assert veil(two, "-o", tmp_path / "two.jpg").exit_code == 0
+    assert memory.cat("/out/redacted.jpg") == (tmp_path / "two.jpg").read_bytes()
+    # Beside its input when no output is named, as for a local file.
+    assert veil("memory://in/photo").exit_code == 0
+    assert memory.cat("/in/photo.redacted.jpg") == (tmp_path / "two.jpg").read_bytes()
+    # A local file to a URL.
+    assert veil(two, "-o", "memory://out/from_local.jpg").exit_code == 0
+    assert memory.cat("/out/from_local.jpg") == (tmp_path / "two.jpg").read_bytes()
+    assert list(private_temp.iterdir()) == []
+
+
+def url_of(path: Path) -> str:
+    return f"file://{path}"
+
+
+@pytest.mark.parametrize("workers", [["--jobs", "2"], ["--cluster", "local:2"]], ids=["pool", "local-cluster"])
+def test_file_urls_in_worker_processes(shared_data, tmp_path, monkeypatch, workers):
+    inputs = photos(shared_data, tmp_path / "in", 4)
+    local = run_veil(tmp_path / "in", "--output-dir", tmp_path / "local", "--jobs", 1)
+    assert local.returncode == 0, local.stderr
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))  # for the veil processes and their workers
+    out = tmp_path / "out"
+    manifest = tmp_path / "manifest.jsonl"
+    command = (url_of(tmp_path / "in"), "--output-dir", url_of(out), "--manifest", manifest, *workers)
+    result = run_veil(*command)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in inputs)  # no partial file left
+    for path in inputs:
+        assert (out / path.name).read_bytes() == (tmp_path / "local" / path.name).read_bytes(), path.name
+    done = records(manifest)
+    assert sorted(r["path"] for r in done) == sorted(url_of(p) for p in inputs)
+    assert {r["status"] for r in done} == {"ok"}
+    assert all(r["output"] == url_of(out / Path(r["path"]).name) for r in done)
+    assert not [p for p in temp.iterdir() if p.name.startswith("veil-")], "a temporary copy was left"
+
+    again = run_veil(*command)
+    assert again.returncode == 0, again.stderr
+    assert {r["status"] for r in records(manifest)[len(done):]} == {"skipped"}
+
+
+def test_an_interrupted_url_run_leaves_no_copy_and_no_partial_output(shared_data, tmp_path, monkeypatch):
+    inputs = photos(shared_data, tmp_path / "in", 12)
+    temp, out, manifest = tmp_path / "tmp", tmp_path / "out", tmp_path / "manifest.jsonl"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    process = start_veil(url_of(tmp_path / "in"), "--output-dir", url_of(out), "--manifest", manifest, "--jobs", 1)
+    wait_until(lambda: len(records(manifest)) >= 2, process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr and "stopped (SIGTERM)" in stderr
+    written = {p.name for p in out.iterdir()}
+    assert not [name for name in written if name.startswith(".")], "a partial output was left"
+    assert {Path(r["output"]).name for r in records(manifest)} <= written and len(written) < len(inputs)
+    assert list(temp.iterdir()) == [], "a temporary copy was left"
+
+
+def one_error(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code != 0 and "Traceback" not in result.stderr
+    assert len([line for line in lines if line.startswith(("veil: ", "Error: "))]) == 1, result.stderr
+    return result.stderr
+
+
+def test_a_bad_url_is_one_clear_line(tmp_path, memory):
+    assert "nosuch://bucket/in: no installed fsspec backend serves nosuch://" in one_error(
+        veil("nosuch://bucket/in", "--output-dir", tmp_path / "out"))
+    assert "nosuch://bucket/out" in one_error(veil(tmp_path, "--output-dir", "nosuch://bucket/out"))
+    assert "file:///no/such/folder/a.jpg: no such file" in one_error(veil("file:///no/such/folder/a.jpg"))
+    assert "plans, reports and manifests are local files" in one_error(
+        veil("memory://in/a.jpg", "--report", "memory://out/report.json"))
+    if importlib.util.find_spec("s3fs") is None:
+        assert "s3://bucket/in: Install s3fs" in one_error(veil("s3://bucket/in/", "--output-dir", "s3://bucket/out/"))
