@@ -137,7 +137,7 @@ class ReviewSession:
             check_shape(shape)
             box = reviewer_box(media, coords)
             self._before(index, "add_region")
-            region = Region(id=media.new_region_id("r"), source="reviewer", shape=shape, boxes={frame: box}, kind=kind)
+            region = Region(id=self._new_id(media, "r"), source="reviewer", shape=shape, boxes={frame: box}, kind=kind)
             media.regions.append(region)
             self._log(media, "add_region", region.id,
                       {"frame": frame, "shape": shape, "kind": kind, "box": box_detail(box)}, reason)
@@ -182,7 +182,7 @@ class ReviewSession:
             media = self.media(index)
             start, end = segment_times(media, start, end)
             self._before(index, "add_segment")
-            region = Region(id=media.new_region_id("speech"), source="reviewer", kind="speech", start=start, end=end)
+            region = Region(id=self._new_id(media, "speech"), source="reviewer", kind="speech", start=start, end=end)
             media.regions.append(region)
             self._log(media, "add_segment", region.id, {"start": start, "end": end}, reason)
             return region.id
@@ -259,6 +259,10 @@ class ReviewSession:
             self.export_state = state
 
     # --- internals ------------------------------------------------------------
+
+    def _new_id(self, media: MediaPlan, prefix: str) -> str:
+        # A deleted region's id is never given again: the report reads deletions from the edit log.
+        return media.new_region_id(prefix, {e.region for e in self.plan.edits if e.media == media.path and e.region})
 
     def _before(self, index: int, action: str) -> None:
         self._push(Snapshot({index: copy.deepcopy(self.plan.media[index].regions)}, action))
