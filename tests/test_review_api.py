@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from typer.testing import CliRunner
 
+import speech_support
+
 from veil.detect import FAST
 from veil.pipeline import Analysis
 from veil.outputs import OutputError
@@ -166,6 +168,8 @@ CHANGES = [
     ("POST", "/api/media/0/regions/f1/shape", {"shape": "box"}),
     ("POST", "/api/media/0/regions/f1/keep", {"keep": True, "reason": "consented"}),
     ("POST", "/api/media/1/regions/t1/extend", {"start": 0, "end": 3}),
+    ("POST", "/api/media/1/speech", {"start": 1.0, "end": 2.5}),
+    ("POST", "/api/media/1/regions/speech1/times", {"start": 1.0, "end": 2.5}),
     ("POST", "/api/undo", {}),
     ("POST", "/api/redo", {}),
     ("POST", "/api/export", {}),
@@ -538,3 +542,146 @@ def test_names_cannot_forge_a_line(tmp_path: Path):
     result = CliRunner().invoke(review_app, [str(name), "--no-browser"])
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "\x1b" not in result.output
     assert "x\\nveil review: export done\\x1b[2J.jpg" in result.output
+
+
+# --- speech segments ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def speech_media(tmp_path_factory) -> tuple[Path, list[tuple[float, float]]]:
+    """A folder with a video and a WAV of three readings between tones (detected once, --voice mute)."""
+    if not speech_support.available():
+        pytest.skip("LibriSpeech readings not found in ../shared/data/speech")
+    folder = tmp_path_factory.mktemp("speech")
+    samples, spans = speech_support.speech_sound()
+    speech_support.write_video(folder / "clip.mkv", samples)
+    speech_support.write_wav(folder / "talk.wav", samples)
+    open_session([folder / "clip.mkv", folder / "talk.wav"], None, folder / "plan.json", folder / "out", None,
+                 RenderSettings(voice="mute"), Analysis(FAST))
+    return folder, spans
+
+
+@pytest.fixture
+def speech_session(speech_media, tmp_path: Path) -> ReviewSession:
+    folder, _ = speech_media
+    plan = tmp_path / "speech.veil-plan.json"
+    shutil.copy(folder / "plan.json", plan)
+    return open_session([], plan, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
+
+
+@pytest.fixture
+def speech_client(speech_session: ReviewSession) -> TestClient:
+    return TestClient(create_app(speech_session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+
+
+def segments(plan: Plan, media: int) -> dict[str, tuple[float, float, bool, str | None]]:
+    return {r.id: (r.start, r.end, r.keep_visible, r.reason) for r in plan.media[media].regions if r.kind == "speech"}
+
+
+def test_speech_segments_are_listed_with_the_voice_mode(speech_client: TestClient, speech_media):
+    _, spans = speech_media
+    state = speech_client.get("/api/state").json()
+    assert state["render"]["voice"] == "mute"
+    assert [(m["kind"], m["speech"], m["regions"]) for m in state["media"]] == [("video", 3, 0), ("audio", 3, 0)]
+    for index in (0, 1):
+        media = speech_client.get(f"/api/media/{index}").json()
+        assert media["regions"] == [] and media["sound_seconds"] == pytest.approx(14, abs=0.1)
+        assert [s["id"] for s in media["speech"]] == ["speech1", "speech2", "speech3"]
+        for found, (start, end) in zip(media["speech"], spans):  # each reading, padded a little
+            assert found["source"] == "detector" and not found["keep_visible"]
+            assert start - 0.4 < found["start"] < start + 0.4 and end - 0.4 < found["end"] < end + 0.4
+
+
+def test_add_move_keep_delete_segments_undo_redo(speech_client: TestClient, speech_session: ReviewSession):
+    before = segments(saved(speech_session), 0)
+    added = speech_client.post("/api/media/0/speech", json={"start": 0.2, "end": 1, "reason": "a whisper"})
+    assert added.status_code == 200 and added.json()["region"] == "speech4"
+    assert [s["id"] for s in added.json()["changed"]["speech"]][0] == "speech4"  # sorted by time
+    assert segments(saved(speech_session), 0)["speech4"] == (0.2, 1.0, False, None)
+    assert speech_client.get("/api/state").json()["media"][0]["speech"] == 4
+    # Times are clipped to the sound; a segment too short, or ending before it starts, is refused.
+    moved = speech_client.post("/api/media/0/regions/speech4/times", json={"start": 0.1, "end": 99})
+    assert moved.status_code == 200 and segments(saved(speech_session), 0)["speech4"][:2] == (0.1, 14.016)
+    for start, end in ((3, 2), (1, 1.01), (20, 30)):
+        answer = speech_client.post("/api/media/0/regions/speech4/times", json={"start": start, "end": end})
+        assert answer.status_code == 400 and "segment" in answer.json()["error"]
+    # Keeping a voice audible needs a reason.
+    refused = speech_client.post("/api/media/0/regions/speech2/keep", json={"keep": True})
+    assert refused.status_code == 400 and "voice audible needs a reason" in refused.json()["error"]
+    speech_client.post("/api/media/0/regions/speech2/keep", json={"keep": True, "reason": "the host, consented"})
+    assert segments(saved(speech_session), 0)["speech2"][2:] == (True, "the host, consented")
+    assert speech_client.get("/api/state").json()["media"][0]["kept_audible"] == 1
+    speech_client.post("/api/media/0/regions/speech3/delete", json={"reason": "music, not speech"})
+    assert "speech3" not in segments(saved(speech_session), 0)
+    edits = saved(speech_session).edits
+    assert [(e.action, e.region) for e in edits] == [("add_segment", "speech4"), ("set_segment", "speech4"),
+                                                     ("keep_visible", "speech2"), ("delete_region", "speech3")]
+    assert edits[1].detail == {"start": 0.1, "end": 14.016, "was": [0.2, 1.0]} and edits[0].reason == "a whisper"
+    assert edits[3].detail == {"kind": "speech", "start": before["speech3"][0], "end": before["speech3"][1]}
+    for action in ("delete_region", "keep_visible", "set_segment", "add_segment"):
+        assert speech_client.post("/api/undo", json={}).json()["undone"] == action
+    assert segments(saved(speech_session), 0) == before
+    assert speech_client.post("/api/redo", json={}).json()["redone"] == "add_segment"
+    assert segments(saved(speech_session), 0)["speech4"] == (0.2, 1.0, False, None)
+
+
+def test_segments_are_not_boxes(speech_client: TestClient, client: TestClient):
+    # Box edits on a segment, and times on a box region, are refused (400): nothing half-made reaches the plan.
+    for path, body in (("box", {"frame": 0, "box": [0, 0, 30, 30]}), ("delete-box", {"frame": 0}),
+                       ("shape", {"shape": "box"}), ("extend", {"start": 0, "end": 3})):
+        answer = speech_client.post(f"/api/media/0/regions/speech1/{path}", json=body)
+        assert answer.status_code == 400 and "speech segment" in answer.json()["error"], path
+    assert client.post("/api/media/0/regions/f1/times", json={"start": 0, "end": 1}).status_code == 400
+    assert client.post("/api/media/0/regions", json={"frame": 0, "box": [0, 0, 50, 50], "kind": "speech"}).status_code == 400
+    # A file without sound has no speech to mark.
+    silent = client.post("/api/media/1/speech", json={"start": 0, "end": 1})
+    assert silent.status_code == 400 and "no sound" in silent.json()["error"]
+    assert speech_client.post("/api/media/5/speech", json={"start": 0, "end": 1}).status_code == 404
+    assert speech_client.post("/api/media/0/regions/speech9/times", json={"start": 0, "end": 1}).status_code == 404
+    assert speech_client.post("/api/media/0/speech", json={"start": 0, "end": "1"}).status_code == 400
+
+
+def test_the_original_sound_is_served_to_the_page_only(speech_client: TestClient, speech_session: ReviewSession,
+                                                       client: TestClient):
+    whole = speech_client.get("/media/1/sound")
+    assert whole.status_code == 200 and whole.headers["content-type"] == "audio/wav"
+    assert whole.content == Path(speech_session.plan.media[1].path).read_bytes()
+    assert whole.headers["cache-control"] == "no-store"
+    part = speech_client.get("/media/0/sound", headers={"Range": "bytes=0-99"})  # the player seeks by ranges
+    assert part.status_code == 206 and len(part.content) == 100
+    assert "media-src 'self'" in whole.headers["content-security-policy"]
+    bare = TestClient(create_app(speech_session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN)
+    assert bare.get("/media/1/sound").status_code == 401
+    assert speech_client.get("/media/1/sound", headers={"Host": "evil.example:8765"}).status_code == 403
+    assert client.get("/media/0/sound").status_code == 404  # a photo has no sound
+    assert speech_client.get("/media/1/frame/0.jpg").status_code == 404  # a sound has no pictures
+
+
+def test_export_mutes_the_reviewed_segments_and_reports_them(speech_client: TestClient,
+                                                            speech_session: ReviewSession, speech_media):
+    _, spans = speech_media
+    for index in (0, 1):
+        speech_client.post(f"/api/media/{index}/regions/speech1/keep", json={"keep": True, "reason": "consented"})
+        speech_client.post(f"/api/media/{index}/regions/speech2/delete", json={"reason": "not a voice"})
+        speech_client.post(f"/api/media/{index}/speech", json={"start": 0.3, "end": 1.2, "reason": "a cough"})
+    status = finish_export(speech_client)
+    assert status["state"] == "done", status
+    original, _ = speech_support.speech_sound()
+    for target in speech_session.targets:
+        out = speech_support.read_sound(target)
+        loud = [speech_support.loudness(out, a + 0.2, b - 0.2) for a, b in spans]
+        source = [speech_support.loudness(original, a + 0.2, b - 0.2) for a, b in spans]
+        assert loud[0] == pytest.approx(source[0], rel=0.05)  # kept audible
+        assert loud[1] == pytest.approx(source[1], rel=0.05)  # deleted: not speech after all
+        assert loud[2] < 0.01 * source[2]  # detected and left as it was: muted
+        assert speech_support.loudness(out, 0.4, 1.1) < 0.001  # added by the reviewer: muted (a tone before)
+        assert speech_support.loudness(out, 13.6, 13.9) == pytest.approx(0.05 / 2 ** 0.5, rel=0.05)  # the tone
+    report = json.loads(speech_session.report_path.read_text())
+    for file in report["files"]:
+        voice = file["voice"]
+        assert voice["mode"] == "mute" and voice["treatment"] == "muted"
+        assert [s for s, _ in voice["segments"]] == [0.3, segments(speech_session.plan, 0)["speech3"][0]]
+        assert voice["kept_audible"] == [{"id": "speech1", **dict(zip(("start", "end"), segments(
+            speech_session.plan, report["files"].index(file))["speech1"][:2])), "reason": "consented"}]
+        assert voice["added_by_reviewer"] == ["speech4"] and "speech2" in file["deleted_regions"]
+    html = speech_session.report_path.with_suffix(".html").read_text()
+    assert html.count("KEPT AUDIBLE: speech1") == 2 and "(consented)" in html

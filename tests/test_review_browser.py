@@ -27,6 +27,8 @@ from veil.pipeline import Analysis
 from veil.plan import Plan, RenderSettings
 from veil.review.cli import ReviewServer, open_session
 
+import speech_support
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 PHOTO = DATA / "face_recognition_examples" / "examples" / "two_people.jpg"
@@ -412,3 +414,153 @@ def test_views_of_the_intel_clips_for_the_readme(browser, tmp_path):
         (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copy(photo_view, ROOT / "docs" / "review-photo.png")
         shutil.copy(video_view, ROOT / "docs" / "review-video.png")
+
+
+# --- speech -------------------------------------------------------------------------------
+
+SPEECH_RGB = (0x2E, 0xC4, 0xC4)  # app.js SPEECH_COLOUR
+KEPT_RGB = (0xC8, 0xC8, 0xC8)
+
+
+@pytest.fixture(scope="module")
+def speech_plan(tmp_path_factory) -> tuple[Path, list[tuple[float, float]]]:
+    """A video and a WAV, each with three readings between tones, detected once with --voice mute."""
+    if not speech_support.available():
+        pytest.skip("LibriSpeech readings not found in ../shared/data/speech")
+    folder = tmp_path_factory.mktemp("speech")
+    samples, spans = speech_support.speech_sound()
+    speech_support.write_video(folder / "clip.mkv", samples)
+    speech_support.write_wav(folder / "talk.wav", samples)
+    session = open_session([folder / "clip.mkv", folder / "talk.wav"], None, folder / "plan.json", folder / "out",
+                           None, RenderSettings(voice="mute"), Analysis(FAST))
+    return session.plan_path, spans
+
+
+@pytest.fixture
+def speech_served(speech_plan, tmp_path: Path) -> Iterator[tuple[ReviewServer, Path]]:
+    plan = tmp_path / "review.veil-plan.json"
+    shutil.copy(speech_plan[0], plan)
+    server = ReviewServer(open_session([], plan, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST)))
+    server.start()
+    try:
+        yield server, tmp_path
+    finally:
+        server.stop()
+
+
+def speech_lane_x(page, media: dict, seconds: float) -> float:
+    """Where a time lies on the speech lane, in the canvas's own pixels (left edge = 0)."""
+    width = page.locator("#timeline").bounding_box()["width"]
+    if media["kind"] == "audio":
+        at, length = seconds, media["sound_seconds"]
+    else:  # a video's axis is its frames
+        at, length = sum(t <= seconds for t in media["frame_times"]) - 0.5, media["frame_count"]
+    return 48 + (width - 48) * at / length
+
+
+def lane_colour(page, x: float, row: int) -> tuple[int, int, int]:
+    """The timeline's colour at x in a row (16 px rows)."""
+    return tuple(page.evaluate(
+        """([x, y]) => { const c = document.getElementById('timeline'); const s = window.devicePixelRatio || 1;
+        return Array.from(c.getContext('2d').getImageData(Math.round(x * s), Math.round(y * s), 1, 1).data.slice(0, 3)); }""",
+        [x, 16 * row + 8]))
+
+
+def click_segment(page, media: dict, segment: dict, row: int) -> None:
+    timeline = page.locator("#timeline").bounding_box()
+    x = speech_lane_x(page, media, (segment["start"] + segment["end"]) / 2)
+    page.mouse.click(timeline["x"] + x, timeline["y"] + 16 * row + 8)
+    page.wait_for_function(f"() => document.getElementById('selected-info').textContent.startsWith('Selected {segment['id']}:')")
+
+
+def test_video_speech_lane_keep_delete_add_export(page, speech_served, speech_plan):
+    server, folder = speech_served
+    _, spans = speech_plan
+    media = open_file(page, server, 0)
+    page.wait_for_selector("#speech-options:not([hidden])")
+    assert page.locator("#voice-mode").text_content().startswith("voices: mute:")
+    first, second, third = media["speech"]
+    for segment in media["speech"]:  # the speech lane (row 1, under the frames row) shows each segment
+        assert lane_colour(page, speech_lane_x(page, media, (segment["start"] + segment["end"]) / 2), 1) == SPEECH_RGB
+    assert lane_colour(page, speech_lane_x(page, media, 0.5), 1) != SPEECH_RGB  # the tone before: no speech
+    shot(page, "speech-video-planned")
+
+    # Click the second segment: it is selected and the frames go to its start.
+    click_segment(page, media, second, 1)
+    start_frame = sum(t <= second["start"] for t in media["frame_times"]) - 1
+    page.wait_for_function(f"() => document.getElementById('frame-label').textContent.startsWith('frame {start_frame} ')")
+    # Keep it audible: refused without a reason, then given one.
+    page.click("#keep-audible")
+    page.wait_for_selector("#status.error")
+    page.fill("#reason", "the host, consented in writing")
+    page.click("#keep-audible")
+    page.wait_for_function("() => document.getElementById('keep-audible').textContent === 'Treat again'")
+    assert lane_colour(page, speech_lane_x(page, media, (second["start"] + second["end"]) / 2), 1) == KEPT_RGB
+
+    # The third is music, say: deleted with the Delete key.
+    click_segment(page, media, third, 1)
+    page.keyboard.press("Delete")
+    page.wait_for_function("() => document.getElementById('selection').textContent.includes('Click a region')")
+    assert [s["id"] for s in api_media(page, 0)["speech"]] == ["speech1", "speech2"]
+
+    # A missed one: added from two times, then its end moved; undo and redo the move.
+    page.fill("#new-start", "0.3")
+    page.fill("#new-end", "1.1")
+    page.click("#add-segment")
+    page.wait_for_function("() => document.getElementById('status').textContent === 'added speech4'")
+    page.fill("#segment-end", "1.2")
+    page.click("#set-times")
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('speech4 now')")
+    page.click("#undo")
+    page.wait_for_function("() => document.getElementById('status').textContent === 'undid set_segment'")
+    page.keyboard.press("Control+Shift+Z")
+    page.wait_for_function("() => document.getElementById('status').textContent === 'redid set_segment'")
+    shot(page, "speech-video-edited")
+
+    saved = Plan.load(folder / "review.veil-plan.json")
+    speech = {r.id: r for r in saved.media[0].regions if r.kind == "speech"}
+    assert set(speech) == {"speech1", "speech2", "speech4"}
+    assert (speech["speech4"].start, speech["speech4"].end, speech["speech4"].source) == (0.3, 1.2, "reviewer")
+    assert speech["speech2"].keep_visible and speech["speech2"].reason == "the host, consented in writing"
+
+    export(page)
+    out = speech_support.read_sound(folder / "out" / "clip.mkv")
+    source, _ = speech_support.speech_sound()
+    loud = [speech_support.loudness(out, a + 0.2, b - 0.2) for a, b in spans]
+    was = [speech_support.loudness(source, a + 0.2, b - 0.2) for a, b in spans]
+    assert loud[0] < 0.01 * was[0]  # left as detected: muted
+    assert loud[1] == pytest.approx(was[1], rel=0.05)  # kept audible
+    assert loud[2] == pytest.approx(was[2], rel=0.05)  # deleted
+    assert speech_support.loudness(out, 0.4, 1.1) < 0.001  # added: the tone there is muted
+    assert speech_support.loudness(out, 13.6, 13.9) == pytest.approx(0.05 / 2 ** 0.5, rel=0.05)
+
+    report = json.loads((folder / "review.veil-report.json").read_text())
+    voice = report["files"][0]["voice"]
+    assert voice["mode"] == "mute" and voice["segments"] == [[0.3, 1.2], [speech["speech1"].start, speech["speech1"].end]]
+    assert voice["kept_audible"] == [{"id": "speech2", "start": second["start"], "end": second["end"],
+                                      "reason": "the host, consented in writing"}]
+    assert voice["added_by_reviewer"] == ["speech4"] and report["files"][0]["deleted_regions"] == ["speech3"]
+    assert "KEPT AUDIBLE: speech2" in (folder / "review.veil-report.html").read_text()
+
+
+def test_sound_file_review_has_a_timeline_and_a_player(page, speech_served):
+    server, folder = speech_served
+    media = open_file(page, server, 1)
+    assert media["kind"] == "audio"
+    page.wait_for_selector("#speech-options:not([hidden])")
+    assert page.locator("#stage").is_hidden() and page.locator("#transport").is_hidden()
+    assert page.locator("#sound").is_visible()
+    for segment in media["speech"]:  # a sound file's timeline is its speech lane only (row 0), in seconds
+        assert lane_colour(page, speech_lane_x(page, media, (segment["start"] + segment["end"]) / 2), 0) == SPEECH_RGB
+    first = media["speech"][0]
+    click_segment(page, media, first, 0)
+    page.wait_for_function(f"() => document.getElementById('frame-label').textContent.startsWith('{first['start']:.2f} s')")
+    # The player gets the original sound from the server (same token, same origin) and plays the segment.
+    page.click("#play-segment")
+    page.wait_for_function("() => document.getElementById('sound').readyState >= 1")
+    shot(page, "speech-sound-file")
+    page.keyboard.press("Delete")
+    page.wait_for_function("() => !document.querySelector(\"#segment-list li[data-segment='speech1']\")")
+    assert [s["id"] for s in api_media(page, 1)["speech"]] == ["speech2", "speech3"]
+    edits = Plan.load(folder / "review.veil-plan.json").edits
+    assert [(e.action, e.region) for e in edits] == [("delete_region", "speech1")]

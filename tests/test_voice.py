@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from veil.outputs import media_kind
-from veil.plan import Plan
+from veil.plan import Plan, Region
 from veil.speech import find_speech
+from veil.voice import VoicePlan, voice_plan
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
 UTTERANCE = SPEECH / "librispeech_test-other" / "367" / "367-130732-0001.flac"
@@ -205,3 +206,12 @@ def test_keep_copies_audio_packets_unchanged(files: dict[str, Path]):
             return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
 
     assert packets(out) == packets(files["mp4"])
+
+
+def test_voice_plan_is_in_time_order_without_segments_kept_audible():
+    # A reviewer's segment comes last in the plan; VoiceEdit walks segments in time order.
+    regions = [Region("speech1", "detector", kind="speech", start=5.0, end=6.0),
+               Region("speech2", "detector", kind="speech", start=8.0, end=9.0, keep_visible=True, reason="consented"),
+               Region("f1", "detector"),
+               Region("speech3", "reviewer", kind="speech", start=0.5, end=1.0)]
+    assert voice_plan(regions, "mute") == VoicePlan("mute", ((0.5, 1.0), (5.0, 6.0)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -150,8 +151,10 @@ class MediaPlan:
                 return region
         raise KeyError(region_id)
 
-    def new_region_id(self, prefix: str) -> str:
-        taken = {r.id for r in self.regions}
+    def new_region_id(self, prefix: str, retired: Collection[str] = ()) -> str:
+        """An id no region has, nor had (`retired`: ids the edit log names), so that no edit or deletion
+        in the audit log is read as one of another region."""
+        taken = {r.id for r in self.regions} | set(retired)
         n = len(self.regions) + 1
         while f"{prefix}{n}" in taken:
             n += 1

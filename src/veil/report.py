@@ -256,8 +256,13 @@ def file_html(file: dict[str, Any]) -> str:
 def voice_summary(voice: dict[str, Any]) -> str:
     if voice["speech_seconds"] is None:
         return "no sound"
-    spans = ", ".join(f"{a:g}-{b:g} s" for a, b in voice["segments"]) or "none found"
-    return f"{voice['speech_seconds']:g} s in {len(voice['segments'])} segment(s), {voice['treatment']}: {spans}"
+    spans = ", ".join(f"{a:g}-{b:g} s" for a, b in voice["segments"]) or "none"
+    text = (f"{voice['speech_seconds']:g} s found; {voice['treated_seconds']:g} s in {len(voice['segments'])} "
+            f"segment(s) {voice['treatment']}: {spans}")
+    if voice["added_by_reviewer"]:
+        text += f"; added by the reviewer: {', '.join(voice['added_by_reviewer'])}"
+    kept = "; ".join(f"{k['id']} {k['start']:g}-{k['end']:g} s ({k['reason']})" for k in voice["kept_audible"])
+    return text + (f"; KEPT AUDIBLE: {kept}" if kept else "")
 
 
 def edits_html(edits: list[dict[str, Any]], with_media: bool) -> str:

@@ -256,9 +256,10 @@ class VoicePlan:
 
 
 def voice_plan(regions: list, mode: VoiceMode) -> VoicePlan:
-    """The speech regions of a plan (those not kept audible by a reviewer) as segments."""
-    return VoicePlan(mode, tuple((r.start, r.end) for r in regions
-                                 if r.kind == "speech" and not r.keep_visible and r.start is not None))
+    """The speech regions of a plan (those not kept audible by a reviewer) as segments, in time order:
+    VoiceEdit walks them in order, and a segment a reviewer added comes last in the plan."""
+    return VoicePlan(mode, tuple(sorted((r.start, r.end) for r in regions
+                                        if r.kind == "speech" and not r.keep_visible and r.start is not None)))
 
 
 # --- the edited stream's encoder ------------------------------------------------------------
@@ -336,10 +337,18 @@ VOICE_TEXT: dict[str, str] = {
 
 
 def voice_entry(media, mode: VoiceMode) -> dict:
-    """The report's account of a file's speech: how much, where, and what was done to it."""
+    """The report's account of a file's speech: how much, where, what was done to it, and which segments
+    a reviewer left audible and why (the same choice `voice_plan` makes at render)."""
     record = media.detection.get("speech")
-    segments = [[r.start, r.end] for r in media.regions if r.kind == "speech" and r.start is not None]
+    speech = sorted((r for r in media.regions if r.kind == "speech" and r.start is not None), key=lambda r: r.start)
+    # mute-all silences the whole sound: a segment kept audible is muted all the same.
+    kept = [r for r in speech if r.keep_visible and mode != "mute-all"]
+    treated = [r for r in speech if r not in kept]
     treatment = {"keep": "not protected", "mute": "muted", "mute-all": "muted (all sound)",
                  "anonymise": "anonymised"}[mode]
     return {"mode": mode, "speech_seconds": record["speech_seconds"] if record else None,
-            "segments": segments, "treatment": treatment}
+            "segments": [[r.start, r.end] for r in treated],
+            "treated_seconds": round(sum(r.end - r.start for r in treated), 3),
+            "added_by_reviewer": [r.id for r in speech if r.source == "reviewer"],
+            "kept_audible": [{"id": r.id, "start": r.start, "end": r.end, "reason": r.reason} for r in kept],
+            "treatment": treatment}

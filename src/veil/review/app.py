@@ -12,7 +12,8 @@ strictly: anything but a JSON object of the right shape is a 400, never a 500. T
 header must be the loopback address (so a DNS-rebinding page cannot talk to the server),
 no CORS header is ever sent, and the page runs under a strict Content-Security-Policy.
 Media are addressed by their index in the plan: no URL carries a file path, and the only
-files served are the session's media and a fixed list of static files from the package.
+files served are the session's media (frames, and the original sound for listening to speech)
+and a fixed list of static files from the package.
 Request bodies are size-capped.
 """
 
@@ -30,14 +31,14 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from veil.plan import MediaPlan, Plan, PlanError
 from veil.report import write_report
 from veil.review.follow import MAX_FOLLOW_FRAMES, follow_box
 from veil.review.frames import FrameError, MediaPixels, frame_hide
-from veil.review.session import EditError, NotFound, ReviewSession
+from veil.review.session import EditError, NotFound, ReviewSession, sound_seconds
 from veil.pipeline import render_planned
 
 # A plan for an hour of video with many faces is tens of MiB of JSON; anything larger
@@ -50,12 +51,17 @@ STATIC_FILES = {  # the only files the page is made of: name -> content type
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+# The page's player is given the original file; its type by suffix (browsers sniff no further: nosniff).
+SOUND_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".m4a": "audio/mp4",
+               ".aac": "audio/aac", ".ogg": "audio/ogg", ".oga": "audio/ogg", ".opus": "audio/ogg",
+               ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".mkv": "video/x-matroska",
+               ".webm": "video/webm"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # No frame number or pixel coordinate needs more digits; longer ones are refused before
 # Python builds (or refuses, with a ValueError) a huge int.
@@ -100,7 +106,7 @@ class AddRegion(Body):
     shape: Literal["ellipse", "box"] = "ellipse"
     box: list[float] = Field(min_length=4, max_length=4)
     reason: str | None = Field(default=None, max_length=2000)
-    kind: Literal["face", "plate", "text", "person", "speech"] = "face"
+    kind: Literal["face", "plate", "text", "person"] = "face"  # speech is marked in time: AddSegment
 
 
 class SetBox(Body):
@@ -125,6 +131,14 @@ class SetShape(Body):
 
 class KeepVisible(Body):
     keep: bool
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class Segment(Body):
+    """A speech segment's times, in seconds from the start of the sound."""
+
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -223,13 +237,24 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
                     size: Literal["full", "thumb"] = "full") -> Response:
         with session.lock:
             item = session.media(index)
-            if not 0 <= frame < max(1, item.frame_count):
+            if item.kind == "audio" or not 0 <= frame < max(1, item.frame_count):
                 raise NotFound(f"no frame {frame} in media file {index}")
             hide = frame_hide(item, frame) if view == "redacted" else None
             settings, revision = session.plan.render, session.revision
         data = pixels.jpeg(index, item, frame, hide, settings, revision, thumb=size == "thumb")
         # no-store (from SECURITY_HEADERS): unredacted frames must not land in the browser's disk cache.
         return Response(data, media_type="image/jpeg")
+
+    @app.get("/media/{index}/sound")
+    def sound(index: int) -> Response:
+        """The original sound (a video's file as it is: browsers play its audio), for listening to speech."""
+        with session.lock:
+            item = session.media(index)
+            if sound_seconds(item) is None:
+                raise NotFound(f"media file {index} has no sound")
+            path = Path(item.path)
+        # FileResponse answers Range requests, so the page's player can seek; no-store as for frames.
+        return FileResponse(path, media_type=SOUND_TYPES.get(path.suffix.lower(), "application/octet-stream"))
 
     @app.post("/api/media/{index}/regions")
     def add_region(index: int, data: JsonObject) -> dict[str, Any]:
@@ -267,11 +292,23 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
         session.set_keep_visible(index, region, body.keep, body.reason)
         return edited(index)
 
+    @app.post("/api/media/{index}/speech")
+    def add_segment(index: int, data: JsonObject) -> dict[str, Any]:
+        body = Segment.model_validate(data)
+        region = session.add_segment(index, body.start, body.end, body.reason)
+        return edited(index, region=region)
+
+    @app.post("/api/media/{index}/regions/{region}/times")
+    def set_segment(index: int, region: str, data: JsonObject) -> dict[str, Any]:
+        body = Segment.model_validate(data)
+        session.set_segment(index, region, body.start, body.end, body.reason)
+        return edited(index)
+
     @app.post("/api/media/{index}/regions/{region}/extend")
     def extend(index: int, region: str, data: JsonObject) -> dict[str, Any]:
         body = Extend.model_validate(data)
         with session.lock:
-            item, track = session.media(index), session.region(index, region)
+            item, track = session.media(index), session.pictured(index, region)
             if item.kind == "image":
                 raise EditError("only a video region can be extended across frames")
             if body.start not in track.boxes:
@@ -414,12 +451,15 @@ def state_json(session: ReviewSession) -> dict[str, Any]:
         "revision": session.revision,
         "undo": session.undo_stack[-1].action if session.undo_stack else None,
         "redo": session.redo_stack[-1].action if session.redo_stack else None,
-        "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks},
+        "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks,
+                   "voice": plan.render.voice},
         "plan_file": str(session.plan_path),
         "media": [
             {"index": i, "name": Path(m.path).name, "kind": m.kind, "width": m.width, "height": m.height,
-             "frame_count": m.frame_count, "regions": len(m.regions),
-             "kept_visible": sum(r.keep_visible for r in m.regions), "output": str(t)}
+             "frame_count": m.frame_count, "regions": sum(r.kind != "speech" for r in m.regions),
+             "speech": sum(r.kind == "speech" for r in m.regions),
+             "kept_visible": sum(r.keep_visible and r.kind != "speech" for r in m.regions),
+             "kept_audible": sum(r.keep_visible and r.kind == "speech" for r in m.regions), "output": str(t)}
             for i, (m, t) in enumerate(zip(plan.media, session.targets))
         ],
         "export": export_json(session),
@@ -442,7 +482,14 @@ def media_json(index: int, media: MediaPlan) -> dict[str, Any]:
             {"id": r.id, "kind": r.kind, "source": r.source, "shape": r.shape, "keep_visible": r.keep_visible, "reason": r.reason,
              # [frame, x0, y0, x1, y1, origin], sorted by frame: the timeline and overlay read this
              "boxes": [[f, b.x0, b.y0, b.x1, b.y1, b.origin] for f, b in sorted(r.boxes.items())]}
-            for r in media.regions if r.kind != "speech"  # on the time axis, not in the picture
+            for r in media.regions if r.kind != "speech"  # on the time axis, not in the picture: below
+        ],
+        "sound_seconds": sound_seconds(media),  # None: no sound, so no speech lane
+        "speech": [
+            {"id": r.id, "source": r.source, "start": r.start, "end": r.end, "keep_visible": r.keep_visible,
+             "reason": r.reason}
+            for r in sorted((r for r in media.regions if r.kind == "speech" and r.start is not None),
+                            key=lambda r: r.start)
         ],
     }
 

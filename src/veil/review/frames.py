@@ -150,7 +150,7 @@ class MediaPixels:
     """Original and redacted display images of every media file in a session."""
 
     def __init__(self, media: list[MediaPlan]):
-        self.videos = {i: VideoFrames(m) for i, m in enumerate(media) if m.kind != "image"}
+        self.videos = {i: VideoFrames(m) for i, m in enumerate(media) if m.kind in ("video", "animation")}
         self.photos = LRU(4)
         self.encoded = LRU(256)
         self.lock = threading.Lock()

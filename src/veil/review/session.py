@@ -28,6 +28,9 @@ UNDO_LIMIT = 200
 # The smallest region a reviewer can draw, in pixels: smaller is a mis-click.
 MIN_SIDE = 2.0
 SHAPES = ("ellipse", "box")
+# The shortest speech segment a reviewer can mark, in seconds: shorter is a mis-click, and
+# less than the fades around a muted segment.
+MIN_SEGMENT_S = 0.05
 
 
 class EditError(ValueError):
@@ -90,12 +93,25 @@ class ReviewSession:
         except KeyError:
             raise NotFound(f"no region {region_id!r} in media file {index}") from None
 
+    def pictured(self, index: int, region_id: str) -> Region:
+        """A region hidden in the picture: speech has no boxes or shape to edit."""
+        region = self.region(index, region_id)
+        if region.kind == "speech":
+            raise EditError(f"{region_id} is a speech segment: it has times, not boxes")
+        return region
+
+    def segment(self, index: int, region_id: str) -> Region:
+        region = self.region(index, region_id)
+        if region.kind != "speech":
+            raise EditError(f"{region_id} is not a speech segment")
+        return region
+
     # --- edit operations ----------------------------------------------------
 
     def delete_box(self, index: int, region_id: str, frame: int, reason: str | None = None) -> None:
         """Remove one frame's box of a track (a false detection); an empty track goes."""
         with self.lock:
-            media, region = self.media(index), self.region(index, region_id)
+            media, region = self.media(index), self.pictured(index, region_id)
             if frame not in region.boxes:
                 raise EditError(f"region {region_id} has no box in frame {frame}")
             self._before(index, "delete_box")
@@ -110,8 +126,7 @@ class ReviewSession:
             media, region = self.media(index), self.region(index, region_id)
             self._before(index, "delete_region")
             media.regions.remove(region)
-            detail = {"first_frame": region.first_frame, "last_frame": region.last_frame, "boxes": len(region.boxes)}
-            self._log(media, "delete_region", region_id, detail, reason)
+            self._log(media, "delete_region", region_id, region_detail(region), reason)
 
     def add_region(self, index: int, frame: int, shape: str, coords: list[float], reason: str | None = None,
                    kind: Kind = "face") -> str:
@@ -122,7 +137,7 @@ class ReviewSession:
             check_shape(shape)
             box = reviewer_box(media, coords)
             self._before(index, "add_region")
-            region = Region(id=media.new_region_id("r"), source="reviewer", shape=shape, boxes={frame: box}, kind=kind)
+            region = Region(id=self._new_id(media, "r"), source="reviewer", shape=shape, boxes={frame: box}, kind=kind)
             media.regions.append(region)
             self._log(media, "add_region", region.id,
                       {"frame": frame, "shape": shape, "kind": kind, "box": box_detail(box)}, reason)
@@ -131,7 +146,7 @@ class ReviewSession:
     def set_box(self, index: int, region_id: str, frame: int, coords: list[float], reason: str | None = None) -> None:
         """Move or resize a region in one frame (or give a track a box in a frame it lacked)."""
         with self.lock:
-            media, region = self.media(index), self.region(index, region_id)
+            media, region = self.media(index), self.pictured(index, region_id)
             check_frame(media, frame)
             box = reviewer_box(media, coords)
             self._before(index, "set_box")
@@ -142,29 +157,51 @@ class ReviewSession:
 
     def set_shape(self, index: int, region_id: str, shape: str, reason: str | None = None) -> None:
         with self.lock:
-            media, region = self.media(index), self.region(index, region_id)
+            media, region = self.media(index), self.pictured(index, region_id)
             check_shape(shape)
             self._before(index, "set_shape")
             was, region.shape = region.shape, shape
             self._log(media, "set_shape", region_id, {"shape": shape, "was": was}, reason)
 
     def set_keep_visible(self, index: int, region_id: str, keep: bool, reason: str | None) -> None:
-        """Show a consenting person (a reason is required) or hide them again."""
+        """Show a consenting person, or leave a voice audible (a reason is required), or hide them again."""
         with self.lock:
             media, region = self.media(index), self.region(index, region_id)
             reason = (reason or "").strip() or None
             if keep and reason is None:
-                raise EditError("keeping a person visible needs a reason (e.g. who consented, and how)")
+                what = "a voice audible" if region.kind == "speech" else "a person visible"
+                raise EditError(f"keeping {what} needs a reason (e.g. who consented, and how)")
             self._before(index, "keep_visible" if keep else "hide")
             region.keep_visible = keep
             region.reason = reason if keep else None
             self._log(media, "keep_visible" if keep else "hide", region_id, {"keep_visible": keep}, reason)
 
+    def add_segment(self, index: int, start: float, end: float, reason: str | None = None) -> str:
+        """A speech segment the detector missed, marked by the reviewer; returns its id."""
+        with self.lock:
+            media = self.media(index)
+            start, end = segment_times(media, start, end)
+            self._before(index, "add_segment")
+            region = Region(id=self._new_id(media, "speech"), source="reviewer", kind="speech", start=start, end=end)
+            media.regions.append(region)
+            self._log(media, "add_segment", region.id, {"start": start, "end": end}, reason)
+            return region.id
+
+    def set_segment(self, index: int, region_id: str, start: float, end: float, reason: str | None = None) -> None:
+        """Move a speech segment's start and end (a voice heard before or after it)."""
+        with self.lock:
+            media, region = self.media(index), self.segment(index, region_id)
+            start, end = segment_times(media, start, end)
+            self._before(index, "set_segment")
+            was = [region.start, region.end]
+            region.start, region.end = start, end
+            self._log(media, "set_segment", region_id, {"start": start, "end": end, "was": was}, reason)
+
     def add_boxes(self, index: int, region_id: str, boxes: dict[int, Box], detail: dict[str, Any],
                   reason: str | None = None) -> int:
         """Give a track the boxes a tracker followed (only in frames it had none); returns how many."""
         with self.lock:
-            media, region = self.media(index), self.region(index, region_id)
+            media, region = self.media(index), self.pictured(index, region_id)
             new = {f: b for f, b in boxes.items() if f not in region.boxes and 0 <= f < media.frame_count}
             self._before(index, "extend")
             region.boxes.update(new)
@@ -223,6 +260,10 @@ class ReviewSession:
 
     # --- internals ------------------------------------------------------------
 
+    def _new_id(self, media: MediaPlan, prefix: str) -> str:
+        # A deleted region's id is never given again: the report reads deletions from the edit log.
+        return media.new_region_id(prefix, {e.region for e in self.plan.edits if e.media == media.path and e.region})
+
     def _before(self, index: int, action: str) -> None:
         self._push(Snapshot({index: copy.deepcopy(self.plan.media[index].regions)}, action))
 
@@ -269,6 +310,33 @@ def reviewer_box(media: MediaPlan, coords: list[float]) -> Box:
     if box.width < MIN_SIDE or box.height < MIN_SIDE:
         raise EditError(f"a region must be at least {MIN_SIDE:g} pixels wide and high inside the image")
     return box
+
+
+def sound_seconds(media: MediaPlan) -> float | None:
+    """How long the file's sound is (as speech detection read it); None: the file has no sound."""
+    record = media.detection.get("speech")
+    return record.get("sound_seconds") if record else None
+
+
+def segment_times(media: MediaPlan, start: float, end: float) -> tuple[float, float]:
+    """A reviewer's segment [start, end] in seconds, clipped to the sound and checked."""
+    length = sound_seconds(media)
+    if length is None:
+        raise EditError("this file has no sound: there is no speech to mark")
+    if not all(isinstance(t, (int, float)) and math.isfinite(t) for t in (start, end)):
+        raise EditError("a segment is two finite numbers of seconds, start and end")
+    start, end = round(max(0.0, min(start, length)), 3), round(max(0.0, min(end, length)), 3)
+    if end - start < MIN_SEGMENT_S:
+        raise EditError(f"a segment must end at least {MIN_SEGMENT_S:g} s after it starts, "
+                        f"within the sound (0-{length:g} s)")
+    return start, end
+
+
+def region_detail(region: Region) -> dict[str, Any]:
+    """What a deleted region covered, for the audit log."""
+    if region.kind == "speech":
+        return {"kind": "speech", "start": region.start, "end": region.end}
+    return {"first_frame": region.first_frame, "last_frame": region.last_frame, "boxes": len(region.boxes)}
 
 
 def box_detail(box: Box) -> list[float]:

@@ -3,7 +3,9 @@
 // The server owns the plan: every edit is one API call, which saves the plan file and
 // answers with the updated regions of the file on screen. The page keeps no state of its
 // own that could be lost; it draws the plan's boxes over the frame (in image pixel
-// coordinates, through the SVG viewBox) and the tracks on the timeline.
+// coordinates, through the SVG viewBox) and the tracks on the timeline. Speech segments
+// lie in time, not in the picture: they have their own lane on the timeline, and a sound
+// file (no frames) has that lane only, with the original sound in a player.
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -13,6 +15,16 @@ const ORIGIN_COLOURS = {
 const ROW = 16;           // timeline: pixels per track
 const LABEL = 48;         // timeline: width of the track names
 const MIN_DRAG = 4;       // screen pixels before a press becomes a drag (else it is a click)
+const SPEECH_COLOUR = "#2ec4c4";
+const KEPT_COLOUR = "#c8c8c8";
+const NEW_SEGMENT_S = 1;  // a segment added at the current time lasts this long until its end is set
+// What each voice mode does to the segments at export, for the reviewer.
+const VOICE_TEXT = {
+  keep: "kept: speech is NOT protected (review with --voice mute or anonymise to treat it)",
+  mute: "speech segments are muted",
+  "mute-all": "all sound is muted: the segments make no difference",
+  anonymise: "speech segments are anonymised",
+};
 
 const $ = (id) => document.getElementById(id);
 const S = {
@@ -20,7 +32,7 @@ const S = {
   media: null,      // /api/media/{i}: the regions of the file on screen
   frame: 0,
   view: "redacted",
-  selected: null,   // region id
+  selected: null,   // region id (a speech segment's too)
   shape: "ellipse",
   drawKind: "face", // the kind a region drawn by the reviewer hides
   hiddenKinds: new Set(), // kinds whose outlines the viewer filtered out (they are still redacted)
@@ -65,7 +77,7 @@ async function edit(method, path, body, done) {
     takeState(answer);
     if (answer.changed) S.media = answer.changed;
     else if (S.media) S.media = await api("GET", `/api/media/${S.media.index}`);
-    if (S.selected && !regionById(S.selected)) S.selected = null;
+    if (S.selected && !regionById(S.selected) && !segmentById(S.selected)) S.selected = null;
     if (done) done(answer);
     drawAll();
     return answer;
@@ -105,9 +117,14 @@ function showGallery() {
     card.type = "button";
     card.className = "card";
     card.dataset.index = item.index;
-    const img = document.createElement("img");
-    img.alt = item.name;
-    img.src = `/media/${item.index}/frame/0.jpg?view=redacted&size=thumb&rev=${S.state.revision}`;
+    const img = document.createElement(item.kind === "audio" ? "div" : "img");
+    if (item.kind === "audio") {
+      img.className = "sound";
+      img.textContent = "sound";
+    } else {
+      img.alt = item.name;
+      img.src = `/media/${item.index}/frame/0.jpg?view=redacted&size=thumb&rev=${S.state.revision}`;
+    }
     const name = document.createElement("div");
     name.className = "name";
     name.textContent = item.name;
@@ -115,7 +132,10 @@ function showGallery() {
     meta.className = "meta";
     const frames = item.kind !== "image" ? `video, ${item.frame_count} frames` : "photo";
     const kept = item.kept_visible ? `, ${item.kept_visible} kept visible` : "";
-    meta.textContent = `${frames}, ${item.width}x${item.height}, ${item.regions} region(s)${kept}`;
+    const speech = item.speech ? `, ${item.speech} speech segment(s)` : "";
+    const audible = item.kept_audible ? `, ${item.kept_audible} kept audible` : "";
+    meta.textContent = item.kind === "audio" ? `sound${speech}${audible}`
+      : `${frames}, ${item.width}x${item.height}, ${item.regions} region(s)${kept}${speech}${audible}`;
     card.append(img, name, meta);
     card.addEventListener("click", () => openMedia(item.index));
     gallery.append(card);
@@ -134,12 +154,27 @@ async function openMedia(index) {
   S.playing = false;
   $("gallery").hidden = true;
   $("viewer").hidden = false;
+  const sound = S.media.kind === "audio";
   $("video-controls").hidden = S.media.kind === "image";
+  $("stage").hidden = sound;
+  $("transport").hidden = sound;
+  for (const id of ["picture-options", "draw-options", "region-list-title", "region-list", "frame-legend"]) {
+    $(id).hidden = sound;
+  }
+  $("speech-options").hidden = !hasSound();
+  $("voice-mode").textContent = `voices: ${S.state.render.voice}: ${VOICE_TEXT[S.state.render.voice]}`;
+  const player = $("sound");
+  player.pause();
+  player.hidden = !hasSound();
+  // The original sound, fetched only when played (preload none): it is the whole input file.
+  if (hasSound()) player.src = `/media/${S.media.index}/sound`; else player.removeAttribute("src");
   $("title").textContent = S.media.name;
   $("overlay").setAttribute("viewBox", `0 0 ${S.media.width} ${S.media.height}`);
-  say(S.media.kind !== "image"
-    ? "Step through the frames; check every track on the timeline."
-    : "Check every face is covered; drag to draw a missed one.");
+  say(sound ? "Listen, and check every speech segment on the timeline."
+    : S.media.kind !== "image"
+      ? "Step through the frames; check every track and speech segment on the timeline."
+      : "Check every face is covered; drag to draw a missed one.");
+  drawSpeechOptions();
   drawAll();
 }
 
@@ -147,6 +182,50 @@ async function openMedia(index) {
 
 function regionById(id) {
   return S.media && S.media.regions.find((r) => r.id === id);
+}
+
+function segmentById(id) {
+  return S.media && S.media.speech.find((s) => s.id === id);
+}
+
+function hasSound() {
+  return S.media.sound_seconds !== null;
+}
+
+// --- time: a video's frames and its sound's seconds ---------------------------
+
+// The time shown now, in seconds: the frame's for a video, the player's for a sound file.
+function now() {
+  if (S.media.kind === "audio") return $("sound").currentTime;
+  const times = S.media.frame_times;
+  return times.length > S.frame ? times[S.frame] : 0;
+}
+
+// Where a time lies on a video's frame axis (fractional: between two frames' times).
+function frameAt(t) {
+  const times = S.media.frame_times;
+  if (!times.length) return 0;
+  let lo = 0, hi = times.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (times[mid] <= t) lo = mid; else hi = mid - 1;
+  }
+  const step = lo + 1 < times.length ? times[lo + 1] - times[lo] : lo > 0 ? times[lo] - times[lo - 1] : 0;
+  return step > 0 ? lo + Math.min(1, Math.max(0, (t - times[lo]) / step)) : lo;
+}
+
+// Go to a time: the frame shown then, or the player's position.
+function seekTime(t) {
+  if (S.media.kind === "audio") {
+    $("sound").currentTime = Math.min(Math.max(0, t), S.media.sound_seconds);
+    drawAll();
+  } else {
+    seek(Math.floor(frameAt(t)));
+  }
+}
+
+function seconds(t) {
+  return `${t.toFixed(2)} s`;
 }
 
 function boxAt(region, frame) {
@@ -162,6 +241,11 @@ function frameUrl(frame, view) {
 function drawAll() {
   if (!S.media) {
     if (S.state && !$("gallery").hidden) showGallery();
+    return;
+  }
+  if (S.media.kind === "audio") {
+    drawSelection();
+    drawClock();
     return;
   }
   const img = $("frame");
@@ -274,12 +358,40 @@ function drawPanel() {
     item.addEventListener("click", () => select(region.id));
     list.append(item);
   }
+  drawSegmentList();
   drawSelection();
+}
+
+// The speech segments heard at the current time (and the selected one): a sound file's only regions.
+function drawSegmentList() {
+  const list = $("segment-list");
+  list.replaceChildren();
+  if (!hasSound()) return;
+  const t = now();
+  for (const segment of S.media.speech) {
+    if (!(segment.start <= t && t < segment.end) && segment.id !== S.selected) continue;
+    const item = document.createElement("li");
+    item.dataset.segment = segment.id;
+    item.classList.toggle("selected", segment.id === S.selected);
+    item.textContent = `${segment.id} `;
+    const dim = document.createElement("span");
+    dim.className = "dim";
+    dim.textContent = `speech, ${segment.source}, ${seconds(segment.start)}-${seconds(segment.end)}` +
+      (segment.keep_visible ? ", kept audible" : "");
+    item.append(dim);
+    item.addEventListener("click", () => select(segment.id));
+    list.append(item);
+  }
 }
 
 function drawSelection() {
   const panel = $("selection");
   panel.replaceChildren();
+  const segment = segmentById(S.selected);
+  if (segment) {
+    drawSegmentSelection(panel, segment);
+    return;
+  }
   const region = regionById(S.selected);
   if (!region) {
     const hint = document.createElement("p");
@@ -340,6 +452,94 @@ function drawSelection() {
   }
 }
 
+function drawSegmentSelection(panel, segment) {
+  const head = document.createElement("p");
+  head.id = "selected-info";
+  head.textContent = `Selected ${segment.id}: speech, ${seconds(segment.start)} to ${seconds(segment.end)}, ` +
+    `found by ${segment.source}` + (segment.keep_visible ? `. Kept audible: ${segment.reason}` : "");
+  panel.append(head);
+  const path = `/api/media/${S.media.index}/regions/${segment.id}`;
+  const buttons = document.createElement("div");
+  buttons.className = "buttons";
+  buttons.append(button("play-segment", "Play", "Play the original sound of this segment", () => playSegment(segment)));
+  buttons.append(button("delete-segment", "Delete segment", "Not speech: leave this sound as it is (Delete)",
+    deleteRegion, "danger"));
+  if (segment.keep_visible) {
+    buttons.append(button("keep-audible", "Treat again", "Mute or anonymise it with the rest", () =>
+      edit("POST", `${path}/keep`, withReason({ keep: false }))));
+  } else {
+    buttons.append(button("keep-audible", "Keep audible (consent)…", "Needs a reason", keepVisible));
+  }
+  panel.append(buttons);
+  const [startInput, endInput] = timeInputs(panel, "segment", segment.start, segment.end);
+  const row = document.createElement("div");
+  row.className = "row";
+  row.append(button("set-times", "Set times", "Move the segment's start and end", () =>
+    edit("POST", `${path}/times`, withReason({ start: Number(startInput.value), end: Number(endInput.value) }),
+      () => say(`${segment.id} now ${startInput.value}-${endInput.value} s`))));
+  panel.append(row);
+}
+
+// Start and end inputs (seconds), each with a button that takes the current time.
+function timeInputs(parent, prefix, start, end) {
+  return [["start", start], ["end", end]].map(([name, value]) => {
+    const row = document.createElement("div");
+    row.className = "row";
+    const label = document.createElement("label");
+    label.textContent = `${name[0].toUpperCase()}${name.slice(1)} (s) `;
+    const input = document.createElement("input");
+    input.type = "number";
+    input.id = `${prefix}-${name}`;
+    input.min = 0;
+    input.max = S.media.sound_seconds;
+    input.step = 0.01;
+    input.value = value.toFixed(2);
+    label.append(input);
+    row.append(label, button(`${prefix}-${name}-now`, "now", "Take the current time", () => { input.value = now().toFixed(2); }));
+    parent.append(row);
+    return input;
+  });
+}
+
+function drawSpeechOptions() {
+  const box = $("segment-new");
+  box.replaceChildren();
+  if (!hasSound()) return;
+  const t = now();
+  const [startInput, endInput] = timeInputs(box, "new", t, Math.min(t + NEW_SEGMENT_S, S.media.sound_seconds));
+  box.append(button("add-segment", "Add segment", "Mark speech the detector missed", () =>
+    edit("POST", `/api/media/${S.media.index}/speech`, withReason({ start: Number(startInput.value), end: Number(endInput.value) }),
+      (answer) => { S.selected = answer.region; say(`added ${answer.region}`); })));
+}
+
+// Play a segment's original sound from its start (and stop at its end).
+function playSegment(segment) {
+  const player = $("sound");
+  player.currentTime = segment.start;
+  player.dataset.stopAt = segment.end;
+  player.play().catch((error) => say(`cannot play the sound here: ${error.message}`, true));
+}
+
+function onSoundTime() {
+  const player = $("sound");
+  if (player.dataset.stopAt && player.currentTime >= Number(player.dataset.stopAt)) {
+    player.pause();
+    delete player.dataset.stopAt;
+  }
+  if (!S.media) return;
+  // A video's frames follow its playing sound (roughly: a frame is fetched per step).
+  if (S.media.kind !== "audio" && !player.paused) seek(Math.floor(frameAt(player.currentTime)));
+  else if (S.media.kind === "audio") drawClock();
+}
+
+// A sound file's position moved: the playhead, the time and the segments heard now (the selection's
+// inputs are left alone, so a time being typed survives playing).
+function drawClock() {
+  drawTimeline();
+  drawSegmentList();
+  $("frame-label").textContent = `${seconds(now())} / ${seconds(S.media.sound_seconds)}`;
+}
+
 function button(id, text, title, action, extra) {
   const b = document.createElement("button");
   b.type = "button";
@@ -353,7 +553,12 @@ function button(id, text, title, action, extra) {
 
 function select(id) {
   S.selected = id;
-  drawOverlay();
+  const segment = segmentById(id);
+  if (segment) {
+    seekTime(segment.start);  // redraws all
+    return;
+  }
+  if (S.media.kind !== "audio") drawOverlay();
   drawPanel();
   if (S.media.kind !== "image") drawTimeline();
 }
@@ -366,6 +571,7 @@ function deleteRegion() {
 }
 
 function deleteBoxHere() {
+  if (segmentById(S.selected)) return deleteRegion();
   const region = regionById(S.selected);
   if (!region) return;
   if (S.media.kind === "image") return deleteRegion();
@@ -376,7 +582,8 @@ function deleteBoxHere() {
 function keepVisible() {
   const reason = $("reason").value.trim();
   if (!reason) {
-    say("Type the reason (who consented, and how) in the Reason field first, then press Keep visible again.", true);
+    const what = segmentById(S.selected) ? "Keep audible" : "Keep visible";
+    say(`Type the reason (who consented, and how) in the Reason field first, then press ${what} again.`, true);
     $("reason").focus();
     return;
   }
@@ -466,13 +673,19 @@ function onPointerUp(event) {
 // --- video: stepping, playing, timeline --------------------------------------------
 
 function seek(frame) {
-  if (!S.media || S.media.kind === "image") return;
+  if (!S.media || S.media.kind === "image" || S.media.kind === "audio") return;
   S.frame = Math.min(Math.max(0, Math.round(frame)), S.media.frame_count - 1);
   drawAll();
 }
 
 function togglePlay() {
   if (!S.media || S.media.kind === "image") return;
+  if (S.media.kind === "audio") {
+    const player = $("sound");
+    if (player.paused) player.play().catch((error) => say(`cannot play the sound here: ${error.message}`, true));
+    else player.pause();
+    return;
+  }
   S.playing = !S.playing;
   if (S.playing && S.frame >= S.media.frame_count - 1) S.frame = 0;
   drawAll();
@@ -498,11 +711,34 @@ function play(run) {
   }, Math.max(0, gap));
 }
 
+// The timeline's lanes, top to bottom: a video's frames row, the speech lane (a file with sound),
+// then one row per track.
+function lanes() {
+  return [
+    ...(S.media.kind !== "audio" ? [{ lane: "frames" }] : []),
+    ...(hasSound() ? [{ lane: "speech" }] : []),
+    ...S.media.regions.map((region) => ({ lane: "region", region })),
+  ];
+}
+
+// The timeline's axis: a video's frames (its sound's seconds placed at their frames), a sound file's seconds.
+function axis(width) {
+  const sound = S.media.kind === "audio";
+  const length = sound ? Math.max(S.media.sound_seconds, 0.001) : Math.max(1, S.media.frame_count);
+  const x = (at) => LABEL + ((width - LABEL) * at) / length;
+  return {
+    length, x,
+    at: (t) => (sound ? t : frameAt(t)),  // a time's place on the axis
+    step: sound ? 0 : Math.max(1, (width - LABEL) / length),  // a frame's width
+    head: sound ? x(now()) : x(S.frame) + Math.max(1, (width - LABEL) / length) / 2,
+  };
+}
+
 function drawTimeline() {
   const canvas = $("timeline");
-  const regions = S.media.regions;
+  const rows = lanes();
   const width = canvas.parentElement.clientWidth;
-  const height = ROW * (regions.length + 1) + 4;
+  const height = ROW * rows.length + 4;
   const scale = window.devicePixelRatio || 1;
   canvas.width = width * scale;
   canvas.height = height * scale;
@@ -510,32 +746,49 @@ function drawTimeline() {
   const g = canvas.getContext("2d");
   g.scale(scale, scale);
   g.clearRect(0, 0, width, height);
-  const n = Math.max(1, S.media.frame_count);
-  const x = (frame) => LABEL + ((width - LABEL) * frame) / n;
-  const w = Math.max(1, (width - LABEL) / n);
+  const ax = axis(width);
+  const x = ax.x, w = ax.step;
   g.font = "11px system-ui, sans-serif";
   g.textBaseline = "middle";
 
-  // Top row: frames the detector could not analyse (fully hidden), and scene cuts.
-  g.fillStyle = "#9aa3ad";
-  g.fillText("frames", 2, ROW / 2);
-  g.fillStyle = ORIGIN_COLOURS.unanalysed;
-  for (const f of S.media.unanalysed_frames) g.fillRect(x(f), 2, w, ROW - 4);
-  // Frames left as they are without a check (--only-range): a gap the reviewer must see.
-  g.fillStyle = ORIGIN_COLOURS.unchecked;
-  for (const f of S.media.unchecked_frames) g.fillRect(x(f), 2, w, ROW - 4);
-
-  regions.forEach((region, row) => {
-    const y = ROW * (row + 1);
-    if (region.id === S.selected) {
+  rows.forEach((row, index) => {
+    const y = ROW * index;
+    const selected = row.lane === "region" ? row.region.id === S.selected
+      : row.lane === "speech" && segmentById(S.selected);
+    if (selected) {
       g.fillStyle = "#3b3520";
       g.fillRect(0, y, width, ROW);
     }
-    g.fillStyle = "#e8eaed";
-    g.fillText(region.id, 2, y + ROW / 2);
-    for (const box of region.boxes) {
-      g.fillStyle = region.keep_visible ? "#c8c8c8" : ORIGIN_COLOURS[box[5]] || "#fff";
-      g.fillRect(x(box[0]), y + 3, w, ROW - 6);
+    if (row.lane === "frames") {
+      // Frames the detector could not analyse (fully hidden).
+      g.fillStyle = "#9aa3ad";
+      g.fillText("frames", 2, y + ROW / 2);
+      g.fillStyle = ORIGIN_COLOURS.unanalysed;
+      for (const f of S.media.unanalysed_frames) g.fillRect(x(f), y + 2, w, ROW - 4);
+      // Frames left as they are without a check (--only-range): a gap the reviewer must see.
+      g.fillStyle = ORIGIN_COLOURS.unchecked;
+      for (const f of S.media.unchecked_frames) g.fillRect(x(f), y + 2, w, ROW - 4);
+    } else if (row.lane === "speech") {
+      g.fillStyle = SPEECH_COLOUR;
+      g.fillText("speech", 2, y + ROW / 2);
+      for (const segment of S.media.speech) {
+        const x0 = x(ax.at(segment.start)), x1 = x(ax.at(segment.end));
+        g.fillStyle = segment.keep_visible ? KEPT_COLOUR : SPEECH_COLOUR;
+        g.fillRect(x0, y + 3, Math.max(2, x1 - x0), ROW - 6);
+        if (segment.id === S.selected) {
+          g.strokeStyle = "#ffe14d";
+          g.lineWidth = 2;
+          g.strokeRect(x0, y + 2, Math.max(2, x1 - x0), ROW - 4);
+          g.lineWidth = 1;
+        }
+      }
+    } else {
+      g.fillStyle = "#e8eaed";
+      g.fillText(row.region.id, 2, y + ROW / 2);
+      for (const box of row.region.boxes) {
+        g.fillStyle = row.region.keep_visible ? KEPT_COLOUR : ORIGIN_COLOURS[box[5]] || "#fff";
+        g.fillRect(x(box[0]), y + 3, w, ROW - 6);
+      }
     }
   });
   g.strokeStyle = "#ffffff55";
@@ -543,16 +796,25 @@ function drawTimeline() {
     g.beginPath(); g.moveTo(x(cut), 0); g.lineTo(x(cut), height); g.stroke();
   }
   g.fillStyle = "#ffe14d";
-  g.fillRect(x(S.frame) + w / 2 - 1, 0, 2, height);
+  g.fillRect(ax.head - 1, 0, 2, height);
 }
 
 function onTimelineClick(event) {
   const rect = $("timeline").getBoundingClientRect();
   const px = event.clientX - rect.left, py = event.clientY - rect.top;
-  const row = Math.floor(py / ROW) - 1;
-  const region = S.media.regions[row];
-  if (px >= LABEL) seek(((px - LABEL) / (rect.width - LABEL)) * S.media.frame_count - 0.5);
-  if (region) select(region.id);
+  const row = lanes()[Math.floor(py / ROW)];
+  const ax = axis(rect.width);
+  const at = ((px - LABEL) / (rect.width - LABEL)) * ax.length;  // on the axis: a frame, or seconds
+  if (row && row.lane === "speech" && px >= LABEL) {
+    // A segment is hit within a few pixels: a short one is narrower than a finger.
+    const slack = (4 * ax.length) / (rect.width - LABEL);
+    const hit = S.media.speech.find((s) => ax.at(s.start) - slack <= at && at <= ax.at(s.end) + slack);
+    if (hit) { select(hit.id); return; }
+  }
+  if (px >= LABEL) {
+    if (S.media.kind === "audio") seekTime(at); else seek(at - 0.5);
+  }
+  if (row && row.lane === "region") select(row.region.id);
 }
 
 // --- keyboard ---------------------------------------------------------------------
@@ -567,11 +829,12 @@ function onKey(event) {
   if (key === "g") { showGallery(); return; }
   if (!S.media) return;
   const step = event.shiftKey ? 10 : 1;
+  const sound = S.media.kind === "audio";  // steps by seconds, not frames
   const actions = {
-    ArrowRight: () => seek(S.frame + step),
-    ArrowLeft: () => seek(S.frame - step),
-    Home: () => seek(0),
-    End: () => seek(S.media.frame_count - 1),
+    ArrowRight: () => (sound ? seekTime(now() + step) : seek(S.frame + step)),
+    ArrowLeft: () => (sound ? seekTime(now() - step) : seek(S.frame - step)),
+    Home: () => (sound ? seekTime(0) : seek(0)),
+    End: () => (sound ? seekTime(S.media.sound_seconds) : seek(S.media.frame_count - 1)),
     " ": togglePlay,
     Delete: () => (event.shiftKey ? deleteRegion() : deleteBoxHere()),
     Backspace: () => (event.shiftKey ? deleteRegion() : deleteBoxHere()),
@@ -654,6 +917,8 @@ async function start() {
   $("fwd10").addEventListener("click", () => seek(S.frame + 10));
   $("last").addEventListener("click", () => seek(S.media.frame_count - 1));
   $("timeline").addEventListener("click", onTimelineClick);
+  $("sound").addEventListener("timeupdate", onSoundTime);
+  $("sound").addEventListener("seeked", onSoundTime);
   const overlay = $("overlay");
   overlay.addEventListener("pointerdown", onPointerDown);
   overlay.addEventListener("pointermove", onPointerMove);
