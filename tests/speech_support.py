@@ -95,3 +95,23 @@ def loudness(samples: np.ndarray, start: float, end: float) -> float:
     """RMS of the samples between two times (s)."""
     part = samples[round(start * RATE):round(end * RATE)]
     return float(np.sqrt(np.mean(part.astype(np.float64) ** 2)))
+
+
+def detected_media(folder: Path) -> list[tuple[float, float]]:
+    """Write the video and the WAV into `folder` and detect them once with --voice mute (plan.json
+    there, outputs to out/); the readings' spans in seconds."""
+    import pytest
+
+    from veil.detect import FAST
+    from veil.pipeline import Analysis
+    from veil.plan import RenderSettings
+    from veil.review.cli import open_session
+
+    if not available():
+        pytest.skip("LibriSpeech readings not found in ../shared/data/speech")
+    samples, spans = speech_sound()
+    write_video(folder / "clip.mkv", samples)
+    write_wav(folder / "talk.wav", samples)
+    open_session([folder / "clip.mkv", folder / "talk.wav"], None, folder / "plan.json", folder / "out", None,
+                 RenderSettings(voice="mute"), Analysis(FAST))
+    return spans

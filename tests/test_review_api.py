@@ -549,15 +549,8 @@ def test_names_cannot_forge_a_line(tmp_path: Path):
 @pytest.fixture(scope="module")
 def speech_media(tmp_path_factory) -> tuple[Path, list[tuple[float, float]]]:
     """A folder with a video and a WAV of three readings between tones (detected once, --voice mute)."""
-    if not speech_support.available():
-        pytest.skip("LibriSpeech readings not found in ../shared/data/speech")
     folder = tmp_path_factory.mktemp("speech")
-    samples, spans = speech_support.speech_sound()
-    speech_support.write_video(folder / "clip.mkv", samples)
-    speech_support.write_wav(folder / "talk.wav", samples)
-    open_session([folder / "clip.mkv", folder / "talk.wav"], None, folder / "plan.json", folder / "out", None,
-                 RenderSettings(voice="mute"), Analysis(FAST))
-    return folder, spans
+    return folder, speech_support.detected_media(folder)
 
 
 @pytest.fixture
