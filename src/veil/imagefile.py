@@ -175,15 +175,29 @@ def _opencv_pixels(image: Image.Image, path: Path) -> np.ndarray | None:
             return None
         if image.format != "PNG" and not _jpeg_complete(path):
             return None
-    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # no orientation, no colour conversion
+    # No orientation, no colour conversion. The `dst` form, given None, decodes straight into
+    # a numpy array; the plain form decodes into OpenCV's own memory and copies that into one,
+    # holding the photo twice. (Given an array, it would hand that array back unchanged when
+    # decoding fails, rather than None.)
+    pixels = cv2.imread(str(path), None, cv2.IMREAD_UNCHANGED)
     channels = 4 if image.mode == "RGBA" else 3 if sixteen_bit else OPENCV_MODES[image.mode]
     if pixels is None or (pixels.shape[2] if pixels.ndim == 3 else 1) != channels:
         return None
     if not sixteen_bit and pixels.dtype != np.uint8:
         return None
     if channels > 1:
-        cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if channels == 4 else cv2.COLOR_BGR2RGB, dst=pixels)
+        _swap_red_blue(pixels)
     return pixels
+
+
+def _swap_red_blue(pixels: np.ndarray) -> None:
+    """RGB(A) <-> BGR(A), in place. A band at a time: OpenCV's cvtColor into its own input
+    first copies the whole input."""
+    code = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    rows = max(1, STRIP_PIXELS // pixels.shape[1])
+    for top in range(0, pixels.shape[0], rows):
+        band = pixels[top : top + rows]
+        cv2.cvtColor(band, code, dst=band)
 
 
 @contextlib.contextmanager
@@ -290,9 +304,10 @@ def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -
     in place for the write and back after it, so the caller's array is left as it was."""
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if fmt == "JPEG" else [cv2.IMWRITE_PNG_COMPRESSION, 6]
     swap = pixels.ndim == 3 and pixels.flags.writeable
-    if pixels.ndim == 3:
-        code = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
-        pixels = cv2.cvtColor(pixels, code, dst=pixels if swap else None)  # read-only: a swapped copy
+    if swap:
+        _swap_red_blue(pixels)
+    elif pixels.ndim == 3:  # read-only: a swapped copy
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
     # OpenCV picks its encoder by the file's extension and knows `.jpg` but not `.jfif`: an
     # unusual suffix is written under its usual one beside `path`, then renamed.
     path_for_opencv = path.with_suffix(".jpg" if fmt == "JPEG" else ".png")
@@ -307,7 +322,7 @@ def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -
         raise ImageError(f"cannot encode image ({error.err})") from None
     finally:
         if swap:
-            cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB, dst=pixels)
+            _swap_red_blue(pixels)
         if path_for_opencv != path:
             path_for_opencv.unlink(missing_ok=True)
     if not ok:
