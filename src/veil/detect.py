@@ -26,6 +26,7 @@ import onnxruntime as ort
 MODEL_NAME = "centerface.onnx"
 RETINAFACE_NAME = "retinaface_mnv2.onnx"
 STRIDE = 32  # the network needs input sides that are multiples of 32
+AGREE_PAIRS = 1 << 20  # box pairs compared at once by the agreement rule
 
 
 @dataclass(frozen=True)
@@ -430,9 +431,14 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _agreed(rows: np.ndarray, others: np.ndarray, iou: float) -> np.ndarray:
+    """Which rows overlap any of `others` by at least `iou`. Compared a band of rows at a time:
+    a large crowd photo's weak candidates number tens of thousands, and the whole table of
+    pairs, with its temporaries, would grow with the photo to hundreds of megabytes and more."""
     if len(rows) == 0 or len(others) == 0:
         return np.zeros(len(rows), bool)
-    return (_iou(rows, others) >= iou).any(axis=1)
+    band = max(1, AGREE_PAIRS // len(others))
+    return np.concatenate([(_iou(rows[top : top + band], others) >= iou).any(axis=1)
+                           for top in range(0, len(rows), band)])
 
 
 def select(centerface: np.ndarray, retina: np.ndarray, profile: DetectionProfile) -> np.ndarray:
