@@ -164,6 +164,66 @@ def _jpeg_complete(path: Path) -> bool:
     return False
 
 
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """The ISO base media file boxes between `start` and `end`: (type, content start, box end)."""
+    at = start
+    while at + 8 <= end:
+        size, kind, content = int.from_bytes(data[at : at + 4], "big"), data[at + 4 : at + 8], at + 8
+        if size == 1:  # a 64-bit size follows the type
+            size, content = int.from_bytes(data[at + 8 : at + 16], "big"), at + 16
+        elif size == 0:  # the last box: it runs to the end
+            size = end - at
+        if size < content - at:
+            return
+        yield kind, content, min(at + size, end)
+        at += size
+
+
+def _heif_extents_present(path: Path) -> bool:
+    """Whether every item's data that the HEIF item location box ('iloc') places in the file
+    lies within the file. libheif leaves a grid tile whose data is missing as a blank (green)
+    tile without an error, and pillow-heif offers no strict mode or decoding warnings, so a
+    truncated iPhone photo would otherwise be redacted with parts of it blank."""
+    data = path.read_bytes()
+    meta = next(((start, end) for kind, start, end in _boxes(data, 0, len(data)) if kind == b"meta"), None)
+    if meta is None:
+        return False
+    iloc = next(((start, end) for kind, start, end in _boxes(data, meta[0] + 4, meta[1]) if kind == b"iloc"), None)
+    if iloc is None:
+        return False
+    at, end = iloc
+    version = data[at]
+    at += 4
+    if at + 2 > end:
+        return False
+    offset_size, length_size = data[at] >> 4, data[at] & 15
+    base_size, index_size = data[at + 1] >> 4, (data[at + 1] & 15) if version else 0
+    at += 2
+
+    def take(size: int) -> int:
+        nonlocal at
+        if at + size > end:
+            raise EOFError
+        value = int.from_bytes(data[at : at + size], "big")
+        at += size
+        return value
+
+    try:
+        for _ in range(take(4 if version == 2 else 2)):
+            take(4 if version == 2 else 2)  # item ID
+            method = take(2) & 15 if version else 0
+            reference = take(2)
+            base = take(base_size)
+            for _ in range(take(2)):
+                take(index_size)
+                offset, length = take(offset_size), take(length_size)
+                if method == 0 and reference == 0 and base + offset + length > len(data):
+                    return False
+    except EOFError:
+        return False
+    return True
+
+
 def _opencv_pixels(image: Image.Image, path: Path) -> np.ndarray | None:
     """The pixels decoded by OpenCV into one array, or None where it does not decode this
     file as Pillow would (then Pillow decodes it, and reports what is wrong with it)."""
@@ -224,6 +284,8 @@ def read_photo(path: Path) -> Photo:
             image.seek(0)
             icc = image.info.get("icc_profile")
             fmt = image.format or "unknown"
+            if fmt == "HEIF" and not _heif_extents_present(path):
+                raise ImageError("cannot decode image (image data missing: the file is truncated or damaged)")
             pixels = _opencv_pixels(image, path)
             if pixels is None and _is_16bit_colour(image):
                 raise ImageError("cannot decode 16-bit image")
