@@ -11,7 +11,9 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pillow_heif
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = importlib.util.spec_from_file_location("veil_bench_fuzz", ROOT / "bench" / "fuzz.py")
@@ -53,3 +55,41 @@ def test_damaged_file_fails_closed(variants: dict[str, list], kind: str, index: 
     if fuzz.kind_of(variant.damage) in MUST_FAIL or (kind == "video" and fuzz.kind_of(variant.damage) == "truncate"):
         assert result.code == 1, f"{variant.damage}: exit {result.code}, not refused"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "out"]), "wrote beside the input"
+
+
+GROUP = "wider_face_dev/images/12--Group/12_Group_Group_12_Group_Group_12_28.jpg"
+
+
+@pytest.fixture(scope="module")
+def tiled_heic(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A real photo encoded as a HEIC of 512 px grid tiles, as an iPhone writes it."""
+    pillow_heif.register_heif_opener()
+    path = tmp_path_factory.mktemp("heic") / "group.heic"
+    grid, pillow_heif.options.GRID_TILE_SIZE = pillow_heif.options.GRID_TILE_SIZE, 512
+    try:
+        Image.open(shared_data / GROUP).convert("RGB").save(path, format="HEIF", quality=90)
+    finally:
+        pillow_heif.options.GRID_TILE_SIZE = grid
+    assert pillow_heif.open_heif(path).info.get("tiling"), "not encoded as a grid"
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.9, 0.999])
+def test_heic_with_tiles_missing_is_refused(tiled_heic: bytes, keep: float, tmp_path: Path) -> None:
+    # libheif decodes such a file without an error, the missing tiles left blank (green): its
+    # faces there would be neither detected nor hidden.
+    path = tmp_path / "group.heic"
+    path.write_bytes(tiled_heic[: int(len(tiled_heic) * keep)])
+    result = fuzz.check(path, path, f"truncate@{keep}", tmp_path / "out", HANG_S)
+    assert result.code == 1, f"exit {result.code}: {result.stderr}"
+    assert result.left == []
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and path.name in lines[0] and "truncated or damaged" in lines[0], result.stderr
+
+
+def test_intact_tiled_heic_is_redacted(tiled_heic: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "group.heic"
+    path.write_bytes(tiled_heic)
+    result = fuzz.check(path, path, "intact", tmp_path / "out", HANG_S)
+    assert result.code == 0, result.stderr
+    assert result.faces

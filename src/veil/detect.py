@@ -26,6 +26,7 @@ import onnxruntime as ort
 MODEL_NAME = "centerface.onnx"
 RETINAFACE_NAME = "retinaface_mnv2.onnx"
 STRIDE = 32  # the network needs input sides that are multiples of 32
+AGREE_PAIRS = 1 << 20  # box pairs compared at once by the agreement rule
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,16 @@ def available_providers() -> list[str]:
     return [p for p in wanted if p in present]
 
 
+@lru_cache(maxsize=None)
+def _register_cpu_arena() -> None:
+    """One CPU memory arena for all of the detectors' sessions in this process, grown by what
+    a run asks for. A session's own arena grows in doubling chunks, and keeps them: on a huge
+    photo, a full-size tile's activations plus whatever the last doubling overshot, per session."""
+    memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+    # No size limit; extend by the amount requested (strategy 1); default chunk settings.
+    ort.create_and_register_allocator(memory, ort.OrtArenaCfg(0, 1, -1, -1))
+
+
 def _session(model: str, providers: list[str] | None, threads: int | None) -> ort.InferenceSession:
     """An onnxruntime session over one of veil's models, set up alike for every detector."""
     options = ort.SessionOptions()
@@ -162,6 +173,14 @@ def _session(model: str, providers: list[str] | None, threads: int | None) -> or
     options.log_severity_level = 3
     # Busy-waiting worker threads steal the cores that decoding and encoding need.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # No memory pattern: from its second run on, a session with one takes a single block for
+    # all of a run's activations from the arena, beside the blocks the arena kept from the
+    # first run, about doubling the memory a large tile holds. Without it, each run reuses the
+    # arena's blocks, at the same speed. (Without an arena, memory goes back to the system after
+    # each run, but allocating it afresh for every run makes detection much slower.)
+    options.enable_mem_pattern = False
+    _register_cpu_arena()
+    options.add_session_config_entry("session.use_env_allocators", "1")
     return ort.InferenceSession(
         str(model_path(model)), sess_options=options, providers=providers or available_providers()
     )
@@ -412,9 +431,14 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _agreed(rows: np.ndarray, others: np.ndarray, iou: float) -> np.ndarray:
+    """Which rows overlap any of `others` by at least `iou`. Compared a band of rows at a time:
+    a large crowd photo's weak candidates number tens of thousands, and the whole table of
+    pairs, with its temporaries, would grow with the photo to hundreds of megabytes and more."""
     if len(rows) == 0 or len(others) == 0:
         return np.zeros(len(rows), bool)
-    return (_iou(rows, others) >= iou).any(axis=1)
+    band = max(1, AGREE_PAIRS // len(others))
+    return np.concatenate([(_iou(rows[top : top + band], others) >= iou).any(axis=1)
+                           for top in range(0, len(rows), band)])
 
 
 def select(centerface: np.ndarray, retina: np.ndarray, profile: DetectionProfile) -> np.ndarray:

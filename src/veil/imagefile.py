@@ -164,6 +164,66 @@ def _jpeg_complete(path: Path) -> bool:
     return False
 
 
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """The ISO base media file boxes between `start` and `end`: (type, content start, box end)."""
+    at = start
+    while at + 8 <= end:
+        size, kind, content = int.from_bytes(data[at : at + 4], "big"), data[at + 4 : at + 8], at + 8
+        if size == 1:  # a 64-bit size follows the type
+            size, content = int.from_bytes(data[at + 8 : at + 16], "big"), at + 16
+        elif size == 0:  # the last box: it runs to the end
+            size = end - at
+        if size < content - at:
+            return
+        yield kind, content, min(at + size, end)
+        at += size
+
+
+def _heif_extents_present(path: Path) -> bool:
+    """Whether every item's data that the HEIF item location box ('iloc') places in the file
+    lies within the file. libheif leaves a grid tile whose data is missing as a blank (green)
+    tile without an error, and pillow-heif offers no strict mode or decoding warnings, so a
+    truncated iPhone photo would otherwise be redacted with parts of it blank."""
+    data = path.read_bytes()
+    meta = next(((start, end) for kind, start, end in _boxes(data, 0, len(data)) if kind == b"meta"), None)
+    if meta is None:
+        return False
+    iloc = next(((start, end) for kind, start, end in _boxes(data, meta[0] + 4, meta[1]) if kind == b"iloc"), None)
+    if iloc is None:
+        return False
+    at, end = iloc
+    version = data[at]
+    at += 4
+    if at + 2 > end:
+        return False
+    offset_size, length_size = data[at] >> 4, data[at] & 15
+    base_size, index_size = data[at + 1] >> 4, (data[at + 1] & 15) if version else 0
+    at += 2
+
+    def take(size: int) -> int:
+        nonlocal at
+        if at + size > end:
+            raise EOFError
+        value = int.from_bytes(data[at : at + size], "big")
+        at += size
+        return value
+
+    try:
+        for _ in range(take(4 if version == 2 else 2)):
+            take(4 if version == 2 else 2)  # item ID
+            method = take(2) & 15 if version else 0
+            reference = take(2)
+            base = take(base_size)
+            for _ in range(take(2)):
+                take(index_size)
+                offset, length = take(offset_size), take(length_size)
+                if method == 0 and reference == 0 and base + offset + length > len(data):
+                    return False
+    except EOFError:
+        return False
+    return True
+
+
 def _opencv_pixels(image: Image.Image, path: Path) -> np.ndarray | None:
     """The pixels decoded by OpenCV into one array, or None where it does not decode this
     file as Pillow would (then Pillow decodes it, and reports what is wrong with it)."""
@@ -175,15 +235,29 @@ def _opencv_pixels(image: Image.Image, path: Path) -> np.ndarray | None:
             return None
         if image.format != "PNG" and not _jpeg_complete(path):
             return None
-    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # no orientation, no colour conversion
+    # No orientation, no colour conversion. The `dst` form, given None, decodes straight into
+    # a numpy array; the plain form decodes into OpenCV's own memory and copies that into one,
+    # holding the photo twice. (Given an array, it would hand that array back unchanged when
+    # decoding fails, rather than None.)
+    pixels = cv2.imread(str(path), None, cv2.IMREAD_UNCHANGED)
     channels = 4 if image.mode == "RGBA" else 3 if sixteen_bit else OPENCV_MODES[image.mode]
     if pixels is None or (pixels.shape[2] if pixels.ndim == 3 else 1) != channels:
         return None
     if not sixteen_bit and pixels.dtype != np.uint8:
         return None
     if channels > 1:
-        cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if channels == 4 else cv2.COLOR_BGR2RGB, dst=pixels)
+        _swap_red_blue(pixels)
     return pixels
+
+
+def _swap_red_blue(pixels: np.ndarray) -> None:
+    """RGB(A) <-> BGR(A), in place. A band at a time: OpenCV's cvtColor into its own input
+    first copies the whole input."""
+    code = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    rows = max(1, STRIP_PIXELS // pixels.shape[1])
+    for top in range(0, pixels.shape[0], rows):
+        band = pixels[top : top + rows]
+        cv2.cvtColor(band, code, dst=band)
 
 
 @contextlib.contextmanager
@@ -210,6 +284,8 @@ def read_photo(path: Path) -> Photo:
             image.seek(0)
             icc = image.info.get("icc_profile")
             fmt = image.format or "unknown"
+            if fmt == "HEIF" and not _heif_extents_present(path):
+                raise ImageError("cannot decode image (image data missing: the file is truncated or damaged)")
             pixels = _opencv_pixels(image, path)
             if pixels is None and _is_16bit_colour(image):
                 raise ImageError("cannot decode 16-bit image")
@@ -290,9 +366,10 @@ def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -
     in place for the write and back after it, so the caller's array is left as it was."""
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if fmt == "JPEG" else [cv2.IMWRITE_PNG_COMPRESSION, 6]
     swap = pixels.ndim == 3 and pixels.flags.writeable
-    if pixels.ndim == 3:
-        code = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
-        pixels = cv2.cvtColor(pixels, code, dst=pixels if swap else None)  # read-only: a swapped copy
+    if swap:
+        _swap_red_blue(pixels)
+    elif pixels.ndim == 3:  # read-only: a swapped copy
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
     # OpenCV picks its encoder by the file's extension and knows `.jpg` but not `.jfif`: an
     # unusual suffix is written under its usual one beside `path`, then renamed.
     path_for_opencv = path.with_suffix(".jpg" if fmt == "JPEG" else ".png")
@@ -307,7 +384,7 @@ def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -
         raise ImageError(f"cannot encode image ({error.err})") from None
     finally:
         if swap:
-            cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB, dst=pixels)
+            _swap_red_blue(pixels)
         if path_for_opencv != path:
             path_for_opencv.unlink(missing_ok=True)
     if not ok:
