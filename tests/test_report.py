@@ -13,7 +13,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from veil import __version__
-from veil.detect import model_sha256
+from veil.detect import MODEL_NAME
+from veil.models import model_sha256
 from veil.photo import render_photo
 from veil.plan import Box, Edit, MediaPlan, Plan, Region, RenderSettings
 from veil.report import build_report, frame_runs, write_report
@@ -41,7 +42,7 @@ def photo_plan(path: Path) -> Plan:
         Edit("2024-01-01T00:00:02+00:00", str(path), "keep_visible", "f3", {"keep_visible": True}, HOSTILE),
         Edit("2024-01-01T00:00:03+00:00", "*", "export", None, {}, None),
     ]
-    media.detection = {"model": "centerface", "model_sha256": model_sha256(), "profile": "fast"}
+    media.detection = {"model": "centerface", "model_sha256": model_sha256(MODEL_NAME), "profile": "fast"}
     return Plan(media=[media], render=RenderSettings("pixelate", (0, 0, 0), 6), veil_version="0.0.9", edits=edits)
 
 
@@ -62,7 +63,7 @@ def test_report_describes_models_settings_files_and_regions(tmp_path: Path):
 
     assert report["format"] == "veil-report" and report["veil_version"] == __version__
     assert report["plan_veil_version"] == "0.0.9"
-    assert report["models"] == [{"name": "CenterFace", "file": "centerface.onnx", "sha256": model_sha256(),
+    assert report["models"] == [{"name": "CenterFace", "file": "centerface.onnx", "sha256": model_sha256(MODEL_NAME),
                                  "used_for": "face detection", "matches_plan": True}]
     assert report["settings"]["render"] == {"mode": "pixelate", "color": [0, 0, 0], "blocks": 6, "voice": "keep"}
     assert report["files"][0]["detection"]["profile"] == "fast"
@@ -116,7 +117,7 @@ def test_write_report_writes_json_and_escaped_html(tmp_path: Path):
     assert "<script>" not in page and "<b>in" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;quotes&quot;" in page
     assert "&lt;b&gt;in &amp; out&lt;b&gt;.png" in page
-    assert model_sha256() in page and "KEPT VISIBLE" in page and "a poster" in page
+    assert model_sha256(MODEL_NAME) in page and "KEPT VISIBLE" in page and "a poster" in page
     assert "pixelate: at most 6 blocks across each region" in page
 
 
@@ -140,5 +141,5 @@ def test_cli_report_without_review(tmp_path: Path):
     assert file["input"] == str(PHOTO) and file["input_sha256"] == sha(PHOTO)
     assert file["output_sha256"] == sha(output)
     assert len(file["regions"]) == 2 and all(r["origins"] == {"detected": 1} for r in file["regions"])
-    assert report["models"][0]["sha256"] == model_sha256() and report["edits"] == []
+    assert report["models"][0]["sha256"] == model_sha256(MODEL_NAME) and report["edits"] == []
     assert report_path.with_suffix(".html").is_file()

@@ -203,14 +203,15 @@ def test_a_plan_finds_its_files_from_another_folder_and_after_a_move(shared_data
 
 
 def test_photo_plan_and_report_record_the_detection_that_ran(shared_data, tmp_path):
-    from veil.detect import FAST, model_sha256, pass_scales
+    from veil.detect import FAST, MODEL_NAME, pass_scales
+    from veil.models import model_sha256
 
     source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
     result = veil(source, "--save-plan", tmp_path / "plan.json", "--report", tmp_path / "audit.json")
     assert result.exit_code == 0, result.stderr
     report = json.loads((tmp_path / "audit.json").read_text())
     detection = report["files"][0]["detection"]
-    assert detection["model_sha256"] == model_sha256() and detection["profile"] == "fast"
+    assert detection["model_sha256"] == model_sha256(MODEL_NAME) and detection["profile"] == "fast"
     assert detection["threshold"] == FAST.threshold
     width, height = Image.open(source).size
     assert [p["scale"] for p in detection["passes"]] == [round(s, 4) for s in pass_scales(FAST, width, height)]

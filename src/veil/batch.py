@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-from veil.detect import set_detector_threads
+from veil.models import set_threads
 from veil.photo import file_sha256
 from veil.pipeline import FileResult, FileTask, redact_file, unexpected_error
 
@@ -107,7 +107,7 @@ def start_worker(threads: int) -> None:
     # Ctrl-C reaches every process of the terminal's group; the main process alone decides
     # what stops, and lets the files in progress finish rather than leave them half done.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    set_detector_threads(threads)
+    set_threads(threads)
 
 
 def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],

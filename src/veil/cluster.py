@@ -2,7 +2,7 @@
 
 Every worker must see the inputs and outputs under the same paths (a shared file system), or
 reach the same storage by URL (veil.remote), and have veil installed. One task per file; each
-worker process loads the detector once and keeps it (veil.detect.shared_detector), with its
+worker process loads the detector once and keeps it (veil.models.shared), with its
 share of its machine's cores.
 """
 
@@ -17,7 +17,7 @@ from distributed import Client, LocalCluster, WorkerPlugin
 from distributed.comm import get_address_host
 
 from veil.batch import BatchError, Task, local_workers, run_windowed, usable_cores
-from veil.detect import set_detector_threads
+from veil.models import set_threads
 from veil.pipeline import FileResult
 
 
@@ -29,7 +29,7 @@ class DetectorThreads(WorkerPlugin):
 
     def setup(self, worker) -> None:
         siblings = self.workers_per_host.get(get_address_host(worker.address), 1)
-        set_detector_threads(max(1, usable_cores() // siblings))
+        set_threads(max(1, usable_cores() // siblings))
 
 
 def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileResult], None]) -> None:

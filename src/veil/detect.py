@@ -10,18 +10,13 @@ chosen by measurement on the WIDER FACE dev images (bench/photo_recall.py).
 
 from __future__ import annotations
 
-import hashlib
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
+from veil.models import model_sha256, onnx_session, shared
 
 MODEL_NAME = "centerface.onnx"
 RETINAFACE_NAME = "retinaface_mnv2.onnx"
@@ -99,20 +94,11 @@ ACCURATE = DetectionProfile(
 PROFILES = {p.name: p for p in (FAST, ACCURATE)}
 
 
-def model_path(name: str = MODEL_NAME) -> Path:
-    return Path(str(resources.files("veil.models").joinpath(name)))
-
-
-@lru_cache(maxsize=None)
-def model_sha256(name: str = MODEL_NAME) -> str:
-    return hashlib.sha256(model_path(name).read_bytes()).hexdigest()
-
-
 def detection_record(profile: DetectionProfile, width: int, height: int) -> dict:
     """Exactly what `detect_faces` runs on an image of this size, for the plan and its audit report."""
     return {
         "model": MODEL_NAME,
-        "model_sha256": model_sha256(),
+        "model_sha256": model_sha256(MODEL_NAME),
         "profile": profile.name,
         "passes": [{"scale": round(scale, 4), "tiles": _tile_count(width, height, scale, profile)}
                    for scale in pass_scales(profile, width, height)],
@@ -144,53 +130,11 @@ def _tile_count(width: int, height: int, scale: float, profile: DetectionProfile
     return len(_tiles(sw, profile.tile, profile.tile_overlap)) * len(_tiles(sh, profile.tile, profile.tile_overlap))
 
 
-def available_providers() -> list[str]:
-    """CUDA when onnxruntime-gpu can use it, then the CPU."""
-    wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    present = set(ort.get_available_providers())
-    if "CUDAExecutionProvider" in present and hasattr(ort, "preload_dlls"):
-        # CUDA and cuDNN installed from pip (onnxruntime-gpu[cuda,cudnn], or PyTorch's) are not
-        # on the loader's search path; this is onnxruntime's documented way to load them.
-        ort.preload_dlls()
-    return [p for p in wanted if p in present]
-
-
-@lru_cache(maxsize=None)
-def _register_cpu_arena() -> None:
-    """One CPU memory arena for all of the detectors' sessions in this process, grown by what
-    a run asks for. A session's own arena grows in doubling chunks, and keeps them: on a huge
-    photo, a full-size tile's activations plus whatever the last doubling overshot, per session."""
-    memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
-    # No size limit; extend by the amount requested (strategy 1); default chunk settings.
-    ort.create_and_register_allocator(memory, ort.OrtArenaCfg(0, 1, -1, -1))
-
-
-def _session(model: str, providers: list[str] | None, threads: int | None) -> ort.InferenceSession:
-    """An onnxruntime session over one of veil's models, set up alike for every detector."""
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or os.cpu_count() or 1
-    options.log_severity_level = 3
-    # Busy-waiting worker threads steal the cores that decoding and encoding need.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # No memory pattern: from its second run on, a session with one takes a single block for
-    # all of a run's activations from the arena, beside the blocks the arena kept from the
-    # first run, about doubling the memory a large tile holds. Without it, each run reuses the
-    # arena's blocks, at the same speed. (Without an arena, memory goes back to the system after
-    # each run, but allocating it afresh for every run makes detection much slower.)
-    options.enable_mem_pattern = False
-    _register_cpu_arena()
-    options.add_session_config_entry("session.use_env_allocators", "1")
-    return ort.InferenceSession(
-        str(model_path(model)), sess_options=options, providers=providers or available_providers()
-    )
-
-
 class CenterFace:
     """An onnxruntime session over veil's CenterFace model; safe to share between threads."""
 
     def __init__(self, providers: list[str] | None = None, threads: int | None = None):
-        self.session = _session(MODEL_NAME, providers, threads)
+        self.session = onnx_session(MODEL_NAME, providers, threads)
         self.input_name = self.session.get_inputs()[0].name
         # Whether every call should get the same input shape. On CUDA, onnxruntime plans each
         # convolution for the last shape it saw, and a new shape costs 1.2-2.3 s of re-planning
@@ -215,7 +159,7 @@ class RetinaFace:
     CenterFace's, and its boxes confirm or overrule CenterFace's weak ones."""
 
     def __init__(self, providers: list[str] | None = None, threads: int | None = None):
-        self.session = _session(RETINAFACE_NAME, providers, threads)
+        self.session = onnx_session(RETINAFACE_NAME, providers, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.fixed_shapes = self.session.get_providers()[0] == "CUDAExecutionProvider"
 
@@ -229,36 +173,12 @@ class RetinaFace:
         return np.concatenate([out[:, :4] * [pw, ph, pw, ph], out[:, 15:16]], axis=1).astype(np.float32)
 
 
-_shared: CenterFace | None = None
-_shared_lock = threading.Lock()
-_shared_threads: int | None = None
-
-
-def set_detector_threads(threads: int) -> None:
-    """Threads for this process's shared session, set before its first use: N worker processes
-    on one machine each take 1/N of its cores, so they do not fight over them."""
-    global _shared_threads
-    _shared_threads = threads
-
-
 def shared_detector() -> CenterFace:
-    """One session per process: loading the model costs more than a small image."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = CenterFace(threads=_shared_threads)
-        return _shared
-
-
-_shared_retina: RetinaFace | None = None
+    return shared(CenterFace)
 
 
 def shared_retinaface() -> RetinaFace:
-    global _shared_retina
-    with _shared_lock:
-        if _shared_retina is None:
-            _shared_retina = RetinaFace(threads=_shared_threads)
-        return _shared_retina
+    return shared(RetinaFace)
 
 
 def _padded(image: np.ndarray, side: int | None = None) -> np.ndarray:

@@ -7,19 +7,13 @@ fair part of the frame; a crowd's small figures are found through their faces in
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-import threading
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
-from veil.detect import as_rgb8, available_providers
+from veil.detect import as_rgb8
+from veil.models import model_sha256, onnx_session, shared
 from veil.plan import Box
 
 MODEL_NAME = "ssdlite_person.onnx"
@@ -40,13 +34,7 @@ class PersonDetector:
     """An onnxruntime session over the person detector; safe to share between threads."""
 
     def __init__(self, providers: list[str] | None = None, threads: int | None = None):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.log_severity_level = 3
-        # Busy-waiting worker threads steal the cores that decoding and encoding need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(model_path()), sess_options=options,
-                                            providers=providers or available_providers())
+        self.session = onnx_session(MODEL_NAME, providers, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.outputs = ["detection_boxes:0", "detection_scores:0"]
 
@@ -57,26 +45,8 @@ class PersonDetector:
         return boxes[0], scores[0]
 
 
-def model_path() -> Path:
-    return Path(str(resources.files("veil.models").joinpath(MODEL_NAME)))
-
-
-@lru_cache(maxsize=None)
-def model_sha256() -> str:
-    return hashlib.sha256(model_path().read_bytes()).hexdigest()
-
-
-_shared: PersonDetector | None = None
-_shared_lock = threading.Lock()
-
-
 def shared_person_detector() -> PersonDetector:
-    """One session per process: loading the model costs more than a small image."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = PersonDetector()
-        return _shared
+    return shared(PersonDetector)
 
 
 def detect_people(image: np.ndarray, detector: PersonDetector | None = None) -> list[Box]:
@@ -122,5 +92,5 @@ def people_boxes(image: np.ndarray, heads: list[Box]) -> list[Box]:
 
 def people_record() -> dict:
     """What finding people runs, for the plan and its audit report."""
-    return {"model": MODEL_NAME, "model_sha256": model_sha256(), "input": INPUT_SIDE, "score": SCORE,
+    return {"model": MODEL_NAME, "model_sha256": model_sha256(MODEL_NAME), "input": INPUT_SIDE, "score": SCORE,
             "margin": MARGIN, "body_from_face": [BODY_WIDTH, BODY_HEIGHT], "face_inside": INSIDE}

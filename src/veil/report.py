@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from veil import __version__
-from veil.detect import MODEL_NAME, RETINAFACE_NAME, model_sha256
+from veil.detect import MODEL_NAME, RETINAFACE_NAME
+from veil.models import model_sha256
 from veil.outputs import atomic_write_bytes
 from veil.photo import file_sha256
 from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
@@ -48,9 +49,9 @@ def build_report(plan: Plan, outputs: dict[str, str]) -> dict[str, Any]:
         "plan_created": plan.created,
         "plan_veil_version": plan.veil_version,
         "models": [{
-            "name": "CenterFace", "file": MODEL_NAME, "sha256": model_sha256(), "used_for": "face detection",
+            "name": "CenterFace", "file": MODEL_NAME, "sha256": model_sha256(MODEL_NAME), "used_for": "face detection",
             # Each file's detection record names the model that found its regions.
-            "matches_plan": all(m.detection.get("model_sha256") in (None, model_sha256()) for m in plan.media),
+            "matches_plan": all(m.detection.get("model_sha256") in (None, model_sha256(MODEL_NAME)) for m in plan.media),
         }] + ([{
             "name": "RetinaFace-MobileNetV2", "file": RETINAFACE_NAME, "sha256": model_sha256(RETINAFACE_NAME),
             "used_for": "face detection (second detector)",

@@ -12,15 +12,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from functools import lru_cache
-from hashlib import sha256
-from importlib import resources
 from pathlib import Path
 
 import av
 import av.error
 import numpy as np
-import onnxruntime as ort
+
+from veil.models import model_sha256, onnx_session, shared
 
 MODEL_NAME = "silero_vad.onnx"
 RATE = 16000
@@ -56,12 +54,9 @@ class VoiceDetector:
     """An onnxruntime session over Silero VAD; one stream at a time (the model is stateful)."""
 
     def __init__(self) -> None:
-        options = ort.SessionOptions()
-        # One chunk per call: a second thread costs more in hand-over than it saves.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        model = resources.files("veil.models").joinpath(MODEL_NAME).read_bytes()
-        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        # One small step per call, on the CPU: a second thread, or a GPU, costs more in
+        # hand-over than it saves.
+        self.session = onnx_session(MODEL_NAME, ["CPUExecutionProvider"], threads=1)
         self.lock = threading.Lock()
 
     def probabilities(self, chunks: Iterator[np.ndarray]) -> np.ndarray:
@@ -109,14 +104,8 @@ def found_history(history: np.ndarray, block: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([history, np.stack(block[-WARM_UP:])])[-WARM_UP:]
 
 
-@lru_cache(maxsize=1)
 def shared_voice_detector() -> VoiceDetector:
-    return VoiceDetector()
-
-
-@lru_cache(maxsize=1)
-def model_sha256() -> str:
-    return sha256(resources.files("veil.models").joinpath(MODEL_NAME).read_bytes()).hexdigest()
+    return shared(VoiceDetector)
 
 
 def mono16k_chunks(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> Iterator[np.ndarray]:
@@ -202,7 +191,7 @@ def find_speech(path: Path, params: SpeechParams = SPEECH,
 
 def detection_record(params: SpeechParams = SPEECH) -> dict:
     """What found the speech, for the plan and its audit report."""
-    return {"model": MODEL_NAME, "model_sha256": model_sha256(), "rate": RATE, "chunk": CHUNK, **asdict(params)}
+    return {"model": MODEL_NAME, "model_sha256": model_sha256(MODEL_NAME), "rate": RATE, "chunk": CHUNK, **asdict(params)}
 
 
 def speech_regions(path: Path) -> tuple[list, dict]:

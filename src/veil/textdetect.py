@@ -10,19 +10,13 @@ The settings are the model's published ones (rapidocr's config.yaml for PP-OCRv6
 
 from __future__ import annotations
 
-import hashlib
-import os
-import threading
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
-from veil.detect import as_rgb8, available_providers
+from veil.detect import as_rgb8
+from veil.models import model_sha256, onnx_session, shared
 
 MODEL_NAME = "ppocrv6_det_small.onnx"
 STRIDE = 32
@@ -52,27 +46,11 @@ class TextBox:
     short_side: float
 
 
-def model_path() -> Path:
-    return Path(str(resources.files("veil.models").joinpath(MODEL_NAME)))
-
-
-@lru_cache(maxsize=None)
-def model_sha256() -> str:
-    return hashlib.sha256(model_path().read_bytes()).hexdigest()
-
-
 class TextDetector:
     """An onnxruntime session over the PP-OCRv6 detector; safe to share between threads."""
 
     def __init__(self, providers: list[str] | None = None, threads: int | None = None):
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.log_severity_level = 3
-        # Busy-waiting worker threads steal the cores that decoding and encoding need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(model_path()), sess_options=options,
-                                            providers=providers or available_providers())
+        self.session = onnx_session(MODEL_NAME, providers, threads)
         self.input_name = self.session.get_inputs()[0].name
 
     def probability(self, rgb: np.ndarray) -> np.ndarray:
@@ -81,17 +59,8 @@ class TextDetector:
         return self.session.run(None, {self.input_name: blob.transpose(2, 0, 1)[None]})[0][0, 0]
 
 
-_shared: TextDetector | None = None
-_shared_lock = threading.Lock()
-
-
 def shared_text_detector() -> TextDetector:
-    """One session per process: loading the model costs more than a small image."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = TextDetector()
-        return _shared
+    return shared(TextDetector)
 
 
 def input_scale(width: int, height: int, upscale: float = 1.0) -> float:
@@ -170,7 +139,7 @@ def text_record(width: int, height: int, upscale: float = 1.0) -> dict:
     scale = input_scale(width, height, upscale)
     return {
         "model": MODEL_NAME,
-        "model_sha256": model_sha256(),
+        "model_sha256": model_sha256(MODEL_NAME),
         "scale": round(scale, 4),
         "tiles": len(_tiles(round(width * scale))) * len(_tiles(round(height * scale))),
         "binarise": BINARISE,

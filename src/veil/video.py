@@ -23,7 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from veil.detect import (FAST, MODEL_NAME, STRIDE, CenterFace, DetectionProfile, Detection, decode, head_box,
-                         model_sha256, nms, shared_detector)
+                         nms, shared_detector)
+from veil.models import model_sha256
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.kinds import DEFAULT_HIDE, ID_PREFIX, frame_boxes, kinds_record
@@ -271,7 +272,7 @@ def video_detection_record(profile: DetectionProfile, sampling: VideoDetection, 
     """Exactly what pass 1 ran on this video, for the plan and its audit report."""
     return {
         "model": MODEL_NAME,
-        "model_sha256": model_sha256(),
+        "model_sha256": model_sha256(MODEL_NAME),
         "profile": profile.name,
         "passes": [{"scale": "whole frame resized", "width": size[0], "height": size[1]}],
         "threshold": threshold,

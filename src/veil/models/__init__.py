@@ -1,0 +1,90 @@
+"""The models veil ships (ONNX files, each with its LICENSE beside it) and the one way they are run.
+
+Every detector (faces, text, people, speech) gets its onnxruntime session here, set up alike:
+the process's share of the cores, no busy-waiting threads, one CPU memory arena for all of
+them, and one session per model per process, since loading a model costs more than a small image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+import onnxruntime as ort
+
+Detector = TypeVar("Detector")
+
+_threads: int | None = None
+_shared: dict[Callable[[], object], object] = {}
+_shared_lock = threading.Lock()
+
+
+def model_path(name: str) -> Path:
+    return Path(str(resources.files("veil.models").joinpath(name)))
+
+
+@lru_cache(maxsize=None)
+def model_sha256(name: str) -> str:
+    return hashlib.sha256(model_path(name).read_bytes()).hexdigest()
+
+
+def available_providers() -> list[str]:
+    """CUDA when onnxruntime-gpu can use it, then the CPU."""
+    wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    present = set(ort.get_available_providers())
+    if "CUDAExecutionProvider" in present and hasattr(ort, "preload_dlls"):
+        # CUDA and cuDNN installed from pip (onnxruntime-gpu[cuda,cudnn], or PyTorch's) are not
+        # on the loader's search path; this is onnxruntime's documented way to load them.
+        ort.preload_dlls()
+    return [p for p in wanted if p in present]
+
+
+def set_threads(threads: int) -> None:
+    """Threads for this process's sessions, set before their first use: N worker processes on
+    one machine each take 1/N of its cores, so they do not fight over them."""
+    global _threads
+    _threads = threads
+
+
+@lru_cache(maxsize=None)
+def _register_cpu_arena() -> None:
+    """One CPU memory arena for all of the sessions in this process, grown by what a run asks
+    for. A session's own arena grows in doubling chunks, and keeps them: on a huge photo, a
+    full-size tile's activations plus whatever the last doubling overshot, per session."""
+    memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+    # No size limit; extend by the amount requested (strategy 1); default chunk settings.
+    ort.create_and_register_allocator(memory, ort.OrtArenaCfg(0, 1, -1, -1))
+
+
+def onnx_session(name: str, providers: list[str] | None = None, threads: int | None = None) -> ort.InferenceSession:
+    """An onnxruntime session over one of veil's models."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or _threads or os.cpu_count() or 1
+    options.log_severity_level = 3
+    # Busy-waiting worker threads steal the cores that decoding and encoding need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # No memory pattern: from its second run on, a session with one takes a single block for
+    # all of a run's activations from the arena, beside the blocks the arena kept from the
+    # first run, about doubling the memory a large tile holds. Without it, each run reuses the
+    # arena's blocks, at the same speed. (Without an arena, memory goes back to the system after
+    # each run, but allocating it afresh for every run makes detection much slower.)
+    options.enable_mem_pattern = False
+    _register_cpu_arena()
+    options.add_session_config_entry("session.use_env_allocators", "1")
+    return ort.InferenceSession(str(model_path(name)), sess_options=options,
+                                providers=providers or available_providers())
+
+
+def shared(make: Callable[[], Detector]) -> Detector:
+    """This process's one `make()`: made on first use, then shared by every thread."""
+    with _shared_lock:
+        if make not in _shared:
+            _shared[make] = make()
+        return _shared[make]  # type: ignore[return-value]
