@@ -47,8 +47,10 @@ def speech_sound() -> tuple[np.ndarray, list[tuple[float, float]]]:
     return np.concatenate(parts), spans
 
 
-def write_wav(path: Path, samples: np.ndarray) -> None:
+def write_wav(path: Path, samples: np.ndarray, title: str | None = None) -> None:
     with av.open(str(path), "w", format="wav") as out:
+        if title:
+            out.metadata["title"] = title
         stream = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
         frame = av.AudioFrame.from_ndarray((samples * 32767).astype(np.int16)[None], format="s16", layout="mono")
         frame.sample_rate = RATE

@@ -19,6 +19,7 @@ from veil.outputs import media_kind
 from veil.plan import Plan, Region
 from veil.speech import find_speech
 from veil.voice import VoicePlan, voice_plan
+from speech_support import write_wav
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
 UTTERANCE = SPEECH / "librispeech_test-other" / "367" / "367-130732-0001.flac"
@@ -42,17 +43,6 @@ def _tone(seconds: float) -> np.ndarray:
 def sound() -> np.ndarray:
     """Tone, speech, tone: 16 kHz mono."""
     return np.concatenate([_tone(TONE_S), _utterance(), _tone(TONE_S)])
-
-
-def _write_wav(path: Path, samples: np.ndarray, title: str | None = None) -> None:
-    with av.open(str(path), "w", format="wav") as out:
-        if title:
-            out.metadata["title"] = title
-        stream = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
-        frame = av.AudioFrame.from_ndarray((samples * 32767).astype(np.int16)[None], format="s16", layout="mono")
-        frame.sample_rate = RATE
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            out.mux(packet)
 
 
 def _write_video(path: Path, samples: np.ndarray) -> None:
@@ -110,7 +100,7 @@ def _veil(*args: str) -> subprocess.CompletedProcess:
 def files(sound: np.ndarray, tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("voice")
     wav, mp4 = folder / "talk.wav", folder / "talk.mp4"
-    _write_wav(wav, sound, title="Kathleen reads")
+    write_wav(wav, sound, title="Kathleen reads")
     _write_video(mp4, sound)
     return {"wav": wav, "mp4": mp4, "folder": folder}
 
