@@ -95,11 +95,13 @@ class Attacker:
 
 # --- candidates -----------------------------------------------------------------------------
 
-def mcadams(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The VoicePrivacy baseline: the voice's own residual through formants moved by alpha in [0.5, 0.9]."""
+def mcadams(x: np.ndarray, rng: np.random.Generator, warps: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """The VoicePrivacy baseline: the voice's own residual through formants moved by alpha in [0.5, 0.9]
+    (and, with `warps`, every pole angle then scaled by a factor drawn log-uniformly between them)."""
     frames = voice._frames(x.astype(np.float64))
     a, _ = voice._lpc(frames)
-    moved = voice._mcadams(a, float(rng.uniform(0.5, 0.9)))
+    alpha = float(rng.uniform(0.5, 0.9))
+    moved = voice._mcadams(a, alpha, float(np.exp(rng.uniform(*np.log(warps)))))
     window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
     spectrum = np.fft.rfft(frames * window, voice.NFFT) * np.fft.rfft(a, voice.NFFT) / np.fft.rfft(moved, voice.NFFT)
     return voice._overlap_add(np.fft.irfft(spectrum, voice.NFFT)[:, :voice.FRAME] * window, len(x))
@@ -163,10 +165,10 @@ def _apply_map(log_env: np.ndarray, maps: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(GRID, m, e) for m, e in zip(rows, log_env)])
 
 
-def _colour(rng: np.random.Generator, depth: float) -> np.ndarray:
-    """A drawn smooth log-gain over frequency (a 'target' envelope shape): four cosines, zero mean."""
-    c = rng.uniform(-depth, depth, 4)
-    return sum(c[k] * np.cos(np.pi * (k + 1) * GRID) for k in range(4))
+def _colour(rng: np.random.Generator, depth: float, terms: int = 4) -> np.ndarray:
+    """A drawn smooth log-gain over frequency (a 'target' envelope shape): cosines, zero mean."""
+    c = rng.uniform(-depth, depth, terms)
+    return sum(c[k] * np.cos(np.pi * (k + 1) * GRID) for k in range(terms))
 
 
 def _flatten(log_env: np.ndarray, keep: float) -> np.ndarray:
@@ -251,7 +253,24 @@ def _mcadams_wide(rng: np.random.Generator):
     return lambda a: voice._mcadams(a, alpha, warp)
 
 
+def _gate(y: np.ndarray, floor_db: float = -40.0) -> np.ndarray:
+    """y silenced where it is quieter than floor_db under its loud frames (the room's noise floor, a
+    cue to the recording), faded over 10 dB."""
+    level = 10 * np.log10(np.mean(voice._frames(y) ** 2, axis=1) + 1e-12)
+    gain = np.clip((level - np.percentile(level, 95) - floor_db) / 10, 0, 1)
+    return y * np.interp(np.arange(len(y)), np.arange(len(gain)) * voice.HOP - voice.HOP, gain)
+
+
+def strong(x: np.ndarray, rng: np.random.Generator, spread: float = 1.3, depth: float = 1.5,
+           ripple: float = 0.0) -> np.ndarray:
+    moved = _mcadams_wide(rng)
+    maps = _warp_map(rng, spread)
+    colour = _colour(rng, depth) + (_colour(rng, ripple, 16) if ripple else 0)
+    return _refilter(x, lambda e: _apply_map(e, maps) + colour, moved)
+
+
 CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noise LPC)": whisper,
+              "mcadams + warp 0.8-1.25 (veil's previous anonymise)": lambda x, r: mcadams(x, r, (0.8, 1.25)),
               "veil anonymise": voice.anonymise,
               "mcadams+warp, zero phase": lambda x, r: _refilter(x, lambda e: e, _mcadams_warp(r)),
               "piecewise warp 1.3": piecewise_warp,
@@ -267,6 +286,14 @@ CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noi
               "pitch 1.1-1.4 only": lambda x, r: _pitch(x, r),
               "mcadams wide (alpha 0.4-0.9, warp 0.7-1.4)+colour 1.0": lambda x, r: _refilter(
                   x, lambda e, c=_colour(r, 1.0): e + c, _mcadams_wide(r)),
+              "veil anonymise + gate -40 dB": lambda x, r: _gate(voice.anonymise(x, r)),
+              "mcadams wide+piecewise 1.3+colour 1.5": strong,
+              "mcadams wide+piecewise 1.3+colour 1.5 + gate -40 dB": lambda x, r: _gate(strong(x, r)),
+              "mcadams wide+piecewise 1.3+colour 1.5+ripple 0.3 (16 cosines)": lambda x, r: strong(x, r, ripple=0.3),
+              "mcadams alpha 0.3-0.9, warp 0.65-1.5 + piecewise 1.3 + colour 1.5": lambda x, r: _refilter(
+                  x, lambda e, m=_warp_map(r, 1.3), c=_colour(r, 1.5): _apply_map(e, m) + c,
+                  lambda a, al=float(r.uniform(0.3, 0.9)), w=float(np.exp(r.uniform(np.log(0.65), np.log(1.5)))):
+                  voice._mcadams(a, al, w)),
               }
 
 
