@@ -95,11 +95,13 @@ class Attacker:
 
 # --- candidates -----------------------------------------------------------------------------
 
-def mcadams(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The VoicePrivacy baseline: the voice's own residual through formants moved by alpha in [0.5, 0.9]."""
+def mcadams(x: np.ndarray, rng: np.random.Generator, warps: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """The VoicePrivacy baseline: the voice's own residual through formants moved by alpha in [0.5, 0.9]
+    (and, with `warps`, every pole angle then scaled by a factor drawn log-uniformly between them)."""
     frames = voice._frames(x.astype(np.float64))
     a, _ = voice._lpc(frames)
-    moved = voice._mcadams(a, float(rng.uniform(0.5, 0.9)))
+    alpha = float(rng.uniform(0.5, 0.9))
+    moved = voice._mcadams(a, alpha, float(np.exp(rng.uniform(*np.log(warps)))))
     window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
     spectrum = np.fft.rfft(frames * window, voice.NFFT) * np.fft.rfft(a, voice.NFFT) / np.fft.rfft(moved, voice.NFFT)
     return voice._overlap_add(np.fft.irfft(spectrum, voice.NFFT)[:, :voice.FRAME] * window, len(x))
@@ -118,8 +120,181 @@ def whisper(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return voice._overlap_add(np.fft.irfft(shaped, voice.NFFT)[:, :voice.FRAME] * window, len(x))
 
 
+# Envelope edits: each frame's LPC log-envelope is changed and the frame refiltered by the ratio
+# (zero phase), so the voice's own residual (pitch, timing) is kept. Frequencies below run over
+# [0, 1] = [0, 8 kHz].
+
+GRID = np.linspace(0, 1, voice.NFFT // 2 + 1)
+KNOTS = np.array([0, 300, 700, 1200, 2000, 3000, 4500, 8000]) / 8000  # roughly where F1..F5 can lie
+
+
+def _refilter(x: np.ndarray, edit, a_of=None) -> np.ndarray:
+    """x refiltered so that each frame's LPC log-envelope becomes edit(log_env) (frames x bins)."""
+    frames = voice._frames(x.astype(np.float64))
+    a, _ = voice._lpc(frames)
+    log_env = -np.log(np.abs(np.fft.rfft(a, voice.NFFT)))
+    start = log_env if a_of is None else -np.log(np.abs(np.fft.rfft(a_of(a), voice.NFFT)))
+    window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
+    gain = np.exp(edit(start) - log_env)
+    spectrum = np.fft.rfft(frames * window, voice.NFFT) * gain
+    return voice._overlap_add(np.fft.irfft(spectrum, voice.NFFT)[:, :voice.FRAME] * window, len(x))
+
+
+def _warp_map(rng: np.random.Generator, spread: float, frames: int = 1, drift: float = 0.0) -> np.ndarray:
+    """A monotonic piecewise-linear frequency map per frame (frames x bins): each knot moved by its own
+    log-uniform factor in [1/spread, spread]; with drift, the factors wander (new ones every 0.5 s)."""
+    def factors(count: int) -> np.ndarray:
+        return np.exp(rng.uniform(-np.log(spread), np.log(spread), (count, len(KNOTS))))
+
+    if drift and frames > 1:
+        anchors = max(2, frames // 50 + 2)
+        base = factors(1) * np.exp(rng.uniform(-np.log(drift), np.log(drift), (anchors, len(KNOTS))))
+        f = np.stack([np.interp(np.arange(frames), np.linspace(0, frames - 1, anchors), base[:, k])
+                      for k in range(len(KNOTS))], axis=1)
+    else:
+        f = np.repeat(factors(1), frames, axis=0)
+    out = np.minimum(KNOTS[None, :] * f, 1.0)
+    out[:, -1] = 1.0
+    out = np.maximum.accumulate(out, axis=1) + np.arange(len(KNOTS)) * 1e-6  # strictly increasing
+    return np.stack([np.interp(GRID, KNOTS, row) for row in out])
+
+
+def _apply_map(log_env: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """log_env moved along frequency: the value at f goes to map(f)."""
+    rows = maps if len(maps) == len(log_env) else np.repeat(maps, len(log_env), axis=0)
+    return np.stack([np.interp(GRID, m, e) for m, e in zip(rows, log_env)])
+
+
+def _colour(rng: np.random.Generator, depth: float, terms: int = 4) -> np.ndarray:
+    """A drawn smooth log-gain over frequency (a 'target' envelope shape): cosines, zero mean."""
+    c = rng.uniform(-depth, depth, terms)
+    return sum(c[k] * np.cos(np.pi * (k + 1) * GRID) for k in range(terms))
+
+
+def _flatten(log_env: np.ndarray, keep: float) -> np.ndarray:
+    """Formant peaks and valleys scaled by `keep` around each frame's mean (broader formants)."""
+    mean = log_env.mean(axis=1, keepdims=True)
+    return mean + keep * (log_env - mean)
+
+
+def _mcadams_warp(rng: np.random.Generator):
+    alpha = float(rng.uniform(0.5, 0.9))
+    warp = float(np.exp(rng.uniform(np.log(0.8), np.log(1.25))))
+    return lambda a: voice._mcadams(a, alpha, warp)
+
+
+def piecewise_warp(x: np.ndarray, rng: np.random.Generator, spread: float = 1.3) -> np.ndarray:
+    maps = _warp_map(rng, spread)
+    return _refilter(x, lambda e: _apply_map(e, maps))
+
+
+def mcadams_piecewise(x: np.ndarray, rng: np.random.Generator, spread: float = 1.25) -> np.ndarray:
+    moved = _mcadams_warp(rng)
+    maps = _warp_map(rng, spread)
+    return _refilter(x, lambda e: _apply_map(e, maps), moved)
+
+
+def mcadams_colour(x: np.ndarray, rng: np.random.Generator, depth: float = 1.0) -> np.ndarray:
+    moved = _mcadams_warp(rng)
+    colour = _colour(rng, depth)
+    return _refilter(x, lambda e: e + colour, moved)
+
+
+def mcadams_flatten(x: np.ndarray, rng: np.random.Generator, keep: float = 0.6, depth: float = 1.0) -> np.ndarray:
+    moved = _mcadams_warp(rng)
+    keep = float(rng.uniform(keep - 0.1, keep + 0.1))
+    colour = _colour(rng, depth)
+    return _refilter(x, lambda e: _flatten(e, keep) + colour, moved)
+
+
+def mcadams_piecewise_colour(x: np.ndarray, rng: np.random.Generator, spread: float = 1.25,
+                             depth: float = 1.0, drift: float = 0.0) -> np.ndarray:
+    moved = _mcadams_warp(rng)
+    n = len(voice._frames(x))
+    maps = _warp_map(rng, spread, n, drift)
+    colour = _colour(rng, depth)
+    return _refilter(x, lambda e: _apply_map(e, maps) + colour, moved)
+
+
+def _stretch(x: np.ndarray, length: int) -> np.ndarray:
+    """x brought to `length` samples without changing its pitch (WSOLA: 40 ms grains every 20 ms, each
+    the one within +-10 ms of its nominal place that best continues the last)."""
+    grain, hop, tolerance = 640, 320, 160
+    window = np.hanning(grain + 1)[:-1]  # periodic Hann: grains half a grain apart sum to one
+    x = np.pad(x, (round(hop * len(x) / length), 0))  # a grain before the start: the first is faded in
+    length += hop
+    count = length // hop + 2
+    padded = np.pad(x, (tolerance, grain + tolerance + int(count * hop * len(x) / length)))
+    out = np.zeros(count * hop + grain)
+    previous = tolerance
+    for k in range(count):
+        nominal = tolerance + int(k * hop * len(x) / length)
+        if k:
+            natural = padded[previous + hop:previous + hop + grain]
+            region = padded[nominal - tolerance:nominal + tolerance + grain]
+            energy = np.cumsum(np.concatenate([[0.0], region ** 2]))
+            fit = np.correlate(region, natural, "valid") / np.sqrt(energy[grain:] - energy[:-grain] + 1e-9)
+            nominal += int(np.argmax(fit)) - tolerance
+        out[k * hop:k * hop + grain] += padded[nominal:nominal + grain] * window
+        previous = nominal
+    return out[hop:length]
+
+
+def _pitch(x: np.ndarray, rng: np.random.Generator, low: float = 1.1, high: float = 1.4) -> np.ndarray:
+    """x with its pitch and envelope scaled by a factor drawn in [low, high] or its inverse, same length."""
+    factor = float(np.exp(rng.uniform(np.log(low), np.log(high)) * rng.choice([-1, 1])))
+    rate = int(round(RATE / factor / 100) * 100)
+    return _stretch(voice.resample(x, RATE, rate), len(x))
+
+
+def _mcadams_wide(rng: np.random.Generator):
+    alpha = float(rng.uniform(0.4, 0.9))
+    warp = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
+    return lambda a: voice._mcadams(a, alpha, warp)
+
+
+def _gate(y: np.ndarray, floor_db: float = -40.0) -> np.ndarray:
+    """y silenced where it is quieter than floor_db under its loud frames (the room's noise floor, a
+    cue to the recording), faded over 10 dB."""
+    level = 10 * np.log10(np.mean(voice._frames(y) ** 2, axis=1) + 1e-12)
+    gain = np.clip((level - np.percentile(level, 95) - floor_db) / 10, 0, 1)
+    return y * np.interp(np.arange(len(y)), np.arange(len(gain)) * voice.HOP - voice.HOP, gain)
+
+
+def strong(x: np.ndarray, rng: np.random.Generator, spread: float = 1.3, depth: float = 1.5,
+           ripple: float = 0.0) -> np.ndarray:
+    moved = _mcadams_wide(rng)
+    maps = _warp_map(rng, spread)
+    colour = _colour(rng, depth) + (_colour(rng, ripple, 16) if ripple else 0)
+    return _refilter(x, lambda e: _apply_map(e, maps) + colour, moved)
+
+
 CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noise LPC)": whisper,
-              "veil anonymise": voice.anonymise}
+              "mcadams + warp 0.8-1.25 (veil's previous anonymise)": lambda x, r: mcadams(x, r, (0.8, 1.25)),
+              "veil anonymise": voice.anonymise,
+              "mcadams+warp, zero phase": lambda x, r: _refilter(x, lambda e: e, _mcadams_warp(r)),
+              "piecewise warp 1.3": piecewise_warp,
+              "piecewise warp 1.5": lambda x, r: piecewise_warp(x, r, 1.5),
+              "mcadams+warp+piecewise 1.25": mcadams_piecewise,
+              "mcadams+warp+colour 1.0": mcadams_colour,
+              "mcadams+warp+colour 2.0": lambda x, r: mcadams_colour(x, r, 2.0),
+              "mcadams+warp+flatten 0.6+colour 1.0": mcadams_flatten,
+              "mcadams+warp+piecewise 1.25+colour 1.0": mcadams_piecewise_colour,
+              "mcadams+warp+piecewise 1.25+colour 1.0, drift 1.15": lambda x, r: mcadams_piecewise_colour(
+                  x, r, drift=1.15),
+              "pitch 1.1-1.4 + veil anonymise": lambda x, r: voice.anonymise(_pitch(x, r), r),
+              "pitch 1.1-1.4 only": lambda x, r: _pitch(x, r),
+              "mcadams wide (alpha 0.4-0.9, warp 0.7-1.4)+colour 1.0": lambda x, r: _refilter(
+                  x, lambda e, c=_colour(r, 1.0): e + c, _mcadams_wide(r)),
+              "veil anonymise + gate -40 dB": lambda x, r: _gate(voice.anonymise(x, r)),
+              "mcadams wide+piecewise 1.3+colour 1.5": strong,
+              "mcadams wide+piecewise 1.3+colour 1.5 + gate -40 dB": lambda x, r: _gate(strong(x, r)),
+              "mcadams wide+piecewise 1.3+colour 1.5+ripple 0.3 (16 cosines)": lambda x, r: strong(x, r, ripple=0.3),
+              "mcadams alpha 0.3-0.9, warp 0.65-1.5 + piecewise 1.3 + colour 1.5": lambda x, r: _refilter(
+                  x, lambda e, m=_warp_map(r, 1.3), c=_colour(r, 1.5): _apply_map(e, m) + c,
+                  lambda a, al=float(r.uniform(0.3, 0.9)), w=float(np.exp(r.uniform(np.log(0.65), np.log(1.5)))):
+                  voice._mcadams(a, al, w)),
+              }
 
 
 # --- data and measures ----------------------------------------------------------------------
@@ -190,7 +365,8 @@ def _export_rng(seed: int) -> np.random.Generator:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--wer-utterances", type=int, default=30, help="probes transcribed per candidate (speed)")
-    parser.add_argument("--only", help="measure only this candidate (and the original)")
+    parser.add_argument("--only", action="append", help="measure only this candidate (and the original); repeatable")
+    parser.add_argument("--exports", type=int, default=2, help="exports drawn per candidate; over 2, figures are means")
     parser.add_argument("--no-words", action="store_true", help="skip word error rate and STOI (fast)")
     args = parser.parse_args()
     rows = list(csv.DictReader(open(DATA / "utterances.csv")))
@@ -212,24 +388,24 @@ def main() -> None:
     if args.no_words:
         wer_probes = []
     reference = {p: transcribe(decoder, audio[p]) for _, p in wer_probes}
+    clean = {p: attacker.embed(w) for p, w in audio.items()}
     print(f"{len(readers)} readers x 10, {len(others)} distractors; rank-1 chance {100 / (len(readers) + len(others)):.1f}%, "
           "EER chance 50%")
     print("| candidate | EER ignorant | rank-1 ignorant | EER lazy-informed | rank-1 lazy-informed | WER vs original | STOI | x real time |")
     print("|---|---|---|---|---|---|---|---|")
     for name, method in CANDIDATES.items():
-        if args.only and name not in ("original", args.only):
+        if args.only and name not in ("original", *args.only):
             continue
         exports = []
         cpu = 0.0
-        for seed in (1, 2):  # two exports, each with its own secret
+        for seed in range(1, args.exports + 1):  # exports, each with its own secret
             rng = _export_rng(seed * 7919)
             started = time.process_time()
             done = {p: (wav if method is None else same_level(method(wav, rng), wav)) for p, wav in audio.items()}
             cpu += time.process_time() - started
             exports.append(done)
-        speech_s = 2 * sum(len(w) for w in audio.values()) / RATE
+        speech_s = args.exports * sum(len(w) for w in audio.values()) / RATE
         emb = [{p: attacker.embed(w) for p, w in e.items()} for e in exports]
-        clean = {p: attacker.embed(w) for p, w in audio.items()}
 
         def enrolment(table: dict) -> dict[str, np.ndarray]:
             out = {}
@@ -238,9 +414,13 @@ def main() -> None:
                 out[s] = mean / np.linalg.norm(mean)
             return out
 
-        probe_emb = [(s, emb[0][p]) for s, p in probes]
-        ignorant = attack(enrolment(clean), probe_emb, {s: clean[p] for s, p in others.items()})
-        informed = attack(enrolment(emb[1]), probe_emb, {s: emb[1][p] for s, p in others.items()})
+        # Probes of export i against clean references, and against references of export i + 1: with
+        # more than two exports, the figures are means over several draws of the secret (less luck).
+        pairs = [(i, (i + 1) % len(emb)) for i in range(len(emb) if len(emb) > 2 else 1)]
+        ignorant = np.mean([attack(enrolment(clean), [(s, emb[i][p]) for s, p in probes],
+                                   {s: clean[p] for s, p in others.items()}) for i, _ in pairs], axis=0)
+        informed = np.mean([attack(enrolment(emb[j]), [(s, emb[i][p]) for s, p in probes],
+                                   {s: emb[j][p] for s, p in others.items()}) for i, j in pairs], axis=0)
         errors = words = 0
         stoi = []
         for _, p in wer_probes:

@@ -7,14 +7,16 @@ outside speech passes unchanged; a speech segment is held until it is complete, 
 and cross-faded in and out over FADE_S *outside* the segment, so the segment itself is
 treated whole. Memory grows with the longest speech segment, not with the file.
 
-Anonymisation refilters each segment at 16 kHz: the LPC envelope's formants are moved by a
-McAdams coefficient and then by a vocal-tract warp, both drawn afresh for each segment from a
+Anonymisation refilters each segment at 16 kHz: its LPC envelope's formants are moved by a
+McAdams coefficient and a vocal-tract warp, the envelope is moved again along frequency by a
+piecewise-linear map and tilted by a smooth curve, all drawn afresh for each segment from a
 secret drawn for each export and stored nowhere, so two exports of one voice, or two segments
-of one export, do not sound like one speaker. Of the candidates measured against a speaker
-recogniser (bench/voice.py: the VoicePrivacy McAdams baseline, noise-excited and pulse-excited
-LPC resynthesis with a new pitch), this one linked voices least for an attacker who enrols
-anonymised speech; replacing the pitch did not help, because the recogniser relies on the
-envelope. It does not make voices unlinkable (README, bench/README.md).
+of one export, do not sound like one speaker. The voice's own residual is kept (words, timing,
+pitch). Of the candidates measured against a speaker recogniser (bench/voice.py: the VoicePrivacy
+McAdams baseline, noise- and pulse-excited LPC resynthesis, pitch shifts, narrower draws,
+flattened or drifting envelopes), this one linked voices least; replacing or shifting the pitch
+did not help, because the recogniser relies on the envelope, and the wider each draw, the less
+it linked. It does not make voices unlinkable (README, bench/README.md).
 """
 
 from __future__ import annotations
@@ -42,16 +44,26 @@ ORDER = 20  # LPC order: an envelope with ten formant pairs at 16 kHz
 
 # --- the anonymiser -------------------------------------------------------------------------
 
+# Frequencies at which the envelope is moved, as fractions of 8 kHz: roughly where the formants
+# of any voice can lie, denser where they carry the words.
+KNOTS = (0, 300 / 8000, 700 / 8000, 1200 / 8000, 2000 / 8000, 3000 / 8000, 4500 / 8000, 1.0)
+
+
 @dataclass(frozen=True)
 class VoiceDraw:
     """One segment's secret parameters."""
 
     alpha: float  # McAdams coefficient: pole angles phi -> phi ** alpha
     warp: float  # then every pole angle scaled: a vocal tract of another length
+    knots: tuple[float, ...]  # then the envelope moved along frequency: each of KNOTS to knot * factor
+    colour: tuple[float, ...]  # and tilted by a drawn smooth curve: cosine weights, in nepers
 
 
 def draw(rng: np.random.Generator) -> VoiceDraw:
-    return VoiceDraw(alpha=float(rng.uniform(0.5, 0.9)), warp=float(np.exp(rng.uniform(np.log(0.8), np.log(1.25)))))
+    # Wide ranges: the recogniser links voices less the more each segment's voice is its own.
+    return VoiceDraw(alpha=float(rng.uniform(0.4, 0.9)), warp=float(np.exp(rng.uniform(np.log(0.7), np.log(1.4)))),
+                     knots=tuple(np.exp(rng.uniform(-np.log(1.3), np.log(1.3), len(KNOTS))).tolist()),
+                     colour=tuple(rng.uniform(-1.5, 1.5, 4).tolist()))
 
 
 def _frames(x: np.ndarray) -> np.ndarray:
@@ -102,22 +114,43 @@ def _mcadams(a: np.ndarray, alpha: float, warp: float = 1.0) -> np.ndarray:
     return out.real
 
 
+def _frequency_map(factors: tuple[float, ...]) -> np.ndarray:
+    """The piecewise-linear, increasing map of [0, 1] moving each knot by its factor (the ends stay)."""
+    moved = np.minimum(np.array(KNOTS) * np.array(factors), 1.0)
+    moved[-1] = 1.0
+    moved = np.maximum.accumulate(moved) + np.arange(len(KNOTS)) * 1e-6  # increasing: np.interp needs it
+    return np.interp(np.linspace(0, 1, NFFT // 2 + 1), KNOTS, moved)
+
+
+def _envelope(voice: VoiceDraw, a: np.ndarray) -> np.ndarray:
+    """Each frame's new log-envelope (frames x bins): the LPC envelope's formants moved, then the whole
+    envelope moved along frequency and tilted."""
+    log_env = -np.log(np.abs(np.fft.rfft(_mcadams(a, voice.alpha, voice.warp), NFFT)))
+    grid = np.linspace(0, 1, NFFT // 2 + 1)
+    mapping = _frequency_map(voice.knots)
+    moved = np.stack([np.interp(grid, mapping, row) for row in log_env])  # the value at f goes to map(f)
+    return moved + sum(c * np.cos(np.pi * (k + 1) * grid) for k, c in enumerate(voice.colour))
+
+
 def anonymise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """16 kHz mono speech with its formants moved (McAdams coefficient, then a vocal-tract warp), drawn
-    afresh for each call; the voice's own LPC residual is kept, so words and timing stay. Same length."""
+    """16 kHz mono speech with a new spectral envelope (formants moved, moved again along frequency,
+    tilted), drawn afresh for each call; the voice's own LPC residual is kept, so words, timing and
+    pitch stay. Same length."""
     if len(x) < FRAME:
         return np.zeros_like(x)
     voice = draw(rng)
     frames = _frames(x.astype(np.float64))
     a, _ = _lpc(frames)
-    moved = _mcadams(a, voice.alpha, voice.warp)
+    # The frame refiltered by new / old envelope magnitude (zero phase: the phase made no difference
+    # to the recogniser, and the ratio of two all-pole filters cannot express the moves along frequency).
+    gain = np.exp(_envelope(voice, a) + np.log(np.abs(np.fft.rfft(a, NFFT))))
     window = np.sqrt(np.hanning(FRAME + 1)[:-1])  # sqrt-Hann in and out: frames 50% apart sum to one
-    spectrum = np.fft.rfft(frames * window, NFFT) * np.fft.rfft(a, NFFT) / np.fft.rfft(moved, NFFT)
+    spectrum = np.fft.rfft(frames * window, NFFT) * gain
     y = _overlap_add(np.fft.irfft(spectrum, NFFT)[:, :FRAME] * window, len(x))
     # The segment keeps its loudness (moved poles can raise the filter's gain many times over).
     # One gain for the whole segment: matching each frame's loudness made voices easier to link.
-    gain = np.sqrt(np.mean(x.astype(np.float64) ** 2) / max(float(np.mean(y ** 2)), 1e-20))
-    return (y * gain).astype(x.dtype)
+    level = np.sqrt(np.mean(x.astype(np.float64) ** 2) / max(float(np.mean(y ** 2)), 1e-20))
+    return (y * level).astype(x.dtype)
 
 
 def _smooth(n: int) -> int:
@@ -331,8 +364,9 @@ VOICE_TEXT: dict[str, str] = {
     "keep": "kept: voices in the sound are NOT protected",
     "mute": "speech muted (with 30 ms fades outside each segment); other sound kept",
     "mute-all": "all sound muted",
-    "anonymise": ("speech with its formants moved (McAdams coefficient and vocal-tract warp) at random for every "
-                  "segment of this export, not kept; words, pitch, accent and background remain"),
+    "anonymise": ("speech with its spectral envelope moved and tilted (McAdams coefficient, vocal-tract warp, "
+                  "frequency map, tilt) at random for every segment of this export, not kept; words, pitch, "
+                  "accent and background remain"),
 }
 
 
