@@ -273,8 +273,8 @@ def decode(outputs: list[np.ndarray], index: int, threshold: float) -> np.ndarra
 def nms(rows: np.ndarray, iou: float) -> np.ndarray:
     if len(rows) == 0:
         return rows
-    boxes = [[float(r[0]), float(r[1]), float(r[2] - r[0]), float(r[3] - r[1])] for r in rows]
-    keep = cv2.dnn.NMSBoxes(boxes, rows[:, 4].tolist(), 0.0, iou)
+    boxes = np.concatenate([rows[:, :2], rows[:, 2:4] - rows[:, :2]], axis=1).astype(np.float64)  # x, y, w, h
+    keep = cv2.dnn.NMSBoxes(boxes, rows[:, 4].astype(np.float64), 0.0, iou)
     return rows[np.asarray(keep, dtype=int).reshape(-1)]
 
 
