@@ -6,6 +6,11 @@ the passes of a `DetectionProfile` — a downscaled pass for large faces, a full
 (tiled on large images, so memory stays bounded), optionally an upscaled pass for small
 faces — and fuses them. The profiles' scales and thresholds were
 chosen by measurement on the WIDER FACE dev images (bench/photo_recall.py).
+
+Photos, animation frames and video frames all go through this module: one CenterFace
+batching path (`centerface_rows`), one rule for what is kept (`kept`: size thresholds, or
+agreement with RetinaFace's views), one box type (`Detection`). A video's `VideoDetection`
+says which frames are sampled and holds the `DetectionProfile` run on each.
 """
 
 from __future__ import annotations
