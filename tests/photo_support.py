@@ -61,7 +61,7 @@ def share_near(pixels: np.ndarray, colour, tolerance: int) -> float:
 
 def planned_faces(plan_file: Path) -> list[SimpleNamespace]:
     """The detector's face boxes behind a saved plan's head regions (head_box inverted)."""
-    from veil.detect import HEAD_MARGIN_BOTTOM, HEAD_MARGIN_SIDE, HEAD_MARGIN_TOP
+    from veil.regions import HEAD_MARGIN_BOTTOM, HEAD_MARGIN_SIDE, HEAD_MARGIN_TOP
 
     faces = []
     for region in json.loads(plan_file.read_text())["media"][0]["regions"]:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from veil.detect import head_box
+from veil.regions import head_box
 from veil.imagefile import read_photo
 from veil.photo import plan_photo
 from veil.plan import Box, Region, RenderSettings

@@ -221,7 +221,7 @@ def test_photo_plan_and_report_record_the_detection_that_ran(shared_data, tmp_pa
 
 
 def test_video_plan_records_video_settings_and_encoding_is_honoured_on_rerender(shared_data, tmp_path):
-    from veil.video import VIDEO_DETECTION
+    from veil.detect import VIDEO_DETECTION
 
     clip = copy_in(shared_data, CLIP, tmp_path)
     plan = tmp_path / "plan.json"
@@ -231,7 +231,7 @@ def test_video_plan_records_video_settings_and_encoding_is_honoured_on_rerender(
     saved = json.loads(plan.read_text())
     media = saved["media"][0]
     sampling = VIDEO_DETECTION["fast"]
-    assert media["detection"]["threshold"] == sampling.threshold  # the video's, not the photo profile's
+    assert media["detection"]["threshold"] == sampling.frame.threshold  # the video's, not the photo profile's
     assert media["detection"]["sampling"]["every_nth_frame"] == sampling.stride
     assert media["detection"]["sampling"]["longest_side"] == sampling.side
     assert media["detection"]["range_seconds"] == {"start": None, "end": 0.3}

@@ -227,7 +227,7 @@ def test_plan_rerenders_without_detecting_and_interrupt_leaves_nothing(tmp_path:
     def no_detector(*args, **kwargs):
         raise AssertionError("detector ran on --plan")
 
-    monkeypatch.setattr(veil.video, "detect_batch", no_detector)
+    monkeypatch.setattr(veil.video, "detect_frames", no_detector)
     second = tmp_path / "second.mp4"
     result = runner.invoke(app, [str(source), "--plan", str(plan_path), "-o", str(second), "-q"])
     assert result.exit_code == 0, result.output

@@ -6,13 +6,18 @@ the passes of a `DetectionProfile` — a downscaled pass for large faces, a full
 (tiled on large images, so memory stays bounded), optionally an upscaled pass for small
 faces — and fuses them. The profiles' scales and thresholds were
 chosen by measurement on the WIDER FACE dev images (bench/photo_recall.py).
+
+Photos, animation frames and video frames all go through this module: one CenterFace
+batching path (`centerface_rows`), one rule for what is kept (`kept`: size thresholds, or
+agreement with RetinaFace's views), one box type (`Detection`). A video's `VideoDetection`
+says which frames are sampled and holds the `DetectionProfile` run on each.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -107,11 +112,11 @@ def detection_record(profile: DetectionProfile, width: int, height: int) -> dict
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
         "nms_iou": profile.nms_iou,
-        **(_retina_record(profile) if uses_retina(profile) else {}),
+        **(retina_record(profile) if uses_retina(profile) else {}),
     }
 
 
-def _retina_record(profile: DetectionProfile) -> dict:
+def retina_record(profile: DetectionProfile) -> dict:
     return {
         "second_model": RETINAFACE_NAME,
         "second_model_sha256": model_sha256(RETINAFACE_NAME),
@@ -190,8 +195,15 @@ def _padded(image: np.ndarray, side: int | None = None) -> np.ndarray:
     return image
 
 
-def _to_blob(images: list[np.ndarray]) -> np.ndarray:
-    return np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2), dtype=np.float32)
+def centerface_rows(detector: CenterFace, images: list[np.ndarray], threshold: float, side: int | None = None,
+                    rows: int = 0) -> list[np.ndarray]:
+    """One CenterFace call on same-size RGB images: for each, rows of (x0, y0, x1, y1, score) above
+    `threshold` in its pixels. Each is padded bottom/right to the stride (or to `side` x `side`), and
+    blank images fill the batch up to `rows` (one input shape for every call: CenterFace.fixed_shapes)."""
+    padded = [_padded(image, side) for image in images]
+    padded += [np.zeros_like(padded[0])] * (rows - len(padded))
+    outputs = detector.heatmaps(np.ascontiguousarray(np.stack(padded).transpose(0, 3, 1, 2), dtype=np.float32))
+    return [decode(outputs, i, threshold) for i in range(len(images))]
 
 
 def decode(outputs: list[np.ndarray], index: int, threshold: float) -> np.ndarray:
@@ -212,8 +224,8 @@ def decode(outputs: list[np.ndarray], index: int, threshold: float) -> np.ndarra
 def nms(rows: np.ndarray, iou: float) -> np.ndarray:
     if len(rows) == 0:
         return rows
-    boxes = [[float(r[0]), float(r[1]), float(r[2] - r[0]), float(r[3] - r[1])] for r in rows]
-    keep = cv2.dnn.NMSBoxes(boxes, rows[:, 4].tolist(), 0.0, iou)
+    boxes = np.concatenate([rows[:, :2], rows[:, 2:4] - rows[:, :2]], axis=1).astype(np.float64)  # x, y, w, h
+    keep = cv2.dnn.NMSBoxes(boxes, rows[:, 4].astype(np.float64), 0.0, iou)
     return rows[np.asarray(keep, dtype=int).reshape(-1)]
 
 
@@ -236,8 +248,7 @@ def _run_pass(detector: CenterFace, rgb: np.ndarray, scale: float, profile: Dete
     for ty in _tiles(sh, profile.tile, profile.tile_overlap):
         for tx in _tiles(sw, profile.tile, profile.tile_overlap):
             crop = image[ty : ty + profile.tile, tx : tx + profile.tile]
-            outputs = detector.heatmaps(_to_blob([_padded(crop, side)]))
-            rows = decode(outputs, 0, decode_floor(profile))
+            rows = centerface_rows(detector, [crop], decode_floor(profile), side)[0]
             rows[:, [0, 2]] += tx
             rows[:, [1, 3]] += ty
             found.append(rows)
@@ -382,6 +393,10 @@ def fuse(rows: np.ndarray, nms_iou: float, width: int, height: int) -> list[Dete
     rows = nms(rows, nms_iou)
     rows[:, [0, 2]] = rows[:, [0, 2]].clip(0, width)
     rows[:, [1, 3]] = rows[:, [1, 3]].clip(0, height)
+    return as_detections(rows)
+
+
+def as_detections(rows: np.ndarray) -> list[Detection]:
     return [Detection(*map(float, r[:4]), score=float(r[4])) for r in rows]
 
 
@@ -392,30 +407,67 @@ def detect_faces(
     """Find faces in an RGB(A)/grayscale image array; boxes are in its pixel coordinates."""
     rgb = as_rgb8(image)
     rows = candidates(rgb, profile, detector or shared_detector())
-    if uses_retina(profile):
-        rows = select(rows, retina_candidates(rgb, profile, second or shared_retinaface()), profile)
-    else:
-        rows = rows[rows[:, 4] > size_threshold(rows, profile)]
+    rows = kept(rgb, rows, profile, (second or shared_retinaface()) if uses_retina(profile) else None)
     return fuse(rows, profile.nms_iou, width=rgb.shape[1], height=rgb.shape[0])
 
 
-# How far the hidden region reaches beyond the detector's face box, as fractions of
-# the face's width (sides) and height (above: hair and forehead; below: chin and jaw).
-# The face box alone leaves hair and outline, which still carry identity. Measured
-# (bench/README.md): against 0.25/0.45/0.15, these margins halve re-identification
-# against a redacted LFW gallery (6 -> 3 of 361) and protect more WIDER faces >= 20 px
-# (97.10% -> 97.99%), for more area hidden away from faces (1.01% -> 1.43%).
-HEAD_MARGIN_SIDE = 0.4
-HEAD_MARGIN_TOP = 0.6
-HEAD_MARGIN_BOTTOM = 0.3
+def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: RetinaFace | None) -> np.ndarray:
+    """CenterFace's candidates on `rgb` that the profile keeps: by the agreement rule with
+    RetinaFace's views where `second` is given (`select`), else by their size thresholds."""
+    if second is not None:
+        return select(rows, retina_candidates(rgb, profile, second), profile)
+    return rows[rows[:, 4] > size_threshold(rows, profile)]
 
 
-def head_box(face: Detection, scale: float = 1.0) -> tuple[float, float, float, float]:
-    """The head-sized region to hide around a detected face box."""
-    w, h = face.x1 - face.x0, face.y1 - face.y0
-    return (
-        face.x0 - HEAD_MARGIN_SIDE * scale * w,
-        face.y0 - HEAD_MARGIN_TOP * scale * h,
-        face.x1 + HEAD_MARGIN_SIDE * scale * w,
-        face.y1 + HEAD_MARGIN_BOTTOM * scale * h,
-    )
+def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: list[bool], batch: int = 0,
+                  detector: CenterFace | None = None, second: RetinaFace | None = None) -> list[list[Detection]]:
+    """Faces in same-size upright RGB video frames, in their pixels: CenterFace on the whole frames
+    in one call (padded to `batch` frames where shapes must stay fixed), RetinaFace's views on the
+    frames `views` marks. Boxes are not clipped to the frame: a face half out of the picture
+    keeps its full size, so the head around it does too."""
+    detector = detector or shared_detector()
+    found = centerface_rows(detector, frames, decode_floor(profile), rows=batch if detector.fixed_shapes else 0)
+    second = (second or shared_retinaface()) if any(views) and uses_retina(profile) else None
+    return [as_detections(nms(kept(rgb, rows, profile, second if view else None), profile.nms_iou))
+            for rgb, rows, view in zip(frames, found, views)]
+
+
+@dataclass(frozen=True)
+class VideoDetection:
+    """What runs on a video: which frames are sampled, at what size, and the profile run on each."""
+
+    # The per-frame profile: CenterFace on the whole frame (its `scales` and tiles are not used)
+    # with its threshold and size thresholds, RetinaFace's views with the agreement rule.
+    frame: DetectionProfile
+    # Longest side of the image the detector sees: a bounded cost per frame whatever the
+    # input. Smaller videos are upscaled (up to MAX_UPSCALE), which finds their small faces.
+    side: int
+    stride: int  # run the detector on every stride-th frame; tracks fill the rest
+    # RetinaFace's views on every n-th sampled frame (and on the first of every shot); 0: never.
+    # Tracking carries what they find over the frames between.
+    retina_every: int = 0
+    # Frames per detector call. On the CPU a batch runs no faster than its frames one by
+    # one and its activations cost memory (peak RSS 238 / 340 / 562 MiB for 1 / 2 / 4 at
+    # 960x720), so a small one there; a GPU is kept busy with a larger one.
+    batch: int = 2
+    gpu_batch: int = 8
+    # Tracks of only weak detections (below confirm_score) need confirm_hits of them.
+    confirm_score: float = 0.0
+    confirm_hits: int = 1
+
+
+
+# Video keeps a lower CenterFace threshold than photos, for every face size: tracking turns a
+# weak but real face into a steady mask, and tracks made only of weak detections (< 0.1) must
+# persist (4 detections, about 8 frames at stride 2; 8 at stride 1) so flickering textures
+# are not masked. RetinaFace's views, the photo profile's, run on some sampled frames only:
+# the faces they add (large, lying sideways, upside down) stay in the picture for many frames,
+# and tracking carries them between. Chosen by measurement of leaks (bench/video_leaks.py on
+# wider_pan, youtube_faces and make_pan_videos.py clips) against speed (bench/video_speed.py);
+# figures in bench/README.md.
+VIDEO_DETECTION = {
+    "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=()), side=960, stride=2,
+                           retina_every=3, confirm_score=0.1, confirm_hits=4),
+    "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=()),
+                               side=1920, stride=1, retina_every=6, confirm_score=0.1, confirm_hits=8),
+}

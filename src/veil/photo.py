@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from veil.detect import FAST, DetectionProfile, Detection, detect_faces, detection_record, head_box
+from veil.detect import FAST, DetectionProfile, detect_faces, detection_record
 from veil.imagefile import Photo, read_photo, to_srgb, write_photo
 from veil.kinds import DEFAULT_HIDE, photo_regions
 from veil.outputs import atomic_output
-from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
+from veil.plan import Kind, MediaPlan, RenderSettings
+from veil.regions import face_region
 from veil.render import redact_frame
 
 
@@ -19,16 +20,6 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: file.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def face_region(region_id: str, face: Detection, frame: int = 0) -> Region:
-    """A detector region hiding the head around one detected face.
-
-    Coordinates and score are rounded as a plan file stores them, so that rendering a saved
-    plan again hides the same pixels as rendering this one.
-    """
-    x0, y0, x1, y1 = (round(v, 1) for v in head_box(face))
-    return Region(id=region_id, source="detector", boxes={frame: Box(x0, y0, x1, y1, "detected", round(face.score, 3))})
 
 
 def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None = None,

@@ -45,20 +45,34 @@ class TrackParams:
 @dataclass
 class _Track:
     boxes: dict[int, Box] = field(default_factory=dict)
+    frames: list[int] = field(default_factory=list)  # in the order added, which is time order
+    # The last box, its change since the detection before, and the frames between them: kept
+    # as detections are added, since every frame predicts every live track.
+    motion: tuple[tuple[float, ...], tuple[float, ...], float] = ((0.0,) * 4, (0.0,) * 4, 1.0)
+
+    def add(self, frame: int, box: Box) -> None:
+        last = _coords(box)
+        if self.frames:
+            before = self.motion[0]
+            self.motion = last, tuple(b - a for a, b in zip(before, last)), frame - self.frames[-1]
+        else:
+            self.motion = last, (0.0, 0.0, 0.0, 0.0), 1.0
+        self.boxes[frame] = box
+        self.frames.append(frame)
 
     @property
     def last(self) -> int:
-        return max(self.boxes)
+        return self.frames[-1]
 
-    def predicted(self, frame: int) -> Box:
-        """The last box moved on at the velocity between its last two detections."""
-        frames = sorted(self.boxes)
-        last = self.boxes[frames[-1]]
-        if len(frames) < 2:
-            return last
-        before = self.boxes[frames[-2]]
-        steps = (frame - frames[-1]) / (frames[-1] - frames[-2])
-        return Box(*(b + (b - a) * steps for a, b in zip(_coords(before), _coords(last))), origin=last.origin)
+
+def predicted(tracks: Sequence[_Track], frame: int) -> np.ndarray:
+    """Each track's last box moved on to `frame` at the velocity between its last two
+    detections, as rows of (x0, y0, x1, y1); all tracks at once, since a crowd has hundreds."""
+    if not tracks:
+        return np.zeros((0, 4))
+    last, change, span = (np.array(v, float) for v in zip(*(t.motion for t in tracks)))
+    steps = (frame - np.array([t.last for t in tracks], float)) / span
+    return last + change * steps[:, None]
 
 
 def _coords(box: Box) -> tuple[float, float, float, float]:
@@ -66,10 +80,12 @@ def _coords(box: Box) -> tuple[float, float, float, float]:
 
 
 def iou_matrix(a: Sequence[Box], b: Sequence[Box]) -> np.ndarray:
-    if not a or not b:
-        return np.zeros((len(a), len(b)))
-    aa = np.array([_coords(x) for x in a])[:, None, :]
-    bb = np.array([_coords(x) for x in b])[None, :, :]
+    return _iou(np.array([_coords(x) for x in a]).reshape(-1, 4), np.array([_coords(x) for x in b]).reshape(-1, 4))
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of two sets of (x0, y0, x1, y1) rows."""
+    aa, bb = a[:, None, :], b[None, :, :]
     iw = (np.minimum(aa[..., 2], bb[..., 2]) - np.maximum(aa[..., 0], bb[..., 0])).clip(0)
     ih = (np.minimum(aa[..., 3], bb[..., 3]) - np.maximum(aa[..., 1], bb[..., 1])).clip(0)
     inter = iw * ih
@@ -80,15 +96,16 @@ def iou_matrix(a: Sequence[Box], b: Sequence[Box]) -> np.ndarray:
 
 def _greedy_match(ious: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     """Pairs (row, col) taken best IoU first; each row and column used once."""
-    pairs = []
-    ious = ious.copy()
-    while ious.size:
-        r, c = np.unravel_index(np.argmax(ious), ious.shape)
-        if ious[r, c] < threshold:
-            break
-        pairs.append((int(r), int(c)))
-        ious[r, :] = -1
-        ious[:, c] = -1
+    # Only pairs at or above the threshold can be taken: in a crowd they are few among
+    # hundreds of tracks times hundreds of detections.
+    rows, cols = np.nonzero(ious >= threshold)
+    order = np.argsort(-ious[rows, cols], kind="stable")  # ties: the first in row-major order
+    pairs, used_rows, used_cols = [], set(), set()
+    for r, c in zip(rows[order].tolist(), cols[order].tolist()):
+        if r not in used_rows and c not in used_cols:
+            pairs.append((r, c))
+            used_rows.add(r)
+            used_cols.add(c)
     return pairs
 
 
@@ -100,15 +117,20 @@ def associate(detections: Mapping[int, Sequence[Box]], params: TrackParams) -> l
         found = list(detections[frame])
         high = [i for i, d in enumerate(found) if (d.score or 0) >= params.high_score]
         low = [i for i, d in enumerate(found) if (d.score or 0) < params.high_score]
+        boxes = np.array([_coords(d) for d in found]).reshape(-1, 4)
+        predictions = predicted(live, frame)
         for group in (high, low):
-            predicted = [t.predicted(frame) for t in live]
-            pairs = _greedy_match(iou_matrix(predicted, [found[i] for i in group]), params.match_iou)
+            pairs = _greedy_match(_iou(predictions, boxes[group]), params.match_iou)
             for r, c in pairs:
-                live[r].boxes[frame] = found[group[c]]
+                live[r].add(frame, found[group[c]])
             matched_tracks = {r for r, _ in pairs}
-            live = [t for i, t in enumerate(live) if i not in matched_tracks]
-            unmatched = [group[c] for c in range(len(group)) if c not in {c for _, c in pairs}]
-            tracks.extend(_Track({frame: found[i]}) for i in unmatched)
+            matched = {c for _, c in pairs}
+            unmatched_tracks = [i for i in range(len(live)) if i not in matched_tracks]
+            live, predictions = [live[i] for i in unmatched_tracks], predictions[unmatched_tracks]
+            for c in range(len(group)):
+                if c not in matched:
+                    tracks.append(_Track())
+                    tracks[-1].add(frame, found[group[c]])
     return [t.boxes for t in tracks]
 
 
@@ -137,11 +159,16 @@ def smooth(boxes: dict[int, Box], half_window: int) -> dict[int, Box]:
     arr = np.array([_coords(boxes[f]) for f in frames])
     centres = (arr[:, :2] + arr[:, 2:]) / 2
     sizes = arr[:, 2:] - arr[:, :2]
+    # Every window at once: the windows of the track's ends are cut short, so pad them with
+    # NaN and leave the NaNs out of the mean and the maximum.
+    width = 2 * half_window + 1
+    pad = np.full((half_window, 2), np.nan)
+    centre_windows = np.lib.stride_tricks.sliding_window_view(np.vstack([pad, centres, pad]), width, axis=0)
+    size_windows = np.lib.stride_tricks.sliding_window_view(np.vstack([pad, sizes, pad]), width, axis=0)
+    mean_centres = np.nanmean(centre_windows, axis=2)
+    max_sizes = np.nanmax(size_windows, axis=2)
     out = {}
-    for i, f in enumerate(frames):
-        lo, hi = max(0, i - half_window), min(len(frames), i + half_window + 1)
-        cx, cy = centres[lo:hi].mean(axis=0)
-        w, h = sizes[lo:hi].max(axis=0)
+    for f, (cx, cy), (w, h) in zip(frames, mean_centres.tolist(), max_sizes.tolist()):
         old = boxes[f]
         out[f] = Box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, old.origin, old.score)
     return out
@@ -175,14 +202,12 @@ def extend(boxes: dict[int, Box], detected: dict[int, Box], first: int, last: in
     for end, step in ((frames[0], -1), (frames[-1], 1)):
         velocity = end_velocity(detected, step < 0, params.velocity_span)
         base = boxes[end]
-        for k in range(1, params.extend + 1):
-            f = end + step * k
-            if f < first or f > last:
-                break
-            grow = min(params.max_growth, 1 + params.growth * k)
-            cx, cy = _centre(base) + velocity * step * k
-            w, h = base.width * grow, base.height * grow
-            out[f] = Box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, origin="extended")
+        steps = np.arange(1, min(params.extend, end - first if step < 0 else last - end) + 1)
+        grow = np.minimum(params.max_growth, 1 + params.growth * steps)[:, None]
+        centres = _centre(base) + velocity * step * steps[:, None]
+        sizes = np.array([base.width, base.height]) * grow
+        for k, (x0, y0), (x1, y1) in zip(steps.tolist(), (centres - sizes / 2).tolist(), (centres + sizes / 2).tolist()):
+            out[end + step * k] = Box(x0, y0, x1, y1, origin="extended")
     return out
 
 

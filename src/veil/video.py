@@ -22,49 +22,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from veil.detect import (FAST, MODEL_NAME, STRIDE, CenterFace, DetectionProfile, Detection, decode, head_box,
-                         nms, shared_detector)
+from veil.detect import (FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile, VideoDetection,
+                         detect_frames, retina_record, shared_detector, uses_retina)
 from veil.models import model_sha256
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.kinds import DEFAULT_HIDE, ID_PREFIX, frame_boxes, kinds_record
 from veil.people import body_below
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
+from veil.regions import head_box
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.voice import voice_plan
 from veil.videofile import Encoding, Output, VideoError, bit_depth, frame_rate, open_input, open_output, read, video_stream
 
-
-@dataclass(frozen=True)
-class VideoDetection:
-    """How pass 1 samples the video for the detector."""
-
-    # Longest side of the image the detector sees: a bounded cost per frame whatever the
-    # input. Smaller videos are upscaled (up to MAX_UPSCALE), which finds their small faces.
-    side: int
-    stride: int  # run the detector on every stride-th frame; tracks fill the rest
-    # Frames per detector call. On the CPU a batch runs no faster than its frames one by
-    # one and its activations cost memory (peak RSS 238 / 340 / 562 MiB for 1 / 2 / 4 at
-    # 960x720), so a small one there; a GPU is kept busy with a larger one.
-    batch: int = 2
-    gpu_batch: int = 8
-    threshold: float | None = None  # None: the detection profile's
-    # Tracks of only weak detections (below confirm_score) need confirm_hits of them.
-    confirm_score: float = 0.0
-    confirm_hits: int = 1
-
-
-# Chosen by measurement on wider_pan and youtube_faces (bench/video_leaks.py) against
-# speed on two cores (bench/video_speed.py); see bench/README.md. A lower threshold than for photos: tracking turns a weak but real face into a steady
-# mask. Tracks made only of weak detections (< 0.1) must persist (4 detections, about 8
-# frames at stride 2) so flickering textures are not masked. On wider_pan this cut the
-# leaks of faces >= 20 px from 0.98% (threshold 0.1) to about a third, for about 10%
-# more masked area in crowds (bench/README.md).
-VIDEO_DETECTION = {
-    "fast": VideoDetection(side=960, stride=2, threshold=0.05, confirm_score=0.1, confirm_hits=4),
-    "accurate": VideoDetection(side=1920, stride=1, threshold=0.05, confirm_score=0.1, confirm_hits=8),
-}
 
 # A scene cut: the grey-level histogram of consecutive frames changes this much (half
 # the L1 distance, 0..1). Steady pans and people walking stay far below it.
@@ -82,6 +53,7 @@ EXTEND_S = 0.3
 class _Frame:
     index: int
     rgb: np.ndarray  # upright, downscaled for the detector
+    views: bool  # RetinaFace's views run on it too
 
 
 def rotation_of(frame: av.VideoFrame) -> int:
@@ -109,30 +81,10 @@ def detection_size(width: int, height: int, side: int) -> tuple[int, int]:
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
-def _blob(images: list[np.ndarray], rows: int) -> np.ndarray:
-    """Stack same-size RGB images, padded bottom/right to the network's stride, with blank
-    images up to `rows` (a short last batch keeps the batch's shape: CenterFace.fixed_shapes)."""
-    h, w = images[0].shape[:2]
-    batch = np.zeros((max(rows, len(images)), 3, h + (-h % STRIDE), w + (-w % STRIDE)), np.float32)
-    for i, image in enumerate(images):
-        batch[i, :, :h, :w] = image.transpose(2, 0, 1)
-    return batch
-
-
-def detect_batch(detector: CenterFace, frames: list[_Frame], threshold: float, scale_x: float, scale_y: float,
-                 nms_iou: float, rows: int = 0) -> dict[int, list[Box]]:
-    """Head boxes (in full upright pixels) for a batch of frames, one detector call."""
-    try:
-        outputs = detector.heatmaps(_blob([f.rgb for f in frames], rows))
-    except Exception as error:  # onnxruntime raises its own types; any of them means no output
-        raise VideoError(f"the face detector failed: {error}") from None
-    found = {}
-    for i, frame in enumerate(frames):
-        rows = nms(decode(outputs, i, threshold), nms_iou)
-        faces = [Detection(float(r[0]) * scale_x, float(r[1]) * scale_y, float(r[2]) * scale_x,
-                           float(r[3]) * scale_y, float(r[4])) for r in rows]
-        found[frame.index] = [Box(*head_box(face), "detected", face.score) for face in faces]
-    return found
+def _head(face: Detection, scale_x: float, scale_y: float) -> Box:
+    """The head to hide around a face found in the detection image, in full upright pixels."""
+    full = Detection(face.x0 * scale_x, face.y0 * scale_y, face.x1 * scale_x, face.y1 * scale_y, face.score)
+    return Box(*head_box(full), "detected", face.score)
 
 
 def _histogram(frame: av.VideoFrame) -> np.ndarray:
@@ -207,14 +159,12 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     if start is not None and end is not None and start >= end:
         raise ValueError(f"the start of the range ({start:g} s) must come before its end ({end:g} s)")
     sampling = sampling or VIDEO_DETECTION.get(profile.name, VIDEO_DETECTION["fast"])
-    threshold = profile.threshold if sampling.threshold is None else sampling.threshold
     detector = detector or shared_detector()
     batch = sampling.gpu_batch if detector.provider == "CUDAExecutionProvider" else sampling.batch
     container = open_input(source)
     try:
         stream = video_stream(container)
-        scan = _scan(container, stream, sampling, batch, threshold, profile.nms_iou, detector,
-                     show_progress, start, end, hide)
+        scan = _scan(container, stream, sampling, batch, detector, show_progress, start, end, hide)
         rate = float(frame_rate(stream))
     finally:
         container.close()
@@ -229,9 +179,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
         regions=tracked_regions(scan.detections, scan.kinds, len(scan.times), scan.cuts, params, hide,
                                 scan.width, scan.height),
-        detection={**video_detection_record(profile, sampling, threshold, batch,
-                                            detection_size(scan.width, scan.height, sampling.side), params,
-                                            (start, end)),
+        detection={**video_detection_record(sampling, batch, detection_size(scan.width, scan.height, sampling.side),
+                                            params, (start, end)),
                    **kinds_record(hide, *detection_size(scan.width, scan.height, sampling.side))},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
@@ -266,27 +215,29 @@ def _kind_tracks(kinds: dict[Kind, dict[int, list[Box]]], frame_count: int, cuts
     return regions
 
 
-def video_detection_record(profile: DetectionProfile, sampling: VideoDetection, threshold: float, batch: int,
-                           size: tuple[int, int], params: TrackParams,
+def video_detection_record(sampling: VideoDetection, batch: int, size: tuple[int, int], params: TrackParams,
                            time_range: tuple[float | None, float | None]) -> dict:
     """Exactly what pass 1 ran on this video, for the plan and its audit report."""
+    profile = sampling.frame
     return {
         "model": MODEL_NAME,
         "model_sha256": model_sha256(MODEL_NAME),
         "profile": profile.name,
         "passes": [{"scale": "whole frame resized", "width": size[0], "height": size[1]}],
-        "threshold": threshold,
+        "threshold": profile.threshold,
+        "size_thresholds": [list(t) for t in profile.size_thresholds],
         "nms_iou": profile.nms_iou,
+        **(retina_record(profile) if sampling.retina_every and uses_retina(profile) else {}),
         "sampling": {"every_nth_frame": sampling.stride, "scene_cuts_always": True, "batch": batch,
-                     "longest_side": sampling.side, "max_upscale": MAX_UPSCALE},
+                     "longest_side": sampling.side, "max_upscale": MAX_UPSCALE,
+                     "second_model_every_nth_sampled_frame": sampling.retina_every},
         "tracking": {**asdict(params), "scene_cut_histogram": CUT_HISTOGRAM},
         "range_seconds": {"start": time_range[0], "end": time_range[1]},
     }
 
 
-def _scan(container, stream, sampling: VideoDetection, batch_size: int, threshold: float, nms_iou: float,
-          detector: CenterFace, show_progress: bool, start: float | None, end: float | None,
-          hide: tuple[Kind, ...] = DEFAULT_HIDE) -> _Scan:
+def _scan(container, stream, sampling: VideoDetection, batch_size: int, detector: CenterFace, show_progress: bool,
+          start: float | None, end: float | None, hide: tuple[Kind, ...] = DEFAULT_HIDE) -> _Scan:
     scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"})
     batch: list[_Frame] = []
     previous: np.ndarray | None = None
@@ -294,11 +245,17 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, threshol
     first = (0, 0, 0)  # frame 0's upright size and rotation: every frame must keep them
     origin: float | None = None  # the first timestamp: --start/--end are measured from it
     last_detected = -sampling.stride
+    sampled = 0  # frames sampled so far
 
     def flush() -> None:
         scale = (scan.width / size[0], scan.height / size[1])
-        rows = batch_size if detector.fixed_shapes else len(batch)
-        scan.detections.update(detect_batch(detector, batch, threshold, *scale, nms_iou, rows))
+        try:
+            found = detect_frames([f.rgb for f in batch], sampling.frame, [f.views for f in batch], batch_size,
+                                  detector)
+        except Exception as error:  # onnxruntime raises its own types; any of them means no output
+            raise VideoError(f"the face detector failed: {error}") from None
+        for frame, faces in zip(batch, found):
+            scan.detections[frame.index] = [_head(face, *scale) for face in faces]
         if scan.kinds:  # the frames the face detector samples, so every kind is seen as often
             for frame in batch:
                 for kind, boxes in frame_boxes(frame.rgb, hide, *scale).items():
@@ -328,11 +285,14 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, threshol
                 scan.outside.append(index)
             else:
                 scan.inside += 1
-                # A new shot is looked at at once, whatever the stride.
-                if scan.cuts[-1:] == [index] or index - last_detected >= sampling.stride:
+                # A new shot is looked at at once, whatever the stride, and with every view.
+                cut = scan.cuts[-1:] == [index]
+                if cut or index - last_detected >= sampling.stride:
                     last_detected = index
+                    views = bool(sampling.retina_every) and (cut or sampled % sampling.retina_every == 0)
+                    sampled += 1
                     try:
-                        batch.append(_Frame(index, _upright_rgb(frame, size, turns)))
+                        batch.append(_Frame(index, _upright_rgb(frame, size, turns), views))
                     except (ValueError, av.error.FFmpegError):
                         scan.unanalysable.append(index)  # covered whole when rendered
                     if len(batch) == batch_size:

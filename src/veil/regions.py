@@ -1,0 +1,39 @@
+"""Regions shaped around what a detector found: the head around a face box.
+
+Photos, animation frames and video frames all hide the same head around a face, so the
+margins live here, beside the region they make, not in a detector.
+"""
+
+from __future__ import annotations
+
+from veil.detect import Detection
+from veil.plan import Box, Region
+
+# How far the hidden region reaches beyond the detector's face box, as fractions of
+# the face's width (sides) and height (above: hair and forehead; below: chin and jaw).
+# The face box alone leaves hair and outline, which still carry identity; these margins
+# were chosen on LFW re-identification and WIDER FACE coverage (bench/README.md).
+HEAD_MARGIN_SIDE = 0.4
+HEAD_MARGIN_TOP = 0.6
+HEAD_MARGIN_BOTTOM = 0.3
+
+
+def head_box(face: Detection, scale: float = 1.0) -> tuple[float, float, float, float]:
+    """The head-sized region to hide around a detected face box."""
+    w, h = face.x1 - face.x0, face.y1 - face.y0
+    return (
+        face.x0 - HEAD_MARGIN_SIDE * scale * w,
+        face.y0 - HEAD_MARGIN_TOP * scale * h,
+        face.x1 + HEAD_MARGIN_SIDE * scale * w,
+        face.y1 + HEAD_MARGIN_BOTTOM * scale * h,
+    )
+
+
+def face_region(region_id: str, face: Detection, frame: int = 0) -> Region:
+    """A detector region hiding the head around one detected face.
+
+    Coordinates and score are rounded as a plan file stores them, so that rendering a saved
+    plan again hides the same pixels as rendering this one.
+    """
+    x0, y0, x1, y1 = (round(v, 1) for v in head_box(face))
+    return Region(id=region_id, source="detector", boxes={frame: Box(x0, y0, x1, y1, "detected", round(face.score, 3))})
