@@ -137,6 +137,19 @@ def _shaded(values: np.ndarray, offsets: np.ndarray, dtype: np.dtype) -> np.ndar
     return np.clip(np.rint(shaded), 0, np.iinfo(dtype).max).astype(dtype)
 
 
+# Rows filled at a time: the fill colour is spelled out for a band, not for a whole huge photo.
+FILL_BAND = 256
+
+
+def _fill(colour: np.ndarray, hidden: np.ndarray, value: np.ndarray) -> None:
+    """Paint `value` wherever `hidden` is set, a band of rows at a time."""
+    band = np.broadcast_to(value, (min(FILL_BAND, colour.shape[0]), *colour.shape[1:])).astype(colour.dtype)
+    for top in range(0, colour.shape[0], FILL_BAND):
+        rows = slice(top, top + FILL_BAND)
+        if hidden[rows].any():
+            _paint(colour[rows], band[:colour[rows].shape[0]], hidden[rows])
+
+
 def _paint(patch: np.ndarray, values: np.ndarray, mask: np.ndarray) -> None:
     """Copy `values` into `patch` (a view into the frame) where `mask` is set.
 
@@ -199,7 +212,7 @@ def redact_frame(
     # Fill and alpha do not depend on the order of regions: each is drawn once over every
     # hidden pixel rather than once per region, which a crowd overlaps hundreds of times a frame.
     if settings.mode == "fill":
-        _paint(colour, np.broadcast_to(_fill_value(colour, settings.color), colour.shape).astype(colour.dtype), hidden)
+        _fill(colour, hidden, _fill_value(colour, settings.color))
     if has_alpha:
         pixels[:, :, 3][hidden] = opaque
     return pixels
