@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -137,19 +137,6 @@ def _shaded(values: np.ndarray, offsets: np.ndarray, dtype: np.dtype) -> np.ndar
     return np.clip(np.rint(shaded), 0, np.iinfo(dtype).max).astype(dtype)
 
 
-# Rows filled at a time: the fill colour is spelled out for a band, not for a whole huge photo.
-FILL_BAND = 256
-
-
-def _fill(colour: np.ndarray, hidden: np.ndarray, value: np.ndarray) -> None:
-    """Paint `value` wherever `hidden` is set, a band of rows at a time."""
-    band = np.broadcast_to(value, (min(FILL_BAND, colour.shape[0]), *colour.shape[1:])).astype(colour.dtype)
-    for top in range(0, colour.shape[0], FILL_BAND):
-        rows = slice(top, top + FILL_BAND)
-        if hidden[rows].any():
-            _paint(colour[rows], band[:colour[rows].shape[0]], hidden[rows])
-
-
 def _paint(patch: np.ndarray, values: np.ndarray, mask: np.ndarray) -> None:
     """Copy `values` into `patch` (a view into the frame) where `mask` is set.
 
@@ -193,26 +180,56 @@ def redact_frame(
     # pixels already averaged, which can remove detail but never add it.
     if settings.mode == "blur":
         secret = secret or secrets.token_bytes(16)
-    hidden = np.zeros((height, width), bool)
+        drawn = np.zeros((height, width), bool)  # only blur needs to know what is already hidden
+    masks: list[tuple[slice, slice, np.ndarray]] = []
     for region, box in sorted(boxes, key=lambda pair: pair[1].width * pair[1].height, reverse=True):
         found = region_mask(region.shape, box, height, width)
         if found is None:
             continue
         rows, cols, mask = found
+        if settings.mode == "fill" or has_alpha:
+            masks.append(found)
         if settings.mode == "pixelate":
             patch = colour[rows, cols]
             _paint(patch, _block_means(patch, pixelate_block_size(box, settings.blocks)), mask)
         elif settings.mode == "blur":
-            fresh = mask & ~hidden[rows, cols]
+            fresh = mask & ~drawn[rows, cols]
+            drawn[rows, cols] |= mask
             if fresh.any():
                 patch = colour[rows, cols]
                 shade = shading(secret, region.id, box, rows, cols)
                 _paint(patch, _shaded(_blurred(patch, box), shade, patch.dtype), fresh)
-        hidden[rows, cols] |= mask
     # Fill and alpha do not depend on the order of regions: each is drawn once over every
-    # hidden pixel rather than once per region, which a crowd overlaps hundreds of times a frame.
-    if settings.mode == "fill":
-        _fill(colour, hidden, _fill_value(colour, settings.color))
-    if has_alpha:
-        pixels[:, :, 3][hidden] = opaque
+    # hidden pixel rather than once per region, which a crowd overlaps hundreds of times a frame;
+    # a band of rows at a time, so a huge photo never gets a second, whole-size array.
+    if settings.mode == "fill" or has_alpha:
+        values = np.broadcast_to(_fill_value(colour, settings.color),
+                                 (min(BAND_ROWS, height), *colour.shape[1:])).astype(colour.dtype)
+        for top, hidden in _hidden_bands(masks, height, width):
+            band = slice(top, top + len(hidden))
+            if settings.mode == "fill":
+                _paint(colour[band], values[:len(hidden)], hidden)
+            if has_alpha:
+                pixels[band, :, 3][hidden] = opaque
     return pixels
+
+
+# Rows of the frame drawn at a time by fill: small beside a huge photo, few for a video frame.
+BAND_ROWS = 256
+
+
+def _hidden_bands(masks: list[tuple[slice, slice, np.ndarray]], height: int,
+                  width: int) -> Iterator[tuple[int, np.ndarray]]:
+    """The union of the regions' masks, as (first row, mask) for each band of rows it touches."""
+    for top in range(0, height, BAND_ROWS):
+        bottom = min(top + BAND_ROWS, height)
+        hidden: np.ndarray | None = None
+        for rows, cols, mask in masks:
+            start, stop = max(rows.start, top), min(rows.stop, bottom)
+            if start >= stop:
+                continue
+            if hidden is None:
+                hidden = np.zeros((bottom - top, width), bool)
+            hidden[start - top:stop - top, cols] |= mask[start - rows.start:stop - rows.start]
+        if hidden is not None:
+            yield top, hidden
