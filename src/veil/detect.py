@@ -258,8 +258,9 @@ def _run_pass(detector: CenterFace, rgb: np.ndarray, scale: float, profile: Dete
     return rows
 
 
-def _unrotate(rows: np.ndarray, turns: int, width: int, height: int) -> np.ndarray:
-    """Map boxes found in np.rot90(image, turns) back into the image (width x height)."""
+def unrotate(rows: np.ndarray, turns: int, width: int, height: int) -> np.ndarray:
+    """Map boxes (rows of x0, y0, x1, y1, ...) found in np.rot90(image, turns) back into the image
+    (width x height)."""
     x0, y0, x1, y1 = (rows[:, i].copy() for i in range(4))
     if turns == 1:
         x0, y0, x1, y1 = width - y1, x0, width - y0, x1
@@ -282,7 +283,7 @@ def view_pass(find: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray, side: i
     sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
     image = rgb if (sh, sw) == (h, w) else cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
     rows = find(np.ascontiguousarray(np.rot90(image, turns)))
-    rows = _unrotate(rows, turns, sw, sh)
+    rows = unrotate(rows, turns, sw, sh)
     rows[:, [0, 2]] *= w / sw
     rows[:, [1, 3]] *= h / sh
     return rows

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from veil.detect import (FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile, VideoDetection,
-                         detect_frames, retina_record, shared_detector, uses_retina)
+                         detect_frames, retina_record, shared_detector, unrotate, uses_retina)
 from veil.models import model_sha256
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
@@ -63,14 +63,8 @@ def rotation_of(frame: av.VideoFrame) -> int:
 
 def upright_to_coded(box: Box, turns: int, coded_w: int, coded_h: int) -> Box:
     """Map an upright box into the stored (coded) frame, which is rotated `turns` back."""
-    x0, y0, x1, y1 = box.x0, box.y0, box.x1, box.y1
-    if turns == 1:
-        x0, y0, x1, y1 = coded_w - y1, x0, coded_w - y0, x1
-    elif turns == 2:
-        x0, y0, x1, y1 = coded_w - x1, coded_h - y1, coded_w - x0, coded_h - y0
-    elif turns == 3:
-        x0, y0, x1, y1 = y0, coded_h - x1, y1, coded_h - x0
-    return Box(x0, y0, x1, y1, box.origin, box.score)
+    x0, y0, x1, y1 = unrotate(np.array([[box.x0, box.y0, box.x1, box.y1]], np.float64), turns, coded_w, coded_h)[0]
+    return Box(float(x0), float(y0), float(x1), float(y1), box.origin, box.score)
 
 
 MAX_UPSCALE = 2.0
