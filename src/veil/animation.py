@@ -25,7 +25,7 @@ from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record
 from veil.plan import Box, Kind, MediaPlan, RenderSettings
-from veil.regions import head_box
+from veil.regions import stored_head_box
 from veil.render import redact_frame
 from veil.track import TrackParams
 from veil.video import EXTEND_S, MAX_GAP_S, tracked_regions
@@ -69,9 +69,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
         faces = detect_faces(rgb, profile) if look else []
         for kind, boxes in frame_boxes(rgb, hide, 1.0, 1.0).items():
             kinds[kind][index] = boxes
-        # The head boxes a photo gets, rounded as a plan stores them (see regions.face_region).
-        detections[index] = [Box(*(round(v, 1) for v in head_box(face)), "detected", round(face.score, 3))
-                             for face in faces]
+        detections[index] = [stored_head_box(face) for face in faces]  # the head boxes a photo gets
         durations.append(duration)
     if not durations:
         raise ImageError("the animation has no frames")

@@ -132,7 +132,7 @@ def retina_record(profile: DetectionProfile) -> dict:
 
 def _tile_count(width: int, height: int, scale: float, profile: DetectionProfile) -> int:
     sw, sh = max(1, round(width * scale)), max(1, round(height * scale))
-    return len(_tiles(sw, profile.tile, profile.tile_overlap)) * len(_tiles(sh, profile.tile, profile.tile_overlap))
+    return len(tile_starts(sw, profile.tile, profile.tile_overlap)) * len(tile_starts(sh, profile.tile, profile.tile_overlap))
 
 
 class CenterFace:
@@ -229,7 +229,8 @@ def nms(rows: np.ndarray, iou: float) -> np.ndarray:
     return rows[np.asarray(keep, dtype=int).reshape(-1)]
 
 
-def _tiles(length: int, tile: int, overlap: int) -> list[int]:
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Where tiles of `tile` pixels start along `length`, each overlapping the next by `overlap`."""
     if length <= tile:
         return [0]
     step = tile - overlap
@@ -245,8 +246,8 @@ def _run_pass(detector: CenterFace, rgb: np.ndarray, scale: float, profile: Dete
     )
     found = []
     side = profile.tile if detector.fixed_shapes else None
-    for ty in _tiles(sh, profile.tile, profile.tile_overlap):
-        for tx in _tiles(sw, profile.tile, profile.tile_overlap):
+    for ty in tile_starts(sh, profile.tile, profile.tile_overlap):
+        for tx in tile_starts(sw, profile.tile, profile.tile_overlap):
             crop = image[ty : ty + profile.tile, tx : tx + profile.tile]
             rows = centerface_rows(detector, [crop], decode_floor(profile), side)[0]
             rows[:, [0, 2]] += tx

@@ -35,5 +35,11 @@ def face_region(region_id: str, face: Detection, frame: int = 0) -> Region:
     Coordinates and score are rounded as a plan file stores them, so that rendering a saved
     plan again hides the same pixels as rendering this one.
     """
+    return Region(id=region_id, source="detector", boxes={frame: stored_head_box(face)})
+
+
+def stored_head_box(face: Detection) -> Box:
+    """The head around a face as a plan file stores it (coordinates to a tenth of a pixel, score
+    to three places), so that rendering a saved plan again hides the same pixels."""
     x0, y0, x1, y1 = (round(v, 1) for v in head_box(face))
-    return Region(id=region_id, source="detector", boxes={frame: Box(x0, y0, x1, y1, "detected", round(face.score, 3))})
+    return Box(x0, y0, x1, y1, "detected", round(face.score, 3))

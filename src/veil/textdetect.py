@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from veil.detect import as_rgb8
+from veil.detect import as_rgb8, tile_starts
 from veil.models import model_sha256, onnx_session, shared
 
 MODEL_NAME = "ppocrv6_det_small.onnx"
@@ -69,10 +69,7 @@ def input_scale(width: int, height: int, upscale: float = 1.0) -> float:
 
 
 def _tiles(length: int) -> list[int]:
-    if length <= TILE:
-        return [0]
-    starts = list(range(0, length - TILE, TILE - TILE_OVERLAP))
-    return starts + [length - TILE]
+    return tile_starts(length, TILE, TILE_OVERLAP)
 
 
 def _unclipped(rect: tuple) -> tuple:
