@@ -11,7 +11,7 @@ import pytest
 
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
-    view_pass,
+    retina_candidates, view_pass,
 )
 from veil.imagefile import read_photo
 
@@ -19,6 +19,9 @@ TWO_FACES = "face_recognition_examples/examples/knn_examples/test/obama_and_bide
 # A soldier's face, 180 px high, in a WIDER FACE dev photo; GT box x, y, w, h (upright photo).
 SOLDIER = "wider_face_dev/images/24--Soldier_Firing/24_Soldier_Firing_Soldier_Firing_24_1037.jpg"
 SOLDIER_FACE = (726, 122, 146, 180)
+# A photographer's face behind his camera, 114 px high, in a WIDER FACE dev photo (upright photo).
+PHOTOGRAPHER = "wider_face_dev/images/52--Photographers/52_Photographers_photographertakingphoto_52_30.jpg"
+PHOTOGRAPHER_FACE = (288, 244, 100, 114)
 
 
 def iou(d: Detection, box: tuple[float, float, float, float]) -> float:
@@ -57,6 +60,7 @@ def test_profiles_record_what_runs() -> None:
         assert [p["scale"] for p in record["passes"]] == list(profile.scales)
         assert record["second_model"] == RETINAFACE_NAME and len(record["second_model_sha256"]) == 64
         assert record["retina_sides"] == list(profile.retina_sides) and record["turns"] == list(profile.turns)
+        assert record["zoom_floor"] == profile.zoom_floor and record["zoom_side"] == profile.zoom_side
     assert set(ACCURATE.turns) == {1, 2, 3}
 
 
@@ -66,3 +70,14 @@ def test_turned_views_find_an_upside_down_face_centerface_alone_misses(shared_da
     centerface_only = dataclasses.replace(FAST, retina_sides=(), turns=())
     assert max((iou(d, face) for d in detect_faces(rgb, centerface_only)), default=0) < 0.3
     assert max(iou(d, face) for d in detect_faces(rgb, ACCURATE)) >= 0.5
+
+
+def test_a_closer_look_keeps_an_upside_down_face_the_small_turned_view_scores_low(shared_data: Path) -> None:
+    rgb = np.ascontiguousarray(np.rot90(read_photo(shared_data / PHOTOGRAPHER).pixels, 2))
+    face = upside_down(PHOTOGRAPHER_FACE, rgb.shape[1], rgb.shape[0])
+    rows, turns = retina_candidates(rgb, FAST, RetinaFace())
+    seen = [r for r, t in zip(rows, turns) if t == 2 and iou(Detection(*map(float, r)), face) >= 0.5]
+    assert seen and max(r[4] for r in seen) < FAST.retina_threshold  # seen, but too weak to keep alone
+    without_zoom = dataclasses.replace(FAST, zoom_floor=None)
+    assert max((iou(d, face) for d in detect_faces(rgb, without_zoom)), default=0) < 0.3
+    assert max(iou(d, face) for d in detect_faces(rgb, FAST)) >= 0.5

