@@ -82,10 +82,10 @@ class DetectionProfile:
     # scores it low; at the crop's resolution it scores high, while most weak boxes stay weak.
     # None: no second look.
     zoom_floor: float | None = None
-    zoom_height: int = 30
+    zoom_height: int = 40
     zoom_side: int = 256
     zoom_contexts: tuple[float, ...] = (1.6,)
-    zoom_threshold: float = 0.9
+    zoom_threshold: float = 0.7
 
 
 # CenterFace's passes and thresholds were measured on the 396 WIDER FACE dev images
@@ -101,7 +101,7 @@ class DetectionProfile:
 # The default's closer look at weak RetinaFace boxes (zoom_floor) finds the large turned faces
 # that its 320 px views score low, for a few small crops per photo (bench/README.md).
 FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320,
-                        zoom_floor=0.05, zoom_threshold=0.7)
+                        zoom_floor=0.08)
 ACCURATE = DetectionProfile(
     name="accurate",
     scales=(1.0, 1.5),
