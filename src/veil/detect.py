@@ -357,7 +357,8 @@ def candidates(rgb: np.ndarray, profile: DetectionProfile, detector: CenterFace)
     return np.concatenate([_run_pass(detector, rgb, scale, profile) for scale in pass_scales(profile, w, h)])
 
 
-def retina_candidates(rgb: np.ndarray, profile: DetectionProfile, detector: RetinaFace) -> tuple[np.ndarray, np.ndarray]:
+def retina_candidates(rgb: np.ndarray, profile: DetectionProfile,
+                      detector: RetinaFace) -> tuple[np.ndarray, np.ndarray]:
     """RetinaFace's upright and turned views: rows of (x0, y0, x1, y1, score) in the image's
     pixels, and the quarter turns of the view each row was found in."""
     views = [(side, 0) for side in profile.retina_sides] + [(profile.turn_side, t) for t in profile.turns]
