@@ -152,8 +152,11 @@ def cache_detection_pass(folder: Path) -> None:
     scan = veil.video._scan
 
     def cached(container, stream, sampling: VideoDetection, *rest):
-        key = hashlib.sha256(f"{Path(container.name).resolve()} {sampling}".encode()).hexdigest()[:20]
-        path = folder / f"{Path(container.name).stem[:60]}.{key}.pkl"
+        # The clip's path, size and time, and everything else the scan was given: a clip made
+        # again, or another sampling, range or set of kinds, is scanned again.
+        clip = Path(container.name).resolve()
+        facts = f"{clip} {clip.stat().st_size} {clip.stat().st_mtime_ns} {sampling} {rest[3:]}"
+        path = folder / f"{clip.stem[:60]}.{hashlib.sha256(facts.encode()).hexdigest()[:20]}.pkl"
         if path.exists():
             return pickle.loads(path.read_bytes())
         result = scan(container, stream, sampling, *rest)
