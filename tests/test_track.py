@@ -35,6 +35,16 @@ def test_two_faces_crossing_keep_their_tracks_and_gaps_are_filled():
     assert all(second.boxes[f].y0 >= 200 for f in second.boxes)
 
 
+def test_a_face_faster_than_its_own_size_keeps_one_track_with_a_buffer():
+    # Sampled every 2nd frame, the face moves its whole width between detections: the plain
+    # boxes never overlap, so each detection would be a track of its own (and a weak one unconfirmed).
+    detections = {f: [face(100 + 20 * f, 100, score=0.3)] for f in range(0, 20, 2)}
+    assert len(build_tracks(detections, 20, params=TrackParams(extend=2))) == 10
+    regions = build_tracks(detections, 20, params=TrackParams(extend=2, match_buffer=0.4))
+    assert len(regions) == 1
+    assert all(regions[0].boxes[f].origin == "interpolated" for f in range(1, 19, 2))
+
+
 def test_every_detection_is_covered_even_one_frame_flashes():
     detections = {f: [face(50, 50)] for f in range(10)}
     detections[4] = detections[4] + [face(500, 50, score=0.21)]  # a weak, lone detection

@@ -31,6 +31,11 @@ class TrackParams:
     smooth: int = 2  # half-width of the smoothing window
     high_score: float = 0.5  # detections at or above this are matched first
     match_iou: float = 0.25  # least IoU between a track's predicted box and a detection
+    # Both boxes are compared grown by this fraction of their size on every side (a buffered
+    # IoU, as in C-BIoU tracking): a face that moves more than its own size between sampled
+    # frames still overlaps its track, where plain boxes would not touch and the track would
+    # break into single detections, each too weak to be confirmed.
+    match_buffer: float = 0.0
     # An extended box grows by this fraction per frame away from the track's end (up to
     # max_growth), since the face keeps moving after the detector lost it.
     growth: float = 0.04
@@ -94,6 +99,12 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
+def buffered(boxes: np.ndarray, buffer: float) -> np.ndarray:
+    """Rows of (x0, y0, x1, y1) grown by `buffer` times their width and height on every side."""
+    size = np.concatenate([boxes[:, 2:4] - boxes[:, :2]] * 2, axis=1)
+    return boxes + buffer * size * np.array([-1.0, -1.0, 1.0, 1.0])
+
+
 def _greedy_match(ious: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     """Pairs (row, col) taken best IoU first; each row and column used once."""
     # Only pairs at or above the threshold can be taken: in a crowd they are few among
@@ -117,8 +128,8 @@ def associate(detections: Mapping[int, Sequence[Box]], params: TrackParams) -> l
         found = list(detections[frame])
         high = [i for i, d in enumerate(found) if (d.score or 0) >= params.high_score]
         low = [i for i, d in enumerate(found) if (d.score or 0) < params.high_score]
-        boxes = np.array([_coords(d) for d in found]).reshape(-1, 4)
-        predictions = predicted(live, frame)
+        boxes = buffered(np.array([_coords(d) for d in found]).reshape(-1, 4), params.match_buffer)
+        predictions = buffered(predicted(live, frame), params.match_buffer)
         for group in (high, low):
             pairs = _greedy_match(_iou(predictions, boxes[group]), params.match_iou)
             for r, c in pairs:

@@ -47,6 +47,10 @@ UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: let swscale pick its default 
 # Tracking settings in seconds, converted to frames with the video's frame rate.
 MAX_GAP_S = 0.5
 EXTEND_S = 0.3
+# Boxes are matched to tracks grown by this fraction of their size on every side (TrackParams.
+# match_buffer): a face crossing the frame in a fast pan or zoom moves more than its own width
+# between sampled frames. Chosen on bench/video_leaks.py (bench/README.md).
+MATCH_BUFFER = 0.4
 
 
 @dataclass
@@ -166,7 +170,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         raise VideoError(f"no frame lies between {start or 0:g} s and "
                          f"{'the end' if end is None else f'{end:g} s'} of the video")
     params = TrackParams(max_gap=max(2 * sampling.stride, round(MAX_GAP_S * rate)),
-                         extend=max(2 * sampling.stride, round(EXTEND_S * rate)),
+                         extend=max(2 * sampling.stride, round(EXTEND_S * rate)), match_buffer=MATCH_BUFFER,
                          confirm_score=sampling.confirm_score, confirm_hits=sampling.confirm_hits)
     return MediaPlan(
         path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
