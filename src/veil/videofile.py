@@ -212,7 +212,7 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     crf = encoding.crf if encoding.crf is not None else default_crf(encoder)
     options = {"crf": str(crf)}
     if encoder in PRESETS:
-        options["preset"] = PRESETS[encoder]
+        options["preset"] = encoding.preset or PRESETS[encoder]
     if encoder in ("libx264", "libx265"):
         # FFmpeg's decoders attach closed captions (A53, which may hold names or a
         # transcript) to the frames, and these encoders write them back by default.
