@@ -9,6 +9,9 @@ then averaged. The preset is a trade between speed and file size: at the same CR
 near the same, so the question is how fast veil can go while staying at least as faithful as deface.
 
     python bench/video_quality.py
+
+Time is printed as wall seconds and as CPU seconds (user + system, every thread and child process):
+on a machine shared with other work the CPU seconds are the steadier comparison.
     python bench/video_quality.py --presets medium,veryfast --clip crowd=/tmp/pan30/0_Parade_marchingband_1_329.mp4
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -42,9 +46,11 @@ BLACK = 24
 EDGE = 4
 
 
-def frames(path: Path) -> list[np.ndarray]:
+def frames(path: Path, size: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """Every frame as RGB, cropped to `size` (height, width): deface pads 540 rows to 544."""
     with av.open(str(path)) as container:
-        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+        images = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    return [image[:size[0], :size[1]] for image in images] if size else images
 
 
 def redacted(image: np.ndarray) -> np.ndarray:
@@ -70,6 +76,12 @@ def quality(source: list[np.ndarray], outputs: dict[str, list[np.ndarray]]) -> d
     return {name: float(np.mean(values)) for name, values in scores.items()}
 
 
+def children_cpu_seconds() -> float:
+    """User + system seconds of finished child processes (deface, and the ffmpeg it runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def kbits_per_second(path: Path) -> float:
     with av.open(str(path)) as container:
         return path.stat().st_size * 8 / 1000 / (container.duration / 1e6)
@@ -87,31 +99,35 @@ def main() -> None:
         sys.exit(f"deface not found at {DEFACE}: run bench/setup.sh")
     presets = args.presets.split(",")
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f}")
-    print("| clip | tool | seconds (plan + render) | fps | vs deface | PSNR outside redactions (dB) | kbit/s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| clip | tool | seconds (plan + render) | fps | vs deface | CPU s/frame | vs deface (CPU) "
+          "| PSNR outside redactions (dB) | kbit/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name, clip in clips.items():
             clip = Path(clip)
             source = frames(clip)
-            started = time.monotonic()
+            started, cpu = time.monotonic(), time.process_time()
             plan = plan_video(clip, FAST)
-            planning = time.monotonic() - started
-            seconds, paths = {}, {}
+            planning, planning_cpu = time.monotonic() - started, time.process_time() - cpu
+            seconds, cpu_seconds, paths = {}, {}, {}
             for preset in presets:
                 paths[preset] = Path(tmp) / f"veil-{preset}.mp4"
-                started = time.monotonic()
-                render_video(plan, RenderSettings(), paths[preset], Encoding(preset=preset))
+                started, cpu = time.monotonic(), time.process_time()
+                render_video(plan, RenderSettings(), paths[preset], encoding=Encoding(preset=preset))
                 seconds[preset] = planning + time.monotonic() - started
+                cpu_seconds[preset] = planning_cpu + time.process_time() - cpu
             paths["deface"] = Path(tmp) / "deface.mp4"
-            started = time.monotonic()
+            started, cpu = time.monotonic(), children_cpu_seconds()
             subprocess.run([str(DEFACE), str(clip), "-o", str(paths["deface"]), "--keep-audio",
                             "--replacewith", "solid"], check=True, capture_output=True)
             seconds["deface"] = time.monotonic() - started
-            scores = quality(source, {tool: frames(path) for tool, path in paths.items()})
+            cpu_seconds["deface"] = children_cpu_seconds() - cpu
+            scores = quality(source, {tool: frames(path, source[0].shape[:2]) for tool, path in paths.items()})
             for tool in [*presets, "deface"]:
                 label = f"veil {tool}" if tool != "deface" else "deface 1.5"
                 print(f"| {name} | {label} | {seconds[tool]:.1f} | {len(source) / seconds[tool]:.2f} "
-                      f"| {seconds['deface'] / seconds[tool]:.2f}x | {scores[tool]:.2f} "
+                      f"| {seconds['deface'] / seconds[tool]:.2f}x | {cpu_seconds[tool] / len(source):.3f} "
+                      f"| {cpu_seconds['deface'] / cpu_seconds[tool]:.2f}x | {scores[tool]:.2f} "
                       f"| {kbits_per_second(paths[tool]):.0f} |", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
