@@ -36,7 +36,7 @@ def sample_plan() -> Plan:
     )
     return Plan(
         media=[photo, video], render=RenderSettings("pixelate", (12, 34, 56), 6),
-        encoding=Encoding(crf=23, codec="h265"), veil_version="0.1.0",
+        encoding=Encoding(crf=23, codec="h265", preset="fast"), veil_version="0.1.0",
         edits=[Edit("2026-01-01T00:00:00+00:00", "/data/clip.mp4", "keep_visible", "r1", {"frames": [0, 1]}, "consent")],
     )
 

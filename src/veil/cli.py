@@ -28,7 +28,7 @@ from veil.detect import PROFILES
 from veil.manifest import ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint, still_done
 from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
-                          ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option)
+                          Preset, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option)
 from veil.outputs import (Input, OutputClaims, OutputError, Skipped, check_writable, collect_inputs, file_key,
                           output_path)
 from veil.photo import file_sha256
@@ -77,6 +77,7 @@ def redact(
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
     crf: Annotated[Optional[int], typer.Option(min=0, max=63, help="Video quality (lower is better); default near-transparent for the codec.")] = None,
     codec: Annotated[Optional[str], typer.Option(help="Video codec: h264, h265, vp9, av1; default follows the input.")] = None,
+    preset: Annotated[Optional[Preset], typer.Option(help="Video, H.264/H.265: the encoder's speed preset (faster: larger files at the same --crf).")] = None,
     start: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse from this second; frames before it are not checked and fully covered (see --only-range).")] = None,
     end: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse up to this second; frames after it are not checked and fully covered (see --only-range).")] = None,
     only_range: Annotated[bool, typer.Option("--only-range", help="Video: leave frames outside --start/--end unredacted.")] = False,
@@ -104,7 +105,8 @@ def redact(
         err.print(f"veil: {error}")
         raise typer.Exit(2)
     render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
-    encoding = Encoding(crf=crf, codec=codec, keep_subtitles=keep_subtitles, keep_icc=keep_icc)
+    encoding = Encoding(crf=crf, codec=codec, preset=preset.value if preset else None, keep_subtitles=keep_subtitles,
+                        keep_icc=keep_icc)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, start, end, only_range,
                         parse_hide_option(hide))
     if plan_file is not None:
@@ -166,7 +168,7 @@ def redact(
 
 def given_options(ctx: typer.Context) -> set[str]:
     """Options typed on the command line (by name: typer bundles its own click)."""
-    return {name for name in ("mode", "color", "blocks", "voice", "crf", "codec", "keep_subtitles", "keep_icc")
+    return {name for name in ("mode", "color", "blocks", "voice", "crf", "codec", "preset", "keep_subtitles", "keep_icc")
             if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
 
 
@@ -180,7 +182,7 @@ def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, given
     plan.render = RenderSettings(**{name: getattr(render if name in given else plan.render, name)
                                     for name in ("mode", "color", "blocks", "voice")})
     plan.encoding = Encoding(**{name: getattr(encoding if name in given else plan.encoding, name)
-                                for name in ("crf", "codec", "keep_subtitles", "keep_icc")})
+                                for name in ("crf", "codec", "preset", "keep_subtitles", "keep_icc")})
     plan.overridden = sorted(given)
     return plan
 

@@ -13,6 +13,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import dask
 from distributed import Client, LocalCluster, WorkerPlugin
 from distributed.comm import get_address_host
 
@@ -47,6 +48,17 @@ def workers_per_host(client: Client) -> dict[str, int]:
     return dict(Counter(get_address_host(address) for address in client.nthreads()))
 
 
+# A local cluster shares this machine's cores with the files it redacts: Dask's statistical
+# profiler (a stack sample of every worker thread every 10 ms, taking the GIL), its frequent
+# system monitoring and its event-loop ticks are for a dashboard that a local run does not open. A remote cluster keeps
+# whatever its operator configured.
+LOCAL_WORKER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.tick.interval": "1s",
+}
+
+
 @contextmanager
 def connect(cluster: str) -> Iterator[Client]:
     """A client of the scheduler at `cluster`, or of a LocalCluster of N one-thread workers."""
@@ -55,7 +67,7 @@ def connect(cluster: str) -> Iterator[Client]:
         # Worker losses are reported as each file's result; Dask's own logs about them, and
         # about workers losing the scheduler as the cluster shuts down, are tracebacks for nobody.
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
-        with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
+        with dask.config.set(LOCAL_WORKER_CONFIG), LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=logging.CRITICAL) as local, Client(local) as client:
             yield client
         return

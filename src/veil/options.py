@@ -24,6 +24,11 @@ class VoiceChoice(str, Enum):
     anonymise = "anonymise"
 
 
+# x264's and x265's speed presets (the same names in both).
+Preset = Enum("Preset", {name: name for name in ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                                                  "slower", "veryslow")}, type=str)
+
+
 class ShapeOption(str, Enum):
     ellipse = "ellipse"
     box = "box"

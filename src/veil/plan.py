@@ -188,6 +188,7 @@ class Encoding:
 
     crf: int | None = None  # video; None: the encoder's near-transparent default
     codec: str | None = None  # video: h264, h265, vp9, av1; None: follow the input
+    preset: str | None = None  # video, x264/x265: the encoder's speed preset; None: veil's default
     keep_subtitles: bool = False  # video: copy subtitle streams (they may name people)
     keep_icc: bool = False  # photos: keep the original colour profile (it can name the device's maker)
 
