@@ -2,6 +2,7 @@
 
     python bench/kinds.py                         # plates, text, people (40 WIDER images)
     python bench/kinds.py --kinds plates --limit 10
+    python bench/kinds.py --kinds far-plates      # the same plates made small and far
     python bench/kinds.py --kinds people --limit 100 --body-ratios
 
 veil's own planning (`plan_photo`) and rendering (`redact_frame`, solid magenta) on each photo; what
@@ -9,15 +10,19 @@ is measured is the rendered mask. Plates (../shared/data/plates/openalpr, 53 pho
 (text/icdar2003, 141 words in 38 photos) are protected when >= 95% of the ground-truth box is
 hidden (also shown: eval_images.py's rule, >= 95% of the inner 60% and >= 70% of the whole).
 People (wider_face_dev): the share of faces >= 20 px that a person region alone protects by
-eval_images.py's rule. Area away: the share of each image hidden farther than half the target's
-height from every target (plates / words / faces), averaged over images. Time: planning seconds per
-image for faces alone, the kind alone and both (load on the machine counts: compare within a run).
+eval_images.py's rule. Far plates: each OpenALPR photo shrunk until its plate is 30-60 px wide
+and pasted into a WIDER photo scaled to 1280x720 (made afresh in a temporary folder, seeded).
+Area away: the share of each image hidden farther than half the target's height from every target
+(plates / words / faces), averaged over images. Time: planning seconds per image for faces alone,
+the kind alone and both (load on the machine counts: compare within a run).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import random
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +47,27 @@ def plates() -> GroundTruth:
     for row in csv.DictReader(open(DATA / "plates/openalpr/plates.csv")):
         x, y, w, h = (int(row[k]) for k in "xywh")
         truth.setdefault(DATA / "plates/openalpr/images" / row["file"], []).append((x, y, x + w, y + h))
+    return truth
+
+
+def far_plates(folder: Path) -> GroundTruth:
+    """Every OpenALPR photo shrunk so that its plate is 30-60 px wide, pasted at a random place
+    into a 1280x720 WIDER photo: the small, far plates the data set has few of."""
+    chance = random.Random(7)
+    backgrounds = sorted((DATA / "wider_face_dev/images").glob("*/*.jpg"))[200::3]
+    truth: GroundTruth = {}
+    for i, (path, boxes) in enumerate(plates().items()):
+        photo = Image.open(path).convert("RGB")
+        plate_width = boxes[0][2] - boxes[0][0]
+        factor = min(chance.uniform(30, 60) / plate_width, 1200 / photo.width, 680 / photo.height)
+        small = photo.resize((max(1, round(photo.width * factor)), max(1, round(photo.height * factor))), Image.LANCZOS)
+        canvas = Image.open(backgrounds[i % len(backgrounds)]).convert("RGB").resize((1280, 720), Image.LANCZOS)
+        left, top = chance.randint(0, 1280 - small.width), chance.randint(0, 720 - small.height)
+        canvas.paste(small, (left, top))
+        canvas.save(folder / f"far_{i:02d}.jpg", quality=92)
+        truth[folder / f"far_{i:02d}.jpg"] = [(left + round(x0 * factor), top + round(y0 * factor),
+                                               left + round(x1 * factor), top + round(y1 * factor))
+                                              for x0, y0, x1, y1 in boxes]
     return truth
 
 
@@ -161,6 +187,9 @@ def main() -> None:
     cut = (lambda t: dict(list(t.items())[:args.limit or None]))
     if "plates" in kinds:
         score_boxes("plates", "plate", cut(plates()))
+    if "far-plates" in kinds:
+        with tempfile.TemporaryDirectory() as folder:
+            score_boxes("far-plates", "plate", cut(far_plates(Path(folder))))
     if "text" in kinds:
         score_boxes("text", "text", cut(words()))
     if "people" in kinds or args.body_ratios:
