@@ -105,16 +105,26 @@ def boxes_from_map(probability: np.ndarray) -> list[tuple[np.ndarray, float, flo
     return found
 
 
-def detect_text(image: np.ndarray, upscale: float = 1.0, detector: TextDetector | None = None) -> list[TextBox]:
+def detect_text(image: np.ndarray, upscales: tuple[float, ...] = (1.0,),
+                detector: TextDetector | None = None) -> list[TextBox]:
     """Find text lines in an RGB(A)/grayscale image array; boxes are in its pixel coordinates.
 
-    `upscale` enlarges the image beyond the model's own input size, for small, far text.
+    One pass per factor in `upscales`, each enlarging the image that much beyond the model's own
+    input size (above 1: for small, far text); the passes' lines are returned together.
     """
     detector = detector or shared_text_detector()
     rgb = as_rgb8(image)
-    height, width = rgb.shape[:2]
+    return [line for upscale in upscales for line in _text_pass(rgb, upscale, detector)]
+
+
+def _input_size(width: int, height: int, upscale: float) -> tuple[int, int]:
     scale = input_scale(width, height, upscale)
-    sw, sh = max(STRIDE, round(width * scale / STRIDE) * STRIDE), max(STRIDE, round(height * scale / STRIDE) * STRIDE)
+    return max(STRIDE, round(width * scale / STRIDE) * STRIDE), max(STRIDE, round(height * scale / STRIDE) * STRIDE)
+
+
+def _text_pass(rgb: np.ndarray, upscale: float, detector: TextDetector) -> list[TextBox]:
+    height, width = rgb.shape[:2]
+    sw, sh = _input_size(width, height, upscale)
     resized = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_LINEAR)
     fx, fy = width / sw, height / sh
     boxes: list[TextBox] = []
@@ -131,15 +141,21 @@ def detect_text(image: np.ndarray, upscale: float = 1.0, detector: TextDetector 
     return boxes
 
 
-def text_record(width: int, height: int, upscale: float = 1.0) -> dict:
+def text_record(width: int, height: int, upscales: tuple[float, ...] = (1.0,)) -> dict:
     """What `detect_text` runs on an image of this size, for the plan and its audit report."""
-    scale = input_scale(width, height, upscale)
     return {
         "model": MODEL_NAME,
         "model_sha256": model_sha256(MODEL_NAME),
-        "scale": round(scale, 4),
-        "tiles": len(_tiles(round(width * scale))) * len(_tiles(round(height * scale))),
+        "passes": [_pass_record(width, height, upscale) for upscale in upscales],
+        "tile": TILE,
+        "tile_overlap": TILE_OVERLAP,
         "binarise": BINARISE,
         "box_score": BOX_SCORE,
         "unclip": UNCLIP,
     }
+
+
+def _pass_record(width: int, height: int, upscale: float) -> dict:
+    sw, sh = _input_size(width, height, upscale)
+    return {"upscale": upscale, "scale": round(input_scale(width, height, upscale), 4),
+            "input": [sw, sh], "tiles": len(_tiles(sw)) * len(_tiles(sh))}
