@@ -10,7 +10,7 @@ The settings are the model's published ones (rapidocr's config.yaml for PP-OCRv6
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
@@ -44,6 +44,20 @@ class TextBox:
     score: float
     long_side: float
     short_side: float
+
+
+@dataclass(frozen=True)
+class TextPass:
+    """One look of the text detector: the image enlarged `upscale` times beyond the model's own
+    input size. A look closer than the model's own sees larger textures as text, while the lines
+    it finds that are also tall enough for the model's own size are found there: so it keeps only
+    lines shorter than `tallest` pixels at the model's own size (None: every line)."""
+
+    upscale: float = 1.0
+    tallest: float | None = None
+
+
+MODEL_SIZE = TextPass()
 
 
 class TextDetector:
@@ -105,16 +119,21 @@ def boxes_from_map(probability: np.ndarray) -> list[tuple[np.ndarray, float, flo
     return found
 
 
-def detect_text(image: np.ndarray, upscales: tuple[float, ...] = (1.0,),
+def detect_text(image: np.ndarray, passes: tuple[TextPass, ...] = (MODEL_SIZE,),
                 detector: TextDetector | None = None) -> list[TextBox]:
     """Find text lines in an RGB(A)/grayscale image array; boxes are in its pixel coordinates.
-
-    One pass per factor in `upscales`, each enlarging the image that much beyond the model's own
-    input size (above 1: for small, far text); the passes' lines are returned together.
-    """
+    Every pass's lines are returned together (a line seen by two passes is there twice)."""
     detector = detector or shared_text_detector()
     rgb = as_rgb8(image)
-    return [line for upscale in upscales for line in _text_pass(rgb, upscale, detector)]
+    height, width = rgb.shape[:2]
+    found: list[TextBox] = []
+    for look in passes:
+        lines = _text_pass(rgb, look.upscale, detector)
+        if look.tallest is not None:
+            model_scale = input_scale(width, height)
+            lines = [line for line in lines if line.short_side * model_scale < look.tallest]
+        found += lines
+    return found
 
 
 def _input_size(width: int, height: int, upscale: float) -> tuple[int, int]:
@@ -141,12 +160,12 @@ def _text_pass(rgb: np.ndarray, upscale: float, detector: TextDetector) -> list[
     return boxes
 
 
-def text_record(width: int, height: int, upscales: tuple[float, ...] = (1.0,)) -> dict:
+def text_record(width: int, height: int, passes: tuple[TextPass, ...] = (MODEL_SIZE,)) -> dict:
     """What `detect_text` runs on an image of this size, for the plan and its audit report."""
     return {
         "model": MODEL_NAME,
         "model_sha256": model_sha256(MODEL_NAME),
-        "passes": [_pass_record(width, height, upscale) for upscale in upscales],
+        "passes": [_pass_record(width, height, look) for look in passes],
         "tile": TILE,
         "tile_overlap": TILE_OVERLAP,
         "binarise": BINARISE,
@@ -155,7 +174,7 @@ def text_record(width: int, height: int, upscales: tuple[float, ...] = (1.0,)) -
     }
 
 
-def _pass_record(width: int, height: int, upscale: float) -> dict:
-    sw, sh = _input_size(width, height, upscale)
-    return {"upscale": upscale, "scale": round(input_scale(width, height, upscale), 4),
+def _pass_record(width: int, height: int, look: TextPass) -> dict:
+    sw, sh = _input_size(width, height, look.upscale)
+    return {**asdict(look), "scale": round(input_scale(width, height, look.upscale), 4),
             "input": [sw, sh], "tiles": len(_tiles(sw)) * len(_tiles(sh))}
