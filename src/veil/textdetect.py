@@ -49,9 +49,9 @@ class TextBox:
 @dataclass(frozen=True)
 class TextPass:
     """One look of the text detector: the image enlarged `upscale` times beyond the model's own
-    input size. A look closer than the model's own sees larger textures as text, while the lines
-    it finds that are also tall enough for the model's own size are found there: so it keeps only
-    lines shorter than `tallest` pixels at the model's own size (None: every line)."""
+    input size. A closer look also takes larger textures for text, and lines tall enough for the
+    model's own size are that look's to find: it keeps only the lines shorter than `tallest`
+    pixels at the model's own size (None: every line)."""
 
     upscale: float = 1.0
     tallest: float | None = None
