@@ -2,29 +2,37 @@
 
     python bench/kinds.py                         # plates, text, people (40 WIDER images)
     python bench/kinds.py --kinds plates --limit 10
+    python bench/kinds.py --kinds far-plates      # the same plates made small and far
     python bench/kinds.py --kinds people --limit 100 --body-ratios
+    python bench/kinds.py --kinds far-plates --profiles fast,accurate --kind-only
 
 veil's own planning (`plan_photo`) and rendering (`redact_frame`, solid magenta) on each photo; what
 is measured is the rendered mask. Plates (../shared/data/plates/openalpr, 53 photos) and words
 (text/icdar2003, 141 words in 38 photos) are protected when >= 95% of the ground-truth box is
 hidden (also shown: eval_images.py's rule, >= 95% of the inner 60% and >= 70% of the whole).
 People (wider_face_dev): the share of faces >= 20 px that a person region alone protects by
-eval_images.py's rule. Area away: the share of each image hidden farther than half the target's
-height from every target (plates / words / faces), averaged over images. Time: planning seconds per
-image for faces alone, the kind alone and both (load on the machine counts: compare within a run).
+eval_images.py's rule. Far plates: each OpenALPR photo shrunk until its plate is 30-60 px wide
+and pasted into a WIDER photo scaled to 1280x720 (made afresh in a temporary folder, seeded).
+Area away: the share of each image hidden farther than half the target's height from every target
+(plates / words / faces), averaged over images. Time: planning seconds per image for faces alone,
+the kind alone and both (load on the machine counts: compare within a run). `--profiles` plans
+each photo with each profile in turn (the accurate one adds the text detector's 2x pass);
+`--kind-only` times the kind alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import random
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from veil.detect import FAST, detect_faces
+from veil.detect import FAST, PROFILES, DetectionProfile, detect_faces
 from veil.people import detect_people
 from veil.photo import plan_photo
 from veil.plan import Box, Kind, RenderSettings
@@ -42,6 +50,27 @@ def plates() -> GroundTruth:
     for row in csv.DictReader(open(DATA / "plates/openalpr/plates.csv")):
         x, y, w, h = (int(row[k]) for k in "xywh")
         truth.setdefault(DATA / "plates/openalpr/images" / row["file"], []).append((x, y, x + w, y + h))
+    return truth
+
+
+def far_plates(folder: Path) -> GroundTruth:
+    """Every OpenALPR photo shrunk so that its plate is 30-60 px wide, pasted at a random place
+    into a 1280x720 WIDER photo: the small, far plates the data set has few of."""
+    chance = random.Random(7)
+    backgrounds = sorted((DATA / "wider_face_dev/images").glob("*/*.jpg"))[200::3]
+    truth: GroundTruth = {}
+    for i, (path, boxes) in enumerate(plates().items()):
+        photo = Image.open(path).convert("RGB")
+        plate_width = boxes[0][2] - boxes[0][0]
+        factor = min(chance.uniform(30, 60) / plate_width, 1200 / photo.width, 680 / photo.height)
+        small = photo.resize((max(1, round(photo.width * factor)), max(1, round(photo.height * factor))), Image.LANCZOS)
+        canvas = Image.open(backgrounds[i % len(backgrounds)]).convert("RGB").resize((1280, 720), Image.LANCZOS)
+        left, top = chance.randint(0, 1280 - small.width), chance.randint(0, 720 - small.height)
+        canvas.paste(small, (left, top))
+        canvas.save(folder / f"far_{i:02d}.jpg", quality=92)
+        truth[folder / f"far_{i:02d}.jpg"] = [(left + round(x0 * factor), top + round(y0 * factor),
+                                               left + round(x1 * factor), top + round(y1 * factor))
+                                              for x0, y0, x1, y1 in boxes]
     return truth
 
 
@@ -69,10 +98,11 @@ def wider_faces(limit: int) -> GroundTruth:
     return dict(sorted(truth.items())[:limit or None])
 
 
-def hidden_mask(path: Path, hide: tuple[Kind, ...], only: Kind | None = None) -> tuple[np.ndarray, float]:
+def hidden_mask(path: Path, hide: tuple[Kind, ...], only: Kind | None = None,
+                profile: DetectionProfile = FAST) -> tuple[np.ndarray, float]:
     """What veil hides in the photo (rendered), and the seconds planning took."""
     started = time.perf_counter()
-    media = plan_photo(path, FAST, hide=hide)
+    media = plan_photo(path, profile, hide=hide)
     seconds = time.perf_counter() - started
     canvas = np.zeros((media.height, media.width, 3), np.uint8)
     boxes = [(r, b) for r in media.regions for b in r.boxes.values() if only is None or r.kind == only]
@@ -99,22 +129,29 @@ def away(mask: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> float:
     return float((mask & ~near).mean())
 
 
-def score_boxes(name: str, kind: Kind, truth: GroundTruth) -> None:
-    strict = rule = total = 0
-    areas, times = [], {"faces": [], name: [], f"faces,{name}": []}
+def score_boxes(name: str, kind: Kind, truth: GroundTruth, profiles: list[DetectionProfile], kind_only: bool) -> None:
+    """Each profile's figures; the profiles take turns on each photo, so load hits them alike."""
+    strict, rule, areas = ({p.name: [] for p in profiles} for _ in range(3))
+    times = {f"{p.name} {k}": [] for p in profiles for k in (["faces"] if not kind_only else []) + [name]
+             + ([f"faces,{name}"] if not kind_only else [])}
     for path, boxes in truth.items():
-        mask, seconds = hidden_mask(path, (kind,))
-        times[name].append(seconds)
-        times["faces"].append(hidden_mask(path, ("face",))[1])
-        times[f"faces,{name}"].append(hidden_mask(path, ("face", kind))[1])
-        for box in boxes:
-            a, b = protected(mask, box)
-            strict, rule, total = strict + a, rule + b, total + 1
-        areas.append(away(mask, boxes))
-    timing = ", ".join(f"{k} {np.mean(v):.2f} s" for k, v in times.items())
-    print(f"{name}: {strict}/{total} = {strict / total:.1%} protected (>= 95% of box), "
-          f"{rule}/{total} = {rule / total:.1%} (eval_images rule); area away {np.mean(areas):.2%}; "
-          f"{len(truth)} photos; plan time per photo: {timing}")
+        for profile in profiles:
+            mask, seconds = hidden_mask(path, (kind,), profile=profile)
+            times[f"{profile.name} {name}"].append(seconds)
+            if not kind_only:
+                times[f"{profile.name} faces"].append(hidden_mask(path, ("face",), profile=profile)[1])
+                times[f"{profile.name} faces,{name}"].append(hidden_mask(path, ("face", kind), profile=profile)[1])
+            for box in boxes:
+                a, b = protected(mask, box)
+                strict[profile.name].append(a)
+                rule[profile.name].append(b)
+            areas[profile.name].append(away(mask, boxes))
+    for profile in profiles:
+        s, r = strict[profile.name], rule[profile.name]
+        timing = ", ".join(f"{k} {np.mean(v):.2f} s" for k, v in times.items() if k.startswith(profile.name + " "))
+        print(f"{name} [{profile.name}]: {sum(s)}/{len(s)} = {np.mean(s):.1%} protected (>= 95% of box), "
+              f"{sum(r)}/{len(r)} = {np.mean(r):.1%} (eval_images rule); area away {np.mean(areas[profile.name]):.2%}; "
+              f"{len(truth)} photos; plan time per photo: {timing}", flush=True)
 
 
 def score_people(truth: GroundTruth) -> None:
@@ -156,13 +193,19 @@ def main() -> None:
     parser.add_argument("--kinds", default="plates,text,people")
     parser.add_argument("--limit", type=int, default=0, help="photos per data set (people: default 40)")
     parser.add_argument("--body-ratios", action="store_true", help="measure the body derived from a face")
+    parser.add_argument("--profiles", default="fast", help="comma list of detection profiles: fast, accurate")
+    parser.add_argument("--kind-only", action="store_true", help="time the kind alone, not faces and both")
     args = parser.parse_args()
+    profiles = [PROFILES[p] for p in args.profiles.split(",")]
     kinds = args.kinds.split(",")
     cut = (lambda t: dict(list(t.items())[:args.limit or None]))
     if "plates" in kinds:
-        score_boxes("plates", "plate", cut(plates()))
+        score_boxes("plates", "plate", cut(plates()), profiles, args.kind_only)
+    if "far-plates" in kinds:
+        with tempfile.TemporaryDirectory() as folder:
+            score_boxes("far-plates", "plate", cut(far_plates(Path(folder))), profiles, args.kind_only)
     if "text" in kinds:
-        score_boxes("text", "text", cut(words()))
+        score_boxes("text", "text", cut(words()), profiles, args.kind_only)
     if "people" in kinds or args.body_ratios:
         faces = wider_faces(args.limit or 40)
         if args.body_ratios:

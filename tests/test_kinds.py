@@ -35,9 +35,10 @@ def hidden_share(pixels: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> floa
     return share_near(pixels[y0:y1, x0:x1], MAGENTA, 0)
 
 
-def run(source: Path, hide: str, folder: Path) -> tuple[np.ndarray, Plan, dict]:
+def run(source: Path, hide: str, folder: Path, *options: str) -> tuple[np.ndarray, Plan, dict]:
     out, plan, report = folder / "out.png", folder / "plan.json", folder / "report.json"
-    result = veil(source, "-o", out, "--hide", hide, "--color", "#ff00ff", "--save-plan", plan, "--report", report)
+    result = veil(source, "-o", out, "--hide", hide, "--color", "#ff00ff", "--save-plan", plan, "--report", report,
+                  *options)
     assert result.exit_code == 0, result.output
     return rgb_of(out), Plan.load(plan), json.loads(report.read_text())
 
@@ -54,9 +55,21 @@ def test_plate_is_hidden_and_named_in_plan_and_report(shared_data: Path, tmp_pat
     assert {r["kind"] for r in entry["regions"]} == {"plate"}
     assert entry["detection"]["hide"] == ["plate"]
     assert "text" in entry["detection"]  # the text detector's settings, plate rule included
+    assert [p["upscale"] for p in entry["detection"]["text"]["passes"]] == [1.0]  # the model's own size
     assert any(m["file"] == "ppocrv6_det_small.onnx" for m in report["models"])
     # The plate and two plate-shaped lines of lettering below it: the rest of the car is left as it was.
     assert share_near(pixels, MAGENTA, 0) < 0.1
+
+
+def test_accurate_profile_adds_a_larger_text_pass_and_still_hides_the_plate(shared_data: Path, tmp_path: Path) -> None:
+    pixels, plan, report = run(copy_in(shared_data, PLATE, tmp_path), "plates", tmp_path, "--accurate")
+    x, y, w, h = PLATE_BOX
+    assert hidden_share(pixels, x, y, x + w, y + h) >= 0.95
+    assert {r.kind for r in plan.media[0].regions} == {"plate"}
+    passes = plan.media[0].detection["text"]["passes"]
+    assert [p["upscale"] for p in passes] == [1.0, 2.0]
+    assert passes[1]["input"][0] >= 2 * passes[0]["input"][0] - 32  # twice the size, to the stride
+    assert report["files"][0]["detection"]["text"]["passes"] == passes  # the audit report says what ran
 
 
 def test_words_are_hidden_but_faces_alone_leave_them(shared_data: Path, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from veil.detect import FAST, DetectionProfile, detect_faces, detection_record
 from veil.imagefile import MAX_PIXELS, ImageError, decoding_errors
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
-from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record
+from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, text_passes
 from veil.plan import Box, Kind, MediaPlan, RenderSettings
 from veil.regions import stored_head_box
 from veil.render import redact_frame
@@ -64,10 +64,11 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     look = "face" in hide or "person" in hide  # people need the faces too (see photo.plan_photo)
     durations: list[int] = []
     size = (0, 0)
+    passes = text_passes(profile.name)
     for index, (rgb, duration) in enumerate(_frames(path)):
         size = rgb.shape[1], rgb.shape[0]
         faces = detect_faces(rgb, profile) if look else []
-        for kind, boxes in frame_boxes(rgb, hide, 1.0, 1.0).items():
+        for kind, boxes in frame_boxes(rgb, hide, 1.0, 1.0, passes).items():
             kinds[kind][index] = boxes
         detections[index] = [stored_head_box(face) for face in faces]  # the head boxes a photo gets
         durations.append(duration)
@@ -82,7 +83,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     return MediaPlan(
         path=str(Path(path).absolute()), kind="animation", width=size[0], height=size[1],
         frame_count=len(durations), sha256=sha256 or file_sha256(path), regions=regions,
-        detection={**(detection_record(profile, *size) if look else {}), **kinds_record(hide, *size),
+        detection={**(detection_record(profile, *size) if look else {}), **kinds_record(hide, *size, passes),
                    "every_frame": True, "tracking": asdict(params)},
         frame_times=[float(t) for t in times],
     )

@@ -15,7 +15,7 @@ import numpy as np
 
 from veil.people import detect_people, people_boxes, people_record
 from veil.plan import Box, Kind, Region
-from veil.textdetect import TextBox, detect_text, text_record
+from veil.textdetect import MODEL_SIZE, TextBox, TextPass, detect_text, text_record
 
 # The option's words (plural, as a user says them) and the kind each region records.
 HIDE_WORDS: dict[str, Kind] = {"faces": "face", "plates": "plate", "text": "text", "people": "person"}
@@ -49,6 +49,20 @@ class TextRule:
 TEXT_RULE = TextRule(margin=0.1)
 PLATE_RULE = TextRule(margin=0.5, min_aspect=1.2, max_aspect=6.0, min_score=0.6)
 
+# The text detector's passes per detection profile (--accurate): the accurate profile adds a look
+# at twice the model's own size, which finds small, far plates and words that size misses; its
+# lines tall enough for the model's own size are mostly textures (bench/kinds.py, figures in
+# bench/README.md).
+TEXT_PASSES: dict[str, tuple[TextPass, ...]] = {"fast": (MODEL_SIZE,),
+                                               "accurate": (MODEL_SIZE, TextPass(upscale=2.0, tallest=48.0))}
+# Boxes of one kind overlapping this much (IoU) are one line seen by two passes: they become
+# one region covering both.
+SAME_LINE_IOU = 0.5
+
+
+def text_passes(profile_name: str) -> tuple[TextPass, ...]:
+    return TEXT_PASSES.get(profile_name, TEXT_PASSES["fast"])
+
 
 def is_plate_shaped(line: TextBox, rule: TextRule = PLATE_RULE) -> bool:
     aspect = line.long_side / max(line.short_side, 1e-6)
@@ -72,20 +86,42 @@ def text_boxes(lines: list[TextBox], hide: tuple[Kind, ...], width: int, height:
             found.append(("plate", widened(line, PLATE_RULE.margin, width, height)))
         elif "text" in hide:
             found.append(("text", widened(line, TEXT_RULE.margin, width, height)))
-    return found
+    return _merged(found)
+
+
+def _iou(a: Box, b: Box) -> float:
+    w, h = min(a.x1, b.x1) - max(a.x0, b.x0), min(a.y1, b.y1) - max(a.y0, b.y0)
+    inter = max(0.0, w) * max(0.0, h)
+    return inter / max(a.width * a.height + b.width * b.height - inter, 1e-6)
+
+
+def _merged(found: list[tuple[Kind, Box]]) -> list[tuple[Kind, Box]]:
+    """Boxes of one kind that are one line seen twice (IoU >= SAME_LINE_IOU) as one box covering
+    both, so a merged box hides every pixel either did."""
+    kept: list[tuple[Kind, Box]] = []
+    for kind, box in found:
+        for i, (other_kind, other) in enumerate(kept):
+            if other_kind == kind and _iou(box, other) >= SAME_LINE_IOU:
+                kept[i] = (kind, Box(min(box.x0, other.x0), min(box.y0, other.y0), max(box.x1, other.x1),
+                                     max(box.y1, other.y1), "detected", max(box.score, other.score)))
+                break
+        else:
+            kept.append((kind, box))
+    return kept
 
 
 def wants_text(hide: tuple[Kind, ...]) -> bool:
     return "plate" in hide or "text" in hide
 
 
-def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y: float) -> dict[Kind, list[Box]]:
+def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y: float,
+                passes: tuple[TextPass, ...] = (MODEL_SIZE,)) -> dict[Kind, list[Box]]:
     """Boxes of plates, text and detected people in one downscaled video frame, in full-frame pixels.
     (Bodies under faces come from the face tracks: veil.video.)"""
     height, width = rgb.shape[:2]
     found: dict[Kind, list[Box]] = {kind: [] for kind in hide if kind != "face"}
     if wants_text(hide):
-        for kind, box in text_boxes(detect_text(rgb), hide, width, height):
+        for kind, box in text_boxes(detect_text(rgb, passes), hide, width, height):
             found[kind].append(_scaled(box, scale_x, scale_y))
     if "person" in hide:
         found["person"] = [_scaled(box, scale_x, scale_y) for box in detect_people(rgb)]
@@ -96,11 +132,12 @@ def _scaled(box: Box, sx: float, sy: float) -> Box:
     return Box(box.x0 * sx, box.y0 * sy, box.x1 * sx, box.y1 * sy, box.origin, box.score)
 
 
-def kinds_record(hide: tuple[Kind, ...], width: int, height: int) -> dict:
+def kinds_record(hide: tuple[Kind, ...], width: int, height: int, passes: tuple[TextPass, ...] = (MODEL_SIZE,)) -> dict:
     """What finding plates, text and people runs on an image of this size, for the plan and its report."""
     record: dict = {"hide": list(hide)}
     if wants_text(hide):
-        record["text"] = {**text_record(width, height), "text_margin": TEXT_RULE.margin,
+        record["text"] = {**text_record(width, height, passes), "same_line_iou": SAME_LINE_IOU,
+                          "text_margin": TEXT_RULE.margin,
                           "plate_margin": PLATE_RULE.margin,
                           "plate_aspect": [PLATE_RULE.min_aspect, PLATE_RULE.max_aspect],
                           "plate_score": PLATE_RULE.min_score}
@@ -109,16 +146,18 @@ def kinds_record(hide: tuple[Kind, ...], width: int, height: int) -> dict:
     return record
 
 
-def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region]) -> tuple[list[Region], dict]:
-    """The regions of every kind but faces (already found) in one photo, and what ran to find them."""
+def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region],
+                  passes: tuple[TextPass, ...] = (MODEL_SIZE,)) -> tuple[list[Region], dict]:
+    """The regions of every kind but faces (already found) in one photo, and what ran to find them
+    (`passes`: the text detector's)."""
     height, width = pixels.shape[:2]
     regions: list[Region] = []
     found: list[tuple[Kind, Box]] = []
     if wants_text(hide):
-        found += text_boxes(detect_text(pixels), hide, width, height)
+        found += text_boxes(detect_text(pixels, passes), hide, width, height)
     if "person" in hide:
         found += [("person", box) for box in people_boxes(pixels, [face.boxes[0] for face in faces])]
     for kind, box in found:
         regions.append(Region(id=f"{ID_PREFIX[kind]}{len(regions) + 1}", source="detector", shape="box",
                               boxes={0: box}, kind=kind))
-    return regions, kinds_record(hide, width, height)
+    return regions, kinds_record(hide, width, height, passes)

@@ -54,7 +54,7 @@ def parse_hide_option(text: str) -> tuple[Kind, ...]:
         raise typer.BadParameter(str(error)) from None
 
 
-AccurateOption = Annotated[bool, typer.Option("--accurate", help="More detection passes: higher recall, about 3x slower.")]
+AccurateOption = Annotated[bool, typer.Option("--accurate", help="More detection passes (text and plates: a second look at twice the size): higher recall, about 3x slower (text and plates: 6-7x).")]
 ModeOption = Annotated[Mode, typer.Option(help="fill (safest), pixelate (at most --blocks across a face), blur (weakest: reversible by published attacks). A loaded plan keeps its own unless given.")]
 ColorOption = Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB.")]
 ShapeOpt = Annotated[ShapeOption, typer.Option(help="Shape of each hidden region.")]

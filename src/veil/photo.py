@@ -7,7 +7,7 @@ from pathlib import Path
 
 from veil.detect import FAST, DetectionProfile, detect_faces, detection_record
 from veil.imagefile import Photo, read_photo, to_srgb, write_photo
-from veil.kinds import DEFAULT_HIDE, photo_regions
+from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.outputs import atomic_output
 from veil.plan import Kind, MediaPlan, RenderSettings
 from veil.regions import face_region
@@ -31,7 +31,7 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
     # People need the faces too: a face whose body the person detector missed still gets one.
     look = "face" in hide or "person" in hide
     faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(detect_faces(photo.pixels, profile))] if look else []
-    others, record = photo_regions(photo.pixels, hide, faces)
+    others, record = photo_regions(photo.pixels, hide, faces, text_passes(profile.name))
     return MediaPlan(
         path=str(Path(path).absolute()),
         kind="image",

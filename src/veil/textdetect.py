@@ -10,7 +10,7 @@ The settings are the model's published ones (rapidocr's config.yaml for PP-OCRv6
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
@@ -44,6 +44,20 @@ class TextBox:
     score: float
     long_side: float
     short_side: float
+
+
+@dataclass(frozen=True)
+class TextPass:
+    """One look of the text detector: the image enlarged `upscale` times beyond the model's own
+    input size. A closer look also takes larger textures for text, and lines tall enough for the
+    model's own size are that look's to find: it keeps only the lines shorter than `tallest`
+    pixels at the model's own size (None: every line)."""
+
+    upscale: float = 1.0
+    tallest: float | None = None
+
+
+MODEL_SIZE = TextPass()
 
 
 class TextDetector:
@@ -105,16 +119,31 @@ def boxes_from_map(probability: np.ndarray) -> list[tuple[np.ndarray, float, flo
     return found
 
 
-def detect_text(image: np.ndarray, upscale: float = 1.0, detector: TextDetector | None = None) -> list[TextBox]:
+def detect_text(image: np.ndarray, passes: tuple[TextPass, ...] = (MODEL_SIZE,),
+                detector: TextDetector | None = None) -> list[TextBox]:
     """Find text lines in an RGB(A)/grayscale image array; boxes are in its pixel coordinates.
-
-    `upscale` enlarges the image beyond the model's own input size, for small, far text.
-    """
+    Every pass's lines are returned together (a line seen by two passes is there twice)."""
     detector = detector or shared_text_detector()
     rgb = as_rgb8(image)
     height, width = rgb.shape[:2]
+    found: list[TextBox] = []
+    for look in passes:
+        lines = _text_pass(rgb, look.upscale, detector)
+        if look.tallest is not None:
+            model_scale = input_scale(width, height)
+            lines = [line for line in lines if line.short_side * model_scale < look.tallest]
+        found += lines
+    return found
+
+
+def _input_size(width: int, height: int, upscale: float) -> tuple[int, int]:
     scale = input_scale(width, height, upscale)
-    sw, sh = max(STRIDE, round(width * scale / STRIDE) * STRIDE), max(STRIDE, round(height * scale / STRIDE) * STRIDE)
+    return max(STRIDE, round(width * scale / STRIDE) * STRIDE), max(STRIDE, round(height * scale / STRIDE) * STRIDE)
+
+
+def _text_pass(rgb: np.ndarray, upscale: float, detector: TextDetector) -> list[TextBox]:
+    height, width = rgb.shape[:2]
+    sw, sh = _input_size(width, height, upscale)
     resized = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_LINEAR)
     fx, fy = width / sw, height / sh
     boxes: list[TextBox] = []
@@ -131,15 +160,21 @@ def detect_text(image: np.ndarray, upscale: float = 1.0, detector: TextDetector 
     return boxes
 
 
-def text_record(width: int, height: int, upscale: float = 1.0) -> dict:
+def text_record(width: int, height: int, passes: tuple[TextPass, ...] = (MODEL_SIZE,)) -> dict:
     """What `detect_text` runs on an image of this size, for the plan and its audit report."""
-    scale = input_scale(width, height, upscale)
     return {
         "model": MODEL_NAME,
         "model_sha256": model_sha256(MODEL_NAME),
-        "scale": round(scale, 4),
-        "tiles": len(_tiles(round(width * scale))) * len(_tiles(round(height * scale))),
+        "passes": [_pass_record(width, height, look) for look in passes],
+        "tile": TILE,
+        "tile_overlap": TILE_OVERLAP,
         "binarise": BINARISE,
         "box_score": BOX_SCORE,
         "unclip": UNCLIP,
     }
+
+
+def _pass_record(width: int, height: int, look: TextPass) -> dict:
+    sw, sh = _input_size(width, height, look.upscale)
+    return {**asdict(look), "scale": round(input_scale(width, height, look.upscale), 4),
+            "input": [sw, sh], "tiles": len(_tiles(sw)) * len(_tiles(sh))}
