@@ -33,10 +33,8 @@ import numpy as np
 from veil.detect import FAST
 from veil.plan import Encoding, RenderSettings
 from veil.video import plan_video, render_video
+from video_speed import DEFACE, VIDEOS  # bench/ is on the path when a bench script runs
 
-ROOT = Path(__file__).resolve().parents[1]
-VIDEOS = ROOT.parent / "shared" / "data" / "videos"
-DEFACE = ROOT / ".bench-venv" / "bin" / "deface"
 CLIPS = {
     "1280x720": VIDEOS / "liveportrait" / "s18.mp4",
     "960x540": VIDEOS / "wider_pan" / "17_Ceremony_Ceremony_17_234.mp4",
