@@ -21,7 +21,6 @@ import argparse
 import os
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 from veil.detect import FAST
 from veil.plan import Encoding, RenderSettings
 from veil.video import plan_video, render_video
-from video_speed import DEFACE, VIDEOS  # bench/ is on the path when a bench script runs
+from video_speed import DEFACE, VIDEOS, chosen_clips  # bench/ is on the path when a bench script runs
 
 CLIPS = {
     "1280x720": VIDEOS / "liveportrait" / "s18.mp4",
@@ -90,11 +89,7 @@ def main() -> None:
     parser.add_argument("--presets", default=",".join(PRESETS))
     parser.add_argument("--clip", action="append", default=[], metavar="NAME=PATH")
     args = parser.parse_args()
-    clips = dict(entry.split("=", 1) for entry in args.clip) if args.clip else CLIPS
-    if not VIDEOS.is_dir():
-        sys.exit(f"test videos not found at {VIDEOS}")
-    if not DEFACE.exists():
-        sys.exit(f"deface not found at {DEFACE}: run bench/setup.sh")
+    clips = chosen_clips(args.clip, CLIPS)
     presets = args.presets.split(",")
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f}")
     print("| clip | tool | seconds (plan + render) | fps | vs deface | CPU s/frame | vs deface (CPU) "

@@ -91,17 +91,22 @@ def timed(run, clip: Path, output: Path, repeat: int) -> float:
     return best
 
 
+def chosen_clips(entries: list[str], default: dict[str, Path]) -> dict[str, Path]:
+    """The clips named NAME=PATH, else `default`; exits when the data or deface is missing."""
+    if not VIDEOS.is_dir():
+        sys.exit(f"test videos not found at {VIDEOS}")
+    if not DEFACE.exists():
+        sys.exit(f"deface not found at {DEFACE}: run bench/setup.sh")
+    return {name: Path(path) for name, path in (e.split("=", 1) for e in entries)} if entries else default
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool; the fastest counts")
     parser.add_argument("--clip", action="append", default=[], metavar="NAME=PATH",
                         help="time these clips instead of the two default ones; repeatable")
     args = parser.parse_args()
-    clips = dict(entry.split("=", 1) for entry in args.clip) if args.clip else CLIPS
-    if not VIDEOS.is_dir():
-        sys.exit(f"test videos not found at {VIDEOS}")
-    if not DEFACE.exists():
-        sys.exit(f"deface not found at {DEFACE}: run bench/setup.sh")
+    clips = chosen_clips(args.clip, CLIPS)
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f}")
     print(f"{'clip':10s} {'frames':>6s} {'veil fps':>9s} {'deface fps':>11s} {'plain fps':>10s} "
           f"{'veil/deface':>12s} {'veil/plain':>11s}")
