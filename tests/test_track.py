@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import math
+from pathlib import Path
+
 from veil.plan import Box
 from veil.track import TrackParams, build_tracks, iou_matrix, segments
 
@@ -66,6 +70,43 @@ def test_extension_follows_motion_and_grows():
     assert abs((after.x0 + after.x1) / 2 - (100 + 10 * 24 + 20)) < 1
     assert after.width > 40
     assert covers(after, face(100 + 10 * 24, 100))
+
+
+def gt_path(csv_path: Path, first: int) -> dict[int, Box]:
+    """One face's boxes frame by frame in a clip's ground truth: its `first`-th box in frame 0,
+    then in each frame the box whose centre is nearest (within half a width) to the last one's."""
+    frames: dict[int, list[Box]] = {}
+    with open(csv_path, newline="") as file:
+        for row in csv.DictReader(file):
+            x, y, w, h = (float(row[k]) for k in ("x_left", "y_top", "width", "height"))
+            frames.setdefault(int(row["frame_index"]), []).append(Box(x, y, x + w, y + h, "detected", 0.9))
+    centre = lambda b: ((b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2)
+    path = {0: frames[0][first]}
+    for f in range(1, max(frames) + 1):
+        last = path[f - 1]
+        nearest = min(frames.get(f, []), key=lambda b: math.dist(centre(b), centre(last)), default=None)
+        if nearest is None or math.dist(centre(nearest), centre(last)) > last.width / 2:
+            break
+        path[f] = nearest
+    return path
+
+
+def test_a_real_pan_stays_covered_past_the_track_end_with_motion_growth(shared_data: Path):
+    # A face's true path in a wider_pan clip (the pan changes speed), seen on even frames up to
+    # frame 30: the track is carried 9 frames past it on its fitted velocity. The inner part of the
+    # face (the leak rule's 60%) must stay covered; without motion_growth one frame misses it.
+    path = gt_path(shared_data / "videos" / "wider_pan" / "17_Ceremony_Ceremony_17_234_gt.csv", 2)
+    detections = {f: [box] for f, box in path.items() if f <= 30 and f % 2 == 0}
+
+    def missed(motion_growth: float) -> list[int]:
+        params = TrackParams(extend=9, match_buffer=0.4, motion_growth=motion_growth)
+        region = build_tracks(detections, max(path) + 1, params=params)[0]
+        inner = {f: Box(b.x0 + 0.2 * b.width, b.y0 + 0.2 * b.height, b.x1 - 0.2 * b.width, b.y1 - 0.2 * b.height)
+                 for f, b in path.items()}
+        return [f for f in range(31, 40) if not covers(region.boxes[f], inner[f])]
+
+    assert len(missed(0.0)) == 1
+    assert missed(0.1) == []
 
 
 def test_tracks_never_cross_a_scene_cut():

@@ -40,6 +40,10 @@ class TrackParams:
     # max_growth), since the face keeps moving after the detector lost it.
     growth: float = 0.04
     max_growth: float = 1.6
+    # An extended box also widens on every side by this fraction of the distance its centre has
+    # moved from the track's end: the farther a fast face is carried on a fitted velocity, the
+    # less sure its place (a pan that speeds up or slows down), while a still face keeps its box.
+    motion_growth: float = 0.0
     velocity_span: int = 12  # frames of detections the end velocity is fitted over
     # A track whose detections all score below confirm_score is kept only when it has at
     # least confirm_hits of them: a real face seen weakly persists, a texture flickers.
@@ -216,7 +220,8 @@ def extend(boxes: dict[int, Box], detected: dict[int, Box], first: int, last: in
         steps = np.arange(1, min(params.extend, end - first if step < 0 else last - end) + 1)
         grow = np.minimum(params.max_growth, 1 + params.growth * steps)[:, None]
         centres = _centre(base) + velocity * step * steps[:, None]
-        sizes = np.array([base.width, base.height]) * grow
+        travelled = np.hypot(*velocity) * steps[:, None]
+        sizes = np.array([base.width, base.height]) * grow + 2 * params.motion_growth * travelled
         for k, (x0, y0), (x1, y1) in zip(steps.tolist(), (centres - sizes / 2).tolist(), (centres + sizes / 2).tolist()):
             out[end + step * k] = Box(x0, y0, x1, y1, origin="extended")
     return out

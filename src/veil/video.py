@@ -51,6 +51,10 @@ EXTEND_S = 0.3
 # match_buffer): a face crossing the frame in a fast pan or zoom moves more than its own width
 # between sampled frames. Chosen on bench/video_leaks.py (bench/README.md).
 MATCH_BUFFER = 0.4
+# A box carried past a track's end widens with the distance it has been carried (TrackParams.
+# motion_growth): a fast face's place there is the least sure. Chosen on bench/video_leaks.py
+# against the area it redacts away from faces (bench/README.md).
+MOTION_GROWTH = 0.1
 
 
 @dataclass
@@ -171,7 +175,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                          f"{'the end' if end is None else f'{end:g} s'} of the video")
     params = TrackParams(max_gap=max(2 * sampling.stride, round(MAX_GAP_S * rate)),
                          extend=max(2 * sampling.stride, round(EXTEND_S * rate)), match_buffer=MATCH_BUFFER,
-                         confirm_score=sampling.confirm_score, confirm_hits=sampling.confirm_hits)
+                         motion_growth=MOTION_GROWTH, confirm_score=sampling.confirm_score,
+                         confirm_hits=sampling.confirm_hits)
     return MediaPlan(
         path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
