@@ -16,6 +16,7 @@ import numpy as np
 from veil.people import detect_people, people_boxes, people_record
 from veil.plan import Box, Kind, Region
 from veil.textdetect import MODEL_SIZE, TextBox, TextPass, detect_text, text_record
+from veil.track import iou_matrix
 
 # The option's words (plural, as a user says them) and the kind each region records.
 HIDE_WORDS: dict[str, Kind] = {"faces": "face", "plates": "plate", "text": "text", "people": "person"}
@@ -89,19 +90,13 @@ def text_boxes(lines: list[TextBox], hide: tuple[Kind, ...], width: int, height:
     return _merged(found)
 
 
-def _iou(a: Box, b: Box) -> float:
-    w, h = min(a.x1, b.x1) - max(a.x0, b.x0), min(a.y1, b.y1) - max(a.y0, b.y0)
-    inter = max(0.0, w) * max(0.0, h)
-    return inter / max(a.width * a.height + b.width * b.height - inter, 1e-6)
-
-
 def _merged(found: list[tuple[Kind, Box]]) -> list[tuple[Kind, Box]]:
     """Boxes of one kind that are one line seen twice (IoU >= SAME_LINE_IOU) as one box covering
     both, so a merged box hides every pixel either did."""
     kept: list[tuple[Kind, Box]] = []
     for kind, box in found:
         for i, (other_kind, other) in enumerate(kept):
-            if other_kind == kind and _iou(box, other) >= SAME_LINE_IOU:
+            if other_kind == kind and iou_matrix([box], [other])[0, 0] >= SAME_LINE_IOU:
                 kept[i] = (kind, Box(min(box.x0, other.x0), min(box.y0, other.y0), max(box.x1, other.x1),
                                      max(box.y1, other.y1), "detected", max(box.score, other.score)))
                 break
