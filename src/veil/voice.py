@@ -59,6 +59,12 @@ class VoiceDraw:
     colour: tuple[float, ...]  # and tilted by a drawn smooth curve: cosine weights, in nepers
 
 
+# A segment whose new waveform still follows the original this closely (correlation) is drawn
+# again, up to DRAWS times: the voice was barely changed.
+STILL_ALIKE = 0.5
+DRAWS = 4
+
+
 def draw(rng: np.random.Generator) -> VoiceDraw:
     # Wide ranges: the recogniser links voices less the more each segment's voice is its own.
     while True:
@@ -150,15 +156,21 @@ def anonymise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     pitch stay. Same length."""
     if len(x) < FRAME:
         return np.zeros_like(x)
-    voice = draw(rng)
     frames = _frames(x.astype(np.float64))
     a, _ = _lpc(frames)
-    # The frame refiltered by new / old envelope magnitude (zero phase: the phase made no difference
-    # to the recogniser, and the ratio of two all-pole filters cannot express the moves along frequency).
-    gain = np.exp(_envelope(voice, a) + np.log(np.abs(np.fft.rfft(a, NFFT))))
     window = np.sqrt(np.hanning(FRAME + 1)[:-1])  # sqrt-Hann in and out: frames 50% apart sum to one
-    spectrum = np.fft.rfft(frames * window, NFFT) * gain
-    y = _overlap_add(np.fft.irfft(spectrum, NFFT)[:, :FRAME] * window, len(x))
+    windowed = np.fft.rfft(frames * window, NFFT)
+    old_envelope = np.log(np.abs(np.fft.rfft(a, NFFT)))
+    for _ in range(DRAWS):
+        # The frame refiltered by new / old envelope magnitude (zero phase: the phase made no difference
+        # to the recogniser, and the ratio of two all-pole filters cannot express the moves along frequency).
+        gain = np.exp(_envelope(draw(rng), a) + old_envelope)
+        y = _overlap_add(np.fft.irfft(windowed * gain, NFFT)[:, :FRAME] * window, len(x))
+        # The moves of a draw can still cancel out over a voice's own formants: checked on the result.
+        with np.errstate(invalid="ignore", divide="ignore"):  # silence has no correlation: kept as drawn
+            alike = abs(np.corrcoef(x, y)[0, 1])
+        if not alike >= STILL_ALIKE:
+            break
     # The segment keeps its loudness (moved poles can raise the filter's gain many times over).
     # One gain for the whole segment: matching each frame's loudness made voices easier to link.
     level = np.sqrt(np.mean(x.astype(np.float64) ** 2) / max(float(np.mean(y ** 2)), 1e-20))
