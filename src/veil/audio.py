@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import av
@@ -109,16 +107,6 @@ def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overw
 
 def _transcode(container: av.container.InputContainer, out: av.container.OutputContainer,
                edits: dict[int, tuple[av.audio.stream.AudioStream, VoiceEdit]]) -> None:
-    # The encoder works on a second thread (FFmpeg releases the GIL) while the next speech segment is
-    # decoded and edited. One thread, fed in order: the same packets, muxed in the same order.
-    encoder = ThreadPoolExecutor(1)
-    writes: deque[Future] = deque()
-
-    def write(stream: av.audio.stream.AudioStream, frame: av.AudioFrame | None) -> None:
-        writes.append(encoder.submit(_encode, out, stream, frame))
-        while writes and writes[0].done():
-            writes.popleft().result()  # an encoder's error stops the decoding
-
     try:
         for packet in container.demux(*container.streams.audio):
             if packet.dts is None and packet.size == 0:
@@ -128,19 +116,10 @@ def _transcode(container: av.container.InputContainer, out: av.container.OutputC
                 if frame.is_corrupt:
                     raise SoundError("the sound is damaged (a corrupt frame)")
                 for ready in edit.resample(frame):
-                    write(stream, ready)
+                    out.mux(stream.encode(ready))
         for stream, edit in edits.values():
             for ready in edit.resample(None):
-                write(stream, ready)
-            write(stream, None)
-        while writes:
-            writes.popleft().result()
+                out.mux(stream.encode(ready))
+            out.mux(stream.encode(None))
     except av.error.FFmpegError as error:
         raise SoundError(f"cannot re-encode the sound: {error}") from None
-    finally:
-        encoder.shutdown(cancel_futures=True)  # waits for a frame being encoded: the output is closed next
-
-
-def _encode(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream,
-            frame: av.AudioFrame | None) -> None:
-    out.mux(stream.encode(frame))
