@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -121,10 +120,7 @@ def _poles(a: np.ndarray) -> np.ndarray:
     companion = np.zeros((len(a), ORDER, ORDER))
     companion[:, 0, :] = -a[:, 1:]
     companion[:, np.arange(1, ORDER), np.arange(ORDER - 1)] = 1
-    # Most of anonymise's time. LAPACK releases the GIL: half the frames on each of two cores (each
-    # frame's roots are found alone, so the result is the same).
-    with ThreadPoolExecutor(2) as pool:
-        return np.concatenate(list(pool.map(np.linalg.eigvals, np.array_split(companion, 2))))
+    return np.linalg.eigvals(companion)
 
 
 def _mcadams(poles: np.ndarray, alpha: float, warp: float = 1.0) -> np.ndarray:
