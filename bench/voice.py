@@ -101,7 +101,7 @@ def mcadams(x: np.ndarray, rng: np.random.Generator, warps: tuple[float, float] 
     frames = voice._frames(x.astype(np.float64))
     a, _ = voice._lpc(frames)
     alpha = float(rng.uniform(0.5, 0.9))
-    moved = voice._mcadams(a, alpha, float(np.exp(rng.uniform(*np.log(warps)))))
+    moved = voice._mcadams(voice._poles(a), alpha, float(np.exp(rng.uniform(*np.log(warps)))))
     window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
     spectrum = np.fft.rfft(frames * window, voice.NFFT) * np.fft.rfft(a, voice.NFFT) / np.fft.rfft(moved, voice.NFFT)
     return voice._overlap_add(np.fft.irfft(spectrum, voice.NFFT)[:, :voice.FRAME] * window, len(x))
@@ -111,7 +111,7 @@ def whisper(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Noise-excited LPC: moved formants, no pitch at all."""
     frames = voice._frames(x.astype(np.float64))
     a, _ = voice._lpc(frames)
-    moved = voice._mcadams(a, float(rng.uniform(0.7, 0.9)))
+    moved = voice._mcadams(voice._poles(a), float(rng.uniform(0.7, 0.9)))
     window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
     source = voice._frames(rng.standard_normal(len(x)))
     shaped = np.fft.rfft(source * window, voice.NFFT) / np.fft.rfft(moved, voice.NFFT)
@@ -180,7 +180,7 @@ def _flatten(log_env: np.ndarray, keep: float) -> np.ndarray:
 def _mcadams_warp(rng: np.random.Generator):
     alpha = float(rng.uniform(0.5, 0.9))
     warp = float(np.exp(rng.uniform(np.log(0.8), np.log(1.25))))
-    return lambda a: voice._mcadams(a, alpha, warp)
+    return lambda a: voice._mcadams(voice._poles(a), alpha, warp)
 
 
 def piecewise_warp(x: np.ndarray, rng: np.random.Generator, spread: float = 1.3) -> np.ndarray:
@@ -250,7 +250,7 @@ def _pitch(x: np.ndarray, rng: np.random.Generator, low: float = 1.1, high: floa
 def _mcadams_wide(rng: np.random.Generator):
     alpha = float(rng.uniform(0.4, 0.9))
     warp = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
-    return lambda a: voice._mcadams(a, alpha, warp)
+    return lambda a: voice._mcadams(voice._poles(a), alpha, warp)
 
 
 def _gate(y: np.ndarray, floor_db: float = -40.0) -> np.ndarray:
@@ -293,7 +293,7 @@ CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noi
               "mcadams alpha 0.3-0.9, warp 0.65-1.5 + piecewise 1.3 + colour 1.5": lambda x, r: _refilter(
                   x, lambda e, m=_warp_map(r, 1.3), c=_colour(r, 1.5): _apply_map(e, m) + c,
                   lambda a, al=float(r.uniform(0.3, 0.9)), w=float(np.exp(r.uniform(np.log(0.65), np.log(1.5)))):
-                  voice._mcadams(a, al, w)),
+                  voice._mcadams(voice._poles(a), al, w)),
               }
 
 

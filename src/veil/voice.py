@@ -93,9 +93,10 @@ def _frames(x: np.ndarray) -> np.ndarray:
 
 
 def _overlap_add(frames: np.ndarray, length: int) -> np.ndarray:
-    out = np.zeros(len(frames) * HOP + FRAME)
-    for i, frame in enumerate(frames):  # n frames of 320: numpy's add.at would be slower
-        out[i * HOP:i * HOP + FRAME] += frame
+    # FRAME = 2 * HOP: each hop of the output is the second half of one frame plus the first half of the next.
+    out = np.zeros((len(frames) + 1) * HOP)
+    out[:-HOP] += frames[:, :HOP].ravel()
+    out[HOP:] += frames[:, HOP:].ravel()
     return out[HOP:HOP + length]
 
 
@@ -114,21 +115,25 @@ def _lpc(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, np.maximum(error, 1e-12)
 
 
-def _mcadams(a: np.ndarray, alpha: float, warp: float = 1.0) -> np.ndarray:
-    """The polynomials with every complex pole's angle phi raised to phi ** alpha, then scaled by
-    `warp` (formants moved), kept inside (0, pi)."""
+def _poles(a: np.ndarray) -> np.ndarray:
+    """The roots (n, ORDER) of each frame's LPC polynomial: what the draws move."""
     companion = np.zeros((len(a), ORDER, ORDER))
     companion[:, 0, :] = -a[:, 1:]
     companion[:, np.arange(1, ORDER), np.arange(ORDER - 1)] = 1
-    poles = np.linalg.eigvals(companion)
+    return np.linalg.eigvals(companion)
+
+
+def _mcadams(poles: np.ndarray, alpha: float, warp: float = 1.0) -> np.ndarray:
+    """The polynomials whose roots are `poles` with every complex pole's angle phi raised to phi ** alpha,
+    then scaled by `warp` (formants moved), kept inside (0, pi)."""
     angle = np.angle(poles)
     turned = np.clip(np.abs(angle) ** alpha * warp, 0.02, np.pi - 0.02)
     moved = np.abs(poles) * np.exp(1j * np.sign(angle) * turned)
     poles = np.where(np.abs(poles.imag) > 1e-9, moved, poles)
-    out = np.ones((len(a), 1), complex)
+    out = np.zeros((len(poles), ORDER + 1), complex)
+    out[:, 0] = 1
     for k in range(ORDER):  # the polynomial with these roots, all frames at once
-        out = np.concatenate([out, np.zeros((len(a), 1))], axis=1) - poles[:, k:k + 1] * np.concatenate(
-            [np.zeros((len(a), 1)), out], axis=1)
+        out[:, 1:k + 2] -= poles[:, k:k + 1] * out[:, :k + 1]
     return out.real
 
 
@@ -140,13 +145,17 @@ def _frequency_map(factors: tuple[float, ...]) -> np.ndarray:
     return np.interp(np.linspace(0, 1, NFFT // 2 + 1), KNOTS, moved)
 
 
-def _envelope(voice: VoiceDraw, a: np.ndarray) -> np.ndarray:
+def _envelope(voice: VoiceDraw, poles: np.ndarray) -> np.ndarray:
     """Each frame's new log-envelope (frames x bins): the LPC envelope's formants moved, then the whole
     envelope moved along frequency and tilted."""
-    log_env = -np.log(np.abs(np.fft.rfft(_mcadams(a, voice.alpha, voice.warp), NFFT)))
+    log_env = -np.log(np.abs(np.fft.rfft(_mcadams(poles, voice.alpha, voice.warp), NFFT)))
     grid = np.linspace(0, 1, NFFT // 2 + 1)
     mapping = _frequency_map(voice.knots)
-    moved = np.stack([np.interp(grid, mapping, row) for row in log_env])  # the value at f goes to map(f)
+    # The value at f goes to map(f): np.interp(grid, mapping, row) for every row, with the segment
+    # and offset into it found once for all frames (the same arithmetic as np.interp's).
+    left = np.minimum(np.searchsorted(mapping, grid, side="right") - 1, len(mapping) - 2)
+    below, above = log_env[:, left], log_env[:, left + 1]
+    moved = (above - below) / (mapping[left + 1] - mapping[left]) * (grid - mapping[left]) + below
     return moved + sum(c * np.cos(np.pi * (k + 1) * grid) for k, c in enumerate(voice.colour))
 
 
@@ -158,13 +167,14 @@ def anonymise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return np.zeros_like(x)
     frames = _frames(x.astype(np.float64))
     a, _ = _lpc(frames)
+    poles = _poles(a)  # the draws below move these: found once, however many draws it takes
     window = np.sqrt(np.hanning(FRAME + 1)[:-1])  # sqrt-Hann in and out: frames 50% apart sum to one
     windowed = np.fft.rfft(frames * window, NFFT)
     old_envelope = np.log(np.abs(np.fft.rfft(a, NFFT)))
     for _ in range(DRAWS):
         # The frame refiltered by new / old envelope magnitude (zero phase: the phase made no difference
         # to the recogniser, and the ratio of two all-pole filters cannot express the moves along frequency).
-        gain = np.exp(_envelope(draw(rng), a) + old_envelope)
+        gain = np.exp(_envelope(draw(rng), poles) + old_envelope)
         y = _overlap_add(np.fft.irfft(windowed * gain, NFFT)[:, :FRAME] * window, len(x))
         # The moves of a draw can still cancel out over a voice's own formants: checked on the result.
         with np.errstate(invalid="ignore", divide="ignore"):  # silence has no correlation: kept as drawn
@@ -353,8 +363,10 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
     if codec.lossy and cc.bit_rate:
         stream.bit_rate = cc.bit_rate  # the input's quality, not the encoder's default
     if name == "aac":
-        # FFmpeg's default AAC search (twoloop) took most of the time of an anonymised export.
-        stream.options = {"aac_coder": "fast"}
+        # FFmpeg's default AAC search (twoloop) took most of the time of an anonymised export. Mid/side
+        # stereo off: anonymised speech is the same in both channels, and with nothing to code in the
+        # side channel the encoder, unable to spend its bit rate, coded each frame up to six times.
+        stream.options = {"aac_coder": "fast", "aac_ms": "0"}
     fmt = codec.audio_formats[0].name
     # Sample formats differ per codec (FLAC: s16 or s32): keep the input's depth where the encoder has it.
     names = {f.name for f in codec.audio_formats}
