@@ -363,10 +363,13 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
     if codec.lossy and cc.bit_rate:
         stream.bit_rate = cc.bit_rate  # the input's quality, not the encoder's default
     if name == "aac":
-        # FFmpeg's default AAC search (twoloop) took most of the time of an anonymised export. Mid/side
-        # stereo off: anonymised speech is the same in both channels, and with nothing to code in the
-        # side channel the encoder, unable to spend its bit rate, coded each frame up to six times.
-        stream.options = {"aac_coder": "fast", "aac_ms": "0"}
+        # FFmpeg's default AAC search (twoloop) took most of the time of an anonymised export.
+        stream.options = {"aac_coder": "fast"}
+        if mode == "anonymise":
+            # Anonymised speech is the same in both channels: with nothing to code in the side channel,
+            # the mid/side search, unable to spend its bit rate, coded each frame up to six times.
+            # The sound around speech is coded a little less faithfully without it (bench/README.md).
+            stream.options["aac_ms"] = "0"
     fmt = codec.audio_formats[0].name
     # Sample formats differ per codec (FLAC: s16 or s32): keep the input's depth where the encoder has it.
     names = {f.name for f in codec.audio_formats}
