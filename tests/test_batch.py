@@ -105,6 +105,9 @@ def test_a_worker_killed_mid_run_loses_nothing(shared_data, tmp_path, workers):
     process = start_veil(tmp_path / "in", "--output-dir", out, *workers)
     wait_until(lambda: len(records(out / MANIFEST)) >= 2 and worker_processes(process.pid), process)
     before = worker_processes(process.pid)
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        # Workers keep glibc's adaptive malloc: Dask's nanny would set a trim threshold (veil.cluster).
+        assert not any("MALLOC_TRIM_THRESHOLD_" in p.environ() for p in before)
     victim = before[0]
     victim.kill()  # SIGKILL: no clean-up of any kind in that process
     _, stderr = process.communicate(timeout=DEADLINE_S)

@@ -50,12 +50,21 @@ def workers_per_host(client: Client) -> dict[str, int]:
 
 # A local cluster shares this machine's cores with the files it redacts: Dask's statistical
 # profiler (a stack sample of every worker thread every 10 ms, taking the GIL), its frequent
-# system monitoring and its event-loop ticks are for a dashboard that a local run does not open. A remote cluster keeps
-# whatever its operator configured.
+# system monitoring and its event-loop ticks are for a dashboard that a local run does not open.
+# The nanny's MALLOC_TRIM_THRESHOLD_ (set in each worker's environment before it starts) also
+# turns off glibc's adaptive mmap threshold: every buffer over 128 KiB (each decoded photo, its
+# copies, the detectors' inputs) is then mapped and unmapped afresh, so each photo faults its
+# pages in again, which costs a worker several times the page faults and system time of a
+# process-pool worker; None leaves glibc's default. Its memory monitor polls each worker's
+# memory (in the worker and in its nanny) every 100 ms, a watch for workers that hold data
+# between tasks, which veil's tasks do not; once a second still stops a runaway worker.
+# A remote cluster keeps whatever its operator configured.
 LOCAL_WORKER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.system-monitor.interval": "5s",
     "distributed.admin.tick.interval": "1s",
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.memory.monitor-interval": "1s",
 }
 
 
