@@ -8,7 +8,7 @@ Each configuration runs the real `veil` command in a fresh process on the same c
 temporary folder, and is timed from start to exit (worker start-up included). Memory: the peak
 resident size (VmHWM) of each process that redacts files, read once a tenth of the files are
 done and again just before the end; flat means no per-file growth. Dask overhead: 1,000 no-op
-tasks on a LocalCluster of 2 one-thread workers, submitted and gathered, wall time per task.
+tasks on veil's LocalCluster of 2 one-thread workers, submitted and gathered, wall time per task.
 """
 
 from __future__ import annotations
@@ -116,11 +116,11 @@ def noop(x: int) -> int:
 
 
 def dask_overhead(tasks: int) -> float:
-    """Wall milliseconds per no-op task on 2 local worker processes (started beforehand)."""
-    from distributed import Client, LocalCluster
+    """Wall milliseconds per no-op task on 2 local worker processes (started beforehand), the
+    cluster veil starts for `--cluster local:2` (its settings, its quiet logs)."""
+    from veil.cluster import connect
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with connect("local:2") as client:
         client.gather(client.map(noop, range(100), pure=False))  # warm: functions shipped, connections up
         started = time.monotonic()
         client.gather(client.map(noop, range(tasks), pure=False))
