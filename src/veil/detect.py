@@ -559,13 +559,14 @@ class VideoDetection:
 # and tracking carries them between. Chosen by measurement of leaks (bench/video_leaks.py on
 # wider_pan, youtube_faces and make_pan_videos.py clips) against speed (bench/video_speed.py);
 # figures in bench/README.md.
-# The photo profile's closer look at weak RetinaFace boxes (zoom_floor) is off: it was measured
-# on photos only, and video's tracking already carries a face that one view scored weakly.
+# The photo profile's closer look at weak RetinaFace boxes (zoom_floor) runs on the frames with
+# views too: a large face that the views score weakly on every frame (a faint face on a poster, a
+# face among others in a crowd) is never found for tracking to carry, and the crops cost little.
 # CenterFace's overview pass (overview_every) finds more large faces seen from above or lying
-# sideways but redacts much more away from faces; it is off (measured on held-out pan clips,
+# sideways but redacts much more away from faces; it is off (both measured on held-out pan clips,
 # bench/README.md).
 VIDEO_DETECTION = {
-    "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=(), zoom_floor=None), side=960, stride=2,
+    "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=()), side=960, stride=2,
                            retina_every=3, confirm_score=0.1, confirm_hits=4),
     "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=()),
                                side=1920, stride=1, retina_every=6, confirm_score=0.1, confirm_hits=8),
