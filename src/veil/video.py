@@ -62,7 +62,6 @@ class _Frame:
     index: int
     rgb: np.ndarray  # upright, downscaled for the detector
     views: bool  # RetinaFace's views run on it too
-    overview: bool  # CenterFace's overview pass runs on it too
 
 
 def rotation_of(frame: av.VideoFrame) -> int:
@@ -234,9 +233,7 @@ def video_detection_record(sampling: VideoDetection, batch: int, size: tuple[int
         **(retina_record(profile) if sampling.retina_every and uses_retina(profile) else {}),
         "sampling": {"every_nth_frame": sampling.stride, "scene_cuts_always": True, "batch": batch,
                      "longest_side": sampling.side, "max_upscale": MAX_UPSCALE,
-                     "second_model_every_nth_sampled_frame": sampling.retina_every,
-                     "overview_every_nth_sampled_frame": sampling.overview_every,
-                     "overview_side": sampling.frame.overview_side},
+                     "second_model_every_nth_sampled_frame": sampling.retina_every},
         "tracking": {**asdict(params), "scene_cut_histogram": CUT_HISTOGRAM},
         "range_seconds": {"start": time_range[0], "end": time_range[1]},
     }
@@ -257,7 +254,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, detector
         scale = (scan.width / size[0], scan.height / size[1])
         try:
             found = detect_frames([f.rgb for f in batch], sampling.frame, [f.views for f in batch], batch_size,
-                                  detector, overviews=[f.overview for f in batch])
+                                  detector)
         except Exception as error:  # onnxruntime raises its own types; any of them means no output
             raise VideoError(f"the face detector failed: {error}") from None
         for frame, faces in zip(batch, found):
@@ -296,10 +293,9 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, detector
                 if cut or index - last_detected >= sampling.stride:
                     last_detected = index
                     views = bool(sampling.retina_every) and (cut or sampled % sampling.retina_every == 0)
-                    overview = bool(sampling.overview_every) and (cut or sampled % sampling.overview_every == 0)
                     sampled += 1
                     try:
-                        batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, overview))
+                        batch.append(_Frame(index, _upright_rgb(frame, size, turns), views))
                     except (ValueError, av.error.FFmpegError):
                         scan.unanalysable.append(index)  # covered whole when rendered
                     if len(batch) == batch_size:

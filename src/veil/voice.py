@@ -367,8 +367,9 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
         stream.options = {"aac_coder": "fast"}
         if mode == "anonymise":
             # Anonymised speech is the same in both channels: with nothing to code in the side channel,
-            # the mid/side search, unable to spend its bit rate, coded each frame up to six times.
-            # The sound around speech is coded a little less faithfully without it (bench/README.md).
+            # the mid/side search, unable to spend its bit rate, codes each frame again and again.
+            # Without it, speech and the sound around it are coded a little less faithfully at the
+            # same bit rate (bench/README.md).
             stream.options["aac_ms"] = "0"
     fmt = codec.audio_formats[0].name
     # Sample formats differ per codec (FLAC: s16 or s32): keep the input's depth where the encoder has it.
