@@ -362,8 +362,8 @@ def retina_candidates(rgb: np.ndarray, profile: DetectionProfile,
     """RetinaFace's upright and turned views: rows of (x0, y0, x1, y1, score) in the image's
     pixels, and the quarter turns of the view each row was found in."""
     views = [(side, 0) for side in profile.retina_sides] + [(profile.turn_side, t) for t in profile.turns]
-    padded = _square_side(profile) if detector.fixed_shapes else None
-    found = [view_pass(lambda image: detector.faces(image, padded), rgb, s, t) for s, t in views]
+    find = _retina_finder(detector, profile)
+    found = [view_pass(find, rgb, s, t) for s, t in views]
     if not found:
         return np.empty((0, 5), np.float32), np.empty(0, int)
     return np.concatenate(found), np.concatenate([np.full(len(rows), t) for rows, (_, t) in zip(found, views)])
@@ -379,11 +379,11 @@ def zoom_confirmed(rgb: np.ndarray, retina: np.ndarray, turns: np.ndarray, chose
     weak = (retina[:, 4] >= profile.zoom_floor) & (retina[:, 4] < profile.retina_threshold) & (
         heights >= profile.zoom_height)
     weak &= ~_agreed(retina, chosen, profile.agree_iou)
-    padded = _square_side(profile) if detector.fixed_shapes else None
+    find = _retina_finder(detector, profile)
     found = []
     for row, turn in zip(retina[weak], turns[weak]):
-        crops = np.concatenate([zoom_pass(lambda image: detector.faces(image, padded), rgb, row, context,
-                                          profile.zoom_side, int(turn)) for context in profile.zoom_contexts])
+        crops = np.concatenate([zoom_pass(find, rgb, row, context, profile.zoom_side, int(turn))
+                                for context in profile.zoom_contexts])
         crops = crops[crops[:, 4] >= profile.zoom_threshold]
         crops = crops[_agreed(crops, row[None], profile.agree_iou)]
         if len(crops):
@@ -406,6 +406,12 @@ def zoom_pass(find: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray, row: np
     rows[:, [0, 2]] += x0
     rows[:, [1, 3]] += y0
     return rows
+
+
+def _retina_finder(detector: RetinaFace, profile: DetectionProfile) -> Callable[[np.ndarray], np.ndarray]:
+    """RetinaFace on one view or crop, padded to the profile's one shape where shapes must stay fixed."""
+    padded = _square_side(profile) if detector.fixed_shapes else None
+    return lambda image: detector.faces(image, padded)
 
 
 def _square_side(profile: DetectionProfile) -> int:

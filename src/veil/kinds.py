@@ -56,6 +56,9 @@ PLATE_RULE = TextRule(margin=0.5, min_aspect=1.2, max_aspect=6.0, min_score=0.6)
 # bench/README.md).
 TEXT_PASSES: dict[str, tuple[TextPass, ...]] = {"fast": (MODEL_SIZE,),
                                                "accurate": (MODEL_SIZE, TextPass(upscale=2.0, tallest=48.0))}
+# Video keeps the model's own size whatever the profile: a larger look on every sampled frame
+# would multiply the detection pass's time.
+VIDEO_TEXT_PASSES = (MODEL_SIZE,)
 # Boxes of one kind overlapping this much (IoU) are one line seen by two passes: they become
 # one region covering both.
 SAME_LINE_IOU = 0.5
@@ -95,13 +98,15 @@ def _merged(found: list[tuple[Kind, Box]]) -> list[tuple[Kind, Box]]:
     both, so a merged box hides every pixel either did."""
     kept: list[tuple[Kind, Box]] = []
     for kind, box in found:
-        for i, (other_kind, other) in enumerate(kept):
-            if other_kind == kind and iou_matrix([box], [other])[0, 0] >= SAME_LINE_IOU:
-                kept[i] = (kind, Box(min(box.x0, other.x0), min(box.y0, other.y0), max(box.x1, other.x1),
-                                     max(box.y1, other.y1), "detected", max(box.score, other.score)))
-                break
-        else:
+        same_kind = [i for i, (other_kind, _) in enumerate(kept) if other_kind == kind]
+        overlaps = iou_matrix([box], [kept[i][1] for i in same_kind])[0] >= SAME_LINE_IOU if same_kind else []
+        first = next((i for i, overlap in zip(same_kind, overlaps) if overlap), None)
+        if first is None:
             kept.append((kind, box))
+            continue
+        other = kept[first][1]
+        kept[first] = (kind, Box(min(box.x0, other.x0), min(box.y0, other.y0), max(box.x1, other.x1),
+                                 max(box.y1, other.y1), "detected", max(box.score, other.score)))
     return kept
 
 
@@ -110,7 +115,7 @@ def wants_text(hide: tuple[Kind, ...]) -> bool:
 
 
 def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y: float,
-                passes: tuple[TextPass, ...] = (MODEL_SIZE,)) -> dict[Kind, list[Box]]:
+                passes: tuple[TextPass, ...]) -> dict[Kind, list[Box]]:
     """Boxes of plates, text and detected people in one downscaled video frame, in full-frame pixels.
     (Bodies under faces come from the face tracks: veil.video.)"""
     height, width = rgb.shape[:2]
@@ -127,7 +132,7 @@ def _scaled(box: Box, sx: float, sy: float) -> Box:
     return Box(box.x0 * sx, box.y0 * sy, box.x1 * sx, box.y1 * sy, box.origin, box.score)
 
 
-def kinds_record(hide: tuple[Kind, ...], width: int, height: int, passes: tuple[TextPass, ...] = (MODEL_SIZE,)) -> dict:
+def kinds_record(hide: tuple[Kind, ...], width: int, height: int, passes: tuple[TextPass, ...]) -> dict:
     """What finding plates, text and people runs on an image of this size, for the plan and its report."""
     record: dict = {"hide": list(hide)}
     if wants_text(hide):
@@ -142,7 +147,7 @@ def kinds_record(hide: tuple[Kind, ...], width: int, height: int, passes: tuple[
 
 
 def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region],
-                  passes: tuple[TextPass, ...] = (MODEL_SIZE,)) -> tuple[list[Region], dict]:
+                  passes: tuple[TextPass, ...]) -> tuple[list[Region], dict]:
     """The regions of every kind but faces (already found) in one photo, and what ran to find them
     (`passes`: the text detector's)."""
     height, width = pixels.shape[:2]

@@ -119,18 +119,17 @@ def boxes_from_map(probability: np.ndarray) -> list[tuple[np.ndarray, float, flo
     return found
 
 
-def detect_text(image: np.ndarray, passes: tuple[TextPass, ...] = (MODEL_SIZE,),
-                detector: TextDetector | None = None) -> list[TextBox]:
+def detect_text(image: np.ndarray, passes: tuple[TextPass, ...], detector: TextDetector | None = None) -> list[TextBox]:
     """Find text lines in an RGB(A)/grayscale image array; boxes are in its pixel coordinates.
     Every pass's lines are returned together (a line seen by two passes is there twice)."""
     detector = detector or shared_text_detector()
     rgb = as_rgb8(image)
     height, width = rgb.shape[:2]
+    model_scale = input_scale(width, height)
     found: list[TextBox] = []
     for look in passes:
         lines = _text_pass(rgb, look.upscale, detector)
         if look.tallest is not None:
-            model_scale = input_scale(width, height)
             lines = [line for line in lines if line.short_side * model_scale < look.tallest]
         found += lines
     return found
@@ -160,7 +159,7 @@ def _text_pass(rgb: np.ndarray, upscale: float, detector: TextDetector) -> list[
     return boxes
 
 
-def text_record(width: int, height: int, passes: tuple[TextPass, ...] = (MODEL_SIZE,)) -> dict:
+def text_record(width: int, height: int, passes: tuple[TextPass, ...]) -> dict:
     """What `detect_text` runs on an image of this size, for the plan and its audit report."""
     return {
         "model": MODEL_NAME,

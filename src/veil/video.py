@@ -27,7 +27,7 @@ from veil.detect import (FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detectio
 from veil.models import model_sha256
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
-from veil.kinds import DEFAULT_HIDE, ID_PREFIX, frame_boxes, kinds_record
+from veil.kinds import DEFAULT_HIDE, ID_PREFIX, VIDEO_TEXT_PASSES, frame_boxes, kinds_record
 from veil.people import body_below
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.regions import head_box
@@ -184,7 +184,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                                 scan.width, scan.height),
         detection={**video_detection_record(sampling, batch, detection_size(scan.width, scan.height, sampling.side),
                                             params, (start, end)),
-                   **kinds_record(hide, *detection_size(scan.width, scan.height, sampling.side))},
+                   **kinds_record(hide, *detection_size(scan.width, scan.height, sampling.side), VIDEO_TEXT_PASSES)},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
         unchecked_covered=not only_range,
@@ -261,7 +261,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, detector
             scan.detections[frame.index] = [_head(face, *scale) for face in faces]
         if scan.kinds:  # the frames the face detector samples, so every kind is seen as often
             for frame in batch:
-                for kind, boxes in frame_boxes(frame.rgb, hide, *scale).items():
+                for kind, boxes in frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES).items():
                     scan.kinds[kind][frame.index] = boxes
         batch.clear()
 
