@@ -9,10 +9,12 @@ exactly what ran. Real files, real detector, the real command.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from veil import interrupt
 from photo_support import TWO_PEOPLE, copy_in, leftovers, rgb_of, veil, veil_subprocess
 
 CLIP = "videos/youtube_faces/Aaron_Guiel5.mp4"
@@ -166,6 +169,56 @@ def test_a_signal_leaves_no_partial_output(shared_data, tmp_path, signum):
     assert process.returncode == 128 + signum, stderr
     assert "Traceback" not in stderr and "no partial output" in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [clip.name]
+
+
+@pytest.fixture()
+def stops_caught():
+    """veil's own signal handling in this process, as `veil` installs it; pytest's restored after."""
+    before = {signum: signal.getsignal(signum) for signum in interrupt.STOP_SIGNALS}
+    interrupt.catch_stops()
+    yield
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+
+
+def test_a_stop_while_a_temporary_copy_is_removed_waits_until_it_is_gone(tmp_path, monkeypatch, stops_caught):
+    """The stop that once left an input's temporary copy behind: SIGTERM landing during the removal."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    real_rmtree = shutil.rmtree
+
+    def signalled_rmtree(path, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", signalled_rmtree)
+    with pytest.raises(interrupt.Stopped):
+        with interrupt.temporary_folder("veil-") as folder:
+            (folder / "input.jpg").write_bytes(b"an unredacted copy")
+    assert list(tmp_path.iterdir()) == []
+
+    # A stop inside the work itself: raised where it lands, and the copy still goes.
+    with pytest.raises(interrupt.Stopped):
+        with interrupt.temporary_folder("veil-") as folder:
+            monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+            (folder / "input.jpg").write_bytes(b"an unredacted copy")
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(5)
+            pytest.fail("the stop was not raised")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_last_resort_removes_what_a_stop_cut_short(tmp_path, stops_caught):
+    with pytest.raises(interrupt.Stopped):
+        with interrupt.temporary_file(tmp_path, ".out.", ".partial.jpg") as partial:
+            partial.write_bytes(b"half a photo")
+            with interrupt.stops_held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                assert partial.exists()  # held: the stop waits for the block's end
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "listed").mkdir()
+    interrupt._temporary.add(tmp_path / "listed")  # as if a stop had landed between making and removing it
+    interrupt.remove_leftovers()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_names_with_control_characters_cannot_forge_a_line(tmp_path):

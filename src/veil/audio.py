@@ -9,12 +9,12 @@ the input are not copied.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from pathlib import Path
 
 import av
 import av.error
 
+from veil.interrupt import temporary_folder
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.plan import MediaPlan, RenderSettings
@@ -68,7 +68,7 @@ def check_audio_output(source: Path, target: Path, voice: VoicePlan) -> None:
                          f"{', '.join(sorted(AUDIO_FORMATS))}")
     container = _open(source)
     try:
-        with tempfile.TemporaryDirectory(prefix="veil-check-") as folder:
+        with temporary_folder("veil-check-") as folder:
             try:
                 out, _ = _open_output(Path(folder) / f"check{suffix}", suffix, container, voice)
                 try:

@@ -26,6 +26,7 @@ from veil import __version__
 from veil.batch import BatchError, Task, Workers, run_all, usable_cores
 from veil.detect import PROFILES
 from veil.manifest import ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint, still_done
+from veil.interrupt import Stopped, catch_stops, ignore_stops, remove_leftovers
 from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
                           Preset, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option)
@@ -318,18 +319,8 @@ def speech_summary(result: FileResult) -> dict:
     return {"speech_seconds": record["speech_seconds"], "speech_segments": record["segments"]} if record else {}
 
 
-class Stopped(BaseException):
-    """Ctrl-C, SIGTERM or SIGHUP. A BaseException, so no handler of ordinary errors swallows it and
-    every `finally` on the way out runs: temporary outputs are removed, nothing partial is left."""
-
-
-def _stop(signum: int, _frame: object) -> None:
-    raise Stopped(signum)
-
-
 def main() -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _stop)
+    catch_stops()
     try:
         if len(sys.argv) > 1 and sys.argv[1] == "review":
             from veil.review.cli import review_app
@@ -339,6 +330,8 @@ def main() -> None:
         else:
             app(prog_name="veil")
     except (Stopped, KeyboardInterrupt) as stop:
+        ignore_stops()  # a second Ctrl-C while the last temporary files go would end in a traceback
+        remove_leftovers()
         signum = stop.args[0] if isinstance(stop, Stopped) else signal.SIGINT
         err.print(f"veil: stopped ({signal.Signals(signum).name}); no partial output was left")
         sys.exit(128 + signum)

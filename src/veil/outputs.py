@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import av
 import av.error
 from PIL import Image, UnidentifiedImageError
 
+from veil.interrupt import temporary_file
 from veil.names import shown
 from veil.remote import Url
 
@@ -306,10 +306,7 @@ def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
     move is a hard link, which fails if the name exists.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent)
-    os.close(fd)
-    temp = Path(name)
-    try:
+    with temporary_file(target.parent, f".{target.stem}.", f".partial{target.suffix}") as temp:
         yield temp
         # mkstemp creates 0600; give the output the permissions a normal file would get.
         umask = os.umask(0)
@@ -319,8 +316,6 @@ def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
             os.replace(temp, target)
         else:
             _link_new(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def _link_new(temp: Path, target: Path) -> None:

@@ -10,7 +10,6 @@ the media) runs in `preflight`, before any detection.
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from veil.animation import WRITE_FORMATS as ANIMATION_FORMATS
 from veil.animation import plan_animation, render_animation
 from veil.detect import DetectionProfile
 from veil.imagefile import WRITE_FORMATS, Photo, read_photo
+from veil.interrupt import temporary_folder
 from veil.names import shown
 from veil.outputs import MediaKind, OutputError, check_writable
 from veil.photo import file_sha256, plan_photo, render_photo
@@ -138,7 +138,7 @@ def _redact_staged(task: FileTask, show_progress: bool) -> FileResult:
     folder (removed however this ends, Ctrl-C included); a finished output is then uploaded.
     This runs where the file's task runs, so a worker on another machine fetches its own input."""
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="veil-") as scratch:
+    with temporary_folder("veil-") as scratch:
         source, target = task.source, task.target
         try:
             if isinstance(task.source, Url):

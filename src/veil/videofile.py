@@ -15,7 +15,6 @@ times, device make/model, encoder names and chapter titles are gone.
 from __future__ import annotations
 
 from collections.abc import Iterator
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import av
 import av.error
 
+from veil.interrupt import temporary_folder
 from veil.plan import Encoding
 from veil.voice import VoiceEdit, VoicePlan, add_edited_stream
 
@@ -262,7 +262,7 @@ def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: Vo
     try:
         stream = video_stream(container)
         suffix = target.suffix
-        with tempfile.TemporaryDirectory(prefix="veil-check-") as folder:
+        with temporary_folder("veil-check-") as folder:
             try:
                 out = open_output(Path(folder) / f"check{suffix}", suffix, container, stream, 0, encoding, voice)
                 try:
