@@ -179,6 +179,28 @@ def stops_caught():
     yield
     for signum, handler in before.items():
         signal.signal(signum, handler)
+    interrupt._held, interrupt._pending = 0, None
+    interrupt._temporary.clear()
+
+
+def test_a_stop_while_a_staged_copy_is_removed_leaves_no_copy(shared_data, tmp_path, monkeypatch, stops_caught):
+    """The CI failure itself, made certain: a photo named by URL is staged in a private temp folder,
+    and SIGTERM lands while that folder is being removed."""
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    real_rmtree = shutil.rmtree
+
+    def signalled_rmtree(path, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", signalled_rmtree)
+    with pytest.raises(interrupt.Stopped):
+        veil(f"file://{photo}", "-o", f"file://{tmp_path / 'out.jpg'}")
+    assert list(temp.iterdir()) == []
+    assert (tmp_path / "out.jpg").exists()  # the stop came after the upload: the output is whole
 
 
 def test_a_stop_while_a_temporary_copy_is_removed_waits_until_it_is_gone(tmp_path, monkeypatch, stops_caught):

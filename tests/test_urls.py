@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import signal
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_batch import DEADLINE_S, photos, records, run_veil, start_veil, wait_until
+from test_batch import DEADLINE_S, environment, photos, records, run_veil, veil_command, wait_until
 from photo_support import KIT_WITH_ROSE, TWO_PEOPLE, copy_in, face_slice, planned_faces, share_near, veil
 
 
@@ -162,14 +164,20 @@ def test_file_urls_in_worker_processes(shared_data, tmp_path, monkeypatch, worke
     assert {r["status"] for r in records(manifest)[len(done):]} == {"skipped"}
 
 
-def test_an_interrupted_url_run_leaves_no_copy_and_no_partial_output(shared_data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_interrupted_url_run_leaves_no_copy_and_no_partial_output(shared_data, tmp_path, monkeypatch, jobs):
+    """SIGTERM to veil alone (--jobs 1), or to its whole process group, workers included (--jobs 2,
+    as a service manager or a closed terminal does): the workers' copies and partial outputs go too."""
     inputs = photos(shared_data, tmp_path / "in", 12)
     temp, out, manifest = tmp_path / "tmp", tmp_path / "out", tmp_path / "manifest.jsonl"
     temp.mkdir()
     monkeypatch.setenv("TMPDIR", str(temp))
-    process = start_veil(url_of(tmp_path / "in"), "--output-dir", url_of(out), "--manifest", manifest, "--jobs", 1)
+    process = subprocess.Popen(veil_command(url_of(tmp_path / "in"), "--output-dir", url_of(out), "--manifest", manifest,
+                                            "--jobs", jobs),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
+                               start_new_session=True)
     wait_until(lambda: len(records(manifest)) >= 2, process)
-    process.send_signal(signal.SIGTERM)
+    os.killpg(process.pid, signal.SIGTERM)
     _, stderr = process.communicate(timeout=DEADLINE_S)
     assert process.returncode == 128 + signal.SIGTERM, stderr
     assert "Traceback" not in stderr and "stopped (SIGTERM)" in stderr

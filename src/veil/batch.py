@@ -11,7 +11,6 @@ with --jobs they run here, one at a time, because their own pipeline already use
 from __future__ import annotations
 
 import os
-import signal
 import socket
 from collections import Counter, deque
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+from veil.interrupt import end_on_stop
 from veil.models import set_threads
 from veil.photo import file_sha256
 from veil.pipeline import FileResult, FileTask, redact_file, unexpected_error
@@ -104,9 +104,7 @@ def run_in_pool(tasks: list[Task], jobs: int, finish: Callable[[int, FileResult]
 
 
 def start_worker(threads: int) -> None:
-    # Ctrl-C reaches every process of the terminal's group; the main process alone decides
-    # what stops, and lets the files in progress finish rather than leave them half done.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    end_on_stop()
     set_threads(threads)
 
 

@@ -331,10 +331,14 @@ def main() -> None:
             app(prog_name="veil")
     except (Stopped, KeyboardInterrupt) as stop:
         ignore_stops()  # a second Ctrl-C while the last temporary files go would end in a traceback
-        remove_leftovers()
         signum = stop.args[0] if isinstance(stop, Stopped) else signal.SIGINT
-        err.print(f"veil: stopped ({signal.Signals(signum).name}); no partial output was left")
+        left = "" if not remove_leftovers() else ", but temporary files were left (below)"
+        err.print(f"veil: stopped ({signal.Signals(signum).name}); no partial output was left{left}")
         sys.exit(128 + signum)
     except Exception as error:  # the promise: no traceback, ever
         err.print(f"veil: {unexpected_error(error)}")
         sys.exit(2)
+    finally:
+        ignore_stops()  # the work is over: nothing may interrupt telling the user what was left
+        for path in remove_leftovers():
+            err.print(f"veil: could not remove the temporary {shown(path)} (it may hold an unredacted copy): remove it")

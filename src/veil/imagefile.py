@@ -29,6 +29,8 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from veil.interrupt import temporary_name
+
 pillow_heif.register_heif_opener()
 
 # Photos beyond this many pixels are refused as likely decompression bombs; 200 MP is
@@ -373,20 +375,20 @@ def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -
     # OpenCV picks its encoder by the file's extension and knows `.jpg` but not `.jfif`: an
     # unusual suffix is written under its usual one beside `path`, then renamed.
     path_for_opencv = path.with_suffix(".jpg" if fmt == "JPEG" else ".png")
+    renamed = temporary_name(path_for_opencv) if path_for_opencv != path else contextlib.nullcontext()
     try:
-        if icc:
-            ok = cv2.imwriteWithMetadata(str(path_for_opencv), pixels, [cv2.IMAGE_METADATA_ICCP], [np.frombuffer(icc, np.uint8)], params)
-        else:
-            ok = cv2.imwrite(str(path_for_opencv), pixels, params)
-        if ok and path_for_opencv != path:
-            os.replace(path_for_opencv, path)
+        with renamed:
+            if icc:
+                ok = cv2.imwriteWithMetadata(str(path_for_opencv), pixels, [cv2.IMAGE_METADATA_ICCP], [np.frombuffer(icc, np.uint8)], params)
+            else:
+                ok = cv2.imwrite(str(path_for_opencv), pixels, params)
+            if ok and path_for_opencv != path:
+                os.replace(path_for_opencv, path)
     except cv2.error as error:
         raise ImageError(f"cannot encode image ({error.err})") from None
     finally:
         if swap:
             _swap_red_blue(pixels)
-        if path_for_opencv != path:
-            path_for_opencv.unlink(missing_ok=True)
     if not ok:
         raise ImageError(f"cannot encode {fmt} image")
 

@@ -10,6 +10,7 @@ last resort (`remove_leftovers`) removes.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -32,9 +33,11 @@ _temporary: set[Path] = set()
 
 
 def catch_stops() -> None:
-    """In the main thread of the process that decides what stops: the signals become `Stopped`."""
+    """In the main thread of the process that decides what stops: the signals become `Stopped`.
+    Whatever is still listed when the interpreter exits (a review's export thread, say) goes too."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, _on_stop)
+    atexit.register(remove_leftovers)
 
 
 def ignore_stops() -> None:
@@ -43,11 +46,26 @@ def ignore_stops() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
+def end_on_stop() -> None:
+    """In a worker process that SIGTERM or SIGHUP ends (its pool's shutdown, a whole process
+    group stopped): it still ends at once, but removes its temporary files first. Ctrl-C is
+    ignored there: the main process decides, and lets the files in progress finish whole."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _end_now)
+
+
+def _end_now(signum: int, _frame: object) -> None:
+    remove_leftovers()
+    os._exit(128 + signum)
+
+
 def _on_stop(signum: int, _frame: object) -> None:
     global _pending
     if _held:
         _pending = _pending or signum
     else:
+        _pending = None  # one that was pending when this landed is this stop
         raise Stopped(signum)
 
 
@@ -79,7 +97,7 @@ def temporary_folder(prefix: str) -> Iterator[Path]:
             _temporary.add(folder)
         yield folder
     finally:
-        with stops_held():
+        with stops_held(), contextlib.suppress(OSError):  # left listed: the user is told at exit
             if folder is not None:
                 _remove(folder)
 
@@ -96,21 +114,39 @@ def temporary_file(folder: Path, prefix: str, suffix: str) -> Iterator[Path]:
             _temporary.add(temp)
         yield temp
     finally:
-        with stops_held():
+        with stops_held(), contextlib.suppress(OSError):
             if temp is not None:
                 _remove(temp)
 
 
-def remove_leftovers() -> None:
-    """The last resort, once a stop has ended the work: remove every temporary file still listed."""
+@contextlib.contextmanager
+def temporary_name(path: Path) -> Iterator[Path]:
+    """`path`, for a file that a library writes under a name of its own choosing; removed at the
+    end unless the block moved it away."""
     with stops_held():
-        for path in list(_temporary):
+        _temporary.add(path)
+    try:
+        yield path
+    finally:
+        with stops_held(), contextlib.suppress(OSError):
             _remove(path)
 
 
+def remove_leftovers() -> list[Path]:
+    """The last resort, once a stop has ended the work or at exit: remove every temporary file
+    still listed. Returns those that could not be removed, for the user to be told."""
+    global _pending
+    _pending = None  # stops are over: nothing is left to raise one into
+    for path in list(_temporary):
+        with contextlib.suppress(OSError):
+            _remove(path)
+    return sorted(_temporary)
+
+
 def _remove(path: Path) -> None:
+    """Remove a temporary file or folder; it stays listed if any of it is left (OSError)."""
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
     _temporary.discard(path)

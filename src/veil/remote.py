@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from veil.interrupt import stops_held
 from veil.names import shown
 
 # protocol://..., also a chained one (simplecache::s3://...); a Windows drive (C:\) has no "//".
@@ -177,7 +178,7 @@ class Url:
                 fs.put_file(str(local), temp)
                 fs.mv(temp, path)
             finally:
-                with contextlib.suppress(Exception):  # gone already when the move succeeded
+                with stops_held(), contextlib.suppress(Exception):  # gone already when the move succeeded
                     if fs.exists(temp):
                         fs.rm(temp)
 
