@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import fsspec
@@ -164,10 +165,13 @@ def test_file_urls_in_worker_processes(shared_data, tmp_path, monkeypatch, worke
     assert {r["status"] for r in records(manifest)[len(done):]} == {"skipped"}
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_an_interrupted_url_run_leaves_no_copy_and_no_partial_output(shared_data, tmp_path, monkeypatch, jobs):
-    """SIGTERM to veil alone (--jobs 1), or to its whole process group, workers included (--jobs 2,
-    as a service manager or a closed terminal does): the workers' copies and partial outputs go too."""
+@pytest.mark.parametrize("jobs, signum, times", [(1, signal.SIGTERM, 1), (2, signal.SIGTERM, 1), (2, signal.SIGHUP, 1),
+                                                 (2, signal.SIGINT, 2)])
+def test_an_interrupted_url_run_leaves_no_copy_and_no_partial_output(shared_data, tmp_path, monkeypatch, jobs, signum,
+                                                                     times):
+    """A stop to veil's whole process group, workers included (as a service manager, a closed
+    terminal or an impatient double Ctrl-C sends it): the workers' copies and partial outputs go
+    too, and no process of the group prints a traceback."""
     inputs = photos(shared_data, tmp_path / "in", 12)
     temp, out, manifest = tmp_path / "tmp", tmp_path / "out", tmp_path / "manifest.jsonl"
     temp.mkdir()
@@ -177,10 +181,12 @@ def test_an_interrupted_url_run_leaves_no_copy_and_no_partial_output(shared_data
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
                                start_new_session=True)
     wait_until(lambda: len(records(manifest)) >= 2, process)
-    os.killpg(process.pid, signal.SIGTERM)
+    for _ in range(times):
+        os.killpg(process.pid, signum)
+        time.sleep(0.2)
     _, stderr = process.communicate(timeout=DEADLINE_S)
-    assert process.returncode == 128 + signal.SIGTERM, stderr
-    assert "Traceback" not in stderr and "stopped (SIGTERM)" in stderr
+    assert process.returncode == 128 + signum, stderr
+    assert "Traceback" not in stderr and f"stopped ({signum.name})" in stderr
     written = {p.name for p in out.iterdir()}
     assert not [name for name in written if name.startswith(".")], "a partial output was left"
     assert {Path(r["output"]).name for r in records(manifest)} <= written and len(written) < len(inputs)

@@ -16,10 +16,10 @@ from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from multiprocessing import get_context
+from multiprocessing import get_context, resource_tracker
 from pathlib import Path
 
-from veil.interrupt import end_on_stop
+from veil.interrupt import end_on_stop, ignore_stops, stops_blocked_for_children
 from veil.models import set_threads
 from veil.photo import file_sha256
 from veil.pipeline import FileResult, FileTask, redact_file, unexpected_error
@@ -96,11 +96,20 @@ def run_in_pool(tasks: list[Task], jobs: int, finish: Callable[[int, FileResult]
     """`jobs` worker processes, each with 1/jobs of the cores for its detector. A worker that
     dies breaks a process pool: the files then in flight use their retry in a new pool."""
     queue, attempts = deque(tasks), Counter[int]()
+    start_resource_tracker()
     while queue:
         # spawn, not fork: the main process runs threads (the progress bar) that fork would copy mid-lock.
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=start_worker,
                                  initargs=(max(1, usable_cores() // jobs),)) as pool:
             run_windowed(pool, queue, attempts, finish, window=2 * jobs)
+
+
+def start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker deaf to SIGHUP, as it makes itself to SIGINT and
+    SIGTERM: else a closed terminal ends it with the workers, the pool starts another, and that
+    one prints a traceback for each name its predecessor held."""
+    with stops_blocked_for_children():
+        resource_tracker.ensure_running()
 
 
 def start_worker(threads: int) -> None:
@@ -120,7 +129,8 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
             while queue and not broken and len(running) < window:
                 task = queue.popleft()
                 try:
-                    running[executor.submit(run_task, task)] = task
+                    with stops_blocked_for_children():  # a submit may start a worker process
+                        running[executor.submit(run_task, task)] = task
                 except BrokenExecutor:  # a worker died since the last result came: this task waits for the next pool
                     queue.appendleft(task)
                     broken = True
@@ -135,9 +145,18 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                 else:
                     finish(task.index, result)
     except BaseException:  # Ctrl-C or a signal: what is already running finishes, its outputs whole
-        for future in running:
-            future.cancel()
-        executor.shutdown(wait=True)
+        if isinstance(executor, ProcessPoolExecutor):
+            # Photos, each done in seconds: a second stop would only leave the pool's threads
+            # and workers half shut down.
+            ignore_stops()
+            # The pool cancels its own waiting tasks: a future cancelled from here while the pool
+            # breaks (its workers stopped by the same signal) is failed again by the pool's
+            # manager thread, which then dies with a traceback.
+            executor.shutdown(wait=True, cancel_futures=True)
+        else:
+            for future in running:
+                future.cancel()
+            executor.shutdown(wait=True)
         for future, task in running.items():
             if not future.cancelled() and future.exception() is None:
                 finish(task.index, future.result())

@@ -46,6 +46,18 @@ def ignore_stops() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def stops_blocked_for_children() -> Iterator[None]:
+    """A process started inside begins with the stop signals blocked (a child inherits the mask of
+    the thread that starts it), so a Ctrl-C that reaches it while it imports cannot end it with a
+    traceback; it unblocks them once its own handling is set (`end_on_stop`)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def end_on_stop() -> None:
     """In a worker process that SIGTERM or SIGHUP ends (its pool's shutdown, a whole process
     group stopped): it still ends at once, but removes its temporary files first. Ctrl-C is
@@ -53,6 +65,7 @@ def end_on_stop() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _end_now)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def _end_now(signum: int, _frame: object) -> None:
