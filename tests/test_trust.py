@@ -183,36 +183,37 @@ def stops_caught():
     interrupt._temporary.clear()
 
 
-def test_a_stop_while_a_staged_copy_is_removed_leaves_no_copy(shared_data, tmp_path, monkeypatch, stops_caught):
+@pytest.fixture()
+def sigterm_in_rmtree(monkeypatch):
+    """Every folder removal starts with a SIGTERM to this process; the real rmtree is returned."""
+    real_rmtree = shutil.rmtree
+
+    def signalled_rmtree(path, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", signalled_rmtree)
+    return real_rmtree
+
+
+def test_a_stop_while_a_staged_copy_is_removed_leaves_no_copy(shared_data, tmp_path, monkeypatch, stops_caught,
+                                                              sigterm_in_rmtree):
     """The CI failure itself, made certain: a photo named by URL is staged in a private temp folder,
     and SIGTERM lands while that folder is being removed."""
     photo = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
     temp = tmp_path / "tmp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    real_rmtree = shutil.rmtree
-
-    def signalled_rmtree(path, *args, **kwargs):
-        os.kill(os.getpid(), signal.SIGTERM)
-        real_rmtree(path, *args, **kwargs)
-
-    monkeypatch.setattr(shutil, "rmtree", signalled_rmtree)
     with pytest.raises(interrupt.Stopped):
         veil(f"file://{photo}", "-o", f"file://{tmp_path / 'out.jpg'}")
     assert list(temp.iterdir()) == []
     assert (tmp_path / "out.jpg").exists()  # the stop came after the upload: the output is whole
 
 
-def test_a_stop_while_a_temporary_copy_is_removed_waits_until_it_is_gone(tmp_path, monkeypatch, stops_caught):
+def test_a_stop_while_a_temporary_copy_is_removed_waits_until_it_is_gone(tmp_path, monkeypatch, stops_caught,
+                                                                         sigterm_in_rmtree):
     """The stop that once left an input's temporary copy behind: SIGTERM landing during the removal."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    real_rmtree = shutil.rmtree
-
-    def signalled_rmtree(path, *args, **kwargs):
-        os.kill(os.getpid(), signal.SIGTERM)
-        real_rmtree(path, *args, **kwargs)
-
-    monkeypatch.setattr(shutil, "rmtree", signalled_rmtree)
     with pytest.raises(interrupt.Stopped):
         with interrupt.temporary_folder("veil-") as folder:
             (folder / "input.jpg").write_bytes(b"an unredacted copy")
@@ -221,7 +222,7 @@ def test_a_stop_while_a_temporary_copy_is_removed_waits_until_it_is_gone(tmp_pat
     # A stop inside the work itself: raised where it lands, and the copy still goes.
     with pytest.raises(interrupt.Stopped):
         with interrupt.temporary_folder("veil-") as folder:
-            monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+            monkeypatch.setattr(shutil, "rmtree", sigterm_in_rmtree)  # the real one: the stop lands in the work
             (folder / "input.jpg").write_bytes(b"an unredacted copy")
             os.kill(os.getpid(), signal.SIGHUP)
             time.sleep(5)
