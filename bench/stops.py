@@ -9,6 +9,7 @@ veil had not exited 90 s later.
 
     python bench/stops.py --jobs 2 --rounds 30 --seed 5
     python bench/stops.py --jobs 1 --rounds 12 --seed 6
+    python bench/stops.py --jobs 2 --rounds 20 --seed 7 --progress
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ DEV = ROOT.parent / "shared" / "data" / "wider_face_dev" / "images"
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def one_round(work: Path, jobs: int, rng: random.Random) -> str | None:
+def one_round(work: Path, jobs: int, rng: random.Random, progress: bool) -> str | None:
     """What this round left wrong, or None."""
     temp, out, manifest = work / "tmp", work / "out", work / "manifest.jsonl"
     for folder in (temp, out):
@@ -37,7 +38,8 @@ def one_round(work: Path, jobs: int, rng: random.Random) -> str | None:
     temp.mkdir()
     manifest.unlink(missing_ok=True)
     command = [sys.executable, "-c", "from veil.cli import main; main()", f"file://{work / 'in'}",
-               "--output-dir", f"file://{out}", "--manifest", str(manifest), "--jobs", str(jobs), "-q"]
+               "--output-dir", f"file://{out}", "--manifest", str(manifest), "--jobs", str(jobs),
+               *([] if progress else ["-q"])]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(ROOT / "src")},
                                start_new_session=True)
@@ -68,6 +70,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--progress", action="store_true", help="with the progress bar (its thread may take the signal)")
     args = parser.parse_args()
     if not DEV.is_dir():
         sys.exit(f"{DEV} is absent: the bench needs the WIDER FACE dev photos")
@@ -77,7 +80,7 @@ def main() -> None:
         (work / "in").mkdir()
         for photo in sorted(DEV.rglob("*.jpg"), key=lambda p: (p.stat().st_size, p.name))[:8]:
             shutil.copy(photo, work / "in" / photo.name)
-        bad = [problem for _ in range(args.rounds) if (problem := one_round(work, args.jobs, rng))]
+        bad = [problem for _ in range(args.rounds) if (problem := one_round(work, args.jobs, rng, args.progress))]
     for problem in bad:
         print(problem)
     print(f"--jobs {args.jobs}: {len(bad)} bad rounds of {args.rounds}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context, resource_tracker
 from pathlib import Path
 
-from veil.interrupt import end_on_stop, ignore_stops, stops_blocked_for_children
+from veil.interrupt import Stopped, end_on_second_stop, end_on_stop, stops_blocked_for_children, stops_held
 from veil.models import set_threads
 from veil.photo import file_sha256
 from veil.pipeline import FileResult, FileTask, redact_file, unexpected_error
@@ -108,7 +108,7 @@ def start_resource_tracker() -> None:
     """Start multiprocessing's resource tracker deaf to SIGHUP, as it makes itself to SIGINT and
     SIGTERM: else a closed terminal ends it with the workers, the pool starts another, and that
     one prints a traceback for each name its predecessor held."""
-    with stops_blocked_for_children():
+    with stops_held(), stops_blocked_for_children():
         resource_tracker.ensure_running()
 
 
@@ -129,7 +129,9 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
             while queue and not broken and len(running) < window:
                 task = queue.popleft()
                 try:
-                    with stops_blocked_for_children():  # a submit may start a worker process
+                    # A submit may start a worker process, which must begin deaf to stops; a stop
+                    # here waits until the pool knows of that worker and this task is listed.
+                    with stops_held(), stops_blocked_for_children():
                         running[executor.submit(run_task, task)] = task
                 except BrokenExecutor:  # a worker died since the last result came: this task waits for the next pool
                     queue.appendleft(task)
@@ -144,11 +146,12 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                     queue.appendleft(task)
                 else:
                     finish(task.index, result)
-    except BaseException:  # Ctrl-C or a signal: what is already running finishes, its outputs whole
+    except BaseException as error:  # Ctrl-C or a signal: what is already running finishes, its outputs whole
         if isinstance(executor, ProcessPoolExecutor):
-            # Photos, each done in seconds: a second stop would only leave the pool's threads
-            # and workers half shut down.
-            ignore_stops()
+            if isinstance(error, Stopped):
+                # Photos, each done in seconds. A second stop would leave the pool's threads and
+                # workers half shut down: it ends veil at once instead (the escape from a stuck worker).
+                end_on_second_stop()
             # The pool cancels its own waiting tasks: a future cancelled from here while the pool
             # breaks (its workers stopped by the same signal) is failed again by the pool's
             # manager thread, which then dies with a traceback.

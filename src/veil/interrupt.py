@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
+import multiprocessing
 import os
 import shutil
 import signal
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -29,7 +31,7 @@ class Stopped(BaseException):
 
 _held = 0
 _pending: int | None = None
-_temporary: set[Path] = set()
+_temporary: dict[str, Callable[[], None]] = {}  # name -> how to remove it
 
 
 def catch_stops() -> None:
@@ -66,6 +68,24 @@ def end_on_stop() -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _end_now)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def end_on_second_stop() -> None:
+    """While the main process waits for the work in flight after a stop: one more stop ends the
+    worker processes (each removes its temporary files first) and then veil, at once; the work in
+    flight is not recorded as done. The way out of a worker that does not finish."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _abandon_work)
+
+
+def _abandon_work(signum: int, frame: object) -> None:
+    os.write(2, f"veil: stopped ({signal.Signals(signum).name}) again: the files in progress were abandoned\n".encode())
+    workers = multiprocessing.active_children()
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.join(timeout=30)
+    _end_now(signum, frame)
 
 
 def _end_now(signum: int, _frame: object) -> None:
@@ -107,12 +127,12 @@ def temporary_folder(prefix: str) -> Iterator[Path]:
     try:
         with stops_held():
             folder = Path(tempfile.mkdtemp(prefix=prefix))
-            _temporary.add(folder)
+            _list(folder)
         yield folder
     finally:
-        with stops_held(), contextlib.suppress(OSError):  # left listed: the user is told at exit
+        with stops_held():
             if folder is not None:
-                _remove(folder)
+                _remove(str(folder))
 
 
 @contextlib.contextmanager
@@ -124,12 +144,12 @@ def temporary_file(folder: Path, prefix: str, suffix: str) -> Iterator[Path]:
             fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
             os.close(fd)
             temp = Path(name)
-            _temporary.add(temp)
+            _list(temp)
         yield temp
     finally:
-        with stops_held(), contextlib.suppress(OSError):
+        with stops_held():
             if temp is not None:
-                _remove(temp)
+                _remove(str(temp))
 
 
 @contextlib.contextmanager
@@ -137,29 +157,55 @@ def temporary_name(path: Path) -> Iterator[Path]:
     """`path`, for a file that a library writes under a name of its own choosing; removed at the
     end unless the block moved it away."""
     with stops_held():
-        _temporary.add(path)
+        _list(path)
     try:
         yield path
     finally:
-        with stops_held(), contextlib.suppress(OSError):
-            _remove(path)
+        with stops_held():
+            _remove(str(path))
 
 
-def remove_leftovers() -> list[Path]:
+@contextlib.contextmanager
+def temporary_elsewhere(name: str, remove: Callable[[], None]) -> Iterator[None]:
+    """A temporary object that `remove` deletes (on remote storage, say), listed like the others:
+    a worker ended by a stop while it uploads removes it too."""
+    with stops_held():
+        _temporary[name] = remove
+    try:
+        yield
+    finally:
+        with stops_held():
+            _remove(name)
+
+
+def remove_leftovers() -> list[str]:
     """The last resort, once a stop has ended the work or at exit: remove every temporary file
     still listed. Returns those that could not be removed, for the user to be told."""
     global _pending
     _pending = None  # stops are over: nothing is left to raise one into
-    for path in list(_temporary):
-        with contextlib.suppress(OSError):
-            _remove(path)
+    for name in list(_temporary):
+        _remove(name)
     return sorted(_temporary)
 
 
-def _remove(path: Path) -> None:
-    """Remove a temporary file or folder; it stays listed if any of it is left (OSError)."""
+def _list(path: Path) -> None:
+    _temporary[str(path)] = functools.partial(_remove_path, path)
+
+
+def _remove(name: str) -> None:
+    """Remove a listed temporary; it stays listed (the user is told at exit) if any of it is left."""
+    remove = _temporary.get(name)
+    if remove is None:
+        return
+    try:
+        remove()
+    except Exception:  # noqa: BLE001 -- whatever the storage raises, the name stays listed
+        return
+    _temporary.pop(name, None)
+
+
+def _remove_path(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
-    _temporary.discard(path)

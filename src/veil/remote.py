@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from veil.interrupt import stops_held
+from veil.interrupt import temporary_elsewhere
 from veil.names import shown
 
 # protocol://..., also a chained one (simplecache::s3://...); a Windows drive (C:\) has no "//".
@@ -174,13 +174,14 @@ class Url:
                 return
             temp = str(PurePosixPath(path).with_name(f".{self.stem}.{uuid.uuid4().hex[:8]}.partial{self.suffix}"))
             fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
-            try:
+
+            def remove_temp() -> None:  # gone already when the move succeeded
+                if fs.exists(temp):
+                    fs.rm(temp)
+
+            with temporary_elsewhere(f"{self.protocol}://{temp}", remove_temp):
                 fs.put_file(str(local), temp)
                 fs.mv(temp, path)
-            finally:
-                with stops_held(), contextlib.suppress(Exception):  # gone already when the move succeeded
-                    if fs.exists(temp):
-                        fs.rm(temp)
 
 
 def location(text: str) -> Path | Url:
