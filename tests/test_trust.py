@@ -239,7 +239,8 @@ def test_the_last_resort_removes_what_a_stop_cut_short(tmp_path, stops_caught):
                 assert partial.exists()  # held: the stop waits for the block's end
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "listed").mkdir()
-    interrupt._list(tmp_path / "listed")  # as if a stop had landed between making and removing it
+    listed = interrupt.temporary_name(tmp_path / "listed")
+    listed.__enter__()  # and never left: as if a stop had landed between making and removing it
     interrupt.remove_leftovers()
     assert list(tmp_path.iterdir()) == []
 

@@ -120,49 +120,40 @@ def stops_held() -> Iterator[None]:
             raise Stopped(signum)
 
 
-@contextlib.contextmanager
-def temporary_folder(prefix: str) -> Iterator[Path]:
+def temporary_folder(prefix: str) -> contextlib.AbstractContextManager[Path]:
     """A private folder in the system temp folder, removed however the block ends."""
-    folder: Path | None = None
-    try:
-        with stops_held():
-            folder = Path(tempfile.mkdtemp(prefix=prefix))
-            _list(folder)
-        yield folder
-    finally:
-        with stops_held():
-            if folder is not None:
-                _remove(str(folder))
+    return _listed_while_used(lambda: Path(tempfile.mkdtemp(prefix=prefix)))
 
 
-@contextlib.contextmanager
-def temporary_file(folder: Path, prefix: str, suffix: str) -> Iterator[Path]:
+def temporary_file(folder: Path, prefix: str, suffix: str) -> contextlib.AbstractContextManager[Path]:
     """An empty file (mode 0600) in `folder`, removed at the end unless the block moved it away."""
-    temp: Path | None = None
-    try:
-        with stops_held():
-            fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
-            os.close(fd)
-            temp = Path(name)
-            _list(temp)
-        yield temp
-    finally:
-        with stops_held():
-            if temp is not None:
-                _remove(str(temp))
+    def make() -> Path:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+        os.close(fd)
+        return Path(name)
+
+    return _listed_while_used(make)
 
 
-@contextlib.contextmanager
-def temporary_name(path: Path) -> Iterator[Path]:
+def temporary_name(path: Path) -> contextlib.AbstractContextManager[Path]:
     """`path`, for a file that a library writes under a name of its own choosing; removed at the
     end unless the block moved it away."""
-    with stops_held():
-        _list(path)
+    return _listed_while_used(lambda: path)
+
+
+@contextlib.contextmanager
+def _listed_while_used(make: Callable[[], Path]) -> Iterator[Path]:
+    """`make()`'s file or folder, made and listed with stops held back, then removed the same way."""
+    path: Path | None = None
     try:
+        with stops_held():
+            path = make()
+            _temporary[str(path)] = functools.partial(_remove_path, path)
         yield path
     finally:
         with stops_held():
-            _remove(str(path))
+            if path is not None:
+                _remove(str(path))
 
 
 @contextlib.contextmanager
@@ -186,10 +177,6 @@ def remove_leftovers() -> list[str]:
     for name in list(_temporary):
         _remove(name)
     return sorted(_temporary)
-
-
-def _list(path: Path) -> None:
-    _temporary[str(path)] = functools.partial(_remove_path, path)
 
 
 def _remove(name: str) -> None:
