@@ -321,6 +321,7 @@ def speech_summary(result: FileResult) -> dict:
 
 def main() -> None:
     catch_stops()
+    stopped: int | None = None
     try:
         if len(sys.argv) > 1 and sys.argv[1] == "review":
             from veil.review.cli import review_app
@@ -330,15 +331,17 @@ def main() -> None:
         else:
             app(prog_name="veil")
     except (Stopped, KeyboardInterrupt) as stop:
-        ignore_stops()  # a second Ctrl-C while the last temporary files go would end in a traceback
-        signum = stop.args[0] if isinstance(stop, Stopped) else signal.SIGINT
-        left = "" if not remove_leftovers() else ", but temporary files were left (below)"
-        err.print(f"veil: stopped ({signal.Signals(signum).name}); no partial output was left{left}")
-        sys.exit(128 + signum)
+        stopped = stop.args[0] if isinstance(stop, Stopped) else signal.SIGINT
     except Exception as error:  # the promise: no traceback, ever
         err.print(f"veil: {unexpected_error(error)}")
         sys.exit(2)
     finally:
-        ignore_stops()  # the work is over: nothing may interrupt telling the user what was left
-        for path in remove_leftovers():
+        ignore_stops()  # the work is over: a second Ctrl-C must not interrupt telling the user what was left
+        left = remove_leftovers()
+        if stopped is not None:
+            but = ", but temporary files were left (below)" if left else ""
+            err.print(f"veil: stopped ({signal.Signals(stopped).name}); no partial output was left{but}")
+        for path in left:
             err.print(f"veil: could not remove the temporary {shown(path)} (it may hold an unredacted copy): remove it")
+    if stopped is not None:
+        sys.exit(128 + stopped)

@@ -144,22 +144,17 @@ def temporary_name(path: Path) -> contextlib.AbstractContextManager[Path]:
 @contextlib.contextmanager
 def _listed_while_used(make: Callable[[], Path]) -> Iterator[Path]:
     """`make()`'s file or folder, made and listed with stops held back, then removed the same way."""
-    path: Path | None = None
-    try:
+    with contextlib.ExitStack() as listing:
         with stops_held():
             path = make()
-            _temporary[str(path)] = functools.partial(_remove_path, path)
+            listing.enter_context(listed_temporary(str(path), functools.partial(_remove_path, path)))
         yield path
-    finally:
-        with stops_held():
-            if path is not None:
-                _remove(str(path))
 
 
 @contextlib.contextmanager
-def temporary_elsewhere(name: str, remove: Callable[[], None]) -> Iterator[None]:
-    """A temporary object that `remove` deletes (on remote storage, say), listed like the others:
-    a worker ended by a stop while it uploads removes it too."""
+def listed_temporary(name: str, remove: Callable[[], None]) -> Iterator[None]:
+    """A temporary thing that `remove` deletes (a file here, an object on remote storage), listed
+    while the block runs, so that a stop's last resort removes it too; removed when it ends."""
     with stops_held():
         _temporary[name] = remove
     try:

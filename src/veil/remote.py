@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from veil.interrupt import temporary_elsewhere
+from veil.interrupt import listed_temporary
 from veil.names import shown
 
 # protocol://..., also a chained one (simplecache::s3://...); a Windows drive (C:\) has no "//".
@@ -179,7 +179,7 @@ class Url:
                 if fs.exists(temp):
                     fs.rm(temp)
 
-            with temporary_elsewhere(f"{self.protocol}://{temp}", remove_temp):
+            with listed_temporary(f"{self.protocol}://{temp}", remove_temp):
                 fs.put_file(str(local), temp)
                 fs.mv(temp, path)
 
