@@ -187,6 +187,8 @@ def main() -> None:
     parser.add_argument("--stride", type=int, help="override the detection stride")
     parser.add_argument("--threshold", type=float, help="override the detection threshold")
     parser.add_argument("--retina-every", type=int, help="override: RetinaFace views on every n-th sampled frame (0: never)")
+    parser.add_argument("--overview-threshold", type=float, help="override: CenterFace's overview pass on every "
+                        "sampled frame, keeping boxes from this score (0: off)")
     parser.add_argument("--zoom-floor", type=float, help="override: the closer look at weak RetinaFace boxes "
                         "from this score (0: off)")
     parser.add_argument("--tools", default="veil,deface", help="comma-separated: veil, deface")
@@ -203,6 +205,8 @@ def main() -> None:
     sampling = replace(base, side=args.side or base.side, stride=args.stride or base.stride,
                        frame=replace(base.frame, threshold=args.threshold or base.frame.threshold),
                        retina_every=base.retina_every if args.retina_every is None else args.retina_every)
+    if args.overview_threshold is not None:
+        sampling = replace(sampling, overview_threshold=args.overview_threshold or None)
     if args.zoom_floor is not None:
         sampling = replace(sampling, frame=replace(sampling.frame, zoom_floor=args.zoom_floor or None))
     if args.cache:

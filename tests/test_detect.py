@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -14,6 +15,8 @@ from veil.detect import (
     VIDEO_DETECTION, detect_frames, retina_candidates, view_pass,
 )
 from veil.imagefile import read_photo
+from veil.track import TrackParams
+from veil.video import video_detection_record
 
 TWO_FACES = "face_recognition_examples/examples/knn_examples/test/obama_and_biden.jpg"
 # A soldier's face, 180 px high, in a WIDER FACE dev photo; GT box x, y, w, h (upright photo).
@@ -22,6 +25,9 @@ SOLDIER_FACE = (726, 122, 146, 180)
 # A photographer's face behind his camera, 114 px high, in a WIDER FACE dev photo (upright photo).
 PHOTOGRAPHER = "wider_face_dev/images/52--Photographers/52_Photographers_photographertakingphoto_52_30.jpg"
 PHOTOGRAPHER_FACE = (288, 244, 100, 114)
+# A blurred face in a parade crowd, 30 px high in a 1024 px WIDER FACE dev photo.
+PARADE = "wider_face_dev/images/0--Parade/0_Parade_Parade_0_559.jpg"
+PARADE_FACE = (748, 375, 38, 30)
 
 
 def iou(d: Detection, box: tuple[float, float, float, float]) -> float:
@@ -94,3 +100,30 @@ def test_video_frames_with_views_get_the_same_closer_look(shared_data: Path) -> 
     assert max(iou(d, face) for d in with_views) >= 0.5
     [without_zoom] = detect_frames([rgb], dataclasses.replace(frame_profile, zoom_floor=None), [True])
     assert max((iou(d, face) for d in without_zoom), default=0) < 0.5
+
+
+def test_video_frames_get_centerface_overview_pass(shared_data: Path) -> None:
+    """The video profile runs CenterFace on each sampled frame downscaled too (as a photo's
+    overview pass): a blurred crowd face the full-size pass boxes beside the face is found there,
+    and the plan's record says the pass ran and at what threshold."""
+    rgb = read_photo(shared_data / PARADE).pixels
+    scale = 960 / max(rgb.shape[:2])
+    frame = cv2.resize(rgb, (round(rgb.shape[1] * scale / 2) * 2, round(rgb.shape[0] * scale / 2) * 2),
+                       interpolation=cv2.INTER_AREA)
+    face = tuple(v * scale for v in PARADE_FACE)
+    sampling = VIDEO_DETECTION["fast"]
+    assert sampling.overview_threshold is not None
+    [full_only] = detect_frames([frame], sampling.frame, [False])
+    assert max((iou(d, face) for d in full_only), default=0) < 0.3
+    [with_overview] = detect_frames([frame], sampling.frame, [False], overview_threshold=sampling.overview_threshold)
+    assert max(iou(d, face) for d in with_overview) >= 0.5
+    # Where every call must keep one input shape (CUDA), the small frame sits in a blank
+    # frame-size canvas: the same face is found.
+    fixed = CenterFace()
+    fixed.fixed_shapes = True
+    [padded] = detect_frames([frame], sampling.frame, [False], 2, fixed, overview_threshold=sampling.overview_threshold)
+    assert max(iou(d, face) for d in padded) >= 0.5
+    record = video_detection_record(sampling, 2, (frame.shape[1], frame.shape[0]), TrackParams(), (None, None))
+    assert record["overview"] == {"longest_side": sampling.frame.overview_side,
+                                  "threshold": sampling.overview_threshold}
+    assert video_detection_record(sampling, 2, (320, 180), TrackParams(), (None, None))["overview"] is None

@@ -494,16 +494,47 @@ def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: R
 
 
 def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: list[bool], batch: int = 0,
-                  detector: CenterFace | None = None, second: RetinaFace | None = None) -> list[list[Detection]]:
+                  detector: CenterFace | None = None, second: RetinaFace | None = None,
+                  overview_threshold: float | None = None) -> list[list[Detection]]:
     """Faces in same-size upright RGB video frames, in their pixels: CenterFace on the whole frames
-    in one call (padded to `batch` frames where shapes must stay fixed), RetinaFace's views on the
-    frames `views` marks. Boxes are not clipped to the frame: a face half out of the picture
-    keeps its full size, so the head around it does too."""
+    in one call (padded to `batch` frames where shapes must stay fixed), and where
+    `overview_threshold` is given on the frames downscaled to the profile's overview side too
+    (its boxes scoring at least that join the others); RetinaFace's views on the frames `views`
+    marks. Boxes are not clipped to the frame: a face half out of the picture keeps its full
+    size, so the head around it does too."""
     detector = detector or shared_detector()
-    found = centerface_rows(detector, frames, decode_floor(profile), rows=batch if detector.fixed_shapes else 0)
+    rows = batch if detector.fixed_shapes else 0
+    found = centerface_rows(detector, frames, decode_floor(profile), rows=rows)
+    wide = (overview_rows(detector, frames, profile, overview_threshold, rows) if overview_threshold is not None
+            else [np.empty((0, 5), np.float32)] * len(frames))
     second = (second or shared_retinaface()) if any(views) and uses_retina(profile) else None
-    return [as_detections(nms(kept(rgb, rows, profile, second if view else None), profile.nms_iou))
-            for rgb, rows, view in zip(frames, found, views)]
+    # The overview's boxes join the frame's settled detections: after the agreement rule and the
+    # closer look (one of them lying over a weak RetinaFace box would otherwise stop that box from
+    # being looked at again) and after each set's own NMS.
+    return [as_detections(nms(np.concatenate([nms(kept(rgb, full, profile, second if view else None), profile.nms_iou),
+                                              nms(small, profile.nms_iou)]), profile.nms_iou))
+            for rgb, full, small, view in zip(frames, found, wide, views)]
+
+
+def overview_rows(detector: CenterFace, frames: list[np.ndarray], profile: DetectionProfile, threshold: float,
+                  rows: int = 0) -> list[np.ndarray]:
+    """CenterFace's rows scoring at least `threshold` on same-size frames downscaled as a photo's
+    overview pass (`pass_scales`), in the frames' pixels; none where the frames are too small for
+    one. A face seen from above, or half hidden between others, often scores higher there, with
+    its box on the face rather than beside it."""
+    h, w = frames[0].shape[:2]
+    scales = [s for s in pass_scales(profile, w, h) if s < 1]
+    if not scales:
+        return [np.empty((0, 5), np.float32) for _ in frames]
+    sw, sh = max(1, round(w * scales[-1])), max(1, round(h * scales[-1]))
+    small = [cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames]
+    if rows:  # one input shape for every call (CenterFace.fixed_shapes): blank frame-size canvases
+        small = [cv2.copyMakeBorder(f, 0, h - sh, 0, w - sw, cv2.BORDER_CONSTANT, value=0) for f in small]
+    found = centerface_rows(detector, small, max(threshold, decode_floor(profile)), rows=rows)
+    for each in found:
+        each[:, [0, 2]] *= w / sw
+        each[:, [1, 3]] *= h / sh
+    return found
 
 
 @dataclass(frozen=True)
@@ -520,6 +551,9 @@ class VideoDetection:
     # RetinaFace's views on every n-th sampled frame (and on the first of every shot); 0: never.
     # Tracking carries what they find over the frames between.
     retina_every: int = 0
+    # CenterFace on every sampled frame at the profile's overview side too, keeping its boxes
+    # that score at least this; None: not run.
+    overview_threshold: float | None = None
     # Frames per detector call. On the CPU a batch runs no faster than its frames one by
     # one and its activations cost memory (peak RSS 238 / 340 / 562 MiB for 1 / 2 / 4 at
     # 960x720), so a small one there; a GPU is kept busy with a larger one.
@@ -542,11 +576,14 @@ class VideoDetection:
 # The photo profile's closer look at weak RetinaFace boxes (zoom_floor) runs on the frames with
 # views too: a large face that the views score weakly on every frame (a faint face on a poster, a
 # face among others in a crowd) is never found for tracking to carry, and the crops cost little.
-# (Measured on held-out pan clips, bench/README.md; so was CenterFace's overview pass on video
-# frames, which found more faces seen from above but hid much more away from faces: not taken.)
+# CenterFace's overview pass runs on every sampled frame, keeping its boxes from 0.1: faces seen
+# from above or half hidden in a crowd, which the full-size pass boxes weakly and beside the face,
+# are found there and carried by tracking. Its weaker boxes (0.05) cut leaks further on some clips
+# but hid several times as much more of the frame away from faces (bench/README.md).
 VIDEO_DETECTION = {
     "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=()), side=960, stride=2,
-                           retina_every=3, confirm_score=0.1, confirm_hits=4),
+                           retina_every=3, overview_threshold=0.1, confirm_score=0.1, confirm_hits=4),
     "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=()),
-                               side=1920, stride=1, retina_every=6, confirm_score=0.1, confirm_hits=8),
+                               side=1920, stride=1, retina_every=6, overview_threshold=0.1, confirm_score=0.1,
+                               confirm_hits=8),
 }

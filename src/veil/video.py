@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from veil.detect import (FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile, VideoDetection,
-                         detect_frames, retina_record, shared_detector, unrotate, uses_retina)
+                         detect_frames, pass_scales, retina_record, shared_detector, unrotate, uses_retina)
 from veil.models import model_sha256
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
@@ -234,6 +234,9 @@ def video_detection_record(sampling: VideoDetection, batch: int, size: tuple[int
         "sampling": {"every_nth_frame": sampling.stride, "scene_cuts_always": True, "batch": batch,
                      "longest_side": sampling.side, "max_upscale": MAX_UPSCALE,
                      "second_model_every_nth_sampled_frame": sampling.retina_every},
+        # Frames too small for an overview (see pass_scales) get none: the record says so.
+        "overview": ({"longest_side": profile.overview_side, "threshold": sampling.overview_threshold}
+                     if sampling.overview_threshold is not None and min(pass_scales(profile, *size)) < 1 else None),
         "tracking": {**asdict(params), "scene_cut_histogram": CUT_HISTOGRAM},
         "range_seconds": {"start": time_range[0], "end": time_range[1]},
     }
@@ -254,7 +257,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, detector
         scale = (scan.width / size[0], scan.height / size[1])
         try:
             found = detect_frames([f.rgb for f in batch], sampling.frame, [f.views for f in batch], batch_size,
-                                  detector)
+                                  detector, overview_threshold=sampling.overview_threshold)
         except Exception as error:  # onnxruntime raises its own types; any of them means no output
             raise VideoError(f"the face detector failed: {error}") from None
         for frame, faces in zip(batch, found):
