@@ -341,13 +341,16 @@ def as_rgb8(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def overview_scale(profile: DetectionProfile, width: int, height: int) -> float | None:
+    """The downscaled overview pass's scale, where the image is large enough for one."""
+    scale = profile.overview_side / max(height, width)
+    return scale if scale < 0.75 else None
+
+
 def pass_scales(profile: DetectionProfile, width: int, height: int) -> list[float]:
     """The profile's scales, plus the downscaled overview pass where the image is large."""
-    scales = list(profile.scales)
-    overview = profile.overview_side / max(height, width)
-    if overview < 0.75:
-        scales.append(overview)
-    return scales
+    overview = overview_scale(profile, width, height)
+    return [*profile.scales, *([overview] if overview is not None else [])]
 
 
 def candidates(rgb: np.ndarray, profile: DetectionProfile, detector: CenterFace) -> np.ndarray:
@@ -503,30 +506,32 @@ def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: li
     marks. Boxes are not clipped to the frame: a face half out of the picture keeps its full
     size, so the head around it does too."""
     detector = detector or shared_detector()
-    rows = batch if detector.fixed_shapes else 0
-    found = centerface_rows(detector, frames, decode_floor(profile), rows=rows)
-    wide = (overview_rows(detector, frames, profile, overview_threshold, rows) if overview_threshold is not None
-            else [np.empty((0, 5), np.float32)] * len(frames))
+    pad_rows = batch if detector.fixed_shapes else 0
+    found = centerface_rows(detector, frames, decode_floor(profile), rows=pad_rows)
     second = (second or shared_retinaface()) if any(views) and uses_retina(profile) else None
-    # The overview's boxes join the frame's settled detections: after the agreement rule and the
-    # closer look (one of them lying over a weak RetinaFace box would otherwise stop that box from
-    # being looked at again) and after each set's own NMS.
-    return [as_detections(nms(np.concatenate([nms(kept(rgb, full, profile, second if view else None), profile.nms_iou),
-                                              nms(small, profile.nms_iou)]), profile.nms_iou))
-            for rgb, full, small, view in zip(frames, found, wide, views)]
+    settled = [nms(kept(rgb, full, profile, second if view else None), profile.nms_iou)
+               for rgb, full, view in zip(frames, found, views)]
+    if overview_threshold is not None:
+        # The overview's boxes join the frame's settled detections: after the agreement rule and
+        # the closer look (one of them lying over a weak RetinaFace box would otherwise stop that
+        # box from being looked at again) and after each set's own NMS.
+        wide = overview_rows(detector, frames, profile, overview_threshold, pad_rows)
+        settled = [nms(np.concatenate([own, nms(small, profile.nms_iou)]), profile.nms_iou)
+                   for own, small in zip(settled, wide)]
+    return [as_detections(rows) for rows in settled]
 
 
 def overview_rows(detector: CenterFace, frames: list[np.ndarray], profile: DetectionProfile, threshold: float,
                   rows: int = 0) -> list[np.ndarray]:
     """CenterFace's rows scoring at least `threshold` on same-size frames downscaled as a photo's
-    overview pass (`pass_scales`), in the frames' pixels; none where the frames are too small for
-    one. A face seen from above, or half hidden between others, often scores higher there, with
+    overview pass (`overview_scale`), in the frames' pixels; none where the frames are too small
+    for one. A face seen from above, or half hidden between others, often scores higher there, with
     its box on the face rather than beside it."""
     h, w = frames[0].shape[:2]
-    scales = [s for s in pass_scales(profile, w, h) if s < 1]
-    if not scales:
+    scale = overview_scale(profile, w, h)
+    if scale is None:
         return [np.empty((0, 5), np.float32) for _ in frames]
-    sw, sh = max(1, round(w * scales[-1])), max(1, round(h * scales[-1]))
+    sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
     small = [cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames]
     if rows:  # one input shape for every call (CenterFace.fixed_shapes): blank frame-size canvases
         small = [cv2.copyMakeBorder(f, 0, h - sh, 0, w - sw, cv2.BORDER_CONSTANT, value=0) for f in small]

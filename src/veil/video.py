@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from veil.detect import (FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile, VideoDetection,
-                         detect_frames, pass_scales, retina_record, shared_detector, unrotate, uses_retina)
+                         detect_frames, overview_scale, retina_record, shared_detector, unrotate, uses_retina)
 from veil.models import model_sha256
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
@@ -234,9 +234,10 @@ def video_detection_record(sampling: VideoDetection, batch: int, size: tuple[int
         "sampling": {"every_nth_frame": sampling.stride, "scene_cuts_always": True, "batch": batch,
                      "longest_side": sampling.side, "max_upscale": MAX_UPSCALE,
                      "second_model_every_nth_sampled_frame": sampling.retina_every},
-        # Frames too small for an overview (see pass_scales) get none: the record says so.
+        # Frames too small for an overview get none: the record says so.
         "overview": ({"longest_side": profile.overview_side, "threshold": sampling.overview_threshold}
-                     if sampling.overview_threshold is not None and min(pass_scales(profile, *size)) < 1 else None),
+                     if sampling.overview_threshold is not None and overview_scale(profile, *size) is not None
+                     else None),
         "tracking": {**asdict(params), "scene_cut_histogram": CUT_HISTOGRAM},
         "range_seconds": {"start": time_range[0], "end": time_range[1]},
     }
