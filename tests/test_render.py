@@ -12,7 +12,7 @@ from veil.regions import head_box
 from veil.imagefile import read_photo
 from veil.photo import plan_photo
 from veil.plan import Box, Region, RenderSettings
-from veil.render import SHADING_SPREAD, redact_frame
+from veil.render import SHADING_SPREAD, redact_frame, region_mask
 from photo_support import GROUP, KIT_WITH_ROSE, OBAMA, TWO_PEOPLE, copy_in, face_slice, rgb_of, share_near, veil
 
 
@@ -144,6 +144,47 @@ def test_fill_covers_every_pixel_of_each_head_ellipse(crowd, colour):
         rows, cols = pixel_window(box, pixels.shape)
         covered[rows, cols] = True
     assert np.array_equal(out[~covered], pixels[~covered]), "pixels away from any face changed"
+
+
+def test_fill_of_a_dense_crowd_hides_exactly_each_regions_own_mask(obama):
+    """Fill draws all regions at once, as runs of pixels per row; the union must be each
+    region's own mask, pixel for pixel: fractional, tiny, huge, overlapping and cut by the
+    frame's edges or by the bands fill works in."""
+    rng = np.random.default_rng(7)
+    height, width = obama.shape[:2]
+    boxes = []
+    for _ in range(600):
+        x, y = rng.uniform(-60, width), rng.uniform(-60, height)
+        w = rng.choice([rng.uniform(0.2, 2), rng.uniform(4, 80), rng.uniform(200, 900)], p=[0.1, 0.8, 0.1])
+        boxes.append(("box" if rng.random() < 0.2 else "ellipse", Box(x, y, x + w, y + w * rng.uniform(0.8, 1.5))))
+    out = render(obama, boxes, color=(255, 0, 255))
+    expected = np.zeros((height, width), bool)
+    for i, (shape, box) in enumerate(boxes):
+        found = region_mask(shape, box, height, width)
+        if found is not None:
+            rows, cols, mask = found
+            expected[rows, cols] |= mask
+        if shape == "ellipse" and i % 20 == 0:  # the inscribed ellipse, by the test's own rule (slow)
+            assert expected[ellipse_centres(box, obama.shape)].all()
+    assert (out[expected] == (255, 0, 255)).all(), "a pixel of a region left"
+    assert np.array_equal(out[~expected], obama[~expected]), "a pixel outside every region changed"
+    # Whole and half pixels put pixel centres exactly on the curve. Apart, where no other
+    # region can cover a pixel one misses: a grid of cells, one box in each.
+    cell = 86
+    for _ in range(6):
+        apart = []
+        for top in range(0, height - cell, cell):
+            for left in range(0, width - cell, cell):
+                w, h = int(rng.integers(1, 81)), int(rng.integers(1, 81))
+                x, y = left + int(rng.integers(0, 82 - w)), top + int(rng.integers(0, 82 - h)) + rng.choice([0, 0.5])
+                apart.append(("ellipse", Box(float(x), float(y), float(x + w), float(y + h))))
+        out = render(obama, apart, color=(255, 0, 255))
+        expected = np.zeros((height, width), bool)
+        for shape, box in apart:
+            rows, cols, mask = region_mask(shape, box, height, width)
+            expected[rows, cols] = mask
+        assert (out[expected] == (255, 0, 255)).all()
+        assert np.array_equal(out[~expected], obama[~expected])
 
 
 def test_fill_box_covers_the_whole_rectangle_and_ellipse_spares_the_corners(obama):
