@@ -269,6 +269,47 @@ def strong(x: np.ndarray, rng: np.random.Generator, spread: float = 1.3, depth: 
     return _refilter(x, lambda e: _apply_map(e, maps) + colour, moved)
 
 
+def anonymise_ltas(x: np.ndarray, rng: np.random.Generator, keep_tilt: bool = True) -> np.ndarray:
+    """veil's anonymise without its pitch shift, with the segment's long-term envelope (the loudness-weighted mean of its
+    frames' new envelopes) taken out before the drawn tilt goes on: only the frame-to-frame moves
+    (the words) stay of the voice's own average spectrum. `keep_tilt`: its straight-line slope stays."""
+    if len(x) < voice.FRAME:
+        return np.zeros_like(x)
+    frames = voice._frames(x.astype(np.float64))
+    a, _ = voice._lpc(frames)
+    poles = voice._poles(a)
+    window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
+    windowed = np.fft.rfft(frames * window, voice.NFFT)
+    old_envelope = np.log(np.abs(np.fft.rfft(a, voice.NFFT)))
+    drawn = voice.draw(rng)
+    grid = np.linspace(0, 1, voice.NFFT // 2 + 1)
+    colour = sum(c * np.cos(np.pi * (k + 1) * grid) for k, c in enumerate(drawn.colour))
+    moved = voice._envelope(drawn, poles) - colour
+    weight = np.mean(frames ** 2, axis=1)
+    mean = (weight[:, None] * moved).sum(axis=0) / max(weight.sum(), 1e-20)
+    shape = mean - (np.polyval(np.polyfit(grid, mean, 1), grid) if keep_tilt else mean.mean())
+    gain = np.exp(moved - shape + colour + old_envelope)
+    y = voice._overlap_add(np.fft.irfft(windowed * gain, voice.NFFT)[:, :voice.FRAME] * window, len(x))
+    level = np.sqrt(np.mean(x ** 2) / max(float(np.mean(y ** 2)), 1e-20))
+    return (y * level).astype(x.dtype)
+
+
+def pitch_only_anonymise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """veil's anonymise with a pure pitch shift: the shifted signal's excitation under the envelope
+    drawn from the original's poles (formants not scaled by the resampling). One draw, no redraws."""
+    if len(x) < voice.FRAME:
+        return np.zeros_like(x)
+    shifted = voice.shift_pitch(x, voice.draw_pitch(rng)).astype(np.float64)
+    poles = voice._poles(voice._lpc(voice._frames(x.astype(np.float64)))[0])
+    frames = voice._frames(shifted)
+    a, _ = voice._lpc(frames)
+    window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
+    windowed = np.fft.rfft(frames * window, voice.NFFT)
+    gain = np.exp(voice._envelope(voice.draw(rng), poles) + np.log(np.abs(np.fft.rfft(a, voice.NFFT))))
+    y = voice._overlap_add(np.fft.irfft(windowed * gain, voice.NFFT)[:, :voice.FRAME] * window, len(x))
+    return (y * np.sqrt(np.mean(x ** 2) / max(float(np.mean(y ** 2)), 1e-20))).astype(x.dtype)
+
+
 CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noise LPC)": whisper,
               "mcadams + warp 0.8-1.25 (veil's previous anonymise)": lambda x, r: mcadams(x, r, (0.8, 1.25)),
               "veil anonymise": voice.anonymise,
@@ -282,8 +323,19 @@ CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noi
               "mcadams+warp+piecewise 1.25+colour 1.0": mcadams_piecewise_colour,
               "mcadams+warp+piecewise 1.25+colour 1.0, drift 1.15": lambda x, r: mcadams_piecewise_colour(
                   x, r, drift=1.15),
-              "pitch 1.1-1.4 + veil anonymise": lambda x, r: voice.anonymise(_pitch(x, r), r),
+              "pitch 1.1-1.4 (WSOLA) + the previous method": lambda x, r: voice.anonymise(
+                  _pitch(x, r), r, pitch_range=None),
               "pitch 1.1-1.4 only": lambda x, r: _pitch(x, r),
+              "veil anonymise without its pitch shift (the previous method)": lambda x, r: voice.anonymise(
+                  x, r, pitch_range=None),
+              "pitch 1.2-1.6 (WSOLA) + the previous method": lambda x, r: voice.anonymise(
+                  _pitch(x, r, 1.2, 1.6), r, pitch_range=None),
+              "pitch 1.3-1.8 (WSOLA) + the previous method": lambda x, r: voice.anonymise(
+                  _pitch(x, r, 1.3, 1.8), r, pitch_range=None),
+              "pitch 1.2-1.6 only": lambda x, r: _pitch(x, r, 1.2, 1.6),
+              "veil anonymise, pitch shifted without its formants": pitch_only_anonymise,
+              "the previous method, long-term envelope out (tilt kept)": anonymise_ltas,
+              "the previous method, long-term envelope out": lambda x, r: anonymise_ltas(x, r, keep_tilt=False),
               "mcadams wide (alpha 0.4-0.9, warp 0.7-1.4)+colour 1.0": lambda x, r: _refilter(
                   x, lambda e, c=_colour(r, 1.0): e + c, _mcadams_wide(r)),
               "veil anonymise + gate -40 dB": lambda x, r: _gate(voice.anonymise(x, r)),

@@ -88,6 +88,23 @@ def _span(x: np.ndarray, rate: int, a: float, b: float) -> np.ndarray:
     return x[round(a * rate):round(b * rate)]
 
 
+def _loudness_lag(x: np.ndarray, reference: np.ndarray, rate: int) -> float:
+    """Seconds by which x's loudness contour best matches the reference's (within 0.2 s), after
+    checking that it does match (correlation of log frame loudness above 0.6)."""
+    frame = round(0.02 * rate)
+
+    def contour(y: np.ndarray) -> np.ndarray:
+        frames = y[:len(y) // frame * frame].astype(np.float64).reshape(-1, frame)
+        return np.log(np.mean(frames**2, axis=1) + 1e-9)
+
+    a, b = contour(x), contour(reference)
+    fits = {lag: np.corrcoef(a[max(0, lag):len(a) + min(0, lag)], b[max(0, -lag):len(b) + min(0, -lag)])[0, 1]
+            for lag in range(-10, 11)}
+    best = max(fits, key=fits.get)
+    assert fits[best] > 0.6, f"loudness does not follow the original's (correlation {fits[best]:.2f})"
+    return abs(best) * frame / rate
+
+
 def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
 
@@ -149,8 +166,11 @@ def test_anonymise_changes_speech_keeps_duration_and_sync_and_differs_per_export
     for anonymised in (first, second):
         changed = _span(anonymised, rate, *speech)
         assert _rms(changed) > 0.3 * _rms(original)  # words are still there, not silence
-        # Not the original waveform (that is ~1); the voice's own pitch and timing keep it above 0.
+        # Not the original waveform (that is ~1)
         assert abs(np.corrcoef(changed, original)[0, 1]) < 0.7
+        # but the same words at the same moments: the loudness of 20 ms frames rises and falls
+        # with the original's, best matched within 40 ms (a pitch shift moves sound in time)
+        assert _loudness_lag(changed, original, rate) <= 0.04
         # Sound that is not speech comes out exactly as it went in (16-bit PCM both ways).
         assert np.array_equal(anonymised[:round(1.5 * rate)], before[:round(1.5 * rate)])
     assert _rms(_span(first, rate, *speech) - _span(second, rate, *speech)) > 0.3 * _rms(original)

@@ -7,16 +7,18 @@ outside speech passes unchanged; a speech segment is held until it is complete, 
 and cross-faded in and out over FADE_S *outside* the segment, so the segment itself is
 treated whole. Memory grows with the longest speech segment, not with the file.
 
-Anonymisation refilters each segment at 16 kHz: its LPC envelope's formants are moved by a
-McAdams coefficient and a vocal-tract warp, the envelope is moved again along frequency by a
-piecewise-linear map and tilted by a smooth curve, all drawn afresh for each segment from a
-secret drawn for each export and stored nowhere, so two exports of one voice, or two segments
-of one export, do not sound like one speaker. The voice's own residual is kept (words, timing,
-pitch). Of the candidates measured against a speaker recogniser (bench/voice.py: the VoicePrivacy
-McAdams baseline, noise- and pulse-excited LPC resynthesis, pitch shifts, narrower draws,
-flattened or drifting envelopes), this one linked voices least; replacing or shifting the pitch
-did not help, because the recogniser relies on the envelope, and the wider each draw, the less
-it linked. It does not make voices unlinkable (README, bench/README.md).
+Anonymisation treats each segment at 16 kHz: its pitch and formants are first scaled together by
+a factor drawn up or down (resampled, then brought back to its duration), then its LPC envelope's
+formants are moved by a McAdams coefficient and a vocal-tract warp, and the envelope is moved
+again along frequency by a piecewise-linear map and tilted by a smooth curve, all drawn afresh
+for each segment from a secret drawn for each export and stored nowhere, so two exports of one
+voice, or two segments of one export, do not sound like one speaker. The residual is kept
+otherwise (words, timing). Of the candidates measured against a speaker recogniser
+(bench/voice.py: the VoicePrivacy McAdams baseline, noise- and pulse-excited LPC resynthesis,
+pitch shifts alone, narrower draws, flattened, drifting or long-term-normalised envelopes), this
+one linked voices least: the wider each envelope draw, the less the recogniser linked, and once
+the envelope was drawn anew, the voice's own pitch was what it still used. It does not make
+voices unlinkable (README, bench/README.md).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import av
+import av.filter
 import numpy as np
 
 from veil.plan import VoiceMode
@@ -53,35 +56,75 @@ KNOTS = (0, 300 / 8000, 700 / 8000, 1200 / 8000, 2000 / 8000, 3000 / 8000, 4500 
 class VoiceDraw:
     """One segment's secret parameters."""
 
+    pitch: float  # first pitch and formants scaled together (resampled, duration kept)
     alpha: float  # McAdams coefficient: pole angles phi -> phi ** alpha
     warp: float  # then every pole angle scaled: a vocal tract of another length
     knots: tuple[float, ...]  # then the envelope moved along frequency: each of KNOTS to knot * factor
     colour: tuple[float, ...]  # and tilted by a drawn smooth curve: cosine weights, in nepers
 
 
-# A segment whose new waveform still follows the original this closely (correlation) is drawn
-# again, up to DRAWS times: the voice was barely changed.
+# A segment whose new waveform still follows its pitch-shifted self this closely (correlation)
+# gets a new envelope draw, up to DRAWS times: the envelope was barely changed.
 STILL_ALIKE = 0.5
 DRAWS = 4
 
+# The pitch factor's range, up or down. With the envelope drawn anew, the voice's own pitch was
+# what the recogniser still linked; a shift alone hides nobody, and a fixed one is undone by
+# shifting back, so it is drawn per segment, and only ever on top of the envelope's draws.
+PITCH = (1.2, 1.6)
 
-def draw(rng: np.random.Generator) -> VoiceDraw:
+
+def draw_pitch(rng: np.random.Generator, pitch_range: tuple[float, float] = PITCH) -> float:
+    low, high = pitch_range
+    return float(np.exp(rng.uniform(np.log(low), np.log(high)) * rng.choice([-1, 1])))
+
+
+def draw(rng: np.random.Generator, pitch: float = 1.0) -> VoiceDraw:
     # Wide ranges: the recogniser links voices less the more each segment's voice is its own.
     while True:
         alpha, warp = float(rng.uniform(0.4, 0.9)), float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
-        if _moves_formants(alpha, warp):
+        if _moves_formants(pitch, alpha, warp):
             break
-    return VoiceDraw(alpha=alpha, warp=warp,
+    return VoiceDraw(pitch=pitch, alpha=alpha, warp=warp,
                      knots=tuple(np.exp(rng.uniform(-np.log(1.3), np.log(1.3), len(KNOTS))).tolist()),
                      colour=tuple(rng.uniform(-1.5, 1.5, 4).tolist()))
 
 
-def _moves_formants(alpha: float, warp: float) -> bool:
-    """Whether McAdams then the warp move a formant at 500 Hz and one at 1.5 kHz by 15% or more.
-    Below about 2.5 kHz a coefficient under 1 raises a formant and a warp under 1 lowers it: drawn
-    together they can cancel, and such a draw left the segment's waveform close to the original."""
-    return all(abs(np.log(phi ** (alpha - 1) * warp)) >= np.log(1.15)
+def _moves_formants(pitch: float, alpha: float, warp: float) -> bool:
+    """Whether the pitch shift, McAdams and the warp together move a formant at 500 Hz and one at
+    1.5 kHz by 15% or more. Below about 2.5 kHz a coefficient under 1 raises a formant and a warp
+    (or a pitch factor) under 1 lowers it: drawn together they can cancel, and such a draw left
+    the segment's waveform close to the original."""
+    return all(abs(np.log((phi * pitch) ** alpha * warp / phi)) >= np.log(1.15)
                for phi in (np.pi * 500 / 8000, np.pi * 1500 / 8000))
+
+
+def shift_pitch(x: np.ndarray, factor: float) -> np.ndarray:
+    """16 kHz speech with its pitch and formants scaled by about `factor`, same length: resampled
+    (which also changes its duration), then brought back to its duration by FFmpeg's `atempo`
+    (overlap-add of grains matched by similarity, which keeps pitch). Speech inside moves by up
+    to a few tens of milliseconds; the segment's ends stay in place."""
+    rate = int(round(RATE / factor / 100)) * 100  # a round rate: resampling's FFT stays short
+    faster = resample(x.astype(np.float32), RATE, rate)
+    graph = av.filter.Graph()
+    source = graph.add_abuffer(format="flt", sample_rate=RATE, layout="mono", time_base=Fraction(1, RATE))
+    tempo = graph.add("atempo", f"{rate / RATE:.6f}")
+    sink = graph.add("abuffersink")
+    source.link_to(tempo)
+    tempo.link_to(sink)
+    graph.configure()
+    frame = av.AudioFrame.from_ndarray(faster[None, :], format="flt", layout="mono")
+    frame.sample_rate, frame.pts, frame.time_base = RATE, 0, Fraction(1, RATE)
+    graph.push(frame)
+    graph.push(None)
+    pieces = []
+    while True:
+        try:
+            pieces.append(graph.pull().to_ndarray()[0])
+        except (av.BlockingIOError, av.EOFError):
+            break
+    out = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    return np.pad(out, (0, max(0, len(x) - len(out))))[:len(x)].astype(x.dtype)
 
 
 def _frames(x: np.ndarray) -> np.ndarray:
@@ -159,13 +202,17 @@ def _envelope(voice: VoiceDraw, poles: np.ndarray) -> np.ndarray:
     return moved + sum(c * np.cos(np.pi * (k + 1) * grid) for k, c in enumerate(voice.colour))
 
 
-def anonymise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """16 kHz mono speech with a new spectral envelope (formants moved, moved again along frequency,
-    tilted), drawn afresh for each call; the voice's own LPC residual is kept, so words, timing and
-    pitch stay. Same length."""
+def anonymise(x: np.ndarray, rng: np.random.Generator,
+              pitch_range: tuple[float, float] | None = PITCH) -> np.ndarray:
+    """16 kHz mono speech with another pitch and a new spectral envelope (formants moved, moved
+    again along frequency, tilted), drawn afresh for each call; the voice's own LPC residual is
+    kept otherwise, so words and timing stay. Same length. `pitch_range` None: the pitch stays
+    (the bench's measure of what the shift adds)."""
     if len(x) < FRAME:
         return np.zeros_like(x)
-    frames = _frames(x.astype(np.float64))
+    pitch = draw_pitch(rng, pitch_range) if pitch_range else 1.0
+    shifted = (shift_pitch(x, pitch) if pitch_range else x).astype(np.float64)
+    frames = _frames(shifted)
     a, _ = _lpc(frames)
     poles = _poles(a)  # the draws below move these: found once, however many draws it takes
     window = np.sqrt(np.hanning(FRAME + 1)[:-1])  # sqrt-Hann in and out: frames 50% apart sum to one
@@ -174,11 +221,11 @@ def anonymise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     for _ in range(DRAWS):
         # The frame refiltered by new / old envelope magnitude (zero phase: the phase made no difference
         # to the recogniser, and the ratio of two all-pole filters cannot express the moves along frequency).
-        gain = np.exp(_envelope(draw(rng), poles) + old_envelope)
+        gain = np.exp(_envelope(draw(rng, pitch), poles) + old_envelope)
         y = _overlap_add(np.fft.irfft(windowed * gain, NFFT)[:, :FRAME] * window, len(x))
         # The moves of a draw can still cancel out over a voice's own formants: checked on the result.
         with np.errstate(invalid="ignore", divide="ignore"):  # silence has no correlation: kept as drawn
-            alike = abs(np.corrcoef(x, y)[0, 1])
+            alike = abs(np.corrcoef(shifted, y)[0, 1])
         if not alike >= STILL_ALIKE:
             break
     # The segment keeps its loudness (moved poles can raise the filter's gain many times over).
