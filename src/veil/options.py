@@ -61,4 +61,4 @@ ShapeOpt = Annotated[ShapeOption, typer.Option(help="Shape of each hidden region
 BlocksOption = Annotated[int, typer.Option(min=1, max=8, help="pixelate: blocks across a face (at most 8).")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace outputs, plans and reports that exist (never an input).")]
 HideOption = Annotated[str, typer.Option("--hide", help=f"What to hide, a comma list of {', '.join(HIDE_WORDS)}. Text is hidden, never read.")]
-VoiceOption = Annotated[VoiceChoice, typer.Option(help="Speech in the sound: keep (default for videos; voices stay recognisable), mute (speech only), mute-all (all sound), anonymise (speech envelope moved and tilted at random per segment; words kept, voices still partly linkable). Audio files need one of the last three.")]
+VoiceOption = Annotated[VoiceChoice, typer.Option(help="Speech in the sound: keep (default for videos; voices stay recognisable), mute (speech only), mute-all (all sound), anonymise (pitch and speech envelope moved at random per segment; words kept, voices still partly linkable). Audio files need one of the last three.")]

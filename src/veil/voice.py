@@ -451,9 +451,10 @@ VOICE_TEXT: dict[str, str] = {
     "keep": "kept: voices in the sound are NOT protected",
     "mute": "speech muted (with 30 ms fades outside each segment); other sound kept",
     "mute-all": "all sound muted",
-    "anonymise": ("speech with its spectral envelope moved and tilted (McAdams coefficient, vocal-tract warp, "
-                  "frequency map, tilt) at random for every segment of this export, not kept; words, pitch, "
-                  "accent and background remain"),
+    "anonymise": (f"speech with its pitch and formants scaled by a factor of {PITCH[0]}-{PITCH[1]} up or down, then "
+                  "its spectral envelope moved and tilted (McAdams coefficient, vocal-tract warp, frequency map, "
+                  "tilt), at random for every segment of this export, not kept; words, intonation, accent and "
+                  "background remain"),
 }
 
 
