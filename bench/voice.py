@@ -310,6 +310,35 @@ def pitch_only_anonymise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (y * np.sqrt(np.mean(x ** 2) / max(float(np.mean(y ** 2)), 1e-20))).astype(x.dtype)
 
 
+def median_f0(x: np.ndarray) -> float | None:
+    """The median pitch (Hz) of x's voiced 40 ms frames by normalised autocorrelation (60-400 Hz), or None."""
+    size, hop = 640, 160
+    if len(x) < size:
+        return None
+    frames = np.lib.stride_tricks.sliding_window_view(x.astype(np.float64), size)[::hop]
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    energy = (frames ** 2).sum(axis=1)
+    loud = frames[energy > 0.25 * np.percentile(energy, 90)]
+    if len(loud) == 0:
+        return None
+    spectrum = np.fft.rfft(loud, 2 * size)
+    ac = np.fft.irfft(np.abs(spectrum) ** 2)[:, :size]
+    lags = np.arange(RATE // 400, RATE // 60)
+    norm = ac[:, lags] / np.maximum(ac[:, :1], 1e-12) * size / (size - lags)
+    best = norm.argmax(axis=1)
+    voiced = norm[np.arange(len(norm)), best] > 0.5
+    return float(np.median(RATE / lags[best[voiced]])) if voiced.sum() >= 5 else None
+
+
+def f0_to_drawn(x: np.ndarray, rng: np.random.Generator, low: float = 110.0, high: float = 230.0) -> np.ndarray:
+    """x's pitch (and formants) scaled so its median pitch lands on a value drawn in [low, high] Hz,
+    whatever the speaker's own: the output's pitch says nothing of the input's (factor within 1/1.8-1.8)."""
+    f0 = median_f0(x)
+    target = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    factor = voice.draw_pitch(rng) if f0 is None else float(np.clip(target / f0, 1 / 1.8, 1.8))
+    return voice.shift_pitch(x, factor)
+
+
 CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noise LPC)": whisper,
               "mcadams + warp 0.8-1.25 (veil's previous anonymise)": lambda x, r: mcadams(x, r, (0.8, 1.25)),
               "veil anonymise": voice.anonymise,
@@ -333,6 +362,8 @@ CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noi
               "pitch 1.3-1.8 (WSOLA) + the previous method": lambda x, r: voice.anonymise(
                   _pitch(x, r, 1.3, 1.8), r, pitch_range=None),
               "pitch 1.2-1.6 only": lambda x, r: _pitch(x, r, 1.2, 1.6),
+              "pitch to a drawn 110-230 Hz (atempo) + the previous method": lambda x, r: voice.anonymise(
+                  f0_to_drawn(x, r), r, pitch_range=None),
               "veil anonymise, pitch shifted without its formants": pitch_only_anonymise,
               "the previous method, long-term envelope out (tilt kept)": anonymise_ltas,
               "the previous method, long-term envelope out": lambda x, r: anonymise_ltas(x, r, keep_tilt=False),
