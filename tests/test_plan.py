@@ -105,6 +105,8 @@ INVALID = {
     "unknown origin": (lambda d: region(d)["boxes"][0].__setitem__(5, "guessed"), "media/0/regions/0/boxes/0/5"),
     "negative frame": (lambda d: region(d)["boxes"][0].__setitem__(0, -1), "media/0/regions/0/boxes/0/0"),
     "coordinate as text": (lambda d: region(d)["boxes"][0].__setitem__(1, "12"), "media/0/regions/0/boxes/0/1"),
+    "coordinate not a number": (lambda d: region(d)["boxes"][0].__setitem__(3, float("nan")), "media/0/regions/0/boxes/0"),
+    "coordinate infinite": (lambda d: region(d)["boxes"][0].__setitem__(2, float("-inf")), "media/0/regions/0/boxes/0"),
 }
 
 

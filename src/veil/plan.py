@@ -10,6 +10,7 @@ validated against `plan.schema.json` when loaded.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
@@ -236,6 +237,14 @@ class Plan:
                 raise PlanError("not a valid veil plan: nested too deeply") from None
             where = "/".join(str(p) for p in error.absolute_path) or "top level"
             raise PlanError(f"not a valid veil plan at {where}: {error.message}") from None
+        # JSON as Python reads it (a plan file, the review page's edits) can hold NaN and Infinity,
+        # which the schema takes for numbers: a box must be where it says.
+        for i, media in enumerate(data["media"]):
+            for j, region in enumerate(media["regions"]):
+                for k, box in enumerate(region["boxes"]):
+                    if not all(math.isfinite(v) for v in box[1:5]):
+                        raise PlanError(f"not a valid veil plan at media/{i}/regions/{j}/boxes/{k}: "
+                                        "a coordinate is not a finite number")
         render = data["render"]
         # Version 1 kept one detection record for the whole plan, which could misstate a video's.
         shared_detection = data.get("detection", {})

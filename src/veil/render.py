@@ -216,8 +216,10 @@ def redact_frame(
     return pixels
 
 
-# Rows of the frame drawn at a time by fill: small beside a huge photo, few for a video frame.
+# Rows of the frame drawn at a time by fill: small beside a huge photo, few for a video frame;
+# fewer for a very wide photo, so a band's run sums (8 bytes a pixel) stay within BAND_PIXELS.
 BAND_ROWS = 256
+BAND_PIXELS = 1 << 22
 
 
 def _hidden_bands(shaped: list[tuple[Shape, Box]], height: int,
@@ -232,15 +234,19 @@ def _hidden_bands(shaped: list[tuple[Shape, Box]], height: int,
     if not shaped:
         return
     corners = np.array([(b.x0, b.y0, b.x1, b.y1) for _, b in shaped], np.float64)
+    if not np.isfinite(corners).all():  # fail closed, as region_mask does: nothing rendered
+        raise ValueError("a region's box has a coordinate that is not a finite number")
     is_box = np.array([shape == "box" for shape, _ in shaped])
     x0, y0, x1, y1 = corners.T
-    # region_mask's window: the pixels the unclipped box touches, inside the frame
-    left, top_row = np.maximum(0, np.floor(x0)).astype(np.int64), np.maximum(0, np.floor(y0)).astype(np.int64)
-    right, end_row = np.minimum(width, np.ceil(x1)).astype(np.int64), np.minimum(height, np.ceil(y1)).astype(np.int64)
+    # region_mask's window: the pixels the unclipped box touches, inside the frame (clipped
+    # before the cast, so that a box far outside it cannot wrap around)
+    left, top_row = np.clip(np.floor(x0), 0, width).astype(np.int64), np.clip(np.floor(y0), 0, height).astype(np.int64)
+    right, end_row = np.clip(np.ceil(x1), 0, width).astype(np.int64), np.clip(np.ceil(y1), 0, height).astype(np.int64)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     ax, ay = (x1 - x0) / 2 + 0.5, (y1 - y0) / 2 + 0.5
-    for top in range(0, height, BAND_ROWS):
-        bottom = min(top + BAND_ROWS, height)
+    band_rows = max(1, min(BAND_ROWS, BAND_PIXELS // (width + 1)))  # a very wide photo: fewer rows a band
+    for top in range(0, height, band_rows):
+        bottom = min(top + band_rows, height)
         first, stop = np.maximum(top_row, top), np.minimum(end_row, bottom)
         which = np.flatnonzero((stop > first) & (right > left))
         if len(which) == 0:
@@ -248,7 +254,7 @@ def _hidden_bands(shaped: list[tuple[Shape, Box]], height: int,
         counts = stop[which] - first[which]
         owner = np.repeat(which, counts)
         rows = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + first[owner]
-        lo, hi = _ellipse_runs(rows, cx[owner], cy[owner], ax[owner], ay[owner])
+        lo, hi = _ellipse_runs(rows, cx[owner], cy[owner], ax[owner], ay[owner], left[owner] - 1, right[owner])
         lo = np.where(is_box[owner], left[owner], np.maximum(lo, left[owner]))
         hi = np.where(is_box[owner], right[owner] - 1, np.minimum(hi, right[owner] - 1))
         drawn = lo <= hi
@@ -263,13 +269,14 @@ def _hidden_bands(shaped: list[tuple[Shape, Box]], height: int,
         yield top, np.cumsum(edges.reshape(bottom - top, stride), axis=1)[:, :width] > 0
 
 
-def _ellipse_runs(rows: np.ndarray, cx: np.ndarray, cy: np.ndarray, ax: np.ndarray,
-                  ay: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _ellipse_runs(rows: np.ndarray, cx: np.ndarray, cy: np.ndarray, ax: np.ndarray, ay: np.ndarray,
+                  low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """First and last column whose pixel centre lies in each row's ellipse, by region_mask's
-    exact test (empty where first > last).
+    exact test (empty where first > last), exact within the columns low + 1 .. high - 1.
 
     The square root gives the run to within a pixel of rounding; each end is then moved until
-    the test itself agrees, so the union equals the per-region masks exactly.
+    the test itself agrees, so the union equals the per-region masks exactly. An end beyond
+    low or high (outside the region's window) is held there, which the window then cuts.
     """
     ey = (rows + 0.5 - cy) / ay
     ey2 = ey**2
@@ -278,8 +285,8 @@ def _ellipse_runs(rows: np.ndarray, cx: np.ndarray, cy: np.ndarray, ax: np.ndarr
         return ((col + 0.5 - cx) / ax) ** 2 + ey2 <= 1
 
     half = ax * np.sqrt(np.maximum(0.0, 1 - ey2))
-    lo = np.ceil(cx - half - 0.5).astype(np.int64)
-    hi = np.floor(cx + half - 0.5).astype(np.int64)
+    lo = np.clip(np.ceil(cx - half - 0.5), low, high).astype(np.int64)
+    hi = np.clip(np.floor(cx + half - 0.5), low, high).astype(np.int64)
     for _ in range(2):
         lo = np.where(inside(lo - 1), lo - 1, lo)
         hi = np.where(inside(hi + 1), hi + 1, hi)

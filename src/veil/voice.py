@@ -54,9 +54,8 @@ KNOTS = (0, 300 / 8000, 700 / 8000, 1200 / 8000, 2000 / 8000, 3000 / 8000, 4500 
 
 @dataclass(frozen=True)
 class VoiceDraw:
-    """One segment's secret parameters."""
+    """One segment's secret parameters for its envelope (its pitch factor is drawn before them)."""
 
-    pitch: float  # first pitch and formants scaled together (resampled, duration kept)
     alpha: float  # McAdams coefficient: pole angles phi -> phi ** alpha
     warp: float  # then every pole angle scaled: a vocal tract of another length
     knots: tuple[float, ...]  # then the envelope moved along frequency: each of KNOTS to knot * factor
@@ -85,7 +84,7 @@ def draw(rng: np.random.Generator, pitch: float = 1.0) -> VoiceDraw:
         alpha, warp = float(rng.uniform(0.4, 0.9)), float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
         if _moves_formants(pitch, alpha, warp):
             break
-    return VoiceDraw(pitch=pitch, alpha=alpha, warp=warp,
+    return VoiceDraw(alpha=alpha, warp=warp,
                      knots=tuple(np.exp(rng.uniform(-np.log(1.3), np.log(1.3), len(KNOTS))).tolist()),
                      colour=tuple(rng.uniform(-1.5, 1.5, 4).tolist()))
 
@@ -102,10 +101,12 @@ def _moves_formants(pitch: float, alpha: float, warp: float) -> bool:
 def shift_pitch(x: np.ndarray, factor: float) -> np.ndarray:
     """16 kHz speech with its pitch and formants scaled by about `factor`, same length: resampled
     (which also changes its duration), then brought back to its duration by FFmpeg's `atempo`
-    (overlap-add of grains matched by similarity, which keeps pitch). Speech inside moves by up
-    to a few tens of milliseconds; the segment's ends stay in place."""
+    (overlap-add of grains matched by similarity, which keeps pitch). Sound inside moves earlier
+    by up to a few tens of milliseconds."""
     rate = int(round(RATE / factor / 100)) * 100  # a round rate: resampling's FFT stays short
-    faster = resample(x.astype(np.float32), RATE, rate)
+    # A quarter second of silence after the segment: atempo holds back the last grains of what it
+    # is given (tens of milliseconds, or all of a very short segment), and those are speech.
+    faster = np.pad(resample(x.astype(np.float32), RATE, rate), (0, RATE // 4))
     graph = av.filter.Graph()
     source = graph.add_abuffer(format="flt", sample_rate=RATE, layout="mono", time_base=Fraction(1, RATE))
     tempo = graph.add("atempo", f"{rate / RATE:.6f}")
