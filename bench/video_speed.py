@@ -45,8 +45,11 @@ def frame_count(path: Path) -> int:
         return sum(1 for _ in c.decode(video=0))
 
 
-def run_veil(clip: Path, output: Path) -> None:
-    render_video(plan_video(clip, FAST), RenderSettings(), output)
+def run_veil(clip: Path, output: Path) -> float:
+    """Renders the clip; returns the plan's hidden boxes per frame (what rendering and tracking scale with)."""
+    media = plan_video(clip, FAST)
+    render_video(media, RenderSettings(), output)
+    return sum(len(region.boxes) for region in media.regions) / max(1, media.frame_count)
 
 
 def run_plain(clip: Path, output: Path) -> None:
@@ -81,14 +84,15 @@ def run_deface(clip: Path, output: Path) -> None:
     subprocess.run([str(DEFACE), str(clip), "-o", str(output), "--keep-audio"], check=True, capture_output=True)
 
 
-def timed(run, clip: Path, output: Path, repeat: int) -> float:
-    best = float("inf")
+def timed(run, clip: Path, output: Path, repeat: int) -> tuple[float, object]:
+    """The fastest of `repeat` runs, in seconds, and what the last run returned."""
+    best, result = float("inf"), None
     for _ in range(repeat):
         started = time.monotonic()
-        run(clip, output)
+        result = run(clip, output)
         best = min(best, time.monotonic() - started)
         output.unlink(missing_ok=True)
-    return best
+    return best, result
 
 
 def chosen_clips(entries: list[str], default: dict[str, Path]) -> dict[str, Path]:
@@ -109,16 +113,18 @@ def main() -> None:
     clips = chosen_clips(args.clip, CLIPS)
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f}")
     print(f"{'clip':10s} {'frames':>6s} {'veil fps':>9s} {'deface fps':>11s} {'plain fps':>10s} "
-          f"{'veil/deface':>12s} {'veil/plain':>11s}")
+          f"{'veil/deface':>12s} {'veil/plain':>11s} {'boxes/frame':>12s} {'veil s/frame':>13s}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, clip in clips.items():
             clip = Path(clip)
             frames = frame_count(clip)
-            fps = {}
+            fps, returned = {}, {}
             for tool, run in (("veil", run_veil), ("deface", run_deface), ("plain", run_plain)):
-                fps[tool] = frames / timed(run, clip, Path(tmp) / f"{tool}{clip.suffix}", args.repeat)
+                seconds, returned[tool] = timed(run, clip, Path(tmp) / f"{tool}{clip.suffix}", args.repeat)
+                fps[tool] = frames / seconds
             print(f"{name:10s} {frames:6d} {fps['veil']:9.2f} {fps['deface']:11.2f} {fps['plain']:10.2f} "
-                  f"{fps['veil'] / fps['deface']:11.2f}x {fps['veil'] / fps['plain']:10.2f}x", flush=True)
+                  f"{fps['veil'] / fps['deface']:11.2f}x {fps['veil'] / fps['plain']:10.2f}x "
+                  f"{returned['veil']:12.0f} {1 / fps['veil']:13.3f}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
