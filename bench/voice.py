@@ -339,6 +339,30 @@ def f0_to_drawn(x: np.ndarray, rng: np.random.Generator, low: float = 110.0, hig
     return voice.shift_pitch(x, factor)
 
 
+def wider_draws(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """veil's anonymise (pitch shift, then one envelope draw, no redraws) with wider envelope draws:
+    McAdams alpha 0.3-0.9, warp 0.6-1.6, knots moved up to 1.4x, tilt weights up to 2 nepers."""
+    if len(x) < voice.FRAME:
+        return np.zeros_like(x)
+    pitch = voice.draw_pitch(rng)
+    shifted = voice.shift_pitch(x, pitch).astype(np.float64)
+    frames = voice._frames(shifted)
+    a, _ = voice._lpc(frames)
+    poles = voice._poles(a)
+    while True:
+        alpha, warp = float(rng.uniform(0.3, 0.9)), float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
+        if voice._moves_formants(pitch, alpha, warp):
+            break
+    drawn = voice.VoiceDraw(alpha=alpha, warp=warp,
+                            knots=tuple(np.exp(rng.uniform(-np.log(1.4), np.log(1.4), len(voice.KNOTS))).tolist()),
+                            colour=tuple(rng.uniform(-2.0, 2.0, 4).tolist()))
+    window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
+    windowed = np.fft.rfft(frames * window, voice.NFFT)
+    gain = np.exp(voice._envelope(drawn, poles) + np.log(np.abs(np.fft.rfft(a, voice.NFFT))))
+    y = voice._overlap_add(np.fft.irfft(windowed * gain, voice.NFFT)[:, :voice.FRAME] * window, len(x))
+    return (y * np.sqrt(np.mean(x ** 2) / max(float(np.mean(y ** 2)), 1e-20))).astype(x.dtype)
+
+
 CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noise LPC)": whisper,
               "mcadams + warp 0.8-1.25 (veil's previous anonymise)": lambda x, r: mcadams(x, r, (0.8, 1.25)),
               "veil anonymise": voice.anonymise,
@@ -365,6 +389,7 @@ CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noi
               "pitch to a drawn 110-230 Hz (atempo) + the previous method": lambda x, r: voice.anonymise(
                   f0_to_drawn(x, r), r, pitch_range=None),
               "veil anonymise, pitch shifted without its formants": pitch_only_anonymise,
+              "veil anonymise with wider envelope draws": wider_draws,
               "the previous method, long-term envelope out (tilt kept)": anonymise_ltas,
               "the previous method, long-term envelope out": lambda x, r: anonymise_ltas(x, r, keep_tilt=False),
               "mcadams wide (alpha 0.4-0.9, warp 0.7-1.4)+colour 1.0": lambda x, r: _refilter(
