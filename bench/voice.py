@@ -269,29 +269,36 @@ def strong(x: np.ndarray, rng: np.random.Generator, spread: float = 1.3, depth: 
     return _refilter(x, lambda e: _apply_map(e, maps) + colour, moved)
 
 
+def _redrawn(x: np.ndarray, shifted: np.ndarray, new_envelope) -> np.ndarray:
+    """As veil's anonymise refilters (one draw, no redraws): `shifted` (x, or x at another pitch) with
+    each frame's LPC envelope replaced by new_envelope(frames, lpc) (log, frames x bins), zero phase,
+    at x's loudness."""
+    frames = voice._frames(shifted.astype(np.float64))
+    a, _ = voice._lpc(frames)
+    window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
+    windowed = np.fft.rfft(frames * window, voice.NFFT)
+    gain = np.exp(new_envelope(frames, a) + np.log(np.abs(np.fft.rfft(a, voice.NFFT))))
+    y = voice._overlap_add(np.fft.irfft(windowed * gain, voice.NFFT)[:, :voice.FRAME] * window, len(x))
+    return (y * np.sqrt(np.mean(x ** 2) / max(float(np.mean(y ** 2)), 1e-20))).astype(x.dtype)
+
+
 def anonymise_ltas(x: np.ndarray, rng: np.random.Generator, keep_tilt: bool = True) -> np.ndarray:
-    """veil's anonymise without its pitch shift, with the segment's long-term envelope (the loudness-weighted mean of its
-    frames' new envelopes) taken out before the drawn tilt goes on: only the frame-to-frame moves
+    """veil's anonymise without its pitch shift, with the segment's long-term envelope (the loudness-weighted
+    mean of its frames' new envelopes) taken out before the drawn tilt goes on: only the frame-to-frame moves
     (the words) stay of the voice's own average spectrum. `keep_tilt`: its straight-line slope stays."""
     if len(x) < voice.FRAME:
         return np.zeros_like(x)
-    frames = voice._frames(x.astype(np.float64))
-    a, _ = voice._lpc(frames)
-    poles = voice._poles(a)
-    window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
-    windowed = np.fft.rfft(frames * window, voice.NFFT)
-    old_envelope = np.log(np.abs(np.fft.rfft(a, voice.NFFT)))
-    drawn = voice.draw(rng)
-    grid = np.linspace(0, 1, voice.NFFT // 2 + 1)
-    colour = sum(c * np.cos(np.pi * (k + 1) * grid) for k, c in enumerate(drawn.colour))
-    moved = voice._envelope(drawn, poles) - colour
-    weight = np.mean(frames ** 2, axis=1)
-    mean = (weight[:, None] * moved).sum(axis=0) / max(weight.sum(), 1e-20)
-    shape = mean - (np.polyval(np.polyfit(grid, mean, 1), grid) if keep_tilt else mean.mean())
-    gain = np.exp(moved - shape + colour + old_envelope)
-    y = voice._overlap_add(np.fft.irfft(windowed * gain, voice.NFFT)[:, :voice.FRAME] * window, len(x))
-    level = np.sqrt(np.mean(x ** 2) / max(float(np.mean(y ** 2)), 1e-20))
-    return (y * level).astype(x.dtype)
+
+    def envelope(frames: np.ndarray, a: np.ndarray) -> np.ndarray:
+        drawn = voice.draw(rng)
+        colour = sum(c * np.cos(np.pi * (k + 1) * GRID) for k, c in enumerate(drawn.colour))
+        moved = voice._envelope(drawn, voice._poles(a)) - colour
+        weight = np.mean(frames ** 2, axis=1)
+        mean = (weight[:, None] * moved).sum(axis=0) / max(weight.sum(), 1e-20)
+        shape = mean - (np.polyval(np.polyfit(GRID, mean, 1), GRID) if keep_tilt else mean.mean())
+        return moved - shape + colour
+
+    return _redrawn(x, x, envelope)
 
 
 def pitch_only_anonymise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -299,15 +306,9 @@ def pitch_only_anonymise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     drawn from the original's poles (formants not scaled by the resampling). One draw, no redraws."""
     if len(x) < voice.FRAME:
         return np.zeros_like(x)
-    shifted = voice.shift_pitch(x, voice.draw_pitch(rng)).astype(np.float64)
+    shifted = voice.shift_pitch(x, voice.draw_pitch(rng))
     poles = voice._poles(voice._lpc(voice._frames(x.astype(np.float64)))[0])
-    frames = voice._frames(shifted)
-    a, _ = voice._lpc(frames)
-    window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
-    windowed = np.fft.rfft(frames * window, voice.NFFT)
-    gain = np.exp(voice._envelope(voice.draw(rng), poles) + np.log(np.abs(np.fft.rfft(a, voice.NFFT))))
-    y = voice._overlap_add(np.fft.irfft(windowed * gain, voice.NFFT)[:, :voice.FRAME] * window, len(x))
-    return (y * np.sqrt(np.mean(x ** 2) / max(float(np.mean(y ** 2)), 1e-20))).astype(x.dtype)
+    return _redrawn(x, shifted, lambda frames, a: voice._envelope(voice.draw(rng), poles))
 
 
 def median_f0(x: np.ndarray) -> float | None:
@@ -345,22 +346,18 @@ def wider_draws(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if len(x) < voice.FRAME:
         return np.zeros_like(x)
     pitch = voice.draw_pitch(rng)
-    shifted = voice.shift_pitch(x, pitch).astype(np.float64)
-    frames = voice._frames(shifted)
-    a, _ = voice._lpc(frames)
-    poles = voice._poles(a)
-    while True:
-        alpha, warp = float(rng.uniform(0.3, 0.9)), float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
-        if voice._moves_formants(pitch, alpha, warp):
-            break
-    drawn = voice.VoiceDraw(alpha=alpha, warp=warp,
-                            knots=tuple(np.exp(rng.uniform(-np.log(1.4), np.log(1.4), len(voice.KNOTS))).tolist()),
-                            colour=tuple(rng.uniform(-2.0, 2.0, 4).tolist()))
-    window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
-    windowed = np.fft.rfft(frames * window, voice.NFFT)
-    gain = np.exp(voice._envelope(drawn, poles) + np.log(np.abs(np.fft.rfft(a, voice.NFFT))))
-    y = voice._overlap_add(np.fft.irfft(windowed * gain, voice.NFFT)[:, :voice.FRAME] * window, len(x))
-    return (y * np.sqrt(np.mean(x ** 2) / max(float(np.mean(y ** 2)), 1e-20))).astype(x.dtype)
+
+    def envelope(frames: np.ndarray, a: np.ndarray) -> np.ndarray:
+        while True:
+            alpha, warp = float(rng.uniform(0.3, 0.9)), float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
+            if voice._moves_formants(pitch, alpha, warp):
+                break
+        drawn = voice.VoiceDraw(alpha=alpha, warp=warp,
+                                knots=tuple(np.exp(rng.uniform(-np.log(1.4), np.log(1.4), len(voice.KNOTS))).tolist()),
+                                colour=tuple(rng.uniform(-2.0, 2.0, 4).tolist()))
+        return voice._envelope(drawn, voice._poles(a))
+
+    return _redrawn(x, voice.shift_pitch(x, pitch), envelope)
 
 
 CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noise LPC)": whisper,

@@ -173,20 +173,39 @@ def redact_frame(
         if has_alpha:
             pixels[:, :, 3] = opaque
         return pixels
-    # Largest first. Blur draws each pixel once, with the largest region covering it: a
-    # detector may also report part of a face it found whole, and a second blur there would
-    # pull in the unhidden surroundings and show a blob of another shading inside the head.
-    # Pixelate draws every region whole: over a larger region's mosaic it only averages
-    # pixels already averaged, which can remove detail but never add it.
+    boxes = list(boxes)
+    if settings.mode != "fill":
+        _draw_largest_first(colour, boxes, settings, secret)
+    # Fill and alpha do not depend on the order of regions: each is drawn once over every
+    # hidden pixel rather than once per region, which a crowd overlaps hundreds of times a frame;
+    # a band of rows at a time, so a huge photo never gets a second, whole-size array.
+    if settings.mode == "fill" or has_alpha:
+        values = np.broadcast_to(_fill_value(colour, settings.color),
+                                 (min(BAND_ROWS, height), *colour.shape[1:])).astype(colour.dtype)
+        for top, hidden in _hidden_bands([(region.shape, box) for region, box in boxes], height, width):
+            band = slice(top, top + len(hidden))
+            if settings.mode == "fill":
+                _paint(colour[band], values[:len(hidden)], hidden)
+            if has_alpha:
+                pixels[band, :, 3][hidden] = opaque
+    return pixels
+
+
+def _draw_largest_first(colour: np.ndarray, boxes: list[tuple[Region, Box]], settings: RenderSettings,
+                        secret: bytes | None) -> None:
+    """Pixelate or blur each region in turn, the largest first.
+
+    Blur draws each pixel once, with the largest region covering it: a detector may also
+    report part of a face it found whole, and a second blur there would pull in the unhidden
+    surroundings and show a blob of another shading inside the head. Pixelate draws every
+    region whole: over a larger region's mosaic it only averages pixels already averaged,
+    which can remove detail but never add it.
+    """
+    height, width = colour.shape[:2]
     if settings.mode == "blur":
         secret = secret or secrets.token_bytes(16)
         drawn = np.zeros((height, width), bool)  # only blur needs to know what is already hidden
-    shaped: list[tuple[Shape, Box]] = []
     for region, box in sorted(boxes, key=lambda pair: pair[1].width * pair[1].height, reverse=True):
-        if settings.mode == "fill" or has_alpha:
-            shaped.append((region.shape, box))
-        if settings.mode == "fill":
-            continue
         found = region_mask(region.shape, box, height, width)
         if found is None:
             continue
@@ -201,19 +220,6 @@ def redact_frame(
                 patch = colour[rows, cols]
                 shade = shading(secret, region.id, box, rows, cols)
                 _paint(patch, _shaded(_blurred(patch, box), shade, patch.dtype), fresh)
-    # Fill and alpha do not depend on the order of regions: each is drawn once over every
-    # hidden pixel rather than once per region, which a crowd overlaps hundreds of times a frame;
-    # a band of rows at a time, so a huge photo never gets a second, whole-size array.
-    if settings.mode == "fill" or has_alpha:
-        values = np.broadcast_to(_fill_value(colour, settings.color),
-                                 (min(BAND_ROWS, height), *colour.shape[1:])).astype(colour.dtype)
-        for top, hidden in _hidden_bands(shaped, height, width):
-            band = slice(top, top + len(hidden))
-            if settings.mode == "fill":
-                _paint(colour[band], values[:len(hidden)], hidden)
-            if has_alpha:
-                pixels[band, :, 3][hidden] = opaque
-    return pixels
 
 
 # Rows of the frame drawn at a time by fill: small beside a huge photo, few for a video frame;

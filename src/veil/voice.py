@@ -211,8 +211,10 @@ def anonymise(x: np.ndarray, rng: np.random.Generator,
     (the bench's measure of what the shift adds)."""
     if len(x) < FRAME:
         return np.zeros_like(x)
-    pitch = draw_pitch(rng, pitch_range) if pitch_range else 1.0
-    shifted = (shift_pitch(x, pitch) if pitch_range else x).astype(np.float64)
+    pitch, shifted = 1.0, x.astype(np.float64)
+    if pitch_range:
+        pitch = draw_pitch(rng, pitch_range)
+        shifted = shift_pitch(x, pitch).astype(np.float64)
     frames = _frames(shifted)
     a, _ = _lpc(frames)
     poles = _poles(a)  # the draws below move these: found once, however many draws it takes
