@@ -269,15 +269,23 @@ def strong(x: np.ndarray, rng: np.random.Generator, spread: float = 1.3, depth: 
     return _refilter(x, lambda e: _apply_map(e, maps) + colour, moved)
 
 
-def _redrawn(x: np.ndarray, shifted: np.ndarray, new_envelope) -> np.ndarray:
+def _redrawn(x: np.ndarray, shifted: np.ndarray, new_envelope, frame_level: float = 0.0,
+             smooth: int = 1) -> np.ndarray:
     """As veil's anonymise refilters (one draw, no redraws): `shifted` (x, or x at another pitch) with
     each frame's LPC envelope replaced by new_envelope(frames, lpc) (log, frames x bins), zero phase,
-    at x's loudness."""
+    at x's loudness. `frame_level` 1: each frame's gain brought back to 0 dB (the refiltered frame as
+    loud as the shifted one), 0.5: halfway in dB, 0: not at all; the correction averaged over
+    `smooth` frames (10 ms apart)."""
     frames = voice._frames(shifted.astype(np.float64))
     a, _ = voice._lpc(frames)
     window = np.sqrt(np.hanning(voice.FRAME + 1)[:-1])
     windowed = np.fft.rfft(frames * window, voice.NFFT)
     gain = np.exp(new_envelope(frames, a) + np.log(np.abs(np.fft.rfft(a, voice.NFFT))))
+    if frame_level:
+        power = np.abs(windowed) ** 2
+        log_ratio = 0.5 * (np.log(power.sum(axis=1) + 1e-20) - np.log((power * gain ** 2).sum(axis=1) + 1e-20))
+        log_ratio = np.convolve(log_ratio, np.ones(smooth) / smooth, mode="same")
+        gain = gain * np.exp(frame_level * log_ratio)[:, None]
     y = voice._overlap_add(np.fft.irfft(windowed * gain, voice.NFFT)[:, :voice.FRAME] * window, len(x))
     return (y * np.sqrt(np.mean(x ** 2) / max(float(np.mean(y ** 2)), 1e-20))).astype(x.dtype)
 
@@ -360,6 +368,16 @@ def wider_draws(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return _redrawn(x, voice.shift_pitch(x, pitch), envelope)
 
 
+def frame_level(x: np.ndarray, rng: np.random.Generator, keep: float = 1.0, smooth: int = 1) -> np.ndarray:
+    """veil's anonymise (pitch shift, then one envelope draw, no redraws) with each frame's loudness
+    change taken back by `keep` (in dB; 1: all of it), averaged over `smooth` frames."""
+    if len(x) < voice.FRAME:
+        return np.zeros_like(x)
+    pitch = voice.draw_pitch(rng)
+    return _redrawn(x, voice.shift_pitch(x, pitch), lambda frames, a: voice._envelope(voice.draw(rng, pitch),
+                    voice._poles(a)), keep, smooth)
+
+
 CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noise LPC)": whisper,
               "mcadams + warp 0.8-1.25 (veil's previous anonymise)": lambda x, r: mcadams(x, r, (0.8, 1.25)),
               "veil anonymise": voice.anonymise,
@@ -387,6 +405,11 @@ CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noi
                   f0_to_drawn(x, r), r, pitch_range=None),
               "veil anonymise, pitch shifted without its formants": pitch_only_anonymise,
               "veil anonymise with wider envelope draws": wider_draws,
+              "veil anonymise, one draw (control for the frame-loudness rows)": lambda x, r: frame_level(x, r, 0.0),
+              "veil anonymise, one draw, each frame's loudness kept": frame_level,
+              "veil anonymise, one draw, frame loudness half kept": lambda x, r: frame_level(x, r, 0.5),
+              "veil anonymise, one draw, frame loudness kept over 50 ms": lambda x, r: frame_level(x, r, 1.0, 5),
+              "veil anonymise, one draw, frame loudness kept over 150 ms": lambda x, r: frame_level(x, r, 1.0, 15),
               "the previous method, long-term envelope out (tilt kept)": anonymise_ltas,
               "the previous method, long-term envelope out": lambda x, r: anonymise_ltas(x, r, keep_tilt=False),
               "mcadams wide (alpha 0.4-0.9, warp 0.7-1.4)+colour 1.0": lambda x, r: _refilter(

@@ -88,21 +88,19 @@ def _span(x: np.ndarray, rate: int, a: float, b: float) -> np.ndarray:
     return x[round(a * rate):round(b * rate)]
 
 
-def _loudness_lag(x: np.ndarray, reference: np.ndarray, rate: int) -> float:
-    """Seconds by which x's loudness contour best matches the reference's (within 0.2 s), after
-    checking that it does match (correlation of log frame loudness above 0.6)."""
-    frame = round(0.02 * rate)
-
-    def contour(y: np.ndarray) -> np.ndarray:
-        frames = y[:len(y) // frame * frame].astype(np.float64).reshape(-1, frame)
-        return np.log(np.mean(frames**2, axis=1) + 1e-9)
-
-    a, b = contour(x), contour(reference)
-    fits = {lag: np.corrcoef(a[max(0, lag):len(a) + min(0, lag)], b[max(0, -lag):len(b) + min(0, -lag)])[0, 1]
-            for lag in range(-10, 11)}
-    best = max(fits, key=fits.get)
-    assert fits[best] > 0.6, f"loudness does not follow the original's (correlation {fits[best]:.2f})"
-    return abs(best) * frame / rate
+def _quiet_stretch(x: np.ndarray, rate: int, around: tuple[float, float], level: float) -> tuple[float, float]:
+    """Start and end (s) of the longest run of 5 ms steps quieter than 1% of `level` (RMS) within
+    0.3 s of `around`."""
+    step = round(0.005 * rate)
+    first = round((around[0] - 0.3) * rate)
+    window = x[first:round((around[1] + 0.3) * rate)].astype(np.float64)
+    steps = window[:len(window) // step * step].reshape(-1, step)
+    quiet = np.sqrt(np.mean(steps**2, axis=1)) < 0.01 * level
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
+    runs = edges.reshape(-1, 2)
+    assert len(runs), "no quiet stretch"
+    a, b = max(runs.tolist(), key=lambda run: run[1] - run[0])
+    return (first + a * step) / rate, (first + b * step) / rate
 
 
 def _rms(x: np.ndarray) -> float:
@@ -154,26 +152,40 @@ def test_mute_silences_speech_and_keeps_the_rest(files: dict[str, Path]):
 
 
 def test_anonymise_changes_speech_keeps_duration_and_sync_and_differs_per_export(files: dict[str, Path]):
+    """The reading is cut at a loud moment by 0.4 s of digital silence: whatever voice a draw gives,
+    silence stays silence, so where the words stop and start again shows whether they moved."""
+    utterance = _utterance()
+    frames = utterance[:len(utterance) // 320 * 320].reshape(-1, 320)
+    middle = len(frames) // 2
+    cut = (middle - 40 + int(np.argmax(np.mean(frames[middle - 40:middle + 40] ** 2, axis=1)))) * 320 + 160
+    pause = round(0.4 * RATE)
+    sound = np.concatenate([_tone(TONE_S), utterance[:cut], np.zeros(pause, np.float32), utterance[cut:], _tone(TONE_S)])
+    source = files["folder"] / "cut.wav"
+    write_wav(source, sound)
     outs = [files["folder"] / f"anon{n}.wav" for n in (1, 2)]
     for out in outs:
-        run = _veil(str(files["wav"]), "-o", str(out), "--voice", "anonymise")
+        run = _veil(str(source), "-o", str(out), "--voice", "anonymise")
         assert run.returncode == 0, run.stderr
-    before, rate, layout, _ = _decode(files["wav"])
+    before, rate, layout, _ = _decode(source)
     first, second = (_decode(out)[0] for out in outs)
     assert len(first) == len(second) == len(before)
-    speech = (TONE_S + 0.5, TONE_S + 3.5)
-    original = _span(before, rate, *speech)
+    silence = (TONE_S + cut / RATE, TONE_S + (cut + pause) / RATE)
+    spoken = [(TONE_S, silence[0]), (silence[1], TONE_S + (len(utterance) + pause) / RATE)]
+    original = np.concatenate([_span(before, rate, *span) for span in spoken])
+    assert _quiet_stretch(before, rate, silence, _rms(original)) == pytest.approx(silence, abs=0.005)
+    tones = round(1.5 * rate)
     for anonymised in (first, second):
-        changed = _span(anonymised, rate, *speech)
+        changed = np.concatenate([_span(anonymised, rate, *span) for span in spoken])
         assert _rms(changed) > 0.3 * _rms(original)  # words are still there, not silence
         # Not the original waveform (that is ~1)
         assert abs(np.corrcoef(changed, original)[0, 1]) < 0.7
-        # but the same words at the same moments: the loudness of 20 ms frames rises and falls
-        # with the original's, best matched within 40 ms (a pitch shift moves sound in time)
-        assert _loudness_lag(changed, original, rate) <= 0.04
+        # but the words at the same moments: they stop and start again around the silence where
+        # they did, within the 20 ms frames' spread and the pitch shift's few tens of milliseconds.
+        stops, starts = _quiet_stretch(anonymised, rate, silence, _rms(original))
+        assert abs(stops - silence[0]) <= 0.06 and abs(starts - silence[1]) <= 0.06, (stops, starts, silence)
         # Sound that is not speech comes out exactly as it went in (16-bit PCM both ways).
-        assert np.array_equal(anonymised[:round(1.5 * rate)], before[:round(1.5 * rate)])
-    assert _rms(_span(first, rate, *speech) - _span(second, rate, *speech)) > 0.3 * _rms(original)
+        assert np.array_equal(anonymised[:tones], before[:tones]) and np.array_equal(anonymised[-tones:], before[-tones:])
+    assert _rms(_span(first, rate, *spoken[0]) - _span(second, rate, *spoken[0])) > 0.3 * _rms(_span(before, rate, *spoken[0]))
 
 
 def test_anonymised_video_keeps_duration_and_sync(files: dict[str, Path]):

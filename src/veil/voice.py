@@ -224,7 +224,7 @@ def anonymise(x: np.ndarray, rng: np.random.Generator,
     for _ in range(DRAWS):
         # The frame refiltered by new / old envelope magnitude (zero phase: the phase made no difference
         # to the recogniser, and the ratio of two all-pole filters cannot express the moves along frequency).
-        gain = np.exp(_envelope(draw(rng, pitch), poles) + old_envelope)
+        gain = _quiet_frames_held(windowed, np.exp(_envelope(draw(rng, pitch), poles) + old_envelope))
         y = _overlap_add(np.fft.irfft(windowed * gain, NFFT)[:, :FRAME] * window, len(x))
         # The moves of a draw can still cancel out over a voice's own formants: checked on the result.
         with np.errstate(invalid="ignore", divide="ignore"):  # silence has no correlation: kept as drawn
@@ -235,6 +235,24 @@ def anonymise(x: np.ndarray, rng: np.random.Generator,
     # One gain for the whole segment: matching each frame's loudness made voices easier to link.
     level = np.sqrt(np.mean(x.astype(np.float64) ** 2) / max(float(np.mean(y ** 2)), 1e-20))
     return (y * level).astype(x.dtype)
+
+
+# Frames this far below the segment's loud ones (power ratio) are pauses: their LPC envelope
+# describes the room's noise or the pitch shift's faint ringing, not a voice.
+QUIET = 1e-4
+
+
+def _quiet_frames_held(windowed: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """`gain` (frames x bins), with each quiet frame's gain in power held to at most the median
+    of the loud frames'. A pause's envelope can be so sharp that the drawn one raises it by tens
+    of decibels more than it raises speech: a silence would come out as a tone or a hiss."""
+    power = np.sum(np.abs(windowed) ** 2, axis=1)
+    loud = power >= QUIET * np.percentile(power, 95)
+    with np.errstate(divide="ignore", invalid="ignore"):  # digital silence: nothing to hold (NaN)
+        raised = np.log(np.sum(np.abs(windowed * gain) ** 2, axis=1)) - np.log(power)
+    typical = np.median(raised[loud])
+    held = ~loud & (raised > typical)
+    return gain * np.where(held, np.exp((typical - np.where(held, raised, typical)) / 2), 1.0)[:, None]
 
 
 def _smooth(n: int) -> int:
