@@ -40,10 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from photo_frontier import Candidates, redacted_mask  # noqa: E402
 from photo_recall import DATA, Tally, figures, header, load_ground_truth  # noqa: E402
 
-from veil.detect import (FAST, DetectionProfile, _agreed, _iou, as_rgb8, candidates, decode_floor,  # noqa: E402
+from veil.detect import (FAST, DetectionProfile, _agreed, as_rgb8, candidates, decode_floor,  # noqa: E402
                          nms, retina_candidates, select, shared_detector, shared_retinaface, size_threshold,
                          zoom_confirmed)
 from veil.imagefile import read_photo  # noqa: E402
+from veil.overlap import iou_table  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def mosaic_scores(rgb: np.ndarray, rows: np.ndarray, m: Mosaic) -> np.ndarray:
             centres[j, :4] = cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2
         found = shared_retinaface().faces(mosaic)
         if len(found):
-            overlap = _iou(centres, found) >= FAST.agree_iou
+            overlap = iou_table(centres, found) >= FAST.agree_iou
             scores[start : start + len(chunk)] = np.where(overlap, found[None, :, 4], 0).max(axis=1)
     return scores
 

@@ -6,6 +6,10 @@ import csv
 import math
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from veil import overlap
 from veil.plan import Box
 from veil.track import TrackParams, build_tracks, iou_matrix, segments
 
@@ -135,3 +139,29 @@ def test_iou_matrix():
     m = iou_matrix([face(0, 0, 10)], [face(0, 0, 10), face(5, 0, 10), face(50, 50, 10)])
     assert m.shape == (1, 3)
     assert abs(m[0, 0] - 1) < 1e-9 and abs(m[0, 1] - 1 / 3) < 1e-9 and m[0, 2] == 0
+
+
+@pytest.mark.parametrize("at_once", [overlap.PAIRS_AT_ONCE, 7])
+def test_overlapping_pairs_are_exactly_the_tables_pairs(monkeypatch, at_once):
+    """The pairs narrowed by x extent are the whole table's, with the same values, in the same
+    order (the tracker's tie-breaking depends on it): for a crowd of small boxes, boxes that
+    share edges, degenerate ones and one as wide as the frame; a few pairs at a time too."""
+    monkeypatch.setattr(overlap, "PAIRS_AT_ONCE", at_once)
+    rng = np.random.default_rng(3)
+
+    def crowd(n: int) -> np.ndarray:
+        x, y = rng.uniform(-20, 960, n), rng.uniform(-20, 540, n)
+        w = rng.choice([0.0, 1.0, 8.0, 20.0, 35.5], n) * rng.uniform(0.5, 1.5, n)
+        return np.stack([x, y, x + w, y + w * rng.uniform(0.8, 1.4, n)], axis=1).round(rng.choice([0, 1]))
+
+    a, b = crowd(700), crowd(650)
+    b = np.concatenate([b, a[:40] + rng.choice([0.0, 0.5, 3.0], (40, 1)), [[0, 0, 960, 540]]])
+    for threshold in (0.05, 0.25, 0.5):
+        table = overlap.iou_table(a, b)
+        rows, cols = np.nonzero(table >= threshold)
+        found = overlap.overlapping_pairs(a, b, threshold)
+        assert np.array_equal(found[0], rows) and np.array_equal(found[1], cols)
+        assert np.array_equal(found[2], table[rows, cols])
+    assert all(len(part) == 0 for part in overlap.overlapping_pairs(a[:0], b, 0.25))
+    with pytest.raises(ValueError):
+        overlap.overlapping_pairs(a, b, 0.0)

@@ -22,11 +22,11 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 from veil.models import model_sha256, onnx_session, shared
+from veil.overlap import overlapping_pairs
 
 MODEL_NAME = "centerface.onnx"
 RETINAFACE_NAME = "retinaface_mnv2.onnx"
 STRIDE = 32  # the network needs input sides that are multiples of 32
-AGREE_PAIRS = 1 << 20  # box pairs compared at once by the agreement rule
 
 
 @dataclass(frozen=True)
@@ -424,27 +424,11 @@ def _square_side(profile: DetectionProfile) -> int:
     return side + (-side % STRIDE)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of two sets of (x0, y0, x1, y1, ...) rows."""
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
-
-
 def _agreed(rows: np.ndarray, others: np.ndarray, iou: float) -> np.ndarray:
-    """Which rows overlap any of `others` by at least `iou`. Compared a band of rows at a time:
-    a large crowd photo's weak candidates number tens of thousands, and the whole table of
-    pairs, with its temporaries, would grow with the photo to hundreds of megabytes and more."""
-    if len(rows) == 0 or len(others) == 0:
-        return np.zeros(len(rows), bool)
-    band = max(1, AGREE_PAIRS // len(others))
-    return np.concatenate([(_iou(rows[top : top + band], others) >= iou).any(axis=1)
-                           for top in range(0, len(rows), band)])
+    """Which rows overlap any of `others` by at least `iou`."""
+    agreed = np.zeros(len(rows), bool)
+    agreed[overlapping_pairs(rows, others, iou)[0]] = True
+    return agreed
 
 
 def select(centerface: np.ndarray, retina: np.ndarray, profile: DetectionProfile) -> np.ndarray:

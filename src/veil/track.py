@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from veil.overlap import iou_table, overlapping_pairs
 from veil.plan import Box, Region
 
 
@@ -89,18 +90,7 @@ def _coords(box: Box) -> tuple[float, float, float, float]:
 
 
 def iou_matrix(a: Sequence[Box], b: Sequence[Box]) -> np.ndarray:
-    return _iou(np.array([_coords(x) for x in a]).reshape(-1, 4), np.array([_coords(x) for x in b]).reshape(-1, 4))
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of two sets of (x0, y0, x1, y1) rows."""
-    aa, bb = a[:, None, :], b[None, :, :]
-    iw = (np.minimum(aa[..., 2], bb[..., 2]) - np.maximum(aa[..., 0], bb[..., 0])).clip(0)
-    ih = (np.minimum(aa[..., 3], bb[..., 3]) - np.maximum(aa[..., 1], bb[..., 1])).clip(0)
-    inter = iw * ih
-    area_a = (aa[..., 2] - aa[..., 0]) * (aa[..., 3] - aa[..., 1])
-    area_b = (bb[..., 2] - bb[..., 0]) * (bb[..., 3] - bb[..., 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-9)
+    return iou_table(np.array([_coords(x) for x in a]).reshape(-1, 4), np.array([_coords(x) for x in b]).reshape(-1, 4))
 
 
 def buffered(boxes: np.ndarray, buffer: float) -> np.ndarray:
@@ -109,12 +99,11 @@ def buffered(boxes: np.ndarray, buffer: float) -> np.ndarray:
     return boxes + buffer * size * np.array([-1.0, -1.0, 1.0, 1.0])
 
 
-def _greedy_match(ious: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    """Pairs (row, col) taken best IoU first; each row and column used once."""
-    # Only pairs at or above the threshold can be taken: in a crowd they are few among
-    # hundreds of tracks times hundreds of detections.
-    rows, cols = np.nonzero(ious >= threshold)
-    order = np.argsort(-ious[rows, cols], kind="stable")  # ties: the first in row-major order
+def _greedy_match(predictions: np.ndarray, boxes: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """Pairs (prediction, box) taken best IoU first, each used once, of those at or above the
+    threshold (in a crowd, few among hundreds of tracks times hundreds of detections)."""
+    rows, cols, ious = overlapping_pairs(predictions, boxes, threshold)
+    order = np.argsort(-ious, kind="stable")  # ties: the first in row-major order
     pairs, used_rows, used_cols = [], set(), set()
     for r, c in zip(rows[order].tolist(), cols[order].tolist()):
         if r not in used_rows and c not in used_cols:
@@ -135,7 +124,7 @@ def associate(detections: Mapping[int, Sequence[Box]], params: TrackParams) -> l
         boxes = buffered(np.array([_coords(d) for d in found]).reshape(-1, 4), params.match_buffer)
         predictions = buffered(predicted(live, frame), params.match_buffer)
         for group in (high, low):
-            pairs = _greedy_match(_iou(predictions, boxes[group]), params.match_iou)
+            pairs = _greedy_match(predictions, boxes[group], params.match_iou)
             for r, c in pairs:
                 live[r].add(frame, found[group[c]])
             matched_tracks = {r for r, _ in pairs}
@@ -149,31 +138,54 @@ def associate(detections: Mapping[int, Sequence[Box]], params: TrackParams) -> l
     return [t.boxes for t in tracks]
 
 
-def interpolate(boxes: dict[int, Box]) -> dict[int, Box]:
-    """Fill every frame between two detections linearly."""
-    frames = sorted(boxes)
-    dense = dict(boxes)
-    for a, b in zip(frames, frames[1:]):
-        for f in range(a + 1, b):
-            t = (f - a) / (b - a)
-            coords = (p + (q - p) * t for p, q in zip(_coords(boxes[a]), _coords(boxes[b])))
-            dense[f] = Box(*coords, origin="interpolated")
-    return dense
+def _filled(track: dict[int, Box], first: int, last: int, params: TrackParams) -> dict[int, Box]:
+    """A track's boxes for every frame from its first detection to its last (gaps filled by
+    linear interpolation, centres smoothed, each detection still covered), and `params.extend`
+    frames past each end within [first, last]. Array work per track, one Box per frame at the
+    end: a crowd clip has thousands of tracks."""
+    detected = sorted(track)
+    at = np.array(detected)
+    coords = np.array([_coords(track[f]) for f in detected])
+    frames = np.arange(at[0], at[-1] + 1)
+    # Interpolated: each frame between detections a and b at (f - a) / (b - a) of the way.
+    after = np.minimum(np.searchsorted(at, frames, side="right"), len(at) - 1)
+    before = np.maximum(after - 1, 0)
+    span = np.maximum(at[after] - at[before], 1)
+    t = ((frames - at[before]) / span)[:, None]
+    dense = coords[before] + (coords[after] - coords[before]) * t
+    found = np.isin(frames, at)
+    dense[found] = coords
+    dense = _smoothed(dense, params.smooth)
+    # Smoothing may move a box off its detection: grown to cover it, so what the detector saw
+    # is always hidden.
+    dense[found] = np.concatenate([np.minimum(dense[found, :2], coords[:, :2]),
+                                   np.maximum(dense[found, 2:], coords[:, 2:])], axis=1)
+    out = {}
+    for f, (x0, y0, x1, y1) in zip(frames.tolist(), dense.tolist()):
+        box = track.get(f)
+        out[f] = Box(x0, y0, x1, y1, box.origin, box.score) if box else Box(x0, y0, x1, y1, "interpolated")
+    for end, step in ((0, -1), (-1, 1)):
+        room = frames[0] - first if step < 0 else last - frames[-1]
+        steps = np.arange(1, min(params.extend, room) + 1)
+        x0, y0, x1, y1 = dense[end]
+        velocity = _end_velocity(at, coords, step < 0, params.velocity_span)
+        grow = np.minimum(params.max_growth, 1 + params.growth * steps)[:, None]
+        centres = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + velocity * step * steps[:, None]
+        travelled = np.hypot(*velocity) * steps[:, None]
+        sizes = np.array([x1 - x0, y1 - y0]) * grow + 2 * params.motion_growth * travelled
+        for k, (a0, b0), (a1, b1) in zip(steps.tolist(), (centres - sizes / 2).tolist(), (centres + sizes / 2).tolist()):
+            out[int(frames[end]) + step * k] = Box(a0, b0, a1, b1, origin="extended")
+    return out
 
 
-def smooth(boxes: dict[int, Box], half_window: int) -> dict[int, Box]:
-    """Average centres over a window; take the largest size in it.
-
-    Averaging centres removes the detector's jitter (and is exact for steady motion);
-    the largest size rather than the mean keeps a shrinking detection from uncovering
-    the face.
-    """
+def _smoothed(boxes: np.ndarray, half_window: int) -> np.ndarray:
+    """Rows of (x0, y0, x1, y1), one a frame: centres averaged over a window, sizes the largest
+    in it. Averaging centres removes the detector's jitter (and is exact for steady motion);
+    the largest size rather than the mean keeps a shrinking detection from uncovering the face."""
     if half_window <= 0:
         return boxes
-    frames = sorted(boxes)
-    arr = np.array([_coords(boxes[f]) for f in frames])
-    centres = (arr[:, :2] + arr[:, 2:]) / 2
-    sizes = arr[:, 2:] - arr[:, :2]
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    sizes = boxes[:, 2:] - boxes[:, :2]
     # Every window at once: the windows of the track's ends are cut short, so pad them with
     # NaN and leave the NaNs out of the mean and the maximum.
     width = 2 * half_window + 1
@@ -182,57 +194,23 @@ def smooth(boxes: dict[int, Box], half_window: int) -> dict[int, Box]:
     size_windows = np.lib.stride_tricks.sliding_window_view(np.vstack([pad, sizes, pad]), width, axis=0)
     mean_centres = np.nanmean(centre_windows, axis=2)
     max_sizes = np.nanmax(size_windows, axis=2)
-    out = {}
-    for f, (cx, cy), (w, h) in zip(frames, mean_centres.tolist(), max_sizes.tolist()):
-        old = boxes[f]
-        out[f] = Box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, old.origin, old.score)
-    return out
+    return np.concatenate([mean_centres - max_sizes / 2, mean_centres + max_sizes / 2], axis=1)
 
 
-def end_velocity(detected: dict[int, Box], at_start: bool, span: int) -> np.ndarray:
-    """Centre velocity (px/frame) at one end of a track, fitted over its detections there.
+def _end_velocity(at: np.ndarray, coords: np.ndarray, at_start: bool, span: int) -> np.ndarray:
+    """Centre velocity (px/frame) at one end of a track, fitted over its detections (frames `at`,
+    boxes `coords`) there.
 
     A least-squares line over up to `span` frames of detections, not the last two
     boxes: one jittery detection would otherwise send the extended mask the wrong way.
     """
-    frames = sorted(detected)
-    frames = [f for f in frames if abs(f - frames[0 if at_start else -1]) < span]
-    if len(frames) < 2:
+    near = np.abs(at - at[0 if at_start else -1]) < span
+    if near.sum() < 2:
         return np.zeros(2)
-    t = np.array(frames, float)
-    centres = np.array([_centre(detected[f]) for f in frames])
+    t = at[near].astype(float)
+    centres = (coords[near, :2] + coords[near, 2:]) / 2
     t -= t.mean()
     return (t[:, None] * (centres - centres.mean(axis=0))).sum(axis=0) / (t**2).sum()
-
-
-def extend(boxes: dict[int, Box], detected: dict[int, Box], first: int, last: int,
-           params: TrackParams) -> dict[int, Box]:
-    """Keep the mask on `params.extend` frames past each end, within [first, last].
-
-    The box moves on at the track's velocity at that end and grows, so a face that
-    walks on after the detector lost it stays covered.
-    """
-    frames = sorted(boxes)
-    out = dict(boxes)
-    for end, step in ((frames[0], -1), (frames[-1], 1)):
-        velocity = end_velocity(detected, step < 0, params.velocity_span)
-        base = boxes[end]
-        steps = np.arange(1, min(params.extend, end - first if step < 0 else last - end) + 1)
-        grow = np.minimum(params.max_growth, 1 + params.growth * steps)[:, None]
-        centres = _centre(base) + velocity * step * steps[:, None]
-        travelled = np.hypot(*velocity) * steps[:, None]
-        sizes = np.array([base.width, base.height]) * grow + 2 * params.motion_growth * travelled
-        for k, (x0, y0), (x1, y1) in zip(steps.tolist(), (centres - sizes / 2).tolist(), (centres + sizes / 2).tolist()):
-            out[end + step * k] = Box(x0, y0, x1, y1, origin="extended")
-    return out
-
-
-def union(a: Box, b: Box) -> Box:
-    return Box(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1), a.origin, a.score)
-
-
-def _centre(box: Box) -> np.ndarray:
-    return np.array([(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2])
 
 
 def confirmed(track: dict[int, Box], params: TrackParams) -> bool:
@@ -261,11 +239,6 @@ def build_tracks(
         for track in associate(inside, params):
             if not confirmed(track, params):
                 continue
-            dense = smooth(interpolate(track), params.smooth)
-            # Smoothing may move a box off its detection: grow it to cover the
-            # detection, so what the detector saw is always hidden.
-            for f, box in track.items():
-                dense[f] = union(dense[f], box)
-            boxes = extend(dense, track, first, last, params)
+            boxes = _filled(track, first, last, params)
             regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", boxes=boxes))
     return regions
