@@ -153,7 +153,8 @@ def _filled(track: dict[int, Box], first: int, last: int, params: TrackParams) -
     span = np.maximum(at[after] - at[before], 1)
     t = ((frames - at[before]) / span)[:, None]
     dense = coords[before] + (coords[after] - coords[before]) * t
-    found = np.isin(frames, at)
+    found = np.zeros(len(frames), bool)
+    found[at - at[0]] = True
     dense[found] = coords
     dense = _smoothed(dense, params.smooth)
     # Smoothing may move a box off its detection: grown to cover it, so what the detector saw
@@ -186,14 +187,16 @@ def _smoothed(boxes: np.ndarray, half_window: int) -> np.ndarray:
         return boxes
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
     sizes = boxes[:, 2:] - boxes[:, :2]
-    # Every window at once: the windows of the track's ends are cut short, so pad them with
-    # NaN and leave the NaNs out of the mean and the maximum.
+    # Every window at once: the windows of the track's ends are cut short, so they are padded
+    # with what changes neither the sum (0, divided by the frames really there) nor the maximum.
     width = 2 * half_window + 1
-    pad = np.full((half_window, 2), np.nan)
-    centre_windows = np.lib.stride_tricks.sliding_window_view(np.vstack([pad, centres, pad]), width, axis=0)
-    size_windows = np.lib.stride_tricks.sliding_window_view(np.vstack([pad, sizes, pad]), width, axis=0)
-    mean_centres = np.nanmean(centre_windows, axis=2)
-    max_sizes = np.nanmax(size_windows, axis=2)
+    zeros, lowest = np.zeros((half_window, 2)), np.full((half_window, 2), -np.inf)
+    centre_windows = np.lib.stride_tricks.sliding_window_view(np.vstack([zeros, centres, zeros]), width, axis=0)
+    size_windows = np.lib.stride_tricks.sliding_window_view(np.vstack([lowest, sizes, lowest]), width, axis=0)
+    index = np.arange(len(boxes))
+    frames_in = np.minimum(index + half_window, len(boxes) - 1) - np.maximum(index - half_window, 0) + 1
+    mean_centres = centre_windows.sum(axis=2) / frames_in[:, None]
+    max_sizes = size_windows.max(axis=2)
     return np.concatenate([mean_centres - max_sizes / 2, mean_centres + max_sizes / 2], axis=1)
 
 
