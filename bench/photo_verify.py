@@ -40,11 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from photo_frontier import Candidates, redacted_mask  # noqa: E402
 from photo_recall import DATA, Tally, figures, header, load_ground_truth  # noqa: E402
 
-from veil.detect import (FAST, DetectionProfile, _agreed, as_rgb8, candidates, decode_floor,  # noqa: E402
+from veil.detect import (FAST, DetectionProfile, as_rgb8, candidates, decode_floor,  # noqa: E402
                          nms, retina_candidates, select, shared_detector, shared_retinaface, size_threshold,
                          zoom_confirmed)
 from veil.imagefile import read_photo  # noqa: E402
-from veil.overlap import iou_table  # noqa: E402
+from veil.overlap import any_overlapping, iou_table  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def mosaic_scores(rgb: np.ndarray, rows: np.ndarray, m: Mosaic) -> np.ndarray:
 
 def weak_alone(cf: np.ndarray, retina: np.ndarray, profile: DetectionProfile, below: float) -> np.ndarray:
     """CenterFace rows scoring under `below` that no RetinaFace box confirms."""
-    confirmed = _agreed(cf, retina[retina[:, 4] >= profile.retina_confirmed], profile.agree_iou)
+    confirmed = any_overlapping(cf, retina[retina[:, 4] >= profile.retina_confirmed], profile.agree_iou)
     return (cf[:, 4] < below) & ~confirmed
 
 
@@ -167,7 +167,7 @@ def kept_rows(photo: Photo, rule: Rule, cost: Cost) -> np.ndarray:
         chosen = np.concatenate([select(cf[~weak], retina, profile), reps[ok]])
     else:
         chosen = select(cf, retina, profile)
-    open_ = ~np.isnan(photo.zoomed[:, 0]) & ~_agreed(retina, chosen, FAST.agree_iou)
+    open_ = ~np.isnan(photo.zoomed[:, 0]) & ~any_overlapping(retina, chosen, FAST.agree_iou)
     return np.concatenate([chosen, photo.zoomed[open_]])
 
 

@@ -271,7 +271,7 @@ def strong(x: np.ndarray, rng: np.random.Generator, spread: float = 1.3, depth: 
 
 def _redrawn(x: np.ndarray, shifted: np.ndarray, new_envelope, frame_level: float = 0.0,
              smooth: int = 1) -> np.ndarray:
-    """As veil's anonymise refilters (one draw, no redraws): `shifted` (x, or x at another pitch) with
+    """As veil's anonymise refilters (one draw, no redraws, no hold on pauses): `shifted` (x, or x at another pitch) with
     each frame's LPC envelope replaced by new_envelope(frames, lpc) (log, frames x bins), zero phase,
     at x's loudness. `frame_level` 1: each frame's gain brought back to 0 dB (the refiltered frame as
     loud as the shifted one), 0.5: halfway in dB, 0: not at all; the correction averaged over

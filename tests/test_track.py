@@ -143,7 +143,7 @@ def test_iou_matrix():
 
 @pytest.mark.parametrize("at_once", [overlap.PAIRS_AT_ONCE, 7])
 def test_overlapping_pairs_are_exactly_the_tables_pairs(monkeypatch, at_once):
-    """The pairs narrowed by x extent are the whole table's, with the same values, in the same
+    """The pairs narrowed by x extent are the whole table's (and the rows with any, the table's rows with any), with the same values, in the same
     order (the tracker's tie-breaking depends on it): for a crowd of small boxes, boxes that
     share edges, degenerate ones and one as wide as the frame; a few pairs at a time too."""
     monkeypatch.setattr(overlap, "PAIRS_AT_ONCE", at_once)
@@ -162,6 +162,7 @@ def test_overlapping_pairs_are_exactly_the_tables_pairs(monkeypatch, at_once):
         found = overlap.overlapping_pairs(a, b, threshold)
         assert np.array_equal(found[0], rows) and np.array_equal(found[1], cols)
         assert np.array_equal(found[2], table[rows, cols])
+        assert np.array_equal(overlap.any_overlapping(a, b, threshold), (table >= threshold).any(axis=1))
     assert all(len(part) == 0 for part in overlap.overlapping_pairs(a[:0], b, 0.25))
     with pytest.raises(ValueError):
         overlap.overlapping_pairs(a, b, 0.0)

@@ -162,6 +162,10 @@ def test_anonymise_changes_speech_keeps_duration_and_sync_and_differs_per_export
     sound = np.concatenate([_tone(TONE_S), utterance[:cut], np.zeros(pause, np.float32), utterance[cut:], _tone(TONE_S)])
     source = files["folder"] / "cut.wav"
     write_wav(source, sound)
+    silence = (TONE_S + cut / RATE, TONE_S + (cut + pause) / RATE)
+    # One speech segment spans the silence: it is treated with the words, not passed through.
+    found, _ = find_speech(source)
+    assert any(start < silence[0] and end > silence[1] for start, end in found), found
     outs = [files["folder"] / f"anon{n}.wav" for n in (1, 2)]
     for out in outs:
         run = _veil(str(source), "-o", str(out), "--voice", "anonymise")
@@ -169,7 +173,6 @@ def test_anonymise_changes_speech_keeps_duration_and_sync_and_differs_per_export
     before, rate, layout, _ = _decode(source)
     first, second = (_decode(out)[0] for out in outs)
     assert len(first) == len(second) == len(before)
-    silence = (TONE_S + cut / RATE, TONE_S + (cut + pause) / RATE)
     spoken = [(TONE_S, silence[0]), (silence[1], TONE_S + (len(utterance) + pause) / RATE)]
     original = np.concatenate([_span(before, rate, *span) for span in spoken])
     assert _quiet_stretch(before, rate, silence, _rms(original)) == pytest.approx(silence, abs=0.005)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 from veil.models import model_sha256, onnx_session, shared
-from veil.overlap import overlapping_pairs
+from veil.overlap import any_overlapping
 
 MODEL_NAME = "centerface.onnx"
 RETINAFACE_NAME = "retinaface_mnv2.onnx"
@@ -381,14 +381,14 @@ def zoom_confirmed(rgb: np.ndarray, retina: np.ndarray, turns: np.ndarray, chose
     heights = retina[:, 3] - retina[:, 1]
     weak = (retina[:, 4] >= profile.zoom_floor) & (retina[:, 4] < profile.retina_threshold) & (
         heights >= profile.zoom_height)
-    weak &= ~_agreed(retina, chosen, profile.agree_iou)
+    weak &= ~any_overlapping(retina, chosen, profile.agree_iou)
     find = _retina_finder(detector, profile)
     found = []
     for row, turn in zip(retina[weak], turns[weak]):
         crops = np.concatenate([zoom_pass(find, rgb, row, context, profile.zoom_side, int(turn))
                                 for context in profile.zoom_contexts])
         crops = crops[crops[:, 4] >= profile.zoom_threshold]
-        crops = crops[_agreed(crops, row[None], profile.agree_iou)]
+        crops = crops[any_overlapping(crops, row[None], profile.agree_iou)]
         if len(crops):
             found.append(crops[np.argmax(crops[:, 4])])
     return np.array(found, np.float32).reshape(-1, 5)
@@ -424,13 +424,6 @@ def _square_side(profile: DetectionProfile) -> int:
     return side + (-side % STRIDE)
 
 
-def _agreed(rows: np.ndarray, others: np.ndarray, iou: float) -> np.ndarray:
-    """Which rows overlap any of `others` by at least `iou`."""
-    agreed = np.zeros(len(rows), bool)
-    agreed[overlapping_pairs(rows, others, iou)[0]] = True
-    return agreed
-
-
 def select(centerface: np.ndarray, retina: np.ndarray, profile: DetectionProfile) -> np.ndarray:
     """The candidates to keep from both detectors: each on its own score, or on a lower one
     where the other detector agrees."""
@@ -438,12 +431,12 @@ def select(centerface: np.ndarray, retina: np.ndarray, profile: DetectionProfile
     c_weak = c_score > profile.confirmed
     r_weak = r_score >= profile.retina_confirmed
     keep_c = (c_score > size_threshold(centerface, profile)) | (
-        c_weak & _agreed(centerface, retina[r_weak], profile.agree_iou))
+        c_weak & any_overlapping(centerface, retina[r_weak], profile.agree_iou))
     keep_r = (r_score >= profile.retina_threshold) | (
-        r_weak & _agreed(retina, centerface[c_weak], profile.agree_iou))
+        r_weak & any_overlapping(retina, centerface[c_weak], profile.agree_iou))
     # A face both found is hidden around CenterFace's box: RetinaFace's outscores it in NMS
     # but comes from a coarser view, and hiding both boxes' heads hides more than the head.
-    keep_r &= ~_agreed(retina, centerface[keep_c], profile.agree_iou)
+    keep_r &= ~any_overlapping(retina, centerface[keep_c], profile.agree_iou)
     return np.concatenate([centerface[keep_c], retina[keep_r]])
 
 

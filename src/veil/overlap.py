@@ -7,11 +7,13 @@ a million IoUs computed to find a few thousand, so the pairs are first narrowed 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 # Pairs whose IoU is computed at once: bounds the temporaries when one wide box makes every pair
 # a candidate among tens of thousands of a large photo's weak detections.
-PAIRS_AT_ONCE = 1 << 22
+PAIRS_AT_ONCE = 1 << 20
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -33,42 +35,49 @@ def overlapping_pairs(a: np.ndarray, b: np.ndarray, min_iou: float) -> tuple[np.
     """(rows of a, rows of b, their IoU) for every pair with IoU >= min_iou, in row-major order:
     the same pairs, values and order as np.nonzero(iou_table(a, b) >= min_iou). min_iou must be
     above 0 (boxes that do not overlap are never looked at)."""
-    if not min_iou > 0:
-        raise ValueError(f"min_iou must be above 0, not {min_iou}")
     empty = np.zeros(0, np.intp)
-    if len(a) == 0 or len(b) == 0:
-        return empty, empty, np.zeros(0)
-    # Boxes of b in classes of width (each up to twice the last): one wide box then widens the
-    # search only for its own class, not for every small face of a crowd.
-    widths = b[:, 2] - b[:, 0]
-    classes = np.floor(np.log2(np.maximum(widths, 1.0))).astype(int)
-    found = [_pairs_within(a, b, np.flatnonzero(classes == c), min_iou) for c in np.unique(classes)]
+    found = [(empty, empty, np.zeros(0)), *_chunks(a, b, min_iou)]
     rows, cols, values = (np.concatenate(part) for part in zip(*found))
     order = np.lexsort((cols, rows))
     return rows[order], cols[order], values[order]
 
 
-def _pairs_within(a: np.ndarray, b: np.ndarray, members: np.ndarray,
-                  min_iou: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """overlapping_pairs of a with the rows `members` of b (columns still index b), unordered."""
-    by_left = members[np.argsort(b[members, 0], kind="stable")]
-    lefts = b[by_left, 0]
-    widest = float(np.max(b[members, 2] - b[members, 0]))
-    # A box of b overlaps a's row only if it starts before that row ends and after the row's
-    # start less the widest width of b's boxes searched.
-    first = np.searchsorted(lefts, a[:, 0] - widest, side="left")
-    counts = np.maximum(np.searchsorted(lefts, a[:, 2], side="left") - first, 0)
-    found = [(np.zeros(0, np.intp), np.zeros(0, np.intp), np.zeros(0))]
-    ends = np.cumsum(counts)
-    start = 0
-    while start < len(a):
-        stop = max(start + 1, int(np.searchsorted(ends, ends[start] - counts[start] + PAIRS_AT_ONCE, side="right")))
-        n = counts[start:stop]
-        rows = np.repeat(np.arange(start, stop), n)
-        within = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-        cols = by_left[np.repeat(first[start:stop], n) + within]
-        values = iou(a[rows], b[cols])
-        keep = values >= min_iou
-        found.append((rows[keep], cols[keep], values[keep]))
-        start = stop
-    return tuple(np.concatenate(part) for part in zip(*found))
+def any_overlapping(a: np.ndarray, b: np.ndarray, min_iou: float) -> np.ndarray:
+    """Which rows of a overlap some row of b with IoU >= min_iou (above 0), never holding more
+    than one chunk of pairs: a large photo's weak detections can number tens of thousands."""
+    hit = np.zeros(len(a), bool)
+    for rows, _, _ in _chunks(a, b, min_iou):
+        hit[rows] = True
+    return hit
+
+
+def _chunks(a: np.ndarray, b: np.ndarray, min_iou: float) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The pairs of overlapping_pairs, unordered, a chunk of at most PAIRS_AT_ONCE candidates at a
+    time."""
+    if not min_iou > 0:
+        raise ValueError(f"min_iou must be above 0, not {min_iou}")
+    if len(a) == 0 or len(b) == 0:
+        return
+    # Boxes of b in classes of width (each up to twice the last): one wide box then widens the
+    # search only for its own class, not for every small face of a crowd.
+    classes = np.floor(np.log2(np.maximum(b[:, 2] - b[:, 0], 1.0))).astype(int)
+    for members in (np.flatnonzero(classes == c) for c in np.unique(classes)):
+        by_left = members[np.argsort(b[members, 0], kind="stable")]
+        lefts = b[by_left, 0]
+        widest = float(np.max(b[members, 2] - b[members, 0]))
+        # A box of b overlaps a's row only if it starts before that row ends and after the row's
+        # start less the widest width of b's boxes searched.
+        first = np.searchsorted(lefts, a[:, 0] - widest, side="left")
+        counts = np.maximum(np.searchsorted(lefts, a[:, 2], side="left") - first, 0)
+        ends = np.cumsum(counts)
+        start = 0
+        while start < len(a):
+            stop = max(start + 1, int(np.searchsorted(ends, ends[start] - counts[start] + PAIRS_AT_ONCE, side="right")))
+            n = counts[start:stop]
+            rows = np.repeat(np.arange(start, stop), n)
+            within = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+            cols = by_left[np.repeat(first[start:stop], n) + within]
+            values = iou(a[rows], b[cols])
+            keep = values >= min_iou
+            yield rows[keep], cols[keep], values[keep]
+            start = stop

@@ -247,11 +247,14 @@ def _quiet_frames_held(windowed: np.ndarray, gain: np.ndarray) -> np.ndarray:
     of the loud frames'. A pause's envelope can be so sharp that the drawn one raises it by tens
     of decibels more than it raises speech: a silence would come out as a tone or a hiss."""
     power = np.sum(np.abs(windowed) ** 2, axis=1)
-    loud = power >= QUIET * np.percentile(power, 95)
-    with np.errstate(divide="ignore", invalid="ignore"):  # digital silence: nothing to hold (NaN)
+    sounding = power > 0  # frames of digital silence stay silent whatever their gain
+    if not sounding.any():
+        return gain
+    loud = power >= QUIET * np.percentile(power[sounding], 95)
+    with np.errstate(divide="ignore", invalid="ignore"):
         raised = np.log(np.sum(np.abs(windowed * gain) ** 2, axis=1)) - np.log(power)
-    typical = np.median(raised[loud])
-    held = ~loud & (raised > typical)
+    typical = np.median(raised[loud & sounding])
+    held = sounding & ~loud & (raised > typical)
     return gain * np.where(held, np.exp((typical - np.where(held, raised, typical)) / 2), 1.0)[:, None]
 
 
