@@ -496,6 +496,8 @@ def main() -> None:
     parser.add_argument("--only", action="append", help="measure only this candidate (and the original); repeatable")
     parser.add_argument("--exports", type=int, default=2, help="exports drawn per candidate; over 2, figures are means")
     parser.add_argument("--no-words", action="store_true", help="skip word error rate and STOI (fast)")
+    parser.add_argument("--first-export", type=int, default=1,
+                        help="number of the first export's secret: another run of draws, to see their spread")
     args = parser.parse_args()
     rows = list(csv.DictReader(open(DATA / "utterances.csv")))
     readers: dict[str, list[Path]] = {}
@@ -526,7 +528,7 @@ def main() -> None:
             continue
         exports = []
         cpu = 0.0
-        for seed in range(1, args.exports + 1):  # exports, each with its own secret
+        for seed in range(args.first_export, args.first_export + args.exports):  # exports, each with its own secret
             rng = _export_rng(seed * 7919)
             started = time.process_time()
             done = {p: (wav if method is None else same_level(method(wav, rng), wav)) for p, wav in audio.items()}
