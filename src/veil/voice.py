@@ -221,10 +221,12 @@ def anonymise(x: np.ndarray, rng: np.random.Generator,
     window = np.sqrt(np.hanning(FRAME + 1)[:-1])  # sqrt-Hann in and out: frames 50% apart sum to one
     windowed = np.fft.rfft(frames * window, NFFT)
     old_envelope = np.log(np.abs(np.fft.rfft(a, NFFT)))
+    power = np.sum(np.abs(windowed) ** 2, axis=1)
+    loud = _loud_frames(power)
     for _ in range(DRAWS):
         # The frame refiltered by new / old envelope magnitude (zero phase: the phase made no difference
         # to the recogniser, and the ratio of two all-pole filters cannot express the moves along frequency).
-        gain = _quiet_frames_held(windowed, np.exp(_envelope(draw(rng, pitch), poles) + old_envelope))
+        gain = _pauses_held(windowed, power, loud, np.exp(_envelope(draw(rng, pitch), poles) + old_envelope))
         y = _overlap_add(np.fft.irfft(windowed * gain, NFFT)[:, :FRAME] * window, len(x))
         # The moves of a draw can still cancel out over a voice's own formants: checked on the result.
         with np.errstate(invalid="ignore", divide="ignore"):  # silence has no correlation: kept as drawn
@@ -242,19 +244,25 @@ def anonymise(x: np.ndarray, rng: np.random.Generator,
 QUIET = 1e-4
 
 
-def _quiet_frames_held(windowed: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    """`gain` (frames x bins), with each quiet frame's gain in power held to at most the median
-    of the loud frames'. A pause's envelope can be so sharp that the drawn one raises it by tens
-    of decibels more than it raises speech: a silence would come out as a tone or a hiss."""
-    power = np.sum(np.abs(windowed) ** 2, axis=1)
-    sounding = power > 0  # frames of digital silence stay silent whatever their gain
+def _loud_frames(power: np.ndarray) -> np.ndarray:
+    """Which frames (by power) are not pauses; frames of digital silence are neither."""
+    sounding = power > 0
     if not sounding.any():
+        return sounding
+    return power >= QUIET * np.percentile(power[sounding], 95)
+
+
+def _pauses_held(windowed: np.ndarray, power: np.ndarray, loud: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """`gain` (frames x bins), with each pause's gain in power held to at most the median of the
+    loud frames'. A pause's envelope can be so sharp that the drawn one raises it by tens of
+    decibels more than it raises speech: a silence would come out as a tone or a hiss. Frames of
+    digital silence stay silent whatever their gain."""
+    if not loud.any():
         return gain
-    loud = power >= QUIET * np.percentile(power[sounding], 95)
     with np.errstate(divide="ignore", invalid="ignore"):
         raised = np.log(np.sum(np.abs(windowed * gain) ** 2, axis=1)) - np.log(power)
-    typical = np.median(raised[loud & sounding])
-    held = sounding & ~loud & (raised > typical)
+    typical = np.median(raised[loud])
+    held = (power > 0) & ~loud & (raised > typical)
     return gain * np.where(held, np.exp((typical - np.where(held, raised, typical)) / 2), 1.0)[:, None]
 
 
