@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from veil import overlap
+from veil import overlap, track
 from veil.plan import Box
 from veil.track import TrackParams, build_tracks, iou_matrix, segments
 
@@ -166,3 +166,24 @@ def test_overlapping_pairs_are_exactly_the_tables_pairs(monkeypatch, at_once):
     assert all(len(part) == 0 for part in overlap.overlapping_pairs(a[:0], b, 0.25))
     with pytest.raises(ValueError):
         overlap.overlapping_pairs(a, b, 0.0)
+
+
+def test_a_segments_tracks_are_filled_together_exactly_as_each_alone():
+    """All tracks of a segment are filled as one set of arrays: no track's interpolation, smoothing,
+    velocity or extension may borrow from its neighbours'. Tracks of one detection, with gaps, at the
+    segment's edges, and one whose extension room is shorter than `extend`."""
+    rng = np.random.default_rng(5)
+    params = TrackParams(extend=6, smooth=2, motion_growth=0.1)
+    tracks = []
+    for n in range(40):
+        start = int(rng.integers(0, 80))
+        frames = sorted(set(rng.integers(start, start + 1 + int(rng.integers(0, 30)), int(rng.integers(1, 12))).tolist()))
+        x, y, vx = rng.uniform(0, 900), rng.uniform(0, 500), rng.uniform(-9, 9)
+        tracks.append({f: face(x + vx * f + rng.normal(0, 2), y, float(rng.uniform(8, 60)), 0.9 if n % 3 else 0.2)
+                       for f in frames})
+    tracks.append({0: face(10, 10)})
+    tracks.append({109: face(500, 300), 105: face(520, 300)})
+    together = track._filled(tracks, 0, 109, params)
+    assert together == [track._filled([one], 0, 109, params)[0] for one in tracks]
+    assert [list(boxes) for boxes in together] == [list(track._filled([one], 0, 109, params)[0]) for one in tracks]
+    assert min(min(boxes) for boxes in together) == 0 and max(max(boxes) for boxes in together) == 109

@@ -138,82 +138,117 @@ def associate(detections: Mapping[int, Sequence[Box]], params: TrackParams) -> l
     return [t.boxes for t in tracks]
 
 
-def _filled(track: dict[int, Box], first: int, last: int, params: TrackParams) -> dict[int, Box]:
-    """A track's boxes for every frame from its first detection to its last (gaps filled by
+def _filled(tracks: Sequence[dict[int, Box]], first: int, last: int, params: TrackParams) -> list[dict[int, Box]]:
+    """Each track's boxes for every frame from its first detection to its last (gaps filled by
     linear interpolation, centres smoothed, each detection still covered), and `params.extend`
-    frames past each end within [first, last]. Array work per track, one Box per frame at the
-    end: a crowd clip has thousands of tracks."""
-    detected = sorted(track)
-    at = np.array(detected)
-    coords = np.array([_coords(track[f]) for f in detected])
-    frames = np.arange(at[0], at[-1] + 1)
-    # Interpolated: each frame between detections a and b at (f - a) / (b - a) of the way.
-    after = np.minimum(np.searchsorted(at, frames, side="right"), len(at) - 1)
-    before = np.maximum(after - 1, 0)
+    frames past each end within [first, last]. All tracks of a segment as one set of arrays, one
+    Box a frame at the end: a crowd clip has thousands of short tracks, and numpy's overhead per
+    call would outweigh the work of each."""
+    if not tracks:
+        return []
+    detected = [sorted(track) for track in tracks]
+    counts = np.array([len(frames) for frames in detected])
+    owner = np.repeat(np.arange(len(tracks)), counts)  # each detection's track
+    at = np.array([f for frames in detected for f in frames])
+    coords = np.array([_coords(track[f]) for track, frames in zip(tracks, detected) for f in frames], float)
+    first_det = np.cumsum(counts) - counts  # index of each track's first and last detection
+    last_det = first_det + counts - 1
+    lengths = at[last_det] - at[first_det] + 1
+    row_start = np.cumsum(lengths) - lengths  # each track's first row of `dense`
+    row_owner = np.repeat(np.arange(len(tracks)), lengths)
+    frames = at[first_det][row_owner] + np.arange(len(row_owner)) - row_start[row_owner]
+    # Interpolated: each frame between detections a and b at (f - a) / (b - a) of the way. One
+    # sorted key over all tracks (track, then frame) finds each frame's detections a and b.
+    key = last + 2
+    after = np.minimum(np.searchsorted(owner * key + at, row_owner * key + frames, side="right"), last_det[row_owner])
+    before = np.maximum(after - 1, first_det[row_owner])
     span = np.maximum(at[after] - at[before], 1)
     t = ((frames - at[before]) / span)[:, None]
     dense = coords[before] + (coords[after] - coords[before]) * t
-    found = np.zeros(len(frames), bool)
-    found[at - at[0]] = True
+    found = row_start[owner] + at - at[first_det][owner]  # each detection's row
     dense[found] = coords
-    dense = _smoothed(dense, params.smooth)
+    dense = _smoothed(dense, row_start[row_owner], (row_start + lengths - 1)[row_owner], params.smooth)
     # Smoothing may move a box off its detection: grown to cover it, so what the detector saw
     # is always hidden.
     dense[found] = np.concatenate([np.minimum(dense[found, :2], coords[:, :2]),
                                    np.maximum(dense[found, 2:], coords[:, 2:])], axis=1)
-    out = {}
-    for f, (x0, y0, x1, y1) in zip(frames.tolist(), dense.tolist()):
-        box = track.get(f)
-        out[f] = Box(x0, y0, x1, y1, box.origin, box.score) if box else Box(x0, y0, x1, y1, "interpolated")
-    for end, step in ((0, -1), (-1, 1)):
-        room = frames[0] - first if step < 0 else last - frames[-1]
-        steps = np.arange(1, min(params.extend, room) + 1)
-        x0, y0, x1, y1 = dense[end]
-        velocity = _end_velocity(at, coords, step < 0, params.velocity_span)
-        grow = np.minimum(params.max_growth, 1 + params.growth * steps)[:, None]
-        centres = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + velocity * step * steps[:, None]
-        travelled = np.hypot(*velocity) * steps[:, None]
-        sizes = np.array([x1 - x0, y1 - y0]) * grow + 2 * params.motion_growth * travelled
-        for k, (a0, b0), (a1, b1) in zip(steps.tolist(), (centres - sizes / 2).tolist(), (centres + sizes / 2).tolist()):
-            out[int(frames[end]) + step * k] = Box(a0, b0, a1, b1, origin="extended")
+    out: list[dict[int, Box]] = [{} for _ in tracks]
+    is_found = np.zeros(len(frames), bool)
+    is_found[found] = True
+    for n, f, found_here, (x0, y0, x1, y1) in zip(row_owner.tolist(), frames.tolist(), is_found.tolist(),
+                                                   dense.tolist()):
+        box = tracks[n][f] if found_here else None
+        out[n][f] = Box(x0, y0, x1, y1, box.origin, box.score) if box else Box(x0, y0, x1, y1, "interpolated")
+    _add_extensions(out, at, coords, owner, first_det, last_det, dense[row_start], dense[row_start + lengths - 1],
+                    first, last, params)
     return out
 
 
-def _smoothed(boxes: np.ndarray, half_window: int) -> np.ndarray:
-    """Rows of (x0, y0, x1, y1), one a frame: centres averaged over a window, sizes the largest
-    in it. Averaging centres removes the detector's jitter (and is exact for steady motion);
-    the largest size rather than the mean keeps a shrinking detection from uncovering the face."""
+def _add_extensions(out: list[dict[int, Box]], at: np.ndarray, coords: np.ndarray, owner: np.ndarray,
+                    first_det: np.ndarray, last_det: np.ndarray, first_boxes: np.ndarray, last_boxes: np.ndarray,
+                    first: int, last: int, params: TrackParams) -> None:
+    """Adds to each track `params.extend` frames before its first box and after its last (fewer where
+    the segment [first, last] ends sooner): the box carried on at the track's end velocity, growing
+    with each frame and with the distance carried."""
+    for end_det, edge, room, step in ((first_det, first_boxes, at[first_det] - first, -1),
+                                      (last_det, last_boxes, last - at[last_det], 1)):
+        velocity = _end_velocities(at, coords, owner, end_det, params.velocity_span)
+        count = np.minimum(params.extend, room)
+        track = np.repeat(np.arange(len(out)), count)
+        steps = (np.arange(len(track)) - np.repeat(np.cumsum(count) - count, count) + 1)[:, None]
+        box, moving = edge[track], velocity[track]
+        grow = np.minimum(params.max_growth, 1 + params.growth * steps)
+        centres = (box[:, :2] + box[:, 2:]) / 2 + moving * step * steps
+        travelled = np.hypot(moving[:, 0], moving[:, 1])[:, None] * steps
+        sizes = (box[:, 2:] - box[:, :2]) * grow + 2 * params.motion_growth * travelled
+        frames = at[end_det][track] + step * steps[:, 0]
+        for n, f, (x0, y0), (x1, y1) in zip(track.tolist(), frames.tolist(), (centres - sizes / 2).tolist(),
+                                            (centres + sizes / 2).tolist()):
+            out[n][f] = Box(x0, y0, x1, y1, origin="extended")
+
+
+def _smoothed(boxes: np.ndarray, lo: np.ndarray, hi: np.ndarray, half_window: int) -> np.ndarray:
+    """Rows of (x0, y0, x1, y1), one a frame, each row's track running from row lo to row hi: centres
+    averaged over a window within the track, sizes the largest in it. Averaging centres removes the
+    detector's jitter (and is exact for steady motion); the largest size rather than the mean keeps
+    a shrinking detection from uncovering the face."""
     if half_window <= 0:
         return boxes
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
     sizes = boxes[:, 2:] - boxes[:, :2]
-    # Every window at once: the windows of the track's ends are cut short, so they are padded
-    # with what changes neither the sum (0, divided by the frames really there) nor the maximum.
-    width = 2 * half_window + 1
-    zeros, lowest = np.zeros((half_window, 2)), np.full((half_window, 2), -np.inf)
-    centre_windows = np.lib.stride_tricks.sliding_window_view(np.vstack([zeros, centres, zeros]), width, axis=0)
-    size_windows = np.lib.stride_tricks.sliding_window_view(np.vstack([lowest, sizes, lowest]), width, axis=0)
     index = np.arange(len(boxes))
-    frames_in = np.minimum(index + half_window, len(boxes) - 1) - np.maximum(index - half_window, 0) + 1
-    mean_centres = centre_windows.sum(axis=2) / frames_in[:, None]
-    max_sizes = size_windows.max(axis=2)
-    return np.concatenate([mean_centres - max_sizes / 2, mean_centres + max_sizes / 2], axis=1)
+    total, largest = np.zeros_like(centres), np.full_like(sizes, -np.inf)
+    for shift in range(-half_window, half_window + 1):
+        near = index + shift
+        inside = ((near >= lo) & (near <= hi))[:, None]
+        near = np.clip(near, lo, hi)  # a row of the same track: counted once, adds 0, never lowers the max
+        total += np.where(inside, centres[near], 0.0)
+        largest = np.maximum(largest, sizes[near])
+    frames_in = np.minimum(index + half_window, hi) - np.maximum(index - half_window, lo) + 1
+    mean_centres = total / frames_in[:, None]
+    return np.concatenate([mean_centres - largest / 2, mean_centres + largest / 2], axis=1)
 
 
-def _end_velocity(at: np.ndarray, coords: np.ndarray, at_start: bool, span: int) -> np.ndarray:
-    """Centre velocity (px/frame) at one end of a track, fitted over its detections (frames `at`,
-    boxes `coords`) there.
+def _end_velocities(at: np.ndarray, coords: np.ndarray, owner: np.ndarray, end_det: np.ndarray,
+                    span: int) -> np.ndarray:
+    """Each track's centre velocity (px/frame) at one end, fitted over its detections (frames `at`,
+    boxes `coords`, track `owner`) within `span` frames of that end (detection `end_det` of each
+    track); zero where fewer than two are.
 
     A least-squares line over up to `span` frames of detections, not the last two
     boxes: one jittery detection would otherwise send the extended mask the wrong way.
     """
-    near = np.abs(at - at[0 if at_start else -1]) < span
-    if near.sum() < 2:
-        return np.zeros(2)
-    t = at[near].astype(float)
+    near = np.abs(at - at[end_det][owner]) < span
+    track, times = owner[near], at[near].astype(float)
     centres = (coords[near, :2] + coords[near, 2:]) / 2
-    t -= t.mean()
-    return (t[:, None] * (centres - centres.mean(axis=0))).sum(axis=0) / (t**2).sum()
+    tracks = len(end_det)
+    n = np.bincount(track, minlength=tracks)
+    per_track = np.maximum(n, 1)
+    times -= (np.bincount(track, times, tracks) / per_track)[track]
+    centres -= np.stack([np.bincount(track, centres[:, i], tracks) for i in (0, 1)], axis=1)[track] / per_track[track, None]
+    slope = np.stack([np.bincount(track, times * centres[:, i], tracks) for i in (0, 1)], axis=1)
+    spread = np.bincount(track, times * times, tracks)
+    return np.divide(slope, spread[:, None], out=np.zeros_like(slope), where=(n >= 2)[:, None])
 
 
 def confirmed(track: dict[int, Box], params: TrackParams) -> bool:
@@ -239,9 +274,7 @@ def build_tracks(
     regions: list[Region] = []
     for first, last in segments(frame_count, scene_cuts):
         inside = {f: d for f, d in detections.items() if first <= f <= last and d}
-        for track in associate(inside, params):
-            if not confirmed(track, params):
-                continue
-            boxes = _filled(track, first, last, params)
+        kept = [track for track in associate(inside, params) if confirmed(track, params)]
+        for boxes in _filled(kept, first, last, params):
             regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", boxes=boxes))
     return regions
