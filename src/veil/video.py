@@ -9,8 +9,10 @@ frame with its boxes hidden, copying audio unchanged. No frame is held beyond th
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import secrets
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -43,6 +45,11 @@ CUT_HISTOGRAM = 0.4
 THUMB = (64, 36)
 
 UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: let swscale pick its default matrix
+
+# Pass 2 redacts frames on this many threads, at most REDACT_AHEAD frames ahead of the encoder
+# (each holds one decoded frame and its RGB copy). Chosen on bench/video_speed.py.
+REDACT_THREADS = 2
+REDACT_AHEAD = 4
 
 # Tracking settings in seconds, converted to frames with the video's frame rate.
 MAX_GAP_S = 0.5
@@ -343,6 +350,15 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
     early: list[av.Packet] = []
     index = 0
     rotation = 0  # frame 0's, which the output is tagged with
+    # Frames are redacted on REDACT_THREADS threads (the colour conversions and most of the
+    # drawing leave the GIL) and encoded in order; at most REDACT_AHEAD are in flight.
+    in_flight: collections.deque[Future] = collections.deque()
+    workers = ThreadPoolExecutor(REDACT_THREADS, thread_name_prefix="veil-redact")
+
+    def encode(frame: av.VideoFrame) -> None:
+        for packet in out.video.encode(frame):
+            out.container.mux(packet)
+
     try:
         with _progress("rendering", media.frame_count, show_progress) as advance:
             for item in items:
@@ -363,11 +379,18 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                     for packet in early:
                         _mux_packet(out, packet)
                 boxes = [(r, upright_to_coded(b, turns, item.width, item.height)) for r, b in by_frame.get(index, [])]
-                hide = boxes or index in covered
-                frame = _redacted(item, boxes, settings, index in covered, rgb_format, secret) if hide else item
-                for packet in out.video.encode(frame):
-                    out.container.mux(packet)
+                if boxes or index in covered:
+                    in_flight.append(workers.submit(_redacted, item, boxes, settings, index in covered, rgb_format,
+                                                    secret))
+                else:
+                    in_flight.append(Future())
+                    in_flight[-1].set_result(item)
+                while in_flight and (len(in_flight) > REDACT_AHEAD or in_flight[0].done()):
+                    encode(in_flight.popleft().result())
+                    advance()
                 index += 1
+            while in_flight:
+                encode(in_flight.popleft().result())
                 advance()
         if index != media.frame_count:
             raise VideoError(f"the plan is for {media.frame_count} frames, the video has {index}")
@@ -376,10 +399,13 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
         _flush(out)
         out.container.close()
     except BaseException:
+        workers.shutdown(wait=True, cancel_futures=True)  # no thread still drawing into a frame
         if out is not None:
             with contextlib.suppress(Exception):
                 out.container.close()
         raise
+    finally:
+        workers.shutdown(wait=True)
 
 
 def _check_size(media: MediaPlan, frame: av.VideoFrame, turns: int, index: int) -> None:
