@@ -123,7 +123,7 @@ def test_video_frames_get_centerface_overview_pass(shared_data: Path) -> None:
     fixed.fixed_shapes = True
     [padded] = detect_frames([frame], sampling.frame, [False], 2, fixed, overview_threshold=sampling.overview_threshold)
     assert max(iou(d, face) for d in padded) >= 0.5
-    record = video_detection_record(sampling, 2, (frame.shape[1], frame.shape[0]), TrackParams(), (None, None))
+    record = video_detection_record(sampling, 2, 2, (frame.shape[1], frame.shape[0]), TrackParams(), (None, None))
     assert record["overview"] == {"longest_side": sampling.frame.overview_side,
                                   "threshold": sampling.overview_threshold}
-    assert video_detection_record(sampling, 2, (320, 180), TrackParams(), (None, None))["overview"] is None
+    assert video_detection_record(sampling, 2, 2, (320, 180), TrackParams(), (None, None))["overview"] is None

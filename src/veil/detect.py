@@ -198,12 +198,12 @@ class RetinaFace:
         return np.concatenate([out[:, :4] * [pw, ph, pw, ph], out[:, 15:16]], axis=1).astype(np.float32)
 
 
-def shared_detector() -> CenterFace:
-    return shared(CenterFace)
+def shared_detector(threads: int | None = None) -> CenterFace:
+    return shared(CenterFace, threads)
 
 
-def shared_retinaface() -> RetinaFace:
-    return shared(RetinaFace)
+def shared_retinaface(threads: int | None = None) -> RetinaFace:
+    return shared(RetinaFace, threads)
 
 
 def _padded(image: np.ndarray, side: int | None = None) -> np.ndarray:
@@ -537,9 +537,9 @@ class VideoDetection:
     # that score at least this; None: not run.
     overview_threshold: float | None = None
     # Frames per detector call. On the CPU a batch runs no faster than its frames one by
-    # one and its activations cost memory (peak RSS 238 / 340 / 562 MiB for 1 / 2 / 4 at
-    # 960x720), so a small one there; a GPU is kept busy with a larger one.
-    batch: int = 2
+    # one and its activations cost memory (each video lane holds one batch: see
+    # video.DETECT_LANES), so one frame there; a GPU is kept busy with a larger one.
+    batch: int = 1
     gpu_batch: int = 8
     # Tracks of only weak detections (below confirm_score) need confirm_hits of them.
     confirm_score: float = 0.0

@@ -3,8 +3,9 @@
 Pass 1 decodes the video once, keeps only small per-frame facts (time, scene cut,
 detections) and runs the detector in batches on downscaled upright frames. Tracks are
 then built over the whole timeline (veil.track). Pass 2 decodes again and re-encodes each
-frame with its boxes hidden, copying audio unchanged. No frame is held beyond the one
-(or the one batch) being worked on, so memory does not grow with the video's length.
+frame with its boxes hidden, copying audio unchanged. No frame is held beyond the few
+being worked on (a batch per detection lane, a few frames ahead of the encoder), so memory
+does not grow with the video's length.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from veil.detect import (FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile, VideoDetection,
-                         detect_frames, overview_scale, retina_record, shared_detector, unrotate, uses_retina)
-from veil.models import model_sha256
+from veil.detect import (FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile, RetinaFace,
+                         VideoDetection, detect_frames, overview_scale, retina_record, shared_detector,
+                         shared_retinaface, unrotate, uses_retina)
+from veil.models import available_providers, model_sha256, session_threads
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.kinds import DEFAULT_HIDE, ID_PREFIX, VIDEO_TEXT_PASSES, frame_boxes, kinds_record
@@ -46,6 +48,11 @@ THUMB = (64, 36)
 
 UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: let swscale pick its default matrix
 
+# Pass 1 runs the detectors on up to DETECT_LANES batches at once, each lane with its share of
+# the cores' threads: two single-thread runs side by side keep both cores of a small machine
+# busy where one two-thread run leaves one idle through its post-processing. On a GPU, one lane.
+# Chosen on bench/video_speed.py.
+DETECT_LANES = 2
 # Pass 2 redacts frames on this many threads, at most REDACT_AHEAD frames ahead of the encoder
 # (each holds one decoded frame and its RGB copy). Chosen on bench/video_speed.py.
 REDACT_THREADS = 2
@@ -170,12 +177,12 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     if start is not None and end is not None and start >= end:
         raise ValueError(f"the start of the range ({start:g} s) must come before its end ({end:g} s)")
     sampling = sampling or VIDEO_DETECTION.get(profile.name, VIDEO_DETECTION["fast"])
-    detector = detector or shared_detector()
+    lanes, detector, second = _detectors(detector)
     batch = sampling.gpu_batch if detector.provider == "CUDAExecutionProvider" else sampling.batch
     container = open_input(source)
     try:
         stream = video_stream(container)
-        scan = _scan(container, stream, sampling, batch, detector, show_progress, start, end, hide)
+        scan = _scan(container, stream, sampling, batch, (lanes, detector, second), show_progress, start, end, hide)
         rate = float(frame_rate(stream))
     finally:
         container.close()
@@ -186,20 +193,30 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                          extend=max(2 * sampling.stride, round(EXTEND_S * rate)), match_buffer=MATCH_BUFFER,
                          motion_growth=MOTION_GROWTH, confirm_score=sampling.confirm_score,
                          confirm_hits=sampling.confirm_hits)
+    size = detection_size(scan.width, scan.height, sampling.side)
     return MediaPlan(
         path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
         regions=tracked_regions(scan.detections, scan.kinds, len(scan.times), scan.cuts, params, hide,
                                 scan.width, scan.height),
-        detection={**video_detection_record(sampling, batch, detection_size(scan.width, scan.height, sampling.side),
-                                            params, (start, end)),
-                   **kinds_record(hide, *detection_size(scan.width, scan.height, sampling.side), VIDEO_TEXT_PASSES)},
+        detection={**video_detection_record(sampling, batch, lanes, size, params, (start, end)),
+                   **kinds_record(hide, *size, VIDEO_TEXT_PASSES)},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
         unchecked_covered=not only_range,
         scene_cuts=scan.cuts,
         frame_times=scan.times,
     )
+
+
+def _detectors(given: CenterFace | None) -> tuple[int, CenterFace, RetinaFace]:
+    """Detection lanes for pass 1 and the sessions they share: DETECT_LANES on the CPU, each
+    session with the lanes' share of the threads; one lane with `given` or on a GPU."""
+    if given is not None or "CUDAExecutionProvider" in available_providers():
+        return 1, given or shared_detector(), shared_retinaface()
+    lanes = min(DETECT_LANES, session_threads())
+    threads = max(1, session_threads() // lanes)
+    return lanes, shared_detector(threads), shared_retinaface(threads)
 
 
 def tracked_regions(faces: dict[int, list[Box]], kinds: dict[Kind, dict[int, list[Box]]], frame_count: int,
@@ -227,7 +244,8 @@ def _kind_tracks(kinds: dict[Kind, dict[int, list[Box]]], frame_count: int, cuts
     return regions
 
 
-def video_detection_record(sampling: VideoDetection, batch: int, size: tuple[int, int], params: TrackParams,
+def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, size: tuple[int, int],
+                           params: TrackParams,
                            time_range: tuple[float | None, float | None]) -> dict:
     """Exactly what pass 1 ran on this video, for the plan and its audit report."""
     profile = sampling.frame
@@ -241,6 +259,7 @@ def video_detection_record(sampling: VideoDetection, batch: int, size: tuple[int
         "nms_iou": profile.nms_iou,
         **(retina_record(profile) if sampling.retina_every and uses_retina(profile) else {}),
         "sampling": {"every_nth_frame": sampling.stride, "scene_cuts_always": True, "batch": batch,
+                     "batches_at_once": lanes,
                      "longest_side": sampling.side, "max_upscale": MAX_UPSCALE,
                      "second_model_every_nth_sampled_frame": sampling.retina_every},
         # Frames too small for an overview get none: the record says so.
@@ -252,7 +271,8 @@ def video_detection_record(sampling: VideoDetection, batch: int, size: tuple[int
     }
 
 
-def _scan(container, stream, sampling: VideoDetection, batch_size: int, detector: CenterFace, show_progress: bool,
+def _scan(container, stream, sampling: VideoDetection, batch_size: int,
+          detectors: tuple[int, CenterFace, RetinaFace], show_progress: bool,
           start: float | None, end: float | None, hide: tuple[Kind, ...] = DEFAULT_HIDE) -> _Scan:
     scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"})
     batch: list[_Frame] = []
@@ -263,22 +283,34 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, detector
     last_detected = -sampling.stride
     sampled = 0  # frames sampled so far
 
-    def flush() -> None:
+    lanes, detector, second = detectors
+
+    def detect(frames: list[_Frame]) -> None:
         scale = (scan.width / size[0], scan.height / size[1])
         try:
-            found = detect_frames([f.rgb for f in batch], sampling.frame, [f.views for f in batch], batch_size,
-                                  detector, overview_threshold=sampling.overview_threshold)
+            found = detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
+                                  detector, second, overview_threshold=sampling.overview_threshold)
         except Exception as error:  # onnxruntime raises its own types; any of them means no output
             raise VideoError(f"the face detector failed: {error}") from None
-        for frame, faces in zip(batch, found):
+        for frame, faces in zip(frames, found):
             scan.detections[frame.index] = [_head(face, *scale) for face in faces]
         if scan.kinds:  # the frames the face detector samples, so every kind is seen as often
-            for frame in batch:
+            for frame in frames:
                 for kind, boxes in frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES).items():
                     scan.kinds[kind][frame.index] = boxes
+
+    def flush() -> None:
+        """Hands the batch to a free lane, first waiting for the oldest when all are busy (its
+        error, if any, is raised here)."""
+        while len(in_flight) >= lanes:
+            in_flight.popleft().result()
+        in_flight.append(workers.submit(detect, list(batch)))
         batch.clear()
 
-    with _progress("detecting", stream.frames, show_progress) as advance:
+    in_flight: collections.deque[Future] = collections.deque()
+    # Leaving the block waits for the batches in flight: no lane outlives the scan.
+    with ThreadPoolExecutor(lanes, thread_name_prefix="veil-detect") as workers, \
+            _progress("detecting", stream.frames, show_progress) as advance:
         for index, frame in enumerate(read(container, stream)):
             turns = rotation_of(frame)
             if index == 0:
@@ -316,6 +348,11 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int, detector
             advance()
         if batch:
             flush()
+        while in_flight:
+            in_flight.popleft().result()
+    # Lanes finish out of order: frame order again, so nothing downstream depends on the timing.
+    scan.detections = dict(sorted(scan.detections.items()))
+    scan.kinds = {kind: dict(sorted(found.items())) for kind, found in scan.kinds.items()}
     return scan
 
 

@@ -21,7 +21,7 @@ import onnxruntime as ort
 Detector = TypeVar("Detector")
 
 _threads: int | None = None
-_shared: dict[Callable[[], object], object] = {}
+_shared: dict[tuple[Callable[..., object], int | None], object] = {}
 _shared_lock = threading.Lock()
 
 
@@ -45,6 +45,11 @@ def available_providers() -> list[str]:
     return [p for p in wanted if p in present]
 
 
+def session_threads() -> int:
+    """Threads a session gets unless told otherwise: this process's share of the cores."""
+    return _threads or os.cpu_count() or 1
+
+
 def set_threads(threads: int) -> None:
     """Threads for this process's sessions, set before their first use: N worker processes on
     one machine each take 1/N of its cores, so they do not fight over them."""
@@ -66,7 +71,7 @@ def onnx_session(name: str, providers: list[str] | None = None, threads: int | N
     """An onnxruntime session over one of veil's models."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or _threads or os.cpu_count() or 1
+    options.intra_op_num_threads = threads or session_threads()
     options.log_severity_level = 3
     # Busy-waiting worker threads steal the cores that decoding and encoding need.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -82,9 +87,12 @@ def onnx_session(name: str, providers: list[str] | None = None, threads: int | N
                                 providers=providers or available_providers())
 
 
-def shared(make: Callable[[], Detector]) -> Detector:
-    """This process's one `make()`: made on first use, then shared by every thread."""
+def shared(make: Callable[..., Detector], threads: int | None = None) -> Detector:
+    """This process's one `make(threads=threads)`: made on first use, then shared by every thread.
+    `threads`: the session's threads, None for session_threads()."""
+    if threads == session_threads():
+        threads = None  # the default session, not a second one like it
     with _shared_lock:
-        if make not in _shared:
-            _shared[make] = make()
-        return _shared[make]  # type: ignore[return-value]
+        if (make, threads) not in _shared:
+            _shared[make, threads] = make() if threads is None else make(threads=threads)
+        return _shared[make, threads]  # type: ignore[return-value]
