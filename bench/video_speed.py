@@ -64,18 +64,15 @@ def run_plain(clip: Path, output: Path) -> None:
                 if isinstance(item, av.Packet):
                     if out is None:
                         early.append(item)
-                        continue
-                    item.stream = out.copies[item.stream.index]
-                    out.container.mux(item)
+                    else:
+                        out.mux(item)
                     continue
                 if out is None:
                     out = open_output(temp, output.suffix, container, stream, item.rotation, Encoding())
                     for packet in early:
-                        packet.stream = out.copies[packet.stream.index]
-                        out.container.mux(packet)
-                out.container.mux(out.video.encode(item))
-            out.container.mux(out.video.encode(None))
-            out.container.close()
+                        out.mux(packet)
+                out.encode(item)
+            out.finish()
     finally:
         container.close()
 

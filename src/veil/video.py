@@ -391,11 +391,6 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
     # drawing leave the GIL) and encoded in order; at most REDACT_AHEAD are in flight.
     in_flight: collections.deque[Future] = collections.deque()
     workers = ThreadPoolExecutor(REDACT_THREADS, thread_name_prefix="veil-redact")
-
-    def encode(frame: av.VideoFrame) -> None:
-        for packet in out.video.encode(frame):
-            out.container.mux(packet)
-
     try:
         with _progress("rendering", media.frame_count, show_progress) as advance:
             for item in items:
@@ -403,7 +398,7 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                     if out is None:
                         early.append(item)
                     else:
-                        _mux_packet(out, item)
+                        out.mux(item)
                     continue
                 turns = rotation_of(item)
                 _check_size(media, item, turns, index)
@@ -414,7 +409,7 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                     out = open_output(temp, suffix, container, stream, item.rotation, encoding,
                                       voice_plan(media.regions, settings.voice))
                     for packet in early:
-                        _mux_packet(out, packet)
+                        out.mux(packet)
                 boxes = [(r, upright_to_coded(b, turns, item.width, item.height)) for r, b in by_frame.get(index, [])]
                 if boxes or index in covered:
                     in_flight.append(workers.submit(_redacted, item, boxes, settings, index in covered, rgb_format,
@@ -423,18 +418,17 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                     in_flight.append(Future())
                     in_flight[-1].set_result(item)
                 while in_flight and (len(in_flight) > REDACT_AHEAD or in_flight[0].done()):
-                    encode(in_flight.popleft().result())
+                    out.encode(in_flight.popleft().result())
                     advance()
                 index += 1
             while in_flight:
-                encode(in_flight.popleft().result())
+                out.encode(in_flight.popleft().result())
                 advance()
         if index != media.frame_count:
             raise VideoError(f"the plan is for {media.frame_count} frames, the video has {index}")
         if out is None:
             raise VideoError("no frame could be decoded")
-        _flush(out)
-        out.container.close()
+        out.finish()
     except BaseException:
         workers.shutdown(wait=True, cancel_futures=True)  # no thread still drawing into a frame
         if out is not None:
@@ -453,26 +447,6 @@ def _check_size(media: MediaPlan, frame: av.VideoFrame, turns: int, index: int) 
             raise VideoError(f"frame size changes mid-stream ({media.width}x{media.height} → {width}x{height} "
                              f"at frame {index}): not supported")
         raise VideoError(f"plan is for a {media.width}x{media.height} video, the file is {width}x{height}")
-
-
-def _mux_packet(out: Output, packet: av.Packet) -> None:
-    index = packet.stream.index
-    if index in out.copies:
-        packet.stream = out.copies[index]
-        out.container.mux(packet)
-        return
-    stream, resampler = out.reencode[index]
-    for decoded in packet.decode():
-        for resampled in resampler.resample(decoded):
-            out.container.mux(stream.encode(resampled))
-
-
-def _flush(out: Output) -> None:
-    out.container.mux(out.video.encode(None))
-    for stream, resampler in out.reencode.values():
-        for resampled in resampler.resample(None):
-            out.container.mux(stream.encode(resampled))
-        out.container.mux(stream.encode(None))
 
 
 def _redacted(frame: av.VideoFrame, boxes: list[tuple[Region, Box]], settings: RenderSettings,

@@ -170,6 +170,31 @@ class Output:
     # Streams decoded and encoded again: converted (a resampler) or with voices edited (a VoiceEdit).
     reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler | VoiceEdit]]
 
+    def encode(self, frame: av.VideoFrame) -> None:
+        """The next video frame, in display order."""
+        self.container.mux(self.video.encode(frame))
+
+    def mux(self, packet: av.Packet) -> None:
+        """A packet of one of the input's other streams: copied, or decoded and encoded again."""
+        index = packet.stream.index
+        if index in self.copies:
+            packet.stream = self.copies[index]
+            self.container.mux(packet)
+            return
+        stream, resampler = self.reencode[index]
+        for decoded in packet.decode():
+            for resampled in resampler.resample(decoded):
+                self.container.mux(stream.encode(resampled))
+
+    def finish(self) -> None:
+        """Flushes every encoder and closes the file (the caller renames it into place)."""
+        self.container.mux(self.video.encode(None))
+        for stream, resampler in self.reencode.values():
+            for resampled in resampler.resample(None):
+                self.container.mux(stream.encode(resampled))
+            self.container.mux(stream.encode(None))
+        self.container.close()
+
 
 def open_output(path: Path, suffix: str, source: av.container.InputContainer,
                 video: av.video.stream.VideoStream, rotation: int, encoding: Encoding,
