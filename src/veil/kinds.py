@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from veil.people import detect_people, people_boxes, people_record
+from veil.people import detect_people, people_boxes, people_record, shared_person_detector
 from veil.plan import Box, Kind, Region
-from veil.textdetect import MODEL_SIZE, TextBox, TextPass, detect_text, text_record
+from veil.textdetect import MODEL_SIZE, TextBox, TextPass, detect_text, shared_text_detector, text_record
 from veil.track import iou_matrix
 
 # The option's words (plural, as a user says them) and the kind each region records.
@@ -115,16 +115,18 @@ def wants_text(hide: tuple[Kind, ...]) -> bool:
 
 
 def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y: float,
-                passes: tuple[TextPass, ...]) -> dict[Kind, list[Box]]:
-    """Boxes of plates, text and detected people in one downscaled video frame, in full-frame pixels.
-    (Bodies under faces come from the face tracks: veil.video.)"""
+                passes: tuple[TextPass, ...], threads: int | None = None) -> dict[Kind, list[Box]]:
+    """Boxes of plates, text and detected people in one downscaled video frame, in full-frame pixels,
+    found by sessions with `threads` threads (None: the default). (Bodies under faces come from the
+    face tracks: veil.video.)"""
     height, width = rgb.shape[:2]
     found: dict[Kind, list[Box]] = {kind: [] for kind in hide if kind != "face"}
     if wants_text(hide):
-        for kind, box in text_boxes(detect_text(rgb, passes), hide, width, height):
+        for kind, box in text_boxes(detect_text(rgb, passes, shared_text_detector(threads)), hide, width, height):
             found[kind].append(_scaled(box, scale_x, scale_y))
     if "person" in hide:
-        found["person"] = [_scaled(box, scale_x, scale_y) for box in detect_people(rgb)]
+        people = detect_people(rgb, shared_person_detector(threads))
+        found["person"] = [_scaled(box, scale_x, scale_y) for box in people]
     return found
 
 

@@ -45,8 +45,8 @@ class PersonDetector:
         return boxes[0], scores[0]
 
 
-def shared_person_detector() -> PersonDetector:
-    return shared(PersonDetector)
+def shared_person_detector(threads: int | None = None) -> PersonDetector:
+    return shared(PersonDetector, threads)
 
 
 def detect_people(image: np.ndarray, detector: PersonDetector | None = None) -> list[Box]:

@@ -177,12 +177,12 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     if start is not None and end is not None and start >= end:
         raise ValueError(f"the start of the range ({start:g} s) must come before its end ({end:g} s)")
     sampling = sampling or VIDEO_DETECTION.get(profile.name, VIDEO_DETECTION["fast"])
-    lanes, detector, second = _detectors(detector)
-    batch = sampling.gpu_batch if detector.provider == "CUDAExecutionProvider" else sampling.batch
+    lanes = _lanes(detector)
+    batch = sampling.gpu_batch if lanes.centerface.provider == "CUDAExecutionProvider" else sampling.batch
     container = open_input(source)
     try:
         stream = video_stream(container)
-        scan = _scan(container, stream, sampling, batch, (lanes, detector, second), show_progress, start, end, hide)
+        scan = _scan(container, stream, sampling, batch, lanes, show_progress, start, end, hide)
         rate = float(frame_rate(stream))
     finally:
         container.close()
@@ -199,7 +199,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
         regions=tracked_regions(scan.detections, scan.kinds, len(scan.times), scan.cuts, params, hide,
                                 scan.width, scan.height),
-        detection={**video_detection_record(sampling, batch, lanes, size, params, (start, end)),
+        detection={**video_detection_record(sampling, batch, lanes.count, size, params, (start, end)),
                    **kinds_record(hide, *size, VIDEO_TEXT_PASSES)},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
@@ -209,14 +209,24 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     )
 
 
-def _detectors(given: CenterFace | None) -> tuple[int, CenterFace, RetinaFace]:
-    """Detection lanes for pass 1 and the sessions they share: DETECT_LANES on the CPU, each
-    session with the lanes' share of the threads; one lane with `given` or on a GPU."""
+@dataclass(frozen=True)
+class _Lanes:
+    """Pass 1's detection lanes and the sessions they share."""
+
+    count: int
+    threads: int | None  # each session's threads; None: the default
+    centerface: CenterFace
+    retinaface: RetinaFace
+
+
+def _lanes(given: CenterFace | None) -> _Lanes:
+    """DETECT_LANES on the CPU, each session with the lanes' share of the threads; one lane with
+    `given` or on a GPU."""
     if given is not None or "CUDAExecutionProvider" in available_providers():
-        return 1, given or shared_detector(), shared_retinaface()
-    lanes = min(DETECT_LANES, session_threads())
-    threads = max(1, session_threads() // lanes)
-    return lanes, shared_detector(threads), shared_retinaface(threads)
+        return _Lanes(1, None, given or shared_detector(), shared_retinaface())
+    count = min(DETECT_LANES, session_threads())
+    threads = max(1, session_threads() // count)
+    return _Lanes(count, threads, shared_detector(threads), shared_retinaface(threads))
 
 
 def tracked_regions(faces: dict[int, list[Box]], kinds: dict[Kind, dict[int, list[Box]]], frame_count: int,
@@ -272,7 +282,7 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
 
 
 def _scan(container, stream, sampling: VideoDetection, batch_size: int,
-          detectors: tuple[int, CenterFace, RetinaFace], show_progress: bool,
+          lanes: _Lanes, show_progress: bool,
           start: float | None, end: float | None, hide: tuple[Kind, ...] = DEFAULT_HIDE) -> _Scan:
     scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"})
     batch: list[_Frame] = []
@@ -283,33 +293,31 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     last_detected = -sampling.stride
     sampled = 0  # frames sampled so far
 
-    lanes, detector, second = detectors
-
     def detect(frames: list[_Frame]) -> None:
         scale = (scan.width / size[0], scan.height / size[1])
         try:
             found = detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
-                                  detector, second, overview_threshold=sampling.overview_threshold)
+                                  lanes.centerface, lanes.retinaface, overview_threshold=sampling.overview_threshold)
         except Exception as error:  # onnxruntime raises its own types; any of them means no output
             raise VideoError(f"the face detector failed: {error}") from None
         for frame, faces in zip(frames, found):
             scan.detections[frame.index] = [_head(face, *scale) for face in faces]
         if scan.kinds:  # the frames the face detector samples, so every kind is seen as often
             for frame in frames:
-                for kind, boxes in frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES).items():
+                for kind, boxes in frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lanes.threads).items():
                     scan.kinds[kind][frame.index] = boxes
 
     def flush() -> None:
         """Hands the batch to a free lane, first waiting for the oldest when all are busy (its
         error, if any, is raised here)."""
-        while len(in_flight) >= lanes:
+        while len(in_flight) >= lanes.count:
             in_flight.popleft().result()
         in_flight.append(workers.submit(detect, list(batch)))
         batch.clear()
 
     in_flight: collections.deque[Future] = collections.deque()
     # Leaving the block waits for the batches in flight: no lane outlives the scan.
-    with ThreadPoolExecutor(lanes, thread_name_prefix="veil-detect") as workers, \
+    with ThreadPoolExecutor(lanes.count, thread_name_prefix="veil-detect") as workers, \
             _progress("detecting", stream.frames, show_progress) as advance:
         for index, frame in enumerate(read(container, stream)):
             turns = rotation_of(frame)
