@@ -364,3 +364,19 @@ def test_closed_captions_are_not_carried_over(tmp_path: Path):
     render_video(media, BLACK, target)
     assert captioned(target) == 0
     assert b"GA94" not in target.read_bytes()
+
+
+def test_detection_lanes_plan_exactly_what_one_lane_does():
+    """Pass 1 detects several frames at once on the CPU (lanes finish out of order, each with its own
+    sessions): the plan must be the one a single lane makes, box for box, on a crowd clip."""
+    from veil.detect import CenterFace
+    from veil.models import session_threads
+    from veil.video import DETECT_LANES
+
+    source = VIDEOS / "wider_pan" / "17_Ceremony_Ceremony_17_234.mp4"
+    lanes = plan_video(source, end=1.0)
+    one = plan_video(source, end=1.0, detector=CenterFace())
+    assert lanes.detection["sampling"]["batches_at_once"] == min(DETECT_LANES, session_threads())
+    assert one.detection["sampling"]["batches_at_once"] == 1
+    assert sum(len(region.boxes) for region in lanes.regions) > 500
+    assert [(r.id, r.boxes) for r in lanes.regions] == [(r.id, r.boxes) for r in one.regions]
