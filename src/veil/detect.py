@@ -198,12 +198,12 @@ class RetinaFace:
         return np.concatenate([out[:, :4] * [pw, ph, pw, ph], out[:, 15:16]], axis=1).astype(np.float32)
 
 
-def shared_detector(threads: int | None = None) -> CenterFace:
-    return shared(CenterFace, threads)
+def shared_detector(threads: int | None = None, copy: int = 0) -> CenterFace:
+    return shared(CenterFace, threads, copy)
 
 
-def shared_retinaface(threads: int | None = None) -> RetinaFace:
-    return shared(RetinaFace, threads)
+def shared_retinaface(threads: int | None = None, copy: int = 0) -> RetinaFace:
+    return shared(RetinaFace, threads, copy)
 
 
 def _padded(image: np.ndarray, side: int | None = None) -> np.ndarray:

@@ -115,17 +115,17 @@ def wants_text(hide: tuple[Kind, ...]) -> bool:
 
 
 def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y: float,
-                passes: tuple[TextPass, ...], threads: int | None = None) -> dict[Kind, list[Box]]:
+                passes: tuple[TextPass, ...], threads: int | None = None, copy: int = 0) -> dict[Kind, list[Box]]:
     """Boxes of plates, text and detected people in one downscaled video frame, in full-frame pixels,
-    found by sessions with `threads` threads (None: the default). (Bodies under faces come from the
-    face tracks: veil.video.)"""
+    found by the `copy`-th sessions with `threads` threads (None: the default; see models.shared).
+    (Bodies under faces come from the face tracks: veil.video.)"""
     height, width = rgb.shape[:2]
     found: dict[Kind, list[Box]] = {kind: [] for kind in hide if kind != "face"}
     if wants_text(hide):
-        for kind, box in text_boxes(detect_text(rgb, passes, shared_text_detector(threads)), hide, width, height):
+        for kind, box in text_boxes(detect_text(rgb, passes, shared_text_detector(threads, copy)), hide, width, height):
             found[kind].append(_scaled(box, scale_x, scale_y))
     if "person" in hide:
-        people = detect_people(rgb, shared_person_detector(threads))
+        people = detect_people(rgb, shared_person_detector(threads, copy))
         found["person"] = [_scaled(box, scale_x, scale_y) for box in people]
     return found
 

@@ -45,8 +45,8 @@ class PersonDetector:
         return boxes[0], scores[0]
 
 
-def shared_person_detector(threads: int | None = None) -> PersonDetector:
-    return shared(PersonDetector, threads)
+def shared_person_detector(threads: int | None = None, copy: int = 0) -> PersonDetector:
+    return shared(PersonDetector, threads, copy)
 
 
 def detect_people(image: np.ndarray, detector: PersonDetector | None = None) -> list[Box]:

@@ -73,8 +73,8 @@ class TextDetector:
         return self.session.run(None, {self.input_name: blob.transpose(2, 0, 1)[None]})[0][0, 0]
 
 
-def shared_text_detector(threads: int | None = None) -> TextDetector:
-    return shared(TextDetector, threads)
+def shared_text_detector(threads: int | None = None, copy: int = 0) -> TextDetector:
+    return shared(TextDetector, threads, copy)
 
 
 def input_scale(width: int, height: int, upscale: float = 1.0) -> float:

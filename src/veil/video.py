@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import queue
 import secrets
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from rich.text import Text
 from veil.detect import (FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile, RetinaFace,
                          VideoDetection, detect_frames, overview_scale, retina_record, shared_detector,
                          shared_retinaface, unrotate, uses_retina)
-from veil.models import available_providers, model_sha256, session_threads
+from veil.models import model_sha256, session_threads
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.kinds import DEFAULT_HIDE, ID_PREFIX, VIDEO_TEXT_PASSES, frame_boxes, kinds_record
@@ -178,7 +179,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         raise ValueError(f"the start of the range ({start:g} s) must come before its end ({end:g} s)")
     sampling = sampling or VIDEO_DETECTION.get(profile.name, VIDEO_DETECTION["fast"])
     lanes = _lanes(detector)
-    batch = sampling.gpu_batch if lanes.centerface.provider == "CUDAExecutionProvider" else sampling.batch
+    batch = sampling.gpu_batch if lanes[0].centerface.provider == "CUDAExecutionProvider" else sampling.batch
     container = open_input(source)
     try:
         stream = video_stream(container)
@@ -199,7 +200,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
         regions=tracked_regions(scan.detections, scan.kinds, len(scan.times), scan.cuts, params, hide,
                                 scan.width, scan.height),
-        detection={**video_detection_record(sampling, batch, lanes.count, size, params, (start, end)),
+        detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end)),
                    **kinds_record(hide, *size, VIDEO_TEXT_PASSES)},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
@@ -210,23 +211,27 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
 
 
 @dataclass(frozen=True)
-class _Lanes:
-    """Pass 1's detection lanes and the sessions they share."""
+class _Lane:
+    """One of pass 1's detection lanes: its own sessions (see models.shared), `threads` each."""
 
-    count: int
-    threads: int | None  # each session's threads; None: the default
+    index: int
+    threads: int | None  # None: the default
     centerface: CenterFace
     retinaface: RetinaFace
 
 
-def _lanes(given: CenterFace | None) -> _Lanes:
-    """DETECT_LANES on the CPU, each session with the lanes' share of the threads; one lane with
-    `given` or on a GPU."""
-    if given is not None or "CUDAExecutionProvider" in available_providers():
-        return _Lanes(1, None, given or shared_detector(), shared_retinaface())
+def _lanes(given: CenterFace | None) -> list[_Lane]:
+    """DETECT_LANES on the CPU, their sessions sharing the threads; one lane with `given` or on a
+    GPU."""
+    if given is not None:
+        return [_Lane(0, None, given, shared_retinaface())]
     count = min(DETECT_LANES, session_threads())
-    threads = max(1, session_threads() // count)
-    return _Lanes(count, threads, shared_detector(threads), shared_retinaface(threads))
+    threads = -(-session_threads() // count)  # rounded up: 3 cores, 2 lanes of 2 threads
+    first = _Lane(0, threads, shared_detector(threads), shared_retinaface(threads))
+    if first.centerface.provider == "CUDAExecutionProvider":
+        return [first]
+    return [first, *(_Lane(n, threads, shared_detector(threads, n), shared_retinaface(threads, n))
+                     for n in range(1, count))]
 
 
 def tracked_regions(faces: dict[int, list[Box]], kinds: dict[Kind, dict[int, list[Box]]], frame_count: int,
@@ -282,7 +287,7 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
 
 
 def _scan(container, stream, sampling: VideoDetection, batch_size: int,
-          lanes: _Lanes, show_progress: bool,
+          lanes: list[_Lane], show_progress: bool,
           start: float | None, end: float | None, hide: tuple[Kind, ...] = DEFAULT_HIDE) -> _Scan:
     scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"})
     batch: list[_Frame] = []
@@ -295,29 +300,36 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
 
     def detect(frames: list[_Frame]) -> None:
         scale = (scan.width / size[0], scan.height / size[1])
+        lane = free.get()  # one is always free: no more batches are in flight than lanes
         try:
             found = detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
-                                  lanes.centerface, lanes.retinaface, overview_threshold=sampling.overview_threshold)
+                                  lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold)
+            kinds = [frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lane.threads, lane.index)
+                     for frame in frames] if scan.kinds else []
         except Exception as error:  # onnxruntime raises its own types; any of them means no output
-            raise VideoError(f"the face detector failed: {error}") from None
+            raise VideoError(f"a detector failed: {error}") from None
+        finally:
+            free.put(lane)
         for frame, faces in zip(frames, found):
             scan.detections[frame.index] = [_head(face, *scale) for face in faces]
-        if scan.kinds:  # the frames the face detector samples, so every kind is seen as often
-            for frame in frames:
-                for kind, boxes in frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lanes.threads).items():
-                    scan.kinds[kind][frame.index] = boxes
+        for frame, boxes_by_kind in zip(frames, kinds):  # the frames faces are looked for on: as often
+            for kind, boxes in boxes_by_kind.items():
+                scan.kinds[kind][frame.index] = boxes
 
     def flush() -> None:
         """Hands the batch to a free lane, first waiting for the oldest when all are busy (its
         error, if any, is raised here)."""
-        while len(in_flight) >= lanes.count:
+        while len(in_flight) >= len(lanes):
             in_flight.popleft().result()
         in_flight.append(workers.submit(detect, list(batch)))
         batch.clear()
 
     in_flight: collections.deque[Future] = collections.deque()
+    free: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
+    for lane in lanes:
+        free.put(lane)
     # Leaving the block waits for the batches in flight: no lane outlives the scan.
-    with ThreadPoolExecutor(lanes.count, thread_name_prefix="veil-detect") as workers, \
+    with ThreadPoolExecutor(len(lanes), thread_name_prefix="veil-detect") as workers, \
             _progress("detecting", stream.frames, show_progress) as advance:
         for index, frame in enumerate(read(container, stream)):
             turns = rotation_of(frame)
@@ -425,7 +437,7 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                 else:
                     in_flight.append(Future())
                     in_flight[-1].set_result(item)
-                while in_flight and (len(in_flight) > REDACT_AHEAD or in_flight[0].done()):
+                while in_flight and (len(in_flight) >= REDACT_AHEAD or in_flight[0].done()):
                     out.encode(in_flight.popleft().result())
                     advance()
                 index += 1

@@ -21,7 +21,7 @@ import onnxruntime as ort
 Detector = TypeVar("Detector")
 
 _threads: int | None = None
-_shared: dict[tuple[Callable[..., object], int | None], object] = {}
+_shared: dict[tuple[Callable[..., object], int | None, int], object] = {}
 _shared_lock = threading.Lock()
 
 
@@ -87,12 +87,14 @@ def onnx_session(name: str, providers: list[str] | None = None, threads: int | N
                                 providers=providers or available_providers())
 
 
-def shared(make: Callable[..., Detector], threads: int | None = None) -> Detector:
-    """This process's one `make(threads=threads)`: made on first use, then shared by every thread.
-    `threads`: the session's threads, None for session_threads()."""
+def shared(make: Callable[..., Detector], threads: int | None = None, copy: int = 0) -> Detector:
+    """This process's `make(threads=threads)`: made on first use, then shared by every thread.
+    `threads`: the session's threads, None for session_threads(). `copy`: which of several such
+    sessions, for runs side by side that must not share one session's threads (a session's
+    concurrent runs share its one pool)."""
     if threads == session_threads():
         threads = None  # the default session, not a second one like it
     with _shared_lock:
-        if (make, threads) not in _shared:
-            _shared[make, threads] = make() if threads is None else make(threads=threads)
-        return _shared[make, threads]  # type: ignore[return-value]
+        if (make, threads, copy) not in _shared:
+            _shared[make, threads, copy] = make() if threads is None else make(threads=threads)
+        return _shared[make, threads, copy]  # type: ignore[return-value]
