@@ -20,7 +20,7 @@ from multiprocessing import get_context, resource_tracker
 from pathlib import Path
 
 from veil.interrupt import Stopped, end_on_second_stop, end_on_stop, stops_blocked_for_children, stops_held
-from veil.models import set_threads
+from veil.models import set_threads, usable_cores
 from veil.photo import file_sha256
 from veil.pipeline import FileResult, FileTask, redact_file, unexpected_error
 
@@ -56,10 +56,6 @@ def local_workers(cluster: str) -> int | None:
     if not count.isdigit() or int(count) < 1:
         raise BatchError(f"--cluster {cluster}: write local:N with N worker processes, e.g. local:4")
     return int(count)
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 def run_task(task: Task) -> FileResult:

@@ -23,9 +23,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from veil import __version__
-from veil.batch import BatchError, Task, Workers, run_all, usable_cores
+from veil.batch import BatchError, Task, Workers, run_all
 from veil.detect import PROFILES
 from veil.manifest import ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint, still_done
+from veil.models import usable_cores
 from veil.interrupt import Stopped, catch_stops, ignore_stops, remove_leftovers
 from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,

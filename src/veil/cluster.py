@@ -17,8 +17,8 @@ import dask
 from distributed import Client, LocalCluster, WorkerPlugin
 from distributed.comm import get_address_host
 
-from veil.batch import BatchError, Task, local_workers, run_windowed, usable_cores
-from veil.models import set_threads
+from veil.batch import BatchError, Task, local_workers, run_windowed
+from veil.models import set_threads, usable_cores
 from veil.pipeline import FileResult
 
 

@@ -45,9 +45,14 @@ def available_providers() -> list[str]:
     return [p for p in wanted if p in present]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a container or `taskset` may allow fewer than the machine has)."""
+    return len(os.sched_getaffinity(0))
+
+
 def session_threads() -> int:
     """Threads a session gets unless told otherwise: this process's share of the cores."""
-    return _threads or os.cpu_count() or 1
+    return _threads or usable_cores()
 
 
 def set_threads(threads: int) -> None:
