@@ -177,8 +177,8 @@ def _filled(tracks: Sequence[dict[int, Box]], first: int, last: int, params: Tra
     is_found[found] = True
     for n, f, found_here, (x0, y0, x1, y1) in zip(row_owner.tolist(), frames.tolist(), is_found.tolist(),
                                                    dense.tolist()):
-        box = tracks[n][f] if found_here else None
-        out[n][f] = Box(x0, y0, x1, y1, box.origin, box.score) if box else Box(x0, y0, x1, y1, "interpolated")
+        origin, score = (tracks[n][f].origin, tracks[n][f].score) if found_here else ("interpolated", None)
+        out[n][f] = Box(x0, y0, x1, y1, origin, score)
     _add_extensions(out, at, coords, owner, first_det, last_det, dense[row_start], dense[row_start + lengths - 1],
                     first, last, params)
     return out
@@ -245,7 +245,8 @@ def _end_velocities(at: np.ndarray, coords: np.ndarray, owner: np.ndarray, end_d
     n = np.bincount(track, minlength=tracks)
     per_track = np.maximum(n, 1)
     times -= (np.bincount(track, times, tracks) / per_track)[track]
-    centres -= np.stack([np.bincount(track, centres[:, i], tracks) for i in (0, 1)], axis=1)[track] / per_track[track, None]
+    centres -= (np.stack([np.bincount(track, centres[:, i], tracks) for i in (0, 1)], axis=1)
+                / per_track[:, None])[track]
     slope = np.stack([np.bincount(track, times * centres[:, i], tracks) for i in (0, 1)], axis=1)
     spread = np.bincount(track, times * times, tracks)
     return np.divide(slope, spread[:, None], out=np.zeros_like(slope), where=(n >= 2)[:, None])

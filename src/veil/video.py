@@ -260,8 +260,7 @@ def _kind_tracks(kinds: dict[Kind, dict[int, list[Box]]], frame_count: int, cuts
 
 
 def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, size: tuple[int, int],
-                           params: TrackParams,
-                           time_range: tuple[float | None, float | None]) -> dict:
+                           params: TrackParams, time_range: tuple[float | None, float | None]) -> dict:
     """Exactly what pass 1 ran on this video, for the plan and its audit report."""
     profile = sampling.frame
     return {
@@ -316,11 +315,15 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             for kind, boxes in boxes_by_kind.items():
                 scan.kinds[kind][frame.index] = boxes
 
-    def flush() -> None:
-        """Hands the batch to a free lane, first waiting for the oldest when all are busy (its
-        error, if any, is raised here)."""
-        while len(in_flight) >= len(lanes):
+    def settle(at_most: int) -> None:
+        """Waits for the oldest batches until at most `at_most` are in flight (their errors are
+        raised here)."""
+        while len(in_flight) > at_most:
             in_flight.popleft().result()
+
+    def flush() -> None:
+        """Hands the batch to a free lane, first waiting for the oldest when all are busy."""
+        settle(len(lanes) - 1)
         in_flight.append(workers.submit(detect, list(batch)))
         batch.clear()
 
@@ -368,8 +371,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             advance()
         if batch:
             flush()
-        while in_flight:
-            in_flight.popleft().result()
+        settle(0)
     # Lanes finish out of order: frame order again, so nothing downstream depends on the timing.
     scan.detections = dict(sorted(scan.detections.items()))
     scan.kinds = {kind: dict(sorted(found.items())) for kind, found in scan.kinds.items()}
@@ -411,6 +413,11 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
     # drawing leave the GIL) and encoded in order; at most REDACT_AHEAD are in flight.
     in_flight: collections.deque[Future] = collections.deque()
     workers = ThreadPoolExecutor(REDACT_THREADS, thread_name_prefix="veil-redact")
+
+    def encode_oldest() -> None:
+        out.encode(in_flight.popleft().result())
+        advance()
+
     try:
         with _progress("rendering", media.frame_count, show_progress) as advance:
             for item in items:
@@ -438,25 +445,22 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                     in_flight.append(Future())
                     in_flight[-1].set_result(item)
                 while in_flight and (len(in_flight) >= REDACT_AHEAD or in_flight[0].done()):
-                    out.encode(in_flight.popleft().result())
-                    advance()
+                    encode_oldest()
                 index += 1
             while in_flight:
-                out.encode(in_flight.popleft().result())
-                advance()
+                encode_oldest()
         if index != media.frame_count:
             raise VideoError(f"the plan is for {media.frame_count} frames, the video has {index}")
         if out is None:
             raise VideoError("no frame could be decoded")
         out.finish()
     except BaseException:
-        workers.shutdown(wait=True, cancel_futures=True)  # no thread still drawing into a frame
         if out is not None:
             with contextlib.suppress(Exception):
                 out.container.close()
         raise
     finally:
-        workers.shutdown(wait=True)
+        workers.shutdown(wait=True, cancel_futures=True)  # no thread left drawing after a failure
 
 
 def _check_size(media: MediaPlan, frame: av.VideoFrame, turns: int, index: int) -> None:
