@@ -14,6 +14,7 @@ a GT face.
     python bench/video_leaks.py --tools veil --side 640 --stride 1   # try another sampling
     python bench/video_leaks.py --tools veil --retina-every 0   # CenterFace only
     python bench/video_leaks.py --more /tmp/pan30   # also clips made by ../shared/tools/make_pan_videos.py
+    python bench/video_leaks.py --sets "" --more /tmp/pan30   # only those
     python bench/video_leaks.py --tools veil --cache /tmp/vl-cache --details /tmp/vl-run1   # keep detections
 
 `--cache DIR` keeps each clip's detection pass (pass 1's per-frame detections, cuts and times) under DIR,
@@ -123,7 +124,8 @@ def score(clip: Path, output: Path, gt: dict[int, list[tuple[float, float, float
             faces = gt.get(index, [])
             if not faces:
                 continue
-            dark = (frame.to_ndarray(format="rgb24") <= DARK).all(axis=2)
+            # deface's writer scales the frame to a multiple of 16 px: scaled back to the input's size.
+            dark = (frame.to_ndarray(format="rgb24", width=source.width, height=source.height) <= DARK).all(axis=2)
             redacted = dark & ~(source.to_ndarray(format="rgb24") <= DARK).all(axis=2)
             tally.pixels += dark.size
             tally.over += int((redacted & away_from_heads(dark.shape, faces)).sum())
@@ -196,6 +198,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="clips per set (0: all)")
     parser.add_argument("--cache", type=Path, help="keep and reuse each clip's detection pass in this folder")
     parser.add_argument("--details", type=Path, help="write each clip's plan and leaked instances to this folder")
+    parser.add_argument("--sets", default=",".join(SETS),
+                        help="comma-separated sets of ../shared/data/videos to run (empty: only --more)")
     parser.add_argument("--more", type=Path, action="append", default=[],
                         help="another folder of clips with <clip>_gt.csv (make_pan_videos.py); repeatable")
     args = parser.parse_args()
@@ -223,7 +227,7 @@ def main() -> None:
         for tool, run in tools.items():
             print(f"--- {tool}")
             grand = Tally()
-            for folder in [VIDEOS / name for name in SETS] + args.more:
+            for folder in [VIDEOS / name for name in args.sets.split(",") if name] + args.more:
                 name = folder.name
                 total = Tally()
                 clips = [c for c in sorted(folder.glob("*.mp4")) if args.clips in c.name][: args.limit or None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -12,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from photo_support import TWO_PEOPLE, copy_in, rgb_of, share_near, veil
 from test_review_browser import CHROMIUM, api_media, browser, drag, page  # noqa: F401 (fixtures)
-from veil.detect import FAST
+from veil.detect import FAST, VIDEO_DETECTION
 from veil.pipeline import Analysis
 from veil.kinds import parse_hide
 from veil.plan import Plan, RenderSettings
@@ -132,6 +133,21 @@ def test_plate_is_tracked_through_a_video(shared_data: Path, tmp_path: Path) -> 
             plate = frame.to_ndarray(format="rgb24")[y - 30:y - 30 + h, x0:x0 + w]
             assert share_near(plate, MAGENTA, 40) >= 0.95, i
     assert i == 11
+
+
+def test_plates_looked_for_on_every_nth_sampled_frame_are_tracked_between(shared_data: Path, tmp_path: Path) -> None:
+    source = tmp_path / "pan.mp4"
+    pan_video(shared_data, source)
+    sampling = replace(VIDEO_DETECTION["fast"], kinds_every=3)  # stride 2: frames 0 and 6 of 12
+    media = plan_video(source, hide=("plate",), sampling=sampling)
+    assert media.regions and all(region.kind == "plate" for region in media.regions)
+    for region in media.regions:  # the plate and the lines of lettering on it
+        assert sorted(f for f, box in region.boxes.items() if box.origin == "detected") == [0, 6]
+        assert sorted(region.boxes) == list(range(12))  # filled between, carried past frame 6 to the end
+    assert media.detection["sampling"]["other_kinds_every_nth_sampled_frame"] == 3
+    # At 10 fps half a second is 5 frames: the plate's track must bridge its own 6-frame interval.
+    assert media.detection["tracking_other_kinds"]["max_gap"] >= 12
+    assert media.detection["tracking"]["max_gap"] == 5
 
 
 def test_review_shows_kinds_and_draws_a_region_of_any_kind(shared_data: Path, tmp_path: Path) -> None:

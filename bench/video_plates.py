@@ -1,0 +1,207 @@
+"""Plates in video (--hide plates): per-frame leaks, area hidden away from the plate, and pass 1's
+time, with the plate detector on every n-th sampled frame.
+
+    python bench/video_plates.py make /tmp/veil-plate-clips        # 53 clips, one per OpenALPR photo
+    python bench/video_plates.py score /tmp/veil-plate-clips --every 1,2,3,4               # ~30 min on 2 cores
+    python bench/video_plates.py score /tmp/veil-plate-clips --every 1,2,3,4 --time --limit 10   # times
+
+Clips (made afresh, seeded; never commit them): 60 frames, 30 fps, 960x540 H.264, a window panning
+across an OpenALPR car photo while zooming in or out, so the plate moves, changes size and crosses
+the frame's edge; its box is exact in every frame (frames where less than half of it is inside
+are not scored), as ../shared/tools/make_pan_videos.py does for faces.
+
+Per clip and setting: veil's plan (`plan_video`, fast profile, `--hide faces,plates`, the plate
+detector on every n-th sampled frame, `VideoDetection.kinds_every`), its plate regions rasterised
+as rendering draws them (`render.region_mask`) on every frame. A plate instance (one plate in one
+frame) is protected when >= 95% of its box is hidden (eval_images.py's rule, >= 95% of the inner
+60% and >= 70% of the whole, beside it). Area away: the share of frame pixels that plate regions
+hide farther than half the plate's height from it (other lettering on the car counts as away, as
+in bench/kinds.py). Detections are computed once per frame and reused by every setting (each
+sampled frame's detectors see the same pixels whatever the setting), so the settings differ only in
+which frames the plate detector's answer is used on. `--time` runs every setting in full instead
+and prints planning wall seconds per clip, faces alone and with plates, the settings taking turns on
+each clip so that load on the machine falls on all of them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import random
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kinds import plates, protected  # noqa: E402
+
+import veil.video  # noqa: E402
+from veil.detect import FAST, VIDEO_DETECTION  # noqa: E402
+from veil.render import region_mask  # noqa: E402
+from veil.video import plan_video  # noqa: E402
+
+WIDTH, HEIGHT, FRAMES, RATE = 960, 540, 60, 30
+
+
+def make(folder: Path, seed: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (path, boxes) in enumerate(sorted(plates().items())):
+        chance = random.Random(seed * 1000 + i)
+        photo = Image.open(path).convert("RGB")
+        w, h = photo.size
+        near, far = chance.uniform(0.35, 0.55), chance.uniform(0.85, 1.0)
+        zooms = (far, near) if chance.random() < 0.5 else (near, far)
+        rightwards = chance.random() < 0.5
+        rows = []
+        with av.open(str(folder / f"{path.stem}.mp4"), "w") as out:
+            stream = out.add_stream("libx264", rate=RATE)
+            stream.width, stream.height, stream.pix_fmt, stream.options = WIDTH, HEIGHT, "yuv420p", {"crf": "18"}
+            for t in range(FRAMES):
+                a = t / (FRAMES - 1)
+                zoom = zooms[0] + (zooms[1] - zooms[0]) * a
+                cw = min(w, zoom * w)
+                ch = cw * HEIGHT / WIDTH
+                if ch > h:
+                    ch = h
+                    cw = ch * WIDTH / HEIGHT
+                across = 0.1 + 0.8 * (a if rightwards else 1 - a)
+                cx, cy = (w - cw) * across, (h - ch) * (0.5 + 0.3 * np.sin(2 * np.pi * a))
+                frame = photo.resize((WIDTH, HEIGHT), Image.BILINEAR, box=(cx, cy, cx + cw, cy + ch))
+                k = WIDTH / cw
+                for x0, y0, x1, y1 in boxes:
+                    X0, Y0, X1, Y1 = (x0 - cx) * k, (y0 - cy) * k, (x1 - cx) * k, (y1 - cy) * k
+                    inside = max(0, min(X1, WIDTH) - max(X0, 0)) * max(0, min(Y1, HEIGHT) - max(Y0, 0))
+                    if inside >= 0.5 * (X1 - X0) * (Y1 - Y0):
+                        rows.append([t, round(X0, 1), round(Y0, 1), round(X1, 1), round(Y1, 1)])
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+        with open(folder / f"{path.stem}_plates.csv", "w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(["frame_index", "x0", "y0", "x1", "y1"])
+            writer.writerows(rows)
+        print(f"{path.stem}: {len(rows)} plate instances", flush=True)
+
+
+@dataclass
+class Tally:
+    plates: int = 0
+    protected: int = 0  # >= 95% of the box
+    by_rule: int = 0  # eval_images.py's rule
+    away: float = 0.0  # summed over frames with a plate
+    frames: int = 0
+    seconds: float = 0.0
+    clips: int = 0
+
+    def add(self, other: Tally) -> None:
+        for name in ("plates", "protected", "by_rule", "away", "frames", "seconds", "clips"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def truth_of(clip: Path) -> dict[int, list[tuple[int, int, int, int]]]:
+    boxes: dict[int, list[tuple[int, int, int, int]]] = {}
+    with open(clip.with_name(f"{clip.stem}_plates.csv"), newline="") as file:
+        for row in csv.DictReader(file):
+            box = tuple(int(round(float(row[k]))) for k in ("x0", "y0", "x1", "y1"))
+            boxes.setdefault(int(row["frame_index"]), []).append(box)  # type: ignore[arg-type]
+    return boxes
+
+
+def score(clip: Path, every: int) -> Tally:
+    sampling = replace(VIDEO_DETECTION["fast"], kinds_every=every)
+    started = time.perf_counter()
+    media = plan_video(clip, FAST, sampling=sampling, hide=("face", "plate"))
+    tally = Tally(seconds=time.perf_counter() - started, clips=1)
+    plates_by_frame: dict[int, list] = {}
+    for region in media.regions:
+        if region.kind == "plate":
+            for frame, box in region.boxes.items():
+                plates_by_frame.setdefault(frame, []).append((region.shape, box))
+    for frame, boxes in truth_of(clip).items():
+        mask = np.zeros((media.height, media.width), bool)
+        for shape, box in plates_by_frame.get(frame, []):
+            drawn = region_mask(shape, box, media.height, media.width)
+            if drawn is not None:
+                rows, cols, inside = drawn
+                mask[rows, cols] |= inside
+        near = np.zeros_like(mask)
+        for x0, y0, x1, y1 in boxes:
+            whole, rule = protected(mask, (max(0, x0), max(0, y0), min(media.width, x1), min(media.height, y1)))
+            tally.plates += 1
+            tally.protected += whole
+            tally.by_rule += rule
+            m = (y1 - y0) // 2
+            near[max(0, y0 - m):max(0, y1 + m), max(0, x0 - m):max(0, x1 + m)] = True
+        tally.away += float((mask & ~near).mean())
+        tally.frames += 1
+    return tally
+
+
+def reuse_detections() -> None:
+    """Every detector's answer kept per frame (by its pixels) and given again when asked again."""
+    memo: dict[tuple, object] = {}
+
+    def remembered(function, key_of):
+        def call(*args, **kwargs):
+            key = (function.__name__, key_of(*args))
+            if key not in memo:
+                memo[key] = function(*args, **kwargs)
+            return memo[key]
+        return call
+
+    digest = lambda rgb: hashlib.sha1(rgb.tobytes()).hexdigest()  # noqa: E731
+    veil.video.detect_frames = remembered(
+        veil.video.detect_frames, lambda rgbs, profile, views, *rest: (tuple(map(digest, rgbs)), tuple(views)))
+    veil.video.frame_boxes = remembered(veil.video.frame_boxes, lambda rgb, hide, *rest: (digest(rgb), hide, *rest[:2]))
+
+
+def faces_only_seconds(clip: Path) -> float:
+    started = time.perf_counter()
+    plan_video(clip, FAST, hide=("face",))
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("make", "score"))
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--every", default="1,2,3,4", help="plate detector on every n-th sampled frame")
+    parser.add_argument("--limit", type=int, default=0, help="first N clips only")
+    parser.add_argument("--time", action="store_true", help="run every setting in full and time it")
+    args = parser.parse_args()
+    if args.action == "make":
+        make(args.folder, args.seed)
+        return
+    clips = sorted(args.folder.glob("*.mp4"))[: args.limit or None]
+    if not clips:
+        sys.exit(f"no clips in {args.folder}: make them first")
+    settings = [int(n) for n in args.every.split(",")]
+    totals = {n: Tally() for n in settings}
+    faces_seconds = 0.0
+    if not args.time:
+        reuse_detections()
+    for clip in clips:
+        if args.time:
+            faces_seconds += faces_only_seconds(clip)
+        for n in settings:
+            totals[n].add(score(clip, n))
+    print(f"{len(clips)} clips, {FRAMES} frames each" +
+          (f"; faces alone: {faces_seconds / len(clips):.2f} s a clip" if args.time else ""))
+    print(f"{'plate detector':28s} {'protected':>20s} {'eval_images rule':>14s} {'area away':>10s}" +
+          (f" {'s/clip':>7s} {'x faces alone':>14s}" if args.time else ""))
+    for n, t in totals.items():
+        times = f" {t.seconds / t.clips:7.2f} {t.seconds / faces_seconds:13.2f}x" if args.time else ""
+        print(f"{f'every {n} sampled frame(s)':28s} {t.protected:6d} / {t.plates:5d} {100 * t.protected / t.plates:5.1f}% "
+              f"{t.by_rule:6d} {100 * t.by_rule / t.plates:5.1f}%     {100 * t.away / t.frames:5.2f}%{times}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
