@@ -11,7 +11,7 @@ the frame's edge; its box is exact in every frame (frames where less than half o
 are not scored), as ../shared/tools/make_pan_videos.py does for faces.
 
 Per clip and setting: veil's plan (`plan_video`, fast profile, `--hide faces,plates`, the plate
-detector on every n-th sampled frame, `VideoDetection.kinds_every`), its plate regions rasterised
+detector on every n-th sampled frame, `VideoDetection.text_every`), its plate regions rasterised
 as rendering draws them (`render.region_mask`) on every frame. A plate instance (one plate in one
 frame) is protected when >= 95% of its box is hidden (eval_images.py's rule, >= 95% of the inner
 60% and >= 70% of the whole, beside it). Area away: the share of frame pixels that plate regions
@@ -115,7 +115,7 @@ def truth_of(clip: Path) -> dict[int, list[tuple[int, int, int, int]]]:
 
 
 def score(clip: Path, every: int) -> Tally:
-    sampling = replace(VIDEO_DETECTION["fast"], kinds_every=every)
+    sampling = replace(VIDEO_DETECTION["fast"], text_every=every)
     started = time.perf_counter()
     media = plan_video(clip, FAST, sampling=sampling, hide=("face", "plate"))
     tally = Tally(seconds=time.perf_counter() - started, clips=1)
@@ -159,7 +159,8 @@ def reuse_detections() -> None:
     digest = lambda rgb: hashlib.sha1(rgb.tobytes()).hexdigest()  # noqa: E731
     veil.video.detect_frames = remembered(
         veil.video.detect_frames, lambda rgbs, profile, views, *rest: (tuple(map(digest, rgbs)), tuple(views)))
-    veil.video.frame_boxes = remembered(veil.video.frame_boxes, lambda rgb, hide, *rest: (digest(rgb), hide, *rest[:2]))
+    veil.video.frame_boxes = remembered(veil.video.frame_boxes,
+                                         lambda rgb, hide, *rest: (digest(rgb), hide, *rest[:2], rest[-1]))
 
 
 def faces_only_seconds(clip: Path) -> float:

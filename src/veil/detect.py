@@ -544,10 +544,10 @@ class VideoDetection:
     # Tracks of only weak detections (below confirm_score) need confirm_hits of them.
     confirm_score: float = 0.0
     confirm_hits: int = 1
-    # Plates, text and people (--hide) on every n-th sampled frame (and on the first of every
-    # shot): their detectors cost several times the face detector's, and tracking carries what
-    # they find between.
-    kinds_every: int = 1
+    # The text detector (--hide plates, text) on every n-th sampled frame (and on the first of
+    # every shot): it costs several times the face detector, and tracking carries what it finds
+    # between.
+    text_every: int = 1
 
 
 

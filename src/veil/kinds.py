@@ -110,18 +110,23 @@ def _merged(found: list[tuple[Kind, Box]]) -> list[tuple[Kind, Box]]:
     return kept
 
 
+TEXT_KINDS: tuple[Kind, ...] = ("plate", "text")  # the kinds the text detector finds
+
+
 def wants_text(hide: tuple[Kind, ...]) -> bool:
-    return "plate" in hide or "text" in hide
+    return any(kind in hide for kind in TEXT_KINDS)
 
 
 def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y: float,
-                passes: tuple[TextPass, ...], threads: int | None = None, copy: int = 0) -> dict[Kind, list[Box]]:
+                passes: tuple[TextPass, ...], threads: int | None = None, copy: int = 0,
+                text: bool = True) -> dict[Kind, list[Box]]:
     """Boxes of plates, text and detected people in one downscaled video frame, in full-frame pixels,
     found by the `copy`-th sessions with `threads` threads (None: the default; see models.shared).
-    (Bodies under faces come from the face tracks: veil.video.)"""
+    Without `text` the text detector does not run and plates and text are not listed: the frame was
+    not looked at for them. (Bodies under faces come from the face tracks: veil.video.)"""
     height, width = rgb.shape[:2]
-    found: dict[Kind, list[Box]] = {kind: [] for kind in hide if kind != "face"}
-    if wants_text(hide):
+    found: dict[Kind, list[Box]] = {kind: [] for kind in hide if kind != "face" and (text or kind not in TEXT_KINDS)}
+    if text and wants_text(hide):
         for kind, box in text_boxes(detect_text(rgb, passes, shared_text_detector(threads, copy)), hide, width, height):
             found[kind].append(_scaled(box, scale_x, scale_y))
     if "person" in hide:

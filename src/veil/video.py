@@ -32,7 +32,7 @@ from veil.detect import (FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detectio
 from veil.models import model_sha256, session_threads
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
-from veil.kinds import DEFAULT_HIDE, ID_PREFIX, VIDEO_TEXT_PASSES, frame_boxes, kinds_record
+from veil.kinds import DEFAULT_HIDE, ID_PREFIX, TEXT_KINDS, VIDEO_TEXT_PASSES, frame_boxes, kinds_record
 from veil.people import body_below
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.regions import head_box
@@ -77,7 +77,7 @@ class _Frame:
     index: int
     rgb: np.ndarray  # upright, downscaled for the detector
     views: bool  # RetinaFace's views run on it too
-    kinds: bool  # the other kinds' detectors (--hide) run on it too
+    text: bool  # the text detector (--hide plates, text) runs on it too
 
 
 def rotation_of(frame: av.VideoFrame) -> int:
@@ -195,17 +195,17 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                          extend=max(2 * sampling.stride, round(EXTEND_S * rate)), match_buffer=MATCH_BUFFER,
                          motion_growth=MOTION_GROWTH, confirm_score=sampling.confirm_score,
                          confirm_hits=sampling.confirm_hits)
-    # The other kinds are looked for less often: their tracks bridge, and reach past their ends by,
+    # Plates and text are looked for less often: their tracks bridge, and reach past their ends by,
     # at least two of their own intervals, as face tracks do two of the faces'.
-    interval = sampling.stride * sampling.kinds_every
-    kind_params = replace(params, max_gap=max(params.max_gap, 2 * interval), extend=max(params.extend, 2 * interval))
+    interval = sampling.stride * sampling.text_every
+    text_params = replace(params, max_gap=max(params.max_gap, 2 * interval), extend=max(params.extend, 2 * interval))
     size = detection_size(scan.width, scan.height, sampling.side)
     return MediaPlan(
         path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
         regions=tracked_regions(scan.detections, scan.kinds, len(scan.times), scan.cuts, params, hide,
-                                scan.width, scan.height, kind_params),
-        detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), kind_params),
+                                scan.width, scan.height, text_params),
+        detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params),
                    **kinds_record(hide, *size, VIDEO_TEXT_PASSES)},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
@@ -241,25 +241,26 @@ def _lanes(given: CenterFace | None) -> list[_Lane]:
 
 def tracked_regions(faces: dict[int, list[Box]], kinds: dict[Kind, dict[int, list[Box]]], frame_count: int,
                     cuts: list[int], params: TrackParams, hide: tuple[Kind, ...], width: int, height: int,
-                    kind_params: TrackParams | None = None) -> list[Region]:
-    """Face tracks, the other kinds' tracks (with `kind_params`, else `params`), and with people a body
-    under every face track (frame by frame, so `people` hides every face `faces` would, wherever the
-    person detector missed it)."""
+                    text_params: TrackParams | None = None) -> list[Region]:
+    """Face tracks, the other kinds' tracks (plates and text with `text_params`, else `params`), and
+    with people a body under every face track (frame by frame, so `people` hides every face `faces`
+    would, wherever the person detector missed it)."""
     face_tracks = build_tracks(faces, frame_count, cuts, params)
     bodies = [Region(id=f"{ID_PREFIX['person']}f{n + 1}", source="detector", shape="box", kind="person",
                      boxes={f: body_below(box, width, height) for f, box in face.boxes.items()})
               for n, face in enumerate(face_tracks)] if "person" in hide else []
-    return ((face_tracks if "face" in hide else []) + _kind_tracks(kinds, frame_count, cuts, kind_params or params)
+    return ((face_tracks if "face" in hide else []) + _kind_tracks(kinds, frame_count, cuts, params, text_params or params)
             + bodies)
 
 
 def _kind_tracks(kinds: dict[Kind, dict[int, list[Box]]], frame_count: int, cuts: list[int],
-                 params: TrackParams) -> list[Region]:
+                 params: TrackParams, text_params: TrackParams) -> list[Region]:
     """Plates, text and people tracked like faces, each kind on its own (a plate never continues a face).
     Every detection counts: these detectors' scores are not on the face detector's scale."""
     regions: list[Region] = []
     for kind, detections in kinds.items():
-        for region in build_tracks(detections, frame_count, cuts, replace(params, confirm_score=0.0),
+        own = text_params if kind in TEXT_KINDS else params
+        for region in build_tracks(detections, frame_count, cuts, replace(own, confirm_score=0.0),
                                    id_prefix=ID_PREFIX[kind]):
             region.kind, region.shape = kind, "box"
             regions.append(region)
@@ -268,7 +269,7 @@ def _kind_tracks(kinds: dict[Kind, dict[int, list[Box]]], frame_count: int, cuts
 
 def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, size: tuple[int, int],
                            params: TrackParams, time_range: tuple[float | None, float | None],
-                           kind_params: TrackParams | None = None) -> dict:
+                           text_params: TrackParams | None = None) -> dict:
     """Exactly what pass 1 ran on this video, for the plan and its audit report."""
     profile = sampling.frame
     return {
@@ -284,15 +285,14 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
                      "batches_at_once": lanes,
                      "longest_side": sampling.side, "max_upscale": MAX_UPSCALE,
                      "second_model_every_nth_sampled_frame": sampling.retina_every,
-                     "other_kinds_every_nth_sampled_frame": sampling.kinds_every},
+                     "text_every_nth_sampled_frame": sampling.text_every},
         # Frames too small for an overview get none: the record says so.
         "overview": ({"longest_side": profile.overview_side, "threshold": sampling.overview_threshold}
                      if sampling.overview_threshold is not None and overview_scale(profile, *size) is not None
                      else None),
         "tracking": {**asdict(params), "scene_cut_histogram": CUT_HISTOGRAM},
-        # Plates, text and people (--hide): tracked as faces, but over their own sampling.
-        "tracking_other_kinds": {"max_gap": (kind_params or params).max_gap, "extend": (kind_params or params).extend,
-                                 "confirm_score": 0.0},
+        # Plates and text (--hide): tracked as faces, every detection counting, over their own sampling.
+        "tracking_text": {"max_gap": (text_params or params).max_gap, "extend": (text_params or params).extend},
         "range_seconds": {"start": time_range[0], "end": time_range[1]},
     }
 
@@ -315,15 +315,15 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         try:
             found = detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
                                   lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold)
-            kinds = [(frame, frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lane.threads, lane.index))
-                     for frame in frames if frame.kinds] if scan.kinds else []
+            kinds = [frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lane.threads, lane.index, frame.text)
+                     for frame in frames] if scan.kinds else []
         except Exception as error:  # onnxruntime raises its own types; any of them means no output
             raise VideoError(f"a detector failed: {error}") from None
         finally:
             free.put(lane)
         for frame, faces in zip(frames, found):
             scan.detections[frame.index] = [_head(face, *scale) for face in faces]
-        for frame, boxes_by_kind in kinds:
+        for frame, boxes_by_kind in zip(frames, kinds):  # the frames faces are looked for on, at most
             for kind, boxes in boxes_by_kind.items():
                 scan.kinds[kind][frame.index] = boxes
 
@@ -373,10 +373,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                 if cut or index - last_detected >= sampling.stride:
                     last_detected = index
                     views = bool(sampling.retina_every) and (cut or sampled % sampling.retina_every == 0)
-                    other_kinds = cut or sampled % sampling.kinds_every == 0
+                    text = cut or sampled % sampling.text_every == 0
                     sampled += 1
                     try:
-                        batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, other_kinds))
+                        batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, text))
                     except (ValueError, av.error.FFmpegError):
                         scan.unanalysable.append(index)  # covered whole when rendered
                     if len(batch) == batch_size:
