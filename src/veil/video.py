@@ -54,6 +54,10 @@ UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: let swscale pick its default 
 # busy where one two-thread run leaves one idle through its post-processing. On a GPU, one lane.
 # Chosen on bench/video_speed.py.
 DETECT_LANES = 2
+# Up to this many batches per lane are handed out ahead of the oldest unfinished one, so that a
+# lane finishing short work (a frame without the text detector, say) takes the next at once
+# instead of waiting for its neighbour's long one.
+DETECT_AHEAD = 4
 # Pass 2 redacts frames on this many threads, at most REDACT_AHEAD frames ahead of the encoder
 # (each holds one decoded frame and its RGB copy). Chosen on bench/video_speed.py.
 REDACT_THREADS = 2
@@ -311,7 +315,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
 
     def detect(frames: list[_Frame]) -> None:
         scale = (scan.width / size[0], scan.height / size[1])
-        lane = free.get()  # one is always free: no more batches are in flight than lanes
+        lane = free.get()  # one is always free: no more batches run at once than lanes
         try:
             found = detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
                                   lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold)
@@ -334,8 +338,9 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             in_flight.popleft().result()
 
     def flush() -> None:
-        """Hands the batch to a free lane, first waiting for the oldest when all are busy."""
-        settle(len(lanes) - 1)
+        """Hands the batch to the lanes, first waiting for the oldest when DETECT_AHEAD a lane are
+        out."""
+        settle(DETECT_AHEAD * len(lanes) - 1)
         in_flight.append(workers.submit(detect, list(batch)))
         batch.clear()
 
@@ -343,48 +348,51 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     free: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
     for lane in lanes:
         free.put(lane)
-    # Leaving the block waits for the batches in flight: no lane outlives the scan.
-    with ThreadPoolExecutor(len(lanes), thread_name_prefix="veil-detect") as workers, \
-            _progress("detecting", stream.frames, show_progress) as advance:
-        for index, frame in enumerate(read(container, stream)):
-            turns = rotation_of(frame)
-            if index == 0:
-                scan.width, scan.height = _upright_size(frame, turns)
-                first = (scan.width, scan.height, turns)
-                size = detection_size(scan.width, scan.height, sampling.side)
-            elif (*_upright_size(frame, turns), turns) != first:
-                # Boxes and masks are in frame 0's pixels: they would land in the wrong place.
-                raise _size_change(first, frame, turns, index)
-            scan.times.append(float(frame.time or 0.0))
-            hist = _histogram(frame)
-            if previous is not None and 0.5 * np.abs(hist - previous).sum() > CUT_HISTOGRAM:
-                scan.cuts.append(index)
-            previous = hist
-            if origin is None and frame.time is not None:
-                origin = frame.time
-            if frame.time is None:
-                scan.unanalysable.append(index)  # no place in the range: covered whole
-            elif not _in_range(frame.time - origin, start, end):
-                scan.outside.append(index)
-            else:
-                scan.inside += 1
-                # A new shot is looked at at once, whatever the stride, and with every view.
-                cut = scan.cuts[-1:] == [index]
-                if cut or index - last_detected >= sampling.stride:
-                    last_detected = index
-                    views = bool(sampling.retina_every) and (cut or sampled % sampling.retina_every == 0)
-                    text = cut or sampled % sampling.text_every == 0
-                    sampled += 1
-                    try:
-                        batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, text))
-                    except (ValueError, av.error.FFmpegError):
-                        scan.unanalysable.append(index)  # covered whole when rendered
-                    if len(batch) == batch_size:
-                        flush()
-            advance()
-        if batch:
-            flush()
-        settle(0)
+    workers = ThreadPoolExecutor(len(lanes), thread_name_prefix="veil-detect")
+    try:
+        with _progress("detecting", stream.frames, show_progress) as advance:
+            for index, frame in enumerate(read(container, stream)):
+                turns = rotation_of(frame)
+                if index == 0:
+                    scan.width, scan.height = _upright_size(frame, turns)
+                    first = (scan.width, scan.height, turns)
+                    size = detection_size(scan.width, scan.height, sampling.side)
+                elif (*_upright_size(frame, turns), turns) != first:
+                    # Boxes and masks are in frame 0's pixels: they would land in the wrong place.
+                    raise _size_change(first, frame, turns, index)
+                scan.times.append(float(frame.time or 0.0))
+                hist = _histogram(frame)
+                if previous is not None and 0.5 * np.abs(hist - previous).sum() > CUT_HISTOGRAM:
+                    scan.cuts.append(index)
+                previous = hist
+                if origin is None and frame.time is not None:
+                    origin = frame.time
+                if frame.time is None:
+                    scan.unanalysable.append(index)  # no place in the range: covered whole
+                elif not _in_range(frame.time - origin, start, end):
+                    scan.outside.append(index)
+                else:
+                    scan.inside += 1
+                    # A new shot is looked at at once, whatever the stride, and with every view.
+                    cut = scan.cuts[-1:] == [index]
+                    if cut or index - last_detected >= sampling.stride:
+                        last_detected = index
+                        views = bool(sampling.retina_every) and (cut or sampled % sampling.retina_every == 0)
+                        text = cut or sampled % sampling.text_every == 0
+                        sampled += 1
+                        try:
+                            batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, text))
+                        except (ValueError, av.error.FFmpegError):
+                            scan.unanalysable.append(index)  # covered whole when rendered
+                        if len(batch) == batch_size:
+                            flush()
+                advance()
+            if batch:
+                flush()
+            settle(0)
+    finally:
+        # No lane outlives the scan; when it stops early, batches not yet started are dropped.
+        workers.shutdown(wait=True, cancel_futures=True)
     # Lanes finish out of order: frame order again, so nothing downstream depends on the timing.
     scan.detections = dict(sorted(scan.detections.items()))
     scan.kinds = {kind: dict(sorted(found.items())) for kind, found in scan.kinds.items()}
