@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import inspect
 import random
 import sys
 import time
@@ -150,18 +151,23 @@ def reuse_detections() -> None:
     memo: dict[tuple, object] = {}
 
     def remembered(function, key_of):
+        signature = inspect.signature(function)
+
         def call(*args, **kwargs):
-            key = (function.__name__, key_of(*args))
+            given = signature.bind(*args, **kwargs)
+            given.apply_defaults()
+            key = (function.__name__, key_of(given.arguments))
             if key not in memo:
                 memo[key] = function(*args, **kwargs)
             return memo[key]
         return call
 
     digest = lambda rgb: hashlib.sha1(rgb.tobytes()).hexdigest()  # noqa: E731
-    veil.video.detect_frames = remembered(
-        veil.video.detect_frames, lambda rgbs, profile, views, *rest: (tuple(map(digest, rgbs)), tuple(views)))
-    veil.video.frame_boxes = remembered(veil.video.frame_boxes,
-                                         lambda rgb, hide, *rest: (digest(rgb), hide, *rest[:2], rest[-1]))
+    # Keyed on what decides the answer; sessions, threads and batch sizes do not.
+    veil.video.detect_frames = remembered(veil.video.detect_frames, lambda a: (
+        tuple(map(digest, a["frames"])), a["profile"], tuple(a["views"]), a["overview_threshold"]))
+    veil.video.frame_boxes = remembered(veil.video.frame_boxes, lambda a: (
+        digest(a["rgb"]), a["hide"], a["scale_x"], a["scale_y"], a["passes"], a["text"]))
 
 
 def faces_only_seconds(clip: Path) -> float:

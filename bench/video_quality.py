@@ -44,10 +44,12 @@ EDGE = 4
 
 
 def frames(path: Path, size: tuple[int, int] | None = None) -> list[np.ndarray]:
-    """Every frame as RGB, cropped to `size` (height, width): deface pads 540 rows to 544."""
+    """Every frame as RGB, scaled to `size` (height, width): deface's writer scales 540 rows to 544."""
     with av.open(str(path)) as container:
-        images = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-    return [image[:size[0], :size[1]] for image in images] if size else images
+        if size is None:
+            return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+        return [frame.to_ndarray(format="rgb24", width=size[1], height=size[0])
+                for frame in container.decode(video=0)]
 
 
 def redacted(image: np.ndarray) -> np.ndarray:

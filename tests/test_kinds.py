@@ -148,6 +148,7 @@ def test_plates_looked_for_on_every_nth_sampled_frame_are_tracked_between(shared
     # At 10 fps half a second is 5 frames: the plate's track must bridge its own 6-frame interval.
     assert media.detection["tracking_text"]["max_gap"] >= 12
     assert media.detection["tracking"]["max_gap"] == 5
+    assert "tracking_text" not in plan_video(source, hide=("face",), sampling=sampling).detection
 
 
 def test_review_shows_kinds_and_draws_a_region_of_any_kind(shared_data: Path, tmp_path: Path) -> None:

@@ -549,6 +549,10 @@ class VideoDetection:
     # between.
     text_every: int = 1
 
+    def __post_init__(self) -> None:
+        if self.stride < 1 or self.text_every < 1:
+            raise ValueError("a video's detectors must run on every n-th frame, n >= 1")
+
 
 
 # Video keeps a lower CenterFace threshold than photos, for every face size: tracking turns a

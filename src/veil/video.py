@@ -32,7 +32,7 @@ from veil.detect import (FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detectio
 from veil.models import model_sha256, session_threads
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
-from veil.kinds import DEFAULT_HIDE, ID_PREFIX, TEXT_KINDS, VIDEO_TEXT_PASSES, frame_boxes, kinds_record
+from veil.kinds import DEFAULT_HIDE, ID_PREFIX, TEXT_KINDS, VIDEO_TEXT_PASSES, frame_boxes, kinds_record, wants_text
 from veil.people import body_below
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.regions import head_box
@@ -54,9 +54,9 @@ UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: let swscale pick its default 
 # busy where one two-thread run leaves one idle through its post-processing. On a GPU, one lane.
 # Chosen on bench/video_speed.py.
 DETECT_LANES = 2
-# Up to this many batches per lane are handed out ahead of the oldest unfinished one, so that a
-# lane finishing short work (a frame without the text detector, say) takes the next at once
-# instead of waiting for its neighbour's long one.
+# With several lanes, up to this many batches a lane are handed out ahead of the oldest unfinished
+# one, so that a lane finishing short work (a frame without RetinaFace's views or the text
+# detector) takes the next at once instead of waiting for its neighbour's long one.
 DETECT_AHEAD = 4
 # Pass 2 redacts frames on this many threads, at most REDACT_AHEAD frames ahead of the encoder
 # (each holds one decoded frame and its RGB copy). Chosen on bench/video_speed.py.
@@ -199,10 +199,12 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                          extend=max(2 * sampling.stride, round(EXTEND_S * rate)), match_buffer=MATCH_BUFFER,
                          motion_growth=MOTION_GROWTH, confirm_score=sampling.confirm_score,
                          confirm_hits=sampling.confirm_hits)
-    # Plates and text are looked for less often: their tracks bridge, and reach past their ends by,
-    # at least two of their own intervals, as face tracks do two of the faces'.
+    # Plates and text may be looked for less often: their tracks bridge, and reach past their ends by,
+    # at least two of their own intervals, as face tracks do two of the faces', and fit their end
+    # velocity over at least two intervals' detections.
     interval = sampling.stride * sampling.text_every
-    text_params = replace(params, max_gap=max(params.max_gap, 2 * interval), extend=max(params.extend, 2 * interval))
+    text_params = replace(params, max_gap=max(params.max_gap, 2 * interval), extend=max(params.extend, 2 * interval),
+                          velocity_span=max(params.velocity_span, 2 * interval + 1)) if wants_text(hide) else None
     size = detection_size(scan.width, scan.height, sampling.side)
     return MediaPlan(
         path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
@@ -296,7 +298,8 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
                      else None),
         "tracking": {**asdict(params), "scene_cut_histogram": CUT_HISTOGRAM},
         # Plates and text (--hide): tracked as faces, every detection counting, over their own sampling.
-        "tracking_text": {"max_gap": (text_params or params).max_gap, "extend": (text_params or params).extend},
+        **({"tracking_text": {"max_gap": text_params.max_gap, "extend": text_params.extend,
+                              "velocity_span": text_params.velocity_span}} if text_params else {}),
         "range_seconds": {"start": time_range[0], "end": time_range[1]},
     }
 
@@ -339,8 +342,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
 
     def flush() -> None:
         """Hands the batch to the lanes, first waiting for the oldest when DETECT_AHEAD a lane are
-        out."""
-        settle(DETECT_AHEAD * len(lanes) - 1)
+        out (one lane, on a GPU say, has nothing to balance: one batch out)."""
+        settle(DETECT_AHEAD * len(lanes) - 1 if len(lanes) > 1 else 0)
         in_flight.append(workers.submit(detect, list(batch)))
         batch.clear()
 
