@@ -304,6 +304,17 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
     }
 
 
+@contextlib.contextmanager
+def _worker_threads(count: int, name: str) -> Iterator[ThreadPoolExecutor]:
+    """A pass's threads. Leaving, work not yet started is dropped (the pass failed or was stopped)
+    and running work is waited for: no thread outlives its pass."""
+    workers = ThreadPoolExecutor(count, thread_name_prefix=name)
+    try:
+        yield workers
+    finally:
+        workers.shutdown(wait=True, cancel_futures=True)
+
+
 def _scan(container, stream, sampling: VideoDetection, batch_size: int,
           lanes: list[_Lane], show_progress: bool,
           start: float | None, end: float | None, hide: tuple[Kind, ...] = DEFAULT_HIDE) -> _Scan:
@@ -340,10 +351,12 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         while len(in_flight) > at_most:
             in_flight.popleft().result()
 
+    # One lane (on a GPU, say) has nothing to balance: one batch out.
+    most_out = DETECT_AHEAD * len(lanes) if len(lanes) > 1 else 1
+
     def flush() -> None:
-        """Hands the batch to the lanes, first waiting for the oldest when DETECT_AHEAD a lane are
-        out (one lane, on a GPU say, has nothing to balance: one batch out)."""
-        settle(DETECT_AHEAD * len(lanes) - 1 if len(lanes) > 1 else 0)
+        """Hands the batch to the lanes, first waiting for the oldest when `most_out` are out."""
+        settle(most_out - 1)
         in_flight.append(workers.submit(detect, list(batch)))
         batch.clear()
 
@@ -351,51 +364,47 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     free: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
     for lane in lanes:
         free.put(lane)
-    workers = ThreadPoolExecutor(len(lanes), thread_name_prefix="veil-detect")
-    try:
-        with _progress("detecting", stream.frames, show_progress) as advance:
-            for index, frame in enumerate(read(container, stream)):
-                turns = rotation_of(frame)
-                if index == 0:
-                    scan.width, scan.height = _upright_size(frame, turns)
-                    first = (scan.width, scan.height, turns)
-                    size = detection_size(scan.width, scan.height, sampling.side)
-                elif (*_upright_size(frame, turns), turns) != first:
-                    # Boxes and masks are in frame 0's pixels: they would land in the wrong place.
-                    raise _size_change(first, frame, turns, index)
-                scan.times.append(float(frame.time or 0.0))
-                hist = _histogram(frame)
-                if previous is not None and 0.5 * np.abs(hist - previous).sum() > CUT_HISTOGRAM:
-                    scan.cuts.append(index)
-                previous = hist
-                if origin is None and frame.time is not None:
-                    origin = frame.time
-                if frame.time is None:
-                    scan.unanalysable.append(index)  # no place in the range: covered whole
-                elif not _in_range(frame.time - origin, start, end):
-                    scan.outside.append(index)
-                else:
-                    scan.inside += 1
-                    # A new shot is looked at at once, whatever the stride, and with every view.
-                    cut = scan.cuts[-1:] == [index]
-                    if cut or index - last_detected >= sampling.stride:
-                        last_detected = index
-                        views = bool(sampling.retina_every) and (cut or sampled % sampling.retina_every == 0)
-                        text = cut or sampled % sampling.text_every == 0
-                        sampled += 1
-                        try:
-                            batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, text))
-                        except (ValueError, av.error.FFmpegError):
-                            scan.unanalysable.append(index)  # covered whole when rendered
-                        if len(batch) == batch_size:
-                            flush()
-                advance()
-            if batch:
-                flush()
-            settle(0)
-    finally:
-        # No lane outlives the scan; when it stops early, batches not yet started are dropped.
-        workers.shutdown(wait=True, cancel_futures=True)
+    with _progress("detecting", stream.frames, show_progress) as advance, \
+            _worker_threads(len(lanes), "veil-detect") as workers:
+        for index, frame in enumerate(read(container, stream)):
+            turns = rotation_of(frame)
+            if index == 0:
+                scan.width, scan.height = _upright_size(frame, turns)
+                first = (scan.width, scan.height, turns)
+                size = detection_size(scan.width, scan.height, sampling.side)
+            elif (*_upright_size(frame, turns), turns) != first:
+                # Boxes and masks are in frame 0's pixels: they would land in the wrong place.
+                raise _size_change(first, frame, turns, index)
+            scan.times.append(float(frame.time or 0.0))
+            hist = _histogram(frame)
+            if previous is not None and 0.5 * np.abs(hist - previous).sum() > CUT_HISTOGRAM:
+                scan.cuts.append(index)
+            previous = hist
+            if origin is None and frame.time is not None:
+                origin = frame.time
+            if frame.time is None:
+                scan.unanalysable.append(index)  # no place in the range: covered whole
+            elif not _in_range(frame.time - origin, start, end):
+                scan.outside.append(index)
+            else:
+                scan.inside += 1
+                # A new shot is looked at at once, whatever the stride, and with every view.
+                cut = scan.cuts[-1:] == [index]
+                if cut or index - last_detected >= sampling.stride:
+                    last_detected = index
+                    views = bool(sampling.retina_every) and (cut or sampled % sampling.retina_every == 0)
+                    text = cut or sampled % sampling.text_every == 0
+                    sampled += 1
+                    try:
+                        batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, text))
+                    except (ValueError, av.error.FFmpegError):
+                        scan.unanalysable.append(index)  # covered whole when rendered
+                    if len(batch) == batch_size:
+                        flush()
+            advance()
+        if batch:
+            flush()
+        settle(0)
     # Lanes finish out of order: frame order again, so nothing downstream depends on the timing.
     scan.detections = dict(sorted(scan.detections.items()))
     scan.kinds = {kind: dict(sorted(found.items())) for kind, found in scan.kinds.items()}
@@ -437,14 +446,14 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
     # drawing leave the GIL), no more than this process's share of the cores (a cluster worker's),
     # and encoded in order; at most REDACT_AHEAD are in flight.
     in_flight: collections.deque[Future] = collections.deque()
-    workers = ThreadPoolExecutor(min(REDACT_THREADS, session_threads()), thread_name_prefix="veil-redact")
 
     def encode_oldest() -> None:
         out.encode(in_flight.popleft().result())
         advance()
 
     try:
-        with _progress("rendering", media.frame_count, show_progress) as advance:
+        with _progress("rendering", media.frame_count, show_progress) as advance, \
+                _worker_threads(min(REDACT_THREADS, session_threads()), "veil-redact") as workers:
             for item in items:
                 if isinstance(item, av.Packet):
                     if out is None:
@@ -484,8 +493,6 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
             with contextlib.suppress(Exception):
                 out.container.close()
         raise
-    finally:
-        workers.shutdown(wait=True, cancel_futures=True)  # no thread left drawing after a failure
 
 
 def _check_size(media: MediaPlan, frame: av.VideoFrame, turns: int, index: int) -> None:
