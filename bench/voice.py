@@ -11,7 +11,8 @@ as librosa computes it. Data: ../shared/data/speech, 6 LibriSpeech readers x 10 
 - lazy-informed attacker: enrols speech anonymised by the same method in another export.
 Verification EER over every probe x enrolled reader trial plus every distractor x reader trial
 (chance 50%); rank-1 identification of each probe among the 6 readers and 16 distractors
-(chance 1/22). Intelligibility: pocketsphinx's word error rate against its own transcript of
+(chance 1/22), beside its identity-free null (the probes' speakers shuffled: see rank1_with_null).
+Intelligibility: pocketsphinx's word error rate against its own transcript of
 the original (so the original scores 0), and STOI against the original. Speed: CPU seconds per
 second of 16 kHz speech, as a multiple of real time.
 """
@@ -445,21 +446,37 @@ def eer(target: np.ndarray, nontarget: np.ndarray) -> float:
 
 
 def attack(enrol: dict[str, np.ndarray], probes: list[tuple[str, np.ndarray]],
-           distractors: dict[str, np.ndarray]) -> tuple[float, float]:
-    """EER (%) and rank-1 identification (%) of the probes against the enrolled readers and distractors."""
+           distractors: dict[str, np.ndarray]) -> tuple[float, np.ndarray, np.ndarray]:
+    """EER (%) of the probes against the enrolled readers and distractors; each probe's speaker and the
+    identity the attacker names for it (rank-1)."""
     readers = sorted(enrol)
     gallery = {**enrol, **distractors}
     names = list(gallery)
     matrix = np.stack([gallery[n] for n in names])
-    target, nontarget, hits = [], [], 0
+    speakers = np.array([speaker for speaker, _ in probes])
+    named = np.array([names[int(np.argmax(matrix @ embedding))] for _, embedding in probes])
+    target, nontarget = [], []
     for speaker, embedding in probes:
-        scores = matrix @ embedding
-        hits += names[int(np.argmax(scores))] == speaker
         for reader in readers:
             (target if reader == speaker else nontarget).append(float(enrol[reader] @ embedding))
     for embedding in distractors.values():
         nontarget += [float(enrol[r] @ embedding) for r in readers]
-    return 100 * eer(np.array(target), np.array(nontarget)), 100 * hits / len(probes)
+    return 100 * eer(np.array(target), np.array(nontarget)), speakers, named
+
+
+def rank1_with_null(attacks: list[tuple[float, np.ndarray, np.ndarray]]) -> tuple[float, float, float, float]:
+    """Mean EER (%), rank-1 (%), and rank-1's identity-free null (%): its mean and 95th percentile.
+
+    1/22 is chance only when a probe that carries no identity lands on every identity alike. Readers
+    are enrolled as means of five readings and distractors by one, so such probes may land on readers
+    more often. Shuffling which speaker said each probe (within each export) gives the rank-1 that
+    probes landing exactly where these did would score if they carried no identity at all."""
+    shuffles = np.random.default_rng(0)
+    hits = np.mean([np.mean(named == speakers) for _, speakers, named in attacks])
+    null = [np.mean([np.mean(named == shuffles.permutation(speakers)) for _, speakers, named in attacks])
+            for _ in range(2000)]
+    return (float(np.mean([e for e, _, _ in attacks])), 100 * float(hits), 100 * float(np.mean(null)),
+            100 * float(np.percentile(null, 95)))
 
 
 def wer(reference: str, hypothesis: str) -> tuple[int, int]:
@@ -521,8 +538,10 @@ def main() -> None:
     clean = {p: attacker.embed(w) for p, w in audio.items()}
     print(f"{len(readers)} readers x 10, {len(others)} distractors; rank-1 chance {100 / (len(readers) + len(others)):.1f}%, "
           "EER chance 50%")
-    print("| candidate | EER ignorant | rank-1 ignorant | EER lazy-informed | rank-1 lazy-informed | WER vs original | STOI | x real time |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("rank-1 null: the same probes with their speakers shuffled within each export (mean; 95th percentile of 2,000 shuffles)")
+    print("| candidate | EER ignorant | rank-1 ignorant | rank-1 null ignorant | EER lazy-informed | rank-1 lazy-informed "
+          "| rank-1 null lazy-informed | WER vs original | STOI | x real time |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, method in CANDIDATES.items():
         if args.only and name not in ("original", *args.only):
             continue
@@ -547,10 +566,10 @@ def main() -> None:
         # Probes of export i against clean references, and against references of export i + 1: with
         # more than two exports, the figures are means over several draws of the secret (less luck).
         pairs = [(i, (i + 1) % len(emb)) for i in range(len(emb) if len(emb) > 2 else 1)]
-        ignorant = np.mean([attack(enrolment(clean), [(s, emb[i][p]) for s, p in probes],
-                                   {s: clean[p] for s, p in others.items()}) for i, _ in pairs], axis=0)
-        informed = np.mean([attack(enrolment(emb[j]), [(s, emb[i][p]) for s, p in probes],
-                                   {s: emb[j][p] for s, p in others.items()}) for i, j in pairs], axis=0)
+        ignorant = rank1_with_null([attack(enrolment(clean), [(s, emb[i][p]) for s, p in probes],
+                                           {s: clean[p] for s, p in others.items()}) for i, _ in pairs])
+        informed = rank1_with_null([attack(enrolment(emb[j]), [(s, emb[i][p]) for s, p in probes],
+                                           {s: emb[j][p] for s, p in others.items()}) for i, j in pairs])
         errors = words = 0
         stoi = []
         for _, p in wer_probes:
@@ -559,7 +578,8 @@ def main() -> None:
             stoi.append(pystoi.stoi(audio[p], exports[0][p], RATE))
         stoi = stoi or [float("nan")]
         speed = "-" if method is None else f"{speech_s / max(cpu, 1e-9):.0f}"
-        print(f"| {name} | {ignorant[0]:.1f}% | {ignorant[1]:.1f}% | {informed[0]:.1f}% | {informed[1]:.1f}% | "
+        print(f"| {name} | {ignorant[0]:.1f}% | {ignorant[1]:.1f}% | {ignorant[2]:.1f}% ({ignorant[3]:.1f}%) | "
+              f"{informed[0]:.1f}% | {informed[1]:.1f}% | {informed[2]:.1f}% ({informed[3]:.1f}%) | "
               f"{100 * errors / max(words, 1):.1f}% | {np.mean(stoi):.3f} | {speed} |", flush=True)
     if not args.only:
         vad(readers, audio)
