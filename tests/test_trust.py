@@ -171,6 +171,41 @@ def test_a_signal_leaves_no_partial_output(shared_data, tmp_path, signum):
     assert sorted(p.name for p in tmp_path.iterdir()) == [clip.name]
 
 
+def _with_file_size_limit(limit: int):
+    """For a child process: writes past `limit` bytes in any file fail (EFBIG), as on a full disk.
+    SIGXFSZ ignored, so that the write fails rather than the process being killed."""
+    def limit_writes() -> None:
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return limit_writes
+
+
+@pytest.mark.parametrize("kind", ["photo", "video", "sound"])
+def test_an_output_that_cannot_be_written_in_full_is_not_left(shared_data, tmp_path, kind):
+    if kind == "photo":
+        source, args = copy_in(shared_data, TWO_PEOPLE, tmp_path), ()
+    elif kind == "video":
+        source, args = copy_in(shared_data, CLIP, tmp_path), ()
+    else:
+        import speech_support
+
+        if not speech_support.available():
+            pytest.skip("real speech (../shared/data/speech) is absent")
+        source, args = tmp_path / "talk.wav", ("--voice", "mute")
+        speech_support.write_wav(source, speech_support.speech_sound()[0])
+    target = tmp_path / "out" / f"redacted{source.suffix}"
+    target.parent.mkdir()
+    # The sound comes out as large as it went in: the write that fails is its last, on closing.
+    limit = source.stat().st_size - 2_000 if kind == "sound" else 16_000
+    result = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(target), *args], capture_output=True,
+                            text=True, timeout=300, preexec_fn=_with_file_size_limit(limit))
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and len(error_lines(result.stderr)) == 1, result.stderr
+    assert not list(target.parent.iterdir()), "a short output was left"
+
+
 @pytest.fixture()
 def stops_caught():
     """veil's own signal handling in this process, as `veil` installs it; pytest's restored after."""

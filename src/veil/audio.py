@@ -98,11 +98,24 @@ def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overw
             out, edits = _open_output(temp, target.suffix, container, voice)
             try:
                 _transcode(container, out, edits)
-            finally:
+                _close(out)
+            except BaseException:
                 with contextlib.suppress(Exception):
                     out.close()
+                raise
     finally:
         container.close()
+
+
+def _close(out: av.container.OutputContainer) -> None:
+    """Writes the container's trailer and closes it: a write that failed (a full disk) surfaces
+    here, and must stop the rename of a short file into place (atomic_output names the cause)."""
+    try:
+        out.close()
+    except av.error.FFmpegError as error:
+        if isinstance(error, OSError):
+            raise
+        raise SoundError(f"cannot write the sound: {error}") from None
 
 
 def _transcode(container: av.container.InputContainer, out: av.container.OutputContainer,

@@ -13,6 +13,7 @@ asks (--overwrite), and an input is never replaced at all.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -307,7 +308,13 @@ def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     with temporary_file(target.parent, f".{target.stem}.", f".partial{target.suffix}") as temp:
-        yield temp
+        try:
+            yield temp
+        except Exception as error:
+            reason = _write_failure(error, target.parent)
+            if reason is None:
+                raise
+            raise OutputError(f"cannot write {shown(target)}: {reason}") from None
         # mkstemp creates 0600; give the output the permissions a normal file would get.
         umask = os.umask(0)
         os.umask(umask)
@@ -316,6 +323,22 @@ def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
             os.replace(temp, target)
         else:
             _link_new(temp, target)
+
+
+# A write refused for want of room, which the user can act on (the error would name the hidden
+# temporary file, or, from an encoder that writes through its own C code, no cause at all).
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _write_failure(error: Exception, folder: Path) -> str | None:
+    """Why writing into `folder` failed, when it was for want of room; None otherwise."""
+    if isinstance(error, OSError) and error.errno in _NO_ROOM:
+        return os.strerror(error.errno)
+    with contextlib.suppress(OSError):
+        disk = os.statvfs(folder)
+        if disk.f_bavail * disk.f_frsize < 1 << 20:
+            return f"no space left on its disk ({error})"
+    return None
 
 
 def _link_new(temp: Path, target: Path) -> None:
