@@ -11,7 +11,7 @@ import pytest
 from veil.imagefile import read_photo
 from veil.photo import file_sha256, plan_photo, render_photo
 from veil.plan import Box, Edit, Encoding, MediaPlan, Plan, PlanError, Region, RenderSettings
-from photo_support import TWO_PEOPLE, copy_in
+from photo_support import TWO_PEOPLE, copy_in, veil_subprocess
 
 
 def sample_plan() -> Plan:
@@ -68,6 +68,19 @@ def test_real_photo_plan_renders_the_same_after_a_round_trip(shared_data, tmp_pa
     assert (tmp_path / "direct.png").read_bytes() == (tmp_path / "loaded.png").read_bytes()
 
 
+def test_a_plan_that_takes_a_photo_for_a_video_is_refused(shared_data, tmp_path):
+    """The file's content decides how it is read and written: a plan edited to call a photo a
+    video would otherwise turn it into a one-frame video, hash and all still matching."""
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    plan = Plan(media=[plan_photo(source)])
+    plan.media[0].kind = "video"
+    plan.save(tmp_path / "plan.json")
+    result = veil_subprocess("--plan", tmp_path / "plan.json", "--output-dir", tmp_path / "out")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "the plan takes it for a video, but it is a photo" in result.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
 def test_render_refuses_a_plan_for_other_pixels(shared_data, tmp_path):
     source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
     media = plan_photo(source)
@@ -107,6 +120,14 @@ INVALID = {
     "coordinate as text": (lambda d: region(d)["boxes"][0].__setitem__(1, "12"), "media/0/regions/0/boxes/0/1"),
     "coordinate not a number": (lambda d: region(d)["boxes"][0].__setitem__(3, float("nan")), "media/0/regions/0/boxes/0"),
     "coordinate infinite": (lambda d: region(d)["boxes"][0].__setitem__(2, float("-inf")), "media/0/regions/0/boxes/0"),
+    # A box turned inside out would hide nothing while the plan still lists it.
+    "box inside out": (lambda d: region(d)["boxes"][0].__setitem__(slice(1, 5), [500, 300, 100, 10]),
+                       "media/0/regions/0/boxes/0: its right or bottom edge"),
+    "frame past a photo's one": (lambda d: region(d)["boxes"][0].__setitem__(0, 5), "media/0/regions/0/boxes/0: frame 5"),
+    "frame past a video's last": (lambda d: d["media"][1]["regions"][0]["boxes"][0].__setitem__(0, 90),
+                                  "media/1/regions/0/boxes/0: frame 90"),
+    "speech with boxes": (lambda d: region(d).update(kind="speech"), "media/0/regions/0: a speech region"),
+    "a face in a sound file": (lambda d: d["media"][1].update(kind="audio"), "media/1/regions/0: a sound file holds no face"),
 }
 
 

@@ -20,7 +20,7 @@ from veil.detect import DetectionProfile
 from veil.imagefile import WRITE_FORMATS, Photo, read_photo
 from veil.interrupt import temporary_folder
 from veil.names import shown
-from veil.outputs import MediaKind, OutputError, check_writable
+from veil.outputs import MediaKind, OutputError, check_writable, media_kind
 from veil.photo import file_sha256, plan_photo, render_photo
 from veil.kinds import DEFAULT_HIDE
 from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape
@@ -78,6 +78,9 @@ class InputError(ValueError):
     """An input veil cannot take; the message says why."""
 
 
+_A_KIND = {"image": "a photo", "animation": "an animation", "video": "a video", "audio": "a sound file"}
+
+
 def preflight(task: FileTask) -> None:
     """Everything that can be refused before detection: the input's kind, the output's place and format.
 
@@ -88,6 +91,12 @@ def preflight(task: FileTask) -> None:
         raise InputError("no such file" if not task.source.exists() else "not a regular file")
     if task.kind is None:
         raise InputError("neither a photo nor a video veil can read")
+    if task.planned is not None and not isinstance(task.source, Url):
+        # The file's content decides how it is read and written, not what a plan says of it.
+        actual = media_kind(task.source)
+        if actual != task.planned.kind:
+            raise InputError(f"the plan takes it for {_A_KIND[task.planned.kind]}, but it is "
+                             f"{_A_KIND.get(actual, 'nothing veil can read')}")
     if task.kind == "audio" and task.render.voice == "keep":
         raise InputError(KEEP_REFUSED)
     if task.target is None:

@@ -237,14 +237,12 @@ class Plan:
                 raise PlanError("not a valid veil plan: nested too deeply") from None
             where = "/".join(str(p) for p in error.absolute_path) or "top level"
             raise PlanError(f"not a valid veil plan at {where}: {error.message}") from None
-        # JSON as Python reads it (a plan file, the review page's edits) can hold NaN and Infinity,
-        # which the schema takes for numbers: a box must be where it says.
         for i, media in enumerate(data["media"]):
             for j, region in enumerate(media["regions"]):
-                for k, box in enumerate(region["boxes"]):
-                    if not all(math.isfinite(v) for v in box[1:5]):
-                        raise PlanError(f"not a valid veil plan at media/{i}/regions/{j}/boxes/{k}: "
-                                        "a coordinate is not a finite number")
+                problem = _region_problem(media, region)
+                if problem:
+                    where, why = problem
+                    raise PlanError(f"not a valid veil plan at media/{i}/regions/{j}{where}: {why}")
         render = data["render"]
         # Version 1 kept one detection record for the whole plan, which could misstate a video's.
         shared_detection = data.get("detection", {})
@@ -271,6 +269,30 @@ class Plan:
             reason = "nested too deeply" if isinstance(error, RecursionError) else error
             raise PlanError(f"cannot read plan: {reason}") from None
         return cls.from_json(data, Path(path).absolute().parent)
+
+
+def _region_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str, str] | None:
+    """What the schema cannot say is wrong with a region of this media: a box that would hide
+    nothing where it claims to (the plan is the only record of what gets hidden, and a file
+    edited by hand or by a faulty tool must not render as if it were fine), or a kind the
+    media cannot hold."""
+    speech = region.get("kind") == "speech"
+    if media["kind"] == "audio" and not speech:
+        return "", f"a sound file holds no {region.get('kind', 'face')} regions, only speech"
+    if speech and (media["kind"] in ("image", "animation") or region["boxes"]):
+        return "", "a speech region lies on a sound's time axis: no boxes, in a video or a sound file only"
+    frames = max(1, media["frame_count"])
+    for k, box in enumerate(region["boxes"]):
+        frame, x0, y0, x1, y1 = box[:5]
+        # JSON as Python reads it (a plan file, the review page's edits) can hold NaN and
+        # Infinity, which the schema takes for numbers.
+        if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+            return f"/boxes/{k}", "a coordinate is not a finite number"
+        if x1 < x0 or y1 < y0:
+            return f"/boxes/{k}", "its right or bottom edge lies before its left or top one"
+        if frame >= frames:
+            return f"/boxes/{k}", f"frame {frame} is past the media's last ({frames - 1})"
+    return None
 
 
 def now_iso() -> str:
