@@ -120,6 +120,37 @@ def test_files_are_recognised_by_content_and_every_skip_is_named(shared_data, tm
         assert clip.format.name == "mpegts" and clip.streams.video[0].frames in (0, 6)
 
 
+def test_what_cannot_be_read_fails_by_name_and_is_never_passed_over(shared_data, tmp_path):
+    """A folder veil may not list may hold the very faces the user meant to hide: it is a failure
+    (named, counted, exit 1), as is a file it may not read, never a silent or 'not media' skip."""
+    drop = []
+    if os.geteuid() == 0:  # root reads through any permission: run veil without that power
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv to drop the power to read anything")
+        caps = "-dac_override,-dac_read_search"
+        drop = ["setpriv", "--bounding-set", caps, "--inh-caps", caps]
+    folder = tmp_path / "in"
+    copy_in(shared_data, TWO_PEOPLE, folder, "ok.jpg")
+    copy_in(shared_data, TWO_PEOPLE, folder / "private", "victim.jpg")
+    copy_in(shared_data, TWO_PEOPLE, folder, "locked.jpg")
+    (folder / "locked-notes").write_text("not media, perhaps")
+    for name in ("private", "locked.jpg", "locked-notes"):
+        (folder / name).chmod(0)
+    try:
+        result = subprocess.run([*drop, sys.executable, "-m", "veil", str(folder), "--output-dir", str(tmp_path / "out"),
+                                 "--json"], capture_output=True, text=True, timeout=300)
+    finally:
+        for name in ("private", "locked.jpg", "locked-notes"):
+            (folder / name).chmod(0o700)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    summary = json.loads(result.stdout)
+    errors = {Path(r["input"]).name: r["error"] for r in summary["results"]}
+    assert errors["ok.jpg"] is None
+    assert errors["private"] == "cannot be read (Permission denied): nothing in it was looked at"
+    assert errors["locked.jpg"] == errors["locked-notes"] == "cannot be read (Permission denied)"
+    assert summary["failed"] == 3 and summary["skipped"] == 0
+
+
 def test_a_damaged_file_with_a_media_name_fails_rather_than_being_skipped(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

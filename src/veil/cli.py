@@ -127,9 +127,14 @@ def redact(
         raise typer.BadParameter("-o names one output file; use --output-dir for several inputs")
     if not inputs:
         for skip in skipped:
-            err.print(f"veil: skipped {shown(skip.path)}: {skip.reason}")
+            err.print(f"veil: {'' if skip.unreadable else 'skipped '}{shown(skip.path)}: {skip.reason}")
         err.print("veil: no photos or videos found in " + ", ".join(shown(p) for p in named))
         raise typer.Exit(2)
+    # What could not be read was not chosen away: it fails, by name, like a file that could not be redacted.
+    unread = [FileResult(s.path, error=s.reason) for s in skipped if s.unreadable]
+    skipped = [s for s in skipped if not s.unreadable]
+    for result in unread:
+        err.print(f"veil: {shown(result.source)}: {result.error}")
 
     if manifest is None and not dry_run and len(inputs) > 1:  # one file has nothing to resume
         manifest = default_manifest(target, target_dir, inputs[0].source)
@@ -159,6 +164,7 @@ def redact(
         raise typer.Exit(2)
     order = {item.source: n for n, item in enumerate(inputs)}
     results.sort(key=lambda r: order[r.source])
+    results += unread
     if plan_file is None:
         plan.media = [r.media for r in results if r.media is not None]
 

@@ -90,6 +90,16 @@ class Input:
 class Skipped:
     path: Path | Url
     reason: str
+    unreadable: bool = False  # could not be looked at: a failure the run reports, not a choice
+
+
+def unreadable(path: Path) -> str | None:
+    """Why a file cannot be read (no permission, say), or None when it can."""
+    try:
+        with open(path, "rb"):
+            return None
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
 
 
 def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) -> tuple[list[Input], list[Skipped]]:
@@ -112,15 +122,17 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
             inputs += found
             skipped += passed
         elif path.is_dir():
-            for file, reason in _walk(path, excluded):
+            for file, reason, cannot_read in _walk(path, excluded):
                 if reason is None and file.resolve() in seen:
                     reason = "the same file was reached by another path"
                 if reason is None:
                     kind = media_kind(file)
-                    if kind is None and file.suffix.lower() not in MEDIA_SUFFIXES:
+                    if kind is None and (reason := unreadable(file)) is not None:
+                        cannot_read = True
+                    elif kind is None and file.suffix.lower() not in MEDIA_SUFFIXES:
                         reason = "neither a photo nor a video veil can read"
                 if reason is not None:
-                    skipped.append(Skipped(file, reason))
+                    skipped.append(Skipped(file, reason, cannot_read))
                     continue
                 seen.add(file.resolve())
                 inputs.append(Input(file, path, kind))
@@ -130,32 +142,42 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
     return inputs, skipped
 
 
-def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None]]:
-    """Every file below `root`, with the reason to skip it (None: look at its content)."""
+def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, bool]]:
+    """Every file below `root`, with the reason to skip it (None: look at its content), and
+    whether it is a folder that could not be listed (a failure: its files were never seen)."""
     visited: set[tuple[int, int]] = set()
-    for folder, subfolders, files in os.walk(root, followlinks=True):
+    unlisted: list[OSError] = []
+    for folder, subfolders, files in os.walk(root, followlinks=True, onerror=unlisted.append):
+        yield from _unlisted(unlisted)
         here = Path(folder)
         info = here.stat()
         if (info.st_dev, info.st_ino) in visited:  # a symlink to a folder seen before, or a loop
             subfolders.clear()
-            yield here, "a folder already searched (reached again through a symbolic link)"
+            yield here, "a folder already searched (reached again through a symbolic link)", False
             continue
         visited.add((info.st_dev, info.st_ino))
         for name in sorted(subfolders):
             if (here / name).resolve() in excluded:
                 subfolders.remove(name)
-                yield here / name, "veil's output folder"
+                yield here / name, "veil's output folder", False
         subfolders.sort()
         for name in sorted(files):
             file = here / name
             if (reason := _skipped_name(name)) is not None:
-                yield file, reason
+                yield file, reason, False
             elif file.resolve() in excluded:
-                yield file, "written by this run"
+                yield file, "written by this run", False
             elif not file.is_file():
-                yield file, "not a regular file"
+                yield file, "not a regular file", False
             else:
-                yield file, None
+                yield file, None, False
+    yield from _unlisted(unlisted)
+
+
+def _unlisted(errors: list[OSError]) -> Iterator[tuple[Path, str, bool]]:
+    while errors:
+        error = errors.pop(0)
+        yield Path(error.filename), f"cannot be read ({error.strerror or error}): nothing in it was looked at", True
 
 
 def _skipped_name(name: str) -> str | None:

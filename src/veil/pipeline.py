@@ -20,7 +20,7 @@ from veil.detect import DetectionProfile
 from veil.imagefile import WRITE_FORMATS, Photo, read_photo
 from veil.interrupt import temporary_folder
 from veil.names import shown
-from veil.outputs import MediaKind, OutputError, check_writable, media_kind
+from veil.outputs import MediaKind, OutputError, check_writable, media_kind, unreadable
 from veil.photo import file_sha256, plan_photo, render_photo
 from veil.kinds import DEFAULT_HIDE
 from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape
@@ -89,6 +89,8 @@ def preflight(task: FileTask) -> None:
     """
     if not task.source.is_file():
         raise InputError("no such file" if not task.source.exists() else "not a regular file")
+    if not isinstance(task.source, Url) and (reason := unreadable(task.source)) is not None:
+        raise InputError(reason)
     if task.kind is None:
         raise InputError("neither a photo nor a video veil can read")
     if task.planned is not None and not isinstance(task.source, Url):

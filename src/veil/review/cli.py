@@ -100,7 +100,10 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         check_media(plan)
         plan_path = save_plan or plan_file
     else:
-        inputs, _ = collect_inputs(paths)
+        inputs, skipped = collect_inputs(paths)
+        for skip in skipped:
+            if skip.unreadable:  # its faces would go unreviewed, and unhidden
+                raise SessionError(f"{shown(skip.path)}: {skip.reason}")
         if not inputs:
             raise SessionError("no photos or videos given (or found in the folders given)")
         first = inputs[0].source
