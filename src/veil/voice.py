@@ -414,6 +414,8 @@ def audio_encoder(codec: str, out: av.container.OutputContainer) -> str:
     """The input's codec where FFmpeg has a stable encoder the container takes; else Opus (WebM, Ogg),
     the container's own (FLAC for .flac, PCM for .wav, MP3 for .mp3), or AAC."""
     supported = set(out.supported_codecs)
+    if out.format.name == "ogg":  # FFmpeg's Ogg muxer answers no codec query, yet writes these
+        supported |= {"opus", "vorbis", "flac", "speex"}
     # WAV can carry other codecs in name only: players expect PCM in it.
     own = [] if out.format.name == "wav" and not codec.startswith("pcm_") else [codec]
     candidates = [*own, *(["libopus"] if out.format.name in ("webm", "ogg", "opus") else []),
@@ -423,7 +425,7 @@ def audio_encoder(codec: str, out: av.container.OutputContainer) -> str:
             encoder = av.codec.Codec(name, "w")
         except (av.codec.codec.UnknownCodecError, ValueError):
             continue
-        if not encoder.experimental and (name in supported or encoder.name in supported):
+        if not encoder.experimental and supported & {name, encoder.name, encoder.canonical_name}:
             return encoder.name
     return "aac"
 
