@@ -9,6 +9,7 @@ the same (a rerun with another --mode must redo everything).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -16,6 +17,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import IO, Literal
 
+from veil.batch import BatchError
+from veil.names import shown
 from veil.photo import file_sha256
 from veil.pipeline import FileResult
 from veil.remote import Url, location_key
@@ -109,14 +112,29 @@ class ManifestWriter:
     """Appends records to a manifest, each flushed to disk before the next file is reported."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.file: IO[str] = open(path, "a", encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.file: IO[str] = open(path, "a", encoding="utf-8")
+        except OSError as error:
+            raise self._failed(error) from None
 
     def append(self, record: Record) -> None:
-        self.file.write(json.dumps(asdict(record)) + "\n")
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        try:
+            self.file.write(json.dumps(asdict(record)) + "\n")
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        except OSError as error:
+            raise self._failed(error) from None
+
+    def _failed(self, error: OSError) -> BatchError:
+        # Without its record a finished file would be done again by a rerun, and the run could not
+        # say what it did: it stops (outputs already written are whole, each written atomically).
+        return BatchError(f"cannot write the manifest {shown(self.path)} ({error.strerror or error}): "
+                          "the run stopped; outputs already written are complete")
 
     def close(self) -> None:
-        self.file.close()
+        # Every record was flushed as it was appended, and a failure raised there: what a close
+        # could still fail on is the line that already failed.
+        with contextlib.suppress(OSError):
+            self.file.close()
