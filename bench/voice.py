@@ -379,7 +379,15 @@ def frame_level(x: np.ndarray, rng: np.random.Generator, keep: float = 1.0, smoo
                     voice._poles(a)), keep, smooth)
 
 
-CANDIDATES = {"original": None, "mcadams (VPC baseline)": mcadams, "whisper (noise LPC)": whisper,
+def with_noise(x: np.ndarray, rng: np.random.Generator, snr_db: float) -> np.ndarray:
+    """A control, not a candidate: x with white noise snr_db under its power (no identity hidden), to
+    show how far pocketsphinx's transcript moves for a change that leaves every word clear."""
+    return x + rng.standard_normal(len(x)) * np.sqrt(np.mean(x ** 2) / 10 ** (snr_db / 10))
+
+
+CANDIDATES = {"original": None, "control: white noise at 30 dB SNR": lambda x, r: with_noise(x, r, 30),
+              "control: white noise at 20 dB SNR": lambda x, r: with_noise(x, r, 20),
+              "mcadams (VPC baseline)": mcadams, "whisper (noise LPC)": whisper,
               "mcadams + warp 0.8-1.25 (veil's previous anonymise)": lambda x, r: mcadams(x, r, (0.8, 1.25)),
               "veil anonymise": voice.anonymise,
               "mcadams+warp, zero phase": lambda x, r: _refilter(x, lambda e: e, _mcadams_warp(r)),
