@@ -15,7 +15,7 @@ from PIL import Image, ImageCms, ImageOps
 from veil.imagefile import ImageError, Photo, read_photo, to_srgb, write_photo
 from veil.photo import plan_photo, render_photo
 from veil.plan import MediaPlan, RenderSettings
-from photo_support import GROUP, TWO_PEOPLE, assert_no_metadata, rgb_of, share_near
+from photo_support import GROUP, TWO_PEOPLE, assert_no_metadata, rgb_of, share_near, veil
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -114,6 +114,34 @@ def test_palette_png_with_transparency_reads_as_rgba(shared_data, tmp_path):
     pixels = read_photo(path).pixels
     assert pixels.shape[2] == 4
     assert set(np.unique(pixels[:, :, 3])) <= {0, 255} and (pixels[:, :, 3] == 0).any()
+
+
+def test_pages_beside_the_photo_are_named_as_left_out(shared_data, tmp_path):
+    """A TIFF's other pages are not written: the user is told, not left to find out."""
+    import json
+
+    photo = Image.open(shared_data / TWO_PEOPLE).convert("RGB")
+    photo.save(tmp_path / "pages.tiff", save_all=True, append_images=[photo.resize((300, 200))] * 2)
+    result = veil(tmp_path / "pages.tiff", "--output-dir", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["results"][0]["notes"]
+    assert notes == ["the file holds 3 images (pages, a burst, a second view): only the one viewers show was "
+                     "redacted and written (2 left out)"]
+    with Image.open(tmp_path / "out" / "pages.tiff") as written:
+        assert getattr(written, "n_frames", 1) == 1 and written.size == photo.size
+
+
+def test_a_heic_whose_primary_image_is_not_its_first_is_read_as_viewers_show_it(shared_data, tmp_path):
+    """A HEIF file can hold several images (a burst, an edit beside the original); the photo is
+    the one the file names primary, not necessarily the first stored."""
+    import pillow_heif
+
+    photo = Image.open(shared_data / TWO_PEOPLE).convert("RGB")
+    other = photo.resize((200, 120))
+    heif = pillow_heif.from_pillow(other)
+    heif.add_from_pillow(photo)
+    heif.save(tmp_path / "two.heic", primary_index=1, quality=90)
+    assert read_photo(tmp_path / "two.heic").pixels.shape == (photo.height, photo.width, 3)
 
 
 @pytest.mark.parametrize(

@@ -182,6 +182,40 @@ def test_ten_bit_stays_ten_bit(tmp_path: Path):
         assert c.streams.video[0].codec_context.name == "hevc"
 
 
+def test_a_face_shown_on_one_frame_between_sampled_ones_is_hidden(tmp_path: Path):
+    """The default profile detects on every other frame; a face on one frame in between (a frame
+    cut in, a flash) must be found by the glance at the frames between, not left for no track."""
+    from PIL import Image
+    from veil.detect import detect_faces
+
+    photo = np.asarray(Image.open(DATA / "face_recognition_examples" / "examples" / "two_people.jpg")
+                       .convert("RGB").resize((640, 376)))[8:368]
+    faces = [f for f in detect_faces(photo) if f.score > 0.5]
+    assert len(faces) == 2
+    background = photo.copy()  # the faces painted out: the histogram barely moves, so no scene cut
+    for f in faces:
+        x0, y0, x1, y1 = (max(0, int(v)) for v in (f.x0 - 30, f.y0 - 30, f.x1 + 30, f.y1 + 30))
+        background[y0:y1, x0:x1] = background[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
+    source, target, flash = tmp_path / "flash.mp4", tmp_path / "out.mp4", 15  # odd: not sampled
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"crf": "12"})
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        for index in range(30):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(photo if index == flash else background), "rgb24")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    media = plan_video(source)
+    assert media.detection["sampling"]["every_nth_frame"] == 2 and media.detection["sampling"]["glance"]
+    render_video(media, BLACK, target)
+    with av.open(str(target)) as c:
+        shown = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][flash]
+    for f in faces:
+        w, h = f.x1 - f.x0, f.y1 - f.y0
+        inner = shown[int(f.y0 + 0.2 * h):int(f.y1 - 0.2 * h), int(f.x0 + 0.2 * w):int(f.x1 - 0.2 * w)]
+        assert (inner <= 24).all(axis=2).mean() >= 0.95, "a face shown on one frame was left visible"
+
+
 def test_scene_cut_splits_tracks(tmp_path: Path):
     source = tmp_path / "cut.mp4"
     clip = VIDEOS / "youtube_faces"
@@ -264,6 +298,33 @@ def test_plan_for_another_file_is_refused(tmp_path: Path):
     with pytest.raises(VideoError, match="changed"):
         render_video(media, BLACK, tmp_path / "x.mp4")
     assert not list(tmp_path.iterdir())
+
+
+def test_of_two_video_streams_the_one_with_the_faces_is_redacted_and_the_other_named(tmp_path: Path):
+    """A file with a small blank stream first and the real picture second: the largest, as a
+    player shows it, is the one redacted and written, and the user hears of the one left out."""
+    source, target = tmp_path / "two.mkv", tmp_path / "out.mkv"
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(10), c.decode(video=0))]
+    with av.open(str(source), "w") as out:
+        blank, picture = out.add_stream("libx264", rate=25), out.add_stream("libx264", rate=25)
+        blank.width, blank.height, blank.pix_fmt = 160, 90, "yuv420p"
+        picture.width, picture.height, picture.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for index, rgb in enumerate(frames):
+            for stream, pixels in ((blank, np.zeros((90, 160, 3), np.uint8)), (picture, rgb)):
+                frame = av.VideoFrame.from_ndarray(pixels, "rgb24")
+                frame.pts = index
+                out.mux(stream.encode(frame))
+        out.mux(blank.encode(None))
+        out.mux(picture.encode(None))
+    result = CliRunner().invoke(app, [str(source), "-o", str(target), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["faces"] >= 1
+    assert "the file holds 2 video streams: only the largest was redacted and written (1 left out)" in \
+        summary["results"][0]["notes"]
+    with av.open(str(target)) as c:
+        assert [(s.codec_context.width, s.codec_context.height) for s in c.streams.video] == [(320, 240)]
 
 
 def test_mixed_photo_and_video_folder(tmp_path: Path):

@@ -498,6 +498,20 @@ def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: li
     return [as_detections(rows) for rows in settled]
 
 
+def glance_frames(frames: list[np.ndarray], threshold: float, nms_iou: float, detector: CenterFace,
+                  canvas: tuple[int, int], batch: int = 0) -> list[list[Detection]]:
+    """CenterFace alone on same-size small frames (a quick look at a video's frames between its
+    sampled ones), its boxes scoring at least `threshold`, in the frames' pixels. Where the
+    detector's input shape must stay fixed, each frame is padded onto a `canvas` (width, height)
+    of the sampled frames' size."""
+    rows = batch if detector.fixed_shapes else 0
+    if rows:
+        h, w = frames[0].shape[:2]
+        frames = [cv2.copyMakeBorder(f, 0, canvas[1] - h, 0, canvas[0] - w, cv2.BORDER_CONSTANT, value=0)
+                  for f in frames]
+    return [as_detections(nms(found, nms_iou)) for found in centerface_rows(detector, frames, threshold, rows=rows)]
+
+
 def overview_rows(detector: CenterFace, frames: list[np.ndarray], profile: DetectionProfile, threshold: float,
                   rows: int = 0) -> list[np.ndarray]:
     """CenterFace's rows scoring at least `threshold` on same-size frames downscaled as a photo's
@@ -548,6 +562,13 @@ class VideoDetection:
     # every shot): it costs several times the face detector, and tracking carries what it finds
     # between.
     text_every: int = 1
+    # CenterFace alone at this longest side on every frame that is not sampled, keeping its boxes
+    # scoring at least glance_threshold that no detection on the sampled frames either side lies
+    # over (None: not run). A face shown on one frame between two sampled ones (a frame cut in,
+    # a flash) is otherwise seen by no detection and covered by no track; a face that is also on
+    # a sampled frame is the tracks' to carry, so the glance changes nothing else.
+    glance_side: int | None = None
+    glance_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if self.stride < 1 or self.text_every < 1:
@@ -566,13 +587,16 @@ class VideoDetection:
 # The photo profile's closer look at weak RetinaFace boxes (zoom_floor) runs on the frames with
 # views too: a large face that the views score weakly on every frame (a faint face on a poster, a
 # face among others in a crowd) is never found for tracking to carry, and the crops cost little.
+# The frames between sampled ones get a glance (CenterFace alone at 320 px, boxes from 0.5): a face
+# shown on one frame only is found there; a large one, the face that a paused frame would expose
+# most, still is at that size, and the glance adds about a tenth to pass 1 (bench/README.md).
 # CenterFace's overview pass runs on every sampled frame, keeping its boxes from 0.1: faces seen
 # from above or half hidden in a crowd, which the full-size pass boxes weakly and beside the face,
 # are found there and carried by tracking. Its weaker boxes (0.05) cut leaks further on some clips
 # but hid several times as much more of the frame away from faces (bench/README.md).
 VIDEO_DETECTION = {
     "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=()), side=960, stride=2,
-                           retina_every=3, overview_threshold=0.1, confirm_score=0.1, confirm_hits=4),
+                           retina_every=3, overview_threshold=0.1, confirm_score=0.1, confirm_hits=4, glance_side=320),
     "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=()),
                                side=1920, stride=1, retina_every=6, overview_threshold=0.1, confirm_score=0.1,
                                confirm_hits=8),

@@ -63,6 +63,9 @@ class Photo:
     pixels: np.ndarray  # writable, upright; (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA; uint8 or uint16
     icc_profile: bytes | None
     format: str
+    # Images the file holds beside this one (TIFF pages, a HEIF burst, an MPO's second view): the
+    # output holds this one only, and the user is told.
+    others: int = 0
 
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -283,9 +286,11 @@ def read_photo(path: Path) -> Photo:
         with _open(path) as image:
             if getattr(image, "n_frames", 1) > 1 and image.format not in ("MPO", "HEIF", "TIFF"):
                 raise ImageError(f"animated {image.format} is not supported")
-            image.seek(0)
-            icc = image.info.get("icc_profile")
             fmt = image.format or "unknown"
+            others = getattr(image, "n_frames", 1) - 1
+            if fmt != "HEIF":  # a HEIF file opens on its primary image, the photo viewers show
+                image.seek(0)
+            icc = image.info.get("icc_profile")
             if fmt == "HEIF" and not _heif_extents_present(path):
                 raise ImageError("cannot decode image (image data missing: the file is truncated or damaged)")
             pixels = _opencv_pixels(image, path)
@@ -298,7 +303,7 @@ def read_photo(path: Path) -> Photo:
     pixels = _orient(pixels, orientation)
     if not pixels.flags.writeable:  # Pillow hands over read-only memory (copied once its image is closed)
         pixels = pixels.copy()
-    return Photo(pixels, _fitting_profile(icc, pixels), fmt)
+    return Photo(pixels, _fitting_profile(icc, pixels), fmt, others)
 
 
 def _srgb_transform(icc: bytes, gray: bool) -> ImageCms.ImageCmsTransform | None:
@@ -360,7 +365,7 @@ def to_srgb(photo: Photo) -> Photo:
     transform = _srgb_transform(photo.icc_profile, gray=pixels.ndim == 2)
     if transform is not None:
         (_convert_16bit if pixels.dtype == np.uint16 else _convert_8bit)(colour, transform)
-    return Photo(pixels, None, photo.format)
+    return Photo(pixels, None, photo.format, photo.others)
 
 
 def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -> None:

@@ -39,7 +39,8 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
         height=height,
         sha256=sha256 or file_sha256(path),
         regions=(faces if "face" in hide else []) + others,
-        detection={**(detection_record(profile, width, height) if look else {}), **record},
+        detection={**(detection_record(profile, width, height) if look else {}), **record,
+                   **({"other_images_not_written": photo.others} if photo.others else {})},
     )
 
 

@@ -10,6 +10,7 @@ does not grow with the video's length.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import contextlib
 import queue
@@ -27,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from veil.detect import (FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile, RetinaFace,
-                         VideoDetection, detect_frames, overview_scale, retina_record, shared_detector,
+                         VideoDetection, detect_frames, glance_frames, overview_scale, retina_record, shared_detector,
                          shared_retinaface, unrotate, uses_retina)
 from veil.models import model_sha256, session_threads
 from veil.outputs import atomic_output
@@ -37,7 +38,7 @@ from veil.people import body_below
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.regions import head_box
 from veil.render import redact_frame
-from veil.track import TrackParams, build_tracks
+from veil.track import TrackParams, build_tracks, iou_matrix
 from veil.voice import voice_plan
 from veil.videofile import Encoding, Output, VideoError, bit_depth, frame_rate, open_input, open_output, read, video_stream
 
@@ -82,6 +83,7 @@ class _Frame:
     rgb: np.ndarray  # upright, downscaled for the detector
     views: bool  # RetinaFace's views run on it too
     text: bool  # the text detector (--hide plates, text) runs on it too
+    glance: bool = False  # a frame between sampled ones: CenterFace alone, small (VideoDetection.glance_side)
 
 
 def rotation_of(frame: av.VideoFrame) -> int:
@@ -168,6 +170,9 @@ class _Scan:
     inside: int = 0  # frames inside [start, end]
     unanalysable: list[int] = field(default_factory=list)  # could not be prepared for the detector
     detections: dict[int, list[Box]] = field(default_factory=dict)
+    # The glance at the frames between sampled ones: its boxes, before those the sampled frames
+    # either side already hold are set aside (_unseen_glances).
+    glances: dict[int, list[Box]] = field(default_factory=dict)
     # Plates, text, people (--hide): boxes per sampled frame, tracked like faces.
     kinds: dict[Kind, dict[int, list[Box]]] = field(default_factory=dict)
 
@@ -188,6 +193,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     container = open_input(source)
     try:
         stream = video_stream(container)
+        # Other moving pictures (another angle, a preview) are not written: the plan says so.
+        others = sum(not s.disposition & av.stream.Disposition.attached_pic for s in container.streams.video) - 1
         scan = _scan(container, stream, sampling, batch, lanes, show_progress, start, end, hide)
         rate = float(frame_rate(stream))
     finally:
@@ -212,7 +219,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         regions=tracked_regions(scan.detections, scan.kinds, len(scan.times), scan.cuts, params, hide,
                                 scan.width, scan.height, text_params),
         detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params),
-                   **kinds_record(hide, *size, VIDEO_TEXT_PASSES)},
+                   **kinds_record(hide, *size, VIDEO_TEXT_PASSES),
+                   "stream": {"index": stream.index, "other_videos_not_written": others}},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
         unchecked_covered=not only_range,
@@ -291,7 +299,11 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
                      "batches_at_once": lanes,
                      "longest_side": sampling.side, "max_upscale": MAX_UPSCALE,
                      "second_model_every_nth_sampled_frame": sampling.retina_every,
-                     "text_every_nth_sampled_frame": sampling.text_every},
+                     "text_every_nth_sampled_frame": sampling.text_every,
+                     # CenterFace alone on the frames between sampled ones, its boxes kept only where no
+                     # sampled frame either side has a detection over them.
+                     "glance": ({"longest_side": sampling.glance_side, "threshold": sampling.glance_threshold}
+                                if sampling.glance_side and sampling.stride > 1 else None)},
         # Frames too small for an overview get none: the record says so.
         "overview": ({"longest_side": profile.overview_side, "threshold": sampling.overview_threshold}
                      if sampling.overview_threshold is not None and overview_scale(profile, *size) is not None
@@ -328,6 +340,9 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     sampled = 0  # frames sampled so far
 
     def detect(frames: list[_Frame]) -> None:
+        if frames[0].glance:
+            glance(frames)
+            return
         scale = (scan.width / size[0], scan.height / size[1])
         lane = free.get()  # one is always free: no more batches run at once than lanes
         try:
@@ -345,6 +360,19 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             for kind, boxes in boxes_by_kind.items():
                 scan.kinds[kind][frame.index] = boxes
 
+    def glance(frames: list[_Frame]) -> None:
+        small = frames[0].rgb.shape[1::-1]
+        lane = free.get()
+        try:
+            found = glance_frames([f.rgb for f in frames], sampling.glance_threshold, sampling.frame.nms_iou,
+                                  lane.centerface, size, batch_size)
+        except Exception as error:  # as in detect: any failure means no output
+            raise VideoError(f"a detector failed: {error}") from None
+        finally:
+            free.put(lane)
+        for frame, faces in zip(frames, found):
+            scan.glances[frame.index] = [_head(face, scan.width / small[0], scan.height / small[1]) for face in faces]
+
     def settle(at_most: int) -> None:
         """Waits for the oldest batches until at most `at_most` are in flight (their errors are
         raised here)."""
@@ -354,11 +382,13 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     # One lane (on a GPU, say) has nothing to balance: one batch out.
     most_out = DETECT_AHEAD * len(lanes) if len(lanes) > 1 else 1
 
-    def flush() -> None:
-        """Hands the batch to the lanes, first waiting for the oldest when `most_out` are out."""
+    def flush(frames: list[_Frame]) -> None:
+        """Hands a batch to the lanes, first waiting for the oldest when `most_out` are out."""
         settle(most_out - 1)
-        in_flight.append(workers.submit(detect, list(batch)))
-        batch.clear()
+        in_flight.append(workers.submit(detect, list(frames)))
+        frames.clear()
+
+    glances: list[_Frame] = []  # a batch of frames between sampled ones (they differ in size)
 
     in_flight: collections.deque[Future] = collections.deque()
     free: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
@@ -372,6 +402,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                 scan.width, scan.height = _upright_size(frame, turns)
                 first = (scan.width, scan.height, turns)
                 size = detection_size(scan.width, scan.height, sampling.side)
+                glance_size = detection_size(scan.width, scan.height, sampling.glance_side or sampling.side)
             elif (*_upright_size(frame, turns), turns) != first:
                 # Boxes and masks are in frame 0's pixels: they would land in the wrong place.
                 raise _size_change(first, frame, turns, index)
@@ -400,15 +431,51 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                     except (ValueError, av.error.FFmpegError):
                         scan.unanalysable.append(index)  # covered whole when rendered
                     if len(batch) == batch_size:
-                        flush()
+                        flush(batch)
+                elif sampling.glance_side:
+                    try:
+                        glances.append(_Frame(index, _upright_rgb(frame, glance_size, turns), False, False, True))
+                    except (ValueError, av.error.FFmpegError):
+                        pass  # its neighbours' tracks still cover it, as without the glance
+                    if len(glances) == batch_size:
+                        flush(glances)
             advance()
-        if batch:
-            flush()
+        for frames in (batch, glances):
+            if frames:
+                flush(frames)
         settle(0)
+    for index, boxes in _unseen_glances(scan.detections, scan.glances, sampling.confirm_score).items():
+        scan.detections[index] = boxes
     # Lanes finish out of order: frame order again, so nothing downstream depends on the timing.
     scan.detections = dict(sorted(scan.detections.items()))
     scan.kinds = {kind: dict(sorted(found.items())) for kind, found in scan.kinds.items()}
     return scan
+
+
+def _unseen_glances(detections: dict[int, list[Box]], glances: dict[int, list[Box]],
+                    confirm_score: float) -> dict[int, list[Box]]:
+    """The glance's boxes that no detection on the nearest sampled frame before or after lies
+    over, by frame: faces there on that frame alone (a face also on a sampled frame is its
+    track's to carry). Only detections scoring at least `confirm_score` count: a weaker one may
+    make no track at all (TrackParams.confirm_hits)."""
+    sampled = sorted(detections)
+    unseen: dict[int, list[Box]] = {}
+    for index, boxes in glances.items():
+        at = bisect.bisect(sampled, index)
+        neighbours = [box for n in sampled[max(0, at - 1):at + 1] for box in detections[n]
+                      if (box.score or 0.0) >= confirm_score]
+        alone = [box for box in boxes if not any(_over(box, other) for other in neighbours)]
+        if alone:
+            unseen[index] = alone
+    return unseen
+
+
+def _over(box: Box, other: Box) -> bool:
+    """Whether `other` lies over `box`: its centre inside `other`, or the two overlapping at IoU >= 0.1."""
+    cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+    if other.x0 <= cx <= other.x1 and other.y0 <= cy <= other.y1:
+        return True
+    return float(iou_matrix([box], [other])[0, 0]) >= 0.1
 
 
 def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_progress: bool = False,

@@ -65,7 +65,12 @@ def open_input(path: Path) -> av.container.InputContainer:
 
 
 def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
-    stream = container.streams.video[0]
+    """The video that is redacted and written: the largest moving picture, as players choose
+    by default (the first on a tie), never a cover picture stored as a video stream."""
+    moving = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if not moving:
+        raise VideoError("no moving picture in the file (only a cover picture)")
+    stream = max(moving, key=lambda s: s.codec_context.width * s.codec_context.height if s.codec_context else 0)
     if stream.codec_context is None:
         raise VideoError("unsupported video codec: FFmpeg has no decoder for it")
     # Frame threads make decoding about as fast as the cores allow, for both passes.
