@@ -125,6 +125,7 @@ def clips() -> None:
     paths = sorted(glob.glob(str(DATA / "videos" / "*" / "*.mp4")) + glob.glob(str(DATA / "videos" / "*" / "*.mkv")))
     cpu = {False: 0.0, True: 0.0}
     changed = 0
+    plan_video(Path(paths[0]), sampling=settings(True))  # models loaded before anything is timed
     for path in paths:
         boxes = {}
         for glance in (False, True):

@@ -131,6 +131,21 @@ INVALID = {
 }
 
 
+def test_a_box_inside_out_but_off_the_picture_still_loads():
+    """veil wrote such bodies (--hide people) for a head carried past a frame's edge; they hide
+    nothing either way, and their plans must still load."""
+    data = broken(lambda d: d["media"][1]["regions"][0]["boxes"][0].__setitem__(slice(1, 5), [756.3, 1089.2, 1143.7, 1080.0]))
+    assert Plan.from_json(data).media[1].regions[0].boxes[0].y0 == 1089.2
+
+
+def test_a_body_below_a_head_past_the_frame_is_never_inside_out():
+    from veil.people import body_below
+
+    for head in (Box(800, 1090, 1000, 1300), Box(-400, 100, -200, 300), Box(2000, -500, 2200, -300)):
+        body = body_below(head, 1920, 1080)
+        assert body.x0 <= body.x1 and body.y0 <= body.y1
+
+
 @pytest.mark.parametrize("name", INVALID)
 def test_invalid_plans_are_refused_saying_where(name):
     change, where = INVALID[name]

@@ -94,6 +94,7 @@ def test_files_are_recognised_by_content_and_every_skip_is_named(shared_data, tm
             out.mux(stream.encode(frame.reformat(width=320, height=240, format="yuv420p")))
         out.mux(stream.encode(None))
     (folder / "notes.txt").write_text("not media")
+    copy_in(shared_data, TWO_PEOPLE, folder / ".thumbnails", "cached.jpg")  # hidden folders are not searched
     (folder / "data.bin").write_bytes(bytes(range(256)) * 4)
     sub = folder / "sub"
     sub.mkdir()
@@ -109,7 +110,7 @@ def test_files_are_recognised_by_content_and_every_skip_is_named(shared_data, tm
         done = sorted(Path(r["input"]).resolve().relative_to(folder).as_posix() for r in summary["results"])
         assert done == ["clip.ts", "photo-without-suffix", "photo.jfif", "photo.jpe", "still.gif", "sub/inner.jpg"]
         skipped = {Path(s["path"]).relative_to(folder).as_posix(): s["reason"] for s in summary["skipped_files"]}
-        assert {"notes.txt", "data.bin"} <= set(skipped)
+        assert {"notes.txt", "data.bin"} <= set(skipped) and skipped[".thumbnails"] == "hidden folder"
         assert sum("already searched" in reason for reason in skipped.values()) == 2  # sub (via its link), loop
         assert all(r["error"] is None and r["faces"] >= 1 for r in summary["results"] if "photo" in r["input"])
         if run:

@@ -216,6 +216,20 @@ def test_a_face_shown_on_one_frame_between_sampled_ones_is_hidden(tmp_path: Path
         assert (inner <= 24).all(axis=2).mean() >= 0.95, "a face shown on one frame was left visible"
 
 
+def test_a_glance_box_is_left_to_a_track_only_where_one_in_its_shot_covers_it():
+    from veil.video import _unseen_glances
+
+    face = Box(100, 100, 300, 360, "detected", 0.9)
+    strong, weak = Box(110, 110, 310, 370, "detected", 0.8), Box(110, 110, 310, 370, "detected", 0.05)
+    small = Box(150, 150, 185, 190, "detected", 0.3)  # a 35x40 box inside a 200x260 face
+    glances = {9: [face]}
+    assert _unseen_glances({8: [strong], 10: []}, glances, 0.1, cuts=[]) == {}
+    assert _unseen_glances({8: [], 10: [strong]}, glances, 0.1, cuts=[]) == {}
+    assert _unseen_glances({8: [weak], 10: []}, glances, 0.1, cuts=[]) == glances  # may make no track
+    assert _unseen_glances({8: [small], 10: []}, glances, 0.1, cuts=[]) == glances  # covers too little
+    assert _unseen_glances({8: [], 10: [strong]}, glances, 0.1, cuts=[10]) == glances  # another shot
+
+
 def test_scene_cut_splits_tracks(tmp_path: Path):
     source = tmp_path / "cut.mp4"
     clip = VIDEOS / "youtube_faces"

@@ -115,7 +115,7 @@ def _close(out: av.container.OutputContainer) -> None:
     except av.error.FFmpegError as error:
         if isinstance(error, OSError):
             raise
-        raise SoundError(f"cannot write the sound: {error}") from None
+        raise SoundError(f"cannot write the sound: {error.strerror or 'the encoder failed'}") from None
 
 
 def _transcode(container: av.container.InputContainer, out: av.container.OutputContainer,
@@ -134,5 +134,5 @@ def _transcode(container: av.container.InputContainer, out: av.container.OutputC
             for ready in edit.resample(None):
                 out.mux(stream.encode(ready))
             out.mux(stream.encode(None))
-    except av.error.FFmpegError as error:
-        raise SoundError(f"cannot re-encode the sound: {error}") from None
+    except av.error.FFmpegError as error:  # its words alone: PyAV's name the hidden temporary file
+        raise SoundError(f"cannot re-encode the sound: {error.strerror or type(error).__name__}") from None

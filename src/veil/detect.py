@@ -589,7 +589,7 @@ class VideoDetection:
 # face among others in a crowd) is never found for tracking to carry, and the crops cost little.
 # The frames between sampled ones get a glance (CenterFace alone at 320 px, boxes from 0.5): a face
 # shown on one frame only is found there; a large one, the face that a paused frame would expose
-# most, still is at that size, and the glance adds about a tenth to pass 1 (bench/README.md).
+# most, still is at that size, for a small part of pass 1's time (bench/glance.py).
 # CenterFace's overview pass runs on every sampled frame, keeping its boxes from 0.1: faces seen
 # from above or half hidden in a crowd, which the full-size pass boxes weakly and beside the face,
 # are found there and carried by tracking. Its weaker boxes (0.05) cut leaks further on some clips

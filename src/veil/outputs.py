@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from veil.interrupt import temporary_file
 from veil.names import shown
 from veil.remote import Url
+from veil.videofile import moving_streams
 
 REDACTED_TAG = ".redacted"
 MediaKind = Literal["image", "animation", "video", "audio"]
@@ -59,9 +60,8 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
         with av.open(str(path) if isinstance(path, Path) else path, "r") as container:
             if container.format.name in NOT_VIDEO_FORMATS or container.format.name.endswith("_pipe"):
                 return None
-            # A cover picture (an MP3's, an M4A's) is a still stream, not a video: such a file is sound.
-            moving = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-            return "video" if moving else "audio" if container.streams.audio else None
+            # A file whose only picture is a cover is sound.
+            return "video" if moving_streams(container) else "audio" if container.streams.audio else None
     except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError):
         return None
 
@@ -160,6 +160,10 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
             if (here / name).resolve() in excluded:
                 subfolders.remove(name)
                 yield here / name, "veil's output folder", False
+            elif (reason := _skipped_folder(name)) is not None:
+                # A drive's own folders (.Trashes, lost+found) are often unreadable: not the user's.
+                subfolders.remove(name)
+                yield here / name, reason, False
         subfolders.sort()
         for name in sorted(files):
             file = here / name
@@ -178,6 +182,15 @@ def _unlisted(errors: list[OSError]) -> Iterator[tuple[Path, str, bool]]:
     while errors:
         error = errors.pop(0)
         yield Path(error.filename), f"cannot be read ({error.strerror or error}): nothing in it was looked at", True
+
+
+def _skipped_folder(name: str) -> str | None:
+    """Why a folder found in a folder is not searched (None: search it)."""
+    if name.startswith("."):
+        return "hidden folder"
+    if name == "lost+found":
+        return "the filesystem's lost+found folder"
+    return None
 
 
 def _skipped_name(name: str) -> str | None:
@@ -333,7 +346,7 @@ def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
         try:
             yield temp
         except Exception as error:
-            reason = _write_failure(error, target.parent)
+            reason = _write_failure(error, temp)
             if reason is None:
                 raise
             raise OutputError(f"cannot write {shown(target)}: {reason}") from None
@@ -352,14 +365,22 @@ def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
-def _write_failure(error: Exception, folder: Path) -> str | None:
-    """Why writing into `folder` failed, when it was for want of room; None otherwise."""
+def _write_failure(error: Exception, temp: Path) -> str | None:
+    """Why writing the temporary file `temp` failed, said without its hidden name: for want of
+    room (an encoder that writes through its own C code gives no cause, so the disk is asked),
+    or an error that names it. None: an error about something else, passed on as it is."""
+    from veil.imagefile import ImageError  # imagefile's encoders write through atomic_output
+
     if isinstance(error, OSError) and error.errno in _NO_ROOM:
         return os.strerror(error.errno)
-    with contextlib.suppress(OSError):
-        disk = os.statvfs(folder)
-        if disk.f_bavail * disk.f_frsize < 1 << 20:
-            return f"no space left on its disk ({error})"
+    if isinstance(error, (OSError, ImageError)):
+        with contextlib.suppress(OSError):
+            disk = os.statvfs(temp.parent)
+            free = disk.f_bfree if os.geteuid() == 0 else disk.f_bavail  # root may use the reserved blocks
+            if free * disk.f_frsize < 1 << 20:
+                return "no space left on its disk"
+    if isinstance(error, OSError) and error.filename is not None and str(temp) in str(error.filename):
+        return error.strerror or "the write failed"
     return None
 
 

@@ -69,10 +69,15 @@ def detect_people(image: np.ndarray, detector: PersonDetector | None = None) -> 
 def body_below(head: Box, width: int, height: int) -> Box:
     """A body under a head: centred below it, as wide as BODY_WIDTH heads, the head included."""
     cx, w, h = (head.x0 + head.x1) / 2, head.width * BODY_WIDTH, head.height * BODY_HEIGHT
+    # Within the frame, and never inside out (a head carried past the frame's edge leaves its
+    # body empty there, not turned over).
+    x0 = min(float(width), max(0.0, min(head.x0, cx - w / 2)))
+    y0 = min(float(height), max(0.0, head.y0))
+    x1 = max(x0, min(float(width), max(head.x1, cx + w / 2)))
+    y1 = max(y0, min(float(height), head.y0 + h))
     # Rounded outwards to the plan's tenth of a pixel, so the body holds the whole head.
-    return Box(math.floor(10 * max(0.0, min(head.x0, cx - w / 2))) / 10, math.floor(10 * max(0.0, head.y0)) / 10,
-               math.ceil(10 * min(float(width), max(head.x1, cx + w / 2))) / 10,
-               math.ceil(10 * min(float(height), head.y0 + h)) / 10, head.origin, head.score)
+    return Box(math.floor(10 * x0) / 10, math.floor(10 * y0) / 10, math.ceil(10 * x1) / 10, math.ceil(10 * y1) / 10,
+               head.origin, head.score)
 
 
 def _share_inside(inner: Box, outer: Box) -> float:

@@ -163,8 +163,8 @@ def _redact_staged(task: FileTask, show_progress: bool) -> FileResult:
         # A loaded plan names the URL; the pipeline (speech found late, say) reads the copy.
         planned = dataclasses.replace(task.planned, path=str(source)) if task.planned is not None else None
         result = redact_file(dataclasses.replace(task, source=source, target=target, planned=planned), show_progress)
-        if result.error:  # messages name the file as the user did, not as its temporary copy
-            result.error = result.error.replace(str(source), str(task.source))
+        if result.error:  # messages name the files as the user did, not as their temporary copies
+            result.error = result.error.replace(str(source), str(task.source)).replace(str(target), str(task.target))
         if isinstance(task.target, Url) and isinstance(target, Path) and result.output is not None:
             result.output_sha256 = file_sha256(target)  # the bytes uploaded
             try:

@@ -288,11 +288,17 @@ def _region_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str,
         # Infinity, which the schema takes for numbers.
         if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
             return f"/boxes/{k}", "a coordinate is not a finite number"
-        if x1 < x0 or y1 < y0:
+        # Inside out, it would hide nothing where it claims to; one lying wholly off the picture
+        # hides nothing either way (veil before 2026-11-30 wrote such bodies at a frame's edge).
+        if (x1 < x0 or y1 < y0) and _on_picture(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1), media):
             return f"/boxes/{k}", "its right or bottom edge lies before its left or top one"
         if frame >= frames:
             return f"/boxes/{k}", f"frame {frame} is past the media's last ({frames - 1})"
     return None
+
+
+def _on_picture(x0: float, y0: float, x1: float, y1: float, media: dict[str, Any]) -> bool:
+    return min(x1, media["width"]) > max(x0, 0) and min(y1, media["height"]) > max(y0, 0)
 
 
 def now_iso() -> str:

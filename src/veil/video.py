@@ -38,9 +38,10 @@ from veil.people import body_below
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.regions import head_box
 from veil.render import redact_frame
-from veil.track import TrackParams, build_tracks, iou_matrix
+from veil.track import TrackParams, build_tracks
 from veil.voice import voice_plan
-from veil.videofile import Encoding, Output, VideoError, bit_depth, frame_rate, open_input, open_output, read, video_stream
+from veil.videofile import (Encoding, Output, VideoError, bit_depth, frame_rate, moving_streams, open_input, open_output,
+                            read, video_stream)
 
 
 # A scene cut: the grey-level histogram of consecutive frames changes this much (half
@@ -194,7 +195,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     try:
         stream = video_stream(container)
         # Other moving pictures (another angle, a preview) are not written: the plan says so.
-        others = sum(not s.disposition & av.stream.Disposition.attached_pic for s in container.streams.video) - 1
+        others = len(moving_streams(container)) - 1
         scan = _scan(container, stream, sampling, batch, lanes, show_progress, start, end, hide)
         rate = float(frame_rate(stream))
     finally:
@@ -444,7 +445,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             if frames:
                 flush(frames)
         settle(0)
-    for index, boxes in _unseen_glances(scan.detections, scan.glances, sampling.confirm_score).items():
+    for index, boxes in _unseen_glances(scan.detections, scan.glances, sampling.confirm_score, scan.cuts).items():
         scan.detections[index] = boxes
     # Lanes finish out of order: frame order again, so nothing downstream depends on the timing.
     scan.detections = dict(sorted(scan.detections.items()))
@@ -452,30 +453,31 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     return scan
 
 
-def _unseen_glances(detections: dict[int, list[Box]], glances: dict[int, list[Box]],
-                    confirm_score: float) -> dict[int, list[Box]]:
-    """The glance's boxes that no detection on the nearest sampled frame before or after lies
-    over, by frame: faces there on that frame alone (a face also on a sampled frame is its
-    track's to carry). Only detections scoring at least `confirm_score` count: a weaker one may
-    make no track at all (TrackParams.confirm_hits)."""
+def _unseen_glances(detections: dict[int, list[Box]], glances: dict[int, list[Box]], confirm_score: float,
+                    cuts: list[int]) -> dict[int, list[Box]]:
+    """The glance's boxes that no detection on the nearest sampled frame before or after, in the
+    same shot, covers, by frame: faces there on that frame alone (a face also on a sampled frame
+    is its track's to carry; tracks end at a cut). Only detections scoring at least
+    `confirm_score` count: a weaker one may make no track at all (TrackParams.confirm_hits)."""
     sampled = sorted(detections)
     unseen: dict[int, list[Box]] = {}
     for index, boxes in glances.items():
         at = bisect.bisect(sampled, index)
-        neighbours = [box for n in sampled[max(0, at - 1):at + 1] for box in detections[n]
-                      if (box.score or 0.0) >= confirm_score]
-        alone = [box for box in boxes if not any(_over(box, other) for other in neighbours)]
+        shot = bisect.bisect(cuts, index)
+        neighbours = [box for n in sampled[max(0, at - 1):at + 1] if bisect.bisect(cuts, n) == shot
+                      for box in detections[n] if (box.score or 0.0) >= confirm_score]
+        alone = [box for box in boxes if not any(_covers(other, box) for other in neighbours)]
         if alone:
             unseen[index] = alone
     return unseen
 
 
-def _over(box: Box, other: Box) -> bool:
-    """Whether `other` lies over `box`: its centre inside `other`, or the two overlapping at IoU >= 0.1."""
-    cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
-    if other.x0 <= cx <= other.x1 and other.y0 <= cy <= other.y1:
-        return True
-    return float(iou_matrix([box], [other])[0, 0]) >= 0.1
+def _covers(other: Box, box: Box) -> bool:
+    """Whether `other` covers at least half of `box`: a small box beside a large face is not the
+    face's track, which would cover no more of it than its own size."""
+    w = max(0.0, min(box.x1, other.x1) - max(box.x0, other.x0))
+    h = max(0.0, min(box.y1, other.y1) - max(box.y0, other.y0))
+    return w * h >= 0.5 * max(box.width * box.height, 1e-9)
 
 
 def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_progress: bool = False,

@@ -64,10 +64,16 @@ def open_input(path: Path) -> av.container.InputContainer:
     return container
 
 
+def moving_streams(container: av.container.InputContainer) -> list[av.video.stream.VideoStream]:
+    """The video streams that are moving pictures: a cover picture (an MP3's, an M4A's) is stored
+    as a video stream too."""
+    return [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+
+
 def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
     """The video that is redacted and written: the largest moving picture, as players choose
-    by default (the first on a tie), never a cover picture stored as a video stream."""
-    moving = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    by default (the first on a tie)."""
+    moving = moving_streams(container)
     if not moving:
         raise VideoError("no moving picture in the file (only a cover picture)")
     stream = max(moving, key=lambda s: s.codec_context.width * s.codec_context.height if s.codec_context else 0)
