@@ -135,21 +135,23 @@ def test_what_cannot_be_read_fails_by_name_and_is_never_passed_over(shared_data,
     copy_in(shared_data, TWO_PEOPLE, folder / "private", "victim.jpg")
     copy_in(shared_data, TWO_PEOPLE, folder, "locked.jpg")
     (folder / "locked-notes").write_text("not media, perhaps")
+    copy_in(shared_data, TWO_PEOPLE, folder / "listed", "seen.jpg")  # its names may be read, its files not
     for name in ("private", "locked.jpg", "locked-notes"):
         (folder / name).chmod(0)
+    (folder / "listed").chmod(0o600)
     try:
         result = subprocess.run([*drop, sys.executable, "-m", "veil", str(folder), "--output-dir", str(tmp_path / "out"),
                                  "--json"], capture_output=True, text=True, timeout=300)
     finally:
-        for name in ("private", "locked.jpg", "locked-notes"):
+        for name in ("private", "locked.jpg", "locked-notes", "listed"):
             (folder / name).chmod(0o700)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     summary = json.loads(result.stdout)
     errors = {Path(r["input"]).name: r["error"] for r in summary["results"]}
     assert errors["ok.jpg"] is None
     assert errors["private"] == "cannot be read (Permission denied): nothing in it was looked at"
-    assert errors["locked.jpg"] == errors["locked-notes"] == "cannot be read (Permission denied)"
-    assert summary["failed"] == 3 and summary["skipped"] == 0
+    assert errors["locked.jpg"] == errors["locked-notes"] == errors["seen.jpg"] == "cannot be read (Permission denied)"
+    assert summary["failed"] == 4 and summary["skipped"] == 0
 
 
 def test_a_damaged_file_with_a_media_name_fails_rather_than_being_skipped(tmp_path):

@@ -169,6 +169,8 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
             file = here / name
             if (reason := _skipped_name(name)) is not None:
                 yield file, reason, False
+            elif (denied := _denied(file)) is not None:  # in a folder that may be listed but not entered
+                yield file, denied, True
             elif file.resolve() in excluded:
                 yield file, "written by this run", False
             elif not file.is_file():
@@ -176,6 +178,17 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
             else:
                 yield file, None, False
     yield from _unlisted(unlisted)
+
+
+def _denied(path: Path) -> str | None:
+    """Why `path` may not even be looked at (no permission), or None."""
+    try:
+        os.stat(path)
+    except PermissionError as error:
+        return f"cannot be read ({error.strerror})"
+    except OSError:
+        return None
+    return None
 
 
 def _unlisted(errors: list[OSError]) -> Iterator[tuple[Path, str, bool]]:
