@@ -28,13 +28,12 @@ import av
 import numpy as np
 from PIL import Image
 
+from photo_recall import DATA as WIDER, MAGENTA, GroundTruthFace, is_protected, load_ground_truth
 from veil.detect import VIDEO_DETECTION
 from veil.plan import RenderSettings
 from veil.video import plan_video, render_video
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-WIDER = DATA / "wider_face_dev"
+DATA = WIDER.parent
 SIZE = (960, 540)
 FLASH = 15
 BUCKETS = [(20, 40), (40, 80), (80, 10_000)]
@@ -49,31 +48,18 @@ def settings(glance: bool, side: int | None = None, threshold: float | None = No
                                glance_threshold=fast.glance_threshold if threshold is None else threshold)
 
 
-def wider_faces() -> list[tuple[Path, np.ndarray]]:
-    """(photo, boxes x, y, w, h) of the dev set, as the annotation file lists them."""
-    lines = (WIDER / "wider_face_val_bbx_gt.txt").read_text().split("\n")
-    out, i = [], 0
-    while i < len(lines) and lines[i].strip():
-        name, count = lines[i].strip(), int(lines[i + 1])
-        rows = [list(map(int, row.split()[:4])) for row in lines[i + 2:i + 2 + max(count, 1)]]
-        out.append((WIDER / "images" / name, np.array(rows[:count], dtype=float).reshape(-1, 4)))
-        i += 2 + max(count, 1)
-    return out
-
-
-def flash_clip(photo: Path, boxes: np.ndarray, target: Path) -> np.ndarray:
-    """Writes the clip; returns the faces' boxes in its frames."""
+def flash_clip(photo: Path, faces: list[GroundTruthFace], target: Path) -> list[GroundTruthFace]:
+    """Writes the clip; returns the faces in its frames."""
     image = Image.open(photo).convert("RGB")
     scale = min(SIZE[0] / image.width, SIZE[1] / image.height)
     shown = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
     w, h = round(image.width * scale), round(image.height * scale)
     shown[:h, :w] = np.asarray(image.resize((w, h), Image.Resampling.LANCZOS))
-    faces = boxes * scale
+    scaled = [GroundTruthFace(round(f.x * scale), round(f.y * scale), max(1, round(f.w * scale)),
+                              max(1, round(f.h * scale)), f.valid) for f in faces]
     hidden = shown.copy()
-    for x, y, bw, bh in faces:
-        x0, y0, x1, y1 = int(x), int(y), int(np.ceil(x + bw)), int(np.ceil(y + bh))
-        if x1 > x0 and y1 > y0:
-            hidden[y0:y1, x0:x1] = hidden[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
+    for f in scaled:
+        hidden[f.y:f.y + f.h, f.x:f.x + f.w] = hidden[f.y:f.y + f.h, f.x:f.x + f.w].reshape(-1, 3).mean(axis=0)
     with av.open(str(target), "w") as out:
         stream = out.add_stream("libx264", rate=25, options={"crf": "14"})
         stream.width, stream.height, stream.pix_fmt = *SIZE, "yuv420p"
@@ -82,34 +68,28 @@ def flash_clip(photo: Path, boxes: np.ndarray, target: Path) -> np.ndarray:
             frame.pts = index
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
-    return faces
-
-
-def protected(mask: np.ndarray, box: np.ndarray) -> bool:
-    x, y, w, h = box
-    inner = mask[int(y + 0.2 * h):int(np.ceil(y + 0.8 * h)), int(x + 0.2 * w):int(np.ceil(x + 0.8 * w))]
-    whole = mask[int(y):int(np.ceil(y + h)), int(x):int(np.ceil(x + w))]
-    return inner.size > 0 and inner.mean() >= 0.95 and whole.mean() >= 0.70
+    return scaled
 
 
 def flashes(count: int, side: int | None, threshold: float | None) -> None:
-    fill = RenderSettings(mode="fill", color=(255, 0, 255))
-    chosen = [(p, b) for p, b in wider_faces() if len(b) and (b[:, 3] >= 40).any()][:count]
+    fill = RenderSettings(mode="fill", color=MAGENTA)
+    chosen = [(WIDER / "images" / name, faces) for name, faces in load_ground_truth(WIDER).items()
+              if any(f.h >= 40 for f in faces)][:count]
     tally = {glance: {bucket: [0, 0] for bucket in BUCKETS} for glance in (False, True)}
     with tempfile.TemporaryDirectory() as folder:
-        for n, (photo, boxes) in enumerate(chosen):
+        for n, (photo, annotated) in enumerate(chosen):
             clip = Path(folder) / "flash.mp4"
-            faces = flash_clip(photo, boxes, clip)
+            faces = flash_clip(photo, annotated, clip)
             for glance in (False, True):
                 out = Path(folder) / "out.mp4"
                 render_video(plan_video(clip, sampling=settings(glance, side, threshold)), fill, out)
                 with av.open(str(out)) as c:
                     frame = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][FLASH].astype(int)
-                mask = (np.abs(frame - (255, 0, 255)) <= 40).all(axis=2)
-                for box in faces:
+                mask = (np.abs(frame - MAGENTA) <= 40).all(axis=2)
+                for face in faces:
                     for bucket in BUCKETS:
-                        if bucket[0] <= box[3] < bucket[1]:
-                            tally[glance][bucket][0] += protected(mask, box)
+                        if bucket[0] <= face.h < bucket[1]:
+                            tally[glance][bucket][0] += is_protected(mask, face)
                             tally[glance][bucket][1] += 1
             print(f"{n + 1}/{len(chosen)} {photo.name}", flush=True)
     print(f"faces on frame {FLASH} only, {len(chosen)} clips from WIDER dev photos; glance {settings(True, side, threshold).glance_side} px"

@@ -24,6 +24,7 @@ import av
 import av.error
 from PIL import Image, UnidentifiedImageError
 
+from veil.imagefile import ImageError
 from veil.interrupt import temporary_file
 from veil.names import shown
 from veil.remote import Url
@@ -382,8 +383,6 @@ def _write_failure(error: Exception, temp: Path) -> str | None:
     """Why writing the temporary file `temp` failed, said without its hidden name: for want of
     room (an encoder that writes through its own C code gives no cause, so the disk is asked),
     or an error that names it. None: an error about something else, passed on as it is."""
-    from veil.imagefile import ImageError  # imagefile's encoders write through atomic_output
-
     if isinstance(error, OSError) and error.errno in _NO_ROOM:
         return os.strerror(error.errno)
     if isinstance(error, (OSError, ImageError)):

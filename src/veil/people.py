@@ -80,18 +80,12 @@ def body_below(head: Box, width: int, height: int) -> Box:
                head.origin, head.score)
 
 
-def _share_inside(inner: Box, outer: Box) -> float:
-    w = max(0.0, min(inner.x1, outer.x1) - max(inner.x0, outer.x0))
-    h = max(0.0, min(inner.y1, outer.y1) - max(inner.y0, outer.y0))
-    return w * h / max(inner.width * inner.height, 1e-6)
-
-
 def people_boxes(image: np.ndarray, heads: list[Box]) -> list[Box]:
     """Every detected person, and a derived body for each head no detected person holds."""
     height, width = image.shape[:2]
     people = detect_people(image)
     derived = [body_below(head, width, height) for head in heads
-               if not any(_share_inside(head, person) >= INSIDE for person in people)]
+               if not any(head.share_inside(person) >= INSIDE for person in people)]
     return people + derived
 
 

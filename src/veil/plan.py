@@ -62,6 +62,12 @@ class Box:
     def height(self) -> float:
         return self.y1 - self.y0
 
+    def share_inside(self, outer: Box) -> float:
+        """The share of this box's area that lies inside `outer`."""
+        w = max(0.0, min(self.x1, outer.x1) - max(self.x0, outer.x0))
+        h = max(0.0, min(self.y1, outer.y1) - max(self.y0, outer.y0))
+        return w * h / max(self.width * self.height, 1e-6)
+
     def clipped(self, width: int, height: int) -> Box:
         return Box(
             max(0.0, min(self.x0, width)), max(0.0, min(self.y0, height)),

@@ -84,7 +84,6 @@ class _Frame:
     rgb: np.ndarray  # upright, downscaled for the detector
     views: bool  # RetinaFace's views run on it too
     text: bool  # the text detector (--hide plates, text) runs on it too
-    glance: bool = False  # a frame between sampled ones: CenterFace alone, small (VideoDetection.glance_side)
 
 
 def rotation_of(frame: av.VideoFrame) -> int:
@@ -340,21 +339,23 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     last_detected = -sampling.stride
     sampled = 0  # frames sampled so far
 
-    def detect(frames: list[_Frame]) -> None:
-        if frames[0].glance:
-            glance(frames)
-            return
-        scale = (scan.width / size[0], scan.height / size[1])
+    @contextlib.contextmanager
+    def free_lane() -> Iterator[_Lane]:
         lane = free.get()  # one is always free: no more batches run at once than lanes
         try:
-            found = detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
-                                  lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold)
-            kinds = [frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lane.threads, lane.index, frame.text)
-                     for frame in frames] if scan.kinds else []
+            yield lane
         except Exception as error:  # onnxruntime raises its own types; any of them means no output
             raise VideoError(f"a detector failed: {error}") from None
         finally:
             free.put(lane)
+
+    def detect(frames: list[_Frame]) -> None:
+        scale = (scan.width / size[0], scan.height / size[1])
+        with free_lane() as lane:
+            found = detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
+                                  lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold)
+            kinds = [frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lane.threads, lane.index, frame.text)
+                     for frame in frames] if scan.kinds else []
         for frame, faces in zip(frames, found):
             scan.detections[frame.index] = [_head(face, *scale) for face in faces]
         for frame, boxes_by_kind in zip(frames, kinds):  # the frames faces are looked for on, at most
@@ -362,17 +363,12 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                 scan.kinds[kind][frame.index] = boxes
 
     def glance(frames: list[_Frame]) -> None:
-        small = frames[0].rgb.shape[1::-1]
-        lane = free.get()
-        try:
+        with free_lane() as lane:
             found = glance_frames([f.rgb for f in frames], sampling.glance_threshold, sampling.frame.nms_iou,
                                   lane.centerface, size, batch_size)
-        except Exception as error:  # as in detect: any failure means no output
-            raise VideoError(f"a detector failed: {error}") from None
-        finally:
-            free.put(lane)
+        scale = (scan.width / glance_size[0], scan.height / glance_size[1])
         for frame, faces in zip(frames, found):
-            scan.glances[frame.index] = [_head(face, scan.width / small[0], scan.height / small[1]) for face in faces]
+            scan.glances[frame.index] = [_head(face, *scale) for face in faces]
 
     def settle(at_most: int) -> None:
         """Waits for the oldest batches until at most `at_most` are in flight (their errors are
@@ -383,10 +379,11 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     # One lane (on a GPU, say) has nothing to balance: one batch out.
     most_out = DETECT_AHEAD * len(lanes) if len(lanes) > 1 else 1
 
-    def flush(frames: list[_Frame]) -> None:
-        """Hands a batch to the lanes, first waiting for the oldest when `most_out` are out."""
+    def flush(frames: list[_Frame], run: Callable[[list[_Frame]], None]) -> None:
+        """Hands a batch to the lanes (`run`: detect or glance), first waiting for the oldest when
+        `most_out` are out."""
         settle(most_out - 1)
-        in_flight.append(workers.submit(detect, list(frames)))
+        in_flight.append(workers.submit(run, list(frames)))
         frames.clear()
 
     glances: list[_Frame] = []  # a batch of frames between sampled ones (they differ in size)
@@ -432,18 +429,18 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                     except (ValueError, av.error.FFmpegError):
                         scan.unanalysable.append(index)  # covered whole when rendered
                     if len(batch) == batch_size:
-                        flush(batch)
+                        flush(batch, detect)
                 elif sampling.glance_side:
                     try:
-                        glances.append(_Frame(index, _upright_rgb(frame, glance_size, turns), False, False, True))
+                        glances.append(_Frame(index, _upright_rgb(frame, glance_size, turns), False, False))
                     except (ValueError, av.error.FFmpegError):
                         pass  # its neighbours' tracks still cover it, as without the glance
                     if len(glances) == batch_size:
-                        flush(glances)
+                        flush(glances, glance)
             advance()
-        for frames in (batch, glances):
+        for frames, run in ((batch, detect), (glances, glance)):
             if frames:
-                flush(frames)
+                flush(frames, run)
         settle(0)
     for index, boxes in _unseen_glances(scan.detections, scan.glances, sampling.confirm_score, scan.cuts).items():
         scan.detections[index] = boxes
@@ -466,18 +463,12 @@ def _unseen_glances(detections: dict[int, list[Box]], glances: dict[int, list[Bo
         shot = bisect.bisect(cuts, index)
         neighbours = [box for n in sampled[max(0, at - 1):at + 1] if bisect.bisect(cuts, n) == shot
                       for box in detections[n] if (box.score or 0.0) >= confirm_score]
-        alone = [box for box in boxes if not any(_covers(other, box) for other in neighbours)]
+        # Half of it at least: a small box beside a large face is not the face's track, which would
+        # cover no more of it than its own size.
+        alone = [box for box in boxes if not any(box.share_inside(other) >= 0.5 for other in neighbours)]
         if alone:
             unseen[index] = alone
     return unseen
-
-
-def _covers(other: Box, box: Box) -> bool:
-    """Whether `other` covers at least half of `box`: a small box beside a large face is not the
-    face's track, which would cover no more of it than its own size."""
-    w = max(0.0, min(box.x1, other.x1) - max(box.x0, other.x0))
-    h = max(0.0, min(box.y1, other.y1) - max(box.y0, other.y0))
-    return w * h >= 0.5 * max(box.width * box.height, 1e-9)
 
 
 def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_progress: bool = False,
