@@ -14,7 +14,16 @@ chosen on them as well as on the plain set:
                            hand-sized patch: skin-coloured and textured (a hand across the face,
                            over the eyes) or mask-coloured over the lower half
 
+and four sets for the conditions photos are taken and shared in (every fourth dev photo each,
+with a random generator of their own so that the sets above stay as they were):
+
+    dark                   a night shot: light cut to 5-15% in linear terms, then sensor noise
+    shared                 as a messaging app passes it on: defocus blur, JPEG quality 20-35
+    small                  a web thumbnail: longer side 640 px (faces shrink, most to under 40 px)
+    large                  a phone camera's size: longer side 4,032 px (faces 4x, CenterFace tiled)
+
     python bench/hard_cases.py make /tmp/veil-hard           # writes the sets (never commit them)
+    python bench/hard_cases.py make /tmp/veil-hard --sets dark small   # only these
     python bench/hard_cases.py score /tmp/veil-hard          # fast and accurate on plain + every set
     python bench/hard_cases.py score /tmp/veil-hard --profile fast --sets closeup --limit 50
 
@@ -49,8 +58,9 @@ from veil.imagefile import read_photo  # noqa: E402
 from veil.photo import plan_photo, render_photo  # noqa: E402
 from veil.plan import RenderSettings  # noqa: E402
 
-SETS = ("rot90", "rot180", "rot270", "closeup", "occluded")
+SETS = ("rot90", "rot180", "rot270", "closeup", "occluded", "dark", "shared", "small", "large")
 SEED = 20261129
+CONDITIONS_SEED = 20261130
 CLOSEUP_SIDE = 1024
 SKIN = [(255, 219, 172), (241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 51, 23)]
 MASK = [(168, 207, 223), (190, 222, 206), (236, 236, 236), (40, 40, 46)]
@@ -122,8 +132,41 @@ def patch(rgb: np.ndarray, face: GroundTruthFace, rnd: random.Random) -> None:
     rgb[:] = (rgb * (1 - alpha[..., None]) + texture * alpha[..., None]).astype(np.uint8)
 
 
+def scaled(rgb: np.ndarray, faces: Faces, side: int) -> tuple[np.ndarray, Faces]:
+    """The photo with its longer side `side` px, and its boxes likewise."""
+    h, w = rgb.shape[:2]
+    k = side / max(h, w)
+    size = (round(w * k), round(h * k))
+    out = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC)
+    return out, [GroundTruthFace(round(f.x * k), round(f.y * k), max(1, round(f.w * k)), max(1, round(f.h * k)), f.valid)
+                 for f in faces]
+
+
+def dark(rgb: np.ndarray, rnd: random.Random) -> np.ndarray:
+    """Light cut to 5-15% in linear terms (sRGB's 2.2 gamma), then a sensor's noise."""
+    linear = (rgb.astype(np.float32) / 255) ** 2.2 * rnd.uniform(0.05, 0.15)
+    noise = np.random.default_rng(rnd.randrange(1 << 30)).normal(0, rnd.uniform(2, 4), rgb.shape)
+    return np.clip(255 * linear ** (1 / 2.2) + noise, 0, 255).astype(np.uint8)
+
+
+def shared(rgb: np.ndarray, rnd: random.Random) -> np.ndarray:
+    """Defocus blur, then JPEG at quality 20-35, as a messaging app passes a photo on."""
+    blurred = cv2.GaussianBlur(rgb, (0, 0), rnd.uniform(0.8, 1.6))
+    ok, jpeg = cv2.imencode(".jpg", blurred[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, rnd.randint(20, 35)])
+    return np.ascontiguousarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[:, :, ::-1])
+
+
+def condition_case(k: int, stem: str, rgb: np.ndarray, faces: Faces, rnd: random.Random) -> tuple[str, Case]:
+    """Every fourth photo into each of the capture-condition sets."""
+    if k % 4 == 0:
+        return "dark", (stem, dark(rgb, rnd), faces)
+    if k % 4 == 1:
+        return "shared", (stem, shared(rgb, rnd), faces)
+    return ("small", (stem, *scaled(rgb, faces, 640))) if k % 4 == 2 else ("large", (stem, *scaled(rgb, faces, 4032)))
+
+
 def make_cases(ground_truth: dict[str, Faces]) -> dict[str, list[Case]]:
-    rnd = random.Random(SEED)
+    rnd, conditions = random.Random(SEED), random.Random(CONDITIONS_SEED)
     cases: dict[str, list[Case]] = {s: [] for s in SETS}
     for k, (name, faces) in enumerate(ground_truth.items()):
         rgb = read_photo(DATA / "images" / name).pixels[:, :, :3]
@@ -141,6 +184,8 @@ def make_cases(ground_truth: dict[str, Faces]) -> dict[str, list[Case]]:
                 for f in covered:
                     patch(image, f, rnd)
                 cases["occluded"].append((stem, image, faces))
+        name, case = condition_case(k, stem, rgb, faces, conditions)
+        cases[name].append(case)
     return cases
 
 
@@ -192,6 +237,8 @@ def main() -> None:
         sys.exit(f"{DATA} is absent: this benchmark needs the WIDER FACE dev images from ../shared/data")
     if args.action == "make":
         for name, cases in make_cases(load_ground_truth(DATA)).items():
+            if name not in args.sets:
+                continue
             write_set(args.out / name, cases)
             print(f"{name}: {len(cases)} images, {sum(f.valid for _, _, fs in cases for f in fs)} valid faces")
     else:

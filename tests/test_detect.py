@@ -9,12 +9,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
-    VIDEO_DETECTION, detect_frames, retina_candidates, view_pass,
+    VIDEO_DETECTION, detect_frames, exposure_gain, retina_candidates, view_pass,
 )
 from veil.imagefile import read_photo
+from veil.photo import plan_photo
 from veil.track import TrackParams
 from veil.video import video_detection_record
 
@@ -28,6 +30,12 @@ PHOTOGRAPHER_FACE = (288, 244, 100, 114)
 # A blurred face in a parade crowd, 30 px high in a 1024 px WIDER FACE dev photo.
 PARADE = "wider_face_dev/images/0--Parade/0_Parade_Parade_0_559.jpg"
 PARADE_FACE = (748, 375, 38, 30)
+# A face 84 px high beside an interviewer's microphone, in a 1024 px WIDER FACE dev photo.
+INTERVIEW = "wider_face_dev/images/13--Interview/13_Interview_Interview_Sequences_13_187.jpg"
+INTERVIEW_FACE = (816, 130, 88, 84)
+# A marcher's face, 234 px high, at the edge of a 1024 px WIDER FACE dev photo.
+MARCHER = "wider_face_dev/images/10--People_Marching/10_People_Marching_People_Marching_2_514.jpg"
+MARCHER_FACE = (918, 74, 100, 234)
 
 
 def iou(d: Detection, box: tuple[float, float, float, float]) -> float:
@@ -68,6 +76,46 @@ def test_profiles_record_what_runs() -> None:
         assert record["retina_sides"] == list(profile.retina_sides) and record["turns"] == list(profile.turns)
         assert record["zoom_floor"] == profile.zoom_floor and record["zoom_side"] == profile.zoom_side
     assert set(ACCURATE.turns) == {1, 2, 3}
+
+
+def test_a_phone_size_photo_gets_a_middle_pass_and_thresholds_for_faces_at_that_size(shared_data: Path) -> None:
+    """A photo as large as a phone camera's (4,032 px) also gets a pass at 1,536 px, and its size
+    thresholds are those of faces at their size there; its 330 px face, which CenterFace scores as
+    it scores an 84 px one, is missed without them. A dev-size photo's record is unchanged."""
+    rgb = read_photo(shared_data / INTERVIEW).pixels
+    k = 4032 / max(rgb.shape[:2])
+    big = cv2.resize(rgb, (round(rgb.shape[1] * k), round(rgb.shape[0] * k)), interpolation=cv2.INTER_CUBIC)
+    face = tuple(v * k for v in INTERVIEW_FACE)
+    record = detection_record(FAST, big.shape[1], big.shape[0])
+    assert [p["scale"] for p in record["passes"]] == [1.0, round(1536 / 4032, 4), round(640 / 4032, 4)]
+    assert record["size_thresholds"] == [[round(40 * 4032 / 1536), 0.2], [round(80 * 4032 / 1536), 0.3]]
+    assert detection_record(FAST, 1024, 768)["size_thresholds"] == [[40, 0.2], [80, 0.3]]
+    without = dataclasses.replace(FAST, middle_side=10**6)
+    assert max((iou(d, face) for d in detect_faces(big, without)), default=0) < 0.3
+    assert max(iou(d, face) for d in detect_faces(big, FAST)) >= 0.4
+
+
+def night_shot(rgb: np.ndarray) -> np.ndarray:
+    """The photo taken at night: its light cut to 6% in linear terms, then a sensor's noise."""
+    linear = (rgb.astype(np.float32) / 255) ** 2.2 * 0.06
+    noise = np.random.default_rng(0).normal(0, 3, rgb.shape)
+    return np.clip(255 * linear ** (1 / 2.2) + noise, 0, 255).astype(np.uint8)
+
+
+def test_a_dark_photo_is_brightened_for_the_detectors_and_its_plan_says_by_how_much(shared_data: Path,
+                                                                                     tmp_path: Path) -> None:
+    daylight = read_photo(shared_data / MARCHER).pixels[:, :, :3]
+    rgb = night_shot(daylight)
+    assert exposure_gain(daylight, FAST.dark_below) == 1.0 and exposure_gain(rgb, FAST.dark_below) > 1.5
+    unlit = dataclasses.replace(FAST, dark_below=None)
+    assert max((iou(d, MARCHER_FACE) for d in detect_faces(rgb, unlit)), default=0) < 0.3
+    assert max(iou(d, MARCHER_FACE) for d in detect_faces(rgb, FAST)) >= 0.4
+    path = tmp_path / "night.png"
+    Image.fromarray(rgb).save(path)
+    media = plan_photo(path)
+    assert media.detection["exposure_gain"] == round(exposure_gain(rgb, FAST.dark_below), 3)
+    assert media.detection["dark_below"] == FAST.dark_below
+    assert "exposure_gain" not in plan_photo(shared_data / MARCHER).detection
 
 
 def test_turned_views_find_an_upside_down_face_centerface_alone_misses(shared_data: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from veil.detect import FAST, DetectionProfile, detect_faces, detection_record
+from veil.detect import FAST, DetectionProfile, as_rgb8, detect_faces, detection_record, exposure_gain
 from veil.imagefile import Photo, read_photo, to_srgb, write_photo
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.outputs import atomic_output
@@ -32,6 +32,7 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
     look = "face" in hide or "person" in hide
     faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(detect_faces(photo.pixels, profile))] if look else []
     others, record = photo_regions(photo.pixels, hide, faces, text_passes(profile.name))
+    gain = exposure_gain(as_rgb8(photo.pixels), profile.dark_below) if look else 1.0
     return MediaPlan(
         path=str(Path(path).absolute()),
         kind="image",
@@ -40,6 +41,8 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
         sha256=sha256 or file_sha256(path),
         regions=(faces if "face" in hide else []) + others,
         detection={**(detection_record(profile, width, height) if look else {}), **record,
+                   # What the detectors saw: a dark photo brightened by this gain (the output is not).
+                   **({"exposure_gain": round(gain, 3)} if gain != 1.0 else {}),
                    **({"other_images_not_written": photo.others} if photo.others else {})},
     )
 

@@ -28,8 +28,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from veil.detect import (FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile, RetinaFace,
-                         VideoDetection, detect_frames, glance_frames, overview_scale, retina_record, shared_detector,
-                         shared_retinaface, unrotate, uses_retina)
+                         VideoDetection, detect_frames, exposure_record, glance_frames, overview_scale, retina_record,
+                         shared_detector, shared_retinaface, unrotate, uses_retina)
 from veil.models import model_sha256, session_threads
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
@@ -294,6 +294,7 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
         "nms_iou": profile.nms_iou,
+        **exposure_record(profile),
         **(retina_record(profile) if sampling.retina_every and uses_retina(profile) else {}),
         "sampling": {"every_nth_frame": sampling.stride, "scene_cuts_always": True, "batch": batch,
                      "batches_at_once": lanes,
@@ -364,7 +365,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
 
     def glance(frames: list[_Frame]) -> None:
         with free_lane() as lane:
-            found = glance_frames([f.rgb for f in frames], sampling.glance_threshold, sampling.frame.nms_iou,
+            found = glance_frames([f.rgb for f in frames], sampling.glance_threshold, sampling.frame,
                                   lane.centerface, size, batch_size)
         scale = (scan.width / glance_size[0], scan.height / glance_size[1])
         for frame, faces in zip(frames, found):
