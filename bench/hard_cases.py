@@ -156,16 +156,20 @@ def shared(rgb: np.ndarray, rnd: random.Random) -> np.ndarray:
     return np.ascontiguousarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[:, :, ::-1])
 
 
-def condition_case(k: int, stem: str, rgb: np.ndarray, faces: Faces, rnd: random.Random) -> tuple[str, Case]:
-    """Every fourth photo into each of the capture-condition sets."""
+def condition_case(k: int, stem: str, rgb: np.ndarray, faces: Faces, rnd: random.Random,
+                   wanted: set[str]) -> tuple[str, Case | None]:
+    """Every fourth photo into each of the capture-condition sets; None for a set not wanted (the
+    night shot and the shared copy are made anyway: their draws keep `rnd` in step)."""
     if k % 4 == 0:
         return "dark", (stem, dark(rgb, rnd), faces)
     if k % 4 == 1:
         return "shared", (stem, shared(rgb, rnd), faces)
-    return ("small", (stem, *scaled(rgb, faces, 640))) if k % 4 == 2 else ("large", (stem, *scaled(rgb, faces, 4032)))
+    name, side = ("small", 640) if k % 4 == 2 else ("large", 4032)
+    return name, (stem, *scaled(rgb, faces, side)) if name in wanted else None
 
 
-def make_cases(ground_truth: dict[str, Faces]) -> dict[str, list[Case]]:
+def make_cases(ground_truth: dict[str, Faces], wanted: set[str]) -> dict[str, list[Case]]:
+    """The sets named in `wanted`, each photo drawn as it would be if every set were made."""
     rnd, conditions = random.Random(SEED), random.Random(CONDITIONS_SEED)
     cases: dict[str, list[Case]] = {s: [] for s in SETS}
     for k, (name, faces) in enumerate(ground_truth.items()):
@@ -184,9 +188,10 @@ def make_cases(ground_truth: dict[str, Faces]) -> dict[str, list[Case]]:
                 for f in covered:
                     patch(image, f, rnd)
                 cases["occluded"].append((stem, image, faces))
-        name, case = condition_case(k, stem, rgb, faces, conditions)
-        cases[name].append(case)
-    return cases
+        condition, case = condition_case(k, stem, rgb, faces, conditions, wanted)
+        if case is not None:
+            cases[condition].append(case)
+    return {s: c for s, c in cases.items() if s in wanted}
 
 
 def write_set(root: Path, cases: list[Case]) -> None:
@@ -236,9 +241,7 @@ def main() -> None:
     if not DATA.exists():
         sys.exit(f"{DATA} is absent: this benchmark needs the WIDER FACE dev images from ../shared/data")
     if args.action == "make":
-        for name, cases in make_cases(load_ground_truth(DATA)).items():
-            if name not in args.sets:
-                continue
+        for name, cases in make_cases(load_ground_truth(DATA), set(args.sets)).items():
             write_set(args.out / name, cases)
             print(f"{name}: {len(cases)} images, {sum(f.valid for _, _, fs in cases for f in fs)} valid faces")
     else:

@@ -33,7 +33,7 @@ import numpy as np
 import onnxruntime as ort
 
 from photo_recall import DATA, GroundTruthFace, Tally, figures, header, load_ground_truth
-from veil.detect import FAST, DetectionProfile, as_rgb8, candidates, fuse, nms, shared_detector, size_threshold
+from veil.detect import FAST, DetectionProfile, candidates, for_size, fuse, nms, prepared, shared_detector, size_threshold
 from veil.imagefile import read_photo
 from veil.plan import RenderSettings
 from veil.regions import face_region
@@ -87,8 +87,8 @@ def collect(
     floor = replace(profile, threshold=FLOOR)
     found = {}
     for done, name in enumerate(names):
-        rgb = as_rgb8(read_photo(DATA / "images" / name).pixels)
-        rows = nms(candidates(rgb, floor, detector), profile.nms_iou)
+        rgb, sized = prepared(read_photo(DATA / "images" / name).pixels, floor)
+        rows = nms(candidates(rgb, sized, detector), profile.nms_iou)
         probability = {
             verifier: session.run(None, {"image": square_crops(rgb, rows, side)})[-1][:, 1] if len(rows) else np.empty(0)
             for verifier, (session, side) in verifiers.items()
@@ -109,7 +109,7 @@ def redacted_mask(found: Candidates, keep: np.ndarray, nms_iou: float) -> np.nda
 
 
 def threshold_rule(profile: DetectionProfile) -> Rule:
-    return lambda c: c.rows[:, 4] > size_threshold(c.rows, profile)
+    return lambda c: c.rows[:, 4] > size_threshold(c.rows, for_size(profile, c.width, c.height))
 
 
 def verify_rule(profile: DetectionProfile, verifier: str, minimum: float) -> Rule:

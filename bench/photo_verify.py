@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from photo_frontier import Candidates, redacted_mask  # noqa: E402
 from photo_recall import DATA, Tally, figures, header, load_ground_truth  # noqa: E402
 
-from veil.detect import (FAST, DetectionProfile, as_rgb8, candidates, decode_floor,  # noqa: E402
+from veil.detect import (FAST, DetectionProfile, candidates, decode_floor, for_size, prepared,  # noqa: E402
                          nms, retina_candidates, select, shared_detector, shared_retinaface, size_threshold,
                          zoom_confirmed)
 from veil.imagefile import read_photo  # noqa: E402
@@ -92,7 +92,7 @@ class Photo:
 def collect(root: Path, name: str, profile: DetectionProfile) -> Photo:
     path = root / "images" / name
     started = time.process_time()
-    rgb = as_rgb8(read_photo(path).pixels)
+    rgb, profile = prepared(read_photo(path).pixels, profile)
     cf = candidates(rgb, profile, shared_detector())
     retina, turns = retina_candidates(rgb, profile, shared_retinaface())
     nothing = np.empty((0, 5), np.float32)
@@ -149,7 +149,7 @@ def weak_alone(cf: np.ndarray, retina: np.ndarray, profile: DetectionProfile, be
 def kept_rows(photo: Photo, rule: Rule, cost: Cost) -> np.ndarray:
     """The rows the rule keeps, before the final NMS (as veil's `kept`). Leaving out unconfirmed
     weak rows does not change what `select` keeps of the rest: no kept RetinaFace box overlaps them."""
-    profile = replace(FAST, threshold=rule.small)
+    profile = for_size(replace(FAST, threshold=rule.small), photo.width, photo.height)
     cf, retina = photo.centerface, photo.retina
     if rule.below is not None:
         needed = size_threshold(cf, profile)
@@ -174,7 +174,7 @@ def kept_rows(photo: Photo, rule: Rule, cost: Cost) -> np.ndarray:
 def verify(photo: Photo, rows: np.ndarray, m: Mosaic, cost: Cost) -> np.ndarray:
     missing = [r for r in rows if (m, r.tobytes()) not in photo.verifier]
     if missing:
-        rgb = as_rgb8(read_photo(photo.path).pixels)
+        rgb, _ = prepared(read_photo(photo.path).pixels, FAST)
         started = time.process_time()
         scores = mosaic_scores(rgb, np.array(missing), m)
         cost.seconds += time.process_time() - started

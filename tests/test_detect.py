@@ -16,7 +16,8 @@ from veil.detect import (
     VIDEO_DETECTION, detect_frames, exposure_gain, retina_candidates, view_pass,
 )
 from veil.imagefile import read_photo
-from veil.photo import plan_photo
+from veil.photo import plan_photo, render_photo
+from veil.plan import RenderSettings
 from veil.track import TrackParams
 from veil.video import video_detection_record
 
@@ -33,6 +34,9 @@ PARADE_FACE = (748, 375, 38, 30)
 # A face 84 px high beside an interviewer's microphone, in a 1024 px WIDER FACE dev photo.
 INTERVIEW = "wider_face_dev/images/13--Interview/13_Interview_Interview_Sequences_13_187.jpg"
 INTERVIEW_FACE = (816, 130, 88, 84)
+# A demonstrator's face, 28 px high in a 1024 px WIDER FACE dev photo.
+DEMONSTRATOR = "wider_face_dev/images/2--Demonstration/2_Demonstration_Demonstrators_2_666.jpg"
+DEMONSTRATOR_FACE = (542, 196, 25, 28)
 # A marcher's face, 234 px high, at the edge of a 1024 px WIDER FACE dev photo.
 MARCHER = "wider_face_dev/images/10--People_Marching/10_People_Marching_People_Marching_2_514.jpg"
 MARCHER_FACE = (918, 74, 100, 234)
@@ -78,20 +82,31 @@ def test_profiles_record_what_runs() -> None:
     assert set(ACCURATE.turns) == {1, 2, 3}
 
 
-def test_a_phone_size_photo_gets_a_middle_pass_and_thresholds_for_faces_at_that_size(shared_data: Path) -> None:
-    """A photo as large as a phone camera's (4,032 px) also gets a pass at 1,536 px, and its size
-    thresholds are those of faces at their size there; its 330 px face, which CenterFace scores as
-    it scores an 84 px one, is missed without them. A dev-size photo's record is unchanged."""
-    rgb = read_photo(shared_data / INTERVIEW).pixels
+def phone_size(shared_data: Path, name: str, box: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple]:
+    """A dev photo enlarged to a phone camera's 4,032 px, and a face's box in it."""
+    rgb = read_photo(shared_data / name).pixels
     k = 4032 / max(rgb.shape[:2])
     big = cv2.resize(rgb, (round(rgb.shape[1] * k), round(rgb.shape[0] * k)), interpolation=cv2.INTER_CUBIC)
-    face = tuple(v * k for v in INTERVIEW_FACE)
+    return big, tuple(v * k for v in box)
+
+
+def test_a_phone_size_photo_gets_a_middle_pass_and_thresholds_for_faces_at_that_size(shared_data: Path) -> None:
+    """A photo as large as a phone camera's (4,032 px) also gets a pass at 1,536 px, and size
+    thresholds scaled to its size: its 330 px face needs the pass, its 110 px one the thresholds
+    (CenterFace scores it as it scores a 28 px face in the dev photo). A dev-size photo's record
+    is unchanged."""
+    big, face = phone_size(shared_data, INTERVIEW, INTERVIEW_FACE)
     record = detection_record(FAST, big.shape[1], big.shape[0])
     assert [p["scale"] for p in record["passes"]] == [1.0, round(1536 / 4032, 4), round(640 / 4032, 4)]
     assert record["size_thresholds"] == [[round(40 * 4032 / 1536), 0.2], [round(80 * 4032 / 1536), 0.3]]
     assert detection_record(FAST, 1024, 768)["size_thresholds"] == [[40, 0.2], [80, 0.3]]
     without = dataclasses.replace(FAST, middle_side=10**6)
     assert max((iou(d, face) for d in detect_faces(big, without)), default=0) < 0.3
+    assert max(iou(d, face) for d in detect_faces(big, FAST)) >= 0.4
+
+    big, face = phone_size(shared_data, DEMONSTRATOR, DEMONSTRATOR_FACE)
+    pass_only = dataclasses.replace(FAST, scales=(1.0, 1536 / 4032), middle_side=10**6)  # thresholds unscaled
+    assert max((iou(d, face) for d in detect_faces(big, pass_only)), default=0) < 0.3
     assert max(iou(d, face) for d in detect_faces(big, FAST)) >= 0.4
 
 
@@ -116,6 +131,11 @@ def test_a_dark_photo_is_brightened_for_the_detectors_and_its_plan_says_by_how_m
     assert media.detection["exposure_gain"] == round(exposure_gain(rgb, FAST.dark_below), 3)
     assert media.detection["dark_below"] == FAST.dark_below
     assert "exposure_gain" not in plan_photo(shared_data / MARCHER).detection
+    out = tmp_path / "out.png"  # the output is hidden where the plan says, and not brightened
+    render_photo(media, RenderSettings(mode="fill", color=(255, 0, 255)), out)
+    written = np.asarray(Image.open(out).convert("RGB"))
+    shown = ~(written == (255, 0, 255)).all(axis=2)
+    assert 0.2 < shown.mean() < 1 and np.array_equal(written[shown], rgb[shown])
 
 
 def test_turned_views_find_an_upside_down_face_centerface_alone_misses(shared_data: Path) -> None:

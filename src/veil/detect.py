@@ -55,9 +55,10 @@ class DetectionProfile:
     overview_side: int = 640
     # A photo much larger than those the thresholds were chosen on (the dev photos are about
     # 1,000 px; a phone camera's are 4,000) also gets a pass with its longest side at
-    # `middle_side`, and its size thresholds apply to faces at their size in that pass
-    # (`for_size`). Without both, its faces of a few hundred pixels, which CenterFace scores as
-    # it scores a small face in a dev photo, were held to the large faces' thresholds and missed.
+    # `middle_side`, and its size thresholds are scaled by its size over `middle_side`, for the
+    # boxes of every pass (`for_size`). Without both, its faces of a few hundred pixels, which
+    # CenterFace scores as it scores a small face in a dev photo, were held to the large faces'
+    # thresholds and missed.
     middle_side: int = 1536
     # A dark picture (a night shot: the 99th percentile of its brightness, 0-255, under
     # `dark_below`) is shown to the detectors brightened by a plain gain that brings that
@@ -368,7 +369,8 @@ def exposure_gain(rgb: np.ndarray, dark_below: int | None) -> float:
     would be: a gamma curve, which lifts the shadows and their noise most, lost faces instead."""
     if dark_below is None:
         return 1.0
-    # Every fourth pixel each way is plenty for a percentile, at a sixteenth of the cost.
+    # Brightness: the channels' mean. Every fourth pixel each way is plenty for a percentile,
+    # at a sixteenth of the cost.
     bright = float(np.percentile(rgb[::4, ::4].mean(axis=2), 99))
     return 1.0 if bright >= dark_below else min(MAX_GAIN, EXPOSED_TO / max(bright, 1.0))
 
@@ -379,21 +381,26 @@ def exposed(rgb: np.ndarray, dark_below: int | None) -> np.ndarray:
     return rgb if gain == 1.0 else cv2.convertScaleAbs(rgb, alpha=gain)
 
 
+def _downscale_to(side: int, width: int, height: int) -> float | None:
+    """The scale that brings the image's longest side to `side`, where that shrinks it by a
+    quarter or more (nearer to 1, the pass would see what the full-size one does)."""
+    scale = side / max(height, width)
+    return scale if scale < 0.75 else None
+
+
 def overview_scale(profile: DetectionProfile, width: int, height: int) -> float | None:
     """The downscaled overview pass's scale, where the image is large enough for one."""
-    scale = profile.overview_side / max(height, width)
-    return scale if scale < 0.75 else None
+    return _downscale_to(profile.overview_side, width, height)
 
 
 def middle_scale(profile: DetectionProfile, width: int, height: int) -> float | None:
     """The middle pass's scale, where the image is much larger than `middle_side`."""
-    scale = profile.middle_side / max(height, width)
-    return scale if scale < 0.75 else None
+    return _downscale_to(profile.middle_side, width, height)
 
 
 def for_size(profile: DetectionProfile, width: int, height: int) -> DetectionProfile:
     """The profile as it applies to an image of this size: where a middle pass runs, the size
-    thresholds are those of faces at their size in it, in the image's pixels."""
+    thresholds of a `middle_side` image, scaled to this one's pixels."""
     scale = middle_scale(profile, width, height)
     if scale is None:
         return profile
@@ -511,11 +518,17 @@ def detect_faces(
     second: RetinaFace | None = None,
 ) -> list[Detection]:
     """Find faces in an RGB(A)/grayscale image array; boxes are in its pixel coordinates."""
-    rgb = exposed(as_rgb8(image), profile.dark_below)
-    profile = for_size(profile, rgb.shape[1], rgb.shape[0])
+    rgb, profile = prepared(image, profile)
     rows = candidates(rgb, profile, detector or shared_detector())
     rows = kept(rgb, rows, profile, (second or shared_retinaface()) if uses_retina(profile) else None)
     return fuse(rows, profile.nms_iou, width=rgb.shape[1], height=rgb.shape[0])
+
+
+def prepared(image: np.ndarray, profile: DetectionProfile) -> tuple[np.ndarray, DetectionProfile]:
+    """A photo as the detectors see it (8-bit RGB, brightened if dark) and the profile as it
+    applies to the photo's size (`for_size`): the first steps of `detect_faces`."""
+    rgb = exposed(as_rgb8(image), profile.dark_below)
+    return rgb, for_size(profile, rgb.shape[1], rgb.shape[0])
 
 
 def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: RetinaFace | None) -> np.ndarray:

@@ -30,9 +30,10 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
     height, width = photo.pixels.shape[:2]
     # People need the faces too: a face whose body the person detector missed still gets one.
     look = "face" in hide or "person" in hide
-    faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(detect_faces(photo.pixels, profile))] if look else []
+    rgb = as_rgb8(photo.pixels) if look else photo.pixels
+    faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(detect_faces(rgb, profile))] if look else []
     others, record = photo_regions(photo.pixels, hide, faces, text_passes(profile.name))
-    gain = exposure_gain(as_rgb8(photo.pixels), profile.dark_below) if look else 1.0
+    gain = exposure_gain(rgb, profile.dark_below) if look else 1.0
     return MediaPlan(
         path=str(Path(path).absolute()),
         kind="image",
