@@ -62,8 +62,8 @@ class DetectionProfile:
     middle_side: int = 1536
     # A dark picture (a night shot: the 99th percentile of its brightness, 0-255, under
     # `dark_below`) is shown to the detectors brightened by a plain gain that brings that
-    # percentile to EXPOSED_TO (`exposure_gain`): both networks miss faces in the dark that they
-    # find once the picture is exposed as a camera would. None: never.
+    # percentile towards EXPOSED_TO, at most MAX_GAIN (`exposure_gain`): both networks miss
+    # faces in the dark that they find once the picture is exposed as a camera would. None: never.
     dark_below: int | None = 128
     # Tiles bound memory: a 24 MP photo at full scale would need gigabytes of
     # activations. Overlap must exceed the largest face the tiled pass is meant
@@ -361,7 +361,10 @@ def as_rgb8(image: np.ndarray) -> np.ndarray:
 
 
 EXPOSED_TO = 230
-MAX_GAIN = 4.0  # a darker picture is brightened this much only: beyond, the gain is mostly noise
+# A darker picture is brightened this much only: the large faces a night shot loses are found at
+# 2x already, and a stronger gain mostly raises the noise, which in night video cost small faces
+# and hid more of the frame (bench/README.md).
+MAX_GAIN = 2.0
 
 
 def exposure_gain(rgb: np.ndarray, dark_below: int | None) -> float:
