@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -22,24 +23,28 @@ from veil.track import TrackParams
 from veil.video import video_detection_record
 
 TWO_FACES = "face_recognition_examples/examples/knn_examples/test/obama_and_biden.jpg"
-# A soldier's face, 180 px high, in a WIDER FACE dev photo; GT box x, y, w, h (upright photo).
-SOLDIER = "wider_face_dev/images/24--Soldier_Firing/24_Soldier_Firing_Soldier_Firing_24_1037.jpg"
-SOLDIER_FACE = (726, 122, 146, 180)
-# A photographer's face behind his camera, 114 px high, in a WIDER FACE dev photo (upright photo).
-PHOTOGRAPHER = "wider_face_dev/images/52--Photographers/52_Photographers_photographertakingphoto_52_30.jpg"
-PHOTOGRAPHER_FACE = (288, 244, 100, 114)
-# A blurred face in a parade crowd, 30 px high in a 1024 px WIDER FACE dev photo.
-PARADE = "wider_face_dev/images/0--Parade/0_Parade_Parade_0_559.jpg"
-PARADE_FACE = (748, 375, 38, 30)
-# A face 84 px high beside an interviewer's microphone, in a 1024 px WIDER FACE dev photo.
-INTERVIEW = "wider_face_dev/images/13--Interview/13_Interview_Interview_Sequences_13_187.jpg"
-INTERVIEW_FACE = (816, 130, 88, 84)
-# A demonstrator's face, 28 px high in a 1024 px WIDER FACE dev photo.
-DEMONSTRATOR = "wider_face_dev/images/2--Demonstration/2_Demonstration_Demonstrators_2_666.jpg"
-DEMONSTRATOR_FACE = (542, 196, 25, 28)
-# A marcher's face, 234 px high, at the edge of a 1024 px WIDER FACE dev photo.
-MARCHER = "wider_face_dev/images/10--People_Marching/10_People_Marching_People_Marching_2_514.jpg"
-MARCHER_FACE = (918, 74, 100, 234)
+
+
+class Face(NamedTuple):
+    """A WIDER FACE dev photo (under ../shared/data) and one face's ground-truth box, x, y, w, h."""
+
+    photo: str
+    box: tuple[int, int, int, int]
+
+
+WIDER = "wider_face_dev/images/"
+# A soldier's face, 180 px high (upright photo).
+SOLDIER = Face(WIDER + "24--Soldier_Firing/24_Soldier_Firing_Soldier_Firing_24_1037.jpg", (726, 122, 146, 180))
+# A photographer's face behind his camera, 114 px high (upright photo).
+PHOTOGRAPHER = Face(WIDER + "52--Photographers/52_Photographers_photographertakingphoto_52_30.jpg", (288, 244, 100, 114))
+# A blurred face in a parade crowd, 30 px high in a 1024 px photo.
+PARADE = Face(WIDER + "0--Parade/0_Parade_Parade_0_559.jpg", (748, 375, 38, 30))
+# A face 84 px high beside an interviewer's microphone, in a 1024 px photo.
+INTERVIEW = Face(WIDER + "13--Interview/13_Interview_Interview_Sequences_13_187.jpg", (816, 130, 88, 84))
+# A demonstrator's face, 28 px high in a 1024 px photo.
+DEMONSTRATOR = Face(WIDER + "2--Demonstration/2_Demonstration_Demonstrators_2_666.jpg", (542, 196, 25, 28))
+# A marcher's face, 234 px high, at the edge of a 1024 px photo.
+MARCHER = Face(WIDER + "10--People_Marching/10_People_Marching_People_Marching_2_514.jpg", (918, 74, 100, 234))
 
 
 def iou(d: Detection, box: tuple[float, float, float, float]) -> float:
@@ -82,12 +87,12 @@ def test_profiles_record_what_runs() -> None:
     assert set(ACCURATE.turns) == {1, 2, 3}
 
 
-def phone_size(shared_data: Path, name: str, box: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple]:
-    """A dev photo enlarged to a phone camera's 4,032 px, and a face's box in it."""
-    rgb = read_photo(shared_data / name).pixels
+def phone_size(shared_data: Path, face: Face) -> tuple[np.ndarray, tuple]:
+    """A dev photo enlarged to a phone camera's 4,032 px, and the face's box in it."""
+    rgb = read_photo(shared_data / face.photo).pixels
     k = 4032 / max(rgb.shape[:2])
     big = cv2.resize(rgb, (round(rgb.shape[1] * k), round(rgb.shape[0] * k)), interpolation=cv2.INTER_CUBIC)
-    return big, tuple(v * k for v in box)
+    return big, tuple(v * k for v in face.box)
 
 
 def test_a_phone_size_photo_gets_a_middle_pass_and_thresholds_for_faces_at_that_size(shared_data: Path) -> None:
@@ -95,7 +100,7 @@ def test_a_phone_size_photo_gets_a_middle_pass_and_thresholds_for_faces_at_that_
     thresholds scaled to its size: its 330 px face needs the pass, its 110 px one the thresholds
     (CenterFace scores it as it scores a 28 px face in the dev photo). A dev-size photo's record
     is unchanged."""
-    big, face = phone_size(shared_data, INTERVIEW, INTERVIEW_FACE)
+    big, face = phone_size(shared_data, INTERVIEW)
     record = detection_record(FAST, big.shape[1], big.shape[0])
     assert [p["scale"] for p in record["passes"]] == [1.0, round(1536 / 4032, 4), round(640 / 4032, 4)]
     assert record["size_thresholds"] == [[round(40 * 4032 / 1536), 0.2], [round(80 * 4032 / 1536), 0.3]]
@@ -104,7 +109,7 @@ def test_a_phone_size_photo_gets_a_middle_pass_and_thresholds_for_faces_at_that_
     assert max((iou(d, face) for d in detect_faces(big, without)), default=0) < 0.3
     assert max(iou(d, face) for d in detect_faces(big, FAST)) >= 0.4
 
-    big, face = phone_size(shared_data, DEMONSTRATOR, DEMONSTRATOR_FACE)
+    big, face = phone_size(shared_data, DEMONSTRATOR)
     pass_only = dataclasses.replace(FAST, scales=(1.0, 1536 / 4032), middle_side=10**6)  # thresholds unscaled
     assert max((iou(d, face) for d in detect_faces(big, pass_only)), default=0) < 0.3
     assert max(iou(d, face) for d in detect_faces(big, FAST)) >= 0.4
@@ -119,18 +124,18 @@ def night_shot(rgb: np.ndarray) -> np.ndarray:
 
 def test_a_dark_photo_is_brightened_for_the_detectors_and_its_plan_says_by_how_much(shared_data: Path,
                                                                                      tmp_path: Path) -> None:
-    daylight = read_photo(shared_data / MARCHER).pixels[:, :, :3]
+    daylight = read_photo(shared_data / MARCHER.photo).pixels[:, :, :3]
     rgb = night_shot(daylight)
     assert exposure_gain(daylight, FAST.dark_below) == 1.0 and exposure_gain(rgb, FAST.dark_below) > 1.5
     unlit = dataclasses.replace(FAST, dark_below=None)
-    assert max((iou(d, MARCHER_FACE) for d in detect_faces(rgb, unlit)), default=0) < 0.3
-    assert max(iou(d, MARCHER_FACE) for d in detect_faces(rgb, FAST)) >= 0.4
+    assert max((iou(d, MARCHER.box) for d in detect_faces(rgb, unlit)), default=0) < 0.3
+    assert max(iou(d, MARCHER.box) for d in detect_faces(rgb, FAST)) >= 0.4
     path = tmp_path / "night.png"
     Image.fromarray(rgb).save(path)
     media = plan_photo(path)
     assert media.detection["exposure_gain"] == round(exposure_gain(rgb, FAST.dark_below), 3)
     assert media.detection["dark_below"] == FAST.dark_below
-    assert "exposure_gain" not in plan_photo(shared_data / MARCHER).detection
+    assert "exposure_gain" not in plan_photo(shared_data / MARCHER.photo).detection
     out = tmp_path / "out.png"  # the output is hidden where the plan says, and not brightened
     render_photo(media, RenderSettings(mode="fill", color=(255, 0, 255)), out)
     written = np.asarray(Image.open(out).convert("RGB"))
@@ -139,16 +144,16 @@ def test_a_dark_photo_is_brightened_for_the_detectors_and_its_plan_says_by_how_m
 
 
 def test_turned_views_find_an_upside_down_face_centerface_alone_misses(shared_data: Path) -> None:
-    rgb = np.ascontiguousarray(np.rot90(read_photo(shared_data / SOLDIER).pixels, 2))
-    face = upside_down(SOLDIER_FACE, rgb.shape[1], rgb.shape[0])
+    rgb = np.ascontiguousarray(np.rot90(read_photo(shared_data / SOLDIER.photo).pixels, 2))
+    face = upside_down(SOLDIER.box, rgb.shape[1], rgb.shape[0])
     centerface_only = dataclasses.replace(FAST, retina_sides=(), turns=())
     assert max((iou(d, face) for d in detect_faces(rgb, centerface_only)), default=0) < 0.3
     assert max(iou(d, face) for d in detect_faces(rgb, ACCURATE)) >= 0.5
 
 
 def test_a_closer_look_keeps_an_upside_down_face_the_small_turned_view_scores_low(shared_data: Path) -> None:
-    rgb = np.ascontiguousarray(np.rot90(read_photo(shared_data / PHOTOGRAPHER).pixels, 2))
-    face = upside_down(PHOTOGRAPHER_FACE, rgb.shape[1], rgb.shape[0])
+    rgb = np.ascontiguousarray(np.rot90(read_photo(shared_data / PHOTOGRAPHER.photo).pixels, 2))
+    face = upside_down(PHOTOGRAPHER.box, rgb.shape[1], rgb.shape[0])
     rows, turns = retina_candidates(rgb, FAST, RetinaFace())
     seen = [r for r, t in zip(rows, turns) if t == 2 and iou(Detection(*map(float, r)), face) >= 0.5]
     assert seen and max(r[4] for r in seen) < FAST.retina_threshold  # seen, but too weak to keep alone
@@ -160,8 +165,8 @@ def test_a_closer_look_keeps_an_upside_down_face_the_small_turned_view_scores_lo
 def test_video_frames_with_views_get_the_same_closer_look(shared_data: Path) -> None:
     """A sampled video frame that RetinaFace's views run on gets the photo profile's closer look:
     the upside-down face they score low is kept, as in a photo."""
-    rgb = np.ascontiguousarray(np.rot90(read_photo(shared_data / PHOTOGRAPHER).pixels, 2))
-    face = upside_down(PHOTOGRAPHER_FACE, rgb.shape[1], rgb.shape[0])
+    rgb = np.ascontiguousarray(np.rot90(read_photo(shared_data / PHOTOGRAPHER.photo).pixels, 2))
+    face = upside_down(PHOTOGRAPHER.box, rgb.shape[1], rgb.shape[0])
     frame_profile = VIDEO_DETECTION["fast"].frame
     assert frame_profile.zoom_floor == FAST.zoom_floor
     [with_views] = detect_frames([rgb], frame_profile, [True])
@@ -174,11 +179,11 @@ def test_video_frames_get_centerface_overview_pass(shared_data: Path) -> None:
     """The video profile runs CenterFace on each sampled frame downscaled too (as a photo's
     overview pass): a blurred crowd face the full-size pass boxes beside the face is found there,
     and the plan's record says the pass ran and at what threshold."""
-    rgb = read_photo(shared_data / PARADE).pixels
+    rgb = read_photo(shared_data / PARADE.photo).pixels
     scale = 960 / max(rgb.shape[:2])
     frame = cv2.resize(rgb, (round(rgb.shape[1] * scale / 2) * 2, round(rgb.shape[0] * scale / 2) * 2),
                        interpolation=cv2.INTER_AREA)
-    face = tuple(v * scale for v in PARADE_FACE)
+    face = tuple(v * scale for v in PARADE.box)
     sampling = VIDEO_DETECTION["fast"]
     assert sampling.overview_threshold is not None
     [full_only] = detect_frames([frame], sampling.frame, [False])

@@ -579,10 +579,15 @@ def glance_frames(frames: list[np.ndarray], threshold: float, profile: Detection
     frames = [exposed(frame, profile.dark_below) for frame in frames]
     rows = batch if detector.fixed_shapes else 0
     if rows:
-        h, w = frames[0].shape[:2]
-        frames = [cv2.copyMakeBorder(f, 0, canvas[1] - h, 0, canvas[0] - w, cv2.BORDER_CONSTANT, value=0)
-                  for f in frames]
+        frames = _on_canvas(frames, *canvas)
     return [as_detections(nms(found, profile.nms_iou)) for found in centerface_rows(detector, frames, threshold, rows=rows)]
+
+
+def _on_canvas(frames: list[np.ndarray], width: int, height: int) -> list[np.ndarray]:
+    """Same-size frames, each on a blank width x height canvas at its top left (one input shape
+    for every call where the detector's must stay fixed)."""
+    h, w = frames[0].shape[:2]
+    return [cv2.copyMakeBorder(f, 0, height - h, 0, width - w, cv2.BORDER_CONSTANT, value=0) for f in frames]
 
 
 def overview_rows(detector: CenterFace, frames: list[np.ndarray], profile: DetectionProfile, threshold: float,
@@ -598,7 +603,7 @@ def overview_rows(detector: CenterFace, frames: list[np.ndarray], profile: Detec
     sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
     small = [cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames]
     if rows:  # one input shape for every call (CenterFace.fixed_shapes): blank frame-size canvases
-        small = [cv2.copyMakeBorder(f, 0, h - sh, 0, w - sw, cv2.BORDER_CONSTANT, value=0) for f in small]
+        small = _on_canvas(small, w, h)
     found = centerface_rows(detector, small, max(threshold, decode_floor(profile)), rows=rows)
     for each in found:
         each[:, [0, 2]] *= w / sw

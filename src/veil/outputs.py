@@ -188,7 +188,7 @@ def _denied(path: Path) -> str | None:
     except PermissionError as error:
         return f"cannot be read ({error.strerror})"
     except OSError:
-        return None
+        pass  # a broken link, say: the checks after this one name it
     return None
 
 

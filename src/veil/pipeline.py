@@ -241,14 +241,15 @@ def notes(media: MediaPlan, dry_run: bool) -> list[str]:
     found: list[str] = []
     are = "would be" if dry_run else "are"
     were = "would be" if dry_run else "were"
+    was = "would be" if dry_run else "was"
     if media.unanalysed_frames:
         found.append(f"{len(media.unanalysed_frames)} frame(s) could not be analysed and {are} fully covered")
     if others := media.detection.get("other_images_not_written"):
         found.append(f"the file holds {others + 1} images (pages, a burst, a second view): only the one viewers "
-                     f"show {'would be' if dry_run else 'was'} redacted and written ({others} left out)")
+                     f"show {was} redacted and written ({others} left out)")
     if others := media.detection.get("stream", {}).get("other_videos_not_written"):
         found.append(f"the file holds {others + 1} video streams: only the largest "
-                     f"{'would be' if dry_run else 'was'} redacted and written ({others} left out)")
+                     f"{was} redacted and written ({others} left out)")
     if media.unchecked_frames:
         outside = f"{len(media.unchecked_frames)} frame(s) outside --start/--end were not checked for faces"
         found.append(f"{outside} and {are} fully covered" if media.unchecked_covered
