@@ -182,6 +182,21 @@ def test_impossible_outputs_are_refused_before_detection(shared_data, tmp_path):
     assert result.exit_code == 1 and "not a writable folder" in result.stderr
 
 
+def test_json_answers_even_a_refused_run(shared_data, tmp_path):
+    """A script reading --json gets one JSON object on stdout whatever stops the run: a mistyped
+    option, or a refusal before any work."""
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    for args in (["--json", "--hide", "faces,nosuch", photo], [photo, "--nonsense", "--json"],
+                 [photo, "--json", "--save-plan", photo]):
+        result = veil_subprocess(*args)
+        answer = json.loads(result.stdout)
+        assert result.returncode == 2 and answer["exit_code"] == 2, result.stderr
+        assert error_lines(result.stderr) == [f"veil: {answer['error']}"] and "Traceback" not in result.stderr
+    assert "would overwrite the input" in answer["error"] and rgb_of(photo).shape[2] == 3
+    result = veil_subprocess("--", "--json")  # a file of that name, not the option
+    assert result.returncode == 1 and result.stdout == "" and "--json: no such file" in result.stderr
+
+
 def test_report_that_cannot_be_written_is_one_line_never_a_traceback(shared_data, tmp_path):
     photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
     (tmp_path / "audit.html").mkdir()  # the report's HTML half cannot be written

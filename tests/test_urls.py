@@ -207,5 +207,8 @@ def test_a_bad_url_is_one_clear_line(tmp_path, memory):
     assert "file:///no/such/folder/a.jpg: no such file" in one_error(veil("file:///no/such/folder/a.jpg"))
     assert "plans, reports and manifests are local files" in one_error(
         veil("memory://in/a.jpg", "--report", "memory://out/report.json"))
+    for url in ("ftp://example.org/in/a.jpg", "simplecache::http://example.org/a.jpg"):  # refused before any lookup
+        assert "over the network unencrypted" in one_error(veil(url, "--output-dir", tmp_path / "out"))
+    assert "over the network unencrypted" in one_error(veil(tmp_path, "--output-dir", "ftp://example.org/out"))
     if importlib.util.find_spec("s3fs") is None:
         assert "s3://bucket/in: Install s3fs" in one_error(veil("s3://bucket/in/", "--output-dir", "s3://bucket/out/"))

@@ -10,13 +10,14 @@ unexpected error is one line naming the file, and the exit code is 2.
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -45,6 +46,30 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions
 err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
+class Refused(Exception):
+    """The run cannot start (an unreachable URL, an output that may not be written, nothing to
+    work on...): one line, exit code 2, nothing written."""
+
+
+def answering_refusals(command: Callable[..., None]) -> Callable[..., None]:
+    """The command, ending a refused run as `refuse` says (also under typer's test runner)."""
+    @functools.wraps(command)
+    def run(*args: Any, **options: Any) -> None:
+        try:
+            command(*args, **options)
+        except Refused as refusal:
+            tell_refusal(str(refusal), 2, options.get("as_json", False))
+            raise typer.Exit(2)
+    return run
+
+
+def tell_refusal(message: str, exit_code: int, as_json: bool) -> None:
+    """Why a run did no work: the line on stderr and, for --json, as the one JSON object on stdout."""
+    err.print(f"veil: {message}")
+    if as_json:
+        print(json.dumps({"error": message, "exit_code": exit_code}))
+
+
 def show_version(value: bool) -> None:
     if value:
         print(f"veil {__version__}")
@@ -59,6 +84,7 @@ def local_path(text: str) -> Path:
 
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
+@answering_refusals
 def redact(
     ctx: typer.Context,
     paths: Annotated[Optional[list[str]], typer.Argument(help="Photos, videos or folders (searched recursively), paths or fsspec URLs (s3://bucket/in/); with --plan, default: the plan's files.")] = None,
@@ -104,8 +130,7 @@ def redact(
         target = location(output) if output is not None else None
         target_dir = location(output_dir) if output_dir is not None else None
     except RemoteError as error:
-        err.print(f"veil: {error}")
-        raise typer.Exit(2)
+        raise Refused(str(error))
     render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
     encoding = Encoding(crf=crf, codec=codec, preset=preset.value if preset else None, keep_subtitles=keep_subtitles,
                         keep_icc=keep_icc)
@@ -121,15 +146,13 @@ def redact(
     try:
         inputs, skipped = find_inputs(named, plan, plan_file, [*run_files, *([target_dir] if target_dir else [])])
     except RemoteError as error:
-        err.print(f"veil: {error}")
-        raise typer.Exit(2)
+        raise Refused(str(error))
     if target is not None and len(inputs) != 1:
         raise typer.BadParameter("-o names one output file; use --output-dir for several inputs")
     if not inputs:
         for skip in skipped:
             err.print(f"veil: {'' if skip.unreadable else 'skipped '}{shown(skip.path)}: {skip.reason}")
-        err.print("veil: no photos or videos found in " + ", ".join(shown(p) for p in named))
-        raise typer.Exit(2)
+        raise Refused("no photos or videos found in " + ", ".join(shown(p) for p in named))
     # What could not be read was not chosen away: it fails, by name, like a file that could not be redacted.
     unread = [FileResult(s.path, error=s.reason) for s in skipped if s.unreadable]
     skipped = [s for s in skipped if not s.unreadable]
@@ -147,8 +170,7 @@ def redact(
             claims.claim(manifest, "the manifest")
             check_writable(manifest, True, "the manifest")
     except OutputError as error:
-        err.print(f"veil: {error}")
-        raise typer.Exit(2)
+        raise Refused(str(error))
 
     fingerprint = settings_fingerprint(analysis, plan.render, plan.encoding,
                                        file_sha256(plan_file) if plan_file else None)
@@ -160,8 +182,7 @@ def redact(
     try:
         results += run_tasks(tasks, results, Workers(jobs or usable_cores(), cluster), manifest, fingerprint, show)
     except BatchError as error:
-        err.print(f"veil: {error}")
-        raise typer.Exit(2)
+        raise Refused(str(error))
     order = {item.source: n for n, item in enumerate(inputs)}
     results.sort(key=lambda r: order[r.source])
     results += unread
@@ -185,8 +206,7 @@ def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, given
     try:
         plan = Plan.load(plan_file)
     except PlanError as error:
-        err.print(f"veil: {shown(plan_file)}: {error}")
-        raise typer.Exit(2)
+        raise Refused(f"{shown(plan_file)}: {error}")
     plan.render = RenderSettings(**{name: getattr(render if name in given else plan.render, name)
                                     for name in ("mode", "color", "blocks", "voice")})
     plan.encoding = Encoding(**{name: getattr(encoding if name in given else plan.encoding, name)
@@ -326,9 +346,16 @@ def speech_summary(result: FileResult) -> dict:
     return {"speech_seconds": record["speech_seconds"], "speech_segments": record["segments"]} if record else {}
 
 
+def wants_json(args: list[str]) -> bool:
+    """--json among the options (not a file named so after `--`), looked for by hand because
+    a run refused while its options are parsed must still answer in JSON."""
+    return "--json" in args[:args.index("--")] if "--" in args else "--json" in args
+
+
 def main() -> None:
     catch_stops()
     stopped: int | None = None
+    as_json = False
     try:
         if len(sys.argv) > 1 and sys.argv[1] == "review":
             from veil.review.cli import review_app
@@ -336,11 +363,18 @@ def main() -> None:
             sys.argv.pop(1)
             review_app(prog_name="veil review")
         else:
-            app(prog_name="veil")
+            as_json = wants_json(sys.argv[1:])
+            sys.exit(app(prog_name="veil", standalone_mode=False))
     except (Stopped, KeyboardInterrupt) as stop:
         stopped = stop.args[0] if isinstance(stop, Stopped) else signal.SIGINT
+    except typer.TyperException as error:  # click's usage errors (typer bundles its own click)
+        context = getattr(error, "ctx", None)
+        if context is not None:  # as click says it: the usage line first, then how to get help
+            err.print(f"{context.get_usage()}\nTry '{context.command_path} -h' for help.\n")
+        tell_refusal(error.format_message(), error.exit_code, as_json)
+        sys.exit(error.exit_code)
     except Exception as error:  # the promise: no traceback, ever
-        err.print(f"veil: {unexpected_error(error)}")
+        tell_refusal(unexpected_error(error), 2, as_json)
         sys.exit(2)
     finally:
         ignore_stops()  # the work is over: a second Ctrl-C must not interrupt telling the user what was left
@@ -351,4 +385,6 @@ def main() -> None:
         for path in left:
             err.print(f"veil: could not remove the temporary {shown(path)} (it may hold an unredacted copy): remove it")
     if stopped is not None:
+        if as_json:
+            print(json.dumps({"error": f"stopped ({signal.Signals(stopped).name})", "exit_code": 128 + stopped}))
         sys.exit(128 + stopped)

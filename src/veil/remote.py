@@ -29,6 +29,9 @@ URL_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(::[A-Za-z][A-Za-z0-9+.-]*)*:/
 # Object stores make an upload visible only once it is complete (S3, GCS and Azure commit it at
 # the end), and a "rename" there is a second full copy: one put is the atomic write.
 OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
+# Protocols that carry the files (and often the password) in the clear: refused, since anyone on
+# the path would see the unredacted media.
+PLAIN_TEXT = {"ftp", "http"}
 # Bytes fetched per read: a file's kind needs its headers (and an MP4's index, often at the
 # end), not all of it.
 BLOCK = 1 << 20
@@ -53,6 +56,9 @@ class Url:
     def parse(cls, text: str) -> Url:
         """The URL `text`, refused at once when no installed backend serves its protocol."""
         protocol, _, rest = text.partition("://")
+        if set(protocol.lower().split("::")) & PLAIN_TEXT:
+            raise RemoteError(f"{shown(text)}: {protocol}:// sends the media over the network unencrypted "
+                              "(use sftp:// or https://, or a local copy)")
         url = cls(protocol, PurePosixPath(rest))
         url.filesystem()
         return url
