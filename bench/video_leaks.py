@@ -186,6 +186,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="fast", choices=sorted(PROFILES))
     parser.add_argument("--side", type=int, help="override the detection image's longest side")
+    parser.add_argument("--max-side", type=int, help="override the longest side a large frame is seen at")
     parser.add_argument("--stride", type=int, help="override the detection stride")
     parser.add_argument("--threshold", type=float, help="override the detection threshold")
     parser.add_argument("--retina-every", type=int, help="override: RetinaFace views on every n-th sampled frame (0: never)")
@@ -206,7 +207,7 @@ def main() -> None:
     if not VIDEOS.is_dir():
         sys.exit(f"test videos not found at {VIDEOS}")
     base = VIDEO_DETECTION[args.profile]
-    sampling = replace(base, side=args.side or base.side, stride=args.stride or base.stride,
+    sampling = replace(base, side=args.side or base.side, max_side=args.max_side or base.max_side, stride=args.stride or base.stride,
                        frame=replace(base.frame, threshold=args.threshold or base.frame.threshold),
                        retina_every=base.retina_every if args.retina_every is None else args.retina_every)
     if args.overview_threshold is not None:

@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import NamedTuple
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -44,6 +45,8 @@ INTERVIEW = Face(WIDER + "13--Interview/13_Interview_Interview_Sequences_13_187.
 # A demonstrator's face, 28 px high in a 1024 px photo.
 DEMONSTRATOR = Face(WIDER + "2--Demonstration/2_Demonstration_Demonstrators_2_666.jpg", (542, 196, 25, 28))
 # A marcher's face, 234 px high, at the edge of a 1024 px photo.
+# 21x28 px: CenterFace scores it 0.77 at half the photo's size, and finds nothing at a quarter.
+MEETING = Face(WIDER + "11--Meeting/11_Meeting_Meeting_11_Meeting_Meeting_11_295.jpg", (691, 292, 21, 28))
 MARCHER = Face(WIDER + "10--People_Marching/10_People_Marching_People_Marching_2_514.jpg", (918, 74, 100, 234))
 
 
@@ -200,3 +203,38 @@ def test_video_frames_get_centerface_overview_pass(shared_data: Path) -> None:
     assert record["overview"] == {"longest_side": sampling.frame.overview_side,
                                   "threshold": sampling.overview_threshold}
     assert video_detection_record(sampling, 2, 2, (320, 180), TrackParams(), (None, None))["overview"] is None
+
+
+def test_a_4k_video_is_seen_at_half_its_size_where_its_small_faces_are_found(shared_data: Path, tmp_path: Path) -> None:
+    """Shrunk to the default 960 px, a 3840x2160 frame's 28 px face is 7 px high, where CenterFace
+    finds nothing sure; a frame over twice that size is seen at half its own (1920 px), where the
+    face scores high, and it is hidden."""
+    from veil.video import plan_video, render_video
+
+    photo = read_photo(shared_data / MEETING.photo).pixels
+    frame = np.ascontiguousarray(np.tile(photo, (3, 4, 1))[:2160, :3840])  # the face at its own size
+    source, target = tmp_path / "uhd.mp4", tmp_path / "out.mp4"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"crf": "12", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 3840, 2160, "yuv420p"
+        for index in range(3):
+            picture = av.VideoFrame.from_ndarray(frame, "rgb24")
+            picture.pts = index
+            out.mux(stream.encode(picture))
+        out.mux(stream.encode(None))
+    x, y, w, h = MEETING.box
+
+    def best_score(media) -> float:
+        return max((box.score or 0 for region in media.regions for index, box in region.boxes.items()
+                    if index == 0 and box.x0 <= x + w / 2 <= box.x1 and box.y0 <= y + h / 2 <= box.y1), default=0)
+
+    shrunk = plan_video(source, sampling=dataclasses.replace(VIDEO_DETECTION["fast"], max_side=960))
+    assert shrunk.detection["passes"][0]["width"] == 960 and best_score(shrunk) < 0.5
+    media = plan_video(source)
+    assert media.detection["passes"][0]["width"] == 1920 and best_score(media) >= 0.5
+    assert media.detection["sampling"]["max_side"] == VIDEO_DETECTION["fast"].max_side
+    render_video(media, RenderSettings(mode="fill"), target)
+    with av.open(str(target)) as c:
+        shown = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    inner = shown[int(y + 0.2 * h):int(y + 0.8 * h), int(x + 0.2 * w):int(x + 0.8 * w)]
+    assert (inner <= 24).all(axis=2).mean() >= 0.95

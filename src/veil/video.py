@@ -212,7 +212,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     interval = sampling.stride * sampling.text_every
     text_params = replace(params, max_gap=max(params.max_gap, 2 * interval), extend=max(params.extend, 2 * interval),
                           velocity_span=max(params.velocity_span, 2 * interval + 1)) if wants_text(hide) else None
-    size = detection_size(scan.width, scan.height, sampling.side)
+    size = detection_size(scan.width, scan.height, sampling.side_for(scan.width, scan.height))
     return MediaPlan(
         path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
@@ -298,7 +298,9 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
         **(retina_record(profile) if sampling.retina_every and uses_retina(profile) else {}),
         "sampling": {"every_nth_frame": sampling.stride, "scene_cuts_always": True, "batch": batch,
                      "batches_at_once": lanes,
-                     "longest_side": sampling.side, "max_upscale": MAX_UPSCALE,
+                     # The detector's image (its size: passes): longest_side, or min_share of a larger frame's.
+                     "longest_side": sampling.side, "min_share": sampling.min_share, "max_side": sampling.max_side,
+                     "max_upscale": MAX_UPSCALE,
                      "second_model_every_nth_sampled_frame": sampling.retina_every,
                      "text_every_nth_sampled_frame": sampling.text_every,
                      # CenterFace alone on the frames between sampled ones, its boxes kept only where no
@@ -400,7 +402,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             if index == 0:
                 scan.width, scan.height = _upright_size(frame, turns)
                 first = (scan.width, scan.height, turns)
-                size = detection_size(scan.width, scan.height, sampling.side)
+                size = detection_size(scan.width, scan.height, sampling.side_for(scan.width, scan.height))
                 glance_size = detection_size(scan.width, scan.height, sampling.glance_side or sampling.side)
             elif (*_upright_size(frame, turns), turns) != first:
                 # Boxes and masks are in frame 0's pixels: they would land in the wrong place.
