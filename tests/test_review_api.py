@@ -329,6 +329,10 @@ def test_session_resumes_its_saved_plan(detected_plan: Path, tmp_path: Path):
     assert [r.id for r in again.plan.media[0].regions] == ["f2"] and again.plan.edits[0].reason == "not a face"
     with pytest.raises(SessionError, match="plan for other files"):
         open_session([VIDEO], None, plan, tmp_path, None, RenderSettings(), Analysis(FAST))
+    assert json.loads(plan.read_text())["media"][0]["path"] == str(PHOTO.absolute())  # untouched
+    replaced = open_session([VIDEO], None, plan, tmp_path, None, RenderSettings(), Analysis(FAST), overwrite=True)
+    assert [m.kind for m in replaced.plan.media] == ["video"] and not replaced.plan.edits
+    assert [m["kind"] for m in json.loads(plan.read_text())["media"]] == ["video"]
 
 
 # --- edit operations -------------------------------------------------------------------

@@ -108,7 +108,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
             raise SessionError("no photos or videos given (or found in the folders given)")
         first = inputs[0].source
         plan_path = save_plan or first.with_name(first.name + PLAN_SUFFIX)
-        plan = resume(plan_path, [i.source for i in inputs]) or detect(inputs, settings, analysis)
+        plan = resume(plan_path, [i.source for i in inputs], overwrite) or detect(inputs, settings, analysis)
     check_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
     # Every file the session will write is checked before it writes any.
     claims = OutputClaims(Path(m.path) for m in plan.media)
@@ -129,14 +129,17 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
     return ReviewSession(plan, plan_path, targets, report_path)
 
 
-def resume(plan_path: Path, sources: list[Path]) -> Plan | None:
-    """The saved plan of an earlier session for the same files, or None if there is none."""
+def resume(plan_path: Path, sources: list[Path], overwrite: bool = False) -> Plan | None:
+    """The saved plan of an earlier session for the same files, or None if there is none (or
+    it is for other files and `overwrite` says it may be replaced)."""
     if not plan_path.exists():
         return None
     plan = Plan.load(plan_path)
     if [Path(m.path).resolve() for m in plan.media] != [s.resolve() for s in sources]:
+        if overwrite:
+            return None
         raise SessionError(f"{plan_path} exists and is a plan for other files: continue it with --plan, "
-                           "or choose another file with --save-plan")
+                           "choose another file with --save-plan, or replace it with --overwrite")
     check_media(plan)
     say(f"resuming the review saved in {plan_path} ({len(plan.edits)} edits so far)")
     return plan
