@@ -28,14 +28,14 @@ CELL_W, CELL_H = 960, 540
 def grid_clip(sources: list[Path], grid: int, output: Path) -> int:
     """Write the clips `sources` (grid x grid, row by row) as one clip; return its face instances."""
     inputs = [av.open(str(source)) for source in sources]
-    rows = []
+    written = 0
     try:
         frames = [container.decode(video=0) for container in inputs]
         with av.open(str(output), "w") as target:
             stream = target.add_stream("libx264", rate=30)
             stream.width, stream.height, stream.pix_fmt = CELL_W * grid, CELL_H * grid, "yuv420p"
             stream.options = {"crf": "18", "preset": "veryfast"}
-            for index, cells in enumerate(zip(*frames)):
+            for written, cells in enumerate(zip(*frames), 1):
                 pictures = [cell.to_ndarray(format="rgb24") for cell in cells]
                 mosaic = np.vstack([np.hstack(pictures[r * grid:(r + 1) * grid]) for r in range(grid)])
                 for packet in stream.encode(av.VideoFrame.from_ndarray(mosaic, format="rgb24")):
@@ -45,6 +45,7 @@ def grid_clip(sources: list[Path], grid: int, output: Path) -> int:
     finally:
         for container in inputs:
             container.close()
+    rows = []
     for n, source in enumerate(sources):
         dx, dy = (n % grid) * CELL_W, (n // grid) * CELL_H
         with open(source.with_name(f"{source.stem}_gt.csv")) as f:
@@ -52,7 +53,7 @@ def grid_clip(sources: list[Path], grid: int, output: Path) -> int:
                 x, y = float(row["x_left"]), float(row["y_top"])
                 x0, y0 = max(x, 0.0), max(y, 0.0)
                 x1, y1 = min(x + float(row["width"]), CELL_W), min(y + float(row["height"]), CELL_H)
-                if x1 > x0 and y1 > y0:
+                if x1 > x0 and y1 > y0 and int(row["frame_index"]) < written:  # the grid ends with its shortest clip
                     rows.append([row["frame_index"], round(x0 + dx, 1), round(y0 + dy, 1), round(x1 - x0, 1), round(y1 - y0, 1)])
     with open(output.with_name(f"{output.stem}_gt.csv"), "w", newline="") as f:
         writer = csv.writer(f)

@@ -44,9 +44,9 @@ PARADE = Face(WIDER + "0--Parade/0_Parade_Parade_0_559.jpg", (748, 375, 38, 30))
 INTERVIEW = Face(WIDER + "13--Interview/13_Interview_Interview_Sequences_13_187.jpg", (816, 130, 88, 84))
 # A demonstrator's face, 28 px high in a 1024 px photo.
 DEMONSTRATOR = Face(WIDER + "2--Demonstration/2_Demonstration_Demonstrators_2_666.jpg", (542, 196, 25, 28))
-# A marcher's face, 234 px high, at the edge of a 1024 px photo.
 # 21x28 px: CenterFace scores it 0.77 at half the photo's size, and finds nothing at a quarter.
 MEETING = Face(WIDER + "11--Meeting/11_Meeting_Meeting_11_Meeting_Meeting_11_295.jpg", (691, 292, 21, 28))
+# A marcher's face, 234 px high, at the edge of a 1024 px photo.
 MARCHER = Face(WIDER + "10--People_Marching/10_People_Marching_People_Marching_2_514.jpg", (918, 74, 100, 234))
 
 
@@ -203,6 +203,14 @@ def test_video_frames_get_centerface_overview_pass(shared_data: Path) -> None:
     assert record["overview"] == {"longest_side": sampling.frame.overview_side,
                                   "threshold": sampling.overview_threshold}
     assert video_detection_record(sampling, 2, 2, (320, 180), TrackParams(), (None, None))["overview"] is None
+
+
+def test_video_frames_are_seen_at_the_detectors_side_or_half_their_own() -> None:
+    sampling = VIDEO_DETECTION["fast"]
+    sides = {size: sampling.side_for(*size) for size in
+             [(640, 360), (1280, 720), (1920, 1080), (1080, 1920), (2560, 1440), (3840, 2160), (2160, 3840), (7680, 4320)]}
+    assert sides == {(640, 360): 960, (1280, 720): 960, (1920, 1080): 960, (1080, 1920): 960, (2560, 1440): 1280,
+                     (3840, 2160): 1920, (2160, 3840): 1920, (7680, 4320): 1920}
 
 
 def test_a_4k_video_is_seen_at_half_its_size_where_its_small_faces_are_found(shared_data: Path, tmp_path: Path) -> None:

@@ -186,13 +186,18 @@ def test_json_answers_even_a_refused_run(shared_data, tmp_path):
     """A script reading --json gets one JSON object on stdout whatever stops the run: a mistyped
     option, or a refusal before any work."""
     photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
-    for args in (["--json", "--hide", "faces,nosuch", photo], [photo, "--nonsense", "--json"],
-                 [photo, "--json", "--save-plan", photo]):
+    for args, why in ((["--json", "--hide", "faces,nosuch", photo], "--hide takes a comma list"),
+                      ([photo, "--nonsense", "--json"], "No such option: --nonsense"),
+                      ([photo, "--json", "--save-plan", photo], "would overwrite the input")):
         result = veil_subprocess(*args)
         answer = json.loads(result.stdout)
-        assert result.returncode == 2 and answer["exit_code"] == 2, result.stderr
+        assert result.returncode == 2 and answer["exit_code"] == 2 and why in answer["error"], result.stderr
         assert error_lines(result.stderr) == [f"veil: {answer['error']}"] and "Traceback" not in result.stderr
-    assert "would overwrite the input" in answer["error"] and rgb_of(photo).shape[2] == 3
+    assert rgb_of(photo).shape[2] == 3
+    # A reader that stops reading early (`| head`) costs no traceback and keeps the exit code.
+    closed = subprocess.run(f"{sys.executable} -m veil --json --nonsense | true", shell=True, capture_output=True,
+                            text=True, timeout=300, executable="/bin/bash")
+    assert "Traceback" not in closed.stderr and "Exception ignored" not in closed.stderr, closed.stderr
     result = veil_subprocess("--", "--json")  # a file of that name, not the option
     assert result.returncode == 1 and result.stdout == "" and "--json: no such file" in result.stderr
 
@@ -208,15 +213,17 @@ def test_report_that_cannot_be_written_is_one_line_never_a_traceback(shared_data
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_leaves_no_partial_output(shared_data, tmp_path, signum):
     clip = copy_in(shared_data, "videos/intel_walking_and_headpose/head-pose-face-detection-female.mp4", tmp_path)
-    process = subprocess.Popen([sys.executable, "-m", "veil", str(clip), "-q"], stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "veil", str(clip), "-q", "--json"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not any(".partial" in p.name for p in tmp_path.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.1)  # wait until rendering has begun writing its temporary file
     assert process.poll() is None, process.stderr.read() if process.stderr else ""
     process.send_signal(signum)
-    _, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signum, stderr
     assert "Traceback" not in stderr and "no partial output" in stderr
+    assert json.loads(stdout) == {"error": f"stopped ({signal.Signals(signum).name})", "exit_code": 128 + signum}
     assert sorted(p.name for p in tmp_path.iterdir()) == [clip.name]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
 import time
@@ -52,7 +53,7 @@ class Refused(Exception):
 
 
 def answering_refusals(command: Callable[..., None]) -> Callable[..., None]:
-    """The command, ending a refused run as `refuse` says (also under typer's test runner)."""
+    """The command, ending a refused run as `tell_refusal` says (also under typer's test runner)."""
     @functools.wraps(command)
     def run(*args: Any, **options: Any) -> None:
         try:
@@ -67,7 +68,16 @@ def tell_refusal(message: str, exit_code: int, as_json: bool) -> None:
     """Why a run did no work: the line on stderr and, for --json, as the one JSON object on stdout."""
     err.print(f"veil: {message}")
     if as_json:
-        print(json.dumps({"error": message, "exit_code": exit_code}))
+        print_json_error(message, exit_code)
+
+
+def print_json_error(message: str, exit_code: int) -> None:
+    """--json's answer for a run that ended without a summary. A reader that closed the pipe
+    must not turn the exit into a traceback (typer's own guard does not cover this)."""
+    try:
+        print(json.dumps({"error": message, "exit_code": exit_code}), flush=True)
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout again at exit
 
 
 def show_version(value: bool) -> None:
@@ -367,6 +377,9 @@ def main() -> None:
             sys.exit(app(prog_name="veil", standalone_mode=False))
     except (Stopped, KeyboardInterrupt) as stop:
         stopped = stop.args[0] if isinstance(stop, Stopped) else signal.SIGINT
+    except typer.Abort as abort:  # end of input where click reads (veil reads none): its cause is the message
+        tell_refusal(f"aborted: {abort.__cause__ or 'end of input'}", 1, as_json)
+        sys.exit(1)
     except typer.TyperException as error:  # click's usage errors (typer bundles its own click)
         context = getattr(error, "ctx", None)
         if context is not None:  # as click says it: the usage line first, then how to get help
@@ -386,5 +399,5 @@ def main() -> None:
             err.print(f"veil: could not remove the temporary {shown(path)} (it may hold an unredacted copy): remove it")
     if stopped is not None:
         if as_json:
-            print(json.dumps({"error": f"stopped ({signal.Signals(stopped).name})", "exit_code": 128 + stopped}))
+            print_json_error(f"stopped ({signal.Signals(stopped).name})", 128 + stopped)
         sys.exit(128 + stopped)

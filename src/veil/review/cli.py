@@ -137,6 +137,7 @@ def resume(plan_path: Path, sources: list[Path], overwrite: bool = False) -> Pla
     plan = Plan.load(plan_path)
     if [Path(m.path).resolve() for m in plan.media] != [s.resolve() for s in sources]:
         if overwrite:
+            say(f"veil review: replacing {plan_path}, a plan for other files (--overwrite)")
             return None
         raise SessionError(f"{plan_path} exists and is a plan for other files: continue it with --plan, "
                            "choose another file with --save-plan, or replace it with --overwrite")
