@@ -22,6 +22,10 @@ with a random generator of their own so that the sets above stay as they were):
     small                  a web thumbnail: longer side 640 px (faces shrink, most to under 40 px)
     large                  a phone camera's size: longer side 4,032 px (faces 4x, CenterFace tiled)
 
+and one without colour (black and white prints, infrared night footage), made from every photo:
+
+    gray                   the photo's luma (ITU-R 601, as OpenCV's RGB2GRAY) in all three channels
+
     python bench/hard_cases.py make /tmp/veil-hard           # writes the sets (never commit them)
     python bench/hard_cases.py make /tmp/veil-hard --sets dark small   # only these
     python bench/hard_cases.py score /tmp/veil-hard          # fast and accurate on plain + every set
@@ -58,7 +62,7 @@ from veil.imagefile import read_photo  # noqa: E402
 from veil.photo import plan_photo, render_photo  # noqa: E402
 from veil.plan import RenderSettings  # noqa: E402
 
-SETS = ("rot90", "rot180", "rot270", "closeup", "occluded", "dark", "shared", "small", "large")
+SETS = ("rot90", "rot180", "rot270", "closeup", "occluded", "dark", "shared", "small", "large", "gray")
 SEED = 20261129
 CONDITIONS_SEED = 20261130
 CLOSEUP_SIDE = 1024
@@ -191,6 +195,8 @@ def make_cases(ground_truth: dict[str, Faces], wanted: set[str]) -> dict[str, li
         condition, case = condition_case(k, stem, rgb, faces, conditions, wanted)
         if case is not None:
             cases[condition].append(case)
+        if "gray" in wanted:
+            cases["gray"].append((stem, np.repeat(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2), faces))
     return {s: c for s, c in cases.items() if s in wanted}
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
-    VIDEO_DETECTION, detect_frames, exposure_gain, retina_candidates, view_pass,
+    VIDEO_DETECTION, detect_frames, exposure_gain, is_colourless, retina_candidates, view_pass,
 )
 from veil.imagefile import read_photo
 from veil.photo import plan_photo, render_photo
@@ -44,6 +44,8 @@ PARADE = Face(WIDER + "0--Parade/0_Parade_Parade_0_559.jpg", (748, 375, 38, 30))
 INTERVIEW = Face(WIDER + "13--Interview/13_Interview_Interview_Sequences_13_187.jpg", (816, 130, 88, 84))
 # A demonstrator's face, 28 px high in a 1024 px photo.
 DEMONSTRATOR = Face(WIDER + "2--Demonstration/2_Demonstration_Demonstrators_2_666.jpg", (542, 196, 25, 28))
+# A sports fan's face, 150 px high: in black and white, the colour thresholds lose it.
+FAN = Face(WIDER + "28--Sports_Fan/28_Sports_Fan_Sports_Fan_28_2.jpg", (220, 320, 124, 150))
 # 21x28 px: CenterFace scores it 0.77 at half the photo's size, and finds nothing at a quarter.
 MEETING = Face(WIDER + "11--Meeting/11_Meeting_Meeting_11_Meeting_Meeting_11_295.jpg", (691, 292, 21, 28))
 # A marcher's face, 234 px high, at the edge of a 1024 px photo.
@@ -144,6 +146,27 @@ def test_a_dark_photo_is_brightened_for_the_detectors_and_its_plan_says_by_how_m
     written = np.asarray(Image.open(out).convert("RGB"))
     shown = ~(written == (255, 0, 255)).all(axis=2)
     assert 0.2 < shown.mean() < 1 and np.array_equal(written[shown], rgb[shown])
+
+
+def test_a_black_and_white_photo_is_held_to_the_colourless_thresholds(shared_data: Path, tmp_path: Path) -> None:
+    """Without skin colour both detectors score faces lower: a photo without colour gets the
+    profile's colourless thresholds, which keep a large face the colour thresholds lose, and its
+    plan says so."""
+    rgb = read_photo(shared_data / FAN.photo).pixels
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # one channel, as a black and white JPEG decodes
+    assert is_colourless(np.repeat(gray[:, :, None], 3, axis=2)) and not is_colourless(rgb)
+    without = dataclasses.replace(FAST, colourless=None)
+    assert max((iou(d, FAN.box) for d in detect_faces(gray, without)), default=0) < 0.3
+    assert max(iou(d, FAN.box) for d in detect_faces(gray, FAST)) >= 0.5
+    source = tmp_path / "fan.jpg"
+    cv2.imwrite(str(source), gray)
+    media = plan_photo(source, FAST)
+    assert media.detection["colourless"] is True and media.detection["threshold"] == FAST.colourless[0]
+    assert plan_photo(shared_data / FAN.photo, FAST).detection["colourless"] is False
+    render_photo(media, RenderSettings(mode="fill"), tmp_path / "out.png")
+    x, y, w, h = FAN.box
+    shown = read_photo(tmp_path / "out.png").pixels
+    assert (shown[int(y + 0.2 * h):int(y + 0.8 * h), int(x + 0.2 * w):int(x + 0.8 * w)] <= 24).mean() >= 0.95
 
 
 def test_turned_views_find_an_upside_down_face_centerface_alone_misses(shared_data: Path) -> None:

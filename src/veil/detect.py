@@ -65,6 +65,12 @@ class DetectionProfile:
     # percentile towards EXPOSED_TO, at most MAX_GAIN (`exposure_gain`): both networks miss
     # faces in the dark that they find once the picture is exposed as a camera would. None: never.
     dark_below: int | None = 128
+    # A picture without colour (black and white, infrared night footage: `is_colourless`) is held
+    # to these (threshold, size_thresholds) instead: without skin colour both networks score
+    # faces lower, and the thresholds chosen on colour photos lost faces of every size (chosen on
+    # the dev photos made black and white, bench/hard_cases.py). None: the same thresholds as any
+    # picture.
+    colourless: tuple[float, tuple[tuple[int, float], ...]] | None = None
     # Tiles bound memory: a 24 MP photo at full scale would need gigabytes of
     # activations. Overlap must exceed the largest face the tiled pass is meant
     # to find; larger faces are the overview pass's job.
@@ -113,7 +119,7 @@ class DetectionProfile:
 # The default's closer look at weak RetinaFace boxes (zoom_floor) finds the large turned faces
 # that its 320 px views score low, for a few small crops per photo (bench/README.md).
 FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320,
-                        zoom_floor=0.08)
+                        zoom_floor=0.08, colourless=(0.06, ((40, 0.1), (80, 0.15))))
 ACCURATE = DetectionProfile(
     name="accurate",
     scales=(1.0, 1.5),
@@ -122,13 +128,17 @@ ACCURATE = DetectionProfile(
     retina_sides=(640, 320),
     turns=(1, 2, 3),
     turn_side=640,
+    colourless=(0.05, ((40, 0.1), (80, 0.15))),
 )
 PROFILES = {p.name: p for p in (FAST, ACCURATE)}
 
 
-def detection_record(profile: DetectionProfile, width: int, height: int) -> dict:
-    """Exactly what `detect_faces` runs on an image of this size, for the plan and its audit report."""
-    profile = for_size(profile, width, height)
+def detection_record(profile: DetectionProfile, width: int, height: int, colourless: bool | None = None) -> dict:
+    """Exactly what `detect_faces` runs on an image of this size, for the plan and its audit report.
+    `colourless`: whether the picture has no colour (`is_colourless`), so that the thresholds
+    recorded are those that applied; None for pictures each judged alone (an animation's frames)."""
+    rule = profile.colourless
+    profile = for_size(as_colourless(profile) if colourless else profile, width, height)
     return {
         "model": MODEL_NAME,
         "model_sha256": model_sha256(MODEL_NAME),
@@ -142,6 +152,9 @@ def detection_record(profile: DetectionProfile, width: int, height: int) -> dict
         "nms_iou": profile.nms_iou,
         **exposure_record(profile),
         **(retina_record(profile) if uses_retina(profile) else {}),
+        **({"colourless_rule": {"spread_below": COLOURLESS_SPREAD, "threshold": rule[0],
+                                "size_thresholds": [list(t) for t in rule[1]]}} if rule else {}),
+        **({"colourless": colourless} if rule and colourless is not None else {}),
     }
 
 
@@ -378,6 +391,35 @@ def exposure_gain(rgb: np.ndarray, dark_below: int | None) -> float:
     return 1.0 if bright >= dark_below else min(MAX_GAIN, EXPOSED_TO / max(bright, 1.0))
 
 
+# A picture's colour spread: the standard deviation of its pixels' chromaticity (r and g over
+# r + g + b). Black and white is 0 (a tint, as sepia, stays near it); the least colourful dev photos
+# (a stage under one coloured light, a grey sky) are 0.004-0.01, most over 0.03.
+COLOURLESS_SPREAD = 0.01
+# Near-black pixels have no colour to speak of (their chromaticity is noise).
+COLOUR_FLOOR = 60
+
+
+def is_colourless(rgb: np.ndarray) -> bool:
+    """Whether a picture has (almost) no colour: its colour spread is under COLOURLESS_SPREAD."""
+    pixels = rgb[::4, ::4].reshape(-1, 3).astype(np.float32)  # every fourth pixel each way is plenty
+    total = pixels.sum(axis=1)
+    lit = total > COLOUR_FLOOR
+    if not lit.any():
+        return False
+    chroma = pixels[lit, :2] / total[lit, None]
+    return float(np.sqrt(chroma.var(axis=0).sum())) < COLOURLESS_SPREAD
+
+
+def for_picture(profile: DetectionProfile, rgb: np.ndarray) -> DetectionProfile:
+    """The profile as it applies to this picture: its colourless thresholds for one without colour."""
+    return as_colourless(profile) if profile.colourless is not None and is_colourless(rgb) else profile
+
+
+def as_colourless(profile: DetectionProfile) -> DetectionProfile:
+    threshold, size_thresholds = profile.colourless or (profile.threshold, profile.size_thresholds)
+    return replace(profile, threshold=threshold, size_thresholds=size_thresholds)
+
+
 def exposed(rgb: np.ndarray, dark_below: int | None) -> np.ndarray:
     """The picture as the detectors see it: a dark one brightened (`exposure_gain`), others as they are."""
     gain = exposure_gain(rgb, dark_below)
@@ -529,8 +571,10 @@ def detect_faces(
 
 def prepared(image: np.ndarray, profile: DetectionProfile) -> tuple[np.ndarray, DetectionProfile]:
     """A photo as the detectors see it (8-bit RGB, brightened if dark) and the profile as it
-    applies to the photo's size (`for_size`): the first steps of `detect_faces`."""
-    rgb = exposed(as_rgb8(image), profile.dark_below)
+    applies to the photo (`for_picture`) and its size (`for_size`): the first steps of `detect_faces`."""
+    rgb = as_rgb8(image)
+    profile = for_picture(profile, rgb)  # judged before the gain, as the plan's record is
+    rgb = exposed(rgb, profile.dark_below)
     return rgb, for_size(profile, rgb.shape[1], rgb.shape[0])
 
 
@@ -681,9 +725,9 @@ class VideoDetection:
 # are found there and carried by tracking. Its weaker boxes (0.05) cut leaks further on some clips
 # but hid several times as much more of the frame away from faces (bench/README.md).
 VIDEO_DETECTION = {
-    "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=()), side=960, stride=2,
+    "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=(), colourless=None), side=960, stride=2,
                            retina_every=3, overview_threshold=0.1, confirm_score=0.1, confirm_hits=4, glance_side=320),
-    "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=()),
+    "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=(), colourless=None),
                                side=1920, stride=1, retina_every=6, overview_threshold=0.1, confirm_score=0.1,
                                confirm_hits=8),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from veil.detect import FAST, DetectionProfile, as_rgb8, detect_faces, detection_record, exposure_gain
+from veil.detect import FAST, DetectionProfile, as_rgb8, detect_faces, detection_record, exposure_gain, is_colourless
 from veil.imagefile import Photo, read_photo, to_srgb, write_photo
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.outputs import atomic_output
@@ -41,7 +41,7 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
         height=height,
         sha256=sha256 or file_sha256(path),
         regions=(faces if "face" in hide else []) + others,
-        detection={**(detection_record(profile, width, height) if look else {}), **record,
+        detection={**(detection_record(profile, width, height, is_colourless(rgb)) if look else {}), **record,
                    # What the detectors saw: a dark photo brightened by this gain (the output is not).
                    **({"exposure_gain": round(gain, 3)} if gain != 1.0 else {}),
                    **({"other_images_not_written": photo.others} if photo.others else {})},
