@@ -46,6 +46,8 @@ INTERVIEW = Face(WIDER + "13--Interview/13_Interview_Interview_Sequences_13_187.
 DEMONSTRATOR = Face(WIDER + "2--Demonstration/2_Demonstration_Demonstrators_2_666.jpg", (542, 196, 25, 28))
 # A sports fan's face, 150 px high: in black and white, the colour thresholds lose it.
 FAN = Face(WIDER + "28--Sports_Fan/28_Sports_Fan_Sports_Fan_28_2.jpg", (220, 320, 124, 150))
+# A face 53 px high that CenterFace scores under 0.05 in the photo made black and white.
+LISTENER = Face(WIDER + "11--Meeting/11_Meeting_Meeting_11_Meeting_Meeting_11_287.jpg", (731, 508, 21, 53))
 # 21x28 px: CenterFace scores it 0.77 at half the photo's size, and finds nothing at a quarter.
 MEETING = Face(WIDER + "11--Meeting/11_Meeting_Meeting_11_Meeting_Meeting_11_295.jpg", (691, 292, 21, 28))
 # A marcher's face, 234 px high, at the edge of a 1024 px photo.
@@ -167,6 +169,25 @@ def test_a_black_and_white_photo_is_held_to_the_colourless_thresholds(shared_dat
     x, y, w, h = FAN.box
     shown = read_photo(tmp_path / "out.png").pixels
     assert (shown[int(y + 0.2 * h):int(y + 0.8 * h), int(x + 0.2 * w):int(x + 0.8 * w)] <= 24).mean() >= 0.95
+
+
+def test_a_video_frame_without_colour_has_its_scores_raised(shared_data: Path) -> None:
+    """Video's thresholds lie in the detector and the tracker both: on a frame without colour
+    CenterFace's scores are raised instead, which keeps a face its plain scores would lose, and
+    leaves a colour frame's detections exactly as they were."""
+    rgb = read_photo(shared_data / LISTENER.photo).pixels
+    gray = np.ascontiguousarray(np.repeat(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2))
+    sampling = VIDEO_DETECTION["fast"]
+
+    def found(frame: np.ndarray, gain: float | None) -> list[Detection]:
+        return detect_frames([frame], sampling.frame, [False], overview_threshold=sampling.overview_threshold,
+                             colourless_gain=gain)[0]
+
+    assert max((iou(d, LISTENER.box) for d in found(gray, None)), default=0) < 0.2
+    assert max(iou(d, LISTENER.box) for d in found(gray, sampling.colourless_gain)) >= 0.5
+    assert found(rgb, sampling.colourless_gain) == found(rgb, None)
+    record = video_detection_record(sampling, 1, 1, (960, 540), TrackParams(), (None, None))
+    assert record["sampling"]["colourless_gain"] == sampling.colourless_gain
 
 
 def test_turned_views_find_an_upside_down_face_centerface_alone_misses(shared_data: Path) -> None:

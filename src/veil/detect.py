@@ -248,19 +248,20 @@ def _padded(image: np.ndarray, side: int | None = None) -> np.ndarray:
 
 
 def centerface_rows(detector: CenterFace, images: list[np.ndarray], threshold: float, side: int | None = None,
-                    rows: int = 0) -> list[np.ndarray]:
+                    rows: int = 0, gains: list[float] | None = None) -> list[np.ndarray]:
     """One CenterFace call on same-size RGB images: for each, rows of (x0, y0, x1, y1, score) above
-    `threshold` in its pixels. Each is padded bottom/right to the stride (or to `side` x `side`), and
-    blank images fill the batch up to `rows` (one input shape for every call: CenterFace.fixed_shapes)."""
+    `threshold` in its pixels, its scores raised by its `gains` factor (at most 1). Each is padded
+    bottom/right to the stride (or to `side` x `side`), and blank images fill the batch up to `rows`
+    (one input shape for every call: CenterFace.fixed_shapes)."""
     padded = [_padded(image, side) for image in images]
     padded += [np.zeros_like(padded[0])] * (rows - len(padded))
     outputs = detector.heatmaps(np.ascontiguousarray(np.stack(padded).transpose(0, 3, 1, 2), dtype=np.float32))
-    return [decode(outputs, i, threshold) for i in range(len(images))]
+    return [decode(outputs, i, threshold, gains[i] if gains else 1.0) for i in range(len(images))]
 
 
-def decode(outputs: list[np.ndarray], index: int, threshold: float) -> np.ndarray:
-    """Turn one image's network outputs into rows of (x0, y0, x1, y1, score)."""
-    heat = outputs[0][index, 0]
+def decode(outputs: list[np.ndarray], index: int, threshold: float, gain: float = 1.0) -> np.ndarray:
+    """Turn one image's network outputs into rows of (x0, y0, x1, y1, score), scores times `gain`."""
+    heat = outputs[0][index, 0] if gain == 1.0 else np.minimum(outputs[0][index, 0] * gain, 1.0)
     size = outputs[1][index]
     offset = outputs[2][index]
     ys, xs = np.nonzero(heat > threshold)
@@ -590,17 +591,20 @@ def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: R
 
 def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: list[bool], batch: int = 0,
                   detector: CenterFace | None = None, second: RetinaFace | None = None,
-                  overview_threshold: float | None = None) -> list[list[Detection]]:
+                  overview_threshold: float | None = None, colourless_gain: float | None = None,
+                  ) -> list[list[Detection]]:
     """Faces in same-size upright RGB video frames, in their pixels: CenterFace on the whole frames
     in one call (padded to `batch` frames where shapes must stay fixed), and where
     `overview_threshold` is given on the frames downscaled to the profile's overview side too
     (its boxes scoring at least that join the others); RetinaFace's views on the frames `views`
-    marks. Boxes are not clipped to the frame: a face half out of the picture keeps its full
-    size, so the head around it does too."""
+    marks. On a frame without colour (`is_colourless`) CenterFace's scores are raised
+    `colourless_gain` times. Boxes are not clipped to the frame: a face half out of the picture
+    keeps its full size, so the head around it does too."""
     detector = detector or shared_detector()
     pad_rows = batch if detector.fixed_shapes else 0
+    gains = [colourless_gain if colourless_gain and is_colourless(frame) else 1.0 for frame in frames]
     frames = [exposed(frame, profile.dark_below) for frame in frames]
-    found = centerface_rows(detector, frames, decode_floor(profile), rows=pad_rows)
+    found = centerface_rows(detector, frames, decode_floor(profile), rows=pad_rows, gains=gains)
     second = (second or shared_retinaface()) if any(views) and uses_retina(profile) else None
     settled = [nms(kept(rgb, full, profile, second if view else None), profile.nms_iou)
                for rgb, full, view in zip(frames, found, views)]
@@ -608,7 +612,7 @@ def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: li
         # The overview's boxes join the frame's settled detections: after the agreement rule and
         # the closer look (one of them lying over a weak RetinaFace box would otherwise stop that
         # box from being looked at again) and after each set's own NMS.
-        wide = overview_rows(detector, frames, profile, overview_threshold, pad_rows)
+        wide = overview_rows(detector, frames, profile, overview_threshold, pad_rows, gains)
         settled = [nms(np.concatenate([own, nms(small, profile.nms_iou)]), profile.nms_iou)
                    for own, small in zip(settled, wide)]
     return [as_detections(rows) for rows in settled]
@@ -635,10 +639,10 @@ def _on_canvas(frames: list[np.ndarray], width: int, height: int) -> list[np.nda
 
 
 def overview_rows(detector: CenterFace, frames: list[np.ndarray], profile: DetectionProfile, threshold: float,
-                  rows: int = 0) -> list[np.ndarray]:
-    """CenterFace's rows scoring at least `threshold` on same-size frames downscaled as a photo's
-    overview pass (`overview_scale`), in the frames' pixels; none where the frames are too small
-    for one. A face seen from above, or half hidden between others, often scores higher there, with
+                  rows: int = 0, gains: list[float] | None = None) -> list[np.ndarray]:
+    """CenterFace's rows scoring at least `threshold` (after `gains`, as `centerface_rows`) on
+    same-size frames downscaled as a photo's overview pass (`overview_scale`), in the frames'
+    pixels; none where the frames are too small for one. A face seen from above, or half hidden between others, often scores higher there, with
     its box on the face rather than beside it."""
     h, w = frames[0].shape[:2]
     scale = overview_scale(profile, w, h)
@@ -648,7 +652,7 @@ def overview_rows(detector: CenterFace, frames: list[np.ndarray], profile: Detec
     small = [cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames]
     if rows:  # one input shape for every call (CenterFace.fixed_shapes): blank frame-size canvases
         small = _on_canvas(small, w, h)
-    found = centerface_rows(detector, small, max(threshold, decode_floor(profile)), rows=rows)
+    found = centerface_rows(detector, small, max(threshold, decode_floor(profile)), rows=rows, gains=gains)
     for each in found:
         each[:, [0, 2]] *= w / sw
         each[:, [1, 3]] *= h / sh
@@ -695,6 +699,11 @@ class VideoDetection:
     # shrunk to `side`, a 4K frame's 40 px face would be 10 px high, where CenterFace misses many.
     min_share: float = 0.5
     max_side: int = 1920
+    # A frame without colour (infrared night footage, black and white: `is_colourless`) has its
+    # CenterFace scores raised this many times (at most 1), which lowers the detection, overview
+    # and weak-track thresholds together: without skin colour faces score lower, and video's
+    # thresholds are spread over the detector and the tracker (bench/README.md). None: never.
+    colourless_gain: float | None = 5 / 3
 
     def __post_init__(self) -> None:
         if self.stride < 1 or self.text_every < 1:

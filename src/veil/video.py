@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from veil.detect import (FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile, RetinaFace,
+from veil.detect import (COLOURLESS_SPREAD, FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile, RetinaFace,
                          VideoDetection, detect_frames, exposure_record, glance_frames, overview_scale, retina_record,
                          shared_detector, shared_retinaface, unrotate, uses_retina)
 from veil.models import model_sha256, session_threads
@@ -301,6 +301,8 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
                      # The detector's image (its size: passes): longest_side, or min_share of a larger frame's.
                      "longest_side": sampling.side, "min_share": sampling.min_share, "max_side": sampling.max_side,
                      "max_upscale": MAX_UPSCALE,
+                     # CenterFace's scores raised this many times on a frame without colour.
+                     "colourless_gain": sampling.colourless_gain, "colourless_spread_below": COLOURLESS_SPREAD,
                      "second_model_every_nth_sampled_frame": sampling.retina_every,
                      "text_every_nth_sampled_frame": sampling.text_every,
                      # CenterFace alone on the frames between sampled ones, its boxes kept only where no
@@ -356,7 +358,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         scale = (scan.width / size[0], scan.height / size[1])
         with free_lane() as lane:
             found = detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
-                                  lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold)
+                                  lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold,
+                                  colourless_gain=sampling.colourless_gain)
             kinds = [frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lane.threads, lane.index, frame.text)
                      for frame in frames] if scan.kinds else []
         for frame, faces in zip(frames, found):
