@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence
 
-from veil.detect import FAST, DetectionProfile, detect_faces, detection_record
+from veil.detect import FAST, DetectionProfile, detect_faces, detection_record, is_colourless
 from veil.imagefile import MAX_PIXELS, ImageError, decoding_errors
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
@@ -65,9 +65,11 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     durations: list[int] = []
     size = (0, 0)
     passes = text_passes(profile.name)
+    colourless = 0  # frames held to the profile's colourless thresholds (detect_faces judges each)
     for index, (rgb, duration) in enumerate(_frames(path)):
         size = rgb.shape[1], rgb.shape[0]
         faces = detect_faces(rgb, profile) if look else []
+        colourless += look and is_colourless(rgb)
         for kind, boxes in frame_boxes(rgb, hide, 1.0, 1.0, passes).items():
             kinds[kind][index] = boxes
         detections[index] = [stored_head_box(face) for face in faces]  # the head boxes a photo gets
@@ -83,7 +85,11 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     return MediaPlan(
         path=str(Path(path).absolute()), kind="animation", width=size[0], height=size[1],
         frame_count=len(durations), sha256=sha256 or file_sha256(path), regions=regions,
-        detection={**(detection_record(profile, *size) if look else {}), **kinds_record(hide, *size, passes),
+        # Thresholds as they applied where every frame was alike; the count where they were not.
+        detection={**(detection_record(profile, *size, {0: False, len(durations): True}.get(colourless))
+                      if look else {}),
+                   **({"colourless_frames": colourless} if 0 < colourless < len(durations) else {}),
+                   **kinds_record(hide, *size, passes),
                    "every_frame": True, "tracking": asdict(params)},
         frame_times=[float(t) for t in times],
     )

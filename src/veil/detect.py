@@ -401,8 +401,11 @@ COLOUR_FLOOR = 60
 
 
 def is_colourless(rgb: np.ndarray) -> bool:
-    """Whether a picture has (almost) no colour: its colour spread is under COLOURLESS_SPREAD."""
-    pixels = rgb[::4, ::4].reshape(-1, 3).astype(np.float32)  # every fourth pixel each way is plenty
+    """Whether a picture (any decoded image) has (almost) no colour: its colour spread is under
+    COLOURLESS_SPREAD."""
+    if rgb.ndim == 2:
+        return True
+    pixels = as_rgb8(rgb[::4, ::4]).reshape(-1, 3).astype(np.float32)  # every fourth pixel each way is plenty
     total = pixels.sum(axis=1)
     lit = total > COLOUR_FLOOR
     if not lit.any():
@@ -702,7 +705,9 @@ class VideoDetection:
     # A frame without colour (infrared night footage, black and white: `is_colourless`) has its
     # CenterFace scores raised this many times (at most 1), which lowers the detection, overview
     # and weak-track thresholds together: without skin colour faces score lower, and video's
-    # thresholds are spread over the detector and the tracker (bench/README.md). None: never.
+    # thresholds are spread over the detector and the tracker (bench/README.md). The plan's scores
+    # on such frames are the raised ones. Sampled frames only: the glance between them keeps its
+    # own threshold. None: never.
     colourless_gain: float | None = 5 / 3
 
     def __post_init__(self) -> None:
