@@ -134,14 +134,18 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                     broken = True
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                task = running.pop(future)
-                broken |= isinstance(future.exception(), BrokenExecutor)
-                result = outcome_of(future, task)
-                if result.error and attempts[task.index] == 0:
-                    attempts[task.index] += 1
-                    queue.appendleft(task)
-                else:
-                    finish(task.index, result)
+                # A stop between taking a finished file off the running list and recording it would
+                # lose its record while its output stays (a rerun then refuses to overwrite it): the
+                # stop waits until the file is recorded.
+                with stops_held():
+                    task = running.pop(future)
+                    broken |= isinstance(future.exception(), BrokenExecutor)
+                    result = outcome_of(future, task)
+                    if result.error and attempts[task.index] == 0:
+                        attempts[task.index] += 1
+                        queue.appendleft(task)
+                    else:
+                        finish(task.index, result)
     except BaseException as error:  # Ctrl-C or a signal: what is already running finishes, its outputs whole
         if isinstance(executor, ProcessPoolExecutor):
             if isinstance(error, Stopped):
