@@ -87,7 +87,8 @@ def collect(
     floor = replace(profile, threshold=FLOOR)
     found = {}
     for done, name in enumerate(names):
-        rgb, sized = prepared(read_photo(DATA / "images" / name).pixels, floor)
+        picture = prepared(read_photo(DATA / "images" / name).pixels, floor)
+        rgb, sized = picture.rgb, picture.profile
         rows = nms(candidates(rgb, sized, detector), profile.nms_iou)
         probability = {
             verifier: session.run(None, {"image": square_crops(rgb, rows, side)})[-1][:, 1] if len(rows) else np.empty(0)

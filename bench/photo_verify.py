@@ -92,7 +92,8 @@ class Photo:
 def collect(root: Path, name: str, profile: DetectionProfile) -> Photo:
     path = root / "images" / name
     started = time.process_time()
-    rgb, profile = prepared(read_photo(path).pixels, profile)
+    picture = prepared(read_photo(path).pixels, profile)
+    rgb, profile = picture.rgb, picture.profile
     cf = candidates(rgb, profile, shared_detector())
     retina, turns = retina_candidates(rgb, profile, shared_retinaface())
     nothing = np.empty((0, 5), np.float32)
@@ -174,7 +175,7 @@ def kept_rows(photo: Photo, rule: Rule, cost: Cost) -> np.ndarray:
 def verify(photo: Photo, rows: np.ndarray, m: Mosaic, cost: Cost) -> np.ndarray:
     missing = [r for r in rows if (m, r.tobytes()) not in photo.verifier]
     if missing:
-        rgb, _ = prepared(read_photo(photo.path).pixels, FAST)
+        rgb = prepared(read_photo(photo.path).pixels, FAST).rgb
         started = time.process_time()
         scores = mosaic_scores(rgb, np.array(missing), m)
         cost.seconds += time.process_time() - started

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence
 
-from veil.detect import FAST, DetectionProfile, detect_faces, detection_record, is_colourless
+from veil.detect import FAST, DetectionProfile, detection_record, faces_in, prepared
 from veil.imagefile import MAX_PIXELS, ImageError, decoding_errors
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
@@ -68,8 +68,9 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     colourless = 0  # frames held to the profile's colourless thresholds (detect_faces judges each)
     for index, (rgb, duration) in enumerate(_frames(path)):
         size = rgb.shape[1], rgb.shape[0]
-        faces = detect_faces(rgb, profile) if look else []
-        colourless += look and is_colourless(rgb)
+        picture = prepared(rgb, profile) if look else None
+        faces = faces_in(picture) if picture else []
+        colourless += bool(picture and picture.colourless)
         for kind, boxes in frame_boxes(rgb, hide, 1.0, 1.0, passes).items():
             kinds[kind][index] = boxes
         detections[index] = [stored_head_box(face) for face in faces]  # the head boxes a photo gets

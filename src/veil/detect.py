@@ -414,12 +414,8 @@ def is_colourless(rgb: np.ndarray) -> bool:
     return float(np.sqrt(chroma.var(axis=0).sum())) < COLOURLESS_SPREAD
 
 
-def for_picture(profile: DetectionProfile, rgb: np.ndarray) -> DetectionProfile:
-    """The profile as it applies to this picture: its colourless thresholds for one without colour."""
-    return as_colourless(profile) if profile.colourless is not None and is_colourless(rgb) else profile
-
-
 def as_colourless(profile: DetectionProfile) -> DetectionProfile:
+    """The profile as it applies to a picture without colour (its own where it has no such rule)."""
     threshold, size_thresholds = profile.colourless or (profile.threshold, profile.size_thresholds)
     return replace(profile, threshold=threshold, size_thresholds=size_thresholds)
 
@@ -567,19 +563,37 @@ def detect_faces(
     second: RetinaFace | None = None,
 ) -> list[Detection]:
     """Find faces in an RGB(A)/grayscale image array; boxes are in its pixel coordinates."""
-    rgb, profile = prepared(image, profile)
+    return faces_in(prepared(image, profile), detector, second)
+
+
+def faces_in(picture: Picture, detector: CenterFace | None = None, second: RetinaFace | None = None) -> list[Detection]:
+    """`detect_faces` on a picture already prepared (whose plan records how it was)."""
+    rgb, profile = picture.rgb, picture.profile
     rows = candidates(rgb, profile, detector or shared_detector())
     rows = kept(rgb, rows, profile, (second or shared_retinaface()) if uses_retina(profile) else None)
     return fuse(rows, profile.nms_iou, width=rgb.shape[1], height=rgb.shape[0])
 
 
-def prepared(image: np.ndarray, profile: DetectionProfile) -> tuple[np.ndarray, DetectionProfile]:
-    """A photo as the detectors see it (8-bit RGB, brightened if dark) and the profile as it
-    applies to the photo (`for_picture`) and its size (`for_size`): the first steps of `detect_faces`."""
+@dataclass(frozen=True)
+class Picture:
+    """A photo as the detectors see it, and what was judged of it on the way."""
+
+    rgb: np.ndarray  # 8-bit RGB, brightened if it was dark
+    profile: DetectionProfile  # as it applies to this picture (`prepared`) and its size (`for_size`)
+    gain: float  # the brightening (`exposure_gain`), 1 for most
+    colourless: bool  # `is_colourless`, judged before the gain
+
+
+def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
+    """The first steps of `detect_faces`: the picture made 8-bit RGB, judged and brightened."""
     rgb = as_rgb8(image)
-    profile = for_picture(profile, rgb)  # judged before the gain, as the plan's record is
-    rgb = exposed(rgb, profile.dark_below)
-    return rgb, for_size(profile, rgb.shape[1], rgb.shape[0])
+    colourless = profile.colourless is not None and is_colourless(rgb)
+    if colourless:
+        profile = as_colourless(profile)
+    gain = exposure_gain(rgb, profile.dark_below)
+    if gain != 1.0:
+        rgb = cv2.convertScaleAbs(rgb, alpha=gain)
+    return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless)
 
 
 def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: RetinaFace | None) -> np.ndarray:
@@ -645,8 +659,8 @@ def overview_rows(detector: CenterFace, frames: list[np.ndarray], profile: Detec
                   rows: int = 0, gains: list[float] | None = None) -> list[np.ndarray]:
     """CenterFace's rows scoring at least `threshold` (after `gains`, as `centerface_rows`) on
     same-size frames downscaled as a photo's overview pass (`overview_scale`), in the frames'
-    pixels; none where the frames are too small for one. A face seen from above, or half hidden between others, often scores higher there, with
-    its box on the face rather than beside it."""
+    pixels; none where the frames are too small for one. A face seen from above, or half hidden
+    between others, often scores higher there, with its box on the face rather than beside it."""
     h, w = frames[0].shape[:2]
     scale = overview_scale(profile, w, h)
     if scale is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from veil.detect import FAST, DetectionProfile, as_rgb8, detect_faces, detection_record, exposure_gain, is_colourless
+from veil.detect import FAST, DetectionProfile, detection_record, faces_in, prepared
 from veil.imagefile import Photo, read_photo, to_srgb, write_photo
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.outputs import atomic_output
@@ -30,10 +30,9 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
     height, width = photo.pixels.shape[:2]
     # People need the faces too: a face whose body the person detector missed still gets one.
     look = "face" in hide or "person" in hide
-    rgb = as_rgb8(photo.pixels) if look else photo.pixels
-    faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(detect_faces(rgb, profile))] if look else []
+    picture = prepared(photo.pixels, profile) if look else None
+    faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(faces_in(picture))] if picture else []
     others, record = photo_regions(photo.pixels, hide, faces, text_passes(profile.name))
-    gain = exposure_gain(rgb, profile.dark_below) if look else 1.0
     return MediaPlan(
         path=str(Path(path).absolute()),
         kind="image",
@@ -41,9 +40,9 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
         height=height,
         sha256=sha256 or file_sha256(path),
         regions=(faces if "face" in hide else []) + others,
-        detection={**(detection_record(profile, width, height, is_colourless(rgb)) if look else {}), **record,
+        detection={**(detection_record(profile, width, height, picture.colourless) if picture else {}), **record,
                    # What the detectors saw: a dark photo brightened by this gain (the output is not).
-                   **({"exposure_gain": round(gain, 3)} if gain != 1.0 else {}),
+                   **({"exposure_gain": round(picture.gain, 3)} if picture and picture.gain != 1.0 else {}),
                    **({"other_images_not_written": photo.others} if photo.others else {})},
     )
 
