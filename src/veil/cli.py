@@ -357,9 +357,21 @@ def speech_summary(result: FileResult) -> dict:
 
 
 def wants_json(args: list[str]) -> bool:
-    """--json among the options (not a file named so after `--`), looked for by hand because
-    a run refused while its options are parsed must still answer in JSON."""
-    return "--json" in args[:args.index("--")] if "--" in args else "--json" in args
+    """Whether --json is among the options, looked for by hand because a run refused while its
+    options are parsed must still answer in JSON. Read as click reads options: the word after an
+    option that takes a value is that value (`-o --json` names an output file), and nothing after
+    `--` is an option."""
+    takes_value = {name for param in typer.main.get_command(app).params if isinstance(param, typer.core.TyperOption)
+                   and not param.is_flag and not param.count for name in param.opts + param.secondary_opts}
+    words = iter(args)
+    for word in words:
+        if word == "--":
+            return False
+        if word == "--json":
+            return True
+        if word in takes_value:
+            next(words, None)
+    return False
 
 
 def main() -> None:
