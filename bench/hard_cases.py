@@ -26,6 +26,12 @@ and one without colour (black and white prints, infrared night footage), made fr
 
     gray                   the photo's luma (ITU-R 601, as OpenCV's RGB2GRAY) in all three channels
 
+and one for a face the frame cuts (a person entering the picture, a tight crop), from every photo
+with a face >= 40 px:
+
+    edge                   the photo cropped at the edge nearest one such face (drawn), so that
+                           60-90% of the face is left inside; its box is cut with it
+
     python bench/hard_cases.py make /tmp/veil-hard           # writes the sets (never commit them)
     python bench/hard_cases.py make /tmp/veil-hard --sets dark small   # only these
     python bench/hard_cases.py score /tmp/veil-hard          # fast and accurate on plain + every set
@@ -62,9 +68,10 @@ from veil.imagefile import read_photo  # noqa: E402
 from veil.photo import plan_photo, render_photo  # noqa: E402
 from veil.plan import RenderSettings  # noqa: E402
 
-SETS = ("rot90", "rot180", "rot270", "closeup", "occluded", "dark", "shared", "small", "large", "gray")
+SETS = ("rot90", "rot180", "rot270", "closeup", "occluded", "dark", "shared", "small", "large", "gray", "edge")
 SEED = 20261129
 CONDITIONS_SEED = 20261130
+EDGE_SEED = 20261201
 CLOSEUP_SIDE = 1024
 SKIN = [(255, 219, 172), (241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 51, 23)]
 MASK = [(168, 207, 223), (190, 222, 206), (236, 236, 236), (40, 40, 46)]
@@ -112,6 +119,25 @@ def closeup(rgb: np.ndarray, faces: Faces, face: GroundTruthFace, rnd: random.Ra
     k = CLOSEUP_SIDE / max(x1 - x0, y1 - y0)
     crop = cv2.resize(rgb[y0:y1, x0:x1], (round((x1 - x0) * k), round((y1 - y0) * k)), interpolation=cv2.INTER_CUBIC)
     return crop, cropped_faces(faces, x0, y0, x1, y1, k)
+
+
+def edge_cut(rgb: np.ndarray, faces: Faces, face: GroundTruthFace, rnd: random.Random) -> tuple[np.ndarray, Faces]:
+    """The photo cropped at the edge nearest `face`, so that 60-90% of the face (along that edge's
+    axis) is left inside."""
+    height, width = rgb.shape[:2]
+    keep = rnd.uniform(0.6, 0.9)
+    distances = {"left": face.x, "top": face.y, "right": width - face.x - face.w, "bottom": height - face.y - face.h}
+    x0, y0, x1, y1 = 0, 0, width, height
+    side = min(distances, key=distances.__getitem__)
+    if side == "left":
+        x0 = round(face.x + face.w * (1 - keep))
+    elif side == "top":
+        y0 = round(face.y + face.h * (1 - keep))
+    elif side == "right":
+        x1 = round(face.x + face.w * keep)
+    else:
+        y1 = round(face.y + face.h * keep)
+    return np.ascontiguousarray(rgb[y0:y1, x0:x1]), cropped_faces(faces, x0, y0, x1, y1, 1.0)
 
 
 def patch(rgb: np.ndarray, face: GroundTruthFace, rnd: random.Random) -> None:
@@ -174,7 +200,7 @@ def condition_case(k: int, stem: str, rgb: np.ndarray, faces: Faces, rnd: random
 
 def make_cases(ground_truth: dict[str, Faces], wanted: set[str]) -> dict[str, list[Case]]:
     """The sets named in `wanted`, each photo drawn as it would be if every set were made."""
-    rnd, conditions = random.Random(SEED), random.Random(CONDITIONS_SEED)
+    rnd, conditions, edges = random.Random(SEED), random.Random(CONDITIONS_SEED), random.Random(EDGE_SEED)
     cases: dict[str, list[Case]] = {s: [] for s in SETS}
     for k, (name, faces) in enumerate(ground_truth.items()):
         rgb = read_photo(DATA / "images" / name).pixels[:, :, :3]
@@ -195,6 +221,9 @@ def make_cases(ground_truth: dict[str, Faces], wanted: set[str]) -> dict[str, li
         condition, case = condition_case(k, stem, rgb, faces, conditions, wanted)
         if case is not None:
             cases[condition].append(case)
+        cut = [f for f in faces if f.valid and f.h >= 40]
+        if cut and "edge" in wanted:
+            cases["edge"].append((stem, *edge_cut(rgb, faces, edges.choice(cut), edges)))
         if "gray" in wanted:
             cases["gray"].append((stem, np.repeat(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2), faces))
     return {s: c for s, c in cases.items() if s in wanted}

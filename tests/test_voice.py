@@ -6,6 +6,7 @@ steady tone: the tone is sound that is not speech, and must come out unchanged.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from fractions import Fraction
@@ -201,6 +202,8 @@ def test_anonymised_video_keeps_duration_and_sync(files: dict[str, Path]):
     assert abs(len(after) - len(before)) <= 2048
     speech = (TONE_S + 0.5, TONE_S + 3.5)
     assert abs(np.corrcoef(_span(after, rate, *speech), _span(before, rate, *speech))[0, 1]) < 0.7
+    # The sound, encoded again, names no encoder version (FFmpeg's AAC writes one unless asked not to).
+    assert not re.search(rb"Lav[fc]\d|x264 - core", out.read_bytes())
 
 
 def test_audio_file_is_accepted_with_tags_stripped_and_keep_is_refused(files: dict[str, Path]):

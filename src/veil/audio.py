@@ -19,6 +19,7 @@ from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.plan import MediaPlan, RenderSettings
 from veil.speech import SoundError, speech_regions
+from veil.videofile import NAMELESS_MUXING
 from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, voice_plan
 
 # Output container per suffix.
@@ -48,7 +49,7 @@ def _open(path: Path) -> av.container.InputContainer:
 def _open_output(path: Path, suffix: str, source: av.container.InputContainer,
                  voice: VoicePlan) -> tuple[av.container.OutputContainer, dict[int, tuple[av.audio.stream.AudioStream, VoiceEdit]]]:
     try:
-        out = av.open(str(path), "w", format=AUDIO_FORMATS.get(suffix.lower()))
+        out = av.open(str(path), "w", format=AUDIO_FORMATS.get(suffix.lower()), container_options=NAMELESS_MUXING)
     except (av.error.FFmpegError, ValueError) as error:
         raise SoundError(f"cannot write a {suffix or 'suffix-less'} file: {error}") from None
     try:

@@ -9,7 +9,9 @@ display rotation and colour tags (10-bit stays 10-bit), audio packets copied unc
 (re-encoded only where the container cannot hold the codec), subtitles and data streams
 dropped unless asked, closed captions carried in the video frames not written. Nothing of
 the input's container or stream metadata is copied, so GPS location atoms, creation
-times, device make/model, encoder names and chapter titles are gone.
+times, device make/model, encoder names and chapter titles are gone. Nor does the output
+name what made it: no "Lavf" encoder tag or Matroska writing application (FFmpeg's bitexact
+flag), and no x264 settings string, which gives its version and the machine's thread count.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import av
 import av.error
+from av.bitstream import BitStreamFilterContext
 
 from veil.interrupt import temporary_folder
 from veil.plan import Encoding
@@ -41,6 +44,13 @@ ENCODERS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "vp9": "lib
 # speed). x264's veryfast was chosen by bench/video_quality.py: outside the redacted regions it
 # stays more faithful to the input than deface's output, for less CPU than medium.
 PRESETS = {"libx264": "veryfast", "libx265": "fast"}
+# FFmpeg's muxers name themselves and their version in the file unless asked to be bitexact.
+NAMELESS_MUXING = {"fflags": "+bitexact"}
+# x264 writes its version and every setting (threads included) in an SEI message of the first
+# frame, and has no option to stop it: its H.264 output is passed through FFmpeg's filter_units
+# filter without SEI units (type 6). veil's x264 settings make no other SEI (no HRD, open GOP
+# or intra refresh), and frames' closed captions are off (a53cc).
+X264_WITHOUT_SEI = "filter_units=remove_types=6"
 
 
 class VideoError(ValueError):
@@ -180,10 +190,17 @@ class Output:
     copies: dict[int, av.stream.Stream]  # input stream index -> output stream, packets copied
     # Streams decoded and encoded again: converted (a resampler) or with voices edited (a VoiceEdit).
     reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler | VoiceEdit]]
+    # What the video's packets pass through before the file (X264_WITHOUT_SEI), if anything.
+    video_filter: BitStreamFilterContext | None = None
 
-    def encode(self, frame: av.VideoFrame) -> None:
-        """The next video frame, in display order."""
-        self.container.mux(self.video.encode(frame))
+    def encode(self, frame: av.VideoFrame | None) -> None:
+        """The next video frame, in display order; None flushes the encoder."""
+        packets = self.video.encode(frame)
+        if self.video_filter is not None:
+            packets = [out for packet in packets for out in self.video_filter.filter(packet)]
+            if frame is None:
+                packets += self.video_filter.filter(None)
+        self.container.mux(packets)
 
     def mux(self, packet: av.Packet) -> None:
         """A packet of one of the input's other streams: copied, or decoded and encoded again."""
@@ -199,7 +216,7 @@ class Output:
 
     def finish(self) -> None:
         """Flushes every encoder and closes the file (the caller renames it into place)."""
-        self.container.mux(self.video.encode(None))
+        self.encode(None)
         for stream, resampler in self.reencode.values():
             for resampled in resampler.resample(None):
                 self.container.mux(stream.encode(resampled))
@@ -212,7 +229,7 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
                 voice: VoicePlan = VoicePlan()) -> Output:
     fmt = CONTAINER_FORMATS.get(suffix.lower())
     # MP4/MOV: index at the front, so the file plays while it downloads.
-    options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+    options = NAMELESS_MUXING | ({"movflags": "+faststart"} if fmt in ("mp4", "mov") else {})
     try:
         out = av.open(str(path), "w", format=fmt, container_options=options)
     except (av.error.FFmpegError, ValueError) as error:
@@ -223,7 +240,8 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         if encoding.keep_subtitles:
             for sub in source.streams.subtitles:
                 copies[sub.index] = out.add_stream_from_template(sub)
-        return Output(out, stream, copies, reencode)
+        sei_stripper = BitStreamFilterContext(X264_WITHOUT_SEI, stream) if stream.codec_context.name == "libx264" else None
+        return Output(out, stream, copies, reencode, sei_stripper)
     except Exception:
         out.close()
         raise
@@ -283,6 +301,7 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
         codec = "libopus" if out.format.name in ("webm", "ogg") else "aac"
         stream = out.add_stream(codec, rate=48000 if codec == "libopus" else cc.sample_rate)
         stream.layout = cc.layout.name if cc.layout.nb_channels <= 2 else "stereo"
+        stream.codec_context.flags |= av.codec.context.Flags.bitexact  # no "Lavc..." in the sound (AAC)
         fmt = av.codec.Codec(codec, "w").audio_formats[0].name
         reencode[audio.index] = (stream, av.AudioResampler(format=fmt, layout=stream.layout, rate=stream.rate))
     return copies, reencode

@@ -441,6 +441,8 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
     rate = cc.sample_rate if not rates or cc.sample_rate in rates else min(rates, key=lambda r: abs(r - cc.sample_rate))
     stream = out.add_stream(name, rate=rate)
     stream.layout = cc.layout.name
+    # Without it FFmpeg's AAC encoder writes its name and version ("Lavc...") into the sound.
+    stream.codec_context.flags |= av.codec.context.Flags.bitexact
     if codec.lossy and cc.bit_rate:
         stream.bit_rate = cc.bit_rate  # the input's quality, not the encoder's default
     if name == "aac":
