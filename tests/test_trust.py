@@ -414,6 +414,7 @@ def test_video_plan_records_video_settings_and_encoding_is_honoured_on_rerender(
     assert again.exit_code == 0, again.stderr
     with av.open(str(tmp_path / "again.mp4")) as out:
         assert out.streams.video[0].codec_context.name == "hevc"  # the plan's codec, not the default
+    assert b"x265 (build" not in (tmp_path / "again.mp4").read_bytes()  # nor x265's version and settings
     assert "not checked" in again.stderr and "could not be analysed" not in again.stderr
     report = json.loads((tmp_path / "audit.json").read_text())
     assert report["settings"]["encoding"]["crf"] == 30 and report["settings"]["from_command_line"] == []

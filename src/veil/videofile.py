@@ -11,7 +11,7 @@ dropped unless asked, closed captions carried in the video frames not written. N
 the input's container or stream metadata is copied, so GPS location atoms, creation
 times, device make/model, encoder names and chapter titles are gone. Nor does the output
 name what made it: no "Lavf" encoder tag or Matroska writing application (FFmpeg's bitexact
-flag), and no x264 settings string, which gives its version and the machine's thread count.
+flag), and no x264 or x265 settings string, which gives its version and the machine's thread count.
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         # transcript) to the frames, and these encoders write them back by default.
         options["a53cc"] = "0"
     if encoder == "libx265":
-        options["x265-params"] = "log-level=error"
+        options["x265-params"] = "log-level=error:info=0"  # info=0: no SEI with its version, build and settings
     if encoder == "libvpx-vp9":
         options.update({"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"})
     if encoder == "libvpx":  # VP8's CRF caps a target bitrate: set one high enough for the CRF to rule
