@@ -200,9 +200,11 @@ def test_json_answers_even_a_refused_run(shared_data, tmp_path):
     assert "Traceback" not in closed.stderr and "Exception ignored" not in closed.stderr, closed.stderr
     result = veil_subprocess("--", "--json")  # a file of that name, not the option
     assert result.returncode == 1 and result.stdout == "" and "--json: no such file" in result.stderr
-    # Nor is `--json` the option where it is another option's value (an output named so).
-    result = veil_subprocess("-o", "--json", photo, "--nonsense")
-    assert result.returncode == 2 and result.stdout == "" and "No such option: --nonsense" in result.stderr
+    # Nor is `--json` the option where it is another option's value (an output named so), given
+    # alone or in a cluster of short options.
+    for value_first in (["-o", "--json"], ["-qo", "--json"]):
+        result = veil_subprocess(*value_first, photo, "--nonsense")
+        assert result.returncode == 2 and result.stdout == "" and "No such option: --nonsense" in result.stderr
 
 
 def test_report_that_cannot_be_written_is_one_line_never_a_traceback(shared_data, tmp_path):

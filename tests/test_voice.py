@@ -218,10 +218,18 @@ def test_audio_file_is_accepted_with_tags_stripped_and_keep_is_refused(files: di
     assert run.returncode == 0, run.stderr
     with av.open(str(out)) as c:
         assert "title" not in c.metadata
+    assert not re.search(rb"Lav[fc]\d", out.read_bytes())  # nor FFmpeg's version
     silent, *_ = _decode(out)
     assert len(silent) == len(_decode(files["wav"])[0]) and not silent.any()
     speech = [r for r in Plan.load(plan).media[0].regions if r.kind == "speech"]
     assert speech and all(r.start is not None and r.end > r.start and not r.boxes for r in speech)
+    # Lossless sound into a lossy file: PCM's bit rate is more than encoders take, and a WAV file
+    # may give only a channel count, which they refuse.
+    for suffix in (".m4a", ".mp3", ".opus"):
+        lossy = files["folder"] / f"muted{suffix}"
+        run = _veil(str(files["wav"]), "-o", str(lossy), "--voice", "mute")
+        assert run.returncode == 0, run.stderr
+        assert abs(len(_decode(lossy)[0]) / _decode(lossy)[1] - len(silent) / _decode(out)[1]) < 0.1
 
 
 def test_keep_copies_audio_packets_unchanged(files: dict[str, Path]):

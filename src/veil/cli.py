@@ -359,8 +359,9 @@ def speech_summary(result: FileResult) -> dict:
 def wants_json(args: list[str]) -> bool:
     """Whether --json is among the options, looked for by hand because a run refused while its
     options are parsed must still answer in JSON. Read as click reads options: the word after an
-    option that takes a value is that value (`-o --json` names an output file), and nothing after
-    `--` is an option."""
+    option that takes a value is that value (`-o --json` names an output file), in a cluster of
+    short options (`-qo`) the first that takes a value takes the rest of the word, or the next
+    word when it comes last, and nothing after `--` is an option."""
     takes_value = {name for param in typer.main.get_command(app).params if isinstance(param, typer.core.TyperOption)
                    and not param.is_flag and not param.count for name in param.opts + param.secondary_opts}
     words = iter(args)
@@ -371,6 +372,12 @@ def wants_json(args: list[str]) -> bool:
             return True
         if word in takes_value:
             next(words, None)
+        elif word.startswith("-") and not word.startswith("--"):
+            for position, letter in enumerate(word[1:], 1):
+                if f"-{letter}" in takes_value:
+                    if position == len(word) - 1:
+                        next(words, None)
+                    break
     return False
 
 

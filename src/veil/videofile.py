@@ -10,8 +10,10 @@ display rotation and colour tags (10-bit stays 10-bit), audio packets copied unc
 dropped unless asked, closed captions carried in the video frames not written. Nothing of
 the input's container or stream metadata is copied, so GPS location atoms, creation
 times, device make/model, encoder names and chapter titles are gone. Nor does the output
-name what made it: no "Lavf" encoder tag or Matroska writing application (FFmpeg's bitexact
-flag), and no x264 or x265 settings string, which gives its version and the machine's thread count.
+give the versions of what made it: FFmpeg's bitexact flag leaves its name without a version
+where a container has a field for it (Matroska's writing application, MOV's vendor, MPEG-TS's
+service), and x264's and x265's settings strings, which give their version and the machine's
+thread count, are not written.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from av.bitstream import BitStreamFilterContext
 
 from veil.interrupt import temporary_folder
 from veil.plan import Encoding
-from veil.voice import VoiceEdit, VoicePlan, add_edited_stream
+from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, output_layout
 
 # Output container per suffix; anything else lets FFmpeg guess from the name.
 CONTAINER_FORMATS = {
@@ -46,10 +48,10 @@ ENCODERS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "vp9": "lib
 PRESETS = {"libx264": "veryfast", "libx265": "fast"}
 # FFmpeg's muxers name themselves and their version in the file unless asked to be bitexact.
 NAMELESS_MUXING = {"fflags": "+bitexact"}
-# x264 writes its version and every setting (threads included) in an SEI message of the first
-# frame, and has no option to stop it: its H.264 output is passed through FFmpeg's filter_units
-# filter without SEI units (type 6). veil's x264 settings make no other SEI (no HRD, open GOP
-# or intra refresh), and frames' closed captions are off (a53cc).
+# x264 writes its version and every setting (threads included) in an SEI unit in front of its
+# first frame, and has no option to stop it: that first packet is passed through FFmpeg's
+# filter_units filter without SEI units (type 6). The first frame's other SEI go with it: with
+# veil's settings only a 3D video's frame packing, which x264 repeats on every keyframe.
 X264_WITHOUT_SEI = "filter_units=remove_types=6"
 
 
@@ -190,16 +192,16 @@ class Output:
     copies: dict[int, av.stream.Stream]  # input stream index -> output stream, packets copied
     # Streams decoded and encoded again: converted (a resampler) or with voices edited (a VoiceEdit).
     reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler | VoiceEdit]]
-    # What the video's packets pass through before the file (X264_WITHOUT_SEI), if anything.
-    video_filter: BitStreamFilterContext | None = None
+    # What the video's first packet passes through before the file (X264_WITHOUT_SEI), if anything.
+    first_packet_filter: BitStreamFilterContext | None = None
 
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
         packets = self.video.encode(frame)
-        if self.video_filter is not None:
-            packets = [out for packet in packets for out in self.video_filter.filter(packet)]
-            if frame is None:
-                packets += self.video_filter.filter(None)
+        if self.first_packet_filter is not None and packets:
+            first, *rest = packets
+            packets = [*self.first_packet_filter.filter(first), *self.first_packet_filter.filter(None), *rest]
+            self.first_packet_filter = None
         self.container.mux(packets)
 
     def mux(self, packet: av.Packet) -> None:
@@ -300,7 +302,7 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
         # The container cannot hold this codec (PCM in WebM, say): re-encode it.
         codec = "libopus" if out.format.name in ("webm", "ogg") else "aac"
         stream = out.add_stream(codec, rate=48000 if codec == "libopus" else cc.sample_rate)
-        stream.layout = cc.layout.name if cc.layout.nb_channels <= 2 else "stereo"
+        stream.layout = output_layout(cc.layout) if cc.layout.nb_channels <= 2 else "stereo"
         stream.codec_context.flags |= av.codec.context.Flags.bitexact  # no "Lavc..." in the sound (AAC)
         fmt = av.codec.Codec(codec, "w").audio_formats[0].name
         reencode[audio.index] = (stream, av.AudioResampler(format=fmt, layout=stream.layout, rate=stream.rate))

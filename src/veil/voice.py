@@ -37,6 +37,8 @@ from veil.speech import Segment
 
 # Long enough that muting does not click, short enough to leave the sound around speech.
 FADE_S = 0.03
+# Bits a second per channel when lossless sound is encoded lossily (AAC, MP3, Opus) after editing.
+LOSSLESS_INTO_LOSSY = 96_000
 
 RATE = 16000
 FRAME = 320  # 20 ms analysis frames, 10 ms apart (the VoicePrivacy baseline's)
@@ -440,11 +442,16 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
     rates = codec.audio_rates
     rate = cc.sample_rate if not rates or cc.sample_rate in rates else min(rates, key=lambda r: abs(r - cc.sample_rate))
     stream = out.add_stream(name, rate=rate)
-    stream.layout = cc.layout.name
+    layout = output_layout(cc.layout)
+    stream.layout = layout
     # Without it FFmpeg's AAC encoder writes its name and version ("Lavc...") into the sound.
     stream.codec_context.flags |= av.codec.context.Flags.bitexact
-    if codec.lossy and cc.bit_rate:
+    if codec.lossy and cc.bit_rate and cc.codec.lossy:
         stream.bit_rate = cc.bit_rate  # the input's quality, not the encoder's default
+    elif codec.lossy:
+        # From lossless sound (WAV, FLAC) into a lossy format: a rate that keeps speech and music
+        # faithful (the input's, 768 kb/s for 16-bit 48 kHz stereo PCM, is more than encoders take).
+        stream.bit_rate = LOSSLESS_INTO_LOSSY * stream.layout.nb_channels
     if name == "aac":
         # FFmpeg's default AAC search (twoloop) took most of the time of an anonymised export.
         stream.options = {"aac_coder": "fast"}
@@ -462,8 +469,17 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
     elif cc.format.name.rstrip("p") in names or cc.format.name + "p" in names:
         fmt = next(n for n in (cc.format.name.rstrip("p"), cc.format.name + "p") if n in names)
     stream.format = fmt
-    encoder = av.AudioResampler(format=fmt, layout=cc.layout.name, rate=rate)
+    encoder = av.AudioResampler(format=fmt, layout=layout, rate=rate)
     return stream, VoiceEdit(mode, speech, cc.sample_rate, cc.layout.name, encoder)
+
+
+def output_layout(layout: av.AudioLayout) -> str:
+    """The input's channel layout, named as encoders take it: a WAV file often gives only a
+    channel count ("2 channels"), which AAC, MP3 and Opus refuse; one or two channels are then
+    mono or stereo."""
+    if layout.name == f"{layout.nb_channels} channels" and layout.nb_channels <= 2:
+        return "mono" if layout.nb_channels == 1 else "stereo"
+    return layout.name
 
 
 def voice_notes(media, mode: VoiceMode, dry_run: bool) -> list[str]:
