@@ -166,6 +166,40 @@ def test_rotated_video_keeps_its_rotation_and_faces_are_hidden_upright(tmp_path:
     assert coded[cy - 2:cy + 2, cx - 2:cx + 2].max() <= 24
 
 
+def test_pcm_sound_given_only_a_channel_count_is_copied_into_mp4(tmp_path: Path):
+    """Sound from a WAV is often PCM tagged with a channel count only ("2 channels"): MP4's muxer
+    takes it until its trailer, which fails after all the work. veil names it stereo and copies
+    the same packets."""
+    source, target = tmp_path / "camera.mov", tmp_path / "out.mp4"
+    with av.open(str(VIDEOS / "youtube_faces" / "Alek_Wek1.mp4")) as clip, av.open(str(source), "w") as out:
+        video = out.add_stream("libx264", rate=30)
+        sound = out.add_stream("pcm_s16le", rate=48000)
+        sound.layout = "2 channels"
+        tone = (8000 * np.sin(np.arange(1600) / 10)).astype(np.int16)
+        for i, frame in enumerate(clip.decode(video=0)):
+            if i == 10:
+                break
+            if i == 0:
+                video.width, video.height = frame.width, frame.height
+            new = frame.reformat(format="yuv420p")
+            new.pts, new.time_base = i, Fraction(1, 30)
+            out.mux(video.encode(new))
+            chunk = av.AudioFrame.from_ndarray(np.repeat(tone, 2)[None], format="s16", layout="2 channels")
+            chunk.sample_rate, chunk.pts = 48000, i * 1600
+            out.mux(sound.encode(chunk))
+        out.mux(video.encode(None))
+        out.mux(sound.encode(None))
+    redact(source, target, None)
+
+    def packets(path: Path) -> list[bytes]:
+        with av.open(str(path)) as c:
+            return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+
+    assert packets(target) == packets(source) and len(packets(source)) > 0
+    with av.open(str(target)) as c:
+        assert c.streams.audio[0].layout.name == "stereo"
+
+
 def test_upright_to_coded_matches_numpy_rotation():
     coded = np.zeros((30, 50), np.uint8)
     for turns in range(4):

@@ -298,6 +298,10 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
             continue
         if cc.name in out.supported_codecs:
             copies[audio.index] = out.add_stream_from_template(audio)
+            # A bare channel count (PCM from a WAV-made file) fails MP4's trailer, after all the
+            # work: named as mono or stereo, the same packets are written.
+            if (layout := output_layout(cc.layout)) != cc.layout.name:
+                copies[audio.index].codec_context.layout = layout
             continue
         # The container cannot hold this codec (PCM in WebM, say): re-encode it.
         codec = "libopus" if out.format.name in ("webm", "ogg") else "aac"
