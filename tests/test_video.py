@@ -166,15 +166,13 @@ def test_rotated_video_keeps_its_rotation_and_faces_are_hidden_upright(tmp_path:
     assert coded[cy - 2:cy + 2, cx - 2:cx + 2].max() <= 24
 
 
-def test_pcm_sound_given_only_a_channel_count_is_copied_into_mp4(tmp_path: Path):
-    """Sound from a WAV is often PCM tagged with a channel count only ("2 channels"): MP4's muxer
-    takes it until its trailer, which fails after all the work. veil names it stereo and copies
-    the same packets."""
-    source, target = tmp_path / "camera.mov", tmp_path / "out.mp4"
-    with av.open(str(VIDEOS / "youtube_faces" / "Alek_Wek1.mp4")) as clip, av.open(str(source), "w") as out:
+def _clip_with_sound(target: Path, codec: str, layout: str) -> None:
+    """Ten frames of a real clip, with a tone as 48 kHz sound in `codec`, tagged with `layout`."""
+    with av.open(str(VIDEOS / "youtube_faces" / "Alek_Wek1.mp4")) as clip, av.open(str(target), "w") as out:
         video = out.add_stream("libx264", rate=30)
-        sound = out.add_stream("pcm_s16le", rate=48000)
-        sound.layout = "2 channels"
+        sound = out.add_stream(codec, rate=48000)
+        sound.layout = layout
+        convert = av.AudioResampler(format=sound.format.name, layout=layout, rate=48000)
         tone = (8000 * np.sin(np.arange(1600) / 10)).astype(np.int16)
         for i, frame in enumerate(clip.decode(video=0)):
             if i == 10:
@@ -186,9 +184,20 @@ def test_pcm_sound_given_only_a_channel_count_is_copied_into_mp4(tmp_path: Path)
             out.mux(video.encode(new))
             chunk = av.AudioFrame.from_ndarray(np.repeat(tone, 2)[None], format="s16", layout="2 channels")
             chunk.sample_rate, chunk.pts = 48000, i * 1600
-            out.mux(sound.encode(chunk))
+            for converted in convert.resample(chunk):
+                out.mux(sound.encode(converted))
         out.mux(video.encode(None))
+        for converted in convert.resample(None):
+            out.mux(sound.encode(converted))
         out.mux(sound.encode(None))
+
+
+def test_pcm_sound_given_only_a_channel_count_is_copied_into_mp4(tmp_path: Path):
+    """Sound from a WAV is often PCM tagged with a channel count only ("2 channels"): MP4's muxer
+    takes it until its trailer, which fails after all the work. veil names it stereo and copies
+    the same packets."""
+    source, target = tmp_path / "camera.mov", tmp_path / "out.mp4"
+    _clip_with_sound(source, "pcm_s16le", "2 channels")
     redact(source, target, None)
 
     def packets(path: Path) -> list[bytes]:
@@ -198,6 +207,20 @@ def test_pcm_sound_given_only_a_channel_count_is_copied_into_mp4(tmp_path: Path)
     assert packets(target) == packets(source) and len(packets(source)) > 0
     with av.open(str(target)) as c:
         assert c.streams.audio[0].layout.name == "stereo"
+
+
+@pytest.mark.parametrize("codec", ["libopus", "flac"])
+def test_sound_that_mov_lists_but_refuses_is_encoded_again(codec: str, tmp_path: Path):
+    """FFmpeg's MOV muxer lists Opus and FLAC but refuses them when it writes the header: into
+    .mov such sound is encoded again (AAC), kept or with voices muted, instead of a refusal."""
+    source = tmp_path / "camera.mkv"
+    _clip_with_sound(source, codec, "stereo")
+    for voice in ("keep", "mute"):
+        target = tmp_path / f"{voice}.mov"
+        result = CliRunner().invoke(app, [str(source), "-o", str(target), "--voice", voice, "-q"])
+        assert result.exit_code == 0, result.output
+        with av.open(str(target)) as c:
+            assert c.streams.audio[0].codec_context.name == "aac" and c.streams.video[0].frames == 10
 
 
 def test_upright_to_coded_matches_numpy_rotation():

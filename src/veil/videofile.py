@@ -29,7 +29,7 @@ from av.bitstream import BitStreamFilterContext
 
 from veil.interrupt import temporary_folder
 from veil.plan import Encoding
-from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, output_layout
+from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, container_codecs, output_layout
 
 # Output container per suffix; anything else lets FFmpeg guess from the name.
 CONTAINER_FORMATS = {
@@ -296,7 +296,7 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
         if voice.edits:
             reencode[audio.index] = add_edited_stream(out, audio, voice.mode, list(voice.speech))
             continue
-        if cc.name in out.supported_codecs:
+        if cc.name in container_codecs(out):
             copies[audio.index] = out.add_stream_from_template(audio)
             # A bare channel count (PCM from a WAV-made file) fails MP4's trailer, after all the
             # work: named as mono or stereo, the same packets are written.
@@ -334,7 +334,8 @@ def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: Vo
                 raise
             except (av.error.FFmpegError, ValueError, TypeError) as error:
                 why = reason(error) if isinstance(error, av.error.FFmpegError) else error
+                others = ", ".join(s for s in (".mp4", ".mkv", ".mov") if s != suffix.lower())
                 raise VideoError(f"a {suffix or 'suffix-less'} file cannot hold this video ({why}): "
-                                 "choose .mp4, .mkv or .mov") from None
+                                 f"choose {others}") from None
     finally:
         container.close()

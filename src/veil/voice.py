@@ -412,10 +412,20 @@ def voice_plan(regions: list, mode: VoiceMode) -> VoicePlan:
 
 # --- the edited stream's encoder ------------------------------------------------------------
 
+# Sound codecs FFmpeg's muxer lists for a container but refuses when it writes the header (MOV
+# takes Opus and FLAC only in its MP4 form).
+CLAIMED_NOT_HELD = {("mov", "opus"), ("mov", "libopus"), ("mov", "flac")}  # codec and encoder names
+
+
+def container_codecs(out: av.container.OutputContainer) -> set[str]:
+    """The codecs an output container really holds: what its muxer lists, less CLAIMED_NOT_HELD."""
+    return {codec for codec in out.supported_codecs if (out.format.name, codec) not in CLAIMED_NOT_HELD}
+
+
 def audio_encoder(codec: str, out: av.container.OutputContainer) -> str:
     """The input's codec where FFmpeg has a stable encoder the container takes; else Opus (WebM, Ogg),
     the container's own (FLAC for .flac, PCM for .wav, MP3 for .mp3), or AAC."""
-    supported = set(out.supported_codecs)
+    supported = container_codecs(out)
     if out.format.name == "ogg":  # FFmpeg's Ogg muxer answers no codec query, yet writes these
         supported |= {"opus", "vorbis", "flac", "speex"}
     # WAV can carry other codecs in name only: players expect PCM in it.
