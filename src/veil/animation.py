@@ -83,13 +83,14 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
         region.boxes = {f: Box(*(round(v, 1) for v in (b.x0, b.y0, b.x1, b.y1)), b.origin, b.score)
                         for f, b in region.boxes.items()}
     params = track_params(durations)
+    all_alike = colourless in (0, len(durations))
     return MediaPlan(
         path=str(Path(path).absolute()), kind="animation", width=size[0], height=size[1],
         frame_count=len(durations), sha256=sha256 or file_sha256(path), regions=regions,
         # Thresholds as they applied where every frame was alike; the count where they were not.
-        detection={**(detection_record(profile, *size, {0: False, len(durations): True}.get(colourless))
+        detection={**(detection_record(profile, *size, colourless == len(durations) if all_alike else None)
                       if look else {}),
-                   **({"colourless_frames": colourless} if 0 < colourless < len(durations) else {}),
+                   **({} if all_alike else {"colourless_frames": colourless}),
                    **kinds_record(hide, *size, passes),
                    "every_frame": True, "tracking": asdict(params)},
         frame_times=[float(t) for t in times],

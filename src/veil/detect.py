@@ -422,7 +422,10 @@ def as_colourless(profile: DetectionProfile) -> DetectionProfile:
 
 def exposed(rgb: np.ndarray, dark_below: int | None) -> np.ndarray:
     """The picture as the detectors see it: a dark one brightened (`exposure_gain`), others as they are."""
-    gain = exposure_gain(rgb, dark_below)
+    return brightened(rgb, exposure_gain(rgb, dark_below))
+
+
+def brightened(rgb: np.ndarray, gain: float) -> np.ndarray:
     return rgb if gain == 1.0 else cv2.convertScaleAbs(rgb, alpha=gain)
 
 
@@ -591,8 +594,7 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
     if colourless:
         profile = as_colourless(profile)
     gain = exposure_gain(rgb, profile.dark_below)
-    if gain != 1.0:
-        rgb = cv2.convertScaleAbs(rgb, alpha=gain)
+    rgb = brightened(rgb, gain)
     return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless)
 
 

@@ -29,7 +29,7 @@ from av.bitstream import BitStreamFilterContext
 
 from veil.interrupt import temporary_folder
 from veil.plan import Encoding
-from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, container_codecs, output_layout
+from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, add_sound_stream, container_codecs, output_layout
 
 # Output container per suffix; anything else lets FFmpeg guess from the name.
 CONTAINER_FORMATS = {
@@ -305,9 +305,8 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
             continue
         # The container cannot hold this codec (PCM in WebM, say): re-encode it.
         codec = "libopus" if out.format.name in ("webm", "ogg") else "aac"
-        stream = out.add_stream(codec, rate=48000 if codec == "libopus" else cc.sample_rate)
-        stream.layout = output_layout(cc.layout) if cc.layout.nb_channels <= 2 else "stereo"
-        stream.codec_context.flags |= av.codec.context.Flags.bitexact  # no "Lavc..." in the sound (AAC)
+        stream = add_sound_stream(out, codec, 48000 if codec == "libopus" else cc.sample_rate,
+                                  output_layout(cc.layout) if cc.layout.nb_channels <= 2 else "stereo")
         fmt = av.codec.Codec(codec, "w").audio_formats[0].name
         reencode[audio.index] = (stream, av.AudioResampler(format=fmt, layout=stream.layout, rate=stream.rate))
     return copies, reencode

@@ -451,11 +451,8 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
     codec = av.codec.Codec(name, "w")
     rates = codec.audio_rates
     rate = cc.sample_rate if not rates or cc.sample_rate in rates else min(rates, key=lambda r: abs(r - cc.sample_rate))
-    stream = out.add_stream(name, rate=rate)
     layout = output_layout(cc.layout)
-    stream.layout = layout
-    # Without it FFmpeg's AAC encoder writes its name and version ("Lavc...") into the sound.
-    stream.codec_context.flags |= av.codec.context.Flags.bitexact
+    stream = add_sound_stream(out, name, rate, layout)
     if codec.lossy and cc.bit_rate and cc.codec.lossy:
         stream.bit_rate = cc.bit_rate  # the input's quality, not the encoder's default
     elif codec.lossy:
@@ -481,6 +478,15 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
     stream.format = fmt
     encoder = av.AudioResampler(format=fmt, layout=layout, rate=rate)
     return stream, VoiceEdit(mode, speech, cc.sample_rate, cc.layout.name, encoder)
+
+
+def add_sound_stream(out: av.container.OutputContainer, codec: str, rate: int, layout: str) -> av.audio.stream.AudioStream:
+    """A sound stream to encode into: bitexact, or FFmpeg's AAC encoder writes its name and version
+    ("Lavc...") into the sound."""
+    stream = out.add_stream(codec, rate=rate)
+    stream.layout = layout
+    stream.codec_context.flags |= av.codec.context.Flags.bitexact
+    return stream
 
 
 def output_layout(layout: av.AudioLayout) -> str:
