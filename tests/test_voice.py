@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import wave
 from fractions import Fraction
 from pathlib import Path
 
@@ -75,14 +76,12 @@ def _decode(path: Path) -> tuple[np.ndarray, int, str, float]:
     with av.open(str(path)) as c:
         stream = c.streams.audio[0]
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        frames = [f.to_ndarray() for f in c.decode(stream)]
-        fmt = stream.codec_context.format
-        data = np.concatenate(frames, axis=1).astype(np.float32)
-        if fmt.is_packed:  # interleaved: one row of channels x samples
-            data = data.reshape(-1, stream.codec_context.layout.nb_channels).T
-        if data.dtype.kind == "f" and np.abs(data).max() > 2:
-            data /= 32768
-        return data.mean(axis=0), stream.codec_context.sample_rate, stream.codec_context.layout.name, start
+        cc = stream.codec_context
+        # Interleaved floats (PyAV crashes turning a frame of eight planes into an array).
+        packed = av.AudioResampler(format="flt", layout=cc.layout.name, rate=cc.sample_rate)
+        frames = [r.to_ndarray() for f in [*c.decode(stream), None] for r in packed.resample(f)]
+        data = np.concatenate(frames, axis=1).reshape(-1, cc.layout.nb_channels).T
+        return data.mean(axis=0), cc.sample_rate, cc.layout.name, start
 
 
 def _span(x: np.ndarray, rate: int, a: float, b: float) -> np.ndarray:
@@ -230,6 +229,42 @@ def test_audio_file_is_accepted_with_tags_stripped_and_keep_is_refused(files: di
         run = _veil(str(files["wav"]), "-o", str(lossy), "--voice", "mute")
         assert run.returncode == 0, run.stderr
         assert abs(len(_decode(lossy)[0]) / _decode(lossy)[1] - len(silent) / _decode(out)[1]) < 0.1
+
+
+def _write_bare_count_wav(path: Path, sound: np.ndarray, channels: int) -> None:
+    """The sound in every channel of a 16-bit WAV that gives only a channel count (no channel
+    mask), as Python's wave module and many field recorders write it."""
+    samples = np.repeat((np.clip(sound, -1, 1) * 32767).astype("<i2")[:, None], channels, axis=1)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(samples.tobytes())
+
+
+def test_many_channel_sound_is_edited_or_refused_with_formats_that_hold_it(sound: np.ndarray, files: dict[str, Path]):
+    # Eight channels crashed the process (PyAV, turning an 8-plane frame into an array), and a
+    # bare count of more than two was refused by every lossy format.
+    eight = files["folder"] / "eight.wav"
+    _write_bare_count_wav(eight, sound, 8)
+    speech = (TONE_S + 0.5, TONE_S + 3.5)
+    for suffix, layout in ((".flac", "7.1"), (".m4a", "7.1")):
+        out = files["folder"] / f"eight-muted{suffix}"
+        run = _veil(str(eight), "-o", str(out), "--voice", "mute")
+        assert run.returncode == 0, run.stderr
+        with av.open(str(out)) as c:
+            assert c.streams.audio[0].codec_context.layout.name == layout
+        after, rate, *_ = _decode(out)
+        assert abs(len(after) / rate - len(sound) / RATE) < 0.1
+        assert _rms(_span(after, rate, *speech)) < 1e-3 < _rms(_span(sound, RATE, *speech))
+    # Twelve channels: only WAV holds them; the refusal says so, and nothing is written.
+    twelve = files["folder"] / "twelve.wav"
+    _write_bare_count_wav(twelve, sound, 12)
+    for suffix in (".mp3", ".m4a"):
+        out = files["folder"] / f"twelve{suffix}"
+        run = _veil(str(twelve), "-o", str(out), "--voice", "mute")
+        assert run.returncode == 1 and not out.exists() and "Traceback" not in run.stderr
+        assert f"a {suffix} file cannot hold this sound" in run.stderr and "choose .wav\n" in run.stderr
 
 
 def test_keep_copies_audio_packets_unchanged(files: dict[str, Path]):

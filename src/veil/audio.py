@@ -69,20 +69,31 @@ def check_audio_output(source: Path, target: Path, voice: VoicePlan) -> None:
                          f"{', '.join(sorted(AUDIO_FORMATS))}")
     container = _open(source)
     try:
-        with temporary_folder("veil-check-") as folder:
-            try:
-                out, _ = _open_output(Path(folder) / f"check{suffix}", suffix, container, voice)
-                try:
-                    out.start_encoding()
-                finally:
-                    out.close()
-            except (av.error.FFmpegError, ValueError, TypeError) as error:
-                if isinstance(error, SoundError):
-                    raise
-                reason = getattr(error, "strerror", None) or error
-                raise SoundError(f"a {suffix} file cannot hold this sound ({reason}): choose .m4a, .flac or .wav") from None
+        reason = _refusal(container, suffix, voice)
+        if reason is None:
+            return
+        others = [s for s in (".m4a", ".flac", ".wav") if s != suffix.lower() and _refusal(container, s, voice) is None]
+        listed = ", ".join(others[:-1]) + " or " + others[-1] if len(others) > 1 else "".join(others)
+        advice = f"choose {listed}" if others else "no format veil writes can hold it"
+        raise SoundError(f"a {suffix} file cannot hold this sound ({reason}): {advice}")
     finally:
         container.close()
+
+
+def _refusal(container: av.container.InputContainer, suffix: str, voice: VoicePlan) -> str | None:
+    """Why a `suffix` file cannot hold this sound (its header written to a scratch file); None if it can."""
+    with temporary_folder("veil-check-") as folder:
+        try:
+            out, _ = _open_output(Path(folder) / f"check{suffix}", suffix, container, voice)
+            try:
+                out.start_encoding()
+            finally:
+                out.close()
+        except (av.error.FFmpegError, ValueError, TypeError) as error:
+            if isinstance(error, SoundError):
+                raise
+            return str(getattr(error, "strerror", None) or error)
+    return None
 
 
 def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overwrite: bool = True,

@@ -324,9 +324,12 @@ class VoiceEdit:
             else:
                 self.spans.append((a, b))
         self.rng = np.random.default_rng(int.from_bytes(secret or secrets.token_bytes(16), "big"))
-        self.to_float = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        # Interleaved samples, not a plane a channel: PyAV crashes turning an 8-plane frame into an
+        # array or back.
+        self.to_float = av.AudioResampler(format="flt", layout=layout, rate=rate)
+        self.channels = av.AudioLayout(layout).nb_channels
         self.encoder = encoder
-        self.held = np.zeros((av.AudioLayout(layout).nb_channels, 0), np.float32)
+        self.held = np.zeros((self.channels, 0), np.float32)
         self.arrived: list[np.ndarray] = []  # decoded after `held`, joined to it only when needed
         self.arrived_samples = 0
         self.held_at = 0  # sample position of held[:, 0]
@@ -337,7 +340,7 @@ class VoiceEdit:
             self.origin = round(float((frame.pts or 0) * frame.time_base) * self.rate) if frame.time_base else 0
         # Joined lazily: joining at every frame would copy a long segment over and over.
         for converted in self.to_float.resample(frame):
-            self.arrived.append(converted.to_ndarray())
+            self.arrived.append(converted.to_ndarray().reshape(-1, self.channels).T)
             self.arrived_samples += converted.samples
         ready = self._edit(final=frame is None)
         out = [f for f in self.encoder.resample(ready)] if ready is not None else []
@@ -381,8 +384,8 @@ class VoiceEdit:
         count = upto - self.held_at
         if count <= 0:
             return None
-        block = np.ascontiguousarray(self.held[:, :count])
-        frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=self.layout)
+        block = np.ascontiguousarray(self.held[:, :count].T).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(block, format="flt", layout=self.layout)
         frame.sample_rate = self.rate
         frame.time_base = Fraction(1, self.rate)
         frame.pts = (self.origin or 0) + self.held_at
@@ -489,12 +492,16 @@ def add_sound_stream(out: av.container.OutputContainer, codec: str, rate: int, l
     return stream
 
 
+# The layout FFmpeg's own command line assumes for a bare channel count (av_channel_layout_default).
+COUNT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
 def output_layout(layout: av.AudioLayout) -> str:
     """The input's channel layout, named as encoders take it: a WAV file often gives only a
-    channel count ("2 channels"), which AAC, MP3 and Opus refuse; one or two channels are then
-    mono or stereo."""
-    if layout.name == f"{layout.nb_channels} channels" and layout.nb_channels <= 2:
-        return "mono" if layout.nb_channels == 1 else "stereo"
+    channel count ("6 channels"), which AAC, MP3, Opus and MP4 refuse; it is then named as
+    FFmpeg's command line names it (the channels' order is WAV's default one)."""
+    if layout.name == f"{layout.nb_channels} channels" and layout.nb_channels in COUNT_LAYOUTS:
+        return COUNT_LAYOUTS[layout.nb_channels]
     return layout.name
 
 
