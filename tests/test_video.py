@@ -244,6 +244,37 @@ def test_ten_bit_stays_ten_bit(tmp_path: Path):
         assert c.streams.video[0].codec_context.name == "hevc"
 
 
+def test_odd_sized_video_keeps_its_size_and_faces_are_hidden(tmp_path: Path):
+    # x264 and x265 refuse 4:2:0 of an odd width or height (a screen recording, a cropped export),
+    # so every such video was refused; it is now written in 4:4:4 at its own size.
+    source, target = tmp_path / "odd.mkv", tmp_path / "out.mp4"
+    original = VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4"
+    with av.open(str(original)) as c, av.open(str(source), "w") as out:
+        stream = out.add_stream("ffv1", rate=25)
+        for i, frame in enumerate(c.decode(video=0)):
+            if i == 12:
+                break
+            rgb = frame.to_ndarray(format="rgb24")[:frame.height - 1 - frame.height % 2, :frame.width - 1 - frame.width % 2]
+            if i == 0:
+                stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], "yuv420p"
+            new = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
+            new.pts = i
+            out.mux(stream.encode(new))
+        out.mux(stream.encode(None))
+    media = redact(source, target, None)
+    after = probe(target)
+    assert after["size"] == (stream.width, stream.height) and stream.width % 2 == stream.height % 2 == 1
+    assert after["pix_fmt"] == "yuv444p" and len(after["times"]) == 12
+    with open(original.with_name("Aaron_Guiel5_gt.csv")) as file:
+        gt = {int(row["frame_index"]): [float(row[k]) for k in ("x_left", "y_top", "width", "height")]
+              for row in csv.DictReader(file)}
+    with av.open(str(target)) as c:
+        for index, frame in enumerate(c.decode(video=0)):
+            x, y, w, h = gt[index]
+            inner = frame.to_ndarray(format="rgb24")[int(y + 0.2 * h):int(y + 0.8 * h), int(x + 0.2 * w):int(x + 0.8 * w)]
+            assert index in media.covered_frames() or (inner <= 24).all(axis=2).mean() >= 0.95, f"face visible in frame {index}"
+
+
 def test_a_face_shown_on_one_frame_between_sampled_ones_is_hidden(tmp_path: Path):
     """The default profile detects on every other frame; a face on one frame in between (a frame
     cut in, a flash) must be found by the glance at the frames between, not left for no track."""

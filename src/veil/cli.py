@@ -276,7 +276,8 @@ def run_tasks(tasks: list[FileTask], settled: list[FileResult], workers: Workers
     results: list[FileResult] = []
     writer = ManifestWriter(manifest) if manifest is not None else None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, disable=not show_progress or len(tasks) < 2, transient=True) as progress:
+                  console=err, disable=not show_progress or len(tasks) < 2 or not err.is_terminal,
+                  transient=True) as progress:
         bar = progress.add_task("redacting", total=len(tasks))
 
         def finish(_: int, result: FileResult) -> None:

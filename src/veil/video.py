@@ -134,8 +134,9 @@ class FpsColumn(ProgressColumn):
 @contextlib.contextmanager
 def _progress(description: str, total: int, enabled: bool) -> Iterator[Callable[[], None]]:
     console = Console(stderr=True)
+    # Off where stderr is not a terminal: there Rich would leave an empty line in its place.
     with Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), FpsColumn(), TimeRemainingColumn(),
-                  console=console, disable=not enabled, transient=True) as progress:
+                  console=console, disable=not enabled or not console.is_terminal, transient=True) as progress:
         task = progress.add_task(description, total=total or None)
         yield lambda: progress.advance(task)
 

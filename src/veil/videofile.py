@@ -170,14 +170,24 @@ def bit_depth(stream: av.video.stream.VideoStream) -> int:
     return max((c.bits for c in fmt.components), default=8) if fmt else 8
 
 
-def output_pix_fmt(encoder: str, input_fmt: str, depth: int) -> str:
-    """Keep the input's chroma layout and depth where the encoder can."""
+def output_pix_fmt(encoder: str, input_fmt: str, depth: int, width: int, height: int) -> str:
+    """Keep the input's chroma layout and depth where the encoder can. An odd width or height
+    that the chroma layout halves is written in 4:4:4 by x264 and x265, which refuse it
+    otherwise (a screen recording of 641x481, say): the size stays as it was."""
     supported = {f.name for f in (av.codec.Codec(encoder, "w").video_formats or ())}
     for candidate in (input_fmt, input_fmt.replace("yuvj", "yuv"),
                       "yuv420p10le" if depth > 8 else "yuv420p", "yuv420p"):
         if candidate in supported:
+            if encoder in ("libx264", "libx265") and _halves_odd_side(candidate, width, height):
+                return next(f for f in ("yuv444p10le" if depth > 8 else "yuv444p", "yuv444p") if f in supported)
             return candidate
     raise VideoError(f"encoder {encoder} supports none of the usable pixel formats")
+
+
+def _halves_odd_side(pix_fmt: str, width: int, height: int) -> bool:
+    """Whether the format's chroma is subsampled along a side whose length is odd."""
+    chroma = av.VideoFormat(pix_fmt, width, height).components[1]
+    return (width % 2 == 1 and chroma.width < width) or (height % 2 == 1 and chroma.height < height)
 
 
 def default_crf(encoder: str) -> int:
@@ -258,7 +268,7 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     encoder = choose_encoder(out.format.name, cc.name, depth, encoding.codec)
     stream = out.add_stream(encoder, rate=frame_rate(video))
     stream.width, stream.height = cc.width, cc.height
-    stream.pix_fmt = output_pix_fmt(encoder, cc.format.name, depth)
+    stream.pix_fmt = output_pix_fmt(encoder, cc.format.name, depth, cc.width, cc.height)
     # The input's time base, so every frame keeps its exact timestamp (VFR included).
     stream.time_base = video.time_base
     stream.codec_context.time_base = video.time_base
