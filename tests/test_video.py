@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from veil.cli import app
 from veil.plan import Box, MediaPlan, Plan, RenderSettings
 from veil.video import plan_video, render_video, upright_to_coded
-from veil.videofile import Encoding, VideoError
+from veil.videofile import Encoding, VideoError, check_output_holds
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 VIDEOS = DATA / "videos"
@@ -242,6 +242,9 @@ def test_ten_bit_stays_ten_bit(tmp_path: Path):
     assert after["pix_fmt"] == "yuv420p10le" and len(after["times"]) == 10
     with av.open(str(target)) as c:
         assert c.streams.video[0].codec_context.name == "hevc"
+    # AVI holds no H.265: the refusal names the containers that were tried and do.
+    with pytest.raises(VideoError, match=r"a \.avi file cannot hold this video \(.*\): choose \.mp4, \.mkv or \.mov$"):
+        check_output_holds(source, tmp_path / "out.avi", Encoding())
 
 
 def test_odd_sized_video_keeps_its_size_and_faces_are_hidden(tmp_path: Path):

@@ -19,7 +19,7 @@ from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.plan import MediaPlan, RenderSettings
 from veil.speech import SoundError, speech_regions
-from veil.videofile import NAMELESS_MUXING
+from veil.videofile import NAMELESS_MUXING, advice_after_refusal
 from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, voice_plan
 
 # Output container per suffix.
@@ -72,9 +72,7 @@ def check_audio_output(source: Path, target: Path, voice: VoicePlan) -> None:
         reason = _refusal(container, suffix, voice)
         if reason is None:
             return
-        others = [s for s in (".m4a", ".flac", ".wav") if s != suffix.lower() and _refusal(container, s, voice) is None]
-        listed = ", ".join(others[:-1]) + " or " + others[-1] if len(others) > 1 else "".join(others)
-        advice = f"choose {listed}" if others else "no format veil writes can hold it"
+        advice = advice_after_refusal(suffix, (".m4a", ".flac", ".wav"), lambda s: _refusal(container, s, voice) is None)
         raise SoundError(f"a {suffix} file cannot hold this sound ({reason}): {advice}")
     finally:
         container.close()

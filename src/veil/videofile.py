@@ -18,7 +18,7 @@ thread count, are not written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -322,6 +322,15 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
     return copies, reencode
 
 
+def advice_after_refusal(suffix: str, candidates: tuple[str, ...], holds: Callable[[str], bool]) -> str:
+    """What to choose once a `suffix` file was refused: the candidates other than it whose files
+    would hold the media (`holds` tries each, as the output would be written)."""
+    others = [s for s in candidates if s != suffix.lower() and holds(s)]
+    if not others:
+        return "no format veil writes can hold it"
+    return "choose " + (", ".join(others[:-1]) + " or " + others[-1] if len(others) > 1 else others[0])
+
+
 def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: VoicePlan = VoicePlan()) -> None:
     """Before any work: can a file named like `target` hold this video, re-encoded as veil would?
 
@@ -332,19 +341,28 @@ def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: Vo
     try:
         stream = video_stream(container)
         suffix = target.suffix
-        with temporary_folder("veil-check-") as folder:
-            try:
-                out = open_output(Path(folder) / f"check{suffix}", suffix, container, stream, 0, encoding, voice)
-                try:
-                    out.container.start_encoding()
-                finally:
-                    out.container.close()
-            except VideoError:
-                raise
-            except (av.error.FFmpegError, ValueError, TypeError) as error:
-                why = reason(error) if isinstance(error, av.error.FFmpegError) else error
-                others = ", ".join(s for s in (".mp4", ".mkv", ".mov") if s != suffix.lower())
-                raise VideoError(f"a {suffix or 'suffix-less'} file cannot hold this video ({why}): "
-                                 f"choose {others}") from None
+        why = _refusal(container, stream, suffix, encoding, voice)
+        if why is not None:
+            advice = advice_after_refusal(suffix, (".mp4", ".mkv", ".mov"),
+                                          lambda s: _refusal(container, stream, s, encoding, voice) is None)
+            raise VideoError(f"a {suffix or 'suffix-less'} file cannot hold this video ({why}): {advice}")
     finally:
         container.close()
+
+
+def _refusal(container: av.container.InputContainer, stream: av.video.stream.VideoStream, suffix: str,
+             encoding: Encoding, voice: VoicePlan) -> str | None:
+    """Why a `suffix` file cannot hold this video (its header written to a scratch file); None if it can.
+    A VideoError (a codec the container cannot hold, asked for by name) is raised as it is."""
+    with temporary_folder("veil-check-") as folder:
+        try:
+            out = open_output(Path(folder) / f"check{suffix}", suffix, container, stream, 0, encoding, voice)
+            try:
+                out.container.start_encoding()
+            finally:
+                out.container.close()
+        except VideoError:
+            raise
+        except (av.error.FFmpegError, ValueError, TypeError) as error:
+            return str(reason(error) if isinstance(error, av.error.FFmpegError) else error)
+    return None
