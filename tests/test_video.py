@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -276,6 +279,19 @@ def test_odd_sized_video_keeps_its_size_and_faces_are_hidden(tmp_path: Path):
             x, y, w, h = gt[index]
             inner = frame.to_ndarray(format="rgb24")[int(y + 0.2 * h):int(y + 0.8 * h), int(x + 0.2 * w):int(x + 0.8 * w)]
             assert index in media.covered_frames() or (inner <= 24).all(axis=2).mean() >= 0.95, f"face visible in frame {index}"
+
+
+def test_av1_output_prints_one_line(tmp_path: Path):
+    # SVT-AV1 printed its version, build and settings (20 lines) each time an encoder opened.
+    source, target = tmp_path / "clip.mp4", tmp_path / "out.webm"
+    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 8, pix_fmt="yuv420p")
+    env = {k: v for k, v in os.environ.items() if k != "SVT_LOG"}
+    run = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(target), "--codec", "av1"],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and "region(s) hidden" in run.stderr, run.stderr
+    with av.open(str(target)) as c:
+        assert c.streams.video[0].codec_context.codec.canonical_name == "av1" and len(list(c.decode(video=0))) == 8
 
 
 def test_a_face_shown_on_one_frame_between_sampled_ones_is_hidden(tmp_path: Path):

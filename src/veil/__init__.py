@@ -11,6 +11,9 @@ import os
 # stops both (disable_telemetry_events() does not); it is forced, not defaulted, and set here
 # so every process importing any veil module (CLI, review server, workers) has it.
 os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+# SVT-AV1 (--codec av1) prints its version, build and settings to stderr whenever an encoder
+# opens, around veil's one line per file and even with -q: errors only, unless the user set a level.
+os.environ.setdefault("SVT_LOG", "1")
 
 __version__ = "0.1.0"
 
