@@ -195,13 +195,17 @@ def _clip_with_sound(target: Path, codec: str, layout: str) -> None:
         out.mux(sound.encode(None))
 
 
-def test_pcm_sound_given_only_a_channel_count_is_copied_into_mp4(tmp_path: Path):
+@pytest.mark.parametrize(("count", "named"), [("2 channels", "stereo"), ("6 channels", "5.1")])
+def test_pcm_sound_given_only_a_channel_count_is_copied_into_mp4(count: str, named: str, tmp_path: Path):
     """Sound from a WAV is often PCM tagged with a channel count only ("2 channels"): MP4's muxer
-    takes it until its trailer, which fails after all the work. veil names it stereo and copies
-    the same packets."""
+    takes it until its trailer, which fails after all the work. veil names it as FFmpeg's command
+    line does and copies the same packets; into WebM (no PCM there) it is encoded with that layout."""
     source, target = tmp_path / "camera.mov", tmp_path / "out.mp4"
-    _clip_with_sound(source, "pcm_s16le", "2 channels")
+    _clip_with_sound(source, "pcm_s16le", count)
     redact(source, target, None)
+    redact(source, tmp_path / "out.webm", None)
+    with av.open(str(tmp_path / "out.webm")) as c:
+        assert c.streams.audio[0].layout.name == named
 
     def packets(path: Path) -> list[bytes]:
         with av.open(str(path)) as c:
@@ -209,7 +213,7 @@ def test_pcm_sound_given_only_a_channel_count_is_copied_into_mp4(tmp_path: Path)
 
     assert packets(target) == packets(source) and len(packets(source)) > 0
     with av.open(str(target)) as c:
-        assert c.streams.audio[0].layout.name == "stereo"
+        assert c.streams.audio[0].layout.name == named
 
 
 @pytest.mark.parametrize("codec", ["libopus", "flac"])

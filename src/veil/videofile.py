@@ -315,9 +315,10 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
             continue
         # The container cannot hold this codec (PCM in WebM, say): re-encode it.
         codec = "libopus" if out.format.name in ("webm", "ogg") else "aac"
-        stream = add_sound_stream(out, codec, 48000 if codec == "libopus" else cc.sample_rate,
-                                  output_layout(cc.layout) if cc.layout.nb_channels <= 2 else "stereo")
+        rate = 48000 if codec == "libopus" else cc.sample_rate
         fmt = av.codec.Codec(codec, "w").audio_formats[0].name
+        layout = output_layout(cc.layout)
+        stream = add_sound_stream(out, codec, rate, layout if _encoder_takes(codec, rate, fmt, layout) else "stereo")
         reencode[audio.index] = (stream, av.AudioResampler(format=fmt, layout=stream.layout, rate=stream.rate))
     return copies, reencode
 
@@ -329,6 +330,17 @@ def advice_after_refusal(suffix: str, candidates: tuple[str, ...], holds: Callab
     if not others:
         return "no format veil writes can hold it"
     return "choose " + (", ".join(others[:-1]) + " or " + others[-1] if len(others) > 1 else others[0])
+
+
+def _encoder_takes(codec: str, rate: int, fmt: str, layout: str) -> bool:
+    """Whether the encoder opens for this channel layout (Opus takes 5.1 but not 2.1, say)."""
+    context = av.CodecContext.create(codec, "w")
+    context.sample_rate, context.format, context.layout = rate, fmt, layout
+    try:
+        context.open()
+    except (av.error.FFmpegError, ValueError):
+        return False
+    return True
 
 
 def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: VoicePlan = VoicePlan()) -> None:
