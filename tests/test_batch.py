@@ -201,3 +201,49 @@ def test_new_settings_or_a_changed_output_mean_doing_it_again(shared_data, tmp_p
     pixelated = run_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1, "--mode", "pixelate", "--overwrite")
     assert pixelated.returncode == 0, pixelated.stderr
     assert {r["status"] for r in records(out / MANIFEST)[9:]} == {"ok"}
+
+
+def videos(shared_data: Path, folder: Path) -> list[Path]:
+    """Two real clips, the longer first (files run in name order)."""
+    folder.mkdir(parents=True)
+    clips = [shared_data / "videos/wider_pan/17_Ceremony_Ceremony_17_234.mp4",
+             shared_data / "videos/youtube_faces/Aaron_Guiel5.mp4"]
+    return [Path(shutil.copy(path, folder / f"{letter}_{path.name}")) for letter, path in zip("ab", clips)]
+
+
+def unfinished_output(out: Path, name: str) -> bool:
+    """Whether the video named `name` is being written (its hidden temporary file exists)."""
+    return out.is_dir() and any(p.name.startswith(f".{Path(name).stem}.") for p in out.iterdir())
+
+
+def test_a_video_whose_worker_dies_fails_alone_and_the_batch_goes_on(shared_data, tmp_path):
+    # A crash inside FFmpeg or a model runtime ends the process it happens in: of several files,
+    # a video runs in a worker process, so only that file fails, with its line, and nothing of
+    # it is left (the unfinished output is removed by the main process).
+    first, second = videos(shared_data, tmp_path / "in")
+    out = tmp_path / "out"
+    process = start_veil(tmp_path / "in", "--output-dir", out)
+    wait_until(lambda: unfinished_output(out, first.name) and worker_processes(process.pid), process)
+    worker_processes(process.pid)[0].kill()  # SIGKILL: no clean-up of any kind in that process
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert f"{first.name}: the worker process redacting it ended abruptly" in stderr
+    assert outputs_of(out) == [second.name]  # no unfinished file of the first left
+    status = {Path(r["path"]).name: r["status"] for r in records(out / MANIFEST)}
+    assert status == {first.name: "failed", second.name: "ok"}
+
+
+def test_a_stop_abandons_the_video_in_progress(shared_data, tmp_path):
+    # Photos in progress finish whole at a stop; a video, which may take an hour, is abandoned.
+    first, _ = videos(shared_data, tmp_path / "in")
+    out = tmp_path / "out"
+    process = start_veil(tmp_path / "in", "--output-dir", out)
+    wait_until(lambda: unfinished_output(out, first.name), process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "stopped (SIGINT)" in stderr
+    assert outputs_of(out) == [] and records(out / MANIFEST) == []

@@ -3,9 +3,14 @@
 Each file is one unit of work, `run_task(Task) -> FileResult` over veil.pipeline: a
 module-level function of picklable values, so the same call runs in this process, in a
 process pool or on a Dask worker. The main process hands tasks out (a bounded number in
-flight), records each result in the manifest as it arrives, retries a failed file once on
-another worker, and the caller gets the results as they come. Videos are one task each;
-with --jobs they run here, one at a time, because their own pipeline already uses every core.
+flight), records each result in the manifest as it arrives, retries a failed photo once on
+another worker, and the caller gets the results as they come. Of several files, each runs in
+a worker process (photos with --jobs 1 excepted: they run here), so that a crash inside a
+library (FFmpeg, an image decoder, a model runtime) fails that file only, with its line, and
+the batch goes on. Videos and sound files run one at a time in a process with every core
+(their own pipeline uses them all), are never retried (a crash would come again, after as
+long) and are abandoned at the first stop (one may take an hour). A single file runs in this
+process: its failure is the run's either way.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from dataclasses import dataclass
 from multiprocessing import get_context, resource_tracker
 from pathlib import Path
 
-from veil.interrupt import Stopped, end_on_second_stop, end_on_stop, stops_blocked_for_children, stops_held
+from veil.interrupt import Stopped, end_on_second_stop, end_on_stop, end_workers, stops_blocked_for_children, stops_held
 from veil.models import set_threads, usable_cores
+from veil.names import shown
+from veil.outputs import remove_partial_outputs
 from veil.photo import file_sha256
 from veil.pipeline import FileResult, FileTask, redact_file, unexpected_error
 
@@ -79,25 +86,37 @@ def run_all(tasks: list[Task], workers: Workers, finish: Callable[[int, FileResu
 
         run_on_cluster([Task(t.index, t.file) for t in tasks], workers.cluster, finish)
         return
+    if len(tasks) < 2:
+        for task in tasks:
+            finish(task.index, run_task(task))
+        return
     photos = [t for t in tasks if t.file.kind == "image"]
     jobs = min(workers.jobs, len(photos))
     if jobs > 1:
         run_in_pool(photos, jobs, finish)
-        tasks = [t for t in tasks if t.file.kind != "image"]
-    for task in tasks:
-        finish(task.index, run_task(task))
+    else:  # --jobs 1: here, as asked (a filesystem only this process sees, memory://, works)
+        for task in photos:
+            finish(task.index, run_task(task))
+    others = [t for t in tasks if t.file.kind != "image"]
+    if others:
+        run_in_pool(others, 1, finish, one_by_one=True)
 
 
-def run_in_pool(tasks: list[Task], jobs: int, finish: Callable[[int, FileResult], None]) -> None:
+def run_in_pool(tasks: list[Task], jobs: int, finish: Callable[[int, FileResult], None],
+                one_by_one: bool = False) -> None:
     """`jobs` worker processes, each with 1/jobs of the cores for its detector. A worker that
-    dies breaks a process pool: the files then in flight use their retry in a new pool."""
+    dies breaks a process pool: the files then in flight use their retry in a new pool.
+    `one_by_one` (videos, sound): one file at a time, not retried, abandoned at the first stop."""
     queue, attempts = deque(tasks), Counter[int]()
+    if one_by_one:
+        attempts.update({task.index: 1 for task in tasks})  # their one try is the only one
     start_resource_tracker()
     while queue:
         # spawn, not fork: the main process runs threads (the progress bar) that fork would copy mid-lock.
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=start_worker,
                                  initargs=(max(1, usable_cores() // jobs),)) as pool:
-            run_windowed(pool, queue, attempts, finish, window=2 * jobs)
+            run_windowed(pool, queue, attempts, finish, window=jobs if one_by_one else 2 * jobs,
+                         abandon_on_stop=one_by_one)
 
 
 def start_resource_tracker() -> None:
@@ -114,10 +133,11 @@ def start_worker(threads: int) -> None:
 
 
 def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
-                 finish: Callable[[int, FileResult], None], window: int) -> None:
+                 finish: Callable[[int, FileResult], None], window: int, abandon_on_stop: bool = False) -> None:
     """Run the queue through `executor`, at most `window` tasks in flight, until it is empty or
     the executor breaks (then the queue holds what is left). A failed task goes back to the
-    front of the queue once."""
+    front of the queue once (a task already counted in `attempts`: never). At a stop, the tasks
+    in flight finish whole, unless `abandon_on_stop` (a process pool's): its workers are ended."""
     running: dict[Future, Task] = {}
     broken = False
     try:
@@ -148,7 +168,9 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                         finish(task.index, result)
     except BaseException as error:  # Ctrl-C or a signal: what is already running finishes, its outputs whole
         if isinstance(executor, ProcessPoolExecutor):
-            if isinstance(error, Stopped):
+            if isinstance(error, Stopped) and abandon_on_stop:
+                end_workers()  # each removes its temporary files; the pool is then broken
+            elif isinstance(error, Stopped):
                 # Photos, each done in seconds. A second stop would leave the pool's threads and
                 # workers half shut down: it ends veil at once instead (the escape from a stuck worker).
                 end_on_second_stop()
@@ -171,4 +193,11 @@ def outcome_of(future: Future, task: Task) -> FileResult:
     error = future.exception()
     if error is None:
         return future.result()
-    return FileResult(task.file.source, error=f"its worker failed: {str(error) or type(error).__name__}")
+    if not isinstance(error, BrokenExecutor):
+        return FileResult(task.file.source, error=f"its worker failed: {str(error) or type(error).__name__}")
+    # The worker process ended without its clean-up: what it was writing is removed here.
+    target = task.file.target
+    left = remove_partial_outputs(target) if isinstance(target, Path) else []
+    unfinished = f"; its unfinished output {shown(left[0])} could not be removed: remove it" if left else ""
+    return FileResult(task.file.source, error="the worker process redacting it ended abruptly (a crash in a "
+                                              f"library, or it was killed); no output was written{unfinished}")

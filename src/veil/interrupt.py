@@ -80,12 +80,18 @@ def end_on_second_stop() -> None:
 
 def _abandon_work(signum: int, frame: object) -> None:
     os.write(2, f"veil: stopped ({signal.Signals(signum).name}) again: the files in progress were abandoned\n".encode())
+    end_workers()
+    _end_now(signum, frame)
+
+
+def end_workers() -> None:
+    """End this process's worker processes at once (SIGTERM: each removes its temporary files
+    first, `end_on_stop`), and wait for them."""
     workers = multiprocessing.active_children()
     for worker in workers:
         worker.terminate()
     for worker in workers:
         worker.join(timeout=30)
-    _end_now(signum, frame)
 
 
 def _end_now(signum: int, _frame: object) -> None:

@@ -356,7 +356,7 @@ def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
     move is a hard link, which fails if the name exists.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    with temporary_file(target.parent, f".{target.stem}.", f".partial{target.suffix}") as temp:
+    with temporary_file(target.parent, *_partial_affixes(target)) as temp:
         try:
             yield temp
         except Exception as error:
@@ -372,6 +372,29 @@ def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
             os.replace(temp, target)
         else:
             _link_new(temp, target)
+
+
+def _partial_affixes(target: Path) -> tuple[str, str]:
+    """How the unfinished file beside `target` is named: prefix and suffix around mkstemp's 8 characters."""
+    return f".{target.stem}.", f".partial{target.suffix}"
+
+
+def remove_partial_outputs(target: Path) -> list[Path]:
+    """Remove the unfinished files that `atomic_output` left beside `target` in a process that
+    ended without its clean-up (a crash, SIGKILL); return those that could not be removed."""
+    prefix, suffix = _partial_affixes(target)
+    left = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(target.parent):
+            name = entry.name
+            if name.startswith(prefix) and name.endswith(suffix) and len(name) == len(prefix) + 8 + len(suffix):
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    left.append(Path(entry.path))
+    return left
 
 
 # A write refused for want of room, which the user can act on (the error would name the hidden
