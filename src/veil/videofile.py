@@ -185,8 +185,11 @@ def output_pix_fmt(encoder: str, input_fmt: str, depth: int, width: int, height:
 
 
 def _halves_odd_side(pix_fmt: str, width: int, height: int) -> bool:
-    """Whether the format's chroma is subsampled along a side whose length is odd."""
-    chroma = av.VideoFormat(pix_fmt, width, height).components[1]
+    """Whether the format's chroma is subsampled along a side whose length is odd (gray has none)."""
+    components = av.VideoFormat(pix_fmt, width, height).components
+    if len(components) < 3:
+        return False
+    chroma = components[1]
     return (width % 2 == 1 and chroma.width < width) or (height % 2 == 1 and chroma.height < height)
 
 
