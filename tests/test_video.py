@@ -379,6 +379,50 @@ def test_damaged_video_fails_closed(damage: str, tmp_path: Path):
     assert {p.name for p in tmp_path.iterdir()} == {"good.mp4", "bad.mp4"}
 
 
+def _matroska(target: Path, frames: int, start_s: float, sound_s: float) -> None:
+    """`frames` frames of a real clip at 25 fps from `start_s` on, and a tone of `sound_s` from 0."""
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as clip, av.open(str(target), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.pix_fmt, video.options = "yuv420p", {"preset": "ultrafast"}
+        sound = out.add_stream("aac", rate=48000, layout="mono")
+        for i, frame in enumerate(clip.decode(video=0)):
+            if i == frames:
+                break
+            if i == 0:
+                video.width, video.height = frame.width, frame.height
+            new = frame.reformat(format="yuv420p")
+            new.pts, new.time_base = round(start_s * 25) + i, Fraction(1, 25)
+            out.mux(video.encode(new))
+        out.mux(video.encode(None))
+        tone = (0.1 * np.sin(np.arange(round(sound_s * 48000)) / 8)).astype(np.float32)
+        chunk = av.AudioFrame.from_ndarray(tone[None], format="flt", layout="mono")
+        chunk.sample_rate, chunk.pts, chunk.time_base = 48000, 0, Fraction(1, 48000)
+        for converted in av.AudioResampler(format="fltp", layout="mono", rate=48000).resample(chunk):
+            out.mux(sound.encode(converted))
+        out.mux(sound.encode(None))
+
+
+def test_matroska_is_judged_complete_by_where_its_data_ends(tmp_path: Path):
+    # Matroska states a duration, not a frame count: a file that starts at 3 s (cut without
+    # re-encoding, veil's own output of such a clip) or whose sound outlasts its picture was
+    # refused as truncated; a really truncated one still is.
+    late, long_sound = tmp_path / "late.mkv", tmp_path / "long_sound.mkv"
+    _matroska(late, 25, 3.0, 4.0)
+    _matroska(long_sound, 25, 0.0, 4.0)
+    for source in (late, long_sound):
+        target = tmp_path / f"{source.stem}.out.mkv"
+        result = CliRunner().invoke(app, [str(source), "-o", str(target), "-q"])
+        assert result.exit_code == 0, result.output
+        assert len(probe(target)["times"]) == 25
+    again = CliRunner().invoke(app, [str(tmp_path / "late.out.mkv"), "-o", str(tmp_path / "again.mkv"), "-q"])
+    assert again.exit_code == 0, again.output
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(long_sound.read_bytes()[: long_sound.stat().st_size // 2])
+    result = CliRunner().invoke(app, [str(cut), "-o", str(tmp_path / "cut.out.mkv"), "-q"])
+    assert result.exit_code == 1 and "truncated or damaged" in result.output
+    assert not (tmp_path / "cut.out.mkv").exists()
+
+
 def test_plan_rerenders_without_detecting_and_interrupt_leaves_nothing(tmp_path: Path, monkeypatch):
     source = VIDEOS / "intel_walking_and_headpose" / "head-pose-face-detection-female.mp4"
     plan_path = tmp_path / "plan.json"

@@ -109,13 +109,17 @@ def read(
     video: av.video.stream.VideoStream,
     copied: tuple[av.stream.Stream, ...] = (),
 ) -> Iterator[av.VideoFrame | av.Packet]:
-    """Decoded video frames in order, with the packets of `copied` streams interleaved."""
+    """Decoded video frames in order, with the packets of `copied` streams interleaved. Every
+    stream is read, for where the file's data ends (`_check_complete`)."""
     decoded = 0
     last_time = 0.0
+    data_end = 0.0  # the end of the last packet of any stream, in seconds
     try:
-        for packet in container.demux(video, *copied):
+        for packet in container.demux():
+            if packet.pts is not None and packet.time_base:
+                data_end = max(data_end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
             if packet.stream is not video:
-                if packet.dts is not None:
+                if packet.stream in copied and packet.dts is not None:
                     yield packet
                 continue
             for frame in packet.decode():
@@ -127,23 +131,24 @@ def read(
                 yield frame
     except av.error.FFmpegError as error:
         raise VideoError(f"decode error after frame {decoded}: {reason(error)}") from None
-    _check_complete(container, video, decoded, last_time)
+    _check_complete(container, video, decoded, max(last_time, data_end))
 
 
 def _check_complete(container: av.container.InputContainer, video: av.video.stream.VideoStream,
-                    decoded: int, last_time: float) -> None:
+                    decoded: int, data_end: float) -> None:
     """A truncated file often decodes without an error, just fewer frames: refuse it."""
     if decoded == 0:
         raise VideoError("no frame could be decoded")
     if video.frames and decoded < video.frames:
         raise VideoError(f"the file is truncated or damaged: {decoded} of {video.frames} frames decoded")
-    # Containers without a frame index (Matroska, WebM) state a duration instead.
+    # Containers without a frame index (Matroska, WebM) state a duration instead: the file's data
+    # must reach it. Which stream ends last does not matter (sound may outlast the picture), and
+    # the duration is an end time in some (Matroska that starts after 0) and a length in others.
     if not video.frames and container.duration:
         expected = container.duration / av.time_base
         slack = 2.5 / float(frame_rate(video)) + 0.5
-        start = (container.start_time or 0) / av.time_base
-        if last_time - start < expected - slack:
-            raise VideoError(f"the file is truncated or damaged: video ends at {last_time:.2f} s of {expected:.2f} s")
+        if data_end < expected - slack:
+            raise VideoError(f"the file is truncated or damaged: its data ends at {data_end:.2f} s of {expected:.2f} s")
 
 
 def choose_encoder(container_format: str, input_codec: str, bit_depth: int, requested: str | None) -> str:
