@@ -15,7 +15,7 @@ from PIL import Image, ImageCms, ImageOps
 from veil.imagefile import ImageError, Photo, read_photo, to_srgb, write_photo
 from veil.photo import plan_photo, render_photo
 from veil.plan import MediaPlan, RenderSettings
-from photo_support import GROUP, TWO_PEOPLE, assert_no_metadata, rgb_of, share_near, veil
+from photo_support import GROUP, TWO_PEOPLE, assert_no_metadata, rgb_of, share_near, veil, veil_subprocess
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -87,6 +87,66 @@ def test_16_bit_png_orientation_is_applied_once(shared_data, tmp_path):
     photo = read_photo(path)
     assert photo.pixels.dtype == np.uint16
     assert np.array_equal(photo.pixels, np.rot90(deep, -1)), "orientation 6 is a quarter turn clockwise"
+
+
+@pytest.mark.parametrize(("orientation", "depth"), [(2, 8), (3, 8), (6, 8), (8, 8), (2, 16), (3, 16), (6, 16)])
+def test_tiff_orientation_is_applied_once(shared_data, tmp_path, orientation: int, depth: int):
+    # Pillow (8 bits) and OpenCV (16) turn a TIFF upright as they read it: veil turned such photos
+    # a second time. OpenCV cannot read a 16-bit TIFF turned a quarter, and Pillow would read it as
+    # 8-bit: refused, not read wrong.
+    upright = read_photo(shared_data / TWO_PEOPLE).pixels[:200, :300]
+    stored = {2: np.fliplr(upright), 3: np.rot90(upright, 2), 6: np.rot90(upright, 1), 8: np.rot90(upright, -1)}
+    pixels = stored[orientation].astype(np.uint16) * 257 if depth == 16 else stored[orientation]
+    path = tmp_path / "turned.tif"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    if depth == 8:
+        Image.fromarray(np.ascontiguousarray(pixels)).save(path, exif=exif)
+    else:
+        cv2.imwrite(str(path), cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_TIFF_COMPRESSION, 1])
+        with Image.open(path) as written:  # the same 16-bit pixels, with the tag added
+            assert written.getexif().get(0x0112) is None
+        tagged = tmp_path / "tagged.tif"
+        _tiff_with_orientation(path, tagged, orientation)
+        path = tagged
+    if depth == 16 and orientation > 4:
+        with pytest.raises(ImageError, match="cannot decode 16-bit image"):
+            read_photo(path)
+        return
+    photo = read_photo(path)
+    expected = upright.astype(np.uint16) * 257 if depth == 16 else upright
+    assert np.array_equal(photo.pixels, expected), f"orientation {orientation} not as a viewer shows it"
+
+
+def _tiff_with_orientation(source: Path, target: Path, orientation: int) -> None:
+    """`source` (a little-endian TIFF) with an Orientation entry added to its first directory."""
+    data = bytearray(source.read_bytes())
+    assert data[:2] == b"II"
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    count = struct.unpack_from("<H", data, ifd)[0]
+    entries = [bytes(data[ifd + 2 + 12 * i: ifd + 14 + 12 * i]) for i in range(count)]
+    entries.append(struct.pack("<HHII", 0x0112, 3, 1, orientation))
+    entries.sort(key=lambda e: struct.unpack_from("<H", e)[0])
+    following = struct.unpack_from("<I", data, ifd + 2 + 12 * count)[0]
+    # The new directory at the end of the file; the header points to it.
+    directory = struct.pack("<H", len(entries)) + b"".join(entries) + struct.pack("<I", following)
+    at = len(data) + len(data) % 2
+    data += b"\0" * (at - len(data)) + directory
+    struct.pack_into("<I", data, 4, at)
+    target.write_bytes(bytes(data))
+
+
+def test_a_truncated_png_is_refused_in_one_line(shared_data, tmp_path):
+    # The libpng inside OpenCV printed "libpng error: Read Error" before veil's line.
+    rgb = read_photo(shared_data / TWO_PEOPLE).pixels
+    for depth, pixels in ((8, rgb), (16, rgb.astype(np.uint16) * 257)):
+        ok, data = cv2.imencode(".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+        path = tmp_path / f"cut{depth}.png"
+        path.write_bytes(data.tobytes()[: len(data) // 2])
+        run = veil_subprocess(path, "-o", tmp_path / f"out{depth}.png")
+        assert run.returncode == 1 and not (tmp_path / f"out{depth}.png").exists()
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 2 and "truncated" in lines[0] and str(path.name) in lines[0], run.stderr
 
 
 def test_rgba_and_grayscale_are_kept(shared_data, tmp_path):

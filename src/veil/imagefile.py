@@ -31,6 +31,10 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from veil.interrupt import temporary_name
 
+# OpenCV logs a file it cannot decode to stderr ("[ERROR:0@0.06] global loadsave.cpp ..."), around
+# veil's one line: the file's failure is said there, once.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
 pillow_heif.register_heif_opener()
 
 # Photos beyond this many pixels are refused as likely decompression bombs; 200 MP is
@@ -156,6 +160,16 @@ def _orientation(image: Image.Image, path: Path) -> int:
     return int(orientation) if str(orientation).isdigit() else 1
 
 
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: length 0, type, CRC
+
+
+def _png_complete(path: Path) -> bool:
+    """Whether the file holds PNG's end chunk (some programs write more after it). The libpng
+    inside OpenCV prints its own error about a truncated one to stderr before failing; Pillow
+    says what is wrong in its message."""
+    return PNG_END in path.read_bytes()
+
+
 def _jpeg_complete(path: Path) -> bool:
     """Whether the main image's data ends with its end marker. OpenCV decodes a truncated
     JPEG without an error (the missing rows come out grey); Pillow refuses it."""
@@ -240,6 +254,8 @@ def _opencv_pixels(image: Image.Image, path: Path) -> np.ndarray | None:
             return None
         if image.format != "PNG" and not _jpeg_complete(path):
             return None
+    if image.format == "PNG" and not _png_complete(path):
+        return None
     # No orientation, no colour conversion. The `dst` form, given None, decodes straight into
     # a numpy array; the plain form decodes into OpenCV's own memory and copies that into one,
     # holding the photo twice. (Given an array, it would hand that array back unchanged when
@@ -295,11 +311,14 @@ def read_photo(path: Path) -> Photo:
                 raise ImageError("cannot decode image (image data missing: the file is truncated or damaged)")
             pixels = _opencv_pixels(image, path)
             if pixels is None and _is_16bit_colour(image):
-                raise ImageError("cannot decode 16-bit image")
-            orientation = _orientation(image, path)
+                truncated = image.format == "PNG" and not _png_complete(path)
+                raise ImageError("cannot decode 16-bit image" + (" (image file is truncated)" if truncated else ""))
             if pixels is None:
                 image.load()
                 pixels = _pillow_pixels(_cmyk_to_rgb(image, icc) if image.mode == "CMYK" else image)
+            # Both decoders turn a TIFF upright as they read it (OpenCV cannot read a 16-bit one turned
+            # a quarter: refused above); other formats are turned here.
+            orientation = 1 if fmt == "TIFF" else _orientation(image, path)
     pixels = _orient(pixels, orientation)
     if not pixels.flags.writeable:  # Pillow hands over read-only memory (copied once its image is closed)
         pixels = pixels.copy()
