@@ -301,6 +301,17 @@ def test_av1_output_prints_one_line(tmp_path: Path):
         assert c.streams.video[0].codec_context.codec.canonical_name == "av1" and len(list(c.decode(video=0))) == 8
 
 
+def test_an_intra_only_input_is_not_encoded_as_keyframes_only(tmp_path: Path):
+    # Encoders honour a frame's type: MJPEG's frames, all keyframes, made every output frame
+    # one (about four times the size). The input's keyframes stay, at most one a second.
+    source, target = tmp_path / "camera.mov", tmp_path / "out.mp4"
+    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 60, codec="mjpeg", pix_fmt="yuvj420p")
+    redact(source, target, None)
+    with av.open(str(target)) as c:
+        keyframes = [p.is_keyframe for p in c.demux(c.streams.video[0]) if p.size]
+    assert len(keyframes) == 60 and 1 <= sum(keyframes) <= 2  # 2 s at 30 fps
+
+
 def test_a_face_shown_on_one_frame_between_sampled_ones_is_hidden(tmp_path: Path):
     """The default profile detects on every other frame; a face on one frame in between (a frame
     cut in, a flash) must be found by the glance at the frames between, not left for no track."""

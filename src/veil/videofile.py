@@ -26,6 +26,7 @@ from pathlib import Path
 import av
 import av.error
 from av.bitstream import BitStreamFilterContext
+from av.video.frame import PictureType
 
 from veil.interrupt import temporary_folder
 from veil.plan import Encoding
@@ -203,6 +204,9 @@ def default_crf(encoder: str) -> int:
     return {"libx264": 18, "libx265": 20, "libvpx-vp9": 24, "libvpx": 8, "libsvtav1": 26}.get(encoder, 20)
 
 
+KEYFRAME_SPACING_S = 1.0
+
+
 @dataclass
 class Output:
     container: av.container.OutputContainer
@@ -212,15 +216,29 @@ class Output:
     reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler | VoiceEdit]]
     # What the video's first packet passes through before the file (X264_WITHOUT_SEI), if anything.
     first_packet_filter: BitStreamFilterContext | None = None
+    last_keyframe: float | None = None  # when the last frame made a keyframe was (s)
 
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
+        if frame is not None:
+            self._choose_type(frame)
         packets = self.video.encode(frame)
         if self.first_packet_filter is not None and packets:
             first, *rest = packets
             packets = [*self.first_packet_filter.filter(first), *self.first_packet_filter.filter(None), *rest]
             self.first_packet_filter = None
         self.container.mux(packets)
+
+    def _choose_type(self, frame: av.VideoFrame) -> None:
+        """The input's keyframes stay keyframes (its seek points and cuts), at most one every
+        KEYFRAME_SPACING_S: an intra-only input (MJPEG, ProRes, DNxHR) has nothing else, and
+        encoders honour a frame's type. Every other type is the encoder's choice."""
+        time = frame.time if frame.time is not None else 0.0
+        if frame.pict_type == PictureType.I and (self.last_keyframe is None
+                                                 or time - self.last_keyframe >= KEYFRAME_SPACING_S):
+            self.last_keyframe = time
+        else:
+            frame.pict_type = PictureType.NONE
 
     def mux(self, packet: av.Packet) -> None:
         """A packet of one of the input's other streams: copied, or decoded and encoded again."""
