@@ -252,6 +252,8 @@ def test_ten_bit_stays_ten_bit(tmp_path: Path):
     # AVI holds no H.265: the refusal names the containers that were tried and do.
     with pytest.raises(VideoError, match=r"a \.avi file cannot hold this video \(.*\): choose \.mp4, \.mkv or \.mov$"):
         check_output_holds(source, tmp_path / "out.avi", Encoding())
+    with pytest.raises(VideoError, match=r"cannot write a video in a file without a suffix \(.*\): choose \.mp4"):
+        check_output_holds(source, tmp_path / "out", Encoding())
 
 
 # Gray is written as H.264 4:0:0, which FFmpeg's decoder gives as 4:2:0 with neutral colour.

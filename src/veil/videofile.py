@@ -271,7 +271,9 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
     try:
         out = av.open(str(path), "w", format=fmt, container_options=options)
     except (av.error.FFmpegError, ValueError) as error:
-        raise VideoError(f"cannot write a {suffix} file: {error}") from None
+        named = f"as {suffix}" if suffix else "in a file without a suffix"
+        why = reason(error) if isinstance(error, av.error.FFmpegError) else error
+        raise VideoError(f"cannot write a video {named} ({why}): choose .mp4, .mkv or .mov") from None
     try:
         stream = _add_video(out, video, rotation, encoding)
         copies, reencode = _add_audio(out, source, voice)
