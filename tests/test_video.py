@@ -257,7 +257,8 @@ def test_ten_bit_stays_ten_bit(tmp_path: Path):
 
 
 # Gray is written as H.264 4:0:0, which FFmpeg's decoder gives as 4:2:0 with neutral colour.
-@pytest.mark.parametrize(("pix_fmt", "written"), [("yuv420p", "yuv444p"), ("gray", "yuv420p")])
+# RGB (a lossless screen recording) keeps its full colour as 4:4:4.
+@pytest.mark.parametrize(("pix_fmt", "written"), [("yuv420p", "yuv444p"), ("gray", "yuv420p"), ("bgr0", "yuv444p")])
 def test_odd_sized_video_keeps_its_size_and_faces_are_hidden(pix_fmt: str, written: str, tmp_path: Path):
     # x264 and x265 refuse 4:2:0 of an odd width or height (a screen recording, a cropped export),
     # so every such video was refused; it is now written in 4:4:4 at its own size. A grayscale

@@ -177,11 +177,13 @@ def bit_depth(stream: av.video.stream.VideoStream) -> int:
 
 
 def output_pix_fmt(encoder: str, input_fmt: str, depth: int, width: int, height: int) -> str:
-    """Keep the input's chroma layout and depth where the encoder can. An odd width or height
+    """Keep the input's chroma layout and depth where the encoder can (RGB: 4:4:4). An odd width or height
     that the chroma layout halves is written in 4:4:4 by x264 and x265, which refuse it
     otherwise (a screen recording of 641x481, say): the size stays as it was."""
     supported = {f.name for f in (av.codec.Codec(encoder, "w").video_formats or ())}
-    for candidate in (input_fmt, input_fmt.replace("yuvj", "yuv"),
+    # RGB (a lossless screen recording) the encoder cannot take keeps its full colour as 4:4:4.
+    full_colour = ("yuv444p10le" if depth > 8 else "yuv444p",) if av.VideoFormat(input_fmt).is_rgb else ()
+    for candidate in (input_fmt, input_fmt.replace("yuvj", "yuv"), *full_colour,
                       "yuv420p10le" if depth > 8 else "yuv420p", "yuv420p"):
         if candidate in supported:
             if encoder in ("libx264", "libx265") and _halves_odd_side(candidate, width, height):
