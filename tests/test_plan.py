@@ -128,6 +128,23 @@ INVALID = {
                                   "media/1/regions/0/boxes/0: frame 90"),
     "speech with boxes": (lambda d: region(d).update(kind="speech"), "media/0/regions/0: a speech region"),
     "a face in a sound file": (lambda d: d["media"][1].update(kind="audio"), "media/1/regions/0: a sound file holds no face"),
+    # A second box on a frame replaced the first, whose face was then left visible.
+    "two boxes on one frame": (lambda d: region(d)["boxes"].append([0, 10, 10, 20, 20, "reviewer", None]),
+                               "media/0/regions/0/boxes/1: frame 0 has a box already"),
+    # Finite but huge: the renderer's integers overflowed (pixelate, blur).
+    "coordinate absurdly far": (lambda d: region(d)["boxes"][0].__setitem__(3, 1e300), "media/0/regions/0/boxes/0: a coordinate lies"),
+    # Speech segments that would silence nothing while the summary says they were muted.
+    "speech without times": (lambda d: (d["media"][1].update(kind="audio", regions=[
+        {"id": "s1", "kind": "speech", "source": "reviewer", "shape": "box", "keep_visible": False, "boxes": []}])),
+        "media/1/regions/0: a speech region needs its start and end"),
+    "speech ending before it starts": (lambda d: (d["media"][1].update(kind="audio", regions=[
+        {"id": "s1", "kind": "speech", "source": "reviewer", "shape": "box", "keep_visible": False, "boxes": [],
+         "start": 4.0, "end": 1.0}])), "media/1/regions/0: a speech region must end after it starts"),
+    "speech after the sound": (lambda d: (d["media"][1].update(kind="audio", detection={"speech": {"sound_seconds": 3.0}}, regions=[
+        {"id": "s1", "kind": "speech", "source": "reviewer", "shape": "box", "keep_visible": False, "boxes": [],
+         "start": 50.0, "end": 60.0}])), "media/1/regions/0: a speech region starts at 50.0 s, after"),
+    "frames past the end not analysed": (lambda d: d["media"][1].update(unanalysed_frames=[200]),
+                                         "media/1: unanalysed_frames lists a frame past"),
 }
 
 
@@ -150,6 +167,15 @@ def test_a_body_below_a_head_past_the_frame_is_never_inside_out():
 def test_invalid_plans_are_refused_saying_where(name):
     change, where = INVALID[name]
     with pytest.raises(PlanError, match="not a valid veil plan at " + where):
+        Plan.from_json(broken(change))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d.update(media=[]), "the plan lists no files"),
+    (lambda d: d["media"].append(d["media"][0]), "the plan lists /data/photos/ph oto é.jpg twice"),
+])
+def test_plans_listing_no_file_or_one_twice_are_refused(change, message):
+    with pytest.raises(PlanError, match=message):
         Plan.from_json(broken(change))
 
 

@@ -243,7 +243,15 @@ class Plan:
                 raise PlanError("not a valid veil plan: nested too deeply") from None
             where = "/".join(str(p) for p in error.absolute_path) or "top level"
             raise PlanError(f"not a valid veil plan at {where}: {error.message}") from None
+        if not data["media"]:
+            raise PlanError("the plan lists no files")
+        paths = [media["path"] for media in data["media"]]
+        if len(set(paths)) < len(paths):
+            twice = next(path for path in paths if paths.count(path) > 1)
+            raise PlanError(f"the plan lists {twice} twice: its regions must be in one entry")
         for i, media in enumerate(data["media"]):
+            if problem := _media_problem(media):
+                raise PlanError(f"not a valid veil plan at media/{i}: {problem}")
             for j, region in enumerate(media["regions"]):
                 problem = _region_problem(media, region)
                 if problem:
@@ -277,6 +285,11 @@ class Plan:
         return cls.from_json(data, Path(path).absolute().parent)
 
 
+# Farther than any picture's corner by far (photos are refused over 200 MP): a box beyond it is
+# an error in the plan, and its size would overflow the renderer's integers.
+FARTHEST = 1_000_000
+
+
 def _region_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str, str] | None:
     """What the schema cannot say is wrong with a region of this media: a box that would hide
     nothing where it claims to (the plan is the only record of what gets hidden, and a file
@@ -287,19 +300,51 @@ def _region_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str,
         return "", f"a sound file holds no {region.get('kind', 'face')} regions, only speech"
     if speech and (media["kind"] in ("image", "animation") or region["boxes"]):
         return "", "a speech region lies on a sound's time axis: no boxes, in a video or a sound file only"
+    if speech:
+        return _speech_problem(media, region)
     frames = max(1, media["frame_count"])
+    listed: set[int] = set()
     for k, box in enumerate(region["boxes"]):
         frame, x0, y0, x1, y1 = box[:5]
         # JSON as Python reads it (a plan file, the review page's edits) can hold NaN and
         # Infinity, which the schema takes for numbers.
         if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
             return f"/boxes/{k}", "a coordinate is not a finite number"
+        if max(abs(x0), abs(y0), abs(x1), abs(y1)) > FARTHEST:
+            return f"/boxes/{k}", f"a coordinate lies more than {FARTHEST:,} px from the picture's corner"
+        # A region has one box a frame: a second one would replace the first, whose face would
+        # then be left visible.
+        if frame in listed:
+            return f"/boxes/{k}", f"frame {frame} has a box already in this region: give this one a region of its own"
+        listed.add(frame)
         # Inside out, it would hide nothing where it claims to; one lying wholly off the picture
         # hides nothing either way (veil before 2026-11-30 wrote such bodies at a frame's edge).
         if (x1 < x0 or y1 < y0) and _on_picture(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1), media):
             return f"/boxes/{k}", "its right or bottom edge lies before its left or top one"
         if frame >= frames:
             return f"/boxes/{k}", f"frame {frame} is past the media's last ({frames - 1})"
+    return None
+
+
+def _speech_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str, str] | None:
+    """A speech segment that would silence nothing where the plan says it does."""
+    start, end = region.get("start"), region.get("end")
+    if start is None or end is None:
+        return "", "a speech region needs its start and end (seconds)"
+    if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
+        return "", f"a speech region must end after it starts ({start} to {end} s)"
+    length = media.get("detection", {}).get("speech", {}).get("sound_seconds")
+    if length is not None and start >= length:
+        return "", f"a speech region starts at {start} s, after the sound ends ({length} s)"
+    return None
+
+
+def _media_problem(media: dict[str, Any]) -> str | None:
+    """What the schema cannot say is wrong with a media entry as a whole."""
+    frames = max(1, media["frame_count"])
+    for name in ("unanalysed_frames", "unchecked_frames"):
+        if any(frame >= frames for frame in media.get(name, [])):
+            return f"{name} lists a frame past the media's last ({frames - 1})"
     return None
 
 
