@@ -247,3 +247,29 @@ def test_a_stop_abandons_the_video_in_progress(shared_data, tmp_path):
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "stopped (SIGINT)" in stderr
     assert outputs_of(out) == [] and records(out / MANIFEST) == []
+
+
+def test_a_run_refused_under_other_settings_does_not_undo_the_resume(shared_data, tmp_path):
+    # A rerun by mistake under other settings is refused file by file (the outputs exist), and
+    # those refusals are recorded: they must not hide the outputs that still stand.
+    inputs = photos(shared_data, tmp_path / "in", 3)
+    out = tmp_path / "out"
+    assert run_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1).returncode == 0
+    mistaken = run_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1, "--mode", "pixelate")
+    assert mistaken.returncode == 1 and mistaken.stderr.count("exists: use --overwrite") >= len(inputs)
+    again = run_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1)
+    assert again.returncode == 0, again.stderr
+    assert {r["status"] for r in records(out / MANIFEST)[-len(inputs):]} == {"skipped"}
+
+
+def test_lines_of_a_manifest_that_are_not_records_are_ignored(tmp_path):
+    from veil.manifest import read_manifest
+
+    manifest = tmp_path / MANIFEST
+    good = {"path": "/in/a.jpg", "status": "ok", "output": "/out/a.jpg", "settings": "s"}
+    manifest.write_bytes(b"\n".join([
+        json.dumps(good).encode(), b"[1, 2]", b'{"path": ["x"], "status": "ok", "output": "/out/x.jpg"}',
+        b'{"path": "/in/b.jpg", "status": "ok", "output": "/out/\xff.jpg"}', b'{"path": "/in/c.jpg", "sta',
+        json.dumps({"path": "/in/a.jpg", "status": "failed", "reason": "exists", "settings": "t"}).encode(),
+    ]))
+    assert {path: record.status for path, record in read_manifest(manifest).items()} == {"/in/a.jpg": "ok"}

@@ -72,20 +72,23 @@ def default_manifest(output: Path | Url | None, output_dir: Path | Url | None, f
 
 
 def read_manifest(path: Path) -> dict[str, Record]:
-    """The latest record of each input. A missing file is an empty manifest; a line cut short
-    by a crash, or one that is not a record, is ignored (that file is simply done again)."""
+    """The latest record of each input that vouches for an output. A failure after it wrote
+    nothing (an output refused as existing, under other settings, say), so it does not hide an
+    output that still stands. A missing file is an empty manifest; a line cut short by a crash,
+    or one that is not a record, is ignored (that file is simply done again)."""
     latest: dict[str, Record] = {}
     if not path.is_file():
         return latest
     names = {f.name for f in fields(Record)}
-    with open(path, encoding="utf-8") as file:
+    with open(path, "rb") as file:
         for line in file:
             try:
-                data = json.loads(line)
+                data = json.loads(line.decode("utf-8"))
                 record = Record(**{k: v for k, v in data.items() if k in names})
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, AttributeError):  # not UTF-8, not JSON, not an object of records' fields
                 continue
-            latest[record.path] = record
+            if isinstance(record.path, str) and isinstance(record.output, (str, type(None))) and record.done:
+                latest[record.path] = record
     return latest
 
 
