@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,24 @@ def test_cli_report_without_review(tmp_path: Path):
     assert len(file["regions"]) == 2 and all(r["origins"] == {"detected": 1} for r in file["regions"])
     assert report["models"][0]["sha256"] == model_sha256(MODEL_NAME) and report["edits"] == []
     assert report_path.with_suffix(".html").is_file()
+
+
+def test_a_batch_report_accounts_for_every_input(tmp_path: Path):
+    # A failed and a skipped input were missing from the report, which read as a clean run.
+    from veil.cli import app
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(PHOTO, folder / "a.jpg")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not a photo")
+    (folder / "notes.txt").write_text("not a photo")
+    report_path = tmp_path / "audit.html"  # an HTML name: the JSON goes beside it
+    result = CliRunner().invoke(app, [str(folder), "--output-dir", str(tmp_path / "out"), "--report", str(report_path),
+                                      "--jobs", "1", "-q"])
+    assert result.exit_code == 1
+    report = json.loads(report_path.with_suffix(".json").read_text())
+    assert [Path(f["input"]).name for f in report["files"]] == ["a.jpg"]
+    assert {Path(n["path"]).name: n["status"] for n in report["not_redacted"]} == {"broken.jpg": "failed",
+                                                                                   "notes.txt": "skipped"}
+    html = report_path.read_text()
+    assert "Inputs not redacted in this run" in html and "broken.jpg" in html and "notes.txt" in html

@@ -199,7 +199,7 @@ def redact(
     if plan_file is None:
         plan.media = [r.media for r in results if r.media is not None]
 
-    failed_writes = write_run_files(plan, results, save_plan, report, overwrite)
+    failed_writes = write_run_files(plan, results, skipped, save_plan, report, overwrite)
     print_summary(results, skipped, time.monotonic() - started, quiet, as_json, dry_run)
     if failed_writes or any(r.error for r in results):
         raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
@@ -298,8 +298,8 @@ def run_tasks(tasks: list[FileTask], settled: list[FileResult], workers: Workers
     return results
 
 
-def write_run_files(plan: Plan, results: list[FileResult], save_plan: Path | None, report: Path | None,
-                    overwrite: bool) -> bool:
+def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped], save_plan: Path | None,
+                    report: Path | None, overwrite: bool) -> bool:
     """Save the plan and the report; True when one could not be written (said on one line)."""
     failed = False
     if save_plan is not None:
@@ -310,8 +310,12 @@ def write_run_files(plan: Plan, results: list[FileResult], save_plan: Path | Non
             failed = True
     if report is not None:
         outputs = {r.media.path: str(r.output) for r in results if r.output and r.media}
+        not_redacted = [{"path": str(r.source), "status": "failed", "reason": r.error} for r in results if r.error]
+        not_redacted += [{"path": str(r.source), "status": "already done", "reason": f"by an earlier run, into {r.output}"}
+                         for r in results if r.already_done]
+        not_redacted += [{"path": str(s.path), "status": "skipped", "reason": s.reason} for s in skipped]
         try:
-            write_report(plan, outputs, report, overwrite)
+            write_report(plan, outputs, report, overwrite, not_redacted)
         except (OSError, ValueError) as error:
             err.print(f"veil: cannot write the report {shown(report)}: {one_line(error)}")
             failed = True

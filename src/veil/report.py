@@ -39,8 +39,10 @@ USED_FOR = {"ppocrv6_det_small.onnx": "text and licence-plate detection (text is
 ALL_MEDIA = "*"
 
 
-def build_report(plan: Plan, outputs: dict[str, str]) -> dict[str, Any]:
-    """The report as JSON-ready data; `outputs` maps each input path to its written output."""
+def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """The report as JSON-ready data; `outputs` maps each input path to its written output;
+    `not_redacted` lists the run's inputs without a plan here (failed, skipped, done by an earlier
+    run), each {"path", "status", "reason"}, so that the report accounts for every input."""
     return {
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
@@ -66,6 +68,7 @@ def build_report(plan: Plan, outputs: dict[str, str]) -> dict[str, Any]:
             "from_command_line": plan.overridden,
         },
         "files": [file_entry(media, outputs.get(media.path), plan.edits, plan.render.voice) for media in plan.media],
+        "not_redacted": list(not_redacted or []),
         "edits": [edit_entry(e) for e in plan.edits],
     }
 
@@ -168,13 +171,18 @@ def current_sha256(name: str) -> str | None:
 
 
 def report_paths(path: Path) -> tuple[Path, Path]:
-    """Where the report's JSON and HTML go."""
-    return Path(path), Path(path).with_suffix(".html")
+    """Where the report's JSON and HTML go: the path given and the other beside it (a name
+    ending .html is the HTML's, and the JSON takes .json)."""
+    path = Path(path)
+    if path.suffix.lower() in (".html", ".htm"):
+        return path.with_suffix(".json"), path
+    return path, path.with_suffix(".html")
 
 
-def write_report(plan: Plan, outputs: dict[str, str], path: Path, overwrite: bool = True) -> None:
-    """The report as JSON at `path` and as HTML at `path` with the suffix .html."""
-    report = build_report(plan, outputs)
+def write_report(plan: Plan, outputs: dict[str, str], path: Path, overwrite: bool = True,
+                 not_redacted: list[dict[str, str]] | None = None) -> None:
+    """The report as JSON and as HTML (`report_paths`)."""
+    report = build_report(plan, outputs, not_redacted)
     json_path, html_path = report_paths(path)
     atomic_write_bytes(json_path, json.dumps(report, indent=1).encode(), overwrite)
     atomic_write_bytes(html_path, render_html(report).encode(), overwrite)
@@ -208,6 +216,10 @@ def render_html(report: dict[str, Any]) -> str:
         row("Settings from this run's command line (not the plan's)", ", ".join(overridden) or "none"),
         "</table>",
     ]
+    if report["not_redacted"]:
+        parts.append("<h2>Inputs not redacted in this run</h2><table>")
+        parts += [row(entry["path"], f"{entry['status']}: {entry['reason']}") for entry in report["not_redacted"]]
+        parts.append("</table>")
     for file in report["files"]:
         parts.append(file_html(file))
     parts.append("<h2>All edits</h2>")
