@@ -36,9 +36,10 @@ def run_veil(*args: object) -> subprocess.CompletedProcess:
     return subprocess.run(veil_command(*args), capture_output=True, text=True, env=environment(), timeout=DEADLINE_S)
 
 
-def start_veil(*args: object) -> subprocess.Popen:
-    return subprocess.Popen(veil_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=environment())
+def start_veil(*args: object, temp: Path | None = None) -> subprocess.Popen:
+    """veil started; `temp`: its temp folder (TMPDIR), to see what it leaves there."""
+    env = {**environment(), **({"TMPDIR": str(temp)} if temp else {})}
+    return subprocess.Popen(veil_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def photos(shared_data: Path, folder: Path, count: int) -> list[Path]:
@@ -219,10 +220,12 @@ def unfinished_output(out: Path, name: str) -> bool:
 def test_a_video_whose_worker_dies_fails_alone_and_the_batch_goes_on(shared_data, tmp_path):
     # A crash inside FFmpeg or a model runtime ends the process it happens in: of several files,
     # a video runs in a worker process, so only that file fails, with its line, and nothing of
-    # it is left (the unfinished output is removed by the main process).
+    # it is left: the unfinished output, and the copy of a URL's input staged in the temp folder,
+    # are removed by the main process.
     first, second = videos(shared_data, tmp_path / "in")
-    out = tmp_path / "out"
-    process = start_veil(tmp_path / "in", "--output-dir", out)
+    out, temp = tmp_path / "out", tmp_path / "temp"
+    temp.mkdir()
+    process = start_veil((tmp_path / "in").as_uri() + "/", "--output-dir", out, temp=temp)
     wait_until(lambda: unfinished_output(out, first.name) and worker_processes(process.pid), process)
     worker_processes(process.pid)[0].kill()  # SIGKILL: no clean-up of any kind in that process
     _, stderr = process.communicate(timeout=DEADLINE_S)
@@ -231,7 +234,8 @@ def test_a_video_whose_worker_dies_fails_alone_and_the_batch_goes_on(shared_data
     assert "Traceback" not in stderr
     assert f"{first.name}: the worker process redacting it ended abruptly" in stderr
     assert outputs_of(out) == [second.name]  # no unfinished file of the first left
-    status = {Path(r["path"]).name: r["status"] for r in records(out / MANIFEST)}
+    assert list(temp.iterdir()) == []  # nor its staged copy
+    status = {r["path"].rsplit("/", 1)[-1]: r["status"] for r in records(out / MANIFEST)}
     assert status == {first.name: "failed", second.name: "ok"}
 
 

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from multiprocessing import get_context, resource_tracker
+from multiprocessing import active_children, get_context, resource_tracker
 from pathlib import Path
 
-from veil.interrupt import Stopped, end_on_second_stop, end_on_stop, end_workers, stops_blocked_for_children, stops_held
+from veil.interrupt import (Stopped, end_on_second_stop, end_on_stop, end_workers, remove_folders_of,
+                            stops_blocked_for_children, stops_held)
 from veil.models import set_threads, usable_cores
 from veil.names import shown
 from veil.outputs import remove_partial_outputs
@@ -112,11 +114,15 @@ def run_in_pool(tasks: list[Task], jobs: int, finish: Callable[[int, FileResult]
         attempts.update({task.index: 1 for task in tasks})  # their one try is the only one
     start_resource_tracker()
     while queue:
-        # spawn, not fork: the main process runs threads (the progress bar) that fork would copy mid-lock.
-        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=start_worker,
-                                 initargs=(max(1, usable_cores() // jobs),)) as pool:
-            run_windowed(pool, queue, attempts, finish, window=jobs if one_by_one else 2 * jobs,
-                         abandon_on_stop=one_by_one)
+        workers: set[int] = set()
+        try:
+            # spawn, not fork: the main process runs threads (the progress bar) that fork would copy mid-lock.
+            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=start_worker,
+                                     initargs=(max(1, usable_cores() // jobs),)) as pool:
+                run_windowed(pool, queue, attempts, finish, window=jobs if one_by_one else 2 * jobs,
+                             abandon_on_stop=one_by_one, workers=workers)
+        finally:
+            _remove_what_workers_left(workers)
 
 
 def start_resource_tracker() -> None:
@@ -133,11 +139,13 @@ def start_worker(threads: int) -> None:
 
 
 def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
-                 finish: Callable[[int, FileResult], None], window: int, abandon_on_stop: bool = False) -> None:
+                 finish: Callable[[int, FileResult], None], window: int, abandon_on_stop: bool = False,
+                 workers: set[int] | None = None) -> None:
     """Run the queue through `executor`, at most `window` tasks in flight, until it is empty or
     the executor breaks (then the queue holds what is left). A failed task goes back to the
     front of the queue once (a task already counted in `attempts`: never). At a stop, the tasks
-    in flight finish whole, unless `abandon_on_stop` (a process pool's): its workers are ended."""
+    in flight finish whole, unless `abandon_on_stop` (a process pool's): its workers are ended.
+    `workers` (a process pool's) collects the process ids of its workers."""
     running: dict[Future, Task] = {}
     broken = False
     try:
@@ -152,6 +160,8 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                 except BrokenExecutor:  # a worker died since the last result came: this task waits for the next pool
                     queue.appendleft(task)
                     broken = True
+            if workers is not None:
+                workers |= {process.pid for process in active_children()}
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 # A stop between taking a finished file off the running list and recording it would
@@ -186,6 +196,15 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
             if not future.cancelled() and future.exception() is None:
                 finish(task.index, future.result())
         raise
+
+
+def _remove_what_workers_left(workers: set[int]) -> None:
+    """Once a pool is shut down: a worker process that died left its temporary folders (a staged
+    copy of a URL's input, say); they are removed here, or named if they cannot be."""
+    for pid in workers:
+        for path in remove_folders_of(pid):
+            print(f"veil: could not remove the temporary {shown(path)} (it may hold an unredacted copy): remove it",
+                  file=sys.stderr)
 
 
 def outcome_of(future: Future, task: Task) -> FileResult:

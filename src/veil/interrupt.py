@@ -15,6 +15,7 @@ import contextlib
 import functools
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -127,8 +128,24 @@ def stops_held() -> Iterator[None]:
 
 
 def temporary_folder(prefix: str) -> contextlib.AbstractContextManager[Path]:
-    """A private folder in the system temp folder, removed however the block ends."""
-    return _listed_while_used(lambda: Path(tempfile.mkdtemp(prefix=prefix)))
+    """A private folder in the system temp folder, removed however the block ends. Its name
+    holds this process's id: a worker process that dies without its clean-up leaves it to the
+    process that ran it (`remove_folders_of`)."""
+    return _listed_while_used(lambda: Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")))
+
+
+def remove_folders_of(pid: int) -> list[Path]:
+    """Remove the temporary folders that the process `pid`, now dead, made and left (a staged
+    copy of an input may be in one); return those that could not be removed."""
+    left = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(tempfile.gettempdir()):
+            # veil's prefixes ("veil-", "veil-check-"), the id, and mkdtemp's 8 characters.
+            if re.fullmatch(rf"veil-([a-z]+-)?{pid}-[a-z0-9_]{{8}}", entry.name) and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                if os.path.lexists(entry.path):
+                    left.append(Path(entry.path))
+    return left
 
 
 def temporary_file(folder: Path, prefix: str, suffix: str) -> contextlib.AbstractContextManager[Path]:
