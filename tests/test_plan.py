@@ -170,13 +170,31 @@ def test_invalid_plans_are_refused_saying_where(name):
         Plan.from_json(broken(change))
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda d: d.update(media=[]), "the plan lists no files"),
-    (lambda d: d["media"].append(d["media"][0]), "the plan lists /data/photos/ph oto é.jpg twice"),
-])
-def test_plans_listing_no_file_or_one_twice_are_refused(change, message):
-    with pytest.raises(PlanError, match=message):
-        Plan.from_json(broken(change))
+def test_a_plan_listing_one_file_twice_is_refused():
+    with pytest.raises(PlanError, match="the plan lists /data/photos/ph oto é.jpg twice"):
+        Plan.from_json(broken(lambda d: d["media"].append(d["media"][0])))
+
+
+def test_a_plan_naming_one_file_by_two_paths_or_none_is_refused(shared_data, tmp_path):
+    # Two entries for one file (a link and its target): each input took the last, and the other
+    # entry's regions (a reviewer's box) were dropped. A plan of no file (saved by a run where
+    # every file failed) would detect afresh.
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    link = tmp_path / "link.jpg"
+    link.symlink_to(photo)
+    plan_path = tmp_path / "plan.json"
+    run = veil_subprocess(link, photo, "--dry-run", "--save-plan", plan_path)
+    assert run.returncode == 0 and "the same file was named by another path" in run.stderr
+    assert len(json.loads(plan_path.read_text())["media"]) == 1
+    data = json.loads(plan_path.read_text())
+    data["media"].append({**data["media"][0], "path": str(photo), "regions": []})
+    plan_path.write_text(json.dumps(data))
+    refused = veil_subprocess("--plan", plan_path, "--output-dir", tmp_path / "out")
+    assert refused.returncode == 2 and "the plan lists one file twice" in refused.stderr
+    assert not (tmp_path / "out").exists()
+    plan_path.write_text(json.dumps({**data, "media": []}))
+    empty = veil_subprocess(photo, "--plan", plan_path, "-o", tmp_path / "out.jpg")
+    assert empty.returncode == 2 and "the plan lists no files" in empty.stderr
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe\x00", b""])

@@ -37,7 +37,7 @@ from veil.outputs import (Input, OutputClaims, OutputError, Skipped, check_writa
                           output_path)
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
-from veil.plan import PIXELATE_BLOCKS, Encoding, Plan, PlanError, RenderSettings
+from veil.plan import PIXELATE_BLOCKS, Encoding, MediaPlan, Plan, PlanError, RenderSettings
 from veil.remote import RemoteError, Url, is_url, location, location_key
 from veil.report import report_paths, write_report
 
@@ -217,6 +217,8 @@ def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, given
         plan = Plan.load(plan_file)
     except PlanError as error:
         raise Refused(f"{shown(plan_file)}: {error}")
+    if not plan.media:  # a run where every file failed saves one: rendering it would detect afresh
+        raise Refused(f"{shown(plan_file)}: the plan lists no files")
     plan.render = RenderSettings(**{name: getattr(render if name in given else plan.render, name)
                                     for name in ("mode", "color", "blocks", "voice")})
     plan.encoding = Encoding(**{name: getattr(encoding if name in given else plan.encoding, name)
@@ -242,7 +244,13 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
     earlier run already did (the manifest), is a result already."""
     tasks: list[FileTask] = []
     failed: list[FileResult] = []  # and already done
-    planned = {file_key(location(m.path)): m for m in plan.media}
+    planned: dict[str, MediaPlan] = {}
+    for media in plan.media:
+        key = file_key(location(media.path))
+        if key in planned:  # by a link and its target, say: one entry's regions would be dropped
+            raise Refused(f"the plan lists one file twice, as {shown(planned[key].path)} and {shown(media.path)}: "
+                          "its regions must be in one entry")
+        planned[key] = media
     for item in inputs:
         try:
             media = planned.get(file_key(item.source))

@@ -137,6 +137,8 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
                     continue
                 seen.add(file.resolve())
                 inputs.append(Input(file, path, kind))
+        elif path.resolve() in seen:  # named twice, or by a link and its target: redacted once
+            skipped.append(Skipped(path, "the same file was named by another path", False))
         else:
             seen.add(path.resolve())
             inputs.append(Input(path, path.parent, media_kind(path) if path.is_file() else None))

@@ -243,8 +243,6 @@ class Plan:
                 raise PlanError("not a valid veil plan: nested too deeply") from None
             where = "/".join(str(p) for p in error.absolute_path) or "top level"
             raise PlanError(f"not a valid veil plan at {where}: {error.message}") from None
-        if not data["media"]:
-            raise PlanError("the plan lists no files")
         paths = [media["path"] for media in data["media"]]
         if len(set(paths)) < len(paths):
             twice = next(path for path in paths if paths.count(path) > 1)
