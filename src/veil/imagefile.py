@@ -160,14 +160,20 @@ def _orientation(image: Image.Image, path: Path) -> int:
     return int(orientation) if str(orientation).isdigit() else 1
 
 
-PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: length 0, type, CRC
-
-
 def _png_complete(path: Path) -> bool:
-    """Whether the file holds PNG's end chunk (some programs write more after it). The libpng
-    inside OpenCV prints its own error about a truncated one to stderr before failing; Pillow
-    says what is wrong in its message."""
-    return PNG_END in path.read_bytes()
+    """Whether the file's chunks, followed from the first, reach PNG's end chunk within the file
+    (some programs write more after it). The libpng inside OpenCV prints its own error about a
+    truncated one to stderr before failing; Pillow says what is wrong in its message."""
+    size = path.stat().st_size
+    with open(path, "rb") as file:
+        file.seek(8)  # the signature
+        while (header := file.read(8)) and len(header) == 8:
+            length, kind = int.from_bytes(header[:4], "big"), header[4:]
+            if kind == b"IEND":
+                return True
+            if file.seek(length + 4, io.SEEK_CUR) > size:  # data and CRC
+                return False
+    return False
 
 
 def _jpeg_complete(path: Path) -> bool:

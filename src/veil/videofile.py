@@ -110,14 +110,14 @@ def read(
     video: av.video.stream.VideoStream,
     copied: tuple[av.stream.Stream, ...] = (),
 ) -> Iterator[av.VideoFrame | av.Packet]:
-    """Decoded video frames in order, with the packets of `copied` streams interleaved. Every
-    stream is read, for where the file's data ends (`_check_complete`)."""
+    """Decoded video frames in order, with the packets of `copied` streams interleaved. The sound
+    is read too, for where the file's data ends (`_check_complete`)."""
     decoded = 0
     last_time = 0.0
-    data_end = 0.0  # the end of the last packet of any stream, in seconds
+    data_end = 0.0  # the end of the last packet of the picture or the sound, in seconds
     try:
-        for packet in container.demux():
-            if packet.pts is not None and packet.time_base:
+        for packet in container.demux(video, *{*container.streams.audio, *copied}):
+            if packet.pts is not None and packet.time_base and packet.stream.type in ("video", "audio"):
                 data_end = max(data_end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
             if packet.stream is not video:
                 if packet.stream in copied and packet.dts is not None:
