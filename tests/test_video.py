@@ -254,6 +254,8 @@ def test_ten_bit_stays_ten_bit(tmp_path: Path):
         check_output_holds(source, tmp_path / "out.avi", Encoding())
     with pytest.raises(VideoError, match=r"cannot write a video in a file without a suffix \(.*\): choose \.mp4"):
         check_output_holds(source, tmp_path / "out", Encoding())
+    with pytest.raises(VideoError, match=r"--crf 60 is beyond H.265's scale \(0-51\)"):
+        check_output_holds(source, tmp_path / "out.mp4", Encoding(crf=60))
 
 
 # Gray is written as H.264 4:0:0, which FFmpeg's decoder gives as 4:2:0 with neutral colour.

@@ -307,6 +307,8 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     for tag in ("color_range", "color_primaries", "color_trc", "colorspace"):
         setattr(stream.codec_context, tag, getattr(cc, tag))
     crf = encoding.crf if encoding.crf is not None else default_crf(encoder)
+    if encoder in ("libx264", "libx265") and crf > 51:  # their scale ends there (VP9's and AV1's at 63)
+        raise VideoError(f"--crf {crf} is beyond {'H.264' if encoder == 'libx264' else 'H.265'}'s scale (0-51)")
     options = {"crf": str(crf)}
     if encoder in PRESETS:
         options["preset"] = encoding.preset or PRESETS[encoder]
