@@ -14,12 +14,11 @@ from pathlib import Path
 import av
 import av.error
 
-from veil.interrupt import temporary_folder
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.plan import MediaPlan, RenderSettings
 from veil.speech import SoundError, speech_regions
-from veil.videofile import NAMELESS_MUXING, advice_after_refusal
+from veil.videofile import NAMELESS_MUXING, advice_after_refusal, refusal_to_write
 from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, voice_plan
 
 # Output container per suffix.
@@ -69,29 +68,16 @@ def check_audio_output(source: Path, target: Path, voice: VoicePlan) -> None:
                          f"{', '.join(sorted(AUDIO_FORMATS))}")
     container = _open(source)
     try:
-        reason = _refusal(container, suffix, voice)
+        def refusal(suffix: str) -> str | None:
+            return refusal_to_write(suffix, lambda path: _open_output(path, suffix, container, voice)[0], SoundError)
+
+        reason = refusal(suffix)
         if reason is None:
             return
-        advice = advice_after_refusal(suffix, (".m4a", ".flac", ".wav"), lambda s: _refusal(container, s, voice) is None)
+        advice = advice_after_refusal(suffix, (".m4a", ".flac", ".wav"), lambda other: refusal(other) is None)
         raise SoundError(f"a {suffix} file cannot hold this sound ({reason}): {advice}")
     finally:
         container.close()
-
-
-def _refusal(container: av.container.InputContainer, suffix: str, voice: VoicePlan) -> str | None:
-    """Why a `suffix` file cannot hold this sound (its header written to a scratch file); None if it can."""
-    with temporary_folder("veil-check-") as folder:
-        try:
-            out, _ = _open_output(Path(folder) / f"check{suffix}", suffix, container, voice)
-            try:
-                out.start_encoding()
-            finally:
-                out.close()
-        except (av.error.FFmpegError, ValueError, TypeError) as error:
-            if isinstance(error, SoundError):
-                raise
-            return str(getattr(error, "strerror", None) or error)
-    return None
 
 
 def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overwrite: bool = True,

@@ -110,8 +110,6 @@ def run_in_pool(tasks: list[Task], jobs: int, finish: Callable[[int, FileResult]
     dies breaks a process pool: the files then in flight use their retry in a new pool.
     `one_by_one` (videos, sound): one file at a time, not retried, abandoned at the first stop."""
     queue, attempts = deque(tasks), Counter[int]()
-    if one_by_one:
-        attempts.update({task.index: 1 for task in tasks})  # their one try is the only one
     start_resource_tracker()
     while queue:
         workers: set[int] = set()
@@ -120,7 +118,7 @@ def run_in_pool(tasks: list[Task], jobs: int, finish: Callable[[int, FileResult]
             with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=start_worker,
                                      initargs=(max(1, usable_cores() // jobs),)) as pool:
                 run_windowed(pool, queue, attempts, finish, window=jobs if one_by_one else 2 * jobs,
-                             abandon_on_stop=one_by_one, workers=workers)
+                             retry=not one_by_one, abandon_on_stop=one_by_one, workers=workers)
         finally:
             _remove_what_workers_left(workers)
 
@@ -139,11 +137,11 @@ def start_worker(threads: int) -> None:
 
 
 def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
-                 finish: Callable[[int, FileResult], None], window: int, abandon_on_stop: bool = False,
-                 workers: set[int] | None = None) -> None:
+                 finish: Callable[[int, FileResult], None], window: int, retry: bool = True,
+                 abandon_on_stop: bool = False, workers: set[int] | None = None) -> None:
     """Run the queue through `executor`, at most `window` tasks in flight, until it is empty or
-    the executor breaks (then the queue holds what is left). A failed task goes back to the
-    front of the queue once (a task already counted in `attempts`: never). At a stop, the tasks
+    the executor breaks (then the queue holds what is left). With `retry`, a failed task goes
+    back to the front of the queue once (`attempts` counts them). At a stop, the tasks
     in flight finish whole, unless `abandon_on_stop` (a process pool's): its workers are ended.
     `workers` (a process pool's) collects the process ids of its workers."""
     running: dict[Future, Task] = {}
@@ -171,7 +169,7 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                     task = running.pop(future)
                     broken |= isinstance(future.exception(), BrokenExecutor)
                     result = outcome_of(future, task)
-                    if result.error and attempts[task.index] == 0:
+                    if result.error and retry and attempts[task.index] == 0:
                         attempts[task.index] += 1
                         queue.appendleft(task)
                     else:

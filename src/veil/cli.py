@@ -142,8 +142,8 @@ def redact(
     except RemoteError as error:
         raise Refused(str(error))
     render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
-    encoding = Encoding(crf=crf, codec=codec.lower() if codec else None, preset=preset.value if preset else None, keep_subtitles=keep_subtitles,
-                        keep_icc=keep_icc)
+    encoding = Encoding(crf=crf, codec=codec.lower() if codec else None, preset=preset.value if preset else None,
+                        keep_subtitles=keep_subtitles, keep_icc=keep_icc)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, start, end, only_range,
                         parse_hide_option(hide))
     if plan_file is not None:

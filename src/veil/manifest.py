@@ -72,10 +72,10 @@ def default_manifest(output: Path | Url | None, output_dir: Path | Url | None, f
 
 
 def read_manifest(path: Path) -> dict[str, Record]:
-    """The latest record of each input that vouches for an output. A failure after it wrote
-    nothing (an output refused as existing, under other settings, say), so it does not hide an
-    output that still stands. A missing file is an empty manifest; a line cut short by a crash,
-    or one that is not a record, is ignored (that file is simply done again)."""
+    """The latest record of each input that vouches for an output. A failure is not one: it
+    wrote nothing (an output refused as existing, under other settings, say), so it must not hide
+    an output that still stands. A missing file is an empty manifest; a line cut short by a
+    crash, or one that is not a record, is ignored (that file is simply done again)."""
     latest: dict[str, Record] = {}
     if not path.is_file():
         return latest

@@ -181,13 +181,14 @@ def output_pix_fmt(encoder: str, input_fmt: str, depth: int, width: int, height:
     that the chroma layout halves is written in 4:4:4 by x264 and x265, which refuse it
     otherwise (a screen recording of 641x481, say): the size stays as it was."""
     supported = {f.name for f in (av.codec.Codec(encoder, "w").video_formats or ())}
+    full_colour = "yuv444p10le" if depth > 8 else "yuv444p"
     # RGB (a lossless screen recording) the encoder cannot take keeps its full colour as 4:4:4.
-    full_colour = ("yuv444p10le" if depth > 8 else "yuv444p",) if av.VideoFormat(input_fmt).is_rgb else ()
-    for candidate in (input_fmt, input_fmt.replace("yuvj", "yuv"), *full_colour,
+    for candidate in (input_fmt, input_fmt.replace("yuvj", "yuv"),
+                      *((full_colour,) if av.VideoFormat(input_fmt).is_rgb else ()),
                       "yuv420p10le" if depth > 8 else "yuv420p", "yuv420p"):
         if candidate in supported:
             if encoder in ("libx264", "libx265") and _halves_odd_side(candidate, width, height):
-                return next(f for f in ("yuv444p10le" if depth > 8 else "yuv444p", "yuv444p") if f in supported)
+                return next(f for f in (full_colour, "yuv444p") if f in supported)
             return candidate
     raise VideoError(f"encoder {encoder} supports none of the usable pixel formats")
 
@@ -385,28 +386,32 @@ def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: Vo
     try:
         stream = video_stream(container)
         suffix = target.suffix
-        why = _refusal(container, stream, suffix, encoding, voice)
+        def refusal(suffix: str) -> str | None:
+            return refusal_to_write(
+                suffix, lambda path: open_output(path, suffix, container, stream, 0, encoding, voice).container, VideoError)
+
+        why = refusal(suffix)
         if why is not None:
-            advice = advice_after_refusal(suffix, (".mp4", ".mkv", ".mov"),
-                                          lambda s: _refusal(container, stream, s, encoding, voice) is None)
+            advice = advice_after_refusal(suffix, (".mp4", ".mkv", ".mov"), lambda other: refusal(other) is None)
             raise VideoError(f"a {suffix or 'suffix-less'} file cannot hold this video ({why}): {advice}")
     finally:
         container.close()
 
 
-def _refusal(container: av.container.InputContainer, stream: av.video.stream.VideoStream, suffix: str,
-             encoding: Encoding, voice: VoicePlan) -> str | None:
-    """Why a `suffix` file cannot hold this video (its header written to a scratch file); None if it can.
-    A VideoError (a codec the container cannot hold, asked for by name) is raised as it is."""
+def refusal_to_write(suffix: str, open_for: Callable[[Path], av.container.OutputContainer],
+                     own: type[Exception]) -> str | None:
+    """Why a `suffix` file cannot hold the media, or None: `open_for(path)` opens an output
+    with its streams as veil would, and its header is written to a scratch file. Veil's `own`
+    refusals (a codec asked for by name that the container cannot hold) pass through."""
     with temporary_folder("veil-check-") as folder:
         try:
-            out = open_output(Path(folder) / f"check{suffix}", suffix, container, stream, 0, encoding, voice)
+            out = open_for(Path(folder) / f"check{suffix}")
             try:
-                out.container.start_encoding()
+                out.start_encoding()
             finally:
-                out.container.close()
-        except VideoError:
+                out.close()
+        except own:
             raise
         except (av.error.FFmpegError, ValueError, TypeError) as error:
-            return str(reason(error) if isinstance(error, av.error.FFmpegError) else error)
+            return str(getattr(error, "strerror", None) or error)
     return None
