@@ -256,6 +256,9 @@ def test_ten_bit_stays_ten_bit(tmp_path: Path):
         check_output_holds(source, tmp_path / "out", Encoding())
     with pytest.raises(VideoError, match=r"--crf 60 is beyond H.265's scale \(0-51\)"):
         check_output_holds(source, tmp_path / "out.mp4", Encoding(crf=60))
+    # x264's and x265's speed presets mean nothing to VP9's encoder: named, not ignored.
+    with pytest.raises(VideoError, match=r"--preset is for H.264 and H.265 only, and this video would be written as VP9"):
+        check_output_holds(source, tmp_path / "out.webm", Encoding(preset="slow"))
 
 
 # Gray is written as H.264 4:0:0, which FFmpeg's decoder gives as 4:2:0 with neutral colour.
@@ -315,6 +318,18 @@ def test_an_intra_only_input_is_not_encoded_as_keyframes_only(tmp_path: Path):
     with av.open(str(target)) as c:
         keyframes = [p.is_keyframe for p in c.demux(c.streams.video[0]) if p.size]
     assert len(keyframes) == 60 and 1 <= sum(keyframes) <= 2  # 2 s at 30 fps
+
+
+def test_avi_output_keeps_its_frames_in_order(tmp_path: Path):
+    # AVI stores no presentation times: with B-frames, readers gave the frames times out of
+    # order and a frame late against the sound.
+    source, target = tmp_path / "camera.avi", tmp_path / "out.avi"
+    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 30, codec="mjpeg", pix_fmt="yuvj420p")
+    redact(source, target, None)
+    with av.open(str(target)) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+        times = [f.pts for f in c.decode(video=0)]
+    assert len(times) == 30 and all(b - a == times[1] - times[0] for a, b in zip(times, times[1:]))
 
 
 def test_a_face_shown_on_one_frame_between_sampled_ones_is_hidden(tmp_path: Path):

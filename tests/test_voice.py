@@ -278,6 +278,12 @@ def test_keep_copies_audio_packets_unchanged(files: dict[str, Path]):
             return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
 
     assert packets(out) == packets(files["mp4"])
+    # --quiet keeps the warning that the voices stay as they were, and only that.
+    quiet = _veil(str(files["mp4"]), "-o", str(files["folder"] / "kept-quiet.mp4"), "--quiet")
+    assert quiet.returncode == 0 and quiet.stdout == "", quiet.stderr
+    assert quiet.stderr.count("\n") == 1 and "voices are not protected (--voice keep)" in quiet.stderr
+    muted = _veil(str(files["mp4"]), "-o", str(files["folder"] / "muted-quiet.mp4"), "--voice", "mute", "--quiet")
+    assert (muted.returncode, muted.stdout, muted.stderr) == (0, "", "")
 
 
 def test_voice_plan_is_in_time_order_without_segments_kept_audible():

@@ -111,7 +111,7 @@ def redact(
     plan_file: Annotated[Optional[Path], typer.Option("--plan", parser=local_path, help="Render this (edited) plan instead of detecting.")] = None,
     report: Annotated[Optional[Path], typer.Option("--report", parser=local_path, help="Write the audit report (JSON, and HTML beside it).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Detect and plan only; write no media.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors, and warnings of what was left as it was.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
     crf: Annotated[Optional[int], typer.Option(min=0, max=63, help="Video quality (lower is better); default near-transparent for the codec.")] = None,
     codec: Annotated[Optional[str], typer.Option(help="Video codec: h264, h265, vp9, av1; default follows the input.")] = None,
@@ -341,7 +341,7 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
             "faces": regions,
             "dry_run": dry_run, "seconds": round(seconds, 2),
             "results": [{"input": str(r.source), "output": str(r.output) if r.output else None,
-                         "faces": r.regions, "error": r.error, "notes": r.notes, "already_done": r.already_done,
+                         "faces": r.regions, "error": r.error, "notes": [n.text for n in r.notes], "already_done": r.already_done,
                          **speech_summary(r)}
                         for r in results],
             "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in skipped],
@@ -349,7 +349,8 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
         return
     for r in results:
         for note in r.notes:
-            err.print(f"veil: {shown(r.source)}: {note}")
+            if note.warning or not quiet:
+                err.print(f"veil: {shown(r.source)}: {note.text}")
     if not quiet:
         for skip in skipped:
             err.print(f"veil: skipped {shown(skip.path)}: {skip.reason}")

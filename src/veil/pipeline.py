@@ -23,13 +23,13 @@ from veil.names import shown
 from veil.outputs import MediaKind, OutputError, check_writable, media_kind, unreadable
 from veil.photo import file_sha256, plan_photo, render_photo
 from veil.kinds import DEFAULT_HIDE
-from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape
+from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape, VoiceMode
 from veil.remote import RemoteError, Url
 from veil.video import plan_video, render_video
 from veil.videofile import check_output_holds
 from veil.audio import KEEP_REFUSED, check_audio_output, plan_audio, render_audio
 from veil.speech import speech_regions
-from veil.voice import VoicePlan, voice_notes
+from veil.voice import VoicePlan
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class FileResult:
     media: MediaPlan | None = None
     output: Path | Url | None = None
     error: str | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
     seconds: float = 0.0
     regions: int = 0  # regions hidden (or, for a dry run, that would be)
     unexpected: bool = False  # the error is a bug in veil, not a problem with the file
@@ -236,25 +236,51 @@ def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
     return media
 
 
-def notes(media: MediaPlan, dry_run: bool) -> list[str]:
-    """What the user must know about a file beyond its region count."""
-    found: list[str] = []
+@dataclass(frozen=True)
+class Note:
+    """What the user must know about a file beyond its region count. A warning says that part of
+    it stays as it was or was left out, and is printed even with --quiet."""
+    text: str
+    warning: bool = False
+
+
+def notes(media: MediaPlan, dry_run: bool) -> list[Note]:
+    """The notes on a file's pictures."""
+    found: list[Note] = []
     are = "would be" if dry_run else "are"
     were = "would be" if dry_run else "were"
     was = "would be" if dry_run else "was"
     if media.unanalysed_frames:
-        found.append(f"{len(media.unanalysed_frames)} frame(s) could not be analysed and {are} fully covered")
+        found.append(Note(f"{len(media.unanalysed_frames)} frame(s) could not be analysed and {are} fully covered"))
     if others := media.detection.get("other_images_not_written"):
-        found.append(f"the file holds {others + 1} images (pages, a burst, a second view): only the one viewers "
-                     f"show {was} redacted and written ({others} left out)")
+        found.append(Note(f"the file holds {others + 1} images (pages, a burst, a second view): only the one viewers "
+                          f"show {was} redacted and written ({others} left out)", warning=True))
     if others := media.detection.get("stream", {}).get("other_videos_not_written"):
-        found.append(f"the file holds {others + 1} video streams: only the largest "
-                     f"{was} redacted and written ({others} left out)")
+        found.append(Note(f"the file holds {others + 1} video streams: only the largest "
+                          f"{was} redacted and written ({others} left out)", warning=True))
     if media.unchecked_frames:
         outside = f"{len(media.unchecked_frames)} frame(s) outside --start/--end were not checked for faces"
-        found.append(f"{outside} and {are} fully covered" if media.unchecked_covered
-                     else f"{outside} and {were} left as they are (--only-range)")
+        found.append(Note(f"{outside} and {are} fully covered") if media.unchecked_covered
+                     else Note(f"{outside} and {were} left as they are (--only-range)", warning=True))
     return found
+
+
+def voice_notes(media: MediaPlan, mode: VoiceMode, dry_run: bool) -> list[Note]:
+    """The notes on a file's voices: how much speech, and what became of it."""
+    record = media.detection.get("speech")
+    if not record:
+        return []
+    seconds, count = record["speech_seconds"], record["segments"]
+    were = "would be" if dry_run else "were"
+    if mode == "mute-all":
+        return [Note(f"all sound {'would be' if dry_run else 'was'} muted ({seconds:.1f} s of it speech)")]
+    if not count:
+        return [Note("no speech found in the sound" + ("" if mode == "keep" else ": nothing changed in it"))]
+    speech = f"{seconds:.1f} s of speech in {count} segment(s)"
+    if mode == "keep":
+        return [Note(f"{speech}: voices are not protected (--voice keep); use --voice mute, mute-all or anonymise",
+                     warning=True)]
+    return [Note(f"{speech} {were} {'muted' if mode == 'mute' else 'anonymised'}")]
 
 
 REPORT_BUG = ("this is a bug in veil: please report it on the veil issue tracker, with this line and the "

@@ -47,6 +47,7 @@ ENCODERS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "vp9": "lib
 # speed). x264's veryfast was chosen by bench/video_quality.py: outside the redacted regions it
 # stays more faithful to the input than deface's output, for less CPU than medium.
 PRESETS = {"libx264": "veryfast", "libx265": "fast"}
+CODEC_NAMES = {"libvpx": "VP8", "libvpx-vp9": "VP9", "libsvtav1": "AV1"}
 # FFmpeg's muxers name themselves and their version in the file unless asked to be bitexact.
 NAMELESS_MUXING = {"fflags": "+bitexact"}
 # x264 writes its version and every setting (threads included) in an SEI unit in front of its
@@ -310,6 +311,9 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     crf = encoding.crf if encoding.crf is not None else default_crf(encoder)
     if encoder in ("libx264", "libx265") and crf > 51:  # their scale ends there (VP9's and AV1's at 63)
         raise VideoError(f"--crf {crf} is beyond {'H.264' if encoder == 'libx264' else 'H.265'}'s scale (0-51)")
+    if encoding.preset and encoder not in PRESETS:
+        raise VideoError(f"--preset is for H.264 and H.265 only, and this video would be written as "
+                         f"{CODEC_NAMES.get(encoder, encoder)}: leave --preset out or choose --codec h264")
     options = {"crf": str(crf)}
     if encoder in PRESETS:
         options["preset"] = encoding.preset or PRESETS[encoder]
@@ -317,6 +321,10 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         # FFmpeg's decoders attach closed captions (A53, which may hold names or a
         # transcript) to the frames, and these encoders write them back by default.
         options["a53cc"] = "0"
+    if encoder in ("libx264", "libx265") and out.format.name == "avi":
+        # AVI stores no presentation times: reordered B-frames would play one frame late
+        # against the copied sound.
+        options["bf"] = "0"
     if encoder == "libx265":
         options["x265-params"] = "log-level=error:info=0"  # info=0: no SEI with its version, build and settings
     if encoder == "libvpx-vp9":

@@ -505,23 +505,6 @@ def output_layout(layout: av.AudioLayout) -> str:
     return layout.name
 
 
-def voice_notes(media, mode: VoiceMode, dry_run: bool) -> list[str]:
-    """What the user must know about a file's voices: how much speech, and what became of it."""
-    record = media.detection.get("speech")
-    if not record:
-        return []
-    seconds, count = record["speech_seconds"], record["segments"]
-    were = "would be" if dry_run else "were"
-    if mode == "mute-all":
-        return [f"all sound {'would be' if dry_run else 'was'} muted ({seconds:.1f} s of it speech)"]
-    if not count:
-        return ["no speech found in the sound" + ("" if mode == "keep" else ": nothing changed in it")]
-    speech = f"{seconds:.1f} s of speech in {count} segment(s)"
-    if mode == "keep":
-        return [f"{speech}: voices are not protected (--voice keep); use --voice mute, mute-all or anonymise"]
-    return [f"{speech} {were} {'muted' if mode == 'mute' else 'anonymised'}"]
-
-
 VOICE_TEXT: dict[str, str] = {
     "keep": "kept: voices in the sound are NOT protected",
     "mute": "speech muted (with 30 ms fades outside each segment); other sound kept",
