@@ -332,6 +332,27 @@ def test_avi_output_keeps_its_frames_in_order(tmp_path: Path):
     assert len(times) == 30 and all(b - a == times[1] - times[0] for a, b in zip(times, times[1:]))
 
 
+@pytest.mark.parametrize("tff, order", [("tff=1", 2), ("bff=1", 3)])
+def test_interlaced_video_stays_interlaced_in_its_field_order(tff: str, order: int, tmp_path: Path):
+    # Coded as whole pictures and tagged progressive, a camcorder's or broadcast's two fields
+    # would blur into each other and players would stop deinterlacing them.
+    source, target = tmp_path / "camcorder.mkv", tmp_path / "out.mkv"
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as c, av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = c.streams.video[0].width, c.streams.video[0].height, "yuv420p"
+        stream.options = {"flags": "+ildct+ilme", "x264-params": f"interlaced=1:{tff}"}
+        stream.codec_context.field_order = order
+        for i, frame in zip(range(12), c.decode(video=0)):
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    media = redact(source, target, None)
+    assert media.boxes_by_frame(), "the clip's face was not found: the redacted frames' path is not tested"
+    with av.open(str(target)) as c:
+        assert c.streams.video[0].codec_context.field_order == order
+        assert all(f.interlaced_frame for f in c.decode(video=0))
+
+
 def test_a_face_shown_on_one_frame_between_sampled_ones_is_hidden(tmp_path: Path):
     """The default profile detects on every other frame; a face on one frame in between (a frame
     cut in, a flash) must be found by the glance at the frames between, not left for no track."""

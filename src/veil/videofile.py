@@ -47,6 +47,8 @@ ENCODERS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "vp9": "lib
 # speed). x264's veryfast was chosen by bench/video_quality.py: outside the redacted regions it
 # stays more faithful to the input than deface's output, for less CPU than medium.
 PRESETS = {"libx264": "veryfast", "libx265": "fast"}
+# FFmpeg's field orders (AVFieldOrder) of interlaced video, by the field shown first.
+TOP_FIELD_FIRST, BOTTOM_FIELD_FIRST = (2, 4), (3, 5)
 CODEC_NAMES = {"libvpx": "VP8", "libvpx-vp9": "VP9", "libsvtav1": "AV1"}
 # FFmpeg's muxers name themselves and their version in the file unless asked to be bitexact.
 NAMELESS_MUXING = {"fflags": "+bitexact"}
@@ -306,7 +308,7 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     stream.codec_context.time_base = video.time_base
     if video.sample_aspect_ratio:
         stream.sample_aspect_ratio = video.sample_aspect_ratio
-    for tag in ("color_range", "color_primaries", "color_trc", "colorspace"):
+    for tag in ("color_range", "color_primaries", "color_trc", "colorspace", "field_order"):
         setattr(stream.codec_context, tag, getattr(cc, tag))
     crf = encoding.crf if encoding.crf is not None else default_crf(encoder)
     if encoder in ("libx264", "libx265") and crf > 51:  # their scale ends there (VP9's and AV1's at 63)
@@ -325,6 +327,11 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         # AVI stores no presentation times: reordered B-frames would play one frame late
         # against the copied sound.
         options["bf"] = "0"
+    if encoder == "libx264" and cc.field_order in TOP_FIELD_FIRST + BOTTOM_FIELD_FIRST:
+        # Interlaced footage (broadcast, camcorders) stays interlaced: coded as one picture, its
+        # two fields would blur into each other, and players would no longer deinterlace it.
+        options["flags"] = "+ildct+ilme"
+        options["x264-params"] = "interlaced=1:" + ("tff=1" if cc.field_order in TOP_FIELD_FIRST else "bff=1")
     if encoder == "libx265":
         options["x265-params"] = "log-level=error:info=0"  # info=0: no SEI with its version, build and settings
     if encoder == "libvpx-vp9":
