@@ -298,6 +298,21 @@ def test_oversized_and_invalid_plan_uploads_are_refused(client: TestClient, sess
     other = session.plan.to_json()
     other["media"][0]["path"] = "/somewhere/else.jpg"
     assert "other media files" in client.put("/api/plan", json=other).json()["error"]
+    # Judged against the session's own photo, not the upload's word for it: a plan that calls
+    # it 1x1 px would make an inside-out box over the face (which hides nothing) look valid.
+    shrunk = session.plan.to_json()
+    shrunk["media"][0].update(width=1, height=1)
+    frame, x0, y0, x1, y1 = shrunk["media"][0]["regions"][0]["boxes"][0][:5]
+    shrunk["media"][0]["regions"][0]["boxes"][0][1:5] = [x1, y1, x0, y0]
+    answer = client.put("/api/plan", json=shrunk)
+    assert answer.status_code == 400 and "right or bottom edge lies before" in answer.json()["error"]
+    # Edits name a region by its id: two alike would let "keep visible" land on the wrong face.
+    twins = session.plan.to_json()
+    twins["media"][0]["regions"][1]["id"] = twins["media"][0]["regions"][0]["id"]
+    assert "two regions have the id" in client.put("/api/plan", json=twins).json()["error"]
+    blank = session.plan.to_json()
+    blank["media"][0]["regions"][0].update(keep_visible=True, reason="  ")
+    assert "not a valid veil plan" in client.put("/api/plan", json=blank).json()["error"]
     assert client.post("/api/undo", json={}).status_code == 400  # nothing was changed
     assert session.plan_path.read_bytes() == before
 
@@ -319,6 +334,23 @@ def test_invalid_plan_file_gives_a_clear_error(tmp_path: Path):
         open_session([], bad, None, tmp_path, None, RenderSettings(), Analysis(FAST))
     result = CliRunner().invoke(review_app, ["--plan", str(bad), "--output-dir", str(tmp_path), "--no-browser"])
     assert result.exit_code == 2 and "not a valid veil plan" in result.output
+
+
+def test_a_saved_plan_takes_render_options_and_refuses_detection_options(detected_plan: Path, tmp_path: Path):
+    plan = tmp_path / "p.veil-plan.json"
+    shutil.copy(detected_plan, plan)
+    result = CliRunner().invoke(review_app, ["--plan", str(plan), "--output-dir", str(tmp_path), "--no-browser",
+                                             "--hide", "plates"])
+    assert result.exit_code == 2 and "--hide chooses what is detected" in result.output
+    # Another file named by --save-plan is not replaced unasked (the plan loaded is saved in place).
+    other = tmp_path / "notes.txt"
+    other.write_text("mine")
+    with pytest.raises(SessionError, match="notes.txt exists: use --overwrite"):
+        open_session([], plan, other, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
+    assert other.read_text() == "mine"
+    muted = open_session([], plan, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST),
+                         given=lambda p: setattr(p, "render", RenderSettings(mode="pixelate", voice="mute")))
+    assert saved(muted).render.voice == "mute" and saved(muted).render.mode == "pixelate"
 
 
 def test_session_resumes_its_saved_plan(detected_plan: Path, tmp_path: Path):
@@ -520,6 +552,19 @@ def test_export_of_a_changed_input_fails_closed(client: TestClient, session: Rev
     status = finish_export(client)
     assert status["state"] == "failed" and "plan" in status["error"]
     assert not session.targets[0].exists() and not session.report_path.exists()
+
+
+def test_export_replaces_only_what_it_wrote_itself(client: TestClient, session: ReviewSession):
+    # A file that appeared at an output path during the review is not replaced unasked ...
+    session.targets[0].parent.mkdir(parents=True, exist_ok=True)
+    session.targets[0].write_bytes(b"someone else's")
+    status = finish_export(client)
+    assert status["state"] == "failed" and "exists" in status["error"]
+    assert session.targets[0].read_bytes() == b"someone else's"
+    # ... while a second export replaces the first one's outputs.
+    session.targets[0].unlink()
+    assert finish_export(client)["state"] == "done"
+    assert finish_export(client)["state"] == "done"
 
 
 # --- the terminal --------------------------------------------------------------------

@@ -20,7 +20,7 @@ import pytest
 from veil.outputs import media_kind
 from veil.plan import Plan, Region
 from veil.speech import find_speech
-from veil.voice import VoicePlan, voice_plan
+from veil.voice import VoiceEdit, VoicePlan, voice_plan
 from speech_support import write_wav
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
@@ -293,3 +293,22 @@ def test_voice_plan_is_in_time_order_without_segments_kept_audible():
                Region("f1", "detector"),
                Region("speech3", "reviewer", kind="speech", start=0.5, end=1.0)]
     assert voice_plan(regions, "mute") == VoicePlan("mute", ((0.5, 1.0), (5.0, 6.0)))
+
+
+def test_speech_at_the_sound_edges_is_silent_to_its_first_and_last_sample():
+    # The fades lie outside the speech: where the sound's start or end leaves no room for one,
+    # the speech is still silent from its first sample to its last.
+    rate, seconds = 16000, 1.0
+    tone = (0.5 * np.sin(2 * np.pi * 220 * np.arange(int(rate * seconds)) / rate)).astype(np.float32)
+    edit = VoiceEdit("mute", [(0.0, 0.3), (0.7, seconds)], rate, "mono", av.AudioResampler(format="flt", layout="mono", rate=rate))
+    out = []
+    for k in range(0, len(tone), 1024):
+        frame = av.AudioFrame.from_ndarray(tone[None, k:k + 1024], format="flt", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = rate, k, Fraction(1, rate)
+        out += edit.resample(frame)
+    out += edit.resample(None)
+    muted = np.concatenate([f.to_ndarray().reshape(-1) for f in out])
+    assert len(muted) == len(tone)
+    assert not muted[:int(0.3 * rate)].any() and not muted[int(0.7 * rate):].any()
+    middle = slice(int(0.34 * rate), int(0.66 * rate))  # beyond the 30 ms fades
+    assert np.array_equal(muted[middle], tone[middle])

@@ -32,7 +32,8 @@ from veil.models import usable_cores
 from veil.interrupt import Stopped, catch_stops, ignore_stops, remove_leftovers
 from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
-                          Preset, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option)
+                          Preset, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
+                          with_options_given)
 from veil.outputs import (Input, OutputClaims, OutputError, Skipped, check_writable, collect_inputs, file_key,
                           output_path)
 from veil.photo import file_sha256
@@ -147,7 +148,7 @@ def redact(
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, start, end, only_range,
                         parse_hide_option(hide))
     if plan_file is not None:
-        plan = load_plan(plan_file, render, encoding, given_options(ctx))
+        plan = load_plan(plan_file, render, encoding, ctx)
     else:
         plan = Plan(render=render, encoding=encoding, veil_version=__version__)
 
@@ -205,13 +206,7 @@ def redact(
         raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
 
 
-def given_options(ctx: typer.Context) -> set[str]:
-    """Options typed on the command line (by name: typer bundles its own click)."""
-    return {name for name in ("mode", "color", "blocks", "voice", "crf", "codec", "preset", "keep_subtitles", "keep_icc")
-            if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
-
-
-def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, given: set[str]) -> Plan:
+def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, ctx: typer.Context) -> Plan:
     """A saved plan to re-render: its own render and encoding settings, unless options override them."""
     try:
         plan = Plan.load(plan_file)
@@ -219,11 +214,10 @@ def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, given
         raise Refused(f"{shown(plan_file)}: {error}")
     if not plan.media:  # a run where every file failed saves one: rendering it would detect afresh
         raise Refused(f"{shown(plan_file)}: the plan lists no files")
-    plan.render = RenderSettings(**{name: getattr(render if name in given else plan.render, name)
-                                    for name in ("mode", "color", "blocks", "voice")})
-    plan.encoding = Encoding(**{name: getattr(encoding if name in given else plan.encoding, name)
-                                for name in ("crf", "codec", "preset", "keep_subtitles", "keep_icc")})
-    plan.overridden = sorted(given)
+    try:
+        with_options_given(plan, render, encoding, ctx)
+    except ValueError as error:
+        raise Refused(f"{shown(plan_file)}: {error}")
     return plan
 
 

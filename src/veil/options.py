@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from veil.kinds import HIDE_WORDS, parse_hide
-from veil.plan import Kind
+from veil.plan import Encoding, Kind, Plan, RenderSettings
 
 
 class Mode(str, Enum):
@@ -62,3 +62,32 @@ BlocksOption = Annotated[int, typer.Option(min=1, max=8, help="pixelate: blocks 
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace outputs, plans and reports that exist (never an input).")]
 HideOption = Annotated[str, typer.Option("--hide", help=f"What to hide, a comma list of {', '.join(HIDE_WORDS)}. Text is hidden, never read.")]
 VoiceOption = Annotated[VoiceChoice, typer.Option(help="Speech in the sound: keep (default for videos; voices stay recognisable), mute (speech only), mute-all (all sound), anonymise (pitch and speech envelope moved at random per segment; words kept, voices still partly linkable). Audio files need one of the last three.")]
+
+
+RENDER_OPTIONS = ("mode", "color", "blocks", "voice")
+ENCODING_OPTIONS = ("crf", "codec", "preset", "keep_subtitles", "keep_icc")
+# What is looked for and where: a saved plan's detection is done, so with one they would change nothing.
+DETECTION_OPTIONS = ("accurate", "hide", "shape", "start", "end", "only_range")
+
+
+def given_options(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:
+    """Those of `names` typed on the command line (by name: typer bundles its own click)."""
+    return [name for name in names
+            if name in ctx.params and getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"]
+
+
+def with_options_given(plan: Plan, render: RenderSettings, encoding: Encoding | None, ctx: typer.Context) -> None:
+    """A saved plan's own render and encoding settings, but for the options typed on the command
+    line (listed in the plan, and so in its audit report). Detection options are refused
+    (ValueError): the plan's detection is done, and they would be ignored unseen."""
+    if detection := given_options(ctx, DETECTION_OPTIONS):
+        flags = ", ".join("--" + name.replace("_", "-") for name in detection)
+        raise ValueError(f"{flags} choose{'s' if len(detection) == 1 else ''} what is detected, and a saved "
+                         "plan's detection is done: leave them out, or detect afresh without the plan")
+    given = given_options(ctx, RENDER_OPTIONS + (ENCODING_OPTIONS if encoding is not None else ()))
+    plan.render = RenderSettings(**{name: getattr(render if name in given else plan.render, name)
+                                    for name in RENDER_OPTIONS})
+    if encoding is not None:
+        plan.encoding = Encoding(**{name: getattr(encoding if name in given else plan.encoding, name)
+                                    for name in ENCODING_OPTIONS})
+    plan.overridden = sorted(given)

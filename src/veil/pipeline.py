@@ -297,9 +297,10 @@ def one_line(error: BaseException) -> str:
     return shown(str(error) or type(error).__name__)
 
 
-def render_planned(media: MediaPlan, render: RenderSettings, encoding: Encoding, target: Path) -> None:
+def render_planned(media: MediaPlan, render: RenderSettings, encoding: Encoding, target: Path,
+                   overwrite: bool = False) -> None:
     """Render one file of a reviewed plan, with the plan's own render and encoding settings."""
-    task = FileTask(Path(media.path), media.kind, target, render, encoding, overwrite=True, planned=media)
+    task = FileTask(Path(media.path), media.kind, target, render, encoding, overwrite=overwrite, planned=media)
     result = redact_file(task)
     if result.error:
         raise InputError(f"{shown(media.path)}: {result.error}")

@@ -250,6 +250,12 @@ class Plan:
         for i, media in enumerate(data["media"]):
             if problem := _media_problem(media):
                 raise PlanError(f"not a valid veil plan at media/{i}: {problem}")
+            # Edits and the review page name a region by its id: with two alike, an edit meant
+            # for one (keep visible) would land on the other.
+            ids = [region["id"] for region in media["regions"]]
+            if len(set(ids)) < len(ids):
+                twice = next(region_id for region_id in ids if ids.count(region_id) > 1)
+                raise PlanError(f"not a valid veil plan at media/{i}: two regions have the id {twice!r}")
             for j, region in enumerate(media["regions"]):
                 problem = _region_problem(media, region)
                 if problem:

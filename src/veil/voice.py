@@ -27,6 +27,7 @@ import math
 import secrets
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 import av
 import av.filter
@@ -304,6 +305,14 @@ def resample(x: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
 
 # --- editing a stream -----------------------------------------------------------------------
 
+class Span(NamedTuple):
+    """Samples [a, b) of a stream that an edit touches: speech [s, e) and its fades either side."""
+    a: int
+    s: int
+    e: int
+    b: int
+
+
 class VoiceEdit:
     """Edits one stream over the speech segments; `resample` takes frames in order and returns frames
     for the encoder (None flushes), like the av.AudioResampler it stands in for."""
@@ -315,14 +324,16 @@ class VoiceEdit:
         self.layout = layout
         fade = round(FADE_S * rate)
         self.fade = fade
-        # Spans in samples, fades included, joined where fades would overlap.
-        self.spans: list[tuple[int, int]] = []
+        # Spans in samples, fades included, joined where fades would overlap; each with the
+        # speech it holds. A fade the sound's start or end cuts short stays outside the speech.
+        self.spans: list[Span] = []
         for start, end in speech:
-            a, b = max(0, round(start * rate) - fade), round(end * rate) + fade
-            if self.spans and a <= self.spans[-1][1]:
-                self.spans[-1] = (self.spans[-1][0], max(b, self.spans[-1][1]))
+            s, e = round(start * rate), round(end * rate)
+            if self.spans and s - fade <= self.spans[-1].b:
+                last = self.spans[-1]
+                self.spans[-1] = Span(last.a, last.s, max(e, last.e), max(e + fade, last.b))
             else:
-                self.spans.append((a, b))
+                self.spans.append(Span(max(0, s - fade), s, e, e + fade))
         self.rng = np.random.default_rng(int.from_bytes(secret or secrets.token_bytes(16), "big"))
         # Interleaved samples, not a plane a channel: PyAV crashes turning an 8-plane frame into an
         # array or back.
@@ -349,7 +360,8 @@ class VoiceEdit:
     def _edit(self, final: bool) -> av.AudioFrame | None:
         """Edit what is held as far as it can be decided; return it as one frame (None: nothing yet)."""
         end = self.held_at + self.held.shape[1] + self.arrived_samples
-        if not final and self.mode != "mute-all" and any(a <= self.held_at and a < end < b for a, b in self.spans):
+        if not final and self.mode != "mute-all" and any(span.a <= self.held_at and span.a < end < span.b
+                                                                 for span in self.spans):
             return None  # all that is held lies in a segment not yet complete
         self.held = np.concatenate([self.held, *self.arrived], axis=1)
         self.arrived, self.arrived_samples = [], 0
@@ -357,21 +369,24 @@ class VoiceEdit:
             self.held[:] = 0
             return self._emit(end)
         done = self.held_at
-        for a, b in self.spans:
-            if b <= done or a >= end:
+        for span in self.spans:
+            if span.b <= done or span.a >= end:
                 continue
-            if b > end and not final:
-                return self._emit(max(done, a))  # the segment is not complete yet: hold from its start
-            a, b = max(a, done), min(b, end)
-            self._treat(a - self.held_at, b - self.held_at)
+            if span.b > end and not final:
+                return self._emit(max(done, span.a))  # the segment is not complete yet: hold from its start
+            a, b = max(span.a, done), min(span.b, end)
+            self._treat(a - self.held_at, b - self.held_at, span)
             done = b
         return self._emit(end)
 
-    def _treat(self, i: int, j: int) -> None:
+    def _treat(self, i: int, j: int, span: Span) -> None:
+        """Mute or anonymise held[:, i:j], which lies in `span`: fully over its speech, faded
+        in and out over the rest."""
         x = self.held[:, i:j]
-        weight = np.ones(j - i, np.float32)
-        ramp = np.linspace(0, 1, min(self.fade, (j - i) // 2) + 2, dtype=np.float32)[1:-1]
-        weight[:len(ramp)], weight[len(weight) - len(ramp):] = ramp, ramp[::-1]
+        at = np.arange(self.held_at + i, self.held_at + j, dtype=np.float32)
+        rise = (at - span.a + 1) / (span.s - span.a + 1)
+        fall = (span.b - at) / (span.b - span.e + 1)
+        weight = np.clip(np.minimum(rise, fall), 0, 1).astype(np.float32)
         if self.mode == "anonymise":
             mono = x.mean(axis=0)
             y = resample(anonymise(resample(mono, self.rate, RATE), self.rng), RATE, self.rate)

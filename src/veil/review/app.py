@@ -34,7 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from veil.plan import MediaPlan, Plan, PlanError
+from veil.plan import MediaPlan, PlanError
 from veil.report import write_report
 from veil.review.follow import MAX_FOLLOW_FRAMES, follow_box
 from veil.review.frames import FrameError, MediaPixels, frame_hide
@@ -343,12 +343,11 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
     @app.put("/api/plan")
     async def put_plan(request: Request, data: JsonObject) -> Any:
         try:
-            plan = Plan.from_json(data)
+            await run_in_threadpool(session.replace_plan, data, request.query_params.get("reason"))
         except PlanError as error:
             raise EditError(str(error)) from None
         except RecursionError:  # a body nested just below json's limit can still be too deep for the schema check
             raise EditError("not a valid veil plan: nested too deeply") from None
-        await run_in_threadpool(session.replace_plan, plan, request.query_params.get("reason"))
         return state()
 
     @app.post("/api/export")

@@ -14,6 +14,7 @@ import secrets
 import socket
 import threading
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -23,7 +24,8 @@ from rich.console import Console
 
 from veil import __version__
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
-                          ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option)
+                          ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
+                          with_options_given)
 from veil.detect import PROFILES
 from veil.names import shown
 from veil.outputs import Input, OutputClaims, OutputError, collect_inputs, output_path
@@ -54,6 +56,7 @@ class SessionError(ValueError):
 
 @review_app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def review(
+    ctx: typer.Context,
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Photos, videos or folders to review.")] = None,
     plan_file: Annotated[Optional[Path], typer.Option("--plan", help="Review this existing plan instead of detecting.")] = None,
     save_plan: Annotated[Optional[Path], typer.Option("--save-plan", help="Save the edited plan here (default: beside the first input, or the --plan file).")] = None,
@@ -74,8 +77,9 @@ def review(
     settings = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, hide=parse_hide_option(hide))
     try:
-        session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings, analysis, overwrite)
-    except (SessionError, PlanError, OutputError) as error:
+        session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings, analysis, overwrite,
+                               lambda plan: with_options_given(plan, settings, None, ctx))
+    except (SessionError, PlanError, OutputError, ValueError) as error:
         say(f"veil review: {error}")
         raise typer.Exit(2)
     server = ReviewServer(session, port)
@@ -89,16 +93,21 @@ def review(
 
 def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | None, output_dir: Path | None,
                  report: Path | None, settings: RenderSettings, analysis: Analysis,
-                 overwrite: bool = False) -> ReviewSession:
+                 overwrite: bool = False, given: Callable[[Plan], None] = lambda plan: None) -> ReviewSession:
     """Load or make the plan, and decide where it, the outputs and the report are written.
 
-    Outputs and a report that exist already (a reviewed export, say) are refused unless
-    `overwrite`: a second review must not replace the first one's work unasked.
+    A saved plan (`plan_file`, or one resumed) takes the options typed on the command line
+    through `given`. Outputs and a report that exist already (a reviewed export, say), and a
+    `save_plan` file other than the plan loaded, are refused unless `overwrite`: a second
+    review must not replace the first one's work unasked.
     """
     if plan_file is not None:
         plan = Plan.load(plan_file)
         check_media(plan)
+        given(plan)
         plan_path = save_plan or plan_file
+        if save_plan is not None and save_plan.exists() and not overwrite and not os.path.samefile(save_plan, plan_file):
+            raise SessionError(f"{save_plan} exists: use --overwrite to replace it")
     else:
         inputs, skipped = collect_inputs(paths)
         for skip in skipped:
@@ -108,7 +117,11 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
             raise SessionError("no photos or videos given (or found in the folders given)")
         first = inputs[0].source
         plan_path = save_plan or first.with_name(first.name + PLAN_SUFFIX)
-        plan = resume(plan_path, [i.source for i in inputs], overwrite) or detect(inputs, settings, analysis)
+        plan = resume(plan_path, [i.source for i in inputs], overwrite)
+        if plan is not None:
+            given(plan)
+        else:
+            plan = detect(inputs, settings, analysis)
     check_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
     # Every file the session will write is checked before it writes any.
     claims = OutputClaims(Path(m.path) for m in plan.media)
@@ -126,7 +139,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         if path.exists() and not overwrite:
             raise SessionError(f"{what} {path} exists: use --overwrite to replace it")
     plan.save(plan_path)
-    return ReviewSession(plan, plan_path, targets, report_path)
+    return ReviewSession(plan, plan_path, targets, report_path, overwrite)
 
 
 def resume(plan_path: Path, sources: list[Path], overwrite: bool = False) -> Plan | None:

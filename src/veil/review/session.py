@@ -51,9 +51,10 @@ class Snapshot:
 
 # Renders one media file to a target path with the plan's render and encoding settings:
 # veil.pipeline.render_planned in production.
-Renderer = Callable[[MediaPlan, Any, Any, Path], None]
+# Its last argument: whether a file at the target may be replaced.
+Renderer = Callable[[MediaPlan, Any, Any, Path, bool], None]
 # Writes the audit report: veil.report.write_report in production.
-ReportWriter = Callable[[Plan, dict[str, str], Path], None]
+ReportWriter = Callable[[Plan, dict[str, str], Path, bool], None]
 
 
 @dataclass
@@ -67,13 +68,17 @@ class ExportState:
 
 
 class ReviewSession:
-    def __init__(self, plan: Plan, plan_path: Path, targets: list[Path], report_path: Path):
+    def __init__(self, plan: Plan, plan_path: Path, targets: list[Path], report_path: Path, overwrite: bool = False):
         if len(targets) != len(plan.media):
             raise ValueError("one output path per media file is needed")
         self.plan = plan
         self.plan_path = plan_path
         self.targets = targets
         self.report_path = report_path
+        # Files found at the targets are replaced only if the user said so (--overwrite), or
+        # if this session's own export wrote them: not a file that appeared during the review.
+        self.overwrite = overwrite
+        self.exported: set[Path] = set()
         self.lock = threading.RLock()
         self.revision = 0  # bumped on every change: the redacted previews are cached by it
         self.undo_stack: list[Snapshot] = []
@@ -208,18 +213,25 @@ class ReviewSession:
             self._log(media, "extend", region_id, {**detail, "frames_added": len(new)}, reason)
             return len(new)
 
-    def replace_plan(self, plan: Plan, reason: str | None = None) -> None:
-        """Take the regions of an uploaded plan for the same media files."""
+    def replace_plan(self, data: dict[str, Any], reason: str | None = None) -> None:
+        """Take the regions of an uploaded plan (its JSON) for the same media files. They are
+        judged against this session's media (its size, frames, sound), not against the upload's
+        own description of them, which could make a box that hides nothing look valid."""
+        uploaded = Plan.from_json(data)
         with self.lock:
             mine = [(m.path, m.sha256) for m in self.plan.media]
-            theirs = [(m.path, m.sha256) for m in plan.media]
+            theirs = [(m.path, m.sha256) for m in uploaded.media]
             if mine != theirs:
                 raise EditError("the uploaded plan is for other media files than this session's")
+            own = self.plan.to_json()
+            for entry, new in zip(own["media"], data["media"]):
+                entry["regions"] = new["regions"]
+            checked = Plan.from_json(own)
             snapshot = Snapshot({i: copy.deepcopy(m.regions) for i, m in enumerate(self.plan.media)}, "load_plan")
             self._push(snapshot)
-            for media, new in zip(self.plan.media, plan.media):
+            for media, new in zip(self.plan.media, checked.media):
                 media.regions = new.regions
-            self._log(ALL_MEDIA, "load_plan", None, {"regions": sum(len(m.regions) for m in plan.media)}, reason)
+            self._log(ALL_MEDIA, "load_plan", None, {"regions": sum(len(m.regions) for m in checked.media)}, reason)
 
     def undo(self) -> str:
         return self._step(self.undo_stack, self.redo_stack, "undo")
@@ -247,11 +259,13 @@ class ReviewSession:
         outputs: dict[str, str] = {}
         try:
             for media, target in zip(plan.media, self.targets):
-                render(media, plan.render, plan.encoding, target)
+                render(media, plan.render, plan.encoding, target, self._may_replace(target))
+                self.exported.add(target)
                 outputs[media.path] = str(target)
                 with self.lock:
                     self.export_state.done += 1
-            write_report(plan, outputs, self.report_path)
+            write_report(plan, outputs, self.report_path, self._may_replace(self.report_path))
+            self.exported.add(self.report_path)
             state = ExportState("done", len(outputs), len(plan.media), outputs, str(self.report_path))
         except Exception as error:  # the page shows any failure in one line; nothing partial is left (atomic writes)
             state = ExportState("failed", len(outputs), len(plan.media), outputs, None, f"{type(error).__name__}: {error}")
@@ -259,6 +273,9 @@ class ReviewSession:
             self.export_state = state
 
     # --- internals ------------------------------------------------------------
+
+    def _may_replace(self, target: Path) -> bool:
+        return self.overwrite or target in self.exported
 
     def _new_id(self, media: MediaPlan, prefix: str) -> str:
         # A deleted region's id is never given again: the report reads deletions from the edit log.
