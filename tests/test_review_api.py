@@ -341,7 +341,7 @@ def test_a_saved_plan_takes_render_options_and_refuses_detection_options(detecte
     shutil.copy(detected_plan, plan)
     result = CliRunner().invoke(review_app, ["--plan", str(plan), "--output-dir", str(tmp_path), "--no-browser",
                                              "--hide", "plates"])
-    assert result.exit_code == 2 and "--hide chooses what is detected" in result.output
+    assert result.exit_code == 2 and "--hide applies to detection" in result.output
     # Another file named by --save-plan is not replaced unasked (the plan loaded is saved in place).
     other = tmp_path / "notes.txt"
     other.write_text("mine")

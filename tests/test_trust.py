@@ -432,5 +432,5 @@ def test_video_plan_records_video_settings_and_encoding_is_honoured_on_rerender(
     assert json.loads((tmp_path / "o.json").read_text())["settings"]["from_command_line"] == ["codec"]
     # What is detected was settled when the plan was made: such options would change nothing.
     refused = veil("--plan", plan, "-o", tmp_path / "more.mp4", "--hide", "faces,plates", "--accurate")
-    assert refused.exit_code == 2 and "--accurate, --hide choose what is detected" in refused.stderr
+    assert refused.exit_code == 2 and "--accurate, --hide apply to detection" in refused.stderr
     assert not (tmp_path / "more.mp4").exists()

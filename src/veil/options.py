@@ -82,7 +82,7 @@ def with_options_given(plan: Plan, render: RenderSettings, encoding: Encoding | 
     (ValueError): the plan's detection is done, and they would be ignored unseen."""
     if detection := given_options(ctx, DETECTION_OPTIONS):
         flags = ", ".join("--" + name.replace("_", "-") for name in detection)
-        raise ValueError(f"{flags} choose{'s' if len(detection) == 1 else ''} what is detected, and a saved "
+        raise ValueError(f"{flags} appl{'ies' if len(detection) == 1 else 'y'} to detection, and a saved "
                          "plan's detection is done: leave them out, or detect afresh without the plan")
     given = given_options(ctx, RENDER_OPTIONS + (ENCODING_OPTIONS if encoding is not None else ()))
     plan.render = RenderSettings(**{name: getattr(render if name in given else plan.render, name)
