@@ -102,8 +102,10 @@ def test_jobs_2_writes_the_same_bytes_as_jobs_1(shared_data, tmp_path):
 @pytest.mark.parametrize("workers", [["--jobs", "2"], ["--cluster", "local:2"]], ids=["pool", "local-cluster"])
 def test_a_worker_killed_mid_run_loses_nothing(shared_data, tmp_path, workers):
     inputs = photos(shared_data, tmp_path / "in", 12)
-    out = tmp_path / "out"
-    process = start_veil(tmp_path / "in", "--output-dir", out, *workers)
+    out, temp = tmp_path / "out", tmp_path / "temp"
+    temp.mkdir()
+    # Inputs by URL: each worker stages an unredacted copy of its file in its temp folder.
+    process = start_veil((tmp_path / "in").as_uri() + "/", "--output-dir", out, *workers, temp=temp)
     wait_until(lambda: len(records(out / MANIFEST)) >= 2 and worker_processes(process.pid), process)
     before = worker_processes(process.pid)
     if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
@@ -116,8 +118,9 @@ def test_a_worker_killed_mid_run_loses_nothing(shared_data, tmp_path, workers):
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert outputs_of(out) == sorted(p.name for p in inputs)  # each once, no unfinished file left
+    assert not list(temp.iterdir()), "the killed worker's staged copy was left"
     done = records(out / MANIFEST)
-    assert sorted(r["path"] for r in done) == sorted(str(p) for p in inputs)
+    assert sorted(r["path"] for r in done) == sorted(p.as_uri() for p in inputs)
     assert {r["status"] for r in done} == {"ok"}
     if workers[0] == "--jobs":
         # A dead worker breaks a process pool: the files after it ran in a new one.

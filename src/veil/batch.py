@@ -120,7 +120,7 @@ def run_in_pool(tasks: list[Task], jobs: int, finish: Callable[[int, FileResult]
                 run_windowed(pool, queue, attempts, finish, window=jobs if one_by_one else 2 * jobs,
                              retry=not one_by_one, abandon_on_stop=one_by_one, workers=workers)
         finally:
-            _remove_what_workers_left(workers)
+            remove_what_workers_left(workers)
 
 
 def start_resource_tracker() -> None:
@@ -187,8 +187,12 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
             # manager thread, which then dies with a traceback.
             executor.shutdown(wait=True, cancel_futures=True)
         else:
-            for future in running:
-                future.cancel()
+            # A task a Dask worker has started cannot be stopped, and its output would be
+            # written unrecorded: each in flight finishes and is recorded (a second stop ends
+            # the workers instead, as a pool's).
+            if isinstance(error, Stopped):
+                end_on_second_stop()
+            wait(running)
             executor.shutdown(wait=True)
         for future, task in running.items():
             if not future.cancelled() and future.exception() is None:
@@ -196,7 +200,7 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
         raise
 
 
-def _remove_what_workers_left(workers: set[int]) -> None:
+def remove_what_workers_left(workers: set[int]) -> None:
     """Once a pool is shut down: a worker process that died left its temporary folders (a staged
     copy of a URL's input, say); they are removed here, or named if they cannot be."""
     for pid in workers:

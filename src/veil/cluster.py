@@ -9,16 +9,22 @@ share of its machine's cores.
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import dask
 from distributed import Client, LocalCluster, WorkerPlugin
 from distributed.comm import get_address_host
 
-from veil.batch import BatchError, Task, local_workers, run_windowed
+from veil.batch import BatchError, Task, local_workers, remove_what_workers_left, run_windowed
+from veil.interrupt import end_on_stop, temporary_folder
 from veil.models import set_threads, usable_cores
+from veil.names import shown
+from veil.outputs import remove_partial_outputs
 from veil.pipeline import FileResult
 
 
@@ -31,17 +37,32 @@ class DetectorThreads(WorkerPlugin):
     def setup(self, worker) -> None:
         siblings = self.workers_per_host.get(get_address_host(worker.address), 1)
         set_threads(max(1, usable_cores() // siblings))
+        if threading.current_thread() is threading.main_thread():  # where signal handlers are set
+            # As a process pool's worker: deaf to Ctrl-C (the main process lets the files in flight
+            # finish), and ended by SIGTERM or SIGHUP after removing its temporary files.
+            end_on_stop()
 
 
 def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileResult], None]) -> None:
     """Run every task on the cluster, a failed one retried once (a worker that dies has its
-    task moved to another by the scheduler itself)."""
-    with connect(cluster) as client:
-        client.register_plugin(DetectorThreads(workers_per_host(client)))
-        # Enough in flight to keep every worker thread busy, not the whole run: a million
-        # tasks submitted at once would sit in the scheduler's memory.
-        window = max(4, 2 * sum(client.nthreads().values()))
-        run_windowed(client.get_executor(pure=False), deque(tasks), Counter(), finish, window)
+    task moved to another by the scheduler itself). A worker that died left what it was
+    writing, and a local one its temporary folders (a staged copy of a URL's input, say): once
+    the run is over, they are removed (another machine's folders are its own to clean)."""
+    workers: set[int] = set()  # a local cluster's worker processes are this process's children
+    try:
+        with connect(cluster) as client:
+            client.register_plugin(DetectorThreads(workers_per_host(client)))
+            # Enough in flight to keep every worker thread busy, not the whole run: a million
+            # tasks submitted at once would sit in the scheduler's memory.
+            window = max(4, 2 * sum(client.nthreads().values()))
+            run_windowed(client.get_executor(pure=False), deque(tasks), Counter(), finish, window,
+                         workers=workers if local_workers(cluster) is not None else None)
+    finally:
+        remove_what_workers_left(workers)
+        for task in tasks:
+            if isinstance(task.file.target, Path):
+                for path in remove_partial_outputs(task.file.target):
+                    print(f"veil: could not remove the unfinished {shown(path)}: remove it", file=sys.stderr)
 
 
 def workers_per_host(client: Client) -> dict[str, int]:
@@ -76,8 +97,11 @@ def connect(cluster: str) -> Iterator[Client]:
         # Worker losses are reported as each file's result; Dask's own logs about them, and
         # about workers losing the scheduler as the cluster shuts down, are tracebacks for nobody.
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
-        with dask.config.set(LOCAL_WORKER_CONFIG), LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
-                          silence_logs=logging.CRITICAL) as local, Client(local) as client:
+        # Dask's scratch folders go in a folder of veil's, removed with the run (Dask leaves its own behind).
+        with temporary_folder("veil-dask-") as scratch, \
+                dask.config.set({**LOCAL_WORKER_CONFIG, "temporary-directory": str(scratch)}), \
+                LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
+                             silence_logs=logging.CRITICAL) as local, Client(local) as client:
             yield client
         return
     try:
