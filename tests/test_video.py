@@ -353,6 +353,45 @@ def test_interlaced_video_stays_interlaced_in_its_field_order(tff: str, order: i
         assert all(f.interlaced_frame for f in c.decode(video=0))
 
 
+def test_vorbis_sound_is_copied_without_its_tags(tmp_path: Path):
+    # Vorbis keeps its tags in a header of the stream's own (mkvmerge carries a tagged recording's
+    # into Matroska): copied unchanged, they named the speaker and the place.
+    rate, ogg, source, target = 44100, tmp_path / "talk.ogg", tmp_path / "talk.mkv", tmp_path / "out.mkv"
+    with av.open(str(ogg), "w") as out:
+        sound = out.add_stream("vorbis", rate=rate)
+        sound.layout, sound.options = "stereo", {"strict": "-2"}  # FFmpeg's own encoder: stereo only
+        tone = (0.2 * np.sin(np.arange(rate) * 2 * np.pi * 220 / rate)).astype(np.float32)[None].repeat(2, axis=0)
+        for k in range(0, rate, 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, k:k + 1024]), format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = rate, k
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+    tags = b"\x03vorbis" + (6).to_bytes(4, "little") + b"Studio" + (1).to_bytes(4, "little") + \
+        (29).to_bytes(4, "little") + b"ARTIST=Jane Doe, Kyiv 50.45N" + b"\x01"
+    with av.open(str(ogg)) as sound_in, av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as picture, \
+            av.open(str(source), "w") as out:
+        video = out.add_stream_from_template(picture.streams.video[0])
+        audio = out.add_stream_from_template(sound_in.streams.audio[0])
+        headers = sound_in.streams.audio[0].codec_context.extradata
+        first, second = headers[1], headers[2]  # Xiph lacing: the sizes of the first two headers
+        audio.codec_context.extradata = bytes([2, first, len(tags)]) + headers[3:3 + first] + tags + \
+            headers[3 + first + second:]
+        for stream, container in ((video, picture), (audio, sound_in)):
+            for packet in container.demux(container.streams[0] if container is sound_in else container.streams.video[0]):
+                if packet.size and packet.pts * packet.time_base < 1:  # a second of each
+                    packet.stream = stream
+                    out.mux(packet)
+    assert b"Jane Doe" in source.read_bytes()
+    redact(source, target, 0.2)
+    assert b"Jane Doe" not in target.read_bytes() and b"Studio" not in target.read_bytes()
+
+    def samples(path: Path) -> np.ndarray:
+        with av.open(str(path)) as c:
+            return np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1)
+
+    assert np.array_equal(samples(target), samples(source))
+
+
 def test_a_face_shown_on_one_frame_between_sampled_ones_is_hidden(tmp_path: Path):
     """The default profile detects on every other frame; a face on one frame in between (a frame
     cut in, a flash) must be found by the glance at the frames between, not left for no track."""

@@ -360,6 +360,9 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
             # work: named as mono or stereo, the same packets are written.
             if (layout := output_layout(cc.layout)) != cc.layout.name:
                 copies[audio.index].codec_context.layout = layout
+            if cc.name == "vorbis" and cc.extradata:
+                # Vorbis keeps its tags (artist, place, e-mail) in a header of the stream's own.
+                copies[audio.index].codec_context.extradata = without_vorbis_comments(cc.extradata)
             continue
         # The container cannot hold this codec (PCM in WebM, say): re-encode it.
         codec = "libopus" if out.format.name in ("webm", "ogg") else "aac"
@@ -369,6 +372,43 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
         stream = add_sound_stream(out, codec, rate, layout if _encoder_takes(codec, rate, fmt, layout) else "stereo")
         reencode[audio.index] = (stream, av.AudioResampler(format=fmt, layout=stream.layout, rate=stream.rate))
     return copies, reencode
+
+
+# A Vorbis comment header without vendor or comments (the framing bit ends it).
+EMPTY_VORBIS_COMMENT = b"\x03vorbis" + bytes(8) + b"\x01"
+
+
+def without_vorbis_comments(extradata: bytes) -> bytes:
+    """Vorbis's three headers (identification, comment, setup), as FFmpeg keeps them (Xiph
+    lacing, or each behind a 16-bit length), with the comment header emptied."""
+    try:
+        if extradata[0] == 2:  # Xiph lacing: the sizes of the first two, each a run of 255s and a rest
+            at, sizes = 1, []
+            for _ in range(2):
+                size = 0
+                while extradata[at] == 255:
+                    size, at = size + 255, at + 1
+                sizes.append(size + extradata[at])
+                at += 1
+            headers = [extradata[at:at + sizes[0]], extradata[at + sizes[0]:at + sum(sizes)], extradata[at + sum(sizes):]]
+        else:
+            headers, at = [], 0
+            for _ in range(3):
+                size = int.from_bytes(extradata[at:at + 2], "big")
+                headers.append(extradata[at + 2:at + 2 + size])
+                at += 2 + size
+    except IndexError:
+        headers = []
+    if [h[:7] for h in headers] != [b"\x01vorbis", b"\x03vorbis", b"\x05vorbis"]:
+        raise VideoError("the Vorbis sound's headers cannot be read (its tags could not be removed): "
+                         "use --voice mute or anonymise, which encode the sound again")
+    identification, _, setup = headers
+
+    def laced(size: int) -> bytes:
+        return b"\xff" * (size // 255) + bytes([size % 255])
+
+    return bytes([2]) + laced(len(identification)) + laced(len(EMPTY_VORBIS_COMMENT)) + identification + \
+        EMPTY_VORBIS_COMMENT + setup
 
 
 def advice_after_refusal(suffix: str, candidates: tuple[str, ...], holds: Callable[[str], bool]) -> str:
