@@ -392,6 +392,53 @@ def test_vorbis_sound_is_copied_without_its_tags(tmp_path: Path):
     assert np.array_equal(samples(target), samples(source))
 
 
+ASS = """[Script Info]
+Title: Interview with a witness
+Original Script: Jane Doe
+ScriptType: v4.00+
+PlayResX: 384
+
+[Aegisub Project Garbage]
+Video File: /home/jane/raw/interview_Kyiv.mp4
+
+[V4+ Styles]
+Format: Name, Fontname, Fontsize, PrimaryColour, Bold
+Style: Default,Arial,20,&H00FFFFFF,0
+
+[Events]
+Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+Dialogue: 0,0:00:00.00,0:00:00.50,Default,,0,0,0,,The translation of the testimony
+"""
+
+
+def test_subtitles_are_left_out_and_said_so_or_kept_without_their_authors(tmp_path: Path):
+    (tmp_path / "talk.ass").write_text(ASS)
+    source = tmp_path / "talk.mkv"
+    with av.open(str(tmp_path / "talk.ass")) as subtitles, \
+            av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as picture, av.open(str(source), "w") as out:
+        video = out.add_stream_from_template(picture.streams.video[0])
+        text = out.add_stream_from_template(subtitles.streams.subtitles[0])
+        for stream, packets in ((video, picture.demux(video=0)), (text, subtitles.demux(subtitles=0))):
+            for packet in packets:
+                if packet.size and packet.pts * packet.time_base < 1:
+                    packet.stream = stream
+                    out.mux(packet)
+    def veil(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "veil", str(source), "--end", "0.2", *args],
+                              capture_output=True, text=True, timeout=600)
+
+    dropped = veil("-o", str(tmp_path / "dropped.mkv"), "-q")
+    assert dropped.returncode == 0, dropped.stderr
+    assert "its 1 subtitle stream(s) were left out (--keep-subtitles copies them)" in dropped.stderr
+    kept = veil("-o", str(tmp_path / "kept.mkv"), "--keep-subtitles")
+    assert kept.returncode == 0 and "left out" not in kept.stderr, kept.stderr
+    with av.open(str(tmp_path / "kept.mkv")) as c:
+        header = c.streams.subtitles[0].codec_context.extradata.decode()
+        assert "The translation of the testimony" in b"".join(bytes(p) for p in c.demux(subtitles=0)).decode()
+    assert "PlayResX: 384" in header and "Style: Default,Arial" in header
+    assert "Jane" not in header and "Kyiv" not in header and "witness" not in header
+
+
 def test_a_face_shown_on_one_frame_between_sampled_ones_is_hidden(tmp_path: Path):
     """The default profile detects on every other frame; a face on one frame in between (a frame
     cut in, a flash) must be found by the glance at the frames between, not left for no track."""

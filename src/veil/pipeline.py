@@ -136,7 +136,7 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
         result.error = one_line(error)
     if result.media is not None:
         dry_run = task.target is None
-        result.notes = notes(result.media, dry_run) + voice_notes(result.media, task.render.voice, dry_run)
+        result.notes = notes(result.media, task.encoding, dry_run) + voice_notes(result.media, task.render.voice, dry_run)
         # Speech is time, not a region of pixels: the count is of what is hidden in the picture.
         result.regions = sum(not r.keep_visible and r.kind != "speech" for r in result.media.regions)
         result.input_sha256 = result.media.sha256
@@ -244,8 +244,8 @@ class Note:
     warning: bool = False
 
 
-def notes(media: MediaPlan, dry_run: bool) -> list[Note]:
-    """The notes on a file's pictures."""
+def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
+    """The notes on a file's pictures and subtitles."""
     found: list[Note] = []
     are = "would be" if dry_run else "are"
     were = "would be" if dry_run else "were"
@@ -258,6 +258,9 @@ def notes(media: MediaPlan, dry_run: bool) -> list[Note]:
     if others := media.detection.get("stream", {}).get("other_videos_not_written"):
         found.append(Note(f"the file holds {others + 1} video streams: only the largest "
                           f"{was} redacted and written ({others} left out)", warning=True))
+    if (subtitles := media.detection.get("stream", {}).get("subtitle_streams")) and not encoding.keep_subtitles:
+        found.append(Note(f"its {subtitles} subtitle stream(s) {were} left out (--keep-subtitles copies them)",
+                          warning=True))
     if media.unchecked_frames:
         outside = f"{len(media.unchecked_frames)} frame(s) outside --start/--end were not checked for faces"
         found.append(Note(f"{outside} and {are} fully covered") if media.unchecked_covered

@@ -196,6 +196,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         stream = video_stream(container)
         # Other moving pictures (another angle, a preview) are not written: the plan says so.
         others = len(moving_streams(container)) - 1
+        subtitles = len(container.streams.subtitles)  # written only if asked (--keep-subtitles): the user is told
         scan = _scan(container, stream, sampling, batch, lanes, show_progress, start, end, hide)
         rate = float(frame_rate(stream))
     finally:
@@ -221,7 +222,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                                 scan.width, scan.height, text_params),
         detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params),
                    **kinds_record(hide, *size, VIDEO_TEXT_PASSES),
-                   "stream": {"index": stream.index, "other_videos_not_written": others}},
+                   "stream": {"index": stream.index, "other_videos_not_written": others,
+                              "subtitle_streams": subtitles}},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
         unchecked_covered=not only_range,

@@ -286,6 +286,8 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         if encoding.keep_subtitles:
             for sub in source.streams.subtitles:
                 copies[sub.index] = out.add_stream_from_template(sub)
+                if sub.codec_context.name in ("ass", "ssa") and sub.codec_context.extradata:
+                    copies[sub.index].codec_context.extradata = ass_header_for_display(sub.codec_context.extradata)
         sei_stripper = BitStreamFilterContext(X264_WITHOUT_SEI, stream) if stream.codec_context.name == "libx264" else None
         return Output(out, stream, copies, reencode, sei_stripper)
     except Exception:
@@ -372,6 +374,27 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
         stream = add_sound_stream(out, codec, rate, layout if _encoder_takes(codec, rate, fmt, layout) else "stereo")
         reencode[audio.index] = (stream, av.AudioResampler(format=fmt, layout=stream.layout, rate=stream.rate))
     return copies, reencode
+
+
+# What an ASS/SSA subtitle header keeps: the lines that shape how the subtitles look. Its
+# author, title and editor's notes (Aegisub's names the source files, with their folders) go,
+# and so do embedded fonts and pictures.
+ASS_SECTIONS = ("[script info]", "[v4+ styles]", "[v4 styles]", "[events]")
+ASS_DISPLAY_KEYS = ("scripttype", "playresx", "playresy", "wrapstyle", "scaledborderandshadow", "ycbcr matrix",
+                    "layoutresx", "layoutresy", "collisions", "timer", "format", "style")
+
+
+def ass_header_for_display(extradata: bytes) -> bytes:
+    """An ASS/SSA subtitle stream's header with only what its display needs (ASS_DISPLAY_KEYS)."""
+    kept, keep_section = [], False
+    for line in extradata.decode("utf-8", "replace").splitlines():
+        if line.startswith("["):
+            keep_section = line.strip().lower() in ASS_SECTIONS
+            if keep_section:
+                kept += ["", line.strip()] if kept else [line.strip()]
+        elif keep_section and line.split(":", 1)[0].strip().lower() in ASS_DISPLAY_KEYS:
+            kept.append(line)
+    return ("\n".join(kept) + "\n").encode()
 
 
 # A Vorbis comment header without vendor or comments (the framing bit ends it).
