@@ -220,6 +220,58 @@ def unfinished_output(out: Path, name: str) -> bool:
     return out.is_dir() and any(p.name.startswith(f".{Path(name).stem}.") for p in out.iterdir())
 
 
+# Loaded by every Python process of a test's veil (on PYTHONPATH): a worker that plans a photo
+# named *CRASH* dies there, as in a decoder's crash, every time; other photos take half a second.
+CRASHING_PHOTO = """
+import importlib.util, os, signal, sys, time
+
+class CrashOnPhoto:
+    def find_spec(self, name, path=None, target=None):
+        if name != "veil.photo":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+            plan = module.plan_photo
+
+            def plan_or_crash(source, *args, **kwargs):
+                # Slow photos keep the same files in flight when the crashing one is tried again.
+                time.sleep(0.1 if "CRASH" in str(source) else 0.5)
+                if "CRASH" in str(source):
+                    os.kill(os.getpid(), signal.SIGSEGV)
+                return plan(source, *args, **kwargs)
+
+            module.plan_photo = plan_or_crash
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, CrashOnPhoto())
+"""
+
+
+def test_a_photo_that_crashes_its_worker_fails_alone(shared_data, tmp_path):
+    # A dead worker breaks the pool and every file in flight with it: those run again one at a
+    # time, so the crash is pinned on its own file and the others are redacted.
+    inputs = photos(shared_data, tmp_path / "in", 9)
+    crashing = inputs[3].rename(inputs[3].with_name("14_CRASH.jpg"))  # among the others in input order
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(CRASHING_PHOTO)
+    env = {**environment(), "PYTHONPATH": os.pathsep.join([str(tmp_path / "hook"), environment()["PYTHONPATH"]])}
+    out = tmp_path / "out"
+    run = subprocess.run(veil_command(tmp_path / "in", "--output-dir", out, "--jobs", 2), capture_output=True,
+                         text=True, env=env, timeout=DEADLINE_S)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.count("ended abruptly") == 2  # its line, and its line in the list of failures
+    assert "14_CRASH.jpg: the worker process redacting it ended abruptly" in run.stderr
+    assert outputs_of(out) == sorted(p.name for p in inputs if p != inputs[3])
+    status = {r["path"].rsplit("/", 1)[-1]: r["status"] for r in records(out / MANIFEST)}
+    assert status.pop(crashing.name) == "failed" and set(status.values()) == {"ok"} and len(status) == 8
+
+
 def test_a_video_whose_worker_dies_fails_alone_and_the_batch_goes_on(shared_data, tmp_path):
     # A crash inside FFmpeg or a model runtime ends the process it happens in: of several files,
     # a video runs in a worker process, so only that file fails, with its line, and nothing of

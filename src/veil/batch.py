@@ -107,18 +107,22 @@ def run_all(tasks: list[Task], workers: Workers, finish: Callable[[int, FileResu
 def run_in_pool(tasks: list[Task], jobs: int, finish: Callable[[int, FileResult], None],
                 one_by_one: bool = False) -> None:
     """`jobs` worker processes, each with 1/jobs of the cores for its detector. A worker that
-    dies breaks a process pool: the files then in flight use their retry in a new pool.
+    dies breaks a process pool, failing every file then in flight: those files run again one
+    at a time, each alone in a new pool, so that a crash fails only the file it came from
+    (which is retried once: the worker may have been killed from outside).
     `one_by_one` (videos, sound): one file at a time, not retried, abandoned at the first stop."""
-    queue, attempts = deque(tasks), Counter[int]()
+    queue, attempts, suspects = deque(tasks), Counter[int](), deque[Task]()
     start_resource_tracker()
-    while queue:
+    while queue or suspects:
+        alone = bool(suspects) or one_by_one
         workers: set[int] = set()
         try:
             # spawn, not fork: the main process runs threads (the progress bar) that fork would copy mid-lock.
-            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=start_worker,
-                                     initargs=(max(1, usable_cores() // jobs),)) as pool:
-                run_windowed(pool, queue, attempts, finish, window=jobs if one_by_one else 2 * jobs,
-                             retry=not one_by_one, abandon_on_stop=one_by_one, workers=workers)
+            with ProcessPoolExecutor(1 if alone else jobs, mp_context=get_context("spawn"), initializer=start_worker,
+                                     initargs=(max(1, usable_cores() // (1 if alone else jobs)),)) as pool:
+                run_windowed(pool, suspects or queue, attempts, finish, window=1 if alone else 2 * jobs,
+                             retry=not one_by_one, abandon_on_stop=one_by_one, workers=workers,
+                             suspects=None if alone else suspects)
         finally:
             remove_what_workers_left(workers)
 
@@ -138,12 +142,15 @@ def start_worker(threads: int) -> None:
 
 def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                  finish: Callable[[int, FileResult], None], window: int, retry: bool = True,
-                 abandon_on_stop: bool = False, workers: set[int] | None = None) -> None:
+                 abandon_on_stop: bool = False, workers: set[int] | None = None,
+                 suspects: deque[Task] | None = None) -> None:
     """Run the queue through `executor`, at most `window` tasks in flight, until it is empty or
     the executor breaks (then the queue holds what is left). With `retry`, a failed task goes
     back to the front of the queue once (`attempts` counts them). At a stop, the tasks
     in flight finish whole, unless `abandon_on_stop` (a process pool's): its workers are ended.
-    `workers` (a process pool's) collects the process ids of its workers."""
+    `workers` (a process pool's) collects the process ids of its workers. `suspects` (a pool
+    of several workers): where the tasks in flight when a worker died go, their attempt not
+    counted, since any of them may be the one that crashed it."""
     running: dict[Future, Task] = {}
     broken = False
     try:
@@ -167,9 +174,12 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                 # stop waits until the file is recorded.
                 with stops_held():
                     task = running.pop(future)
-                    broken |= isinstance(future.exception(), BrokenExecutor)
+                    crashed = isinstance(future.exception(), BrokenExecutor)
+                    broken |= crashed
                     result = outcome_of(future, task)
-                    if result.error and retry and attempts[task.index] == 0:
+                    if crashed and suspects is not None:
+                        suspects.append(task)
+                    elif result.error and retry and attempts[task.index] == 0:
                         attempts[task.index] += 1
                         queue.appendleft(task)
                     else:
