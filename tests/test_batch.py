@@ -128,6 +128,22 @@ def test_a_worker_killed_mid_run_loses_nothing(shared_data, tmp_path, workers):
         assert pids - {p.pid for p in before}, "no file ran on a new worker after the kill"
 
 
+def test_workers_end_with_a_killed_main_process_and_write_nothing_unrecorded(shared_data, tmp_path):
+    # The main process killed (the out-of-memory killer, say): its workers must not go on writing
+    # outputs that no manifest records, which a rerun would then refuse to overwrite.
+    inputs = photos(shared_data, tmp_path / "in", 16)
+    out = tmp_path / "out"
+    process = start_veil(tmp_path / "in", "--output-dir", out, "--jobs", 2)
+    wait_until(lambda: len(records(out / MANIFEST)) >= 2 and len(worker_processes(process.pid)) == 2, process)
+    workers = worker_processes(process.pid)
+    process.kill()
+    process.communicate(timeout=DEADLINE_S)
+    _, alive = psutil.wait_procs(workers, timeout=DEADLINE_S)
+    assert not alive, "a worker outlived the main process"
+    recorded = sorted(r["path"].rsplit("/", 1)[-1] for r in records(out / MANIFEST) if r["status"] == "ok")
+    assert outputs_of(out) == recorded and len(recorded) < len(inputs)
+
+
 def test_an_interrupted_run_resumes_where_it_stopped(shared_data, tmp_path):
     inputs = photos(shared_data, tmp_path / "in", 12)
     out = tmp_path / "out"

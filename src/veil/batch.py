@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from multiprocessing import active_children, get_context, resource_tracker
 from pathlib import Path
 
-from veil.interrupt import (Stopped, end_on_second_stop, end_on_stop, end_workers, remove_folders_of,
-                            stops_blocked_for_children, stops_held)
+from veil.interrupt import (Stopped, end_on_second_stop, end_on_stop, end_with_parent, end_workers,
+                            remove_folders_of, stops_blocked_for_children, stops_held)
 from veil.models import set_threads, usable_cores
 from veil.names import shown
 from veil.outputs import remove_partial_outputs
@@ -119,7 +119,7 @@ def run_in_pool(tasks: list[Task], jobs: int, finish: Callable[[int, FileResult]
         try:
             # spawn, not fork: the main process runs threads (the progress bar) that fork would copy mid-lock.
             with ProcessPoolExecutor(1 if alone else jobs, mp_context=get_context("spawn"), initializer=start_worker,
-                                     initargs=(max(1, usable_cores() // (1 if alone else jobs)),)) as pool:
+                                     initargs=(max(1, usable_cores() // (1 if alone else jobs)), os.getpid())) as pool:
                 run_windowed(pool, suspects or queue, attempts, finish, window=1 if alone else 2 * jobs,
                              retry=not one_by_one, abandon_on_stop=one_by_one, workers=workers,
                              suspects=None if alone else suspects)
@@ -135,8 +135,9 @@ def start_resource_tracker() -> None:
         resource_tracker.ensure_running()
 
 
-def start_worker(threads: int) -> None:
+def start_worker(threads: int, parent: int) -> None:
     end_on_stop()
+    end_with_parent(parent)
     set_threads(threads)
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
+import ctypes.util
 import functools
 import multiprocessing
 import os
@@ -20,6 +22,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -69,6 +72,29 @@ def end_on_stop() -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _end_now)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+PR_SET_PDEATHSIG = 1  # Linux prctl(2): a signal for this process when its parent dies
+
+
+def end_with_parent(parent: int) -> None:
+    """In a worker process: end (SIGTERM, so its temporary files go, `end_on_stop`) as soon as
+    the main process `parent` dies (killed, out of memory), rather than go on writing outputs
+    that no one records. Linux tells the worker at once; elsewhere a thread looks every second."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        watched = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        watched = False
+    if not watched:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, name="veil-parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # it died before the watch began
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def end_on_second_stop() -> None:
