@@ -463,3 +463,12 @@ def test_color_option_sets_the_fill(shared_data, tmp_path):
         assert share_near(pixels[face_slice(face)], (255, 0, 255), 0) >= 0.95
     bad = veil(source, "--color", "fuchsia-ish")
     assert bad.exit_code == 2 and "not a colour" in bad.output
+
+
+def test_an_output_name_near_the_longest_a_file_system_takes_is_written(shared_data, tmp_path):
+    # 241 bytes of name, legal; the unfinished file beside it, longer, is named shorter.
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path, name="記" * 79 + ".jpg")
+    out = tmp_path / ("記" * 79 + ".png")
+    result = veil(source, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source.name, out.name])

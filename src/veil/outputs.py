@@ -376,9 +376,18 @@ def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
             _link_new(temp, target)
 
 
+# The longest file name most file systems take, in bytes.
+NAME_MAX = 255
+
+
 def _partial_affixes(target: Path) -> tuple[str, str]:
-    """How the unfinished file beside `target` is named: prefix and suffix around mkstemp's 8 characters."""
-    return f".{target.stem}.", f".partial{target.suffix}"
+    """How the unfinished file beside `target` is named: prefix and suffix around mkstemp's 8
+    characters. The name is cut short where the output's own is close to the longest a file
+    system takes: else a legal output name would fail only after the work, at its first write."""
+    stem, suffix = target.stem, f".partial{target.suffix}"
+    while stem and len(os.fsencode(f".{stem}.{'x' * 8}{suffix}")) > NAME_MAX:
+        stem = stem[:-1]
+    return f".{stem}.", suffix
 
 
 def remove_partial_outputs(target: Path) -> list[Path]:
