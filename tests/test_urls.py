@@ -210,5 +210,9 @@ def test_a_bad_url_is_one_clear_line(tmp_path, memory):
     for url in ("ftp://example.org/in/a.jpg", "simplecache::http://example.org/a.jpg"):  # refused before any lookup
         assert "over the network unencrypted" in one_error(veil(url, "--output-dir", tmp_path / "out"))
     assert "over the network unencrypted" in one_error(veil(tmp_path, "--output-dir", "ftp://example.org/out"))
+    # From the command line a memory:// store would die with the process, and what was written there with it.
+    command = subprocess.run(veil_command(tmp_path, "--output-dir", "memory://out"), capture_output=True, text=True,
+                             env=environment(), timeout=60)
+    assert command.returncode == 2 and "memory:// is a store inside one Python process" in command.stderr
     if importlib.util.find_spec("s3fs") is None:
         assert "s3://bucket/in: Install s3fs" in one_error(veil("s3://bucket/in/", "--output-dir", "s3://bucket/out/"))

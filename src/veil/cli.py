@@ -401,6 +401,12 @@ def main() -> None:
             review_app(prog_name="veil review")
         else:
             as_json = wants_json(sys.argv[1:])
+            if any("memory://" in arg for arg in sys.argv[1:]):
+                # fsspec's memory:// lives inside one process (a library caller's): from the
+                # command line, outputs written there would be gone when veil ends.
+                tell_refusal("memory:// is a store inside one Python process, gone when veil ends: name a file, "
+                             "a folder or a URL of lasting storage", 2, as_json)
+                sys.exit(2)
             sys.exit(app(prog_name="veil", standalone_mode=False))
     except (Stopped, KeyboardInterrupt) as stop:
         stopped = stop.args[0] if isinstance(stop, Stopped) else signal.SIGINT
