@@ -144,6 +144,14 @@ def test_workers_end_with_a_killed_main_process_and_write_nothing_unrecorded(sha
     assert outputs_of(out) == recorded and len(recorded) < len(inputs)
 
 
+def test_a_refused_cluster_leaves_nothing(shared_data, tmp_path):
+    photos(shared_data, tmp_path / "in", 2)
+    for cluster in ("local:0", "bogus"):
+        refused = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster", cluster)
+        assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
+        assert not (tmp_path / "out").exists()  # nor the manifest the run would have kept there
+
+
 def test_an_interrupted_run_resumes_where_it_stopped(shared_data, tmp_path):
     inputs = photos(shared_data, tmp_path / "in", 12)
     out = tmp_path / "out"

@@ -116,6 +116,11 @@ class ManifestWriter:
 
     def __init__(self, path: Path):
         self.path = path
+        # Opened at once, so that a manifest that cannot be written stops the run before any work;
+        # what this made is removed at the close if nothing was recorded (a run refused, say).
+        self.made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+        self.made_file = not path.exists()
+        self.records = 0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.file: IO[str] = open(path, "a", encoding="utf-8")
@@ -123,6 +128,7 @@ class ManifestWriter:
             raise self._failed(error) from None
 
     def append(self, record: Record) -> None:
+        self.records += 1
         try:
             self.file.write(json.dumps(asdict(record)) + "\n")
             self.file.flush()
@@ -141,3 +147,7 @@ class ManifestWriter:
         # could still fail on is the line that already failed.
         with contextlib.suppress(OSError):
             self.file.close()
+            if not self.records and self.made_file:
+                self.path.unlink()
+                for folder in self.made:  # deepest first
+                    folder.rmdir()
