@@ -88,7 +88,7 @@ def read_manifest(path: Path) -> dict[str, Record]:
             except (ValueError, TypeError, AttributeError):  # not UTF-8, not JSON, not an object of records' fields
                 continue
             if isinstance(record.path, str) and isinstance(record.output, (str, type(None))) and record.done:
-                latest[record.path] = record
+                latest[location_key(record.path)] = record  # as this run spells it (an older veil's too)
     return latest
 
 
@@ -101,7 +101,7 @@ def still_done(record: Record | None, source: Path | Url, target: Path | Url, se
     """The earlier run's record for `source` if its output can stand: same settings, same input
     bytes, and the output still there with the bytes that run wrote (a URL's read through again)."""
     if (record is not None and record.done and record.settings == settings
-            and record.output == location_key(target) and target.is_file()
+            and record.output is not None and location_key(record.output) == location_key(target) and target.is_file()
             and record.input_sha256 == _sha256(source) and record.output_sha256 == _sha256(target)):
         return record
     return None

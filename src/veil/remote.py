@@ -195,6 +195,9 @@ def location(text: str) -> Path | Url:
     return Url.parse(text) if is_url(text) else Path(text)
 
 
-def location_key(where: Path | Url) -> str:
-    """How the manifest and the claims name a file: a URL as written, a path made absolute."""
-    return str(where) if isinstance(where, Url) else str(where.absolute())
+def location_key(where: Path | Url | str) -> str:
+    """How the manifest names a file: a URL as written, a path resolved (however a run spells it:
+    `in/a.jpg`, `../x/in/a.jpg`, a link to its folder). A string is a key as a manifest recorded it."""
+    if isinstance(where, str):
+        return where if is_url(where) else str(Path(where).resolve())
+    return str(where) if isinstance(where, Url) else str(where.resolve())
