@@ -213,3 +213,15 @@ def test_plan_file_is_compact_and_exact_enough():
     assert boxes[1] == [1, 2.0, 2.0, 51.5, 60.5, "interpolated", None]
     assert copy.deepcopy(data) == Plan.from_json(data).to_json()
     assert np.isclose(data["media"][1]["frame_times"][-1], 89 / 30)
+
+
+def test_a_plan_of_a_folder_renders_into_the_same_folders_as_a_run_over_it(shared_data, tmp_path):
+    # Cameras name files alike in every folder: flattened, day1/ and day2/ would meet in one name.
+    for day in ("day1", "day2"):
+        (tmp_path / "photos" / day).mkdir(parents=True)
+        copy_in(shared_data, TWO_PEOPLE, tmp_path / "photos" / day, name="IMG_0001.jpg")
+    planned = veil_subprocess(tmp_path / "photos", "--dry-run", "--save-plan", tmp_path / "plan.json")
+    assert planned.returncode == 0, planned.stderr
+    rendered = veil_subprocess("--plan", tmp_path / "plan.json", "--output-dir", tmp_path / "out")
+    assert rendered.returncode == 0, rendered.stderr
+    assert (tmp_path / "out" / "day1" / "IMG_0001.jpg").is_file() and (tmp_path / "out" / "day2" / "IMG_0001.jpg").is_file()

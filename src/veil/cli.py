@@ -226,7 +226,12 @@ def find_inputs(paths: list[Path | Url], plan: Plan, plan_file: Path | None,
     """The files to work on: those named (folders searched), or a loaded plan's."""
     if plan_file is not None and not paths:
         planned = [location(m.path) for m in plan.media]
-        return [Input(where, where.parent, m.kind) for where, m in zip(planned, plan.media)], []
+        # Mirrored under --output-dir from the folder the plan's files share, as a run over that
+        # folder mirrors them: day1/IMG_0001.jpg and day2/IMG_0001.jpg must not meet in one name.
+        folders = [where.parent for where in planned if isinstance(where, Path)]
+        shared = Path(os.path.commonpath(folders)) if folders else None
+        return [Input(where, shared if isinstance(where, Path) else where.parent, m.kind)
+                for where, m in zip(planned, plan.media)], []
     return collect_inputs(paths, exclude)
 
 
