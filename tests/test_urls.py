@@ -216,3 +216,15 @@ def test_a_bad_url_is_one_clear_line(tmp_path, memory):
     assert command.returncode == 2 and "memory:// is a store inside one Python process" in command.stderr
     if importlib.util.find_spec("s3fs") is None:
         assert "s3://bucket/in: Install s3fs" in one_error(veil("s3://bucket/in/", "--output-dir", "s3://bucket/out/"))
+
+
+def test_an_output_folder_inside_the_input_is_passed_over_however_it_is_spelled(shared_data, tmp_path):
+    copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
+    for source, output in ((tmp_path / "in", url_of(tmp_path / "in" / "out1")),
+                           (url_of(tmp_path / "in"), tmp_path / "in" / "out2")):
+        for _ in range(2):  # the second run finds the first one's outputs inside its input folder
+            result = veil(source, "--output-dir", output, "--jobs", 1, "--manifest", tmp_path / f"{output}"[-4:])
+            assert result.exit_code == 0, result.stderr
+        assert "veil's output folder" in result.stderr and "already done" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["out1", "out2", "two_people.jpg"]
+    assert not (tmp_path / "in" / "out1" / "out1").exists() and not (tmp_path / "in" / "out2" / "out2").exists()

@@ -17,7 +17,7 @@ import errno
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Literal
 
 import av
@@ -114,6 +114,10 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
     """
     excluded = {Path(p).resolve() for p in exclude if isinstance(p, Path)}
     excluded_urls = {p for p in exclude if isinstance(p, Url)}
+    # A path and a file:// URL name the same place: veil's own output folder is passed over
+    # however either is spelled (else each rerun would redact the last one's outputs again).
+    excluded |= {Path(str(u.path)).resolve() for u in excluded_urls if u.protocol == "file"}
+    excluded_urls |= {Url("file", PurePosixPath(p)) for p in excluded}
     inputs: list[Input] = []
     skipped: list[Skipped] = []
     seen: set[Path] = set()
