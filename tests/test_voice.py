@@ -312,3 +312,14 @@ def test_speech_at_the_sound_edges_is_silent_to_its_first_and_last_sample():
     assert not muted[:int(0.3 * rate)].any() and not muted[int(0.7 * rate):].any()
     middle = slice(int(0.34 * rate), int(0.66 * rate))  # beyond the 30 ms fades
     assert np.array_equal(muted[middle], tone[middle])
+
+
+def test_speech_an_hour_in_is_as_silent_as_at_the_start():
+    # Sample positions an hour in pass float32's whole numbers (2**24): they must be exact.
+    rate = 48000
+    for start in (10.0, 3600.0 + 13 / rate):
+        edit = VoiceEdit("mute", [(start, start + 1.0)], rate, "mono", av.AudioResampler(format="flt", layout="mono", rate=rate))
+        span = edit.spans[0]
+        edit.held_at, edit.held = span.a, np.ones((1, span.b - span.a), np.float32)
+        edit._treat(0, span.b - span.a, span)
+        assert not edit.held[0, span.s - span.a:span.e - span.a].any(), start

@@ -383,7 +383,8 @@ class VoiceEdit:
         """Mute or anonymise held[:, i:j], which lies in `span`: fully over its speech, faded
         in and out over the rest."""
         x = self.held[:, i:j]
-        at = np.arange(self.held_at + i, self.held_at + j, dtype=np.float32)
+        # Whole sample positions (int64): float32 cannot tell them apart past 2**24 (six minutes).
+        at = np.arange(self.held_at + i, self.held_at + j, dtype=np.int64)
         rise = (at - span.a + 1) / (span.s - span.a + 1)
         fall = (span.b - at) / (span.b - span.e + 1)
         weight = np.clip(np.minimum(rise, fall), 0, 1).astype(np.float32)
