@@ -115,11 +115,12 @@ def run_in_pool(tasks: list[Task], jobs: int, finish: Callable[[int, FileResult]
     start_resource_tracker()
     while queue or suspects:
         alone = bool(suspects) or one_by_one
+        size = 1 if alone else jobs
         workers: set[int] = set()
         try:
             # spawn, not fork: the main process runs threads (the progress bar) that fork would copy mid-lock.
-            with ProcessPoolExecutor(1 if alone else jobs, mp_context=get_context("spawn"), initializer=start_worker,
-                                     initargs=(max(1, usable_cores() // (1 if alone else jobs)), os.getpid())) as pool:
+            with ProcessPoolExecutor(size, mp_context=get_context("spawn"), initializer=start_worker,
+                                     initargs=(max(1, usable_cores() // size), os.getpid())) as pool:
                 run_windowed(pool, suspects or queue, attempts, finish, window=1 if alone else 2 * jobs,
                              retry=not one_by_one, abandon_on_stop=one_by_one, workers=workers,
                              suspects=None if alone else suspects)

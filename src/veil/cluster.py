@@ -59,10 +59,8 @@ def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileR
                          workers=workers if local_workers(cluster) is not None else None)
     finally:
         remove_what_workers_left(workers)
-        for task in tasks:
-            if isinstance(task.file.target, Path):
-                for path in remove_partial_outputs(task.file.target):
-                    print(f"veil: could not remove the unfinished {shown(path)}: remove it", file=sys.stderr)
+        for path in remove_partial_outputs(*(t.file.target for t in tasks if isinstance(t.file.target, Path))):
+            print(f"veil: could not remove the unfinished {shown(path)}: remove it", file=sys.stderr)
 
 
 def workers_per_host(client: Client) -> dict[str, int]:

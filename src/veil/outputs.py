@@ -394,15 +394,21 @@ def _partial_affixes(target: Path) -> tuple[str, str]:
     return f".{stem}.", suffix
 
 
-def remove_partial_outputs(target: Path) -> list[Path]:
-    """Remove the unfinished files that `atomic_output` left beside `target` in a process that
-    ended without its clean-up (a crash, SIGKILL); return those that could not be removed."""
-    prefix, suffix = _partial_affixes(target)
+def remove_partial_outputs(*targets: Path) -> list[Path]:
+    """Remove the unfinished files that `atomic_output` left beside `targets` in a process that
+    ended without its clean-up (a crash, SIGKILL); return those that could not be removed. Each
+    folder is listed once, however many targets it holds."""
+    by_folder: dict[Path, set[tuple[str, str]]] = {}
+    for target in targets:
+        by_folder.setdefault(target.parent, set()).add(_partial_affixes(target))
     left = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(target.parent):
-            name = entry.name
-            if name.startswith(prefix) and name.endswith(suffix) and len(name) == len(prefix) + 8 + len(suffix):
+    for folder, affixes in by_folder.items():
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder):
+                name = entry.name
+                if not any(name.startswith(prefix) and name.endswith(suffix)
+                           and len(name) == len(prefix) + 8 + len(suffix) for prefix, suffix in affixes):
+                    continue
                 try:
                     os.unlink(entry.path)
                 except FileNotFoundError:
