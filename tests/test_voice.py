@@ -323,3 +323,88 @@ def test_speech_an_hour_in_is_as_silent_as_at_the_start():
         edit.held_at, edit.held = span.a, np.ones((1, span.b - span.a), np.float32)
         edit._treat(0, span.b - span.a, span)
         assert not edit.held[0, span.s - span.a:span.e - span.a].any(), start
+
+
+def _write_sound(path: Path, planes: np.ndarray, codec: str, fmt: str | None = None,
+                 pieces: list[tuple[float, slice]] | None = None) -> None:
+    """Sound (channels x samples at RATE, floats) into a file; `pieces`: (start in s, samples) written
+    with their own timestamps, so a piece can start later than the one before it ends."""
+    layout = {1: "mono", 2: "stereo"}[len(planes)]
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=RATE, layout=layout)
+        encoder_format = stream.codec_context.format.name
+        size = stream.codec_context.frame_size or 1024
+        for start, part in pieces or [(0.0, slice(None))]:
+            converter = av.AudioResampler(format=encoder_format, layout=layout, rate=RATE, frame_size=size)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planes[:, part]), format="fltp", layout=layout)
+            frame.sample_rate, frame.pts, frame.time_base = RATE, round(start * RATE), Fraction(1, RATE)
+            for chunk in [*converter.resample(frame), *converter.resample(None)]:
+                out.mux(stream.encode(chunk))
+        out.mux(stream.encode(None))
+
+
+def test_speech_cancelled_in_the_mix_is_found_in_each_channel(sound: np.ndarray, files: dict[str, Path]):
+    # One channel the other inverted: a mono mix is silence, and found no speech at all.
+    inverted = files["folder"] / "inverted.wav"
+    _write_sound(inverted, np.stack([sound, -sound]), "pcm_s16le")
+    out = files["folder"] / "inverted-muted.wav"
+    run = _veil(str(inverted), "-o", str(out), "--voice", "mute")
+    assert run.returncode == 0, run.stderr
+    with av.open(str(out)) as c:
+        left = np.concatenate([f.to_ndarray().reshape(-1, 2)[:, 0] for f in c.decode(audio=0)]) / 32768
+    speech = (TONE_S + 0.5, TONE_S + 3.5)
+    assert _rms(_span(left, RATE, *speech)) < 1e-3 < _rms(_span(sound, RATE, *speech))
+
+
+def _timed_samples(path: Path) -> np.ndarray:
+    """The first audio stream (mono) as it plays: each frame at its timestamp, silence in any gap."""
+    with av.open(str(path)) as c:
+        placed = [(round(f.pts * f.time_base * RATE), f.to_ndarray().reshape(-1)) for f in c.decode(audio=0)]
+    out = np.zeros(max(at + len(x) for at, x in placed), np.float32)
+    for at, x in placed:
+        out[at:at + len(x)] = x
+    return out
+
+
+def test_a_gap_in_the_sounds_timestamps_is_kept_with_its_speech_muted_in_place(sound: np.ndarray, files: dict[str, Path]):
+    # A recorder paused for two seconds: the sound's timestamps jump. Counting samples, veil closed
+    # the gap, so everything after it played two seconds early, and speech was muted off its place.
+    gapped, out = files["folder"] / "gapped.mka", files["folder"] / "gapped-muted.mka"
+    cut = round(TONE_S / 2 * RATE)  # in the first tone
+    _write_sound(gapped, sound[None], "flac", "matroska",
+                 pieces=[(0.0, slice(0, cut)), (cut / RATE + 2.0, slice(cut, None))])
+    run = _veil(str(gapped), "-o", str(out), "--voice", "mute")
+    assert run.returncode == 0, run.stderr
+    before, after = _timed_samples(gapped), _timed_samples(out)
+    assert len(after) == len(before) == len(sound) + 2 * RATE
+    speech = (TONE_S + 2.5, TONE_S + 5.5)  # the reading, two seconds later than in `sound`
+    assert _rms(_span(after, RATE, *speech)) < 1e-3 < _rms(_span(before, RATE, *speech))
+    end = len(before) / RATE
+    tone_after = (end - 1.5, end - 0.2)
+    assert np.array_equal(_span(after, RATE, *tone_after), _span(before, RATE, *tone_after))
+
+
+def test_mp3_into_m4a_starts_on_time(sound: np.ndarray, files: dict[str, Path]):
+    # An MP3's first sample is stamped with its decoder delay; copied onto the AAC stream, it
+    # stopped the container's edit list from skipping the encoder's priming, and the sound began
+    # 1024 samples late. A sweep (unlike a tone) shows any shift.
+    t = np.arange(round(TONE_S * RATE)) / RATE
+    sweep = (0.3 * np.sin(2 * np.pi * (200 * t + 600 * t ** 2))).astype(np.float32)
+    mp3, out = files["folder"] / "sweep.mp3", files["folder"] / "sweep-muted.m4a"
+    _write_sound(mp3, np.concatenate([sweep, sound, sweep])[None], "libmp3lame")
+    run = _veil(str(mp3), "-o", str(out), "--voice", "mute")
+    assert run.returncode == 0, run.stderr
+    before, rate, *_ = _decode(mp3)
+    after, rate_out, *_ = _decode(out)
+    assert rate == rate_out
+    for a, b in ((0.2, TONE_S - 0.2), (len(before) / rate - TONE_S + 0.2, len(before) / rate - 0.2)):
+        was = _span(before, rate, a, b)
+        assert _rms(_span(after, rate, a, b) - was) < 0.1 * _rms(was)
+
+
+def test_a_sound_file_without_samples_is_refused(files: dict[str, Path]):
+    empty, out = files["folder"] / "empty.wav", files["folder"] / "empty-muted.wav"
+    _write_bare_count_wav(empty, np.zeros(0, np.float32), 1)  # a header, no samples
+    run = _veil(str(empty), "-o", str(out), "--voice", "mute")
+    assert run.returncode == 1 and not out.exists()
+    assert "no sound" in run.stderr and "Traceback" not in run.stderr

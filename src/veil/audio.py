@@ -23,7 +23,8 @@ from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, voice_plan
 
 # Output container per suffix.
 AUDIO_FORMATS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".m4a": "ipod", ".aac": "adts", ".ogg": "ogg",
-                 ".oga": "ogg", ".opus": "opus"}
+                 ".oga": "ogg", ".opus": "opus",
+                 ".mka": "matroska"}
 KEEP_REFUSED = ("an audio file's voices are all veil can protect, so --voice keep would copy it unprotected: "
                 "use --voice mute, mute-all or anonymise")
 
@@ -52,7 +53,7 @@ def _open_output(path: Path, suffix: str, source: av.container.InputContainer,
     except (av.error.FFmpegError, ValueError) as error:
         raise SoundError(f"cannot write a {suffix or 'suffix-less'} file: {error}") from None
     try:
-        return out, {a.index: add_edited_stream(out, a, voice.mode, list(voice.speech)) for a in source.streams.audio}
+        return out, {a.index: add_edited_stream(out, a, voice.mode, list(voice.speech), from_zero=True) for a in source.streams.audio}
     except Exception:
         out.close()
         raise
@@ -116,6 +117,7 @@ def _close(out: av.container.OutputContainer) -> None:
 
 def _transcode(container: av.container.InputContainer, out: av.container.OutputContainer,
                edits: dict[int, tuple[av.audio.stream.AudioStream, VoiceEdit]]) -> None:
+    samples = 0
     try:
         for packet in container.demux(*container.streams.audio):
             if packet.dts is None and packet.size == 0:
@@ -124,8 +126,11 @@ def _transcode(container: av.container.InputContainer, out: av.container.OutputC
             for frame in packet.decode():
                 if frame.is_corrupt:
                     raise SoundError("the sound is damaged (a corrupt frame)")
+                samples += frame.samples
                 for ready in edit.resample(frame):
                     out.mux(stream.encode(ready))
+        if not samples:  # an empty file out would look like a protected one
+            raise SoundError("the file holds no sound: its audio stream has no samples")
         for stream, edit in edits.values():
             for ready in edit.resample(None):
                 out.mux(stream.encode(ready))

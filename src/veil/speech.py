@@ -1,7 +1,7 @@
 """Where people speak in a file's sound: Silero VAD (ONNX, run by onnxruntime) over every audio stream.
 
-Each stream is decoded and downmixed to 16 kHz mono on the fly and fed to the model in 32 ms
-chunks, so memory does not grow with the length of the file. Speech probabilities become
+Each stream is decoded and resampled to 16 kHz on the fly, and each of its channels fed to the
+model in 32 ms chunks, so memory does not grow with the length of the file. Speech probabilities become
 segments with Silero's own hysteresis; segments are then padded, because a voice that is
 muted or anonymised must be covered from its first syllable to its last breath. Segments
 of all streams are united: every stream is then treated over the same times.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -60,17 +61,22 @@ class VoiceDetector:
         self.lock = threading.Lock()
 
     def probabilities(self, chunks: Iterator[np.ndarray]) -> np.ndarray:
-        """Speech probability of each 512-sample chunk, in order.
+        """Speech probability of each chunk of CHUNK samples a channel, in order: the highest of its
+        channels'. Each channel is heard alone: a mix can cancel a voice (one channel the other
+        inverted) or drown it (speech on one side, noise on both).
 
         The model is called once per chunk, and a call costs far more than its arithmetic, so
-        the sound is cut into LANES stretches run side by side as one batch. Each stretch first
-        hears the WARM_UP chunks before it (probabilities discarded), so its state is settled.
+        the sound is cut into LANES stretches run side by side, each channel of each its own
+        row of one batch. Each stretch first hears the WARM_UP chunks before it (probabilities
+        discarded), so its state is settled.
         """
         found: list[np.ndarray] = []
-        history = np.zeros((WARM_UP, CHUNK), np.float32)
+        history: np.ndarray | None = None
         block: list[np.ndarray] = []
         with self.lock:
             for chunk in chunks:
+                if history is None:
+                    history = np.zeros((WARM_UP, *chunk.shape), np.float32)
                 block.append(chunk)
                 if len(block) == LANES * LANE:
                     found.append(self._block(np.stack(block), history))
@@ -80,14 +86,17 @@ class VoiceDetector:
         return np.concatenate(found) if found else np.zeros(0, np.float32)
 
     def _block(self, block: np.ndarray, history: np.ndarray) -> np.ndarray:
-        lanes = -(-len(block) // LANE)
-        padded = np.concatenate([history, block, np.zeros((lanes * LANE - len(block), CHUNK), np.float32)])
-        # Lane i: chunks [i*LANE - WARM_UP, (i+1)*LANE) of the block, history first.
+        """Probabilities of a block of chunks (chunks x channels x CHUNK), the highest of the channels'."""
+        lanes, channels = -(-len(block) // LANE), block.shape[1]
+        padded = np.concatenate([history, block, np.zeros((lanes * LANE - len(block), *block.shape[1:]), np.float32)])
+        # Lane i: chunks [i*LANE - WARM_UP, (i+1)*LANE) of the block, history first; a row per lane and channel.
         steps = padded[np.arange(lanes)[:, None] * LANE + np.arange(WARM_UP + LANE)[None, :]]
-        state = np.zeros((2, lanes, 128), np.float32)
-        context = np.zeros((lanes, CONTEXT), np.float32)
+        steps = steps.transpose(0, 2, 1, 3).reshape(lanes * channels, WARM_UP + LANE, CHUNK)
+        rows = len(steps)
+        state = np.zeros((2, rows, 128), np.float32)
+        context = np.zeros((rows, CONTEXT), np.float32)
         rate = np.array(RATE, np.int64)
-        out = np.zeros((lanes, WARM_UP + LANE), np.float32)
+        out = np.zeros((rows, WARM_UP + LANE), np.float32)
         for step in range(WARM_UP + LANE):
             x = np.concatenate([context, steps[:, step]], axis=1)
             try:
@@ -96,7 +105,8 @@ class VoiceDetector:
                 raise SoundError(f"the speech detector failed: {error}") from None
             out[:, step] = p[:, 0]
             context = steps[:, step, -CONTEXT:]
-        return out[:, WARM_UP:].reshape(-1)[:len(block)]
+        likeliest = out.reshape(lanes, channels, WARM_UP + LANE).max(axis=1)
+        return likeliest[:, WARM_UP:].reshape(-1)[:len(block)]
 
 
 def found_history(history: np.ndarray, block: list[np.ndarray]) -> np.ndarray:
@@ -108,25 +118,63 @@ def shared_voice_detector() -> VoiceDetector:
     return shared(VoiceDetector)
 
 
-def mono16k_chunks(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> Iterator[np.ndarray]:
-    """The stream as 16 kHz mono float chunks of CHUNK samples (the last zero-padded)."""
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
-    pending = np.zeros(0, np.float32)
+# A frame starting this much later than the samples before it end leaves a gap; closer, it is
+# timestamp rounding.
+GAP_S = 0.01
+
+
+class Timeline:
+    """Where a stream's decoded frames fall, in samples from its first: a frame that starts later
+    than the sound before it ends (a recording paused, packets lost) leaves a gap, counted as
+    silence of that length, so times found in the sound are the times it plays at, and an edited
+    stream keeps the gap and its sync with the picture."""
+
+    def __init__(self) -> None:
+        self.origin: Fraction | None = None  # the first frame's time (s)
+        self.position = 0  # samples counted so far, gaps included
+
+    def gap_before(self, frame: av.AudioFrame) -> int:
+        """Samples of silence before `frame`; counts the frame."""
+        gap = 0
+        if frame.pts is not None and frame.time_base:
+            at = frame.pts * frame.time_base
+            if self.origin is None:
+                self.origin = at
+            late = round((at - self.origin) * frame.sample_rate) - self.position
+            gap = late if late > GAP_S * frame.sample_rate else 0
+        self.position += gap + frame.samples
+        return gap
+
+
+def channel16k_chunks(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> Iterator[np.ndarray]:
+    """The stream at 16 kHz as float chunks of CHUNK samples a channel (channels x CHUNK; the last
+    zero-padded), gaps in its timestamps filled with silence."""
+    # Interleaved samples, not a plane a channel: PyAV crashes turning an 8-plane frame into an array.
+    resampler = av.AudioResampler(format="flt", rate=RATE)
+    timeline = Timeline()
+    pending: np.ndarray | None = None  # channels x samples not yet yielded
+
+    def take(frames: list[av.AudioFrame], gap: int = 0) -> Iterator[np.ndarray]:
+        """Chunks from converted frames after `gap` samples of silence (at 16 kHz)."""
+        nonlocal pending
+        arrays = [f.to_ndarray().reshape(-1, f.layout.nb_channels).T for f in frames]
+        if pending is None:
+            if not arrays:
+                return
+            pending = np.zeros((len(arrays[0]), 0), np.float32)
+        pending = np.concatenate([pending, np.zeros((len(pending), gap), np.float32), *arrays], axis=1)
+        usable = pending.shape[1] - pending.shape[1] % CHUNK
+        yield from pending[:, :usable].reshape(len(pending), -1, CHUNK).transpose(1, 0, 2)
+        pending = pending[:, usable:]
+
     try:
         for frame in container.decode(stream):
-            for mono in resampler.resample(frame):
-                pending = np.concatenate([pending, mono.to_ndarray().reshape(-1)])
-                usable = len(pending) - len(pending) % CHUNK
-                yield from pending[:usable].reshape(-1, CHUNK)
-                pending = pending[usable:]
-        for mono in resampler.resample(None):
-            pending = np.concatenate([pending, mono.to_ndarray().reshape(-1)])
+            yield from take(resampler.resample(frame), timeline.gap_before(frame) * RATE // frame.sample_rate)
+        yield from take(resampler.resample(None))
     except av.error.FFmpegError as error:
         raise SoundError(f"cannot decode audio stream {stream.index}: {error}") from None
-    usable = len(pending) - len(pending) % CHUNK
-    yield from pending[:usable].reshape(-1, CHUNK)
-    if len(pending) > usable:
-        yield np.pad(pending[usable:], (0, CHUNK - (len(pending) - usable)))
+    if pending is not None and pending.shape[1]:
+        yield np.pad(pending, ((0, 0), (0, CHUNK - pending.shape[1])))
 
 
 def segments(probabilities: np.ndarray, duration: float, params: SpeechParams = SPEECH) -> list[Segment]:
@@ -178,7 +226,7 @@ def find_speech(path: Path, params: SpeechParams = SPEECH,
     try:
         for stream in container.streams.audio:
             container.seek(0)
-            probabilities = detector.probabilities(mono16k_chunks(container, stream))
+            probabilities = detector.probabilities(channel16k_chunks(container, stream))
             duration = len(probabilities) * CHUNK / RATE
             longest = max(longest, duration)
             found += segments(probabilities, duration, params)

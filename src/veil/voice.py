@@ -34,7 +34,7 @@ import av.filter
 import numpy as np
 
 from veil.plan import VoiceMode
-from veil.speech import Segment
+from veil.speech import Segment, Timeline
 
 # Long enough that muting does not click, short enough to leave the sound around speech.
 FADE_S = 0.03
@@ -318,7 +318,10 @@ class VoiceEdit:
     for the encoder (None flushes), like the av.AudioResampler it stands in for."""
 
     def __init__(self, mode: VoiceMode, speech: list[Segment], rate: int, layout: str,
-                 encoder: av.AudioResampler, secret: bytes | None = None):
+                 encoder: av.AudioResampler, secret: bytes | None = None, from_zero: bool = False):
+        """`from_zero`: the edited stream starts at time 0, as a sound file does (and as an
+        encoder's priming must be, for a container's edit list to skip it), not where the
+        input's first frame said (an MP3's decoder delay)."""
         self.mode = mode
         self.rate = rate
         self.layout = layout
@@ -344,11 +347,18 @@ class VoiceEdit:
         self.arrived: list[np.ndarray] = []  # decoded after `held`, joined to it only when needed
         self.arrived_samples = 0
         self.held_at = 0  # sample position of held[:, 0]
+        self.timeline = Timeline()
+        self.from_zero = from_zero
         self.origin: int | None = None  # the first frame's pts, in samples
 
     def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
-        if frame is not None and self.origin is None:
-            self.origin = round(float((frame.pts or 0) * frame.time_base) * self.rate) if frame.time_base else 0
+        if frame is not None:
+            # Speech was found on the same timeline: a gap in the timestamps is silence here too.
+            if gap := self.timeline.gap_before(frame) * self.rate // frame.sample_rate:
+                self.arrived.append(np.zeros((self.channels, gap), np.float32))
+                self.arrived_samples += gap
+            if self.origin is None:
+                self.origin = 0 if self.from_zero else round((self.timeline.origin or 0) * self.rate)
         # Joined lazily: joining at every frame would copy a long segment over and over.
         for converted in self.to_float.resample(frame):
             self.arrived.append(converted.to_ndarray().reshape(-1, self.channels).T)
@@ -462,8 +472,9 @@ def audio_encoder(codec: str, out: av.container.OutputContainer) -> str:
 
 
 def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.AudioStream, mode: VoiceMode,
-                      speech: list[Segment]) -> tuple[av.audio.stream.AudioStream, VoiceEdit]:
-    """An output stream for `audio` re-encoded after its voices are edited, and the edit that feeds it."""
+                      speech: list[Segment], from_zero: bool = False) -> tuple[av.audio.stream.AudioStream, VoiceEdit]:
+    """An output stream for `audio` re-encoded after its voices are edited, and the edit that feeds it
+    (`from_zero`: see VoiceEdit)."""
     cc = audio.codec_context
     # canonical: FFmpeg names some decoders apart from their codec (mp3float for MP3)
     name = audio_encoder(cc.codec.canonical_name, out)
@@ -496,7 +507,7 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
         fmt = next(n for n in (cc.format.name.rstrip("p"), cc.format.name + "p") if n in names)
     stream.format = fmt
     encoder = av.AudioResampler(format=fmt, layout=layout, rate=rate)
-    return stream, VoiceEdit(mode, speech, cc.sample_rate, cc.layout.name, encoder)
+    return stream, VoiceEdit(mode, speech, cc.sample_rate, cc.layout.name, encoder, from_zero=from_zero)
 
 
 def add_sound_stream(out: av.container.OutputContainer, codec: str, rate: int, layout: str) -> av.audio.stream.AudioStream:
