@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -349,8 +351,28 @@ def test_a_saved_plan_takes_render_options_and_refuses_detection_options(detecte
         open_session([], plan, other, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
     assert other.read_text() == "mine"
     muted = open_session([], plan, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST),
-                         given=lambda p: setattr(p, "render", RenderSettings(mode="pixelate", voice="mute")))
+                         given=lambda p, resumed: setattr(p, "render", RenderSettings(mode="pixelate", voice="mute")))
     assert saved(muted).render.voice == "mute" and saved(muted).render.mode == "pixelate"
+
+
+def test_the_same_review_command_again_resumes_and_says_detection_is_not_run_again(detected_plan: Path, tmp_path: Path):
+    # Typed again after the browser was closed, with its detection options: it was refused.
+    plan = tmp_path / "p.veil-plan.json"
+    shutil.copy(detected_plan, plan)
+    process = subprocess.Popen([sys.executable, "-m", "veil", "review", str(PHOTO), str(VIDEO), "--save-plan", str(plan),
+                                "--output-dir", str(tmp_path), "--no-browser", "--accurate", "--shape", "box",
+                                "--mode", "pixelate"], stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith(("press Ctrl+C", "veil review: cannot")) and process.poll() is None:
+            lines.append(process.stderr.readline())
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    said = "".join(lines)
+    assert "resuming the review saved in" in said and "press Ctrl+C" in said, said
+    assert "--accurate, --shape not run again: the resumed review keeps the detection it was made with" in said
+    assert Plan.load(plan).render.mode == "pixelate"
 
 
 def test_session_resumes_its_saved_plan(detected_plan: Path, tmp_path: Path):

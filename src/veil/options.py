@@ -76,13 +76,20 @@ def given_options(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:
             if name in ctx.params and getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"]
 
 
-def with_options_given(plan: Plan, render: RenderSettings, encoding: Encoding | None, ctx: typer.Context) -> None:
+def detection_flags(ctx: typer.Context) -> str:
+    """The detection options typed on the command line, as flags ("" if none)."""
+    return ", ".join("--" + name.replace("_", "-") for name in given_options(ctx, DETECTION_OPTIONS))
+
+
+def with_options_given(plan: Plan, render: RenderSettings, encoding: Encoding | None, ctx: typer.Context,
+                       resumed: bool = False) -> None:
     """A saved plan's own render and encoding settings, but for the options typed on the command
     line (listed in the plan, and so in its audit report). Detection options are refused
-    (ValueError): the plan's detection is done, and they would be ignored unseen."""
-    if detection := given_options(ctx, DETECTION_OPTIONS):
-        flags = ", ".join("--" + name.replace("_", "-") for name in detection)
-        raise ValueError(f"{flags} appl{'ies' if len(detection) == 1 else 'y'} to detection, and a saved "
+    (ValueError): the plan's detection is done, and they would be ignored unseen. A review that
+    is `resumed` was started by the same command, detection options and all: the caller says
+    they are not run again."""
+    if (flags := detection_flags(ctx)) and not resumed:
+        raise ValueError(f"{flags} appl{'y' if ',' in flags else 'ies'} to detection, and a saved "
                          "plan's detection is done: leave them out, or detect afresh without the plan")
     given = given_options(ctx, RENDER_OPTIONS + (ENCODING_OPTIONS if encoding is not None else ()))
     plan.render = RenderSettings(**{name: getattr(render if name in given else plan.render, name)

@@ -24,8 +24,8 @@ from rich.console import Console
 
 from veil import __version__
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
-                          ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
-                          with_options_given)
+                          ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, detection_flags, parse_color,
+                          parse_hide_option, with_options_given)
 from veil.detect import PROFILES
 from veil.names import shown
 from veil.outputs import Input, OutputClaims, OutputError, collect_inputs, output_path
@@ -78,7 +78,7 @@ def review(
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, hide=parse_hide_option(hide))
     try:
         session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings, analysis, overwrite,
-                               lambda plan: with_options_given(plan, settings, None, ctx))
+                               lambda plan, resumed: take_options(plan, resumed, settings, ctx))
     except (SessionError, PlanError, OutputError, ValueError) as error:
         say(f"veil review: {error}")
         raise typer.Exit(2)
@@ -91,20 +91,29 @@ def review(
     server.run()
 
 
+def take_options(plan: Plan, resumed: bool, settings: RenderSettings, ctx: typer.Context) -> None:
+    """The options typed on the command line, into a saved plan (see `with_options_given`)."""
+    with_options_given(plan, settings, None, ctx, resumed)
+    if resumed and (flags := detection_flags(ctx)):
+        say(f"veil review: {flags} not run again: the resumed review keeps the detection it was made with "
+            "(to detect afresh, choose another --save-plan or remove the saved plan)")
+
+
 def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | None, output_dir: Path | None,
                  report: Path | None, settings: RenderSettings, analysis: Analysis,
-                 overwrite: bool = False, given: Callable[[Plan], None] = lambda plan: None) -> ReviewSession:
+                 overwrite: bool = False,
+                 given: Callable[[Plan, bool], None] = lambda plan, resumed: None) -> ReviewSession:
     """Load or make the plan, and decide where it, the outputs and the report are written.
 
-    A saved plan (`plan_file`, or one resumed) takes the options typed on the command line
-    through `given`. Outputs and a report that exist already (a reviewed export, say), and a
+    A saved plan (`plan_file`, or one resumed: `given`'s second argument) takes the options
+    typed on the command line through `given`. Outputs and a report that exist already (a reviewed export, say), and a
     `save_plan` file other than the plan loaded, are refused unless `overwrite`: a second
     review must not replace the first one's work unasked.
     """
     if plan_file is not None:
         plan = Plan.load(plan_file)
         check_media(plan)
-        given(plan)
+        given(plan, False)
         plan_path = save_plan or plan_file
         if save_plan is not None and save_plan.exists() and not overwrite and not os.path.samefile(save_plan, plan_file):
             raise SessionError(f"{save_plan} exists: use --overwrite to replace it")
@@ -119,7 +128,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         plan_path = save_plan or first.with_name(first.name + PLAN_SUFFIX)
         plan = resume(plan_path, [i.source for i in inputs], overwrite)
         if plan is not None:
-            given(plan)
+            given(plan, True)
         else:
             plan = detect(inputs, settings, analysis)
     check_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
