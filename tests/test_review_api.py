@@ -566,14 +566,22 @@ def test_export_renders_the_reviewed_plan_and_writes_the_report(client: TestClie
     assert session.report_path.with_suffix(".html").read_text().count("<section>") == 2
 
 
-def test_export_of_a_changed_input_fails_closed(client: TestClient, session: ReviewSession, tmp_path: Path):
+def test_export_of_a_changed_input_fails_closed_and_the_report_accounts_for_every_file(
+        client: TestClient, session: ReviewSession, tmp_path: Path):
     copy = tmp_path / "copy.jpg"
     shutil.copy(PHOTO, copy)
     session.plan.media[0].path = str(copy)
     Image.new("RGB", (10, 10)).save(copy)  # a different picture under the planned name
     status = finish_export(client)
-    assert status["state"] == "failed" and "plan" in status["error"]
-    assert not session.targets[0].exists() and not session.report_path.exists()
+    assert status["state"] == "failed" and status["error"].startswith("copy.jpg: the file has changed")
+    assert not session.targets[0].exists()
+    # The other file is exported, and the report says what became of both: outputs without a
+    # report beside them were left when one file failed.
+    assert session.targets[1].exists() and list(status["outputs"]) == [session.plan.media[1].path]
+    report = json.loads(session.report_path.read_text())
+    assert status["report"] == str(session.report_path)
+    assert {Path(n["path"]).name: n["status"] for n in report["not_redacted"]} == {"copy.jpg": "failed"}
+    assert [f["output"] is None for f in report["files"]] == [True, False]
 
 
 def test_export_replaces_only_what_it_wrote_itself(client: TestClient, session: ReviewSession):

@@ -305,5 +305,5 @@ def render_planned(media: MediaPlan, render: RenderSettings, encoding: Encoding,
     """Render one file of a reviewed plan, with the plan's own render and encoding settings."""
     task = FileTask(Path(media.path), media.kind, target, render, encoding, overwrite=overwrite, planned=media)
     result = redact_file(task)
-    if result.error:
-        raise InputError(f"{shown(media.path)}: {result.error}")
+    if result.error:  # the caller names the file
+        raise InputError(result.error)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from veil.pipeline import one_line, unexpected_error
 from veil.plan import Box, Edit, Kind, MediaPlan, Plan, Region, now_iso
 from veil.report import ALL_MEDIA
 
@@ -53,8 +54,15 @@ class Snapshot:
 # veil.pipeline.render_planned in production.
 # Its last argument: whether a file at the target may be replaced.
 Renderer = Callable[[MediaPlan, Any, Any, Path, bool], None]
-# Writes the audit report: veil.report.write_report in production.
-ReportWriter = Callable[[Plan, dict[str, str], Path, bool], None]
+# Writes the audit report: veil.report.write_report in production. Its arguments: the plan, the
+# outputs written, where, whether a file there may be replaced, and the files that failed.
+ReportWriter = Callable[[Plan, dict[str, str], Path, bool, list[dict[str, str]]], None]
+
+
+def export_failure(error: Exception) -> str:
+    """Why a file of an export failed, in one line: the file's own problem as it is said, anything
+    else named for what it is."""
+    return one_line(error) if isinstance(error, (ValueError, OSError)) else unexpected_error(error)
 
 
 @dataclass
@@ -256,21 +264,32 @@ class ReviewSession:
         return True
 
     def _export(self, plan: Plan, render: Renderer, write_report: ReportWriter) -> None:
+        """Every file is rendered, whether or not one before it failed (as `veil` does a batch),
+        and the report then accounts for each: written, or failed and why. Outputs written with
+        no report beside them would be outputs nobody can audit."""
         outputs: dict[str, str] = {}
-        try:
-            for media, target in zip(plan.media, self.targets):
+        failed: list[dict[str, str]] = []
+        for media, target in zip(plan.media, self.targets):
+            try:
                 render(media, plan.render, plan.encoding, target, self._may_replace(target))
+            except Exception as error:  # shown on the page in one line; its output is not written (atomic writes)
+                failed.append({"path": media.path, "status": "failed", "reason": export_failure(error)})
+            else:
                 self.exported.add(target)
                 outputs[media.path] = str(target)
-                with self.lock:
-                    self.export_state.done += 1
-            write_report(plan, outputs, self.report_path, self._may_replace(self.report_path))
+            with self.lock:
+                self.export_state.done += 1
+        report: str | None = None
+        try:
+            write_report(plan, outputs, self.report_path, self._may_replace(self.report_path), failed)
             self.exported.add(self.report_path)
-            state = ExportState("done", len(outputs), len(plan.media), outputs, str(self.report_path))
-        except Exception as error:  # the page shows any failure in one line; nothing partial is left (atomic writes)
-            state = ExportState("failed", len(outputs), len(plan.media), outputs, None, f"{type(error).__name__}: {error}")
+            report = str(self.report_path)
+        except Exception as error:
+            failed.append({"path": str(self.report_path), "status": "failed", "reason": export_failure(error)})
+        error = "; ".join(f"{Path(f['path']).name}: {f['reason']}" for f in failed) or None
         with self.lock:
-            self.export_state = state
+            self.export_state = ExportState("failed" if failed else "done", len(plan.media), len(plan.media),
+                                            outputs, report, error)
 
     # --- internals ------------------------------------------------------------
 

@@ -888,7 +888,9 @@ function showExport(status) {
   const texts = {
     running: `Rendering ${status.done} of ${status.total} file(s)…`,
     done: `Done: ${status.total} file(s) written, and the audit report ${status.report} (and .html beside it).`,
-    failed: `Export failed: ${status.error}. Nothing partial was left; fix the problem and export again.`,
+    failed: `Export failed: ${status.error}. ` + (status.report
+      ? `The files listed below were written, and the audit report ${status.report} records each file's result; `
+      : "No audit report was written; ") + "fix the problem and export again.",
     idle: "",
   };
   line.textContent = texts[status.state];
