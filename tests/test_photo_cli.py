@@ -190,7 +190,7 @@ def test_unreadable_photo_fails_closed_with_a_one_line_error(shared_data, tmp_pa
     if kind == "corrupt":
         source = folder / "random bytes.jpg"
         source.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
-        reason = "neither a photo nor a video"
+        reason = "not a photo, video or sound file"
     else:
         data = (shared_data / TWO_PEOPLE).read_bytes()
         source = folder / "truncated.jpg"
@@ -248,7 +248,7 @@ def test_file_names_with_markup_characters_are_reported_verbatim(tmp_path):
     source.write_bytes(b"not a photo")
     result = veil(source)
     assert result.exit_code != 0
-    assert error_lines(result.stderr) == [f"veil: {source}: neither a photo nor a video veil can read"]
+    assert error_lines(result.stderr) == [f"veil: {source}: not a photo, video or sound file veil can read"]
 
 
 # --- output names and places -------------------------------------------------------------------

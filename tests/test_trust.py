@@ -161,7 +161,7 @@ def test_a_damaged_file_with_a_media_name_fails_rather_than_being_skipped(tmp_pa
     result = veil(folder, "--json")
     assert result.exit_code == 1
     (failure,) = json.loads(result.stdout)["results"]
-    assert failure["error"] == "neither a photo nor a video veil can read"  # not raw FFmpeg text
+    assert failure["error"] == "not a photo, video or sound file veil can read"  # not raw FFmpeg text
 
 
 # --- fail early and cleanly --------------------------------------------------------------------

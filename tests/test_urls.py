@@ -66,7 +66,7 @@ def test_a_memory_folder_is_redacted_into_a_memory_folder_and_resumed(shared_dat
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert {s["path"]: s["reason"] for s in summary["skipped_files"]} == {
-        "memory://in/.hidden.jpg": "hidden file", "memory://in/notes.txt": "neither a photo nor a video veil can read",
+        "memory://in/.hidden.jpg": "hidden file", "memory://in/notes.txt": "not a photo, video or sound file veil can read",
         "memory://in/old.redacted.jpg": "an output of veil (name holds .redacted)"}
     # Nothing but the finished outputs on the remote, nothing left in the temp folder.
     assert sorted(memory.find("/out")) == ["/out/sub/kit_with_rose.jpg", "/out/two_people.jpg"]

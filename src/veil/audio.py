@@ -72,7 +72,10 @@ def check_audio_output(source: Path, target: Path, voice: VoicePlan) -> None:
         def refusal(suffix: str) -> str | None:
             return refusal_to_write(suffix, lambda path: _open_output(path, suffix, container, voice)[0], SoundError)
 
-        reason = refusal(suffix)
+        channels = max(a.codec_context.layout.nb_channels for a in container.streams.audio)
+        # FFmpeg's MP3 encoder refuses more than two channels with only "Invalid argument".
+        reason = (f"MP3 holds at most two channels, and it has {channels}" if suffix.lower() == ".mp3" and channels > 2
+                  else refusal(suffix))
         if reason is None:
             return
         advice = advice_after_refusal(suffix, (".m4a", ".flac", ".wav"), lambda other: refusal(other) is None)

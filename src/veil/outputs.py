@@ -135,7 +135,7 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
                     if kind is None and (reason := unreadable(file)) is not None:
                         cannot_read = True
                     elif kind is None and file.suffix.lower() not in MEDIA_SUFFIXES:
-                        reason = "neither a photo nor a video veil can read"
+                        reason = "not a photo, video or sound file veil can read"
                 if reason is not None:
                     skipped.append(Skipped(file, reason, cannot_read))
                     continue
@@ -240,7 +240,7 @@ def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Ski
             if reason is None:
                 kind = _remote_kind(file)
                 if kind is None and file.suffix.lower() not in MEDIA_SUFFIXES:
-                    reason = "neither a photo nor a video veil can read"
+                    reason = "not a photo, video or sound file veil can read"
             if reason is None:
                 inputs.append(Input(file, root, kind))
             else:

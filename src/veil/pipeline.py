@@ -92,7 +92,7 @@ def preflight(task: FileTask) -> None:
     if not isinstance(task.source, Url) and (reason := unreadable(task.source)) is not None:
         raise InputError(reason)
     if task.kind is None:
-        raise InputError("neither a photo nor a video veil can read")
+        raise InputError("not a photo, video or sound file veil can read")
     if task.planned is not None and not isinstance(task.source, Url):
         # The file's content decides how it is read and written, not what a plan says of it.
         actual = media_kind(task.source)
