@@ -163,6 +163,20 @@ def test_file_urls_in_worker_processes(shared_data, tmp_path, monkeypatch, worke
     again = run_veil(*command)
     assert again.returncode == 0, again.stderr
     assert {r["status"] for r in records(manifest)[len(done):]} == {"skipped"}
+    # Named by path, they are the same files: done already (the manifest took them for others).
+    by_path = run_veil(tmp_path / "in", "--output-dir", out, "--manifest", manifest, *workers)
+    assert by_path.returncode == 0, by_path.stderr
+    assert [r["status"] for r in records(manifest)[len(done) + len(inputs):]] == ["skipped"] * len(inputs)
+
+
+def test_an_output_url_with_a_name_near_the_longest_is_written(shared_data, tmp_path):
+    # Its unfinished copy's name, longer than the output's, was past what the file system takes:
+    # the upload failed after all the work.
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
+    long = source.rename(source.with_name("n" * 240 + ".jpg"))
+    result = run_veil(long, "-o", url_of(tmp_path / "out" / long.name))
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [long.name]
 
 
 @pytest.mark.parametrize("jobs, signum, times", [(1, signal.SIGTERM, 1), (2, signal.SIGTERM, 1), (2, signal.SIGHUP, 1),

@@ -34,7 +34,7 @@ from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
                           Preset, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
                           with_options_given)
-from veil.outputs import (Input, OutputClaims, OutputError, Skipped, check_writable, collect_inputs, file_key,
+from veil.outputs import (Input, OutputClaims, OutputError, Skipped, check_writable, collect_inputs,
                           output_path)
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
@@ -245,14 +245,14 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
     failed: list[FileResult] = []  # and already done
     planned: dict[str, MediaPlan] = {}
     for media in plan.media:
-        key = file_key(location(media.path))
+        key = location_key(media.path)
         if key in planned:  # by a link and its target, say: one entry's regions would be dropped
             raise Refused(f"the plan lists one file twice, as {shown(planned[key].path)} and {shown(media.path)}: "
                           "its regions must be in one entry")
         planned[key] = media
     for item in inputs:
         try:
-            media = planned.get(file_key(item.source))
+            media = planned.get(location_key(item.source))
             if plan.media and media is None:
                 raise OutputError("not in the plan")
             kind = media.kind if media is not None else item.kind

@@ -29,6 +29,12 @@ ALREADY_DONE = "already done"
 Status = Literal["ok", "failed", "skipped"]
 
 
+def recorded_name(where: Path | Url) -> str:
+    """A file as a record names it: a URL as written (file:// too), a path resolved. Records are
+    matched by `location_key`, so a file named both ways is one file."""
+    return str(where) if isinstance(where, Url) else location_key(where)
+
+
 @dataclass(frozen=True)
 class Record:
     """What happened to one input in one run."""
@@ -48,9 +54,9 @@ class Record:
     def of(cls, result: FileResult, settings: str) -> Record:
         status: Status = "failed" if result.error else "skipped" if result.already_done else "ok"
         return cls(
-            path=location_key(result.source), status=status,
+            path=recorded_name(result.source), status=status,
             input_sha256=result.input_sha256,
-            output=location_key(result.output) if result.output else None, output_sha256=result.output_sha256,
+            output=recorded_name(result.output) if result.output else None, output_sha256=result.output_sha256,
             regions=result.regions, seconds=round(result.seconds, 3), worker=result.worker,
             reason=ALREADY_DONE if result.already_done else result.error, settings=settings,
         )

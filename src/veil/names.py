@@ -1,4 +1,4 @@
-"""Showing user-chosen names (file paths) in a terminal safely.
+"""Names of files: user-chosen ones shown in a terminal safely, and those veil gives its unfinished files.
 
 A file name may hold a newline, an ESC sequence or a bidi override: printed raw, it could
 forge a line of veil's output or repaint the terminal. `shown` escapes such characters the
@@ -7,7 +7,9 @@ way Python's repr does, and leaves everything else, including non-ASCII letters,
 
 from __future__ import annotations
 
+import os
 import unicodedata
+from pathlib import PurePath
 
 # Line and paragraph separators are not control characters, but some terminals break lines on them.
 SEPARATORS = {"\u2028", "\u2029"}
@@ -23,3 +25,17 @@ def escaped(char: str) -> str:
     if unicodedata.category(char)[0] != "C" and char not in SEPARATORS:
         return char
     return repr(char)[1:-1]  # '\n', '\x1b', '\u202e': the repr without its quotes
+
+
+# The longest file name most file systems take, in bytes.
+NAME_MAX = 255
+
+
+def partial_affixes(target: PurePath) -> tuple[str, str]:
+    """How the unfinished file beside `target` is named: prefix and suffix around mkstemp's 8
+    characters. The name is cut short where the output's own is close to the longest a file
+    system takes: else a legal output name would fail only after the work, at its first write."""
+    stem, suffix = target.stem, f".partial{target.suffix}"
+    while stem and len(os.fsencode(f".{stem}.{'x' * 8}{suffix}")) > NAME_MAX:
+        stem = stem[:-1]
+    return f".{stem}.", suffix

@@ -26,8 +26,8 @@ from PIL import Image, UnidentifiedImageError
 
 from veil.imagefile import ImageError
 from veil.interrupt import temporary_file
-from veil.names import shown
-from veil.remote import Url
+from veil.names import partial_affixes, shown
+from veil.remote import Url, location_key
 from veil.videofile import moving_streams
 
 REDACTED_TAG = ".redacted"
@@ -338,20 +338,15 @@ class OutputClaims:
     """
 
     def __init__(self, inputs: Iterable[Path | Url]):
-        self.owners: dict[str, str] = {file_key(p): f"the input {shown(p)}" for p in inputs}
+        self.owners: dict[str, str] = {location_key(p): f"the input {shown(p)}" for p in inputs}
 
     def claim(self, target: Path | Url, owner: str) -> Path | Url:
         """Reserve `target` for `owner` ("the report", "the output of x.jpg")."""
-        key = file_key(target)
+        key = location_key(target)
         if key in self.owners:
             raise OutputError(f"{owner} ({shown(target)}) would overwrite {self.owners[key]}")
         self.owners[key] = owner
         return target
-
-
-def file_key(where: Path | Url) -> str:
-    """One name per file: a path with its links followed, a URL as written."""
-    return str(where) if isinstance(where, Url) else str(Path(where).resolve())
 
 
 @contextlib.contextmanager
@@ -362,7 +357,7 @@ def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
     move is a hard link, which fails if the name exists.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    with temporary_file(target.parent, *_partial_affixes(target)) as temp:
+    with temporary_file(target.parent, *partial_affixes(target)) as temp:
         try:
             yield temp
         except Exception as error:
@@ -380,27 +375,13 @@ def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
             _link_new(temp, target)
 
 
-# The longest file name most file systems take, in bytes.
-NAME_MAX = 255
-
-
-def _partial_affixes(target: Path) -> tuple[str, str]:
-    """How the unfinished file beside `target` is named: prefix and suffix around mkstemp's 8
-    characters. The name is cut short where the output's own is close to the longest a file
-    system takes: else a legal output name would fail only after the work, at its first write."""
-    stem, suffix = target.stem, f".partial{target.suffix}"
-    while stem and len(os.fsencode(f".{stem}.{'x' * 8}{suffix}")) > NAME_MAX:
-        stem = stem[:-1]
-    return f".{stem}.", suffix
-
-
 def remove_partial_outputs(*targets: Path) -> list[Path]:
     """Remove the unfinished files that `atomic_output` left beside `targets` in a process that
     ended without its clean-up (a crash, SIGKILL); return those that could not be removed. Each
     folder is listed once, however many targets it holds."""
     by_folder: dict[Path, set[tuple[str, str]]] = {}
     for target in targets:
-        by_folder.setdefault(target.parent, set()).add(_partial_affixes(target))
+        by_folder.setdefault(target.parent, set()).add(partial_affixes(target))
     left = []
     for folder, affixes in by_folder.items():
         with contextlib.suppress(OSError):

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from veil.interrupt import listed_temporary
-from veil.names import shown
+from veil.names import partial_affixes, shown
 
 # protocol://..., also a chained one (simplecache::s3://...); a Windows drive (C:\) has no "//".
 URL_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(::[A-Za-z][A-Za-z0-9+.-]*)*://")
@@ -32,6 +32,8 @@ OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
 # Protocols that carry the files (and often the password) in the clear: refused, since anyone on
 # the path would see the unredacted media.
 PLAIN_TEXT = {"ftp", "http"}
+# Protocols naming this machine's own files: file:///x/a.jpg is the path /x/a.jpg.
+LOCAL = {"file", "local"}
 # Bytes fetched per read: a file's kind needs its headers (and an MP4's index, often at the
 # end), not all of it.
 BLOCK = 1 << 20
@@ -178,7 +180,8 @@ class Url:
             if protocols & OBJECT_STORES:
                 fs.put_file(str(local), path)
                 return
-            temp = str(PurePosixPath(path).with_name(f".{self.stem}.{uuid.uuid4().hex[:8]}.partial{self.suffix}"))
+            prefix, suffix = partial_affixes(PurePosixPath(path))  # short enough for the file system's names
+            temp = str(PurePosixPath(path).with_name(f"{prefix}{uuid.uuid4().hex[:8]}{suffix}"))
             fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
 
             def remove_temp() -> None:  # gone already when the move succeeded
@@ -197,7 +200,11 @@ def location(text: str) -> Path | Url:
 
 def location_key(where: Path | Url | str) -> str:
     """How the manifest names a file: a URL as written, a path resolved (however a run spells it:
-    `in/a.jpg`, `../x/in/a.jpg`, a link to its folder). A string is a key as a manifest recorded it."""
+    `in/a.jpg`, `../x/in/a.jpg`, file:///x/in/a.jpg, a link to its folder). A string is a key as a
+    manifest recorded it."""
     if isinstance(where, str):
-        return where if is_url(where) else str(Path(where).resolve())
+        protocol, _, rest = where.partition("://")
+        where = Url(protocol, PurePosixPath(rest)) if is_url(where) else Path(where)
+    if isinstance(where, Url) and where.protocol.lower() in LOCAL:
+        where = Path(where.path)
     return str(where) if isinstance(where, Url) else str(where.resolve())
