@@ -239,7 +239,8 @@ def find_speech(path: Path, params: SpeechParams = SPEECH,
 
 def detection_record(params: SpeechParams = SPEECH) -> dict:
     """What found the speech, for the plan and its audit report."""
-    return {"model": MODEL_NAME, "model_sha256": model_sha256(MODEL_NAME), "rate": RATE, "chunk": CHUNK, **asdict(params)}
+    return {"model": MODEL_NAME, "model_sha256": model_sha256(MODEL_NAME), "rate": RATE, "chunk": CHUNK,
+            "channels": "each alone, the likeliest taken", "timestamp_gaps": "silence", **asdict(params)}
 
 
 def speech_regions(path: Path) -> tuple[list, dict]:
