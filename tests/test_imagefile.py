@@ -423,3 +423,57 @@ def test_avif_reads_and_writes_without_metadata(shared_data, tmp_path):
         centre = pixels[int(box.y0 + box.height * 0.4) : int(box.y0 + box.height * 0.6),
                         int(box.x0 + box.width * 0.4) : int(box.x0 + box.width * 0.6)]
         assert share_near(centre, (255, 255, 255), 24) >= 0.9, f"{region.id} not hidden"
+
+
+def _two_faces(shared_data) -> tuple[np.ndarray, list]:
+    """The photo with two faces, and their boxes as the detector finds them in it."""
+    from veil.detect import detect_faces
+
+    rgb = read_photo(shared_data / TWO_PEOPLE).pixels
+    faces = [f for f in detect_faces(rgb) if f.score > 0.5]
+    assert len(faces) == 2
+    return rgb, faces
+
+
+def _inner(pixels: np.ndarray, face) -> np.ndarray:
+    w, h = face.x1 - face.x0, face.y1 - face.y0
+    return pixels[int(face.y0 + 0.2 * h):int(face.y1 - 0.2 * h), int(face.x0 + 0.2 * w):int(face.x1 - 0.2 * w)]
+
+
+def test_a_face_drawn_in_the_alpha_channel_alone_is_hidden(shared_data, tmp_path):
+    # Ink on a transparent layer: black colour channels, the face in alpha alone. Viewers show
+    # it over their background; the detector saw the colour channels only and found nothing.
+    rgb, faces = _two_faces(shared_data)
+    ink = np.dstack([np.zeros_like(rgb), 255 - rgb.mean(axis=2).astype(np.uint8)])
+    source, out = tmp_path / "ink.png", tmp_path / "ink-out.png"
+    Image.fromarray(ink, "RGBA").save(source)
+    result = veil(source, "-o", out)
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as image:
+        over_white = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
+    shown = np.asarray(over_white.convert("RGB"))
+    for face in faces:
+        assert share_near(_inner(shown, face), (0, 0, 0), 24) >= 0.95
+
+
+def test_8_bit_values_in_a_16_bit_file_are_seen_and_hidden(shared_data, tmp_path):
+    # An exporter's slip: 0-255 stored in 16 bits. Black to a detector reading the top 8 bits,
+    # yet written back whole, and shown by any viewer that stretches levels.
+    rgb, faces = _two_faces(shared_data)
+    source, out = tmp_path / "low.png", tmp_path / "low-out.png"
+    cv2.imwrite(str(source), cv2.cvtColor(rgb.astype(np.uint16), cv2.COLOR_RGB2BGR))
+    result = veil(source, "-o", out)
+    assert result.exit_code == 0, result.output
+    written = read_photo(out).pixels
+    assert written.dtype == np.uint16 and written.max() == rgb.max()
+    for face in faces:
+        assert (_inner(written, face) == 0).all(axis=2).mean() >= 0.95
+
+
+def test_a_floating_point_picture_is_refused_in_one_line(tmp_path):
+    # Pillow's 8-bit conversion clips values 0..1 to black: the output was all black, exit 0.
+    source = tmp_path / "float.tif"
+    Image.fromarray(np.random.default_rng(0).random((64, 64), np.float32), "F").save(source)
+    result = veil_subprocess(source, "-o", tmp_path / "out.tif")
+    assert result.returncode == 1 and not (tmp_path / "out.tif").exists()
+    assert "floating-point" in result.stderr and len(result.stderr.strip().splitlines()) == 2

@@ -473,6 +473,43 @@ def test_a_face_shown_on_one_frame_between_sampled_ones_is_hidden(tmp_path: Path
         assert (inner <= 24).all(axis=2).mean() >= 0.95, "a face shown on one frame was left visible"
 
 
+def test_a_small_face_on_the_last_frame_of_a_shot_is_hidden(tmp_path: Path):
+    """The last frame of a shot is detected even when the stride passes it by: no track carries a
+    face that appears there into a later frame, and the glance, at a quarter of the size, does
+    not see a small one."""
+    from PIL import Image
+    from veil.detect import detect_faces
+
+    small = np.asarray(Image.open(DATA / "face_recognition_examples" / "examples" / "two_people.jpg")
+                       .convert("RGB").resize((240, 141)))
+    canvas = np.full((720, 1280, 3), 128, np.uint8)
+    canvas[300:441, 520:760] = small
+    faces = [f for f in detect_faces(canvas) if f.score > 0.5]
+    assert len(faces) == 2 and all(f.y1 - f.y0 < 50 for f in faces)
+    background = canvas.copy()  # the faces painted out: the histogram barely moves, so no scene cut
+    for f in faces:
+        x0, y0, x1, y1 = (max(0, int(v)) for v in (f.x0 - 10, f.y0 - 10, f.x1 + 10, f.y1 + 10))
+        background[y0:y1, x0:x1] = background[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
+    source, target, last = tmp_path / "late.mp4", tmp_path / "out.mp4", 29  # odd: not sampled
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"crf": "12"})
+        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        for index in range(last + 1):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(canvas if index == last else background), "rgb24")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    media = plan_video(source)
+    assert media.detection["sampling"]["every_nth_frame"] == 2 and not media.scene_cuts
+    render_video(media, BLACK, target)
+    with av.open(str(target)) as c:
+        shown = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][last]
+    for f in faces:
+        w, h = f.x1 - f.x0, f.y1 - f.y0
+        inner = shown[int(f.y0 + 0.2 * h):int(f.y1 - 0.2 * h), int(f.x0 + 0.2 * w):int(f.x1 - 0.2 * w)]
+        assert (inner <= 24).all(axis=2).mean() >= 0.95, "a face on the last frame was left visible"
+
+
 def test_a_glance_box_is_left_to_a_track_only_where_one_in_its_shot_covers_it():
     from veil.video import _unseen_glances
 

@@ -362,9 +362,15 @@ def size_threshold(rows: np.ndarray, profile: DetectionProfile) -> np.ndarray:
 
 
 def as_rgb8(image: np.ndarray) -> np.ndarray:
-    """The detector's view of any decoded image: 8-bit, three channels, RGB."""
+    """The detector's view of any decoded image: 8-bit, three channels, RGB (a transparent one's
+    colour channels: see `as_shown`).
+
+    16-bit values are shifted down to the 8 bits their largest value uses, not always to the top
+    8: 8-bit values stored in 16 (an exporter's slip) would be black to the detector, yet written
+    back whole, and any viewer that stretches levels shows them."""
     if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
+        largest = int((image[:, :, :3] if image.ndim == 3 else image).max(initial=0))
+        image = (image >> max(0, largest.bit_length() - 8)).astype(np.uint8)
     elif image.dtype != np.uint8:
         image = np.clip(image, 0, 255).astype(np.uint8)
     if image.ndim == 2:
@@ -372,6 +378,21 @@ def as_rgb8(image: np.ndarray) -> np.ndarray:
     if image.shape[2] == 4:
         return np.ascontiguousarray(image[:, :, :3])
     return image
+
+
+def as_shown(image: np.ndarray) -> list[np.ndarray]:
+    """The picture as the detectors must see it: its colour channels, and where some of it is
+    transparent, composited over white and over black as well, as viewers show it. A face can
+    be drawn in the alpha channel alone (ink on a transparent layer), invisible in the colour
+    channels; a face under full transparency is in the colour channels, and is kept in the file."""
+    colour = as_rgb8(image)
+    if image.ndim != 3 or image.shape[2] != 4:
+        return [colour]
+    alpha = image[:, :, 3].astype(np.float32) / np.iinfo(image.dtype).max
+    if alpha.min() >= 1.0:
+        return [colour]
+    ink = colour.astype(np.float32) * alpha[:, :, None]
+    return [colour, (ink + 255 * (1 - alpha[:, :, None])).round().astype(np.uint8), ink.round().astype(np.uint8)]
 
 
 EXPOSED_TO = 230
@@ -555,6 +576,13 @@ def fuse(rows: np.ndarray, nms_iou: float, width: int, height: int) -> list[Dete
     rows[:, [0, 2]] = rows[:, [0, 2]].clip(0, width)
     rows[:, [1, 3]] = rows[:, [1, 3]].clip(0, height)
     return as_detections(rows)
+
+
+def distinct(faces: list[Detection], nms_iou: float) -> list[Detection]:
+    """Faces found in several views of one picture, each once."""
+    if not faces:
+        return []
+    return as_detections(nms(np.array([[f.x0, f.y0, f.x1, f.y1, f.score] for f in faces], np.float64), nms_iou))
 
 
 def as_detections(rows: np.ndarray) -> list[Detection]:

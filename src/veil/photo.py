@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from veil.detect import FAST, DetectionProfile, detection_record, faces_in, prepared
+from veil.detect import FAST, DetectionProfile, as_shown, detection_record, distinct, faces_in, prepared
 from veil.imagefile import Photo, read_photo, to_srgb, write_photo
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.outputs import atomic_output
@@ -30,8 +30,11 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
     height, width = photo.pixels.shape[:2]
     # People need the faces too: a face whose body the person detector missed still gets one.
     look = "face" in hide or "person" in hide
-    picture = prepared(photo.pixels, profile) if look else None
-    faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(faces_in(picture))] if picture else []
+    # A transparent photo is looked at as viewers may show it, too: faces found in any view are hidden.
+    pictures = [prepared(view, profile) for view in as_shown(photo.pixels)] if look else []
+    found = [face for picture in pictures for face in faces_in(picture)]
+    faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(distinct(found, profile.nms_iou))]
+    picture = pictures[0] if pictures else None
     others, record = photo_regions(photo.pixels, hide, faces, text_passes(profile.name))
     return MediaPlan(
         path=str(Path(path).absolute()),
@@ -43,6 +46,8 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
         detection={**(detection_record(profile, width, height, picture.colourless) if picture else {}), **record,
                    # What the detectors saw: a dark photo brightened by this gain (the output is not).
                    **({"exposure_gain": round(picture.gain, 3)} if picture and picture.gain != 1.0 else {}),
+                   **({"transparency_views": ["colour channels", "over white", "over black"]}
+                      if len(pictures) > 1 else {}),
                    **({"other_images_not_written": photo.others} if photo.others else {})},
     )
 

@@ -299,8 +299,8 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
         "nms_iou": profile.nms_iou,
         **exposure_record(profile),
         **(retina_record(profile) if sampling.retina_every and uses_retina(profile) else {}),
-        "sampling": {"every_nth_frame": sampling.stride, "scene_cuts_always": True, "batch": batch,
-                     "batches_at_once": lanes,
+        "sampling": {"every_nth_frame": sampling.stride, "scene_cuts_always": True, "shot_ends_always": True,
+                     "batch": batch, "batches_at_once": lanes,
                      # The detector's image (its size: passes): longest_side, or min_share of a larger frame's.
                      "longest_side": sampling.side, "min_share": sampling.min_share, "max_side": sampling.max_side,
                      "max_upscale": MAX_UPSCALE,
@@ -396,6 +396,23 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         frames.clear()
 
     glances: list[_Frame] = []  # a batch of frames between sampled ones (they differ in size)
+    # The last frame read, when it was not sampled: if it ends its shot (the next is a cut, or
+    # there is none), it is, since no track carries a face that appears there into a later frame.
+    shot_end: tuple[int, av.VideoFrame, int] | None = None
+
+    def sample(index: int, frame: av.VideoFrame, turns: int, every_view: bool) -> None:
+        """Adds the frame to the batch for detection (every view: a shot's first or last frame)."""
+        nonlocal last_detected, sampled
+        last_detected = index
+        views = bool(sampling.retina_every) and (every_view or sampled % sampling.retina_every == 0)
+        text = every_view or sampled % sampling.text_every == 0
+        sampled += 1
+        try:
+            batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, text))
+        except (ValueError, av.error.FFmpegError):
+            scan.unanalysable.append(index)  # covered whole when rendered
+        if len(batch) == batch_size:
+            flush(batch, detect)
 
     in_flight: collections.deque[Future] = collections.deque()
     free: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
@@ -420,37 +437,38 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             previous = hist
             if origin is None and frame.time is not None:
                 origin = frame.time
+            cut = scan.cuts[-1:] == [index]
+            inside = frame.time is not None and _in_range(frame.time - origin, start, end)
+            if shot_end is not None and (cut or not inside):  # the frame before ended a shot, or the range
+                sample(*shot_end, True)
+            shot_end = None
             if frame.time is None:
                 scan.unanalysable.append(index)  # no place in the range: covered whole
-            elif not _in_range(frame.time - origin, start, end):
+            elif not inside:
                 scan.outside.append(index)
             else:
                 scan.inside += 1
                 # A new shot is looked at at once, whatever the stride, and with every view.
-                cut = scan.cuts[-1:] == [index]
                 if cut or index - last_detected >= sampling.stride:
-                    last_detected = index
-                    views = bool(sampling.retina_every) and (cut or sampled % sampling.retina_every == 0)
-                    text = cut or sampled % sampling.text_every == 0
-                    sampled += 1
-                    try:
-                        batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, text))
-                    except (ValueError, av.error.FFmpegError):
-                        scan.unanalysable.append(index)  # covered whole when rendered
-                    if len(batch) == batch_size:
-                        flush(batch, detect)
-                elif sampling.glance_side:
-                    try:
-                        glances.append(_Frame(index, _upright_rgb(frame, glance_size, turns), False, False))
-                    except (ValueError, av.error.FFmpegError):
-                        pass  # its neighbours' tracks still cover it, as without the glance
-                    if len(glances) == batch_size:
-                        flush(glances, glance)
+                    sample(index, frame, turns, cut)
+                else:
+                    shot_end = (index, frame, turns)
+                    if sampling.glance_side:
+                        try:
+                            glances.append(_Frame(index, _upright_rgb(frame, glance_size, turns), False, False))
+                        except (ValueError, av.error.FFmpegError):
+                            pass  # its neighbours' tracks still cover it, as without the glance
+                        if len(glances) == batch_size:
+                            flush(glances, glance)
             advance()
+        if shot_end is not None:
+            sample(*shot_end, True)
         for frames, run in ((batch, detect), (glances, glance)):
             if frames:
                 flush(frames, run)
         settle(0)
+    for index in scan.detections:  # a shot's last frame, glanced at before it was known to be last
+        scan.glances.pop(index, None)
     for index, boxes in _unseen_glances(scan.detections, scan.glances, sampling.confirm_score, scan.cuts).items():
         scan.detections[index] = boxes
     # Lanes finish out of order: frame order again, so nothing downstream depends on the timing.
