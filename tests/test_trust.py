@@ -164,6 +164,18 @@ def test_a_damaged_file_with_a_media_name_fails_rather_than_being_skipped(tmp_pa
     assert failure["error"] == "not a photo, video or sound file veil can read"  # not raw FFmpeg text
 
 
+def test_a_librarys_warnings_never_reach_the_terminal(tmp_path):
+    # Pillow warned about an orientation tag with two values, with its own path and source line.
+    import struct
+
+    ifd = struct.pack(">H", 1) + struct.pack(">HHI", 0x0112, 3, 2) + struct.pack(">HH", 6, 6) + struct.pack(">I", 0)
+    source = tmp_path / "two-orientations.jpg"
+    Image.new("RGB", (100, 60), "gray").save(source, exif=b"Exif\0\0MM\0\x2a" + struct.pack(">I", 8) + ifd)
+    result = veil_subprocess(source, "-o", tmp_path / "out.png", "--jobs", 2)
+    assert result.returncode == 0 and "Warning" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # the summary
+
+
 # --- fail early and cleanly --------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -395,6 +396,10 @@ def wants_json(args: list[str]) -> bool:
 
 
 def main() -> None:
+    # A library's warnings (Pillow on odd EXIF, a decompression bomb veil refuses anyway) are not
+    # the user's to read: veil says what matters in its own lines. Worker processes too.
+    warnings.simplefilter("ignore")
+    os.environ["PYTHONWARNINGS"] = "ignore"
     catch_stops()
     stopped: int | None = None
     as_json = False
