@@ -174,6 +174,11 @@ def test_palette_png_with_transparency_reads_as_rgba(shared_data, tmp_path):
     pixels = read_photo(path).pixels
     assert pixels.shape[2] == 4
     assert set(np.unique(pixels[:, :, 3])) <= {0, 255} and (pixels[:, :, 3] == 0).any()
+    # A grey PNG with a transparent level too (it was read, and written, opaque).
+    with Image.open(shared_data / TWO_PEOPLE) as image:
+        image.convert("L").save(path, transparency=16)
+    pixels = read_photo(path).pixels
+    assert pixels.shape[2] == 4 and not pixels[:, :, 3].all() and pixels[:, :, 3].any()
 
 
 def test_pages_beside_the_photo_are_named_as_left_out(shared_data, tmp_path):

@@ -102,7 +102,7 @@ def _pillow_pixels(image: Image.Image) -> np.ndarray:
         # Pillow's 8-bit conversion clips: values 0..1, the usual convention, would all be black.
         raise ImageError("a picture of floating-point values: veil writes 8- and 16-bit pictures only "
                          "(convert it to 16-bit first)")
-    if mode in ("1", "L"):
+    if mode in ("1", "L") and "transparency" not in image.info:  # a grey with a transparent level: RGBA below
         return np.asarray(image if mode == "L" else image.convert("L"))
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
     wanted = "RGBA" if has_alpha else "RGB"
