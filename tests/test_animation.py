@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import av
@@ -92,3 +93,52 @@ def test_people_in_an_animation_are_tracked_as_person_regions_around_every_face(
             x0, y0, x1 = max(box.x0, 0), max(box.y0, 0), min(box.x1, media.width)  # bodies end at the edges
             assert any(frame in r.boxes and r.boxes[frame].x0 <= x0 + 1 and r.boxes[frame].y0 <= y0 + 1
                        and r.boxes[frame].x1 >= x1 - 1 for r in media.regions), frame
+
+
+def test_a_frame_reaching_past_the_screen_is_searched_whole_and_written_cut_to_it(shared_data, tmp_path):
+    # Browsers cut such a frame to the screen; Pillow grows its canvas, and the animation was
+    # refused ("plan is for a 300x300 animation").
+    from veil.detect import detect_faces
+
+    with Image.open(shared_data / TWO_PEOPLE) as image:
+        photo = np.asarray(image.convert("RGB"))
+    face = max(detect_faces(photo), key=lambda f: f.score)
+    left, top = max(0, int(face.x0) - 40), max(0, int(face.y0) - 40)  # its top-left part inside a 100 px screen
+    # The face's inner part (its box less a fifth each side), where it lies on the screen.
+    x, y = int(face.x0 - left + 0.2 * (face.x1 - face.x0)), int(face.y0 - top + 0.2 * (face.y1 - face.y0))
+    assert x < 90 and y < 90
+    big = Image.fromarray(np.ascontiguousarray(photo[top:top + 300, left:left + 300]))
+    path = tmp_path / "past.gif"
+    path.write_bytes(_gif_with_second_frame(Image.new("RGB", (100, 100), "gray"), big))
+    out = tmp_path / "past-out.gif"
+    render_animation(plan_animation(path), RenderSettings(), out)
+    frames, _, _ = gif_frames(out)
+    assert {f.shape[:2] for f in frames} == {(100, 100)}  # (frames alike after redaction are merged)
+    assert share_near(frames[-1][y:100, x:100], (0, 0, 0), 24) >= 0.95  # the face's part on the screen
+
+
+def _gif_parts(image: Image.Image) -> tuple[bytes, bytes, bytes]:
+    """A one-frame GIF of `image` as Pillow writes it, cut into its screen's header (with its
+    colour table), its image (descriptor and data) and its colour table alone."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="GIF")
+    data = buffer.getvalue()
+    packed = data[10]
+    table = 3 * 2 ** ((packed & 7) + 1) if packed & 0x80 else 0
+    at = 13 + table
+    while data[at] == 0x21:  # extensions: label, then sub-blocks up to an empty one
+        at += 2
+        while data[at]:
+            at += data[at] + 1
+        at += 1
+    return data[:13 + table], data[at:-1], data[13:13 + table]
+
+
+def _gif_with_second_frame(first: Image.Image, second: Image.Image) -> bytes:
+    """A GIF whose screen is `first`'s size and whose second frame is `second`, however large:
+    its own colour table goes with it (Pillow's writer makes every frame the screen's size)."""
+    header, image, _ = _gif_parts(first)
+    _, other, table = _gif_parts(second)
+    descriptor = bytearray(other[:10])
+    descriptor[9] = 0x80 | descriptor[9] & 0x40 | (len(table).bit_length() - 3)  # a local table; interlaced as it was
+    return header + image + bytes(descriptor) + table + other[10:] + b";"

@@ -34,13 +34,21 @@ WRITE_FORMATS = {".gif": "GIF", ".png": "PNG", ".webp": "WEBP"}
 
 
 def _frames(path: Path) -> Iterator[tuple[np.ndarray, int]]:
-    """Each frame composited in full, as RGB, with its duration in milliseconds."""
+    """Each frame composited in full, as RGB, with its duration in milliseconds. A frame that
+    reaches past the animation's screen grows Pillow's canvas, not the screen: see `_screen`."""
     with decoding_errors("animation"):
         with Image.open(path) as image:
             if image.width * image.height * getattr(image, "n_frames", 1) > MAX_PIXELS:
                 raise ImageError(f"larger than {MAX_PIXELS // 1_000_000} megapixels in all its frames")
             for frame in ImageSequence.Iterator(image):
                 yield np.array(frame.convert("RGB")), int(frame.info.get("duration") or 0)
+
+
+def _screen(path: Path) -> tuple[int, int]:
+    """The animation's size as browsers show it, before any frame grows Pillow's canvas: frames are
+    searched whole (a face reaching into the screen is found), and written cut to it."""
+    with decoding_errors("animation"), Image.open(path) as image:
+        return image.size
 
 
 def _loop(path: Path) -> int | None:
@@ -63,11 +71,10 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     kinds: dict[Kind, dict[int, list[Box]]] = {kind: {} for kind in hide if kind != "face"}
     look = "face" in hide or "person" in hide  # people need the faces too (see photo.plan_photo)
     durations: list[int] = []
-    size = (0, 0)
     passes = text_passes(profile.name)
     colourless = 0  # frames held to the profile's colourless thresholds (detect_faces judges each)
+    size = _screen(path)
     for index, (rgb, duration) in enumerate(_frames(path)):
-        size = rgb.shape[1], rgb.shape[0]
         picture = prepared(rgb, profile) if look else None
         faces = faces_in(picture) if picture else []
         colourless += bool(picture and picture.colourless)
@@ -112,7 +119,9 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
     secret = secrets.token_bytes(16)  # one blur shading per export, kept by each region across frames
     frames: list[Image.Image] = []
     durations: list[int] = []
-    for index, (rgb, duration) in enumerate(_frames(source)):
+    width, height = _screen(source)
+    for index, (whole, duration) in enumerate(_frames(source)):
+        rgb = np.ascontiguousarray(whole[:height, :width])
         if rgb.shape[:2] != (media.height, media.width):
             raise ValueError(f"plan is for a {media.width}x{media.height} animation, the file is "
                              f"{rgb.shape[1]}x{rgb.shape[0]}")
