@@ -482,3 +482,21 @@ def test_a_floating_point_picture_is_refused_in_one_line(tmp_path):
     result = veil_subprocess(source, "-o", tmp_path / "out.tif")
     assert result.returncode == 1 and not (tmp_path / "out.tif").exists()
     assert "floating-point" in result.stderr and len(result.stderr.strip().splitlines()) == 2
+
+
+def test_a_png_gamma_is_applied_to_its_values(tmp_path):
+    # Outputs carry no gAMA chunk: a linear PNG's values, kept as they were, showed a quarter of
+    # the range darker than in a viewer that honours the chunk.
+    levels = np.tile(np.arange(256, dtype=np.uint8), (8, 1))
+    plain = io.BytesIO()
+    Image.fromarray(levels, "L").save(plain, format="PNG")
+    data = plain.getvalue()
+    header_end = 8 + 25
+    for gamma, srgb in ((1.0, False), (1.0, True), (1 / 2.2, False)):
+        chunk = png_chunk(b"gAMA", struct.pack(">I", round(gamma * 100000)))
+        extra = png_chunk(b"sRGB", b"\0") if srgb else b""  # which viewers follow instead
+        path = tmp_path / "gamma.png"
+        path.write_bytes(data[:header_end] + chunk + extra + data[header_end:])
+        shown = read_photo(path).pixels[0].astype(int)
+        expected = np.arange(256) if srgb or gamma < 0.5 else np.round((np.arange(256) / 255) ** (1 / 2.2) * 255)
+        assert np.abs(shown - expected).max() <= 1, (gamma, srgb)

@@ -317,6 +317,8 @@ def read_photo(path: Path) -> Photo:
             if fmt != "HEIF":  # a HEIF file opens on its primary image, the photo viewers show
                 image.seek(0)
             icc = image.info.get("icc_profile")
+            # A PNG's gAMA counts only without a profile or an sRGB chunk, as in viewers.
+            gamma = image.info.get("gamma") if fmt == "PNG" and not icc and "srgb" not in image.info else None
             if fmt == "HEIF" and not _heif_extents_present(path):
                 raise ImageError("cannot decode image (image data missing: the file is truncated or damaged)")
             pixels = _opencv_pixels(image, path)
@@ -332,7 +334,27 @@ def read_photo(path: Path) -> Photo:
     pixels = _orient(pixels, orientation)
     if not pixels.flags.writeable:  # Pillow hands over read-only memory (copied once its image is closed)
         pixels = pixels.copy()
+    if gamma:
+        _from_png_gamma(pixels, gamma)
     return Photo(pixels, _fitting_profile(icc, pixels), fmt, others)
+
+
+# The exponent a gAMA chunk's value times this gives is the one from its values to sRGB's, near
+# enough: sRGB's curve is close to a 2.2 power.
+DISPLAY_GAMMA = 2.2
+
+
+def _from_png_gamma(pixels: np.ndarray, gamma: float) -> None:
+    """A PNG's gAMA chunk applied to its colour values in place, so they are what viewers that
+    honour it show, as sRGB: veil writes no gAMA chunk (outputs are untagged sRGB), and the values
+    kept as they were would show lighter or darker (a linear PNG's by about a quarter of the range)."""
+    exponent = 1 / (gamma * DISPLAY_GAMMA)
+    if abs(exponent - 1) < 0.01:  # the usual 1/2.2: sRGB already
+        return
+    top = np.iinfo(pixels.dtype).max
+    curve = np.round((np.arange(top + 1) / top) ** exponent * top).astype(pixels.dtype)
+    colour = pixels[:, :, :3] if pixels.ndim == 3 else pixels
+    colour[...] = curve[colour]
 
 
 def _srgb_transform(icc: bytes, gray: bool) -> ImageCms.ImageCmsTransform | None:
