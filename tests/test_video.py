@@ -439,63 +439,26 @@ def test_subtitles_are_left_out_and_said_so_or_kept_without_their_authors(tmp_pa
     assert "Jane" not in header and "Kyiv" not in header and "witness" not in header
 
 
-def test_a_face_shown_on_one_frame_between_sampled_ones_is_hidden(tmp_path: Path):
-    """The default profile detects on every other frame; a face on one frame in between (a frame
-    cut in, a flash) must be found by the glance at the frames between, not left for no track."""
-    from PIL import Image
+def _face_on_one_frame(tmp_path: Path, picture: np.ndarray, margin: int, shown_at: int, frames: int) -> None:
+    """A clip of `picture` with its faces painted out (the histogram barely moves, so no scene cut)
+    but on frame `shown_at`; redacted with the default profile, whose stride passes that frame
+    by. The faces must be hidden on it."""
     from veil.detect import detect_faces
 
-    photo = np.asarray(Image.open(DATA / "face_recognition_examples" / "examples" / "two_people.jpg")
-                       .convert("RGB").resize((640, 376)))[8:368]
-    faces = [f for f in detect_faces(photo) if f.score > 0.5]
+    faces = [f for f in detect_faces(picture) if f.score > 0.5]
     assert len(faces) == 2
-    background = photo.copy()  # the faces painted out: the histogram barely moves, so no scene cut
+    background = picture.copy()
     for f in faces:
-        x0, y0, x1, y1 = (max(0, int(v)) for v in (f.x0 - 30, f.y0 - 30, f.x1 + 30, f.y1 + 30))
+        x0, y0, x1, y1 = (max(0, int(v)) for v in (f.x0 - margin, f.y0 - margin, f.x1 + margin, f.y1 + margin))
         background[y0:y1, x0:x1] = background[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
-    source, target, flash = tmp_path / "flash.mp4", tmp_path / "out.mp4", 15  # odd: not sampled
+    source, target = tmp_path / "shown.mp4", tmp_path / "out.mp4"
     with av.open(str(source), "w") as out:
         stream = out.add_stream("libx264", rate=25, options={"crf": "12"})
-        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
-        for index in range(30):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(photo if index == flash else background), "rgb24")
-            frame.pts = index
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    media = plan_video(source)
-    assert media.detection["sampling"]["every_nth_frame"] == 2 and media.detection["sampling"]["glance"]
-    render_video(media, BLACK, target)
-    with av.open(str(target)) as c:
-        shown = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][flash]
-    for f in faces:
-        w, h = f.x1 - f.x0, f.y1 - f.y0
-        inner = shown[int(f.y0 + 0.2 * h):int(f.y1 - 0.2 * h), int(f.x0 + 0.2 * w):int(f.x1 - 0.2 * w)]
-        assert (inner <= 24).all(axis=2).mean() >= 0.95, "a face shown on one frame was left visible"
-
-
-def test_a_small_face_on_the_last_frame_of_a_shot_is_hidden(tmp_path: Path):
-    """The last frame of a shot is detected even when the stride passes it by: no track carries a
-    face that appears there into a later frame, and the glance, at a quarter of the size, does
-    not see a small one."""
-    from PIL import Image
-    from veil.detect import detect_faces
-
-    small = np.asarray(Image.open(DATA / "face_recognition_examples" / "examples" / "two_people.jpg")
-                       .convert("RGB").resize((240, 141)))
-    canvas = np.full((720, 1280, 3), 128, np.uint8)
-    canvas[300:441, 520:760] = small
-    faces = [f for f in detect_faces(canvas) if f.score > 0.5]
-    assert len(faces) == 2 and all(f.y1 - f.y0 < 50 for f in faces)
-    background = canvas.copy()  # the faces painted out: the histogram barely moves, so no scene cut
-    for f in faces:
-        x0, y0, x1, y1 = (max(0, int(v)) for v in (f.x0 - 10, f.y0 - 10, f.x1 + 10, f.y1 + 10))
-        background[y0:y1, x0:x1] = background[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
-    source, target, last = tmp_path / "late.mp4", tmp_path / "out.mp4", 29  # odd: not sampled
-    with av.open(str(source), "w") as out:
-        stream = out.add_stream("libx264", rate=25, options={"crf": "12"})
-        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
-        for index in range(last + 1):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(canvas if index == last else background), "rgb24")
+        stream.height, stream.width = picture.shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture if index == shown_at else background),
+                                               "rgb24")
             frame.pts = index
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
@@ -503,11 +466,33 @@ def test_a_small_face_on_the_last_frame_of_a_shot_is_hidden(tmp_path: Path):
     assert media.detection["sampling"]["every_nth_frame"] == 2 and not media.scene_cuts
     render_video(media, BLACK, target)
     with av.open(str(target)) as c:
-        shown = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][last]
+        shown = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][shown_at]
     for f in faces:
         w, h = f.x1 - f.x0, f.y1 - f.y0
         inner = shown[int(f.y0 + 0.2 * h):int(f.y1 - 0.2 * h), int(f.x0 + 0.2 * w):int(f.x1 - 0.2 * w)]
-        assert (inner <= 24).all(axis=2).mean() >= 0.95, "a face on the last frame was left visible"
+        assert (inner <= 24).all(axis=2).mean() >= 0.95, f"a face shown on frame {shown_at} was left visible"
+
+
+def test_a_face_shown_on_one_frame_between_sampled_ones_is_hidden(tmp_path: Path):
+    """The default profile detects on every other frame; a face on one frame in between (a frame
+    cut in, a flash) must be found by the glance at the frames between, not left for no track."""
+    from PIL import Image
+
+    photo = np.asarray(Image.open(DATA / "face_recognition_examples" / "examples" / "two_people.jpg")
+                       .convert("RGB").resize((640, 376)))[8:368]
+    _face_on_one_frame(tmp_path, photo, margin=30, shown_at=15, frames=30)  # 15: odd, not sampled
+
+
+def test_a_small_face_on_the_last_frame_of_a_shot_is_hidden(tmp_path: Path):
+    """The last frame of a shot is detected even when the stride passes it by: no track carries a
+    face that appears there into a later frame, and the glance, at a quarter of the size, does
+    not see a small one."""
+    from PIL import Image
+
+    canvas = np.full((720, 1280, 3), 128, np.uint8)
+    canvas[300:441, 520:760] = np.asarray(Image.open(DATA / "face_recognition_examples" / "examples" / "two_people.jpg")
+                                          .convert("RGB").resize((240, 141)))
+    _face_on_one_frame(tmp_path, canvas, margin=10, shown_at=29, frames=30)
 
 
 def test_a_glance_box_is_left_to_a_track_only_where_one_in_its_shot_covers_it():
