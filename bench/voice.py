@@ -614,7 +614,7 @@ def vad(readers: dict[str, list[Path]], audio: dict[Path, np.ndarray]) -> None:
                     frame.sample_rate = RATE
                     for packet in [*stream.encode(frame), *stream.encode(None)]:
                         out.mux(packet)
-                found, _ = find_speech(path)
+                found = find_speech(path).segments
                 level = np.sqrt((wav[:len(wav) // 320 * 320].reshape(-1, 320) ** 2).mean(axis=1))
                 loud = np.flatnonzero(level > 0.1 * level.max())
                 a, b = gap + loud[0] * 0.02, gap + (loud[-1] + 1) * 0.02

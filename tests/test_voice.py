@@ -6,6 +6,7 @@ steady tone: the tone is sound that is not speech, and must come out unchanged.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -123,7 +124,8 @@ def files(sound: np.ndarray, tmp_path_factory) -> dict[str, Path]:
 def test_speech_is_found_in_real_speech_and_not_in_a_tone(sound: np.ndarray, files: dict[str, Path]):
     utterance = _utterance()
     speech_end = TONE_S + len(utterance) / RATE
-    found, duration = find_speech(files["wav"])
+    speech = find_speech(files["wav"])
+    found, duration = speech.segments, speech.seconds
     assert duration == pytest.approx(len(sound) / RATE, abs=0.05)
     # The reading's voiced stretch: from its first to its last 20 ms at over a tenth of its peak level.
     level = np.sqrt((utterance[:len(utterance) // 320 * 320].reshape(-1, 320) ** 2).mean(axis=1))
@@ -164,7 +166,7 @@ def test_anonymise_changes_speech_keeps_duration_and_sync_and_differs_per_export
     write_wav(source, sound)
     silence = (TONE_S + cut / RATE, TONE_S + (cut + pause) / RATE)
     # One speech segment spans the silence: it is treated with the words, not passed through.
-    found, _ = find_speech(source)
+    found = find_speech(source).segments
     assert any(start < silence[0] and end > silence[1] for start, end in found), found
     outs = [files["folder"] / f"anon{n}.wav" for n in (1, 2)]
     for out in outs:
@@ -320,6 +322,7 @@ def test_speech_an_hour_in_is_as_silent_as_at_the_start():
     rate = 48000
     for start in (10.0, 3600.0 + 13 / rate):
         edit = VoiceEdit("mute", [(start, start + 1.0)], rate, "mono", av.AudioResampler(format="flt", layout="mono", rate=rate))
+        edit._place(0.0)  # as at the first frame of a stream starting with the sound
         span = edit.spans[0]
         edit.held_at, edit.held = span.a, np.ones((1, span.b - span.a), np.float32)
         edit._treat(0, span.b - span.a, span)
@@ -409,3 +412,76 @@ def test_a_sound_file_without_samples_is_refused(files: dict[str, Path]):
     run = _veil(str(empty), "-o", str(out), "--voice", "mute")
     assert run.returncode == 1 and not out.exists()
     assert "no sound" in run.stderr and "Traceback" not in run.stderr
+
+
+def _two_track_video(path: Path, first: np.ndarray, second: np.ndarray, delay_s: float) -> None:
+    """A small grey Matroska video with two lossless mono tracks: `first` from 0, `second` from
+    `delay_s` (a commentary added later, say)."""
+    with av.open(str(path), "w", format="matroska") as out:
+        video = out.add_stream("libx264", rate=10)
+        video.width = video.height = 64
+        video.pix_fmt = "yuv420p"
+        tracks = [out.add_stream("flac", rate=RATE, layout="mono") for _ in range(2)]
+        for index in range(round((delay_s + len(second) / RATE) * 10)):
+            picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 128, np.uint8), format="rgb24")
+            picture.pts = index
+            out.mux(video.encode(picture))
+        out.mux(video.encode(None))
+        for stream, samples, start in ((tracks[0], first, 0.0), (tracks[1], second, delay_s)):
+            pcm = (samples * 32767).astype(np.int16)
+            for at in range(0, len(pcm), 4096):
+                frame = av.AudioFrame.from_ndarray(pcm[None, at:at + 4096], format="s16", layout="mono")
+                frame.sample_rate, frame.time_base = RATE, Fraction(1, RATE)
+                frame.pts = round(start * RATE) + at
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+
+
+def test_tracks_starting_at_different_times_are_edited_each_on_its_own_clock(sound: np.ndarray,
+                                                                           files: dict[str, Path]):
+    # Segments were counted from each track's own start and applied to every track from its own
+    # start: the track starting 3 s later was muted 3 s early, and the other track too. Every
+    # track is muted over the speech any track holds (a second microphone hears the voice too),
+    # at the time it is spoken.
+    delay = 3.0
+    music = _tone(delay + len(sound) / RATE)
+    source, out = files["folder"] / "two-tracks.mkv", files["folder"] / "two-tracks-muted.mkv"
+    _two_track_video(source, music, sound, delay)
+    plan = files["folder"] / "two-tracks.plan.json"
+    run = _veil(str(source), "-o", str(out), "--voice", "mute", "--save-plan", str(plan))
+    assert run.returncode == 0, run.stderr
+
+    def track(path: Path, index: int) -> np.ndarray:
+        with av.open(str(path)) as c:
+            return np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(c.streams.audio[index])]) / 32768
+
+    speech = (TONE_S + 0.5, TONE_S + 3.5)
+    assert _rms(_span(track(out, 1), RATE, *speech)) < 1e-3 < _rms(_span(sound, RATE, *speech))
+    # The plan's times are the sound's, from its first sample (the first track's): 3 s later.
+    media = Plan.load(plan).media[0]
+    (segment,) = [(r.start, r.end) for r in media.regions if r.kind == "speech"]
+    assert segment[0] <= delay + speech[0] and segment[1] >= delay + speech[1]
+    # The first track: muted over that segment, as it is on the clock, and nowhere else.
+    before, after = track(source, 0), track(out, 0)
+    changed = np.flatnonzero(before != after) / RATE
+    assert changed.min() >= segment[0] - 0.05 and changed.max() <= segment[1] + 0.05
+    assert _rms(_span(after, RATE, segment[0] + 0.05, segment[1] - 0.05)) == 0
+    assert media.detection["speech"]["sound_origin"] == 0.0
+
+
+def test_the_summary_counts_the_speech_the_plan_treats(files: dict[str, Path]):
+    # It counted what the detector had found: a plan whose reviewer left a segment audible
+    # still said all of it was muted.
+    plan = files["folder"] / "summary.plan.json"
+    run = _veil(str(files["wav"]), "--voice", "mute", "--dry-run", "--save-plan", str(plan))
+    assert run.returncode == 0, run.stderr
+    data = json.loads(plan.read_text())
+    speech = [r for r in data["media"][0]["regions"] if r["kind"] == "speech"]
+    speech[0].update(keep_visible=True, reason="the interviewer, who agreed")
+    plan.write_text(json.dumps(data))
+    out = files["folder"] / "summary.wav"
+    run = _veil("--plan", str(plan), "-o", str(out), "--voice", "mute", "--json")
+    assert run.returncode == 0, run.stderr
+    (notes,) = [r["notes"] for r in json.loads(run.stdout)["results"]]
+    assert f"{len(speech) - 1} segment(s) were muted" in " ".join(notes)
+    assert "1 speech segment(s) were left audible, as the plan's reviewer chose" in notes

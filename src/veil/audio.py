@@ -19,7 +19,7 @@ from veil.photo import file_sha256
 from veil.plan import MediaPlan, RenderSettings
 from veil.speech import SoundError, speech_regions
 from veil.videofile import NAMELESS_MUXING, advice_after_refusal, refusal_to_write
-from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, voice_plan
+from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, media_voice_plan
 
 # Output container per suffix.
 AUDIO_FORMATS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".m4a": "ipod", ".aac": "adts", ".ogg": "ogg",
@@ -53,7 +53,7 @@ def _open_output(path: Path, suffix: str, source: av.container.InputContainer,
     except (av.error.FFmpegError, ValueError) as error:
         raise SoundError(f"cannot write a {suffix or 'suffix-less'} file: {error}") from None
     try:
-        return out, {a.index: add_edited_stream(out, a, voice.mode, list(voice.speech), from_zero=True) for a in source.streams.audio}
+        return out, {a.index: add_edited_stream(out, a, voice, from_zero=True) for a in source.streams.audio}
     except Exception:
         out.close()
         raise
@@ -89,7 +89,7 @@ def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overw
     """Write the sound with its voices treated to `target`, atomically."""
     if not hash_checked and media.sha256 and file_sha256(Path(media.path)) != media.sha256:
         raise SoundError("the file changed since its plan was made: detect again")
-    voice = voice_plan(media.regions, settings.voice)
+    voice = media_voice_plan(media, settings.voice)
     if not voice.edits:
         raise SoundError(KEEP_REFUSED)
     container = _open(Path(media.path))

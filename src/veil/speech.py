@@ -124,34 +124,59 @@ GAP_S = 0.01
 
 
 class Timeline:
-    """Where a stream's decoded frames fall, in samples from its first: a frame that starts later
-    than the sound before it ends (a recording paused, packets lost) leaves a gap, counted as
-    silence of that length, so times found in the sound are the times it plays at, and an edited
-    stream keeps the gap and its sync with the picture."""
+    """Where a stream's decoded frames fall, from its first: a frame that starts later than the
+    sound before it ends (a recording paused, packets lost) leaves a gap, counted as silence of
+    that length, so times found in the sound are the times it plays at, and an edited stream
+    keeps the gap and its sync with the picture."""
 
     def __init__(self) -> None:
         self.origin: Fraction | None = None  # the first frame's time (s)
-        self.position = 0  # samples counted so far, gaps included
+        self.position = Fraction(0)  # seconds counted so far, gaps included (rates may change)
 
     def gap_before(self, frame: av.AudioFrame) -> int:
-        """Samples of silence before `frame`; counts the frame."""
+        """Samples (at the frame's rate) of silence before `frame`; counts the frame."""
         gap = 0
         if frame.pts is not None and frame.time_base:
             at = frame.pts * frame.time_base
             if self.origin is None:
                 self.origin = at
-            late = round((at - self.origin) * frame.sample_rate) - self.position
+            late = round((at - self.origin - self.position) * frame.sample_rate)
             gap = late if late > GAP_S * frame.sample_rate else 0
-        self.position += gap + frame.samples
+        self.position += Fraction(gap + frame.samples, frame.sample_rate)
         return gap
 
 
-def channel16k_chunks(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> Iterator[np.ndarray]:
+class Converter:
+    """An av.AudioResampler to one sample format and rate (and layout, if given; else the first
+    frame's), made anew, the old one flushed, where the input's rate, layout or format changes
+    mid-stream (recordings joined end to end): PyAV's refuses such a frame."""
+
+    def __init__(self, format: str, rate: int, layout: str | None = None):
+        self.target = {"format": format, "rate": rate, "layout": layout}
+        self.resampler: av.AudioResampler | None = None
+        self.source: tuple[str, str, int] | None = None
+
+    def convert(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
+        """Converted frames; None flushes."""
+        if frame is None:
+            return self.resampler.resample(None) if self.resampler else []
+        out: list[av.AudioFrame] = []
+        source = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if source != self.source:
+            if self.resampler is not None:
+                out += self.resampler.resample(None)
+            self.resampler = av.AudioResampler(**self.target)
+            self.target["layout"] = self.target["layout"] or frame.layout.name  # later: the first frame's channels
+            self.source = source
+        return out + self.resampler.resample(frame)
+
+
+def channel16k_chunks(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
+                      timeline: Timeline) -> Iterator[np.ndarray]:
     """The stream at 16 kHz as float chunks of CHUNK samples a channel (channels x CHUNK; the last
-    zero-padded), gaps in its timestamps filled with silence."""
+    zero-padded), gaps in its timestamps (`timeline`) filled with silence."""
     # Interleaved samples, not a plane a channel: PyAV crashes turning an 8-plane frame into an array.
-    resampler = av.AudioResampler(format="flt", rate=RATE)
-    timeline = Timeline()
+    resampler = Converter(format="flt", rate=RATE)
     pending: np.ndarray | None = None  # channels x samples not yet yielded
 
     def take(frames: list[av.AudioFrame], gap: int = 0) -> Iterator[np.ndarray]:
@@ -169,8 +194,9 @@ def channel16k_chunks(container: av.container.InputContainer, stream: av.audio.s
 
     try:
         for frame in container.decode(stream):
-            yield from take(resampler.resample(frame), timeline.gap_before(frame) * RATE // frame.sample_rate)
-        yield from take(resampler.resample(None))
+            gap = timeline.gap_before(frame) * RATE // frame.sample_rate
+            yield from take(resampler.convert(frame), gap)
+        yield from take(resampler.convert(None))
     except av.error.FFmpegError as error:
         raise SoundError(f"cannot decode audio stream {stream.index}: {error}") from None
     if pending is not None and pending.shape[1]:
@@ -213,28 +239,38 @@ def join(spans: list[Segment], gap: float) -> list[Segment]:
     return merged
 
 
-def find_speech(path: Path, params: SpeechParams = SPEECH,
-                detector: VoiceDetector | None = None) -> tuple[list[Segment], float]:
-    """Speech segments over all audio streams of a file, and the longest stream's duration (s)."""
+@dataclass(frozen=True)
+class SoundSpeech:
+    """Where speech is in a file's sound, on one time axis for all its streams: seconds from the
+    sound's first sample (the earliest of its streams'), gaps in timestamps counted as silence."""
+
+    segments: list[Segment]
+    seconds: float  # from the first sample to the last of the longest-reaching stream
+    origin: float  # the first sample's time on the file's own clock (a video's frame times' clock)
+
+
+def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetector | None = None) -> SoundSpeech:
+    """Speech over all audio streams of a file. Each stream is decoded from its first packet in a
+    container of its own: a seek back to the start skips frames stamped before zero (a broadcast
+    capture's clock wrapping), and cannot be done at all in some files."""
     detector = detector or shared_voice_detector()
+    found: list[tuple[float, list[Segment], float]] = []  # per stream: origin, segments, duration
     try:
-        container = av.open(str(path), "r")
+        with av.open(str(path), "r") as container:
+            streams = [stream.index for stream in container.streams.audio]
+        for index in streams:
+            with av.open(str(path), "r") as container:
+                stream = container.streams[index]
+                timeline = Timeline()
+                probabilities = detector.probabilities(channel16k_chunks(container, stream, timeline))
+                duration = len(probabilities) * CHUNK / RATE
+                found.append((float(timeline.origin or 0), segments(probabilities, duration, params), duration))
     except (av.error.FFmpegError, OSError) as error:
-        raise SoundError(f"cannot open the file's sound: {error}") from None
-    found: list[Segment] = []
-    longest = 0.0
-    try:
-        for stream in container.streams.audio:
-            container.seek(0)
-            probabilities = detector.probabilities(channel16k_chunks(container, stream))
-            duration = len(probabilities) * CHUNK / RATE
-            longest = max(longest, duration)
-            found += segments(probabilities, duration, params)
-    except av.error.FFmpegError as error:
         raise SoundError(f"cannot read the file's sound: {error}") from None
-    finally:
-        container.close()
-    return join(found, params.join_s), longest
+    origin = min((start for start, _, _ in found), default=0.0)
+    united = [(a + start - origin, b + start - origin) for start, spans, _ in found for a, b in spans]
+    return SoundSpeech(join(united, params.join_s), max((start - origin + d for start, _, d in found), default=0.0),
+                       origin)
 
 
 def detection_record(params: SpeechParams = SPEECH) -> dict:
@@ -251,9 +287,10 @@ def speech_regions(path: Path) -> tuple[list, dict]:
     with av.open(str(path), "r") as container:
         if not container.streams.audio:
             return [], {}
-    found, duration = find_speech(path)
+    speech = find_speech(path)
     regions = [Region(id=f"speech{n}", source="detector", kind="speech", start=round(a, 3), end=round(b, 3))
-               for n, (a, b) in enumerate(found, 1)]
-    record = {**detection_record(), "sound_seconds": round(duration, 3),
-              "speech_seconds": round(sum(b - a for a, b in found), 3), "segments": len(found)}
+               for n, (a, b) in enumerate(speech.segments, 1)]
+    record = {**detection_record(), "sound_seconds": round(speech.seconds, 3),
+              "sound_origin": round(speech.origin, 6),
+              "speech_seconds": round(sum(b - a for a, b in speech.segments), 3), "segments": len(speech.segments)}
     return regions, record

@@ -39,7 +39,7 @@ from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.regions import head_box
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
-from veil.voice import voice_plan
+from veil.voice import media_voice_plan
 from veil.videofile import (Encoding, Output, VideoError, bit_depth, frame_rate, moving_streams, open_input, open_output,
                             read, video_stream)
 
@@ -555,7 +555,7 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                 if out is None:
                     rotation = item.rotation
                     out = open_output(temp, suffix, container, stream, item.rotation, encoding,
-                                      voice_plan(media.regions, settings.voice))
+                                      media_voice_plan(media, settings.voice))
                     for packet in early:
                         out.mux(packet)
                 boxes = [(r, upright_to_coded(b, turns, item.width, item.height)) for r, b in by_frame.get(index, [])]

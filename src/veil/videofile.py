@@ -354,7 +354,7 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
         if cc is None:
             raise VideoError(f"audio stream {audio.index} has a codec FFmpeg cannot handle")
         if voice.edits:
-            reencode[audio.index] = add_edited_stream(out, audio, voice.mode, list(voice.speech))
+            reencode[audio.index] = add_edited_stream(out, audio, voice)
             continue
         if cc.name in container_codecs(out):
             copies[audio.index] = out.add_stream_from_template(audio)

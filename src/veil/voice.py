@@ -34,7 +34,7 @@ import av.filter
 import numpy as np
 
 from veil.plan import VoiceMode
-from veil.speech import Segment, Timeline
+from veil.speech import Converter, Segment, Timeline
 
 # Long enough that muting does not click, short enough to leave the sound around speech.
 FADE_S = 0.03
@@ -318,29 +318,24 @@ class VoiceEdit:
     for the encoder (None flushes), like the av.AudioResampler it stands in for."""
 
     def __init__(self, mode: VoiceMode, speech: list[Segment], rate: int, layout: str,
-                 encoder: av.AudioResampler, secret: bytes | None = None, from_zero: bool = False):
-        """`from_zero`: the edited stream starts at time 0, as a sound file does (and as an
+                 encoder: av.AudioResampler, secret: bytes | None = None, from_zero: bool = False,
+                 sound_origin: float | None = None):
+        """`speech` in seconds from the sound's first sample, which was at `sound_origin` on the
+        file's clock (None: at this stream's first; a plan made before it was recorded).
+        `from_zero`: the edited stream starts at time 0, as a sound file does (and as an
         encoder's priming must be, for a container's edit list to skip it), not where the
         input's first frame said (an MP3's decoder delay)."""
         self.mode = mode
         self.rate = rate
         self.layout = layout
-        fade = round(FADE_S * rate)
-        self.fade = fade
-        # Spans in samples, fades included, joined where fades would overlap; each with the
-        # speech it holds. A fade the sound's start or end cuts short stays outside the speech.
-        self.spans: list[Span] = []
-        for start, end in speech:
-            s, e = round(start * rate), round(end * rate)
-            if self.spans and s - fade <= self.spans[-1].b:
-                last = self.spans[-1]
-                self.spans[-1] = Span(last.a, last.s, max(e, last.e), max(e + fade, last.b))
-            else:
-                self.spans.append(Span(max(0, s - fade), s, e, e + fade))
+        self.fade = round(FADE_S * rate)
+        self.speech = speech
+        self.sound_origin = sound_origin
+        self.spans: list[Span] = []  # placed at the first frame, when this stream's start is known
         self.rng = np.random.default_rng(int.from_bytes(secret or secrets.token_bytes(16), "big"))
         # Interleaved samples, not a plane a channel: PyAV crashes turning an 8-plane frame into an
         # array or back.
-        self.to_float = av.AudioResampler(format="flt", layout=layout, rate=rate)
+        self.to_float = Converter(format="flt", rate=rate, layout=layout)
         self.channels = av.AudioLayout(layout).nb_channels
         self.encoder = encoder
         self.held = np.zeros((self.channels, 0), np.float32)
@@ -358,14 +353,30 @@ class VoiceEdit:
                 self.arrived.append(np.zeros((self.channels, gap), np.float32))
                 self.arrived_samples += gap
             if self.origin is None:
-                self.origin = 0 if self.from_zero else round((self.timeline.origin or 0) * self.rate)
+                start = float(self.timeline.origin or 0)
+                self.origin = 0 if self.from_zero else round(start * self.rate)
+                self._place(start - self.sound_origin if self.sound_origin is not None else 0.0)
         # Joined lazily: joining at every frame would copy a long segment over and over.
-        for converted in self.to_float.resample(frame):
+        for converted in self.to_float.convert(frame):
             self.arrived.append(converted.to_ndarray().reshape(-1, self.channels).T)
             self.arrived_samples += converted.samples
         ready = self._edit(final=frame is None)
         out = [f for f in self.encoder.resample(ready)] if ready is not None else []
         return out + (self.encoder.resample(None) if frame is None else [])
+
+    def _place(self, late: float) -> None:
+        """The speech as spans of this stream's samples (it starts `late` seconds after the sound's
+        first sample), fades included, joined where fades would overlap. A fade the sound's
+        start or end cuts short stays outside the speech."""
+        for start, end in self.speech:
+            s, e = round((start - late) * self.rate), round((end - late) * self.rate)
+            if e <= 0:
+                continue  # before this stream begins
+            if self.spans and s - self.fade <= self.spans[-1].b:
+                last = self.spans[-1]
+                self.spans[-1] = Span(last.a, last.s, max(e, last.e), max(e + self.fade, last.b))
+            else:
+                self.spans.append(Span(max(0, s - self.fade), s, e, e + self.fade))
 
     def _edit(self, final: bool) -> av.AudioFrame | None:
         """Edit what is held as far as it can be decided; return it as one frame (None: nothing yet)."""
@@ -426,17 +437,25 @@ class VoicePlan:
 
     mode: VoiceMode = "keep"
     speech: tuple[Segment, ...] = ()
+    sound_origin: float | None = None  # where the segments' zero is on the file's clock (VoiceEdit)
 
     @property
     def edits(self) -> bool:
         return self.mode != "keep"
 
 
-def voice_plan(regions: list, mode: VoiceMode) -> VoicePlan:
+def voice_plan(regions: list, mode: VoiceMode, sound_origin: float | None = None) -> VoicePlan:
     """The speech regions of a plan (those not kept audible by a reviewer) as segments, in time order:
-    VoiceEdit walks them in order, and a segment a reviewer added comes last in the plan."""
+    VoiceEdit walks them in order, and a segment a reviewer added comes last in the plan.
+    `sound_origin`: the plan's record of where the sound's first sample is (`speech_regions`)."""
     return VoicePlan(mode, tuple(sorted((r.start, r.end) for r in regions
-                                        if r.kind == "speech" and not r.keep_visible and r.start is not None)))
+                                        if r.kind == "speech" and not r.keep_visible and r.start is not None)),
+                     sound_origin)
+
+
+def media_voice_plan(media, mode: VoiceMode) -> VoicePlan:
+    """`voice_plan` for a file of a plan."""
+    return voice_plan(media.regions, mode, media.detection.get("speech", {}).get("sound_origin"))
 
 
 # --- the edited stream's encoder ------------------------------------------------------------
@@ -471,8 +490,8 @@ def audio_encoder(codec: str, out: av.container.OutputContainer) -> str:
     return "aac"
 
 
-def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.AudioStream, mode: VoiceMode,
-                      speech: list[Segment], from_zero: bool = False) -> tuple[av.audio.stream.AudioStream, VoiceEdit]:
+def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.AudioStream, voice: VoicePlan,
+                      from_zero: bool = False) -> tuple[av.audio.stream.AudioStream, VoiceEdit]:
     """An output stream for `audio` re-encoded after its voices are edited, and the edit that feeds it
     (`from_zero`: see VoiceEdit)."""
     cc = audio.codec_context
@@ -492,7 +511,7 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
     if name == "aac":
         # FFmpeg's default AAC search (twoloop) took most of the time of an anonymised export.
         stream.options = {"aac_coder": "fast"}
-        if mode == "anonymise":
+        if voice.mode == "anonymise":
             # Anonymised speech is the same in both channels: with nothing to code in the side channel,
             # the mid/side search, unable to spend its bit rate, codes each frame again and again.
             # Without it, speech and the sound around it are coded a little less faithfully at the
@@ -507,7 +526,8 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
         fmt = next(n for n in (cc.format.name.rstrip("p"), cc.format.name + "p") if n in names)
     stream.format = fmt
     encoder = av.AudioResampler(format=fmt, layout=layout, rate=rate)
-    return stream, VoiceEdit(mode, speech, cc.sample_rate, cc.layout.name, encoder, from_zero=from_zero)
+    return stream, VoiceEdit(voice.mode, list(voice.speech), cc.sample_rate, cc.layout.name, encoder,
+                             from_zero=from_zero, sound_origin=voice.sound_origin)
 
 
 def add_sound_stream(out: av.container.OutputContainer, codec: str, rate: int, layout: str) -> av.audio.stream.AudioStream:

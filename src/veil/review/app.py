@@ -484,6 +484,8 @@ def media_json(index: int, media: MediaPlan) -> dict[str, Any]:
             for r in media.regions if r.kind != "speech"  # on the time axis, not in the picture: below
         ],
         "sound_seconds": sound_seconds(media),  # None: no sound, so no speech lane
+        # Where the sound's first sample lies on the frames' clock: speech times are counted from it.
+        "sound_origin": media.detection.get("speech", {}).get("sound_origin", 0.0),
         "speech": [
             {"id": r.id, "source": r.source, "start": r.start, "end": r.end, "keep_visible": r.keep_visible,
              "reason": r.reason}

@@ -194,17 +194,25 @@ function hasSound() {
 
 // --- time: a video's frames and its sound's seconds ---------------------------
 
-// The time shown now, in seconds: the frame's for a video, the player's for a sound file.
+// Speech times are seconds from the sound's first sample; a video's frame times are on the
+// file's own clock, where that sample lies at sound_origin (a broadcast capture's sound starts
+// seconds in, a track may start after the picture).
+function soundOrigin() {
+  return S.media.sound_origin || 0;
+}
+
+// The time shown now, in seconds of the sound: the frame's for a video, the player's for a sound file.
 function now() {
   if (S.media.kind === "audio") return $("sound").currentTime;
   const times = S.media.frame_times;
-  return times.length > S.frame ? times[S.frame] : 0;
+  return times.length > S.frame ? times[S.frame] - soundOrigin() : 0;
 }
 
-// Where a time lies on a video's frame axis (fractional: between two frames' times).
-function frameAt(t) {
+// Where a time of the sound lies on a video's frame axis (fractional: between two frames' times).
+function frameAt(soundTime) {
   const times = S.media.frame_times;
   if (!times.length) return 0;
+  const t = soundTime + soundOrigin();
   let lo = 0, hi = times.length - 1;
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
