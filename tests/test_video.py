@@ -778,3 +778,28 @@ def test_detection_lanes_plan_exactly_what_one_lane_does():
     assert one.detection["sampling"]["batches_at_once"] == 1
     assert sum(len(region.boxes) for region in lanes.regions) > 500
     assert [(r.id, r.boxes) for r in lanes.regions] == [(r.id, r.boxes) for r in one.regions]
+
+
+def test_a_mirroring_display_matrix_is_refused(tmp_path: Path):
+    # PyAV gives a left-right mirror as a half turn: faces were looked for upside down (on a
+    # parade clip, 6% of faces were left visible) and the output played upside down.
+    import struct
+
+    source = tmp_path / "mirrored.mp4"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for index in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 128, np.uint8), "rgb24")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    data = bytearray(source.read_bytes())
+    matrix = data.find(b"tkhd") + 4 + 4 + 20 + 8 + 8  # version 0: after flags, times, id, duration, reserved
+    data[matrix:matrix + 36] = struct.pack(">9i", -65536, 0, 0, 0, 65536, 0, 64 << 16, 0, 1 << 30)
+    source.write_bytes(bytes(data))
+    run = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(tmp_path / "out.mp4")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and not (tmp_path / "out.mp4").exists()
+    assert "display matrix mirrors the picture" in run.stderr and "Traceback" not in run.stderr

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import av
 import av.error
+import av.sidedata.sidedata
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
@@ -87,7 +88,16 @@ class _Frame:
 
 
 def rotation_of(frame: av.VideoFrame) -> int:
-    """Display rotation in quarter turns counter-clockwise (0-3)."""
+    """Display rotation in quarter turns counter-clockwise (0-3). A display matrix that mirrors the
+    picture is refused: PyAV gives it as a rotation (a left-right mirror as a half turn), so faces
+    would be looked for in a picture upside down, and the output would play upside down."""
+    for entry in frame.side_data:
+        if entry.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
+            a, b, _, c, d = np.frombuffer(bytes(entry), "<i4")[:5].astype(np.int64)
+            if a * d - b * c < 0:
+                raise VideoError("its display matrix mirrors the picture (as some front cameras record it), "
+                                 "which veil cannot yet turn as players do: re-encode it with the mirror "
+                                 "applied first")
     return round(frame.rotation / 90) % 4
 
 
