@@ -325,9 +325,9 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         # FFmpeg's decoders attach closed captions (A53, which may hold names or a
         # transcript) to the frames, and these encoders write them back by default.
         options["a53cc"] = "0"
-    if encoder in ("libx264", "libx265") and out.format.name == "avi":
-        # AVI stores no presentation times: reordered B-frames would play one frame late
-        # against the copied sound.
+    if encoder in ("libx264", "libx265") and out.format.name in ("avi", "asf"):
+        # AVI stores no presentation times, and ASF (WMV) its own that readers take out of
+        # order: reordered B-frames would play out of order, or late against the copied sound.
         options["bf"] = "0"
     if encoder == "libx264" and cc.field_order in TOP_FIELD_FIRST + BOTTOM_FIELD_FIRST:
         # Interlaced footage (broadcast, camcorders) stays interlaced: coded as one picture, its

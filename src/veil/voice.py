@@ -465,17 +465,23 @@ def media_voice_plan(media, mode: VoiceMode) -> VoicePlan:
 CLAIMED_NOT_HELD = {("mov", "opus"), ("mov", "libopus"), ("mov", "flac")}  # codec and encoder names
 
 
+# Sound codecs FFmpeg's muxer writes but does not list: its codec query answers with its own
+# defaults only (for MPEG-TS, MP2: AAC and AC-3 there were encoded again, as AAC).
+HELD_NOT_LISTED = {"ogg": {"opus", "vorbis", "flac", "speex"},
+                   "mpegts": {"aac", "ac3", "eac3", "mp3", "opus"}}
+
+
 def container_codecs(out: av.container.OutputContainer) -> set[str]:
-    """The codecs an output container really holds: what its muxer lists, less CLAIMED_NOT_HELD."""
-    return {codec for codec in out.supported_codecs if (out.format.name, codec) not in CLAIMED_NOT_HELD}
+    """The codecs an output container really holds: what its muxer lists, less CLAIMED_NOT_HELD,
+    and HELD_NOT_LISTED."""
+    listed = {codec for codec in out.supported_codecs if (out.format.name, codec) not in CLAIMED_NOT_HELD}
+    return listed | HELD_NOT_LISTED.get(out.format.name, set())
 
 
 def audio_encoder(codec: str, out: av.container.OutputContainer) -> str:
     """The input's codec where FFmpeg has a stable encoder the container takes; else Opus (WebM, Ogg),
     the container's own (FLAC for .flac, PCM for .wav, MP3 for .mp3), or AAC."""
     supported = container_codecs(out)
-    if out.format.name == "ogg":  # FFmpeg's Ogg muxer answers no codec query, yet writes these
-        supported |= {"opus", "vorbis", "flac", "speex"}
     # WAV can carry other codecs in name only: players expect PCM in it.
     own = [] if out.format.name == "wav" and not codec.startswith("pcm_") else [codec]
     candidates = [*own, *(["libopus"] if out.format.name in ("webm", "ogg", "opus") else []),
