@@ -151,6 +151,18 @@ def _reencode(source: Path, target: Path, frames: int, **stream_args) -> None:
         out.mux(stream.encode(None))
 
 
+def test_a_bare_h264_stream_is_timed_at_its_rate_and_searched(tmp_path: Path):
+    # A dashcam's or recorder's .h264 has no timestamps: every frame was "not analysed", covered
+    # whole, and written at 0 s.
+    source, target = tmp_path / "dashcam.h264", tmp_path / "out.mkv"
+    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 20)
+    media = redact(source, target, None)
+    assert not media.unanalysed_frames and any(r.kind == "face" for r in media.regions)
+    with av.open(str(target)) as c:
+        times = [round(f.time, 3) for f in c.decode(video=0)]
+    assert len(times) == 20 and times == sorted(set(times)) and times[-1] > 0.5
+
+
 def test_rotated_video_keeps_its_rotation_and_faces_are_hidden_upright(tmp_path: Path):
     source = tmp_path / "rotated.mp4"
     _reencode(VIDEOS / "youtube_faces" / "Alek_Wek1.mp4", source, 20, rotation=90, pix_fmt="yuv420p")

@@ -129,6 +129,11 @@ def read(
             for frame in packet.decode():
                 if frame.is_corrupt:
                     raise VideoError(f"frame {decoded} is corrupt (damaged or truncated data)")
+                if frame.pts is None and (rate := video.guessed_rate or video.average_rate) and video.time_base:
+                    # A bare stream (.h264 from a dashcam or a recorder) has no timestamps: its
+                    # frames are placed at its nominal rate, as players do, not all at 0.
+                    frame.time_base = video.time_base
+                    frame.pts = round(decoded / rate / video.time_base)
                 decoded += 1
                 if frame.time is not None:
                     last_time = max(last_time, frame.time)
