@@ -568,6 +568,33 @@ def test_damaged_video_fails_closed(damage: str, tmp_path: Path):
     assert {p.name for p in tmp_path.iterdir()} == {"good.mp4", "bad.mp4"}
 
 
+def test_a_clip_trimmed_by_its_edit_list_is_accepted(tmp_path: Path):
+    # A lossless cutter or a phone's Trim keeps every frame and shows a part by an edit list: the
+    # index's count includes the hidden frames, and the clip was refused as truncated.
+    import struct
+
+    source = tmp_path / "trimmed.mp4"
+    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 30)  # B-frames: an edit list
+    data = bytearray(source.read_bytes())
+    at = data.find(b"elst")
+    version, count = data[at + 4], struct.unpack(">I", data[at + 8:at + 12])[0]
+    assert version == 0
+    entry = at + 12 + (count - 1) * 12  # duration (movie ticks), media time (track ticks), rate
+    duration, media_time = struct.unpack(">Ii", data[entry:entry + 8])
+    with av.open(str(source)) as c:
+        stream = c.streams.video[0]
+        per_frame = round(1 / (30 * stream.time_base))
+    data[entry:entry + 8] = struct.pack(">Ii", duration * 2 // 3, media_time + 10 * per_frame)  # frames 10-29
+    source.write_bytes(bytes(data))
+    with av.open(str(source)) as c:
+        shown = sum(1 for _ in c.decode(video=0))
+    assert shown < 30
+    target = tmp_path / "out.mp4"
+    redact(source, target, None)
+    with av.open(str(target)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == shown
+
+
 def _matroska(target: Path, frames: int, start_s: float, sound_s: float) -> None:
     """`frames` frames of a real clip at 25 fps from `start_s` on, and a tone of `sound_s` from 0."""
     with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as clip, av.open(str(target), "w") as out:

@@ -117,6 +117,8 @@ def read(
     is read too, for where the file's data ends (`_check_complete`)."""
     decoded = 0
     last_time = 0.0
+    last_frame_end = 0.0  # where the last frame decoded ends, in seconds from the first
+    first_time: float | None = None
     data_end = 0.0  # the end of the last packet of the picture or the sound, in seconds
     try:
         for packet in container.demux(video, *{*container.streams.audio, *copied}):
@@ -137,19 +139,28 @@ def read(
                 decoded += 1
                 if frame.time is not None:
                     last_time = max(last_time, frame.time)
+                    first_time = frame.time if first_time is None else min(first_time, frame.time)
+                    step = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
+                    last_frame_end = max(last_frame_end, frame.time - first_time + step)
                 yield frame
     except av.error.FFmpegError as error:
         raise VideoError(f"decode error after frame {decoded}: {reason(error)}") from None
-    _check_complete(container, video, decoded, max(last_time, data_end))
+    _check_complete(container, video, decoded, max(last_time, data_end), last_frame_end)
 
 
 def _check_complete(container: av.container.InputContainer, video: av.video.stream.VideoStream,
-                    decoded: int, data_end: float) -> None:
+                    decoded: int, data_end: float, last_frame_end: float) -> None:
     """A truncated file often decodes without an error, just fewer frames: refuse it."""
     if decoded == 0:
         raise VideoError("no frame could be decoded")
     if video.frames and decoded < video.frames:
-        raise VideoError(f"the file is truncated or damaged: {decoded} of {video.frames} frames decoded")
+        # The frame index also counts frames an edit list hides (a trimmed clip) and frames no
+        # decoder can show (before the first keyframe, an open GOP's leading pictures): fewer
+        # frames is a truncation unless the last one decoded ends where the picture does.
+        length = (float(video.duration * video.time_base) if video.duration and video.time_base
+                  else container.duration / av.time_base if container.duration else None)
+        if length is None or last_frame_end < length - 2 / float(frame_rate(video)):
+            raise VideoError(f"the file is truncated or damaged: {decoded} of {video.frames} frames decoded")
     # Containers without a frame index (Matroska, WebM) state a duration instead: the file's data
     # must reach it. Which stream ends last does not matter (sound may outlast the picture), and
     # the duration is an end time in some (Matroska that starts after 0) and a length in others.
