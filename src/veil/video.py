@@ -410,13 +410,14 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     # there is none), it is, since no track carries a face that appears there into a later frame.
     shot_end: tuple[int, av.VideoFrame, int] | None = None
 
-    def sample(index: int, frame: av.VideoFrame, turns: int, every_view: bool) -> None:
-        """Adds the frame to the batch for detection (every view: a shot's first or last frame)."""
+    def sample(index: int, frame: av.VideoFrame, turns: int, every_view: bool, ends_shot: bool = False) -> None:
+        """Adds the frame to the batch for detection (every view: a shot's first or last frame). A
+        shot's last frame is looked at beside the stride's frames: the views' cadence is theirs."""
         nonlocal last_detected, sampled
         last_detected = index
         views = bool(sampling.retina_every) and (every_view or sampled % sampling.retina_every == 0)
         text = every_view or sampled % sampling.text_every == 0
-        sampled += 1
+        sampled += not ends_shot
         try:
             batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, text))
         except (ValueError, av.error.FFmpegError):
@@ -450,7 +451,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             cut = scan.cuts[-1:] == [index]
             inside = frame.time is not None and _in_range(frame.time - origin, start, end)
             if shot_end is not None and (cut or not inside):  # the frame before ended a shot, or the range
-                sample(*shot_end, True)
+                sample(*shot_end, True, ends_shot=True)
             shot_end = None
             if frame.time is None:
                 scan.unanalysable.append(index)  # no place in the range: covered whole
@@ -472,7 +473,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                             flush(glances, glance)
             advance()
         if shot_end is not None:
-            sample(*shot_end, True)
+            sample(*shot_end, True, ends_shot=True)
         for frames, run in ((batch, detect), (glances, glance)):
             if frames:
                 flush(frames, run)
