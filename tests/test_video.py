@@ -779,6 +779,18 @@ def test_frame_size_change_fails_closed(tmp_path: Path):
     assert result.exit_code == 1 and not (tmp_path / "joined.redacted.mts").exists()
 
 
+def test_timestamps_that_run_backwards_fail_closed_before_detection(tmp_path: Path):
+    # Two recordings joined, the second's clock starting again: the muxer refused the frames
+    # after all the detection work, in words that named veil's hidden temporary file.
+    clip = VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4"
+    _transport_stream(clip, tmp_path / "a.ts", 10, offset=10)
+    _transport_stream(clip, tmp_path / "b.ts", 10)
+    source = tmp_path / "joined.ts"
+    source.write_bytes((tmp_path / "a.ts").read_bytes() + (tmp_path / "b.ts").read_bytes())
+    with pytest.raises(VideoError, match=r"timestamps run backwards at frame 10 \(10.36 s, then 0.0\d s\)"):
+        plan_video(source)
+
+
 def test_range_is_measured_from_the_stream_start(tmp_path: Path):
     # A camera .mts whose timestamps start at 60 s: --start 0 --end 0.4 is its first 0.4 s.
     source = tmp_path / "late.mts"

@@ -441,6 +441,11 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             elif (*_upright_size(frame, turns), turns) != first:
                 # Boxes and masks are in frame 0's pixels: they would land in the wrong place.
                 raise _size_change(first, frame, turns, index)
+            if frame.time is not None and scan.times and frame.time < scan.times[-1]:
+                # Each frame keeps its time, and an encoder and a muxer take them in order only.
+                raise VideoError(f"its timestamps run backwards at frame {index} ({scan.times[-1]:.2f} s, then "
+                                 f"{frame.time:.2f} s), as in files joined end to end: re-mux it with new "
+                                 "timestamps first (or cut it there)")
             scan.times.append(float(frame.time or 0.0))
             hist = _histogram(frame)
             if previous is not None and 0.5 * np.abs(hist - previous).sum() > CUT_HISTOGRAM:
@@ -521,9 +526,20 @@ def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_
     try:
         stream = video_stream(container)
         with atomic_output(target, overwrite) as temp:
-            _render(container, stream, media, settings, temp, target.suffix, show_progress, encoding)
+            try:
+                _render(container, stream, media, settings, temp, target.suffix, show_progress, encoding)
+            except av.error.ArgumentError as error:  # FFmpeg's words name the hidden temporary file
+                raise VideoError(f"cannot write the video: {muxer_complaint(error)}") from None
     finally:
         container.close()
+
+
+def muxer_complaint(error: av.error.ArgumentError) -> str:
+    """What a muxer refused, in its own words where it logged them (timestamps that run backwards:
+    files joined end to end, a broadcast splice)."""
+    log = getattr(error, "log", None)
+    said = log[2].strip() if log and len(log) > 2 and log[2] else ""
+    return f"{error.strerror or 'invalid argument'}" + (f" ({said})" if said else "")
 
 
 def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp: Path, suffix: str,
