@@ -151,6 +151,22 @@ def _reencode(source: Path, target: Path, frames: int, **stream_args) -> None:
         out.mux(stream.encode(None))
 
 
+def test_rgb_video_keeps_its_colours(tmp_path: Path):
+    # PNG frames in a .mov are tagged with the RGB matrix; the tag was copied onto the YUV output,
+    # and decoders read its Y, U and V planes as G, B and R (green came out purple).
+    source, target = tmp_path / "screen.mov", tmp_path / "out.mov"
+    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 5, codec="png", pix_fmt="rgb24")
+    redact(source, target, None)
+
+    def first(path: Path) -> np.ndarray:
+        with av.open(str(path)) as c:
+            return next(c.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+
+    before, after = first(source), first(target)
+    corner = (slice(0, before.shape[0] // 4), slice(0, before.shape[1] // 4))  # away from the face
+    assert np.abs(before[corner].mean(axis=(0, 1)) - after[corner].mean(axis=(0, 1))).max() < 3
+
+
 def test_a_bare_h264_stream_is_timed_at_its_rate_and_searched(tmp_path: Path):
     # A dashcam's or recorder's .h264 has no timestamps: every frame was "not analysed", covered
     # whole, and written at 0 s.
