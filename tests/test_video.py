@@ -273,6 +273,40 @@ def test_sound_that_mov_lists_but_refuses_is_encoded_again(codec: str, tmp_path:
             assert c.streams.audio[0].codec_context.name == "aac" and c.streams.video[0].frames == 10
 
 
+def test_sound_tracks_keep_their_language_and_default_but_not_their_title(tmp_path: Path):
+    # A dubbed film's tracks lost their language and which is the default: a player could not
+    # pick the viewer's language.
+    source = tmp_path / "dubbed.mkv"
+    with av.open(str(VIDEOS / "youtube_faces" / "Alek_Wek1.mp4")) as clip, av.open(str(source), "w") as out:
+        video = out.add_stream("libx264", rate=30)
+        tracks = [out.add_stream("flac", rate=48000, layout="mono") for _ in range(2)]
+        for track, language, default in zip(tracks, ("eng", "fra"), (True, False)):
+            track.metadata.update(language=language, title=f"{language} voice of Ann Example")
+            track.disposition = av.stream.Disposition.default if default else av.stream.Disposition(0)
+        for i, frame in enumerate(clip.decode(video=0)):
+            if i == 10:
+                break
+            if i == 0:
+                video.width, video.height = frame.width, frame.height
+            new = frame.reformat(format="yuv420p")
+            new.pts, new.time_base = i, Fraction(1, 30)
+            out.mux(video.encode(new))
+            for track in tracks:
+                chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1600), np.int16), format="s16", layout="mono")
+                chunk.sample_rate, chunk.pts = 48000, i * 1600
+                out.mux(track.encode(chunk))
+        for stream in (video, *tracks):
+            out.mux(stream.encode(None))
+    for voice in ("keep", "mute"):
+        target = tmp_path / f"out-{voice}.mkv"
+        result = CliRunner().invoke(app, [str(source), "-o", str(target), "--voice", voice, "-q"])
+        assert result.exit_code == 0, result.output
+        with av.open(str(target)) as c:
+            kept = [(s.metadata.get("language"), bool(s.disposition & av.stream.Disposition.default), s.metadata.get("title"))
+                    for s in c.streams.audio]
+        assert kept == [("eng", True, None), ("fra", False, None)], voice
+
+
 def test_upright_to_coded_matches_numpy_rotation():
     coded = np.zeros((30, 50), np.uint8)
     for turns in range(4):

@@ -18,6 +18,8 @@ thread count, are not written.
 
 from __future__ import annotations
 
+import contextlib
+
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -399,7 +401,18 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
         layout = output_layout(cc.layout)
         stream = add_sound_stream(out, codec, rate, layout if _encoder_takes(codec, rate, fmt, layout) else "stereo")
         reencode[audio.index] = (stream, av.AudioResampler(format=fmt, layout=stream.layout, rate=stream.rate))
+    for index, stream in [*copies.items(), *((index, stream) for index, (stream, _) in reencode.items())]:
+        keep_track_choice(source.streams[index], stream)
     return copies, reencode
+
+
+def keep_track_choice(source: av.stream.Stream, stream: av.stream.Stream) -> None:
+    """What a player chooses a sound track by: its language and whether it is the default. Its
+    title is not kept (it may name a person, as "Interview with ...")."""
+    if language := source.metadata.get("language"):
+        stream.metadata["language"] = language
+    with contextlib.suppress(AttributeError):  # a PyAV without dispositions: left as the muxer sets them
+        stream.disposition = source.disposition
 
 
 # What an ASS/SSA subtitle header keeps: the lines that shape how the subtitles look. Its
