@@ -384,6 +384,13 @@ def test_av1_output_prints_one_line(tmp_path: Path):
     assert len(run.stderr.strip().splitlines()) == 1 and "region(s) hidden" in run.stderr, run.stderr
     with av.open(str(target)) as c:
         assert c.streams.video[0].codec_context.codec.canonical_name == "av1" and len(list(c.decode(video=0))) == 8
+    # An AV1 WebM stays AV1 (it was taken for VP9: FFmpeg names it by its decoder, libdav1d).
+    again = tmp_path / "again.webm"
+    run = subprocess.run([sys.executable, "-m", "veil", str(target), "-o", str(again)],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr
+    with av.open(str(again)) as c:
+        assert c.streams.video[0].codec_context.codec.canonical_name == "av1"
 
 
 def test_an_intra_only_input_is_not_encoded_as_keyframes_only(tmp_path: Path):

@@ -323,7 +323,8 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     if cc.format is None or not cc.width or not cc.height:
         raise VideoError("the video stream's size or pixel format is unknown: the file is damaged or truncated")
     depth = bit_depth(video)
-    encoder = choose_encoder(out.format.name, cc.name, depth, encoding.codec)
+    # The codec's own name, not its decoder's (AV1 is decoded by libdav1d): an AV1 WebM stays AV1.
+    encoder = choose_encoder(out.format.name, cc.codec.canonical_name, depth, encoding.codec)
     stream = out.add_stream(encoder, rate=frame_rate(video))
     stream.width, stream.height = cc.width, cc.height
     stream.pix_fmt = output_pix_fmt(encoder, cc.format.name, depth, cc.width, cc.height)
