@@ -218,7 +218,7 @@ def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
     sha256 = file_sha256(task.source)
     if task.planned is not None and task.planned.sha256 and task.planned.sha256 != sha256:
         # The plan's boxes were found in other pixels: rendering them could leave faces visible.
-        raise InputError("the file has changed since its plan was made (SHA-256 differs): detect its faces again")
+        raise InputError("the file has changed since its plan was made (SHA-256 differs): detect again")
     if task.kind == "image":
         photo = read_photo(task.source)
         media = _plan(task, show_progress, sha256, photo)
