@@ -485,3 +485,21 @@ def test_the_summary_counts_the_speech_the_plan_treats(files: dict[str, Path]):
     (notes,) = [r["notes"] for r in json.loads(run.stdout)["results"]]
     assert f"{len(speech) - 1} segment(s) were muted" in " ".join(notes)
     assert "1 speech segment(s) were left audible, as the plan's reviewer chose" in notes
+
+
+def test_speech_under_way_when_a_later_track_begins_is_silent_from_its_first_sample():
+    # A track starting half a second into the sound, speech from 0.2 s: its span started before
+    # the track, the fade-in's weight came out 0, and the whole segment was left as it was.
+    rate = 16000
+    edit = VoiceEdit("mute", [(0.2, 2.0)], rate, "mono", av.AudioResampler(format="flt", layout="mono", rate=rate),
+                     sound_origin=0.0)
+    tone = (0.5 * np.sin(2 * np.pi * 220 * np.arange(2 * rate) / rate)).astype(np.float32)
+    out = []
+    for k in range(0, len(tone), 1024):
+        frame = av.AudioFrame.from_ndarray(tone[None, k:k + 1024], format="flt", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = rate, rate // 2 + k, Fraction(1, rate)
+        out += edit.resample(frame)
+    out += edit.resample(None)
+    muted = np.concatenate([f.to_ndarray().reshape(-1) for f in out])
+    assert not muted[:int(1.5 * rate)].any()  # up to 2.0 s of the sound
+    assert np.array_equal(muted[int(1.6 * rate):], tone[int(1.6 * rate):])

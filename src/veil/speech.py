@@ -29,7 +29,7 @@ LANES = 8  # stretches of sound run as one batch
 LANE = 250  # chunks per stretch: 8 s
 WARM_UP = 16  # chunks (0.5 s) heard before a stretch to settle the model's state
 
-Segment = tuple[float, float]  # seconds from the stream's first sample
+Segment = tuple[float, float]  # seconds from the sound's first sample (the earliest stream's)
 
 
 class SoundError(ValueError):
@@ -130,7 +130,7 @@ class Timeline:
     keeps the gap and its sync with the picture."""
 
     def __init__(self) -> None:
-        self.origin: Fraction | None = None  # the first frame's time (s)
+        self.origin: Fraction | None = None  # the first frame's time (s), from the first that has one
         self.position = Fraction(0)  # seconds counted so far, gaps included (rates may change)
 
     def gap_before(self, frame: av.AudioFrame) -> int:
@@ -138,8 +138,8 @@ class Timeline:
         gap = 0
         if frame.pts is not None and frame.time_base:
             at = frame.pts * frame.time_base
-            if self.origin is None:
-                self.origin = at
+            if self.origin is None:  # where the first frame was, for frames without a time before it
+                self.origin = at - self.position
             late = round((at - self.origin - self.position) * frame.sample_rate)
             gap = late if late > GAP_S * frame.sample_rate else 0
         self.position += Fraction(gap + frame.samples, frame.sample_rate)

@@ -354,6 +354,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     size = (0, 0)
     first = (0, 0, 0)  # frame 0's upright size and rotation: every frame must keep them
     origin: float | None = None  # the first timestamp: --start/--end are measured from it
+    last_time: float | None = None  # the latest timestamp so far
     last_detected = -sampling.stride
     sampled = 0  # frames sampled so far
 
@@ -441,11 +442,14 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             elif (*_upright_size(frame, turns), turns) != first:
                 # Boxes and masks are in frame 0's pixels: they would land in the wrong place.
                 raise _size_change(first, frame, turns, index)
-            if frame.time is not None and scan.times and frame.time < scan.times[-1]:
-                # Each frame keeps its time, and an encoder and a muxer take them in order only.
-                raise VideoError(f"its timestamps run backwards at frame {index} ({scan.times[-1]:.2f} s, then "
-                                 f"{frame.time:.2f} s), as in files joined end to end: re-mux it with new "
-                                 "timestamps first (or cut it there)")
+            if frame.time is not None:
+                if last_time is not None and frame.time < last_time:
+                    # Each frame keeps its time, and an encoder and a muxer take them in order only
+                    # (the same time twice they take).
+                    raise VideoError(f"its timestamps run backwards at frame {index} ({last_time:.2f} s, then "
+                                     f"{frame.time:.2f} s), as in files joined end to end: re-mux it with new "
+                                     "timestamps first (or cut it there)")
+                last_time = frame.time
             scan.times.append(float(frame.time or 0.0))
             hist = _histogram(frame)
             if previous is not None and 0.5 * np.abs(hist - previous).sum() > CUT_HISTOGRAM:

@@ -232,7 +232,7 @@ KEYFRAME_SPACING_S = 1.0
 
 # FFmpeg's colour matrix and range codes (AVColorSpace, AVColorRange).
 RGB_MATRIX, BT601_MATRIX = 0, 6
-FULL_RANGE = 2
+LIMITED_RANGE, FULL_RANGE = 1, 2
 
 
 @dataclass
@@ -337,10 +337,11 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         setattr(stream.codec_context, tag, getattr(cc, tag))
     if cc.colorspace == RGB_MATRIX and not av.VideoFormat(stream.pix_fmt).is_rgb:
         # RGB pictures (PNG or QuickTime animation in a .mov) encoded as YUV: the tag must name the
-        # matrix and range the conversion used (BT.601, full range, as PyAV converts them), or decoders would
-        # read the Y, U and V planes as G, B and R.
+        # matrix and range the conversion used, or decoders would read the Y, U and V planes as G, B
+        # and R. PyAV converts with BT.601, to full range where the frames say they are full range
+        # (PNG's do), else to limited.
         stream.codec_context.colorspace = BT601_MATRIX
-        stream.codec_context.color_range = FULL_RANGE
+        stream.codec_context.color_range = FULL_RANGE if cc.color_range == FULL_RANGE else LIMITED_RANGE
     crf = encoding.crf if encoding.crf is not None else default_crf(encoder)
     if encoder in ("libx264", "libx265") and crf > 51:  # their scale ends there (VP9's and AV1's at 63)
         raise VideoError(f"--crf {crf} is beyond {'H.264' if encoder == 'libx264' else 'H.265'}'s scale (0-51)")

@@ -34,7 +34,7 @@ import av.filter
 import numpy as np
 
 from veil.plan import VoiceMode
-from veil.speech import Converter, Segment, Timeline
+from veil.speech import Converter, Segment, SoundError, Timeline
 
 # Long enough that muting does not click, short enough to leave the sound around speech.
 FADE_S = 0.03
@@ -322,9 +322,9 @@ class VoiceEdit:
                  sound_origin: float | None = None):
         """`speech` in seconds from the sound's first sample, which was at `sound_origin` on the
         file's clock (None: at this stream's first; a plan made before it was recorded).
-        `from_zero`: the edited stream starts at time 0, as a sound file does (and as an
-        encoder's priming must be, for a container's edit list to skip it), not where the
-        input's first frame said (an MP3's decoder delay)."""
+        `from_zero`: the edited sound starts at time 0, as a sound file's does (and as an
+        encoder's priming must, for a container's edit list to skip it), not where the input's
+        first frame said (an MP3's decoder delay)."""
         self.mode = mode
         self.rate = rate
         self.layout = layout
@@ -344,7 +344,7 @@ class VoiceEdit:
         self.held_at = 0  # sample position of held[:, 0]
         self.timeline = Timeline()
         self.from_zero = from_zero
-        self.origin: int | None = None  # the first frame's pts, in samples
+        self.origin: int | None = None  # the pts of the stream's first sample in the output, in samples
 
     def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
         if frame is not None:
@@ -352,15 +352,19 @@ class VoiceEdit:
             if gap := self.timeline.gap_before(frame) * self.rate // frame.sample_rate:
                 self.arrived.append(np.zeros((self.channels, gap), np.float32))
                 self.arrived_samples += gap
-            if self.origin is None:
-                start = float(self.timeline.origin or 0)
-                self.origin = 0 if self.from_zero else round(start * self.rate)
-                self._place(start - self.sound_origin if self.sound_origin is not None else 0.0)
         # Joined lazily: joining at every frame would copy a long segment over and over.
         for converted in self.to_float.convert(frame):
             self.arrived.append(converted.to_ndarray().reshape(-1, self.channels).T)
             self.arrived_samples += converted.samples
-        ready = self._edit(final=frame is None)
+        if self.origin is None and (self.timeline.origin is not None or frame is None):
+            # Where this stream starts is known at its first timestamp (frames before one are
+            # held): the speech's place in it is found then, as detection found it.
+            start = float(self.timeline.origin or 0)
+            late = start - self.sound_origin if self.sound_origin is not None else 0.0
+            # From zero, a track that starts after the sound's first sample keeps that delay.
+            self.origin = round((late if self.from_zero else start) * self.rate)
+            self._place(late)
+        ready = self._edit(final=frame is None) if self.origin is not None else None
         out = [f for f in self.encoder.resample(ready)] if ready is not None else []
         return out + (self.encoder.resample(None) if frame is None else [])
 
@@ -372,6 +376,7 @@ class VoiceEdit:
             s, e = round((start - late) * self.rate), round((end - late) * self.rate)
             if e <= 0:
                 continue  # before this stream begins
+            s = max(s, 0)  # speech already under way when this stream begins: treated from its first sample
             if self.spans and s - self.fade <= self.spans[-1].b:
                 last = self.spans[-1]
                 self.spans[-1] = Span(last.a, last.s, max(e, last.e), max(e + self.fade, last.b))
@@ -454,8 +459,15 @@ def voice_plan(regions: list, mode: VoiceMode, sound_origin: float | None = None
 
 
 def media_voice_plan(media, mode: VoiceMode) -> VoicePlan:
-    """`voice_plan` for a file of a plan."""
-    return voice_plan(media.regions, mode, media.detection.get("speech", {}).get("sound_origin"))
+    """`voice_plan` for a file of a plan. A plan whose speech was found by a veil that did not
+    record the sound's clock (before 2026-12-01) is refused for treating speech: that veil closed
+    up gaps in the sound's timestamps and skipped sound stamped before zero, so its times can lie
+    elsewhere than the sound they name."""
+    record = media.detection.get("speech", {})
+    if mode in ("mute", "anonymise") and record and "sound_origin" not in record:
+        raise SoundError("its plan's speech times were found by an older veil, on a clock that can differ from "
+                         "the sound's: detect again (run veil on the file without the plan)")
+    return voice_plan(media.regions, mode, record.get("sound_origin"))
 
 
 # --- the edited stream's encoder ------------------------------------------------------------

@@ -172,7 +172,7 @@ def detect(inputs: list[Input], settings: RenderSettings, analysis: Analysis) ->
     plan = Plan(render=settings, veil_version=__version__)
     for item in inputs:
         if item.kind is None or not item.source.is_file():
-            raise SessionError(f"{item.source}: not a photo or video file")
+            raise SessionError(f"{item.source}: not a photo, video or sound file")
     for number, item in enumerate(inputs, 1):
         say(f"[{number}/{len(inputs)}] detecting in {item.source}")
         result = redact_file(FileTask(item.source, item.kind, None, settings, plan.encoding, analysis),

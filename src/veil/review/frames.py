@@ -112,7 +112,9 @@ class VideoFrames:
             self.stream = video_stream(self.container)  # configures the decoder: once, before it opens
         stream = self.stream
         target = self._time(index)
-        if target is None or index == 0 or stream.time_base is None:
+        if target is None or index == 0 or stream.time_base is None or stream.start_time is None:
+            # A bare stream (.h264) has no timestamps to seek by or to know a frame by: it is
+            # decoded from its start, and its frames counted.
             self.container.seek(0)
         else:
             # A little before the frame's time: the nearest earlier keyframe is found from there.

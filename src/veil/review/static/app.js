@@ -194,11 +194,12 @@ function hasSound() {
 
 // --- time: a video's frames and its sound's seconds ---------------------------
 
-// Speech times are seconds from the sound's first sample; a video's frame times are on the
-// file's own clock, where that sample lies at sound_origin (a broadcast capture's sound starts
-// seconds in, a track may start after the picture).
+// Speech times are seconds from the sound's first sample; a video's frame times, and its player's,
+// are on the file's own clock, where that sample lies at sound_origin (a broadcast capture's sound
+// starts seconds in, a track may start after the picture). A sound file's player runs on its
+// sound's clock.
 function soundOrigin() {
-  return S.media.sound_origin || 0;
+  return S.media.kind === "audio" ? 0 : S.media.sound_origin || 0;
 }
 
 // The time shown now, in seconds of the sound: the frame's for a video, the player's for a sound file.
@@ -523,8 +524,8 @@ function drawSpeechOptions() {
 // Play a segment's original sound from its start (and stop at its end).
 function playSegment(segment) {
   const player = $("sound");
-  player.currentTime = segment.start;
-  player.dataset.stopAt = segment.end;
+  player.currentTime = segment.start + soundOrigin();
+  player.dataset.stopAt = segment.end + soundOrigin();
   player.play().catch((error) => say(`cannot play the sound here: ${error.message}`, true));
 }
 
@@ -536,7 +537,7 @@ function onSoundTime() {
   }
   if (!S.media) return;
   // A video's frames follow its playing sound (roughly: a frame is fetched per step).
-  if (S.media.kind !== "audio" && !player.paused) seek(Math.floor(frameAt(player.currentTime)));
+  if (S.media.kind !== "audio" && !player.paused) seek(Math.floor(frameAt(player.currentTime - soundOrigin())));
   else if (S.media.kind === "audio") drawClock();
 }
 
