@@ -197,13 +197,18 @@ def test_rotated_video_keeps_its_rotation_and_faces_are_hidden_upright(tmp_path:
     assert coded[cy - 2:cy + 2, cx - 2:cx + 2].max() <= 24
 
 
-def _clip_with_sound(target: Path, codec: str, layout: str) -> None:
-    """Ten frames of a real clip, with a tone as 48 kHz sound in `codec`, tagged with `layout`."""
+def _clip_with_sound(target: Path, codec: str, layout: str, languages: tuple[str | None, ...] = (None,)) -> None:
+    """Ten frames of a real clip, with a tone as 48 kHz sound in `codec`, tagged with `layout`: a
+    track per language (where one is named, the track is titled too, and the first is the default)."""
     with av.open(str(VIDEOS / "youtube_faces" / "Alek_Wek1.mp4")) as clip, av.open(str(target), "w") as out:
         video = out.add_stream("libx264", rate=30)
-        sound = out.add_stream(codec, rate=48000)
-        sound.layout = layout
-        convert = av.AudioResampler(format=sound.format.name, layout=layout, rate=48000)
+        sounds = [out.add_stream(codec, rate=48000) for _ in languages]
+        for n, (sound, language) in enumerate(zip(sounds, languages)):
+            sound.layout = layout
+            if language:
+                sound.metadata.update(language=language, title=f"{language} voice of Ann Example")
+                sound.disposition = av.stream.Disposition.default if n == 0 else av.stream.Disposition(0)
+        converts = [av.AudioResampler(format=sound.format.name, layout=layout, rate=48000) for sound in sounds]
         tone = (8000 * np.sin(np.arange(1600) / 10)).astype(np.int16)
         for i, frame in enumerate(clip.decode(video=0)):
             if i == 10:
@@ -213,14 +218,16 @@ def _clip_with_sound(target: Path, codec: str, layout: str) -> None:
             new = frame.reformat(format="yuv420p")
             new.pts, new.time_base = i, Fraction(1, 30)
             out.mux(video.encode(new))
-            chunk = av.AudioFrame.from_ndarray(np.repeat(tone, 2)[None], format="s16", layout="2 channels")
-            chunk.sample_rate, chunk.pts = 48000, i * 1600
-            for converted in convert.resample(chunk):
-                out.mux(sound.encode(converted))
+            for sound, convert in zip(sounds, converts):
+                chunk = av.AudioFrame.from_ndarray(np.repeat(tone, 2)[None], format="s16", layout="2 channels")
+                chunk.sample_rate, chunk.pts = 48000, i * 1600
+                for converted in convert.resample(chunk):
+                    out.mux(sound.encode(converted))
         out.mux(video.encode(None))
-        for converted in convert.resample(None):
-            out.mux(sound.encode(converted))
-        out.mux(sound.encode(None))
+        for sound, convert in zip(sounds, converts):
+            for converted in convert.resample(None):
+                out.mux(sound.encode(converted))
+            out.mux(sound.encode(None))
 
 
 @pytest.mark.parametrize(("count", "named"), [("2 channels", "stereo"), ("6 channels", "5.1")])
@@ -277,26 +284,7 @@ def test_sound_tracks_keep_their_language_and_default_but_not_their_title(tmp_pa
     # A dubbed film's tracks lost their language and which is the default: a player could not
     # pick the viewer's language.
     source = tmp_path / "dubbed.mkv"
-    with av.open(str(VIDEOS / "youtube_faces" / "Alek_Wek1.mp4")) as clip, av.open(str(source), "w") as out:
-        video = out.add_stream("libx264", rate=30)
-        tracks = [out.add_stream("flac", rate=48000, layout="mono") for _ in range(2)]
-        for track, language, default in zip(tracks, ("eng", "fra"), (True, False)):
-            track.metadata.update(language=language, title=f"{language} voice of Ann Example")
-            track.disposition = av.stream.Disposition.default if default else av.stream.Disposition(0)
-        for i, frame in enumerate(clip.decode(video=0)):
-            if i == 10:
-                break
-            if i == 0:
-                video.width, video.height = frame.width, frame.height
-            new = frame.reformat(format="yuv420p")
-            new.pts, new.time_base = i, Fraction(1, 30)
-            out.mux(video.encode(new))
-            for track in tracks:
-                chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1600), np.int16), format="s16", layout="mono")
-                chunk.sample_rate, chunk.pts = 48000, i * 1600
-                out.mux(track.encode(chunk))
-        for stream in (video, *tracks):
-            out.mux(stream.encode(None))
+    _clip_with_sound(source, "flac", "mono", languages=("eng", "fra"))
     for voice in ("keep", "mute"):
         target = tmp_path / f"out-{voice}.mkv"
         result = CliRunner().invoke(app, [str(source), "-o", str(target), "--voice", voice, "-q"])
