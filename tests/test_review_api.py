@@ -355,24 +355,32 @@ def test_a_saved_plan_takes_render_options_and_refuses_detection_options(detecte
     assert saved(muted).render.voice == "mute" and saved(muted).render.mode == "pixelate"
 
 
-def test_the_same_review_command_again_resumes_and_says_detection_is_not_run_again(detected_plan: Path, tmp_path: Path):
-    # Typed again after the browser was closed, with its detection options: it was refused.
-    plan = tmp_path / "p.veil-plan.json"
-    shutil.copy(detected_plan, plan)
-    process = subprocess.Popen([sys.executable, "-m", "veil", "review", str(PHOTO), str(VIDEO), "--save-plan", str(plan),
-                                "--output-dir", str(tmp_path), "--no-browser", "--accurate", "--shape", "box",
-                                "--mode", "pixelate"], stderr=subprocess.PIPE, text=True)
+def _review_until_served(*args: str) -> str:
+    """What `veil review ARGS` says until it serves its page (or fails), the server then stopped."""
+    process = subprocess.Popen([sys.executable, "-m", "veil", "review", *args], stderr=subprocess.PIPE, text=True)
     try:
-        lines = []
-        while not lines or not lines[-1].startswith(("press Ctrl+C", "veil review: cannot")) and process.poll() is None:
+        lines = [process.stderr.readline()]
+        while lines[-1] and not lines[-1].startswith("press Ctrl+C"):  # "": it ended
             lines.append(process.stderr.readline())
     finally:
         process.terminate()
         process.wait(timeout=60)
-    said = "".join(lines)
+    return "".join(lines)
+
+
+def test_the_same_review_command_again_resumes_and_says_detection_is_not_run_again(detected_plan: Path, tmp_path: Path):
+    # Typed again after the browser was closed, with its detection options: it was refused.
+    plan = tmp_path / "p.veil-plan.json"
+    shutil.copy(detected_plan, plan)
+    common = (str(PHOTO), str(VIDEO), "--save-plan", str(plan), "--output-dir", str(tmp_path), "--no-browser")
+    said = _review_until_served(*common, "--hide", "faces", "--shape", "ellipse", "--mode", "pixelate")
     assert "resuming the review saved in" in said and "press Ctrl+C" in said, said
-    assert "--accurate, --shape not run again: the resumed review keeps the detection it was made with" in said
+    assert "--hide, --shape not run again: the resumed review was detected with them" in said
     assert Plan.load(plan).render.mode == "pixelate"
+    # Options asking for another detection would be left unfulfilled: refused.
+    said = _review_until_served(*common, "--accurate", "--hide", "faces,plates")
+    assert "press Ctrl+C" not in said and "detected with other settings than --accurate, --hide" in said, said
+    assert "was detected without --accurate" in said and "was looked at for face" in said
 
 
 def test_session_resumes_its_saved_plan(detected_plan: Path, tmp_path: Path):

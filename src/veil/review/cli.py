@@ -78,7 +78,7 @@ def review(
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, hide=parse_hide_option(hide))
     try:
         session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings, analysis, overwrite,
-                               lambda plan, resumed: take_options(plan, resumed, settings, ctx))
+                               lambda plan, resumed: take_options(plan, resumed, settings, analysis, ctx))
     except (SessionError, PlanError, OutputError, ValueError) as error:
         say(f"veil review: {error}")
         raise typer.Exit(2)
@@ -91,12 +91,33 @@ def review(
     server.run()
 
 
-def take_options(plan: Plan, resumed: bool, settings: RenderSettings, ctx: typer.Context) -> None:
-    """The options typed on the command line, into a saved plan (see `with_options_given`)."""
+def take_options(plan: Plan, resumed: bool, settings: RenderSettings, analysis: Analysis, ctx: typer.Context) -> None:
+    """The options typed on the command line, into a saved plan (see `with_options_given`). A
+    review resumed by the same command keeps its detection; detection options that ask for
+    another one are refused: the review would go on without what they ask for."""
     with_options_given(plan, settings, None, ctx, resumed)
-    if resumed and (flags := detection_flags(ctx)):
-        say(f"veil review: {flags} not run again: the resumed review keeps the detection it was made with "
-            "(to detect afresh, choose another --save-plan or remove the saved plan)")
+    if not (resumed and (flags := detection_flags(ctx))):
+        return
+    if other := detection_asked_otherwise(plan, analysis):
+        raise SessionError(f"the saved review in progress was detected with other settings than {flags} "
+                           f"({', '.join(other)}): leave them out to continue it, or choose another "
+                           "--save-plan to detect afresh")
+    say(f"veil review: {flags} not run again: the resumed review was detected with them")
+
+
+def detection_asked_otherwise(plan: Plan, analysis: Analysis) -> list[str]:
+    """What of `analysis` differs from the detection the plan's files were planned with."""
+    differ: list[str] = []
+    for media in plan.media:
+        record = media.detection
+        if "profile" in record and record["profile"] != analysis.profile.name:
+            differ.append(f"{media.path} was detected with --accurate" if record["profile"] == "accurate"
+                          else f"{media.path} was detected without --accurate")
+        if "hide" in record and set(record["hide"]) != set(analysis.hide):
+            differ.append(f"{media.path} was looked at for {', '.join(record['hide'])}")
+        if any(r.kind == "face" and r.source == "detector" and r.shape != analysis.shape for r in media.regions):
+            differ.append(f"{media.path}'s faces have another --shape")
+    return differ
 
 
 def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | None, output_dir: Path | None,
