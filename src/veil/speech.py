@@ -247,17 +247,19 @@ class SoundSpeech:
     segments: list[Segment]
     seconds: float  # from the first sample to the last of the longest-reaching stream
     origin: float  # the first sample's time on the file's own clock (a video's frame times' clock)
+    streams: int  # audio streams heard (none: the file has no sound)
 
 
 def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetector | None = None) -> SoundSpeech:
     """Speech over all audio streams of a file. Each stream is decoded from its first packet in a
     container of its own: a seek back to the start skips frames stamped before zero (a broadcast
     capture's clock wrapping), and cannot be done at all in some files."""
-    detector = detector or shared_voice_detector()
     found: list[tuple[float, list[Segment], float]] = []  # per stream: origin, segments, duration
     try:
         with av.open(str(path), "r") as container:
             streams = [stream.index for stream in container.streams.audio]
+        if streams:  # the model is loaded for sound only
+            detector = detector or shared_voice_detector()
         for index in streams:
             with av.open(str(path), "r") as container:
                 stream = container.streams[index]
@@ -270,7 +272,7 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
     origin = min((start for start, _, _ in found), default=0.0)
     united = [(a + start - origin, b + start - origin) for start, spans, _ in found for a, b in spans]
     return SoundSpeech(join(united, params.join_s), max((start - origin + d for start, _, d in found), default=0.0),
-                       origin)
+                       origin, len(found))
 
 
 def detection_record(params: SpeechParams = SPEECH) -> dict:
@@ -284,10 +286,9 @@ def speech_regions(path: Path) -> tuple[list, dict]:
     A file without sound has neither."""
     from veil.plan import Region
 
-    with av.open(str(path), "r") as container:
-        if not container.streams.audio:
-            return [], {}
     speech = find_speech(path)
+    if not speech.streams:
+        return [], {}
     regions = [Region(id=f"speech{n}", source="detector", kind="speech", start=round(a, 3), end=round(b, 3))
                for n, (a, b) in enumerate(speech.segments, 1)]
     record = {**detection_record(), "sound_seconds": round(speech.seconds, 3),

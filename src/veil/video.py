@@ -42,7 +42,7 @@ from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.voice import media_voice_plan
 from veil.videofile import (Encoding, Output, VideoError, bit_depth, frame_rate, moving_streams, open_input, open_output,
-                            read, video_stream)
+                            read, reason, video_stream)
 
 
 # A scene cut: the grey-level histogram of consecutive frames changes this much (half
@@ -88,9 +88,14 @@ class _Frame:
 
 
 def rotation_of(frame: av.VideoFrame) -> int:
-    """Display rotation in quarter turns counter-clockwise (0-3). A display matrix that mirrors the
-    picture is refused: PyAV gives it as a rotation (a left-right mirror as a half turn), so faces
-    would be looked for in a picture upside down, and the output would play upside down."""
+    """Display rotation in quarter turns counter-clockwise (0-3)."""
+    return round(frame.rotation / 90) % 4
+
+
+def refuse_mirrored(frame: av.VideoFrame) -> None:
+    """Refuse a video (its first frame) whose display matrix mirrors the picture: PyAV gives the
+    mirror as a rotation (a left-right one as a half turn), so faces would be looked for in a
+    picture upside down, and the output would play upside down."""
     for entry in frame.side_data:
         if entry.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
             a, b, _, c, d = np.frombuffer(bytes(entry), "<i4")[:5].astype(np.int64)
@@ -98,7 +103,6 @@ def rotation_of(frame: av.VideoFrame) -> int:
                 raise VideoError("its display matrix mirrors the picture (as some front cameras record it), "
                                  "which veil cannot yet turn as players do: re-encode it with the mirror "
                                  "applied first")
-    return round(frame.rotation / 90) % 4
 
 
 def upright_to_coded(box: Box, turns: int, coded_w: int, coded_h: int) -> Box:
@@ -435,6 +439,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         for index, frame in enumerate(read(container, stream)):
             turns = rotation_of(frame)
             if index == 0:
+                refuse_mirrored(frame)
                 scan.width, scan.height = _upright_size(frame, turns)
                 first = (scan.width, scan.height, turns)
                 size = detection_size(scan.width, scan.height, sampling.side_for(scan.width, scan.height))
@@ -533,17 +538,9 @@ def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_
             try:
                 _render(container, stream, media, settings, temp, target.suffix, show_progress, encoding)
             except av.error.ArgumentError as error:  # FFmpeg's words name the hidden temporary file
-                raise VideoError(f"cannot write the video: {muxer_complaint(error)}") from None
+                raise VideoError(f"cannot write the video: {reason(error)}") from None
     finally:
         container.close()
-
-
-def muxer_complaint(error: av.error.ArgumentError) -> str:
-    """What a muxer refused, in its own words where it logged them (timestamps that run backwards:
-    files joined end to end, a broadcast splice)."""
-    log = getattr(error, "log", None)
-    said = log[2].strip() if log and len(log) > 2 and log[2] else ""
-    return f"{error.strerror or 'invalid argument'}" + (f" ({said})" if said else "")
 
 
 def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp: Path, suffix: str,
@@ -584,6 +581,7 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                 if out is not None and item.rotation != rotation:
                     raise VideoError(f"display rotation changes mid-stream (at frame {index}): not supported")
                 if out is None:
+                    refuse_mirrored(item)
                     rotation = item.rotation
                     out = open_output(temp, suffix, container, stream, item.rotation, encoding,
                                       media_voice_plan(media, settings.voice))
