@@ -461,6 +461,22 @@ def test_a_face_drawn_in_the_alpha_channel_alone_is_hidden(shared_data, tmp_path
         assert share_near(_inner(shown, face), (0, 0, 0), 24) >= 0.95
 
 
+def test_the_review_shows_a_face_drawn_in_the_alpha_channel_alone(shared_data):
+    # The review showed the colour channels: black, and a box over nothing that a reviewer
+    # could delete as a false alarm. It shows the photo over a checkerboard, as editors do.
+    from veil.review.frames import as_displayed
+
+    rgb, faces = _two_faces(shared_data)
+    grey = rgb.mean(axis=2)
+    ink = np.dstack([np.zeros_like(rgb), (255 - grey).astype(np.uint8)])
+    shown = as_displayed(ink).mean(axis=2)
+    for face in faces:
+        seen, drawn = _inner(shown, face).ravel(), _inner(grey, face).ravel()
+        assert np.corrcoef(seen, drawn)[0, 1] > 0.3, "the face is not visible on the review page"
+    opaque = np.dstack([rgb, np.full(grey.shape, 255, np.uint8)])
+    assert np.array_equal(as_displayed(opaque), rgb)
+
+
 def test_8_bit_values_in_a_16_bit_file_are_seen_and_hidden(shared_data, tmp_path):
     # An exporter's slip: 0-255 stored in 16 bits. Black to a detector reading the top 8 bits,
     # yet written back whole, and shown by any viewer that stretches levels.

@@ -386,15 +386,28 @@ def as_shown(image: np.ndarray) -> list[np.ndarray]:
     be drawn in the alpha channel alone (ink on a transparent layer), invisible in the colour
     channels; a face under full transparency is in the colour channels, and is kept in the file."""
     colour = as_rgb8(image)
+    alpha = transparency(image)
+    if alpha is None:
+        return [colour]
+    return [colour, over_backdrop(colour, alpha, 255), over_backdrop(colour, alpha, 0)]
+
+
+def transparency(image: np.ndarray) -> np.ndarray | None:
+    """An image's 8-bit alpha channel, or None when it has none or is opaque everywhere."""
     if image.ndim != 3 or image.shape[2] != 4:
-        return [colour]
+        return None
     alpha = image[:, :, 3] if image.dtype == np.uint8 else (image[:, :, 3] >> 8).astype(np.uint8)
-    if alpha.min() == 255:
-        return [colour]
+    return None if alpha.min() == 255 else alpha
+
+
+def over_backdrop(colour: np.ndarray, alpha: np.ndarray, backdrop: int | np.ndarray) -> np.ndarray:
+    """8-bit colour composited by `alpha` over a grey level or a per-pixel grey backdrop."""
     # 16-bit integer arithmetic, not float: a large photo's views cost half the memory.
-    ink = (colour.astype(np.uint16) * alpha[:, :, None] + 127) // 255
-    over_white = ink + (255 - alpha[:, :, None])
-    return [colour, over_white.astype(np.uint8), ink.astype(np.uint8)]
+    alpha = alpha[:, :, None].astype(np.uint16)
+    under = np.asarray(backdrop, dtype=np.uint16)
+    if under.ndim == 2:
+        under = under[:, :, None]
+    return ((colour * alpha + under * (255 - alpha) + 127) // 255).astype(np.uint8)
 
 
 EXPOSED_TO = 230

@@ -20,7 +20,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from veil.detect import as_rgb8
+from veil.detect import as_rgb8, over_backdrop, transparency
 from veil.imagefile import read_photo
 from veil.plan import Box, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
@@ -165,7 +165,7 @@ class MediaPixels:
         with self.lock:
             cached = self.photos.get(index)
         if cached is None:
-            cached = as_rgb8(read_photo(Path(media.path)).pixels)
+            cached = as_displayed(read_photo(Path(media.path)).pixels)
             with self.lock:
                 self.photos.put(index, cached)
         return cached
@@ -185,6 +185,25 @@ class MediaPixels:
         with self.lock:
             self.encoded.put(key, data)
         return data
+
+
+# A transparent photo is shown over a checkerboard, as image editors show it: over one colour,
+# ink of that colour would vanish (a face drawn in the alpha channel alone, over black colour
+# channels, looked like a box over nothing, which a reviewer could delete as a false alarm).
+CHECKER_CELL = 16
+CHECKER_LEVELS = (255, 96)
+
+
+def as_displayed(image: np.ndarray) -> np.ndarray:
+    """Upright 8-bit RGB pixels of a photo as the review shows them: composited over a
+    checkerboard where it is transparent."""
+    colour = as_rgb8(image)
+    alpha = transparency(image)
+    if alpha is None:
+        return colour
+    rows, columns = (np.arange(n) // CHECKER_CELL for n in alpha.shape)
+    checker = np.where((rows[:, None] + columns[None, :]) % 2 == 0, *CHECKER_LEVELS)
+    return over_backdrop(colour, alpha, checker)
 
 
 @dataclass
