@@ -179,6 +179,28 @@ def test_palette_png_with_transparency_reads_as_rgba(shared_data, tmp_path):
         image.convert("L").save(path, transparency=16)
     pixels = read_photo(path).pixels
     assert pixels.shape[2] == 4 and not pixels[:, :, 3].all() and pixels[:, :, 3].any()
+    # And in 16 bits: the grey one was read opaque, the RGB one refused ("cannot decode").
+    with Image.open(shared_data / TWO_PEOPLE) as image:
+        grey = np.asarray(image.convert("L"), dtype=np.uint16) * 257
+    for colour_type, values, key in ((0, grey, 16 * 257), (2, np.dstack([grey, grey // 2, grey // 3]),
+                                                            (16 * 257, 8 * 257, 16 * 257 // 3))):
+        path.write_bytes(sixteen_bit_png(values, colour_type, struct.pack(">3H" if colour_type else ">H", *np.atleast_1d(key))))
+        pixels = read_photo(path).pixels
+        assert pixels.dtype == np.uint16 and pixels.shape[2] == 4
+        assert np.array_equal(pixels[:, :, 3] == 0, grey == 16 * 257), colour_type
+        out = tmp_path / "written.png"
+        write_photo(Photo(pixels, None, "PNG", 0), out)
+        assert np.array_equal(read_photo(out).pixels, pixels)
+
+
+def sixteen_bit_png(values: np.ndarray, colour_type: int, transparent: bytes) -> bytes:
+    """A 16-bit grey (colour type 0) or RGB (2) PNG with a tRNS chunk, which Pillow cannot write."""
+    height, width = values.shape[:2]
+    rows = values.astype(">u2").reshape(height, -1)
+    idat = zlib.compress(b"".join(b"\0" + row.tobytes() for row in rows))
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"tRNS", transparent)
+            + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
 
 
 def test_pages_beside_the_photo_are_named_as_left_out(shared_data, tmp_path):

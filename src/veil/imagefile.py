@@ -95,7 +95,12 @@ def _is_16bit_colour(image: Image.Image) -> bool:
 def _pillow_pixels(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        return np.asarray(image.convert("I;16")).astype(np.uint16)
+        grey = np.asarray(image.convert("I;16")).astype(np.uint16)
+        if "transparency" not in image.info:
+            return grey
+        # A transparent level, as in 8 bits (below): kept as alpha, or the file's hidden pixels show.
+        alpha = np.where(grey == image.info["transparency"], 0, 65535).astype(np.uint16)
+        return np.dstack([grey, grey, grey, alpha])
     if mode == "I":
         return np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
     if mode == "F":
@@ -271,7 +276,9 @@ def _opencv_pixels(image: Image.Image, path: Path) -> np.ndarray | None:
     # holding the photo twice. (Given an array, it would hand that array back unchanged when
     # decoding fails, rather than None.)
     pixels = cv2.imread(str(path), None, cv2.IMREAD_UNCHANGED)
-    channels = 4 if image.mode == "RGBA" else 3 if sixteen_bit else OPENCV_MODES[image.mode]
+    # A 16-bit RGB PNG's transparent colour comes out of OpenCV as an alpha channel.
+    keyed = sixteen_bit and "transparency" in image.info
+    channels = 4 if image.mode == "RGBA" or keyed else 3 if sixteen_bit else OPENCV_MODES[image.mode]
     if pixels is None or (pixels.shape[2] if pixels.ndim == 3 else 1) != channels:
         return None
     if not sixteen_bit and pixels.dtype != np.uint8:
