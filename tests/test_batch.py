@@ -289,16 +289,18 @@ sys.meta_path.insert(0, CrashOnPhoto())
 """
 
 
-def test_a_photo_that_crashes_its_worker_fails_alone(shared_data, tmp_path):
+@pytest.mark.parametrize("jobs", [2, 1])
+def test_a_photo_that_crashes_its_worker_fails_alone(shared_data, tmp_path, jobs):
     # A dead worker breaks the pool and every file in flight with it: those run again one at a
-    # time, so the crash is pinned on its own file and the others are redacted.
+    # time, so the crash is pinned on its own file and the others are redacted. With --jobs 1
+    # the photos ran in veil's own process, and the crash ended the batch there.
     inputs = photos(shared_data, tmp_path / "in", 9)
     crashing = inputs[3].rename(inputs[3].with_name("14_CRASH.jpg"))  # among the others in input order
     (tmp_path / "hook").mkdir()
     (tmp_path / "hook" / "sitecustomize.py").write_text(CRASHING_PHOTO)
     env = {**environment(), "PYTHONPATH": os.pathsep.join([str(tmp_path / "hook"), environment()["PYTHONPATH"]])}
     out = tmp_path / "out"
-    run = subprocess.run(veil_command(tmp_path / "in", "--output-dir", out, "--jobs", 2), capture_output=True,
+    run = subprocess.run(veil_command(tmp_path / "in", "--output-dir", out, "--jobs", jobs), capture_output=True,
                          text=True, env=env, timeout=DEADLINE_S)
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     assert run.stderr.count("ended abruptly") == 2  # its line, and its line in the list of failures

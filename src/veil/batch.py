@@ -5,9 +5,9 @@ module-level function of picklable values, so the same call runs in this process
 process pool or on a Dask worker. The main process hands tasks out (a bounded number in
 flight), records each result in the manifest as it arrives, retries a failed photo once on
 another worker, and the caller gets the results as they come. Of several files, each runs in
-a worker process (photos with --jobs 1 excepted: they run here), so that a crash inside a
-library (FFmpeg, an image decoder, a model runtime) fails that file only, with its line, and
-the batch goes on. Videos and sound files run one at a time in a process with every core
+a worker process (--jobs 1 too; a memory:// store, which only this process sees, excepted), so
+that a crash inside a library (FFmpeg, an image decoder, a model runtime) fails that file only,
+with its line, and the batch goes on. Videos and sound files run one at a time in a process with every core
 (their own pipeline uses them all), are never retried (a crash would come again, after as
 long) and are abandoned at the first stop (one may take an hour). A single file runs in this
 process: its failure is the run's either way.
@@ -32,6 +32,7 @@ from veil.names import shown
 from veil.outputs import remove_partial_outputs
 from veil.photo import file_sha256
 from veil.pipeline import FileResult, FileTask, redact_file, unexpected_error
+from veil.remote import Url
 
 LOCAL_CLUSTER = "local:"
 
@@ -93,15 +94,20 @@ def run_all(tasks: list[Task], workers: Workers, finish: Callable[[int, FileResu
             finish(task.index, run_task(task))
         return
     photos = [t for t in tasks if t.file.kind == "image"]
-    jobs = min(workers.jobs, len(photos))
-    if jobs > 1:
-        run_in_pool(photos, jobs, finish)
-    else:  # --jobs 1: here, as asked (a filesystem only this process sees, memory://, works)
+    if any(map(private_to_this_process, photos)):
         for task in photos:
             finish(task.index, run_task(task))
+    elif photos:  # --jobs 1 too: a crash then fails its own photo, not the batch
+        run_in_pool(photos, min(workers.jobs, len(photos)), finish)
     others = [t for t in tasks if t.file.kind != "image"]
     if others:
         run_in_pool(others, 1, finish, one_by_one=True)
+
+
+def private_to_this_process(task: Task) -> bool:
+    """Whether the task reads or writes a store that only this process sees (fsspec's memory://,
+    a library caller's): it cannot run in a worker process."""
+    return any(isinstance(place, Url) and place.protocol == "memory" for place in (task.file.source, task.file.target))
 
 
 def run_in_pool(tasks: list[Task], jobs: int, finish: Callable[[int, FileResult], None],
