@@ -129,7 +129,7 @@ def _reencode(source: Path, target: Path, frames: int, **stream_args) -> None:
     """A new real clip from a real one: rotated, 10-bit, or two clips joined (cut)."""
     sources = source if isinstance(source, list) else [source]
     # Index at the front (as veil writes it), so a truncated copy still opens.
-    with av.open(str(target), "w", container_options={"movflags": "+faststart"}) as out:
+    with av.open(str(target), "w", container_options={"movflags": stream_args.pop("movflags", "+faststart")}) as out:
         stream = out.add_stream(stream_args.pop("codec", "libx264"), rate=30)
         rotation = stream_args.pop("rotation", 0)
         for key, value in stream_args.items():
@@ -592,13 +592,16 @@ def test_scene_cut_splits_tracks(tmp_path: Path):
     assert all(r.last_frame < 12 or r.first_frame >= 12 for r in media.regions)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbled"])
+@pytest.mark.parametrize("damage", ["truncated", "fragmented and truncated", "garbled"])
 def test_damaged_video_fails_closed(damage: str, tmp_path: Path):
-    # Our own output has its index at the front, so a truncated copy still opens.
+    # Our own output has its index at the front, so a truncated copy still opens. A fragmented
+    # MP4 (a recorder's crash-safe file) cut mid-packet lists no frame count, and frame threads
+    # let the cut packet's decode error pass: it was redacted short, exit 0.
     good = tmp_path / "good.mp4"
-    _reencode(VIDEOS / "with_audio" / "5.mp4", good, 40, pix_fmt="yuv420p")
+    fragmented = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "options": {"g": "10"}}
+    _reencode(VIDEOS / "with_audio" / "5.mp4", good, 40, pix_fmt="yuv420p", **(fragmented if "frag" in damage else {}))
     data = bytearray(good.read_bytes())
-    if damage == "truncated":
+    if "truncated" in damage:
         data = data[: len(data) * 2 // 3]
     else:
         for i in range(300):

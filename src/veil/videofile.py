@@ -122,8 +122,13 @@ def read(
     last_frame_end = 0.0  # where the last frame decoded ends, in seconds from the first
     first_time: float | None = None
     data_end = 0.0  # the end of the last packet of the picture or the sound, in seconds
+    cut_short = False  # whether the last packet of the picture or the sound has less data than it says
     try:
         for packet in container.demux(video, *{*container.streams.audio, *copied}):
+            if packet.size and packet.stream.type in ("video", "audio"):
+                # A file cut off mid-packet (a crashed recording, an unfinished copy): the demuxer
+                # marks the packet, and frame threads let its decode error pass unsaid.
+                cut_short = packet.is_corrupt
             if packet.pts is not None and packet.time_base and packet.stream.type in ("video", "audio"):
                 data_end = max(data_end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
             if packet.stream is not video:
@@ -147,6 +152,8 @@ def read(
                 yield frame
     except av.error.FFmpegError as error:
         raise VideoError(f"decode error after frame {decoded}: {reason(error)}") from None
+    if cut_short:
+        raise VideoError(f"the file is truncated or damaged: its data ends inside a packet, after frame {decoded}")
     _check_complete(container, video, decoded, max(last_time, data_end), last_frame_end)
 
 
