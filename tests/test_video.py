@@ -314,6 +314,13 @@ def test_ten_bit_stays_ten_bit(tmp_path: Path):
     assert after["pix_fmt"] == "yuv420p10le" and len(after["times"]) == 10
     with av.open(str(target)) as c:
         assert c.streams.video[0].codec_context.name == "hevc"
+    # A lossless 4:4:4 master of 16 bits keeps its full colour at the most bits H.265 takes (it
+    # fell to 4:2:0 10-bit), and so does a 16-bit grey one.
+    for pix_fmt, written in (("yuv444p16le", "yuv444p12le"), ("gray16le", "gray12le")):
+        master, copy = tmp_path / "master.mkv", tmp_path / "master.out.mkv"
+        _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", master, 3, codec="ffv1", pix_fmt=pix_fmt)
+        redact(master, copy, None, overwrite=True)
+        assert probe(copy)["pix_fmt"] == written
     # AVI holds no H.265: the refusal names the containers that were tried and do.
     with pytest.raises(VideoError, match=r"a \.avi file cannot hold this video \(.*\): choose \.mp4, \.mkv or \.mov$"):
         check_output_holds(source, tmp_path / "out.avi", Encoding())

@@ -211,7 +211,7 @@ def output_pix_fmt(encoder: str, input_fmt: str, depth: int, width: int, height:
     supported = {f.name for f in (av.codec.Codec(encoder, "w").video_formats or ())}
     full_colour = "yuv444p10le" if depth > 8 else "yuv444p"
     # RGB (a lossless screen recording) the encoder cannot take keeps its full colour as 4:4:4.
-    for candidate in (input_fmt, input_fmt.replace("yuvj", "yuv"),
+    for candidate in (input_fmt, input_fmt.replace("yuvj", "yuv"), *_same_layout_deepest_first(input_fmt, depth),
                       *((full_colour,) if av.VideoFormat(input_fmt).is_rgb else ()),
                       "yuv420p10le" if depth > 8 else "yuv420p", "yuv420p"):
         if candidate in supported:
@@ -219,6 +219,23 @@ def output_pix_fmt(encoder: str, input_fmt: str, depth: int, width: int, height:
                 return next(f for f in (full_colour, "yuv444p") if f in supported)
             return candidate
     raise VideoError(f"encoder {encoder} supports none of the usable pixel formats")
+
+
+def _same_layout_deepest_first(input_fmt: str, depth: int) -> list[str]:
+    """Planar formats with the input's chroma layout (or grey), from its depth down: a lossless
+    master in 4:4:4 at 16 bits is kept 4:4:4 at the most bits the encoder takes (it fell to 4:2:0)."""
+    fmt = av.VideoFormat(input_fmt, 64, 64)
+    if fmt.is_rgb:
+        return []
+    if len(fmt.components) < 3:
+        family = "gray"
+    else:
+        chroma = fmt.components[1]
+        layouts = {(64, 64): "444", (32, 64): "422", (32, 32): "420", (64, 32): "440"}
+        if (chroma.width, chroma.height) not in layouts:
+            return []
+        family = f"yuv{layouts[chroma.width, chroma.height]}p"
+    return [family + ("" if bits == 8 else f"{bits}le") for bits in (16, 14, 12, 10, 8) if bits <= max(depth, 8)]
 
 
 def _halves_odd_side(pix_fmt: str, width: int, height: int) -> bool:
