@@ -305,7 +305,7 @@ def test_upright_to_coded_matches_numpy_rotation():
         assert back[int(b.y0):int(b.y1), int(b.x0):int(b.x1)].all() and back.sum() == 32, turns
 
 
-def test_ten_bit_stays_ten_bit(tmp_path: Path):
+def test_depth_chroma_and_hdr_levels_are_kept(tmp_path: Path):
     source = tmp_path / "hdr.mp4"
     _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10, codec="libx265", pix_fmt="yuv420p10le")
     target = tmp_path / "out.mp4"
@@ -321,6 +321,20 @@ def test_ten_bit_stays_ten_bit(tmp_path: Path):
         _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", master, 3, codec="ffv1", pix_fmt=pix_fmt)
         redact(master, copy, None, overwrite=True)
         assert probe(copy)["pix_fmt"] == written
+    # An HDR10 clip keeps the levels its players tone-map by: the mastering display's colours and
+    # light, and the content's light (both were dropped).
+    levels = ("hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):"
+              "max-cll=1000,400:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc")
+    hdr, hdr_copy = tmp_path / "hdr10.mp4", tmp_path / "hdr10.out.mp4"
+    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", hdr, 3, codec="libx265", pix_fmt="yuv420p10le",
+              options={"x265-params": f"log-level=error:{levels}"})
+    redact(hdr, hdr_copy, None)
+
+    def light(path: Path) -> dict[str, bytes]:
+        with av.open(str(path)) as c:
+            return {str(d.type): bytes(d) for d in next(c.decode(video=0)).side_data if "SEI" not in str(d.type)}
+    assert set(light(hdr)) == {"Type.MASTERING_DISPLAY_METADATA", "Type.CONTENT_LIGHT_LEVEL"}
+    assert light(hdr_copy) == light(hdr)
     # AVI holds no H.265: the refusal names the containers that were tried and do.
     with pytest.raises(VideoError, match=r"a \.avi file cannot hold this video \(.*\): choose \.mp4, \.mkv or \.mov$"):
         check_output_holds(source, tmp_path / "out.avi", Encoding())

@@ -41,7 +41,7 @@ from veil.regions import head_box
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.voice import media_voice_plan
-from veil.videofile import (Encoding, Output, VideoError, bit_depth, frame_rate, moving_streams, open_input, open_output,
+from veil.videofile import (Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels, moving_streams, open_input, open_output,
                             read, reason, video_stream)
 
 
@@ -584,7 +584,7 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                     refuse_mirrored(item)
                     rotation = item.rotation
                     out = open_output(temp, suffix, container, stream, item.rotation, encoding,
-                                      media_voice_plan(media, settings.voice))
+                                      media_voice_plan(media, settings.voice), hdr10_levels(item))
                     for packet in early:
                         out.mux(packet)
                 boxes = [(r, upright_to_coded(b, turns, item.width, item.height)) for r, b in by_frame.get(index, [])]

@@ -19,7 +19,7 @@ thread count, are not written.
 from __future__ import annotations
 
 import contextlib
-
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -221,6 +221,27 @@ def output_pix_fmt(encoder: str, input_fmt: str, depth: int, width: int, height:
     raise VideoError(f"encoder {encoder} supports none of the usable pixel formats")
 
 
+def hdr10_levels(frame: av.VideoFrame) -> tuple[str, ...]:
+    """x265's parameters for the HDR10 levels a frame carries: its mastering display's colours and
+    light, and its content's light. Without them players tone-map an HDR10 picture by guesswork,
+    and it looks other than it did."""
+    levels = []
+    for data in frame.side_data:
+        if data.type == av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA:
+            # FFmpeg's AVMasteringDisplayMetadata: red, green, blue and white x, y, then the least
+            # and most light, each a fraction of two ints; then whether each group is given.
+            values = struct.unpack("<20i2i", bytes(data))
+            ratio = [values[i] / values[i + 1] if values[i + 1] else 0.0 for i in range(0, 20, 2)]
+            if values[20] and values[21]:
+                x = [round(r * 50_000) for r in ratio[:8]]  # x265 counts chromaticity in 0.00002, light in 0.0001 cd/m2
+                levels += ["hdr10=1", f"master-display=G({x[2]},{x[3]})B({x[4]},{x[5]})R({x[0]},{x[1]})"
+                           f"WP({x[6]},{x[7]})L({round(ratio[9] * 10_000)},{round(ratio[8] * 10_000)})"]
+        elif data.type == av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL:
+            most, average = struct.unpack("<2I", bytes(data))
+            levels += ["hdr10=1", f"max-cll={most},{average}"]
+    return tuple(dict.fromkeys(levels))
+
+
 def _same_layout_deepest_first(input_fmt: str, depth: int) -> list[str]:
     """Planar formats with the input's chroma layout (or grey), from its depth down: a lossless
     master in 4:4:4 at 16 bits is kept 4:4:4 at the most bits the encoder takes (it fell to 4:2:0)."""
@@ -316,7 +337,9 @@ class Output:
 
 def open_output(path: Path, suffix: str, source: av.container.InputContainer,
                 video: av.video.stream.VideoStream, rotation: int, encoding: Encoding,
-                voice: VoicePlan = VoicePlan()) -> Output:
+                voice: VoicePlan = VoicePlan(), light: tuple[str, ...] = ()) -> Output:
+    """The output file's container and streams. `light`: the first frame's HDR10 levels
+    (`hdr10_levels`), written into an H.265 stream."""
     fmt = CONTAINER_FORMATS.get(suffix.lower())
     # MP4/MOV: index at the front, so the file plays while it downloads.
     options = NAMELESS_MUXING | ({"movflags": "+faststart"} if fmt in ("mp4", "mov") else {})
@@ -327,7 +350,7 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         why = reason(error) if isinstance(error, av.error.FFmpegError) else error
         raise VideoError(f"cannot write a video {named} ({why}): choose .mp4, .mkv or .mov") from None
     try:
-        stream = _add_video(out, video, rotation, encoding)
+        stream = _add_video(out, video, rotation, encoding, light)
         copies, reencode = _add_audio(out, source, voice)
         if encoding.keep_subtitles:
             for sub in source.streams.subtitles:
@@ -342,7 +365,7 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
 
 
 def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoStream, rotation: int,
-               encoding: Encoding) -> av.video.stream.VideoStream:
+               encoding: Encoding, light: tuple[str, ...] = ()) -> av.video.stream.VideoStream:
     cc = video.codec_context
     if cc.format is None or not cc.width or not cc.height:
         raise VideoError("the video stream's size or pixel format is unknown: the file is damaged or truncated")
@@ -389,7 +412,8 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         options["flags"] = "+ildct+ilme"
         options["x264-params"] = "interlaced=1:" + ("tff=1" if cc.field_order in TOP_FIELD_FIRST else "bff=1")
     if encoder == "libx265":
-        options["x265-params"] = "log-level=error:info=0"  # info=0: no SEI with its version, build and settings
+        # info=0: no SEI with its version, build and settings.
+        options["x265-params"] = ":".join(("log-level=error", "info=0", *light))
     if encoder == "libvpx-vp9":
         options.update({"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"})
     if encoder == "libvpx":  # VP8's CRF caps a target bitrate: set one high enough for the CRF to rule
