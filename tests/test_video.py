@@ -95,6 +95,31 @@ def test_output_is_faithful(name: str, tmp_path: Path):
         assert after["last"].max() <= 24
 
 
+def test_a_long_last_frame_keeps_its_duration(tmp_path: Path):
+    # A VFR clip ending on a long still: the encoders leave packets without a duration, and the
+    # MP4 muxer gave the last frame 1 / the average rate (1.17 s here, not 1 s).
+    source, target = tmp_path / "still.mp4", tmp_path / "still.out.mp4"
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as clip, av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=1)
+        stream.pix_fmt, stream.time_base, stream.codec_context.time_base = "yuv420p", Fraction(1, 1000), Fraction(1, 1000)
+        for frame, start, length in zip(clip.decode(video=0), (0, 1500, 2500), (1500, 1000, 1000)):
+            if start == 0:
+                stream.width, stream.height = frame.width, frame.height
+            new = frame.reformat(format="yuv420p")
+            new.pts, new.time_base, new.duration = start, Fraction(1, 1000), length
+            for packet in stream.encode(new):
+                packet.duration = packet.duration or {0: 1500, 1500: 1000, 2500: 1000}[packet.pts]
+                out.mux(packet)
+        out.mux(stream.encode(None))
+
+    def video_length(path: Path) -> float:
+        with av.open(str(path)) as c:
+            return float(c.streams.video[0].duration * c.streams.video[0].time_base)
+    assert video_length(source) == 3.5
+    redact(source, target, None)
+    assert video_length(target) == 3.5 and probe(target)["times"] == [0.0, 1.5, 2.5]
+
+
 def test_gps_and_device_are_gone(tmp_path: Path):
     source = METADATA / "mov" / "with-gps.mov"
     assert "com.apple.quicktime.location.ISO6709" in probe(source)["meta"]["container"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -290,12 +290,22 @@ class Output:
     # What the video's first packet passes through before the file (X264_WITHOUT_SEI), if anything.
     first_packet_filter: BitStreamFilterContext | None = None
     last_keyframe: float | None = None  # when the last frame made a keyframe was (s)
+    # Each frame's duration by its timestamp, until its packet comes: the encoders leave packets
+    # without one, and a muxer then gives the last frame 1 / the average rate (a long still at a
+    # VFR clip's end, a phone's slow-motion tail, came out longer or shorter).
+    durations: dict[int, int] = field(default_factory=dict)
 
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
         if frame is not None:
             self._choose_type(frame)
+            if frame.duration and frame.pts is not None:
+                self.durations[frame.pts] = frame.duration
         packets = self.video.encode(frame)
+        for packet in packets:
+            if packet.pts in self.durations:
+                duration = self.durations.pop(packet.pts)
+                packet.duration = packet.duration or duration
         if self.first_packet_filter is not None and packets:
             first, *rest = packets
             packets = [*self.first_packet_filter.filter(first), *self.first_packet_filter.filter(None), *rest]
