@@ -472,3 +472,28 @@ def test_an_output_name_near_the_longest_a_file_system_takes_is_written(shared_d
     result = veil(source, "-o", out)
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source.name, out.name])
+
+
+def test_the_library_refuses_what_would_hide_nothing(shared_data, tmp_path):
+    # The command line and the plan schema bound these; a library caller's reached the renderer,
+    # where a mode it did not know drew nothing: every face written visible, exit clean.
+    import veil
+    from veil.plan import RenderSettings
+
+    for wrong in ({"mode": "none"}, {"mode": "Fill"}, {"mode": "pixelate", "blocks": 1000},
+                  {"blocks": 0}, {"color": (300, 0, 0)}, {"voice": "silence"}):
+        with pytest.raises(ValueError):
+            RenderSettings(**wrong)
+    with pytest.raises(TypeError, match="RenderSettings, not dict"):
+        veil.redact_image(shared_data / TWO_PEOPLE, tmp_path / "out.jpg", settings={"mode": "fill"})
+    assert not (tmp_path / "out.jpg").exists()
+    # Floating-point pixels (0..1) looked black to the detector: no face, and no word of why.
+    rgb = rgb_of(shared_data / TWO_PEOPLE)
+    assert len(detect(rgb)) >= 2
+    with pytest.raises(ValueError, match="8- or 16-bit pixels"):
+        detect(rgb / 255.0)
+    for shape in ((0, 0, 3), (2, 10, 10, 3), (10, 10, 5)):
+        with pytest.raises(ValueError, match="height x width"):
+            detect(np.zeros(shape, np.uint8))
+    with pytest.raises(TypeError):
+        detect(str(shared_data / TWO_PEOPLE))

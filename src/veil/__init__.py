@@ -24,8 +24,20 @@ from veil.plan import MediaPlan, Plan, RenderSettings
 
 
 def detect(image, accurate: bool = False) -> list[Detection]:
-    """Faces in an image array (RGB, RGBA or grayscale; 8 or 16 bit): tight face boxes with scores."""
-    return detect_faces(image, ACCURATE if accurate else FAST)
+    """Faces in an image array (RGB, RGBA or grayscale; 8 or 16 bit): tight face boxes with scores.
+
+    Raises TypeError or ValueError for anything else: floating-point pixels (0..1) would look
+    black to the detector, and it would find no face in them."""
+    import numpy as np
+
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"detect() takes a numpy array of pixels, not {type(image).__name__}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"detect() takes 8- or 16-bit pixels (uint8 or uint16), not {image.dtype}")
+    channels = image.shape[2] if image.ndim == 3 else 1 if image.ndim == 2 else None
+    if channels not in (1, 3, 4) or 0 in image.shape:
+        raise ValueError(f"detect() takes a picture of height x width (x 1, 3 or 4 channels), not shape {image.shape}")
+    return detect_faces(image[:, :, 0] if channels == 1 and image.ndim == 3 else image, ACCURATE if accurate else FAST)
 
 
 def redact_image(
@@ -43,6 +55,8 @@ def redact_image(
     from veil.pipeline import Analysis, FileTask, redact_file
     from veil.plan import Encoding
 
+    if settings is not None and not isinstance(settings, RenderSettings):
+        raise TypeError(f"settings must be a veil.RenderSettings, not {type(settings).__name__}")
     source = Path(source)
     target = output_path(source, source.parent, Path(output) if output else None, None)
     task = FileTask(source, media_kind(source), target, settings or RenderSettings(), Encoding(),

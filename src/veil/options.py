@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from veil.kinds import HIDE_WORDS, parse_hide
-from veil.plan import Encoding, Kind, Plan, RenderSettings
+from veil.plan import MAX_PIXELATE_BLOCKS, Encoding, Kind, Plan, RenderSettings
 
 
 class Mode(str, Enum):
@@ -58,7 +58,7 @@ AccurateOption = Annotated[bool, typer.Option("--accurate", help="More detection
 ModeOption = Annotated[Mode, typer.Option(help="fill (safest), pixelate (at most --blocks across a face), blur (weakest: reversible by published attacks). A loaded plan keeps its own unless given.")]
 ColorOption = Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB.")]
 ShapeOpt = Annotated[ShapeOption, typer.Option(help="Shape of each hidden region.")]
-BlocksOption = Annotated[int, typer.Option(min=1, max=8, help="pixelate: blocks across a face (at most 8).")]
+BlocksOption = Annotated[int, typer.Option(min=1, max=MAX_PIXELATE_BLOCKS, help=f"pixelate: blocks across a face (at most {MAX_PIXELATE_BLOCKS}).")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace outputs, plans and reports that exist (never an input).")]
 HideOption = Annotated[str, typer.Option("--hide", help=f"What to hide, a comma list of {', '.join(HIDE_WORDS)}. Text is hidden, never read.")]
 VoiceOption = Annotated[VoiceChoice, typer.Option(help="Speech in the sound: keep (default for videos; voices stay recognisable), mute (speech only), mute-all (all sound), anonymise (pitch and speech envelope moved at random per segment; words kept, voices still partly linkable). Audio files need one of the last three.")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import jsonschema
 
@@ -39,6 +40,7 @@ Origin = Literal["detected", "interpolated", "extended", "reviewer", "unanalysed
 # What a region hides. Every kind flows through the same plan, tracking, review, render and report.
 Kind = Literal["face", "plate", "text", "person", "speech"]
 VoiceMode = Literal["keep", "mute", "mute-all", "anonymise"]
+RenderMode = Literal["fill", "pixelate", "blur"]
 
 
 class PlanError(ValueError):
@@ -173,6 +175,7 @@ class MediaPlan:
 # pixelated the same way dlib's recogniser named 5 (fast) / 5 (accurate) people at 6 blocks,
 # 8 / 9 at 8 blocks, and 11 at 4 blocks (fast), where colour blobs match more easily.
 PIXELATE_BLOCKS = 6
+MAX_PIXELATE_BLOCKS = 8  # more leaves a face recognisable (the same measurement)
 
 
 @dataclass
@@ -183,10 +186,26 @@ class RenderSettings:
     for every export and stored nowhere (veil.render.shading).
     """
 
-    mode: Literal["fill", "pixelate", "blur"] = "fill"
+    mode: RenderMode = "fill"
     color: tuple[int, int, int] = (0, 0, 0)
     blocks: int = PIXELATE_BLOCKS  # pixelate: at most this many blocks across a face
     voice: VoiceMode = "keep"  # what happens to speech in the sound (veil.voice)
+
+    def __post_init__(self) -> None:
+        # A library caller's settings reach the renderer unchecked by the command line or the plan
+        # schema: a mode it does not know drew nothing, and many blocks leave a face recognisable.
+        if self.mode not in get_args(RenderMode):
+            raise ValueError(f"unknown redaction mode {self.mode!r}: use fill, pixelate or blur")
+        if self.voice not in get_args(VoiceMode):
+            raise ValueError(f"unknown voice mode {self.voice!r}: use keep, mute, mute-all or anonymise")
+        if not _is_int(self.blocks) or not 1 <= self.blocks <= MAX_PIXELATE_BLOCKS:
+            raise ValueError(f"blocks must be a whole number from 1 to {MAX_PIXELATE_BLOCKS}, not {self.blocks!r}")
+        if len(self.color) != 3 or not all(_is_int(c) and 0 <= c <= 255 for c in self.color):
+            raise ValueError(f"color must be three whole numbers from 0 to 255, not {self.color!r}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
