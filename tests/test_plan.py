@@ -145,7 +145,21 @@ INVALID = {
          "start": 50.0, "end": 60.0}])), "media/1/regions/0: a speech region starts at 50.0 s, after"),
     "frames past the end not analysed": (lambda d: d["media"][1].update(unanalysed_frames=[200]),
                                          "media/1: unanalysed_frames lists a frame past"),
+    # Reported as hidden while hiding nothing; a reviewer's delete of it failed with a traceback.
+    "a region without boxes": (lambda d: region(d).update(boxes=[]), "media/0/regions/0: a region needs at least one box"),
+    # Rendered with --voice mute, its segments were found again and added beside these, counted twice.
+    "speech without its search's record": (lambda d: (d["media"][1].update(kind="audio", regions=[
+        {"id": "s1", "kind": "speech", "source": "reviewer", "shape": "box", "keep_visible": False, "boxes": [],
+         "start": 1.0, "end": 2.0}])), "media/1/regions/0: a speech region needs the plan's record"),
 }
+
+
+def test_speech_reaching_past_the_sound_ends_with_it():
+    # 18 s were reported muted in a sound of 7.3 s.
+    data = broken(lambda d: d["media"][1].update(kind="audio", detection={"speech": {"sound_seconds": 7.328}}, regions=[
+        {"id": "s1", "kind": "speech", "source": "reviewer", "shape": "box", "keep_visible": False, "boxes": [],
+         "start": 7.0, "end": 25.0}]))
+    assert Plan.from_json(data).media[1].regions[0].end == 7.328
 
 
 def test_a_box_inside_out_but_off_the_picture_still_loads():

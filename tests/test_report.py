@@ -165,3 +165,56 @@ def test_a_batch_report_accounts_for_every_input(tmp_path: Path):
                                                                                    "notes.txt": "skipped"}
     html = report_path.read_text()
     assert "Inputs not redacted in this run" in html and "broken.jpg" in html and "notes.txt" in html
+
+
+@pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")
+def test_the_report_counts_only_what_this_run_hid(tmp_path: Path):
+    # A plan's regions moved off the picture, a file that failed, a file of the plan this run did
+    # not name, a dry run: each was reported as hidden while every face stayed visible.
+    from veil.cli import app
+
+    def run(*args: str) -> tuple[int, dict, str]:
+        result = CliRunner().invoke(app, [*args, "--report", str(tmp_path / "r.json"), "--overwrite"])
+        return result.exit_code, json.loads((tmp_path / "r.json").read_text()), (tmp_path / "r.html").read_text()
+
+    first, second = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    shutil.copy(PHOTO, first)
+    shutil.copy(PHOTO, second)
+    code, report, page = run(str(first), str(second), "--dry-run", "--save-plan", str(tmp_path / "plan.json"))
+    assert code == 0 and report["dry_run"] and report["plan_file"] is None and "Dry run" in page
+    assert [(f["regions_planned"], f["regions_hidden"]) for f in report["files"]] == [(2, 0), (2, 0)]
+    assert [m["file"] for m in report["models"]] == [MODEL_NAME, "retinaface_mnv2.onnx"]
+
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    away = plan["media"][0]["regions"][0]
+    away["boxes"] = [[0, 5000, 5000, 5100, 5100, *away["boxes"][0][5:]]]
+    (tmp_path / "edited.json").write_text(json.dumps(plan))
+    result = CliRunner().invoke(app, [str(first), "--plan", str(tmp_path / "edited.json"), "-o",
+                                      str(tmp_path / "out.jpg"), "--report", str(tmp_path / "r.json"), "--overwrite"])
+    assert result.exit_code == 0 and "lie wholly outside the picture and hide nothing (f1)" in result.output
+    assert "1 region(s) hidden" in result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["plan_file"]["path"] == str(tmp_path / "edited.json")
+    assert report["plan_file"]["sha256"] == sha(tmp_path / "edited.json")
+    entry = report["files"][0]
+    assert (entry["regions_hidden"], entry["regions_off_picture"]) == (1, 1)
+    assert [r["off_picture"] for r in entry["regions"]] == [True, False]
+    # b.jpg is in the plan but not among this run's inputs: not hidden, and said so.
+    assert report["files"][1]["regions_hidden"] == 0
+    assert report["not_redacted"] == [{"path": str(second), "status": "not rendered",
+                                       "reason": "in the plan, not among this run's inputs"}]
+    assert "no detection ran in this run" in (tmp_path / "r.html").read_text()
+
+
+def test_the_report_names_the_models_that_ran(tmp_path: Path):
+    # It always named CenterFace, for a sound file too, and never the speech detector.
+    media = MediaPlan(path=str(tmp_path / "talk.wav"), kind="audio", width=0, height=0, detection={
+        "speech": {"model": "silero_vad.onnx", "model_sha256": model_sha256("silero_vad.onnx"), "speech_seconds": 0.0}})
+    report = build_report(Plan(media=[media]), {})
+    assert report["models"] == [{"name": "Silero VAD", "file": "silero_vad.onnx", "sha256": model_sha256("silero_vad.onnx"),
+                                 "used_for": "speech detection", "matches_plan": True}]
+    by_hand = MediaPlan(path=str(tmp_path / "in.png"), kind="image", width=8, height=8)
+    write_report(Plan(media=[by_hand]), {}, tmp_path / "audit.json")
+    assert json.loads((tmp_path / "audit.json").read_text())["models"] == []
+    page = (tmp_path / "audit.html").read_text()
+    assert "no detection is recorded in the plan" in page and "none (planned by hand)" in page

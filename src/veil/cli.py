@@ -201,7 +201,7 @@ def redact(
     if plan_file is None:
         plan.media = [r.media for r in results if r.media is not None]
 
-    failed_writes = write_run_files(plan, results, skipped, save_plan, report, overwrite)
+    failed_writes = write_run_files(plan, results, skipped, save_plan, report, overwrite, dry_run)
     print_summary(results, skipped, time.monotonic() - started, quiet, as_json, dry_run)
     if failed_writes or any(r.error for r in results):
         raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
@@ -307,7 +307,7 @@ def run_tasks(tasks: list[FileTask], settled: list[FileResult], workers: Workers
 
 
 def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped], save_plan: Path | None,
-                    report: Path | None, overwrite: bool) -> bool:
+                    report: Path | None, overwrite: bool, dry_run: bool = False) -> bool:
     """Save the plan and the report; True when one could not be written (said on one line)."""
     failed = False
     if save_plan is not None:
@@ -323,7 +323,7 @@ def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped
                          for r in results if r.already_done]
         not_redacted += [{"path": str(s.path), "status": "skipped", "reason": s.reason} for s in skipped]
         try:
-            write_report(plan, outputs, report, overwrite, not_redacted)
+            write_report(plan, outputs, report, overwrite, not_redacted, dry_run)
         except (OSError, ValueError) as error:
             err.print(f"veil: cannot write the report {shown(report)}: {one_line(error)}")
             failed = True

@@ -137,8 +137,8 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
     if result.media is not None:
         dry_run = task.target is None
         result.notes = notes(result.media, task.encoding, dry_run) + voice_notes(result.media, task.render.voice, dry_run)
-        # Speech is time, not a region of pixels: the count is of what is hidden in the picture.
-        result.regions = sum(not r.keep_visible and r.kind != "speech" for r in result.media.regions)
+        # Regions that hide pixels: speech is time, and a box off the picture hides nothing.
+        result.regions = len(result.media.hiding_regions())
         result.input_sha256 = result.media.sha256
     result.seconds = time.monotonic() - started
     return result
@@ -261,6 +261,9 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     if (subtitles := media.detection.get("stream", {}).get("subtitle_streams")) and not encoding.keep_subtitles:
         found.append(Note(f"its {subtitles} subtitle stream(s) {were} left out (--keep-subtitles copies them)",
                           warning=True))
+    if off := media.off_picture_regions():
+        found.append(Note(f"{len(off)} region(s) of the plan lie wholly outside the picture and hide nothing "
+                          f"({', '.join(r.id for r in off[:5])}{', ...' if len(off) > 5 else ''})", warning=True))
     if media.unchecked_frames:
         outside = f"{len(media.unchecked_frames)} frame(s) outside --start/--end were not checked for faces"
         found.append(Note(f"{outside} and {are} fully covered") if media.unchecked_covered

@@ -9,6 +9,7 @@ validated against `plan.schema.json` when loaded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
@@ -98,6 +99,10 @@ class Region:
     def first_frame(self) -> int:
         return min(self.boxes)
 
+    def on_picture(self, width: int, height: int) -> bool:
+        """Whether some box of the region covers a pixel of a width x height picture."""
+        return any(min(b.x1, width) > max(b.x0, 0) and min(b.y1, height) > max(b.y0, 0) for b in self.boxes.values())
+
     @property
     def last_frame(self) -> int:
         return max(self.boxes)
@@ -153,6 +158,14 @@ class MediaPlan:
             for frame, box in region.boxes.items():
                 index.setdefault(frame, []).append((region, box))
         return index
+
+    def hiding_regions(self) -> list[Region]:
+        """The regions that hide pixels: not kept visible, not speech, and on the picture somewhere."""
+        return [r for r in self.regions if not r.keep_visible and r.kind != "speech" and r.on_picture(self.width, self.height)]
+
+    def off_picture_regions(self) -> list[Region]:
+        """Regions of the picture whose every box lies outside it (a plan edited by hand): they hide nothing."""
+        return [r for r in self.regions if r.kind != "speech" and not r.on_picture(self.width, self.height)]
 
     def region(self, region_id: str) -> Region:
         for region in self.regions:
@@ -230,6 +243,9 @@ class Plan:
     # Render and encoding settings this run took from the command line instead of the plan
     # (for the audit report; not saved).
     overridden: list[str] = field(default_factory=list)
+    # The plan file this plan was loaded from, and its SHA-256 (for the audit report; not saved).
+    loaded_from: str | None = field(default=None, compare=False)
+    loaded_sha256: str | None = field(default=None, compare=False)
 
     def find(self, path: str | Path) -> MediaPlan:
         wanted = Path(path).resolve()
@@ -301,11 +317,14 @@ class Plan:
     @classmethod
     def load(cls, path: Path) -> Plan:
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            raw = Path(path).read_bytes()
+            data = json.loads(raw.decode("utf-8"))
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
             reason = "nested too deeply" if isinstance(error, RecursionError) else error
             raise PlanError(f"cannot read plan: {reason}") from None
-        return cls.from_json(data, Path(path).absolute().parent)
+        plan = cls.from_json(data, Path(path).absolute().parent)
+        plan.loaded_from, plan.loaded_sha256 = str(Path(path).absolute()), hashlib.sha256(raw).hexdigest()
+        return plan
 
 
 # Farther than any picture's corner by far (photos are refused over 200 MP): a box beyond it is
@@ -325,6 +344,8 @@ def _region_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str,
         return "", "a speech region lies on a sound's time axis: no boxes, in a video or a sound file only"
     if speech:
         return _speech_problem(media, region)
+    if not region["boxes"]:
+        return "", "a region needs at least one box (frame, x0, y0, x1, y1)"
     frames = max(1, media["frame_count"])
     listed: set[int] = set()
     for k, box in enumerate(region["boxes"]):
@@ -356,7 +377,11 @@ def _speech_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str,
         return "", "a speech region needs its start and end (seconds)"
     if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
         return "", f"a speech region must end after it starts ({start} to {end} s)"
-    length = media.get("detection", {}).get("speech", {}).get("sound_seconds")
+    record = media.get("detection", {}).get("speech")
+    if not isinstance(record, dict):
+        # Its segments would be found again and added beside these, each counted twice.
+        return "", "a speech region needs the plan's record of the speech search (detection.speech): detect again"
+    length = record.get("sound_seconds")
     if length is not None and start >= length:
         return "", f"a speech region starts at {start} s, after the sound ends ({length} s)"
     return None
@@ -446,6 +471,13 @@ def _located(data: dict[str, Any], folder: Path | None) -> str:
     return os.path.normpath(recorded.absolute())
 
 
+def _within_sound(end: float | None, media: dict[str, Any]) -> float | None:
+    """A speech segment's end, cut at the sound's end: a segment reaching past it silences
+    nothing more, and would be counted as speech treated."""
+    length = media.get("detection", {}).get("speech", {}).get("sound_seconds")
+    return min(end, length) if end is not None and isinstance(length, (int, float)) else end
+
+
 def _media_from_json(data: dict[str, Any], folder: Path | None, shared_detection: dict[str, Any]) -> MediaPlan:
     return MediaPlan(
         path=_located(data, folder),
@@ -470,7 +502,7 @@ def _media_from_json(data: dict[str, Any], folder: Path | None, shared_detection
                 reason=r.get("reason"),
                 boxes={b[0]: Box(b[1], b[2], b[3], b[4], b[5], b[6]) for b in r["boxes"]},
                 start=r.get("start"),
-                end=r.get("end"),
+                end=_within_sound(r.get("end"), data),
             )
             for r in data["regions"]
         ],

@@ -25,41 +25,38 @@ from veil.models import model_sha256
 from veil.outputs import atomic_write_bytes
 from veil.photo import file_sha256
 from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
-from veil.remote import Url, location
+from veil.remote import Url, is_url, location
 from veil.voice import VOICE_TEXT, voice_entry
 
 REPORT_FORMAT = "veil-report"
 REPORT_VERSION = 1
 ORIGINS = ("detected", "interpolated", "extended", "reviewer", "unanalysed")
-KIND_MODELS = {"ppocrv6_det_small.onnx": "PP-OCRv6 small text detector",
-               "ssdlite_person.onnx": "SSDLite-MobileNetV2 person detector"}
-USED_FOR = {"ppocrv6_det_small.onnx": "text and licence-plate detection (text is found, never read)",
-            "ssdlite_person.onnx": "person detection"}
 # The `media` of an edit that concerns every file (export, loading a plan); see veil.review.session.
 ALL_MEDIA = "*"
 
 
-def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[str, str]] | None = None,
+                 dry_run: bool = False) -> dict[str, Any]:
     """The report as JSON-ready data; `outputs` maps each input path to its written output;
     `not_redacted` lists the run's inputs without a plan here (failed, skipped, done by an earlier
-    run), each {"path", "status", "reason"}, so that the report accounts for every input."""
+    run), each {"path", "status", "reason"}, so that the report accounts for every input. A
+    plan's file that this run did not render, and that `not_redacted` does not name, is listed
+    there too: its regions were not hidden here."""
+    listed = {_key(entry["path"]) for entry in not_redacted or []}
+    unrendered = [{"path": media.path, "status": "not rendered",
+                   "reason": "in the plan, not among this run's inputs"}
+                  for media in plan.media if not dry_run and media.path not in outputs and _key(media.path) not in listed]
     return {
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
         "generated": now_iso(),
         "veil_version": __version__,
+        "dry_run": dry_run,  # planned only: nothing was written, nothing hidden
         "plan_created": plan.created,
         "plan_veil_version": plan.veil_version,
-        "models": [{
-            "name": "CenterFace", "file": MODEL_NAME, "sha256": model_sha256(MODEL_NAME), "used_for": "face detection",
-            # Each file's detection record names the model that found its regions.
-            "matches_plan": all(m.detection.get("model_sha256") in (None, model_sha256(MODEL_NAME)) for m in plan.media),
-        }] + ([{
-            "name": "RetinaFace-MobileNetV2", "file": RETINAFACE_NAME, "sha256": model_sha256(RETINAFACE_NAME),
-            "used_for": "face detection (second detector)",
-            "matches_plan": all(m.detection["second_model_sha256"] == model_sha256(RETINAFACE_NAME)
-                                for m in plan.media if "second_model_sha256" in m.detection),
-        }] if any("second_model_sha256" in m.detection for m in plan.media) else []) + kind_models(plan),
+        # A plan file rendered as it was, detecting nothing in this run (None: planned in this run).
+        "plan_file": {"path": plan.loaded_from, "sha256": plan.loaded_sha256} if plan.loaded_from else None,
+        "models": models_used(plan),
         "settings": {
             "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks,
                        "voice": plan.render.voice},
@@ -68,18 +65,48 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
             "from_command_line": plan.overridden,
         },
         "files": [file_entry(media, outputs.get(media.path), plan.edits, plan.render.voice) for media in plan.media],
-        "not_redacted": list(not_redacted or []),
+        "not_redacted": list(not_redacted or []) + unrendered,
         "edits": [edit_entry(e) for e in plan.edits],
     }
 
 
-def kind_models(plan: Plan) -> list[dict[str, Any]]:
-    """The models beyond faces that found this plan's regions (each file's record names its own)."""
-    # A plan edited by hand may name anything: the report shows it as recorded.
-    used = {str(record.get("model")): record.get("model_sha256") for m in plan.media for key in ("text", "people")
-            if isinstance(record := m.detection.get(key), dict)}
-    return [{"name": KIND_MODELS.get(name, name), "file": name, "sha256": sha256, "used_for": USED_FOR.get(name)}
-            for name, sha256 in used.items()]
+def _key(name: str) -> str:
+    """A file's name as the plan records it (absolute), whichever way the run named it."""
+    return name if is_url(name) else str(Path(name).absolute())
+
+
+# Every model veil runs: its name and what it finds. A file's detection record names the models
+# that found its regions, each with the SHA-256 of the file that ran.
+MODELS = {MODEL_NAME: ("CenterFace", "face detection"),
+          RETINAFACE_NAME: ("RetinaFace-MobileNetV2", "face detection (second detector)"),
+          "ppocrv6_det_small.onnx": ("PP-OCRv6 small text detector",
+                                     "text and licence-plate detection (text is found, never read)"),
+          "ssdlite_person.onnx": ("SSDLite-MobileNetV2 person detector", "person detection"),
+          "silero_vad.onnx": ("Silero VAD", "speech detection")}
+
+
+def models_used(plan: Plan) -> list[dict[str, Any]]:
+    """The models the plan's detection records name (none for a plan made by hand), each with
+    whether the file veil has now is the one that ran."""
+    recorded: dict[str, list[str | None]] = {}
+    for media in plan.media:
+        detection = media.detection
+        if "model_sha256" in detection:
+            recorded.setdefault(MODEL_NAME, []).append(detection["model_sha256"])
+        if "second_model_sha256" in detection:
+            recorded.setdefault(RETINAFACE_NAME, []).append(detection["second_model_sha256"])
+        for key in ("text", "people", "speech"):
+            if isinstance(record := detection.get(key), dict) and "model" in record:
+                recorded.setdefault(str(record["model"]), []).append(record.get("model_sha256"))
+    entries = []
+    for name, hashes in recorded.items():
+        # A plan edited by hand may name anything: the report shows it as recorded.
+        known = name in MODELS
+        current = model_sha256(name) if known else None
+        entries.append({"name": MODELS[name][0] if known else name, "file": name, "sha256": current,
+                        "used_for": MODELS[name][1] if known else None,
+                        "matches_plan": known and all(h == current for h in hashes)})
+    return entries
 
 
 def redaction_text(render: dict[str, Any]) -> str:
@@ -94,6 +121,7 @@ def redaction_text(render: dict[str, Any]) -> str:
 
 def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: str = "keep") -> dict[str, Any]:
     pictured = [r for r in media.regions if r.kind != "speech"]  # speech is on the time axis: see "voice"
+    hiding = media.hiding_regions()
     actual = current_sha256(media.path)
     mine = [e for e in edits if e.media == media.path]
     return {
@@ -112,9 +140,13 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
         "unchecked_frames": frame_runs(media.unchecked_frames),
         "unchecked_frames_covered": media.unchecked_covered,
-        "regions_hidden": sum(not r.keep_visible for r in pictured),
+        # Planned: regions that hide pixels in some frame; hidden: the same, once an output is written.
+        "regions_planned": len(hiding),
+        "regions_hidden": len(hiding) if output else 0,
         "regions_kept_visible": sum(r.keep_visible for r in pictured),
-        "hidden_by_kind": dict(Counter(r.kind for r in pictured if not r.keep_visible)),
+        # Regions whose every box lies outside the picture (a plan edited by hand): they hide nothing.
+        "regions_off_picture": len(media.off_picture_regions()),
+        "hidden_by_kind": dict(Counter(r.kind for r in hiding)) if output else {},
         "regions": [region_entry(media, r, mine) for r in pictured],
         "voice": voice_entry(media, voice),
         # Regions the reviewer deleted are gone from the plan; their deletion stays here.
@@ -133,6 +165,7 @@ def region_entry(media: MediaPlan, region: Region, edits: list[Edit]) -> dict[st
         "shape": region.shape,
         "first_frame": region.first_frame,
         "last_frame": region.last_frame,
+        "off_picture": not region.on_picture(media.width, media.height),
         "frames": len(region.boxes),
         "frame_ranges": frame_runs(sorted(region.boxes)),
         "origins": {o: origins[o] for o in ORIGINS if origins[o]},
@@ -180,9 +213,9 @@ def report_paths(path: Path) -> tuple[Path, Path]:
 
 
 def write_report(plan: Plan, outputs: dict[str, str], path: Path, overwrite: bool = True,
-                 not_redacted: list[dict[str, str]] | None = None) -> None:
+                 not_redacted: list[dict[str, str]] | None = None, dry_run: bool = False) -> None:
     """The report as JSON and as HTML (`report_paths`)."""
-    report = build_report(plan, outputs, not_redacted)
+    report = build_report(plan, outputs, not_redacted, dry_run)
     json_path, html_path = report_paths(path)
     atomic_write_bytes(json_path, json.dumps(report, indent=1).encode(), overwrite)
     atomic_write_bytes(html_path, render_html(report).encode(), overwrite)
@@ -196,9 +229,9 @@ def e(value: Any) -> str:
 
 
 def render_html(report: dict[str, Any]) -> str:
-    model = report["models"][0]
     render = report["settings"]["render"]
     overridden = report["settings"]["from_command_line"]
+    plan_file = report["plan_file"]
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -206,10 +239,20 @@ def render_html(report: dict[str, Any]) -> str:
         "<h1>Redaction report</h1>",
         f"<p>Generated {e(report['generated'])} by veil {e(report['veil_version'])}; "
         f"plan created {e(report['plan_created'])} by veil {e(report['plan_veil_version'])}.</p>",
-        "<h2>Model and settings</h2><table>",
-        row("Detection model", f"{model['name']} ({model['file']})"),
-        row("Model SHA-256", model["sha256"], code=True),
-        row("Model matches the plan's", "yes" if model["matches_plan"] else "NO: the plan was made with another model"),
+        *(["<p><strong>Dry run: nothing was written and nothing hidden; the regions are those planned.</strong></p>"]
+          if report["dry_run"] else []),
+        "<h2>Models and settings</h2><table>",
+        row("Plan", f"loaded from {plan_file['path']} (SHA-256 {plan_file['sha256']}) and rendered as it is: "
+                    "no detection ran in this run" if plan_file else "made in this run"),
+    ]
+    for model in report["models"]:
+        parts += [row(f"Model: {model['used_for'] or 'named by the plan'}", f"{model['name']} ({model['file']})"),
+                  row("Model SHA-256", model["sha256"] or "not a model veil has", code=True),
+                  row("Model matches the plan's", "yes" if model["matches_plan"]
+                      else "NO: the plan was made with another model")]
+    if not report["models"]:
+        parts.append(row("Models", "none: no detection is recorded in the plan (made by hand)"))
+    parts += [
         row("Redaction", redaction_text(render)),
         row("Voices", VOICE_TEXT[render["voice"]]),
         row("Encoding", json.dumps(report["settings"]["encoding"], sort_keys=True), code=True),
@@ -236,11 +279,13 @@ def file_html(file: dict[str, Any]) -> str:
         row("Input unchanged since planning", "yes" if file["input_matches_plan"] else "NO"),
         row("Output", file["output"] or "(not written)"),
         row("Output SHA-256", file["output_sha256"], code=True),
-        row("Regions hidden / kept visible", f"{file['regions_hidden']} / {file['regions_kept_visible']}"),
+        row("Regions hidden / kept visible", f"{file['regions_hidden']} / {file['regions_kept_visible']}"
+            + ("" if file["output"] else f" (not written: {file['regions_planned']} planned)")),
+        row("Regions wholly outside the picture (they hide nothing)", file["regions_off_picture"]),
         row("Hidden by kind", ", ".join(f"{k}: {n}" for k, n in file["hidden_by_kind"].items()) or "none"),
         row("Speech", voice_summary(file["voice"])),
-        row("Detection that ran", json.dumps(file["detection"], sort_keys=True) or "none (planned by hand)",
-            code=True),
+        row("Detection recorded in the plan", json.dumps(file["detection"], sort_keys=True)
+            if file["detection"] else "none (planned by hand)", code=True),
         row("Frames fully covered (could not be analysed)", runs_text(file["unanalysed_frames"]) or "none"),
         row("Frames outside --start/--end, not checked for faces, fully covered"
             if file["unchecked_frames_covered"] else
