@@ -95,6 +95,18 @@ def test_output_is_faithful(name: str, tmp_path: Path):
         assert after["last"].max() <= 24
 
 
+def test_a_video_replaced_while_it_is_redacted_is_not_written(tmp_path: Path):
+    # A sync tool or an uploader swaps the file after its hash was taken: the masks found in
+    # the old pixels were drawn over the new ones, faces left visible, exit 0.
+    source, target = tmp_path / "clip.mp4", tmp_path / "out.mp4"
+    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10)
+    media = plan_video(source)
+    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10, options={"crf": "35"})  # the same size and length
+    with pytest.raises(ValueError, match="the file changed while veil was redacting it"):
+        render_video(media, BLACK, target, hash_checked=True)  # as the pipeline calls it, having hashed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
 def test_a_long_last_frame_keeps_its_duration(tmp_path: Path):
     # A VFR clip ending on a long still: the encoders leave packets without a duration, and the
     # MP4 muxer gave the last frame 1 / the average rate (1.17 s here, not 1 s).

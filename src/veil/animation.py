@@ -22,7 +22,7 @@ from PIL import Image, ImageSequence
 from veil.detect import FAST, DetectionProfile, detection_record, faces_in, prepared
 from veil.imagefile import MAX_PIXELS, ImageError, decoding_errors
 from veil.outputs import atomic_output
-from veil.photo import file_sha256
+from veil.photo import file_sha256, still_as_planned
 from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, text_passes
 from veil.plan import Box, Kind, MediaPlan, RenderSettings
 from veil.regions import stored_head_box
@@ -136,7 +136,7 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
         options["loop"] = loop
     if fmt == "WEBP":
         options["lossless"] = True  # redaction is exact; lossy WebP would smear a fill's edge
-    with atomic_output(target, overwrite) as temp:
+    with atomic_output(target, overwrite, still_as_planned(media)) as temp:
         try:
             frames[0].save(temp, format=fmt, **options)
         except (OSError, ValueError) as error:

@@ -15,7 +15,7 @@ import av
 import av.error
 
 from veil.outputs import atomic_output
-from veil.photo import file_sha256
+from veil.photo import file_sha256, still_as_planned
 from veil.plan import MediaPlan, RenderSettings
 from veil.speech import SoundError, speech_regions
 from veil.videofile import NAMELESS_MUXING, advice_after_refusal, refusal_to_write
@@ -94,7 +94,7 @@ def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overw
         raise SoundError(KEEP_REFUSED)
     container = _open(Path(media.path))
     try:
-        with atomic_output(target, overwrite) as temp:
+        with atomic_output(target, overwrite, still_as_planned(media)) as temp:
             out, edits = _open_output(temp, target.suffix, container, voice)
             try:
                 _transcode(container, out, edits)

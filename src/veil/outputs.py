@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Literal
@@ -350,11 +350,12 @@ class OutputClaims:
 
 
 @contextlib.contextmanager
-def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
+def atomic_output(target: Path, overwrite: bool = True, before_commit: Callable[[], None] | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `target`; move it into place only on success.
 
     Without `overwrite`, a file that appeared at `target` meanwhile is never replaced: the
-    move is a hard link, which fails if the name exists.
+    move is a hard link, which fails if the name exists. `before_commit` runs once the file is
+    written, before the move: an exception from it leaves nothing.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     with temporary_file(target.parent, *partial_affixes(target)) as temp:
@@ -365,6 +366,8 @@ def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
             if reason is None:
                 raise
             raise OutputError(f"cannot write {shown(target)}: {reason}") from None
+        if before_commit is not None:
+            before_commit()
         # mkstemp creates 0600; give the output the permissions a normal file would get.
         umask = os.umask(0)
         os.umask(umask)

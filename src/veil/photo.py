@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 from veil.detect import FAST, DetectionProfile, as_shown, detection_record, distinct, faces_in, prepared
@@ -20,6 +21,17 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: file.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def still_as_planned(media: MediaPlan) -> Callable[[], None]:
+    """A check, for the moment before an output is moved into place, that the input is still the
+    file the plan was made from: one replaced while veil worked on it (a sync tool, an uploader)
+    would be rendered with the masks of other pixels, or with none."""
+    def check() -> None:
+        if media.sha256 and file_sha256(Path(media.path)) != media.sha256:
+            raise ValueError("the file changed while veil was redacting it (its SHA-256 is no longer the one "
+                             "planned): nothing was written; redact it again")
+    return check
 
 
 def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None = None,
@@ -78,5 +90,5 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
     # same rather than dropped.
     boxes = [pair for frame_boxes in media.boxes_by_frame().values() for pair in frame_boxes]
     redact_frame(photo.pixels, boxes, settings, cover_all=bool(media.covered_frames()))
-    with atomic_output(output, overwrite) as temp:
+    with atomic_output(output, overwrite, still_as_planned(media)) as temp:
         write_photo(photo, temp, output.suffix)

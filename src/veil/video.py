@@ -33,7 +33,7 @@ from veil.detect import (COLOURLESS_SPREAD, FAST, MODEL_NAME, VIDEO_DETECTION, C
                          shared_detector, shared_retinaface, unrotate, uses_retina)
 from veil.models import model_sha256, session_threads
 from veil.outputs import atomic_output
-from veil.photo import file_sha256
+from veil.photo import file_sha256, still_as_planned
 from veil.kinds import DEFAULT_HIDE, ID_PREFIX, TEXT_KINDS, VIDEO_TEXT_PASSES, frame_boxes, kinds_record, wants_text
 from veil.people import body_below
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
@@ -534,7 +534,7 @@ def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_
     container = open_input(Path(media.path))
     try:
         stream = video_stream(container)
-        with atomic_output(target, overwrite) as temp:
+        with atomic_output(target, overwrite, still_as_planned(media)) as temp:
             try:
                 _render(container, stream, media, settings, temp, target.suffix, show_progress, encoding)
             except av.error.ArgumentError as error:  # FFmpeg's words name the hidden temporary file
