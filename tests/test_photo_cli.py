@@ -327,6 +327,24 @@ def test_report_or_plan_never_replaces_an_input(shared_data, tmp_path):
         assert not (tmp_path / "two_people.redacted.jpg").exists()
 
 
+def test_an_output_named_as_the_report_or_the_plan_is_refused(shared_data, tmp_path):
+    # The photo failed and the run went on, writing the report's JSON under the photo's name.
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
+    for option in ("--report", "--save-plan"):
+        result = veil(source, "-o", tmp_path / "x.jpg", option, tmp_path / "x.jpg")
+        assert result.exit_code == 2 and "would overwrite the" in result.output, result.output
+        assert leftovers(tmp_path) == [] and not (tmp_path / "x.jpg").exists()
+
+
+def test_output_names_a_file_system_cannot_hold_are_refused_in_words(shared_data, tmp_path):
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path, "a" * 246 + ".jpg")
+    result = veil(source)
+    assert result.exit_code == 1 and "is longer than file systems take (255 bytes): name it with -o" in result.output
+    (tmp_path / "afile").write_text("")
+    result = veil(source, "--output-dir", tmp_path / "afile")
+    assert result.exit_code == 1 and "afile is a file, not a folder" in result.output
+
+
 def test_output_dir_mirrors_subfolders_and_summary_counts(shared_data, tmp_path):
     images = sorted((shared_data / "wider_face_dev/images/12--Group").glob("*.jpg"))[:3]
     source = tmp_path / "in"

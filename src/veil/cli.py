@@ -35,7 +35,7 @@ from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
                           Preset, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
                           with_options_given)
-from veil.outputs import (Input, OutputClaims, OutputError, Skipped, check_writable, collect_inputs,
+from veil.outputs import (Input, OutputClaims, OutputError, RunFileClash, Skipped, check_writable, collect_inputs,
                           output_path)
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
@@ -176,10 +176,10 @@ def redact(
     claims = OutputClaims(i.source for i in inputs)
     try:
         for path in written:  # the manifest is claimed below, as itself
-            claims.claim(path, "the plan" if path == save_plan else "the report")
+            claims.claim(path, "the plan" if path == save_plan else "the report", run_file=True)
             check_writable(path, overwrite, "the plan" if path == save_plan else "the report")
         if manifest is not None:  # appended to, never replaced: it is the run's memory
-            claims.claim(manifest, "the manifest")
+            claims.claim(manifest, "the manifest", run_file=True)
             check_writable(manifest, True, "the manifest")
     except OutputError as error:
         raise Refused(str(error))
@@ -268,6 +268,8 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
             task = FileTask(item.source, kind, target, plan.render, plan.encoding, analysis, overwrite, media)
             preflight(task)
             tasks.append(task)
+        except RunFileClash as error:  # an output named as the report, say: the command contradicts itself
+            raise Refused(str(error)) from None
         except (ValueError, OSError) as error:  # OutputError, InputError, VideoError...
             failed.append(FileResult(item.source, error=one_line(error)))
             err.print(f"veil: {shown(item.source)}: {failed[-1].error}")
@@ -311,23 +313,28 @@ def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped
     """Save the plan and the report; True when one could not be written (said on one line)."""
     failed = False
     if save_plan is not None:
-        try:
-            plan.save(save_plan, overwrite)
-        except (OSError, ValueError) as error:
-            err.print(f"veil: cannot write the plan {shown(save_plan)}: {one_line(error)}")
-            failed = True
+        failed |= not wrote("the plan", save_plan, lambda: plan.save(save_plan, overwrite))
     if report is not None:
         outputs = {r.media.path: str(r.output) for r in results if r.output and r.media}
         not_redacted = [{"path": str(r.source), "status": "failed", "reason": r.error} for r in results if r.error]
         not_redacted += [{"path": str(r.source), "status": "already done", "reason": f"by an earlier run, into {r.output}"}
                          for r in results if r.already_done]
         not_redacted += [{"path": str(s.path), "status": "skipped", "reason": s.reason} for s in skipped]
-        try:
-            write_report(plan, outputs, report, overwrite, not_redacted, dry_run)
-        except (OSError, ValueError) as error:
-            err.print(f"veil: cannot write the report {shown(report)}: {one_line(error)}")
-            failed = True
+        failed |= not wrote("the report", report,
+                            lambda: write_report(plan, outputs, report, overwrite, not_redacted, dry_run))
     return failed
+
+
+def wrote(what: str, path: Path, write: Callable[[], None]) -> bool:
+    """Whether `write` wrote `what` (the plan, the report); if not, one line says why."""
+    try:
+        write()
+        return True
+    except OutputError as error:  # it names the file and why already
+        err.print(f"veil: {what} was not written: {one_line(error)}")
+    except (OSError, ValueError) as error:
+        err.print(f"veil: cannot write {what} {shown(path)}: {one_line(error)}")
+    return False
 
 
 def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: float, quiet: bool, as_json: bool,

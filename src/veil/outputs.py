@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 
 from veil.imagefile import ImageError
 from veil.interrupt import temporary_file
-from veil.names import partial_affixes, shown
+from veil.names import NAME_MAX, partial_affixes, shown
 from veil.remote import Url, location_key
 from veil.videofile import moving_streams
 
@@ -300,6 +300,9 @@ def output_path(source: Path | Url, base: Path | Url, output: Path | Url | None,
     if isinstance(target, Url) or isinstance(source, Url):
         if target == source:
             raise OutputError("the output would overwrite the input")
+    elif len(os.fsencode(target.name)) > NAME_MAX:
+        raise OutputError(f"the output's name {shown(target.name)} is longer than file systems take ({NAME_MAX} bytes): "
+                          "name it with -o")
     elif target.exists() and target.resolve() == source.resolve():
         raise OutputError("the output would overwrite the input")
     return target
@@ -317,16 +320,21 @@ def check_writable(target: Path | Url, overwrite: bool, what: str = "the output"
 
     Whether a URL can be written is known only by writing: its upload says so.
     """
-    if target.is_dir():
-        raise OutputError(f"{what} {shown(target)} is a folder")
-    if target.exists() and not overwrite:
-        raise OutputError(f"{what} {shown(target)} exists: use --overwrite to replace it")
+    try:
+        if target.is_dir():
+            raise OutputError(f"{what} {shown(target)} is a folder")
+        if target.exists() and not overwrite:
+            raise OutputError(f"{what} {shown(target)} exists: use --overwrite to replace it")
+    except OSError as error:  # a name too long for the file system, say
+        raise OutputError(f"cannot write {what} {shown(target)}: {error.strerror or error}") from None
     if isinstance(target, Url):
         return
     folder = target.absolute().parent
     while not folder.exists():
         folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {what} {shown(target)}: {shown(folder)} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {what} {shown(target)}: {shown(folder)} is not a writable folder")
 
 
@@ -339,14 +347,23 @@ class OutputClaims:
 
     def __init__(self, inputs: Iterable[Path | Url]):
         self.owners: dict[str, str] = {location_key(p): f"the input {shown(p)}" for p in inputs}
+        self.run_files: set[str] = set()  # the plan, the report, the manifest
 
-    def claim(self, target: Path | Url, owner: str) -> Path | Url:
-        """Reserve `target` for `owner` ("the report", "the output of x.jpg")."""
+    def claim(self, target: Path | Url, owner: str, run_file: bool = False) -> Path | Url:
+        """Reserve `target` for `owner` ("the report", "the output of x.jpg"); a `run_file` is
+        one of the run's own (the plan, the report, the manifest)."""
         key = location_key(target)
         if key in self.owners:
-            raise OutputError(f"{owner} ({shown(target)}) would overwrite {self.owners[key]}")
+            clash = RunFileClash if key in self.run_files else OutputError
+            raise clash(f"{owner} ({shown(target)}) would overwrite {self.owners[key]}")
         self.owners[key] = owner
+        if run_file:
+            self.run_files.add(key)
         return target
+
+
+class RunFileClash(OutputError):
+    """An output named as the run's plan, report or manifest: the command contradicts itself."""
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from typing import Any
 from veil import __version__
 from veil.detect import MODEL_NAME, RETINAFACE_NAME
 from veil.models import model_sha256
-from veil.outputs import atomic_write_bytes
+from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
 from veil.remote import Url, is_url, location
@@ -217,8 +217,10 @@ def write_report(plan: Plan, outputs: dict[str, str], path: Path, overwrite: boo
     """The report as JSON and as HTML (`report_paths`)."""
     report = build_report(plan, outputs, not_redacted, dry_run)
     json_path, html_path = report_paths(path)
-    atomic_write_bytes(json_path, json.dumps(report, indent=1).encode(), overwrite)
-    atomic_write_bytes(html_path, render_html(report).encode(), overwrite)
+    # Both or neither: a failed HTML beside a new JSON would leave the last run's page describing this one.
+    with atomic_output(json_path, overwrite) as json_temp, atomic_output(html_path, overwrite) as html_temp:
+        json_temp.write_bytes(json.dumps(report, indent=1).encode())
+        html_temp.write_bytes(render_html(report).encode())
 
 
 # --- HTML ---------------------------------------------------------------------
