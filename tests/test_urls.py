@@ -113,6 +113,13 @@ def test_a_memory_folder_is_redacted_into_a_memory_folder_and_resumed(shared_dat
     assert memory.cat("/out/two_people.jpg") == written
     assert list(private_temp.iterdir()) == []
 
+    # A plan file from elsewhere names URLs: veil reaches no server the command itself does not name.
+    from_plan = veil("--plan", plan, "--output-dir", tmp_path / "again")
+    assert from_plan.exit_code == 2 and "the plan names files by URL (memory://in/" in from_plan.stderr
+    named = veil("memory://in/two_people.jpg", "--plan", plan, "-o", tmp_path / "again.jpg")
+    assert named.exit_code == 0, named.stderr
+    assert (tmp_path / "again.jpg").read_bytes() == written
+
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

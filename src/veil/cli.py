@@ -227,6 +227,10 @@ def find_inputs(paths: list[Path | Url], plan: Plan, plan_file: Path | None,
     """The files to work on: those named (folders searched), or a loaded plan's."""
     if plan_file is not None and not paths:
         planned = [location(m.path) for m in plan.media]
+        if remote := [where for where in planned if isinstance(where, Url)]:
+            # A plan file from elsewhere must not make veil reach a server the command never named.
+            raise RemoteError(f"the plan names files by URL ({shown(remote[0])}{', ...' if len(remote) > 1 else ''}): "
+                              "name them on the command line to fetch them")
         # Mirrored under --output-dir from the folder the plan's files share, as a run over that
         # folder mirrors them: day1/IMG_0001.jpg and day2/IMG_0001.jpg must not meet in one name.
         folders = [where.parent for where in planned if isinstance(where, Path)]
