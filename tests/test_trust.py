@@ -188,10 +188,10 @@ def test_impossible_outputs_are_refused_before_detection(shared_data, tmp_path):
     photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
     for option in ("--report", "--save-plan"):
         result = veil(photo, option, not_a_folder / "audit.json")
-        assert result.exit_code == 2 and "not a writable folder" in result.stderr, result.stderr
+        assert result.exit_code == 2 and "notes.txt is a file, not a folder" in result.stderr, result.stderr
         assert not (tmp_path / "two_people.redacted.jpg").exists()  # nothing written before the refusal
     result = veil(photo, "-o", not_a_folder / "out.jpg")
-    assert result.exit_code == 1 and "not a writable folder" in result.stderr
+    assert result.exit_code == 1 and "notes.txt is a file, not a folder" in result.stderr
 
 
 def test_json_answers_even_a_refused_run(shared_data, tmp_path):
