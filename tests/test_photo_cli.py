@@ -515,3 +515,14 @@ def test_the_library_refuses_what_would_hide_nothing(shared_data, tmp_path):
             detect(np.zeros(shape, np.uint8))
     with pytest.raises(TypeError):
         detect(str(shared_data / TWO_PEOPLE))
+
+
+def test_an_unfinished_output_of_a_killed_run_is_named(shared_data, tmp_path):
+    # SIGKILL leaves no clean-up: the hidden partial file stayed, unmentioned, run after run.
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    stale = tmp_path / ".two_people.redacted.k1ll3d00.partial.jpg"
+    stale.write_bytes(b"half a photo")
+    result = veil(source, "-q")
+    assert result.exit_code == 0
+    assert f"1 unfinished output(s) of an interrupted run lie beside this run's outputs, e.g. {stale}" in result.stderr
+    assert stale.exists()  # another veil may be writing it: named, not removed

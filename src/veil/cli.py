@@ -36,7 +36,7 @@ from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption,
                           Preset, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
                           with_options_given)
 from veil.outputs import (Input, OutputClaims, OutputError, RunFileClash, Skipped, check_writable, collect_inputs,
-                          output_path)
+                          output_path, partial_outputs)
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
 from veil.plan import PIXELATE_BLOCKS, Encoding, MediaPlan, Plan, PlanError, RenderSettings
@@ -190,6 +190,10 @@ def redact(
     tasks, results = make_tasks(inputs, plan, claims, analysis, target, target_dir, dry_run, overwrite,
                                 lambda source, output: still_done(done.get(location_key(source)), source, output,
                                                                   fingerprint))
+    if stale := partial_outputs(*(t.target for t in tasks if isinstance(t.target, Path))):
+        # Left by a run that was killed outright (SIGKILL, power loss): redacted, but unfinished.
+        err.print(f"veil: {len(stale)} unfinished output(s) of an interrupted run lie beside this run's outputs, "
+                  f"e.g. {shown(stale[0])}: remove them")
     show = not (quiet or as_json)
     try:
         results += run_tasks(tasks, results, Workers(jobs or usable_cores(), cluster), manifest, fingerprint, show)

@@ -395,27 +395,31 @@ def atomic_output(target: Path, overwrite: bool = True, before_commit: Callable[
             _link_new(temp, target)
 
 
-def remove_partial_outputs(*targets: Path) -> list[Path]:
-    """Remove the unfinished files that `atomic_output` left beside `targets` in a process that
-    ended without its clean-up (a crash, SIGKILL); return those that could not be removed. Each
-    folder is listed once, however many targets it holds."""
+def partial_outputs(*targets: Path) -> list[Path]:
+    """The unfinished files `atomic_output` left beside `targets` in a process that ended without
+    its clean-up (a crash, SIGKILL). Each folder is listed once, however many targets it holds."""
     by_folder: dict[Path, set[tuple[str, str]]] = {}
     for target in targets:
         by_folder.setdefault(target.parent, set()).add(partial_affixes(target))
-    left = []
+    found = []
     for folder, affixes in by_folder.items():
         with contextlib.suppress(OSError):
-            for entry in os.scandir(folder):
-                name = entry.name
-                if not any(name.startswith(prefix) and name.endswith(suffix)
-                           and len(name) == len(prefix) + 8 + len(suffix) for prefix, suffix in affixes):
-                    continue
-                try:
-                    os.unlink(entry.path)
-                except FileNotFoundError:
-                    pass
-                except OSError:
-                    left.append(Path(entry.path))
+            found += [Path(entry.path) for entry in os.scandir(folder)
+                      if any(entry.name.startswith(prefix) and entry.name.endswith(suffix)
+                             and len(entry.name) == len(prefix) + 8 + len(suffix) for prefix, suffix in affixes)]
+    return found
+
+
+def remove_partial_outputs(*targets: Path) -> list[Path]:
+    """Remove the `partial_outputs` of `targets`; return those that could not be removed."""
+    left = []
+    for path in partial_outputs(*targets):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            left.append(path)
     return left
 
 
