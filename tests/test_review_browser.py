@@ -558,3 +558,29 @@ def test_sound_file_review_has_a_timeline_and_a_player(page, speech_served):
     assert [s["id"] for s in api_media(page, 1)["speech"]] == ["speech2", "speech3"]
     edits = Plan.load(folder / "review.veil-plan.json").edits
     assert [(e.action, e.region) for e in edits] == [("delete_region", "speech1")]
+
+
+def test_a_second_window_follows_the_plan_and_undo_stays_on_the_file_shown(page, served):
+    # A tab left open kept showing a region deleted in another as hidden; and Ctrl+Z on one
+    # photo undid a box drawn on another, out of sight.
+    server, _ = served
+    open_file(page, server, 0)
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
+    other = page.context.new_page()
+    other.set_default_timeout(TIMEOUT_MS)
+    open_file(other, server, 0)
+    other.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
+    other.click("#overlay .region[data-region='f1']")
+    other.keyboard.press("Delete")
+    other.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 1")
+    assert "changed in another window" in page.inner_text("#status")
+    other.close()
+    # The deletion was made on the photo; on the video, Ctrl+Z names it instead of undoing it.
+    page.click("#to-gallery")
+    page.locator(".card[data-index='1']").click()
+    page.wait_for_function("() => document.getElementById('frame').src.includes('/media/1/')")
+    page.keyboard.press("Control+Z")
+    page.wait_for_selector("#status.error")
+    assert "open it to undo it" in page.inner_text("#status")
+    assert [r["id"] for r in api_media(page, 0)["regions"]] == ["f2"]

@@ -98,7 +98,13 @@ class Body(BaseModel):
 
 
 class Empty(Body):
-    """The body of undo, redo and export: `{}`."""
+    """The body of export: `{}`."""
+
+
+class Shown(Body):
+    """The body of undo and redo: the file on the reviewer's screen (none: the gallery)."""
+
+    media: int | None = None
 
 
 class AddRegion(Body):
@@ -319,19 +325,17 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
             start_box, existing = track.boxes[body.start], dict(track.boxes)
         # Tracking decodes frames and takes time: done outside the lock, so the page stays live.
         boxes = follow_box(pixels.videos[index].frames(body.start, end), start_box, existing)
-        added = session.add_boxes(index, region, boxes, {"from": body.start, "to": end, "method": "MIL tracker"},
+        added = session.add_boxes(index, region, boxes, {"from": body.start, "to": end, "method": "MIL tracker, checked against the anchor's picture"},
                                   body.reason)
         return edited(index, added=added)
 
     @app.post("/api/undo")
     def undo(data: JsonObject) -> dict[str, Any]:
-        Empty.model_validate(data)
-        return {"undone": session.undo(), **state()}
+        return {"undone": session.undo(Shown.model_validate(data).media), **state()}
 
     @app.post("/api/redo")
     def redo(data: JsonObject) -> dict[str, Any]:
-        Empty.model_validate(data)
-        return {"redone": session.redo(), **state()}
+        return {"redone": session.redo(Shown.model_validate(data).media), **state()}
 
     @app.get("/api/plan")
     def get_plan() -> Response:
@@ -448,8 +452,8 @@ def state_json(session: ReviewSession) -> dict[str, Any]:
     plan = session.plan
     return {
         "revision": session.revision,
-        "undo": session.undo_stack[-1].action if session.undo_stack else None,
-        "redo": session.redo_stack[-1].action if session.redo_stack else None,
+        "undo": session.step_label(session.undo_stack),
+        "redo": session.step_label(session.redo_stack),
         "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks,
                    "voice": plan.render.voice},
         "plan_file": str(session.plan_path),
@@ -498,4 +502,4 @@ def media_json(index: int, media: MediaPlan) -> dict[str, Any]:
 def export_json(session: ReviewSession) -> dict[str, Any]:
     s = session.export_state
     return {"state": s.state, "done": s.done, "total": s.total, "outputs": s.outputs, "report": s.report,
-            "error": s.error}
+            "error": s.error, "revision": s.revision}

@@ -1,8 +1,9 @@
 """Carry a reviewer's box across a frame range, with a tracker following what it covers.
 
 OpenCV's MIL tracker (in opencv-python-headless, needs no model file) follows the
-content of the box from frame to frame. Where the tracker loses it, the box is held
-still: for redaction a box that stays put over a face is safer than none. Frames where
+content of the box from frame to frame, checked against the picture the box covered where
+it was anchored (`Follower`). Where neither finds it looking more like itself, the box is
+held still: for redaction a box that stays put over a face is safer than one that drifts. Frames where
 the track already has a box (a detection, or an earlier edit) keep that box, and the
 tracker restarts from it, so it is pulled back onto the face.
 """
@@ -31,7 +32,7 @@ def follow_box(frames: Iterable[tuple[int, np.ndarray]], start: Box, existing: d
     frame `start` was drawn on. New boxes have origin "reviewer": a person asked for them.
     """
     width, height = start.width, start.height
-    tracker: cv2.Tracker | None = None
+    follower: Follower | None = None
     scale = 1.0
     last = start
     found: dict[int, Box] = {}
@@ -41,33 +42,82 @@ def follow_box(frames: Iterable[tuple[int, np.ndarray]], start: Box, existing: d
         small = cv2.resize(pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else pixels
         anchor = existing.get(index) if position else start
         if anchor is not None:
-            tracker = _start(small, anchor, scale)
+            follower = Follower.start(small, anchor, scale)
             last = anchor
             continue
-        last = _track(tracker, small, scale, last, width, height)
-        found[index] = Box(last.x0, last.y0, last.x1, last.y1, "reviewer", None).clipped(pixels.shape[1], pixels.shape[0])
+        box = follower.next(small, width, height) if follower is not None else last
+        found[index] = Box(box.x0, box.y0, box.x1, box.y1, "reviewer", None).clipped(pixels.shape[1], pixels.shape[0])
     return found
 
 
-def _start(small: np.ndarray, box: Box, scale: float) -> cv2.Tracker | None:
-    x, y = int(box.x0 * scale), int(box.y0 * scale)
-    w, h = max(4, int(box.width * scale)), max(4, int(box.height * scale))
-    if x < 0 or y < 0 or x + w > small.shape[1] or y + h > small.shape[0]:
-        x, y = max(0, x), max(0, y)
-        w, h = min(w, small.shape[1] - x), min(h, small.shape[0] - y)
-    if w < 4 or h < 4:
-        return None  # too small to track: hold the box still
-    tracker = cv2.TrackerMIL_create()
-    tracker.init(small, (x, y, w, h))
-    return tracker
+# A box whose picture correlates with the anchor's at least this much still covers what was
+# anchored; a better match must beat the others by the margin.
+STILL_ALIKE = 0.5
+MARGIN = 0.1
 
 
-def _track(tracker: cv2.Tracker | None, small: np.ndarray, scale: float, last: Box, width: float, height: float) -> Box:
-    """The box in this frame: the tracker's centre, keeping the drawn size; else where it was."""
-    if tracker is None:
-        return last
-    ok, (x, y, w, h) = tracker.update(small)
-    if not ok:
-        return last
-    cx, cy = (x + w / 2) / scale, (y + h / 2) / scale
-    return Box(cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2, "reviewer", None)
+class Follower:
+    """Two followers of what a box covered where it was drawn (or last anchored): OpenCV's MIL
+    tracker, and a check of the anchor's picture that holds the box where it still looks like it
+    and looks for it nearby where it does not. MIL alone drifts off a face that barely moves, or
+    loses one that moves quickly, with no sign of it; the check alone loses a face that turns.
+    Where the two disagree, the box covers both places: a box too large hides more of the
+    background, one in the wrong place leaves the face visible."""
+
+    def __init__(self, tracker: cv2.Tracker, template: np.ndarray, centre: tuple[float, float], scale: float):
+        self.tracker, self.template, self.centre, self.scale = tracker, template, centre, scale
+
+    @classmethod
+    def start(cls, small: np.ndarray, box: Box, scale: float) -> Follower | None:
+        x, y = int(box.x0 * scale), int(box.y0 * scale)
+        w, h = max(4, int(box.width * scale)), max(4, int(box.height * scale))
+        if x < 0 or y < 0 or x + w > small.shape[1] or y + h > small.shape[0]:
+            x, y = max(0, x), max(0, y)
+            w, h = min(w, small.shape[1] - x), min(h, small.shape[0] - y)
+        if w < 4 or h < 4:
+            return None  # too small to follow: hold the box still
+        tracker = cv2.TrackerMIL_create()
+        tracker.init(small, (x, y, w, h))
+        return cls(tracker, _grey(small)[y:y + h, x:x + w].copy(), (x + w / 2, y + h / 2), scale)
+
+    def next(self, small: np.ndarray, width: float, height: float) -> Box:
+        """The box in this frame: the drawn size where both followers agree, their union where not."""
+        grey = _grey(small)
+        ok, (x, y, w, h) = self.tracker.update(small)
+        here = self._likeness(grey, self.centre)
+        found, likeness = self._best_match(grey, self.centre)
+        if likeness >= STILL_ALIKE and likeness > here + MARGIN:
+            self.centre = found  # it moved, and is plainly nearby
+        elif here < STILL_ALIKE and ok:
+            self.centre = (x + w / 2, y + h / 2)  # like its picture nowhere (it turned): MIL's learning leads
+        boxes = [self._box(self.centre, width, height)]
+        if ok:
+            boxes.append(self._box((x + w / 2, y + h / 2), width, height))
+        return Box(min(b.x0 for b in boxes), min(b.y0 for b in boxes), max(b.x1 for b in boxes),
+                   max(b.y1 for b in boxes), "reviewer", None)
+
+    def _box(self, centre: tuple[float, float], width: float, height: float) -> Box:
+        cx, cy = centre[0] / self.scale, centre[1] / self.scale
+        return Box(cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2, "reviewer", None)
+
+    def _best_match(self, grey: np.ndarray, near: tuple[float, float]) -> tuple[tuple[float, float], float]:
+        """Where the anchor's picture matches best within a box's size of `near`, and how well."""
+        h, w = self.template.shape
+        x0, y0 = max(0, int(near[0] - 1.5 * w)), max(0, int(near[1] - 1.5 * h))
+        window = grey[y0:int(near[1] + 1.5 * h), x0:int(near[0] + 1.5 * w)]
+        if window.shape[0] < h or window.shape[1] < w:
+            return near, -1.0
+        _, best, _, (bx, by) = cv2.minMaxLoc(cv2.matchTemplate(window, self.template, cv2.TM_CCOEFF_NORMED))
+        return (x0 + bx + w / 2, y0 + by + h / 2), float(best)
+
+    def _likeness(self, grey: np.ndarray, centre: tuple[float, float]) -> float:
+        """Normalised correlation of the anchor's picture with the frame's at `centre` (-1: off the frame)."""
+        h, w = self.template.shape
+        x, y = int(round(centre[0] - w / 2)), int(round(centre[1] - h / 2))
+        if x < 0 or y < 0 or x + w > grey.shape[1] or y + h > grey.shape[0]:
+            return -1.0
+        return float(cv2.matchTemplate(grey[y:y + h, x:x + w], self.template, cv2.TM_CCOEFF_NORMED)[0, 0])
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb

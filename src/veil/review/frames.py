@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from veil.detect import as_rgb8, over_backdrop, transparency
-from veil.imagefile import read_photo
+from veil.imagefile import read_photo, to_srgb
 from veil.plan import Box, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
 from veil.video import rotation_of
@@ -117,9 +117,9 @@ class VideoFrames:
             # decoded from its start, and its frames counted.
             self.container.seek(0)
         else:
-            # A little before the frame's time: the nearest earlier keyframe is found from there.
-            self.container.seek(int(max(0.0, target - 0.001) / stream.time_base) + (stream.start_time or 0),
-                                stream=stream, backward=True)
+            # A little before the frame's time (a timestamp, the stream's start included): the
+            # nearest earlier keyframe is found from there.
+            self.container.seek(int(max(0.0, target - 0.001) / stream.time_base), stream=stream, backward=True)
         self.decoded = self.container.decode(stream)
         self.position = -1
 
@@ -165,7 +165,8 @@ class MediaPixels:
         with self.lock:
             cached = self.photos.get(index)
         if cached is None:
-            cached = as_displayed(read_photo(Path(media.path)).pixels)
+            # In sRGB, as a viewer shows the export (converted, or tagged with its profile).
+            cached = as_displayed(to_srgb(read_photo(Path(media.path))).pixels)
             with self.lock:
                 self.photos.put(index, cached)
         return cached

@@ -73,6 +73,7 @@ class ExportState:
     outputs: dict[str, str] = field(default_factory=dict)
     report: str | None = None
     error: str | None = None
+    revision: int | None = None  # the plan's revision the export rendered
 
 
 class ReviewSession:
@@ -241,11 +242,20 @@ class ReviewSession:
                 media.regions = new.regions
             self._log(ALL_MEDIA, "load_plan", None, {"regions": sum(len(m.regions) for m in checked.media)}, reason)
 
-    def undo(self) -> str:
-        return self._step(self.undo_stack, self.redo_stack, "undo")
+    def undo(self, shown: int | None = None) -> str:
+        """Undo the last change; `shown`: the file on the reviewer's screen, the only one an undo
+        may change (a change to another file would be undone out of sight)."""
+        return self._step(self.undo_stack, self.redo_stack, "undo", shown)
 
-    def redo(self) -> str:
-        return self._step(self.redo_stack, self.undo_stack, "redo")
+    def redo(self, shown: int | None = None) -> str:
+        return self._step(self.redo_stack, self.undo_stack, "redo", shown)
+
+    def step_label(self, stack: list[Snapshot]) -> str | None:
+        """What undo or redo would change next: the action and the file (None: nothing)."""
+        if not stack:
+            return None
+        touched = list(stack[-1].regions)
+        return f"{stack[-1].action} in {Path(self.plan.media[touched[0]].path).name if len(touched) == 1 else 'every file'}"
 
     # --- export ---------------------------------------------------------------
 
@@ -256,9 +266,9 @@ class ReviewSession:
                 return False
             outputs = {m.path: str(t) for m, t in zip(self.plan.media, self.targets)}
             self._log(ALL_MEDIA, "export", None, {"outputs": outputs, "report": str(self.report_path)}, None)
-            # Render a copy: the reviewer may go on editing while the export runs.
+            # Render a copy, at this revision: edits wait until the export is done (`_not_exporting`).
             plan = copy.deepcopy(self.plan)
-            self.export_state = ExportState("running", total=len(plan.media))
+            self.export_state = ExportState("running", total=len(plan.media), revision=self.revision)
         thread = threading.Thread(target=self._export, args=(plan, render, write_report), daemon=True)
         thread.start()
         return True
@@ -289,7 +299,7 @@ class ReviewSession:
         error = "; ".join(f"{Path(f['path']).name}: {f['reason']}" for f in failed) or None
         with self.lock:
             self.export_state = ExportState("failed" if failed else "done", len(plan.media), len(plan.media),
-                                            outputs, report, error)
+                                            outputs, report, error, self.export_state.revision)
 
     # --- internals ------------------------------------------------------------
 
@@ -303,15 +313,25 @@ class ReviewSession:
     def _before(self, index: int, action: str) -> None:
         self._push(Snapshot({index: copy.deepcopy(self.plan.media[index].regions)}, action))
 
+    def _not_exporting(self) -> None:
+        if self.export_state.state == "running":
+            raise EditError("an export is running: edit when it is done (the files being written would not have the change)")
+
     def _push(self, snapshot: Snapshot) -> None:
+        self._not_exporting()
         self.undo_stack.append(snapshot)
         del self.undo_stack[:-UNDO_LIMIT]
         self.redo_stack.clear()
 
-    def _step(self, source: list[Snapshot], target: list[Snapshot], action: str) -> str:
+    def _step(self, source: list[Snapshot], target: list[Snapshot], action: str, shown: int | None) -> str:
         with self.lock:
             if not source:
                 raise EditError(f"nothing to {action}")
+            touched = list(source[-1].regions)
+            if len(touched) == 1 and touched[0] != shown:
+                raise EditError(f"the change to {action} was made in {Path(self.plan.media[touched[0]].path).name}: "
+                                f"open it to {action} it")
+            self._not_exporting()
             snapshot = source.pop()
             target.append(Snapshot({i: self.plan.media[i].regions for i in snapshot.regions}, snapshot.action))
             for i, regions in snapshot.regions.items():

@@ -68,12 +68,17 @@ function say(message, isError = false) {
   status.classList.toggle("error", isError);
 }
 
-// Run one edit: show errors, take the updated state and regions from the answer.
+// Run one edit: show errors, take the updated state and regions from the answer. One at a
+// time: a second is refused in words (it was dropped unsaid), and its reason stays typed.
 async function edit(method, path, body, done) {
-  if (S.busy) return;
+  if (S.busy) {
+    say("Wait: the last change is still being made. Nothing else was changed.", true);
+    return;
+  }
   S.busy = true;
   try {
     const answer = await api(method, path, body);
+    if (body && body.reason) $("reason").value = "";
     takeState(answer);
     if (answer.changed) S.media = answer.changed;
     else if (S.media) S.media = await api("GET", `/api/media/${S.media.index}`);
@@ -88,14 +93,15 @@ async function edit(method, path, body, done) {
   }
 }
 
+// The reason typed for an edit; cleared once the edit is made (`edit`), kept if it fails.
 function withReason(body) {
   const reason = $("reason").value.trim();
-  $("reason").value = "";
   return reason ? { ...body, reason } : body;
 }
 
 function takeState(state) {
   S.state = state;
+  if (state.export && !$("export-panel").hidden) showExport(state.export);
   $("undo").disabled = !state.undo;
   $("redo").disabled = !state.redo;
   $("undo").title = state.undo ? `Undo ${state.undo} (Ctrl+Z)` : "Nothing to undo";
@@ -599,8 +605,9 @@ function keepVisible() {
   return edit("POST", `/api/media/${S.media.index}/regions/${S.selected}/keep`, withReason({ keep: true }));
 }
 
-function undo() { return edit("POST", "/api/undo", undefined, (a) => say(`undid ${a.undone}`)); }
-function redo() { return edit("POST", "/api/redo", undefined, (a) => say(`redid ${a.redone}`)); }
+// The server undoes only a change to the file on screen: one to another file is named instead.
+function undo() { return edit("POST", "/api/undo", { media: S.media ? S.media.index : null }, (a) => say(`undid ${a.undone}`)); }
+function redo() { return edit("POST", "/api/redo", { media: S.media ? S.media.index : null }, (a) => say(`redid ${a.redone}`)); }
 
 // --- pointer: select, move, resize, draw ------------------------------------------
 
@@ -870,9 +877,10 @@ function setShape(shape) {
 
 async function startExport() {
   $("export-panel").hidden = false;
-  showExport({ state: "running", done: 0, total: S.state.media.length, outputs: {} });
+  showExport({ state: "running", done: 0, total: S.state.media.length, outputs: {}, revision: null });
   try {
-    await api("POST", "/api/export");
+    const status = await api("POST", "/api/export");
+    S.state.revision = status.revision;  // the export is logged in the plan: not another window's change
   } catch (error) {
     say(error.message, true);
   }
@@ -902,7 +910,10 @@ function showExport(status) {
       : "No audit report was written; ") + "fix the problem and export again.",
     idle: "",
   };
-  line.textContent = texts[status.state];
+  const changed = status.revision != null && S.state && S.state.revision !== status.revision
+    && status.state !== "running";
+  line.textContent = texts[status.state]
+    + (changed ? " The plan has changed since: export again for the outputs to have the changes." : "");
   const list = $("export-outputs");
   list.replaceChildren();
   for (const [input, output] of Object.entries(status.outputs || {})) {
@@ -945,6 +956,8 @@ async function start() {
     });
   }
   document.addEventListener("keydown", onKey);
+  // A frame the server cannot decode showed as nothing, with the outlines over it, unsaid.
+  $("frame").addEventListener("error", () => say(`Frame ${S.frame} could not be shown: the server could not decode it.`, true));
   window.addEventListener("resize", () => S.media && drawAll());
   try {
     takeState(await api("GET", "/api/state"));
@@ -954,6 +967,27 @@ async function start() {
   }
   if (S.state.media.length === 1) openMedia(0);
   else showGallery();
+  setInterval(followOtherWindows, OTHER_WINDOWS_MS);
+}
+
+// Another tab or window on the same review changes the plan: this page follows, or it would
+// show regions deleted there as still hidden.
+const OTHER_WINDOWS_MS = 2000;
+
+async function followOtherWindows() {
+  if (S.busy || !S.state) return;
+  let state;
+  try {
+    state = await api("GET", "/api/state");
+  } catch (_) {
+    return;  // the server stopped: the next edit says so
+  }
+  if (S.busy || state.revision === S.state.revision) return;
+  takeState(state);
+  if (S.media) S.media = await api("GET", `/api/media/${S.media.index}`);
+  if (S.selected && !regionById(S.selected) && !segmentById(S.selected)) S.selected = null;
+  drawAll();
+  say("The plan was changed in another window; this page now shows it.");
 }
 
 start();
