@@ -192,6 +192,21 @@ class _Scan:
     kinds: dict[Kind, dict[int, list[Box]]] = field(default_factory=dict)
 
 
+# Detections a second, at the least: a stride of frames would look at a 12 or 15 fps camera (CCTV,
+# a body camera, a phone's saver mode) half as often as at 30 fps, where a face moving across the
+# picture passes between two looks (bench/README.md, "Detections a second").
+MIN_DETECTIONS_PER_S = 11.5
+
+
+def at_rate(sampling: VideoDetection, rate: float) -> VideoDetection:
+    """The sampling with its stride shortened until a video of `rate` frames a second is looked at
+    MIN_DETECTIONS_PER_S times a second or more (24, 25 and 30 fps keep the stride of 2)."""
+    stride = sampling.stride
+    while stride > 1 and rate / stride < MIN_DETECTIONS_PER_S:
+        stride -= 1
+    return replace(sampling, stride=stride)
+
+
 def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bool = False,
                start: float | None = None, end: float | None = None, only_range: bool = False,
                sampling: VideoDetection | None = None, detector: CenterFace | None = None,
@@ -211,8 +226,9 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         # Other moving pictures (another angle, a preview) are not written: the plan says so.
         others = len(moving_streams(container)) - 1
         subtitles = len(container.streams.subtitles)  # written only if asked (--keep-subtitles): the user is told
-        scan = _scan(container, stream, sampling, batch, lanes, show_progress, start, end, hide)
         rate = float(frame_rate(stream))
+        sampling = at_rate(sampling, rate)
+        scan = _scan(container, stream, sampling, batch, lanes, show_progress, start, end, hide)
     finally:
         container.close()
     if only_range and not scan.inside:
