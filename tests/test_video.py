@@ -95,6 +95,16 @@ def test_output_is_faithful(name: str, tmp_path: Path):
         assert after["last"].max() <= 24
 
 
+def test_a_slow_camera_is_searched_on_every_frame():
+    # A 12 or 15 fps camera at stride 2 was searched 6-7 times a second: a face crossing the
+    # picture passed between two looks. 24 fps and more keep the stride.
+    twelve = VIDEOS / "intel_walking_and_headpose" / "face-demographics-walking.mp4"
+    media = plan_video(twelve, end=0.5)
+    assert media.detection["sampling"]["every_nth_frame"] == 1
+    thirty = plan_video(CLIPS["wider_pan"][0], end=0.2)
+    assert thirty.detection["sampling"]["every_nth_frame"] == 2
+
+
 def test_a_video_replaced_while_it_is_redacted_is_not_written(tmp_path: Path):
     # A sync tool or an uploader swaps the file after its hash was taken: the masks found in
     # the old pixels were drawn over the new ones, faces left visible, exit 0.
