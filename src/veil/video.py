@@ -214,7 +214,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     """Pass 1: detect, find scene cuts, track. Frames outside [start, end] are not checked:
     they are fully covered unless `only_range` (then they are left as they are). Times are
     measured from the first frame (the stream's start), whatever the file's own timestamps.
-    `sha256`: the file's hash, if the caller has it already."""
+    `sha256`: the file's hash, if the caller has it already. `sampling`: what runs (by default the
+    profile's), its stride shortened for a slow frame rate (`at_rate`)."""
     if start is not None and end is not None and start >= end:
         raise ValueError(f"the start of the range ({start:g} s) must come before its end ({end:g} s)")
     sampling = sampling or VIDEO_DETECTION.get(profile.name, VIDEO_DETECTION["fast"])
