@@ -154,6 +154,14 @@ INVALID = {
 }
 
 
+def test_whole_floats_and_a_null_speech_record_load():
+    # Both were loaded before the settings and speech checks; both then failed as "a bug in veil".
+    data = broken(lambda d: (d["render"].update(blocks=6.0, color=[0.0, 0, 255.0]),
+                             d["media"][0].update(detection={"speech": None})))
+    plan = Plan.from_json(data)
+    assert plan.render.blocks == 6 and plan.render.color == (0, 0, 255)
+
+
 def test_speech_reaching_past_the_sound_ends_with_it():
     # 18 s were reported muted in a sound of 7.3 s.
     data = broken(lambda d: d["media"][1].update(kind="audio", detection={"speech": {"sound_seconds": 7.328}}, regions=[

@@ -195,7 +195,7 @@ def test_the_report_counts_only_what_this_run_hid(tmp_path: Path):
     assert "1 region(s) hidden" in result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["plan_file"]["path"] == str(tmp_path / "edited.json")
-    assert report["plan_file"]["sha256"] == sha(tmp_path / "edited.json")
+    assert report["plan_file"]["sha256_when_loaded"] == sha(tmp_path / "edited.json")
     entry = report["files"][0]
     assert (entry["regions_hidden"], entry["regions_off_picture"]) == (1, 1)
     assert [r["off_picture"] for r in entry["regions"]] == [True, False]
@@ -203,7 +203,7 @@ def test_the_report_counts_only_what_this_run_hid(tmp_path: Path):
     assert report["files"][1]["regions_hidden"] == 0
     assert report["not_redacted"] == [{"path": str(second), "status": "not rendered",
                                        "reason": "in the plan, not among this run's inputs"}]
-    assert "no detection ran in this run" in (tmp_path / "r.html").read_text()
+    assert "loaded from " + str(tmp_path / "edited.json") in (tmp_path / "r.html").read_text()
 
 
 def test_the_report_names_the_models_that_ran(tmp_path: Path):
@@ -213,6 +213,11 @@ def test_the_report_names_the_models_that_ran(tmp_path: Path):
     report = build_report(Plan(media=[media]), {})
     assert report["models"] == [{"name": "Silero VAD", "file": "silero_vad.onnx", "sha256": model_sha256("silero_vad.onnx"),
                                  "used_for": "speech detection", "matches_plan": True}]
+    # Nothing muted where nothing was written (it said "7.8 s muted" of a file not rendered).
+    media.regions = [Region("speech1", "detector", kind="speech", start=0.0, end=7.8)]
+    plan = Plan(media=[media], render=RenderSettings(voice="mute"))
+    assert build_report(plan, {})["files"][0]["voice"]["treated_seconds"] == 0
+    assert build_report(plan, {media.path: str(tmp_path / "out.wav")})["files"][0]["voice"]["treated_seconds"] == 7.8
     by_hand = MediaPlan(path=str(tmp_path / "in.png"), kind="image", width=8, height=8)
     write_report(Plan(media=[by_hand]), {}, tmp_path / "audit.json")
     assert json.loads((tmp_path / "audit.json").read_text())["models"] == []

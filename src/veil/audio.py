@@ -18,7 +18,7 @@ from veil.outputs import atomic_output
 from veil.photo import file_sha256, still_as_planned
 from veil.plan import MediaPlan, RenderSettings
 from veil.speech import SoundError, speech_regions
-from veil.videofile import NAMELESS_MUXING, advice_after_refusal, refusal_to_write
+from veil.videofile import NAMELESS_MUXING, advice_after_refusal, reason, refusal_to_write
 from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, media_voice_plan
 
 # Output container per suffix.
@@ -39,7 +39,7 @@ def _open(path: Path) -> av.container.InputContainer:
     try:
         container = av.open(str(path), "r")
     except (av.error.FFmpegError, OSError) as error:
-        raise SoundError(f"cannot open the sound: {getattr(error, 'strerror', None) or error}") from None
+        raise SoundError(f"cannot open the sound: {reason(error)}") from None
     if not container.streams.audio:
         container.close()
         raise SoundError("no audio stream in the file")
@@ -51,7 +51,7 @@ def _open_output(path: Path, suffix: str, source: av.container.InputContainer,
     try:
         out = av.open(str(path), "w", format=AUDIO_FORMATS.get(suffix.lower()), container_options=NAMELESS_MUXING)
     except (av.error.FFmpegError, ValueError) as error:
-        raise SoundError(f"cannot write a {suffix or 'suffix-less'} file: {getattr(error, 'strerror', None) or error}") from None
+        raise SoundError(f"cannot write a {suffix or 'suffix-less'} file: {reason(error)}") from None
     try:
         return out, {a.index: add_edited_stream(out, a, voice, from_zero=True) for a in source.streams.audio}
     except Exception:

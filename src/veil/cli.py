@@ -204,6 +204,9 @@ def redact(
     results += unread
     if plan_file is None:
         plan.media = [r.media for r in results if r.media is not None]
+    else:  # as the workers left them (speech searched for a plan made before veil looked for it)
+        done = {location_key(r.media.path): r.media for r in results if r.media is not None}
+        plan.media = [done.get(location_key(m.path), m) for m in plan.media]
 
     failed_writes = write_run_files(plan, results, skipped, save_plan, report, overwrite, dry_run)
     print_summary(results, skipped, time.monotonic() - started, quiet, as_json, dry_run)

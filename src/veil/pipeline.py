@@ -169,8 +169,8 @@ def _redact_staged(task: FileTask, show_progress: bool) -> FileResult:
             result.output_sha256 = file_sha256(target)  # the bytes uploaded
             try:
                 task.target.upload(target, task.overwrite)
-            except RemoteError as error:
-                result.error, result.output, result.output_sha256 = one_line(error), None, None
+            except RemoteError as error:  # nothing was hidden where nothing was written
+                result.error, result.output, result.output_sha256, result.regions = one_line(error), None, None, 0
     result.source = task.source
     result.output = task.target if result.output is not None else None
     if result.media is not None and isinstance(task.source, Url):

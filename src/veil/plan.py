@@ -299,9 +299,14 @@ class Plan:
         render = data["render"]
         # Version 1 kept one detection record for the whole plan, which could misstate a video's.
         shared_detection = data.get("detection", {})
+        try:  # what the schema lets through and the settings refuse
+            settings = RenderSettings(render["mode"], tuple(map(_whole, render["color"])), _whole(render["blocks"]),
+                                      render.get("voice", "keep"))
+        except ValueError as error:
+            raise PlanError(f"not a valid veil plan at render: {error}") from None
         return cls(
             media=[_media_from_json(m, folder, shared_detection) for m in data["media"]],
-            render=RenderSettings(render["mode"], tuple(render["color"]), render["blocks"], render.get("voice", "keep")),
+            render=settings,
             encoding=Encoding(**data.get("encoding", {})),
             created=data["created"],
             veil_version=data.get("veil_version", ""),
@@ -471,11 +476,17 @@ def _located(data: dict[str, Any], folder: Path | None) -> str:
     return os.path.normpath(recorded.absolute())
 
 
+def _whole(value: Any) -> Any:
+    """6.0 as 6: the schema takes a whole number written as a float (some JSON writers do) for an integer."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _within_sound(end: float | None, media: dict[str, Any]) -> float | None:
     """A speech segment's end, cut at the sound's end: a segment reaching past it silences
     nothing more, and would be counted as speech treated."""
-    length = media.get("detection", {}).get("speech", {}).get("sound_seconds")
-    return min(end, length) if end is not None and isinstance(length, (int, float)) else end
+    record = media.get("detection", {}).get("speech") if end is not None else None
+    length = record.get("sound_seconds") if isinstance(record, dict) else None
+    return min(end, length) if isinstance(length, (int, float)) else end
 
 
 def _media_from_json(data: dict[str, Any], folder: Path | None, shared_detection: dict[str, Any]) -> MediaPlan:

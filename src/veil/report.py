@@ -25,7 +25,7 @@ from veil.models import model_sha256
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
-from veil.remote import Url, is_url, location
+from veil.remote import Url, location, location_key
 from veil.voice import VOICE_TEXT, voice_entry
 
 REPORT_FORMAT = "veil-report"
@@ -42,10 +42,10 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
     run), each {"path", "status", "reason"}, so that the report accounts for every input. A
     plan's file that this run did not render, and that `not_redacted` does not name, is listed
     there too: its regions were not hidden here."""
-    listed = {_key(entry["path"]) for entry in not_redacted or []}
+    listed = {location_key(entry["path"]) for entry in not_redacted or []}
     unrendered = [{"path": media.path, "status": "not rendered",
                    "reason": "in the plan, not among this run's inputs"}
-                  for media in plan.media if not dry_run and media.path not in outputs and _key(media.path) not in listed]
+                  for media in plan.media if not dry_run and media.path not in outputs and location_key(media.path) not in listed]
     return {
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
@@ -54,8 +54,9 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
         "dry_run": dry_run,  # planned only: nothing was written, nothing hidden
         "plan_created": plan.created,
         "plan_veil_version": plan.veil_version,
-        # A plan file rendered as it was, detecting nothing in this run (None: planned in this run).
-        "plan_file": {"path": plan.loaded_from, "sha256": plan.loaded_sha256} if plan.loaded_from else None,
+        # The plan file this run started from, as it was then (None: planned in this run). Its
+        # files' detection records say what was detected and when; the edits, what a reviewer changed.
+        "plan_file": {"path": plan.loaded_from, "sha256_when_loaded": plan.loaded_sha256} if plan.loaded_from else None,
         "models": models_used(plan),
         "settings": {
             "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks,
@@ -68,11 +69,6 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
         "not_redacted": list(not_redacted or []) + unrendered,
         "edits": [edit_entry(e) for e in plan.edits],
     }
-
-
-def _key(name: str) -> str:
-    """A file's name as the plan records it (absolute), whichever way the run named it."""
-    return name if is_url(name) else str(Path(name).absolute())
 
 
 # Every model veil runs: its name and what it finds. A file's detection record names the models
@@ -148,7 +144,7 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         "regions_off_picture": len(media.off_picture_regions()),
         "hidden_by_kind": dict(Counter(r.kind for r in hiding)) if output else {},
         "regions": [region_entry(media, r, mine) for r in pictured],
-        "voice": voice_entry(media, voice),
+        "voice": voice_entry(media, voice, written=bool(output)),
         # Regions the reviewer deleted are gone from the plan; their deletion stays here.
         "deleted_regions": sorted({e.region for e in mine if e.action == "delete_region" and e.region}
                                   - {r.id for r in media.regions}),
@@ -218,9 +214,10 @@ def write_report(plan: Plan, outputs: dict[str, str], path: Path, overwrite: boo
     report = build_report(plan, outputs, not_redacted, dry_run)
     json_path, html_path = report_paths(path)
     # Both or neither: a failed HTML beside a new JSON would leave the last run's page describing this one.
-    with atomic_output(json_path, overwrite) as json_temp, atomic_output(html_path, overwrite) as html_temp:
+    with atomic_output(json_path, overwrite) as json_temp:
         json_temp.write_bytes(json.dumps(report, indent=1).encode())
-        html_temp.write_bytes(render_html(report).encode())
+        with atomic_output(html_path, overwrite) as html_temp:
+            html_temp.write_bytes(render_html(report).encode())
 
 
 # --- HTML ---------------------------------------------------------------------
@@ -244,8 +241,9 @@ def render_html(report: dict[str, Any]) -> str:
         *(["<p><strong>Dry run: nothing was written and nothing hidden; the regions are those planned.</strong></p>"]
           if report["dry_run"] else []),
         "<h2>Models and settings</h2><table>",
-        row("Plan", f"loaded from {plan_file['path']} (SHA-256 {plan_file['sha256']}) and rendered as it is: "
-                    "no detection ran in this run" if plan_file else "made in this run"),
+        row("Plan", f"loaded from {plan_file['path']} (SHA-256 when loaded: {plan_file['sha256_when_loaded']}); "
+                    "each file's detection record below says what was detected, and the edits what a reviewer "
+                    "changed" if plan_file else "made in this run"),
     ]
     for model in report["models"]:
         parts += [row(f"Model: {model['used_for'] or 'named by the plan'}", f"{model['name']} ({model['file']})"),

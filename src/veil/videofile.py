@@ -65,10 +65,10 @@ class VideoError(ValueError):
     """A video that cannot be read or written faithfully; the message says why."""
 
 
-def reason(error: OSError | av.error.FFmpegError) -> str:
+def reason(error: Exception) -> str:
     """FFmpeg's words alone: its errors also name the input file (the message already starts with
     it) or an internal function ('avcodec_send_packet()'), which tell the user nothing."""
-    return error.strerror or str(error)
+    return getattr(error, "strerror", None) or str(error)
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -230,14 +230,14 @@ def hdr10_levels(frame: av.VideoFrame) -> tuple[str, ...]:
         if data.type == av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA:
             # FFmpeg's AVMasteringDisplayMetadata: red, green, blue and white x, y, then the least
             # and most light, each a fraction of two ints; then whether each group is given.
-            values = struct.unpack("<20i2i", bytes(data))
+            values = struct.unpack_from("<20i2i", bytes(data))  # a later FFmpeg may add fields after these
             ratio = [values[i] / values[i + 1] if values[i + 1] else 0.0 for i in range(0, 20, 2)]
             if values[20] and values[21]:
                 x = [round(r * 50_000) for r in ratio[:8]]  # x265 counts chromaticity in 0.00002, light in 0.0001 cd/m2
                 levels += ["hdr10=1", f"master-display=G({x[2]},{x[3]})B({x[4]},{x[5]})R({x[0]},{x[1]})"
                            f"WP({x[6]},{x[7]})L({round(ratio[9] * 10_000)},{round(ratio[8] * 10_000)})"]
         elif data.type == av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL:
-            most, average = struct.unpack("<2I", bytes(data))
+            most, average = struct.unpack_from("<2I", bytes(data))
             levels += ["hdr10=1", f"max-cll={most},{average}"]
     return tuple(dict.fromkeys(levels))
 

@@ -581,16 +581,17 @@ VOICE_TEXT: dict[str, str] = {
 }
 
 
-def voice_entry(media, mode: VoiceMode) -> dict:
+def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
     """The report's account of a file's speech: how much, where, what was done to it, and which segments
-    a reviewer left audible and why (the same choice `voice_plan` makes at render)."""
+    a reviewer left audible and why (the same choice `voice_plan` makes at render). Where no output
+    was `written` (a failed file, a dry run), nothing was treated."""
     record = media.detection.get("speech")
     speech = sorted((r for r in media.regions if r.kind == "speech" and r.start is not None), key=lambda r: r.start)
     # mute-all silences the whole sound: a segment kept audible is muted all the same.
     kept = [r for r in speech if r.keep_visible and mode != "mute-all"]
-    treated = [r for r in speech if r not in kept]
+    treated = [r for r in speech if r not in kept] if written else []
     treatment = {"keep": "not protected", "mute": "muted", "mute-all": "muted (all sound)",
-                 "anonymise": "anonymised"}[mode]
+                 "anonymise": "anonymised"}[mode] if written else "none: no output was written"
     return {"mode": mode, "speech_seconds": record["speech_seconds"] if record else None,
             "segments": [[r.start, r.end] for r in treated],
             "treated_seconds": round(sum(r.end - r.start for r in treated), 3),

@@ -51,7 +51,7 @@ def follow_box(frames: Iterable[tuple[int, np.ndarray]], start: Box, existing: d
 
 
 # A box whose picture correlates with the anchor's at least this much still covers what was
-# anchored; a better match must beat the others by the margin.
+# anchored; a match nearby must look more like it than where the box is by the margin to move it.
 STILL_ALIKE = 0.5
 MARGIN = 0.1
 
