@@ -191,7 +191,7 @@ PIXELATE_BLOCKS = 6
 MAX_PIXELATE_BLOCKS = 8  # more leaves a face recognisable (the same measurement)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RenderSettings:
     """How hidden regions are drawn; stored in the plan so a re-render hides the same way.
 
@@ -207,6 +207,7 @@ class RenderSettings:
     def __post_init__(self) -> None:
         # A library caller's settings reach the renderer unchecked by the command line or the plan
         # schema: a mode it does not know drew nothing, and many blocks leave a face recognisable.
+        # Frozen, they stay as checked.
         if self.mode not in get_args(RenderMode):
             raise ValueError(f"unknown redaction mode {self.mode!r}: use fill, pixelate or blur")
         if self.voice not in get_args(VoiceMode):

@@ -255,7 +255,10 @@ class ReviewSession:
         if not stack:
             return None
         touched = list(stack[-1].regions)
-        return f"{stack[-1].action} in {Path(self.plan.media[touched[0]].path).name if len(touched) == 1 else 'every file'}"
+        return f"{stack[-1].action} in {self._name(touched[0]) if len(touched) == 1 else 'every file'}"
+
+    def _name(self, index: int) -> str:
+        return Path(self.plan.media[index].path).name
 
     # --- export ---------------------------------------------------------------
 
@@ -329,7 +332,7 @@ class ReviewSession:
                 raise EditError(f"nothing to {action}")
             touched = list(source[-1].regions)
             if len(touched) == 1 and touched[0] != shown:
-                raise EditError(f"the change to {action} was made in {Path(self.plan.media[touched[0]].path).name}: "
+                raise EditError(f"the change to {action} was made in {self._name(touched[0])}: "
                                 f"open it to {action} it")
             self._not_exporting()
             snapshot = source.pop()
