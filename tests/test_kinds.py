@@ -138,13 +138,14 @@ def test_plate_is_tracked_through_a_video(shared_data: Path, tmp_path: Path) -> 
 def test_plates_looked_for_on_every_nth_sampled_frame_are_tracked_between(shared_data: Path, tmp_path: Path) -> None:
     source = tmp_path / "pan.mp4"
     pan_video(shared_data, source)
-    # 10 fps: every frame is sampled (`at_rate`), plates on every 3rd of them: 0, 3, 6 and 9 of 12.
+    # 10 fps: every frame is sampled (`at_rate`), plates on every 3rd of them: 0, 3, 6 and 9 of 12,
+    # and on the last, 11, which ends the shot.
     sampling = replace(VIDEO_DETECTION["fast"], text_every=3)
     media = plan_video(source, hide=("plate",), sampling=sampling)
     assert media.detection["sampling"]["every_nth_frame"] == 1
     assert media.regions and all(region.kind == "plate" for region in media.regions)
     for region in media.regions:  # the plate and the lines of lettering on it
-        assert sorted(f for f, box in region.boxes.items() if box.origin == "detected") == [0, 3, 6, 9]
+        assert sorted(f for f, box in region.boxes.items() if box.origin == "detected") == [0, 3, 6, 9, 11]
         assert sorted(region.boxes) == list(range(12))  # filled between, and carried to the end
     assert media.detection["sampling"]["text_every_nth_sampled_frame"] == 3
     # At 10 fps half a second is 5 frames: the plate's track must bridge two of its 3-frame intervals.

@@ -581,14 +581,17 @@ def test_subtitles_are_left_out_and_said_so_or_kept_without_their_authors(tmp_pa
     assert "Jane" not in header and "Kyiv" not in header and "witness" not in header
 
 
-def _face_on_one_frame(tmp_path: Path, picture: np.ndarray, margin: int, shown_at: int, frames: int) -> None:
+def _face_on_one_frame(tmp_path: Path, picture: np.ndarray, margin: int, shown_at: int, frames: int,
+                       ticks: list[int] | None = None, stride: int = 2, faces: list | None = None) -> None:
     """A clip of `picture` with its faces painted out (the histogram barely moves, so no scene cut)
     but on frame `shown_at`; redacted with the default profile, whose stride passes that frame
-    by. The faces must be hidden on it."""
+    by. The faces must be hidden on it. `ticks`: each frame's time in 1/600 s (25 fps without);
+    `faces`: those to paint out (without: the photo detector's two)."""
     from veil.detect import detect_faces
 
-    faces = [f for f in detect_faces(picture) if f.score > 0.5]
-    assert len(faces) == 2
+    if faces is None:
+        faces = [f for f in detect_faces(picture) if f.score > 0.5]
+        assert len(faces) == 2
     background = picture.copy()
     for f in faces:
         x0, y0, x1, y1 = (max(0, int(v)) for v in (f.x0 - margin, f.y0 - margin, f.x1 + margin, f.y1 + margin))
@@ -598,14 +601,16 @@ def _face_on_one_frame(tmp_path: Path, picture: np.ndarray, margin: int, shown_a
         stream = out.add_stream("libx264", rate=25, options={"crf": "12"})
         stream.height, stream.width = picture.shape[:2]
         stream.pix_fmt = "yuv420p"
+        if ticks:
+            stream.codec_context.time_base = Fraction(1, 600)
         for index in range(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture if index == shown_at else background),
                                                "rgb24")
-            frame.pts = index
+            frame.pts = ticks[index] if ticks else index
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     media = plan_video(source)
-    assert media.detection["sampling"]["every_nth_frame"] == 2 and not media.scene_cuts
+    assert media.detection["sampling"]["every_nth_frame"] == stride and not media.scene_cuts
     render_video(media, BLACK, target)
     with av.open(str(target)) as c:
         shown = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][shown_at]
@@ -635,6 +640,44 @@ def test_a_small_face_on_the_last_frame_of_a_shot_is_hidden(tmp_path: Path):
     canvas[300:441, 520:760] = np.asarray(Image.open(DATA / "face_recognition_examples" / "examples" / "two_people.jpg")
                                           .convert("RGB").resize((240, 141)))
     _face_on_one_frame(tmp_path, canvas, margin=10, shown_at=29, frames=30)
+
+
+def test_a_small_face_is_searched_for_where_a_variable_frame_rate_slows_down(tmp_path: Path):
+    """A phone's variable frame rate drops to 15 fps in the dark while its average stays near 30:
+    a stride chosen from the average searched that stretch 7.5 times a second, and a small face
+    (too small for the glance) on one frame of it was left visible."""
+    from PIL import Image
+
+    canvas = np.full((720, 1280, 3), 128, np.uint8)
+    canvas[300:441, 520:760] = np.asarray(Image.open(DATA / "face_recognition_examples" / "examples" / "two_people.jpg")
+                                          .convert("RGB").resize((240, 141)))
+    ticks = [20 * i for i in range(60)] + [1200 + 40 * i for i in range(12)]  # 2 s at 30 fps, then 15 fps
+    _face_on_one_frame(tmp_path, canvas, margin=10, shown_at=65, frames=72, ticks=ticks)
+
+
+def test_an_upside_down_face_on_the_last_frame_of_a_slow_clip_is_hidden(tmp_path: Path):
+    """At 10 fps every frame is searched, the second detector's turned views on every third: the
+    clip's last frame, which no later track reaches, must be searched with them all the same."""
+    import cv2
+    from PIL import Image
+
+    from veil.detect import VIDEO_DETECTION, detect_frames
+    from veil.video import detection_size
+
+    photo = np.asarray(Image.open(DATA / "wider_face_dev" / "images" / "2--Demonstration" /
+                                  "2_Demonstration_Political_Rally_2_896.jpg").convert("RGB"))
+    picture = np.ascontiguousarray(photo[::-1, ::-1][:1010])
+    sampling = VIDEO_DETECTION["fast"]
+    size = detection_size(picture.shape[1], picture.shape[0], sampling.side_for(picture.shape[1], picture.shape[0]))
+    small = cv2.resize(picture, size)
+    plain, turned = (detect_frames([small], sampling.frame, [views], overview_threshold=sampling.overview_threshold)[0]
+                     for views in (False, True))
+    scale = picture.shape[1] / size[0]
+    only_turned = [Box(f.x0 * scale, f.y0 * scale, f.x1 * scale, f.y1 * scale) for f in turned
+                   if f.y1 - f.y0 > 50 and all(abs(f.x0 - g.x0) + abs(f.y0 - g.y0) > 10 for g in plain)]
+    assert only_turned, "no face here that only the turned views find"
+    _face_on_one_frame(tmp_path, picture, margin=10, shown_at=19, frames=20, ticks=[60 * i for i in range(20)],
+                       stride=1, faces=only_turned)
 
 
 def test_a_glance_box_is_left_to_a_track_only_where_one_in_its_shot_covers_it():

@@ -207,6 +207,17 @@ def at_rate(sampling: VideoDetection, rate: float) -> VideoDetection:
     return replace(sampling, stride=stride)
 
 
+def overdue(now: float, last_searched: float | None, previous: float | None) -> bool:
+    """Whether the frame at `now` must be searched, whatever the stride, because the next one is
+    likely to come more than 1 / MIN_DETECTIONS_PER_S seconds after the last frame searched (the
+    next interval taken to be the one just past). A phone's variable frame rate drops to 15 fps in
+    the dark while its average, from which the stride is chosen, stays near 30. On a constant
+    rate this picks no frame the stride of `at_rate` does not."""
+    if last_searched is None or previous is None:
+        return False
+    return (now - last_searched) + (now - previous) > 1 / MIN_DETECTIONS_PER_S
+
+
 def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bool = False,
                start: float | None = None, end: float | None = None, only_range: bool = False,
                sampling: VideoDetection | None = None, detector: CenterFace | None = None,
@@ -330,7 +341,10 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
         "nms_iou": profile.nms_iou,
         **exposure_record(profile),
         **(retina_record(profile) if sampling.retina_every and uses_retina(profile) else {}),
-        "sampling": {"every_nth_frame": sampling.stride, "scene_cuts_always": True, "shot_ends_always": True,
+        # Shots' first and last frames are searched with every view; a frame whose next would leave
+        # more than 1 / at_least_per_second seconds unsearched is searched whatever the stride.
+        "sampling": {"every_nth_frame": sampling.stride, "at_least_per_second": MIN_DETECTIONS_PER_S,
+                     "scene_cuts_always": True, "shot_ends_always": True,
                      "batch": batch, "batches_at_once": lanes,
                      # The detector's image (its size: passes): longest_side, or min_share of a larger frame's.
                      "longest_side": sampling.side, "min_share": sampling.min_share, "max_side": sampling.max_side,
@@ -377,6 +391,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     origin: float | None = None  # the first timestamp: --start/--end are measured from it
     last_time: float | None = None  # the latest timestamp so far
     last_detected = -sampling.stride
+    last_searched_time: float | None = None
     sampled = 0  # frames sampled so far
 
     @contextlib.contextmanager
@@ -398,7 +413,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             kinds = [frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lane.threads, lane.index, frame.text)
                      for frame in frames] if scan.kinds else []
         for frame, faces in zip(frames, found):
-            scan.detections[frame.index] = [_head(face, *scale) for face in faces]
+            # A shot's last frame may be searched twice, the second time with every view: that
+            # search's boxes stand, whichever lane finishes first.
+            if frame.views or frame.index not in scan.detections:
+                scan.detections[frame.index] = [_head(face, *scale) for face in faces]
         for frame, boxes_by_kind in zip(frames, kinds):  # the frames faces are looked for on, at most
             for kind, boxes in boxes_by_kind.items():
                 scan.kinds[kind][frame.index] = boxes
@@ -428,15 +446,18 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         frames.clear()
 
     glances: list[_Frame] = []  # a batch of frames between sampled ones (they differ in size)
-    # The last frame read, when it was not sampled: if it ends its shot (the next is a cut, or
-    # there is none), it is, since no track carries a face that appears there into a later frame.
+    # The last frame read, unless it was searched with every view: if it ends its shot (the next
+    # is a cut, or there is none), it is, since no track carries a face that appears there into a
+    # later frame.
     shot_end: tuple[int, av.VideoFrame, int] | None = None
 
-    def sample(index: int, frame: av.VideoFrame, turns: int, every_view: bool, ends_shot: bool = False) -> None:
+    def sample(index: int, frame: av.VideoFrame, turns: int, every_view: bool, ends_shot: bool = False) -> bool:
         """Adds the frame to the batch for detection (every view: a shot's first or last frame). A
-        shot's last frame is looked at beside the stride's frames: the views' cadence is theirs."""
-        nonlocal last_detected, sampled
+        shot's last frame is looked at beside the stride's frames: the views' cadence is theirs.
+        Whether the frame was searched with every view (or cannot be searched at all)."""
+        nonlocal last_detected, sampled, last_searched_time
         last_detected = index
+        last_searched_time = frame.time
         views = bool(sampling.retina_every) and (every_view or sampled % sampling.retina_every == 0)
         text = every_view or sampled % sampling.text_every == 0
         sampled += not ends_shot
@@ -444,8 +465,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, text))
         except (ValueError, av.error.FFmpegError):
             scan.unanalysable.append(index)  # covered whole when rendered
+            return True
         if len(batch) == batch_size:
             flush(batch, detect)
+        return (text or not wants_text(hide)) and (views or not sampling.retina_every)
 
     in_flight: collections.deque[Future] = collections.deque()
     free: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
@@ -464,6 +487,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             elif (*_upright_size(frame, turns), turns) != first:
                 # Boxes and masks are in frame 0's pixels: they would land in the wrong place.
                 raise _size_change(first, frame, turns, index)
+            previous_time = last_time
             if frame.time is not None:
                 if last_time is not None and frame.time < last_time:
                     # Each frame keeps its time, and an encoder and a muxer take them in order only
@@ -491,8 +515,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             else:
                 scan.inside += 1
                 # A new shot is looked at at once, whatever the stride, and with every view.
-                if cut or index - last_detected >= sampling.stride:
-                    sample(index, frame, turns, cut)
+                if cut or index - last_detected >= sampling.stride or \
+                        overdue(frame.time, last_searched_time, previous_time):
+                    if not sample(index, frame, turns, cut):
+                        shot_end = (index, frame, turns)
                 else:
                     shot_end = (index, frame, turns)
                     if sampling.glance_side:
