@@ -8,6 +8,7 @@ same file redacted from a local path, and its faces against the plan.
 from __future__ import annotations
 
 import hashlib
+import io
 import importlib.util
 import json
 import os
@@ -17,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import av
 import fsspec
 import numpy as np
 import pytest
@@ -249,3 +251,19 @@ def test_an_output_folder_inside_the_input_is_passed_over_however_it_is_spelled(
         assert "veil's output folder" in result.stderr and "already done" in result.stderr
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["out1", "out2", "two_people.jpg"]
     assert not (tmp_path / "in" / "out1" / "out1").exists() and not (tmp_path / "in" / "out2" / "out2").exists()
+
+
+def test_a_memory_folder_of_photos_videos_and_sound_is_redacted_in_this_process(shared_data, tmp_path, memory):
+    """memory:// is a store that only this process sees: a video or a sound file in it, sent to a
+    worker process like any other, was not found there."""
+    two = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    clip = shared_data / "videos" / "youtube_faces" / "Aaron_Guiel5.mp4"
+    speech = next((shared_data / "speech" / "librispeech_test-other").rglob("*.flac"))
+    memory.pipe({"/in/two_people.jpg": two.read_bytes(), "/in/clip.mp4": clip.read_bytes(),
+                 "/in/speech.flac": speech.read_bytes()})
+    result = veil("memory://in/", "--output-dir", "memory://out", "--jobs", 1, "--voice", "mute",
+                  "--manifest", tmp_path / "manifest.jsonl", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(memory.find("/out")) == ["/out/clip.mp4", "/out/speech.flac", "/out/two_people.jpg"]
+    with av.open(io.BytesIO(memory.cat("/out/clip.mp4"))) as written:
+        assert sum(1 for _ in written.decode(video=0)) == 132

@@ -93,13 +93,14 @@ def run_all(tasks: list[Task], workers: Workers, finish: Callable[[int, FileResu
         for task in tasks:
             finish(task.index, run_task(task))
         return
-    photos = [t for t in tasks if t.file.kind == "image"]
-    if any(map(private_to_this_process, photos)):
-        for task in photos:
+    for task in tasks:
+        if private_to_this_process(task):
             finish(task.index, run_task(task))
-    elif photos:  # --jobs 1 too: a crash then fails its own photo, not the batch
+    shared = [t for t in tasks if not private_to_this_process(t)]
+    photos = [t for t in shared if t.file.kind == "image"]
+    if photos:  # --jobs 1 too: a crash then fails its own photo, not the batch
         run_in_pool(photos, min(workers.jobs, len(photos)), finish)
-    others = [t for t in tasks if t.file.kind != "image"]
+    others = [t for t in shared if t.file.kind != "image"]
     if others:
         run_in_pool(others, 1, finish, one_by_one=True)
 
