@@ -300,10 +300,21 @@ def run_tasks(tasks: list[FileTask], settled: list[FileResult], workers: Workers
                   console=err, disable=not show_progress or len(tasks) < 2 or not err.is_terminal,
                   transient=True) as progress:
         bar = progress.add_task("redacting", total=len(tasks))
+        manifest_failed = False
 
         def finish(_: int, result: FileResult) -> None:
-            if writer is not None:
-                writer.append(Record.of(result, fingerprint))
+            nonlocal manifest_failed
+            if writer is not None and not manifest_failed:
+                try:
+                    writer.append(Record.of(result, fingerprint))
+                except BatchError:
+                    # The run stops; this file and those still in flight (which finish whole) are
+                    # written but in no record: each is named, since a rerun will not know them.
+                    manifest_failed = True
+                    unrecorded(result)
+                    raise
+            elif manifest_failed:
+                unrecorded(result)
             if result.error:
                 err.print(f"veil: {shown(result.source)}: {result.error}")
             results.append(result)
@@ -317,6 +328,11 @@ def run_tasks(tasks: list[FileTask], settled: list[FileResult], workers: Workers
             if writer is not None:
                 writer.close()
     return results
+
+
+def unrecorded(result: FileResult) -> None:
+    if result.output is not None and not result.error and not result.already_done:
+        err.print(f"veil: {shown(result.source)}: written to {shown(result.output)}, but not recorded in the manifest")
 
 
 def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped], save_plan: Path | None,
