@@ -232,6 +232,7 @@ def test_photo_review_delete_draw_keep_undo_export(page, served):
     page.keyboard.press("Delete")
     page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 1")
     assert regions_on_screen(page) == ["f2"]
+    assert page.text_content("#status").startswith("deleted f1: it will not be hidden")
 
     # Draw a box where nothing was detected (bottom left corner of the photo).
     page.check("input[name=shape][value=box]")
@@ -255,6 +256,7 @@ def test_photo_review_delete_draw_keep_undo_export(page, served):
     page.fill("#reason", "consented <on camera> & in writing")
     page.click("#keep-visible")
     page.wait_for_selector("#overlay .region.kept[data-region='f2']")
+    assert page.text_content("#status").startswith("f2 kept visible")
     shot(page, "photo-edited")
 
     # Every edit was saved to the plan file as it was made.
@@ -307,6 +309,7 @@ def test_video_review_step_delete_draw_follow_export(page, served):
     page.wait_for_function(f"() => !document.querySelector(\"#overlay .region[data-region='{victim['id']}']\")")
     after = next(r for r in api_media(page, 1)["regions"] if r["id"] == victim["id"])
     assert 3 not in [b[0] for b in after["boxes"]] and len(after["boxes"]) == len(victim["boxes"]) - 1
+    assert page.text_content("#status").startswith(f"removed {victim['id']}'s box on frame 3")
 
     # Draw a region on frame 3 and follow it to frame 10 with the tracker.
     drawn = [10.0, 200.0, 70.0, 260.0]

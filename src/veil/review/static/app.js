@@ -580,9 +580,12 @@ function select(id) {
 
 // --- edits ----------------------------------------------------------------------
 
+// Each edit says what it did, so a key pressed by mistake is seen (and undone with Ctrl+Z).
 function deleteRegion() {
   if (!S.selected) return;
-  return edit("POST", `/api/media/${S.media.index}/regions/${S.selected}/delete`, withReason({}));
+  const id = S.selected;
+  return edit("POST", `/api/media/${S.media.index}/regions/${id}/delete`, withReason({}),
+    () => say(`deleted ${id}: it will not be hidden (Ctrl+Z undoes this)`));
 }
 
 function deleteBoxHere() {
@@ -591,7 +594,9 @@ function deleteBoxHere() {
   if (!region) return;
   if (S.media.kind === "image") return deleteRegion();
   if (!boxAt(region, S.frame)) { say(`${region.id} has no box in this frame`, true); return; }
-  return edit("POST", `/api/media/${S.media.index}/regions/${region.id}/delete-box`, withReason({ frame: S.frame }));
+  const frame = S.frame;
+  return edit("POST", `/api/media/${S.media.index}/regions/${region.id}/delete-box`, withReason({ frame }),
+    () => say(`removed ${region.id}'s box on frame ${frame}: that frame is not hidden there (Ctrl+Z undoes this)`));
 }
 
 function keepVisible() {
@@ -602,7 +607,10 @@ function keepVisible() {
     $("reason").focus();
     return;
   }
-  return edit("POST", `/api/media/${S.media.index}/regions/${S.selected}/keep`, withReason({ keep: true }));
+  const id = S.selected;
+  const what = segmentById(id) ? "audible" : "visible";
+  return edit("POST", `/api/media/${S.media.index}/regions/${id}/keep`, withReason({ keep: true }),
+    () => say(`${id} kept ${what}, for the reason given (Ctrl+Z undoes this)`));
 }
 
 // The server undoes only a change to the file on screen: one to another file is named instead.
