@@ -294,6 +294,8 @@ class Output:
     # without one, and a muxer then gives the last frame 1 / the average rate (a long still at a
     # VFR clip's end, a phone's slow-motion tail, came out longer or shorter).
     durations: dict[int, int] = field(default_factory=dict)
+    # ASS/SSA subtitle streams among the copies: each event's speaker name is blanked.
+    named_events: set[int] = field(default_factory=set)
 
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
@@ -327,6 +329,8 @@ class Output:
         """A packet of one of the input's other streams: copied, or decoded and encoded again."""
         index = packet.stream.index
         if index in self.copies:
+            if index in self.named_events:
+                packet = without_speaker(packet)
             packet.stream = self.copies[index]
             self.container.mux(packet)
             return
@@ -362,13 +366,16 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
     try:
         stream = _add_video(out, video, rotation, encoding, light)
         copies, reencode = _add_audio(out, source, voice)
+        named_events = set()
         if encoding.keep_subtitles:
             for sub in source.streams.subtitles:
                 copies[sub.index] = out.add_stream_from_template(sub)
-                if sub.codec_context.name in ("ass", "ssa") and sub.codec_context.extradata:
-                    copies[sub.index].codec_context.extradata = ass_header_for_display(sub.codec_context.extradata)
+                if sub.codec_context.name in ("ass", "ssa"):
+                    named_events.add(sub.index)
+                    if sub.codec_context.extradata:
+                        copies[sub.index].codec_context.extradata = ass_header_for_display(sub.codec_context.extradata)
         sei_stripper = BitStreamFilterContext(X264_WITHOUT_SEI, stream) if stream.codec_context.name == "libx264" else None
-        return Output(out, stream, copies, reencode, sei_stripper)
+        return Output(out, stream, copies, reencode, sei_stripper, named_events=named_events)
     except Exception:
         out.close()
         raise
@@ -494,6 +501,19 @@ def ass_header_for_display(extradata: bytes) -> bytes:
         elif keep_section and line.split(":", 1)[0].strip().lower() in ASS_DISPLAY_KEYS:
             kept.append(line)
     return ("\n".join(kept) + "\n").encode()
+
+
+def without_speaker(packet: av.Packet) -> av.Packet:
+    """An ASS/SSA event as FFmpeg carries it (ReadOrder, Layer, Style, Name, MarginL, MarginR,
+    MarginV, Effect, Text) with its Name blank: the speaker, or whoever the editor noted, which
+    players do not show."""
+    fields = bytes(packet).split(b",", 8)
+    if len(fields) < 9 or not fields[3]:
+        return packet
+    fields[3] = b""
+    blank = av.Packet(b",".join(fields))
+    blank.pts, blank.dts, blank.duration, blank.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
+    return blank
 
 
 # A Vorbis comment header without vendor or comments (the framing bit ends it).
