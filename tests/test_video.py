@@ -583,6 +583,35 @@ def test_subtitles_are_left_out_and_said_so_or_kept_without_their_authors(tmp_pa
     assert "Jane" not in header and "Kyiv" not in header and "witness" not in header
 
 
+def test_picture_subtitles_covers_and_attachments_are_left_out_and_said_so(tmp_path: Path):
+    """A DVD subtitle's pictures are never searched for faces, so even --keep-subtitles leaves it
+    out; a cover picture (which may show a face) and attached files were dropped unsaid."""
+    source = tmp_path / "disc.mkv"
+    cover = (DATA / "face_recognition_examples" / "examples" / "two_people.jpg").read_bytes()
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as picture, av.open(str(source), "w") as out:
+        video = out.add_stream_from_template(picture.streams.video[0])
+        pictures = out.add_stream("dvdsub")
+        out.add_attachment("cover.jpg", "image/jpeg", cover)  # Matroska's cover picture
+        out.add_attachment("font.ttf", "application/x-truetype-font", bytes(100))
+        packet = av.Packet(b"\x00\x10" + bytes(14))
+        packet.pts = packet.dts = 0
+        packet.time_base, packet.stream = Fraction(1, 1000), pictures
+        out.mux(packet)
+        for packet in picture.demux(video=0):
+            if packet.size and packet.pts * packet.time_base < 1:
+                packet.stream = video
+                out.mux(packet)
+    target = tmp_path / "out.mkv"
+    result = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(target), "--keep-subtitles"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "its 1 picture subtitle stream(s) were left out: veil does not search subtitle pictures" in result.stderr
+    assert "its 1 cover picture(s) were left out" in result.stderr
+    assert "its 1 attached file(s) (fonts, pictures) were left out" in result.stderr
+    with av.open(str(target)) as written:
+        assert [s.type for s in written.streams] == ["video"]
+
+
 def _face_on_one_frame(tmp_path: Path, picture: np.ndarray, margin: int, shown_at: int, frames: int,
                        ticks: list[int] | None = None, stride: int = 2, faces: list | None = None) -> None:
     """A clip of `picture` with its faces painted out (the histogram barely moves, so no scene cut)

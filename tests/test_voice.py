@@ -207,6 +207,29 @@ def test_anonymised_video_keeps_duration_and_sync(files: dict[str, Path]):
     assert not re.search(rb"Lav[fc]\d|x264 - core", out.read_bytes())
 
 
+def test_a_sound_file_s_cover_picture_is_left_out_and_said_so(files: dict[str, Path]):
+    """An album's or a podcast's cover picture may show a face: it is never written, and the user
+    is told (it went unsaid)."""
+    source = files["folder"] / "with_cover.flac"
+    with av.open(str(files["wav"])) as wav, av.open(str(source), "w") as out:
+        sound = out.add_stream("flac", rate=wav.streams.audio[0].rate)
+        cover = out.add_stream("mjpeg")
+        cover.width, cover.height, cover.pix_fmt = 64, 64, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        picture = cover.encode(av.VideoFrame.from_ndarray(np.full((64, 64, 3), 200, np.uint8), "rgb24"))
+        picture += cover.encode(None)
+        for frame in wav.decode(audio=0):
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+        out.mux(picture)
+    out_path = files["folder"] / "with_cover.muted.flac"
+    run = _veil(str(source), "-o", str(out_path), "--voice", "mute")
+    assert run.returncode == 0, run.stderr
+    assert "its 1 cover picture(s) were left out" in run.stderr
+    with av.open(str(out_path)) as written:
+        assert [s.type for s in written.streams] == ["audio"]
+
+
 def test_audio_file_is_accepted_with_tags_stripped_and_keep_is_refused(files: dict[str, Path]):
     assert media_kind(files["wav"]) == "audio"
     out = files["folder"] / "muted.wav"

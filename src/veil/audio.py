@@ -18,7 +18,7 @@ from veil.outputs import atomic_output
 from veil.photo import file_sha256, still_as_planned
 from veil.plan import MediaPlan, RenderSettings
 from veil.speech import SoundError, speech_regions
-from veil.videofile import NAMELESS_MUXING, advice_after_refusal, reason, refusal_to_write
+from veil.videofile import NAMELESS_MUXING, advice_after_refusal, never_written, reason, refusal_to_write
 from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, media_voice_plan
 
 # Output container per suffix.
@@ -31,8 +31,14 @@ KEEP_REFUSED = ("an audio file's voices are all veil can protect, so --voice kee
 
 def plan_audio(source: Path, sha256: str | None = None) -> MediaPlan:
     regions, record = speech_regions(source)
+    container = _open(source)
+    try:
+        extras = never_written(container)  # cover pictures: the user is told they were left out
+    finally:
+        container.close()
     return MediaPlan(path=str(Path(source).absolute()), kind="audio", width=0, height=0, frame_count=0,
-                     sha256=sha256 or file_sha256(source), regions=regions, detection={"speech": record})
+                     sha256=sha256 or file_sha256(source), regions=regions,
+                     detection={"speech": record, "stream": extras})
 
 
 def _open(path: Path) -> av.container.InputContainer:

@@ -255,12 +255,20 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     if others := media.detection.get("other_images_not_written"):
         found.append(Note(f"the file holds {others + 1} images (pages, a burst, a second view): only the one viewers "
                           f"show {was} redacted and written ({others} left out)", warning=True))
-    if others := media.detection.get("stream", {}).get("other_videos_not_written"):
+    stream = media.detection.get("stream", {})
+    if others := stream.get("other_videos_not_written"):
         found.append(Note(f"the file holds {others + 1} video streams: only the largest "
                           f"{was} redacted and written ({others} left out)", warning=True))
-    if (subtitles := media.detection.get("stream", {}).get("subtitle_streams")) and not encoding.keep_subtitles:
+    if (subtitles := stream.get("subtitle_streams")) and not encoding.keep_subtitles:
         found.append(Note(f"its {subtitles} subtitle stream(s) {were} left out (--keep-subtitles copies them)",
                           warning=True))
+    elif pictures := stream.get("picture_subtitle_streams"):
+        found.append(Note(f"its {pictures} picture subtitle stream(s) {were} left out: veil does not search "
+                          "subtitle pictures for faces", warning=True))
+    if covers := stream.get("cover_pictures_not_written"):
+        found.append(Note(f"its {covers} cover picture(s) {were} left out"))
+    if attached := stream.get("attachments_not_written"):
+        found.append(Note(f"its {attached} attached file(s) (fonts, pictures) {were} left out"))
     if off := media.off_picture_regions():
         found.append(Note(f"{len(off)} region(s) of the plan lie wholly outside the picture and hide nothing "
                           f"({', '.join(r.id for r in off[:5])}{', ...' if len(off) > 5 else ''})", warning=True))

@@ -41,8 +41,8 @@ from veil.regions import head_box
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.voice import media_voice_plan
-from veil.videofile import (Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels, moving_streams, open_input, open_output,
-                            read, reason, video_stream)
+from veil.videofile import (Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels, is_text_subtitle,
+                            moving_streams, never_written, open_input, open_output, read, reason, video_stream)
 
 
 # A scene cut: the grey-level histogram of consecutive frames changes this much (half
@@ -238,6 +238,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         # Other moving pictures (another angle, a preview) are not written: the plan says so.
         others = len(moving_streams(container)) - 1
         subtitles = len(container.streams.subtitles)  # written only if asked (--keep-subtitles): the user is told
+        picture_subtitles = sum(not is_text_subtitle(s) for s in container.streams.subtitles)  # never written
+        extras = never_written(container)
         rate = float(frame_rate(stream))
         sampling = at_rate(sampling, rate)
         scan = _scan(container, stream, sampling, batch, lanes, show_progress, start, end, hide)
@@ -265,7 +267,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params),
                    **kinds_record(hide, *size, VIDEO_TEXT_PASSES),
                    "stream": {"index": stream.index, "other_videos_not_written": others,
-                              "subtitle_streams": subtitles}},
+                              "subtitle_streams": subtitles, "picture_subtitle_streams": picture_subtitles,
+                              **extras}},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
         unchecked_covered=not only_range,
@@ -593,7 +596,7 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
     secret = secrets.token_bytes(16)  # this export's blur shading; see render.shading
     rgb_format = "rgb48le" if bit_depth(stream) > 8 else "rgb24"
     items = read(container, stream, tuple(container.streams.audio)
-                 + (tuple(container.streams.subtitles) if encoding.keep_subtitles else ()))
+                 + (tuple(filter(is_text_subtitle, container.streams.subtitles)) if encoding.keep_subtitles else ()))
     out: Output | None = None
     # Audio demuxed before the first video frame waits until the output is open (it
     # needs that frame's rotation); the demuxer interleaves, so this is a few packets.

@@ -88,6 +88,24 @@ def moving_streams(container: av.container.InputContainer) -> list[av.video.stre
     return [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
 
 
+def is_text_subtitle(stream: av.stream.Stream) -> bool:
+    """Whether a subtitle stream is known to hold text. Pictures (DVD, Blu-ray, DVB subtitles) are
+    never searched for faces, so only text is copied; a stream FFmpeg cannot decode counts as
+    pictures."""
+    try:
+        return bool(stream.codec_context.codec.text_sub)
+    except (AttributeError, av.error.FFmpegError, ValueError):
+        return False
+
+
+def never_written(container: av.container.InputContainer) -> dict[str, int]:
+    """What a file holds that veil never writes, for the plan and the user: cover pictures (a
+    face on an album or a thumbnail) and attached files (a Matroska file's fonts and pictures)."""
+    return {"cover_pictures_not_written": sum(bool(s.disposition & av.stream.Disposition.attached_pic)
+                                              for s in container.streams.video),
+            "attachments_not_written": len(container.streams.attachments)}
+
+
 def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
     """The video that is redacted and written: the largest moving picture, as players choose
     by default (the first on a tie)."""
@@ -368,7 +386,7 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         copies, reencode = _add_audio(out, source, voice)
         named_events = set()
         if encoding.keep_subtitles:
-            for sub in source.streams.subtitles:
+            for sub in filter(is_text_subtitle, source.streams.subtitles):
                 copies[sub.index] = out.add_stream_from_template(sub)
                 if sub.codec_context.name in ("ass", "ssa"):
                     named_events.add(sub.index)
