@@ -218,6 +218,24 @@ def test_pages_beside_the_photo_are_named_as_left_out(shared_data, tmp_path):
         assert getattr(written, "n_frames", 1) == 1 and written.size == photo.size
 
 
+def test_a_motion_photo_s_video_is_named_as_left_out(shared_data, tmp_path):
+    """A phone's motion photo is a JPEG with an MP4 after its image: the still is redacted, the
+    video (its faces unsearched) never written, and the user is told (it went unsaid)."""
+    import json
+
+    clip = (shared_data / "videos" / "youtube_faces" / "Aaron_Guiel5.mp4").read_bytes()
+    assert clip[4:8] == b"ftyp"
+    (tmp_path / "motion.jpg").write_bytes((shared_data / TWO_PEOPLE).read_bytes() + clip)
+    result = veil(tmp_path / "motion.jpg", "--output-dir", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["results"][0]["notes"]
+    assert notes == ["the photo carries a short video after it (a motion photo): it was left out, the still was "
+                     "redacted and written"]
+    assert b"ftyp" not in (tmp_path / "out" / "motion.jpg").read_bytes()
+    plain = veil(shared_data / TWO_PEOPLE, "--output-dir", tmp_path / "plain", "--json")
+    assert json.loads(plain.stdout)["results"][0]["notes"] == []
+
+
 def test_a_heic_whose_primary_image_is_not_its_first_is_read_as_viewers_show_it(shared_data, tmp_path):
     """A HEIF file can hold several images (a burst, an edit beside the original); the photo is
     the one the file names primary, not necessarily the first stored."""

@@ -70,6 +70,8 @@ class Photo:
     # Images the file holds beside this one (TIFF pages, a HEIF burst, an MPO's second view): the
     # output holds this one only, and the user is told.
     others: int = 0
+    # A motion photo's video, stored after the JPEG: never written, and the user is told.
+    video_after: bool = False
 
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -167,6 +169,48 @@ def _orientation(image: Image.Image, path: Path) -> int:
         exif = image.getexif()
     orientation = exif.get(ORIENTATION_TAG, 1)
     return int(orientation) if str(orientation).isdigit() else 1
+
+
+def _jpeg_end(data: bytes) -> int | None:
+    """Where a JPEG's first image ends (just past its end marker), its segments followed from the
+    start; None where they do not reach one."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    at = 2
+    while at + 2 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+        elif marker == 0xD9:
+            return at + 2
+        elif 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            at += 2
+        else:
+            at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+            if marker == 0xDA:  # scan data, up to the next marker that is not a restart or a stuffed zero
+                while (at := data.find(b"\xff", at)) >= 0 and at + 1 < len(data) and (
+                        data[at + 1] in (0x00, 0xFF) or 0xD0 <= data[at + 1] <= 0xD7):
+                    at += 1
+                if at < 0:
+                    return None
+    return None
+
+
+def _video_after_jpeg(path: Path) -> bool:
+    """Whether an MP4 or QuickTime video follows the JPEG's image (a phone's motion photo, Google's
+    and Samsung's alike): its first box, `ftyp`, after the image's end."""
+    data = path.read_bytes()
+    end = _jpeg_end(data)
+    if end is None:
+        return False
+    at = data.find(b"ftyp", end + 4)
+    while at >= 0:
+        if 8 <= int.from_bytes(data[at - 4:at], "big") <= 256:
+            return True
+        at = data.find(b"ftyp", at + 1)
+    return False
 
 
 def _png_complete(path: Path) -> bool:
@@ -343,7 +387,7 @@ def read_photo(path: Path) -> Photo:
         pixels = pixels.copy()
     if gamma:
         _from_png_gamma(pixels, gamma)
-    return Photo(pixels, _fitting_profile(icc, pixels), fmt, others)
+    return Photo(pixels, _fitting_profile(icc, pixels), fmt, others, fmt in ("JPEG", "MPO") and _video_after_jpeg(path))
 
 
 # The exponent a gAMA chunk's value times this gives is the one from its values to sRGB's, near
@@ -423,7 +467,7 @@ def to_srgb(photo: Photo) -> Photo:
     transform = _srgb_transform(photo.icc_profile, gray=pixels.ndim == 2)
     if transform is not None:
         (_convert_16bit if pixels.dtype == np.uint16 else _convert_8bit)(colour, transform)
-    return Photo(pixels, None, photo.format, photo.others)
+    return Photo(pixels, None, photo.format, photo.others, photo.video_after)
 
 
 def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -> None:

@@ -60,7 +60,8 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
                    **({"exposure_gain": round(picture.gain, 3)} if picture and picture.gain != 1.0 else {}),
                    **({"transparency_views": ["colour channels", "over white", "over black"]}
                       if len(pictures) > 1 else {}),
-                   **({"other_images_not_written": photo.others} if photo.others else {})},
+                   **({"other_images_not_written": photo.others} if photo.others else {}),
+                   **({"motion_video_not_written": True} if photo.video_after else {})},
     )
 
 

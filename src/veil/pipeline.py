@@ -255,6 +255,9 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     if others := media.detection.get("other_images_not_written"):
         found.append(Note(f"the file holds {others + 1} images (pages, a burst, a second view): only the one viewers "
                           f"show {was} redacted and written ({others} left out)", warning=True))
+    if media.detection.get("motion_video_not_written"):
+        found.append(Note(f"the photo carries a short video after it (a motion photo): it {was} left out, the still "
+                          f"{'would be' if dry_run else 'was'} redacted and written"))
     stream = media.detection.get("stream", {})
     if others := stream.get("other_videos_not_written"):
         found.append(Note(f"the file holds {others + 1} video streams: only the largest "
