@@ -595,7 +595,10 @@ def test_edits_wait_while_an_export_runs_and_the_page_learns_the_plan_changed_si
         release.wait(60)
         render_planned(*args)
 
+    before = client.get("/api/state").json()["revision"]
     assert session.start_export(held_render, write_report)
+    # The export is logged in the plan, but no region changed: other windows are not told it changed.
+    assert client.get("/api/state").json()["revision"] == before
     drawn = client.post("/api/media/0/regions", json={"frame": 0, "shape": "box", "box": [20, 500, 120, 600]})
     assert drawn.status_code == 400 and "an export is running: edit when it is done" in drawn.text
     assert [r.id for r in saved(session).media[0].regions] == ["f1", "f2"]

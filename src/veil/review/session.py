@@ -268,7 +268,8 @@ class ReviewSession:
             if self.export_state.state == "running":
                 return False
             outputs = {m.path: str(t) for m, t in zip(self.plan.media, self.targets)}
-            self._log(ALL_MEDIA, "export", None, {"outputs": outputs, "report": str(self.report_path)}, None)
+            self._log(ALL_MEDIA, "export", None, {"outputs": outputs, "report": str(self.report_path)}, None,
+                      changes_regions=False)
             # Render a copy, at this revision: edits wait until the export is done (`_not_exporting`).
             plan = copy.deepcopy(self.plan)
             self.export_state = ExportState("running", total=len(plan.media), revision=self.revision)
@@ -343,10 +344,13 @@ class ReviewSession:
             self._log(touched[0] if len(touched) == 1 else ALL_MEDIA, action, None, {"action": snapshot.action}, None)
             return snapshot.action
 
-    def _log(self, media: MediaPlan | str, action: str, region: str | None, detail: dict[str, Any], reason: str | None) -> None:
+    def _log(self, media: MediaPlan | str, action: str, region: str | None, detail: dict[str, Any], reason: str | None,
+             changes_regions: bool = True) -> None:
+        """Logs an action in the plan and saves it. The revision, by which previews are cached and
+        other windows follow, moves only when regions change (an export's entry changes none)."""
         path = media if isinstance(media, str) else media.path
         self.plan.edits.append(Edit(now_iso(), path, action, region, detail, (reason or "").strip() or None))
-        self.revision += 1
+        self.revision += changes_regions
         self.plan.save(self.plan_path)
 
 
