@@ -223,15 +223,21 @@ def test_a_motion_photo_s_video_is_named_as_left_out(shared_data, tmp_path):
     video (its faces unsearched) never written, and the user is told (it went unsaid)."""
     import json
 
+    import pillow_heif
+
     clip = (shared_data / "videos" / "youtube_faces" / "Aaron_Guiel5.mp4").read_bytes()
     assert clip[4:8] == b"ftyp"
-    (tmp_path / "motion.jpg").write_bytes((shared_data / TWO_PEOPLE).read_bytes() + clip)
-    result = veil(tmp_path / "motion.jpg", "--output-dir", tmp_path / "out", "--json")
-    assert result.exit_code == 0, result.output
-    notes = json.loads(result.stdout)["results"][0]["notes"]
-    assert notes == ["the photo carries a short video after it (a motion photo): it was left out, the still was "
-                     "redacted and written"]
-    assert b"ftyp" not in (tmp_path / "out" / "motion.jpg").read_bytes()
+    pillow_heif.register_heif_opener()
+    Image.open(shared_data / TWO_PEOPLE).save(tmp_path / "still.heic")
+    for name, still in (("motion.jpg", (shared_data / TWO_PEOPLE).read_bytes()),
+                        ("motion.heic", (tmp_path / "still.heic").read_bytes())):
+        (tmp_path / name).write_bytes(still + clip)
+        result = veil(tmp_path / name, "--output-dir", tmp_path / "out", "--json")
+        assert result.exit_code == 0, result.output
+        notes = json.loads(result.stdout)["results"][0]["notes"]
+        assert notes == ["the photo carries a short video after it (a motion photo): it was left out, the still was "
+                         "redacted and written"], name
+        assert b"moov" not in (tmp_path / "out" / name).read_bytes()
     plain = veil(shared_data / TWO_PEOPLE, "--output-dir", tmp_path / "plain", "--json")
     assert json.loads(plain.stdout)["results"][0]["notes"] == []
 

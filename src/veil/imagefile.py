@@ -198,10 +198,21 @@ def _jpeg_end(data: bytes) -> int | None:
     return None
 
 
-def _video_after_jpeg(path: Path) -> bool:
-    """Whether an MP4 or QuickTime video follows the JPEG's image (a phone's motion photo, Google's
-    and Samsung's alike): its first box, `ftyp`, after the image's end."""
-    data = path.read_bytes()
+def _carries_video(path: Path, fmt: str) -> bool:
+    """Whether a phone's motion photo video rides along with the picture: after a JPEG's image, or
+    in a HEIF file as Samsung's 'mpvd' box or as an MP4 appended (a second 'ftyp' box)."""
+    if fmt in ("JPEG", "MPO"):
+        return _video_after_jpeg(path.read_bytes())
+    if fmt == "HEIF":
+        data = path.read_bytes()
+        kinds = [kind for kind, _, _ in _boxes(data, 0, len(data))]
+        return b"mpvd" in kinds or kinds.count(b"ftyp") > 1
+    return False
+
+
+def _video_after_jpeg(data: bytes) -> bool:
+    """Whether an MP4 or QuickTime video follows the JPEG's image (Google's and Samsung's motion
+    photos alike): its first box, `ftyp`, after the image's end."""
     end = _jpeg_end(data)
     if end is None:
         return False
@@ -387,7 +398,7 @@ def read_photo(path: Path) -> Photo:
         pixels = pixels.copy()
     if gamma:
         _from_png_gamma(pixels, gamma)
-    return Photo(pixels, _fitting_profile(icc, pixels), fmt, others, fmt in ("JPEG", "MPO") and _video_after_jpeg(path))
+    return Photo(pixels, _fitting_profile(icc, pixels), fmt, others, _carries_video(path, fmt))
 
 
 # The exponent a gAMA chunk's value times this gives is the one from its values to sRGB's, near
