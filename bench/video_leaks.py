@@ -148,16 +148,18 @@ def run_veil(clip: Path, output: Path, sampling: VideoDetection, profile: str) -
     return media
 
 
-def cache_detection_pass(folder: Path) -> None:
+def cache_detection_pass(folder: Path, confirm_hits: int) -> None:
     """Keep pass 1's result per clip and sampling under `folder` (--cache): veil.video's scan is
-    wrapped, so the plan is still built and rendered by veil's own code from what it found."""
+    wrapped, so the plan is still built and rendered by veil's own code from what it found.
+    `confirm_hits`: the profile's own, keyed whatever the run's (the tracker's setting, not the scan's)."""
     scan = veil.video._scan
 
     def cached(container, stream, sampling: VideoDetection, *rest):
         # The clip's path, size and time, and everything else the scan was given: a clip made
         # again, or another sampling, range or set of kinds, is scanned again.
         clip = Path(container.name).resolve()
-        facts = f"{clip} {clip.stat().st_size} {clip.stat().st_mtime_ns} {sampling} {rest[3:]}"
+        key = replace(sampling, confirm_hits=confirm_hits)
+        facts = f"{clip} {clip.stat().st_size} {clip.stat().st_mtime_ns} {key} {rest[3:]}"
         path = folder / f"{clip.stem[:60]}.{hashlib.sha256(facts.encode()).hexdigest()[:20]}.pkl"
         if path.exists():
             return pickle.loads(path.read_bytes())
@@ -196,6 +198,8 @@ def main() -> None:
                         "times on frames without colour (0: off)")
     parser.add_argument("--confirm-score", type=float, help="override: tracks of only detections below this "
                         "need the profile's confirm_hits of them")
+    parser.add_argument("--confirm-hits", type=int, help="override: how many detections a track of only weak "
+                        "ones needs (--cache reuses the detection pass)")
     parser.add_argument("--zoom-floor", type=float, help="override: the closer look at weak RetinaFace boxes "
                         "from this score (0: off)")
     parser.add_argument("--tools", default="veil,deface", help="comma-separated: veil, deface")
@@ -220,10 +224,12 @@ def main() -> None:
         sampling = replace(sampling, colourless_gain=args.colourless_gain or None)
     if args.confirm_score is not None:
         sampling = replace(sampling, confirm_score=args.confirm_score)
+    if args.confirm_hits is not None:
+        sampling = replace(sampling, confirm_hits=args.confirm_hits)
     if args.zoom_floor is not None:
         sampling = replace(sampling, frame=replace(sampling.frame, zoom_floor=args.zoom_floor or None))
     if args.cache:
-        cache_detection_pass(args.cache)
+        cache_detection_pass(args.cache, base.confirm_hits)
     tools = {}
     if "veil" in args.tools:
         tools[f"veil {args.profile} {sampling}"] = lambda c, o: run_veil(c, o, sampling, args.profile)
