@@ -499,6 +499,7 @@ def test_video_speech_lane_keep_delete_add_export(page, speech_served, speech_pl
     page.keyboard.press("Delete")
     page.wait_for_function("() => document.getElementById('selection').textContent.includes('Click a region')")
     assert [s["id"] for s in api_media(page, 0)["speech"]] == ["speech1", "speech2"]
+    assert page.text_content("#status").startswith(f"deleted {third['id']}: it will not be treated")
 
     # A missed one: added from two times, then its end moved; undo and redo the move.
     page.fill("#new-start", "0.3")

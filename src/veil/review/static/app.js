@@ -584,8 +584,9 @@ function select(id) {
 function deleteRegion() {
   if (!S.selected) return;
   const id = S.selected;
+  const what = segmentById(id) ? "treated" : "hidden";
   return edit("POST", `/api/media/${S.media.index}/regions/${id}/delete`, withReason({}),
-    () => say(`deleted ${id}: it will not be hidden (Ctrl+Z undoes this)`));
+    () => say(`deleted ${id}: it will not be ${what} (Ctrl+Z undoes this)`));
 }
 
 function deleteBoxHere() {
