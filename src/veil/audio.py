@@ -18,7 +18,8 @@ from veil.outputs import atomic_output
 from veil.photo import file_sha256, still_as_planned
 from veil.plan import MediaPlan, RenderSettings
 from veil.speech import SoundError, speech_regions
-from veil.videofile import NAMELESS_MUXING, advice_after_refusal, never_written, reason, refusal_to_write
+from veil.fferror import reason
+from veil.videofile import NAMELESS_MUXING, advice_after_refusal, never_written, refusal_to_write
 from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, media_voice_plan
 
 # Output container per suffix.

@@ -19,6 +19,7 @@ import av
 import av.error
 import numpy as np
 
+from veil.fferror import reason
 from veil.models import model_sha256, onnx_session, shared
 
 MODEL_NAME = "silero_vad.onnx"
@@ -198,7 +199,7 @@ def channel16k_chunks(container: av.container.InputContainer, stream: av.audio.s
             yield from take(resampler.convert(frame), gap)
         yield from take(resampler.convert(None))
     except av.error.FFmpegError as error:
-        raise SoundError(f"cannot decode audio stream {stream.index}: {getattr(error, 'strerror', None) or error}") from None
+        raise SoundError(f"cannot decode audio stream {stream.index}: {reason(error)}") from None
     if pending is not None and pending.shape[1]:
         yield np.pad(pending, ((0, 0), (0, CHUNK - pending.shape[1])))
 
@@ -268,7 +269,7 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
                 duration = len(probabilities) * CHUNK / RATE
                 found.append((float(timeline.origin or 0), segments(probabilities, duration, params), duration))
     except (av.error.FFmpegError, OSError) as error:
-        raise SoundError(f"cannot read the file's sound: {getattr(error, 'strerror', None) or error}") from None
+        raise SoundError(f"cannot read the file's sound: {reason(error)}") from None
     origin = min((start for start, _, _ in found), default=0.0)
     united = [(a + start - origin, b + start - origin) for start, spans, _ in found for a, b in spans]
     return SoundSpeech(join(united, params.join_s), max((start - origin + d for start, _, d in found), default=0.0),

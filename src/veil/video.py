@@ -31,6 +31,7 @@ from rich.text import Text
 from veil.detect import (COLOURLESS_SPREAD, FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile, RetinaFace,
                          VideoDetection, detect_frames, exposure_record, glance_frames, overview_scale, retina_record,
                          shared_detector, shared_retinaface, unrotate, uses_retina)
+from veil.fferror import reason
 from veil.models import model_sha256, session_threads
 from veil.outputs import atomic_output
 from veil.photo import file_sha256, still_as_planned
@@ -42,7 +43,7 @@ from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.voice import media_voice_plan
 from veil.videofile import (Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels, is_text_subtitle,
-                            moving_streams, never_written, open_input, open_output, read, reason, video_stream)
+                            moving_streams, never_written, open_input, open_output, read, video_stream)
 
 
 # A scene cut: the grey-level histogram of consecutive frames changes this much (half

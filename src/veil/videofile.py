@@ -30,6 +30,7 @@ import av.error
 from av.bitstream import BitStreamFilterContext
 from av.video.frame import PictureType
 
+from veil.fferror import reason
 from veil.interrupt import temporary_folder
 from veil.plan import Encoding
 from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, add_sound_stream, container_codecs, output_layout
@@ -63,12 +64,6 @@ X264_WITHOUT_SEI = "filter_units=remove_types=6"
 
 class VideoError(ValueError):
     """A video that cannot be read or written faithfully; the message says why."""
-
-
-def reason(error: Exception) -> str:
-    """FFmpeg's words alone: its errors also name the input file (the message already starts with
-    it) or an internal function ('avcodec_send_packet()'), which tell the user nothing."""
-    return getattr(error, "strerror", None) or str(error)
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -628,5 +623,5 @@ def refusal_to_write(suffix: str, open_for: Callable[[Path], av.container.Output
         except own:
             raise
         except (av.error.FFmpegError, ValueError, TypeError) as error:
-            return str(getattr(error, "strerror", None) or error)
+            return reason(error)
     return None
