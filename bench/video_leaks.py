@@ -194,6 +194,8 @@ def main() -> None:
     parser.add_argument("--retina-every", type=int, help="override: RetinaFace views on every n-th sampled frame (0: never)")
     parser.add_argument("--overview-threshold", type=float, help="override: CenterFace's overview pass on every "
                         "sampled frame, keeping boxes from this score (0: off)")
+    parser.add_argument("--streak-threshold", type=float, help="override: a frame smeared by motion searched "
+                        "squeezed along the smear too, keeping boxes from this score (0: off)")
     parser.add_argument("--colourless-gain", type=float, help="override: CenterFace's scores raised this many "
                         "times on frames without colour (0: off)")
     parser.add_argument("--confirm-score", type=float, help="override: tracks of only detections below this "
@@ -220,6 +222,8 @@ def main() -> None:
                        retina_every=base.retina_every if args.retina_every is None else args.retina_every)
     if args.overview_threshold is not None:
         sampling = replace(sampling, overview_threshold=args.overview_threshold or None)
+    if args.streak_threshold is not None:
+        sampling = replace(sampling, streak_threshold=args.streak_threshold or None)
     if args.colourless_gain is not None:
         sampling = replace(sampling, colourless_gain=args.colourless_gain or None)
     if args.confirm_score is not None:

@@ -385,6 +385,107 @@ def with_noise(x: np.ndarray, rng: np.random.Generator, snr_db: float) -> np.nda
     return x + rng.standard_normal(len(x)) * np.sqrt(np.mean(x ** 2) / 10 ** (snr_db / 10))
 
 
+# --- WORLD (pyworld) resynthesis ---------------------------------------------------------------
+# Analysis at 16 kHz (DIO or Harvest + StoneMask pitch, CheapTrick envelope, D4C aperiodicity, 5 ms
+# frames), then resynthesis with a drawn pitch contour and a drawn envelope. Envelope moves use the
+# same convention as the LPC candidates: the value at frequency f goes to map(f).
+
+WORLD_PERIOD = 5.0
+
+
+def _world_analysis(x: np.ndarray, harvest: bool = False):
+    import pyworld as pw
+    x = np.ascontiguousarray(x, np.float64)
+    track = pw.harvest if harvest else pw.dio
+    f0, t = track(x, RATE, f0_floor=60.0, f0_ceil=500.0, frame_period=WORLD_PERIOD)
+    f0 = pw.stonemask(x, f0, t, RATE)
+    return f0, pw.cheaptrick(x, f0, t, RATE), pw.d4c(x, f0, t, RATE)
+
+
+def _world_synthesis(f0: np.ndarray, sp: np.ndarray, ap: np.ndarray, length: int) -> np.ndarray:
+    import pyworld as pw
+    y = pw.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp), np.ascontiguousarray(ap), RATE,
+                      WORLD_PERIOD)
+    return np.pad(y, (0, max(0, length - len(y))))[:length]
+
+
+def _flatten_f0(f0: np.ndarray, keep: float, ratio: float) -> np.ndarray:
+    """Voiced frames' log-pitch pulled towards its mean (excursions x keep), then scaled by ratio."""
+    voiced = f0 > 0
+    if not voiced.any():
+        return f0
+    log = np.log(np.where(voiced, f0, 1.0))
+    mean = log[voiced].mean()
+    return np.where(voiced, np.clip(np.exp(mean + keep * (log - mean)) * ratio, 50.0, 600.0), 0.0)
+
+
+def _at(table: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Each row of table (frames x bins over [0, 1] = [0, Nyquist]) read at the positions `source` (bins,
+    in [0, 1]), linear interpolation; beyond 1 the last bin."""
+    bins = table.shape[1]
+    pos = np.clip(source, 0, 1) * (bins - 1)
+    lo = np.minimum(pos.astype(int), bins - 2)
+    frac = pos - lo
+    return table[:, lo] * (1 - frac) + table[:, lo + 1] * frac
+
+
+def _allpass_source(alpha: float, bins: int) -> np.ndarray:
+    """Where each bin's new value is read from under the bilinear (all-pass) warp of alpha: w -> w +
+    2 atan(alpha sin w / (1 - alpha cos w)), as fractions of Nyquist. alpha > 0 reads from higher
+    frequencies (formants move down), alpha < 0 the reverse."""
+    w = np.linspace(0, np.pi, bins)
+    return (w + 2 * np.arctan(alpha * np.sin(w) / (1 - alpha * np.cos(w)))) / np.pi
+
+
+def _knot_source(rng: np.random.Generator, spread: float, bins: int) -> np.ndarray:
+    """veil's piecewise knot map (each knot moved by a factor in [1/spread, spread]), as read positions."""
+    moved = np.minimum(KNOTS * np.exp(rng.uniform(-np.log(spread), np.log(spread), len(KNOTS))), 1.0)
+    moved[-1] = 1.0
+    moved = np.maximum.accumulate(moved) + np.arange(len(KNOTS)) * 1e-6
+    return np.interp(np.linspace(0, 1, bins), moved, KNOTS)
+
+
+def _draw_alpha(rng: np.random.Generator, low: float = 0.08, high: float = 0.2) -> float:
+    return float(rng.uniform(low, high) * rng.choice([-1, 1]))
+
+
+def world(x: np.ndarray, rng: np.random.Generator, pitch: bool = True, keep: tuple[float, float] = (0.3, 0.7),
+          warp: str | None = "allpass", scale: bool = False, depth: float = 0.0, warp_ap: bool = True,
+          harvest: bool = False, then_envelope: bool = False) -> np.ndarray:
+    """WORLD resynthesis with drawn changes. `pitch`: the pitch contour's excursions kept by a factor drawn
+    in `keep` (0: monotone) and the whole scaled by a ratio drawn as veil's (1.2-1.6 or its inverse);
+    `scale`: the envelope also scaled along frequency by that ratio (what resampling does); `warp`:
+    "allpass" (alpha in +-[0.08, 0.2]) or "knots" (veil's piecewise map, 1.3) or None; `depth`: a
+    drawn smooth tilt (4 cosines, up to depth nepers each); `warp_ap`: the aperiodicity moved as the
+    envelope; `then_envelope`: the result then through veil's envelope draws (its anonymise without
+    its pitch shift)."""
+    if len(x) < voice.FRAME:
+        return np.zeros_like(x)
+    f0, sp, ap = _world_analysis(x, harvest)
+    bins = sp.shape[1]
+    grid = np.linspace(0, 1, bins)
+    source = grid
+    if pitch:
+        ratio = voice.draw_pitch(rng)
+        f0 = _flatten_f0(f0, float(rng.uniform(*keep)), ratio)
+        if scale:
+            source = grid / ratio
+    if warp == "allpass":
+        source = _at(source[None, :], _allpass_source(_draw_alpha(rng), bins))[0]
+    elif warp == "knots":
+        source = _at(source[None, :], _knot_source(rng, 1.3, bins))[0]
+    log_sp = _at(np.log(np.maximum(sp, 1e-30)), source)
+    if depth:
+        c = rng.uniform(-depth, depth, 4)
+        log_sp = log_sp + 2 * sum(c[k] * np.cos(np.pi * (k + 1) * grid) for k in range(4))  # power: 2 x nepers
+    if warp_ap and source is not grid:
+        ap = np.clip(_at(ap, source), 0.0, 1.0)
+    y = _world_synthesis(f0, np.exp(log_sp), ap, len(x))
+    if then_envelope:
+        y = voice.anonymise(y, rng, pitch_range=None)
+    return y
+
+
 CANDIDATES = {"original": None, "control: white noise at 30 dB SNR": lambda x, r: with_noise(x, r, 30),
               "control: white noise at 20 dB SNR": lambda x, r: with_noise(x, r, 20),
               "mcadams (VPC baseline)": mcadams, "whisper (noise LPC)": whisper,
@@ -431,6 +532,28 @@ CANDIDATES = {"original": None, "control: white noise at 30 dB SNR": lambda x, r
                   x, lambda e, m=_warp_map(r, 1.3), c=_colour(r, 1.5): _apply_map(e, m) + c,
                   lambda a, al=float(r.uniform(0.3, 0.9)), w=float(np.exp(r.uniform(np.log(0.65), np.log(1.5)))):
                   voice._mcadams(voice._poles(a), al, w)),
+              "world resynthesis, nothing changed (control)": lambda x, r: world(x, r, pitch=False, warp=None),
+              "world pitch (keep 0.3-0.7, x1.2-1.6) only": lambda x, r: world(x, r, warp=None),
+              "world pitch (keep 0-0.3, x1.2-1.6) only": lambda x, r: world(x, r, keep=(0.0, 0.3), warp=None),
+              "world all-pass warp 0.08-0.2 only": lambda x, r: world(x, r, pitch=False),
+              "world all-pass warp 0.08-0.2 + tilt 1.5": lambda x, r: world(x, r, pitch=False, depth=1.5),
+              "world pitch (keep 0.3-0.7) + all-pass warp": world,
+              "world pitch (keep 0.3-0.7) + all-pass warp + tilt 1.5": lambda x, r: world(x, r, depth=1.5),
+              "world pitch (keep 0-0.3) + all-pass warp + tilt 1.5": lambda x, r: world(
+                  x, r, keep=(0.0, 0.3), depth=1.5),
+              "world pitch (keep 0.3-0.7) + formants scaled + all-pass warp + tilt 1.5": lambda x, r: world(
+                  x, r, scale=True, depth=1.5),
+              "world pitch (keep 0.3-0.7) + knots 1.3 + tilt 1.5": lambda x, r: world(x, r, warp="knots", depth=1.5),
+              "world pitch (keep 0.3-0.7) + all-pass warp, ap kept + tilt 1.5": lambda x, r: world(
+                  x, r, depth=1.5, warp_ap=False),
+              "world pitch (keep 0.3-0.7), formants scaled, then veil's envelope draws": lambda x, r: world(
+                  x, r, warp=None, scale=True, then_envelope=True),
+              "world pitch (keep 0.3-0.7) + all-pass warp, then veil's envelope draws": lambda x, r: world(
+                  x, r, then_envelope=True),
+              "world pitch (keep 0-0.3), formants scaled, then veil's envelope draws": lambda x, r: world(
+                  x, r, keep=(0.0, 0.3), warp=None, scale=True, then_envelope=True),
+              "world pitch (keep 0.3-0.7, harvest) + all-pass warp + tilt 1.5": lambda x, r: world(
+                  x, r, depth=1.5, harvest=True),
               }
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
-    VIDEO_DETECTION, detect_frames, exposure_gain, is_colourless, retina_candidates, view_pass,
+    VIDEO_DETECTION, detect_frames, exposure_gain, is_colourless, retina_candidates, smeared_sideways, view_pass,
 )
 from veil.imagefile import read_photo
 from veil.photo import plan_photo, render_photo
@@ -290,3 +290,41 @@ def test_a_4k_video_is_seen_at_half_its_size_where_its_small_faces_are_found(sha
         shown = next(c.decode(video=0)).to_ndarray(format="rgb24")
     inner = shown[int(y + 0.2 * h):int(y + 0.8 * h), int(x + 0.2 * w):int(x + 0.8 * w)]
     assert (inner <= 24).all(axis=2).mean() >= 0.95
+
+
+def test_a_frame_smeared_by_a_fast_pan_is_searched_squeezed_across(shared_data: Path):
+    """A camera panning fast smears faces sideways, and CenterFace misses some of them: on such a
+    frame a look squeezed to half its width finds them again. A sharp frame gets no such look."""
+    name = "55--Sports_Coach_Trainer/55_Sports_Coach_Trainer_sportcoaching_55_774.jpg"
+    lines = (shared_data / "wider_face_dev" / "wider_face_val_bbx_gt.txt").read_text().splitlines()
+    at = lines.index(name)
+    truth = [tuple(map(int, line.split()[:4])) for line in lines[at + 2:at + 2 + int(lines[at + 1])]]
+    photo = Image.open(shared_data / WIDER / name).convert("RGB")
+    # A 960x540 window over the photo's middle, as a pan across it would show it.
+    width = photo.width * 0.6
+    left, top = (photo.width - width) / 2, (photo.height - width * 540 / 960) / 2
+    sharp = np.asarray(photo.resize((960, 540), Image.BILINEAR, box=(left, top, left + width, top + width * 540 / 960)))
+    smeared = cv2.filter2D(sharp, -1, np.full((1, 15), 1 / 15, np.float32))  # 15 px of horizontal motion blur
+    scale = 960 / width
+    faces = [((x - left) * scale, (y - top) * scale, (x + w - left) * scale, (y + h - top) * scale) for x, y, w, h in truth]
+    faces = [f for f in faces if f[3] - f[1] >= 20 and min(f[0], f[1]) >= 0 and f[2] <= 960 and f[3] <= 540]
+    assert len(faces) >= 10
+    sampling = VIDEO_DETECTION["fast"]
+
+    def found(frame: np.ndarray, streak: float | None, fixed_shapes: bool = False) -> int:
+        detector = CenterFace()
+        detector.fixed_shapes = fixed_shapes  # CUDA's: the squeezed frame sits in a frame-size canvas
+        boxes = detect_frames([frame], sampling.frame, [False], 2, detector, overview_threshold=sampling.overview_threshold,
+                              streak_threshold=streak)[0]
+        return sum(any(x0 <= (b.x0 + b.x1) / 2 <= x1 and y0 - 0.3 * (y1 - y0) <= (b.y0 + b.y1) / 2 <= y1 for b in boxes)
+                   for x0, y0, x1, y1 in faces)
+
+    assert smeared_sideways(smeared) and not smeared_sideways(sharp)
+    assert sampling.streak_threshold is not None
+    plain, squeezed = found(smeared, None), found(smeared, sampling.streak_threshold)
+    assert squeezed > plain and squeezed >= 0.9 * len(faces), (plain, squeezed, len(faces))
+    assert found(smeared, sampling.streak_threshold, fixed_shapes=True) == squeezed
+    assert found(sharp, sampling.streak_threshold) == found(sharp, None)
+    record = video_detection_record(sampling, 2, 2, (960, 540), TrackParams(), (None, None))
+    assert record["streaks"] == {"sideways_change_ratio_below": 0.7, "width_squeezed_to": 0.5,
+                                 "threshold": sampling.streak_threshold}

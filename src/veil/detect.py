@@ -654,14 +654,16 @@ def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: R
 def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: list[bool], batch: int = 0,
                   detector: CenterFace | None = None, second: RetinaFace | None = None,
                   overview_threshold: float | None = None, colourless_gain: float | None = None,
-                  ) -> list[list[Detection]]:
+                  streak_threshold: float | None = None) -> list[list[Detection]]:
     """Faces in same-size upright RGB video frames, in their pixels: CenterFace on the whole frames
     in one call (padded to `batch` frames where shapes must stay fixed), and where
     `overview_threshold` is given on the frames downscaled to the profile's overview side too
     (its boxes scoring at least that join the others); RetinaFace's views on the frames `views`
     marks. On a frame without colour (`is_colourless`) CenterFace's scores are raised
-    `colourless_gain` times. Boxes are not clipped to the frame: a face half out of the picture
-    keeps its full size, so the head around it does too."""
+    `colourless_gain` times. Where `streak_threshold` is given, a frame smeared sideways by motion
+    (`smeared_sideways`) is also searched squeezed across, its boxes scoring at least that joining
+    the others. Boxes are not clipped to the frame: a face half out of the picture keeps its full size,
+    so the head around it does too."""
     detector = detector or shared_detector()
     pad_rows = batch if detector.fixed_shapes else 0
     gains = [colourless_gain if colourless_gain and is_colourless(frame) else 1.0 for frame in frames]
@@ -677,7 +679,51 @@ def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: li
         wide = overview_rows(detector, frames, profile, overview_threshold, pad_rows, gains)
         settled = [nms(np.concatenate([own, nms(small, profile.nms_iou)]), profile.nms_iou)
                    for own, small in zip(settled, wide)]
+    if streak_threshold is not None:
+        squeezed = streak_rows(detector, frames, profile, streak_threshold, pad_rows, gains)
+        settled = [nms(np.concatenate([own, nms(more, profile.nms_iou)]), profile.nms_iou) if len(more) else own
+                   for own, more in zip(settled, squeezed)]
     return [as_detections(rows) for rows in settled]
+
+
+# Motion blur: a camera panning fast smears faces along the pan, and CenterFace then misses most
+# of them or scores them under its thresholds. Squeezed across to half its width, a face is
+# smeared half as far and found again. A frame counts as smeared sideways when its mean
+# brightness change along x is under STREAK_RATIO of that along y: sharp footage stays above it
+# (bench/README.md, "Motion blur"). Pans are sideways far more often than tilts, and a smear
+# along y is what line-doubled (deinterlaced) video shows on every frame: not looked for.
+STREAK_RATIO = 0.7
+STREAK_SQUEEZE = 0.5
+
+
+def smeared_sideways(rgb: np.ndarray) -> bool:
+    """Whether a frame is smeared along x, as by a fast pan."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    across = cv2.absdiff(grey[:, 1:], grey[:, :-1]).mean()
+    down = cv2.absdiff(grey[1:], grey[:-1]).mean()
+    return bool(across < STREAK_RATIO * down)
+
+
+def streak_rows(detector: CenterFace, frames: list[np.ndarray], profile: DetectionProfile, threshold: float,
+                rows: int = 0, gains: list[float] | None = None) -> list[np.ndarray]:
+    """CenterFace's rows scoring at least `threshold` on each frame smeared sideways
+    (`smeared_sideways`) squeezed to STREAK_SQUEEZE of its width, in the frame's pixels; none for
+    the other frames."""
+    found = [np.empty((0, 5), np.float32) for _ in frames]
+    chosen = [i for i, frame in enumerate(frames) if smeared_sideways(frame)]
+    if not chosen:
+        return found
+    h, w = frames[0].shape[:2]
+    size = (max(1, round(w * STREAK_SQUEEZE)), h)
+    squeezed = [cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA) for i in chosen]
+    if rows:  # one input shape for every call (CenterFace.fixed_shapes): blank frame-size canvases
+        squeezed = _on_canvas(squeezed, w, h)
+    results = centerface_rows(detector, squeezed, max(threshold, decode_floor(profile)), rows=rows,
+                              gains=[gains[i] for i in chosen] if gains else None)
+    for i, each in zip(chosen, results):
+        each[:, [0, 2]] *= w / size[0]
+        found[i] = each
+    return found
 
 
 def glance_frames(frames: list[np.ndarray], threshold: float, profile: DetectionProfile, detector: CenterFace,
@@ -738,6 +784,9 @@ class VideoDetection:
     # CenterFace on every sampled frame at the profile's overview side too, keeping its boxes
     # that score at least this; None: not run.
     overview_threshold: float | None = None
+    # CenterFace on each sampled frame smeared sideways by motion (`smeared_sideways`) squeezed
+    # across too, keeping its boxes that score at least this; None: not run.
+    streak_threshold: float | None = None
     # Frames per detector call. On the CPU a batch runs no faster than its frames one by
     # one and its activations cost memory (each video lane holds one batch: see
     # video.DETECT_LANES), so one frame there; a GPU is kept busy with a larger one.
@@ -799,8 +848,9 @@ class VideoDetection:
 # but hid several times as much more of the frame away from faces (bench/README.md).
 VIDEO_DETECTION = {
     "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=(), colourless=None), side=960, stride=2,
-                           retina_every=3, overview_threshold=0.1, confirm_score=0.1, confirm_hits=4, glance_side=320),
+                           retina_every=3, overview_threshold=0.1, streak_threshold=0.1, confirm_score=0.1,
+                           confirm_hits=4, glance_side=320),
     "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=(), colourless=None),
-                               side=1920, stride=1, retina_every=6, overview_threshold=0.1, confirm_score=0.1,
-                               confirm_hits=8),
+                               side=1920, stride=1, retina_every=6, overview_threshold=0.1, streak_threshold=0.1,
+                               confirm_score=0.1, confirm_hits=8),
 }
