@@ -376,7 +376,7 @@ def test_lines_of_a_manifest_that_are_not_records_are_ignored(tmp_path):
 def test_outputs_written_when_the_manifest_fails_are_each_named(shared_data, tmp_path):
     """A full disk under the manifest stops the run; the file that finished then, and those in
     flight, which finish whole, are written but in no record: each is named."""
-    inputs = photos(shared_data, tmp_path / "in", 4)
+    photos(shared_data, tmp_path / "in", 4)
     result = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--manifest", "/dev/full", "--jobs", 2)
     assert result.returncode != 0
     assert "cannot write the manifest /dev/full" in result.stderr
@@ -384,4 +384,4 @@ def test_outputs_written_when_the_manifest_fails_are_each_named(shared_data, tmp
     assert written
     for output in written:
         assert f"written to {output}, but not recorded in the manifest" in result.stderr, result.stderr
-    assert len(written) <= len(inputs) and "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr

@@ -562,3 +562,18 @@ def test_a_png_gamma_is_applied_to_its_values(tmp_path):
         shown = read_photo(path).pixels[0].astype(int)
         expected = np.arange(256) if srgb or gamma < 0.5 else np.round((np.arange(256) / 255) ** (1 / 2.2) * 255)
         assert np.abs(shown - expected).max() <= 1, (gamma, srgb)
+
+
+def test_a_jpeg_s_end_is_found_past_stray_bytes_and_not_in_a_cut_file(shared_data):
+    """A motion photo's video is found after the JPEG's end: stray bytes before a marker (which
+    decoders pass over) do not hide it, and a file cut short has no end."""
+    from veil.imagefile import _jpeg_end, _video_after_jpeg
+
+    data = (shared_data / TWO_PEOPLE).read_bytes()
+    clip = (shared_data / "videos" / "youtube_faces" / "Aaron_Guiel5.mp4").read_bytes()
+    assert _jpeg_end(data) == len(data)
+    second = 4 + int.from_bytes(data[4:6], "big")  # where the segment after APP0 starts
+    stray = data[:second] + b"\0\0" + data[second:]
+    assert _jpeg_end(stray) == len(stray)
+    assert _video_after_jpeg(stray + clip) and not _video_after_jpeg(stray)
+    assert _jpeg_end(data[: len(data) // 2]) is None

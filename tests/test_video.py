@@ -549,7 +549,7 @@ Style: Default,Arial,20,&H00FFFFFF,0
 
 [Events]
 Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
-Dialogue: 0,0:00:00.00,0:00:00.50,Default,Olena Petrenko,0,0,0,,The translation of the testimony
+Dialogue: 0,0:00:00.00,0:00:00.50,Default,Olena Petrenko,0,0,0,checked by Olena,{\\i1}The translation{TN: Olena, Kyiv} of the testimony
 """
 
 
@@ -571,14 +571,14 @@ def test_subtitles_are_left_out_and_said_so_or_kept_without_their_authors(tmp_pa
 
     dropped = veil("-o", str(tmp_path / "dropped.mkv"), "-q")
     assert dropped.returncode == 0, dropped.stderr
-    assert "its 1 subtitle stream(s) were left out (--keep-subtitles copies them)" in dropped.stderr
+    assert "its 1 text subtitle stream(s) were left out (--keep-subtitles copies them)" in dropped.stderr
     kept = veil("-o", str(tmp_path / "kept.mkv"), "--keep-subtitles")
     assert kept.returncode == 0 and "left out" not in kept.stderr, kept.stderr
     with av.open(str(tmp_path / "kept.mkv")) as c:
         header = c.streams.subtitles[0].codec_context.extradata.decode()
         events = b"".join(bytes(p) for p in c.demux(subtitles=0)).decode()
-    assert "The translation of the testimony" in events and ",Default,,0,0,0," in events
-    assert "Olena" not in events  # the speaker's name: players do not show it
+    assert ",Default,,0,0,0,,{\\i1}The translation of the testimony" in events
+    assert "Olena" not in events and "Kyiv" not in events  # a name, a note, a comment: players show none
     assert "PlayResX: 384" in header and "Style: Default,Arial" in header
     assert "Jane" not in header and "Kyiv" not in header and "witness" not in header
 
@@ -602,10 +602,12 @@ def test_picture_subtitles_covers_and_attachments_are_left_out_and_said_so(tmp_p
                 packet.stream = video
                 out.mux(packet)
     target = tmp_path / "out.mkv"
-    result = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(target), "--keep-subtitles"],
+    result = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(target), "--keep-subtitles", "-q"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert "its 1 picture subtitle stream(s) were left out: veil does not search subtitle pictures" in result.stderr
+    # Said even with --quiet: something was left out.
+    assert ("its 1 picture or unreadable subtitle stream(s) were left out, with --keep-subtitles too: veil does not "
+            "search subtitle pictures") in result.stderr
     assert "its 1 cover picture(s) were left out" in result.stderr
     assert "its 1 attached file(s) (fonts, pictures) were left out" in result.stderr
     with av.open(str(target)) as written:
@@ -1061,3 +1063,27 @@ def test_a_mirroring_display_matrix_is_refused(tmp_path: Path):
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 1 and not (tmp_path / "out.mp4").exists()
     assert "display matrix mirrors the picture" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_steady_frame_rate_is_searched_on_its_stride_and_a_slowdown_more_often():
+    """`overdue` picks no frame the stride does not on a constant rate, whatever the time base's
+    rounding (23 fps in 1/90000 s alternates 3913 and 3914 ticks), and every frame where a variable
+    rate drops to 15 fps."""
+    from veil.detect import VIDEO_DETECTION
+    from veil.video import at_rate, overdue
+
+    def searched(ticks: list[int], base: int, stride: int) -> list[int]:
+        times = [t / base for t in ticks]
+        picked, last = [], None
+        for i, now in enumerate(times):
+            if last is None or i - last >= stride or overdue(now, times[last], times[i - 1] if i else None):
+                picked.append(i)
+                last = i
+        return picked
+
+    for rate, base in ((23, 90000), (24000 / 1001, 1000), (24000 / 1001, 90000), (25, 1000), (30000 / 1001, 90000)):
+        stride = at_rate(VIDEO_DETECTION["fast"], rate).stride
+        assert stride == 2
+        assert searched([round(i * base / rate) for i in range(300)], base, stride) == list(range(0, 300, 2)), rate
+    slowing = [20 * i for i in range(60)] + [1200 + 40 * i for i in range(12)]  # 30 fps, then 15 fps (1/600 s)
+    assert searched(slowing, 600, 2)[-12:] == list(range(60, 72))

@@ -304,6 +304,8 @@ def run_tasks(tasks: list[FileTask], settled: list[FileResult], workers: Workers
 
         def finish(_: int, result: FileResult) -> None:
             nonlocal manifest_failed
+            if result.error:
+                err.print(f"veil: {shown(result.source)}: {result.error}")
             if writer is not None and not manifest_failed:
                 try:
                     writer.append(Record.of(result, fingerprint))
@@ -315,8 +317,6 @@ def run_tasks(tasks: list[FileTask], settled: list[FileResult], workers: Workers
                     raise
             elif manifest_failed:
                 unrecorded(result)
-            if result.error:
-                err.print(f"veil: {shown(result.source)}: {result.error}")
             results.append(result)
             progress.advance(bar)
 

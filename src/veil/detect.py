@@ -672,26 +672,30 @@ def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: li
     second = (second or shared_retinaface()) if any(views) and uses_retina(profile) else None
     settled = [nms(kept(rgb, full, profile, second if view else None), profile.nms_iou)
                for rgb, full, view in zip(frames, found, views)]
+    # The overview's and the squeezed look's boxes join the frame's settled detections: after the
+    # agreement rule and the closer look (one of them lying over a weak RetinaFace box would
+    # otherwise stop that box from being looked at again) and after each set's own NMS.
     if overview_threshold is not None:
-        # The overview's boxes join the frame's settled detections: after the agreement rule and
-        # the closer look (one of them lying over a weak RetinaFace box would otherwise stop that
-        # box from being looked at again) and after each set's own NMS.
-        wide = overview_rows(detector, frames, profile, overview_threshold, pad_rows, gains)
-        settled = [nms(np.concatenate([own, nms(small, profile.nms_iou)]), profile.nms_iou)
-                   for own, small in zip(settled, wide)]
+        settled = _joined(settled, overview_rows(detector, frames, profile, overview_threshold, pad_rows, gains),
+                          profile.nms_iou)
     if streak_threshold is not None:
-        squeezed = streak_rows(detector, frames, profile, streak_threshold, pad_rows, gains)
-        settled = [nms(np.concatenate([own, nms(more, profile.nms_iou)]), profile.nms_iou) if len(more) else own
-                   for own, more in zip(settled, squeezed)]
+        settled = _joined(settled, streak_rows(detector, frames, profile, streak_threshold, pad_rows, gains),
+                          profile.nms_iou)
     return [as_detections(rows) for rows in settled]
+
+
+def _joined(settled: list[np.ndarray], more: list[np.ndarray], iou: float) -> list[np.ndarray]:
+    return [nms(np.concatenate([own, nms(extra, iou)]), iou) if len(extra) else own for own, extra in zip(settled, more)]
 
 
 # Motion blur: a camera panning fast smears faces along the pan, and CenterFace then misses most
 # of them or scores them under its thresholds. Squeezed across to half its width, a face is
 # smeared half as far and found again. A frame counts as smeared sideways when its mean
-# brightness change along x is under STREAK_RATIO of that along y: sharp footage stays above it
-# (bench/README.md, "Motion blur"). Pans are sideways far more often than tilts, and a smear
-# along y is what line-doubled (deinterlaced) video shows on every frame: not looked for.
+# brightness change along x is under STREAK_RATIO of that along y, both taken two pixels apart (an
+# interlaced frame's fields, one line apart, differ wherever something moves): sharp footage
+# rarely falls under it (bench/README.md, "Real faces under real conditions"). Pans are sideways
+# far more often than tilts, and a smear along y is what line-doubled (deinterlaced) video shows
+# on every frame: not looked for.
 STREAK_RATIO = 0.7
 STREAK_SQUEEZE = 0.5
 
@@ -699,8 +703,8 @@ STREAK_SQUEEZE = 0.5
 def smeared_sideways(rgb: np.ndarray) -> bool:
     """Whether a frame is smeared along x, as by a fast pan."""
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-    across = cv2.absdiff(grey[:, 1:], grey[:, :-1]).mean()
-    down = cv2.absdiff(grey[1:], grey[:-1]).mean()
+    across = cv2.absdiff(grey[:, 2:], grey[:, :-2]).mean()
+    down = cv2.absdiff(grey[2:], grey[:-2]).mean()
     return bool(across < STREAK_RATIO * down)
 
 
@@ -711,18 +715,28 @@ def streak_rows(detector: CenterFace, frames: list[np.ndarray], profile: Detecti
     the other frames."""
     found = [np.empty((0, 5), np.float32) for _ in frames]
     chosen = [i for i, frame in enumerate(frames) if smeared_sideways(frame)]
-    if not chosen:
-        return found
+    if chosen:
+        h, w = frames[0].shape[:2]
+        rescaled = _resized_rows(detector, [frames[i] for i in chosen], (max(1, round(w * STREAK_SQUEEZE)), h),
+                                 max(threshold, decode_floor(profile)), rows, [gains[i] for i in chosen] if gains else None)
+        for i, each in zip(chosen, rescaled):
+            found[i] = each
+    return found
+
+
+def _resized_rows(detector: CenterFace, frames: list[np.ndarray], size: tuple[int, int], threshold: float,
+                  rows: int, gains: list[float] | None) -> list[np.ndarray]:
+    """CenterFace's rows above `threshold` on same-size frames resized to `size` (width, height),
+    in the frames' pixels. Where every call must keep one input shape (CenterFace.fixed_shapes),
+    the resized frames sit on blank frame-size canvases."""
     h, w = frames[0].shape[:2]
-    size = (max(1, round(w * STREAK_SQUEEZE)), h)
-    squeezed = [cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA) for i in chosen]
-    if rows:  # one input shape for every call (CenterFace.fixed_shapes): blank frame-size canvases
-        squeezed = _on_canvas(squeezed, w, h)
-    results = centerface_rows(detector, squeezed, max(threshold, decode_floor(profile)), rows=rows,
-                              gains=[gains[i] for i in chosen] if gains else None)
-    for i, each in zip(chosen, results):
+    resized = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+    if rows:
+        resized = _on_canvas(resized, w, h)
+    found = centerface_rows(detector, resized, threshold, rows=rows, gains=gains)
+    for each in found:
         each[:, [0, 2]] *= w / size[0]
-        found[i] = each
+        each[:, [1, 3]] *= h / size[1]
     return found
 
 
@@ -756,15 +770,8 @@ def overview_rows(detector: CenterFace, frames: list[np.ndarray], profile: Detec
     scale = overview_scale(profile, w, h)
     if scale is None:
         return [np.empty((0, 5), np.float32) for _ in frames]
-    sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
-    small = [cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames]
-    if rows:  # one input shape for every call (CenterFace.fixed_shapes): blank frame-size canvases
-        small = _on_canvas(small, w, h)
-    found = centerface_rows(detector, small, max(threshold, decode_floor(profile)), rows=rows, gains=gains)
-    for each in found:
-        each[:, [0, 2]] *= w / sw
-        each[:, [1, 3]] *= h / sh
-    return found
+    return _resized_rows(detector, frames, (max(1, round(w * scale)), max(1, round(h * scale))),
+                         max(threshold, decode_floor(profile)), rows, gains)
 
 
 @dataclass(frozen=True)

@@ -178,8 +178,11 @@ def _jpeg_end(data: bytes) -> int | None:
         return None
     at = 2
     while at + 2 <= len(data):
-        if data[at] != 0xFF:
-            return None
+        if data[at] != 0xFF:  # stray bytes before a marker, which decoders pass over
+            at = data.find(b"\xff", at)
+            if at < 0:
+                return None
+            continue
         marker = data[at + 1]
         if marker == 0xFF:  # fill byte
             at += 1

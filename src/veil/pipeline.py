@@ -257,21 +257,22 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
                           f"show {was} redacted and written ({others} left out)", warning=True))
     if media.detection.get("motion_video_not_written"):
         found.append(Note(f"the photo carries a short video after it (a motion photo): it {was} left out, the still "
-                          f"{'would be' if dry_run else 'was'} redacted and written"))
+                          f"{was} redacted and written", warning=True))
     stream = media.detection.get("stream", {})
     if others := stream.get("other_videos_not_written"):
         found.append(Note(f"the file holds {others + 1} video streams: only the largest "
                           f"{was} redacted and written ({others} left out)", warning=True))
-    if (subtitles := stream.get("subtitle_streams")) and not encoding.keep_subtitles:
-        found.append(Note(f"its {subtitles} subtitle stream(s) {were} left out (--keep-subtitles copies them)",
+    pictures = stream.get("picture_subtitle_streams", 0)
+    if (subtitles := stream.get("subtitle_streams", 0) - pictures) and not encoding.keep_subtitles:
+        found.append(Note(f"its {subtitles} text subtitle stream(s) {were} left out (--keep-subtitles copies them)",
                           warning=True))
-    elif pictures := stream.get("picture_subtitle_streams"):
-        found.append(Note(f"its {pictures} picture subtitle stream(s) {were} left out: veil does not search "
-                          "subtitle pictures for faces", warning=True))
+    if pictures:
+        found.append(Note(f"its {pictures} picture or unreadable subtitle stream(s) {were} left out, with "
+                          "--keep-subtitles too: veil does not search subtitle pictures for faces", warning=True))
     if covers := stream.get("cover_pictures_not_written"):
-        found.append(Note(f"its {covers} cover picture(s) {were} left out"))
+        found.append(Note(f"its {covers} cover picture(s) {were} left out", warning=True))
     if attached := stream.get("attachments_not_written"):
-        found.append(Note(f"its {attached} attached file(s) (fonts, pictures) {were} left out"))
+        found.append(Note(f"its {attached} attached file(s) (fonts, pictures) {were} left out", warning=True))
     if off := media.off_picture_regions():
         found.append(Note(f"{len(off)} region(s) of the plan lie wholly outside the picture and hide nothing "
                           f"({', '.join(r.id for r in off[:5])}{', ...' if len(off) > 5 else ''})", warning=True))

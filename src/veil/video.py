@@ -15,6 +15,7 @@ import collections
 import contextlib
 import queue
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -201,7 +202,7 @@ MIN_DETECTIONS_PER_S = 11.5
 
 def at_rate(sampling: VideoDetection, rate: float) -> VideoDetection:
     """The sampling with its stride shortened until a video of `rate` frames a second is looked at
-    MIN_DETECTIONS_PER_S times a second or more (24, 25 and 30 fps keep the stride of 2)."""
+    MIN_DETECTIONS_PER_S times a second or more (23 to 30 fps keep the stride of 2)."""
     stride = sampling.stride
     while stride > 1 and rate / stride < MIN_DETECTIONS_PER_S:
         stride -= 1
@@ -216,7 +217,9 @@ def overdue(now: float, last_searched: float | None, previous: float | None) -> 
     rate this picks no frame the stride of `at_rate` does not."""
     if last_searched is None or previous is None:
         return False
-    return (now - last_searched) + (now - previous) > 1 / MIN_DETECTIONS_PER_S
+    # A millisecond of slack: timestamps rounded to their time base (23 fps in 1/90000 s) must not
+    # make every in-between frame of a steady clip look late.
+    return (now - last_searched) + (now - previous) > 1 / MIN_DETECTIONS_PER_S + 0.001
 
 
 def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bool = False,
@@ -422,10 +425,12 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             kinds = [frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lane.threads, lane.index, frame.text)
                      for frame in frames] if scan.kinds else []
         for frame, faces in zip(frames, found):
+            boxes = [_head(face, *scale) for face in faces]
             # A shot's last frame may be searched twice, the second time with every view: that
-            # search's boxes stand, whichever lane finishes first.
-            if frame.views or frame.index not in scan.detections:
-                scan.detections[frame.index] = [_head(face, *scale) for face in faces]
+            # search's boxes stand, whichever lane finishes first (the test and the store at once).
+            with stored:
+                if frame.views or frame.index not in scan.detections:
+                    scan.detections[frame.index] = boxes
         for frame, boxes_by_kind in zip(frames, kinds):  # the frames faces are looked for on, at most
             for kind, boxes in boxes_by_kind.items():
                 scan.kinds[kind][frame.index] = boxes
@@ -463,7 +468,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     def sample(index: int, frame: av.VideoFrame, turns: int, every_view: bool, ends_shot: bool = False) -> bool:
         """Adds the frame to the batch for detection (every view: a shot's first or last frame). A
         shot's last frame is looked at beside the stride's frames: the views' cadence is theirs.
-        Whether the frame was searched with every view (or cannot be searched at all)."""
+        Whether the frame was searched with every view and, where plates or text are asked for, the
+        text detector (or cannot be searched at all)."""
         nonlocal last_detected, sampled, last_searched_time
         last_detected = index
         last_searched_time = frame.time
@@ -480,6 +486,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         return (text or not wants_text(hide)) and (views or not sampling.retina_every)
 
     in_flight: collections.deque[Future] = collections.deque()
+    stored = threading.Lock()
     free: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
     for lane in lanes:
         free.put(lane)

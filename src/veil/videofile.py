@@ -19,6 +19,7 @@ thread count, are not written.
 from __future__ import annotations
 
 import contextlib
+import re
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -307,7 +308,8 @@ class Output:
     # without one, and a muxer then gives the last frame 1 / the average rate (a long still at a
     # VFR clip's end, a phone's slow-motion tail, came out longer or shorter).
     durations: dict[int, int] = field(default_factory=dict)
-    # ASS/SSA subtitle streams among the copies: each event's speaker name is blanked.
+    # ASS/SSA subtitle streams among the copies: what their events hold that players do not show
+    # goes (`as_shown`).
     named_events: set[int] = field(default_factory=set)
 
     def encode(self, frame: av.VideoFrame | None) -> None:
@@ -343,7 +345,7 @@ class Output:
         index = packet.stream.index
         if index in self.copies:
             if index in self.named_events:
-                packet = without_speaker(packet)
+                packet = as_shown(packet)
             packet.stream = self.copies[index]
             self.container.mux(packet)
             return
@@ -516,14 +518,23 @@ def ass_header_for_display(extradata: bytes) -> bytes:
     return ("\n".join(kept) + "\n").encode()
 
 
-def without_speaker(packet: av.Packet) -> av.Packet:
+# Effects that change how an ASS/SSA line is shown; any other Effect text is a note players ignore.
+ASS_EFFECTS = (b"karaoke", b"scroll up", b"scroll down", b"banner")
+# A {...} block without a \ override in it: a comment (a translator's note, the original line).
+ASS_COMMENT = re.compile(rb"\{[^}\\]*\}")
+
+
+def as_shown(packet: av.Packet) -> av.Packet:
     """An ASS/SSA event as FFmpeg carries it (ReadOrder, Layer, Style, Name, MarginL, MarginR,
-    MarginV, Effect, Text) with its Name blank: the speaker, or whoever the editor noted, which
-    players do not show."""
+    MarginV, Effect, Text) without what players do not show: its Name (the speaker, or whoever the
+    editor noted), an Effect that is no effect, and comments in its text."""
     fields = bytes(packet).split(b",", 8)
-    if len(fields) < 9 or not fields[3]:
+    if len(fields) < 9:
         return packet
     fields[3] = b""
+    if not fields[7].strip().lower().startswith(ASS_EFFECTS):
+        fields[7] = b""
+    fields[8] = ASS_COMMENT.sub(b"", fields[8])
     blank = av.Packet(b",".join(fields))
     blank.pts, blank.dts, blank.duration, blank.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
     return blank

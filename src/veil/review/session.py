@@ -89,7 +89,7 @@ class ReviewSession:
         self.overwrite = overwrite
         self.exported: set[Path] = set()
         self.lock = threading.RLock()
-        self.revision = 0  # bumped on every change: the redacted previews are cached by it
+        self.revision = 0  # bumped on every change to regions: previews are cached by it, pages follow it
         self.undo_stack: list[Snapshot] = []
         self.redo_stack: list[Snapshot] = []
         self.export_state = ExportState()

@@ -888,8 +888,10 @@ async function startExport() {
   $("export-panel").hidden = false;
   showExport({ state: "running", done: 0, total: S.state.media.length, outputs: {}, revision: null });
   try {
-    const status = await api("POST", "/api/export");
-    S.state.revision = status.revision;  // the export is logged in the plan: not another window's change
+    await api("POST", "/api/export");
+    // The export renders the plan as the server holds it: a change made in another window since
+    // this page last looked is shown now, before the export is said to match the screen.
+    await followOtherWindows();
   } catch (error) {
     say(error.message, true);
   }
