@@ -583,20 +583,23 @@ def test_subtitles_are_left_out_and_said_so_or_kept_without_their_authors(tmp_pa
     assert "Jane" not in header and "Kyiv" not in header and "witness" not in header
 
 
-def test_picture_subtitles_covers_and_attachments_are_left_out_and_said_so(tmp_path: Path):
+def test_picture_subtitles_covers_attachments_and_data_tracks_are_left_out_and_said_so(tmp_path: Path):
     """A DVD subtitle's pictures are never searched for faces, so even --keep-subtitles leaves it
-    out; a cover picture (which may show a face) and attached files were dropped unsaid."""
+    out; a cover picture (which may show a face), attached files and data tracks (a GPS track)
+    were dropped unsaid."""
     source = tmp_path / "disc.mkv"
     cover = (DATA / "face_recognition_examples" / "examples" / "two_people.jpg").read_bytes()
     with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as picture, av.open(str(source), "w") as out:
         video = out.add_stream_from_template(picture.streams.video[0])
         pictures = out.add_stream("dvdsub")
+        track = out.add_data_stream()  # as a camera's GPS track
         out.add_attachment("cover.jpg", "image/jpeg", cover)  # Matroska's cover picture
         out.add_attachment("font.ttf", "application/x-truetype-font", bytes(100))
-        packet = av.Packet(b"\x00\x10" + bytes(14))
-        packet.pts = packet.dts = 0
-        packet.time_base, packet.stream = Fraction(1, 1000), pictures
-        out.mux(packet)
+        for stream, data in ((pictures, b"\x00\x10" + bytes(14)), (track, b"$GPGGA,120000,5027.0,N,3031.0,E")):
+            packet = av.Packet(data)
+            packet.pts = packet.dts = 0
+            packet.time_base, packet.stream = Fraction(1, 1000), stream
+            out.mux(packet)
         for packet in picture.demux(video=0):
             if packet.size and packet.pts * packet.time_base < 1:
                 packet.stream = video
@@ -610,6 +613,7 @@ def test_picture_subtitles_covers_and_attachments_are_left_out_and_said_so(tmp_p
             "search subtitle pictures") in result.stderr
     assert "its 1 cover picture(s) were left out" in result.stderr
     assert "its 1 attached file(s) (fonts, pictures) were left out" in result.stderr
+    assert "its 1 data track(s) (a GPS track, timecode) were left out" in result.stderr
     with av.open(str(target)) as written:
         assert [s.type for s in written.streams] == ["video"]
 

@@ -44,7 +44,8 @@ from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.voice import media_voice_plan
 from veil.videofile import (Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels, is_text_subtitle,
-                            moving_streams, never_written, open_input, open_output, read, video_stream)
+                            moving_streams, never_written, open_input, open_output, read, subtitles_copied,
+                            video_stream)
 
 
 # A scene cut: the grey-level histogram of consecutive frames changes this much (half
@@ -608,8 +609,7 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
     covered = media.covered_frames()
     secret = secrets.token_bytes(16)  # this export's blur shading; see render.shading
     rgb_format = "rgb48le" if bit_depth(stream) > 8 else "rgb24"
-    items = read(container, stream, tuple(container.streams.audio)
-                 + (tuple(filter(is_text_subtitle, container.streams.subtitles)) if encoding.keep_subtitles else ()))
+    items = read(container, stream, tuple(container.streams.audio) + subtitles_copied(container, encoding))
     out: Output | None = None
     # Audio demuxed before the first video frame waits until the output is open (it
     # needs that frame's rotation); the demuxer interleaves, so this is a few packets.

@@ -94,12 +94,19 @@ def is_text_subtitle(stream: av.stream.Stream) -> bool:
         return False
 
 
+def subtitles_copied(container: av.container.InputContainer, encoding: Encoding) -> tuple[av.stream.Stream, ...]:
+    """The subtitle streams written: the text ones, where asked (--keep-subtitles)."""
+    return tuple(filter(is_text_subtitle, container.streams.subtitles)) if encoding.keep_subtitles else ()
+
+
 def never_written(container: av.container.InputContainer) -> dict[str, int]:
     """What a file holds that veil never writes, for the plan and the user: cover pictures (a
-    face on an album or a thumbnail) and attached files (a Matroska file's fonts and pictures)."""
+    face on an album or a thumbnail), attached files (a Matroska file's fonts and pictures) and
+    data tracks (a camera's GPS track, timecode)."""
     return {"cover_pictures_not_written": sum(bool(s.disposition & av.stream.Disposition.attached_pic)
                                               for s in container.streams.video),
-            "attachments_not_written": len(container.streams.attachments)}
+            "attachments_not_written": len(container.streams.attachments),
+            "data_tracks_not_written": len(container.streams.data)}
 
 
 def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
@@ -382,13 +389,12 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         stream = _add_video(out, video, rotation, encoding, light)
         copies, reencode = _add_audio(out, source, voice)
         named_events = set()
-        if encoding.keep_subtitles:
-            for sub in filter(is_text_subtitle, source.streams.subtitles):
-                copies[sub.index] = out.add_stream_from_template(sub)
-                if sub.codec_context.name in ("ass", "ssa"):
-                    named_events.add(sub.index)
-                    if sub.codec_context.extradata:
-                        copies[sub.index].codec_context.extradata = ass_header_for_display(sub.codec_context.extradata)
+        for sub in subtitles_copied(source, encoding):
+            copies[sub.index] = out.add_stream_from_template(sub)
+            if sub.codec_context.name in ("ass", "ssa"):
+                named_events.add(sub.index)
+                if sub.codec_context.extradata:
+                    copies[sub.index].codec_context.extradata = ass_header_for_display(sub.codec_context.extradata)
         sei_stripper = BitStreamFilterContext(X264_WITHOUT_SEI, stream) if stream.codec_context.name == "libx264" else None
         return Output(out, stream, copies, reencode, sei_stripper, named_events=named_events)
     except Exception:
