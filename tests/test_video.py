@@ -592,14 +592,12 @@ def test_picture_subtitles_covers_attachments_and_data_tracks_are_left_out_and_s
     with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as picture, av.open(str(source), "w") as out:
         video = out.add_stream_from_template(picture.streams.video[0])
         pictures = out.add_stream("dvdsub")
-        track = out.add_data_stream()  # as a camera's GPS track
         out.add_attachment("cover.jpg", "image/jpeg", cover)  # Matroska's cover picture
         out.add_attachment("font.ttf", "application/x-truetype-font", bytes(100))
-        for stream, data in ((pictures, b"\x00\x10" + bytes(14)), (track, b"$GPGGA,120000,5027.0,N,3031.0,E")):
-            packet = av.Packet(data)
-            packet.pts = packet.dts = 0
-            packet.time_base, packet.stream = Fraction(1, 1000), stream
-            out.mux(packet)
+        packet = av.Packet(b"\x00\x10" + bytes(14))
+        packet.pts = packet.dts = 0
+        packet.time_base, packet.stream = Fraction(1, 1000), pictures
+        out.mux(packet)
         for packet in picture.demux(video=0):
             if packet.size and packet.pts * packet.time_base < 1:
                 packet.stream = video
@@ -613,9 +611,25 @@ def test_picture_subtitles_covers_attachments_and_data_tracks_are_left_out_and_s
             "search subtitle pictures") in result.stderr
     assert "its 1 cover picture(s) were left out" in result.stderr
     assert "its 1 attached file(s) (fonts, pictures) were left out" in result.stderr
-    assert "its 1 data track(s) (a GPS track, timecode) were left out" in result.stderr
     with av.open(str(target)) as written:
         assert [s.type for s in written.streams] == ["video"]
+
+    tracked = tmp_path / "tracked.ts"  # a data track, as a camera's GPS track
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as picture, av.open(str(tracked), "w") as out:
+        video, track = out.add_stream_from_template(picture.streams.video[0]), out.add_data_stream()
+        packet = av.Packet(b"$GPGGA,120000,5027.0,N,3031.0,E")
+        packet.pts = packet.dts = 0
+        packet.time_base, packet.stream = Fraction(1, 1000), track
+        out.mux(packet)
+        for packet in picture.demux(video=0):
+            if packet.size and packet.pts * packet.time_base < 1:
+                packet.stream = video
+                out.mux(packet)
+    result = subprocess.run([sys.executable, "-m", "veil", str(tracked), "-o", str(tmp_path / "tracked.mp4"), "-q"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "its 1 data track(s) (a GPS track, timecode) were left out" in result.stderr
+    assert b"GPGGA" not in (tmp_path / "tracked.mp4").read_bytes()
 
 
 def _face_on_one_frame(tmp_path: Path, picture: np.ndarray, margin: int, shown_at: int, frames: int,
