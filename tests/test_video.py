@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -583,51 +584,49 @@ def test_subtitles_are_left_out_and_said_so_or_kept_without_their_authors(tmp_pa
     assert "Jane" not in header and "Kyiv" not in header and "witness" not in header
 
 
-def test_picture_subtitles_covers_attachments_and_data_tracks_are_left_out_and_said_so(tmp_path: Path):
-    """A DVD subtitle's pictures are never searched for faces, so even --keep-subtitles leaves it
-    out; a cover picture (which may show a face), attached files and data tracks (a GPS track)
-    were dropped unsaid."""
-    source = tmp_path / "disc.mkv"
-    cover = (DATA / "face_recognition_examples" / "examples" / "two_people.jpg").read_bytes()
-    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as picture, av.open(str(source), "w") as out:
+def _a_second_with(path: Path, add: Callable[[av.container.OutputContainer], tuple[av.stream.Stream, bytes]],
+                   attachments: dict[str, bytes] | None = None) -> None:
+    """The first second of a YouTube Faces clip written to `path` with one more stream (`add`
+    makes it and gives the bytes of its one packet) and, in Matroska, attached files."""
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as picture, av.open(str(path), "w") as out:
         video = out.add_stream_from_template(picture.streams.video[0])
-        pictures = out.add_stream("dvdsub")
-        out.add_attachment("cover.jpg", "image/jpeg", cover)  # Matroska's cover picture
-        out.add_attachment("font.ttf", "application/x-truetype-font", bytes(100))
-        packet = av.Packet(b"\x00\x10" + bytes(14))
+        extra, data = add(out)
+        for name, content in (attachments or {}).items():
+            out.add_attachment(name, "application/octet-stream" if name.endswith(".ttf") else "image/jpeg", content)
+        packet = av.Packet(data)
         packet.pts = packet.dts = 0
-        packet.time_base, packet.stream = Fraction(1, 1000), pictures
+        packet.time_base, packet.stream = Fraction(1, 1000), extra
         out.mux(packet)
         for packet in picture.demux(video=0):
             if packet.size and packet.pts * packet.time_base < 1:
                 packet.stream = video
                 out.mux(packet)
-    target = tmp_path / "out.mkv"
-    result = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(target), "--keep-subtitles", "-q"],
-                            capture_output=True, text=True, timeout=600)
+
+
+def _veil_quietly(*args: object) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "veil", *map(str, args), "-q"], capture_output=True, text=True,
+                            timeout=600)
     assert result.returncode == 0, result.stderr
-    # Said even with --quiet: something was left out.
+    return result
+
+
+def test_picture_subtitles_covers_attachments_and_data_tracks_are_left_out_and_said_so(tmp_path: Path):
+    """A DVD subtitle's pictures are never searched for faces, so even --keep-subtitles leaves it
+    out; a cover picture (which may show a face), attached files and data tracks (a GPS track)
+    were dropped unsaid. Said even with --quiet: something was left out."""
+    cover = (DATA / "face_recognition_examples" / "examples" / "two_people.jpg").read_bytes()
+    _a_second_with(tmp_path / "disc.mkv", lambda out: (out.add_stream("dvdsub"), b"\x00\x10" + bytes(14)),
+                   {"cover.jpg": cover, "font.ttf": bytes(100)})  # Matroska's cover picture, a font
+    result = _veil_quietly(tmp_path / "disc.mkv", "-o", tmp_path / "out.mkv", "--keep-subtitles")
     assert ("its 1 picture or unreadable subtitle stream(s) were left out, with --keep-subtitles too: veil does not "
             "search subtitle pictures") in result.stderr
     assert "its 1 cover picture(s) were left out" in result.stderr
     assert "its 1 attached file(s) (fonts, pictures) were left out" in result.stderr
-    with av.open(str(target)) as written:
+    with av.open(str(tmp_path / "out.mkv")) as written:
         assert [s.type for s in written.streams] == ["video"]
 
-    tracked = tmp_path / "tracked.ts"  # a data track, as a camera's GPS track
-    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as picture, av.open(str(tracked), "w") as out:
-        video, track = out.add_stream_from_template(picture.streams.video[0]), out.add_data_stream()
-        packet = av.Packet(b"$GPGGA,120000,5027.0,N,3031.0,E")
-        packet.pts = packet.dts = 0
-        packet.time_base, packet.stream = Fraction(1, 1000), track
-        out.mux(packet)
-        for packet in picture.demux(video=0):
-            if packet.size and packet.pts * packet.time_base < 1:
-                packet.stream = video
-                out.mux(packet)
-    result = subprocess.run([sys.executable, "-m", "veil", str(tracked), "-o", str(tmp_path / "tracked.mp4"), "-q"],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
+    _a_second_with(tmp_path / "tracked.ts", lambda out: (out.add_data_stream(), b"$GPGGA,120000,5027.0,N,3031.0,E"))
+    result = _veil_quietly(tmp_path / "tracked.ts", "-o", tmp_path / "tracked.mp4")
     assert "its 1 data track(s) (a GPS track, timecode) were left out" in result.stderr
     assert b"GPGGA" not in (tmp_path / "tracked.mp4").read_bytes()
 
