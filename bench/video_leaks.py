@@ -223,7 +223,7 @@ def main() -> None:
     if args.overview_threshold is not None:
         sampling = replace(sampling, overview_threshold=args.overview_threshold or None)
     if args.streak_threshold is not None:
-        sampling = replace(sampling, streak_threshold=args.streak_threshold or None)
+        sampling = replace(sampling, frame=replace(sampling.frame, streak_threshold=args.streak_threshold or None))
     if args.colourless_gain is not None:
         sampling = replace(sampling, colourless_gain=args.colourless_gain or None)
     if args.confirm_score is not None:

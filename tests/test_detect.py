@@ -292,7 +292,7 @@ def test_a_4k_video_is_seen_at_half_its_size_where_its_small_faces_are_found(sha
     assert (inner <= 24).all(axis=2).mean() >= 0.95
 
 
-def test_a_frame_smeared_by_a_fast_pan_is_searched_squeezed_across(shared_data: Path):
+def test_a_picture_smeared_by_a_fast_pan_is_searched_squeezed_across(shared_data: Path):
     """A camera panning fast smears faces sideways, and CenterFace misses some of them: on such a
     frame a look squeezed to half its width finds them again. A sharp frame gets no such look."""
     name = "55--Sports_Coach_Trainer/55_Sports_Coach_Trainer_sportcoaching_55_774.jpg"
@@ -314,8 +314,8 @@ def test_a_frame_smeared_by_a_fast_pan_is_searched_squeezed_across(shared_data: 
     def found(frame: np.ndarray, streak: float | None, fixed_shapes: bool = False) -> int:
         detector = CenterFace()
         detector.fixed_shapes = fixed_shapes  # CUDA's: the squeezed frame sits in a frame-size canvas
-        boxes = detect_frames([frame], sampling.frame, [False], 2, detector, overview_threshold=sampling.overview_threshold,
-                              streak_threshold=streak)[0]
+        boxes = detect_frames([frame], dataclasses.replace(sampling.frame, streak_threshold=streak), [False], 2, detector,
+                              overview_threshold=sampling.overview_threshold)[0]
         return sum(any(x0 <= (b.x0 + b.x1) / 2 <= x1 and y0 - 0.3 * (y1 - y0) <= (b.y0 + b.y1) / 2 <= y1 for b in boxes)
                    for x0, y0, x1, y1 in faces)
 
@@ -325,10 +325,19 @@ def test_a_frame_smeared_by_a_fast_pan_is_searched_squeezed_across(shared_data: 
     woven = sharp.copy()
     woven[1::2] = np.roll(sharp, 12, axis=1)[1::2]
     assert not smeared_sideways(woven)
-    assert sampling.streak_threshold is not None
-    plain, squeezed = found(smeared, None), found(smeared, sampling.streak_threshold)
+    streak = sampling.frame.streak_threshold
+    assert streak is not None
+    plain, squeezed = found(smeared, None), found(smeared, streak)
     assert squeezed > plain and squeezed >= 0.9 * len(faces), (plain, squeezed, len(faces))
-    assert found(smeared, sampling.streak_threshold, fixed_shapes=True) == squeezed
+    assert found(smeared, streak, fixed_shapes=True) == squeezed
     record = video_detection_record(sampling, 2, 2, (960, 540), TrackParams(), (None, None))
-    assert record["streaks"] == {"sideways_change_ratio_below": 0.7, "width_squeezed_to": 0.5,
-                                 "threshold": sampling.streak_threshold}
+    assert record["streaks"] == {"sideways_change_ratio_below": 0.7, "width_squeezed_to": 0.5, "threshold": streak}
+
+    # The same engine for a photo: a shaky shot is searched squeezed too, and its plan says so.
+    def in_photo(picture: np.ndarray, profile) -> int:
+        boxes = detect_faces(picture, profile)
+        return sum(any(x0 <= (b.x0 + b.x1) / 2 <= x1 and y0 - 0.3 * (y1 - y0) <= (b.y0 + b.y1) / 2 <= y1 for b in boxes)
+                   for x0, y0, x1, y1 in faces)
+
+    assert in_photo(smeared, FAST) > in_photo(smeared, dataclasses.replace(FAST, streak_threshold=None))
+    assert detection_record(FAST, 960, 540)["streaks"] == record["streaks"]

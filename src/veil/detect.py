@@ -104,6 +104,10 @@ class DetectionProfile:
     zoom_side: int = 256
     zoom_contexts: tuple[float, ...] = (1.6,)
     zoom_threshold: float = 0.7
+    # A picture smeared sideways by motion (`smeared_sideways`: a fast pan, a shaky night shot) is
+    # also searched squeezed to STREAK_SQUEEZE of its width, keeping CenterFace's boxes there that
+    # score at least this and pass the size thresholds; None: not searched so.
+    streak_threshold: float | None = None
 
 
 # CenterFace's passes and thresholds were measured on the 396 WIDER FACE dev images
@@ -119,7 +123,7 @@ class DetectionProfile:
 # The default's closer look at weak RetinaFace boxes (zoom_floor) finds the large turned faces
 # that its 320 px views score low, for a few small crops per photo (bench/README.md).
 FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320,
-                        zoom_floor=0.08, colourless=(0.06, ((40, 0.1), (80, 0.15))))
+                        zoom_floor=0.08, colourless=(0.06, ((40, 0.1), (80, 0.15))), streak_threshold=0.1)
 ACCURATE = DetectionProfile(
     name="accurate",
     scales=(1.0, 1.5),
@@ -129,6 +133,7 @@ ACCURATE = DetectionProfile(
     turns=(1, 2, 3),
     turn_side=640,
     colourless=(0.05, ((40, 0.1), (80, 0.15))),
+    streak_threshold=0.1,
 )
 PROFILES = {p.name: p for p in (FAST, ACCURATE)}
 
@@ -155,7 +160,16 @@ def detection_record(profile: DetectionProfile, width: int, height: int, colourl
         **({"colourless_rule": {"spread_below": COLOURLESS_SPREAD, "threshold": rule[0],
                                 "size_thresholds": [list(t) for t in rule[1]]}} if rule else {}),
         **({"colourless": colourless} if rule and colourless is not None else {}),
+        **streak_record(profile),
     }
+
+
+def streak_record(profile: DetectionProfile) -> dict:
+    """The rule by which a picture smeared sideways by motion is also searched squeezed across."""
+    if profile.streak_threshold is None:
+        return {}
+    return {"streaks": {"sideways_change_ratio_below": STREAK_RATIO, "width_squeezed_to": STREAK_SQUEEZE,
+                        "threshold": profile.streak_threshold}}
 
 
 def exposure_record(profile: DetectionProfile) -> dict:
@@ -615,8 +629,11 @@ def detect_faces(
 def faces_in(picture: Picture, detector: CenterFace | None = None, second: RetinaFace | None = None) -> list[Detection]:
     """`detect_faces` on a picture already prepared (whose plan records how it was)."""
     rgb, profile = picture.rgb, picture.profile
-    rows = candidates(rgb, profile, detector or shared_detector())
+    detector = detector or shared_detector()
+    rows = candidates(rgb, profile, detector)
     rows = kept(rgb, rows, profile, (second or shared_retinaface()) if uses_retina(profile) else None)
+    if profile.streak_threshold is not None and smeared_sideways(smear_view(rgb)):
+        rows = np.concatenate([rows, squeezed_candidates(rgb, profile, detector)])
     return fuse(rows, profile.nms_iou, width=rgb.shape[1], height=rgb.shape[0])
 
 
@@ -654,15 +671,14 @@ def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: R
 def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: list[bool], batch: int = 0,
                   detector: CenterFace | None = None, second: RetinaFace | None = None,
                   overview_threshold: float | None = None, colourless_gain: float | None = None,
-                  streak_threshold: float | None = None) -> list[list[Detection]]:
+                  ) -> list[list[Detection]]:
     """Faces in same-size upright RGB video frames, in their pixels: CenterFace on the whole frames
     in one call (padded to `batch` frames where shapes must stay fixed), and where
     `overview_threshold` is given on the frames downscaled to the profile's overview side too
     (its boxes scoring at least that join the others); RetinaFace's views on the frames `views`
     marks. On a frame without colour (`is_colourless`) CenterFace's scores are raised
-    `colourless_gain` times. Where `streak_threshold` is given, a frame smeared sideways by motion
-    (`smeared_sideways`) is also searched squeezed across, its boxes scoring at least that joining
-    the others. Boxes are not clipped to the frame: a face half out of the picture keeps its full size,
+    `colourless_gain` times. Where the profile says (`streak_threshold`), a frame smeared sideways
+    by motion is also searched squeezed across, its boxes joining the others. Boxes are not clipped to the frame: a face half out of the picture keeps its full size,
     so the head around it does too."""
     detector = detector or shared_detector()
     pad_rows = batch if detector.fixed_shapes else 0
@@ -678,9 +694,8 @@ def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: li
     if overview_threshold is not None:
         settled = _joined(settled, overview_rows(detector, frames, profile, overview_threshold, pad_rows, gains),
                           profile.nms_iou)
-    if streak_threshold is not None:
-        settled = _joined(settled, streak_rows(detector, frames, profile, streak_threshold, pad_rows, gains),
-                          profile.nms_iou)
+    if profile.streak_threshold is not None:
+        settled = _joined(settled, streak_rows(detector, frames, profile, pad_rows, gains), profile.nms_iou)
     return [as_detections(rows) for rows in settled]
 
 
@@ -708,20 +723,45 @@ def smeared_sideways(rgb: np.ndarray) -> bool:
     return bool(across < STREAK_RATIO * down)
 
 
-def streak_rows(detector: CenterFace, frames: list[np.ndarray], profile: DetectionProfile, threshold: float,
+def streak_rows(detector: CenterFace, frames: list[np.ndarray], profile: DetectionProfile,
                 rows: int = 0, gains: list[float] | None = None) -> list[np.ndarray]:
-    """CenterFace's rows scoring at least `threshold` on each frame smeared sideways
-    (`smeared_sideways`) squeezed to STREAK_SQUEEZE of its width, in the frame's pixels; none for
-    the other frames."""
+    """CenterFace's rows that the profile keeps from a squeezed look (`streak_kept`) on each frame
+    smeared sideways (`smeared_sideways`) squeezed to STREAK_SQUEEZE of its width, in the frame's
+    pixels; none for the other frames."""
     found = [np.empty((0, 5), np.float32) for _ in frames]
     chosen = [i for i, frame in enumerate(frames) if smeared_sideways(frame)]
     if chosen:
         h, w = frames[0].shape[:2]
         rescaled = _resized_rows(detector, [frames[i] for i in chosen], (max(1, round(w * STREAK_SQUEEZE)), h),
-                                 max(threshold, decode_floor(profile)), rows, [gains[i] for i in chosen] if gains else None)
+                                 decode_floor(profile), rows, [gains[i] for i in chosen] if gains else None)
         for i, each in zip(chosen, rescaled):
-            found[i] = each
+            found[i] = streak_kept(each, profile)
     return found
+
+
+def streak_kept(rows: np.ndarray, profile: DetectionProfile) -> np.ndarray:
+    """A squeezed look's rows that score at least the profile's streak_threshold and pass its size
+    thresholds (in the picture's pixels)."""
+    return rows[(rows[:, 4] >= profile.streak_threshold) & (rows[:, 4] > size_threshold(rows, profile))]
+
+
+def squeezed_candidates(rgb: np.ndarray, profile: DetectionProfile, detector: CenterFace) -> np.ndarray:
+    """A photo smeared sideways searched squeezed to STREAK_SQUEEZE of its width, with the
+    profile's passes, its rows kept as `streak_kept` says, in the photo's pixels."""
+    h, w = rgb.shape[:2]
+    size = (max(1, round(w * STREAK_SQUEEZE)), h)
+    rows = candidates(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), profile, detector)
+    rows[:, [0, 2]] *= w / size[0]
+    return streak_kept(rows, profile)
+
+
+def smear_view(rgb: np.ndarray) -> np.ndarray:
+    """A photo at the size its smear is judged at: a video frame's, the detector's image (longest
+    side 960, where the ratio's spread was measured)."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, 960 / max(h, w))
+    return rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                               interpolation=cv2.INTER_AREA)
 
 
 def _resized_rows(detector: CenterFace, frames: list[np.ndarray], size: tuple[int, int], threshold: float,
@@ -791,9 +831,6 @@ class VideoDetection:
     # CenterFace on every sampled frame at the profile's overview side too, keeping its boxes
     # that score at least this; None: not run.
     overview_threshold: float | None = None
-    # CenterFace on each sampled frame smeared sideways by motion (`smeared_sideways`) squeezed
-    # across too, keeping its boxes that score at least this; None: not run.
-    streak_threshold: float | None = None
     # Frames per detector call. On the CPU a batch runs no faster than its frames one by
     # one and its activations cost memory (each video lane holds one batch: see
     # video.DETECT_LANES), so one frame there; a GPU is kept busy with a larger one.
@@ -855,9 +892,8 @@ class VideoDetection:
 # but hid several times as much more of the frame away from faces (bench/README.md).
 VIDEO_DETECTION = {
     "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=(), colourless=None), side=960, stride=2,
-                           retina_every=3, overview_threshold=0.1, streak_threshold=0.1, confirm_score=0.1,
-                           confirm_hits=4, glance_side=320),
+                           retina_every=3, overview_threshold=0.1, confirm_score=0.1, confirm_hits=4, glance_side=320),
     "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=(), colourless=None),
-                               side=1920, stride=1, retina_every=6, overview_threshold=0.1, streak_threshold=0.1,
-                               confirm_score=0.1, confirm_hits=8),
+                               side=1920, stride=1, retina_every=6, overview_threshold=0.1, confirm_score=0.1,
+                               confirm_hits=8),
 }

@@ -29,8 +29,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from veil.detect import (COLOURLESS_SPREAD, FAST, MODEL_NAME, STREAK_RATIO, STREAK_SQUEEZE, VIDEO_DETECTION, CenterFace,
-                         Detection, DetectionProfile, RetinaFace, VideoDetection, detect_frames, exposure_record, glance_frames, overview_scale, retina_record,
+from veil.detect import (COLOURLESS_SPREAD, FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile,
+                         RetinaFace, VideoDetection, detect_frames, streak_record, exposure_record, glance_frames, overview_scale, retina_record,
                          shared_detector, shared_retinaface, unrotate, uses_retina)
 from veil.fferror import reason
 from veil.models import model_sha256, session_threads
@@ -365,10 +365,8 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
                      # sampled frame either side has a detection over them.
                      "glance": ({"longest_side": sampling.glance_side, "threshold": sampling.glance_threshold}
                                 if sampling.glance_side and sampling.stride > 1 else None)},
-        # A sampled frame smeared sideways by motion (its brightness changes along x under this ratio
-        # of those along y) is searched squeezed across too.
-        "streaks": ({"sideways_change_ratio_below": STREAK_RATIO, "width_squeezed_to": STREAK_SQUEEZE,
-                     "threshold": sampling.streak_threshold} if sampling.streak_threshold is not None else None),
+        # A sampled frame smeared sideways by motion is searched squeezed across too.
+        **streak_record(profile),
         # Frames too small for an overview get none: the record says so.
         "overview": ({"longest_side": profile.overview_side, "threshold": sampling.overview_threshold}
                      if sampling.overview_threshold is not None and overview_scale(profile, *size) is not None
@@ -421,7 +419,6 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         with free_lane() as lane:
             found = detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
                                   lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold,
-                                  streak_threshold=sampling.streak_threshold,
                                   colourless_gain=sampling.colourless_gain)
             kinds = [frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lane.threads, lane.index, frame.text)
                      for frame in frames] if scan.kinds else []
