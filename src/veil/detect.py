@@ -678,8 +678,9 @@ def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: li
     (its boxes scoring at least that join the others); RetinaFace's views on the frames `views`
     marks. On a frame without colour (`is_colourless`) CenterFace's scores are raised
     `colourless_gain` times. Where the profile says (`streak_threshold`), a frame smeared sideways
-    by motion is also searched squeezed across, its boxes joining the others. Boxes are not clipped to the frame: a face half out of the picture keeps its full size,
-    so the head around it does too."""
+    by motion is also searched squeezed across, its boxes joining the others. Boxes are not
+    clipped to the frame: a face half out of the picture keeps its full size, so the head around
+    it does too."""
     detector = detector or shared_detector()
     pad_rows = batch if detector.fixed_shapes else 0
     gains = [colourless_gain if colourless_gain and is_colourless(frame) else 1.0 for frame in frames]
@@ -713,6 +714,9 @@ def _joined(settled: list[np.ndarray], more: list[np.ndarray], iou: float) -> li
 # on every frame: not looked for.
 STREAK_RATIO = 0.7
 STREAK_SQUEEZE = 0.5
+# A photo's smear is judged at a video frame's size, the detector's image, where the ratio's
+# spread was measured.
+SMEAR_SIDE = 960
 
 
 def smeared_sideways(rgb: np.ndarray) -> bool:
@@ -731,8 +735,7 @@ def streak_rows(detector: CenterFace, frames: list[np.ndarray], profile: Detecti
     found = [np.empty((0, 5), np.float32) for _ in frames]
     chosen = [i for i, frame in enumerate(frames) if smeared_sideways(frame)]
     if chosen:
-        h, w = frames[0].shape[:2]
-        rescaled = _resized_rows(detector, [frames[i] for i in chosen], (max(1, round(w * STREAK_SQUEEZE)), h),
+        rescaled = _resized_rows(detector, [frames[i] for i in chosen], _squeezed_size(frames[0]),
                                  decode_floor(profile), rows, [gains[i] for i in chosen] if gains else None)
         for i, each in zip(chosen, rescaled):
             found[i] = streak_kept(each, profile)
@@ -748,18 +751,22 @@ def streak_kept(rows: np.ndarray, profile: DetectionProfile) -> np.ndarray:
 def squeezed_candidates(rgb: np.ndarray, profile: DetectionProfile, detector: CenterFace) -> np.ndarray:
     """A photo smeared sideways searched squeezed to STREAK_SQUEEZE of its width, with the
     profile's passes, its rows kept as `streak_kept` says, in the photo's pixels."""
-    h, w = rgb.shape[:2]
-    size = (max(1, round(w * STREAK_SQUEEZE)), h)
+    size = _squeezed_size(rgb)
     rows = candidates(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), profile, detector)
-    rows[:, [0, 2]] *= w / size[0]
+    rows[:, [0, 2]] *= rgb.shape[1] / size[0]
     return streak_kept(rows, profile)
 
 
+def _squeezed_size(image: np.ndarray) -> tuple[int, int]:
+    """(width, height) of an image squeezed across to STREAK_SQUEEZE of its width."""
+    h, w = image.shape[:2]
+    return max(1, round(w * STREAK_SQUEEZE)), h
+
+
 def smear_view(rgb: np.ndarray) -> np.ndarray:
-    """A photo at the size its smear is judged at: a video frame's, the detector's image (longest
-    side 960, where the ratio's spread was measured)."""
+    """A photo at the size its smear is judged at (longest side SMEAR_SIDE at most)."""
     h, w = rgb.shape[:2]
-    scale = min(1.0, 960 / max(h, w))
+    scale = min(1.0, SMEAR_SIDE / max(h, w))
     return rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
                                                interpolation=cv2.INTER_AREA)
 

@@ -21,7 +21,7 @@ import io
 import os
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -481,7 +481,7 @@ def to_srgb(photo: Photo) -> Photo:
     transform = _srgb_transform(photo.icc_profile, gray=pixels.ndim == 2)
     if transform is not None:
         (_convert_16bit if pixels.dtype == np.uint16 else _convert_8bit)(colour, transform)
-    return Photo(pixels, None, photo.format, photo.others, photo.video_after)
+    return replace(photo, pixels=pixels, icc_profile=None)
 
 
 def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -> None:
