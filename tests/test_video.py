@@ -584,6 +584,48 @@ def test_subtitles_are_left_out_and_said_so_or_kept_without_their_authors(tmp_pa
     assert "Jane" not in header and "Kyiv" not in header and "witness" not in header
 
 
+WEBVTT = """WEBVTT
+
+olena-1
+00:00:00.000 --> 00:00:00.600 line:10%
+<v Olena Petrenko>The translation of the testimony</v>
+
+00:00:00.600 --> 00:00:00.900
+<v.loud Jane>Thank you</v> <c.quiet>for coming</c>
+"""
+
+
+def test_webvtt_subtitles_are_kept_without_speakers_names_or_cue_labels(tmp_path: Path):
+    """A WebVTT cue's voice span names its speaker (<v Olena Petrenko>) and its identifier may
+    label it by them: neither is shown as the text is, and neither is kept. The text, its other
+    markup and where the cue is placed stay."""
+    (tmp_path / "talk.vtt").write_text(WEBVTT)
+    source = tmp_path / "talk.mkv"
+    with av.open(str(tmp_path / "talk.vtt")) as subtitles, \
+            av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as picture, av.open(str(source), "w") as out:
+        video = out.add_stream_from_template(picture.streams.video[0])
+        text = out.add_stream_from_template(subtitles.streams.subtitles[0])
+        for stream, packets in ((video, picture.demux(video=0)), (text, subtitles.demux(subtitles=0))):
+            for packet in packets:
+                if packet.size and packet.pts * packet.time_base < 1:
+                    packet.stream = stream
+                    out.mux(packet)
+    with av.open(str(source)) as c:
+        assert b"Olena" in b"".join(bytes(p) for p in c.demux(subtitles=0))
+    kept = subprocess.run([sys.executable, "-m", "veil", str(source), "--end", "0.2", "-o", str(tmp_path / "kept.mkv"),
+                           "--keep-subtitles", "-q"], capture_output=True, text=True, timeout=600)
+    assert kept.returncode == 0, kept.stderr
+    with av.open(str(tmp_path / "kept.mkv")) as c:
+        assert c.streams.subtitles[0].codec_context.name == "webvtt"
+        cues = [p for p in c.demux(subtitles=0) if p.size]
+        text = [bytes(p) for p in cues]
+        settings = [bytes(p.get_sidedata("webvtt_settings")) if p.has_sidedata("webvtt_settings") else b""
+                    for p in cues]
+    assert text == [b"The translation of the testimony", b"Thank you <c.quiet>for coming</c>"]
+    assert settings == [b"line:10%", b""]
+    assert not any(p.has_sidedata("webvtt_identifier") for p in cues)
+
+
 def _a_second_with(path: Path, add: Callable[[av.container.OutputContainer], tuple[av.stream.Stream, bytes]],
                    attachments: dict[str, bytes] | None = None) -> None:
     """The first second of a YouTube Faces clip written to `path` with one more stream (`add`

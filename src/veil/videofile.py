@@ -315,9 +315,9 @@ class Output:
     # without one, and a muxer then gives the last frame 1 / the average rate (a long still at a
     # VFR clip's end, a phone's slow-motion tail, came out longer or shorter).
     durations: dict[int, int] = field(default_factory=dict)
-    # ASS/SSA subtitle streams among the copies: what their events hold that players do not show
-    # goes (`as_shown`).
-    named_events: set[int] = field(default_factory=set)
+    # Subtitle streams among the copies whose packets hold what players do not show (a speaker's
+    # name): each packet rewritten without it (`ass_as_shown`, `webvtt_as_shown`).
+    rewritten: dict[int, Callable[[av.Packet], av.Packet]] = field(default_factory=dict)
 
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
@@ -351,8 +351,8 @@ class Output:
         """A packet of one of the input's other streams: copied, or decoded and encoded again."""
         index = packet.stream.index
         if index in self.copies:
-            if index in self.named_events:
-                packet = as_shown(packet)
+            if index in self.rewritten:
+                packet = self.rewritten[index](packet)
             packet.stream = self.copies[index]
             self.container.mux(packet)
             return
@@ -388,15 +388,17 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
     try:
         stream = _add_video(out, video, rotation, encoding, light)
         copies, reencode = _add_audio(out, source, voice)
-        named_events = set()
+        rewritten: dict[int, Callable[[av.Packet], av.Packet]] = {}
         for sub in subtitles_copied(source, encoding):
             copies[sub.index] = out.add_stream_from_template(sub)
             if sub.codec_context.name in ("ass", "ssa"):
-                named_events.add(sub.index)
+                rewritten[sub.index] = ass_as_shown
                 if sub.codec_context.extradata:
                     copies[sub.index].codec_context.extradata = ass_header_for_display(sub.codec_context.extradata)
+            elif sub.codec_context.name == "webvtt":
+                rewritten[sub.index] = webvtt_as_shown
         sei_stripper = BitStreamFilterContext(X264_WITHOUT_SEI, stream) if stream.codec_context.name == "libx264" else None
-        return Output(out, stream, copies, reencode, sei_stripper, named_events=named_events)
+        return Output(out, stream, copies, reencode, sei_stripper, rewritten=rewritten)
     except Exception:
         out.close()
         raise
@@ -530,7 +532,7 @@ ASS_EFFECTS = (b"karaoke", b"scroll up", b"scroll down", b"banner")
 ASS_COMMENT = re.compile(rb"\{[^}\\]*\}")
 
 
-def as_shown(packet: av.Packet) -> av.Packet:
+def ass_as_shown(packet: av.Packet) -> av.Packet:
     """An ASS/SSA event as FFmpeg carries it (ReadOrder, Layer, Style, Name, MarginL, MarginR,
     MarginV, Effect, Text) without what players do not show: its Name (the speaker, or whoever the
     editor noted), an Effect that is no effect, and comments in its text."""
@@ -541,9 +543,27 @@ def as_shown(packet: av.Packet) -> av.Packet:
     if not fields[7].strip().lower().startswith(ASS_EFFECTS):
         fields[7] = b""
     fields[8] = ASS_COMMENT.sub(b"", fields[8])
-    blank = av.Packet(b",".join(fields))
-    blank.pts, blank.dts, blank.duration, blank.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
-    return blank
+    return _timed_like(av.Packet(b",".join(fields)), packet)
+
+
+# A WebVTT voice span's tags: <v Name>, <v.class Name>, </v>. Players may show the name, or style by it.
+WEBVTT_VOICE = re.compile(rb"<v(?:\.[^\s>]*)?(?:[ \t][^>]*)?>|</v>")
+
+
+def webvtt_as_shown(packet: av.Packet) -> av.Packet:
+    """A WebVTT cue as FFmpeg carries it (its text; its identifier and settings beside it) without
+    the speakers' names of its voice spans and without its identifier (a label: "olena-1"). Its
+    settings, where it is placed on the picture, stay."""
+    cue = _timed_like(av.Packet(WEBVTT_VOICE.sub(b"", bytes(packet))), packet)
+    if packet.has_sidedata("webvtt_settings"):
+        cue.set_sidedata(packet.get_sidedata("webvtt_settings"))
+    return cue
+
+
+def _timed_like(packet: av.Packet, original: av.Packet) -> av.Packet:
+    packet.pts, packet.dts, packet.duration, packet.time_base = (original.pts, original.dts, original.duration,
+                                                                 original.time_base)
+    return packet
 
 
 # A Vorbis comment header without vendor or comments (the framing bit ends it).
