@@ -48,7 +48,9 @@ import veil.video
 from veil.detect import PROFILES, VIDEO_DETECTION, Detection, VideoDetection
 from veil.plan import MediaPlan, Plan, RenderSettings
 from veil.regions import head_box
-from veil.video import plan_video, render_video
+from veil.motion import CameraPath, motion_thumb
+from veil.video import plan_video, render_video, rotation_of
+from veil.videofile import open_input, read, video_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "data" / "videos"
@@ -162,13 +164,28 @@ def cache_detection_pass(folder: Path, confirm_hits: int) -> None:
         facts = f"{clip} {clip.stat().st_size} {clip.stat().st_mtime_ns} {key} {rest[3:]}"
         path = folder / f"{clip.stem[:60]}.{hashlib.sha256(facts.encode()).hexdigest()[:20]}.pkl"
         if path.exists():
-            return pickle.loads(path.read_bytes())
+            result = pickle.loads(path.read_bytes())
+            # Measured again each time: cheap beside the detectors, and never left from older code.
+            result.camera = camera_path(clip, result)
+            return result
         result = scan(container, stream, sampling, *rest)
         folder.mkdir(parents=True, exist_ok=True)
         path.write_bytes(pickle.dumps(result))
         return result
 
     veil.video._scan = cached
+
+
+def camera_path(clip: Path, scan: veil.video._Scan) -> CameraPath:
+    """The camera's motion through a clip, measured as pass 1 measures it."""
+    container = open_input(clip)
+    try:
+        camera = CameraPath(scan.width, scan.height)
+        for index, frame in enumerate(read(container, video_stream(container))):
+            camera.add(motion_thumb(frame, scan.width, scan.height, rotation_of(frame)), cut=index in scan.cuts)
+        return camera
+    finally:
+        container.close()
 
 
 def write_details(folder: Path, set_name: str, clip: Path, media: MediaPlan | None, tally: Tally) -> None:
@@ -204,6 +221,8 @@ def main() -> None:
                         "ones needs (--cache reuses the detection pass)")
     parser.add_argument("--zoom-floor", type=float, help="override: the closer look at weak RetinaFace boxes "
                         "from this score (0: off)")
+    parser.add_argument("--still-camera", action="store_true", help="override: track in the frame's "
+                        "coordinates, not the camera's")
     parser.add_argument("--tools", default="veil,deface", help="comma-separated: veil, deface")
     parser.add_argument("--clips", default="", help="only clips whose name contains this")
     parser.add_argument("--limit", type=int, default=0, help="clips per set (0: all)")
@@ -232,6 +251,8 @@ def main() -> None:
         sampling = replace(sampling, confirm_hits=args.confirm_hits)
     if args.zoom_floor is not None:
         sampling = replace(sampling, frame=replace(sampling.frame, zoom_floor=args.zoom_floor or None))
+    if args.still_camera:
+        veil.video.FOLLOW_CAMERA = False
     if args.cache:
         cache_detection_pass(args.cache, base.confirm_hits)
     tools = {}

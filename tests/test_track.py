@@ -113,6 +113,39 @@ def test_a_real_pan_stays_covered_past_the_track_end_with_motion_growth(shared_d
     assert missed(0.1) == []
 
 
+def test_boxes_between_searched_frames_move_with_a_shaken_camera():
+    """A face standing still in a hand-held shot, searched on even frames: the camera's jolts on the
+    odd frames between move it off the line between its neighbours' boxes, and past the track's end
+    it goes where the camera takes it, not on at the velocity of the last jolt. Tracked in the
+    camera's coordinates, every box sits on the face; in the frame's, some miss it."""
+    rng = np.random.default_rng(11)
+    drift = np.cumsum(rng.choice([-24.0, 0.0, 24.0], (40, 2)), axis=0)
+    at = [face(400 + dx, 300 + dy) for dx, dy in drift]
+    detections = {f: [at[f]] for f in range(0, 30, 2)}
+    inner = {f: Box(b.x0 + 8, b.y0 + 8, b.x1 - 8, b.y1 - 8) for f, b in enumerate(at)}
+    params = TrackParams(extend=6, smooth=2)
+
+    def missed(camera: np.ndarray | None) -> list[int]:
+        regions = build_tracks(detections, 40, params=params, drift=camera)
+        return [f for f in range(35) if not any(f in r.boxes and covers(r.boxes[f], inner[f]) for r in regions)]
+
+    assert missed(drift) == []
+    assert len(missed(None)) >= 5
+
+
+def test_a_wrong_camera_measure_never_uncovers_a_face_the_frame_line_covers():
+    """A face standing still in the frame while the measure says the camera jolted (a crowd moving
+    one way pulls it, a zoom is not a shift): each box between detections still covers where the
+    line in the frame's coordinates puts the face, as without the measure."""
+    rng = np.random.default_rng(12)
+    wrong = np.cumsum(rng.choice([-30.0, 0.0, 30.0], (40, 2)), axis=0)
+    detections = {f: [face(400, 300)] for f in range(0, 30, 2)}
+    params = TrackParams(extend=6, smooth=2)
+    regions = build_tracks(detections, 40, params=params, drift=wrong)
+    inner = Box(408, 308, 432, 332)
+    assert all(any(f in r.boxes and covers(r.boxes[f], inner) for r in regions) for f in range(35))
+
+
 def test_tracks_never_cross_a_scene_cut():
     # The same place on both sides of a cut at frame 10: it must be two tracks, and
     # neither extension nor interpolation reaches across.
@@ -183,7 +216,9 @@ def test_a_segments_tracks_are_filled_together_exactly_as_each_alone():
                        for f in frames})
     tracks.append({0: face(10, 10)})
     tracks.append({109: face(500, 300), 105: face(520, 300)})
-    together = track._filled(tracks, 0, 109, params)
-    assert together == [track._filled([one], 0, 109, params)[0] for one in tracks]
-    assert [list(boxes) for boxes in together] == [list(track._filled([one], 0, 109, params)[0]) for one in tracks]
+    drift = np.cumsum(rng.normal(0, 6, (110, 2)), axis=0)
+    together = track._filled(tracks, 0, 109, params, drift)
+    assert together == [track._filled([one], 0, 109, params, drift)[0] for one in tracks]
+    assert [list(boxes) for boxes in together] == [list(track._filled([one], 0, 109, params, drift)[0])
+                                                   for one in tracks]
     assert min(min(boxes) for boxes in together) == 0 and max(max(boxes) for boxes in together) == 109

@@ -14,6 +14,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
+import av.error
+
 from veil.animation import WRITE_FORMATS as ANIMATION_FORMATS
 from veil.animation import plan_animation, render_animation
 from veil.detect import DetectionProfile
@@ -26,7 +29,7 @@ from veil.kinds import DEFAULT_HIDE
 from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape, VoiceMode
 from veil.remote import RemoteError, Url
 from veil.video import plan_video, render_video
-from veil.videofile import check_output_holds
+from veil.videofile import check_output_holds, left_out, never_written
 from veil.audio import KEEP_REFUSED, check_audio_output, plan_audio, render_audio
 from veil.speech import speech_regions
 from veil.voice import VoicePlan
@@ -228,12 +231,31 @@ def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
         render_animation(media, task.render, target, overwrite=task.overwrite)
     elif task.kind == "audio":
         media = _plan(task, show_progress, sha256)
+        _count_left_out(media, task.source)
         render_audio(media, task.render, target, overwrite=task.overwrite, hash_checked=True)
     else:
         media = _plan(task, show_progress, sha256)
+        _count_left_out(media, task.source)
         render_video(media, task.render, target, show_progress=show_progress, encoding=task.encoding,
                      overwrite=task.overwrite, hash_checked=True)
     return media
+
+
+def _count_left_out(media: MediaPlan, source: Path) -> None:
+    """What the file holds that rendering leaves out (covers, picture subtitles, attachments, data
+    tracks), counted from the file where the plan does not say: a plan made before veil counted
+    them, or by hand, is rendered without them all the same, and the notes must say so."""
+    try:
+        container = av.open(str(source))
+    except (av.error.FFmpegError, OSError):
+        return  # the render says why it cannot be read
+    try:
+        counted = left_out(container) if media.kind == "video" else never_written(container)
+    finally:
+        container.close()
+    stream = media.detection.setdefault("stream", {})
+    for key, count in counted.items():
+        stream.setdefault(key, count)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,10 @@ matches no track starts its own, since an unmatched face is still a face.
 
 Scene cuts split the timeline into segments; tracks, interpolation and extension never
 cross a cut, so no mask is dragged from one shot into the next.
+
+Given the camera's drift (veil.motion), all of it happens in coordinates that move with the
+picture: a face standing still in a shaken or panning shot stands still there, and a jolt between
+two searched frames moves its interpolated box with it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ class TrackParams:
     # least confirm_hits of them: a real face seen weakly persists, a texture flickers.
     confirm_score: float = 0.0
     confirm_hits: int = 1
+    # Track in coordinates that move with the camera (build_tracks' `drift`), where it is measured.
+    follow_camera: bool = False
 
 
 @dataclass
@@ -138,12 +144,14 @@ def associate(detections: Mapping[int, Sequence[Box]], params: TrackParams) -> l
     return [t.boxes for t in tracks]
 
 
-def _filled(tracks: Sequence[dict[int, Box]], first: int, last: int, params: TrackParams) -> list[dict[int, Box]]:
+def _filled(tracks: Sequence[dict[int, Box]], first: int, last: int, params: TrackParams,
+            drift: np.ndarray) -> list[dict[int, Box]]:
     """Each track's boxes for every frame from its first detection to its last (gaps filled by
     linear interpolation, centres smoothed, each detection still covered), and `params.extend`
-    frames past each end within [first, last]. All tracks of a segment as one set of arrays, one
-    Box a frame at the end: a crowd clip has thousands of short tracks, and numpy's overhead per
-    call would outweigh the work of each."""
+    frames past each end within [first, last]. Tracks are in the camera's coordinates, and so are
+    these boxes until each is moved by its frame's `drift` (rows of x, y) into the frame's. All
+    tracks of a segment as one set of arrays, one Box a frame at the end: a crowd clip has
+    thousands of short tracks, and numpy's overhead per call would outweigh the work of each."""
     if not tracks:
         return []
     detected = [sorted(track) for track in tracks]
@@ -176,20 +184,21 @@ def _filled(tracks: Sequence[dict[int, Box]], first: int, last: int, params: Tra
     is_found = np.zeros(len(frames), bool)
     is_found[found] = True
     for n, f, found_here, (x0, y0, x1, y1) in zip(row_owner.tolist(), frames.tolist(), is_found.tolist(),
-                                                   dense.tolist()):
+                                                   (dense + np.tile(drift[frames], 2)).tolist()):
         origin, score = (tracks[n][f].origin, tracks[n][f].score) if found_here else ("interpolated", None)
         out[n][f] = Box(x0, y0, x1, y1, origin, score)
     _add_extensions(out, at, coords, owner, first_det, last_det, dense[row_start], dense[row_start + lengths - 1],
-                    first, last, params)
+                    first, last, params, drift)
     return out
 
 
 def _add_extensions(out: list[dict[int, Box]], at: np.ndarray, coords: np.ndarray, owner: np.ndarray,
                     first_det: np.ndarray, last_det: np.ndarray, first_boxes: np.ndarray, last_boxes: np.ndarray,
-                    first: int, last: int, params: TrackParams) -> None:
+                    first: int, last: int, params: TrackParams, drift: np.ndarray) -> None:
     """Adds to each track `params.extend` frames before its first box and after its last (fewer where
     the segment [first, last] ends sooner): the box carried on at the track's end velocity, growing
-    with each frame and with the distance carried."""
+    with each frame and with the distance carried (in the camera's coordinates, then moved into
+    each frame's by its `drift`)."""
     for end_det, edge, room, step in ((first_det, first_boxes, at[first_det] - first, -1),
                                       (last_det, last_boxes, last - at[last_det], 1)):
         velocity = _end_velocities(at, coords, owner, end_det, params.velocity_span)
@@ -199,9 +208,13 @@ def _add_extensions(out: list[dict[int, Box]], at: np.ndarray, coords: np.ndarra
         box, moving = edge[track], velocity[track]
         grow = np.minimum(params.max_growth, 1 + params.growth * steps)
         centres = (box[:, :2] + box[:, 2:]) / 2 + moving * step * steps
-        travelled = np.hypot(moving[:, 0], moving[:, 1])[:, None] * steps
-        sizes = (box[:, 2:] - box[:, :2]) * grow + 2 * params.motion_growth * travelled
         frames = at[end_det][track] + step * steps[:, 0]
+        # The distance carried in the frame, the camera's part included: a measured drift is a
+        # guess too (a zoom is not a shift), and the farther the box is carried the less sure.
+        carried = moving * step * steps + drift[frames] - drift[at[end_det][track]]
+        travelled = np.hypot(carried[:, 0], carried[:, 1])[:, None]
+        sizes = (box[:, 2:] - box[:, :2]) * grow + 2 * params.motion_growth * travelled
+        centres = centres + drift[frames]
         for n, f, (x0, y0), (x1, y1) in zip(track.tolist(), frames.tolist(), (centres - sizes / 2).tolist(),
                                             (centres + sizes / 2).tolist()):
             out[n][f] = Box(x0, y0, x1, y1, origin="extended")
@@ -264,18 +277,42 @@ def segments(frame_count: int, scene_cuts: Sequence[int]) -> list[tuple[int, int
     return list(zip(starts, ends))
 
 
+def _moved(box: Box, dx: float, dy: float) -> Box:
+    return Box(box.x0 + dx, box.y0 + dy, box.x1 + dx, box.y1 + dy, box.origin, box.score)
+
+
+def _either_place(followed: dict[int, Box], plain: dict[int, Box]) -> dict[int, Box]:
+    """A track's boxes filled in the camera's coordinates, each box the detector did not give
+    (interpolated, extended) grown to cover the same track's box filled in the frame's too. The
+    measured drift is a guess like the track's own velocity (a zoom is not a shift, a crowd moving
+    one way pulls the measure with it): an unseen face's box holds both places it may be."""
+    return {f: box if box.origin not in ("interpolated", "extended") else
+            Box(min(box.x0, plain[f].x0), min(box.y0, plain[f].y0), max(box.x1, plain[f].x1),
+                max(box.y1, plain[f].y1), box.origin) for f, box in followed.items()}
+
+
 def build_tracks(
     detections: Mapping[int, Sequence[Box]],
     frame_count: int,
     scene_cuts: Sequence[int] = (),
     params: TrackParams = TrackParams(),
     id_prefix: str = "t",
+    drift: np.ndarray | None = None,
 ) -> list[Region]:
-    """Regions (one per track) covering every detection, with gaps and ends filled."""
+    """Regions (one per track) covering every detection, with gaps and ends filled. `drift`: how far
+    the picture has moved by each frame (rows of x, y; veil.motion), or None for a still camera."""
+    if drift is None:
+        drift = np.zeros((frame_count, 2))
     regions: list[Region] = []
     for first, last in segments(frame_count, scene_cuts):
-        inside = {f: d for f, d in detections.items() if first <= f <= last and d}
+        inside = {f: [_moved(box, -float(drift[f, 0]), -float(drift[f, 1])) for box in d]
+                  for f, d in detections.items() if first <= f <= last and d}
         kept = [track for track in associate(inside, params) if confirmed(track, params)]
-        for boxes in _filled(kept, first, last, params):
+        filled = _filled(kept, first, last, params, drift)
+        if np.ptp(drift[first:last + 1], axis=0).any():  # the camera moved within the shot
+            in_frame = [{f: _moved(box, *drift[f].tolist()) for f, box in track.items()} for track in kept]
+            filled = [_either_place(followed, plain) for followed, plain in
+                      zip(filled, _filled(in_frame, first, last, params, np.zeros_like(drift)))]
+        for boxes in filled:
             regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", boxes=boxes))
     return regions

@@ -1,7 +1,7 @@
 """The video flow: detect faces in a first pass, resolve tracks, render in a second pass.
 
-Pass 1 decodes the video once, keeps only small per-frame facts (time, scene cut,
-detections) and runs the detector in batches on downscaled upright frames. Tracks are
+Pass 1 decodes the video once, keeps only small per-frame facts (time, scene cut, the
+camera's motion, detections) and runs the detector in batches on downscaled upright frames. Tracks are
 then built over the whole timeline (veil.track). Pass 2 decodes again and re-encodes each
 frame with its boxes hidden, copying audio unchanged. No frame is held beyond the few
 being worked on (a batch per detection lane, a few frames ahead of the encoder), so memory
@@ -36,6 +36,7 @@ from veil.fferror import reason
 from veil.models import model_sha256, session_threads
 from veil.outputs import atomic_output
 from veil.photo import file_sha256, still_as_planned
+from veil.motion import MIN_RESPONSE, MIN_SPREAD, MOTION_SIDE, CameraPath, motion_thumb
 from veil.kinds import DEFAULT_HIDE, ID_PREFIX, TEXT_KINDS, VIDEO_TEXT_PASSES, frame_boxes, kinds_record, wants_text
 from veil.people import body_below
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
@@ -43,9 +44,8 @@ from veil.regions import head_box
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.voice import media_voice_plan
-from veil.videofile import (Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels, is_text_subtitle,
-                            moving_streams, never_written, open_input, open_output, read, subtitles_copied,
-                            video_stream)
+from veil.videofile import (Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels, left_out, open_input,
+                            open_output, read, subtitles_copied, video_stream)
 
 
 # A scene cut: the grey-level histogram of consecutive frames changes this much (half
@@ -80,6 +80,10 @@ MATCH_BUFFER = 0.4
 # motion_growth): a fast face's place there is the least sure. Chosen on bench/video_leaks.py
 # against the area it redacts away from faces (bench/README.md).
 MOTION_GROWTH = 0.1
+# Boxes are tracked in coordinates that move with the camera (veil.motion): a hand-held camera's
+# jolt between two searched frames moves every face off its interpolated box. Chosen on
+# bench/video_leaks.py (bench/README.md, "Camera motion").
+FOLLOW_CAMERA = True
 
 
 @dataclass
@@ -193,6 +197,7 @@ class _Scan:
     glances: dict[int, list[Box]] = field(default_factory=dict)
     # Plates, text, people (--hide): boxes per sampled frame, tracked like faces.
     kinds: dict[Kind, dict[int, list[Box]]] = field(default_factory=dict)
+    camera: CameraPath | None = None  # how far the picture moved, frame by frame
 
 
 # Detections a second, at the least: a stride of frames would look at a 12 or 15 fps camera (CCTV,
@@ -240,11 +245,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     container = open_input(source)
     try:
         stream = video_stream(container)
-        # Other moving pictures (another angle, a preview) are not written: the plan says so.
-        others = len(moving_streams(container)) - 1
-        subtitles = len(container.streams.subtitles)  # written only if asked (--keep-subtitles): the user is told
-        picture_subtitles = sum(not is_text_subtitle(s) for s in container.streams.subtitles)  # never written
-        extras = never_written(container)
+        beside = left_out(container)  # the user is told
         rate = float(frame_rate(stream))
         sampling = at_rate(sampling, rate)
         scan = _scan(container, stream, sampling, batch, lanes, show_progress, start, end, hide)
@@ -256,7 +257,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     params = TrackParams(max_gap=max(2 * sampling.stride, round(MAX_GAP_S * rate)),
                          extend=max(2 * sampling.stride, round(EXTEND_S * rate)), match_buffer=MATCH_BUFFER,
                          motion_growth=MOTION_GROWTH, confirm_score=sampling.confirm_score,
-                         confirm_hits=sampling.confirm_hits)
+                         confirm_hits=sampling.confirm_hits, follow_camera=FOLLOW_CAMERA)
     # Plates and text may be looked for less often: their tracks bridge, and reach past their ends by,
     # at least two of their own intervals, as face tracks do two of the faces', and fit their end
     # velocity over at least two intervals' detections.
@@ -268,12 +269,10 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
         regions=tracked_regions(scan.detections, scan.kinds, len(scan.times), scan.cuts, params, hide,
-                                scan.width, scan.height, text_params),
+                                scan.width, scan.height, text_params, scan.camera.drift() if scan.camera else None),
         detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params),
                    **kinds_record(hide, *size, VIDEO_TEXT_PASSES),
-                   "stream": {"index": stream.index, "other_videos_not_written": others,
-                              "subtitle_streams": subtitles, "picture_subtitle_streams": picture_subtitles,
-                              **extras}},
+                   "stream": {"index": stream.index, **beside}},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
         unchecked_covered=not only_range,
@@ -308,27 +307,29 @@ def _lanes(given: CenterFace | None) -> list[_Lane]:
 
 def tracked_regions(faces: dict[int, list[Box]], kinds: dict[Kind, dict[int, list[Box]]], frame_count: int,
                     cuts: list[int], params: TrackParams, hide: tuple[Kind, ...], width: int, height: int,
-                    text_params: TrackParams | None = None) -> list[Region]:
+                    text_params: TrackParams | None = None, drift: np.ndarray | None = None) -> list[Region]:
     """Face tracks, the other kinds' tracks (plates and text with `text_params`, else `params`), and
     with people a body under every face track (frame by frame, so `people` hides every face `faces`
-    would, wherever the person detector missed it)."""
-    face_tracks = build_tracks(faces, frame_count, cuts, params)
+    would, wherever the person detector missed it). `drift`: the camera's (veil.motion), followed
+    where `params` says so."""
+    drift = drift if params.follow_camera else None
+    face_tracks = build_tracks(faces, frame_count, cuts, params, drift=drift)
     bodies = [Region(id=f"{ID_PREFIX['person']}f{n + 1}", source="detector", shape="box", kind="person",
                      boxes={f: body_below(box, width, height) for f, box in face.boxes.items()})
               for n, face in enumerate(face_tracks)] if "person" in hide else []
-    return ((face_tracks if "face" in hide else []) + _kind_tracks(kinds, frame_count, cuts, params, text_params or params)
-            + bodies)
+    return ((face_tracks if "face" in hide else [])
+            + _kind_tracks(kinds, frame_count, cuts, params, text_params or params, drift) + bodies)
 
 
 def _kind_tracks(kinds: dict[Kind, dict[int, list[Box]]], frame_count: int, cuts: list[int],
-                 params: TrackParams, text_params: TrackParams) -> list[Region]:
+                 params: TrackParams, text_params: TrackParams, drift: np.ndarray | None) -> list[Region]:
     """Plates, text and people tracked like faces, each kind on its own (a plate never continues a face).
     Every detection counts: these detectors' scores are not on the face detector's scale."""
     regions: list[Region] = []
     for kind, detections in kinds.items():
         own = text_params if kind in TEXT_KINDS else params
         for region in build_tracks(detections, frame_count, cuts, replace(own, confirm_score=0.0),
-                                   id_prefix=ID_PREFIX[kind]):
+                                   id_prefix=ID_PREFIX[kind], drift=drift):
             region.kind, region.shape = kind, "box"
             regions.append(region)
     return regions
@@ -371,7 +372,11 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
         "overview": ({"longest_side": profile.overview_side, "threshold": sampling.overview_threshold}
                      if sampling.overview_threshold is not None and overview_scale(profile, *size) is not None
                      else None),
-        "tracking": {**asdict(params), "scene_cut_histogram": CUT_HISTOGRAM},
+        "tracking": {**asdict(params), "scene_cut_histogram": CUT_HISTOGRAM,
+                     # The camera's motion measured on every frame (veil.motion), where it is followed.
+                     "camera_motion": ({"measure": "phase correlation", "grey_width": MOTION_SIDE,
+                                        "min_response": MIN_RESPONSE, "min_spread": MIN_SPREAD}
+                                       if params.follow_camera else None)},
         # Plates and text (--hide): tracked as faces, every detection counting, over their own sampling.
         **({"tracking_text": {"max_gap": text_params.max_gap, "extend": text_params.extend,
                               "velocity_span": text_params.velocity_span}} if text_params else {}),
@@ -498,6 +503,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                 first = (scan.width, scan.height, turns)
                 size = detection_size(scan.width, scan.height, sampling.side_for(scan.width, scan.height))
                 glance_size = detection_size(scan.width, scan.height, sampling.glance_side or sampling.side)
+                scan.camera = CameraPath(scan.width, scan.height)
             elif (*_upright_size(frame, turns), turns) != first:
                 # Boxes and masks are in frame 0's pixels: they would land in the wrong place.
                 raise _size_change(first, frame, turns, index)
@@ -515,6 +521,11 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             if previous is not None and 0.5 * np.abs(hist - previous).sum() > CUT_HISTOGRAM:
                 scan.cuts.append(index)
             previous = hist
+            try:
+                thumb = motion_thumb(frame, scan.width, scan.height, turns)
+            except (ValueError, av.error.FFmpegError):
+                thumb = None  # no motion measured into or out of it
+            scan.camera.add(thumb, cut=scan.cuts[-1:] == [index])
             if origin is None and frame.time is not None:
                 origin = frame.time
             cut = scan.cuts[-1:] == [index]

@@ -109,6 +109,16 @@ def never_written(container: av.container.InputContainer) -> dict[str, int]:
             "data_tracks_not_written": len(container.streams.data)}
 
 
+def left_out(container: av.container.InputContainer) -> dict[str, int]:
+    """What a video file holds beside the video redacted, for the plan and the user's notes:
+    other moving pictures (another angle, a preview) and whatever `never_written` counts, never
+    written; subtitle streams, the text ones written only if asked (--keep-subtitles)."""
+    return {"other_videos_not_written": max(0, len(moving_streams(container)) - 1),
+            "subtitle_streams": len(container.streams.subtitles),
+            "picture_subtitle_streams": sum(not is_text_subtitle(s) for s in container.streams.subtitles),
+            **never_written(container)}
+
+
 def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
     """The video that is redacted and written: the largest moving picture, as players choose
     by default (the first on a tie)."""
