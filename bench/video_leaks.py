@@ -22,6 +22,11 @@ keyed by the clip and the sampling, so a change to tracking or to the hidden reg
 again without running the detectors. `--details DIR` writes, per clip, its plan and every leaked face
 instance (frame, GT box, share of its inner part and of its whole box redacted) as JSON.
 
+On a night clip that rule fails: much of a face is as dark as the fill before anything is hidden,
+and a face left visible counts as protected. `--onto DIR` (veil only) renders each plan, made on the
+night clip, onto the clip of the same name in DIR, the same frames before they were darkened
+(`bench/video_variants.py` makes both: `--more VARIANTS/dark2 --onto VARIANTS/base`), and scores that.
+
 More clips (never committed): `python ../shared/tools/make_pan_videos.py
 ../shared/data/wider_face_dev/ /tmp/pan30 30 2026` makes 30 pan/zoom clips from the dev photos
 with exact per-frame boxes, the same way as wider_pan.
@@ -48,7 +53,7 @@ import veil.video
 from veil.detect import PROFILES, VIDEO_DETECTION, Detection, VideoDetection
 from veil.plan import MediaPlan, Plan, RenderSettings
 from veil.regions import head_box
-from veil.motion import CameraPath, motion_thumb
+from veil.motion import CameraPath
 from veil.video import plan_video, render_video, rotation_of
 from veil.videofile import open_input, read, video_stream
 
@@ -144,9 +149,12 @@ def score(clip: Path, output: Path, gt: dict[int, list[tuple[float, float, float
     return tally
 
 
-def run_veil(clip: Path, output: Path, sampling: VideoDetection, profile: str) -> MediaPlan:
+def run_veil(clip: Path, output: Path, sampling: VideoDetection, profile: str, onto: Path | None = None) -> MediaPlan:
+    """veil's plan for `clip`, rendered with black fill onto the clip itself, or (`onto`) onto the
+    clip of the same name in that folder: the same frames before they were darkened."""
     media = plan_video(clip, PROFILES[profile], sampling=sampling)
-    render_video(media, RenderSettings(mode="fill"), output)
+    drawn_on = replace(media, path=str(onto / clip.name), sha256=None) if onto else media
+    render_video(drawn_on, RenderSettings(mode="fill"), output)
     return media
 
 
@@ -182,7 +190,7 @@ def camera_path(clip: Path, scan: veil.video._Scan) -> CameraPath:
     try:
         camera = CameraPath(scan.width, scan.height)
         for index, frame in enumerate(read(container, video_stream(container))):
-            camera.add(motion_thumb(frame, scan.width, scan.height, rotation_of(frame)), cut=index in scan.cuts)
+            camera.add_frame(frame, rotation_of(frame), index in scan.cuts)
         return camera
     finally:
         container.close()
@@ -221,6 +229,9 @@ def main() -> None:
                         "ones needs (--cache reuses the detection pass)")
     parser.add_argument("--zoom-floor", type=float, help="override: the closer look at weak RetinaFace boxes "
                         "from this score (0: off)")
+    parser.add_argument("--onto", type=Path, help="veil only: render each plan onto the clip of the same name in "
+                        "this folder (the same frames, not darkened) and score that: on a night clip the rule "
+                        "cannot tell a face already dark from a hidden one")
     parser.add_argument("--still-camera", action="store_true", help="override: track in the frame's "
                         "coordinates, not the camera's")
     parser.add_argument("--tools", default="veil,deface", help="comma-separated: veil, deface")
@@ -257,7 +268,9 @@ def main() -> None:
         cache_detection_pass(args.cache, base.confirm_hits)
     tools = {}
     if "veil" in args.tools:
-        tools[f"veil {args.profile} {sampling}"] = lambda c, o: run_veil(c, o, sampling, args.profile)
+        tools[f"veil {args.profile} {sampling}"] = lambda c, o: run_veil(c, o, sampling, args.profile, args.onto)
+    if args.onto and args.tools != "veil":
+        sys.exit("--onto draws veil's plans: use it with --tools veil")
     if "deface" in args.tools:
         if not DEFACE.exists():
             sys.exit(f"deface not found at {DEFACE}: run bench/setup.sh")
@@ -277,7 +290,8 @@ def main() -> None:
                     output = Path(tmp) / f"{clip.stem}.out.mp4"
                     started = time.monotonic()
                     media = run(clip, output)
-                    tally = score(clip, output, load_gt(clip.with_name(f"{clip.stem}_gt.csv")))
+                    original = args.onto / clip.name if args.onto else clip
+                    tally = score(original, output, load_gt(clip.with_name(f"{clip.stem}_gt.csv")))
                     tally.seconds = time.monotonic() - started
                     if args.details:
                         write_details(args.details / tool.split()[0], name, clip, media, tally)

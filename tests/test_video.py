@@ -587,42 +587,53 @@ def test_subtitles_are_left_out_and_said_so_or_kept_without_their_authors(tmp_pa
 WEBVTT = """WEBVTT
 
 olena-1
-00:00:00.000 --> 00:00:00.600 line:10%
+00:00:00.000 --> 00:00:00.300 line:10% align:start
 <v Olena Petrenko>The translation of the testimony</v>
 
+00:00:00.300 --> 00:00:00.600 interview recorded by Jane
+<v
+Olena Petrenko>In the cellar</v>
+
 00:00:00.600 --> 00:00:00.900
-<v.loud Jane>Thank you</v> <c.quiet>for coming</c>
+<v.loud Jane>Thank you</v> <c.quiet>for coming</c> <v Jane
 """
+# As mkvmerge keeps a WebVTT file's header: its title, notes and styles.
+WEBVTT_HEADER = (b'WEBVTT - Interview with Olena Petrenko\n\nNOTE recorded in Kharkiv by Jane\n\n'
+                 b'REGION\nid:bottom width:40%\n\nSTYLE\n::cue(v[voice="Olena Petrenko"]) { color: yellow }\n')
 
 
 def test_webvtt_subtitles_are_kept_without_speakers_names_or_cue_labels(tmp_path: Path):
-    """A WebVTT cue's voice span names its speaker (<v Olena Petrenko>) and its identifier may
-    label it by them: neither is shown as the text is, and neither is kept. The text, its other
-    markup and where the cue is placed stay."""
+    """A WebVTT cue's voice span names its speaker (<v Olena Petrenko>), its identifier may label
+    it by them, the text after its times and the stream's header (title, notes, styles by voice)
+    may too: none is shown as the text is, and none is kept. The text, its other markup, where the
+    cue is placed and the header's regions stay."""
     (tmp_path / "talk.vtt").write_text(WEBVTT)
     source = tmp_path / "talk.mkv"
     with av.open(str(tmp_path / "talk.vtt")) as subtitles, \
             av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as picture, av.open(str(source), "w") as out:
         video = out.add_stream_from_template(picture.streams.video[0])
         text = out.add_stream_from_template(subtitles.streams.subtitles[0])
+        text.codec_context.extradata = WEBVTT_HEADER
         for stream, packets in ((video, picture.demux(video=0)), (text, subtitles.demux(subtitles=0))):
             for packet in packets:
                 if packet.size and packet.pts * packet.time_base < 1:
                     packet.stream = stream
                     out.mux(packet)
-    with av.open(str(source)) as c:
-        assert b"Olena" in b"".join(bytes(p) for p in c.demux(subtitles=0))
+    assert source.read_bytes().count(b"Olena") == 4 and b"Kharkiv" in source.read_bytes()
     kept = subprocess.run([sys.executable, "-m", "veil", str(source), "--end", "0.2", "-o", str(tmp_path / "kept.mkv"),
                            "--keep-subtitles", "-q"], capture_output=True, text=True, timeout=600)
     assert kept.returncode == 0, kept.stderr
+    written = (tmp_path / "kept.mkv").read_bytes()
+    assert b"Olena" not in written and b"Jane" not in written and b"Kharkiv" not in written
     with av.open(str(tmp_path / "kept.mkv")) as c:
         assert c.streams.subtitles[0].codec_context.name == "webvtt"
+        assert c.streams.subtitles[0].codec_context.extradata == b"WEBVTT\n\nREGION\nid:bottom width:40%\n"
         cues = [p for p in c.demux(subtitles=0) if p.size]
         text = [bytes(p) for p in cues]
         settings = [bytes(p.get_sidedata("webvtt_settings")) if p.has_sidedata("webvtt_settings") else b""
                     for p in cues]
-    assert text == [b"The translation of the testimony", b"Thank you <c.quiet>for coming</c>"]
-    assert settings == [b"line:10%", b""]
+    assert text == [b"The translation of the testimony", b"In the cellar", b"Thank you <c.quiet>for coming</c> "]
+    assert settings == [b"line:10% align:start", b"", b""]
     assert not any(p.has_sidedata("webvtt_identifier") for p in cues)
 
 
@@ -666,15 +677,18 @@ def test_picture_subtitles_covers_attachments_and_data_tracks_are_left_out_and_s
     assert "its 1 attached file(s) (fonts, pictures) were left out" in result.stderr
     with av.open(str(tmp_path / "out.mkv")) as written:
         assert [s.type for s in written.streams] == ["video"]
-    # A plan made before veil counted these (or by hand) leaves them out all the same: said too.
+    # A plan made before veil counted these, or edited to say there are none, leaves them out all
+    # the same: said too, the file's counts standing.
     _veil_quietly(tmp_path / "disc.mkv", "--dry-run", "--save-plan", tmp_path / "plan.json")
     plan = json.loads((tmp_path / "plan.json").read_text())
-    plan["media"][0]["detection"]["stream"] = {"index": 0}
+    plan["media"][0]["detection"]["stream"] = {"index": 0, "attachments_not_written": 0}
     (tmp_path / "old.json").write_text(json.dumps(plan))
     result = _veil_quietly(tmp_path / "disc.mkv", "-o", tmp_path / "again.mkv", "--plan", tmp_path / "old.json")
     assert "its 1 cover picture(s) were left out" in result.stderr
     assert "its 1 attached file(s) (fonts, pictures) were left out" in result.stderr
     assert "its 1 picture or unreadable subtitle stream(s) were left out" in result.stderr
+    result = _veil_quietly(tmp_path / "disc.mkv", "--dry-run", "--plan", tmp_path / "old.json")
+    assert "its 1 attached file(s) (fonts, pictures) would be left out" in result.stderr
 
     _a_second_with(tmp_path / "tracked.ts", lambda out: (out.add_data_stream(), b"$GPGGA,120000,5027.0,N,3031.0,E"))
     result = _veil_quietly(tmp_path / "tracked.ts", "-o", tmp_path / "tracked.mp4")
@@ -760,7 +774,7 @@ def test_faces_stay_hidden_when_a_hand_held_camera_jolts_between_searched_frames
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     media = plan_video(source)
-    assert media.detection["tracking"]["follow_camera"] and not media.scene_cuts
+    assert media.detection["tracking"]["camera_motion"] and not media.scene_cuts
     render_video(media, BLACK, target)
     with av.open(str(target)) as c:
         shown = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]

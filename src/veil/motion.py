@@ -12,11 +12,12 @@ the translation that dominates camera shake.
 from __future__ import annotations
 
 import av
+import av.error
 import cv2
 import numpy as np
 
-# The grey copy's width: its pixels are 6 of a 960-px frame's, and phase correlation resolves a
-# fraction of one.
+# The grey copy's width: a 960-px frame's pixels 3 to one across, and phase correlation resolves
+# a fraction of one.
 MOTION_SIDE = 320
 # Below this peak response (the share of the correlation energy in the peak) the two frames
 # share too little to say how the picture moved (a flash, a frame of noise): no motion is taken,
@@ -27,7 +28,7 @@ MIN_RESPONSE = 0.1
 MIN_SPREAD = 2.0
 
 
-def motion_thumb(frame: av.VideoFrame, upright_width: int, upright_height: int, turns: int) -> np.ndarray:
+def _grey_copy(frame: av.VideoFrame, upright_width: int, upright_height: int, turns: int) -> np.ndarray:
     """A frame's small upright grey copy, as phase correlation takes it."""
     height = max(2, round(upright_height * MOTION_SIDE / upright_width))
     coded = (MOTION_SIDE, height) if turns % 2 == 0 else (height, MOTION_SIDE)
@@ -39,8 +40,8 @@ def motion_thumb(frame: av.VideoFrame, upright_width: int, upright_height: int, 
 
 class CameraPath:
     """Each frame's drift: how far, in full upright pixels, the picture has moved since the first
-    frame, fed one small grey copy a frame (`motion_thumb`). A scene cut starts no drift of its
-    own: tracks never cross a cut, so only the moves within a shot count."""
+    frame, fed every frame in turn. A scene cut starts no drift of its own: tracks never cross a
+    cut, so only the moves within a shot count."""
 
     def __init__(self, upright_width: int, upright_height: int) -> None:
         self._size = (upright_width, upright_height)
@@ -48,17 +49,23 @@ class CameraPath:
         self._window: np.ndarray | None = None
         self.steps: list[tuple[float, float]] = []
 
-    def add(self, thumb: np.ndarray | None, cut: bool = False) -> None:
-        """The next frame's copy (None: the frame could not be read, no motion taken)."""
+    def add_frame(self, frame: av.VideoFrame, turns: int, cut: bool = False) -> None:
+        """The next frame (`turns`: its display rotation in quarter turns; `cut`: it starts a shot).
+        Every frame becomes a copy of the same size, so any two compare. A frame that cannot be
+        converted measures no motion into or out of it."""
+        try:
+            copy: np.ndarray | None = _grey_copy(frame, *self._size, turns)
+        except (ValueError, av.error.FFmpegError):
+            copy = None
         step = (0.0, 0.0)
-        if thumb is not None and self._previous is not None and not cut and thumb.shape == self._previous.shape:
-            if self._window is None or self._window.shape != thumb.shape:
-                self._window = cv2.createHanningWindow(thumb.shape[::-1], cv2.CV_32F)
-            (dx, dy), response = cv2.phaseCorrelate(self._previous, thumb, self._window)
-            if response >= MIN_RESPONSE and _explains(self._previous, thumb, dx, dy):
-                step = (dx * self._size[0] / thumb.shape[1], dy * self._size[1] / thumb.shape[0])
+        if copy is not None and self._previous is not None and not cut:
+            if self._window is None:
+                self._window = cv2.createHanningWindow(copy.shape[::-1], cv2.CV_32F)
+            (dx, dy), response = cv2.phaseCorrelate(self._previous, copy, self._window)
+            if response >= MIN_RESPONSE and _explains(self._previous, copy, dx, dy):
+                step = (dx * self._size[0] / copy.shape[1], dy * self._size[1] / copy.shape[0])
         self.steps.append(step)
-        self._previous = thumb
+        self._previous = copy
 
     def drift(self) -> np.ndarray:
         """Rows of (x, y), one a frame."""

@@ -186,6 +186,8 @@ def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo:
     if task.planned is not None:
         if task.render.voice in ("mute", "anonymise") and "speech" not in task.planned.detection:
             _add_speech(task.planned)  # a plan made before veil looked for speech: muting nothing would leak
+        if task.planned.kind in ("video", "audio"):
+            _count_left_out(task.planned, task.source)
         return task.planned
     analysis = task.analysis
     if analysis is None:
@@ -231,11 +233,9 @@ def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
         render_animation(media, task.render, target, overwrite=task.overwrite)
     elif task.kind == "audio":
         media = _plan(task, show_progress, sha256)
-        _count_left_out(media, task.source)
         render_audio(media, task.render, target, overwrite=task.overwrite, hash_checked=True)
     else:
         media = _plan(task, show_progress, sha256)
-        _count_left_out(media, task.source)
         render_video(media, task.render, target, show_progress=show_progress, encoding=task.encoding,
                      overwrite=task.overwrite, hash_checked=True)
     return media
@@ -243,8 +243,9 @@ def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
 
 def _count_left_out(media: MediaPlan, source: Path) -> None:
     """What the file holds that rendering leaves out (covers, picture subtitles, attachments, data
-    tracks), counted from the file where the plan does not say: a plan made before veil counted
-    them, or by hand, is rendered without them all the same, and the notes must say so."""
+    tracks), counted from the file for a plan given: one made before veil counted them, or by hand,
+    or edited, is rendered without them all the same, and the notes must say so. The file decides,
+    not what the plan says of it."""
     try:
         container = av.open(str(source))
     except (av.error.FFmpegError, OSError):
@@ -253,9 +254,7 @@ def _count_left_out(media: MediaPlan, source: Path) -> None:
         counted = left_out(container) if media.kind == "video" else never_written(container)
     finally:
         container.close()
-    stream = media.detection.setdefault("stream", {})
-    for key, count in counted.items():
-        stream.setdefault(key, count)
+    media.detection.setdefault("stream", {}).update(counted)
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,6 @@ class TrackParams:
     # least confirm_hits of them: a real face seen weakly persists, a texture flickers.
     confirm_score: float = 0.0
     confirm_hits: int = 1
-    # Track in coordinates that move with the camera (build_tracks' `drift`), where it is measured.
-    follow_camera: bool = False
 
 
 @dataclass
@@ -281,14 +279,40 @@ def _moved(box: Box, dx: float, dy: float) -> Box:
     return Box(box.x0 + dx, box.y0 + dy, box.x1 + dx, box.y1 + dy, box.origin, box.score)
 
 
+# The origins of boxes the detector did not give on their frame.
+UNSEEN = ("interpolated", "extended")
+
+
 def _either_place(followed: dict[int, Box], plain: dict[int, Box]) -> dict[int, Box]:
     """A track's boxes filled in the camera's coordinates, each box the detector did not give
-    (interpolated, extended) grown to cover the same track's box filled in the frame's too. The
-    measured drift is a guess like the track's own velocity (a zoom is not a shift, a crowd moving
-    one way pulls the measure with it): an unseen face's box holds both places it may be."""
-    return {f: box if box.origin not in ("interpolated", "extended") else
+    grown to cover the same track's box filled in the frame's too. The measured drift is a guess
+    like the track's own velocity (a zoom is not a shift, a crowd moving one way pulls the measure
+    with it): an unseen face's box holds both places it may be."""
+    return {f: box if box.origin not in UNSEEN else
             Box(min(box.x0, plain[f].x0), min(box.y0, plain[f].y0), max(box.x1, plain[f].x1),
                 max(box.y1, plain[f].y1), box.origin) for f, box in followed.items()}
+
+
+def _followed_tracks(detections: Mapping[int, Sequence[Box]], first: int, last: int, params: TrackParams,
+                     drift: np.ndarray) -> list[dict[int, Box]]:
+    """A shot's tracks where the camera moved: linked and filled in the camera's coordinates, each
+    unseen box covering the frame's line too (`_either_place`). And the tracks linked in the frame's
+    coordinates that hold a detection none of those keeps, filled there: a face the camera follows
+    (a walker, a selfie) stands still in the frame and jumps in the camera's coordinates, where its
+    track would break into single detections, and weak ones need several to be kept."""
+    moved = {f: [_moved(box, -float(drift[f, 0]), -float(drift[f, 1])) for box in found]
+             for f, found in detections.items()}
+    place = {id(box): (f, n) for boxes in (detections, moved) for f, found in boxes.items()
+             for n, box in enumerate(found)}  # a detection's frame and rank, moved or not
+    followed = [track for track in associate(moved, params) if confirmed(track, params)]
+    kept = {place[id(box)] for track in followed for box in track.values()}
+    in_frame = [{f: detections[f][place[id(box)][1]] for f, box in track.items()} for track in followed]
+    filled = [_either_place(boxes, plain) for boxes, plain in
+              zip(_filled(followed, first, last, params, drift),
+                  _filled(in_frame, first, last, params, np.zeros_like(drift)))]
+    others = [track for track in associate(detections, params) if confirmed(track, params)
+              and any(place[id(box)] not in kept for box in track.values())]
+    return filled + _filled(others, first, last, params, np.zeros_like(drift))
 
 
 def build_tracks(
@@ -301,18 +325,14 @@ def build_tracks(
 ) -> list[Region]:
     """Regions (one per track) covering every detection, with gaps and ends filled. `drift`: how far
     the picture has moved by each frame (rows of x, y; veil.motion), or None for a still camera."""
-    if drift is None:
-        drift = np.zeros((frame_count, 2))
     regions: list[Region] = []
     for first, last in segments(frame_count, scene_cuts):
-        inside = {f: [_moved(box, -float(drift[f, 0]), -float(drift[f, 1])) for box in d]
-                  for f, d in detections.items() if first <= f <= last and d}
-        kept = [track for track in associate(inside, params) if confirmed(track, params)]
-        filled = _filled(kept, first, last, params, drift)
-        if np.ptp(drift[first:last + 1], axis=0).any():  # the camera moved within the shot
-            in_frame = [{f: _moved(box, *drift[f].tolist()) for f, box in track.items()} for track in kept]
-            filled = [_either_place(followed, plain) for followed, plain in
-                      zip(filled, _filled(in_frame, first, last, params, np.zeros_like(drift)))]
+        inside = {f: d for f, d in detections.items() if first <= f <= last and d}
+        if drift is not None and np.ptp(drift[first:last + 1], axis=0).any():  # the camera moved in the shot
+            filled = _followed_tracks(inside, first, last, params, drift)
+        else:
+            kept = [track for track in associate(inside, params) if confirmed(track, params)]
+            filled = _filled(kept, first, last, params, np.zeros((frame_count, 2)))
         for boxes in filled:
             regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", boxes=boxes))
     return regions

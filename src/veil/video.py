@@ -36,7 +36,7 @@ from veil.fferror import reason
 from veil.models import model_sha256, session_threads
 from veil.outputs import atomic_output
 from veil.photo import file_sha256, still_as_planned
-from veil.motion import MIN_RESPONSE, MIN_SPREAD, MOTION_SIDE, CameraPath, motion_thumb
+from veil.motion import MIN_RESPONSE, MIN_SPREAD, MOTION_SIDE, CameraPath
 from veil.kinds import DEFAULT_HIDE, ID_PREFIX, TEXT_KINDS, VIDEO_TEXT_PASSES, frame_boxes, kinds_record, wants_text
 from veil.people import body_below
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
@@ -257,7 +257,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     params = TrackParams(max_gap=max(2 * sampling.stride, round(MAX_GAP_S * rate)),
                          extend=max(2 * sampling.stride, round(EXTEND_S * rate)), match_buffer=MATCH_BUFFER,
                          motion_growth=MOTION_GROWTH, confirm_score=sampling.confirm_score,
-                         confirm_hits=sampling.confirm_hits, follow_camera=FOLLOW_CAMERA)
+                         confirm_hits=sampling.confirm_hits)
     # Plates and text may be looked for less often: their tracks bridge, and reach past their ends by,
     # at least two of their own intervals, as face tracks do two of the faces', and fit their end
     # velocity over at least two intervals' detections.
@@ -269,7 +269,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
         regions=tracked_regions(scan.detections, scan.kinds, len(scan.times), scan.cuts, params, hide,
-                                scan.width, scan.height, text_params, scan.camera.drift() if scan.camera else None),
+                                scan.width, scan.height, text_params,
+                                scan.camera.drift() if FOLLOW_CAMERA and scan.camera else None),
         detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params),
                    **kinds_record(hide, *size, VIDEO_TEXT_PASSES),
                    "stream": {"index": stream.index, **beside}},
@@ -310,9 +311,8 @@ def tracked_regions(faces: dict[int, list[Box]], kinds: dict[Kind, dict[int, lis
                     text_params: TrackParams | None = None, drift: np.ndarray | None = None) -> list[Region]:
     """Face tracks, the other kinds' tracks (plates and text with `text_params`, else `params`), and
     with people a body under every face track (frame by frame, so `people` hides every face `faces`
-    would, wherever the person detector missed it). `drift`: the camera's (veil.motion), followed
-    where `params` says so."""
-    drift = drift if params.follow_camera else None
+    would, wherever the person detector missed it). `drift`: the camera's (veil.motion), to follow,
+    or None."""
     face_tracks = build_tracks(faces, frame_count, cuts, params, drift=drift)
     bodies = [Region(id=f"{ID_PREFIX['person']}f{n + 1}", source="detector", shape="box", kind="person",
                      boxes={f: body_below(box, width, height) for f, box in face.boxes.items()})
@@ -376,7 +376,7 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
                      # The camera's motion measured on every frame (veil.motion), where it is followed.
                      "camera_motion": ({"measure": "phase correlation", "grey_width": MOTION_SIDE,
                                         "min_response": MIN_RESPONSE, "min_spread": MIN_SPREAD}
-                                       if params.follow_camera else None)},
+                                       if FOLLOW_CAMERA else None)},
         # Plates and text (--hide): tracked as faces, every detection counting, over their own sampling.
         **({"tracking_text": {"max_gap": text_params.max_gap, "extend": text_params.extend,
                               "velocity_span": text_params.velocity_span}} if text_params else {}),
@@ -521,14 +521,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             if previous is not None and 0.5 * np.abs(hist - previous).sum() > CUT_HISTOGRAM:
                 scan.cuts.append(index)
             previous = hist
-            try:
-                thumb = motion_thumb(frame, scan.width, scan.height, turns)
-            except (ValueError, av.error.FFmpegError):
-                thumb = None  # no motion measured into or out of it
-            scan.camera.add(thumb, cut=scan.cuts[-1:] == [index])
+            cut = scan.cuts[-1:] == [index]
+            scan.camera.add_frame(frame, turns, cut)
             if origin is None and frame.time is not None:
                 origin = frame.time
-            cut = scan.cuts[-1:] == [index]
             inside = frame.time is not None and _in_range(frame.time - origin, start, end)
             if shot_end is not None and (cut or not inside):  # the frame before ended a shot, or the range
                 sample(*shot_end, True, ends_shot=True)

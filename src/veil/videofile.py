@@ -407,6 +407,8 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
                     copies[sub.index].codec_context.extradata = ass_header_for_display(sub.codec_context.extradata)
             elif sub.codec_context.name == "webvtt":
                 rewritten[sub.index] = webvtt_as_shown
+                if sub.codec_context.extradata:
+                    copies[sub.index].codec_context.extradata = webvtt_header_for_display(sub.codec_context.extradata)
         sei_stripper = BitStreamFilterContext(X264_WITHOUT_SEI, stream) if stream.codec_context.name == "libx264" else None
         return Output(out, stream, copies, reencode, sei_stripper, rewritten=rewritten)
     except Exception:
@@ -556,18 +558,32 @@ def ass_as_shown(packet: av.Packet) -> av.Packet:
     return _timed_like(av.Packet(b",".join(fields)), packet)
 
 
-# A WebVTT voice span's tags: <v Name>, <v.class Name>, </v>. Players may show the name, or style by it.
-WEBVTT_VOICE = re.compile(rb"<v(?:\.[^\s>]*)?(?:[ \t][^>]*)?>|</v>")
+# A WebVTT voice span's tags: <v Name>, <v.class Name>, </v>; any white space before the name, and
+# a tag left open at the cue's end, as WebVTT's parser reads them. Players may show the name.
+WEBVTT_VOICE = re.compile(rb"<v(?:\.[^\s>]*)?(?:\s[^>]*)?(?:>|\Z)|</v[^>]*>")
+# A cue's settings: where and how it is placed on the picture, and nothing else.
+WEBVTT_SETTINGS = re.compile(rb"(?:(?:vertical|line|position|size|align|region):\S+(?:\s+|\Z))*")
 
 
 def webvtt_as_shown(packet: av.Packet) -> av.Packet:
     """A WebVTT cue as FFmpeg carries it (its text; its identifier and settings beside it) without
     the speakers' names of its voice spans and without its identifier (a label: "olena-1"). Its
-    settings, where it is placed on the picture, stay."""
+    settings stay where they are only settings (FFmpeg passes on whatever follows the cue's times)."""
     cue = _timed_like(av.Packet(WEBVTT_VOICE.sub(b"", bytes(packet))), packet)
     if packet.has_sidedata("webvtt_settings"):
-        cue.set_sidedata(packet.get_sidedata("webvtt_settings"))
+        settings = packet.get_sidedata("webvtt_settings")
+        if WEBVTT_SETTINGS.fullmatch(bytes(settings).strip()):
+            cue.set_sidedata(settings)
     return cue
+
+
+def webvtt_header_for_display(header: bytes) -> bytes:
+    """A WebVTT stream's header (the text before the first cue, as Matroska keeps it) with only what
+    places cues: "WEBVTT" without its title, and REGION blocks. The title and NOTE blocks (who was
+    interviewed, where) go, and so do STYLE blocks, which can name speakers (::cue(v[voice=...])):
+    cues keep their text and places, not their colours."""
+    blocks = re.split(rb"(?:\r?\n){2,}", header.strip())
+    return b"\n\n".join([b"WEBVTT", *(block for block in blocks[1:] if block.startswith(b"REGION"))]) + b"\n"
 
 
 def _timed_like(packet: av.Packet, original: av.Packet) -> av.Packet:
