@@ -554,18 +554,27 @@ Dialogue: 0,0:00:00.00,0:00:00.50,Default,Olena Petrenko,0,0,0,checked by Olena,
 """
 
 
-def test_subtitles_are_left_out_and_said_so_or_kept_without_their_authors(tmp_path: Path):
-    (tmp_path / "talk.ass").write_text(ASS)
+def _talk_with_subtitles(tmp_path: Path, suffix: str, text: str, header: bytes | None = None) -> Path:
+    """The first second of a YouTube Faces clip in Matroska with a subtitle stream made from `text`
+    (a `suffix` file: .ass, .vtt), its header set to `header` where given (as mkvmerge keeps one)."""
+    (tmp_path / f"talk{suffix}").write_text(text)
     source = tmp_path / "talk.mkv"
-    with av.open(str(tmp_path / "talk.ass")) as subtitles, \
+    with av.open(str(tmp_path / f"talk{suffix}")) as subtitles, \
             av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as picture, av.open(str(source), "w") as out:
         video = out.add_stream_from_template(picture.streams.video[0])
-        text = out.add_stream_from_template(subtitles.streams.subtitles[0])
-        for stream, packets in ((video, picture.demux(video=0)), (text, subtitles.demux(subtitles=0))):
+        written = out.add_stream_from_template(subtitles.streams.subtitles[0])
+        if header is not None:
+            written.codec_context.extradata = header
+        for stream, packets in ((video, picture.demux(video=0)), (written, subtitles.demux(subtitles=0))):
             for packet in packets:
                 if packet.size and packet.pts * packet.time_base < 1:
                     packet.stream = stream
                     out.mux(packet)
+    return source
+
+
+def test_subtitles_are_left_out_and_said_so_or_kept_without_their_authors(tmp_path: Path):
+    source = _talk_with_subtitles(tmp_path, ".ass", ASS)
     def veil(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "veil", str(source), "--end", "0.2", *args],
                               capture_output=True, text=True, timeout=600)
@@ -607,18 +616,7 @@ def test_webvtt_subtitles_are_kept_without_speakers_names_or_cue_labels(tmp_path
     it by them, the text after its times and the stream's header (title, notes, styles by voice)
     may too: none is shown as the text is, and none is kept. The text, its other markup, where the
     cue is placed and the header's regions stay."""
-    (tmp_path / "talk.vtt").write_text(WEBVTT)
-    source = tmp_path / "talk.mkv"
-    with av.open(str(tmp_path / "talk.vtt")) as subtitles, \
-            av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as picture, av.open(str(source), "w") as out:
-        video = out.add_stream_from_template(picture.streams.video[0])
-        text = out.add_stream_from_template(subtitles.streams.subtitles[0])
-        text.codec_context.extradata = WEBVTT_HEADER
-        for stream, packets in ((video, picture.demux(video=0)), (text, subtitles.demux(subtitles=0))):
-            for packet in packets:
-                if packet.size and packet.pts * packet.time_base < 1:
-                    packet.stream = stream
-                    out.mux(packet)
+    source = _talk_with_subtitles(tmp_path, ".vtt", WEBVTT, WEBVTT_HEADER)
     assert source.read_bytes().count(b"Olena") == 4 and b"Kharkiv" in source.read_bytes()
     kept = subprocess.run([sys.executable, "-m", "veil", str(source), "--end", "0.2", "-o", str(tmp_path / "kept.mkv"),
                            "--keep-subtitles", "-q"], capture_output=True, text=True, timeout=600)
