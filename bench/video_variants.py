@@ -20,6 +20,9 @@ faces >= 40 px high. In each variant every frame and its GT boxes are transforme
     shake     a handheld camera: a 90% crop window moved by a smoothed random walk within the 5%
               margin on each side, with occasional jolts; jumps clamped to 30 px a frame. The clip
               is the crop's size
+    handheld  shake as a hand gives it: the same window's wobble and jolts, the camera also turning
+              by up to 3 degrees and zooming by up to 5% (damped random walks); the frame's edges
+              mirrored where the turn uncovers them; a box becomes the upright bounds of the turned box
     blur      motion blur: a 1x15 horizontal box kernel on every frame
     vertical  a phone's 9:16 frame: a centred 9:16 window scaled to 720x1280
     fps12     12 frames a second: the frame nearest each twelfth of a second kept, GT renumbered
@@ -229,6 +232,39 @@ def shake(clip: Clip, rng: np.random.Generator) -> Clip:
     return replace(clip, frames=frames, boxes=boxes, note=f"crop {crop_width}x{crop_height}, max jump {jump} px")
 
 
+def handheld(clip: Clip, rng: np.random.Generator) -> Clip:
+    """Shake as a hand gives it: the 90% window's wobble and jolts (as `shake`) with the camera also
+    turning by up to 3 degrees and zooming by up to 5% either way, each a damped random walk of its
+    own (at most 0.8 degrees and 1% a frame)."""
+    height, width = clip.frames[0].shape[:2]
+    crop_width, crop_height = even(0.9 * width), even(0.9 * height)
+    margin = np.array([(width - crop_width) / 2, (height - crop_height) / 2])
+    position, velocity = np.zeros(2), np.zeros(2)
+    angle = turning = zoom = zooming = 0.0
+    frames, boxes = [], {}
+    for index, frame in enumerate(clip.frames):
+        velocity = 0.6 * velocity + rng.normal(0, 0.45 * MAX_JUMP, 2)
+        if rng.random() < 0.08:
+            velocity = rng.choice([-1, 1], 2) * MAX_JUMP
+        velocity = np.clip(velocity, -MAX_JUMP, MAX_JUMP)
+        position = np.clip(position + velocity, -0.8 * margin, 0.8 * margin)  # room left for the turn
+        turning = float(np.clip(0.6 * turning + rng.normal(0, 0.3), -0.8, 0.8))
+        angle = float(np.clip(angle + turning, -3, 3))
+        zooming = float(np.clip(0.6 * zooming + rng.normal(0, 0.004), -0.01, 0.01))
+        zoom = float(np.clip(zoom + zooming, -0.05, 0.05))
+        # The window's centre moved by `position`, turned and scaled about it, then cut to the crop.
+        centre = (width / 2 + position[0], height / 2 + position[1])
+        matrix = cv2.getRotationMatrix2D(centre, angle, 1 + zoom)
+        matrix[:, 2] += (crop_width / 2 - centre[0], crop_height / 2 - centre[1])
+        frames.append(cv2.warpAffine(frame, matrix, (crop_width, crop_height), flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_REFLECT))
+        for x, y, w, h in clip.boxes.get(index, []):
+            corners = np.array([[x, y, 1], [x + w, y, 1], [x, y + h, 1], [x + w, y + h, 1]]) @ matrix.T
+            (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
+            boxes.setdefault(index, []).append((x0, y0, x1 - x0, y1 - y0))
+    return replace(clip, frames=frames, boxes=boxes, note=f"crop {crop_width}x{crop_height}")
+
+
 def blur(clip: Clip, rng: np.random.Generator) -> Clip:
     kernel = np.ones((1, 15), np.float32) / 15
     return replace(clip, frames=[cv2.filter2D(f, -1, kernel, borderType=cv2.BORDER_REPLICATE) for f in clip.frames])
@@ -256,7 +292,7 @@ def fps12(clip: Clip, rng: np.random.Generator) -> Clip:
 
 
 VARIANTS: dict[str, Callable[[Clip, np.random.Generator], Clip]] = {
-    f.__name__: f for f in (base, dark, dark2, crf45, lowres, roll, shake, blur, vertical, fps12)}
+    f.__name__: f for f in (base, dark, dark2, crf45, lowres, roll, shake, handheld, blur, vertical, fps12)}
 
 
 def make(out: Path, variant: str, source: Path) -> str:
