@@ -271,6 +271,11 @@ def main() -> None:
         tools[f"veil {args.profile} {sampling}"] = lambda c, o: run_veil(c, o, sampling, args.profile, args.onto)
     if args.onto and args.tools != "veil":
         sys.exit("--onto draws veil's plans: use it with --tools veil")
+    missing = [clip.name for folder in args.more for clip in folder.glob("*.mp4")
+               if args.onto and not (args.onto / clip.name).exists()]
+    if missing or (args.onto and args.sets):
+        sys.exit(f"--onto needs a clip of the same name in {args.onto} for every clip (and --sets \"\"): "
+                 f"{', '.join(missing[:3]) or 'the shared sets have none'}")
     if "deface" in args.tools:
         if not DEFACE.exists():
             sys.exit(f"deface not found at {DEFACE}: run bench/setup.sh")
