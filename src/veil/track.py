@@ -11,9 +11,12 @@ matches no track starts its own, since an unmatched face is still a face.
 Scene cuts split the timeline into segments; tracks, interpolation and extension never
 cross a cut, so no mask is dragged from one shot into the next.
 
-Given the camera's drift (veil.motion), all of it happens in coordinates that move with the
-picture: a face standing still in a shaken or panning shot stands still there, and a jolt between
-two searched frames moves its interpolated box with it.
+Given the camera's drift (veil.motion), where the camera moved in a shot tracks are linked and
+filled in coordinates that move with the picture: a face standing still in a shaken or panning
+shot stands still there, and a jolt between two searched frames moves its interpolated box with
+it. Every box the detector did not give still covers where the frame's own line puts the face, and
+tracks linked in the frame's coordinates stay where the camera's lose a detection: the measure is
+a guess too.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The video flow: detect faces in a first pass, resolve tracks, render in a second pass.
 
 Pass 1 decodes the video once, keeps only small per-frame facts (time, scene cut, the
-camera's motion, detections) and runs the detector in batches on downscaled upright frames. Tracks are
-then built over the whole timeline (veil.track). Pass 2 decodes again and re-encodes each
+camera's motion, detections) and runs the detector in batches on downscaled upright frames.
+Tracks are then built over the whole timeline (veil.track). Pass 2 decodes again and re-encodes each
 frame with its boxes hidden, copying audio unchanged. No frame is held beyond the few
 being worked on (a batch per detection lane, a few frames ahead of the encoder), so memory
 does not grow with the video's length.
