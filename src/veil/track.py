@@ -63,12 +63,13 @@ class TrackParams:
 class _Track:
     boxes: dict[int, Box] = field(default_factory=dict)
     frames: list[int] = field(default_factory=list)  # in the order added, which is time order
-    # The last box, its change since the detection before, and the frames between them: kept
-    # as detections are added, since every frame predicts every live track.
+    # The last box, its change since the detection before, and the frames between them (in the
+    # coordinates tracks are linked in): kept as detections are added, since every frame predicts
+    # every live track.
     motion: tuple[tuple[float, ...], tuple[float, ...], float] = ((0.0,) * 4, (0.0,) * 4, 1.0)
 
-    def add(self, frame: int, box: Box) -> None:
-        last = _coords(box)
+    def add(self, frame: int, box: Box, last: tuple[float, ...]) -> None:
+        """The detection `box` on `frame`, at `last` (x0, y0, x1, y1) where tracks are linked."""
         if self.frames:
             before = self.motion[0]
             self.motion = last, tuple(b - a for a, b in zip(before, last)), frame - self.frames[-1]
@@ -120,20 +121,26 @@ def _greedy_match(predictions: np.ndarray, boxes: np.ndarray, threshold: float) 
     return pairs
 
 
-def associate(detections: Mapping[int, Sequence[Box]], params: TrackParams) -> list[dict[int, Box]]:
-    """Link detections (one segment, no cuts inside) into tracks of detected boxes."""
+def associate(detections: Mapping[int, Sequence[Box]], params: TrackParams,
+              drift: np.ndarray | None = None) -> list[dict[int, Box]]:
+    """Link detections (one segment, no cuts inside) into tracks of detected boxes; in the camera's
+    coordinates where `drift` (rows of x, y by frame) is given, each box moved back by its frame's."""
     tracks: list[_Track] = []
     for frame in sorted(detections):
         live = [t for t in tracks if frame - t.last <= params.max_gap]
         found = list(detections[frame])
         high = [i for i, d in enumerate(found) if (d.score or 0) >= params.high_score]
         low = [i for i, d in enumerate(found) if (d.score or 0) < params.high_score]
-        boxes = buffered(np.array([_coords(d) for d in found]).reshape(-1, 4), params.match_buffer)
+        at = np.array([_coords(d) for d in found]).reshape(-1, 4)
+        if drift is not None:
+            at = at - np.tile(drift[frame], 2)
+        boxes = buffered(at, params.match_buffer)
+        rows = at.tolist()
         predictions = buffered(predicted(live, frame), params.match_buffer)
         for group in (high, low):
             pairs = _greedy_match(predictions, boxes[group], params.match_iou)
             for r, c in pairs:
-                live[r].add(frame, found[group[c]])
+                live[r].add(frame, found[group[c]], rows[group[c]])
             matched_tracks = {r for r, _ in pairs}
             matched = {c for _, c in pairs}
             unmatched_tracks = [i for i in range(len(live)) if i not in matched_tracks]
@@ -141,7 +148,7 @@ def associate(detections: Mapping[int, Sequence[Box]], params: TrackParams) -> l
             for c in range(len(group)):
                 if c not in matched:
                     tracks.append(_Track())
-                    tracks[-1].add(frame, found[group[c]])
+                    tracks[-1].add(frame, found[group[c]], rows[group[c]])
     return [t.boxes for t in tracks]
 
 
@@ -149,8 +156,9 @@ def _filled(tracks: Sequence[dict[int, Box]], first: int, last: int, params: Tra
             drift: np.ndarray) -> list[dict[int, Box]]:
     """Each track's boxes for every frame from its first detection to its last (gaps filled by
     linear interpolation, centres smoothed, each detection still covered), and `params.extend`
-    frames past each end within [first, last]. Tracks are in the camera's coordinates, and so are
-    these boxes until each is moved by its frame's `drift` (rows of x, y) into the frame's. All
+    frames past each end within [first, last]. All of it in the camera's coordinates: each
+    detection moved back by its frame's `drift` (rows of x, y; zeros: the frame's), each box at the
+    end moved by its own into the frame's. All
     tracks of a segment as one set of arrays, one Box a frame at the end: a crowd clip has
     thousands of short tracks, and numpy's overhead per call would outweigh the work of each."""
     if not tracks:
@@ -160,6 +168,7 @@ def _filled(tracks: Sequence[dict[int, Box]], first: int, last: int, params: Tra
     owner = np.repeat(np.arange(len(tracks)), counts)  # each detection's track
     at = np.array([f for frames in detected for f in frames])
     coords = np.array([_coords(track[f]) for track, frames in zip(tracks, detected) for f in frames], float)
+    coords = coords - np.tile(drift[at], 2)
     first_det = np.cumsum(counts) - counts  # index of each track's first and last detection
     last_det = first_det + counts - 1
     lengths = at[last_det] - at[first_det] + 1
@@ -278,10 +287,6 @@ def segments(frame_count: int, scene_cuts: Sequence[int]) -> list[tuple[int, int
     return list(zip(starts, ends))
 
 
-def _moved(box: Box, dx: float, dy: float) -> Box:
-    return Box(box.x0 + dx, box.y0 + dy, box.x1 + dx, box.y1 + dy, box.origin, box.score)
-
-
 # The origins of boxes the detector did not give on their frame.
 UNSEEN = ("interpolated", "extended")
 
@@ -303,19 +308,14 @@ def _followed_tracks(detections: Mapping[int, Sequence[Box]], first: int, last: 
     coordinates that hold a detection none of those keeps, filled there: a face the camera follows
     (a walker, a selfie) stands still in the frame and jumps in the camera's coordinates, where its
     track would break into single detections, and weak ones need several to be kept."""
-    moved = {f: [_moved(box, -float(drift[f, 0]), -float(drift[f, 1])) for box in found]
-             for f, found in detections.items()}
-    place = {id(box): (f, n) for boxes in (detections, moved) for f, found in boxes.items()
-             for n, box in enumerate(found)}  # a detection's frame and rank, moved or not
-    followed = [track for track in associate(moved, params) if confirmed(track, params)]
-    kept = {place[id(box)] for track in followed for box in track.values()}
-    in_frame = [{f: detections[f][place[id(box)][1]] for f, box in track.items()} for track in followed]
+    still = np.zeros_like(drift)
+    followed = [track for track in associate(detections, params, drift) if confirmed(track, params)]
+    kept = {id(box) for track in followed for box in track.values()}
     filled = [_either_place(boxes, plain) for boxes, plain in
-              zip(_filled(followed, first, last, params, drift),
-                  _filled(in_frame, first, last, params, np.zeros_like(drift)))]
+              zip(_filled(followed, first, last, params, drift), _filled(followed, first, last, params, still))]
     others = [track for track in associate(detections, params) if confirmed(track, params)
-              and any(place[id(box)] not in kept for box in track.values())]
-    return filled + _filled(others, first, last, params, np.zeros_like(drift))
+              and any(id(box) not in kept for box in track.values())]
+    return filled + _filled(others, first, last, params, still)
 
 
 def build_tracks(
