@@ -235,4 +235,6 @@ def test_a_segments_tracks_are_filled_together_exactly_as_each_alone():
     assert together == [track._filled([one], 0, 109, params, drift)[0] for one in tracks]
     assert [list(boxes) for boxes in together] == [list(track._filled([one], 0, 109, params, drift)[0])
                                                    for one in tracks]
+    either = track._filled(tracks, 0, 109, params, drift, either_place=True)
+    assert either == [track._filled([one], 0, 109, params, drift, either_place=True)[0] for one in tracks]
     assert min(min(boxes) for boxes in together) == 0 and max(max(boxes) for boxes in together) == 109

@@ -152,14 +152,17 @@ def associate(detections: Mapping[int, Sequence[Box]], params: TrackParams,
     return [t.boxes for t in tracks]
 
 
-def _filled(tracks: Sequence[dict[int, Box]], first: int, last: int, params: TrackParams,
-            drift: np.ndarray) -> list[dict[int, Box]]:
+def _filled(tracks: Sequence[dict[int, Box]], first: int, last: int, params: TrackParams, drift: np.ndarray,
+            either_place: bool = False) -> list[dict[int, Box]]:
     """Each track's boxes for every frame from its first detection to its last (gaps filled by
     linear interpolation, centres smoothed, each detection still covered), and `params.extend`
     frames past each end within [first, last]. All of it in the camera's coordinates: each
     detection moved back by its frame's `drift` (rows of x, y; zeros: the frame's), each box at the
-    end moved by its own into the frame's. All
-    tracks of a segment as one set of arrays, one Box a frame at the end: a crowd clip has
+    end moved by its own into the frame's. `either_place`: each box the detector did not give
+    (interpolated, extended) grown to cover the same track's box filled in the frame's coordinates
+    too. The measured drift is a guess like the track's own velocity (a zoom is not a shift, a
+    crowd moving one way pulls the measure with it): an unseen face's box holds both places it may
+    be. All tracks of a segment as one set of arrays, one Box a frame at the end: a crowd clip has
     thousands of short tracks, and numpy's overhead per call would outweigh the work of each."""
     if not tracks:
         return []
@@ -167,12 +170,13 @@ def _filled(tracks: Sequence[dict[int, Box]], first: int, last: int, params: Tra
     counts = np.array([len(frames) for frames in detected])
     owner = np.repeat(np.arange(len(tracks)), counts)  # each detection's track
     at = np.array([f for frames in detected for f in frames])
-    coords = np.array([_coords(track[f]) for track, frames in zip(tracks, detected) for f in frames], float)
-    coords = coords - np.tile(drift[at], 2)
+    in_frame = np.array([_coords(track[f]) for track, frames in zip(tracks, detected) for f in frames], float)
+    followed = in_frame - np.tile(drift[at], 2)
     first_det = np.cumsum(counts) - counts  # index of each track's first and last detection
     last_det = first_det + counts - 1
     lengths = at[last_det] - at[first_det] + 1
-    row_start = np.cumsum(lengths) - lengths  # each track's first row of `dense`
+    row_start = np.cumsum(lengths) - lengths  # each track's first and last row of the filled boxes
+    row_end = row_start + lengths - 1
     row_owner = np.repeat(np.arange(len(tracks)), lengths)
     frames = at[first_det][row_owner] + np.arange(len(row_owner)) - row_start[row_owner]
     # Interpolated: each frame between detections a and b at (f - a) / (b - a) of the way. One
@@ -182,38 +186,58 @@ def _filled(tracks: Sequence[dict[int, Box]], first: int, last: int, params: Tra
     before = np.maximum(after - 1, first_det[row_owner])
     span = np.maximum(at[after] - at[before], 1)
     t = ((frames - at[before]) / span)[:, None]
-    dense = coords[before] + (coords[after] - coords[before]) * t
     found = row_start[owner] + at - at[first_det][owner]  # each detection's row
-    dense[found] = coords
-    dense = _smoothed(dense, row_start[row_owner], (row_start + lengths - 1)[row_owner], params.smooth)
-    # Smoothing may move a box off its detection: grown to cover it, so what the detector saw
-    # is always hidden.
-    dense[found] = np.concatenate([np.minimum(dense[found, :2], coords[:, :2]),
-                                   np.maximum(dense[found, 2:], coords[:, 2:])], axis=1)
-    out: list[dict[int, Box]] = [{} for _ in tracks]
     is_found = np.zeros(len(frames), bool)
     is_found[found] = True
+
+    def rows(coords: np.ndarray) -> np.ndarray:
+        dense = coords[before] + (coords[after] - coords[before]) * t
+        dense[found] = coords
+        dense = _smoothed(dense, row_start[row_owner], row_end[row_owner], params.smooth)
+        # Smoothing may move a box off its detection: grown to cover it, so what the detector saw
+        # is always hidden.
+        dense[found] = _bounds(dense[found], coords)
+        return dense
+
+    def ends(coords: np.ndarray, dense: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _extensions(at, coords, owner, first_det, last_det, dense[row_start], dense[row_end], first, last,
+                           params, shift)
+
+    dense = rows(followed)
+    carried, carried_frames, carried_boxes = ends(followed, dense, drift)
+    boxes = dense + np.tile(drift[frames], 2)
+    if either_place:
+        plain = rows(in_frame)
+        boxes[~is_found] = _bounds(boxes[~is_found], plain[~is_found])
+        carried_boxes = _bounds(carried_boxes, ends(in_frame, plain, np.zeros_like(drift))[2])
+    out: list[dict[int, Box]] = [{} for _ in tracks]
     for n, f, found_here, (x0, y0, x1, y1) in zip(row_owner.tolist(), frames.tolist(), is_found.tolist(),
-                                                   (dense + np.tile(drift[frames], 2)).tolist()):
+                                                   boxes.tolist()):
         origin, score = (tracks[n][f].origin, tracks[n][f].score) if found_here else ("interpolated", None)
         out[n][f] = Box(x0, y0, x1, y1, origin, score)
-    _add_extensions(out, at, coords, owner, first_det, last_det, dense[row_start], dense[row_start + lengths - 1],
-                    first, last, params, drift)
+    for n, f, (x0, y0, x1, y1) in zip(carried.tolist(), carried_frames.tolist(), carried_boxes.tolist()):
+        out[n][f] = Box(x0, y0, x1, y1, origin="extended")
     return out
 
 
-def _add_extensions(out: list[dict[int, Box]], at: np.ndarray, coords: np.ndarray, owner: np.ndarray,
-                    first_det: np.ndarray, last_det: np.ndarray, first_boxes: np.ndarray, last_boxes: np.ndarray,
-                    first: int, last: int, params: TrackParams, drift: np.ndarray) -> None:
-    """Adds to each track `params.extend` frames before its first box and after its last (fewer where
-    the segment [first, last] ends sooner): the box carried on at the track's end velocity, growing
-    with each frame and with the distance carried (in the camera's coordinates, then moved into
-    each frame's by its `drift`)."""
+def _bounds(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rows of (x0, y0, x1, y1): each the bounds of a's row and b's."""
+    return np.concatenate([np.minimum(a[:, :2], b[:, :2]), np.maximum(a[:, 2:], b[:, 2:])], axis=1)
+
+
+def _extensions(at: np.ndarray, coords: np.ndarray, owner: np.ndarray, first_det: np.ndarray, last_det: np.ndarray,
+                first_boxes: np.ndarray, last_boxes: np.ndarray, first: int, last: int, params: TrackParams,
+                drift: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each track's `params.extend` frames before its first box and after its last (fewer where the
+    segment [first, last] ends sooner), as its track, frame and box (x0, y0, x1, y1): the box
+    carried on at the track's end velocity, growing with each frame and with the distance carried
+    (in the camera's coordinates, then moved into each frame's by its `drift`)."""
+    carried: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for end_det, edge, room, step in ((first_det, first_boxes, at[first_det] - first, -1),
                                       (last_det, last_boxes, last - at[last_det], 1)):
         velocity = _end_velocities(at, coords, owner, end_det, params.velocity_span)
         count = np.minimum(params.extend, room)
-        track = np.repeat(np.arange(len(out)), count)
+        track = np.repeat(np.arange(len(end_det)), count)
         steps = (np.arange(len(track)) - np.repeat(np.cumsum(count) - count, count) + 1)[:, None]
         box, moving = edge[track], velocity[track]
         grow = np.minimum(params.max_growth, 1 + params.growth * steps)
@@ -221,13 +245,12 @@ def _add_extensions(out: list[dict[int, Box]], at: np.ndarray, coords: np.ndarra
         frames = at[end_det][track] + step * steps[:, 0]
         # The distance carried in the frame, the camera's part included: a measured drift is a
         # guess too (a zoom is not a shift), and the farther the box is carried the less sure.
-        carried = moving * step * steps + drift[frames] - drift[at[end_det][track]]
-        travelled = np.hypot(carried[:, 0], carried[:, 1])[:, None]
+        moved = moving * step * steps + drift[frames] - drift[at[end_det][track]]
+        travelled = np.hypot(moved[:, 0], moved[:, 1])[:, None]
         sizes = (box[:, 2:] - box[:, :2]) * grow + 2 * params.motion_growth * travelled
         centres = centres + drift[frames]
-        for n, f, (x0, y0), (x1, y1) in zip(track.tolist(), frames.tolist(), (centres - sizes / 2).tolist(),
-                                            (centres + sizes / 2).tolist()):
-            out[n][f] = Box(x0, y0, x1, y1, origin="extended")
+        carried.append((track, frames, np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)))
+    return tuple(np.concatenate(parts) for parts in zip(*carried))  # type: ignore[return-value]
 
 
 def _smoothed(boxes: np.ndarray, lo: np.ndarray, hi: np.ndarray, half_window: int) -> np.ndarray:
@@ -287,32 +310,17 @@ def segments(frame_count: int, scene_cuts: Sequence[int]) -> list[tuple[int, int
     return list(zip(starts, ends))
 
 
-# The origins of boxes the detector did not give on their frame.
-UNSEEN = ("interpolated", "extended")
-
-
-def _either_place(followed: dict[int, Box], plain: dict[int, Box]) -> dict[int, Box]:
-    """A track's boxes filled in the camera's coordinates, each box the detector did not give
-    grown to cover the same track's box filled in the frame's too. The measured drift is a guess
-    like the track's own velocity (a zoom is not a shift, a crowd moving one way pulls the measure
-    with it): an unseen face's box holds both places it may be."""
-    return {f: box if box.origin not in UNSEEN else
-            Box(min(box.x0, plain[f].x0), min(box.y0, plain[f].y0), max(box.x1, plain[f].x1),
-                max(box.y1, plain[f].y1), box.origin) for f, box in followed.items()}
-
-
 def _followed_tracks(detections: Mapping[int, Sequence[Box]], first: int, last: int, params: TrackParams,
                      drift: np.ndarray) -> list[dict[int, Box]]:
     """A shot's tracks where the camera moved: linked and filled in the camera's coordinates, each
-    unseen box covering the frame's line too (`_either_place`). And the tracks linked in the frame's
+    unseen box covering the frame's line too (`_filled`'s `either_place`). And the tracks linked in the frame's
     coordinates that hold a detection none of those keeps, filled there: a face the camera follows
     (a walker, a selfie) stands still in the frame and jumps in the camera's coordinates, where its
     track would break into single detections, and weak ones need several to be kept."""
     still = np.zeros_like(drift)
     followed = [track for track in associate(detections, params, drift) if confirmed(track, params)]
     kept = {id(box) for track in followed for box in track.values()}
-    filled = [_either_place(boxes, plain) for boxes, plain in
-              zip(_filled(followed, first, last, params, drift), _filled(followed, first, last, params, still))]
+    filled = _filled(followed, first, last, params, drift, either_place=True)
     others = [track for track in associate(detections, params) if confirmed(track, params)
               and any(id(box) not in kept for box in track.values())]
     return filled + _filled(others, first, last, params, still)
