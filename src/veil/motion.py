@@ -28,6 +28,12 @@ MIN_RESPONSE = 0.1
 MIN_SPREAD = 2.0
 
 
+def camera_motion_record() -> dict:
+    """How the camera's motion is measured, for the plan and its audit report."""
+    return {"measure": "phase correlation", "grey_width": MOTION_SIDE, "min_response": MIN_RESPONSE,
+            "min_spread": MIN_SPREAD}
+
+
 def _grey_copy(frame: av.VideoFrame, upright_width: int, upright_height: int, turns: int) -> np.ndarray:
     """A frame's small upright grey copy, as phase correlation takes it."""
     height = max(2, round(upright_height * MOTION_SIDE / upright_width))

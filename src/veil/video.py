@@ -30,13 +30,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from veil.detect import (COLOURLESS_SPREAD, FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile,
-                         RetinaFace, VideoDetection, detect_frames, streak_record, exposure_record, glance_frames, overview_scale, retina_record,
-                         shared_detector, shared_retinaface, unrotate, uses_retina)
+                         RetinaFace, VideoDetection, detect_frames, exposure_record, glance_frames, overview_scale,
+                         retina_record, shared_detector, shared_retinaface, streak_record, unrotate, uses_retina)
 from veil.fferror import reason
 from veil.models import model_sha256, session_threads
 from veil.outputs import atomic_output
 from veil.photo import file_sha256, still_as_planned
-from veil.motion import MIN_RESPONSE, MIN_SPREAD, MOTION_SIDE, CameraPath
+from veil.motion import CameraPath, camera_motion_record
 from veil.kinds import DEFAULT_HIDE, ID_PREFIX, TEXT_KINDS, VIDEO_TEXT_PASSES, frame_boxes, kinds_record, wants_text
 from veil.people import body_below
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
@@ -374,9 +374,7 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
                      else None),
         "tracking": {**asdict(params), "scene_cut_histogram": CUT_HISTOGRAM,
                      # The camera's motion measured on every frame (veil.motion), where it is followed.
-                     "camera_motion": ({"measure": "phase correlation", "grey_width": MOTION_SIDE,
-                                        "min_response": MIN_RESPONSE, "min_spread": MIN_SPREAD}
-                                       if FOLLOW_CAMERA else None)},
+                     "camera_motion": camera_motion_record() if FOLLOW_CAMERA else None},
         # Plates and text (--hide): tracked as faces, every detection counting, over their own sampling.
         **({"tracking_text": {"max_gap": text_params.max_gap, "extend": text_params.extend,
                               "velocity_span": text_params.velocity_span}} if text_params else {}),

@@ -401,14 +401,11 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         rewritten: dict[int, Callable[[av.Packet], av.Packet]] = {}
         for sub in subtitles_copied(source, encoding):
             copies[sub.index] = out.add_stream_from_template(sub)
-            if sub.codec_context.name in ("ass", "ssa"):
-                rewritten[sub.index] = ass_as_shown
+            if sub.codec_context.name in SHOWN_ONLY:
+                as_shown, header_as_shown = SHOWN_ONLY[sub.codec_context.name]
+                rewritten[sub.index] = as_shown
                 if sub.codec_context.extradata:
-                    copies[sub.index].codec_context.extradata = ass_header_for_display(sub.codec_context.extradata)
-            elif sub.codec_context.name == "webvtt":
-                rewritten[sub.index] = webvtt_as_shown
-                if sub.codec_context.extradata:
-                    copies[sub.index].codec_context.extradata = webvtt_header_for_display(sub.codec_context.extradata)
+                    copies[sub.index].codec_context.extradata = header_as_shown(sub.codec_context.extradata)
         sei_stripper = BitStreamFilterContext(X264_WITHOUT_SEI, stream) if stream.codec_context.name == "libx264" else None
         return Output(out, stream, copies, reencode, sei_stripper, rewritten=rewritten)
     except Exception:
@@ -590,6 +587,15 @@ def _timed_like(packet: av.Packet, original: av.Packet) -> av.Packet:
     packet.pts, packet.dts, packet.duration, packet.time_base = (original.pts, original.dts, original.duration,
                                                                  original.time_base)
     return packet
+
+
+# The subtitle formats that hold what players do not show (a speaker's name, an editor's note):
+# each packet's rewriting and the stream header's, by codec.
+SHOWN_ONLY: dict[str, tuple[Callable[[av.Packet], av.Packet], Callable[[bytes], bytes]]] = {
+    "ass": (ass_as_shown, ass_header_for_display),
+    "ssa": (ass_as_shown, ass_header_for_display),
+    "webvtt": (webvtt_as_shown, webvtt_header_for_display),
+}
 
 
 # A Vorbis comment header without vendor or comments (the framing bit ends it).
