@@ -577,3 +577,16 @@ def test_a_jpeg_s_end_is_found_past_stray_bytes_and_not_in_a_cut_file(shared_dat
     assert _jpeg_end(stray) == len(stray)
     assert _video_after_jpeg(stray + clip) and not _video_after_jpeg(stray)
     assert _jpeg_end(data[: len(data) // 2]) is None
+
+
+def test_a_png_whose_profile_libpng_dislikes_prints_nothing_of_it(shared_data, tmp_path):
+    # The libpng inside OpenCV printed "libpng warning: iCCP: profile 'ICC Profile': 'GRAY': Gray
+    # color space not permitted on RGB PNG" on stderr: a line naming neither the file nor veil.
+    rgb = read_photo(shared_data / TWO_PEOPLE).pixels
+    path = tmp_path / "tagged.png"
+    Image.fromarray(rgb).save(path, icc_profile=gray_profile(2.2))
+    photo = read_photo(path)
+    assert np.array_equal(photo.pixels, rgb) and photo.icc_profile is None  # another colour space's: dropped
+    run = veil_subprocess(path, "-o", tmp_path / "out.png")
+    assert run.returncode == 0 and (tmp_path / "out.png").exists()
+    assert "libpng" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr

@@ -325,6 +325,10 @@ def _opencv_pixels(image: Image.Image, path: Path) -> np.ndarray | None:
             return None
         if "transparency" in image.info:
             return None
+        if image.format == "PNG" and "icc_profile" in image.info:
+            # libpng prints its opinion of a profile (another colour space's, a known faulty sRGB
+            # one) on stderr, a line without the file's name; Pillow's decoder says nothing.
+            return None
         if image.format != "PNG" and not _jpeg_complete(path):
             return None
     if image.format == "PNG" and not _png_complete(path):
