@@ -15,6 +15,7 @@ from veil.animation import plan_animation, render_animation
 from veil.outputs import media_kind
 from veil.imagefile import ImageError
 from veil.plan import Plan, RenderSettings
+from veil.render import region_mask
 from photo_support import TWO_PEOPLE, share_near
 
 CLIP = "videos/youtube_faces/Aaron_Guiel5"
@@ -142,3 +143,38 @@ def _gif_with_second_frame(first: Image.Image, second: Image.Image) -> bytes:
     descriptor = bytearray(other[:10])
     descriptor[9] = 0x80 | descriptor[9] & 0x40 | (len(table).bit_length() - 3)  # a local table; interlaced as it was
     return header + image + bytes(descriptor) + table + other[10:] + b";"
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".webp", ".png"])
+def test_a_transparent_animation_stays_transparent_with_every_face_hidden(walking_gif, tmp_path, suffix):
+    # A sticker: the person on a transparent background. Its frames came out opaque (transparent
+    # pixels in whatever colour they stored).
+    source, truth = walking_gif
+    originals, _, _ = gif_frames(source)
+    stickers = []
+    for rgb, (x, y, w, h) in zip(originals, truth):
+        alpha = np.zeros(rgb.shape[:2], np.uint8)
+        alpha[max(0, int(y - h)):int(y + 2 * h), max(0, int(x - w)):int(x + 2 * w)] = 255  # the person's surroundings
+        stickers.append(Image.fromarray(np.dstack([rgb, alpha])))
+    sticker = tmp_path / f"sticker{suffix}"
+    extra = {"lossless": True} if suffix == ".webp" else {"disposal": 2} if suffix == ".gif" else {}
+    stickers[0].save(sticker, save_all=True, append_images=stickers[1:], duration=DURATIONS, loop=0, **extra)
+    media = plan_animation(sticker)
+    assert media.detection["transparent_frames"] == FRAMES
+    out = tmp_path / f"out{suffix}"
+    render_animation(media, WHITE, out)
+    with Image.open(out) as image:
+        frames = [np.asarray(f.convert("RGBA")) for f in ImageSequence.Iterator(image)]
+    assert len(frames) == FRAMES
+    by_frame = media.boxes_by_frame()
+    for index, (frame, sticker_frame, (x, y, w, h)) in enumerate(zip(frames, stickers, truth)):
+        alpha = np.asarray(sticker_frame)[:, :, 3]
+        face = (slice(int(y + 0.2 * h), int(y + 0.8 * h)), slice(int(x + 0.2 * w), int(x + 0.8 * w)))
+        assert share_near(frame[face][:, :, :3], (255, 255, 255), 24) >= 0.95 and frame[face][:, :, 3].min() == 255
+        hidden = np.zeros(alpha.shape, bool)
+        for region, box in by_frame.get(index, []):
+            if (mask := region_mask(region.shape, box, *alpha.shape)) is not None:
+                hidden[mask[0], mask[1]] |= mask[2]
+        assert (frame[:, :, 3][(alpha == 0) & ~hidden] == 0).all(), "the transparent background came out opaque"
+        assert (frame[:, :, 3][hidden] == 255).all(), "a hidden region is not opaque"
+        assert (frame[:, :, 3][alpha == 255] == 255).all(), "an opaque part came out transparent"

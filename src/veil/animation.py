@@ -4,9 +4,13 @@ Each frame is composited whole (Pillow applies every frame's disposal as it seek
 detector looks at all of them, and the detections are linked into tracks as in a video,
 so a face the detector misses in one frame is still hidden there. The output is a new
 animation built from the redacted frames alone, with the same frame durations and loop
-count: no comment, XMP, EXIF or colour profile. Transparency is flattened: a frame's
-transparent pixels come out opaque. Pillow's GIF writer merges a frame identical to the one
-before into it (adding up their durations), so such a GIF may come out with fewer frames.
+count: no comment, XMP, EXIF or colour profile. Transparency is kept (a sticker stays a
+sticker): a transparent frame is searched as a transparent photo is, its colour channels and
+the frame over white and over black, and a hidden region is made opaque. GIF has one level of
+transparency, so a partly transparent pixel of an animation written as GIF comes out either
+transparent or opaque, as Pillow's writer rounds it. Pillow's GIF writer merges a frame
+identical to the one before into it (adding up their durations), so such a GIF may come out
+with fewer frames.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence
 
-from veil.detect import FAST, DetectionProfile, detection_record, faces_in, prepared
+from veil.detect import FAST, DetectionProfile, as_shown, detection_record, distinct, faces_in, prepared, transparency
 from veil.imagefile import MAX_PIXELS, ImageError, decoding_errors
 from veil.outputs import atomic_output
 from veil.photo import file_sha256, still_as_planned
@@ -34,14 +38,18 @@ WRITE_FORMATS = {".gif": "GIF", ".png": "PNG", ".webp": "WEBP"}
 
 
 def _frames(path: Path) -> Iterator[tuple[np.ndarray, int]]:
-    """Each frame composited in full, as RGB, with its duration in milliseconds. A frame that
-    reaches past the animation's screen grows Pillow's canvas, not the screen: see `_screen`."""
+    """Each frame composited in full, as RGB, or RGBA where some of it is transparent, with its
+    duration in milliseconds. A frame that reaches past the animation's screen grows Pillow's
+    canvas, not the screen: see `_screen`."""
     with decoding_errors("animation"):
         with Image.open(path) as image:
             if image.width * image.height * getattr(image, "n_frames", 1) > MAX_PIXELS:
                 raise ImageError(f"larger than {MAX_PIXELS // 1_000_000} megapixels in all its frames")
             for frame in ImageSequence.Iterator(image):
-                yield np.array(frame.convert("RGB")), int(frame.info.get("duration") or 0)
+                pixels = np.array(frame.convert("RGBA") if frame.has_transparency_data else frame.convert("RGB"))
+                if pixels.shape[2] == 4 and transparency(pixels) is None:
+                    pixels = np.ascontiguousarray(pixels[:, :, :3])
+                yield pixels, int(frame.info.get("duration") or 0)
 
 
 def _screen(path: Path) -> tuple[int, int]:
@@ -73,12 +81,14 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     durations: list[int] = []
     passes = text_passes(profile.name)
     colourless = 0  # frames held to the profile's colourless thresholds (detect_faces judges each)
+    transparent = 0  # frames looked at in three views (see photo.plan_photo)
     size = _screen(path)
-    for index, (rgb, duration) in enumerate(_frames(path)):
-        picture = prepared(rgb, profile) if look else None
-        faces = faces_in(picture) if picture else []
-        colourless += bool(picture and picture.colourless)
-        for kind, boxes in frame_boxes(rgb, hide, 1.0, 1.0, passes).items():
+    for index, (pixels, duration) in enumerate(_frames(path)):
+        pictures = [prepared(view, profile) for view in as_shown(pixels)] if look else []
+        faces = distinct([face for picture in pictures for face in faces_in(picture)], profile.nms_iou)
+        colourless += bool(pictures and pictures[0].colourless)
+        transparent += len(pictures) > 1
+        for kind, boxes in frame_boxes(pixels, hide, 1.0, 1.0, passes).items():
             kinds[kind][index] = boxes
         detections[index] = [stored_head_box(face) for face in faces]  # the head boxes a photo gets
         durations.append(duration)
@@ -98,6 +108,8 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
         detection={**(detection_record(profile, *size, colourless == len(durations) if all_alike else None)
                       if look else {}),
                    **({} if all_alike else {"colourless_frames": colourless}),
+                   **({"transparency_views": ["colour channels", "over white", "over black"],
+                       "transparent_frames": transparent} if transparent else {}),
                    **kinds_record(hide, *size, passes),
                    "every_frame": True, "tracking": asdict(params)},
         frame_times=[float(t) for t in times],
@@ -121,16 +133,23 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
     durations: list[int] = []
     width, height = _screen(source)
     for index, (whole, duration) in enumerate(_frames(source)):
-        rgb = np.ascontiguousarray(whole[:height, :width])
-        if rgb.shape[:2] != (media.height, media.width):
+        pixels = np.ascontiguousarray(whole[:height, :width])
+        if pixels.shape[:2] != (media.height, media.width):
             raise ValueError(f"plan is for a {media.width}x{media.height} animation, the file is "
-                             f"{rgb.shape[1]}x{rgb.shape[0]}")
-        redact_frame(rgb, by_frame.get(index, []), settings, cover_all=index in covered, secret=secret)
-        frames.append(Image.fromarray(rgb))
+                             f"{pixels.shape[1]}x{pixels.shape[0]}")
+        redact_frame(pixels, by_frame.get(index, []), settings, cover_all=index in covered, secret=secret)
+        frames.append(Image.fromarray(pixels))
         durations.append(duration)
     if len(frames) != media.frame_count:
         raise ValueError(f"the plan is for {media.frame_count} frames, the animation has {len(frames)}")
-    options: dict = {"save_all": True, "append_images": frames[1:], "duration": durations}
+    options: dict = {"save_all": True, "duration": durations}
+    if any(frame.mode == "RGBA" for frame in frames):
+        frames = [frame.convert("RGBA") for frame in frames]  # one mode for the writer; opaque ones stay opaque
+        if fmt == "GIF":
+            # Each frame is whole: cleared before the next is drawn, or its transparent pixels
+            # would show the frame before.
+            options["disposal"] = 2
+    options["append_images"] = frames[1:]
     loop = _loop(source)
     if loop is not None:
         options["loop"] = loop
