@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence
 
-from veil.detect import FAST, DetectionProfile, as_shown, detection_record, distinct, faces_in, prepared, transparency
+from veil.detect import FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency
 from veil.imagefile import MAX_PIXELS, ImageError, decoding_errors
 from veil.outputs import atomic_output
 from veil.photo import file_sha256, still_as_planned
@@ -84,8 +84,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     transparent = 0  # frames looked at in three views (see photo.plan_photo)
     size = _screen(path)
     for index, (pixels, duration) in enumerate(_frames(path)):
-        pictures = [prepared(view, profile) for view in as_shown(pixels)] if look else []
-        faces = distinct([face for picture in pictures for face in faces_in(picture)], profile.nms_iou)
+        pictures, faces = faces_as_shown(pixels, profile) if look else ([], [])
         colourless += bool(pictures and pictures[0].colourless)
         transparent += len(pictures) > 1
         for kind, boxes in frame_boxes(pixels, hide, 1.0, 1.0, passes).items():
@@ -108,7 +107,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
         detection={**(detection_record(profile, *size, colourless == len(durations) if all_alike else None)
                       if look else {}),
                    **({} if all_alike else {"colourless_frames": colourless}),
-                   **({"transparency_views": ["colour channels", "over white", "over black"],
+                   **({"transparency_views": list(TRANSPARENCY_VIEWS),
                        "transparent_frames": transparent} if transparent else {}),
                    **kinds_record(hide, *size, passes),
                    "every_frame": True, "tracking": asdict(params)},

@@ -394,6 +394,10 @@ def as_rgb8(image: np.ndarray) -> np.ndarray:
     return image
 
 
+# The views `as_shown` gives a transparent picture, as the plan names them.
+TRANSPARENCY_VIEWS = ("colour channels", "over white", "over black")
+
+
 def as_shown(image: np.ndarray) -> list[np.ndarray]:
     """The picture as the detectors must see it: its colour channels, and where some of it is
     transparent, composited over white and over black as well, as viewers show it. A face can
@@ -656,6 +660,13 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
     gain = exposure_gain(rgb, profile.dark_below)
     rgb = brightened(rgb, gain)
     return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless)
+
+
+def faces_as_shown(image: np.ndarray, profile: DetectionProfile) -> tuple[list[Picture], list[Detection]]:
+    """The pictures the detectors looked at (one, or a transparent picture's `as_shown` views: the
+    first says how the picture was judged) and the faces found in any of them, each once."""
+    pictures = [prepared(view, profile) for view in as_shown(image)]
+    return pictures, distinct([face for picture in pictures for face in faces_in(picture)], profile.nms_iou)
 
 
 def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: RetinaFace | None) -> np.ndarray:

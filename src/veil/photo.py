@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from veil.detect import FAST, DetectionProfile, as_shown, detection_record, distinct, faces_in, prepared
+from veil.detect import FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown
 from veil.imagefile import Photo, read_photo, to_srgb, write_photo
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.outputs import atomic_output
@@ -43,9 +43,8 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
     # People need the faces too: a face whose body the person detector missed still gets one.
     look = "face" in hide or "person" in hide
     # A transparent photo is looked at as viewers may show it, too: faces found in any view are hidden.
-    pictures = [prepared(view, profile) for view in as_shown(photo.pixels)] if look else []
-    found = [face for picture in pictures for face in faces_in(picture)]
-    faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(distinct(found, profile.nms_iou))]
+    pictures, found = faces_as_shown(photo.pixels, profile) if look else ([], [])
+    faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(found)]
     picture = pictures[0] if pictures else None
     others, record = photo_regions(photo.pixels, hide, faces, text_passes(profile.name))
     return MediaPlan(
@@ -58,7 +57,7 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
         detection={**(detection_record(profile, width, height, picture.colourless) if picture else {}), **record,
                    # What the detectors saw: a dark photo brightened by this gain (the output is not).
                    **({"exposure_gain": round(picture.gain, 3)} if picture and picture.gain != 1.0 else {}),
-                   **({"transparency_views": ["colour channels", "over white", "over black"]}
+                   **({"transparency_views": list(TRANSPARENCY_VIEWS)}
                       if len(pictures) > 1 else {}),
                    **({"other_images_not_written": photo.others} if photo.others else {}),
                    **({"motion_video_not_written": True} if photo.video_after else {})},
