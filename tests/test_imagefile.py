@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -590,3 +592,33 @@ def test_a_png_whose_profile_libpng_dislikes_prints_nothing_of_it(shared_data, t
     run = veil_subprocess(path, "-o", tmp_path / "out.png")
     assert run.returncode == 0 and (tmp_path / "out.png").exists()
     assert "libpng" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_a_jpeg_with_damaged_data_gets_one_line_naming_it(shared_data, tmp_path):
+    # The libjpeg inside OpenCV decodes damaged data as it can and printed "Corrupt JPEG data:
+    # premature end of data segment" on stderr, naming no file; the run said nothing else of it.
+    data = bytearray((shared_data / TWO_PEOPLE).read_bytes())
+    scan = data.rfind(b"\xff\xda")
+    for at in range(scan + (len(data) - scan) * 2 // 3, len(data) - 16, 97):
+        data[at] = 0xFF - data[at]
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(bytes(data))
+    photo = read_photo(path)
+    assert photo.decoder_messages and photo.decoder_messages[0].startswith("Corrupt JPEG data")
+    assert photo.pixels.shape == read_photo(shared_data / TWO_PEOPLE).pixels.shape
+    run = veil_subprocess(path, "-o", tmp_path / "out.jpg", "--save-plan", tmp_path / "plan.json", "-q")
+    assert run.returncode == 0 and (tmp_path / "out.jpg").exists()
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "damaged.jpg" in lines[0] and "damaged" in lines[0].split("damaged.jpg")[1], run.stderr
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["media"][0]["detection"]["decoder_messages"] == list(photo.decoder_messages)
+    assert plan["media"][0]["regions"]  # the faces in the rows before the damage are still found
+
+
+def test_stderr_written_by_others_while_a_photo_is_decoded_reaches_the_terminal(shared_data, capfd):
+    # The decoder's warnings are taken off stderr while it runs; another thread's lines are not.
+    from veil.imagefile import _c_stderr_taken
+    with _c_stderr_taken() as said:
+        os.write(2, b"someone else's line\n")
+        cv2.imread(str(shared_data / TWO_PEOPLE))
+    assert said == [] and capfd.readouterr().err == "someone else's line\n"

@@ -19,6 +19,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
+import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -72,6 +75,9 @@ class Photo:
     others: int = 0
     # A motion photo's video, stored after the JPEG: never written, and the user is told.
     video_after: bool = False
+    # What the decoder said of damaged data it decoded all the same (libjpeg: "Corrupt JPEG data:
+    # premature end of data segment"): the rest of the picture is as the decoder filled it in.
+    decoder_messages: tuple[str, ...] = ()
 
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -316,9 +322,55 @@ def _heif_extents_present(path: Path) -> bool:
     return True
 
 
-def _opencv_pixels(image: Image.Image, path: Path) -> np.ndarray | None:
+_stderr_lock = threading.Lock()
+# How the warnings of libjpeg(-turbo) (its jerror.h) and libpng begin.
+LIBRARY_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid SOS", "Warning: unknown JFIF",
+                    "Inconsistent progression", "Unknown Adobe", "Application transferred", "libpng ")
+
+
+@contextlib.contextmanager
+def _c_stderr_taken() -> Iterator[list[str]]:
+    """The lines C code prints on stderr meanwhile (the libjpeg inside OpenCV warns there of
+    damaged data it decodes all the same, in a line that names no file), taken off the terminal
+    so that the user gets one that does. Anything else written there meanwhile, another
+    thread's, is passed on. One at a time: each swaps the process's stderr. A file, not a pipe:
+    a hostile PNG can make libpng warn without end, and a full pipe would stop the decoder.
+    Where no temporary file can be made, the lines go to the terminal as they are."""
+    said: list[str] = []
+    try:
+        taken = tempfile.TemporaryFile()
+    except OSError:
+        taken = None
+    if taken is None:
+        yield said
+        return
+    with _stderr_lock, taken:
+        sys.stderr.flush()
+        terminal = os.dup(2)
+        os.dup2(taken.fileno(), 2)
+        try:
+            yield said
+        finally:
+            sys.stderr.flush()
+            os.dup2(terminal, 2)
+            os.close(terminal)
+            taken.seek(0)
+            for line in taken.read().decode(errors="replace").splitlines(keepends=True):
+                if _from_decoder(line):
+                    said.append(line.strip())
+                else:
+                    sys.stderr.write(line)
+
+
+def _from_decoder(line: str) -> bool:
+    """Whether a line is one of libjpeg's warnings or libpng's (OpenCV's own log is silenced)."""
+    return line.startswith(LIBRARY_WARNINGS)
+
+
+def _opencv_pixels(image: Image.Image, path: Path, messages: list[str]) -> np.ndarray | None:
     """The pixels decoded by OpenCV into one array, or None where it does not decode this
-    file as Pillow would (then Pillow decodes it, and reports what is wrong with it)."""
+    file as Pillow would (then Pillow decodes it, and reports what is wrong with it). What the
+    decoder says of damaged data it decodes all the same goes into `messages`."""
     sixteen_bit = _is_16bit_colour(image)
     if not sixteen_bit:
         if image.format not in ("JPEG", "MPO", "PNG") or image.mode not in OPENCV_MODES:
@@ -337,7 +389,9 @@ def _opencv_pixels(image: Image.Image, path: Path) -> np.ndarray | None:
     # a numpy array; the plain form decodes into OpenCV's own memory and copies that into one,
     # holding the photo twice. (Given an array, it would hand that array back unchanged when
     # decoding fails, rather than None.)
-    pixels = cv2.imread(str(path), None, cv2.IMREAD_UNCHANGED)
+    with _c_stderr_taken() as said:
+        pixels = cv2.imread(str(path), None, cv2.IMREAD_UNCHANGED)
+    messages.extend(said)
     # A 16-bit RGB PNG's transparent colour comes out of OpenCV as an alpha channel.
     keyed = sixteen_bit and "transparency" in image.info
     channels = 4 if image.mode == "RGBA" or keyed else 3 if sixteen_bit else OPENCV_MODES[image.mode]
@@ -390,7 +444,8 @@ def read_photo(path: Path) -> Photo:
             gamma = image.info.get("gamma") if fmt == "PNG" and not icc and "srgb" not in image.info else None
             if fmt == "HEIF" and not _heif_extents_present(path):
                 raise ImageError("cannot decode image (image data missing: the file is truncated or damaged)")
-            pixels = _opencv_pixels(image, path)
+            messages: list[str] = []
+            pixels = _opencv_pixels(image, path, messages)
             if pixels is None and _is_16bit_colour(image):
                 truncated = image.format == "PNG" and not _png_complete(path)
                 raise ImageError("cannot decode 16-bit image" + (" (image file is truncated)" if truncated else ""))
@@ -405,7 +460,7 @@ def read_photo(path: Path) -> Photo:
         pixels = pixels.copy()
     if gamma:
         _from_png_gamma(pixels, gamma)
-    return Photo(pixels, _fitting_profile(icc, pixels), fmt, others, _carries_video(path, fmt))
+    return Photo(pixels, _fitting_profile(icc, pixels), fmt, others, _carries_video(path, fmt), tuple(messages))
 
 
 # The exponent a gAMA chunk's value times this gives is the one from its values to sRGB's, near

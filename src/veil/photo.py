@@ -60,7 +60,8 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
                    **({"transparency_views": list(TRANSPARENCY_VIEWS)}
                       if len(pictures) > 1 else {}),
                    **({"other_images_not_written": photo.others} if photo.others else {}),
-                   **({"motion_video_not_written": True} if photo.video_after else {})},
+                   **({"motion_video_not_written": True} if photo.video_after else {}),
+                   **({"decoder_messages": list(photo.decoder_messages)} if photo.decoder_messages else {})},
     )
 
 
