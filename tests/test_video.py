@@ -1213,3 +1213,30 @@ def test_a_steady_frame_rate_is_searched_on_its_stride_and_a_slowdown_more_often
         assert searched([round(i * base / rate) for i in range(300)], base, stride) == list(range(0, 300, 2)), rate
     slowing = [20 * i for i in range(60)] + [1200 + 40 * i for i in range(12)]  # 30 fps, then 15 fps (1/600 s)
     assert searched(slowing, 600, 2)[-12:] == list(range(60, 72))
+
+
+@pytest.mark.parametrize("codec, pix_fmt, suffix", [("libvpx-vp9", "yuva420p", ".webm"),
+                                                    ("prores_ks", "yuva444p10le", ".mov")])
+def test_a_video_with_transparency_is_written_opaque_and_the_user_told(tmp_path: Path, codec, pix_fmt, suffix):
+    """veil's output keeps no alpha channel: a WebM's VP9 alpha (stored beside the picture) and an
+    alpha plane (ProRes 4444) were dropped without a word. Faces are still found and hidden."""
+    source, target = tmp_path / f"alpha{suffix}", tmp_path / f"out{suffix}"
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(10), c.decode(video=0))]
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
+        for index, rgb in enumerate(frames):
+            rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+            rgba[:, : rgb.shape[1] // 4, 3] = 0  # a transparent band at the left
+            frame = av.VideoFrame.from_ndarray(rgba, "rgba").reformat(format=pix_fmt)
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    result = CliRunner().invoke(app, [str(source), "-o", str(target), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["faces"] >= 1
+    assert any(note.startswith("its transparency (an alpha channel) was left out") for note in summary["results"][0]["notes"])
+    with av.open(str(target)) as c:
+        assert not any(component.is_alpha for component in c.streams.video[0].codec_context.format.components)

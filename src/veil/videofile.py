@@ -113,10 +113,25 @@ def left_out(container: av.container.InputContainer) -> dict[str, int]:
     """What a video file holds beside the video redacted, for the plan and the user's notes:
     other moving pictures (another angle, a preview) and whatever `never_written` counts, never
     written; subtitle streams, the text ones written only if asked (--keep-subtitles)."""
+    try:
+        transparent = has_transparency(video_stream(container))
+    except VideoError:
+        transparent = False  # no video to write: the render says why
     return {"other_videos_not_written": max(0, len(moving_streams(container)) - 1),
+            "transparency_not_written": int(transparent),
             "subtitle_streams": len(container.streams.subtitles),
             "picture_subtitle_streams": sum(not is_text_subtitle(s) for s in container.streams.subtitles),
             **never_written(container)}
+
+
+def has_transparency(stream: av.video.stream.VideoStream) -> bool:
+    """Whether the video's pictures carry transparency, which veil's output does not keep: an alpha
+    plane in its pixel format (ProRes 4444, PNG, FFV1), or a WebM's VP8/VP9 alpha, stored beside
+    the picture (Matroska's alpha_mode) where FFmpeg's own decoder leaves it aside."""
+    if stream.metadata.get("alpha_mode") == "1":
+        return True
+    pixels = stream.codec_context.format
+    return pixels is not None and any(component.is_alpha for component in pixels.components)
 
 
 def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
