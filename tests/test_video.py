@@ -565,6 +565,8 @@ def _talk_with_subtitles(tmp_path: Path, suffix: str, text: str, header: bytes |
         written = out.add_stream_from_template(subtitles.streams.subtitles[0])
         if header is not None:
             written.codec_context.extradata = header
+        written.metadata.update(language="fra", title="Interview with J. Doe")
+        written.disposition = av.stream.Disposition.default | av.stream.Disposition.forced
         for stream, packets in ((video, picture.demux(video=0)), (written, subtitles.demux(subtitles=0))):
             for packet in packets:
                 if packet.size and packet.pts * packet.time_base < 1:
@@ -591,6 +593,11 @@ def test_subtitles_are_left_out_and_said_so_or_kept_without_their_authors(tmp_pa
     assert "Olena" not in events and "Kyiv" not in events  # a name, a note, a comment: players show none
     assert "PlayResX: 384" in header and "Style: Default,Arial" in header
     assert "Jane" not in header and "Kyiv" not in header and "witness" not in header
+    # What players choose the track by is kept (a forced track shows by itself); its title, a name, is not.
+    with av.open(str(tmp_path / "kept.mkv")) as c:
+        track = c.streams.subtitles[0]
+        assert track.metadata.get("language") == "fra" and "title" not in track.metadata
+        assert track.disposition & av.stream.Disposition.forced and track.disposition & av.stream.Disposition.default
 
 
 WEBVTT = """WEBVTT

@@ -416,6 +416,7 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         rewritten: dict[int, Callable[[av.Packet], av.Packet]] = {}
         for sub in subtitles_copied(source, encoding):
             copies[sub.index] = out.add_stream_from_template(sub)
+            keep_track_choice(sub, copies[sub.index])  # a forced track is shown without being chosen
             if sub.codec_context.name in SHOWN_ONLY:
                 as_shown, header_as_shown = SHOWN_ONLY[sub.codec_context.name]
                 rewritten[sub.index] = as_shown
@@ -521,8 +522,8 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
 
 
 def keep_track_choice(source: av.stream.Stream, stream: av.stream.Stream) -> None:
-    """What a player chooses a sound track by: its language and whether it is the default. Its
-    title is not kept (it may name a person, as "Interview with ...")."""
+    """What a player chooses a sound or subtitle track by: its language and whether it is the
+    default (or forced). Its title is not kept (it may name a person, as "Interview with ...")."""
     if language := source.metadata.get("language"):
         stream.metadata["language"] = language
     with contextlib.suppress(AttributeError):  # a PyAV without dispositions: left as the muxer sets them
