@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -178,3 +180,22 @@ def test_a_transparent_animation_stays_transparent_with_every_face_hidden(walkin
         assert (frame[:, :, 3][(alpha == 0) & ~hidden] == 0).all(), "the transparent background came out opaque"
         assert (frame[:, :, 3][hidden] == 255).all(), "a hidden region is not opaque"
         assert (frame[:, :, 3][alpha == 255] == 255).all(), "an opaque part came out transparent"
+
+
+@pytest.mark.parametrize("name, written_as", [("walking.apng", ("walking.redacted.apng", "PNG")),
+                                               ("walking.bin", ("walking.bin.redacted.png", "PNG"))])
+def test_an_animated_png_stays_a_png_with_its_fractional_delays(walking_gif, tmp_path, name, written_as):
+    """An APNG named .apng (or with a suffix veil cannot write) was written as GIF, down to 256
+    colours; and its 1/30 s delays were cut to 33 ms, so it ran 1% fast."""
+    with Image.open(walking_gif[0]) as gif:
+        frames = [frame.convert("RGB") for frame in ImageSequence.Iterator(gif)]
+    source = tmp_path / name
+    frames[0].save(source, format="PNG", save_all=True, append_images=frames[1:], duration=1000 / 30, loop=0)
+    run = subprocess.run([sys.executable, "-m", "veil", str(source), "-q"], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    output = tmp_path / written_as[0]
+    with Image.open(output) as image:
+        assert image.format == written_as[1] and image.n_frames == FRAMES
+        durations = [frame.info["duration"] for frame in ImageSequence.Iterator(image)]
+    assert sum(durations) == pytest.approx(FRAMES * 1000 / 30, abs=1e-6)

@@ -34,13 +34,13 @@ from veil.render import redact_frame
 from veil.track import TrackParams
 from veil.video import EXTEND_S, MAX_GAP_S, tracked_regions
 
-WRITE_FORMATS = {".gif": "GIF", ".png": "PNG", ".webp": "WEBP"}
+WRITE_FORMATS = {".gif": "GIF", ".png": "PNG", ".apng": "PNG", ".webp": "WEBP"}
 
 
-def _frames(path: Path) -> Iterator[tuple[np.ndarray, int]]:
+def _frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
     """Each frame composited in full, as RGB, or RGBA where some of it is transparent, with its
-    duration in milliseconds. A frame that reaches past the animation's screen grows Pillow's
-    canvas, not the screen: see `_screen`."""
+    duration in milliseconds (an APNG's is a fraction, as 1/30 s). A frame that reaches past the
+    animation's screen grows Pillow's canvas, not the screen: see `_screen`."""
     with decoding_errors("animation"):
         with Image.open(path) as image:
             if image.width * image.height * getattr(image, "n_frames", 1) > MAX_PIXELS:
@@ -49,7 +49,7 @@ def _frames(path: Path) -> Iterator[tuple[np.ndarray, int]]:
                 pixels = np.array(frame.convert("RGBA") if frame.has_transparency_data else frame.convert("RGB"))
                 if pixels.shape[2] == 4 and transparency(pixels) is None:
                     pixels = np.ascontiguousarray(pixels[:, :, :3])
-                yield pixels, int(frame.info.get("duration") or 0)
+                yield pixels, float(frame.info.get("duration") or 0)
 
 
 def _screen(path: Path) -> tuple[int, int]:
@@ -65,7 +65,7 @@ def _loop(path: Path) -> int | None:
         return image.info.get("loop")
 
 
-def track_params(durations_ms: list[int]) -> TrackParams:
+def track_params(durations_ms: list[float]) -> TrackParams:
     """The video tracker's settings for this animation's frame rate (every frame is detected)."""
     mean_s = max(sum(durations_ms) / len(durations_ms), 1) / 1000  # a 0 ms frame: browsers show it ~100 ms
     rate = 1 / mean_s
@@ -78,7 +78,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     detections: dict[int, list[Box]] = {}
     kinds: dict[Kind, dict[int, list[Box]]] = {kind: {} for kind in hide if kind != "face"}
     look = "face" in hide or "person" in hide  # people need the faces too (see photo.plan_photo)
-    durations: list[int] = []
+    durations: list[float] = []
     passes = text_passes(profile.name)
     colourless = 0  # frames held to the profile's colourless thresholds (detect_faces judges each)
     transparent = 0  # frames looked at in three views (see photo.plan_photo)
@@ -129,7 +129,7 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
     covered = media.covered_frames()
     secret = secrets.token_bytes(16)  # one blur shading per export, kept by each region across frames
     frames: list[Image.Image] = []
-    durations: list[int] = []
+    durations: list[float] = []
     width, height = _screen(source)
     for index, (whole, duration) in enumerate(_frames(source)):
         pixels = np.ascontiguousarray(whole[:height, :width])

@@ -271,13 +271,24 @@ def output_suffix(source: Path | Url, kind: MediaKind) -> str:
     if kind == "video":
         return source.suffix if suffix in CONTAINER_FORMATS else ".mkv"
     if kind == "animation":
-        return source.suffix if suffix in (".gif", ".webp", ".png") else ".gif"
+        from veil.animation import WRITE_FORMATS as ANIMATION_FORMATS
+
+        if suffix in ANIMATION_FORMATS:
+            return source.suffix
+        # By what it is: an animated PNG or WebP keeps its colours and transparency, which GIF would cut.
+        by_format = _suffix_of_format(source)
+        return by_format if by_format in ANIMATION_FORMATS else ".gif"
     if suffix in WRITE_FORMATS:
         return source.suffix
+    return _suffix_of_format(source) or ".png"
+
+
+def _suffix_of_format(source: Path | Url) -> str | None:
+    """The suffix of the image format the file holds, where veil writes that format."""
     with contextlib.suppress(OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
         with source.open() if isinstance(source, Url) else open(source, "rb") as file, Image.open(file) as image:
-            return IMAGE_SUFFIX_OF_FORMAT.get(image.format or "", ".png")
-    return ".png"
+            return IMAGE_SUFFIX_OF_FORMAT.get(image.format or "")
+    return None
 
 
 def output_path(source: Path | Url, base: Path | Url, output: Path | Url | None, output_dir: Path | Url | None,
