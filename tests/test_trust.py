@@ -210,6 +210,11 @@ def test_json_answers_even_a_refused_run(shared_data, tmp_path):
     closed = subprocess.run(f"{sys.executable} -m veil --json --nonsense | true", shell=True, capture_output=True,
                             text=True, timeout=300, executable="/bin/bash")
     assert "Traceback" not in closed.stderr and "Exception ignored" not in closed.stderr, closed.stderr
+    # So too for a run that redacted its file: exit 0 (exit 1 says a file failed), no word on stderr.
+    done = subprocess.run(f"{sys.executable} -m veil --json {photo} -o {tmp_path / 'out.jpg'} | true; "
+                          "exit ${PIPESTATUS[0]}", shell=True, capture_output=True, text=True, timeout=300,
+                          executable="/bin/bash")
+    assert done.returncode == 0 and done.stderr == "" and (tmp_path / "out.jpg").exists(), done.stderr
     result = veil_subprocess("--", "--json")  # a file of that name, not the option
     assert result.returncode == 1 and result.stdout == "" and "--json: no such file" in result.stderr
     # Nor is `--json` the option where it is another option's value (an output named so), given

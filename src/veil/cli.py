@@ -73,13 +73,19 @@ def tell_refusal(message: str, exit_code: int, as_json: bool) -> None:
         print_json_error(message, exit_code)
 
 
-def print_json_error(message: str, exit_code: int) -> None:
-    """--json's answer for a run that ended without a summary. A reader that closed the pipe
-    must not turn the exit into a traceback (typer's own guard does not cover this)."""
+def print_json(answer: dict, indent: int | None = None) -> None:
+    """--json's answer on stdout. A reader that closed the pipe must change neither the exit code
+    (which says how the files went) nor turn the exit into a traceback (typer's own guard turns
+    it into exit code 1)."""
     try:
-        print(json.dumps({"error": message, "exit_code": exit_code}), flush=True)
+        print(json.dumps(answer, indent=indent), flush=True)
     except BrokenPipeError:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout again at exit
+
+
+def print_json_error(message: str, exit_code: int) -> None:
+    """--json's answer for a run that ended without a summary."""
+    print_json({"error": message, "exit_code": exit_code})
 
 
 def show_version(value: bool) -> None:
@@ -370,7 +376,7 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
     regions = sum(r.regions for r in results)
     done = sum(r.already_done for r in results)
     if as_json:
-        print(json.dumps({
+        print_json({
             "files": len(results), "failed": len(failed), "skipped": len(skipped), "already_done": done,
             "faces": regions,
             "dry_run": dry_run, "seconds": round(seconds, 2),
@@ -379,7 +385,7 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
                          **speech_summary(r)}
                         for r in results],
             "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in skipped],
-        }, indent=1))
+        }, indent=1)
         return
     for r in results:
         for note in r.notes:
