@@ -22,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from veil.cli import app
+from veil.outputs import media_kind
 from veil.plan import Box, MediaPlan, Plan, RenderSettings
 from veil.video import plan_video, render_video, upright_to_coded
 from veil.videofile import Encoding, VideoError, check_output_holds
@@ -225,6 +226,19 @@ def test_a_bare_h264_stream_is_timed_at_its_rate_and_searched(tmp_path: Path):
     with av.open(str(target)) as c:
         times = [round(f.time, 3) for f in c.decode(video=0)]
     assert len(times) == 20 and times == sorted(set(times)) and times[-1] > 0.5
+
+
+def test_an_mpeg2_elementary_stream_is_a_video_not_a_photo(tmp_path: Path):
+    # Pillow recognises an .m2v's sequence header but cannot decode it: the file was taken for a
+    # photo that could not be read, and never reached FFmpeg, which decodes it.
+    source, target = tmp_path / "camera.m2v", tmp_path / "out.mkv"
+    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 20, codec="mpeg2video", pix_fmt="yuv420p")
+    assert media_kind(source) == "video"
+    result = CliRunner().invoke(app, [str(source), "-o", str(target), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["faces"] >= 1
+    with av.open(str(target)) as c:
+        assert len(list(c.decode(video=0))) == 20
 
 
 def test_rotated_video_keeps_its_rotation_and_faces_are_hidden_upright(tmp_path: Path):

@@ -35,6 +35,9 @@ MediaKind = Literal["image", "animation", "video", "audio"]
 # Demuxers that accept almost any bytes, or that read one still picture: a folder's text or
 # data file must not become a "video" because FFmpeg can show it as characters.
 NOT_VIDEO_FORMATS = {"tty", "image2", "lavfi", "bin", "data"}
+# Formats Pillow recognises but cannot decode, which are video: an MPEG-1/2 elementary stream
+# (.m1v, .m2v) starts with the sequence header Pillow's MPEG plugin reads its size from.
+VIDEO_TO_PILLOW = {"MPEG"}
 
 
 class OutputError(ValueError):
@@ -48,7 +51,8 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
     """
     try:
         with Image.open(path) as image:
-            return "animation" if getattr(image, "n_frames", 1) > 1 and image.format in ANIMATED_FORMATS else "image"
+            if image.format not in VIDEO_TO_PILLOW:
+                return "animation" if getattr(image, "n_frames", 1) > 1 and image.format in ANIMATED_FORMATS else "image"
     except Image.DecompressionBombError:
         return "image"  # refused with its reason when read
     except UnidentifiedImageError:
