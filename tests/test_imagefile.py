@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps
 
-from veil.imagefile import ImageError, Photo, read_photo, to_srgb, write_photo
+from veil.imagefile import ImageError, Photo, holds_profile, read_photo, to_srgb, write_photo
 from veil.photo import plan_photo, render_photo
 from veil.plan import MediaPlan, RenderSettings
 from photo_support import GROUP, TWO_PEOPLE, assert_no_metadata, rgb_of, share_near, veil, veil_subprocess
@@ -393,6 +393,20 @@ def test_keep_icc_keeps_the_profile_and_the_stored_values(shared_data, tmp_path)
     with Image.open(out) as image:
         assert image.info.get("icc_profile") == icc, "profile not kept byte for byte"
     assert np.array_equal(rgb_of(out), stored)
+
+
+def test_keep_icc_into_a_format_without_a_profile_converts_the_colours_and_says_so(shared_data, tmp_path):
+    # A BMP (or a 16-bit TIFF) holds no profile: the stored P3 values were written without theirs,
+    # and viewers showed them as sRGB, without a word.
+    source = shared_data / P3_HEIC
+    _, expected, _ = srgb_reference(source)
+    run = veil_subprocess(source, "-o", tmp_path / "out.bmp", "--keep-icc", "-q")
+    assert run.returncode == 0 and "--keep-icc: a .bmp file of these pixels holds no colour profile" in run.stderr
+    render_photo(whole_photo_plan(source), RenderSettings(), tmp_path / "plain.bmp", keep_icc=True)
+    assert np.abs(rgb_of(tmp_path / "plain.bmp").astype(int) - expected).max() <= 1
+    sixteen_bit = np.zeros((2, 2, 3), np.uint16)
+    assert not holds_profile(".tif", sixteen_bit) and holds_profile(".tif", sixteen_bit.astype(np.uint8))
+    assert holds_profile(".png", sixteen_bit)
 
 
 def gray_profile(gamma: float) -> bytes:

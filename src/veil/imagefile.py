@@ -573,6 +573,13 @@ def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -
         raise ImageError(f"cannot encode {fmt} image")
 
 
+def holds_profile(suffix: str, pixels: np.ndarray) -> bool:
+    """Whether veil writes a colour profile into a file of this suffix holding these pixels: not
+    into BMP (Pillow's writer has no place for one), nor into a 16-bit TIFF (OpenCV's has none)."""
+    fmt = WRITE_FORMATS.get(suffix.lower())
+    return fmt != "BMP" and not (fmt == "TIFF" and pixels.dtype == np.uint16)
+
+
 def write_photo(photo: Photo, path: Path, suffix: str | None = None) -> None:
     """Encode the pixels into a new file at `path`, in the format `suffix` (default: the
     path's own) names, with no metadata but the photo's ICC profile, if it has one."""

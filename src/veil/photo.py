@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from veil.detect import FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown
-from veil.imagefile import Photo, read_photo, to_srgb, write_photo
+from veil.imagefile import Photo, holds_profile, read_photo, to_srgb, write_photo
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.outputs import atomic_output
 from veil.plan import Kind, MediaPlan, RenderSettings
@@ -84,6 +84,10 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
             f"plan is for a {media.width}x{media.height} image, the file is "
             f"{photo.pixels.shape[1]}x{photo.pixels.shape[0]}"
         )
+    if keep_icc and photo.icc_profile and not holds_profile(output.suffix, photo.pixels):
+        # Its own colour values without their profile would be shown as sRGB: wrong colours.
+        media.detection["profile_converted"] = f"a {output.suffix} file of these pixels holds no colour profile"
+        keep_icc = False
     if not keep_icc:
         # Before redacting, so that a fill comes out in exactly the colour asked for.
         photo = to_srgb(photo)

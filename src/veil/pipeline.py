@@ -279,6 +279,9 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     if media.detection.get("motion_video_not_written"):
         found.append(Note(f"the photo carries a short video after it (a motion photo): it {was} left out, the still "
                           f"{was} redacted and written", warning=True))
+    if why := media.detection.get("profile_converted"):
+        found.append(Note(f"--keep-icc: {why}, so its colours {were} converted to sRGB (a .png keeps the profile)",
+                          warning=True))
     if said := media.detection.get("decoder_messages"):
         found.append(Note(f"its decoder warned of damaged data ({'; '.join(said)}): the picture {was} searched "
                           "and written as decoded, and what the data lost shows as the decoder filled it in",
