@@ -17,6 +17,7 @@ from veil.cli import app
 
 # Inputs used by several tests (paths relative to ../shared/data).
 TWO_PEOPLE = "face_recognition_examples/examples/two_people.jpg"
+P3_HEIC = "metadata/exif-samples/heic/IMG_5195.HEIC"  # iPhone: "Display P3", "Copyright Apple Inc., 2017"
 OBAMA = "face_recognition_examples/examples/knn_examples/test/obama1.jpg"
 KIT_WITH_ROSE = "face_recognition_examples/examples/knn_examples/test/kit_with_rose.jpg"
 GROUP = "wider_face_dev/images/12--Group/12_Group_Group_12_Group_Group_12_28.jpg"

@@ -11,14 +11,14 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from PIL import Image, ImageSequence
+from PIL import Image, ImageCms, ImageSequence
 
 from veil.animation import plan_animation, render_animation
 from veil.outputs import media_kind
 from veil.imagefile import ImageError
 from veil.plan import Plan, RenderSettings
 from veil.render import region_mask
-from photo_support import TWO_PEOPLE, share_near
+from photo_support import P3_HEIC, TWO_PEOPLE, share_near
 
 CLIP = "videos/youtube_faces/Aaron_Guiel5"
 FRAMES = 14
@@ -199,3 +199,31 @@ def test_an_animated_png_stays_a_png_with_its_fractional_delays(walking_gif, tmp
         assert image.format == written_as[1] and image.n_frames == FRAMES
         durations = [frame.info["duration"] for frame in ImageSequence.Iterator(image)]
     assert sum(durations) == pytest.approx(FRAMES * 1000 / 30, abs=1e-6)
+
+
+def test_an_animations_colour_profile_is_converted_or_kept_like_a_photos(shared_data, walking_gif, tmp_path):
+    """An APNG with a Display P3 profile was written with its P3 values and no profile: its colours
+    shifted in every viewer, and --keep-icc was ignored."""
+    with Image.open(shared_data / P3_HEIC) as heic:
+        icc = heic.info["icc_profile"]
+    with Image.open(walking_gif[0]) as gif:
+        frames = [frame.convert("RGB") for frame in ImageSequence.Iterator(gif)]
+    source = tmp_path / "wide.png"
+    frames[0].save(source, format="PNG", save_all=True, append_images=frames[1:], duration=100, icc_profile=icc)
+    stored = np.asarray(frames[-1])
+    converted = np.asarray(ImageCms.profileToProfile(frames[-1], ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                                                     ImageCms.createProfile("sRGB"), outputMode="RGB"))
+    assert np.mean(np.any(stored != converted, axis=-1)) > 0.1
+    for args, profile, values in (([], None, converted), (["--keep-icc"], icc, stored)):
+        out = tmp_path / f"out{len(args)}.png"
+        run = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(out), "-q", *args],
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0 and run.stderr == "", run.stderr
+        with Image.open(out) as image:
+            assert image.info.get("icc_profile") == profile
+            image.seek(image.n_frames - 1)
+            written = np.asarray(image.convert("RGB"))
+        assert np.mean(np.all(np.abs(written.astype(int) - values) <= 1, axis=-1)) > 0.9  # all but the hidden face
+    run = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(tmp_path / "out.gif"), "-q",
+                          "--keep-icc"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and "--keep-icc: a .gif file holds no colour profile" in run.stderr, run.stderr

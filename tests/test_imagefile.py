@@ -17,7 +17,7 @@ from PIL import Image, ImageCms, ImageOps
 from veil.imagefile import ImageError, Photo, holds_profile, read_photo, to_srgb, write_photo
 from veil.photo import plan_photo, render_photo
 from veil.plan import MediaPlan, RenderSettings
-from photo_support import GROUP, TWO_PEOPLE, assert_no_metadata, rgb_of, share_near, veil, veil_subprocess
+from photo_support import GROUP, P3_HEIC, TWO_PEOPLE, assert_no_metadata, rgb_of, share_near, veil, veil_subprocess
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -349,7 +349,6 @@ def test_cmyk_photo_becomes_rgb_and_a_profile_for_another_colour_space_is_droppe
 
 # --- colour profiles: converted to sRGB, the device's profile left out ------------------------
 
-P3_HEIC = "metadata/exif-samples/heic/IMG_5195.HEIC"  # iPhone: "Display P3", "Copyright Apple Inc., 2017"
 APPLE_JPEG = "metadata/exif-samples/jpg/orientation/landscape_6.jpg"  # Apple's "Generic RGB Profile", turned
 
 

@@ -4,7 +4,8 @@ Each frame is composited whole (Pillow applies every frame's disposal as it seek
 detector looks at all of them, and the detections are linked into tracks as in a video,
 so a face the detector misses in one frame is still hidden there. The output is a new
 animation built from the redacted frames alone, with the same frame durations and loop
-count: no comment, XMP, EXIF or colour profile. Transparency is kept (a sticker stays a
+count: no comment, XMP or EXIF, and colours converted to sRGB through the file's profile, as a
+photo's are (`--keep-icc` keeps profile and values in PNG and WebP). Transparency is kept (a sticker stays a
 sticker): a transparent frame is searched as a transparent photo is, its colour channels and
 the frame over white and over black, and a hidden region is made opaque. GIF has one level of
 transparency, so a partly transparent pixel of an animation written as GIF comes out either
@@ -24,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from veil.detect import FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency
-from veil.imagefile import MAX_PIXELS, ImageError, decoding_errors
+from veil.imagefile import MAX_PIXELS, ImageError, Photo, decoding_errors, fitting_profile, to_srgb
 from veil.outputs import atomic_output
 from veil.photo import file_sha256, still_as_planned
 from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, text_passes
@@ -37,19 +38,28 @@ from veil.video import EXTEND_S, MAX_GAP_S, tracked_regions
 WRITE_FORMATS = {".gif": "GIF", ".png": "PNG", ".apng": "PNG", ".webp": "WEBP"}
 
 
-def _frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
+def _frames(path: Path, srgb: bool = True) -> Iterator[tuple[np.ndarray, float]]:
     """Each frame composited in full, as RGB, or RGBA where some of it is transparent, with its
     duration in milliseconds (an APNG's is a fraction, as 1/30 s). A frame that reaches past the
-    animation's screen grows Pillow's canvas, not the screen: see `_screen`."""
+    animation's screen grows Pillow's canvas, not the screen: see `_screen`. `srgb`: colours
+    converted through the file's colour profile, as a photo's are (see imagefile.to_srgb)."""
     with decoding_errors("animation"):
         with Image.open(path) as image:
             if image.width * image.height * getattr(image, "n_frames", 1) > MAX_PIXELS:
                 raise ImageError(f"larger than {MAX_PIXELS // 1_000_000} megapixels in all its frames")
+            icc = image.info.get("icc_profile") if srgb else None
             for frame in ImageSequence.Iterator(image):
                 pixels = np.array(frame.convert("RGBA") if frame.has_transparency_data else frame.convert("RGB"))
                 if pixels.shape[2] == 4 and transparency(pixels) is None:
                     pixels = np.ascontiguousarray(pixels[:, :, :3])
+                if icc:
+                    pixels = to_srgb(Photo(pixels, fitting_profile(icc, pixels), image.format or "")).pixels
                 yield pixels, float(frame.info.get("duration") or 0)
+
+
+def _profile(path: Path) -> bytes | None:
+    with Image.open(path) as image:
+        return image.info.get("icc_profile")
 
 
 def _screen(path: Path) -> tuple[int, int]:
@@ -115,9 +125,12 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     )
 
 
-def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, overwrite: bool = True) -> None:
+def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, overwrite: bool = True,
+                     keep_icc: bool = False) -> None:
     """Write the redacted animation to `target` (atomically): every frame hidden as planned,
-    the same durations and loop count, in the format the suffix names (.gif, .png, .webp)."""
+    the same durations and loop count, in the format the suffix names (.gif, .png, .webp).
+    Colours are converted to sRGB, or with `keep_icc` kept with their profile where the format
+    holds one (PNG, WebP; GIF holds none: converted there, and the plan says so)."""
     fmt = WRITE_FORMATS.get(target.suffix.lower())
     if fmt is None:
         raise ImageError(f"cannot write an animation as {target.suffix or 'a file without a suffix'}; "
@@ -131,7 +144,11 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
     frames: list[Image.Image] = []
     durations: list[float] = []
     width, height = _screen(source)
-    for index, (whole, duration) in enumerate(_frames(source)):
+    profile = _profile(source) if keep_icc else None
+    if profile and fmt == "GIF":
+        media.detection["profile_converted"] = "a .gif file holds no colour profile"
+        profile = None
+    for index, (whole, duration) in enumerate(_frames(source, srgb=profile is None)):
         pixels = np.ascontiguousarray(whole[:height, :width])
         if pixels.shape[:2] != (media.height, media.width):
             raise ValueError(f"plan is for a {media.width}x{media.height} animation, the file is "
@@ -154,6 +171,8 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
         options["loop"] = loop
     if fmt == "WEBP":
         options["lossless"] = True  # redaction is exact; lossy WebP would smear a fill's edge
+    if profile:
+        options["icc_profile"] = profile
     with atomic_output(target, overwrite, still_as_planned(media)) as temp:
         try:
             frames[0].save(temp, format=fmt, **options)

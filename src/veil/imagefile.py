@@ -125,7 +125,7 @@ def _pillow_pixels(image: Image.Image) -> np.ndarray:
 def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     """Print-ready CMYK photos become sRGB through their own profile where they carry one
     (a plain conversion turns their colours muddy). The CMYK profile itself is then dropped
-    by _fitting_profile: it cannot describe RGB pixels."""
+    by fitting_profile: it cannot describe RGB pixels."""
     if icc:
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
@@ -135,7 +135,7 @@ def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     return image.convert("RGB")
 
 
-def _fitting_profile(icc: bytes | None, pixels: np.ndarray) -> bytes | None:
+def fitting_profile(icc: bytes | None, pixels: np.ndarray) -> bytes | None:
     """The ICC profile, if it describes pixels like these: a profile for another colour space
     (bytes 16-19 of its header) would make viewers show wrong colours or reject the file."""
     if not icc or len(icc) < 20:
@@ -460,7 +460,7 @@ def read_photo(path: Path) -> Photo:
         pixels = pixels.copy()
     if gamma:
         _from_png_gamma(pixels, gamma)
-    return Photo(pixels, _fitting_profile(icc, pixels), fmt, others, _carries_video(path, fmt), tuple(messages))
+    return Photo(pixels, fitting_profile(icc, pixels), fmt, others, _carries_video(path, fmt), tuple(messages))
 
 
 # The exponent a gAMA chunk's value times this gives is the one from its values to sRGB's, near

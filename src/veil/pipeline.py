@@ -230,7 +230,7 @@ def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
         render_photo(media, task.render, target, photo, keep_icc=task.encoding.keep_icc, overwrite=task.overwrite)
     elif task.kind == "animation":
         media = _plan(task, show_progress, sha256)
-        render_animation(media, task.render, target, overwrite=task.overwrite)
+        render_animation(media, task.render, target, overwrite=task.overwrite, keep_icc=task.encoding.keep_icc)
     elif task.kind == "audio":
         media = _plan(task, show_progress, sha256)
         render_audio(media, task.render, target, overwrite=task.overwrite, hash_checked=True)
