@@ -526,3 +526,6 @@ def test_an_unfinished_output_of_a_killed_run_is_named(shared_data, tmp_path):
     assert result.exit_code == 0
     assert f"1 unfinished output(s) of an interrupted run lie beside this run's outputs, e.g. {stale}" in result.stderr
     assert stale.exists()  # another veil may be writing it: named, not removed
+    # A .jpeg output is written under .jpg for OpenCV's encoder, then renamed: that file is named too.
+    result = veil(source, "-q", "-o", tmp_path / "two_people.redacted.jpeg")
+    assert "1 unfinished output(s) of an interrupted run lie beside" in result.stderr

@@ -415,7 +415,10 @@ def partial_outputs(*targets: Path) -> list[Path]:
     its clean-up (a crash, SIGKILL). Each folder is listed once, however many targets it holds."""
     by_folder: dict[Path, set[tuple[str, str]]] = {}
     for target in targets:
-        by_folder.setdefault(target.parent, set()).add(partial_affixes(target))
+        prefix, suffix = partial_affixes(target)
+        # OpenCV names its encoder by the suffix: a photo's file is written under .jpg or .png
+        # (imagefile._write_opencv), then renamed.
+        by_folder.setdefault(target.parent, set()).update((prefix, s) for s in (suffix, ".partial.jpg", ".partial.png"))
     found = []
     for folder, affixes in by_folder.items():
         with contextlib.suppress(OSError):
