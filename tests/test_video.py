@@ -1027,7 +1027,7 @@ def test_unknown_codec_is_a_clear_error(tmp_path: Path):
 def test_plan_for_another_file_is_refused(tmp_path: Path):
     source = VIDEOS / "intel_walking_and_headpose" / "people-detection.mp4"
     media = MediaPlan(path=str(source), kind="video", width=480, height=270, frame_count=23, sha256="0" * 64)
-    with pytest.raises(VideoError, match="changed"):
+    with pytest.raises(ValueError, match="changed since its plan was made"):
         render_video(media, BLACK, tmp_path / "x.mp4")
     assert not list(tmp_path.iterdir())
 

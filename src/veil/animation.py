@@ -27,7 +27,7 @@ from PIL import Image, ImageSequence
 from veil.detect import FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency
 from veil.imagefile import MAX_PIXELS, ImageError, Photo, decoding_errors, fitting_profile, to_srgb
 from veil.outputs import atomic_output
-from veil.photo import file_sha256, still_as_planned
+from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, text_passes
 from veil.plan import Box, Kind, MediaPlan, RenderSettings
 from veil.regions import stored_head_box
@@ -136,8 +136,7 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
         raise ImageError(f"cannot write an animation as {target.suffix or 'a file without a suffix'}; "
                          f"use one of {', '.join(sorted(WRITE_FORMATS))}")
     source = Path(media.path)
-    if media.sha256 and file_sha256(source) != media.sha256:
-        raise ValueError("the file has changed since its plan was made; detect its faces again")
+    check_as_planned(media)
     by_frame = media.boxes_by_frame()
     covered = media.covered_frames()
     secret = secrets.token_bytes(16)  # one blur shading per export, kept by each region across frames

@@ -15,7 +15,7 @@ import av
 import av.error
 
 from veil.outputs import atomic_output
-from veil.photo import file_sha256, still_as_planned
+from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.plan import MediaPlan, RenderSettings
 from veil.speech import SoundError, speech_regions
 from veil.fferror import reason
@@ -94,8 +94,8 @@ def check_audio_output(source: Path, target: Path, voice: VoicePlan) -> None:
 def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overwrite: bool = True,
                  hash_checked: bool = False) -> None:
     """Write the sound with its voices treated to `target`, atomically."""
-    if not hash_checked and media.sha256 and file_sha256(Path(media.path)) != media.sha256:
-        raise SoundError("the file changed since its plan was made: detect again")
+    if not hash_checked:
+        check_as_planned(media)
     voice = media_voice_plan(media, settings.voice)
     if not voice.edits:
         raise SoundError(KEEP_REFUSED)

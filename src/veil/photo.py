@@ -23,6 +23,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+PLAN_OUT_OF_DATE = "the file has changed since its plan was made (SHA-256 differs): detect again"
+
+
+def check_as_planned(media: MediaPlan) -> None:
+    """Refuse to render a plan over another file than its own: its regions were found in other
+    pixels or sound, and would leave faces (or voices) where they are not."""
+    if media.sha256 and file_sha256(Path(media.path)) != media.sha256:
+        raise ValueError(PLAN_OUT_OF_DATE)
+
+
 def still_as_planned(media: MediaPlan) -> Callable[[], None]:
     """A check, for the moment before an output is moved into place, that the input is still the
     file the plan was made from: one replaced while veil worked on it (a sync tool, an uploader)
@@ -74,9 +84,8 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
     the pixels' own colour values. A `photo` given (the one the plan was made from, read by a
     caller that has checked the file's hash against the plan) is converted and redacted in place.
     """
-    if photo is None and media.sha256 and file_sha256(Path(media.path)) != media.sha256:
-        # The plan's boxes were found in other pixels: rendering them could leave faces visible.
-        raise ValueError("the file has changed since its plan was made; detect its faces again")
+    if photo is None:
+        check_as_planned(media)
     # Redacted in place, a given photo too: a caller that planned from it holds a huge photo once.
     photo = photo or read_photo(Path(media.path))
     if photo.pixels.shape[:2] != (media.height, media.width):

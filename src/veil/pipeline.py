@@ -24,7 +24,7 @@ from veil.imagefile import WRITE_FORMATS, Photo, read_photo
 from veil.interrupt import temporary_folder
 from veil.names import shown
 from veil.outputs import MediaKind, OutputError, check_writable, media_kind, unreadable
-from veil.photo import file_sha256, plan_photo, render_photo
+from veil.photo import PLAN_OUT_OF_DATE, file_sha256, plan_photo, render_photo
 from veil.kinds import DEFAULT_HIDE
 from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape, VoiceMode
 from veil.remote import RemoteError, Url
@@ -223,7 +223,7 @@ def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
     sha256 = file_sha256(task.source)
     if task.planned is not None and task.planned.sha256 and task.planned.sha256 != sha256:
         # The plan's boxes were found in other pixels: rendering them could leave faces visible.
-        raise InputError("the file has changed since its plan was made (SHA-256 differs): detect again")
+        raise InputError(PLAN_OUT_OF_DATE)
     if task.kind == "image":
         photo = read_photo(task.source)
         media = _plan(task, show_progress, sha256, photo)

@@ -35,7 +35,7 @@ from veil.detect import (COLOURLESS_SPREAD, FAST, MODEL_NAME, VIDEO_DETECTION, C
 from veil.fferror import reason
 from veil.models import model_sha256, session_threads
 from veil.outputs import atomic_output
-from veil.photo import file_sha256, still_as_planned
+from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.motion import CameraPath, camera_motion_record
 from veil.kinds import DEFAULT_HIDE, ID_PREFIX, TEXT_KINDS, VIDEO_TEXT_PASSES, frame_boxes, kinds_record, wants_text
 from veil.people import body_below
@@ -591,8 +591,8 @@ def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_
     `hash_checked`: the caller has just hashed the file and found the plan's hash."""
     # A plan's boxes fit only the video they were found in: a replaced file of the same
     # size and length would be rendered with masks in the wrong places.
-    if not hash_checked and media.sha256 and file_sha256(Path(media.path)) != media.sha256:
-        raise VideoError("the video changed since its plan was made: detect again")
+    if not hash_checked:
+        check_as_planned(media)
     container = open_input(Path(media.path))
     try:
         stream = video_stream(container)
