@@ -208,9 +208,9 @@ class CenterFace:
         self.session = onnx_session(MODEL_NAME, providers, threads)
         self.input_name = self.session.get_inputs()[0].name
         # Whether every call should get the same input shape. On CUDA, onnxruntime plans each
-        # convolution for the last shape it saw, and a new shape costs 1.2-2.3 s of re-planning
-        # (measured on an H100 with onnxruntime-gpu 1.31, with each cuDNN search setting tried),
-        # against 2 ms for the call itself; so callers pad inputs to one shape there.
+        # convolution for the last shape it saw, and a new shape costs about a thousand times the
+        # call itself (bench/gpu_check.py, figures in bench/README.md); so callers pad inputs to
+        # one shape there.
         self.fixed_shapes = self.provider == "CUDAExecutionProvider"
         self.lock = threading.Lock()
 

@@ -183,10 +183,10 @@ class MediaPlan:
         return f"{prefix}{n}"
 
 
-# Pixelate's default: blocks across a hidden region. The issue allows at most 8; 6 measured best on
-# LFW (bench/reid_lfw.py, each image once as probe, 722 probes, chance 2): against a gallery
-# pixelated the same way dlib's recogniser named 5 (fast) / 5 (accurate) people at 6 blocks,
-# 8 / 9 at 8 blocks, and 11 at 4 blocks (fast), where colour blobs match more easily.
+# Pixelate's default: blocks across a hidden region, at most 8. The default is the count against
+# which a face recogniser named the fewest people on LFW, matching against a gallery pixelated the
+# same way (bench/reid_lfw.py; figures in bench/README.md): fewer blocks leave colour blobs that
+# match more easily, more leave the face.
 PIXELATE_BLOCKS = 6
 MAX_PIXELATE_BLOCKS = 8  # more leaves a face recognisable (the same measurement)
 

@@ -24,13 +24,12 @@ import numpy as np
 from veil.plan import Box, Region, RenderSettings, Shape
 
 # A blur is a fixed function of the face, so two blurred photos of one person still look
-# alike: dlib's recogniser matched 6-8 of 722 blurred LFW faces to a gallery blurred the
-# same way, against a chance of 2 (bench/README.md). A smooth random brightness field over
-# each blurred region, drawn afresh for every export, breaks that likeness: 0-6 of 722, 2.3
-# on average over 16 exports in the two profiles. Its values are drawn on a coarse grid of
-# knots across the region and interpolated, so the region still reads as a soft blur, and
-# it changes brightness only, so hues stay. A spread of 25 levels did no better (3.0 over
-# 4 exports, fast profile); 40 was kept as the stronger perturbation at no measured cost.
+# alike to a face recogniser matching them against a gallery blurred the same way. A smooth
+# random brightness field over each blurred region, drawn afresh for every export, breaks that
+# likeness (bench/reid_lfw.py; figures in bench/README.md). Its values are drawn on a coarse
+# grid of knots across the region and interpolated, so the region still reads as a soft blur,
+# and it changes brightness only, so hues stay. A smaller spread did no better; this one is the
+# stronger perturbation at no measured cost.
 SHADING_KNOTS = 4
 SHADING_SPREAD = 40  # standard deviation of a knot, in 8-bit levels
 
