@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import IO
 
 import cv2
 import numpy as np
@@ -150,19 +151,27 @@ def _open(path: Path) -> Image.Image:
         return Image.open(path)
 
 
+def _png_chunks(path: Path) -> Iterator[tuple[bytes, int, IO[bytes]]]:
+    """A PNG's chunks, followed by their headers up to its end chunk: (type, length, the file at
+    the chunk's data). Stops where a chunk would reach past the file's end (it is truncated)."""
+    size = path.stat().st_size
+    with open(path, "rb") as file:
+        file.seek(8)  # the signature
+        while len(header := file.read(8)) == 8:
+            length, kind = int.from_bytes(header[:4], "big"), header[4:]
+            start = file.tell()
+            if start + length + 4 > size and kind != b"IEND":
+                return
+            yield kind, length, file
+            if kind == b"IEND":
+                return
+            file.seek(start + length + 4)  # past the data and its CRC
+
+
 def _png_exif(path: Path) -> bytes | None:
     """The eXIf chunk of a PNG, found by walking the chunk headers: Pillow's getexif() decodes
     the whole image to look past the pixel data."""
-    with open(path, "rb") as file:
-        file.seek(8)
-        while len(header := file.read(8)) == 8:
-            length, kind = int.from_bytes(header[:4], "big"), header[4:]
-            if kind == b"eXIf":
-                return file.read(length)
-            if kind == b"IEND":
-                break
-            file.seek(length + 4, io.SEEK_CUR)
-    return None
+    return next((file.read(length) for kind, length, file in _png_chunks(path) if kind == b"eXIf"), None)
 
 
 def _orientation(image: Image.Image, path: Path) -> int:
@@ -237,21 +246,14 @@ def _png_complete(path: Path) -> bool:
     """Whether the file's chunks, followed from the first, reach PNG's end chunk within the file
     (some programs write more after it). The libpng inside OpenCV prints its own error about a
     truncated one to stderr before failing; Pillow says what is wrong in its message."""
-    size = path.stat().st_size
-    with open(path, "rb") as file:
-        file.seek(8)  # the signature
-        while (header := file.read(8)) and len(header) == 8:
-            length, kind = int.from_bytes(header[:4], "big"), header[4:]
-            if kind == b"IEND":
-                return True
-            if file.seek(length + 4, io.SEEK_CUR) > size:  # data and CRC
-                return False
-    return False
+    return any(kind == b"IEND" for kind, _, _ in _png_chunks(path))
 
 
 def _jpeg_complete(path: Path) -> bool:
-    """Whether the main image's data ends with its end marker. OpenCV decodes a truncated
-    JPEG without an error (the missing rows come out grey); Pillow refuses it."""
+    """Whether the main image's data ends with an end marker. OpenCV decodes a truncated JPEG
+    without an error (the missing rows come out grey); Pillow refuses it. Looser than `_jpeg_end`,
+    which follows the scan's markers: damaged scan data, complete, still goes to OpenCV, whose
+    decoder says what it found wrong (Pillow's says nothing)."""
     data = path.read_bytes()
     at = 2
     while at + 4 <= len(data) and data[at] == 0xFF:
