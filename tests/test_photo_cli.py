@@ -529,3 +529,15 @@ def test_an_unfinished_output_of_a_killed_run_is_named(shared_data, tmp_path):
     # A .jpeg output is written under .jpg for OpenCV's encoder, then renamed: that file is named too.
     result = veil(source, "-q", "-o", tmp_path / "two_people.redacted.jpeg")
     assert "1 unfinished output(s) of an interrupted run lie beside" in result.stderr
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 1), (1, 5), (2, 2), (5, 1)])
+def test_a_photo_a_pixel_or_two_across_is_written(tmp_path, size):
+    # The check for a sideways smear compares pixels two apart: under 3 px it failed ("unexpected
+    # AttributeError ... this is a bug in veil") and the file was not written.
+    width, height = size
+    source = tmp_path / "dot.png"
+    Image.fromarray(np.full((height, width, 3), 128, np.uint8)).save(source)
+    result = veil(source, "-o", tmp_path / "out.png", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert rgb_of(tmp_path / "out.png").shape == (height, width, 3)

@@ -731,7 +731,10 @@ SMEAR_SIDE = 960
 
 
 def smeared_sideways(rgb: np.ndarray) -> bool:
-    """Whether a frame is smeared along x, as by a fast pan."""
+    """Whether a frame is smeared along x, as by a fast pan (a picture under 3 px either way has
+    no two pixels two apart to compare: not)."""
+    if min(rgb.shape[:2]) < 3:
+        return False
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
     across = cv2.absdiff(grey[:, 2:], grey[:, :-2]).mean()
     down = cv2.absdiff(grey[2:], grey[:-2]).mean()
