@@ -526,3 +526,34 @@ def test_speech_under_way_when_a_later_track_begins_is_silent_from_its_first_sam
     muted = np.concatenate([f.to_ndarray().reshape(-1) for f in out])
     assert not muted[:int(1.5 * rate)].any()  # up to 2.0 s of the sound
     assert np.array_equal(muted[int(1.6 * rate):], tone[int(1.6 * rate):])
+
+
+def _aac_m4a(path: Path, samples: int, rate: int = 48000) -> None:
+    """A tone of `samples` samples (not a whole number of AAC frames) as AAC in MP4, whose edit
+    list says where the sound ends inside the last frame."""
+    tone = (0.2 * np.sin(np.arange(samples) * 2 * np.pi * 440 / rate)).astype(np.float32)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=rate, layout="mono")
+        for start in range(0, samples, 1024):
+            frame = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+@pytest.mark.parametrize("mode", ["mute-all", "anonymise"])
+def test_re_encoded_sound_keeps_its_length_exactly(tmp_path: Path, mode: str):
+    """The decoder gives an AAC stream's last frame whole, with the encoder's padding after the
+    sound: encoded again, the padding became sound, and the file grew by up to a frame a pass."""
+    source = tmp_path / "tone.m4a"
+    _aac_m4a(source, 48000 + 400)
+    with av.open(str(source)) as container:
+        length = container.streams.audio[0].duration
+        assert sum(frame.samples for frame in container.decode(audio=0)) > length  # the padding is decoded
+    for n, out in enumerate((tmp_path / "once.m4a", tmp_path / "twice.m4a")):
+        run = _veil(str(source if n == 0 else tmp_path / "once.m4a"), "-o", str(out), "--voice", mode, "-q")
+        assert run.returncode == 0, run.stderr
+        with av.open(str(out)) as container:
+            assert container.streams.audio[0].duration == length, n

@@ -20,7 +20,7 @@ from veil.plan import MediaPlan, RenderSettings
 from veil.speech import SoundError, speech_regions
 from veil.fferror import reason
 from veil.videofile import NAMELESS_MUXING, advice_after_refusal, never_written, refusal_to_write
-from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, media_voice_plan
+from veil.voice import LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, media_voice_plan
 
 # Output container per suffix.
 AUDIO_FORMATS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".m4a": "ipod", ".aac": "adts", ".ogg": "ogg",
@@ -128,6 +128,7 @@ def _close(out: av.container.OutputContainer) -> None:
 def _transcode(container: av.container.InputContainer, out: av.container.OutputContainer,
                edits: dict[int, tuple[av.audio.stream.AudioStream, VoiceEdit]]) -> None:
     samples = 0
+    cuts = {index: LastFrameCut(container, container.streams[index]) for index in edits}
     try:
         for packet in container.demux(*container.streams.audio):
             if packet.dts is None and packet.size == 0:
@@ -137,12 +138,13 @@ def _transcode(container: av.container.InputContainer, out: av.container.OutputC
                 if frame.is_corrupt:
                     raise SoundError("the sound is damaged (a corrupt frame)")
                 samples += frame.samples
-                for ready in edit.resample(frame):
-                    out.mux(stream.encode(ready))
+                for whole in cuts[packet.stream.index].push(frame):
+                    for ready in edit.resample(whole):
+                        out.mux(stream.encode(ready))
         if not samples:  # an empty file out would look like a protected one
             raise SoundError("the file holds no sound: its audio stream has no samples")
-        for stream, edit in edits.values():
-            for ready in edit.resample(None):
+        for index, (stream, edit) in edits.items():
+            for ready in [*(r for last in cuts[index].flush() for r in edit.resample(last)), *edit.resample(None)]:
                 out.mux(stream.encode(ready))
             out.mux(stream.encode(None))
     except av.error.FFmpegError as error:  # its words alone: PyAV's name the hidden temporary file

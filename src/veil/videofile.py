@@ -34,7 +34,8 @@ from av.video.frame import PictureType
 from veil.fferror import reason
 from veil.interrupt import temporary_folder
 from veil.plan import Encoding
-from veil.voice import VoiceEdit, VoicePlan, add_edited_stream, add_sound_stream, container_codecs, output_layout
+from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_sound_stream, container_codecs,
+                        output_layout)
 
 # Output container per suffix; anything else lets FFmpeg guess from the name.
 CONTAINER_FORMATS = {
@@ -343,6 +344,8 @@ class Output:
     # Subtitle streams among the copies whose packets hold what players do not show (a speaker's
     # name): each packet rewritten without it (`ass_as_shown`, `webvtt_as_shown`).
     rewritten: dict[int, Callable[[av.Packet], av.Packet]] = field(default_factory=dict)
+    # Each re-encoded stream's last frame held back, to be cut at the sound's end (LastFrameCut).
+    cuts: dict[int, LastFrameCut] = field(default_factory=dict)
 
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
@@ -383,14 +386,16 @@ class Output:
             return
         stream, resampler = self.reencode[index]
         for decoded in packet.decode():
-            for resampled in resampler.resample(decoded):
-                self.container.mux(stream.encode(resampled))
+            for whole in self.cuts[index].push(decoded):
+                for resampled in resampler.resample(whole):
+                    self.container.mux(stream.encode(resampled))
 
     def finish(self) -> None:
         """Flushes every encoder and closes the file (the caller renames it into place)."""
         self.encode(None)
-        for stream, resampler in self.reencode.values():
-            for resampled in resampler.resample(None):
+        for index, (stream, resampler) in self.reencode.items():
+            last = [r for frame in self.cuts[index].flush() for r in resampler.resample(frame)]
+            for resampled in [*last, *resampler.resample(None)]:
                 self.container.mux(stream.encode(resampled))
             self.container.mux(stream.encode(None))
         self.container.close()
@@ -423,7 +428,8 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
                 if sub.codec_context.extradata:
                     copies[sub.index].codec_context.extradata = header_as_shown(sub.codec_context.extradata)
         sei_stripper = BitStreamFilterContext(X264_WITHOUT_SEI, stream) if stream.codec_context.name == "libx264" else None
-        return Output(out, stream, copies, reencode, sei_stripper, rewritten=rewritten)
+        cuts = {index: LastFrameCut(source, source.streams[index]) for index in reencode}
+        return Output(out, stream, copies, reencode, sei_stripper, rewritten=rewritten, cuts=cuts)
     except Exception:
         out.close()
         raise

@@ -305,6 +305,40 @@ def resample(x: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
 
 # --- editing a stream -----------------------------------------------------------------------
 
+# Containers that say exactly where a sound stream ends (an MP4's edit list and sample table).
+EXACT_END_FORMATS = ("mov", "mp4", "m4a", "3gp")
+
+
+class LastFrameCut:
+    """A sound stream's decoded frames, in order, its last one cut where the container says the
+    sound ends: the decoder gives the last frame whole, with the encoder's padding after the sound,
+    which an encoder would keep as sound (up to a frame longer each pass). Only the last frame is
+    cut, so no sound before it is dropped whatever a container says."""
+
+    def __init__(self, container: av.container.InputContainer, stream: av.audio.stream.AudioStream):
+        exact = any(name in EXACT_END_FORMATS for name in container.format.name.split(","))
+        self.end = (float(((stream.start_time or 0) + stream.duration) * stream.time_base)
+                    if exact and stream.duration and stream.time_base else None)
+        self.held: av.AudioFrame | None = None
+
+    def push(self, frame: av.AudioFrame) -> list[av.AudioFrame]:
+        """The frame before this one, now known not to be the last."""
+        before, self.held = self.held, frame
+        return [before] if before is not None else []
+
+    def flush(self) -> list[av.AudioFrame]:
+        """The last frame, cut at the sound's end."""
+        last, self.held = self.held, None
+        if last is None:
+            return []
+        if self.end is None or last.time is None or not 0 < (keep := round((self.end - last.time) * last.sample_rate)) < last.samples:
+            return [last]
+        samples = last.to_ndarray()
+        kept = samples[:, :keep] if last.format.is_planar else samples[:, :keep * last.layout.nb_channels]
+        cut = av.AudioFrame.from_ndarray(np.ascontiguousarray(kept), format=last.format.name, layout=last.layout.name)
+        cut.sample_rate, cut.pts, cut.time_base = last.sample_rate, last.pts, last.time_base
+        return [cut]
+
 class Span(NamedTuple):
     """Samples [a, b) of a stream that an edit touches: speech [s, e) and its fades either side."""
     a: int
