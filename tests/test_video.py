@@ -154,6 +154,22 @@ def test_gps_and_device_are_gone(tmp_path: Path):
         assert secret not in raw
 
 
+def test_copied_sound_ends_where_the_inputs_does(tmp_path: Path):
+    # A phone's MOV says (in its edit list) where the sound ends inside its last AAC frame: the
+    # packets were copied bit for bit but the whole last frame played, and the file ran 15 ms longer.
+    source, target = METADATA / "mov" / "with-gps.mov", tmp_path / "out.mov"
+
+    def lengths(path: Path) -> tuple[float, float]:
+        with av.open(str(path)) as c:
+            sound = c.streams.audio[0]
+            return float(sound.duration * sound.time_base), c.duration / av.time_base
+
+    redact(source, target, None)
+    assert lengths(target) == pytest.approx(lengths(source), abs=1e-4)
+    with av.open(str(source)) as c, av.open(str(target)) as out:
+        assert [bytes(p) for p in c.demux(audio=0) if p.size] == [bytes(p) for p in out.demux(audio=0) if p.size]
+
+
 def test_tracked_face_is_hidden_in_every_frame(tmp_path: Path):
     # A YouTube Faces clip with a GT box per frame: every GT face in the analysed part
     # must be redacted in the encoded output.

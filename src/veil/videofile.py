@@ -34,7 +34,7 @@ from av.video.frame import PictureType
 from veil.fferror import reason
 from veil.interrupt import temporary_folder
 from veil.plan import Encoding
-from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_sound_stream, container_codecs,
+from veil.voice import (LastFrameCut, VoiceEdit, exact_sound_end, VoicePlan, add_edited_stream, add_sound_stream, container_codecs,
                         output_layout)
 
 # Output container per suffix; anything else lets FFmpeg guess from the name.
@@ -346,6 +346,10 @@ class Output:
     rewritten: dict[int, Callable[[av.Packet], av.Packet]] = field(default_factory=dict)
     # Each re-encoded stream's last frame held back, to be cut at the sound's end (LastFrameCut).
     cuts: dict[int, LastFrameCut] = field(default_factory=dict)
+    # Copied sound streams whose container says exactly where the sound ends (in the stream's time
+    # base), and each one's last packet, held back until then.
+    sound_ends: dict[int, int] = field(default_factory=dict)
+    held: dict[int, av.Packet] = field(default_factory=dict)
 
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
@@ -381,6 +385,10 @@ class Output:
         if index in self.copies:
             if index in self.rewritten:
                 packet = self.rewritten[index](packet)
+            if index in self.sound_ends:  # the last packet is held back, to be cut at the sound's end
+                packet, self.held[index] = self.held.get(index), packet
+                if packet is None:
+                    return
             packet.stream = self.copies[index]
             self.container.mux(packet)
             return
@@ -393,6 +401,13 @@ class Output:
     def finish(self) -> None:
         """Flushes every encoder and closes the file (the caller renames it into place)."""
         self.encode(None)
+        for index, last in self.held.items():
+            # A copied sound's last packet is a whole frame; the input's container said where in it
+            # the sound ends (an MP4's edit list): so says the output's.
+            if last.pts is not None and last.duration:
+                last.duration = max(1, min(last.duration, self.sound_ends[index] - last.pts))
+            last.stream = self.copies[index]
+            self.container.mux(last)
         for index, (stream, resampler) in self.reencode.items():
             last = [r for frame in self.cuts[index].flush() for r in resampler.resample(frame)]
             for resampled in [*last, *resampler.resample(None)]:
@@ -429,7 +444,8 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
                     copies[sub.index].codec_context.extradata = header_as_shown(sub.codec_context.extradata)
         sei_stripper = BitStreamFilterContext(X264_WITHOUT_SEI, stream) if stream.codec_context.name == "libx264" else None
         cuts = {index: LastFrameCut(source, source.streams[index]) for index in reencode}
-        return Output(out, stream, copies, reencode, sei_stripper, rewritten=rewritten, cuts=cuts)
+        ends = {index: end for index in copies if (end := exact_sound_end(source, source.streams[index])) is not None}
+        return Output(out, stream, copies, reencode, sei_stripper, rewritten=rewritten, cuts=cuts, sound_ends=ends)
     except Exception:
         out.close()
         raise

@@ -309,6 +309,15 @@ def resample(x: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
 EXACT_END_FORMATS = ("mov", "mp4", "m4a", "3gp")
 
 
+def exact_sound_end(container: av.container.InputContainer, stream: av.stream.Stream) -> int | None:
+    """Where a sound stream ends, in its time base, where its container says so exactly."""
+    if stream.type != "audio" or not stream.duration or not stream.time_base:
+        return None
+    if not any(name in EXACT_END_FORMATS for name in container.format.name.split(",")):
+        return None
+    return (stream.start_time or 0) + stream.duration
+
+
 class LastFrameCut:
     """A sound stream's decoded frames, in order, its last one cut where the container says the
     sound ends: the decoder gives the last frame whole, with the encoder's padding after the sound,
@@ -316,9 +325,8 @@ class LastFrameCut:
     cut, so no sound before it is dropped whatever a container says."""
 
     def __init__(self, container: av.container.InputContainer, stream: av.audio.stream.AudioStream):
-        exact = any(name in EXACT_END_FORMATS for name in container.format.name.split(","))
-        self.end = (float(((stream.start_time or 0) + stream.duration) * stream.time_base)
-                    if exact and stream.duration and stream.time_base else None)
+        end = exact_sound_end(container, stream)
+        self.end = float(end * stream.time_base) if end is not None else None
         self.held: av.AudioFrame | None = None
 
     def push(self, frame: av.AudioFrame) -> list[av.AudioFrame]:
