@@ -337,31 +337,34 @@ def _c_stderr_taken() -> Iterator[list[str]]:
     so that the user gets one that does. Anything else written there meanwhile, another
     thread's, is passed on. One at a time: each swaps the process's stderr. A file, not a pipe:
     a hostile PNG can make libpng warn without end, and a full pipe would stop the decoder.
-    Where no temporary file can be made, the lines go to the terminal as they are."""
+    Where no temporary file can be made, or there is no stderr, nothing is swapped."""
     said: list[str] = []
-    try:
-        taken = tempfile.TemporaryFile()
-    except OSError:
-        taken = None
-    if taken is None:
-        yield said
-        return
-    with _stderr_lock, taken:
-        sys.stderr.flush()
-        terminal = os.dup(2)
+    with _stderr_lock, contextlib.ExitStack() as stack:
+        try:
+            taken = stack.enter_context(tempfile.TemporaryFile())
+            terminal = os.dup(2)
+        except OSError:
+            yield said
+            return
+        _flush_stderr()
         os.dup2(taken.fileno(), 2)
         try:
             yield said
         finally:
-            sys.stderr.flush()
+            _flush_stderr()
             os.dup2(terminal, 2)
             os.close(terminal)
             taken.seek(0)
             for line in taken.read().decode(errors="replace").splitlines(keepends=True):
                 if _from_decoder(line):
                     said.append(line.strip())
-                else:
+                elif sys.stderr is not None:
                     sys.stderr.write(line)
+
+
+def _flush_stderr() -> None:
+    if sys.stderr is not None:  # None in a process started without one
+        sys.stderr.flush()
 
 
 def _from_decoder(line: str) -> bool:
