@@ -144,7 +144,7 @@ def _transcode(container: av.container.InputContainer, out: av.container.OutputC
         if not samples:  # an empty file out would look like a protected one
             raise SoundError("the file holds no sound: its audio stream has no samples")
         for index, (stream, edit) in edits.items():
-            for ready in [*(r for last in cuts[index].flush() for r in edit.resample(last)), *edit.resample(None)]:
+            for ready in cuts[index].drain(edit):
                 out.mux(stream.encode(ready))
             out.mux(stream.encode(None))
     except av.error.FFmpegError as error:  # its words alone: PyAV's name the hidden temporary file

@@ -409,8 +409,7 @@ class Output:
             last.stream = self.copies[index]
             self.container.mux(last)
         for index, (stream, resampler) in self.reencode.items():
-            last = [r for frame in self.cuts[index].flush() for r in resampler.resample(frame)]
-            for resampled in [*last, *resampler.resample(None)]:
+            for resampled in self.cuts[index].drain(resampler):
                 self.container.mux(stream.encode(resampled))
             self.container.mux(stream.encode(None))
         self.container.close()

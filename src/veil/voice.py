@@ -341,11 +341,20 @@ class LastFrameCut:
             return []
         if self.end is None or last.time is None or not 0 < (keep := round((self.end - last.time) * last.sample_rate)) < last.samples:
             return [last]
-        samples = last.to_ndarray()
-        kept = samples[:, :keep] if last.format.is_planar else samples[:, :keep * last.layout.nb_channels]
-        cut = av.AudioFrame.from_ndarray(np.ascontiguousarray(kept), format=last.format.name, layout=last.layout.name)
-        cut.sample_rate, cut.pts, cut.time_base = last.sample_rate, last.pts, last.time_base
+        # Cut through FFmpeg's own FIFO: PyAV's to_ndarray crashes on planar frames of 8 channels (7.1).
+        pts, time_base = last.pts, last.time_base
+        last.pts = None  # a FIFO checks the timestamps of what it is given against what it holds
+        fifo = av.AudioFifo()
+        fifo.write(last)
+        cut = fifo.read(keep)
+        cut.pts, cut.time_base = pts, time_base
         return [cut]
+
+    def drain(self, resampler: av.AudioResampler | VoiceEdit) -> list[av.AudioFrame]:
+        """The last frame, cut, through `resampler`, and whatever `resampler` still holds: the
+        stream's last frames for its encoder."""
+        return [*(ready for last in self.flush() for ready in resampler.resample(last)), *resampler.resample(None)]
+
 
 class Span(NamedTuple):
     """Samples [a, b) of a stream that an edit touches: speech [s, e) and its fades either side."""
