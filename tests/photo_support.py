@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,19 @@ def assert_no_metadata(path: Path, icc: bytes | None) -> None:
         body = data.replace(icc_payloads, b"") if icc_payloads else data
         assert body.count(b"\xff\xd8") == 1, f"{path.name} embeds a second JPEG (a thumbnail)"
         assert data.endswith(b"\xff\xd9"), f"{path.name} has data after the image"
+
+
+def gray_profile(gamma: float) -> bytes:
+    """A minimal ICC v2 grayscale profile: white point and a gamma tone curve."""
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    d50 = s15(0.9642) + s15(1.0) + s15(0.8249)
+    tags = [(b"wtpt", b"XYZ \0\0\0\0" + d50), (b"kTRC", b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0")]
+    at, table, body = 128 + 4 + 12 * len(tags), b"", b""
+    for signature, data in tags:
+        table += signature + struct.pack(">II", at + len(body), len(data))
+        body += data
+    header = (struct.pack(">I", at + len(body)) + b"\0" * 4 + bytes([2, 0x10, 0, 0]) + b"mntrGRAYXYZ " + b"\0" * 12
+              + b"acsp" + b"\0" * 28 + d50 + b"\0" * 48)
+    return header + struct.pack(">I", len(tags)) + table + body

@@ -18,7 +18,7 @@ from veil.outputs import media_kind
 from veil.imagefile import ImageError
 from veil.plan import Plan, RenderSettings
 from veil.render import region_mask
-from photo_support import P3_HEIC, TWO_PEOPLE, share_near
+from photo_support import P3_HEIC, TWO_PEOPLE, gray_profile, share_near
 
 CLIP = "videos/youtube_faces/Aaron_Guiel5"
 FRAMES = 14
@@ -227,3 +227,10 @@ def test_an_animations_colour_profile_is_converted_or_kept_like_a_photos(shared_
     run = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(tmp_path / "out.gif"), "-q",
                           "--keep-icc"], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0 and "--keep-icc: a .gif file holds no colour profile" in run.stderr, run.stderr
+    # A grey profile fits no RGB frame: not written into one (libpng refused the file).
+    frames[0].save(source, format="PNG", save_all=True, append_images=frames[1:], duration=100, icc_profile=gray_profile(2.2))
+    run = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(tmp_path / "grey.png"), "-q",
+                          "--keep-icc"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    with Image.open(tmp_path / "grey.png") as image:
+        assert "icc_profile" not in image.info and image.n_frames == FRAMES

@@ -18,6 +18,7 @@ from PIL import Image
 
 from veil import detect
 from veil.imagefile import read_photo
+from veil.outputs import partial_outputs
 from photo_support import (
     GROUP, KIT_WITH_ROSE, SAMSUNG, TWO_PEOPLE, assert_no_metadata, copy_in, face_slice, leftovers,
     planned_faces, rgb_of, share_near, veil, veil_subprocess,
@@ -529,6 +530,10 @@ def test_an_unfinished_output_of_a_killed_run_is_named(shared_data, tmp_path):
     # A .jpeg output is written under .jpg for OpenCV's encoder, then renamed: that file is named too.
     result = veil(source, "-q", "-o", tmp_path / "two_people.redacted.jpeg")
     assert "1 unfinished output(s) of an interrupted run lie beside" in result.stderr
+    # And only where OpenCV writes it: not beside a video (or a .jpg) of the same name.
+    assert partial_outputs(tmp_path / "two_people.redacted.JPG") == [stale]
+    assert partial_outputs(tmp_path / "two_people.redacted.mp4") == []
+    assert partial_outputs(tmp_path / "two_people.redacted.png") == []
 
 
 @pytest.mark.parametrize("size", [(1, 1), (2, 1), (1, 5), (2, 2), (5, 1)])

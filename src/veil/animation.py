@@ -143,7 +143,9 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
     frames: list[Image.Image] = []
     durations: list[float] = []
     width, height = _screen(source)
-    profile = _profile(source) if keep_icc else None
+    media.detection.pop("profile_converted", None)  # this render's, not an earlier one's (a saved plan)
+    # Frames are RGB(A): a profile for other pixels (grey) is neither used nor written.
+    profile = fitting_profile(_profile(source), np.zeros((1, 1, 3), np.uint8)) if keep_icc else None
     if profile and fmt == "GIF":
         media.detection["profile_converted"] = "a .gif file holds no colour profile"
         profile = None

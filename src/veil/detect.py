@@ -113,7 +113,7 @@ class DetectionProfile:
 # CenterFace's passes and thresholds were measured on the 396 WIDER FACE dev images
 # (bench/photo_recall.py, whose first row is a single pass at deface's threshold 0.2): these
 # profiles trade a little over-redaction for recall. The accurate profile's
-# 1.5x pass finds nearly all the faces >= 10 px a 2x pass does, in half the time.
+# 1.5x pass finds nearly all the small faces a 2x pass does, in much less time.
 # RetinaFace's views were chosen on dev photos and on the hard cases made from them
 # (bench/hard_cases.py: turned photos, close-ups, covered faces; figures in bench/README.md):
 # upright dev crowds gain little from it, while a face that fills the frame or lies upside
@@ -208,9 +208,9 @@ class CenterFace:
         self.session = onnx_session(MODEL_NAME, providers, threads)
         self.input_name = self.session.get_inputs()[0].name
         # Whether every call should get the same input shape. On CUDA, onnxruntime plans each
-        # convolution for the last shape it saw, and a new shape costs about a thousand times the
-        # call itself (bench/gpu_check.py, figures in bench/README.md); so callers pad inputs to
-        # one shape there.
+        # convolution for the last shape it saw, and a new shape costs a re-planning far longer
+        # than the call itself (bench/gpu_check.py, figures in bench/README.md); so callers pad
+        # inputs to one shape there.
         self.fixed_shapes = self.provider == "CUDAExecutionProvider"
         self.lock = threading.Lock()
 

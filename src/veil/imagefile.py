@@ -33,7 +33,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from veil.interrupt import temporary_name
+from veil.interrupt import stops_held, temporary_name
 
 # OpenCV logs a file it cannot decode to stderr ("[ERROR:0@0.06] global loadsave.cpp ..."), around
 # veil's one line: the file's failure is said there, once.
@@ -335,9 +335,10 @@ def _c_stderr_taken() -> Iterator[list[str]]:
     """The lines C code prints on stderr meanwhile (the libjpeg inside OpenCV warns there of
     damaged data it decodes all the same, in a line that names no file), taken off the terminal
     so that the user gets one that does. Anything else written there meanwhile, another
-    thread's, is passed on. One at a time: each swaps the process's stderr. A file, not a pipe:
-    a hostile PNG can make libpng warn without end, and a full pipe would stop the decoder.
-    Where no temporary file can be made, or there is no stderr, nothing is swapped."""
+    thread's, is passed on after. One at a time: each swaps the process's stderr, and a stop
+    (Ctrl-C) waits for the swap and the swap back. A file, not a pipe: a hostile PNG can make
+    libpng warn without end, and a full pipe would stop the decoder. Where no temporary file can
+    be made, or there is no stderr, nothing is swapped."""
     said: list[str] = []
     with _stderr_lock, contextlib.ExitStack() as stack:
         try:
@@ -346,25 +347,38 @@ def _c_stderr_taken() -> Iterator[list[str]]:
         except OSError:
             yield said
             return
-        _flush_stderr()
-        os.dup2(taken.fileno(), 2)
+        with stops_held():
+            _flush_stderr()
+            os.dup2(taken.fileno(), 2)
         try:
             yield said
         finally:
-            _flush_stderr()
-            os.dup2(terminal, 2)
-            os.close(terminal)
+            with stops_held():
+                os.dup2(terminal, 2)
+                os.close(terminal)
             taken.seek(0)
             for line in taken.read().decode(errors="replace").splitlines(keepends=True):
                 if _from_decoder(line):
                     said.append(line.strip())
                 elif sys.stderr is not None:
-                    sys.stderr.write(line)
+                    with contextlib.suppress(OSError, ValueError):  # a closed pipe: the line goes where it would have
+                        sys.stderr.write(line)
 
 
 def _flush_stderr() -> None:
     if sys.stderr is not None:  # None in a process started without one
-        sys.stderr.flush()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+
+
+# A damaged file can make a decoder warn for every chunk or block: the first few distinct lines say it.
+MESSAGES_KEPT = 3
+
+
+def _summed_up(messages: list[str]) -> tuple[str, ...]:
+    distinct = list(dict.fromkeys(messages))
+    more = len(distinct) - MESSAGES_KEPT
+    return tuple(distinct[:MESSAGES_KEPT]) + ((f"and {more} more",) if more > 0 else ())
 
 
 def _from_decoder(line: str) -> bool:
@@ -465,7 +479,7 @@ def read_photo(path: Path) -> Photo:
         pixels = pixels.copy()
     if gamma:
         _from_png_gamma(pixels, gamma)
-    return Photo(pixels, fitting_profile(icc, pixels), fmt, others, _carries_video(path, fmt), tuple(messages))
+    return Photo(pixels, fitting_profile(icc, pixels), fmt, others, _carries_video(path, fmt), _summed_up(messages))
 
 
 # The exponent a gAMA chunk's value times this gives is the one from its values to sRGB's, near
@@ -580,9 +594,10 @@ def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -
 
 def holds_profile(suffix: str, pixels: np.ndarray) -> bool:
     """Whether veil writes a colour profile into a file of this suffix holding these pixels: not
-    into BMP (Pillow's writer has no place for one), nor into a 16-bit TIFF (OpenCV's has none)."""
+    into BMP or GIF (Pillow's writers have no place for one), nor into a 16-bit TIFF (OpenCV's
+    has none)."""
     fmt = WRITE_FORMATS.get(suffix.lower())
-    return fmt != "BMP" and not (fmt == "TIFF" and pixels.dtype == np.uint16)
+    return fmt not in ("BMP", "GIF") and not (fmt == "TIFF" and pixels.dtype == np.uint16)
 
 
 def write_photo(photo: Photo, path: Path, suffix: str | None = None) -> None:

@@ -76,7 +76,7 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
 MEDIA_SUFFIXES = {
     ".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".apng", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif",
     ".avif", ".bmp", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".3gp", ".3g2",
-    ".wmv", ".asf", ".flv", ".mpg", ".mpeg", ".vob", ".ogv", ".mxf", ".dv",
+    ".wmv", ".asf", ".flv", ".mpg", ".mpeg", ".m1v", ".m2v", ".vob", ".ogv", ".mxf", ".dv",
     ".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus",
 }
 # Pillow formats whose several frames are a moving picture (TIFF/HEIF/MPO frames are pages or
@@ -410,15 +410,23 @@ def atomic_output(target: Path, overwrite: bool = True, before_commit: Callable[
             _link_new(temp, target)
 
 
+def _opencv_partial(target: Path) -> tuple[str, ...]:
+    """The suffix of a JPEG or PNG output's unfinished file where it is not the target's own:
+    OpenCV picks its encoder by the suffix, so imagefile._write_opencv writes a `.JPG` or `.jpeg`
+    under `.jpg`, a `.PNG` under `.png`, then renames it."""
+    from veil.imagefile import WRITE_FORMATS
+
+    usual = {"JPEG": ".jpg", "PNG": ".png"}.get(WRITE_FORMATS.get(target.suffix.lower(), ""))
+    return (f".partial{usual}",) if usual and usual != target.suffix else ()
+
+
 def partial_outputs(*targets: Path) -> list[Path]:
     """The unfinished files `atomic_output` left beside `targets` in a process that ended without
     its clean-up (a crash, SIGKILL). Each folder is listed once, however many targets it holds."""
     by_folder: dict[Path, set[tuple[str, str]]] = {}
     for target in targets:
         prefix, suffix = partial_affixes(target)
-        # OpenCV names its encoder by the suffix: a photo's file is written under .jpg or .png
-        # (imagefile._write_opencv), then renamed.
-        by_folder.setdefault(target.parent, set()).update((prefix, s) for s in (suffix, ".partial.jpg", ".partial.png"))
+        by_folder.setdefault(target.parent, set()).update((prefix, s) for s in (suffix, *_opencv_partial(target)))
     found = []
     for folder, affixes in by_folder.items():
         with contextlib.suppress(OSError):

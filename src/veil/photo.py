@@ -93,6 +93,7 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
             f"plan is for a {media.width}x{media.height} image, the file is "
             f"{photo.pixels.shape[1]}x{photo.pixels.shape[0]}"
         )
+    media.detection.pop("profile_converted", None)  # this render's, not an earlier one's (a saved plan)
     if keep_icc and photo.icc_profile and not holds_profile(output.suffix, photo.pixels):
         # Its own colour values without their profile would be shown as sRGB: wrong colours.
         media.detection["profile_converted"] = f"a {output.suffix} file of these pixels holds no colour profile"

@@ -227,6 +227,10 @@ def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
     if task.kind == "image":
         photo = read_photo(task.source)
         media = _plan(task, show_progress, sha256, photo)
+        # From the file as decoded now, whoever made the plan.
+        media.detection.pop("decoder_messages", None)
+        if photo.decoder_messages:
+            media.detection["decoder_messages"] = list(photo.decoder_messages)
         render_photo(media, task.render, target, photo, keep_icc=task.encoding.keep_icc, overwrite=task.overwrite)
     elif task.kind == "animation":
         media = _plan(task, show_progress, sha256)
@@ -283,9 +287,8 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         found.append(Note(f"--keep-icc: {why}, so its colours {were} converted to sRGB (a .png keeps the profile)",
                           warning=True))
     if said := media.detection.get("decoder_messages"):
-        found.append(Note(f"its decoder warned of damaged data ({'; '.join(said)}): the picture {was} searched "
-                          "and written as decoded, and what the data lost shows as the decoder filled it in",
-                          warning=True))
+        found.append(Note(f"its decoder warned: {'; '.join(said)}; the picture {was} searched and written as "
+                          "decoded (where the data is damaged, as the decoder filled it in)", warning=True))
     stream = media.detection.get("stream", {})
     if others := stream.get("other_videos_not_written"):
         found.append(Note(f"the file holds {others + 1} video streams: only the largest "
