@@ -250,9 +250,7 @@ def test_an_mpeg2_elementary_stream_is_a_video_not_a_photo(tmp_path: Path):
     source, target = tmp_path / "camera.m2v", tmp_path / "out.mkv"
     _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 20, codec="mpeg2video", pix_fmt="yuv420p")
     assert media_kind(source) == "video"
-    result = CliRunner().invoke(app, [str(source), "-o", str(target), "--json"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["faces"] >= 1
+    _faces_hidden(source, target)
     with av.open(str(target)) as c:
         assert len(list(c.decode(video=0))) == 20
 
@@ -1048,6 +1046,15 @@ def test_plan_for_another_file_is_refused(tmp_path: Path):
     assert not list(tmp_path.iterdir())
 
 
+def _faces_hidden(source: Path, target: Path) -> dict:
+    """The --json summary's result for a video redacted into `target`, where faces were hidden."""
+    result = CliRunner().invoke(app, [str(source), "-o", str(target), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["faces"] >= 1
+    return summary["results"][0]
+
+
 def test_of_two_video_streams_the_one_with_the_faces_is_redacted_and_the_other_named(tmp_path: Path):
     """A file with a small blank stream first and the real picture second: the largest, as a
     player shows it, is the one redacted and written, and the user hears of the one left out."""
@@ -1065,12 +1072,8 @@ def test_of_two_video_streams_the_one_with_the_faces_is_redacted_and_the_other_n
                 out.mux(stream.encode(frame))
         out.mux(blank.encode(None))
         out.mux(picture.encode(None))
-    result = CliRunner().invoke(app, [str(source), "-o", str(target), "--json"])
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
-    assert summary["faces"] >= 1
     assert "the file holds 2 video streams: only the largest was redacted and written (1 left out)" in \
-        summary["results"][0]["notes"]
+        _faces_hidden(source, target)["notes"]
     with av.open(str(target)) as c:
         assert [(s.codec_context.width, s.codec_context.height) for s in c.streams.video] == [(320, 240)]
 
@@ -1270,10 +1273,7 @@ def test_a_video_with_transparency_is_written_opaque_and_the_user_told(tmp_path:
             frame.pts = index
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
-    result = CliRunner().invoke(app, [str(source), "-o", str(target), "--json"])
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
-    assert summary["faces"] >= 1
-    assert any(note.startswith("its transparency (an alpha channel) was left out") for note in summary["results"][0]["notes"])
+    notes = _faces_hidden(source, target)["notes"]
+    assert any(note.startswith("its transparency (an alpha channel) was left out") for note in notes)
     with av.open(str(target)) as c:
         assert not any(component.is_alpha for component in c.streams.video[0].codec_context.format.components)
