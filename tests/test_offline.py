@@ -272,3 +272,15 @@ def test_checker_catches_what_onnxruntime_telemetry_did(tmp_path: Path) -> None:
     attempts = [line.split()[0] for line in network_attempts(log, server_port=9000)]
     assert attempts == ["15977", "15978", "15979", "15981"]
     assert [line.split()[0] for line in network_attempts(log, server_port=8000)] == ["15977", "15978", "15979"]
+
+
+def test_no_dependency_exports_telemetry_where_the_environment_asks() -> None:
+    """FastAPI configures OpenTelemetry exporters by itself where the environment asks for them
+    (FASTAPI_OTEL_AUTO_CONFIGURE, OTEL_EXPORTER_OTLP_ENDPOINT): the review server's requests would
+    go to a host the user never named to veil. Importing veil turns that off, and any OTel SDK."""
+    env = {**os.environ, "FASTAPI_OTEL_AUTO_CONFIGURE": "true", "OTEL_SDK_DISABLED": "false",
+           "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
+    probe = ("import os, veil.review.app\nfrom fastapi import FastAPI\n"
+             "print(getattr(FastAPI(), '_telemetry', {}).get('auto_configure', False), os.environ['OTEL_SDK_DISABLED'])")
+    run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.split() == ["False", "true"], run.stderr

@@ -11,6 +11,11 @@ import os
 # stops both (disable_telemetry_events() does not); it is forced, not defaulted, and set here
 # so every process importing any veil module (CLI, review server, workers) has it.
 os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+# FastAPI (the review server) configures OpenTelemetry exporters by itself when the environment
+# asks (FASTAPI_OTEL_AUTO_CONFIGURE, OTEL_EXPORTER_OTLP_ENDPOINT): requests would be exported to
+# a host the user never named to veil. Both off, forced likewise, for any OpenTelemetry SDK too.
+os.environ["FASTAPI_OTEL_AUTO_CONFIGURE"] = "false"
+os.environ["OTEL_SDK_DISABLED"] = "true"
 # SVT-AV1 (--codec av1) prints its version, build and settings to stderr whenever an encoder
 # opens, around veil's one line per file and even with -q: errors only, unless the user set a level.
 os.environ.setdefault("SVT_LOG", "1")
