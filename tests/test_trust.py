@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -453,3 +455,29 @@ def test_video_plan_records_video_settings_and_encoding_is_honoured_on_rerender(
     refused = veil("--plan", plan, "-o", tmp_path / "more.mp4", "--hide", "faces,plates", "--accurate")
     assert refused.exit_code == 2 and "--accurate, --hide apply to detection" in refused.stderr
     assert not (tmp_path / "more.mp4").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGINT])
+def test_the_review_server_stops_on_a_closed_terminal_without_a_traceback(shared_data, tmp_path, signum):
+    # uvicorn handles SIGINT and SIGTERM; a SIGHUP (the terminal closed) raised veil's stop inside
+    # its event loop, and uvicorn's logger printed the traceback.
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "veil", "review", str(photo), "--no-browser"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "press Ctrl+C" in line:
+            break
+    port = int(re.search(r"127\.0\.0\.1:(\d+)/", "".join(lines)).group(1))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the signal must land in uvicorn's loop, not before it
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    process.send_signal(signum)
+    rest = process.communicate(timeout=120)[1]
+    assert process.returncode == 128 + signum, "".join(lines) + rest
+    assert "Traceback" not in rest and "ERROR" not in rest and f"stopped ({signal.Signals(signum).name})" in rest, rest

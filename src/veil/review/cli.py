@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import threading
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Optional
 
 import typer
@@ -251,7 +253,25 @@ class ReviewServer:
         say(f"the review page was opened; to open it in another browser: {self.url}")
 
     def run(self) -> None:
-        self.server.run(sockets=[self.socket])
+        """Serve until stopped. A closed terminal (SIGHUP) stops it as Ctrl+C does: uvicorn handles
+        SIGINT and SIGTERM only, and veil's own stop, raised inside its event loop, came out as a
+        traceback; it is raised again once the server has shut down."""
+        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+            self.server.run(sockets=[self.socket])
+            return
+        hung_up: list[int] = []
+
+        def hang_up(signum: int, frame: FrameType | None) -> None:
+            hung_up.append(signum)
+            self.server.handle_exit(signum, frame)
+
+        before = signal.signal(signal.SIGHUP, hang_up)
+        try:
+            self.server.run(sockets=[self.socket])
+        finally:
+            signal.signal(signal.SIGHUP, before)
+        if hung_up:
+            signal.raise_signal(signal.SIGHUP)
 
     def start(self) -> None:
         """Serve from a background thread (tests); returns once the server accepts requests."""
