@@ -50,9 +50,11 @@ def photos(shared_data: Path, folder: Path, count: int) -> list[Path]:
 
 
 def records(manifest: Path) -> list[dict]:
+    """The records of files' outcomes (the "started" line each file gets first left aside)."""
     if not manifest.exists():
         return []
-    return [json.loads(line) for line in manifest.read_text().splitlines() if line.endswith("}")]
+    every = [json.loads(line) for line in manifest.read_text().splitlines() if line.endswith("}")]
+    return [record for record in every if record["status"] != "started"]
 
 
 def outputs_of(folder: Path) -> list[str]:
@@ -373,15 +375,37 @@ def test_lines_of_a_manifest_that_are_not_records_are_ignored(tmp_path):
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a file every write to fails as on a full disk")
-def test_outputs_written_when_the_manifest_fails_are_each_named(shared_data, tmp_path):
-    """A full disk under the manifest stops the run; the file that finished then, and those in
-    flight, which finish whole, are written but in no record: each is named."""
+def test_a_manifest_that_cannot_be_written_stops_the_run_before_any_output(shared_data, tmp_path):
+    """A full disk under the manifest stops the run at the first records, each file's "started"
+    line, before any output is written: none is left that no record names. (Were the disk to fill
+    later, the files then written but in no record are each named: `unrecorded`.)"""
     photos(shared_data, tmp_path / "in", 4)
     result = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--manifest", "/dev/full", "--jobs", 2)
     assert result.returncode != 0
     assert "cannot write the manifest /dev/full" in result.stderr
-    written = sorted((tmp_path / "out").iterdir())
-    assert written
-    for output in written:
-        assert f"written to {output}, but not recorded in the manifest" in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
     assert "Traceback" not in result.stderr
+
+
+def test_an_output_moved_into_place_but_never_recorded_is_redone(shared_data, tmp_path):
+    """A run killed outright (SIGKILL) just after a worker moved an output into place, before its
+    record, left a finished output that no record named: the rerun refused it as someone else's
+    file ("exists: use --overwrite"). Each file's "started" line says the output is veil's own."""
+    inputs = photos(shared_data, tmp_path / "in", 2)
+    assert run_veil(tmp_path / "in", "--output-dir", tmp_path / "out").returncode == 0
+    manifest = tmp_path / "out" / MANIFEST
+    lines = manifest.read_text().splitlines()
+    started = [line for line in lines if json.loads(line)["status"] == "started"]
+    assert len(started) == 2 and lines[:2] == started  # written before any work
+    # As the kill left it: the started lines, one file's outcome, and both outputs.
+    outcome = next(line for line in lines[2:] if inputs[0].name in json.loads(line)["path"])
+    manifest.write_text("\n".join([*started, outcome]) + "\n")
+    result = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["already_done"] == 1 and summary["failed"] == 0
+    # Someone else's file at an output's place is still refused.
+    manifest.unlink()
+    (tmp_path / "out" / inputs[1].name).write_bytes(b"not veil's")
+    result = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out")
+    assert result.returncode == 1 and "exists: use --overwrite" in result.stderr

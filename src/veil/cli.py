@@ -28,7 +28,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from veil import __version__
 from veil.batch import BatchError, Task, Workers, run_all
 from veil.detect import PROFILES
-from veil.manifest import ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint, still_done
+from veil.manifest import (ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint, started_outputs,
+                           still_done)
 from veil.models import usable_cores
 from veil.interrupt import Stopped, catch_stops, ignore_stops, remove_leftovers
 from veil.names import shown
@@ -193,9 +194,11 @@ def redact(
     fingerprint = settings_fingerprint(analysis, plan.render, plan.encoding,
                                        file_sha256(plan_file) if plan_file else None)
     done = read_manifest(manifest) if manifest is not None else {}
+    unfinished = started_outputs(manifest, fingerprint) if manifest is not None else {}
     tasks, results = make_tasks(inputs, plan, claims, analysis, target, target_dir, dry_run, overwrite,
                                 lambda source, output: still_done(done.get(location_key(source)), source, output,
-                                                                  fingerprint))
+                                                                  fingerprint),
+                                lambda source, output: unfinished.get(location_key(source)) == location_key(output))
     if stale := partial_outputs(*(t.target for t in tasks if isinstance(t.target, Path))):
         # Left by a run that was killed outright (SIGKILL, power loss): redacted, but unfinished.
         err.print(f"veil: {len(stale)} unfinished output(s) of an interrupted run lie beside this run's outputs, "
@@ -256,9 +259,12 @@ def find_inputs(paths: list[Path | Url], plan: Plan, plan_file: Path | None,
 def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: Analysis, output: Path | Url | None,
                output_dir: Path | Url | None, dry_run: bool, overwrite: bool,
                already_done: Callable[[Path | Url, Path | Url], Record | None],
+               ours: Callable[[Path | Url, Path | Url], bool] = lambda source, target: False,
                ) -> tuple[list[FileTask], list[FileResult]]:
     """A task per input, each checked before any detection; what fails its checks, or what an
-    earlier run already did (the manifest), is a result already."""
+    earlier run already did (the manifest), is a result already. `ours`: whether an output that
+    exists is one an earlier run of these settings was making from that input (its outcome never
+    recorded): replaced, as --overwrite would."""
     tasks: list[FileTask] = []
     failed: list[FileResult] = []  # and already done
     planned: dict[str, MediaPlan] = {}
@@ -282,7 +288,8 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
                     failed.append(FileResult(item.source, output=target, regions=record.regions, already_done=True,
                                              input_sha256=record.input_sha256, output_sha256=record.output_sha256))
                     continue
-            task = FileTask(item.source, kind, target, plan.render, plan.encoding, analysis, overwrite, media)
+            replace = overwrite or (target is not None and ours(item.source, target))
+            task = FileTask(item.source, kind, target, plan.render, plan.encoding, analysis, replace, media)
             preflight(task)
             tasks.append(task)
         except RunFileClash as error:  # an output named as the report, say: the command contradicts itself
@@ -327,8 +334,10 @@ def run_tasks(tasks: list[FileTask], settled: list[FileResult], workers: Workers
             progress.advance(bar)
 
         try:
-            for result in settled if writer is not None else ():
-                writer.append(Record.of(result, fingerprint))
+            if writer is not None:
+                writer.append(*(Record.of(result, fingerprint) for result in settled))
+                writer.append(*(Record.started(task.source, task.target, fingerprint) for task in tasks
+                                if task.target is not None))
             run_all([Task(n, task, show_progress) for n, task in enumerate(tasks)], workers, finish)
         finally:
             if writer is not None:

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import IO, Literal
@@ -26,7 +27,10 @@ from veil.remote import Url, location_key
 MANIFEST_NAME = "veil-manifest.jsonl"
 ALREADY_DONE = "already done"
 
-Status = Literal["ok", "failed", "skipped"]
+# "started": written for every file before the work begins, so that a run killed outright (SIGKILL,
+# power loss) after a worker moved an output into place, but before its record, leaves the output
+# known as veil's own: a rerun redoes it rather than refusing it as someone else's file.
+Status = Literal["ok", "failed", "skipped", "started"]
 
 
 def recorded_name(where: Path | Url) -> str:
@@ -61,6 +65,10 @@ class Record:
             reason=ALREADY_DONE if result.already_done else result.error, settings=settings,
         )
 
+    @classmethod
+    def started(cls, source: Path | Url, target: Path | Url, settings: str) -> Record:
+        return cls(path=recorded_name(source), status="started", output=recorded_name(target), settings=settings)
+
     @property
     def done(self) -> bool:
         """Whether this record vouches for an output (made now, or found made by an earlier run)."""
@@ -82,9 +90,24 @@ def read_manifest(path: Path) -> dict[str, Record]:
     wrote nothing (an output refused as existing, under other settings, say), so it must not hide
     an output that still stands. A missing file is an empty manifest; a line cut short by a
     crash, or one that is not a record, is ignored (that file is simply done again)."""
-    latest: dict[str, Record] = {}
+    return {key: record for key, record in _records(path) if record.done}
+
+
+def started_outputs(path: Path, settings: str) -> dict[str, str]:
+    """Input -> output (as keys) of the files whose last record is "started" under these settings:
+    the run that wrote it ended before the file's outcome, so an output there is veil's own, made
+    from that input (each output is moved into place whole), never a file of someone else's."""
+    last: dict[str, Record] = {}
+    for key, record in _records(path):
+        last[key] = record
+    return {key: location_key(record.output) for key, record in last.items()
+            if record.status == "started" and record.settings == settings and record.output is not None}
+
+
+def _records(path: Path) -> Iterator[tuple[str, Record]]:
+    """The manifest's records in order, each with its input as this run spells it (an older veil's too)."""
     if not path.is_file():
-        return latest
+        return
     names = {f.name for f in fields(Record)}
     with open(path, "rb") as file:
         for line in file:
@@ -93,9 +116,8 @@ def read_manifest(path: Path) -> dict[str, Record]:
                 record = Record(**{k: v for k, v in data.items() if k in names})
             except (ValueError, TypeError, AttributeError):  # not UTF-8, not JSON, not an object of records' fields
                 continue
-            if isinstance(record.path, str) and isinstance(record.output, (str, type(None))) and record.done:
-                latest[location_key(record.path)] = record  # as this run spells it (an older veil's too)
-    return latest
+            if isinstance(record.path, str) and isinstance(record.output, (str, type(None))):
+                yield location_key(record.path), record
 
 
 def settings_fingerprint(*settings: object) -> str:
@@ -133,10 +155,11 @@ class ManifestWriter:
         except OSError as error:
             raise self._failed(error) from None
 
-    def append(self, record: Record) -> None:
-        self.records += 1
+    def append(self, *records: Record) -> None:
+        """The records, on disk before this returns."""
+        self.records += sum(record.status != "started" for record in records)  # files' outcomes
         try:
-            self.file.write(json.dumps(asdict(record)) + "\n")
+            self.file.write("".join(json.dumps(asdict(record)) + "\n" for record in records))
             self.file.flush()
             os.fsync(self.file.fileno())
         except OSError as error:
