@@ -588,8 +588,8 @@ def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -
     finally:
         if swap:
             _swap_red_blue(pixels)
-    if not ok:
-        raise ImageError(f"cannot encode {fmt} image")
+    if not ok:  # OpenCV says no more: its encoder failed, or the write did (a full disk, a file size limit)
+        raise ImageError(f"cannot encode or write the {fmt} image (a full disk?)")
 
 
 def holds_profile(suffix: str, pixels: np.ndarray) -> bool:
