@@ -300,7 +300,8 @@ def output_path(source: Path | Url, base: Path | Url, output: Path | Url | None,
     """photo.jpg -> photo.redacted.jpg beside it; or -o FILE; or DIR/<relative path>.
 
     A suffix veil cannot write is kept in the name and the right one appended (`scan.psd`
-    -> `scan.psd.redacted.png`), so two inputs never share an output name.
+    -> `scan.psd.redacted.png`), so `scan.psd` and `scan.png` do not share an output name. Inputs
+    that still would (`a`, a JPEG without a suffix, beside `a.jpg`) are caught by OutputClaims.
     """
     if output is not None:
         target = output
