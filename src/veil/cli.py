@@ -28,8 +28,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from veil import __version__
 from veil.batch import BatchError, Task, Workers, run_all
 from veil.detect import PROFILES
-from veil.manifest import (ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint, started_outputs,
-                           still_done)
+from veil.manifest import (ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint,
+                           started_outputs, still_done)
 from veil.models import usable_cores
 from veil.interrupt import Stopped, catch_stops, ignore_stops, remove_leftovers
 from veil.names import shown

@@ -34,8 +34,8 @@ from av.video.frame import PictureType
 from veil.fferror import reason
 from veil.interrupt import temporary_folder
 from veil.plan import Encoding
-from veil.voice import (LastFrameCut, VoiceEdit, exact_sound_end, VoicePlan, add_edited_stream, add_sound_stream, container_codecs,
-                        output_layout)
+from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_sound_stream, container_codecs,
+                        exact_sound_end, output_layout)
 
 # Output container per suffix; anything else lets FFmpeg guess from the name.
 CONTAINER_FORMATS = {
