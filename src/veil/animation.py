@@ -5,8 +5,8 @@ detector looks at all of them, and the detections are linked into tracks as in a
 so a face the detector misses in one frame is still hidden there. The output is a new
 animation built from the redacted frames alone, with the same frame durations and loop
 count: no comment, XMP or EXIF, and colours converted to sRGB through the file's profile, as a
-photo's are (`--keep-icc` keeps profile and values in PNG and WebP). Transparency is kept (a sticker stays a
-sticker): a transparent frame is searched as a transparent photo is, its colour channels and
+photo's are (`--keep-icc` keeps profile and values in PNG and WebP). Transparency is kept (a
+sticker stays a sticker): a transparent frame is searched as a transparent photo is, its colour channels and
 the frame over white and over black, and a hidden region is made opaque. GIF has one level of
 transparency, so a partly transparent pixel of an animation written as GIF comes out either
 transparent or opaque, as Pillow's writer rounds it. Pillow's GIF writer merges a frame
@@ -58,6 +58,7 @@ def _frames(path: Path, srgb: bool = True) -> Iterator[tuple[np.ndarray, float]]
 
 
 def _profile(path: Path) -> bytes | None:
+    """The animation's colour profile, if it has one."""
     with Image.open(path) as image:
         return image.info.get("icc_profile")
 
