@@ -546,3 +546,15 @@ def test_a_photo_a_pixel_or_two_across_is_written(tmp_path, size):
     result = veil(source, "-o", tmp_path / "out.png", "-q")
     assert result.exit_code == 0, result.stderr
     assert rgb_of(tmp_path / "out.png").shape == (height, width, 3)
+
+
+def test_a_rerun_names_the_manifest_beside_the_photos_as_veils_own(shared_data, tmp_path):
+    # Without --output-dir the manifest lies among the photos: the rerun listed it as "not a photo,
+    # video or sound file veil can read", as if the user had left something unreadable there.
+    for name in ("a.jpg", "b.jpg"):
+        shutil.copy(shared_data / TWO_PEOPLE, tmp_path / name)
+    assert veil(tmp_path, "-q").exit_code == 0
+    result = veil(tmp_path, "--json")
+    assert result.exit_code == 0, result.stderr
+    skipped = {Path(s["path"]).name: s["reason"] for s in json.loads(result.stdout)["skipped_files"]}
+    assert skipped["veil-manifest.jsonl"] == "veil's manifest, the record of a run"

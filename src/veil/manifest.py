@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import IO, Literal
 
 from veil.batch import BatchError
-from veil.names import shown
+from veil.names import MANIFEST_NAME, shown
 from veil.photo import file_sha256
 from veil.pipeline import FileResult
 from veil.remote import Url, location_key
 
-MANIFEST_NAME = "veil-manifest.jsonl"
 ALREADY_DONE = "already done"
 
 # "started": written for every file before the work begins, so that a run killed outright (SIGKILL,

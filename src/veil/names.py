@@ -1,4 +1,5 @@
-"""Names of files: user-chosen ones shown in a terminal safely, and those veil gives its unfinished files.
+"""Names of files: user-chosen ones shown in a terminal safely, and those veil gives its own
+(unfinished files, the manifest).
 
 A file name may hold a newline, an ESC sequence or a bidi override: printed raw, it could
 forge a line of veil's output or repaint the terminal. `shown` escapes such characters the
@@ -39,3 +40,7 @@ def partial_affixes(target: PurePath) -> tuple[str, str]:
     while stem and len(os.fsencode(f".{stem}.{'x' * 8}{suffix}")) > NAME_MAX:
         stem = stem[:-1]
     return f".{stem}.", suffix
+
+
+# A run's record of what it did to each file, kept beside its outputs (veil.manifest).
+MANIFEST_NAME = "veil-manifest.jsonl"

@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 
 from veil.imagefile import ImageError
 from veil.interrupt import temporary_file
-from veil.names import NAME_MAX, partial_affixes, shown
+from veil.names import MANIFEST_NAME, NAME_MAX, partial_affixes, shown
 from veil.remote import Url, location_key
 from veil.videofile import moving_streams
 
@@ -223,6 +223,8 @@ def _skipped_name(name: str) -> str | None:
         return "hidden file"
     if REDACTED_TAG in Path(name).stem:
         return "an output of veil (name holds .redacted)"
+    if name == MANIFEST_NAME:
+        return "veil's manifest, the record of a run"
     return None
 
 
