@@ -20,6 +20,7 @@ import secrets
 from dataclasses import asdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageSequence
@@ -41,7 +42,7 @@ WRITE_FORMATS = {".gif": "GIF", ".png": "PNG", ".apng": "PNG", ".webp": "WEBP"}
 def _frames(path: Path, srgb: bool = True) -> Iterator[tuple[np.ndarray, float]]:
     """Each frame composited in full, as RGB, or RGBA where some of it is transparent, with its
     duration in milliseconds (an APNG's is a fraction, as 1/30 s). A frame that reaches past the
-    animation's screen grows Pillow's canvas, not the screen: see `_screen`. `srgb`: colours
+    animation's screen grows Pillow's canvas, not the screen: see `_Header`. `srgb`: colours
     converted through the file's colour profile, as a photo's are (see imagefile.to_srgb)."""
     with decoding_errors("animation"):
         with Image.open(path) as image:
@@ -57,23 +58,19 @@ def _frames(path: Path, srgb: bool = True) -> Iterator[tuple[np.ndarray, float]]
                 yield pixels, float(frame.info.get("duration") or 0)
 
 
-def _profile(path: Path) -> bytes | None:
-    """The animation's colour profile, if it has one."""
-    with Image.open(path) as image:
-        return image.info.get("icc_profile")
+class _Header(NamedTuple):
+    """What the animation's file says of it as a whole, read once (the frames are read apart)."""
+
+    # Its size as browsers show it, before any frame grows Pillow's canvas: frames are searched
+    # whole (a face reaching into the screen is found), and written cut to it.
+    screen: tuple[int, int]
+    loop: int | None  # the loop count (0: for ever), or None where the file has none (it plays once)
+    profile: bytes | None  # its colour profile
 
 
-def _screen(path: Path) -> tuple[int, int]:
-    """The animation's size as browsers show it, before any frame grows Pillow's canvas: frames are
-    searched whole (a face reaching into the screen is found), and written cut to it."""
+def _header(path: Path) -> _Header:
     with decoding_errors("animation"), Image.open(path) as image:
-        return image.size
-
-
-def _loop(path: Path) -> int | None:
-    """The loop count (0: for ever), or None where the file has none (it plays once)."""
-    with Image.open(path) as image:
-        return image.info.get("loop")
+        return _Header(image.size, image.info.get("loop"), image.info.get("icc_profile"))
 
 
 def track_params(durations_ms: list[float]) -> TrackParams:
@@ -93,7 +90,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     passes = text_passes(profile.name)
     colourless = 0  # frames held to the profile's colourless thresholds (detect_faces judges each)
     transparent = 0  # frames looked at in three views (see photo.plan_photo)
-    size = _screen(path)
+    size = _header(path).screen
     for index, (pixels, duration) in enumerate(_frames(path)):
         pictures, faces = faces_as_shown(pixels, profile) if look else ([], [])
         colourless += bool(pictures and pictures[0].colourless)
@@ -143,10 +140,11 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
     secret = secrets.token_bytes(16)  # one blur shading per export, kept by each region across frames
     frames: list[Image.Image] = []
     durations: list[float] = []
-    width, height = _screen(source)
+    header = _header(source)
+    width, height = header.screen
     media.detection.pop("profile_converted", None)  # this render's, not an earlier one's (a saved plan)
     # Frames are RGB(A): a profile for other pixels (grey) is neither used nor written.
-    profile = fitting_profile(_profile(source), np.zeros((1, 1, 3), np.uint8)) if keep_icc else None
+    profile = fitting_profile(header.profile, np.zeros((1, 1, 3), np.uint8)) if keep_icc else None
     if profile and fmt == "GIF":
         media.detection["profile_converted"] = "a .gif file holds no colour profile"
         profile = None
@@ -168,9 +166,8 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
             # would show the frame before.
             options["disposal"] = 2
     options["append_images"] = frames[1:]
-    loop = _loop(source)
-    if loop is not None:
-        options["loop"] = loop
+    if header.loop is not None:
+        options["loop"] = header.loop
     if fmt == "WEBP":
         options["lossless"] = True  # redaction is exact; lossy WebP would smear a fill's edge
     if profile:

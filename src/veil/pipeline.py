@@ -188,6 +188,10 @@ def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo:
             _add_speech(task.planned)  # a plan made before veil looked for speech: muting nothing would leak
         if task.planned.kind in ("video", "audio"):
             _count_left_out(task.planned, task.source)
+        if photo is not None:  # what its decoder says of the file as decoded now, whoever made the plan
+            task.planned.detection.pop("decoder_messages", None)
+            if photo.decoder_messages:
+                task.planned.detection["decoder_messages"] = list(photo.decoder_messages)
         return task.planned
     analysis = task.analysis
     if analysis is None:
@@ -227,10 +231,6 @@ def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
     if task.kind == "image":
         photo = read_photo(task.source)
         media = _plan(task, show_progress, sha256, photo)
-        # From the file as decoded now, whoever made the plan.
-        media.detection.pop("decoder_messages", None)
-        if photo.decoder_messages:
-            media.detection["decoder_messages"] = list(photo.decoder_messages)
         render_photo(media, task.render, target, photo, keep_icc=task.encoding.keep_icc, overwrite=task.overwrite)
     elif task.kind == "animation":
         media = _plan(task, show_progress, sha256)
