@@ -3,11 +3,13 @@ saved to disk), undo/redo, plan upload, and export (outputs and report), on real
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
 import sys
 import threading
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -820,3 +822,42 @@ def test_frames_reached_by_seeking_are_the_frames_stepped_to():
     for index in range(len(stepped) - 1, 0, -9):  # backwards: every frame a seek
         frames = VideoFrames(media)
         assert np.array_equal(frames.frame(index), stepped[index][1]), index
+
+
+def test_a_damaged_video_salvaged_shows_every_planned_frame_in_review(tmp_path: Path):
+    # The review decoded a video straight on: a packet that cannot be decoded (a damaged file
+    # planned with --salvage) ended every frame after it in an error, and a frame the decoder gave
+    # out of time order was shown in place of a planned one.
+    good, bad = tmp_path / "good.mp4", tmp_path / "bad.mp4"
+    with av.open(str(VIDEO)) as source, av.open(str(good), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.pix_fmt, stream.options = "yuv420p", {"g": "15", "threads": "1"}
+        for i, frame in enumerate(source.decode(video=0)):
+            if i == 60:
+                break
+            if i == 0:
+                stream.width, stream.height = frame.width, frame.height
+            new = frame.reformat(format="yuv420p")
+            new.pts, new.time_base = i, Fraction(1, 30)
+            out.mux(stream.encode(new))
+        out.mux(stream.encode(None))
+    data = bytearray(good.read_bytes())
+    for i in range(300):
+        data[len(data) // 2 + i * 31] ^= 0x5A
+    bad.write_bytes(bytes(data))
+    session = open_session([bad], None, tmp_path / "plan.json", tmp_path / "out", None, RenderSettings(),
+                           Analysis(FAST, salvage=True))
+    media = session.plan.media[0]
+    damage = media.detection["stream"]["damage"]
+    assert damage["undecodable_packets"] or damage["frames_out_of_order"] or damage["corrupt_frames"], damage
+    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    status = finish_export(client)
+    assert status["state"] == "done", status
+    with av.open(status["outputs"][str(bad)]) as c:
+        exported = [f.to_ndarray(format="rgb24").astype(float) for f in c.decode(video=0)]
+    assert len(exported) == media.frame_count
+    for index in range(media.frame_count):
+        answer = client.get(f"/media/0/frame/{index}.jpg?view=redacted")
+        assert answer.status_code == 200, (index, answer.text)
+        shown_pixels = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB"), float)
+        assert np.abs(shown_pixels - exported[index]).mean() < 12, f"frame {index} is not the one exported"

@@ -921,6 +921,61 @@ def test_damaged_video_fails_closed(damage: str, tmp_path: Path):
     assert {p.name for p in tmp_path.iterdir()} == {"good.mp4", "bad.mp4"}
 
 
+@pytest.mark.parametrize("damage", ["truncated", "garbled"])
+def test_a_damaged_video_is_redacted_as_far_as_it_decodes_when_asked(damage: str, tmp_path: Path):
+    # A recording cut off or bytes lost on a card was refused with no way through: --salvage redacts
+    # what decodes, covers whole the frames the decoder patched up (pieces of other frames, a face
+    # among them), leaves out what cannot be decoded, and says each; a saved plan must meet the same
+    # damage again.
+    good = tmp_path / "good.mp4"
+    _reencode(VIDEOS / "with_audio" / "5.mp4", good, 60, pix_fmt="yuv420p", options={"g": "15", "threads": "1"})
+    data = bytearray(good.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) * 2 // 3]
+    else:
+        for i in range(300):
+            data[len(data) // 2 + i * 31] ^= 0x5A
+    bad, target, plan_path = tmp_path / "bad.mp4", tmp_path / "out.mp4", tmp_path / "plan.json"
+    bad.write_bytes(bytes(data))
+    refused = CliRunner().invoke(app, [str(bad), "-o", str(target), "-q"])
+    assert refused.exit_code == 1 and "--salvage" in refused.output and not target.exists()
+
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(app, [str(bad), "-o", str(target), "--salvage", "--save-plan", str(plan_path),
+                                      "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    media = Plan.load(plan_path).media[0]
+    record = media.detection["stream"]["damage"]
+    assert json.loads(report.read_text())["files"][0]["damage"] == record
+    assert "Damage gone past (--salvage)" in report.with_suffix(".html").read_text()
+    said = " ".join(result.output.split())
+    if damage == "truncated":
+        assert "truncated" in record["ends_early"] and "the output ends where the readable data does" in said
+    else:
+        assert record["corrupt_frames"] or record["undecodable_packets"] or record["frames_out_of_order"], record
+        assert "the video is damaged" in said
+    assert set(record["corrupt_frames"]) <= set(media.unanalysed_frames)
+    with av.open(str(target)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == media.frame_count == len(media.frame_times) and 20 < len(frames) <= 60
+    for index in record["corrupt_frames"]:
+        assert frames[index].max() < 40, f"patched-up frame {index} not covered"
+    faces = [(i, b) for r in media.regions if r.kind == "face" for i, b in r.boxes.items() if r.first_frame < 20]
+    assert faces
+    for index, box in faces[:5]:
+        centre = frames[index][int((box.y0 + box.y1) / 2), int((box.x0 + box.x1) / 2)]
+        assert centre.max() < 40, f"face not hidden on frame {index}"
+
+    again = CliRunner().invoke(app, [str(bad), "--plan", str(plan_path), "-o", str(tmp_path / "again.mp4"), "-q"])
+    assert again.exit_code == 0, again.output
+    saved = json.loads(plan_path.read_text())
+    saved["media"][0]["detection"]["stream"]["damage"]["undecodable_packets"] += 1
+    plan_path.write_text(json.dumps(saved))
+    other = CliRunner().invoke(app, [str(bad), "--plan", str(plan_path), "-o", str(tmp_path / "other.mp4"), "-q"])
+    assert other.exit_code == 1 and "decoded otherwise" in other.output
+    assert not (tmp_path / "other.mp4").exists()
+
+
 def test_a_clip_trimmed_by_its_edit_list_is_accepted(tmp_path: Path):
     # A lossless cutter or a phone's Trim keeps every frame and shows a part by an edit list: the
     # index's count includes the hidden frames, and the clip was refused as truncated.

@@ -34,7 +34,7 @@ from veil.models import usable_cores
 from veil.interrupt import Stopped, catch_stops, ignore_stops, remove_leftovers
 from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
-                          Preset, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
+                          Preset, SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
                           with_options_given)
 from veil.outputs import (Input, OutputClaims, OutputError, RunFileClash, Skipped, check_writable, collect_inputs,
                           output_path, partial_outputs)
@@ -128,6 +128,7 @@ def redact(
     start: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse from this second; frames before it are not checked and fully covered (see --only-range).")] = None,
     end: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse up to this second; frames after it are not checked and fully covered (see --only-range).")] = None,
     only_range: Annotated[bool, typer.Option("--only-range", help="Video: leave frames outside --start/--end unredacted.")] = False,
+    salvage: SalvageOption = False,
     keep_subtitles: Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")] = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Photos redacted at once, each in its own process (default: every usable core); videos run one at a time on every core.")] = None,
     cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run each file as a task on the Dask scheduler at this address (tcp://host:8786), or local:N for N worker processes here. Every worker must see the same paths.")] = None,
@@ -154,7 +155,7 @@ def redact(
     encoding = Encoding(crf=crf, codec=codec.lower() if codec else None, preset=preset.value if preset else None,
                         keep_subtitles=keep_subtitles, keep_icc=keep_icc)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, start, end, only_range,
-                        parse_hide_option(hide))
+                        parse_hide_option(hide), salvage)
     if plan_file is not None:
         plan = load_plan(plan_file, render, encoding, ctx)
     else:

@@ -45,6 +45,7 @@ class Analysis:
     end: float | None = None
     only_range: bool = False  # video: leave frames outside [start, end] as they are
     hide: tuple[Kind, ...] = DEFAULT_HIDE  # what to find and hide (--hide)
+    salvage: bool = False  # video: a damaged file redacted as far as it decodes (--salvage)
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo:
     else:
         media = plan_video(task.source, analysis.profile, show_progress=show_progress, start=analysis.start,
                            end=analysis.end, only_range=analysis.only_range, sha256=sha256,
-                           hide=analysis.hide)
+                           hide=analysis.hide, salvage=analysis.salvage)
     for region in media.regions:
         if region.kind == "face":  # text, plates and people are boxes: an ellipse would leave corners
             region.shape = analysis.shape
@@ -275,8 +276,10 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     are = "would be" if dry_run else "are"
     were = "would be" if dry_run else "were"
     was = "would be" if dry_run else "was"
-    if media.unanalysed_frames:
-        found.append(Note(f"{len(media.unanalysed_frames)} frame(s) could not be analysed and {are} fully covered"))
+    damage = media.detection.get("stream", {}).get("damage")
+    # Frames a damaged video's decoder patched up are said with the damage.
+    if unanalysed := set(media.unanalysed_frames) - set(damage["corrupt_frames"] if damage else ()):
+        found.append(Note(f"{len(unanalysed)} frame(s) could not be analysed and {are} fully covered"))
     if others := media.detection.get("other_images_not_written"):
         found.append(Note(f"the file holds {others + 1} images (pages, a burst, a second view): only the one viewers "
                           f"show {was} redacted and written ({others} left out)", warning=True))
@@ -289,6 +292,8 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     if said := media.detection.get("decoder_messages"):
         found.append(Note(f"its decoder warned: {'; '.join(said)}; the picture {was} searched and written as "
                           "decoded (where the data is damaged, as the decoder filled it in)", warning=True))
+    if damage:
+        found += damage_notes(damage, dry_run)
     stream = media.detection.get("stream", {})
     if others := stream.get("other_videos_not_written"):
         found.append(Note(f"the file holds {others + 1} video streams: only the largest "
@@ -317,6 +322,25 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         outside = f"{len(media.unchecked_frames)} frame(s) outside --start/--end were not checked for faces"
         found.append(Note(f"{outside} and {are} fully covered") if media.unchecked_covered
                      else Note(f"{outside} and {were} left as they are (--only-range)", warning=True))
+    return found
+
+
+def damage_notes(damage: dict, dry_run: bool) -> list[Note]:
+    """What a damaged video salvaged (--salvage) lost: each a warning, since the output differs from
+    the file by more than its redactions."""
+    found = []
+    are = "would be" if dry_run else "are"
+    if corrupt := len(damage["corrupt_frames"]):
+        found.append(Note(f"the video is damaged: {corrupt} frame(s) the decoder could only patch up {are} fully "
+                          "covered", warning=True))
+    if lost := damage["undecodable_packets"]:
+        found.append(Note(f"the video is damaged: {lost} piece(s) of it could not be decoded, and the frames they "
+                          f"held {are} missing from the output", warning=True))
+    if disordered := damage["frames_out_of_order"]:
+        found.append(Note(f"the video is damaged: {disordered} frame(s) the decoder gave out of time order {are} "
+                          "left out", warning=True))
+    if damage["ends_early"]:
+        found.append(Note(f"{damage['ends_early']}: the output ends where the readable data does", warning=True))
     return found
 
 

@@ -134,6 +134,8 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         "output_sha256": current_sha256(output) if output else None,
         "detection": media.detection,
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
+        # A damaged video redacted as far as it decodes (--salvage): what was gone past; None if not asked.
+        "damage": media.detection.get("stream", {}).get("damage"),
         "unchecked_frames": frame_runs(media.unchecked_frames),
         "unchecked_frames_covered": media.unchecked_covered,
         # Planned: regions that hide pixels in some frame; hidden: the same, once an output is written.
@@ -287,6 +289,7 @@ def file_html(file: dict[str, Any]) -> str:
         row("Detection recorded in the plan", json.dumps(file["detection"], sort_keys=True)
             if file["detection"] else "none (planned by hand)", code=True),
         row("Frames fully covered (could not be analysed)", runs_text(file["unanalysed_frames"]) or "none"),
+        *([row("Damage gone past (--salvage)", damage_text(file["damage"]))] if file["damage"] is not None else []),
         row("Frames outside --start/--end, not checked for faces, fully covered"
             if file["unchecked_frames_covered"] else
             "Frames outside --start/--end, left as they are, NOT checked for faces (--only-range)",
@@ -341,6 +344,17 @@ def edits_html(edits: list[dict[str, Any]], with_media: bool) -> str:
 def row(label: str, value: Any, code: bool = False) -> str:
     shown = f"<code>{e(value)}</code>" if code else e(value)
     return f"<tr><th>{e(label)}</th><td>{shown}</td></tr>"
+
+
+def damage_text(damage: dict) -> str:
+    said = [f"frames the decoder patched up, fully covered: {', '.join(map(str, damage['corrupt_frames']))}"
+            if damage["corrupt_frames"] else "",
+            f"pieces that could not be decoded (their frames missing): {damage['undecodable_packets']}"
+            if damage["undecodable_packets"] else "",
+            f"frames given out of time order, left out: {damage['frames_out_of_order']}"
+            if damage["frames_out_of_order"] else "",
+            f"{damage['ends_early']}: the output ends there" if damage["ends_early"] else ""]
+    return "; ".join(filter(None, said)) or "none met"
 
 
 def runs_text(runs: list[list[int]]) -> str:

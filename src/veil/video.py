@@ -44,7 +44,7 @@ from veil.regions import head_box
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.voice import media_voice_plan
-from veil.videofile import (Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels, left_out, open_input,
+from veil.videofile import (Damage, Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels, left_out, open_input,
                             open_output, read, subtitles_copied, video_stream)
 
 
@@ -231,12 +231,14 @@ def overdue(now: float, last_searched: float | None, previous: float | None) -> 
 def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bool = False,
                start: float | None = None, end: float | None = None, only_range: bool = False,
                sampling: VideoDetection | None = None, detector: CenterFace | None = None,
-               sha256: str | None = None, hide: tuple[Kind, ...] = DEFAULT_HIDE) -> MediaPlan:
+               sha256: str | None = None, hide: tuple[Kind, ...] = DEFAULT_HIDE, salvage: bool = False) -> MediaPlan:
     """Pass 1: detect, find scene cuts, track. Frames outside [start, end] are not checked:
     they are fully covered unless `only_range` (then they are left as they are). Times are
     measured from the first frame (the stream's start), whatever the file's own timestamps.
     `sha256`: the file's hash, if the caller has it already. `sampling`: what runs (by default the
-    profile's), its stride shortened for a slow frame rate (`at_rate`)."""
+    profile's), its stride shortened for a slow frame rate (`at_rate`). `salvage`: a damaged
+    file is planned as far as it decodes (frames the decoder marks corrupt fully covered), and
+    the plan records the damage, which rendering must meet again."""
     if start is not None and end is not None and start >= end:
         raise ValueError(f"the start of the range ({start:g} s) must come before its end ({end:g} s)")
     sampling = sampling or VIDEO_DETECTION.get(profile.name, VIDEO_DETECTION["fast"])
@@ -248,7 +250,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         beside = left_out(container)  # the user is told
         rate = float(frame_rate(stream))
         sampling = at_rate(sampling, rate)
-        scan = _scan(container, stream, sampling, batch, lanes, show_progress, start, end, hide)
+        damage = Damage() if salvage else None
+        scan = _scan(container, stream, sampling, batch, lanes, show_progress, start, end, hide, damage)
     finally:
         container.close()
     if only_range and not scan.inside:
@@ -273,7 +276,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                                 scan.camera.drift() if FOLLOW_CAMERA and scan.camera else None),
         detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params),
                    **kinds_record(hide, *size, VIDEO_TEXT_PASSES),
-                   "stream": {"index": stream.index, **beside}},
+                   "stream": {"index": stream.index, **beside, **({"damage": damage.record()} if damage else {})}},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
         unchecked_covered=not only_range,
@@ -395,7 +398,8 @@ def _worker_threads(count: int, name: str) -> Iterator[ThreadPoolExecutor]:
 
 def _scan(container, stream, sampling: VideoDetection, batch_size: int,
           lanes: list[_Lane], show_progress: bool,
-          start: float | None, end: float | None, hide: tuple[Kind, ...] = DEFAULT_HIDE) -> _Scan:
+          start: float | None, end: float | None, hide: tuple[Kind, ...] = DEFAULT_HIDE,
+          damage: Damage | None = None) -> _Scan:
     scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"})
     batch: list[_Frame] = []
     previous: np.ndarray | None = None
@@ -493,7 +497,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         free.put(lane)
     with _progress("detecting", stream.frames, show_progress) as advance, \
             _worker_threads(len(lanes), "veil-detect") as workers:
-        for index, frame in enumerate(read(container, stream)):
+        for index, frame in enumerate(read(container, stream, damage=damage)):
             turns = rotation_of(frame)
             if index == 0:
                 refuse_mirrored(frame)
@@ -527,8 +531,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             if shot_end is not None and (cut or not inside):  # the frame before ended a shot, or the range
                 sample(*shot_end, True, ends_shot=True)
             shot_end = None
-            if frame.time is None:
-                scan.unanalysable.append(index)  # no place in the range: covered whole
+            if frame.time is None or (damage and damage.corrupt_frames[-1:] == [index]):
+                # No place in the range, or the decoder filled damage in (with pieces of other
+                # frames, a face among them, that a detector may not see as one): covered whole.
+                scan.unanalysable.append(index)
             elif not inside:
                 scan.outside.append(index)
             else:
@@ -611,7 +617,10 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
     covered = media.covered_frames()
     secret = secrets.token_bytes(16)  # this export's blur shading; see render.shading
     rgb_format = "rgb48le" if bit_depth(stream) > 8 else "rgb24"
-    items = read(container, stream, tuple(container.streams.audio) + subtitles_copied(container, encoding))
+    # A damaged file planned with --salvage is read past its damage again, which must be the same.
+    planned_damage = media.detection.get("stream", {}).get("damage")
+    damage = Damage() if planned_damage is not None else None
+    items = read(container, stream, tuple(container.streams.audio) + subtitles_copied(container, encoding), damage)
     out: Output | None = None
     # Audio demuxed before the first video frame waits until the output is open (it
     # needs that frame's rotation); the demuxer interleaves, so this is a few packets.
@@ -639,6 +648,8 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                     continue
                 turns = rotation_of(item)
                 _check_size(media, item, turns, index)
+                if damage is not None:
+                    _check_time(media, item, index)
                 if out is not None and item.rotation != rotation:
                     raise VideoError(f"display rotation changes mid-stream (at frame {index}): not supported")
                 if out is None:
@@ -662,6 +673,9 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                 encode_oldest()
         if index != media.frame_count:
             raise VideoError(f"the plan is for {media.frame_count} frames, the video has {index}")
+        if damage is not None and damage.record() != planned_damage:
+            raise VideoError("the damaged video decoded otherwise than when it was planned: nothing was written; "
+                             "plan it again")
         if out is None:
             raise VideoError("no frame could be decoded")
         out.finish()
@@ -680,6 +694,14 @@ def _check_size(media: MediaPlan, frame: av.VideoFrame, turns: int, index: int) 
             raise VideoError(f"frame size changes mid-stream ({media.width}x{media.height} → {width}x{height} "
                              f"at frame {index}): not supported")
         raise VideoError(f"plan is for a {media.width}x{media.height} video, the file is {width}x{height}")
+
+
+def _check_time(media: MediaPlan, frame: av.VideoFrame, index: int) -> None:
+    """A damaged file's frames must be the ones planned, each at its place: where the decoder
+    dropped a frame in one pass and not in the other, every later box would land a frame off."""
+    if index < len(media.frame_times) and abs(float(frame.time or 0.0) - media.frame_times[index]) > 1e-3:
+        raise VideoError(f"frame {index} of the damaged video decoded at {float(frame.time or 0.0):.3f} s, "
+                         f"not at {media.frame_times[index]:.3f} s as planned: nothing was written; plan it again")
 
 
 def _redacted(frame: av.VideoFrame, boxes: list[tuple[Region, Box]], settings: RenderSettings,

@@ -2,7 +2,10 @@
 
 Reading streams decoded frames and fails loudly: a decode error, a frame FFmpeg marks
 as corrupt, or a file that ends before its own index says it should raises VideoError,
-so a damaged video never yields a partly redacted output.
+so a damaged video never yields a partly redacted output unasked. Asked to salvage one
+(--salvage), reading goes on past the damage and says what it met (`Damage`): frames
+marked corrupt (the caller covers them whole), packets that could not be decoded (their
+frames are missing) and where the data ends before the file says it should.
 
 Writing builds a new container: the video re-encoded with the input's timestamps, size,
 display rotation and colour tags (10-bit stays 10-bit), audio packets copied unchanged
@@ -66,6 +69,35 @@ X264_WITHOUT_SEI = "filter_units=remove_types=6"
 
 class VideoError(ValueError):
     """A video that cannot be read or written faithfully; the message says why."""
+
+
+# Said after the refusal of a damaged video: the way to redact what can be decoded.
+SALVAGE_HINT = " (--salvage redacts what can be decoded)"
+
+
+@dataclass
+class Damage:
+    """What reading a damaged video met and went past (--salvage): frames the decoder marked
+    corrupt (shown as it filled the damage in), packets it could not decode (their frames are
+    missing from what it gave) and, where the data ends before the file says it should, why."""
+
+    corrupt_frames: list[int] = field(default_factory=list)
+    undecodable_packets: int = 0
+    # Frames given after a later one (damaged picture order): left out, since an encoder and a
+    # muxer take frames in time order only.
+    frames_out_of_order: int = 0
+    ends_early: str | None = None
+
+    def record(self) -> dict:
+        return {"corrupt_frames": list(self.corrupt_frames), "undecodable_packets": self.undecodable_packets,
+                "frames_out_of_order": self.frames_out_of_order, "ends_early": self.ends_early}
+
+
+def _damaged(problem: str, damage: Damage | None) -> None:
+    """Refuses a damaged video, unless it is being salvaged (`damage`): then the problem is where it ends."""
+    if damage is None:
+        raise VideoError(problem + SALVAGE_HINT)
+    damage.ends_early = damage.ends_early or problem
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -161,54 +193,85 @@ def read(
     container: av.container.InputContainer,
     video: av.video.stream.VideoStream,
     copied: tuple[av.stream.Stream, ...] = (),
+    damage: Damage | None = None,
 ) -> Iterator[av.VideoFrame | av.Packet]:
     """Decoded video frames in order, with the packets of `copied` streams interleaved. The sound
-    is read too, for where the file's data ends (`_check_complete`)."""
+    is read too, for where the file's data ends (`_incomplete`). A damaged file raises VideoError,
+    unless `damage` is given: then its frames are read as far as they can be, and `damage` says
+    what was met on the way."""
     decoded = 0
+    latest: float | None = None  # the latest time of a frame given
     last_time = 0.0
     last_frame_end = 0.0  # where the last frame decoded ends, in seconds from the first
     first_time: float | None = None
     data_end = 0.0  # the end of the last packet of the picture or the sound, in seconds
     cut_short = False  # whether the last packet of the picture or the sound has less data than it says
-    try:
-        for packet in container.demux(video, *{*container.streams.audio, *copied}):
-            if packet.size and packet.stream.type in ("video", "audio"):
-                # A file cut off mid-packet (a crashed recording, an unfinished copy): the demuxer
-                # marks the packet, and frame threads let its decode error pass unsaid.
-                cut_short = packet.is_corrupt
-            if packet.pts is not None and packet.time_base and packet.stream.type in ("video", "audio"):
-                data_end = max(data_end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
-            if packet.stream is not video:
-                if packet.stream in copied and packet.dts is not None:
-                    yield packet
+
+    def decoded_from(packet: av.Packet | None) -> list[av.VideoFrame]:
+        try:
+            return video.decode(packet)
+        except av.error.FFmpegError as error:
+            if damage is None:
+                raise VideoError(f"decode error after frame {decoded}: {reason(error)}{SALVAGE_HINT}") from None
+            damage.undecodable_packets += 1
+            return []
+
+    packets = container.demux(video, *{*container.streams.audio, *copied})
+    while True:
+        try:
+            packet = next(packets, None)
+        except av.error.FFmpegError as error:  # the container itself is damaged: its data ends here
+            _damaged(f"the file is damaged: its data cannot be read after frame {decoded} ({reason(error)})", damage)
+            packet = None
+        if packet is None:
+            if damage is None or damage.ends_early is None:
+                break
+            packet = av.Packet()  # a salvaged read cut off: the decoder gives the frames it holds
+        if packet.size and packet.stream.type in ("video", "audio"):
+            # A file cut off mid-packet (a crashed recording, an unfinished copy): the demuxer
+            # marks the packet, and frame threads let its decode error pass unsaid.
+            cut_short = packet.is_corrupt
+        if packet.pts is not None and packet.time_base and packet.stream.type in ("video", "audio"):
+            data_end = max(data_end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+        if packet.stream is not None and packet.stream is not video:
+            if packet.stream in copied and packet.dts is not None:
+                yield packet
+            continue
+        for frame in decoded_from(None if packet.stream is None else packet):
+            if frame.pts is None and (rate := video.guessed_rate or video.average_rate) and video.time_base:
+                # A bare stream (.h264 from a dashcam or a recorder) has no timestamps: its
+                # frames are placed at its nominal rate, as players do, not all at 0.
+                frame.time_base = video.time_base
+                frame.pts = round(decoded / rate / video.time_base)
+            if damage is not None and frame.time is not None and latest is not None and frame.time < latest:
+                damage.frames_out_of_order += 1
                 continue
-            for frame in packet.decode():
-                if frame.is_corrupt:
-                    raise VideoError(f"frame {decoded} is corrupt (damaged or truncated data)")
-                if frame.pts is None and (rate := video.guessed_rate or video.average_rate) and video.time_base:
-                    # A bare stream (.h264 from a dashcam or a recorder) has no timestamps: its
-                    # frames are placed at its nominal rate, as players do, not all at 0.
-                    frame.time_base = video.time_base
-                    frame.pts = round(decoded / rate / video.time_base)
-                decoded += 1
-                if frame.time is not None:
-                    last_time = max(last_time, frame.time)
-                    first_time = frame.time if first_time is None else min(first_time, frame.time)
-                    step = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
-                    last_frame_end = max(last_frame_end, frame.time - first_time + step)
-                yield frame
-    except av.error.FFmpegError as error:
-        raise VideoError(f"decode error after frame {decoded}: {reason(error)}") from None
-    if cut_short:
-        raise VideoError(f"the file is truncated or damaged: its data ends inside a packet, after frame {decoded}")
-    _check_complete(container, video, decoded, max(last_time, data_end), last_frame_end)
-
-
-def _check_complete(container: av.container.InputContainer, video: av.video.stream.VideoStream,
-                    decoded: int, data_end: float, last_frame_end: float) -> None:
-    """A truncated file often decodes without an error, just fewer frames: refuse it."""
+            if frame.is_corrupt:
+                if damage is None:
+                    raise VideoError(f"frame {decoded} is corrupt (damaged or truncated data){SALVAGE_HINT}")
+                damage.corrupt_frames.append(decoded)
+            if frame.time is not None:
+                latest = frame.time if latest is None else max(latest, frame.time)
+            decoded += 1
+            if frame.time is not None:
+                last_time = max(last_time, frame.time)
+                first_time = frame.time if first_time is None else min(first_time, frame.time)
+                step = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
+                last_frame_end = max(last_frame_end, frame.time - first_time + step)
+            yield frame
+        if packet.stream is None:
+            break
     if decoded == 0:
         raise VideoError("no frame could be decoded")
+    if cut_short:
+        _damaged(f"the file is truncated or damaged: its data ends inside a packet, after frame {decoded}", damage)
+    if problem := _incomplete(container, video, decoded, max(last_time, data_end), last_frame_end):
+        _damaged(problem, damage)
+
+
+def _incomplete(container: av.container.InputContainer, video: av.video.stream.VideoStream,
+                decoded: int, data_end: float, last_frame_end: float) -> str | None:
+    """A truncated file often decodes without an error, just fewer frames: how it falls short."""
     if video.frames and decoded < video.frames:
         # The frame index also counts frames an edit list hides (a trimmed clip) and frames no
         # decoder can show (before the first keyframe, an open GOP's leading pictures): fewer
@@ -216,7 +279,7 @@ def _check_complete(container: av.container.InputContainer, video: av.video.stre
         length = (float(video.duration * video.time_base) if video.duration and video.time_base
                   else container.duration / av.time_base if container.duration else None)
         if length is None or last_frame_end < length - 2 / float(frame_rate(video)):
-            raise VideoError(f"the file is truncated or damaged: {decoded} of {video.frames} frames decoded")
+            return f"the file is truncated or damaged: {decoded} of {video.frames} frames decoded"
     # Containers without a frame index (Matroska, WebM) state a duration instead: the file's data
     # must reach it. Which stream ends last does not matter (sound may outlast the picture), and
     # the duration is an end time in some (Matroska that starts after 0) and a length in others.
@@ -224,7 +287,8 @@ def _check_complete(container: av.container.InputContainer, video: av.video.stre
         expected = container.duration / av.time_base
         slack = 2.5 / float(frame_rate(video)) + 0.5
         if data_end < expected - slack:
-            raise VideoError(f"the file is truncated or damaged: its data ends at {data_end:.2f} s of {expected:.2f} s")
+            return f"the file is truncated or damaged: its data ends at {data_end:.2f} s of {expected:.2f} s"
+    return None
 
 
 def choose_encoder(container_format: str, input_codec: str, bit_depth: int, requested: str | None) -> str:

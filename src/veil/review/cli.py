@@ -26,8 +26,8 @@ from rich.console import Console
 
 from veil import __version__
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
-                          ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, detection_flags, parse_color,
-                          parse_hide_option, with_options_given)
+                          SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, detection_flags,
+                          parse_color, parse_hide_option, with_options_given)
 from veil.detect import PROFILES
 from veil.names import shown
 from veil.outputs import Input, OutputClaims, OutputError, collect_inputs, output_path
@@ -72,12 +72,14 @@ def review(
     shape: ShapeOpt = ShapeOption.ellipse,
     blocks: BlocksOption = PIXELATE_BLOCKS,
     voice: VoiceOption = VoiceChoice.keep,
+    salvage: SalvageOption = False,
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 0,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the address only; do not open a browser.")] = False,
 ) -> None:
     """Check and correct every redaction in a local web page, then export the outputs and an audit report."""
     settings = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
-    analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, hide=parse_hide_option(hide))
+    analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, hide=parse_hide_option(hide),
+                        salvage=salvage)
     try:
         session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings, analysis, overwrite,
                                lambda plan, resumed: take_options(plan, resumed, settings, analysis, ctx))
@@ -119,6 +121,8 @@ def detection_asked_otherwise(plan: Plan, analysis: Analysis) -> list[str]:
             differ.append(f"{media.path} was looked at for {', '.join(record['hide'])}")
         if any(r.kind == "face" and r.source == "detector" and r.shape != analysis.shape for r in media.regions):
             differ.append(f"{media.path}'s faces have another --shape")
+        if media.kind == "video" and ("damage" in record.get("stream", {})) != analysis.salvage:
+            differ.append(f"{media.path} was read {'without' if analysis.salvage else 'with'} --salvage")
     return differ
 
 

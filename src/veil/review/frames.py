@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
+import av.error
 import numpy as np
 from PIL import Image
 
@@ -120,12 +121,25 @@ class VideoFrames:
             # A little before the frame's time (a timestamp, the stream's start included): the
             # nearest earlier keyframe is found from there.
             self.container.seek(int(max(0.0, target - 0.001) / stream.time_base), stream=stream, backward=True)
-        self.decoded = self.container.decode(stream)
+        self.decoded = self._decoded(stream)
         self.position = -1
+
+    def _decoded(self, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
+        """Frames from where the container stands, past any packet that cannot be decoded (a damaged
+        video planned with --salvage: the plan has no frame of it)."""
+        assert self.container is not None
+        for packet in self.container.demux(stream):
+            try:
+                frames = stream.decode(packet)
+            except av.error.FFmpegError:
+                continue
+            yield from frames
 
     def _advance(self) -> Iterator[np.ndarray]:
         assert self.decoded is not None
         for frame in self.decoded:
+            if not self._planned(frame):
+                continue
             self.position = self._index_of(frame)
             pixels = upright(frame)
             self.cache.put(self.position, pixels)
@@ -134,6 +148,12 @@ class VideoFrames:
     def _time(self, index: int) -> float | None:
         times = self.media.frame_times
         return times[index] if index < len(times) else None
+
+    def _planned(self, frame: av.VideoFrame) -> bool:
+        """Whether the frame is one the plan has: a damaged video's decoder may give a frame out of
+        time order, which planning left out (veil.videofile.Damage)."""
+        times = self.media.frame_times
+        return frame.time is None or not times or abs(times[self._index_of(frame)] - frame.time) < 1e-3
 
     def _index_of(self, frame: av.VideoFrame) -> int:
         """A decoded frame's index: matched by time to the plan's frame times, else counted."""
