@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import threading
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -21,6 +20,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import speech_support
+from video_support import damaged, reencode
 
 from veil.detect import FAST
 from veil.pipeline import Analysis
@@ -829,22 +829,8 @@ def test_a_damaged_video_salvaged_shows_every_planned_frame_in_review(tmp_path: 
     # planned with --salvage) ended every frame after it in an error, and a frame the decoder gave
     # out of time order was shown in place of a planned one.
     good, bad = tmp_path / "good.mp4", tmp_path / "bad.mp4"
-    with av.open(str(VIDEO)) as source, av.open(str(good), "w") as out:
-        stream = out.add_stream("libx264", rate=30)
-        stream.pix_fmt, stream.options = "yuv420p", {"g": "15", "threads": "1"}
-        for i, frame in enumerate(source.decode(video=0)):
-            if i == 60:
-                break
-            if i == 0:
-                stream.width, stream.height = frame.width, frame.height
-            new = frame.reformat(format="yuv420p")
-            new.pts, new.time_base = i, Fraction(1, 30)
-            out.mux(stream.encode(new))
-        out.mux(stream.encode(None))
-    data = bytearray(good.read_bytes())
-    for i in range(300):
-        data[len(data) // 2 + i * 31] ^= 0x5A
-    bad.write_bytes(bytes(data))
+    reencode(VIDEO, good, 60, pix_fmt="yuv420p", options={"g": "15", "threads": "1"})
+    bad.write_bytes(damaged(good.read_bytes(), "garbled"))
     session = open_session([bad], None, tmp_path / "plan.json", tmp_path / "out", None, RenderSettings(),
                            Analysis(FAST, salvage=True))
     media = session.plan.media[0]

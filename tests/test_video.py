@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from video_support import damaged, reencode
+
 from veil.cli import app
 from veil.outputs import media_kind
 from veil.plan import Box, MediaPlan, Plan, RenderSettings
@@ -111,9 +113,9 @@ def test_a_video_replaced_while_it_is_redacted_is_not_written(tmp_path: Path):
     # A sync tool or an uploader swaps the file after its hash was taken: the masks found in
     # the old pixels were drawn over the new ones, faces left visible, exit 0.
     source, target = tmp_path / "clip.mp4", tmp_path / "out.mp4"
-    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10)
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10)
     media = plan_video(source)
-    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10, options={"crf": "35"})  # the same size and length
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10, options={"crf": "35"})  # the same size and length
     with pytest.raises(ValueError, match="the file changed while veil was redacting it"):
         render_video(media, BLACK, target, hash_checked=True)  # as the pipeline calls it, having hashed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
@@ -190,37 +192,11 @@ def test_tracked_face_is_hidden_in_every_frame(tmp_path: Path):
     assert {b.origin for r in media.regions for b in r.boxes.values()} >= {"detected", "extended"}
 
 
-def _reencode(source: Path, target: Path, frames: int, **stream_args) -> None:
-    """A new real clip from a real one: rotated, 10-bit, or two clips joined (cut)."""
-    sources = source if isinstance(source, list) else [source]
-    # Index at the front (as veil writes it), so a truncated copy still opens.
-    with av.open(str(target), "w", container_options={"movflags": stream_args.pop("movflags", "+faststart")}) as out:
-        stream = out.add_stream(stream_args.pop("codec", "libx264"), rate=30)
-        rotation = stream_args.pop("rotation", 0)
-        for key, value in stream_args.items():
-            setattr(stream, key, value)
-        if rotation:
-            stream.set_display_rotation(rotation)
-        n = 0
-        for path in sources:
-            with av.open(str(path)) as c:
-                for i, frame in enumerate(c.decode(video=0)):
-                    if i >= frames:
-                        break
-                    if n == 0:
-                        stream.width, stream.height = frame.width, frame.height
-                    new = frame.reformat(width=stream.width, height=stream.height, format=stream.pix_fmt)
-                    new.pts, new.time_base = n, Fraction(1, 30)
-                    out.mux(stream.encode(new))
-                    n += 1
-        out.mux(stream.encode(None))
-
-
 def test_rgb_video_keeps_its_colours(tmp_path: Path):
     # PNG frames in a .mov are tagged with the RGB matrix; the tag was copied onto the YUV output,
     # and decoders read its Y, U and V planes as G, B and R (green came out purple).
     source, target = tmp_path / "screen.mov", tmp_path / "out.mov"
-    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 5, codec="png", pix_fmt="rgb24")
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 5, codec="png", pix_fmt="rgb24")
     redact(source, target, None)
 
     def first(path: Path) -> np.ndarray:
@@ -236,7 +212,7 @@ def test_a_bare_h264_stream_is_timed_at_its_rate_and_searched(tmp_path: Path):
     # A dashcam's or recorder's .h264 has no timestamps: every frame was "not analysed", covered
     # whole, and written at 0 s.
     source, target = tmp_path / "dashcam.h264", tmp_path / "out.mkv"
-    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 20)
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 20)
     media = redact(source, target, None)
     assert not media.unanalysed_frames and any(r.kind == "face" for r in media.regions)
     with av.open(str(target)) as c:
@@ -248,7 +224,7 @@ def test_an_mpeg2_elementary_stream_is_a_video_not_a_photo(tmp_path: Path):
     # Pillow recognises an .m2v's sequence header but cannot decode it: the file was taken for a
     # photo that could not be read, and never reached FFmpeg, which decodes it.
     source, target = tmp_path / "camera.m2v", tmp_path / "out.mkv"
-    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 20, codec="mpeg2video", pix_fmt="yuv420p")
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 20, codec="mpeg2video", pix_fmt="yuv420p")
     assert media_kind(source) == "video"
     _faces_hidden(source, target)
     with av.open(str(target)) as c:
@@ -257,7 +233,7 @@ def test_an_mpeg2_elementary_stream_is_a_video_not_a_photo(tmp_path: Path):
 
 def test_rotated_video_keeps_its_rotation_and_faces_are_hidden_upright(tmp_path: Path):
     source = tmp_path / "rotated.mp4"
-    _reencode(VIDEOS / "youtube_faces" / "Alek_Wek1.mp4", source, 20, rotation=90, pix_fmt="yuv420p")
+    reencode(VIDEOS / "youtube_faces" / "Alek_Wek1.mp4", source, 20, rotation=90, pix_fmt="yuv420p")
     target = tmp_path / "out.mp4"
     media = redact(source, target, None)
     assert (media.width, media.height) == (480, 640)  # upright
@@ -383,7 +359,7 @@ def test_upright_to_coded_matches_numpy_rotation():
 
 def test_depth_chroma_and_hdr_levels_are_kept(tmp_path: Path):
     source = tmp_path / "hdr.mp4"
-    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10, codec="libx265", pix_fmt="yuv420p10le")
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10, codec="libx265", pix_fmt="yuv420p10le")
     target = tmp_path / "out.mp4"
     redact(source, target, None)
     after = probe(target)
@@ -394,7 +370,7 @@ def test_depth_chroma_and_hdr_levels_are_kept(tmp_path: Path):
     # fell to 4:2:0 10-bit), and so does a 16-bit grey one.
     for pix_fmt, written in (("yuv444p16le", "yuv444p12le"), ("gray16le", "gray12le")):
         master, copy = tmp_path / "master.mkv", tmp_path / "master.out.mkv"
-        _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", master, 3, codec="ffv1", pix_fmt=pix_fmt)
+        reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", master, 3, codec="ffv1", pix_fmt=pix_fmt)
         redact(master, copy, None, overwrite=True)
         assert probe(copy)["pix_fmt"] == written
     # An HDR10 clip keeps the levels its players tone-map by: the mastering display's colours and
@@ -402,7 +378,7 @@ def test_depth_chroma_and_hdr_levels_are_kept(tmp_path: Path):
     levels = ("hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):"
               "max-cll=1000,400:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc")
     hdr, hdr_copy = tmp_path / "hdr10.mp4", tmp_path / "hdr10.out.mp4"
-    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", hdr, 3, codec="libx265", pix_fmt="yuv420p10le",
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", hdr, 3, codec="libx265", pix_fmt="yuv420p10le",
               options={"x265-params": f"log-level=error:{levels}"})
     redact(hdr, hdr_copy, None)
 
@@ -461,7 +437,7 @@ def test_odd_sized_video_keeps_its_size_and_faces_are_hidden(pix_fmt: str, writt
 def test_av1_output_prints_one_line(tmp_path: Path):
     # SVT-AV1 printed its version, build and settings (20 lines) each time an encoder opened.
     source, target = tmp_path / "clip.mp4", tmp_path / "out.webm"
-    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 8, pix_fmt="yuv420p")
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 8, pix_fmt="yuv420p")
     env = {k: v for k, v in os.environ.items() if k != "SVT_LOG"}
     run = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(target), "--codec", "av1"],
                          capture_output=True, text=True, timeout=600, env=env)
@@ -482,7 +458,7 @@ def test_an_intra_only_input_is_not_encoded_as_keyframes_only(tmp_path: Path):
     # Encoders honour a frame's type: MJPEG's frames, all keyframes, made every output frame
     # one (about four times the size). The input's keyframes stay, at most one a second.
     source, target = tmp_path / "camera.mov", tmp_path / "out.mp4"
-    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 60, codec="mjpeg", pix_fmt="yuvj420p")
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 60, codec="mjpeg", pix_fmt="yuvj420p")
     redact(source, target, None)
     with av.open(str(target)) as c:
         keyframes = [p.is_keyframe for p in c.demux(c.streams.video[0]) if p.size]
@@ -494,7 +470,7 @@ def test_avi_and_wmv_output_keeps_its_frames_in_order(suffix: str, tmp_path: Pat
     # AVI stores no presentation times, and readers take ASF's out of order: with B-frames,
     # readers gave the frames times out of order and a frame late against the sound.
     source, target = tmp_path / "camera.avi", tmp_path / f"out{suffix}"
-    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 30, codec="mjpeg", pix_fmt="yuvj420p")
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 30, codec="mjpeg", pix_fmt="yuvj420p")
     redact(source, target, None)
     with av.open(str(target)) as c:
         assert c.streams.video[0].codec_context.name == "h264"
@@ -891,7 +867,7 @@ def test_a_glance_box_is_left_to_a_track_only_where_one_in_its_shot_covers_it():
 def test_scene_cut_splits_tracks(tmp_path: Path):
     source = tmp_path / "cut.mp4"
     clip = VIDEOS / "youtube_faces"
-    _reencode([clip / "Aaron_Guiel5.mp4", clip / "Albert_Brooks0.mp4"], source, 12, pix_fmt="yuv420p")
+    reencode([clip / "Aaron_Guiel5.mp4", clip / "Albert_Brooks0.mp4"], source, 12, pix_fmt="yuv420p")
     media = plan_video(source)
     assert media.scene_cuts == [12]
     assert all(r.last_frame < 12 or r.first_frame >= 12 for r in media.regions)
@@ -904,15 +880,9 @@ def test_damaged_video_fails_closed(damage: str, tmp_path: Path):
     # let the cut packet's decode error pass: it was redacted short, exit 0.
     good = tmp_path / "good.mp4"
     fragmented = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "options": {"g": "10"}}
-    _reencode(VIDEOS / "with_audio" / "5.mp4", good, 40, pix_fmt="yuv420p", **(fragmented if "frag" in damage else {}))
-    data = bytearray(good.read_bytes())
-    if "truncated" in damage:
-        data = data[: len(data) * 2 // 3]
-    else:
-        for i in range(300):
-            data[len(data) // 2 + i * 31] ^= 0x5A
+    reencode(VIDEOS / "with_audio" / "5.mp4", good, 40, pix_fmt="yuv420p", **(fragmented if "frag" in damage else {}))
     bad = tmp_path / "bad.mp4"
-    bad.write_bytes(bytes(data))
+    bad.write_bytes(damaged(good.read_bytes(), "truncated" if "truncated" in damage else "garbled"))
     target = tmp_path / "bad.redacted.mp4"
     result = CliRunner().invoke(app, [str(bad), "-q"])
     assert result.exit_code == 1
@@ -928,15 +898,9 @@ def test_a_damaged_video_is_redacted_as_far_as_it_decodes_when_asked(damage: str
     # among them), leaves out what cannot be decoded, and says each; a saved plan must meet the same
     # damage again.
     good = tmp_path / "good.mp4"
-    _reencode(VIDEOS / "with_audio" / "5.mp4", good, 60, pix_fmt="yuv420p", options={"g": "15", "threads": "1"})
-    data = bytearray(good.read_bytes())
-    if damage == "truncated":
-        data = data[: len(data) * 2 // 3]
-    else:
-        for i in range(300):
-            data[len(data) // 2 + i * 31] ^= 0x5A
+    reencode(VIDEOS / "with_audio" / "5.mp4", good, 60, pix_fmt="yuv420p", options={"g": "15", "threads": "1"})
     bad, target, plan_path = tmp_path / "bad.mp4", tmp_path / "out.mp4", tmp_path / "plan.json"
-    bad.write_bytes(bytes(data))
+    bad.write_bytes(damaged(good.read_bytes(), damage))
     refused = CliRunner().invoke(app, [str(bad), "-o", str(target), "-q"])
     assert refused.exit_code == 1 and "--salvage" in refused.output and not target.exists()
 
@@ -982,7 +946,7 @@ def test_a_clip_trimmed_by_its_edit_list_is_accepted(tmp_path: Path):
     import struct
 
     source = tmp_path / "trimmed.mp4"
-    _reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 30)  # B-frames: an edit list
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 30)  # B-frames: an edit list
     data = bytearray(source.read_bytes())
     at = data.find(b"elst")
     version, count = data[at + 4], struct.unpack(">I", data[at + 8:at + 12])[0]

@@ -1,0 +1,45 @@
+"""Test videos made from real clips: re-encoded (rotated, 10-bit, joined, ...) and damaged."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+
+def reencode(source: Path, target: Path, frames: int, **stream_args) -> None:
+    """A new real clip from a real one: rotated, 10-bit, or two clips joined (cut)."""
+    sources = source if isinstance(source, list) else [source]
+    # Index at the front (as veil writes it), so a truncated copy still opens.
+    with av.open(str(target), "w", container_options={"movflags": stream_args.pop("movflags", "+faststart")}) as out:
+        stream = out.add_stream(stream_args.pop("codec", "libx264"), rate=30)
+        rotation = stream_args.pop("rotation", 0)
+        for key, value in stream_args.items():
+            setattr(stream, key, value)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        n = 0
+        for path in sources:
+            with av.open(str(path)) as c:
+                for i, frame in enumerate(c.decode(video=0)):
+                    if i >= frames:
+                        break
+                    if n == 0:
+                        stream.width, stream.height = frame.width, frame.height
+                    new = frame.reformat(width=stream.width, height=stream.height, format=stream.pix_fmt)
+                    new.pts, new.time_base = n, Fraction(1, 30)
+                    out.mux(stream.encode(new))
+                    n += 1
+        out.mux(stream.encode(None))
+
+
+def damaged(data: bytes, damage: str) -> bytes:
+    """A video file's bytes "truncated" (its last third cut off, as a recording that crashed) or
+    "garbled" (bytes flipped across its middle, as on a failing card)."""
+    if damage == "truncated":
+        return data[: len(data) * 2 // 3]
+    garbled = bytearray(data)
+    for i in range(300):
+        garbled[len(garbled) // 2 + i * 31] ^= 0x5A
+    return bytes(garbled)
