@@ -276,7 +276,7 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     are = "would be" if dry_run else "are"
     were = "would be" if dry_run else "were"
     was = "would be" if dry_run else "was"
-    damage = media.detection.get("stream", {}).get("damage")
+    damage = media.salvaged_damage()
     # Frames a damaged video's decoder patched up are said with the damage.
     if unanalysed := set(media.unanalysed_frames) - set(damage["corrupt_frames"] if damage else ()):
         found.append(Note(f"{len(unanalysed)} frame(s) could not be analysed and {are} fully covered"))

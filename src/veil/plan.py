@@ -145,6 +145,11 @@ class MediaPlan:
     # Per-frame presentation times in seconds (video only), for the review timeline.
     frame_times: list[float] = field(default_factory=list)
 
+    def salvaged_damage(self) -> dict | None:
+        """What a video planned with --salvage was read past (veil.videofile.Damage's record); None
+        if it was planned without."""
+        return self.detection.get("stream", {}).get("damage")
+
     def covered_frames(self) -> set[int]:
         """Frames rendered fully hidden: not analysable, or outside the range and not left as they are."""
         return set(self.unanalysed_frames) | (set(self.unchecked_frames) if self.unchecked_covered else set())

@@ -135,7 +135,7 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         "detection": media.detection,
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
         # A damaged video redacted as far as it decodes (--salvage): what was gone past; None if not asked.
-        "damage": media.detection.get("stream", {}).get("damage"),
+        "damage": media.salvaged_damage(),
         "unchecked_frames": frame_runs(media.unchecked_frames),
         "unchecked_frames_covered": media.unchecked_covered,
         # Planned: regions that hide pixels in some frame; hidden: the same, once an output is written.

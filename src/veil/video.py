@@ -246,7 +246,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     batch = sampling.gpu_batch if lanes[0].centerface.provider == "CUDAExecutionProvider" else sampling.batch
     container = open_input(source)
     try:
-        stream = video_stream(container)
+        stream = video_stream(container, salvage)
+        index = stream.index
         beside = left_out(container)  # the user is told
         rate = float(frame_rate(stream))
         sampling = at_rate(sampling, rate)
@@ -276,7 +277,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                                 scan.camera.drift() if FOLLOW_CAMERA and scan.camera else None),
         detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params),
                    **kinds_record(hide, *size, VIDEO_TEXT_PASSES),
-                   "stream": {"index": stream.index, **beside, **({"damage": damage.record()} if damage else {})}},
+                   "stream": {"index": index, **beside, **({"damage": damage.record()} if damage else {})}},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
         unchecked_covered=not only_range,
@@ -601,7 +602,8 @@ def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_
         check_as_planned(media)
     container = open_input(Path(media.path))
     try:
-        stream = video_stream(container)
+        # A damaged file planned with --salvage is decoded as it was then (see video_stream).
+        stream = video_stream(container, media.salvaged_damage() is not None)
         with atomic_output(target, overwrite, still_as_planned(media)) as temp:
             try:
                 _render(container, stream, media, settings, temp, target.suffix, show_progress, encoding)
@@ -618,7 +620,7 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
     secret = secrets.token_bytes(16)  # this export's blur shading; see render.shading
     rgb_format = "rgb48le" if bit_depth(stream) > 8 else "rgb24"
     # A damaged file planned with --salvage is read past its damage again, which must be the same.
-    planned_damage = media.detection.get("stream", {}).get("damage")
+    planned_damage = media.salvaged_damage()
     damage = Damage() if planned_damage is not None else None
     items = read(container, stream, tuple(container.streams.audio) + subtitles_copied(container, encoding), damage)
     out: Output | None = None

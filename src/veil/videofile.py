@@ -167,17 +167,24 @@ def has_transparency(stream: av.video.stream.VideoStream) -> bool:
     return pixels is not None and any(component.is_alpha for component in pixels.components)
 
 
-def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+def video_stream(container: av.container.InputContainer, salvage: bool = False) -> av.video.stream.VideoStream:
     """The video that is redacted and written: the largest moving picture, as players choose
-    by default (the first on a tie)."""
+    by default (the first on a tie). `salvage`: decoded as a damaged file read past its damage
+    must be (see below)."""
     moving = moving_streams(container)
     if not moving:
         raise VideoError("no moving picture in the file (only a cover picture)")
     stream = max(moving, key=lambda s: s.codec_context.width * s.codec_context.height if s.codec_context else 0)
     if stream.codec_context is None:
         raise VideoError("unsupported video codec: FFmpeg has no decoder for it")
-    # Frame threads make decoding about as fast as the cores allow, for both passes.
-    stream.codec_context.thread_type = "AUTO"
+    # Frame threads make decoding about as fast as the cores allow, for both passes. How FFmpeg
+    # patches damage up, and which frames it marks corrupt, depend on its threads' number and
+    # timing: a damaged file is decoded on one thread, so that planning, rendering and review, on
+    # any machine, see the same frames.
+    if salvage:
+        stream.codec_context.thread_type, stream.codec_context.thread_count = "NONE", 1
+    else:
+        stream.codec_context.thread_type = "AUTO"
     return stream
 
 

@@ -121,7 +121,7 @@ def detection_asked_otherwise(plan: Plan, analysis: Analysis) -> list[str]:
             differ.append(f"{media.path} was looked at for {', '.join(record['hide'])}")
         if any(r.kind == "face" and r.source == "detector" and r.shape != analysis.shape for r in media.regions):
             differ.append(f"{media.path}'s faces have another --shape")
-        if media.kind == "video" and ("damage" in record.get("stream", {})) != analysis.salvage:
+        if media.kind == "video" and (media.salvaged_damage() is not None) != analysis.salvage:
             differ.append(f"{media.path} was read {'without' if analysis.salvage else 'with'} --salvage")
     return differ
 
