@@ -26,7 +26,7 @@ from video_support import damaged, reencode
 from veil.cli import app
 from veil.outputs import media_kind
 from veil.plan import Box, MediaPlan, Plan, RenderSettings
-from veil.video import plan_video, render_video, upright_to_coded
+from veil.video import plan_video, render_video, time_holes, upright_to_coded
 from veil.videofile import Encoding, VideoError, check_output_holds
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -956,6 +956,105 @@ def test_a_salvaged_plan_renders_alike_on_a_machine_with_other_cores(tmp_path: P
                                str(tmp_path / "out.mp4"), "-q"], capture_output=True, text=True)
     assert rendered.returncode == 0, rendered.stderr
     assert len(probe(tmp_path / "out.mp4")["times"]) == Plan.load(plan_path).media[0].frame_count
+
+
+def test_frames_a_reader_passes_over_without_a_word_are_said(tmp_path: Path):
+    # Matroska's reader resyncs past damaged data silently: a clip with a chunk of its middle gone
+    # came out without those frames, exit 0 and not a word. Here whole groups of pictures are gone
+    # (frames 20-39), as the reader leaves them.
+    good, bad = tmp_path / "good.mkv", tmp_path / "bad.mkv"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", good, 60, pix_fmt="yuv420p", options={"g": "10"})
+    with av.open(str(good)) as source, av.open(str(bad), "w") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(video=0):
+            if packet.dts is not None and not 20 <= round(packet.pts * packet.time_base * 30) < 40:
+                packet.stream = stream
+                out.mux(packet)
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(app, [str(bad), "-o", str(tmp_path / "out.mkv"), "-q", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "its picture has no frame from" in " ".join(result.output.split())
+    holes = json.loads(report.read_text())["files"][0]["time_holes"]
+    assert len(holes) == 1 and holes[0][1] - holes[0][0] > 0.3
+    clean = CliRunner().invoke(app, [str(good), "-o", str(tmp_path / "clean.mkv"), "-q"])
+    assert clean.exit_code == 0 and clean.output.strip() == "", clean.output
+
+
+def test_a_phones_variable_frame_rate_is_not_taken_for_lost_frames():
+    # Steps of 1/30 s, doubled in the dark, and a capture's skip of a few frames: no hole. A
+    # stretch of 8 frames missing is one.
+    steps = [1 / 30] * 40 + [1 / 15] * 20 + [0.15] + [1 / 30] * 20
+    times = np.cumsum([0.0] + steps).tolist()
+    assert time_holes(times) == []
+    assert time_holes(times[:30] + times[38:]) == [[round(times[29], 3), round(times[38], 3)]]
+
+
+@pytest.mark.parametrize("keep", [0.6, 0.995])
+def test_an_mp4_cut_off_before_its_index_is_named_as_such(keep: float, tmp_path: Path):
+    # A camera writes an MP4's index (moov) when the recording stops: cut off before it, or inside
+    # it, the file cannot be opened, and was refused as "not a photo, video or sound file".
+    good, bad = tmp_path / "good.mp4", tmp_path / "bad.mp4"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", good, 30, pix_fmt="yuv420p", movflags=None)
+    bad.write_bytes(good.read_bytes()[: int(good.stat().st_size * keep)])
+    for salvage in ([], ["--salvage"]):
+        result = CliRunner().invoke(app, [str(bad), "-o", str(tmp_path / "out.mp4"), "-q", *salvage])
+        assert result.exit_code == 1 and "index (its moov box) is missing or cut off" in " ".join(result.output.split())
+    assert {p.name for p in tmp_path.iterdir()} == {"good.mp4", "bad.mp4"}
+
+
+def _talk_with_a_sound_packet_lost(target: Path) -> None:
+    """A real talking clip in MPEG-TS whose sound has one piece that cannot be decoded: a transport
+    packet in the middle of one of its sound's packets lost (its sync byte gone), as on a broadcast
+    capture with a dropout."""
+    good = target.with_name("good.ts")
+    with av.open(str(VIDEOS / "with_audio" / "5.mp4")) as clip, av.open(str(good), "w") as out:
+        video = out.add_stream("libx264", rate=30)
+        video.pix_fmt, video.options = "yuv420p", {"g": "15", "threads": "1"}
+        sound = out.add_stream("aac", rate=48000, layout="mono")
+        shown = 0
+        for packet in clip.demux():
+            for frame in packet.decode():
+                if isinstance(frame, av.VideoFrame) and shown < 60:
+                    if shown == 0:
+                        video.width, video.height = frame.width, frame.height
+                    new = frame.reformat(format="yuv420p")
+                    new.pts, new.time_base = shown, Fraction(1, 30)
+                    shown += 1
+                    out.mux(video.encode(new))
+                elif isinstance(frame, av.AudioFrame) and frame.time is not None and frame.time < 2.0:
+                    frame.pts = None
+                    for converted in av.AudioResampler(format="fltp", layout="mono", rate=48000).resample(frame):
+                        out.mux(sound.encode(converted))
+        out.mux(video.encode(None))
+        out.mux(sound.encode(None))
+    data = bytearray(good.read_bytes())
+    with av.open(str(good)) as c:
+        starts = [p.pos for p in c.demux(audio=0) if p.size > 184]
+
+    def pid(at: int) -> int:
+        return (data[at + 1] & 0x1F) << 8 | data[at + 2]
+
+    at = next(pos for pos in starts[len(starts) // 3:] if pid(pos + 188) == pid(pos))
+    data[at + 188] = 0
+    target.write_bytes(bytes(data))
+
+
+def test_a_salvaged_videos_damaged_sound_is_heard_as_silence_and_said(tmp_path: Path):
+    # Sound that could not be decoded ended the speech search, so --salvage refused a file whose
+    # sound was damaged whatever --voice said. Now it is searched as silence there and said; kept,
+    # it is copied as it is; muted or anonymised it cannot be re-encoded, and that is said.
+    source = tmp_path / "talk.ts"
+    _talk_with_a_sound_packet_lost(source)
+    refused = CliRunner().invoke(app, [str(source), "-o", str(tmp_path / "refused.ts"), "-q"])
+    assert refused.exit_code == 1 and "--salvage" in refused.output and not (tmp_path / "refused.ts").exists()
+    kept = CliRunner().invoke(app, [str(source), "-o", str(tmp_path / "kept.ts"), "-q", "--salvage",
+                                    "--save-plan", str(tmp_path / "plan.json")])
+    assert kept.exit_code == 0, kept.output
+    assert "its sound is damaged" in " ".join(kept.output.split())
+    assert Plan.load(tmp_path / "plan.json").media[0].detection["speech"]["undecodable_packets"] >= 1
+    muted = CliRunner().invoke(app, [str(source), "-o", str(tmp_path / "muted.ts"), "-q", "--salvage", "--voice", "mute"])
+    assert muted.exit_code == 1 and "the sound is damaged at" in " ".join(muted.output.split()), muted.output
+    assert not (tmp_path / "muted.ts").exists()
 
 
 def test_a_clip_trimmed_by_its_edit_list_is_accepted(tmp_path: Path):

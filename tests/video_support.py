@@ -11,8 +11,9 @@ import av
 def reencode(source: Path, target: Path, frames: int, **stream_args) -> None:
     """A new real clip from a real one: rotated, 10-bit, or two clips joined (cut)."""
     sources = source if isinstance(source, list) else [source]
-    # Index at the front (as veil writes it), so a truncated copy still opens.
-    with av.open(str(target), "w", container_options={"movflags": stream_args.pop("movflags", "+faststart")}) as out:
+    # Index at the front (as veil writes it), so a truncated copy still opens; movflags=None: at the end.
+    movflags = stream_args.pop("movflags", "+faststart")
+    with av.open(str(target), "w", container_options={"movflags": movflags} if movflags else {}) as out:
         stream = out.add_stream(stream_args.pop("codec", "libx264"), rate=30)
         rotation = stream_args.pop("rotation", 0)
         for key, value in stream_args.items():

@@ -29,9 +29,9 @@ from veil.kinds import DEFAULT_HIDE
 from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape, VoiceMode
 from veil.remote import RemoteError, Url
 from veil.video import plan_video, render_video
-from veil.videofile import check_output_holds, left_out, never_written
+from veil.videofile import SALVAGE_HINT, check_output_holds, lacks_its_index, left_out, never_written
 from veil.audio import KEEP_REFUSED, check_audio_output, plan_audio, render_audio
-from veil.speech import speech_regions
+from veil.speech import SoundError, speech_regions
 from veil.voice import VoicePlan
 
 
@@ -95,6 +95,11 @@ def preflight(task: FileTask) -> None:
         raise InputError("no such file" if not task.source.exists() else "not a regular file")
     if not isinstance(task.source, Url) and (reason := unreadable(task.source)) is not None:
         raise InputError(reason)
+    if task.kind is None and not isinstance(task.source, Url) and lacks_its_index(task.source):
+        raise InputError("an MP4/MOV file whose index (its moov box) is missing or cut off, as when a recording "
+                         "stops abruptly or a copy is unfinished: its frames cannot be found without it, so nothing "
+                         "can be redacted (a repair tool such as untrunc can rebuild the index from a complete "
+                         "recording of the same camera)")
     if task.kind is None:
         raise InputError("not a photo, video or sound file veil can read")
     if task.planned is not None and not isinstance(task.source, Url):
@@ -217,7 +222,13 @@ def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo:
 
 def _add_speech(media: MediaPlan) -> None:
     """The file's speech segments as regions, and how they were found (nothing for a silent file)."""
-    speech, record = speech_regions(Path(media.path))
+    salvage = media.salvaged_damage() is not None
+    try:
+        speech, record = speech_regions(Path(media.path), salvage=salvage)
+    except SoundError as error:
+        if media.kind == "video" and not salvage:  # damaged sound: the way past it for a video
+            raise SoundError(f"{error}{SALVAGE_HINT}") from None
+        raise
     media.regions += speech
     if record:
         media.detection["speech"] = record
@@ -293,8 +304,13 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         found.append(Note(f"its decoder warned: {'; '.join(said)}; the picture {was} searched and written as "
                           "decoded (where the data is damaged, as the decoder filled it in)", warning=True))
     if damage:
-        found += damage_notes(damage, dry_run)
+        found += damage_notes(damage, media.detection.get("speech", {}).get("undecodable_packets", 0), dry_run)
     stream = media.detection.get("stream", {})
+    if holes := stream.get("time_holes"):
+        more = f" (and {len(holes) - 1} more such stretch(es))" if len(holes) > 1 else ""
+        found.append(Note(f"its picture has no frame from {holes[0][0]:.2f} s to {holes[0][1]:.2f} s{more}: frames "
+                          "lost to damaged data that the reader passed without a word, or a pause in the recording",
+                          warning=True))
     if others := stream.get("other_videos_not_written"):
         found.append(Note(f"the file holds {others + 1} video streams: only the largest "
                           f"{was} redacted and written ({others} left out)", warning=True))
@@ -325,11 +341,13 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     return found
 
 
-def damage_notes(damage: dict, dry_run: bool) -> list[Note]:
-    """What a damaged video salvaged (--salvage) lost: each a warning, since the output differs from
-    the file by more than its redactions."""
+def damage_notes(damage: dict, sound_lost: int, dry_run: bool) -> list[Note]:
+    """What a damaged video salvaged (--salvage) lost, `damage` of its picture and `sound_lost`
+    pieces of its sound: each a warning, since the output differs from the file by more than its
+    redactions."""
     found = []
     are = "would be" if dry_run else "are"
+    were = "would be" if dry_run else "were"
     if corrupt := len(damage["corrupt_frames"]):
         found.append(Note(f"the video is damaged: {corrupt} frame(s) the decoder could only patch up {are} fully "
                           "covered", warning=True))
@@ -341,6 +359,10 @@ def damage_notes(damage: dict, dry_run: bool) -> list[Note]:
                           "left out", warning=True))
     if damage["ends_early"]:
         found.append(Note(f"{damage['ends_early']}: the output ends where the readable data does", warning=True))
+    if sound_lost:
+        found.append(Note(f"its sound is damaged: {sound_lost} piece(s) of it could not be decoded, and {were} searched "
+                          "for speech as silence (copied as they are with --voice keep: players cannot decode them "
+                          "either)", warning=True))
     return found
 
 

@@ -136,6 +136,8 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
         # A damaged video redacted as far as it decodes (--salvage): what was gone past; None if not asked.
         "damage": media.salvaged_damage(),
+        # Stretches of a video with no frame where one was due (seconds from the first frame).
+        "time_holes": media.detection.get("stream", {}).get("time_holes", []),
         "unchecked_frames": frame_runs(media.unchecked_frames),
         "unchecked_frames_covered": media.unchecked_covered,
         # Planned: regions that hide pixels in some frame; hidden: the same, once an output is written.
@@ -290,6 +292,8 @@ def file_html(file: dict[str, Any]) -> str:
             if file["detection"] else "none (planned by hand)", code=True),
         row("Frames fully covered (could not be analysed)", runs_text(file["unanalysed_frames"]) or "none"),
         *([row("Damage gone past (--salvage)", damage_text(file["damage"]))] if file["damage"] is not None else []),
+        *([row("Stretches with no frame (data lost, or a pause in the recording)",
+               ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in file["time_holes"]))] if file["time_holes"] else []),
         row("Frames outside --start/--end, not checked for faces, fully covered"
             if file["unchecked_frames_covered"] else
             "Frames outside --start/--end, left as they are, NOT checked for faces (--only-range)",

@@ -172,10 +172,34 @@ class Converter:
         return out + self.resampler.resample(frame)
 
 
+def _frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
+            lost: list[int] | None) -> Iterator[av.AudioFrame]:
+    """The stream's frames; with `lost` (a damaged file salvaged), past the packets that cannot be
+    decoded (counted there) up to where the data cannot be read."""
+    if lost is None:
+        yield from container.decode(stream)
+        return
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets, None)
+        except av.error.FFmpegError:
+            lost[0] += 1
+            return
+        if packet is None:
+            return
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            lost[0] += 1
+            continue
+        yield from frames
+
+
 def channel16k_chunks(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
-                      timeline: Timeline) -> Iterator[np.ndarray]:
+                      timeline: Timeline, lost: list[int] | None = None) -> Iterator[np.ndarray]:
     """The stream at 16 kHz as float chunks of CHUNK samples a channel (channels x CHUNK; the last
-    zero-padded), gaps in its timestamps (`timeline`) filled with silence."""
+    zero-padded), gaps in its timestamps (`timeline`) filled with silence. `lost`: see `_frames`."""
     # Interleaved samples, not a plane a channel: PyAV crashes turning an 8-plane frame into an array.
     resampler = Converter(format="flt", rate=RATE)
     pending: np.ndarray | None = None  # channels x samples not yet yielded
@@ -194,7 +218,7 @@ def channel16k_chunks(container: av.container.InputContainer, stream: av.audio.s
         pending = pending[:, usable:]
 
     try:
-        for frame in container.decode(stream):
+        for frame in _frames(container, stream, lost):
             gap = timeline.gap_before(frame) * RATE // frame.sample_rate
             yield from take(resampler.convert(frame), gap)
         yield from take(resampler.convert(None))
@@ -249,13 +273,17 @@ class SoundSpeech:
     seconds: float  # from the first sample to the last of the longest-reaching stream
     origin: float  # the first sample's time on the file's own clock (a video's frame times' clock)
     streams: int  # audio streams heard (none: the file has no sound)
+    undecodable_packets: int = 0  # passed over as silence (a damaged file salvaged)
 
 
-def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetector | None = None) -> SoundSpeech:
+def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetector | None = None,
+                salvage: bool = False) -> SoundSpeech:
     """Speech over all audio streams of a file. Each stream is decoded from its first packet in a
     container of its own: a seek back to the start skips frames stamped before zero (a broadcast
-    capture's clock wrapping), and cannot be done at all in some files."""
+    capture's clock wrapping), and cannot be done at all in some files. `salvage` (a damaged
+    video redacted as far as it decodes): sound that cannot be decoded is heard as silence."""
     found: list[tuple[float, list[Segment], float]] = []  # per stream: origin, segments, duration
+    lost = [0] if salvage else None
     try:
         with av.open(str(path), "r") as container:
             streams = [stream.index for stream in container.streams.audio]
@@ -265,7 +293,7 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
             with av.open(str(path), "r") as container:
                 stream = container.streams[index]
                 timeline = Timeline()
-                probabilities = detector.probabilities(channel16k_chunks(container, stream, timeline))
+                probabilities = detector.probabilities(channel16k_chunks(container, stream, timeline, lost))
                 duration = len(probabilities) * CHUNK / RATE
                 found.append((float(timeline.origin or 0), segments(probabilities, duration, params), duration))
     except (av.error.FFmpegError, OSError) as error:
@@ -273,7 +301,7 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
     origin = min((start for start, _, _ in found), default=0.0)
     united = [(a + start - origin, b + start - origin) for start, spans, _ in found for a, b in spans]
     return SoundSpeech(join(united, params.join_s), max((start - origin + d for start, _, d in found), default=0.0),
-                       origin, len(found))
+                       origin, len(found), lost[0] if lost else 0)
 
 
 def detection_record(params: SpeechParams = SPEECH) -> dict:
@@ -282,17 +310,18 @@ def detection_record(params: SpeechParams = SPEECH) -> dict:
             "channels": "each alone, the likeliest taken", "timestamp_gaps": "silence", **asdict(params)}
 
 
-def speech_regions(path: Path) -> tuple[list, dict]:
+def speech_regions(path: Path, salvage: bool = False) -> tuple[list, dict]:
     """The file's speech as plan regions (kind "speech", on the time axis), and the record of how it was found.
-    A file without sound has neither."""
+    A file without sound has neither. `salvage`: see `find_speech`."""
     from veil.plan import Region
 
-    speech = find_speech(path)
+    speech = find_speech(path, salvage=salvage)
     if not speech.streams:
         return [], {}
     regions = [Region(id=f"speech{n}", source="detector", kind="speech", start=round(a, 3), end=round(b, 3))
                for n, (a, b) in enumerate(speech.segments, 1)]
     record = {**detection_record(), "sound_seconds": round(speech.seconds, 3),
               "sound_origin": round(speech.origin, 6),
-              "speech_seconds": round(sum(b - a for a, b in speech.segments), 3), "segments": len(speech.segments)}
+              "speech_seconds": round(sum(b - a for a, b in speech.segments), 3), "segments": len(speech.segments),
+              **({"undecodable_packets": speech.undecodable_packets} if speech.undecodable_packets else {})}
     return regions, record

@@ -206,6 +206,25 @@ class _Scan:
 MIN_DETECTIONS_PER_S = 11.5
 
 
+# A stretch with no frame, longer than HOLE_STEPS of the video's usual step and than the usual step
+# plus HOLE_S, is said: Matroska's, WebM's and MPEG-TS's readers resync past damaged data without a
+# word, leaving frames out. A phone's variable rate doubles its step in the dark, and a capture
+# may skip a few frames: those are not holes.
+HOLE_STEPS = 4
+HOLE_S = 0.15
+
+
+def time_holes(times: list[float]) -> list[list[float]]:
+    """The stretches between two frames that hold no frame where one was due, as [start, end] in
+    seconds from the first frame."""
+    steps = np.diff(times)
+    if len(steps) < 2:
+        return []
+    usual = float(np.median(steps))
+    wide = np.flatnonzero((steps > HOLE_STEPS * usual) & (steps > usual + HOLE_S))
+    return [[round(times[i] - times[0], 3), round(times[i + 1] - times[0], 3)] for i in wide.tolist()]
+
+
 def at_rate(sampling: VideoDetection, rate: float) -> VideoDetection:
     """The sampling with its stride shortened until a video of `rate` frames a second is looked at
     MIN_DETECTIONS_PER_S times a second or more (23 to 30 fps keep the stride of 2)."""
@@ -277,7 +296,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                                 scan.camera.drift() if FOLLOW_CAMERA and scan.camera else None),
         detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params),
                    **kinds_record(hide, *size, VIDEO_TEXT_PASSES),
-                   "stream": {"index": index, **beside, **({"damage": damage.record()} if damage else {})}},
+                   "stream": {"index": index, **beside, **({"damage": damage.record()} if damage else {}),
+                              **({"time_holes": holes} if (holes := time_holes(scan.times)) else {})}},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
         unchecked_covered=not only_range,

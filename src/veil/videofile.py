@@ -111,6 +111,29 @@ def open_input(path: Path) -> av.container.InputContainer:
     return container
 
 
+def lacks_its_index(path: Path) -> bool:
+    """Whether the file is an MP4/MOV whose index (its `moov` box, written when a recording stops)
+    is missing or cut short: a recording cut off by a crash or a dead battery, or a copy that
+    stopped. FFmpeg cannot open it."""
+    try:
+        with open(path, "rb") as file:
+            size = file.seek(0, 2)
+            at, ends = 0, {}
+            while at + 8 <= size:
+                file.seek(at)
+                length, kind = struct.unpack(">I4s", file.read(8))
+                if length == 1 and at + 16 <= size:
+                    length = struct.unpack(">Q", file.read(8))[0]
+                if length < 8:  # 0: to the end of the file; smaller: not a box
+                    ends[kind] = size
+                    break
+                ends[kind] = at + length
+                at += length
+    except OSError:
+        return False
+    return b"ftyp" in ends and ends.get(b"moov", size + 1) > size
+
+
 def moving_streams(container: av.container.InputContainer) -> list[av.video.stream.VideoStream]:
     """The video streams that are moving pictures: a cover picture (an MP3's, an M4A's) is stored
     as a video stream too."""
@@ -464,7 +487,14 @@ class Output:
             self.container.mux(packet)
             return
         stream, resampler = self.reencode[index]
-        for decoded in packet.decode():
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as error:
+            at = f" at {float(packet.pts * packet.time_base):.2f} s" if packet.pts is not None and packet.time_base else ""
+            raise VideoError(f"the sound is damaged{at} ({reason(error)}): it cannot be "
+                             "re-encoded, as --voice mute, mute-all or anonymise (or this output's container) need; "
+                             "--voice keep copies it as it is") from None
+        for decoded in frames:
             for whole in self.cuts[index].push(decoded):
                 for resampled in resampler.resample(whole):
                     self.container.mux(stream.encode(resampled))
