@@ -835,7 +835,7 @@ def test_a_damaged_video_salvaged_shows_every_planned_frame_in_review(tmp_path: 
                            Analysis(FAST, salvage=True))
     media = session.plan.media[0]
     damage = media.detection["stream"]["damage"]
-    assert damage["undecodable_packets"] or damage["frames_out_of_order"] or damage["corrupt_frames"], damage
+    assert damage["undecodable_packets"] or damage["frames_out_of_order"] or damage["damaged_frames"], damage
     client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
     status = finish_export(client)
     assert status["state"] == "done", status

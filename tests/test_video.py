@@ -917,13 +917,13 @@ def test_a_damaged_video_is_redacted_as_far_as_it_decodes_when_asked(damage: str
     if damage == "truncated":
         assert "truncated" in record["ends_early"] and "the output ends where the readable data does" in said
     else:
-        assert record["corrupt_frames"] or record["undecodable_packets"] or record["frames_out_of_order"], record
+        assert record["damaged_frames"] or record["undecodable_packets"] or record["frames_out_of_order"], record
         assert "the video is damaged" in said
-    assert set(record["corrupt_frames"]) <= set(media.unanalysed_frames)
+    assert set(record["damaged_frames"]) <= set(media.unanalysed_frames)
     with av.open(str(target)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == media.frame_count == len(media.frame_times) and 20 < len(frames) <= 60
-    for index in record["corrupt_frames"]:
+    for index in record["damaged_frames"]:
         assert frames[index].max() < 40, f"patched-up frame {index} not covered"
     faces = [(i, b) for r in media.regions if r.kind == "face" for i, b in r.boxes.items() if r.first_frame < 20]
     assert faces
@@ -939,6 +939,11 @@ def test_a_damaged_video_is_redacted_as_far_as_it_decodes_when_asked(damage: str
     other = CliRunner().invoke(app, [str(bad), "--plan", str(plan_path), "-o", str(tmp_path / "other.mp4"), "-q"])
     assert other.exit_code == 1 and "decoded otherwise" in other.output
     assert not (tmp_path / "other.mp4").exists()
+    if damage == "garbled":  # a plan without --salvage's record: the way is to plan again (--salvage is refused with --plan)
+        del saved["media"][0]["detection"]["stream"]["damage"]
+        plan_path.write_text(json.dumps(saved))
+        strict = CliRunner().invoke(app, [str(bad), "--plan", str(plan_path), "-o", str(tmp_path / "other.mp4"), "-q"])
+        assert strict.exit_code == 1 and "plan it again with --salvage" in " ".join(strict.output.split())
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to plan on")
@@ -963,7 +968,7 @@ def test_frames_a_reader_passes_over_without_a_word_are_said(tmp_path: Path):
     # came out without those frames, exit 0 and not a word. Here whole groups of pictures are gone
     # (frames 20-39), as the reader leaves them.
     good, bad = tmp_path / "good.mkv", tmp_path / "bad.mkv"
-    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", good, 60, pix_fmt="yuv420p", options={"g": "10"})
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", good, 60, pix_fmt="yuv420p", options={"g": "10", "bf": "0"})
     with av.open(str(good)) as source, av.open(str(bad), "w") as out:
         stream = out.add_stream_from_template(source.streams.video[0])
         for packet in source.demux(video=0):
@@ -985,8 +990,9 @@ def test_a_phones_variable_frame_rate_is_not_taken_for_lost_frames():
     # stretch of 8 frames missing is one.
     steps = [1 / 30] * 40 + [1 / 15] * 20 + [0.15] + [1 / 30] * 20
     times = np.cumsum([0.0] + steps).tolist()
-    assert time_holes(times) == []
-    assert time_holes(times[:30] + times[38:]) == [[round(times[29], 3), round(times[38], 3)]]
+    assert time_holes(times, 0.0) == []
+    assert time_holes(times[:30] + times[38:], 0.0) == [[round(times[29], 3), round(times[38], 3)]]
+    assert time_holes(times[10:], 0.0) == [[0.0, round(times[10], 3)]]  # the first frames lost
 
 
 @pytest.mark.parametrize("keep", [0.6, 0.995])
@@ -1050,11 +1056,82 @@ def test_a_salvaged_videos_damaged_sound_is_heard_as_silence_and_said(tmp_path: 
     kept = CliRunner().invoke(app, [str(source), "-o", str(tmp_path / "kept.ts"), "-q", "--salvage",
                                     "--save-plan", str(tmp_path / "plan.json")])
     assert kept.exit_code == 0, kept.output
-    assert "its sound is damaged" in " ".join(kept.output.split())
+    assert "piece(s) of the sound could not be decoded" in " ".join(kept.output.split())
     assert Plan.load(tmp_path / "plan.json").media[0].detection["speech"]["undecodable_packets"] >= 1
     muted = CliRunner().invoke(app, [str(source), "-o", str(tmp_path / "muted.ts"), "-q", "--salvage", "--voice", "mute"])
     assert muted.exit_code == 1 and "the sound is damaged at" in " ".join(muted.output.split()), muted.output
     assert not (tmp_path / "muted.ts").exists()
+
+
+def _gray_frames(path: Path) -> dict[float, np.ndarray]:
+    """Each frame decodable on one thread, by its time, in grey."""
+    found = {}
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        for packet in c.demux(stream):
+            try:
+                frames = stream.decode(packet)
+            except av.error.FFmpegError:
+                continue
+            found.update({round(float(f.time), 3): f.to_ndarray(format="gray").astype(int) for f in frames})
+    return found
+
+
+def test_frames_decoded_from_damaged_data_are_covered_up_to_the_next_keyframe(tmp_path: Path):
+    # Only the frame the decoder marked corrupt was covered; the frames predicted from it, or from
+    # pictures lost in a cut (no frame marked at all), were searched as if clean: garbage with
+    # pieces of other frames in it. Every frame decoded otherwise than the intact file's is covered now.
+    good, bad, plan_path = tmp_path / "good.ts", tmp_path / "bad.ts", tmp_path / "plan.json"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", good, 60, pix_fmt="yuv420p",
+             options={"g": "15", "threads": "1"})
+    data = good.read_bytes()
+    bad.write_bytes(data[: len(data) * 40 // 100] + data[len(data) * 55 // 100:])
+    result = CliRunner().invoke(app, [str(bad), "--salvage", "--dry-run", "--save-plan", str(plan_path), "-q"])
+    assert result.exit_code == 0, result.output
+    media = Plan.load(plan_path).media[0]
+    intact, damaged = _gray_frames(good), _gray_frames(bad)
+    wrong = [i for i, t in enumerate(media.frame_times)
+             if np.abs(damaged[round(t, 3)] - intact[round(t, 3)]).mean() > 8]
+    assert wrong, "the cut left every frame intact: no test"
+    assert set(wrong) <= set(media.unanalysed_frames), (wrong, media.unanalysed_frames)
+    assert len(media.unanalysed_frames) < len(media.frame_times) // 2  # the next keyframe ends the damage
+
+
+def test_frames_lost_at_the_start_are_said_and_the_range_is_measured_from_the_streams_start(tmp_path: Path):
+    # The first frames of a damaged MPEG-TS did not decode, without a word; --start/--end were
+    # measured from the first frame that did, so a range moved later than the player's times and
+    # --only-range left frames inside the asked range unsearched.
+    good, bad, plan_path = tmp_path / "good.ts", tmp_path / "bad.ts", tmp_path / "plan.json"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", good, 60, pix_fmt="yuv420p",
+             options={"g": "15", "threads": "1"})
+    with av.open(str(good)) as c:
+        keyframes = [p.pos for p in c.demux(video=0) if p.size and p.is_keyframe]
+    data = bytearray(good.read_bytes())
+    for at in range(keyframes[0] + 3 * 188, keyframes[1] - 4000, 188):  # the first group of pictures' payload
+        data[at + 4:at + 188] = bytes(184)
+    bad.write_bytes(bytes(data))
+    result = CliRunner().invoke(app, [str(bad), "--dry-run", "--save-plan", str(plan_path), "--start", "1.0",
+                                      "--only-range"])
+    assert result.exit_code == 0, result.output
+    assert "its picture has no frame from 0.00 s" in " ".join(result.output.split())
+    media = Plan.load(plan_path).media[0]
+    with av.open(str(bad)) as c:
+        start = float(c.streams.video[0].start_time * c.streams.video[0].time_base)
+    assert media.frame_times[0] - start > 0.3
+    before = [i for i, t in enumerate(media.frame_times) if t - start < 1.0 - 1e-6]
+    assert before and media.unchecked_frames == before
+
+
+def test_files_joined_end_to_end_are_not_taken_for_damage(tmp_path: Path):
+    # --salvage took the second of two recordings joined end to end (timestamps starting again)
+    # for frames out of order, and left all of it out under a misleading name.
+    first, second, joined = tmp_path / "a.ts", tmp_path / "b.ts", tmp_path / "joined.ts"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", first, 40, pix_fmt="yuv420p")
+    reencode(VIDEOS / "youtube_faces" / "Albert_Brooks0.mp4", second, 40, pix_fmt="yuv420p")
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    for salvage in ([], ["--salvage"]):
+        result = CliRunner().invoke(app, [str(joined), "-o", str(tmp_path / "out.ts"), "-q", *salvage])
+        assert result.exit_code == 1 and "timestamps run backwards" in " ".join(result.output.split()), result.output
 
 
 def test_a_clip_trimmed_by_its_edit_list_is_accepted(tmp_path: Path):

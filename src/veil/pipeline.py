@@ -29,7 +29,8 @@ from veil.kinds import DEFAULT_HIDE
 from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape, VoiceMode
 from veil.remote import RemoteError, Url
 from veil.video import plan_video, render_video
-from veil.videofile import SALVAGE_HINT, check_output_holds, lacks_its_index, left_out, never_written
+from veil.videofile import (SALVAGE_HINT, check_output_holds, damage_lines, holes_line, lacks_its_index, left_out,
+                            never_written)
 from veil.audio import KEEP_REFUSED, check_audio_output, plan_audio, render_audio
 from veil.speech import SoundError, speech_regions
 from veil.voice import VoicePlan
@@ -41,7 +42,7 @@ class Analysis:
 
     profile: DetectionProfile
     shape: Shape = "ellipse"
-    start: float | None = None  # video: seconds from the first frame
+    start: float | None = None  # video: seconds from the stream's start (video.stream_start)
     end: float | None = None
     only_range: bool = False  # video: leave frames outside [start, end] as they are
     hide: tuple[Kind, ...] = DEFAULT_HIDE  # what to find and hide (--hide)
@@ -96,10 +97,10 @@ def preflight(task: FileTask) -> None:
     if not isinstance(task.source, Url) and (reason := unreadable(task.source)) is not None:
         raise InputError(reason)
     if task.kind is None and not isinstance(task.source, Url) and lacks_its_index(task.source):
-        raise InputError("an MP4/MOV file whose index (its moov box) is missing or cut off, as when a recording "
-                         "stops abruptly or a copy is unfinished: its frames cannot be found without it, so nothing "
-                         "can be redacted (a repair tool such as untrunc can rebuild the index from a complete "
-                         "recording of the same camera)")
+        raise InputError("an MP4/MOV file whose index (its moov box) is missing or cut off (a recording stopped "
+                         "abruptly, an unfinished copy) or cannot be reached past damaged data: its frames cannot be "
+                         "found without it, so nothing can be redacted (a repair tool such as untrunc can rebuild the "
+                         "index from a complete recording of the same camera)")
     if task.kind is None:
         raise InputError("not a photo, video or sound file veil can read")
     if task.planned is not None and not isinstance(task.source, Url):
@@ -288,8 +289,8 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     were = "would be" if dry_run else "were"
     was = "would be" if dry_run else "was"
     damage = media.salvaged_damage()
-    # Frames a damaged video's decoder patched up are said with the damage.
-    if unanalysed := set(media.unanalysed_frames) - set(damage["corrupt_frames"] if damage else ()):
+    # Frames decoded from a damaged video's damaged data are said with the damage.
+    if unanalysed := set(media.unanalysed_frames) - set(damage["damaged_frames"] if damage else ()):
         found.append(Note(f"{len(unanalysed)} frame(s) could not be analysed and {are} fully covered"))
     if others := media.detection.get("other_images_not_written"):
         found.append(Note(f"the file holds {others + 1} images (pages, a burst, a second view): only the one viewers "
@@ -303,14 +304,12 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     if said := media.detection.get("decoder_messages"):
         found.append(Note(f"its decoder warned: {'; '.join(said)}; the picture {was} searched and written as "
                           "decoded (where the data is damaged, as the decoder filled it in)", warning=True))
-    if damage:
-        found += damage_notes(damage, media.detection.get("speech", {}).get("undecodable_packets", 0), dry_run)
+    if damage:  # each a warning: the output differs from the file by more than its redactions
+        sound_lost = media.detection.get("speech", {}).get("undecodable_packets", 0)
+        found += [Note(f"the video is damaged: {line}", warning=True) for line in damage_lines(damage, sound_lost, are)]
     stream = media.detection.get("stream", {})
     if holes := stream.get("time_holes"):
-        more = f" (and {len(holes) - 1} more such stretch(es))" if len(holes) > 1 else ""
-        found.append(Note(f"its picture has no frame from {holes[0][0]:.2f} s to {holes[0][1]:.2f} s{more}: frames "
-                          "lost to damaged data that the reader passed without a word, or a pause in the recording",
-                          warning=True))
+        found.append(Note(holes_line(holes), warning=True))
     if others := stream.get("other_videos_not_written"):
         found.append(Note(f"the file holds {others + 1} video streams: only the largest "
                           f"{was} redacted and written ({others} left out)", warning=True))
@@ -338,31 +337,6 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         outside = f"{len(media.unchecked_frames)} frame(s) outside --start/--end were not checked for faces"
         found.append(Note(f"{outside} and {are} fully covered") if media.unchecked_covered
                      else Note(f"{outside} and {were} left as they are (--only-range)", warning=True))
-    return found
-
-
-def damage_notes(damage: dict, sound_lost: int, dry_run: bool) -> list[Note]:
-    """What a damaged video salvaged (--salvage) lost, `damage` of its picture and `sound_lost`
-    pieces of its sound: each a warning, since the output differs from the file by more than its
-    redactions."""
-    found = []
-    are = "would be" if dry_run else "are"
-    were = "would be" if dry_run else "were"
-    if corrupt := len(damage["corrupt_frames"]):
-        found.append(Note(f"the video is damaged: {corrupt} frame(s) the decoder could only patch up {are} fully "
-                          "covered", warning=True))
-    if lost := damage["undecodable_packets"]:
-        found.append(Note(f"the video is damaged: {lost} piece(s) of it could not be decoded, and the frames they "
-                          f"held {are} missing from the output", warning=True))
-    if disordered := damage["frames_out_of_order"]:
-        found.append(Note(f"the video is damaged: {disordered} frame(s) the decoder gave out of time order {are} "
-                          "left out", warning=True))
-    if damage["ends_early"]:
-        found.append(Note(f"{damage['ends_early']}: the output ends where the readable data does", warning=True))
-    if sound_lost:
-        found.append(Note(f"its sound is damaged: {sound_lost} piece(s) of it could not be decoded, and {were} searched "
-                          "for speech as silence (copied as they are with --voice keep: players cannot decode them "
-                          "either)", warning=True))
     return found
 
 

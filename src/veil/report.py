@@ -26,6 +26,7 @@ from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
 from veil.remote import Url, location, location_key
+from veil.videofile import damage_lines, holes_line
 from veil.voice import VOICE_TEXT, voice_entry
 
 REPORT_FORMAT = "veil-report"
@@ -136,7 +137,8 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
         # A damaged video redacted as far as it decodes (--salvage): what was gone past; None if not asked.
         "damage": media.salvaged_damage(),
-        # Stretches of a video with no frame where one was due (seconds from the first frame).
+        "sound_damage": media.detection.get("speech", {}).get("undecodable_packets", 0),
+        # Stretches of a video with no frame where one was due (seconds from the stream's start).
         "time_holes": media.detection.get("stream", {}).get("time_holes", []),
         "unchecked_frames": frame_runs(media.unchecked_frames),
         "unchecked_frames_covered": media.unchecked_covered,
@@ -291,9 +293,9 @@ def file_html(file: dict[str, Any]) -> str:
         row("Detection recorded in the plan", json.dumps(file["detection"], sort_keys=True)
             if file["detection"] else "none (planned by hand)", code=True),
         row("Frames fully covered (could not be analysed)", runs_text(file["unanalysed_frames"]) or "none"),
-        *([row("Damage gone past (--salvage)", damage_text(file["damage"]))] if file["damage"] is not None else []),
-        *([row("Stretches with no frame (data lost, or a pause in the recording)",
-               ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in file["time_holes"]))] if file["time_holes"] else []),
+        *([row("Damage gone past (--salvage)", "; ".join(damage_lines(file["damage"], file["sound_damage"])) or "none met")]
+          if file["damage"] is not None else []),
+        *([row("Stretches with no frame", holes_line(file["time_holes"]))] if file["time_holes"] else []),
         row("Frames outside --start/--end, not checked for faces, fully covered"
             if file["unchecked_frames_covered"] else
             "Frames outside --start/--end, left as they are, NOT checked for faces (--only-range)",
@@ -348,17 +350,6 @@ def edits_html(edits: list[dict[str, Any]], with_media: bool) -> str:
 def row(label: str, value: Any, code: bool = False) -> str:
     shown = f"<code>{e(value)}</code>" if code else e(value)
     return f"<tr><th>{e(label)}</th><td>{shown}</td></tr>"
-
-
-def damage_text(damage: dict) -> str:
-    said = [f"frames the decoder patched up, fully covered: {', '.join(map(str, damage['corrupt_frames']))}"
-            if damage["corrupt_frames"] else "",
-            f"pieces that could not be decoded (their frames missing): {damage['undecodable_packets']}"
-            if damage["undecodable_packets"] else "",
-            f"frames given out of time order, left out: {damage['frames_out_of_order']}"
-            if damage["frames_out_of_order"] else "",
-            f"{damage['ends_early']}: the output ends there" if damage["ends_early"] else ""]
-    return "; ".join(filter(None, said)) or "none met"
 
 
 def runs_text(runs: list[list[int]]) -> str:

@@ -44,8 +44,8 @@ from veil.regions import head_box
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.voice import media_voice_plan
-from veil.videofile import (Damage, Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels, left_out, open_input,
-                            open_output, read, subtitles_copied, video_stream)
+from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels,
+                            left_out, open_input, open_output, read, subtitles_copied, video_stream)
 
 
 # A scene cut: the grey-level histogram of consecutive frames changes this much (half
@@ -187,6 +187,9 @@ class _Scan:
     width: int = 0  # upright
     height: int = 0
     times: list[float] = field(default_factory=list)
+    # Where --start/--end are measured from: the stream's start, or its first frame's time if
+    # earlier or the stream does not say.
+    origin: float | None = None
     cuts: list[int] = field(default_factory=list)
     outside: list[int] = field(default_factory=list)  # outside [start, end]
     inside: int = 0  # frames inside [start, end]
@@ -214,15 +217,25 @@ HOLE_STEPS = 4
 HOLE_S = 0.15
 
 
-def time_holes(times: list[float]) -> list[list[float]]:
-    """The stretches between two frames that hold no frame where one was due, as [start, end] in
-    seconds from the first frame."""
+def stream_start(stream: av.video.stream.VideoStream) -> float | None:
+    """Where the video stream says it starts (seconds), if it says: a damaged file's first frames
+    may not decode, and the first frame given is then later."""
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else None
+
+
+def time_holes(times: list[float], origin: float | None) -> list[list[float]]:
+    """The stretches with no frame where one was due, from `origin` (the stream's start; None:
+    the first frame) on, as [start, end] in seconds from it."""
+    if not times:
+        return []
+    origin = times[0] if origin is None else origin
+    times = [origin, *times] if origin < times[0] else times
     steps = np.diff(times)
     if len(steps) < 2:
         return []
     usual = float(np.median(steps))
     wide = np.flatnonzero((steps > HOLE_STEPS * usual) & (steps > usual + HOLE_S))
-    return [[round(times[i] - times[0], 3), round(times[i + 1] - times[0], 3)] for i in wide.tolist()]
+    return [[round(times[i] - origin, 3), round(times[i + 1] - origin, 3)] for i in wide.tolist()]
 
 
 def at_rate(sampling: VideoDetection, rate: float) -> VideoDetection:
@@ -253,10 +266,11 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                sha256: str | None = None, hide: tuple[Kind, ...] = DEFAULT_HIDE, salvage: bool = False) -> MediaPlan:
     """Pass 1: detect, find scene cuts, track. Frames outside [start, end] are not checked:
     they are fully covered unless `only_range` (then they are left as they are). Times are
-    measured from the first frame (the stream's start), whatever the file's own timestamps.
+    measured from the stream's start (`stream_start`, or its first frame's time if earlier), not
+    from the zero of the file's clock.
     `sha256`: the file's hash, if the caller has it already. `sampling`: what runs (by default the
     profile's), its stride shortened for a slow frame rate (`at_rate`). `salvage`: a damaged
-    file is planned as far as it decodes (frames the decoder marks corrupt fully covered), and
+    file is planned as far as it decodes (frames decoded from damaged data fully covered), and
     the plan records the damage, which rendering must meet again."""
     if start is not None and end is not None and start >= end:
         raise ValueError(f"the start of the range ({start:g} s) must come before its end ({end:g} s)")
@@ -265,7 +279,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     batch = sampling.gpu_batch if lanes[0].centerface.provider == "CUDAExecutionProvider" else sampling.batch
     container = open_input(source)
     try:
-        stream = video_stream(container, salvage)
+        stream = video_stream(container, exact=True)
         index = stream.index
         beside = left_out(container)  # the user is told
         rate = float(frame_rate(stream))
@@ -297,7 +311,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params),
                    **kinds_record(hide, *size, VIDEO_TEXT_PASSES),
                    "stream": {"index": index, **beside, **({"damage": damage.record()} if damage else {}),
-                              **({"time_holes": holes} if (holes := time_holes(scan.times)) else {})}},
+                              **({"time_holes": holes} if (holes := time_holes(scan.times, scan.origin)) else {})}},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
         unchecked_covered=not only_range,
@@ -421,12 +435,11 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
           lanes: list[_Lane], show_progress: bool,
           start: float | None, end: float | None, hide: tuple[Kind, ...] = DEFAULT_HIDE,
           damage: Damage | None = None) -> _Scan:
-    scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"})
+    scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"}, origin=stream_start(stream))
     batch: list[_Frame] = []
     previous: np.ndarray | None = None
     size = (0, 0)
     first = (0, 0, 0)  # frame 0's upright size and rotation: every frame must keep them
-    origin: float | None = None  # the first timestamp: --start/--end are measured from it
     last_time: float | None = None  # the latest timestamp so far
     last_detected = -sampling.stride
     last_searched_time: float | None = None
@@ -546,15 +559,15 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             previous = hist
             cut = scan.cuts[-1:] == [index]
             scan.camera.add_frame(frame, turns, cut)
-            if origin is None and frame.time is not None:
-                origin = frame.time
-            inside = frame.time is not None and _in_range(frame.time - origin, start, end)
+            if frame.time is not None and (scan.origin is None or frame.time < scan.origin):
+                scan.origin = frame.time
+            inside = frame.time is not None and _in_range(frame.time - scan.origin, start, end)
             if shot_end is not None and (cut or not inside):  # the frame before ended a shot, or the range
                 sample(*shot_end, True, ends_shot=True)
             shot_end = None
-            if frame.time is None or (damage and damage.corrupt_frames[-1:] == [index]):
-                # No place in the range, or the decoder filled damage in (with pieces of other
-                # frames, a face among them, that a detector may not see as one): covered whole.
+            if frame.time is None or (damage and damage.covers(index)):
+                # No place in the range, or decoded from damaged data (pieces of other frames, a
+                # face among them, that a detector may not see as one): covered whole.
                 scan.unanalysable.append(index)
             elif not inside:
                 scan.outside.append(index)
@@ -623,7 +636,7 @@ def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_
     container = open_input(Path(media.path))
     try:
         # A damaged file planned with --salvage is decoded as it was then (see video_stream).
-        stream = video_stream(container, media.salvaged_damage() is not None)
+        stream = video_stream(container, exact=media.salvaged_damage() is not None)
         with atomic_output(target, overwrite, still_as_planned(media)) as temp:
             try:
                 _render(container, stream, media, settings, temp, target.suffix, show_progress, encoding)
@@ -642,7 +655,8 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
     # A damaged file planned with --salvage is read past its damage again, which must be the same.
     planned_damage = media.salvaged_damage()
     damage = Damage() if planned_damage is not None else None
-    items = read(container, stream, tuple(container.streams.audio) + subtitles_copied(container, encoding), damage)
+    items = read(container, stream, tuple(container.streams.audio) + subtitles_copied(container, encoding), damage,
+                 PLAN_SALVAGE_HINT)
     out: Output | None = None
     # Audio demuxed before the first video frame waits until the output is open (it
     # needs that frame's rotation); the demuxer interleaves, so this is a few packets.

@@ -71,33 +71,66 @@ class VideoError(ValueError):
     """A video that cannot be read or written faithfully; the message says why."""
 
 
-# Said after the refusal of a damaged video: the way to redact what can be decoded.
+# Said after the refusal of a damaged video: the way to redact what can be decoded. A plan made
+# without --salvage cannot take it: the way is to plan again.
 SALVAGE_HINT = " (--salvage redacts what can be decoded)"
+PLAN_SALVAGE_HINT = " (plan it again with --salvage to redact what can be decoded)"
+# A frame given this far behind the latest is not damaged picture order but timestamps that run
+# backwards (files joined end to end), which --salvage does not go past either.
+REORDER_S = 1.0
+# A step between frames this many times the one before counts as frames lost, under --salvage:
+# the frames after it may be predicted from pictures that never came.
+LOST_STEPS = 3
 
 
 @dataclass
 class Damage:
-    """What reading a damaged video met and went past (--salvage): frames the decoder marked
-    corrupt (shown as it filled the damage in), packets it could not decode (their frames are
-    missing from what it gave) and, where the data ends before the file says it should, why."""
+    """What reading a damaged video met and went past (--salvage). `damaged_frames`: frames decoded
+    from damaged data, covered whole: marked corrupt by the decoder (patched up with pieces of other
+    frames), or decoded after damage (a piece lost, a patched-up or missing picture, frames lost
+    between two) up to the next clean keyframe, since they are predicted from what was damaged.
+    `undecodable_packets`: pieces the decoder could not decode (what they held is missing).
+    `frames_out_of_order`: frames given after a later one, left out (an encoder and a muxer take
+    frames in time order only). `ends_early`: where the data ends before the file says it should."""
 
-    corrupt_frames: list[int] = field(default_factory=list)
+    damaged_frames: list[int] = field(default_factory=list)
     undecodable_packets: int = 0
-    # Frames given after a later one (damaged picture order): left out, since an encoder and a
-    # muxer take frames in time order only.
     frames_out_of_order: int = 0
     ends_early: str | None = None
 
+    def covers(self, index: int) -> bool:
+        """Whether frame `index`, just read, is one decoded from damaged data."""
+        return self.damaged_frames[-1:] == [index]
+
     def record(self) -> dict:
-        return {"corrupt_frames": list(self.corrupt_frames), "undecodable_packets": self.undecodable_packets,
+        return {"damaged_frames": list(self.damaged_frames), "undecodable_packets": self.undecodable_packets,
                 "frames_out_of_order": self.frames_out_of_order, "ends_early": self.ends_early}
 
 
-def _damaged(problem: str, damage: Damage | None) -> None:
-    """Refuses a damaged video, unless it is being salvaged (`damage`): then the problem is where it ends."""
-    if damage is None:
-        raise VideoError(problem + SALVAGE_HINT)
-    damage.ends_early = damage.ends_early or problem
+def damage_lines(record: dict, sound_lost: int, are: str = "are") -> list[str]:
+    """What a salvaged video's damage record says, a sentence each (for the user and the report);
+    `sound_lost`: pieces of its sound that could not be decoded."""
+    lines = []
+    if damaged := len(record["damaged_frames"]):
+        lines.append(f"{damaged} frame(s) decoded from damaged data (patched up by the decoder, or predicted from a "
+                     f"damaged or missing picture, up to the next keyframe) {are} fully covered")
+    if lost := record["undecodable_packets"]:
+        lines.append(f"{lost} piece(s) of the picture could not be decoded: what they held {are} missing")
+    if disordered := record["frames_out_of_order"]:
+        lines.append(f"{disordered} frame(s) the decoder gave out of time order {are} left out")
+    if record["ends_early"]:
+        lines.append(f"{record['ends_early']}: the output ends where the readable data does")
+    if sound_lost:
+        lines.append(f"{sound_lost} piece(s) of the sound could not be decoded: searched for speech as silence, and "
+                     "copied as they are with --voice keep (players cannot decode them either)")
+    return lines
+
+
+def holes_line(holes: list[list[float]]) -> str:
+    """The stretches of a video with no frame where several were due (`time_holes`), in a sentence."""
+    more = f" (and {len(holes) - 1} more such stretch(es))" if len(holes) > 1 else ""
+    return (f"its picture has no frame from {holes[0][0]:.2f} s to {holes[0][1]:.2f} s{more}: frames lost to damaged "
+            "data that the reader passed without a word, or a pause in the recording")
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -113,8 +146,8 @@ def open_input(path: Path) -> av.container.InputContainer:
 
 def lacks_its_index(path: Path) -> bool:
     """Whether the file is an MP4/MOV whose index (its `moov` box, written when a recording stops)
-    is missing or cut short: a recording cut off by a crash or a dead battery, or a copy that
-    stopped. FFmpeg cannot open it."""
+    is missing or cut short (a recording cut off by a crash or a dead battery, a copy that
+    stopped), or cannot be reached, the boxes before it damaged. FFmpeg cannot open it then."""
     try:
         with open(path, "rb") as file:
             size = file.seek(0, 2)
@@ -190,21 +223,22 @@ def has_transparency(stream: av.video.stream.VideoStream) -> bool:
     return pixels is not None and any(component.is_alpha for component in pixels.components)
 
 
-def video_stream(container: av.container.InputContainer, salvage: bool = False) -> av.video.stream.VideoStream:
+def video_stream(container: av.container.InputContainer, exact: bool = False) -> av.video.stream.VideoStream:
     """The video that is redacted and written: the largest moving picture, as players choose
-    by default (the first on a tie). `salvage`: decoded as a damaged file read past its damage
-    must be (see below)."""
+    by default (the first on a tie). `exact`: decoded on one thread (see below)."""
     moving = moving_streams(container)
     if not moving:
         raise VideoError("no moving picture in the file (only a cover picture)")
     stream = max(moving, key=lambda s: s.codec_context.width * s.codec_context.height if s.codec_context else 0)
     if stream.codec_context is None:
         raise VideoError("unsupported video codec: FFmpeg has no decoder for it")
-    # Frame threads make decoding about as fast as the cores allow, for both passes. How FFmpeg
-    # patches damage up, and which frames it marks corrupt, depend on its threads' number and
-    # timing: a damaged file is decoded on one thread, so that planning, rendering and review, on
-    # any machine, see the same frames.
-    if salvage:
+    # Frame threads make decoding about as fast as the cores allow. But how FFmpeg patches damage
+    # up, and whether it marks a frame corrupt at all, depend on its threads' number and timing:
+    # planning decodes on one thread, so that a damaged frame is always seen (and refused, or
+    # covered), and so do rendering and review of a damaged file planned with --salvage, so that
+    # on any machine they see the frames planned. (Pass 1's time is the detector's: one decoding
+    # thread did not change it, bench/README.md.)
+    if exact:
         stream.codec_context.thread_type, stream.codec_context.thread_count = "NONE", 1
     else:
         stream.codec_context.thread_type = "AUTO"
@@ -224,79 +258,131 @@ def read(
     video: av.video.stream.VideoStream,
     copied: tuple[av.stream.Stream, ...] = (),
     damage: Damage | None = None,
+    hint: str = SALVAGE_HINT,
 ) -> Iterator[av.VideoFrame | av.Packet]:
     """Decoded video frames in order, with the packets of `copied` streams interleaved. The sound
-    is read too, for where the file's data ends (`_incomplete`). A damaged file raises VideoError,
-    unless `damage` is given: then its frames are read as far as they can be, and `damage` says
-    what was met on the way."""
-    decoded = 0
+    is read too, for where the file's data ends (`_incomplete`). A damaged file raises VideoError
+    (its message ending in `hint`), unless `damage` is given: then its frames are read as far as
+    they can be, and `damage` says what was met on the way."""
+    reading = _Reading(video, damage, hint)
+    for packet in reading.packets(container, copied):
+        if packet.stream is video or packet.stream is None:  # None: the decoder flushed, its data cut off
+            yield from reading.frames(packet)
+        elif packet.stream in copied and packet.dts is not None:
+            yield packet
+    reading.finish(container)
+
+
+@dataclass
+class _Reading:
+    """One pass over a video's packets and frames, and what it learns of the file's damage."""
+
+    video: av.video.stream.VideoStream
+    damage: Damage | None
+    hint: str
+    decoded: int = 0
     latest: float | None = None  # the latest time of a frame given
-    last_time = 0.0
-    last_frame_end = 0.0  # where the last frame decoded ends, in seconds from the first
+    step: float | None = None  # between the last two frames given
+    last_frame_end: float = 0.0  # where the last frame decoded ends, in seconds from the first
     first_time: float | None = None
-    data_end = 0.0  # the end of the last packet of the picture or the sound, in seconds
-    cut_short = False  # whether the last packet of the picture or the sound has less data than it says
+    data_end: float = 0.0  # the end of the last packet of the picture or the sound, in seconds
+    cut_short: bool = False  # whether the last packet of the picture or the sound has less data than it says
+    damaged: bool = False  # salvaging: damage met since the last clean keyframe
 
-    def decoded_from(packet: av.Packet | None) -> list[av.VideoFrame]:
+    def refuse(self, problem: str) -> None:
+        """Refuses a damaged video, unless it is being salvaged: then the problem is where it ends."""
+        if self.damage is None:
+            raise VideoError(problem + self.hint)
+        self.damage.ends_early = self.damage.ends_early or problem
+
+    def packets(self, container: av.container.InputContainer,
+                copied: tuple[av.stream.Stream, ...]) -> Iterator[av.Packet]:
+        """The packets of the video, the sound and `copied`, noting where the data ends. Salvaging, a
+        container that cannot be read on ends there, the video's decoder flushed (a stream-less packet)."""
+        demuxed = container.demux(self.video, *{*container.streams.audio, *copied})
+        while True:
+            try:
+                packet = next(demuxed, None)
+            except av.error.FFmpegError as error:  # the container itself is damaged: its data ends here
+                self.refuse(f"the file is damaged: its data cannot be read after frame {self.decoded} ({reason(error)})")
+                yield av.Packet()
+                return
+            if packet is None:
+                return
+            if packet.size and packet.stream.type in ("video", "audio"):
+                # A file cut off mid-packet (a crashed recording, an unfinished copy): the demuxer
+                # marks the packet, and frame threads let its decode error pass unsaid.
+                self.cut_short = packet.is_corrupt
+            if packet.pts is not None and packet.time_base and packet.stream.type in ("video", "audio"):
+                self.data_end = max(self.data_end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+            yield packet
+
+    def frames(self, packet: av.Packet) -> Iterator[av.VideoFrame]:
         try:
-            return video.decode(packet)
+            decoded = self.video.decode(None if packet.stream is None else packet)
         except av.error.FFmpegError as error:
-            if damage is None:
-                raise VideoError(f"decode error after frame {decoded}: {reason(error)}{SALVAGE_HINT}") from None
-            damage.undecodable_packets += 1
-            return []
-
-    packets = container.demux(video, *{*container.streams.audio, *copied})
-    while True:
-        try:
-            packet = next(packets, None)
-        except av.error.FFmpegError as error:  # the container itself is damaged: its data ends here
-            _damaged(f"the file is damaged: its data cannot be read after frame {decoded} ({reason(error)})", damage)
-            packet = None
-        if packet is None:
-            if damage is None or damage.ends_early is None:
-                break
-            packet = av.Packet()  # a salvaged read cut off: the decoder gives the frames it holds
-        if packet.size and packet.stream.type in ("video", "audio"):
-            # A file cut off mid-packet (a crashed recording, an unfinished copy): the demuxer
-            # marks the packet, and frame threads let its decode error pass unsaid.
-            cut_short = packet.is_corrupt
-        if packet.pts is not None and packet.time_base and packet.stream.type in ("video", "audio"):
-            data_end = max(data_end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
-        if packet.stream is not None and packet.stream is not video:
-            if packet.stream in copied and packet.dts is not None:
-                yield packet
-            continue
-        for frame in decoded_from(None if packet.stream is None else packet):
-            if frame.pts is None and (rate := video.guessed_rate or video.average_rate) and video.time_base:
+            if self.damage is None:
+                raise VideoError(f"decode error after frame {self.decoded}: {reason(error)}{self.hint}") from None
+            self.damage.undecodable_packets += 1
+            self.damaged = True
+            return
+        for frame in decoded:
+            if frame.pts is None and (rate := self.video.guessed_rate or self.video.average_rate) and self.video.time_base:
                 # A bare stream (.h264 from a dashcam or a recorder) has no timestamps: its
                 # frames are placed at its nominal rate, as players do, not all at 0.
-                frame.time_base = video.time_base
-                frame.pts = round(decoded / rate / video.time_base)
-            if damage is not None and frame.time is not None and latest is not None and frame.time < latest:
-                damage.frames_out_of_order += 1
+                frame.time_base = self.video.time_base
+                frame.pts = round(self.decoded / rate / self.video.time_base)
+            if self._out_of_order(frame):
                 continue
-            if frame.is_corrupt:
-                if damage is None:
-                    raise VideoError(f"frame {decoded} is corrupt (damaged or truncated data){SALVAGE_HINT}")
-                damage.corrupt_frames.append(decoded)
-            if frame.time is not None:
-                latest = frame.time if latest is None else max(latest, frame.time)
-            decoded += 1
-            if frame.time is not None:
-                last_time = max(last_time, frame.time)
-                first_time = frame.time if first_time is None else min(first_time, frame.time)
-                step = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
-                last_frame_end = max(last_frame_end, frame.time - first_time + step)
+            if frame.is_corrupt and self.damage is None:
+                raise VideoError(f"frame {self.decoded} is corrupt (damaged or truncated data){self.hint}")
+            if self.damage is not None and self._from_damage(frame):
+                self.damage.damaged_frames.append(self.decoded)
+            self._count(frame)
             yield frame
-        if packet.stream is None:
-            break
-    if decoded == 0:
-        raise VideoError("no frame could be decoded")
-    if cut_short:
-        _damaged(f"the file is truncated or damaged: its data ends inside a packet, after frame {decoded}", damage)
-    if problem := _incomplete(container, video, decoded, max(last_time, data_end), last_frame_end):
-        _damaged(problem, damage)
+
+    def _out_of_order(self, frame: av.VideoFrame) -> bool:
+        """Salvaging: a frame given a little after a later one (damaged picture order), left out."""
+        if self.damage is None or frame.time is None or self.latest is None:
+            return False
+        if self.latest - REORDER_S <= frame.time < self.latest:
+            self.damage.frames_out_of_order += 1
+            self.damaged = True
+            return True
+        return False
+
+    def _from_damage(self, frame: av.VideoFrame) -> bool:
+        """Salvaging: whether the frame is decoded from damaged data (see Damage), and from the
+        next clean keyframe on, that the damage is behind."""
+        if frame.time is not None and self.latest is not None and self.step:
+            gap = frame.time - self.latest
+            self.damaged |= gap > LOST_STEPS * self.step
+        if frame.is_corrupt:
+            self.damaged = True
+        elif frame.key_frame:
+            self.damaged = False
+        return self.damaged
+
+    def _count(self, frame: av.VideoFrame) -> None:
+        self.decoded += 1
+        if frame.time is None:
+            return
+        if self.latest is not None and frame.time > self.latest:
+            self.step = frame.time - self.latest
+        self.latest = frame.time if self.latest is None else max(self.latest, frame.time)
+        self.first_time = frame.time if self.first_time is None else min(self.first_time, frame.time)
+        length = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
+        self.last_frame_end = max(self.last_frame_end, frame.time - self.first_time + length)
+
+    def finish(self, container: av.container.InputContainer) -> None:
+        """After the last packet: a file that ends before it says it does is refused (or, salvaging, said)."""
+        if self.decoded == 0:
+            raise VideoError("no frame could be decoded")
+        if self.cut_short:
+            self.refuse(f"the file is truncated or damaged: its data ends inside a packet, after frame {self.decoded}")
+        if problem := _incomplete(container, self.video, self.decoded, max(self.latest or 0.0, self.data_end),
+                                  self.last_frame_end):
+            self.refuse(problem)
 
 
 def _incomplete(container: av.container.InputContainer, video: av.video.stream.VideoStream,

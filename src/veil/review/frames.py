@@ -112,7 +112,7 @@ class VideoFrames:
             self.container = open_input(self.path)
             # Configures the decoder (once, before it opens): a damaged file planned with --salvage
             # as it was decoded then.
-            self.stream = video_stream(self.container, self.media.salvaged_damage() is not None)
+            self.stream = video_stream(self.container, exact=self.media.salvaged_damage() is not None)
         stream = self.stream
         target = self._time(index)
         if target is None or index == 0 or stream.time_base is None or stream.start_time is None:
