@@ -1134,6 +1134,30 @@ def test_files_joined_end_to_end_are_not_taken_for_damage(tmp_path: Path):
         assert result.exit_code == 1 and "timestamps run backwards" in " ".join(result.output.split()), result.output
 
 
+def test_an_intact_clip_whose_picture_stalls_a_moment_is_not_taken_for_damage(tmp_path: Path):
+    # --salvage took a step over 3 times the one before for frames lost, and covered an intact
+    # video call's frames up to its next keyframe, saying they were damaged.
+    source, plan_path = tmp_path / "call.mkv", tmp_path / "plan.json"
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as clip, av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.pix_fmt, stream.options = "yuv420p", {"g": "60"}
+        at = 0.0
+        for i, frame in enumerate(clip.decode(video=0)):
+            if i == 40:
+                break
+            if i == 0:
+                stream.width, stream.height = frame.width, frame.height
+            new = frame.reformat(format="yuv420p")
+            at += 0.15 if i == 20 else 1 / 30  # the picture stalls for 0.15 s
+            new.pts, new.time_base = round(at * 1000), Fraction(1, 1000)
+            out.mux(stream.encode(new))
+        out.mux(stream.encode(None))
+    result = CliRunner().invoke(app, [str(source), "--salvage", "--dry-run", "--save-plan", str(plan_path), "-q"])
+    assert result.exit_code == 0 and result.output.strip() == "", result.output
+    media = Plan.load(plan_path).media[0]
+    assert media.salvaged_damage()["damaged_frames"] == [] and not media.unanalysed_frames
+
+
 def test_a_clip_trimmed_by_its_edit_list_is_accepted(tmp_path: Path):
     # A lossless cutter or a phone's Trim keeps every frame and shows a part by an edit list: the
     # index's count includes the hidden frames, and the clip was refused as truncated.

@@ -44,7 +44,7 @@ from veil.regions import head_box
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.voice import media_voice_plan
-from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels,
+from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, is_hole, Output, VideoError, bit_depth, frame_rate, hdr10_levels,
                             left_out, open_input, open_output, read, subtitles_copied, video_stream)
 
 
@@ -209,14 +209,6 @@ class _Scan:
 MIN_DETECTIONS_PER_S = 11.5
 
 
-# A stretch with no frame, longer than HOLE_STEPS of the video's usual step and than the usual step
-# plus HOLE_S, is said: Matroska's, WebM's and MPEG-TS's readers resync past damaged data without a
-# word, leaving frames out. A phone's variable rate doubles its step in the dark, and a capture
-# may skip a few frames: those are not holes.
-HOLE_STEPS = 4
-HOLE_S = 0.15
-
-
 def stream_start(stream: av.video.stream.VideoStream) -> float | None:
     """Where the video stream says it starts (seconds), if it says: a damaged file's first frames
     may not decode, and the first frame given is then later."""
@@ -234,8 +226,8 @@ def time_holes(times: list[float], origin: float | None) -> list[list[float]]:
     if len(steps) < 2:
         return []
     usual = float(np.median(steps))
-    wide = np.flatnonzero((steps > HOLE_STEPS * usual) & (steps > usual + HOLE_S))
-    return [[round(times[i] - origin, 3), round(times[i + 1] - origin, 3)] for i in wide.tolist()]
+    return [[round(times[i] - origin, 3), round(times[i + 1] - origin, 3)]
+            for i, step in enumerate(steps.tolist()) if is_hole(step, usual)]
 
 
 def at_rate(sampling: VideoDetection, rate: float) -> VideoDetection:

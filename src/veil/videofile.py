@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import re
 import struct
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import av
 import av.error
+import numpy as np
 from av.bitstream import BitStreamFilterContext
 from av.video.frame import PictureType
 
@@ -78,9 +80,20 @@ PLAN_SALVAGE_HINT = " (plan it again with --salvage to redact what can be decode
 # A frame given this far behind the latest is not damaged picture order but timestamps that run
 # backwards (files joined end to end), which --salvage does not go past either.
 REORDER_S = 1.0
-# A step between frames this many times the one before counts as frames lost, under --salvage:
-# the frames after it may be predicted from pictures that never came.
-LOST_STEPS = 3
+# A stretch with no frame, longer than HOLE_STEPS of the video's usual step and than the usual step
+# plus HOLE_S, is a hole: frames lost (Matroska's, WebM's and MPEG-TS's readers resync past damaged
+# data without a word), or a pause in the recording. A phone's variable rate doubles its step in
+# the dark, a capture may skip a few frames, a video call's picture may stall for a moment: those
+# are not holes. (One or two frames lost cannot be told from them.)
+HOLE_STEPS = 4
+HOLE_S = 0.15
+# Steps the usual one is taken from, while reading.
+USUAL_OF = 30
+
+
+def is_hole(step: float, usual: float) -> bool:
+    """Whether a step between two frames is a hole (see HOLE_STEPS) where the usual step is `usual`."""
+    return step > HOLE_STEPS * usual and step > usual + HOLE_S
 
 
 @dataclass
@@ -99,7 +112,7 @@ class Damage:
     ends_early: str | None = None
 
     def covers(self, index: int) -> bool:
-        """Whether frame `index`, just read, is one decoded from damaged data."""
+        """Whether frame `index`, the one `read` has just given, is decoded from damaged data."""
         return self.damaged_frames[-1:] == [index]
 
     def record(self) -> dict:
@@ -282,7 +295,7 @@ class _Reading:
     hint: str
     decoded: int = 0
     latest: float | None = None  # the latest time of a frame given
-    step: float | None = None  # between the last two frames given
+    steps: deque[float] = field(default_factory=lambda: deque(maxlen=USUAL_OF))  # between the last frames given
     last_frame_end: float = 0.0  # where the last frame decoded ends, in seconds from the first
     first_time: float | None = None
     data_end: float = 0.0  # the end of the last packet of the picture or the sound, in seconds
@@ -318,6 +331,8 @@ class _Reading:
             yield packet
 
     def frames(self, packet: av.Packet) -> Iterator[av.VideoFrame]:
+        """The frames the packet completes (a stream-less packet: all the decoder holds), each
+        checked for damage and counted."""
         try:
             decoded = self.video.decode(None if packet.stream is None else packet)
         except av.error.FFmpegError as error:
@@ -336,7 +351,7 @@ class _Reading:
                 continue
             if frame.is_corrupt and self.damage is None:
                 raise VideoError(f"frame {self.decoded} is corrupt (damaged or truncated data){self.hint}")
-            if self.damage is not None and self._from_damage(frame):
+            if self.damage is not None and self._decoded_from_damage(frame):
                 self.damage.damaged_frames.append(self.decoded)
             self._count(frame)
             yield frame
@@ -351,12 +366,12 @@ class _Reading:
             return True
         return False
 
-    def _from_damage(self, frame: av.VideoFrame) -> bool:
-        """Salvaging: whether the frame is decoded from damaged data (see Damage), and from the
-        next clean keyframe on, that the damage is behind."""
-        if frame.time is not None and self.latest is not None and self.step:
-            gap = frame.time - self.latest
-            self.damaged |= gap > LOST_STEPS * self.step
+    def _decoded_from_damage(self, frame: av.VideoFrame) -> bool:
+        """Salvaging: whether the frame is decoded from damaged data (see Damage). Keeps the state:
+        damage met (here a hole before the frame: frames lost, which later ones may be predicted
+        from), until a clean keyframe puts it behind."""
+        if frame.time is not None and self.latest is not None and len(self.steps) >= 2:
+            self.damaged |= is_hole(frame.time - self.latest, float(np.median(self.steps)))
         if frame.is_corrupt:
             self.damaged = True
         elif frame.key_frame:
@@ -368,7 +383,7 @@ class _Reading:
         if frame.time is None:
             return
         if self.latest is not None and frame.time > self.latest:
-            self.step = frame.time - self.latest
+            self.steps.append(frame.time - self.latest)
         self.latest = frame.time if self.latest is None else max(self.latest, frame.time)
         self.first_time = frame.time if self.first_time is None else min(self.first_time, frame.time)
         length = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
