@@ -1138,20 +1138,9 @@ def test_an_intact_clip_whose_picture_stalls_a_moment_is_not_taken_for_damage(tm
     # --salvage took a step over 3 times the one before for frames lost, and covered an intact
     # video call's frames up to its next keyframe, saying they were damaged.
     source, plan_path = tmp_path / "call.mkv", tmp_path / "plan.json"
-    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as clip, av.open(str(source), "w") as out:
-        stream = out.add_stream("libx264", rate=30)
-        stream.pix_fmt, stream.options = "yuv420p", {"g": "60"}
-        at = 0.0
-        for i, frame in enumerate(clip.decode(video=0)):
-            if i == 40:
-                break
-            if i == 0:
-                stream.width, stream.height = frame.width, frame.height
-            new = frame.reformat(format="yuv420p")
-            at += 0.15 if i == 20 else 1 / 30  # the picture stalls for 0.15 s
-            new.pts, new.time_base = round(at * 1000), Fraction(1, 1000)
-            out.mux(stream.encode(new))
-        out.mux(stream.encode(None))
+    # The picture stalls for 0.15 s after frame 19.
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 40, times=lambda n: n / 30 + (0.12 if n >= 20 else 0),
+             pix_fmt="yuv420p", options={"g": "60"})
     result = CliRunner().invoke(app, [str(source), "--salvage", "--dry-run", "--save-plan", str(plan_path), "-q"])
     assert result.exit_code == 0 and result.output.strip() == "", result.output
     media = Plan.load(plan_path).media[0]

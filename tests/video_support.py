@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
 import av
 
 
-def reencode(source: Path, target: Path, frames: int, **stream_args) -> None:
-    """A new real clip from a real one: rotated, 10-bit, or two clips joined (cut)."""
+def reencode(source: Path, target: Path, frames: int, times: Callable[[int], float] | None = None,
+             **stream_args) -> None:
+    """A new real clip from a real one: rotated, 10-bit, or two clips joined (cut). `times`: each
+    frame's time in seconds, by its number (default: 30 a second)."""
     sources = source if isinstance(source, list) else [source]
     # Index at the front (as veil writes it), so a truncated copy still opens; movflags=None: at the end.
     movflags = stream_args.pop("movflags", "+faststart")
@@ -29,7 +32,8 @@ def reencode(source: Path, target: Path, frames: int, **stream_args) -> None:
                     if n == 0:
                         stream.width, stream.height = frame.width, frame.height
                     new = frame.reformat(width=stream.width, height=stream.height, format=stream.pix_fmt)
-                    new.pts, new.time_base = n, Fraction(1, 30)
+                    new.pts, new.time_base = (n, Fraction(1, 30)) if times is None else (round(times(n) * 1000),
+                                                                                         Fraction(1, 1000))
                     out.mux(stream.encode(new))
                     n += 1
         out.mux(stream.encode(None))
