@@ -61,7 +61,7 @@ ShapeOpt = Annotated[ShapeOption, typer.Option(help="Shape of each hidden region
 BlocksOption = Annotated[int, typer.Option(min=1, max=MAX_PIXELATE_BLOCKS, help=f"pixelate: blocks across a face (at most {MAX_PIXELATE_BLOCKS}).")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace outputs, plans and reports that exist (never an input).")]
 HideOption = Annotated[str, typer.Option("--hide", help=f"What to hide, a comma list of {', '.join(HIDE_WORDS)}. Text is hidden, never read.")]
-SalvageOption = Annotated[bool, typer.Option("--salvage", help="Video: redact a damaged or truncated file as far as it decodes, instead of refusing it: frames the decoder patched up are fully covered, what cannot be decoded is left out, and each is said.")]
+SalvageOption = Annotated[bool, typer.Option("--salvage", help="Video: redact a damaged or truncated file as far as it decodes, instead of refusing it: frames decoded from damaged data are fully covered, what cannot be decoded is left out, and each is said.")]
 VoiceOption = Annotated[VoiceChoice, typer.Option(help="Speech in the sound: keep (default for videos; voices stay recognisable), mute (speech only), mute-all (all sound), anonymise (pitch and speech envelope moved at random per segment; words kept, voices still partly linkable). Audio files need one of the last three.")]
 
 

@@ -19,7 +19,7 @@ import av
 import av.error
 import numpy as np
 
-from veil.fferror import reason
+from veil.fferror import readable_packets, reason
 from veil.models import model_sha256, onnx_session, shared
 
 MODEL_NAME = "silero_vad.onnx"
@@ -179,21 +179,15 @@ def _frames(container: av.container.InputContainer, stream: av.audio.stream.Audi
     if lost is None:
         yield from container.decode(stream)
         return
-    packets = container.demux(stream)
-    while True:
-        try:
-            packet = next(packets, None)
-        except av.error.FFmpegError:
-            lost[0] += 1
-            return
-        if packet is None:
-            return
+    failures: list[av.error.FFmpegError] = []
+    for packet in readable_packets(container, [stream], failures):
         try:
             frames = packet.decode()
         except av.error.FFmpegError:
             lost[0] += 1
             continue
         yield from frames
+    lost[0] += len(failures)
 
 
 def channel16k_chunks(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,

@@ -44,8 +44,8 @@ from veil.regions import head_box
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.voice import media_voice_plan
-from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, is_hole, Output, VideoError, bit_depth, frame_rate, hdr10_levels,
-                            left_out, open_input, open_output, read, subtitles_copied, video_stream)
+from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels,
+                            is_hole, left_out, open_input, open_output, read, subtitles_copied, video_stream)
 
 
 # A scene cut: the grey-level histogram of consecutive frames changes this much (half

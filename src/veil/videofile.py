@@ -4,8 +4,9 @@ Reading streams decoded frames and fails loudly: a decode error, a frame FFmpeg 
 as corrupt, or a file that ends before its own index says it should raises VideoError,
 so a damaged video never yields a partly redacted output unasked. Asked to salvage one
 (--salvage), reading goes on past the damage and says what it met (`Damage`): frames
-marked corrupt (the caller covers them whole), packets that could not be decoded (their
-frames are missing) and where the data ends before the file says it should.
+decoded from damaged data (the caller covers them whole), packets that could not be decoded
+(their frames are missing), frames out of order, and where the data ends before the file says
+it should.
 
 Writing builds a new container: the video re-encoded with the input's timestamps, size,
 display rotation and colour tags (10-bit stays 10-bit), audio packets copied unchanged
@@ -36,7 +37,7 @@ import numpy as np
 from av.bitstream import BitStreamFilterContext
 from av.video.frame import PictureType
 
-from veil.fferror import reason
+from veil.fferror import readable_packets, reason
 from veil.interrupt import temporary_folder
 from veil.plan import Encoding
 from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_sound_stream, container_codecs,
@@ -312,16 +313,8 @@ class _Reading:
                 copied: tuple[av.stream.Stream, ...]) -> Iterator[av.Packet]:
         """The packets of the video, the sound and `copied`, noting where the data ends. Salvaging, a
         container that cannot be read on ends there, the video's decoder flushed (a stream-less packet)."""
-        demuxed = container.demux(self.video, *{*container.streams.audio, *copied})
-        while True:
-            try:
-                packet = next(demuxed, None)
-            except av.error.FFmpegError as error:  # the container itself is damaged: its data ends here
-                self.refuse(f"the file is damaged: its data cannot be read after frame {self.decoded} ({reason(error)})")
-                yield av.Packet()
-                return
-            if packet is None:
-                return
+        failures: list[av.error.FFmpegError] = []
+        for packet in readable_packets(container, [self.video, *{*container.streams.audio, *copied}], failures):
             if packet.size and packet.stream.type in ("video", "audio"):
                 # A file cut off mid-packet (a crashed recording, an unfinished copy): the demuxer
                 # marks the packet, and frame threads let its decode error pass unsaid.
@@ -329,6 +322,9 @@ class _Reading:
             if packet.pts is not None and packet.time_base and packet.stream.type in ("video", "audio"):
                 self.data_end = max(self.data_end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
             yield packet
+        for error in failures:  # the container itself is damaged: its data ends here
+            self.refuse(f"the file is damaged: its data cannot be read after frame {self.decoded} ({reason(error)})")
+            yield av.Packet()
 
     def frames(self, packet: av.Packet) -> Iterator[av.VideoFrame]:
         """The frames the packet completes (a stream-less packet: all the decoder holds), each

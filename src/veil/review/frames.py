@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from veil.detect import as_rgb8, over_backdrop, transparency
+from veil.fferror import readable_packets
 from veil.imagefile import read_photo, to_srgb
 from veil.plan import Box, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
@@ -128,9 +129,9 @@ class VideoFrames:
 
     def _decoded(self, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
         """Frames from where the container stands, past any packet that cannot be decoded (a damaged
-        video planned with --salvage: the plan has no frame of it)."""
+        video planned with --salvage: the plan has no frame of it), up to where the data cannot be read."""
         assert self.container is not None
-        for packet in self.container.demux(stream):
+        for packet in readable_packets(self.container, [stream], []):
             try:
                 frames = stream.decode(packet)
             except av.error.FFmpegError:
