@@ -684,7 +684,7 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                     refuse_mirrored(item)
                     rotation = item.rotation
                     out = open_output(temp, suffix, container, stream, item.rotation, encoding,
-                                      media_voice_plan(media, settings.voice), hdr10_levels(item))
+                                      media_voice_plan(media, settings.voice), hdr10_levels(item), damage is not None)
                     for packet in early:
                         out.mux(packet)
                 boxes = [(r, upright_to_coded(b, turns, item.width, item.height)) for r, b in by_frame.get(index, [])]

@@ -135,8 +135,9 @@ def damage_lines(record: dict, sound_lost: int, are: str = "are") -> list[str]:
     if record["ends_early"]:
         lines.append(f"{record['ends_early']}: the output ends where the readable data does")
     if sound_lost:
-        lines.append(f"{sound_lost} piece(s) of the sound could not be decoded: searched for speech as silence, and "
-                     "copied as they are with --voice keep (players cannot decode them either)")
+        lines.append(f"{sound_lost} piece(s) of the sound could not be decoded: heard as silence in the search for "
+                     "speech, written as silence where voices are edited, and copied as they are with --voice keep "
+                     "(players cannot decode them either)")
     return lines
 
 
@@ -541,6 +542,9 @@ class Output:
     # base), and each one's last packet, held back until then.
     sound_ends: dict[int, int] = field(default_factory=dict)
     held: dict[int, av.Packet] = field(default_factory=dict)
+    # A damaged file planned with --salvage: a sound packet that cannot be decoded, in a stream whose
+    # voices are edited, is passed over (the edit's timeline makes its time silence).
+    salvage: bool = False
 
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
@@ -587,10 +591,12 @@ class Output:
         try:
             frames = packet.decode()
         except av.error.FFmpegError as error:
+            if self.salvage and isinstance(resampler, VoiceEdit):
+                return
             at = f" at {float(packet.pts * packet.time_base):.2f} s" if packet.pts is not None and packet.time_base else ""
-            raise VideoError(f"the sound is damaged{at} ({reason(error)}): it cannot be "
-                             "re-encoded, as --voice mute, mute-all or anonymise (or this output's container) need; "
-                             "--voice keep copies it as it is") from None
+            raise VideoError(f"the sound is damaged{at} ({reason(error)}): it cannot be re-encoded, as this output's "
+                             "container needs (--salvage with --voice keep copies it as it is into a container "
+                             "that holds it; with --voice mute, mute-all or anonymise it is written as silence)") from None
         for decoded in frames:
             for whole in self.cuts[index].push(decoded):
                 for resampled in resampler.resample(whole):
@@ -615,7 +621,7 @@ class Output:
 
 def open_output(path: Path, suffix: str, source: av.container.InputContainer,
                 video: av.video.stream.VideoStream, rotation: int, encoding: Encoding,
-                voice: VoicePlan = VoicePlan(), light: tuple[str, ...] = ()) -> Output:
+                voice: VoicePlan = VoicePlan(), light: tuple[str, ...] = (), salvage: bool = False) -> Output:
     """The output file's container and streams. `light`: the first frame's HDR10 levels
     (`hdr10_levels`), written into an H.265 stream."""
     fmt = CONTAINER_FORMATS.get(suffix.lower())
@@ -642,7 +648,8 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         sei_stripper = BitStreamFilterContext(X264_WITHOUT_SEI, stream) if stream.codec_context.name == "libx264" else None
         cuts = {index: LastFrameCut(source, source.streams[index]) for index in reencode}
         ends = {index: end for index in copies if (end := exact_sound_end(source, source.streams[index])) is not None}
-        return Output(out, stream, copies, reencode, sei_stripper, rewritten=rewritten, cuts=cuts, sound_ends=ends)
+        return Output(out, stream, copies, reencode, sei_stripper, rewritten=rewritten, cuts=cuts, sound_ends=ends,
+                      salvage=salvage)
     except Exception:
         out.close()
         raise
