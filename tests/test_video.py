@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -1165,6 +1166,30 @@ def test_an_intact_clip_whose_picture_stalls_a_moment_is_not_taken_for_damage(tm
     assert media.salvaged_damage()["damaged_frames"] == [] and not media.unanalysed_frames
 
 
+def test_sound_that_decodes_longer_than_its_place_is_said(tmp_path: Path):
+    # Damaged Opus data can decode to 120 ms in a 20 ms slot: written again (--voice mute), all the
+    # sound after it came out late against the picture, without a word.
+    good, bad = tmp_path / "good.mkv", tmp_path / "bad.mkv"
+    _matroska(good, 45, 0.0, 1.5, codec="libopus")
+    chance = random.Random(7)
+    with av.open(str(good)) as source, av.open(str(bad), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in source.streams}
+        for packet in source.demux():
+            if not packet.size:
+                continue
+            target = streams[packet.stream.index]
+            if packet.stream.type == "audio" and 0.2 <= float(packet.pts * packet.time_base) < 0.4:
+                # Its first byte says one 60 ms SILK frame (Opus's table of contents), in a 20 ms slot.
+                garbage = av.Packet(bytes([0x18] + [chance.randrange(256) for _ in range(packet.size - 1)]))
+                garbage.pts, garbage.dts, garbage.time_base = packet.pts, packet.dts, packet.time_base
+                garbage.duration, packet = packet.duration, garbage
+            packet.stream = target
+            out.mux(packet)
+    result = CliRunner().invoke(app, [str(bad), "-o", str(tmp_path / "out.mkv"), "--salvage", "--voice", "mute"])
+    assert result.exit_code == 0, result.output
+    assert "its sound holds more than its timestamps leave room for" in " ".join(result.output.split()), result.output
+
+
 def test_a_clip_trimmed_by_its_edit_list_is_accepted(tmp_path: Path):
     # A lossless cutter or a phone's Trim keeps every frame and shows a part by an edit list: the
     # index's count includes the hidden frames, and the clip was refused as truncated.
@@ -1192,12 +1217,12 @@ def test_a_clip_trimmed_by_its_edit_list_is_accepted(tmp_path: Path):
         assert sum(1 for _ in c.decode(video=0)) == shown
 
 
-def _matroska(target: Path, frames: int, start_s: float, sound_s: float) -> None:
-    """`frames` frames of a real clip at 25 fps from `start_s` on, and a tone of `sound_s` from 0."""
+def _matroska(target: Path, frames: int, start_s: float, sound_s: float, codec: str = "aac") -> None:
+    """`frames` frames of a real clip at 25 fps from `start_s` on, and a tone of `sound_s` from 0 (in `codec`)."""
     with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as clip, av.open(str(target), "w") as out:
         video = out.add_stream("libx264", rate=25)
         video.pix_fmt, video.options = "yuv420p", {"preset": "ultrafast"}
-        sound = out.add_stream("aac", rate=48000, layout="mono")
+        sound = out.add_stream(codec, rate=48000, layout="mono")
         for i, frame in enumerate(clip.decode(video=0)):
             if i == frames:
                 break
@@ -1210,7 +1235,7 @@ def _matroska(target: Path, frames: int, start_s: float, sound_s: float) -> None
         tone = (0.1 * np.sin(np.arange(round(sound_s * 48000)) / 8)).astype(np.float32)
         chunk = av.AudioFrame.from_ndarray(tone[None], format="flt", layout="mono")
         chunk.sample_rate, chunk.pts, chunk.time_base = 48000, 0, Fraction(1, 48000)
-        for converted in av.AudioResampler(format="fltp", layout="mono", rate=48000).resample(chunk):
+        for converted in av.AudioResampler(format=sound.format.name, layout="mono", rate=48000).resample(chunk):
             out.mux(sound.encode(converted))
         out.mux(sound.encode(None))
 

@@ -343,24 +343,33 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
 def voice_notes(media: MediaPlan, mode: VoiceMode, dry_run: bool) -> list[Note]:
     """The notes on a file's voices: how much speech the plan holds, and what became of it (a
     reviewer's deletions and segments left audible counted, not the detector's first findings)."""
-    if not media.detection.get("speech"):
+    if not (record := media.detection.get("speech")):
         return []
+    notes = [Note(overrun_line(record["overrun"]), warning=True)] if "overrun" in record and mode != "keep" else []
     speech = [r for r in media.regions if r.kind == "speech" and r.start is not None]
     seconds = sum(r.end - r.start for r in speech)
     were = "would be" if dry_run else "were"
     if mode == "mute-all":
-        return [Note(f"all sound {'would be' if dry_run else 'was'} muted ({seconds:.1f} s of it speech)")]
+        return notes + [Note(f"all sound {'would be' if dry_run else 'was'} muted ({seconds:.1f} s of it speech)")]
     if not speech:
-        return [Note("no speech found in the sound" + ("" if mode == "keep" else ": nothing changed in it"))]
+        return notes + [Note("no speech found in the sound" + ("" if mode == "keep" else ": nothing changed in it"))]
     if mode == "keep":
         return [Note(f"{seconds:.1f} s of speech in {len(speech)} segment(s): voices are not protected "
                      "(--voice keep); use --voice mute, mute-all or anonymise", warning=True)]
     treated = [r for r in speech if not r.keep_visible]
     done = "muted" if mode == "mute" else "anonymised"
-    notes = [Note(f"{sum(r.end - r.start for r in treated):.1f} s of speech in {len(treated)} segment(s) {were} {done}")]
+    notes.append(Note(f"{sum(r.end - r.start for r in treated):.1f} s of speech in {len(treated)} segment(s) {were} "
+                      f"{done}"))
     if kept := len(speech) - len(treated):
         notes.append(Note(f"{kept} speech segment(s) {were} left audible, as the plan's reviewer chose", warning=True))
     return notes
+
+
+def overrun_line(overrun: dict) -> str:
+    """A sound that decodes longer than its time leaves room for (`speech.Timeline.overrun`), in a sentence."""
+    return (f"its sound holds more than its timestamps leave room for from {overrun['from_s']:.2f} s on (damaged "
+            f"sound decoded too long): written again, the sound after it plays up to {overrun['up_to_s']:.2f} s late "
+            "against the picture")
 
 
 REPORT_BUG = ("this is a bug in veil: please report it on the veil issue tracker, with this line and the "

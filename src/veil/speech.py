@@ -133,6 +133,11 @@ class Timeline:
     def __init__(self) -> None:
         self.origin: Fraction | None = None  # the first frame's time (s), from the first that has one
         self.position = Fraction(0)  # seconds counted so far, gaps included (rates may change)
+        # Sound beyond its place: damaged data can decode to more samples than its time leaves room
+        # for (an Opus packet to 120 ms in a 20 ms slot), and all the sound after it counts late by
+        # that much. From where (s from the first frame), and by how much at most (s).
+        self.overrun_from: float | None = None
+        self.overrun = 0.0
 
     def gap_before(self, frame: av.AudioFrame) -> int:
         """Samples (at the frame's rate) of silence before `frame`; counts the frame."""
@@ -143,6 +148,9 @@ class Timeline:
                 self.origin = at - self.position
             late = round((at - self.origin - self.position) * frame.sample_rate)
             gap = late if late > GAP_S * frame.sample_rate else 0
+            if late < -GAP_S * frame.sample_rate:
+                self.overrun_from = float(at - self.origin) if self.overrun_from is None else self.overrun_from
+                self.overrun = max(self.overrun, -late / frame.sample_rate)
         self.position += Fraction(gap + frame.samples, frame.sample_rate)
         return gap
 
@@ -268,6 +276,7 @@ class SoundSpeech:
     origin: float  # the first sample's time on the file's own clock (a video's frame times' clock)
     streams: int  # audio streams heard (none: the file has no sound)
     undecodable_packets: int = 0  # passed over as silence (a damaged file salvaged)
+    overrun: tuple[float, float] | None = None  # a stream's sound beyond its place: from (s), by up to (s)
 
 
 def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetector | None = None,
@@ -278,6 +287,7 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
     video redacted as far as it decodes): sound that cannot be decoded is heard as silence."""
     found: list[tuple[float, list[Segment], float]] = []  # per stream: origin, segments, duration
     lost = [0] if salvage else None
+    overrun: tuple[float, float] | None = None  # the worst stream's
     try:
         with av.open(str(path), "r") as container:
             streams = [stream.index for stream in container.streams.audio]
@@ -290,12 +300,14 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
                 probabilities = detector.probabilities(channel16k_chunks(container, stream, timeline, lost))
                 duration = len(probabilities) * CHUNK / RATE
                 found.append((float(timeline.origin or 0), segments(probabilities, duration, params), duration))
+                if timeline.overrun_from is not None and (overrun is None or timeline.overrun > overrun[1]):
+                    overrun = (timeline.overrun_from, timeline.overrun)
     except (av.error.FFmpegError, OSError) as error:
         raise SoundError(f"cannot read the file's sound: {reason(error)}") from None
     origin = min((start for start, _, _ in found), default=0.0)
     united = [(a + start - origin, b + start - origin) for start, spans, _ in found for a, b in spans]
     return SoundSpeech(join(united, params.join_s), max((start - origin + d for start, _, d in found), default=0.0),
-                       origin, len(found), lost[0] if lost else 0)
+                       origin, len(found), lost[0] if lost else 0, overrun)
 
 
 def detection_record(params: SpeechParams = SPEECH) -> dict:
@@ -317,5 +329,7 @@ def speech_regions(path: Path, salvage: bool = False) -> tuple[list, dict]:
     record = {**detection_record(), "sound_seconds": round(speech.seconds, 3),
               "sound_origin": round(speech.origin, 6),
               "speech_seconds": round(sum(b - a for a, b in speech.segments), 3), "segments": len(speech.segments),
-              **({"undecodable_packets": speech.undecodable_packets} if speech.undecodable_packets else {})}
+              **({"undecodable_packets": speech.undecodable_packets} if speech.undecodable_packets else {}),
+              **({"overrun": {"from_s": round(speech.overrun[0], 3), "up_to_s": round(speech.overrun[1], 3)}}
+                 if speech.overrun else {})}
     return regions, record
