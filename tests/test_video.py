@@ -919,7 +919,7 @@ def test_a_damaged_video_is_redacted_as_far_as_it_decodes_when_asked(damage: str
         assert "truncated" in record["ends_early"] and "the output ends where the readable data does" in said
     else:
         assert record["damaged_frames"] or record["undecodable_packets"] or record["frames_out_of_order"], record
-        assert "the video is damaged" in said
+        assert "decoded from damaged data" in said or "could not be decoded" in said or "out of time order" in said
     assert set(record["damaged_frames"]) <= set(media.unanalysed_frames)
     with av.open(str(target)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]

@@ -306,7 +306,7 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
                           "decoded (where the data is damaged, as the decoder filled it in)", warning=True))
     if damage:  # each a warning: the output differs from the file by more than its redactions
         sound_lost = media.detection.get("speech", {}).get("undecodable_packets", 0)
-        found += [Note(f"the video is damaged: {line}", warning=True) for line in damage_lines(damage, sound_lost, are)]
+        found += [Note(line, warning=True) for line in damage_lines(damage, sound_lost, are)]
     stream = media.detection.get("stream", {})
     if holes := stream.get("time_holes"):
         found.append(Note(holes_line(holes), warning=True))
