@@ -847,3 +847,20 @@ def test_a_damaged_video_salvaged_shows_every_planned_frame_in_review(tmp_path: 
         assert answer.status_code == 200, (index, answer.text)
         shown_pixels = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB"), float)
         assert np.abs(shown_pixels - exported[index]).mean() < 12, f"frame {index} is not the one exported"
+
+
+def test_every_frame_of_an_mpeg_ts_can_be_shown_in_any_order(tmp_path: Path):
+    # MPEG-TS seeks by bytes, onto the keyframe after the time asked for, or past the last: the
+    # review could show no frame reached by a jump (a camcorder's .mts, a broadcast capture).
+    source = tmp_path / "clip.ts"
+    reencode(VIDEO, source, 60, pix_fmt="yuv420p", options={"g": "15"})
+    session = open_session([source], None, tmp_path / "plan.json", tmp_path / "out", None, RenderSettings(),
+                           Analysis(FAST))
+    with av.open(str(source)) as c:
+        decoded = [f.to_ndarray(format="rgb24").astype(float) for f in c.decode(video=0)]
+    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    for index in range(len(decoded) - 1, -1, -7):
+        answer = client.get(f"/media/0/frame/{index}.jpg?view=original")
+        assert answer.status_code == 200, (index, answer.text)
+        shown_pixels = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB"), float)
+        assert np.abs(shown_pixels - decoded[index]).mean() < 6, f"frame {index} is not the one asked for"

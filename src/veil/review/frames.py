@@ -36,6 +36,9 @@ THUMB_SIDE = 320
 # Stepping forward decodes on from the current position up to this many frames;
 # further jumps seek to the nearest keyframe instead.
 DECODE_AHEAD = 48
+# Where a seek lands past the frame asked for (MPEG-TS seeks by bytes, onto the next keyframe, or
+# past the last), it is tried again from this many seconds earlier, then from the start (None).
+SEEK_BACK_S = (1.0, 5.0, None)
 
 
 class FrameError(ValueError):
@@ -89,11 +92,19 @@ class VideoFrames:
                 return cached
             if not (self.decoded is not None and self.position < index <= self.position + DECODE_AHEAD):
                 self._seek(index)
-            for pixels in self._advance():
-                if self.position == index:
-                    return pixels
-                if self.position > index:
+            retries = iter(SEEK_BACK_S)
+            while True:
+                for pixels in self._advance():
+                    if self.position == index:
+                        return pixels
+                    if self.position > index:
+                        break
+                else:
+                    if self.position >= 0:
+                        break  # decoded to the end without it (a seek that found nothing is tried again)
+                if (earlier := next(retries, ...)) is ...:
                     break
+                self._seek(index, earlier)
             raise FrameError(f"frame {index} of {self.path.name} cannot be decoded")
 
     def frames(self, first: int, last: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -108,7 +119,9 @@ class VideoFrames:
             chunk = [(i, self.frame(i)) for i in range(start, end + 1)]
             yield from reversed(chunk)
 
-    def _seek(self, index: int) -> None:
+    def _seek(self, index: int, earlier: float | None = 0.0) -> None:
+        """To the last keyframe before frame `index`, looked for from `earlier` seconds before it
+        (None: decoded from the start)."""
         if self.container is None:
             self.container = open_input(self.path)
             # Configures the decoder (once, before it opens): a damaged file planned with --salvage
@@ -116,14 +129,14 @@ class VideoFrames:
             self.stream = video_stream(self.container, exact=self.media.salvaged_damage() is not None)
         stream = self.stream
         target = self._time(index)
-        if target is None or index == 0 or stream.time_base is None or stream.start_time is None:
+        if target is None or earlier is None or index == 0 or stream.time_base is None or stream.start_time is None:
             # A bare stream (.h264) has no timestamps to seek by or to know a frame by: it is
             # decoded from its start, and its frames counted.
             self.container.seek(0)
         else:
             # A little before the frame's time (a timestamp, the stream's start included): the
             # nearest earlier keyframe is found from there.
-            self.container.seek(int(max(0.0, target - 0.001) / stream.time_base), stream=stream, backward=True)
+            self.container.seek(int(max(0.0, target - earlier - 0.001) / stream.time_base), stream=stream, backward=True)
         self.decoded = self._decoded(stream)
         self.position = -1
 
