@@ -145,6 +145,11 @@ class MediaPlan:
     # Per-frame presentation times in seconds (video only), for the review timeline.
     frame_times: list[float] = field(default_factory=list)
 
+    def at_planned_time(self, index: int, time: float) -> bool:
+        """Whether a frame decoded at `time` is the plan's frame `index` (frame times are planned to
+        the microsecond; a millisecond apart is another frame for any rate veil reads)."""
+        return index < len(self.frame_times) and abs(time - self.frame_times[index]) < 1e-3
+
     def salvaged_damage(self) -> dict | None:
         """What a video planned with --salvage was read past (veil.videofile.Damage's record); None
         if it was planned without."""

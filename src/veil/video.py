@@ -557,7 +557,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             if shot_end is not None and (cut or not inside):  # the frame before ended a shot, or the range
                 sample(*shot_end, True, ends_shot=True)
             shot_end = None
-            if frame.time is None or (damage and damage.covers(index)):
+            if frame.time is None or (damage is not None and damage.covers(index)):
                 # No place in the range, or decoded from damaged data (pieces of other frames, a
                 # face among them, that a detector may not see as one): covered whole.
                 scan.unanalysable.append(index)
@@ -727,7 +727,7 @@ def _check_size(media: MediaPlan, frame: av.VideoFrame, turns: int, index: int) 
 def _check_time(media: MediaPlan, frame: av.VideoFrame, index: int) -> None:
     """A damaged file's frames must be the ones planned, each at its place: where the decoder
     dropped a frame in one pass and not in the other, every later box would land a frame off."""
-    if index < len(media.frame_times) and abs(float(frame.time or 0.0) - media.frame_times[index]) > 1e-3:
+    if index < len(media.frame_times) and not media.at_planned_time(index, float(frame.time or 0.0)):
         raise VideoError(f"frame {index} of the damaged video decoded at {float(frame.time or 0.0):.3f} s, "
                          f"not at {media.frame_times[index]:.3f} s as planned: nothing was written; plan it again")
 

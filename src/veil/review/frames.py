@@ -168,8 +168,9 @@ class VideoFrames:
     def _planned(self, frame: av.VideoFrame) -> bool:
         """Whether the frame is one the plan has: a damaged video's decoder may give a frame out of
         time order, which planning left out (veil.videofile.Damage)."""
-        times = self.media.frame_times
-        return frame.time is None or not times or abs(times[self._index_of(frame)] - frame.time) < 1e-3
+        if frame.time is None or not self.media.frame_times:
+            return True
+        return self.media.at_planned_time(self._index_of(frame), frame.time)
 
     def _index_of(self, frame: av.VideoFrame) -> int:
         """A decoded frame's index: matched by time to the plan's frame times, else counted."""
