@@ -125,7 +125,8 @@ def test_files_are_recognised_by_content_and_every_skip_is_named(shared_data, tm
 
 def test_what_cannot_be_read_fails_by_name_and_is_never_passed_over(shared_data, tmp_path):
     """A folder veil may not list may hold the very faces the user meant to hide: it is a failure
-    (named, counted, exit 1), as is a file it may not read, never a silent or 'not media' skip."""
+    (named, counted, exit 1), as is a file it may not read, never a silent or 'not media' skip.
+    The manifest, the run's record, lists them all, and what was passed over too."""
     drop = []
     if os.geteuid() == 0:  # root reads through any permission: run veil without that power
         if shutil.which("setpriv") is None:
@@ -137,6 +138,7 @@ def test_what_cannot_be_read_fails_by_name_and_is_never_passed_over(shared_data,
     copy_in(shared_data, TWO_PEOPLE, folder / "private", "victim.jpg")
     copy_in(shared_data, TWO_PEOPLE, folder, "locked.jpg")
     (folder / "locked-notes").write_text("not media, perhaps")
+    (folder / "notes.txt").write_text("not media")
     copy_in(shared_data, TWO_PEOPLE, folder / "listed", "seen.jpg")  # its names may be read, its files not
     for name in ("private", "locked.jpg", "locked-notes"):
         (folder / name).chmod(0)
@@ -153,7 +155,11 @@ def test_what_cannot_be_read_fails_by_name_and_is_never_passed_over(shared_data,
     assert errors["ok.jpg"] is None
     assert errors["private"] == "cannot be read (Permission denied): nothing in it was looked at"
     assert errors["locked.jpg"] == errors["locked-notes"] == errors["seen.jpg"] == "cannot be read (Permission denied)"
-    assert summary["failed"] == 4 and summary["skipped"] == 0
+    assert summary["failed"] == 4 and summary["skipped"] == 1
+    manifest = [json.loads(line) for line in (tmp_path / "out" / "veil-manifest.jsonl").read_text().splitlines()]
+    outcomes = {Path(r["path"]).name: (r["status"], r["reason"]) for r in manifest if r["status"] != "started"}
+    assert outcomes == {"ok.jpg": ("ok", None), **{name: ("failed", errors[name]) for name in errors if errors[name]},
+                        "notes.txt": ("skipped", "not a photo, video or sound file veil can read")}
 
 
 def test_a_damaged_file_with_a_media_name_fails_rather_than_being_skipped(tmp_path):

@@ -91,7 +91,10 @@ def test_a_memory_folder_is_redacted_into_a_memory_folder_and_resumed(shared_dat
     # The manifest and the report name the URLs, with the SHA-256 of what was read and written.
     first = records(manifest)
     by_path = {r["path"]: r for r in first}
-    assert set(by_path) == {"memory://in/two_people.jpg", "memory://in/sub/kit_with_rose.jpg"}
+    passed_over = {s["path"]: s["reason"] for s in summary["skipped_files"]}
+    assert set(by_path) == {"memory://in/two_people.jpg", "memory://in/sub/kit_with_rose.jpg", *passed_over}
+    assert {path: (by_path[path]["status"], by_path[path]["reason"]) for path in passed_over} == {
+        path: ("skipped", reason) for path, reason in passed_over.items()}
     done = by_path["memory://in/two_people.jpg"]
     assert done["status"] == "ok" and done["output"] == "memory://out/two_people.jpg"
     assert done["input_sha256"] == sha256(two.read_bytes())
@@ -103,7 +106,7 @@ def test_a_memory_folder_is_redacted_into_a_memory_folder_and_resumed(shared_dat
     # Running again does nothing: every file is already done.
     again = veil(*command)
     assert again.exit_code == 0, again.stderr
-    assert [r["status"] for r in records(manifest)[len(first):]] == ["skipped", "skipped"]
+    assert [r["status"] for r in records(manifest)[len(first):]] == ["skipped"] * (2 + len(passed_over))
     assert memory.cat("/out/two_people.jpg") == written
 
     # Without the manifest's word, an existing remote output is someone's: refused unless asked.

@@ -132,7 +132,7 @@ def redact(
     keep_subtitles: Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")] = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Photos redacted at once, each in its own process (default: every usable core); videos run one at a time on every core.")] = None,
     cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run each file as a task on the Dask scheduler at this address (tcp://host:8786), or local:N for N worker processes here. Every worker must see the same paths.")] = None,
-    manifest: Annotated[Optional[Path], typer.Option("--manifest", parser=local_path, help="Record of every input (JSON Lines); running again skips the files it lists as done. Default for several inputs: veil-manifest.jsonl in --output-dir, else beside the first output (in the current folder when that is a URL).")] = None,
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", parser=local_path, help="Record of every input (JSON Lines); running again skips the files it lists as done. Default for several files given (folders' files, unreadable and passed-over ones included): veil-manifest.jsonl in --output-dir, else beside the first output (in the current folder when that is a URL).")] = None,
     voice: VoiceOption = VoiceChoice.keep,
     keep_icc: Annotated[bool, typer.Option("--keep-icc", help="Photos: keep the original colour profile (by default pixels become sRGB: a profile can name the camera's maker).")] = False,
     version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")] = False,
@@ -179,7 +179,8 @@ def redact(
     for result in unread:
         err.print(f"veil: {shown(result.source)}: {result.error}")
 
-    if manifest is None and not dry_run and len(inputs) > 1:  # one file has nothing to resume
+    # One file has nothing to resume; several (unreadable and passed-over ones too) are listed.
+    if manifest is None and not dry_run and len(inputs) + len(unread) + len(skipped) > 1:
         manifest = default_manifest(target, target_dir, inputs[0].source)
     claims = OutputClaims(i.source for i in inputs)
     try:
@@ -206,7 +207,8 @@ def redact(
                   f"e.g. {shown(stale[0])}: remove them")
     show = not (quiet or as_json)
     try:
-        results += run_tasks(tasks, results, Workers(jobs or usable_cores(), cluster), manifest, fingerprint, show)
+        results += run_tasks(tasks, [*results, *unread], skipped, Workers(jobs or usable_cores(), cluster), manifest,
+                             fingerprint, show)
     except BatchError as error:
         raise Refused(str(error))
     order = {item.source: n for n, item in enumerate(inputs)}
@@ -304,10 +306,11 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
     return tasks, failed
 
 
-def run_tasks(tasks: list[FileTask], settled: list[FileResult], workers: Workers, manifest: Path | None,
-              fingerprint: str, show_progress: bool) -> list[FileResult]:
+def run_tasks(tasks: list[FileTask], settled: list[FileResult], passed_over: list[Skipped], workers: Workers,
+              manifest: Path | None, fingerprint: str, show_progress: bool) -> list[FileResult]:
     """Run every task (in worker processes or on a cluster where asked), recording each file in
-    the manifest as it finishes, the settled ones (refused, already done) first."""
+    the manifest as it finishes, the settled ones (refused, unreadable, already done) and those
+    passed over (not media) first: the manifest lists every input the run was given."""
     results: list[FileResult] = []
     writer = ManifestWriter(manifest) if manifest is not None else None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -336,7 +339,8 @@ def run_tasks(tasks: list[FileTask], settled: list[FileResult], workers: Workers
 
         try:
             if writer is not None:
-                writer.append(*(Record.of(result, fingerprint) for result in settled))
+                writer.append(*(Record.of(result, fingerprint) for result in settled),
+                              *(Record.passed_over(skip, fingerprint) for skip in passed_over))
                 writer.append(*(Record.started(task.source, task.target, fingerprint) for task in tasks
                                 if task.target is not None))
             run_all([Task(n, task, show_progress) for n, task in enumerate(tasks)], workers, finish)

@@ -20,6 +20,7 @@ from typing import IO, Literal
 
 from veil.batch import BatchError
 from veil.names import MANIFEST_NAME, shown
+from veil.outputs import Skipped
 from veil.photo import file_sha256
 from veil.pipeline import FileResult
 from veil.remote import Url, location_key
@@ -63,6 +64,11 @@ class Record:
             regions=result.regions, seconds=round(result.seconds, 3), worker=result.worker,
             reason=ALREADY_DONE if result.already_done else result.error, settings=settings,
         )
+
+    @classmethod
+    def passed_over(cls, skip: Skipped, settings: str) -> Record:
+        """A file the run chose not to redact (not media, the same file twice), and why."""
+        return cls(path=recorded_name(skip.path), status="skipped", reason=skip.reason, settings=settings)
 
     @classmethod
     def started(cls, source: Path | Url, target: Path | Url, settings: str) -> Record:
