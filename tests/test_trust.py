@@ -488,3 +488,25 @@ def test_the_review_server_stops_on_a_closed_terminal_without_a_traceback(shared
     rest = process.communicate(timeout=120)[1]
     assert process.returncode == 128 + signum, "".join(lines) + rest
     assert "Traceback" not in rest and "ERROR" not in rest and f"stopped ({signal.Signals(signum).name})" in rest, rest
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_reader_that_closes_stderr_changes_neither_the_work_nor_the_exit_code(shared_data, tmp_path, broken):
+    """`veil DIR 2>&1 | head -1`: once the reader is gone veil is silent, but does every file and
+    exits as the files went (Rich's own answer, exit 1 at the next line written, could stop a
+    batch in the middle)."""
+    folder = tmp_path / "in"
+    for name in ("b.jpg", "c.jpg"):
+        copy_in(shared_data, TWO_PEOPLE, folder, name)
+    (folder / "notes.txt").write_text("not media")
+    if broken:  # fails first (-j 1 takes the files in order): its line is written mid-run
+        (folder / "a.jpg").write_bytes(b"not a JPEG")
+    out = tmp_path / "out"
+    run = subprocess.Popen([sys.executable, "-m", "veil", str(folder), "--output-dir", str(out), "-j", "1"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    run.stderr.close()  # the reader is gone before veil writes a line
+    assert run.wait(timeout=300) == (1 if broken else 0)
+    assert sorted(p.name for p in out.glob("*.jpg")) == ["b.jpg", "c.jpg"]
+    manifest = [json.loads(line) for line in (out / "veil-manifest.jsonl").read_text().splitlines()]
+    outcomes = {Path(r["path"]).name: r["status"] for r in manifest if r["status"] != "started"}
+    assert outcomes == {"b.jpg": "ok", "c.jpg": "ok", "notes.txt": "skipped", **({"a.jpg": "failed"} if broken else {})}

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
@@ -33,6 +32,7 @@ from veil.outputs import remove_partial_outputs
 from veil.photo import file_sha256
 from veil.pipeline import FileResult, FileTask, redact_file, unexpected_error
 from veil.remote import Url
+from veil.terminal import err
 
 LOCAL_CLUSTER = "local:"
 
@@ -224,8 +224,7 @@ def remove_what_workers_left(workers: set[int]) -> None:
     copy of a URL's input, say); they are removed here, or named if they cannot be."""
     for pid in workers:
         for path in remove_folders_of(pid):
-            print(f"veil: could not remove the temporary {shown(path)} (it may hold an unredacted copy): remove it",
-                  file=sys.stderr)
+            err.print(f"veil: could not remove the temporary {shown(path)} (it may hold an unredacted copy): remove it")
 
 
 def outcome_of(future: Future, task: Task) -> FileResult:

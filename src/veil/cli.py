@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from veil import __version__
@@ -43,11 +42,9 @@ from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, u
 from veil.plan import PIXELATE_BLOCKS, Encoding, MediaPlan, Plan, PlanError, RenderSettings
 from veil.remote import RemoteError, Url, is_url, location, location_key
 from veil.report import report_paths, write_report
+from veil.terminal import err
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
-# Messages name user files: no markup or emoji codes ("photo [edited].jpg" must print as is), and
-# no wrapping, so each error stays on one line whatever the terminal width.
-err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 class Refused(Exception):

@@ -9,7 +9,6 @@ share of its machine's cores.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from veil.models import set_threads, usable_cores
 from veil.names import shown
 from veil.outputs import remove_partial_outputs
 from veil.pipeline import FileResult
+from veil.terminal import err
 
 
 class DetectorThreads(WorkerPlugin):
@@ -60,7 +60,7 @@ def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileR
     finally:
         remove_what_workers_left(workers)
         for path in remove_partial_outputs(*(t.file.target for t in tasks if isinstance(t.file.target, Path))):
-            print(f"veil: could not remove the unfinished {shown(path)}: remove it", file=sys.stderr)
+            err.print(f"veil: could not remove the unfinished {shown(path)}: remove it")
 
 
 def workers_per_host(client: Client) -> dict[str, int]:

@@ -22,7 +22,6 @@ from typing import Annotated, Optional
 
 import typer
 import uvicorn
-from rich.console import Console
 
 from veil import __version__
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
@@ -37,14 +36,12 @@ from veil.plan import PIXELATE_BLOCKS, Plan, PlanError, RenderSettings
 from veil.report import report_paths
 from veil.review.app import LaunchCodes, create_app
 from veil.review.session import ReviewSession
+from veil.terminal import err
 
 PLAN_SUFFIX = ".veil-plan.json"
 REPORT_SUFFIX = ".veil-report.json"
 
 review_app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
-# Messages name user files: no markup or emoji codes ("[red]x.jpg" must print as is), and no
-# wrapping, so each message stays on one line whatever the terminal width.
-err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 def say(message: str) -> None:
