@@ -15,11 +15,13 @@ from PIL import Image
 
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
-    VIDEO_DETECTION, detect_frames, exposure_gain, is_colourless, retina_candidates, smeared_sideways, view_pass,
+    VIDEO_DETECTION, FramesJudged, detect_frames, exposure_gain, is_colourless, retina_candidates, smeared_sideways,
+    view_pass,
 )
 from veil.imagefile import read_photo
 from veil.photo import plan_photo, render_photo
 from veil.plan import RenderSettings
+from veil.regions import HEAD_MARGIN_BOTTOM, HEAD_MARGIN_SIDE, HEAD_MARGIN_TOP
 from veil.track import TrackParams
 from veil.video import video_detection_record
 
@@ -148,6 +150,40 @@ def test_a_dark_photo_is_brightened_for_the_detectors_and_its_plan_says_by_how_m
     written = np.asarray(Image.open(out).convert("RGB"))
     shown = ~(written == (255, 0, 255)).all(axis=2)
     assert 0.2 < shown.mean() < 1 and np.array_equal(written[shown], rgb[shown])
+
+
+def test_the_plan_says_how_each_view_and_each_frame_was_judged(shared_data: Path, tmp_path: Path) -> None:
+    """Brightening, colourless thresholds and the squeezed look are decided picture by picture:
+    the plan records what each picture got (a transparent photo's views each, a smeared photo's
+    squeezed passes, how many of a video's searches each rule changed), not only the rules."""
+    daylight = read_photo(shared_data / MARCHER.photo).pixels[:, :, :3]
+    faint = tmp_path / "faint.png"  # transparent everywhere: pale over white, dark over black
+    Image.fromarray(np.dstack([daylight, np.full(daylight.shape[:2], 40, np.uint8)])).save(faint)
+    views = {view["view"]: view for view in plan_photo(faint).detection["transparency_views"]}
+    assert views["colour channels"]["threshold"] == FAST.threshold and not views["colour channels"]["colourless"]
+    assert views["over white"]["colourless"] and views["over white"]["threshold"] == FAST.colourless[0]
+    assert views["over white"]["size_thresholds"] == [list(t) for t in FAST.colourless[1]]
+    assert views["over black"]["exposure_gain"] > 1.5 and "exposure_gain" not in views["colour channels"]
+
+    smeared = cv2.filter2D(daylight, -1, np.full((1, 31), 1 / 31, np.float32))
+    Image.fromarray(smeared).save(tmp_path / "smeared.png")
+    record = plan_photo(tmp_path / "smeared.png").detection
+    height, width = smeared.shape[:2]
+    assert record["smeared_sideways"] is True and record["squeezed_to"] == [round(width / 2), height]
+    assert record["squeezed_passes"] and all(p["tiles"] >= 1 for p in record["squeezed_passes"])
+    sharp = plan_photo(shared_data / MARCHER.photo).detection
+    assert sharp["smeared_sideways"] is False and "squeezed_passes" not in sharp
+    head = {"side": HEAD_MARGIN_SIDE, "above": HEAD_MARGIN_TOP, "below": HEAD_MARGIN_BOTTOM}
+    assert {k: sharp["head_from_face"][k] for k in head} == head
+    assert sharp["runtime"]["execution_provider"] == "CPUExecutionProvider"
+
+    sampling = VIDEO_DETECTION["fast"]
+    frame = cv2.resize(daylight, (960, 540))
+    grey = np.repeat(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
+    frames = [frame, night_shot(frame), grey, cv2.filter2D(frame, -1, np.full((1, 31), 1 / 31, np.float32))]
+    judged = FramesJudged()
+    detect_frames(frames, sampling.frame, [False] * 4, judged=judged, colourless_gain=sampling.colourless_gain)
+    assert judged.record() == {"searches": 4, "brightened": 1, "colourless": 1, "smeared_sideways": 1}
 
 
 def test_a_black_and_white_photo_is_held_to_the_colourless_thresholds(shared_data: Path, tmp_path: Path) -> None:

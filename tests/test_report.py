@@ -218,6 +218,12 @@ def test_the_report_names_the_models_that_ran(tmp_path: Path):
     plan = Plan(media=[media], render=RenderSettings(voice="mute"))
     assert build_report(plan, {})["files"][0]["voice"]["treated_seconds"] == 0
     assert build_report(plan, {media.path: str(tmp_path / "out.wav")})["files"][0]["voice"]["treated_seconds"] == 7.8
+    assert "anonymiser" not in build_report(plan, {})["files"][0]["voice"]
+    # Anonymised: the ranges each segment's secret voice was drawn from are on record, as data.
+    plan.render = RenderSettings(voice="anonymise")
+    anonymiser = build_report(plan, {media.path: str(tmp_path / "out.wav")})["files"][0]["voice"]["anonymiser"]
+    from veil.voice import ALPHA, PITCH
+    assert anonymiser["pitch_factor"] == list(PITCH) and anonymiser["mcadams_alpha"] == list(ALPHA)
     by_hand = MediaPlan(path=str(tmp_path / "in.png"), kind="image", width=8, height=8)
     write_report(Plan(media=[by_hand]), {}, tmp_path / "audit.json")
     assert json.loads((tmp_path / "audit.json").read_text())["models"] == []

@@ -450,14 +450,20 @@ def test_video_plan_records_video_settings_and_encoding_is_honoured_on_rerender(
     assert report["settings"]["encoding"]["crf"] == 30 and report["settings"]["from_command_line"] == []
     assert report["files"][0]["unchecked_frames_covered"] is True
 
-    override = veil("--plan", plan, "-o", tmp_path / "h264.mp4", "--codec", "h264", "--report", tmp_path / "o.json")
+    resaved = tmp_path / "resaved.json"
+    override = veil("--plan", plan, "-o", tmp_path / "h264.mp4", "--codec", "h264", "--crf", "30",
+                    "--report", tmp_path / "o.json", "--save-plan", resaved)
     assert override.exit_code == 0, override.stderr
+    # Saved again, the plan keeps the change among its edits (--crf 30 changed nothing: no edit).
+    (edit,) = json.loads(resaved.read_text())["edits"]
+    assert edit["action"] == "setting changed" and edit["detail"] == {"setting": "codec", "from": "h265", "to": "h264"}
+    assert edit["media"] == "(every file)" and edit["reason"].startswith("given on the command line")
     with av.open(str(tmp_path / "h264.mp4")) as out:
         # The plan's preset, not the default (veryfast makes High-profile H.264): ultrafast leaves out
         # CABAC, B-frames and 8x8 transforms, which makes it Constrained Baseline.
         assert out.streams.video[0].codec_context.name == "h264"
         assert out.streams.video[0].codec_context.profile == "Constrained Baseline"
-    assert json.loads((tmp_path / "o.json").read_text())["settings"]["from_command_line"] == ["codec"]
+    assert json.loads((tmp_path / "o.json").read_text())["settings"]["from_command_line"] == ["codec", "crf"]
     # What is detected was settled when the plan was made: such options would change nothing.
     refused = veil("--plan", plan, "-o", tmp_path / "more.mp4", "--hide", "faces,plates", "--accurate")
     assert refused.exit_code == 2 and "--accurate, --hide apply to detection" in refused.stderr

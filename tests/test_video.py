@@ -1430,6 +1430,18 @@ def test_range_is_measured_from_the_stream_start(tmp_path: Path):
     detected = [f for r in media.regions for f, b in r.boxes.items() if b.origin == "detected"]
     assert max(detected) <= 10  # nothing analysed past the range (0.4 s at 25 fps)
     assert media.unchecked_frames == list(range(11, 25))  # the gap is on record for review and report
+    # Left as they are, but for the boxes of tracks carried on past the range: said so, not hidden.
+    carried = media.unchecked_frames_hidden_in()
+    assert carried and carried[0] == 11 and set(carried) < set(media.unchecked_frames)
+    from veil.pipeline import notes
+    from veil.report import file_entry
+
+    said = " ".join(note.text for note in notes(media, Encoding(), False))
+    assert f"left as they are (--only-range), but for the boxes of tracks carried on from the range into " \
+           f"{len(carried)} of them" in said
+    assert file_entry(media, None, [])["unchecked_frames_with_boxes"] == [[carried[0], carried[-1]]]
+    judged = media.detection["frames_judged"]  # how often each frame rule applied
+    assert judged["searches"] >= 6 and judged["brightened"] == judged["smeared_sideways"] == 0
     covered = plan_video(source, start=0, end=0.4)
     assert covered.unchecked_frames == list(range(11, 25)) and covered.unchecked_covered
     assert not covered.unanalysed_frames  # outside the range is "not checked", not "could not be analysed"

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
-from veil.models import model_sha256, onnx_session, shared
+from veil.models import model_sha256, onnx_session, runtime_record, shared
 from veil.overlap import any_overlapping
 
 MODEL_NAME = "centerface.onnx"
@@ -161,6 +161,7 @@ def detection_record(profile: DetectionProfile, width: int, height: int, colourl
                                 "size_thresholds": [list(t) for t in rule[1]]}} if rule else {}),
         **({"colourless": colourless} if rule and colourless is not None else {}),
         **streak_record(profile),
+        **runtime_record(),
     }
 
 
@@ -636,7 +637,7 @@ def faces_in(picture: Picture, detector: CenterFace | None = None, second: Retin
     detector = detector or shared_detector()
     rows = candidates(rgb, profile, detector)
     rows = kept(rgb, rows, profile, (second or shared_retinaface()) if uses_retina(profile) else None)
-    if profile.streak_threshold is not None and smeared_sideways(smear_view(rgb)):
+    if picture.smeared:
         rows = np.concatenate([rows, squeezed_candidates(rgb, profile, detector)])
     return fuse(rows, profile.nms_iou, width=rgb.shape[1], height=rgb.shape[0])
 
@@ -649,6 +650,7 @@ class Picture:
     profile: DetectionProfile  # as it applies to this picture (`prepared`) and its size (`for_size`)
     gain: float  # the brightening (`exposure_gain`), 1 for most
     colourless: bool  # `is_colourless`, judged before the gain
+    smeared: bool  # `smeared_sideways` where the profile looks for it: searched squeezed across too
 
 
 def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
@@ -659,7 +661,25 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
         profile = as_colourless(profile)
     gain = exposure_gain(rgb, profile.dark_below)
     rgb = brightened(rgb, gain)
-    return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless)
+    smeared = profile.streak_threshold is not None and smeared_sideways(smear_view(rgb))
+    return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless, smeared)
+
+
+def picture_record(picture: Picture) -> dict:
+    """What was judged of one picture, and so what ran on it beyond its profile's passes: the
+    brightening, the thresholds that applied, the squeezed look at a smeared picture."""
+    profile = picture.profile
+    squeezed = _squeezed_size(picture.rgb)
+    return {
+        **({"exposure_gain": round(picture.gain, 3)} if picture.gain != 1.0 else {}),
+        "threshold": profile.threshold,
+        "size_thresholds": [list(t) for t in profile.size_thresholds],
+        **({"colourless": picture.colourless} if profile.colourless is not None else {}),
+        **({"smeared_sideways": picture.smeared} if profile.streak_threshold is not None else {}),
+        **({"squeezed_passes": [{"scale": round(scale, 4), "tiles": _tile_count(*squeezed, scale, profile)}
+                                for scale in pass_scales(profile, *squeezed)],
+            "squeezed_to": list(squeezed)} if picture.smeared else {}),
+    }
 
 
 def faces_as_shown(image: np.ndarray, profile: DetectionProfile) -> tuple[list[Picture], list[Detection]]:
@@ -679,10 +699,33 @@ def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: R
     return rows[rows[:, 4] > size_threshold(rows, profile)]
 
 
+@dataclass
+class FramesJudged:
+    """How many of a video's searches each frame rule changed (a photo's plan records its one
+    judgement; a video's, how often each rule applied). A frame searched twice counts twice."""
+
+    searches: int = 0
+    brightened: int = 0
+    colourless: int = 0
+    smeared_sideways: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # lanes count at once
+
+    def add(self, gains: list[float], colourless: list[bool], smeared: list[bool]) -> None:
+        with self.lock:
+            self.searches += len(gains)
+            self.brightened += sum(gain != 1.0 for gain in gains)
+            self.colourless += sum(colourless)
+            self.smeared_sideways += sum(smeared)
+
+    def record(self) -> dict:
+        return {"searches": self.searches, "brightened": self.brightened, "colourless": self.colourless,
+                "smeared_sideways": self.smeared_sideways}
+
+
 def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: list[bool], batch: int = 0,
                   detector: CenterFace | None = None, second: RetinaFace | None = None,
                   overview_threshold: float | None = None, colourless_gain: float | None = None,
-                  ) -> list[list[Detection]]:
+                  judged: FramesJudged | None = None) -> list[list[Detection]]:
     """Faces in same-size upright RGB video frames, in their pixels: CenterFace on the whole frames
     in one call (padded to `batch` frames where shapes must stay fixed), and where
     `overview_threshold` is given on the frames downscaled to the profile's overview side too
@@ -691,11 +734,16 @@ def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: li
     `colourless_gain` times. Where the profile says (`streak_threshold`), a frame smeared sideways
     by motion is also searched squeezed across, its boxes joining the others. Boxes are not
     clipped to the frame: a face half out of the picture keeps its full size, so the head around
-    it does too."""
+    it does too. `judged` counts what the rules changed."""
     detector = detector or shared_detector()
     pad_rows = batch if detector.fixed_shapes else 0
-    gains = [colourless_gain if colourless_gain and is_colourless(frame) else 1.0 for frame in frames]
-    frames = [exposed(frame, profile.dark_below) for frame in frames]
+    colourless = [bool(colourless_gain) and is_colourless(frame) for frame in frames]
+    gains = [colourless_gain if grey else 1.0 for grey in colourless]
+    exposures = [exposure_gain(frame, profile.dark_below) for frame in frames]
+    frames = [brightened(frame, gain) for frame, gain in zip(frames, exposures)]
+    smeared = [profile.streak_threshold is not None and smeared_sideways(frame) for frame in frames]
+    if judged is not None:
+        judged.add(exposures, colourless, smeared)
     found = centerface_rows(detector, frames, decode_floor(profile), rows=pad_rows, gains=gains)
     second = (second or shared_retinaface()) if any(views) and uses_retina(profile) else None
     settled = [nms(kept(rgb, full, profile, second if view else None), profile.nms_iou)
@@ -706,8 +754,8 @@ def detect_frames(frames: list[np.ndarray], profile: DetectionProfile, views: li
     if overview_threshold is not None:
         settled = _joined(settled, overview_rows(detector, frames, profile, overview_threshold, pad_rows, gains),
                           profile.nms_iou)
-    if profile.streak_threshold is not None:
-        settled = _joined(settled, streak_rows(detector, frames, profile, pad_rows, gains), profile.nms_iou)
+    if any(smeared):
+        settled = _joined(settled, streak_rows(detector, frames, smeared, profile, pad_rows, gains), profile.nms_iou)
     return [as_detections(rows) for rows in settled]
 
 
@@ -741,13 +789,13 @@ def smeared_sideways(rgb: np.ndarray) -> bool:
     return bool(across < STREAK_RATIO * down)
 
 
-def streak_rows(detector: CenterFace, frames: list[np.ndarray], profile: DetectionProfile,
+def streak_rows(detector: CenterFace, frames: list[np.ndarray], smeared: list[bool], profile: DetectionProfile,
                 rows: int = 0, gains: list[float] | None = None) -> list[np.ndarray]:
     """CenterFace's rows that the profile keeps from a squeezed look (`streak_kept`) on each frame
-    smeared sideways (`smeared_sideways`) squeezed to STREAK_SQUEEZE of its width, in the frame's
+    `smeared` marks (`smeared_sideways`) squeezed to STREAK_SQUEEZE of its width, in the frame's
     pixels; none for the other frames."""
     found = [np.empty((0, 5), np.float32) for _ in frames]
-    chosen = [i for i, frame in enumerate(frames) if smeared_sideways(frame)]
+    chosen = [i for i, each in enumerate(smeared) if each]
     if chosen:
         rescaled = _resized_rows(detector, [frames[i] for i in chosen], _squeezed_size(frames[0]),
                                  decode_floor(profile), rows, [gains[i] for i in chosen] if gains else None)

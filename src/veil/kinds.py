@@ -147,9 +147,11 @@ def kinds_record(hide: tuple[Kind, ...], width: int, height: int, passes: tuple[
                           "text_margin": TEXT_RULE.margin,
                           "plate_margin": PLATE_RULE.margin,
                           "plate_aspect": [PLATE_RULE.min_aspect, PLATE_RULE.max_aspect],
-                          "plate_score": PLATE_RULE.min_score}
+                          "plate_score": PLATE_RULE.min_score,
+                          # The face detectors' brightening of a dark picture is theirs alone.
+                          "brightened_when_dark": False}
     if "person" in hide:
-        record["people"] = people_record()
+        record["people"] = {**people_record(), "brightened_when_dark": False}
     return record
 
 

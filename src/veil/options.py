@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from enum import Enum
 from typing import Annotated
 
 import typer
 
 from veil.kinds import HIDE_WORDS, parse_hide
-from veil.plan import MAX_PIXELATE_BLOCKS, Encoding, Kind, Plan, RenderSettings
+from veil.plan import ALL_FILES, MAX_PIXELATE_BLOCKS, Edit, Encoding, Kind, Plan, RenderSettings, now_iso
 
 
 class Mode(str, Enum):
@@ -93,9 +94,16 @@ def with_options_given(plan: Plan, render: RenderSettings, encoding: Encoding | 
         raise ValueError(f"{flags} appl{'y' if ',' in flags else 'ies'} to detection, and a saved "
                          "plan's detection is done: leave them out, or detect afresh without the plan")
     given = given_options(ctx, RENDER_OPTIONS + (ENCODING_OPTIONS if encoding is not None else ()))
+    before = {**asdict(plan.render), **asdict(plan.encoding)}
     plan.render = RenderSettings(**{name: getattr(render if name in given else plan.render, name)
                                     for name in RENDER_OPTIONS})
     if encoding is not None:
         plan.encoding = Encoding(**{name: getattr(encoding if name in given else plan.encoding, name)
                                     for name in ENCODING_OPTIONS})
     plan.overridden = sorted(given)
+    # Kept in the plan's edits too: a plan saved again must not read as made with the new settings.
+    after = {**asdict(plan.render), **asdict(plan.encoding)}
+    plan.edits += [Edit(now_iso(), ALL_FILES, "setting changed", detail={"setting": name, "from": before[name],
+                                                                          "to": after[name]},
+                        reason="given on the command line over the saved plan's")
+                   for name in sorted(given) if before[name] != after[name]]

@@ -6,12 +6,13 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from veil.detect import FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown
+from veil.detect import (FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown,
+                         picture_record)
 from veil.imagefile import Photo, holds_profile, read_photo, to_srgb, write_photo
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.outputs import atomic_output
 from veil.plan import Kind, MediaPlan, RenderSettings
-from veil.regions import face_region
+from veil.regions import face_region, head_record
 from veil.render import redact_frame
 
 
@@ -64,10 +65,12 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
         height=height,
         sha256=sha256 or file_sha256(path),
         regions=(faces if "face" in hide else []) + others,
-        detection={**(detection_record(profile, width, height, picture.colourless) if picture else {}), **record,
-                   # What the detectors saw: a dark photo brightened by this gain (the output is not).
-                   **({"exposure_gain": round(picture.gain, 3)} if picture and picture.gain != 1.0 else {}),
-                   **({"transparency_views": list(TRANSPARENCY_VIEWS)}
+        # How the face detectors judged the photo, and what that changed (a dark photo brightened
+        # for them by `exposure_gain`: the output is not); a transparent photo's views each judged alone.
+        detection={**({**detection_record(profile, width, height, picture.colourless), **picture_record(picture),
+                        **head_record()} if picture else {}), **record,
+                   **({"transparency_views": [{"view": view, **picture_record(each)}
+                                              for view, each in zip(TRANSPARENCY_VIEWS, pictures)]}
                       if len(pictures) > 1 else {}),
                    **({"other_images_not_written": photo.others} if photo.others else {}),
                    **({"motion_video_not_written": True} if photo.video_after else {}),

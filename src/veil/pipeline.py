@@ -335,8 +335,11 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
                           f"({', '.join(r.id for r in off[:5])}{', ...' if len(off) > 5 else ''})", warning=True))
     if media.unchecked_frames:
         outside = f"{len(media.unchecked_frames)} frame(s) outside --start/--end were not checked for faces"
+        carried = media.unchecked_frames_hidden_in()
+        but = (f", but for the boxes of tracks carried on from the range into {len(carried)} of them"
+               if carried else "")
         found.append(Note(f"{outside} and {are} fully covered") if media.unchecked_covered
-                     else Note(f"{outside} and {were} left as they are (--only-range)", warning=True))
+                     else Note(f"{outside} and {were} left as they are (--only-range){but}", warning=True))
     return found
 
 

@@ -108,9 +108,14 @@ class Region:
         return max(self.boxes)
 
 
+# An edit's `media` when it changed the whole plan (a render setting), not one file.
+ALL_FILES = "(every file)"
+
+
 @dataclass
 class Edit:
-    """One reviewer action, kept for the audit report."""
+    """One person's change to the plan (a reviewer's action, a setting given over a saved plan's),
+    kept for the audit report."""
 
     time: str
     media: str
@@ -158,6 +163,14 @@ class MediaPlan:
     def covered_frames(self) -> set[int]:
         """Frames rendered fully hidden: not analysable, or outside the range and not left as they are."""
         return set(self.unanalysed_frames) | (set(self.unchecked_frames) if self.unchecked_covered else set())
+
+    def unchecked_frames_hidden_in(self) -> list[int]:
+        """Frames outside --start/--end left as they are (--only-range) that hold boxes all the
+        same: a track found in the range and carried on past it (extended), or boxes drawn there."""
+        if self.unchecked_covered:
+            return []
+        holding = {frame for region in self.hiding_regions() for frame in region.boxes}
+        return sorted(holding.intersection(self.unchecked_frames))
 
     def boxes_by_frame(self) -> dict[int, list[tuple[Region, Box]]]:
         """Index of the boxes to hide in each frame (regions kept visible are left out)."""

@@ -29,6 +29,13 @@ def head_box(face: Detection, scale: float = 1.0) -> tuple[float, float, float, 
     )
 
 
+def head_record() -> dict:
+    """The margins for the plan and its audit report: a face region's box is the head around
+    the detector's face box, not the detector's box."""
+    return {"head_from_face": {"side": HEAD_MARGIN_SIDE, "above": HEAD_MARGIN_TOP, "below": HEAD_MARGIN_BOTTOM,
+                               "of": "the face box's width (side) and height (above, below)"}}
+
+
 def face_region(region_id: str, face: Detection, frame: int = 0) -> Region:
     """A detector region hiding the head around one detected face.
 

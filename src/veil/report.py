@@ -142,6 +142,8 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         "time_holes": media.detection.get("stream", {}).get("time_holes", []),
         "unchecked_frames": frame_runs(media.unchecked_frames),
         "unchecked_frames_covered": media.unchecked_covered,
+        # --only-range: those of them that hold boxes all the same (tracks carried on past the range).
+        "unchecked_frames_with_boxes": frame_runs(media.unchecked_frames_hidden_in()),
         # Planned: regions that hide pixels in some frame; hidden: the same, once an output is written.
         "regions_planned": len(hiding),
         "regions_hidden": len(hiding) if output else 0,
@@ -300,6 +302,8 @@ def file_html(file: dict[str, Any]) -> str:
             if file["unchecked_frames_covered"] else
             "Frames outside --start/--end, left as they are, NOT checked for faces (--only-range)",
             runs_text(file["unchecked_frames"]) or "none"),
+        *([row("Of those, frames holding boxes of tracks carried on from the range",
+               runs_text(file["unchecked_frames_with_boxes"]))] if file["unchecked_frames_with_boxes"] else []),
         row("Regions deleted by the reviewer", ", ".join(file["deleted_regions"]) or "none"),
         "</table><table class='regions'><tr><th>Region</th><th>Kind</th><th>Created by</th><th>Frames</th>"
         "<th>How each frame's box came about</th><th>Shape</th><th>Shown?</th><th>Edits</th></tr>",

@@ -30,17 +30,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from veil.detect import (COLOURLESS_SPREAD, FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile,
-                         RetinaFace, VideoDetection, detect_frames, exposure_record, glance_frames, overview_scale,
-                         retina_record, shared_detector, shared_retinaface, streak_record, unrotate, uses_retina)
+                         FramesJudged, RetinaFace, VideoDetection, detect_frames, exposure_record, glance_frames,
+                         overview_scale, retina_record, shared_detector, shared_retinaface, streak_record, unrotate,
+                         uses_retina)
 from veil.fferror import reason
-from veil.models import model_sha256, session_threads
+from veil.models import model_sha256, runtime_record, session_threads
 from veil.outputs import atomic_output
 from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.motion import CameraPath, camera_motion_record
 from veil.kinds import DEFAULT_HIDE, ID_PREFIX, TEXT_KINDS, VIDEO_TEXT_PASSES, frame_boxes, kinds_record, wants_text
 from veil.people import body_below
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
-from veil.regions import head_box
+from veil.regions import head_box, head_record
 from veil.render import redact_frame
 from veil.track import TrackParams, build_tracks
 from veil.voice import media_voice_plan
@@ -201,6 +202,7 @@ class _Scan:
     # Plates, text, people (--hide): boxes per sampled frame, tracked like faces.
     kinds: dict[Kind, dict[int, list[Box]]] = field(default_factory=dict)
     camera: CameraPath | None = None  # how far the picture moved, frame by frame
+    judged: FramesJudged = field(default_factory=FramesJudged)  # how often each frame rule applied
 
 
 # Detections a second, at the least: a stride of frames would look at a 12 or 15 fps camera (CCTV,
@@ -301,6 +303,9 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                                 scan.width, scan.height, text_params,
                                 scan.camera.drift() if FOLLOW_CAMERA and scan.camera else None),
         detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params),
+                   # The rules above, as they applied: how many searches a dark frame was brightened
+                   # for, a frame without colour had its scores raised, a smeared one was squeezed.
+                   "frames_judged": scan.judged.record(), **head_record(),
                    **kinds_record(hide, *size, VIDEO_TEXT_PASSES),
                    "stream": {"index": index, **beside, **({"damage": damage.record()} if damage else {}),
                               **({"time_holes": holes} if (holes := time_holes(scan.times, scan.origin)) else {})}},
@@ -373,6 +378,7 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
     return {
         "model": MODEL_NAME,
         "model_sha256": model_sha256(MODEL_NAME),
+        **runtime_record(),
         "profile": profile.name,
         "passes": [{"scale": "whole frame resized", "width": size[0], "height": size[1]}],
         "threshold": profile.threshold,
@@ -452,7 +458,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         with free_lane() as lane:
             found = detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
                                   lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold,
-                                  colourless_gain=sampling.colourless_gain)
+                                  colourless_gain=sampling.colourless_gain, judged=scan.judged)
             kinds = [frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lane.threads, lane.index, frame.text)
                      for frame in frames] if scan.kinds else []
         for frame, faces in zip(frames, found):

@@ -81,15 +81,32 @@ def draw_pitch(rng: np.random.Generator, pitch_range: tuple[float, float] = PITC
     return float(np.exp(rng.uniform(np.log(low), np.log(high)) * rng.choice([-1, 1])))
 
 
+# The envelope's draws: wide ranges, since the recogniser links voices less the more each
+# segment's voice is its own.
+ALPHA = (0.4, 0.9)
+WARP = (0.7, 1.4)  # drawn evenly on a log scale
+KNOT_FACTOR = 1.3  # each knot moved by up to this factor either way (log scale)
+TILT = 1.5  # the colour curve's cosine weights, in nepers either way
+TILT_TERMS = 4
+
+
 def draw(rng: np.random.Generator, pitch: float = 1.0) -> VoiceDraw:
-    # Wide ranges: the recogniser links voices less the more each segment's voice is its own.
     while True:
-        alpha, warp = float(rng.uniform(0.4, 0.9)), float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
+        alpha, warp = float(rng.uniform(*ALPHA)), float(np.exp(rng.uniform(*np.log(WARP))))
         if _moves_formants(pitch, alpha, warp):
             break
     return VoiceDraw(alpha=alpha, warp=warp,
-                     knots=tuple(np.exp(rng.uniform(-np.log(1.3), np.log(1.3), len(KNOTS))).tolist()),
-                     colour=tuple(rng.uniform(-1.5, 1.5, 4).tolist()))
+                     knots=tuple(np.exp(rng.uniform(-np.log(KNOT_FACTOR), np.log(KNOT_FACTOR), len(KNOTS))).tolist()),
+                     colour=tuple(rng.uniform(-TILT, TILT, TILT_TERMS).tolist()))
+
+
+def anonymiser_record() -> dict:
+    """The ranges each speech segment's secret voice is drawn from, and how it is made, for the
+    audit report (the draws themselves are never kept)."""
+    return {"pitch_factor": list(PITCH), "pitch_up_or_down": True, "mcadams_alpha": list(ALPHA),
+            "warp": list(WARP), "knots": [round(k, 4) for k in KNOTS], "knot_factor": KNOT_FACTOR,
+            "tilt_nepers": TILT, "tilt_terms": TILT_TERMS, "redraw_while_correlation_above": STILL_ALIKE,
+            "draws_at_most": DRAWS, "lpc_order": ORDER, "rate": RATE, "fade_seconds": FADE_S}
 
 
 def _moves_formants(pitch: float, alpha: float, warp: float) -> bool:
@@ -648,4 +665,4 @@ def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
             "treated_seconds": round(sum(r.end - r.start for r in treated), 3),
             "added_by_reviewer": [r.id for r in speech if r.source == "reviewer"],
             "kept_audible": [{"id": r.id, "start": r.start, "end": r.end, "reason": r.reason} for r in kept],
-            "treatment": treatment}
+            "treatment": treatment, **({"anonymiser": anonymiser_record()} if mode == "anonymise" else {})}

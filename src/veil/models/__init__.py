@@ -45,6 +45,12 @@ def available_providers() -> list[str]:
     return [p for p in wanted if p in present]
 
 
+def runtime_record() -> dict:
+    """What ran the models, for the plan's detection record: on CUDA the face detector's inputs
+    are also padded to fixed shapes (`CenterFace.fixed_shapes`), so the provider says that too."""
+    return {"runtime": {"onnxruntime": ort.__version__, "execution_provider": available_providers()[0]}}
+
+
 def usable_cores() -> int:
     """The cores this process may run on (a container or `taskset` may allow fewer than the machine has)."""
     return len(os.sched_getaffinity(0))
