@@ -5,6 +5,8 @@ time, with the plate detector on every n-th sampled frame.
     python bench/video_plates.py make /tmp/veil-plate-fast --frames 30   # the same moves, twice as fast
     python bench/video_plates.py score /tmp/veil-plate-clips --every 1,2,3,4,6     # ~30 min on 2 cores
     python bench/video_plates.py score /tmp/veil-plate-clips --every 1,2,3 --time --limit 8   # times
+    python bench/video_plates.py grid /tmp/veil-plate-grid    # 1080p: nine cars a frame, plates 40-180 px wide
+    python bench/video_plates.py score /tmp/veil-plate-grid --every 1 --time
 
 Clips (made afresh, seeded; never commit them): 60 frames (`--frames`), 30 fps, 960x540 H.264, a
 window panning across an OpenALPR car photo while zooming in or out, so the plate moves, changes
@@ -90,6 +92,41 @@ def make(folder: Path, seed: int, frames: int) -> None:
             writer.writerow(["frame_index", "x0", "y0", "x1", "y1"])
             writer.writerows(rows)
         print(f"{path.stem}: {len(rows)} plate instances", flush=True)
+
+
+def make_grid(folder: Path, frames: int) -> None:
+    """1920x1080 clips of nine OpenALPR cars each, every car fitted into a 640x360 cell (six clips
+    for the 53 photos), the picture drifting 2 px a frame to the right: plates as small as a
+    1080p street shot holds them, which the face detector's half-size frame shrinks further."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cars = sorted(plates().items())
+    for first in range(0, len(cars), 9):
+        canvas, truth = Image.new("RGB", (1920 + 2 * frames, 1080), (90, 90, 90)), []
+        for i, (path, boxes) in enumerate(cars[first:first + 9]):
+            photo = Image.open(path).convert("RGB")
+            k = min(640 / photo.width, 360 / photo.height)
+            left, top = 2 * frames + (i % 3) * 640, (i // 3) * 360
+            canvas.paste(photo.resize((round(photo.width * k), round(photo.height * k)), Image.LANCZOS), (left, top))
+            truth += [(left + x0 * k, top + y0 * k, left + x1 * k, top + y1 * k) for x0, y0, x1, y1 in boxes]
+        name = f"grid{first // 9 + 1}"
+        rows = []
+        with av.open(str(folder / f"{name}.mp4"), "w") as out:
+            stream = out.add_stream("libx264", rate=RATE)
+            stream.width, stream.height, stream.pix_fmt, stream.options = 1920, 1080, "yuv420p", {"crf": "18"}
+            for t in range(frames):
+                shift = 2 * frames - 2 * t  # the window moves left over the canvas: the cars drift right
+                frame = canvas.crop((shift, 0, shift + 1920, 1080))
+                rows += [[t, round(x0 - shift, 1), round(y0, 1), round(x1 - shift, 1), round(y1, 1)]
+                         for x0, y0, x1, y1 in truth]
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+        with open(folder / f"{name}_plates.csv", "w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(["frame_index", "x0", "y0", "x1", "y1"])
+            writer.writerows(rows)
+        print(f"{name}: {len(rows)} plate instances", flush=True)
 
 
 @dataclass
@@ -178,7 +215,7 @@ def faces_only_seconds(clip: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("make", "score"))
+    parser.add_argument("action", choices=("make", "grid", "score"))
     parser.add_argument("folder", type=Path)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--frames", type=int, default=FRAMES, help="make: frames a clip (fewer: the same "
@@ -187,6 +224,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="first N clips only")
     parser.add_argument("--time", action="store_true", help="run every setting in full and time it")
     args = parser.parse_args()
+    if args.action == "grid":
+        make_grid(args.folder, args.frames // 2)
+        return
     if args.action == "make":
         make(args.folder, args.seed, args.frames)
         return

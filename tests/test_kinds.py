@@ -154,6 +154,100 @@ def test_plates_looked_for_on_every_nth_sampled_frame_are_tracked_between(shared
     assert "tracking_text" not in plan_video(source, hide=("face",), sampling=sampling).detection
 
 
+def test_the_summary_counts_each_kind_as_itself(shared_data: Path, tmp_path: Path) -> None:
+    """--json's "faces" counted the regions of every kind: plates and people were told as faces."""
+    source, plan = copy_in(shared_data, PLATE, tmp_path), tmp_path / "plan.json"
+    result = veil(source, "--hide", "plates,people", "--dry-run", "--json", "--save-plan", plan)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    kinds = [r.kind for r in Plan.load(plan).media[0].regions]
+    expected = {kind: kinds.count(kind) for kind in sorted(set(kinds))}
+    assert set(expected) == {"plate", "person"} and summary["faces"] == 0
+    assert summary["regions_by_kind"] == summary["results"][0]["regions_by_kind"] == expected
+    assert summary["regions"] == len(kinds) and summary["results"][0]["faces"] == 0
+    said = veil(source, "--hide", "plates,people", "--dry-run").stderr
+    assert f"({expected['person']} people, {expected['plate']} plates) would be hidden" in said
+
+
+def test_a_plate_drawn_in_the_alpha_channel_alone_is_hidden(shared_data: Path, tmp_path: Path) -> None:
+    """Lettering on a transparent layer (black colour channels, the picture in alpha alone), as
+    an editor exports it: faces were looked for over white and over black, plates and text in
+    the colour channels only, where there is nothing: 0 regions, the plate readable over white."""
+    from PIL import Image
+
+    grey = np.asarray(Image.open(shared_data / PLATE).convert("L"))
+    ink = np.dstack([np.zeros((*grey.shape, 3), np.uint8), 255 - grey])
+    source = tmp_path / "ink.png"
+    Image.fromarray(ink, "RGBA").save(source)
+    out, plan = tmp_path / "out.png", tmp_path / "plan.json"
+    result = veil(source, "-o", out, "--hide", "plates", "--save-plan", plan)
+    assert result.exit_code == 0, result.output
+    x, y, w, h = PLATE_BOX
+    with Image.open(out) as image:
+        over_white = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
+    assert share_near(np.asarray(over_white.convert("RGB"))[y:y + h, x:x + w], (0, 0, 0), 24) >= 0.95
+    record = Plan.load(plan).media[0].detection["text"]
+    assert record["transparency_views"] == ["colour channels", "over white", "over black"]
+
+    # An animation's frames too: black ink on a GIF whose transparent colour is black as well.
+    inks = [Image.fromarray(np.roll(grey < 128, 4 * i, axis=1).astype(np.uint8), "P") for i in range(3)]
+    for ink in inks:
+        ink.putpalette([0, 0, 0, 0, 0, 0])
+    sticker, sticker_plan = tmp_path / "sticker.gif", tmp_path / "sticker-plan.json"
+    inks[0].save(sticker, save_all=True, append_images=inks[1:], duration=100, transparency=0, loop=0, optimize=False)
+    with Image.open(sticker) as check:
+        colour = np.asarray(check.convert("RGBA"))
+    assert not colour[:, :, :3].any() and colour[:, :, 3].any()  # nothing but in the alpha channel
+    result = veil(sticker, "-o", tmp_path / "sticker-out.gif", "--hide", "plates", "--save-plan", sticker_plan)
+    assert result.exit_code == 0, result.output
+    media = Plan.load(sticker_plan).media[0]
+    assert media.kind == "animation" and media.regions and {r.kind for r in media.regions} == {"plate"}
+    assert all(sorted(r.boxes) == list(range(media.frame_count)) for r in media.regions)
+
+
+def car_grid(shared_data: Path) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Nine OpenALPR cars in a 1920x1080 picture, each fitted into 640x360 (plates 65-154 px
+    wide), and their plates' boxes (x0, y0, x1, y1)."""
+    import csv
+    from PIL import Image
+
+    folder = shared_data / "plates" / "openalpr"
+    rows = list(csv.DictReader((folder / "plates.csv").open()))[:9]
+    canvas, boxes = Image.new("RGB", (1920, 1080), (90, 90, 90)), []
+    for i, row in enumerate(rows):
+        car = Image.open(folder / "images" / row["file"]).convert("RGB")
+        k = min(640 / car.width, 360 / car.height)
+        left, top = (i % 3) * 640, (i // 3) * 360
+        canvas.paste(car.resize((round(car.width * k), round(car.height * k)), Image.LANCZOS), (left, top))
+        x, y, w, h = (int(row[c]) for c in "xywh")
+        boxes.append((round(left + x * k), round(top + y * k), round(left + (x + w) * k), round(top + (y + h) * k)))
+    return np.asarray(canvas), boxes
+
+
+def test_plates_in_a_1080p_video_are_looked_for_at_the_frames_full_size(shared_data: Path, tmp_path: Path) -> None:
+    """The face detector sees a 1080p frame at half size; the text detector saw it there too, where
+    the two smallest plates of this picture (65 and 98 px wide) are too small for it, and they came
+    out readable in every frame, though the same picture as a photo hid all nine."""
+    picture, plates = car_grid(shared_data)
+    source = tmp_path / "cars.mp4"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt, stream.options = 1920, 1080, "yuv420p", {"crf": "16"}
+        for _ in range(5):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        out.mux(stream.encode())
+    media = plan_video(source, hide=("plate",))
+    assert media.detection["passes"][0]["width"] < 1920  # the face detector's size
+    assert media.detection["text"]["passes"][0]["input"] == [1920, 1088]
+    for frame in range(5):
+        boxes = [box for region in media.regions for f, box in region.boxes.items() if f == frame]
+        for x0, y0, x1, y1 in plates:
+            covered = np.zeros((y1 - y0, x1 - x0), bool)
+            for b in boxes:
+                covered[max(0, round(b.y0) - y0):max(0, round(b.y1) - y0), max(0, round(b.x0) - x0):max(0, round(b.x1) - x0)] = True
+            assert covered.mean() >= 0.95, (frame, (x0, y0, x1, y1))
+
+
 def test_review_shows_kinds_and_draws_a_region_of_any_kind(shared_data: Path, tmp_path: Path) -> None:
     plan_path = tmp_path / "plan.json"
     result = veil(copy_in(shared_data, PLATE, tmp_path), "--hide", "plates", "--dry-run", "--save-plan", plan_path)

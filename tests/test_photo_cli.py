@@ -460,7 +460,8 @@ def test_dry_run_writes_no_media_and_json_counts_faces(shared_data, tmp_path):
     summary = json.loads(result.stdout)
     regions = json.loads((tmp_path / "plan.json").read_text())["media"][0]["regions"]
     assert summary["faces"] == len(regions) >= 15
-    assert summary["results"] == [{"input": str(source), "output": None, "faces": len(regions), "error": None, "notes": [],
+    assert summary["results"] == [{"input": str(source), "output": None, "faces": len(regions), "regions": len(regions),
+                                   "regions_by_kind": {"face": len(regions)}, "error": None, "notes": [],
                                    "already_done": False}]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["12_Group_Group_12_Group_Group_12_28.jpg", "plan.json"]
 

@@ -219,6 +219,11 @@ def test_the_report_names_the_models_that_ran(tmp_path: Path):
     assert build_report(plan, {})["files"][0]["voice"]["treated_seconds"] == 0
     assert build_report(plan, {media.path: str(tmp_path / "out.wav")})["files"][0]["voice"]["treated_seconds"] == 7.8
     assert "anonymiser" not in build_report(plan, {})["files"][0]["voice"]
+    # Every kind asked for is counted, none found too: "plate: 0" is not "plates not asked for".
+    photo = MediaPlan(path=str(tmp_path / "a.png"), kind="image", width=8, height=8, detection={"hide": ["face", "plate"]},
+                      regions=[Region("f1", "detector", boxes={0: Box(1, 1, 4, 4, "detected", 0.9)})])
+    assert build_report(Plan(media=[photo]), {photo.path: "out.png"})["files"][0]["hidden_by_kind"] == \
+        {"face": 1, "plate": 0}
     # Anonymised: the ranges each segment's secret voice was drawn from are on record, as data.
     plan.render = RenderSettings(voice="anonymise")
     anonymiser = build_report(plan, {media.path: str(tmp_path / "out.wav")})["files"][0]["voice"]["anonymiser"]

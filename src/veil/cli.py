@@ -31,6 +31,7 @@ from veil.manifest import (ManifestWriter, Record, default_manifest, read_manife
                            started_outputs, still_done)
 from veil.models import usable_cores
 from veil.interrupt import Stopped, catch_stops, ignore_stops, remove_leftovers
+from veil.kinds import WORD_OF_KIND
 from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
                           Preset, SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
@@ -285,7 +286,8 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
                 claims.claim(target, f"the output of {shown(item.source)}")
                 record = already_done(item.source, target)
                 if record is not None:
-                    failed.append(FileResult(item.source, output=target, regions=record.regions, already_done=True,
+                    failed.append(FileResult(item.source, output=target, regions=record.regions,
+                                             by_kind=record.regions_by_kind or {}, already_done=True,
                                              input_sha256=record.input_sha256, output_sha256=record.output_sha256))
                     continue
             replace = overwrite or (target is not None and ours(item.source, target))
@@ -385,14 +387,17 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
                   dry_run: bool) -> None:
     failed = [r for r in results if r.error]
     regions = sum(r.regions for r in results)
+    by_kind = {kind: sum(r.by_kind.get(kind, 0) for r in results) for kind in sorted({k for r in results for k in r.by_kind})}
     done = sum(r.already_done for r in results)
     if as_json:
         print_json({
             "files": len(results), "failed": len(failed), "skipped": len(skipped), "already_done": done,
-            "faces": regions,
+            # Regions hidden: faces, and those of every kind (--hide) per kind.
+            "faces": by_kind.get("face", 0), "regions": regions, "regions_by_kind": by_kind,
             "dry_run": dry_run, "seconds": round(seconds, 2),
             "results": [{"input": str(r.source), "output": str(r.output) if r.output else None,
-                         "faces": r.regions, "error": r.error, "notes": [n.text for n in r.notes], "already_done": r.already_done,
+                         "faces": r.by_kind.get("face", 0), "regions": r.regions, "regions_by_kind": r.by_kind,
+                         "error": r.error, "notes": [n.text for n in r.notes], "already_done": r.already_done,
                          **speech_summary(r)}
                         for r in results],
             "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in skipped],
@@ -408,7 +413,9 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
     if not quiet or failed:
         hidden = "would be hidden (dry run: nothing written)" if dry_run else "hidden"
         again = f" ({done} already done by an earlier run)" if done else ""
-        err.print(f"{len(results)} file(s){again}, {regions} region(s) {hidden}, {len(failed)} failed, "
+        kinds = f" ({', '.join(f'{count} {WORD_OF_KIND.get(kind, kind)}' for kind, count in by_kind.items())})" \
+            if set(by_kind) - {"face"} else ""
+        err.print(f"{len(results)} file(s){again}, {regions} region(s){kinds} {hidden}, {len(failed)} failed, "
                   f"{len(skipped)} skipped, {seconds:.1f} s")
     if len(results) > 1:
         for r in failed:

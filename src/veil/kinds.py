@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from veil.detect import TRANSPARENCY_VIEWS, as_shown
 from veil.people import detect_people, people_boxes, people_record, shared_person_detector
 from veil.plan import Box, Kind, Region
 from veil.textdetect import MODEL_SIZE, TextBox, TextPass, detect_text, shared_text_detector, text_record
@@ -20,6 +21,7 @@ from veil.track import iou_matrix
 
 # The option's words (plural, as a user says them) and the kind each region records.
 HIDE_WORDS: dict[str, Kind] = {"faces": "face", "plates": "plate", "text": "text", "people": "person"}
+WORD_OF_KIND = {kind: word for word, kind in HIDE_WORDS.items()}
 DEFAULT_HIDE: tuple[Kind, ...] = ("face",)
 ID_PREFIX: dict[Kind, str] = {"face": "f", "plate": "p", "text": "t", "person": "b", "speech": "s"}
 
@@ -110,6 +112,12 @@ def _merged(found: list[tuple[Kind, Box]]) -> list[tuple[Kind, Box]]:
     return kept
 
 
+def seen_once(people: list[Box], views: int) -> list[Box]:
+    """People found in several views of one transparent picture, each once (boxes of one person
+    in two views merged as `_merged` merges a line seen twice); as found where there was one view."""
+    return people if views == 1 else [box for _, box in _merged([("person", person) for person in people])]
+
+
 TEXT_KINDS: tuple[Kind, ...] = ("plate", "text")  # the kinds the text detector finds
 
 
@@ -120,17 +128,21 @@ def wants_text(hide: tuple[Kind, ...]) -> bool:
 def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y: float,
                 passes: tuple[TextPass, ...], threads: int | None = None, copy: int = 0,
                 text: bool = True) -> dict[Kind, list[Box]]:
-    """Boxes of plates, text and detected people in one downscaled video frame, in full-frame pixels,
+    """Boxes of plates, text and detected people in one video frame (`rgb`, the frame scaled by
+    1 / `scale_x` and 1 / `scale_y`; full size where text is looked for), in full-frame pixels,
     found by the `copy`-th sessions with `threads` threads (None: the default; see models.shared).
     Without `text` the text detector does not run and plates and text are not listed: the frame was
     not looked at for them. (Bodies under faces come from the face tracks: veil.video.)"""
     height, width = rgb.shape[:2]
+    views = as_shown(rgb)  # an animation's transparent frame: as viewers may show it, too
     found: dict[Kind, list[Box]] = {kind: [] for kind in hide if kind != "face" and (text or kind not in TEXT_KINDS)}
     if text and wants_text(hide):
-        for kind, box in text_boxes(detect_text(rgb, passes, shared_text_detector(threads, copy)), hide, width, height):
+        lines = [line for view in views for line in detect_text(view, passes, shared_text_detector(threads, copy))]
+        for kind, box in text_boxes(lines, hide, width, height):
             found[kind].append(_scaled(box, scale_x, scale_y))
     if "person" in hide:
-        people = detect_people(rgb, shared_person_detector(threads, copy))
+        detector = shared_person_detector(threads, copy)
+        people = seen_once([person for view in views for person in detect_people(view, detector)], len(views))
         found["person"] = [_scaled(box, scale_x, scale_y) for box in people]
     return found
 
@@ -160,13 +172,19 @@ def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region
     """The regions of every kind but faces (already found) in one photo, and what ran to find them
     (`passes`: the text detector's)."""
     height, width = pixels.shape[:2]
+    # A transparent photo as viewers may show it, too: its lettering may be drawn in its alpha alone.
+    views = as_shown(pixels)
     regions: list[Region] = []
     found: list[tuple[Kind, Box]] = []
     if wants_text(hide):
-        found += text_boxes(detect_text(pixels, passes), hide, width, height)
+        found += text_boxes([line for view in views for line in detect_text(view, passes)], hide, width, height)
     if "person" in hide:
-        found += [("person", box) for box in people_boxes(pixels, [face.boxes[0] for face in faces])]
+        found += [("person", box) for box in seen_once(people_boxes(views, [face.boxes[0] for face in faces]), len(views))]
     for kind, box in found:
         regions.append(Region(id=f"{ID_PREFIX[kind]}{len(regions) + 1}", source="detector", shape="box",
                               boxes={0: box}, kind=kind))
-    return regions, kinds_record(hide, width, height, passes)
+    record = kinds_record(hide, width, height, passes)
+    for kind in ("text", "people"):
+        if kind in record and len(views) > 1:
+            record[kind]["transparency_views"] = list(TRANSPARENCY_VIEWS)
+    return regions, record

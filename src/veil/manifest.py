@@ -49,6 +49,7 @@ class Record:
     output: str | None = None
     output_sha256: str | None = None
     regions: int = 0
+    regions_by_kind: dict[str, int] | None = None  # None in records of an older veil
     seconds: float = 0.0
     worker: str | None = None
     reason: str | None = None
@@ -61,7 +62,8 @@ class Record:
             path=recorded_name(result.source), status=status,
             input_sha256=result.input_sha256,
             output=recorded_name(result.output) if result.output else None, output_sha256=result.output_sha256,
-            regions=result.regions, seconds=round(result.seconds, 3), worker=result.worker,
+            regions=result.regions, regions_by_kind=result.by_kind, seconds=round(result.seconds, 3),
+            worker=result.worker,
             reason=ALREADY_DONE if result.already_done else result.error, settings=settings,
         )
 
@@ -121,7 +123,8 @@ def _records(path: Path) -> Iterator[tuple[str, Record]]:
                 record = Record(**{k: v for k, v in data.items() if k in names})
             except (ValueError, TypeError, AttributeError):  # not UTF-8, not JSON, not an object of records' fields
                 continue
-            if isinstance(record.path, str) and isinstance(record.output, (str, type(None))):
+            if isinstance(record.path, str) and isinstance(record.output, (str, type(None))) \
+                    and isinstance(record.regions_by_kind, (dict, type(None))):
                 yield location_key(record.path), record
 
 

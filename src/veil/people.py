@@ -80,10 +80,11 @@ def body_below(head: Box, width: int, height: int) -> Box:
                head.origin, head.score)
 
 
-def people_boxes(image: np.ndarray, heads: list[Box]) -> list[Box]:
-    """Every detected person, and a derived body for each head no detected person holds."""
-    height, width = image.shape[:2]
-    people = detect_people(image)
+def people_boxes(views: list[np.ndarray], heads: list[Box]) -> list[Box]:
+    """Every person detected in any of a picture's views (`detect.as_shown`), and a derived body
+    for each head no detected person holds."""
+    height, width = views[0].shape[:2]
+    people = [person for view in views for person in detect_people(view)]
     derived = [body_below(head, width, height) for head in heads
                if not any(head.share_inside(person) >= INSIDE for person in people)]
     return people + derived

@@ -25,7 +25,7 @@ from veil.interrupt import temporary_folder
 from veil.names import shown
 from veil.outputs import MediaKind, OutputError, check_writable, media_kind, unreadable
 from veil.photo import PLAN_OUT_OF_DATE, file_sha256, plan_photo, render_photo
-from veil.kinds import DEFAULT_HIDE
+from veil.kinds import DEFAULT_HIDE, WORD_OF_KIND
 from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape, VoiceMode
 from veil.remote import RemoteError, Url
 from veil.video import plan_video, render_video
@@ -72,6 +72,7 @@ class FileResult:
     notes: list[Note] = field(default_factory=list)
     seconds: float = 0.0
     regions: int = 0  # regions hidden (or, for a dry run, that would be)
+    by_kind: dict[str, int] = field(default_factory=dict)  # those regions per kind (face, plate, ...)
     unexpected: bool = False  # the error is a bug in veil, not a problem with the file
     already_done: bool = False  # an earlier run's output stands (veil.manifest)
     input_sha256: str | None = None
@@ -148,7 +149,9 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
         dry_run = task.target is None
         result.notes = notes(result.media, task.encoding, dry_run) + voice_notes(result.media, task.render.voice, dry_run)
         # Regions that hide pixels: speech is time, and a box off the picture hides nothing.
-        result.regions = len(result.media.hiding_regions())
+        hiding = result.media.hiding_regions()
+        result.regions = len(hiding)
+        result.by_kind = {kind: sum(r.kind == kind for r in hiding) for kind in sorted({r.kind for r in hiding})}
         result.input_sha256 = result.media.sha256
     result.seconds = time.monotonic() - started
     return result
@@ -181,6 +184,7 @@ def _redact_staged(task: FileTask, show_progress: bool) -> FileResult:
                 task.target.upload(target, task.overwrite)
             except RemoteError as error:  # nothing was hidden where nothing was written
                 result.error, result.output, result.output_sha256, result.regions = one_line(error), None, None, 0
+                result.by_kind = {}
     result.source = task.source
     result.output = task.target if result.output is not None else None
     if result.media is not None and isinstance(task.source, Url):
@@ -334,7 +338,8 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         found.append(Note(f"{len(off)} region(s) of the plan lie wholly outside the picture and hide nothing "
                           f"({', '.join(r.id for r in off[:5])}{', ...' if len(off) > 5 else ''})", warning=True))
     if media.unchecked_frames:
-        outside = f"{len(media.unchecked_frames)} frame(s) outside --start/--end were not checked for faces"
+        asked = " or ".join(WORD_OF_KIND[kind] for kind in media.detection.get("hide", ["face"]) if kind in WORD_OF_KIND)
+        outside = f"{len(media.unchecked_frames)} frame(s) outside --start/--end were not checked for {asked}"
         carried = media.unchecked_frames_hidden_in()
         but = (f", but for the boxes of tracks carried on from the range into {len(carried)} of them"
                if carried else "")

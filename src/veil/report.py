@@ -150,7 +150,9 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         "regions_kept_visible": sum(r.keep_visible for r in pictured),
         # Regions whose every box lies outside the picture (a plan edited by hand): they hide nothing.
         "regions_off_picture": len(media.off_picture_regions()),
-        "hidden_by_kind": dict(Counter(r.kind for r in hiding)) if output else {},
+        # Every kind asked for (--hide), none found too: "text: 0" is not "text not asked for".
+        "hidden_by_kind": {**dict.fromkeys(media.detection.get("hide", []), 0), **Counter(r.kind for r in hiding)}
+                          if output else {},
         "regions": [region_entry(media, r, mine) for r in pictured],
         "voice": voice_entry(media, voice, written=bool(output)),
         # Regions the reviewer deleted are gone from the plan; their deletion stays here.
@@ -298,9 +300,9 @@ def file_html(file: dict[str, Any]) -> str:
         *([row("Damage gone past (--salvage)", "; ".join(damage_lines(file["damage"], file["sound_damage"])) or "none met")]
           if file["damage"] is not None else []),
         *([row("Stretches with no frame", holes_line(file["time_holes"]))] if file["time_holes"] else []),
-        row("Frames outside --start/--end, not checked for faces, fully covered"
+        row("Frames outside --start/--end, not searched, fully covered"
             if file["unchecked_frames_covered"] else
-            "Frames outside --start/--end, left as they are, NOT checked for faces (--only-range)",
+            "Frames outside --start/--end, left as they are, NOT searched (--only-range)",
             runs_text(file["unchecked_frames"]) or "none"),
         *([row("Of those, frames holding boxes of tracks carried on from the range",
                runs_text(file["unchecked_frames_with_boxes"]))] if file["unchecked_frames_with_boxes"] else []),

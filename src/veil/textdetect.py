@@ -25,9 +25,10 @@ BINARISE = 0.3  # probability above which a pixel is text
 BOX_SCORE = 0.5  # mean probability a box must reach
 UNCLIP = 1.6
 MIN_SIDE = 3  # map pixels: thinner boxes are noise
-# Tiles bound memory and time on large photos; the overlap must exceed the height of the
-# tallest text line meant to be found whole (a longer line split by a tile edge is still
-# hidden, as two boxes).
+# Tiles bound memory and time on large photos: an input of more pixels than one TILE x TILE tile
+# is cut into tiles (a 1080p frame, wider than a tile but smaller, is looked at whole: two tiles
+# would overlap by more than half). The overlap must exceed the height of the tallest text line
+# meant to be found whole (a longer line split by a tile edge is still hidden, as two boxes).
 TILE = 1536
 TILE_OVERLAP = 256
 
@@ -82,8 +83,12 @@ def input_scale(width: int, height: int, upscale: float = 1.0) -> float:
     return max(1.0, SHORT_SIDE / min(width, height)) * upscale
 
 
-def _tiles(length: int) -> list[int]:
-    return tile_starts(length, TILE, TILE_OVERLAP)
+def _tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """(x, y, width, height) of the tiles an input of this size is looked at in."""
+    if width * height <= TILE * TILE:
+        return [(0, 0, width, height)]
+    return [(x, y, min(TILE, width), min(TILE, height))
+            for y in tile_starts(height, TILE, TILE_OVERLAP) for x in tile_starts(width, TILE, TILE_OVERLAP)]
 
 
 def _unclipped(rect: tuple) -> tuple:
@@ -146,16 +151,15 @@ def _text_pass(rgb: np.ndarray, upscale: float, detector: TextDetector) -> list[
     resized = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_LINEAR)
     fx, fy = width / sw, height / sh
     boxes: list[TextBox] = []
-    for ty in _tiles(sh):
-        for tx in _tiles(sw):
-            probability = detector.probability(resized[ty:ty + TILE, tx:tx + TILE])
-            for corners, score, long_side, short_side in boxes_from_map(probability):
-                xs, ys = (corners[:, 0] + tx) * fx, (corners[:, 1] + ty) * fy
-                boxes.append(TextBox(
-                    float(xs.min().clip(0, width)), float(ys.min().clip(0, height)),
-                    float(xs.max().clip(0, width)), float(ys.max().clip(0, height)),
-                    score, long_side * fx, short_side * fy,
-                ))
+    for tx, ty, tw, th in _tiles(sw, sh):
+        probability = detector.probability(resized[ty:ty + th, tx:tx + tw])
+        for corners, score, long_side, short_side in boxes_from_map(probability):
+            xs, ys = (corners[:, 0] + tx) * fx, (corners[:, 1] + ty) * fy
+            boxes.append(TextBox(
+                float(xs.min().clip(0, width)), float(ys.min().clip(0, height)),
+                float(xs.max().clip(0, width)), float(ys.max().clip(0, height)),
+                score, long_side * fx, short_side * fy,
+            ))
     return boxes
 
 
@@ -176,4 +180,4 @@ def text_record(width: int, height: int, passes: tuple[TextPass, ...]) -> dict:
 def _pass_record(width: int, height: int, look: TextPass) -> dict:
     sw, sh = _input_size(width, height, look.upscale)
     return {**asdict(look), "scale": round(input_scale(width, height, look.upscale), 4),
-            "input": [sw, sh], "tiles": len(_tiles(sw)) * len(_tiles(sh))}
+            "input": [sw, sh], "tiles": len(_tiles(sw, sh))}

@@ -93,6 +93,9 @@ class _Frame:
     rgb: np.ndarray  # upright, downscaled for the detector
     views: bool  # RetinaFace's views run on it too
     text: bool  # the text detector (--hide plates, text) runs on it too
+    # Upright at full size, for the text detector: at the face detector's size a 1080p frame's
+    # small plates are too small for it, which a photo of the same picture would not be.
+    full: np.ndarray | None = None
 
 
 def rotation_of(frame: av.VideoFrame) -> int:
@@ -306,7 +309,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                    # The rules above, as they applied: how many searches a dark frame was brightened
                    # for, a frame without colour had its scores raised, a smeared one was squeezed.
                    "frames_judged": scan.judged.record(), **head_record(),
-                   **kinds_record(hide, *size, VIDEO_TEXT_PASSES),
+                   **kinds_record(hide, scan.width, scan.height, VIDEO_TEXT_PASSES),  # text: at full size
                    "stream": {"index": index, **beside, **({"damage": damage.record()} if damage else {}),
                               **({"time_holes": holes} if (holes := time_holes(scan.times, scan.origin)) else {})}},
         unanalysed_frames=sorted(scan.unanalysable),
@@ -460,6 +463,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                                   lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold,
                                   colourless_gain=sampling.colourless_gain, judged=scan.judged)
             kinds = [frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lane.threads, lane.index, frame.text)
+                     if frame.full is None else
+                     frame_boxes(frame.full, hide, 1.0, 1.0, VIDEO_TEXT_PASSES, lane.threads, lane.index)
                      for frame in frames] if scan.kinds else []
         for frame, faces in zip(frames, found):
             boxes = [_head(face, *scale) for face in faces]
@@ -514,7 +519,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         text = every_view or sampled % sampling.text_every == 0
         sampled += not ends_shot
         try:
-            batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, text))
+            full = _upright_rgb(frame, (scan.width, scan.height), turns) if text and wants_text(hide) else None
+            batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, text, full))
         except (ValueError, av.error.FFmpegError):
             scan.unanalysable.append(index)  # covered whole when rendered
             return True
