@@ -370,8 +370,33 @@ def test_lines_of_a_manifest_that_are_not_records_are_ignored(tmp_path):
         json.dumps(good).encode(), b"[1, 2]", b'{"path": ["x"], "status": "ok", "output": "/out/x.jpg"}',
         b'{"path": "/in/b.jpg", "status": "ok", "output": "/out/\xff.jpg"}', b'{"path": "/in/c.jpg", "sta',
         json.dumps({"path": "/in/a.jpg", "status": "failed", "reason": "exists", "settings": "t"}).encode(),
+        # Counts that are not whole numbers would end a resumed run's summary in an error.
+        json.dumps({**good, "path": "/in/d.jpg", "regions_by_kind": {"face": None}}).encode(),
+        json.dumps({**good, "path": "/in/e.jpg", "regions": "3"}).encode(),
+        json.dumps({**good, "path": "/in/f.jpg", "regions_by_kind": [1]}).encode(),
     ]))
     assert {path: record.status for path, record in read_manifest(manifest).items()} == {"/in/a.jpg": "ok"}
+
+
+def test_a_resumed_run_counts_each_kind_and_says_when_an_older_record_did_not(shared_data, tmp_path):
+    """A file done by an earlier run is counted from its record: per kind where it says, and as
+    unknown per kind (not as no faces) where an older veil's record holds only a total."""
+    inputs = photos(shared_data, tmp_path / "in", 2)
+    out = tmp_path / "out"
+    first = run_veil(tmp_path / "in", "--output-dir", out, "--json")
+    assert first.returncode == 0, first.stderr
+    faces = json.loads(first.stdout)["faces"]
+    assert faces >= 1
+    again = json.loads(run_veil(tmp_path / "in", "--output-dir", out, "--json").stdout)
+    assert again["already_done"] == 2 and again["faces"] == faces and again["regions_by_kind"] == {"face": faces}
+    lines = (out / MANIFEST).read_text().splitlines()
+    older = [json.dumps({k: v for k, v in json.loads(line).items() if k != "regions_by_kind"}) for line in lines]
+    (out / MANIFEST).write_text("\n".join(older) + "\n")
+    third = json.loads(run_veil(tmp_path / "in", "--output-dir", out, "--json").stdout)
+    assert third["already_done"] == 2 and third["regions"] == faces
+    assert third["faces"] is None and third["regions_by_kind"] is None
+    assert [r["regions_by_kind"] for r in third["results"]] == [None, None]
+    assert all(r["output"] for r in third["results"]) and len(inputs) == 2
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a file every write to fails as on a full disk")

@@ -175,7 +175,7 @@ def test_the_plan_says_how_each_view_and_each_frame_was_judged(shared_data: Path
     assert sharp["smeared_sideways"] is False and "squeezed_passes" not in sharp
     head = {"side": HEAD_MARGIN_SIDE, "above": HEAD_MARGIN_TOP, "below": HEAD_MARGIN_BOTTOM}
     assert {k: sharp["head_from_face"][k] for k in head} == head
-    assert sharp["runtime"]["execution_provider"] == "CPUExecutionProvider"
+    assert sharp["runtime"]["execution_providers"] == ["CPUExecutionProvider"]
 
     sampling = VIDEO_DETECTION["fast"]
     frame = cv2.resize(daylight, (960, 540))

@@ -203,6 +203,9 @@ def test_a_plate_drawn_in_the_alpha_channel_alone_is_hidden(shared_data: Path, t
     media = Plan.load(sticker_plan).media[0]
     assert media.kind == "animation" and media.regions and {r.kind for r in media.regions} == {"plate"}
     assert all(sorted(r.boxes) == list(range(media.frame_count)) for r in media.regions)
+    # Looked at in three views for plates alone too (no face detector ran), and the plan says so.
+    assert media.detection["transparent_frames"] == media.frame_count and "frames_judged" not in media.detection
+    assert media.detection["runtime"]["execution_providers"] == ["CPUExecutionProvider"]
 
 
 def car_grid(shared_data: Path) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:

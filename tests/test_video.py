@@ -1437,8 +1437,7 @@ def test_range_is_measured_from_the_stream_start(tmp_path: Path):
     from veil.report import file_entry
 
     said = " ".join(note.text for note in notes(media, Encoding(), False))
-    assert f"left as they are (--only-range), but for the boxes of tracks carried on from the range into " \
-           f"{len(carried)} of them" in said
+    assert f"left as they are (--only-range), but for the boxes in {len(carried)} of them" in said
     assert file_entry(media, None, [])["unchecked_frames_with_boxes"] == [[carried[0], carried[-1]]]
     judged = media.detection["frames_judged"]  # how often each frame rule applied
     assert judged["searches"] >= 6 and judged["brightened"] == judged["smeared_sideways"] == 0

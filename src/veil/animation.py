@@ -30,6 +30,7 @@ from veil.imagefile import MAX_PIXELS, ImageError, Photo, decoding_errors, fitti
 from veil.outputs import atomic_output
 from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, text_passes
+from veil.models import runtime_record
 from veil.plan import Box, Kind, MediaPlan, RenderSettings
 from veil.regions import head_record, stored_head_box
 from veil.render import redact_frame
@@ -89,13 +90,13 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     durations: list[float] = []
     passes = text_passes(profile.name)
     colourless = 0  # frames held to the profile's colourless thresholds (detect_faces judges each)
-    transparent = 0  # frames looked at in three views (see photo.plan_photo)
+    transparent = 0  # frames every detector looked at in three views (see photo.plan_photo)
     brightened = smeared = 0  # frames with a view brightened, or searched squeezed too (detect.prepared)
     size = _header(path).screen
     for index, (pixels, duration) in enumerate(_frames(path)):
         pictures, faces = faces_as_shown(pixels, profile) if look else ([], [])
         colourless += bool(pictures and pictures[0].colourless)
-        transparent += len(pictures) > 1
+        transparent += transparency(pixels) is not None
         brightened += any(picture.gain != 1.0 for picture in pictures)
         smeared += any(picture.smeared for picture in pictures)
         for kind, boxes in frame_boxes(pixels, hide, 1.0, 1.0, passes).items():
@@ -116,13 +117,14 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
         frame_count=len(durations), sha256=sha256 or file_sha256(path), regions=regions,
         # Thresholds as they applied where every frame was alike; the count where they were not.
         detection={**({**detection_record(profile, *size, colourless == len(durations) if all_alike else None),
-                       **head_record()} if look else {}),
-                   **({} if all_alike else {"colourless_frames": colourless}),
-                   **({"brightened_frames": brightened} if brightened else {}),
-                   **({"smeared_sideways_frames": smeared} if smeared else {}),
+                       **head_record(),
+                       # As a video's: how many frames each rule changed (every frame is searched).
+                       "frames_judged": {"searches": len(durations), "brightened": brightened,
+                                         "colourless": colourless, "smeared_sideways": smeared}} if look else {}),
+                   # Every kind's detector looked at these frames as viewers may show them too.
                    **({"transparency_views": list(TRANSPARENCY_VIEWS),
                        "transparent_frames": transparent} if transparent else {}),
-                   **kinds_record(hide, *size, passes),
+                   **kinds_record(hide, *size, passes), **runtime_record(),
                    "every_frame": True, "tracking": asdict(params)},
         frame_times=[float(t) for t in times],
     )

@@ -31,7 +31,7 @@ from veil.manifest import (ManifestWriter, Record, default_manifest, read_manife
                            started_outputs, still_done)
 from veil.models import usable_cores
 from veil.interrupt import Stopped, catch_stops, ignore_stops, remove_leftovers
-from veil.kinds import WORD_OF_KIND
+from veil.kinds import counted
 from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
                           Preset, SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
@@ -177,8 +177,10 @@ def redact(
     for result in unread:
         err.print(f"veil: {shown(result.source)}: {result.error}")
 
-    # One file has nothing to resume; several (unreadable and passed-over ones too) are listed.
-    if manifest is None and not dry_run and len(inputs) + len(unread) + len(skipped) > 1:
+    # One file has nothing to resume; several (unreadable and passed-over ones too) are listed:
+    # the user's files, not veil's own outputs and manifest found beside them.
+    theirs = [s for s in skipped if not s.veils_own]
+    if manifest is None and not dry_run and len(inputs) + len(unread) + len(theirs) > 1:
         manifest = default_manifest(target, target_dir, inputs[0].source)
     claims = OutputClaims(i.source for i in inputs)
     try:
@@ -205,7 +207,7 @@ def redact(
                   f"e.g. {shown(stale[0])}: remove them")
     show = not (quiet or as_json)
     try:
-        results += run_tasks(tasks, [*results, *unread], skipped, Workers(jobs or usable_cores(), cluster), manifest,
+        results += run_tasks(tasks, [*results, *unread], theirs, Workers(jobs or usable_cores(), cluster), manifest,
                              fingerprint, show)
     except BatchError as error:
         raise Refused(str(error))
@@ -287,7 +289,7 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
                 record = already_done(item.source, target)
                 if record is not None:
                     failed.append(FileResult(item.source, output=target, regions=record.regions,
-                                             by_kind=record.regions_by_kind or {}, already_done=True,
+                                             by_kind=record.regions_by_kind, already_done=True,
                                              input_sha256=record.input_sha256, output_sha256=record.output_sha256))
                     continue
             replace = overwrite or (target is not None and ours(item.source, target))
@@ -387,16 +389,21 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
                   dry_run: bool) -> None:
     failed = [r for r in results if r.error]
     regions = sum(r.regions for r in results)
-    by_kind = {kind: sum(r.by_kind.get(kind, 0) for r in results) for kind in sorted({k for r in results for k in r.by_kind})}
+    # Per kind where every file's count is known (an older veil's manifest records only a total).
+    known = all(r.by_kind is not None for r in results)
+    by_kind = {kind: sum(r.by_kind.get(kind, 0) for r in results)
+               for kind in sorted({k for r in results for k in r.by_kind})} if known else {}
     done = sum(r.already_done for r in results)
     if as_json:
         print_json({
             "files": len(results), "failed": len(failed), "skipped": len(skipped), "already_done": done,
             # Regions hidden: faces, and those of every kind (--hide) per kind.
-            "faces": by_kind.get("face", 0), "regions": regions, "regions_by_kind": by_kind,
+            "faces": by_kind.get("face", 0) if known else None, "regions": regions,
+            "regions_by_kind": by_kind if known else None,
             "dry_run": dry_run, "seconds": round(seconds, 2),
             "results": [{"input": str(r.source), "output": str(r.output) if r.output else None,
-                         "faces": r.by_kind.get("face", 0), "regions": r.regions, "regions_by_kind": r.by_kind,
+                         "faces": None if r.by_kind is None else r.by_kind.get("face", 0), "regions": r.regions,
+                         "regions_by_kind": r.by_kind,
                          "error": r.error, "notes": [n.text for n in r.notes], "already_done": r.already_done,
                          **speech_summary(r)}
                         for r in results],
@@ -413,7 +420,7 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
     if not quiet or failed:
         hidden = "would be hidden (dry run: nothing written)" if dry_run else "hidden"
         again = f" ({done} already done by an earlier run)" if done else ""
-        kinds = f" ({', '.join(f'{count} {WORD_OF_KIND.get(kind, kind)}' for kind, count in by_kind.items())})" \
+        kinds = f" ({', '.join(counted(kind, count) for kind, count in by_kind.items())})" \
             if set(by_kind) - {"face"} else ""
         err.print(f"{len(results)} file(s){again}, {regions} region(s){kinds} {hidden}, {len(failed)} failed, "
                   f"{len(skipped)} skipped, {seconds:.1f} s")

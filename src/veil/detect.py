@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
-from veil.models import model_sha256, onnx_session, runtime_record, shared
+from veil.models import model_sha256, onnx_session, shared
 from veil.overlap import any_overlapping
 
 MODEL_NAME = "centerface.onnx"
@@ -161,7 +161,6 @@ def detection_record(profile: DetectionProfile, width: int, height: int, colourl
                                 "size_thresholds": [list(t) for t in rule[1]]}} if rule else {}),
         **({"colourless": colourless} if rule and colourless is not None else {}),
         **streak_record(profile),
-        **runtime_record(),
     }
 
 

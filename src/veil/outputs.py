@@ -97,6 +97,17 @@ class Skipped:
     reason: str
     unreadable: bool = False  # could not be looked at: a failure the run reports, not a choice
 
+    @property
+    def veils_own(self) -> bool:
+        """An output, manifest or output folder of veil's: not one of the user's files."""
+        return self.reason in (OWN_OUTPUT, OWN_MANIFEST, OWN_FOLDER)
+
+
+# Why veil's own files found among the inputs are passed over.
+OWN_OUTPUT = "an output of veil (name holds .redacted)"
+OWN_MANIFEST = "veil's manifest, the record of a run"
+OWN_FOLDER = "veil's output folder"
+
 
 def unreadable(path: Path) -> str | None:
     """Why a file cannot be read (no permission, say), or None when it can."""
@@ -170,7 +181,7 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
         for name in sorted(subfolders):
             if (here / name).resolve() in excluded:
                 subfolders.remove(name)
-                yield here / name, "veil's output folder", False
+                yield here / name, OWN_FOLDER, False
             elif (reason := _skipped_folder(name)) is not None:
                 # A drive's own folders (.Trashes, lost+found) are often unreadable: not the user's.
                 subfolders.remove(name)
@@ -222,9 +233,9 @@ def _skipped_name(name: str) -> str | None:
     if name.startswith("."):
         return "hidden file"
     if REDACTED_TAG in Path(name).stem:
-        return "an output of veil (name holds .redacted)"
+        return OWN_OUTPUT
     if name == MANIFEST_NAME:
-        return "veil's manifest, the record of a run"
+        return OWN_MANIFEST
     return None
 
 
@@ -239,7 +250,7 @@ def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Ski
         for name in list(subfolders):
             if folder / name in excluded:
                 subfolders.remove(name)
-                skipped.append(Skipped(folder / name, "veil's output folder"))
+                skipped.append(Skipped(folder / name, OWN_FOLDER))
         for name in files:
             file = folder / name
             reason, kind = _skipped_name(name), None

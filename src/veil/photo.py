@@ -10,6 +10,7 @@ from veil.detect import (FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_r
                          picture_record)
 from veil.imagefile import Photo, holds_profile, read_photo, to_srgb, write_photo
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
+from veil.models import runtime_record
 from veil.outputs import atomic_output
 from veil.plan import Kind, MediaPlan, RenderSettings
 from veil.regions import face_region, head_record
@@ -68,7 +69,7 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
         # How the face detectors judged the photo, and what that changed (a dark photo brightened
         # for them by `exposure_gain`: the output is not); a transparent photo's views each judged alone.
         detection={**({**detection_record(profile, width, height, picture.colourless), **picture_record(picture),
-                        **head_record()} if picture else {}), **record,
+                        **head_record()} if picture else {}), **record, **runtime_record(),
                    **({"transparency_views": [{"view": view, **picture_record(each)}
                                               for view, each in zip(TRANSPARENCY_VIEWS, pictures)]}
                       if len(pictures) > 1 else {}),

@@ -72,7 +72,8 @@ class FileResult:
     notes: list[Note] = field(default_factory=list)
     seconds: float = 0.0
     regions: int = 0  # regions hidden (or, for a dry run, that would be)
-    by_kind: dict[str, int] = field(default_factory=dict)  # those regions per kind (face, plate, ...)
+    # Those regions per kind (face, plate, ...); None where unknown (already done by an older veil).
+    by_kind: dict[str, int] | None = field(default_factory=dict)
     unexpected: bool = False  # the error is a bug in veil, not a problem with the file
     already_done: bool = False  # an earlier run's output stands (veil.manifest)
     input_sha256: str | None = None
@@ -341,8 +342,8 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         asked = " or ".join(WORD_OF_KIND[kind] for kind in media.detection.get("hide", ["face"]) if kind in WORD_OF_KIND)
         outside = f"{len(media.unchecked_frames)} frame(s) outside --start/--end were not checked for {asked}"
         carried = media.unchecked_frames_hidden_in()
-        but = (f", but for the boxes of tracks carried on from the range into {len(carried)} of them"
-               if carried else "")
+        but = (f", but for the boxes in {len(carried)} of them (tracks carried on from the range, or drawn by "
+               "a reviewer)" if carried else "")
         found.append(Note(f"{outside} and {are} fully covered") if media.unchecked_covered
                      else Note(f"{outside} and {were} left as they are (--only-range){but}", warning=True))
     return found

@@ -140,7 +140,7 @@ class MediaPlan:
     detection: dict[str, Any] = field(default_factory=dict)
     # Frames the detector could not analyse: rendering covers them completely.
     unanalysed_frames: list[int] = field(default_factory=list)
-    # Frames outside the --start/--end range: not checked for faces. They are covered
+    # Frames outside the --start/--end range: not searched. They are covered
     # completely unless the user chose to leave them as they are (--only-range); either way
     # the plan and report say so, so a reviewer can see the gap.
     unchecked_frames: list[int] = field(default_factory=list)

@@ -56,7 +56,7 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
         "plan_created": plan.created,
         "plan_veil_version": plan.veil_version,
         # The plan file this run started from, as it was then (None: planned in this run). Its
-        # files' detection records say what was detected and when; the edits, what a reviewer changed.
+        # files' detection records say what was detected and when; the edits, what a person changed (a reviewer, or a setting given over the plan).
         "plan_file": {"path": plan.loaded_from, "sha256_when_loaded": plan.loaded_sha256} if plan.loaded_from else None,
         "models": models_used(plan),
         "settings": {
@@ -252,8 +252,8 @@ def render_html(report: dict[str, Any]) -> str:
           if report["dry_run"] else []),
         "<h2>Models and settings</h2><table>",
         row("Plan", f"loaded from {plan_file['path']} (SHA-256 when loaded: {plan_file['sha256_when_loaded']}); "
-                    "each file's detection record below says what was detected, and the edits what a reviewer "
-                    "changed" if plan_file else "made in this run"),
+                    "each file's detection record below says what was detected, and the edits what a person "
+                    "changed (a reviewer, a setting given over the plan)" if plan_file else "made in this run"),
     ]
     for model in report["models"]:
         parts += [row(f"Model: {model['used_for'] or 'named by the plan'}", f"{model['name']} ({model['file']})"),
@@ -304,7 +304,7 @@ def file_html(file: dict[str, Any]) -> str:
             if file["unchecked_frames_covered"] else
             "Frames outside --start/--end, left as they are, NOT searched (--only-range)",
             runs_text(file["unchecked_frames"]) or "none"),
-        *([row("Of those, frames holding boxes of tracks carried on from the range",
+        *([row("Of those, frames holding boxes (tracks carried on from the range, or drawn by a reviewer)",
                runs_text(file["unchecked_frames_with_boxes"]))] if file["unchecked_frames_with_boxes"] else []),
         row("Regions deleted by the reviewer", ", ".join(file["deleted_regions"]) or "none"),
         "</table><table class='regions'><tr><th>Region</th><th>Kind</th><th>Created by</th><th>Frames</th>"

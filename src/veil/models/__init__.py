@@ -46,9 +46,12 @@ def available_providers() -> list[str]:
 
 
 def runtime_record() -> dict:
-    """What ran the models, for the plan's detection record: on CUDA the face detector's inputs
-    are also padded to fixed shapes (`CenterFace.fixed_shapes`), so the provider says that too."""
-    return {"runtime": {"onnxruntime": ort.__version__, "execution_provider": available_providers()[0]}}
+    """What ran the models, for the plan's detection record: onnxruntime's version and the
+    providers this process's sessions run on (on CUDA the face detector's inputs are also padded
+    to fixed shapes: `CenterFace.fixed_shapes`)."""
+    with _shared_lock:
+        used = {made.session.get_providers()[0] for made in _shared.values() if hasattr(made, "session")}
+    return {"runtime": {"onnxruntime": ort.__version__, "execution_providers": sorted(used)}}
 
 
 def usable_cores() -> int:

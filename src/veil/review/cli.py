@@ -188,7 +188,7 @@ def resume(plan_path: Path, sources: list[Path], overwrite: bool = False) -> Pla
         raise SessionError(f"{plan_path} exists and is a plan for other files: continue it with --plan, "
                            "choose another file with --save-plan, or replace it with --overwrite")
     check_media(plan)
-    say(f"resuming the review saved in {plan_path} ({len(plan.edits)} edits so far)")
+    say(f"resuming the review saved in {plan_path} ({len(plan.edits)} edit(s) so far)")
     return plan
 
 
