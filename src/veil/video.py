@@ -93,8 +93,8 @@ class _Frame:
     rgb: np.ndarray  # upright, downscaled for the detector
     views: bool  # RetinaFace's views run on it too
     text: bool  # the text detector (--hide plates, text) runs on it too
-    # Upright at full size, for the text detector: at the face detector's size a 1080p frame's
-    # small plates are too small for it, which a photo of the same picture would not be.
+    # Upright at full size, for the text detector (and the person detector beside it): at the face
+    # detector's size a 1080p frame's small plates are too small for it, as in a photo they are not.
     full: np.ndarray | None = None
 
 
