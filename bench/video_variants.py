@@ -26,6 +26,11 @@ faces >= 40 px high. In each variant every frame and its GT boxes are transforme
     blur      motion blur: a 1x15 horizontal box kernel on every frame
     vertical  a phone's 9:16 frame: a centred 9:16 window scaled to 720x1280
     fps12     12 frames a second: the frame nearest each twelfth of a second kept, GT renumbered
+    interlaced  an interlaced camera's frames (1080i, a camcorder's or a broadcast's): each frame's
+              lines alternate between two moments, its even lines from the frame and its odd lines
+              from the next one (a field a whole frame later: twice a real camera's interval, so
+              motion combs twice as wide), coded as interlaced H.264, top field first; GT as the
+              frame's own (the even lines')
 
 A box less than half inside the transformed frame is dropped (as ../shared/tools/make_pan_videos.py
 does); kept boxes are not clipped. A clip left with no GT face in a variant is not written.
@@ -81,6 +86,7 @@ class Clip:
     rate: Fraction
     crf: int = CRF
     note: str = ""  # what the variant chose for this clip, printed
+    interlaced: bool = False  # coded as interlaced, top field first
 
 
 def sources() -> list[Path]:
@@ -118,7 +124,8 @@ def write(dest: Path, clip: Clip, rows: list[list[float]]) -> None:
     with av.open(str(dest.with_suffix(".mp4")), "w") as container:
         stream = container.add_stream("libx264", rate=clip.rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(clip.crf)}
+        stream.options = {"crf": str(clip.crf), **({"flags": "+ilme+ildct", "x264-params": "interlaced=1:tff=1"}
+                                                    if clip.interlaced else {})}
         # One encoder thread: x264's threads split the work by timing, so a busy machine would make
         # other bytes from the same frames each run, and figures on the clips would move with it.
         stream.thread_count = 1
@@ -291,8 +298,17 @@ def fps12(clip: Clip, rng: np.random.Generator) -> Clip:
                 Fraction(12), note=f"{count} -> {len(keep)} frames")
 
 
+def interlaced(clip: Clip, rng: np.random.Generator) -> Clip:
+    frames = []
+    for frame, later in zip(clip.frames, clip.frames[1:] + clip.frames[-1:]):
+        woven = frame.copy()
+        woven[1::2] = later[1::2]
+        frames.append(woven)
+    return replace(clip, frames=frames, interlaced=True)
+
+
 VARIANTS: dict[str, Callable[[Clip, np.random.Generator], Clip]] = {
-    f.__name__: f for f in (base, dark, dark2, crf45, lowres, roll, shake, handheld, blur, vertical, fps12)}
+    f.__name__: f for f in (base, dark, dark2, crf45, lowres, roll, shake, handheld, blur, vertical, fps12, interlaced)}
 
 
 def make(out: Path, variant: str, source: Path) -> str:

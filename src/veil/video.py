@@ -24,6 +24,7 @@ from pathlib import Path
 import av
 import av.error
 import av.sidedata.sidedata
+import cv2
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
@@ -145,9 +146,17 @@ def _histogram(frame: av.VideoFrame) -> np.ndarray:
 
 
 def _upright_rgb(frame: av.VideoFrame, size: tuple[int, int], turns: int) -> np.ndarray:
+    """The frame as the detectors see it: upright, at `size`. An interlaced frame's lines
+    alternate between two moments, and where anything moves its edges are combs, in which the
+    detectors miss faces and plates they find in either field alone: they get its top field,
+    stretched back to the frame's height."""
     coded = size if turns % 2 == 0 else size[::-1]
-    rgb = frame.to_ndarray(width=coded[0], height=coded[1], format="rgb24",
-                           src_color_range=frame.color_range or None)
+    if frame.interlaced_frame:
+        field = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range or None)[0::2]
+        rgb = cv2.resize(field, coded, interpolation=cv2.INTER_AREA if coded[0] < field.shape[1] else cv2.INTER_LINEAR)
+    else:
+        rgb = frame.to_ndarray(width=coded[0], height=coded[1], format="rgb24",
+                               src_color_range=frame.color_range or None)
     return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
@@ -206,6 +215,7 @@ class _Scan:
     kinds: dict[Kind, dict[int, list[Box]]] = field(default_factory=dict)
     camera: CameraPath | None = None  # how far the picture moved, frame by frame
     judged: FramesJudged = field(default_factory=FramesJudged)  # how often each frame rule applied
+    interlaced: int = 0  # frames the decoder marks interlaced: their detectors see one field
 
 
 # Detections a second, at the least: a stride of frames would look at a 12 or 15 fps camera (CCTV,
@@ -309,6 +319,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                    # The rules above, as they applied: how many searches a dark frame was brightened
                    # for, a frame without colour had its scores raised, a smeared one was squeezed.
                    "frames_judged": scan.judged.record(), **head_record(),
+                   **({"interlaced_frames": {"count": scan.interlaced, "searched_as": "the top field, stretched to "
+                                             "the frame's height"}} if scan.interlaced else {}),
                    **kinds_record(hide, scan.width, scan.height, VIDEO_TEXT_PASSES),  # text: at full size
                    "stream": {"index": index, **beside, **({"damage": damage.record()} if damage else {}),
                               **({"time_holes": holes} if (holes := time_holes(scan.times, scan.origin)) else {})}},
@@ -563,6 +575,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             previous = hist
             cut = scan.cuts[-1:] == [index]
             scan.camera.add_frame(frame, turns, cut)
+            scan.interlaced += frame.interlaced_frame
             if frame.time is not None and (scan.origin is None or frame.time < scan.origin):
                 scan.origin = frame.time
             inside = frame.time is not None and _in_range(frame.time - scan.origin, start, end)
