@@ -31,6 +31,8 @@ faces >= 40 px high. In each variant every frame and its GT boxes are transforme
               from the next one (a field a whole frame later: twice a real camera's interval, so
               motion combs twice as wide), coded as interlaced H.264, top field first; GT as the
               frame's own (the even lines')
+    anamorphic  non-square pixels: each frame stored half as wide and shown 2:1 stretched (sample
+              aspect ratio 2:1), GT in stored pixels
 
 A box less than half inside the transformed frame is dropped (as ../shared/tools/make_pan_videos.py
 does); kept boxes are not clipped. A clip left with no GT face in a variant is not written.
@@ -87,6 +89,7 @@ class Clip:
     crf: int = CRF
     note: str = ""  # what the variant chose for this clip, printed
     interlaced: bool = False  # coded as interlaced, top field first
+    pixel_aspect: Fraction | None = None  # the stream's sample aspect ratio, where not square
 
 
 def sources() -> list[Path]:
@@ -124,6 +127,8 @@ def write(dest: Path, clip: Clip, rows: list[list[float]]) -> None:
     with av.open(str(dest.with_suffix(".mp4")), "w") as container:
         stream = container.add_stream("libx264", rate=clip.rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if clip.pixel_aspect:
+            stream.codec_context.sample_aspect_ratio = clip.pixel_aspect
         stream.options = {"crf": str(clip.crf), **({"flags": "+ilme+ildct", "x264-params": "interlaced=1:tff=1"}
                                                     if clip.interlaced else {})}
         # One encoder thread: x264's threads split the work by timing, so a busy machine would make
@@ -307,8 +312,18 @@ def interlaced(clip: Clip, rng: np.random.Generator) -> Clip:
     return replace(clip, frames=frames, interlaced=True)
 
 
+def anamorphic(clip: Clip, rng: np.random.Generator) -> Clip:
+    height, width = clip.frames[0].shape[:2]
+    stored = even(width / 2)
+    frames = [cv2.resize(f, (stored, height), interpolation=cv2.INTER_AREA) for f in clip.frames]
+    k = stored / width
+    boxes = {i: [(x * k, y, w * k, h) for x, y, w, h in b] for i, b in clip.boxes.items()}
+    return replace(clip, frames=frames, boxes=boxes, pixel_aspect=Fraction(2, 1))
+
+
 VARIANTS: dict[str, Callable[[Clip, np.random.Generator], Clip]] = {
-    f.__name__: f for f in (base, dark, dark2, crf45, lowres, roll, shake, handheld, blur, vertical, fps12, interlaced)}
+    f.__name__: f for f in (base, dark, dark2, crf45, lowres, roll, shake, handheld, blur, vertical, fps12, interlaced,
+                            anamorphic)}
 
 
 def make(out: Path, variant: str, source: Path) -> str:

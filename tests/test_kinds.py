@@ -279,6 +279,33 @@ def test_plates_in_interlaced_video_are_found_in_one_field(shared_data: Path, tm
             assert covered.mean() >= 0.9, (frame, (x0, y0, x1, y1))
 
 
+def test_plates_in_anamorphic_video_are_looked_for_as_players_show_them(shared_data: Path, tmp_path: Path) -> None:
+    """Non-square pixels (stored 960 wide, shown 1920 wide): squeezed, three of these plates were
+    no text to the detector; it sees the frame stretched as players show it, boxes scaled back."""
+    import cv2
+    from fractions import Fraction
+
+    picture, plates = car_grid(shared_data)
+    source = tmp_path / "anamorphic.mp4"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt, stream.options = 960, 1080, "yuv420p", {"crf": "16"}
+        stream.codec_context.sample_aspect_ratio = Fraction(2, 1)
+        squeezed = cv2.resize(picture, (960, 1080), interpolation=cv2.INTER_AREA)
+        for _ in range(3):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(squeezed, format="rgb24")))
+        out.mux(stream.encode())
+    media = plan_video(source, hide=("plate",))
+    assert media.width == 960 and media.detection["searched_as_shown"] == [1920, 1080]
+    boxes = [box for region in media.regions for f, box in region.boxes.items() if f == 0]
+    for x0, y0, x1, y1 in plates:  # in stored pixels: half as wide
+        x0, x1 = x0 // 2, -(-x1 // 2)
+        covered = np.zeros((y1 - y0, x1 - x0), bool)
+        for b in boxes:
+            covered[max(0, round(b.y0) - y0):max(0, round(b.y1) - y0), max(0, round(b.x0) - x0):max(0, round(b.x1) - x0)] = True
+        assert covered.mean() >= 0.9, (x0, y0, x1, y1)
+
+
 def test_review_shows_kinds_and_draws_a_region_of_any_kind(shared_data: Path, tmp_path: Path) -> None:
     plan_path = tmp_path / "plan.json"
     result = veil(copy_in(shared_data, PLATE, tmp_path), "--hide", "plates", "--dry-run", "--save-plan", plan_path)

@@ -184,6 +184,15 @@ def _upright_size(frame: av.VideoFrame, turns: int) -> tuple[int, int]:
     return (frame.width, frame.height) if turns % 2 == 0 else (frame.height, frame.width)
 
 
+def shown_size(stream: av.video.stream.VideoStream, frame: av.VideoFrame, turns: int) -> tuple[int, int]:
+    """The upright frame's size as players show it: a stored frame of non-square pixels (an
+    anamorphic DVD or camcorder recording) is stretched across. Detectors see that shape (squeezed
+    2:1, plates and faces are half as wide, and were missed), and their boxes are scaled back."""
+    ratio = stream.codec_context.sample_aspect_ratio or stream.sample_aspect_ratio
+    width = round(frame.width * ratio) if ratio and ratio > 0 else frame.width
+    return (width, frame.height) if turns % 2 == 0 else (frame.height, width)
+
+
 def _size_change(first: tuple[int, int, int], frame: av.VideoFrame, turns: int, index: int) -> VideoError:
     (width, height, first_turns), (new_w, new_h) = first, _upright_size(frame, turns)
     if first_turns != turns:
@@ -216,6 +225,7 @@ class _Scan:
     camera: CameraPath | None = None  # how far the picture moved, frame by frame
     judged: FramesJudged = field(default_factory=FramesJudged)  # how often each frame rule applied
     interlaced: int = 0  # frames the decoder marks interlaced: their detectors see one field
+    shown: tuple[int, int] = (0, 0)  # upright, as players show it (non-square pixels stretched)
 
 
 # Detections a second, at the least: a stride of frames would look at a 12 or 15 fps camera (CCTV,
@@ -308,7 +318,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     interval = sampling.stride * sampling.text_every
     text_params = replace(params, max_gap=max(params.max_gap, 2 * interval), extend=max(params.extend, 2 * interval),
                           velocity_span=max(params.velocity_span, 2 * interval + 1)) if wants_text(hide) else None
-    size = detection_size(scan.width, scan.height, sampling.side_for(scan.width, scan.height))
+    size = detection_size(*scan.shown, sampling.side_for(*scan.shown))
     return MediaPlan(
         path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
@@ -321,7 +331,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                    "frames_judged": scan.judged.record(), **head_record(),
                    **({"interlaced_frames": {"count": scan.interlaced, "searched_as": "the top field, stretched to "
                                              "the frame's height"}} if scan.interlaced else {}),
-                   **kinds_record(hide, scan.width, scan.height, VIDEO_TEXT_PASSES),  # text: at full size
+                   **kinds_record(hide, *scan.shown, VIDEO_TEXT_PASSES),  # text: at full size, as shown
+                   **({"searched_as_shown": list(scan.shown)} if scan.shown != (scan.width, scan.height) else {}),
                    "stream": {"index": index, **beside, **({"damage": damage.record()} if damage else {}),
                               **({"time_holes": holes} if (holes := time_holes(scan.times, scan.origin)) else {})}},
         unanalysed_frames=sorted(scan.unanalysable),
@@ -476,7 +487,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                                   colourless_gain=sampling.colourless_gain, judged=scan.judged)
             kinds = [frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lane.threads, lane.index, frame.text)
                      if frame.full is None else
-                     frame_boxes(frame.full, hide, 1.0, 1.0, VIDEO_TEXT_PASSES, lane.threads, lane.index)
+                     frame_boxes(frame.full, hide, scan.width / scan.shown[0], scan.height / scan.shown[1],
+                                 VIDEO_TEXT_PASSES, lane.threads, lane.index)
                      for frame in frames] if scan.kinds else []
         for frame, faces in zip(frames, found):
             boxes = [_head(face, *scale) for face in faces]
@@ -531,7 +543,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         text = every_view or sampled % sampling.text_every == 0
         sampled += not ends_shot
         try:
-            full = _upright_rgb(frame, (scan.width, scan.height), turns) if text and wants_text(hide) else None
+            full = _upright_rgb(frame, scan.shown, turns) if text and wants_text(hide) else None
             batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, text, full))
         except (ValueError, av.error.FFmpegError):
             scan.unanalysable.append(index)  # covered whole when rendered
@@ -552,9 +564,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             if index == 0:
                 refuse_mirrored(frame)
                 scan.width, scan.height = _upright_size(frame, turns)
+                scan.shown = shown_size(stream, frame, turns)
                 first = (scan.width, scan.height, turns)
-                size = detection_size(scan.width, scan.height, sampling.side_for(scan.width, scan.height))
-                glance_size = detection_size(scan.width, scan.height, sampling.glance_side or sampling.side)
+                size = detection_size(*scan.shown, sampling.side_for(*scan.shown))
+                glance_size = detection_size(*scan.shown, sampling.glance_side or sampling.side)
                 scan.camera = CameraPath(scan.width, scan.height)
             elif (*_upright_size(frame, turns), turns) != first:
                 # Boxes and masks are in frame 0's pixels: they would land in the wrong place.
