@@ -279,22 +279,36 @@ def test_plates_in_interlaced_video_are_found_in_one_field(shared_data: Path, tm
             assert covered.mean() >= 0.9, (frame, (x0, y0, x1, y1))
 
 
-def test_plates_in_anamorphic_video_are_looked_for_as_players_show_them(shared_data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("tagged", ["codec", "container"])
+def test_plates_in_anamorphic_video_are_looked_for_as_players_show_them(shared_data: Path, tmp_path: Path,
+                                                                        tagged: str) -> None:
     """Non-square pixels (stored 960 wide, shown 1920 wide): squeezed, three of these plates were
-    no text to the detector; it sees the frame stretched as players show it, boxes scaled back."""
+    no text to the detector; it sees the frame stretched as players show it, boxes scaled back.
+    The ratio may be in the codec's data or only in the container's (re-muxed with -aspect):
+    players take the container's first."""
     import cv2
     from fractions import Fraction
 
     picture, plates = car_grid(shared_data)
-    source = tmp_path / "anamorphic.mp4"
-    with av.open(str(source), "w") as out:
+    coded = tmp_path / "coded.mp4"
+    with av.open(str(coded), "w") as out:
         stream = out.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt, stream.options = 960, 1080, "yuv420p", {"crf": "16"}
-        stream.codec_context.sample_aspect_ratio = Fraction(2, 1)
+        stream.codec_context.sample_aspect_ratio = Fraction(2, 1) if tagged == "codec" else Fraction(1, 1)
         squeezed = cv2.resize(picture, (960, 1080), interpolation=cv2.INTER_AREA)
         for _ in range(3):
             out.mux(stream.encode(av.VideoFrame.from_ndarray(squeezed, format="rgb24")))
         out.mux(stream.encode())
+    source = coded
+    if tagged == "container":
+        source = tmp_path / "remuxed.mp4"
+        with av.open(str(coded)) as given, av.open(str(source), "w") as out:
+            copied = out.add_stream_from_template(given.streams.video[0])
+            copied.sample_aspect_ratio = Fraction(2, 1)
+            for packet in given.demux(video=0):
+                if packet.dts is not None:
+                    packet.stream = copied
+                    out.mux(packet)
     media = plan_video(source, hide=("plate",))
     assert media.width == 960 and media.detection["searched_as_shown"] == [1920, 1080]
     boxes = [box for region in media.regions for f, box in region.boxes.items() if f == 0]

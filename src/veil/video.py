@@ -152,8 +152,10 @@ def _upright_rgb(frame: av.VideoFrame, size: tuple[int, int], turns: int) -> np.
     stretched back to the frame's height."""
     coded = size if turns % 2 == 0 else size[::-1]
     if frame.interlaced_frame:
-        field = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range or None)[0::2]
-        rgb = cv2.resize(field, coded, interpolation=cv2.INTER_AREA if coded[0] < field.shape[1] else cv2.INTER_LINEAR)
+        # Scaled across only (the fields stay apart), then the top field's lines stretched.
+        field = frame.to_ndarray(width=coded[0], height=frame.height, format="rgb24",
+                                 src_color_range=frame.color_range or None)[0::2]
+        rgb = cv2.resize(field, coded, interpolation=cv2.INTER_LINEAR)
     else:
         rgb = frame.to_ndarray(width=coded[0], height=coded[1], format="rgb24",
                                src_color_range=frame.color_range or None)
@@ -184,12 +186,21 @@ def _upright_size(frame: av.VideoFrame, turns: int) -> tuple[int, int]:
     return (frame.width, frame.height) if turns % 2 == 0 else (frame.height, frame.width)
 
 
+# Pixels are stretched at most this far for the detectors: a bogus ratio must not make their
+# picture absurd.
+MAX_PIXEL_STRETCH = 4
+
+
 def shown_size(stream: av.video.stream.VideoStream, frame: av.VideoFrame, turns: int) -> tuple[int, int]:
-    """The upright frame's size as players show it: a stored frame of non-square pixels (an
-    anamorphic DVD or camcorder recording) is stretched across. Detectors see that shape (squeezed
-    2:1, plates and faces are half as wide, and were missed), and their boxes are scaled back."""
-    ratio = stream.codec_context.sample_aspect_ratio or stream.sample_aspect_ratio
-    width = round(frame.width * ratio) if ratio and ratio > 0 else frame.width
+    """The upright frame's size as the detectors see it: a stored frame of pixels wider than tall
+    (an anamorphic DVD, HDV or broadcast recording, squeezed when stored) is stretched across as
+    players show it, since squeezed 2:1 its plates and faces are half as wide and were missed;
+    their boxes are scaled back. The container's ratio comes first, as players take it (`-aspect`
+    when re-muxing sets only that one). Pixels taller than wide are searched as stored: squeezing
+    would shrink what a frame grab or an editor that ignores the ratio shows whole."""
+    ratio = next((r for r in (stream.sample_aspect_ratio, stream.codec_context.sample_aspect_ratio)
+                  if r is not None and r > 0), None) or 1
+    width = round(frame.width * min(ratio, MAX_PIXEL_STRETCH)) if ratio > 1 else frame.width
     return (width, frame.height) if turns % 2 == 0 else (frame.height, width)
 
 
