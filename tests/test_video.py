@@ -1557,3 +1557,35 @@ def test_a_video_with_transparency_is_written_opaque_and_the_user_told(tmp_path:
     assert any(note.startswith("its transparency (an alpha channel) was left out") for note in notes)
     with av.open(str(target)) as c:
         assert not any(component.is_alpha for component in c.streams.video[0].codec_context.format.components)
+
+
+def test_a_pq_video_reaches_the_detectors_and_the_review_as_its_picture_looks(shared_data: Path, tmp_path: Path):
+    """HDR10 (PQ) frames read as they stand are dim and flat (reference white at 58% of the scale):
+    small faces were missed in them and the review showed them grey. The detectors and the review
+    see them tone-mapped to SDR; the output keeps the HDR signal."""
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import hdr_variants
+    import video_variants
+
+    from veil.review.frames import upright
+    from veil.tonemap import frame_rgb
+
+    photo = shared_data / "wider_face_dev/images/12--Group/12_Group_Group_12_Group_Group_12_101.jpg"
+    sdr = np.asarray(Image.open(photo).convert("RGB").resize((640, 480)))
+    source = tmp_path / "pq.mp4"
+    hdr_variants.write(source, video_variants.Clip([sdr] * 3, {}, Fraction(25)), "pq")
+    with av.open(str(source)) as clip:
+        frame = next(clip.decode(video=0))
+        assert frame.color_trc == 16  # SMPTE ST 2084
+        as_stored = frame.to_ndarray(format="rgb24").astype(int)
+        assert np.abs(as_stored - sdr).mean() > 25  # dim and flat
+        assert np.abs(frame_rgb(frame).astype(int) - sdr).mean() < 6
+        assert np.array_equal(upright(frame), frame_rgb(frame))
+    media = plan_video(source)
+    assert media.detection["tone_mapped_frames"]["count"] == 3 and len(media.regions) >= 5
+    target = tmp_path / "out.mp4"
+    render_video(media, BLACK, target)
+    with av.open(str(target)) as out:
+        assert out.streams.video[0].codec_context.color_trc == 16

@@ -44,6 +44,7 @@ from veil.people import body_below
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.regions import head_box, head_record
 from veil.render import redact_frame
+from veil.tonemap import TRC_PQ, frame_rgb, tone_map_record
 from veil.track import TrackParams, build_tracks
 from veil.voice import media_voice_plan
 from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels,
@@ -145,6 +146,12 @@ def _histogram(frame: av.VideoFrame) -> np.ndarray:
     return hist / hist.sum()
 
 
+# PQ frames reach the detectors tone-mapped (veil.tonemap): as decoded they are dim and flat, and
+# small faces were missed. HLG is made to look right on an SDR screen as it is, and tone mapping it
+# changed nothing measurable (bench/README.md, "HDR video").
+DETECTORS_TONE_MAP = (TRC_PQ,)
+
+
 def _upright_rgb(frame: av.VideoFrame, size: tuple[int, int], turns: int) -> np.ndarray:
     """The frame as the detectors see it: upright, at `size`. An interlaced frame's lines
     alternate between two moments, and where anything moves its edges are combs, in which the
@@ -153,12 +160,10 @@ def _upright_rgb(frame: av.VideoFrame, size: tuple[int, int], turns: int) -> np.
     coded = size if turns % 2 == 0 else size[::-1]
     if frame.interlaced_frame:
         # Scaled across only (the fields stay apart), then the top field's lines stretched.
-        field = frame.to_ndarray(width=coded[0], height=frame.height, format="rgb24",
-                                 src_color_range=frame.color_range or None)[0::2]
+        field = frame_rgb(frame, DETECTORS_TONE_MAP, width=coded[0], height=frame.height)[0::2]
         rgb = cv2.resize(field, coded, interpolation=cv2.INTER_LINEAR)
     else:
-        rgb = frame.to_ndarray(width=coded[0], height=coded[1], format="rgb24",
-                               src_color_range=frame.color_range or None)
+        rgb = frame_rgb(frame, DETECTORS_TONE_MAP, width=coded[0], height=coded[1])
     return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
@@ -237,6 +242,7 @@ class _Scan:
     judged: FramesJudged = field(default_factory=FramesJudged)  # how often each frame rule applied
     interlaced: int = 0  # frames the decoder marks interlaced: their detectors see one field
     shown: tuple[int, int] = (0, 0)  # upright, as players show it (non-square pixels stretched)
+    tone_mapped: int = 0  # frames whose detectors saw them tone-mapped to SDR (a PQ video's)
 
 
 # Detections a second, at the least: a stride of frames would look at a 12 or 15 fps camera (CCTV,
@@ -344,6 +350,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                                              "the frame's height"}} if scan.interlaced else {}),
                    **kinds_record(hide, *scan.shown, VIDEO_TEXT_PASSES),  # text: at full size, as shown
                    **({"searched_as_shown": list(scan.shown)} if scan.shown != (scan.width, scan.height) else {}),
+                   **({"tone_mapped_frames": {"count": scan.tone_mapped, **tone_map_record(TRC_PQ)}}
+                      if scan.tone_mapped else {}),
                    "stream": {"index": index, **beside, **({"damage": damage.record()} if damage else {}),
                               **({"time_holes": holes} if (holes := time_holes(scan.times, scan.origin)) else {})}},
         unanalysed_frames=sorted(scan.unanalysable),
@@ -600,6 +608,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             cut = scan.cuts[-1:] == [index]
             scan.camera.add_frame(frame, turns, cut)
             scan.interlaced += frame.interlaced_frame
+            scan.tone_mapped += frame.color_trc in DETECTORS_TONE_MAP
             if frame.time is not None and (scan.origin is None or frame.time < scan.origin):
                 scan.origin = frame.time
             inside = frame.time is not None and _in_range(frame.time - scan.origin, start, end)

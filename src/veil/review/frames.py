@@ -26,6 +26,7 @@ from veil.fferror import readable_packets
 from veil.imagefile import read_photo, to_srgb
 from veil.plan import Box, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
+from veil.tonemap import frame_rgb
 from veil.video import rotation_of
 from veil.videofile import open_input, video_stream
 
@@ -67,7 +68,7 @@ class LRU:
 
 def upright(frame: av.VideoFrame) -> np.ndarray:
     """A decoded frame as upright RGB, turned as `plan_video` turns it (the display matrix of phone video)."""
-    pixels = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range or None)
+    pixels = frame_rgb(frame)  # a PQ or HLG frame tone-mapped: shown as players show it, not grey and flat
     turns = rotation_of(frame)
     return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
 
