@@ -2,11 +2,12 @@
 
 Read as they stand, a PQ frame's code values make a dim, flat, colourless picture (PQ puts
 reference white at 58% of its scale), in which the face detector misses small faces; the
-reviewer sees it grey. Here the frame's light is decoded with its own transfer function and
-primaries (BT.2100), reference white (BT.2408: 203 nits) taken to SDR white, brighter light rolled
-off into the top of the scale, and coded as BT.709 8-bit. The written video keeps its HDR signal;
-only what looks at it sees this. FFmpeg's tone mapping needs the zimg library, which PyAV's
-FFmpeg does not carry.
+reviewer sees it grey. Here the frame's light is decoded with its own transfer function (BT.2100)
+and, where its primaries are BT.2020's, converted to BT.709's; light is scaled so that reference
+white (BT.2408: 203 nits) would be SDR white, then everything above 80% of that is rolled off
+softly (reference white lands at 90%, the brightest light near 100%), and coded as BT.709 8-bit.
+The written video keeps its HDR signal; only what looks at it sees this. FFmpeg's tone mapping
+needs the zimg library, which PyAV's FFmpeg does not carry.
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 import av
+import cv2
 import numpy as np
 
+PRIMARIES_BT2020 = 9  # FFmpeg's AVColorPrimaries number
+# Rows converted at a time: a 4K frame's float copies would otherwise take hundreds of MiB.
+ROWS = 256
 # Transfer characteristics (FFmpeg's AVColorTransferCharacteristic numbers).
 TRC_PQ, TRC_HLG = 16, 18  # SMPTE ST 2084 (HDR10), ARIB STD-B67 (phones' default HDR recording)
 TRC_NAMES = {TRC_PQ: "smpte2084 (PQ)", TRC_HLG: "arib-std-b67 (HLG)"}
@@ -42,12 +47,22 @@ def _linear(trc: int) -> np.ndarray:
     return (nits / SDR_WHITE_NITS).astype(np.float32)
 
 
-def tone_mapped(rgb48: np.ndarray, trc: int) -> np.ndarray:
-    """A PQ or HLG picture (BT.2020 R'G'B', 16 bits) as an SDR BT.709 one, 8 bits."""
-    linear = np.clip(_linear(trc)[rgb48] @ BT2020_TO_709.T, 0.0, None)
-    over = np.maximum(linear - KNEE, 0.0)
-    linear = np.minimum(linear, KNEE) + over * (1 - KNEE) / (over + (1 - KNEE))
-    return (np.clip(linear, 0.0, 1.0) ** (1 / 2.4) * 255.0 + 0.5).astype(np.uint8)
+def tone_mapped(rgb48: np.ndarray, trc: int, wide: bool = True) -> np.ndarray:
+    """A PQ or HLG picture (R'G'B', 16 bits; `wide`: in BT.2020 primaries) as an SDR BT.709 one, 8 bits."""
+    out = np.empty(rgb48.shape, np.uint8)
+    code_to_light = _linear(trc)
+    for top in range(0, rgb48.shape[0], ROWS):
+        linear = code_to_light[rgb48[top:top + ROWS]]
+        if wide:
+            linear = cv2.transform(linear, BT2020_TO_709)
+            np.maximum(linear, 0.0, out=linear)
+        over = linear - KNEE
+        np.maximum(over, 0.0, out=over)
+        np.minimum(linear, KNEE, out=linear)
+        linear += over * (1 - KNEE) / (over + (1 - KNEE))
+        cv2.pow(linear, 1 / 2.4, linear)
+        out[top:top + ROWS] = cv2.convertScaleAbs(linear, alpha=255.0)
+    return out
 
 
 def frame_rgb(frame: av.VideoFrame, hdr: tuple[int, ...] = (TRC_PQ, TRC_HLG), **size: int) -> np.ndarray:
@@ -55,10 +70,12 @@ def frame_rgb(frame: av.VideoFrame, hdr: tuple[int, ...] = (TRC_PQ, TRC_HLG), **
     transfer is one of `hdr` tone-mapped to SDR."""
     range_ = frame.color_range or None
     if frame.color_trc in hdr:
-        return tone_mapped(frame.to_ndarray(format="rgb48le", src_color_range=range_, **size), frame.color_trc)
+        return tone_mapped(frame.to_ndarray(format="rgb48le", src_color_range=range_, **size), frame.color_trc,
+                           frame.color_primaries == PRIMARIES_BT2020)
     return frame.to_ndarray(format="rgb24", src_color_range=range_, **size)
 
 
 def tone_map_record(trc: int) -> dict:
     return {"transfer": TRC_NAMES[trc], "reference_white_nits": SDR_WHITE_NITS, "knee": KNEE,
-            "hlg_display_nits": HLG_PEAK_NITS if trc == TRC_HLG else None, "to": "BT.709 SDR, 8 bits"}
+            "hlg_display_nits": HLG_PEAK_NITS if trc == TRC_HLG else None,
+            "primaries": "BT.2020 converted to BT.709 where the frame's are BT.2020", "to": "BT.709 SDR, 8 bits"}
