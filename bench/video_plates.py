@@ -35,6 +35,7 @@ import inspect
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -53,6 +54,31 @@ from veil.video import plan_video  # noqa: E402
 WIDTH, HEIGHT, FRAMES, RATE = 960, 540, 60, 30  # FRAMES: the default; --frames for faster moves
 
 
+def write_clip(folder: Path, name: str, size: tuple[int, int],
+               frames: Iterator[tuple[Image.Image, list[tuple[float, float, float, float]]]]) -> None:
+    """Writes NAME.mp4 (H.264, crf 18) and NAME_plates.csv: each frame's plate boxes (x0, y0, x1,
+    y1), a box kept where at least half of it is inside the frame."""
+    width, height = size
+    rows = []
+    with av.open(str(folder / f"{name}.mp4"), "w") as out:
+        stream = out.add_stream("libx264", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt, stream.options = width, height, "yuv420p", {"crf": "18"}
+        for t, (frame, boxes) in enumerate(frames):
+            for x0, y0, x1, y1 in boxes:
+                inside = max(0, min(x1, width) - max(x0, 0)) * max(0, min(y1, height) - max(y0, 0))
+                if inside >= 0.5 * (x1 - x0) * (y1 - y0):
+                    rows.append([t, round(x0, 1), round(y0, 1), round(x1, 1), round(y1, 1)])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with open(folder / f"{name}_plates.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["frame_index", "x0", "y0", "x1", "y1"])
+        writer.writerows(rows)
+    print(f"{name}: {len(rows)} plate instances", flush=True)
+
+
 def make(folder: Path, seed: int, frames: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i, (path, boxes) in enumerate(sorted(plates().items())):
@@ -62,10 +88,8 @@ def make(folder: Path, seed: int, frames: int) -> None:
         near, far = chance.uniform(0.35, 0.55), chance.uniform(0.85, 1.0)
         zooms = (far, near) if chance.random() < 0.5 else (near, far)
         rightwards = chance.random() < 0.5
-        rows = []
-        with av.open(str(folder / f"{path.stem}.mp4"), "w") as out:
-            stream = out.add_stream("libx264", rate=RATE)
-            stream.width, stream.height, stream.pix_fmt, stream.options = WIDTH, HEIGHT, "yuv420p", {"crf": "18"}
+
+        def panned(photo=photo, w=w, h=h, boxes=boxes, zooms=zooms, rightwards=rightwards):
             for t in range(frames):
                 a = t / (frames - 1)
                 zoom = zooms[0] + (zooms[1] - zooms[0]) * a
@@ -76,22 +100,11 @@ def make(folder: Path, seed: int, frames: int) -> None:
                     cw = ch * WIDTH / HEIGHT
                 across = 0.1 + 0.8 * (a if rightwards else 1 - a)
                 cx, cy = (w - cw) * across, (h - ch) * (0.5 + 0.3 * np.sin(2 * np.pi * a))
-                frame = photo.resize((WIDTH, HEIGHT), Image.BILINEAR, box=(cx, cy, cx + cw, cy + ch))
                 k = WIDTH / cw
-                for x0, y0, x1, y1 in boxes:
-                    X0, Y0, X1, Y1 = (x0 - cx) * k, (y0 - cy) * k, (x1 - cx) * k, (y1 - cy) * k
-                    inside = max(0, min(X1, WIDTH) - max(X0, 0)) * max(0, min(Y1, HEIGHT) - max(Y0, 0))
-                    if inside >= 0.5 * (X1 - X0) * (Y1 - Y0):
-                        rows.append([t, round(X0, 1), round(Y0, 1), round(X1, 1), round(Y1, 1)])
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")):
-                    out.mux(packet)
-            for packet in stream.encode():
-                out.mux(packet)
-        with open(folder / f"{path.stem}_plates.csv", "w", newline="") as file:
-            writer = csv.writer(file)
-            writer.writerow(["frame_index", "x0", "y0", "x1", "y1"])
-            writer.writerows(rows)
-        print(f"{path.stem}: {len(rows)} plate instances", flush=True)
+                yield (photo.resize((WIDTH, HEIGHT), Image.BILINEAR, box=(cx, cy, cx + cw, cy + ch)),
+                       [((x0 - cx) * k, (y0 - cy) * k, (x1 - cx) * k, (y1 - cy) * k) for x0, y0, x1, y1 in boxes])
+
+        write_clip(folder, path.stem, (WIDTH, HEIGHT), panned())
 
 
 def make_grid(folder: Path, frames: int) -> None:
@@ -108,25 +121,14 @@ def make_grid(folder: Path, frames: int) -> None:
             left, top = 2 * frames + (i % 3) * 640, (i // 3) * 360
             canvas.paste(photo.resize((round(photo.width * k), round(photo.height * k)), Image.LANCZOS), (left, top))
             truth += [(left + x0 * k, top + y0 * k, left + x1 * k, top + y1 * k) for x0, y0, x1, y1 in boxes]
-        name = f"grid{first // 9 + 1}"
-        rows = []
-        with av.open(str(folder / f"{name}.mp4"), "w") as out:
-            stream = out.add_stream("libx264", rate=RATE)
-            stream.width, stream.height, stream.pix_fmt, stream.options = 1920, 1080, "yuv420p", {"crf": "18"}
+
+        def drifting(canvas=canvas, truth=truth):
             for t in range(frames):
                 shift = 2 * frames - 2 * t  # the window moves left over the canvas: the cars drift right
-                frame = canvas.crop((shift, 0, shift + 1920, 1080))
-                rows += [[t, round(x0 - shift, 1), round(y0, 1), round(x1 - shift, 1), round(y1, 1)]
-                         for x0, y0, x1, y1 in truth]
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")):
-                    out.mux(packet)
-            for packet in stream.encode():
-                out.mux(packet)
-        with open(folder / f"{name}_plates.csv", "w", newline="") as file:
-            writer = csv.writer(file)
-            writer.writerow(["frame_index", "x0", "y0", "x1", "y1"])
-            writer.writerows(rows)
-        print(f"{name}: {len(rows)} plate instances", flush=True)
+                yield canvas.crop((shift, 0, shift + 1920, 1080)), [(x0 - shift, y0, x1 - shift, y1)
+                                                                   for x0, y0, x1, y1 in truth]
+
+        write_clip(folder, f"grid{first // 9 + 1}", (1920, 1080), drifting())
 
 
 @dataclass
