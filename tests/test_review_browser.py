@@ -588,3 +588,42 @@ def test_a_second_window_follows_the_plan_and_undo_stays_on_the_file_shown(page,
     page.wait_for_selector("#status.error")
     assert "open it to undo it" in page.inner_text("#status")
     assert [r["id"] for r in api_media(page, 0)["regions"]] == ["f2"]
+
+
+def test_a_video_of_non_square_pixels_is_shown_as_players_show_it(page, tmp_path):
+    """Stored squeezed to half its width (a 2:1 sample aspect ratio), the picture was shown
+    squeezed: the reviewer judged a picture nobody will see in that shape. It is shown stretched,
+    and the boxes drawn over it stretch with it."""
+    from fractions import Fraction
+
+    source = tmp_path / "anamorphic.mp4"
+    with av.open(str(VIDEO)) as given, av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        first = None
+        for index, frame in enumerate(given.decode(video=0)):
+            if index == 8:
+                break
+            if first is None:
+                first = frame
+                stream.width, stream.height, stream.pix_fmt = frame.width // 2, frame.height, "yuv420p"
+                stream.codec_context.sample_aspect_ratio = Fraction(2, 1)
+            squeezed = frame.reformat(width=frame.width // 2, height=frame.height, format="yuv420p")
+            squeezed.pts = None
+            out.mux(stream.encode(squeezed))
+        out.mux(stream.encode())
+    session = open_session([source], None, tmp_path / "plan.json", tmp_path / "out", None, RenderSettings(),
+                           Analysis(FAST))
+    server = ReviewServer(session)
+    server.start()
+    try:
+        page.goto(server.url)  # one file: the page opens it at once
+        page.wait_for_selector("#viewer:not([hidden])")
+        media = api_media(page, 0)
+        assert media["shown"] == [2 * media["width"], media["height"]]
+        shown = page.locator("#frame").bounding_box()
+        overlay = page.locator("#overlay").bounding_box()
+        assert shown["width"] / shown["height"] == pytest.approx(2 * media["width"] / media["height"], rel=0.02)
+        assert (overlay["width"], overlay["height"]) == pytest.approx((shown["width"], shown["height"]), abs=1)
+        shot(page, "anamorphic")
+    finally:
+        server.stop()

@@ -476,6 +476,8 @@ def media_json(index: int, media: MediaPlan) -> dict[str, Any]:
         "kind": media.kind,
         "width": media.width,
         "height": media.height,
+        # The shape players show (a video of non-square pixels stretched): the page shows it so.
+        "shown": media.detection.get("searched_as_shown") or [media.width, media.height],
         "frame_count": media.frame_count,
         "frame_times": media.frame_times,
         "scene_cuts": media.scene_cuts,

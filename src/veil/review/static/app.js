@@ -280,15 +280,17 @@ function drawAll() {
 }
 
 // The picture fills the space it has (small video frames are enlarged, so boxes are easy
-// to draw), keeping its aspect ratio so the overlay's image coordinates line up.
+// to draw), in the shape players show (non-square pixels stretched); the overlay, in image
+// coordinates, stretches with it.
 function fitStage() {
   const work = $("stage").parentElement;
   const room = work.clientWidth;
   const below = S.media.kind !== "image" ? 260 : 90;
   const high = Math.max(200, window.innerHeight - 80 - below);  // 80: header and status line
-  const scale = Math.min(room / S.media.width, high / S.media.height);
-  $("frame").style.width = `${Math.floor(S.media.width * scale)}px`;
-  $("frame").style.height = `${Math.floor(S.media.height * scale)}px`;
+  const [shownWidth, shownHeight] = S.media.shown;
+  const scale = Math.min(room / shownWidth, high / shownHeight);
+  $("frame").style.width = `${Math.floor(shownWidth * scale)}px`;
+  $("frame").style.height = `${Math.floor(shownHeight * scale)}px`;
 }
 
 function preload(frame) {
