@@ -241,7 +241,7 @@ class _Scan:
     camera: CameraPath | None = None  # how far the picture moved, frame by frame
     judged: FramesJudged = field(default_factory=FramesJudged)  # how often each frame rule applied
     interlaced: int = 0  # frames the decoder marks interlaced: their detectors see one field
-    shown: tuple[int, int] = (0, 0)  # upright, as players show it (non-square pixels stretched)
+    shown: tuple[int, int] = (0, 0)  # upright, as the detectors see it (`shown_size`)
     tone_mapped: int = 0  # frames whose detectors saw them tone-mapped to SDR (a PQ video's)
 
 
