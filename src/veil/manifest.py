@@ -124,18 +124,18 @@ def _records(path: Path) -> Iterator[tuple[str, Record]]:
             except (ValueError, TypeError, AttributeError):  # not UTF-8, not JSON, not an object of records' fields
                 continue
             if isinstance(record.path, str) and isinstance(record.output, (str, type(None))) \
-                    and _whole(record.regions) and _counts(record.regions_by_kind):
+                    and _count(record.regions) and _counts(record.regions_by_kind):
                 yield location_key(record.path), record
 
 
-def _whole(value: object) -> bool:
+def _count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _counts(value: object) -> bool:
     """A record's regions per kind: kind -> count, or None (unknown: an older veil's record)."""
     return value is None or isinstance(value, dict) and all(
-        isinstance(kind, str) and _whole(count) for kind, count in value.items())
+        isinstance(kind, str) and _count(count) for kind, count in value.items())
 
 
 def settings_fingerprint(*settings: object) -> str:

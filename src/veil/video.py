@@ -498,17 +498,20 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         finally:
             free.put(lane)
 
+    def other_kinds(frame: _Frame, lane: _Lane) -> dict[Kind, list[Box]]:
+        """Plates, text and people in a sampled frame: in its full-size picture where text is looked
+        for, else (people only) in the detection image."""
+        picture, shape = (frame.rgb, size) if frame.full is None else (frame.full, scan.shown)
+        return frame_boxes(picture, hide, scan.width / shape[0], scan.height / shape[1], VIDEO_TEXT_PASSES,
+                           lane.threads, lane.index, frame.text)
+
     def detect(frames: list[_Frame]) -> None:
         scale = (scan.width / size[0], scan.height / size[1])
         with free_lane() as lane:
             found = detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
                                   lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold,
                                   colourless_gain=sampling.colourless_gain, judged=scan.judged)
-            kinds = [frame_boxes(frame.rgb, hide, *scale, VIDEO_TEXT_PASSES, lane.threads, lane.index, frame.text)
-                     if frame.full is None else
-                     frame_boxes(frame.full, hide, scan.width / scan.shown[0], scan.height / scan.shown[1],
-                                 VIDEO_TEXT_PASSES, lane.threads, lane.index)
-                     for frame in frames] if scan.kinds else []
+            kinds = [other_kinds(frame, lane) for frame in frames] if scan.kinds else []
         for frame, faces in zip(frames, found):
             boxes = [_head(face, *scale) for face in faces]
             # A shot's last frame may be searched twice, the second time with every view: that
