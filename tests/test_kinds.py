@@ -98,6 +98,10 @@ def test_hide_words() -> None:
     for bad in ("", "faces,cars", ","):
         with pytest.raises(ValueError):
             parse_hide(bad)
+    # The pipeline takes kinds, not the option's words: a word there would have hidden nothing, silently.
+    for bad in (("faces",), (), ("face", "cars")):
+        with pytest.raises(ValueError):
+            Analysis(FAST, hide=bad)
 
 
 def test_unknown_kind_is_refused_in_one_line(shared_data: Path, tmp_path: Path) -> None:

@@ -48,6 +48,12 @@ class Analysis:
     hide: tuple[Kind, ...] = DEFAULT_HIDE  # what to find and hide (--hide)
     salvage: bool = False  # video: a damaged file redacted as far as it decodes (--salvage)
 
+    def __post_init__(self) -> None:
+        # A kind misnamed ("faces" for "face") would be looked for by no detector: nothing hidden, no error.
+        unknown = [kind for kind in self.hide if kind not in WORD_OF_KIND]
+        if unknown or not self.hide:
+            raise ValueError(f"hide {list(self.hide)}: name one or more of {', '.join(WORD_OF_KIND)}")
+
 
 @dataclass(frozen=True)
 class FileTask:
