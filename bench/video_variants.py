@@ -31,6 +31,9 @@ faces >= 40 px high. In each variant every frame and its GT boxes are transforme
               from the next one (a field a whole frame later: twice a real camera's interval, so
               motion combs twice as wide), coded as interlaced H.264, top field first; GT as the
               frame's own (the even lines')
+    woven     the interlaced variant's frames coded as progressive video, as an editor or a
+              converter leaves interlaced footage it did not deinterlace: nothing in the file says
+              the lines alternate between two moments
     anamorphic  non-square pixels: each frame stored half as wide and shown 2:1 stretched (sample
               aspect ratio 2:1), GT in stored pixels
 
@@ -312,6 +315,10 @@ def interlaced(clip: Clip, rng: np.random.Generator) -> Clip:
     return replace(clip, frames=frames, interlaced=True)
 
 
+def woven(clip: Clip, rng: np.random.Generator) -> Clip:
+    return replace(interlaced(clip, rng), interlaced=False)
+
+
 def anamorphic(clip: Clip, rng: np.random.Generator) -> Clip:
     height, width = clip.frames[0].shape[:2]
     stored = even(width / 2)
@@ -323,7 +330,7 @@ def anamorphic(clip: Clip, rng: np.random.Generator) -> Clip:
 
 VARIANTS: dict[str, Callable[[Clip, np.random.Generator], Clip]] = {
     f.__name__: f for f in (base, dark, dark2, crf45, lowres, roll, shake, handheld, blur, vertical, fps12, interlaced,
-                            anamorphic)}
+                            woven, anamorphic)}
 
 
 def make(out: Path, variant: str, source: Path) -> str:

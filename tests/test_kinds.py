@@ -255,24 +255,30 @@ def test_plates_in_a_1080p_video_are_looked_for_at_the_frames_full_size(shared_d
             assert covered.mean() >= 0.95, (frame, (x0, y0, x1, y1))
 
 
-def test_plates_in_interlaced_video_are_found_in_one_field(shared_data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("marked", [True, False], ids=["marked", "woven"])
+def test_plates_in_interlaced_video_are_found_in_one_field(shared_data: Path, tmp_path: Path, marked: bool) -> None:
     """An interlaced camera's frame holds two moments, line by line: where the picture moves, every
     edge is a comb, and the text detector found none of most of these plates in it (a face
-    detector misses faces in it alike; bench/README.md). It looks at the top field instead."""
+    detector misses faces in it alike; bench/README.md). It looks at the top field instead, also
+    where the file does not say the frames are interlaced (coded as progressive by an editor)."""
     picture, plates = car_grid(shared_data)
     source = tmp_path / "interlaced.mp4"
     step = 12  # px a frame: the bottom field, half a frame later, 6 px further
     with av.open(str(source), "w") as out:
         stream = out.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
-        stream.options = {"crf": "16", "flags": "+ilme+ildct", "x264-params": "interlaced=1:tff=1"}
+        stream.options = {"crf": "16", **({"flags": "+ilme+ildct", "x264-params": "interlaced=1:tff=1"} if marked else {})}
         for t in range(4):
             frame = np.roll(picture, step * t, axis=1)
             frame[1::2] = np.roll(picture, step * t + step // 2, axis=1)[1::2]
             out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         out.mux(stream.encode())
     media = plan_video(source, hide=("plate",))
-    assert media.detection["interlaced_frames"]["count"] == 4
+    if marked:
+        assert media.detection["interlaced_frames"]["count"] == 4 and "woven_frames" not in media.detection
+    else:
+        assert media.detection["woven_frames"]["count"] == 4 and media.detection["woven_frames"]["from_frame"] == 0
+        assert "interlaced_frames" not in media.detection
     for frame in range(4):
         boxes = [box for region in media.regions for f, box in region.boxes.items() if f == frame]
         for x0, y0, x1, y1 in plates:  # where either field shows the plate

@@ -152,13 +152,46 @@ def _histogram(frame: av.VideoFrame) -> np.ndarray:
 DETECTORS_TONE_MAP = (TRC_PQ,)
 
 
-def _upright_rgb(frame: av.VideoFrame, size: tuple[int, int], turns: int) -> np.ndarray:
+# Interlaced footage that an editor or a converter coded as progressive without deinterlacing it
+# is woven all the same, and nothing in the file says so. A tooth is a pixel that differs from the
+# lines above and below it (the other field) the same way, by more than COMB_STEP of 255, while the
+# lines two away (its own field) match it. Such footage is searched as a field from the first frame
+# in which teeth are more than WOVEN_TEETH of the pixels looked at (every COMB_COLUMNS-th column):
+# moving woven footage has several percent, progressive footage stays under half a percent
+# (bench/README.md, "Interlaced video").
+COMB_STEP = 12
+COMB_COLUMNS = 4
+WOVEN_TEETH = 0.01
+
+
+FIELD_SEARCH = "the top field, stretched to the frame's height"
+WOVEN_RULE = (f"not marked interlaced, from the first frame in which over {WOVEN_TEETH:.0%} of the pixels (every "
+              f"{COMB_COLUMNS}th column) differ from the lines above and below by more than {COMB_STEP}/255 the "
+              "same way while the lines two away match them")
+
+
+def looks_woven(frame: av.VideoFrame) -> bool:
+    """Whether a frame's lines alternate between two pictures over more than WOVEN_TEETH of it."""
+    try:
+        luma = frame.to_ndarray(format="gray")[:, ::COMB_COLUMNS].astype(np.int16)
+    except (ValueError, av.error.FFmpegError):
+        return False  # the frame cannot be searched at all: it is covered whole (sample)
+    if luma.shape[0] < 5:
+        return False
+    line = luma[2:-2]
+    above, below = line - luma[1:-3], line - luma[3:-1]
+    own_field = (np.abs(line - luma[:-4]) <= COMB_STEP) & (np.abs(line - luma[4:]) <= COMB_STEP)
+    teeth = (above * below > COMB_STEP * COMB_STEP) & own_field
+    return bool(teeth.mean() > WOVEN_TEETH)
+
+
+def _upright_rgb(frame: av.VideoFrame, size: tuple[int, int], turns: int, woven: bool = False) -> np.ndarray:
     """The frame as the detectors see it: upright, at `size`. An interlaced frame's lines
     alternate between two moments, and where anything moves its edges are combs, in which the
     detectors miss faces and plates they find in either field alone: they get its top field,
-    stretched back to the frame's height."""
+    stretched back to the frame's height. `woven`: the frame is interlaced though not marked so."""
     coded = size if turns % 2 == 0 else size[::-1]
-    if frame.interlaced_frame:
+    if frame.interlaced_frame or woven:
         # Scaled across only (the fields stay apart), then the top field's lines stretched.
         field = frame_rgb(frame, DETECTORS_TONE_MAP, width=coded[0], height=frame.height)[0::2]
         rgb = cv2.resize(field, coded, interpolation=cv2.INTER_LINEAR)
@@ -241,6 +274,8 @@ class _Scan:
     camera: CameraPath | None = None  # how far the picture moved, frame by frame
     judged: FramesJudged = field(default_factory=FramesJudged)  # how often each frame rule applied
     interlaced: int = 0  # frames the decoder marks interlaced: their detectors see one field
+    woven_from: int | None = None  # the first frame seen woven though not marked interlaced (looks_woven)
+    woven: int = 0  # frames from it on, not marked interlaced: their detectors see one field too
     shown: tuple[int, int] = (0, 0)  # upright, as the detectors see it (`shown_size`)
     tone_mapped: int = 0  # frames whose detectors saw them tone-mapped to SDR (a PQ video's)
 
@@ -346,8 +381,10 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                    # The rules above, as they applied: how many searches a dark frame was brightened
                    # for, a frame without colour had its scores raised, a smeared one was squeezed.
                    "frames_judged": scan.judged.record(), **head_record(),
-                   **({"interlaced_frames": {"count": scan.interlaced, "searched_as": "the top field, stretched to "
-                                             "the frame's height"}} if scan.interlaced else {}),
+                   **({"interlaced_frames": {"count": scan.interlaced, "searched_as": FIELD_SEARCH}}
+                      if scan.interlaced else {}),
+                   **({"woven_frames": {"count": scan.woven, "from_frame": scan.woven_from, "searched_as": FIELD_SEARCH,
+                                        "rule": WOVEN_RULE}} if scan.woven else {}),
                    **kinds_record(hide, *scan.shown, VIDEO_TEXT_PASSES),  # text: at full size, as shown
                    **({"searched_as_shown": list(scan.shown)} if scan.shown != (scan.width, scan.height) else {}),
                    **({"tone_mapped_frames": {"count": scan.tone_mapped, **tone_map_record(TRC_PQ)}}
@@ -553,6 +590,9 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     # later frame.
     shot_end: tuple[int, av.VideoFrame, int] | None = None
 
+    def woven_at(index: int) -> bool:
+        return scan.woven_from is not None and index >= scan.woven_from
+
     def sample(index: int, frame: av.VideoFrame, turns: int, every_view: bool, ends_shot: bool = False) -> bool:
         """Adds the frame to the batch for detection (every view: a shot's first or last frame). A
         shot's last frame is looked at beside the stride's frames: the views' cadence is theirs.
@@ -564,9 +604,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         views = bool(sampling.retina_every) and (every_view or sampled % sampling.retina_every == 0)
         text = every_view or sampled % sampling.text_every == 0
         sampled += not ends_shot
+        woven = woven_at(index)
         try:
-            full = _upright_rgb(frame, scan.shown, turns) if text and wants_text(hide) else None
-            batch.append(_Frame(index, _upright_rgb(frame, size, turns), views, text, full))
+            full = _upright_rgb(frame, scan.shown, turns, woven) if text and wants_text(hide) else None
+            batch.append(_Frame(index, _upright_rgb(frame, size, turns, woven), views, text, full))
         except (ValueError, av.error.FFmpegError):
             scan.unanalysable.append(index)  # covered whole when rendered
             return True
@@ -626,6 +667,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                 scan.outside.append(index)
             else:
                 scan.inside += 1
+                if not frame.interlaced_frame:  # (a damaged frame, covered whole, is not looked at)
+                    if scan.woven_from is None and looks_woven(frame):
+                        scan.woven_from = index
+                    scan.woven += woven_at(index)
                 # A new shot is looked at at once, whatever the stride, and with every view.
                 if cut or index - last_detected >= sampling.stride or \
                         overdue(frame.time, last_searched_time, previous_time):
@@ -635,7 +680,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                     shot_end = (index, frame, turns)
                     if sampling.glance_side:
                         try:
-                            glances.append(_Frame(index, _upright_rgb(frame, glance_size, turns), False, False))
+                            glances.append(_Frame(index, _upright_rgb(frame, glance_size, turns, woven_at(index)), False,
+                                                   False))
                         except (ValueError, av.error.FFmpegError):
                             pass  # its neighbours' tracks still cover it, as without the glance
                         if len(glances) == batch_size:
