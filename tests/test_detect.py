@@ -157,16 +157,16 @@ def test_hazed_and_stage_lit_photos_are_levelled_for_the_detectors_only(shared_d
     stretched for the detectors (`light_levels`); the plan says so, and the output is not changed.
     An ordinary photo is not judged to be under hard light."""
     daylight = read_photo(shared_data / MARCHER.photo).pixels[:, :, :3]
-    assert light_levels(daylight, FAST.light)[0] is None
+    assert light_levels(daylight)[0] is None
     hazed = np.clip(daylight * 0.35 + 0.65 * 210 + 0.5, 0, 255).astype(np.uint8)
     linear = (daylight.astype(np.float32) / 255) ** 2.2 * np.array([0.1, 0.25, 1.0], np.float32)
     blue = np.clip(255 * linear ** (1 / 2.2) + 0.5, 0, 255).astype(np.uint8)
-    assert light_levels(hazed, FAST.light)[0] == "lifted" and light_levels(blue, FAST.light)[0] == "cast"
-    assert light_levels(hazed, None)[0] is None
+    assert FAST.hard_light and light_levels(hazed)[0] == "lifted" and light_levels(blue)[0] == "cast"
+    assert light_levels(hazed, hard_light=False)[0] is None
     path = tmp_path / "hazed.png"
     Image.fromarray(hazed).save(path)
     media = plan_photo(path)
-    assert media.detection["hard_light"] == "lifted" and media.detection["hard_light_rule"]["shown"] == "channels"
+    assert media.detection["hard_light"] == "lifted" and media.detection["hard_light_rule"]["lifted_floor"] == 96
     assert "hard_light" not in plan_photo(shared_data / MARCHER.photo).detection
     out = tmp_path / "out.png"
     render_photo(media, RenderSettings(mode="fill", color=(255, 0, 255)), out)

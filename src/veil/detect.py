@@ -74,11 +74,10 @@ class DetectionProfile:
     # Hard light (`light_levels`): a picture whose blacks are lifted (fog, a window's glare: the
     # 1st percentile of its brightness at least LIFTED_FLOOR) or that is lit by one strongly
     # coloured light (a stage: its weakest channel's 99th percentile under CAST_RATIO of its
-    # strongest's) is shown to the detectors with each channel's levels stretched, its 1st and
-    # 99th percentiles to 0 and EXPOSED_TO: "channels"; "grey": a cast picture is shown as the
-    # maximum of its channels instead, and held to the `colourless` thresholds. None: never.
-    light: str | None = None
-    light_max_gain: float = 8.0
+    # strongest's) is shown to the detectors with each channel's 1st and 99th percentiles
+    # stretched to 0 and EXPOSED_TO (`levelled`): both networks lost faces of 40 px and more in
+    # such pictures that they find once the levels are those of an ordinary photo. False: never.
+    hard_light: bool = False
     # Tiles bound memory: a 24 MP photo at full scale would need gigabytes of
     # activations. Overlap must exceed the largest face the tiled pass is meant
     # to find; larger faces are the overview pass's job.
@@ -132,7 +131,7 @@ class DetectionProfile:
 # that its 320 px views score low, for a few small crops per photo (bench/README.md).
 FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320,
                         zoom_floor=0.08, colourless=(0.06, ((40, 0.1), (80, 0.15))), streak_threshold=0.1,
-                        light="channels")
+                        hard_light=True)
 ACCURATE = DetectionProfile(
     name="accurate",
     scales=(1.0, 1.5),
@@ -143,7 +142,7 @@ ACCURATE = DetectionProfile(
     turn_side=640,
     colourless=(0.05, ((40, 0.1), (80, 0.15))),
     streak_threshold=0.1,
-    light="channels",
+    hard_light=True,
 )
 PROFILES = {p.name: p for p in (FAST, ACCURATE)}
 
@@ -191,10 +190,10 @@ def exposure_record(profile: DetectionProfile) -> dict:
 def light_record(profile: DetectionProfile) -> dict:
     """The rule by which a picture under hard light has its levels stretched for the detectors
     (`light_levels`; photos and animation frames, not video)."""
-    if profile.light is None:
+    if not profile.hard_light:
         return {}
-    return {"hard_light_rule": {"shown": profile.light, "lifted_floor": LIFTED_FLOOR, "cast_ratio": CAST_RATIO,
-                                "levelled_to": EXPOSED_TO, "max_gain": profile.light_max_gain}}
+    return {"hard_light_rule": {"lifted_floor": LIFTED_FLOOR, "cast_ratio": CAST_RATIO, "levelled_to": EXPOSED_TO,
+                                "max_gain": LIGHT_MAX_GAIN}}
 
 
 def retina_record(profile: DetectionProfile) -> dict:
@@ -494,14 +493,19 @@ def as_colourless(profile: DetectionProfile) -> DetectionProfile:
     return replace(profile, threshold=threshold, size_thresholds=size_thresholds)
 
 
+# Lifted blacks: no dev photo's 1st percentile of brightness is over 84 of 255, a photo in fog or
+# glare (50-70% of the way to a light grey) is 100 or more. A coloured light: one dev photo (a
+# concert under coloured light) has a channel whose 99th percentile is under half of another's.
 LIFTED_FLOOR = 96
 CAST_RATIO = 0.5
+# The most a channel is stretched: a deep red light leaves the blue channel an eighth of the red.
+LIGHT_MAX_GAIN = 8.0
 
 
-def light_levels(rgb: np.ndarray, light: str | None) -> tuple[str | None, np.ndarray, np.ndarray]:
+def light_levels(rgb: np.ndarray, hard_light: bool = True) -> tuple[str | None, np.ndarray, np.ndarray]:
     """Which hard light the picture is under ("lifted", "cast" or None) and, per channel, the
     levels (low, high) that `levelled` stretches to 0 and EXPOSED_TO."""
-    if light is None:
+    if not hard_light:
         return None, np.zeros(3), np.full(3, 255.0)
     pixels = rgb[::4, ::4].reshape(-1, 3).astype(np.float32)
     low, high = np.percentile(pixels, [1, 99], axis=0)
@@ -510,19 +514,14 @@ def light_levels(rgb: np.ndarray, light: str | None) -> tuple[str | None, np.nda
     return kind, low, high
 
 
-def levelled(rgb: np.ndarray, kind: str | None, low: np.ndarray, high: np.ndarray, light: str | None,
-             max_gain: float) -> np.ndarray:
-    """The picture as the detectors see it under hard light (`light_levels`)."""
+def levelled(rgb: np.ndarray, kind: str | None, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """The picture as the detectors see it under hard light (`light_levels`): each channel's levels
+    stretched on their own, which restores contrast in fog and a neutral balance under a coloured
+    light (one gain for all three channels restored no face under a coloured light; showing the
+    brightest channel as grey, with the colourless thresholds, hid more and found fewer)."""
     if kind is None:
         return rgb
-    if kind == "cast" and light == "grey":
-        grey = rgb.max(axis=2)
-        top = float(np.percentile(grey[::4, ::4], 99))
-        grey = cv2.convertScaleAbs(grey, alpha=min(max_gain, EXPOSED_TO / max(top, 1.0)))
-        return np.repeat(grey[:, :, None], 3, axis=2)
-    if light == "global":  # one gain and offset for all three channels: contrast, not colour
-        low, high = np.full(3, low.min()), np.full(3, high.max())
-    gain = np.minimum(max_gain, EXPOSED_TO / np.maximum(high - low, 1.0))
+    gain = np.minimum(LIGHT_MAX_GAIN, EXPOSED_TO / np.maximum(high - low, 1.0))
     out = (rgb.astype(np.float32) - low) * gain
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
@@ -714,10 +713,8 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
         profile = as_colourless(profile)
     gain = exposure_gain(rgb, profile.dark_below)
     rgb = brightened(rgb, gain)
-    light, low, high = light_levels(rgb, profile.light)
-    rgb = levelled(rgb, light, low, high, profile.light, profile.light_max_gain)
-    if light == "cast" and profile.light == "grey" and not colourless:
-        profile = as_colourless(profile)
+    light, low, high = light_levels(rgb, profile.hard_light)
+    rgb = levelled(rgb, light, low, high)
     smeared = profile.streak_threshold is not None and smeared_sideways(smear_view(rgb))
     return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless, smeared, light)
 
