@@ -15,8 +15,8 @@ from PIL import Image
 
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
-    VIDEO_DETECTION, FramesJudged, detect_frames, exposure_gain, is_colourless, retina_candidates, smeared_sideways,
-    view_pass,
+    VIDEO_DETECTION, FramesJudged, detect_frames, exposure_gain, is_colourless, light_levels, retina_candidates,
+    smeared_sideways, view_pass,
 )
 from veil.imagefile import read_photo
 from veil.photo import plan_photo, render_photo
@@ -150,6 +150,29 @@ def test_a_dark_photo_is_brightened_for_the_detectors_and_its_plan_says_by_how_m
     written = np.asarray(Image.open(out).convert("RGB"))
     shown = ~(written == (255, 0, 255)).all(axis=2)
     assert 0.2 < shown.mean() < 1 and np.array_equal(written[shown], rgb[shown])
+
+
+def test_hazed_and_stage_lit_photos_are_levelled_for_the_detectors_only(shared_data: Path, tmp_path: Path) -> None:
+    """Fog or glare (blacks lifted) and one strongly coloured light have each channel's levels
+    stretched for the detectors (`light_levels`); the plan says so, and the output is not changed.
+    An ordinary photo is not judged to be under hard light."""
+    daylight = read_photo(shared_data / MARCHER.photo).pixels[:, :, :3]
+    assert light_levels(daylight)[0] is None
+    hazed = np.clip(daylight * 0.35 + 0.65 * 210 + 0.5, 0, 255).astype(np.uint8)
+    linear = (daylight.astype(np.float32) / 255) ** 2.2 * np.array([0.1, 0.25, 1.0], np.float32)
+    blue = np.clip(255 * linear ** (1 / 2.2) + 0.5, 0, 255).astype(np.uint8)
+    assert FAST.hard_light and light_levels(hazed)[0] == "lifted" and light_levels(blue)[0] == "cast"
+    assert light_levels(hazed, hard_light=False)[0] is None
+    path = tmp_path / "hazed.png"
+    Image.fromarray(hazed).save(path)
+    media = plan_photo(path)
+    assert media.detection["hard_light"] == "lifted" and media.detection["hard_light_rule"]["lifted_floor"] == 96
+    assert "hard_light" not in plan_photo(shared_data / MARCHER.photo).detection
+    out = tmp_path / "out.png"
+    render_photo(media, RenderSettings(mode="fill", color=(255, 0, 255)), out)
+    written = np.asarray(Image.open(out).convert("RGB"))
+    shown = ~(written == (255, 0, 255)).all(axis=2)
+    assert 0.2 < shown.mean() < 1 and np.array_equal(written[shown], hazed[shown])
 
 
 def test_the_plan_says_how_each_view_and_each_frame_was_judged(shared_data: Path, tmp_path: Path) -> None:

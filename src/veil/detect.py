@@ -71,6 +71,13 @@ class DetectionProfile:
     # the dev photos made black and white, bench/hard_cases.py). None: the same thresholds as any
     # picture.
     colourless: tuple[float, tuple[tuple[int, float], ...]] | None = None
+    # Hard light (`light_levels`): a picture whose blacks are lifted (fog, a window's glare: the
+    # 1st percentile of its brightness at least LIFTED_FLOOR) or that is lit by one strongly
+    # coloured light (a stage: its weakest channel's 99th percentile under CAST_RATIO of its
+    # strongest's) is shown to the detectors with each channel's 1st and 99th percentiles
+    # stretched to 0 and EXPOSED_TO (`levelled`): both networks lost faces of 40 px and more in
+    # such pictures that they find once the levels are those of an ordinary photo. False: never.
+    hard_light: bool = False
     # Tiles bound memory: a 24 MP photo at full scale would need gigabytes of
     # activations. Overlap must exceed the largest face the tiled pass is meant
     # to find; larger faces are the overview pass's job.
@@ -123,7 +130,8 @@ class DetectionProfile:
 # The default's closer look at weak RetinaFace boxes (zoom_floor) finds the large turned faces
 # that its 320 px views score low, for a few small crops per photo (bench/README.md).
 FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320,
-                        zoom_floor=0.08, colourless=(0.06, ((40, 0.1), (80, 0.15))), streak_threshold=0.1)
+                        zoom_floor=0.08, colourless=(0.06, ((40, 0.1), (80, 0.15))), streak_threshold=0.1,
+                        hard_light=True)
 ACCURATE = DetectionProfile(
     name="accurate",
     scales=(1.0, 1.5),
@@ -134,6 +142,7 @@ ACCURATE = DetectionProfile(
     turn_side=640,
     colourless=(0.05, ((40, 0.1), (80, 0.15))),
     streak_threshold=0.1,
+    hard_light=True,
 )
 PROFILES = {p.name: p for p in (FAST, ACCURATE)}
 
@@ -156,6 +165,7 @@ def detection_record(profile: DetectionProfile, width: int, height: int, colourl
         "size_thresholds": [list(t) for t in profile.size_thresholds],
         "nms_iou": profile.nms_iou,
         **exposure_record(profile),
+        **light_record(profile),
         **(retina_record(profile) if uses_retina(profile) else {}),
         **({"colourless_rule": {"spread_below": COLOURLESS_SPREAD, "threshold": rule[0],
                                 "size_thresholds": [list(t) for t in rule[1]]}} if rule else {}),
@@ -175,6 +185,15 @@ def streak_record(profile: DetectionProfile) -> dict:
 def exposure_record(profile: DetectionProfile) -> dict:
     """The rule by which a dark picture is brightened for the detectors (`exposure_gain`)."""
     return {"dark_below": profile.dark_below, "exposed_to": EXPOSED_TO, "max_gain": MAX_GAIN}
+
+
+def light_record(profile: DetectionProfile) -> dict:
+    """The rule by which a picture under hard light has its levels stretched for the detectors
+    (`light_levels`; photos and animation frames, not video)."""
+    if not profile.hard_light:
+        return {}
+    return {"hard_light_rule": {"lifted_floor": LIFTED_FLOOR, "cast_ratio": CAST_RATIO, "levelled_to": EXPOSED_TO,
+                                "max_gain": LIGHT_MAX_GAIN}}
 
 
 def retina_record(profile: DetectionProfile) -> dict:
@@ -474,6 +493,39 @@ def as_colourless(profile: DetectionProfile) -> DetectionProfile:
     return replace(profile, threshold=threshold, size_thresholds=size_thresholds)
 
 
+# Lifted blacks: no dev photo's 1st percentile of brightness is over 84 of 255, a photo in fog or
+# glare (50-70% of the way to a light grey) is 100 or more. A coloured light: one dev photo (a
+# concert under coloured light) has a channel whose 99th percentile is under half of another's.
+LIFTED_FLOOR = 96
+CAST_RATIO = 0.5
+# The most a channel is stretched: a deep red light leaves the blue channel an eighth of the red.
+LIGHT_MAX_GAIN = 8.0
+
+
+def light_levels(rgb: np.ndarray, hard_light: bool = True) -> tuple[str | None, np.ndarray, np.ndarray]:
+    """Which hard light the picture is under ("lifted", "cast" or None) and, per channel, the
+    levels (low, high) that `levelled` stretches to 0 and EXPOSED_TO."""
+    if not hard_light:
+        return None, np.zeros(3), np.full(3, 255.0)
+    pixels = rgb[::4, ::4].reshape(-1, 3).astype(np.float32)
+    low, high = np.percentile(pixels, [1, 99], axis=0)
+    floor = float(np.percentile(pixels.mean(axis=1), 1))
+    kind = "lifted" if floor >= LIFTED_FLOOR else "cast" if high.min() < CAST_RATIO * max(high.max(), 1.0) else None
+    return kind, low, high
+
+
+def levelled(rgb: np.ndarray, kind: str | None, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """The picture as the detectors see it under hard light (`light_levels`): each channel's levels
+    stretched on their own, which restores contrast in fog and a neutral balance under a coloured
+    light (one gain for all three channels restored no face under a coloured light; showing the
+    brightest channel as grey, with the colourless thresholds, hid more and found fewer)."""
+    if kind is None:
+        return rgb
+    gain = np.minimum(LIGHT_MAX_GAIN, EXPOSED_TO / np.maximum(high - low, 1.0))
+    out = (rgb.astype(np.float32) - low) * gain
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def exposed(rgb: np.ndarray, dark_below: int | None) -> np.ndarray:
     """The picture as the detectors see it: a dark one brightened (`exposure_gain`), others as they are."""
     return brightened(rgb, exposure_gain(rgb, dark_below))
@@ -650,6 +702,7 @@ class Picture:
     gain: float  # the brightening (`exposure_gain`), 1 for most
     colourless: bool  # `is_colourless`, judged before the gain
     smeared: bool  # `smeared_sideways` where the profile looks for it: searched squeezed across too
+    light: str | None = None  # `light_levels`: the hard light the picture was shown stretched for
 
 
 def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
@@ -660,8 +713,10 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
         profile = as_colourless(profile)
     gain = exposure_gain(rgb, profile.dark_below)
     rgb = brightened(rgb, gain)
+    light, low, high = light_levels(rgb, profile.hard_light)
+    rgb = levelled(rgb, light, low, high)
     smeared = profile.streak_threshold is not None and smeared_sideways(smear_view(rgb))
-    return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless, smeared)
+    return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless, smeared, light)
 
 
 def picture_record(picture: Picture) -> dict:
@@ -671,6 +726,7 @@ def picture_record(picture: Picture) -> dict:
     squeezed = _squeezed_size(picture.rgb)
     return {
         **({"exposure_gain": round(picture.gain, 3)} if picture.gain != 1.0 else {}),
+        **({"hard_light": picture.light} if picture.light is not None else {}),
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
         **({"colourless": picture.colourless} if profile.colourless is not None else {}),
