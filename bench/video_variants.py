@@ -34,6 +34,10 @@ faces >= 40 px high. In each variant every frame and its GT boxes are transforme
     woven     the interlaced variant's frames coded as progressive video, as an editor or a
               converter leaves interlaced footage it did not deinterlace: nothing in the file says
               the lines alternate between two moments
+    haze      fog or a window's glare: every frame blended 50-70% toward a light grey (190-230),
+              one draw per clip
+    stage     one strongly coloured light: linear RGB times a deep red, magenta or blue cast (the
+              lit channel x 1-1.6), then blacks crushed (black point 25-45 of 255), one draw per clip
     anamorphic  non-square pixels: each frame stored half as wide and shown 2:1 stretched (sample
               aspect ratio 2:1), GT in stored pixels
 
@@ -319,6 +323,29 @@ def woven(clip: Clip, rng: np.random.Generator) -> Clip:
     return replace(interlaced(clip, rng), interlaced=False)
 
 
+def haze(clip: Clip, rng: np.random.Generator) -> Clip:
+    share, grey = rng.uniform(0.5, 0.7), rng.uniform(190, 230)
+    frames = [np.clip(f.astype(np.float32) * (1 - share) + grey * share + 0.5, 0, 255).astype(np.uint8)
+              for f in clip.frames]
+    return replace(clip, frames=frames, note=f"{share:.0%} toward grey {grey:.0f}")
+
+
+STAGE_CASTS = {"red": (1.0, 0.12, 0.08), "magenta": (1.0, 0.1, 0.85), "blue": (0.1, 0.25, 1.0)}
+
+
+def stage(clip: Clip, rng: np.random.Generator) -> Clip:
+    name = sorted(STAGE_CASTS)[rng.integers(len(STAGE_CASTS))]
+    cast = np.array(STAGE_CASTS[name], np.float32) * rng.uniform(1.0, 1.6)
+    black = rng.uniform(25, 45)
+
+    def lit(frame: np.ndarray) -> np.ndarray:
+        linear = (frame.astype(np.float32) / 255) ** 2.2 * cast
+        encoded = 255 * np.clip(linear, 0, 1) ** (1 / 2.2)
+        return np.clip((encoded - black) * 255 / (255 - black) + 0.5, 0, 255).astype(np.uint8)
+
+    return replace(clip, frames=[lit(f) for f in clip.frames], note=f"{name} light, black point {black:.0f}")
+
+
 def anamorphic(clip: Clip, rng: np.random.Generator) -> Clip:
     height, width = clip.frames[0].shape[:2]
     stored = even(width / 2)
@@ -330,7 +357,7 @@ def anamorphic(clip: Clip, rng: np.random.Generator) -> Clip:
 
 VARIANTS: dict[str, Callable[[Clip, np.random.Generator], Clip]] = {
     f.__name__: f for f in (base, dark, dark2, crf45, lowres, roll, shake, handheld, blur, vertical, fps12, interlaced,
-                            woven, anamorphic)}
+                            woven, haze, stage, anamorphic)}
 
 
 def make(out: Path, variant: str, source: Path) -> str:

@@ -91,13 +91,15 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     passes = text_passes(profile.name)
     colourless = 0  # frames held to the profile's colourless thresholds (detect_faces judges each)
     transparent = 0  # frames every detector looked at in three views (see photo.plan_photo)
-    brightened = smeared = 0  # frames with a view brightened, or searched squeezed too (detect.prepared)
+    # Frames with a view brightened, levelled for hard light, or searched squeezed too (detect.prepared).
+    brightened = levelled = smeared = 0
     size = _header(path).screen
     for index, (pixels, duration) in enumerate(_frames(path)):
         pictures, faces = faces_as_shown(pixels, profile) if look else ([], [])
         colourless += bool(pictures and pictures[0].colourless)
         transparent += transparency(pixels) is not None
         brightened += any(picture.gain != 1.0 for picture in pictures)
+        levelled += any(picture.light is not None for picture in pictures)
         smeared += any(picture.smeared for picture in pictures)
         for kind, boxes in frame_boxes(pixels, hide, 1.0, 1.0, passes).items():
             kinds[kind][index] = boxes
@@ -120,7 +122,8 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
                        **head_record(),
                        # As a video's: how many frames each rule changed (every frame is searched).
                        "frames_judged": {"searches": len(durations), "brightened": brightened,
-                                         "colourless": colourless, "smeared_sideways": smeared}} if look else {}),
+                                         "colourless": colourless, "smeared_sideways": smeared,
+                                         "levelled_for_hard_light": levelled}} if look else {}),
                    # Every kind's detector looked at these frames as viewers may show them too.
                    **({"transparency_views": list(TRANSPARENCY_VIEWS),
                        "transparent_frames": transparent} if transparent else {}),
