@@ -32,6 +32,13 @@ with a face >= 40 px:
     edge                   the photo cropped at the edge nearest one such face (drawn), so that
                            60-90% of the face is left inside; its box is cut with it
 
+and two for people lying on the ground at an angle or a tilted camera, from every other photo
+(those the quarter-turned sets do not hold):
+
+    tilt, tilt20           the photo turned 30-60 (tilt20: 15-25) degrees either way about its
+                           centre, on a canvas that holds all of it (corners: the border
+                           replicated); a box is the upright bounds of the turned box shrunk to 80%
+
     python bench/hard_cases.py make /tmp/veil-hard           # writes the sets (never commit them)
     python bench/hard_cases.py make /tmp/veil-hard --sets dark small   # only these
     python bench/hard_cases.py score /tmp/veil-hard          # fast and accurate on plain + every set
@@ -68,10 +75,13 @@ from veil.imagefile import read_photo  # noqa: E402
 from veil.photo import plan_photo, render_photo  # noqa: E402
 from veil.plan import RenderSettings  # noqa: E402
 
-SETS = ("rot90", "rot180", "rot270", "closeup", "occluded", "dark", "shared", "small", "large", "gray", "edge")
+SETS = ("rot90", "rot180", "rot270", "closeup", "occluded", "dark", "shared", "small", "large", "gray", "edge", "tilt",
+        "tilt20")
 SEED = 20261129
 CONDITIONS_SEED = 20261130
 EDGE_SEED = 20261201
+TILT_SEED = 20261260
+TILTS = {"tilt": (30, 60), "tilt20": (15, 25)}  # degrees either way
 CLOSEUP_SIDE = 1024
 SKIN = [(255, 219, 172), (241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 51, 23)]
 MASK = [(168, 207, 223), (190, 222, 206), (236, 236, 236), (40, 40, 46)]
@@ -93,6 +103,26 @@ def turned(rgb: np.ndarray, faces: Faces, turns: int) -> tuple[np.ndarray, Faces
             x, y, bw, bh = h - f.y - f.h, f.x, f.h, f.w
         out.append(GroundTruthFace(x, y, bw, bh, f.valid))
     return np.ascontiguousarray(np.rot90(rgb, turns)), out
+
+
+def tilted(rgb: np.ndarray, faces: Faces, angle: float) -> tuple[np.ndarray, Faces]:
+    """The photo turned `angle` degrees (counter-clockwise) about its centre on a canvas that holds
+    all of it, the corners filled by replicating the border (no hard edge across a face); each box
+    the upright bounds of the turned box shrunk to 80% about its centre, as video_variants' roll."""
+    h, w = rgb.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    c, s = abs(m[0, 0]), abs(m[0, 1])
+    width, height = int(np.ceil(h * s + w * c)), int(np.ceil(h * c + w * s))
+    m[0, 2] += width / 2 - w / 2
+    m[1, 2] += height / 2 - h / 2
+    out = cv2.warpAffine(rgb, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    boxes = []
+    for f in faces:
+        corners = np.array([[f.x, f.y, 1], [f.x + f.w, f.y, 1], [f.x, f.y + f.h, 1], [f.x + f.w, f.y + f.h, 1]], float) @ m.T
+        (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
+        cx, cy, bw, bh = (x0 + x1) / 2, (y0 + y1) / 2, 0.8 * (x1 - x0), 0.8 * (y1 - y0)
+        boxes.append(GroundTruthFace(round(cx - bw / 2), round(cy - bh / 2), max(1, round(bw)), max(1, round(bh)), f.valid))
+    return np.ascontiguousarray(out), boxes
 
 
 def cropped_faces(faces: Faces, x0: int, y0: int, x1: int, y1: int, k: float) -> Faces:
@@ -201,6 +231,7 @@ def condition_case(k: int, stem: str, rgb: np.ndarray, faces: Faces, rnd: random
 def make_cases(ground_truth: dict[str, Faces], wanted: set[str]) -> dict[str, list[Case]]:
     """The sets named in `wanted`, each photo drawn as it would be if every set were made."""
     rnd, conditions, edges = random.Random(SEED), random.Random(CONDITIONS_SEED), random.Random(EDGE_SEED)
+    tilts = {name: random.Random(TILT_SEED + i) for i, name in enumerate(TILTS)}
     cases: dict[str, list[Case]] = {s: [] for s in SETS}
     for k, (name, faces) in enumerate(ground_truth.items()):
         rgb = read_photo(DATA / "images" / name).pixels[:, :, :3]
@@ -224,6 +255,11 @@ def make_cases(ground_truth: dict[str, Faces], wanted: set[str]) -> dict[str, li
         cut = [f for f in faces if f.valid and f.h >= 40]
         if cut and "edge" in wanted:
             cases["edge"].append((stem, *edge_cut(rgb, faces, edges.choice(cut), edges)))
+        if k % 2 == 1:  # the photos the quarter-turned sets (which chose the turned views) do not hold
+            for name, (low, high) in TILTS.items():
+                angle = tilts[name].uniform(low, high) * tilts[name].choice((-1, 1))
+                if name in wanted:
+                    cases[name].append((stem, *tilted(rgb, faces, angle)))
         if "gray" in wanted:
             cases["gray"].append((stem, np.repeat(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2), faces))
     return {s: c for s, c in cases.items() if s in wanted}
