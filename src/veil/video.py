@@ -173,7 +173,7 @@ WOVEN_RULE = (f"not marked interlaced, from the first frame in which over {WOVEN
 def looks_woven(frame: av.VideoFrame) -> bool:
     """Whether a frame's lines alternate between two pictures over more than WOVEN_TEETH of it."""
     try:
-        luma = frame.to_ndarray(format="gray")[:, ::COMB_COLUMNS].astype(np.int16)
+        luma = frame.to_ndarray(format="gray")[:, ::COMB_COLUMNS].astype(np.int32)  # products up to 255²
     except (ValueError, av.error.FFmpegError):
         return False  # the frame cannot be searched at all: it is covered whole (sample)
     if luma.shape[0] < 5:
