@@ -22,13 +22,13 @@ from veil.track import iou_matrix
 # The option's words (plural, as a user says them) and the kind each region records.
 HIDE_WORDS: dict[str, Kind] = {"faces": "face", "plates": "plate", "text": "text", "people": "person"}
 WORD_OF_KIND = {kind: word for word, kind in HIDE_WORDS.items()}
+DEFAULT_HIDE: tuple[Kind, ...] = ("face",)
+ID_PREFIX: dict[Kind, str] = {"face": "f", "plate": "p", "text": "t", "person": "b", "speech": "s"}
 
 
 def counted(kind: str, count: int) -> str:
     """'1 plate', '3 plates', '2 people': a count of regions of one kind, as a user says it."""
     return f"{count} {kind if count == 1 else WORD_OF_KIND.get(kind, kind)}"
-DEFAULT_HIDE: tuple[Kind, ...] = ("face",)
-ID_PREFIX: dict[Kind, str] = {"face": "f", "plate": "p", "text": "t", "person": "b", "speech": "s"}
 
 
 def parse_hide(text: str) -> tuple[Kind, ...]:

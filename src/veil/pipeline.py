@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
         # Regions that hide pixels: speech is time, and a box off the picture hides nothing.
         hiding = result.media.hiding_regions()
         result.regions = len(hiding)
-        result.by_kind = {kind: sum(r.kind == kind for r in hiding) for kind in sorted({r.kind for r in hiding})}
+        result.by_kind = dict(sorted(Counter(r.kind for r in hiding).items()))
         result.input_sha256 = result.media.sha256
     result.seconds = time.monotonic() - started
     return result

@@ -56,7 +56,8 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
         "plan_created": plan.created,
         "plan_veil_version": plan.veil_version,
         # The plan file this run started from, as it was then (None: planned in this run). Its
-        # files' detection records say what was detected and when; the edits, what a person changed (a reviewer, or a setting given over the plan).
+        # files' detection records say what was detected and when; the edits, what a person changed
+        # (a reviewer, or a setting given over the plan).
         "plan_file": {"path": plan.loaded_from, "sha256_when_loaded": plan.loaded_sha256} if plan.loaded_from else None,
         "models": models_used(plan),
         "settings": {

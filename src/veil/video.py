@@ -162,8 +162,6 @@ DETECTORS_TONE_MAP = (TRC_PQ,)
 COMB_STEP = 12
 COMB_COLUMNS = 4
 WOVEN_TEETH = 0.01
-
-
 FIELD_SEARCH = "the top field, stretched to the frame's height"
 WOVEN_RULE = (f"not marked interlaced, from the first frame in which over {WOVEN_TEETH:.0%} of the pixels (every "
               f"{COMB_COLUMNS}th column) differ from the lines above and below by more than {COMB_STEP}/255 the "
@@ -185,13 +183,13 @@ def looks_woven(frame: av.VideoFrame) -> bool:
     return bool(teeth.mean() > WOVEN_TEETH)
 
 
-def _upright_rgb(frame: av.VideoFrame, size: tuple[int, int], turns: int, woven: bool = False) -> np.ndarray:
+def _upright_rgb(frame: av.VideoFrame, size: tuple[int, int], turns: int, as_field: bool) -> np.ndarray:
     """The frame as the detectors see it: upright, at `size`. An interlaced frame's lines
     alternate between two moments, and where anything moves its edges are combs, in which the
-    detectors miss faces and plates they find in either field alone: they get its top field,
-    stretched back to the frame's height. `woven`: the frame is interlaced though not marked so."""
+    detectors miss faces and plates they find in either field alone: `as_field`, they get its top
+    field, stretched back to the frame's height."""
     coded = size if turns % 2 == 0 else size[::-1]
-    if frame.interlaced_frame or woven:
+    if as_field:
         # Scaled across only (the fields stay apart), then the top field's lines stretched.
         field = frame_rgb(frame, DETECTORS_TONE_MAP, width=coded[0], height=frame.height)[0::2]
         rgb = cv2.resize(field, coded, interpolation=cv2.INTER_LINEAR)
@@ -590,8 +588,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     # later frame.
     shot_end: tuple[int, av.VideoFrame, int] | None = None
 
-    def woven_at(index: int) -> bool:
-        return scan.woven_from is not None and index >= scan.woven_from
+    def as_field(index: int, frame: av.VideoFrame) -> bool:
+        """Whether the detectors get the frame's top field: marked interlaced, or woven footage from
+        its first woven frame on (looks_woven)."""
+        return frame.interlaced_frame or (scan.woven_from is not None and index >= scan.woven_from)
 
     def sample(index: int, frame: av.VideoFrame, turns: int, every_view: bool, ends_shot: bool = False) -> bool:
         """Adds the frame to the batch for detection (every view: a shot's first or last frame). A
@@ -604,10 +604,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         views = bool(sampling.retina_every) and (every_view or sampled % sampling.retina_every == 0)
         text = every_view or sampled % sampling.text_every == 0
         sampled += not ends_shot
-        woven = woven_at(index)
+        field_only = as_field(index, frame)
         try:
-            full = _upright_rgb(frame, scan.shown, turns, woven) if text and wants_text(hide) else None
-            batch.append(_Frame(index, _upright_rgb(frame, size, turns, woven), views, text, full))
+            full = _upright_rgb(frame, scan.shown, turns, field_only) if text and wants_text(hide) else None
+            batch.append(_Frame(index, _upright_rgb(frame, size, turns, field_only), views, text, full))
         except (ValueError, av.error.FFmpegError):
             scan.unanalysable.append(index)  # covered whole when rendered
             return True
@@ -670,7 +670,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                 if not frame.interlaced_frame:  # (a damaged frame, covered whole, is not looked at)
                     if scan.woven_from is None and looks_woven(frame):
                         scan.woven_from = index
-                    scan.woven += woven_at(index)
+                    scan.woven += as_field(index, frame)
                 # A new shot is looked at at once, whatever the stride, and with every view.
                 if cut or index - last_detected >= sampling.stride or \
                         overdue(frame.time, last_searched_time, previous_time):
@@ -680,8 +680,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                     shot_end = (index, frame, turns)
                     if sampling.glance_side:
                         try:
-                            glances.append(_Frame(index, _upright_rgb(frame, glance_size, turns, woven_at(index)), False,
-                                                   False))
+                            glances.append(_Frame(index, _upright_rgb(frame, glance_size, turns, as_field(index, frame)),
+                                                   False, False))
                         except (ValueError, av.error.FFmpegError):
                             pass  # its neighbours' tracks still cover it, as without the glance
                         if len(glances) == batch_size:
