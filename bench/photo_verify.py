@@ -84,6 +84,7 @@ class Photo:
     width: int
     centerface: np.ndarray
     retina: np.ndarray
+    turns: np.ndarray  # per RetinaFace row: the quarter turns of its view
     zoomed: np.ndarray  # per RetinaFace row: the closer look's confirming row, or NaNs
     verifier: dict = field(default_factory=dict)  # (mosaic, row bytes) -> score
     seconds: float = 0.0
@@ -102,7 +103,7 @@ def collect(root: Path, name: str, profile: DetectionProfile) -> Photo:
         found = zoom_confirmed(rgb, retina[i : i + 1], turns[i : i + 1], nothing, profile, shared_retinaface())
         if len(found):
             zoomed[i] = found[0]
-    return Photo(name, path, rgb.shape[0], rgb.shape[1], cf, retina, zoomed, seconds=time.process_time() - started)
+    return Photo(name, path, rgb.shape[0], rgb.shape[1], cf, retina, turns, zoomed, seconds=time.process_time() - started)
 
 
 def square_crop(rgb: np.ndarray, row: np.ndarray, context: float, cell: int) -> np.ndarray:
@@ -165,9 +166,9 @@ def kept_rows(photo: Photo, rule: Rule, cost: Cost) -> np.ndarray:
             ok = reps[:, 4] + rule.weight * scores > size_threshold(reps, profile)
         else:
             ok = scores >= rule.minimum
-        chosen = np.concatenate([select(cf[~weak], retina, profile), reps[ok]])
+        chosen = np.concatenate([select(cf[~weak], retina, photo.turns, profile), reps[ok]])
     else:
-        chosen = select(cf, retina, profile)
+        chosen = select(cf, retina, photo.turns, profile)
     open_ = ~np.isnan(photo.zoomed[:, 0]) & ~any_overlapping(retina, chosen, FAST.agree_iou)
     return np.concatenate([chosen, photo.zoomed[open_]])
 

@@ -54,6 +54,8 @@ LISTENER = Face(WIDER + "11--Meeting/11_Meeting_Meeting_11_Meeting_Meeting_11_28
 MEETING = Face(WIDER + "11--Meeting/11_Meeting_Meeting_11_Meeting_Meeting_11_295.jpg", (691, 292, 21, 28))
 # A face 53 px high in an election crowd: in the photo hazed, neither detector finds it.
 VOTER = Face(WIDER + "8--Election_Campain/8_Election_Campain_Election_Campaign_8_412.jpg", (951, 630, 44, 53))
+# A patrolling soldier's face seen from the side, 132x90 px: turned three quarters, he lies on his side.
+PATROL = Face(WIDER + "25--Soldier_Patrol/25_Soldier_Patrol_Soldier_Patrol_25_436.jpg", (302, 152, 132, 90))
 # A marcher's face, 234 px high, at the edge of a 1024 px photo.
 MARCHER = Face(WIDER + "10--People_Marching/10_People_Marching_People_Marching_2_514.jpg", (918, 74, 100, 234))
 
@@ -281,6 +283,24 @@ def test_a_closer_look_keeps_an_upside_down_face_the_small_turned_view_scores_lo
     without_zoom = dataclasses.replace(FAST, zoom_floor=None)
     assert max((iou(d, face) for d in detect_faces(rgb, without_zoom)), default=0) < 0.3
     assert max(iou(d, face) for d in detect_faces(rgb, FAST)) >= 0.5
+
+
+def test_a_face_both_detectors_find_in_a_turned_view_is_hidden_around_the_turned_views_box(
+        shared_data: Path, tmp_path: Path) -> None:
+    """Upright CenterFace boxes a face lying on its side beside it; where a turned RetinaFace view
+    agrees, the face is hidden around that view's box too, not around CenterFace's alone."""
+    pixels = read_photo(shared_data / PATROL.photo).pixels
+    x, y, w, h = PATROL.box
+    lying = np.ascontiguousarray(np.rot90(pixels, 3))
+    box = (pixels.shape[0] - y - h, x, h, w)
+    source = tmp_path / "lying.png"
+    Image.fromarray(lying).save(source)
+    plan = plan_photo(source, ACCURATE)
+    assert plan.detection["turned_kept"] is True
+    render_photo(plan, RenderSettings(mode="fill"), tmp_path / "out.png")
+    shown = read_photo(tmp_path / "out.png").pixels
+    bx, by, bw, bh = box
+    assert (shown[int(by + 0.2 * bh):int(by + 0.8 * bh), int(bx + 0.2 * bw):int(bx + 0.8 * bw)] <= 24).mean() >= 0.95
 
 
 def test_video_frames_with_views_get_the_same_closer_look(shared_data: Path) -> None:

@@ -97,6 +97,10 @@ class DetectionProfile:
     # so they rarely fire on the same hand or pattern, while a real face is seen by both.
     retina_threshold: float = 0.9
     retina_confirmed: float = 0.3
+    # A face both detectors found is hidden around CenterFace's box, except (True) where a turned
+    # view sees it better than every upright view: a face lying on its side or upside down,
+    # which upright CenterFace boxes beside it. There RetinaFace's box is kept beside it.
+    turned_kept: bool = False
     confirmed: float = 0.05
     agree_iou: float = 0.3
     # A second look: a RetinaFace box at least `zoom_height` px high that its view scored
@@ -131,7 +135,7 @@ class DetectionProfile:
 # that its 320 px views score low, for a few small crops per photo (bench/README.md).
 FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320,
                         zoom_floor=0.08, colourless=(0.06, ((40, 0.1), (80, 0.15))), streak_threshold=0.1,
-                        hard_light=True)
+                        hard_light=True, turned_kept=True)
 ACCURATE = DetectionProfile(
     name="accurate",
     scales=(1.0, 1.5),
@@ -143,6 +147,7 @@ ACCURATE = DetectionProfile(
     colourless=(0.05, ((40, 0.1), (80, 0.15))),
     streak_threshold=0.1,
     hard_light=True,
+    turned_kept=True,
 )
 PROFILES = {p.name: p for p in (FAST, ACCURATE)}
 
@@ -205,6 +210,7 @@ def retina_record(profile: DetectionProfile) -> dict:
         "turn_side": profile.turn_side,
         "retina_threshold": profile.retina_threshold,
         "retina_confirmed": profile.retina_confirmed,
+        "turned_kept": profile.turned_kept,
         "confirmed": profile.confirmed,
         "agree_iou": profile.agree_iou,
         "zoom_floor": profile.zoom_floor,
@@ -639,9 +645,10 @@ def _square_side(profile: DetectionProfile) -> int:
     return side + (-side % STRIDE)
 
 
-def select(centerface: np.ndarray, retina: np.ndarray, profile: DetectionProfile) -> np.ndarray:
+def select(centerface: np.ndarray, retina: np.ndarray, turns: np.ndarray, profile: DetectionProfile) -> np.ndarray:
     """The candidates to keep from both detectors: each on its own score, or on a lower one
-    where the other detector agrees."""
+    where the other detector agrees. `turns`: the quarter turns of the view each RetinaFace row
+    was found in."""
     c_score, r_score = centerface[:, 4], retina[:, 4]
     c_weak = c_score > profile.confirmed
     r_weak = r_score >= profile.retina_confirmed
@@ -650,9 +657,23 @@ def select(centerface: np.ndarray, retina: np.ndarray, profile: DetectionProfile
     keep_r = (r_score >= profile.retina_threshold) | (
         r_weak & any_overlapping(retina, centerface[c_weak], profile.agree_iou))
     # A face both found is hidden around CenterFace's box: RetinaFace's outscores it in NMS
-    # but comes from a coarser view, and hiding both boxes' heads hides more than the head.
-    keep_r &= ~any_overlapping(retina, centerface[keep_c], profile.agree_iou)
+    # but comes from a coarser view, and hiding both boxes' heads hides more than the head
+    # (a face a turned view sees best: see DetectionProfile.turned_kept).
+    beside = _turned_sees_best(retina, turns, keep_r, profile) if profile.turned_kept else False
+    keep_r &= ~any_overlapping(retina, centerface[keep_c], profile.agree_iou) | beside
     return np.concatenate([centerface[keep_c], retina[keep_r]])
+
+
+def _turned_sees_best(retina: np.ndarray, turns: np.ndarray, candidates: np.ndarray,
+                      profile: DetectionProfile) -> np.ndarray:
+    """Which of the `candidates` rows come from a turned view and outscore every upright view's
+    row that overlaps them."""
+    upright = retina[turns == 0]
+    best = candidates & (turns != 0)
+    for i in np.flatnonzero(best):
+        rivals = upright[upright[:, 4] >= retina[i, 4]]
+        best[i] = not any_overlapping(retina[i:i + 1], rivals, profile.agree_iou)[0]
+    return best
 
 
 def fuse(rows: np.ndarray, nms_iou: float, width: int, height: int) -> list[Detection]:
@@ -749,7 +770,7 @@ def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: R
     RetinaFace's views where `second` is given (`select`), else by their size thresholds."""
     if second is not None:
         retina, turns = retina_candidates(rgb, profile, second)
-        chosen = select(rows, retina, profile)
+        chosen = select(rows, retina, turns, profile)
         return np.concatenate([chosen, zoom_confirmed(rgb, retina, turns, chosen, profile, second)])
     return rows[rows[:, 4] > size_threshold(rows, profile)]
 
@@ -1014,15 +1035,18 @@ class VideoDetection:
 # from above or half hidden in a crowd, which the full-size pass boxes weakly and beside the face,
 # are found there and carried by tracking. Its weaker boxes (0.05) cut leaks further on some clips
 # but hid several times as much more of the frame away from faces (bench/README.md).
+# A turned view's box is not kept beside CenterFace's (`turned_kept`): on the pan clips it hid
+# more of the frame away from faces and protected no more (bench/README.md).
 # Frames under hard light are not levelled (`hard_light`): at video's lower threshold, and with
 # tracking, hazed and stage-lit clips leaked about as little without it, and levelled they hid
 # more of the frame away from faces (bench/README.md, "Hard light").
 VIDEO_DETECTION = {
-    "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=(), colourless=None, hard_light=False),
+    "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=(), colourless=None, hard_light=False,
+                                         turned_kept=False),
                            side=960, stride=2, retina_every=3, overview_threshold=0.1, confirm_score=0.1, confirm_hits=4,
                            glance_side=320),
     "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=(), colourless=None,
-                                             hard_light=False),
+                                             hard_light=False, turned_kept=False),
                                side=1920, stride=1, retina_every=6, overview_threshold=0.1, confirm_score=0.1,
                                confirm_hits=8),
 }
