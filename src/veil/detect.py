@@ -97,12 +97,12 @@ class DetectionProfile:
     # so they rarely fire on the same hand or pattern, while a real face is seen by both.
     retina_threshold: float = 0.9
     retina_confirmed: float = 0.3
+    confirmed: float = 0.05
+    agree_iou: float = 0.3
     # A face both detectors found is hidden around CenterFace's box, except (True) where a turned
     # view sees it better than every upright view: a face lying on its side or upside down,
     # which upright CenterFace boxes beside it. There RetinaFace's box is kept beside it.
     turned_kept: bool = False
-    confirmed: float = 0.05
-    agree_iou: float = 0.3
     # A second look: a RetinaFace box at least `zoom_height` px high that its view scored
     # between `zoom_floor` and `retina_threshold`, and that nothing kept overlaps, is looked at
     # again on a crop around it (`zoom_contexts` times its size, its longer side at most
@@ -210,9 +210,9 @@ def retina_record(profile: DetectionProfile) -> dict:
         "turn_side": profile.turn_side,
         "retina_threshold": profile.retina_threshold,
         "retina_confirmed": profile.retina_confirmed,
-        "turned_kept": profile.turned_kept,
         "confirmed": profile.confirmed,
         "agree_iou": profile.agree_iou,
+        "turned_kept": profile.turned_kept,
         "zoom_floor": profile.zoom_floor,
         "zoom_height": profile.zoom_height,
         "zoom_side": profile.zoom_side,
