@@ -7,7 +7,9 @@ cases from the dev photos, with exact ground truth, so that detection profiles c
 chosen on them as well as on the plain set:
 
     rot90, rot180, rot270  dev photos turned a quarter, half, three quarters counter-clockwise
-                           (each photo in one set only); boxes turned exactly
+                           (every other photo, each in one set only); boxes turned exactly
+    rot90b, rot180b, rot270b  the other photos turned the same way: the turned views and the
+                           rules for them were chosen on the three sets above, never on these
     closeup                (every third photo) a crop around one face >= 50 px high that fills 50-100% of the crop's
                            height, upscaled to 1,024 px on its longer side
     occluded               up to three faces >= 24 px per photo partly covered by a pasted
@@ -75,8 +77,8 @@ from veil.imagefile import read_photo  # noqa: E402
 from veil.photo import plan_photo, render_photo  # noqa: E402
 from veil.plan import RenderSettings  # noqa: E402
 
-SETS = ("rot90", "rot180", "rot270", "closeup", "occluded", "dark", "shared", "small", "large", "gray", "edge", "tilt",
-        "tilt20")
+SETS = ("rot90", "rot180", "rot270", "rot90b", "rot180b", "rot270b", "closeup", "occluded", "dark", "shared", "small",
+        "large", "gray", "edge", "tilt", "tilt20")
 SEED = 20261129
 CONDITIONS_SEED = 20261130
 EDGE_SEED = 20261201
@@ -236,9 +238,12 @@ def make_cases(ground_truth: dict[str, Faces], wanted: set[str]) -> dict[str, li
     for k, (name, faces) in enumerate(ground_truth.items()):
         rgb = read_photo(DATA / "images" / name).pixels[:, :, :3]
         stem = Path(name).stem
+        turns = k // 2 % 3 + 1
         if k % 2 == 0:  # every other photo is turned, each into one of the three sets
-            turns = k // 2 % 3 + 1
             cases[f"rot{90 * turns}"].append((stem, *turned(rgb, faces, turns)))
+        elif any(f"rot{90 * t}b" in wanted for t in (1, 2, 3)):
+            # The other photos turned the same way: sets that chose no view or rule (held out).
+            cases[f"rot{90 * turns}b"].append((stem, *turned(rgb, faces, turns)))
         large = [f for f in faces if f.valid and f.h >= 50]
         if large and k % 3 == 0:
             cases["closeup"].append((stem, *closeup(rgb, faces, rnd.choice(large), rnd)))
