@@ -659,8 +659,10 @@ def select(centerface: np.ndarray, retina: np.ndarray, turns: np.ndarray, profil
     # A face both found is hidden around CenterFace's box: RetinaFace's outscores it in NMS
     # but comes from a coarser view, and hiding both boxes' heads hides more than the head
     # (a face a turned view sees best: see DetectionProfile.turned_kept).
-    beside = _turned_sees_best(retina, turns, keep_r, profile) if profile.turned_kept else False
-    keep_r &= ~any_overlapping(retina, centerface[keep_c], profile.agree_iou) | beside
+    both = any_overlapping(retina, centerface[keep_c], profile.agree_iou)
+    if profile.turned_kept:
+        both &= ~_turned_sees_best(retina, turns, keep_r & both, profile)
+    keep_r &= ~both
     return np.concatenate([centerface[keep_c], retina[keep_r]])
 
 
