@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from protection_support import inner_part
 
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
@@ -66,12 +67,6 @@ def iou(d: Detection, box: tuple[float, float, float, float]) -> float:
     iy = max(0.0, min(d.y1, y + h) - max(d.y0, y))
     inter = ix * iy
     return inter / ((d.x1 - d.x0) * (d.y1 - d.y0) + w * h - inter)
-
-
-def inner_part(pixels: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The inner 60% of a face box (a 20% margin on each side), as the protection rule checks it."""
-    x, y, w, h = box
-    return pixels[int(y + 0.2 * h):int(y + 0.8 * h), int(x + 0.2 * w):int(x + 0.8 * w)]
 
 
 def upside_down(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:

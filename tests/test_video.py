@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from protection_support import inner_part
 from video_support import damaged, reencode
 
 from veil.cli import app
@@ -53,7 +54,6 @@ IDENTIFYING = ("location", "creation", "make", "model", "software", "com.apple",
 
 def probe(path: Path) -> dict:
     with av.open(str(path)) as c:
-        v = c.streams.video[0]
         frames = list(c.decode(video=0))
     with av.open(str(path)) as c:
         audio = [(bytes(p), p.pts) for p in c.demux(*c.streams.audio) if p.size] if c.streams.audio else []
@@ -188,7 +188,7 @@ def test_tracked_face_is_hidden_in_every_frame(tmp_path: Path):
             if index not in gt or index in media.covered_frames():
                 continue
             x, y, w, h = gt[index]
-            inner = frame.to_ndarray(format="rgb24")[int(y + 0.2 * h):int(y + 0.8 * h), int(x + 0.2 * w):int(x + 0.8 * w)]
+            inner = inner_part(frame.to_ndarray(format="rgb24"), (x, y, w, h))
             assert (inner <= 24).all(axis=2).mean() >= 0.95, f"face visible in frame {index}"
     assert {b.origin for r in media.regions for b in r.boxes.values()} >= {"detected", "extended"}
 
@@ -431,7 +431,7 @@ def test_odd_sized_video_keeps_its_size_and_faces_are_hidden(pix_fmt: str, writt
     with av.open(str(target)) as c:
         for index, frame in enumerate(c.decode(video=0)):
             x, y, w, h = gt[index]
-            inner = frame.to_ndarray(format="rgb24")[int(y + 0.2 * h):int(y + 0.8 * h), int(x + 0.2 * w):int(x + 0.8 * w)]
+            inner = inner_part(frame.to_ndarray(format="rgb24"), (x, y, w, h))
             assert index in media.covered_frames() or (inner <= 24).all(axis=2).mean() >= 0.95, f"face visible in frame {index}"
 
 
@@ -740,8 +740,7 @@ def _face_on_one_frame(tmp_path: Path, picture: np.ndarray, margin: int, shown_a
     with av.open(str(target)) as c:
         shown = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][shown_at]
     for f in faces:
-        w, h = f.x1 - f.x0, f.y1 - f.y0
-        inner = shown[int(f.y0 + 0.2 * h):int(f.y1 - 0.2 * h), int(f.x0 + 0.2 * w):int(f.x1 - 0.2 * w)]
+        inner = inner_part(shown, (f.x0, f.y0, f.x1 - f.x0, f.y1 - f.y0))
         assert (inner <= 24).all(axis=2).mean() >= 0.95, f"a face shown on frame {shown_at} was left visible"
 
 
