@@ -57,6 +57,9 @@ MEETING = Face(WIDER + "11--Meeting/11_Meeting_Meeting_11_Meeting_Meeting_11_295
 VOTER = Face(WIDER + "8--Election_Campain/8_Election_Campain_Election_Campaign_8_412.jpg", (951, 630, 44, 53))
 # A patrolling soldier's face seen from the side, 132x90 px: turned three quarters, he lies on his side.
 PATROL = Face(WIDER + "25--Soldier_Patrol/25_Soldier_Patrol_Soldier_Patrol_25_436.jpg", (302, 152, 132, 90))
+# A mourner's face, 65x91 px, in a row of faces: upside down, RetinaFace's half-turned 320 px view
+# scores it between 0.05 and 0.08.
+MOURNER = Face(WIDER + "6--Funeral/6_Funeral_Funeral_6_160.jpg", (150, 217, 65, 91))
 # A marcher's face, 234 px high, at the edge of a 1024 px photo.
 MARCHER = Face(WIDER + "10--People_Marching/10_People_Marching_People_Marching_2_514.jpg", (918, 74, 100, 234))
 
@@ -119,7 +122,7 @@ def test_a_phone_size_photo_gets_a_middle_pass_and_thresholds_for_faces_at_that_
     assert [p["scale"] for p in record["passes"]] == [1.0, round(1536 / 4032, 4), round(640 / 4032, 4)]
     assert record["size_thresholds"] == [[round(40 * 4032 / 1536), 0.2], [round(80 * 4032 / 1536), 0.3]]
     assert detection_record(FAST, 1024, 768)["size_thresholds"] == [[40, 0.2], [80, 0.3]]
-    without = dataclasses.replace(FAST, middle_side=10**6)
+    without = dataclasses.replace(FAST, middle_side=10**6, zoom_floor=None)  # the closer look also finds it
     assert max((iou(d, face) for d in detect_faces(big, without)), default=0) < 0.3
     assert max(iou(d, face) for d in detect_faces(big, FAST)) >= 0.4
 
@@ -284,6 +287,24 @@ def test_a_closer_look_keeps_an_upside_down_face_the_small_turned_view_scores_lo
     assert max(iou(d, face) for d in detect_faces(rgb, FAST)) >= 0.5
 
 
+def test_the_closer_look_starts_low_enough_for_an_upside_down_mourner(shared_data: Path, tmp_path: Path) -> None:
+    """The default looks again at RetinaFace boxes from 0.05 (and 30 px high): this mourner upside
+    down, whom the small turned view scores under the earlier floor of 0.08, is found on the crop
+    and hidden."""
+    pixels = read_photo(shared_data / MOURNER.photo).pixels
+    face = upside_down(MOURNER.box, pixels.shape[1], pixels.shape[0])
+    source = tmp_path / "upside_down.png"
+    Image.fromarray(np.ascontiguousarray(np.rot90(pixels, 2))).save(source)
+    plan = plan_photo(source, FAST)
+    assert plan.detection["zoom_floor"] == 0.05 and plan.detection["zoom_height"] == 30
+    render_photo(plan, RenderSettings(mode="fill"), tmp_path / "out.png")
+    assert (inner_part(read_photo(tmp_path / "out.png").pixels, face) <= 24).mean() >= 0.95
+    rgb = read_photo(source).pixels
+    assert max(iou(d, face) for d in detect_faces(rgb, FAST)) >= 0.5
+    earlier = dataclasses.replace(FAST, zoom_floor=0.08, zoom_height=40)
+    assert max((iou(d, face) for d in detect_faces(rgb, earlier)), default=0) < 0.3
+
+
 def test_a_face_both_detectors_find_in_a_turned_view_is_hidden_around_the_turned_views_box(
         shared_data: Path, tmp_path: Path) -> None:
     """Upright CenterFace boxes a face lying on its side beside it; where a turned RetinaFace view
@@ -301,13 +322,13 @@ def test_a_face_both_detectors_find_in_a_turned_view_is_hidden_around_the_turned
     assert (inner_part(shown, box) <= 24).mean() >= 0.95
 
 
-def test_video_frames_with_views_get_the_same_closer_look(shared_data: Path) -> None:
-    """A sampled video frame that RetinaFace's views run on gets the photo profile's closer look:
-    the upside-down face they score low is kept, as in a photo."""
+def test_video_frames_with_views_get_a_closer_look_too(shared_data: Path) -> None:
+    """A sampled video frame that RetinaFace's views run on gets a closer look, as a photo does
+    (from the floor the pan clips were measured with): the upside-down face they score low is kept."""
     rgb = np.ascontiguousarray(np.rot90(read_photo(shared_data / PHOTOGRAPHER.photo).pixels, 2))
     face = upside_down(PHOTOGRAPHER.box, rgb.shape[1], rgb.shape[0])
     frame_profile = VIDEO_DETECTION["fast"].frame
-    assert frame_profile.zoom_floor == FAST.zoom_floor
+    assert frame_profile.zoom_floor is not None and frame_profile.zoom_side == FAST.zoom_side
     [with_views] = detect_frames([rgb], frame_profile, [True])
     assert max(iou(d, face) for d in with_views) >= 0.5
     [without_zoom] = detect_frames([rgb], dataclasses.replace(frame_profile, zoom_floor=None), [True])

