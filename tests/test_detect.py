@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+
 from protection_support import inner_part
 
 from veil.detect import (
