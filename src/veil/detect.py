@@ -1027,9 +1027,10 @@ class VideoDetection:
 # and tracking carries them between. Chosen by measurement of leaks (bench/video_leaks.py on
 # wider_pan, youtube_faces and make_pan_videos.py clips) against speed (bench/video_speed.py);
 # figures in bench/README.md.
-# The photo profile's closer look at weak RetinaFace boxes (zoom_floor) runs on the frames with
-# views too: a large face that the views score weakly on every frame (a faint face on a poster, a
-# face among others in a crowd) is never found for tracking to carry, and the crops cost little.
+# A closer look at weak RetinaFace boxes (zoom_floor, as in photos, from a floor of its own below)
+# runs on the frames with views too: a large face that the views score weakly on every frame (a
+# faint face on a poster, a face among others in a crowd) is never found for tracking to carry,
+# and the crops cost little.
 # The frames between sampled ones get a glance (CenterFace alone at 320 px, boxes from 0.5): a face
 # shown on one frame only is found there; a large one, the face that a paused frame would expose
 # most, still is at that size, for a small part of pass 1's time (bench/glance.py).
