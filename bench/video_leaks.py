@@ -50,7 +50,7 @@ import av
 import numpy as np
 
 import veil.video
-from veil.detect import PROFILES, VIDEO_DETECTION, Detection, VideoDetection
+from veil.detect import PROFILES, VIDEO_DETECTION, Detection, FramesJudged, VideoDetection
 from veil.plan import MediaPlan, Plan, RenderSettings
 from veil.regions import head_box
 from veil.motion import CameraPath
@@ -172,13 +172,15 @@ def cache_detection_pass(folder: Path, confirm_hits: int) -> None:
         facts = f"{clip} {clip.stat().st_size} {clip.stat().st_mtime_ns} {key} {rest[3:]}"
         path = folder / f"{clip.stem[:60]}.{hashlib.sha256(facts.encode()).hexdigest()[:20]}.pkl"
         if path.exists():
-            result = pickle.loads(path.read_bytes())
+            result, judged = pickle.loads(path.read_bytes())
+            result.judged = FramesJudged(**judged)
             # Measured again each time: cheap beside the detectors, and never left from older code.
             result.camera = camera_path(clip, result)
             return result
         result = scan(container, stream, sampling, *rest)
         folder.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(pickle.dumps(result))
+        # The counts without their lock, which does not pickle.
+        path.write_bytes(pickle.dumps((replace(result, judged=None), result.judged.record())))
         return result
 
     veil.video._scan = cached
@@ -229,6 +231,8 @@ def main() -> None:
                         "ones needs (--cache reuses the detection pass)")
     parser.add_argument("--zoom-floor", type=float, help="override: the closer look at weak RetinaFace boxes "
                         "from this score (0: off)")
+    parser.add_argument("--zoom-height", type=int, help="override: the closer look at weak RetinaFace boxes "
+                        "at least this many pixels high")
     parser.add_argument("--onto", type=Path, help="veil only: render each plan onto the clip of the same name in "
                         "this folder (the same frames, not darkened) and score that: on a night clip the rule "
                         "cannot tell a face already dark from a hidden one")
@@ -262,6 +266,8 @@ def main() -> None:
         sampling = replace(sampling, confirm_hits=args.confirm_hits)
     if args.zoom_floor is not None:
         sampling = replace(sampling, frame=replace(sampling.frame, zoom_floor=args.zoom_floor or None))
+    if args.zoom_height is not None:
+        sampling = replace(sampling, frame=replace(sampling.frame, zoom_height=args.zoom_height))
     if args.still_camera:
         veil.video.FOLLOW_CAMERA = False
     if args.cache:
