@@ -530,16 +530,18 @@ def test_the_review_shows_a_face_drawn_in_the_alpha_channel_alone(shared_data):
     assert np.array_equal(as_displayed(opaque), rgb)
 
 
-def test_8_bit_values_in_a_16_bit_file_are_seen_and_hidden(shared_data, tmp_path):
-    # An exporter's slip: 0-255 stored in 16 bits. Black to a detector reading the top 8 bits,
-    # yet written back whole, and shown by any viewer that stretches levels.
+@pytest.mark.parametrize("offset", [0, 0x8000])
+def test_8_bit_values_in_a_16_bit_file_are_seen_and_hidden(shared_data, tmp_path, offset):
+    # 256 levels of a 16-bit scale: at its foot, an exporter's slip (0-255 stored in 16 bits);
+    # far up it, a thermal camera's narrow band. Black or one flat grey to a detector reading the
+    # top 8 bits (the face was written back untouched), shown by any viewer that stretches levels.
     rgb, faces = _two_faces(shared_data)
     source, out = tmp_path / "low.png", tmp_path / "low-out.png"
-    cv2.imwrite(str(source), cv2.cvtColor(rgb.astype(np.uint16), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(source), cv2.cvtColor(rgb.astype(np.uint16) + offset, cv2.COLOR_RGB2BGR))
     result = veil(source, "-o", out)
     assert result.exit_code == 0, result.output
     written = read_photo(out).pixels
-    assert written.dtype == np.uint16 and written.max() == rgb.max()
+    assert written.dtype == np.uint16 and written.max() == int(rgb.max()) + offset
     for face in faces:
         assert (_inner(written, face) == 0).all(axis=2).mean() >= 0.95
 

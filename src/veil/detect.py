@@ -404,12 +404,13 @@ def as_rgb8(image: np.ndarray) -> np.ndarray:
     """The detector's view of any decoded image: 8-bit, three channels, RGB (a transparent one's
     colour channels: see `as_shown`).
 
-    16-bit values are shifted down to the 8 bits their largest value uses, not always to the top
-    8: 8-bit values stored in 16 (an exporter's slip) would be black to the detector, yet written
-    back whole, and any viewer that stretches levels shows them."""
+    16-bit values are seen from the lowest the picture uses to the highest, as a viewer that
+    stretches levels shows them, not always through their top 8 bits: 8-bit values stored in 16
+    (an exporter's slip), or a thermal camera's narrow band of values far up the scale, would be
+    one flat grey to the detector, yet are written back whole. A band narrower than 256 levels is
+    seen as 8-bit values are, not stretched further."""
     if image.dtype == np.uint16:
-        largest = int((image[:, :, :3] if image.ndim == 3 else image).max(initial=0))
-        image = (image >> max(0, largest.bit_length() - 8)).astype(np.uint8)
+        image = _levels_used(image[:, :, :3] if image.ndim == 3 else image)
     elif image.dtype != np.uint8:
         image = np.clip(image, 0, 255).astype(np.uint8)
     if image.ndim == 2:
@@ -417,6 +418,17 @@ def as_rgb8(image: np.ndarray) -> np.ndarray:
     if image.shape[2] == 4:
         return np.ascontiguousarray(image[:, :, :3])
     return image
+
+
+def _levels_used(values: np.ndarray) -> np.ndarray:
+    """16-bit values in 8 bits, from the lowest the picture uses up to the highest."""
+    if values.size == 0:
+        return values.astype(np.uint8)
+    low, high = int(values.min()), int(values.max())
+    span = max(high - low, 255)
+    # A table of every 16-bit value: no copy of a large photo wider than its 8-bit view.
+    table = np.clip((np.arange(1 << 16) - low) * 255 // span, 0, 255).astype(np.uint8)
+    return table[values]
 
 
 # The views `as_shown` gives a transparent picture, as the plan names them.
