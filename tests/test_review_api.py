@@ -864,3 +864,22 @@ def test_every_frame_of_an_mpeg_ts_can_be_shown_in_any_order(tmp_path: Path):
         assert answer.status_code == 200, (index, answer.text)
         shown_pixels = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB"), float)
         assert np.abs(shown_pixels - decoded[index]).mean() < 6, f"frame {index} is not the one asked for"
+
+
+def test_every_frame_of_an_avi_with_b_frames_can_be_shown_in_any_order(tmp_path: Path):
+    # AVI's made-up presentation times run backwards with B-frames: planning times those frames in
+    # decoding order, and a frame looked for by its raw time after a seek was another frame.
+    source = tmp_path / "clip.avi"
+    reencode(VIDEO, source, 60, pix_fmt="yuv420p", options={"g": "15", "bf": "2"})
+    session = open_session([source], None, tmp_path / "plan.json", tmp_path / "out", None, RenderSettings(),
+                           Analysis(FAST))
+    assert "decoding_times_from" in session.plan.media[0].detection["stream"]
+    with av.open(str(source)) as c:
+        decoded = [f.to_ndarray(format="rgb24").astype(float) for f in c.decode(video=0)]
+    assert len(decoded) == session.plan.media[0].frame_count
+    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    for index in range(len(decoded) - 1, -1, -7):
+        answer = client.get(f"/media/0/frame/{index}.jpg?view=original")
+        assert answer.status_code == 200, (index, answer.text)
+        shown_pixels = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB"), float)
+        assert np.abs(shown_pixels - decoded[index]).mean() < 6, f"frame {index} is not the one asked for"

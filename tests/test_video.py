@@ -480,6 +480,22 @@ def test_avi_and_wmv_output_keeps_its_frames_in_order(suffix: str, tmp_path: Pat
     assert len(times) == 30 and min(steps) > 0 and max(steps) - min(steps) <= 1  # (ASF counts milliseconds)
 
 
+def test_an_avi_input_with_b_frames_is_read_in_time_order(tmp_path: Path):
+    # AVI stores no presentation times: its reader makes them up in decoding order, so with
+    # B-frames (`ffmpeg -c copy` from a phone's MP4 into .avi) the frames' times ran backwards and
+    # the file was refused as two recordings joined end to end. Read as FFmpeg does (its
+    # best-effort time: the decoding time once the presentation times have run backwards).
+    source, target = tmp_path / "camera.avi", tmp_path / "out.mp4"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 30, pix_fmt="yuv420p", options={"bf": "2"})
+    with av.open(str(source)) as c:
+        assert any(f.pict_type == av.video.frame.PictureType.B for f in c.decode(video=0)), "no B-frames: not tested"
+    media = redact(source, target, None)
+    assert media.frame_count == 30 and media.boxes_by_frame()
+    with av.open(str(target)) as c:
+        times = [f.time for f in c.decode(video=0)]
+    assert len(times) == 30 and all(b > a for a, b in zip(times, times[1:]))
+
+
 @pytest.mark.parametrize("tff, order", [("tff=1", 2), ("bff=1", 3)])
 def test_interlaced_video_stays_interlaced_in_its_field_order(tff: str, order: int, tmp_path: Path):
     # Coded as whole pictures and tagged progressive, a camcorder's or broadcast's two fields
@@ -1324,8 +1340,9 @@ def _faces_hidden(source: Path, target: Path) -> dict:
 
 
 def test_of_two_video_streams_the_one_with_the_faces_is_redacted_and_the_other_named(tmp_path: Path):
-    """A file with a small blank stream first and the real picture second: the largest, as a
-    player shows it, is the one redacted and written, and the user hears of the one left out."""
+    """A file with a small blank stream first and the real picture second, neither marked to be
+    shown by default: the largest is the one redacted and written (FFmpeg's own rule takes the
+    first), and the user hears of the one left out."""
     source, target = tmp_path / "two.mkv", tmp_path / "out.mkv"
     with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as c:
         frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(10), c.decode(video=0))]
@@ -1340,10 +1357,37 @@ def test_of_two_video_streams_the_one_with_the_faces_is_redacted_and_the_other_n
                 out.mux(stream.encode(frame))
         out.mux(blank.encode(None))
         out.mux(picture.encode(None))
-    assert "the file holds 2 video streams: only the largest was redacted and written (1 left out)" in \
+    assert "the file holds 2 video streams: only the one marked to be shown (else the largest) was redacted " \
+        "and written (1 left out)" in \
         _faces_hidden(source, target)["notes"]
     with av.open(str(target)) as c:
         assert [(s.codec_context.width, s.codec_context.height) for s in c.streams.video] == [(320, 240)]
+
+
+def test_a_larger_one_frame_preview_track_does_not_replace_the_recording(tmp_path: Path):
+    # Chosen by size alone, a larger preview track (one frame, not marked default) was redacted
+    # and written in place of the recording, which was left out.
+    source, target = tmp_path / "phone.mkv", tmp_path / "out.mkv"
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(10), c.decode(video=0))]
+    with av.open(str(source), "w") as out:
+        recording, preview = out.add_stream("libx264", rate=25), out.add_stream("libx264", rate=25)
+        recording.width, recording.height, recording.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        preview.width, preview.height, preview.pix_fmt = 640, 480, "yuv420p"
+        recording.disposition, preview.disposition = av.stream.Disposition.default, av.stream.Disposition(0)
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, "rgb24")
+            frame.pts = index
+            out.mux(recording.encode(frame))
+        still = av.VideoFrame.from_ndarray(frames[0].repeat(2, axis=0).repeat(2, axis=1), "rgb24")  # 640x480
+        still.pts = 0
+        out.mux(preview.encode(still))
+        out.mux(recording.encode(None))
+        out.mux(preview.encode(None))
+    assert "(1 left out)" in " ".join(_faces_hidden(source, target)["notes"])
+    with av.open(str(target)) as c:
+        assert [(s.codec_context.width, s.codec_context.height) for s in c.streams.video] == [(320, 240)]
+        assert c.streams.video[0].frames in (0, 10) and sum(1 for _ in c.decode(video=0)) == 10
 
 
 def test_mixed_photo_and_video_folder(tmp_path: Path):

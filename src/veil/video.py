@@ -47,8 +47,9 @@ from veil.render import redact_frame
 from veil.tonemap import TRC_PQ, frame_rgb, tone_map_record
 from veil.track import TrackParams, build_tracks
 from veil.voice import media_voice_plan
-from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, VideoError, bit_depth, frame_rate, hdr10_levels,
-                            is_hole, left_out, open_input, open_output, read, subtitles_copied, video_stream)
+from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, Timing, VideoError, bit_depth, frame_rate,
+                            hdr10_levels, is_hole, left_out, open_input, open_output, read, subtitles_copied,
+                            video_stream)
 
 
 # A scene cut: the grey-level histogram of consecutive frames changes this much (half
@@ -276,6 +277,7 @@ class _Scan:
     woven: int = 0  # frames from it on, not marked interlaced: their detectors see one field too
     shown: tuple[int, int] = (0, 0)  # upright, as the detectors see it (`shown_size`)
     tone_mapped: int = 0  # frames whose detectors saw them tone-mapped to SDR (a PQ video's)
+    timing: Timing = field(default_factory=Timing)  # frames timed in decoding order (an AVI's with B-frames)
 
 
 # Detections a second, at the least: a stride of frames would look at a 12 or 15 fps camera (CCTV,
@@ -388,7 +390,9 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                    **({"tone_mapped_frames": {"count": scan.tone_mapped, **tone_map_record(TRC_PQ)}}
                       if scan.tone_mapped else {}),
                    "stream": {"index": index, **beside, **({"damage": damage.record()} if damage else {}),
-                              **({"time_holes": holes} if (holes := time_holes(scan.times, scan.origin)) else {})}},
+                              **({"time_holes": holes} if (holes := time_holes(scan.times, scan.origin)) else {}),
+                              **({"decoding_times_from": scan.timing.decoding_from}
+                                 if scan.timing.decoding_from is not None else {})}},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
         unchecked_covered=not only_range,
@@ -622,7 +626,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         free.put(lane)
     with _progress("detecting", stream.frames, show_progress) as advance, \
             _worker_threads(len(lanes), "veil-detect") as workers:
-        for index, frame in enumerate(read(container, stream, damage=damage)):
+        for index, frame in enumerate(read(container, stream, damage=damage, timing=scan.timing)):
             turns = rotation_of(frame)
             if index == 0:
                 refuse_mirrored(frame)

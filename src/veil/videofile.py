@@ -121,6 +121,14 @@ class Damage:
                 "frames_out_of_order": self.frames_out_of_order, "ends_early": self.ends_early}
 
 
+@dataclass
+class Timing:
+    """How `read` timed the frames it gave: `decoding_from`, the first frame given its decoding
+    time in place of its presentation time (`_Reading._best_effort_time`), None while none was."""
+
+    decoding_from: int | None = None
+
+
 def damage_lines(record: dict, sound_lost: int, are: str = "are") -> list[str]:
     """What a salvaged video's damage record says, a sentence each (for the user and the report);
     `sound_lost`: pieces of its sound that could not be decoded."""
@@ -239,12 +247,16 @@ def has_transparency(stream: av.video.stream.VideoStream) -> bool:
 
 
 def video_stream(container: av.container.InputContainer, exact: bool = False) -> av.video.stream.VideoStream:
-    """The video that is redacted and written: the largest moving picture, as players choose
-    by default (the first on a tie). `exact`: decoded on one thread (see below)."""
+    """The video that is redacted and written: the moving picture marked to be shown by default,
+    the largest of those (the first on a tie), or the largest of all when none is marked. By size
+    alone a larger one-frame preview track beside a recording was chosen over it; by FFmpeg's own
+    rule, which takes the first of equals, a small blank stream before the picture was.
+    `exact`: decoded on one thread (see below)."""
     moving = moving_streams(container)
     if not moving:
         raise VideoError("no moving picture in the file (only a cover picture)")
-    stream = max(moving, key=lambda s: s.codec_context.width * s.codec_context.height if s.codec_context else 0)
+    stream = max(moving, key=lambda s: (bool(s.disposition & av.stream.Disposition.default),
+                                        s.codec_context.width * s.codec_context.height if s.codec_context else 0))
     if stream.codec_context is None:
         raise VideoError("unsupported video codec: FFmpeg has no decoder for it")
     # Frame threads make decoding about as fast as the cores allow. But how FFmpeg patches damage
@@ -274,12 +286,13 @@ def read(
     copied: tuple[av.stream.Stream, ...] = (),
     damage: Damage | None = None,
     hint: str = SALVAGE_HINT,
+    timing: Timing | None = None,
 ) -> Iterator[av.VideoFrame | av.Packet]:
     """Decoded video frames in order, with the packets of `copied` streams interleaved. The sound
     is read too, for where the file's data ends (`_incomplete`). A damaged file raises VideoError
     (its message ending in `hint`), unless `damage` is given: then its frames are read as far as
-    they can be, and `damage` says what was met on the way."""
-    reading = _Reading(video, damage, hint)
+    they can be, and `damage` says what was met on the way. `timing` learns how frames were timed."""
+    reading = _Reading(video, damage, hint, timing or Timing())
     for packet in reading.packets(container, copied):
         if packet.stream is video or packet.stream is None:  # None: the decoder flushed, its data cut off
             yield from reading.frames(packet)
@@ -295,6 +308,7 @@ class _Reading:
     video: av.video.stream.VideoStream
     damage: Damage | None
     hint: str
+    timing: Timing
     decoded: int = 0
     latest: float | None = None  # the latest time of a frame given
     steps: deque[float] = field(default_factory=lambda: deque(maxlen=USUAL_OF))  # between the last frames given
@@ -303,6 +317,12 @@ class _Reading:
     data_end: float = 0.0  # the end of the last packet of the picture or the sound, in seconds
     cut_short: bool = False  # whether the last packet of the picture or the sound has less data than it says
     damaged: bool = False  # salvaging: damage met since the last clean keyframe
+    # FFmpeg's best-effort time (`_best_effort_time`): how often each kind of time ran backwards.
+    last_pts: int | None = None
+    last_dts: int | None = None
+    dts_step: int = 0
+    pts_backwards: int = 0
+    dts_backwards: int = 0
 
     def refuse(self, problem: str) -> None:
         """Refuses a damaged video, unless it is being salvaged: then the problem is where it ends."""
@@ -344,6 +364,7 @@ class _Reading:
                 # frames are placed at its nominal rate, as players do, not all at 0.
                 frame.time_base = self.video.time_base
                 frame.pts = round(self.decoded / rate / self.video.time_base)
+            self._best_effort_time(frame)
             if self._out_of_order(frame):
                 continue
             if frame.is_corrupt and self.damage is None:
@@ -352,6 +373,29 @@ class _Reading:
                 self.damage.damaged_frames.append(self.decoded)
             self._count(frame)
             yield frame
+
+    def _best_effort_time(self, frame: av.VideoFrame) -> None:
+        """Gives the frame its decoding time in place of its presentation time once presentation
+        times have run backwards more often than decoding times, as FFmpeg's best-effort time does
+        (libavcodec's guess_correct_pts): AVI stores no presentation times, and its reader makes
+        them up in decoding order, which with B-frames runs backwards. Two recordings joined end to
+        end run backwards in both, and keep theirs. The frames the decoder gives when its input
+        ends have no decoding time: theirs follow on at the last step."""
+        pts, dts = frame.pts, frame.dts
+        if dts is None and self.last_dts is not None and self.dts_step > 0:
+            dts = self.last_dts + self.dts_step
+        if dts is not None:
+            if self.last_dts is not None:
+                self.dts_backwards += dts <= self.last_dts
+                self.dts_step = dts - self.last_dts
+            self.last_dts = dts
+        if pts is not None:
+            self.pts_backwards += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        if dts is not None and (pts is None or self.pts_backwards > self.dts_backwards):
+            frame.pts = dts
+            if self.timing.decoding_from is None:
+                self.timing.decoding_from = self.decoded
 
     def _out_of_order(self, frame: av.VideoFrame) -> bool:
         """Salvaging: a frame given a little after a later one (damaged picture order), left out."""

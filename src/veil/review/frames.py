@@ -85,6 +85,9 @@ class VideoFrames:
         self.decoded: Iterator[av.VideoFrame] | None = None
         self.position = -1  # index of the last frame the decoder gave
         self.cache = LRU(16)
+        # Frames planning timed in decoding order (an AVI's with B-frames: its presentation times
+        # are made up and run backwards) are not found by their time: counted from the start.
+        self.counted = "decoding_times_from" in media.detection.get("stream", {})
 
     def frame(self, index: int) -> np.ndarray:
         with self.lock:
@@ -130,9 +133,10 @@ class VideoFrames:
             self.stream = video_stream(self.container, exact=self.media.salvaged_damage() is not None)
         stream = self.stream
         target = self._time(index)
-        if target is None or earlier is None or index == 0 or stream.time_base is None or stream.start_time is None:
-            # A bare stream (.h264) has no timestamps to seek by or to know a frame by: it is
-            # decoded from its start, and its frames counted.
+        if (target is None or earlier is None or index == 0 or stream.time_base is None or stream.start_time is None
+                or self.counted):
+            # A bare stream (.h264) has no timestamps to seek by or to know a frame by, and frames
+            # timed in decoding order are not known by theirs: decoded from the start, counted.
             self.container.seek(0)
         else:
             # A little before the frame's time (a timestamp, the stream's start included): the
@@ -169,14 +173,14 @@ class VideoFrames:
     def _planned(self, frame: av.VideoFrame) -> bool:
         """Whether the frame is one the plan has: a damaged video's decoder may give a frame out of
         time order, which planning left out (veil.videofile.Damage)."""
-        if frame.time is None or not self.media.frame_times:
+        if frame.time is None or not self.media.frame_times or self.counted:
             return True
         return self.media.at_planned_time(self._index_of(frame), frame.time)
 
     def _index_of(self, frame: av.VideoFrame) -> int:
         """A decoded frame's index: matched by time to the plan's frame times, else counted."""
         times = self.media.frame_times
-        if frame.time is None or not times:
+        if frame.time is None or not times or self.counted:
             return self.position + 1
         at = bisect.bisect_left(times, frame.time - 1e-6)
         if at == len(times):
