@@ -644,3 +644,17 @@ def test_a_photo_is_read_without_a_stderr(shared_data, tmp_path):
     run = subprocess.run(f"{sys.executable} -m veil {shared_data / TWO_PEOPLE} -o {tmp_path / 'out.jpg'} --json 2>&-",
                          shell=True, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and json.loads(run.stdout)["failed"] == 0, run.stdout
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_photo_named_in_bytes_that_are_not_utf8_is_read_and_written(shared_data, tmp_path, suffix):
+    # OpenCV's file functions take UTF-8 names only: a name in other bytes (an old camera's
+    # Latin-1 folder, a copy from another system) crashed the process, no message, no output.
+    rgb, faces = _two_faces(shared_data)
+    source, out = tmp_path / os.fsdecode(b"caf\xe9" + suffix.encode()), tmp_path / os.fsdecode(b"o\xff" + suffix.encode())
+    Image.fromarray(rgb).save(source)
+    result = veil_subprocess(source, "-o", out)
+    assert result.returncode == 0, result.stderr
+    written = read_photo(out).pixels
+    for face in faces:
+        assert (_inner(written, face) == 0).all(axis=2).mean() >= 0.95

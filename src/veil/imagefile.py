@@ -409,7 +409,10 @@ def _opencv_pixels(image: Image.Image, path: Path, messages: list[str]) -> np.nd
     # holding the photo twice. (Given an array, it would hand that array back unchanged when
     # decoding fails, rather than None.)
     with _c_stderr_taken() as said:
-        pixels = cv2.imread(str(path), None, cv2.IMREAD_UNCHANGED)
+        if _opencv_can_name(path):
+            pixels = cv2.imread(str(path), None, cv2.IMREAD_UNCHANGED)
+        else:
+            pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
     messages.extend(said)
     # A 16-bit RGB PNG's transparent colour comes out of OpenCV as an alpha channel.
     keyed = sixteen_bit and "transparency" in image.info
@@ -575,14 +578,22 @@ def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -
     # unusual suffix is written under its usual one beside `path`, then renamed.
     path_for_opencv = path.with_suffix(".jpg" if fmt == "JPEG" else ".png")
     renamed = temporary_name(path_for_opencv) if path_for_opencv != path else contextlib.nullcontext()
+    metadata = ([cv2.IMAGE_METADATA_ICCP], [np.frombuffer(icc, np.uint8)]) if icc else None
     try:
-        with renamed:
-            if icc:
-                ok = cv2.imwriteWithMetadata(str(path_for_opencv), pixels, [cv2.IMAGE_METADATA_ICCP], [np.frombuffer(icc, np.uint8)], params)
-            else:
-                ok = cv2.imwrite(str(path_for_opencv), pixels, params)
-            if ok and path_for_opencv != path:
-                os.replace(path_for_opencv, path)
+        if not _opencv_can_name(path):
+            # Encoded in memory and written by Python (see _opencv_can_name).
+            ok, data = (cv2.imencodeWithMetadata(path_for_opencv.suffix, pixels, *metadata, params) if metadata
+                        else cv2.imencode(path_for_opencv.suffix, pixels, params))
+            if ok:
+                path.write_bytes(data.tobytes())
+        else:
+            with renamed:
+                if metadata:
+                    ok = cv2.imwriteWithMetadata(str(path_for_opencv), pixels, *metadata, params)
+                else:
+                    ok = cv2.imwrite(str(path_for_opencv), pixels, params)
+                if ok and path_for_opencv != path:
+                    os.replace(path_for_opencv, path)
     except cv2.error as error:
         raise ImageError(f"cannot encode image ({error.err})") from None
     finally:
@@ -590,6 +601,16 @@ def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -
             _swap_red_blue(pixels)
     if not ok:  # OpenCV says no more: its encoder failed, or the write did (a full disk, a file size limit)
         raise ImageError(f"cannot encode or write the {fmt} image (a full disk?)")
+
+
+def _opencv_can_name(path: Path) -> bool:
+    """Whether OpenCV's file functions can take this name. They take UTF-8 only: a name in other
+    bytes (which a filesystem allows, and Python keeps as surrogates) crashed the process."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def holds_profile(suffix: str, pixels: np.ndarray) -> bool:
