@@ -412,6 +412,17 @@ def test_a_manifest_that_cannot_be_written_stops_the_run_before_any_output(share
     assert "Traceback" not in result.stderr
 
 
+def test_a_manifest_path_naming_a_file_that_is_not_one_is_refused_and_left_alone(shared_data, tmp_path):
+    # --manifest naming a photo (or notes) appended JSON lines to it, exit 0, without a word.
+    inputs = photos(shared_data, tmp_path / "in", 2)
+    before = inputs[0].read_bytes()
+    result = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--manifest", inputs[0])
+    assert result.returncode != 0 and "is not a veil manifest" in result.stderr, result.stderr
+    assert inputs[0].read_bytes() == before
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    assert "Traceback" not in result.stderr
+
+
 def test_an_output_moved_into_place_but_never_recorded_is_redone(shared_data, tmp_path):
     """A run killed outright (SIGKILL) just after a worker moved an output into place, before its
     record, left a finished output that no record named: the rerun refused it as someone else's

@@ -92,6 +92,22 @@ def default_manifest(output: Path | Url | None, output_dir: Path | Url | None, f
     return Path(MANIFEST_NAME) if isinstance(place, Url) else place / MANIFEST_NAME
 
 
+RECORD_START = b'{"path": '  # how json.dumps writes a record: its fields in order, `path` first
+
+
+def _appendable(path: Path) -> bool:
+    """Whether records may be appended to `path`: nothing is there, an empty file, or a manifest
+    (a file that starts as every record does, even one cut short by a crash)."""
+    if not path.is_file():
+        return True  # nothing there, or not a file (a folder, a device): opening it to append says what
+    try:
+        with open(path, "rb") as file:
+            start = file.read(len(RECORD_START))
+    except OSError:
+        return True  # unreadable: opening it to append says why
+    return start in (b"", RECORD_START)
+
+
 def read_manifest(path: Path) -> dict[str, Record]:
     """The latest record of each input that vouches for an output. A failure is not one: it
     wrote nothing (an output refused as existing, under other settings, say), so it must not hide
@@ -167,6 +183,11 @@ class ManifestWriter:
         self.made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
         self.made_file = not path.exists()
         self.records = 0
+        if not _appendable(path):
+            # Records appended to someone's photo or notes would change a file veil was not asked
+            # to write.
+            raise BatchError(f"{shown(path)} is not a veil manifest (its first line is not a record): "
+                             "name a new file, or an earlier run's manifest, for --manifest")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.file: IO[str] = open(path, "a", encoding="utf-8")
