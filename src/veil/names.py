@@ -10,10 +10,20 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 # Line and paragraph separators are not control characters, but some terminals break lines on them.
 SEPARATORS = {"\u2028", "\u2029"}
+
+
+def real_path(path: PurePath | str) -> Path:
+    """The absolute path `path` leads to, links followed (Path.resolve); one caught in a loop of
+    symbolic links is left as it is, absolute (Python before 3.13 raises on a loop, which ended a
+    whole batch: opening such a path says what it is)."""
+    try:
+        return Path(path).resolve()
+    except RuntimeError:
+        return Path(path).absolute()
 
 
 def shown(name: object) -> str:

@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 
 from veil.imagefile import ImageError
 from veil.interrupt import temporary_file
-from veil.names import MANIFEST_NAME, NAME_MAX, partial_affixes, shown
+from veil.names import MANIFEST_NAME, NAME_MAX, partial_affixes, real_path, shown
 from veil.remote import Url, location_key
 from veil.videofile import moving_streams
 
@@ -127,11 +127,11 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
     outputs (`*.redacted.*`) and `exclude`d paths: veil's output folder, plans and reports.
     Folders named by URL are listed the same way (RemoteError when one cannot be).
     """
-    excluded = {Path(p).resolve() for p in exclude if isinstance(p, Path)}
+    excluded = {real_path(p) for p in exclude if isinstance(p, Path)}
     excluded_urls = {p for p in exclude if isinstance(p, Url)}
     # A path and a file:// URL name the same place: veil's own output folder is passed over
     # however either is spelled (else each rerun would redact the last one's outputs again).
-    excluded |= {Path(str(u.path)).resolve() for u in excluded_urls if u.protocol == "file"}
+    excluded |= {real_path(str(u.path)) for u in excluded_urls if u.protocol == "file"}
     excluded_urls |= {Url("file", PurePosixPath(p)) for p in excluded}
     inputs: list[Input] = []
     skipped: list[Skipped] = []
@@ -143,7 +143,7 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
             skipped += passed
         elif path.is_dir():
             for file, reason, cannot_read in _walk(path, excluded):
-                if reason is None and file.resolve() in seen:
+                if reason is None and real_path(file) in seen:
                     reason = "the same file was reached by another path"
                 if reason is None:
                     kind = media_kind(file)
@@ -154,12 +154,12 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
                 if reason is not None:
                     skipped.append(Skipped(file, reason, cannot_read))
                     continue
-                seen.add(file.resolve())
+                seen.add(real_path(file))
                 inputs.append(Input(file, path, kind))
-        elif path.resolve() in seen:  # named twice, or by a link and its target: redacted once
+        elif real_path(path) in seen:  # named twice, or by a link and its target: redacted once
             skipped.append(Skipped(path, "the same file was named by another path", False))
         else:
-            seen.add(path.resolve())
+            seen.add(real_path(path))
             inputs.append(Input(path, path.parent, media_kind(path) if path.is_file() else None))
     return inputs, skipped
 
@@ -179,7 +179,7 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
             continue
         visited.add((info.st_dev, info.st_ino))
         for name in sorted(subfolders):
-            if (here / name).resolve() in excluded:
+            if real_path(here / name) in excluded:
                 subfolders.remove(name)
                 yield here / name, OWN_FOLDER, False
             elif (reason := _skipped_folder(name)) is not None:
@@ -193,7 +193,7 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
                 yield file, reason, False
             elif (denied := _denied(file)) is not None:  # in a folder that may be listed but not entered
                 yield file, denied, True
-            elif file.resolve() in excluded:
+            elif real_path(file) in excluded:
                 yield file, "written by this run", False
             elif not file.is_file():
                 yield file, "not a regular file", False
@@ -332,7 +332,7 @@ def output_path(source: Path | Url, base: Path | Url, output: Path | Url | None,
     elif len(os.fsencode(target.name)) > NAME_MAX:
         raise OutputError(f"the output's name {shown(target.name)} is longer than file systems take ({NAME_MAX} bytes): "
                           "name it with -o")
-    elif target.exists() and target.resolve() == source.resolve():
+    elif target.exists() and real_path(target) == real_path(source):
         raise OutputError("the output would overwrite the input")
     return target
 

@@ -24,6 +24,7 @@ from typing import Any, Literal, get_args
 
 import jsonschema
 
+from veil.names import real_path
 from veil.remote import is_url
 
 PLAN_FORMAT = "veil-plan"
@@ -272,9 +273,9 @@ class Plan:
     loaded_sha256: str | None = field(default=None, compare=False)
 
     def find(self, path: str | Path) -> MediaPlan:
-        wanted = Path(path).resolve()
+        wanted = real_path(path)
         for media in self.media:
-            if Path(media.path).resolve() == wanted:
+            if real_path(media.path) == wanted:
                 return media
         raise KeyError(str(path))
 

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from veil.interrupt import listed_temporary
-from veil.names import partial_affixes, shown
+from veil.names import partial_affixes, real_path, shown
 
 # protocol://..., also a chained one (simplecache::s3://...); a Windows drive (C:\) has no "//".
 URL_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(::[A-Za-z][A-Za-z0-9+.-]*)*://")
@@ -207,4 +207,4 @@ def location_key(where: Path | Url | str) -> str:
         where = Url(protocol, PurePosixPath(rest)) if is_url(where) else Path(where)
     if isinstance(where, Url) and where.protocol.lower() in LOCAL:
         where = Path(where.path)
-    return str(where) if isinstance(where, Url) else str(where.resolve())
+    return str(where) if isinstance(where, Url) else str(real_path(where))

@@ -28,7 +28,7 @@ from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, detection_flags,
                           parse_color, parse_hide_option, with_options_given)
 from veil.detect import PROFILES
-from veil.names import shown
+from veil.names import real_path, shown
 from veil.outputs import Input, OutputClaims, OutputError, collect_inputs, output_path
 from veil.pipeline import Analysis, FileTask, redact_file
 from veil.photo import file_sha256
@@ -181,7 +181,7 @@ def resume(plan_path: Path, sources: list[Path], overwrite: bool = False) -> Pla
     if not plan_path.exists():
         return None
     plan = Plan.load(plan_path)
-    if [Path(m.path).resolve() for m in plan.media] != [s.resolve() for s in sources]:
+    if [real_path(m.path) for m in plan.media] != [real_path(s) for s in sources]:
         if overwrite:
             say(f"veil review: replacing {plan_path}, a plan for other files (--overwrite)")
             return None
