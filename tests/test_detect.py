@@ -17,8 +17,8 @@ from protection_support import inner_part
 
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
-    VIDEO_DETECTION, FramesJudged, detect_frames, exposure_gain, is_colourless, light_levels, retina_candidates,
-    smeared_sideways, view_pass,
+    VIDEO_DETECTION, FramesJudged, detect_frames, exposure_gain, faces_in, is_colourless, light_levels, prepared,
+    retina_candidates, smeared_sideways, view_pass,
 )
 from veil.imagefile import read_photo
 from veil.photo import plan_photo, render_photo
@@ -194,6 +194,32 @@ def test_a_face_lost_in_haze_is_found_with_the_levels_stretched(shared_data: Pat
     render_photo(plan_photo(source, FAST), RenderSettings(mode="fill"), tmp_path / "out.png")
     shown = read_photo(tmp_path / "out.png").pixels
     assert (inner_part(shown, VOTER.box) <= 24).mean() >= 0.95
+
+
+# A speaker's face, 300x400 px in the photo.
+SPEAKER = Face(WIDER + "9--Press_Conference/9_Press_Conference_Press_Conference_9_594.jpg", (334, 182, 300, 400))
+
+
+def test_a_photo_on_a_white_page_is_searched_as_it_is_too(shared_data: Path, tmp_path: Path) -> None:
+    """A print scanned on a white page, a picture on a slide: the page is bright, so the whole is
+    judged to have its blacks lifted, and its levels stretched from its darkest hundredth, which
+    is the photo itself: the face was black in the view the detectors saw, and left visible."""
+    rgb = read_photo(shared_data / SPEAKER.photo).pixels[:, :, :3]
+    scale = 150 / SPEAKER.box[3]
+    small = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    page = np.full((3000, 4000, 3), 255, np.uint8)
+    page[500:500 + small.shape[0], 600:600 + small.shape[1]] = small
+    face = tuple(round(v * scale) + offset for v, offset in zip(SPEAKER.box, (600, 500, 0, 0)))
+    picture = prepared(page, FAST)
+    assert picture.light == "lifted" and picture.unlevelled is not None
+    stretched_only = dataclasses.replace(picture, unlevelled=None)
+    assert max((iou(d, face) for d in faces_in(stretched_only)), default=0) < 0.3
+    source, out = tmp_path / "page.png", tmp_path / "out.png"
+    Image.fromarray(page).save(source)
+    media = plan_photo(source, FAST)
+    assert media.detection["hard_light"] == "lifted" and media.detection["hard_light_rule"]["searched_as_it_is_too"]
+    render_photo(media, RenderSettings(mode="fill"), out)
+    assert (inner_part(read_photo(out).pixels, face) <= 24).mean() >= 0.95
 
 
 def test_the_plan_says_how_each_view_and_each_frame_was_judged(shared_data: Path, tmp_path: Path) -> None:

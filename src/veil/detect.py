@@ -198,7 +198,7 @@ def light_record(profile: DetectionProfile) -> dict:
     if not profile.hard_light:
         return {}
     return {"hard_light_rule": {"lifted_floor": LIFTED_FLOOR, "cast_ratio": CAST_RATIO, "levelled_to": EXPOSED_TO,
-                                "max_gain": LIGHT_MAX_GAIN}}
+                                "max_gain": LIGHT_MAX_GAIN, "searched_as_it_is_too": True}}
 
 
 def retina_record(profile: DetectionProfile) -> dict:
@@ -721,8 +721,14 @@ def faces_in(picture: Picture, detector: CenterFace | None = None, second: Retin
     """`detect_faces` on a picture already prepared (whose plan records how it was)."""
     rgb, profile = picture.rgb, picture.profile
     detector = detector or shared_detector()
-    rows = candidates(rgb, profile, detector)
-    rows = kept(rgb, rows, profile, (second or shared_retinaface()) if uses_retina(profile) else None)
+    second = (second or shared_retinaface()) if uses_retina(profile) else None
+    rows = kept(rgb, candidates(rgb, profile, detector), profile, second)
+    if picture.unlevelled is not None:
+        # Levels stretched from the picture's darkest and brightest hundredth crush whatever is
+        # darker, when that is a small share of it: a face on a photo pasted onto a white page was
+        # black in the stretched view. So the picture as it was is searched too.
+        unlevelled = picture.unlevelled
+        rows = np.concatenate([rows, kept(unlevelled, candidates(unlevelled, profile, detector), profile, second)])
     if picture.smeared:
         rows = np.concatenate([rows, squeezed_candidates(rgb, profile, detector)])
     return fuse(rows, profile.nms_iou, width=rgb.shape[1], height=rgb.shape[0])
@@ -738,6 +744,7 @@ class Picture:
     colourless: bool  # `is_colourless`, judged before the gain
     smeared: bool  # `smeared_sideways` where the profile looks for it: searched squeezed across too
     light: str | None = None  # `light_levels`: the hard light the picture was shown stretched for
+    unlevelled: np.ndarray | None = None  # under hard light, the picture before the stretch: searched too
 
 
 def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
@@ -749,9 +756,10 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
     gain = exposure_gain(rgb, profile.dark_below)
     rgb = brightened(rgb, gain)
     light, low, high = light_levels(rgb, profile.hard_light)
+    unlevelled = rgb if light is not None else None
     rgb = levelled(rgb, light, low, high)
     smeared = profile.streak_threshold is not None and smeared_sideways(smear_view(rgb))
-    return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless, smeared, light)
+    return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless, smeared, light, unlevelled)
 
 
 def picture_record(picture: Picture) -> dict:
