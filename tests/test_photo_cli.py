@@ -113,6 +113,20 @@ def test_heic_comes_out_readable_without_metadata(shared_data, tmp_path):
 # --- pixel formats ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("suffix, dropped", [(".jpg", True), (".bmp", True), (".png", False), (".webp", False)])
+def test_transparency_a_format_cannot_hold_is_said(shared_data, tmp_path, suffix, dropped):
+    # Written as JPEG or BMP, a transparent photo came out opaque, showing the colours stored under
+    # its transparent pixels (an erased background, say), without a word.
+    rgb = read_photo(shared_data / TWO_PEOPLE).pixels
+    alpha = np.full(rgb.shape[:2], 255, np.uint8)
+    alpha[:, : rgb.shape[1] // 4] = 0
+    source = tmp_path / "cutout.png"
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(source)
+    result = veil(source, "-o", tmp_path / f"out{suffix}")
+    assert result.exit_code == 0, result.output
+    assert ("its transparency (an alpha channel) was left out" in result.output) == dropped, result.output
+
+
 def test_rgba_png_keeps_its_transparency_and_loses_the_face_and_its_outline(shared_data, tmp_path):
     rgb = read_photo(shared_data / TWO_PEOPLE).pixels
     height, width = rgb.shape[:2]

@@ -613,6 +613,11 @@ def _opencv_can_name(path: Path) -> bool:
     return True
 
 
+def holds_alpha(suffix: str) -> bool:
+    """Whether veil writes an alpha channel into a file of this suffix: not into JPEG or BMP."""
+    return WRITE_FORMATS.get(suffix.lower()) not in ("JPEG", "BMP")
+
+
 def holds_profile(suffix: str, pixels: np.ndarray) -> bool:
     """Whether veil writes a colour profile into a file of this suffix holding these pixels: not
     into BMP or GIF (Pillow's writers have no place for one), nor into a 16-bit TIFF (OpenCV's

@@ -6,9 +6,9 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from veil.detect import (FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown,
+from veil.detect import (FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency,
                          picture_record)
-from veil.imagefile import Photo, holds_profile, read_photo, to_srgb, write_photo
+from veil.imagefile import Photo, holds_alpha, holds_profile, read_photo, to_srgb, write_photo
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.models import runtime_record
 from veil.outputs import atomic_output
@@ -98,6 +98,9 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
             f"{photo.pixels.shape[1]}x{photo.pixels.shape[0]}"
         )
     media.detection.pop("profile_converted", None)  # this render's, not an earlier one's (a saved plan)
+    media.detection.pop("transparency_not_written", None)
+    if transparency(photo.pixels) is not None and not holds_alpha(output.suffix):
+        media.detection["transparency_not_written"] = True
     if keep_icc and photo.icc_profile and not holds_profile(output.suffix, photo.pixels):
         # Its own colour values without their profile would be shown as sRGB: wrong colours.
         media.detection["profile_converted"] = f"a {output.suffix} file of these pixels holds no colour profile"

@@ -336,7 +336,7 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     if pictures:
         found.append(Note(f"its {pictures} picture or unreadable subtitle stream(s) {were} left out, with "
                           "--keep-subtitles too: veil does not search subtitle pictures for faces", warning=True))
-    if stream.get("transparency_not_written"):
+    if stream.get("transparency_not_written") or media.detection.get("transparency_not_written"):
         found.append(Note(f"its transparency (an alpha channel) {was} left out: the output is opaque, and what "
                           "was transparent shows as the colours stored under it (searched for faces as well)",
                           warning=True))
