@@ -530,18 +530,22 @@ def test_the_review_shows_a_face_drawn_in_the_alpha_channel_alone(shared_data):
     assert np.array_equal(as_displayed(opaque), rgb)
 
 
-@pytest.mark.parametrize("offset", [0, 0x8000])
-def test_8_bit_values_in_a_16_bit_file_are_seen_and_hidden(shared_data, tmp_path, offset):
+@pytest.mark.parametrize("offset, stray", [(0, None), (0x8000, None), (0x8000, 0), (0x8000, 65535)])
+def test_8_bit_values_in_a_16_bit_file_are_seen_and_hidden(shared_data, tmp_path, offset, stray):
     # 256 levels of a 16-bit scale: at its foot, an exporter's slip (0-255 stored in 16 bits);
-    # far up it, a thermal camera's narrow band. Black or one flat grey to a detector reading the
-    # top 8 bits (the face was written back untouched), shown by any viewer that stretches levels.
+    # far up it, a thermal camera's narrow band, perhaps with a dead or a hot pixel. Black or one
+    # flat grey to a detector reading the top 8 bits, or stretching from the lowest value to the
+    # highest (the face was written back untouched), shown by any viewer that stretches levels.
     rgb, faces = _two_faces(shared_data)
+    deep = rgb.astype(np.uint16) + offset
+    if stray is not None:
+        deep[0, 0] = stray
     source, out = tmp_path / "low.png", tmp_path / "low-out.png"
-    cv2.imwrite(str(source), cv2.cvtColor(rgb.astype(np.uint16) + offset, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(source), cv2.cvtColor(deep, cv2.COLOR_RGB2BGR))
     result = veil(source, "-o", out)
     assert result.exit_code == 0, result.output
     written = read_photo(out).pixels
-    assert written.dtype == np.uint16 and written.max() == int(rgb.max()) + offset
+    assert written.dtype == np.uint16 and written[1:].max() == int(rgb[1:].max()) + offset
     for face in faces:
         assert (_inner(written, face) == 0).all(axis=2).mean() >= 0.95
 

@@ -7,6 +7,7 @@ fully covered, which the tests also check) and use the smallest clip of each kin
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import random
@@ -480,17 +481,20 @@ def test_avi_and_wmv_output_keeps_its_frames_in_order(suffix: str, tmp_path: Pat
     assert len(times) == 30 and min(steps) > 0 and max(steps) - min(steps) <= 1  # (ASF counts milliseconds)
 
 
-def test_an_avi_input_with_b_frames_is_read_in_time_order(tmp_path: Path):
+@pytest.mark.parametrize("b_frames, suffix", [({"bf": "2"}, ".mp4"), ({"bf": "1"}, ".avi"),
+                                               ({"bf": "3", "x264-params": "b-pyramid=none"}, ".mkv")])
+def test_an_avi_input_with_b_frames_is_read_in_time_order(tmp_path: Path, b_frames: dict, suffix: str):
     # AVI stores no presentation times: its reader makes them up in decoding order, so with
     # B-frames (`ffmpeg -c copy` from a phone's MP4 into .avi) the frames' times ran backwards and
-    # the file was refused as two recordings joined end to end. Read as FFmpeg does (its
-    # best-effort time: the decoding time once the presentation times have run backwards).
-    source, target = tmp_path / "camera.avi", tmp_path / "out.mp4"
-    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 30, pix_fmt="yuv420p", options={"bf": "2"})
+    # the file was refused as two recordings joined end to end. Timed by their decoding times
+    # throughout: FFmpeg's best-effort rule turns to them only once times have run backwards,
+    # which gave two frames one time where B-frames are not stacked (bf=1, no pyramid).
+    source, target = tmp_path / "camera.avi", tmp_path / f"out{suffix}"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 30, pix_fmt="yuv420p", options=b_frames)
     with av.open(str(source)) as c:
         assert any(f.pict_type == av.video.frame.PictureType.B for f in c.decode(video=0)), "no B-frames: not tested"
     summary = _faces_hidden(source, target)
-    assert any("timed by their decoding order" in note for note in summary["notes"]), summary["notes"]
+    assert any("timed by their decoding times" in note for note in summary["notes"]), summary["notes"]
     with av.open(str(target)) as c:
         times = [f.time for f in c.decode(video=0)]
     assert len(times) == 30 and all(b > a for a, b in zip(times, times[1:]))
@@ -1388,6 +1392,35 @@ def test_a_larger_one_frame_preview_track_does_not_replace_the_recording(tmp_pat
     with av.open(str(target)) as c:
         assert [(s.codec_context.width, s.codec_context.height) for s in c.streams.video] == [(320, 240)]
         assert c.streams.video[0].frames in (0, 10) and sum(1 for _ in c.decode(video=0)) == 10
+
+
+def test_a_plan_is_rendered_from_the_stream_it_was_made_from(tmp_path: Path):
+    # An older veil chose among equal streams by size alone (the first); this one takes the one
+    # marked default. A plan made by the older one, rendered by this one, wrote the other stream,
+    # the faces in it never searched, exit 0.
+    source, target = tmp_path / "two.mkv", tmp_path / "out.mkv"
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(10), c.decode(video=0))]
+    with av.open(str(source), "w") as out:
+        grey, faces = out.add_stream("libx264", rate=25), out.add_stream("libx264", rate=25)
+        for stream in (grey, faces):
+            stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        grey.disposition, faces.disposition = av.stream.Disposition(0), av.stream.Disposition.default
+        for index, rgb in enumerate(frames):
+            for stream, pixels in ((grey, np.full_like(rgb, 128)), (faces, rgb)):
+                frame = av.VideoFrame.from_ndarray(pixels, "rgb24")
+                frame.pts = index
+                out.mux(stream.encode(frame))
+        out.mux(grey.encode(None))
+        out.mux(faces.encode(None))
+    media = plan_video(source, end=None)
+    assert media.detection["stream"]["index"] == 1 and media.boxes_by_frame()
+    older = dataclasses.replace(media, regions=[], detection={**media.detection,
+                                                              "stream": {**media.detection["stream"], "index": 0}})
+    render_video(older, BLACK, target)
+    with av.open(str(target)) as c:
+        written = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(written) == 10 and all(np.abs(f.astype(int) - 128).max() <= 8 for f in written), "not the planned stream"
 
 
 def test_mixed_photo_and_video_folder(tmp_path: Path):

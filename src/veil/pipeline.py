@@ -322,10 +322,10 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     stream = media.detection.get("stream", {})
     if holes := stream.get("time_holes"):
         found.append(Note(holes_line(holes), warning=True))
-    if (first := stream.get("decoding_times_from")) is not None:
-        found.append(Note(f"its container stores no presentation times that run forward: from frame {first} on, "
-                          "frames are timed by their decoding order, as FFmpeg reads them (about a frame late "
-                          "against the sound)"))
+    if stream.get("decoding_times_from") is not None:
+        found.append(Note("an AVI stores no presentation times, and this one's B-frames put its frames out of "
+                          "decoding order: they are timed by their decoding times, as FFmpeg reads them (about a "
+                          "frame late against the sound)"))
     if others := stream.get("other_videos_not_written"):
         found.append(Note(f"the file holds {others + 1} video streams: only the one marked to be shown (else the "
                           f"largest) {was} redacted and written ({others} left out)", warning=True))

@@ -738,8 +738,9 @@ def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_
         check_as_planned(media)
     container = open_input(Path(media.path))
     try:
-        # A damaged file planned with --salvage is decoded as it was then (see video_stream).
-        stream = video_stream(container, exact=media.salvaged_damage() is not None)
+        # A damaged file planned with --salvage is decoded as it was then (see video_stream); the
+        # stream is the one planned.
+        stream = video_stream(container, exact=media.salvaged_damage() is not None, planned=planned_stream(media))
         with atomic_output(target, overwrite, still_as_planned(media)) as temp:
             try:
                 _render(container, stream, media, settings, temp, target.suffix, show_progress, encoding)
@@ -747,6 +748,11 @@ def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_
                 raise VideoError(f"cannot write the video: {reason(error)}") from None
     finally:
         container.close()
+
+
+def planned_stream(media: MediaPlan) -> int | None:
+    """The index of the video stream the plan was made from (None in a plan that does not say)."""
+    return media.detection.get("stream", {}).get("index")
 
 
 def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp: Path, suffix: str,

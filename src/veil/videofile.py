@@ -123,8 +123,8 @@ class Damage:
 
 @dataclass
 class Timing:
-    """How `read` timed the frames it gave: `decoding_from`, the first frame given its decoding
-    time in place of its presentation time (`_Reading._best_effort_time`), None while none was."""
+    """How `read` timed the frames it gave: `decoding_from`, the first frame given a decoding time
+    other than its presentation time (an AVI's: `_Reading._decoding_time`), None while none was."""
 
     decoding_from: int | None = None
 
@@ -246,17 +246,26 @@ def has_transparency(stream: av.video.stream.VideoStream) -> bool:
     return pixels is not None and any(component.is_alpha for component in pixels.components)
 
 
-def video_stream(container: av.container.InputContainer, exact: bool = False) -> av.video.stream.VideoStream:
+def video_stream(container: av.container.InputContainer, exact: bool = False,
+                 planned: int | None = None) -> av.video.stream.VideoStream:
     """The video that is redacted and written: the moving picture marked to be shown by default,
     the largest of those (the first on a tie), or the largest of all when none is marked. By size
     alone a larger one-frame preview track beside a recording was chosen over it; by FFmpeg's own
     rule, which takes the first of equals, a small blank stream before the picture was.
-    `exact`: decoded on one thread (see below)."""
+    `planned`: the stream a plan was made from (its index), which rendering and review must take
+    whatever this rule would choose (an older veil chose by size alone). `exact`: decoded on one
+    thread (see below)."""
     moving = moving_streams(container)
     if not moving:
         raise VideoError("no moving picture in the file (only a cover picture)")
-    stream = max(moving, key=lambda s: (bool(s.disposition & av.stream.Disposition.default),
-                                        s.codec_context.width * s.codec_context.height if s.codec_context else 0))
+    if planned is not None:
+        stream = next((s for s in moving if s.index == planned), None)
+        if stream is None:
+            raise VideoError(f"the plan was made from video stream {planned}, which the file does not hold as a "
+                             "moving picture: plan it again")
+    else:
+        stream = max(moving, key=lambda s: (bool(s.disposition & av.stream.Disposition.default),
+                                            s.codec_context.width * s.codec_context.height if s.codec_context else 0))
     if stream.codec_context is None:
         raise VideoError("unsupported video codec: FFmpeg has no decoder for it")
     # Frame threads make decoding about as fast as the cores allow. But how FFmpeg patches damage
@@ -292,7 +301,7 @@ def read(
     is read too, for where the file's data ends (`_incomplete`). A damaged file raises VideoError
     (its message ending in `hint`), unless `damage` is given: then its frames are read as far as
     they can be, and `damage` says what was met on the way. `timing` learns how frames were timed."""
-    reading = _Reading(video, damage, hint, timing or Timing())
+    reading = _Reading(video, damage, hint, timing or Timing(), decoding_order=container.format.name == "avi")
     for packet in reading.packets(container, copied):
         if packet.stream is video or packet.stream is None:  # None: the decoder flushed, its data cut off
             yield from reading.frames(packet)
@@ -317,12 +326,10 @@ class _Reading:
     data_end: float = 0.0  # the end of the last packet of the picture or the sound, in seconds
     cut_short: bool = False  # whether the last packet of the picture or the sound has less data than it says
     damaged: bool = False  # salvaging: damage met since the last clean keyframe
-    # FFmpeg's best-effort time (`_best_effort_time`): how often each kind of time ran backwards.
-    last_pts: int | None = None
+    # An AVI's frames are timed by their decoding times (`_decoding_time`).
+    decoding_order: bool = False
     last_dts: int | None = None
     dts_step: int = 0
-    pts_backwards: int = 0
-    dts_backwards: int = 0
 
     def refuse(self, problem: str) -> None:
         """Refuses a damaged video, unless it is being salvaged: then the problem is where it ends."""
@@ -364,7 +371,7 @@ class _Reading:
                 # frames are placed at its nominal rate, as players do, not all at 0.
                 frame.time_base = self.video.time_base
                 frame.pts = round(self.decoded / rate / self.video.time_base)
-            self._best_effort_time(frame)
+            self._decoding_time(frame)
             if self._out_of_order(frame):
                 continue
             if frame.is_corrupt and self.damage is None:
@@ -374,28 +381,25 @@ class _Reading:
             self._count(frame)
             yield frame
 
-    def _best_effort_time(self, frame: av.VideoFrame) -> None:
-        """Gives the frame its decoding time in place of its presentation time once presentation
-        times have run backwards more often than decoding times, as FFmpeg's best-effort time does
-        (libavcodec's guess_correct_pts): AVI stores no presentation times, and its reader makes
-        them up in decoding order, which with B-frames runs backwards. Two recordings joined end to
-        end run backwards in both, and keep theirs. The frames the decoder gives when its input
-        ends have no decoding time: theirs follow on at the last step."""
-        pts, dts = frame.pts, frame.dts
+    def _decoding_time(self, frame: av.VideoFrame) -> None:
+        """An AVI's frames are timed by their decoding times: AVI stores no presentation times, and
+        its reader makes them up in decoding order, which with B-frames runs backwards (FFmpeg's
+        best-effort time turns to decoding times only once they have, which gave two frames one
+        time where B-frames are not stacked). The frames the decoder gives when its input ends
+        have no decoding time: theirs follow on at the last step."""
+        if not self.decoding_order:
+            return
+        dts = frame.dts
         if dts is None and self.last_dts is not None and self.dts_step > 0:
             dts = self.last_dts + self.dts_step
-        if dts is not None:
-            if self.last_dts is not None:
-                self.dts_backwards += dts <= self.last_dts
-                self.dts_step = dts - self.last_dts
-            self.last_dts = dts
-        if pts is not None:
-            self.pts_backwards += self.last_pts is not None and pts <= self.last_pts
-            self.last_pts = pts
-        if dts is not None and (pts is None or self.pts_backwards > self.dts_backwards):
-            frame.pts = dts
-            if self.timing.decoding_from is None:
-                self.timing.decoding_from = self.decoded
+        if dts is None:
+            return
+        if self.last_dts is not None and dts > self.last_dts:
+            self.dts_step = dts - self.last_dts
+        self.last_dts = dts
+        if dts != frame.pts and self.timing.decoding_from is None:
+            self.timing.decoding_from = self.decoded
+        frame.pts = dts
 
     def _out_of_order(self, frame: av.VideoFrame) -> bool:
         """Salvaging: a frame given a little after a later one (damaged picture order), left out."""

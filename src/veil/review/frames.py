@@ -27,7 +27,7 @@ from veil.imagefile import read_photo, to_srgb
 from veil.plan import Box, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
 from veil.tonemap import frame_rgb
-from veil.video import rotation_of
+from veil.video import planned_stream, rotation_of
 from veil.videofile import open_input, video_stream
 
 # Display images are downscaled to this longest side: the page draws boxes in image
@@ -130,7 +130,8 @@ class VideoFrames:
             self.container = open_input(self.path)
             # Configures the decoder (once, before it opens): a damaged file planned with --salvage
             # as it was decoded then.
-            self.stream = video_stream(self.container, exact=self.media.salvaged_damage() is not None)
+            self.stream = video_stream(self.container, exact=self.media.salvaged_damage() is not None,
+                                       planned=planned_stream(self.media))
         stream = self.stream
         target = self._time(index)
         if (target is None or earlier is None or index == 0 or stream.time_base is None or stream.start_time is None
