@@ -8,6 +8,7 @@ boundary matters) with the real detector.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -255,6 +256,18 @@ def test_unwritable_format_leaves_nothing(shared_data, tmp_path):
     assert result.exit_code != 0
     assert "cannot write a photo as .xyz" in result.stderr
     assert not (tmp_path / "out").exists()
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("option, name", [("-o", "link.jpg"), ("--output-dir", "link")])
+def test_an_output_through_a_link_to_nothing_is_refused_before_any_work(shared_data, tmp_path, option, name):
+    # A dangling link as the output (or as its folder) passed the checks and failed after the
+    # whole detection, "[Errno 17] File exists" or "appeared while veil was writing it".
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
+    os.symlink(tmp_path / "nowhere", tmp_path / name)
+    result = veil(source, option, tmp_path / name)
+    assert result.exit_code != 0
+    assert "is a symbolic link that leads nowhere" in result.stderr, result.stderr
     assert leftovers(tmp_path) == []
 
 

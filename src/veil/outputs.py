@@ -358,6 +358,12 @@ def check_writable(target: Path | Url, overwrite: bool, what: str = "the output"
         raise OutputError(f"cannot write {what} {shown(target)}: {error.strerror or error}") from None
     if isinstance(target, Url):
         return
+    for place in (target.absolute(), *target.absolute().parents):
+        if place.exists():
+            break
+        if place.is_symlink():  # found at the end of the work, when the output is moved into place
+            raise OutputError(f"cannot write {what} {shown(target)}: {shown(place)} is a symbolic link that leads "
+                              "nowhere (or in a loop)")
     folder = target.absolute().parent
     while not folder.exists():
         folder = folder.parent
