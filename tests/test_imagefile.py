@@ -559,6 +559,16 @@ def test_a_floating_point_picture_is_refused_in_one_line(tmp_path):
     assert "floating-point" in result.stderr and len(result.stderr.strip().splitlines()) == 2
 
 
+def test_a_picture_of_32_bit_values_beyond_16_bits_is_refused_in_one_line(tmp_path):
+    # Clipped to 16 bits, a 32-bit integer TIFF (a scientific camera's) came out another picture,
+    # most of it black or white, exit 0, without a word.
+    source = tmp_path / "deep.tif"
+    Image.fromarray(np.random.default_rng(0).integers(-70000, 200000, (64, 64), dtype=np.int32), "I").save(source)
+    result = veil_subprocess(source, "-o", tmp_path / "out.tif")
+    assert result.returncode == 1 and not (tmp_path / "out.tif").exists()
+    assert "32-bit values beyond 16 bits" in result.stderr and len(result.stderr.strip().splitlines()) == 2
+
+
 def test_a_png_gamma_is_applied_to_its_values(tmp_path):
     # Outputs carry no gAMA chunk: a linear PNG's values, kept as they were, showed a quarter of
     # the range darker than in a viewer that honours the chunk.

@@ -111,7 +111,13 @@ def _pillow_pixels(image: Image.Image) -> np.ndarray:
         alpha = np.where(grey == image.info["transparency"], 0, 65535).astype(np.uint16)
         return np.dstack([grey, grey, grey, alpha])
     if mode == "I":
-        return np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
+        values = np.asarray(image)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            # Clipped to 16 bits, such a picture came out another picture (most of it black or
+            # white), without a word.
+            raise ImageError("a picture of 32-bit values beyond 16 bits: veil writes 8- and 16-bit pictures only "
+                             "(convert it to 16-bit first)")
+        return values.astype(np.uint16)
     if mode == "F":
         # Pillow's 8-bit conversion clips: values 0..1, the usual convention, would all be black.
         raise ImageError("a picture of floating-point values: veil writes 8- and 16-bit pictures only "
