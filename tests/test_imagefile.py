@@ -672,3 +672,22 @@ def test_a_photo_named_in_bytes_that_are_not_utf8_is_read_and_written(shared_dat
     written = read_photo(out).pixels
     for face in faces:
         assert (_inner(written, face) == 0).all(axis=2).mean() >= 0.95
+
+
+def test_data_appended_after_a_jpeg_picture_is_left_out_and_said(shared_data, tmp_path):
+    # Another JPEG appended after the picture's end (no MPF index: not a second view viewers
+    # know of) was dropped without a word; a motion photo's video and MPF views were already said.
+    rgb, _ = _two_faces(shared_data)
+    picture, appended = io.BytesIO(), io.BytesIO()
+    Image.fromarray(rgb).save(picture, "JPEG")
+    Image.fromarray(rgb[::4, ::4]).save(appended, "JPEG")
+    source, out = tmp_path / "joined.jpg", tmp_path / "out.jpg"
+    source.write_bytes(picture.getvalue() + appended.getvalue())
+    result = veil(source, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert f"{len(appended.getvalue())} bytes stored after the picture" in result.output, result.output
+    assert out.read_bytes().count(b"\xff\xd8") == 1
+    padded = tmp_path / "padded.jpg"
+    padded.write_bytes(picture.getvalue() + b"\x00" * 64)
+    result = veil(padded, "-o", tmp_path / "padded-out.jpg")
+    assert result.exit_code == 0 and "bytes stored after the picture" not in result.output

@@ -79,6 +79,9 @@ class Photo:
     # What the decoder said of damaged data it decoded all the same (libjpeg: "Corrupt JPEG data:
     # premature end of data segment"): the rest of the picture is as the decoder filled it in.
     decoder_messages: tuple[str, ...] = ()
+    # Bytes stored after a JPEG's image that no viewer shows (another picture appended, a
+    # program's data): never written, and the user is told.
+    data_after: int = 0
 
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -246,6 +249,12 @@ def _video_after_jpeg(data: bytes) -> bool:
             return True
         at = data.find(b"ftyp", at + 1)
     return False
+
+
+def _data_after_jpeg(data: bytes) -> int:
+    """How many bytes follow a JPEG's image, padding (zeros, 0xFF) aside."""
+    end = _jpeg_end(data)
+    return 0 if end is None or not data[end:].strip(b"\x00\xff") else len(data) - end
 
 
 def _png_complete(path: Path) -> bool:
@@ -488,7 +497,9 @@ def read_photo(path: Path) -> Photo:
         pixels = pixels.copy()
     if gamma:
         _from_png_gamma(pixels, gamma)
-    return Photo(pixels, fitting_profile(icc, pixels), fmt, others, _carries_video(path, fmt), _summed_up(messages))
+    video = _carries_video(path, fmt)
+    after = _data_after_jpeg(path.read_bytes()) if fmt == "JPEG" and not video else 0
+    return Photo(pixels, fitting_profile(icc, pixels), fmt, others, video, _summed_up(messages), after)
 
 
 # The exponent a gAMA chunk's value times this gives is the one from its values to sRGB's, near

@@ -75,6 +75,7 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
                       if len(pictures) > 1 else {}),
                    **({"other_images_not_written": photo.others} if photo.others else {}),
                    **({"motion_video_not_written": True} if photo.video_after else {}),
+                   **({"data_after_image_not_written": photo.data_after} if photo.data_after else {}),
                    **({"decoder_messages": list(photo.decoder_messages)} if photo.decoder_messages else {})},
     )
 

@@ -310,6 +310,9 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     if media.detection.get("motion_video_not_written"):
         found.append(Note(f"the photo carries a short video after it (a motion photo): it {was} left out, the still "
                           f"{was} redacted and written", warning=True))
+    if after := media.detection.get("data_after_image_not_written"):
+        found.append(Note(f"{after} bytes stored after the picture (another picture appended, a program's data; "
+                          f"no viewer shows them) {were} left out", warning=True))
     if why := media.detection.get("profile_converted"):
         found.append(Note(f"--keep-icc: {why}, so its colours {were} converted to sRGB (a .png keeps the profile)",
                           warning=True))
