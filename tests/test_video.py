@@ -1343,24 +1343,38 @@ def _faces_hidden(source: Path, target: Path) -> dict:
     return summary["results"][0]
 
 
+def _first_frames(count: int = 10) -> list[np.ndarray]:
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as c:
+        return [f.to_ndarray(format="rgb24") for _, f in zip(range(count), c.decode(video=0))]
+
+
+def _write_streams(path: Path, *streams: tuple[list[np.ndarray], av.stream.Disposition]) -> None:
+    """An MKV of several H.264 video streams, each its frames (one size a stream) and disposition."""
+    with av.open(str(path), "w") as out:
+        added = []
+        for frames, disposition in streams:
+            stream = out.add_stream("libx264", rate=25)
+            stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+            stream.disposition = disposition
+            added.append(stream)
+        for index in range(max(len(frames) for frames, _ in streams)):
+            for stream, (frames, _) in zip(added, streams):
+                if index < len(frames):
+                    frame = av.VideoFrame.from_ndarray(frames[index], "rgb24")
+                    frame.pts = index
+                    out.mux(stream.encode(frame))
+        for stream in added:
+            out.mux(stream.encode(None))
+
+
 def test_of_two_video_streams_the_one_with_the_faces_is_redacted_and_the_other_named(tmp_path: Path):
     """A file with a small blank stream first and the real picture second, neither marked to be
     shown by default: the largest is the one redacted and written (FFmpeg's own rule takes the
     first), and the user hears of the one left out."""
     source, target = tmp_path / "two.mkv", tmp_path / "out.mkv"
-    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as c:
-        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(10), c.decode(video=0))]
-    with av.open(str(source), "w") as out:
-        blank, picture = out.add_stream("libx264", rate=25), out.add_stream("libx264", rate=25)
-        blank.width, blank.height, blank.pix_fmt = 160, 90, "yuv420p"
-        picture.width, picture.height, picture.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        for index, rgb in enumerate(frames):
-            for stream, pixels in ((blank, np.zeros((90, 160, 3), np.uint8)), (picture, rgb)):
-                frame = av.VideoFrame.from_ndarray(pixels, "rgb24")
-                frame.pts = index
-                out.mux(stream.encode(frame))
-        out.mux(blank.encode(None))
-        out.mux(picture.encode(None))
+    frames = _first_frames()
+    _write_streams(source, ([np.zeros((90, 160, 3), np.uint8)] * len(frames), av.stream.Disposition(0)),
+                   (frames, av.stream.Disposition(0)))
     assert "the file holds 2 video streams: only the one marked to be shown (else the largest) was redacted " \
         "and written (1 left out)" in \
         _faces_hidden(source, target)["notes"]
@@ -1372,22 +1386,9 @@ def test_a_larger_one_frame_preview_track_does_not_replace_the_recording(tmp_pat
     # Chosen by size alone, a larger preview track (one frame, not marked default) was redacted
     # and written in place of the recording, which was left out.
     source, target = tmp_path / "phone.mkv", tmp_path / "out.mkv"
-    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as c:
-        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(10), c.decode(video=0))]
-    with av.open(str(source), "w") as out:
-        recording, preview = out.add_stream("libx264", rate=25), out.add_stream("libx264", rate=25)
-        recording.width, recording.height, recording.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        preview.width, preview.height, preview.pix_fmt = 640, 480, "yuv420p"
-        recording.disposition, preview.disposition = av.stream.Disposition.default, av.stream.Disposition(0)
-        for index, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, "rgb24")
-            frame.pts = index
-            out.mux(recording.encode(frame))
-        still = av.VideoFrame.from_ndarray(frames[0].repeat(2, axis=0).repeat(2, axis=1), "rgb24")  # 640x480
-        still.pts = 0
-        out.mux(preview.encode(still))
-        out.mux(recording.encode(None))
-        out.mux(preview.encode(None))
+    frames = _first_frames()
+    still = frames[0].repeat(2, axis=0).repeat(2, axis=1)  # 640x480
+    _write_streams(source, (frames, av.stream.Disposition.default), ([still], av.stream.Disposition(0)))
     assert "(1 left out)" in " ".join(_faces_hidden(source, target)["notes"])
     with av.open(str(target)) as c:
         assert [(s.codec_context.width, s.codec_context.height) for s in c.streams.video] == [(320, 240)]
@@ -1399,20 +1400,9 @@ def test_a_plan_is_rendered_from_the_stream_it_was_made_from(tmp_path: Path):
     # marked default. A plan made by the older one, rendered by this one, wrote the other stream,
     # the faces in it never searched, exit 0.
     source, target = tmp_path / "two.mkv", tmp_path / "out.mkv"
-    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as c:
-        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(10), c.decode(video=0))]
-    with av.open(str(source), "w") as out:
-        grey, faces = out.add_stream("libx264", rate=25), out.add_stream("libx264", rate=25)
-        for stream in (grey, faces):
-            stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        grey.disposition, faces.disposition = av.stream.Disposition(0), av.stream.Disposition.default
-        for index, rgb in enumerate(frames):
-            for stream, pixels in ((grey, np.full_like(rgb, 128)), (faces, rgb)):
-                frame = av.VideoFrame.from_ndarray(pixels, "rgb24")
-                frame.pts = index
-                out.mux(stream.encode(frame))
-        out.mux(grey.encode(None))
-        out.mux(faces.encode(None))
+    frames = _first_frames()
+    _write_streams(source, ([np.full_like(f, 128) for f in frames], av.stream.Disposition(0)),
+                   (frames, av.stream.Disposition.default))
     media = plan_video(source, end=None)
     assert media.detection["stream"]["index"] == 1 and media.boxes_by_frame()
     older = dataclasses.replace(media, regions=[], detection={**media.detection,
@@ -1421,6 +1411,22 @@ def test_a_plan_is_rendered_from_the_stream_it_was_made_from(tmp_path: Path):
     with av.open(str(target)) as c:
         written = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(written) == 10 and all(np.abs(f.astype(int) - 128).max() <= 8 for f in written), "not the planned stream"
+
+
+def test_a_saved_plan_rendered_again_hides_exactly_what_the_run_that_saved_it_did(tmp_path: Path):
+    # The run hid boxes at full precision, the plan file stores them to a tenth of a pixel: the
+    # ellipses' edges of `veil --plan` differed from the run's own output (a review's export too).
+    source = tmp_path / "clip.mp4"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 30, pix_fmt="yuv420p")
+    first, again, plan = tmp_path / "first.mkv", tmp_path / "again.mkv", tmp_path / "plan.json"
+    for args in (("-o", first, "--save-plan", plan), ("--plan", plan, "-o", again)):
+        result = CliRunner().invoke(app, [str(source), *map(str, args), "--preset", "ultrafast"])
+        assert result.exit_code == 0, result.output
+    frames = []
+    for path in (first, again):
+        with av.open(str(path)) as c:
+            frames.append([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    assert len(frames[0]) == 30 and all(np.array_equal(a, b) for a, b in zip(*frames))
 
 
 def test_mixed_photo_and_video_folder(tmp_path: Path):

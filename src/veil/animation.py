@@ -31,7 +31,7 @@ from veil.outputs import atomic_output
 from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, text_passes
 from veil.models import runtime_record
-from veil.plan import Box, Kind, MediaPlan, RenderSettings
+from veil.plan import Box, Kind, MediaPlan, RenderSettings, as_stored
 from veil.regions import head_record, stored_head_box
 from veil.render import redact_frame
 from veil.track import TrackParams
@@ -109,9 +109,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
         raise ImageError("the animation has no frames")
     times = np.concatenate([[0], np.cumsum(durations[:-1])]) / 1000
     regions = tracked_regions(detections, kinds, len(durations), [], track_params(durations), hide, *size)
-    for region in regions:  # stored as a plan file stores them, so a saved plan hides the same pixels
-        region.boxes = {f: Box(*(round(v, 1) for v in (b.x0, b.y0, b.x1, b.y1)), b.origin, b.score)
-                        for f, b in region.boxes.items()}
+    as_stored(regions)
     params = track_params(durations)
     all_alike = colourless in (0, len(durations))
     return MediaPlan(

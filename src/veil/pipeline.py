@@ -27,7 +27,7 @@ from veil.names import shown
 from veil.outputs import MediaKind, OutputError, check_writable, media_kind, unreadable
 from veil.photo import PLAN_OUT_OF_DATE, file_sha256, plan_photo, render_photo
 from veil.kinds import DEFAULT_HIDE, WORD_OF_KIND
-from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape, VoiceMode
+from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape, VoiceMode, as_stored
 from veil.remote import RemoteError, Url
 from veil.video import plan_video, render_video
 from veil.videofile import (SALVAGE_HINT, check_output_holds, damage_lines, holes_line, lacks_its_index, left_out,
@@ -230,6 +230,7 @@ def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo:
             region.shape = analysis.shape
     if task.kind == "video":
         _add_speech(media)
+    as_stored(media.regions)
     return media
 
 

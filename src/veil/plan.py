@@ -439,9 +439,24 @@ def plan_schema() -> dict[str, Any]:
     return json.loads(resources.files("veil").joinpath("plan.schema.json").read_text())
 
 
+def as_stored(regions: list[Region]) -> None:
+    """Each region's boxes and times rounded as a plan file stores them (boxes to a tenth of a
+    pixel, speech to a millisecond), in place: a plan saved and rendered again then hides exactly
+    what the run that saved it did (at full precision, ellipse edges differed by a pixel)."""
+    for region in regions:
+        region.boxes = {frame: _stored_box(box) for frame, box in region.boxes.items()}
+        if region.start is not None and region.end is not None:
+            region.start, region.end = round(region.start, 3), round(region.end, 3)
+
+
+def _stored_box(box: Box) -> Box:
+    return Box(round(box.x0, 1), round(box.y0, 1), round(box.x1, 1), round(box.y1, 1), box.origin,
+               None if box.score is None else round(box.score, 3))
+
+
 def _box_to_json(frame: int, box: Box) -> list[Any]:
-    return [frame, round(box.x0, 1), round(box.y0, 1), round(box.x1, 1), round(box.y1, 1), box.origin,
-            None if box.score is None else round(box.score, 3)]
+    stored = _stored_box(box)
+    return [frame, stored.x0, stored.y0, stored.x1, stored.y1, stored.origin, stored.score]
 
 
 def _relative(path: str, folder: Path | None) -> str | None:

@@ -32,13 +32,14 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.requests import ClientDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from veil.plan import MediaPlan, PlanError
 from veil.report import write_report
 from veil.review.follow import MAX_FOLLOW_FRAMES, follow_box
 from veil.review.frames import FrameError, MediaPixels, frame_hide
-from veil.review.session import EditError, NotFound, ReviewSession, sound_seconds
+from veil.review.session import EditError, NotFound, PlanNotSaved, ReviewSession, sound_seconds
 from veil.pipeline import render_planned
 
 # A plan for an hour of video with many faces is tens of MiB of JSON; anything larger
@@ -198,6 +199,10 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
     @app.exception_handler(EditError)
     async def bad_edit(_: Request, error: EditError):
         return JSONResponse({"error": str(error)}, 400)
+
+    @app.exception_handler(PlanNotSaved)
+    async def not_saved(_: Request, error: PlanNotSaved):
+        return JSONResponse({"error": str(error)}, 507)
 
     @app.exception_handler(FrameError)
     async def bad_frame(_: Request, error: FrameError):
@@ -401,6 +406,8 @@ async def json_object(request: Request) -> dict[str, Any]:
     """The request body as a JSON object: any other body is a 400 (EditError), never a 500."""
     try:
         data = json.loads(await request.body(), parse_constant=no_constant, parse_float=finite, parse_int=short_int)
+    except ClientDisconnect:  # the page left mid-request: nobody reads the answer
+        raise EditError("the request body did not arrive") from None
     except RecursionError:
         raise EditError("not JSON: nested too deeply") from None
     except json.JSONDecodeError as error:

@@ -42,6 +42,10 @@ class NotFound(EditError):
     """The media file or region the edit names is not in this session."""
 
 
+class PlanNotSaved(Exception):
+    """An edit made in the session that could not be saved to the plan file."""
+
+
 @dataclass
 class Snapshot:
     """The regions of the media files an edit changed, as they were before it."""
@@ -351,7 +355,13 @@ class ReviewSession:
         path = media if isinstance(media, str) else media.path
         self.plan.edits.append(Edit(now_iso(), path, action, region, detail, (reason or "").strip() or None))
         self.revision += changes_regions
-        self.plan.save(self.plan_path)
+        try:
+            self.plan.save(self.plan_path)
+        except (OSError, ValueError) as error:  # a full disk, a folder put in the plan's place (OutputError)
+            # The change stands in the session (the page shows it, an export writes it): the
+            # reviewer is told it is not on disk yet, rather than that it failed.
+            raise PlanNotSaved(f"the change is made, but the plan could not be saved ({one_line(error)}): it is "
+                               "saved with the next change that can be, and lost if the review stops before") from None
 
 
 def check_frame(media: MediaPlan, frame: int) -> None:
