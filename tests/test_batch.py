@@ -435,6 +435,8 @@ def test_a_loop_of_symbolic_links_in_a_folder_is_skipped_and_the_run_goes_on(sha
     summary = json.loads(result.stdout)
     assert summary["files"] == 1 and summary["failed"] == 0 and summary["skipped"] == 3
     assert sorted(Path(entry["path"]).name for entry in summary["skipped_files"]) == ["self", "x", "y"]
+    named = run_veil(tmp_path / "in" / "self", "-o", tmp_path / "self.jpg")
+    assert named.returncode == 1 and "a symbolic link that leads nowhere (or in a loop)" in named.stderr, named.stderr
 
 
 def test_an_output_moved_into_place_but_never_recorded_is_redone(shared_data, tmp_path):

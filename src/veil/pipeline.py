@@ -95,6 +95,10 @@ class InputError(ValueError):
 _A_KIND = {"image": "a photo", "animation": "an animation", "video": "a video", "audio": "a sound file"}
 
 
+def _is_link(source: Path | Url) -> bool:
+    return not isinstance(source, Url) and source.is_symlink()
+
+
 def preflight(task: FileTask) -> None:
     """Everything that can be refused before detection: the input's kind, the output's place and format.
 
@@ -102,7 +106,8 @@ def preflight(task: FileTask) -> None:
     streams?) on the worker's local copy, in redact_file.
     """
     if not task.source.is_file():
-        raise InputError("no such file" if not task.source.exists() else "not a regular file")
+        raise InputError("not a regular file" if task.source.exists() else
+                         "a symbolic link that leads nowhere (or in a loop)" if _is_link(task.source) else "no such file")
     if not isinstance(task.source, Url) and (reason := unreadable(task.source)) is not None:
         raise InputError(reason)
     if task.kind is None and not isinstance(task.source, Url) and lacks_its_index(task.source):
