@@ -173,7 +173,8 @@ def cache_detection_pass(folder: Path, confirm_hits: int) -> None:
         path = folder / f"{clip.stem[:60]}.{hashlib.sha256(facts.encode()).hexdigest()[:20]}.pkl"
         if path.exists():
             result, judged = pickle.loads(path.read_bytes())
-            result.judged = FramesJudged(**judged)
+            # A scan cached by an earlier veil lacks the fields added since: their defaults.
+            result = veil.video._Scan(**{**vars(result), "judged": FramesJudged(**judged)})
             # Measured again each time: cheap beside the detectors, and never left from older code.
             result.camera = camera_path(clip, result)
             return result

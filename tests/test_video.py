@@ -870,18 +870,24 @@ def test_an_upside_down_face_on_the_last_frame_of_a_slow_clip_is_hidden(tmp_path
                        stride=1, faces=only_turned)
 
 
-def test_a_glance_box_is_left_to_a_track_only_where_one_in_its_shot_covers_it():
+def test_a_glance_box_is_left_to_a_track_only_where_the_detections_either_side_in_its_shot_cover_it():
     from veil.video import _unseen_glances
 
     face = Box(100, 100, 300, 360, "detected", 0.9)
     strong, weak = Box(110, 110, 310, 370, "detected", 0.8), Box(110, 110, 310, 370, "detected", 0.05)
     small = Box(150, 150, 185, 190, "detected", 0.3)  # a 35x40 box inside a 200x260 face
+    # Another face 100 px to the right, as after a cut the histogram missed (a montage of two-frame
+    # shots): one track joined the two and its box between them slid off the face the glance saw.
+    elsewhere = Box(200, 110, 400, 370, "detected", 0.8)
     glances = {9: [face]}
-    assert _unseen_glances({8: [strong], 10: []}, glances, 0.1, cuts=[]) == {}
-    assert _unseen_glances({8: [], 10: [strong]}, glances, 0.1, cuts=[]) == {}
-    assert _unseen_glances({8: [weak], 10: []}, glances, 0.1, cuts=[]) == glances  # may make no track
-    assert _unseen_glances({8: [small], 10: []}, glances, 0.1, cuts=[]) == glances  # covers too little
+    assert _unseen_glances({8: [strong], 10: [strong]}, glances, 0.1, cuts=[]) == {}
+    assert _unseen_glances({8: [strong]}, glances, 0.1, cuts=[]) == {}  # after the last sampled frame
+    assert _unseen_glances({8: [strong], 10: [elsewhere]}, glances, 0.1, cuts=[]) == glances
+    assert _unseen_glances({8: [strong], 10: []}, glances, 0.1, cuts=[]) == glances  # its track may end at 8
+    assert _unseen_glances({8: [weak], 10: [strong]}, glances, 0.1, cuts=[]) == glances  # may make no track
+    assert _unseen_glances({8: [small], 10: [strong]}, glances, 0.1, cuts=[]) == glances  # covers too little
     assert _unseen_glances({8: [], 10: [strong]}, glances, 0.1, cuts=[10]) == glances  # another shot
+    assert _unseen_glances({8: [strong], 10: [strong]}, glances, 0.1, cuts=[10]) == {}  # 8 alone, in its shot
 
 
 def test_scene_cut_splits_tracks(tmp_path: Path):

@@ -709,20 +709,24 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
 
 def _unseen_glances(detections: dict[int, list[Box]], glances: dict[int, list[Box]], confirm_score: float,
                     cuts: list[int]) -> dict[int, list[Box]]:
-    """The glance's boxes that no detection on the nearest sampled frame before or after, in the
-    same shot, covers, by frame: faces there on that frame alone (a face also on a sampled frame
-    is its track's to carry; tracks end at a cut). Only detections scoring at least
-    `confirm_score` count: a weaker one may make no track at all (TrackParams.confirm_hits)."""
+    """The glance's boxes that the detections on the nearest sampled frames before and after, in
+    the same shot, do not both cover, by frame: faces there on that frame alone (a face also on
+    the sampled frames either side is its track's to carry; tracks end at a cut). Both: a track
+    between two detections of different faces (a cut the histogram missed, a fast montage of
+    two-frame shots) is interpolated from one place toward the other, past the face the glance
+    sees where the first one was. Only detections scoring at least `confirm_score` count: a
+    weaker one may make no track at all (TrackParams.confirm_hits)."""
     sampled = sorted(detections)
     unseen: dict[int, list[Box]] = {}
     for index, boxes in glances.items():
         at = bisect.bisect(sampled, index)
         shot = bisect.bisect(cuts, index)
-        neighbours = [box for n in sampled[max(0, at - 1):at + 1] if bisect.bisect(cuts, n) == shot
-                      for box in detections[n] if (box.score or 0.0) >= confirm_score]
+        sides = [[box for box in detections[n] if (box.score or 0.0) >= confirm_score]
+                 for n in sampled[max(0, at - 1):at + 1] if bisect.bisect(cuts, n) == shot]
         # Half of it at least: a small box beside a large face is not the face's track, which would
         # cover no more of it than its own size.
-        alone = [box for box in boxes if not any(box.share_inside(other) >= 0.5 for other in neighbours)]
+        alone = [box for box in boxes
+                 if not sides or not all(any(box.share_inside(other) >= 0.5 for other in side) for side in sides)]
         if alone:
             unseen[index] = alone
     return unseen
