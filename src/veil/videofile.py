@@ -301,7 +301,9 @@ def read(
     is read too, for where the file's data ends (`_incomplete`). A damaged file raises VideoError
     (its message ending in `hint`), unless `damage` is given: then its frames are read as far as
     they can be, and `damage` says what was met on the way. `timing` learns how frames were timed."""
-    reading = _Reading(video, damage, hint, timing or Timing(), decoding_order=container.format.name == "avi")
+    # An AVI without B-frames keeps the times its reader gives (in order, as they were before).
+    decoding_order = container.format.name == "avi" and bool(video.codec_context.has_b_frames)
+    reading = _Reading(video, damage, hint, timing or Timing(), decoding_order=decoding_order)
     for packet in reading.packets(container, copied):
         if packet.stream is video or packet.stream is None:  # None: the decoder flushed, its data cut off
             yield from reading.frames(packet)
@@ -382,11 +384,11 @@ class _Reading:
             yield frame
 
     def _decoding_time(self, frame: av.VideoFrame) -> None:
-        """An AVI's frames are timed by their decoding times: AVI stores no presentation times, and
-        its reader makes them up in decoding order, which with B-frames runs backwards (FFmpeg's
-        best-effort time turns to decoding times only once they have, which gave two frames one
-        time where B-frames are not stacked). The frames the decoder gives when its input ends
-        have no decoding time: theirs follow on at the last step."""
+        """An AVI's frames, where it holds B-frames, are timed by their decoding times: AVI stores
+        no presentation times, and its reader makes them up in decoding order, which with B-frames
+        runs backwards (FFmpeg's best-effort time turns to decoding times only once they have,
+        which gave two frames one time where B-frames are not stacked). The frames the decoder
+        gives when its input ends have no decoding time: theirs follow on at the last step."""
         if not self.decoding_order:
             return
         dts = frame.dts
@@ -431,7 +433,10 @@ class _Reading:
             self.steps.append(frame.time - self.latest)
         self.latest = frame.time if self.latest is None else max(self.latest, frame.time)
         self.first_time = frame.time if self.first_time is None else min(self.first_time, frame.time)
-        length = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
+        # A frame timed by its decoding time (`_decoding_time`) lasts its decoding step (an AVI
+        # copied from MP4 states one tick of 1/600 s a frame).
+        ticks = max(frame.duration or 0, self.dts_step if self.decoding_order else 0)
+        length = float(ticks * frame.time_base) if ticks and frame.time_base else 0.0
         self.last_frame_end = max(self.last_frame_end, frame.time - self.first_time + length)
 
     def finish(self, container: av.container.InputContainer) -> None:
