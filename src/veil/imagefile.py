@@ -225,16 +225,22 @@ def _jpeg_end(data: bytes) -> int | None:
     return None
 
 
-def _carries_video(path: Path, fmt: str) -> bool:
-    """Whether a phone's motion photo video rides along with the picture: after a JPEG's image, or
-    in a HEIF file as Samsung's 'mpvd' box or as an MP4 appended (a second 'ftyp' box)."""
+def _after_picture(path: Path, fmt: str) -> tuple[bool, int]:
+    """What the file holds after its picture, the file read once: whether a phone's motion photo
+    video rides along (after a JPEG's image, or in a HEIF file as Samsung's 'mpvd' box or as an
+    MP4 appended: a second 'ftyp' box), and, after a JPEG's image that carries none, how many
+    other bytes follow (padding, zeros or 0xFF, aside)."""
     if fmt in ("JPEG", "MPO"):
-        return _video_after_jpeg(path.read_bytes())
+        data = path.read_bytes()
+        if _video_after_jpeg(data):
+            return True, 0
+        end = _jpeg_end(data)
+        return False, len(data) - end if fmt == "JPEG" and end is not None and data[end:].strip(b"\x00\xff") else 0
     if fmt == "HEIF":
         data = path.read_bytes()
         kinds = [kind for kind, _, _ in _boxes(data, 0, len(data))]
-        return b"mpvd" in kinds or kinds.count(b"ftyp") > 1
-    return False
+        return b"mpvd" in kinds or kinds.count(b"ftyp") > 1, 0
+    return False, 0
 
 
 def _video_after_jpeg(data: bytes) -> bool:
@@ -249,12 +255,6 @@ def _video_after_jpeg(data: bytes) -> bool:
             return True
         at = data.find(b"ftyp", at + 1)
     return False
-
-
-def _data_after_jpeg(data: bytes) -> int:
-    """How many bytes follow a JPEG's image, padding (zeros, 0xFF) aside."""
-    end = _jpeg_end(data)
-    return 0 if end is None or not data[end:].strip(b"\x00\xff") else len(data) - end
 
 
 def _png_complete(path: Path) -> bool:
@@ -497,8 +497,7 @@ def read_photo(path: Path) -> Photo:
         pixels = pixels.copy()
     if gamma:
         _from_png_gamma(pixels, gamma)
-    video = _carries_video(path, fmt)
-    after = _data_after_jpeg(path.read_bytes()) if fmt == "JPEG" and not video else 0
+    video, after = _after_picture(path, fmt)
     return Photo(pixels, fitting_profile(icc, pixels), fmt, others, video, _summed_up(messages), after)
 
 
