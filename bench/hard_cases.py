@@ -34,6 +34,13 @@ with a face >= 40 px:
     edge                   the photo cropped at the edge nearest one such face (drawn), so that
                            60-90% of the face is left inside; its box is cut with it
 
+and one for a face larger than the picture (a camera held close to someone's face, a documentary's
+shot of the eyes), one case for each face >= 150 px high:
+
+    ecu                    a 960x540 frame 0.6 or 0.75 times as wide as the face (every other face),
+                           at 0.42 or 0.55 of its height (every other pair): eyes and brows, or
+                           eyes and nose, fill it; its box is the face's, cut to the frame
+
 and two for people lying on the ground at an angle or a tilted camera, from every other photo
 (those the quarter-turned sets do not hold):
 
@@ -78,7 +85,8 @@ from veil.photo import plan_photo, render_photo  # noqa: E402
 from veil.plan import RenderSettings  # noqa: E402
 
 SETS = ("rot90", "rot180", "rot270", "rot90b", "rot180b", "rot270b", "closeup", "occluded", "dark", "shared", "small",
-        "large", "gray", "edge", "tilt", "tilt20")
+        "large", "gray", "edge", "tilt", "tilt20", "ecu")
+ECU_MIN_HEIGHT = 150
 SEED = 20261129
 CONDITIONS_SEED = 20261130
 EDGE_SEED = 20261201
@@ -151,6 +159,21 @@ def closeup(rgb: np.ndarray, faces: Faces, face: GroundTruthFace, rnd: random.Ra
     k = CLOSEUP_SIDE / max(x1 - x0, y1 - y0)
     crop = cv2.resize(rgb[y0:y1, x0:x1], (round((x1 - x0) * k), round((y1 - y0) * k)), interpolation=cv2.INTER_CUBIC)
     return crop, cropped_faces(faces, x0, y0, x1, y1, k)
+
+
+def extreme_close_up(rgb: np.ndarray, face: GroundTruthFace, width_share: float,
+                     eyes_at: float) -> tuple[np.ndarray, Faces]:
+    """A 960x540 frame `width_share` times as wide as `face`, centred across it and at `eyes_at` of
+    its height, upscaled from the photo; the face's box cut to the frame."""
+    window = width_share * face.w
+    scale = 960 / window
+    left, top = face.x + face.w / 2 - window / 2, face.y + eyes_at * face.h - 270 / scale
+    shift = np.float32([[scale, 0, -left * scale], [0, scale, -top * scale]])
+    frame = cv2.warpAffine(rgb, shift, (960, 540), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    x0, y0 = (face.x - left) * scale, (face.y - top) * scale
+    x1, y1 = x0 + face.w * scale, y0 + face.h * scale
+    x0, y0, x1, y1 = max(0, round(x0)), max(0, round(y0)), min(960, round(x1)), min(540, round(y1))
+    return frame, [GroundTruthFace(x0, y0, x1 - x0, y1 - y0, True)]
 
 
 def edge_cut(rgb: np.ndarray, faces: Faces, face: GroundTruthFace, rnd: random.Random) -> tuple[np.ndarray, Faces]:
@@ -266,6 +289,11 @@ def make_cases(ground_truth: dict[str, Faces], wanted: set[str]) -> dict[str, li
                 angle = tilts[name].uniform(low, high) * tilts[name].choice((-1, 1))
                 if name in wanted:
                     cases[name].append((stem, *tilted(rgb, faces, angle)))
+        if "ecu" in wanted:
+            for face in (f for f in faces if f.valid and f.h >= ECU_MIN_HEIGHT):
+                n = len(cases["ecu"])
+                share, eyes_at = (0.6, 0.75)[n % 2], (0.42, 0.55)[n // 2 % 2]
+                cases["ecu"].append((f"{stem}_{n}", *extreme_close_up(rgb, face, share, eyes_at)))
         if "gray" in wanted:
             cases["gray"].append((stem, np.repeat(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2), faces))
     return {s: c for s, c in cases.items() if s in wanted}

@@ -480,3 +480,44 @@ def test_a_picture_smeared_by_a_fast_pan_is_searched_squeezed_across(shared_data
 
     assert in_photo(smeared, FAST) > in_photo(smeared, dataclasses.replace(FAST, streak_threshold=None))
     assert detection_record(FAST, 960, 540)["streaks"] == record["streaks"]
+
+
+def extreme_close_up(shared_data: Path) -> np.ndarray:
+    """A 960x540 frame 0.6 times as wide as a face, at its eyes: brows, eyes and the top of the nose
+    fill it; the rest of the head is out of frame."""
+    rgb = read_photo(shared_data / "face_recognition_examples/examples/knn_examples/train/biden/biden2.jpg").pixels
+    face = max(detect_faces(rgb), key=lambda d: d.x1 - d.x0)
+    width = 0.6 * (face.x1 - face.x0)
+    scale = 960 / width
+    left, top = (face.x0 + face.x1) / 2 - width / 2, face.y0 + 0.42 * (face.y1 - face.y0) - 270 / scale
+    shift = np.float32([[scale, 0, -left * scale], [0, scale, -top * scale]])
+    return cv2.warpAffine(rgb[:, :, :3], shift, (960, 540), flags=cv2.INTER_CUBIC)
+
+
+def test_a_face_larger_than_the_picture_is_found_in_a_pulled_back_view(shared_data: Path, tmp_path: Path) -> None:
+    """An extreme close-up: no view that shows the picture edge to edge takes the eyes and brows that
+    fill it for a face, at any scale; shrunk into the middle of a black square, they are one, and
+    the whole picture is hidden, in a photo and in a video's frames."""
+    from veil.video import plan_video, render_video
+
+    frame = extreme_close_up(shared_data)
+    edge_to_edge = faces_in(prepared(frame, dataclasses.replace(FAST, pulled_side=None)))
+    assert not [d for d in edge_to_edge if (d.x1 - d.x0) * (d.y1 - d.y0) >= 0.25 * 960 * 540]
+    assert FAST.pulled_side and detection_record(FAST, 960, 540)["pulled_side"] == FAST.pulled_side
+    source, out = tmp_path / "close.png", tmp_path / "out.png"
+    Image.fromarray(frame).save(source)
+    render_photo(plan_photo(source, FAST), RenderSettings(mode="fill"), out)
+    assert (read_photo(out).pixels[:, :, :3] <= 24).all(axis=2).mean() >= 0.95
+    clip, target = tmp_path / "close.mp4", tmp_path / "out.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": "12", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 960, 540, "yuv420p"
+        for index in range(8):
+            picture = av.VideoFrame.from_ndarray(np.roll(frame, index, axis=1), "rgb24")
+            picture.pts = index
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))
+    render_video(plan_video(clip), RenderSettings(mode="fill"), target)
+    with av.open(str(target)) as container:
+        for shown in container.decode(video=0):
+            assert (shown.to_ndarray(format="rgb24") <= 24).all(axis=2).mean() >= 0.95

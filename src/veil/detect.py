@@ -91,6 +91,13 @@ class DetectionProfile:
     retina_sides: tuple[int, ...] = ()
     turns: tuple[int, ...] = ()
     turn_side: int = 640
+    # A face larger than the picture (an extreme close-up: the eyes and nose fill it, the rest of
+    # the head is out of frame) is found by no view that shows the picture edge to edge, at any
+    # scale; RetinaFace finds it once the picture is shrunk into the middle of a black square,
+    # its longer side 1 / `pulled_margin` of the square's `pulled_side` (`pulled_back_pass`).
+    # None: not run.
+    pulled_side: int | None = None
+    pulled_margin: float = 2.0
     # Agreement: a box the other detector also found (IoU >= agree_iou) is kept on a lower
     # score: CenterFace's at `confirmed` instead of its size thresholds, RetinaFace's at
     # `retina_confirmed` instead of `retina_threshold`. The two detectors were trained apart,
@@ -133,9 +140,13 @@ class DetectionProfile:
 # accurate profile turns 640 px views, which also find the 40-80 px faces of a turned photo.
 # The default's closer look at weak RetinaFace boxes (zoom_floor, zoom_height) finds turned faces
 # of 30 px and up that its 320 px views score low, for a few small crops per photo (bench/README.md).
+# Both profiles pull the picture back into a 384 px square (`pulled_side`): extreme close-ups made
+# from sharp portraits and from dev faces were found there, and no box it added on the dev photos,
+# the plate and the text photos was anything but a face (bench/README.md, "Faces larger than the
+# picture").
 FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320,
                         zoom_floor=0.05, zoom_height=30, colourless=(0.06, ((40, 0.1), (80, 0.15))), streak_threshold=0.1,
-                        hard_light=True, turned_kept=True)
+                        hard_light=True, turned_kept=True, pulled_side=384)
 ACCURATE = DetectionProfile(
     name="accurate",
     scales=(1.0, 1.5),
@@ -148,6 +159,7 @@ ACCURATE = DetectionProfile(
     streak_threshold=0.1,
     hard_light=True,
     turned_kept=True,
+    pulled_side=384,
 )
 PROFILES = {p.name: p for p in (FAST, ACCURATE)}
 
@@ -208,6 +220,8 @@ def retina_record(profile: DetectionProfile) -> dict:
         "retina_sides": list(profile.retina_sides),
         "turns": list(profile.turns),
         "turn_side": profile.turn_side,
+        **({"pulled_side": profile.pulled_side, "pulled_margin": profile.pulled_margin}
+           if profile.pulled_side is not None else {}),
         "retina_threshold": profile.retina_threshold,
         "retina_confirmed": profile.retina_confirmed,
         "confirmed": profile.confirmed,
@@ -606,9 +620,30 @@ def retina_candidates(rgb: np.ndarray, profile: DetectionProfile,
     views = [(side, 0) for side in profile.retina_sides] + [(profile.turn_side, t) for t in profile.turns]
     find = _retina_finder(detector, profile)
     found = [view_pass(find, rgb, s, t) for s, t in views]
+    if profile.pulled_side is not None:
+        found.append(pulled_back_pass(find, rgb, profile.pulled_side, profile.pulled_margin))
+        views.append((profile.pulled_side, 0))
     if not found:
         return np.empty((0, 5), np.float32), np.empty(0, int)
     return np.concatenate(found), np.concatenate([np.full(len(rows), t) for rows, (_, t) in zip(found, views)])
+
+
+def pulled_back_pass(find: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray, side: int, margin: float) -> np.ndarray:
+    """One detector call on the whole image shrunk so that its longer side is `side` / `margin`, in
+    the middle of a black square `side` px a side; rows (x0, y0, x1, y1, score) come back in the
+    image's pixels, reaching beyond its edges for a face larger than the image. Seen whole, such a
+    face's eyes and nose fill the picture and no detector takes them for a face; shrunk, with
+    room around them where the rest of the head would be, they are a face of ordinary size."""
+    h, w = rgb.shape[:2]
+    scale = side / (margin * max(h, w))
+    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+    image = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    top, left = (side - sh) // 2, (side - sw) // 2
+    canvas = cv2.copyMakeBorder(image, top, side - sh - top, left, side - sw - left, cv2.BORDER_CONSTANT, value=0)
+    rows = find(canvas)
+    rows[:, [0, 2]] = (rows[:, [0, 2]] - left) * (w / sw)
+    rows[:, [1, 3]] = (rows[:, [1, 3]] - top) * (h / sh)
+    return rows
 
 
 def zoom_confirmed(rgb: np.ndarray, retina: np.ndarray, turns: np.ndarray, chosen: np.ndarray,
@@ -659,7 +694,8 @@ def _retina_finder(detector: RetinaFace, profile: DetectionProfile) -> Callable[
 def _square_side(profile: DetectionProfile) -> int:
     """One input shape for every RetinaFace view of a profile (see CenterFace.fixed_shapes)."""
     zoom = (profile.zoom_side,) if profile.zoom_floor is not None else ()
-    side = max((*profile.retina_sides, profile.turn_side, *zoom))
+    pulled = (profile.pulled_side,) if profile.pulled_side is not None else ()
+    side = max((*profile.retina_sides, profile.turn_side, *zoom, *pulled))
     return side + (-side % STRIDE)
 
 
