@@ -325,6 +325,26 @@ def test_inputs_with_the_same_name_never_share_an_output(shared_data, tmp_path):
     assert rgb_of(tmp_path / "out" / "photo.jpg").shape == rgb_of(first).shape  # the first one's output, kept
 
 
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]], ids=["refused", "overwrite"])
+def test_outputs_whose_names_differ_only_in_case_are_one_output(shared_data, tmp_path, overwrite):
+    """IMG_1.jpg and img_1.jpg (two photos, fine on ext4) written with --output-dir to an exFAT,
+    NTFS or macOS drive become one file: with --overwrite the second replaced the first, both
+    recorded ok (the first's recorded hash then false). Refused on every drive, as the same name is."""
+    first = copy_in(shared_data, TWO_PEOPLE, tmp_path / "src", "IMG_1.jpg")
+    second = copy_in(shared_data, KIT_WITH_ROSE, tmp_path / "src", "img_1.jpg")
+    out = tmp_path / "out"
+    result = veil(tmp_path / "src", "--output-dir", out, *overwrite)
+    assert result.exit_code == 1, result.output
+    assert (f"veil: {second}: the output of {second} ({out / 'img_1.jpg'}) would overwrite the output of {first} "
+            f"({out / 'IMG_1.jpg'}: names that differ only in case are one file on exFAT, NTFS and macOS drives)"
+            ) in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["IMG_1.jpg", "veil-manifest.jsonl"]
+    assert rgb_of(out / "IMG_1.jpg").shape == rgb_of(first).shape  # the first one's output
+    outcomes = [json.loads(line) for line in (out / "veil-manifest.jsonl").read_text().splitlines()]
+    assert {Path(r["path"]).name: r["status"] for r in outcomes if r["status"] != "started"} == {
+        "IMG_1.jpg": "ok", "img_1.jpg": "failed"}
+
+
 def test_an_output_never_replaces_another_input(shared_data, tmp_path):
     source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
     other = copy_in(shared_data, KIT_WITH_ROSE, tmp_path, "two_people.redacted.jpg")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -377,24 +378,37 @@ class OutputClaims:
     """Every file a run reads or writes, so that no output replaces an input or another output.
 
     Two inputs with one name in different folders would otherwise share an output under
-    --output-dir, and `--report photo.jpg` would replace an input.
+    --output-dir, and `--report photo.jpg` would replace an input. Names that differ only in
+    case (or in how an accent is encoded) are one file on the drives that outputs are often
+    written to (exFAT and NTFS, macOS and Windows folders): they are one claim whatever drive
+    this run writes to, or `IMG_1.jpg` and `img_1.jpg` would become one file there, both recorded.
     """
 
     def __init__(self, inputs: Iterable[Path | Url]):
-        self.owners: dict[str, str] = {location_key(p): f"the input {shown(p)}" for p in inputs}
+        self.owners: dict[str, tuple[str, Path | Url]] = {
+            claim_key(p): (f"the input {shown(p)}", p) for p in inputs}
         self.run_files: set[str] = set()  # the plan, the report, the manifest
 
     def claim(self, target: Path | Url, owner: str, run_file: bool = False) -> Path | Url:
         """Reserve `target` for `owner` ("the report", "the output of x.jpg"); a `run_file` is
         one of the run's own (the plan, the report, the manifest)."""
-        key = location_key(target)
+        key = claim_key(target)
         if key in self.owners:
             clash = RunFileClash if key in self.run_files else OutputError
-            raise clash(f"{owner} ({shown(target)}) would overwrite {self.owners[key]}")
-        self.owners[key] = owner
+            other, claimed = self.owners[key]
+            folded = "" if location_key(claimed) == location_key(target) else \
+                f" ({shown(claimed)}: names that differ only in case are one file on exFAT, NTFS and macOS drives)"
+            raise clash(f"{owner} ({shown(target)}) would overwrite {other}{folded}")
+        self.owners[key] = (owner, target)
         if run_file:
             self.run_files.add(key)
         return target
+
+
+def claim_key(where: Path | Url) -> str:
+    """`location_key`, caseless: Unicode's canonical caseless match, which folds case as those
+    drives do, and the composed and decomposed spellings of an accent, which macOS takes as one."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", location_key(where)).casefold())
 
 
 class RunFileClash(OutputError):
