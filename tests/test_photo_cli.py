@@ -566,6 +566,54 @@ def test_the_library_refuses_what_would_hide_nothing(shared_data, tmp_path):
         detect(str(shared_data / TWO_PEOPLE))
 
 
+def test_the_library_replaces_a_file_only_when_told(shared_data, tmp_path):
+    # redact_image replaced any file at `output` (overwrite was always on), where the command refuses.
+    import veil
+
+    contract = tmp_path / "contract.jpg"
+    contract.write_bytes(b"my only copy of the contract")
+    with pytest.raises(FileExistsError, match=f"{contract} exists: pass overwrite=True to replace it"):
+        veil.redact_image(shared_data / TWO_PEOPLE, contract)
+    assert contract.read_bytes() == b"my only copy of the contract"
+    assert veil.redact_image(shared_data / TWO_PEOPLE, contract, overwrite=True).regions
+    assert rgb_of(contract).shape == rgb_of(shared_data / TWO_PEOPLE).shape
+
+
+def test_the_library_writes_a_url_output_to_its_store(shared_data, tmp_path, monkeypatch):
+    # Path() made memory://bucket/o.jpg the local file ./memory:/bucket/o.jpg.
+    import fsspec
+    import veil
+
+    monkeypatch.chdir(tmp_path)
+    store = fsspec.filesystem("memory")  # one per process
+    plan = veil.redact_image(str(shared_data / TWO_PEOPLE), "memory://bucket/o.jpg")
+    assert list(tmp_path.iterdir()) == []
+    written = tmp_path / "fetched.jpg"
+    written.write_bytes(store.cat_file("/bucket/o.jpg"))
+    assert len(plan.regions) >= 2 and rgb_of(written).shape == rgb_of(shared_data / TWO_PEOPLE).shape
+    written.unlink()
+    # A URL input too, and an existing URL output is refused likewise.
+    plan = veil.redact_image("memory://bucket/o.jpg", "memory://bucket/again.jpg")
+    assert plan.path == "memory://bucket/o.jpg" and store.exists("/bucket/again.jpg")
+    with pytest.raises(FileExistsError, match="memory://bucket/o.jpg exists"):
+        veil.redact_image(str(shared_data / TWO_PEOPLE), "memory://bucket/o.jpg")
+    store.rm("/bucket", recursive=True)  # for the other tests in this process
+
+
+def test_the_library_warns_of_what_it_left_out(shared_data, tmp_path):
+    # result.notes was dropped: the caller never heard that part of the file was left out (or,
+    # for a video, that its voices were not protected).
+    import veil
+
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    with source.open("ab") as file:
+        file.write(b"appended bytes no viewer shows")
+    with pytest.warns(UserWarning, match=f"{source}: 30 bytes stored after the picture .* were left out") as caught:
+        veil.redact_image(source, tmp_path / "out.jpg")
+    assert [warning.category for warning in caught] == [veil.RedactionWarning]
+    assert (tmp_path / "out.jpg").is_file()
+
+
 def test_an_unfinished_output_of_a_killed_run_is_named(shared_data, tmp_path):
     # SIGKILL leaves no clean-up: the hidden partial file stayed, unmentioned, run after run.
     source = copy_in(shared_data, TWO_PEOPLE, tmp_path)

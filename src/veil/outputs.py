@@ -244,7 +244,7 @@ def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Ski
     """A URL on the command line: the file it names, or every file below the folder it names,
     passed over by the same rules as a local folder's."""
     if not root.is_dir():
-        return [Input(root, root.parent, _remote_kind(root) if root.is_file() else None)], []
+        return [Input(root, root.parent, remote_kind(root) if root.is_file() else None)], []
     inputs: list[Input] = []
     skipped: list[Skipped] = []
     for folder, subfolders, files in root.walk():
@@ -256,7 +256,7 @@ def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Ski
             file = folder / name
             reason, kind = _skipped_name(name), None
             if reason is None:
-                kind = _remote_kind(file)
+                kind = remote_kind(file)
                 if kind is None and file.suffix.lower() not in MEDIA_SUFFIXES:
                     reason = "not a photo, video or sound file veil can read"
             if reason is None:
@@ -266,7 +266,8 @@ def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Ski
     return inputs, skipped
 
 
-def _remote_kind(url: Url) -> MediaKind | None:
+def remote_kind(url: Url) -> MediaKind | None:
+    """`media_kind` of a file named by URL, read only as far as that needs."""
     with url.open() as file:
         return media_kind(file)
 
