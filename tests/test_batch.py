@@ -6,6 +6,8 @@ tmp_path, with the real detector; crashes and interrupts are real signals to rea
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -461,3 +463,64 @@ def test_an_output_moved_into_place_but_never_recorded_is_redone(shared_data, tm
     (tmp_path / "out" / inputs[1].name).write_bytes(b"not veil's")
     result = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out")
     assert result.returncode == 1 and "exists: use --overwrite" in result.stderr
+
+
+def _held(manifest: Path):
+    """`manifest` locked as a veil run writing to it locks it (flock, exclusive); closing releases it."""
+    file = open(manifest, "a")  # noqa: SIM115 - the caller closes it
+    fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return file
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every file in `folder`: its bytes and what a replacement would change (inode, mtime)."""
+    return {p.name: (p.read_bytes(), p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()}
+
+
+def test_a_run_into_a_manifest_another_run_is_writing_to_is_refused_and_writes_nothing(shared_data, tmp_path):
+    """Two runs into one --output-dir at once: the second took the first's "started" records for a
+    crashed run's and replaced each output the live run wrote, both exiting 0 with every file
+    recorded twice. A run holds its manifest locked while it writes to it; another is refused."""
+    photos(shared_data, tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert run_veil(tmp_path / "in", "--output-dir", out).returncode == 0
+    before = _snapshot(out)
+    with _held(out / MANIFEST):
+        for extra in ([], ["--overwrite"], ["--mode", "blur"]):
+            refused = run_veil(tmp_path / "in", "--output-dir", out, *extra)
+            assert refused.returncode == 2, refused.stderr
+            assert refused.stderr.splitlines() == [
+                f"veil: another veil run (pid {os.getpid()}) is writing to {out / MANIFEST}: wait for it to end, "
+                "or use another --output-dir (or --manifest)"]
+            assert _snapshot(out) == before
+        # The same for a manifest named with --manifest: the output folder is not even made.
+        chosen = tmp_path / "chosen.jsonl"
+        with _held(chosen):
+            refused = run_veil(tmp_path / "in", "--output-dir", tmp_path / "other", "--manifest", chosen)
+            assert refused.returncode == 2 and "is writing to" in refused.stderr, refused.stderr
+            assert not (tmp_path / "other").exists() and chosen.read_bytes() == b""
+    # Released (as the system releases it when a run ends, killed or not): the next run goes on.
+    again = run_veil(tmp_path / "in", "--output-dir", out)
+    assert again.returncode == 0 and "(2 already done by an earlier run)" in again.stderr, again.stderr
+
+
+def test_two_real_runs_into_one_folder_one_refused_while_the_other_works(shared_data, tmp_path):
+    inputs = photos(shared_data, tmp_path / "in", 3)
+    out = tmp_path / "out"
+    first = start_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1, "--mode", "blur")
+    started = lambda: out.joinpath(MANIFEST).exists() and '"started"' in out.joinpath(MANIFEST).read_text()  # noqa: E731
+    wait_until(started, first)
+    first.send_signal(signal.SIGSTOP)  # still at work, for as long as the second takes to start
+    try:
+        second = run_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1, "--mode", "blur")
+    finally:
+        first.send_signal(signal.SIGCONT)
+    _, stderr = first.communicate(timeout=DEADLINE_S)
+    assert first.returncode == 0, stderr
+    assert second.returncode == 2 and f"another veil run (pid {first.pid}) is writing to" in second.stderr, \
+        second.stderr
+    # The first run's record alone, and true: each output has the hash recorded for it.
+    done = records(out / MANIFEST)
+    assert sorted(r["path"] for r in done) == sorted(str(p) for p in inputs) and {r["status"] for r in done} == {"ok"}
+    for record in done:
+        assert hashlib.sha256(Path(record["output"]).read_bytes()).hexdigest() == record["output_sha256"]

@@ -325,6 +325,26 @@ def test_inputs_with_the_same_name_never_share_an_output(shared_data, tmp_path):
     assert rgb_of(tmp_path / "out" / "photo.jpg").shape == rgb_of(first).shape  # the first one's output, kept
 
 
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]], ids=["refused", "overwrite"])
+def test_outputs_whose_names_differ_only_in_case_are_one_output(shared_data, tmp_path, overwrite):
+    """IMG_1.jpg and img_1.jpg (two photos, fine on ext4) written with --output-dir to an exFAT,
+    NTFS or macOS drive become one file: with --overwrite the second replaced the first, both
+    recorded ok (the first's recorded hash then false). Refused on every drive, as the same name is."""
+    first = copy_in(shared_data, TWO_PEOPLE, tmp_path / "src", "IMG_1.jpg")
+    second = copy_in(shared_data, KIT_WITH_ROSE, tmp_path / "src", "img_1.jpg")
+    out = tmp_path / "out"
+    result = veil(tmp_path / "src", "--output-dir", out, *overwrite)
+    assert result.exit_code == 1, result.output
+    assert (f"veil: {second}: the output of {second} ({out / 'img_1.jpg'}) would overwrite the output of {first} "
+            f"({out / 'IMG_1.jpg'}: names that differ only in case are one file on exFAT, NTFS and macOS drives)"
+            ) in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["IMG_1.jpg", "veil-manifest.jsonl"]
+    assert rgb_of(out / "IMG_1.jpg").shape == rgb_of(first).shape  # the first one's output
+    outcomes = [json.loads(line) for line in (out / "veil-manifest.jsonl").read_text().splitlines()]
+    assert {Path(r["path"]).name: r["status"] for r in outcomes if r["status"] != "started"} == {
+        "IMG_1.jpg": "ok", "img_1.jpg": "failed"}
+
+
 def test_an_output_never_replaces_another_input(shared_data, tmp_path):
     source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
     other = copy_in(shared_data, KIT_WITH_ROSE, tmp_path, "two_people.redacted.jpg")
@@ -544,6 +564,54 @@ def test_the_library_refuses_what_would_hide_nothing(shared_data, tmp_path):
             detect(np.zeros(shape, np.uint8))
     with pytest.raises(TypeError):
         detect(str(shared_data / TWO_PEOPLE))
+
+
+def test_the_library_replaces_a_file_only_when_told(shared_data, tmp_path):
+    # redact_image replaced any file at `output` (overwrite was always on), where the command refuses.
+    import veil
+
+    contract = tmp_path / "contract.jpg"
+    contract.write_bytes(b"my only copy of the contract")
+    with pytest.raises(FileExistsError, match=f"{contract} exists: pass overwrite=True to replace it"):
+        veil.redact_image(shared_data / TWO_PEOPLE, contract)
+    assert contract.read_bytes() == b"my only copy of the contract"
+    assert veil.redact_image(shared_data / TWO_PEOPLE, contract, overwrite=True).regions
+    assert rgb_of(contract).shape == rgb_of(shared_data / TWO_PEOPLE).shape
+
+
+def test_the_library_writes_a_url_output_to_its_store(shared_data, tmp_path, monkeypatch):
+    # Path() made memory://bucket/o.jpg the local file ./memory:/bucket/o.jpg.
+    import fsspec
+    import veil
+
+    monkeypatch.chdir(tmp_path)
+    store = fsspec.filesystem("memory")  # one per process
+    plan = veil.redact_image(str(shared_data / TWO_PEOPLE), "memory://bucket/o.jpg")
+    assert list(tmp_path.iterdir()) == []
+    written = tmp_path / "fetched.jpg"
+    written.write_bytes(store.cat_file("/bucket/o.jpg"))
+    assert len(plan.regions) >= 2 and rgb_of(written).shape == rgb_of(shared_data / TWO_PEOPLE).shape
+    written.unlink()
+    # A URL input too, and an existing URL output is refused likewise.
+    plan = veil.redact_image("memory://bucket/o.jpg", "memory://bucket/again.jpg")
+    assert plan.path == "memory://bucket/o.jpg" and store.exists("/bucket/again.jpg")
+    with pytest.raises(FileExistsError, match="memory://bucket/o.jpg exists"):
+        veil.redact_image(str(shared_data / TWO_PEOPLE), "memory://bucket/o.jpg")
+    store.rm("/bucket", recursive=True)  # for the other tests in this process
+
+
+def test_the_library_warns_of_what_it_left_out(shared_data, tmp_path):
+    # result.notes was dropped: the caller never heard that part of the file was left out (or,
+    # for a video, that its voices were not protected).
+    import veil
+
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    with source.open("ab") as file:
+        file.write(b"appended bytes no viewer shows")
+    with pytest.warns(UserWarning, match=f"{source}: 30 bytes stored after the picture .* were left out") as caught:
+        veil.redact_image(source, tmp_path / "out.jpg")
+    assert [warning.category for warning in caught] == [veil.RedactionWarning]
+    assert (tmp_path / "out.jpg").is_file()
 
 
 def test_an_unfinished_output_of_a_killed_run_is_named(shared_data, tmp_path):

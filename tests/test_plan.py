@@ -102,6 +102,11 @@ def region(data, index=0):
     return data["media"][0]["regions"][index]
 
 
+def speech_record(sound_seconds: float) -> dict:
+    """The record of a speech search, with the figures every one veil writes holds."""
+    return {"sound_seconds": sound_seconds, "speech_seconds": 0.0, "segments": 0}
+
+
 INVALID = {
     "not a plan": (lambda d: d.update(format="something-else"), "format"),
     "future version": (lambda d: d.update(version=3), "version"),
@@ -140,13 +145,27 @@ INVALID = {
     "speech ending before it starts": (lambda d: (d["media"][1].update(kind="audio", regions=[
         {"id": "s1", "kind": "speech", "source": "reviewer", "shape": "box", "keep_visible": False, "boxes": [],
          "start": 4.0, "end": 1.0}])), "media/1/regions/0: a speech region must end after it starts"),
-    "speech after the sound": (lambda d: (d["media"][1].update(kind="audio", detection={"speech": {"sound_seconds": 3.0}}, regions=[
+    "speech after the sound": (lambda d: (d["media"][1].update(kind="audio", detection={"speech": speech_record(3.0)}, regions=[
         {"id": "s1", "kind": "speech", "source": "reviewer", "shape": "box", "keep_visible": False, "boxes": [],
          "start": 50.0, "end": 60.0}])), "media/1/regions/0: a speech region starts at 50.0 s, after"),
     "frames past the end not analysed": (lambda d: d["media"][1].update(unanalysed_frames=[200]),
                                          "media/1: unanalysed_frames lists a frame past"),
     # Reported as hidden while hiding nothing; a reviewer's delete of it failed with a traceback.
     "a region without boxes": (lambda d: region(d).update(boxes=[]), "media/0/regions/0: a region needs at least one box"),
+    # Each of these loaded, and the run failed later as "a bug in veil" (a detection record read
+    # as an object, an edit built from the plan's keys, a coordinate's size taken as a float's).
+    "speech record not an object": (lambda d: d["media"][0].update(detection={"speech": "x"}),
+                                    "media/0/detection/speech: 'x' is not of type 'object', 'null'"),
+    "speech record without its figures": (lambda d: d["media"][1].update(detection={"speech": {"sound_seconds": 3.0}}),
+                                          "media/1/detection/speech: 'speech_seconds' is a required property"),
+    "count of left-out pages as text": (lambda d: d["media"][0]["detection"].update(other_images_not_written="2"),
+                                        "media/0/detection/other_images_not_written"),
+    "an edit with a key no edit has": (lambda d: d["edits"][0].update(note="x"),
+                                       "edits/0: Additional properties are not allowed"),
+    "coordinate of 400 digits": (lambda d: region(d)["boxes"][0].__setitem__(3, 10 ** 400),
+                                 "media/0/regions/0/boxes/0: a coordinate lies more than 1,000,000 px"),
+    "frame time of 400 digits": (lambda d: d["media"][1]["frame_times"].__setitem__(5, 10 ** 400),
+                                 "media/1/frame_times/5"),
     # Rendered with --voice mute, its segments were found again and added beside these, counted twice.
     "speech without its search's record": (lambda d: (d["media"][1].update(kind="audio", regions=[
         {"id": "s1", "kind": "speech", "source": "reviewer", "shape": "box", "keep_visible": False, "boxes": [],
@@ -164,7 +183,7 @@ def test_whole_floats_and_a_null_speech_record_load():
 
 def test_speech_reaching_past_the_sound_ends_with_it():
     # 18 s were reported muted in a sound of 7.3 s.
-    data = broken(lambda d: d["media"][1].update(kind="audio", detection={"speech": {"sound_seconds": 7.328}}, regions=[
+    data = broken(lambda d: d["media"][1].update(kind="audio", detection={"speech": speech_record(7.328)}, regions=[
         {"id": "s1", "kind": "speech", "source": "reviewer", "shape": "box", "keep_visible": False, "boxes": [],
          "start": 7.0, "end": 25.0}]))
     assert Plan.from_json(data).media[1].regions[0].end == 7.328
@@ -247,3 +266,29 @@ def test_a_plan_of_a_folder_renders_into_the_same_folders_as_a_run_over_it(share
     rendered = veil_subprocess("--plan", tmp_path / "plan.json", "--output-dir", tmp_path / "out")
     assert rendered.returncode == 0, rendered.stderr
     assert (tmp_path / "out" / "day1" / "IMG_0001.jpg").is_file() and (tmp_path / "out" / "day2" / "IMG_0001.jpg").is_file()
+
+
+def test_a_hand_edited_plan_is_refused_naming_the_file_and_field_before_anything_is_written(shared_data, tmp_path):
+    # detection.speech as text: the output was written, then the report failed ("unexpected
+    # AttributeError ... a bug in veil"), and nothing said the output existed. An edit with a
+    # key of its own, a coordinate of 400 digits: "unexpected TypeError / OverflowError".
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    saved = tmp_path / "saved.json"
+    assert veil_subprocess(photo, "--dry-run", "--save-plan", saved, "-q").returncode == 0
+    edits = {
+        "media/0/detection/speech: 'x' is not of type 'object', 'null'":
+            lambda d: d["media"][0]["detection"].update(speech="x"),
+        "edits/0: Additional properties are not allowed ('note' was unexpected)":
+            lambda d: d["edits"].append({"time": "t", "media": "m", "action": "a", "note": "x"}),
+        "media/0/regions/0/boxes/0: a coordinate lies more than 1,000,000 px from the picture's corner":
+            lambda d: d["media"][0]["regions"][0]["boxes"][0].__setitem__(3, 10 ** 400),
+    }
+    for where, change in edits.items():
+        data = json.loads(saved.read_text())
+        change(data)
+        edited = tmp_path / "edited.json"
+        edited.write_text(json.dumps(data))
+        run = veil_subprocess(photo, "--plan", edited, "-o", tmp_path / "out.jpg", "--report", tmp_path / "report.json")
+        assert run.returncode == 2 and run.stderr.splitlines() == [f"veil: {edited}: not a valid veil plan at {where}"], \
+            run.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([photo.name, saved.name, edited.name])

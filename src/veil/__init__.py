@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 # veil runs offline and leaves no trace: onnxruntime (1.32) otherwise appends an event with a
 # device id, the OS and paths holding the user name to ~/.cache/Microsoft/DeveloperTools/
@@ -45,31 +46,56 @@ def detect(image, accurate: bool = False) -> list[Detection]:
     return detect_faces(image[:, :, 0] if channels == 1 and image.ndim == 3 else image, ACCURATE if accurate else FAST)
 
 
+class RedactionWarning(UserWarning):
+    """Part of a file that `redact_image` left as it was, or left out of the output (voices kept,
+    a second page, bytes after the picture...): what the command line says even with --quiet."""
+
+
 def redact_image(
     source: str | Path,
     output: str | Path | None = None,
     *,
     accurate: bool = False,
     settings: RenderSettings | None = None,
+    overwrite: bool = False,
 ) -> MediaPlan:
-    """Redact a photo file; returns its plan. Output defaults to `<name>.redacted.<ext>` beside it.
+    """Redact a photo (or a video, animation or sound file); returns its plan. Output defaults to
+    `<name>.redacted.<ext>` beside it. A string written protocol://... is a URL, as on the command
+    line (memory://, s3://...: its fsspec backend installed).
 
-    Raises ValueError (or OSError) with the reason when the photo cannot be redacted; nothing is written then.
+    Raises FileExistsError when the output exists (unless `overwrite`), ValueError (or OSError)
+    with the reason when the file cannot be redacted; nothing is written then. What was left as it
+    was, or left out, is said with a RedactionWarning (the `warnings` module).
     """
-    from veil.outputs import media_kind, output_path
+    from veil.names import shown
+    from veil.outputs import media_kind, output_path, remote_kind
     from veil.pipeline import Analysis, FileTask, redact_file
     from veil.plan import Encoding
+    from veil.remote import Url, location
 
     if settings is not None and not isinstance(settings, RenderSettings):
         raise TypeError(f"settings must be a veil.RenderSettings, not {type(settings).__name__}")
-    source = Path(source)
-    target = output_path(source, source.parent, Path(output) if output else None, None)
-    task = FileTask(source, media_kind(source), target, settings or RenderSettings(), Encoding(),
-                    Analysis(ACCURATE if accurate else FAST), overwrite=True)
+    # A string is read as the command line reads a name: Path() would make memory://b/o.jpg a
+    # local file ./memory:/b/o.jpg.
+    where = location(source) if isinstance(source, str) else Path(source)
+    named = None if not output else location(output) if isinstance(output, str) else Path(output)
+    target = output_path(where, where.parent, named, None)
+    if not overwrite and target.exists():
+        raise FileExistsError(f"{shown(target)} exists: pass overwrite=True to replace it")
+    if isinstance(where, Url):
+        kind = remote_kind(where) if where.is_file() else None  # preflight says why it cannot be read
+    else:
+        kind = media_kind(where)
+    task = FileTask(where, kind, target, settings or RenderSettings(), Encoding(),
+                    Analysis(ACCURATE if accurate else FAST), overwrite=overwrite)
     result = redact_file(task)
     if result.error or result.media is None:
         raise ValueError(f"{source}: {result.error}")
+    for note in result.notes:
+        if note.warning:
+            warnings.warn(f"{source}: {note.text}", RedactionWarning, stacklevel=2)
     return result.media
 
 
-__all__ = ["__version__", "detect", "redact_image", "Detection", "MediaPlan", "Plan", "RenderSettings"]
+__all__ = ["__version__", "detect", "redact_image", "Detection", "MediaPlan", "Plan", "RedactionWarning",
+           "RenderSettings"]

@@ -195,22 +195,33 @@ def redact(
 
     fingerprint = settings_fingerprint(analysis, plan.render, plan.encoding,
                                        file_sha256(plan_file) if plan_file else None)
-    done = read_manifest(manifest) if manifest is not None else {}
-    unfinished = started_outputs(manifest, fingerprint) if manifest is not None else {}
-    tasks, results = make_tasks(inputs, plan, claims, analysis, target, target_dir, dry_run, overwrite,
-                                lambda source, output: still_done(done.get(location_key(source)), source, output,
-                                                                  fingerprint),
-                                lambda source, output: unfinished.get(location_key(source)) == location_key(output))
-    if stale := partial_outputs(*(t.target for t in tasks if isinstance(t.target, Path))):
-        # Left by a run that was killed outright (SIGKILL, power loss): redacted, but unfinished.
-        err.print(f"veil: {len(stale)} unfinished output(s) of an interrupted run lie beside this run's outputs, "
-                  f"e.g. {shown(stale[0])}: remove them")
-    show = not (quiet or as_json)
     try:
-        results += run_tasks(tasks, [*results, *unread], theirs, Workers(jobs or usable_cores(), cluster), manifest,
+        # Locked before it is read: another run's "started" records are a live run's, not a crashed one's.
+        writer = ManifestWriter(manifest) if manifest is not None else None
+    except BatchError as error:
+        raise Refused(str(error))
+    if writer is not None and writer.unlocked:
+        err.print(f"veil: cannot lock the manifest {shown(manifest)} ({writer.unlocked}): "
+                  "another run into it at the same time would go unnoticed")
+    try:
+        done = read_manifest(manifest) if manifest is not None else {}
+        unfinished = started_outputs(manifest, fingerprint) if manifest is not None else {}
+        tasks, results = make_tasks(inputs, plan, claims, analysis, target, target_dir, dry_run, overwrite,
+                                    lambda source, output: still_done(done.get(location_key(source)), source, output,
+                                                                      fingerprint),
+                                    lambda source, output: unfinished.get(location_key(source)) == location_key(output))
+        if stale := partial_outputs(*(t.target for t in tasks if isinstance(t.target, Path))):
+            # Left by a run that was killed outright (SIGKILL, power loss): redacted, but unfinished.
+            err.print(f"veil: {len(stale)} unfinished output(s) of an interrupted run lie beside this run's outputs, "
+                      f"e.g. {shown(stale[0])}: remove them")
+        show = not (quiet or as_json)
+        results += run_tasks(tasks, [*results, *unread], theirs, Workers(jobs or usable_cores(), cluster), writer,
                              fingerprint, show)
     except BatchError as error:
         raise Refused(str(error))
+    finally:
+        if writer is not None:
+            writer.close()
     order = {item.source: n for n, item in enumerate(inputs)}
     results.sort(key=lambda r: order[r.source])
     results += unread
@@ -308,12 +319,11 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
 
 
 def run_tasks(tasks: list[FileTask], settled: list[FileResult], passed_over: list[Skipped], workers: Workers,
-              manifest: Path | None, fingerprint: str, show_progress: bool) -> list[FileResult]:
+              writer: ManifestWriter | None, fingerprint: str, show_progress: bool) -> list[FileResult]:
     """Run every task (in worker processes or on a cluster where asked), recording each file in
     the manifest as it finishes, the settled ones (refused, unreadable, already done) and those
     passed over (not media) first: the manifest lists every input the run was given."""
     results: list[FileResult] = []
-    writer = ManifestWriter(manifest) if manifest is not None else None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, disable=not show_progress or len(tasks) < 2 or not err.is_terminal,
                   transient=True) as progress:
@@ -338,16 +348,12 @@ def run_tasks(tasks: list[FileTask], settled: list[FileResult], passed_over: lis
             results.append(result)
             progress.advance(bar)
 
-        try:
-            if writer is not None:
-                writer.append(*(Record.of(result, fingerprint) for result in settled),
-                              *(Record.passed_over(skip, fingerprint) for skip in passed_over))
-                writer.append(*(Record.started(task.source, task.target, fingerprint) for task in tasks
-                                if task.target is not None))
-            run_all([Task(n, task, show_progress) for n, task in enumerate(tasks)], workers, finish)
-        finally:
-            if writer is not None:
-                writer.close()
+        if writer is not None:
+            writer.append(*(Record.of(result, fingerprint) for result in settled),
+                          *(Record.passed_over(skip, fingerprint) for skip in passed_over))
+            writer.append(*(Record.started(task.source, task.target, fingerprint) for task in tasks
+                            if task.target is not None))
+        run_all([Task(n, task, show_progress) for n, task in enumerate(tasks)], workers, finish)
     return results
 
 

@@ -10,6 +10,7 @@ the same (a rerun with another --mode must redo everything).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -174,15 +175,24 @@ def _sha256(where: Path | Url) -> str:
 
 
 class ManifestWriter:
-    """Appends records to a manifest, each flushed to disk before the next file is reported."""
+    """Appends records to a manifest, each flushed to disk before the next file is reported.
+
+    A writer holds an exclusive lock on the manifest from its opening to its close: a rerun takes
+    the `started` records of a run that ended before their outcome for a crashed run's, and
+    replaces their outputs, so a second run into the same manifest while the first still works
+    would replace the first's outputs unseen. The lock is flock(2) on the manifest itself, not a
+    lock file beside it: nothing more is left in the output folder, and the system releases it
+    when the process ends however it ends (SIGKILL, power loss), so a crashed run never blocks
+    the next (nor do veil's workers hold it: they are spawned, and inherit no open file).
+    """
 
     def __init__(self, path: Path):
         self.path = path
         # Opened at once, so that a manifest that cannot be written stops the run before any work;
         # what this made is removed at the close if nothing was recorded (a run refused, say).
         self.made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
-        self.made_file = not path.exists()
         self.records = 0
+        self.unlocked: str | None = None  # why the manifest could not be locked, where it could not
         if not _appendable(path):
             # Records appended to someone's photo or notes would change a file veil was not asked
             # to write.
@@ -190,9 +200,30 @@ class ManifestWriter:
                              "name a new file, or an earlier run's manifest, for --manifest")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.file: IO[str] = open(path, "a", encoding="utf-8")
+            self.made_file, self.file = self._open_locked()
         except OSError as error:
             raise self._failed(error) from None
+
+    def _open_locked(self) -> tuple[bool, IO[str]]:
+        """The manifest opened to append, locked; and whether this made it."""
+        while True:
+            made = not self.path.exists()
+            file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held until close()
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _lock_holder(file)
+                file.close()
+                raise BatchError(f"another veil run{f' (pid {holder})' if holder else ''} is writing to "
+                                 f"{shown(self.path)}: wait for it to end, or use another --output-dir "
+                                 "(or --manifest)") from None
+            except OSError as error:  # a file system without locks: the run goes on, and says so
+                self.unlocked = error.strerror or str(error)
+                return made, file
+            if _same_file(file, self.path):
+                return made, file
+            # The run that held it removed it meanwhile (it recorded nothing): lock the one there now.
+            file.close()
 
     def append(self, *records: Record) -> None:
         """The records, on disk before this returns."""
@@ -211,11 +242,38 @@ class ManifestWriter:
                           "the run stopped; outputs already written are complete")
 
     def close(self) -> None:
-        # Every record was flushed as it was appended, and a failure raised there: what a close
-        # could still fail on is the line that already failed.
+        # What this made is removed while still locked: a run that opened it meanwhile finds it
+        # gone once it has the lock, and makes its own (`_open_locked`).
         with contextlib.suppress(OSError):
-            self.file.close()
             if not self.records and self.made_file:
                 self.path.unlink()
                 for folder in self.made:  # deepest first
                     folder.rmdir()
+        # Every record was flushed as it was appended, and a failure raised there: what a close
+        # could still fail on is the line that already failed. Closing releases the lock.
+        with contextlib.suppress(OSError):
+            self.file.close()
+
+
+def _same_file(file: IO[str], path: Path) -> bool:
+    """Whether the open `file` is still the one at `path`."""
+    try:
+        return os.path.samestat(os.fstat(file.fileno()), os.stat(path))
+    except OSError:  # removed
+        return False
+
+
+def _lock_holder(file: IO[str]) -> int | None:
+    """The process holding the flock on `file`, where the system says (Linux lists each lock,
+    with its process and file, in /proc/locks); None elsewhere."""
+    status = os.fstat(file.fileno())
+    locked = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
+    try:
+        with open("/proc/locks", encoding="ascii") as locks:
+            for line in locks:  # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2146761 0 EOF" (a waiter's has "->")
+                words = line.split()
+                if "FLOCK" in words and "->" not in words and locked in words:
+                    return int(words[words.index(locked) - 1])
+    except (OSError, ValueError):
+        pass
+    return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -243,7 +244,7 @@ def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Ski
     """A URL on the command line: the file it names, or every file below the folder it names,
     passed over by the same rules as a local folder's."""
     if not root.is_dir():
-        return [Input(root, root.parent, _remote_kind(root) if root.is_file() else None)], []
+        return [Input(root, root.parent, remote_kind(root) if root.is_file() else None)], []
     inputs: list[Input] = []
     skipped: list[Skipped] = []
     for folder, subfolders, files in root.walk():
@@ -255,7 +256,7 @@ def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Ski
             file = folder / name
             reason, kind = _skipped_name(name), None
             if reason is None:
-                kind = _remote_kind(file)
+                kind = remote_kind(file)
                 if kind is None and file.suffix.lower() not in MEDIA_SUFFIXES:
                     reason = "not a photo, video or sound file veil can read"
             if reason is None:
@@ -265,7 +266,8 @@ def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Ski
     return inputs, skipped
 
 
-def _remote_kind(url: Url) -> MediaKind | None:
+def remote_kind(url: Url) -> MediaKind | None:
+    """`media_kind` of a file named by URL, read only as far as that needs."""
     with url.open() as file:
         return media_kind(file)
 
@@ -377,24 +379,37 @@ class OutputClaims:
     """Every file a run reads or writes, so that no output replaces an input or another output.
 
     Two inputs with one name in different folders would otherwise share an output under
-    --output-dir, and `--report photo.jpg` would replace an input.
+    --output-dir, and `--report photo.jpg` would replace an input. Names that differ only in
+    case (or in how an accent is encoded) are one file on the drives that outputs are often
+    written to (exFAT and NTFS, macOS and Windows folders): they are one claim whatever drive
+    this run writes to, or `IMG_1.jpg` and `img_1.jpg` would become one file there, both recorded.
     """
 
     def __init__(self, inputs: Iterable[Path | Url]):
-        self.owners: dict[str, str] = {location_key(p): f"the input {shown(p)}" for p in inputs}
+        self.owners: dict[str, tuple[str, Path | Url]] = {
+            claim_key(p): (f"the input {shown(p)}", p) for p in inputs}
         self.run_files: set[str] = set()  # the plan, the report, the manifest
 
     def claim(self, target: Path | Url, owner: str, run_file: bool = False) -> Path | Url:
         """Reserve `target` for `owner` ("the report", "the output of x.jpg"); a `run_file` is
         one of the run's own (the plan, the report, the manifest)."""
-        key = location_key(target)
+        key = claim_key(target)
         if key in self.owners:
             clash = RunFileClash if key in self.run_files else OutputError
-            raise clash(f"{owner} ({shown(target)}) would overwrite {self.owners[key]}")
-        self.owners[key] = owner
+            other, claimed = self.owners[key]
+            folded = "" if location_key(claimed) == location_key(target) else \
+                f" ({shown(claimed)}: names that differ only in case are one file on exFAT, NTFS and macOS drives)"
+            raise clash(f"{owner} ({shown(target)}) would overwrite {other}{folded}")
+        self.owners[key] = (owner, target)
         if run_file:
             self.run_files.add(key)
         return target
+
+
+def claim_key(where: Path | Url) -> str:
+    """`location_key`, caseless: Unicode's canonical caseless match, which folds case as those
+    drives do, and the composed and decomposed spellings of an accent, which macOS takes as one."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", location_key(where)).casefold())
 
 
 class RunFileClash(OutputError):

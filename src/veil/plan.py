@@ -380,9 +380,7 @@ def _region_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str,
     listed: set[int] = set()
     for k, box in enumerate(region["boxes"]):
         frame, x0, y0, x1, y1 = box[:5]
-        # JSON as Python reads it (a plan file, the review page's edits) can hold NaN and
-        # Infinity, which the schema takes for numbers.
-        if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        if not all(_finite(v) for v in (x0, y0, x1, y1)):
             return f"/boxes/{k}", "a coordinate is not a finite number"
         if max(abs(x0), abs(y0), abs(x1), abs(y1)) > FARTHEST:
             return f"/boxes/{k}", f"a coordinate lies more than {FARTHEST:,} px from the picture's corner"
@@ -405,7 +403,7 @@ def _speech_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str,
     start, end = region.get("start"), region.get("end")
     if start is None or end is None:
         return "", "a speech region needs its start and end (seconds)"
-    if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
+    if not (_finite(start) and _finite(end)) or end <= start:
         return "", f"a speech region must end after it starts ({start} to {end} s)"
     record = media.get("detection", {}).get("speech")
     if not isinstance(record, dict):
@@ -415,6 +413,13 @@ def _speech_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str,
     if length is not None and start >= length:
         return "", f"a speech region starts at {start} s, after the sound ends ({length} s)"
     return None
+
+
+def _finite(value: float) -> bool:
+    """JSON as Python reads it (a plan file, the review page's edits) can hold NaN and Infinity,
+    which the schema takes for numbers, and whole numbers of any length, finite (math.isfinite
+    overflows on one past a float's range: the bounds after this say what is wrong with it)."""
+    return isinstance(value, int) or math.isfinite(value)
 
 
 def _media_problem(media: dict[str, Any]) -> str | None:
