@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import av
+from PIL import Image
 import numpy as np
 import pytest
 
@@ -392,3 +393,26 @@ def test_review_page_colours_filters_and_draws_kinds(shared_data: Path, tmp_path
         assert [r["kind"] for r in api_media(page, 0)["regions"]].count("text") == 1
     finally:
         server.stop()
+
+
+def test_a_video_plan_with_faces_and_text_keeps_every_region_apart(shared_data: Path, tmp_path: Path) -> None:
+    """Face tracks were named t1, t2, ... and so were text tracks: a saved plan of a video with both
+    held two regions named t1, and could not be loaded again (by --plan or the review)."""
+    sign = Image.open(shared_data / "text/icdar2003/images/apanar_06.08.2002/IMG_1261.JPG").convert("RGB")
+    people = Image.open(shared_data / TWO_PEOPLE).convert("RGB")
+    canvas = Image.new("RGB", (1280, 480))
+    canvas.paste(sign.resize((640, 480)), (0, 0))
+    canvas.paste(people.resize((640, round(640 * people.height / people.width))), (640, 0))
+    source = tmp_path / "both.mp4"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 1280, 480, "yuv420p"
+        for _ in range(4):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(canvas), format="rgb24")))
+        out.mux(stream.encode())
+    media = plan_video(source, hide=("face", "text"))
+    assert {"face", "text"} <= {region.kind for region in media.regions}
+    ids = [region.id for region in media.regions]
+    assert len(ids) == len(set(ids))
+    Plan(media=[media]).save(tmp_path / "plan.json")
+    assert [r.id for r in Plan.load(tmp_path / "plan.json").media[0].regions] == ids

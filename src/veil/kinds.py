@@ -23,7 +23,8 @@ from veil.track import iou_matrix
 HIDE_WORDS: dict[str, Kind] = {"faces": "face", "plates": "plate", "text": "text", "people": "person"}
 WORD_OF_KIND = {kind: word for word, kind in HIDE_WORDS.items()}
 DEFAULT_HIDE: tuple[Kind, ...] = ("face",)
-ID_PREFIX: dict[Kind, str] = {"face": "f", "plate": "p", "text": "t", "person": "b", "speech": "s"}
+# Ids unique within a plan: a video's face tracks are t1, t2, ... (`track.build_tracks`), so text is w.
+ID_PREFIX: dict[Kind, str] = {"face": "f", "plate": "p", "text": "w", "person": "b", "speech": "s"}
 
 
 def counted(kind: str, count: int) -> str:
