@@ -18,7 +18,7 @@ from protection_support import inner_part
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
     VIDEO_DETECTION, FramesJudged, detect_frames, exposure_gain, faces_in, is_colourless, light_levels, prepared,
-    retina_candidates, smeared_sideways, view_pass,
+    retina_candidates, smear_axis, smeared_sideways, view_pass,
 )
 from veil.imagefile import read_photo
 from veil.photo import plan_photo, render_photo
@@ -521,3 +521,30 @@ def test_a_face_larger_than_the_picture_is_found_in_a_pulled_back_view(shared_da
     with av.open(str(target)) as container:
         for shown in container.decode(video=0):
             assert (shown.to_ndarray(format="rgb24") <= 24).all(axis=2).mean() >= 0.95
+
+
+def test_a_photo_smeared_up_and_down_is_searched_squeezed_along_its_height(shared_data: Path, tmp_path: Path) -> None:
+    """A camera shaken or dropped smears faces up and down; the squeezed look, at first only
+    across, left such a photo's faces to the plain passes, which lose many of them. A photo so
+    smeared is also searched squeezed to half its height, and its plan says so (a video frame is
+    not: line-doubled video is smeared so on every frame)."""
+    name = "55--Sports_Coach_Trainer/55_Sports_Coach_Trainer_sportcoaching_55_774.jpg"
+    lines = (shared_data / "wider_face_dev" / "wider_face_val_bbx_gt.txt").read_text().splitlines()
+    at = lines.index(name)
+    truth = [tuple(map(int, line.split()[:4])) for line in lines[at + 2:at + 2 + int(lines[at + 1])]]
+    sharp = read_photo(shared_data / WIDER / name).pixels[:, :, :3]
+    smeared = cv2.filter2D(sharp, -1, np.full((15, 1), 1 / 15, np.float32))
+    faces = [(x, y, x + w, y + h) for x, y, w, h in truth if h >= 20]
+    assert smear_axis(smeared) == "vertically" and smear_axis(sharp) is None and not smeared_sideways(smeared)
+
+    def found(profile) -> int:
+        boxes = detect_faces(smeared, profile)
+        return sum(any(x0 <= (b.x0 + b.x1) / 2 <= x1 and y0 - 0.3 * (y1 - y0) <= (b.y0 + b.y1) / 2 <= y1 for b in boxes)
+                   for x0, y0, x1, y1 in faces)
+
+    assert found(FAST) > found(dataclasses.replace(FAST, streak_threshold=None))
+    Image.fromarray(smeared).save(tmp_path / "shaken.png")
+    record = plan_photo(tmp_path / "shaken.png").detection
+    height, width = smeared.shape[:2]
+    assert record["smeared_vertically"] is True and record["smeared_sideways"] is False
+    assert record["squeezed_to"] == [width, round(height / 2)]

@@ -92,7 +92,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     colourless = 0  # frames held to the profile's colourless thresholds (detect_faces judges each)
     transparent = 0  # frames every detector looked at in three views (see photo.plan_photo)
     # Frames with a view brightened, levelled for hard light, or searched squeezed too (detect.prepared).
-    brightened = levelled = smeared = 0
+    brightened = levelled = smeared = smeared_vertically = 0
     size = _header(path).screen
     for index, (pixels, duration) in enumerate(_frames(path)):
         pictures, faces = faces_as_shown(pixels, profile) if look else ([], [])
@@ -100,7 +100,8 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
         transparent += transparency(pixels) is not None
         brightened += any(picture.gain != 1.0 for picture in pictures)
         levelled += any(picture.light is not None for picture in pictures)
-        smeared += any(picture.smeared for picture in pictures)
+        smeared += any(picture.smear == "sideways" for picture in pictures)
+        smeared_vertically += any(picture.smear == "vertically" for picture in pictures)
         for kind, boxes in frame_boxes(pixels, hide, 1.0, 1.0, passes).items():
             kinds[kind][index] = boxes
         detections[index] = [stored_head_box(face) for face in faces]  # the head boxes a photo gets
@@ -121,6 +122,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
                        # As a video's: how many frames each rule changed (every frame is searched).
                        "frames_judged": {"searches": len(durations), "brightened": brightened,
                                          "colourless": colourless, "smeared_sideways": smeared,
+                                         "smeared_vertically": smeared_vertically,
                                          "levelled_for_hard_light": levelled}} if look else {}),
                    # Every kind's detector looked at these frames as viewers may show them too.
                    **({"transparency_views": list(TRANSPARENCY_VIEWS),

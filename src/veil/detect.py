@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -124,7 +125,8 @@ class DetectionProfile:
     zoom_threshold: float = 0.7
     # A picture smeared sideways by motion (`smeared_sideways`: a fast pan, a shaky night shot) is
     # also searched squeezed to STREAK_SQUEEZE of its width, keeping CenterFace's boxes there that
-    # score at least this and pass the size thresholds; None: not searched so.
+    # score at least this and pass the size thresholds; a photo smeared up and down (`smear_axis`:
+    # a camera shaken or dropped), squeezed to that share of its height. None: not searched so.
     streak_threshold: float | None = None
 
 
@@ -771,8 +773,8 @@ def faces_in(picture: Picture, detector: CenterFace | None = None, second: Retin
         # black in the stretched view. So the picture as it was is searched too.
         unlevelled = picture.unlevelled
         rows = np.concatenate([rows, kept(unlevelled, candidates(unlevelled, profile, detector), profile, second)])
-    if picture.smeared:
-        rows = np.concatenate([rows, squeezed_candidates(rgb, profile, detector)])
+    if picture.smear is not None:
+        rows = np.concatenate([rows, squeezed_candidates(rgb, profile, detector, picture.smear)])
     return fuse(rows, profile.nms_iou, width=rgb.shape[1], height=rgb.shape[0])
 
 
@@ -784,7 +786,7 @@ class Picture:
     profile: DetectionProfile  # as it applies to this picture (`prepared`) and its size (`for_size`)
     gain: float  # the brightening (`exposure_gain`), 1 for most
     colourless: bool  # `is_colourless`, judged before the gain
-    smeared: bool  # `smeared_sideways` where the profile looks for it: searched squeezed across too
+    smear: Smear | None  # `smear_axis` where the profile looks for it: searched squeezed along it too
     light: str | None = None  # `light_levels`: the hard light the picture was shown stretched for
     unlevelled: np.ndarray | None = None  # under hard light, the picture before the stretch: searched too
 
@@ -800,25 +802,26 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
     light, low, high = light_levels(rgb, profile.hard_light)
     unlevelled = rgb if light is not None else None
     rgb = levelled(rgb, light, low, high)
-    smeared = profile.streak_threshold is not None and smeared_sideways(smear_view(rgb))
-    return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless, smeared, light, unlevelled)
+    smear = smear_axis(smear_view(rgb)) if profile.streak_threshold is not None else None
+    return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless, smear, light, unlevelled)
 
 
 def picture_record(picture: Picture) -> dict:
     """What was judged of one picture, and so what ran on it beyond its profile's passes: the
     brightening, the thresholds that applied, the squeezed look at a smeared picture."""
     profile = picture.profile
-    squeezed = _squeezed_size(picture.rgb)
+    squeezed = _squeezed_size(picture.rgb, picture.smear or "sideways")
     return {
         **({"exposure_gain": round(picture.gain, 3)} if picture.gain != 1.0 else {}),
         **({"hard_light": picture.light} if picture.light is not None else {}),
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
         **({"colourless": picture.colourless} if profile.colourless is not None else {}),
-        **({"smeared_sideways": picture.smeared} if profile.streak_threshold is not None else {}),
+        **({"smeared_sideways": picture.smear == "sideways", "smeared_vertically": picture.smear == "vertically"}
+           if profile.streak_threshold is not None else {}),
         **({"squeezed_passes": [{"scale": round(scale, 4), "tiles": _tile_count(*squeezed, scale, profile)}
                                 for scale in pass_scales(profile, *squeezed)],
-            "squeezed_to": list(squeezed)} if picture.smeared else {}),
+            "squeezed_to": list(squeezed)} if picture.smear is not None else {}),
     }
 
 
@@ -908,9 +911,11 @@ def _joined(settled: list[np.ndarray], more: list[np.ndarray], iou: float) -> li
 # smeared half as far and found again. A frame counts as smeared sideways when its mean
 # brightness change along x is under STREAK_RATIO of that along y, both taken two pixels apart (an
 # interlaced frame's fields, one line apart, differ wherever something moves): sharp footage
-# rarely falls under it (bench/README.md, "Real faces under real conditions"). Pans are sideways
-# far more often than tilts, and a smear along y is what line-doubled (deinterlaced) video shows
-# on every frame: not looked for.
+# rarely falls under it (bench/README.md, "Real faces under real conditions"). In video, pans are
+# sideways far more often than tilts, and a smear along y is what line-doubled (deinterlaced) video
+# shows on every frame: not looked for there. A photo smeared up and down (a shaken or dropped
+# camera, someone jumping) is squeezed along y the same way (bench/README.md, "Motion blur up and
+# down in photos").
 STREAK_RATIO = 0.7
 STREAK_SQUEEZE = 0.5
 # A photo's smear is judged at a video frame's size, the detector's image, where the ratio's
@@ -918,15 +923,25 @@ STREAK_SQUEEZE = 0.5
 SMEAR_SIDE = 960
 
 
-def smeared_sideways(rgb: np.ndarray) -> bool:
-    """Whether a frame is smeared along x, as by a fast pan (a picture under 3 px either way has
-    no two pixels two apart to compare: not)."""
+Smear = Literal["sideways", "vertically"]
+
+
+def smear_axis(rgb: np.ndarray) -> Smear | None:
+    """Along which axis a picture is smeared by motion, if either (a picture under 3 px either way
+    has no two pixels two apart to compare: neither)."""
     if min(rgb.shape[:2]) < 3:
-        return False
+        return None
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
     across = cv2.absdiff(grey[:, 2:], grey[:, :-2]).mean()
     down = cv2.absdiff(grey[2:], grey[:-2]).mean()
-    return bool(across < STREAK_RATIO * down)
+    if across < STREAK_RATIO * down:
+        return "sideways"
+    return "vertically" if down < STREAK_RATIO * across else None
+
+
+def smeared_sideways(rgb: np.ndarray) -> bool:
+    """Whether a frame is smeared along x, as by a fast pan."""
+    return smear_axis(rgb) == "sideways"
 
 
 def streak_rows(detector: CenterFace, frames: list[np.ndarray], smeared: list[bool], profile: DetectionProfile,
@@ -937,7 +952,7 @@ def streak_rows(detector: CenterFace, frames: list[np.ndarray], smeared: list[bo
     found = [np.empty((0, 5), np.float32) for _ in frames]
     chosen = [i for i, each in enumerate(smeared) if each]
     if chosen:
-        rescaled = _resized_rows(detector, [frames[i] for i in chosen], _squeezed_size(frames[0]),
+        rescaled = _resized_rows(detector, [frames[i] for i in chosen], _squeezed_size(frames[0], "sideways"),
                                  decode_floor(profile), rows, [gains[i] for i in chosen] if gains else None)
         for i, each in zip(chosen, rescaled):
             found[i] = streak_kept(each, profile)
@@ -950,18 +965,22 @@ def streak_kept(rows: np.ndarray, profile: DetectionProfile) -> np.ndarray:
     return rows[(rows[:, 4] >= profile.streak_threshold) & (rows[:, 4] > size_threshold(rows, profile))]
 
 
-def squeezed_candidates(rgb: np.ndarray, profile: DetectionProfile, detector: CenterFace) -> np.ndarray:
-    """A photo smeared sideways searched squeezed to STREAK_SQUEEZE of its width, with the
+def squeezed_candidates(rgb: np.ndarray, profile: DetectionProfile, detector: CenterFace,
+                        smear: Smear) -> np.ndarray:
+    """A smeared photo searched squeezed to STREAK_SQUEEZE of its size along the smear, with the
     profile's passes, its rows kept as `streak_kept` says, in the photo's pixels."""
-    size = _squeezed_size(rgb)
+    size = _squeezed_size(rgb, smear)
     rows = candidates(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), profile, detector)
     rows[:, [0, 2]] *= rgb.shape[1] / size[0]
+    rows[:, [1, 3]] *= rgb.shape[0] / size[1]
     return streak_kept(rows, profile)
 
 
-def _squeezed_size(image: np.ndarray) -> tuple[int, int]:
-    """(width, height) of an image squeezed across to STREAK_SQUEEZE of its width."""
+def _squeezed_size(image: np.ndarray, smear: Smear) -> tuple[int, int]:
+    """(width, height) of an image squeezed to STREAK_SQUEEZE of its size along `smear`."""
     h, w = image.shape[:2]
+    if smear == "vertically":
+        return w, max(1, round(h * STREAK_SQUEEZE))
     return max(1, round(w * STREAK_SQUEEZE)), h
 
 
