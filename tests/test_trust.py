@@ -295,6 +295,23 @@ def test_an_output_that_cannot_be_written_in_full_is_not_left(shared_data, tmp_p
     assert not list(target.parent.iterdir()), "a short output was left"
 
 
+@pytest.mark.parametrize("suffix", [".png", ".bmp"])
+def test_a_photo_cut_short_by_its_last_write_is_not_left(shared_data, tmp_path, suffix):
+    # OpenCV left a PNG's last bytes to a close it never checks, Pillow's BMP writer a short
+    # write: room for all but the last byte, and the file cut short was moved into place, exit 0.
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    whole = tmp_path / f"whole{suffix}"
+    assert veil(source, "-o", whole, "-q").exit_code == 0
+    target = tmp_path / "out" / f"redacted{suffix}"
+    target.parent.mkdir()
+    result = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(target)], capture_output=True,
+                            text=True, timeout=300, preexec_fn=_with_file_size_limit(whole.stat().st_size - 1))
+    assert result.returncode == 1, result.stderr
+    assert error_lines(result.stderr) == [f"veil: {source}: cannot write {target}: File too large"], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(target.parent.iterdir()), "a short output was left"
+
+
 @pytest.fixture()
 def stops_caught():
     """veil's own signal handling in this process, as `veil` installs it; pytest's restored after."""
@@ -354,7 +371,7 @@ def test_a_stop_while_a_temporary_copy_is_removed_waits_until_it_is_gone(tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_last_resort_removes_what_a_stop_cut_short(tmp_path, stops_caught):
+def test_the_last_resort_removes_what_a_stop_cut_short(tmp_path, monkeypatch, stops_caught):
     with pytest.raises(interrupt.Stopped):
         with interrupt.temporary_file(tmp_path, ".out.", ".partial.jpg") as partial:
             partial.write_bytes(b"half a photo")
@@ -362,8 +379,8 @@ def test_the_last_resort_removes_what_a_stop_cut_short(tmp_path, stops_caught):
                 os.kill(os.getpid(), signal.SIGTERM)
                 assert partial.exists()  # held: the stop waits for the block's end
     assert list(tmp_path.iterdir()) == []
-    (tmp_path / "listed").mkdir()
-    listed = interrupt.temporary_name(tmp_path / "listed")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    listed = interrupt.temporary_folder("veil-")
     listed.__enter__()  # and never left: as if a stop had landed between making and removing it
     interrupt.remove_leftovers()
     assert list(tmp_path.iterdir()) == []

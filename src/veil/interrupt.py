@@ -184,12 +184,6 @@ def temporary_file(folder: Path, prefix: str, suffix: str) -> contextlib.Abstrac
     return _listed_while_used(make)
 
 
-def temporary_name(path: Path) -> contextlib.AbstractContextManager[Path]:
-    """`path`, for a file that a library writes under a name of its own choosing; removed at the
-    end unless the block moved it away."""
-    return _listed_while_used(lambda: path)
-
-
 @contextlib.contextmanager
 def _listed_while_used(make: Callable[[], Path]) -> Iterator[Path]:
     """`make()`'s file or folder, made and listed with stops held back, then removed the same way."""
