@@ -380,6 +380,35 @@ def test_lines_of_a_manifest_that_are_not_records_are_ignored(tmp_path):
     assert {path: record.status for path, record in read_manifest(manifest).items()} == {"/in/a.jpg": "ok"}
 
 
+def test_a_record_after_a_line_cut_short_is_kept(shared_data, tmp_path):
+    """A manifest whose last line was cut short (a full disk, a power loss) had the next run's
+    first record appended onto that line: read back as one broken line, that record was lost."""
+    from veil.manifest import read_manifest
+
+    inputs = photos(shared_data, tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert run_veil(tmp_path / "in", "--output-dir", out).returncode == 0
+    manifest = out / MANIFEST
+    whole = manifest.read_bytes()
+    cut = whole[:-20]  # the last outcome's end never written: that file is done again
+    redone = Path(json.loads(whole.splitlines()[-1])["path"]).name
+    kept = ({p.name for p in inputs} - {redone}).pop()
+    manifest.write_bytes(cut)
+    again = run_veil(tmp_path / "in", "--output-dir", out, "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["already_done"] == 1, again.stderr
+    lines = manifest.read_bytes()[len(cut):].split(b"\n")
+    # The cut line is ended, and each of this run's records (the done file's, the other's started
+    # line and outcome) is a line of its own.
+    assert lines[0] == b"" and lines[-1] == b""
+    added = [json.loads(line) for line in lines[1:-1]]
+    assert [(Path(r["path"]).name, r["status"]) for r in added] == [
+        (kept, "skipped"), (redone, "started"), (redone, "ok")]
+    # A record an earlier veil glued onto a cut line is read back all the same.
+    manifest.write_bytes(cut + manifest.read_bytes().splitlines(keepends=True)[-1])
+    assert {Path(path).name: record.status for path, record in read_manifest(manifest).items()} == {
+        kept: "ok", redone: "ok"}
+
+
 def test_a_resumed_run_counts_each_kind_and_says_when_an_older_record_did_not(shared_data, tmp_path):
     """A file done by an earlier run is counted from its record: per kind where it says, and as
     unknown per kind (not as no faces) where an older veil's record holds only a total."""

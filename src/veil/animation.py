@@ -16,6 +16,7 @@ with fewer frames.
 
 from __future__ import annotations
 
+import io
 import secrets
 from dataclasses import asdict
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from veil.detect import FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency
-from veil.imagefile import MAX_PIXELS, ImageError, Photo, decoding_errors, fitting_profile, to_srgb
+from veil.imagefile import MAX_PIXELS, ImageError, Photo, decoding_errors, fitting_profile, to_srgb, write_encoded
 from veil.outputs import atomic_output
 from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, text_passes
@@ -182,8 +183,10 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
         options["lossless"] = True  # redaction is exact; lossy WebP would smear a fill's edge
     if profile:
         options["icc_profile"] = profile
+    encoded = io.BytesIO()
+    try:
+        frames[0].save(encoded, format=fmt, **options)
+    except (OSError, ValueError) as error:
+        raise ImageError(f"cannot encode {fmt} animation ({error})") from None
     with atomic_output(target, overwrite, still_as_planned(media)) as temp:
-        try:
-            frames[0].save(temp, format=fmt, **options)
-        except (OSError, ValueError) as error:
-            raise ImageError(f"cannot encode {fmt} animation ({error})") from None
+        write_encoded(temp, encoded.getbuffer())

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from multiprocessing import active_children, get_context, resource_tracker
 from pathlib import Path
 
-from veil.interrupt import (Stopped, end_on_second_stop, end_on_stop, end_with_parent, end_workers,
-                            remove_folders_of, stops_blocked_for_children, stops_held)
+from veil.interrupt import (Stopped, end_on_stop, end_with_parent, end_workers, no_core_dumps, remove_folders_of,
+                            stops_blocked_for_children, stops_held)
 from veil.models import set_threads, usable_cores
 from veil.names import shown
 from veil.outputs import remove_partial_outputs
@@ -144,6 +144,7 @@ def start_resource_tracker() -> None:
 
 
 def start_worker(threads: int, parent: int) -> None:
+    no_core_dumps()
     end_on_stop()
     end_with_parent(parent)
     set_threads(threads)
@@ -195,12 +196,11 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                         finish(task.index, result)
     except BaseException as error:  # Ctrl-C or a signal: what is already running finishes, its outputs whole
         if isinstance(executor, ProcessPoolExecutor):
+            # Photos are each done in seconds: they finish. A second stop would leave the pool's
+            # threads and workers half shut down: it ends veil at once instead (the escape from a
+            # stuck worker; veil.interrupt).
             if isinstance(error, Stopped) and abandon_on_stop:
                 end_workers()  # each removes its temporary files; the pool is then broken
-            elif isinstance(error, Stopped):
-                # Photos, each done in seconds. A second stop would leave the pool's threads and
-                # workers half shut down: it ends veil at once instead (the escape from a stuck worker).
-                end_on_second_stop()
             # The pool cancels its own waiting tasks: a future cancelled from here while the pool
             # breaks (its workers stopped by the same signal) is failed again by the pool's
             # manager thread, which then dies with a traceback.
@@ -209,8 +209,6 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
             # A task a Dask worker has started cannot be stopped, and its output would be
             # written unrecorded: each in flight finishes and is recorded (a second stop ends
             # the workers instead, as a pool's).
-            if isinstance(error, Stopped):
-                end_on_second_stop()
             wait(running)
             executor.shutdown(wait=True)
         for future, task in running.items():

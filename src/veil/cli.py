@@ -30,7 +30,7 @@ from veil.detect import PROFILES
 from veil.manifest import (ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint,
                            started_outputs, still_done)
 from veil.models import usable_cores
-from veil.interrupt import Stopped, catch_stops, ignore_stops, remove_leftovers
+from veil.interrupt import Stopped, catch_stops, ignore_stops, no_core_dumps, remove_leftovers
 from veil.kinds import counted
 from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
@@ -467,6 +467,7 @@ def wants_json(args: list[str]) -> bool:
 
 
 def main() -> None:
+    no_core_dumps()
     # A library's warnings (Pillow on odd EXIF, a decompression bomb veil refuses anyway) are not
     # the user's to read: veil says what matters in its own lines. Worker processes too.
     warnings.simplefilter("ignore")

@@ -20,7 +20,7 @@ from distributed import Client, LocalCluster, WorkerPlugin
 from distributed.comm import get_address_host
 
 from veil.batch import BatchError, Task, local_workers, remove_what_workers_left, run_windowed
-from veil.interrupt import end_on_stop, temporary_folder
+from veil.interrupt import end_on_stop, no_core_dumps, temporary_folder
 from veil.models import set_threads, usable_cores
 from veil.names import shown
 from veil.outputs import remove_partial_outputs
@@ -35,6 +35,7 @@ class DetectorThreads(WorkerPlugin):
         self.workers_per_host = workers_per_host
 
     def setup(self, worker) -> None:
+        no_core_dumps()  # a remote worker was not started by veil: it has the limits its operator gave it
         siblings = self.workers_per_host.get(get_address_host(worker.address), 1)
         set_threads(max(1, usable_cores() // siblings))
         if threading.current_thread() is threading.main_thread():  # where signal handlers are set

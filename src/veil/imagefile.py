@@ -9,9 +9,9 @@ unredacted copy of the photo). The embedded ICC colour profile is read with the 
 ("Copyright Apple Inc., Display P3") tells which maker's device took the photo.
 
 Memory: a photo is held as one array. JPEG and PNG, the formats of huge photos, are
-decoded by OpenCV straight into it and encoded from it straight to the file; Pillow,
-which keeps RGB at 4 bytes a pixel and needs a second copy to hand it over, decodes the
-rest.
+decoded by OpenCV straight into it and encoded from it in memory (the encoded file, usually a fraction
+of the pixels, is written by Python: see `write_encoded`); Pillow, which keeps RGB at 4 bytes a
+pixel and needs a second copy to hand it over, decodes the rest.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from veil.interrupt import stops_held, temporary_name
+from veil.interrupt import stops_held
 
 # OpenCV logs a file it cannot decode to stderr ("[ERROR:0@0.06] global loadsave.cpp ..."), around
 # veil's one line: the file's failure is said there, once.
@@ -582,41 +582,39 @@ def to_srgb(photo: Photo) -> Photo:
 
 
 def _write_opencv(pixels: np.ndarray, path: Path, fmt: str, icc: bytes | None) -> None:
-    """Encode straight from the array to the file. OpenCV wants BGR: the channels are swapped
-    in place for the write and back after it, so the caller's array is left as it was."""
+    """Encode the array in memory and write the file. OpenCV wants BGR: the channels are swapped
+    in place for the encoding and back after it, so the caller's array is left as it was."""
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if fmt == "JPEG" else [cv2.IMWRITE_PNG_COMPRESSION, 6]
     swap = pixels.ndim == 3 and pixels.flags.writeable
     if swap:
         _swap_red_blue(pixels)
     elif pixels.ndim == 3:  # read-only: a swapped copy
         pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
-    # OpenCV picks its encoder by the file's extension and knows `.jpg` but not `.jfif`: an
-    # unusual suffix is written under its usual one beside `path`, then renamed.
-    path_for_opencv = path.with_suffix(".jpg" if fmt == "JPEG" else ".png")
-    renamed = temporary_name(path_for_opencv) if path_for_opencv != path else contextlib.nullcontext()
-    metadata = ([cv2.IMAGE_METADATA_ICCP], [np.frombuffer(icc, np.uint8)]) if icc else None
+    suffix = ".jpg" if fmt == "JPEG" else ".png"
     try:
-        if not _opencv_can_name(path):
-            # Encoded in memory and written by Python (see _opencv_can_name).
-            ok, data = (cv2.imencodeWithMetadata(path_for_opencv.suffix, pixels, *metadata, params) if metadata
-                        else cv2.imencode(path_for_opencv.suffix, pixels, params))
-            if ok:
-                path.write_bytes(data.tobytes())
+        if icc:
+            ok, data = cv2.imencodeWithMetadata(suffix, pixels, [cv2.IMAGE_METADATA_ICCP],
+                                                [np.frombuffer(icc, np.uint8)], params)
         else:
-            with renamed:
-                if metadata:
-                    ok = cv2.imwriteWithMetadata(str(path_for_opencv), pixels, *metadata, params)
-                else:
-                    ok = cv2.imwrite(str(path_for_opencv), pixels, params)
-                if ok and path_for_opencv != path:
-                    os.replace(path_for_opencv, path)
+            ok, data = cv2.imencode(suffix, pixels, params)
     except cv2.error as error:
         raise ImageError(f"cannot encode image ({error.err})") from None
     finally:
         if swap:
             _swap_red_blue(pixels)
-    if not ok:  # OpenCV says no more: its encoder failed, or the write did (a full disk, a file size limit)
-        raise ImageError(f"cannot encode or write the {fmt} image (a full disk?)")
+    if not ok:
+        raise ImageError(f"cannot encode the {fmt} image")
+    write_encoded(path, data)
+
+
+def write_encoded(path: Path, data: np.ndarray | memoryview) -> None:
+    """Write an encoded picture to `path` with Python, whose every write, and the close, raises
+    OSError when it fails (a full disk, a file size limit). The encoders' own file writing does
+    not: OpenCV leaves the last bytes to a close it never checks, and Pillow's raw encoders pass
+    over a short write, so a file cut short was moved into place as done. The encoded file is
+    held in memory meanwhile: for JPEG and PNG, usually a fraction of the pixels."""
+    with open(path, "wb") as file:
+        file.write(data)
 
 
 def _opencv_can_name(path: Path) -> bool:
@@ -660,7 +658,7 @@ def write_photo(photo: Photo, path: Path, suffix: str | None = None) -> None:
             pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR))
         if not ok:
             raise ImageError("cannot encode 16-bit image")
-        path.write_bytes(data.tobytes())
+        write_encoded(path, data)
         return
     if pixels.dtype == np.uint16:  # formats without 16-bit support
         pixels = (pixels >> 8).astype(np.uint8)
@@ -678,7 +676,9 @@ def write_photo(photo: Photo, path: Path, suffix: str | None = None) -> None:
         options["enc_params"] = {"preset": "ultrafast"}
     if fmt == "TIFF":
         options["compression"] = "tiff_lzw"
+    encoded = io.BytesIO()
     try:
-        image.save(path, format=fmt, **options)
+        image.save(encoded, format=fmt, **options)
     except (OSError, ValueError) as error:
         raise ImageError(f"cannot encode {fmt} image ({error})") from None
+    write_encoded(path, encoded.getbuffer())

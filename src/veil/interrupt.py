@@ -6,6 +6,11 @@ folder is being made or removed (its name not yet known, or half its files delet
 a copy of an unredacted input in the temp folder. So temporary files are made and removed with
 stops held back, and each is listed while it exists; whatever a stop still finds listed, the
 last resort (`remove_leftovers`) removes.
+
+Once a stop is raised, a second one ends veil at once (`end_on_second_stop`): the first one's
+way out may wait, for the detector's threads to finish the work they are in, say, and left to
+interrupt that wait, the interpreter would end while those threads are inside a library's C++
+code, which aborts the process.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import functools
 import multiprocessing
 import os
 import re
+import resource
 import shutil
 import signal
 import tempfile
@@ -36,6 +42,16 @@ class Stopped(BaseException):
 _held = 0
 _pending: int | None = None
 _temporary: dict[str, Callable[[], None]] = {}  # name -> how to remove it
+
+
+def no_core_dumps() -> None:
+    """No core dump of this process, nor of those it starts (they inherit the limit), whatever
+    the system allows: a core holds the process's memory, decoded and unredacted pictures among
+    it, and would be an unredacted copy of the input left on disk. First thing in the `veil`
+    command, and in each worker that runs veil's work (one started by a library caller, or a
+    remote Dask worker, does not inherit the command's limit)."""
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def catch_stops() -> None:
@@ -98,9 +114,10 @@ def end_with_parent(parent: int) -> None:
 
 
 def end_on_second_stop() -> None:
-    """While the main process waits for the work in flight after a stop: one more stop ends the
-    worker processes (each removes its temporary files first) and then veil, at once; the work in
-    flight is not recorded as done. The way out of a worker that does not finish."""
+    """Once a stop is raised, while veil waits for the work in flight (photos in worker processes,
+    the detector's threads): one more stop ends the worker processes (each removes its temporary
+    files first) and then veil, at once; the work in flight is not recorded as done. The way out
+    of a worker that does not finish."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, _abandon_work)
 
@@ -132,7 +149,12 @@ def _on_stop(signum: int, _frame: object) -> None:
         _pending = _pending or signum
     else:
         _pending = None  # one that was pending when this landed is this stop
-        raise Stopped(signum)
+        _raise_stop(signum)
+
+
+def _raise_stop(signum: int) -> None:
+    end_on_second_stop()
+    raise Stopped(signum)
 
 
 @contextlib.contextmanager
@@ -150,7 +172,7 @@ def stops_held() -> Iterator[None]:
         _held -= 1
         if not _held and _pending is not None:
             signum, _pending = _pending, None
-            raise Stopped(signum)
+            _raise_stop(signum)
 
 
 def temporary_folder(prefix: str) -> contextlib.AbstractContextManager[Path]:
@@ -182,12 +204,6 @@ def temporary_file(folder: Path, prefix: str, suffix: str) -> contextlib.Abstrac
         return Path(name)
 
     return _listed_while_used(make)
-
-
-def temporary_name(path: Path) -> contextlib.AbstractContextManager[Path]:
-    """`path`, for a file that a library writes under a name of its own choosing; removed at the
-    end unless the block moved it away."""
-    return _listed_while_used(lambda: path)
 
 
 @contextlib.contextmanager

@@ -94,6 +94,7 @@ def default_manifest(output: Path | Url | None, output_dir: Path | Url | None, f
 
 
 RECORD_START = b'{"path": '  # how json.dumps writes a record: its fields in order, `path` first
+RECORD_FIELDS = {field.name for field in fields(Record)}
 
 
 def _appendable(path: Path) -> bool:
@@ -107,6 +108,16 @@ def _appendable(path: Path) -> bool:
     except OSError:
         return True  # unreadable: opening it to append says why
     return start in (b"", RECORD_START)
+
+
+def _ends_mid_line(path: Path) -> bool:
+    """Whether the file's last line has no newline: a record cut short (a full disk, a power loss)."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(-1, os.SEEK_END)  # an empty file cannot: it ends no line
+            return file.read(1) != b"\n"
+    except OSError:
+        return False
 
 
 def read_manifest(path: Path) -> dict[str, Record]:
@@ -132,17 +143,28 @@ def _records(path: Path) -> Iterator[tuple[str, Record]]:
     """The manifest's records in order, each with its input as this run spells it (an older veil's too)."""
     if not path.is_file():
         return
-    names = {f.name for f in fields(Record)}
     with open(path, "rb") as file:
         for line in file:
-            try:
-                data = json.loads(line.decode("utf-8"))
-                record = Record(**{k: v for k, v in data.items() if k in names})
-            except (ValueError, TypeError, AttributeError):  # not UTF-8, not JSON, not an object of records' fields
-                continue
-            if isinstance(record.path, str) and isinstance(record.output, (str, type(None))) \
-                    and _count(record.regions) and _counts(record.regions_by_kind):
+            record = _record(line)
+            if record is None and line.rfind(RECORD_START) > 0:
+                # A whole record after a line cut short: an earlier veil appended the next run's
+                # first record onto such a line without ending it.
+                record = _record(line[line.rfind(RECORD_START):])
+            if record is not None:
                 yield location_key(record.path), record
+
+
+def _record(line: bytes) -> Record | None:
+    """The record a line holds, or None where it holds none (cut short, or not a record)."""
+    try:
+        data = json.loads(line.decode("utf-8"))
+        record = Record(**{k: v for k, v in data.items() if k in RECORD_FIELDS})
+    except (ValueError, TypeError, AttributeError):  # not UTF-8, not JSON, not an object of records' fields
+        return None
+    if isinstance(record.path, str) and isinstance(record.output, (str, type(None))) \
+            and _count(record.regions) and _counts(record.regions_by_kind):
+        return record
+    return None
 
 
 def _count(value: object) -> bool:
@@ -203,6 +225,10 @@ class ManifestWriter:
             self.made_file, self.file = self._open_locked()
         except OSError as error:
             raise self._failed(error) from None
+        # The next record goes on a line of its own: appended onto a line cut short, it would be
+        # read as part of that line, and lost with it. (Judged once the lock is held: no other run
+        # is writing the last line now.)
+        self.mid_line = _ends_mid_line(path)
 
     def _open_locked(self) -> tuple[bool, IO[str]]:
         """The manifest opened to append, locked; and whether this made it."""
@@ -228,12 +254,14 @@ class ManifestWriter:
     def append(self, *records: Record) -> None:
         """The records, on disk before this returns."""
         self.records += sum(record.status != "started" for record in records)  # files' outcomes
+        lines = "".join(json.dumps(asdict(record)) + "\n" for record in records)
         try:
-            self.file.write("".join(json.dumps(asdict(record)) + "\n" for record in records))
+            self.file.write("\n" + lines if self.mid_line else lines)
             self.file.flush()
             os.fsync(self.file.fileno())
         except OSError as error:
             raise self._failed(error) from None
+        self.mid_line = False
 
     def _failed(self, error: OSError) -> BatchError:
         # Without its record a finished file would be done again by a rerun, and the run could not

@@ -445,23 +445,13 @@ def atomic_output(target: Path, overwrite: bool = True, before_commit: Callable[
             _link_new(temp, target)
 
 
-def _opencv_partial(target: Path) -> tuple[str, ...]:
-    """The suffix of a JPEG or PNG output's unfinished file where it is not the target's own:
-    OpenCV picks its encoder by the suffix, so imagefile._write_opencv writes a `.JPG` or `.jpeg`
-    under `.jpg`, a `.PNG` under `.png`, then renames it."""
-    from veil.imagefile import WRITE_FORMATS
-
-    usual = {"JPEG": ".jpg", "PNG": ".png"}.get(WRITE_FORMATS.get(target.suffix.lower(), ""))
-    return (f".partial{usual}",) if usual and usual != target.suffix else ()
-
-
 def partial_outputs(*targets: Path) -> list[Path]:
     """The unfinished files `atomic_output` left beside `targets` in a process that ended without
     its clean-up (a crash, SIGKILL). Each folder is listed once, however many targets it holds."""
     by_folder: dict[Path, set[tuple[str, str]]] = {}
     for target in targets:
         prefix, suffix = partial_affixes(target)
-        by_folder.setdefault(target.parent, set()).update((prefix, s) for s in (suffix, *_opencv_partial(target)))
+        by_folder.setdefault(target.parent, set()).add((prefix, suffix))
     found = []
     for folder, affixes in by_folder.items():
         with contextlib.suppress(OSError):
