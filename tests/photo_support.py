@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
-from veil.cli import app
+from veil.command import app
 
 # Inputs used by several tests (paths relative to ../shared/data).
 TWO_PEOPLE = "face_recognition_examples/examples/two_people.jpg"

@@ -132,6 +132,19 @@ def test_a_worker_killed_mid_run_loses_nothing(shared_data, tmp_path, workers):
         assert pids - {p.pid for p in before}, "no file ran on a new worker after the kill"
 
 
+def test_a_ctrl_c_while_a_local_cluster_starts_is_one_clean_stop(shared_data, tmp_path):
+    # Its worker processes, still importing, each ended with a KeyboardInterrupt traceback.
+    photos(shared_data, tmp_path / "in", 2)
+    process = subprocess.Popen(veil_command(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster", "local:2"),
+                               stderr=subprocess.PIPE, text=True, env=environment(), start_new_session=True)
+    wait_until(lambda: len(worker_processes(process.pid)) == 2, process)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal sends it: to every process of the group
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert not (tmp_path / "out").exists() or outputs_of(tmp_path / "out") == []
+
+
 def test_workers_end_with_a_killed_main_process_and_write_nothing_unrecorded(shared_data, tmp_path):
     # The main process killed (the out-of-memory killer, say): its workers must not go on writing
     # outputs that no manifest records, which a rerun would then refuse to overwrite.

@@ -132,7 +132,7 @@ def test_report_tells_a_blurred_export_from_a_filled_one(tmp_path: Path):
 
 @pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")
 def test_cli_report_without_review(tmp_path: Path):
-    from veil.cli import app
+    from veil.command import app
 
     output, report_path = tmp_path / "out.jpg", tmp_path / "report.json"
     result = CliRunner().invoke(app, [str(PHOTO), "-o", str(output), "--report", str(report_path), "--quiet"])
@@ -148,7 +148,7 @@ def test_cli_report_without_review(tmp_path: Path):
 
 def test_a_batch_report_accounts_for_every_input(tmp_path: Path):
     # A failed and a skipped input were missing from the report, which read as a clean run.
-    from veil.cli import app
+    from veil.command import app
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -171,7 +171,7 @@ def test_a_batch_report_accounts_for_every_input(tmp_path: Path):
 def test_the_report_counts_only_what_this_run_hid(tmp_path: Path):
     # A plan's regions moved off the picture, a file that failed, a file of the plan this run did
     # not name, a dry run: each was reported as hidden while every face stayed visible.
-    from veil.cli import app
+    from veil.command import app
 
     def run(*args: str) -> tuple[int, dict, str]:
         result = CliRunner().invoke(app, [*args, "--report", str(tmp_path / "r.json"), "--overwrite"])

@@ -329,6 +329,34 @@ def test_a_second_stop_while_a_video_is_searched_ends_veil_at_once(shared_data, 
         assert list(out.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [clip.name, "out"]
 
 
+def _signals_caught(pid: int) -> set[int]:
+    """The signals a live process has handlers for, as /proc/<pid>/status states them."""
+    mask = next(int(line.split()[1], 16) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith("SigCgt:"))
+    return {signum for signum in range(1, 65) if mask >> (signum - 1) & 1}
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.3])
+def test_a_stop_as_veil_starts_is_a_stop_not_a_traceback(shared_data, tmp_path, delay):
+    # Ctrl-C in veil's first half second, while it imported onnxruntime, OpenCV and PyAV before
+    # catching stops, ended in a KeyboardInterrupt traceback.
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    output = tmp_path / "out.jpg"
+    process = subprocess.Popen([sys.executable, "-m", "veil", str(source), "-o", str(output), "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while signal.SIGINT not in _signals_caught(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.005)  # until Python itself has started (a stop before is the interpreter's)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and error_lines(stderr) == [
+        "veil: stopped (SIGINT); no partial output was left"], stderr
+    assert json.loads(stdout) == {"error": "stopped (SIGINT)", "exit_code": 130}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [source.name]
+
+
 def _with_file_size_limit(limit: int):
     """For a child process: writes past `limit` bytes in any file fail (EFBIG), as on a full disk.
     SIGXFSZ ignored, so that the write fails rather than the process being killed."""

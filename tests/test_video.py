@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from protection_support import inner_part
 from video_support import damaged, reencode
 
-from veil.cli import app
+from veil.command import app
 from veil.outputs import media_kind
 from veil.plan import Box, MediaPlan, Plan, RenderSettings
 from veil.video import plan_video, render_video, time_holes, upright_to_coded

@@ -23,10 +23,39 @@ os.environ.setdefault("SVT_LOG", "1")
 
 __version__ = "0.1.0"
 
+import sys
+import types
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from veil.detect import ACCURATE, FAST, Detection, detect_faces
-from veil.plan import MediaPlan, Plan, RenderSettings
+if TYPE_CHECKING:
+    from veil.detect import Detection
+    from veil.plan import MediaPlan, Plan, RenderSettings
+
+# The library's names are imported when first used: `import veil` stays light (a few ms, not half a
+# second of onnxruntime, OpenCV and PyAV), since every start of the `veil` command runs it before
+# the command can catch Ctrl-C (veil.cli).
+_LAZY = {"Detection": "veil.detect", "MediaPlan": "veil.plan", "Plan": "veil.plan", "RenderSettings": "veil.plan"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'veil' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """The package, which keeps `veil.detect` the function below: importing the submodule of that
+    name (veil's own modules do, as they are needed) would otherwise set it on the package."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if not (name == "detect" and isinstance(value, types.ModuleType)):
+            super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def detect(image, accurate: bool = False) -> list[Detection]:
@@ -35,6 +64,8 @@ def detect(image, accurate: bool = False) -> list[Detection]:
     Raises TypeError or ValueError for anything else: floating-point pixels (0..1) would look
     black to the detector, and it would find no face in them."""
     import numpy as np
+
+    from veil.detect import ACCURATE, FAST, detect_faces
 
     if not isinstance(image, np.ndarray):
         raise TypeError(f"detect() takes a numpy array of pixels, not {type(image).__name__}")
@@ -67,10 +98,11 @@ def redact_image(
     with the reason when the file cannot be redacted; nothing is written then. What was left as it
     was, or left out, is said with a RedactionWarning (the `warnings` module).
     """
+    from veil.detect import ACCURATE, FAST
     from veil.names import shown
     from veil.outputs import media_kind, output_path, remote_kind
     from veil.pipeline import Analysis, FileTask, redact_file
-    from veil.plan import Encoding
+    from veil.plan import Encoding, RenderSettings
     from veil.remote import Url, location
 
     if settings is not None and not isinstance(settings, RenderSettings):

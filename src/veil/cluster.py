@@ -12,15 +12,16 @@ import logging
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import dask
 from distributed import Client, LocalCluster, WorkerPlugin
 from distributed.comm import get_address_host
 
-from veil.batch import BatchError, Task, local_workers, remove_what_workers_left, run_windowed
-from veil.interrupt import end_on_stop, no_core_dumps, temporary_folder
+from veil.batch import (BatchError, Task, local_workers, remove_what_workers_left, run_windowed,
+                        start_resource_tracker)
+from veil.interrupt import end_on_stop, no_core_dumps, stops_blocked_for_children, temporary_folder
 from veil.models import set_threads, usable_cores
 from veil.names import shown
 from veil.outputs import remove_partial_outputs
@@ -99,9 +100,17 @@ def connect(cluster: str) -> Iterator[Client]:
         # Dask's scratch folders go in a folder of veil's, removed with the run (Dask leaves its own behind).
         with temporary_folder("veil-dask-") as scratch, \
                 dask.config.set({**LOCAL_WORKER_CONFIG, "temporary-directory": str(scratch)}), \
-                LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
-                             silence_logs=logging.CRITICAL) as local, Client(local) as client:
-            yield client
+                ExitStack() as cluster_open:
+            # Its worker processes begin deaf to a Ctrl-C, which ended each one still importing with
+            # a traceback (DetectorThreads sets their own handling); one meanwhile is raised once
+            # the cluster is up, to be closed with it. The resource tracker first: starting it, as
+            # the first worker would, unblocks Ctrl-C in the thread that starts them.
+            start_resource_tracker()
+            with stops_blocked_for_children():
+                local = cluster_open.enter_context(LocalCluster(
+                    n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
+                    silence_logs=logging.CRITICAL))
+            yield cluster_open.enter_context(Client(local))
         return
     try:
         client = Client(cluster, timeout=30)

@@ -1,0 +1,518 @@
+"""The `veil` command: media in -> detect (+ track) -> plan -> render -> media out, + report.
+
+`veil review PATH...` starts the review application instead (veil.review). The command starts in
+veil.cli, which readies the process before this module's imports.
+
+Everything that can be refused without looking at pixels is refused before any detection
+runs: an existing output, plan or report (unless --overwrite), a place that cannot be
+written, a container that cannot hold the media. No Python traceback reaches the user: an
+unexpected error is one line naming the file, and the exit code is 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from veil import __version__
+from veil.batch import BatchError, Task, Workers, run_all
+from veil.detect import PROFILES
+from veil.manifest import (ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint,
+                           started_outputs, still_done)
+from veil.models import usable_cores
+from veil.interrupt import STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers
+from veil.kinds import counted
+from veil.names import shown
+from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
+                          Preset, SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
+                          with_options_given)
+from veil.outputs import (Input, OutputClaims, OutputError, RunFileClash, Skipped, check_writable, collect_inputs,
+                          output_path, partial_outputs)
+from veil.photo import file_sha256
+from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
+from veil.plan import PIXELATE_BLOCKS, Encoding, MediaPlan, Plan, PlanError, RenderSettings
+from veil.remote import RemoteError, Url, is_url, location, location_key
+from veil.report import report_paths, write_report
+from veil.terminal import err
+
+app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+
+
+class Refused(Exception):
+    """The run cannot start (an unreachable URL, an output that may not be written, nothing to
+    work on...): one line, exit code 2, nothing written."""
+
+
+def answering_refusals(command: Callable[..., None]) -> Callable[..., None]:
+    """The command, ending a refused run as `tell_refusal` says (also under typer's test runner)."""
+    @functools.wraps(command)
+    def run(*args: Any, **options: Any) -> None:
+        try:
+            command(*args, **options)
+        except Refused as refusal:
+            tell_refusal(str(refusal), 2, options.get("as_json", False))
+            raise typer.Exit(2)
+    return run
+
+
+def tell_refusal(message: str, exit_code: int, as_json: bool) -> None:
+    """Why a run did no work: the line on stderr and, for --json, as the one JSON object on stdout."""
+    err.print(f"veil: {message}")
+    if as_json:
+        print_json_error(message, exit_code)
+
+
+def print_json(answer: dict, indent: int | None = None) -> None:
+    """--json's answer on stdout. A reader that closed the pipe must change neither the exit code
+    (which says how the files went) nor turn the exit into a traceback (typer's own guard turns
+    it into exit code 1)."""
+    try:
+        print(json.dumps(answer, indent=indent), flush=True)
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout again at exit
+
+
+def print_json_error(message: str, exit_code: int) -> None:
+    """--json's answer for a run that ended without a summary."""
+    print_json({"error": message, "exit_code": exit_code})
+
+
+def show_version(value: bool) -> None:
+    if value:
+        print(f"veil {__version__}")
+        raise typer.Exit()
+
+
+def local_path(text: str) -> Path:
+    """A run file (plan, report, manifest): written or appended to in place, so a local path."""
+    if is_url(text):
+        raise typer.BadParameter(f"{shown(text)}: plans, reports and manifests are local files, not URLs")
+    return Path(text)
+
+
+@app.command(context_settings={"help_option_names": ["-h", "--help"]})
+@answering_refusals
+def redact(
+    ctx: typer.Context,
+    paths: Annotated[Optional[list[str]], typer.Argument(help="Photos, videos or folders (searched recursively), paths or fsspec URLs (s3://bucket/in/); with --plan, default: the plan's files.")] = None,
+    output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file or URL (one input only).")] = None,
+    output_dir: Annotated[Optional[str], typer.Option("--output-dir", help="Write outputs here (a folder or a URL), mirroring input folders.")] = None,
+    overwrite: OverwriteOption = False,
+    accurate: AccurateOption = False,
+    hide: HideOption = "faces",
+    mode: ModeOption = Mode.fill,
+    color: ColorOption = "black",
+    shape: ShapeOpt = ShapeOption.ellipse,
+    blocks: BlocksOption = PIXELATE_BLOCKS,
+    save_plan: Annotated[Optional[Path], typer.Option("--save-plan", parser=local_path, help="Write the redaction plan (JSON) here.")] = None,
+    plan_file: Annotated[Optional[Path], typer.Option("--plan", parser=local_path, help="Render this (edited) plan instead of detecting.")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", parser=local_path, help="Write the audit report (JSON, and HTML beside it).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Detect and plan only; write no media.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors, and warnings of what was left as it was.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
+    crf: Annotated[Optional[int], typer.Option(min=0, max=63, help="Video quality (lower is better); default near-transparent for the codec.")] = None,
+    codec: Annotated[Optional[str], typer.Option(help="Video codec: h264, h265, vp9, av1; default follows the input.")] = None,
+    preset: Annotated[Optional[Preset], typer.Option(help="Video, H.264/H.265: the encoder's speed preset (faster: larger files at the same --crf).")] = None,
+    start: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse from this second; frames before it are not checked and fully covered (see --only-range).")] = None,
+    end: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse up to this second; frames after it are not checked and fully covered (see --only-range).")] = None,
+    only_range: Annotated[bool, typer.Option("--only-range", help="Video: leave frames outside --start/--end unredacted.")] = False,
+    salvage: SalvageOption = False,
+    keep_subtitles: Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")] = False,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Photos redacted at once, each in its own process (default: every usable core); videos run one at a time on every core.")] = None,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run each file as a task on the Dask scheduler at this address (tcp://host:8786), or local:N for N worker processes here. Every worker must see the same paths.")] = None,
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", parser=local_path, help="Record of every input (JSON Lines); running again skips the files it lists as done. Default for several files given (folders' files, unreadable and passed-over ones included): veil-manifest.jsonl in --output-dir, else beside the first output (in the current folder when that is a URL).")] = None,
+    voice: VoiceOption = VoiceChoice.keep,
+    keep_icc: Annotated[bool, typer.Option("--keep-icc", help="Photos: keep the original colour profile (by default pixels become sRGB: a profile can name the camera's maker).")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Find every face in photos and videos and hide it irreversibly; strip identifying metadata."""
+    started = time.monotonic()
+    if output is not None and output_dir is not None:
+        raise typer.BadParameter("use either -o or --output-dir, not both")
+    if not paths and plan_file is None:
+        raise typer.BadParameter("name the photos, videos or folders to redact (or a --plan)")
+    if start is not None and end is not None and start >= end:
+        raise typer.BadParameter(f"--start ({start:g}) must come before --end ({end:g})")
+    try:
+        named = [location(text) for text in paths or []]
+        target = location(output) if output is not None else None
+        target_dir = location(output_dir) if output_dir is not None else None
+    except RemoteError as error:
+        raise Refused(str(error))
+    render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
+    encoding = Encoding(crf=crf, codec=codec.lower() if codec else None, preset=preset.value if preset else None,
+                        keep_subtitles=keep_subtitles, keep_icc=keep_icc)
+    analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, start, end, only_range,
+                        parse_hide_option(hide), salvage)
+    if plan_file is not None:
+        plan = load_plan(plan_file, render, encoding, ctx)
+    else:
+        plan = Plan(render=render, encoding=encoding, veil_version=__version__)
+
+    written = [p for p in (save_plan, *(report_paths(report) if report else ())) if p is not None]
+    run_files = [*written, *([manifest] if manifest is not None else [])]
+    try:
+        inputs, skipped = find_inputs(named, plan, plan_file, [*run_files, *([target_dir] if target_dir else [])])
+    except RemoteError as error:
+        raise Refused(str(error))
+    if target is not None and len(inputs) != 1:
+        raise typer.BadParameter("-o names one output file; use --output-dir for several inputs")
+    if not inputs:
+        for skip in skipped:
+            err.print(f"veil: {'' if skip.unreadable else 'skipped '}{shown(skip.path)}: {skip.reason}")
+        raise Refused("no photos or videos found in " + ", ".join(shown(p) for p in named))
+    # What could not be read was not chosen away: it fails, by name, like a file that could not be redacted.
+    unread = [FileResult(s.path, error=s.reason) for s in skipped if s.unreadable]
+    skipped = [s for s in skipped if not s.unreadable]
+    for result in unread:
+        err.print(f"veil: {shown(result.source)}: {result.error}")
+
+    # One file has nothing to resume; several (unreadable and passed-over ones too) are listed:
+    # the user's files, not veil's own outputs and manifest found beside them.
+    theirs = [s for s in skipped if not s.veils_own]
+    if manifest is None and not dry_run and len(inputs) + len(unread) + len(theirs) > 1:
+        manifest = default_manifest(target, target_dir, inputs[0].source)
+    claims = OutputClaims(i.source for i in inputs)
+    try:
+        for path in written:  # the manifest is claimed below, as itself
+            claims.claim(path, "the plan" if path == save_plan else "the report", run_file=True)
+            check_writable(path, overwrite, "the plan" if path == save_plan else "the report")
+        if manifest is not None:  # appended to, never replaced: it is the run's memory
+            claims.claim(manifest, "the manifest", run_file=True)
+            check_writable(manifest, True, "the manifest")
+    except OutputError as error:
+        raise Refused(str(error))
+
+    fingerprint = settings_fingerprint(analysis, plan.render, plan.encoding,
+                                       file_sha256(plan_file) if plan_file else None)
+    try:
+        # Locked before it is read: another run's "started" records are a live run's, not a crashed one's.
+        writer = ManifestWriter(manifest) if manifest is not None else None
+    except BatchError as error:
+        raise Refused(str(error))
+    if writer is not None and writer.unlocked:
+        err.print(f"veil: cannot lock the manifest {shown(manifest)} ({writer.unlocked}): "
+                  "another run into it at the same time would go unnoticed")
+    try:
+        done = read_manifest(manifest) if manifest is not None else {}
+        unfinished = started_outputs(manifest, fingerprint) if manifest is not None else {}
+        tasks, results = make_tasks(inputs, plan, claims, analysis, target, target_dir, dry_run, overwrite,
+                                    lambda source, output: still_done(done.get(location_key(source)), source, output,
+                                                                      fingerprint),
+                                    lambda source, output: unfinished.get(location_key(source)) == location_key(output))
+        if stale := partial_outputs(*(t.target for t in tasks if isinstance(t.target, Path))):
+            # Left by a run that was killed outright (SIGKILL, power loss): redacted, but unfinished.
+            err.print(f"veil: {len(stale)} unfinished output(s) of an interrupted run lie beside this run's outputs, "
+                      f"e.g. {shown(stale[0])}: remove them")
+        show = not (quiet or as_json)
+        results += run_tasks(tasks, [*results, *unread], theirs, Workers(jobs or usable_cores(), cluster), writer,
+                             fingerprint, show)
+    except BatchError as error:
+        raise Refused(str(error))
+    finally:
+        if writer is not None:
+            writer.close()
+    order = {item.source: n for n, item in enumerate(inputs)}
+    results.sort(key=lambda r: order[r.source])
+    results += unread
+    if plan_file is None:
+        plan.media = [r.media for r in results if r.media is not None]
+    else:  # as the workers left them (speech searched for a plan made before veil looked for it)
+        done = {location_key(r.media.path): r.media for r in results if r.media is not None}
+        plan.media = [done.get(location_key(m.path), m) for m in plan.media]
+
+    failed_writes = write_run_files(plan, results, skipped, save_plan, report, overwrite, dry_run)
+    print_summary(results, skipped, time.monotonic() - started, quiet, as_json, dry_run)
+    if failed_writes or any(r.error for r in results):
+        raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
+
+
+def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, ctx: typer.Context) -> Plan:
+    """A saved plan to re-render: its own render and encoding settings, unless options override them."""
+    try:
+        plan = Plan.load(plan_file)
+    except PlanError as error:
+        raise Refused(f"{shown(plan_file)}: {error}")
+    if not plan.media:  # a run where every file failed saves one: rendering it would detect afresh
+        raise Refused(f"{shown(plan_file)}: the plan lists no files")
+    try:
+        with_options_given(plan, render, encoding, ctx)
+    except ValueError as error:
+        raise Refused(f"{shown(plan_file)}: {error}")
+    return plan
+
+
+def find_inputs(paths: list[Path | Url], plan: Plan, plan_file: Path | None,
+                exclude: list[Path | Url]) -> tuple[list[Input], list[Skipped]]:
+    """The files to work on: those named (folders searched), or a loaded plan's."""
+    if plan_file is not None and not paths:
+        planned = [location(m.path) for m in plan.media]
+        if remote := [where for where in planned if isinstance(where, Url)]:
+            # A plan file from elsewhere must not make veil reach a server the command never named.
+            raise RemoteError(f"the plan names files by URL ({shown(remote[0])}{', ...' if len(remote) > 1 else ''}): "
+                              "name them on the command line to fetch them")
+        # Mirrored under --output-dir from the folder the plan's files share, as a run over that
+        # folder mirrors them: day1/IMG_0001.jpg and day2/IMG_0001.jpg must not meet in one name.
+        folders = [where.parent for where in planned if isinstance(where, Path)]
+        shared = Path(os.path.commonpath(folders)) if folders else None
+        return [Input(where, shared if isinstance(where, Path) else where.parent, m.kind)
+                for where, m in zip(planned, plan.media)], []
+    return collect_inputs(paths, exclude)
+
+
+def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: Analysis, output: Path | Url | None,
+               output_dir: Path | Url | None, dry_run: bool, overwrite: bool,
+               already_done: Callable[[Path | Url, Path | Url], Record | None],
+               ours: Callable[[Path | Url, Path | Url], bool] = lambda source, target: False,
+               ) -> tuple[list[FileTask], list[FileResult]]:
+    """A task per input, each checked before any detection; what fails its checks, or what an
+    earlier run already did (the manifest), is a result already. `ours`: whether an output that
+    exists is one an earlier run of these settings was making from that input (its outcome never
+    recorded): replaced, as --overwrite would."""
+    tasks: list[FileTask] = []
+    failed: list[FileResult] = []  # and already done
+    planned: dict[str, MediaPlan] = {}
+    for media in plan.media:
+        key = location_key(media.path)
+        if key in planned:  # by a link and its target, say: one entry's regions would be dropped
+            raise Refused(f"the plan lists one file twice, as {shown(planned[key].path)} and {shown(media.path)}: "
+                          "its regions must be in one entry")
+        planned[key] = media
+    for item in inputs:
+        try:
+            media = planned.get(location_key(item.source))
+            if plan.media and media is None:
+                raise OutputError("not in the plan")
+            kind = media.kind if media is not None else item.kind
+            target = None if dry_run else output_path(item.source, item.base, output, output_dir, kind or "image")
+            if target is not None:
+                claims.claim(target, f"the output of {shown(item.source)}")
+                record = already_done(item.source, target)
+                if record is not None:
+                    failed.append(FileResult(item.source, output=target, regions=record.regions,
+                                             by_kind=record.regions_by_kind, already_done=True,
+                                             input_sha256=record.input_sha256, output_sha256=record.output_sha256))
+                    continue
+            replace = overwrite or (target is not None and ours(item.source, target))
+            task = FileTask(item.source, kind, target, plan.render, plan.encoding, analysis, replace, media)
+            preflight(task)
+            tasks.append(task)
+        except RunFileClash as error:  # an output named as the report, say: the command contradicts itself
+            raise Refused(str(error)) from None
+        except (ValueError, OSError) as error:  # OutputError, InputError, VideoError...
+            failed.append(FileResult(item.source, error=one_line(error)))
+            err.print(f"veil: {shown(item.source)}: {failed[-1].error}")
+        except Exception as error:  # unforeseen: this file fails, named, and the run says it is a bug
+            failed.append(FileResult(item.source, error=unexpected_error(error), unexpected=True))
+            err.print(f"veil: {shown(item.source)}: {failed[-1].error}")
+    return tasks, failed
+
+
+def run_tasks(tasks: list[FileTask], settled: list[FileResult], passed_over: list[Skipped], workers: Workers,
+              writer: ManifestWriter | None, fingerprint: str, show_progress: bool) -> list[FileResult]:
+    """Run every task (in worker processes or on a cluster where asked), recording each file in
+    the manifest as it finishes, the settled ones (refused, unreadable, already done) and those
+    passed over (not media) first: the manifest lists every input the run was given."""
+    results: list[FileResult] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, disable=not show_progress or len(tasks) < 2 or not err.is_terminal,
+                  transient=True) as progress:
+        bar = progress.add_task("redacting", total=len(tasks))
+        manifest_failed = False
+
+        def finish(_: int, result: FileResult) -> None:
+            nonlocal manifest_failed
+            if result.error:
+                err.print(f"veil: {shown(result.source)}: {result.error}")
+            if writer is not None and not manifest_failed:
+                try:
+                    writer.append(Record.of(result, fingerprint))
+                except BatchError:
+                    # The run stops; this file and those still in flight (which finish whole) are
+                    # written but in no record: each is named, since a rerun will not know them.
+                    manifest_failed = True
+                    unrecorded(result)
+                    raise
+            elif manifest_failed:
+                unrecorded(result)
+            results.append(result)
+            progress.advance(bar)
+
+        if writer is not None:
+            writer.append(*(Record.of(result, fingerprint) for result in settled),
+                          *(Record.passed_over(skip, fingerprint) for skip in passed_over))
+            writer.append(*(Record.started(task.source, task.target, fingerprint) for task in tasks
+                            if task.target is not None))
+        run_all([Task(n, task, show_progress) for n, task in enumerate(tasks)], workers, finish)
+    return results
+
+
+def unrecorded(result: FileResult) -> None:
+    if result.output is not None and not result.error and not result.already_done:
+        err.print(f"veil: {shown(result.source)}: written to {shown(result.output)}, but not recorded in the manifest")
+
+
+def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped], save_plan: Path | None,
+                    report: Path | None, overwrite: bool, dry_run: bool = False) -> bool:
+    """Save the plan and the report; True when one could not be written (said on one line)."""
+    failed = False
+    if save_plan is not None:
+        failed |= not wrote("the plan", save_plan, lambda: plan.save(save_plan, overwrite))
+    if report is not None:
+        outputs = {r.media.path: str(r.output) for r in results if r.output and r.media}
+        not_redacted = [{"path": str(r.source), "status": "failed", "reason": r.error} for r in results if r.error]
+        not_redacted += [{"path": str(r.source), "status": "already done", "reason": f"by an earlier run, into {r.output}"}
+                         for r in results if r.already_done]
+        not_redacted += [{"path": str(s.path), "status": "skipped", "reason": s.reason} for s in skipped]
+        failed |= not wrote("the report", report,
+                            lambda: write_report(plan, outputs, report, overwrite, not_redacted, dry_run))
+    return failed
+
+
+def wrote(what: str, path: Path, write: Callable[[], None]) -> bool:
+    """Whether `write` wrote `what` (the plan, the report); if not, one line says why."""
+    try:
+        write()
+        return True
+    except OutputError as error:  # it names the file and why already
+        err.print(f"veil: {what} was not written: {one_line(error)}")
+    except (OSError, ValueError) as error:
+        err.print(f"veil: cannot write {what} {shown(path)}: {one_line(error)}")
+    return False
+
+
+def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: float, quiet: bool, as_json: bool,
+                  dry_run: bool) -> None:
+    failed = [r for r in results if r.error]
+    regions = sum(r.regions for r in results)
+    # Per kind where every file's count is known (an older veil's manifest records only a total).
+    known = all(r.by_kind is not None for r in results)
+    by_kind = {kind: sum(r.by_kind.get(kind, 0) for r in results)
+               for kind in sorted({k for r in results for k in r.by_kind})} if known else {}
+    done = sum(r.already_done for r in results)
+    if as_json:
+        print_json({
+            "files": len(results), "failed": len(failed), "skipped": len(skipped), "already_done": done,
+            # Regions hidden: faces, and those of every kind (--hide) per kind.
+            "faces": by_kind.get("face", 0) if known else None, "regions": regions,
+            "regions_by_kind": by_kind if known else None,
+            "dry_run": dry_run, "seconds": round(seconds, 2),
+            "results": [{"input": str(r.source), "output": str(r.output) if r.output else None,
+                         "faces": None if r.by_kind is None else r.by_kind.get("face", 0), "regions": r.regions,
+                         "regions_by_kind": r.by_kind,
+                         "error": r.error, "notes": [n.text for n in r.notes], "already_done": r.already_done,
+                         **speech_summary(r)}
+                        for r in results],
+            "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in skipped],
+        }, indent=1)
+        return
+    for r in results:
+        for note in r.notes:
+            if note.warning or not quiet:
+                err.print(f"veil: {shown(r.source)}: {note.text}")
+    if not quiet:
+        for skip in skipped:
+            err.print(f"veil: skipped {shown(skip.path)}: {skip.reason}")
+    if not quiet or failed:
+        hidden = "would be hidden (dry run: nothing written)" if dry_run else "hidden"
+        again = f" ({done} already done by an earlier run)" if done else ""
+        kinds = f" ({', '.join(counted(kind, count) for kind, count in by_kind.items())})" \
+            if set(by_kind) - {"face"} else ""
+        err.print(f"{len(results)} file(s){again}, {regions} region(s){kinds} {hidden}, {len(failed)} failed, "
+                  f"{len(skipped)} skipped, {seconds:.1f} s")
+    if len(results) > 1:
+        for r in failed:
+            err.print(f"  failed: {shown(r.source)}: {r.error}")
+
+
+def speech_summary(result: FileResult) -> dict:
+    """--json: how much speech a file's sound holds (only for files with sound)."""
+    record = result.media.detection.get("speech") if result.media else None
+    return {"speech_seconds": record["speech_seconds"], "speech_segments": record["segments"]} if record else {}
+
+
+def wants_json(args: list[str]) -> bool:
+    """Whether --json is among the options, looked for by hand because a run refused while its
+    options are parsed must still answer in JSON. Read as click reads options: the word after an
+    option that takes a value is that value (`-o --json` names an output file), in a cluster of
+    short options (`-qo`) the first that takes a value takes the rest of the word, or the next
+    word when it comes last, and nothing after `--` is an option."""
+    takes_value = {name for param in typer.main.get_command(app).params if isinstance(param, typer.core.TyperOption)
+                   and not param.is_flag and not param.count for name in param.opts + param.secondary_opts}
+    words = iter(args)
+    for word in words:
+        if word == "--":
+            return False
+        if word == "--json":
+            return True
+        if word in takes_value:
+            next(words, None)
+        elif word.startswith("-") and not word.startswith("--"):
+            for position, letter in enumerate(word[1:], 1):
+                if f"-{letter}" in takes_value:
+                    if position == len(word) - 1:
+                        next(words, None)
+                    break
+    return False
+
+
+def main() -> None:
+    """The command, once veil.cli has readied the process: what it did, or why not, on stderr
+    (and with --json on stdout), and the exit code."""
+    stopped: int | None = None
+    review = sys.argv[1:2] == ["review"]
+    as_json = False
+    try:
+        as_json = not review and wants_json(sys.argv[1:])
+        # The stop signals were held back while the command was imported (veil.cli): one that
+        # came meanwhile is raised here, and answered as any stop.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        if review:
+            from veil.review.cli import review_app
+
+            sys.argv.pop(1)
+            review_app(prog_name="veil review")
+        else:
+            if any("memory://" in arg for arg in sys.argv[1:]):
+                # fsspec's memory:// lives inside one process (a library caller's): from the
+                # command line, outputs written there would be gone when veil ends.
+                tell_refusal("memory:// is a store inside one Python process, gone when veil ends: name a file, "
+                             "a folder or a URL of lasting storage", 2, as_json)
+                sys.exit(2)
+            sys.exit(app(prog_name="veil", standalone_mode=False))
+    except (Stopped, KeyboardInterrupt) as stop:
+        stopped = stop.args[0] if isinstance(stop, Stopped) else signal.SIGINT
+    except typer.Abort as abort:  # end of input where click reads (veil reads none): its cause is the message
+        tell_refusal(f"aborted: {abort.__cause__ or 'end of input'}", 1, as_json)
+        sys.exit(1)
+    except typer.TyperException as error:  # click's usage errors (typer bundles its own click)
+        context = getattr(error, "ctx", None)
+        if context is not None:  # as click says it: the usage line first, then how to get help
+            err.print(f"{context.get_usage()}\nTry '{context.command_path} -h' for help.\n")
+        tell_refusal(error.format_message(), error.exit_code, as_json)
+        sys.exit(error.exit_code)
+    except Exception as error:  # the promise: no traceback, ever
+        tell_refusal(unexpected_error(error), 2, as_json)
+        sys.exit(2)
+    finally:
+        ignore_stops()  # the work is over: a second Ctrl-C must not interrupt telling the user what was left
+        left = remove_leftovers()
+        if stopped is not None:
+            but = ", but temporary files were left (below)" if left else ""
+            err.print(f"veil: stopped ({signal.Signals(stopped).name}); no partial output was left{but}")
+        for path in left:
+            err.print(f"veil: could not remove the temporary {shown(path)} (it may hold an unredacted copy): remove it")
+    if stopped is not None:
+        if as_json:
+            print_json_error(f"stopped ({signal.Signals(stopped).name})", 128 + stopped)
+        sys.exit(128 + stopped)
