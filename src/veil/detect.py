@@ -189,15 +189,17 @@ def detection_record(profile: DetectionProfile, width: int, height: int, colourl
         **({"colourless_rule": {"spread_below": COLOURLESS_SPREAD, "threshold": rule[0],
                                 "size_thresholds": [list(t) for t in rule[1]]}} if rule else {}),
         **({"colourless": colourless} if rule and colourless is not None else {}),
-        **streak_record(profile),
+        **streak_record(profile, up_and_down=True),
     }
 
 
-def streak_record(profile: DetectionProfile) -> dict:
-    """The rule by which a picture smeared sideways by motion is also searched squeezed across."""
+def streak_record(profile: DetectionProfile, up_and_down: bool = False) -> dict:
+    """The rule by which a picture smeared sideways by motion is also searched squeezed across;
+    `up_and_down` (a photo's, not a video frame's): and one smeared up and down, squeezed in height."""
     if profile.streak_threshold is None:
         return {}
-    return {"streaks": {"sideways_change_ratio_below": STREAK_RATIO, "width_squeezed_to": STREAK_SQUEEZE,
+    vertical = {"vertical_change_ratio_below": STREAK_RATIO, "height_squeezed_to": STREAK_SQUEEZE} if up_and_down else {}
+    return {"streaks": {"sideways_change_ratio_below": STREAK_RATIO, "width_squeezed_to": STREAK_SQUEEZE, **vertical,
                         "threshold": profile.streak_threshold}}
 
 
