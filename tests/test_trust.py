@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import psutil
 import pytest
@@ -407,6 +408,90 @@ def test_a_photo_cut_short_by_its_last_write_is_not_left(shared_data, tmp_path, 
     assert error_lines(result.stderr) == [f"veil: {source}: cannot write {target}: File too large"], result.stderr
     assert "Traceback" not in result.stderr
     assert not list(target.parent.iterdir()), "a short output was left"
+
+
+# Real allocation failures in a process of its own, whose address space is capped just above what
+# it holds: each library's own exception, as veil meets it when memory runs out.
+OUT_OF_MEMORY = """
+import re, resource, threading
+import av, cv2, numpy as np
+from veil.detect import shared_detector
+from veil.pipeline import NO_MEMORY, out_of_memory, unexpected_error
+
+detector = shared_detector(threads=1)
+detector.heatmaps(np.zeros((1, 3, 32, 32), np.float32))
+frame, tile = av.VideoFrame(640, 480, "rgb24"), np.zeros((1, 3, 1024, 1024), np.float32)
+held = int(re.search(r"VmSize:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) * 1024
+
+
+def room(extra):
+    resource.setrlimit(resource.RLIMIT_AS, (held + extra, resource.RLIM_INFINITY))
+
+
+def raised(make):
+    try:
+        make()
+    except Exception as error:
+        return error
+    raise AssertionError("no error")
+
+
+room(64 << 20)
+failures = {
+    "numpy": raised(lambda: np.ones(1 << 28, np.uint8)),
+    "opencv": raised(lambda: cv2.resize(np.zeros((10, 10), np.uint8), (20000, 20000))),
+    "onnxruntime": raised(lambda: detector.heatmaps(tile)),
+    "pyav": raised(lambda: av.VideoFrame(8000, 8000, "rgb24")),
+}
+room(4 << 20)  # no room for a thread's stack
+failures["thread"] = raised(lambda: threading.Thread(target=print).start())
+failures["ffmpeg thread"] = raised(lambda: frame.reformat(320, 240, "yuv420p", threads=8))
+resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+try:
+    raise ValueError("a detector failed") from failures["onnxruntime"]  # as veil wraps one
+except ValueError as error:
+    failures["wrapped"] = error
+others = [ValueError("no"), raised(lambda: cv2.resize(np.zeros((0, 0), np.uint8), (2, 2))),
+          raised(lambda: detector.session.run(None, {"nosuch": tile})), RuntimeError("can't start")]
+for name, error in failures.items():
+    assert out_of_memory(error) and unexpected_error(error) == NO_MEMORY, (name, repr(error))
+for error in others:
+    assert not out_of_memory(error) and "a bug in veil" in unexpected_error(error), repr(error)
+print("ok", sorted(failures))
+"""
+
+
+def test_each_library_running_out_of_memory_is_said_as_such():
+    # Under memory limits the user read "unexpected MemoryError ... this is a bug in veil", raw
+    # onnxruntime log lines, or "[Errno 11] Resource temporarily unavailable".
+    result = subprocess.run([sys.executable, "-c", OUT_OF_MEMORY], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr
+    assert "onnxruntime" not in result.stderr, "onnxruntime printed its own error lines"
+
+
+# veil's real command in a process whose address space is capped a little above what it holds
+# once imported: a photo that needs more cannot be redacted.
+WITH_LITTLE_MEMORY = """
+import re, resource, sys
+import veil.command
+held = int(re.search(r"VmSize:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (held + (256 << 20), resource.RLIM_INFINITY))
+from veil.cli import main
+main()
+"""
+
+
+def test_a_photo_too_large_for_the_memory_left_fails_in_one_line(shared_data, tmp_path):
+    tile = cv2.imread(str(shared_data / TWO_PEOPLE))
+    large = tmp_path / "large.jpg"
+    cv2.imwrite(str(large), np.tile(tile, (-(-12000 // tile.shape[0]), -(-12000 // tile.shape[1]), 1)))
+    output = tmp_path / "out.png"
+    result = subprocess.run([sys.executable, "-c", WITH_LITTLE_MEMORY, str(large), "-o", str(output)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert error_lines(result.stderr) == [f"veil: {large}: not enough memory to redact it: free memory (close other "
+                                          "programs; in a batch, run fewer --jobs) and run veil again"], result.stderr
+    assert "Traceback" not in result.stderr and not output.exists() and leftovers(tmp_path) == []
 
 
 @pytest.fixture()

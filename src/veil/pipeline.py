@@ -10,6 +10,7 @@ the media) runs in `preflight`, before any detection.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,6 +18,9 @@ from pathlib import Path
 
 import av
 import av.error
+import cv2
+from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
+from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException as OrtRuntimeException
 
 from veil.animation import WRITE_FORMATS as ANIMATION_FORMATS
 from veil.animation import plan_animation, render_animation
@@ -156,8 +160,13 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
         result.media = (_plan(task, show_progress) if task.target is None
                         else _render(task, task.target, show_progress))
         result.output = task.target
-    except (ValueError, OSError) as error:  # fail closed: the reason is the user's to see
-        result.error = one_line(error)
+    except Exception as error:  # fail closed: the reason is the user's to see
+        if out_of_memory(error):  # a library's own words, at any step: said as what they mean
+            result.error = NO_MEMORY
+        elif isinstance(error, (ValueError, OSError)):
+            result.error = one_line(error)
+        else:
+            raise  # unforeseen: the caller says it is a bug
     if result.media is not None:
         dry_run = task.target is None
         result.notes = notes(result.media, task.encoding, dry_run) + voice_notes(result.media, task.render.voice, dry_run)
@@ -403,11 +412,37 @@ def overrun_line(overrun: dict) -> str:
 
 REPORT_BUG = ("this is a bug in veil: please report it on the veil issue tracker, with this line and the "
               "output of `veil --version`")
+NO_MEMORY = ("not enough memory to redact it: free memory (close other programs; in a batch, run fewer --jobs) "
+             "and run veil again")
 
 
 def unexpected_error(error: BaseException) -> str:
-    """The one line for an error veil did not foresee."""
+    """The one line for an error veil did not foresee (running out of memory aside: said as such)."""
+    if out_of_memory(error):
+        return NO_MEMORY
     return f"unexpected {type(error).__name__}: {one_line(error)}; {REPORT_BUG}"
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether the system refused memory, as `error` or an error it was raised from says it, in the
+    words of each library veil runs: Python's, numpy's and PyAV's MemoryError (ENOMEM), OpenCV's
+    "Insufficient memory", onnxruntime's "Failed to allocate memory", and a thread that could not
+    start (its stack is memory): Python's "can't start new thread", FFmpeg's EAGAIN (PyAV's
+    BlockingIOError; the EAGAIN of decoding and encoding is handled where it is asked for)."""
+    each: BaseException | None = error
+    seen: set[int] = set()
+    while each is not None and id(each) not in seen:
+        seen.add(id(each))
+        if (isinstance(each, MemoryError)
+                or (isinstance(each, OSError) and each.errno == errno.ENOMEM)
+                # By its words: OpenCV sets `code` on the class, for the last cv2.error of any thread.
+                or (isinstance(each, cv2.error) and "(-4:Insufficient memory)" in str(each))
+                or (isinstance(each, (OrtFail, OrtRuntimeException)) and "Failed to allocate memory" in str(each))
+                or isinstance(each, av.error.BlockingIOError)
+                or (isinstance(each, RuntimeError) and str(each) == "can't start new thread")):
+            return True
+        each = each.__cause__ or each.__context__
+    return False
 
 
 def one_line(error: BaseException) -> str:

@@ -86,7 +86,9 @@ def onnx_session(name: str, providers: list[str] | None = None, threads: int | N
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or session_threads()
-    options.log_severity_level = 3
+    # Fatal messages only: an error is raised to veil, which says it in its own line naming the
+    # file, and onnxruntime printed it too, in red, around that line ("Failed to allocate memory").
+    options.log_severity_level = 4
     # Busy-waiting worker threads steal the cores that decoding and encoding need.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # No memory pattern: from its second run on, a session with one takes a single block for
