@@ -1680,3 +1680,36 @@ def test_a_pq_video_reaches_the_detectors_and_the_review_as_its_picture_looks(sh
     render_video(media, BLACK, target)
     with av.open(str(target)) as out:
         assert out.streams.video[0].codec_context.color_trc == 16
+
+
+def test_a_zoom_into_a_face_hides_the_frame_once_the_face_has_grown_past_it(tmp_path: Path) -> None:
+    """A crash zoom into a face (WIDER's interview photo, a soft face upscaled about 8x), held 0.6
+    times as wide as the face: found while it fits, lost by every detector once it overflows, while
+    eyes, nose and mouth still fill the frame; its track holds the whole frame to the end of the shot."""
+    from PIL import Image
+
+    photo = Image.open(DATA / "wider_face_dev" / "images" / "13--Interview" / "13_Interview_Interview_Sequences_13_134.jpg")
+    x, y, width, height = 342, 100, 204, 276  # its largest annotated face
+    centre_x, centre_y = x + width / 2, y + 0.38 * height
+    clip, target = tmp_path / "zoom.mp4", tmp_path / "out.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=30, options={"crf": "14", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 960, 540, "yuv420p"
+        for index in range(56):
+            t = float(np.clip((index - 4) / 12, 0, 1))
+            seen = float(np.exp(np.log(photo.height * 16 / 9) * (1 - t) + np.log(0.6 * width) * t))
+            left = min(max((centre_x - seen / 2) * t + (photo.width - seen) / 2 * (1 - t), 0), photo.width - seen)
+            top = min(max((centre_y - seen * 9 / 32) * t + (photo.height - seen * 9 / 16) / 2 * (1 - t), 0),
+                      photo.height - seen * 9 / 16)
+            shot = photo.resize((960, 540), Image.BILINEAR, box=(left, top, left + seen, top + seen * 9 / 16))
+            picture = av.VideoFrame.from_ndarray(np.asarray(shot.convert("RGB")), "rgb24")
+            picture.pts = index
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))
+    plan = plan_video(clip)
+    assert plan.detection["tracking"]["fills_frame"] == 1.5 and not plan.scene_cuts
+    render_video(plan, RenderSettings(mode="fill", color=(255, 0, 255)), target)
+    with av.open(str(target)) as container:
+        hidden = [float((np.abs(shown.to_ndarray(format="rgb24").astype(int) - (255, 0, 255)) <= 40).all(axis=2).mean())
+                  for shown in container.decode(video=0)]
+    assert min(hidden[20:]) >= 0.99, [round(share, 2) for share in hidden]

@@ -36,7 +36,7 @@ from veil.plan import Box, Kind, MediaPlan, RenderSettings, as_stored
 from veil.regions import head_record, stored_head_box
 from veil.render import redact_frame
 from veil.track import TrackParams
-from veil.video import EXTEND_S, MAX_GAP_S, tracked_regions
+from veil.video import EXTEND_S, FILLS_FRAME, MAX_GAP_S, tracked_regions
 
 WRITE_FORMATS = {".gif": "GIF", ".png": "PNG", ".apng": "PNG", ".webp": "WEBP"}
 
@@ -79,7 +79,8 @@ def track_params(durations_ms: list[float]) -> TrackParams:
     """The video tracker's settings for this animation's frame rate (every frame is detected)."""
     mean_s = max(sum(durations_ms) / len(durations_ms), 1) / 1000  # a 0 ms frame: browsers show it ~100 ms
     rate = 1 / mean_s
-    return TrackParams(max_gap=max(2, round(MAX_GAP_S * rate)), extend=max(2, round(EXTEND_S * rate)))
+    return TrackParams(max_gap=max(2, round(MAX_GAP_S * rate)), extend=max(2, round(EXTEND_S * rate)),
+                       fills_frame=FILLS_FRAME)
 
 
 def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | None = None,

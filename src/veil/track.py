@@ -57,6 +57,12 @@ class TrackParams:
     # least confirm_hits of them: a real face seen weakly persists, a texture flickers.
     confirm_score: float = 0.0
     confirm_hits: int = 1
+    # A face that grows past the frame (a zoom into it, a person stepping up to the lens) is lost
+    # by every detector once it no longer fits, while it still fills the picture. A track whose
+    # last box scoring high_score reached fills_frame times the frame's height or width holds the
+    # whole frame on to the end of its shot, or to the first frame with a face found at high_score
+    # again (and likewise before its first box). None: never held.
+    fills_frame: float | None = None
 
 
 @dataclass
@@ -303,6 +309,34 @@ def confirmed(track: dict[int, Box], params: TrackParams) -> bool:
     return best >= params.confirm_score or len(track) >= params.confirm_hits
 
 
+def _hold_frame_filling(filled: Sequence[dict[int, Box]], detections: Mapping[int, Sequence[Box]], first: int,
+                        last: int, params: TrackParams, frame_size: tuple[int, int]) -> None:
+    """`params.fills_frame`: each track of the shot [first, last] whose last box found at
+    `params.high_score` is at least `fills_frame` times the frame's height or width covers the whole
+    frame past its last box (weaker ones may follow: an eye taken for a face), up to the shot's end or
+    the next frame with a confident face; and likewise before its first."""
+    width, height = frame_size
+    limit = params.fills_frame or 0.0
+    confident = sorted(f for f, boxes in detections.items() if any((b.score or 0) >= params.high_score for b in boxes))
+    for boxes in filled:
+        seen = [f for f, box in boxes.items() if box.origin not in ("interpolated", "extended")]
+        sure = [f for f in seen if (boxes[f].score or 0) >= params.high_score]
+        held = False
+        for end, step, surest in ((max(seen), 1, max(sure, default=None)), (min(seen), -1, min(sure, default=None))):
+            if surest is None or (boxes[surest].height < limit * height and boxes[surest].width < limit * width):
+                continue
+            beyond = [f for f in confident if (f - end) * step > 0]
+            stop = (min(beyond) if step > 0 else max(beyond)) if beyond else (last + 1 if step > 0 else first - 1)
+            for frame in range(end + step, stop, step):
+                # An ellipse covers the frame when its box is sqrt(2) times the frame each way.
+                boxes[frame] = Box(width * -0.25, height * -0.25, width * 1.25, height * 1.25, origin="extended")
+            held = True
+        if held:
+            ordered = sorted(boxes.items())
+            boxes.clear()
+            boxes.update(ordered)
+
+
 def segments(frame_count: int, scene_cuts: Sequence[int]) -> list[tuple[int, int]]:
     """Inclusive frame ranges between scene cuts (a cut frame starts a new segment)."""
     starts = [0] + sorted(c for c in set(scene_cuts) if 0 < c < frame_count)
@@ -333,9 +367,11 @@ def build_tracks(
     params: TrackParams = TrackParams(),
     id_prefix: str = "t",
     drift: np.ndarray | None = None,
+    frame_size: tuple[int, int] | None = None,
 ) -> list[Region]:
     """Regions (one per track) covering every detection, with gaps and ends filled. `drift`: how far
-    the picture has moved by each frame (rows of x, y; veil.motion), or None for a still camera."""
+    the picture has moved by each frame (rows of x, y; veil.motion), or None for a still camera.
+    `frame_size`: the frame's width and height, for `params.fills_frame` (None: not applied)."""
     regions: list[Region] = []
     for first, last in segments(frame_count, scene_cuts):
         inside = {f: d for f, d in detections.items() if first <= f <= last and d}
@@ -344,6 +380,8 @@ def build_tracks(
         else:
             kept = [track for track in associate(inside, params) if confirmed(track, params)]
             filled = _filled(kept, first, last, params, np.zeros((frame_count, 2)))
+        if params.fills_frame is not None and frame_size is not None:
+            _hold_frame_filling(filled, inside, first, last, params, frame_size)
         for boxes in filled:
             regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", boxes=boxes))
     return regions

@@ -88,6 +88,10 @@ MOTION_GROWTH = 0.1
 # jolt between two searched frames moves every face off its interpolated box. Chosen on
 # bench/video_leaks.py (bench/README.md, "Camera motion").
 FOLLOW_CAMERA = True
+# A face track whose head box at an end reached this many times the frame's height or width (the face
+# itself about 0.8 of it) holds the whole frame past that end (TrackParams.fills_frame): no detector
+# finds a face that has grown past the frame, in a zoom into it or as someone steps up to the camera.
+FILLS_FRAME = 1.5
 
 
 @dataclass
@@ -363,7 +367,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     params = TrackParams(max_gap=max(2 * sampling.stride, round(MAX_GAP_S * rate)),
                          extend=max(2 * sampling.stride, round(EXTEND_S * rate)), match_buffer=MATCH_BUFFER,
                          motion_growth=MOTION_GROWTH, confirm_score=sampling.confirm_score,
-                         confirm_hits=sampling.confirm_hits)
+                         confirm_hits=sampling.confirm_hits, fills_frame=FILLS_FRAME)
     # Plates and text may be looked for less often: their tracks bridge, and reach past their ends by,
     # at least two of their own intervals, as face tracks do two of the faces', and fit their end
     # velocity over at least two intervals' detections.
@@ -432,7 +436,7 @@ def tracked_regions(faces: dict[int, list[Box]], kinds: dict[Kind, dict[int, lis
     with people a body under every face track (frame by frame, so `people` hides every face `faces`
     would, wherever the person detector missed it). `drift`: the camera's (veil.motion), to follow,
     or None."""
-    face_tracks = build_tracks(faces, frame_count, cuts, params, drift=drift)
+    face_tracks = build_tracks(faces, frame_count, cuts, params, drift=drift, frame_size=(width, height))
     bodies = [Region(id=f"{ID_PREFIX['person']}f{n + 1}", source="detector", shape="box", kind="person",
                      boxes={f: body_below(box, width, height) for f, box in face.boxes.items()})
               for n, face in enumerate(face_tracks)] if "person" in hide else []
