@@ -1713,3 +1713,29 @@ def test_a_zoom_into_a_face_hides_the_frame_once_the_face_has_grown_past_it(tmp_
         hidden = [float((np.abs(shown.to_ndarray(format="rgb24").astype(int) - (255, 0, 255)) <= 40).all(axis=2).mean())
                   for shown in container.decode(video=0)]
     assert min(hidden[20:]) >= 0.99, [round(share, 2) for share in hidden]
+
+
+def test_a_camera_flash_is_not_a_cut_and_tracks_run_through_it(tmp_path: Path) -> None:
+    """Press photographers' flashes bleach one or two frames as much as a cut changes the picture,
+    and the picture after them is the one before: the face's track runs through them (split into
+    shots of their own, a flash frame whose face the flash bleached past the detector was left
+    uncovered)."""
+    source, clip = CLIPS["youtube"][0], tmp_path / "flashes.mp4"
+    flashes = {8: (2.8, 40), 16: (2.2, 40), 17: (1.6, 40)}  # one strong, then one over two frames
+    with av.open(str(source)) as container, av.open(str(clip), "w") as out:
+        stream = out.add_stream("libx264", rate=30, options={"crf": "14", "preset": "ultrafast"})
+        for index, frame in enumerate(container.decode(video=0)):
+            if index == 26:
+                break
+            if index == 0:
+                stream.width, stream.height, stream.pix_fmt = frame.width, frame.height, "yuv420p"
+            gain, lift = flashes.get(index, (1.0, 0))
+            shown = (frame.to_ndarray(format="rgb24").astype(np.float32) * gain + lift).clip(0, 255).astype(np.uint8)
+            picture = av.VideoFrame.from_ndarray(shown, "rgb24")
+            picture.pts = index
+            out.mux(stream.encode(picture))
+        out.mux(stream.encode(None))
+    plan = plan_video(clip)
+    assert plan.scene_cuts == [] and plan.detection["tracking"]["flash_frames_at_most"] == 3
+    assert any(set(region.boxes) == set(range(26)) for region in plan.regions), \
+        [sorted(region.boxes) for region in plan.regions]

@@ -56,6 +56,11 @@ from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, Timing,
 # the L1 distance, 0..1). Steady pans and people walking stay far below it.
 CUT_HISTOGRAM = 0.4
 THUMB = (64, 36)
+# A camera flash (a press conference's) changes a frame or two as much as a cut does, and the picture
+# after it is the one before: a cut followed within this many frames by a frame alike the one before
+# it is a flash, not a shot of its own, and tracks run through it (a face the flash bleaches past
+# its detector stays covered by its track).
+FLASH_FRAMES = 3
 
 UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: let swscale pick its default matrix
 
@@ -143,6 +148,11 @@ def _head(face: Detection, scale_x: float, scale_y: float) -> Box:
     """The head to hide around a face found in the detection image, in full upright pixels."""
     full = Detection(face.x0 * scale_x, face.y0 * scale_y, face.x1 * scale_x, face.y1 * scale_y, face.score)
     return Box(*head_box(full), "detected", face.score)
+
+
+def _changed(before: np.ndarray, after: np.ndarray) -> bool:
+    """Whether two frames' histograms (`_histogram`) differ as a scene cut's do."""
+    return 0.5 * float(np.abs(after - before).sum()) > CUT_HISTOGRAM
 
 
 def _histogram(frame: av.VideoFrame) -> np.ndarray:
@@ -496,7 +506,7 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
         "overview": ({"longest_side": profile.overview_side, "threshold": sampling.overview_threshold}
                      if sampling.overview_threshold is not None and overview_scale(profile, *size) is not None
                      else None),
-        "tracking": {**asdict(params), "scene_cut_histogram": CUT_HISTOGRAM,
+        "tracking": {**asdict(params), "scene_cut_histogram": CUT_HISTOGRAM, "flash_frames_at_most": FLASH_FRAMES,
                      # The camera's motion measured on every frame (veil.motion), where it is followed.
                      "camera_motion": camera_motion_record() if FOLLOW_CAMERA else None},
         # Plates and text (--hide): tracked as faces, every detection counting, over their own sampling.
@@ -524,6 +534,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"}, origin=stream_start(stream))
     batch: list[_Frame] = []
     previous: np.ndarray | None = None
+    before_cut: np.ndarray | None = None  # the histogram of the frame before the latest cut
     size = (0, 0)
     first = (0, 0, 0)  # frame 0's upright size and rotation: every frame must keep them
     last_time: float | None = None  # the latest timestamp so far
@@ -654,8 +665,12 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                 last_time = frame.time
             scan.times.append(float(frame.time or 0.0))
             hist = _histogram(frame)
-            if previous is not None and 0.5 * np.abs(hist - previous).sum() > CUT_HISTOGRAM:
+            if before_cut is not None and index - scan.cuts[-1] <= FLASH_FRAMES and not _changed(before_cut, hist):
+                scan.cuts.pop()  # a flash, over: the picture is the one before it
+                before_cut = None
+            elif previous is not None and _changed(previous, hist):
                 scan.cuts.append(index)
+                before_cut = previous
             previous = hist
             cut = scan.cuts[-1:] == [index]
             scan.camera.add_frame(frame, turns, cut)
