@@ -61,6 +61,7 @@ THUMB = (64, 36)
 # it is a flash, not a shot of its own, and tracks run through it (a face the flash bleaches past
 # its detector stays covered by its track).
 FLASH_FRAMES = 3
+FLASH_CORRELATION = 0.6  # the frames either side of a flash: their small grey copies correlate this well
 
 UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: let swscale pick its default matrix
 
@@ -150,15 +151,29 @@ def _head(face: Detection, scale_x: float, scale_y: float) -> Box:
     return Box(*head_box(full), "detected", face.score)
 
 
-def _changed(before: np.ndarray, after: np.ndarray) -> bool:
-    """Whether two frames' histograms (`_histogram`) differ as a scene cut's do."""
-    return 0.5 * float(np.abs(after - before).sum()) > CUT_HISTOGRAM
+@dataclass(frozen=True)
+class _Look:
+    """A frame as the cut test sees it: a small grey copy and its histogram."""
 
+    thumb: np.ndarray
+    histogram: np.ndarray
 
-def _histogram(frame: av.VideoFrame) -> np.ndarray:
-    thumb = frame.to_ndarray(width=THUMB[0], height=THUMB[1], format="gray")
-    hist = np.bincount(thumb.ravel() >> 3, minlength=32).astype(np.float64)
-    return hist / hist.sum()
+    @classmethod
+    def of(cls, frame: av.VideoFrame) -> _Look:
+        thumb = frame.to_ndarray(width=THUMB[0], height=THUMB[1], format="gray")
+        hist = np.bincount(thumb.ravel() >> 3, minlength=32).astype(np.float64)
+        return cls(thumb.astype(np.float32), hist / hist.sum())
+
+    def cut_from(self, before: _Look) -> bool:
+        """Whether the grey levels changed from `before` as a scene cut's do."""
+        return 0.5 * float(np.abs(self.histogram - before.histogram).sum()) > CUT_HISTOGRAM
+
+    def same_picture(self, before: _Look) -> bool:
+        """Whether this is `before`'s picture, brightness and contrast aside (a flash changes them):
+        two shots can share their grey levels, not their layout."""
+        a, b = self.thumb - self.thumb.mean(), before.thumb - before.thumb.mean()
+        spread = float(np.sqrt((a * a).sum() * (b * b).sum()))
+        return spread > 0 and float((a * b).sum()) / spread >= FLASH_CORRELATION
 
 
 # PQ frames reach the detectors tone-mapped (veil.tonemap): as decoded they are dim and flat, and
@@ -507,6 +522,7 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
                      if sampling.overview_threshold is not None and overview_scale(profile, *size) is not None
                      else None),
         "tracking": {**asdict(params), "scene_cut_histogram": CUT_HISTOGRAM, "flash_frames_at_most": FLASH_FRAMES,
+                     "flash_sides_correlation": FLASH_CORRELATION,
                      # The camera's motion measured on every frame (veil.motion), where it is followed.
                      "camera_motion": camera_motion_record() if FOLLOW_CAMERA else None},
         # Plates and text (--hide): tracked as faces, every detection counting, over their own sampling.
@@ -533,8 +549,9 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
           damage: Damage | None = None) -> _Scan:
     scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"}, origin=stream_start(stream))
     batch: list[_Frame] = []
-    previous: np.ndarray | None = None
-    before_cut: np.ndarray | None = None  # the histogram of the frame before the latest cut
+    previous: _Look | None = None
+    before_cut: _Look | None = None  # the frame before the latest cut or run of cuts (a flash's)
+    flash_from = 0  # the frame of that cut (the first of the run)
     size = (0, 0)
     first = (0, 0, 0)  # frame 0's upright size and rotation: every frame must keep them
     last_time: float | None = None  # the latest timestamp so far
@@ -664,14 +681,17 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                                      "timestamps first (or cut it there)")
                 last_time = frame.time
             scan.times.append(float(frame.time or 0.0))
-            hist = _histogram(frame)
-            if before_cut is not None and index - scan.cuts[-1] <= FLASH_FRAMES and not _changed(before_cut, hist):
-                scan.cuts.pop()  # a flash, over: the picture is the one before it
+            look = _Look.of(frame)
+            if before_cut is not None and index - flash_from <= FLASH_FRAMES and not look.cut_from(before_cut) \
+                    and look.same_picture(before_cut):
+                # A flash, over: the picture is the one before it (one fading over two frames cut on each).
+                del scan.cuts[bisect.bisect_left(scan.cuts, flash_from):]
                 before_cut = None
-            elif previous is not None and _changed(previous, hist):
+            elif previous is not None and look.cut_from(previous):
+                if before_cut is None or index - flash_from > FLASH_FRAMES:
+                    before_cut, flash_from = previous, index
                 scan.cuts.append(index)
-                before_cut = previous
-            previous = hist
+            previous = look
             cut = scan.cuts[-1:] == [index]
             scan.camera.add_frame(frame, turns, cut)
             scan.interlaced += frame.interlaced_frame
