@@ -240,26 +240,35 @@ def test_a_segments_tracks_are_filled_together_exactly_as_each_alone():
     assert min(min(boxes) for boxes in together) == 0 and max(max(boxes) for boxes in together) == 109
 
 
-def test_a_face_grown_past_the_frame_holds_the_frame_until_its_shot_ends_or_a_face_is_found_again():
+def test_a_face_grown_past_the_frame_holds_the_frame_until_its_shot_ends_or_it_is_found_again():
     """A zoom into a face: found while it fits (scores high, box over 1.5 frame heights), lost once it
-    overflows. The frame stays hidden to the cut, or to the first confident face after it; a weak or
-    small track's end is only extended; a face already filling the frame at its first box is held
-    back to the shot's start."""
+    overflows. The whole frame is held, as a box region of its own, to the cut, or to the first
+    confident face at least half that size (the camera pulling back); a weak, small or long-gone
+    track's end is only extended; a face already filling the frame at its first box is held back to
+    the shot's start."""
     params = TrackParams(extend=3, fills_frame=1.5)
     grown = {f: [Box(-100 - 40 * f, -200 - 40 * f, 500 + 40 * f, 400 + 40 * f, "detected", 0.9)] for f in range(6)}
 
-    def hidden(detections: dict[int, list[Box]], cuts: list[int] = ()) -> set[int]:
-        regions = build_tracks(detections, 40, cuts, params, frame_size=(640, 360))
-        whole = Box(0, 0, 640, 360)
-        return {f for r in regions for f, b in r.boxes.items() if covers(b, whole) and b.origin == "extended"}
+    def held(detections: dict[int, list[Box]], cuts: list[int] = (), tracking: TrackParams = params) -> set[int]:
+        regions = build_tracks(detections, 40, cuts, tracking, frame_size=(640, 360))
+        holding = [r for r in regions if r.shape == "box"]
+        assert all(b == Box(0, 0, 640, 360, "extended") for r in holding for b in r.boxes.values())
+        return {f for r in holding for f in r.boxes}
 
-    assert hidden(grown) == set(range(6, 40))
-    assert hidden(grown, cuts=[30]) == set(range(6, 30))
-    assert hidden({**grown, 25: [face(300, 100, 80, score=0.8)]}) == set(range(6, 25))
-    assert hidden({**grown, 25: [face(300, 100, 80, score=0.3)]}) == set(range(6, 40))
-    weak = {f: [Box(b[0].x0, b[0].y0, b[0].x1, b[0].y1, "detected", 0.4)] for f, b in grown.items()}
+    assert held(grown) == set(range(6, 40))
+    assert held(grown, cuts=[30]) == set(range(6, 30))
+    pulled_back = Box(100, -50, 540, 400, "detected", 0.8)  # the same face, fitting the frame again
+    assert held({**grown, 25: [pulled_back]}) == set(range(6, 25))
+    for not_it in (face(300, 100, 80, score=0.8), Box(*_corners(pulled_back), "detected", 0.3)):
+        assert held({**grown, 25: [not_it]}) == set(range(6, 40))
+    weak = {f: [Box(*_corners(b[0]), "detected", 0.4)] for f, b in grown.items()}
     small = {f: [face(300 + f, 100, 80)] for f in range(6)}
-    for only_extended, held in ((weak, params), (small, params), (grown, TrackParams(extend=3))):
-        assert max(f for r in build_tracks(only_extended, 40, [], held, frame_size=(640, 360)) for f in r.boxes) == 8
-    late = {f + 20: boxes for f, boxes in grown.items() if f == 5}
-    assert hidden({**late, 4: [face(300, 100, 80)]}) == set(range(5, 25)) | set(range(26, 40))
+    then_weak = {**grown, **{f: [Box(-400, -500, 800, 700, "detected", 0.2)] for f in range(6, 30, 2)}}
+    assert held(weak) == held(small) == held(then_weak) == held(grown, tracking=TrackParams(extend=3)) == set()
+    late = {25: grown[5]}
+    assert held(late) == set(range(25)) | set(range(26, 40))
+    assert held({**late, 4: [pulled_back]}) == set(range(5, 25)) | set(range(26, 40))
+
+
+def _corners(box: Box) -> tuple[float, float, float, float]:
+    return box.x0, box.y0, box.x1, box.y1

@@ -60,8 +60,8 @@ class TrackParams:
     # A face that grows past the frame (a zoom into it, a person stepping up to the lens) is lost
     # by every detector once it no longer fits, while it still fills the picture. A track whose
     # last box scoring high_score reached fills_frame times the frame's height or width holds the
-    # whole frame on to the end of its shot, or to the first frame with a face found at high_score
-    # again (and likewise before its first box). None: never held.
+    # whole frame, as a region of its own, on to the end of its shot or to the next face found at
+    # high_score at half that size (and likewise before its first box). None: never held.
     fills_frame: float | None = None
 
 
@@ -309,32 +309,30 @@ def confirmed(track: dict[int, Box], params: TrackParams) -> bool:
     return best >= params.confirm_score or len(track) >= params.confirm_hits
 
 
-def _hold_frame_filling(filled: Sequence[dict[int, Box]], detections: Mapping[int, Sequence[Box]], first: int,
-                        last: int, params: TrackParams, frame_size: tuple[int, int]) -> None:
-    """`params.fills_frame`: each track of the shot [first, last] whose last box found at
-    `params.high_score` is at least `fills_frame` times the frame's height or width covers the whole
-    frame past its last box (weaker ones may follow: an eye taken for a face), up to the shot's end or
-    the next frame with a confident face; and likewise before its first."""
-    width, height = frame_size
+def _fills(box: Box, limit: float, frame_size: tuple[int, int]) -> bool:
+    return box.width >= limit * frame_size[0] or box.height >= limit * frame_size[1]
+
+
+def _held_frames(track: dict[int, Box], detections: Mapping[int, Sequence[Box]], first: int, last: int,
+                 params: TrackParams, frame_size: tuple[int, int]) -> list[int]:
+    """`params.fills_frame`: the frames of the shot [first, last] past the track's last detection
+    that it holds whole, where its last box scoring `params.high_score`, no more than `max_gap`
+    frames from that end, fills the frame (weaker ones may follow: an eye taken for a face); up to
+    the shot's end or the next face found at that score nearly filling the frame again (the same
+    face, the camera pulling back); and likewise before its first detection."""
     limit = params.fills_frame or 0.0
-    confident = sorted(f for f, boxes in detections.items() if any((b.score or 0) >= params.high_score for b in boxes))
-    for boxes in filled:
-        seen = [f for f, box in boxes.items() if box.origin not in ("interpolated", "extended")]
-        sure = [f for f in seen if (boxes[f].score or 0) >= params.high_score]
-        held = False
-        for end, step, surest in ((max(seen), 1, max(sure, default=None)), (min(seen), -1, min(sure, default=None))):
-            if surest is None or (boxes[surest].height < limit * height and boxes[surest].width < limit * width):
-                continue
-            beyond = [f for f in confident if (f - end) * step > 0]
-            stop = (min(beyond) if step > 0 else max(beyond)) if beyond else (last + 1 if step > 0 else first - 1)
-            for frame in range(end + step, stop, step):
-                # An ellipse covers the frame when its box is sqrt(2) times the frame each way.
-                boxes[frame] = Box(width * -0.25, height * -0.25, width * 1.25, height * 1.25, origin="extended")
-            held = True
-        if held:
-            ordered = sorted(boxes.items())
-            boxes.clear()
-            boxes.update(ordered)
+    seen = sorted(f for f, box in track.items() if box.origin not in ("interpolated", "extended"))
+    sure = [f for f in seen if (track[f].score or 0) >= params.high_score]
+    found_again = [f for f, boxes in detections.items() if any(
+        (b.score or 0) >= params.high_score and _fills(b, limit / 2, frame_size) for b in boxes)]
+    held: list[int] = []
+    if sure and seen[-1] - sure[-1] <= params.max_gap and _fills(track[sure[-1]], limit, frame_size):
+        stop = min((f for f in found_again if f > seen[-1]), default=last + 1)
+        held += range(seen[-1] + 1, stop)
+    if sure and sure[0] - seen[0] <= params.max_gap and _fills(track[sure[0]], limit, frame_size):
+        stop = max((f for f in found_again if f < seen[0]), default=first - 1)
+        held += range(stop + 1, seen[0])
+    return sorted(held)
 
 
 def segments(frame_count: int, scene_cuts: Sequence[int]) -> list[tuple[int, int]]:
@@ -380,8 +378,13 @@ def build_tracks(
         else:
             kept = [track for track in associate(inside, params) if confirmed(track, params)]
             filled = _filled(kept, first, last, params, np.zeros((frame_count, 2)))
-        if params.fills_frame is not None and frame_size is not None:
-            _hold_frame_filling(filled, inside, first, last, params, frame_size)
         for boxes in filled:
             regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", boxes=boxes))
+            if params.fills_frame is not None and frame_size is not None:
+                if held := _held_frames(boxes, inside, first, last, params, frame_size):
+                    # Its own region, a box exactly the frame: the report counts it, and the review
+                    # shows it as what it is and can take it away whole.
+                    width, height = frame_size
+                    regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", shape="box",
+                                          boxes={f: Box(0, 0, width, height, origin="extended") for f in held}))
     return regions
