@@ -11,6 +11,7 @@ import pytest
 
 from veil import overlap, track
 from veil.plan import Box
+from veil.shots import Look, SceneCuts
 from veil.track import TrackParams, build_tracks, iou_matrix, segments
 
 
@@ -272,3 +273,26 @@ def test_a_face_grown_past_the_frame_holds_the_frame_until_its_shot_ends_or_it_i
 
 def _corners(box: Box) -> tuple[float, float, float, float]:
     return box.x0, box.y0, box.x1, box.y1
+
+
+def test_a_camera_flash_is_not_a_scene_cut_but_an_insert_of_another_picture_is():
+    """Scene cuts from small grey copies (veil.shots): a flash of one frame, one fading over two,
+    and one just after a real cut are taken back (the frame after each is searched as a shot's
+    first); two or three frames of another picture, or of the same picture darkened, are cuts."""
+    rng = np.random.default_rng(1)
+    first, other = (rng.integers(low, low + 90, (36, 64)).astype(np.uint8) for low in (20, 110))
+
+    def flashed(picture: np.ndarray, gain: float) -> np.ndarray:
+        return np.clip(picture * gain + 20, 0, 255).astype(np.uint8)
+
+    def cuts(pictures: list[np.ndarray]) -> tuple[list[int], list[int]]:
+        scene = SceneCuts()
+        over = [n for n, picture in enumerate(pictures) if scene.add(n, Look.of_grey(picture)) == "flash over"]
+        return scene.cuts, over
+
+    assert cuts([first] * 4 + [flashed(first, 2.0)] + [first] * 4) == ([], [5])
+    assert cuts([first] * 4 + [flashed(first, 2.0), flashed(first, 1.6)] + [first] * 4) == ([], [6])
+    assert cuts([first] * 4 + [other, flashed(other, 1.2)] + [other] * 3) == ([4], [6])
+    assert cuts([first] * 4 + [other] * 2 + [first] * 3) == ([4, 6], [])
+    assert cuts([first] * 4 + [first // 3] + [first] * 3) == ([4, 5], [])
+    assert cuts([first] * 4 + [other] * 5) == ([4], [])

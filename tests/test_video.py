@@ -1736,7 +1736,7 @@ def test_a_camera_flash_is_not_a_cut_and_tracks_run_through_it(tmp_path: Path) -
             out.mux(stream.encode(picture))
         out.mux(stream.encode(None))
     plan = plan_video(clip)
-    assert plan.scene_cuts == [] and plan.detection["tracking"]["flash_frames_at_most"] == 3
+    assert plan.scene_cuts == [] and plan.detection["tracking"]["flash"]["frames_at_most"] == 3
     assert any(set(region.boxes) == set(range(26)) for region in plan.regions), \
         [sorted(region.boxes) for region in plan.regions]
     # A cut whose grey levels come back two frames later, to another picture: still a cut.

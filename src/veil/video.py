@@ -45,23 +45,14 @@ from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.regions import head_box, head_record
 from veil.render import redact_frame
 from veil.tonemap import TRC_PQ, frame_rgb, tone_map_record
+from veil.shots import Look, SceneCuts
+from veil.shots import record as scene_cuts_record
 from veil.track import TrackParams, build_tracks
 from veil.voice import media_voice_plan
 from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, Timing, VideoError, bit_depth, frame_rate,
                             hdr10_levels, is_hole, left_out, open_input, open_output, read, subtitles_copied,
                             video_stream)
 
-
-# A scene cut: the grey-level histogram of consecutive frames changes this much (half
-# the L1 distance, 0..1). Steady pans and people walking stay far below it.
-CUT_HISTOGRAM = 0.4
-THUMB = (64, 36)
-# A camera flash (a press conference's) changes a frame or two as much as a cut does, and the picture
-# after it is the one before: a cut followed within this many frames by a frame alike the one before
-# it is a flash, not a shot of its own, and tracks run through it (a face the flash bleaches past
-# its detector stays covered by its track).
-FLASH_FRAMES = 3
-FLASH_CORRELATION = 0.6  # the frames either side of a flash: their small grey copies correlate this well
 
 UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: let swscale pick its default matrix
 
@@ -149,31 +140,6 @@ def _head(face: Detection, scale_x: float, scale_y: float) -> Box:
     """The head to hide around a face found in the detection image, in full upright pixels."""
     full = Detection(face.x0 * scale_x, face.y0 * scale_y, face.x1 * scale_x, face.y1 * scale_y, face.score)
     return Box(*head_box(full), "detected", face.score)
-
-
-@dataclass(frozen=True)
-class _Look:
-    """A frame as the cut test sees it: a small grey copy and its histogram."""
-
-    thumb: np.ndarray
-    histogram: np.ndarray
-
-    @classmethod
-    def of(cls, frame: av.VideoFrame) -> _Look:
-        thumb = frame.to_ndarray(width=THUMB[0], height=THUMB[1], format="gray")
-        hist = np.bincount(thumb.ravel() >> 3, minlength=32).astype(np.float64)
-        return cls(thumb.astype(np.float32), hist / hist.sum())
-
-    def cut_from(self, before: _Look) -> bool:
-        """Whether the grey levels changed from `before` as a scene cut's do."""
-        return 0.5 * float(np.abs(self.histogram - before.histogram).sum()) > CUT_HISTOGRAM
-
-    def same_picture(self, before: _Look) -> bool:
-        """Whether this is `before`'s picture, brightness and contrast aside (a flash changes them):
-        two shots can share their grey levels, not their layout."""
-        a, b = self.thumb - self.thumb.mean(), before.thumb - before.thumb.mean()
-        spread = float(np.sqrt((a * a).sum() * (b * b).sum()))
-        return spread > 0 and float((a * b).sum()) / spread >= FLASH_CORRELATION
 
 
 # PQ frames reach the detectors tone-mapped (veil.tonemap): as decoded they are dim and flat, and
@@ -521,8 +487,7 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
         "overview": ({"longest_side": profile.overview_side, "threshold": sampling.overview_threshold}
                      if sampling.overview_threshold is not None and overview_scale(profile, *size) is not None
                      else None),
-        "tracking": {**asdict(params), "scene_cut_histogram": CUT_HISTOGRAM, "flash_frames_at_most": FLASH_FRAMES,
-                     "flash_sides_correlation": FLASH_CORRELATION,
+        "tracking": {**asdict(params), **scene_cuts_record(),
                      # The camera's motion measured on every frame (veil.motion), where it is followed.
                      "camera_motion": camera_motion_record() if FOLLOW_CAMERA else None},
         # Plates and text (--hide): tracked as faces, every detection counting, over their own sampling.
@@ -549,9 +514,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
           damage: Damage | None = None) -> _Scan:
     scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"}, origin=stream_start(stream))
     batch: list[_Frame] = []
-    previous: _Look | None = None
-    before_cut: _Look | None = None  # the frame before the latest cut or run of cuts (a flash's)
-    flash_from = 0  # the frame of that cut (the first of the run)
+    scene = SceneCuts()
+    scan.cuts = scene.cuts
     size = (0, 0)
     first = (0, 0, 0)  # frame 0's upright size and rotation: every frame must keep them
     last_time: float | None = None  # the latest timestamp so far
@@ -681,18 +645,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                                      "timestamps first (or cut it there)")
                 last_time = frame.time
             scan.times.append(float(frame.time or 0.0))
-            look = _Look.of(frame)
-            if before_cut is not None and index - flash_from <= FLASH_FRAMES and not look.cut_from(before_cut) \
-                    and look.same_picture(before_cut):
-                # A flash, over: the picture is the one before it (one fading over two frames cut on each).
-                del scan.cuts[bisect.bisect_left(scan.cuts, flash_from):]
-                before_cut = None
-            elif previous is not None and look.cut_from(previous):
-                if before_cut is None or index - flash_from > FLASH_FRAMES:
-                    before_cut, flash_from = previous, index
-                scan.cuts.append(index)
-            previous = look
-            cut = scan.cuts[-1:] == [index]
+            change = scene.add(index, Look.of(frame))
+            cut = change == "cut"
             scan.camera.add_frame(frame, turns, cut)
             scan.interlaced += frame.interlaced_frame
             scan.tone_mapped += frame.color_trc in DETECTORS_TONE_MAP
@@ -715,9 +669,9 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                         scan.woven_from = index
                     scan.woven += as_field(index, frame)
                 # A new shot is looked at at once, whatever the stride, and with every view.
-                if cut or index - last_detected >= sampling.stride or \
+                if change or index - last_detected >= sampling.stride or \
                         overdue(frame.time, last_searched_time, previous_time):
-                    if not sample(index, frame, turns, cut):
+                    if not sample(index, frame, turns, change is not None):
                         shot_end = (index, frame, turns)
                 else:
                     shot_end = (index, frame, turns)
