@@ -32,6 +32,8 @@ from veil.plan import Box, Region, RenderSettings, Shape
 # stronger perturbation at no measured cost.
 SHADING_KNOTS = 4
 SHADING_SPREAD = 40  # standard deviation of a knot, in 8-bit levels
+# A blur wider than this (a face over 128 px) is computed on a shrunk copy (see _blurred).
+BLUR_SIGMA_AT_MOST = 32.0
 
 
 def region_mask(shape: Shape, box: Box, height: int, width: int) -> tuple[slice, slice, np.ndarray] | None:
@@ -123,9 +125,24 @@ def _blurred(patch: np.ndarray, box: Box) -> np.ndarray:
     sigma = max(2.0, max(box.width, box.height) / 4)
     h, w = patch.shape[:2]
     values = patch.astype(np.float32).reshape(h, w, -1)
+    # Such a blur keeps nothing finer than sigma: on a copy shrunk until sigma is BLUR_SIGMA_AT_MOST
+    # pixels, enlarged again, it shows the same, where a whole frame's (a held one) took seconds.
+    shrink = sigma / BLUR_SIGMA_AT_MOST
+    if shrink > 1:
+        small = np.stack([cv2.resize(channel, (max(1, round(w / shrink)), max(1, round(h / shrink))),
+                                     interpolation=cv2.INTER_AREA) for channel in values.transpose(2, 0, 1)], axis=2)
+        blurred = _matrix_blurred(small, sigma * small.shape[0] / h)
+        return np.stack([cv2.resize(channel, (w, h), interpolation=cv2.INTER_LINEAR)
+                         for channel in blurred.transpose(2, 0, 1)], axis=2).reshape(patch.shape)
+    return _matrix_blurred(values, sigma).reshape(patch.shape)
+
+
+def _matrix_blurred(values: np.ndarray, sigma: float) -> np.ndarray:
+    """Rows x columns x channels of float32 under a Gaussian blur (`_gaussian_matrix`)."""
+    h, w = values.shape[:2]
     down = (_gaussian_matrix(h, sigma) @ values.reshape(h, -1)).reshape(values.shape)
     across = down.transpose(0, 2, 1) @ _gaussian_matrix(w, sigma).T
-    return across.transpose(0, 2, 1).reshape(patch.shape)
+    return across.transpose(0, 2, 1)
 
 
 def _shaded(values: np.ndarray, offsets: np.ndarray, dtype: np.dtype) -> np.ndarray:
