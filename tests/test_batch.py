@@ -216,6 +216,56 @@ def test_an_interrupted_run_resumes_where_it_stopped(shared_data, tmp_path):
     assert {r["status"] for r in records(out / MANIFEST)[len(first) + len(latest):]} == {"skipped"}
 
 
+def test_a_stopped_run_still_writes_its_report_and_plan_of_the_files_finished(shared_data, tmp_path):
+    # A stopped run wrote neither its --report nor its --save-plan, and its stop line did not say so:
+    # the files it finished were in no report, even after the rerun that completed the batch.
+    inputs = photos(shared_data, tmp_path / "in", 12)
+    out, report, plan = tmp_path / "out", tmp_path / "audit.json", tmp_path / "plan.json"
+    process = start_veil(tmp_path / "in", "--output-dir", out, "--jobs", 2, "--report", report, "--save-plan", plan)
+    wait_until(lambda: len(records(out / MANIFEST)) >= 3, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+    assert process.returncode == 130, stderr
+    done = sorted(r["path"] for r in records(out / MANIFEST))
+    not_done = sorted(str(p) for p in inputs if str(p) not in done)
+    assert 3 <= len(done) < len(inputs), "the interrupt came too late to leave anything undone"
+    assert "Traceback" not in stderr and stderr.splitlines()[-1] == (
+        f"veil: stopped (SIGINT); no partial output was left; the report of the files finished ({len(not_done)} not "
+        f"done, listed in it) is in {report} and {report.with_suffix('.html')}; the plan of the files finished is in "
+        f"{plan}"), stderr
+
+    audit = json.loads(report.read_text())
+    assert audit["interrupted"]["signal"] == "SIGINT" and sorted(audit["interrupted"]["files_not_done"]) == not_done
+    assert sorted(f["input"] for f in audit["files"]) == done
+    assert all(f["output_sha256"] for f in audit["files"])
+    assert sorted(n["path"] for n in audit["not_redacted"] if n["status"] == "not done") == not_done
+    assert "Interrupted run: veil was stopped (SIGINT)" in report.with_suffix(".html").read_text()
+    saved = json.loads(plan.read_text())
+    assert sorted(m["path"] for m in saved["media"]) == done and saved["interrupted"] == audit["interrupted"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.html", "audit.json", "in", "out", "plan.json"]
+
+
+def test_a_run_stopped_before_its_files_says_no_report_was_written(shared_data, tmp_path):
+    photos(shared_data, tmp_path / "in", 2)
+    process = start_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--report", tmp_path / "audit.json",
+                         "--json")
+    # veil catches SIGTERM once it is up (Python's own handler catches SIGINT before that).
+    wait_until(lambda: signal.SIGTERM in _signals_caught(process.pid), process)
+    process.send_signal(signal.SIGINT)  # as veil starts: before any file
+    stdout, stderr = process.communicate(timeout=DEADLINE_S)
+    assert process.returncode == 130, stderr
+    assert stderr.splitlines()[-1] == "veil: stopped (SIGINT); no partial output was left; no report was written"
+    assert json.loads(stdout) == {"error": "stopped (SIGINT); no report was written", "exit_code": 130}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def _signals_caught(pid: int) -> set[int]:
+    """The signals a live process has handlers for, as /proc/<pid>/status states them."""
+    mask = next(int(line.split()[1], 16) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith("SigCgt:"))
+    return {signum for signum in range(1, 65) if mask >> (signum - 1) & 1}
+
+
 def _stamp(path: Path) -> tuple[int, int]:
     status = path.stat()
     return status.st_ino, status.st_mtime_ns

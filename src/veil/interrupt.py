@@ -42,6 +42,7 @@ class Stopped(BaseException):
 _held = 0
 _pending: int | None = None
 _temporary: dict[str, Callable[[], None]] = {}  # name -> how to remove it
+_said_at_stop = ""  # what the command adds to a stop's line (`say_at_stop`)
 
 
 def no_core_dumps() -> None:
@@ -122,8 +123,20 @@ def end_on_second_stop() -> None:
         signal.signal(signum, _abandon_work)
 
 
+def say_at_stop(words: str) -> None:
+    """What a stop's line adds from now on, "; ..." (where the report is, or that none was
+    written): a user who stops a run must not take an earlier run's report for this one's."""
+    global _said_at_stop
+    _said_at_stop = words
+
+
+def said_at_stop() -> str:
+    return _said_at_stop
+
+
 def _abandon_work(signum: int, frame: object) -> None:
-    os.write(2, f"veil: stopped ({signal.Signals(signum).name}) again: the files in progress were abandoned\n".encode())
+    os.write(2, f"veil: stopped ({signal.Signals(signum).name}) again: the files in progress were abandoned"
+                f"{_said_at_stop}\n".encode())
     end_workers()
     _end_now(signum, frame)
 
