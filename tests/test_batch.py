@@ -6,10 +6,12 @@ tmp_path, with the real detector; crashes and interrupts are real signals to rea
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
+import pty
 import shutil
 import signal
 import subprocess
@@ -257,6 +259,32 @@ def test_a_run_stopped_before_its_files_says_no_report_was_written(shared_data, 
     assert stderr.splitlines()[-1] == "veil: stopped (SIGINT); no partial output was left; no report was written"
     assert json.loads(stdout) == {"error": "stopped (SIGINT); no report was written", "exit_code": 130}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+@pytest.mark.parametrize("options", [[], ["--json"]])
+def test_a_terminal_closed_mid_run_is_a_stop_and_its_exit_code_says_so(shared_data, tmp_path, options):
+    # The terminal gone (SIGHUP), veil stopped as it should, but writing its stop line there failed
+    # (EIO), and it exited 1, "files failed", instead of 129 (--json: its answer, on stdout).
+    inputs = photos(shared_data, tmp_path / "in", 12)
+    out = tmp_path / "out"
+    pid, terminal = pty.fork()
+    if pid == 0:  # veil, in a terminal of its own
+        os.execve(sys.executable, veil_command(tmp_path / "in", "--output-dir", out, "--jobs", 2, *options),
+                  environment())
+    os.set_blocking(terminal, False)
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while len(records(out / MANIFEST)) < 2 and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):  # nothing written yet
+                os.read(terminal, 65536)  # what veil says meanwhile (a terminal's buffer fills)
+            time.sleep(0.05)
+    finally:
+        os.close(terminal)  # the terminal window closed: SIGHUP, and every write there fails
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGHUP
+    done = records(out / MANIFEST)
+    assert {r["status"] for r in done} == {"ok"} and len(done) < len(inputs)
+    assert outputs_of(out) == sorted(Path(r["output"]).name for r in done)
 
 
 def _signals_caught(pid: int) -> set[int]:

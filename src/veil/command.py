@@ -74,12 +74,12 @@ def tell_refusal(message: str, exit_code: int, as_json: bool) -> None:
 
 
 def print_json(answer: dict, indent: int | None = None) -> None:
-    """--json's answer on stdout. A reader that closed the pipe must change neither the exit code
-    (which says how the files went) nor turn the exit into a traceback (typer's own guard turns
-    it into exit code 1)."""
+    """--json's answer on stdout. A reader that closed the pipe, or a terminal that closed (EIO),
+    must change neither the exit code (which says how the files went) nor turn the exit into a
+    traceback (typer's own guard turns it into exit code 1)."""
     try:
         print(json.dumps(answer, indent=indent), flush=True)
-    except BrokenPipeError:
+    except OSError:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout again at exit
 
 

@@ -135,8 +135,9 @@ def said_at_stop() -> str:
 
 
 def _abandon_work(signum: int, frame: object) -> None:
-    os.write(2, f"veil: stopped ({signal.Signals(signum).name}) again: the files in progress were abandoned"
-                f"{_said_at_stop}\n".encode())
+    with contextlib.suppress(OSError):  # a closed terminal (EIO): the exit code still says what ended veil
+        os.write(2, f"veil: stopped ({signal.Signals(signum).name}) again: the files in progress were abandoned"
+                    f"{_said_at_stop}\n".encode())
     end_workers()
     _end_now(signum, frame)
 
