@@ -497,6 +497,38 @@ def test_each_library_running_out_of_memory_is_said_as_such():
     assert "onnxruntime" not in result.stderr, "onnxruntime printed its own error lines"
 
 
+# x264 opened (at a video's first frame) in a process with room for little more than it holds:
+# x264's allocations fail, and FFmpeg says only "Generic error in an external library".
+X264_OUT_OF_MEMORY = """
+import re, resource, sys
+import av.error
+from veil.pipeline import NO_MEMORY, unexpected_error
+from veil.plan import Encoding
+from veil.videofile import open_output
+source = av.open(sys.argv[1])
+frame = next(source.decode(video=0))
+out = open_output(sys.argv[2], ".mp4", source, source.streams.video[0], 0, Encoding())
+held = int(re.search(r"VmSize:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (held + (8 << 20), resource.RLIM_INFINITY))
+try:
+    out.encode(frame)
+except Exception as error:
+    failure = error
+resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+assert isinstance(failure.__cause__, av.error.ExternalError), repr(failure)  # x264's, not Python's
+assert unexpected_error(failure) == NO_MEMORY, repr(failure)
+print("ok")
+"""
+
+
+def test_an_encoder_that_cannot_open_for_want_of_memory_is_said_as_such(shared_data, tmp_path):
+    # The user read "unexpected ExternalError: ... avcodec_open2("libx264" ...) ... a bug in veil".
+    clip = shared_data / "videos/wider_pan/12_Group_Group_12_Group_Group_12_434.mp4"
+    result = subprocess.run([sys.executable, "-c", X264_OUT_OF_MEMORY, str(clip), str(tmp_path / "out.mp4")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr
+
+
 # veil's real command in a process whose address space is capped a little above what it holds
 # once imported: a photo that needs more cannot be redacted.
 WITH_LITTLE_MEMORY = """
