@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from veil.names import shown
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -144,16 +146,21 @@ def _abandon_work(signum: int, frame: object) -> None:
 
 def end_workers() -> None:
     """End this process's worker processes at once (SIGTERM: each removes its temporary files
-    first, `end_on_stop`), and wait for them."""
-    workers = multiprocessing.active_children()
-    for worker in workers:
-        worker.terminate()
-    for worker in workers:
-        worker.join(timeout=30)
+    first, `end_on_stop`), and wait for them. A local Dask cluster's nanny starts again a worker
+    that it lost, and the new one writes into the cluster's scratch folder: it is ended too."""
+    deadline = time.monotonic() + 30
+    while (workers := multiprocessing.active_children()) and time.monotonic() < deadline:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def _end_now(signum: int, _frame: object) -> None:
-    remove_leftovers()
+    for name in remove_leftovers():  # the user is told, as at the end of a first stop
+        with contextlib.suppress(OSError):
+            os.write(2, f"veil: could not remove the temporary {shown(name)} (it may hold an unredacted copy): "
+                        "remove it\n".encode())
     os._exit(128 + signum)
 
 
@@ -267,6 +274,20 @@ def _remove(name: str) -> None:
 
 def _remove_path(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
+        _remove_folder(path)
     else:
         path.unlink(missing_ok=True)
+
+
+def _remove_folder(path: Path, tries: int = 3) -> None:
+    """Remove a folder that another thread may be emptying meanwhile (a Dask nanny, in this
+    process, removes a worker's folder in the cluster's scratch folder when the worker ends): an
+    entry gone before rmtree reached it is no failure, and the folder is gone through again."""
+    for _ in range(tries - 1):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            if not os.path.lexists(path):
+                return
+    shutil.rmtree(path)
