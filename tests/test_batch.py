@@ -6,10 +6,12 @@ tmp_path, with the real detector; crashes and interrupts are real signals to rea
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
+import pty
 import shutil
 import signal
 import subprocess
@@ -145,6 +147,27 @@ def test_a_ctrl_c_while_a_local_cluster_starts_is_one_clean_stop(shared_data, tm
     assert not (tmp_path / "out").exists() or outputs_of(tmp_path / "out") == []
 
 
+def test_a_second_sigterm_during_a_local_cluster_run_leaves_no_scratch_folder(shared_data, tmp_path):
+    # The second stop ended the workers, and Dask's nanny, in veil's own process, removed each lost
+    # worker's folder in the scratch folder (veil-dask-<pid>-*) as veil removed it, and started
+    # another: the removal failed, the folder was left, and nothing said so. A race: tried 6 times.
+    photos(shared_data, tmp_path / "in", 6)
+    temp, out = tmp_path / "temp", tmp_path / "out"
+    for attempt in range(6):
+        temp.mkdir()
+        process = start_veil(tmp_path / "in", "--output-dir", out, "--cluster", "local:2", temp=temp)
+        wait_until(lambda: len(records(out / MANIFEST)) >= 1, process)  # photos in flight on both workers
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.1)  # the first stop waits for them
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=DEADLINE_S)
+        assert process.returncode == 128 + signal.SIGTERM, stderr
+        time.sleep(1)  # a worker left running would write there meanwhile
+        assert list(temp.iterdir()) == [], f"attempt {attempt + 1}: {stderr}"
+        shutil.rmtree(temp)
+        shutil.rmtree(out)
+
+
 def test_workers_end_with_a_killed_main_process_and_write_nothing_unrecorded(shared_data, tmp_path):
     # The main process killed (the out-of-memory killer, say): its workers must not go on writing
     # outputs that no manifest records, which a rerun would then refuse to overwrite.
@@ -214,6 +237,82 @@ def test_an_interrupted_run_resumes_where_it_stopped(shared_data, tmp_path):
     again = run_veil(*command)
     assert again.returncode == 0, again.stderr
     assert {r["status"] for r in records(out / MANIFEST)[len(first) + len(latest):]} == {"skipped"}
+
+
+def test_a_stopped_run_still_writes_its_report_and_plan_of_the_files_finished(shared_data, tmp_path):
+    # A stopped run wrote neither its --report nor its --save-plan, and its stop line did not say so:
+    # the files it finished were in no report, even after the rerun that completed the batch.
+    inputs = photos(shared_data, tmp_path / "in", 12)
+    out, report, plan = tmp_path / "out", tmp_path / "audit.json", tmp_path / "plan.json"
+    process = start_veil(tmp_path / "in", "--output-dir", out, "--jobs", 2, "--report", report, "--save-plan", plan)
+    wait_until(lambda: len(records(out / MANIFEST)) >= 3, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+    assert process.returncode == 130, stderr
+    done = sorted(r["path"] for r in records(out / MANIFEST))
+    not_done = sorted(str(p) for p in inputs if str(p) not in done)
+    assert 3 <= len(done) < len(inputs), "the interrupt came too late to leave anything undone"
+    assert "Traceback" not in stderr and stderr.splitlines()[-1] == (
+        f"veil: stopped (SIGINT); no partial output was left; the report of the files finished ({len(not_done)} not "
+        f"done, listed in it) is in {report} and {report.with_suffix('.html')}; the plan of the files finished is in "
+        f"{plan}"), stderr
+
+    audit = json.loads(report.read_text())
+    assert audit["interrupted"]["signal"] == "SIGINT" and sorted(audit["interrupted"]["files_not_done"]) == not_done
+    assert sorted(f["input"] for f in audit["files"]) == done
+    assert all(f["output_sha256"] for f in audit["files"])
+    assert sorted(n["path"] for n in audit["not_redacted"] if n["status"] == "not done") == not_done
+    assert "Interrupted run: veil was stopped (SIGINT)" in report.with_suffix(".html").read_text()
+    saved = json.loads(plan.read_text())
+    assert sorted(m["path"] for m in saved["media"]) == done and saved["interrupted"] == audit["interrupted"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.html", "audit.json", "in", "out", "plan.json"]
+
+
+def test_a_run_stopped_before_its_files_says_no_report_was_written(shared_data, tmp_path):
+    photos(shared_data, tmp_path / "in", 2)
+    process = start_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--report", tmp_path / "audit.json",
+                         "--json")
+    # veil catches SIGTERM once it is up (Python's own handler catches SIGINT before that).
+    wait_until(lambda: signal.SIGTERM in _signals_caught(process.pid), process)
+    process.send_signal(signal.SIGINT)  # as veil starts: before any file
+    stdout, stderr = process.communicate(timeout=DEADLINE_S)
+    assert process.returncode == 130, stderr
+    assert stderr.splitlines()[-1] == "veil: stopped (SIGINT); no partial output was left; no report was written"
+    assert json.loads(stdout) == {"error": "stopped (SIGINT); no report was written", "exit_code": 130}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+@pytest.mark.parametrize("options", [[], ["--json"]])
+def test_a_terminal_closed_mid_run_is_a_stop_and_its_exit_code_says_so(shared_data, tmp_path, options):
+    # The terminal gone (SIGHUP), veil stopped as it should, but writing its stop line there failed
+    # (EIO), and it exited 1, "files failed", instead of 129 (--json: its answer, on stdout).
+    inputs = photos(shared_data, tmp_path / "in", 12)
+    out = tmp_path / "out"
+    pid, terminal = pty.fork()
+    if pid == 0:  # veil, in a terminal of its own
+        os.execve(sys.executable, veil_command(tmp_path / "in", "--output-dir", out, "--jobs", 2, *options),
+                  environment())
+    os.set_blocking(terminal, False)
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while len(records(out / MANIFEST)) < 2 and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):  # nothing written yet
+                os.read(terminal, 65536)  # what veil says meanwhile (a terminal's buffer fills)
+            time.sleep(0.05)
+    finally:
+        os.close(terminal)  # the terminal window closed: SIGHUP, and every write there fails
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGHUP
+    done = records(out / MANIFEST)
+    assert {r["status"] for r in done} == {"ok"} and len(done) < len(inputs)
+    assert outputs_of(out) == sorted(Path(r["output"]).name for r in done)
+
+
+def _signals_caught(pid: int) -> set[int]:
+    """The signals a live process has handlers for, as /proc/<pid>/status states them."""
+    mask = next(int(line.split()[1], 16) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith("SigCgt:"))
+    return {signum for signum in range(1, 65) if mask >> (signum - 1) & 1}
 
 
 def _stamp(path: Path) -> tuple[int, int]:

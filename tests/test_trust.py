@@ -126,6 +126,34 @@ def test_files_are_recognised_by_content_and_every_skip_is_named(shared_data, tm
         assert clip.format.name == "mpegts" and clip.streams.video[0].frames in (0, 6)
 
 
+def test_an_earlier_output_folder_inside_the_input_folder_is_skipped_not_redacted_again(shared_data, tmp_path):
+    # With --output-dir in/out and later --output-dir in/out2, the first run's outputs were taken as
+    # new inputs and redacted again (in/out2/out/a.jpg); only the file count showed it.
+    folder = tmp_path / "in"
+    copy_in(shared_data, TWO_PEOPLE, folder, "a.jpg")
+    copy_in(shared_data, TWO_PEOPLE, folder / "sub", "b.jpg")
+    assert veil_subprocess(folder, "--output-dir", folder / "out", "-j", "1").returncode == 0
+    # A folder redacted in place holds a manifest too, beside the user's own photos: searched.
+    (folder / "sub" / "c.jpg").write_bytes((folder / "sub" / "b.jpg").read_bytes())
+    assert veil_subprocess(folder / "sub", "-j", "1").returncode == 0
+    assert (folder / "sub" / "veil-manifest.jsonl").exists()
+
+    result = veil_subprocess(folder, "--output-dir", folder / "out2", "--json", "-j", "1")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert sorted(Path(r["input"]).relative_to(folder).as_posix() for r in summary["results"]) == [
+        "a.jpg", "sub/b.jpg", "sub/c.jpg"]
+    skipped = {Path(s["path"]).relative_to(folder).as_posix(): s["reason"] for s in summary["skipped_files"]}
+    assert skipped["out"] == "an earlier run's output folder (its veil-manifest.jsonl records outputs written there)"
+    assert summary["skipped"] == len(summary["skipped_files"])
+    assert not (folder / "out2" / "out").exists()
+    records = [json.loads(line) for line in (folder / "out2" / "veil-manifest.jsonl").read_text().splitlines()]
+    assert not [r for r in records if "/out/" in r["path"]]
+
+    said = veil_subprocess(folder, "--output-dir", folder / "out2")  # the rerun, as a user reads it
+    assert f"veil: skipped {folder / 'out'}: an earlier run's output folder" in said.stderr, said.stderr
+
+
 def test_what_cannot_be_read_fails_by_name_and_is_never_passed_over(shared_data, tmp_path):
     """A folder veil may not list may hold the very faces the user meant to hide: it is a failure
     (named, counted, exit 1), as is a file it may not read, never a silent or 'not media' skip.
@@ -467,6 +495,38 @@ def test_each_library_running_out_of_memory_is_said_as_such():
     result = subprocess.run([sys.executable, "-c", OUT_OF_MEMORY], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr
     assert "onnxruntime" not in result.stderr, "onnxruntime printed its own error lines"
+
+
+# x264 opened (at a video's first frame) in a process with room for little more than it holds:
+# x264's allocations fail, and FFmpeg says only "Generic error in an external library".
+X264_OUT_OF_MEMORY = """
+import re, resource, sys
+import av.error
+from veil.pipeline import NO_MEMORY, unexpected_error
+from veil.plan import Encoding
+from veil.videofile import open_output
+source = av.open(sys.argv[1])
+frame = next(source.decode(video=0))
+out = open_output(sys.argv[2], ".mp4", source, source.streams.video[0], 0, Encoding())
+held = int(re.search(r"VmSize:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (held + (8 << 20), resource.RLIM_INFINITY))
+try:
+    out.encode(frame)
+except Exception as error:
+    failure = error
+resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+assert isinstance(failure.__cause__, av.error.ExternalError), repr(failure)  # x264's, not Python's
+assert unexpected_error(failure) == NO_MEMORY, repr(failure)
+print("ok")
+"""
+
+
+def test_an_encoder_that_cannot_open_for_want_of_memory_is_said_as_such(shared_data, tmp_path):
+    # The user read "unexpected ExternalError: ... avcodec_open2("libx264" ...) ... a bug in veil".
+    clip = shared_data / "videos/wider_pan/12_Group_Group_12_Group_Group_12_434.mp4"
+    result = subprocess.run([sys.executable, "-c", X264_OUT_OF_MEMORY, str(clip), str(tmp_path / "out.mp4")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr
 
 
 # veil's real command in a process whose address space is capped a little above what it holds

@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -30,7 +31,7 @@ from veil.detect import PROFILES
 from veil.manifest import (ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint,
                            started_outputs, still_done)
 from veil.models import usable_cores
-from veil.interrupt import STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers
+from veil.interrupt import STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop
 from veil.kinds import counted
 from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
@@ -73,12 +74,12 @@ def tell_refusal(message: str, exit_code: int, as_json: bool) -> None:
 
 
 def print_json(answer: dict, indent: int | None = None) -> None:
-    """--json's answer on stdout. A reader that closed the pipe must change neither the exit code
-    (which says how the files went) nor turn the exit into a traceback (typer's own guard turns
-    it into exit code 1)."""
+    """--json's answer on stdout. A reader that closed the pipe, or a terminal that closed (EIO),
+    must change neither the exit code (which says how the files went) nor turn the exit into a
+    traceback (typer's own guard turns it into exit code 1)."""
     try:
         print(json.dumps(answer, indent=indent), flush=True)
-    except BrokenPipeError:
+    except OSError:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout again at exit
 
 
@@ -160,6 +161,8 @@ def redact(
         plan = Plan(render=render, encoding=encoding, veil_version=__version__)
 
     written = [p for p in (save_plan, *(report_paths(report) if report else ())) if p is not None]
+    audit = AuditFiles(save_plan, report)
+    say_at_stop(audit.said())
     run_files = [*written, *([manifest] if manifest is not None else [])]
     try:
         inputs, skipped = find_inputs(named, plan, plan_file, [*run_files, *([target_dir] if target_dir else [])])
@@ -193,6 +196,8 @@ def redact(
     except OutputError as error:
         raise Refused(str(error))
 
+    finished: list[FileResult] = []  # as each file finishes, those of a stopped run too
+    stop: Stopped | None = None
     fingerprint = settings_fingerprint(analysis, plan.render, plan.encoding,
                                        file_sha256(plan_file) if plan_file else None)
     try:
@@ -215,13 +220,17 @@ def redact(
             err.print(f"veil: {len(stale)} unfinished output(s) of an interrupted run lie beside this run's outputs, "
                       f"e.g. {shown(stale[0])}: remove them")
         show = not (quiet or as_json)
-        results += run_tasks(tasks, [*results, *unread], theirs, Workers(jobs or usable_cores(), cluster), writer,
-                             fingerprint, show)
+        try:
+            run_tasks(tasks, [*results, *unread], theirs, Workers(jobs or usable_cores(), cluster), writer,
+                      fingerprint, show, finished)
+        except Stopped as stopped:  # the files finished are recorded: their plan and report are still written
+            stop = stopped
     except BatchError as error:
         raise Refused(str(error))
     finally:
         if writer is not None:
             writer.close()
+    results += finished
     order = {item.source: n for n, item in enumerate(inputs)}
     results.sort(key=lambda r: order[r.source])
     results += unread
@@ -231,7 +240,10 @@ def redact(
         done = {location_key(r.media.path): r.media for r in results if r.media is not None}
         plan.media = [done.get(location_key(m.path), m) for m in plan.media]
 
-    failed_writes = write_run_files(plan, results, skipped, save_plan, report, overwrite, dry_run)
+    interrupted = None if stop is None else stopped_before(stop, inputs, results)
+    failed_writes = write_run_files(plan, results, skipped, audit, overwrite, dry_run, interrupted)
+    if stop is not None:
+        raise stop
     print_summary(results, skipped, time.monotonic() - started, quiet, as_json, dry_run)
     if failed_writes or any(r.error for r in results):
         raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
@@ -319,11 +331,11 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
 
 
 def run_tasks(tasks: list[FileTask], settled: list[FileResult], passed_over: list[Skipped], workers: Workers,
-              writer: ManifestWriter | None, fingerprint: str, show_progress: bool) -> list[FileResult]:
+              writer: ManifestWriter | None, fingerprint: str, show_progress: bool, results: list[FileResult]) -> None:
     """Run every task (in worker processes or on a cluster where asked), recording each file in
     the manifest as it finishes, the settled ones (refused, unreadable, already done) and those
-    passed over (not media) first: the manifest lists every input the run was given."""
-    results: list[FileResult] = []
+    passed over (not media) first: the manifest lists every input the run was given. Each file's
+    result is added to `results` as it finishes: a stopped run still has those of the files done."""
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, disable=not show_progress or len(tasks) < 2 or not err.is_terminal,
                   transient=True) as progress:
@@ -354,7 +366,6 @@ def run_tasks(tasks: list[FileTask], settled: list[FileResult], passed_over: lis
             writer.append(*(Record.started(task.source, task.target, fingerprint) for task in tasks
                             if task.target is not None))
         run_all([Task(n, task, show_progress) for n, task in enumerate(tasks)], workers, finish)
-    return results
 
 
 def unrecorded(result: FileResult) -> None:
@@ -362,20 +373,65 @@ def unrecorded(result: FileResult) -> None:
         err.print(f"veil: {shown(result.source)}: written to {shown(result.output)}, but not recorded in the manifest")
 
 
-def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped], save_plan: Path | None,
-                    report: Path | None, overwrite: bool, dry_run: bool = False) -> bool:
-    """Save the plan and the report; True when one could not be written (said on one line)."""
+@dataclass
+class AuditFiles:
+    """The plan and the report asked for (--save-plan, --report), and which of them are written:
+    a stop's line says what became of them (`say_at_stop`), since a user who stopped the run could
+    otherwise take an earlier run's report, left where this one's would be, for this run's."""
+
+    plan: Path | None
+    report: Path | None
+    written: dict[str, str] = field(default_factory=dict)  # "plan", "report" -> where, as the stop line says it
+
+    def wrote(self, what: str, where: str) -> None:
+        self.written[what] = where
+        say_at_stop(self.said())
+
+    def said(self) -> str:
+        """"; the report of the files finished ... is in ...", "; no report or plan was written"."""
+        asked = [what for what, path in (("report", self.report), ("plan", self.plan)) if path is not None]
+        parts = [self.written[what] for what in asked if what in self.written]
+        if lost := [what for what in asked if what not in self.written]:
+            parts.append(f"no {' or '.join(lost)} was written")
+        return "".join(f"; {part}" for part in parts)
+
+
+def stopped_before(stop: Stopped, inputs: list[Input], results: list[FileResult]) -> dict[str, Any]:
+    """What a stopped run's plan and report record of the stop: its signal and the inputs not done."""
+    settled = {result.source for result in results}
+    return {"signal": signal.Signals(stop.args[0]).name,
+            "files_not_done": [str(item.source) for item in inputs if item.source not in settled]}
+
+
+def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped], audit: AuditFiles,
+                    overwrite: bool, dry_run: bool = False, interrupted: dict[str, Any] | None = None) -> bool:
+    """Save the plan and the report; True when one could not be written (said on one line).
+    `interrupted` (a stopped run, `stopped_before`): they cover the files finished, and say so."""
     failed = False
-    if save_plan is not None:
-        failed |= not wrote("the plan", save_plan, lambda: plan.save(save_plan, overwrite))
-    if report is not None:
+    of_what = "" if interrupted is None else " of the files finished"
+    if audit.plan is not None:
+        plan.interrupted = interrupted
+        if wrote("the plan", audit.plan, functools.partial(plan.save, audit.plan, overwrite)):
+            audit.wrote("plan", f"the plan{of_what} is in {shown(audit.plan)}")
+        else:
+            failed = True
+    if audit.report is not None:
         outputs = {r.media.path: str(r.output) for r in results if r.output and r.media}
         not_redacted = [{"path": str(r.source), "status": "failed", "reason": r.error} for r in results if r.error]
         not_redacted += [{"path": str(r.source), "status": "already done", "reason": f"by an earlier run, into {r.output}"}
                          for r in results if r.already_done]
         not_redacted += [{"path": str(s.path), "status": "skipped", "reason": s.reason} for s in skipped]
-        failed |= not wrote("the report", report,
-                            lambda: write_report(plan, outputs, report, overwrite, not_redacted, dry_run))
+        if interrupted is not None:
+            not_redacted += [{"path": path, "status": "not done",
+                              "reason": f"veil was stopped ({interrupted['signal']}) before it was done"}
+                             for path in interrupted["files_not_done"]]
+        if wrote("the report", audit.report, functools.partial(write_report, plan, outputs, audit.report, overwrite,
+                                                                 not_redacted, dry_run, interrupted)):
+            not_done = f" ({len(interrupted['files_not_done'])} not done, listed in it)" if interrupted else ""
+            audit.wrote("report", f"the report{of_what}{not_done} is in "
+                                  f"{' and '.join(shown(path) for path in report_paths(audit.report))}")
+        else:
+            failed = True
     return failed
 
 
@@ -441,20 +497,22 @@ def speech_summary(result: FileResult) -> dict:
     return {"speech_seconds": record["speech_seconds"], "speech_segments": record["segments"]} if record else {}
 
 
-def wants_json(args: list[str]) -> bool:
-    """Whether --json is among the options, looked for by hand because a run refused while its
-    options are parsed must still answer in JSON. Read as click reads options: the word after an
-    option that takes a value is that value (`-o --json` names an output file), in a cluster of
-    short options (`-qo`) the first that takes a value takes the rest of the word, or the next
-    word when it comes last, and nothing after `--` is an option."""
+def long_options(args: list[str]) -> set[str]:
+    """The long options given (--json, --report), looked for by hand because a run refused while its
+    options are parsed must still answer in JSON, and one stopped then must say that it wrote no
+    report. Read as click reads options: the word after an option that takes a value is that value
+    (`-o --json` names an output file), in a cluster of short options (`-qo`) the first that takes
+    a value takes the rest of the word, or the next word when it comes last, and nothing after `--`
+    is an option."""
     takes_value = {name for param in typer.main.get_command(app).params if isinstance(param, typer.core.TyperOption)
                    and not param.is_flag and not param.count for name in param.opts + param.secondary_opts}
+    given: set[str] = set()
     words = iter(args)
     for word in words:
         if word == "--":
-            return False
-        if word == "--json":
-            return True
+            break
+        if word.startswith("--"):
+            given.add(word.split("=", 1)[0])
         if word in takes_value:
             next(words, None)
         elif word.startswith("-") and not word.startswith("--"):
@@ -463,7 +521,7 @@ def wants_json(args: list[str]) -> bool:
                     if position == len(word) - 1:
                         next(words, None)
                     break
-    return False
+    return given
 
 
 def main() -> None:
@@ -473,7 +531,11 @@ def main() -> None:
     review = sys.argv[1:2] == ["review"]
     as_json = False
     try:
-        as_json = not review and wants_json(sys.argv[1:])
+        given = set() if review else long_options(sys.argv[1:])
+        as_json = "--json" in given
+        # A stop before the command has read its options: what it says of the report and plan asked for.
+        asked = AuditFiles(Path() if "--save-plan" in given else None, Path() if "--report" in given else None)
+        say_at_stop(asked.said())
         # The stop signals were held back while the command was imported (veil.cli): one that
         # came meanwhile is raised here, and answered as any stop.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -509,10 +571,11 @@ def main() -> None:
         left = remove_leftovers()
         if stopped is not None:
             but = ", but temporary files were left (below)" if left else ""
-            err.print(f"veil: stopped ({signal.Signals(stopped).name}); no partial output was left{but}")
+            err.print(f"veil: stopped ({signal.Signals(stopped).name}); no partial output was left{but}"
+                      f"{said_at_stop()}")
         for path in left:
             err.print(f"veil: could not remove the temporary {shown(path)} (it may hold an unredacted copy): remove it")
     if stopped is not None:
         if as_json:
-            print_json_error(f"stopped ({signal.Signals(stopped).name})", 128 + stopped)
+            print_json_error(f"stopped ({signal.Signals(stopped).name}){said_at_stop()}", 128 + stopped)
         sys.exit(128 + stopped)

@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from veil.names import shown
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -42,6 +44,7 @@ class Stopped(BaseException):
 _held = 0
 _pending: int | None = None
 _temporary: dict[str, Callable[[], None]] = {}  # name -> how to remove it
+_said_at_stop = ""  # what the command adds to a stop's line (`say_at_stop`)
 
 
 def no_core_dumps() -> None:
@@ -122,24 +125,42 @@ def end_on_second_stop() -> None:
         signal.signal(signum, _abandon_work)
 
 
+def say_at_stop(words: str) -> None:
+    """What a stop's line adds from now on, "; ..." (where the report is, or that none was
+    written): a user who stops a run must not take an earlier run's report for this one's."""
+    global _said_at_stop
+    _said_at_stop = words
+
+
+def said_at_stop() -> str:
+    return _said_at_stop
+
+
 def _abandon_work(signum: int, frame: object) -> None:
-    os.write(2, f"veil: stopped ({signal.Signals(signum).name}) again: the files in progress were abandoned\n".encode())
+    with contextlib.suppress(OSError):  # a closed terminal (EIO): the exit code still says what ended veil
+        os.write(2, f"veil: stopped ({signal.Signals(signum).name}) again: the files in progress were abandoned"
+                    f"{_said_at_stop}\n".encode())
     end_workers()
     _end_now(signum, frame)
 
 
 def end_workers() -> None:
     """End this process's worker processes at once (SIGTERM: each removes its temporary files
-    first, `end_on_stop`), and wait for them."""
-    workers = multiprocessing.active_children()
-    for worker in workers:
-        worker.terminate()
-    for worker in workers:
-        worker.join(timeout=30)
+    first, `end_on_stop`), and wait for them. A local Dask cluster's nanny starts again a worker
+    that it lost, and the new one writes into the cluster's scratch folder: it is ended too."""
+    deadline = time.monotonic() + 30
+    while (workers := multiprocessing.active_children()) and time.monotonic() < deadline:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def _end_now(signum: int, _frame: object) -> None:
-    remove_leftovers()
+    for name in remove_leftovers():  # the user is told, as at the end of a first stop
+        with contextlib.suppress(OSError):
+            os.write(2, f"veil: could not remove the temporary {shown(name)} (it may hold an unredacted copy): "
+                        "remove it\n".encode())
     os._exit(128 + signum)
 
 
@@ -253,6 +274,20 @@ def _remove(name: str) -> None:
 
 def _remove_path(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
+        _remove_folder(path)
     else:
         path.unlink(missing_ok=True)
+
+
+def _remove_folder(path: Path, tries: int = 3) -> None:
+    """Remove a folder that another thread may be emptying meanwhile (a Dask nanny, in this
+    process, removes a worker's folder in the cluster's scratch folder when the worker ends): an
+    entry gone before rmtree reached it is no failure, and the folder is gone through again."""
+    for _ in range(tries - 1):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            if not os.path.lexists(path):
+                return
+    shutil.rmtree(path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -101,13 +102,14 @@ class Skipped:
     @property
     def veils_own(self) -> bool:
         """An output, manifest or output folder of veil's: not one of the user's files."""
-        return self.reason in (OWN_OUTPUT, OWN_MANIFEST, OWN_FOLDER)
+        return self.reason in (OWN_OUTPUT, OWN_MANIFEST, OWN_FOLDER, EARLIER_OUTPUT_FOLDER)
 
 
 # Why veil's own files found among the inputs are passed over.
 OWN_OUTPUT = "an output of veil (name holds .redacted)"
 OWN_MANIFEST = "veil's manifest, the record of a run"
 OWN_FOLDER = "veil's output folder"
+EARLIER_OUTPUT_FOLDER = f"an earlier run's output folder (its {MANIFEST_NAME} records outputs written there)"
 
 
 def unreadable(path: Path) -> str | None:
@@ -187,6 +189,11 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
                 # A drive's own folders (.Trashes, lost+found) are often unreadable: not the user's.
                 subfolders.remove(name)
                 yield here / name, reason, False
+            elif _earlier_output_folder(here / name):
+                # Its files are redacted copies of files elsewhere: done again, they would be
+                # counted as the user's and mirrored into this run's output folder.
+                subfolders.remove(name)
+                yield here / name, EARLIER_OUTPUT_FOLDER, False
         subfolders.sort()
         for name in sorted(files):
             file = here / name
@@ -201,6 +208,32 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
             else:
                 yield file, None, False
     yield from _unlisted(unlisted)
+
+
+def _earlier_output_folder(folder: Path) -> bool:
+    """Whether an earlier run wrote its outputs into `folder` (--output-dir): the manifest it keeps
+    there records an output inside the folder made from an input outside it. A folder redacted in
+    place holds a manifest too, beside the user's own files (a.jpg and a.redacted.jpg): searched."""
+    inside = real_path(folder)
+    try:
+        with open(folder / MANIFEST_NAME, "rb") as manifest:
+            return any(_made_in(line, inside) for line in manifest)
+    except OSError:  # none there (or unreadable): the folder is searched, its files each named if skipped
+        return False
+
+
+def _made_in(line: bytes, folder: Path) -> bool:
+    """Whether a manifest's line records an output inside `folder` made from an input outside it.
+    Records name files resolved (veil.manifest.recorded_name); a URL names no folder here, and a
+    line cut short by a crash says nothing."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(record, dict) or not isinstance(record.get("path"), str) \
+            or not isinstance(record.get("output"), str):
+        return False
+    return Path(record["output"]).is_relative_to(folder) and not Path(record["path"]).is_relative_to(folder)
 
 
 def _denied(path: Path) -> str | None:

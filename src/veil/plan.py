@@ -271,6 +271,9 @@ class Plan:
     # The plan file this plan was loaded from, and its SHA-256 (for the audit report; not saved).
     loaded_from: str | None = field(default=None, compare=False)
     loaded_sha256: str | None = field(default=None, compare=False)
+    # The plan a stopped run saves (only its finished files): the stop, and the inputs it left
+    # undone, {"signal", "files_not_done"}; saved, not loaded (a run of this plan is another run).
+    interrupted: dict[str, Any] | None = field(default=None, compare=False)
 
     def find(self, path: str | Path) -> MediaPlan:
         wanted = real_path(path)
@@ -292,6 +295,7 @@ class Plan:
             "encoding": asdict(self.encoding),
             "media": [_media_to_json(m, folder) for m in self.media],
             "edits": [asdict(e) for e in self.edits],
+            **({"interrupted": self.interrupted} if self.interrupted else {}),
         }
 
     @classmethod

@@ -37,12 +37,13 @@ ALL_MEDIA = "*"
 
 
 def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[str, str]] | None = None,
-                 dry_run: bool = False) -> dict[str, Any]:
+                 dry_run: bool = False, interrupted: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report as JSON-ready data; `outputs` maps each input path to its written output;
     `not_redacted` lists the run's inputs without a plan here (failed, skipped, done by an earlier
-    run), each {"path", "status", "reason"}, so that the report accounts for every input. A
-    plan's file that this run did not render, and that `not_redacted` does not name, is listed
-    there too: its regions were not hidden here."""
+    run, not done when the run was stopped), each {"path", "status", "reason"}, so that the
+    report accounts for every input. A plan's file that this run did not render, and that
+    `not_redacted` does not name, is listed there too: its regions were not hidden here.
+    `interrupted`: the report of a run that was stopped, {"signal", "files_not_done"}."""
     listed = {location_key(entry["path"]) for entry in not_redacted or []}
     unrendered = [{"path": media.path, "status": "not rendered",
                    "reason": "in the plan, not among this run's inputs"}
@@ -53,6 +54,8 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
         "generated": now_iso(),
         "veil_version": __version__,
         "dry_run": dry_run,  # planned only: nothing was written, nothing hidden
+        # A run stopped before it was done: this report covers the files it finished (None: not stopped).
+        "interrupted": interrupted,
         "plan_created": plan.created,
         "plan_veil_version": plan.veil_version,
         # The plan file this run started from, as it was then (None: planned in this run). Its
@@ -220,9 +223,10 @@ def report_paths(path: Path) -> tuple[Path, Path]:
 
 
 def write_report(plan: Plan, outputs: dict[str, str], path: Path, overwrite: bool = True,
-                 not_redacted: list[dict[str, str]] | None = None, dry_run: bool = False) -> None:
+                 not_redacted: list[dict[str, str]] | None = None, dry_run: bool = False,
+                 interrupted: dict[str, Any] | None = None) -> None:
     """The report as JSON and as HTML (`report_paths`)."""
-    report = build_report(plan, outputs, not_redacted, dry_run)
+    report = build_report(plan, outputs, not_redacted, dry_run, interrupted)
     json_path, html_path = report_paths(path)
     # Both or neither: a failed HTML beside a new JSON would leave the last run's page describing this one.
     with atomic_output(json_path, overwrite) as json_temp:
@@ -251,6 +255,10 @@ def render_html(report: dict[str, Any]) -> str:
         f"plan created {e(report['plan_created'])} by veil {e(report['plan_veil_version'])}.</p>",
         *(["<p><strong>Dry run: nothing was written and nothing hidden; the regions are those planned.</strong></p>"]
           if report["dry_run"] else []),
+        *([f"<p><strong>Interrupted run: veil was stopped ({e(report['interrupted']['signal'])}) before it was "
+           f"done. This report covers the files it finished; the {len(report['interrupted']['files_not_done'])} "
+           "it had not done are listed under 'Inputs not redacted in this run'.</strong></p>"]
+          if report["interrupted"] else []),
         "<h2>Models and settings</h2><table>",
         row("Plan", f"loaded from {plan_file['path']} (SHA-256 when loaded: {plan_file['sha256_when_loaded']}); "
                     "each file's detection record below says what was detected, and the edits what a person "

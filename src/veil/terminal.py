@@ -1,9 +1,11 @@
 """Where veil speaks to its user: standard error, through one Rich console.
 
-A reader may close that pipe early (`veil DIR 2>&1 | head -1`). Rich's answer is to end the
-program with exit code 1 on the next line written, wherever the run is: the files still to do
-would not be done, and the exit code would no longer say how the files went. Here a closed
-standard error is silence from then on; the work, the manifest and the exit code are unchanged.
+A reader may close that pipe early (`veil DIR 2>&1 | head -1`), or the terminal may close
+(SIGHUP, and each write there then fails with EIO). Rich's answer to the first is to end the
+program with exit code 1 on the next line written, wherever the run is, and it raises the second:
+the files still to do would not be done, and the exit code would no longer say how the files went
+(a stop's, 128 + the signal, among them). Here standard error that can no longer be written is
+silence from then on; the work, the manifest and the exit code are unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ class StderrConsole(Console):
         # Messages name user files: no markup or emoji codes ("photo [edited].jpg" must print as
         # is), and no wrapping, so each message stays on one line whatever the terminal width.
         super().__init__(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
+
+    def _check_buffer(self) -> None:
+        """Rich's writing of what was printed, where a broken pipe is its one failure it handles."""
+        try:
+            super()._check_buffer()
+        except OSError:  # EIO from a closed terminal, say
+            self.on_broken_pipe()
 
     def on_broken_pipe(self) -> None:
         self.quiet = True

@@ -37,7 +37,7 @@ import numpy as np
 from av.bitstream import BitStreamFilterContext
 from av.video.frame import PictureType
 
-from veil.fferror import readable_packets, reason
+from veil.fferror import external_memory_failures_said, readable_packets, reason
 from veil.interrupt import temporary_folder
 from veil.plan import Encoding
 from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_sound_stream, container_codecs,
@@ -605,7 +605,8 @@ class Output:
             self._choose_type(frame)
             if frame.duration and frame.pts is not None:
                 self.durations[frame.pts] = frame.duration
-        packets = self.video.encode(frame)
+        with external_memory_failures_said():  # x264 opens at the first frame, and allocates as it goes
+            packets = self.video.encode(frame)
         for packet in packets:
             if packet.pts in self.durations:
                 duration = self.durations.pop(packet.pts)
