@@ -647,6 +647,9 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             scan.times.append(float(frame.time or 0.0))
             change = scene.add(index, Look.of(frame))
             cut = change == "cut"
+            # (A flash's first frame is measured as a cut's, no motion into it, before it is known to
+            # be a flash: the drift then lacks one frame's step, which boxes away from their
+            # detections also cover in the frame's own coordinates: track._filled's either_place.)
             scan.camera.add_frame(frame, turns, cut)
             scan.interlaced += frame.interlaced_frame
             scan.tone_mapped += frame.color_trc in DETECTORS_TONE_MAP
