@@ -382,9 +382,9 @@ def build_tracks(
             regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", boxes=boxes))
             if params.fills_frame is not None and frame_size is not None:
                 if held := _held_frames(boxes, inside, first, last, params, frame_size):
-                    # Its own region, a box exactly the frame: the report counts it, and the review
-                    # shows it as what it is and can take it away whole.
+                    # A region of its own, which the review can take away whole; its box 1.5 times the
+                    # frame each way, so that as an ellipse too (--shape) it covers the corners.
                     width, height = frame_size
-                    regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", shape="box",
-                                          boxes={f: Box(0, 0, width, height, origin="extended") for f in held}))
+                    regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", shape="box", boxes={
+                        f: Box(-width / 4, -height / 4, width * 5 / 4, height * 5 / 4, "extended") for f in held}))
     return regions
