@@ -129,12 +129,17 @@ def _blurred(patch: np.ndarray, box: Box) -> np.ndarray:
     # pixels, enlarged again, it shows the same, where a whole frame's (a held one) took seconds.
     shrink = sigma / BLUR_SIGMA_AT_MOST
     if shrink > 1:
-        small = np.stack([cv2.resize(channel, (max(1, round(w / shrink)), max(1, round(h / shrink))),
-                                     interpolation=cv2.INTER_AREA) for channel in values.transpose(2, 0, 1)], axis=2)
+        small = _resized(values, (max(1, round(w / shrink)), max(1, round(h / shrink))), cv2.INTER_AREA)
         blurred = _matrix_blurred(small, sigma * small.shape[0] / h)
-        return np.stack([cv2.resize(channel, (w, h), interpolation=cv2.INTER_LINEAR)
-                         for channel in blurred.transpose(2, 0, 1)], axis=2).reshape(patch.shape)
+        return _resized(blurred, (w, h), cv2.INTER_LINEAR).reshape(patch.shape)
     return _matrix_blurred(values, sigma).reshape(patch.shape)
+
+
+def _resized(values: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+    """Rows x columns x channels resized to `size` (width, height), channel by channel (OpenCV
+    drops a single channel's axis)."""
+    return np.stack([cv2.resize(channel, size, interpolation=interpolation)
+                     for channel in values.transpose(2, 0, 1)], axis=2)
 
 
 def _matrix_blurred(values: np.ndarray, sigma: float) -> np.ndarray:

@@ -313,18 +313,27 @@ def _fills(box: Box, limit: float, frame_size: tuple[int, int]) -> bool:
     return box.width >= limit * frame_size[0] or box.height >= limit * frame_size[1]
 
 
-def _held_frames(track: dict[int, Box], detections: Mapping[int, Sequence[Box]], first: int, last: int,
-                 params: TrackParams, frame_size: tuple[int, int]) -> list[int]:
+def _found_nearly_filling(detections: Mapping[int, Sequence[Box]], params: TrackParams,
+                          frame_size: tuple[int, int] | None) -> list[int] | None:
+    """The frames with a face found at `params.high_score` at least half `fills_frame` times the
+    frame's height or width, which end a hold (`_held_frames`); None where nothing is held."""
+    if params.fills_frame is None or frame_size is None:
+        return None
+    return [f for f, boxes in detections.items()
+            if any((b.score or 0) >= params.high_score and _fills(b, params.fills_frame / 2, frame_size) for b in boxes)]
+
+
+def _held_frames(track: dict[int, Box], found_again: Sequence[int], first: int, last: int, params: TrackParams,
+                 frame_size: tuple[int, int]) -> list[int]:
     """`params.fills_frame`: the frames of the shot [first, last] past the track's last detection
     that it holds whole, where its last box scoring `params.high_score`, no more than `max_gap`
     frames from that end, fills the frame (weaker ones may follow: an eye taken for a face); up to
     the shot's end or the next face found at that score nearly filling the frame again (the same
-    face, the camera pulling back); and likewise before its first detection."""
+    face, the camera pulling back: `found_again`, the shot's frames with such a face); and likewise
+    before its first detection."""
     limit = params.fills_frame or 0.0
     seen = sorted(f for f, box in track.items() if box.origin not in ("interpolated", "extended"))
     sure = [f for f in seen if (track[f].score or 0) >= params.high_score]
-    found_again = [f for f, boxes in detections.items() if any(
-        (b.score or 0) >= params.high_score and _fills(b, limit / 2, frame_size) for b in boxes)]
     held: list[int] = []
     if sure and seen[-1] - sure[-1] <= params.max_gap and _fills(track[sure[-1]], limit, frame_size):
         stop = min((f for f in found_again if f > seen[-1]), default=last + 1)
@@ -378,10 +387,11 @@ def build_tracks(
         else:
             kept = [track for track in associate(inside, params) if confirmed(track, params)]
             filled = _filled(kept, first, last, params, np.zeros((frame_count, 2)))
+        found_again = _found_nearly_filling(inside, params, frame_size)
         for boxes in filled:
             regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", boxes=boxes))
-            if params.fills_frame is not None and frame_size is not None:
-                if held := _held_frames(boxes, inside, first, last, params, frame_size):
+            if found_again is not None and frame_size is not None:
+                if held := _held_frames(boxes, found_again, first, last, params, frame_size):
                     # A region of its own, which the review can take away whole; its box 1.5 times the
                     # frame each way, so that as an ellipse too (--shape) it covers the corners.
                     width, height = frame_size
