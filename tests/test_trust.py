@@ -321,6 +321,9 @@ def test_no_process_of_veil_may_dump_core(shared_data, tmp_path):
         family = [process.pid, *(child.pid for child in psutil.Process(process.pid).children(recursive=True))]
         assert len(family) > 1, "veil started no worker process"
         assert {pid: _core_limits(pid) for pid in family} == {pid: ["0", "0"] for pid in family}
+        # A core handed to systemd-coredump or apport ignores the limit: it holds no memory either.
+        assert {pid: Path(f"/proc/{pid}/coredump_filter").read_text().strip() for pid in family} == \
+            {pid: "00000000" for pid in family}
     finally:
         process.terminate()
         process.communicate(timeout=60)

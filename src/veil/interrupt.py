@@ -52,9 +52,19 @@ def no_core_dumps() -> None:
     the system allows: a core holds the process's memory, decoded and unredacted pictures among
     it, and would be an unredacted copy of the input left on disk. First thing in the `veil`
     command, and in each worker that runs veil's work (one started by a library caller, or a
-    remote Dask worker, does not inherit the command's limit)."""
+    remote Dask worker, does not inherit the command's limit).
+
+    The limit alone is not enough: where the system hands cores to a program (systemd-coredump,
+    apport: a `core_pattern` starting with "|"), Linux hands it the whole core whatever the limit,
+    and what that program keeps is its own choice. So the process's mappings are also left out of
+    any core (`coredump_filter` 0, inherited by the processes it starts): a core is then registers
+    and notes, no memory. (Marking the process non-dumpable would stop the core outright, but
+    also shuts a process run by a user out of some of its own /proc files, its io and environ
+    among them, which the libraries veil runs are free to read.)"""
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    with contextlib.suppress(OSError):
+        Path("/proc/self/coredump_filter").write_text("0")
 
 
 def catch_stops() -> None:
