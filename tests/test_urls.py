@@ -7,6 +7,7 @@ same file redacted from a local path, and its faces against the plan.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import importlib.util
@@ -217,6 +218,38 @@ def test_an_interrupted_url_run_leaves_no_copy_and_no_partial_output(shared_data
     assert not [name for name in written if name.startswith(".")], "a partial output was left"
     assert {Path(r["output"]).name for r in records(manifest)} <= written and len(written) < len(inputs)
     assert list(temp.iterdir()) == [], "a temporary copy was left"
+
+
+def test_the_copies_a_run_killed_outright_left_are_removed_by_the_next_run(shared_data, tmp_path, monkeypatch):
+    """A run killed outright (the kernel's out-of-memory killer sends SIGKILL) runs no clean-up: the
+    staged, unredacted copy of its input stays in the temp folder. The next run removes it and
+    says so; a folder some live process still holds stays, whatever its name's process id says
+    (a run in another container sharing the temp folder)."""
+    inputs = photos(shared_data, tmp_path / "in", 12)
+    temp, out = tmp_path / "tmp", tmp_path / "out"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    process = subprocess.Popen(veil_command(url_of(tmp_path / "in"), "--output-dir", out, "--jobs", 1),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
+                               start_new_session=True)
+    wait_until(lambda: any(temp.glob("veil-*/input/*.jpg")), process)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=DEADLINE_S)
+    assert list(temp.glob("veil-*/input/*.jpg")), "the kill left no copy: nothing to see removed"
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # its process id is now no live process's
+    held = temp / f"veil-{ended.pid}-abcdefgh"
+    held.mkdir()
+    holder = os.open(held, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(holder, fcntl.LOCK_SH)
+    try:
+        again = run_veil(inputs[0], "-o", tmp_path / "again.jpg")
+    finally:
+        os.close(holder)
+    assert again.returncode == 0, again.stderr
+    assert sorted(temp.iterdir()) == [held], "the killed run's copy is still there"
+    assert "removed 1 temporary folder(s) that veil runs killed outright had left" in again.stderr, again.stderr
 
 
 def one_error(result) -> str:

@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import functools
 import multiprocessing
 import os
@@ -206,11 +207,27 @@ def stops_held() -> Iterator[None]:
             _raise_stop(signum)
 
 
+# veil's prefixes ("veil-", "veil-check-", "veil-dask-"), the process id, and mkdtemp's 8 characters.
+_TEMPORARY_FOLDER = re.compile(r"veil-(?:[a-z]+-)?(\d+)-[a-z0-9_]{8}")
+_folder_locks: dict[Path, int] = {}  # a temporary folder in use -> the descriptor that holds its lock
+
+
 def temporary_folder(prefix: str) -> contextlib.AbstractContextManager[Path]:
     """A private folder in the system temp folder, removed however the block ends. Its name
     holds this process's id: a worker process that dies without its clean-up leaves it to the
-    process that ran it (`remove_folders_of`)."""
-    return _listed_while_used(lambda: Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")))
+    process that ran it (`remove_folders_of`). A process killed outright leaves it to the next
+    run (`remove_folders_of_dead_runs`), which the folder's lock, held while it is in use and let
+    go by the system when its process ends, tells it may take it."""
+    return _listed_while_used(lambda: _locked_folder(prefix))
+
+
+def _locked_folder(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+    with contextlib.suppress(OSError):  # a system without locks: the process id alone decides
+        descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(descriptor, fcntl.LOCK_SH)
+        _folder_locks[path] = descriptor
+    return path
 
 
 def remove_folders_of(pid: int) -> list[Path]:
@@ -219,12 +236,63 @@ def remove_folders_of(pid: int) -> list[Path]:
     left = []
     with contextlib.suppress(OSError):
         for entry in os.scandir(tempfile.gettempdir()):
-            # veil's prefixes ("veil-", "veil-check-"), the id, and mkdtemp's 8 characters.
-            if re.fullmatch(rf"veil-([a-z]+-)?{pid}-[a-z0-9_]{{8}}", entry.name) and entry.is_dir(follow_symlinks=False):
+            if (found := _TEMPORARY_FOLDER.fullmatch(entry.name)) and int(found[1]) == pid \
+                    and entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
                 if os.path.lexists(entry.path):
                     left.append(Path(entry.path))
     return left
+
+
+def remove_folders_of_dead_runs() -> tuple[list[Path], list[Path]]:
+    """Remove this user's temporary folders left by veil processes killed outright (the kernel's
+    out-of-memory killer, SIGKILL): a staged, unredacted copy of an input may be in one, and no
+    clean-up of theirs ran. A folder is taken only when no process holds its lock and its
+    process id is not a live process's (a folder of an older veil has no lock; a process of
+    another container sharing this temp folder has an id that means nothing here, but its lock
+    holds). Returns the folders removed and those that could not be."""
+    removed: list[Path] = []
+    left: list[Path] = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(tempfile.gettempdir()):
+            found = _TEMPORARY_FOLDER.fullmatch(entry.name)
+            if not found or not entry.is_dir(follow_symlinks=False) or _process_alive(int(found[1])):
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != os.getuid() or _in_use(entry.path):
+                    continue
+            except OSError:  # gone meanwhile
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
+            (left if os.path.lexists(entry.path) else removed).append(Path(entry.path))
+    return removed, left
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether `pid` is a running process's: not a dead one's whose exit no one has collected yet
+    (a zombie holds no memory and no folder; an orphan stays one where nothing reaps it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    try:  # Linux: the state follows the command name, which may hold spaces and parentheses
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _in_use(path: str) -> bool:
+    """Whether a live process holds the lock of the temporary folder at `path`."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(descriptor)  # the lock, if taken, with it
+    return False
 
 
 def temporary_file(folder: Path, prefix: str, suffix: str) -> contextlib.AbstractContextManager[Path]:
@@ -285,6 +353,8 @@ def _remove(name: str) -> None:
 def _remove_path(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         _remove_folder(path)
+        if (descriptor := _folder_locks.pop(path, None)) is not None:
+            os.close(descriptor)
     else:
         path.unlink(missing_ok=True)
 
