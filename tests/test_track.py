@@ -253,7 +253,7 @@ def test_a_face_grown_past_the_frame_holds_the_frame_until_its_shot_ends_or_it_i
     def held(detections: dict[int, list[Box]], cuts: list[int] = (), tracking: TrackParams = params) -> set[int]:
         regions = build_tracks(detections, 40, cuts, tracking, frame_size=(640, 360))
         holding = [r for r in regions if r.shape == "box"]
-        assert all(b == Box(-160, -90, 800, 450, "extended") for r in holding for b in r.boxes.values())
+        assert all(b == Box(-160, -90, 800, 450, "held") for r in holding for b in r.boxes.values())
         return {f for r in holding for f in r.boxes}
 
     assert held(grown) == set(range(6, 40))

@@ -1709,10 +1709,15 @@ def test_a_zoom_into_a_face_hides_the_frame_once_the_face_has_grown_past_it(tmp_
     # Through the command, which gives face regions the --shape asked for: an ellipse too hides it.
     plan_file = tmp_path / "zoom.plan.json"
     result = CliRunner().invoke(app, [str(clip), "-o", str(target), "--color", "#ff00ff", "--save-plan",
-                                      str(plan_file), "-q"])
+                                      str(plan_file), "--json"])
     assert result.exit_code == 0, result.output
     plan = Plan.load(plan_file).media[0]
     assert plan.detection["tracking"]["fills_frame"] == 1.5 and not plan.scene_cuts
+    # Said, and marked in the plan (the review and the report show it): black frames are no mystery.
+    held = {f for r in plan.regions for f, box in r.boxes.items() if box.origin == "held"}
+    assert held and min(held) <= 20 and max(held) == 55
+    notes = json.loads(result.stdout)["results"][0]["notes"]
+    assert f"{len(held)} frame(s) were hidden whole: a face grew past the frame there" in " ".join(notes), notes
     with av.open(str(target)) as container:
         hidden = [float((np.abs(shown.to_ndarray(format="rgb24").astype(int) - (255, 0, 255)) <= 40).all(axis=2).mean())
                   for shown in container.decode(video=0)]

@@ -319,6 +319,10 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     # Frames decoded from a damaged video's damaged data are said with the damage.
     if unanalysed := set(media.unanalysed_frames) - set(damage["damaged_frames"] if damage else ()):
         found.append(Note(f"{len(unanalysed)} frame(s) could not be analysed and {are} fully covered"))
+    held = {f for r in media.regions if not r.keep_visible for f, box in r.boxes.items() if box.origin == "held"}
+    if held:
+        found.append(Note(f"{len(held)} frame(s) {were} hidden whole: a face grew past the frame there (a zoom, a "
+                          "close-up), where no detector sees it as a face; the review shows them"))
     if others := media.detection.get("other_images_not_written"):
         found.append(Note(f"the file holds {others + 1} images (pages, a burst, a second view): only the one viewers "
                           f"show {was} redacted and written ({others} left out)", warning=True))

@@ -37,8 +37,9 @@ Shape = Literal["ellipse", "box"]
 # Where a box came from. "detected": the face detector saw it in this frame;
 # "interpolated": the tracker filled a gap between detections; "extended": the tracker
 # kept the mask on before the first / after the last detection; "reviewer": drawn or
-# moved by a person; "unanalysed": the frame could not be analysed, so all of it is hidden.
-Origin = Literal["detected", "interpolated", "extended", "reviewer", "unanalysed"]
+# moved by a person; "unanalysed": the frame could not be analysed, so all of it is hidden;
+# "held": the tracker hid the whole frame, past a face that grew beyond it (a zoom, a close-up).
+Origin = Literal["detected", "interpolated", "extended", "reviewer", "unanalysed", "held"]
 # What a region hides. Every kind flows through the same plan, tracking, review, render and report.
 Kind = Literal["face", "plate", "text", "person", "speech"]
 VoiceMode = Literal["keep", "mute", "mute-all", "anonymise"]

@@ -31,7 +31,7 @@ from veil.voice import VOICE_TEXT, voice_entry
 
 REPORT_FORMAT = "veil-report"
 REPORT_VERSION = 1
-ORIGINS = ("detected", "interpolated", "extended", "reviewer", "unanalysed")
+ORIGINS = ("detected", "interpolated", "extended", "reviewer", "unanalysed", "held")
 # The `media` of an edit that concerns every file (export, loading a plan); see veil.review.session.
 ALL_MEDIA = "*"
 

@@ -396,5 +396,5 @@ def build_tracks(
                     # frame each way, so that as an ellipse too (--shape) it covers the corners.
                     width, height = frame_size
                     regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", shape="box", boxes={
-                        f: Box(-width / 4, -height / 4, width * 5 / 4, height * 5 / 4, "extended") for f in held}))
+                        f: Box(-width / 4, -height / 4, width * 5 / 4, height * 5 / 4, "held") for f in held}))
     return regions
