@@ -109,7 +109,7 @@ def speech_record(sound_seconds: float) -> dict:
 
 INVALID = {
     "not a plan": (lambda d: d.update(format="something-else"), "format"),
-    "future version": (lambda d: d.update(version=3), "version"),
+    "future version": (lambda d: d.update(version=4), "version"),
     "no media list": (lambda d: d.pop("media"), "top level: 'media' is a required property"),
     "unknown mode": (lambda d: d["render"].update(mode="swirl"), "render/mode"),
     "too many blocks": (lambda d: d["render"].update(blocks=20), "render/blocks"),

@@ -241,6 +241,12 @@ def test_the_copies_a_run_killed_outright_left_are_removed_by_the_next_run(share
     ended.wait()  # its process id is now no live process's
     held = temp / f"veil-{ended.pid}-abcdefgh"
     held.mkdir()
+    (held / ".veil-temporary").touch()
+    # Named like veil's but not veil's (no mark): a user's own folder, and one whose number is no
+    # process id at all.
+    theirs = [temp / f"veil-{ended.pid}-holidays", temp / "veil-photos-99999999999999999999-birthday"]
+    for folder in theirs:
+        folder.mkdir()
     holder = os.open(held, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(holder, fcntl.LOCK_SH)
     try:
@@ -248,8 +254,9 @@ def test_the_copies_a_run_killed_outright_left_are_removed_by_the_next_run(share
     finally:
         os.close(holder)
     assert again.returncode == 0, again.stderr
-    assert sorted(temp.iterdir()) == [held], "the killed run's copy is still there"
-    assert "removed 1 temporary folder(s) that veil runs killed outright had left" in again.stderr, again.stderr
+    assert sorted(temp.iterdir()) == sorted([held, *theirs]), "the killed run's copy is still there"
+    assert "removed 1 temporary folder(s) that veil runs ended without their clean-up (killed, crashed) had left" \
+        in again.stderr, again.stderr
 
 
 def one_error(result) -> str:

@@ -21,7 +21,8 @@ from distributed.comm import get_address_host
 
 from veil.batch import (BatchError, Task, local_workers, remove_what_workers_left, run_windowed,
                         start_resource_tracker)
-from veil.interrupt import end_on_stop, no_core_dumps, stops_blocked_for_children, temporary_folder
+from veil.interrupt import (end_on_stop, no_core_dumps, remove_folders_of_dead_runs, stops_blocked_for_children,
+                            temporary_folder)
 from veil.models import set_threads, usable_cores
 from veil.names import shown
 from veil.outputs import remove_partial_outputs
@@ -37,6 +38,9 @@ class DetectorThreads(WorkerPlugin):
 
     def setup(self, worker) -> None:
         no_core_dumps()  # a remote worker was not started by veil: it has the limits its operator gave it
+        # A remote machine's temp folder, where a worker killed outright left its staged inputs, is
+        # not the command's: cleared here (a local worker's is the command's, cleared already).
+        remove_folders_of_dead_runs()
         siblings = self.workers_per_host.get(get_address_host(worker.address), 1)
         set_threads(max(1, usable_cores() // siblings))
         if threading.current_thread() is threading.main_thread():  # where signal handlers are set

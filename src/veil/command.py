@@ -31,8 +31,8 @@ from veil.detect import PROFILES
 from veil.manifest import (ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint,
                            started_outputs, still_done)
 from veil.models import usable_cores
-from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_folders_of_dead_runs, remove_leftovers, said_at_stop,
-                            say_at_stop)
+from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop,
+                            say_what_dead_runs_left)
 from veil.kinds import counted
 from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
@@ -161,7 +161,7 @@ def redact(
     else:
         plan = Plan(render=render, encoding=encoding, veil_version=__version__)
 
-    say_what_dead_runs_left()
+    say_what_dead_runs_left(err.print)
     written = [p for p in (save_plan, *(report_paths(report) if report else ())) if p is not None]
     audit = AuditFiles(save_plan, report)
     say_at_stop(audit.said())
@@ -249,18 +249,6 @@ def redact(
     print_summary(results, skipped, time.monotonic() - started, quiet, as_json, dry_run)
     if failed_writes or any(r.error for r in results):
         raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
-
-
-def say_what_dead_runs_left() -> None:
-    """Remove, and say, the temporary folders of earlier runs killed outright: the staged copy of
-    an input fetched by URL, unredacted, would lie there for anyone who can read the temp folder."""
-    removed, left = remove_folders_of_dead_runs()
-    if removed:
-        err.print(f"veil: removed {len(removed)} temporary folder(s) that veil runs killed outright had left, "
-                  f"e.g. {shown(removed[0])} (copies of their inputs may have been in them)")
-    for path in left:
-        err.print(f"veil: cannot remove {shown(path)}, a temporary folder that a veil run killed outright left "
-                  "(a copy of its input may be in it): remove it")
 
 
 def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, ctx: typer.Context) -> Plan:

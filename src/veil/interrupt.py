@@ -55,11 +55,12 @@ def no_core_dumps() -> None:
     command, and in each worker that runs veil's work (one started by a library caller, or a
     remote Dask worker, does not inherit the command's limit).
 
-    The limit alone is not enough: where the system hands cores to a program (systemd-coredump,
-    apport: a `core_pattern` starting with "|"), Linux hands it the whole core whatever the limit,
-    and what that program keeps is its own choice. So the process's mappings are also left out of
-    any core (`coredump_filter` 0, inherited by the processes it starts): a core is then registers
-    and notes, no memory. (Marking the process non-dumpable would stop the core outright, but
+    The limit alone is not enough: where the system hands cores to a program (a `core_pattern`
+    starting with "|": systemd-coredump, apport, a vendor's crash reporter), Linux hands it the
+    whole core whatever the limit, and whether it keeps it is that program's choice (systemd-coredump
+    honours the limit; not every one does). So the process's mappings are also left out of any core
+    (`coredump_filter` 0, inherited by the processes it starts): a core is then registers and notes
+    (the command line and mapped files' names among them), no memory. (Marking the process non-dumpable would stop the core outright, but
     also shuts a process run by a user out of some of its own /proc files, its io and environ
     among them, which the libraries veil runs are free to read.)"""
     with contextlib.suppress(ValueError, OSError):
@@ -209,57 +210,79 @@ def stops_held() -> Iterator[None]:
 
 # veil's prefixes ("veil-", "veil-check-", "veil-dask-"), the process id, and mkdtemp's 8 characters.
 _TEMPORARY_FOLDER = re.compile(r"veil-(?:[a-z]+-)?(\d+)-[a-z0-9_]{8}")
+# A file in each of them: a folder that only looks like one by its name (a user's "veil-2024-holidays")
+# is never taken for one.
+_MARK = ".veil-temporary"
 _folder_locks: dict[Path, int] = {}  # a temporary folder in use -> the descriptor that holds its lock
 
 
 def temporary_folder(prefix: str) -> contextlib.AbstractContextManager[Path]:
     """A private folder in the system temp folder, removed however the block ends. Its name
     holds this process's id: a worker process that dies without its clean-up leaves it to the
-    process that ran it (`remove_folders_of`). A process killed outright leaves it to the next
+    process that ran it (`remove_folders_of`). A process killed outright leaves it to a later
     run (`remove_folders_of_dead_runs`), which the folder's lock, held while it is in use and let
     go by the system when its process ends, tells it may take it."""
     return _listed_while_used(lambda: _locked_folder(prefix))
 
 
 def _locked_folder(prefix: str) -> Path:
+    """A new temporary folder, locked, then marked as veil's: a folder without the mark (one
+    being made) is never taken, and where the system takes no lock, none ever is."""
     path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
-    with contextlib.suppress(OSError):  # a system without locks: the process id alone decides
+    with contextlib.suppress(OSError):
         descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        fcntl.flock(descriptor, fcntl.LOCK_SH)
-        _folder_locks[path] = descriptor
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH)
+        except OSError:
+            os.close(descriptor)
+        else:
+            _folder_locks[path] = descriptor
+    (path / _MARK).touch()
     return path
 
 
 def remove_folders_of(pid: int) -> list[Path]:
     """Remove the temporary folders that the process `pid`, now dead, made and left (a staged
     copy of an input may be in one); return those that could not be removed."""
-    left = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(tempfile.gettempdir()):
-            if (found := _TEMPORARY_FOLDER.fullmatch(entry.name)) and int(found[1]) == pid \
-                    and entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-                if os.path.lexists(entry.path):
-                    left.append(Path(entry.path))
-    return left
+    return _remove_folders(lambda found: found == pid)[1]
 
 
 def remove_folders_of_dead_runs() -> tuple[list[Path], list[Path]]:
-    """Remove this user's temporary folders left by veil processes killed outright (the kernel's
-    out-of-memory killer, SIGKILL): a staged, unredacted copy of an input may be in one, and no
-    clean-up of theirs ran. A folder is taken only when no process holds its lock and its
-    process id is not a live process's (a folder of an older veil has no lock; a process of
-    another container sharing this temp folder has an id that means nothing here, but its lock
-    holds). Returns the folders removed and those that could not be."""
+    """Remove this user's temporary folders that veil processes left when they ended without
+    their clean-up (killed outright: SIGKILL, the kernel's out-of-memory killer; a crash; a power
+    loss): a staged, unredacted copy of an input may be in one. A folder is taken only when its
+    process id is no running process's and no process holds its lock (a process of another
+    container sharing this temp folder has an id that means nothing here, but its lock holds).
+    Returns the folders removed and those that could not be."""
+    return _remove_folders(lambda found: not _process_alive(found))
+
+
+def say_what_dead_runs_left(say: Callable[[str], None]) -> None:
+    """Remove, and `say`, the temporary folders of earlier runs that ended without their clean-up:
+    the staged copy of an input fetched by URL, unredacted, would lie there for anyone who can
+    read the temp folder."""
+    removed, left = remove_folders_of_dead_runs()
+    if removed:
+        say(f"veil: removed {len(removed)} temporary folder(s) that veil runs ended without their clean-up "
+                  f"(killed, crashed) had left, e.g. {shown(removed[0])}: copies of their inputs may have been in them")
+    for path in left:
+        say(f"veil: cannot remove {shown(path)}, a temporary folder that a veil run ended without its clean-up "
+                  "left (a copy of its input may be in it): remove it")
+
+
+def _remove_folders(taken: Callable[[int], bool]) -> tuple[list[Path], list[Path]]:
+    """Remove this user's marked temporary folders whose process id `taken` accepts and whose
+    lock no process holds; return those removed and those that could not be."""
     removed: list[Path] = []
     left: list[Path] = []
     with contextlib.suppress(OSError):
         for entry in os.scandir(tempfile.gettempdir()):
             found = _TEMPORARY_FOLDER.fullmatch(entry.name)
-            if not found or not entry.is_dir(follow_symlinks=False) or _process_alive(int(found[1])):
-                continue
             try:
-                if entry.stat(follow_symlinks=False).st_uid != os.getuid() or _in_use(entry.path):
+                if not found or not entry.is_dir(follow_symlinks=False) \
+                        or entry.stat(follow_symlinks=False).st_uid != os.getuid() \
+                        or not os.path.isfile(os.path.join(entry.path, _MARK)) \
+                        or not taken(int(found[1])) or _in_use(entry.path):
                     continue
             except OSError:  # gone meanwhile
                 continue
@@ -273,7 +296,7 @@ def _process_alive(pid: int) -> bool:
     (a zombie holds no memory and no folder; an orphan stays one where nothing reaps it)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # no such process; no process could have that id
         return False
     except OSError:  # another user's process
         return True
@@ -284,7 +307,8 @@ def _process_alive(pid: int) -> bool:
 
 
 def _in_use(path: str) -> bool:
-    """Whether a live process holds the lock of the temporary folder at `path`."""
+    """Whether a live process holds the lock of the temporary folder at `path` (where the system
+    takes no lock: always, so that nothing is taken)."""
     descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -353,10 +377,10 @@ def _remove(name: str) -> None:
 def _remove_path(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         _remove_folder(path)
-        if (descriptor := _folder_locks.pop(path, None)) is not None:
-            os.close(descriptor)
     else:
         path.unlink(missing_ok=True)
+    if (descriptor := _folder_locks.pop(path, None)) is not None:  # the lock goes once the folder is gone
+        os.close(descriptor)
 
 
 def _remove_folder(path: Path, tries: int = 3) -> None:

@@ -31,7 +31,7 @@ PLAN_FORMAT = "veil-plan"
 # 2: per-file detection record, encoding settings, paths absolute and relative to the plan,
 # whether frames outside a --start/--end range are covered, and each region's kind. Version 1
 # plans still load (their regions are faces).
-PLAN_VERSION = 2
+PLAN_VERSION = 3  # 3: boxes may be "held"
 
 Shape = Literal["ellipse", "box"]
 # Where a box came from. "detected": the face detector saw it in this frame;

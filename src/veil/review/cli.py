@@ -28,6 +28,7 @@ from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, detection_flags,
                           parse_color, parse_hide_option, with_options_given)
 from veil.detect import PROFILES
+from veil.interrupt import say_what_dead_runs_left
 from veil.names import real_path, shown
 from veil.outputs import Input, OutputClaims, OutputError, collect_inputs, output_path
 from veil.pipeline import Analysis, FileTask, redact_file
@@ -74,6 +75,7 @@ def review(
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the address only; do not open a browser.")] = False,
 ) -> None:
     """Check and correct every redaction in a local web page, then export the outputs and an audit report."""
+    say_what_dead_runs_left(err.print)
     settings = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, hide=parse_hide_option(hide),
                         salvage=salvage)

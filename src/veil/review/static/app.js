@@ -10,7 +10,7 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const ORIGIN_COLOURS = {
-  detected: "#2fbf71", interpolated: "#f0a030", extended: "#8d8df0", reviewer: "#3aa0ff", unanalysed: "#ff4d4d", held: "#b04dff", unchecked: "#e060d0",
+  detected: "#2fbf71", interpolated: "#f0a030", extended: "#8d8df0", reviewer: "#3aa0ff", unanalysed: "#ff4d4d", held: "#a0522d", unchecked: "#e060d0",
 };
 const ROW = 16;           // timeline: pixels per track
 const LABEL = 48;         // timeline: width of the track names
