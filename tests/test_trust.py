@@ -8,6 +8,7 @@ exactly what ran. Real files, real detector, the real command.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -780,3 +781,34 @@ def test_a_reader_that_closes_stderr_changes_neither_the_work_nor_the_exit_code(
     manifest = [json.loads(line) for line in (out / "veil-manifest.jsonl").read_text().splitlines()]
     outcomes = {Path(r["path"]).name: r["status"] for r in manifest if r["status"] != "started"}
     assert outcomes == {"b.jpg": "ok", "c.jpg": "ok", "notes.txt": "skipped", **({"a.jpg": "failed"} if broken else {})}
+
+
+def test_a_dead_workers_folders_are_removed_only_when_no_process_holds_them(tmp_path, monkeypatch):
+    """After a worker process died, the folders named for its process id go, unless some live
+    process holds them (a run in another container sharing the temp folder, whose ids mean nothing
+    here) or they are not marked as veil's."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ours, foreign, unmarked = tmp_path / "veil-4242-abcdefgh", tmp_path / "veil-check-4242-abcdefgh", tmp_path / "veil-4242-holidays"
+    for folder in (ours, foreign, unmarked):
+        (folder / "input").mkdir(parents=True)
+        (folder / "input" / "copy.jpg").write_bytes(b"an unredacted copy")
+    for folder in (ours, foreign):
+        (folder / ".veil-temporary").touch()
+    holder = os.open(foreign, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(holder, fcntl.LOCK_SH)
+    try:
+        assert interrupt.remove_folders_of(4242) == []
+        assert sorted(tmp_path.iterdir()) == sorted([foreign, unmarked])
+    finally:
+        os.close(holder)
+    assert interrupt.remove_folders_of(4242) == [] and sorted(tmp_path.iterdir()) == [unmarked]
+
+
+def test_a_temporary_folder_is_marked_and_locked_while_in_use_and_gone_after(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with interrupt.temporary_folder("veil-") as folder:
+        (folder / "input").mkdir()
+        assert (folder / ".veil-temporary").is_file()
+        assert interrupt.remove_folders_of_dead_runs() == ([], [])  # held by this live process
+        assert folder.exists()
+    assert list(tmp_path.iterdir()) == [] and interrupt._folder_locks == {}

@@ -236,17 +236,16 @@ def test_the_copies_a_run_killed_outright_left_are_removed_by_the_next_run(share
     os.killpg(process.pid, signal.SIGKILL)
     process.communicate(timeout=DEADLINE_S)
     assert list(temp.glob("veil-*/input/*.jpg")), "the kill left no copy: nothing to see removed"
+    killed = len(list(temp.iterdir()))
 
-    ended = subprocess.Popen(["true"])
-    ended.wait()  # its process id is now no live process's
-    held = temp / f"veil-{ended.pid}-abcdefgh"
-    held.mkdir()
-    (held / ".veil-temporary").touch()
-    # Named like veil's but not veil's (no mark): a user's own folder, and one whose number is no
-    # process id at all.
-    theirs = [temp / f"veil-{ended.pid}-holidays", temp / "veil-photos-99999999999999999999-birthday"]
-    for folder in theirs:
+    # A folder some process still holds stays, whatever its name's process id says (a run of another
+    # container sharing the temp folder); one named like veil's but not marked as veil's (a user's own
+    # "veil-2024-holidays") stays; a marked one whose number is no process id at all goes, like the copy.
+    held, theirs, odd = temp / "veil-1-abcdefgh", temp / "veil-2024-holidays", temp / "veil-99999999999999999999-abcdefgh"
+    for folder in (held, theirs, odd):
         folder.mkdir()
+    for folder in (held, odd):
+        (folder / ".veil-temporary").touch()
     holder = os.open(held, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(holder, fcntl.LOCK_SH)
     try:
@@ -254,9 +253,9 @@ def test_the_copies_a_run_killed_outright_left_are_removed_by_the_next_run(share
     finally:
         os.close(holder)
     assert again.returncode == 0, again.stderr
-    assert sorted(temp.iterdir()) == sorted([held, *theirs]), "the killed run's copy is still there"
-    assert "removed 1 temporary folder(s) that veil runs ended without their clean-up (killed, crashed) had left" \
-        in again.stderr, again.stderr
+    assert sorted(temp.iterdir()) == sorted([held, theirs]), "the killed run's copy is still there"
+    assert f"removed {killed + 1} temporary folder(s) left by veil runs that ended without cleaning up" in again.stderr, \
+        again.stderr
 
 
 def one_error(result) -> str:

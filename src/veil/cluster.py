@@ -12,7 +12,7 @@ import logging
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 import dask
@@ -38,15 +38,17 @@ class DetectorThreads(WorkerPlugin):
 
     def setup(self, worker) -> None:
         no_core_dumps()  # a remote worker was not started by veil: it has the limits its operator gave it
-        # A remote machine's temp folder, where a worker killed outright left its staged inputs, is
-        # not the command's: cleared here (a local worker's is the command's, cleared already).
-        remove_folders_of_dead_runs()
         siblings = self.workers_per_host.get(get_address_host(worker.address), 1)
         set_threads(max(1, usable_cores() // siblings))
         if threading.current_thread() is threading.main_thread():  # where signal handlers are set
             # As a process pool's worker: deaf to Ctrl-C (the main process lets the files in flight
             # finish), and ended by SIGTERM or SIGHUP after removing its temporary files.
             end_on_stop()
+        # Another machine's temp folder, where a worker that ended without cleaning up left the staged
+        # copies of its inputs, is no command's to clear; a worker clears it as it joins (nothing to
+        # say there: a remote worker has no terminal of the user's). Last, and never its failure.
+        with suppress(Exception):
+            remove_folders_of_dead_runs()
 
 
 def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileResult], None]) -> None:

@@ -27,6 +27,7 @@ import re
 import resource
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -210,8 +211,8 @@ def stops_held() -> Iterator[None]:
 
 # veil's prefixes ("veil-", "veil-check-", "veil-dask-"), the process id, and mkdtemp's 8 characters.
 _TEMPORARY_FOLDER = re.compile(r"veil-(?:[a-z]+-)?(\d+)-[a-z0-9_]{8}")
-# A file in each of them: a folder that only looks like one by its name (a user's "veil-2024-holidays")
-# is never taken for one.
+# A file in each, written once the folder is locked: a folder that only looks like one by its name
+# (a user's "veil-2024-holidays"), or one being made, is never taken for one. Removed last.
 _MARK = ".veil-temporary"
 _folder_locks: dict[Path, int] = {}  # a temporary folder in use -> the descriptor that holds its lock
 
@@ -220,103 +221,104 @@ def temporary_folder(prefix: str) -> contextlib.AbstractContextManager[Path]:
     """A private folder in the system temp folder, removed however the block ends. Its name
     holds this process's id: a worker process that dies without its clean-up leaves it to the
     process that ran it (`remove_folders_of`). A process killed outright leaves it to a later
-    run (`remove_folders_of_dead_runs`), which the folder's lock, held while it is in use and let
-    go by the system when its process ends, tells it may take it."""
+    run (`remove_folders_of_dead_runs`): the folder's lock, held while it is in use and let go by
+    the system when its process ends, tells that run it may take it."""
     return _listed_while_used(lambda: _locked_folder(prefix))
 
 
 def _locked_folder(prefix: str) -> Path:
-    """A new temporary folder, locked, then marked as veil's: a folder without the mark (one
-    being made) is never taken, and where the system takes no lock, none ever is."""
+    """A new temporary folder, locked, then marked. Where the system takes no lock it is left
+    unmarked, and no later run ever takes it (its own process still removes it)."""
     path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
-    with contextlib.suppress(OSError):
+    try:
         descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_SH)
-        except OSError:
-            os.close(descriptor)
-        else:
-            _folder_locks[path] = descriptor
-    (path / _MARK).touch()
+    except OSError:
+        return path
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH)
+        (path / _MARK).touch()
+    except OSError:
+        os.close(descriptor)
+        if not (path / _MARK).exists():  # not marked: not locked either, or no room for the mark
+            return path
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    _folder_locks[path] = descriptor
     return path
 
 
 def remove_folders_of(pid: int) -> list[Path]:
     """Remove the temporary folders that the process `pid`, now dead, made and left (a staged
     copy of an input may be in one); return those that could not be removed."""
-    return _remove_folders(lambda found: found == pid)[1]
+    return _remove_folders(lambda name: _TEMPORARY_FOLDER.fullmatch(name)[1] == str(pid))[1]
 
 
 def remove_folders_of_dead_runs() -> tuple[list[Path], list[Path]]:
     """Remove this user's temporary folders that veil processes left when they ended without
     their clean-up (killed outright: SIGKILL, the kernel's out-of-memory killer; a crash; a power
-    loss): a staged, unredacted copy of an input may be in one. A folder is taken only when its
-    process id is no running process's and no process holds its lock (a process of another
-    container sharing this temp folder has an id that means nothing here, but its lock holds).
-    Returns the folders removed and those that could not be."""
-    return _remove_folders(lambda found: not _process_alive(found))
+    loss): a staged, unredacted copy of an input may be in one. The lock alone decides which:
+    a process id may have been taken by another process since, or mean nothing here (a process of
+    another container sharing this temp folder), and no live process lets go of its folder's
+    lock. Returns the folders removed and those that could not be."""
+    return _remove_folders(lambda name: True)
 
 
 def say_what_dead_runs_left(say: Callable[[str], None]) -> None:
-    """Remove, and `say`, the temporary folders of earlier runs that ended without their clean-up:
-    the staged copy of an input fetched by URL, unredacted, would lie there for anyone who can
-    read the temp folder."""
+    """Remove, and `say`, the temporary folders that earlier runs left: the staged copy of an input
+    fetched by URL, unredacted, would lie there for anyone who can read the temp folder."""
     removed, left = remove_folders_of_dead_runs()
     if removed:
-        say(f"veil: removed {len(removed)} temporary folder(s) that veil runs ended without their clean-up "
-                  f"(killed, crashed) had left, e.g. {shown(removed[0])}: copies of their inputs may have been in them")
+        say(f"veil: removed {len(removed)} temporary folder(s) left by veil runs that ended without cleaning up "
+            f"(killed or crashed), e.g. {shown(removed[0])}: copies of their inputs may have been in them")
     for path in left:
-        say(f"veil: cannot remove {shown(path)}, a temporary folder that a veil run ended without its clean-up "
-                  "left (a copy of its input may be in it): remove it")
+        say(f"veil: cannot remove {shown(path)}, a temporary folder left by a veil run that ended without cleaning "
+            "up (a copy of its input may be in it): remove it")
 
 
-def _remove_folders(taken: Callable[[int], bool]) -> tuple[list[Path], list[Path]]:
-    """Remove this user's marked temporary folders whose process id `taken` accepts and whose
-    lock no process holds; return those removed and those that could not be."""
+def _remove_folders(taken: Callable[[str], bool]) -> tuple[list[Path], list[Path]]:
+    """Remove this user's marked temporary folders in the temp folder whose name `taken` accepts and
+    whose lock no process holds (held through the removal, so that two runs never remove one
+    folder at once); return those removed and those that could not be."""
     removed: list[Path] = []
     left: list[Path] = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(tempfile.gettempdir()):
-            found = _TEMPORARY_FOLDER.fullmatch(entry.name)
-            try:
-                if not found or not entry.is_dir(follow_symlinks=False) \
-                        or entry.stat(follow_symlinks=False).st_uid != os.getuid() \
-                        or not os.path.isfile(os.path.join(entry.path, _MARK)) \
-                        or not taken(int(found[1])) or _in_use(entry.path):
-                    continue
-            except OSError:  # gone meanwhile
+    try:
+        entries = list(os.scandir(tempfile.gettempdir()))
+    except OSError:
+        return removed, left
+    for entry in entries:
+        try:
+            if not (_TEMPORARY_FOLDER.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
+                    and entry.stat(follow_symlinks=False).st_uid == os.getuid()
+                    and stat.S_ISREG(os.lstat(os.path.join(entry.path, _MARK)).st_mode) and taken(entry.name)):
                 continue
-            shutil.rmtree(entry.path, ignore_errors=True)
+            descriptor = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:  # not one of ours, or gone meanwhile
+            continue
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # in use (or no lock to be had: then nothing is taken)
+                continue
+            with stops_held():
+                _mark_last(Path(entry.path))
             (left if os.path.lexists(entry.path) else removed).append(Path(entry.path))
+        finally:
+            os.close(descriptor)
     return removed, left
 
 
-def _process_alive(pid: int) -> bool:
-    """Whether `pid` is a running process's: not a dead one's whose exit no one has collected yet
-    (a zombie holds no memory and no folder; an orphan stays one where nothing reaps it)."""
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):  # no such process; no process could have that id
-        return False
-    except OSError:  # another user's process
-        return True
-    try:  # Linux: the state follows the command name, which may hold spaces and parentheses
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _in_use(path: str) -> bool:
-    """Whether a live process holds the lock of the temporary folder at `path` (where the system
-    takes no lock: always, so that nothing is taken)."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(descriptor)  # the lock, if taken, with it
-    return False
+def _mark_last(path: Path) -> None:
+    """Remove a temporary folder, its mark last: a removal cut short leaves a folder that is still
+    marked, for a later run to take."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path):
+            if entry.name != _MARK:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def temporary_file(folder: Path, prefix: str, suffix: str) -> contextlib.AbstractContextManager[Path]:
@@ -376,6 +378,8 @@ def _remove(name: str) -> None:
 
 def _remove_path(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
+        if path in _folder_locks:  # a removal cut short (SIGKILL) leaves it marked, for a later run
+            _mark_last(path)
         _remove_folder(path)
     else:
         path.unlink(missing_ok=True)

@@ -75,10 +75,10 @@ def review(
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the address only; do not open a browser.")] = False,
 ) -> None:
     """Check and correct every redaction in a local web page, then export the outputs and an audit report."""
-    say_what_dead_runs_left(err.print)
     settings = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, hide=parse_hide_option(hide),
                         salvage=salvage)
+    say_what_dead_runs_left(err.print)
     try:
         session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings, analysis, overwrite,
                                lambda plan, resumed: take_options(plan, resumed, settings, analysis, ctx))
