@@ -61,9 +61,10 @@ def no_core_dumps() -> None:
     whole core whatever the limit, and whether it keeps it is that program's choice (systemd-coredump
     honours the limit; not every one does). So the process's mappings are also left out of any core
     (`coredump_filter` 0, inherited by the processes it starts): a core is then registers and notes
-    (the command line and mapped files' names among them), no memory. (Marking the process non-dumpable would stop the core outright, but
-    also shuts a process run by a user out of some of its own /proc files, its io and environ
-    among them, which the libraries veil runs are free to read.)"""
+    (the command line and mapped files' names among them), no memory. (Marking the process
+    non-dumpable would stop the core outright, but also shuts a process run by a user out of some
+    of its own /proc files, its io and environ among them, which the libraries veil runs are free
+    to read.)"""
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     with contextlib.suppress(OSError):
@@ -237,12 +238,9 @@ def _locked_folder(prefix: str) -> Path:
     try:
         fcntl.flock(descriptor, fcntl.LOCK_SH)
         (path / _MARK).touch()
-    except OSError:
+    except OSError:  # no lock to be had, or no room for the mark: left unmarked
         os.close(descriptor)
-        if not (path / _MARK).exists():  # not marked: not locked either, or no room for the mark
-            return path
-        shutil.rmtree(path, ignore_errors=True)
-        raise
+        return path
     _folder_locks[path] = descriptor
     return path
 
