@@ -248,7 +248,7 @@ def _locked_folder(prefix: str) -> Path:
 def remove_folders_of(pid: int) -> list[Path]:
     """Remove the temporary folders that the process `pid`, now dead, made and left (a staged
     copy of an input may be in one); return those that could not be removed."""
-    return _remove_folders(lambda name: _TEMPORARY_FOLDER.fullmatch(name)[1] == str(pid))[1]
+    return _remove_folders(of=pid)[1]
 
 
 def remove_folders_of_dead_runs() -> tuple[list[Path], list[Path]]:
@@ -258,7 +258,7 @@ def remove_folders_of_dead_runs() -> tuple[list[Path], list[Path]]:
     a process id may have been taken by another process since, or mean nothing here (a process of
     another container sharing this temp folder), and no live process lets go of its folder's
     lock. Returns the folders removed and those that could not be."""
-    return _remove_folders(lambda name: True)
+    return _remove_folders()
 
 
 def say_what_dead_runs_left(say: Callable[[str], None]) -> None:
@@ -273,10 +273,10 @@ def say_what_dead_runs_left(say: Callable[[str], None]) -> None:
             "up (a copy of its input may be in it): remove it")
 
 
-def _remove_folders(taken: Callable[[str], bool]) -> tuple[list[Path], list[Path]]:
-    """Remove this user's marked temporary folders in the temp folder whose name `taken` accepts and
-    whose lock no process holds (held through the removal, so that two runs never remove one
-    folder at once); return those removed and those that could not be."""
+def _remove_folders(of: int | None = None) -> tuple[list[Path], list[Path]]:
+    """Remove this user's marked temporary folders in the temp folder (those of the process `of`
+    only, where given) whose lock no process holds (held through the removal, so that two runs
+    never remove one folder at once); return those removed and those that could not be."""
     removed: list[Path] = []
     left: list[Path] = []
     try:
@@ -284,10 +284,12 @@ def _remove_folders(taken: Callable[[str], bool]) -> tuple[list[Path], list[Path
     except OSError:
         return removed, left
     for entry in entries:
+        found = _TEMPORARY_FOLDER.fullmatch(entry.name)
+        if not found or (of is not None and found[1] != str(of)):
+            continue
         try:
-            if not (_TEMPORARY_FOLDER.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
-                    and entry.stat(follow_symlinks=False).st_uid == os.getuid()
-                    and stat.S_ISREG(os.lstat(os.path.join(entry.path, _MARK)).st_mode) and taken(entry.name)):
+            if not (entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid()
+                    and stat.S_ISREG(os.lstat(os.path.join(entry.path, _MARK)).st_mode)):
                 continue
             descriptor = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError:  # not one of ours, or gone meanwhile
