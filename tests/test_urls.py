@@ -249,13 +249,15 @@ def test_the_copies_a_run_killed_outright_left_are_removed_by_the_next_run(share
     holder = os.open(held, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(holder, fcntl.LOCK_SH)
     try:
-        again = run_veil(inputs[0], "-o", tmp_path / "again.jpg")
+        again = run_veil(inputs[0], "-o", tmp_path / "again.jpg", "--json")
     finally:
         os.close(holder)
     assert again.returncode == 0, again.stderr
     assert sorted(temp.iterdir()) == sorted([held, theirs]), "the killed run's copy is still there"
-    assert f"removed {killed + 1} temporary folder(s) left by veil runs that ended without cleaning up" in again.stderr, \
-        again.stderr
+    said = f"removed {killed + 1} temporary folder(s) left by veil runs that ended without cleaning up"
+    assert said in again.stderr, again.stderr
+    # A program reading the answer learns it too, not only a person reading the terminal.
+    assert [said in note for note in json.loads(again.stdout)["notes"]] == [True], again.stdout
 
 
 def one_error(result) -> str:

@@ -161,7 +161,7 @@ def redact(
     else:
         plan = Plan(render=render, encoding=encoding, veil_version=__version__)
 
-    say_what_dead_runs_left(err.print)
+    run_notes = say_what_dead_runs_left(err.print)
     written = [p for p in (save_plan, *(report_paths(report) if report else ())) if p is not None]
     audit = AuditFiles(save_plan, report)
     say_at_stop(audit.said())
@@ -246,7 +246,7 @@ def redact(
     failed_writes = write_run_files(plan, results, skipped, audit, overwrite, dry_run, interrupted)
     if stop is not None:
         raise stop
-    print_summary(results, skipped, time.monotonic() - started, quiet, as_json, dry_run)
+    print_summary(results, skipped, run_notes, time.monotonic() - started, quiet, as_json, dry_run)
     if failed_writes or any(r.error for r in results):
         raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
 
@@ -449,8 +449,10 @@ def wrote(what: str, path: Path, write: Callable[[], None]) -> bool:
     return False
 
 
-def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: float, quiet: bool, as_json: bool,
-                  dry_run: bool) -> None:
+def print_summary(results: list[FileResult], skipped: list[Skipped], run_notes: list[str], seconds: float,
+                  quiet: bool, as_json: bool, dry_run: bool) -> None:
+    """The run's summary; `run_notes`: what the run said of itself before its files (said then on
+    stderr, and given again in `--json`'s answer)."""
     failed = [r for r in results if r.error]
     regions = sum(r.regions for r in results)
     # Per kind where every file's count is known (an older veil's manifest records only a total).
@@ -472,6 +474,7 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], seconds: fl
                          **speech_summary(r)}
                         for r in results],
             "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in skipped],
+            "notes": run_notes,
         }, indent=1)
         return
     for r in results:

@@ -261,16 +261,19 @@ def remove_folders_of_dead_runs() -> tuple[list[Path], list[Path]]:
     return _remove_folders()
 
 
-def say_what_dead_runs_left(say: Callable[[str], None]) -> None:
+def say_what_dead_runs_left(say: Callable[[str], None]) -> list[str]:
     """Remove, and `say`, the temporary folders that earlier runs left: the staged copy of an input
-    fetched by URL, unredacted, would lie there for anyone who can read the temp folder."""
+    fetched by URL, unredacted, would lie there for anyone who can read the temp folder. Returns
+    the lines said (without "veil: "), for a summary that is read by a program rather than a person."""
     removed, left = remove_folders_of_dead_runs()
-    if removed:
-        say(f"veil: removed {len(removed)} temporary folder(s) left by veil runs that ended without cleaning up "
-            f"(killed or crashed), e.g. {shown(removed[0])}: copies of their inputs may have been in them")
-    for path in left:
-        say(f"veil: cannot remove {shown(path)}, a temporary folder left by a veil run that ended without cleaning "
-            "up (a copy of its input may be in it): remove it")
+    lines = [f"removed {len(removed)} temporary folder(s) left by veil runs that ended without cleaning up "
+             f"(killed or crashed), e.g. {shown(removed[0])}: copies of their inputs may have been in them"] \
+        if removed else []
+    lines += [f"cannot remove {shown(path)}, a temporary folder left by a veil run that ended without cleaning "
+              "up (a copy of its input may be in it): remove it" for path in left]
+    for line in lines:
+        say(f"veil: {line}")
+    return lines
 
 
 def _remove_folders(of: int | None = None) -> tuple[list[Path], list[Path]]:
