@@ -1289,6 +1289,48 @@ def test_matroska_is_judged_complete_by_where_its_data_ends(tmp_path: Path):
     assert not (tmp_path / "cut.out.mkv").exists()
 
 
+def _subtitled_matroska(target: Path, folder: Path) -> None:
+    """An intact MKV of a real clip's first second (its packets copied) and a subtitle cue that ends at 4 s."""
+    cues = folder / "cues.srt"
+    cues.write_text("1\n00:00:00,200 --> 00:00:00,900\nHello\n\n2\n00:00:02,500 --> 00:00:04,000\nThe end\n\n")
+    with av.open(str(cues)) as text, av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as clip, \
+            av.open(str(target), "w") as out:
+        video = out.add_stream_from_template(clip.streams.video[0])
+        subtitles = out.add_stream_from_template(text.streams.subtitles[0])
+        for packet in clip.demux(video=0):
+            if packet.size and packet.pts * packet.time_base < 1:
+                packet.stream = video
+                out.mux(packet)
+        for packet in text.demux(subtitles=0):
+            if packet.size:
+                packet.stream = subtitles
+                out.mux(packet)
+
+
+def test_a_matroska_stream_veil_does_not_read_outlasting_the_picture_is_not_taken_for_damage(tmp_path: Path):
+    # Matroska's duration counts every stream, but only the picture's and the sound's data were
+    # measured against it: an intact file whose subtitle cue, or whose other video stream, ends
+    # after the picture was refused as truncated (and salvaged, said to end early). A truncated
+    # one still is.
+    subtitled, two = tmp_path / "subtitled.mkv", tmp_path / "two.mkv"
+    _subtitled_matroska(subtitled, tmp_path)
+    frames = _first_frames(25)
+    _write_streams(two, (frames, av.stream.Disposition.default),
+                   ([np.zeros((90, 160, 3), np.uint8)] * 100, av.stream.Disposition(0)))
+    for source, shown in ((subtitled, 30), (two, 25)):
+        for salvage in ((), ("--salvage",)):
+            target = tmp_path / f"{source.stem}{len(salvage)}.out.mkv"
+            result = CliRunner().invoke(app, [str(source), "-o", str(target), "--json", *salvage])
+            assert result.exit_code == 0, result.output
+            assert "ends" not in " ".join(json.loads(result.stdout)["results"][0]["notes"])
+            assert len(probe(target)["times"]) == shown
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(subtitled.read_bytes()[: subtitled.stat().st_size // 2])
+    result = CliRunner().invoke(app, [str(cut), "-o", str(tmp_path / "cut.out.mkv"), "-q"])
+    assert result.exit_code == 1 and "truncated or damaged" in result.output
+    assert not (tmp_path / "cut.out.mkv").exists()
+
+
 def test_plan_rerenders_without_detecting_and_interrupt_leaves_nothing(tmp_path: Path, monkeypatch):
     source = VIDEOS / "intel_walking_and_headpose" / "head-pose-face-detection-female.mp4"
     plan_path = tmp_path / "plan.json"

@@ -298,9 +298,10 @@ def read(
     timing: Timing | None = None,
 ) -> Iterator[av.VideoFrame | av.Packet]:
     """Decoded video frames in order, with the packets of `copied` streams interleaved. The sound
-    is read too, for where the file's data ends (`_incomplete`). A damaged file raises VideoError
-    (its message ending in `hint`), unless `damage` is given: then its frames are read as far as
-    they can be, and `damage` says what was met on the way. `timing` learns how frames were timed."""
+    is read too (in a file without a frame index, every stream: `_demuxed`), for where the file's
+    data ends (`_incomplete`). A damaged file raises VideoError (its message ending in `hint`),
+    unless `damage` is given: then its frames are read as far as they can be, and `damage` says
+    what was met on the way. `timing` learns how frames were timed."""
     # An AVI without B-frames keeps the times its reader gives (in order, as they were before).
     decoding_order = container.format.name == "avi" and bool(video.codec_context.has_b_frames)
     reading = _Reading(video, damage, hint, timing or Timing(), decoding_order=decoding_order)
@@ -325,7 +326,7 @@ class _Reading:
     steps: deque[float] = field(default_factory=lambda: deque(maxlen=USUAL_OF))  # between the last frames given
     last_frame_end: float = 0.0  # where the last frame decoded ends, in seconds from the first
     first_time: float | None = None
-    data_end: float = 0.0  # the end of the last packet of the picture or the sound, in seconds
+    data_end: float = 0.0  # the end of the last packet of any stream read (`_demuxed`), in seconds
     cut_short: bool = False  # whether the last packet of the picture or the sound has less data than it says
     damaged: bool = False  # salvaging: damage met since the last clean keyframe
     # An AVI's frames are timed by their decoding times (`_decoding_time`).
@@ -341,15 +342,15 @@ class _Reading:
 
     def packets(self, container: av.container.InputContainer,
                 copied: tuple[av.stream.Stream, ...]) -> Iterator[av.Packet]:
-        """The packets of the video, the sound and `copied`, noting where the data ends. Salvaging, a
+        """The packets of the streams `_demuxed` reads, noting where the data ends. Salvaging, a
         container that cannot be read on ends there, the video's decoder flushed (a stream-less packet)."""
         failures: list[av.error.FFmpegError] = []
-        for packet in readable_packets(container, [self.video, *{*container.streams.audio, *copied}], failures):
+        for packet in readable_packets(container, _demuxed(container, self.video, copied), failures):
             if packet.size and packet.stream.type in ("video", "audio"):
                 # A file cut off mid-packet (a crashed recording, an unfinished copy): the demuxer
                 # marks the packet, and frame threads let its decode error pass unsaid.
                 self.cut_short = packet.is_corrupt
-            if packet.pts is not None and packet.time_base and packet.stream.type in ("video", "audio"):
+            if packet.pts is not None and packet.time_base:
                 self.data_end = max(self.data_end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
             yield packet
         for error in failures:  # the container itself is damaged: its data ends here
@@ -450,6 +451,18 @@ class _Reading:
             self.refuse(problem)
 
 
+def _demuxed(container: av.container.InputContainer, video: av.video.stream.VideoStream,
+             copied: tuple[av.stream.Stream, ...]) -> list[av.stream.Stream]:
+    """The streams `read` reads the packets of: the video, the sound and `copied`; in a file without
+    a frame index (Matroska, WebM, MPEG-TS), every stream, since its stated duration, which the data
+    must reach (`_incomplete`), counts them all: a subtitle cue or another video may end after the
+    picture. Their packets are read, not decoded (Matroska's reader reads them even when left
+    aside); in an MP4 another video's would be read for nothing."""
+    if video.frames:
+        return [video, *{*container.streams.audio, *copied}]
+    return list(container.streams)
+
+
 def _incomplete(container: av.container.InputContainer, video: av.video.stream.VideoStream,
                 decoded: int, data_end: float, last_frame_end: float) -> str | None:
     """A truncated file often decodes without an error, just fewer frames: how it falls short."""
@@ -462,7 +475,8 @@ def _incomplete(container: av.container.InputContainer, video: av.video.stream.V
         if length is None or last_frame_end < length - 2 / float(frame_rate(video)):
             return f"the file is truncated or damaged: {decoded} of {video.frames} frames decoded"
     # Containers without a frame index (Matroska, WebM) state a duration instead: the file's data
-    # must reach it. Which stream ends last does not matter (sound may outlast the picture), and
+    # must reach it. Which stream ends last does not matter (sound, a subtitle cue, another video
+    # may outlast the picture: every stream is read, `_demuxed`), as a file cut short cuts them all;
     # the duration is an end time in some (Matroska that starts after 0) and a length in others.
     if not video.frames and container.duration:
         expected = container.duration / av.time_base
