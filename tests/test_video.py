@@ -1399,9 +1399,11 @@ def _first_frames(count: int = 10) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for _, f in zip(range(count), c.decode(video=0))]
 
 
-def _write_streams(path: Path, *streams: tuple[list[np.ndarray], av.stream.Disposition]) -> None:
-    """An MKV of several H.264 video streams, each its frames (one size a stream) and disposition."""
-    with av.open(str(path), "w") as out:
+def _write_streams(path: Path, *streams: tuple[list[np.ndarray], av.stream.Disposition],
+                   options: dict[str, str] | None = None) -> None:
+    """A file (an MKV, an MP4) of several H.264 video streams, each its frames (one size a stream) and
+    disposition; `options`: the muxer's."""
+    with av.open(str(path), "w", options=options or {}) as out:
         added = []
         for frames, disposition in streams:
             stream = out.add_stream("libx264", rate=25)
@@ -1426,8 +1428,8 @@ def test_of_two_video_streams_the_one_with_the_faces_is_redacted_and_the_other_n
     frames = _first_frames()
     _write_streams(source, ([np.zeros((90, 160, 3), np.uint8)] * len(frames), av.stream.Disposition(0)),
                    (frames, av.stream.Disposition(0)))
-    assert "the file holds 2 video streams: only the one marked to be shown (else the largest) was redacted " \
-        "and written (1 left out)" in \
+    assert "the file holds 2 video streams: only the recording (not a still such as a one-frame preview; the one " \
+        "marked to be shown, else the largest) was redacted and written (1 left out)" in \
         _faces_hidden(source, target)["notes"]
     with av.open(str(target)) as c:
         assert [(s.codec_context.width, s.codec_context.height) for s in c.streams.video] == [(320, 240)]
@@ -1444,6 +1446,26 @@ def test_a_larger_one_frame_preview_track_does_not_replace_the_recording(tmp_pat
     with av.open(str(target)) as c:
         assert [(s.codec_context.width, s.codec_context.height) for s in c.streams.video] == [(320, 240)]
         assert c.streams.video[0].frames in (0, 10) and sum(1 for _ in c.decode(video=0)) == 10
+
+
+@pytest.mark.parametrize("suffix, disposition, options", [
+    (".mp4", av.stream.Disposition.default, {}),
+    (".mkv", av.stream.Disposition.default, {}),
+    (".mkv", av.stream.Disposition(0), {}),
+    (".mkv", av.stream.Disposition(0), {"live": "1"}),  # no stream durations stated
+], ids=["mp4_both_marked", "mkv_both_marked", "mkv_none_marked", "mkv_none_marked_no_durations"])
+def test_a_larger_one_frame_preview_track_is_not_the_recording_whatever_is_marked(
+        suffix: str, disposition: av.stream.Disposition, options: dict[str, str], tmp_path: Path):
+    # Both marked to be shown (an MP4's tracks all enabled), or neither, the larger one-frame
+    # preview won: one redacted frame was written, and the recording was left out.
+    source, target = tmp_path / f"phone{suffix}", tmp_path / "out.mkv"
+    frames = _first_frames()
+    still = frames[0].repeat(2, axis=0).repeat(2, axis=1)  # 640x480
+    _write_streams(source, ([still], disposition), (frames, disposition), options=options)
+    assert "(1 left out)" in " ".join(_faces_hidden(source, target)["notes"])
+    with av.open(str(target)) as c:
+        assert [(s.codec_context.width, s.codec_context.height) for s in c.streams.video] == [(320, 240)]
+        assert sum(1 for _ in c.decode(video=0)) == 10
 
 
 def test_a_plan_is_rendered_from_the_stream_it_was_made_from(tmp_path: Path):

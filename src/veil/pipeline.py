@@ -349,8 +349,9 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
                           "decoding order: they are timed by their decoding times, as FFmpeg reads them (about a "
                           "frame late against the sound)"))
     if others := stream.get("other_videos_not_written"):
-        found.append(Note(f"the file holds {others + 1} video streams: only the one marked to be shown (else the "
-                          f"largest) {was} redacted and written ({others} left out)", warning=True))
+        found.append(Note(f"the file holds {others + 1} video streams: only the recording (not a still such as a "
+                          f"one-frame preview; the one marked to be shown, else the largest) {was} redacted and "
+                          f"written ({others} left out)", warning=True))
     pictures = stream.get("picture_subtitle_streams", 0)
     if (subtitles := stream.get("subtitle_streams", 0) - pictures) and not encoding.keep_subtitles:
         found.append(Note(f"its {subtitles} text subtitle stream(s) {were} left out (--keep-subtitles copies them)",

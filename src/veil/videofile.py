@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import islice
 from pathlib import Path
 
 import av
@@ -246,15 +247,26 @@ def has_transparency(stream: av.video.stream.VideoStream) -> bool:
     return pixels is not None and any(component.is_alpha for component in pixels.components)
 
 
+# Beside a moving picture, a video stream that runs under this share of the longest one's stated
+# length is a still (`_stills`): a preview of a few frames, a thumbnail track.
+STILL_SHARE = 0.1
+# Where a container states no frame counts (Matroska, WebM, MPEG-TS), the moving pictures' first
+# packets, this many, are counted for the streams that hold one frame: a phone's preview, a cover.
+STILL_PACKETS = 300
+# A Matroska track's length, as FFmpeg and mkvmerge tag it: H:MM:SS.nnnnnnnnn.
+MATROSKA_DURATION = re.compile(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)")
+
+
 def video_stream(container: av.container.InputContainer, exact: bool = False,
                  planned: int | None = None) -> av.video.stream.VideoStream:
-    """The video that is redacted and written: the moving picture marked to be shown by default,
-    the largest of those (the first on a tie), or the largest of all when none is marked. By size
-    alone a larger one-frame preview track beside a recording was chosen over it; by FFmpeg's own
-    rule, which takes the first of equals, a small blank stream before the picture was.
-    `planned`: the stream a plan was made from (its index), which rendering and review must take
-    whatever this rule would choose (an older veil chose by size alone). `exact`: decoded on one
-    thread (see below)."""
+    """The video that is redacted and written: the recording. Of the moving pictures, a still
+    beside one that moves (`_stills`: one frame, or far shorter) is never it; of the rest, the one
+    marked to be shown by default, the largest of those (the first on a tie), or the largest of
+    all when none is marked. By size alone, or by the mark (a phone marks every track), a larger
+    one-frame preview track beside a recording was chosen over it; by FFmpeg's own rule, which
+    takes the first of equals, a small blank stream before the picture was. `planned`: the
+    stream a plan was made from (its index), which rendering and review must take whatever this
+    rule would choose (an older veil chose otherwise). `exact`: decoded on one thread (see below)."""
     moving = moving_streams(container)
     if not moving:
         raise VideoError("no moving picture in the file (only a cover picture)")
@@ -264,7 +276,8 @@ def video_stream(container: av.container.InputContainer, exact: bool = False,
             raise VideoError(f"the plan was made from video stream {planned}, which the file does not hold as a "
                              "moving picture: plan it again")
     else:
-        stream = max(moving, key=lambda s: (bool(s.disposition & av.stream.Disposition.default),
+        stills = _stills(container, moving)
+        stream = max(moving, key=lambda s: (s.index not in stills, bool(s.disposition & av.stream.Disposition.default),
                                             s.codec_context.width * s.codec_context.height if s.codec_context else 0))
     if stream.codec_context is None:
         raise VideoError("unsupported video codec: FFmpeg has no decoder for it")
@@ -279,6 +292,47 @@ def video_stream(container: av.container.InputContainer, exact: bool = False,
     else:
         stream.codec_context.thread_type = "AUTO"
     return stream
+
+
+def _stills(container: av.container.InputContainer, moving: list[av.video.stream.VideoStream]) -> set[int]:
+    """The indexes of the moving pictures that are stills beside another: marked as one, holding one
+    frame (as the container states, else counted, `_one_frame`), or running under STILL_SHARE of the
+    longest stated length (`_stated_length`). Empty where the file holds one moving picture."""
+    if len(moving) < 2:
+        return set()
+    stills = {s.index for s in moving if s.disposition & av.stream.Disposition.still_image or s.frames == 1}
+    if any(not s.frames for s in moving):
+        stills |= _one_frame(container.name, [s.index for s in moving])
+    lengths = {s.index: length for s in moving if (length := _stated_length(s)) is not None}
+    longest = max(lengths.values(), default=0.0)
+    return stills | {index for index, length in lengths.items() if length < STILL_SHARE * longest}
+
+
+def _stated_length(stream: av.video.stream.VideoStream) -> float | None:
+    """How long a video stream runs, in seconds, where its container says: a Matroska track's
+    DURATION tag, or the duration of a stream whose frames are indexed (MP4, MOV, AVI). FFmpeg's
+    own duration of a Matroska stream is a guess: the whole file's, for a one-frame preview."""
+    if match := MATROSKA_DURATION.fullmatch(stream.metadata.get("DURATION", "")):
+        hours, minutes, seconds = match.groups()
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    if stream.frames and stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return None
+
+
+def _one_frame(path: str, indexes: list[int]) -> set[int]:
+    """Of the video streams `indexes`, those with one packet or none among the first STILL_PACKETS of
+    them all, beside one with more: counted in a second opening of the file, so that the caller's
+    reads it from its start. A file that cannot be read so has none (its reading says why)."""
+    counts = dict.fromkeys(indexes, 0)
+    try:
+        with av.open(path) as again:
+            streams = [s for s in again.streams.video if s.index in counts]
+            for packet in islice(readable_packets(again, streams, []), STILL_PACKETS):
+                counts[packet.stream.index] += bool(packet.size)
+    except (av.error.FFmpegError, OSError):
+        return set()
+    return {index for index, count in counts.items() if count <= 1} if max(counts.values()) > 1 else set()
 
 
 def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
