@@ -1290,9 +1290,9 @@ def test_matroska_is_judged_complete_by_where_its_data_ends(tmp_path: Path):
 
 
 def _subtitled_matroska(target: Path, folder: Path) -> None:
-    """An intact MKV of a real clip's first second (its packets copied) and a subtitle cue that ends at 4 s."""
+    """An intact MKV of a real clip's first second (its packets copied) and a subtitle cue from 0.2 s to 4 s."""
     cues = folder / "cues.srt"
-    cues.write_text("1\n00:00:00,200 --> 00:00:00,900\nHello\n\n2\n00:00:02,500 --> 00:00:04,000\nThe end\n\n")
+    cues.write_text("1\n00:00:00,200 --> 00:00:04,000\nRecorded at home\n\n")
     with av.open(str(cues)) as text, av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as clip, \
             av.open(str(target), "w") as out:
         video = out.add_stream_from_template(clip.streams.video[0])
@@ -1311,7 +1311,7 @@ def test_a_matroska_stream_veil_does_not_read_outlasting_the_picture_is_not_take
     # Matroska's duration counts every stream, but only the picture's and the sound's data were
     # measured against it: an intact file whose subtitle cue, or whose other video stream, ends
     # after the picture was refused as truncated (and salvaged, said to end early). A truncated
-    # one still is.
+    # one still is, though its cue, stored before the cut, lasts to the stated end.
     subtitled, two = tmp_path / "subtitled.mkv", tmp_path / "two.mkv"
     _subtitled_matroska(subtitled, tmp_path)
     frames = _first_frames(25)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import islice
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import av.error
@@ -189,6 +190,40 @@ def lacks_its_index(path: Path) -> bool:
     except OSError:
         return False
     return b"ftyp" in ends and ends.get(b"moov", size + 1) > size
+
+
+# Matroska's (and WebM's) first two elements: the EBML header, then the Segment, which holds the rest.
+EBML_ID, SEGMENT_ID = b"\x1a\x45\xdf\xa3", b"\x18\x53\x80\x67"
+
+
+def _matroska_bytes_missing(path: str) -> int:
+    """How many bytes a Matroska or WebM file lacks of what its Segment says it holds (a copy cut
+    short); 0 where none, where the Segment's size is not stated (a live recording's, which
+    states no duration either) or the file is not Matroska."""
+    try:
+        with open(path, "rb") as file:
+            if file.read(4) != EBML_ID or (header := _ebml_size(file)) is None:
+                return 0
+            file.seek(header, 1)
+            if file.read(4) != SEGMENT_ID or (size := _ebml_size(file)) is None:
+                return 0
+            return max(0, file.tell() + size - file.seek(0, 2))
+    except (OSError, ValueError):
+        return 0
+
+
+def _ebml_size(file: BinaryIO) -> int | None:
+    """The EBML element size the file is at (its first byte's leading zeros say how many bytes follow);
+    None where the size is unknown (all ones). A size that cannot be read raises ValueError."""
+    first = file.read(1)
+    if not first or not first[0]:
+        raise ValueError("not an EBML size")
+    length = 9 - first[0].bit_length()
+    rest = file.read(length - 1)
+    if len(rest) < length - 1:
+        raise ValueError("not an EBML size")
+    value = int.from_bytes(bytes([first[0] & (0xFF >> length)]) + rest, "big")
+    return None if value == (1 << (7 * length)) - 1 else value
 
 
 def moving_streams(container: av.container.InputContainer) -> list[av.video.stream.VideoStream]:
@@ -537,6 +572,10 @@ def _incomplete(container: av.container.InputContainer, video: av.video.stream.V
         slack = 2.5 / float(frame_rate(video)) + 0.5
         if data_end < expected - slack:
             return f"the file is truncated or damaged: its data ends at {data_end:.2f} s of {expected:.2f} s"
+    # A subtitle cue stored early may last to the stated duration however short the copy: the
+    # bytes a Matroska file states it holds tell what the times cannot.
+    if missing := _matroska_bytes_missing(container.name):
+        return f"the file is truncated or damaged: {missing} bytes of it are missing"
     return None
 
 
