@@ -26,6 +26,7 @@ from veil.detect import FAST
 from veil.pipeline import Analysis
 from veil.outputs import OutputError
 from veil.plan import MediaPlan, Plan, PlanError, RenderSettings
+from veil.render import redact_frame
 from veil.names import shown
 from veil.review.app import MAX_PLAN_BYTES, LaunchCodes, create_app
 from veil.review.cli import ReviewServer, SessionError, open_session, review_app
@@ -436,12 +437,41 @@ def test_draw_a_region_then_move_and_resize_it(client: TestClient, session: Revi
     assert boxes(saved(session), 0, region) == {0: [100, 400, 300, 500]}  # corners put in order
     client.post(f"/api/media/0/regions/{region}/box", json={"frame": 0, "box": [120, 410, 340, 600]})
     assert boxes(saved(session), 0, region) == {0: [120, 410, 340, 600]}
-    clipped = client.post(f"/api/media/0/regions/{region}/box", json={"frame": 0, "box": [-50, -50, 40, 30]})
-    assert clipped.status_code == 200 and boxes(saved(session), 0, region) == {0: [0, 0, 40, 30]}
+    past = client.post(f"/api/media/0/regions/{region}/box", json={"frame": 0, "box": [-50, -50, 40, 30]})
+    assert past.status_code == 200 and boxes(saved(session), 0, region) == {0: [-50, -50, 40, 30]}
     assert client.post(f"/api/media/0/regions/{region}/box", json={"frame": 0, "box": [5, 5, 6, 6]}).status_code == 400
+    assert client.post(f"/api/media/0/regions/{region}/box", json={"frame": 0, "box": [-50, -1, 1, 30]}).status_code == 400
+    width = session.plan.media[0].width
+    assert client.post(f"/api/media/0/regions/{region}/box",
+                       json={"frame": 0, "box": [-width - 1, 0, 40, 30]}).status_code == 400
     assert client.post("/api/media/0/regions", json={"frame": 1, "box": [0, 0, 50, 50]}).status_code == 400
     assert [e.action for e in saved(session).edits] == ["add_region", "set_box", "set_box"]
     assert saved(session).edits[1].detail["was"] == [100, 400, 300, 500]
+
+
+def hidden(media: MediaPlan, region_boxes: list[tuple]) -> np.ndarray:
+    canvas = np.zeros((media.height, media.width, 3), np.uint8)
+    redact_frame(canvas, region_boxes, RenderSettings("fill", (255, 0, 255)))
+    return (canvas == (255, 0, 255)).all(-1)
+
+
+def test_a_head_box_reaching_past_the_edge_stays_whole_when_nudged(client: TestClient, session: ReviewSession):
+    """A detector's head box often reaches past the picture's edge, and its ellipse is drawn in
+    the whole box. Nudging one 1 px clipped it to the picture: the smaller ellipse uncovered the
+    crown of the head (thousands of pixels hidden before were shown in the export)."""
+    media = session.plan.media[0]
+    region = next(r for r in media.regions if r.boxes[0].y0 < -20)  # two_people.jpg: a head at the top edge
+    box = region.boxes[0]
+    before = hidden(media, [(region, box)])
+    nudged = [box.x0 + 1, box.y0, box.x1 + 1, box.y1]
+    assert client.post(f"/api/media/0/regions/{region.id}/box", json={"frame": 0, "box": nudged}).status_code == 200
+    after_plan = saved(session).media[0]
+    moved = after_plan.region(region.id)
+    assert boxes(saved(session), 0, region.id) == {0: nudged}
+    after = hidden(after_plan, [(moved, moved.boxes[0])])
+    shifted = np.zeros_like(before)
+    shifted[:, 1:] = before[:, :-1]
+    assert (shifted & ~after).sum() <= before.shape[0], "the nudge uncovered part of the head"
 
 
 def test_change_shape(client: TestClient, session: ReviewSession):
@@ -506,6 +536,16 @@ def test_extend_a_drawn_region_with_the_tracker(client: TestClient, session: Rev
     assert boxes(saved(session), 1, detected.id) == before
     assert client.post("/api/media/0/regions/f1/extend", json={"start": 0, "end": 3}).status_code == 400
     assert client.post(f"/api/media/1/regions/{region}/extend", json={"start": 2, "end": 9}).status_code == 400
+
+
+def test_a_drawn_box_reaching_past_the_edge_is_followed_whole(client: TestClient, session: ReviewSession):
+    """The tracker follows what lies inside the frame; the box it gives keeps the drawn box's size
+    and place around it (clipped, or centred on the part inside, its ellipse showed the crown)."""
+    region = client.post("/api/media/1/regions", json={"frame": 20, "shape": "ellipse",
+                                                       "box": [200, -40, 260, 60]}).json()["region"]
+    assert client.post(f"/api/media/1/regions/{region}/extend", json={"start": 20, "end": 26}).json()["added"] == 6
+    for frame, (x0, y0, x1, y1) in boxes(saved(session), 1, region).items():
+        assert y1 - y0 >= 100 and y0 <= -40 + 10, (frame, [x0, y0, x1, y1])
 
 
 def test_undo_and_redo(client: TestClient, session: ReviewSession):

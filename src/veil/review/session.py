@@ -375,13 +375,21 @@ def check_shape(shape: str) -> None:
 
 
 def reviewer_box(media: MediaPlan, coords: list[float]) -> Box:
-    """A reviewer's box from [x0, y0, x1, y1], clipped to the image and checked."""
+    """A reviewer's box from [x0, y0, x1, y1], checked. It is kept as given where it reaches past
+    the picture's edge, as a detector's head box often does: the ellipse is drawn in the whole
+    box, so clipping the box would shrink the ellipse and uncover the crown of a head at the top
+    edge when the reviewer only nudged it. Only its part inside the picture must be large enough,
+    and it may reach past an edge by at most the picture's own size (farther, a typing slip)."""
     if len(coords) != 4 or not all(isinstance(c, (int, float)) and math.isfinite(c) for c in coords):
         raise EditError("a box is four finite numbers [x0, y0, x1, y1]")
     x0, y0, x1, y1 = coords
-    box = Box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1), "reviewer", None).clipped(media.width, media.height)
-    if box.width < MIN_SIDE or box.height < MIN_SIDE:
+    box = Box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1), "reviewer", None)
+    inside = box.clipped(media.width, media.height)
+    if inside.width < MIN_SIDE or inside.height < MIN_SIDE:
         raise EditError(f"a region must be at least {MIN_SIDE:g} pixels wide and high inside the image")
+    if box.x0 < -media.width or box.y0 < -media.height or box.x1 > 2 * media.width or box.y1 > 2 * media.height:
+        raise EditError(f"a box may reach past the picture's edge by at most the picture's size "
+                        f"({media.width} x {media.height})")
     return box
 
 
