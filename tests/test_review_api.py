@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -386,6 +387,32 @@ def test_the_same_review_command_again_resumes_and_says_detection_is_not_run_aga
     said = _review_until_served(*common, "--accurate", "--hide", "faces,plates")
     assert "press Ctrl+C" not in said and "detected with other settings than --accurate, --hide" in said, said
     assert "was detected without --accurate" in said and "was looked at for face" in said
+
+
+def test_a_second_review_of_a_plan_under_review_is_refused(detected_plan: Path, tmp_path: Path):
+    """A first review forgotten in another terminal, and the same command typed again: both
+    served, each saving its own edits over the other's (a face drawn in the first was gone from
+    the plan, and from the export of the next resume)."""
+    plan = tmp_path / "p.veil-plan.json"
+    shutil.copy(detected_plan, plan)
+    common = (str(PHOTO), str(VIDEO), "--save-plan", str(plan), "--output-dir", str(tmp_path), "--no-browser")
+    first = subprocess.Popen([sys.executable, "-m", "veil", "review", *common], stderr=subprocess.PIPE, text=True)
+    try:
+        line = first.stderr.readline()
+        while line and not line.startswith("press Ctrl+C"):
+            line = first.stderr.readline()
+        assert line, "the first review did not serve"
+        before = plan.read_bytes()
+        second = subprocess.run([sys.executable, "-m", "veil", "review", *common], capture_output=True, text=True,
+                                timeout=120)
+        assert second.returncode == 2 and "is being reviewed by another veil review" in second.stderr, second.stderr
+        assert "Traceback" not in second.stderr and plan.read_bytes() == before
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    assert not plan.with_name(plan.name + ".lock").exists(), "the lock file outlived the review"
+    said = _review_until_served(*common)  # once the first has ended, the review resumes
+    assert "resuming the review saved in" in said and "press Ctrl+C" in said, said
 
 
 def test_session_resumes_its_saved_plan(detected_plan: Path, tmp_path: Path):
