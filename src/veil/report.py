@@ -340,7 +340,7 @@ def voice_summary(voice: dict[str, Any]) -> str:
         return "no sound"
     spans = ", ".join(f"{a:g}-{b:g} s" for a, b in voice["segments"]) or "none"
     text = (f"{voice['speech_seconds']:g} s found; {voice['treated_seconds']:g} s in {len(voice['segments'])} "
-            f"segment(s) {voice['treatment']}: {spans}")
+            f"segment(s) {voice['treatment']}: {spans} ({voice['times']})")
     if voice["added_by_reviewer"]:
         text += f"; added by the reviewer: {', '.join(voice['added_by_reviewer'])}"
     kept = "; ".join(f"{k['id']} {k['start']:g}-{k['end']:g} s ({k['reason']})" for k in voice["kept_audible"])
