@@ -335,6 +335,22 @@ def test_uploaded_plan_replaces_the_regions(client: TestClient, session: ReviewS
     assert [r.id for r in saved(session).media[0].regions] == ["f1", "f2"]
 
 
+def test_the_report_names_each_region_an_uploaded_plan_removed_or_changed(client: TestClient, session: ReviewSession):
+    """An upload was one "load_plan" entry for the whole plan: the report said "Regions deleted by
+    the reviewer: none" of a face the upload removed, and a box moved off a face showed no edit."""
+    edited = session.plan.to_json()
+    f1, f2 = edited["media"][0]["regions"]
+    edited["media"][0]["regions"] = [f2]
+    f2["boxes"] = [[0, 1.0, 1.0, 40.0, 40.0, "reviewer", None]]
+    assert client.put("/api/plan", params={"reason": "cleanup"}, json=edited).status_code == 200
+    assert finish_export(client)["state"] == "done"
+    entry = json.loads(session.report_path.read_text())["files"][0]
+    assert entry["deleted_regions"] == [f1["id"]]
+    changed = next(r for r in entry["regions"] if r["id"] == f2["id"])
+    assert [(e["action"], e["detail"]["by"], e["reason"]) for e in changed["edits"]] == \
+        [("replace_region", "an uploaded plan", "cleanup")]
+
+
 def test_invalid_plan_file_gives_a_clear_error(tmp_path: Path):
     bad = tmp_path / "bad.veil-plan.json"
     bad.write_text(json.dumps({"format": "veil-plan", "version": 1, "created": "x", "render": {}, "media": []}))

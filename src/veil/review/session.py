@@ -243,6 +243,11 @@ class ReviewSession:
             snapshot = Snapshot({i: copy.deepcopy(m.regions) for i, m in enumerate(self.plan.media)}, "load_plan")
             self._push(snapshot)
             for media, new in zip(self.plan.media, checked.media):
+                # Each region the upload removed, added or changed is logged as its own edit: the
+                # report lists who removed each face, which one entry for the whole plan hid.
+                for action, region_id, detail in uploaded_changes(media.regions, new.regions):
+                    self.plan.edits.append(Edit(now_iso(), media.path, action, region_id,
+                                                {**detail, "by": "an uploaded plan"}, (reason or "").strip() or None))
                 media.regions = new.regions
             self._log(ALL_MEDIA, "load_plan", None, {"regions": sum(len(m.regions) for m in checked.media)}, reason)
 
@@ -411,6 +416,15 @@ def segment_times(media: MediaPlan, start: float, end: float) -> tuple[float, fl
         raise EditError(f"a segment must end at least {MIN_SEGMENT_S:g} s after it starts, "
                         f"within the sound (0-{length:g} s)")
     return start, end
+
+
+def uploaded_changes(before: list[Region], after: list[Region]) -> list[tuple[str, str, dict[str, Any]]]:
+    """What an uploaded plan did to one file's regions, region by region: (action, id, detail)."""
+    old, new = {r.id: r for r in before}, {r.id: r for r in after}
+    return ([("delete_region", i, region_detail(r)) for i, r in old.items() if i not in new]
+            + [("add_region", i, region_detail(r)) for i, r in new.items() if i not in old]
+            + [("replace_region", i, {"was": region_detail(old[i]), "now": region_detail(r)})
+               for i, r in new.items() if i in old and r != old[i]])
 
 
 def region_detail(region: Region) -> dict[str, Any]:
