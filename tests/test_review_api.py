@@ -651,9 +651,14 @@ def test_export_renders_the_reviewed_plan_and_writes_the_report(client: TestClie
     photo_out, video_out = session.targets
     assert status["outputs"] == {str(PHOTO): str(photo_out), str(VIDEO): str(video_out)}
     assert photo_out.is_file() and video_out.is_file()
-    # The export changes no region: only the export itself is logged.
+    # The export changes no region: only the export itself is logged, as started and as finished
+    # with what it wrote (a stopped one left only "export", with the outputs it would have written).
     after = saved(session).to_json()
-    assert after["media"] == before["media"] and after["edits"][-1]["action"] == "export"
+    assert after["media"] == before["media"]
+    assert [e["action"] for e in after["edits"][-2:]] == ["export", "export_finished"]
+    assert after["edits"][-1]["detail"] == {"written": {str(PHOTO): str(photo_out.absolute()),
+                                                        str(VIDEO): str(video_out.absolute())},
+                                            "failed": [], "report": str(session.report_path.absolute())}
 
     pixels = np.asarray(Image.open(photo_out).convert("RGB")).astype(int)
     assert pixels[520:580, 40:100].max() < 40  # the drawn box

@@ -12,6 +12,7 @@ goes through `self.lock`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import threading
@@ -276,8 +277,11 @@ class ReviewSession:
         with self.lock:
             if self.export_state.state == "running":
                 return False
-            outputs = {m.path: str(t) for m, t in zip(self.plan.media, self.targets)}
-            self._log(ALL_MEDIA, "export", None, {"outputs": outputs, "report": str(self.report_path)}, None,
+            # Logged as started: the report written by this export lists it; whether it finished,
+            # and what it wrote, is logged when it has (a stopped one is never said to have written).
+            outputs = {m.path: str(t.absolute()) for m, t in zip(self.plan.media, self.targets)}
+            self._log(ALL_MEDIA, "export", None, {"state": "started", "outputs": outputs,
+                                                  "report": str(self.report_path.absolute())}, None,
                       changes_regions=False)
             # Render a copy, at this revision: edits wait until the export is done (`_not_exporting`).
             plan = copy.deepcopy(self.plan)
@@ -313,6 +317,11 @@ class ReviewSession:
         with self.lock:
             self.export_state = ExportState("failed" if failed else "done", len(plan.media), len(plan.media),
                                             outputs, report, error, self.export_state.revision)
+            with contextlib.suppress(PlanNotSaved):  # saved with the next change that can be
+                self._log(ALL_MEDIA, "export_finished", None,
+                          {"written": {path: str(Path(target).absolute()) for path, target in outputs.items()},
+                           "failed": failed, "report": str(Path(report).absolute()) if report else None}, None,
+                          changes_regions=False)
 
     # --- internals ------------------------------------------------------------
 
