@@ -26,7 +26,7 @@ from video_support import damaged, reencode
 from veil.detect import FAST
 from veil.pipeline import Analysis
 from veil.outputs import OutputError
-from veil.plan import MediaPlan, Plan, PlanError, RenderSettings
+from veil.plan import MediaPlan, Plan, RenderSettings
 from veil.render import redact_frame
 from veil.names import shown
 from veil.review.app import MAX_PLAN_BYTES, LaunchCodes, create_app
@@ -354,10 +354,18 @@ def test_the_report_names_each_region_an_uploaded_plan_removed_or_changed(client
 def test_invalid_plan_file_gives_a_clear_error(tmp_path: Path):
     bad = tmp_path / "bad.veil-plan.json"
     bad.write_text(json.dumps({"format": "veil-plan", "version": 1, "created": "x", "render": {}, "media": []}))
-    with pytest.raises(PlanError, match="not a valid veil plan at render"):
+    with pytest.raises(SessionError, match=f"^{bad}: not a valid veil plan at render"):  # the plan named
         open_session([], bad, None, tmp_path, None, RenderSettings(), Analysis(FAST))
     result = CliRunner().invoke(review_app, ["--plan", str(bad), "--output-dir", str(tmp_path), "--no-browser"])
-    assert result.exit_code == 2 and "not a valid veil plan" in result.output
+    assert result.exit_code == 2 and f"{bad}: not a valid veil plan" in result.output
+    # A photo named by a slip of --save-plan: it said "cannot read plan: 'utf-8' codec ...", naming
+    # no file; it is named, and never replaced, --overwrite or not.
+    photo = tmp_path / "holiday.jpg"
+    shutil.copy(PHOTO, photo)
+    result = CliRunner().invoke(review_app, [str(PHOTO), "--save-plan", str(photo), "--output-dir", str(tmp_path),
+                                             "--overwrite", "--no-browser"])
+    assert result.exit_code == 2 and f"{photo} exists and is not a plan veil can continue" in result.output
+    assert photo.read_bytes() == PHOTO.read_bytes()
 
 
 def test_a_saved_plan_takes_render_options_and_refuses_detection_options(detected_plan: Path, tmp_path: Path):

@@ -147,7 +147,10 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
     """
     if plan_file is not None:
         hold(save_plan or plan_file)
-        plan = Plan.load(plan_file)
+        try:
+            plan = Plan.load(plan_file)
+        except PlanError as error:
+            raise SessionError(f"{shown(plan_file)}: {error}") from None
         check_media(plan)
         given(plan, False)
         plan_path = save_plan or plan_file
@@ -193,7 +196,11 @@ def resume(plan_path: Path, sources: list[Path], overwrite: bool = False) -> Pla
     it is for other files and `overwrite` says it may be replaced)."""
     if not plan_path.exists():
         return None
-    plan = Plan.load(plan_path)
+    try:
+        plan = Plan.load(plan_path)
+    except PlanError as error:  # a photo named by a slip of --save-plan is never replaced, --overwrite or not
+        raise SessionError(f"{shown(plan_path)} exists and is not a plan veil can continue ({error}): "
+                           "choose another file with --save-plan") from None
     if [real_path(m.path) for m in plan.media] != [real_path(s) for s in sources]:
         if overwrite:
             say(f"veil review: replacing {plan_path}, a plan for other files (--overwrite)")
