@@ -120,6 +120,8 @@ def test_write_report_writes_json_and_escaped_html(tmp_path: Path):
     assert "&lt;b&gt;in &amp; out&lt;b&gt;.png" in page
     assert model_sha256(MODEL_NAME) in page and "KEPT VISIBLE" in page and "a poster" in page
     assert "pixelate: at most 6 blocks across each region" in page
+    # Of a photo it said "voices in the sound are NOT protected".
+    assert "<th>Voices</th><td>no file has sound</td>" in page and "NOT protected" not in page
 
 
 def test_report_tells_a_blurred_export_from_a_filled_one(tmp_path: Path):
