@@ -23,6 +23,8 @@ with a random generator of their own so that the sets above stay as they were):
     shared                 as a messaging app passes it on: defocus blur, JPEG quality 20-35
     small                  a web thumbnail: longer side 640 px (faces shrink, most to under 40 px)
     large                  a phone camera's size: longer side 4,032 px (faces 4x, CenterFace tiled)
+    large_turned           the `large` set's photos turned a quarter, half or three quarters (in
+                           turn) before they are scaled: a person lying down in a phone's photo
 
 and one without colour (black and white prints, infrared night footage), made from every photo:
 
@@ -85,7 +87,7 @@ from veil.photo import plan_photo, render_photo  # noqa: E402
 from veil.plan import RenderSettings  # noqa: E402
 
 SETS = ("rot90", "rot180", "rot270", "rot90b", "rot180b", "rot270b", "closeup", "occluded", "dark", "shared", "small",
-        "large", "gray", "edge", "tilt", "tilt20", "ecu")
+        "large", "large_turned", "gray", "edge", "tilt", "tilt20", "ecu")
 ECU_MIN_HEIGHT = 150
 SEED = 20261129
 CONDITIONS_SEED = 20261130
@@ -281,6 +283,8 @@ def make_cases(ground_truth: dict[str, Faces], wanted: set[str]) -> dict[str, li
         condition, case = condition_case(k, stem, rgb, faces, conditions, wanted)
         if case is not None:
             cases[condition].append(case)
+        if k % 4 == 3 and "large_turned" in wanted:  # odd: never in the sets that chose the turned views
+            cases["large_turned"].append((stem, *scaled(*turned(rgb, faces, k // 4 % 3 + 1), 4032)))
         cut = [f for f in faces if f.valid and f.h >= 40]
         if cut and "edge" in wanted:
             cases["edge"].append((stem, *edge_cut(rgb, faces, edges.choice(cut), edges)))

@@ -321,6 +321,15 @@ def test_corrupt_and_truncated_files_raise_clear_errors(shared_data, tmp_path):
     truncated.write_bytes(data[: len(data) // 2])
     with pytest.raises(ImageError, match="truncated"):
         read_photo(truncated)
+    # Whole but for its end marker (some programs never write it): it was refused as truncated.
+    assert data.endswith(b"\xff\xd9")
+    unended = tmp_path / "unended.jpg"
+    unended.write_bytes(data[:-2])
+    photo = read_photo(unended)
+    assert np.array_equal(photo.pixels, read_photo(shared_data / TWO_PEOPLE).pixels) and not photo.decoder_messages
+    truncated.write_bytes(data[:-20])  # its data cut short too: still refused
+    with pytest.raises(ImageError, match="truncated"):
+        read_photo(truncated)
 
 
 def test_unknown_output_format_is_refused(tmp_path):

@@ -375,6 +375,19 @@ def test_report_or_plan_never_replaces_an_input(shared_data, tmp_path):
         assert not (tmp_path / "two_people.redacted.jpg").exists()
 
 
+def test_a_plan_report_or_manifest_never_replaces_a_photo_even_with_overwrite(shared_data, tmp_path):
+    """`--save-plan b.jpg --overwrite`, a slip of the argument: b.jpg, a photo that is not an
+    input of the run, became the plan's JSON text."""
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
+    other = copy_in(shared_data, TWO_PEOPLE, tmp_path, "holiday.jpg")
+    before = other.read_bytes()
+    for option in ("--report", "--save-plan"):
+        result = veil(source, "-o", tmp_path / "out.jpg", option, other, "--overwrite")
+        assert result.exit_code == 2 and f"{other} would replace a photo file: name another file" in result.output, \
+            result.output
+        assert other.read_bytes() == before and not (tmp_path / "out.jpg").exists()
+
+
 def test_an_output_named_as_the_report_or_the_plan_is_refused(shared_data, tmp_path):
     # The photo failed and the run went on, writing the report's JSON under the photo's name.
     source = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")

@@ -120,6 +120,8 @@ def test_write_report_writes_json_and_escaped_html(tmp_path: Path):
     assert "&lt;b&gt;in &amp; out&lt;b&gt;.png" in page
     assert model_sha256(MODEL_NAME) in page and "KEPT VISIBLE" in page and "a poster" in page
     assert "pixelate: at most 6 blocks across each region" in page
+    # Of a photo it said "voices in the sound are NOT protected".
+    assert "<th>Voices</th><td>no file has sound</td>" in page and "NOT protected" not in page
 
 
 def test_report_tells_a_blurred_export_from_a_filled_one(tmp_path: Path):
@@ -219,6 +221,14 @@ def test_the_report_names_the_models_that_ran(tmp_path: Path):
     assert build_report(plan, {})["files"][0]["voice"]["treated_seconds"] == 0
     assert build_report(plan, {media.path: str(tmp_path / "out.wav")})["files"][0]["voice"]["treated_seconds"] == 7.8
     assert "anonymiser" not in build_report(plan, {})["files"][0]["voice"]
+    # A video's sound that starts 1 s after its picture: the plan's seconds are the sound's, the
+    # report's the player's (it said 0.244-2.316 s of speech a player shows at 1.244-3.316 s).
+    clip = MediaPlan(path=str(tmp_path / "clip.mkv"), kind="video", width=8, height=8, detection={
+        "speech": {"model": "silero_vad.onnx", "speech_seconds": 2.072, "sound_origin": 1.0}},
+        regions=[Region("speech1", "detector", kind="speech", start=0.244, end=2.316)])
+    voice = build_report(Plan(media=[clip], render=RenderSettings(voice="mute")),
+                         {clip.path: str(tmp_path / "out.mkv")})["files"][0]["voice"]
+    assert voice["segments"] == [[1.244, 3.316]] and "its sound starts at 1 s" in voice["times"]
     # Every kind asked for is counted, none found too: "plate: 0" is not "plates not asked for".
     photo = MediaPlan(path=str(tmp_path / "a.png"), kind="image", width=8, height=8, detection={"hide": ["face", "plate"]},
                       regions=[Region("f1", "detector", boxes={0: Box(1, 1, 4, 4, "detected", 0.9)})])

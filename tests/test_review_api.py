@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -25,7 +26,8 @@ from video_support import damaged, reencode
 from veil.detect import FAST
 from veil.pipeline import Analysis
 from veil.outputs import OutputError
-from veil.plan import MediaPlan, Plan, PlanError, RenderSettings
+from veil.plan import MediaPlan, Plan, RenderSettings
+from veil.render import redact_frame
 from veil.names import shown
 from veil.review.app import MAX_PLAN_BYTES, LaunchCodes, create_app
 from veil.review.cli import ReviewServer, SessionError, open_session, review_app
@@ -333,13 +335,37 @@ def test_uploaded_plan_replaces_the_regions(client: TestClient, session: ReviewS
     assert [r.id for r in saved(session).media[0].regions] == ["f1", "f2"]
 
 
+def test_the_report_names_each_region_an_uploaded_plan_removed_or_changed(client: TestClient, session: ReviewSession):
+    """An upload was one "load_plan" entry for the whole plan: the report said "Regions deleted by
+    the reviewer: none" of a face the upload removed, and a box moved off a face showed no edit."""
+    edited = session.plan.to_json()
+    f1, f2 = edited["media"][0]["regions"]
+    edited["media"][0]["regions"] = [f2]
+    f2["boxes"] = [[0, 1.0, 1.0, 40.0, 40.0, "reviewer", None]]
+    assert client.put("/api/plan", params={"reason": "cleanup"}, json=edited).status_code == 200
+    assert finish_export(client)["state"] == "done"
+    entry = json.loads(session.report_path.read_text())["files"][0]
+    assert entry["deleted_regions"] == [f1["id"]]
+    changed = next(r for r in entry["regions"] if r["id"] == f2["id"])
+    assert [(e["action"], e["detail"]["by"], e["reason"]) for e in changed["edits"]] == \
+        [("replace_region", "an uploaded plan", "cleanup")]
+
+
 def test_invalid_plan_file_gives_a_clear_error(tmp_path: Path):
     bad = tmp_path / "bad.veil-plan.json"
     bad.write_text(json.dumps({"format": "veil-plan", "version": 1, "created": "x", "render": {}, "media": []}))
-    with pytest.raises(PlanError, match="not a valid veil plan at render"):
+    with pytest.raises(SessionError, match=f"^{bad}: not a valid veil plan at render"):  # the plan named
         open_session([], bad, None, tmp_path, None, RenderSettings(), Analysis(FAST))
     result = CliRunner().invoke(review_app, ["--plan", str(bad), "--output-dir", str(tmp_path), "--no-browser"])
-    assert result.exit_code == 2 and "not a valid veil plan" in result.output
+    assert result.exit_code == 2 and f"{bad}: not a valid veil plan" in result.output
+    # A photo named by a slip of --save-plan: it said "cannot read plan: 'utf-8' codec ...", naming
+    # no file; it is named, and never replaced, --overwrite or not.
+    photo = tmp_path / "holiday.jpg"
+    shutil.copy(PHOTO, photo)
+    result = CliRunner().invoke(review_app, [str(PHOTO), "--save-plan", str(photo), "--output-dir", str(tmp_path),
+                                             "--overwrite", "--no-browser"])
+    assert result.exit_code == 2 and f"{photo} exists and is not a plan veil can continue" in result.output
+    assert photo.read_bytes() == PHOTO.read_bytes()
 
 
 def test_a_saved_plan_takes_render_options_and_refuses_detection_options(detected_plan: Path, tmp_path: Path):
@@ -385,6 +411,32 @@ def test_the_same_review_command_again_resumes_and_says_detection_is_not_run_aga
     said = _review_until_served(*common, "--accurate", "--hide", "faces,plates")
     assert "press Ctrl+C" not in said and "detected with other settings than --accurate, --hide" in said, said
     assert "was detected without --accurate" in said and "was looked at for face" in said
+
+
+def test_a_second_review_of_a_plan_under_review_is_refused(detected_plan: Path, tmp_path: Path):
+    """A first review forgotten in another terminal, and the same command typed again: both
+    served, each saving its own edits over the other's (a face drawn in the first was gone from
+    the plan, and from the export of the next resume)."""
+    plan = tmp_path / "p.veil-plan.json"
+    shutil.copy(detected_plan, plan)
+    common = (str(PHOTO), str(VIDEO), "--save-plan", str(plan), "--output-dir", str(tmp_path), "--no-browser")
+    first = subprocess.Popen([sys.executable, "-m", "veil", "review", *common], stderr=subprocess.PIPE, text=True)
+    try:
+        line = first.stderr.readline()
+        while line and not line.startswith("press Ctrl+C"):
+            line = first.stderr.readline()
+        assert line, "the first review did not serve"
+        before = plan.read_bytes()
+        second = subprocess.run([sys.executable, "-m", "veil", "review", *common], capture_output=True, text=True,
+                                timeout=120)
+        assert second.returncode == 2 and "is being reviewed by another veil review" in second.stderr, second.stderr
+        assert "Traceback" not in second.stderr and plan.read_bytes() == before
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    assert not plan.with_name(plan.name + ".lock").exists(), "the lock file outlived the review"
+    said = _review_until_served(*common)  # once the first has ended, the review resumes
+    assert "resuming the review saved in" in said and "press Ctrl+C" in said, said
 
 
 def test_session_resumes_its_saved_plan(detected_plan: Path, tmp_path: Path):
@@ -436,12 +488,41 @@ def test_draw_a_region_then_move_and_resize_it(client: TestClient, session: Revi
     assert boxes(saved(session), 0, region) == {0: [100, 400, 300, 500]}  # corners put in order
     client.post(f"/api/media/0/regions/{region}/box", json={"frame": 0, "box": [120, 410, 340, 600]})
     assert boxes(saved(session), 0, region) == {0: [120, 410, 340, 600]}
-    clipped = client.post(f"/api/media/0/regions/{region}/box", json={"frame": 0, "box": [-50, -50, 40, 30]})
-    assert clipped.status_code == 200 and boxes(saved(session), 0, region) == {0: [0, 0, 40, 30]}
+    past = client.post(f"/api/media/0/regions/{region}/box", json={"frame": 0, "box": [-50, -50, 40, 30]})
+    assert past.status_code == 200 and boxes(saved(session), 0, region) == {0: [-50, -50, 40, 30]}
     assert client.post(f"/api/media/0/regions/{region}/box", json={"frame": 0, "box": [5, 5, 6, 6]}).status_code == 400
+    assert client.post(f"/api/media/0/regions/{region}/box", json={"frame": 0, "box": [-50, -1, 1, 30]}).status_code == 400
+    width = session.plan.media[0].width
+    assert client.post(f"/api/media/0/regions/{region}/box",
+                       json={"frame": 0, "box": [-width - 1, 0, 40, 30]}).status_code == 400
     assert client.post("/api/media/0/regions", json={"frame": 1, "box": [0, 0, 50, 50]}).status_code == 400
     assert [e.action for e in saved(session).edits] == ["add_region", "set_box", "set_box"]
     assert saved(session).edits[1].detail["was"] == [100, 400, 300, 500]
+
+
+def hidden(media: MediaPlan, region_boxes: list[tuple]) -> np.ndarray:
+    canvas = np.zeros((media.height, media.width, 3), np.uint8)
+    redact_frame(canvas, region_boxes, RenderSettings("fill", (255, 0, 255)))
+    return (canvas == (255, 0, 255)).all(-1)
+
+
+def test_a_head_box_reaching_past_the_edge_stays_whole_when_nudged(client: TestClient, session: ReviewSession):
+    """A detector's head box often reaches past the picture's edge, and its ellipse is drawn in
+    the whole box. Nudging one 1 px clipped it to the picture: the smaller ellipse uncovered the
+    crown of the head (thousands of pixels hidden before were shown in the export)."""
+    media = session.plan.media[0]
+    region = next(r for r in media.regions if r.boxes[0].y0 < -20)  # two_people.jpg: a head at the top edge
+    box = region.boxes[0]
+    before = hidden(media, [(region, box)])
+    nudged = [box.x0 + 1, box.y0, box.x1 + 1, box.y1]
+    assert client.post(f"/api/media/0/regions/{region.id}/box", json={"frame": 0, "box": nudged}).status_code == 200
+    after_plan = saved(session).media[0]
+    moved = after_plan.region(region.id)
+    assert boxes(saved(session), 0, region.id) == {0: nudged}
+    after = hidden(after_plan, [(moved, moved.boxes[0])])
+    shifted = np.zeros_like(before)
+    shifted[:, 1:] = before[:, :-1]
+    assert (shifted & ~after).sum() <= before.shape[0], "the nudge uncovered part of the head"
 
 
 def test_change_shape(client: TestClient, session: ReviewSession):
@@ -508,6 +589,16 @@ def test_extend_a_drawn_region_with_the_tracker(client: TestClient, session: Rev
     assert client.post(f"/api/media/1/regions/{region}/extend", json={"start": 2, "end": 9}).status_code == 400
 
 
+def test_a_drawn_box_reaching_past_the_edge_is_followed_whole(client: TestClient, session: ReviewSession):
+    """The tracker follows what lies inside the frame; the box it gives keeps the drawn box's size
+    and place around it (clipped, or centred on the part inside, its ellipse showed the crown)."""
+    region = client.post("/api/media/1/regions", json={"frame": 20, "shape": "ellipse",
+                                                       "box": [200, -40, 260, 60]}).json()["region"]
+    assert client.post(f"/api/media/1/regions/{region}/extend", json={"start": 20, "end": 26}).json()["added"] == 6
+    for frame, (x0, y0, x1, y1) in boxes(saved(session), 1, region).items():
+        assert y1 - y0 >= 100 and y0 <= -40 + 10, (frame, [x0, y0, x1, y1])
+
+
 def test_undo_and_redo(client: TestClient, session: ReviewSession):
     original = saved(session).to_json()["media"]
     client.post("/api/media/0/regions/f1/delete", json={})
@@ -568,9 +659,14 @@ def test_export_renders_the_reviewed_plan_and_writes_the_report(client: TestClie
     photo_out, video_out = session.targets
     assert status["outputs"] == {str(PHOTO): str(photo_out), str(VIDEO): str(video_out)}
     assert photo_out.is_file() and video_out.is_file()
-    # The export changes no region: only the export itself is logged.
+    # The export changes no region: only the export itself is logged, as started and as finished
+    # with what it wrote (a stopped one left only "export", with the outputs it would have written).
     after = saved(session).to_json()
-    assert after["media"] == before["media"] and after["edits"][-1]["action"] == "export"
+    assert after["media"] == before["media"]
+    assert [e["action"] for e in after["edits"][-2:]] == ["export", "export_finished"]
+    assert after["edits"][-1]["detail"] == {"written": {str(PHOTO): str(photo_out.absolute()),
+                                                        str(VIDEO): str(video_out.absolute())},
+                                            "failed": [], "report": str(session.report_path.absolute())}
 
     pixels = np.asarray(Image.open(photo_out).convert("RGB")).astype(int)
     assert pixels[520:580, 40:100].max() < 40  # the drawn box

@@ -287,6 +287,34 @@ def test_photo_review_delete_draw_keep_undo_export(page, served):
     assert "consented &lt;on camera&gt; &amp; in writing" in page_html and "<on camera>" not in page_html
 
 
+def test_keys_reach_the_review_after_a_radio_button_and_regions_are_reached_by_keyboard(page, served):
+    """Choosing "Box" with the mouse left the focus on the radio button: a region clicked on the
+    picture then could not be deleted with Delete, and the arrows switched the shape or the view
+    instead of stepping. And no region could be selected without a mouse."""
+    server, _ = served
+    open_file(page, server, 0)
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
+    page.check("input[name=shape][value=box]")
+    page.click("#overlay .region[data-region='f1']")
+    page.keyboard.press("Delete")
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 1")
+    assert page.is_checked("input[name=shape][value=box]")  # and the shape stayed as chosen
+    page.click("input[name=view][value=original]")
+    page.keyboard.press("ArrowLeft")  # a photo has no frame to step to: the view must stay
+    assert page.is_checked("input[name=view][value=original]")
+    # Keyboard only: Tab to the region in the list, Enter selects it, Delete deletes it.
+    page.click("input[name=view][value=redacted]")
+    page.keyboard.press("Control+z")
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
+    page.locator("#region-list li[data-region='f2']").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#overlay .region.selected[data-region='f2']")
+    assert page.evaluate("document.activeElement.dataset.region") == "f2"
+    page.keyboard.press("Delete")
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 1")
+    assert regions_on_screen(page) == ["f1"]
+
+
 def test_video_review_step_delete_draw_follow_export(page, served):
     server, folder = served
     media = open_file(page, server, 1)

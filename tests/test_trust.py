@@ -127,6 +127,25 @@ def test_files_are_recognised_by_content_and_every_skip_is_named(shared_data, tm
         assert clip.format.name == "mpegts" and clip.streams.video[0].frames in (0, 6)
 
 
+def test_the_manifest_names_a_file_passed_over_as_it_was_found(shared_data, tmp_path):
+    """A link to an input, passed over as the same file, was recorded under the input's own
+    resolved name: the manifest said a.jpg was skipped, beside its own "ok" (a reader taking each
+    path's last record lost it), and a dangling link was recorded as a path that is nowhere."""
+    folder = tmp_path / "in"
+    copy_in(shared_data, TWO_PEOPLE, folder, "a.jpg")
+    copy_in(shared_data, TWO_PEOPLE, folder, "b.jpg")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "alias.jpg").symlink_to(folder / "a.jpg")
+    (folder / "sub" / "gone.jpg").symlink_to(folder / "nowhere.jpg")
+    result = veil_subprocess(folder, "--output-dir", tmp_path / "out", "-j", "1")
+    assert result.returncode == 0, result.stderr  # a dangling link holds no picture: passed over, said
+    records = [json.loads(line) for line in (tmp_path / "out" / "veil-manifest.jsonl").read_text().splitlines()]
+    last = {r["path"]: r for r in records}
+    assert last[str(folder / "a.jpg")]["status"] == "ok"
+    assert last[str(folder / "sub" / "alias.jpg")]["reason"] == "the same file was reached by another path"
+    assert str(folder / "sub" / "gone.jpg") in last and str(folder / "nowhere.jpg") not in last
+
+
 def test_an_earlier_output_folder_inside_the_input_folder_is_skipped_not_redacted_again(shared_data, tmp_path):
     # With --output-dir in/out and later --output-dir in/out2, the first run's outputs were taken as
     # new inputs and redacted again (in/out2/out/a.jpg); only the file count showed it.

@@ -191,7 +191,7 @@ def redact(
     try:
         for path in written:  # the manifest is claimed below, as itself
             claims.claim(path, "the plan" if path == save_plan else "the report", run_file=True)
-            check_writable(path, overwrite, "the plan" if path == save_plan else "the report")
+            check_writable(path, overwrite, "the plan" if path == save_plan else "the report", run_file=True)
         if manifest is not None:  # appended to, never replaced: it is the run's memory
             claims.claim(manifest, "the manifest", run_file=True)
             check_writable(manifest, True, "the manifest")

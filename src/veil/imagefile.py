@@ -62,6 +62,9 @@ STRIP_PIXELS = 1 << 20
 GRID_NODES = 86
 
 
+JPEG_END = np.array([0xFF, 0xD9], np.uint8)
+
+
 class ImageError(ValueError):
     """A photo that cannot be read or written; the message says why."""
 
@@ -415,8 +418,10 @@ def _opencv_pixels(image: Image.Image, path: Path, messages: list[str]) -> np.nd
             # libpng prints its opinion of a profile (another colour space's, a known faulty sRGB
             # one) on stderr, a line without the file's name; Pillow's decoder says nothing.
             return None
-        if image.format != "PNG" and not _jpeg_complete(path):
-            return None
+    # A JPEG without its end marker is decoded with one added: where its data is whole (some
+    # programs never write the marker), libjpeg decodes it without a word; where the data is cut
+    # short, it says so, and Pillow refuses the file as truncated.
+    unended = not sixteen_bit and image.format != "PNG" and not _jpeg_complete(path)
     if image.format == "PNG" and not _png_complete(path):
         return None
     # No orientation, no colour conversion. The `dst` form, given None, decodes straight into
@@ -424,10 +429,14 @@ def _opencv_pixels(image: Image.Image, path: Path, messages: list[str]) -> np.nd
     # holding the photo twice. (Given an array, it would hand that array back unchanged when
     # decoding fails, rather than None.)
     with _c_stderr_taken() as said:
-        if _opencv_can_name(path):
+        if unended:
+            pixels = cv2.imdecode(np.concatenate([np.fromfile(path, np.uint8), JPEG_END]), cv2.IMREAD_UNCHANGED)
+        elif _opencv_can_name(path):
             pixels = cv2.imread(str(path), None, cv2.IMREAD_UNCHANGED)
         else:
             pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    if unended and said:
+        return None
     messages.extend(said)
     # A 16-bit RGB PNG's transparent colour comes out of OpenCV as an alpha channel.
     keyed = sixteen_bit and "transparency" in image.info

@@ -70,8 +70,11 @@ class Record:
 
     @classmethod
     def passed_over(cls, skip: Skipped, settings: str) -> Record:
-        """A file the run chose not to redact (not media, the same file twice), and why."""
-        return cls(path=recorded_name(skip.path), status="skipped", reason=skip.reason, settings=settings)
+        """A file the run chose not to redact (not media, the same file twice), and why. Named as
+        the run found it, not resolved: resolved, a link to an input named that input as skipped
+        (beside its own "ok"), and a dangling link a path that is nowhere."""
+        where = skip.path if isinstance(skip.path, Url) else skip.path.absolute()
+        return cls(path=str(where), status="skipped", reason=skip.reason, settings=settings)
 
     @classmethod
     def started(cls, source: Path | Url, target: Path | Url, settings: str) -> Record:
@@ -134,7 +137,8 @@ def started_outputs(path: Path, settings: str) -> dict[str, str]:
     from that input (each output is moved into place whole), never a file of someone else's."""
     last: dict[str, Record] = {}
     for key, record in _records(path):
-        last[key] = record
+        if record.status != "skipped" or record.output is not None:  # a file passed over is another name's
+            last[key] = record
     return {key: location_key(record.output) for key, record in last.items()
             if record.status == "started" and record.settings == settings and record.output is not None}
 

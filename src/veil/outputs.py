@@ -34,6 +34,7 @@ from veil.videofile import moving_streams
 
 REDACTED_TAG = ".redacted"
 MediaKind = Literal["image", "animation", "video", "audio"]
+KIND_NAMES: dict[MediaKind, str] = {"image": "photo", "animation": "animation", "video": "video", "audio": "sound"}
 # Demuxers that accept almost any bytes, or that read one still picture: a folder's text or
 # data file must not become a "video" because FFmpeg can show it as characters.
 NOT_VIDEO_FORMATS = {"tty", "image2", "lavfi", "bin", "data"}
@@ -379,14 +380,19 @@ def _within(source: Path | Url, base: Path | Url) -> bool:
     return source.is_relative_to(base)
 
 
-def check_writable(target: Path | Url, overwrite: bool, what: str = "the output") -> None:
+def check_writable(target: Path | Url, overwrite: bool, what: str = "the output", run_file: bool = False) -> None:
     """Refuse, before any work, a file that exists (unless --overwrite) or cannot be written.
+    A `run_file` (the plan, the report) never replaces a photo, video or sound file, --overwrite
+    or not: a slip of its option's argument would lose one. (The manifest, appended to, is
+    refused by its own check when a file there is not a manifest.)
 
     Whether a URL can be written is known only by writing: its upload says so.
     """
     try:
         if target.is_dir():
             raise OutputError(f"{what} {shown(target)} is a folder")
+        if run_file and isinstance(target, Path) and target.is_file() and (kind := media_kind(target)):
+            raise OutputError(f"{what} {shown(target)} would replace a {KIND_NAMES[kind]} file: name another file")
         if target.exists() and not overwrite:
             raise OutputError(f"{what} {shown(target)} exists: use --overwrite to replace it")
     except OSError as error:  # a name too long for the file system, say

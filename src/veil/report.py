@@ -273,7 +273,9 @@ def render_html(report: dict[str, Any]) -> str:
         parts.append(row("Models", "none: no detection is recorded in the plan (made by hand)"))
     parts += [
         row("Redaction", redaction_text(render)),
-        row("Voices", VOICE_TEXT[render["voice"]]),
+        # Of photos alone it said "voices in the sound are NOT protected": there was no sound.
+        row("Voices", VOICE_TEXT[render["voice"]] if any(f["voice"]["speech_seconds"] is not None
+                                                         for f in report["files"]) else "no file has sound"),
         row("Encoding", json.dumps(report["settings"]["encoding"], sort_keys=True), code=True),
         row("Settings from this run's command line (not the plan's)", ", ".join(overridden) or "none"),
         "</table>",
@@ -340,7 +342,7 @@ def voice_summary(voice: dict[str, Any]) -> str:
         return "no sound"
     spans = ", ".join(f"{a:g}-{b:g} s" for a, b in voice["segments"]) or "none"
     text = (f"{voice['speech_seconds']:g} s found; {voice['treated_seconds']:g} s in {len(voice['segments'])} "
-            f"segment(s) {voice['treatment']}: {spans}")
+            f"segment(s) {voice['treatment']}: {spans} ({voice['times']})")
     if voice["added_by_reviewer"]:
         text += f"; added by the reviewer: {', '.join(voice['added_by_reviewer'])}"
     kept = "; ".join(f"{k['id']} {k['start']:g}-{k['end']:g} s ({k['reason']})" for k in voice["kept_audible"])

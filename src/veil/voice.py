@@ -660,9 +660,19 @@ def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
     treated = [r for r in speech if r not in kept] if written else []
     treatment = {"keep": "not protected", "mute": "muted", "mute-all": "muted (all sound)",
                  "anonymise": "anonymised"}[mode] if written else "none: no output was written"
+    # The plan's segments are seconds from the sound's first sample; an auditor checks them in a
+    # player, on the file's own clock, where a video's sound may start seconds in.
+    origin = (record or {}).get("sound_origin", 0.0) if media.kind == "video" else 0.0
+
+    def on_clock(seconds: float) -> float:
+        return round(seconds + origin, 3)
+
     return {"mode": mode, "speech_seconds": record["speech_seconds"] if record else None,
-            "segments": [[r.start, r.end] for r in treated],
+            "segments": [[on_clock(r.start), on_clock(r.end)] for r in treated],
             "treated_seconds": round(sum(r.end - r.start for r in treated), 3),
             "added_by_reviewer": [r.id for r in speech if r.source == "reviewer"],
-            "kept_audible": [{"id": r.id, "start": r.start, "end": r.end, "reason": r.reason} for r in kept],
+            "kept_audible": [{"id": r.id, "start": on_clock(r.start), "end": on_clock(r.end), "reason": r.reason}
+                             for r in kept],
+            "times": "seconds on the file's clock, as a player shows them"
+                     + (f" (its sound starts at {origin:g} s)" if origin else ""),
             "treatment": treatment, **({"anonymiser": anonymiser_record()} if mode == "anonymise" else {})}

@@ -9,6 +9,8 @@ server is closed.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import secrets
 import signal
@@ -79,19 +81,24 @@ def review(
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, hide=parse_hide_option(hide),
                         salvage=salvage)
     say_what_dead_runs_left(err.print)
+    lock = PlanLock()
     try:
-        session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings, analysis, overwrite,
-                               lambda plan, resumed: take_options(plan, resumed, settings, analysis, ctx))
-    except (SessionError, PlanError, OutputError, ValueError) as error:
-        say(f"veil review: {error}")
-        raise typer.Exit(2)
-    server = ReviewServer(session, port)
-    say(f"plan file (saved after every edit): {session.plan_path}")
-    say(f"review page (a one-time address; a new one is printed when it is used): {server.url}")
-    say("press Ctrl+C to stop the server")
-    if not no_browser:
-        webbrowser.open(server.url)
-    server.run()
+        try:
+            session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings, analysis,
+                                   overwrite, lambda plan, resumed: take_options(plan, resumed, settings, analysis, ctx),
+                                   lock.take)
+        except (SessionError, PlanError, OutputError, ValueError) as error:
+            say(f"veil review: {error}")
+            raise typer.Exit(2)
+        server = ReviewServer(session, port)
+        say(f"plan file (saved after every edit): {session.plan_path}")
+        say(f"review page (a one-time address; a new one is printed when it is used): {server.url}")
+        say("press Ctrl+C to stop the server")
+        if not no_browser:
+            webbrowser.open(server.url)
+        server.run()
+    finally:
+        lock.release()
 
 
 def take_options(plan: Plan, resumed: bool, settings: RenderSettings, analysis: Analysis, ctx: typer.Context) -> None:
@@ -128,16 +135,22 @@ def detection_asked_otherwise(plan: Plan, analysis: Analysis) -> list[str]:
 def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | None, output_dir: Path | None,
                  report: Path | None, settings: RenderSettings, analysis: Analysis,
                  overwrite: bool = False,
-                 given: Callable[[Plan, bool], None] = lambda plan, resumed: None) -> ReviewSession:
+                 given: Callable[[Plan, bool], None] = lambda plan, resumed: None,
+                 hold: Callable[[Path], None] = lambda plan_path: None) -> ReviewSession:
     """Load or make the plan, and decide where it, the outputs and the report are written.
 
     A saved plan (`plan_file`, or one resumed: `given`'s second argument) takes the options
     typed on the command line through `given`. Outputs and a report that exist already (a reviewed export, say), and a
     `save_plan` file other than the plan loaded, are refused unless `overwrite`: a second
-    review must not replace the first one's work unasked.
+    review must not replace the first one's work unasked. `hold` is handed the plan's path
+    before the plan is read or made (the command locks it there).
     """
     if plan_file is not None:
-        plan = Plan.load(plan_file)
+        hold(save_plan or plan_file)
+        try:
+            plan = Plan.load(plan_file)
+        except PlanError as error:
+            raise SessionError(f"{shown(plan_file)}: {error}") from None
         check_media(plan)
         given(plan, False)
         plan_path = save_plan or plan_file
@@ -152,6 +165,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
             raise SessionError("no photos or videos given (or found in the folders given)")
         first = inputs[0].source
         plan_path = save_plan or first.with_name(first.name + PLAN_SUFFIX)
+        hold(plan_path)
         plan = resume(plan_path, [i.source for i in inputs], overwrite)
         if plan is not None:
             given(plan, True)
@@ -182,7 +196,11 @@ def resume(plan_path: Path, sources: list[Path], overwrite: bool = False) -> Pla
     it is for other files and `overwrite` says it may be replaced)."""
     if not plan_path.exists():
         return None
-    plan = Plan.load(plan_path)
+    try:
+        plan = Plan.load(plan_path)
+    except PlanError as error:  # a photo named by a slip of --save-plan is never replaced, --overwrite or not
+        raise SessionError(f"{shown(plan_path)} exists and is not a plan veil can continue ({error}): "
+                           "choose another file with --save-plan") from None
     if [real_path(m.path) for m in plan.media] != [real_path(s) for s in sources]:
         if overwrite:
             say(f"veil review: replacing {plan_path}, a plan for other files (--overwrite)")
@@ -219,6 +237,58 @@ def check_media(plan: Plan) -> None:
             raise SessionError(f"{path}: the plan's media file is missing")
         if media.sha256 and file_sha256(path) != media.sha256:
             raise SessionError(f"{path}: the file has changed since the plan was made (SHA-256 differs)")
+
+
+class PlanLock:
+    """The plan a review edits, locked while the review runs: a second `veil review` of it (the
+    first server forgotten in another terminal) would save over the first one's edits, each
+    page showing its own, and a face the first one drew would be gone at the next resume. The
+    lock is flock(2) on `<plan>.lock` beside the plan (the plan itself is replaced at every
+    save, a new file each time), released by the system however the review ends, and the file
+    removed when it ends normally."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.fd: int | None = None
+
+    def take(self, plan_path: Path) -> None:
+        path = plan_path.with_name(plan_path.name + ".lock")
+        check_writable(path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
+        while True:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as error:
+                raise SessionError(f"cannot lock the plan {shown(plan_path)} ({shown(path)}: "
+                                   f"{error.strerror}): choose another place with --save-plan") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise SessionError(f"{shown(plan_path)} is being reviewed by another veil review (it holds "
+                                   f"{shown(path)}): stop that one first (Ctrl+C in its terminal), or choose "
+                                   "another --save-plan") from None
+            except OSError as error:  # a file system without locks (some network mounts)
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                say(f"veil review: cannot lock {shown(path)} ({error.strerror}): a second review of "
+                    "this plan at the same time would go unnoticed")
+                return
+            try:  # the file taken is still the one at the path (not one a review ending removed)
+                if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                    self.path, self.fd = path, fd
+                    return
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+
+    def release(self) -> None:
+        if self.fd is None or self.path is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()  # still locked: no other review takes this file as it goes
+        os.close(self.fd)
+        self.fd = None
 
 
 def check_writable(folder: Path, message: str) -> None:

@@ -46,7 +46,9 @@ def follow_box(frames: Iterable[tuple[int, np.ndarray]], start: Box, existing: d
             last = anchor
             continue
         box = follower.next(small, width, height) if follower is not None else last
-        found[index] = Box(box.x0, box.y0, box.x1, box.y1, "reviewer", None).clipped(pixels.shape[1], pixels.shape[0])
+        # Not clipped to the frame: the ellipse is drawn in the whole box (a face leaving the
+        # picture keeps its size until it is gone).
+        found[index] = Box(box.x0, box.y0, box.x1, box.y1, "reviewer", None)
     return found
 
 
@@ -64,8 +66,12 @@ class Follower:
     Where the two disagree, the box covers both places: a box too large hides more of the
     background, one in the wrong place leaves the face visible."""
 
-    def __init__(self, tracker: cv2.Tracker, template: np.ndarray, centre: tuple[float, float], scale: float):
+    def __init__(self, tracker: cv2.Tracker, template: np.ndarray, centre: tuple[float, float], scale: float,
+                 offset: tuple[float, float]):
         self.tracker, self.template, self.centre, self.scale = tracker, template, centre, scale
+        # From the centre of what is followed (the box's part inside the frame) to the box's own
+        # centre: a box reaching past the edge keeps its place around the head, not a smaller one's.
+        self.offset = offset
 
     @classmethod
     def start(cls, small: np.ndarray, box: Box, scale: float) -> Follower | None:
@@ -78,7 +84,10 @@ class Follower:
             return None  # too small to follow: hold the box still
         tracker = cv2.TrackerMIL_create()
         tracker.init(small, (x, y, w, h))
-        return cls(tracker, _grey(small)[y:y + h, x:x + w].copy(), (x + w / 2, y + h / 2), scale)
+        followed = (x + w / 2, y + h / 2)
+        own = ((box.x0 + box.x1) / 2 * scale, (box.y0 + box.y1) / 2 * scale)
+        return cls(tracker, _grey(small)[y:y + h, x:x + w].copy(), followed, scale,
+                   (own[0] - followed[0], own[1] - followed[1]))
 
     def next(self, small: np.ndarray, width: float, height: float) -> Box:
         """The box in this frame: the drawn size where both followers agree, their union where not."""
@@ -97,7 +106,7 @@ class Follower:
                    max(b.y1 for b in boxes), "reviewer", None)
 
     def _box(self, centre: tuple[float, float], width: float, height: float) -> Box:
-        cx, cy = centre[0] / self.scale, centre[1] / self.scale
+        cx, cy = (centre[0] + self.offset[0]) / self.scale, (centre[1] + self.offset[1]) / self.scale
         return Box(cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2, "reviewer", None)
 
     def _best_match(self, grey: np.ndarray, near: tuple[float, float]) -> tuple[tuple[float, float], float]:

@@ -12,6 +12,7 @@ goes through `self.lock`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import threading
@@ -243,6 +244,11 @@ class ReviewSession:
             snapshot = Snapshot({i: copy.deepcopy(m.regions) for i, m in enumerate(self.plan.media)}, "load_plan")
             self._push(snapshot)
             for media, new in zip(self.plan.media, checked.media):
+                # Each region the upload removed, added or changed is logged as its own edit: the
+                # report lists who removed each face, which one entry for the whole plan hid.
+                for action, region_id, detail in uploaded_changes(media.regions, new.regions):
+                    self.plan.edits.append(Edit(now_iso(), media.path, action, region_id,
+                                                {**detail, "by": "an uploaded plan"}, (reason or "").strip() or None))
                 media.regions = new.regions
             self._log(ALL_MEDIA, "load_plan", None, {"regions": sum(len(m.regions) for m in checked.media)}, reason)
 
@@ -271,8 +277,11 @@ class ReviewSession:
         with self.lock:
             if self.export_state.state == "running":
                 return False
-            outputs = {m.path: str(t) for m, t in zip(self.plan.media, self.targets)}
-            self._log(ALL_MEDIA, "export", None, {"outputs": outputs, "report": str(self.report_path)}, None,
+            # Logged as started: the report written by this export lists it; whether it finished,
+            # and what it wrote, is logged when it has (a stopped one is never said to have written).
+            outputs = {m.path: str(t.absolute()) for m, t in zip(self.plan.media, self.targets)}
+            self._log(ALL_MEDIA, "export", None, {"state": "started", "outputs": outputs,
+                                                  "report": str(self.report_path.absolute())}, None,
                       changes_regions=False)
             # Render a copy, at this revision: edits wait until the export is done (`_not_exporting`).
             plan = copy.deepcopy(self.plan)
@@ -308,6 +317,11 @@ class ReviewSession:
         with self.lock:
             self.export_state = ExportState("failed" if failed else "done", len(plan.media), len(plan.media),
                                             outputs, report, error, self.export_state.revision)
+            with contextlib.suppress(PlanNotSaved):  # saved with the next change that can be
+                self._log(ALL_MEDIA, "export_finished", None,
+                          {"written": {path: str(Path(target).absolute()) for path, target in outputs.items()},
+                           "failed": failed, "report": str(Path(report).absolute()) if report else None}, None,
+                          changes_regions=False)
 
     # --- internals ------------------------------------------------------------
 
@@ -375,13 +389,21 @@ def check_shape(shape: str) -> None:
 
 
 def reviewer_box(media: MediaPlan, coords: list[float]) -> Box:
-    """A reviewer's box from [x0, y0, x1, y1], clipped to the image and checked."""
+    """A reviewer's box from [x0, y0, x1, y1], checked. It is kept as given where it reaches past
+    the picture's edge, as a detector's head box often does: the ellipse is drawn in the whole
+    box, so clipping the box would shrink the ellipse and uncover the crown of a head at the top
+    edge when the reviewer only nudged it. Only its part inside the picture must be large enough,
+    and it may reach past an edge by at most the picture's own size (farther, a typing slip)."""
     if len(coords) != 4 or not all(isinstance(c, (int, float)) and math.isfinite(c) for c in coords):
         raise EditError("a box is four finite numbers [x0, y0, x1, y1]")
     x0, y0, x1, y1 = coords
-    box = Box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1), "reviewer", None).clipped(media.width, media.height)
-    if box.width < MIN_SIDE or box.height < MIN_SIDE:
+    box = Box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1), "reviewer", None)
+    inside = box.clipped(media.width, media.height)
+    if inside.width < MIN_SIDE or inside.height < MIN_SIDE:
         raise EditError(f"a region must be at least {MIN_SIDE:g} pixels wide and high inside the image")
+    if box.x0 < -media.width or box.y0 < -media.height or box.x1 > 2 * media.width or box.y1 > 2 * media.height:
+        raise EditError(f"a box may reach past the picture's edge by at most the picture's size "
+                        f"({media.width} x {media.height})")
     return box
 
 
@@ -403,6 +425,15 @@ def segment_times(media: MediaPlan, start: float, end: float) -> tuple[float, fl
         raise EditError(f"a segment must end at least {MIN_SEGMENT_S:g} s after it starts, "
                         f"within the sound (0-{length:g} s)")
     return start, end
+
+
+def uploaded_changes(before: list[Region], after: list[Region]) -> list[tuple[str, str, dict[str, Any]]]:
+    """What an uploaded plan did to one file's regions, region by region: (action, id, detail)."""
+    old, new = {r.id: r for r in before}, {r.id: r for r in after}
+    return ([("delete_region", i, region_detail(r)) for i, r in old.items() if i not in new]
+            + [("add_region", i, region_detail(r)) for i, r in new.items() if i not in old]
+            + [("replace_region", i, {"was": region_detail(old[i]), "now": region_detail(r)})
+               for i, r in new.items() if i in old and r != old[i]])
 
 
 def region_detail(region: Region) -> dict[str, Any]:

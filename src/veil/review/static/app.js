@@ -356,8 +356,28 @@ function handleSize() {
   return rect.width ? (10 * S.media.width) / rect.width : 10;
 }
 
+// A list item a keyboard reaches (Tab) and chooses (Enter or Space), as a click does; the
+// item chosen keeps the focus when the list is drawn anew.
+function choosable(item, id) {
+  item.tabIndex = 0;
+  item.setAttribute("role", "button");
+  item.addEventListener("click", () => select(id));
+  item.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    event.preventDefault();
+    event.stopPropagation();  // Space would also play
+    select(id);
+  });
+}
+
+function refocus(list, id) {
+  const item = id && [...list.children].find((child) => (child.dataset.region || child.dataset.segment) === id);
+  if (item) item.focus();
+}
+
 function drawPanel() {
   const list = $("region-list");
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.region : null;
   list.replaceChildren();
   for (const region of S.media.regions) {
     const box = boxAt(region, S.frame);
@@ -372,9 +392,10 @@ function drawPanel() {
     dim.className = "dim";
     dim.textContent = `${region.kind}, ${region.source}, ${what}${region.keep_visible ? ", kept visible" : ""}`;
     item.append(dim);
-    item.addEventListener("click", () => select(region.id));
+    choosable(item, region.id);
     list.append(item);
   }
+  refocus(list, focused);
   drawSegmentList();
   drawSelection();
 }
@@ -382,6 +403,7 @@ function drawPanel() {
 // The speech segments heard at the current time (and the selected one): a sound file's only regions.
 function drawSegmentList() {
   const list = $("segment-list");
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.segment : null;
   list.replaceChildren();
   if (!hasSound()) return;
   const t = now();
@@ -396,9 +418,10 @@ function drawSegmentList() {
     dim.textContent = `speech, ${segment.source}, ${seconds(segment.start)}-${seconds(segment.end)}` +
       (segment.keep_visible ? ", kept audible" : "");
     item.append(dim);
-    item.addEventListener("click", () => select(segment.id));
+    choosable(item, segment.id);
     list.append(item);
   }
+  refocus(list, focused);
 }
 
 function drawSelection() {
@@ -634,6 +657,10 @@ function toImage(event) {
 
 function onPointerDown(event) {
   if (!S.media || event.button !== 0) return;
+  // preventDefault below keeps the focus where it was: on a radio button or the kind menu
+  // clicked before, which then took Delete and the arrows as its own (a box selected on the
+  // picture could not be deleted). The picture takes it, as a click anywhere else would.
+  if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
   const target = event.target;
   const at = toImage(event);
   const start = { x: event.clientX, y: event.clientY, at };
@@ -962,6 +989,14 @@ async function start() {
   for (const input of document.querySelectorAll("input[name=view]")) input.addEventListener("change", () => setView(input.value));
   for (const input of document.querySelectorAll("input[name=shape]")) input.addEventListener("change", () => setShape(input.value));
   $("draw-kind").addEventListener("change", () => { S.drawKind = $("draw-kind").value; });
+  // A radio button chosen with the mouse lets go of the focus: the arrows step frames again (they
+  // switched the view back). One reached with the keyboard keeps it, as a keyboard user expects.
+  let pointing = false;
+  document.addEventListener("pointerdown", () => { pointing = true; }, true);
+  document.addEventListener("keydown", () => { pointing = false; }, true);
+  for (const input of document.querySelectorAll("input[type=radio]")) {
+    input.addEventListener("change", () => { if (pointing) input.blur(); });
+  }
   for (const input of document.querySelectorAll("input[name=show-kind]")) {
     input.addEventListener("change", () => {
       if (input.checked) S.hiddenKinds.delete(input.value); else S.hiddenKinds.add(input.value);
