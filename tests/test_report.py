@@ -148,6 +148,24 @@ def test_cli_report_without_review(tmp_path: Path):
     assert report_path.with_suffix(".html").is_file()
 
 
+@pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")
+def test_the_report_gives_each_files_notes_as_the_run_gave_them(tmp_path: Path):
+    """A TIFF of two pages is written as one: the run said so, the report only held a raw key
+    (`other_images_not_written`) in the detection record's JSON."""
+    from veil.command import app
+
+    pages = tmp_path / "pages.tiff"
+    photo = Image.open(PHOTO).convert("RGB")
+    photo.save(pages, save_all=True, append_images=[photo.transpose(Image.FLIP_LEFT_RIGHT)])
+    report_path = tmp_path / "report.json"
+    result = CliRunner().invoke(app, [str(pages), "-o", str(tmp_path / "out.tiff"), "--report", str(report_path)])
+    assert result.exit_code == 0, result.output
+    said = "the file holds 2 images (pages, a burst, a second view): only the one viewers show was redacted and written"
+    assert said in result.output
+    assert [said in note for note in json.loads(report_path.read_text())["files"][0]["notes"]] == [True]
+    assert said in report_path.with_suffix(".html").read_text()
+
+
 def test_a_batch_report_accounts_for_every_input(tmp_path: Path):
     # A failed and a skipped input were missing from the report, which read as a clean run.
     from veil.command import app

@@ -24,6 +24,7 @@ from veil.detect import MODEL_NAME, RETINAFACE_NAME
 from veil.models import model_sha256
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
+from veil.pipeline import notes
 from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
 from veil.remote import Url, location, location_key
 from veil.videofile import damage_lines, holes_line
@@ -70,7 +71,8 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
             # Settings this run took from its command line rather than from the loaded plan.
             "from_command_line": plan.overridden,
         },
-        "files": [file_entry(media, outputs.get(media.path), plan.edits, plan.render.voice) for media in plan.media],
+        "files": [file_entry(media, outputs.get(media.path), plan.edits, plan.render.voice,
+                             [n.text for n in notes(media, plan.encoding, dry_run)]) for media in plan.media],
         "not_redacted": list(not_redacted or []) + unrendered,
         "edits": [edit_entry(e) for e in plan.edits],
     }
@@ -120,7 +122,10 @@ def redaction_text(render: dict[str, Any]) -> str:
     return f"fill: solid colour {render['color']}"
 
 
-def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: str = "keep") -> dict[str, Any]:
+def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: str = "keep",
+               said: list[str] | None = None) -> dict[str, Any]:
+    """`said`: the notes the run gave on the file (what was left out of its output, frames hidden
+    whole, a decoder's warnings), as it printed them."""
     pictured = [r for r in media.regions if r.kind != "speech"]  # speech is on the time axis: see "voice"
     hiding = media.hiding_regions()
     actual = current_sha256(media.path)
@@ -128,6 +133,7 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
     return {
         "input": media.path,
         "kind": media.kind,
+        "notes": said or [],
         "width": media.width,
         "height": media.height,
         "frame_count": media.frame_count,
@@ -296,6 +302,7 @@ def file_html(file: dict[str, Any]) -> str:
     parts = [
         f"<section><h2>{e(file['input'])}</h2><table>",
         row("Kind", f"{file['kind']}, {file['width']}x{file['height']}, {file['frame_count']} frame(s)"),
+        *([row("Notes (as the run gave them)", "; ".join(file["notes"]))] if file["notes"] else []),
         row("Input SHA-256", file["input_sha256"], code=True),
         row("Input unchanged since planning", "yes" if file["input_matches_plan"] else "NO"),
         row("Output", file["output"] or "(not written)"),
