@@ -386,6 +386,11 @@ def test_a_plan_report_or_manifest_never_replaces_a_photo_even_with_overwrite(sh
         assert result.exit_code == 2 and f"{other} would replace a photo file: name another file" in result.output, \
             result.output
         assert other.read_bytes() == before and not (tmp_path / "out.jpg").exists()
+    # A recording FFmpeg cannot open (cut short before its index) is known by its name.
+    broken = tmp_path / "crashed.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    result = veil(source, "-o", tmp_path / "out.jpg", "--save-plan", broken, "--overwrite")
+    assert result.exit_code == 2 and f"{broken} would replace a .mp4 file" in result.output, result.output
 
 
 def test_an_output_named_as_the_report_or_the_plan_is_refused(shared_data, tmp_path):

@@ -30,7 +30,7 @@ from veil.plan import MediaPlan, Plan, RenderSettings
 from veil.render import redact_frame
 from veil.names import shown
 from veil.review.app import MAX_PLAN_BYTES, LaunchCodes, create_app
-from veil.review.cli import ReviewServer, SessionError, open_session, review_app
+from veil.review.cli import PlanLock, ReviewServer, SessionError, open_session, review_app
 from veil.review.session import ReviewSession
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -351,7 +351,7 @@ def test_the_report_names_each_region_an_uploaded_plan_removed_or_changed(client
         [("replace_region", "an uploaded plan", "cleanup")]
 
 
-def test_invalid_plan_file_gives_a_clear_error(tmp_path: Path):
+def test_invalid_plan_file_gives_a_clear_error(detected_plan: Path, tmp_path: Path):
     bad = tmp_path / "bad.veil-plan.json"
     bad.write_text(json.dumps({"format": "veil-plan", "version": 1, "created": "x", "render": {}, "media": []}))
     with pytest.raises(SessionError, match=f"^{bad}: not a valid veil plan at render"):  # the plan named
@@ -366,6 +366,14 @@ def test_invalid_plan_file_gives_a_clear_error(tmp_path: Path):
                                              "--overwrite", "--no-browser"])
     assert result.exit_code == 2 and f"{photo} exists and is not a plan veil can continue" in result.output
     assert photo.read_bytes() == PHOTO.read_bytes()
+    # Continuing a plan (--plan), the same slip of --save-plan or of --report.
+    plan = tmp_path / "good.veil-plan.json"
+    shutil.copy(detected_plan, plan)
+    for option in ("--save-plan", "--report"):
+        result = CliRunner().invoke(review_app, ["--plan", str(plan), option, str(photo), "--output-dir",
+                                                 str(tmp_path), "--overwrite", "--no-browser"])
+        assert result.exit_code == 2 and f"{photo} would replace a photo file" in result.output, result.output
+        assert photo.read_bytes() == PHOTO.read_bytes()
 
 
 def test_a_saved_plan_takes_render_options_and_refuses_detection_options(detected_plan: Path, tmp_path: Path):
@@ -437,6 +445,23 @@ def test_a_second_review_of_a_plan_under_review_is_refused(detected_plan: Path, 
     assert not plan.with_name(plan.name + ".lock").exists(), "the lock file outlived the review"
     said = _review_until_served(*common)  # once the first has ended, the review resumes
     assert "resuming the review saved in" in said and "press Ctrl+C" in said, said
+
+
+def test_a_plan_reached_through_a_link_is_the_same_plan_to_lock(tmp_path: Path):
+    plan = tmp_path / "p.veil-plan.json"
+    (tmp_path / "alias.json").symlink_to(plan)
+    first, second = PlanLock(), PlanLock()
+    first.take(plan)
+    try:
+        with pytest.raises(SessionError, match="is being reviewed by another veil review"):
+            second.take(tmp_path / "alias.json")
+        (tmp_path / "p.veil-plan.json.lock").unlink()  # removed by hand: a second review makes its own
+        second.take(plan)
+    finally:
+        first.release()
+    assert (tmp_path / "p.veil-plan.json.lock").exists(), "the first review removed the second one's lock"
+    second.release()
+    assert not (tmp_path / "p.veil-plan.json.lock").exists()
 
 
 def test_session_resumes_its_saved_plan(detected_plan: Path, tmp_path: Path):

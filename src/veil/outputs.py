@@ -380,6 +380,17 @@ def _within(source: Path | Url, base: Path | Url) -> bool:
     return source.is_relative_to(base)
 
 
+def media_at(target: Path) -> str | None:
+    """What a plan or report written at `target` would replace that it never may: a photo, video
+    or sound file, known by its content or, one FFmpeg cannot open (a recording cut short), by
+    its name. None: nothing of the kind."""
+    if not target.is_file():
+        return None
+    if kind := media_kind(target):
+        return f"a {KIND_NAMES[kind]} file"
+    return f"a {target.suffix.lower()} file" if target.suffix.lower() in MEDIA_SUFFIXES else None
+
+
 def check_writable(target: Path | Url, overwrite: bool, what: str = "the output", run_file: bool = False) -> None:
     """Refuse, before any work, a file that exists (unless --overwrite) or cannot be written.
     A `run_file` (the plan, the report) never replaces a photo, video or sound file, --overwrite
@@ -391,8 +402,8 @@ def check_writable(target: Path | Url, overwrite: bool, what: str = "the output"
     try:
         if target.is_dir():
             raise OutputError(f"{what} {shown(target)} is a folder")
-        if run_file and isinstance(target, Path) and target.is_file() and (kind := media_kind(target)):
-            raise OutputError(f"{what} {shown(target)} would replace a {KIND_NAMES[kind]} file: name another file")
+        if run_file and isinstance(target, Path) and (media := media_at(target)):
+            raise OutputError(f"{what} {shown(target)} would replace {media}: name another file")
         if target.exists() and not overwrite:
             raise OutputError(f"{what} {shown(target)} exists: use --overwrite to replace it")
     except OSError as error:  # a name too long for the file system, say

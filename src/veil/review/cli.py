@@ -32,7 +32,7 @@ from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption,
 from veil.detect import PROFILES
 from veil.interrupt import say_what_dead_runs_left
 from veil.names import real_path, shown
-from veil.outputs import Input, OutputClaims, OutputError, collect_inputs, output_path
+from veil.outputs import Input, OutputClaims, OutputError, collect_inputs, media_at, output_path
 from veil.pipeline import Analysis, FileTask, redact_file
 from veil.photo import file_sha256
 from veil.plan import PIXELATE_BLOCKS, Plan, PlanError, RenderSettings
@@ -163,6 +163,9 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
                 raise SessionError(f"{shown(skip.path)}: {skip.reason}")
         if not inputs:
             raise SessionError("no photos or videos given (or found in the folders given)")
+        for item in inputs:  # said before the plan is locked or read: the name is what is wrong
+            if item.kind is None or not item.source.is_file():
+                raise SessionError(f"{item.source}: not a photo, video or sound file")
         first = inputs[0].source
         plan_path = save_plan or first.with_name(first.name + PLAN_SUFFIX)
         hold(plan_path)
@@ -184,6 +187,9 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
                                                 + REPORT_SUFFIX)
     for path in report_paths(report_path):
         claims.claim(path, "the report")
+    for path, what in [(plan_path, "the plan"), *((p, "the report") for p in report_paths(report_path))]:
+        if media := media_at(path):  # a slip of --save-plan or --report: never, --overwrite or not
+            raise SessionError(f"{what} {shown(path)} would replace {media}: name another file")
     for path, what in [*((t, "the output") for t in targets), *((p, "the report") for p in report_paths(report_path))]:
         if path.exists() and not overwrite:
             raise SessionError(f"{what} {path} exists: use --overwrite to replace it")
@@ -214,9 +220,6 @@ def resume(plan_path: Path, sources: list[Path], overwrite: bool = False) -> Pla
 
 def detect(inputs: list[Input], settings: RenderSettings, analysis: Analysis) -> Plan:
     plan = Plan(render=settings, veil_version=__version__)
-    for item in inputs:
-        if item.kind is None or not item.source.is_file():
-            raise SessionError(f"{item.source}: not a photo, video or sound file")
     for number, item in enumerate(inputs, 1):
         say(f"[{number}/{len(inputs)}] detecting in {item.source}")
         result = redact_file(FileTask(item.source, item.kind, None, settings, plan.encoding, analysis),
@@ -252,8 +255,9 @@ class PlanLock:
         self.fd: int | None = None
 
     def take(self, plan_path: Path) -> None:
-        path = plan_path.with_name(plan_path.name + ".lock")
-        check_writable(path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
+        check_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
+        real = real_path(plan_path)  # one plan reached through a link, or by another name, is one lock
+        path = real.with_name(real.name + ".lock")
         while True:
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -286,7 +290,10 @@ class PlanLock:
         if self.fd is None or self.path is None:
             return
         with contextlib.suppress(OSError):
-            self.path.unlink()  # still locked: no other review takes this file as it goes
+            # Still locked: no other review takes this file as it goes. Only this review's own file
+            # (one removed by hand and made anew by a second review is that review's).
+            if os.stat(self.path).st_ino == os.fstat(self.fd).st_ino:
+                self.path.unlink()
         os.close(self.fd)
         self.fd = None
 
