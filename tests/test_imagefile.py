@@ -330,6 +330,13 @@ def test_corrupt_and_truncated_files_raise_clear_errors(shared_data, tmp_path):
     truncated.write_bytes(data[:-20])  # its data cut short too: still refused
     with pytest.raises(ImageError, match="truncated"):
         read_photo(truncated)
+    # A progressive JPEG cut between its scans decodes without a word (blurred): refused.
+    progressive = io.BytesIO()
+    Image.open(shared_data / TWO_PEOPLE).save(progressive, "JPEG", progressive=True, quality=90)
+    scans = [i for i in range(len(progressive.getvalue())) if progressive.getvalue()[i:i + 2] == b"\xff\xda"]
+    truncated.write_bytes(progressive.getvalue()[:scans[2]])
+    with pytest.raises(ImageError, match="truncated"):
+        read_photo(truncated)
 
 
 def test_unknown_output_format_is_refused(tmp_path):

@@ -282,6 +282,23 @@ def _jpeg_complete(path: Path) -> bool:
     return False
 
 
+def _one_scan(path: Path) -> bool:
+    """Whether the JPEG is sequential (baseline or extended) and its first scan holds every colour
+    component: then it is the picture's only scan."""
+    data = path.read_bytes()
+    at, components = 2, None
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker, length = data[at + 1], int.from_bytes(data[at + 2 : at + 4], "big")
+        if marker in (0xC0, 0xC1) and at + 9 < len(data):
+            components = data[at + 9]
+        elif 0xC2 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # progressive, lossless, arithmetic
+            return False
+        if marker == 0xDA:
+            return components is not None and at + 4 < len(data) and data[at + 4] == components
+        at += 2 + length
+    return False
+
+
 def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """The ISO base media file boxes between `start` and `end`: (type, content start, box end)."""
     at = start
@@ -349,21 +366,22 @@ LIBRARY_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid SOS",
 
 
 @contextlib.contextmanager
-def _c_stderr_taken() -> Iterator[list[str]]:
+def _c_stderr_taken() -> Iterator[list[str] | None]:
     """The lines C code prints on stderr meanwhile (the libjpeg inside OpenCV warns there of
     damaged data it decodes all the same, in a line that names no file), taken off the terminal
     so that the user gets one that does. Anything else written there meanwhile, another
     thread's, is passed on after. One at a time: each swaps the process's stderr, and a stop
     (Ctrl-C) waits for the swap and the swap back. A file, not a pipe: a hostile PNG can make
     libpng warn without end, and a full pipe would stop the decoder. Where no temporary file can
-    be made, or there is no stderr, nothing is swapped."""
+    be made, or there is no stderr, nothing is swapped, and None is given: what the decoder said
+    is not known."""
     said: list[str] = []
     with _stderr_lock, contextlib.ExitStack() as stack:
         try:
             taken = stack.enter_context(tempfile.TemporaryFile())
             terminal = os.dup(2)
         except OSError:
-            yield said
+            yield None
             return
         with stops_held():
             _flush_stderr()
@@ -420,8 +438,11 @@ def _opencv_pixels(image: Image.Image, path: Path, messages: list[str]) -> np.nd
             return None
     # A JPEG without its end marker is decoded with one added: where its data is whole (some
     # programs never write the marker), libjpeg decodes it without a word; where the data is cut
-    # short, it says so, and Pillow refuses the file as truncated.
+    # short, it says so, and Pillow refuses the file as truncated. Only a JPEG of one scan: a
+    # progressive one cut between its scans decodes without a word, blurred.
     unended = not sixteen_bit and image.format != "PNG" and not _jpeg_complete(path)
+    if unended and not _one_scan(path):
+        return None
     if image.format == "PNG" and not _png_complete(path):
         return None
     # No orientation, no colour conversion. The `dst` form, given None, decodes straight into
@@ -435,9 +456,9 @@ def _opencv_pixels(image: Image.Image, path: Path, messages: list[str]) -> np.nd
             pixels = cv2.imread(str(path), None, cv2.IMREAD_UNCHANGED)
         else:
             pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
-    if unended and said:
+    if unended and said != []:  # it warned, or what it said is not known
         return None
-    messages.extend(said)
+    messages.extend(said or [])
     # A 16-bit RGB PNG's transparent colour comes out of OpenCV as an alpha channel.
     keyed = sixteen_bit and "transparency" in image.info
     channels = 4 if image.mode == "RGBA" or keyed else 3 if sixteen_bit else OPENCV_MODES[image.mode]
