@@ -30,7 +30,7 @@ from veil.command import app
 from veil.outputs import media_kind
 from veil.plan import Box, MediaPlan, Plan, RenderSettings
 from veil.video import plan_video, render_video, time_holes, upright_to_coded
-from veil.videofile import Encoding, VideoError, check_output_holds
+from veil.videofile import Encoding, VideoError, check_output_holds, video_stream
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 VIDEOS = DATA / "videos"
@@ -1466,6 +1466,27 @@ def test_a_larger_one_frame_preview_track_is_not_the_recording_whatever_is_marke
     with av.open(str(target)) as c:
         assert [(s.codec_context.width, s.codec_context.height) for s in c.streams.video] == [(320, 240)]
         assert sum(1 for _ in c.decode(video=0)) == 10
+
+
+def test_a_recording_that_starts_late_is_not_taken_for_a_still(tmp_path: Path):
+    # Counting the first 300 packets only, a second camera starting after them held none: it was
+    # taken for a still, and the small stream beside it was written as the recording.
+    source = tmp_path / "late.mkv"
+    with av.open(str(source), "w", options={"live": "1"}) as out:  # no stream durations stated
+        small, late = out.add_stream("libx264", rate=25), out.add_stream("libx264", rate=25)
+        for stream, (width, height) in ((small, (160, 120)), (late, (320, 240))):
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        late.disposition = av.stream.Disposition.default
+        for index in range(400):
+            for stream in (small, *([late] if index >= 350 else [])):
+                frame = av.VideoFrame.from_ndarray(np.full((stream.height, stream.width, 3), index % 256, np.uint8),
+                                                   "rgb24")
+                frame.pts = index
+                out.mux(stream.encode(frame))
+        for stream in (small, late):
+            out.mux(stream.encode(None))
+    with av.open(str(source)) as container:
+        assert video_stream(container).index == late.index
 
 
 def test_a_plan_is_rendered_from_the_stream_it_was_made_from(tmp_path: Path):

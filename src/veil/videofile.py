@@ -23,13 +23,14 @@ thread count, are not written.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import re
 import struct
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
@@ -285,9 +286,6 @@ def has_transparency(stream: av.video.stream.VideoStream) -> bool:
 # Beside a moving picture, a video stream that runs under this share of the longest one's stated
 # length is a still (`_stills`): a preview of a few frames, a thumbnail track.
 STILL_SHARE = 0.1
-# Where a container states no frame counts (Matroska, WebM, MPEG-TS), the moving pictures' first
-# packets, this many, are counted for the streams that hold one frame: a phone's preview, a cover.
-STILL_PACKETS = 300
 # A Matroska track's length, as FFmpeg and mkvmerge tag it: H:MM:SS.nnnnnnnnn.
 MATROSKA_DURATION = re.compile(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)")
 
@@ -356,18 +354,32 @@ def _stated_length(stream: av.video.stream.VideoStream) -> float | None:
 
 
 def _one_frame(path: str, indexes: list[int]) -> set[int]:
-    """Of the video streams `indexes`, those with one packet or none among the first STILL_PACKETS of
-    them all, beside one with more: counted in a second opening of the file, so that the caller's
-    reads it from its start. A file that cannot be read so has none (its reading says why)."""
+    """`_counted_one_frame`, once for each state of the file: a run chooses its stream several times."""
+    try:
+        state = os.stat(path)
+    except OSError:
+        return set()
+    return set(_counted_one_frame(path, tuple(indexes), state.st_size, state.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _counted_one_frame(path: str, indexes: tuple[int, ...], size: int, modified: int) -> frozenset[int]:
+    """Of the video streams `indexes`, those with one packet or none in the whole file, beside one
+    with more: where a container states no frame counts (Matroska, WebM, MPEG-TS), a phone's
+    preview or a cover. Counted in a second opening of the file, so that the caller's reads it
+    from its start, and only until every stream has shown two (at once, for two recordings): a
+    recording that starts late is one. A file that cannot be read so has none (its reading says why)."""
     counts = dict.fromkeys(indexes, 0)
     try:
         with av.open(path) as again:
             streams = [s for s in again.streams.video if s.index in counts]
-            for packet in islice(readable_packets(again, streams, []), STILL_PACKETS):
+            for packet in readable_packets(again, streams, []):
                 counts[packet.stream.index] += bool(packet.size)
+                if min(counts.values()) > 1:
+                    return frozenset()
     except (av.error.FFmpegError, OSError):
-        return set()
-    return {index for index, count in counts.items() if count <= 1} if max(counts.values()) > 1 else set()
+        return frozenset()
+    return frozenset(i for i, count in counts.items() if count <= 1) if max(counts.values()) > 1 else frozenset()
 
 
 def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
