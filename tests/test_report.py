@@ -122,6 +122,10 @@ def test_write_report_writes_json_and_escaped_html(tmp_path: Path):
     assert "pixelate: at most 6 blocks across each region" in page
     # Of a photo it said "voices in the sound are NOT protected".
     assert "<th>Voices</th><td>no file has sound</td>" in page and "NOT protected" not in page
+    # A video's plan with no speech searched (--voice keep, an older veil's): its voices are not protected.
+    clip = MediaPlan(path=str(tmp_path / "clip.mp4"), kind="video", width=8, height=8)
+    write_report(Plan(media=[clip]), {}, tmp_path / "clip.json")
+    assert "voices in the sound are NOT protected" in (tmp_path / "clip.html").read_text()
 
 
 def test_report_tells_a_blurred_export_from_a_filled_one(tmp_path: Path):

@@ -349,6 +349,8 @@ def test_the_report_names_each_region_an_uploaded_plan_removed_or_changed(client
     changed = next(r for r in entry["regions"] if r["id"] == f2["id"])
     assert [(e["action"], e["detail"]["by"], e["reason"]) for e in changed["edits"]] == \
         [("replace_region", "an uploaded plan", "cleanup")]
+    assert changed["edits"][0]["detail"]["frames_changed"] == [0]  # a moved box, not a face let show
+    assert "keep_visible" not in changed["edits"][0]["detail"]
 
 
 def test_invalid_plan_file_gives_a_clear_error(detected_plan: Path, tmp_path: Path):

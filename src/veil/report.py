@@ -280,8 +280,9 @@ def render_html(report: dict[str, Any]) -> str:
     parts += [
         row("Redaction", redaction_text(render)),
         # Of photos alone it said "voices in the sound are NOT protected": there was no sound.
-        row("Voices", VOICE_TEXT[render["voice"]] if any(f["voice"]["speech_seconds"] is not None
-                                                         for f in report["files"]) else "no file has sound"),
+        row("Voices", "no file has sound" if report["files"] and all(f["kind"] in ("image", "animation")
+                                                                     for f in report["files"])
+            else VOICE_TEXT[render["voice"]]),
         row("Encoding", json.dumps(report["settings"]["encoding"], sort_keys=True), code=True),
         row("Settings from this run's command line (not the plan's)", ", ".join(overridden) or "none"),
         "</table>",

@@ -280,9 +280,10 @@ class ReviewSession:
             # Logged as started: the report written by this export lists it; whether it finished,
             # and what it wrote, is logged when it has (a stopped one is never said to have written).
             outputs = {m.path: str(t.absolute()) for m, t in zip(self.plan.media, self.targets)}
-            self._log(ALL_MEDIA, "export", None, {"state": "started", "outputs": outputs,
-                                                  "report": str(self.report_path.absolute())}, None,
-                      changes_regions=False)
+            with contextlib.suppress(PlanNotSaved):  # the export goes ahead: its entry is saved later
+                self._log(ALL_MEDIA, "export", None, {"state": "started", "outputs": outputs,
+                                                      "report": str(self.report_path.absolute())}, None,
+                          changes_regions=False)
             # Render a copy, at this revision: edits wait until the export is done (`_not_exporting`).
             plan = copy.deepcopy(self.plan)
             self.export_state = ExportState("running", total=len(plan.media), revision=self.revision)
@@ -432,8 +433,20 @@ def uploaded_changes(before: list[Region], after: list[Region]) -> list[tuple[st
     old, new = {r.id: r for r in before}, {r.id: r for r in after}
     return ([("delete_region", i, region_detail(r)) for i, r in old.items() if i not in new]
             + [("add_region", i, region_detail(r)) for i, r in new.items() if i not in old]
-            + [("replace_region", i, {"was": region_detail(old[i]), "now": region_detail(r)})
-               for i, r in new.items() if i in old and r != old[i]])
+            + [("replace_region", i, replaced_detail(old[i], r)) for i, r in new.items() if i in old and r != old[i]])
+
+
+def replaced_detail(was: Region, now: Region) -> dict[str, Any]:
+    """What an uploaded plan changed in a region: its shape, whether it is kept visible and why,
+    and the frames whose boxes moved, came or went (a nudged box told from a face let show)."""
+    detail: dict[str, Any] = {name: {"was": getattr(was, name), "now": getattr(now, name)}
+                              for name in ("shape", "keep_visible", "reason", "start", "end", "kind")
+                              if getattr(was, name) != getattr(now, name)}
+    frames = sorted(f for f in {*was.boxes, *now.boxes} if was.boxes.get(f) != now.boxes.get(f))
+    if frames:
+        detail["frames_changed"] = frames[:50] + (["..."] if len(frames) > 50 else [])
+        detail["boxes"] = {"was": len(was.boxes), "now": len(now.boxes)}
+    return detail
 
 
 def region_detail(region: Region) -> dict[str, Any]:
