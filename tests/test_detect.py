@@ -148,6 +148,7 @@ def test_a_face_lying_sideways_in_a_phone_size_photo_is_found_wherever_it_lies(s
     record = detection_record(FAST, 4032, 3024)
     assert record["turn_side"] == round(FAST.turn_side * 4032 / 1536)
     assert detection_record(FAST, 1024, 768)["turn_side"] == FAST.turn_side
+    assert detection_record(FAST, 16000, 9000)["turn_side"] == record["turn_side"]  # at most a phone photo's
     unscaled = dataclasses.replace(FAST, middle_side=10**6)  # no middle pass either: as it was at 320 px
     assert max((iou(d, face) for d in detect_faces(canvas, unscaled)), default=0) < 0.3
     assert max(iou(d, face) for d in detect_faces(canvas, FAST)) >= 0.5

@@ -444,26 +444,37 @@ def test_a_second_review_of_a_plan_under_review_is_refused(detected_plan: Path, 
     finally:
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=60)
-    assert not plan.with_name(plan.name + ".lock").exists(), "the lock file outlived the review"
+    assert not plan.with_name(plan.name + ".veil-lock").exists(), "the lock file outlived the review"
     said = _review_until_served(*common)  # once the first has ended, the review resumes
     assert "resuming the review saved in" in said and "press Ctrl+C" in said, said
 
 
-def test_a_plan_reached_through_a_link_is_the_same_plan_to_lock(tmp_path: Path):
+def test_a_plan_reached_through_a_link_is_the_same_plan_to_lock(detected_plan: Path, tmp_path: Path):
     plan = tmp_path / "p.veil-plan.json"
-    (tmp_path / "alias.json").symlink_to(plan)
-    first, second = PlanLock(), PlanLock()
-    first.take(plan)
+    shutil.copy(detected_plan, plan)
+    alias = tmp_path / "alias.json"
+    alias.symlink_to(plan)
+    held = []
+    first = open_session([], alias, None, tmp_path, None, RenderSettings(), Analysis(FAST), hold=held.append)
+    assert held == [plan] and first.plan_path == plan and alias.is_symlink()  # saved where it lies
+    lock, second = PlanLock(), PlanLock()
+    lock.take(plan)
     try:
         with pytest.raises(SessionError, match="is being reviewed by another veil review"):
-            second.take(tmp_path / "alias.json")
-        (tmp_path / "p.veil-plan.json.lock").unlink()  # removed by hand: a second review makes its own
+            open_session([], alias, None, tmp_path, None, RenderSettings(), Analysis(FAST), hold=second.take)
+        (tmp_path / "p.veil-plan.json.veil-lock").unlink()  # removed by hand: a second review makes its own
         second.take(plan)
     finally:
-        first.release()
-    assert (tmp_path / "p.veil-plan.json.lock").exists(), "the first review removed the second one's lock"
+        lock.release()
+    assert (tmp_path / "p.veil-plan.json.veil-lock").exists(), "the first review removed the second one's lock"
     second.release()
-    assert not (tmp_path / "p.veil-plan.json.lock").exists()
+    assert not (tmp_path / "p.veil-plan.json.veil-lock").exists()
+    # `--save-plan yarn` locks yarn.veil-lock: a yarn.lock of the user's is never taken, nor removed.
+    (tmp_path / "yarn.lock").write_text("theirs")
+    third = PlanLock()
+    third.take(tmp_path / "yarn")
+    third.release()
+    assert (tmp_path / "yarn.lock").read_text() == "theirs"
 
 
 def test_session_resumes_its_saved_plan(detected_plan: Path, tmp_path: Path):

@@ -594,16 +594,23 @@ def middle_scale(profile: DetectionProfile, width: int, height: int) -> float | 
     return _downscale_to(profile.middle_side, width, height)
 
 
+# The longest side of photo whose turned views grow with it (`for_size`): a phone camera's.
+LARGEST_TURNED = 4032
+
+
 def for_size(profile: DetectionProfile, width: int, height: int) -> DetectionProfile:
     """The profile as it applies to an image of this size: where a middle pass runs, the size
     thresholds of a `middle_side` image, scaled to this one's pixels, and turned views as large
-    against the image as a `middle_side` image's. (At `turn_side` itself a phone's 4,032 px
+    against the image as a `middle_side` image's, up to a 4,032 px one's. (At `turn_side` itself a phone's 4,032 px
     photo shrank a face of 500 px lying sideways to 40 px, which RetinaFace did not find.)"""
     scale = middle_scale(profile, width, height)
     if scale is None:
         return profile
+    # At most as a phone camera's photo has them: a 16,000 px scan's would be untiled views of
+    # gigabytes of activations (its faces lying sideways are then a weak case).
+    turn_side = round(profile.turn_side / max(scale, profile.middle_side / LARGEST_TURNED))
     return replace(profile, size_thresholds=tuple((round(h / scale), score) for h, score in profile.size_thresholds),
-                   turn_side=round(profile.turn_side / scale))
+                   turn_side=turn_side)
 
 
 def pass_scales(profile: DetectionProfile, width: int, height: int) -> list[float]:

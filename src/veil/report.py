@@ -71,8 +71,10 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
             # Settings this run took from its command line rather than from the loaded plan.
             "from_command_line": plan.overridden,
         },
+        # A file not written is spoken of as planned ("would be written"), not as done.
         "files": [file_entry(media, outputs.get(media.path), plan.edits, plan.render.voice,
-                             [n.text for n in notes(media, plan.encoding, dry_run)]) for media in plan.media],
+                             [n.text for n in notes(media, plan.encoding, dry_run or media.path not in outputs)])
+                  for media in plan.media],
         "not_redacted": list(not_redacted or []) + unrendered,
         "edits": [edit_entry(e) for e in plan.edits],
     }

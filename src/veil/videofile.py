@@ -359,11 +359,12 @@ def _one_frame(path: str, indexes: list[int]) -> set[int]:
         state = os.stat(path)
     except OSError:
         return set()
-    return set(_counted_one_frame(path, tuple(indexes), state.st_size, state.st_mtime_ns))
+    return set(_counted_one_frame(path, tuple(indexes), (state.st_ino, state.st_size, state.st_mtime_ns,
+                                                         state.st_ctime_ns)))
 
 
 @functools.lru_cache(maxsize=8)
-def _counted_one_frame(path: str, indexes: tuple[int, ...], size: int, modified: int) -> frozenset[int]:
+def _counted_one_frame(path: str, indexes: tuple[int, ...], state: tuple[int, ...]) -> frozenset[int]:
     """Of the video streams `indexes`, those with one packet or none in the whole file, beside one
     with more: where a container states no frame counts (Matroska, WebM, MPEG-TS), a phone's
     preview or a cover. Counted in a second opening of the file, so that the caller's reads it

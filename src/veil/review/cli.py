@@ -146,14 +146,16 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
     before the plan is read or made (the command locks it there).
     """
     if plan_file is not None:
-        hold(save_plan or plan_file)
+        # The plan is saved where it lies, through a link too (saved at the link, it replaced the
+        # link with a file, and a second review through that name took another lock).
+        plan_path = real_path(save_plan or plan_file)
+        hold(plan_path)
         try:
             plan = Plan.load(plan_file)
         except PlanError as error:
             raise SessionError(f"{shown(plan_file)}: {error}") from None
         check_media(plan)
         given(plan, False)
-        plan_path = save_plan or plan_file
         if save_plan is not None and save_plan.exists() and not overwrite and not os.path.samefile(save_plan, plan_file):
             raise SessionError(f"{save_plan} exists: use --overwrite to replace it")
     else:
@@ -167,7 +169,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
             if item.kind is None or not item.source.is_file():
                 raise SessionError(f"{item.source}: not a photo, video or sound file")
         first = inputs[0].source
-        plan_path = save_plan or first.with_name(first.name + PLAN_SUFFIX)
+        plan_path = real_path(save_plan or first.with_name(first.name + PLAN_SUFFIX))
         hold(plan_path)
         plan = resume(plan_path, [i.source for i in inputs], overwrite)
         if plan is not None:
@@ -188,7 +190,11 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
     for path in report_paths(report_path):
         claims.claim(path, "the report")
     for path, what in [(plan_path, "the plan"), *((p, "the report") for p in report_paths(report_path))]:
-        if media := media_at(path):  # a slip of --save-plan or --report: never, --overwrite or not
+        try:
+            media = media_at(path)
+        except OSError as error:  # a name too long, a folder that may not be searched
+            raise SessionError(f"cannot write {what} {shown(path)}: {error.strerror or error}") from None
+        if media:  # a slip of --save-plan or --report: never, --overwrite or not
             raise SessionError(f"{what} {shown(path)} would replace {media}: name another file")
     for path, what in [*((t, "the output") for t in targets), *((p, "the report") for p in report_paths(report_path))]:
         if path.exists() and not overwrite:
@@ -246,7 +252,7 @@ class PlanLock:
     """The plan a review edits, locked while the review runs: a second `veil review` of it (the
     first server forgotten in another terminal) would save over the first one's edits, each
     page showing its own, and a face the first one drew would be gone at the next resume. The
-    lock is flock(2) on `<plan>.lock` beside the plan (the plan itself is replaced at every
+    lock is flock(2) on `<plan>.veil-lock` beside the plan (the plan itself is replaced at every
     save, a new file each time), released by the system however the review ends, and the file
     removed when it ends normally."""
 
@@ -256,8 +262,8 @@ class PlanLock:
 
     def take(self, plan_path: Path) -> None:
         check_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
-        real = real_path(plan_path)  # one plan reached through a link, or by another name, is one lock
-        path = real.with_name(real.name + ".lock")
+        # A name of veil's own: `--save-plan yarn` must not take, and then remove, a yarn.lock.
+        path = plan_path.with_name(plan_path.name + ".veil-lock")
         while True:
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)

@@ -440,7 +440,7 @@ def replaced_detail(was: Region, now: Region) -> dict[str, Any]:
     """What an uploaded plan changed in a region: its shape, whether it is kept visible and why,
     and the frames whose boxes moved, came or went (a nudged box told from a face let show)."""
     detail: dict[str, Any] = {name: {"was": getattr(was, name), "now": getattr(now, name)}
-                              for name in ("shape", "keep_visible", "reason", "start", "end", "kind")
+                              for name in ("shape", "keep_visible", "reason", "start", "end", "kind", "source")
                               if getattr(was, name) != getattr(now, name)}
     frames = sorted(f for f in {*was.boxes, *now.boxes} if was.boxes.get(f) != now.boxes.get(f))
     if frames:
