@@ -150,7 +150,7 @@ def test_outputs_never_collide_with_inputs_or_each_other(tmp_path: Path):
         open_session([tmp_path / "a", tmp_path / "b"], None, tmp_path / "plan.json", tmp_path / "out", None,
                      RenderSettings(), Analysis(FAST))
     assert not (tmp_path / "plan.json").exists(), "nothing is written before every path is checked"
-    with pytest.raises(OutputError, match="would overwrite the input"):
+    with pytest.raises(SessionError, match="the report .*x.jpg would replace a photo file"):  # the input
         open_session([tmp_path / "a"], None, tmp_path / "plan2.json", None, tmp_path / "a" / "x.jpg",
                      RenderSettings(), Analysis(FAST))
 
@@ -366,8 +366,13 @@ def test_invalid_plan_file_gives_a_clear_error(detected_plan: Path, tmp_path: Pa
     shutil.copy(PHOTO, photo)
     result = CliRunner().invoke(review_app, [str(PHOTO), "--save-plan", str(photo), "--output-dir", str(tmp_path),
                                              "--overwrite", "--no-browser"])
-    assert result.exit_code == 2 and f"{photo} exists and is not a plan veil can continue" in result.output
+    assert result.exit_code == 2 and f"the plan {photo} would replace a photo file" in result.output
     assert photo.read_bytes() == PHOTO.read_bytes()
+    # A --report at a photo is refused before detection (minutes for a video), not after it.
+    result = CliRunner().invoke(review_app, [str(VIDEO), "--report", str(photo), "--save-plan",
+                                             str(tmp_path / "v.json"), "--output-dir", str(tmp_path), "--no-browser"])
+    assert result.exit_code == 2 and f"the report {photo} would replace a photo file" in result.output
+    assert "detecting in" not in result.output and not (tmp_path / "v.json").exists()
     # Continuing a plan (--plan), the same slip of --save-plan or of --report.
     plan = tmp_path / "good.veil-plan.json"
     shutil.copy(detected_plan, plan)

@@ -150,6 +150,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         # link with a file, and a second review through that name took another lock).
         plan_path = real_path(save_plan or plan_file)
         hold(plan_path)
+        report_path = run_files_checked(plan_path, report)
         try:
             plan = Plan.load(plan_file)
         except PlanError as error:
@@ -171,6 +172,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         first = inputs[0].source
         plan_path = real_path(save_plan or first.with_name(first.name + PLAN_SUFFIX))
         hold(plan_path)
+        report_path = run_files_checked(plan_path, report)
         plan = resume(plan_path, [i.source for i in inputs], overwrite)
         if plan is not None:
             given(plan, True)
@@ -185,22 +187,29 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
     for folder in {t.parent for t in targets if t.parent.exists()}:
         # Found now, not after the reviewer's work, when the export would fail.
         check_writable(folder, "cannot write outputs in {}: choose a writable folder with --output-dir")
-    report_path = report or plan_path.with_name(plan_path.name.removesuffix(PLAN_SUFFIX).removesuffix(".json")
-                                                + REPORT_SUFFIX)
     for path in report_paths(report_path):
         claims.claim(path, "the report")
-    for path, what in [(plan_path, "the plan"), *((p, "the report") for p in report_paths(report_path))]:
-        try:
-            media = media_at(path)
-        except OSError as error:  # a name too long, a folder that may not be searched
-            raise SessionError(f"cannot write {what} {shown(path)}: {error.strerror or error}") from None
-        if media:  # a slip of --save-plan or --report: never, --overwrite or not
-            raise SessionError(f"{what} {shown(path)} would replace {media}: name another file")
     for path, what in [*((t, "the output") for t in targets), *((p, "the report") for p in report_paths(report_path))]:
         if path.exists() and not overwrite:
             raise SessionError(f"{what} {path} exists: use --overwrite to replace it")
     plan.save(plan_path)
     return ReviewSession(plan, plan_path, targets, report_path, overwrite)
+
+
+def run_files_checked(plan_path: Path, report: Path | None) -> Path:
+    """The report's path (`report`, or beside the plan), once neither it nor the plan would replace
+    a photo, video or sound file (a slip of --save-plan or --report: never, --overwrite or not).
+    Checked before detection, which can take minutes, rather than after it."""
+    report_path = report or plan_path.with_name(plan_path.name.removesuffix(PLAN_SUFFIX).removesuffix(".json")
+                                                + REPORT_SUFFIX)
+    for path, what in [(plan_path, "the plan"), *((p, "the report") for p in report_paths(report_path))]:
+        try:
+            media = media_at(path)
+        except OSError as error:  # a name too long, a folder that may not be searched
+            raise SessionError(f"cannot write {what} {shown(path)}: {error.strerror or error}") from None
+        if media:
+            raise SessionError(f"{what} {shown(path)} would replace {media}: name another file")
+    return report_path
 
 
 def resume(plan_path: Path, sources: list[Path], overwrite: bool = False) -> Plan | None:
