@@ -273,12 +273,9 @@ def _jpeg_complete(path: Path) -> bool:
     which follows the scan's markers: damaged scan data, complete, still goes to OpenCV, whose
     decoder says what it found wrong (Pillow's says nothing)."""
     data = path.read_bytes()
-    at = 2
-    while at + 4 <= len(data) and data[at] == 0xFF:
-        marker, length = data[at + 1], int.from_bytes(data[at + 2 : at + 4], "big")
+    for marker, at in _header_segments(data):
         if marker == 0xDA:  # start of scan: entropy-coded data follows, where 0xFF is never
             return data.find(b"\xff\xd9", at) >= 0  # followed by 0xD9 except at the end
-        at += 2 + length
     return False
 
 
@@ -286,17 +283,26 @@ def _one_scan(path: Path) -> bool:
     """Whether the JPEG is sequential (baseline or extended) and its first scan holds every colour
     component: then it is the picture's only scan."""
     data = path.read_bytes()
-    at, components = 2, None
-    while at + 4 <= len(data) and data[at] == 0xFF:
-        marker, length = data[at + 1], int.from_bytes(data[at + 2 : at + 4], "big")
+    components = None
+    for marker, at in _header_segments(data):
         if marker in (0xC0, 0xC1) and at + 9 < len(data):
             components = data[at + 9]
         elif 0xC2 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # progressive, lossless, arithmetic
             return False
-        if marker == 0xDA:
+        elif marker == 0xDA:
             return components is not None and at + 4 < len(data) and data[at + 4] == components
-        at += 2 + length
     return False
+
+
+def _header_segments(data: bytes) -> Iterator[tuple[int, int]]:
+    """A JPEG's segments before its picture data, each (marker, where it starts), followed by their
+    lengths; the first scan's header last."""
+    at = 2
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        yield data[at + 1], at
+        if data[at + 1] == 0xDA:
+            return
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
 
 
 def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:

@@ -303,16 +303,17 @@ def _remove_folders(of: int | None = None) -> tuple[list[Path], list[Path]]:
             except OSError:  # in use (or no lock to be had: then nothing is taken)
                 continue
             with stops_held():
-                _mark_last(Path(entry.path))
+                _emptied_but_its_mark(Path(entry.path))
+                shutil.rmtree(entry.path, ignore_errors=True)
             (left if os.path.lexists(entry.path) else removed).append(Path(entry.path))
         finally:
             os.close(descriptor)
     return removed, left
 
 
-def _mark_last(path: Path) -> None:
-    """Remove a temporary folder, its mark last: a removal cut short leaves a folder that is still
-    marked, for a later run to take."""
+def _emptied_but_its_mark(path: Path) -> None:
+    """Empty a temporary folder of all but its mark, before the folder goes: a removal cut short
+    leaves a folder that is still marked, for a later run to take."""
     with contextlib.suppress(OSError):
         for entry in os.scandir(path):
             if entry.name != _MARK:
@@ -321,7 +322,6 @@ def _mark_last(path: Path) -> None:
                 else:
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def temporary_file(folder: Path, prefix: str, suffix: str) -> contextlib.AbstractContextManager[Path]:
@@ -382,7 +382,7 @@ def _remove(name: str) -> None:
 def _remove_path(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         if path in _folder_locks:  # a removal cut short (SIGKILL) leaves it marked, for a later run
-            _mark_last(path)
+            _emptied_but_its_mark(path)
         _remove_folder(path)
     else:
         path.unlink(missing_ok=True)

@@ -247,8 +247,7 @@ class ReviewSession:
                 # Each region the upload removed, added or changed is logged as its own edit: the
                 # report lists who removed each face, which one entry for the whole plan hid.
                 for action, region_id, detail in uploaded_changes(media.regions, new.regions):
-                    self.plan.edits.append(Edit(now_iso(), media.path, action, region_id,
-                                                {**detail, "by": "an uploaded plan"}, (reason or "").strip() or None))
+                    self._record(media, action, region_id, {**detail, "by": "an uploaded plan"}, reason)
                 media.regions = new.regions
             self._log(ALL_MEDIA, "load_plan", None, {"regions": sum(len(m.regions) for m in checked.media)}, reason)
 
@@ -363,12 +362,17 @@ class ReviewSession:
             self._log(touched[0] if len(touched) == 1 else ALL_MEDIA, action, None, {"action": snapshot.action}, None)
             return snapshot.action
 
+    def _record(self, media: MediaPlan | str, action: str, region: str | None, detail: dict[str, Any],
+                reason: str | None) -> None:
+        """Adds an action to the plan's log, unsaved (`_log` saves)."""
+        path = media if isinstance(media, str) else media.path
+        self.plan.edits.append(Edit(now_iso(), path, action, region, detail, (reason or "").strip() or None))
+
     def _log(self, media: MediaPlan | str, action: str, region: str | None, detail: dict[str, Any], reason: str | None,
              changes_regions: bool = True) -> None:
         """Logs an action in the plan and saves it. The revision, by which previews are cached and
         other windows follow, moves only when regions change (an export's entry changes none)."""
-        path = media if isinstance(media, str) else media.path
-        self.plan.edits.append(Edit(now_iso(), path, action, region, detail, (reason or "").strip() or None))
+        self._record(media, action, region, detail, reason)
         self.revision += changes_regions
         try:
             self.plan.save(self.plan_path)
