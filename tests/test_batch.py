@@ -469,10 +469,24 @@ def test_a_run_refused_under_other_settings_does_not_undo_the_resume(shared_data
     out = tmp_path / "out"
     assert run_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1).returncode == 0
     mistaken = run_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1, "--mode", "pixelate")
-    assert mistaken.returncode == 1 and mistaken.stderr.count("exists: use --overwrite") >= len(inputs)
+    assert mistaken.returncode == 1
+    assert mistaken.stderr.count("made by an earlier run under other settings") >= len(inputs)
     again = run_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1)
     assert again.returncode == 0, again.stderr
     assert {r["status"] for r in records(out / MANIFEST)[-len(inputs):]} == {"skipped"}
+
+
+def test_an_upgraded_veil_or_model_redoes_what_the_manifest_lists_as_done(monkeypatch):
+    # The settings a record vouches for include what made the output: a newer veil may find more.
+    from veil import manifest
+    before = manifest.settings_fingerprint("same options")
+    monkeypatch.setattr(manifest, "__version__", "99.0")
+    assert manifest.settings_fingerprint("same options") != before
+    monkeypatch.undo()
+    models = manifest.shipped_models_sha256()
+    assert set(models) >= {"centerface.onnx", "retinaface_mnv2.onnx", "ppocrv6_det_small.onnx"}
+    monkeypatch.setattr(manifest, "shipped_models_sha256", lambda: {**models, "centerface.onnx": "0" * 64})
+    assert manifest.settings_fingerprint("same options") != before
 
 
 def test_lines_of_a_manifest_that_are_not_records_are_ignored(tmp_path):

@@ -28,8 +28,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from veil import __version__
 from veil.batch import BatchError, Task, Workers, run_all
 from veil.detect import PROFILES
-from veil.manifest import (ManifestWriter, Record, default_manifest, read_manifest, settings_fingerprint,
-                           started_outputs, still_done)
+from veil.manifest import (ManifestWriter, Record, default_manifest, made_otherwise, read_manifest,
+                           settings_fingerprint, started_outputs, still_done)
 from veil.models import usable_cores
 from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop,
                             say_what_dead_runs_left)
@@ -216,7 +216,9 @@ def redact(
         tasks, results = make_tasks(inputs, plan, claims, analysis, target, target_dir, dry_run, overwrite,
                                     lambda source, output: still_done(done.get(location_key(source)), source, output,
                                                                       fingerprint),
-                                    lambda source, output: unfinished.get(location_key(source)) == location_key(output))
+                                    lambda source, output: unfinished.get(location_key(source)) == location_key(output),
+                                    lambda source, output: made_otherwise(done.get(location_key(source)), output,
+                                                                          fingerprint))
         if stale := partial_outputs(*(t.target for t in tasks if isinstance(t.target, Path))):
             # Left by a run that was killed outright (SIGKILL, power loss): redacted, but unfinished.
             err.print(f"veil: {len(stale)} unfinished output(s) of an interrupted run lie beside this run's outputs, "
@@ -288,11 +290,13 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
                output_dir: Path | Url | None, dry_run: bool, overwrite: bool,
                already_done: Callable[[Path | Url, Path | Url], Record | None],
                ours: Callable[[Path | Url, Path | Url], bool] = lambda source, target: False,
+               made_otherwise: Callable[[Path | Url, Path | Url], bool] = lambda source, target: False,
                ) -> tuple[list[FileTask], list[FileResult]]:
     """A task per input, each checked before any detection; what fails its checks, or what an
     earlier run already did (the manifest), is a result already. `ours`: whether an output that
     exists is one an earlier run of these settings was making from that input (its outcome never
-    recorded): replaced, as --overwrite would."""
+    recorded): replaced, as --overwrite would. `made_otherwise`: whether an output that exists is one
+    an earlier run made from that input under other settings (refused, saying so)."""
     tasks: list[FileTask] = []
     failed: list[FileResult] = []  # and already done
     planned: dict[str, MediaPlan] = {}
@@ -318,6 +322,9 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
                                              input_sha256=record.input_sha256, output_sha256=record.output_sha256))
                     continue
             replace = overwrite or (target is not None and ours(item.source, target))
+            if target is not None and not replace and made_otherwise(item.source, target):
+                raise OutputError(f"the output {shown(target)} was made by an earlier run under other settings, "
+                                  "or by another veil or model (the manifest says): use --overwrite to redo it")
             task = FileTask(item.source, kind, target, plan.render, plan.encoding, analysis, replace, media)
             preflight(task)
             tasks.append(task)

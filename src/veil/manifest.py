@@ -4,7 +4,8 @@ A run over many files can be killed at any moment; appending and flushing one re
 finished file means a crash loses at most the files still in flight. Rerunning the same
 command reads the manifest back and skips every input whose record says it is done, as
 long as the input and its output still hash to what the record says and the settings are
-the same (a rerun with another --mode must redo everything).
+the same, as are veil's version and models (a rerun with another --mode, or an upgraded veil,
+must redo everything).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import IO, Literal
 
+from veil import __version__
 from veil.batch import BatchError
+from veil.models import shipped_models_sha256
 from veil.names import MANIFEST_NAME, shown
 from veil.outputs import Skipped
 from veil.photo import file_sha256
@@ -182,8 +185,10 @@ def _counts(value: object) -> bool:
 
 
 def settings_fingerprint(*settings: object) -> str:
-    """Same settings, same fingerprint: a rerun skips a done file only under the settings that made it."""
-    return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+    """Same settings, same veil and models, same fingerprint: a rerun skips a done file only if
+    it would be made the same way (an upgraded veil or model may find what the earlier one missed)."""
+    made_by = (__version__, shipped_models_sha256())
+    return hashlib.sha256(repr((made_by, settings)).encode()).hexdigest()[:16]
 
 
 def still_done(record: Record | None, source: Path | Url, target: Path | Url, settings: str) -> Record | None:
@@ -194,6 +199,13 @@ def still_done(record: Record | None, source: Path | Url, target: Path | Url, se
             and record.input_sha256 == _sha256(source) and record.output_sha256 == _sha256(target)):
         return record
     return None
+
+
+def made_otherwise(record: Record | None, target: Path | Url, settings: str) -> bool:
+    """Whether the output there is one an earlier run made from this input under other settings,
+    or by another veil or model: the reason a rerun refuses it, which "exists" alone would not tell."""
+    return (record is not None and record.done and record.settings != settings and record.output is not None
+            and location_key(record.output) == location_key(target) and target.is_file())
 
 
 def _sha256(where: Path | Url) -> str:

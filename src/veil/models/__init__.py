@@ -34,6 +34,11 @@ def model_sha256(name: str) -> str:
     return hashlib.sha256(model_path(name).read_bytes()).hexdigest()
 
 
+def shipped_models_sha256() -> dict[str, str]:
+    """Every model veil ships, by file name, with its SHA-256."""
+    return {path.name: model_sha256(path.name) for path in sorted(model_path("").glob("*.onnx"))}
+
+
 def available_providers() -> list[str]:
     """CUDA when onnxruntime-gpu can use it, then the CPU."""
     wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
