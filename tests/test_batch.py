@@ -134,6 +134,56 @@ def test_a_worker_killed_mid_run_loses_nothing(shared_data, tmp_path, workers):
         assert pids - {p.pid for p in before}, "no file ran on a new worker after the kill"
 
 
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports that the process `pid` and its descendants listen on."""
+    ports = set()
+    for process in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            ports |= {c.laddr.port for c in process.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+    return ports
+
+
+def admits_a_stranger(port: int) -> bool:
+    """Whether a Dask client with no key of the run's completes Dask's handshake on `port`
+    (and could then run code in the scheduler or a worker), or reads any of Dask's web pages there."""
+    import asyncio
+    import urllib.error
+    import urllib.request
+
+    from distributed.comm import connect
+
+    async def handshake() -> bool:
+        try:
+            comm = await connect(f"tcp://127.0.0.1:{port}", timeout=3)
+        except Exception:
+            return False
+        comm.abort()
+        return True
+
+    for page in ("info/main/workers.html", "health", "metrics", "json/identity.json"):
+        with contextlib.suppress(urllib.error.URLError, OSError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/{page}", timeout=3):
+                return True
+    return asyncio.run(handshake())
+
+
+def test_a_local_cluster_lets_no_other_user_of_the_machine_in(shared_data, tmp_path):
+    # Its scheduler and workers listened on the loopback in the clear, and served Dask's pages
+    # (with the scheduler's address) without a dashboard: any local user could run code in the
+    # workers, turn redaction off, and the run still reported every photo redacted.
+    photos(shared_data, tmp_path / "in", 16)
+    out = tmp_path / "out"
+    process = start_veil(tmp_path / "in", "--output-dir", out, "--cluster", "local:2")
+    wait_until(lambda: len(records(out / MANIFEST)) >= 1, process)  # the whole cluster is up
+    ports = listening_ports(process.pid)
+    assert len(ports) >= 3  # the scheduler's, and each worker's
+    admitted = [port for port in sorted(ports) if admits_a_stranger(port)]
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+    assert not admitted, f"ports {admitted} let a stranger in"
+    assert process.returncode == 0 and "Traceback" not in stderr, stderr
+    assert {r["status"] for r in records(out / MANIFEST)} == {"ok"}
+
+
 def test_a_ctrl_c_while_a_local_cluster_starts_is_one_clean_stop(shared_data, tmp_path):
     # Its worker processes, still importing, each ended with a KeyboardInterrupt traceback.
     photos(shared_data, tmp_path / "in", 2)

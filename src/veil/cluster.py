@@ -18,6 +18,7 @@ from pathlib import Path
 import dask
 from distributed import Client, LocalCluster, WorkerPlugin
 from distributed.comm import get_address_host
+from distributed.security import Security
 
 from veil.batch import (BatchError, Task, local_workers, remove_what_workers_left, run_windowed,
                         start_resource_tracker)
@@ -92,6 +93,10 @@ LOCAL_WORKER_CONFIG = {
     "distributed.admin.tick.interval": "1s",
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.memory.monitor-interval": "1s",
+    # Dask serves its cluster's state over HTTP (which workers run, their tasks and logs) even
+    # without a dashboard: a local run serves nothing that another user of the machine could read.
+    "distributed.scheduler.http.routes": [],
+    "distributed.worker.http.routes": [],
 }
 
 
@@ -112,10 +117,13 @@ def connect(cluster: str) -> Iterator[Client]:
             # the cluster is up, to be closed with it. The resource tracker first: starting it, as
             # the first worker would, unblocks Ctrl-C in the thread that starts them.
             start_resource_tracker()
+            # Its scheduler and workers listen on the loopback, where any user of the machine may
+            # connect and run code in them (turn redaction off, read the photos): TLS with a key
+            # made for this run, held in memory and given to its own processes only, shuts them out.
             with stops_blocked_for_children():
                 local = cluster_open.enter_context(LocalCluster(
                     n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
-                    silence_logs=logging.CRITICAL))
+                    silence_logs=logging.CRITICAL, security=Security.temporary()))
             yield cluster_open.enter_context(Client(local))
         return
     try:
