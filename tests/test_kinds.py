@@ -346,15 +346,21 @@ def test_review_shows_kinds_and_draws_a_region_of_any_kind(shared_data: Path, tm
     assert client.post("/api/media/0/regions", json={"frame": 0, "kind": "car", "box": [1, 1, 9, 9]}).status_code == 400
 
 
-def test_people_are_hidden_whole_and_never_less_than_faces(shared_data: Path, tmp_path: Path) -> None:
-    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+# A party photo where the detected person's box cut through the top of a head, inside it but for
+# a strip that `faces` hid and `people` left visible.
+PARTY = "wider_face_dev/images/50--Celebration_Or_Party/50_Celebration_Or_Party_birthdayparty_50_213.jpg"
+
+
+@pytest.mark.parametrize("photo", [TWO_PEOPLE, PARTY], ids=["two-people", "party"])
+def test_people_are_hidden_whole_and_never_less_than_faces(shared_data: Path, tmp_path: Path, photo: str) -> None:
+    source = copy_in(shared_data, photo, tmp_path)
     people, plan, report = run(source, "people", tmp_path / "people")
     faces, _, _ = run(source, "faces", tmp_path / "faces")
     hidden_people, hidden_faces = (people == MAGENTA).all(-1), (faces == MAGENTA).all(-1)
     assert {r.kind for r in plan.media[0].regions} == {"person"}
     assert report["files"][0]["hidden_by_kind"]["person"] >= 2
-    assert (hidden_people & hidden_faces).sum() >= 0.99 * hidden_faces.sum()  # every face hidden too
-    assert hidden_people.mean() > 3 * hidden_faces.mean()  # and the bodies below them
+    assert not (hidden_faces & ~hidden_people).any()  # every face pixel hidden too
+    assert hidden_people.mean() > 1.5 * hidden_faces.mean()  # and the bodies below them
     assert any(m["file"] == "ssdlite_person.onnx" for m in report["models"])
 
 

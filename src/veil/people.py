@@ -84,10 +84,19 @@ def people_boxes(views: list[np.ndarray], heads: list[Box]) -> list[Box]:
     """Every person detected in any of a picture's views (`detect.as_shown`), and a derived body
     for each head no detected person holds."""
     height, width = views[0].shape[:2]
-    people = [person for view in views for person in detect_people(view)]
+    people = [holding(person, heads) for view in views for person in detect_people(view)]
     derived = [body_below(head, width, height) for head in heads
                if not any(head.share_inside(person) >= INSIDE for person in people)]
     return people + derived
+
+
+def holding(person: Box, heads: list[Box]) -> Box:
+    """The person's box grown to hold whole each head that lies mostly inside it: a detected
+    person's box may cut through the top of its head, which `faces` would have hidden."""
+    inside = [head for head in heads if head.share_inside(person) >= INSIDE]
+    return Box(min([person.x0, *(h.x0 for h in inside)]), min([person.y0, *(h.y0 for h in inside)]),
+               max([person.x1, *(h.x1 for h in inside)]), max([person.y1, *(h.y1 for h in inside)]),
+               person.origin, person.score)
 
 
 def people_record() -> dict:
