@@ -561,3 +561,27 @@ def test_re_encoded_sound_keeps_its_length_exactly(tmp_path: Path, mode: str, la
         assert run.returncode == 0, run.stderr
         with av.open(str(out)) as container:
             assert container.streams.audio[0].duration == length, n
+
+
+@pytest.mark.parametrize("edit", ["removed", "shortened"])
+def test_speech_taken_out_of_the_plan_is_said_to_stay_audible(files: dict[str, Path], edit: str):
+    # A plan whose reviewer removed every speech segment said "no speech found in the sound",
+    # though the detector had found it and the voices went out audible.
+    plan = files["folder"] / f"{edit}.plan.json"
+    run = _veil(str(files["wav"]), "--voice", "mute", "--dry-run", "--save-plan", str(plan))
+    assert run.returncode == 0, run.stderr
+    data = json.loads(plan.read_text())
+    speech = [r for r in data["media"][0]["regions"] if r["kind"] == "speech"]
+    found = sum(r["end"] - r["start"] for r in speech)
+    if edit == "removed":
+        data["media"][0]["regions"] = [r for r in data["media"][0]["regions"] if r["kind"] != "speech"]
+    else:
+        speech[0]["end"] = speech[0]["start"] + (speech[0]["end"] - speech[0]["start"]) / 2
+    kept = sum(r["end"] - r["start"] for r in speech) if edit == "shortened" else 0.0
+    plan.write_text(json.dumps(data))
+    run = _veil("--plan", str(plan), "-o", str(files["folder"] / f"{edit}.wav"), "--voice", "mute", "--json")
+    assert run.returncode == 0, run.stderr
+    (notes,) = [r["notes"] for r in json.loads(run.stdout)["results"]]
+    said = " ".join(notes)
+    assert "no speech found" not in said
+    assert f"{found - kept:.1f} s of the speech the detector found was left audible" in said, notes

@@ -383,6 +383,10 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     return found
 
 
+# Less than this between the speech found and the speech planned is the record's rounding.
+REMOVED_SPEECH_S = 0.05
+
+
 def voice_notes(media: MediaPlan, mode: VoiceMode, dry_run: bool) -> list[Note]:
     """The notes on a file's voices: how much speech the plan holds, and what became of it (a
     reviewer's deletions and segments left audible counted, not the detector's first findings)."""
@@ -394,7 +398,14 @@ def voice_notes(media: MediaPlan, mode: VoiceMode, dry_run: bool) -> list[Note]:
     were = "would be" if dry_run else "were"
     if mode == "mute-all":
         return notes + [Note(f"all sound {'would be' if dry_run else 'was'} muted ({seconds:.1f} s of it speech)")]
+    # Speech the detector found that the plan no longer holds (a reviewer removed or shortened it)
+    # stays audible: said as such, never as sound without speech.
+    removed = record["speech_seconds"] - seconds if mode != "keep" else 0.0
+    left = (f"{removed:.1f} s of the speech the detector found {'would be' if dry_run else 'was'} left audible: "
+            "the plan no longer holds it (removed in review)")
     if not speech:
+        if removed >= REMOVED_SPEECH_S:
+            return notes + [Note(left, warning=True)]
         return notes + [Note("no speech found in the sound" + ("" if mode == "keep" else ": nothing changed in it"))]
     if mode == "keep":
         return [Note(f"{seconds:.1f} s of speech in {len(speech)} segment(s): voices are not protected "
@@ -403,6 +414,8 @@ def voice_notes(media: MediaPlan, mode: VoiceMode, dry_run: bool) -> list[Note]:
     done = "muted" if mode == "mute" else "anonymised"
     notes.append(Note(f"{sum(r.end - r.start for r in treated):.1f} s of speech in {len(treated)} segment(s) {were} "
                       f"{done}"))
+    if removed >= REMOVED_SPEECH_S:
+        notes.append(Note(left, warning=True))
     if kept := len(speech) - len(treated):
         notes.append(Note(f"{kept} speech segment(s) {were} left audible, as the plan's reviewer chose", warning=True))
     return notes
