@@ -729,3 +729,16 @@ def test_two_real_runs_into_one_folder_one_refused_while_the_other_works(shared_
     assert sorted(r["path"] for r in done) == sorted(str(p) for p in inputs) and {r["status"] for r in done} == {"ok"}
     for record in done:
         assert hashlib.sha256(Path(record["output"]).read_bytes()).hexdigest() == record["output_sha256"]
+
+
+def test_a_manifest_kept_in_the_output_folder_is_said_to_stay_out_of_what_is_published(shared_data, tmp_path):
+    # The folder of redacted copies is the one users publish; the manifest veil keeps there by
+    # default names their folders, the files passed over and the machine, and nothing said so.
+    photos(shared_data, tmp_path / "in", 2)
+    run = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    assert f"leave it out when you publish {tmp_path / 'out'}" in run.stderr
+    as_json = run_veil(tmp_path / "in", "--output-dir", tmp_path / "again", "--json")
+    assert any("leave it out when you publish" in note for note in json.loads(as_json.stdout)["notes"])
+    elsewhere = run_veil(tmp_path / "in", "--output-dir", tmp_path / "apart", "--manifest", tmp_path / "m.jsonl")
+    assert elsewhere.returncode == 0 and "publish" not in elsewhere.stderr, elsewhere.stderr

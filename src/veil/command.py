@@ -187,6 +187,13 @@ def redact(
     theirs = [s for s in skipped if not s.veils_own]
     if manifest is None and not dry_run and len(inputs) + len(unread) + len(theirs) > 1:
         manifest = default_manifest(target, target_dir, inputs[0].source)
+        if isinstance(target_dir, Path) and manifest.parent == target_dir:
+            # The folder of redacted copies is the one to publish, and this file there is not.
+            run_notes.append(f"the manifest {shown(manifest)} names every input's path, the machine that redacted "
+                             f"it and the original's SHA-256: leave it out when you publish {shown(target_dir)} "
+                             "(--manifest keeps it elsewhere)")
+            if not (quiet or as_json):
+                err.print(f"veil: {run_notes[-1]}")
     claims = OutputClaims(i.source for i in inputs)
     try:
         for path in written:  # the manifest is claimed below, as itself
