@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -346,6 +347,34 @@ def test_review_shows_kinds_and_draws_a_region_of_any_kind(shared_data: Path, tm
     assert client.post("/api/media/0/regions", json={"frame": 0, "kind": "car", "box": [1, 1, 9, 9]}).status_code == 400
 
 
+def test_plates_text_and_people_are_hidden_as_boxes_whatever_a_plan_or_reviewer_says(shared_data: Path,
+                                                                                      tmp_path: Path) -> None:
+    # A plate drawn, or set, as an ellipse by a reviewer, or so in a plan edited by hand, was drawn
+    # as an ellipse: the plate's corners stayed visible.
+    plan_path = tmp_path / "plan.json"
+    source = copy_in(shared_data, PLATE, tmp_path)
+    assert veil(source, "--hide", "plates", "--dry-run", "--save-plan", plan_path).exit_code == 0
+    session = open_session([], plan_path, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
+    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    drawn = client.post("/api/media/0/regions", json={"frame": 0, "shape": "ellipse", "kind": "plate", "box": [10, 10, 60, 40]})
+    assert drawn.status_code == 400 and "hidden as a box" in drawn.json()["error"]
+    plate = client.get("/api/media/0").json()["regions"][0]["id"]
+    assert client.post(f"/api/media/0/regions/{plate}/shape", json={"shape": "ellipse"}).status_code == 400
+    assert Plan.load(plan_path).media[0].region(plate).shape == "box"
+    edited = json.loads(plan_path.read_text())
+    for region in edited["media"][0]["regions"]:
+        region["shape"] = "ellipse"
+    plan_path.write_text(json.dumps(edited))
+    assert {r.shape for r in Plan.load(plan_path).media[0].regions} == {"box"}
+    out = tmp_path / "out.png"
+    assert veil("--plan", plan_path, "-o", out, "--color", "#ff00ff").exit_code == 0
+    pixels = rgb_of(out)
+    for region in Plan.load(plan_path).media[0].regions:
+        box = region.boxes[0]
+        corner = pixels[math.ceil(box.y0), math.ceil(box.x0)]
+        assert (corner == MAGENTA).all(), region.id
+
+
 # A party photo where the detected person's box cut through the top of a head, inside it but for
 # a strip that `faces` hid and `people` left visible.
 PARTY = "wider_face_dev/images/50--Celebration_Or_Party/50_Celebration_Or_Party_birthdayparty_50_213.jpg"
@@ -396,7 +425,7 @@ def test_review_page_colours_filters_and_draws_kinds(shared_data: Path, tmp_path
         media = api_media(page, 0)
         drag(page, media, (20, 20), (120, 80))
         page.wait_for_selector("#overlay .region[data-kind=text]")
-        assert [r["kind"] for r in api_media(page, 0)["regions"]].count("text") == 1
+        assert [r["shape"] for r in api_media(page, 0)["regions"] if r["kind"] == "text"] == ["box"]
     finally:
         server.stop()
 

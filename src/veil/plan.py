@@ -81,6 +81,13 @@ class Box:
         )
 
 
+def drawn_shape(kind: Kind, shape: Shape) -> Shape:
+    """The shape a region of `kind` is hidden in: faces keep theirs; plates, text and people are
+    boxes, whatever a plan says (an ellipse in their box leaves the corners of a plate or a line
+    of text, or a body's shoulders, visible)."""
+    return shape if kind == "face" else "box"
+
+
 @dataclass
 class Region:
     """Something to hide, followed over frames. Boxes are in upright image pixels."""
@@ -558,7 +565,7 @@ def _media_from_json(data: dict[str, Any], folder: Path | None, shared_detection
                 id=r["id"],
                 kind=r.get("kind", "face"),
                 source=r["source"],
-                shape=r["shape"],
+                shape=drawn_shape(r.get("kind", "face"), r["shape"]),
                 keep_visible=r["keep_visible"],
                 reason=r.get("reason"),
                 boxes={b[0]: Box(b[1], b[2], b[3], b[4], b[5], b[6]) for b in r["boxes"]},

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from veil.pipeline import one_line, unexpected_error
-from veil.plan import Box, Edit, Kind, MediaPlan, Plan, Region, now_iso
+from veil.plan import Box, Edit, Kind, MediaPlan, Plan, Region, drawn_shape, now_iso
 from veil.report import ALL_MEDIA
 
 # Enough to walk back a long review session; each entry is one file's regions.
@@ -153,7 +153,7 @@ class ReviewSession:
         with self.lock:
             media = self.media(index)
             check_frame(media, frame)
-            check_shape(shape)
+            check_shape(shape, kind)
             box = reviewer_box(media, coords)
             self._before(index, "add_region")
             region = Region(id=self._new_id(media, "r"), source="reviewer", shape=shape, boxes={frame: box}, kind=kind)
@@ -177,7 +177,7 @@ class ReviewSession:
     def set_shape(self, index: int, region_id: str, shape: str, reason: str | None = None) -> None:
         with self.lock:
             media, region = self.media(index), self.pictured(index, region_id)
-            check_shape(shape)
+            check_shape(shape, region.kind)
             self._before(index, "set_shape")
             was, region.shape = region.shape, shape
             self._log(media, "set_shape", region_id, {"shape": shape, "was": was}, reason)
@@ -388,9 +388,11 @@ def check_frame(media: MediaPlan, frame: int) -> None:
         raise EditError(f"frame {frame} is outside 0..{max(1, media.frame_count) - 1}")
 
 
-def check_shape(shape: str) -> None:
+def check_shape(shape: str, kind: Kind) -> None:
     if shape not in SHAPES:
         raise EditError(f"shape must be one of {', '.join(SHAPES)}")
+    if drawn_shape(kind, shape) != shape:
+        raise EditError(f"a region of kind {kind} is hidden as a box: an ellipse would leave its corners visible")
 
 
 def reviewer_box(media: MediaPlan, coords: list[float]) -> Box:

@@ -457,9 +457,11 @@ function drawSelection() {
   }
   buttons.append(button("delete-region", S.media.kind !== "image" ? "Delete whole track" : "Delete region",
     S.media.kind !== "image" ? "Shift+Delete" : "Delete", deleteRegion, "danger"));
-  buttons.append(button("toggle-shape", region.shape === "ellipse" ? "Make it a box" : "Make it an ellipse", "", () =>
-    edit("POST", `/api/media/${S.media.index}/regions/${region.id}/shape`,
-      withReason({ shape: region.shape === "ellipse" ? "box" : "ellipse" }))));
+  if (region.kind === "face") {  // plates, text and people are hidden as boxes (the server refuses an ellipse)
+    buttons.append(button("toggle-shape", region.shape === "ellipse" ? "Make it a box" : "Make it an ellipse", "", () =>
+      edit("POST", `/api/media/${S.media.index}/regions/${region.id}/shape`,
+        withReason({ shape: region.shape === "ellipse" ? "box" : "ellipse" }))));
+  }
   if (region.keep_visible) {
     buttons.append(button("keep-visible", "Hide again", "", () =>
       edit("POST", `/api/media/${S.media.index}/regions/${region.id}/keep`, withReason({ keep: false }))));
@@ -699,10 +701,15 @@ function onPointerMove(event) {
   const [x0, y0, x1, y1] = dragBox(event);
   const svg = $("overlay");
   svg.querySelector(".drawing")?.remove();
-  const shape = drag.kind === "draw" ? S.shape : regionById(S.selected).shape;
+  const shape = drag.kind === "draw" ? drawnShape() : regionById(S.selected).shape;
   const ghost = svgShape(shape, x0, y0, x1, y1);
   ghost.classList.add("drawing");
   svg.append(ghost);
+}
+
+// The shape a new region is drawn in: the chosen one for a face, a box for any other kind.
+function drawnShape() {
+  return S.drawKind === "face" ? S.shape : "box";
 }
 
 function onPointerUp(event) {
@@ -717,7 +724,7 @@ function onPointerUp(event) {
     return;
   }
   if (current.kind === "draw") {
-    edit("POST", `/api/media/${S.media.index}/regions`, withReason({ frame: S.frame, shape: S.shape, kind: S.drawKind, box }),
+    edit("POST", `/api/media/${S.media.index}/regions`, withReason({ frame: S.frame, shape: drawnShape(), kind: S.drawKind, box }),
       (answer) => { S.selected = answer.region; say(`added ${answer.region}`); });
   } else {
     edit("POST", `/api/media/${S.media.index}/regions/${S.selected}/box`, withReason({ frame: S.frame, box }));
