@@ -585,3 +585,22 @@ def test_speech_taken_out_of_the_plan_is_said_to_stay_audible(files: dict[str, P
     said = " ".join(notes)
     assert "no speech found" not in said
     assert f"{found - kept:.1f} s of the speech the detector found was left audible" in said, notes
+
+
+def test_a_voice_option_on_a_video_without_sound_says_there_was_nothing_to_treat(tmp_path: Path):
+    # It said nothing: the user asked for voices to be muted and could not tell that none were.
+    silent = tmp_path / "silent.mp4"
+    with av.open(str(silent), "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width = video.height = 64
+        video.pix_fmt = "yuv420p"
+        for n in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 8 * n, np.uint8), format="rgb24")
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+    run = _veil(str(silent), "-o", str(tmp_path / "out.mp4"), "--voice", "mute")
+    assert run.returncode == 0 and "it has no sound: --voice mute had nothing to treat" in run.stderr, run.stderr
+    kept = _veil(str(silent), "-o", str(tmp_path / "kept.mp4"))
+    assert kept.returncode == 0 and "sound" not in kept.stderr, kept.stderr

@@ -391,7 +391,8 @@ def voice_notes(media: MediaPlan, mode: VoiceMode, dry_run: bool) -> list[Note]:
     """The notes on a file's voices: how much speech the plan holds, and what became of it (a
     reviewer's deletions and segments left audible counted, not the detector's first findings)."""
     if not (record := media.detection.get("speech")):
-        return []
+        return [Note(f"it has no sound: --voice {mode} had nothing to treat")] \
+            if media.kind == "video" and mode != "keep" else []
     notes = [Note(overrun_line(record["overrun"]), warning=True)] if "overrun" in record and mode != "keep" else []
     speech = [r for r in media.regions if r.kind == "speech" and r.start is not None]
     seconds = sum(r.end - r.start for r in speech)
