@@ -485,6 +485,10 @@ def atomic_output(target: Path, overwrite: bool = True, before_commit: Callable[
             raise OutputError(f"cannot write {shown(target)}: {reason}") from None
         if before_commit is not None:
             before_commit()
+        # On disk before its name is: the manifest records the output once it is in place (and is
+        # itself synced), so a power loss must not leave a recorded output empty or cut short.
+        with open(temp, "rb") as written:
+            os.fsync(written.fileno())
         # mkstemp creates 0600; give the output the permissions a normal file would get.
         umask = os.umask(0)
         os.umask(umask)
