@@ -224,6 +224,17 @@ def test_a_damaged_file_with_a_media_name_fails_rather_than_being_skipped(tmp_pa
     assert failure["error"].startswith("an MP4/MOV file whose index (its moov box) is missing or cut off")
 
 
+def test_an_empty_file_is_said_to_be_empty_whatever_its_name(tmp_path):
+    # FFmpeg took an empty .ac3 for sound: it failed as sound that --voice keep would copy, or as
+    # sound that cannot be written as .ac3, not as the empty file it is.
+    for name in ("talk.ac3", "clip.mp4", "photo.jpg"):
+        (tmp_path / name).write_bytes(b"")
+        result = veil(tmp_path / name, "-o", tmp_path / f"out-{name}", "--voice", "mute", "--json")
+        assert result.exit_code == 1
+        (failure,) = json.loads(result.stdout)["results"]
+        assert failure["error"] == "an empty file (no bytes)", name
+
+
 def test_a_librarys_warnings_never_reach_the_terminal(tmp_path):
     # Pillow warned about an orientation tag with two values, with its own path and source line.
     import struct

@@ -52,6 +52,8 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
 
     A file object (a URL's, read in blocks) is read only as far as Pillow and FFmpeg need.
     """
+    if is_empty(path):  # FFmpeg takes an empty file for what its name says (.ac3: sound)
+        return None
     try:
         with Image.open(path) as image:
             if image.format not in VIDEO_TO_PILLOW:
@@ -72,6 +74,14 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
             return "video" if moving_streams(container) else "audio" if container.streams.audio else None
     except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError):
         return None
+
+
+def is_empty(path: Path | IO[bytes]) -> bool:
+    """Whether `path` is a file of no bytes (a file object never is: its reader says what it holds)."""
+    try:
+        return isinstance(path, Path) and path.stat().st_size == 0
+    except OSError:
+        return False
 
 
 # Names that promise a photo or a video: in a folder, such a file that cannot be read is a

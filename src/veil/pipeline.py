@@ -28,7 +28,7 @@ from veil.detect import DetectionProfile
 from veil.imagefile import WRITE_FORMATS, Photo, read_photo
 from veil.interrupt import temporary_folder
 from veil.names import shown
-from veil.outputs import MediaKind, OutputError, check_writable, media_kind, unreadable
+from veil.outputs import MediaKind, OutputError, check_writable, is_empty, media_kind, unreadable
 from veil.photo import PLAN_OUT_OF_DATE, file_sha256, plan_photo, render_photo
 from veil.kinds import DEFAULT_HIDE, WORD_OF_KIND
 from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape, VoiceMode, as_stored
@@ -120,7 +120,8 @@ def preflight(task: FileTask) -> None:
                          "found without it, so nothing can be redacted (a repair tool such as untrunc can rebuild the "
                          "index from a complete recording of the same camera)")
     if task.kind is None:
-        raise InputError("not a photo, video or sound file veil can read")
+        raise InputError("an empty file (no bytes)" if is_empty(task.source) else
+                         "not a photo, video or sound file veil can read")
     if task.planned is not None and not isinstance(task.source, Url):
         # The file's content decides how it is read and written, not what a plan says of it.
         actual = media_kind(task.source)
