@@ -84,9 +84,10 @@ def print_json(answer: dict, indent: int | None = None) -> None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout again at exit
 
 
-def print_json_error(message: str, exit_code: int) -> None:
-    """--json's answer for a run that ended without a summary."""
-    print_json({"error": message, "exit_code": exit_code})
+def print_json_error(message: str, exit_code: int, finished: list[dict] | None = None) -> None:
+    """--json's answer for a run that ended without a summary; `finished`: the files a stopped run
+    had settled (done, failed or already done), each as the summary gives it."""
+    print_json({"error": message, "exit_code": exit_code, **({"results": finished} if finished is not None else {})})
 
 
 def show_version(value: bool) -> None:
@@ -254,6 +255,7 @@ def redact(
     interrupted = None if stop is None else stopped_before(stop, inputs, results)
     failed_writes = write_run_files(plan, results, skipped, audit, overwrite, dry_run, interrupted)
     if stop is not None:
+        stop.finished = [result_json(r) for r in results]  # for --json's answer, as the stop is told
         raise stop
     print_summary(results, skipped, run_notes, time.monotonic() - started, quiet, as_json, dry_run)
     if failed_writes or any(r.error for r in results):
@@ -481,12 +483,7 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], run_notes: 
             "faces": by_kind.get("face", 0) if known else None, "regions": regions,
             "regions_by_kind": by_kind if known else None,
             "dry_run": dry_run, "seconds": round(seconds, 2),
-            "results": [{"input": str(r.source), "output": str(r.output) if r.output else None,
-                         "faces": None if r.by_kind is None else r.by_kind.get("face", 0), "regions": r.regions,
-                         "regions_by_kind": r.by_kind,
-                         "error": r.error, "notes": [n.text for n in r.notes], "already_done": r.already_done,
-                         **speech_summary(r)}
-                        for r in results],
+            "results": [result_json(r) for r in results],
             "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in skipped],
             "notes": run_notes,
         }, indent=1)
@@ -508,6 +505,15 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], run_notes: 
     if len(results) > 1:
         for r in failed:
             err.print(f"  failed: {shown(r.source)}: {r.error}")
+
+
+def result_json(r: FileResult) -> dict[str, Any]:
+    """--json's account of one file."""
+    return {"input": str(r.source), "output": str(r.output) if r.output else None,
+            "faces": None if r.by_kind is None else r.by_kind.get("face", 0), "regions": r.regions,
+            "regions_by_kind": r.by_kind,
+            "error": r.error, "notes": [n.text for n in r.notes], "already_done": r.already_done,
+            **speech_summary(r)}
 
 
 def speech_summary(result: FileResult) -> dict:
@@ -547,6 +553,7 @@ def main() -> None:
     """The command, once veil.cli has readied the process: what it did, or why not, on stderr
     (and with --json on stdout), and the exit code."""
     stopped: int | None = None
+    finished: list[dict] | None = None  # a stopped run's files settled, for --json
     review = sys.argv[1:2] == ["review"]
     as_json = False
     try:
@@ -573,6 +580,7 @@ def main() -> None:
             sys.exit(app(prog_name="veil", standalone_mode=False))
     except (Stopped, KeyboardInterrupt) as stop:
         stopped = stop.args[0] if isinstance(stop, Stopped) else signal.SIGINT
+        finished = getattr(stop, "finished", None)
     except typer.Abort as abort:  # end of input where click reads (veil reads none): its cause is the message
         tell_refusal(f"aborted: {abort.__cause__ or 'end of input'}", 1, as_json)
         sys.exit(1)
@@ -596,5 +604,5 @@ def main() -> None:
             err.print(f"veil: could not remove the temporary {shown(path)} (it may hold an unredacted copy): remove it")
     if stopped is not None:
         if as_json:
-            print_json_error(f"stopped ({signal.Signals(stopped).name}){said_at_stop()}", 128 + stopped)
+            print_json_error(f"stopped ({signal.Signals(stopped).name}){said_at_stop()}", 128 + stopped, finished)
         sys.exit(128 + stopped)
