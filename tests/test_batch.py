@@ -589,6 +589,9 @@ def test_a_record_after_a_line_cut_short_is_kept(shared_data, tmp_path):
     manifest.write_bytes(cut)
     again = run_veil(tmp_path / "in", "--output-dir", out, "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["already_done"] == 1, again.stderr
+    # Said, not silently redone: the cut line held the record of a file now done again.
+    said = f"the last line of the manifest {manifest} was cut short"
+    assert said in again.stderr and any(said in note for note in json.loads(again.stdout)["notes"])
     lines = manifest.read_bytes()[len(cut):].split(b"\n")
     # The cut line is ended, and each of this run's records (the done file's, the other's started
     # line and outcome) is a line of its own.
@@ -600,6 +603,8 @@ def test_a_record_after_a_line_cut_short_is_kept(shared_data, tmp_path):
     manifest.write_bytes(cut + manifest.read_bytes().splitlines(keepends=True)[-1])
     assert {Path(path).name: record.status for path, record in read_manifest(manifest).items()} == {
         kept: "ok", redone: "ok"}
+    manifest.write_bytes(cut + b"\n")  # a cut line already ended by a run: said by that run only
+    assert "cut short" not in run_veil(tmp_path / "in", "--output-dir", out).stderr
 
 
 def test_a_resumed_run_counts_each_kind_and_says_when_an_older_record_did_not(shared_data, tmp_path):

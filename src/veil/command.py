@@ -220,6 +220,11 @@ def redact(
                   "another run into it at the same time would go unnoticed")
     try:
         done = read_manifest(manifest) if manifest is not None else {}
+        if writer is not None and writer.mid_line:  # said once: this run ends that line
+            run_notes.append(f"the last line of the manifest {shown(manifest)} was cut short (a run killed as it "
+                             "wrote it, or a full disk): what it recorded is lost, and a file it recorded as done is "
+                             "done again")
+            err.print(f"veil: {run_notes[-1]}")
         unfinished = started_outputs(manifest, fingerprint) if manifest is not None else {}
         tasks, results = make_tasks(inputs, plan, claims, analysis, target, target_dir, dry_run, overwrite,
                                     lambda source, output: still_done(done.get(location_key(source)), source, output,
