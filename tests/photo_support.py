@@ -82,11 +82,12 @@ def face_slice(face) -> tuple[slice, slice]:
 
 # What Pillow may report about a clean output: format details and the colour profile, nothing else.
 # nclx_profile: the colour declaration libheif writes into a HEIF without an ICC profile, the
-# same sRGB code points in every file.
+# same sRGB code points in every file. loop, background: what Pillow's WebP reader gives of every
+# WebP, a lone picture chunk's too.
 CLEAN_INFO = {
     "jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi", "progressive", "progression", "icc_profile",
     "primary", "bit_depth", "chroma", "icc_profile_type", "original_orientation", "metadata", "thumbnails",
-    "depth_images", "aux", "exif", "xmp", "gamma", "srgb", "nclx_profile",
+    "depth_images", "aux", "exif", "xmp", "gamma", "srgb", "nclx_profile", "loop", "background",
 }
 # JPEG segments a clean output may have: JFIF header, ICC profile, and the image itself.
 CLEAN_JPEG_MARKERS = {0xE0, 0xE2, 0xDB, 0xC0, 0xC1, 0xC2, 0xC4, 0xDD, 0xDA}

@@ -20,7 +20,7 @@ from PIL import Image, ImageCms, ImageOps
 from veil.imagefile import ImageError, Photo, holds_profile, read_photo, to_srgb, write_photo
 from veil.photo import plan_photo, render_photo
 from veil.plan import MediaPlan, RenderSettings
-from photo_support import GROUP, P3_HEIC, TWO_PEOPLE, gray_profile, assert_no_metadata, rgb_of, share_near, veil, veil_subprocess
+from photo_support import GROUP, P3_HEIC, SAMSUNG, TWO_PEOPLE, gray_profile, assert_no_metadata, rgb_of, share_near, veil, veil_subprocess
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -629,6 +629,30 @@ def test_a_png_whose_profile_libpng_dislikes_prints_nothing_of_it(shared_data, t
     run = veil_subprocess(path, "-o", tmp_path / "out.png")
     assert run.returncode == 0 and (tmp_path / "out.png").exists()
     assert "libpng" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+@pytest.mark.parametrize("exif", [b"MM\0", b"MM\0*\0\0", b""], ids=["bad header", "cut short", "empty"])
+def test_a_photo_whose_exif_cannot_be_read_is_redacted_upright_without_a_word(shared_data, tmp_path, exif: bytes):
+    # Its orientation read, such EXIF refused a PNG or WebP whose pixels decode ("cannot decode image
+    # (not a TIFF file ...)", or an unexpected error), and an empty PNG eXIf chunk was said to be
+    # damaged picture data (libpng: "eXIf: too short"). A JPEG's has always been read as upright.
+    upright = read_photo(shared_data / SAMSUNG).pixels
+    png = io.BytesIO()
+    Image.fromarray(upright).save(png, "PNG")
+    source = tmp_path / "in"
+    source.mkdir()
+    header_end = 8 + 25  # signature + IHDR chunk
+    (source / "bad.png").write_bytes(png.getvalue()[:header_end] + png_chunk(b"eXIf", exif) + png.getvalue()[header_end:])
+    if exif:  # Pillow writes no EXIF chunk for empty EXIF
+        Image.fromarray(upright).save(source / "bad.webp", exif=exif)
+        Image.fromarray(upright).save(source / "bad.jpg", exif=b"Exif\0\0" + exif)
+    result = veil(source, "--output-dir", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.output
+    for file in json.loads(result.stdout)["results"]:
+        assert file["error"] is None and file["notes"] == [] and file["regions"], file
+        out = Path(file["output"])
+        assert_no_metadata(out, None)
+        assert rgb_of(out).shape == upright.shape, f"{out.name} was turned"
 
 
 def test_a_jpeg_with_damaged_data_gets_one_line_naming_it(shared_data, tmp_path):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import struct
 import sys
 import tempfile
 import threading
@@ -187,13 +188,18 @@ def _png_exif(path: Path) -> bytes | None:
 
 
 def _orientation(image: Image.Image, path: Path) -> int:
-    if image.format == "PNG":
-        data = _png_exif(path)
-        exif = Image.Exif()
-        if data:
-            exif.load(data)
-    else:
-        exif = image.getexif()
+    """The EXIF orientation; upright (1) where there is none, or where the EXIF cannot be read, as
+    Pillow reads a JPEG's: the EXIF is never written, and the pixels decode all the same."""
+    try:
+        if image.format == "PNG":
+            data = _png_exif(path)
+            exif = Image.Exif()
+            if data:
+                exif.load(data)
+        else:
+            exif = image.getexif()
+    except (SyntaxError, struct.error):  # not a TIFF header; one cut short
+        return 1
     orientation = exif.get(ORIENTATION_TAG, 1)
     return int(orientation) if str(orientation).isdigit() else 1
 
@@ -369,6 +375,9 @@ _stderr_lock = threading.Lock()
 # How the warnings of libjpeg(-turbo) (its jerror.h) and libpng begin.
 LIBRARY_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid SOS", "Warning: unknown JFIF",
                     "Inconsistent progression", "Unknown Adobe", "Application transferred", "libpng ")
+# libpng's warnings of an eXIf chunk (empty, cut short, a wrong byte order) are of metadata that
+# veil reads itself (upright where unreadable) and never writes: no damage to the picture.
+EXIF_WARNING = "libpng warning: eXIf:"
 
 
 @contextlib.contextmanager
@@ -464,7 +473,7 @@ def _opencv_pixels(image: Image.Image, path: Path, messages: list[str]) -> np.nd
             pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
     if unended and said != []:  # it warned, or what it said is not known
         return None
-    messages.extend(said or [])
+    messages.extend(line for line in said or [] if not line.startswith(EXIF_WARNING))
     # A 16-bit RGB PNG's transparent colour comes out of OpenCV as an alpha channel.
     keyed = sixteen_bit and "transparency" in image.info
     channels = 4 if image.mode == "RGBA" or keyed else 3 if sixteen_bit else OPENCV_MODES[image.mode]
