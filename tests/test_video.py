@@ -628,6 +628,40 @@ def test_subtitles_are_left_out_and_said_so_or_kept_without_their_authors(tmp_pa
         assert track.disposition & av.stream.Disposition.forced and track.disposition & av.stream.Disposition.default
 
 
+# Styles named after the speakers whose lines they show, the name found where players match a
+# style (after asterisks, in any column the Format line puts it).
+ASS_STYLED_BY_SPEAKER = """[Script Info]
+ScriptType: v4.00+
+
+[V4+ Styles]
+Format: Fontname, Name, Fontsize
+Style: Arial,Default,20
+Style: Arial,*Olena Petrenko,24
+
+[Events]
+Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+Dialogue: 0,0:00:00.00,0:00:00.30,Olena Petrenko,,0,0,0,,In the cellar{\\rDefault}, she said{\\rOlena Petrenko}, {\\rJane}then
+Dialogue: 0,0:00:00.30,0:00:00.60,Jane,,0,0,0,,Thank you
+"""
+
+
+def test_ass_styles_named_after_speakers_are_kept_renamed(tmp_path: Path):
+    """A style named after a speaker is renamed (Style1) in the header and wherever a line names
+    it; a style the header lacks, named by a line, goes: players show that line in the default
+    style, and a \\r to it resets to the line's own style, as they did."""
+    source = _talk_with_subtitles(tmp_path, ".ass", ASS_STYLED_BY_SPEAKER)
+    assert source.read_bytes().count(b"Olena") == 3 and b"Jane" in source.read_bytes()
+    _veil_quietly(source, "--end", "0.2", "-o", tmp_path / "kept.mkv", "--keep-subtitles")
+    written = (tmp_path / "kept.mkv").read_bytes()
+    assert b"Olena" not in written and b"Jane" not in written
+    with av.open(str(tmp_path / "kept.mkv")) as c:
+        header = c.streams.subtitles[0].codec_context.extradata.decode()
+        events = [bytes(p).decode() for p in c.demux(subtitles=0) if p.size]
+    assert "Style: Arial,Default,20\nStyle: Arial,Style1,24\n" in header
+    assert [event.split(",", 2)[2] for event in events] == [
+        "Style1,,0,0,0,,In the cellar{\\rDefault}, she said{\\rStyle1}, {\\r}then", "Default,,0,0,0,,Thank you"]
+
+
 WEBVTT = """WEBVTT
 
 olena-1
@@ -638,21 +672,24 @@ olena-1
 <v
 Olena Petrenko>In the cellar</v>
 
-00:00:00.600 --> 00:00:00.900
-<v.loud Jane>Thank you</v> <c.quiet>for coming</c> <v Jane
+00:00:00.600 --> 00:00:00.900 region:olena_left align:Jane
+<v.loud Jane>Thank you</v> <c.quiet.olena_petrenko>for coming</c> <lang.jane en>today</lang> <jane>and</jane> \
+<i Olena>now</i><00:00:00.800> <v Jane
 """
-# As mkvmerge keeps a WebVTT file's header: its title, notes and styles.
+# As mkvmerge keeps a WebVTT file's header: its title, notes, regions (one named after a speaker)
+# and styles.
 WEBVTT_HEADER = (b'WEBVTT - Interview with Olena Petrenko\n\nNOTE recorded in Kharkiv by Jane\n\n'
-                 b'REGION\nid:bottom width:40%\n\nSTYLE\n::cue(v[voice="Olena Petrenko"]) { color: yellow }\n')
+                 b'REGION\nid:bottom width:40%\n\nREGION\nid:olena_left lines:2\nnote:Jane\n\n'
+                 b'STYLE\n::cue(v[voice="Olena Petrenko"]) { color: yellow }\n')
 
 
 def test_webvtt_subtitles_are_kept_without_speakers_names_or_cue_labels(tmp_path: Path):
     """A WebVTT cue's voice span names its speaker (<v Olena Petrenko>), its identifier may label
-    it by them, the text after its times and the stream's header (title, notes, styles by voice)
-    may too: none is shown as the text is, and none is kept. The text, its other markup, where the
-    cue is placed and the header's regions stay."""
+    it by them, its tags' classes and annotations, the text after its times and the stream's header
+    (title, notes, region names, styles by voice) may too: none is shown as the text is, and none is
+    kept. The text, its other markup, where the cue is placed and the header's regions (renamed) stay."""
     source = _talk_with_subtitles(tmp_path, ".vtt", WEBVTT, WEBVTT_HEADER)
-    assert source.read_bytes().count(b"Olena") == 4 and b"Kharkiv" in source.read_bytes()
+    assert source.read_bytes().count(b"Olena") == 5 and b"Kharkiv" in source.read_bytes()
     kept = subprocess.run([sys.executable, "-m", "veil", str(source), "--end", "0.2", "-o", str(tmp_path / "kept.mkv"),
                            "--keep-subtitles", "-q"], capture_output=True, text=True, timeout=600)
     assert kept.returncode == 0, kept.stderr
@@ -660,13 +697,15 @@ def test_webvtt_subtitles_are_kept_without_speakers_names_or_cue_labels(tmp_path
     assert b"Olena" not in written and b"Jane" not in written and b"Kharkiv" not in written
     with av.open(str(tmp_path / "kept.mkv")) as c:
         assert c.streams.subtitles[0].codec_context.name == "webvtt"
-        assert c.streams.subtitles[0].codec_context.extradata == b"WEBVTT\n\nREGION\nid:bottom width:40%\n"
+        assert c.streams.subtitles[0].codec_context.extradata == (b"WEBVTT\n\nREGION\nid:region1 width:40%\n\n"
+                                                                  b"REGION\nid:region2 lines:2\n")
         cues = [p for p in c.demux(subtitles=0) if p.size]
         text = [bytes(p) for p in cues]
         settings = [bytes(p.get_sidedata("webvtt_settings")) if p.has_sidedata("webvtt_settings") else b""
                     for p in cues]
-    assert text == [b"The translation of the testimony", b"In the cellar", b"Thank you <c.quiet>for coming</c> "]
-    assert settings == [b"line:10% align:start", b"", b""]
+    assert text == [b"The translation of the testimony", b"In the cellar",
+                    b"Thank you <c>for coming</c> <lang en>today</lang> and <i>now</i><00:00:00.800> "]
+    assert settings == [b"line:10% align:start", b"", b"region:region2"]
     assert not any(p.has_sidedata("webvtt_identifier") for p in cues)
 
 

@@ -38,6 +38,7 @@ import av
 import av.error
 import numpy as np
 from av.bitstream import BitStreamFilterContext
+from av.packet import PacketSideData, packet_sidedata_type_from_literal
 from av.video.frame import PictureType
 
 from veil.fferror import external_memory_failures_said, readable_packets, reason
@@ -707,7 +708,7 @@ class Output:
     # VFR clip's end, a phone's slow-motion tail, came out longer or shorter).
     durations: dict[int, int] = field(default_factory=dict)
     # Subtitle streams among the copies whose packets hold what players do not show (a speaker's
-    # name): each packet rewritten without it (`ass_as_shown`, `webvtt_as_shown`).
+    # name): each packet rewritten without it (`SHOWN_ONLY`).
     rewritten: dict[int, Callable[[av.Packet], av.Packet]] = field(default_factory=dict)
     # Each re-encoded stream's last frame held back, to be cut at the sound's end (LastFrameCut).
     cuts: dict[int, LastFrameCut] = field(default_factory=dict)
@@ -815,10 +816,9 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
             copies[sub.index] = out.add_stream_from_template(sub)
             keep_track_choice(sub, copies[sub.index])  # a forced track is shown without being chosen
             if sub.codec_context.name in SHOWN_ONLY:
-                as_shown, header_as_shown = SHOWN_ONLY[sub.codec_context.name]
-                rewritten[sub.index] = as_shown
+                header, rewritten[sub.index] = SHOWN_ONLY[sub.codec_context.name](sub.codec_context.extradata or b"")
                 if sub.codec_context.extradata:
-                    copies[sub.index].codec_context.extradata = header_as_shown(sub.codec_context.extradata)
+                    copies[sub.index].codec_context.extradata = header
         sei_stripper = BitStreamFilterContext(X264_WITHOUT_SEI, stream) if stream.codec_context.name == "libx264" else None
         cuts = {index: LastFrameCut(source, source.streams[index]) for index in reencode}
         ends = {index: end for index in copies if (end := exact_sound_end(source, source.streams[index])) is not None}
@@ -934,69 +934,193 @@ def keep_track_choice(source: av.stream.Stream, stream: av.stream.Stream) -> Non
 # author, title and editor's notes (Aegisub's names the source files, with their folders) go,
 # and so do embedded fonts and pictures.
 ASS_SECTIONS = ("[script info]", "[v4+ styles]", "[v4 styles]", "[events]")
+ASS_STYLE_SECTIONS = ("[v4+ styles]", "[v4 styles]")
 ASS_DISPLAY_KEYS = ("scripttype", "playresx", "playresy", "wrapstyle", "scaledborderandshadow", "ycbcr matrix",
                     "layoutresx", "layoutresy", "collisions", "timer", "format", "style")
+# The style players fall back on (for a line whose style the header lacks): its name stays.
+ASS_DEFAULT_STYLE = "default"
 
 
-def ass_header_for_display(extradata: bytes) -> bytes:
-    """An ASS/SSA subtitle stream's header with only what its display needs (ASS_DISPLAY_KEYS)."""
-    kept, keep_section = [], False
+def ass_as_shown(extradata: bytes) -> tuple[bytes, Callable[[av.Packet], av.Packet]]:
+    """An ASS/SSA stream's header as shown (`_ass_header_for_display`), and the rewriting of its
+    events without what players do not show, their styles named as in that header."""
+    header, renamed = _ass_header_for_display(extradata)
+    return header, functools.partial(_ass_event_as_shown, renamed)
+
+
+def _ass_header_for_display(extradata: bytes) -> tuple[bytes, dict[str, str]]:
+    """An ASS/SSA stream's header with only what its display needs (ASS_DISPLAY_KEYS), its styles
+    renamed Style1, Style2, ... (a style is often named after the speaker whose lines it shows;
+    "Default" stays), and the new name of each style's old one."""
+    kept: list[str] = []
+    renamed: dict[str, str] = {}
+    section, name_at = "", 0
     for line in extradata.decode("utf-8", "replace").splitlines():
         if line.startswith("["):
-            keep_section = line.strip().lower() in ASS_SECTIONS
-            if keep_section:
+            section = line.strip().lower()
+            if section in ASS_SECTIONS:
                 kept += ["", line.strip()] if kept else [line.strip()]
-        elif keep_section and line.split(":", 1)[0].strip().lower() in ASS_DISPLAY_KEYS:
-            kept.append(line)
-    return ("\n".join(kept) + "\n").encode()
+            continue
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if section not in ASS_SECTIONS or key not in ASS_DISPLAY_KEYS:
+            continue
+        if key == "format" and section in ASS_STYLE_SECTIONS:  # the order of a style's fields
+            columns = [column.strip().lower() for column in value.split(",")]
+            name_at = columns.index("name") if "name" in columns else 0
+        elif key == "style":
+            fields = value.lstrip().split(",")
+            if name_at < len(fields) and _ass_style_name(fields[name_at]).lower() != ASS_DEFAULT_STYLE:
+                fields[name_at] = renamed.setdefault(_ass_style_name(fields[name_at]), f"Style{len(renamed) + 1}")
+            line = f"{line.partition(':')[0]}: {','.join(fields)}"
+        kept.append(line)
+    return ("\n".join(kept) + "\n").encode(), renamed
+
+
+def _ass_style_name(name: str) -> str:
+    """A style's name as players match it: without the white space around it or asterisks before it."""
+    return name.strip().lstrip("*")
 
 
 # Effects that change how an ASS/SSA line is shown; any other Effect text is a note players ignore.
 ASS_EFFECTS = (b"karaoke", b"scroll up", b"scroll down", b"banner")
 # A {...} block without a \ override in it: a comment (a translator's note, the original line).
 ASS_COMMENT = re.compile(rb"\{[^}\\]*\}")
+# An override block, and a \r in it: back to the style named after it (up to the next override),
+# or to the line's own.
+ASS_OVERRIDES = re.compile(rb"\{[^}]*\}")
+ASS_RESET = re.compile(rb"\\r([^\\}]*)")
 
 
-def ass_as_shown(packet: av.Packet) -> av.Packet:
+def _ass_event_as_shown(renamed: dict[str, str], packet: av.Packet) -> av.Packet:
     """An ASS/SSA event as FFmpeg carries it (ReadOrder, Layer, Style, Name, MarginL, MarginR,
     MarginV, Effect, Text) without what players do not show: its Name (the speaker, or whoever the
-    editor noted), an Effect that is no effect, and comments in its text."""
+    editor noted), an Effect that is no effect, and comments in its text; the styles it names
+    (its own, those its \\r overrides switch to) `renamed` as in the header."""
     fields = bytes(packet).split(b",", 8)
     if len(fields) < 9:
         return packet
+    fields[2] = _ass_style_renamed(fields[2], renamed, b"Default")
     fields[3] = b""
     if not fields[7].strip().lower().startswith(ASS_EFFECTS):
         fields[7] = b""
-    fields[8] = ASS_COMMENT.sub(b"", fields[8])
+
+    def reset_renamed(reset: re.Match[bytes]) -> bytes:
+        return b"\\r" + _ass_style_renamed(reset[1], renamed, b"")
+
+    fields[8] = ASS_OVERRIDES.sub(lambda block: ASS_RESET.sub(reset_renamed, block[0]), ASS_COMMENT.sub(b"", fields[8]))
     return _timed_like(av.Packet(b",".join(fields)), packet)
 
 
-# A WebVTT voice span's tags: <v Name>, <v.class Name>, </v>; any white space before the name, and
-# a tag left open at the cue's end, as WebVTT's parser reads them. Players may show the name.
-WEBVTT_VOICE = re.compile(rb"<v(?:\.[^\s>]*)?(?:\s[^>]*)?(?:>|\Z)|</v[^>]*>")
-# A cue's settings: where and how it is placed on the picture, and nothing else.
-WEBVTT_SETTINGS = re.compile(rb"(?:(?:vertical|line|position|size|align|region):\S+(?:\s+|\Z))*")
+def _ass_style_renamed(name: bytes, renamed: dict[str, str], unknown: bytes) -> bytes:
+    """A style an event names, as the header renamed it; one the header lacks (a name all the same)
+    becomes `unknown`, which players show as they showed it: in the default style, or the line's own."""
+    style = _ass_style_name(name.decode("utf-8", "replace"))
+    if not style or style.lower() == ASS_DEFAULT_STYLE:
+        return name
+    return renamed[style].encode() if style in renamed else unknown
 
 
-def webvtt_as_shown(packet: av.Packet) -> av.Packet:
+# A WebVTT cue text's tag as WebVTT's parser reads it: </ for an end tag, its name, its classes
+# (<c.olena>), its annotation (<v Olena Petrenko>, <lang en>), and > or the cue's end.
+WEBVTT_TAG = re.compile(rb"<(/?)([^\s.>]*)((?:\.[^\s.>]*)*)\s*([^>]*)(?:>|\Z)")
+# The tags kept, without their classes (only STYLE blocks, which are not kept, select by them).
+# Voice spans go: their annotation is the speaker's name, which players may show.
+WEBVTT_KEPT_TAGS = (b"c", b"i", b"b", b"u", b"ruby", b"rt", b"lang")
+WEBVTT_TIMESTAMP = re.compile(rb"(?:\d+:)?\d{2}:\d{2}\.\d{3}")
+LANGUAGE_TAG = re.compile(rb"[A-Za-z0-9-]+")
+PERCENT = rb"\d+(?:\.\d+)?%"
+# A cue's settings that place it, by the values WebVTT's parser takes (any other text after the
+# cue's times is passed on by FFmpeg all the same); its region is renamed as in the header.
+WEBVTT_CUE_SETTINGS = {
+    b"vertical": re.compile(rb"rl|lr"),
+    b"line": re.compile(rb"-?\d+(?:\.\d+)?%?(?:,(?:start|center|end))?"),
+    b"position": re.compile(PERCENT + rb"(?:,(?:line-left|center|line-right|start|middle|end))?"),
+    b"size": re.compile(PERCENT),
+    b"align": re.compile(rb"start|center|middle|end|left|right"),
+}
+# A REGION block's settings that shape it; its identifier is renamed (region1, ...).
+WEBVTT_REGION_SETTINGS = {
+    b"width": re.compile(PERCENT),
+    b"lines": re.compile(rb"\d+"),
+    b"regionanchor": re.compile(PERCENT + b"," + PERCENT),
+    b"viewportanchor": re.compile(PERCENT + b"," + PERCENT),
+    b"scroll": re.compile(rb"up"),
+}
+WEBVTT_SETTINGS_TYPE = packet_sidedata_type_from_literal("webvtt_settings")
+
+
+def webvtt_as_shown(header: bytes) -> tuple[bytes, Callable[[av.Packet], av.Packet]]:
+    """A WebVTT stream's header as shown (`_webvtt_header_for_display`), and the rewriting of its
+    cues without what players do not show, their regions named as in that header."""
+    kept, regions = _webvtt_header_for_display(header)
+    return kept, functools.partial(_webvtt_cue_as_shown, regions)
+
+
+def _webvtt_header_for_display(header: bytes) -> tuple[bytes, dict[bytes, bytes]]:
+    """A WebVTT stream's header (the text before the first cue, as Matroska keeps it) with only what
+    places cues: "WEBVTT" without its title, and REGION blocks, renamed region1, region2, ...
+    (an identifier can name a speaker: "olena_left"). The title and NOTE blocks (who was
+    interviewed, where) go, and so do STYLE blocks, which can name speakers (::cue(v[voice=...])):
+    cues keep their text and places, not their colours. Also the new identifier of each region's
+    old one."""
+    regions: dict[bytes, bytes] = {}
+    blocks = re.split(rb"(?:\r?\n){2,}", header.strip())
+    kept = [_webvtt_region(block, regions) for block in blocks[1:] if block.startswith(b"REGION")]
+    return b"\n\n".join([b"WEBVTT", *filter(None, kept)]) + b"\n", regions
+
+
+def _webvtt_region(block: bytes, regions: dict[bytes, bytes]) -> bytes | None:
+    """A REGION block with only the settings that shape it, its identifier renamed (a new one
+    added to `regions`); None without an identifier (no cue can be placed in it)."""
+    kept, identifier = [], None
+    for setting in block.split()[1:]:
+        name, _, value = setting.partition(b":")
+        if name == b"id" and value:
+            identifier = regions.setdefault(value, b"region%d" % (len(regions) + 1))
+        elif name in WEBVTT_REGION_SETTINGS and WEBVTT_REGION_SETTINGS[name].fullmatch(value):
+            kept.append(setting)
+    return b"REGION\n" + b" ".join([b"id:" + identifier, *kept]) if identifier else None
+
+
+def _webvtt_cue_as_shown(regions: dict[bytes, bytes], packet: av.Packet) -> av.Packet:
     """A WebVTT cue as FFmpeg carries it (its text; its identifier and settings beside it) without
-    the speakers' names of its voice spans and without its identifier (a label: "olena-1"). Its
-    settings stay where they are only settings (FFmpeg passes on whatever follows the cue's times)."""
-    cue = _timed_like(av.Packet(WEBVTT_VOICE.sub(b"", bytes(packet))), packet)
+    the speakers' names of its voice spans, its tags' classes and unknown tags, its identifier (a
+    label: "olena-1") and whatever follows its times that is not a setting that places it."""
+    cue = _timed_like(av.Packet(WEBVTT_TAG.sub(_webvtt_tag, bytes(packet))), packet)
     if packet.has_sidedata("webvtt_settings"):
-        settings = packet.get_sidedata("webvtt_settings")
-        if WEBVTT_SETTINGS.fullmatch(bytes(settings).strip()):
-            cue.set_sidedata(settings)
+        if settings := _webvtt_settings(bytes(packet.get_sidedata("webvtt_settings")), regions):
+            side_data = PacketSideData(WEBVTT_SETTINGS_TYPE, len(settings))
+            side_data.update(settings)
+            cue.set_sidedata(side_data)
     return cue
 
 
-def webvtt_header_for_display(header: bytes) -> bytes:
-    """A WebVTT stream's header (the text before the first cue, as Matroska keeps it) with only what
-    places cues: "WEBVTT" without its title, and REGION blocks. The title and NOTE blocks (who was
-    interviewed, where) go, and so do STYLE blocks, which can name speakers (::cue(v[voice=...])):
-    cues keep their text and places, not their colours."""
-    blocks = re.split(rb"(?:\r?\n){2,}", header.strip())
-    return b"\n\n".join([b"WEBVTT", *(block for block in blocks[1:] if block.startswith(b"REGION"))]) + b"\n"
+def _webvtt_tag(tag: re.Match[bytes]) -> bytes:
+    """A cue text's tag as kept: a timestamp as it is, a known tag without classes or annotation
+    (a language's aside), nothing of a voice span's or an unknown one's."""
+    end, name, classes, annotation = tag.groups()
+    if not end and not annotation and WEBVTT_TIMESTAMP.fullmatch(name + classes):
+        return b"<" + name + classes + b">"
+    if name not in WEBVTT_KEPT_TAGS:
+        return b""
+    if end:
+        return b"</" + name + b">" if not classes and not annotation else b""
+    language = annotation.strip()
+    return b"<" + name + (b" " + language if name == b"lang" and LANGUAGE_TAG.fullmatch(language) else b"") + b">"
+
+
+def _webvtt_settings(settings: bytes, regions: dict[bytes, bytes]) -> bytes:
+    """A cue's settings that place it (WEBVTT_CUE_SETTINGS), its region renamed as in the header;
+    a region the header lacks goes (players place the cue in none)."""
+    kept = []
+    for setting in settings.split():
+        name, _, value = setting.partition(b":")
+        if name == b"region" and value in regions:
+            kept.append(b"region:" + regions[value])
+        elif name in WEBVTT_CUE_SETTINGS and WEBVTT_CUE_SETTINGS[name].fullmatch(value):
+            kept.append(setting)
+    return b" ".join(kept)
 
 
 def _timed_like(packet: av.Packet, original: av.Packet) -> av.Packet:
@@ -1005,12 +1129,12 @@ def _timed_like(packet: av.Packet, original: av.Packet) -> av.Packet:
     return packet
 
 
-# The subtitle formats that hold what players do not show (a speaker's name, an editor's note):
-# each packet's rewriting and the stream header's, by codec.
-SHOWN_ONLY: dict[str, tuple[Callable[[av.Packet], av.Packet], Callable[[bytes], bytes]]] = {
-    "ass": (ass_as_shown, ass_header_for_display),
-    "ssa": (ass_as_shown, ass_header_for_display),
-    "webvtt": (webvtt_as_shown, webvtt_header_for_display),
+# The subtitle formats that hold what players do not show (a speaker's name, an editor's note), by
+# codec: from the stream's header, the header kept and the rewriting of each packet to match it.
+SHOWN_ONLY: dict[str, Callable[[bytes], tuple[bytes, Callable[[av.Packet], av.Packet]]]] = {
+    "ass": ass_as_shown,
+    "ssa": ass_as_shown,
+    "webvtt": webvtt_as_shown,
 }
 
 
