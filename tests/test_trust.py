@@ -318,7 +318,8 @@ def test_a_signal_leaves_no_partial_output(shared_data, tmp_path, signum):
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signum, stderr
     assert "Traceback" not in stderr and "no partial output" in stderr
-    assert json.loads(stdout) == {"error": f"stopped ({signal.Signals(signum).name})", "exit_code": 128 + signum}
+    assert json.loads(stdout) == {"error": f"stopped ({signal.Signals(signum).name})", "exit_code": 128 + signum,
+                                  "results": []}  # no file finished
     assert sorted(p.name for p in tmp_path.iterdir()) == [clip.name]
 
 
