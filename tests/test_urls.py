@@ -285,6 +285,26 @@ def test_a_bad_url_is_one_clear_line(tmp_path, memory):
         assert "s3://bucket/in: Install s3fs" in one_error(veil("s3://bucket/in/", "--output-dir", "s3://bucket/out/"))
 
 
+def test_a_url_through_an_fsspec_cache_is_refused_before_anything_is_copied(shared_data, tmp_path, monkeypatch):
+    """fsspec's caches (simplecache::, filecache::, blockcache::) keep their copies of the files in
+    a folder of their own in the temp folder: a killed run left its unredacted inputs there, and no
+    later run removed or mentioned them. Such a URL, input or output, is refused before any file is
+    read or written."""
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
+    temp, out = tmp_path / "tmp", tmp_path / "out"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    for cache, command in (("simplecache", (f"simplecache::{url_of(tmp_path / 'in')}", "--output-dir", out)),
+                           ("filecache", (f"filecache::{url_of(source)}", "-o", out / "a.jpg")),
+                           ("blockcache", (tmp_path / "in", "--output-dir", f"blockcache::{url_of(out)}")),
+                           ("cached", (source, "-o", f"cached::{url_of(out / 'a.jpg')}"))):
+        result = run_veil(*command)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2 and len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"veil: {cache}::file://") and f"name the URL without {cache}::" in lines[0]
+    assert not out.exists() and list(temp.iterdir()) == []
+
+
 def test_an_output_folder_inside_the_input_is_passed_over_however_it_is_spelled(shared_data, tmp_path):
     copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
     for source, output in ((tmp_path / "in", url_of(tmp_path / "in" / "out1")),

@@ -61,6 +61,11 @@ class Url:
         if set(protocol.lower().split("::")) & PLAIN_TEXT:
             raise RemoteError(f"{shown(text)}: {protocol}:// sends the media over the network unencrypted "
                               "(use sftp:// or https://, or a local copy)")
+        if cache := caching_protocol(protocol):
+            raise RemoteError(f"{shown(text)}: {cache}:: keeps copies of the files, unredacted inputs among them, in "
+                              "a cache folder of fsspec's that a killed run leaves behind and no veil run removes "
+                              "(veil fetches each file into a temporary folder of its own anyway): name the URL "
+                              f"without {cache}::")
         url = cls(protocol, PurePosixPath(rest))
         url.filesystem()
         return url
@@ -191,6 +196,20 @@ class Url:
             with listed_temporary(f"{self.protocol}://{temp}", remove_temp):
                 fs.put_file(str(local), temp)
                 fs.mv(temp, path)
+
+
+def caching_protocol(protocol: str) -> str | None:
+    """The first of a chain's protocols (simplecache::s3) that is one of fsspec's caches (simplecache,
+    filecache, blockcache, by any name fsspec registers them under), known by its class before any
+    instance is made: making one already makes its folder in the system temp folder."""
+    from fsspec.implementations.cached import CachingFileSystem
+    from fsspec.registry import get_filesystem_class
+
+    for name in protocol.lower().split("::"):
+        with contextlib.suppress(ValueError, ImportError):  # no backend: `filesystem` says so
+            if issubclass(get_filesystem_class(name), CachingFileSystem):
+                return name
+    return None
 
 
 def location(text: str) -> Path | Url:
