@@ -26,6 +26,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 MANIFEST = "veil-manifest.jsonl"
 # A generous bound for polling loops (a stuck run fails the test instead of hanging it).
 DEADLINE_S = 300
+# A phone's full-size photo: far longer to redact than the dev photos.
+SLOW_PHOTO = "metadata/metadata-extractor-images/jpg/Samsung SM-G935L (Galaxy S7 Edge).jpg"
 
 
 def veil_command(*args: object) -> list[str]:
@@ -216,6 +218,44 @@ def test_a_second_sigterm_during_a_local_cluster_run_leaves_no_scratch_folder(sh
         assert list(temp.iterdir()) == [], f"attempt {attempt + 1}: {stderr}"
         shutil.rmtree(temp)
         shutil.rmtree(out)
+
+
+def test_a_second_stop_leaves_no_output_unrecorded(shared_data, tmp_path):
+    # At the first stop the files in flight finish whole; a second one ends veil at once, saying that
+    # those still in progress were abandoned. The files finished in between were recorded only once
+    # every file in flight had finished: their outputs stood, recorded nowhere. One worker is held
+    # still (SIGSTOP) on a slow photo, so that a file is in progress at the second stop.
+    quick = photos(shared_data, tmp_path / "in", 3)
+    slow = Path(shutil.copy(shared_data / SLOW_PHOTO, tmp_path / "in" / "00_slow.jpg"))  # first: taken at once
+    out = tmp_path / "out"
+    process = start_veil(tmp_path / "in", "--output-dir", out, "--jobs", 2)
+    wait_until(lambda: len(records(out / MANIFEST)) >= 1, process)
+    first = records(out / MANIFEST)[0]
+    assert first["path"] != str(slow), "the slow photo was done first: nothing is in progress to hold"
+    held = next(p for p in worker_processes(process.pid) if not first["worker"].endswith(f":{p.pid}"))
+    held.suspend()
+    try:
+        process.send_signal(signal.SIGINT)
+        # The other worker finishes the quick photos in flight; each is recorded as it finishes.
+        wait_until(lambda: len(records(out / MANIFEST)) == len(quick), process)
+        process.send_signal(signal.SIGINT)
+        wait_until(lambda: signal.SIGTERM in _signals_pending(held.pid), process)  # veil ends its workers
+    finally:
+        held.resume()
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "stopped (SIGINT) again: the files in progress were abandoned" in stderr
+    done = records(out / MANIFEST)
+    assert {r["status"] for r in done} == {"ok"}
+    assert outputs_of(out) == sorted(Path(r["output"]).name for r in done) == sorted(p.name for p in quick)
+
+
+def _signals_pending(pid: int) -> set[int]:
+    """The signals sent to a process that it has not yet taken (a stopped one takes none)."""
+    mask = next(int(line.split()[1], 16) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith("ShdPnd:"))
+    return {signum for signum in range(1, 65) if mask >> (signum - 1) & 1}
 
 
 def test_workers_end_with_a_killed_main_process_and_write_nothing_unrecorded(shared_data, tmp_path):

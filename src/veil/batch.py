@@ -23,6 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future
 from dataclasses import dataclass
 from multiprocessing import active_children, get_context, resource_tracker
 from pathlib import Path
+from queue import SimpleQueue
 
 from veil.interrupt import (Stopped, end_on_stop, end_with_parent, end_workers, no_core_dumps, remove_folders_of,
                             stops_blocked_for_children, stops_held)
@@ -203,18 +204,30 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                 end_workers()  # each removes its temporary files; the pool is then broken
             # The pool cancels its own waiting tasks: a future cancelled from here while the pool
             # breaks (its workers stopped by the same signal) is failed again by the pool's
-            # manager thread, which then dies with a traceback.
-            executor.shutdown(wait=True, cancel_futures=True)
-        else:
-            # A task a Dask worker has started cannot be stopped, and its output would be
-            # written unrecorded: each in flight finishes and is recorded (a second stop ends
-            # the workers instead, as a pool's).
-            wait(running)
-            executor.shutdown(wait=True)
-        for future, task in running.items():
-            if not future.cancelled() and future.exception() is None:
-                finish(task.index, future.result())
+            # manager thread, which then dies with a traceback. Its tasks in flight are waited
+            # for below, each recorded as it finishes (the interpreter joins the pool at exit).
+            executor.shutdown(wait=False, cancel_futures=True)
+        # A task a Dask worker has started cannot be stopped, and its output would be written
+        # unrecorded: each in flight finishes and is recorded, as a pool's (a second stop ends
+        # the workers instead).
+        record_as_finished(running, finish)
+        executor.shutdown(wait=True)
         raise
+
+
+def record_as_finished(running: dict[Future, Task], finish: Callable[[int, FileResult], None]) -> None:
+    """At a stop: wait for the tasks in flight, each one that returns a result passed to `finish`
+    as it comes, not once all have: a second stop ends veil at once, and the output of a file
+    that finished while another was still at work would stand, recorded nowhere."""
+    ended: SimpleQueue[Future] = SimpleQueue()
+    for future in running:
+        # A callback, not `wait`: a task the pool cancels is never done in `wait`'s eyes.
+        future.add_done_callback(ended.put)
+    for _ in running:
+        future = ended.get()
+        with stops_held():
+            if not future.cancelled() and future.exception() is None:
+                finish(running[future].index, future.result())
 
 
 def remove_what_workers_left(workers: set[int]) -> None:
