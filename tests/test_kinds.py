@@ -19,6 +19,7 @@ from veil.detect import FAST, VIDEO_DETECTION
 from veil.pipeline import Analysis
 from veil.kinds import parse_hide
 from veil.plan import Plan, RenderSettings
+from veil.render import redact_frame
 from veil.video import plan_video
 from veil.review.app import LaunchCodes, create_app
 from veil.review.cli import ReviewServer, open_session
@@ -358,6 +359,8 @@ def test_plates_text_and_people_are_hidden_as_boxes_whatever_a_plan_or_reviewer_
     client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
     drawn = client.post("/api/media/0/regions", json={"frame": 0, "shape": "ellipse", "kind": "plate", "box": [10, 10, 60, 40]})
     assert drawn.status_code == 400 and "hidden as a box" in drawn.json()["error"]
+    unshaped = client.post("/api/media/0/regions", json={"frame": 0, "kind": "plate", "box": [10, 10, 60, 40]})
+    assert Plan.load(plan_path).media[0].region(unshaped.json()["region"]).shape == "box"
     plate = client.get("/api/media/0").json()["regions"][0]["id"]
     assert client.post(f"/api/media/0/regions/{plate}/shape", json={"shape": "ellipse"}).status_code == 400
     assert Plan.load(plan_path).media[0].region(plate).shape == "box"
@@ -373,6 +376,16 @@ def test_plates_text_and_people_are_hidden_as_boxes_whatever_a_plan_or_reviewer_
         box = region.boxes[0]
         corner = pixels[math.ceil(box.y0), math.ceil(box.x0)]
         assert (corner == MAGENTA).all(), region.id
+    # Drawn as a box whatever shape the region holds (a plan built in code, say).
+    source_pixels = rgb_of(source)
+    media = Plan.load(plan_path).media[0]
+    for region in media.regions:
+        region.shape = "ellipse"
+    drawn = redact_frame(source_pixels.copy(), [(r, r.boxes[0]) for r in media.regions],
+                         RenderSettings(mode="fill", color=(255, 0, 255)))
+    for region in media.regions:
+        box = region.boxes[0]
+        assert (drawn[math.ceil(box.y0), math.ceil(box.x0)] == MAGENTA).all(), region.id
 
 
 # A party photo where the detected person's box cut through the top of a head, inside it but for

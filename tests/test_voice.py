@@ -604,3 +604,18 @@ def test_a_voice_option_on_a_video_without_sound_says_there_was_nothing_to_treat
     assert run.returncode == 0 and "it has no sound: --voice mute had nothing to treat" in run.stderr, run.stderr
     kept = _veil(str(silent), "-o", str(tmp_path / "kept.mp4"))
     assert kept.returncode == 0 and "sound" not in kept.stderr, kept.stderr
+
+
+def test_an_old_plan_rerendered_with_all_sound_muted_is_not_said_to_have_no_sound(files: dict[str, Path]):
+    # A plan made before veil looked for speech holds no speech record: re-rendered with
+    # --voice mute-all, the video was said to have no sound while all of it was muted.
+    plan = files["folder"] / "old.plan.json"
+    run = _veil(str(files["mp4"]), "--dry-run", "--save-plan", str(plan))
+    assert run.returncode == 0, run.stderr
+    data = json.loads(plan.read_text())
+    data["media"][0]["detection"].pop("speech", None)
+    data["media"][0]["regions"] = [r for r in data["media"][0]["regions"] if r["kind"] != "speech"]
+    plan.write_text(json.dumps(data))
+    run = _veil("--plan", str(plan), "-o", str(files["folder"] / "old.mp4"), "--voice", "mute-all")
+    assert run.returncode == 0, run.stderr
+    assert "no sound" not in run.stderr and "all sound was muted" in run.stderr, run.stderr

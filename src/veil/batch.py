@@ -196,6 +196,7 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                     else:
                         finish(task.index, result)
     except BaseException as error:  # Ctrl-C or a signal: what is already running finishes, its outputs whole
+        pool_manager = getattr(executor, "_executor_manager_thread", None)  # a process pool's: joined below
         if isinstance(executor, ProcessPoolExecutor):
             # Photos are each done in seconds: they finish. A second stop would leave the pool's
             # threads and workers half shut down: it ends veil at once instead (the escape from a
@@ -205,13 +206,17 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
             # The pool cancels its own waiting tasks: a future cancelled from here while the pool
             # breaks (its workers stopped by the same signal) is failed again by the pool's
             # manager thread, which then dies with a traceback. Its tasks in flight are waited
-            # for below, each recorded as it finishes (the interpreter joins the pool at exit).
+            # for below, each recorded as it finishes.
             executor.shutdown(wait=False, cancel_futures=True)
         # A task a Dask worker has started cannot be stopped, and its output would be written
         # unrecorded: each in flight finishes and is recorded, as a pool's (a second stop ends
         # the workers instead).
-        record_as_finished(running, finish)
-        executor.shutdown(wait=True)
+        try:
+            record_as_finished(running, finish)
+        finally:
+            executor.shutdown(wait=True)
+            if pool_manager is not None:  # shut down without waiting, the pool forgot it: its workers end with it
+                pool_manager.join()
         raise
 
 
@@ -223,11 +228,16 @@ def record_as_finished(running: dict[Future, Task], finish: Callable[[int, FileR
     for future in running:
         # A callback, not `wait`: a task the pool cancels is never done in `wait`'s eyes.
         future.add_done_callback(ended.put)
+    failure: Exception | None = None
     for _ in running:
         future = ended.get()
-        with stops_held():
-            if not future.cancelled() and future.exception() is None:
+        if not future.cancelled() and future.exception() is None:
+            try:  # a manifest that cannot be written: every file still finishing is waited for and named
                 finish(running[future].index, future.result())
+            except Exception as error:
+                failure = failure or error
+    if failure is not None:
+        raise failure
 
 
 def remove_what_workers_left(workers: set[int]) -> None:

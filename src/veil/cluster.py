@@ -119,7 +119,7 @@ def connect(cluster: str) -> Iterator[Client]:
             start_resource_tracker()
             # Its scheduler and workers listen on the loopback, where any user of the machine may
             # connect and run code in them (turn redaction off, read the photos): TLS with a key
-            # made for this run, held in memory and given to its own processes only, shuts them out.
+            # made for this run and given to its own processes only shuts them out.
             with stops_blocked_for_children():
                 local = cluster_open.enter_context(LocalCluster(
                     n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,

@@ -193,7 +193,7 @@ def redact(
             run_notes.append(f"the manifest {shown(manifest)} names every input's path, the machine that redacted "
                              f"it and the original's SHA-256: leave it out when you publish {shown(target_dir)} "
                              "(--manifest keeps it elsewhere)")
-            if not (quiet or as_json):
+            if not as_json:  # a warning: said under --quiet too
                 err.print(f"veil: {run_notes[-1]}")
     claims = OutputClaims(i.source for i in inputs)
     try:

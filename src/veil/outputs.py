@@ -497,8 +497,11 @@ def atomic_output(target: Path, overwrite: bool = True, before_commit: Callable[
             before_commit()
         # On disk before its name is: the manifest records the output once it is in place (and is
         # itself synced), so a power loss must not leave a recorded output empty or cut short.
-        with open(temp, "rb") as written:
-            os.fsync(written.fileno())
+        try:
+            with open(temp, "rb") as written:
+                os.fsync(written.fileno())
+        except OSError as error:  # a network share or a quota may refuse the data only now
+            raise OutputError(f"cannot write {shown(target)}: {_write_failure(error, temp) or error.strerror}") from None
         # mkstemp creates 0600; give the output the permissions a normal file would get.
         umask = os.umask(0)
         os.umask(umask)

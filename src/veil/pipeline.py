@@ -103,6 +103,9 @@ def _is_link(source: Path | Url) -> bool:
     return not isinstance(source, Url) and source.is_symlink()
 
 
+EMPTY_FILE = "an empty file (no bytes)"
+
+
 def preflight(task: FileTask) -> None:
     """Everything that can be refused before detection: the input's kind, the output's place and format.
 
@@ -120,14 +123,14 @@ def preflight(task: FileTask) -> None:
                          "found without it, so nothing can be redacted (a repair tool such as untrunc can rebuild the "
                          "index from a complete recording of the same camera)")
     if task.kind is None:
-        raise InputError("an empty file (no bytes)" if is_empty(task.source) else
+        raise InputError(EMPTY_FILE if is_empty(task.source) else
                          "not a photo, video or sound file veil can read")
     if task.planned is not None and not isinstance(task.source, Url):
         # The file's content decides how it is read and written, not what a plan says of it.
         actual = media_kind(task.source)
         if actual != task.planned.kind:
-            raise InputError(f"the plan takes it for {_A_KIND[task.planned.kind]}, but it is "
-                             f"{_A_KIND.get(actual, 'nothing veil can read')}")
+            found = EMPTY_FILE if is_empty(task.source) else _A_KIND.get(actual, "nothing veil can read")
+            raise InputError(f"the plan takes it for {_A_KIND[task.planned.kind]}, but it is {found}")
     if task.kind == "audio" and task.render.voice == "keep":
         raise InputError(KEEP_REFUSED)
     if task.target is None:
@@ -218,8 +221,10 @@ def _redact_staged(task: FileTask, show_progress: bool) -> FileResult:
 
 def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo: Photo | None = None) -> MediaPlan:
     if task.planned is not None:
-        if task.render.voice in ("mute", "anonymise") and "speech" not in task.planned.detection:
-            _add_speech(task.planned)  # a plan made before veil looked for speech: muting nothing would leak
+        if task.render.voice != "keep" and "speech" not in task.planned.detection:
+            # A plan made before veil looked for speech: muting nothing would leak (and a sound
+            # muted whole must not be said to be none).
+            _add_speech(task.planned)
         if task.planned.kind in ("video", "audio"):
             _count_left_out(task.planned, task.source)
         if photo is not None:  # what its decoder says of the file as decoded now, whoever made the plan

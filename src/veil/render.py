@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 import cv2
 import numpy as np
 
-from veil.plan import Box, Region, RenderSettings, Shape
+from veil.plan import Box, Region, RenderSettings, Shape, drawn_shape
 
 # A blur is a fixed function of the face, so two blurred photos of one person still look
 # alike to a face recogniser matching them against a gallery blurred the same way. A smooth
@@ -203,7 +203,8 @@ def redact_frame(
     if settings.mode == "fill" or has_alpha:
         values = np.broadcast_to(_fill_value(colour, settings.color),
                                  (min(BAND_ROWS, height), *colour.shape[1:])).astype(colour.dtype)
-        for top, hidden in _hidden_bands([(region.shape, box) for region, box in boxes], height, width):
+        for top, hidden in _hidden_bands([(drawn_shape(region.kind, region.shape), box) for region, box in boxes],
+                                         height, width):
             band = slice(top, top + len(hidden))
             if settings.mode == "fill":
                 _paint(colour[band], values[:len(hidden)], hidden)
@@ -227,7 +228,7 @@ def _draw_largest_first(colour: np.ndarray, boxes: list[tuple[Region, Box]], set
         secret = secret or secrets.token_bytes(16)
         drawn = np.zeros((height, width), bool)  # only blur needs to know what is already hidden
     for region, box in sorted(boxes, key=lambda pair: pair[1].width * pair[1].height, reverse=True):
-        found = region_mask(region.shape, box, height, width)
+        found = region_mask(drawn_shape(region.kind, region.shape), box, height, width)
         if found is None:
             continue
         rows, cols, mask = found

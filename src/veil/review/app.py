@@ -35,7 +35,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from starlette.requests import ClientDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from veil.plan import MediaPlan, PlanError
+from veil.plan import MediaPlan, PlanError, drawn_shape
 from veil.report import write_report
 from veil.review.follow import MAX_FOLLOW_FRAMES, follow_box
 from veil.review.frames import FrameError, MediaPixels, frame_hide
@@ -110,7 +110,7 @@ class Shown(Body):
 
 class AddRegion(Body):
     frame: int = Field(ge=0)
-    shape: Literal["ellipse", "box"] = "ellipse"
+    shape: Literal["ellipse", "box"] | None = None  # None: an ellipse for a face, a box for any other kind
     box: list[float] = Field(min_length=4, max_length=4)
     reason: str | None = Field(default=None, max_length=2000)
     kind: Literal["face", "plate", "text", "person"] = "face"  # speech is marked in time: AddSegment
@@ -270,7 +270,8 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
     @app.post("/api/media/{index}/regions")
     def add_region(index: int, data: JsonObject) -> dict[str, Any]:
         body = AddRegion.model_validate(data)
-        region = session.add_region(index, body.frame, body.shape, body.box, body.reason, body.kind)
+        region = session.add_region(index, body.frame, body.shape or drawn_shape(body.kind, "ellipse"), body.box,
+                                    body.reason, body.kind)
         return edited(index, region=region)
 
     @app.post("/api/media/{index}/regions/{region}/box")
