@@ -855,6 +855,10 @@ def _redacted(frame: av.VideoFrame, boxes: list[tuple[Region, Box]], settings: R
     colour = {"src_colorspace": None if frame.colorspace == UNSPECIFIED else frame.colorspace,
               "src_color_range": frame.color_range or None}
     pixels = frame.to_ndarray(format=rgb_format, **colour)
+    if frame.format.name == rgb_format:
+        # Unconverted, the array is the decoder's own picture, which a decoder such as QuickTime
+        # Animation draws the next frame over: painted there, the fill would stay in later frames.
+        pixels = pixels.copy()
     redact_frame(pixels, boxes, settings, cover_all=cover_all, secret=secret)
     rgb = av.VideoFrame.from_ndarray(pixels, format=rgb_format)
     new = rgb.reformat(format=frame.format.name, dst_colorspace=colour["src_colorspace"],
