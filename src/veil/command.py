@@ -186,15 +186,14 @@ def redact(
     # One file has nothing to resume; several (unreadable and passed-over ones too) are listed:
     # the user's files, not veil's own outputs and manifest found beside them.
     theirs = [s for s in skipped if not s.veils_own]
+    publish_note: str | None = None  # said after the summary, where the user turns to the outputs
     if manifest is None and not dry_run and len(inputs) + len(unread) + len(theirs) > 1:
         manifest = default_manifest(target, target_dir, inputs[0].source)
         if isinstance(target_dir, Path) and manifest.parent == target_dir:
             # The folder of redacted copies is the one to publish, and this file there is not.
-            run_notes.append(f"the manifest {shown(manifest)} names every input's path, the machine that redacted "
-                             f"it and the original's SHA-256: leave it out when you publish {shown(target_dir)} "
-                             "(--manifest keeps it elsewhere)")
-            if not as_json:  # a warning: said under --quiet too
-                err.print(f"veil: {run_notes[-1]}")
+            publish_note = (f"the manifest {shown(manifest)} names every input's path, the machine that redacted "
+                            f"it and the original's SHA-256: leave it out when you publish {shown(target_dir)} "
+                            "(--manifest keeps it elsewhere)")
     claims = OutputClaims(i.source for i in inputs)
     try:
         for path in written:  # the manifest is claimed below, as itself
@@ -262,7 +261,10 @@ def redact(
     if stop is not None:
         stop.finished = [result_json(r) for r in results]  # for --json's answer, as the stop is told
         raise stop
-    print_summary(results, skipped, run_notes, time.monotonic() - started, quiet, as_json, dry_run)
+    print_summary(results, skipped, [*run_notes, *filter(None, [publish_note])], time.monotonic() - started, quiet,
+                  as_json, dry_run)
+    if publish_note is not None and not as_json:  # a warning: said under --quiet too
+        err.print(f"veil: {publish_note}")
     if failed_writes or any(r.error for r in results):
         raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
 
