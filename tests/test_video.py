@@ -234,6 +234,26 @@ def test_the_fill_of_a_quicktime_animation_stays_where_it_is_planned(tmp_path: P
     assert max(strays) <= 20, strays
 
 
+def test_an_mpeg_ts_whose_clock_wraps_is_redacted_whole_not_refused_as_truncated(tmp_path: Path):
+    # Its 33-bit clock wraps every 26.5 hours (a broadcast recording): FFmpeg times its frames from
+    # before 0 to after it, and veil read the data's end against the stated length as "truncated".
+    source, target = tmp_path / "wrap.ts", tmp_path / "out.ts"
+    start = 2**33 - round(1.3 * 90_000)  # the clock wraps 1.3 s in
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as given, av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 90_000)
+        for n, frame in zip(range(75), given.decode(video=0)):
+            frame = frame.reformat(width=320, height=240, format="yuv420p")
+            frame.pts, frame.time_base = start + n * 3600, Fraction(1, 90_000)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    result = CliRunner().invoke(app, [str(source), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    with av.open(str(target)) as written:
+        assert sum(1 for _ in written.decode(video=0)) == 75
+
+
 def test_a_bare_h264_stream_is_timed_at_its_rate_and_searched(tmp_path: Path):
     # A dashcam's or recorder's .h264 has no timestamps: every frame was "not analysed", covered
     # whole, and written at 0 s.

@@ -430,6 +430,7 @@ class _Reading:
     last_frame_end: float = 0.0  # where the last frame decoded ends, in seconds from the first
     first_time: float | None = None
     data_end: float = 0.0  # the end of the last packet of any stream read (`_demuxed`), in seconds
+    data_start: float = 0.0  # the start of the earliest, where it lies before 0 (an MPEG-TS clock that wrapped)
     cut_short: bool = False  # whether the last packet of the picture or the sound has less data than it says
     damaged: bool = False  # salvaging: damage met since the last clean keyframe
     # An AVI's frames are timed by their decoding times (`_decoding_time`).
@@ -455,6 +456,7 @@ class _Reading:
                 self.cut_short = packet.is_corrupt
             if packet.pts is not None and packet.time_base:
                 self.data_end = max(self.data_end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+                self.data_start = min(self.data_start, float(packet.pts * packet.time_base))
             yield packet
         for error in failures:  # the container itself is damaged: its data ends here
             self.refuse(f"the file is damaged: its data cannot be read after frame {self.decoded} ({reason(error)})")
@@ -549,8 +551,11 @@ class _Reading:
             raise VideoError("no frame could be decoded")
         if self.cut_short:
             self.refuse(f"the file is truncated or damaged: its data ends inside a packet, after frame {self.decoded}")
-        if problem := _incomplete(container, self.video, self.decoded, max(self.latest or 0.0, self.data_end),
-                                  self.last_frame_end):
+        # How far the data reaches, counted from its start where that lies before 0: FFmpeg times an
+        # MPEG-TS whose 33-bit clock wrapped (every 26.5 hours, in a broadcast recording) from
+        # before 0 to after it, and its stated duration is a length.
+        reached = max(self.latest or 0.0, self.data_end) - self.data_start
+        if problem := _incomplete(container, self.video, self.decoded, reached, self.last_frame_end):
             self.refuse(problem)
 
 
