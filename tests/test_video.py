@@ -812,6 +812,22 @@ def test_picture_subtitles_covers_attachments_and_data_tracks_are_left_out_and_s
     assert b"GPGGA" not in (tmp_path / "tracked.mp4").read_bytes()
 
 
+def test_chapters_are_left_out_and_said_so(tmp_path: Path):
+    # A chapter's title can name whoever speaks in it: chapters were dropped, and nothing said so.
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as given, \
+            av.open(str(tmp_path / "chapters.mkv"), "w") as out:
+        video = out.add_stream_from_template(given.streams.video[0])
+        for packet in given.demux(video=0):
+            if packet.size and packet.pts * packet.time_base < 1:
+                packet.stream = video
+                out.mux(packet)
+        out.set_chapters([{"id": 1, "start": 0, "end": 500, "time_base": Fraction(1, 1000),
+                           "metadata": {"title": "Olena Petrenko speaks"}}])
+    result = _veil_quietly(tmp_path / "chapters.mkv", "-o", tmp_path / "out.mkv")
+    assert "its 1 chapter(s) (titled marks in its time, which can name people and places) were left out" in result.stderr
+    assert b"Olena" not in (tmp_path / "out.mkv").read_bytes()
+
+
 def _face_on_one_frame(tmp_path: Path, picture: np.ndarray, margin: int, shown_at: int, frames: int,
                        ticks: list[int] | None = None, stride: int = 2, faces: list | None = None) -> None:
     """A clip of `picture` with its faces painted out (the histogram barely moves, so no scene cut)

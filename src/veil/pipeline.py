@@ -375,6 +375,9 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         found.append(Note(f"its {attached} attached file(s) (fonts, pictures) {were} left out", warning=True))
     if data := stream.get("data_tracks_not_written"):
         found.append(Note(f"its {data} data track(s) (a GPS track, timecode) {were} left out", warning=True))
+    if chapters := stream.get("chapters_not_written"):
+        found.append(Note(f"its {chapters} chapter(s) (titled marks in its time, which can name people and places) "
+                          f"{were} left out", warning=True))
     if off := media.off_picture_regions():
         found.append(Note(f"{len(off)} region(s) of the plan lie wholly outside the picture and hide nothing "
                           f"({', '.join(r.id for r in off[:5])}{', ...' if len(off) > 5 else ''})", warning=True))

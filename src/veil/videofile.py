@@ -251,12 +251,13 @@ def subtitles_copied(container: av.container.InputContainer, encoding: Encoding)
 
 def never_written(container: av.container.InputContainer) -> dict[str, int]:
     """What a file holds that veil never writes, for the plan and the user: cover pictures (a
-    face on an album or a thumbnail), attached files (a Matroska file's fonts and pictures) and
-    data tracks (a camera's GPS track, timecode)."""
+    face on an album or a thumbnail), attached files (a Matroska file's fonts and pictures), data
+    tracks (a camera's GPS track, timecode) and chapters (whose titles can name people and places)."""
     return {"cover_pictures_not_written": sum(bool(s.disposition & av.stream.Disposition.attached_pic)
                                               for s in container.streams.video),
             "attachments_not_written": len(container.streams.attachments),
-            "data_tracks_not_written": len(container.streams.data)}
+            "data_tracks_not_written": len(container.streams.data),
+            "chapters_not_written": len(container.chapters())}
 
 
 def left_out(container: av.container.InputContainer) -> dict[str, int]:
