@@ -263,7 +263,7 @@ def redact(
         raise stop
     print_summary(results, skipped, [*run_notes, *filter(None, [publish_note])], time.monotonic() - started, quiet,
                   as_json, dry_run)
-    if publish_note is not None and not as_json:  # a warning: said under --quiet too
+    if publish_note is not None and not (quiet or as_json):  # advice, not a warning: --quiet runs stay silent
         err.print(f"veil: {publish_note}")
     if failed_writes or any(r.error for r in results):
         raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
