@@ -804,3 +804,13 @@ def test_a_manifest_kept_in_the_output_folder_is_said_to_stay_out_of_what_is_pub
     assert any("leave it out when you publish" in note for note in json.loads(as_json.stdout)["notes"])
     elsewhere = run_veil(tmp_path / "in", "--output-dir", tmp_path / "apart", "--manifest", tmp_path / "m.jsonl")
     assert elsewhere.returncode == 0 and "publish" not in elsewhere.stderr, elsewhere.stderr
+
+
+def test_a_folder_of_one_photo_is_resumed_like_any_folder(shared_data, tmp_path):
+    # It wrote no manifest (one file has nothing to resume), so its rerun was refused as "exists"
+    # instead of finding the photo already done.
+    photos(shared_data, tmp_path / "in", 1)
+    first = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out")
+    assert first.returncode == 0 and (tmp_path / "out" / MANIFEST).is_file(), first.stderr
+    again = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["already_done"] == 1, again.stderr

@@ -133,7 +133,7 @@ def redact(
     keep_subtitles: Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")] = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Photos redacted at once, each in its own process (default: every usable core); videos run one at a time on every core.")] = None,
     cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run each file as a task on the Dask scheduler at this address (tcp://host:8786), or local:N for N worker processes here. Every worker must see the same paths.")] = None,
-    manifest: Annotated[Optional[Path], typer.Option("--manifest", parser=local_path, help="Record of every input (JSON Lines); running again skips the files it lists as done. Default for several files given (folders' files, unreadable and passed-over ones included): veil-manifest.jsonl in --output-dir, else beside the first output (in the current folder when that is a URL).")] = None,
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", parser=local_path, help="Record of every input (JSON Lines); running again skips the files it lists as done. Default for a folder or several files given (folders' files, unreadable and passed-over ones included): veil-manifest.jsonl in --output-dir, else beside the first output (in the current folder when that is a URL).")] = None,
     voice: VoiceOption = VoiceChoice.keep,
     keep_icc: Annotated[bool, typer.Option("--keep-icc", help="Photos: keep the original colour profile (by default pixels become sRGB: a profile can name the camera's maker).")] = False,
     version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")] = False,
@@ -183,11 +183,12 @@ def redact(
     for result in unread:
         err.print(f"veil: {shown(result.source)}: {result.error}")
 
-    # One file has nothing to resume; several (unreadable and passed-over ones too) are listed:
-    # the user's files, not veil's own outputs and manifest found beside them.
+    # One file named has nothing to resume; a folder or several files (unreadable and passed-over ones
+    # too) are listed: the user's files, not veil's own outputs and manifest found beside them.
     theirs = [s for s in skipped if not s.veils_own]
     publish_note: str | None = None  # said after the summary, where the user turns to the outputs
-    if manifest is None and not dry_run and len(inputs) + len(unread) + len(theirs) > 1:
+    batch = len(inputs) + len(unread) + len(theirs) > 1 or any(isinstance(p, Path) and p.is_dir() for p in named)
+    if manifest is None and not dry_run and batch:
         manifest = default_manifest(target, target_dir, inputs[0].source)
         if isinstance(target_dir, Path) and manifest.parent == target_dir:
             # The folder of redacted copies is the one to publish, and this file there is not.
