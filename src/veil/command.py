@@ -262,8 +262,9 @@ def redact(
     if stop is not None:
         stop.finished = [result_json(r) for r in results]  # for --json's answer, as the stop is told
         raise stop
-    print_summary(results, skipped, [*run_notes, *filter(None, [publish_note])], time.monotonic() - started, quiet,
-                  as_json, dry_run)
+    if publish_note is not None:
+        run_notes.append(publish_note)  # in --json's notes; said on stderr after the summary
+    print_summary(results, skipped, run_notes, time.monotonic() - started, quiet, as_json, dry_run)
     if publish_note is not None and not (quiet or as_json):  # advice, not a warning: --quiet runs stay silent
         err.print(f"veil: {publish_note}")
     if failed_writes or any(r.error for r in results):

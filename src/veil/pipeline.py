@@ -31,7 +31,7 @@ from veil.names import shown
 from veil.outputs import MediaKind, OutputError, check_writable, is_empty, media_kind, unreadable
 from veil.photo import PLAN_OUT_OF_DATE, file_sha256, plan_photo, render_photo
 from veil.kinds import DEFAULT_HIDE, WORD_OF_KIND
-from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape, VoiceMode, as_stored
+from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape, VoiceMode, as_stored, drawn_shape
 from veil.remote import RemoteError, Url
 from veil.video import plan_video, render_video
 from veil.videofile import (SALVAGE_HINT, check_output_holds, damage_lines, holes_line, lacks_its_index, left_out,
@@ -246,8 +246,7 @@ def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo:
                            end=analysis.end, only_range=analysis.only_range, sha256=sha256,
                            hide=analysis.hide, salvage=analysis.salvage)
     for region in media.regions:
-        if region.kind == "face":  # text, plates and people are boxes: an ellipse would leave corners
-            region.shape = analysis.shape
+        region.shape = drawn_shape(region.kind, analysis.shape)  # --shape is for faces: other kinds are boxes
     if task.kind == "video":
         _add_speech(media)
     as_stored(media.regions)
