@@ -1113,6 +1113,22 @@ def test_frames_a_reader_passes_over_without_a_word_are_said(tmp_path: Path):
     assert clean.exit_code == 0 and clean.output.strip() == "", clean.output
 
 
+def test_two_frames_at_one_time_are_written_a_tick_apart_into_mp4(tmp_path: Path):
+    # Frame 10 at frame 9's time: an MP4's muxer refuses two packets at one time, and the file
+    # failed ("cannot write the video: Invalid argument"). Every frame is written, the second of
+    # the two one tick later, and the user is told.
+    clip = tmp_path / "same.mkv"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", clip, 30, times=lambda n: (n - (n == 10)) / 30,
+             codec="ffv1", pix_fmt="yuv420p")
+    assert probe(clip)["times"][9] == probe(clip)["times"][10]
+    result = CliRunner().invoke(app, [str(clip), "-o", str(tmp_path / "out.mp4")])
+    assert result.exit_code == 0, result.output
+    assert "1 frame(s) had the time of the frame before" in " ".join(result.output.split())
+    times = probe(tmp_path / "out.mp4")["times"]
+    assert len(times) == 30 and times == sorted(set(times))
+    assert 0 < times[10] - times[9] < 0.01
+
+
 def test_a_phones_variable_frame_rate_is_not_taken_for_lost_frames():
     # Steps of 1/30 s, doubled in the dark, and a capture's skip of a few frames: no hole. A
     # stretch of 8 frames missing is one.

@@ -353,6 +353,9 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         found.append(Note("an AVI stores no presentation times, and this one's B-frames put its frames out of "
                           "decoding order: they are timed by their decoding times, as FFmpeg reads them (about a "
                           "frame late against the sound)"))
+    if same := stream.get("frames_at_the_time_before"):
+        found.append(Note(f"{same} frame(s) had the time of the frame before: each {was} written one tick of the "
+                          "stream's clock later (a file holds one frame at a time, and a player shows one)"))
     if others := stream.get("other_videos_not_written"):
         found.append(Note(f"the file holds {others + 1} video streams: only the recording (not a still such as a "
                           f"one-frame preview; the one marked to be shown, else the largest) {was} redacted and "

@@ -273,6 +273,7 @@ class _Scan:
     shown: tuple[int, int] = (0, 0)  # upright, as the detectors see it (`shown_size`)
     tone_mapped: int = 0  # frames whose detectors saw them tone-mapped to SDR (a PQ video's)
     timing: Timing = field(default_factory=Timing)  # frames timed in decoding order (an AVI's with B-frames)
+    same_time: int = 0  # frames at the time of the frame before, each written a tick later (Output)
 
 
 # Detections a second, at the least: a stride of frames would look at a 12 or 15 fps camera (CCTV,
@@ -387,7 +388,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                    "stream": {"index": index, **beside, **({"damage": damage.record()} if damage else {}),
                               **({"time_holes": holes} if (holes := time_holes(scan.times, scan.origin)) else {}),
                               **({"decoding_times_from": scan.timing.decoding_from}
-                                 if scan.timing.decoding_from is not None else {})}},
+                                 if scan.timing.decoding_from is not None else {}),
+                              **({"frames_at_the_time_before": scan.same_time} if scan.same_time else {})}},
         unanalysed_frames=sorted(scan.unanalysable),
         unchecked_frames=sorted(scan.outside),
         unchecked_covered=not only_range,
@@ -639,10 +641,11 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             if frame.time is not None:
                 if last_time is not None and frame.time < last_time:
                     # Each frame keeps its time, and an encoder and a muxer take them in order only
-                    # (the same time twice they take).
+                    # (the same time twice is written a tick later: Output._after_the_last).
                     raise VideoError(f"its timestamps run backwards at frame {index} ({last_time:.2f} s, then "
                                      f"{frame.time:.2f} s), as in files joined end to end: re-mux it with new "
                                      "timestamps first (or cut it there)")
+                scan.same_time += frame.time == last_time
                 last_time = frame.time
             scan.times.append(float(frame.time or 0.0))
             change = scene.add(index, Look.of(frame))

@@ -725,11 +725,14 @@ class Output:
     # A damaged file planned with --salvage: a sound packet that cannot be decoded, in a stream whose
     # voices are edited, is passed over (the edit's timeline makes its time silence).
     salvage: bool = False
+    last_pts: int | None = None  # the last video frame's time, in the video's time base
+
 
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
         if frame is not None:
             self._choose_type(frame)
+            self._after_the_last(frame)
             if frame.duration and frame.pts is not None:
                 self.durations[frame.pts] = frame.duration
         with external_memory_failures_said():  # x264 opens at the first frame, and allocates as it goes
@@ -743,6 +746,16 @@ class Output:
             packets = [*self.first_packet_filter.filter(first), *self.first_packet_filter.filter(None), *rest]
             self.first_packet_filter = None
         self.container.mux(packets)
+
+    def _after_the_last(self, frame: av.VideoFrame) -> None:
+        """A frame at the time of the frame before (`Scan.same_time`) is written one tick of the
+        stream's clock later: an MP4's or a MOV's muxer refuses two packets at one time, and a
+        player shows only one of them anyway."""
+        if frame.pts is None:
+            return
+        if self.last_pts is not None and frame.pts <= self.last_pts:
+            frame.pts = self.last_pts + 1
+        self.last_pts = frame.pts
 
     def _choose_type(self, frame: av.VideoFrame) -> None:
         """The input's keyframes stay keyframes (its seek points and cuts), at most one every
