@@ -135,6 +135,20 @@ def test_speech_is_found_in_real_speech_and_not_in_a_tone(sound: np.ndarray, fil
     assert all(a >= 1.0 and b <= speech_end + 1.0 for a, b in found)  # the tone is not speech
 
 
+def test_quiet_speech_is_found_and_muted(tmp_path: Path):
+    """A voice recorded far from the microphone, 45 dB under the reading's own level: turned up, every
+    word is clear, so it must be muted like a near one (the model alone missed its first sentence)."""
+    utterance = _utterance()
+    quiet = np.concatenate([np.zeros(RATE, np.float32), utterance * 10 ** (-45 / 20), np.zeros(RATE, np.float32)])
+    source, out = tmp_path / "far.wav", tmp_path / "far.redacted.flac"
+    write_wav(source, quiet)
+    run = _veil(str(source), "-o", str(out), "--voice", "mute")
+    assert run.returncode == 0, run.stderr
+    after, rate, _, _ = _decode(out)
+    spoken = (1.0, 1.0 + len(utterance) / RATE)
+    assert _rms(_span(after, rate, *spoken)) < 0.01 * _rms(_span(quiet, RATE, *spoken))
+
+
 def test_mute_silences_speech_and_keeps_the_rest(files: dict[str, Path]):
     out = files["folder"] / "muted.mp4"
     run = _veil(str(files["mp4"]), "-o", str(out), "--voice", "mute", "--json")

@@ -29,6 +29,14 @@ CONTEXT = 64  # samples of the previous chunk the model sees again with each chu
 LANES = 8  # stretches of sound run as one batch
 LANE = 250  # chunks per stretch: 8 s
 WARM_UP = 16  # chunks (0.5 s) heard before a stretch to settle the model's state
+# Quiet speech (a voice across the room, a recording made at low gain) goes unfound by the model,
+# which hears speech at ordinary levels: a reading 40 dB down lost its first sentence, 50 dB down
+# all of it, and a listener turning the volume up hears every word. Each chunk is heard raised so
+# that the loudest chunk of its channel within LEVEL_SPAN chunks either way reaches LEVEL_DBFS, by
+# at most LIFT_DB; never lowered. Looking either way keeps the gain steady through a word.
+LEVEL_DBFS = -30.0
+LIFT_DB = 40.0
+LEVEL_SPAN = 16  # chunks: half a second
 
 Segment = tuple[float, float]  # seconds from the sound's first sample (the earliest stream's)
 
@@ -89,6 +97,8 @@ class VoiceDetector:
     def _block(self, block: np.ndarray, history: np.ndarray) -> np.ndarray:
         """Probabilities of a block of chunks (chunks x channels x CHUNK), the highest of the channels'."""
         lanes, channels = -(-len(block) // LANE), block.shape[1]
+        heard = levelled(np.concatenate([history, block]))
+        history, block = heard[:len(history)], heard[len(history):]
         padded = np.concatenate([history, block, np.zeros((lanes * LANE - len(block), *block.shape[1:]), np.float32)])
         # Lane i: chunks [i*LANE - WARM_UP, (i+1)*LANE) of the block, history first; a row per lane and channel.
         steps = padded[np.arange(lanes)[:, None] * LANE + np.arange(WARM_UP + LANE)[None, :]]
@@ -108,6 +118,16 @@ class VoiceDetector:
             context = steps[:, step, -CONTEXT:]
         likeliest = out.reshape(lanes, channels, WARM_UP + LANE).max(axis=1)
         return likeliest[:, WARM_UP:].reshape(-1)[:len(block)]
+
+
+def levelled(chunks: np.ndarray) -> np.ndarray:
+    """Chunks (chunks x channels x CHUNK) as the model hears them: see LEVEL_DBFS."""
+    power = np.mean(chunks.astype(np.float64) ** 2, axis=2)  # chunks x channels
+    padded = np.pad(power, ((LEVEL_SPAN, LEVEL_SPAN), (0, 0)))
+    loudest = np.max([padded[i:i + len(power)] for i in range(2 * LEVEL_SPAN + 1)], axis=0)
+    target, most = 10 ** (LEVEL_DBFS / 20), 10 ** (LIFT_DB / 20)
+    gain = np.clip(target / np.sqrt(np.maximum(loudest, 1e-30)), 1.0, most)
+    return np.clip(chunks * gain[:, :, None], -1.0, 1.0).astype(np.float32)
 
 
 def found_history(history: np.ndarray, block: list[np.ndarray]) -> np.ndarray:
@@ -313,7 +333,10 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
 def detection_record(params: SpeechParams = SPEECH) -> dict:
     """What found the speech, for the plan and its audit report."""
     return {"model": MODEL_NAME, "model_sha256": model_sha256(MODEL_NAME), "rate": RATE, "chunk": CHUNK,
-            "channels": "each alone, the likeliest taken", "timestamp_gaps": "silence", **asdict(params)}
+            "channels": "each alone, the likeliest taken", "timestamp_gaps": "silence",
+            "quiet_sound_raised": {"to_dbfs": LEVEL_DBFS, "by_at_most_db": LIFT_DB,
+                                   "loudest_within_s": round(LEVEL_SPAN * CHUNK / RATE, 3)},
+            **asdict(params)}
 
 
 def speech_regions(path: Path, salvage: bool = False) -> tuple[list, dict]:
