@@ -149,6 +149,19 @@ def test_quiet_speech_is_found_and_muted(tmp_path: Path):
     assert _rms(_span(after, rate, *spoken)) < 0.01 * _rms(_span(quiet, RATE, *spoken))
 
 
+def test_a_short_word_heard_alone_is_muted(tmp_path: Path):
+    """A fifth of a second of the reading, between silences, as a "yes" or a name called out."""
+    word = _span(_utterance(), RATE, 0.485, 0.685)
+    alone = np.concatenate([np.zeros(RATE, np.float32), word, np.zeros(RATE, np.float32)])
+    source, out = tmp_path / "word.wav", tmp_path / "word.redacted.flac"
+    write_wav(source, alone)
+    run = _veil(str(source), "-o", str(out), "--voice", "mute")
+    assert run.returncode == 0, run.stderr
+    after, rate, _, _ = _decode(out)
+    spoken = (1.0, 1.2)
+    assert _rms(_span(after, rate, *spoken)) < 0.01 * _rms(_span(alone, RATE, *spoken))
+
+
 def test_mute_silences_speech_and_keeps_the_rest(files: dict[str, Path]):
     out = files["folder"] / "muted.mp4"
     run = _veil(str(files["mp4"]), "-o", str(out), "--voice", "mute", "--json")

@@ -52,7 +52,9 @@ class SpeechParams:
     threshold: float = 0.5  # a chunk above it starts speech
     release: float = 0.35  # speech ends only when probability falls below this ...
     min_silence_s: float = 0.1  # ... for this long
-    min_speech_s: float = 0.25  # shorter bursts are not speech
+    # Shorter bursts are not speech. Silero's own 0.25 s (made for transcription) left a short word
+    # heard alone audible, a "yes" or a name called out, which the model does mark as speech.
+    min_speech_s: float = 0.1
     pad_s: float = 0.3  # added before and after each segment
     join_s: float = 0.6  # segments this close are joined: no flicker of voice between them
 
