@@ -378,6 +378,19 @@ def test_sound_that_mov_lists_but_refuses_is_encoded_again(codec: str, tmp_path:
             assert c.streams.audio[0].codec_context.name == "aac" and c.streams.video[0].frames == 10
 
 
+def test_kept_sound_encoded_again_is_said(tmp_path: Path):
+    """With --voice keep, sound a container cannot hold is encoded again: the summary said only that
+    voices were not protected, as if the sound were the input's, bit for bit."""
+    source, target = tmp_path / "camera.mkv", tmp_path / "out.mov"
+    _clip_with_sound(source, "libopus", "stereo")
+    result = CliRunner().invoke(app, [str(source), "-o", str(target), "--json"])
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["results"][0]["notes"]
+    assert any("encoded again (stream 1: opus as aac)" in note for note in notes), notes
+    copied = CliRunner().invoke(app, [str(source), "-o", str(tmp_path / "out.mkv"), "--json"])
+    assert not any("encoded again" in note for note in json.loads(copied.stdout)["results"][0]["notes"])
+
+
 def test_sound_tracks_keep_their_language_and_default_but_not_their_title(tmp_path: Path):
     # A dubbed film's tracks lost their language and which is the default: a player could not
     # pick the viewer's language.

@@ -367,6 +367,9 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     if pictures:
         found.append(Note(f"its {pictures} picture or unreadable subtitle stream(s) {were} left out, with "
                           "--keep-subtitles too: veil does not search subtitle pictures for faces", warning=True))
+    if again := stream.get("sound_encoded_again"):
+        found.append(Note(f"its sound was encoded again ({'; '.join(again)}): the output's container cannot hold it "
+                          "as it is, so it is not the input's sound bit for bit"))
     if stream.get("transparency_not_written") or media.detection.get("transparency_not_written"):
         found.append(Note(f"its transparency (an alpha channel) {was} left out: the output is opaque, and what "
                           "was transparent shows as the colours stored under it (searched for faces as well)",

@@ -796,6 +796,13 @@ class Output:
                 for resampled in resampler.resample(whole):
                     self.container.mux(stream.encode(resampled))
 
+    def sound_encoded_again(self, source: av.container.InputContainer) -> list[str]:
+        """The sound streams kept (their voices not edited) yet encoded again, since this container
+        cannot hold them as they are, each as "stream N: FROM as TO", for the user: they are not
+        the input's bytes."""
+        return [f"stream {index}: {source.streams[index].codec_context.name} as {stream.codec_context.name}"
+                for index, (stream, resampler) in self.reencode.items() if not isinstance(resampler, VoiceEdit)]
+
     def finish(self) -> None:
         """Flushes every encoder and closes the file (the caller renames it into place)."""
         self.encode(None)
