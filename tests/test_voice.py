@@ -257,6 +257,32 @@ def test_a_sound_file_s_cover_picture_is_left_out_and_said_so(files: dict[str, P
         assert [s.type for s in written.streams] == ["audio"]
 
 
+def test_a_sound_file_s_subtitles_are_left_out_and_said_so(files: dict[str, Path]):
+    """A Matroska sound file with a subtitle stream (lyrics, a transcript naming the speaker): the
+    sound file written holds its sound alone, and that went unsaid, --keep-subtitles or not."""
+    folder = files["folder"]
+    (folder / "transcript.vtt").write_text("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nJANE DOE: hello\n")
+    source = folder / "transcribed.mkv"  # .mka: FFmpeg's muxer for it takes sound alone
+    with av.open(str(files["wav"])) as wav, av.open(str(folder / "transcript.vtt")) as vtt, \
+            av.open(str(source), "w") as out:
+        sound = out.add_stream("flac", rate=wav.streams.audio[0].rate)
+        text = out.add_stream_from_template(vtt.streams.subtitles[0])
+        for frame in wav.decode(audio=0):
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+        for packet in vtt.demux(subtitles=0):
+            if packet.size:
+                packet.stream = text
+                out.mux(packet)
+    for option in ([], ["--keep-subtitles"]):
+        out_path = folder / "transcribed.muted.mka"
+        run = _veil(str(source), "-o", str(out_path), "--voice", "mute", "--overwrite", *option)
+        assert run.returncode == 0, run.stderr
+        assert "its 1 subtitle stream(s) (lyrics, captions) were left out" in run.stderr, option
+        with av.open(str(out_path)) as written:
+            assert [s.type for s in written.streams] == ["audio"]
+
+
 def test_audio_file_is_accepted_with_tags_stripped_and_keep_is_refused(files: dict[str, Path]):
     assert media_kind(files["wav"]) == "audio"
     out = files["folder"] / "muted.wav"

@@ -34,12 +34,19 @@ def plan_audio(source: Path, sha256: str | None = None) -> MediaPlan:
     regions, record = speech_regions(source)
     container = _open(source)
     try:
-        extras = never_written(container)  # cover pictures: the user is told they were left out
+        extras = left_out_of_sound(container)
     finally:
         container.close()
     return MediaPlan(path=str(Path(source).absolute()), kind="audio", width=0, height=0, frame_count=0,
                      sha256=sha256 or file_sha256(source), regions=regions,
                      detection={"speech": record, "stream": extras})
+
+
+def left_out_of_sound(container: av.container.InputContainer) -> dict[str, int]:
+    """What a sound file holds that its output never does, for the plan and the user's notes: what
+    `never_written` counts (cover pictures), and its subtitle streams (lyrics, captions), which a
+    sound file is written without, --keep-subtitles or not."""
+    return {**never_written(container), "subtitle_streams_not_written": len(container.streams.subtitles)}
 
 
 def _open(path: Path) -> av.container.InputContainer:

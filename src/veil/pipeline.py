@@ -34,9 +34,8 @@ from veil.kinds import DEFAULT_HIDE, WORD_OF_KIND
 from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape, VoiceMode, as_stored, drawn_shape
 from veil.remote import RemoteError, Url
 from veil.video import plan_video, render_video
-from veil.videofile import (SALVAGE_HINT, check_output_holds, damage_lines, holes_line, lacks_its_index, left_out,
-                            never_written)
-from veil.audio import KEEP_REFUSED, check_audio_output, plan_audio, render_audio
+from veil.videofile import SALVAGE_HINT, check_output_holds, damage_lines, holes_line, lacks_its_index, left_out
+from veil.audio import KEEP_REFUSED, check_audio_output, left_out_of_sound, plan_audio, render_audio
 from veil.speech import SoundError, speech_regions
 from veil.voice import VoicePlan
 
@@ -300,7 +299,7 @@ def _count_left_out(media: MediaPlan, source: Path) -> None:
     except (av.error.FFmpegError, OSError):
         return  # the render says why it cannot be read
     try:
-        counted = left_out(container) if media.kind == "video" else never_written(container)
+        counted = left_out(container) if media.kind == "video" else left_out_of_sound(container)
     finally:
         container.close()
     media.detection.setdefault("stream", {}).update(counted)
@@ -380,6 +379,9 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         found.append(Note(f"its {attached} attached file(s) (fonts, pictures) {were} left out", warning=True))
     if data := stream.get("data_tracks_not_written"):
         found.append(Note(f"its {data} data track(s) (a GPS track, timecode) {were} left out", warning=True))
+    if subtitles := stream.get("subtitle_streams_not_written"):
+        found.append(Note(f"its {subtitles} subtitle stream(s) (lyrics, captions) {were} left out: a sound file is "
+                          "written with its sound alone", warning=True))
     if chapters := stream.get("chapters_not_written"):
         found.append(Note(f"its {chapters} chapter(s) (titled marks in its time, which can name people and places) "
                           f"{were} left out", warning=True))
