@@ -292,3 +292,21 @@ def test_a_hand_edited_plan_is_refused_naming_the_file_and_field_before_anything
         assert run.returncode == 2 and run.stderr.splitlines() == [f"veil: {edited}: not a valid veil plan at {where}"], \
             run.stderr
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([photo.name, saved.name, edited.name])
+
+
+def test_a_report_is_never_written_over_the_plan_it_renders(shared_data, tmp_path):
+    # `--plan review.json --report review.html --overwrite` put the report's JSON in review.json:
+    # the reviewed plan was lost, and the report named as the plan rendered a file holding itself.
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    plan = tmp_path / "review.json"
+    assert veil_subprocess(photo, "--dry-run", "--save-plan", plan, "-q").returncode == 0
+    reviewed = plan.read_bytes()
+    for report in (plan.with_suffix(".html"), plan):
+        run = veil_subprocess("--plan", plan, "-o", tmp_path / "out.jpg", "--report", report, "--overwrite")
+        assert run.returncode == 2 and run.stderr.splitlines() == [
+            f"veil: the report ({plan}) would overwrite the plan rendered (--plan)"], run.stderr
+        assert plan.read_bytes() == reviewed and not (tmp_path / "out.jpg").exists()
+    # Saved again in place, the plan stays a plan.
+    run = veil_subprocess("--plan", plan, "-o", tmp_path / "out.jpg", "--save-plan", plan, "--overwrite")
+    assert run.returncode == 0, run.stderr
+    assert Plan.load(plan).media[0].sha256 == file_sha256(photo)

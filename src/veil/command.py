@@ -38,8 +38,8 @@ from veil.names import shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
                           Preset, SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
                           with_options_given)
-from veil.outputs import (Input, OutputClaims, OutputError, RunFileClash, Skipped, check_writable, collect_inputs,
-                          output_path, partial_outputs)
+from veil.outputs import (Input, OutputClaims, OutputError, RunFileClash, Skipped, check_writable, claim_key,
+                          collect_inputs, output_path, partial_outputs)
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
 from veil.plan import PIXELATE_BLOCKS, Encoding, MediaPlan, Plan, PlanError, RenderSettings
@@ -197,6 +197,11 @@ def redact(
                             "(--manifest keeps it elsewhere)")
     claims = OutputClaims(i.source for i in inputs)
     try:
+        # The plan rendered is read by this run as its files are: a report written over it would lose
+        # the review it records, and name as the plan rendered a file that holds the report. (Saved
+        # again in place by --save-plan, it stays a plan.)
+        if plan_file is not None and (save_plan is None or claim_key(save_plan) != claim_key(plan_file)):
+            claims.claim(plan_file, "the plan rendered (--plan)", run_file=True)
         for path in written:  # the manifest is claimed below, as itself
             claims.claim(path, "the plan" if path == save_plan else "the report", run_file=True)
             check_writable(path, overwrite, "the plan" if path == save_plan else "the report", run_file=True)
