@@ -11,7 +11,7 @@ import pytest
 from veil.imagefile import read_photo
 from veil.photo import file_sha256, plan_photo, render_photo
 from veil.plan import Box, Edit, Encoding, MediaPlan, Plan, PlanError, Region, RenderSettings
-from photo_support import TWO_PEOPLE, copy_in, veil_subprocess
+from photo_support import OBAMA, TWO_PEOPLE, copy_in, veil_subprocess
 
 
 def sample_plan() -> Plan:
@@ -310,3 +310,22 @@ def test_a_report_is_never_written_over_the_plan_it_renders(shared_data, tmp_pat
     run = veil_subprocess("--plan", plan, "-o", tmp_path / "out.jpg", "--save-plan", plan, "--overwrite")
     assert run.returncode == 0, run.stderr
     assert Plan.load(plan).media[0].sha256 == file_sha256(photo)
+
+
+def test_rendering_a_stopped_runs_plan_names_the_files_it_never_planned(shared_data, tmp_path):
+    # A run stopped after some files saves a plan of those, recording the rest as not done; rendered
+    # later, that plan wrote its files and said "0 failed, 0 skipped", the rest of the folder unsaid.
+    planned = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
+    never = copy_in(shared_data, OBAMA, tmp_path / "in")
+    plan = tmp_path / "plan.json"
+    assert veil_subprocess(planned, "--dry-run", "--save-plan", plan, "-q").returncode == 0
+    saved = json.loads(plan.read_text())
+    saved["interrupted"] = {"signal": "SIGINT", "files_not_done": [str(never)]}
+    plan.write_text(json.dumps(saved))
+    report = tmp_path / "audit.json"
+    run = veil_subprocess("--plan", plan, "--output-dir", tmp_path / "out", "--report", report, "--json")
+    assert run.returncode == 0, run.stderr
+    why = "in no plan: the run that saved the plan was stopped before it (redact it in a run of its own)"
+    assert json.loads(run.stdout)["skipped_files"] == [{"path": str(never), "reason": why}]
+    assert {"path": str(never), "status": "skipped", "reason": why} in json.loads(report.read_text())["not_redacted"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [planned.name, "veil-manifest.jsonl"]

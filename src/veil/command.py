@@ -169,6 +169,7 @@ def redact(
     run_files = [*written, *([manifest] if manifest is not None else [])]
     try:
         inputs, skipped = find_inputs(named, plan, plan_file, [*run_files, *([target_dir] if target_dir else [])])
+        skipped += never_planned(plan, inputs)
     except RemoteError as error:
         raise Refused(str(error))
     if target is not None and len(inputs) != 1:
@@ -309,6 +310,16 @@ def find_inputs(paths: list[Path | Url], plan: Plan, plan_file: Path | None,
     return collect_inputs(paths, exclude)
 
 
+def never_planned(plan: Plan, inputs: list[Input]) -> list[Skipped]:
+    """The files that the stopped run which saved a loaded plan was given and never planned, none of
+    them named in this run: rendering the plan leaves them as they are, which must not go unsaid (the
+    run would count only the files planned, all done)."""
+    given = {location_key(item.source) for item in inputs}
+    return [Skipped(location(path), "in no plan: the run that saved the plan was stopped before it (redact it "
+                                    "in a run of its own)")
+            for path in plan.never_planned if location_key(path) not in given]
+
+
 def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: Analysis, output: Path | Url | None,
                output_dir: Path | Url | None, dry_run: bool, overwrite: bool,
                already_done: Callable[[Path | Url, Path | Url], Record | None],
@@ -432,7 +443,9 @@ def stopped_before(stop: Stopped, inputs: list[Input], results: list[FileResult]
     """What a stopped run's plan and report record of the stop: its signal and the inputs not done."""
     settled = {result.source for result in results}
     return {"signal": signal.Signals(stop.args[0]).name,
-            "files_not_done": [str(item.source) for item in inputs if item.source not in settled]}
+            # Absolute, as a plan records its files: a later run of the plan names them from any folder.
+            "files_not_done": [str(item.source if isinstance(item.source, Url) else item.source.absolute())
+                               for item in inputs if item.source not in settled]}
 
 
 def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped], audit: AuditFiles,

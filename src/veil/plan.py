@@ -282,6 +282,9 @@ class Plan:
     # The plan a stopped run saves (only its finished files): the stop, and the inputs it left
     # undone, {"signal", "files_not_done"}; saved, not loaded (a run of this plan is another run).
     interrupted: dict[str, Any] | None = field(default=None, compare=False)
+    # Loaded from a plan a stopped run saved: the files that run was given and never planned. A run
+    # rendering the plan leaves them as they are, and says so (not saved: that run's stop is said once).
+    never_planned: list[str] = field(default_factory=list, compare=False)
 
     def find(self, path: str | Path) -> MediaPlan:
         wanted = real_path(path)
@@ -348,6 +351,7 @@ class Plan:
             created=data["created"],
             veil_version=data.get("veil_version", ""),
             edits=[Edit(**e) for e in data.get("edits", [])],
+            never_planned=list(data.get("interrupted", {}).get("files_not_done", [])),
         )
 
     def save(self, path: Path, overwrite: bool = True) -> None:
