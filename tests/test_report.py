@@ -170,6 +170,37 @@ def test_the_report_gives_each_files_notes_as_the_run_gave_them(tmp_path: Path):
     assert said in report_path.with_suffix(".html").read_text()
 
 
+@pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")
+def test_what_a_photos_output_leaves_out_is_said_whatever_its_plan_says(tmp_path: Path):
+    """A plan made by hand, edited or by an older veil, without the record of a second page or of
+    bytes after the picture: rendered, both were left out of the output unsaid, in the run and the report."""
+    from veil.command import app
+
+    pages, tail = tmp_path / "pages.tiff", tmp_path / "tail.jpg"
+    photo = Image.open(PHOTO).convert("RGB")
+    photo.save(pages, save_all=True, append_images=[photo.transpose(Image.FLIP_LEFT_RIGHT)])
+    tail.write_bytes(PHOTO.read_bytes() + b"a program's data")
+    plan_path = tmp_path / "plan.json"
+    result = CliRunner().invoke(app, [str(pages), str(tail), "--dry-run", "--save-plan", str(plan_path), "-q"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(plan_path.read_text())
+    for media in plan["media"]:
+        assert media["detection"].pop("other_images_not_written", None) or \
+            media["detection"].pop("data_after_image_not_written", None)
+    plan_path.write_text(json.dumps(plan))
+    report_path = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["--plan", str(plan_path), "--output-dir", str(tmp_path / "out"),
+                                      "--report", str(report_path), "-q"])
+    assert result.exit_code == 0, result.output
+    said = {pages.name: "the file holds 2 images (pages, a burst, a second view): only the one viewers show was "
+                        "redacted and written (1 left out)",
+            tail.name: "16 bytes stored after the picture (another picture appended, a program's data; no viewer "
+                       "shows them) were left out"}
+    assert all(f"veil: {tmp_path / name}: {line}" in result.output for name, line in said.items()), result.output
+    assert {Path(f["input"]).name: f["notes"] for f in json.loads(report_path.read_text())["files"]} == \
+        {name: [line] for name, line in said.items()}
+
+
 def test_a_batch_report_accounts_for_every_input(tmp_path: Path):
     # A failed and a skipped input were missing from the report, which read as a clean run.
     from veil.command import app

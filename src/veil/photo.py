@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from veil.detect import (FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency,
                          picture_record)
@@ -73,11 +74,22 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
                    **({"transparency_views": [{"view": view, **picture_record(each)}
                                               for view, each in zip(TRANSPARENCY_VIEWS, pictures)]}
                       if len(pictures) > 1 else {}),
-                   **({"other_images_not_written": photo.others} if photo.others else {}),
-                   **({"motion_video_not_written": True} if photo.video_after else {}),
-                   **({"data_after_image_not_written": photo.data_after} if photo.data_after else {}),
-                   **({"decoder_messages": list(photo.decoder_messages)} if photo.decoder_messages else {})},
+                   **file_record(photo)},
     )
+
+
+# What a plan records of a photo's file beyond its picture (see file_record).
+FILE_RECORD_KEYS = ("other_images_not_written", "motion_video_not_written", "data_after_image_not_written",
+                    "decoder_messages")
+
+
+def file_record(photo: Photo) -> dict[str, Any]:
+    """What writing the photo leaves out of its file (other images, a motion photo's video, bytes
+    stored after the picture) and what its decoder said of it."""
+    return {**({"other_images_not_written": photo.others} if photo.others else {}),
+            **({"motion_video_not_written": True} if photo.video_after else {}),
+            **({"data_after_image_not_written": photo.data_after} if photo.data_after else {}),
+            **({"decoder_messages": list(photo.decoder_messages)} if photo.decoder_messages else {})}
 
 
 def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo: Photo | None = None,
@@ -99,6 +111,11 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
             f"{photo.pixels.shape[1]}x{photo.pixels.shape[0]}"
         )
     media.detection.pop("profile_converted", None)  # this render's, not an earlier one's (a saved plan)
+    # The file decides what the output leaves out, as read now, not what the plan says of it: a plan
+    # made by hand, edited or by an older veil left a second page or a motion photo's video out unsaid.
+    for key in FILE_RECORD_KEYS:
+        media.detection.pop(key, None)
+    media.detection.update(file_record(photo))
     media.detection.pop("transparency_not_written", None)
     if transparency(photo.pixels) is not None and not holds_alpha(output.suffix):
         media.detection["transparency_not_written"] = True

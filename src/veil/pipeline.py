@@ -226,10 +226,6 @@ def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo:
             _add_speech(task.planned)
         if task.planned.kind in ("video", "audio"):
             _count_left_out(task.planned, task.source)
-        if photo is not None:  # what its decoder says of the file as decoded now, whoever made the plan
-            task.planned.detection.pop("decoder_messages", None)
-            if photo.decoder_messages:
-                task.planned.detection["decoder_messages"] = list(photo.decoder_messages)
         return task.planned
     analysis = task.analysis
     if analysis is None:
