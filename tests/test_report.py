@@ -201,6 +201,24 @@ def test_what_a_photos_output_leaves_out_is_said_whatever_its_plan_says(tmp_path
         {name: [line] for name, line in said.items()}
 
 
+@pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")
+def test_the_report_names_every_file_by_its_absolute_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Named relative to the folder the run started in, which the report records nowhere, its outputs
+    and the inputs it did not redact could not be found from it, nor matched to the inputs it lists."""
+    from veil.command import app
+
+    (tmp_path / "in").mkdir()
+    shutil.copy(PHOTO, tmp_path / "in" / "a.jpg")
+    (tmp_path / "in" / "notes.txt").write_text("not a photo")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["in", "--output-dir", "out", "--report", "audit.json", "-q"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "audit.json").read_text())
+    assert [(f["input"], f["output"]) for f in report["files"]] == [(str(tmp_path / "in" / "a.jpg"),
+                                                                     str(tmp_path / "out" / "a.jpg"))]
+    assert [n["path"] for n in report["not_redacted"]] == [str(tmp_path / "in" / "notes.txt")]
+
+
 def test_a_batch_report_accounts_for_every_input(tmp_path: Path):
     # A failed and a skipped input were missing from the report, which read as a clean run.
     from veil.command import app

@@ -461,11 +461,11 @@ def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped
         else:
             failed = True
     if audit.report is not None:
-        outputs = {r.media.path: str(r.output) for r in results if r.output and r.media}
-        not_redacted = [{"path": str(r.source), "status": "failed", "reason": r.error} for r in results if r.error]
-        not_redacted += [{"path": str(r.source), "status": "already done", "reason": f"by an earlier run, into {r.output}"}
-                         for r in results if r.already_done]
-        not_redacted += [{"path": str(s.path), "status": "skipped", "reason": s.reason} for s in skipped]
+        outputs = {r.media.path: reported(r.output) for r in results if r.output and r.media}
+        not_redacted = [{"path": reported(r.source), "status": "failed", "reason": r.error} for r in results if r.error]
+        not_redacted += [{"path": reported(r.source), "status": "already done",
+                          "reason": f"by an earlier run, into {reported(r.output)}"} for r in results if r.already_done]
+        not_redacted += [{"path": reported(s.path), "status": "skipped", "reason": s.reason} for s in skipped]
         if interrupted is not None:
             not_redacted += [{"path": path, "status": "not done",
                               "reason": f"veil was stopped ({interrupted['signal']}) before it was done"}
@@ -478,6 +478,12 @@ def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped
         else:
             failed = True
     return failed
+
+
+def reported(where: Path | Url) -> str:
+    """A file as the report names it: a path absolute, as the plan names the inputs (a report read
+    elsewhere does not say from which folder the run was started), a URL as written."""
+    return str(where) if isinstance(where, Url) else os.path.normpath(where.absolute())
 
 
 def wrote(what: str, path: Path, write: Callable[[], None]) -> bool:
