@@ -329,3 +329,19 @@ def test_rendering_a_stopped_runs_plan_names_the_files_it_never_planned(shared_d
     assert json.loads(run.stdout)["skipped_files"] == [{"path": str(never), "reason": why}]
     assert {"path": str(never), "status": "skipped", "reason": why} in json.loads(report.read_text())["not_redacted"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [planned.name, "veil-manifest.jsonl"]
+
+
+def test_a_region_a_plan_keeps_visible_is_said_as_speech_kept_audible_is(shared_data, tmp_path):
+    # A plan (edited by hand, or from someone else) that kept a face visible was rendered saying only
+    # "1 region(s) hidden", with --quiet nothing: the face left in the output went unsaid.
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    plan = tmp_path / "plan.json"
+    assert veil_subprocess(photo, "--dry-run", "--save-plan", plan, "-q").returncode == 0
+    saved = json.loads(plan.read_text())
+    saved["media"][0]["regions"][0].update(keep_visible=True, reason="the speaker consented")
+    plan.write_text(json.dumps(saved))
+    report = tmp_path / "audit.json"
+    run = veil_subprocess("--plan", plan, "-o", tmp_path / "out.jpg", "--report", report, "-q")
+    said = "1 region(s) were left visible, as the plan's reviewer chose (f1; the plan and the report give the reasons)"
+    assert run.returncode == 0 and run.stderr.splitlines() == [f"veil: {photo}: {said}"], run.stderr
+    assert json.loads(report.read_text())["files"][0]["notes"] == [said]

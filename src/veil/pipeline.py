@@ -31,7 +31,7 @@ from veil.names import shown
 from veil.outputs import MediaKind, OutputError, check_writable, is_empty, media_kind, unreadable
 from veil.photo import PLAN_OUT_OF_DATE, file_sha256, plan_photo, render_photo
 from veil.kinds import DEFAULT_HIDE, WORD_OF_KIND
-from veil.plan import Encoding, Kind, MediaPlan, RenderSettings, Shape, VoiceMode, as_stored, drawn_shape
+from veil.plan import Encoding, Kind, MediaPlan, Region, RenderSettings, Shape, VoiceMode, as_stored, drawn_shape
 from veil.remote import RemoteError, Url
 from veil.video import plan_video, render_video
 from veil.videofile import SALVAGE_HINT, check_output_holds, damage_lines, holes_line, lacks_its_index, left_out
@@ -381,9 +381,14 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     if chapters := stream.get("chapters_not_written"):
         found.append(Note(f"its {chapters} chapter(s) (titled marks in its time, which can name people and places) "
                           f"{were} left out", warning=True))
+    # Said as speech kept audible is: a plan (edited by hand, or from someone else) can keep any face
+    # visible, and the count of regions hidden alone does not show it.
+    if kept := [r for r in media.regions if r.keep_visible and r.kind != "speech"]:
+        found.append(Note(f"{len(kept)} region(s) {were} left visible, as the plan's reviewer chose "
+                          f"({region_ids(kept)}; the plan and the report give the reasons)", warning=True))
     if off := media.off_picture_regions():
         found.append(Note(f"{len(off)} region(s) of the plan lie wholly outside the picture and hide nothing "
-                          f"({', '.join(r.id for r in off[:5])}{', ...' if len(off) > 5 else ''})", warning=True))
+                          f"({region_ids(off)})", warning=True))
     if media.unchecked_frames:
         asked = " or ".join(WORD_OF_KIND[kind] for kind in media.detection.get("hide", ["face"]) if kind in WORD_OF_KIND)
         outside = f"{len(media.unchecked_frames)} frame(s) outside --start/--end were not checked for {asked}"
@@ -393,6 +398,11 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         found.append(Note(f"{outside} and {are} fully covered") if media.unchecked_covered
                      else Note(f"{outside} and {were} left as they are (--only-range){but}", warning=True))
     return found
+
+
+def region_ids(regions: list[Region]) -> str:
+    """The first few regions' ids, as a note names them."""
+    return ", ".join(r.id for r in regions[:5]) + (", ..." if len(regions) > 5 else "")
 
 
 # Less than this between the speech found and the speech planned is the record's rounding.
