@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -595,6 +596,15 @@ def test_the_library_replaces_a_file_only_when_told(shared_data, tmp_path):
     assert contract.read_bytes() == b"my only copy of the contract"
     assert veil.redact_image(shared_data / TWO_PEOPLE, contract, overwrite=True).regions
     assert rgb_of(contract).shape == rgb_of(shared_data / TWO_PEOPLE).shape
+    # Never the input, overwrite or not, and the refusal names it (it said only "the output would
+    # overwrite the input").
+    original = contract.read_bytes()
+    for output in (contract, tmp_path / "link.jpg"):
+        if output != contract:
+            output.symlink_to(contract)
+        with pytest.raises(ValueError, match=f"^{re.escape(str(contract))}: the output would overwrite the input$"):
+            veil.redact_image(contract, output, overwrite=True)
+    assert contract.read_bytes() == original
 
 
 def test_the_library_writes_a_url_output_to_its_store(shared_data, tmp_path, monkeypatch):

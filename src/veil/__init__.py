@@ -100,7 +100,7 @@ def redact_image(
     """
     from veil.detect import ACCURATE, FAST
     from veil.names import shown
-    from veil.outputs import media_kind, output_path, remote_kind
+    from veil.outputs import OutputError, media_kind, output_path, remote_kind
     from veil.pipeline import Analysis, FileTask, redact_file
     from veil.plan import Encoding, RenderSettings
     from veil.remote import Url, location
@@ -111,7 +111,10 @@ def redact_image(
     # local file ./memory:/b/o.jpg.
     where = location(source) if isinstance(source, str) else Path(source)
     named = None if not output else location(output) if isinstance(output, str) else Path(output)
-    target = output_path(where, where.parent, named, None)
+    try:
+        target = output_path(where, where.parent, named, None)
+    except OutputError as error:  # named, as every other refusal is
+        raise OutputError(f"{source}: {error}") from None
     if not overwrite and target.exists():
         raise FileExistsError(f"{shown(target)} exists: pass overwrite=True to replace it")
     if isinstance(where, Url):
