@@ -597,6 +597,19 @@ def test_delete_one_frame_of_a_track_and_a_whole_track(client: TestClient, sessi
     assert saved(session).edits[-1].detail["boxes"] == count - 1
 
 
+def test_a_track_emptied_box_by_box_is_reported_deleted(client: TestClient, session: ReviewSession, tmp_path: Path):
+    # Delete pressed on each frame of a detected track removed the track from the plan, and the
+    # report said "Regions deleted by the reviewer: none".
+    from veil.report import write_report
+
+    track = session.plan.media[1].regions[0]
+    for frame in sorted(track.boxes):
+        assert client.post(f"/api/media/1/regions/{track.id}/delete-box", json={"frame": frame}).status_code == 200
+    assert track.id not in {r.id for r in saved(session).media[1].regions}
+    write_report(saved(session), {}, tmp_path / "report.json", False, [])
+    assert json.loads((tmp_path / "report.json").read_text())["files"][1]["deleted_regions"] == [track.id]
+
+
 def test_move_a_box_in_one_frame_of_a_track(client: TestClient, session: ReviewSession):
     track = session.plan.media[1].regions[0]
     others = {f: b for f, b in boxes(saved(session), 1, track.id).items() if f != 7}

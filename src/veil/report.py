@@ -167,8 +167,9 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
                           if output else {},
         "regions": [region_entry(media, r, mine) for r in pictured],
         "voice": voice_entry(media, voice, written=bool(output)),
-        # Regions the reviewer deleted are gone from the plan; their deletion stays here.
-        "deleted_regions": sorted({e.region for e in mine if e.action == "delete_region" and e.region}
+        # Regions the reviewer deleted are gone from the plan; their deletion stays here. A track
+        # whose last box was deleted frame by frame is gone as surely as one deleted whole.
+        "deleted_regions": sorted({e.region for e in mine if e.action in ("delete_region", "delete_box") and e.region}
                                   - {r.id for r in media.regions}),
         "edits": [edit_entry(e) for e in mine],
     }
