@@ -942,6 +942,24 @@ def test_the_original_sound_is_served_to_the_page_only(speech_client: TestClient
     assert speech_client.get("/media/1/frame/0.jpg").status_code == 404  # a sound has no pictures
 
 
+def test_a_file_moved_away_during_the_review_is_said_not_a_server_error(session: ReviewSession,
+                                                                      speech_session: ReviewSession, tmp_path: Path):
+    # Its frames, a Follow across them and its sound were a 500, with a traceback in the terminal.
+    for moved in (session, speech_session):
+        for media in moved.plan.media:
+            media.path = str(tmp_path / "moved" / Path(media.path).name)
+    pictures = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    sounds = TestClient(create_app(speech_session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    track = session.plan.media[1].regions[0]
+    start = min(track.boxes)
+    for answer, name in [(pictures.get("/media/0/frame/0.jpg"), PHOTO.name),
+                         (pictures.get("/media/1/frame/3.jpg"), VIDEO.name),
+                         (pictures.post(f"/api/media/1/regions/{track.id}/extend", json={"start": start, "end": start + 3}),
+                          VIDEO.name),
+                         (sounds.get("/media/1/sound"), "talk.wav")]:
+        assert answer.status_code == 404 and answer.json()["error"].startswith(f"{name} cannot be read: "), answer.text
+
+
 def test_export_mutes_the_reviewed_segments_and_reports_them(speech_client: TestClient,
                                                             speech_session: ReviewSession, speech_media):
     _, spans = speech_media

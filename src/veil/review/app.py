@@ -264,8 +264,13 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
             if sound_seconds(item) is None:
                 raise NotFound(f"media file {index} has no sound")
             path = Path(item.path)
+        try:  # looked at here: FileResponse's own look, for a file moved since the review began, is a traceback
+            found = path.stat()
+        except OSError as error:
+            raise NotFound(f"{path.name} cannot be read: {error.strerror}") from None
         # FileResponse answers Range requests, so the page's player can seek; no-store as for frames.
-        return FileResponse(path, media_type=SOUND_TYPES.get(path.suffix.lower(), "application/octet-stream"))
+        return FileResponse(path, media_type=SOUND_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+                            stat_result=found)
 
     @app.post("/api/media/{index}/regions")
     def add_region(index: int, data: JsonObject) -> dict[str, Any]:

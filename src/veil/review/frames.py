@@ -8,6 +8,7 @@ redacted preview is made by the same renderer the export uses.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import io
 import secrets
 import threading
@@ -23,12 +24,12 @@ from PIL import Image
 
 from veil.detect import as_rgb8, over_backdrop, transparency
 from veil.fferror import readable_packets
-from veil.imagefile import read_photo, to_srgb
+from veil.imagefile import ImageError, read_photo, to_srgb
 from veil.plan import Box, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
 from veil.tonemap import frame_rgb
 from veil.video import planned_stream, rotation_of
-from veil.videofile import open_input, video_stream
+from veil.videofile import VideoError, open_input, video_stream
 
 # Display images are downscaled to this longest side: the page draws boxes in image
 # coordinates over whatever size the picture has, and a 24 MP JPEG per step is slow.
@@ -44,6 +45,16 @@ SEEK_BACK_S = (1.0, 5.0, None)
 
 class FrameError(ValueError):
     """A frame that cannot be decoded."""
+
+
+@contextlib.contextmanager
+def still_readable(path: Path) -> Iterator[None]:
+    """A media file that cannot be opened now (moved, deleted or replaced since the review began)
+    is a FrameError the page says, not a server error with a traceback in the terminal."""
+    try:
+        yield
+    except (ImageError, VideoError) as error:
+        raise FrameError(f"{path.name} cannot be read: {error}") from None
 
 
 class LRU:
@@ -127,11 +138,17 @@ class VideoFrames:
         """To the last keyframe before frame `index`, looked for from `earlier` seconds before it
         (None: decoded from the start)."""
         if self.container is None:
-            self.container = open_input(self.path)
-            # Configures the decoder (once, before it opens): a damaged file planned with --salvage
-            # as it was decoded then.
-            self.stream = video_stream(self.container, exact=self.media.salvaged_damage() is not None,
-                                       planned=planned_stream(self.media))
+            with still_readable(self.path):
+                container = open_input(self.path)
+                try:
+                    # Configures the decoder (once, before it opens): a damaged file planned with
+                    # --salvage as it was decoded then.
+                    self.stream = video_stream(container, exact=self.media.salvaged_damage() is not None,
+                                               planned=planned_stream(self.media))
+                except VideoError:  # replaced by a file without the video stream: opened again next time
+                    container.close()
+                    raise
+                self.container = container
         stream = self.stream
         target = self._time(index)
         if (target is None or earlier is None or index == 0 or stream.time_base is None or stream.start_time is None
@@ -209,7 +226,8 @@ class MediaPixels:
             cached = self.photos.get(index)
         if cached is None:
             # In sRGB, as a viewer shows the export (converted, or tagged with its profile).
-            cached = as_displayed(to_srgb(read_photo(Path(media.path))).pixels)
+            with still_readable(Path(media.path)):
+                cached = as_displayed(to_srgb(read_photo(Path(media.path))).pixels)
             with self.lock:
                 self.photos.put(index, cached)
         return cached
