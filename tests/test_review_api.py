@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -426,6 +427,34 @@ def test_the_same_review_command_again_resumes_and_says_detection_is_not_run_aga
     said = _review_until_served(*common, "--accurate", "--hide", "faces,plates")
     assert "press Ctrl+C" not in said and "detected with other settings than --accurate, --hide" in said, said
     assert "was detected without --accurate" in said and "was looked at for face" in said
+
+
+def test_a_browser_that_is_waited_for_is_served(detected_plan: Path, tmp_path: Path):
+    """A browser named by $BROWSER (or a text one) is waited for until it exits: opened before the
+    server served, its page never loaded, and the review hung until the browser was closed."""
+    plan = tmp_path / "p.veil-plan.json"
+    shutil.copy(detected_plan, plan)
+    answered = tmp_path / "answered"
+    browser = tmp_path / "browser.py"
+    browser.write_text(f"#!{sys.executable}\nimport http.client, sys, urllib.parse\n"
+                       "url = urllib.parse.urlsplit(sys.argv[1])\n"
+                       "page = http.client.HTTPConnection(url.hostname, url.port, timeout=30)\n"
+                       "page.request('GET', url.path + '?' + url.query)\n"
+                       "status = page.getresponse().status\n"
+                       f"open({str(answered)!r}, 'w').write(str(status))\n")
+    browser.chmod(0o755)
+    review = subprocess.Popen([sys.executable, "-m", "veil", "review", "--plan", str(plan), "--output-dir", str(tmp_path)],
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "BROWSER": str(browser)})
+    try:
+        for _ in range(600):
+            if answered.exists() or review.poll() is not None:
+                break
+            threading.Event().wait(0.1)
+        assert answered.exists() and answered.read_text() == "303"  # the launch code, exchanged for the cookie
+    finally:
+        review.send_signal(signal.SIGINT)
+        said = review.communicate(timeout=60)[1]
+    assert "Traceback" not in said, said
 
 
 def test_a_second_review_of_a_plan_under_review_is_refused(detected_plan: Path, tmp_path: Path):

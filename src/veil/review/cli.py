@@ -95,7 +95,9 @@ def review(
         say(f"review page (a one-time address; a new one is printed when it is used): {server.url}")
         say("press Ctrl+C to stop the server")
         if not no_browser:
-            webbrowser.open(server.url)
+            # From a thread: a browser named by $BROWSER (or a text one) is waited for until it exits,
+            # and the server, not serving until this returned, never answered it.
+            threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
         server.run()
     finally:
         lock.release()
