@@ -436,6 +436,22 @@ def test_speech_cancelled_in_the_mix_is_found_in_each_channel(sound: np.ndarray,
     assert _rms(_span(left, RATE, *speech)) < 1e-3 < _rms(_span(sound, RATE, *speech))
 
 
+def test_anonymised_speech_stays_in_its_own_channel(sound: np.ndarray, files: dict[str, Path]):
+    # Speech in the left channel only: the anonymised mix was written to both channels at the mix's
+    # level (a 5.1 film's dialogue in every speaker, the LFE's included). Each keeps its own level.
+    left_only = files["folder"] / "left-only.wav"
+    _write_sound(left_only, np.stack([sound, np.zeros_like(sound)]), "pcm_s16le")
+    out = files["folder"] / "left-only-anonymised.wav"
+    run = _veil(str(left_only), "-o", str(out), "--voice", "anonymise")
+    assert run.returncode == 0, run.stderr
+    with av.open(str(out)) as c:
+        both = np.concatenate([f.to_ndarray().reshape(-1, 2) for f in c.decode(audio=0)]) / 32768
+    speech = (TONE_S + 0.5, TONE_S + 3.5)
+    left, right = _span(both[:, 0], RATE, *speech), _span(both[:, 1], RATE, *speech)
+    assert _rms(right) < 1e-3
+    assert 0.5 < _rms(left) / _rms(_span(sound, RATE, *speech)) < 2
+
+
 def _timed_samples(path: Path) -> np.ndarray:
     """The first audio stream (mono) as it plays: each frame at its timestamp, silence in any gap."""
     with av.open(str(path)) as c:

@@ -264,6 +264,16 @@ def anonymise(x: np.ndarray, rng: np.random.Generator,
 QUIET = 1e-4
 
 
+def channel_levels(x: np.ndarray, mono: np.ndarray) -> np.ndarray:
+    """Each channel's loudness against the mix's (channels x 1), at most the number of channels
+    (one channel alone in the mix): the anonymised mix is written to each channel at its own
+    level, so a 5.1 film's dialogue stays in the centre and the LFE keeps its level, instead of
+    every channel carrying the voice at the mix's."""
+    own = np.sqrt(np.mean(x.astype(np.float64) ** 2, axis=1))
+    mixed = np.sqrt(np.mean(mono.astype(np.float64) ** 2))
+    return np.clip(own / max(mixed, 1e-12), 0.0, len(x))[:, None].astype(np.float32)
+
+
 def _loud_frames(power: np.ndarray) -> np.ndarray:
     """Which frames (by power) are not pauses; frames of digital silence are neither."""
     sounding = power > 0
@@ -486,9 +496,10 @@ class VoiceEdit:
             mono = x.mean(axis=0)
             y = resample(anonymise(resample(mono, self.rate, RATE), self.rng), RATE, self.rate)
             y = np.pad(y, (0, max(0, len(mono) - len(y))))[:len(mono)]
+            y = y[None, :] * channel_levels(x, mono)
         else:
-            y = np.zeros(j - i, np.float32)
-        self.held[:, i:j] = x * (1 - weight) + y[None, :] * weight
+            y = np.zeros((1, j - i), np.float32)
+        self.held[:, i:j] = x * (1 - weight) + y * weight
 
     def _emit(self, upto: int) -> av.AudioFrame | None:
         count = upto - self.held_at
@@ -598,8 +609,9 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
         # FFmpeg's default AAC search (twoloop) took most of the time of an anonymised export.
         stream.options = {"aac_coder": "fast"}
         if voice.mode == "anonymise":
-            # Anonymised speech is the same in both channels: with nothing to code in the side channel,
-            # the mid/side search, unable to spend its bit rate, codes each frame again and again.
+            # Anonymised speech is one waveform in every channel (at the channel's level): with little
+            # to code in the side channel, the mid/side search, unable to spend its bit rate, codes
+            # each frame again and again.
             # Without it, speech and the sound around it are coded a little less faithfully at the
             # same bit rate (bench/README.md).
             stream.options["aac_ms"] = "0"
