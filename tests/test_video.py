@@ -671,6 +671,8 @@ def test_subtitles_are_left_out_and_said_so_or_kept_without_their_authors(tmp_pa
     assert "its 1 text subtitle stream(s) were left out (--keep-subtitles copies them)" in dropped.stderr
     kept = veil("-o", str(tmp_path / "kept.mkv"), "--keep-subtitles")
     assert kept.returncode == 0 and "left out" not in kept.stderr, kept.stderr
+    assert "its 1 text subtitle stream(s) were copied (--keep-subtitles) with the words players show as they are" \
+        in " ".join(kept.stderr.split())  # the report's notes are the run's
     with av.open(str(tmp_path / "kept.mkv")) as c:
         header = c.streams.subtitles[0].codec_context.extradata.decode()
         events = b"".join(bytes(p) for p in c.demux(subtitles=0)).decode()
