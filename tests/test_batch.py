@@ -806,6 +806,25 @@ def test_a_manifest_kept_in_the_output_folder_is_said_to_stay_out_of_what_is_pub
     assert elsewhere.returncode == 0 and "publish" not in elsewhere.stderr, elsewhere.stderr
 
 
+def test_outputs_named_after_the_moment_of_capture_are_said_to_keep_it(shared_data, tmp_path):
+    # veil takes the capture time out of a photo's metadata; a phone's file name (IMG_20210506_070809)
+    # holds the same time, and the outputs kept it unsaid.
+    (plain,) = photos(shared_data, tmp_path / "in", 1)
+    phone = plain.rename(plain.with_name("IMG_20210506_070809.jpg"))
+    run = run_veil(phone)
+    assert run.returncode == 0, run.stderr
+    said = " ".join(run.stderr.split())
+    assert "1 output(s) keep a name that holds a date and time, as cameras and phones name what they record " \
+           "(IMG_20210506_070809.redacted.jpg)" in said, said
+    assert said.index("1 file(s)") < said.index("keep a name")  # advice on the outputs, after the summary
+    quiet = run_veil(phone, "--overwrite", "-q")
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    as_json = run_veil(phone, "--overwrite", "--json")
+    assert any("keep a name that holds a date and time" in note for note in json.loads(as_json.stdout)["notes"])
+    other = run_veil(phone, "-o", tmp_path / "crowd.jpg")
+    assert other.returncode == 0 and "date and time" not in other.stderr, other.stderr
+
+
 def test_a_folder_of_one_photo_is_resumed_like_any_folder(shared_data, tmp_path):
     # It wrote no manifest (one file has nothing to resume), so its rerun was refused as "exists"
     # instead of finding the photo already done.

@@ -34,7 +34,7 @@ from veil.models import usable_cores
 from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop,
                             say_what_dead_runs_left)
 from veil.kinds import counted
-from veil.names import shown
+from veil.names import holds_capture_time, shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
                           Preset, SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
                           with_options_given)
@@ -187,7 +187,7 @@ def redact(
     # One file named has nothing to resume; a folder or several files (unreadable and passed-over ones
     # too) are listed: the user's files, not veil's own outputs and manifest found beside them.
     theirs = [s for s in skipped if not s.veils_own]
-    publish_note: str | None = None  # said after the summary, where the user turns to the outputs
+    publish_note: str | None = None  # advice on the outputs: see below
     batch = len(inputs) + len(unread) + len(theirs) > 1 or any(isinstance(p, Path) and p.is_dir() for p in named)
     if manifest is None and not dry_run and batch:
         manifest = default_manifest(target, target_dir, inputs[0].source)
@@ -268,13 +268,25 @@ def redact(
     if stop is not None:
         stop.finished = [result_json(r) for r in results]  # for --json's answer, as the stop is told
         raise stop
-    if publish_note is not None:
-        run_notes.append(publish_note)  # in --json's notes; said on stderr after the summary
+    # Said after the summary, where the user turns to the outputs; in --json's notes.
+    advice = [note for note in (publish_note, None if dry_run else capture_time_note(results)) if note is not None]
+    run_notes += advice
     print_summary(results, skipped, run_notes, time.monotonic() - started, quiet, as_json, dry_run)
-    if publish_note is not None and not (quiet or as_json):  # advice, not a warning: --quiet runs stay silent
-        err.print(f"veil: {publish_note}")
+    for note in advice if not (quiet or as_json) else ():  # advice, not a warning: --quiet runs stay silent
+        err.print(f"veil: {note}")
     if failed_writes or any(r.error for r in results):
         raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
+
+
+def capture_time_note(results: list[FileResult]) -> str | None:
+    """Advice where outputs keep a name holding the time the original was taken (a phone's
+    IMG_20210506_070809): veil takes that time out of their metadata, not out of their names."""
+    named = [r.output for r in results if r.output is not None and not r.error and holds_capture_time(r.output.name)]
+    if not named:
+        return None
+    return (f"{len(named)} output(s) keep a name that holds a date and time, as cameras and phones name what they "
+            f"record ({shown(named[0].name)}): the moment it was taken, which veil removed from the metadata, stays "
+            "in the name; rename before publishing where that moment must not be known")
 
 
 def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, ctx: typer.Context) -> Plan:
