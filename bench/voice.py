@@ -1,6 +1,7 @@
 """Voice anonymisation against a speaker-recognition attacker; speech detection for muting.
 
     /tmp/voice/bvenv/bin/python bench/voice.py            # see bench/README.md for the venv and the model
+    PYTHONPATH=src python bench/voice.py --detection-only   # speech detection (--voice mute) alone, ~1 min
 
 Attacker: resemblyzer's GE2E speaker encoder (exported once by tools/export_resemblyzer.py to
 bench/models/resemblyzer_ge2e.onnx), fed a 40-band mel power spectrogram computed here in numpy
@@ -644,6 +645,8 @@ def main() -> None:
     parser.add_argument("--only", action="append", help="measure only this candidate (and the original); repeatable")
     parser.add_argument("--exports", type=int, default=2, help="exports drawn per candidate; over 2, figures are means")
     parser.add_argument("--no-words", action="store_true", help="skip word error rate and STOI (fast)")
+    parser.add_argument("--detection-only", action="store_true",
+                        help="measure speech detection (--voice mute) alone: no attacker, model or recogniser needed")
     parser.add_argument("--first-export", type=int, default=1,
                         help="number of the first export's secret: another run of draws, to see their spread")
     args = parser.parse_args()
@@ -656,6 +659,9 @@ def main() -> None:
         else:
             others[row["speaker"]] = DATA / row["file"]
     audio = {p: load(p) for ps in readers.values() for p in ps} | {p: load(p) for p in others.values()}
+    if args.detection_only:
+        vad(readers, audio)
+        return
     attacker = Attacker()
     from pocketsphinx import Decoder
     import pystoi
@@ -716,42 +722,117 @@ def main() -> None:
         vad(readers, audio)
 
 
+def _found(sound: np.ndarray, folder: str) -> list[tuple[float, float]]:
+    """veil's speech segments in `sound` (16 kHz), written as a 16-bit WAV as a user's file would be."""
+    path = Path(folder) / "x.wav"
+    with av.open(str(path), "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
+        frame = av.AudioFrame.from_ndarray((np.clip(sound, -1, 1) * 32767).astype(np.int16)[None],
+                                           format="s16", layout="mono")
+        frame.sample_rate = RATE
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return find_speech(path).segments
+
+
+def _levels(wav: np.ndarray) -> np.ndarray:
+    """dB of each 20 ms."""
+    return 10 * np.log10((wav[:len(wav) // 320 * 320].reshape(-1, 320) ** 2).mean(axis=1) + 1e-20)
+
+
+def _music(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A music-like bed: arpeggiated chords, bass, kick and hi-hat at 120 bpm, a melody with vibrato."""
+    def tone(f: float, count: int, harmonics: int = 8, vibrato: float = 0.0) -> np.ndarray:
+        t = np.arange(count) / RATE
+        phase = 2 * np.pi * f * t + vibrato * np.sin(2 * np.pi * 5.5 * t)
+        return sum(np.sin(k * phase) / k for k in range(1, harmonics + 1) if k * f < RATE / 2)
+
+    out = np.zeros(n)
+    chords = [[220, 277, 330], [196, 247, 294], [175, 220, 262], [196, 247, 294]]
+    beat = RATE // 4
+    for i, s in enumerate(range(0, n, beat)):
+        m = min(2 * beat, n - s)
+        decay = np.exp(-np.arange(m) / (0.15 * RATE))
+        chord = chords[(i // 8) % 4]
+        out[s:s + m] += 0.3 * tone(chord[i % 3] * (2 if i % 6 == 5 else 1), m) * decay
+        if i % 4 == 0:
+            out[s:s + m] += 0.3 * tone(chord[0] / 2, m, 4) * decay
+        if i % 2 == 0:
+            k = min(int(0.15 * RATE), n - s)
+            out[s:s + k] += 0.8 * np.sin(2 * np.pi * 55 * np.arange(k) / RATE) * np.exp(-np.arange(k) / (0.04 * RATE))
+        h = min(int(0.03 * RATE), n - s)
+        out[s:s + h] += 0.15 * np.diff(rng.standard_normal(h + 1)) * np.exp(-np.arange(h) / (0.01 * RATE))
+    notes = [440, 494, 523, 587, 523, 494]
+    for j, s in enumerate(range(0, n, RATE // 2)):
+        m = min(RATE // 2, n - s)
+        ramp = np.minimum(1, np.minimum(np.arange(m), m - np.arange(m)) / 400)
+        out[s:s + m] += 0.25 * tone(notes[(j + rng.integers(0, 2)) % 6], m, 5, 1.6) * ramp
+    return out
+
+
+def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    return np.fft.irfft(spectrum / np.sqrt(np.maximum(np.arange(len(spectrum)), 1)), n)
+
+
 def vad(readers: dict[str, list[Path]], audio: dict[Path, np.ndarray]) -> None:
-    """Speech detection on the 60 readings, each between 1.5 s of quiet room-like noise."""
+    """Speech detection on the 60 readings, each between 1.5 s of quiet room-like noise, then of digital
+    silence; then every other reading under a music-like bed and pink noise at several levels.
+
+    Voiced time: from the first to the last 20 ms over a tenth of the reading's peak level. Soft edges:
+    from the first to the last 20 ms 10 dB over the reading's own floor (its 5th percentile), where a
+    soft first syllable, a breath or a word's tail lies; an edge is missed when any of it is left out."""
     import tempfile
 
-    rng = np.random.default_rng(0)
     gap = 1.5
-    covered = voiced = gap_total = gap_muted = utterance_covered = utterance_total = 0.0
+    paths = [p for ps in readers.values() for p in sorted(ps)]
     with tempfile.TemporaryDirectory() as folder:
-        for ps in readers.values():
-            for p in sorted(ps):
+        for gaps in ("-50 dBFS noise", "digital silence"):
+            rng = np.random.default_rng(0)
+            sums = dict(covered=0.0, voiced=0.0, soft_covered=0.0, soft=0.0, gap_muted=0.0, onsets=0, ends=0)
+            for p in paths:
                 wav = audio[p]
-                noise = lambda n: 0.003 * rng.standard_normal(n)  # noqa: E731  (-50 dBFS)
-                sound = np.concatenate([noise(int(gap * RATE)), wav, noise(int(gap * RATE))])
-                path = Path(folder) / "x.wav"
-                with av.open(str(path), "w", format="wav") as out:
-                    stream = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
-                    frame = av.AudioFrame.from_ndarray((np.clip(sound, -1, 1) * 32767).astype(np.int16)[None],
-                                                       format="s16", layout="mono")
-                    frame.sample_rate = RATE
-                    for packet in [*stream.encode(frame), *stream.encode(None)]:
-                        out.mux(packet)
-                found = find_speech(path).segments
-                level = np.sqrt((wav[:len(wav) // 320 * 320].reshape(-1, 320) ** 2).mean(axis=1))
-                loud = np.flatnonzero(level > 0.1 * level.max())
-                a, b = gap + loud[0] * 0.02, gap + (loud[-1] + 1) * 0.02
-                end = gap + len(wav) / RATE
+                quiet = (lambda n: 0.003 * rng.standard_normal(n)) if gaps != "digital silence" else np.zeros
+                found = _found(np.concatenate([quiet(int(gap * RATE)), wav, quiet(int(gap * RATE))]), folder)
                 overlap = lambda lo, hi: sum(max(0.0, min(y, hi) - max(x, lo)) for x, y in found)  # noqa: E731
-                covered += overlap(a, b)
-                voiced += b - a
-                utterance_covered += overlap(gap, end)
-                utterance_total += end - gap
-                gap_muted += overlap(0, gap) + overlap(end, end + gap)
-                gap_total += 2 * gap
-    print(f"\nspeech detection: {100 * covered / voiced:.2f}% of voiced time (first to last loud 20 ms) muted, "
-          f"{100 * utterance_covered / utterance_total:.2f}% of whole utterances (with their edge silences); "
-          f"{100 * gap_muted / gap_total:.1f}% of the quiet gaps muted (padding)")
+                level = _levels(wav)
+                loud = np.flatnonzero(level > level.max() - 20)
+                soft = np.flatnonzero(level > np.percentile(level, 5) + 10)
+                a, b = gap + loud[0] * 0.02, gap + (loud[-1] + 1) * 0.02
+                c, d = gap + soft[0] * 0.02, gap + (soft[-1] + 1) * 0.02
+                end = gap + len(wav) / RATE
+                sums["covered"] += overlap(a, b)
+                sums["voiced"] += b - a
+                sums["soft_covered"] += overlap(c, d)
+                sums["soft"] += d - c
+                sums["gap_muted"] += overlap(0, gap) + overlap(end, end + gap)
+                sums["onsets"] += not any(x <= c < y for x, y in found)
+                sums["ends"] += not any(x < d <= y for x, y in found)
+            print(f"\nspeech detection, gaps of {gaps}: {100 * sums['covered'] / sums['voiced']:.2f}% of voiced time "
+                  f"muted, {100 * sums['soft_covered'] / sums['soft']:.2f}% with the soft edges; first soft sound "
+                  f"left audible in {sums['onsets']} of {len(paths)} readings, last in {sums['ends']}; "
+                  f"{100 * sums['gap_muted'] / (2 * gap * len(paths)):.1f}% of the gaps muted (padding)")
+        for name, bed in (("music-like bed", _music), ("pink noise", _pink)):
+            rng = np.random.default_rng(1)
+            for ratio in (10, 0, -5, -10):
+                covered = voiced = bed_muted = 0.0
+                for p in paths[::2]:
+                    wav = audio[p]
+                    level = _levels(wav)
+                    loud = np.flatnonzero(level > level.max() - 20)
+                    speech = wav[loud[0] * 320:(loud[-1] + 1) * 320]
+                    sound = np.concatenate([np.zeros(int(gap * RATE)), wav, np.zeros(int(gap * RATE))])
+                    under = bed(len(sound), rng)
+                    under *= np.sqrt(np.mean(speech ** 2) / np.mean(under ** 2)) * 10 ** (-ratio / 20)
+                    found = _found(sound + under, folder)
+                    overlap = lambda lo, hi: sum(max(0.0, min(y, hi) - max(x, lo)) for x, y in found)  # noqa: E731
+                    a, b = gap + loud[0] * 0.02, gap + (loud[-1] + 1) * 0.02
+                    end = gap + len(wav) / RATE
+                    covered += overlap(a, b)
+                    voiced += b - a
+                    bed_muted += overlap(0, gap) + overlap(end, end + gap)
+                print(f"speech {ratio:+d} dB over a {name}: {100 * covered / voiced:.2f}% of voiced time muted, "
+                      f"{100 * bed_muted / (2 * gap * len(paths[::2])):.1f}% of the bed alone muted")
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ RATE = 16000
 TONE_S = 2.0
 
 
-def _utterance() -> np.ndarray:
-    with av.open(str(UTTERANCE)) as c:
+def _utterance(path: Path = UTTERANCE) -> np.ndarray:
+    with av.open(str(path)) as c:
         return np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)]).astype(np.float32) / 32768
 
 
@@ -160,6 +160,20 @@ def test_a_short_word_heard_alone_is_muted(tmp_path: Path):
     after, rate, _, _ = _decode(out)
     spoken = (1.0, 1.2)
     assert _rms(_span(after, rate, *spoken)) < 0.01 * _rms(_span(alone, RATE, *spoken))
+
+
+def test_a_soft_first_syllable_is_muted(tmp_path: Path):
+    """A reading that opens softly (its first 0.17 s at -37 to -59 dBFS, after silence): the model marks
+    speech only from 0.47 s in, so the padding before a segment must reach back to where the voice began."""
+    reading = _utterance(UTTERANCE.with_name("367-130732-0000.flac"))
+    sound = np.concatenate([np.zeros(RATE, np.float32), reading, np.zeros(RATE, np.float32)])
+    source, out = tmp_path / "soft.wav", tmp_path / "soft.redacted.flac"
+    write_wav(source, sound)
+    run = _veil(str(source), "-o", str(out), "--voice", "mute")
+    assert run.returncode == 0, run.stderr
+    after, rate, _, _ = _decode(out)
+    first_syllable = (1.0, 1.17)
+    assert _rms(_span(after, rate, *first_syllable)) < 0.01 * _rms(_span(sound, RATE, *first_syllable))
 
 
 def test_mute_silences_speech_and_keeps_the_rest(files: dict[str, Path]):

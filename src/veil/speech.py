@@ -55,7 +55,11 @@ class SpeechParams:
     # Shorter bursts are not speech. Silero's own 0.25 s (made for transcription) left a short word
     # heard alone audible, a "yes" or a name called out, which the model does mark as speech.
     min_speech_s: float = 0.1
-    pad_s: float = 0.3  # added before and after each segment
+    # Added before and after each segment. The model marks speech only once it is under way: a soft
+    # first syllable, or a breath before it, can start over half a second before, and a word's tail
+    # fades out after (bench/voice.py measures how far, and what the padding mutes beyond).
+    pad_before_s: float = 0.6
+    pad_after_s: float = 0.5
     join_s: float = 0.6  # segments this close are joined: no flicker of voice between them
 
 
@@ -272,7 +276,7 @@ def segments(probabilities: np.ndarray, duration: float, params: SpeechParams = 
             start = quiet_since = None
     if start is not None:
         found.append((start * step, len(probabilities) * step))
-    padded = [(max(0.0, a - params.pad_s), min(duration, b + params.pad_s))
+    padded = [(max(0.0, a - params.pad_before_s), min(duration, b + params.pad_after_s))
               for a, b in found if b - a >= params.min_speech_s]
     return join(padded, params.join_s)
 
