@@ -315,3 +315,19 @@ def test_the_report_names_the_models_that_ran(tmp_path: Path):
     assert json.loads((tmp_path / "audit.json").read_text())["models"] == []
     page = (tmp_path / "audit.html").read_text()
     assert "no detection is recorded in the plan" in page and "none (planned by hand)" in page
+
+
+@pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")
+def test_json_says_which_run_file_was_not_written(tmp_path: Path):
+    """A report that could not be written after the work (its folder named as an output, which the
+    run wrote as a file) gave exit code 1 and a --json answer of "failed": 0 and nothing else."""
+    from veil.command import app
+
+    output = tmp_path / "out.jpg"
+    report_path = output / "audit.json"
+    result = CliRunner().invoke(app, [str(PHOTO), "-o", str(output), "--report", str(report_path), "--json"])
+    assert result.exit_code == 1
+    answer = json.loads(result.stdout)
+    assert answer["failed"] == 0 and answer["not_written"] == [
+        {"file": "report", "path": str(report_path), "reason": f"cannot write {report_path}: {output}: File exists"}]
+    assert f"veil: the report was not written: cannot write {report_path}: {output}: File exists" in result.stderr

@@ -264,17 +264,17 @@ def redact(
         plan.media = [done.get(location_key(m.path), m) for m in plan.media]
 
     interrupted = None if stop is None else stopped_before(stop, inputs, results)
-    failed_writes = write_run_files(plan, results, skipped, audit, overwrite, dry_run, interrupted)
+    not_written = write_run_files(plan, results, skipped, audit, overwrite, dry_run, interrupted)
     if stop is not None:
         stop.finished = [result_json(r) for r in results]  # for --json's answer, as the stop is told
         raise stop
     # Said after the summary, where the user turns to the outputs; in --json's notes.
     advice = [note for note in (publish_note, None if dry_run else capture_time_note(results)) if note is not None]
     run_notes += advice
-    print_summary(results, skipped, run_notes, time.monotonic() - started, quiet, as_json, dry_run)
+    print_summary(results, skipped, not_written, run_notes, time.monotonic() - started, quiet, as_json, dry_run)
     for note in advice if not (quiet or as_json) else ():  # advice, not a warning: --quiet runs stay silent
         err.print(f"veil: {note}")
-    if failed_writes or any(r.error for r in results):
+    if not_written or any(r.error for r in results):
         raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
 
 
@@ -461,17 +461,18 @@ def stopped_before(stop: Stopped, inputs: list[Input], results: list[FileResult]
 
 
 def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped], audit: AuditFiles,
-                    overwrite: bool, dry_run: bool = False, interrupted: dict[str, Any] | None = None) -> bool:
-    """Save the plan and the report; True when one could not be written (said on one line).
+                    overwrite: bool, dry_run: bool = False, interrupted: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """Save the plan and the report; each that could not be written is said on one line and
+    returned as --json gives it (`{"file": "report", "path": ..., "reason": ...}`).
     `interrupted` (a stopped run, `stopped_before`): they cover the files finished, and say so."""
-    failed = False
+    not_written: list[dict[str, str]] = []
     of_what = "" if interrupted is None else " of the files finished"
     if audit.plan is not None:
         plan.interrupted = interrupted
-        if wrote("the plan", audit.plan, functools.partial(plan.save, audit.plan, overwrite)):
+        if (reason := wrote("the plan", audit.plan, functools.partial(plan.save, audit.plan, overwrite))) is None:
             audit.wrote("plan", f"the plan{of_what} is in {shown(audit.plan)}")
         else:
-            failed = True
+            not_written.append({"file": "plan", "path": reported(audit.plan), "reason": reason})
     if audit.report is not None:
         outputs = {r.media.path: reported(r.output) for r in results if r.output and r.media}
         not_redacted = [{"path": reported(r.source), "status": "failed", "reason": r.error} for r in results if r.error]
@@ -482,14 +483,15 @@ def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped
             not_redacted += [{"path": path, "status": "not done",
                               "reason": f"veil was stopped ({interrupted['signal']}) before it was done"}
                              for path in interrupted["files_not_done"]]
-        if wrote("the report", audit.report, functools.partial(write_report, plan, outputs, audit.report, overwrite,
-                                                                 not_redacted, dry_run, interrupted)):
+        if (reason := wrote("the report", audit.report, functools.partial(write_report, plan, outputs, audit.report,
+                                                                            overwrite, not_redacted, dry_run,
+                                                                            interrupted))) is None:
             not_done = f" ({len(interrupted['files_not_done'])} not done, listed in it)" if interrupted else ""
             audit.wrote("report", f"the report{of_what}{not_done} is in "
                                   f"{' and '.join(shown(path) for path in report_paths(audit.report))}")
         else:
-            failed = True
-    return failed
+            not_written.append({"file": "report", "path": reported(audit.report), "reason": reason})
+    return not_written
 
 
 def reported(where: Path | Url) -> str:
@@ -498,21 +500,28 @@ def reported(where: Path | Url) -> str:
     return str(where) if isinstance(where, Url) else os.path.normpath(where.absolute())
 
 
-def wrote(what: str, path: Path, write: Callable[[], None]) -> bool:
-    """Whether `write` wrote `what` (the plan, the report); if not, one line says why."""
+def wrote(what: str, path: Path, write: Callable[[], None]) -> str | None:
+    """Run `write`, which writes `what` (the plan, the report): None once written, else why not
+    (said on one line)."""
     try:
         write()
-        return True
+        return None
     except OutputError as error:  # it names the file and why already
-        err.print(f"veil: {what} was not written: {one_line(error)}")
+        reason = one_line(error)
+        err.print(f"veil: {what} was not written: {reason}")
     except (OSError, ValueError) as error:
-        err.print(f"veil: cannot write {what} {shown(path)}: {one_line(error)}")
-    return False
+        # "out.jpg: File exists" where a folder on the way is a file, not "[Errno 17] File exists: 'out.jpg'"
+        why = f"{shown(error.filename)}: {error.strerror}" if isinstance(error, OSError) and error.filename \
+            and error.strerror else one_line(error)
+        reason = f"cannot write {shown(path)}: {why}"
+        err.print(f"veil: {what} was not written: {reason}")
+    return reason
 
 
-def print_summary(results: list[FileResult], skipped: list[Skipped], run_notes: list[str], seconds: float,
-                  quiet: bool, as_json: bool, dry_run: bool) -> None:
-    """The run's summary; `run_notes`: what the run said of itself before its files (said then on
+def print_summary(results: list[FileResult], skipped: list[Skipped], not_written: list[dict[str, str]],
+                  run_notes: list[str], seconds: float, quiet: bool, as_json: bool, dry_run: bool) -> None:
+    """The run's summary; `not_written`: the plan or report asked for that could not be written
+    (`write_run_files`); `run_notes`: what the run said of itself before its files (said then on
     stderr, and given again in `--json`'s answer)."""
     failed = [r for r in results if r.error]
     regions = sum(r.regions for r in results)
@@ -530,6 +539,8 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], run_notes: 
             "dry_run": dry_run, "seconds": round(seconds, 2),
             "results": [result_json(r) for r in results],
             "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in skipped],
+            # The exit code is 1 for these too: an answer that counted only files would not say why.
+            "not_written": not_written,
             "notes": run_notes,
         }, indent=1)
         return
