@@ -345,3 +345,31 @@ def test_a_region_a_plan_keeps_visible_is_said_as_speech_kept_audible_is(shared_
     said = "1 region(s) were left visible, as the plan's reviewer chose (f1; the plan and the report give the reasons)"
     assert run.returncode == 0 and run.stderr.splitlines() == [f"veil: {photo}: {said}"], run.stderr
     assert json.loads(report.read_text())["files"][0]["notes"] == [said]
+
+
+def test_a_stopped_runs_plan_saved_again_still_names_the_files_it_never_planned(shared_data, tmp_path, capsys):
+    # `veil --plan stopped.json --save-plan new.json` saved a plan without the stopped run's record, and
+    # `veil review --plan stopped.json` saved it in place without it: the files never planned dropped
+    # out of sight, and a render of the new plan said "0 skipped".
+    from veil.detect import FAST
+    from veil.pipeline import Analysis
+    from veil.review.cli import open_session
+
+    planned = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
+    never = copy_in(shared_data, OBAMA, tmp_path / "in")
+    plan = tmp_path / "stopped.json"
+    assert veil_subprocess(planned, "--dry-run", "--save-plan", plan, "-q").returncode == 0
+    saved = json.loads(plan.read_text())
+    saved["interrupted"] = {"signal": "SIGINT", "files_not_done": [str(never)]}
+    plan.write_text(json.dumps(saved))
+    again = tmp_path / "again.json"
+    run = veil_subprocess("--plan", plan, "--dry-run", "--save-plan", again, "-q")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(again.read_text())["interrupted"] == saved["interrupted"]
+    run = veil_subprocess("--plan", again, "--output-dir", tmp_path / "out", "--json")
+    assert [s["path"] for s in json.loads(run.stdout)["skipped_files"]] == [str(never)], run.stdout
+
+    open_session([], plan, None, tmp_path / "reviewed", None, RenderSettings(), Analysis(FAST))
+    assert json.loads(plan.read_text())["interrupted"] == saved["interrupted"]  # saved in place, record kept
+    assert (f"veil review: 1 file(s) in no plan, left as they are by this review (the run that saved the plan was "
+            f"stopped before them; redact them in a run of their own): {never}") in capsys.readouterr().err

@@ -282,9 +282,23 @@ class Plan:
     # The plan a stopped run saves (only its finished files): the stop, and the inputs it left
     # undone, {"signal", "files_not_done"}; saved, not loaded (a run of this plan is another run).
     interrupted: dict[str, Any] | None = field(default=None, compare=False)
-    # Loaded from a plan a stopped run saved: the files that run was given and never planned. A run
-    # rendering the plan leaves them as they are, and says so (not saved: that run's stop is said once).
-    never_planned: list[str] = field(default_factory=list, compare=False)
+    # Loaded from a plan a stopped run saved: that stop's record, whose files that run was given and
+    # never planned. A run rendering the plan leaves them as they are, and says so; the plan saved
+    # again keeps the record (a review saves in place), or those files would drop out of sight.
+    stopped_earlier: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def never_planned(self) -> list[str]:
+        """The files the stopped run that saved this plan was given and never planned."""
+        return list((self.stopped_earlier or {}).get("files_not_done", []))
+
+    def stop_record(self) -> dict[str, Any] | None:
+        """What the plan saves of stops: this run's (`interrupted`), which also lists the files an
+        earlier stopped run never planned, or that earlier run's record alone."""
+        if self.interrupted is None or self.stopped_earlier is None:
+            return self.interrupted or self.stopped_earlier
+        listed = self.interrupted["files_not_done"]
+        return {**self.interrupted, "files_not_done": [*listed, *(p for p in self.never_planned if p not in listed)]}
 
     def find(self, path: str | Path) -> MediaPlan:
         wanted = real_path(path)
@@ -306,7 +320,7 @@ class Plan:
             "encoding": asdict(self.encoding),
             "media": [_media_to_json(m, folder) for m in self.media],
             "edits": [asdict(e) for e in self.edits],
-            **({"interrupted": self.interrupted} if self.interrupted else {}),
+            **({"interrupted": record} if (record := self.stop_record()) else {}),
         }
 
     @classmethod
@@ -351,7 +365,7 @@ class Plan:
             created=data["created"],
             veil_version=data.get("veil_version", ""),
             edits=[Edit(**e) for e in data.get("edits", [])],
-            never_planned=list(data.get("interrupted", {}).get("files_not_done", [])),
+            stopped_earlier=data.get("interrupted"),
         )
 
     def save(self, path: Path, overwrite: bool = True) -> None:

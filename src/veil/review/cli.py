@@ -158,6 +158,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         except PlanError as error:
             raise SessionError(f"{shown(plan_file)}: {error}") from None
         check_media(plan)
+        say_never_planned(plan)
         given(plan, False)
         if save_plan is not None and save_plan.exists() and not overwrite and not os.path.samefile(save_plan, plan_file):
             raise SessionError(f"{save_plan} exists: use --overwrite to replace it")
@@ -196,6 +197,14 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
             raise SessionError(f"{what} {path} exists: use --overwrite to replace it")
     plan.save(plan_path)
     return ReviewSession(plan, plan_path, targets, report_path, overwrite)
+
+
+def say_never_planned(plan: Plan) -> None:
+    """The files the stopped run that saved the plan never planned: the review neither shows nor
+    exports them, which must not go unsaid (the page lists only the files planned)."""
+    if files := plan.never_planned:
+        say(f"veil review: {len(files)} file(s) in no plan, left as they are by this review (the run that saved "
+            f"the plan was stopped before them; redact them in a run of their own): {', '.join(files)}")
 
 
 def run_files_checked(plan_path: Path, report: Path | None) -> Path:
