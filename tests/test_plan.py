@@ -373,3 +373,21 @@ def test_a_stopped_runs_plan_saved_again_still_names_the_files_it_never_planned(
     assert json.loads(plan.read_text())["interrupted"] == saved["interrupted"]  # saved in place, record kept
     assert (f"veil review: 1 file(s) in no plan, left as they are by this review (the run that saved the plan was "
             f"stopped before them; redact them in a run of their own): {never}") in capsys.readouterr().err
+
+
+def test_a_refused_encoding_setting_says_it_came_from_the_plan(shared_data, tmp_path):
+    # A plan's crf was refused as "--crf 63 is beyond H.264's scale": the user, who typed no --crf,
+    # was sent looking for an option never given, not to the plan that held it.
+    source = shared_data / "videos" / "intel_walking_and_headpose" / "people-detection.mp4"
+    plan = tmp_path / "plan.json"
+    Plan(media=[MediaPlan(path=str(source), kind="video", width=480, height=270, frame_count=23,
+                          sha256=file_sha256(source))],
+         encoding=Encoding(crf=63, preset="slow")).save(plan)
+    run = veil_subprocess("--plan", plan, "-o", tmp_path / "out.mp4")
+    assert run.returncode == 1 and (f"veil: {source}: the plan's crf 63 (in its encoding settings) is beyond "
+                                    "H.264's scale (0-51): --crf overrides it") in run.stderr, run.stderr
+    run = veil_subprocess("--plan", plan, "-o", tmp_path / "out.webm", "--crf", "30")  # VP9: no preset
+    assert run.returncode == 1 and (f"veil: {source}: the plan's preset slow (in its encoding settings) is for H.264 "
+                                    "and H.265 only, and this video would be written as VP9: --codec h264 or h265 "
+                                    "overrides the codec") in run.stderr, run.stderr
+    assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "out.webm").exists()

@@ -454,7 +454,7 @@ def test_depth_chroma_and_hdr_levels_are_kept(tmp_path: Path):
     with pytest.raises(VideoError, match=r"--crf 60 is beyond H.265's scale \(0-51\)"):
         check_output_holds(source, tmp_path / "out.mp4", Encoding(crf=60))
     # x264's and x265's speed presets mean nothing to VP9's encoder: named, not ignored.
-    with pytest.raises(VideoError, match=r"--preset is for H.264 and H.265 only, and this video would be written as VP9"):
+    with pytest.raises(VideoError, match=r"--preset slow is for H.264 and H.265 only, and this video would be written as VP9"):
         check_output_holds(source, tmp_path / "out.webm", Encoding(preset="slow"))
 
 

@@ -94,15 +94,15 @@ def with_options_given(plan: Plan, render: RenderSettings, encoding: Encoding | 
         raise ValueError(f"{flags} appl{'y' if ',' in flags else 'ies'} to detection, and a saved "
                          "plan's detection is done: leave them out, or detect afresh without the plan")
     given = given_options(ctx, RENDER_OPTIONS + (ENCODING_OPTIONS if encoding is not None else ()))
-    before = {**asdict(plan.render), **asdict(plan.encoding)}
+    before = {**asdict(plan.render), **plan.encoding.settings()}
     plan.render = RenderSettings(**{name: getattr(render if name in given else plan.render, name)
                                     for name in RENDER_OPTIONS})
     if encoding is not None:
         plan.encoding = Encoding(**{name: getattr(encoding if name in given else plan.encoding, name)
-                                    for name in ENCODING_OPTIONS})
+                                    for name in ENCODING_OPTIONS}, from_plan=plan.encoding.from_plan - set(given))
     plan.overridden = sorted(given)
     # Kept in the plan's edits too: a plan saved again must not read as made with the new settings.
-    after = {**asdict(plan.render), **asdict(plan.encoding)}
+    after = {**asdict(plan.render), **plan.encoding.settings()}
     plan.edits += [Edit(now_iso(), ALL_FILES, "setting changed", detail={"setting": name, "from": before[name],
                                                                           "to": after[name]},
                         reason="given on the command line over the saved plan's")

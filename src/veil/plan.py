@@ -263,6 +263,20 @@ class Encoding:
     preset: str | None = None  # video, x264/x265: the encoder's speed preset; None: veil's default
     keep_subtitles: bool = False  # video: copy subtitle streams (they may name people)
     keep_icc: bool = False  # photos: keep the original colour profile (it can name the device's maker)
+    # The settings above that a saved plan gave, none typed over them: a refusal of one names the
+    # plan, or it would send the user looking for an option never typed. Neither saved nor compared.
+    from_plan: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings, as a plan and a report record them."""
+        return {name: value for name, value in asdict(self).items() if name != "from_plan"}
+
+    def given_as(self, setting: str) -> str:
+        """A setting as a refusal names it: "--crf 63" as typed, or "the plan's crf 63 (in its encoding settings)"."""
+        value = getattr(self, setting)
+        if setting in self.from_plan:
+            return f"the plan's {setting} {value} (in its encoding settings)"
+        return f"--{setting} {value}"
 
 
 @dataclass
@@ -317,7 +331,7 @@ class Plan:
             "veil_version": self.veil_version,
             "created": self.created,
             "render": {**asdict(self.render), "color": list(self.render.color)},  # JSON has no tuples
-            "encoding": asdict(self.encoding),
+            "encoding": self.encoding.settings(),
             "media": [_media_to_json(m, folder) for m in self.media],
             "edits": [asdict(e) for e in self.edits],
             **({"interrupted": record} if (record := self.stop_record()) else {}),
@@ -361,7 +375,7 @@ class Plan:
         return cls(
             media=[_media_from_json(m, folder, shared_detection) for m in data["media"]],
             render=settings,
-            encoding=Encoding(**data.get("encoding", {})),
+            encoding=Encoding(**data.get("encoding", {}), from_plan=frozenset(data.get("encoding", {}))),
             created=data["created"],
             veil_version=data.get("veil_version", ""),
             edits=[Edit(**e) for e in data.get("edits", [])],

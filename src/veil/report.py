@@ -15,7 +15,6 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +66,7 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
         "settings": {
             "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks,
                        "voice": plan.render.voice},
-            "encoding": asdict(plan.encoding),
+            "encoding": plan.encoding.settings(),
             # Settings this run took from its command line rather than from the loaded plan.
             "from_command_line": plan.overridden,
         },

@@ -599,10 +599,13 @@ def _incomplete(container: av.container.InputContainer, video: av.video.stream.V
     return None
 
 
-def choose_encoder(container_format: str, input_codec: str, bit_depth: int, requested: str | None) -> str:
+def choose_encoder(container_format: str, input_codec: str, bit_depth: int, encoding: Encoding) -> str:
+    requested = encoding.codec
+    typed = "codec" not in encoding.from_plan
     if requested:
         if requested not in ENCODERS:
-            raise VideoError(f"unknown codec {requested!r}: use one of {', '.join(sorted(ENCODERS))}")
+            raise VideoError(f"unknown codec: {encoding.given_as('codec')}: {'use' if typed else '--codec overrides it with'} "
+                             f"one of {', '.join(sorted(ENCODERS))}")
         encoder = ENCODERS[requested]
     elif container_format in LIMITED_CONTAINERS:
         encoder = WEBM_VIDEO.get(input_codec, LIMITED_CONTAINERS[container_format])
@@ -612,9 +615,10 @@ def choose_encoder(container_format: str, input_codec: str, bit_depth: int, requ
     else:
         encoder = "libx264"
     if container_format == "webm" and encoder not in WEBM_VIDEO.values():
-        raise VideoError(f"a WebM file cannot hold {requested}: use vp9 or av1")
+        raise VideoError(f"a WebM file cannot hold {encoding.given_as('codec')}: "
+                         f"{'use' if typed else '--codec overrides it with'} vp9 or av1")
     if container_format == "ogg" and encoder != "libvpx":
-        raise VideoError(f"an Ogg file cannot hold {requested}: use .mkv or .webm")
+        raise VideoError(f"an Ogg file cannot hold {encoding.given_as('codec')}: use .mkv or .webm")
     return encoder
 
 
@@ -862,7 +866,7 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         raise VideoError("the video stream's size or pixel format is unknown: the file is damaged or truncated")
     depth = bit_depth(video)
     # The codec's own name, not its decoder's (AV1 is decoded by libdav1d): an AV1 WebM stays AV1.
-    encoder = choose_encoder(out.format.name, cc.codec.canonical_name, depth, encoding.codec)
+    encoder = choose_encoder(out.format.name, cc.codec.canonical_name, depth, encoding)
     stream = out.add_stream(encoder, rate=frame_rate(video))
     stream.width, stream.height = cc.width, cc.height
     stream.pix_fmt = output_pix_fmt(encoder, cc.format.name, depth, cc.width, cc.height)
@@ -882,10 +886,13 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         stream.codec_context.color_range = FULL_RANGE if cc.color_range == FULL_RANGE else LIMITED_RANGE
     crf = encoding.crf if encoding.crf is not None else default_crf(encoder)
     if encoder in ("libx264", "libx265") and crf > 51:  # their scale ends there (VP9's and AV1's at 63)
-        raise VideoError(f"--crf {crf} is beyond {'H.264' if encoder == 'libx264' else 'H.265'}'s scale (0-51)")
+        raise VideoError(f"{encoding.given_as('crf')} is beyond {'H.264' if encoder == 'libx264' else 'H.265'}'s "
+                         f"scale (0-51){': --crf overrides it' if 'crf' in encoding.from_plan else ''}")
     if encoding.preset and encoder not in PRESETS:
-        raise VideoError(f"--preset is for H.264 and H.265 only, and this video would be written as "
-                         f"{CODEC_NAMES.get(encoder, encoder)}: leave --preset out or choose --codec h264")
+        advice = "--codec h264 or h265 overrides the codec" if "preset" in encoding.from_plan else \
+            "leave --preset out or choose --codec h264"
+        raise VideoError(f"{encoding.given_as('preset')} is for H.264 and H.265 only, and this video would be "
+                         f"written as {CODEC_NAMES.get(encoder, encoder)}: {advice}")
     options = {"crf": str(crf)}
     if encoder in PRESETS:
         options["preset"] = encoding.preset or PRESETS[encoder]
