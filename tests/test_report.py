@@ -3,8 +3,11 @@ HTML escaping, and the `veil --report` path that writes it without review."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -331,3 +334,37 @@ def test_json_says_which_run_file_was_not_written(tmp_path: Path):
     assert answer["failed"] == 0 and answer["not_written"] == [
         {"file": "report", "path": str(report_path), "reason": f"cannot write {report_path}: {output}: File exists"}]
     assert f"veil: the report was not written: cannot write {report_path}: {output}: File exists" in result.stderr
+
+
+@pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")
+def test_a_name_that_is_not_utf8_is_given_so_any_program_can_find_the_file(tmp_path: Path):
+    """A file named in Latin-1 ("caf\\xe9.jpg") was given to --json, the manifest and the report as a
+    lone surrogate ("caf\\udce9.jpg"), which a program not in Python cannot map back to the file,
+    and the report's HTML could not be encoded at all: no report was written."""
+    from veil.command import app
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9.jpg")
+    shutil.copy(PHOTO, folder / name)
+    report_path, out = tmp_path / "audit.json", tmp_path / "out"
+    command = [str(folder), "--output-dir", str(out), "--report", str(report_path), "--json"]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+
+    def exact(record: dict, key: str) -> bytes:
+        assert record[key].endswith("caf\ufffd.jpg")  # valid Unicode text, for reading
+        return base64.b64decode(record[key + "_b64"])  # the name's bytes, to find the file by
+
+    answer = json.loads(result.stdout)["results"][0]
+    assert exact(answer, "input") == os.fsencode(folder / name) and exact(answer, "output") == os.fsencode(out / name)
+    reported = json.loads(report_path.read_text())["files"][0]
+    assert exact(reported, "input") == os.fsencode(folder / name)
+    assert "caf\ufffd.jpg" in report_path.with_suffix(".html").read_text()
+    records = [json.loads(line) for line in (out / "veil-manifest.jsonl").read_text().splitlines()]
+    assert exact(records[-1], "path") == os.fsencode(folder / name)
+    for text in (result.stdout, report_path.read_text(), (out / "veil-manifest.jsonl").read_text()):
+        assert not re.search(r"\\ud[89a-f]", text, re.IGNORECASE)  # no lone surrogate, escaped or not
+    # The manifest still knows the file: a rerun finds it done.
+    again = CliRunner().invoke(app, command[:3] + ["--json"])
+    assert json.loads(again.stdout)["already_done"] == 1, again.output

@@ -34,7 +34,7 @@ from veil.models import usable_cores
 from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop,
                             say_what_dead_runs_left)
 from veil.kinds import counted
-from veil.names import holds_capture_time, shown
+from veil.names import holds_capture_time, readable_anywhere, shown
 from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
                           Preset, SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
                           with_options_given)
@@ -75,11 +75,11 @@ def tell_refusal(message: str, exit_code: int, as_json: bool) -> None:
 
 
 def print_json(answer: dict, indent: int | None = None) -> None:
-    """--json's answer on stdout. A reader that closed the pipe, or a terminal that closed (EIO),
+    """--json's answer on stdout, a name that is not UTF-8 given as `readable_anywhere` says. A reader that closed the pipe, or a terminal that closed (EIO),
     must change neither the exit code (which says how the files went) nor turn the exit into a
     traceback (typer's own guard turns it into exit code 1)."""
     try:
-        print(json.dumps(answer, indent=indent), flush=True)
+        print(json.dumps(readable_anywhere(answer), indent=indent), flush=True)
     except OSError:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout again at exit
 

@@ -23,7 +23,7 @@ from typing import IO, Literal
 from veil import __version__
 from veil.batch import BatchError
 from veil.models import shipped_models_sha256
-from veil.names import MANIFEST_NAME, shown
+from veil.names import MANIFEST_NAME, exact_names, readable_anywhere, shown
 from veil.outputs import Skipped
 from veil.photo import file_sha256
 from veil.pipeline import FileResult
@@ -164,7 +164,7 @@ def _records(path: Path) -> Iterator[tuple[str, Record]]:
 def _record(line: bytes) -> Record | None:
     """The record a line holds, or None where it holds none (cut short, or not a record)."""
     try:
-        data = json.loads(line.decode("utf-8"))
+        data = exact_names(json.loads(line.decode("utf-8")))
         record = Record(**{k: v for k, v in data.items() if k in RECORD_FIELDS})
     except (ValueError, TypeError, AttributeError):  # not UTF-8, not JSON, not an object of records' fields
         return None
@@ -270,7 +270,7 @@ class ManifestWriter:
     def append(self, *records: Record) -> None:
         """The records, on disk before this returns."""
         self.records += sum(record.status != "started" for record in records)  # files' outcomes
-        lines = "".join(json.dumps(asdict(record)) + "\n" for record in records)
+        lines = "".join(json.dumps(readable_anywhere(asdict(record))) + "\n" for record in records)
         try:
             self.file.write("\n" + lines if self.mid_line else lines)
             self.file.flush()

@@ -8,10 +8,13 @@ way Python's repr does, and leaves everything else, including non-ASCII letters,
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import unicodedata
 from pathlib import Path, PurePath
+from typing import Any
 
 # Line and paragraph separators are not control characters, but some terminals break lines on them.
 SEPARATORS = {"\u2028", "\u2029"}
@@ -37,6 +40,60 @@ def escaped(char: str) -> str:
     if unicodedata.category(char)[0] != "C" and char not in SEPARATORS:
         return char
     return repr(char)[1:-1]  # '\n', '\x1b', '\u202e': the repr without its quotes
+
+
+# A JSON answer, report or manifest is read by other programs, whose JSON is Unicode: a name whose
+# bytes are not UTF-8 (Python holds each such byte as a lone surrogate) would reach them as "\udce9",
+# which they refuse or turn into a character no file's name holds. Such a string is written as text
+# with U+FFFD for each of those bytes, and its exact bytes beside it, base64, under its key + this.
+EXACT_BYTES = "_b64"
+
+
+def readable_anywhere(value: Any) -> Any:
+    """`value` (made of dicts, lists, strings, numbers) with every string valid Unicode, and for
+    each one that held a name's bytes (a dict's value, or a list of them) those bytes exact under
+    its key + EXACT_BYTES: base64, or for a list one entry each (null where the string was valid)."""
+    if isinstance(value, dict):
+        readable: dict[str, Any] = {}
+        for key, item in value.items():
+            readable[key] = readable_anywhere(item)
+            if isinstance(item, str) and (exact := _exact_bytes(item)) is not None:
+                readable[key + EXACT_BYTES] = exact
+            elif isinstance(item, list) and any(isinstance(i, str) and _exact_bytes(i) for i in item):
+                readable[key + EXACT_BYTES] = [_exact_bytes(i) if isinstance(i, str) else None for i in item]
+        return readable
+    if isinstance(value, list):
+        return [readable_anywhere(item) for item in value]
+    if isinstance(value, str) and not value.isascii():
+        return "".join("\ufffd" if _is_surrogate(char) else char for char in value)
+    return value
+
+
+def exact_names(record: dict[str, Any]) -> dict[str, Any]:
+    """A record `readable_anywhere` wrote, its names' strings as they were (exact again)."""
+    exact = {key: value for key, value in record.items() if not key.endswith(EXACT_BYTES)}
+    for key, value in record.items():
+        if key.endswith(EXACT_BYTES) and isinstance(value, str):
+            try:
+                exact[key.removesuffix(EXACT_BYTES)] = os.fsdecode(base64.b64decode(value, validate=True))
+            except (binascii.Error, ValueError):  # not veil's: the text beside it stands
+                pass
+    return exact
+
+
+def _is_surrogate(char: str) -> bool:
+    return "\ud800" <= char <= "\udfff"
+
+
+def _exact_bytes(text: str) -> str | None:
+    """The bytes of a name that is not UTF-8, base64; None for valid Unicode, or for a string whose
+    surrogates stand for no byte (not a file's name: text a browser sent, say)."""
+    if text.isascii() or not any(_is_surrogate(char) for char in text):
+        return None
+    try:
+        return base64.b64encode(os.fsencode(text)).decode("ascii")
+    except UnicodeEncodeError:
+        return None
 
 
 # The longest file name most file systems take, in bytes.

@@ -21,6 +21,7 @@ from typing import Any
 from veil import __version__
 from veil.detect import MODEL_NAME, RETINAFACE_NAME
 from veil.models import model_sha256
+from veil.names import readable_anywhere
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.pipeline import notes
@@ -233,8 +234,9 @@ def report_paths(path: Path) -> tuple[Path, Path]:
 def write_report(plan: Plan, outputs: dict[str, str], path: Path, overwrite: bool = True,
                  not_redacted: list[dict[str, str]] | None = None, dry_run: bool = False,
                  interrupted: dict[str, Any] | None = None) -> None:
-    """The report as JSON and as HTML (`report_paths`)."""
-    report = build_report(plan, outputs, not_redacted, dry_run, interrupted)
+    """The report as JSON and as HTML (`report_paths`), a name that is not UTF-8 given as
+    `readable_anywhere` says (encoded as it was, the HTML failed: no report was written)."""
+    report = readable_anywhere(build_report(plan, outputs, not_redacted, dry_run, interrupted))
     json_path, html_path = report_paths(path)
     # Both or neither: a failed HTML beside a new JSON would leave the last run's page describing this one.
     with atomic_output(json_path, overwrite) as json_temp:
