@@ -9,6 +9,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,7 @@ from veil.report import build_report, frame_runs, write_report
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PHOTO = DATA / "face_recognition_examples" / "examples" / "two_people.jpg"
+VIDEO = DATA / "videos" / "intel_walking_and_headpose" / "people-detection.mp4"
 HOSTILE = "<script>alert('x')</script> & \"quotes\""
 
 
@@ -320,20 +324,25 @@ def test_the_report_names_the_models_that_ran(tmp_path: Path):
     assert "no detection is recorded in the plan" in page and "none (planned by hand)" in page
 
 
-@pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")
+@pytest.mark.skipif(not VIDEO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")
 def test_json_says_which_run_file_was_not_written(tmp_path: Path):
-    """A report that could not be written after the work (its folder named as an output, which the
-    run wrote as a file) gave exit code 1 and a --json answer of "failed": 0 and nothing else."""
-    from veil.command import app
-
-    output = tmp_path / "out.jpg"
-    report_path = output / "audit.json"
-    result = CliRunner().invoke(app, [str(PHOTO), "-o", str(output), "--report", str(report_path), "--json"])
-    assert result.exit_code == 1
-    answer = json.loads(result.stdout)
-    assert answer["failed"] == 0 and answer["not_written"] == [
-        {"file": "report", "path": str(report_path), "reason": f"cannot write {report_path}: {output}: File exists"}]
-    assert f"veil: the report was not written: cannot write {report_path}: {output}: File exists" in result.stderr
+    """A report that could not be written after the work (a file put at its name meanwhile, which
+    veil does not replace unasked) gave exit code 1 and a --json answer of "failed": 0 and nothing else."""
+    folder, out, report_path = tmp_path / "in", tmp_path / "out", tmp_path / "audit.json"
+    folder.mkdir()
+    shutil.copy(VIDEO, folder / VIDEO.name)
+    run = subprocess.Popen([sys.executable, "-m", "veil", str(folder), "--output-dir", str(out), "--report",
+                            str(report_path), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    manifest = out / "veil-manifest.jsonl"
+    while run.poll() is None and not (manifest.is_file() and '"started"' in manifest.read_text()):
+        time.sleep(0.01)
+    report_path.write_text("someone else's")  # the run's checks are done: its work has begun
+    stdout, stderr = run.communicate(timeout=300)
+    assert run.returncode == 1, stderr
+    reason = f"{report_path} appeared while veil was writing it: use --overwrite to replace it"
+    assert json.loads(stdout)["failed"] == 0 and json.loads(stdout)["not_written"] == [
+        {"file": "report", "path": str(report_path), "reason": reason}]
+    assert f"veil: the report was not written: {reason}" in stderr and report_path.read_text() == "someone else's"
 
 
 @pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")
@@ -368,3 +377,21 @@ def test_a_name_that_is_not_utf8_is_given_so_any_program_can_find_the_file(tmp_p
     # The manifest still knows the file: a rerun finds it done.
     again = CliRunner().invoke(app, command[:3] + ["--json"])
     assert json.loads(again.stdout)["already_done"] == 1, again.output
+
+
+@pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")
+def test_a_report_inside_an_output_is_refused_before_any_work(tmp_path: Path):
+    # `-o out.jpg --report out.jpg/audit.json`: the report was found unwritable only after the work,
+    # once the output was a file where its folder had to be.
+    from veil.command import app
+
+    output = tmp_path / "out.jpg"
+    for command, line in [
+            (["-o", str(output), "--report", str(output / "audit.json")],
+             f"the output of {PHOTO} ({output}) would be a file where the report ({output / 'audit.json'}) needs a folder"),
+            (["-o", str(tmp_path / "audit.json" / "out.jpg"), "--report", str(tmp_path / "audit.json")],
+             f"the output of {PHOTO} ({tmp_path / 'audit.json' / 'out.jpg'}) would need a folder where the report "
+             f"({tmp_path / 'audit.json'}) is written as a file")]:
+        result = CliRunner().invoke(app, [str(PHOTO), *command])
+        assert result.exit_code == 2 and result.stderr == f"veil: {line}\n", result.output
+        assert not list(tmp_path.iterdir())

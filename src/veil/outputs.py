@@ -448,7 +448,12 @@ class OutputClaims:
     def __init__(self, inputs: Iterable[Path | Url]):
         self.owners: dict[str, tuple[str, Path | Url]] = {
             claim_key(p): (f"the input {shown(p)}", p) for p in inputs}
+        self.inputs = set(self.owners)  # there already: a folder needed at one's name is refused as it is written
         self.run_files: set[str] = set()  # the plan, the report, the manifest
+        # The folders that a file claimed lies in -> its owner, whether a run file, and the file:
+        # a file claimed at such a name (or one claimed inside a file claimed) could not be written
+        # once the other was, found only after the work (`--report out.jpg/audit.json -o out.jpg`).
+        self.folders: dict[str, tuple[str, bool, Path]] = {}
 
     def claim(self, target: Path | Url, owner: str, run_file: bool = False) -> Path | Url:
         """Reserve `target` for `owner` ("the report", "the output of x.jpg"); a `run_file` is
@@ -460,10 +465,28 @@ class OutputClaims:
             folded = "" if location_key(claimed) == location_key(target) else \
                 f" ({shown(claimed)}: names that differ only in case are one file on exFAT, NTFS and macOS drives)"
             raise clash(f"{owner} ({shown(target)}) would overwrite {other}{folded}")
+        if isinstance(target, Path):
+            self._claim_folders(key, target, owner, run_file)
         self.owners[key] = (owner, target)
         if run_file:
             self.run_files.add(key)
         return target
+
+    def _claim_folders(self, key: str, target: Path, owner: str, run_file: bool) -> None:
+        """Refuse a file claimed where another claimed file needs a folder, or inside a file claimed."""
+        if key in self.folders:
+            other, others_run_file, inside = self.folders[key]
+            clash = RunFileClash if run_file or others_run_file else OutputError
+            raise clash(f"{owner} ({shown(target)}) would be a file where {other} ({shown(inside)}) needs a folder")
+        folders = {claim_key(folder): folder for folder in target.absolute().parents}
+        for folder_key, folder in folders.items():
+            if folder_key in self.owners and folder_key not in self.inputs:
+                other, claimed = self.owners[folder_key]
+                clash = RunFileClash if run_file or folder_key in self.run_files else OutputError
+                raise clash(f"{owner} ({shown(target)}) would need a folder where {other} ({shown(claimed)}) "
+                            "is written as a file")
+        for folder_key in folders:
+            self.folders.setdefault(folder_key, (owner, run_file, target))
 
 
 def claim_key(where: Path | Url) -> str:
