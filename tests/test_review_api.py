@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -101,25 +102,33 @@ def test_every_request_needs_the_token(session: ReviewSession):
 
 def test_one_time_launch_code_becomes_a_cookie(session: ReviewSession):
     announced: list[str] = []
+    said: list[str] = []
     codes = LaunchCodes(lambda: announced.append(codes.current))
-    app = create_app(session, TOKEN, PORT, codes)
+    app = create_app(session, TOKEN, PORT, codes, said.append)
     browser = TestClient(app, base_url=ORIGIN)
     code = codes.current
     assert code != TOKEN and len(code) >= 24
+    # The page itself goes on to the clean address: a 303 from a code reached from the launch page
+    # (file://, another site) was followed without the SameSite=Strict cookie, and refused.
     first = browser.get("/", params={"code": code}, follow_redirects=False)
-    assert first.status_code == 303 and first.headers["location"] == "/"
+    assert first.status_code == 200 and '<meta http-equiv="refresh" content="0;url=/">' in first.text
     cookie = first.headers["set-cookie"]
     assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower() and TOKEN in cookie
     page = browser.get("/")  # the cookie alone is enough now
     assert page.status_code == 200 and "veil review" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert browser.get("/media/0/frame/0.jpg").headers["content-type"] == "image/jpeg"
-    # The code is dead: another browser (no cookie) is refused and told where to find a new one.
+    # The code is dead: another browser (no cookie) is refused, and told, as the terminal is, that
+    # someone else may have used it first (the reviewer's own browser, beaten to it by another user).
+    assert said == []
     other = TestClient(app, base_url=ORIGIN)
     again = other.get("/", params={"code": code}, follow_redirects=False)
-    assert again.status_code == 401 and "used already" in again.text and "terminal" in again.text
+    assert again.status_code == 401 and "used already" in again.text and "someone else may have" in again.text
     assert "set-cookie" not in again.headers
-    assert other.get("/", params={"code": "guess"}).status_code == 401
+    assert said == ["veil review: WARNING: the review's one-time code was used twice: if this was not you, stop the "
+                    "review (Ctrl+C): someone else may have opened it, with the original photos and videos"]
+    guess = other.get("/", params={"code": "guess"})
+    assert guess.status_code == 401 and "not a live one-time address" in guess.text and len(said) == 1
     # A fresh code was made (and announced, for the terminal); it works once, like the first.
     assert announced == [codes.current] and codes.current != code
     assert other.get("/", params={"code": codes.current}).status_code == 200
@@ -429,32 +438,51 @@ def test_the_same_review_command_again_resumes_and_says_detection_is_not_run_aga
     assert "was detected without --accurate" in said and "was looked at for face" in said
 
 
-def test_a_browser_that_is_waited_for_is_served(detected_plan: Path, tmp_path: Path):
-    """A browser named by $BROWSER (or a text one) is waited for until it exits: opened before the
-    server served, its page never loaded, and the review hung until the browser was closed."""
+# A browser named by $BROWSER: it writes what it was started with, and the launch page's mode
+# and its folder's, then follows the page's address, as a browser does, and writes the answer.
+BROWSER = """import http.client, os, re, sys, urllib.parse
+page = urllib.parse.urlsplit(sys.argv[1]).path
+address = urllib.parse.urlsplit(re.search('content="0;url=([^"]+)"', open(page).read())[1].replace("&amp;", "&"))
+answer = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+answer.request("GET", address.path + "?" + address.query)
+modes = [oct(os.stat(p).st_mode & 0o777) for p in (page, os.path.dirname(page))]
+open(os.environ["ANSWERED"] + ".part", "w").write(repr((sys.argv[1], modes, answer.getresponse().status)))
+os.replace(os.environ["ANSWERED"] + ".part", os.environ["ANSWERED"])  # whole when the test sees it
+"""
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_the_browser_is_started_on_a_private_page_never_on_the_code(detected_plan: Path, tmp_path: Path,
+                                                                     stop: signal.Signals):
+    """The browser was started on the address with the one-time code: any local user read it from
+    its command line (ps, /proc) and redeemed it first, taking the cookie, and with it the original
+    photos and videos. It is started on a private page that leads there, gone when the review ends.
+    A browser named by $BROWSER (or a text one) is waited for until it exits, so it is also seen
+    to be served (opened before the server served, its page never loaded)."""
     plan = tmp_path / "p.veil-plan.json"
     shutil.copy(detected_plan, plan)
     answered = tmp_path / "answered"
     browser = tmp_path / "browser.py"
-    browser.write_text(f"#!{sys.executable}\nimport http.client, sys, urllib.parse\n"
-                       "url = urllib.parse.urlsplit(sys.argv[1])\n"
-                       "page = http.client.HTTPConnection(url.hostname, url.port, timeout=30)\n"
-                       "page.request('GET', url.path + '?' + url.query)\n"
-                       "status = page.getresponse().status\n"
-                       f"open({str(answered)!r}, 'w').write(str(status))\n")
+    browser.write_text(f"#!{sys.executable}\n{BROWSER}")
     browser.chmod(0o755)
     review = subprocess.Popen([sys.executable, "-m", "veil", "review", "--plan", str(plan), "--output-dir", str(tmp_path)],
-                              stderr=subprocess.PIPE, text=True, env={**os.environ, "BROWSER": str(browser)})
+                              stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "BROWSER": str(browser), "ANSWERED": str(answered)})
     try:
         for _ in range(600):
             if answered.exists() or review.poll() is not None:
                 break
             threading.Event().wait(0.1)
-        assert answered.exists() and answered.read_text() == "303"  # the launch code, exchanged for the cookie
+        opened, modes, status = eval(answered.read_text())  # noqa: S307 -- the test's own browser wrote it
+        assert opened.startswith("file:///") and "code=" not in opened and modes == ["0o600", "0o700"]
+        assert status == 200  # the launch code, exchanged for the cookie
+        launched = Path(opened.removeprefix("file://"))
+        assert launched.exists() and launched.parent.parent == Path(tempfile.gettempdir())
     finally:
-        review.send_signal(signal.SIGINT)
+        review.send_signal(stop)
         said = review.communicate(timeout=60)[1]
     assert "Traceback" not in said, said
+    assert not launched.parent.exists()
 
 
 def test_a_second_review_of_a_plan_under_review_is_refused(detected_plan: Path, tmp_path: Path):

@@ -25,7 +25,7 @@ from PIL import Image
 from veil.detect import FAST
 from veil.pipeline import Analysis
 from veil.plan import Plan, RenderSettings
-from veil.review.cli import ReviewServer, open_session
+from veil.review.cli import ReviewServer, launch_page, open_session
 
 import speech_support
 
@@ -148,14 +148,30 @@ def test_launch_address_works_once(browser, served):
     server, _ = served
     used = server.url
     first = browser.new_page()
-    assert first.goto(used).status == 200 and first.url == server.base + "/"
+    assert first.goto(used).status == 200
     first.wait_for_selector(".card[data-index='1']")
+    assert first.url == server.base + "/"  # the dead code out of the address bar
     assert first.goto(used).status == 200  # the browser with the cookie may reopen it
     first.close()
-    other = browser.new_page()  # another browser profile: no cookie
-    assert other.goto(used).status == 401 and "used already" in other.content()
+    other = browser.new_context().new_page()  # another browser profile: no cookie
+    assert other.goto(used).status == 401 and "someone else may have opened the review" in other.content()
     assert other.goto(server.url).status == 200 and server.url != used  # the address the terminal shows now
-    other.close()
+    other.wait_for_selector(".card[data-index='1']")
+    other.context.close()
+
+
+def test_the_launch_page_opens_the_review(browser, served):
+    """The browser is started on a file:// page that leads to the address with the code (never on the
+    address: a command line is there for every local user to read). Chromium follows it, and the
+    cookie it is given there is sent on: the server's 303 to the clean address was followed without
+    the SameSite=Strict cookie (a redirect begun on another site, file://), and the page was refused."""
+    server, folder = served
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(launch_page(folder, server.url).as_uri())
+    page.wait_for_selector(".card[data-index='1']")
+    assert page.url == server.base + "/"
+    context.close()
 
 
 # A page of another local server (127.0.0.1, another port: same-site, so even a SameSite=Strict

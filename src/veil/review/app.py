@@ -2,10 +2,12 @@
 
 Security model: the server binds to 127.0.0.1 only, and every request (page, scripts,
 images, API) must carry the session's random token, in an HttpOnly SameSite=Strict cookie
-or an `X-Veil-Token` header. The token itself never appears in an address (a browser is
-started with its address on a command line, which other local users can read): the
-address printed and opened holds a one-time launch code instead, which `GET /?code=`
-exchanges for the cookie and which is dead once used. Every state-changing request must
+or an `X-Veil-Token` header. The token itself never appears in an address: the address
+printed holds a one-time launch code instead, which `GET /?code=` exchanges for the cookie
+and which is dead once used (the browser is started on a private page that leads to it, never
+on the address itself: a command line is there for every local user to read). A code presented
+again by a browser without the cookie is said, on the page and in the terminal: someone else
+may have used it first. Every state-changing request must
 also be JSON (`Content-Type: application/json`, which a plain HTML form cannot send) and
 come from the page itself (`Origin` or `Sec-Fetch-Site`), and every body is parsed
 strictly: anything but a JSON object of the right shape is a 400, never a 500. The Host
@@ -31,7 +33,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.requests import ClientDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -63,6 +65,12 @@ SOUND_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg",
                ".aac": "audio/aac", ".ogg": "audio/ogg", ".oga": "audio/ogg", ".opus": "audio/ogg",
                ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".mkv": "video/x-matroska",
                ".webm": "video/webm"}
+# The answer to a launch code: the cookie, and a page that goes on to the clean address (which
+# keeps the dead code out of the address bar and history). A 303 there did not do: the browser
+# comes from the launch page, a file:// page, another site, and a redirect that began there is
+# sent without the SameSite=Strict cookie it has just been given; the page's own step is same-site.
+ENTERED_PAGE = ('<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/">'
+                '<title>veil review</title><p><a href="/">Open the review page</a></p>\n')
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # No frame number or pixel coordinate needs more digits; longer ones are refused before
 # Python builds (or refuses, with a ValueError) a huge int.
@@ -79,6 +87,7 @@ class LaunchCodes:
 
     def __init__(self, announce: Callable[[], None] | None = None):
         self.current = secrets.token_urlsafe(24)
+        self.used: set[str] = set()
         self.announce = announce
         self.lock = threading.Lock()
 
@@ -86,10 +95,15 @@ class LaunchCodes:
         with self.lock:
             if not secrets.compare_digest(code.encode(), self.current.encode()):
                 return False
+            self.used.add(self.current)
             self.current = secrets.token_urlsafe(24)
         if self.announce is not None:
             self.announce()
         return True
+
+    def was_used(self, code: str) -> bool:
+        with self.lock:
+            return code in self.used
 
 
 class Body(BaseModel):
@@ -155,8 +169,10 @@ class Extend(Body):
     reason: str | None = Field(default=None, max_length=2000)
 
 
-def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes) -> FastAPI:
-    """The application for one session; `port` is the one it is served on (Host and Origin checks)."""
+def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes,
+               say: Callable[[str], None] = lambda line: None) -> FastAPI:
+    """The application for one session; `port` is the one it is served on (Host and Origin checks);
+    `say` tells the terminal what the reviewer must know there too."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     pixels = MediaPixels(session.plan.media)
     cookie = f"veil_token_{port}"  # cookies ignore ports: two sessions must not share one
@@ -168,13 +184,21 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
 
     def enter(code: str, request: Request) -> Response:
         """Exchange a launch code for the cookie; a used code is refused unless the cookie is there already."""
-        if not (codes.redeem(code) or authorised(request)):
-            return plain(401, "this one-time address was used already: open the newest address "
-                              "`veil review` printed in the terminal")
-        # The clean address keeps the code out of the address bar and history (it is dead anyway).
-        response = RedirectResponse("/", 303)
-        response.set_cookie(cookie, token, httponly=True, samesite="strict", path="/")
-        return response
+        if codes.redeem(code) or authorised(request):
+            response = Response(ENTERED_PAGE, media_type="text/html; charset=utf-8")
+            response.set_cookie(cookie, token, httponly=True, samesite="strict", path="/")
+            return response
+        if codes.was_used(code):
+            # The browser that used it holds the cookie: this one did not, and may be the reviewer's,
+            # beaten to the code by someone who has the review now.
+            say("veil review: WARNING: the review's one-time code was used twice: if this was not you, stop the "
+                "review (Ctrl+C): someone else may have opened it, with the original photos and videos")
+            return plain(401, "this review's one-time address was used already, by another browser: if that was "
+                              "not you, someone else may have opened the review, with the original photos and "
+                              "videos: stop it now (Ctrl+C in the terminal of `veil review`). If it was you, "
+                              "open the newest address `veil review` printed in the terminal")
+        return plain(401, "this is not a live one-time address of this review: open the newest address "
+                          "`veil review` printed in the terminal")
 
     @app.middleware("http")
     async def guard(request: Request, call_next):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import html
 import os
 import secrets
 import signal
@@ -30,7 +31,7 @@ from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, detection_flags,
                           parse_color, parse_hide_option, with_options_given)
 from veil.detect import PROFILES
-from veil.interrupt import say_what_dead_runs_left
+from veil.interrupt import say_what_dead_runs_left, temporary_folder
 from veil.names import real_path, shown
 from veil.outputs import Input, OutputClaims, OutputError, collect_inputs, media_at, output_path
 from veil.pipeline import Analysis, FileTask, redact_file
@@ -94,13 +95,35 @@ def review(
         say(f"plan file (saved after every edit): {session.plan_path}")
         say(f"review page (a one-time address; a new one is printed when it is used): {server.url}")
         say("press Ctrl+C to stop the server")
-        if not no_browser:
-            # From a thread: a browser named by $BROWSER (or a text one) is waited for until it exits,
-            # and the server, not serving until this returned, never answered it.
-            threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
-        server.run()
+        with contextlib.ExitStack() as launch:
+            if not no_browser:
+                page = launch_page(launch.enter_context(temporary_folder("veil-review-")), server.url)
+                # From a thread: a browser named by $BROWSER (or a text one) is waited for until it
+                # exits, and the server, not serving until this returned, never answered it.
+                threading.Thread(target=open_browser, args=(page,), daemon=True).start()
+            server.run()
     finally:
         lock.release()
+
+
+def launch_page(folder: Path, url: str) -> Path:
+    """A page that leads the browser on to `url`, the address with the one-time code, written
+    (mode 0600) in `folder`, a private temporary folder. The browser is started on this page, as
+    Jupyter does: started on the address itself, it had the code on its command line, which every
+    local user can read (ps, /proc/PID/cmdline), and one of them could redeem it first, taking the
+    session's cookie, and with it the original photos and videos, the edits and the export."""
+    path = folder / "open-review.html"
+    address = html.escape(url, quote=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as page:
+        page.write(f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={address}">'
+                   f'<title>veil review</title><p><a href="{address}">Open the review page</a></p>\n')
+    return path
+
+
+def open_browser(page: Path) -> None:
+    if not webbrowser.open(page.as_uri()):
+        say("veil review: no browser could be started: open the address above in one")
 
 
 def take_options(plan: Plan, resumed: bool, settings: RenderSettings, analysis: Analysis, ctx: typer.Context) -> None:
@@ -342,7 +365,7 @@ class ReviewServer:
         self.port = self.socket.getsockname()[1]
         self.token = secrets.token_urlsafe(24)  # the cookie's value: never in an address or on a command line
         self.codes = LaunchCodes(self.announce)
-        self.app = create_app(session, self.token, self.port, self.codes)
+        self.app = create_app(session, self.token, self.port, self.codes, say)
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False))
         self.thread: threading.Thread | None = None
 
@@ -352,7 +375,8 @@ class ReviewServer:
 
     @property
     def url(self) -> str:
-        """The address with the live one-time launch code: safe to pass to a browser's command line."""
+        """The address with the live one-time launch code: for the terminal and the launch page, never
+        a command line (`launch_page`)."""
         return f"{self.base}/?code={self.codes.current}"
 
     def announce(self) -> None:
