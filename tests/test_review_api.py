@@ -152,6 +152,16 @@ def test_unredacted_frames_are_never_cached(client: TestClient):
         assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store", view
 
 
+def test_no_answer_may_be_embedded_by_another_origin(client: TestClient, session: ReviewSession):
+    """A page on another port of 127.0.0.1 is same-site (the Strict cookie goes along): it showed
+    the original frames in an <img> (the browser test shows it blocked)."""
+    answers = [client.get(path) for path in ("/", "/static/app.js", "/api/state", "/media/0/frame/0.jpg?view=original",
+                                             "/media/9/frame/0.jpg", "/api/plan")]
+    answers.append(TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN).get("/api/state"))
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 404, 200, 401]
+    assert all(a.headers["cross-origin-resource-policy"] == "same-origin" for a in answers)
+
+
 def test_outputs_never_collide_with_inputs_or_each_other(tmp_path: Path):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()

@@ -185,17 +185,22 @@ Promise.allSettled([fetch("{base}/api/media/0/regions/f1/delete", o), fetch("{ba
 </script>"""
 
 
+# The same server's page that shows the original photo (the Strict cookie goes along to same-site images).
+EMBED = """<!doctype html><img src="{base}/media/0/frame/0.jpg?view=original"
+onload="document.title = 'shown ' + this.naturalWidth" onerror="document.title = 'blocked'">"""
+
+
 @pytest.fixture
 def attacker(served) -> Iterator[str]:
     server, _ = served
-    page = ATTACK.format(base=server.base).encode()
+    pages = {"/": ATTACK.format(base=server.base).encode(), "/embed": EMBED.format(base=server.base).encode()}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
             self.end_headers()
-            self.wfile.write(page)
+            self.wfile.write(pages.get(self.path, b""))
 
         def log_message(self, *args) -> None:  # quiet: the test reads the plan file, not the log
             pass
@@ -221,6 +226,15 @@ def test_another_local_page_cannot_change_anything(page, served, attacker):
     assert "only from the review page" in page.content()
     assert plan.read_bytes() == before and not (folder / "out").exists()
     assert Plan.load(plan).edits == []
+
+
+def test_another_local_page_cannot_show_the_original_frames(page, served, attacker):
+    server, _ = served
+    page.goto(server.url)  # the reviewer's browser has the cookie
+    page.wait_for_selector(".card[data-index='1']")
+    page.goto(attacker + "embed")
+    page.wait_for_function("() => document.title !== ''")
+    assert page.title() == "blocked"
 
 
 def test_photo_review_delete_draw_keep_undo_export(page, served):

@@ -12,7 +12,8 @@ also be JSON (`Content-Type: application/json`, which a plain HTML form cannot s
 come from the page itself (`Origin` or `Sec-Fetch-Site`), and every body is parsed
 strictly: anything but a JSON object of the right shape is a 400, never a 500. The Host
 header must be the loopback address (so a DNS-rebinding page cannot talk to the server),
-no CORS header is ever sent, and the page runs under a strict Content-Security-Policy.
+no CORS header is ever sent, no response may be embedded by another origin's page
+(Cross-Origin-Resource-Policy), and the page runs under a strict Content-Security-Policy.
 Media are addressed by their index in the plan: no URL carries a file path, and the only
 files served are the session's media (frames, and the original sound for listening to speech)
 and a fixed list of static files from the package.
@@ -59,6 +60,9 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
+    # A page of another local server (127.0.0.1, another port) is same-site: the Strict cookie goes
+    # with its requests, and it could show the original frames in an <img>, or play the sound.
+    "Cross-Origin-Resource-Policy": "same-origin",
 }
 # The page's player is given the original file; its type by suffix (browsers sniff no further: nosniff).
 SOUND_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".m4a": "audio/mp4",
