@@ -355,6 +355,33 @@ def test_uploaded_plan_replaces_the_regions(client: TestClient, session: ReviewS
     assert [r.id for r in saved(session).media[0].regions] == ["f1", "f2"]
 
 
+def test_an_uploaded_plans_settings_are_not_taken_and_the_reviewer_is_told(session: ReviewSession):
+    """The upload's render settings were dropped without a word: a reviewer who uploaded a plan
+    made with --mode pixelate --voice mute exported black ellipses and voices kept, thinking otherwise."""
+    said: list[str] = []
+    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes(), said.append), base_url=ORIGIN,
+                        headers=PAGE_HEADERS)
+    own = session.plan.to_json()
+    uploaded = session.plan.to_json()
+    uploaded["render"].update(mode="pixelate", color=[255, 0, 0], blocks=8, voice="mute")
+    uploaded["encoding"]["crf"] = 30
+    uploaded["media"][0]["regions"] = uploaded["media"][0]["regions"][:1]
+    answer = client.put("/api/plan", json=uploaded)
+    not_taken = ["mode pixelate (this review's: fill)", "color #ff0000 (this review's: #000000)",
+                 "blocks 8 (this review's: 6)", "voice mute (this review's: keep)",
+                 "crf 30 (this review's: veil's default)"]
+    assert answer.status_code == 200 and answer.json()["settings_not_taken"] == not_taken
+    assert answer.json()["render"] == {"mode": "fill", "color": [0, 0, 0], "blocks": 6, "voice": "keep"}
+    assert said == ["veil review: the uploaded plan's regions were taken, but not its settings, which stay the "
+                    "review's: " + "; ".join(not_taken)]
+    plan = saved(session)
+    assert [r.id for r in plan.media[0].regions] == ["f1"]  # the regions were taken
+    assert (plan.to_json()["render"], plan.to_json()["encoding"]) == (own["render"], own["encoding"])
+    assert plan.edits[-1].action == "load_plan" and plan.edits[-1].detail["settings_not_taken"] == not_taken
+    # An upload with the review's own settings is said nothing of.
+    assert client.put("/api/plan", json=own).json()["settings_not_taken"] == [] and len(said) == 1
+
+
 def test_the_report_names_each_region_an_uploaded_plan_removed_or_changed(client: TestClient, session: ReviewSession):
     """An upload was one "load_plan" entry for the whole plan: the report said "Regions deleted by
     the reviewer: none" of a face the upload removed, and a box moved off a face showed no edit."""

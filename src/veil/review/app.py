@@ -386,12 +386,15 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
     @app.put("/api/plan")
     async def put_plan(request: Request, data: JsonObject) -> Any:
         try:
-            await run_in_threadpool(session.replace_plan, data, request.query_params.get("reason"))
+            not_taken = await run_in_threadpool(session.replace_plan, data, request.query_params.get("reason"))
         except PlanError as error:
             raise EditError(str(error)) from None
         except RecursionError:  # a body nested just below json's limit can still be too deep for the schema check
             raise EditError("not a valid veil plan: nested too deeply") from None
-        return state()
+        if not_taken:
+            say("veil review: the uploaded plan's regions were taken, but not its settings, which stay the "
+                f"review's: {'; '.join(not_taken)}")
+        return {**state(), "settings_not_taken": not_taken}
 
     @app.post("/api/export")
     def export(data: JsonObject) -> Response:

@@ -17,7 +17,7 @@ import copy
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -227,10 +227,16 @@ class ReviewSession:
             self._log(media, "extend", region_id, {**detail, "frames_added": len(new)}, reason)
             return len(new)
 
-    def replace_plan(self, data: dict[str, Any], reason: str | None = None) -> None:
+    def replace_plan(self, data: dict[str, Any], reason: str | None = None) -> list[str]:
         """Take the regions of an uploaded plan (its JSON) for the same media files. They are
         judged against this session's media (its size, frames, sound), not against the upload's
-        own description of them, which could make a box that hides nothing look valid."""
+        own description of them, which could make a box that hides nothing look valid.
+
+        Only the regions: the review's render and encoding settings (how regions are hidden, whether
+        speech is treated) stay those its command line set, shown on the page, and which an undo
+        (of regions) would not have put back; a file's could turn muted voices into kept ones, or a
+        pixelation into one fine enough to recognise a face by. Returns the upload's settings that
+        differ, so that the reviewer is told they were not taken."""
         uploaded = Plan.from_json(data)
         with self.lock:
             mine = [(m.path, m.sha256) for m in self.plan.media]
@@ -249,7 +255,11 @@ class ReviewSession:
                 for action, region_id, detail in uploaded_changes(media.regions, new.regions):
                     self._record(media, action, region_id, {**detail, "by": "an uploaded plan"}, reason)
                 media.regions = new.regions
-            self._log(ALL_MEDIA, "load_plan", None, {"regions": sum(len(m.regions) for m in checked.media)}, reason)
+            not_taken = settings_not_taken(uploaded, self.plan)
+            self._log(ALL_MEDIA, "load_plan", None, {"regions": sum(len(m.regions) for m in checked.media),
+                                                     **({"settings_not_taken": not_taken} if not_taken else {})},
+                      reason)
+        return not_taken
 
     def undo(self, shown: int | None = None) -> str:
         """Undo the last change; `shown`: the file on the reviewer's screen, the only one an undo
@@ -432,6 +442,20 @@ def segment_times(media: MediaPlan, start: float, end: float) -> tuple[float, fl
         raise EditError(f"a segment must end at least {MIN_SEGMENT_S:g} s after it starts, "
                         f"within the sound (0-{length:g} s)")
     return start, end
+
+
+def settings_not_taken(uploaded: Plan, own: Plan) -> list[str]:
+    """The uploaded plan's render and encoding settings that differ from the review's own, each
+    with the review's ("mode pixelate (this review's: fill)")."""
+    theirs, mine = settings_said(uploaded), settings_said(own)
+    return [f"{name} {theirs[name]} (this review's: {mine[name]})" for name in theirs if theirs[name] != mine[name]]
+
+
+def settings_said(plan: Plan) -> dict[str, str]:
+    """A plan's render and encoding settings as the command line writes them."""
+    settings = {**asdict(plan.render), **asdict(plan.encoding)}
+    settings["color"] = "#" + "".join(f"{channel:02x}" for channel in plan.render.color)
+    return {name: "veil's default" if value is None else str(value) for name, value in settings.items()}
 
 
 def uploaded_changes(before: list[Region], after: list[Region]) -> list[tuple[str, str, dict[str, Any]]]:
