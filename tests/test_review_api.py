@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from veil.render import redact_frame
 from veil.names import shown
 from veil.review.app import MAX_PLAN_BYTES, LaunchCodes, create_app
 from veil.review.cli import PlanLock, ReviewServer, SessionError, open_session, review_app
+from veil.review.peer import owners_known
 from veil.review.session import ReviewSession
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -477,25 +477,32 @@ def test_the_same_review_command_again_resumes_and_says_detection_is_not_run_aga
 
 # A browser named by $BROWSER: it writes what it was started with, and the launch page's mode
 # and its folder's, then follows the page's address, as a browser does, and writes the answer.
-BROWSER = """import http.client, os, re, sys, urllib.parse
-page = urllib.parse.urlsplit(sys.argv[1]).path
-address = urllib.parse.urlsplit(re.search('content="0;url=([^"]+)"', open(page).read())[1].replace("&amp;", "&"))
-answer = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
-answer.request("GET", address.path + "?" + address.query)
-modes = [oct(os.stat(p).st_mode & 0o777) for p in (page, os.path.dirname(page))]
-open(os.environ["ANSWERED"] + ".part", "w").write(repr((sys.argv[1], modes, answer.getresponse().status)))
+# A request for the launch address, as a program of its own, with the system's Python (veil's may
+# lie where another user cannot run it).
+GET = ("import http.client, sys, urllib.parse; a = urllib.parse.urlsplit(sys.argv[1]); "
+       "c = http.client.HTTPConnection(a.hostname, a.port, timeout=30); c.request('GET', a.path + '?' + a.query); "
+       "print(c.getresponse().status)")
+# The browser $BROWSER names: another user (nobody) tries the address first, then the browser itself.
+BROWSER = f"""import os, subprocess, sys
+def get(**user):
+    return subprocess.run(["/usr/bin/python3", "-c", {GET!r}, sys.argv[1]], capture_output=True, text=True,
+                          **user).stdout.strip()
+other, own = get(user=65534), get()
+open(os.environ["ANSWERED"] + ".part", "w").write(repr((sys.argv[1], other, own)))
 os.replace(os.environ["ANSWERED"] + ".part", os.environ["ANSWERED"])  # whole when the test sees it
 """
 
 
+@pytest.mark.skipif(not owners_known() or os.getuid() != 0 or not Path("/usr/bin/python3").exists(),
+                    reason="needs Linux's list of sockets' owners, root (to act as another user) and /usr/bin/python3")
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
-def test_the_browser_is_started_on_a_private_page_never_on_the_code(detected_plan: Path, tmp_path: Path,
-                                                                     stop: signal.Signals):
+def test_another_user_cannot_open_the_review_with_its_code(detected_plan: Path, tmp_path: Path, stop: signal.Signals):
     """The browser was started on the address with the one-time code: any local user read it from
     its command line (ps, /proc) and redeemed it first, taking the cookie, and with it the original
-    photos and videos. It is started on a private page that leads there, gone when the review ends.
-    A browser named by $BROWSER (or a text one) is waited for until it exits, so it is also seen
-    to be served (opened before the server served, its page never loaded)."""
+    photos and videos. The server answers only its own user's programs now: the code is of no use
+    to another user, and still opens the review for the reviewer's browser. (A browser named by
+    $BROWSER is waited for until it exits, so it is also seen to be served: opened before the
+    server served, its page never loaded.)"""
     plan = tmp_path / "p.veil-plan.json"
     shutil.copy(detected_plan, plan)
     answered = tmp_path / "answered"
@@ -510,16 +517,14 @@ def test_the_browser_is_started_on_a_private_page_never_on_the_code(detected_pla
             if answered.exists() or review.poll() is not None:
                 break
             threading.Event().wait(0.1)
-        opened, modes, status = eval(answered.read_text())  # noqa: S307 -- the test's own browser wrote it
-        assert opened.startswith("file:///") and "code=" not in opened and modes == ["0o600", "0o700"]
-        assert status == 200  # the launch code, exchanged for the cookie
-        launched = Path(opened.removeprefix("file://"))
-        assert launched.exists() and launched.parent.parent == Path(tempfile.gettempdir())
+        opened, other, own = eval(answered.read_text())  # noqa: S307 -- the test's own browser wrote it
+        assert opened.startswith("http://127.0.0.1:") and "code=" in opened
+        assert other == "403"  # refused before the code was looked at: it is still live for the reviewer
+        assert own == "200"  # the launch code, exchanged for the cookie
     finally:
         review.send_signal(stop)
         said = review.communicate(timeout=60)[1]
     assert "Traceback" not in said, said
-    assert not launched.parent.exists()
 
 
 def test_a_second_review_of_a_plan_under_review_is_refused(detected_plan: Path, tmp_path: Path):

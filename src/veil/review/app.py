@@ -4,8 +4,10 @@ Security model: the server binds to 127.0.0.1 only, and every request (page, scr
 images, API) must carry the session's random token, in an HttpOnly SameSite=Strict cookie
 or an `X-Veil-Token` header. The token itself never appears in an address: the address
 printed holds a one-time launch code instead, which `GET /?code=` exchanges for the cookie
-and which is dead once used (the browser is started on a private page that leads to it, never
-on the address itself: a command line is there for every local user to read). A code presented
+and which is dead once used. Where the system says who owns each connection (Linux), the server
+answers only the programs of the user who started it (`veil.review.peer`), so a code another user
+reads off the browser's command line is of no use to them; elsewhere the browser is started on a
+private page that leads to the address, never on the address itself. A code presented
 again by a browser without the cookie is said, on the page and in the terminal: someone else
 may have used it first. Every state-changing request must
 also be JSON (`Content-Type: application/json`, which a plain HTML form cannot send) and
@@ -42,6 +44,7 @@ from veil.plan import MediaPlan, PlanError, drawn_shape
 from veil.report import write_report
 from veil.review.follow import MAX_FOLLOW_FRAMES, follow_box
 from veil.review.frames import FrameError, MediaPixels, frame_hide
+from veil.review.peer import is_own
 from veil.review.session import EditError, NotFound, PlanNotSaved, ReviewSession, sound_seconds
 from veil.pipeline import render_planned
 
@@ -174,9 +177,10 @@ class Extend(Body):
 
 
 def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes,
-               say: Callable[[str], None] = lambda line: None) -> FastAPI:
+               say: Callable[[str], None] = lambda line: None, own_user_only: bool = False) -> FastAPI:
     """The application for one session; `port` is the one it is served on (Host and Origin checks);
-    `say` tells the terminal what the reviewer must know there too."""
+    `say` tells the terminal what the reviewer must know there too; `own_user_only`: every
+    connection's owner is checked (`veil.review.peer`), which a real socket's server can do."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     pixels = MediaPixels(session.plan.media)
     cookie = f"veil_token_{port}"  # cookies ignore ports: two sessions must not share one
@@ -209,6 +213,9 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
         code = request.query_params.get("code") if request.url.path == "/" and request.method == "GET" else None
         if request.headers.get("host") not in hosts:
             response = plain(403, "this server answers only to its loopback address")
+        elif own_user_only and not (request.client and is_own((request.client.host, request.client.port),
+                                                               ("127.0.0.1", port))):
+            response = plain(403, "this review answers only to the programs of the user who started it")
         elif code is not None:
             response = enter(code, request)
         elif not authorised(request):

@@ -39,6 +39,7 @@ from veil.photo import file_sha256
 from veil.plan import PIXELATE_BLOCKS, Plan, PlanError, RenderSettings
 from veil.report import report_paths
 from veil.review.app import LaunchCodes, create_app
+from veil.review.peer import owners_known
 from veil.review.session import ReviewSession
 from veil.terminal import err
 
@@ -97,10 +98,14 @@ def review(
         say("press Ctrl+C to stop the server")
         with contextlib.ExitStack() as launch:
             if not no_browser:
-                page = launch_page(launch.enter_context(temporary_folder("veil-review-")), server.url)
+                # Where connections' owners are checked, the address is of no use to another user; a
+                # browser started on a file (`launch_page`) cannot read it if it is confined (Ubuntu's
+                # snaps: a /tmp of their own) or elsewhere (WSL's: a Windows browser).
+                address = (server.url if owners_known()
+                           else launch_page(launch.enter_context(temporary_folder("veil-review-")), server.url).as_uri())
                 # From a thread: a browser named by $BROWSER (or a text one) is waited for until it
                 # exits, and the server, not serving until this returned, never answered it.
-                threading.Thread(target=open_browser, args=(page,), daemon=True).start()
+                threading.Thread(target=open_browser, args=(address,), daemon=True).start()
             server.run()
     finally:
         lock.release()
@@ -108,10 +113,11 @@ def review(
 
 def launch_page(folder: Path, url: str) -> Path:
     """A page that leads the browser on to `url`, the address with the one-time code, written
-    (mode 0600) in `folder`, a private temporary folder. The browser is started on this page, as
-    Jupyter does: started on the address itself, it had the code on its command line, which every
-    local user can read (ps, /proc/PID/cmdline), and one of them could redeem it first, taking the
-    session's cookie, and with it the original photos and videos, the edits and the export."""
+    (mode 0600) in `folder`, a private temporary folder. Where connections' owners cannot be
+    checked (`veil.review.peer`), the browser is started on this page, as Jupyter does: started on
+    the address itself, it has the code on its command line, which every local user can read (ps,
+    /proc/PID/cmdline), and one of them could redeem it first, taking the session's cookie, and
+    with it the original photos and videos, the edits and the export."""
     path = folder / "open-review.html"
     address = html.escape(url, quote=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -121,8 +127,8 @@ def launch_page(folder: Path, url: str) -> Path:
     return path
 
 
-def open_browser(page: Path) -> None:
-    if not webbrowser.open(page.as_uri()):
+def open_browser(address: str) -> None:
+    if not webbrowser.open(address):
         say("veil review: no browser could be started: open the address above in one")
 
 
@@ -365,7 +371,7 @@ class ReviewServer:
         self.port = self.socket.getsockname()[1]
         self.token = secrets.token_urlsafe(24)  # the cookie's value: never in an address or on a command line
         self.codes = LaunchCodes(self.announce)
-        self.app = create_app(session, self.token, self.port, self.codes, say)
+        self.app = create_app(session, self.token, self.port, self.codes, say, own_user_only=owners_known())
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False))
         self.thread: threading.Thread | None = None
 
