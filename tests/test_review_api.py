@@ -33,7 +33,7 @@ from veil.names import shown
 from veil.review.app import MAX_PLAN_BYTES, LaunchCodes, create_app
 from veil.review.cli import PlanLock, ReviewServer, SessionError, open_session, review_app
 from veil.review.peer import owners_known
-from veil.review.session import ReviewSession
+from veil.review.session import ReviewSession, settings_not_taken
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PHOTO = DATA / "face_recognition_examples" / "examples" / "two_people.jpg"
@@ -378,8 +378,10 @@ def test_an_uploaded_plans_settings_are_not_taken_and_the_reviewer_is_told(sessi
     assert [r.id for r in plan.media[0].regions] == ["f1"]  # the regions were taken
     assert (plan.to_json()["render"], plan.to_json()["encoding"]) == (own["render"], own["encoding"])
     assert plan.edits[-1].action == "load_plan" and plan.edits[-1].detail["settings_not_taken"] == not_taken
-    # An upload with the review's own settings is said nothing of.
+    # An upload with the review's own settings is said nothing of, also in a review that began
+    # with detection (its settings typed, none from a plan: where they came from is no setting).
     assert client.put("/api/plan", json=own).json()["settings_not_taken"] == [] and len(said) == 1
+    assert settings_not_taken(Plan.from_json(Plan().to_json()), Plan()) == []
 
 
 def test_the_report_names_each_region_an_uploaded_plan_removed_or_changed(client: TestClient, session: ReviewSession):

@@ -453,7 +453,7 @@ def settings_not_taken(uploaded: Plan, own: Plan) -> list[str]:
 
 def settings_said(plan: Plan) -> dict[str, str]:
     """A plan's render and encoding settings as the command line writes them."""
-    settings = {**asdict(plan.render), **asdict(plan.encoding)}
+    settings = {**asdict(plan.render), **plan.encoding.settings()}
     settings["color"] = "#" + "".join(f"{channel:02x}" for channel in plan.render.color)
     return {name: "veil's default" if value is None else str(value) for name, value in settings.items()}
 
