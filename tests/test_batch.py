@@ -362,17 +362,22 @@ def test_a_stopped_runs_json_answer_lists_the_files_it_finished(shared_data, tmp
     # It gave the stop alone: a program driving veil could not tell which files were done.
     inputs = photos(shared_data, tmp_path / "in", 12)
     out = tmp_path / "out"
-    process = start_veil(tmp_path / "in", "--output-dir", out, "--jobs", 2, "--json")
+    report = tmp_path / "audit.json"
+    process = start_veil(tmp_path / "in", "--output-dir", out, "--jobs", 2, "--json", "--report", report)
     wait_until(lambda: len(records(out / MANIFEST)) >= 3, process)
+    report.write_text("{}")  # someone's file, there since the run began: never replaced, and said
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=DEADLINE_S)
     assert process.returncode == 130, stderr
     answer = json.loads(stdout)
-    assert answer["error"] == "stopped (SIGINT)" and answer["exit_code"] == 130
+    assert answer["error"].startswith("stopped (SIGINT)") and answer["exit_code"] == 130
     done = sorted(r["path"] for r in records(out / MANIFEST) if r["status"] == "ok")
     assert 3 <= len(done) < len(inputs)
     assert sorted(r["input"] for r in answer["results"]) == done
     assert all(Path(r["output"]).is_file() and r["error"] is None for r in answer["results"])
+    # The report the stop could not write is in the answer, as a finished run's summary gives it.
+    assert [(n["file"], n["path"]) for n in answer["not_written"]] == [("report", str(report))]
+    assert report.read_text() == "{}"
 
 
 def test_a_run_stopped_before_its_files_says_no_report_was_written(shared_data, tmp_path):

@@ -84,10 +84,13 @@ def print_json(answer: dict, indent: int | None = None) -> None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout again at exit
 
 
-def print_json_error(message: str, exit_code: int, finished: list[dict] | None = None) -> None:
+def print_json_error(message: str, exit_code: int, finished: list[dict] | None = None,
+                     not_written: list[dict[str, str]] | None = None) -> None:
     """--json's answer for a run that ended without a summary; `finished`: the files a stopped run
-    had settled (done, failed or already done), each as the summary gives it."""
-    print_json({"error": message, "exit_code": exit_code, **({"results": finished} if finished is not None else {})})
+    had settled (done, failed or already done), each as the summary gives it; `not_written`: the
+    plan or report it could not write (`write_run_files`)."""
+    print_json({"error": message, "exit_code": exit_code, **({"results": finished} if finished is not None else {}),
+                **({"not_written": not_written} if not_written is not None else {})})
 
 
 def show_version(value: bool) -> None:
@@ -169,7 +172,8 @@ def redact(
     run_files = [*written, *([manifest] if manifest is not None else [])]
     try:
         inputs, skipped = find_inputs(named, plan, plan_file, [*run_files, *([target_dir] if target_dir else [])])
-        skipped += never_planned(plan, inputs)
+        if not named:  # the whole plan rendered: what it lacks is this run's to say
+            skipped += never_planned(plan)
     except RemoteError as error:
         raise Refused(str(error))
     if target is not None and len(inputs) != 1:
@@ -267,6 +271,7 @@ def redact(
     not_written = write_run_files(plan, results, skipped, audit, overwrite, dry_run, interrupted)
     if stop is not None:
         stop.finished = [result_json(r) for r in results]  # for --json's answer, as the stop is told
+        stop.not_written = not_written
         raise stop
     # Said after the summary, where the user turns to the outputs; in --json's notes.
     advice = [note for note in (publish_note, None if dry_run else capture_time_note(results)) if note is not None]
@@ -322,14 +327,13 @@ def find_inputs(paths: list[Path | Url], plan: Plan, plan_file: Path | None,
     return collect_inputs(paths, exclude)
 
 
-def never_planned(plan: Plan, inputs: list[Input]) -> list[Skipped]:
-    """The files that the stopped run which saved a loaded plan was given and never planned, none of
-    them named in this run: rendering the plan leaves them as they are, which must not go unsaid (the
-    run would count only the files planned, all done)."""
-    given = {location_key(item.source) for item in inputs}
+def never_planned(plan: Plan) -> list[Skipped]:
+    """The files that the stopped run which saved a loaded plan was given and never planned:
+    rendering the plan leaves them as they are, which must not go unsaid (the run would count only
+    the files planned, all done)."""
     return [Skipped(location(path), "in no plan: the run that saved the plan was stopped before it (redact it "
                                     "in a run of its own)")
-            for path in plan.never_planned if location_key(path) not in given]
+            for path in plan.never_planned]
 
 
 def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: Analysis, output: Path | Url | None,
@@ -610,6 +614,7 @@ def main() -> None:
     (and with --json on stdout), and the exit code."""
     stopped: int | None = None
     finished: list[dict] | None = None  # a stopped run's files settled, for --json
+    not_written: list[dict[str, str]] | None = None  # the plan or report a stopped run could not write
     review = sys.argv[1:2] == ["review"]
     as_json = False
     try:
@@ -637,6 +642,7 @@ def main() -> None:
     except (Stopped, KeyboardInterrupt) as stop:
         stopped = stop.args[0] if isinstance(stop, Stopped) else signal.SIGINT
         finished = getattr(stop, "finished", None)
+        not_written = getattr(stop, "not_written", None)
     except typer.Abort as abort:  # end of input where click reads (veil reads none): its cause is the message
         tell_refusal(f"aborted: {abort.__cause__ or 'end of input'}", 1, as_json)
         sys.exit(1)
@@ -660,5 +666,6 @@ def main() -> None:
             err.print(f"veil: could not remove the temporary {shown(path)} (it may hold an unredacted copy): remove it")
     if stopped is not None:
         if as_json:
-            print_json_error(f"stopped ({signal.Signals(stopped).name}){said_at_stop()}", 128 + stopped, finished)
+            print_json_error(f"stopped ({signal.Signals(stopped).name}){said_at_stop()}", 128 + stopped, finished,
+                             not_written)
         sys.exit(128 + stopped)

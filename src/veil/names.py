@@ -100,6 +100,11 @@ def _exact_bytes(text: str) -> str | None:
 NAME_MAX = 255
 
 
+def first_few(names: list[str], few: int = 5) -> str:
+    """The first `few` names, shown, as a line names them: the rest as "..."."""
+    return ", ".join(shown(name) for name in names[:few]) + (", ..." if len(names) > few else "")
+
+
 def partial_affixes(target: PurePath) -> tuple[str, str]:
     """How the unfinished file beside `target` is named: prefix and suffix around mkstemp's 8
     characters. The name is cut short where the output's own is close to the longest a file

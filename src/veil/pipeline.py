@@ -27,7 +27,7 @@ from veil.animation import plan_animation, render_animation
 from veil.detect import DetectionProfile
 from veil.imagefile import WRITE_FORMATS, Photo, read_photo
 from veil.interrupt import temporary_folder
-from veil.names import shown
+from veil.names import first_few, shown
 from veil.outputs import MediaKind, OutputError, check_writable, is_empty, media_kind, unreadable
 from veil.photo import PLAN_OUT_OF_DATE, file_sha256, plan_photo, render_photo
 from veil.kinds import DEFAULT_HIDE, WORD_OF_KIND
@@ -406,7 +406,7 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
 
 def region_ids(regions: list[Region]) -> str:
     """The first few regions' ids, as a note names them."""
-    return ", ".join(r.id for r in regions[:5]) + (", ..." if len(regions) > 5 else "")
+    return first_few([r.id for r in regions])
 
 
 # Less than this between the speech found and the speech planned is the record's rounding.

@@ -32,7 +32,7 @@ from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption,
                           parse_color, parse_hide_option, with_options_given)
 from veil.detect import PROFILES
 from veil.interrupt import say_what_dead_runs_left, temporary_folder
-from veil.names import real_path, shown
+from veil.names import first_few, real_path, shown
 from veil.outputs import Input, OutputClaims, OutputError, collect_inputs, media_at, output_path
 from veil.pipeline import Analysis, FileTask, redact_file
 from veil.photo import file_sha256
@@ -233,7 +233,7 @@ def say_never_planned(plan: Plan) -> None:
     exports them, which must not go unsaid (the page lists only the files planned)."""
     if files := plan.never_planned:
         say(f"veil review: {len(files)} file(s) in no plan, left as they are by this review (the run that saved "
-            f"the plan was stopped before them; redact them in a run of their own): {', '.join(files)}")
+            f"the plan was stopped before them; redact them in a run of their own): {first_few(files)}")
 
 
 def run_files_checked(plan_path: Path, report: Path | None) -> Path:
