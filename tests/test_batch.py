@@ -22,6 +22,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from veil.names import holds_capture_time
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 MANIFEST = "veil-manifest.jsonl"
 # A generous bound for polling loops (a stuck run fails the test instead of hanging it).
@@ -819,15 +821,18 @@ def test_outputs_named_after_the_moment_of_capture_are_said_to_keep_it(shared_da
     run = run_veil(phone)
     assert run.returncode == 0, run.stderr
     said = " ".join(run.stderr.split())
-    assert "1 output(s) keep a name that holds a date and time, as cameras and phones name what they record " \
+    assert "1 output(s) keep a name that holds a date, as cameras, phones and messengers name what they record " \
            "(IMG_20210506_070809.redacted.jpg)" in said, said
     assert said.index("1 file(s)") < said.index("keep a name")  # advice on the outputs, after the summary
     quiet = run_veil(phone, "--overwrite", "-q")
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
     as_json = run_veil(phone, "--overwrite", "--json")
-    assert any("keep a name that holds a date and time" in note for note in json.loads(as_json.stdout)["notes"])
+    assert any("keep a name that holds a date" in note for note in json.loads(as_json.stdout)["notes"])
     other = run_veil(phone, "-o", tmp_path / "crowd.jpg")
-    assert other.returncode == 0 and "date and time" not in other.stderr, other.stderr
+    assert other.returncode == 0 and "holds a date" not in other.stderr, other.stderr
+    # A messenger's name holds the day alone; a data set's numbers are no date.
+    assert holds_capture_time("IMG-20210506-WA0001.jpg") and holds_capture_time("20210506070809.jpg")
+    assert not holds_capture_time("0_Parade_Parade_0_502.jpg") and not holds_capture_time("IMG_1234_20211301.jpg")
 
 
 def test_a_folder_of_one_photo_is_resumed_like_any_folder(shared_data, tmp_path):

@@ -284,14 +284,14 @@ def redact(
 
 
 def capture_time_note(results: list[FileResult]) -> str | None:
-    """Advice where outputs keep a name holding the time the original was taken (a phone's
-    IMG_20210506_070809): veil takes that time out of their metadata, not out of their names."""
+    """Advice where outputs keep a name holding the day the original was taken (a phone's
+    IMG_20210506_070809): veil takes that out of their metadata, not out of their names."""
     named = [r.output for r in results if r.output is not None and not r.error and holds_capture_time(r.output.name)]
     if not named:
         return None
-    return (f"{len(named)} output(s) keep a name that holds a date and time, as cameras and phones name what they "
-            f"record ({shown(named[0].name)}): the moment it was taken, which veil removed from the metadata, stays "
-            "in the name; rename before publishing where that moment must not be known")
+    return (f"{len(named)} output(s) keep a name that holds a date, as cameras, phones and messengers name what "
+            f"they record ({shown(named[0].name)}): the day (and time) it was taken, which veil removed from the "
+            "metadata, stays in the name; rename before publishing where it must not be known")
 
 
 def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, ctx: typer.Context) -> Plan:

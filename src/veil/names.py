@@ -119,13 +119,14 @@ def partial_affixes(target: PurePath) -> tuple[str, str]:
 MANIFEST_NAME = "veil-manifest.jsonl"
 
 
-# A date and a time of day as cameras, phones and messengers name what they record: IMG_20210506_070809,
-# PXL_20210506_070809123, Screenshot_2021-05-06-07-08-09, "WhatsApp Image 2021-05-06 at 07.08.09".
-CAPTURE_TIME = re.compile(r"(?<!\d)(19|20)\d\d[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])"
-                          r"[-_. T]{0,2}(at )?([01]\d|2[0-3])[-_.:h]?[0-5]\d[-_.:m]?[0-5]\d")
+# A date, with or without a time of day, as cameras, phones and messengers name what they record:
+# IMG_20210506_070809, PXL_20210506_070809123, IMG-20210506-WA0001 (WhatsApp: the day alone),
+# Screenshot_2021-05-06-07-08-09, "WhatsApp Image 2021-05-06 at 07.08.09".
+CAPTURE_TIME = re.compile(r"(?<!\d)(19|20)\d\d([-_.]?)(0[1-9]|1[0-2])\2(0[1-9]|[12]\d|3[01])"
+                          r"(?=\D|$|([01]\d|2[0-3])[0-5]\d[0-5]\d)")  # a time of day may follow at once
 
 
 def holds_capture_time(name: str) -> bool:
-    """Whether a file's name holds a date and time of day, as a camera or a phone names a photo
-    or a video after the moment it was taken: the time veil removes from its metadata."""
+    """Whether a file's name holds a date, as a camera or a phone names a photo or a video after
+    the day (and time) it was taken: what veil removes from its metadata."""
     return CAPTURE_TIME.search(name) is not None

@@ -298,7 +298,9 @@ def _count_left_out(media: MediaPlan, source: Path) -> None:
         counted = left_out(container) if media.kind == "video" else left_out_of_sound(container)
     finally:
         container.close()
-    media.detection.setdefault("stream", {}).update(counted)
+    stream = media.detection.setdefault("stream", {})
+    stream.update(counted)
+    stream.pop("sound_encoded_again", None)  # an earlier render's: this one says its own
 
 
 @dataclass(frozen=True)
@@ -350,7 +352,8 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
                           "frame late against the sound)"))
     if same := stream.get("frames_at_the_time_before"):
         found.append(Note(f"{same} frame(s) had the time of the frame before: each {was} written one tick of the "
-                          "stream's clock later (a file holds one frame at a time, and a player shows one)"))
+                          "stream's clock later, and so were the frames after it that lay a tick apart (a file holds "
+                          "one frame at a time, and a player shows one)"))
     if others := stream.get("other_videos_not_written"):
         found.append(Note(f"the file holds {others + 1} video streams: only the recording (not a still such as a "
                           f"one-frame preview; the one marked to be shown, else the largest) {was} redacted and "
@@ -367,7 +370,7 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         found.append(Note(f"its {pictures} picture or unreadable subtitle stream(s) {were} left out, with "
                           "--keep-subtitles too: veil does not search subtitle pictures for faces", warning=True))
     if again := stream.get("sound_encoded_again"):
-        found.append(Note(f"its sound was encoded again ({'; '.join(again)}): the output's container cannot hold it "
+        found.append(Note(f"its sound {was} encoded again ({'; '.join(again)}): the output's container cannot hold it "
                           "as it is, so it is not the input's sound bit for bit"))
     if stream.get("transparency_not_written") or media.detection.get("transparency_not_written"):
         found.append(Note(f"its transparency (an alpha channel) {was} left out: the output is opaque, and what "

@@ -827,7 +827,8 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
         if out is None:
             raise VideoError("no frame could be decoded")
         out.finish()
-        media.detection.setdefault("stream", {})["sound_encoded_again"] = out.sound_encoded_again(container)
+        if again := out.sound_encoded_again(container):
+            media.detection.setdefault("stream", {})["sound_encoded_again"] = again
     except BaseException:
         if out is not None:
             with contextlib.suppress(Exception):

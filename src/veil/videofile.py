@@ -731,7 +731,6 @@ class Output:
     salvage: bool = False
     last_pts: int | None = None  # the last video frame's time, in the video's time base
 
-
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
         if frame is not None:
