@@ -114,7 +114,7 @@ def redact_image(
     try:
         target = output_path(where, where.parent, named, None)
     except OutputError as error:  # named, as every other refusal is
-        raise OutputError(f"{source}: {error}") from None
+        raise OutputError(f"{shown(where)}: {error}") from None
     if not overwrite and target.exists():
         raise FileExistsError(f"{shown(target)} exists: pass overwrite=True to replace it")
     if isinstance(where, Url):

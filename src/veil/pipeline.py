@@ -365,7 +365,8 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     elif subtitles:
         found.append(Note(f"its {subtitles} text subtitle stream(s) {were} copied (--keep-subtitles) with the words "
                           "players show as they are, a name among them too (veil does not read them); the track's title "
-                          "and, in ASS and WebVTT, what players do not show (speakers' names, notes) taken out"))
+                          "and, in ASS and WebVTT, what players do not show (speakers' names, notes) taken out",
+                          warning=True))  # words left as they were: said under --quiet too
     if pictures:
         found.append(Note(f"its {pictures} picture or unreadable subtitle stream(s) {were} left out, with "
                           "--keep-subtitles too: veil does not search subtitle pictures for faces", warning=True))

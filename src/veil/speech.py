@@ -30,8 +30,8 @@ LANES = 8  # stretches of sound run as one batch
 LANE = 250  # chunks per stretch: 8 s
 WARM_UP = 16  # chunks (0.5 s) heard before a stretch to settle the model's state
 # Quiet speech (a voice across the room, a recording made at low gain) goes unfound by the model,
-# which hears speech at ordinary levels: a reading 40 dB down lost its first sentence, 50 dB down
-# all of it, and a listener turning the volume up hears every word. Each chunk is heard raised so
+# which hears speech at ordinary levels, though a listener turning the volume up hears every word
+# (bench/README.md, voice: quiet readings). Each chunk is heard raised so
 # that the loudest chunk of its channel within LEVEL_SPAN chunks either way reaches LEVEL_DBFS, by
 # at most LIFT_DB; never lowered. Looking either way keeps the gain steady through a word.
 LEVEL_DBFS = -30.0

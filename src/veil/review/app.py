@@ -40,6 +40,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.requests import ClientDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from veil.names import shown
 from veil.plan import MediaPlan, PlanError, drawn_shape
 from veil.report import write_report
 from veil.review.follow import MAX_FOLLOW_FRAMES, follow_box
@@ -302,7 +303,7 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
         try:  # looked at here: FileResponse's own look, for a file moved since the review began, is a traceback
             found = path.stat()
         except OSError as error:
-            raise NotFound(f"{path.name} cannot be read: {error.strerror}") from None
+            raise NotFound(f"{shown(path.name)} cannot be read: {error.strerror}") from None
         # FileResponse answers Range requests, so the page's player can seek; no-store as for frames.
         return FileResponse(path, media_type=SOUND_TYPES.get(path.suffix.lower(), "application/octet-stream"),
                             stat_result=found)

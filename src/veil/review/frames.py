@@ -25,6 +25,7 @@ from PIL import Image
 from veil.detect import as_rgb8, over_backdrop, transparency
 from veil.fferror import readable_packets
 from veil.imagefile import ImageError, read_photo, to_srgb
+from veil.names import shown
 from veil.plan import Box, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
 from veil.tonemap import frame_rgb
@@ -54,7 +55,7 @@ def still_readable(path: Path) -> Iterator[None]:
     try:
         yield
     except (ImageError, VideoError) as error:
-        raise FrameError(f"{path.name} cannot be read: {error}") from None
+        raise FrameError(f"{shown(path.name)} cannot be read: {error}") from None
 
 
 class LRU:
@@ -120,7 +121,7 @@ class VideoFrames:
                 if (earlier := next(retries, ...)) is ...:
                     break
                 self._seek(index, earlier)
-            raise FrameError(f"frame {index} of {self.path.name} cannot be decoded")
+            raise FrameError(f"frame {index} of {shown(self.path.name)} cannot be decoded")
 
     def frames(self, first: int, last: int) -> Iterator[tuple[int, np.ndarray]]:
         """Frames first..last in either direction (backwards in chunks, so memory stays bounded)."""
