@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -312,16 +313,23 @@ def test_a_report_is_never_written_over_the_plan_it_renders(shared_data, tmp_pat
     assert Plan.load(plan).media[0].sha256 == file_sha256(photo)
 
 
-def test_rendering_a_stopped_runs_plan_names_the_files_it_never_planned(shared_data, tmp_path):
-    # A run stopped after some files saves a plan of those, recording the rest as not done; rendered
-    # later, that plan wrote its files and said "0 failed, 0 skipped", the rest of the folder unsaid.
+def stopped_plan(shared_data, tmp_path, name: str) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path, dict]:
+    """A plan as a run stopped after its first file saves it: (the file planned, the file never
+    planned, the plan's path, the plan as saved)."""
     planned = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
     never = copy_in(shared_data, OBAMA, tmp_path / "in")
-    plan = tmp_path / "plan.json"
+    plan = tmp_path / name
     assert veil_subprocess(planned, "--dry-run", "--save-plan", plan, "-q").returncode == 0
     saved = json.loads(plan.read_text())
     saved["interrupted"] = {"signal": "SIGINT", "files_not_done": [str(never)]}
     plan.write_text(json.dumps(saved))
+    return planned, never, plan, saved
+
+
+def test_rendering_a_stopped_runs_plan_names_the_files_it_never_planned(shared_data, tmp_path):
+    # A run stopped after some files saves a plan of those, recording the rest as not done; rendered
+    # later, that plan wrote its files and said "0 failed, 0 skipped", the rest of the folder unsaid.
+    planned, never, plan, _ = stopped_plan(shared_data, tmp_path, "plan.json")
     report = tmp_path / "audit.json"
     run = veil_subprocess("--plan", plan, "--output-dir", tmp_path / "out", "--report", report, "--json")
     assert run.returncode == 0, run.stderr
@@ -355,13 +363,7 @@ def test_a_stopped_runs_plan_saved_again_still_names_the_files_it_never_planned(
     from veil.pipeline import Analysis
     from veil.review.cli import open_session
 
-    planned = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
-    never = copy_in(shared_data, OBAMA, tmp_path / "in")
-    plan = tmp_path / "stopped.json"
-    assert veil_subprocess(planned, "--dry-run", "--save-plan", plan, "-q").returncode == 0
-    saved = json.loads(plan.read_text())
-    saved["interrupted"] = {"signal": "SIGINT", "files_not_done": [str(never)]}
-    plan.write_text(json.dumps(saved))
+    _, never, plan, saved = stopped_plan(shared_data, tmp_path, "stopped.json")
     again = tmp_path / "again.json"
     run = veil_subprocess("--plan", plan, "--dry-run", "--save-plan", again, "-q")
     assert run.returncode == 0, run.stderr

@@ -135,45 +135,35 @@ def test_speech_is_found_in_real_speech_and_not_in_a_tone(sound: np.ndarray, fil
     assert all(a >= 1.0 and b <= speech_end + 1.0 for a, b in found)  # the tone is not speech
 
 
+def _loudness_left(tmp_path: Path, piece: np.ndarray, span: tuple[float, float]) -> float:
+    """`piece` between a second of silence either side, muted (--voice mute): the output's loudness
+    over `span` (seconds from the start) against the input's."""
+    sound = np.concatenate([np.zeros(RATE, np.float32), piece, np.zeros(RATE, np.float32)])
+    source, out = tmp_path / "in.wav", tmp_path / "in.redacted.flac"
+    write_wav(source, sound)
+    run = _veil(str(source), "-o", str(out), "--voice", "mute")
+    assert run.returncode == 0, run.stderr
+    after, rate, _, _ = _decode(out)
+    return _rms(_span(after, rate, *span)) / _rms(_span(sound, RATE, *span))
+
+
 def test_quiet_speech_is_found_and_muted(tmp_path: Path):
     """A voice recorded far from the microphone, 45 dB under the reading's own level: turned up, every
     word is clear, so it must be muted like a near one (the model alone missed its first sentence)."""
     utterance = _utterance()
-    quiet = np.concatenate([np.zeros(RATE, np.float32), utterance * 10 ** (-45 / 20), np.zeros(RATE, np.float32)])
-    source, out = tmp_path / "far.wav", tmp_path / "far.redacted.flac"
-    write_wav(source, quiet)
-    run = _veil(str(source), "-o", str(out), "--voice", "mute")
-    assert run.returncode == 0, run.stderr
-    after, rate, _, _ = _decode(out)
-    spoken = (1.0, 1.0 + len(utterance) / RATE)
-    assert _rms(_span(after, rate, *spoken)) < 0.01 * _rms(_span(quiet, RATE, *spoken))
+    assert _loudness_left(tmp_path, utterance * 10 ** (-45 / 20), (1.0, 1.0 + len(utterance) / RATE)) < 0.01
 
 
 def test_a_short_word_heard_alone_is_muted(tmp_path: Path):
     """A fifth of a second of the reading, between silences, as a "yes" or a name called out."""
-    word = _span(_utterance(), RATE, 0.485, 0.685)
-    alone = np.concatenate([np.zeros(RATE, np.float32), word, np.zeros(RATE, np.float32)])
-    source, out = tmp_path / "word.wav", tmp_path / "word.redacted.flac"
-    write_wav(source, alone)
-    run = _veil(str(source), "-o", str(out), "--voice", "mute")
-    assert run.returncode == 0, run.stderr
-    after, rate, _, _ = _decode(out)
-    spoken = (1.0, 1.2)
-    assert _rms(_span(after, rate, *spoken)) < 0.01 * _rms(_span(alone, RATE, *spoken))
+    assert _loudness_left(tmp_path, _span(_utterance(), RATE, 0.485, 0.685), (1.0, 1.2)) < 0.01
 
 
 def test_a_soft_first_syllable_is_muted(tmp_path: Path):
     """A reading that opens softly (its first 0.17 s at -37 to -59 dBFS, after silence): the model marks
     speech only from 0.47 s in, so the padding before a segment must reach back to where the voice began."""
     reading = _utterance(UTTERANCE.with_name("367-130732-0000.flac"))
-    sound = np.concatenate([np.zeros(RATE, np.float32), reading, np.zeros(RATE, np.float32)])
-    source, out = tmp_path / "soft.wav", tmp_path / "soft.redacted.flac"
-    write_wav(source, sound)
-    run = _veil(str(source), "-o", str(out), "--voice", "mute")
-    assert run.returncode == 0, run.stderr
-    after, rate, _, _ = _decode(out)
-    first_syllable = (1.0, 1.17)
-    assert _rms(_span(after, rate, *first_syllable)) < 0.01 * _rms(_span(sound, RATE, *first_syllable))
+    assert _loudness_left(tmp_path, reading, (1.0, 1.17)) < 0.01  # the first syllable
 
 
 def test_mute_silences_speech_and_keeps_the_rest(files: dict[str, Path]):
