@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import pathlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -313,7 +313,7 @@ def test_a_report_is_never_written_over_the_plan_it_renders(shared_data, tmp_pat
     assert Plan.load(plan).media[0].sha256 == file_sha256(photo)
 
 
-def stopped_plan(shared_data, tmp_path, name: str) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path, dict]:
+def stopped_plan(shared_data, tmp_path, name: str) -> tuple[Path, Path, Path, dict]:
     """A plan as a run stopped after its first file saves it: (the file planned, the file never
     planned, the plan's path, the plan as saved)."""
     planned = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
