@@ -723,12 +723,15 @@ def main() -> None:
 
 
 def _found(sound: np.ndarray, folder: str) -> list[tuple[float, float]]:
-    """veil's speech segments in `sound` (16 kHz), written as a 16-bit WAV as a user's file would be."""
+    """veil's speech segments in `sound` (16 kHz; 1-D, or channels x samples), written as a 16-bit WAV
+    as a user's file would be."""
     path = Path(folder) / "x.wav"
+    channels = np.atleast_2d(sound)
+    layout = "mono" if len(channels) == 1 else "stereo"
     with av.open(str(path), "w", format="wav") as out:
-        stream = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
-        frame = av.AudioFrame.from_ndarray((np.clip(sound, -1, 1) * 32767).astype(np.int16)[None],
-                                           format="s16", layout="mono")
+        stream = out.add_stream("pcm_s16le", rate=RATE, layout=layout)
+        interleaved = (np.clip(channels, -1, 1) * 32767).astype(np.int16).T.reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout=layout)
         frame.sample_rate = RATE
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             out.mux(packet)
@@ -770,6 +773,62 @@ def _music(n: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def _band(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Closer to a band than `_music`: at a drawn tempo (90-130 bpm) and key, a four-chord progression
+    as a string pad (slow attack, vibrato) and piano-like eighths (many harmonics, decaying), a plucked
+    bass on each beat, a kick swept from 150 to 50 Hz on 1 and 3, a snare (noise and a 190 Hz tone)
+    on 2 and 4, hi-hat eighths, and a lead with vibrato in legato notes of a quarter to two beats."""
+    def tone(f: float, count: int, harmonics: int, vibrato: float, rolloff: float) -> np.ndarray:
+        t = np.arange(count) / RATE
+        phase = 2 * np.pi * f * t + vibrato * np.sin(2 * np.pi * 5.5 * t)
+        return sum(np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k ** rolloff
+                   for k in range(1, harmonics + 1) if k * f < RATE / 2)
+
+    def decaying(count: int, seconds: float) -> np.ndarray:
+        return np.exp(-np.arange(count) / (seconds * RATE))
+
+    bpm = rng.uniform(90, 130)
+    beat = int(RATE * 60 / bpm)
+    key = 110 * 2 ** (rng.integers(0, 12) / 12)
+    out = np.zeros(n)
+    for bar, s in enumerate(range(0, n, 4 * beat)):
+        chord = [key * 2 ** (x / 12) for x in [[0, 4, 7], [9, 12, 16], [5, 9, 12], [7, 11, 14]][bar % 4]]
+        m = min(4 * beat, n - s)
+        attack = np.minimum(1, np.arange(m) / (0.3 * RATE)) * np.minimum(1, (m - np.arange(m)) / 800)
+        for f in chord:
+            out[s:s + m] += 0.08 * tone(2 * f, m, 10, 0.006 * f / 5.5, 1.5) * attack
+        for e in range(8):
+            at = s + e * beat // 2
+            if at >= n:
+                break
+            m = min(2 * beat, n - at)
+            note = chord[rng.integers(0, 3)] * 2 ** rng.integers(1, 3)
+            out[at:at + m] += 0.12 * tone(note, m, 12, 0, 1.2) * decaying(m, 0.25)
+            k = min(int(0.05 * RATE), n - at)
+            out[at:at + k] += 0.1 * np.diff(rng.standard_normal(k + 1)) * decaying(k, 0.012)
+            if e % 2:
+                continue
+            m = min(beat, n - at)
+            out[at:at + m] += 0.25 * tone(chord[0] / 2, m, 6, 0, 1.0) * decaying(m, 0.2)
+            k = min(int(0.2 * RATE), n - at)
+            t = np.arange(k) / RATE
+            if e % 4 == 0:
+                sweep = np.cumsum(50 + 100 * np.exp(-t / 0.03)) / RATE
+                out[at:at + k] += 0.7 * np.sin(2 * np.pi * sweep) * decaying(k, 0.06)
+            else:
+                noise = np.diff(rng.standard_normal(k + 1))
+                out[at:at + k] += (0.35 * noise + 0.2 * np.sin(2 * np.pi * 190 * t)) * decaying(k, 0.05)
+    at = 0
+    while at < n:
+        m = min(int(rng.choice([0.5, 1, 1, 1.5, 2]) * beat), n - at)
+        f = key * 4 * 2 ** ([0, 2, 4, 5, 7, 9, 11, 12, 14, 16][rng.integers(0, 10)] / 12)
+        if rng.random() < 0.85:
+            edges = np.minimum(1, np.minimum(np.arange(m), m - np.arange(m)) / 300)
+            out[at:at + m] += 0.15 * tone(f, m, 8, 0.006 * f / 5.5, 1.0) * edges
+        at += m
+    return out
+
+
 def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
     spectrum = np.fft.rfft(rng.standard_normal(n))
     return np.fft.irfft(spectrum / np.sqrt(np.maximum(np.arange(len(spectrum)), 1)), n)
@@ -777,7 +836,8 @@ def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def vad(readers: dict[str, list[Path]], audio: dict[Path, np.ndarray]) -> None:
     """Speech detection on the 60 readings, each between 1.5 s of quiet room-like noise, then of digital
-    silence; then every other reading under a music-like bed and pink noise at several levels.
+    silence; then every other reading under a music-like bed, a band (mono, and spread wide in stereo)
+    and pink noise at several levels, and each bed alone (music taken for speech).
 
     Voiced time: from the first to the last 20 ms over a tenth of the reading's peak level. Soft edges:
     from the first to the last 20 ms 10 dB over the reading's own floor (its 5th percentile), where a
@@ -812,9 +872,13 @@ def vad(readers: dict[str, list[Path]], audio: dict[Path, np.ndarray]) -> None:
                   f"muted, {100 * sums['soft_covered'] / sums['soft']:.2f}% with the soft edges; first soft sound "
                   f"left audible in {sums['onsets']} of {len(paths)} readings, last in {sums['ends']}; "
                   f"{100 * sums['gap_muted'] / (2 * gap * len(paths)):.1f}% of the gaps muted (padding)")
-        for name, bed in (("music-like bed", _music), ("pink noise", _pink)):
+        def wide(n: int, rng: np.random.Generator) -> np.ndarray:
+            return np.stack([_band(n, rng), _band(n, rng)])  # each side its own render: as wide as it gets
+
+        beds = (("music-like bed", _music), ("band", _band), ("band spread wide (stereo)", wide), ("pink noise", _pink))
+        for name, bed in beds:
             rng = np.random.default_rng(1)
-            for ratio in (10, 0, -5, -10):
+            for ratio in (10, 0, -5, -10, -15):
                 covered = voiced = bed_muted = 0.0
                 for p in paths[::2]:
                     wav = audio[p]
@@ -832,7 +896,11 @@ def vad(readers: dict[str, list[Path]], audio: dict[Path, np.ndarray]) -> None:
                     voiced += b - a
                     bed_muted += overlap(0, gap) + overlap(end, end + gap)
                 print(f"speech {ratio:+d} dB over a {name}: {100 * covered / voiced:.2f}% of voiced time muted, "
-                      f"{100 * bed_muted / (2 * gap * len(paths[::2])):.1f}% of the bed alone muted")
+                      f"{100 * bed_muted / (2 * gap * len(paths[::2])):.1f}% of the bed alone muted", flush=True)
+            # The bed with no speech at all: any of it muted is music taken for speech.
+            alone = [bed(20 * RATE, np.random.default_rng(100 + seed)) for seed in range(3)]
+            muted = sum(b - a for x in alone for a, b in _found(0.1 * x / np.sqrt(np.mean(x ** 2)), folder))
+            print(f"{name} alone (3 x 20 s, -20 dBFS): {100 * muted / 60:.1f}% muted", flush=True)
 
 
 if __name__ == "__main__":

@@ -166,6 +166,30 @@ def test_a_soft_first_syllable_is_muted(tmp_path: Path):
     assert _loudness_left(tmp_path, reading, (1.0, 1.17)) < 0.01  # the first syllable
 
 
+def test_speech_under_louder_music_is_muted_and_the_music_alone_is_not(tmp_path: Path):
+    """A reading 5 dB under a band (chords, bass, a lead line, drums: bench/voice.py's `_band`): a
+    listener follows every word, but the model alone heard a quarter of it. The band alone is not speech."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import voice as voice_bench
+
+    utterance = _utterance().astype(np.float64)
+    level = np.sqrt((utterance[:len(utterance) // 320 * 320].reshape(-1, 320) ** 2).mean(axis=1))
+    loud = np.flatnonzero(level > 0.1 * level.max())
+    voiced = (1.5 + loud[0] * 0.02, 1.5 + (loud[-1] + 1) * 0.02)
+    speech = np.concatenate([np.zeros(round(1.5 * RATE)), utterance, np.zeros(round(1.5 * RATE))])
+    band = voice_bench._band(len(speech), np.random.default_rng(0))
+    band *= _rms(_span(speech, RATE, *voiced)) / _rms(band) * 10 ** (5 / 20)
+    source, out = tmp_path / "under.wav", tmp_path / "under.redacted.flac"
+    write_wav(source, np.clip(speech + band, -1, 1).astype(np.float32))
+    run = _veil(str(source), "-o", str(out), "--voice", "mute")
+    assert run.returncode == 0, run.stderr
+    after, rate, _, _ = _decode(out)
+    assert _rms(_span(after, rate, *voiced)) < 0.01 * _rms(_span(speech + band, RATE, *voiced))
+    band_alone, alone = voice_bench._band(20 * RATE, np.random.default_rng(1)), tmp_path / "band.wav"
+    write_wav(alone, (0.1 * band_alone / _rms(band_alone)).astype(np.float32))
+    assert find_speech(alone).segments == []
+
+
 def test_mute_silences_speech_and_keeps_the_rest(files: dict[str, Path]):
     out = files["folder"] / "muted.mp4"
     run = _veil(str(files["mp4"]), "-o", str(out), "--voice", "mute", "--json")
