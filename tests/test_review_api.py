@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -32,7 +33,7 @@ from veil.render import redact_frame
 from veil.names import shown
 from veil.review.app import MAX_PLAN_BYTES, LaunchCodes, create_app
 from veil.review.cli import PlanLock, ReviewServer, SessionError, open_session, review_app
-from veil.review.peer import owners_known
+from veil.review.peer import connection_owner, is_own, sees_own_connections
 from veil.review.session import ReviewSession, settings_not_taken
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -495,7 +496,24 @@ os.replace(os.environ["ANSWERED"] + ".part", os.environ["ANSWERED"])  # whole wh
 """
 
 
-@pytest.mark.skipif(not owners_known() or os.getuid() != 0 or not Path("/usr/bin/python3").exists(),
+@pytest.mark.skipif(not sees_own_connections(), reason="needs Linux's list of sockets' owners")
+def test_a_connection_is_its_programs_while_it_is_up():
+    # A socket closed at once becomes the kernel's, listed as root's: another user sent a launch code
+    # and closed, and was taken for root, burning the reviewer's code.
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        client = socket.create_connection(listening.getsockname())
+        accepted, _ = listening.accept()
+        assert connection_owner(client.getsockname(), listening.getsockname()) == os.getuid()
+        where = client.getsockname()
+        client.close()
+        assert connection_owner(where, listening.getsockname()) is None
+        assert not is_own(where, listening.getsockname())
+        accepted.close()
+
+
+@pytest.mark.skipif(not sees_own_connections() or os.getuid() != 0 or not Path("/usr/bin/python3").exists(),
                     reason="needs Linux's list of sockets' owners, root (to act as another user) and /usr/bin/python3")
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_another_user_cannot_open_the_review_with_its_code(detected_plan: Path, tmp_path: Path, stop: signal.Signals):

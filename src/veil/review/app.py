@@ -4,10 +4,10 @@ Security model: the server binds to 127.0.0.1 only, and every request (page, scr
 images, API) must carry the session's random token, in an HttpOnly SameSite=Strict cookie
 or an `X-Veil-Token` header. The token itself never appears in an address: the address
 printed holds a one-time launch code instead, which `GET /?code=` exchanges for the cookie
-and which is dead once used. Where the system says who owns each connection (Linux), the server
-answers only the programs of the user who started it (`veil.review.peer`), so a code another user
-reads off the browser's command line is of no use to them; elsewhere the browser is started on a
-private page that leads to the address, never on the address itself. A code presented
+and which is dead once used. Where the system says who owns each connection (Linux), only the
+programs of the user who started the server may exchange a code (`veil.review.peer`), so a code
+another user reads off the browser's command line is of no use to them; elsewhere the browser is
+started on a private page that leads to the address, never on the address itself. A code presented
 again by a browser without the cookie is said, on the page and in the terminal: someone else
 may have used it first. Every state-changing request must
 also be JSON (`Content-Type: application/json`, which a plain HTML form cannot send) and
@@ -180,8 +180,9 @@ class Extend(Body):
 def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes,
                say: Callable[[str], None] = lambda line: None, own_user_only: bool = False) -> FastAPI:
     """The application for one session; `port` is the one it is served on (Host and Origin checks);
-    `say` tells the terminal what the reviewer must know there too; `own_user_only`: every
-    connection's owner is checked (`veil.review.peer`), which a real socket's server can do."""
+    `say` tells the terminal what the reviewer must know there too; `own_user_only`: the owner of
+    a connection exchanging a launch code is checked (`veil.review.peer`), which a real socket's
+    server can do where the system lists it."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     pixels = MediaPixels(session.plan.media)
     cookie = f"veil_token_{port}"  # cookies ignore ports: two sessions must not share one
@@ -192,7 +193,13 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
         return offered is not None and secrets.compare_digest(offered.encode(), token.encode())
 
     def enter(code: str, request: Request) -> Response:
-        """Exchange a launch code for the cookie; a used code is refused unless the cookie is there already."""
+        """Exchange a launch code for the cookie; a used code is refused unless the cookie is there
+        already. Only here is a connection's owner looked up: without the cookie, which only this
+        exchange gives, every other request is refused anyway."""
+        if own_user_only and not (request.client and is_own((request.client.host, request.client.port),
+                                                            ("127.0.0.1", port))):
+            return plain(403, "this review answers only to the programs of the user who started it: open its address "
+                              "in a browser of that user's")
         if codes.redeem(code) or authorised(request):
             response = Response(ENTERED_PAGE, media_type="text/html; charset=utf-8")
             response.set_cookie(cookie, token, httponly=True, samesite="strict", path="/")
@@ -214,9 +221,6 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
         code = request.query_params.get("code") if request.url.path == "/" and request.method == "GET" else None
         if request.headers.get("host") not in hosts:
             response = plain(403, "this server answers only to its loopback address")
-        elif own_user_only and not (request.client and is_own((request.client.host, request.client.port),
-                                                               ("127.0.0.1", port))):
-            response = plain(403, "this review answers only to the programs of the user who started it")
         elif code is not None:
             response = enter(code, request)
         elif not authorised(request):

@@ -39,7 +39,7 @@ from veil.photo import file_sha256
 from veil.plan import PIXELATE_BLOCKS, Plan, PlanError, RenderSettings
 from veil.report import report_paths
 from veil.review.app import LaunchCodes, create_app
-from veil.review.peer import owners_known
+from veil.review.peer import sees_own_connections
 from veil.review.session import ReviewSession
 from veil.terminal import err
 
@@ -101,7 +101,7 @@ def review(
                 # Where connections' owners are checked, the address is of no use to another user; a
                 # browser started on a file (`launch_page`) cannot read it if it is confined (Ubuntu's
                 # snaps: a /tmp of their own) or elsewhere (WSL's: a Windows browser).
-                address = (server.url if owners_known()
+                address = (server.url if server.own_user_only
                            else launch_page(launch.enter_context(temporary_folder("veil-review-")), server.url).as_uri())
                 # From a thread: a browser named by $BROWSER (or a text one) is waited for until it
                 # exits, and the server, not serving until this returned, never answered it.
@@ -371,7 +371,9 @@ class ReviewServer:
         self.port = self.socket.getsockname()[1]
         self.token = secrets.token_urlsafe(24)  # the cookie's value: never in an address or on a command line
         self.codes = LaunchCodes(self.announce)
-        self.app = create_app(session, self.token, self.port, self.codes, say, own_user_only=owners_known())
+        # Where the system shows whose each connection is, only this user's programs take a code.
+        self.own_user_only = sees_own_connections()
+        self.app = create_app(session, self.token, self.port, self.codes, say, own_user_only=self.own_user_only)
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False))
         self.thread: threading.Thread | None = None
 

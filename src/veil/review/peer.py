@@ -1,14 +1,16 @@
 """Whose program is at the other end of a connection to the review server.
 
-Linux lists every TCP socket with the user id that owns it (/proc/net/tcp). The server answers
-only the programs of the user who started it (and root's, which can read that user's cookie
-anyway): another user of the machine who learns the launch code, from the browser's command line
-or a screen, still cannot open the review, with its original photos and videos. Where the list
-cannot be read (not Linux), the code is kept off every command line instead (`launch_page`).
+Linux lists every TCP socket with the user id that owns it (/proc/net/tcp). The server lets only
+the programs of the user who started it (and root's, which can read that user's cookie anyway)
+exchange the launch code for the session's cookie: another user of the machine who learns the
+code, from the browser's command line or a screen, still cannot open the review, with its original
+photos and videos. Where the list does not show this process's own connections (not Linux, a
+sandbox), the code is kept off every command line instead (`launch_page`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -16,25 +18,37 @@ from pathlib import Path
 
 TCP_TABLE = Path("/proc/net/tcp")
 ROOT = 0
+ESTABLISHED = "01"  # the table's code for a connection that is up
 
 
-def owners_known() -> bool:
-    """Whether the owner of a connection can be found here (Linux)."""
-    return os.access(TCP_TABLE, os.R_OK)
+def sees_own_connections() -> bool:
+    """Whether the owner of a connection can be found here: a loopback connection of this process's
+    own is looked up, and must be found as this user's."""
+    with contextlib.ExitStack() as sockets:
+        try:
+            listening = sockets.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            listening.bind(("127.0.0.1", 0))
+            listening.listen()
+            client = sockets.enter_context(socket.create_connection(listening.getsockname(), timeout=5))
+            sockets.enter_context(listening.accept()[0])
+        except OSError:
+            return False
+        return connection_owner(client.getsockname(), listening.getsockname()) == os.getuid()
 
 
 def connection_owner(client: tuple[str, int], server: tuple[str, int]) -> int | None:
     """The user id owning the socket at `client` (host, port) connected to `server`; None where
-    the list cannot be read or holds no such socket (the program has gone)."""
+    the list cannot be read or holds no such socket that a program still holds and that is up (one
+    closed at once is the kernel's, listed as root's)."""
     try:
         rows = TCP_TABLE.read_text().splitlines()[1:]
         local, remote = _socket_address(*client), _socket_address(*server)
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and fields[1:4] == [local, remote, ESTABLISHED] and fields[9] != "0":
+                return int(fields[7])
     except (OSError, ValueError):
         return None
-    for row in rows:
-        fields = row.split()
-        if len(fields) > 7 and fields[1] == local and fields[2] == remote:
-            return int(fields[7])
     return None
 
 
