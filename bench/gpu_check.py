@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import veil  # noqa: F401 -- before onnxruntime: veil switches its telemetry off before it loads
 import av
 import cv2
 import numpy as np

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import veil  # noqa: F401 -- before onnxruntime: veil switches its telemetry off before it loads
 import cv2
 import numpy as np
 import onnxruntime as ort

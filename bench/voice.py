@@ -25,6 +25,7 @@ import csv
 import time
 from pathlib import Path
 
+import veil  # noqa: F401 -- before onnxruntime: veil switches its telemetry off before it loads
 import av
 import numpy as np
 import onnxruntime as ort

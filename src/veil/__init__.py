@@ -125,10 +125,10 @@ def redact_image(
                     Analysis(ACCURATE if accurate else FAST), overwrite=overwrite)
     result = redact_file(task)
     if result.error or result.media is None:
-        raise ValueError(f"{source}: {result.error}")
+        raise ValueError(f"{shown(where)}: {result.error}")
     for note in result.notes:
         if note.warning:
-            warnings.warn(f"{source}: {note.text}", RedactionWarning, stacklevel=2)
+            warnings.warn(f"{shown(where)}: {note.text}", RedactionWarning, stacklevel=2)
     return result.media
 
 

@@ -393,7 +393,8 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
 def detection_record(params: SpeechParams = SPEECH) -> dict:
     """What found the speech, for the plan and its audit report."""
     return {"model": MODEL_NAME, "model_sha256": model_sha256(MODEL_NAME), "rate": RATE, "chunk": CHUNK,
-            "channels": "each alone and their mix, each also without its steady sound; the likeliest taken",
+            "channels": "each alone and, where several, their mix, each also without its steady sound; "
+                        "the likeliest taken",
             "steady_sound_removed": {"median_within_s": round(STEADY_SPAN * STEADY_WINDOW / 2 / RATE, 3),
                                      "times": STEADY_OVER, "floor": STEADY_FLOOR},
             "timestamp_gaps": "silence",
