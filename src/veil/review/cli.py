@@ -372,7 +372,7 @@ class ReviewServer:
         self.token = secrets.token_urlsafe(24)  # the cookie's value: never in an address or on a command line
         self.codes = LaunchCodes(self.announce)
         # Where the system shows whose each connection is, only this user's programs take a code.
-        self.own_user_only = sees_own_connections()
+        self.own_user_only = sees_own_connections(self.socket)
         self.app = create_app(session, self.token, self.port, self.codes, say, own_user_only=self.own_user_only)
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False))
         self.thread: threading.Thread | None = None

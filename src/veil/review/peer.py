@@ -21,14 +21,12 @@ ROOT = 0
 ESTABLISHED = "01"  # the table's code for a connection that is up
 
 
-def sees_own_connections() -> bool:
-    """Whether the owner of a connection can be found here: a loopback connection of this process's
-    own is looked up, and must be found as this user's."""
+def sees_own_connections(listening: socket.socket) -> bool:
+    """Whether the owner of a connection can be found here: a connection of this process's own to
+    `listening` (the server's socket, before it serves: nothing else is connected by veil) is
+    looked up, and must be found as this user's."""
     with contextlib.ExitStack() as sockets:
         try:
-            listening = sockets.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            listening.bind(("127.0.0.1", 0))
-            listening.listen()
             client = sockets.enter_context(socket.create_connection(listening.getsockname(), timeout=5))
             sockets.enter_context(listening.accept()[0])
         except OSError:
