@@ -75,9 +75,10 @@ def tell_refusal(message: str, exit_code: int, as_json: bool) -> None:
 
 
 def print_json(answer: dict, indent: int | None = None) -> None:
-    """--json's answer on stdout, a name that is not UTF-8 given as `readable_anywhere` says. A reader that closed the pipe, or a terminal that closed (EIO),
-    must change neither the exit code (which says how the files went) nor turn the exit into a
-    traceback (typer's own guard turns it into exit code 1)."""
+    """--json's answer on stdout, a name that is not UTF-8 given as `readable_anywhere` says. A
+    reader that closed the pipe, or a terminal that closed (EIO), must change neither the exit code
+    (which says how the files went) nor turn the exit into a traceback (typer's own guard turns it
+    into exit code 1)."""
     try:
         print(json.dumps(readable_anywhere(answer), indent=indent), flush=True)
     except OSError:
@@ -512,13 +513,12 @@ def wrote(what: str, path: Path, write: Callable[[], None]) -> str | None:
         return None
     except OutputError as error:  # it names the file and why already
         reason = one_line(error)
-        err.print(f"veil: {what} was not written: {reason}")
     except (OSError, ValueError) as error:
         # "out.jpg: File exists" where a folder on the way is a file, not "[Errno 17] File exists: 'out.jpg'"
         why = f"{shown(error.filename)}: {error.strerror}" if isinstance(error, OSError) and error.filename \
             and error.strerror else one_line(error)
         reason = f"cannot write {shown(path)}: {why}"
-        err.print(f"veil: {what} was not written: {reason}")
+    err.print(f"veil: {what} was not written: {reason}")
     return reason
 
 

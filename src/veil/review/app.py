@@ -24,6 +24,7 @@ Request bodies are size-capped.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import secrets
@@ -73,12 +74,20 @@ SOUND_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg",
                ".aac": "audio/aac", ".ogg": "audio/ogg", ".oga": "audio/ogg", ".opus": "audio/ogg",
                ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".mkv": "video/x-matroska",
                ".webm": "video/webm"}
+
+
+def page_leading_to(address: str) -> str:
+    """A page that takes the browser on to `address` at once (and links to it)."""
+    escaped = html.escape(address, quote=True)
+    return (f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={escaped}">'
+            f'<title>veil review</title><p><a href="{escaped}">Open the review page</a></p>\n')
+
+
 # The answer to a launch code: the cookie, and a page that goes on to the clean address (which
 # keeps the dead code out of the address bar and history). A 303 there did not do: the browser
 # comes from the launch page, a file:// page, another site, and a redirect that began there is
 # sent without the SameSite=Strict cookie it has just been given; the page's own step is same-site.
-ENTERED_PAGE = ('<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/">'
-                '<title>veil review</title><p><a href="/">Open the review page</a></p>\n')
+ENTERED_PAGE = page_leading_to("/")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # No frame number or pixel coordinate needs more digits; longer ones are refused before
 # Python builds (or refuses, with a ValueError) a huge int.

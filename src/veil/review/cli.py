@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import html
 import os
 import secrets
 import signal
@@ -38,7 +37,7 @@ from veil.pipeline import Analysis, FileTask, redact_file
 from veil.photo import file_sha256
 from veil.plan import PIXELATE_BLOCKS, Plan, PlanError, RenderSettings
 from veil.report import report_paths
-from veil.review.app import LaunchCodes, create_app
+from veil.review.app import LaunchCodes, create_app, page_leading_to
 from veil.review.peer import sees_own_connections
 from veil.review.session import ReviewSession
 from veil.terminal import err
@@ -119,11 +118,9 @@ def launch_page(folder: Path, url: str) -> Path:
     /proc/PID/cmdline), and one of them could redeem it first, taking the session's cookie, and
     with it the original photos and videos, the edits and the export."""
     path = folder / "open-review.html"
-    address = html.escape(url, quote=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as page:
-        page.write(f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={address}">'
-                   f'<title>veil review</title><p><a href="{address}">Open the review page</a></p>\n')
+        page.write(page_leading_to(url))
     return path
 
 
