@@ -6,6 +6,7 @@ fully covered, which the tests also check) and use the smallest clip of each kin
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -19,6 +20,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.filter
 import cv2
 import numpy as np
 import pytest
@@ -560,25 +562,49 @@ def test_an_avi_input_with_b_frames_is_read_in_time_order(tmp_path: Path, b_fram
     assert len(times) == 30 and all(b > a for a, b in zip(times, times[1:]))
 
 
-@pytest.mark.parametrize("tff, order", [("tff=1", 2), ("bff=1", 3)])
-def test_interlaced_video_stays_interlaced_in_its_field_order(tff: str, order: int, tmp_path: Path):
+def _through(frames, *filters: tuple[str, str]) -> list[av.VideoFrame]:
+    """The frames passed through FFmpeg's filters, in order."""
+    graph, first, out = av.filter.Graph(), None, []
+    for frame in frames:
+        if first is None:
+            first = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format,
+                                     time_base=frame.time_base)
+            graph.link_nodes(first, *(graph.add(name, arguments) for name, arguments in filters),
+                             graph.add("buffersink"))
+            graph.configure()
+        graph.push(frame)
+        with contextlib.suppress(av.error.BlockingIOError):
+            while True:
+                out.append(graph.pull())
+    return out
+
+
+@pytest.mark.parametrize("field_order, order", [("tff", 2), ("bff", 3)])
+def test_interlaced_video_stays_interlaced_in_its_field_order(field_order: str, order: int, tmp_path: Path):
     # Coded as whole pictures and tagged progressive, a camcorder's or broadcast's two fields
-    # would blur into each other and players would stop deinterlacing them.
+    # would blur into each other and players would stop deinterlacing them; coded in the other
+    # field order, deinterlacers and interlaced displays show each field at the other's moment.
     source, target = tmp_path / "camcorder.mkv", tmp_path / "out.mkv"
     with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as c, av.open(str(source), "w") as out:
         stream = out.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = c.streams.video[0].width, c.streams.video[0].height, "yuv420p"
-        stream.options = {"flags": "+ildct+ilme", "x264-params": f"interlaced=1:{tff}"}
+        stream.options = {"flags": "+ildct+ilme", "x264-params": f"interlaced=1:{field_order}=1"}
         stream.codec_context.field_order = order
         for i, frame in zip(range(12), c.decode(video=0)):
             frame.pts, frame.time_base = i, Fraction(1, 25)
-            out.mux(stream.encode(frame))
+            for marked in _through([frame], ("setfield", field_order)):  # as a camcorder codes it
+                out.mux(stream.encode(marked))
         out.mux(stream.encode(None))
     media = redact(source, target, None)
     assert media.boxes_by_frame(), "the clip's face was not found: the redacted frames' path is not tested"
-    with av.open(str(target)) as c:
-        assert c.streams.video[0].codec_context.field_order == order
-        assert all(f.interlaced_frame for f in c.decode(video=0))
+    shown_first = {"tff": "TOPFIRST", "bff": "BOTTOMFIRST"}[field_order]
+    for path in (source, target):
+        with av.open(str(path)) as c:
+            assert c.streams.video[0].codec_context.field_order == order
+            frames = list(c.decode(video=0))
+        assert len(frames) == 12 and all(f.interlaced_frame for f in frames)
+        in_order = _through(frames, ("select", f"eq(interlace_type\\,{shown_first})"))
+        assert len(in_order) == 12, f"{path.name}: {12 - len(in_order)} of 12 frames coded in the other field order"
 
 
 def test_vorbis_sound_is_copied_without_its_tags(tmp_path: Path):

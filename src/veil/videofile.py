@@ -36,6 +36,7 @@ from typing import BinaryIO
 
 import av
 import av.error
+import av.filter
 import numpy as np
 from av.bitstream import BitStreamFilterContext
 from av.packet import PacketSideData, packet_sidedata_type_from_literal
@@ -703,6 +704,35 @@ RGB_MATRIX, BT601_MATRIX = 0, 6
 LIMITED_RANGE, FULL_RANGE = 1, 2
 
 
+class FieldOrder:
+    """Marks frames with the interlaced output's field order. FFmpeg's x264 wrapper codes each frame
+    in the order the frame states, whatever its options say, and a frame made anew from redacted
+    pixels states none: a top-field-first recording came out bottom field first, its fields shown
+    in the wrong order by deinterlacers and interlaced displays. FFmpeg's setfield filter marks it."""
+
+    def __init__(self, order: str):
+        self.order = order
+        self.graph: av.filter.Graph | None = None
+
+    @classmethod
+    def of(cls, stream: av.video.stream.VideoStream) -> FieldOrder | None:
+        """For an output stream coded interlaced, else None."""
+        order = stream.codec_context.field_order
+        if stream.codec_context.name != "libx264" or order not in TOP_FIELD_FIRST + BOTTOM_FIELD_FIRST:
+            return None
+        return cls("tff" if order in TOP_FIELD_FIRST else "bff")
+
+    def marked(self, frame: av.VideoFrame) -> av.VideoFrame:
+        if self.graph is None:
+            self.graph = av.filter.Graph()
+            source = self.graph.add_buffer(width=frame.width, height=frame.height, format=frame.format,
+                                           time_base=frame.time_base)
+            self.graph.link_nodes(source, self.graph.add("setfield", self.order), self.graph.add("buffersink"))
+            self.graph.configure()
+        self.graph.push(frame)
+        return self.graph.pull()
+
+
 @dataclass
 class Output:
     container: av.container.OutputContainer
@@ -712,6 +742,7 @@ class Output:
     reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler | VoiceEdit]]
     # What the video's first packet passes through before the file (X264_WITHOUT_SEI), if anything.
     first_packet_filter: BitStreamFilterContext | None = None
+    fields: FieldOrder | None = None  # interlaced output: each frame told its field order
     last_keyframe: float | None = None  # when the last frame made a keyframe was (s)
     # Each frame's duration by its timestamp, until its packet comes: the encoders leave packets
     # without one, and a muxer then gives the last frame 1 / the average rate (a long still at a
@@ -734,6 +765,8 @@ class Output:
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
         if frame is not None:
+            if self.fields is not None:
+                frame = self.fields.marked(frame)
             self._choose_type(frame)
             self._after_the_last(frame)
             if frame.duration and frame.pts is not None:
@@ -852,7 +885,7 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         cuts = {index: LastFrameCut(source, source.streams[index]) for index in reencode}
         ends = {index: end for index in copies if (end := exact_sound_end(source, source.streams[index])) is not None}
         return Output(out, stream, copies, reencode, sei_stripper, rewritten=rewritten, cuts=cuts, sound_ends=ends,
-                      salvage=salvage)
+                      salvage=salvage, fields=FieldOrder.of(stream))
     except Exception:
         out.close()
         raise
@@ -908,6 +941,7 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         # two fields would blur into each other, and players would no longer deinterlace it.
         options["flags"] = "+ildct+ilme"
         options["x264-params"] = "interlaced=1:" + ("tff=1" if cc.field_order in TOP_FIELD_FIRST else "bff=1")
+        # (FieldOrder tells each frame the order too: x264 takes it from the frame, not the options.)
     if encoder == "libx265":
         # info=0: no SEI with its version, build and settings.
         options["x265-params"] = ":".join(("log-level=error", "info=0", *light))
