@@ -495,6 +495,20 @@ def test_odd_sized_video_keeps_its_size_and_faces_are_hidden(pix_fmt: str, writt
             assert index in media.covered_frames() or (inner <= 24).all(axis=2).mean() >= 0.95, f"face visible in frame {index}"
 
 
+def test_vp9_input_written_as_ogv_becomes_vp8(tmp_path: Path):
+    """FFmpeg's Ogg muxer takes VP8 alone: a VP9 recording asked for as .ogv was refused as "an Ogg
+    file cannot hold --codec None", naming an option never typed; it is written as VP8, as any
+    other input is, and only a --codec the Ogg muxer refuses is refused."""
+    source, target = tmp_path / "clip.mkv", tmp_path / "out.ogv"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 4, codec="libvpx-vp9", pix_fmt="yuv420p")
+    run = CliRunner().invoke(app, [str(source), "-o", str(target), "-q"])
+    assert run.exit_code == 0, run.output
+    with av.open(str(target)) as c:
+        assert c.streams.video[0].codec_context.name == "vp8" and len(list(c.decode(video=0))) == 4
+    asked = CliRunner().invoke(app, [str(source), "-o", str(tmp_path / "vp9.ogv"), "--codec", "vp9", "-q"])
+    assert asked.exit_code == 1 and "an Ogg file cannot hold --codec vp9" in asked.output, asked.output
+
+
 def test_av1_output_prints_one_line(tmp_path: Path):
     # SVT-AV1 printed its version, build and settings (20 lines) each time an encoder opened.
     source, target = tmp_path / "clip.mp4", tmp_path / "out.webm"

@@ -55,8 +55,9 @@ CONTAINER_FORMATS = {
     ".asf": "asf", ".flv": "flv", ".ogv": "ogg",
 }
 WEBM_VIDEO = {"vp8": "libvpx", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
-# Containers that hold only a few codecs, and the encoder each gets when the input's is not one.
-LIMITED_CONTAINERS = {"webm": "libvpx-vp9", "ogg": "libvpx"}
+# WebM holds VP8, VP9 and AV1 alone: the input's is kept where it is one of them, else VP9.
+# FFmpeg's Ogg muxer takes VP8 alone of these, whatever the input's codec.
+WEBM_DEFAULT, OGG_VIDEO = "libvpx-vp9", "libvpx"
 # --codec names -> FFmpeg encoders.
 ENCODERS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
 # Encoder speed presets (quality is set by the CRF; the preset trades quality and file size for
@@ -608,8 +609,10 @@ def choose_encoder(container_format: str, input_codec: str, bit_depth: int, enco
             raise VideoError(f"unknown codec: {encoding.given_as('codec')}: {'use' if typed else '--codec overrides it with'} "
                              f"one of {', '.join(sorted(ENCODERS))}")
         encoder = ENCODERS[requested]
-    elif container_format in LIMITED_CONTAINERS:
-        encoder = WEBM_VIDEO.get(input_codec, LIMITED_CONTAINERS[container_format])
+    elif container_format == "webm":
+        encoder = WEBM_VIDEO.get(input_codec, WEBM_DEFAULT)
+    elif container_format == "ogg":
+        encoder = OGG_VIDEO
     elif bit_depth > 8 or input_codec == "hevc":
         # libx264's 10-bit profile plays almost nowhere; HEVC does, and keeps the depth.
         encoder = "libx265"
@@ -618,7 +621,7 @@ def choose_encoder(container_format: str, input_codec: str, bit_depth: int, enco
     if container_format == "webm" and encoder not in WEBM_VIDEO.values():
         raise VideoError(f"a WebM file cannot hold {encoding.given_as('codec')}: "
                          f"{'use' if typed else '--codec overrides it with'} vp9 or av1")
-    if container_format == "ogg" and encoder != "libvpx":
+    if container_format == "ogg" and encoder != OGG_VIDEO:
         raise VideoError(f"an Ogg file cannot hold {encoding.given_as('codec')}: use .mkv or .webm")
     return encoder
 
