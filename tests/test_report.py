@@ -395,3 +395,25 @@ def test_a_report_inside_an_output_is_refused_before_any_work(tmp_path: Path):
         result = CliRunner().invoke(app, [str(PHOTO), *command])
         assert result.exit_code == 2 and result.stderr == f"veil: {line}\n", result.output
         assert not list(tmp_path.iterdir())
+
+
+def test_report_says_how_each_video_was_encoded(tmp_path: Path):
+    """The report's encoding settings give what was asked, None where veil chose: an auditor read
+    "codec: null" for a VP9 recording written as H.264 at crf 18, veryfast, and could not tell
+    what ran. Each written video now says its codec, CRF and preset as encoded."""
+    from veil.command import app
+    from video_support import reencode
+
+    source, output, report_path = tmp_path / "clip.mkv", tmp_path / "out.mkv", tmp_path / "audit.json"
+    reencode(DATA / "videos" / "youtube_faces" / "Aaron_Guiel5.mp4", source, 4, codec="libvpx-vp9", pix_fmt="yuv420p")
+    result = CliRunner().invoke(app, [str(source), "-o", str(output), "--report", str(report_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    assert report["settings"]["encoding"]["codec"] is None  # asked for: nothing
+    assert report["files"][0]["video_written_as"] == {"codec": "h264", "crf": 18, "preset": "veryfast"}
+    assert "h264, crf 18, preset veryfast" in report_path.with_suffix(".html").read_text()
+    given = CliRunner().invoke(app, [str(source), "-o", str(tmp_path / "out.webm"), "--crf", "30", "--report",
+                                     str(report_path), "--overwrite", "--quiet"])
+    assert given.exit_code == 0, given.output
+    assert json.loads(report_path.read_text())["files"][0]["video_written_as"] == {"codec": "vp9", "crf": 30,
+                                                                                  "preset": None}

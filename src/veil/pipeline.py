@@ -300,7 +300,8 @@ def _count_left_out(media: MediaPlan, source: Path) -> None:
         container.close()
     stream = media.detection.setdefault("stream", {})
     stream.update(counted)
-    stream.pop("sound_encoded_again", None)  # an earlier render's: this one says its own
+    for said_by_render in ("sound_encoded_again", "video_written_as"):
+        stream.pop(said_by_render, None)  # an earlier render's: this one says its own
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,8 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         "input_matches_plan": media.sha256 is None or actual == media.sha256,
         "output": output,
         "output_sha256": current_sha256(output) if output else None,
+        # A video's codec, CRF and preset as encoded (the settings' encoding leaves veil's choices None).
+        "video_written_as": media.detection.get("stream", {}).get("video_written_as") if output else None,
         "detection": media.detection,
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
         # A damaged video redacted as far as it decodes (--salvage): what was gone past; None if not asked.
@@ -312,6 +314,7 @@ def file_html(file: dict[str, Any]) -> str:
         row("Input unchanged since planning", "yes" if file["input_matches_plan"] else "NO"),
         row("Output", file["output"] or "(not written)"),
         row("Output SHA-256", file["output_sha256"], code=True),
+        *([row("Video written as", written_as_text(file["video_written_as"]))] if file["video_written_as"] else []),
         row("Regions hidden / kept visible", f"{file['regions_hidden']} / {file['regions_kept_visible']}"
             + ("" if file["output"] else f" (not written: {file['regions_planned']} planned)")),
         row("Regions wholly outside the picture (they hide nothing)", file["regions_off_picture"]),
@@ -347,6 +350,10 @@ def file_html(file: dict[str, Any]) -> str:
     parts.append(edits_html(file["edits"], with_media=False))
     parts.append("</section>")
     return "".join(parts)
+
+
+def written_as_text(written: dict[str, Any]) -> str:
+    return f"{written['codec']}, crf {written['crf']}" + (f", preset {written['preset']}" if written["preset"] else "")
 
 
 def voice_summary(voice: dict[str, Any]) -> str:

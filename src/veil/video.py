@@ -827,6 +827,7 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
         if out is None:
             raise VideoError("no frame could be decoded")
         out.finish()
+        media.detection.setdefault("stream", {})["video_written_as"] = out.video_written_as
         if again := out.sound_encoded_again(container):
             media.detection.setdefault("stream", {})["sound_encoded_again"] = again
     except BaseException:

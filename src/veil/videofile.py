@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import av
 import av.error
@@ -67,6 +67,8 @@ PRESETS = {"libx264": "veryfast", "libx265": "fast"}
 # FFmpeg's field orders (AVFieldOrder) of interlaced video, by the field shown first.
 TOP_FIELD_FIRST, BOTTOM_FIELD_FIRST = (2, 4), (3, 5)
 CODEC_NAMES = {"libvpx": "VP8", "libvpx-vp9": "VP9", "libsvtav1": "AV1"}
+# Each encoder by the --codec name that asks for it (VP8, which none asks for, by its own).
+CODEC_OPTIONS = {"libx264": "h264", "libx265": "h265", "libvpx-vp9": "vp9", "libsvtav1": "av1", "libvpx": "vp8"}
 # FFmpeg's muxers name themselves and their version in the file unless asked to be bitexact.
 NAMELESS_MUXING = {"fflags": "+bitexact"}
 # x264 writes its version and every setting (threads included) in an SEI unit in front of its
@@ -764,6 +766,8 @@ class Output:
     # voices are edited, is passed over (the edit's timeline makes its time silence).
     salvage: bool = False
     last_pts: int | None = None  # the last video frame's time, in the video's time base
+    # The codec, CRF and (x264, x265) preset the video is encoded with (`written_as`).
+    video_written_as: dict[str, Any] = field(default_factory=dict)
 
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
@@ -888,10 +892,17 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         cuts = {index: LastFrameCut(source, source.streams[index]) for index in reencode}
         ends = {index: end for index in copies if (end := exact_sound_end(source, source.streams[index])) is not None}
         return Output(out, stream, copies, reencode, sei_stripper, rewritten=rewritten, cuts=cuts, sound_ends=ends,
-                      salvage=salvage, fields=FieldOrder.of(stream))
+                      salvage=salvage, fields=FieldOrder.of(stream), video_written_as=written_as(stream))
     except Exception:
         out.close()
         raise
+
+
+def written_as(stream: av.video.stream.VideoStream) -> dict[str, Any]:
+    """The codec, CRF and preset of a video stream `_add_video` made, before it opens (the encoder
+    takes its options then): the encoding settings asked for leave out (None) what veil chose."""
+    return {"codec": CODEC_OPTIONS.get(stream.codec_context.name, stream.codec_context.name),
+            "crf": int(stream.options["crf"]), "preset": stream.options.get("preset")}
 
 
 def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoStream, rotation: int,
