@@ -843,3 +843,17 @@ def test_a_folder_of_one_photo_is_resumed_like_any_folder(shared_data, tmp_path)
     assert first.returncode == 0 and (tmp_path / "out" / MANIFEST).is_file(), first.stderr
     again = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["already_done"] == 1, again.stderr
+
+
+def test_a_folder_with_nothing_to_work_on_lists_what_it_passed_over_in_json(tmp_path):
+    # README: what is neither photo nor video is listed by name as skipped, also in --json. A folder
+    # of nothing else was refused with {"error", "exit_code"} alone: the names were on stderr only.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("the meeting's address\n")
+    result = run_veil(folder, "--json")
+    assert result.returncode == 2, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["exit_code"] == 2 and answer["error"].startswith("no photos or videos found")
+    assert [(Path(entry["path"]).name, entry["reason"]) for entry in answer["skipped_files"]] == [
+        ("notes.txt", "not a photo, video or sound file veil can read")]

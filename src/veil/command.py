@@ -52,7 +52,12 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions
 
 class Refused(Exception):
     """The run cannot start (an unreachable URL, an output that may not be written, nothing to
-    work on...): one line, exit code 2, nothing written."""
+    work on...): one line, exit code 2, nothing written. `skipped_files`: what was passed over in
+    the folders named (nothing to work on), for --json as its summary gives them."""
+
+    def __init__(self, message: str, skipped_files: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.skipped_files = skipped_files
 
 
 def answering_refusals(command: Callable[..., None]) -> Callable[..., None]:
@@ -62,16 +67,17 @@ def answering_refusals(command: Callable[..., None]) -> Callable[..., None]:
         try:
             command(*args, **options)
         except Refused as refusal:
-            tell_refusal(str(refusal), 2, options.get("as_json", False))
+            tell_refusal(str(refusal), 2, options.get("as_json", False), refusal.skipped_files)
             raise typer.Exit(2)
     return run
 
 
-def tell_refusal(message: str, exit_code: int, as_json: bool) -> None:
+def tell_refusal(message: str, exit_code: int, as_json: bool,
+                 skipped_files: list[dict[str, str]] | None = None) -> None:
     """Why a run did no work: the line on stderr and, for --json, as the one JSON object on stdout."""
     err.print(f"veil: {message}")
     if as_json:
-        print_json_error(message, exit_code)
+        print_json_error(message, exit_code, skipped_files=skipped_files)
 
 
 def print_json(answer: dict, indent: int | None = None) -> None:
@@ -86,12 +92,15 @@ def print_json(answer: dict, indent: int | None = None) -> None:
 
 
 def print_json_error(message: str, exit_code: int, finished: list[dict] | None = None,
-                     not_written: list[dict[str, str]] | None = None) -> None:
+                     not_written: list[dict[str, str]] | None = None,
+                     skipped_files: list[dict[str, str]] | None = None) -> None:
     """--json's answer for a run that ended without a summary; `finished`: the files a stopped run
     had settled (done, failed or already done), each as the summary gives it; `not_written`: the
-    plan or report it could not write (`write_run_files`)."""
+    plan or report it could not write (`write_run_files`); `skipped_files`: what a run with nothing
+    to work on passed over."""
     print_json({"error": message, "exit_code": exit_code, **({"results": finished} if finished is not None else {}),
-                **({"not_written": not_written} if not_written is not None else {})})
+                **({"not_written": not_written} if not_written is not None else {}),
+                **({"skipped_files": skipped_files} if skipped_files is not None else {})})
 
 
 def show_version(value: bool) -> None:
@@ -183,7 +192,8 @@ def redact(
     if not inputs:
         for skip in skipped:
             err.print(f"veil: {'' if skip.unreadable else 'skipped '}{shown(skip.path)}: {skip.reason}")
-        raise Refused("no photos or videos found in " + ", ".join(shown(p) for p in named))
+        raise Refused("no photos or videos found in " + ", ".join(shown(p) for p in named),
+                      [{"path": str(s.path), "reason": s.reason} for s in skipped])
     # What could not be read was not chosen away: it fails, by name, like a file that could not be redacted.
     unread = [FileResult(s.path, error=s.reason) for s in skipped if s.unreadable]
     skipped = [s for s in skipped if not s.unreadable]
