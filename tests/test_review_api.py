@@ -28,7 +28,7 @@ from video_support import damaged, reencode
 from veil.detect import FAST
 from veil.pipeline import Analysis
 from veil.outputs import OutputError
-from veil.plan import MediaPlan, Plan, RenderSettings
+from veil.plan import Encoding, MediaPlan, Plan, RenderSettings
 from veil.render import redact_frame
 from veil.names import shown
 from veil.review.app import MAX_PLAN_BYTES, LaunchCodes, create_app
@@ -476,6 +476,32 @@ def test_the_same_review_command_again_resumes_and_says_detection_is_not_run_aga
     said = _review_until_served(*common, "--accurate", "--hide", "faces,plates")
     assert "press Ctrl+C" not in said and "detected with other settings than --accurate, --hide" in said, said
     assert "was detected without --accurate" in said and "was looked at for face" in said
+
+
+
+def test_the_review_takes_the_encoding_options_as_the_command_does(detected_plan: Path, tmp_path: Path):
+    # A review exports its videos and photos: their codec, quality, subtitles and colour profile are
+    # the reviewer's choice as on the command line (its messages name these options, and a plan with
+    # a crf beyond H.264's scale could be exported in no other way).
+    plan = tmp_path / "p.veil-plan.json"
+    shutil.copy(detected_plan, plan)
+    options = ("--crf", "30", "--codec", "H265", "--preset", "slow", "--keep-subtitles", "--keep-icc")
+    said = _review_until_served("--plan", str(plan), "--output-dir", str(tmp_path), "--no-browser", *options)
+    assert "press Ctrl+C" in said, said
+    encoding = Plan.load(plan).encoding
+    assert (encoding.crf, encoding.codec, encoding.preset, encoding.keep_subtitles, encoding.keep_icc) == \
+        (30, "h265", "slow", True, True)
+    assert sorted(e.detail["setting"] for e in Plan.load(plan).edits if e.action == "setting changed") == \
+        ["codec", "crf", "keep_icc", "keep_subtitles", "preset"]
+    # A review resumed by the same command, its saved plan's settings as they were but for what is typed.
+    said = _review_until_served(str(PHOTO), str(VIDEO), "--save-plan", str(plan), "--output-dir", str(tmp_path),
+                                "--no-browser", "--crf", "24")
+    assert "resuming the review saved in" in said, said
+    assert (Plan.load(plan).encoding.crf, Plan.load(plan).encoding.codec) == (24, "h265")
+    # A new review's plan is made with them.
+    fresh = open_session([PHOTO], None, tmp_path / "new.json", tmp_path, None, RenderSettings(), Analysis(FAST),
+                         encoding=Encoding(crf=20, keep_icc=True))
+    assert (saved(fresh).encoding.crf, saved(fresh).encoding.keep_icc) == (20, True)
 
 
 # A browser named by $BROWSER: it writes what it was started with, and the launch page's mode

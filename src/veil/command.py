@@ -35,9 +35,10 @@ from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftover
                             say_what_dead_runs_left)
 from veil.kinds import counted
 from veil.names import holds_capture_time, readable_anywhere, shown
-from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
-                          Preset, SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, parse_color, parse_hide_option,
-                          with_options_given)
+from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
+                          KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
+                          SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, encoding_asked, parse_color,
+                          parse_hide_option, with_options_given)
 from veil.outputs import (Input, OutputClaims, OutputError, RunFileClash, Skipped, check_writable, claim_key,
                           collect_inputs, output_path, partial_outputs)
 from veil.photo import file_sha256
@@ -137,19 +138,19 @@ def redact(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Detect and plan only; write no media.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors, and warnings of what was left as it was.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
-    crf: Annotated[Optional[int], typer.Option(min=0, max=63, help="Video quality (lower is better); default near-transparent for the codec.")] = None,
-    codec: Annotated[Optional[str], typer.Option(help="Video codec: h264, h265, vp9, av1. Default: h264 (h265 for an H.265 or a deeper than 8-bit input); in .webm the input's VP8, VP9 or AV1, else vp9; in .ogv VP8.")] = None,
-    preset: Annotated[Optional[Preset], typer.Option(help="Video, H.264/H.265: the encoder's speed preset (faster: larger files at the same --crf). Default: veryfast for H.264, fast for H.265.")] = None,
+    crf: CrfOption = None,
+    codec: CodecOption = None,
+    preset: PresetOption = None,
     start: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse from this second; frames before it are not checked and fully covered (see --only-range).")] = None,
     end: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse up to this second; frames after it are not checked and fully covered (see --only-range).")] = None,
     only_range: Annotated[bool, typer.Option("--only-range", help="Video: leave frames outside --start/--end unredacted.")] = False,
     salvage: SalvageOption = False,
-    keep_subtitles: Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")] = False,
+    keep_subtitles: KeepSubtitlesOption = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Photos redacted at once, each in its own process (default: every usable core); videos run one at a time on every core.")] = None,
     cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run each file as a task on the Dask scheduler at this address (tcp://host:8786), or local:N for N worker processes here. Every worker must see the same paths.")] = None,
     manifest: Annotated[Optional[Path], typer.Option("--manifest", parser=local_path, help="Record of every input (JSON Lines); running again skips the files it lists as done. Default for a folder or several files given (folders' files, unreadable and passed-over ones included): veil-manifest.jsonl in --output-dir, else beside the first output (in the current folder when that is a URL).")] = None,
     voice: VoiceOption = VoiceChoice.keep,
-    keep_icc: Annotated[bool, typer.Option("--keep-icc", help="Photos: keep the original colour profile (by default pixels become sRGB: a profile can name the camera's maker).")] = False,
+    keep_icc: KeepIccOption = False,
     version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """Find every face in photos and videos and hide it irreversibly; strip identifying metadata."""
@@ -167,8 +168,7 @@ def redact(
     except RemoteError as error:
         raise Refused(str(error))
     render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
-    encoding = Encoding(crf=crf, codec=codec.lower() if codec else None, preset=preset.value if preset else None,
-                        keep_subtitles=keep_subtitles, keep_icc=keep_icc)
+    encoding = encoding_asked(crf, codec, preset, keep_subtitles, keep_icc)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, start, end, only_range,
                         parse_hide_option(hide), salvage)
     if plan_file is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -64,6 +64,18 @@ OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace outp
 HideOption = Annotated[str, typer.Option("--hide", help=f"What to hide, a comma list of {', '.join(HIDE_WORDS)}. Text is hidden, never read.")]
 SalvageOption = Annotated[bool, typer.Option("--salvage", help="Video: redact a damaged or truncated file as far as it decodes, instead of refusing it: frames decoded from damaged data are fully covered, what cannot be decoded is left out, and each is said.")]
 VoiceOption = Annotated[VoiceChoice, typer.Option(help="Speech in the sound: keep (default for videos; voices stay recognisable), mute (speech only), mute-all (all sound), anonymise (pitch and speech envelope moved at random per segment; words kept, voices still partly linkable). Audio files need one of the last three.")]
+CrfOption = Annotated[Optional[int], typer.Option(min=0, max=63, help="Video quality (lower is better); default near-transparent for the codec.")]
+CodecOption = Annotated[Optional[str], typer.Option(help="Video codec: h264, h265, vp9, av1. Default: h264 (h265 for an H.265 or a deeper than 8-bit input); in .webm the input's VP8, VP9 or AV1, else vp9; in .ogv VP8.")]
+PresetOption = Annotated[Optional[Preset], typer.Option(help="Video, H.264/H.265: the encoder's speed preset (faster: larger files at the same --crf). Default: veryfast for H.264, fast for H.265.")]
+KeepSubtitlesOption = Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")]
+KeepIccOption = Annotated[bool, typer.Option("--keep-icc", help="Photos: keep the original colour profile (by default pixels become sRGB: a profile can name the camera's maker).")]
+
+
+def encoding_asked(crf: int | None, codec: str | None, preset: Preset | None, keep_subtitles: bool,
+                   keep_icc: bool) -> Encoding:
+    """The encoding settings the options ask for (None: veil's choice for each file)."""
+    return Encoding(crf=crf, codec=codec.lower() if codec else None, preset=preset.value if preset else None,
+                    keep_subtitles=keep_subtitles, keep_icc=keep_icc)
 
 
 RENDER_OPTIONS = ("mode", "color", "blocks", "voice")

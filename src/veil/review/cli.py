@@ -26,16 +26,17 @@ import typer
 import uvicorn
 
 from veil import __version__
-from veil.options import (AccurateOption, BlocksOption, ColorOption, HideOption, Mode, ModeOption, OverwriteOption,
+from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
+                          KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, detection_flags,
-                          parse_color, parse_hide_option, with_options_given)
+                          encoding_asked, parse_color, parse_hide_option, with_options_given)
 from veil.detect import PROFILES
 from veil.interrupt import say_what_dead_runs_left, temporary_folder
 from veil.names import first_few, real_path, shown
 from veil.outputs import Input, OutputClaims, OutputError, collect_inputs, media_at, output_path
 from veil.pipeline import Analysis, FileTask, redact_file
 from veil.photo import file_sha256
-from veil.plan import PIXELATE_BLOCKS, Plan, PlanError, RenderSettings
+from veil.plan import PIXELATE_BLOCKS, Encoding, Plan, PlanError, RenderSettings
 from veil.report import report_paths
 from veil.review.app import LaunchCodes, create_app, page_leading_to
 from veil.review.peer import sees_own_connections
@@ -74,11 +75,17 @@ def review(
     blocks: BlocksOption = PIXELATE_BLOCKS,
     voice: VoiceOption = VoiceChoice.keep,
     salvage: SalvageOption = False,
+    crf: CrfOption = None,
+    codec: CodecOption = None,
+    preset: PresetOption = None,
+    keep_subtitles: KeepSubtitlesOption = False,
+    keep_icc: KeepIccOption = False,
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 0,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the address only; do not open a browser.")] = False,
 ) -> None:
     """Check and correct every redaction in a local web page, then export the outputs and an audit report."""
     settings = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
+    encoding = encoding_asked(crf, codec, preset, keep_subtitles, keep_icc)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, hide=parse_hide_option(hide),
                         salvage=salvage)
     say_what_dead_runs_left(err.print)
@@ -86,8 +93,9 @@ def review(
     try:
         try:
             session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings, analysis,
-                                   overwrite, lambda plan, resumed: take_options(plan, resumed, settings, analysis, ctx),
-                                   lock.take)
+                                   overwrite, lambda plan, resumed: take_options(plan, resumed, settings, encoding,
+                                                                                 analysis, ctx),
+                                   lock.take, encoding)
         except (SessionError, PlanError, OutputError, ValueError) as error:
             say(f"veil review: {error}")
             raise typer.Exit(2)
@@ -129,11 +137,12 @@ def open_browser(address: str) -> None:
         say("veil review: no browser could be started: open the address above in one")
 
 
-def take_options(plan: Plan, resumed: bool, settings: RenderSettings, analysis: Analysis, ctx: typer.Context) -> None:
+def take_options(plan: Plan, resumed: bool, settings: RenderSettings, encoding: Encoding, analysis: Analysis,
+                 ctx: typer.Context) -> None:
     """The options typed on the command line, into a saved plan (see `with_options_given`). A
     review resumed by the same command keeps its detection; detection options that ask for
     another one are refused: the review would go on without what they ask for."""
-    with_options_given(plan, settings, None, ctx, resumed)
+    with_options_given(plan, settings, encoding, ctx, resumed)
     if not (resumed and (flags := detection_flags(ctx))):
         return
     if other := detection_asked_otherwise(plan, analysis):
@@ -164,14 +173,16 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
                  report: Path | None, settings: RenderSettings, analysis: Analysis,
                  overwrite: bool = False,
                  given: Callable[[Plan, bool], None] = lambda plan, resumed: None,
-                 hold: Callable[[Path], None] = lambda plan_path: None) -> ReviewSession:
+                 hold: Callable[[Path], None] = lambda plan_path: None,
+                 encoding: Encoding = Encoding()) -> ReviewSession:
     """Load or make the plan, and decide where it, the outputs and the report are written.
 
     A saved plan (`plan_file`, or one resumed: `given`'s second argument) takes the options
     typed on the command line through `given`. Outputs and a report that exist already (a reviewed export, say), and a
     `save_plan` file other than the plan loaded, are refused unless `overwrite`: a second
     review must not replace the first one's work unasked. `hold` is handed the plan's path
-    before the plan is read or made (the command locks it there).
+    before the plan is read or made (the command locks it there). `encoding`: a new plan's
+    encoding settings (a saved one's are its own, but for those `given` changes).
     """
     if plan_file is not None:
         # The plan is saved where it lies, through a link too (saved at the link, it replaced the
@@ -206,7 +217,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         if plan is not None:
             given(plan, True)
         else:
-            plan = detect(inputs, settings, analysis)
+            plan = detect(inputs, settings, encoding, analysis)
     check_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
     # Every file the session will write is checked before it writes any.
     claims = OutputClaims(Path(m.path) for m in plan.media)
@@ -270,8 +281,8 @@ def resume(plan_path: Path, sources: list[Path], overwrite: bool = False) -> Pla
     return plan
 
 
-def detect(inputs: list[Input], settings: RenderSettings, analysis: Analysis) -> Plan:
-    plan = Plan(render=settings, veil_version=__version__)
+def detect(inputs: list[Input], settings: RenderSettings, encoding: Encoding, analysis: Analysis) -> Plan:
+    plan = Plan(render=settings, encoding=encoding, veil_version=__version__)
     for number, item in enumerate(inputs, 1):
         say(f"[{number}/{len(inputs)}] detecting in {item.source}")
         result = redact_file(FileTask(item.source, item.kind, None, settings, plan.encoding, analysis),
