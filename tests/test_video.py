@@ -299,9 +299,11 @@ def test_rotated_video_keeps_its_rotation_and_faces_are_hidden_upright(tmp_path:
 
 def _clip_with_sound(target: Path, codec: str, layout: str, languages: tuple[str | None, ...] = (None,)) -> None:
     """Ten frames of a real clip, with a tone as 48 kHz sound in `codec`, tagged with `layout`: a
-    track per language (where one is named, the track is titled too, and the first is the default)."""
+    track per language (where one is named, the track is titled too, and the first is the default;
+    the video is the default too)."""
     with av.open(str(VIDEOS / "youtube_faces" / "Alek_Wek1.mp4")) as clip, av.open(str(target), "w") as out:
         video = out.add_stream("libx264", rate=30)
+        video.disposition = av.stream.Disposition.default
         sounds = [out.add_stream(codec, rate=48000) for _ in languages]
         for n, (sound, language) in enumerate(zip(sounds, languages)):
             sound.layout = layout
@@ -395,7 +397,7 @@ def test_kept_sound_encoded_again_is_said(tmp_path: Path):
 
 def test_sound_tracks_keep_their_language_and_default_but_not_their_title(tmp_path: Path):
     # A dubbed film's tracks lost their language and which is the default: a player could not
-    # pick the viewer's language.
+    # pick the viewer's language. (The video track lost its default flag too.)
     source = tmp_path / "dubbed.mkv"
     _clip_with_sound(source, "flac", "mono", languages=("eng", "fra"))
     for voice in ("keep", "mute"):
@@ -405,7 +407,9 @@ def test_sound_tracks_keep_their_language_and_default_but_not_their_title(tmp_pa
         with av.open(str(target)) as c:
             kept = [(s.metadata.get("language"), bool(s.disposition & av.stream.Disposition.default), s.metadata.get("title"))
                     for s in c.streams.audio]
+            video_default = bool(c.streams.video[0].disposition & av.stream.Disposition.default)
         assert kept == [("eng", True, None), ("fra", False, None)], voice
+        assert video_default, voice
 
 
 def test_upright_to_coded_matches_numpy_rotation():

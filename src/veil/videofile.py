@@ -966,6 +966,7 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     stream.options = options
     if rotation:
         stream.set_display_rotation(rotation)
+    keep_track_choice(video, stream)
     return stream
 
 
@@ -1002,8 +1003,8 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
 
 
 def keep_track_choice(source: av.stream.Stream, stream: av.stream.Stream) -> None:
-    """What a player chooses a sound or subtitle track by: its language and whether it is the
-    default (or forced). Its title is not kept (it may name a person, as "Interview with ...")."""
+    """What a player chooses a track by: its language and whether it is the default (or forced).
+    Its title is not kept (it may name a person, as "Interview with ...")."""
     if language := source.metadata.get("language"):
         stream.metadata["language"] = language
     with contextlib.suppress(AttributeError):  # a PyAV without dispositions: left as the muxer sets them
