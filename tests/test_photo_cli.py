@@ -519,6 +519,17 @@ def test_plan_for_a_changed_photo_is_refused(shared_data, tmp_path):
 # --- output modes of the command ----------------------------------------------------------------
 
 
+def test_options_for_videos_typed_for_photos_alone_are_said_to_do_nothing(shared_data, tmp_path):
+    # `--crf 30 --start 2` on a folder of photos did nothing, unsaid, and the report recorded them as
+    # settings, as if they had acted; --keep-icc does act on photos.
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    result = veil_subprocess(photo, "-o", tmp_path / "out.jpg", "--crf", "30", "--start", "2", "--keep-icc", "--json")
+    assert result.returncode == 0, result.stderr
+    line = "--crf, --start act on videos only, and there are none among the inputs: not used"
+    assert f"veil: {line}" in result.stderr and "keep-icc" not in result.stderr, result.stderr
+    assert json.loads(result.stdout)["notes"] == [line]
+
+
 def test_dry_run_writes_no_media_and_json_counts_faces(shared_data, tmp_path):
     source = copy_in(shared_data, GROUP, tmp_path)
     result = veil(source, "--dry-run", "--json", "--save-plan", tmp_path / "plan.json")

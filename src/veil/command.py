@@ -37,8 +37,8 @@ from veil.kinds import counted
 from veil.names import holds_capture_time, readable_anywhere, shown
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
                           KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
-                          SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, encoding_asked, parse_color,
-                          parse_hide_option, with_options_given)
+                          SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, encoding_asked,
+                          options_acting_on_nothing, parse_color, parse_hide_option, with_options_given)
 from veil.outputs import (Input, OutputClaims, OutputError, RunFileClash, Skipped, check_writable, claim_key,
                           collect_inputs, output_path, partial_outputs)
 from veil.photo import file_sha256
@@ -199,6 +199,9 @@ def redact(
     skipped = [s for s in skipped if not s.unreadable]
     for result in unread:
         err.print(f"veil: {shown(result.source)}: {result.error}")
+    for idle in options_acting_on_nothing(ctx, {i.kind for i in inputs}):
+        run_notes.append(idle)
+        err.print(f"veil: {idle}")
 
     # One file named has nothing to resume; a folder or several files (unreadable and passed-over ones
     # too) are listed: the user's files, not veil's own outputs and manifest found beside them.

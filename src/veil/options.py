@@ -84,6 +84,25 @@ ENCODING_OPTIONS = ("crf", "codec", "preset", "keep_subtitles", "keep_icc")
 DETECTION_OPTIONS = ("accurate", "hide", "shape", "start", "end", "only_range", "salvage")
 
 
+# Options that act on some kinds of media only, and what those are called.
+ACTS_ON = {**dict.fromkeys(("crf", "codec", "preset", "keep_subtitles", "start", "end", "only_range"),
+                           (("video",), "videos")),
+           "keep_icc": (("image", "animation"), "photos and animations")}
+
+
+def options_acting_on_nothing(ctx: typer.Context, kinds: set[str]) -> list[str]:
+    """A line for each group of options typed that act on no kind of file in `kinds` (a run's
+    inputs): an option that changes nothing must not pass as one that did (`--crf 30` typed for
+    photos alone, say)."""
+    idle: dict[str, list[str]] = {}
+    for name in given_options(ctx, tuple(ACTS_ON)):
+        acts_on, called = ACTS_ON[name]
+        if not kinds & set(acts_on):
+            idle.setdefault(called, []).append("--" + name.replace("_", "-"))
+    return [f"{', '.join(flags)} act{'' if len(flags) > 1 else 's'} on {called} only, and there are none among the "
+            "inputs: not used" for called, flags in idle.items()]
+
+
 def given_options(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:
     """Those of `names` typed on the command line (by name: typer bundles its own click)."""
     return [name for name in names
