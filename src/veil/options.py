@@ -122,8 +122,9 @@ def with_options_given(plan: Plan, render: RenderSettings, encoding: Encoding | 
     is `resumed` was started by the same command, detection options and all: the caller says
     they are not run again."""
     if (flags := detection_flags(ctx)) and not resumed:
-        raise ValueError(f"{flags} appl{'y' if ',' in flags else 'ies'} to detection, and a saved "
-                         "plan's detection is done: leave them out, or detect afresh without the plan")
+        several = "," in flags
+        raise ValueError(f"{flags} appl{'y' if several else 'ies'} to detection, and a saved plan's detection is "
+                         f"done: leave {'them' if several else 'it'} out, or detect afresh without the plan")
     given = given_options(ctx, RENDER_OPTIONS + (ENCODING_OPTIONS if encoding is not None else ()))
     before = {**asdict(plan.render), **plan.encoding.settings()}
     plan.render = RenderSettings(**{name: getattr(render if name in given else plan.render, name)

@@ -147,7 +147,7 @@ def take_options(plan: Plan, resumed: bool, settings: RenderSettings, encoding: 
         return
     if other := detection_asked_otherwise(plan, analysis):
         raise SessionError(f"the saved review in progress was detected with other settings than {flags} "
-                           f"({', '.join(other)}): leave them out to continue it, or choose another "
+                           f"({', '.join(other)}): leave {'them' if ',' in flags else 'it'} out to continue it, or choose another "
                            "--save-plan to detect afresh")
     say(f"veil review: {flags} not run again: the resumed review was detected with them")
 
