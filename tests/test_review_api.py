@@ -174,6 +174,16 @@ def test_outputs_never_collide_with_inputs_or_each_other(tmp_path: Path):
     with pytest.raises(SessionError, match="the report .*x.jpg would replace a photo file"):  # the input
         open_session([tmp_path / "a"], None, tmp_path / "plan2.json", None, tmp_path / "a" / "x.jpg",
                      RenderSettings(), Analysis(FAST))
+    # Nor, --overwrite or not, a pipe (or a device) put over by the plan or the report (`--report
+    # /dev/null` run as root replaced the system's /dev/null with the report), found before detection.
+    # (The plan is saved where a link leads: the pipe itself.)
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "link.json").symlink_to(tmp_path / "pipe")
+    for plan, report, refused in ((tmp_path / "plan3.json", tmp_path / "pipe", "the report .*pipe is a pipe"),
+                                  (tmp_path / "link.json", None, "the plan .*pipe is a pipe")):
+        with pytest.raises(SessionError, match=refused):
+            open_session([tmp_path / "a"], None, plan, None, report, RenderSettings(), Analysis(FAST), overwrite=True)
+    assert (tmp_path / "pipe").is_fifo() and (tmp_path / "link.json").is_symlink()
 
 
 def test_loopback_host_only_and_no_cors(client: TestClient):

@@ -67,6 +67,37 @@ def test_existing_outputs_plans_and_reports_are_refused_without_overwrite(shared
     assert leftovers(tmp_path) == []
 
 
+def test_nothing_is_put_over_a_device_a_pipe_or_a_link_even_with_overwrite(shared_data, tmp_path):
+    # Each file is written whole beside its name, then put in its place: `--report /dev/null
+    # --overwrite` run as root replaced the system's /dev/null with the report, and `--save-plan
+    # /dev/stdout` the link to the standard output with the plan. (Tried here on a pipe and links
+    # of the test's own: the system's must not be at stake if veil gets it wrong.)
+    import veil as library
+
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    pipe, kept = tmp_path / "pipe", tmp_path / "kept.json"
+    os.mkfifo(pipe)
+    kept.write_text("a file a link leads to")
+    link, image_link = tmp_path / "link.json", tmp_path / "link.jpg"
+    link.symlink_to(kept)
+    image_link.symlink_to(kept)
+    for option, path, what, named in (("--report", pipe, "the report", "a pipe"),
+                                      ("--save-plan", link, "the plan", "a symbolic link"),
+                                      ("--manifest", pipe, "the manifest", "a pipe")):
+        result = veil(source, "-o", tmp_path / "new.jpg", option, path, "--overwrite")
+        assert result.exit_code == 2, result.stderr
+        assert f"veil: {what} {path} is {named}, which the finished file would replace" in result.stderr, result.stderr
+        assert not (tmp_path / "new.jpg").exists()  # refused before any work
+    result = veil(source, "-o", image_link, "--overwrite")
+    assert result.exit_code == 1 and f"the output {image_link} is a symbolic link" in result.stderr, result.stderr
+    os.mkfifo(tmp_path / "pipe.jpg")
+    with pytest.raises(ValueError, match="is a pipe, which the finished file would replace"):
+        library.redact_image(source, tmp_path / "pipe.jpg", overwrite=True)
+    assert pipe.is_fifo() and (tmp_path / "pipe.jpg").is_fifo()
+    assert link.is_symlink() and image_link.is_symlink() and kept.read_text() == "a file a link leads to"
+    assert leftovers(tmp_path) == []
+
+
 def test_a_batch_goes_on_past_a_refused_output_and_exits_non_zero(shared_data, tmp_path):
     folder = tmp_path / "in"
     first = copy_in(shared_data, TWO_PEOPLE, folder, "a.jpg")

@@ -16,6 +16,7 @@ import contextlib
 import errno
 import json
 import os
+import stat
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -412,6 +413,8 @@ def check_writable(target: Path | Url, overwrite: bool, what: str = "the output"
     try:
         if target.is_dir():
             raise OutputError(f"{what} {shown(target)} is a folder")
+        if isinstance(target, Path) and (other := not_a_file(target)):
+            raise OutputError(replacing_refused(target, other, what))
         if run_file and isinstance(target, Path) and (media := media_at(target)):
             raise OutputError(f"{what} {shown(target)} would replace {media}: name another file")
         if target.exists() and not overwrite:
@@ -433,6 +436,30 @@ def check_writable(target: Path | Url, overwrite: bool, what: str = "the output"
         raise OutputError(f"cannot write {what} {shown(target)}: {shown(folder)} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {what} {shown(target)}: {shown(folder)} is not a writable folder")
+
+
+def not_a_file(target: Path) -> str | None:
+    """What stands at `target` where it is neither a file, a folder nor nothing: a symbolic link, a
+    device (/dev/null), a pipe or a socket. An output is written beside its name and then put in
+    its place, which replaces a link itself, not what it leads to: over such a name it must never
+    be put (`--report /dev/null` or `--save-plan /dev/stdout` run as root replaced the system's
+    /dev/null, or its link to the standard output, with a file)."""
+    try:
+        if target.is_symlink():
+            return "a symbolic link" if target.exists() else "a symbolic link that leads nowhere (or in a loop)"
+        mode = os.stat(target).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file"
+
+
+def replacing_refused(target: Path, other: str, what: str = "the output") -> str:
+    return (f"{what} {shown(target)} is {other}, which the finished file would replace (each is written whole, "
+            "then put in its name's place), --overwrite or not: name a file")
 
 
 class OutputClaims:
@@ -529,6 +556,8 @@ def atomic_output(target: Path, overwrite: bool = True, before_commit: Callable[
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temp, 0o666 & ~umask)
+        if other := not_a_file(target):  # one that appeared after the run's checks, or a path they never saw
+            raise OutputError(replacing_refused(target, other, "the file"))
         if overwrite:
             os.replace(temp, target)
         else:

@@ -33,7 +33,8 @@ from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption
 from veil.detect import PROFILES
 from veil.interrupt import say_what_dead_runs_left, temporary_folder
 from veil.names import first_few, real_path, shown
-from veil.outputs import Input, OutputClaims, OutputError, collect_inputs, media_at, output_path
+from veil.outputs import (Input, OutputClaims, OutputError, collect_inputs, media_at, not_a_file, output_path,
+                          replacing_refused)
 from veil.pipeline import Analysis, FileTask, redact_file
 from veil.photo import file_sha256
 from veil.plan import PIXELATE_BLOCKS, Encoding, Plan, PlanError, RenderSettings
@@ -230,6 +231,8 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
     for path in report_paths(report_path):
         claims.claim(path, "the report")
     for path, what in [*((t, "the output") for t in targets), *((p, "the report") for p in report_paths(report_path))]:
+        if other := not_a_file(path):
+            raise SessionError(replacing_refused(path, other, what))
         if path.exists() and not overwrite:
             raise SessionError(f"{what} {path} exists: use --overwrite to replace it")
     plan.save(plan_path)
@@ -257,6 +260,8 @@ def run_files_checked(plan_path: Path, report: Path | None) -> Path:
             raise SessionError(f"cannot write {what} {shown(path)}: {error.strerror or error}") from None
         if media:
             raise SessionError(f"{what} {shown(path)} would replace {media}: name another file")
+        if other := not_a_file(path):
+            raise SessionError(replacing_refused(path, other, what))
     return report_path
 
 
