@@ -52,10 +52,13 @@ class TextPass:
     """One look of the text detector: the image enlarged `upscale` times beyond the model's own
     input size. A closer look also takes larger textures for text, and lines tall enough for the
     model's own size are that look's to find: it keeps only the lines shorter than `tallest`
-    pixels at the model's own size (None: every line)."""
+    pixels at the model's own size (None: every line). A look from farther away keeps only the
+    lines at least `shortest` pixels tall at the model's own size, which that size sees too close
+    to find whole (None: every line)."""
 
     upscale: float = 1.0
     tallest: float | None = None
+    shortest: float | None = None
 
 
 MODEL_SIZE = TextPass()
@@ -136,6 +139,8 @@ def detect_text(image: np.ndarray, passes: tuple[TextPass, ...], detector: TextD
         lines = _text_pass(rgb, look.upscale, detector)
         if look.tallest is not None:
             lines = [line for line in lines if line.short_side * model_scale < look.tallest]
+        if look.shortest is not None:
+            lines = [line for line in lines if line.short_side * model_scale >= look.shortest]
         found += lines
     return found
 
