@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from veil.detect import TRANSPARENCY_VIEWS, as_shown
+from veil.detect import FAST, TRANSPARENCY_VIEWS, as_rgb8, as_shown, exposure_gain
 from veil.people import detect_people, people_boxes, people_record, shared_person_detector
 from veil.plan import Box, Kind, Region
 from veil.textdetect import MODEL_SIZE, TextBox, TextPass, detect_text, shared_text_detector, text_record
@@ -171,9 +171,7 @@ def kinds_record(hide: tuple[Kind, ...], width: int, height: int, passes: tuple[
                           "text_margin": TEXT_RULE.margin,
                           "plate_margin": PLATE_RULE.margin,
                           "plate_aspect": [PLATE_RULE.min_aspect, PLATE_RULE.max_aspect],
-                          "plate_score": PLATE_RULE.min_score,
-                          # The face detectors' brightening of a dark picture is theirs alone.
-                          "brightened_when_dark": False}
+                          "plate_score": PLATE_RULE.min_score}
     if "person" in hide:
         record["people"] = {**people_record(), "brightened_when_dark": False}
     return record
@@ -199,4 +197,7 @@ def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region
     for kind in ("text", "people"):
         if kind in record and len(views) > 1:
             record[kind]["transparency_views"] = list(TRANSPARENCY_VIEWS)
+    gains = [exposure_gain(as_rgb8(view), FAST.dark_below) for view in views] if wants_text(hide) else []
+    if any(gain != 1.0 for gain in gains):  # as `detect_text` brightened each view
+        record["text"]["exposure_gain"] = [round(gain, 3) for gain in gains]
     return regions, record

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from veil.detect import as_rgb8, tile_starts
+from veil.detect import FAST, as_rgb8, exposed, exposure_record, tile_starts
 from veil.models import model_sha256, onnx_session, shared
 
 MODEL_NAME = "ppocrv6_det_small.onnx"
@@ -131,7 +131,9 @@ def detect_text(image: np.ndarray, passes: tuple[TextPass, ...], detector: TextD
     """Find text lines in an RGB(A)/grayscale image array; boxes are in its pixel coordinates.
     Every pass's lines are returned together (a line seen by two passes is there twice)."""
     detector = detector or shared_text_detector()
-    rgb = as_rgb8(image)
+    # A dark picture is shown brightened, by the face detectors' rule: the net misses plates and
+    # words in a night shot that it finds once the picture is exposed as a camera would.
+    rgb = exposed(as_rgb8(image), FAST.dark_below)  # the same for every profile
     height, width = rgb.shape[:2]
     model_scale = input_scale(width, height)
     found: list[TextBox] = []
@@ -179,6 +181,7 @@ def text_record(width: int, height: int, passes: tuple[TextPass, ...]) -> dict:
         "binarise": BINARISE,
         "box_score": BOX_SCORE,
         "unclip": UNCLIP,
+        "brightened_when_dark": exposure_record(FAST),
     }
 
 
