@@ -2009,3 +2009,45 @@ def test_a_camera_flash_is_not_a_cut_and_tracks_run_through_it(tmp_path: Path) -
         [sorted(region.boxes) for region in plan.regions]
     # A cut whose grey levels come back two frames later, to another picture: still a cut.
     assert 82 in plan_video(VIDEOS / "with_audio" / "short_hamilton_clip.mp4", end=0.1).scene_cuts
+
+
+def test_a_pixelated_face_keeps_its_blocks_as_it_moves_across_the_frame(tmp_path):
+    """Each frame of a moving face averages the same parts of it: veil counts the blocks from the
+    face's own box, which moves with the face. Counted from the frame's corner, the face would slide
+    across the grid and every frame would average it differently, which an attacker can combine
+    into more detail than one frame holds (bench/reid_video.py)."""
+    lfw = DATA / "lfw" / "images" / "Abdullah_Gul"
+    if not lfw.is_dir():
+        pytest.skip(f"LFW not found at {lfw}")
+    face = cv2.cvtColor(cv2.imread(str(sorted(lfw.glob("*.jpg"))[1])), cv2.COLOR_BGR2RGB)
+
+    def corner(frame: int) -> tuple[int, int]:
+        # 1 px a frame across and down: 30 px in all, more than a block of the default mosaic here
+        return 20 + frame, 16 + frame
+
+    source = tmp_path / "moving face.mp4"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 224, 208, "yuv420p"
+        stream.options = {"crf": "12"}
+        for index in range(30):
+            picture = np.full((208, 224, 3), 128, np.uint8)
+            x, y = corner(index)
+            picture[y:y + 150, x:x + 150] = face
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        out.mux(stream.encode(None))
+    target = tmp_path / "pixelated.mp4"
+    render_video(plan_video(source), RenderSettings(mode="pixelate"), target)
+
+    with av.open(str(target)) as c:
+        rendered = [frame.to_ndarray(format="rgb24") for frame in c.decode(video=0)]
+    assert len(rendered) == 30
+
+    def face_area(index: int) -> np.ndarray:  # eyes to chin, in the photo's own place
+        x, y = corner(index)
+        return rendered[index][y + 45:y + 110, x + 45:x + 107].astype(np.float32)
+
+    # Mean difference from the first frame, in 8-bit levels: the detector's jitter of the box and
+    # the encoder's noise leave a few levels; a grid fixed in the frame gives several times more.
+    differences = [float(np.abs(face_area(i) - face_area(0)).mean()) for i in range(30)]
+    assert max(differences) < 10, [round(d, 1) for d in differences]
