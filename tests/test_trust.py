@@ -82,8 +82,7 @@ def test_nothing_is_put_over_a_device_a_pipe_or_a_link_even_with_overwrite(share
     link.symlink_to(kept)
     image_link.symlink_to(kept)
     for option, path, what, named in (("--report", pipe, "the report", "a pipe"),
-                                      ("--save-plan", link, "the plan", "a symbolic link"),
-                                      ("--manifest", pipe, "the manifest", "a pipe")):
+                                      ("--save-plan", link, "the plan", "a symbolic link")):
         result = veil(source, "-o", tmp_path / "new.jpg", option, path, "--overwrite")
         assert result.exit_code == 2, result.stderr
         assert f"veil: {what} {path} is {named}, which the finished file would replace" in result.stderr, result.stderr

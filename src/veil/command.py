@@ -227,7 +227,7 @@ def redact(
             check_writable(path, overwrite, "the plan" if path == save_plan else "the report", run_file=True)
         if manifest is not None:  # appended to, never replaced: it is the run's memory
             claims.claim(manifest, "the manifest", run_file=True)
-            check_writable(manifest, True, "the manifest")
+            check_writable(manifest, True, "the manifest", appended=True)
     except OutputError as error:
         raise Refused(str(error))
 

@@ -402,18 +402,19 @@ def media_at(target: Path) -> str | None:
     return f"a {target.suffix.lower()} file" if target.suffix.lower() in MEDIA_SUFFIXES else None
 
 
-def check_writable(target: Path | Url, overwrite: bool, what: str = "the output", run_file: bool = False) -> None:
+def check_writable(target: Path | Url, overwrite: bool, what: str = "the output", run_file: bool = False,
+                   appended: bool = False) -> None:
     """Refuse, before any work, a file that exists (unless --overwrite) or cannot be written.
     A `run_file` (the plan, the report) never replaces a photo, video or sound file, --overwrite
-    or not: a slip of its option's argument would lose one. (The manifest, appended to, is
-    refused by its own check when a file there is not a manifest.)
+    or not: a slip of its option's argument would lose one. (The manifest, `appended` to, never
+    replaces what is there, and is refused by its own check when a file there is not a manifest.)
 
     Whether a URL can be written is known only by writing: its upload says so.
     """
     try:
         if target.is_dir():
             raise OutputError(f"{what} {shown(target)} is a folder")
-        if isinstance(target, Path) and (other := not_a_file(target)):
+        if isinstance(target, Path) and not appended and (other := not_a_file(target)):
             raise OutputError(replacing_refused(target, other, what))
         if run_file and isinstance(target, Path) and (media := media_at(target)):
             raise OutputError(f"{what} {shown(target)} would replace {media}: name another file")
