@@ -89,6 +89,10 @@ def test_nothing_is_put_over_a_device_a_pipe_or_a_link_even_with_overwrite(share
         assert not (tmp_path / "new.jpg").exists()  # refused before any work
     result = veil(source, "-o", image_link, "--overwrite")
     assert result.exit_code == 1 and f"the output {image_link} is a symbolic link" in result.stderr, result.stderr
+    # The manifest is appended to, never put in place (a link to one is followed): a pipe no program
+    # reads would hold the run before its first file.
+    result = veil_subprocess(source, "-o", tmp_path / "new.jpg", "--manifest", pipe)
+    assert result.returncode == 2 and f"veil: the manifest {pipe} is a pipe: name a file" in result.stderr, result.stderr
     os.mkfifo(tmp_path / "pipe.jpg")
     with pytest.raises(ValueError, match="is a pipe, which the finished file would replace"):
         library.redact_image(source, tmp_path / "pipe.jpg", overwrite=True)

@@ -625,6 +625,17 @@ def test_interlaced_video_stays_interlaced_in_its_field_order(field_order: str, 
         assert len(in_order) == 12, f"{path.name}: {12 - len(in_order)} of 12 frames coded in the other field order"
 
 
+def test_a_render_says_only_its_own_encoding(tmp_path: Path):
+    # A review exported a video again: where the second export failed, the plan (and so the
+    # report's detection record) still said how the first one had encoded it.
+    source = VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4"
+    media = redact(source, tmp_path / "first.mp4", 0.3)
+    assert media.detection["stream"]["video_written_as"] == {"codec": "h264", "crf": 18, "preset": "veryfast"}
+    with pytest.raises(VideoError, match="beyond H.264's scale"):
+        render_video(media, BLACK, tmp_path / "second.mp4", encoding=Encoding(codec="h264", crf=60))
+    assert "video_written_as" not in media.detection["stream"]
+
+
 def test_vorbis_sound_is_copied_without_its_tags(tmp_path: Path):
     # Vorbis keeps its tags in a header of the stream's own (mkvmerge carries a tagged recording's
     # into Matroska): copied unchanged, they named the speaker and the place.

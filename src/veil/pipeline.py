@@ -298,10 +298,8 @@ def _count_left_out(media: MediaPlan, source: Path) -> None:
         counted = left_out(container) if media.kind == "video" else left_out_of_sound(container)
     finally:
         container.close()
-    stream = media.detection.setdefault("stream", {})
-    stream.update(counted)
-    for said_by_render in ("sound_encoded_again", "video_written_as"):
-        stream.pop(said_by_render, None)  # an earlier render's: this one says its own
+    media.detection.setdefault("stream", {}).update(counted)
+    media.forget_earlier_render()
 
 
 @dataclass(frozen=True)

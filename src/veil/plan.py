@@ -169,6 +169,12 @@ class MediaPlan:
         if it was planned without."""
         return self.detection.get("stream", {}).get("damage")
 
+    def forget_earlier_render(self) -> None:
+        """Drops what an earlier render said of its output (how the video was encoded, the sound
+        encoded again): a render says its own, and one that fails or is not run says none."""
+        for said_by_render in ("sound_encoded_again", "video_written_as"):
+            self.detection.get("stream", {}).pop(said_by_render, None)
+
     def covered_frames(self) -> set[int]:
         """Frames rendered fully hidden: not analysable, or outside the range and not left as they are."""
         return set(self.unanalysed_frames) | (set(self.unchecked_frames) if self.unchecked_covered else set())

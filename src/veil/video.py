@@ -760,6 +760,7 @@ def planned_stream(media: MediaPlan) -> int | None:
 
 def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp: Path, suffix: str,
             show_progress: bool, encoding: Encoding) -> None:
+    media.forget_earlier_render()  # a review's earlier export, say
     by_frame = media.boxes_by_frame()
     covered = media.covered_frames()
     secret = secrets.token_bytes(16)  # this export's blur shading; see render.shading
