@@ -508,6 +508,14 @@ def test_the_review_takes_the_encoding_options_as_the_command_does(detected_plan
                                 "--no-browser", "--crf", "24")
     assert "resuming the review saved in" in said, said
     assert (Plan.load(plan).encoding.crf, Plan.load(plan).encoding.codec) == (24, "h265")
+    # A codec veil has not, or a CRF beyond the codec's scale, is refused before the review starts
+    # (it failed every video at export, after the reviewer's work).
+    for bad, said in ((("--codec", "h266"), "'h266' is not one of"), (("--codec", "H264", "--crf", "60"),
+                                                                      "--crf 60 is beyond h264's scale (0-51)")):
+        result = CliRunner().invoke(review_app, [str(PHOTO), "--save-plan", str(tmp_path / "bad.json"), "--no-browser",
+                                                 *bad])
+        assert result.exit_code == 2 and said in result.output, result.output
+        assert not (tmp_path / "bad.json").exists()
     # A new review's plan is made with them.
     fresh = open_session([PHOTO], None, tmp_path / "new.json", tmp_path, None, RenderSettings(), Analysis(FAST),
                          encoding=Encoding(crf=20, keep_icc=True))

@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from veil.kinds import HIDE_WORDS, parse_hide
-from veil.plan import ALL_FILES, MAX_PIXELATE_BLOCKS, Edit, Encoding, Kind, Plan, RenderSettings, now_iso
+from veil.plan import (ALL_FILES, CODEC_ENCODERS, MAX_PIXELATE_BLOCKS, X26X_CRF_MAX, Edit, Encoding, Kind, Plan,
+                       RenderSettings, now_iso)
 
 
 class Mode(str, Enum):
@@ -28,6 +29,9 @@ class VoiceChoice(str, Enum):
 # x264's and x265's speed presets (the same names in both).
 Preset = Enum("Preset", {name: name for name in ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                                                   "slower", "veryslow")}, type=str)
+
+
+Codec = Enum("Codec", {name: name for name in CODEC_ENCODERS}, type=str)
 
 
 class ShapeOption(str, Enum):
@@ -65,16 +69,20 @@ HideOption = Annotated[str, typer.Option("--hide", help=f"What to hide, a comma 
 SalvageOption = Annotated[bool, typer.Option("--salvage", help="Video: redact a damaged or truncated file as far as it decodes, instead of refusing it: frames decoded from damaged data are fully covered, what cannot be decoded is left out, and each is said.")]
 VoiceOption = Annotated[VoiceChoice, typer.Option(help="Speech in the sound: keep (default for videos; voices stay recognisable), mute (speech only), mute-all (all sound), anonymise (pitch and speech envelope moved at random per segment; words kept, voices still partly linkable). Audio files need one of the last three.")]
 CrfOption = Annotated[Optional[int], typer.Option(min=0, max=63, help="Video quality (lower is better); default near-transparent for the codec.")]
-CodecOption = Annotated[Optional[str], typer.Option(help="Video codec: h264, h265, vp9, av1. Default: h264 (h265 for an H.265 or a deeper than 8-bit input); in .webm the input's VP8, VP9 or AV1, else vp9; in .ogv VP8.")]
+CodecOption = Annotated[Optional[Codec], typer.Option(case_sensitive=False, help="Video codec: h264, h265, vp9, av1. Default: h264 (h265 for an H.265 or a deeper than 8-bit input); in .webm the input's VP8, VP9 or AV1, else vp9; in .ogv VP8.")]
 PresetOption = Annotated[Optional[Preset], typer.Option(help="Video, H.264/H.265: the encoder's speed preset (faster: larger files at the same --crf). Default: veryfast for H.264, fast for H.265.")]
 KeepSubtitlesOption = Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")]
 KeepIccOption = Annotated[bool, typer.Option("--keep-icc", help="Photos: keep the original colour profile (by default pixels become sRGB: a profile can name the camera's maker).")]
 
 
-def encoding_asked(crf: int | None, codec: str | None, preset: Preset | None, keep_subtitles: bool,
+def encoding_asked(crf: int | None, codec: Codec | None, preset: Preset | None, keep_subtitles: bool,
                    keep_icc: bool) -> Encoding:
-    """The encoding settings the options ask for (None: veil's choice for each file)."""
-    return Encoding(crf=crf, codec=codec.lower() if codec else None, preset=preset.value if preset else None,
+    """The encoding settings the options ask for (None: veil's choice for each file). A CRF the codec
+    asked for cannot take is refused here, before any work (a review's, before the reviewer's)."""
+    if crf is not None and codec is not None and CODEC_ENCODERS[codec.value] in ("libx264", "libx265") \
+            and crf > X26X_CRF_MAX:
+        raise typer.BadParameter(f"--crf {crf} is beyond {codec.value}'s scale (0-{X26X_CRF_MAX})")
+    return Encoding(crf=crf, codec=codec.value if codec else None, preset=preset.value if preset else None,
                     keep_subtitles=keep_subtitles, keep_icc=keep_icc)
 
 

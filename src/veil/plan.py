@@ -260,6 +260,12 @@ def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+# --codec's names, and the encoder each asks for (H.265 by either of its names).
+CODEC_ENCODERS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
+# The end of x264's and x265's CRF scale (VP9's and AV1's end at 63).
+X26X_CRF_MAX = 51
+
+
 @dataclass(frozen=True)
 class Encoding:
     """How outputs are written; stored in the plan so a re-render or review export writes the same."""

@@ -44,7 +44,7 @@ from av.video.frame import PictureType
 
 from veil.fferror import external_memory_failures_said, readable_packets, reason
 from veil.interrupt import temporary_folder
-from veil.plan import Encoding
+from veil.plan import CODEC_ENCODERS, X26X_CRF_MAX, Encoding
 from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_sound_stream, container_codecs,
                         exact_sound_end, output_layout)
 
@@ -59,7 +59,7 @@ WEBM_VIDEO = {"vp8": "libvpx", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
 # FFmpeg's Ogg muxer takes VP8 alone of these, whatever the input's codec.
 WEBM_DEFAULT, OGG_VIDEO = "libvpx-vp9", "libvpx"
 # --codec names -> FFmpeg encoders.
-ENCODERS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
+ENCODERS = CODEC_ENCODERS
 # Encoder speed presets (quality is set by the CRF; the preset trades quality and file size for
 # speed). x264's veryfast was chosen by bench/video_quality.py: outside the redacted regions it
 # stays more faithful to the input than deface's output, for less CPU than medium.
@@ -931,7 +931,7 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         stream.codec_context.colorspace = BT601_MATRIX
         stream.codec_context.color_range = FULL_RANGE if cc.color_range == FULL_RANGE else LIMITED_RANGE
     crf = encoding.crf if encoding.crf is not None else default_crf(encoder)
-    if encoder in ("libx264", "libx265") and crf > 51:  # their scale ends there (VP9's and AV1's at 63)
+    if encoder in ("libx264", "libx265") and crf > X26X_CRF_MAX:
         raise VideoError(f"{encoding.given_as('crf')} is beyond {'H.264' if encoder == 'libx264' else 'H.265'}'s "
                          f"scale (0-51){': --crf overrides it' if 'crf' in encoding.from_plan else ''}")
     if encoding.preset and encoder not in PRESETS:
