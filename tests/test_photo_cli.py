@@ -523,11 +523,15 @@ def test_options_for_videos_typed_for_photos_alone_are_said_to_do_nothing(shared
     # `--crf 30 --start 2` on a folder of photos did nothing, unsaid, and the report recorded them as
     # settings, as if they had acted; --keep-icc does act on photos.
     photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
-    result = veil_subprocess(photo, "-o", tmp_path / "out.jpg", "--crf", "30", "--start", "2", "--keep-icc", "--json")
+    report = tmp_path / "audit.json"
+    result = veil_subprocess(photo, "-o", tmp_path / "out.jpg", "--crf", "30", "--start", "2", "--keep-icc", "--json",
+                             "--report", report)
     assert result.returncode == 0, result.stderr
     line = "--crf, --start act on videos only, and there are none among the inputs: not used"
     assert f"veil: {line}" in result.stderr and "keep-icc" not in result.stderr, result.stderr
     assert json.loads(result.stdout)["notes"] == [line]
+    assert json.loads(report.read_text())["settings"]["acted_on_nothing"] == ["--crf", "--start"]
+    assert "acted on no file (not used)</th><td>--crf, --start" in report.with_suffix(".html").read_text()
 
 
 def test_dry_run_writes_no_media_and_json_counts_faces(shared_data, tmp_path):

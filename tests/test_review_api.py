@@ -498,6 +498,7 @@ def test_the_review_takes_the_encoding_options_as_the_command_does(detected_plan
     options = ("--crf", "30", "--codec", "H265", "--preset", "slow", "--keep-subtitles", "--keep-icc")
     said = _review_until_served("--plan", str(plan), "--output-dir", str(tmp_path), "--no-browser", *options)
     assert "press Ctrl+C" in said, said
+    assert "--keep-icc" not in said  # the plan holds a photo and a video: every option acts on one
     encoding = Plan.load(plan).encoding
     assert (encoding.crf, encoding.codec, encoding.preset, encoding.keep_subtitles, encoding.keep_icc) == \
         (30, "h265", "slow", True, True)
@@ -516,6 +517,10 @@ def test_the_review_takes_the_encoding_options_as_the_command_does(detected_plan
                                                  *bad])
         assert result.exit_code == 2 and said in result.output, result.output
         assert not (tmp_path / "bad.json").exists()
+    # Options that act on no file of the review are said to do nothing.
+    said = _review_until_served(str(PHOTO), "--save-plan", str(tmp_path / "photo.json"), "--output-dir", str(tmp_path),
+                                "--no-browser", "--crf", "30")
+    assert "veil review: --crf acts on videos only, and there are none among the inputs: not used" in said, said
     # A new review's plan is made with them.
     fresh = open_session([PHOTO], None, tmp_path / "new.json", tmp_path, None, RenderSettings(), Analysis(FAST),
                          encoding=Encoding(crf=20, keep_icc=True))

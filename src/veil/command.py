@@ -199,9 +199,9 @@ def redact(
     skipped = [s for s in skipped if not s.unreadable]
     for result in unread:
         err.print(f"veil: {shown(result.source)}: {result.error}")
-    for idle in options_acting_on_nothing(ctx, {i.kind for i in inputs}):
-        run_notes.append(idle)
-        err.print(f"veil: {idle}")
+    for line in options_acting_on_nothing(ctx, plan, {i.kind for i in inputs}):
+        run_notes.append(line)
+        err.print(f"veil: {line}")
 
     # One file named has nothing to resume; a folder or several files (unreadable and passed-over ones
     # too) are listed: the user's files, not veil's own outputs and manifest found beside them.

@@ -98,15 +98,16 @@ ACTS_ON = {**dict.fromkeys(("crf", "codec", "preset", "keep_subtitles", "start",
            "keep_icc": (("image", "animation"), "photos and animations")}
 
 
-def options_acting_on_nothing(ctx: typer.Context, kinds: set[str]) -> list[str]:
-    """A line for each group of options typed that act on no kind of file in `kinds` (a run's
-    inputs): an option that changes nothing must not pass as one that did (`--crf 30` typed for
-    photos alone, say)."""
+def options_acting_on_nothing(ctx: typer.Context, plan: Plan, kinds: set[str]) -> list[str]:
+    """The options typed that act on no kind of file in `kinds` (a run's inputs), kept in the plan
+    for the report (`Plan.not_used`) and returned as lines for the user: an option that changes
+    nothing must not pass as one that did (`--crf 30` typed for photos alone, say)."""
     idle: dict[str, list[str]] = {}
     for name in given_options(ctx, tuple(ACTS_ON)):
         acts_on, called = ACTS_ON[name]
         if not kinds & set(acts_on):
             idle.setdefault(called, []).append("--" + name.replace("_", "-"))
+    plan.not_used = [flag for flags in idle.values() for flag in flags]
     return [f"{', '.join(flags)} act{'' if len(flags) > 1 else 's'} on {called} only, and there are none among the "
             "inputs: not used" for called, flags in idle.items()]
 

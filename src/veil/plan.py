@@ -302,6 +302,9 @@ class Plan:
     # Render and encoding settings this run took from the command line instead of the plan
     # (for the audit report; not saved).
     overridden: list[str] = field(default_factory=list)
+    # Options this run was given that act on no file of it (`--crf` for photos alone), as flags
+    # (for the audit report; not saved).
+    not_used: list[str] = field(default_factory=list, compare=False)
     # The plan file this plan was loaded from, and its SHA-256 (for the audit report; not saved).
     loaded_from: str | None = field(default=None, compare=False)
     loaded_sha256: str | None = field(default=None, compare=False)

@@ -70,6 +70,8 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
             "encoding": plan.encoding.settings(),
             # Settings this run took from its command line rather than from the loaded plan.
             "from_command_line": plan.overridden,
+            # Options given that acted on no file of this run (`--crf` for photos alone): not used.
+            "acted_on_nothing": plan.not_used,
         },
         # A file not written is spoken of as planned ("would be written"), not as done.
         "files": [file_entry(media, outputs.get(media.path), plan.edits, plan.render.voice,
@@ -291,6 +293,8 @@ def render_html(report: dict[str, Any]) -> str:
             else VOICE_TEXT[render["voice"]]),
         row("Encoding", json.dumps(report["settings"]["encoding"], sort_keys=True), code=True),
         row("Settings from this run's command line (not the plan's)", ", ".join(overridden) or "none"),
+        *([row("Options given that acted on no file (not used)", ", ".join(report["settings"]["acted_on_nothing"]))]
+          if report["settings"]["acted_on_nothing"] else []),
         "</table>",
     ]
     if report["not_redacted"]:

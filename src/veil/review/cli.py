@@ -29,7 +29,8 @@ from veil import __version__
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
                           KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, detection_flags,
-                          encoding_asked, parse_color, parse_hide_option, with_options_given)
+                          encoding_asked, options_acting_on_nothing, parse_color, parse_hide_option,
+                          with_options_given)
 from veil.detect import PROFILES
 from veil.interrupt import say_what_dead_runs_left, temporary_folder
 from veil.names import first_few, real_path, shown
@@ -100,6 +101,8 @@ def review(
         except (SessionError, PlanError, OutputError, ValueError) as error:
             say(f"veil review: {error}")
             raise typer.Exit(2)
+        for line in options_acting_on_nothing(ctx, session.plan, {media.kind for media in session.plan.media}):
+            say(f"veil review: {line}")
         server = ReviewServer(session, port)
         say(f"plan file (saved after every edit): {session.plan_path}")
         say(f"review page (a one-time address; a new one is printed when it is used): {server.url}")
