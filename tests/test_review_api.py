@@ -488,7 +488,6 @@ def test_the_same_review_command_again_resumes_and_says_detection_is_not_run_aga
     assert "was detected without --accurate" in said and "was looked at for face" in said
 
 
-
 def test_the_review_takes_the_encoding_options_as_the_command_does(detected_plan: Path, tmp_path: Path):
     # A review exports its videos and photos: their codec, quality, subtitles and colour profile are
     # the reviewer's choice as on the command line (its messages name these options, and a plan with

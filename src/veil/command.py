@@ -92,6 +92,11 @@ def print_json(answer: dict, indent: int | None = None) -> None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout again at exit
 
 
+def skipped_json(skipped: list[Skipped]) -> list[dict[str, str]]:
+    """What a run passed over, as --json gives it."""
+    return [{"path": str(s.path), "reason": s.reason} for s in skipped]
+
+
 def print_json_error(message: str, exit_code: int, finished: list[dict] | None = None,
                      not_written: list[dict[str, str]] | None = None,
                      skipped_files: list[dict[str, str]] | None = None) -> None:
@@ -192,8 +197,7 @@ def redact(
     if not inputs:
         for skip in skipped:
             err.print(f"veil: {'' if skip.unreadable else 'skipped '}{shown(skip.path)}: {skip.reason}")
-        raise Refused("no photos or videos found in " + ", ".join(shown(p) for p in named),
-                      [{"path": str(s.path), "reason": s.reason} for s in skipped])
+        raise Refused("no photos or videos found in " + ", ".join(shown(p) for p in named), skipped_json(skipped))
     # What could not be read was not chosen away: it fails, by name, like a file that could not be redacted.
     unread = [FileResult(s.path, error=s.reason) for s in skipped if s.unreadable]
     skipped = [s for s in skipped if not s.unreadable]
@@ -556,7 +560,7 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], not_written
             "regions_by_kind": by_kind if known else None,
             "dry_run": dry_run, "seconds": round(seconds, 2),
             "results": [result_json(r) for r in results],
-            "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in skipped],
+            "skipped_files": skipped_json(skipped),
             # The exit code is 1 for these too: an answer that counted only files would not say why.
             "not_written": not_written,
             "notes": run_notes,

@@ -728,6 +728,7 @@ class FieldOrder:
         return cls("tff" if order in TOP_FIELD_FIRST else "bff")
 
     def marked(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """The frame (its pixels, times and type as they were) stating the stream's field order."""
         if self.graph is None:
             self.graph = av.filter.Graph()
             source = self.graph.add_buffer(width=frame.width, height=frame.height, format=frame.format,
