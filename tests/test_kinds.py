@@ -109,6 +109,38 @@ def test_a_sign_filling_the_frame_is_hidden(shared_data: Path, tmp_path: Path) -
     assert any(p["upscale"] == 0.5 for p in plan.media[0].detection["text"]["passes"])
 
 
+def test_a_sign_close_to_the_camera_in_a_video_is_hidden(shared_data: Path, tmp_path: Path) -> None:
+    """The same word, "create", across 70% of a 960x540 clip's width (a sign the camera comes close
+    to), for 4 frames: video's text detector looked at the model's own size alone, which finds no
+    line over letters that tall (186 px), and the word was left readable on every frame."""
+    x0, y0, x1, y1 = CLOSE_UP_WORD
+    seen_width = round((x1 - x0) / 0.7)  # of the photo, shown as the frame's 960 px
+    seen_height = round(seen_width * 540 / 960)
+    left, top = round((x0 + x1 - seen_width) / 2), round((y0 + y1 - seen_height) / 2)
+    frame = Image.open(shared_data / CLOSE_UP_SIGN).convert("RGB").crop(
+        (left, top, left + seen_width, top + seen_height)).resize((960, 540), Image.BILINEAR)
+    scale = 960 / seen_width
+    word_x0, word_x1 = round((x0 - left) * scale), round((x1 - left) * scale)
+    word_y0, word_y1 = round((y0 - top) * scale), round((y1 - top) * scale)
+    source, out, plan = tmp_path / "close-up.mp4", tmp_path / "out.mp4", tmp_path / "plan.json"
+    with av.open(str(source), "w") as video:
+        stream = video.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 960, 540, "yuv420p"
+        for _ in range(4):
+            video.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")))
+        video.mux(stream.encode())
+    result = veil(source, "-o", out, "--hide", "text", "--color", "#ff00ff", "--save-plan", plan)
+    assert result.exit_code == 0, result.output
+    with av.open(str(out)) as video:
+        for i, decoded in enumerate(video.decode(video=0)):
+            pixels = decoded.to_ndarray(format="rgb24")[word_y0:word_y1, word_x0:word_x1]
+            assert share_near(pixels, MAGENTA, 40) >= 0.95, i
+    assert i == 3
+    # The plan says the look at half the model's size ran, as photos say it.
+    passes = Plan.load(plan).media[0].detection["text"]["passes"]
+    assert [(p["upscale"], p["shortest"]) for p in passes] == [(1.0, None), (0.5, 160.0)]
+
+
 def test_a_plate_in_a_night_shot_is_hidden(shared_data: Path, tmp_path: Path) -> None:
     """A car photo made a night shot as a camera stores it (gamma 1.6, 14% of the light: its
     brightest pixels about 36 of 255; JPEG quality 85): the text detector, shown the dark picture

@@ -70,9 +70,11 @@ FAR_LOOK = TextPass(upscale=0.5, shortest=160.0)
 # bench/README.md).
 TEXT_PASSES: dict[str, tuple[TextPass, ...]] = {
     "fast": (MODEL_SIZE, FAR_LOOK), "accurate": (MODEL_SIZE, TextPass(upscale=2.0, tallest=48.0), FAR_LOOK)}
-# Video keeps the model's own size whatever the profile: a larger look on every sampled frame
-# would multiply the detection pass's time.
-VIDEO_TEXT_PASSES = (MODEL_SIZE,)
+# Video keeps the model's own size whatever the profile (a larger look on every sampled frame
+# would multiply the detection pass's time), with the look at half that size: a sign the camera
+# comes close to has letters too large for the model's own size, and a quarter of the pixels costs
+# little (bench/README.md).
+VIDEO_TEXT_PASSES = (MODEL_SIZE, FAR_LOOK)
 # Boxes of one kind overlapping this much (IoU) are one line seen by two passes: they become
 # one region covering both.
 SAME_LINE_IOU = 0.5
