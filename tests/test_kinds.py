@@ -109,6 +109,16 @@ def test_a_sign_filling_the_frame_is_hidden(shared_data: Path, tmp_path: Path) -
     assert any(p["upscale"] == 0.5 for p in plan.media[0].detection["text"]["passes"])
 
 
+def still_clip(picture: Image.Image, target: Path, rate: int, frames: int = 4) -> None:
+    """`picture` shown for `frames` frames, as an H.264 clip."""
+    with av.open(str(target), "w") as video:
+        stream = video.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = picture.width, picture.height, "yuv420p"
+        for _ in range(frames):
+            video.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(picture), format="rgb24")))
+        video.mux(stream.encode())
+
+
 def test_a_sign_close_to_the_camera_in_a_video_is_hidden(shared_data: Path, tmp_path: Path) -> None:
     """The same word, "create", across 70% of a 960x540 clip's width (a sign the camera comes close
     to), for 4 frames: video's text detector looked at the model's own size alone, which finds no
@@ -123,12 +133,7 @@ def test_a_sign_close_to_the_camera_in_a_video_is_hidden(shared_data: Path, tmp_
     word_x0, word_x1 = round((x0 - left) * scale), round((x1 - left) * scale)
     word_y0, word_y1 = round((y0 - top) * scale), round((y1 - top) * scale)
     source, out, plan = tmp_path / "close-up.mp4", tmp_path / "out.mp4", tmp_path / "plan.json"
-    with av.open(str(source), "w") as video:
-        stream = video.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 960, 540, "yuv420p"
-        for _ in range(4):
-            video.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")))
-        video.mux(stream.encode())
+    still_clip(frame, source, rate=10)
     result = veil(source, "-o", out, "--hide", "text", "--color", "#ff00ff", "--save-plan", plan)
     assert result.exit_code == 0, result.output
     with av.open(str(out)) as video:
@@ -520,12 +525,7 @@ def test_a_video_plan_with_faces_and_text_keeps_every_region_apart(shared_data: 
     canvas.paste(sign.resize((640, 480)), (0, 0))
     canvas.paste(people.resize((640, round(640 * people.height / people.width))), (640, 0))
     source = tmp_path / "both.mp4"
-    with av.open(str(source), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 1280, 480, "yuv420p"
-        for _ in range(4):
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(canvas), format="rgb24")))
-        out.mux(stream.encode())
+    still_clip(canvas, source, rate=25)
     media = plan_video(source, hide=("face", "text"))
     assert {"face", "text"} <= {region.kind for region in media.regions}
     ids = [region.id for region in media.regions]

@@ -67,8 +67,9 @@ PRESETS = {"libx264": "veryfast", "libx265": "fast"}
 # FFmpeg's field orders (AVFieldOrder) of interlaced video, by the field shown first.
 TOP_FIELD_FIRST, BOTTOM_FIELD_FIRST = (2, 4), (3, 5)
 CODEC_NAMES = {"libvpx": "VP8", "libvpx-vp9": "VP9", "libsvtav1": "AV1"}
-# Each encoder by the --codec name that asks for it (VP8, which none asks for, by its own).
-CODEC_OPTIONS = {"libx264": "h264", "libx265": "h265", "libvpx-vp9": "vp9", "libsvtav1": "av1", "libvpx": "vp8"}
+# Each encoder by the --codec name that asks for it (H.265 by its first name; VP8, which none asks
+# for, by its own).
+CODEC_OPTIONS = {"libvpx": "vp8", **{encoder: name for name, encoder in reversed(CODEC_ENCODERS.items())}}
 # FFmpeg's muxers name themselves and their version in the file unless asked to be bitexact.
 NAMELESS_MUXING = {"fflags": "+bitexact"}
 # x264 writes its version and every setting (threads included) in an SEI unit in front of its

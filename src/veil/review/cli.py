@@ -233,9 +233,10 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         check_writable(folder, "cannot write outputs in {}: choose a writable folder with --output-dir")
     for path in report_paths(report_path):
         claims.claim(path, "the report")
+    for target in targets:  # (the plan's and the report's names were checked in `run_files_checked`)
+        if other := not_a_file(target):
+            raise SessionError(replacing_refused(target, other, "the output"))
     for path, what in [*((t, "the output") for t in targets), *((p, "the report") for p in report_paths(report_path))]:
-        if other := not_a_file(path):
-            raise SessionError(replacing_refused(path, other, what))
         if path.exists() and not overwrite:
             raise SessionError(f"{what} {path} exists: use --overwrite to replace it")
     plan.save(plan_path)
