@@ -443,6 +443,18 @@ def test_invalid_plan_file_gives_a_clear_error(detected_plan: Path, tmp_path: Pa
         assert photo.read_bytes() == PHOTO.read_bytes()
 
 
+def test_a_mistyped_review_option_is_said_as_the_commands_are(tmp_path: Path):
+    """`veil review` answered a usage error in click's own words ("Error: No such option"), unlike
+    every other line veil and its review say; it now names the command as they do."""
+    for args, why in ((["--nonsense"], "No such option: --nonsense"), (["--crf", "99"], "Invalid value for '--crf'")):
+        result = subprocess.run([sys.executable, "-m", "veil", "review", *args], capture_output=True, text=True,
+                                timeout=120, cwd=tmp_path)
+        refusals = [line for line in result.stderr.splitlines() if "Error" in line or line.startswith("veil review: ")]
+        assert result.returncode == 2 and len(refusals) == 1 and refusals[0].startswith(f"veil review: {why}"), \
+            result.stderr
+        assert "Try 'veil review -h' for help." in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_saved_plan_takes_render_options_and_refuses_detection_options(detected_plan: Path, tmp_path: Path):
     plan = tmp_path / "p.veil-plan.json"
     shutil.copy(detected_plan, plan)

@@ -74,9 +74,9 @@ def answering_refusals(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def tell_refusal(message: str, exit_code: int, as_json: bool,
-                 skipped_files: list[dict[str, str]] | None = None) -> None:
+                 skipped_files: list[dict[str, str]] | None = None, command: str = "veil") -> None:
     """Why a run did no work: the line on stderr and, for --json, as the one JSON object on stdout."""
-    err.print(f"veil: {message}")
+    err.print(f"{command}: {message}")
     if as_json:
         print_json_error(message, exit_code, skipped_files=skipped_files)
 
@@ -648,7 +648,8 @@ def main() -> None:
             from veil.review.cli import review_app
 
             sys.argv.pop(1)
-            review_app(prog_name="veil review")
+            # Not standalone: a mistyped option is said by the handler below, as the command's are.
+            sys.exit(review_app(prog_name="veil review", standalone_mode=False))
         else:
             if any("memory://" in arg for arg in sys.argv[1:]):
                 # fsspec's memory:// lives inside one process (a library caller's): from the
@@ -668,7 +669,7 @@ def main() -> None:
         context = getattr(error, "ctx", None)
         if context is not None:  # as click says it: the usage line first, then how to get help
             err.print(f"{context.get_usage()}\nTry '{context.command_path} -h' for help.\n")
-        tell_refusal(error.format_message(), error.exit_code, as_json)
+        tell_refusal(error.format_message(), error.exit_code, as_json, command="veil review" if review else "veil")
         sys.exit(error.exit_code)
     except Exception as error:  # the promise: no traceback, ever
         tell_refusal(unexpected_error(error), 2, as_json)
