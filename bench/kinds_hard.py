@@ -22,7 +22,12 @@ outlines carried through exactly:
 - people (the first WIDER photos; faces >= 20 px): quarter turns (lying down, upside down); `fill`
   (the largest face's person, head and a body of 2.6 x 5 face boxes, cropped to fill a 720 px high
   frame); `cut` (the frame's left edge through the largest face, a quarter of its width in, and its
-  bottom just below the chin: the face, cut, scored as the part left inside).
+  bottom just below the chin: the face, cut, scored as the part left inside). In the plain and
+  turned cases each face's body is scored too, as a stand-in (the data has no person boxes): the
+  box veil derives below a head (people.BODY_WIDTH x BODY_HEIGHT face boxes from the face's top,
+  within the photo), turned with the photo; the share of it hidden (mean over faces >= 20 px), and
+  how many are hidden to >= 80%. Upright, it shows how far detected people reach past that box as
+  well as the derived bodies; turned, whether a body is hidden along the body or across it.
 
 veil's own planning (`plan_photo`, fast profile, the one kind asked) and rendering (`redact_frame`), as
 bench/kinds.py. A target is protected when >= 95% of its own outline (a turned box is scored on its
@@ -51,6 +56,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kinds import DATA, hidden_mask, plates, wider_faces, words  # noqa: E402
+
+from veil.people import BODY_HEIGHT, BODY_WIDTH  # noqa: E402
 
 Outline = np.ndarray  # N x 2 points, x and y
 Case = tuple[np.ndarray, list[Outline]]  # the picture and the outlines scored in it
@@ -256,6 +263,15 @@ class Tally:
     by_rule: int = 0
     targets: int = 0
     left: list[str] = field(default_factory=list)
+    bodies: list[float] = field(default_factory=list)  # each body's share hidden (people)
+
+
+def body_outline(face: Outline, width: int, height: int) -> Outline:
+    """The body below an upright face's box, as veil derives one (people.body_below), in the photo."""
+    (x0, y0), (x1, y1) = face.min(0), face.max(0)
+    cx, bw = (x0 + x1) / 2, BODY_WIDTH * (x1 - x0)
+    return box_outline(max(0.0, cx - bw / 2), y0, min(float(width), cx + bw / 2),
+                       min(float(height), y0 + BODY_HEIGHT * (y1 - y0)))
 
 
 def score(kind: str, cases: list[str], limit: int, save: Path | None) -> dict[str, Tally]:
@@ -275,7 +291,13 @@ def score(kind: str, cases: list[str], limit: int, save: Path | None) -> dict[st
             if not outlines or (kind == "people" and max(np.ptp(o[:, 1]) for o in outlines) < 20):
                 continue
             for case in cases:
-                if kind == "people":
+                bodies: list[Outline] = []
+                if kind == "people" and (case == "plain" or case.startswith("rot")):
+                    height, width = rgb.shape[:2]
+                    picture, moved = box_case(case, rgb, outlines + [body_outline(o, width, height) for o in outlines],
+                                              0)
+                    scored, bodies = moved[:len(outlines)], moved[len(outlines):]
+                elif kind == "people":
                     picture, scored = person_case(case, rgb, outlines)
                 else:
                     counts = letters.get(path, [0] * len(outlines))
@@ -295,6 +317,8 @@ def score(kind: str, cases: list[str], limit: int, save: Path | None) -> dict[st
                     if whole < 0.95:
                         size = np.ptp(outline, 0)
                         tally.left.append(f"{path.name}#{i} {size[0]:.0f}x{size[1]:.0f} px, {whole:.0%} hidden")
+                    if bodies:
+                        tally.bodies.append(hidden_share(mask, bodies[i]))
                 if save:
                     shown = picture.copy()
                     shown[mask] = (0.4 * shown[mask] + 0.6 * np.array([255, 0, 255])).astype(np.uint8)
@@ -321,7 +345,9 @@ def main() -> None:
         print(f"{kind} ({time.perf_counter() - started:.0f} s)")
         for case, t in tallies.items():
             print(f"  {case:12s} protected {t.protected:4d}/{t.targets:<4d} eval_images rule "
-                  f"{t.by_rule:4d}/{t.targets:<4d} left visible {t.targets - t.protected}", flush=True)
+                  f"{t.by_rule:4d}/{t.targets:<4d} left visible {t.targets - t.protected}"
+                  + (f"  bodies: {np.mean(t.bodies):.1%} hidden, {sum(b >= 0.8 for b in t.bodies)}/{len(t.bodies)}"
+                     " >= 80%" if t.bodies else ""), flush=True)
             for left in t.left:
                 print(f"      {left}")
 

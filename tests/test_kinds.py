@@ -18,6 +18,7 @@ from test_review_browser import CHROMIUM, api_media, browser, drag, page  # noqa
 from veil.detect import FAST, VIDEO_DETECTION
 from veil.pipeline import Analysis
 from veil.kinds import parse_hide
+from veil.people import detect_people
 from veil.plan import Plan, RenderSettings
 from veil.render import redact_frame
 from veil.video import plan_video
@@ -477,6 +478,27 @@ def test_people_are_hidden_whole_and_never_less_than_faces(shared_data: Path, tm
     assert not (hidden_faces & ~hidden_people).any()  # every face pixel hidden too
     assert hidden_people.mean() > 1.5 * hidden_faces.mean()  # and the bodies below them
     assert any(m["file"] == "ssdlite_person.onnx" for m in report["models"])
+
+
+# Four people standing at a rally, found upright by the person detector with scores 0.95-0.99.
+RALLY = "wider_face_dev/images/2--Demonstration/2_Demonstration_Political_Rally_2_637.jpg"
+
+
+def test_people_in_a_picture_on_its_side_are_hidden_along_their_bodies(shared_data: Path, tmp_path: Path) -> None:
+    """The person detector, trained on people standing, found none of these four in the photo turned
+    a quarter (a picture stored on its side, people lying down): only the bodies derived from their
+    faces were hidden, below each head as the picture stands, across each body instead of along it."""
+    upright = np.asarray(Image.open(shared_data / RALLY).convert("RGB"))
+    height, width = upright.shape[:2]
+    standing = [box for box in detect_people(upright) if box.score >= 0.9]
+    assert len(standing) == 4
+    source = tmp_path / "rally-on-its-side.png"
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright))).save(source)
+    hidden, plan, _ = run(source, "people", tmp_path)
+    for box in standing:  # where each person lies once turned a quarter counter-clockwise
+        x0, y0, x1, y1 = round(box.y0), round(width - box.x1), round(box.y1), round(width - box.x0)
+        assert hidden_share(hidden, x0, y0, x1, y1) >= 0.95, box
+    assert plan.media[0].detection["people"]["turns"] == [0, 1, 2, 3]
 
 
 def test_people_in_video_cover_every_face_track(shared_data: Path) -> None:

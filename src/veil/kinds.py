@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from veil.detect import FAST, TRANSPARENCY_VIEWS, as_rgb8, as_shown, exposure_gain
-from veil.people import detect_people, people_boxes, people_record, shared_person_detector
+from veil.people import TURNS, UPRIGHT, detect_people, people_boxes, people_record, shared_person_detector
 from veil.plan import Box, Kind, Region
 from veil.textdetect import MODEL_SIZE, TextBox, TextPass, detect_text, shared_text_detector, text_record
 from veil.track import iou_matrix
@@ -126,10 +126,10 @@ def _merged(found: list[tuple[Kind, Box]]) -> list[tuple[Kind, Box]]:
     return kept
 
 
-def seen_once(people: list[Box], views: int) -> list[Box]:
-    """People found in several views of one transparent picture, each once (boxes of one person
-    in two views merged as `_merged` merges a line seen twice); as found where there was one view."""
-    return people if views == 1 else [box for _, box in _merged([("person", person) for person in people])]
+def seen_once(people: list[Box]) -> list[Box]:
+    """People found in several views of one picture (turned, or a transparent one as viewers may
+    show it), each once: boxes of one person in two views merged as `_merged` merges a line seen twice."""
+    return [box for _, box in _merged([("person", person) for person in people])]
 
 
 TEXT_KINDS: tuple[Kind, ...] = ("plate", "text")  # the kinds the text detector finds
@@ -141,12 +141,13 @@ def wants_text(hide: tuple[Kind, ...]) -> bool:
 
 def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y: float,
                 passes: tuple[TextPass, ...], threads: int | None = None, copy: int = 0,
-                text: bool = True) -> dict[Kind, list[Box]]:
+                text: bool = True, turned: bool = True) -> dict[Kind, list[Box]]:
     """Boxes of plates, text and detected people in one video frame (`rgb`, the frame scaled by
     1 / `scale_x` and 1 / `scale_y`; full size where text is looked for), in full-frame pixels,
     found by the `copy`-th sessions with `threads` threads (None: the default; see models.shared).
     Without `text` the text detector does not run and plates and text are not listed: the frame was
-    not looked at for them. (Bodies under faces come from the face tracks: veil.video.)"""
+    not looked at for them. `turned`: people are looked for in the frame turned a quarter, half
+    and three quarters too. (Bodies under faces come from the face tracks: veil.video.)"""
     height, width = rgb.shape[:2]
     views = as_shown(rgb)  # an animation's transparent frame: as viewers may show it, too
     found: dict[Kind, list[Box]] = {kind: [] for kind in hide if kind != "face" and (text or kind not in TEXT_KINDS)}
@@ -156,7 +157,8 @@ def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y
             found[kind].append(_scaled(box, scale_x, scale_y))
     if "person" in hide:
         detector = shared_person_detector(threads, copy)
-        people = seen_once([person for view in views for person in detect_people(view, detector)], len(views))
+        turns = TURNS if turned else UPRIGHT
+        people = seen_once([person for view in views for person in detect_people(view, detector, turns)])
         found["person"] = [_scaled(box, scale_x, scale_y) for box in people]
     return found
 
@@ -165,8 +167,10 @@ def _scaled(box: Box, sx: float, sy: float) -> Box:
     return Box(box.x0 * sx, box.y0 * sy, box.x1 * sx, box.y1 * sy, box.origin, box.score)
 
 
-def kinds_record(hide: tuple[Kind, ...], width: int, height: int, passes: tuple[TextPass, ...]) -> dict:
-    """What finding plates, text and people runs on an image of this size, for the plan and its report."""
+def kinds_record(hide: tuple[Kind, ...], width: int, height: int, passes: tuple[TextPass, ...],
+                 people_turned_every: int | None = None) -> dict:
+    """What finding plates, text and people runs on an image of this size, for the plan and its
+    report (`people_turned_every`: as `people.people_record`'s `turned_every`)."""
     record: dict = {"hide": list(hide)}
     if wants_text(hide):
         record["text"] = {**text_record(width, height, passes), "same_line_iou": SAME_LINE_IOU,
@@ -175,7 +179,7 @@ def kinds_record(hide: tuple[Kind, ...], width: int, height: int, passes: tuple[
                           "plate_aspect": [PLATE_RULE.min_aspect, PLATE_RULE.max_aspect],
                           "plate_score": PLATE_RULE.min_score}
     if "person" in hide:
-        record["people"] = {**people_record(), "brightened_when_dark": False}
+        record["people"] = {**people_record(people_turned_every), "brightened_when_dark": False}
     return record
 
 
@@ -191,7 +195,7 @@ def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region
     if wants_text(hide):
         found += text_boxes([line for view in views for line in detect_text(view, passes)], hide, width, height)
     if "person" in hide:
-        found += [("person", box) for box in seen_once(people_boxes(views, [face.boxes[0] for face in faces]), len(views))]
+        found += [("person", box) for box in seen_once(people_boxes(views, [face.boxes[0] for face in faces]))]
     for kind, box in found:
         regions.append(Region(id=f"{ID_PREFIX[kind]}{len(regions) + 1}", source="detector", shape="box",
                               boxes={0: box}, kind=kind))

@@ -28,6 +28,11 @@ BODY_WIDTH = 2.6
 BODY_HEIGHT = 5.0
 # A face counts as inside a detected person when this share of its head box is.
 INSIDE = 0.9
+# Quarter turns (counter-clockwise) of the picture the detector sees: trained on people standing,
+# it finds few lying down or upside down, nor anyone in a picture stored on its side. Video looks
+# turned on the frames RetinaFace's turned views run on (veil.video); tracking carries the rest.
+TURNS = (0, 1, 2, 3)
+UPRIGHT = (0,)
 
 
 class PersonDetector:
@@ -38,22 +43,36 @@ class PersonDetector:
         self.input_name = self.session.get_inputs()[0].name
         self.outputs = ["detection_boxes:0", "detection_scores:0"]
 
-    def people(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (y0, x0, y1, x1, 0-1 of the image) and scores for one RGB image."""
+    def people(self, rgb: np.ndarray, turns: tuple[int, ...] = UPRIGHT) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (y0, x0, y1, x1, 0-1 of the upright image) and scores for one RGB image, seen
+        turned by each of `turns` quarter turns, all views in one batch."""
         small = cv2.resize(rgb, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
-        boxes, scores = self.session.run(self.outputs, {self.input_name: small[None]})
-        return boxes[0], scores[0]
+        batch = np.stack([np.rot90(small, turn) for turn in turns])
+        boxes, scores = self.session.run(self.outputs, {self.input_name: batch})
+        return np.concatenate([unturned(view, turn) for view, turn in zip(boxes, turns)]), scores.reshape(-1)
+
+
+def unturned(boxes: np.ndarray, turns: int) -> np.ndarray:
+    """Boxes (y0, x0, y1, x1, 0-1) found in a picture turned `turns` quarter turns counter-clockwise
+    (np.rot90), in the picture's own: each quarter turn undone takes a point (x, y) of the turned
+    picture to (1 - y, x)."""
+    for _ in range(turns % 4):
+        y0, x0, y1, x1 = boxes.T
+        boxes = np.stack([x0, 1 - y1, x1, 1 - y0], axis=1)
+    return boxes
 
 
 def shared_person_detector(threads: int | None = None, copy: int = 0) -> PersonDetector:
     return shared(PersonDetector, threads, copy)
 
 
-def detect_people(image: np.ndarray, detector: PersonDetector | None = None) -> list[Box]:
-    """People in an RGB(A)/grayscale image, with a margin, in its pixel coordinates."""
+def detect_people(image: np.ndarray, detector: PersonDetector | None = None,
+                  turns: tuple[int, ...] = TURNS) -> list[Box]:
+    """People in an RGB(A)/grayscale image seen turned by each of `turns` quarter turns, with a
+    margin, in its pixel coordinates (one person seen in two turns is there twice)."""
     rgb = as_rgb8(image)
     height, width = rgb.shape[:2]
-    boxes, scores = (detector or shared_person_detector()).people(rgb)
+    boxes, scores = (detector or shared_person_detector()).people(rgb, turns)
     found = []
     for row, score in zip(boxes.tolist(), scores.tolist()):  # plain floats: the plan is JSON
         if score < SCORE:
@@ -99,7 +118,11 @@ def holding(person: Box, heads: list[Box]) -> Box:
                person.origin, person.score)
 
 
-def people_record() -> dict:
-    """What finding people runs, for the plan and its audit report."""
+def people_record(turned_every: int | None = None) -> dict:
+    """What finding people runs, for the plan and its audit report; `turned_every`: a video's
+    sampled frames looked at turned (every n-th; 0: none), None for a photo (always)."""
+    turning = {"turns": list(TURNS)} if turned_every != 0 else {"turns": list(UPRIGHT)}
+    if turned_every:
+        turning["turned_every_nth_sampled_frame"] = turned_every
     return {"model": MODEL_NAME, "model_sha256": model_sha256(MODEL_NAME), "input": INPUT_SIDE, "score": SCORE,
-            "margin": MARGIN, "body_from_face": [BODY_WIDTH, BODY_HEIGHT], "face_inside": INSIDE}
+            "margin": MARGIN, **turning, "body_from_face": [BODY_WIDTH, BODY_HEIGHT], "face_inside": INSIDE}

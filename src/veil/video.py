@@ -381,7 +381,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                       if scan.interlaced else {}),
                    **({"woven_frames": {"count": scan.woven, "from_frame": scan.woven_from, "searched_as": FIELD_SEARCH,
                                         "rule": WOVEN_RULE}} if scan.woven else {}),
-                   **kinds_record(hide, *scan.shown, VIDEO_TEXT_PASSES),  # text: at full size, as shown
+                   # Text at full size, as shown; people turned on the frames with RetinaFace's views.
+                   **kinds_record(hide, *scan.shown, VIDEO_TEXT_PASSES, sampling.retina_every),
                    **({"searched_as_shown": list(scan.shown)} if scan.shown != (scan.width, scan.height) else {}),
                    **({"tone_mapped_frames": {"count": scan.tone_mapped, **tone_map_record(TRC_PQ)}}
                       if scan.tone_mapped else {}),
@@ -540,7 +541,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         for, else (people only) in the detection image."""
         picture, shape = (frame.rgb, size) if frame.full is None else (frame.full, scan.shown)
         return frame_boxes(picture, hide, scan.width / shape[0], scan.height / shape[1], VIDEO_TEXT_PASSES,
-                           lane.threads, lane.index, frame.text)
+                           lane.threads, lane.index, frame.text, turned=frame.views)
 
     def detect(frames: list[_Frame]) -> None:
         scale = (scan.width / size[0], scan.height / size[1])
