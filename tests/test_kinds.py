@@ -18,8 +18,8 @@ from test_review_browser import CHROMIUM, api_media, browser, drag, page  # noqa
 from veil.detect import FAST, VIDEO_DETECTION
 from veil.pipeline import Analysis
 from veil.kinds import parse_hide
-from veil.people import detect_people
-from veil.plan import Plan, RenderSettings
+from veil.people import body_along, body_below, detect_people, turned_box
+from veil.plan import Box, Plan, RenderSettings
 from veil.render import redact_frame
 from veil.video import plan_video
 from veil.review.app import LaunchCodes, create_app
@@ -498,7 +498,21 @@ def test_people_in_a_picture_on_its_side_are_hidden_along_their_bodies(shared_da
     for box in standing:  # where each person lies once turned a quarter counter-clockwise
         x0, y0, x1, y1 = round(box.y0), round(width - box.x1), round(box.y1), round(width - box.x0)
         assert hidden_share(hidden, x0, y0, x1, y1) >= 0.95, box
-    assert plan.media[0].detection["people"]["turns"] == [0, 1, 2, 3]
+    people = plan.media[0].detection["people"]
+    assert people["turns"] == [0, 1, 2, 3] and people["standing_turn"] == 3  # three more quarter turns stand them up
+
+
+def test_a_body_derived_from_a_face_runs_along_the_turn_that_stands_the_picture_up() -> None:
+    """A head whose person the detector missed in a picture on its side: its body lies where the
+    upright picture's body below that head lies, turned with the picture."""
+    width, height = 1000, 600
+    head = Box(400.0, 100.0, 460.0, 170.0, "detected", 0.9)
+    for turns in (1, 2, 3):
+        turned_w, turned_h = (height, width) if turns % 2 else (width, height)
+        expected = turned_box(body_below(head, width, height), width, height, turns)
+        body = body_along(turned_box(head, width, height, turns), turned_w, turned_h, -turns % 4)
+        assert [round(v, 6) for v in (body.x0, body.y0, body.x1, body.y1)] == \
+            [round(v, 6) for v in (expected.x0, expected.y0, expected.x1, expected.y1)], turns
 
 
 def test_people_in_video_cover_every_face_track(shared_data: Path) -> None:

@@ -195,7 +195,8 @@ def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region
     if wants_text(hide):
         found += text_boxes([line for view in views for line in detect_text(view, passes)], hide, width, height)
     if "person" in hide:
-        found += [("person", box) for box in seen_once(people_boxes(views, [face.boxes[0] for face in faces]))]
+        people, standing_turn = people_boxes(views, [face.boxes[0] for face in faces])
+        found += [("person", box) for box in seen_once(people)]
     for kind, box in found:
         regions.append(Region(id=f"{ID_PREFIX[kind]}{len(regions) + 1}", source="detector", shape="box",
                               boxes={0: box}, kind=kind))
@@ -203,6 +204,8 @@ def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region
     for kind in ("text", "people"):
         if kind in record and len(views) > 1:
             record[kind]["transparency_views"] = list(TRANSPARENCY_VIEWS)
+    if "person" in hide:  # the turn judged to stand the picture's people up (bodies from faces run that way too)
+        record["people"]["standing_turn"] = standing_turn
     gains = [exposure_gain(as_rgb8(view), FAST.dark_below) for view in views] if wants_text(hide) else []
     if any(gain != 1.0 for gain in gains):  # as `detect_text` brightened each view
         record["text"]["exposure_gain"] = [round(gain, 3) for gain in gains]

@@ -33,6 +33,10 @@ INSIDE = 0.9
 # turned on the frames RetinaFace's turned views run on (veil.video); tracking carries the rest.
 TURNS = (0, 1, 2, 3)
 UPRIGHT = (0,)
+# A picture lies on its side (or upside down) when a turned view's people, counted from this score,
+# score this many times the upright view's: bodies derived from faces then run that way as well.
+STANDING_SCORE = 0.5
+STANDING_MARGIN = 1.5
 
 
 class PersonDetector:
@@ -43,46 +47,54 @@ class PersonDetector:
         self.input_name = self.session.get_inputs()[0].name
         self.outputs = ["detection_boxes:0", "detection_scores:0"]
 
-    def people(self, rgb: np.ndarray, turns: tuple[int, ...] = UPRIGHT) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (y0, x0, y1, x1, 0-1 of the upright image) and scores for one RGB image, seen
-        turned by each of `turns` quarter turns, all views in one batch."""
+    def people(self, rgb: np.ndarray, turns: tuple[int, ...] = UPRIGHT) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """For each of `turns`, the RGB image seen turned that many quarter turns counter-clockwise
+        (np.rot90; all views in one batch): the turn, and the boxes (y0, x0, y1, x1, 0-1 of that
+        view) and scores found in it."""
         small = cv2.resize(rgb, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
         batch = np.stack([np.rot90(small, turn) for turn in turns])
         boxes, scores = self.session.run(self.outputs, {self.input_name: batch})
-        return np.concatenate([unturned(view, turn) for view, turn in zip(boxes, turns)]), scores.reshape(-1)
+        return list(zip(turns, boxes, scores))
 
 
-def unturned(boxes: np.ndarray, turns: int) -> np.ndarray:
-    """Boxes (y0, x0, y1, x1, 0-1) found in a picture turned `turns` quarter turns counter-clockwise
-    (np.rot90), in the picture's own: each quarter turn undone takes a point (x, y) of the turned
-    picture to (1 - y, x)."""
+def turned_box(box: Box, width: int, height: int, turns: int) -> Box:
+    """The box's place in its width x height picture turned `turns` quarter turns counter-clockwise
+    (np.rot90: a point (x, y) goes to (y, width - x))."""
     for _ in range(turns % 4):
-        y0, x0, y1, x1 = boxes.T
-        boxes = np.stack([x0, 1 - y1, x1, 1 - y0], axis=1)
-    return boxes
+        box = Box(box.y0, width - box.x1, box.y1, width - box.x0, box.origin, box.score)
+        width, height = height, width
+    return box
 
 
 def shared_person_detector(threads: int | None = None, copy: int = 0) -> PersonDetector:
     return shared(PersonDetector, threads, copy)
 
 
-def detect_people(image: np.ndarray, detector: PersonDetector | None = None,
-                  turns: tuple[int, ...] = TURNS) -> list[Box]:
+def found_people(image: np.ndarray, detector: PersonDetector | None = None,
+                 turns: tuple[int, ...] = TURNS) -> list[tuple[int, Box]]:
     """People in an RGB(A)/grayscale image seen turned by each of `turns` quarter turns, with a
-    margin, in its pixel coordinates (one person seen in two turns is there twice)."""
+    margin, in its pixel coordinates, each with the turn it was found in (one person seen in two
+    turns is there twice)."""
     rgb = as_rgb8(image)
     height, width = rgb.shape[:2]
-    boxes, scores = (detector or shared_person_detector()).people(rgb, turns)
     found = []
-    for row, score in zip(boxes.tolist(), scores.tolist()):  # plain floats: the plan is JSON
-        if score < SCORE:
-            continue
-        y0, x0, y1, x1 = row
-        mx, my = MARGIN * (x1 - x0) * width, MARGIN * (y1 - y0) * height
-        found.append(Box(round(max(0.0, x0 * width - mx), 1), round(max(0.0, y0 * height - my), 1),
-                         round(min(float(width), x1 * width + mx), 1), round(min(float(height), y1 * height + my), 1),
-                         "detected", round(score, 3)))
+    for turn, boxes, scores in (detector or shared_person_detector()).people(rgb, turns):
+        view_w, view_h = (height, width) if turn % 2 else (width, height)
+        for (y0, x0, y1, x1), score in zip(boxes.tolist(), scores.tolist()):  # plain floats: the plan is JSON
+            if score < SCORE:
+                continue
+            box = turned_box(Box(x0 * view_w, y0 * view_h, x1 * view_w, y1 * view_h), view_w, view_h, -turn)
+            mx, my = MARGIN * box.width, MARGIN * box.height
+            found.append((turn, Box(round(max(0.0, box.x0 - mx), 1), round(max(0.0, box.y0 - my), 1),
+                                    round(min(float(width), box.x1 + mx), 1), round(min(float(height), box.y1 + my), 1),
+                                    "detected", round(score, 3))))
     return found
+
+
+def detect_people(image: np.ndarray, detector: PersonDetector | None = None,
+                  turns: tuple[int, ...] = TURNS) -> list[Box]:
+    """`found_people`'s boxes alone."""
+    return [box for _, box in found_people(image, detector, turns)]
 
 
 def body_below(head: Box, width: int, height: int) -> Box:
@@ -99,14 +111,37 @@ def body_below(head: Box, width: int, height: int) -> Box:
                head.origin, head.score)
 
 
-def people_boxes(views: list[np.ndarray], heads: list[Box]) -> list[Box]:
+def people_boxes(views: list[np.ndarray], heads: list[Box]) -> tuple[list[Box], int]:
     """Every person detected in any of a picture's views (`detect.as_shown`), and a derived body
-    for each head no detected person holds."""
+    for each head no detected person holds: below it, and along the turn that stands the
+    picture's people up where that is not upright (`standing_turn`, returned too)."""
     height, width = views[0].shape[:2]
-    people = [holding(person, heads) for view in views for person in detect_people(view)]
-    derived = [body_below(head, width, height) for head in heads
-               if not any(head.share_inside(person) >= INSIDE for person in people)]
-    return people + derived
+    found = [person for view in views for person in found_people(view)]
+    people = [holding(person, heads) for _, person in found]
+    turn = standing_turn(found)
+    derived = [body for head in heads if not any(head.share_inside(person) >= INSIDE for person in people)
+               for body in [body_below(head, width, height)] + ([body_along(head, width, height, turn)] if turn else [])]
+    return people + derived, turn
+
+
+def standing_turn(found: list[tuple[int, Box]]) -> int:
+    """The quarter turns (counter-clockwise) that stand the picture's people up, judged by the
+    person detector's confidence in each view: a turn whose people score STANDING_MARGIN times
+    the upright view's, else 0 (a close-up of one person scores alike in every view)."""
+    weight = dict.fromkeys(TURNS, 0.0)
+    for turn, person in found:
+        if person.score is not None and person.score >= STANDING_SCORE:
+            weight[turn] += person.score
+    best = max(weight, key=lambda turn: weight[turn])
+    return best if weight[best] > 0 and weight[best] >= STANDING_MARGIN * weight[0] else 0
+
+
+def body_along(head: Box, width: int, height: int, turns: int) -> Box:
+    """The body below a head as the picture stands once turned `turns` quarter turns, in the
+    picture's own coordinates."""
+    view_w, view_h = (height, width) if turns % 2 else (width, height)
+    body = body_below(turned_box(head, width, height, turns), view_w, view_h)
+    return turned_box(body, view_w, view_h, -turns)
 
 
 def holding(person: Box, heads: list[Box]) -> Box:
@@ -124,5 +159,7 @@ def people_record(turned_every: int | None = None) -> dict:
     turning = {"turns": list(TURNS)} if turned_every != 0 else {"turns": list(UPRIGHT)}
     if turned_every:
         turning["turned_every_nth_sampled_frame"] = turned_every
+    if turned_every is None:  # a photo's bodies from faces also run along `standing_turn`'s turn
+        turning["standing_turn_rule"] = {"score_from": STANDING_SCORE, "times_upright": STANDING_MARGIN}
     return {"model": MODEL_NAME, "model_sha256": model_sha256(MODEL_NAME), "input": INPUT_SIDE, "score": SCORE,
             "margin": MARGIN, **turning, "body_from_face": [BODY_WIDTH, BODY_HEIGHT], "face_inside": INSIDE}
