@@ -35,6 +35,7 @@ import pillow_heif
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from veil.interrupt import stops_held
+from veil.tonemap import PRIMARIES_BT2020, TRC_HLG, TRC_NAMES, TRC_PQ, tone_mapped
 
 # OpenCV logs a file it cannot decode to stderr ("[ERROR:0@0.06] global loadsave.cpp ..."), around
 # veil's one line: the file's failure is said there, once.
@@ -86,6 +87,9 @@ class Photo:
     # Bytes stored after a JPEG's image that no viewer shows (another picture appended, a
     # program's data): never written, and the user is told.
     data_after: int = 0
+    # The HDR transfer (TRC_NAMES' words) of a PQ or HLG photo whose pixels were tone-mapped to
+    # SDR as read: the output is an SDR picture, and the user is told.
+    tone_mapped_from: str | None = None
 
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -527,7 +531,10 @@ def read_photo(path: Path) -> Photo:
             if fmt == "HEIF" and not _heif_extents_present(path):
                 raise ImageError("cannot decode image (image data missing: the file is truncated or damaged)")
             messages: list[str] = []
-            pixels = _opencv_pixels(image, path, messages)
+            hdr = _hdr_transfer(image) if fmt == "HEIF" else None
+            pixels = _heif_tone_mapped(path, image.info["nclx_profile"]) if hdr else _opencv_pixels(image, path, messages)
+            if hdr:
+                icc = None  # the pixels are sRGB now: a profile beside the HDR colour box would convert them again
             if pixels is None and _is_16bit_colour(image):
                 truncated = image.format == "PNG" and not _png_complete(path)
                 raise ImageError("cannot decode 16-bit image" + (" (image file is truncated)" if truncated else ""))
@@ -543,7 +550,31 @@ def read_photo(path: Path) -> Photo:
     if gamma:
         _from_png_gamma(pixels, gamma)
     video, after = _after_picture(path, fmt)
-    return Photo(pixels, fitting_profile(icc, pixels), fmt, others, video, _summed_up(messages), after)
+    return Photo(pixels, fitting_profile(icc, pixels), fmt, others, video, _summed_up(messages), after,
+                 TRC_NAMES[hdr] if hdr else None)
+
+
+def _hdr_transfer(image: Image.Image) -> int | None:
+    """The HDR transfer (PQ or HLG) a HEIF image's colour box names (H.273's numbers, FFmpeg's
+    too), or None for an SDR one."""
+    trc = (image.info.get("nclx_profile") or {}).get("transfer_characteristics")
+    return trc if trc in (TRC_PQ, TRC_HLG) else None
+
+
+def _heif_tone_mapped(path: Path, nclx: dict) -> np.ndarray:
+    """A PQ or HLG HEIF photo's primary image decoded at its full depth and tone-mapped to an SDR
+    BT.709 picture, as viewers that show HDR on an SDR screen do. veil writes photos as sRGB (a
+    HEIF's colour box too): the HDR code values as they stand would be written as an sRGB picture,
+    dim, flat and grey, and the detectors would see them so."""
+    heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)  # the primary image, turned as stored
+    pixels = np.asarray(heif)
+    if pixels.dtype == np.uint8:  # an 8-bit HDR picture: its codes on the 16-bit scale tone_mapped takes
+        pixels = pixels.astype(np.uint16) * 257
+    colour = tone_mapped(np.ascontiguousarray(pixels[..., :3]), nclx["transfer_characteristics"],
+                         nclx.get("color_primaries") == PRIMARIES_BT2020)
+    if pixels.shape[2] == 3:
+        return colour
+    return np.dstack([colour, (pixels[..., 3] >> 8).astype(np.uint8)])
 
 
 # The exponent a gAMA chunk's value times this gives is the one from its values to sRGB's, near
