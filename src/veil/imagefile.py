@@ -531,8 +531,9 @@ def read_photo(path: Path) -> Photo:
             if fmt == "HEIF" and not _heif_extents_present(path):
                 raise ImageError("cannot decode image (image data missing: the file is truncated or damaged)")
             messages: list[str] = []
-            hdr = _hdr_transfer(image) if fmt == "HEIF" else None
-            pixels = _heif_tone_mapped(path, image.info["nclx_profile"]) if hdr else _opencv_pixels(image, path, messages)
+            nclx = image.info.get("nclx_profile") if fmt == "HEIF" else _avif_nclx(path) if fmt == "AVIF" else None
+            hdr = _hdr_transfer(nclx)
+            pixels = _hdr_tone_mapped(image, path, nclx) if nclx and hdr else _opencv_pixels(image, path, messages)
             if hdr:
                 icc = None  # the pixels are sRGB now: a profile beside the HDR colour box would convert them again
             if pixels is None and _is_16bit_colour(image):
@@ -554,21 +555,44 @@ def read_photo(path: Path) -> Photo:
                  TRC_NAMES[hdr] if hdr else None)
 
 
-def _hdr_transfer(image: Image.Image) -> int | None:
-    """The HDR transfer (PQ or HLG) a HEIF image's colour box names (H.273's numbers, FFmpeg's
-    too), or None for an SDR one."""
-    trc = (image.info.get("nclx_profile") or {}).get("transfer_characteristics")
+def _hdr_transfer(nclx: dict | None) -> int | None:
+    """The HDR transfer (PQ or HLG) a HEIF or AVIF image's colour box names (H.273's numbers,
+    FFmpeg's too), or None for an SDR one."""
+    trc = (nclx or {}).get("transfer_characteristics")
     return trc if trc in (TRC_PQ, TRC_HLG) else None
 
 
-def _heif_tone_mapped(path: Path, nclx: dict) -> np.ndarray:
-    """A PQ or HLG HEIF photo's primary image decoded at its full depth and tone-mapped to an SDR
-    BT.709 picture, as viewers that show HDR on an SDR screen do. veil writes photos as sRGB (a
-    HEIF's colour box too): the HDR code values as they stand would be written as an sRGB picture,
-    dim, flat and grey, and the detectors would see them so."""
-    heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)  # the primary image, turned as stored
-    pixels = np.asarray(heif)
-    if pixels.dtype == np.uint8:  # an 8-bit HDR picture: its codes on the 16-bit scale tone_mapped takes
+def _avif_nclx(path: Path) -> dict | None:
+    """The colour box ('colr' of type 'nclx') among an AVIF file's image properties, with
+    pillow_heif's keys for a HEIF file's; Pillow's AVIF reader does not give it. A file's images
+    (a grid's tiles, a burst) share one in practice: the first is taken."""
+    data = path.read_bytes()
+    span = (0, len(data))
+    for kind, skip in ((b"meta", 4), (b"iprp", 0), (b"ipco", 0)):  # 'meta' is a full box: version and flags
+        found = next(((start + skip, end) for each, start, end in _boxes(data, *span) if each == kind), None)
+        if found is None:
+            return None
+        span = found
+    for kind, start, end in _boxes(data, *span):
+        if kind == b"colr" and data[start:start + 4] == b"nclx" and end - start >= 11:
+            primaries, transfer, matrix = struct.unpack(">HHH", data[start + 4:start + 10])
+            return {"color_primaries": primaries, "transfer_characteristics": transfer,
+                    "matrix_coefficients": matrix, "full_range_flag": data[start + 10] >> 7}
+    return None
+
+
+def _hdr_tone_mapped(image: Image.Image, path: Path, nclx: dict) -> np.ndarray:
+    """A PQ or HLG photo tone-mapped to an SDR BT.709 picture, as viewers that show HDR on an SDR
+    screen do. veil writes photos as sRGB (a HEIF's or an AVIF's colour box too): the HDR code
+    values as they stand would be written as an sRGB picture, dim, flat and grey, and the
+    detectors would see them so. A HEIF's primary image is decoded at its full depth (turned as
+    stored); Pillow decodes an AVIF at 8 bits only."""
+    if image.format == "HEIF":
+        pixels = np.asarray(pillow_heif.open_heif(path, convert_hdr_to_8bit=False))
+    else:
+        image.load()
+        pixels = _pillow_pixels(image)
+    if pixels.dtype == np.uint8:  # its codes on the 16-bit scale tone_mapped takes
         pixels = pixels.astype(np.uint16) * 257
     colour = tone_mapped(np.ascontiguousarray(pixels[..., :3]), nclx["transfer_characteristics"],
                          nclx.get("color_primaries") == PRIMARIES_BT2020)
