@@ -260,6 +260,45 @@ def test_a_heic_whose_primary_image_is_not_its_first_is_read_as_viewers_show_it(
     assert read_photo(tmp_path / "two.heic").pixels.shape == (photo.height, photo.width, 3)
 
 
+# sRGB's linear light to Display P3's (D65), as published.
+SRGB_TO_P3 = np.array([[0.8225, 0.1774, 0.0], [0.0332, 0.9669, 0.0], [0.0171, 0.0724, 0.9108]])
+
+
+def p3_values(srgb: np.ndarray) -> np.ndarray:
+    """8-bit sRGB colours as Display P3 values (sRGB's curve, P3's primaries) showing the same colours."""
+    light = srgb / 255.0
+    light = np.where(light <= 0.04045, light / 12.92, ((light + 0.055) / 1.055) ** 2.4) @ SRGB_TO_P3.T
+    coded = np.where(light <= 0.0031308, light * 12.92, 1.055 * np.clip(light, 0, 1) ** (1 / 2.4) - 0.055)
+    return np.rint(coded * 255).astype(np.uint8)
+
+
+def with_nclx_primaries(data: bytes, primaries: int) -> bytes:
+    """An AVIF file (Pillow writes BT.709's) whose colour box is made to name other primaries."""
+    at = data.index(b"colrnclx") + 8
+    return data[:at] + primaries.to_bytes(2, "big") + data[at + 2:]
+
+
+@pytest.mark.parametrize("suffix", [".heic", ".avif"])
+def test_a_heif_or_avif_in_display_p3_is_converted_to_srgb(tmp_path, suffix):
+    # Its colour box (nclx, not an ICC profile) names Display P3: the values were kept and written
+    # as sRGB's, every saturated colour dulled (a P3 red shown orange-red).
+    import pillow_heif
+
+    bars = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 200, 0], [200, 120, 90], [128, 128, 128]], np.uint8)
+    srgb = np.repeat(np.repeat(bars[None], 32, axis=0), 32, axis=1)
+    picture = Image.fromarray(p3_values(srgb))
+    path = tmp_path / f"p3{suffix}"
+    if suffix == ".heic":
+        pillow_heif.from_pillow(picture).save(path, quality=-1, chroma=444, color_primaries=12,
+                                              transfer_characteristics=13, matrix_coefficients=6)
+    else:
+        encoded = io.BytesIO()
+        picture.save(encoded, "AVIF", quality=100, subsampling="4:4:4")
+        path.write_bytes(with_nclx_primaries(encoded.getvalue(), 12))
+    pixels = read_photo(path).pixels.astype(int)
+    assert np.abs(pixels[4:-4, 4:-4] - srgb[4:-4, 4:-4].astype(int)).max() <= 8
+
+
 @pytest.mark.parametrize(
     "name",
     [

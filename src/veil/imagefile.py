@@ -35,7 +35,7 @@ import pillow_heif
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from veil.interrupt import stops_held
-from veil.tonemap import PRIMARIES_BT2020, TRC_HLG, TRC_NAMES, TRC_PQ, tone_mapped
+from veil.tonemap import BT2020_TO_709, PRIMARIES_BT2020, TRC_HLG, TRC_NAMES, TRC_PQ, tone_mapped
 
 # OpenCV logs a file it cannot decode to stderr ("[ERROR:0@0.06] global loadsave.cpp ..."), around
 # veil's one line: the file's failure is said there, once.
@@ -548,6 +548,8 @@ def read_photo(path: Path) -> Photo:
     pixels = _orient(pixels, orientation)
     if not pixels.flags.writeable:  # Pillow hands over read-only memory (copied once its image is closed)
         pixels = pixels.copy()
+    if nclx and not hdr and not icc:  # an ICC profile describes the pixels instead: to_srgb converts them
+        _to_bt709_primaries(pixels, nclx.get("color_primaries"))
     if gamma:
         _from_png_gamma(pixels, gamma)
     video, after = _after_picture(path, fmt)
@@ -594,11 +596,38 @@ def _hdr_tone_mapped(image: Image.Image, path: Path, nclx: dict) -> np.ndarray:
         pixels = _pillow_pixels(image)
     if pixels.dtype == np.uint8:  # its codes on the 16-bit scale tone_mapped takes
         pixels = pixels.astype(np.uint16) * 257
-    colour = tone_mapped(np.ascontiguousarray(pixels[..., :3]), nclx["transfer_characteristics"],
-                         nclx.get("color_primaries") == PRIMARIES_BT2020)
+    wide = nclx.get("color_primaries") == PRIMARIES_BT2020  # converted by tone_mapped, in linear light
+    colour = tone_mapped(np.ascontiguousarray(pixels[..., :3]), nclx["transfer_characteristics"], wide)
+    if not wide:
+        _to_bt709_primaries(colour, nclx.get("color_primaries"))
     if pixels.shape[2] == 3:
         return colour
     return np.dstack([colour, (pixels[..., 3] >> 8).astype(np.uint8)])
+
+
+# Linear light in a colour box's primaries (H.273's numbers) to linear BT.709 (sRGB's) light: the
+# wide gamuts phones and cameras write, BT.2020 and Display P3 (P3's primaries, D65 white).
+PRIMARIES_P3 = 12
+TO_BT709 = {PRIMARIES_BT2020: BT2020_TO_709,
+            PRIMARIES_P3: np.array([[1.2249, -0.2249, 0.0], [-0.0421, 1.0421, 0.0], [-0.0196, -0.0786, 1.0983]],
+                                   np.float32)}
+SRGB_TO_LINEAR = np.array([v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+                           for v in np.arange(256) / 255], np.float32)
+
+
+def _to_bt709_primaries(pixels: np.ndarray, primaries: int | None) -> None:
+    """An 8-bit colour picture whose colour box names wide primaries converted in place to sRGB's,
+    a band at a time. veil writes photos as sRGB (a HEIF's or an AVIF's colour box says BT.709):
+    the values kept as they were would show their colours dulled, a P3 red as an orange-red."""
+    matrix = TO_BT709.get(primaries) if pixels.ndim == 3 and pixels.dtype == np.uint8 else None
+    if matrix is None:
+        return
+    rows = max(1, STRIP_PIXELS // pixels.shape[1])
+    for top in range(0, pixels.shape[0], rows):
+        band = pixels[top : top + rows, :, :3]
+        light = np.clip(cv2.transform(SRGB_TO_LINEAR[band], matrix), 0, 1)
+        coded = np.where(light <= 0.0031308, light * 12.92, 1.055 * light ** (1 / 2.4) - 0.055)
+        band[...] = np.rint(coded * 255)
 
 
 # The exponent a gAMA chunk's value times this gives is the one from its values to sRGB's, near
