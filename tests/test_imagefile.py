@@ -278,25 +278,50 @@ def with_nclx_primaries(data: bytes, primaries: int) -> bytes:
     return data[:at] + primaries.to_bytes(2, "big") + data[at + 2:]
 
 
-@pytest.mark.parametrize("suffix", [".heic", ".avif"])
-def test_a_heif_or_avif_in_display_p3_is_converted_to_srgb(tmp_path, suffix):
+@pytest.mark.parametrize("suffix, bits", [(".heic", 8), (".heic", 10), (".avif", 8)])
+def test_a_heif_or_avif_in_display_p3_is_converted_to_srgb(tmp_path, suffix, bits):
     # Its colour box (nclx, not an ICC profile) names Display P3: the values were kept and written
     # as sRGB's, every saturated colour dulled (a P3 red shown orange-red).
     import pillow_heif
 
     bars = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 200, 0], [200, 120, 90], [128, 128, 128]], np.uint8)
     srgb = np.repeat(np.repeat(bars[None], 32, axis=0), 32, axis=1)
-    picture = Image.fromarray(p3_values(srgb))
+    values = p3_values(srgb)
     path = tmp_path / f"p3{suffix}"
     if suffix == ".heic":
-        pillow_heif.from_pillow(picture).save(path, quality=-1, chroma=444, color_primaries=12,
-                                              transfer_characteristics=13, matrix_coefficients=6)
+        heif = (pillow_heif.from_pillow(Image.fromarray(values)) if bits == 8 else
+                pillow_heif.from_bytes(mode="RGB;16", size=(values.shape[1], values.shape[0]),
+                                       data=(values.astype(np.uint16) * 257).tobytes()))
+        heif.save(path, quality=-1, chroma=444, color_primaries=12, transfer_characteristics=13, matrix_coefficients=6)
     else:
         encoded = io.BytesIO()
-        picture.save(encoded, "AVIF", quality=100, subsampling="4:4:4")
+        Image.fromarray(values).save(encoded, "AVIF", quality=100, subsampling="4:4:4")
         path.write_bytes(with_nclx_primaries(encoded.getvalue(), 12))
-    pixels = read_photo(path).pixels.astype(int)
+    pixels = read_photo(path).pixels
+    pixels = (pixels >> 8 if pixels.dtype == np.uint16 else pixels).astype(int)
     assert np.abs(pixels[4:-4, 4:-4] - srgb[4:-4, 4:-4].astype(int)).max() <= 8
+
+
+@pytest.mark.parametrize("mode", ["RGB;16", "L;16"])
+def test_a_10_bit_heif_keeps_its_depth(tmp_path, mode):
+    # Pillow's HEIF reader gives 8 bits: a 10-bit photo (a camera's or a phone's HEIF) was written
+    # back as an 8-bit one, its gradations cut to a quarter, without a word.
+    import pillow_heif
+
+    ramp = np.tile((np.arange(1024, dtype=np.uint16) << 6)[None], (64, 1))  # 10-bit levels on the 16-bit scale
+    values = ramp if mode == "L;16" else np.dstack([ramp, ramp[:, ::-1], ramp])
+    source = tmp_path / "ten.heic"
+    pillow_heif.from_bytes(mode=mode, size=(1024, 64), data=values.tobytes()).save(source, quality=-1, chroma=444)
+    photo = read_photo(source)
+    assert photo.pixels.dtype == np.uint16 and photo.pixels.shape == values.shape
+    assert len(np.unique(photo.pixels)) > 900
+    out = tmp_path / "out.heic"
+    write_photo(photo, out)
+    written = pillow_heif.open_heif(out, convert_hdr_to_8bit=False)
+    assert written.info["bit_depth"] == 10
+    kept = np.asarray(written).astype(int)
+    assert len(np.unique(kept)) > 512  # twice what 8 bits hold (veil writes at quality 95: some levels merge)
+    assert np.abs(kept - values.astype(int)).mean() < 4 << 6  # within a few 10-bit levels
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
@@ -533,7 +534,12 @@ def read_photo(path: Path) -> Photo:
             messages: list[str] = []
             nclx = image.info.get("nclx_profile") if fmt == "HEIF" else _avif_nclx(path) if fmt == "AVIF" else None
             hdr = _hdr_transfer(nclx)
-            pixels = _hdr_tone_mapped(image, path, nclx) if nclx and hdr else _opencv_pixels(image, path, messages)
+            if nclx and hdr:
+                pixels = _hdr_tone_mapped(image, path, nclx)
+            elif fmt == "HEIF" and image.info.get("bit_depth", 8) > 8:
+                pixels = _heif_full_depth(path)
+            else:
+                pixels = _opencv_pixels(image, path, messages)
             if hdr:
                 icc = None  # the pixels are sRGB now: a profile beside the HDR colour box would convert them again
             if pixels is None and _is_16bit_colour(image):
@@ -590,7 +596,7 @@ def _hdr_tone_mapped(image: Image.Image, path: Path, nclx: dict) -> np.ndarray:
     detectors would see them so. A HEIF's primary image is decoded at its full depth (turned as
     stored); Pillow decodes an AVIF at 8 bits only."""
     if image.format == "HEIF":
-        pixels = np.asarray(pillow_heif.open_heif(path, convert_hdr_to_8bit=False))
+        pixels = _heif_full_depth(path)
     else:
         image.load()
         pixels = _pillow_pixels(image)
@@ -605,29 +611,42 @@ def _hdr_tone_mapped(image: Image.Image, path: Path, nclx: dict) -> np.ndarray:
     return np.dstack([colour, (pixels[..., 3] >> 8).astype(np.uint8)])
 
 
+def _heif_full_depth(path: Path) -> np.ndarray:
+    """A HEIF file's primary image, turned as stored, at its own depth: 10 or 12 bits on the 16-bit
+    scale (Pillow's reader cuts them to 8, and a 10-bit photo was written back as an 8-bit one)."""
+    return np.asarray(pillow_heif.open_heif(path, convert_hdr_to_8bit=False))
+
+
 # Linear light in a colour box's primaries (H.273's numbers) to linear BT.709 (sRGB's) light: the
 # wide gamuts phones and cameras write, BT.2020 and Display P3 (P3's primaries, D65 white).
 PRIMARIES_P3 = 12
 TO_BT709 = {PRIMARIES_BT2020: BT2020_TO_709,
             PRIMARIES_P3: np.array([[1.2249, -0.2249, 0.0], [-0.0421, 1.0421, 0.0], [-0.0196, -0.0786, 1.0983]],
                                    np.float32)}
-SRGB_TO_LINEAR = np.array([v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
-                           for v in np.arange(256) / 255], np.float32)
+
+
+@lru_cache(maxsize=None)
+def _srgb_to_linear(top: int) -> np.ndarray:
+    """Each code value of 0..top (sRGB's curve) as linear light, 0..1."""
+    code = np.arange(top + 1) / top
+    return np.where(code <= 0.04045, code / 12.92, ((code + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
 def _to_bt709_primaries(pixels: np.ndarray, primaries: int | None) -> None:
-    """An 8-bit colour picture whose colour box names wide primaries converted in place to sRGB's,
+    """A colour picture (8 or 16 bits) whose colour box names wide primaries converted in place to sRGB's,
     a band at a time. veil writes photos as sRGB (a HEIF's or an AVIF's colour box says BT.709):
     the values kept as they were would show their colours dulled, a P3 red as an orange-red."""
-    matrix = TO_BT709.get(primaries) if pixels.ndim == 3 and pixels.dtype == np.uint8 else None
+    matrix = TO_BT709.get(primaries) if pixels.ndim == 3 else None
     if matrix is None:
         return
+    peak = np.iinfo(pixels.dtype).max
+    linear = _srgb_to_linear(peak)
     rows = max(1, STRIP_PIXELS // pixels.shape[1])
     for top in range(0, pixels.shape[0], rows):
         band = pixels[top : top + rows, :, :3]
-        light = np.clip(cv2.transform(SRGB_TO_LINEAR[band], matrix), 0, 1)
+        light = np.clip(cv2.transform(linear[band], matrix), 0, 1)
         coded = np.where(light <= 0.0031308, light * 12.92, 1.055 * light ** (1 / 2.4) - 0.055)
-        band[...] = np.rint(coded * 255)
+        band[...] = np.rint(coded * peak)
 
 
 # The exponent a gAMA chunk's value times this gives is the one from its values to sRGB's, near
@@ -769,6 +788,29 @@ def holds_profile(suffix: str, pixels: np.ndarray) -> bool:
     return fmt not in ("BMP", "GIF") and not (fmt == "TIFF" and pixels.dtype == np.uint16)
 
 
+def _heif_encoding() -> dict:
+    """The HEIF encoder's settings beside the quality."""
+    if "x265" in str(pillow_heif.libheif_info().get("HEIF")):
+        # x265's default preset is many times slower on a phone photo; "ultrafast" at quality 95
+        # gives the same file size and quality (measured on IMG_5195.HEIC).
+        return {"enc_params": {"preset": "ultrafast"}}
+    return {}
+
+
+def _write_deep_heif(pixels: np.ndarray, path: Path, icc: bytes | None) -> None:
+    """A 16-bit picture (a 10- or 12-bit HEIF's, a 16-bit PNG's) as a 10-bit HEIF, the depth phones'
+    and computers' HEVC decoders take, rather than cut to 8 bits as Pillow's HEIF writer would."""
+    mode = "L;16" if pixels.ndim == 2 else "RGBA;16" if pixels.shape[2] == 4 else "RGB;16"
+    heif = pillow_heif.from_bytes(mode=mode, size=(pixels.shape[1], pixels.shape[0]),
+                                  data=np.ascontiguousarray(pixels).tobytes())
+    encoded = io.BytesIO()
+    try:
+        heif.save(encoded, quality=95, **({"icc_profile": icc} if icc else {}), **_heif_encoding())
+    except (OSError, ValueError) as error:
+        raise ImageError(f"cannot encode HEIF image ({error})") from None
+    write_encoded(path, encoded.getbuffer())
+
+
 def write_photo(photo: Photo, path: Path, suffix: str | None = None) -> None:
     """Encode the pixels into a new file at `path`, in the format `suffix` (default: the
     path's own) names, with no metadata but the photo's ICC profile, if it has one."""
@@ -789,6 +831,9 @@ def write_photo(photo: Photo, path: Path, suffix: str | None = None) -> None:
             raise ImageError("cannot encode 16-bit image")
         write_encoded(path, data)
         return
+    if pixels.dtype == np.uint16 and fmt == "HEIF":
+        _write_deep_heif(pixels, path, photo.icc_profile)
+        return
     if pixels.dtype == np.uint16:  # formats without 16-bit support
         pixels = (pixels >> 8).astype(np.uint8)
     if fmt == "BMP" and pixels.ndim == 3 and pixels.shape[2] == 4:
@@ -799,10 +844,8 @@ def write_photo(photo: Photo, path: Path, suffix: str | None = None) -> None:
         options["icc_profile"] = photo.icc_profile
     if fmt in ("JPEG", "WEBP", "HEIF", "AVIF"):
         options["quality"] = 95
-    if fmt == "HEIF" and "x265" in str(pillow_heif.libheif_info().get("HEIF")):
-        # x265's default preset is many times slower on a phone photo; "ultrafast" at quality 95
-        # gives the same file size and quality (measured on IMG_5195.HEIC).
-        options["enc_params"] = {"preset": "ultrafast"}
+    if fmt == "HEIF":
+        options.update(_heif_encoding())
     if fmt == "TIFF":
         options["compression"] = "tiff_lzw"
     encoded = io.BytesIO()
