@@ -223,6 +223,15 @@ def test_pages_beside_the_photo_are_named_as_left_out(shared_data, tmp_path):
         assert getattr(written, "n_frames", 1) == 1 and written.size == photo.size
 
 
+def test_an_icon_s_other_sizes_are_named_as_left_out(shared_data, tmp_path):
+    # An icon file holds the picture at several sizes; Pillow reads the largest and counts the
+    # others as sizes, not frames: the output left them out without a word.
+    icon = tmp_path / "face.ico"
+    Image.open(shared_data / TWO_PEOPLE).save(icon, sizes=[(256, 256), (64, 64), (32, 32)])
+    photo = read_photo(icon)
+    assert photo.pixels.shape[1] == 256 and photo.others == 2
+
+
 def test_a_motion_photo_s_video_is_named_as_left_out(shared_data, tmp_path):
     """A phone's motion photo is a JPEG with an MP4 after its image: the still is redacted, the
     video (its faces unsearched) never written, and the user is told (it went unsaid)."""

@@ -523,7 +523,7 @@ def read_photo(path: Path) -> Photo:
             if getattr(image, "n_frames", 1) > 1 and image.format not in ("MPO", "HEIF", "TIFF"):
                 raise ImageError(f"animated {image.format} is not supported")
             fmt = image.format or "unknown"
-            others = getattr(image, "n_frames", 1) - 1
+            others = getattr(image, "n_frames", 1) - 1 + _other_icon_sizes(image)
             if fmt != "HEIF":  # a HEIF file opens on its primary image, the photo viewers show
                 image.seek(0)
             icc = image.info.get("icc_profile")
@@ -561,6 +561,13 @@ def read_photo(path: Path) -> Photo:
     video, after = _after_picture(path, fmt)
     return Photo(pixels, fitting_profile(icc, pixels), fmt, others, video, _summed_up(messages), after,
                  TRC_NAMES[hdr] if hdr else None)
+
+
+def _other_icon_sizes(image: Image.Image) -> int:
+    """How many images an icon file (ICO, ICNS) holds beside the largest, which Pillow reads: each
+    a copy of the picture at another size, which the output leaves out. Pillow counts them as sizes,
+    not frames."""
+    return max(0, len(image.info.get("sizes", ())) - 1) if image.format in ("ICO", "ICNS") else 0
 
 
 def _hdr_transfer(nclx: dict | None) -> int | None:
