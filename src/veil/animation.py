@@ -129,7 +129,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
                    # Every kind's detector looked at these frames as viewers may show them too.
                    **({"transparency_views": list(TRANSPARENCY_VIEWS),
                        "transparent_frames": transparent} if transparent else {}),
-                   **kinds_record(hide, *size, passes), **runtime_record(),
+                   **kinds_record(hide, *size, passes, people_turned_every=1), **runtime_record(),
                    "every_frame": True, "tracking": asdict(params)},
         frame_times=[float(t) for t in times],
     )

@@ -154,8 +154,9 @@ def holding(person: Box, heads: list[Box]) -> Box:
 
 
 def people_record(turned_every: int | None = None) -> dict:
-    """What finding people runs, for the plan and its audit report; `turned_every`: a video's
-    sampled frames looked at turned (every n-th; 0: none), None for a photo (always)."""
+    """What finding people runs, for the plan and its audit report; `turned_every`: the frames of
+    a video or an animation looked at turned (every n-th searched; 0: none; bodies from faces come
+    from face tracks there), None for a photo (always, and bodies from faces along `standing_turn`)."""
     turning = {"turns": list(TURNS)} if turned_every != 0 else {"turns": list(UPRIGHT)}
     if turned_every:
         turning["turned_every_nth_sampled_frame"] = turned_every
