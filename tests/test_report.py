@@ -24,7 +24,7 @@ from veil.detect import MODEL_NAME
 from veil.models import model_sha256
 from veil.photo import render_photo
 from veil.plan import Box, Edit, MediaPlan, Plan, Region, RenderSettings
-from veil.report import build_report, frame_runs, write_report
+from veil.report import build_report, frame_runs, voice_summary, write_report
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PHOTO = DATA / "face_recognition_examples" / "examples" / "two_people.jpg"
@@ -298,6 +298,12 @@ def test_the_report_names_the_models_that_ran(tmp_path: Path):
     plan = Plan(media=[media], render=RenderSettings(voice="mute"))
     assert build_report(plan, {})["files"][0]["voice"]["treated_seconds"] == 0
     assert build_report(plan, {media.path: str(tmp_path / "out.wav")})["files"][0]["voice"]["treated_seconds"] == 7.8
+    # Nor where the voices were kept as they were (--voice keep: it said 7.8 s treated): the segments
+    # still say where the voices are.
+    kept = build_report(Plan(media=[media], render=RenderSettings(voice="keep")), {media.path: str(tmp_path / "out.wav")})
+    voice = kept["files"][0]["voice"]
+    assert voice["treated_seconds"] == 0 and voice["segments"] == [[0.0, 7.8]] and voice["treatment"] == "not protected"
+    assert " s found; 1 segment(s) not protected: 0-7.8 s (" in voice_summary(voice)
     assert "anonymiser" not in build_report(plan, {})["files"][0]["voice"]
     # A video's sound that starts 1 s after its picture: the plan's seconds are the sound's, the
     # report's the player's (it said 0.244-2.316 s of speech a player shows at 1.244-3.316 s).

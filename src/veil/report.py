@@ -364,7 +364,8 @@ def voice_summary(voice: dict[str, Any]) -> str:
     if voice["speech_seconds"] is None:
         return "no sound"
     spans = ", ".join(f"{a:g}-{b:g} s" for a, b in voice["segments"]) or "none"
-    text = (f"{voice['speech_seconds']:g} s found; {voice['treated_seconds']:g} s in {len(voice['segments'])} "
+    treated = "" if voice["mode"] == "keep" else f"{voice['treated_seconds']:g} s in "
+    text = (f"{voice['speech_seconds']:g} s found; {treated}{len(voice['segments'])} "
             f"segment(s) {voice['treatment']}: {spans} ({voice['times']})")
     if voice["added_by_reviewer"]:
         text += f"; added by the reviewer: {', '.join(voice['added_by_reviewer'])}"

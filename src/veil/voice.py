@@ -681,7 +681,8 @@ def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
 
     return {"mode": mode, "speech_seconds": record["speech_seconds"] if record else None,
             "segments": [[on_clock(r.start), on_clock(r.end)] for r in treated],
-            "treated_seconds": round(sum(r.end - r.start for r in treated), 3),
+            # Kept as they were, the segments are listed (where the voices are) but none was treated.
+            "treated_seconds": round(sum(r.end - r.start for r in treated), 3) if mode != "keep" else 0.0,
             "added_by_reviewer": [r.id for r in speech if r.source == "reviewer"],
             "kept_audible": [{"id": r.id, "start": on_clock(r.start), "end": on_clock(r.end), "reason": r.reason}
                              for r in kept],
