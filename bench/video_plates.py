@@ -10,6 +10,7 @@ target, and pass 1's time, with the text detector on every n-th sampled frame.
     python bench/video_plates.py hard /tmp/veil-hard --kind text     # 12 clips: 4 words x enters, grows, cut
     python bench/video_plates.py hard /tmp/veil-hard --kind plates   # likewise 4 plates x 3 cases
     python bench/video_plates.py score /tmp/veil-hard --kind text --every 1   # ~5 min on 2 cores
+    python bench/video_plates.py hard /tmp/veil-hard-context --kind text --context   # each word in its photo
 
 Clips (made afresh, seeded; never commit them): 60 frames (`--frames`), 30 fps, 960x540 H.264, a
 window panning across an OpenALPR car photo while zooming in or out, so the plate moves, changes
@@ -18,7 +19,7 @@ are not scored), as ../shared/tools/make_pan_videos.py does for faces.
 
 Hard clips (`hard`, `--count` targets a case, each clip one target: a plate of OpenALPR or a word
 of ICDAR 2003 at least 34 px tall in its photo, with half its height of its photo around it, on
-grey): KIND-enters-NN,
+grey, or with `--context` in its whole photo, the other lettering unscored): KIND-enters-NN,
 a pan that brings the target (a plate 80-160 px wide, a word 24-44 px tall) in across the left or
 right edge, about 9-16 px a frame; KIND-grows-NN, a zoom (steady in scale) from that size until the
 target is 2.4 times the frame's width; KIND-cut-NN, another photo of the data set but for one frame
@@ -245,13 +246,15 @@ def fitted(photo: Image.Image) -> tuple[float, float, float, float]:
     return (photo.width - w) / 2, (photo.height - h) / 2, (photo.width + w) / 2, (photo.height + h) / 2
 
 
-def make_hard(folder: Path, kind: str, seed: int, frames: int, count: int) -> None:
-    """`count` clips a case: KIND-enters-NN, KIND-grows-NN, KIND-cut-NN, each scoring one target."""
+def make_hard(folder: Path, kind: str, seed: int, frames: int, count: int, context: bool) -> None:
+    """`count` clips a case: KIND-enters-NN, KIND-grows-NN, KIND-cut-NN, each scoring one target,
+    alone on grey or (`context`) in its whole photo."""
     folder.mkdir(parents=True, exist_ok=True)
     chance = random.Random(seed)
     for case in HARD_CASES:
         for n, (path, box) in enumerate(hard_targets(kind, chance, count), 1):
-            photo = alone(Image.open(path).convert("RGB"), box)
+            photo = Image.open(path).convert("RGB")
+            photo = photo if context else alone(photo, box)
             if case == "cut":
                 others = sorted(set(plates() if kind == "plates" else words()) - {path})
                 clip = cut_in(kind, photo, box, Image.open(chance.choice(others)).convert("RGB"), chance, frames)
@@ -372,6 +375,8 @@ def main() -> None:
                         "camera path, faster)")
     parser.add_argument("--kind", choices=("plates", "text"), default="plates", help="hard, score: the targets")
     parser.add_argument("--count", type=int, default=4, help="hard: targets a case")
+    parser.add_argument("--context", action="store_true", help="hard: each target in its whole photo (its "
+                        "neighbours unscored), not alone on grey")
     parser.add_argument("--every", default="1,2,3,4", help="plate detector on every n-th sampled frame")
     parser.add_argument("--limit", type=int, default=0, help="first N clips only")
     parser.add_argument("--worst", type=int, default=8, help="score: instances not protected listed, worst first")
@@ -384,7 +389,7 @@ def main() -> None:
         make(args.folder, args.seed, args.frames)
         return
     if args.action == "hard":
-        make_hard(args.folder, args.kind, args.seed, args.frames, args.count)
+        make_hard(args.folder, args.kind, args.seed, args.frames, args.count, args.context)
         return
     clips = sorted(truth.with_name(truth.name.removesuffix(f"_{args.kind}.csv") + ".mp4")
                    for truth in args.folder.glob(f"*_{args.kind}.csv"))[: args.limit or None]
