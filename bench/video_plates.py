@@ -377,7 +377,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=4, help="hard: targets a case")
     parser.add_argument("--context", action="store_true", help="hard: each target in its whole photo (its "
                         "neighbours unscored), not alone on grey")
-    parser.add_argument("--every", default="1,2,3,4", help="plate detector on every n-th sampled frame")
+    parser.add_argument("--every", default="1,2,3,4", help="text detector (plates, words) on every n-th sampled frame")
     parser.add_argument("--limit", type=int, default=0, help="first N clips only")
     parser.add_argument("--worst", type=int, default=8, help="score: instances not protected listed, worst first")
     parser.add_argument("--time", action="store_true", help="run every setting in full and time it")
