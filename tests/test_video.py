@@ -592,6 +592,15 @@ def test_avi_and_wmv_output_keeps_its_frames_in_order(suffix: str, tmp_path: Pat
     assert len(times) == 30 and min(steps) > 0 and max(steps) - min(steps) <= 1  # (ASF counts milliseconds)
 
 
+def test_an_flv_output_keeps_its_frames_times(tmp_path: Path):
+    # FLV stores no time before zero: the B-frames' decoding times, before the first picture,
+    # made its muxer write every frame (and the sound) about 40 ms later than the input's.
+    source, target = tmp_path / "clip.flv", tmp_path / "out.flv"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10, codec="flv", movflags=None)
+    redact(source, target, None)
+    assert probe(target)["times"] == probe(source)["times"]
+
+
 @pytest.mark.parametrize("b_frames, suffix", [({"bf": "2"}, ".mp4"), ({"bf": "1"}, ".avi"),
                                                ({"bf": "3", "x264-params": "b-pyramid=none"}, ".mkv"),
                                                ({"bf": "0"}, ".mp4")])

@@ -948,9 +948,11 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         # FFmpeg's decoders attach closed captions (A53, which may hold names or a
         # transcript) to the frames, and these encoders write them back by default.
         options["a53cc"] = "0"
-    if encoder in ("libx264", "libx265") and out.format.name in ("avi", "asf"):
+    if encoder in ("libx264", "libx265") and out.format.name in ("avi", "asf", "flv"):
         # AVI stores no presentation times, and ASF (WMV) its own that readers take out of
         # order: reordered B-frames would play out of order, or late against the copied sound.
+        # FLV stores no time before zero: the B-frames' decoding times, which start before the
+        # first picture, made its muxer push every track (sound too) later by that much.
         options["bf"] = "0"
     if encoder == "libx264" and cc.field_order in TOP_FIELD_FIRST + BOTTOM_FIELD_FIRST:
         # Interlaced footage (broadcast, camcorders) stays interlaced: coded as one picture, its
