@@ -592,13 +592,15 @@ def test_avi_and_wmv_output_keeps_its_frames_in_order(suffix: str, tmp_path: Pat
     assert len(times) == 30 and min(steps) > 0 and max(steps) - min(steps) <= 1  # (ASF counts milliseconds)
 
 
-def test_an_flv_output_keeps_its_frames_times(tmp_path: Path):
-    # FLV stores no time before zero: the B-frames' decoding times, before the first picture,
-    # made its muxer write every frame (and the sound) about 40 ms later than the input's.
-    source, target = tmp_path / "clip.flv", tmp_path / "out.flv"
-    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10, codec="flv", movflags=None)
+@pytest.mark.parametrize("suffix", [".flv", ".nut", ".ismv", ".f4v"])
+def test_an_output_that_holds_no_time_before_zero_keeps_its_frames_times(suffix: str, tmp_path: Path):
+    # These store no decoding time before zero: the B-frames', before the first picture, made
+    # their muxers write every frame 40-70 ms later than the input's (ISMV: late against the sound).
+    source, target = tmp_path / "clip.mp4", tmp_path / f"out{suffix}"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10)
     redact(source, target, None)
-    assert probe(target)["times"] == probe(source)["times"]
+    before, after = probe(source)["times"], probe(target)["times"]
+    assert len(after) == len(before) and max(abs(a - b) for a, b in zip(after, before)) < 0.002, after
 
 
 @pytest.mark.parametrize("b_frames, suffix", [({"bf": "2"}, ".mp4"), ({"bf": "1"}, ".avi"),

@@ -54,6 +54,10 @@ CONTAINER_FORMATS = {
     ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts", ".3gp": "3gp", ".3g2": "3g2", ".wmv": "asf",
     ".asf": "asf", ".flv": "flv", ".ogv": "ogg",
 }
+# Containers that keep B-frames' times exactly: an edit list (MP4, MOV), negative times
+# (Matroska), or a clock that starts well after zero (MPEG-TS). H.264 and H.265 are written
+# without B-frames in any other.
+B_FRAME_CONTAINERS = frozenset({"mp4", "mov", "3gp", "3g2", "psp", "ipod", "matroska", "webm", "mpegts"})
 WEBM_VIDEO = {"vp8": "libvpx", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
 # WebM holds VP8, VP9 and AV1 alone: the input's is kept where it is one of them, else VP9.
 # FFmpeg's Ogg muxer takes VP8 alone of these, whatever the input's codec.
@@ -948,11 +952,12 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         # FFmpeg's decoders attach closed captions (A53, which may hold names or a
         # transcript) to the frames, and these encoders write them back by default.
         options["a53cc"] = "0"
-    if encoder in ("libx264", "libx265") and out.format.name in ("avi", "asf", "flv"):
+    if encoder in ("libx264", "libx265") and out.format.name not in B_FRAME_CONTAINERS:
         # AVI stores no presentation times, and ASF (WMV) its own that readers take out of
         # order: reordered B-frames would play out of order, or late against the copied sound.
-        # FLV stores no time before zero: the B-frames' decoding times, which start before the
-        # first picture, made its muxer push every track (sound too) later by that much.
+        # FLV, NUT, MPEG-PS, ISMV and F4V store no decoding time before zero: the B-frames', which
+        # start before the first picture, made their muxers push the video (and in most, the
+        # sound) later by that much.
         options["bf"] = "0"
     if encoder == "libx264" and cc.field_order in TOP_FIELD_FIRST + BOTTOM_FIELD_FIRST:
         # Interlaced footage (broadcast, camcorders) stays interlaced: coded as one picture, its
