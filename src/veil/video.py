@@ -863,7 +863,7 @@ def _window(box: Box, height: int, width: int) -> tuple[slice, slice] | None:
     return None if found is None else found[:2]
 
 
-def keep_outside_windows(original: av.VideoFrame, new: av.VideoFrame,
+def _keep_outside_windows(original: av.VideoFrame, new: av.VideoFrame,
                          windows: list[tuple[slice, slice] | None]) -> None:
     """Put the original frame's samples back into `new` wherever no box drew.
 
@@ -911,7 +911,7 @@ def _redacted(frame: av.VideoFrame, boxes: list[tuple[Region, Box]], settings: R
     new = rgb.reformat(format=frame.format.name, dst_colorspace=colour["src_colorspace"],
                        dst_color_range=colour["src_color_range"])
     if not cover_all:
-        keep_outside_windows(frame, new, [_window(box, frame.height, frame.width) for _, box in boxes])
+        _keep_outside_windows(frame, new, [_window(box, frame.height, frame.width) for _, box in boxes])
     new.pts, new.time_base, new.duration = frame.pts, frame.time_base, frame.duration
     new.pict_type = frame.pict_type
     for tag in ("color_range", "color_primaries", "color_trc", "colorspace"):
