@@ -533,6 +533,15 @@ def test_odd_sized_video_keeps_its_size_and_faces_are_hidden(pix_fmt: str, writt
             assert index in media.covered_frames() or (inner <= 24).all(axis=2).mean() >= 0.95, f"face visible in frame {index}"
 
 
+def test_a_container_whose_muxer_refuses_the_streams_is_not_said_as_a_permission_problem(tmp_path: Path):
+    # MXF's muxer refuses H.264 beside AAC with a bare -1, errno's EPERM: the refusal read
+    # "(Operation not permitted)", about a scratch file veil had made itself.
+    source = VIDEOS / "with_audio" / "5.mp4"
+    with pytest.raises(VideoError, match=r"^a \.mxf file cannot hold this video \(its muxer refuses these streams\): "
+                                         r"choose \.mp4, \.mkv or \.mov$"):
+        check_output_holds(source, tmp_path / "out.mxf", Encoding())
+
+
 def test_vp9_input_written_as_ogv_becomes_vp8(tmp_path: Path):
     """FFmpeg's Ogg muxer takes VP8 alone: a VP9 recording asked for as .ogv was refused as "an Ogg
     file cannot hold --codec None", naming an option never typed; it is written as VP8, as any

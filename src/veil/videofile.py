@@ -23,6 +23,7 @@ thread count, are not written.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import re
@@ -1322,5 +1323,14 @@ def refusal_to_write(suffix: str, open_for: Callable[[Path], av.container.Output
         except own:
             raise
         except (av.error.FFmpegError, ValueError, TypeError) as error:
-            return reason(error)
+            return _muxer_refusal(error)
     return None
+
+
+def _muxer_refusal(error: Exception) -> str:
+    """FFmpeg's words for a muxer's refusal. Some muxers (MXF, SWF) refuse streams they cannot hold
+    with a bare -1, which is errno's EPERM: said as "Operation not permitted", it read as a
+    permission problem, on a scratch file veil had made itself."""
+    if getattr(error, "errno", None) == errno.EPERM:
+        return "its muxer refuses these streams"
+    return reason(error)
