@@ -533,6 +533,19 @@ def test_odd_sized_video_keeps_its_size_and_faces_are_hidden(pix_fmt: str, writt
             assert index in media.covered_frames() or (inner <= 24).all(axis=2).mean() >= 0.95, f"face visible in frame {index}"
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+def test_h265_output_is_tagged_as_apples_players_play_it(suffix: str, tmp_path: Path):
+    # FFmpeg tags H.265 'hev1' in MP4 and MOV, which QuickTime, iPhones and Safari refuse to play:
+    # a phone's 'hvc1' H.265 clip, or a ProRes master, came out unplayable there.
+    source, target = tmp_path / f"clip{suffix}", tmp_path / f"out{suffix}"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 3, codec="libx265", pix_fmt="yuv420p10le",
+             options={"x265-params": "log-level=error"})
+    redact(source, target, None)
+    with av.open(str(target)) as c:
+        assert (c.streams.video[0].codec_context.name, c.streams.video[0].codec_tag) == ("hevc", "hvc1")
+    assert len(probe(target)["times"]) == 3
+
+
 def test_a_container_whose_muxer_refuses_the_streams_is_not_said_as_a_permission_problem(tmp_path: Path):
     # MXF's muxer refuses H.264 beside AAC with a bare -1, errno's EPERM: the refusal read
     # "(Operation not permitted)", about a scratch file veil had made itself.

@@ -58,6 +58,8 @@ CONTAINER_FORMATS = {
 # Containers that keep B-frames' times exactly: an edit list (MP4, MOV), negative times
 # (Matroska), or a clock that starts well after zero (MPEG-TS). H.264 and H.265 are written
 # without B-frames in any other.
+# FFmpeg's muxers of the ISO base media file format (MP4, MOV and their kin).
+ISO_MEDIA = frozenset({"mp4", "mov", "3gp", "3g2", "psp", "ipod", "ismv", "f4v"})
 B_FRAME_CONTAINERS = frozenset({"mp4", "mov", "3gp", "3g2", "psp", "ipod", "matroska", "webm", "mpegts"})
 WEBM_VIDEO = {"vp8": "libvpx", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
 # WebM holds VP8, VP9 and AV1 alone: the input's is kept where it is one of them, else VP9.
@@ -921,6 +923,10 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     # The codec's own name, not its decoder's (AV1 is decoded by libdav1d): an AV1 WebM stays AV1.
     encoder = choose_encoder(out.format.name, cc.codec.canonical_name, depth, encoding)
     stream = out.add_stream(encoder, rate=frame_rate(video))
+    if encoder == "libx265" and out.format.name in ISO_MEDIA:
+        # FFmpeg tags H.265 there 'hev1', which Apple's players (QuickTime, iPhones, Safari)
+        # refuse to play; 'hvc1', as phones and cameras write it, plays everywhere.
+        stream.codec_context.codec_tag = "hvc1"
     stream.width, stream.height = cc.width, cc.height
     stream.pix_fmt = output_pix_fmt(encoder, cc.format.name, depth, cc.width, cc.height)
     # The input's time base, so every frame keeps its exact timestamp (VFR included).
