@@ -157,6 +157,26 @@ def test_an_hdr_photo_is_tone_mapped_to_sdr_and_said(shared_data, tmp_path, suff
     assert len(faces) == 2
     for face in faces:
         assert share_near(pixels[face_slice(face)], (0, 0, 0), 24) >= 0.95, "face not hidden"
+    # The plan says how, as a video's does: the tone map's reference white and knee.
+    record = json.loads((tmp_path / "plan.json").read_text())["media"][0]["detection"]["hdr_tone_mapped"]
+    assert record["transfer"] == "smpte2084 (PQ)" and record["reference_white_nits"] and record["knee"]
+
+
+def test_a_monochrome_hdr_photo_is_tone_mapped_as_grey(shared_data, tmp_path):
+    # A one-channel PQ HEIF ended in "unexpected error: OpenCV ... 'transform' ... a bug in veil".
+    import pillow_heif
+
+    grey = np.ascontiguousarray(pq_codes(shared_data / TWO_PEOPLE)[..., 1])
+    source = tmp_path / "grey-hdr.heic"
+    pillow_heif.from_bytes(mode="L;16", size=(grey.shape[1], grey.shape[0]), data=grey.tobytes()).save(
+        source, quality=90, color_primaries=9, transfer_characteristics=16, matrix_coefficients=9)
+    result = veil(source, "--save-plan", tmp_path / "plan.json")
+    assert result.exit_code == 0, result.output
+    assert "an HDR photo (smpte2084 (PQ)): it was tone-mapped" in result.stderr
+    pixels = rgb_of(tmp_path / "grey-hdr.redacted.heic").astype(float)
+    sdr = rgb_of(shared_data / TWO_PEOPLE).astype(float)[..., 1]
+    assert np.abs(pixels[420:, :, 0] - sdr[420:]).mean() < 14  # the grey as the SDR photo's, below the faces
+    assert len(planned_faces(tmp_path / "plan.json")) == 2
 
 
 # --- pixel formats ---------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import pillow_heif
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from veil.interrupt import stops_held
-from veil.tonemap import BT2020_TO_709, PRIMARIES_BT2020, TRC_HLG, TRC_NAMES, TRC_PQ, tone_mapped
+from veil.tonemap import BT2020_TO_709, PRIMARIES_BT2020, TRC_HLG, TRC_PQ, tone_mapped
 
 # OpenCV logs a file it cannot decode to stderr ("[ERROR:0@0.06] global loadsave.cpp ..."), around
 # veil's one line: the file's failure is said there, once.
@@ -88,9 +88,9 @@ class Photo:
     # Bytes stored after a JPEG's image that no viewer shows (another picture appended, a
     # program's data): never written, and the user is told.
     data_after: int = 0
-    # The HDR transfer (TRC_NAMES' words) of a PQ or HLG photo whose pixels were tone-mapped to
-    # SDR as read: the output is an SDR picture, and the user is told.
-    tone_mapped_from: str | None = None
+    # The HDR transfer (H.273's number: TRC_PQ or TRC_HLG) of a photo whose pixels were tone-mapped
+    # to SDR as read: the output is an SDR picture, and the user is told.
+    tone_mapped_from: int | None = None
 
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -534,7 +534,7 @@ def read_photo(path: Path) -> Photo:
             messages: list[str] = []
             nclx = image.info.get("nclx_profile") if fmt == "HEIF" else _avif_nclx(path) if fmt == "AVIF" else None
             hdr = _hdr_transfer(nclx)
-            if nclx and hdr:
+            if hdr:
                 pixels = _hdr_tone_mapped(image, path, nclx)
             elif fmt == "HEIF" and image.info.get("bit_depth", 8) > 8:
                 pixels = _heif_full_depth(path)
@@ -559,8 +559,7 @@ def read_photo(path: Path) -> Photo:
     if gamma:
         _from_png_gamma(pixels, gamma)
     video, after = _after_picture(path, fmt)
-    return Photo(pixels, fitting_profile(icc, pixels), fmt, others, video, _summed_up(messages), after,
-                 TRC_NAMES[hdr] if hdr else None)
+    return Photo(pixels, fitting_profile(icc, pixels), fmt, others, video, _summed_up(messages), after, hdr)
 
 
 def _other_icon_sizes(image: Image.Image) -> int:
@@ -580,7 +579,8 @@ def _hdr_transfer(nclx: dict | None) -> int | None:
 def _avif_nclx(path: Path) -> dict | None:
     """The colour box ('colr' of type 'nclx') among an AVIF file's image properties, with
     pillow_heif's keys for a HEIF file's; Pillow's AVIF reader does not give it. A file's images
-    (a grid's tiles, a burst) share one in practice: the first is taken."""
+    (a grid's tiles, a burst) share one in practice. Where its boxes differ, None: a gain map's
+    HDR rendition has a box of its own, and an SDR photo taken for HDR would be tone-mapped."""
     data = path.read_bytes()
     span = (0, len(data))
     for kind, skip in ((b"meta", 4), (b"iprp", 0), (b"ipco", 0)):  # 'meta' is a full box: version and flags
@@ -588,12 +588,14 @@ def _avif_nclx(path: Path) -> dict | None:
         if found is None:
             return None
         span = found
-    for kind, start, end in _boxes(data, *span):
-        if kind == b"colr" and data[start:start + 4] == b"nclx" and end - start >= 11:
-            primaries, transfer, matrix = struct.unpack(">HHH", data[start + 4:start + 10])
-            return {"color_primaries": primaries, "transfer_characteristics": transfer,
-                    "matrix_coefficients": matrix, "full_range_flag": data[start + 10] >> 7}
-    return None
+    found = {data[start + 4:start + 11] for kind, start, end in _boxes(data, *span)
+             if kind == b"colr" and data[start:start + 4] == b"nclx" and end - start >= 11}
+    if len(found) != 1:
+        return None
+    box = found.pop()
+    primaries, transfer, matrix = struct.unpack(">HHH", box[:6])
+    return {"color_primaries": primaries, "transfer_characteristics": transfer,
+            "matrix_coefficients": matrix, "full_range_flag": box[6] >> 7}
 
 
 def _hdr_tone_mapped(image: Image.Image, path: Path, nclx: dict) -> np.ndarray:
@@ -609,13 +611,21 @@ def _hdr_tone_mapped(image: Image.Image, path: Path, nclx: dict) -> np.ndarray:
         pixels = _pillow_pixels(image)
     if pixels.dtype == np.uint8:  # its codes on the 16-bit scale tone_mapped takes
         pixels = pixels.astype(np.uint16) * 257
-    wide = nclx.get("color_primaries") == PRIMARIES_BT2020  # converted by tone_mapped, in linear light
-    colour = tone_mapped(np.ascontiguousarray(pixels[..., :3]), nclx["transfer_characteristics"], wide)
-    if not wide:
-        _to_bt709_primaries(colour, nclx.get("color_primaries"))
+    if pixels.ndim == 2:  # a monochrome picture: tone-mapped as the grey it is, one channel kept
+        return _sdr_colour(np.dstack([pixels] * 3), nclx)[..., 0]
+    colour = _sdr_colour(pixels[..., :3], nclx)
     if pixels.shape[2] == 3:
         return colour
     return np.dstack([colour, (pixels[..., 3] >> 8).astype(np.uint8)])
+
+
+def _sdr_colour(rgb: np.ndarray, nclx: dict) -> np.ndarray:
+    """16-bit PQ or HLG colour values (RGB) as 8-bit SDR BT.709 ones, in the colour box's primaries."""
+    wide = nclx.get("color_primaries") == PRIMARIES_BT2020  # converted by tone_mapped, in linear light
+    colour = tone_mapped(np.ascontiguousarray(rgb), nclx["transfer_characteristics"], wide)
+    if not wide:
+        _to_bt709_primaries(colour, nclx.get("color_primaries"))
+    return colour
 
 
 def _heif_full_depth(path: Path) -> np.ndarray:
@@ -642,7 +652,9 @@ def _srgb_to_linear(top: int) -> np.ndarray:
 def _to_bt709_primaries(pixels: np.ndarray, primaries: int | None) -> None:
     """A colour picture (8 or 16 bits) whose colour box names wide primaries converted in place to sRGB's,
     a band at a time. veil writes photos as sRGB (a HEIF's or an AVIF's colour box says BT.709):
-    the values kept as they were would show their colours dulled, a P3 red as an orange-red."""
+    the values kept as they were would show their colours dulled, a P3 red as an orange-red.
+    Values are taken to linear light by sRGB's curve whatever transfer the box names (P3's is
+    sRGB's; BT.709's and BT.2020's SDR curves differ from it slightly in the shadows)."""
     matrix = TO_BT709.get(primaries) if pixels.ndim == 3 else None
     if matrix is None:
         return

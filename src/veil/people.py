@@ -158,8 +158,8 @@ def people_record(turned_every: int | None = None) -> dict:
     a video or an animation looked at turned (every n-th searched; 0: none; bodies from faces come
     from face tracks there), None for a photo (always, and bodies from faces along `standing_turn`)."""
     turning = {"turns": list(TURNS)} if turned_every != 0 else {"turns": list(UPRIGHT)}
-    if turned_every:
-        turning["turned_every_nth_sampled_frame"] = turned_every
+    if turned_every:  # and a shot's first and last frames, which get every view
+        turning.update(turned_every_nth_sampled_frame=turned_every, shot_ends_always=True)
     if turned_every is None:  # a photo's bodies from faces also run along `standing_turn`'s turn
         turning["standing_turn_rule"] = {"score_from": STANDING_SCORE, "times_upright": STANDING_MARGIN}
     return {"model": MODEL_NAME, "model_sha256": model_sha256(MODEL_NAME), "input": INPUT_SIDE, "score": SCORE,

@@ -16,6 +16,7 @@ from veil.outputs import atomic_output
 from veil.plan import Kind, MediaPlan, RenderSettings
 from veil.regions import face_region, head_record
 from veil.render import redact_frame
+from veil.tonemap import tone_map_record
 
 
 def file_sha256(path: Path) -> str:
@@ -90,7 +91,9 @@ def file_record(photo: Photo) -> dict[str, Any]:
             **({"motion_video_not_written": True} if photo.video_after else {}),
             **({"data_after_image_not_written": photo.data_after} if photo.data_after else {}),
             **({"decoder_messages": list(photo.decoder_messages)} if photo.decoder_messages else {}),
-            **({"hdr_tone_mapped": photo.tone_mapped_from} if photo.tone_mapped_from else {})}
+            **({"hdr_tone_mapped": {**tone_map_record(photo.tone_mapped_from),
+                                    "primaries": "the colour box's converted to BT.709 (sRGB's)"}}
+               if photo.tone_mapped_from else {})}
 
 
 def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo: Photo | None = None,

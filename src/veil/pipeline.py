@@ -333,8 +333,8 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     if after := media.detection.get("data_after_image_not_written"):
         found.append(Note(f"{after} bytes stored after the picture (another picture appended, a program's data; "
                           f"no viewer shows them) {were} left out", warning=True))
-    if transfer := media.detection.get("hdr_tone_mapped"):
-        found.append(Note(f"an HDR photo ({transfer}): it {was} tone-mapped to SDR and written as sRGB, as veil "
+    if tone_mapped := media.detection.get("hdr_tone_mapped"):
+        found.append(Note(f"an HDR photo ({tone_mapped['transfer']}): it {was} tone-mapped to SDR and written as sRGB, as veil "
                           "writes every photo (its light above SDR white is rolled off)", warning=True))
     if why := media.detection.get("profile_converted"):
         found.append(Note(f"--keep-icc: {why}, so its colours {were} converted to sRGB (a .png keeps the profile)",

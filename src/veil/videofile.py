@@ -55,12 +55,12 @@ CONTAINER_FORMATS = {
     ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts", ".3gp": "3gp", ".3g2": "3g2", ".wmv": "asf",
     ".asf": "asf", ".flv": "flv", ".ogv": "ogg",
 }
-# Containers that keep B-frames' times exactly: an edit list (MP4, MOV), negative times
-# (Matroska), or a clock that starts well after zero (MPEG-TS). H.264 and H.265 are written
-# without B-frames in any other.
 # FFmpeg's muxers of the ISO base media file format (MP4, MOV and their kin).
 ISO_MEDIA = frozenset({"mp4", "mov", "3gp", "3g2", "psp", "ipod", "ismv", "f4v"})
-B_FRAME_CONTAINERS = frozenset({"mp4", "mov", "3gp", "3g2", "psp", "ipod", "matroska", "webm", "mpegts"})
+# Containers that keep B-frames' times exactly: an edit list (MP4, MOV; not ISMV's or F4V's
+# muxers), negative times (Matroska), or a clock that starts well after zero (MPEG-TS). H.264 and
+# H.265 are written without B-frames in any other.
+B_FRAME_CONTAINERS = ISO_MEDIA - {"ismv", "f4v"} | {"matroska", "webm", "mpegts"}
 WEBM_VIDEO = {"vp8": "libvpx", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
 # WebM holds VP8, VP9 and AV1 alone: the input's is kept where it is one of them, else VP9.
 # FFmpeg's Ogg muxer takes VP8 alone of these, whatever the input's codec.
