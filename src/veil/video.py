@@ -864,15 +864,15 @@ def _window(box: Box, height: int, width: int) -> tuple[slice, slice] | None:
 
 
 def _keep_outside_windows(original: av.VideoFrame, new: av.VideoFrame,
-                         windows: list[tuple[slice, slice] | None]) -> None:
+                          windows: list[tuple[slice, slice] | None]) -> None:
     """Put the original frame's samples back into `new` wherever no box drew.
 
-    The trip through RGB and back is not exact: in 8-bit 4:2:0 it left the whole frame about a
-    level darker and shifted its hues, every frame that had a face in it (so the picture also
-    flickered where a face came and went), and edges of strong colour by up to 28 levels. Only
-    planar YUV or RGB layouts are put back, plane by plane (a palette's indices would point into
-    the new palette). A chroma plane's window is widened by one sample each way: interlaced
-    4:2:0 and the chroma's siting draw a hidden pixel's colour from a neighbouring sample.
+    The trip through RGB and back is not exact: in 8-bit 4:2:0 it left the whole frame a little
+    darker with its hues shifted, and edges of strong colour far more, on every frame that had a
+    face in it (so the picture also flickered where a face came and went). Only planar YUV or RGB
+    layouts are put back, plane by plane (a palette's indices would point into the new palette). A
+    chroma plane's window is widened by one sample each way: interlaced 4:2:0 and the chroma's
+    siting draw a hidden pixel's colour from a neighbouring sample.
     """
     layout = original.format
     if not layout.is_planar or layout.has_palette or layout.is_bayer or layout.is_bit_stream:
