@@ -162,6 +162,25 @@ def test_an_hdr_photo_is_tone_mapped_to_sdr_and_said(shared_data, tmp_path, suff
     assert record["transfer"] == "smpte2084 (PQ)" and record["reference_white_nits"] and record["knee"]
 
 
+def test_keep_icc_on_a_photo_whose_colour_box_was_converted_is_said(shared_data, tmp_path):
+    # A Display P3 HEIF described by its colour box (no ICC profile) is converted to sRGB as read;
+    # --keep-icc, which keeps ICC profiles, kept nothing of it, unsaid.
+    import pillow_heif
+
+    source = tmp_path / "p3.heic"
+    rgb = rgb_of(shared_data / TWO_PEOPLE)
+    pillow_heif.from_bytes(mode="RGB", size=(rgb.shape[1], rgb.shape[0]), data=rgb.tobytes()).save(
+        source, quality=90, color_primaries=12, transfer_characteristics=13, matrix_coefficients=6)
+    kept = veil(source, "-o", tmp_path / "kept.heic", "--keep-icc", "--save-plan", tmp_path / "plan.json")
+    assert kept.exit_code == 0, kept.output
+    assert ("--keep-icc: its colours were described by a colour box (Display P3 primaries), not an ICC profile, "
+            "so they were converted to sRGB") in kept.stderr
+    media = json.loads((tmp_path / "plan.json").read_text())["media"][0]
+    assert media["detection"]["colour_box_converted"] == "Display P3"
+    plain = veil(source, "-o", tmp_path / "plain.heic")  # not asked to keep anything: nothing to say
+    assert plain.exit_code == 0 and "colour box" not in plain.stderr, plain.output
+
+
 def test_a_monochrome_hdr_photo_is_tone_mapped_as_grey(shared_data, tmp_path):
     # A one-channel PQ HEIF ended in "unexpected error: OpenCV ... 'transform' ... a bug in veil".
     import pillow_heif

@@ -91,6 +91,9 @@ class Photo:
     # The HDR transfer (H.273's number: TRC_PQ or TRC_HLG) of a photo whose pixels were tone-mapped
     # to SDR as read: the output is an SDR picture, and the user is told.
     tone_mapped_from: int | None = None
+    # The wide primaries (PRIMARY_NAMES' words) an SDR HEIF's or AVIF's colour box named, which its
+    # pixels were converted from to sRGB's as read: not an ICC profile, which --keep-icc would keep.
+    colour_box_converted: str | None = None
 
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -554,12 +557,14 @@ def read_photo(path: Path) -> Photo:
     pixels = _orient(pixels, orientation)
     if not pixels.flags.writeable:  # Pillow hands over read-only memory (copied once its image is closed)
         pixels = pixels.copy()
+    converted = None
     if nclx and not hdr and not icc:  # an ICC profile describes the pixels instead: to_srgb converts them
-        _to_bt709_primaries(pixels, nclx.get("color_primaries"))
+        converted = _to_bt709_primaries(pixels, nclx.get("color_primaries"))
     if gamma:
         _from_png_gamma(pixels, gamma)
     video, after = _after_picture(path, fmt)
-    return Photo(pixels, fitting_profile(icc, pixels), fmt, others, video, _summed_up(messages), after, hdr)
+    return Photo(pixels, fitting_profile(icc, pixels), fmt, others, video, _summed_up(messages), after, hdr,
+                 converted)
 
 
 def _other_icon_sizes(image: Image.Image) -> int:
@@ -637,6 +642,7 @@ def _heif_full_depth(path: Path) -> np.ndarray:
 # Linear light in a colour box's primaries (H.273's numbers) to linear BT.709 (sRGB's) light: the
 # wide gamuts phones and cameras write, BT.2020 and Display P3 (P3's primaries, D65 white).
 PRIMARIES_P3 = 12
+PRIMARY_NAMES = {PRIMARIES_BT2020: "BT.2020", PRIMARIES_P3: "Display P3"}
 TO_BT709 = {PRIMARIES_BT2020: BT2020_TO_709,
             PRIMARIES_P3: np.array([[1.2249, -0.2249, 0.0], [-0.0421, 1.0421, 0.0], [-0.0196, -0.0786, 1.0983]],
                                    np.float32)}
@@ -649,15 +655,16 @@ def _srgb_to_linear(top: int) -> np.ndarray:
     return np.where(code <= 0.04045, code / 12.92, ((code + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
-def _to_bt709_primaries(pixels: np.ndarray, primaries: int | None) -> None:
+def _to_bt709_primaries(pixels: np.ndarray, primaries: int | None) -> str | None:
     """A colour picture (8 or 16 bits) whose colour box names wide primaries converted in place to sRGB's,
     a band at a time. veil writes photos as sRGB (a HEIF's or an AVIF's colour box says BT.709):
     the values kept as they were would show their colours dulled, a P3 red as an orange-red.
     Values are taken to linear light by sRGB's curve whatever transfer the box names (P3's is
-    sRGB's; BT.709's and BT.2020's SDR curves differ from it slightly in the shadows)."""
+    sRGB's; BT.709's and BT.2020's SDR curves differ from it slightly in the shadows). The primaries'
+    name where they were converted, else None."""
     matrix = TO_BT709.get(primaries) if pixels.ndim == 3 else None
     if matrix is None:
-        return
+        return None
     peak = np.iinfo(pixels.dtype).max
     linear = _srgb_to_linear(peak)
     rows = max(1, STRIP_PIXELS // pixels.shape[1])
@@ -666,6 +673,7 @@ def _to_bt709_primaries(pixels: np.ndarray, primaries: int | None) -> None:
         light = np.clip(cv2.transform(linear[band], matrix), 0, 1)
         coded = np.where(light <= 0.0031308, light * 12.92, 1.055 * light ** (1 / 2.4) - 0.055)
         band[...] = np.rint(coded * peak)
+    return PRIMARY_NAMES[primaries]
 
 
 # The exponent a gAMA chunk's value times this gives is the one from its values to sRGB's, near

@@ -81,19 +81,21 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
 
 # What a plan records of a photo's file beyond its picture (see file_record).
 FILE_RECORD_KEYS = ("other_images_not_written", "motion_video_not_written", "data_after_image_not_written",
-                    "decoder_messages", "hdr_tone_mapped")
+                    "decoder_messages", "hdr_tone_mapped", "colour_box_converted")
 
 
 def file_record(photo: Photo) -> dict[str, Any]:
     """What writing the photo leaves out of its file (other images, a motion photo's video, bytes
-    stored after the picture, an HDR photo's range above SDR) and what its decoder said of it."""
+    stored after the picture, an HDR photo's range above SDR, a colour box's wide primaries) and what
+    its decoder said of it."""
     return {**({"other_images_not_written": photo.others} if photo.others else {}),
             **({"motion_video_not_written": True} if photo.video_after else {}),
             **({"data_after_image_not_written": photo.data_after} if photo.data_after else {}),
             **({"decoder_messages": list(photo.decoder_messages)} if photo.decoder_messages else {}),
             **({"hdr_tone_mapped": {**tone_map_record(photo.tone_mapped_from),
                                     "primaries": "the colour box's converted to BT.709 (sRGB's)"}}
-               if photo.tone_mapped_from else {})}
+               if photo.tone_mapped_from else {}),
+            **({"colour_box_converted": photo.colour_box_converted} if photo.colour_box_converted else {})}
 
 
 def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo: Photo | None = None,

@@ -336,6 +336,9 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     if tone_mapped := media.detection.get("hdr_tone_mapped"):
         found.append(Note(f"an HDR photo ({tone_mapped['transfer']}): it {was} tone-mapped to SDR and written as sRGB, as veil "
                           "writes every photo (its light above SDR white is rolled off)", warning=True))
+    if encoding.keep_icc and (primaries := media.detection.get("colour_box_converted")):
+        found.append(Note(f"--keep-icc: its colours were described by a colour box ({primaries} primaries), not an ICC "
+                          f"profile, so they {were} converted to sRGB", warning=True))
     if why := media.detection.get("profile_converted"):
         found.append(Note(f"--keep-icc: {why}, so its colours {were} converted to sRGB (a .png keeps the profile)",
                           warning=True))
