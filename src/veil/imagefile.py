@@ -36,7 +36,7 @@ import pillow_heif
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from veil.interrupt import stops_held
-from veil.tonemap import BT2020_TO_709, PRIMARIES_BT2020, TRC_HLG, TRC_PQ, tone_mapped
+from veil.tonemap import PRIMARIES_BT2020, PRIMARIES_P3, TO_BT709, TRC_HLG, TRC_PQ, tone_mapped
 
 # OpenCV logs a file it cannot decode to stderr ("[ERROR:0@0.06] global loadsave.cpp ..."), around
 # veil's one line: the file's failure is said there, once.
@@ -539,12 +539,11 @@ def read_photo(path: Path) -> Photo:
             hdr = _hdr_transfer(nclx)
             if hdr:
                 pixels = _hdr_tone_mapped(image, path, nclx)
+                icc = None  # the pixels are sRGB now: a profile beside the HDR colour box would convert them again
             elif fmt == "HEIF" and image.info.get("bit_depth", 8) > 8:
                 pixels = _heif_full_depth(path)
             else:
                 pixels = _opencv_pixels(image, path, messages)
-            if hdr:
-                icc = None  # the pixels are sRGB now: a profile beside the HDR colour box would convert them again
             if pixels is None and _is_16bit_colour(image):
                 truncated = image.format == "PNG" and not _png_complete(path)
                 raise ImageError("cannot decode 16-bit image" + (" (image file is truncated)" if truncated else ""))
@@ -625,12 +624,10 @@ def _hdr_tone_mapped(image: Image.Image, path: Path, nclx: dict) -> np.ndarray:
 
 
 def _sdr_colour(rgb: np.ndarray, nclx: dict) -> np.ndarray:
-    """16-bit PQ or HLG colour values (RGB) as 8-bit SDR BT.709 ones, in the colour box's primaries."""
-    wide = nclx.get("color_primaries") == PRIMARIES_BT2020  # converted by tone_mapped, in linear light
-    colour = tone_mapped(np.ascontiguousarray(rgb), nclx["transfer_characteristics"], wide)
-    if not wide:
-        _to_bt709_primaries(colour, nclx.get("color_primaries"))
-    return colour
+    """16-bit PQ or HLG colour values (RGB) as 8-bit SDR BT.709 ones, their colour box's primaries
+    converted in linear light."""
+    return tone_mapped(np.ascontiguousarray(rgb), nclx["transfer_characteristics"],
+                       TO_BT709.get(nclx.get("color_primaries")))
 
 
 def _heif_full_depth(path: Path) -> np.ndarray:
@@ -639,13 +636,8 @@ def _heif_full_depth(path: Path) -> np.ndarray:
     return np.asarray(pillow_heif.open_heif(path, convert_hdr_to_8bit=False))
 
 
-# Linear light in a colour box's primaries (H.273's numbers) to linear BT.709 (sRGB's) light: the
-# wide gamuts phones and cameras write, BT.2020 and Display P3 (P3's primaries, D65 white).
-PRIMARIES_P3 = 12
+# The wide gamuts phones and cameras write (tonemap.TO_BT709 converts them), as the plan names them.
 PRIMARY_NAMES = {PRIMARIES_BT2020: "BT.2020", PRIMARIES_P3: "Display P3"}
-TO_BT709 = {PRIMARIES_BT2020: BT2020_TO_709,
-            PRIMARIES_P3: np.array([[1.2249, -0.2249, 0.0], [-0.0421, 1.0421, 0.0], [-0.0196, -0.0786, 1.0983]],
-                                   np.float32)}
 
 
 @lru_cache(maxsize=None)

@@ -47,7 +47,7 @@ class PersonDetector:
         self.input_name = self.session.get_inputs()[0].name
         self.outputs = ["detection_boxes:0", "detection_scores:0"]
 
-    def people(self, rgb: np.ndarray, turns: tuple[int, ...] = UPRIGHT) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    def people(self, rgb: np.ndarray, turns: tuple[int, ...]) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """For each of `turns`, the RGB image seen turned that many quarter turns counter-clockwise
         (np.rot90; all views in one batch): the turn, and the boxes (y0, x0, y1, x1, 0-1 of that
         view) and scores found in it."""

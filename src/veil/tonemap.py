@@ -30,6 +30,11 @@ KNEE = 0.8  # of SDR white: light above it is rolled off into the rest of the sc
 # Linear BT.2020 RGB to linear BT.709 RGB (the inverse of BT.2087's BT.709 -> BT.2020 matrix).
 BT2020_TO_709 = np.array([[1.6605, -0.5876, -0.0728], [-0.1246, 1.1329, -0.0083], [-0.0182, -0.1006, 1.1187]],
                          np.float32)
+PRIMARIES_P3 = 12  # Display P3 (P3's primaries, D65 white), as phones' photos name it
+# Linear light in wide primaries (FFmpeg's and H.273's numbers) to linear BT.709 (sRGB's) light.
+TO_BT709 = {PRIMARIES_BT2020: BT2020_TO_709,
+            PRIMARIES_P3: np.array([[1.2249, -0.2249, 0.0], [-0.0421, 1.0421, 0.0], [-0.0196, -0.0786, 1.0983]],
+                                   np.float32)}
 
 
 @lru_cache(maxsize=None)
@@ -47,14 +52,15 @@ def _linear(trc: int) -> np.ndarray:
     return (nits / SDR_WHITE_NITS).astype(np.float32)
 
 
-def tone_mapped(rgb48: np.ndarray, trc: int, wide: bool = True) -> np.ndarray:
-    """A PQ or HLG picture (R'G'B', 16 bits; `wide`: in BT.2020 primaries) as an SDR BT.709 one, 8 bits."""
+def tone_mapped(rgb48: np.ndarray, trc: int, to_709: np.ndarray | None = BT2020_TO_709) -> np.ndarray:
+    """A PQ or HLG picture (R'G'B', 16 bits) as an SDR BT.709 one, 8 bits; `to_709`: its primaries'
+    matrix to BT.709's in linear light (TO_BT709), None where they are BT.709's."""
     out = np.empty(rgb48.shape, np.uint8)
     code_to_light = _linear(trc)
     for top in range(0, rgb48.shape[0], ROWS):
         linear = code_to_light[rgb48[top:top + ROWS]]
-        if wide:
-            linear = cv2.transform(linear, BT2020_TO_709)
+        if to_709 is not None:
+            linear = cv2.transform(linear, to_709)
             np.maximum(linear, 0.0, out=linear)
         over = linear - KNEE
         np.maximum(over, 0.0, out=over)
@@ -71,7 +77,7 @@ def frame_rgb(frame: av.VideoFrame, hdr: tuple[int, ...] = (TRC_PQ, TRC_HLG), **
     range_ = frame.color_range or None
     if frame.color_trc in hdr:
         return tone_mapped(frame.to_ndarray(format="rgb48le", src_color_range=range_, **size), frame.color_trc,
-                           frame.color_primaries == PRIMARIES_BT2020)
+                           BT2020_TO_709 if frame.color_primaries == PRIMARIES_BT2020 else None)
     return frame.to_ndarray(format="rgb24", src_color_range=range_, **size)
 
 
