@@ -36,6 +36,11 @@ about its centre, >= 70% of the whole) beside it. Close-ups, small, perspective,
 score the largest target only. Left visible: targets not protected, each listed with its size and the
 share of it hidden. People: faces protected by person regions alone (eval_images rule, as
 bench/kinds.py).
+
+`--video`: each case's picture made into a still clip instead (H.264, CRF 18, 25 fps, `--frames`
+frames) and planned by veil's video flow (`plan_video`); a target counts as hidden where it is
+hidden on every frame (a paused frame is a photo). For the turned people cases: whether bodies
+derived from face tracks run along the people too.
 """
 
 from __future__ import annotations
@@ -55,9 +60,13 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from kinds import DATA, hidden_mask, plates, wider_faces, words  # noqa: E402
+from kinds import DATA, MAGENTA, hidden_mask, plates, wider_faces, words  # noqa: E402
 
+from veil.detect import FAST  # noqa: E402
 from veil.people import BODY_HEIGHT, BODY_WIDTH  # noqa: E402
+from veil.plan import Kind, RenderSettings  # noqa: E402
+from veil.render import redact_frame  # noqa: E402
+from veil.video import plan_video  # noqa: E402
 
 Outline = np.ndarray  # N x 2 points, x and y
 Case = tuple[np.ndarray, list[Outline]]  # the picture and the outlines scored in it
@@ -274,7 +283,33 @@ def body_outline(face: Outline, width: int, height: int) -> Outline:
                        min(float(height), y0 + BODY_HEIGHT * (y1 - y0)))
 
 
-def score(kind: str, cases: list[str], limit: int, save: Path | None) -> dict[str, Tally]:
+def still_clip(rgb: np.ndarray, path: Path, frames: int) -> np.ndarray:
+    """The picture (cut to even sides) as a still H.264 clip; the picture as written."""
+    import av
+
+    even = rgb[:rgb.shape[0] // 2 * 2, :rgb.shape[1] // 2 * 2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": "18"})
+        stream.width, stream.height, stream.pix_fmt = even.shape[1], even.shape[0], "yuv420p"
+        for _ in range(frames):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(even), format="rgb24")))
+        container.mux(stream.encode())
+    return even
+
+
+def hidden_every_frame(path: Path, hide: tuple[Kind, ...], only: Kind) -> np.ndarray:
+    """What veil's video plan hides on every frame of the clip (its regions of kind `only`)."""
+    media = plan_video(path, FAST, hide=hide)
+    always = np.ones((media.height, media.width), bool)
+    for frame in range(media.frame_count):
+        canvas = np.zeros((media.height, media.width, 3), np.uint8)
+        redact_frame(canvas, [(r, r.boxes[frame]) for r in media.regions if r.kind == only and frame in r.boxes],
+                     RenderSettings("fill", MAGENTA))
+        always &= (canvas == MAGENTA).all(-1)
+    return always
+
+
+def score(kind: str, cases: list[str], limit: int, save: Path | None, frames: int = 0) -> dict[str, Tally]:
     hide = {"plates": "plate", "text": "text", "people": "person"}[kind]
     if kind == "people":
         truth = wider_faces(limit or 40)
@@ -302,9 +337,14 @@ def score(kind: str, cases: list[str], limit: int, save: Path | None) -> dict[st
                 else:
                     counts = letters.get(path, [0] * len(outlines))
                     picture, scored = box_case(case, rgb, outlines, counts[largest(outlines)])
-                file = Path(folder) / f"{path.stem}_{case}.png"
-                Image.fromarray(picture).save(file, compress_level=1)
-                mask, _ = hidden_mask(file, (hide,), only=hide)
+                if frames:
+                    file = Path(folder) / f"{path.stem}_{case}.mp4"
+                    picture = still_clip(picture, file, frames)
+                    mask = hidden_every_frame(file, (hide,), hide)
+                else:
+                    file = Path(folder) / f"{path.stem}_{case}.png"
+                    Image.fromarray(picture).save(file, compress_level=1)
+                    mask, _ = hidden_mask(file, (hide,), only=hide)
                 file.unlink()
                 tally = tallies[case]
                 for i, outline in enumerate(scored):
@@ -333,6 +373,8 @@ def main() -> None:
     parser.add_argument("--kinds", default="plates,text,people")
     parser.add_argument("--cases", default="", help="comma list (default: every case of the kind)")
     parser.add_argument("--limit", type=int, default=0, help="photos per kind (people: default 40)")
+    parser.add_argument("--video", action="store_true", help="each case as a still clip, planned as video")
+    parser.add_argument("--frames", type=int, default=25, help="frames of each --video clip")
     parser.add_argument("--save", type=Path, help="write each case with what was hidden (magenta) and the targets")
     args = parser.parse_args()
     if args.save:
@@ -341,7 +383,8 @@ def main() -> None:
         every = PEOPLE_CASES if kind == "people" else BOX_CASES + (("vertical",) if kind == "text" else ())
         cases = args.cases.split(",") if args.cases else list(every)
         started = time.perf_counter()
-        tallies = score(kind, [c for c in cases if c in every], args.limit, args.save)
+        tallies = score(kind, [c for c in cases if c in every], args.limit, args.save,
+                        args.frames if args.video else 0)
         print(f"{kind} ({time.perf_counter() - started:.0f} s)")
         for case, t in tallies.items():
             print(f"  {case:12s} protected {t.protected:4d}/{t.targets:<4d} eval_images rule "

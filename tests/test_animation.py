@@ -90,8 +90,11 @@ def test_people_in_an_animation_are_tracked_as_person_regions_around_every_face(
     media = plan_animation(source, hide=("person",))
     assert media.regions and {r.kind for r in media.regions} == {"person"}
     assert media.detection["hide"] == ["person"] and "people" in media.detection
-    # Every frame looked at turned too; bodies from faces come from the face tracks, below each head.
-    assert media.detection["people"]["turns"] == [0, 1, 2, 3] and "standing_turn_rule" not in media.detection["people"]
+    # Every frame looked at turned too; bodies from faces come from the face tracks, below each head
+    # (people walking upright: no turn stands them up better).
+    people = media.detection["people"]
+    assert people["turns"] == [0, 1, 2, 3] and people["standing_turn_rule"]["times_upright"] == 1.5
+    assert people["standing_turns"] == []
     faces = plan_animation(source)
     for face in faces.regions:  # every face hidden by `faces` lies inside some person region
         for frame, box in face.boxes.items():

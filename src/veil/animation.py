@@ -32,6 +32,7 @@ from veil.outputs import atomic_output
 from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, text_passes
 from veil.models import runtime_record
+from veil.people import shot_standing_turns
 from veil.plan import Box, Kind, MediaPlan, RenderSettings, as_stored
 from veil.regions import head_record, stored_head_box
 from veil.render import redact_frame
@@ -88,6 +89,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     """Detect what `hide` names in every frame and link it into tracks, as in a video."""
     detections: dict[int, list[Box]] = {}
     kinds: dict[Kind, dict[int, list[Box]]] = {kind: {} for kind in hide if kind != "face"}
+    people_turns: dict[int, dict[int, float]] = {}  # as a video's (veil.video.Scan)
     look = "face" in hide or "person" in hide  # people need the faces too (see photo.plan_photo)
     durations: list[float] = []
     passes = text_passes(profile.name)
@@ -104,14 +106,19 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
         levelled += any(picture.light is not None for picture in pictures)
         smeared += any(picture.smear == "sideways" for picture in pictures)
         smeared_vertically += any(picture.smear == "vertically" for picture in pictures)
-        for kind, boxes in frame_boxes(pixels, hide, 1.0, 1.0, passes).items():
+        finds = frame_boxes(pixels, hide, 1.0, 1.0, passes)
+        for kind, boxes in finds.boxes.items():
             kinds[kind][index] = boxes
+        if finds.people_turns:
+            people_turns[index] = finds.people_turns
         detections[index] = [stored_head_box(face) for face in faces]  # the head boxes a photo gets
         durations.append(duration)
     if not durations:
         raise ImageError("the animation has no frames")
     times = np.concatenate([[0], np.cumsum(durations[:-1])]) / 1000
-    regions = tracked_regions(detections, kinds, len(durations), [], track_params(durations), hide, *size)
+    standing = shot_standing_turns(people_turns, [(0, len(durations) - 1)])  # one shot: no cuts are looked for
+    regions = tracked_regions(detections, kinds, len(durations), [], track_params(durations), hide, *size,
+                              standing=standing)
     as_stored(regions)
     params = track_params(durations)
     all_alike = colourless in (0, len(durations))
@@ -129,7 +136,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
                    # Every kind's detector looked at these frames as viewers may show them too.
                    **({"transparency_views": list(TRANSPARENCY_VIEWS),
                        "transparent_frames": transparent} if transparent else {}),
-                   **kinds_record(hide, *size, passes, people_turned_every=1), **runtime_record(),
+                   **kinds_record(hide, *size, passes, people_turned_every=1, standing=standing), **runtime_record(),
                    "every_frame": True, "tracking": asdict(params)},
         frame_times=[float(t) for t in times],
     )

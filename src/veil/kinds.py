@@ -9,12 +9,13 @@ any second line (state names, dealer frames). People come from veil.people.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from veil.detect import FAST, TRANSPARENCY_VIEWS, as_rgb8, as_shown, exposure_gain
-from veil.people import TURNS, UPRIGHT, detect_people, people_boxes, people_record, shared_person_detector
+from veil.people import (TURNS, UPRIGHT, found_people, people_boxes, people_record, shared_person_detector,
+                         turn_weights)
 from veil.plan import Box, Kind, Region
 from veil.textdetect import MODEL_SIZE, TextBox, TextPass, detect_text, shared_text_detector, text_record
 from veil.track import iou_matrix
@@ -139,9 +140,18 @@ def wants_text(hide: tuple[Kind, ...]) -> bool:
     return any(kind in hide for kind in TEXT_KINDS)
 
 
+@dataclass
+class FrameFinds:
+    """What `frame_boxes` found in one frame: boxes by kind, and, where people were looked for in
+    the turned views, how much each view's people stand up (`people.turn_weights`)."""
+
+    boxes: dict[Kind, list[Box]]
+    people_turns: dict[int, float] = field(default_factory=dict)
+
+
 def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y: float,
                 passes: tuple[TextPass, ...], threads: int | None = None, copy: int = 0,
-                text: bool = True, turned: bool = True) -> dict[Kind, list[Box]]:
+                text: bool = True, turned: bool = True) -> FrameFinds:
     """Boxes of plates, text and detected people in one video frame (`rgb`, the frame scaled by
     1 / `scale_x` and 1 / `scale_y`; full size where text is looked for), in full-frame pixels,
     found by the `copy`-th sessions with `threads` threads (None: the default; see models.shared).
@@ -150,16 +160,17 @@ def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y
     and three quarters too. (Bodies under faces come from the face tracks: veil.video.)"""
     height, width = rgb.shape[:2]
     views = as_shown(rgb)  # an animation's transparent frame: as viewers may show it, too
-    found: dict[Kind, list[Box]] = {kind: [] for kind in hide if kind != "face" and (text or kind not in TEXT_KINDS)}
+    found = FrameFinds({kind: [] for kind in hide if kind != "face" and (text or kind not in TEXT_KINDS)})
     if text and wants_text(hide):
         lines = [line for view in views for line in detect_text(view, passes, shared_text_detector(threads, copy))]
         for kind, box in text_boxes(lines, hide, width, height):
-            found[kind].append(_scaled(box, scale_x, scale_y))
+            found.boxes[kind].append(_scaled(box, scale_x, scale_y))
     if "person" in hide:
         detector = shared_person_detector(threads, copy)
-        turns = TURNS if turned else UPRIGHT
-        people = seen_once([person for view in views for person in detect_people(view, detector, turns)])
-        found["person"] = [_scaled(box, scale_x, scale_y) for box in people]
+        people = [person for view in views for person in found_people(view, detector, TURNS if turned else UPRIGHT)]
+        found.boxes["person"] = [_scaled(box, scale_x, scale_y) for box in seen_once([box for _, box in people])]
+        if turned:
+            found.people_turns = turn_weights(people)
     return found
 
 
@@ -168,9 +179,10 @@ def _scaled(box: Box, sx: float, sy: float) -> Box:
 
 
 def kinds_record(hide: tuple[Kind, ...], width: int, height: int, passes: tuple[TextPass, ...],
-                 people_turned_every: int | None = None) -> dict:
+                 people_turned_every: int | None = None, standing: list[tuple[int, int, int]] | None = None) -> dict:
     """What finding plates, text and people runs on an image of this size, for the plan and its
-    report (`people_turned_every`: as `people.people_record`'s `turned_every`)."""
+    report (`people_turned_every`: as `people.people_record`'s `turned_every`; `standing`: a video's
+    or an animation's shots whose bodies from faces run along a turn, as people.shot_standing_turns)."""
     record: dict = {"hide": list(hide)}
     if wants_text(hide):
         record["text"] = {**text_record(width, height, passes), "same_line_iou": SAME_LINE_IOU,
@@ -180,6 +192,9 @@ def kinds_record(hide: tuple[Kind, ...], width: int, height: int, passes: tuple[
                           "plate_score": PLATE_RULE.min_score}
     if "person" in hide:
         record["people"] = {**people_record(people_turned_every), "brightened_when_dark": False}
+        if standing is not None:
+            record["people"]["standing_turns"] = [{"frames": [first, last], "turn": turn}
+                                                  for first, last, turn in standing]
     return record
 
 

@@ -118,22 +118,49 @@ def people_boxes(views: list[np.ndarray], heads: list[Box]) -> tuple[list[Box], 
     height, width = views[0].shape[:2]
     found = [person for view in views for person in found_people(view)]
     people = [holding(person, heads) for _, person in found]
-    turn = standing_turn(found)
+    turn = standing_turn(turn_weights(found))
     derived = [body for head in heads if not any(head.share_inside(person) >= INSIDE for person in people)
-               for body in [body_below(head, width, height)] + ([body_along(head, width, height, turn)] if turn else [])]
+               for body in bodies_from_face(head, width, height, turn)]
     return people + derived, turn
 
 
-def standing_turn(found: list[tuple[int, Box]]) -> int:
-    """The quarter turns (counter-clockwise) that stand the picture's people up, judged by the
-    person detector's confidence in each view: a turn whose people score STANDING_MARGIN times
-    the upright view's, else 0 (a close-up of one person scores alike in every view)."""
+def bodies_from_face(head: Box, width: int, height: int, turn: int) -> list[Box]:
+    """The body derived from a head: below it as the picture stands, and along `turn` too where
+    that is not upright (a wrong turn costs area, a missing one a body across the person)."""
+    return [body_below(head, width, height)] + ([body_along(head, width, height, turn)] if turn else [])
+
+
+def turn_weights(found: list[tuple[int, Box]]) -> dict[int, float]:
+    """The person detector's confidence in each view (`found_people`'s turns): the scores of the
+    people it found there from STANDING_SCORE, summed."""
     weight = dict.fromkeys(TURNS, 0.0)
     for turn, person in found:
         if person.score is not None and person.score >= STANDING_SCORE:
             weight[turn] += person.score
+    return weight
+
+
+def standing_turn(weight: dict[int, float]) -> int:
+    """The quarter turns (counter-clockwise) that stand a picture's people up, from `turn_weights`:
+    a turn whose people score STANDING_MARGIN times the upright view's, else 0 (a close-up of one
+    person scores alike in every view)."""
     best = max(weight, key=lambda turn: weight[turn])
-    return best if weight[best] > 0 and weight[best] >= STANDING_MARGIN * weight[0] else 0
+    return best if weight[best] > 0 and weight[best] >= STANDING_MARGIN * weight.get(0, 0.0) else 0
+
+
+def shot_standing_turns(weights: dict[int, dict[int, float]], shots: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """The shots (first and last frame) whose people a turn stands up, with that turn: `standing_turn`
+    over the summed `turn_weights` of the shot's frames looked at turned (`weights`, by frame)."""
+    turned = []
+    for first, last in shots:
+        total = dict.fromkeys(TURNS, 0.0)
+        for frame, weight in weights.items():
+            if first <= frame <= last:
+                for turn, value in weight.items():
+                    total[turn] += value
+        if turn := standing_turn(total):
+            turned.append((first, last, turn))
+    return turned
 
 
 def body_along(head: Box, width: int, height: int, turns: int) -> Box:
@@ -155,12 +182,13 @@ def holding(person: Box, heads: list[Box]) -> Box:
 
 def people_record(turned_every: int | None = None) -> dict:
     """What finding people runs, for the plan and its audit report; `turned_every`: the frames of
-    a video or an animation looked at turned (every n-th searched; 0: none; bodies from faces come
-    from face tracks there), None for a photo (always, and bodies from faces along `standing_turn`)."""
+    a video or an animation looked at turned (every n-th searched; 0: none, and bodies from faces
+    run below them only), None for a photo (always)."""
     turning = {"turns": list(TURNS)} if turned_every != 0 else {"turns": list(UPRIGHT)}
     if turned_every:  # and a shot's first and last frames, which get every view
         turning.update(turned_every_nth_sampled_frame=turned_every, shot_ends_always=True)
-    if turned_every is None:  # a photo's bodies from faces also run along `standing_turn`'s turn
-        turning["standing_turn_rule"] = {"score_from": STANDING_SCORE, "times_upright": STANDING_MARGIN}
+    if turned_every != 0:  # bodies from faces also run along the turn that stands the people up
+        turning["standing_turn_rule"] = {"score_from": STANDING_SCORE, "times_upright": STANDING_MARGIN,
+                                         **({"judged_over": "each shot"} if turned_every else {})}
     return {"model": MODEL_NAME, "model_sha256": model_sha256(MODEL_NAME), "input": INPUT_SIDE, "score": SCORE,
             "margin": MARGIN, **turning, "body_from_face": [BODY_WIDTH, BODY_HEIGHT], "face_inside": INSIDE}

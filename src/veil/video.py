@@ -39,15 +39,16 @@ from veil.models import model_sha256, runtime_record, session_threads
 from veil.outputs import atomic_output
 from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.motion import CameraPath, camera_motion_record
-from veil.kinds import DEFAULT_HIDE, ID_PREFIX, TEXT_KINDS, VIDEO_TEXT_PASSES, frame_boxes, kinds_record, wants_text
-from veil.people import body_below
+from veil.kinds import (DEFAULT_HIDE, ID_PREFIX, TEXT_KINDS, VIDEO_TEXT_PASSES, FrameFinds, frame_boxes, kinds_record,
+                        wants_text)
+from veil.people import body_along, body_below, shot_standing_turns
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.regions import head_box, head_record
 from veil.render import redact_frame, region_mask
 from veil.tonemap import TRC_PQ, frame_rgb, tone_map_record
 from veil.shots import Look, SceneCuts
 from veil.shots import record as scene_cuts_record
-from veil.track import TrackParams, build_tracks
+from veil.track import TrackParams, build_tracks, segments
 from veil.voice import media_voice_plan
 from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, Timing, VideoError, bit_depth, frame_rate,
                             hdr10_levels, is_hole, left_out, open_input, open_output, read, subtitles_copied,
@@ -265,6 +266,8 @@ class _Scan:
     glances: dict[int, list[Box]] = field(default_factory=dict)
     # Plates, text, people (--hide): boxes per sampled frame, tracked like faces.
     kinds: dict[Kind, dict[int, list[Box]]] = field(default_factory=dict)
+    # How much the people in each frame looked at turned stand up in each view (people.turn_weights).
+    people_turns: dict[int, dict[int, float]] = field(default_factory=dict)
     camera: CameraPath | None = None  # how far the picture moved, frame by frame
     judged: FramesJudged = field(default_factory=FramesJudged)  # how often each frame rule applied
     interlaced: int = 0  # frames the decoder marks interlaced: their detectors see one field
@@ -367,12 +370,13 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     text_params = replace(params, max_gap=max(params.max_gap, 2 * interval), extend=max(params.extend, 2 * interval),
                           velocity_span=max(params.velocity_span, 2 * interval + 1)) if wants_text(hide) else None
     size = detection_size(*scan.shown, sampling.side_for(*scan.shown))
+    standing = shot_standing_turns(scan.people_turns, segments(len(scan.times), scan.cuts))
     return MediaPlan(
         path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
         regions=tracked_regions(scan.detections, scan.kinds, len(scan.times), scan.cuts, params, hide,
                                 scan.width, scan.height, text_params,
-                                scan.camera.drift() if FOLLOW_CAMERA and scan.camera else None),
+                                scan.camera.drift() if FOLLOW_CAMERA and scan.camera else None, standing),
         detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params),
                    # The rules above, as they applied: how many searches a dark frame was brightened
                    # for, a frame without colour had its scores raised, a smeared one was squeezed.
@@ -382,7 +386,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                    **({"woven_frames": {"count": scan.woven, "from_frame": scan.woven_from, "searched_as": FIELD_SEARCH,
                                         "rule": WOVEN_RULE}} if scan.woven else {}),
                    # Text at full size, as shown; people turned on the frames with RetinaFace's views.
-                   **kinds_record(hide, *scan.shown, VIDEO_TEXT_PASSES, sampling.retina_every),
+                   **kinds_record(hide, *scan.shown, VIDEO_TEXT_PASSES, sampling.retina_every, standing),
                    **({"searched_as_shown": list(scan.shown)} if scan.shown != (scan.width, scan.height) else {}),
                    **({"tone_mapped_frames": {"count": scan.tone_mapped, **tone_map_record(TRC_PQ)}}
                       if scan.tone_mapped else {}),
@@ -425,17 +429,34 @@ def _lanes(given: CenterFace | None) -> list[_Lane]:
 
 def tracked_regions(faces: dict[int, list[Box]], kinds: dict[Kind, dict[int, list[Box]]], frame_count: int,
                     cuts: list[int], params: TrackParams, hide: tuple[Kind, ...], width: int, height: int,
-                    text_params: TrackParams | None = None, drift: np.ndarray | None = None) -> list[Region]:
+                    text_params: TrackParams | None = None, drift: np.ndarray | None = None,
+                    standing: list[tuple[int, int, int]] = ()) -> list[Region]:
     """Face tracks, the other kinds' tracks (plates and text with `text_params`, else `params`), and
-    with people a body under every face track (frame by frame, so `people` hides every face `faces`
-    would, wherever the person detector missed it). `drift`: the camera's (veil.motion), to follow,
-    or None."""
+    with people a body from every face track (frame by frame, so `people` hides every face `faces`
+    would, wherever the person detector missed it): below the head, and along the turn that stands
+    a shot's people up in the shots `standing` lists (people.shot_standing_turns: first frame, last,
+    turn). `drift`: the camera's (veil.motion), to follow, or None."""
     face_tracks = build_tracks(faces, frame_count, cuts, params, drift=drift, frame_size=(width, height))
-    bodies = [Region(id=f"{ID_PREFIX['person']}f{n + 1}", source="detector", shape="box", kind="person",
-                     boxes={f: body_below(box, width, height) for f, box in face.boxes.items()})
-              for n, face in enumerate(face_tracks)] if "person" in hide else []
+    bodies = _bodies(face_tracks, width, height, standing) if "person" in hide else []
     return ((face_tracks if "face" in hide else [])
             + _kind_tracks(kinds, frame_count, cuts, params, text_params or params, drift) + bodies)
+
+
+def _bodies(face_tracks: list[Region], width: int, height: int, standing: list[tuple[int, int, int]]) -> list[Region]:
+    """Each face track's body below its head, and its body along a turned shot's turn (a region of
+    its own, on that shot's frames), as a photo gets both (people.people_boxes)."""
+    def turn_at(frame: int) -> int:
+        return next((turn for first, last, turn in standing if first <= frame <= last), 0)
+
+    bodies = []
+    for n, face in enumerate(face_tracks):
+        name = f"{ID_PREFIX['person']}f{n + 1}"
+        bodies.append(Region(id=name, source="detector", shape="box", kind="person",
+                             boxes={f: body_below(box, width, height) for f, box in face.boxes.items()}))
+        along = {f: body_along(box, width, height, turn) for f, box in face.boxes.items() if (turn := turn_at(f))}
+        if along:
+            bodies.append(Region(id=f"{name}t", source="detector", shape="box", kind="person", boxes=along))
+    return bodies
 
 
 def _kind_tracks(kinds: dict[Kind, dict[int, list[Box]]], frame_count: int, cuts: list[int],
@@ -536,7 +557,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         finally:
             free.put(lane)
 
-    def other_kinds(frame: _Frame, lane: _Lane) -> dict[Kind, list[Box]]:
+    def other_kinds(frame: _Frame, lane: _Lane) -> FrameFinds:
         """Plates, text and people in a sampled frame: in its full-size picture where text is looked
         for, else (people only) in the detection image."""
         picture, shape = (frame.rgb, size) if frame.full is None else (frame.full, scan.shown)
@@ -557,9 +578,11 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             with stored:
                 if frame.views or frame.index not in scan.detections:
                     scan.detections[frame.index] = boxes
-        for frame, boxes_by_kind in zip(frames, kinds):  # the frames faces are looked for on, at most
-            for kind, boxes in boxes_by_kind.items():
+        for frame, finds in zip(frames, kinds):  # the frames faces are looked for on, at most
+            for kind, boxes in finds.boxes.items():
                 scan.kinds[kind][frame.index] = boxes
+            if finds.people_turns:
+                scan.people_turns[frame.index] = finds.people_turns
 
     def glance(frames: list[_Frame]) -> None:
         with free_lane() as lane:
