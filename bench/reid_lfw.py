@@ -99,7 +99,7 @@ def people(limit: int | None) -> list[Person]:
 
 def read_rgb(path: Path) -> np.ndarray:
     from veil.imagefile import read_photo
-    from veil.detect import as_rgb8
+    from veil.pixels import as_rgb8
 
     return np.ascontiguousarray(as_rgb8(read_photo(path).pixels))
 

@@ -24,6 +24,8 @@ import cv2
 import numpy as np
 from veil.models import model_sha256, onnx_session, shared
 from veil.overlap import any_overlapping
+from veil.people import judged_standing_turn, standing_rule_record
+from veil.pixels import as_rgb8
 
 MODEL_NAME = "centerface.onnx"
 RETINAFACE_NAME = "retinaface_mnv2.onnx"
@@ -128,6 +130,11 @@ class DetectionProfile:
     # score at least this and pass the size thresholds; a photo smeared up and down (`smear_axis`:
     # a camera shaken or dropped), squeezed to that share of its height. None: not searched so.
     streak_threshold: float | None = None
+    # A picture whose people the person detector finds standing only in a turned view
+    # (`people.standing_turn`: a photo stored on its side or upside down, people lying down) is
+    # searched whole again turned that way, every pass and view: faces of 20-80 px lying sideways,
+    # which the small turned views miss, are found there as upright ones are. False: never.
+    standing_search: bool = False
 
 
 # CenterFace's passes and thresholds were measured on the 396 WIDER FACE dev images
@@ -148,7 +155,7 @@ class DetectionProfile:
 # picture").
 FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320,
                         zoom_floor=0.05, zoom_height=30, colourless=(0.06, ((40, 0.1), (80, 0.15))), streak_threshold=0.1,
-                        hard_light=True, turned_kept=True, pulled_side=384)
+                        hard_light=True, turned_kept=True, pulled_side=384, standing_search=True)
 ACCURATE = DetectionProfile(
     name="accurate",
     scales=(1.0, 1.5),
@@ -162,6 +169,7 @@ ACCURATE = DetectionProfile(
     hard_light=True,
     turned_kept=True,
     pulled_side=384,
+    standing_search=True,
 )
 PROFILES = {p.name: p for p in (FAST, ACCURATE)}
 
@@ -190,6 +198,7 @@ def detection_record(profile: DetectionProfile, width: int, height: int, colourl
                                 "size_thresholds": [list(t) for t in rule[1]]}} if rule else {}),
         **({"colourless": colourless} if rule and colourless is not None else {}),
         **streak_record(profile, up_and_down=True),
+        **({"standing_search": standing_rule_record()} if profile.standing_search else {}),
     }
 
 
@@ -416,43 +425,6 @@ def size_threshold(rows: np.ndarray, profile: DetectionProfile) -> np.ndarray:
     for min_height, score in profile.size_thresholds:
         needed[heights >= min_height] = score
     return needed
-
-
-def as_rgb8(image: np.ndarray) -> np.ndarray:
-    """The detector's view of any decoded image: 8-bit, three channels, RGB (a transparent one's
-    colour channels: see `as_shown`).
-
-    16-bit values are seen from the lowest the picture uses to the highest (a stray pixel aside),
-    as a viewer that stretches levels shows them, not always through their top 8 bits: 8-bit
-    values stored in 16 (an exporter's slip), or a thermal camera's narrow band of values far up
-    the scale, would be one flat grey to the detector, yet are written back whole. A band
-    narrower than 256 levels is seen as 8-bit values are, not stretched further."""
-    if image.dtype == np.uint16:
-        image = _levels_used(image[:, :, :3] if image.ndim == 3 else image)
-    elif image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    if image.shape[2] == 4:
-        return np.ascontiguousarray(image[:, :, :3])
-    return image
-
-
-LEVEL_SAMPLES = 1 << 20  # pixels looked at for a 16-bit picture's levels: plenty, and quick on any size
-
-
-def _levels_used(values: np.ndarray) -> np.ndarray:
-    """16-bit values in 8 bits, from the lowest the picture uses up to the highest, leaving out
-    the darkest and brightest thousandth (a dead or a hot pixel would set them: the picture
-    between them was flat again)."""
-    if values.size == 0:
-        return values.astype(np.uint8)
-    step = max(1, int(np.sqrt(values.shape[0] * values.shape[1] / LEVEL_SAMPLES)))
-    low, high = (int(v) for v in np.percentile(values[::step, ::step], [0.1, 99.9]))
-    span = max(high - low, 255)
-    # A table of every 16-bit value: no copy of a large photo wider than its 8-bit view.
-    table = np.clip((np.arange(1 << 16) - low) * 255 // span, 0, 255).astype(np.uint8)
-    return table[values]
 
 
 # The views `as_shown` gives a transparent picture, as the plan names them.
@@ -779,6 +751,10 @@ def faces_in(picture: Picture, detector: CenterFace | None = None, second: Retin
     detector = detector or shared_detector()
     second = (second or shared_retinaface()) if uses_retina(profile) else None
     rows = kept(rgb, candidates(rgb, profile, detector), profile, second)
+    if picture.standing_turn:
+        turned = np.ascontiguousarray(np.rot90(rgb, picture.standing_turn))
+        found = kept(turned, candidates(turned, profile, detector), profile, second)
+        rows = np.concatenate([rows, unrotate(found, picture.standing_turn, rgb.shape[1], rgb.shape[0])])
     if picture.unlevelled is not None:
         # Levels stretched from the picture's darkest and brightest hundredth crush whatever is
         # darker, when that is a small share of it: a face on a photo pasted onto a white page was
@@ -801,6 +777,7 @@ class Picture:
     smear: Smear | None  # `smear_axis` where the profile looks for it: searched squeezed along it too
     light: str | None = None  # `light_levels`: the hard light the picture was shown stretched for
     unlevelled: np.ndarray | None = None  # under hard light, the picture before the stretch: searched too
+    standing_turn: int = 0  # where the profile's `standing_search` judged one: searched turned so too
 
 
 def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
@@ -815,7 +792,9 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
     unlevelled = rgb if light is not None else None
     rgb = levelled(rgb, light, low, high)
     smear = smear_axis(smear_view(rgb)) if profile.streak_threshold is not None else None
-    return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless, smear, light, unlevelled)
+    turn = judged_standing_turn(rgb) if profile.standing_search else 0
+    return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless, smear, light, unlevelled,
+                   turn)
 
 
 def picture_record(picture: Picture) -> dict:
@@ -826,6 +805,7 @@ def picture_record(picture: Picture) -> dict:
     return {
         **({"exposure_gain": round(picture.gain, 3)} if picture.gain != 1.0 else {}),
         **({"hard_light": picture.light} if picture.light is not None else {}),
+        **({"standing_turn": picture.standing_turn} if profile.standing_search else {}),
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
         **({"colourless": picture.colourless} if profile.colourless is not None else {}),
@@ -1140,11 +1120,11 @@ class VideoDetection:
 # the photo default's lower floor (0.05, 30 px) was measured on photos only.
 VIDEO_DETECTION = {
     "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=(), colourless=None, hard_light=False,
-                                         turned_kept=False, zoom_floor=0.08, zoom_height=40),
+                                         turned_kept=False, zoom_floor=0.08, zoom_height=40, standing_search=False),
                            side=960, stride=2, retina_every=3, overview_threshold=0.1, confirm_score=0.1, confirm_hits=4,
                            glance_side=320),
     "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=(), colourless=None,
-                                             hard_light=False, turned_kept=False),
+                                             hard_light=False, turned_kept=False, standing_search=False),
                                side=1920, stride=1, retina_every=6, overview_threshold=0.1, confirm_score=0.1,
                                confirm_hits=8),
 }

@@ -12,8 +12,8 @@ import math
 import cv2
 import numpy as np
 
-from veil.detect import as_rgb8
 from veil.models import model_sha256, onnx_session, shared
+from veil.pixels import as_rgb8
 from veil.plan import Box
 
 MODEL_NAME = "ssdlite_person.onnx"
@@ -146,6 +146,17 @@ def standing_turn(weight: dict[int, float]) -> int:
     person scores alike in every view)."""
     best = max(weight, key=lambda turn: weight[turn])
     return best if weight[best] > 0 and weight[best] >= STANDING_MARGIN * weight.get(0, 0.0) else 0
+
+
+def judged_standing_turn(image: np.ndarray) -> int:
+    """`standing_turn` judged from the people found in the picture and its three turned views."""
+    return standing_turn(turn_weights(found_people(image)))
+
+
+def standing_rule_record() -> dict:
+    """How `standing_turn` judges, for the plan and its audit report."""
+    return {"model": MODEL_NAME, "model_sha256": model_sha256(MODEL_NAME), "input": INPUT_SIDE,
+            "turns": list(TURNS), "score_from": STANDING_SCORE, "times_upright": STANDING_MARGIN}
 
 
 def shot_standing_turns(weights: dict[int, dict[int, float]], shots: list[tuple[int, int]]) -> list[tuple[int, int, int]]:

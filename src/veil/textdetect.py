@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from veil.detect import FAST, as_rgb8, exposed, exposure_record, tile_starts
+from veil.detect import FAST, exposed, exposure_record, tile_starts
 from veil.models import model_sha256, onnx_session, shared
+from veil.pixels import as_rgb8
 
 MODEL_NAME = "ppocrv6_det_small.onnx"
 STRIDE = 32

@@ -22,10 +22,11 @@ import av.error
 import numpy as np
 from PIL import Image
 
-from veil.detect import as_rgb8, over_backdrop, transparency
+from veil.detect import over_backdrop, transparency
 from veil.fferror import readable_packets
 from veil.imagefile import ImageError, read_photo, to_srgb
 from veil.names import shown
+from veil.pixels import as_rgb8
 from veil.plan import Box, MediaPlan, Region, RenderSettings
 from veil.render import redact_frame
 from veil.tonemap import frame_rgb
