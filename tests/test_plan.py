@@ -299,6 +299,19 @@ def test_a_run_over_a_file_named_in_latin1_saves_a_strict_plan_that_renders_it(s
     assert rendered.returncode == 0 and out.is_file(), rendered.stderr
 
 
+def test_a_dry_run_of_a_plan_for_a_file_since_changed_fails_as_its_render_would(shared_data, tmp_path):
+    """It said the plan's regions "would be hidden" and exited 0, while the run itself refused the file."""
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    plan_path = tmp_path / "plan.json"
+    assert veil_subprocess(photo, "--dry-run", "--save-plan", plan_path).returncode == 0
+    photo.write_bytes(photo.read_bytes() + b"edited")
+    for run in (("--dry-run",), ("-o", tmp_path / "out.jpg")):
+        result = veil_subprocess("--plan", plan_path, *run)
+        assert result.returncode == 1, result.stderr
+        assert f"veil: {photo}: the file has changed since its plan was made" in result.stderr
+    assert not (tmp_path / "out.jpg").exists()
+
+
 def test_plan_file_is_compact_and_exact_enough():
     data = sample_plan().to_json()
     boxes = data["media"][1]["regions"][0]["boxes"]
