@@ -158,6 +158,7 @@ INVALID = {
     "speech after the sound": (lambda d: (d["media"][1].update(kind="audio", detection={"speech": speech_record(3.0)}, regions=[
         {"id": "s1", "kind": "speech", "source": "reviewer", "shape": "box", "keep_visible": False, "boxes": [],
          "start": 50.0, "end": 60.0}])), "media/1/regions/0: a speech region starts at 50.0 s, after"),
+    "a path holding a NUL": (lambda d: d["media"][0].update(path="/data/a\0.jpg"), "media/0: its path holds a NUL"),
     "frames past the end not analysed": (lambda d: d["media"][1].update(unanalysed_frames=[200]),
                                          "media/1: unanalysed_frames lists a frame past"),
     # Reported as hidden while hiding nothing; a reviewer's delete of it failed with a traceback.

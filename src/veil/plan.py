@@ -494,6 +494,9 @@ def _speech_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str,
 
 def _media_problem(media: dict[str, Any]) -> str | None:
     """What the schema cannot say is wrong with a media entry as a whole."""
+    if any("\0" in name for name in (media["path"], media.get("path_from_plan") or "")):
+        # No file's name holds one: looking the file up failed as "a bug in veil".
+        return "its path holds a NUL character, which no file's name does"
     frames = max(1, media["frame_count"])
     for name in ("unanalysed_frames", "unchecked_frames"):
         if any(frame >= frames for frame in media.get(name, [])):
