@@ -205,10 +205,16 @@ def _record(line: bytes) -> Record | None:
         record = Record(**{k: v for k, v in data.items() if k in RECORD_FIELDS})
     except (ValueError, TypeError, AttributeError):  # not UTF-8, not JSON, not an object of records' fields
         return None
-    if isinstance(record.path, str) and isinstance(record.output, (str, type(None))) \
+    if _name(record.path) and (record.output is None or _name(record.output)) \
             and _count(record.regions) and _counts(record.regions_by_kind):
         return record
     return None
+
+
+def _name(value: object) -> bool:
+    """Whether a record's path or output can name a file: a string without NUL (no file's name holds
+    one, and looking one up failed the whole run as "a bug in veil")."""
+    return isinstance(value, str) and "\0" not in value
 
 
 def _count(value: object) -> bool:
