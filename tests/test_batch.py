@@ -618,8 +618,9 @@ def test_lines_of_a_manifest_that_are_not_records_are_ignored(tmp_path):
         json.dumps({**good, "path": "/in/d.jpg", "regions_by_kind": {"face": None}}).encode(),
         json.dumps({**good, "path": "/in/e.jpg", "regions": "3"}).encode(),
         json.dumps({**good, "path": "/in/f.jpg", "regions_by_kind": [1]}).encode(),
-        # A NUL names no file: looking one up ended the run as "a bug in veil".
+        # Names no file can have: looking one up ended the run as "a bug in veil".
         json.dumps({**good, "path": "/in/g\0.jpg"}).encode(), json.dumps({**good, "output": "/out/\0.jpg"}).encode(),
+        json.dumps({**good, "path": "/in/\ud800.jpg"}).encode(),
     ]))
     assert {path: record.status for path, record in read_manifest(manifest).items()} == {"/in/a.jpg": "ok"}
 

@@ -159,6 +159,11 @@ INVALID = {
         {"id": "s1", "kind": "speech", "source": "reviewer", "shape": "box", "keep_visible": False, "boxes": [],
          "start": 50.0, "end": 60.0}])), "media/1/regions/0: a speech region starts at 50.0 s, after"),
     "a path holding a NUL": (lambda d: d["media"][0].update(path="/data/a\0.jpg"), "media/0: its path holds a NUL"),
+    # The report, which names them, was not written.
+    "a file not done that no file can be": (lambda d: d.update(interrupted={"files_not_done": ["/data/\ud800.jpg"]}),
+                                            "interrupted/files_not_done: a name holds"),
+    "a path holding a lone surrogate": (lambda d: d["media"][0].update(path_from_plan="\ud800.jpg"),
+                                        "media/0: its path holds a NUL character or a lone surrogate"),
     "frames past the end not analysed": (lambda d: d["media"][1].update(unanalysed_frames=[200]),
                                          "media/1: unanalysed_frames lists a frame past"),
     # Reported as hidden while hiding nothing; a reviewer's delete of it failed with a traceback.
@@ -277,6 +282,7 @@ def test_a_plan_naming_files_that_are_not_utf8_is_strict_json_and_loads_them_exa
     plan.media[0].path = name
     plan.edits[0].media = name
     plan.interrupted = {"signal": "SIGINT", "files_not_done": ["/data/other.jpg", undone]}
+    plan.edits[0].detail = {"by \udce9": 1}  # a key no tool of veil's writes, but a hand edit can
     path = tmp_path / "plan.json"
     plan.save(path)
     data = strict_json(path.read_text(encoding="utf-8"))

@@ -25,7 +25,7 @@ from typing import IO, Literal
 from veil import __version__
 from veil.batch import BatchError
 from veil.models import shipped_models_sha256
-from veil.names import MANIFEST_NAME, exact_names, partial_affixes, readable_anywhere, shown
+from veil.names import MANIFEST_NAME, can_name_a_file, exact_names, partial_affixes, readable_anywhere, shown
 from veil.outputs import Skipped, remove_partial_outputs
 from veil.photo import file_sha256
 from veil.pipeline import FileResult
@@ -212,9 +212,7 @@ def _record(line: bytes) -> Record | None:
 
 
 def _name(value: object) -> bool:
-    """Whether a record's path or output can name a file: a string without NUL (no file's name holds
-    one, and looking one up failed the whole run as "a bug in veil")."""
-    return isinstance(value, str) and "\0" not in value
+    return isinstance(value, str) and can_name_a_file(value)
 
 
 def _count(value: object) -> bool:

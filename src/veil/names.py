@@ -50,12 +50,13 @@ EXACT_BYTES = "_b64"
 
 
 def readable_anywhere(value: Any) -> Any:
-    """`value` (made of dicts, lists, strings, numbers) with every string valid Unicode, and for
+    """`value` (made of dicts, lists, strings, numbers) with every string, keys too, valid Unicode, and for
     each one that held a name's bytes (a dict's value, or a list of them) those bytes exact under
     its key + EXACT_BYTES: base64, or for a list one entry each (null where the string was valid)."""
     if isinstance(value, dict):
         readable: dict[str, Any] = {}
         for key, item in value.items():
+            key = readable_anywhere(key)  # a key names no file (a record's field): its text alone
             readable[key] = readable_anywhere(item)
             if isinstance(item, str) and (exact := _exact_bytes(item)) is not None:
                 readable[key + EXACT_BYTES] = exact
@@ -102,6 +103,16 @@ def _name_of(encoded: Any, text: Any) -> Any:
     except (binascii.Error, ValueError):  # not veil's: the text beside it stands
         return text
     return name if readable_anywhere(name) == text else text
+
+
+def can_name_a_file(text: str) -> bool:
+    """Whether `text` can be a file's name: no NUL, and no surrogate but those that stand for a
+    byte that is not UTF-8 (Python's way to hold such names). A manifest line or a plan edited
+    by hand can hold either, and looking such a name up failed the whole run as "a bug in veil"."""
+    try:
+        return b"\0" not in os.fsencode(text)
+    except UnicodeEncodeError:
+        return False
 
 
 def _is_surrogate(char: str) -> bool:

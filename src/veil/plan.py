@@ -24,7 +24,7 @@ from typing import Any, Literal, get_args
 
 import jsonschema
 
-from veil.names import exact_names, readable_anywhere, real_path
+from veil.names import can_name_a_file, exact_names, readable_anywhere, real_path
 from veil.remote import is_url
 
 PLAN_FORMAT = "veil-plan"
@@ -367,6 +367,9 @@ class Plan:
             raise PlanError(f"not a valid veil plan at {where}: {error.message}") from None
         if not_json:
             raise PlanError(f"not a valid veil plan at {not_json}: NaN and Infinity are not JSON numbers")
+        if not all(map(can_name_a_file, data.get("interrupted", {}).get("files_not_done", []))):
+            raise PlanError("not a valid veil plan at interrupted/files_not_done: a name holds a NUL character or a "
+                            "lone surrogate, which no file's name does")
         paths = [media["path"] for media in data["media"]]
         if len(set(paths)) < len(paths):
             twice = next(path for path in paths if paths.count(path) > 1)
@@ -494,9 +497,8 @@ def _speech_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str,
 
 def _media_problem(media: dict[str, Any]) -> str | None:
     """What the schema cannot say is wrong with a media entry as a whole."""
-    if any("\0" in name for name in (media["path"], media.get("path_from_plan") or "")):
-        # No file's name holds one: looking the file up failed as "a bug in veil".
-        return "its path holds a NUL character, which no file's name does"
+    if not all(can_name_a_file(name) for name in (media["path"], media.get("path_from_plan") or "")):
+        return "its path holds a NUL character or a lone surrogate, which no file's name does"
     frames = max(1, media["frame_count"])
     for name in ("unanalysed_frames", "unchecked_frames"):
         if any(frame >= frames for frame in media.get(name, [])):
