@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -126,6 +129,12 @@ INVALID = {
     "coordinate as text": (lambda d: region(d)["boxes"][0].__setitem__(1, "12"), "media/0/regions/0/boxes/0/1"),
     "coordinate not a number": (lambda d: region(d)["boxes"][0].__setitem__(3, float("nan")), "media/0/regions/0/boxes/0"),
     "coordinate infinite": (lambda d: region(d)["boxes"][0].__setitem__(2, float("-inf")), "media/0/regions/0/boxes/0"),
+    # Both loaded, and reached the plan saved again and the report as NaN, which no JSON reader but
+    # Python's takes.
+    "score not a number": (lambda d: region(d)["boxes"][0].__setitem__(6, float("nan")),
+                           "media/0/regions/0/boxes/0/6: NaN and Infinity are not JSON numbers"),
+    "frame time not a number": (lambda d: d["media"][1]["frame_times"].__setitem__(3, float("nan")),
+                            "media/1/frame_times/3: NaN and Infinity"),
     # A box turned inside out would hide nothing while the plan still lists it.
     "box inside out": (lambda d: region(d)["boxes"][0].__setitem__(slice(1, 5), [500, 300, 100, 10]),
                        "media/0/regions/0/boxes/0: its right or bottom edge"),
@@ -149,6 +158,12 @@ INVALID = {
     "speech after the sound": (lambda d: (d["media"][1].update(kind="audio", detection={"speech": speech_record(3.0)}, regions=[
         {"id": "s1", "kind": "speech", "source": "reviewer", "shape": "box", "keep_visible": False, "boxes": [],
          "start": 50.0, "end": 60.0}])), "media/1/regions/0: a speech region starts at 50.0 s, after"),
+    "a path holding a NUL": (lambda d: d["media"][0].update(path="/data/a\0.jpg"), "media/0: its path holds a NUL"),
+    # The report, which names them, was not written.
+    "a file not done that no file can be": (lambda d: d.update(interrupted={"files_not_done": ["/data/\ud800.jpg"]}),
+                                            "interrupted/files_not_done: a name holds"),
+    "a path holding a lone surrogate": (lambda d: d["media"][0].update(path_from_plan="\ud800.jpg"),
+                                        "media/0: its path holds a NUL character or a lone surrogate"),
     "frames past the end not analysed": (lambda d: d["media"][1].update(unanalysed_frames=[200]),
                                          "media/1: unanalysed_frames lists a frame past"),
     # Reported as hidden while hiding nothing; a reviewer's delete of it failed with a traceback.
@@ -247,6 +262,61 @@ def test_unreadable_plan_files_are_refused(tmp_path, content):
         Plan.load(path)
     with pytest.raises(PlanError, match="cannot read plan"):
         Plan.load(tmp_path / "missing.json")
+
+
+def strict_json(text: str) -> Any:
+    """`text` read as JSON readers outside Python read it: no NaN or Infinity, no lone surrogate."""
+    def refused(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    data = json.loads(text, parse_constant=refused)
+    json.dumps(data, ensure_ascii=False).encode("utf-8")  # a lone surrogate, in a key or a value, raises
+    return data
+
+
+def test_a_plan_naming_files_that_are_not_utf8_is_strict_json_and_loads_them_exactly(tmp_path):
+    """A name in Latin-1 ("caf\\xe9.jpg") was written as a lone surrogate escape ("caf\\udce9.jpg"),
+    which JSON readers outside Python refuse or read as a name no file has."""
+    name, undone = os.fsdecode(b"/data/caf\xe9.jpg"), os.fsdecode(b"/data/\xff.mp4")
+    plan = sample_plan()
+    plan.media[0].path = name
+    plan.edits[0].media = name
+    plan.interrupted = {"signal": "SIGINT", "files_not_done": ["/data/other.jpg", undone]}
+    plan.edits[0].detail = {"by \udce9": 1}  # a key no tool of veil's writes, but a hand edit can
+    path = tmp_path / "plan.json"
+    plan.save(path)
+    data = strict_json(path.read_text(encoding="utf-8"))
+    assert data["media"][0]["path"] == "/data/caf\ufffd.jpg"
+    assert base64.b64decode(data["media"][0]["path_b64"]) == b"/data/caf\xe9.jpg"
+    loaded = Plan.load(path)
+    assert loaded.media[0].path == name and loaded.edits[0].media == name
+    assert loaded.stopped_earlier == plan.interrupted
+    # A name edited by hand is the name as edited, not the one its stale bytes give.
+    data["media"][0]["path"] = "/data/renamed.jpg"
+    assert Plan.from_json(data).media[0].path == "/data/renamed.jpg"
+
+
+def test_a_run_over_a_file_named_in_latin1_saves_a_strict_plan_that_renders_it(shared_data, tmp_path):
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path, name=os.fsdecode(b"caf\xe9.jpg"))
+    plan_path, out = tmp_path / "plan.json", tmp_path / "out.jpg"
+    planned = veil_subprocess(photo, "--dry-run", "--save-plan", plan_path)
+    assert planned.returncode == 0, planned.stderr
+    strict_json(plan_path.read_text(encoding="utf-8"))
+    rendered = veil_subprocess("--plan", plan_path, "-o", out)
+    assert rendered.returncode == 0 and out.is_file(), rendered.stderr
+
+
+def test_a_dry_run_of_a_plan_for_a_file_since_changed_fails_as_its_render_would(shared_data, tmp_path):
+    """It said the plan's regions "would be hidden" and exited 0, while the run itself refused the file."""
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    plan_path = tmp_path / "plan.json"
+    assert veil_subprocess(photo, "--dry-run", "--save-plan", plan_path).returncode == 0
+    photo.write_bytes(photo.read_bytes() + b"edited")
+    for run in (("--dry-run",), ("-o", tmp_path / "out.jpg")):
+        result = veil_subprocess("--plan", plan_path, *run)
+        assert result.returncode == 1, result.stderr
+        assert f"veil: {photo}: the file has changed since its plan was made" in result.stderr
+    assert not (tmp_path / "out.jpg").exists()
 
 
 def test_plan_file_is_compact_and_exact_enough():

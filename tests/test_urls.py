@@ -107,7 +107,7 @@ def test_a_memory_folder_is_redacted_into_a_memory_folder_and_resumed(shared_dat
     # Running again does nothing: every file is already done.
     again = veil(*command)
     assert again.exit_code == 0, again.stderr
-    assert [r["status"] for r in records(manifest)[len(first):]] == ["skipped"] * (2 + len(passed_over))
+    assert [r["status"] for r in records(manifest)[-(2 + len(passed_over)):]] == ["skipped"] * (2 + len(passed_over))
     assert memory.cat("/out/two_people.jpg") == written
 
     # Without the manifest's word, an existing remote output is someone's: refused unless asked.
@@ -175,11 +175,11 @@ def test_file_urls_in_worker_processes(shared_data, tmp_path, monkeypatch, worke
 
     again = run_veil(*command)
     assert again.returncode == 0, again.stderr
-    assert {r["status"] for r in records(manifest)[len(done):]} == {"skipped"}
+    assert {r["status"] for r in records(manifest)[-len(inputs):]} == {"skipped"}
     # Named by path, they are the same files: done already (the manifest took them for others).
     by_path = run_veil(tmp_path / "in", "--output-dir", out, "--manifest", manifest, *workers)
     assert by_path.returncode == 0, by_path.stderr
-    assert [r["status"] for r in records(manifest)[len(done) + len(inputs):]] == ["skipped"] * len(inputs)
+    assert [r["status"] for r in records(manifest)[-len(inputs):]] == ["skipped"] * len(inputs)
 
 
 def test_an_output_url_with_a_name_near_the_longest_is_written(shared_data, tmp_path):

@@ -15,6 +15,8 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
+import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -23,8 +25,8 @@ from typing import IO, Literal
 from veil import __version__
 from veil.batch import BatchError
 from veil.models import shipped_models_sha256
-from veil.names import MANIFEST_NAME, exact_names, readable_anywhere, shown
-from veil.outputs import Skipped
+from veil.names import MANIFEST_NAME, can_name_a_file, exact_names, partial_affixes, readable_anywhere, shown
+from veil.outputs import Skipped, remove_partial_outputs
 from veil.photo import file_sha256
 from veil.pipeline import FileResult
 from veil.remote import Url, location_key
@@ -148,6 +150,13 @@ def started_outputs(path: Path, settings: str) -> dict[str, str]:
 
 def _records(path: Path) -> Iterator[tuple[str, Record]]:
     """The manifest's records in order, each with its input as this run spells it (an older veil's too)."""
+    for _, record in _lines(path):
+        if record is not None:
+            yield location_key(record.path), record
+
+
+def _lines(path: Path) -> Iterator[tuple[bytes, Record | None]]:
+    """Each line of the manifest as it is, with the record it holds (None: none)."""
     if not path.is_file():
         return
     with open(path, "rb") as file:
@@ -157,8 +166,36 @@ def _records(path: Path) -> Iterator[tuple[str, Record]]:
                 # A whole record after a line cut short: an earlier veil appended the next run's
                 # first record onto such a line without ending it.
                 record = _record(line[line.rfind(RECORD_START):])
-            if record is not None:
-                yield location_key(record.path), record
+            yield line, record
+
+
+def _roles(record: Record) -> tuple[str, ...]:
+    """What a record may be the latest of for its input, each a record that a rerun reads or that
+    says what happened to the file: its latest record of any kind (what the last run did), the
+    latest that vouches for an output (`read_manifest`), the latest that is not a file passed over
+    (`started_outputs`), and the latest of the run that made an output (its worker and time)."""
+    return ("latest",
+            *(("vouches",) if record.done else ()),
+            *(("outcome",) if record.status != "skipped" or record.output is not None else ()),
+            *(("made",) if record.status == "ok" else ()))
+
+
+def _lines_kept(path: Path) -> tuple[set[int], int]:
+    """The lines a compacted manifest keeps (by number): every record that is the latest of one of
+    its roles for its input, and every line that holds no record (kept as it is, a last line cut
+    short too); and how many lines there are. Inputs are told apart by their names as recorded, not
+    as this run resolves them: a rerun that resolves two of them to one file reads the same latest
+    records, and one that resolves them apart (a link since removed) still finds each its own."""
+    latest: dict[tuple[str, str], int] = {}
+    kept: set[int] = set()
+    count = 0
+    for count, (_, record) in enumerate(_lines(path), start=1):
+        if record is None:
+            kept.add(count - 1)
+            continue
+        for role in _roles(record):
+            latest[record.path, role] = count - 1
+    return kept | set(latest.values()), count
 
 
 def _record(line: bytes) -> Record | None:
@@ -168,10 +205,14 @@ def _record(line: bytes) -> Record | None:
         record = Record(**{k: v for k, v in data.items() if k in RECORD_FIELDS})
     except (ValueError, TypeError, AttributeError):  # not UTF-8, not JSON, not an object of records' fields
         return None
-    if isinstance(record.path, str) and isinstance(record.output, (str, type(None))) \
+    if _name(record.path) and (record.output is None or _name(record.output)) \
             and _count(record.regions) and _counts(record.regions_by_kind):
         return record
     return None
+
+
+def _name(value: object) -> bool:
+    return isinstance(value, str) and can_name_a_file(value)
 
 
 def _count(value: object) -> bool:
@@ -241,6 +282,8 @@ class ManifestWriter:
             self.made_file, self.file = self._open_locked()
         except OSError as error:
             raise self._failed(error) from None
+        if self.unlocked is None:  # rewritten only where no other run can be reading or writing it
+            self._compact()
         # The next record goes on a line of its own: appended onto a line cut short, it would be
         # read as part of that line, and lost with it. (Judged once the lock is held: no other run
         # is writing the last line now.)
@@ -266,6 +309,50 @@ class ManifestWriter:
                 return made, file
             # The run that held it removed it meanwhile (it recorded nothing): lock the one there now.
             file.close()
+
+    def _compact(self) -> None:
+        """Rewrite the manifest with only the records a rerun reads or that say what last happened
+        to each input (`_lines_kept`), where that at least halves it: every rerun appends a record
+        per file, and a manifest that each run reads whole grew without end. The rewrite is a new
+        file, locked before it is moved into place (a run opening the manifest meanwhile finds it
+        held), so a crash leaves the old manifest whole, and its unfinished copy for the next
+        compaction to remove. A manifest that cannot be rewritten is left as it is, all its records
+        standing."""
+        held = os.fstat(self.file.fileno())
+        if not stat.S_ISREG(held.st_mode) or held.st_nlink != 1 or self.path.is_symlink():
+            # Moved over, a device (--manifest /dev/full) would be replaced by a file; a link, or a
+            # file with another name, would part from the name that kept the old records.
+            return
+        remove_partial_outputs(self.path)
+        kept, count = _lines_kept(self.path)
+        if not count or len(kept) * 2 > count:
+            return
+        prefix, suffix = partial_affixes(self.path)
+        replacement: IO[str] | None = None
+        try:
+            handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=self.path.parent)
+        except OSError:
+            return
+        try:
+            with open(handle, "wb") as compacted:
+                compacted.writelines(line for number, (line, _) in enumerate(_lines(self.path)) if number in kept)
+                os.fchmod(compacted.fileno(), stat.S_IMODE(held.st_mode))
+                compacted.flush()
+                os.fsync(compacted.fileno())
+            replacement = open(temporary, "a", encoding="utf-8")  # noqa: SIM115 - held until close()
+            fcntl.flock(replacement, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.replace(temporary, self.path)
+        except BaseException as error:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            if replacement is not None:
+                replacement.close()
+            if isinstance(error, OSError):
+                return
+            raise
+        _sync_folder(self.path.parent)
+        self.file.close()  # the old manifest's lock: the new one is held already
+        self.file = replacement
 
     def append(self, *records: Record) -> None:
         """The records, on disk before this returns."""
@@ -297,6 +384,16 @@ class ManifestWriter:
         # could still fail on is the line that already failed. Closing releases the lock.
         with contextlib.suppress(OSError):
             self.file.close()
+
+
+def _sync_folder(folder: Path) -> None:
+    """The folder's entries on disk (a rename is in the folder, not in the file)."""
+    with contextlib.suppress(OSError):
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
 
 
 def _same_file(file: IO[str], path: Path) -> bool:

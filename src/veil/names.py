@@ -50,12 +50,13 @@ EXACT_BYTES = "_b64"
 
 
 def readable_anywhere(value: Any) -> Any:
-    """`value` (made of dicts, lists, strings, numbers) with every string valid Unicode, and for
+    """`value` (made of dicts, lists, strings, numbers) with every string, keys too, valid Unicode, and for
     each one that held a name's bytes (a dict's value, or a list of them) those bytes exact under
     its key + EXACT_BYTES: base64, or for a list one entry each (null where the string was valid)."""
     if isinstance(value, dict):
         readable: dict[str, Any] = {}
         for key, item in value.items():
+            key = readable_anywhere(key)  # a key names no file (a record's field): its text alone
             readable[key] = readable_anywhere(item)
             if isinstance(item, str) and (exact := _exact_bytes(item)) is not None:
                 readable[key + EXACT_BYTES] = exact
@@ -69,16 +70,49 @@ def readable_anywhere(value: Any) -> Any:
     return value
 
 
-def exact_names(record: dict[str, Any]) -> dict[str, Any]:
-    """A record `readable_anywhere` wrote, its names' strings as they were (exact again)."""
-    exact = {key: value for key, value in record.items() if not key.endswith(EXACT_BYTES)}
-    for key, value in record.items():
-        if key.endswith(EXACT_BYTES) and isinstance(value, str):
-            try:
-                exact[key.removesuffix(EXACT_BYTES)] = os.fsdecode(base64.b64decode(value, validate=True))
-            except (binascii.Error, ValueError):  # not veil's: the text beside it stands
-                pass
+def exact_names(value: Any) -> Any:
+    """`value` as `readable_anywhere` wrote it (a manifest's record, a plan), each name's string as it
+    was (exact again), at any depth. The bytes stand in for a text only where they read as that text:
+    a name edited by hand beside stale bytes is the name as edited."""
+    if isinstance(value, list):
+        return [exact_names(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    exact = {key: exact_names(item) for key, item in value.items() if not _holds_bytes(key)}
+    for key, item in value.items():
+        named = key.removesuffix(EXACT_BYTES) if _holds_bytes(key) else None
+        if named not in exact:
+            continue
+        if isinstance(item, str):
+            exact[named] = _name_of(item, exact[named])
+        elif isinstance(item, list) and isinstance(exact[named], list) and len(item) == len(exact[named]):
+            exact[named] = [_name_of(encoded, text) for encoded, text in zip(item, exact[named])]
     return exact
+
+
+def _holds_bytes(key: Any) -> bool:
+    return isinstance(key, str) and key.endswith(EXACT_BYTES)
+
+
+def _name_of(encoded: Any, text: Any) -> Any:
+    """The name whose bytes `encoded` gives (base64), if `text` is how it reads; else `text`."""
+    if not isinstance(encoded, str) or not isinstance(text, str):
+        return text
+    try:
+        name = os.fsdecode(base64.b64decode(encoded, validate=True))
+    except (binascii.Error, ValueError):  # not veil's: the text beside it stands
+        return text
+    return name if readable_anywhere(name) == text else text
+
+
+def can_name_a_file(text: str) -> bool:
+    """Whether `text` can be a file's name: no NUL, and no surrogate but those that stand for a
+    byte that is not UTF-8 (Python's way to hold such names). A manifest line or a plan edited
+    by hand can hold either, and looking such a name up failed the whole run as "a bug in veil"."""
+    try:
+        return b"\0" not in os.fsencode(text)
+    except UnicodeEncodeError:
+        return False
 
 
 def _is_surrogate(char: str) -> bool:

@@ -160,7 +160,7 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
     result = FileResult(task.source)
     try:
         preflight(task)
-        result.media = (_plan(task, show_progress) if task.target is None
+        result.media = (_dry_run(task, show_progress) if task.target is None
                         else _render(task, task.target, show_progress))
         result.output = task.target
     except Exception as error:  # fail closed: the reason is the user's to see
@@ -262,12 +262,24 @@ def _add_speech(media: MediaPlan) -> None:
         media.detection["speech"] = record
 
 
-def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
-    """Hash once, decode a photo once, plan, render."""
-    sha256 = file_sha256(task.source)
+def _check_planned(task: FileTask, sha256: str) -> None:
     if task.planned is not None and task.planned.sha256 and task.planned.sha256 != sha256:
         # The plan's boxes were found in other pixels: rendering them could leave faces visible.
         raise InputError(PLAN_OUT_OF_DATE)
+
+
+def _dry_run(task: FileTask, show_progress: bool) -> MediaPlan:
+    """Plan, or take the planned once it is checked against the file as a render checks it: a dry
+    run of a plan for a file since changed said what it would hide, and the run then failed."""
+    if task.planned is not None:
+        _check_planned(task, file_sha256(task.source))
+    return _plan(task, show_progress)
+
+
+def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
+    """Hash once, decode a photo once, plan, render."""
+    sha256 = file_sha256(task.source)
+    _check_planned(task, sha256)
     if task.kind == "image":
         photo = read_photo(task.source)
         media = _plan(task, show_progress, sha256, photo)

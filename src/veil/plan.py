@@ -24,7 +24,7 @@ from typing import Any, Literal, get_args
 
 import jsonschema
 
-from veil.names import real_path
+from veil.names import can_name_a_file, exact_names, readable_anywhere, real_path
 from veil.remote import is_url
 
 PLAN_FORMAT = "veil-plan"
@@ -339,8 +339,10 @@ class Plan:
     # --- JSON -------------------------------------------------------------
 
     def to_json(self, folder: Path | None = None) -> dict[str, Any]:
-        """`folder`: where the plan file lives; each file's path is also recorded relative to it."""
-        return {
+        """`folder`: where the plan file lives; each file's path is also recorded relative to it. A
+        name that is not UTF-8 is written as `readable_anywhere` says: strict JSON, which any
+        program reads, and which `from_json` reads back to the exact name."""
+        return readable_anywhere({
             "format": PLAN_FORMAT,
             "version": PLAN_VERSION,
             "veil_version": self.veil_version,
@@ -350,17 +352,24 @@ class Plan:
             "media": [_media_to_json(m, folder) for m in self.media],
             "edits": [asdict(e) for e in self.edits],
             **({"interrupted": record} if (record := self.stop_record()) else {}),
-        }
+        })
 
     @classmethod
     def from_json(cls, data: Any, folder: Path | None = None) -> Plan:
         try:
+            data = exact_names(data)
             jsonschema.validate(data, plan_schema())
+            not_json = _not_json(data)
         except (jsonschema.ValidationError, RecursionError) as error:
             if isinstance(error, RecursionError):
                 raise PlanError("not a valid veil plan: nested too deeply") from None
             where = "/".join(str(p) for p in error.absolute_path) or "top level"
             raise PlanError(f"not a valid veil plan at {where}: {error.message}") from None
+        if not_json:
+            raise PlanError(f"not a valid veil plan at {not_json}: NaN and Infinity are not JSON numbers")
+        if not all(map(can_name_a_file, data.get("interrupted", {}).get("files_not_done", []))):
+            raise PlanError("not a valid veil plan at interrupted/files_not_done: a name holds a NUL character or a "
+                            "lone surrogate, which no file's name does")
         paths = [media["path"] for media in data["media"]]
         if len(set(paths)) < len(paths):
             twice = next(path for path in paths if paths.count(path) > 1)
@@ -401,7 +410,8 @@ class Plan:
         from veil.outputs import atomic_write_bytes
 
         folder = Path(path).absolute().parent
-        atomic_write_bytes(path, json.dumps(self.to_json(folder), indent=1).encode(), overwrite)
+        # NaN and Infinity are not JSON: another program could not read the plan, nor veil load it.
+        atomic_write_bytes(path, json.dumps(self.to_json(folder), indent=1, allow_nan=False).encode(), overwrite)
 
     @classmethod
     def load(cls, path: Path) -> Plan:
@@ -414,6 +424,19 @@ class Plan:
         plan = cls.from_json(data, Path(path).absolute().parent)
         plan.loaded_from, plan.loaded_sha256 = str(Path(path).absolute()), hashlib.sha256(raw).hexdigest()
         return plan
+
+
+def _not_json(value: Any, where: str = "") -> str | None:
+    """Where `value` holds NaN or Infinity, which Python's json reads (a plan file, the review page's
+    upload) and JSON has not: a coordinate, score or frame time so written would hide nothing where
+    the plan says, or reach the plan saved again and the report as a number no other reader takes."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "top level"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if found := _not_json(item, f"{where}/{key}" if where else str(key)):
+            return found
+    return None
 
 
 # Farther than any picture's corner by far (photos are refused over 200 MP): a box beyond it is
@@ -439,8 +462,6 @@ def _region_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str,
     listed: set[int] = set()
     for k, box in enumerate(region["boxes"]):
         frame, x0, y0, x1, y1 = box[:5]
-        if not all(_finite(v) for v in (x0, y0, x1, y1)):
-            return f"/boxes/{k}", "a coordinate is not a finite number"
         if max(abs(x0), abs(y0), abs(x1), abs(y1)) > FARTHEST:
             return f"/boxes/{k}", f"a coordinate lies more than {FARTHEST:,} px from the picture's corner"
         # A region has one box a frame: a second one would replace the first, whose face would
@@ -462,7 +483,7 @@ def _speech_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str,
     start, end = region.get("start"), region.get("end")
     if start is None or end is None:
         return "", "a speech region needs its start and end (seconds)"
-    if not (_finite(start) and _finite(end)) or end <= start:
+    if end <= start:
         return "", f"a speech region must end after it starts ({start} to {end} s)"
     record = media.get("detection", {}).get("speech")
     if not isinstance(record, dict):
@@ -474,15 +495,10 @@ def _speech_problem(media: dict[str, Any], region: dict[str, Any]) -> tuple[str,
     return None
 
 
-def _finite(value: float) -> bool:
-    """JSON as Python reads it (a plan file, the review page's edits) can hold NaN and Infinity,
-    which the schema takes for numbers, and whole numbers of any length, finite (math.isfinite
-    overflows on one past a float's range: the bounds after this say what is wrong with it)."""
-    return isinstance(value, int) or math.isfinite(value)
-
-
 def _media_problem(media: dict[str, Any]) -> str | None:
     """What the schema cannot say is wrong with a media entry as a whole."""
+    if not all(can_name_a_file(name) for name in (media["path"], media.get("path_from_plan") or "")):
+        return "its path holds a NUL character or a lone surrogate, which no file's name does"
     frames = max(1, media["frame_count"])
     for name in ("unanalysed_frames", "unchecked_frames"):
         if any(frame >= frames for frame in media.get(name, [])):
