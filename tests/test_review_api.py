@@ -824,6 +824,22 @@ def test_extend_a_drawn_region_with_the_tracker(client: TestClient, session: Rev
     assert client.post(f"/api/media/1/regions/{region}/extend", json={"start": 2, "end": 9}).status_code == 400
 
 
+def test_a_follow_past_a_larger_box_of_the_track_carries_that_size_on(client: TestClient, session: ReviewSession):
+    """A box the track has in the range (a face come closer, boxed larger by hand or by a detection)
+    restarts the tracker, and the frames after it take its size: the first box's, smaller, left
+    the grown face's edges showing."""
+    region = client.post("/api/media/1/regions", json={"frame": 20, "box": [200, 40, 260, 110]}).json()["region"]
+    assert client.post(f"/api/media/1/regions/{region}/box", json={"frame": 23, "box": [180, 20, 280, 130]}).status_code == 200
+    assert client.post(f"/api/media/1/regions/{region}/extend", json={"start": 20, "end": 28}).json()["added"] == 7
+    followed = boxes(saved(session), 1, region)
+    for frame in range(24, 29):
+        x0, y0, x1, y1 = followed[frame]
+        assert x1 - x0 >= 100 - 1 and y1 - y0 >= 110 - 1, (frame, followed[frame])
+    for frame in range(21, 23):  # before it, the drawn size
+        x0, y0, x1, y1 = followed[frame]
+        assert x1 - x0 >= 60 - 1 and y1 - y0 >= 70 - 1, (frame, followed[frame])
+
+
 def test_a_drawn_box_reaching_past_the_edge_is_followed_whole(client: TestClient, session: ReviewSession):
     """The tracker follows what lies inside the frame; the box it gives keeps the drawn box's size
     and place around it (clipped, or centred on the part inside, its ellipse showed the crown)."""
