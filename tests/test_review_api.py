@@ -1105,6 +1105,20 @@ def test_add_move_keep_delete_segments_undo_redo(speech_client: TestClient, spee
     assert segments(saved(speech_session), 0)["speech4"] == (0.2, 1.0, False, None)
 
 
+def test_a_segment_starting_before_the_sound_is_clipped_to_it(speech_client: TestClient, speech_session: ReviewSession):
+    """The page's "now" on a frame before a video's sound begins (a track starting after the
+    picture) is a negative time of the sound: clipped to its start, as a time past its end is
+    clipped to its end, not refused."""
+    added = speech_client.post("/api/media/0/speech", json={"start": -0.94, "end": 0.06})
+    assert added.status_code == 200, added.text
+    region = added.json()["region"]
+    assert segments(saved(speech_session), 0)[region][:2] == (0.0, 0.06)
+    moved = speech_client.post(f"/api/media/0/regions/{region}/times", json={"start": -3, "end": 1})
+    assert moved.status_code == 200 and segments(saved(speech_session), 0)[region][:2] == (0.0, 1.0)
+    wholly_before = speech_client.post("/api/media/0/speech", json={"start": -2, "end": -1})
+    assert wholly_before.status_code == 400 and "segment" in wholly_before.json()["error"]
+
+
 def test_segments_are_not_boxes(speech_client: TestClient, client: TestClient):
     # Box edits on a segment, and times on a box region, are refused (400): nothing half-made reaches the plan.
     for path, body in (("box", {"frame": 0, "box": [0, 0, 30, 30]}), ("delete-box", {"frame": 0}),

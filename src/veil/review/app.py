@@ -173,10 +173,12 @@ class KeepVisible(Body):
 
 
 class Segment(Body):
-    """A speech segment's times, in seconds from the start of the sound."""
+    """A speech segment's times, in seconds from the start of the sound. Times before it are clipped
+    to it (as times past its end are to the end): the page's "now" on a frame shown before a video's
+    sound begins is a negative time of the sound."""
 
-    start: float = Field(ge=0)
-    end: float = Field(ge=0)
+    start: float
+    end: float
     reason: str | None = Field(default=None, max_length=2000)
 
 
