@@ -877,6 +877,31 @@ def test_undo_and_redo(client: TestClient, session: ReviewSession):
                        ("undo", "delete_region"), ("redo", "delete_region"), ("set_shape", None)]
 
 
+def test_the_report_names_the_region_each_undo_and_redo_changed_and_what_a_deletion_removed(
+        client: TestClient, session: ReviewSession, tmp_path: Path):
+    """An undo was logged with no region: the report listed, under a face shown hidden again, only its
+    deletion; and a deleted region's entry said neither its kind nor what had made it."""
+    from veil.report import write_report
+
+    track = session.plan.media[1].regions[0]
+    client.post(f"/api/media/1/regions/{track.id}/delete", json={"reason": "a poster"})
+    client.post("/api/undo", json={"media": 1})
+    client.post("/api/redo", json={"media": 1})
+    client.post("/api/undo", json={"media": 1})
+    drawn = client.post("/api/media/1/regions", json={"frame": 3, "box": [10, 10, 60, 60], "kind": "plate"}).json()["region"]
+    client.post(f"/api/media/1/regions/{drawn}/delete-box", json={"frame": 3})
+    write_report(saved(session), {}, tmp_path / "report.json", False, [])
+    file = json.loads((tmp_path / "report.json").read_text())["files"][1]
+    restored = next(r for r in file["regions"] if r["id"] == track.id)
+    assert [(e["action"], e["detail"].get("action")) for e in restored["edits"]] == [
+        ("delete_region", None), ("undo", "delete_region"), ("redo", "delete_region"), ("undo", "delete_region")]
+    deleted = [e["detail"] for e in file["edits"] if e["action"] == "delete_region"][0]
+    assert (deleted["kind"], deleted["source"]) == ("face", "detector")
+    assert file["deleted_regions"] == [drawn]
+    emptied = [e["detail"] for e in file["edits"] if e["action"] == "delete_box"][0]
+    assert emptied["kind"] == "plate" and emptied["frame"] == 3
+
+
 def test_redacted_frames_follow_the_plan(client: TestClient, session: ReviewSession):
     box = session.plan.media[0].region("f2").boxes[0]
     centre = (int((box.y0 + box.y1) / 2), int((box.x0 + box.x1) / 2))
