@@ -633,6 +633,27 @@ def test_a_second_review_of_a_plan_under_review_is_refused(detected_plan: Path, 
     assert "resuming the review saved in" in said and "press Ctrl+C" in said, said
 
 
+def test_a_run_saving_over_a_plan_under_review_is_refused(detected_plan: Path, tmp_path: Path):
+    """`veil --plan P --save-plan P --overwrite` run while a review of P was open saved the plan it had
+    read over P: the edits made in the review since were gone from the file (the review saves them
+    again only with its next edit), and a resume went on without them."""
+    plan = tmp_path / "p.veil-plan.json"
+    shutil.copy(detected_plan, plan)
+    review = PlanLock()
+    review.take(plan)  # as the running review holds it
+    try:
+        before = plan.read_bytes()
+        run = subprocess.run([sys.executable, "-m", "veil", str(PHOTO), "--plan", str(plan), "--save-plan", str(plan),
+                              "--overwrite", "-o", str(tmp_path / "out.jpg")], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 2 and "is being reviewed by veil review" in run.stderr, run.stderr
+        assert plan.read_bytes() == before and not (tmp_path / "out.jpg").exists()
+    finally:
+        review.release()
+    after = subprocess.run([sys.executable, "-m", "veil", str(PHOTO), "--plan", str(plan), "--save-plan", str(plan),
+                            "--overwrite", "-o", str(tmp_path / "out.jpg")], capture_output=True, text=True, timeout=120)
+    assert after.returncode == 0, after.stderr
+
+
 def test_a_plan_reached_through_a_link_is_the_same_plan_to_lock(detected_plan: Path, tmp_path: Path):
     plan = tmp_path / "p.veil-plan.json"
     shutil.copy(detected_plan, plan)
