@@ -1179,6 +1179,9 @@ def test_segments_are_not_boxes(speech_client: TestClient, client: TestClient):
     assert speech_client.post("/api/media/5/speech", json={"start": 0, "end": 1}).status_code == 404
     assert speech_client.post("/api/media/0/regions/speech9/times", json={"start": 0, "end": 1}).status_code == 404
     assert speech_client.post("/api/media/0/speech", json={"start": 0, "end": "1"}).status_code == 400
+    # A sound file has no picture to draw on (it was refused as a region "too small inside the image").
+    drawn = speech_client.post("/api/media/1/regions", json={"frame": 0, "box": [0, 0, 30, 30]})
+    assert drawn.status_code == 400 and "no picture" in drawn.json()["error"], drawn.text
 
 
 def test_the_original_sound_is_served_to_the_page_only(speech_client: TestClient, speech_session: ReviewSession,

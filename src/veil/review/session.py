@@ -157,6 +157,8 @@ class ReviewSession:
         """A new region drawn by the reviewer on one frame; returns its id."""
         with self.lock:
             media = self.media(index)
+            if media.kind == "audio":
+                raise EditError("a sound file has no picture to hide anything in: mark speech in time instead")
             check_frame(media, frame)
             check_shape(shape, kind)
             box = reviewer_box(media, coords)
