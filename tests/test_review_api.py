@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
+from PIL import Image, ImageSequence
 from typer.testing import CliRunner
 
 import speech_support
@@ -1315,3 +1315,31 @@ def test_every_frame_can_be_shown_in_any_order(tmp_path: Path, name: str, option
         assert answer.status_code == 200, (index, answer.text)
         shown_pixels = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB"), float)
         assert np.abs(shown_pixels - decoded[index]).mean() < 6, f"frame {index} is not the one asked for"
+
+
+def test_every_frame_of_an_animation_is_shown_as_it_is_exported(tmp_path: Path):
+    """The review decoded animations with PyAV, the export with Pillow: an animated WebP showed no
+    frame at all, and a GIF's frames shown for no time (0 ms, as many GIFs have them) could not be
+    found by their time, or another frame was shown in their place, to be drawn on."""
+    with av.open(str(VIDEO)) as c:
+        pictures = [Image.fromarray(f.to_ndarray(format="rgb24")).resize((240, 136))
+                    for i, f in enumerate(c.decode(video=0)) if i % 5 == 0][:6]
+    durations = [0, 0, 100, 0, 50, 50]
+    for name in ("clip.gif", "clip.webp"):
+        pictures[0].save(tmp_path / name, save_all=True, append_images=pictures[1:], duration=durations, loop=0,
+                         **({"lossless": True} if name.endswith(".webp") else {}))
+    session = open_session([tmp_path / "clip.gif", tmp_path / "clip.webp"], None, tmp_path / "plan.json",
+                           tmp_path / "out", None, RenderSettings(), Analysis(FAST))
+    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    for index, name in enumerate(("clip.gif", "clip.webp")):
+        with Image.open(tmp_path / name) as animation:
+            frames = [np.asarray(frame.convert("RGB"), float) for frame in ImageSequence.Iterator(animation)]
+        assert session.plan.media[index].frame_count == len(frames) == 6
+        for frame in (5, 1, 3, 0, 4, 2):  # backwards too
+            answer = client.get(f"/media/{index}/frame/{frame}.jpg?view=original")
+            assert answer.status_code == 200, (name, frame, answer.text)
+            shown_pixels = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB"), float)
+            assert np.abs(shown_pixels - frames[frame]).mean() < 4, f"{name}: frame {frame} is not the one asked for"
+        drawn = client.post(f"/api/media/{index}/regions", json={"frame": 1, "box": [100, 40, 150, 100]}).json()["region"]
+        followed = client.post(f"/api/media/{index}/regions/{drawn}/extend", json={"start": 1, "end": 5})
+        assert followed.status_code == 200 and followed.json()["added"] == 4, followed.text
