@@ -1071,6 +1071,23 @@ def test_names_print_as_they_are(tmp_path: Path, name: str, monkeypatch):
     assert result.output.count("\n") == 1
 
 
+def test_a_file_whose_name_is_not_utf8_can_be_reviewed_and_exported(tmp_path: Path):
+    """A name in another encoding (Latin-1 "café", from an old camera card or archive) is held by
+    Python with a lone surrogate, which cannot be encoded as UTF-8: every answer naming the file
+    (the page's first, /api/state) was a 500, and the review could not be opened."""
+    photo = Path(os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.jpg"))
+    shutil.copy(PHOTO, photo)
+    session = open_session([photo], None, tmp_path / "plan.json", tmp_path / "out", None, RenderSettings(),
+                           Analysis(FAST))
+    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    for path in ("/api/state", "/api/media/0"):
+        answer = client.get(path)
+        assert answer.status_code == 200 and answer.json()["media" if path == "/api/state" else "name"], path
+    assert client.post("/api/media/0/regions/f1/delete", json={}).status_code == 200
+    status = finish_export(client)
+    assert status["state"] == "done" and len(status["outputs"]) == 1, status
+
+
 def test_names_cannot_forge_a_line(tmp_path: Path):
     name = tmp_path / "x\nveil review: export done\x1b[2J.jpg"
     result = CliRunner().invoke(review_app, [str(name), "--no-browser"])
