@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
+from PIL import Image, ImageSequence
 from typer.testing import CliRunner
 
 import speech_support
@@ -633,6 +633,27 @@ def test_a_second_review_of_a_plan_under_review_is_refused(detected_plan: Path, 
     assert "resuming the review saved in" in said and "press Ctrl+C" in said, said
 
 
+def test_a_run_saving_over_a_plan_under_review_is_refused(detected_plan: Path, tmp_path: Path):
+    """`veil --plan P --save-plan P --overwrite` run while a review of P was open saved the plan it had
+    read over P: the edits made in the review since were gone from the file (the review saves them
+    again only with its next edit), and a resume went on without them."""
+    plan = tmp_path / "p.veil-plan.json"
+    shutil.copy(detected_plan, plan)
+    review = PlanLock()
+    review.take(plan)  # as the running review holds it
+    try:
+        before = plan.read_bytes()
+        run = subprocess.run([sys.executable, "-m", "veil", str(PHOTO), "--plan", str(plan), "--save-plan", str(plan),
+                              "--overwrite", "-o", str(tmp_path / "out.jpg")], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 2 and "is being reviewed by veil review" in run.stderr, run.stderr
+        assert plan.read_bytes() == before and not (tmp_path / "out.jpg").exists()
+    finally:
+        review.release()
+    after = subprocess.run([sys.executable, "-m", "veil", str(PHOTO), "--plan", str(plan), "--save-plan", str(plan),
+                            "--overwrite", "-o", str(tmp_path / "out.jpg")], capture_output=True, text=True, timeout=120)
+    assert after.returncode == 0, after.stderr
+
+
 def test_a_plan_reached_through_a_link_is_the_same_plan_to_lock(detected_plan: Path, tmp_path: Path):
     plan = tmp_path / "p.veil-plan.json"
     shutil.copy(detected_plan, plan)
@@ -824,6 +845,22 @@ def test_extend_a_drawn_region_with_the_tracker(client: TestClient, session: Rev
     assert client.post(f"/api/media/1/regions/{region}/extend", json={"start": 2, "end": 9}).status_code == 400
 
 
+def test_a_follow_past_a_larger_box_of_the_track_carries_that_size_on(client: TestClient, session: ReviewSession):
+    """A box the track has in the range (a face come closer, boxed larger by hand or by a detection)
+    restarts the tracker, and the frames after it take its size: the first box's, smaller, left
+    the grown face's edges showing."""
+    region = client.post("/api/media/1/regions", json={"frame": 20, "box": [200, 40, 260, 110]}).json()["region"]
+    assert client.post(f"/api/media/1/regions/{region}/box", json={"frame": 23, "box": [180, 20, 280, 130]}).status_code == 200
+    assert client.post(f"/api/media/1/regions/{region}/extend", json={"start": 20, "end": 28}).json()["added"] == 7
+    followed = boxes(saved(session), 1, region)
+    for frame in range(24, 29):
+        x0, y0, x1, y1 = followed[frame]
+        assert x1 - x0 >= 100 - 1 and y1 - y0 >= 110 - 1, (frame, followed[frame])
+    for frame in range(21, 23):  # before it, the drawn size
+        x0, y0, x1, y1 = followed[frame]
+        assert x1 - x0 >= 60 - 1 and y1 - y0 >= 70 - 1, (frame, followed[frame])
+
+
 def test_a_drawn_box_reaching_past_the_edge_is_followed_whole(client: TestClient, session: ReviewSession):
     """The tracker follows what lies inside the frame; the box it gives keeps the drawn box's size
     and place around it (clipped, or centred on the part inside, its ellipse showed the crown)."""
@@ -859,6 +896,31 @@ def test_undo_and_redo(client: TestClient, session: ReviewSession):
     actions = [(e.action, e.detail.get("action")) for e in saved(session).edits]
     assert actions == [("delete_region", None), ("delete_box", None), ("undo", "delete_box"),
                        ("undo", "delete_region"), ("redo", "delete_region"), ("set_shape", None)]
+
+
+def test_the_report_names_the_region_each_undo_and_redo_changed_and_what_a_deletion_removed(
+        client: TestClient, session: ReviewSession, tmp_path: Path):
+    """An undo was logged with no region: the report listed, under a face shown hidden again, only its
+    deletion; and a deleted region's entry said neither its kind nor what had made it."""
+    from veil.report import write_report
+
+    track = session.plan.media[1].regions[0]
+    client.post(f"/api/media/1/regions/{track.id}/delete", json={"reason": "a poster"})
+    client.post("/api/undo", json={"media": 1})
+    client.post("/api/redo", json={"media": 1})
+    client.post("/api/undo", json={"media": 1})
+    drawn = client.post("/api/media/1/regions", json={"frame": 3, "box": [10, 10, 60, 60], "kind": "plate"}).json()["region"]
+    client.post(f"/api/media/1/regions/{drawn}/delete-box", json={"frame": 3})
+    write_report(saved(session), {}, tmp_path / "report.json", False, [])
+    file = json.loads((tmp_path / "report.json").read_text())["files"][1]
+    restored = next(r for r in file["regions"] if r["id"] == track.id)
+    assert [(e["action"], e["detail"].get("action")) for e in restored["edits"]] == [
+        ("delete_region", None), ("undo", "delete_region"), ("redo", "delete_region"), ("undo", "delete_region")]
+    deleted = [e["detail"] for e in file["edits"] if e["action"] == "delete_region"][0]
+    assert (deleted["kind"], deleted["source"]) == ("face", "detector")
+    assert file["deleted_regions"] == [drawn]
+    emptied = [e["detail"] for e in file["edits"] if e["action"] == "delete_box"][0]
+    assert emptied["kind"] == "plate" and emptied["frame"] == 3
 
 
 def test_redacted_frames_follow_the_plan(client: TestClient, session: ReviewSession):
@@ -1009,6 +1071,23 @@ def test_names_print_as_they_are(tmp_path: Path, name: str, monkeypatch):
     assert result.output.count("\n") == 1
 
 
+def test_a_file_whose_name_is_not_utf8_can_be_reviewed_and_exported(tmp_path: Path):
+    """A name in another encoding (Latin-1 "café", from an old camera card or archive) is held by
+    Python with a lone surrogate, which cannot be encoded as UTF-8: every answer naming the file
+    (the page's first, /api/state) was a 500, and the review could not be opened."""
+    photo = Path(os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.jpg"))
+    shutil.copy(PHOTO, photo)
+    session = open_session([photo], None, tmp_path / "plan.json", tmp_path / "out", None, RenderSettings(),
+                           Analysis(FAST))
+    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    for path in ("/api/state", "/api/media/0"):
+        answer = client.get(path)
+        assert answer.status_code == 200 and answer.json()["media" if path == "/api/state" else "name"], path
+    assert client.post("/api/media/0/regions/f1/delete", json={}).status_code == 200
+    status = finish_export(client)
+    assert status["state"] == "done" and len(status["outputs"]) == 1, status
+
+
 def test_names_cannot_forge_a_line(tmp_path: Path):
     name = tmp_path / "x\nveil review: export done\x1b[2J.jpg"
     result = CliRunner().invoke(review_app, [str(name), "--no-browser"])
@@ -1089,6 +1168,20 @@ def test_add_move_keep_delete_segments_undo_redo(speech_client: TestClient, spee
     assert segments(saved(speech_session), 0)["speech4"] == (0.2, 1.0, False, None)
 
 
+def test_a_segment_starting_before_the_sound_is_clipped_to_it(speech_client: TestClient, speech_session: ReviewSession):
+    """The page's "now" on a frame before a video's sound begins (a track starting after the
+    picture) is a negative time of the sound: clipped to its start, as a time past its end is
+    clipped to its end, not refused."""
+    added = speech_client.post("/api/media/0/speech", json={"start": -0.94, "end": 0.06})
+    assert added.status_code == 200, added.text
+    region = added.json()["region"]
+    assert segments(saved(speech_session), 0)[region][:2] == (0.0, 0.06)
+    moved = speech_client.post(f"/api/media/0/regions/{region}/times", json={"start": -3, "end": 1})
+    assert moved.status_code == 200 and segments(saved(speech_session), 0)[region][:2] == (0.0, 1.0)
+    wholly_before = speech_client.post("/api/media/0/speech", json={"start": -2, "end": -1})
+    assert wholly_before.status_code == 400 and "segment" in wholly_before.json()["error"]
+
+
 def test_segments_are_not_boxes(speech_client: TestClient, client: TestClient):
     # Box edits on a segment, and times on a box region, are refused (400): nothing half-made reaches the plan.
     for path, body in (("box", {"frame": 0, "box": [0, 0, 30, 30]}), ("delete-box", {"frame": 0}),
@@ -1103,6 +1196,9 @@ def test_segments_are_not_boxes(speech_client: TestClient, client: TestClient):
     assert speech_client.post("/api/media/5/speech", json={"start": 0, "end": 1}).status_code == 404
     assert speech_client.post("/api/media/0/regions/speech9/times", json={"start": 0, "end": 1}).status_code == 404
     assert speech_client.post("/api/media/0/speech", json={"start": 0, "end": "1"}).status_code == 400
+    # A sound file has no picture to draw on (it was refused as a region "too small inside the image").
+    drawn = speech_client.post("/api/media/1/regions", json={"frame": 0, "box": [0, 0, 30, 30]})
+    assert drawn.status_code == 400 and "no picture" in drawn.json()["error"], drawn.text
 
 
 def test_the_original_sound_is_served_to_the_page_only(speech_client: TestClient, speech_session: ReviewSession,
@@ -1236,3 +1332,31 @@ def test_every_frame_can_be_shown_in_any_order(tmp_path: Path, name: str, option
         assert answer.status_code == 200, (index, answer.text)
         shown_pixels = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB"), float)
         assert np.abs(shown_pixels - decoded[index]).mean() < 6, f"frame {index} is not the one asked for"
+
+
+def test_every_frame_of_an_animation_is_shown_as_it_is_exported(tmp_path: Path):
+    """The review decoded animations with PyAV, the export with Pillow: an animated WebP showed no
+    frame at all, and a GIF's frames shown for no time (0 ms, as many GIFs have them) could not be
+    found by their time, or another frame was shown in their place, to be drawn on."""
+    with av.open(str(VIDEO)) as c:
+        pictures = [Image.fromarray(f.to_ndarray(format="rgb24")).resize((240, 136))
+                    for i, f in enumerate(c.decode(video=0)) if i % 5 == 0][:6]
+    durations = [0, 0, 100, 0, 50, 50]
+    for name in ("clip.gif", "clip.webp"):
+        pictures[0].save(tmp_path / name, save_all=True, append_images=pictures[1:], duration=durations, loop=0,
+                         **({"lossless": True} if name.endswith(".webp") else {}))
+    session = open_session([tmp_path / "clip.gif", tmp_path / "clip.webp"], None, tmp_path / "plan.json",
+                           tmp_path / "out", None, RenderSettings(), Analysis(FAST))
+    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    for index, name in enumerate(("clip.gif", "clip.webp")):
+        with Image.open(tmp_path / name) as animation:
+            frames = [np.asarray(frame.convert("RGB"), float) for frame in ImageSequence.Iterator(animation)]
+        assert session.plan.media[index].frame_count == len(frames) == 6
+        for frame in (5, 1, 3, 0, 4, 2):  # backwards too
+            answer = client.get(f"/media/{index}/frame/{frame}.jpg?view=original")
+            assert answer.status_code == 200, (name, frame, answer.text)
+            shown_pixels = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB"), float)
+            assert np.abs(shown_pixels - frames[frame]).mean() < 4, f"{name}: frame {frame} is not the one asked for"
+        drawn = client.post(f"/api/media/{index}/regions", json={"frame": 1, "box": [100, 40, 150, 100]}).json()["region"]
+        followed = client.post(f"/api/media/{index}/regions/{drawn}/extend", json={"start": 1, "end": 5})
+        assert followed.status_code == 200 and followed.json()["added"] == 4, followed.text

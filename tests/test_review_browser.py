@@ -345,6 +345,33 @@ def test_keys_reach_the_review_after_a_radio_button_and_regions_are_reached_by_k
     assert regions_on_screen(page) == ["f1"]
 
 
+def test_an_edit_made_while_the_page_follows_another_window_stays_on_screen(page, served):
+    """The page fetched the regions changed in another window, the reviewer drew a box before they
+    came, and the older regions then replaced the newer ones the drawing had answered with: the
+    box vanished from the screen (it was in the plan), and stayed gone, the page at the plan's revision."""
+    server, _ = served
+    media = open_file(page, server, 0)
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
+    held = []
+
+    def hold(route):  # the page's own fetch of the regions, answered as the server did, but later
+        held.append((route, route.fetch()))
+
+    page.route("**/api/media/0", hold)
+    # Another window's change (a request of the browser's, not of this page's code): the page follows it.
+    page.evaluate("fetch('/api/media/0/regions/f2/shape', {method: 'POST', headers: {'Content-Type': "
+                  "'application/json'}, body: JSON.stringify({shape: 'box'})})")
+    while not held:
+        page.wait_for_timeout(100)
+    drag(page, media, (20, 20), (120, 120))
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 3")
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    page.unroute("**/api/media/0")
+    page.wait_for_timeout(2 * 2000)  # the held answer taken or not, then two more rounds of following
+    assert regions_on_screen(page) == ["f1", "f2", "r3"]
+
+
 def test_video_review_step_delete_draw_follow_export(page, served):
     server, folder = served
     media = open_file(page, server, 1)

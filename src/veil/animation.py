@@ -42,7 +42,7 @@ from veil.video import EXTEND_S, FILLS_FRAME, MAX_GAP_S, tracked_regions
 WRITE_FORMATS = {".gif": "GIF", ".png": "PNG", ".apng": "PNG", ".webp": "WEBP"}
 
 
-def _frames(path: Path, srgb: bool = True) -> Iterator[tuple[np.ndarray, float]]:
+def animation_frames(path: Path, srgb: bool = True) -> Iterator[tuple[np.ndarray, float]]:
     """Each frame composited in full, as RGB, or RGBA where some of it is transparent, with its
     duration in milliseconds (an APNG's is a fraction, as 1/30 s). A frame that reaches past the
     animation's screen grows Pillow's canvas, not the screen: see `_Header`. `srgb`: colours
@@ -98,7 +98,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     # Frames with a view brightened, levelled for hard light, or searched squeezed too (detect.prepared).
     brightened = levelled = smeared = smeared_vertically = 0
     size = _header(path).screen
-    for index, (pixels, duration) in enumerate(_frames(path)):
+    for index, (pixels, duration) in enumerate(animation_frames(path)):
         pictures, faces = faces_as_shown(pixels, profile) if look else ([], [])
         colourless += bool(pictures and pictures[0].colourless)
         transparent += transparency(pixels) is not None
@@ -167,7 +167,7 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
     if profile and fmt == "GIF":
         media.detection["profile_converted"] = "a .gif file holds no colour profile"
         profile = None
-    for index, (whole, duration) in enumerate(_frames(source, srgb=profile is None)):
+    for index, (whole, duration) in enumerate(animation_frames(source, srgb=profile is None)):
         pixels = np.ascontiguousarray(whole[:height, :width])
         if pixels.shape[:2] != (media.height, media.width):
             raise ValueError(f"plan is for a {media.width}x{media.height} animation, the file is "

@@ -34,7 +34,7 @@ from veil.models import usable_cores
 from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop,
                             say_what_dead_runs_left)
 from veil.kinds import counted
-from veil.names import holds_capture_time, readable_anywhere, shown
+from veil.names import holds_capture_time, readable_anywhere, real_path, shown
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
                           KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, encoding_asked,
@@ -234,6 +234,13 @@ def redact(
             check_writable(manifest, True, "the manifest", appended=True)
     except OutputError as error:
         raise Refused(str(error))
+    if save_plan is not None and save_plan.exists():
+        from veil.review.cli import under_review  # the review's server loaded only where a plan is replaced
+
+        if under_review(reviewed := real_path(save_plan)):
+            raise Refused(f"{shown(reviewed)} is being reviewed by veil review (it holds {shown(reviewed)}.veil-lock): "
+                          "saved over, the review's edits since this run read it would be lost; stop the review "
+                          "first (Ctrl+C in its terminal), or choose another --save-plan")
 
     finished: list[FileResult] = []  # as each file finishes, those of a stopped run too
     stop: Stopped | None = None

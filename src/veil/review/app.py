@@ -38,6 +38,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -92,6 +93,24 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # No frame number or pixel coordinate needs more digits; longer ones are refused before
 # Python builds (or refuses, with a ValueError) a huge int.
 MAX_INT_DIGITS = 18
+
+
+class JsonAnswer(JSONResponse):
+    """A JSON answer in ASCII. A file name that is not UTF-8 (Latin-1 "caf\xe9.jpg" from an old
+    camera card) is held by Python with a lone surrogate, which UTF-8 cannot encode: every answer
+    naming the file was a 500, and its review could not be opened. Escaped, the page shows such a
+    byte as a replacement character."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+class AnsweringJson(APIRoute):
+    """A route whose answers are `JsonAnswer`s, and never checked against a response model made
+    from its return type: pydantic's serializer of that model refuses a lone surrogate."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "response_class": JsonAnswer, "response_model": None})
 
 
 class LaunchCodes:
@@ -173,10 +192,12 @@ class KeepVisible(Body):
 
 
 class Segment(Body):
-    """A speech segment's times, in seconds from the start of the sound."""
+    """A speech segment's times, in seconds from the start of the sound. Times before it are clipped
+    to it (as times past its end are to the end): the page's "now" on a frame shown before a video's
+    sound begins is a negative time of the sound."""
 
-    start: float = Field(ge=0)
-    end: float = Field(ge=0)
+    start: float
+    end: float
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -193,6 +214,7 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
     a connection exchanging a launch code is checked (`veil.review.peer`), which a real socket's
     server can do where the system lists it."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.router.route_class = AnsweringJson
     pixels = MediaPixels(session.plan.media)
     cookie = f"veil_token_{port}"  # cookies ignore ports: two sessions must not share one
     hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
@@ -243,30 +265,30 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, error: NotFound):
-        return JSONResponse({"error": str(error)}, 404)
+        return JsonAnswer({"error": str(error)}, 404)
 
     @app.exception_handler(EditError)
     async def bad_edit(_: Request, error: EditError):
-        return JSONResponse({"error": str(error)}, 400)
+        return JsonAnswer({"error": str(error)}, 400)
 
     @app.exception_handler(PlanNotSaved)
     async def not_saved(_: Request, error: PlanNotSaved):
-        return JSONResponse({"error": str(error)}, 507)
+        return JsonAnswer({"error": str(error)}, 507)
 
     @app.exception_handler(FrameError)
     async def bad_frame(_: Request, error: FrameError):
-        return JSONResponse({"error": str(error)}, 404)
+        return JsonAnswer({"error": str(error)}, 404)
 
     @app.exception_handler(ValidationError)
     async def bad_body(_: Request, error: ValidationError):
-        return JSONResponse({"error": validation_message(error.errors())}, 400)
+        return JsonAnswer({"error": validation_message(error.errors())}, 400)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, error: RequestValidationError):
         # A path that names no media file or region is not found; a bad query is a bad request.
         if all(e["loc"][0] == "path" for e in error.errors()):
-            return JSONResponse({"error": "not found"}, 404)
-        return JSONResponse({"error": validation_message(error.errors())}, 400)
+            return JsonAnswer({"error": "not found"}, 404)
+        return JsonAnswer({"error": validation_message(error.errors())}, 400)
 
     @app.get("/")
     def index() -> Response:
@@ -422,8 +444,8 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
         Empty.model_validate(data)
         started = session.start_export(render_planned, write_report)
         if not started:
-            return JSONResponse({"error": "an export is already running"}, 409)
-        return JSONResponse(export_json(session), 202)
+            return JsonAnswer({"error": "an export is already running"}, 409)
+        return JsonAnswer(export_json(session), 202)
 
     @app.get("/api/export")
     def export_status() -> dict[str, Any]:

@@ -47,6 +47,7 @@ from veil.terminal import err
 
 PLAN_SUFFIX = ".veil-plan.json"
 REPORT_SUFFIX = ".veil-report.json"
+LOCK_SUFFIX = ".veil-lock"  # beside the plan a review holds (`PlanLock`)
 
 review_app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
 
@@ -329,7 +330,7 @@ class PlanLock:
     def take(self, plan_path: Path) -> None:
         check_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
         # A name of veil's own: `--save-plan yarn` must not take, and then remove, a yarn.lock.
-        path = plan_path.with_name(plan_path.name + ".veil-lock")
+        path = plan_path.with_name(plan_path.name + LOCK_SUFFIX)
         while True:
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -368,6 +369,24 @@ class PlanLock:
                 self.path.unlink()
         os.close(self.fd)
         self.fd = None
+
+
+def under_review(plan_path: Path) -> bool:
+    """Whether a running `veil review` holds the plan at `plan_path` (its `PlanLock`): a run saving
+    over it would lose the review's edits made since the run read it."""
+    try:
+        fd = os.open(plan_path.with_name(plan_path.name + LOCK_SUFFIX), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:  # no lock file: no review holds the plan
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # let go at once, as the file is closed
+    except BlockingIOError:
+        return True
+    except OSError:  # a file system without locks: a review there cannot lock the plan either
+        return False
+    finally:
+        os.close(fd)
+    return False
 
 
 def check_writable(folder: Path, message: str) -> None:

@@ -29,9 +29,9 @@ def follow_box(frames: Iterable[tuple[int, np.ndarray]], start: Box, existing: d
     """Boxes for each frame after the first of `frames` (which holds `start`) that has none in `existing`.
 
     `frames` runs in the direction of travel (forwards or backwards), starting at the
-    frame `start` was drawn on. New boxes have origin "reviewer": a person asked for them.
+    frame `start` was drawn on. New boxes have origin "reviewer": a person asked for them,
+    each the size of the last box met (a face come closer, boxed larger there, stays covered).
     """
-    width, height = start.width, start.height
     follower: Follower | None = None
     scale = 1.0
     last = start
@@ -45,7 +45,7 @@ def follow_box(frames: Iterable[tuple[int, np.ndarray]], start: Box, existing: d
             follower = Follower.start(small, anchor, scale)
             last = anchor
             continue
-        box = follower.next(small, width, height) if follower is not None else last
+        box = follower.next(small, last.width, last.height) if follower is not None else last
         # Not clipped to the frame: the ellipse is drawn in the whole box (a face leaving the
         # picture keeps its size until it is gone).
         found[index] = Box(box.x0, box.y0, box.x1, box.y1, "reviewer", None)

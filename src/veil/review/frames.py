@@ -22,6 +22,7 @@ import av.error
 import numpy as np
 from PIL import Image
 
+from veil.animation import animation_frames
 from veil.detect import over_backdrop, transparency
 from veil.fferror import readable_packets
 from veil.imagefile import ImageError, read_photo, to_srgb
@@ -86,7 +87,26 @@ def upright(frame: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
 
 
-class VideoFrames:
+class FrameSequence:
+    """Frames of a video or an animation by index."""
+
+    def frame(self, index: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def frames(self, first: int, last: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Frames first..last in either direction (backwards in chunks, so memory stays bounded)."""
+        step = 1 if last >= first else -1
+        if step == 1:
+            for index in range(first, last + 1):
+                yield index, self.frame(index)
+            return
+        for end in range(first, last - 1, -DECODE_AHEAD):
+            start = max(last, end - DECODE_AHEAD + 1)
+            chunk = [(i, self.frame(i)) for i in range(start, end + 1)]
+            yield from reversed(chunk)
+
+
+class VideoFrames(FrameSequence):
     """Random access to the frames of one video by index; one decoder, used under a lock."""
 
     def __init__(self, media: MediaPlan):
@@ -123,18 +143,6 @@ class VideoFrames:
                     break
                 self._seek(index, earlier)
             raise FrameError(f"frame {index} of {shown(self.path.name)} cannot be decoded")
-
-    def frames(self, first: int, last: int) -> Iterator[tuple[int, np.ndarray]]:
-        """Frames first..last in either direction (backwards in chunks, so memory stays bounded)."""
-        step = 1 if last >= first else -1
-        if step == 1:
-            for index in range(first, last + 1):
-                yield index, self.frame(index)
-            return
-        for end in range(first, last - 1, -DECODE_AHEAD):
-            start = max(last, end - DECODE_AHEAD + 1)
-            chunk = [(i, self.frame(i)) for i in range(start, end + 1)]
-            yield from reversed(chunk)
 
     def _seek(self, index: int, earlier: float | None = 0.0) -> None:
         """To the last keyframe before frame `index`, looked for from `earlier` seconds before it
@@ -210,11 +218,49 @@ class VideoFrames:
         return at
 
 
+class AnimationFrames(FrameSequence):
+    """The frames of an animated image by index, read as its export reads them (Pillow, each frame
+    composited whole, in sRGB, cut to the animation's screen: `veil.animation`). PyAV showed no
+    frame of an animated WebP, could not find a frame shown for no time (0 ms, as many GIFs have
+    them) by its time, and showed another in its place. Frames are composited in order: one before
+    the last read is read again from the first."""
+
+    def __init__(self, media: MediaPlan):
+        self.media = media
+        self.path = Path(media.path)
+        self.lock = threading.Lock()
+        self.read: Iterator[tuple[np.ndarray, float]] | None = None
+        self.position = -1  # index of the last frame read
+        self.cache = LRU(16)
+
+    def frame(self, index: int) -> np.ndarray:
+        with self.lock:
+            cached = self.cache.get(index)
+            if cached is not None:
+                return cached
+            if self.read is None or index <= self.position:
+                self.read, self.position = animation_frames(self.path), -1
+            try:
+                with still_readable(self.path):
+                    for whole, _ in self.read:
+                        self.position += 1
+                        # Transparent frames over a checkerboard, as a transparent photo is shown.
+                        pixels = as_displayed(np.ascontiguousarray(whole[:self.media.height, :self.media.width]))
+                        self.cache.put(self.position, pixels)
+                        if self.position == index:
+                            return pixels
+                raise FrameError(f"frame {index} of {shown(self.path.name)} cannot be decoded")
+            except FrameError:
+                self.read = None  # read again from the first frame next time (the file put back, say)
+                raise
+
+
 class MediaPixels:
     """Original and redacted display images of every media file in a session."""
 
     def __init__(self, media: list[MediaPlan]):
-        self.videos = {i: VideoFrames(m) for i, m in enumerate(media) if m.kind in ("video", "animation")}
+        self.videos: dict[int, FrameSequence] = {i: VideoFrames(m) if m.kind == "video" else AnimationFrames(m)
+                                                 for i, m in enumerate(media) if m.kind in ("video", "animation")}
         self.photos = LRU(4)
         self.encoded = LRU(256)
         self.lock = threading.Lock()

@@ -49,10 +49,13 @@ class PlanNotSaved(Exception):
 
 @dataclass
 class Snapshot:
-    """The regions of the media files an edit changed, as they were before it."""
+    """The regions of the media files an edit changed, as they were before it, and the region it
+    changed (None: many, as an uploaded plan does): an undo is logged against it, so the report lists
+    it under that region beside the edit it undid."""
 
     regions: dict[int, list[Region]]
     action: str
+    region: str | None = None
 
 
 # Renders one media file to a target path with the plan's render and encoding settings:
@@ -133,17 +136,19 @@ class ReviewSession:
             media, region = self.media(index), self.pictured(index, region_id)
             if frame not in region.boxes:
                 raise EditError(f"region {region_id} has no box in frame {frame}")
-            self._before(index, "delete_box")
+            self._before(index, "delete_box", region_id)
             box = region.boxes.pop(frame)
             if not region.boxes:
                 media.regions.remove(region)
-            self._log(media, "delete_box", region_id, {"frame": frame, "box": box_detail(box)}, reason)
+            # Its kind said: the report lists a track emptied box by box as deleted, and nothing else of it.
+            self._log(media, "delete_box", region_id, {"frame": frame, "box": box_detail(box), "kind": region.kind},
+                      reason)
 
     def delete_region(self, index: int, region_id: str, reason: str | None = None) -> None:
         """Remove a whole track (or a photo's region)."""
         with self.lock:
             media, region = self.media(index), self.region(index, region_id)
-            self._before(index, "delete_region")
+            self._before(index, "delete_region", region_id)
             media.regions.remove(region)
             self._log(media, "delete_region", region_id, region_detail(region), reason)
 
@@ -152,11 +157,14 @@ class ReviewSession:
         """A new region drawn by the reviewer on one frame; returns its id."""
         with self.lock:
             media = self.media(index)
+            if media.kind == "audio":
+                raise EditError("a sound file has no picture to hide anything in: mark speech in time instead")
             check_frame(media, frame)
             check_shape(shape, kind)
             box = reviewer_box(media, coords)
-            self._before(index, "add_region")
-            region = Region(id=self._new_id(media, "r"), source="reviewer", shape=shape, boxes={frame: box}, kind=kind)
+            region_id = self._new_id(media, "r")
+            self._before(index, "add_region", region_id)
+            region = Region(id=region_id, source="reviewer", shape=shape, boxes={frame: box}, kind=kind)
             media.regions.append(region)
             self._log(media, "add_region", region.id,
                       {"frame": frame, "shape": shape, "kind": kind, "box": box_detail(box)}, reason)
@@ -168,7 +176,7 @@ class ReviewSession:
             media, region = self.media(index), self.pictured(index, region_id)
             check_frame(media, frame)
             box = reviewer_box(media, coords)
-            self._before(index, "set_box")
+            self._before(index, "set_box", region_id)
             old = region.boxes.get(frame)
             region.boxes[frame] = box
             detail = {"frame": frame, "box": box_detail(box), "was": box_detail(old) if old else None}
@@ -178,7 +186,7 @@ class ReviewSession:
         with self.lock:
             media, region = self.media(index), self.pictured(index, region_id)
             check_shape(shape, region.kind)
-            self._before(index, "set_shape")
+            self._before(index, "set_shape", region_id)
             was, region.shape = region.shape, shape
             self._log(media, "set_shape", region_id, {"shape": shape, "was": was}, reason)
 
@@ -190,7 +198,7 @@ class ReviewSession:
             if keep and reason is None:
                 what = "a voice audible" if region.kind == "speech" else "a person visible"
                 raise EditError(f"keeping {what} needs a reason (e.g. who consented, and how)")
-            self._before(index, "keep_visible" if keep else "hide")
+            self._before(index, "keep_visible" if keep else "hide", region_id)
             region.keep_visible = keep
             region.reason = reason if keep else None
             self._log(media, "keep_visible" if keep else "hide", region_id, {"keep_visible": keep}, reason)
@@ -200,8 +208,9 @@ class ReviewSession:
         with self.lock:
             media = self.media(index)
             start, end = segment_times(media, start, end)
-            self._before(index, "add_segment")
-            region = Region(id=self._new_id(media, "speech"), source="reviewer", kind="speech", start=start, end=end)
+            region_id = self._new_id(media, "speech")
+            self._before(index, "add_segment", region_id)
+            region = Region(id=region_id, source="reviewer", kind="speech", start=start, end=end)
             media.regions.append(region)
             self._log(media, "add_segment", region.id, {"start": start, "end": end}, reason)
             return region.id
@@ -211,7 +220,7 @@ class ReviewSession:
         with self.lock:
             media, region = self.media(index), self.segment(index, region_id)
             start, end = segment_times(media, start, end)
-            self._before(index, "set_segment")
+            self._before(index, "set_segment", region_id)
             was = [region.start, region.end]
             region.start, region.end = start, end
             self._log(media, "set_segment", region_id, {"start": start, "end": end, "was": was}, reason)
@@ -222,7 +231,7 @@ class ReviewSession:
         with self.lock:
             media, region = self.media(index), self.pictured(index, region_id)
             new = {f: b for f, b in boxes.items() if f not in region.boxes and 0 <= f < media.frame_count}
-            self._before(index, "extend")
+            self._before(index, "extend", region_id)
             region.boxes.update(new)
             self._log(media, "extend", region_id, {**detail, "frames_added": len(new)}, reason)
             return len(new)
@@ -342,8 +351,8 @@ class ReviewSession:
         # A deleted region's id is never given again: the report reads deletions from the edit log.
         return media.new_region_id(prefix, {e.region for e in self.plan.edits if e.media == media.path and e.region})
 
-    def _before(self, index: int, action: str) -> None:
-        self._push(Snapshot({index: copy.deepcopy(self.plan.media[index].regions)}, action))
+    def _before(self, index: int, action: str, region_id: str) -> None:
+        self._push(Snapshot({index: copy.deepcopy(self.plan.media[index].regions)}, action, region_id))
 
     def _not_exporting(self) -> None:
         if self.export_state.state == "running":
@@ -365,11 +374,13 @@ class ReviewSession:
                                 f"open it to {action} it")
             self._not_exporting()
             snapshot = source.pop()
-            target.append(Snapshot({i: self.plan.media[i].regions for i in snapshot.regions}, snapshot.action))
+            target.append(Snapshot({i: self.plan.media[i].regions for i in snapshot.regions}, snapshot.action,
+                                   snapshot.region))
             for i, regions in snapshot.regions.items():
                 self.plan.media[i].regions = regions
             touched = [self.plan.media[i] for i in snapshot.regions]
-            self._log(touched[0] if len(touched) == 1 else ALL_MEDIA, action, None, {"action": snapshot.action}, None)
+            self._log(touched[0] if len(touched) == 1 else ALL_MEDIA, action, snapshot.region, {"action": snapshot.action},
+                      None)
             return snapshot.action
 
     def _record(self, media: MediaPlan | str, action: str, region: str | None, detail: dict[str, Any],
@@ -480,10 +491,11 @@ def replaced_detail(was: Region, now: Region) -> dict[str, Any]:
 
 
 def region_detail(region: Region) -> dict[str, Any]:
-    """What a deleted region covered, for the audit log."""
+    """What a deleted region was and covered, for the audit log (the region itself is gone from the plan)."""
     if region.kind == "speech":
         return {"kind": "speech", "start": region.start, "end": region.end}
-    return {"first_frame": region.first_frame, "last_frame": region.last_frame, "boxes": len(region.boxes)}
+    return {"kind": region.kind, "source": region.source, "first_frame": region.first_frame,
+            "last_frame": region.last_frame, "boxes": len(region.boxes)}
 
 
 def box_detail(box: Box) -> list[float]:

@@ -1039,7 +1039,15 @@ async function followOtherWindows() {
   }
   if (S.busy || state.revision === S.state.revision) return;
   takeState(state);
-  if (S.media) S.media = await api("GET", `/api/media/${S.media.index}`);
+  const shown = S.media;
+  if (shown) {
+    const media = await api("GET", `/api/media/${shown.index}`);
+    // Taken only if nothing replaced the regions on screen while it came: an edit made here
+    // answers with newer ones (these would hide it, the page then at the plan's revision), and
+    // another file may have been opened (these would be drawn, and edited, as its own).
+    if (S.media !== shown) return;
+    S.media = media;
+  }
   if (S.selected && !regionById(S.selected) && !segmentById(S.selected)) S.selected = null;
   drawAll();
   say("The plan was changed in another window; this page now shows it.");
