@@ -625,6 +625,22 @@ def test_lines_of_a_manifest_that_are_not_records_are_ignored(tmp_path):
     assert {path: record.status for path, record in read_manifest(manifest).items()} == {"/in/a.jpg": "ok"}
 
 
+def test_a_manifest_line_nested_too_deeply_is_a_line_that_is_not_a_record(tmp_path):
+    """A line nested deeper than Python reads back (a hand edit) ended the whole run as "unexpected
+    RecursionError ... a bug in veil": one just below json's own limit did too, once names were
+    looked for at every depth of a record."""
+    from veil.manifest import ManifestWriter, read_manifest, started_outputs
+
+    manifest = tmp_path / MANIFEST
+    good = json.dumps({"path": "/in/a.jpg", "status": "ok", "output": "/out/a.jpg", "settings": "s"})
+    deep = [f'{{"path": "/in/b.jpg", "status": "ok", "output": "/out/b.jpg", "x": {"[" * depth}{"]" * depth}}}'
+            for depth in (600, 100_000)]
+    manifest.write_text("\n".join([good] * 6 + deep) + "\n")
+    assert list(read_manifest(manifest)) == ["/in/a.jpg"] and started_outputs(manifest, "s") == {}
+    ManifestWriter(manifest).close()  # rewritten short: the lines that are not records stay
+    assert manifest.read_text().splitlines() == [good, *deep]
+
+
 def test_a_manifest_rewritten_short_reads_back_as_it_did_and_stays_locked(tmp_path):
     """Every rerun appended a record per file, and each run read the whole manifest back: it grew
     without end. Compacted, it keeps what a rerun reads (what vouches for each output, a killed

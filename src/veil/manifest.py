@@ -203,7 +203,9 @@ def _record(line: bytes) -> Record | None:
     try:
         data = exact_names(json.loads(line.decode("utf-8")))
         record = Record(**{k: v for k, v in data.items() if k in RECORD_FIELDS})
-    except (ValueError, TypeError, AttributeError):  # not UTF-8, not JSON, not an object of records' fields
+    except (ValueError, TypeError, AttributeError, RecursionError):
+        # Not UTF-8, not JSON, not an object of records' fields, or nested too deeply to read back (a
+        # line edited by hand): read, it ended the whole run as "a bug in veil".
         return None
     if _name(record.path) and (record.output is None or _name(record.output)) \
             and _count(record.regions) and _counts(record.regions_by_kind):
