@@ -15,6 +15,7 @@ import os
 import pty
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -693,6 +694,22 @@ def test_a_manifest_under_another_name_is_never_rewritten(tmp_path):
         ManifestWriter(tmp_path / name).close()
     assert (tmp_path / "link.jsonl").is_symlink() and (tmp_path / "other.jsonl").samefile(target)
     assert target.read_text() == line * 10
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user takes root")
+def test_a_manifest_rewritten_short_keeps_its_owner_and_group(tmp_path):
+    """Rewritten by root (or by another user of its group), the manifest became that user's file:
+    its owner's next run could no longer append to it ("cannot write the manifest")."""
+    from veil.manifest import ManifestWriter, Record
+
+    manifest = tmp_path / MANIFEST
+    line = json.dumps(dataclasses.asdict(Record("/in/a.jpg", "skipped", output="/out/a.jpg", settings="s"))) + "\n"
+    manifest.write_text(line * 10)
+    os.chown(manifest, 1234, 4321)
+    manifest.chmod(0o640)
+    ManifestWriter(manifest).close()
+    status = manifest.stat()
+    assert (manifest.read_text(), status.st_uid, status.st_gid, stat.S_IMODE(status.st_mode)) == (line, 1234, 4321, 0o640)
 
 
 def test_reruns_of_one_command_keep_the_manifest_short(shared_data, tmp_path):

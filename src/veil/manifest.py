@@ -338,6 +338,10 @@ class ManifestWriter:
         try:
             with open(handle, "wb") as compacted:
                 compacted.writelines(line for number, (line, _) in enumerate(_lines(self.path)) if number in kept)
+                # Its owner's and group's still, as its mode: one run as root (or by another of its
+                # group) would leave the manifest a file its owner's next run cannot append to. A
+                # manifest whose owner this run cannot give (another user's) is left as it is.
+                os.fchown(compacted.fileno(), held.st_uid, held.st_gid)
                 os.fchmod(compacted.fileno(), stat.S_IMODE(held.st_mode))
                 compacted.flush()
                 os.fsync(compacted.fileno())
