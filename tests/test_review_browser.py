@@ -372,6 +372,33 @@ def test_an_edit_made_while_the_page_follows_another_window_stays_on_screen(page
     assert regions_on_screen(page) == ["f1", "f2", "r3"]
 
 
+def test_a_plan_state_an_edit_here_overtook_is_not_taken_for_another_windows(page, served):
+    """The page asked for the plan's state to follow other windows, the reviewer drew a box before it
+    came, and the older state was then taken as another window's change: the page said the plan was
+    changed in another window (it was this page's own edit), and went back to the revision before it."""
+    server, _ = served
+    media = open_file(page, server, 0)
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
+    held = []
+
+    def hold(route):  # the page's own look at the state, answered as the server did, but later
+        held.append((route, route.fetch()))
+
+    page.route("**/api/state", hold)
+    while not held:
+        page.wait_for_timeout(100)
+    drag(page, media, (20, 20), (120, 120))
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 3")
+    drawn = page.evaluate("S.state.revision")
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    page.unroute("**/api/state")
+    page.wait_for_timeout(2 * 2000)  # the held answer taken or not, then two more rounds of following
+    assert page.evaluate("S.state.revision") == drawn
+    assert "another window" not in page.inner_text("#status")
+    assert regions_on_screen(page) == ["f1", "f2", "r3"]
+
+
 def test_video_review_step_delete_draw_follow_export(page, served):
     server, folder = served
     media = open_file(page, server, 1)

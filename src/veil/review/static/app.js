@@ -1037,7 +1037,9 @@ async function followOtherWindows() {
   } catch (_) {
     return;  // the server stopped: the next edit says so
   }
-  if (S.busy || state.revision === S.state.revision) return;
+  // Revisions only grow: an older one is an answer an edit made here overtook (taken, it would
+  // say this page's own edit came from another window, and show the plan as it was before it).
+  if (S.busy || state.revision <= S.state.revision) return;
   takeState(state);
   const shown = S.media;
   if (shown) {
