@@ -239,7 +239,7 @@ def redact(
 
         if under_review(reviewed := real_path(save_plan)):
             raise Refused(f"{shown(reviewed)} is being reviewed by veil review (it holds {shown(reviewed)}.veil-lock): "
-                          "saved over, the review's edits since this run read it would be lost; stop the review "
+                          "saved over, the review's edits would be lost; stop the review "
                           "first (Ctrl+C in its terminal), or choose another --save-plan")
 
     finished: list[FileResult] = []  # as each file finishes, those of a stopped run too
