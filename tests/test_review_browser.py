@@ -345,6 +345,14 @@ def test_keys_reach_the_review_after_a_radio_button_and_regions_are_reached_by_k
     assert regions_on_screen(page) == ["f1"]
 
 
+def held_answers(page, pattern: str) -> list:
+    """The page's requests to `pattern` from now on, each (route, the server's answer) held until the
+    test lets it through (`route.fulfill`): answered as the server did, but later."""
+    held: list = []
+    page.route(pattern, lambda route: held.append((route, route.fetch())))
+    return held
+
+
 def test_an_edit_made_while_the_page_follows_another_window_stays_on_screen(page, served):
     """The page fetched the regions changed in another window, the reviewer drew a box before they
     came, and the older regions then replaced the newer ones the drawing had answered with: the
@@ -352,12 +360,7 @@ def test_an_edit_made_while_the_page_follows_another_window_stays_on_screen(page
     server, _ = served
     media = open_file(page, server, 0)
     page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
-    held = []
-
-    def hold(route):  # the page's own fetch of the regions, answered as the server did, but later
-        held.append((route, route.fetch()))
-
-    page.route("**/api/media/0", hold)
+    held = held_answers(page, "**/api/media/0")  # the page's own fetch of the regions
     # Another window's change (a request of the browser's, not of this page's code): the page follows it.
     page.evaluate("fetch('/api/media/0/regions/f2/shape', {method: 'POST', headers: {'Content-Type': "
                   "'application/json'}, body: JSON.stringify({shape: 'box'})})")
@@ -379,12 +382,7 @@ def test_a_plan_state_an_edit_here_overtook_is_not_taken_for_another_windows(pag
     server, _ = served
     media = open_file(page, server, 0)
     page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
-    held = []
-
-    def hold(route):  # the page's own look at the state, answered as the server did, but later
-        held.append((route, route.fetch()))
-
-    page.route("**/api/state", hold)
+    held = held_answers(page, "**/api/state")  # the page's own look at the state
     while not held:
         page.wait_for_timeout(100)
     drag(page, media, (20, 20), (120, 120))
