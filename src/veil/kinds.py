@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from veil.detect import FAST, TRANSPARENCY_VIEWS, as_shown, exposure_gain
-from veil.pixels import as_rgb8
 from veil.people import (TURNS, UPRIGHT, found_people, people_boxes, people_record, shared_person_detector,
                          turn_weights)
+from veil.pixels import as_rgb8
 from veil.plan import Box, Kind, Region
 from veil.textdetect import MODEL_SIZE, TextBox, TextPass, detect_text, shared_text_detector, text_record
 from veil.track import iou_matrix

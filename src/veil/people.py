@@ -37,6 +37,7 @@ UPRIGHT = (0,)
 # score this many times the upright view's: bodies derived from faces then run that way as well.
 STANDING_SCORE = 0.5
 STANDING_MARGIN = 1.5
+STANDING_RULE = {"score_from": STANDING_SCORE, "times_upright": STANDING_MARGIN}  # as the plan records it
 
 
 class PersonDetector:
@@ -156,7 +157,7 @@ def judged_standing_turn(image: np.ndarray) -> int:
 def standing_rule_record() -> dict:
     """How `standing_turn` judges, for the plan and its audit report."""
     return {"model": MODEL_NAME, "model_sha256": model_sha256(MODEL_NAME), "input": INPUT_SIDE,
-            "turns": list(TURNS), "score_from": STANDING_SCORE, "times_upright": STANDING_MARGIN}
+            "turns": list(TURNS), **STANDING_RULE}
 
 
 def shot_standing_turns(weights: dict[int, dict[int, float]], shots: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
@@ -199,7 +200,6 @@ def people_record(turned_every: int | None = None) -> dict:
     if turned_every:  # and a shot's first and last frames, which get every view
         turning.update(turned_every_nth_sampled_frame=turned_every, shot_ends_always=True)
     if turned_every != 0:  # bodies from faces also run along the turn that stands the people up
-        turning["standing_turn_rule"] = {"score_from": STANDING_SCORE, "times_upright": STANDING_MARGIN,
-                                         **({"judged_over": "each shot"} if turned_every else {})}
+        turning["standing_turn_rule"] = {**STANDING_RULE, **({"judged_over": "each shot"} if turned_every else {})}
     return {"model": MODEL_NAME, "model_sha256": model_sha256(MODEL_NAME), "input": INPUT_SIDE, "score": SCORE,
             "margin": MARGIN, **turning, "body_from_face": [BODY_WIDTH, BODY_HEIGHT], "face_inside": INSIDE}
