@@ -40,6 +40,9 @@ faces >= 40 px high. In each variant every frame and its GT boxes are transforme
               lit channel x 1-1.6), then blacks crushed (black point 25-45 of 255), one draw per clip
     anamorphic  non-square pixels: each frame stored half as wide and shown 2:1 stretched (sample
               aspect ratio 2:1), GT in stored pixels
+    turn90, turn180, turn270  the picture stored turned by a quarter, a half or three quarters
+              counter-clockwise with nothing in the file to turn it back: a phone clip whose
+              rotation tag was lost, or people lying down; GT turned with it
 
 A box less than half inside the transformed frame is dropped (as ../shared/tools/make_pan_videos.py
 does); kept boxes are not clipped. A clip left with no GT face in a variant is not written.
@@ -50,6 +53,7 @@ every time, whichever variants it is given.
 
     python bench/video_variants.py /tmp/variants                    # every variant (never commit them)
     python bench/video_variants.py /tmp/variants --variants shake,blur
+    python bench/video_variants.py /tmp/pan30-turned --variants turn90 --clips /tmp/pan30   # of other clips
     python bench/video_leaks.py --tools veil --sets "" --more /tmp/variants/shake   # leaks on one
 
 Writes OUT/<variant>/<clip>.mp4 and OUT/<variant>/<clip>_gt.csv (frame_index,x_left,y_top,width,height,
@@ -99,8 +103,11 @@ class Clip:
     pixel_aspect: Fraction | None = None  # the stream's sample aspect ratio, where not square
 
 
-def sources() -> list[Path]:
-    """The clips, without suffix."""
+def sources(folder: Path | None = None) -> list[Path]:
+    """The clips, without suffix: every clip with its GT in `folder` where given (made by
+    make_pan_videos.py, say), else the 10 chosen here."""
+    if folder:
+        return sorted(p.with_suffix("") for p in folder.glob("*.mp4") if Path(f"{p.with_suffix('')}_gt.csv").is_file())
     return [VIDEOS / "youtube_faces" / c for c in YOUTUBE_FACES] + [VIDEOS / "wider_pan" / c for c in WIDER_PAN]
 
 
@@ -355,9 +362,25 @@ def anamorphic(clip: Clip, rng: np.random.Generator) -> Clip:
     return replace(clip, frames=frames, boxes=boxes, pixel_aspect=Fraction(2, 1))
 
 
+def turned(quarters: int) -> Callable[[Clip, np.random.Generator], Clip]:
+    def turn(clip: Clip, rng: np.random.Generator) -> Clip:
+        height, width = clip.frames[0].shape[:2]
+        frames = [np.ascontiguousarray(np.rot90(f, quarters)) for f in clip.frames]
+
+        def box(x: float, y: float, w: float, h: float) -> Box:
+            # np.rot90 turns counter-clockwise: a quarter takes (x, y) to (y, width - x).
+            return {1: (y, width - x - w, h, w), 2: (width - x - w, height - y - h, w, h),
+                    3: (height - y - h, x, h, w)}[quarters]
+
+        return replace(clip, frames=frames, boxes={i: [box(*b) for b in faces] for i, faces in clip.boxes.items()})
+
+    turn.__name__ = f"turn{90 * quarters}"
+    return turn
+
+
 VARIANTS: dict[str, Callable[[Clip, np.random.Generator], Clip]] = {
     f.__name__: f for f in (base, dark, dark2, crf45, lowres, roll, shake, handheld, blur, vertical, fps12, interlaced,
-                            woven, haze, stage, anamorphic)}
+                            woven, haze, stage, anamorphic, turned(1), turned(2), turned(3))}
 
 
 def make(out: Path, variant: str, source: Path) -> str:
@@ -377,15 +400,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="folder for the variants (outside the repository)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from: " + ", ".join(VARIANTS))
+    parser.add_argument("--clips", type=Path, help="make the variants of every clip in this folder that has its GT")
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants: {', '.join(unknown)}")
-    if not VIDEOS.is_dir():
-        sys.exit(f"test videos not found at {VIDEOS}")
+    if not (args.clips or VIDEOS).is_dir():
+        sys.exit(f"test videos not found at {args.clips or VIDEOS}")
     for variant in variants:
-        for source in sources():
+        for source in sources(args.clips):
             print(make(args.out, variant, source), flush=True)
 
 

@@ -25,7 +25,8 @@ from veil.photo import plan_photo, render_photo
 from veil.plan import RenderSettings
 from veil.regions import HEAD_MARGIN_BOTTOM, HEAD_MARGIN_SIDE, HEAD_MARGIN_TOP
 from veil.track import TrackParams
-from veil.video import video_detection_record
+from veil.render import redact_frame
+from veil.video import plan_video, video_detection_record
 
 TWO_FACES = "face_recognition_examples/examples/knn_examples/test/obama_and_biden.jpg"
 
@@ -181,6 +182,38 @@ def test_a_photo_whose_people_lie_sideways_is_searched_whole_turned_to_stand_the
     hidden = (out == (255, 0, 255)).all(axis=2)
     protected = [inner_part(hidden, face).mean() >= 0.95 for face in faces]
     assert len(faces) == 17 and sum(protected) >= 16, protected
+
+
+def test_a_clip_whose_people_lie_sideways_is_searched_turned_from_the_frame_judged_so(shared_data: Path,
+                                                                                    tmp_path: Path) -> None:
+    """The same riot photo on its side, as a still clip: video frames had only RetinaFace's turned
+    views at 320 px for faces lying sideways, and several of its faces of 20 px and taller stayed
+    visible on every frame. The shot is judged on its first frame (searched with every view), and
+    its sampled frames are searched turned from then on."""
+    lines = (shared_data / "wider_face_dev" / "wider_face_val_bbx_gt.txt").read_text().splitlines()
+    at = lines.index(RIOT)
+    rows = [tuple(map(int, line.split()[:8])) for line in lines[at + 2:at + 2 + int(lines[at + 1])]]
+    upright = read_photo(shared_data / (WIDER + RIOT)).pixels[:, :, :3]
+    width = upright.shape[1]
+    turned = np.ascontiguousarray(np.rot90(upright))
+    turned = turned[:turned.shape[0] // 2 * 2, :turned.shape[1] // 2 * 2]  # yuv420p: even sides
+    source = tmp_path / "riot-on-its-side.mp4"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": "18"})
+        stream.width, stream.height, stream.pix_fmt = turned.shape[1], turned.shape[0], "yuv420p"
+        for _ in range(12):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(turned, format="rgb24")))
+        container.mux(stream.encode())
+    faces = [(y, width - x - w, h, w) for x, y, w, h, *_, invalid in rows if not invalid and h >= 20]
+    media = plan_video(source)
+    assert media.detection["standing_search"]["searched_turned"] == [{"sampled_frames": [0, 11], "turn": 3}]
+    assert media.detection["standing_search"]["times_upright"] == 1.5
+    for frame in range(media.frame_count):
+        canvas = np.zeros((media.height, media.width, 3), np.uint8)
+        redact_frame(canvas, [(r, r.boxes[frame]) for r in media.regions if frame in r.boxes],
+                     RenderSettings("fill", (255, 0, 255)))
+        protected = [inner_part((canvas == (255, 0, 255)).all(axis=2), face).mean() >= 0.95 for face in faces]
+        assert len(faces) == 17 and sum(protected) >= 16, (frame, protected)
 
 
 def night_shot(rgb: np.ndarray) -> np.ndarray:

@@ -133,7 +133,9 @@ class DetectionProfile:
     # A picture whose people the person detector finds standing only in a turned view
     # (`people.standing_turn`: a photo stored on its side or upside down, people lying down) is
     # searched whole again turned that way, every pass and view: faces of 20-80 px lying sideways,
-    # which the small turned views miss, are found there as upright ones are. False: never.
+    # which the small turned views miss, are found there as upright ones are. A video's shot is
+    # judged on its frames searched with every view, and its sampled frames are searched turned
+    # from the first judged so (veil.video). False: never.
     standing_search: bool = False
 
 
@@ -1120,11 +1122,11 @@ class VideoDetection:
 # the photo default's lower floor (0.05, 30 px) was measured on photos only.
 VIDEO_DETECTION = {
     "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=(), colourless=None, hard_light=False,
-                                         turned_kept=False, zoom_floor=0.08, zoom_height=40, standing_search=False),
+                                         turned_kept=False, zoom_floor=0.08, zoom_height=40),
                            side=960, stride=2, retina_every=3, overview_threshold=0.1, confirm_score=0.1, confirm_hits=4,
                            glance_side=320),
     "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=(), colourless=None,
-                                             hard_light=False, turned_kept=False, standing_search=False),
+                                             hard_light=False, turned_kept=False),
                                side=1920, stride=1, retina_every=6, overview_threshold=0.1, confirm_score=0.1,
                                confirm_hits=8),
 }

@@ -152,13 +152,14 @@ class FrameFinds:
 
 def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y: float,
                 passes: tuple[TextPass, ...], threads: int | None = None, copy: int = 0,
-                text: bool = True, turned: bool = True) -> FrameFinds:
+                text: bool = True, turned: bool = True, people: list[tuple[int, Box]] | None = None) -> FrameFinds:
     """Boxes of plates, text and detected people in one video frame (`rgb`, the frame scaled by
     1 / `scale_x` and 1 / `scale_y`; full size where text is looked for), in full-frame pixels,
     found by the `copy`-th sessions with `threads` threads (None: the default; see models.shared).
     Without `text` the text detector does not run and plates and text are not listed: the frame was
     not looked at for them. `turned`: people are looked for in the frame turned a quarter, half
-    and three quarters too. (Bodies under faces come from the face tracks: veil.video.)"""
+    and three quarters too; `people`: those already found so (people.found_people, in `rgb`'s
+    pixels). (Bodies under faces come from the face tracks: veil.video.)"""
     height, width = rgb.shape[:2]
     views = as_shown(rgb)  # an animation's transparent frame: as viewers may show it, too
     found = FrameFinds({kind: [] for kind in hide if kind != "face" and (text or kind not in TEXT_KINDS)})
@@ -167,8 +168,9 @@ def frame_boxes(rgb: np.ndarray, hide: tuple[Kind, ...], scale_x: float, scale_y
         for kind, box in text_boxes(lines, hide, width, height):
             found.boxes[kind].append(_scaled(box, scale_x, scale_y))
     if "person" in hide:
-        detector = shared_person_detector(threads, copy)
-        people = [person for view in views for person in found_people(view, detector, TURNS if turned else UPRIGHT)]
+        if people is None:
+            detector = shared_person_detector(threads, copy)
+            people = [person for view in views for person in found_people(view, detector, TURNS if turned else UPRIGHT)]
         found.boxes["person"] = [_scaled(box, scale_x, scale_y) for box in seen_once([box for _, box in people])]
         if turned:
             found.people_turns = turn_weights(people)

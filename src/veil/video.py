@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import collections
 import contextlib
+import functools
 import queue
 import secrets
 import threading
@@ -41,14 +42,15 @@ from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.motion import CameraPath, camera_motion_record
 from veil.kinds import (DEFAULT_HIDE, ID_PREFIX, TEXT_KINDS, VIDEO_TEXT_PASSES, FrameFinds, frame_boxes, kinds_record,
                         wants_text)
-from veil.people import body_along, body_below, shot_standing_turns
+from veil.people import (TURNS, body_along, body_below, found_people, shared_person_detector, shot_standing_turns,
+                          standing_rule_record, standing_turn, turn_weights)
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.regions import head_box, head_record
 from veil.render import redact_frame, region_mask
 from veil.tonemap import TRC_PQ, frame_rgb, tone_map_record
 from veil.shots import Look, SceneCuts
 from veil.shots import record as scene_cuts_record
-from veil.track import TrackParams, build_tracks, segments
+from veil.track import TrackParams, build_tracks, iou_matrix, segments
 from veil.voice import media_voice_plan
 from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, Timing, VideoError, bit_depth, frame_rate,
                             hdr10_levels, is_hole, left_out, open_input, open_output, read, subtitles_copied,
@@ -101,6 +103,9 @@ class _Frame:
     # Upright at full size, for the text detector (and the person detector beside it): at the face
     # detector's size a 1080p frame's small plates are too small for it, as in a photo they are not.
     full: np.ndarray | None = None
+    # The people found in it (full, else rgb) and its turned views, where the shot's standing turn is
+    # judged on it (people.found_people): --hide people takes its bodies from them too.
+    people: list[tuple[int, Box]] | None = None
 
 
 def rotation_of(frame: av.VideoFrame) -> int:
@@ -268,6 +273,10 @@ class _Scan:
     kinds: dict[Kind, dict[int, list[Box]]] = field(default_factory=dict)
     # How much the people in each frame looked at turned stand up in each view (people.turn_weights).
     people_turns: dict[int, dict[int, float]] = field(default_factory=dict)
+    # The head boxes found on a sampled frame of a shot judged turned, searched turned that way.
+    turned_detections: dict[int, list[Box]] = field(default_factory=dict)
+    # The runs of sampled frames searched turned: first, last, quarter turns counter-clockwise.
+    turned_runs: list[list[int]] = field(default_factory=list)
     camera: CameraPath | None = None  # how far the picture moved, frame by frame
     judged: FramesJudged = field(default_factory=FramesJudged)  # how often each frame rule applied
     interlaced: int = 0  # frames the decoder marks interlaced: their detectors see one field
@@ -381,6 +390,12 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                    # The rules above, as they applied: how many searches a dark frame was brightened
                    # for, a frame without colour had its scores raised, a smeared one was squeezed.
                    "frames_judged": scan.judged.record(), **head_record(),
+                   # Shots whose people stand up only turned (a clip stored on its side, people lying
+                   # down): from the frame that judged so on, searched turned too.
+                   **({"standing_search": {**standing_rule_record(), "judged_over": "each shot so far",
+                                           "searched_turned": [{"sampled_frames": [first, last], "turn": turn}
+                                                               for first, last, turn in scan.turned_runs]}}
+                      if sampling.frame.standing_search else {}),
                    **({"interlaced_frames": {"count": scan.interlaced, "searched_as": FIELD_SEARCH}}
                       if scan.interlaced else {}),
                    **({"woven_frames": {"count": scan.woven, "from_frame": scan.woven_from, "searched_as": FIELD_SEARCH,
@@ -546,6 +561,15 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     last_detected = -sampling.stride
     last_searched_time: float | None = None
     sampled = 0  # frames sampled so far
+    # How much the people of the shot so far stand up in each view, summed over its frames judged
+    # (those searched with every view): where people.standing_turn finds a turn in it, each frame
+    # sampled from then on to the shot's end is searched turned that way too, as a photo is whole.
+    # Judged here, in order, so that which frames are searched turned never depends on the lanes'
+    # timing.
+    shot_weights = dict.fromkeys(TURNS, 0.0)
+    judge = shared_person_detector(lanes[0].threads, len(lanes)) \
+        if sampling.frame.standing_search or "person" in hide else None
+    turned_batches: dict[int, list[_Frame]] = {}  # by turn: the frames' sizes differ
 
     @contextlib.contextmanager
     def free_lane() -> Iterator[_Lane]:
@@ -562,7 +586,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         for, else (people only) in the detection image."""
         picture, shape = (frame.rgb, size) if frame.full is None else (frame.full, scan.shown)
         return frame_boxes(picture, hide, scan.width / shape[0], scan.height / shape[1], VIDEO_TEXT_PASSES,
-                           lane.threads, lane.index, frame.text, turned=frame.views)
+                           lane.threads, lane.index, frame.text, turned=frame.views, people=frame.people)
 
     def detect(frames: list[_Frame]) -> None:
         scale = (scan.width / size[0], scan.height / size[1])
@@ -583,6 +607,22 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                 scan.kinds[kind][frame.index] = boxes
             if finds.people_turns:
                 scan.people_turns[frame.index] = finds.people_turns
+
+    def detect_turned(turn: int, frames: list[_Frame]) -> None:
+        """`detect` on frames turned `turn` quarter turns, their boxes turned back (shaped as a
+        photo's turned search shapes them: detect.faces_in)."""
+        with free_lane() as lane:
+            found = detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
+                                  lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold,
+                                  colourless_gain=sampling.colourless_gain)
+        scale = (scan.width / size[0], scan.height / size[1])
+        for frame, faces in zip(frames, found):
+            rows = unrotate(np.array([[f.x0, f.y0, f.x1, f.y1, f.score] for f in faces], np.float64).reshape(-1, 5),
+                            turn, *size)
+            boxes = [_head(Detection(*map(float, row)), *scale) for row in rows]
+            with stored:  # as `detect`'s
+                if frame.views or frame.index not in scan.turned_detections:
+                    scan.turned_detections[frame.index] = boxes
 
     def glance(frames: list[_Frame]) -> None:
         with free_lane() as lane:
@@ -614,6 +654,18 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     # later frame.
     shot_end: tuple[int, av.VideoFrame, int] | None = None
 
+    def search_turned(index: int, rgb: np.ndarray, views: bool, turn: int) -> None:
+        """Adds the frame, turned `turn` quarter turns, to the batch searched that way."""
+        runs = scan.turned_runs
+        if runs and runs[-1][2] == turn and runs[-1][1] < index and not any(runs[-1][1] < cut <= index for cut in scan.cuts):
+            runs[-1][1] = index
+        elif not (runs and runs[-1][1] == index):  # (a shot's last frame sampled twice: once in the runs)
+            runs.append([index, index, turn])
+        frames = turned_batches.setdefault(turn, [])
+        frames.append(_Frame(index, np.ascontiguousarray(np.rot90(rgb, turn)), views, False))
+        if len(frames) == batch_size:
+            flush(frames, functools.partial(detect_turned, turn))
+
     def as_field(index: int, frame: av.VideoFrame) -> bool:
         """Whether the detectors get the frame's top field: marked interlaced, or woven footage from
         its first woven frame on (looks_woven)."""
@@ -624,7 +676,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         shot's last frame is looked at beside the stride's frames: the views' cadence is theirs.
         Whether the frame was searched with every view and, where plates or text are asked for, the
         text detector (or cannot be searched at all)."""
-        nonlocal last_detected, sampled, last_searched_time
+        nonlocal last_detected, sampled, last_searched_time, shot_weights
         last_detected = index
         last_searched_time = frame.time
         views = bool(sampling.retina_every) and (every_view or sampled % sampling.retina_every == 0)
@@ -633,12 +685,19 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         field_only = as_field(index, frame)
         try:
             full = _upright_rgb(frame, scan.shown, turns, field_only) if text and wants_text(hide) else None
-            batch.append(_Frame(index, _upright_rgb(frame, size, turns, field_only), views, text, full))
+            rgb = _upright_rgb(frame, size, turns, field_only)
         except (ValueError, av.error.FFmpegError):
             scan.unanalysable.append(index)  # covered whole when rendered
             return True
+        people = found_people(rgb if full is None else full, judge) if judge is not None and views else None
+        if people is not None:
+            scan.people_turns[index] = turn_weights(people)
+            shot_weights = {turn: shot_weights[turn] + weight for turn, weight in scan.people_turns[index].items()}
+        batch.append(_Frame(index, rgb, views, text, full, people))
         if len(batch) == batch_size:
             flush(batch, detect)
+        if sampling.frame.standing_search and (standing := standing_turn(shot_weights)):
+            search_turned(index, rgb, views, standing)
         return (text or not wants_text(hide)) and (views or not sampling.retina_every)
 
     in_flight: collections.deque[Future] = collections.deque()
@@ -686,6 +745,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             if shot_end is not None and (cut or not inside):  # the frame before ended a shot, or the range
                 sample(*shot_end, True, ends_shot=True)
             shot_end = None
+            if cut:
+                shot_weights = dict.fromkeys(TURNS, 0.0)
             if frame.time is None or (damage is not None and damage.covers(index)):
                 # No place in the range, or decoded from damaged data (pieces of other frames, a
                 # face among them, that a detector may not see as one): covered whole.
@@ -716,10 +777,15 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             advance()
         if shot_end is not None:
             sample(*shot_end, True, ends_shot=True)
-        for frames, run in ((batch, detect), (glances, glance)):
+        for frames, run in ((batch, detect), (glances, glance),
+                            *((frames, functools.partial(detect_turned, turn)) for turn, frames in turned_batches.items())):
             if frames:
                 flush(frames, run)
         settle(0)
+    for index, boxes in scan.turned_detections.items():  # beside the frame's own, each face once
+        own = scan.detections.get(index, [])
+        overlaps = iou_matrix(boxes, own).max(axis=1) if own and boxes else np.zeros(len(boxes))
+        scan.detections[index] = own + [box for box, overlap in zip(boxes, overlaps) if overlap < sampling.frame.nms_iou]
     for index in scan.detections:  # a shot's last frame, glanced at before it was known to be last
         scan.glances.pop(index, None)
     for index, boxes in _unseen_glances(scan.detections, scan.glances, sampling.confirm_score, scan.cuts).items():
