@@ -288,6 +288,14 @@ class _Scan:
     same_time: int = 0  # frames at the time of the frame before, each written a tick later (Output)
 
 
+# A shot's standing turn (the quarter turns that stand its people up: people.standing_turn) is
+# judged on every frame searched with every view in its first JUDGE_FULLY_S seconds, where a turned
+# shot must be found at once, and then on one such frame every JUDGE_EVERY_S seconds: the person
+# detector's four views cost a good part of a frame's search (bench/README.md, "A clip
+# stored on its side").
+JUDGE_FULLY_S = 1.0
+JUDGE_EVERY_S = 1.0
+
 # Detections a second, at the least: a stride of frames would look at a 12 or 15 fps camera (CCTV,
 # a body camera, a phone's saver mode) half as often as at 30 fps, where a face moving across the
 # picture passes between two looks (bench/README.md, "Detections a second").
@@ -393,6 +401,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                    # Shots whose people stand up only turned (a clip stored on its side, people lying
                    # down): from the frame that judged so on, searched turned too.
                    **({"standing_search": {**standing_rule_record(), "judged_over": "each shot so far",
+                                           "judged_on": {"frames_with_every_view_for_seconds": JUDGE_FULLY_S,
+                                                         "then_one_every_seconds": JUDGE_EVERY_S},
                                            "searched_turned": [{"sampled_frames": [first, last], "turn": turn}
                                                                for first, last, turn in scan.turned_runs]}}
                       if sampling.frame.standing_search else {}),
@@ -567,6 +577,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     # Judged here, in order, so that which frames are searched turned never depends on the lanes'
     # timing.
     shot_weights = dict.fromkeys(TURNS, 0.0)
+    shot_start: float | None = None  # the time of the shot's first frame sampled
+    last_judged: float | None = None  # the time of the shot's last frame judged
     judge = shared_person_detector(lanes[0].threads, len(lanes)) \
         if sampling.frame.standing_search or "person" in hide else None
     turned_batches: dict[int, list[_Frame]] = {}  # by turn: the frames' sizes differ
@@ -676,7 +688,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         shot's last frame is looked at beside the stride's frames: the views' cadence is theirs.
         Whether the frame was searched with every view and, where plates or text are asked for, the
         text detector (or cannot be searched at all)."""
-        nonlocal last_detected, sampled, last_searched_time, shot_weights
+        nonlocal last_detected, sampled, last_searched_time, shot_weights, shot_start, last_judged
         last_detected = index
         last_searched_time = frame.time
         views = bool(sampling.retina_every) and (every_view or sampled % sampling.retina_every == 0)
@@ -689,8 +701,12 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         except (ValueError, av.error.FFmpegError):
             scan.unanalysable.append(index)  # covered whole when rendered
             return True
-        people = found_people(rgb if full is None else full, judge) if judge is not None and views else None
+        shot_start = frame.time if shot_start is None else shot_start
+        judged = judge is not None and views and (frame.time - shot_start < JUDGE_FULLY_S or last_judged is None
+                                                  or frame.time - last_judged >= JUDGE_EVERY_S)
+        people = found_people(rgb if full is None else full, judge) if judged else None
         if people is not None:
+            last_judged = frame.time
             scan.people_turns[index] = turn_weights(people)
             shot_weights = {turn: shot_weights[turn] + weight for turn, weight in scan.people_turns[index].items()}
         batch.append(_Frame(index, rgb, views, text, full, people))
@@ -746,7 +762,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                 sample(*shot_end, True, ends_shot=True)
             shot_end = None
             if cut:
-                shot_weights = dict.fromkeys(TURNS, 0.0)
+                shot_weights, shot_start, last_judged = dict.fromkeys(TURNS, 0.0), None, None
             if frame.time is None or (damage is not None and damage.covers(index)):
                 # No place in the range, or decoded from damaged data (pieces of other frames, a
                 # face among them, that a detector may not see as one): covered whole.
