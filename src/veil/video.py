@@ -669,7 +669,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     def search_turned(index: int, rgb: np.ndarray, views: bool, turn: int) -> None:
         """Adds the frame, turned `turn` quarter turns, to the batch searched that way."""
         runs = scan.turned_runs
-        if runs and runs[-1][2] == turn and runs[-1][1] < index and not any(runs[-1][1] < cut <= index for cut in scan.cuts):
+        same_shot = bool(runs) and not any(runs[-1][1] < cut <= index for cut in scan.cuts)
+        if same_shot and runs[-1][2] == turn and runs[-1][1] < index:
             runs[-1][1] = index
         elif not (runs and runs[-1][1] == index):  # (a shot's last frame sampled twice: once in the runs)
             runs.append([index, index, turn])
@@ -793,8 +794,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             advance()
         if shot_end is not None:
             sample(*shot_end, True, ends_shot=True)
-        for frames, run in ((batch, detect), (glances, glance),
-                            *((frames, functools.partial(detect_turned, turn)) for turn, frames in turned_batches.items())):
+        turned = [(frames, functools.partial(detect_turned, turn)) for turn, frames in turned_batches.items()]
+        for frames, run in ((batch, detect), (glances, glance), *turned):
             if frames:
                 flush(frames, run)
         settle(0)
