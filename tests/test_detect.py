@@ -216,6 +216,30 @@ def test_a_clip_whose_people_lie_sideways_is_searched_turned_from_the_frame_judg
         assert len(faces) == 17 and sum(protected) >= 16, (frame, protected)
 
 
+
+def test_the_plan_lists_as_searched_turned_only_the_frames_that_were(shared_data: Path, tmp_path: Path) -> None:
+    """One shot (no cut between them): the riot photo on its side, a group standing upright, the
+    riot again. Judged on its first frames the shot's people stand up turned; the group's frame
+    outweighs them, so its frames are not searched turned; the riot's frames again are. The plan's
+    runs listed the shot whole, the group's frames among them."""
+    riot = np.ascontiguousarray(np.rot90(read_photo(shared_data / (WIDER + RIOT)).pixels[:, :, :3]))
+    riot = riot[:riot.shape[0] // 2 * 2, :riot.shape[1] // 2 * 2]  # yuv420p: even sides
+    group = np.asarray(Image.open(shared_data / (WIDER + "12--Group/12_Group_Group_12_Group_Group_12_28.jpg"))
+                       .convert("RGB").resize((riot.shape[1], riot.shape[0])))
+    source = tmp_path / "riot-group-riot.mp4"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": "18"})
+        stream.width, stream.height, stream.pix_fmt = riot.shape[1], riot.shape[0], "yuv420p"
+        for picture in [riot] * 12 + [group] * 6 + [riot] * 12:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")))
+        container.mux(stream.encode())
+    media = plan_video(source)
+    assert media.scene_cuts == []
+    runs = [(run["sampled_frames"], run["turn"]) for run in media.detection["standing_search"]["searched_turned"]]
+    assert runs[0] == ([0, 10], 3) and runs[-1][0][1] == 29 and len(runs) == 2, runs
+    assert not any(first <= frame <= last for (first, last), _ in runs for frame in range(12, 18)), runs
+
+
 def night_shot(rgb: np.ndarray) -> np.ndarray:
     """The photo taken at night: its light cut to 6% in linear terms, then a sensor's noise."""
     linear = (rgb.astype(np.float32) / 255) ** 2.2 * 0.06

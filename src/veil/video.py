@@ -582,6 +582,9 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     judge = shared_person_detector(lanes[0].threads, len(lanes)) \
         if sampling.frame.standing_search or "person" in hide else None
     turned_batches: dict[int, list[_Frame]] = {}  # by turn: the frames' sizes differ
+    # The frame sampled last, where it was searched turned in this shot: a run of the plan's
+    # searched_turned goes on only from it (a shot's sum may stand its people up, then not, then again).
+    last_turned: int | None = None
 
     @contextlib.contextmanager
     def free_lane() -> Iterator[_Lane]:
@@ -669,8 +672,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     def search_turned(index: int, rgb: np.ndarray, views: bool, turn: int) -> None:
         """Adds the frame, turned `turn` quarter turns, to the batch searched that way."""
         runs = scan.turned_runs
-        same_shot = bool(runs) and not any(runs[-1][1] < cut <= index for cut in scan.cuts)
-        if same_shot and runs[-1][2] == turn and runs[-1][1] < index:
+        if runs and runs[-1][2] == turn and runs[-1][1] == last_turned != index:
             runs[-1][1] = index
         elif not (runs and runs[-1][1] == index):  # (a shot's last frame sampled twice: once in the runs)
             runs.append([index, index, turn])
@@ -689,7 +691,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         shot's last frame is looked at beside the stride's frames: the views' cadence is theirs.
         Whether the frame was searched with every view and, where plates or text are asked for, the
         text detector (or cannot be searched at all)."""
-        nonlocal last_detected, sampled, last_searched_time, shot_weights, shot_start, last_judged
+        nonlocal last_detected, sampled, last_searched_time, shot_weights, shot_start, last_judged, last_turned
         last_detected = index
         last_searched_time = frame.time
         views = bool(sampling.retina_every) and (every_view or sampled % sampling.retina_every == 0)
@@ -713,8 +715,10 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         batch.append(_Frame(index, rgb, views, text, full, people))
         if len(batch) == batch_size:
             flush(batch, detect)
-        if sampling.frame.standing_search and (standing := standing_turn(shot_weights)):
+        standing = standing_turn(shot_weights) if sampling.frame.standing_search else 0
+        if standing:
             search_turned(index, rgb, views, standing)
+        last_turned = index if standing else None
         return (text or not wants_text(hide)) and (views or not sampling.retina_every)
 
     in_flight: collections.deque[Future] = collections.deque()
@@ -763,7 +767,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                 sample(*shot_end, True, ends_shot=True)
             shot_end = None
             if cut:
-                shot_weights, shot_start, last_judged = dict.fromkeys(TURNS, 0.0), None, None
+                shot_weights, shot_start, last_judged, last_turned = dict.fromkeys(TURNS, 0.0), None, None, None
             if frame.time is None or (damage is not None and damage.covers(index)):
                 # No place in the range, or decoded from damaged data (pieces of other frames, a
                 # face among them, that a detector may not see as one): covered whole.
