@@ -263,7 +263,8 @@ def test_the_report_counts_only_what_this_run_hid(tmp_path: Path):
     code, report, page = run(str(first), str(second), "--dry-run", "--save-plan", str(tmp_path / "plan.json"))
     assert code == 0 and report["dry_run"] and report["plan_file"] is None and "Dry run" in page
     assert [(f["regions_planned"], f["regions_hidden"]) for f in report["files"]] == [(2, 0), (2, 0)]
-    assert [m["file"] for m in report["models"]] == [MODEL_NAME, "retinaface_mnv2.onnx"]
+    # The person detector judged which way the photos' people stand (detect.prepared).
+    assert [m["file"] for m in report["models"]] == [MODEL_NAME, "retinaface_mnv2.onnx", "ssdlite_person.onnx"]
 
     plan = json.loads((tmp_path / "plan.json").read_text())
     away = plan["media"][0]["regions"][0]

@@ -88,7 +88,9 @@ MODELS = {MODEL_NAME: ("CenterFace", "face detection"),
           RETINAFACE_NAME: ("RetinaFace-MobileNetV2", "face detection (second detector)"),
           "ppocrv6_det_small.onnx": ("PP-OCRv6 small text detector",
                                      "text and licence-plate detection (text is found, never read)"),
-          "ssdlite_person.onnx": ("SSDLite-MobileNetV2 person detector", "person detection"),
+          "ssdlite_person.onnx": ("SSDLite-MobileNetV2 person detector",
+                                  "person detection, and which way a picture's people stand (a turned picture "
+                                  "is searched for faces turned that way too)"),
           "silero_vad.onnx": ("Silero VAD", "speech detection")}
 
 
@@ -102,7 +104,7 @@ def models_used(plan: Plan) -> list[dict[str, Any]]:
             recorded.setdefault(MODEL_NAME, []).append(detection["model_sha256"])
         if "second_model_sha256" in detection:
             recorded.setdefault(RETINAFACE_NAME, []).append(detection["second_model_sha256"])
-        for key in ("text", "people", "speech"):
+        for key in ("standing_search", "text", "people", "speech"):
             if isinstance(record := detection.get(key), dict) and "model" in record:
                 recorded.setdefault(str(record["model"]), []).append(record.get("model_sha256"))
     entries = []
