@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from protection_support import inner_part
+from video_support import clip_of
 
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
@@ -195,15 +196,7 @@ def test_a_clip_whose_people_lie_sideways_is_searched_turned_from_the_frame_judg
     rows = [tuple(map(int, line.split()[:8])) for line in lines[at + 2:at + 2 + int(lines[at + 1])]]
     upright = read_photo(shared_data / (WIDER + RIOT)).pixels[:, :, :3]
     width = upright.shape[1]
-    turned = np.ascontiguousarray(np.rot90(upright))
-    turned = turned[:turned.shape[0] // 2 * 2, :turned.shape[1] // 2 * 2]  # yuv420p: even sides
-    source = tmp_path / "riot-on-its-side.mp4"
-    with av.open(str(source), "w") as container:
-        stream = container.add_stream("libx264", rate=25, options={"crf": "18"})
-        stream.width, stream.height, stream.pix_fmt = turned.shape[1], turned.shape[0], "yuv420p"
-        for _ in range(12):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(turned, format="rgb24")))
-        container.mux(stream.encode())
+    source = clip_of(tmp_path / "riot-on-its-side.mp4", [np.rot90(upright)] * 12, crf=18)
     faces = [(y, width - x - w, h, w) for x, y, w, h, *_, invalid in rows if not invalid and h >= 20]
     media = plan_video(source)
     assert media.detection["standing_search"]["searched_turned"] == [{"sampled_frames": [0, 11], "turn": 3}]
@@ -226,13 +219,7 @@ def test_the_plan_lists_as_searched_turned_only_the_frames_that_were(shared_data
     riot = riot[:riot.shape[0] // 2 * 2, :riot.shape[1] // 2 * 2]  # yuv420p: even sides
     group = np.asarray(Image.open(shared_data / (WIDER + "12--Group/12_Group_Group_12_Group_Group_12_28.jpg"))
                        .convert("RGB").resize((riot.shape[1], riot.shape[0])))
-    source = tmp_path / "riot-group-riot.mp4"
-    with av.open(str(source), "w") as container:
-        stream = container.add_stream("libx264", rate=25, options={"crf": "18"})
-        stream.width, stream.height, stream.pix_fmt = riot.shape[1], riot.shape[0], "yuv420p"
-        for picture in [riot] * 12 + [group] * 6 + [riot] * 12:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")))
-        container.mux(stream.encode())
+    source = clip_of(tmp_path / "riot-group-riot.mp4", [riot] * 12 + [group] * 6 + [riot] * 12, crf=18)
     media = plan_video(source)
     assert media.scene_cuts == []
     runs = [(run["sampled_frames"], run["turn"]) for run in media.detection["standing_search"]["searched_turned"]]

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from photo_support import TWO_PEOPLE, copy_in, rgb_of, share_near, veil
 from test_review_browser import CHROMIUM, api_media, browser, drag, page  # noqa: F401 (fixtures)
+from video_support import clip_of
 from veil.detect import FAST, VIDEO_DETECTION
 from veil.pipeline import Analysis
 from veil.kinds import parse_hide
@@ -110,16 +111,6 @@ def test_a_sign_filling_the_frame_is_hidden(shared_data: Path, tmp_path: Path) -
     assert any(p["upscale"] == 0.5 for p in plan.media[0].detection["text"]["passes"])
 
 
-def still_clip(picture: Image.Image, target: Path, rate: int, frames: int = 4) -> None:
-    """`picture` shown for `frames` frames, as an H.264 clip."""
-    with av.open(str(target), "w") as video:
-        stream = video.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = picture.width, picture.height, "yuv420p"
-        for _ in range(frames):
-            video.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(picture), format="rgb24")))
-        video.mux(stream.encode())
-
-
 def test_a_sign_close_to_the_camera_in_a_video_is_hidden(shared_data: Path, tmp_path: Path) -> None:
     """The same word, "create", across 70% of a 960x540 clip's width (a sign the camera comes close
     to), for 4 frames: video's text detector looked at the model's own size alone, which finds no
@@ -134,7 +125,7 @@ def test_a_sign_close_to_the_camera_in_a_video_is_hidden(shared_data: Path, tmp_
     word_x0, word_x1 = round((x0 - left) * scale), round((x1 - left) * scale)
     word_y0, word_y1 = round((y0 - top) * scale), round((y1 - top) * scale)
     source, out, plan = tmp_path / "close-up.mp4", tmp_path / "out.mp4", tmp_path / "plan.json"
-    still_clip(frame, source, rate=10)
+    clip_of(source, [np.asarray(frame)] * 4, rate=10)
     result = veil(source, "-o", out, "--hide", "text", "--color", "#ff00ff", "--save-plan", plan)
     assert result.exit_code == 0, result.output
     with av.open(str(out)) as video:
@@ -516,14 +507,7 @@ def test_people_upside_down_in_a_video_are_hidden_along_their_bodies(shared_data
     truth = [tuple(map(int, line.split()[:4])) for line in lines[at + 2:at + 2 + int(lines[at + 1])]]
     upright = np.asarray(Image.open(shared_data / "wider_face_dev/images" / MARCHING_BAND).convert("RGB"))
     height, width = upright.shape[:2]
-    turned = np.ascontiguousarray(np.rot90(upright, 2)[:height // 2 * 2, :width // 2 * 2])
-    source = tmp_path / "band-upside-down.mp4"
-    with av.open(str(source), "w") as container:
-        stream = container.add_stream("libx264", rate=25, options={"crf": "18"})
-        stream.width, stream.height, stream.pix_fmt = turned.shape[1], turned.shape[0], "yuv420p"
-        for _ in range(12):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(turned, format="rgb24")))
-        container.mux(stream.encode())
+    source = clip_of(tmp_path / "band-upside-down.mp4", [np.rot90(upright, 2)] * 12, crf=18)
     media = plan_video(source, hide=("person",))
     assert media.detection["people"]["standing_turns"] == [{"frames": [0, 11], "turn": 2}]
     # Each face's body as the upright photo has it (below the head), turned with the picture.
@@ -598,7 +582,7 @@ def test_a_video_plan_with_faces_and_text_keeps_every_region_apart(shared_data: 
     canvas.paste(sign.resize((640, 480)), (0, 0))
     canvas.paste(people.resize((640, round(640 * people.height / people.width))), (640, 0))
     source = tmp_path / "both.mp4"
-    still_clip(canvas, source, rate=25)
+    clip_of(source, [np.asarray(canvas)] * 4)
     media = plan_video(source, hide=("face", "text"))
     assert {"face", "text"} <= {region.kind for region in media.regions}
     ids = [region.id for region in media.regions]

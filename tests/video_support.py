@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 
 
 def reencode(source: Path, target: Path, frames: int, times: Callable[[int], float] | None = None,
@@ -48,3 +49,17 @@ def damaged(data: bytes, damage: str) -> bytes:
     for i in range(300):
         garbled[len(garbled) // 2 + i * 31] ^= 0x5A
     return bytes(garbled)
+
+
+def clip_of(target: Path, pictures: list[np.ndarray], rate: int = 25, crf: int | None = None) -> Path:
+    """An H.264 clip of the RGB pictures, one a frame (their sides cut to even for yuv420p), at
+    x264's default quality or `crf`."""
+    height, width = (side // 2 * 2 for side in pictures[0].shape[:2])
+    with av.open(str(target), "w") as container:
+        stream = container.add_stream("libx264", rate=rate, options={"crf": str(crf)} if crf is not None else {})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for picture in pictures:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture[:height, :width]), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return target
