@@ -572,7 +572,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     last_searched_time: float | None = None
     sampled = 0  # frames sampled so far
     # How much the people of the shot so far stand up in each view, summed over its frames judged
-    # (those searched with every view): where people.standing_turn finds a turn in it, each frame
+    # (JUDGE_FULLY_S, JUDGE_EVERY_S): where people.standing_turn finds a turn in it, each frame
     # sampled from then on to the shot's end is searched turned that way too, as a photo is whole.
     # Judged here, in order, so that which frames are searched turned never depends on the lanes'
     # timing.
