@@ -603,12 +603,16 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         return frame_boxes(picture, hide, scan.width / shape[0], scan.height / shape[1], VIDEO_TEXT_PASSES,
                            lane.threads, lane.index, frame.text, turned=frame.views, people=frame.people)
 
+    def faces_in_frames(frames: list[_Frame], lane: _Lane, judged: FramesJudged | None = None) -> list[list[Detection]]:
+        """The video profile's faces in a batch of same-size frames, by `lane`'s sessions."""
+        return detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
+                             lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold,
+                             colourless_gain=sampling.colourless_gain, judged=judged)
+
     def detect(frames: list[_Frame]) -> None:
         scale = (scan.width / size[0], scan.height / size[1])
         with free_lane() as lane:
-            found = detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
-                                  lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold,
-                                  colourless_gain=sampling.colourless_gain, judged=scan.judged)
+            found = faces_in_frames(frames, lane, scan.judged)
             kinds = [other_kinds(frame, lane) for frame in frames] if scan.kinds else []
         for frame, faces in zip(frames, found):
             boxes = [_head(face, *scale) for face in faces]
@@ -627,9 +631,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         """`detect` on frames turned `turn` quarter turns, their boxes turned back (shaped as a
         photo's turned search shapes them: detect.faces_in)."""
         with free_lane() as lane:
-            found = detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
-                                  lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold,
-                                  colourless_gain=sampling.colourless_gain)
+            found = faces_in_frames(frames, lane)
         scale = (scan.width / size[0], scan.height / size[1])
         for frame, faces in zip(frames, found):
             rows = unrotate(np.array([[f.x0, f.y0, f.x1, f.y1, f.score] for f in faces], np.float64).reshape(-1, 5),
