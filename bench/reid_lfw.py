@@ -25,9 +25,11 @@ Scores: rank-1 identification (nearest gallery embedding, Euclidean distance) of
 for each render mode (fill, pixelate with --blocks, veil's default 6, blur) and detection profile (fast, accurate).
 Blur's shading is random per export, so it is exported and scored --repeats times.
 Chance is 1/people. Also: how many images veil found no face in (those stay unredacted: leaks).
+`--turn K`: every image turned K quarter turns before veil, and turned back before the recogniser
+(a person lying down; the attacker stands the published photo upright).
 
 Prints figures only; asserts nothing. Run from .bench-venv:
-    .bench-venv/bin/python bench/reid_lfw.py [--limit N] [--profiles fast,accurate] [--align clean|fixed]
+    .bench-venv/bin/python bench/reid_lfw.py [--limit N] [--profiles fast,accurate] [--align clean|fixed] [--turn 0-3]
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from veil.plan import PIXELATE_BLOCKS
 
@@ -134,6 +137,15 @@ class Recogniser:
         return np.asarray(self.net.compute_face_descriptor(rgb, shape, 0), np.float32)
 
 
+def turned_copy(path: Path, turns: int, folder: Path) -> Path:
+    """The image itself (turns 0), or a lossless copy turned `turns` quarter turns counter-clockwise."""
+    if not turns:
+        return path
+    copy = folder / f"turned-{path.parent.name}-{path.stem}.png"
+    Image.fromarray(np.ascontiguousarray(np.rot90(read_rgb(path), turns))).save(copy)
+    return copy
+
+
 def rank1(probes: np.ndarray, gallery: np.ndarray) -> np.ndarray:
     """For each probe, whether its nearest gallery embedding is the same person (same row)."""
     distances = np.linalg.norm(probes[:, None, :] - gallery[None, :, :], axis=2)
@@ -150,6 +162,10 @@ def main() -> None:
                         help="landmarks from the clean image (attacker's best case, default) "
                         "or predicted on each image itself in a fixed central box")
     parser.add_argument("--repeats", type=int, default=3, help="exports scored per random mode (blur)")
+    parser.add_argument("--turn", type=int, choices=(0, 1, 2, 3), default=0,
+                        help="quarter turns counter-clockwise given to every image before veil redacts it, and "
+                             "taken back before the recogniser looks (a person lying down; the attacker turns "
+                             "the published photo upright)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here (keep it out of git)")
     args = parser.parse_args()
 
@@ -190,11 +206,12 @@ def main() -> None:
     leaks: dict[str, dict[str, int]] = {}
     with tempfile.TemporaryDirectory(prefix="veil-reid-") as tmp:
         out = Path(tmp)
+        shown = {path: turned_copy(path, args.turn, out) for person in cohort for path in (person.gallery, person.probe)}
         for profile in profiles:
             plans = {}
             for person in cohort:
                 for path in (person.gallery, person.probe):
-                    plans[path] = plan_photo(path, profile)
+                    plans[path] = plan_photo(shown[path], profile)
             probe_leak = np.array([not plans[p.probe].regions for p in cohort])
             gallery_leak = np.array([not plans[p.gallery].regions for p in cohort])
             leaks[profile.name] = {"probe": int(probe_leak.sum()), "gallery": int(gallery_leak.sum())}
@@ -202,9 +219,10 @@ def main() -> None:
                 settings = RenderSettings(mode=mode, blocks=args.blocks)
                 redacted: dict[Path, np.ndarray] = {}
                 for i, (path, media) in enumerate(plans.items()):
-                    target = out / f"{i}{path.suffix}"  # veil's real output file, re-read as an attacker would
+                    target = out / f"{i}{shown[path].suffix}"  # veil's real output file, re-read as an attacker would
                     render_photo(media, settings, target)
-                    redacted[path] = embed_redacted(read_rgb(target), path)
+                    upright = np.ascontiguousarray(np.rot90(read_rgb(target), -args.turn))
+                    redacted[path] = embed_redacted(upright, path)
                 red_p = np.stack([redacted[p.probe] for p in cohort])
                 red_g = np.stack([redacted[p.gallery] for p in cohort])
                 for gallery_name, gallery, reverse_gallery in (("clean", clean_g, clean_p), ("redacted", red_g, red_p)):
@@ -226,6 +244,8 @@ def main() -> None:
           f"{'landmarks from the clean image (attacker best case)' if args.align == 'clean' else 'shape predictor in a fixed central box'}")
     if args.align == "clean":
         print(f"HOG found no face in {recogniser.hog_misses} of {2 * n} clean images (fixed box {FIXED_BOX} used there)")
+    if args.turn:
+        print(f"every image turned {90 * args.turn} degrees counter-clockwise before veil, and back before the recogniser")
     print(f"people: {n}; gallery = first image, probe = second (and the reverse); chance = 1/{n} = {100 * chance:.2f}%; "
           f"target <= {100 * target:.2f}%")
     print()
@@ -249,7 +269,7 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
-            "people": n, "align": args.align, "chance": chance, "sanity_hits": int(sanity.sum()),
+            "people": n, "align": args.align, "turn": args.turn, "chance": chance, "sanity_hits": int(sanity.sum()),
             "hog_misses": recogniser.hog_misses, "leaks": leaks, "results": results,
         }, indent=1))
 
