@@ -96,6 +96,20 @@ def test_retinaface_loads_and_finds_the_faces_centerface_finds(shared_data: Path
         assert max(iou(d, box) for d in sure) >= 0.5
 
 
+def test_views_that_differ_only_by_their_turn_find_what_each_view_alone_finds(shared_data: Path,
+                                                                               retinaface: RetinaFace) -> None:
+    """The upright and turned views of one size share one downscale: the boxes are the same as when
+    each view downscales the photo itself."""
+    rgb = read_photo(shared_data / TWO_FACES).pixels
+    profile = dataclasses.replace(FAST, retina_sides=(320, 640), pulled_side=None)
+    rows, turns = retina_candidates(rgb, profile, retinaface)
+    views = [(320, 0), (640, 0), (320, 1), (320, 2), (320, 3)]
+    alone = [view_pass(retinaface.faces, rgb, side, turn) for side, turn in views]
+    assert len(rows) > 0
+    np.testing.assert_array_equal(rows, np.concatenate(alone))
+    np.testing.assert_array_equal(turns, np.concatenate([np.full(len(r), t) for r, (_, t) in zip(alone, views)]))
+
+
 def test_profiles_record_what_runs() -> None:
     for profile in (FAST, ACCURATE):
         record = detection_record(profile, 640, 480)

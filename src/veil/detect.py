@@ -395,20 +395,30 @@ def unrotate(rows: np.ndarray, turns: int, width: int, height: int) -> np.ndarra
     return out
 
 
-def view_pass(find: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray, side: int, turns: int = 0) -> np.ndarray:
+def view_pass(find: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray, side: int, turns: int = 0,
+              small: np.ndarray | None = None) -> np.ndarray:
     """One detector call on the whole image, downscaled so its longer side is at most `side` and
     turned `turns` quarter turns counter-clockwise; rows (x0, y0, x1, y1, score) come back in
     the image's pixels. A face upside down or lying sideways is found once the view turns it
-    upright; the low resolution keeps each turned view cheap, and such faces are large."""
+    upright; the low resolution keeps each turned view cheap, and such faces are large.
+    `small`: `downscaled(rgb, side)`, where the caller has it already (views that differ only by
+    their turn share one)."""
     h, w = rgb.shape[:2]
-    scale = min(1.0, side / max(h, w))
-    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
-    image = rgb if (sh, sw) == (h, w) else cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    image = downscaled(rgb, side) if small is None else small
+    sh, sw = image.shape[:2]
     rows = find(np.ascontiguousarray(np.rot90(image, turns)))
     rows = unrotate(rows, turns, sw, sh)
     rows[:, [0, 2]] *= w / sw
     rows[:, [1, 3]] *= h / sh
     return rows
+
+
+def downscaled(rgb: np.ndarray, side: int) -> np.ndarray:
+    """The image shrunk so that its longer side is at most `side` (itself where it is no larger)."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, side / max(h, w))
+    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+    return rgb if (sh, sw) == (h, w) else cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
 
 
 def uses_retina(profile: DetectionProfile) -> bool:
@@ -607,7 +617,9 @@ def retina_candidates(rgb: np.ndarray, profile: DetectionProfile,
     pixels, and the quarter turns of the view each row was found in."""
     views = [(side, 0) for side in profile.retina_sides] + [(profile.turn_side, t) for t in profile.turns]
     find = _retina_finder(detector, profile)
-    found = [view_pass(find, rgb, s, t) for s, t in views]
+    # Downscaled once for each size: the turned views turn the upright one.
+    small = {side: downscaled(rgb, side) for side in {side for side, _ in views}}
+    found = [view_pass(find, rgb, s, t, small[s]) for s, t in views]
     if profile.pulled_side is not None:
         found.append(pulled_back_pass(find, rgb, profile.pulled_side, profile.pulled_margin))
         views.append((profile.pulled_side, 0))
