@@ -18,8 +18,9 @@ from test_review_browser import CHROMIUM, api_media, browser, drag, page  # noqa
 from video_support import clip_of
 from veil.detect import FAST, VIDEO_DETECTION
 from veil.pipeline import Analysis
-from veil.kinds import parse_hide
-from veil.people import body_along, body_below, detect_people, turned_box
+from veil.kinds import parse_hide, seen_once
+from veil.people import TURNS, PersonDetector, body_along, body_below, detect_people, people_boxes, turned_box
+from veil.photo import plan_photo
 from veil.plan import Box, Plan, RenderSettings
 from veil.render import redact_frame
 from veil.video import plan_video
@@ -491,6 +492,30 @@ def test_people_in_a_picture_on_its_side_are_hidden_along_their_bodies(shared_da
         assert hidden_share(hidden, x0, y0, x1, y1) >= 0.95, box
     people = plan.media[0].detection["people"]
     assert people["turns"] == [0, 1, 2, 3] and people["standing_turn"] == 3  # three more quarter turns stand them up
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["as-taken", "dark"])
+def test_a_photo_s_people_are_found_once_for_its_faces_and_its_people(shared_data: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      dark: bool) -> None:
+    """The person detector that judges which way a photo's people stand, for the face search, saw the
+    photo as it came: --hide people takes its boxes from that run, not from a second one. A dark
+    photo is judged brightened, and its people are found again as it came."""
+    pixels = np.asarray(Image.open(shared_data / RALLY).convert("RGB"))
+    if dark:
+        pixels = (pixels * 0.15).astype(np.uint8)
+    source = tmp_path / "rally.png"
+    Image.fromarray(pixels).save(source)  # lossless: the plan sees exactly `pixels`
+    runs: list[tuple[int, ...]] = []
+    real = PersonDetector.people
+    monkeypatch.setattr(PersonDetector, "people", lambda self, rgb, turns: runs.append(turns) or real(self, rgb, turns))
+    plan = plan_photo(source, FAST, hide=("face", "person"))
+    assert ("exposure_gain" in plan.detection) == dark
+    assert runs == [TURNS] * (2 if dark else 1)
+    heads = [region.boxes[0] for region in plan.regions if region.kind == "face"]
+    alone, turn = people_boxes([pixels], heads)
+    assert [region.boxes[0] for region in plan.regions if region.kind == "person"] == seen_once(alone)
+    assert len(alone) >= 4 and plan.detection["people"]["standing_turn"] == turn == 0
 
 
 MARCHING_BAND = "0--Parade/0_Parade_marchingband_1_329.jpg"

@@ -24,8 +24,9 @@ import cv2
 import numpy as np
 from veil.models import model_sha256, onnx_session, shared
 from veil.overlap import any_overlapping
-from veil.people import judged_standing_turn, standing_rule_record
+from veil.people import found_people, standing_rule_record, standing_turn, turn_weights
 from veil.pixels import as_rgb8
+from veil.plan import Box
 
 MODEL_NAME = "centerface.onnx"
 RETINAFACE_NAME = "retinaface_mnv2.onnx"
@@ -792,6 +793,9 @@ class Picture:
     light: str | None = None  # `light_levels`: the hard light the picture was shown stretched for
     unlevelled: np.ndarray | None = None  # under hard light, the picture before the stretch: searched too
     standing_turn: int = 0  # where the profile's `standing_search` judged one: searched turned so too
+    # The people that judged `standing_turn` (people.found_people), where they were found in the
+    # picture as it came (neither brightened nor stretched, as --hide people looks): not found twice.
+    people_as_given: list[tuple[int, Box]] | None = None
 
 
 def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
@@ -806,9 +810,11 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
     unlevelled = rgb if light is not None else None
     rgb = levelled(rgb, light, low, high)
     smear = smear_axis(smear_view(rgb)) if profile.streak_threshold is not None else None
-    turn = judged_standing_turn(rgb) if profile.standing_search else 0
+    people = found_people(rgb) if profile.standing_search else None
+    turn = standing_turn(turn_weights(people)) if people is not None else 0
+    as_given = gain == 1.0 and light is None
     return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless, smear, light, unlevelled,
-                   turn)
+                   turn, people if as_given else None)
 
 
 def picture_record(picture: Picture) -> dict:

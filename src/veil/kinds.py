@@ -201,10 +201,11 @@ def kinds_record(hide: tuple[Kind, ...], width: int, height: int, passes: tuple[
     return record
 
 
-def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region],
-                  passes: tuple[TextPass, ...]) -> tuple[list[Region], dict]:
+def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region], passes: tuple[TextPass, ...],
+                  people_found: list[list[tuple[int, Box]] | None] | None = None) -> tuple[list[Region], dict]:
     """The regions of every kind but faces (already found) in one photo, and what ran to find them
-    (`passes`: the text detector's)."""
+    (`passes`: the text detector's; `people_found`: the people each of its views showed the face
+    search, where it has them: `detect.Picture.people_as_given`)."""
     height, width = pixels.shape[:2]
     # A transparent photo as viewers may show it, too: its lettering may be drawn in its alpha alone.
     views = as_shown(pixels)
@@ -213,7 +214,7 @@ def photo_regions(pixels: np.ndarray, hide: tuple[Kind, ...], faces: list[Region
     if wants_text(hide):
         found += text_boxes([line for view in views for line in detect_text(view, passes)], hide, width, height)
     if "person" in hide:
-        people, standing_turn = people_boxes(views, [face.boxes[0] for face in faces])
+        people, standing_turn = people_boxes(views, [face.boxes[0] for face in faces], people_found)
         found += [("person", box) for box in seen_once(people)]
     for kind, box in found:
         regions.append(Region(id=f"{ID_PREFIX[kind]}{len(regions) + 1}", source="detector", shape="box",

@@ -112,12 +112,15 @@ def body_below(head: Box, width: int, height: int) -> Box:
                head.origin, head.score)
 
 
-def people_boxes(views: list[np.ndarray], heads: list[Box]) -> tuple[list[Box], int]:
+def people_boxes(views: list[np.ndarray], heads: list[Box],
+                 known: list[list[tuple[int, Box]] | None] | None = None) -> tuple[list[Box], int]:
     """Every person detected in any of a picture's views (`detect.as_shown`), and a derived body
     for each head no detected person holds: below it, and along the turn that stands the
-    picture's people up where that is not upright (`standing_turn`, returned too)."""
+    picture's people up where that is not upright (`standing_turn`, returned too). `known`: each
+    view's `found_people` where the caller has it already (None: found here)."""
     height, width = views[0].shape[:2]
-    found = [person for view in views for person in found_people(view)]
+    known = known or [None] * len(views)
+    found = [person for view, done in zip(views, known) for person in (found_people(view) if done is None else done)]
     people = [holding(person, heads) for _, person in found]
     turn = standing_turn(turn_weights(found))
     derived = [body for head in heads if not any(head.share_inside(person) >= INSIDE for person in people)
@@ -147,11 +150,6 @@ def standing_turn(weight: dict[int, float]) -> int:
     person scores alike in every view)."""
     best = max(weight, key=lambda turn: weight[turn])
     return best if weight[best] > 0 and weight[best] >= STANDING_MARGIN * weight.get(0, 0.0) else 0
-
-
-def judged_standing_turn(image: np.ndarray) -> int:
-    """`standing_turn` judged from the people found in the picture and its three turned views."""
-    return standing_turn(turn_weights(found_people(image)))
 
 
 def standing_rule_record() -> dict:

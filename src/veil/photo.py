@@ -60,7 +60,8 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
     pictures, found = faces_as_shown(photo.pixels, profile) if look else ([], [])
     faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(found)]
     picture = pictures[0] if pictures else None
-    others, record = photo_regions(photo.pixels, hide, faces, text_passes(profile.name))
+    others, record = photo_regions(photo.pixels, hide, faces, text_passes(profile.name),
+                                   [each.people_as_given for each in pictures] or None)
     return MediaPlan(
         path=str(Path(path).absolute()),
         kind="image",
