@@ -900,3 +900,31 @@ def test_an_output_is_on_disk_before_it_is_moved_into_place_and_recorded(shared_
     outputs = [path for path in moved if "two_people" in path or "second" in path]
     assert len(outputs) == 2, moved
     assert all(any(done.endswith(Path(path).name) for done in synced) for path in outputs), (outputs, synced)
+
+
+def test_a_stop_that_lands_where_python_cannot_raise_it_still_stops_veil():
+    """A stop whose handler ran inside a weakref callback or a `__del__` (the garbage collector's work,
+    at any moment) was printed as an ignored exception, with a traceback, and lost: a review server
+    went on serving after SIGTERM. It is delivered again, and stops the run as a first stop."""
+    script = """
+import os, signal, time, weakref
+from veil import interrupt
+interrupt.catch_stops()
+class Thing:
+    pass
+def landed_here(ref):
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(100_000):  # the handler runs here, inside the callback
+        pass
+thing = Thing()
+ref = weakref.ref(thing, landed_here)
+try:
+    del thing
+    time.sleep(20)
+    print("not stopped")
+except interrupt.Stopped as stop:
+    print("stopped", int(stop.args[0]), signal.getsignal(signal.SIGTERM).__name__)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["stopped", str(int(signal.SIGTERM)), "_abandon_work"], result
+    assert result.stderr == ""

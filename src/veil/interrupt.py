@@ -28,6 +28,7 @@ import resource
 import shutil
 import signal
 import stat
+import sys
 import tempfile
 import threading
 import time
@@ -76,7 +77,36 @@ def catch_stops() -> None:
     Whatever is still listed when the interpreter exits (a review's export thread, say) goes too."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, _on_stop)
+    if not isinstance(sys.unraisablehook, _LostStops):
+        sys.unraisablehook = _LostStops(sys.unraisablehook)
     atexit.register(remove_leftovers)
+
+
+# Long enough for the callback that lost a stop to end; short beside a person's wait for it.
+LOST_STOP_DELAY_S = 0.05
+
+
+class _LostStops:
+    """sys.unraisablehook: a stop raised where Python cannot raise anything (a weakref callback or a
+    `__del__` that the garbage collector happened to run as the signal landed) was printed as an
+    ignored exception, with a traceback, and lost: a review server went on serving after SIGTERM.
+    Such a stop is delivered again, a moment later and from another thread, so that it lands in the
+    main thread's own work once the callback is over (delivered at once, it landed inside this hook
+    and was lost again); it is still the first stop, not a second (`end_on_second_stop`)."""
+
+    def __init__(self, previous: Callable[..., object]):
+        self.previous = previous
+
+    def __call__(self, unraisable: object) -> None:
+        stop = getattr(unraisable, "exc_value", None)
+        if not isinstance(stop, Stopped):
+            self.previous(unraisable)
+            return
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _on_stop)
+        again = threading.Timer(LOST_STOP_DELAY_S, os.kill, args=(os.getpid(), stop.args[0]))
+        again.daemon = True
+        again.start()
 
 
 def ignore_stops() -> None:
