@@ -123,6 +123,57 @@ def test_tiff_orientation_is_applied_once(shared_data, tmp_path, orientation: in
     assert np.array_equal(photo.pixels, expected), f"orientation {orientation} not as a viewer shows it"
 
 
+
+def stored_turned(upright: np.ndarray, orientation: int) -> np.ndarray:
+    """The pixels a file tagged `orientation` (5-8) stores, for a viewer to show `upright`."""
+    turn = {5: np.transpose(upright, (1, 0, *range(2, upright.ndim))), 6: np.rot90(upright, 1),
+            7: np.rot90(np.fliplr(upright), -1), 8: np.rot90(upright, -1)}[orientation]
+    return np.ascontiguousarray(turn)
+
+
+@pytest.mark.parametrize("orientation", [5, 6, 7, 8])
+@pytest.mark.parametrize("mode", ["L", "P", "RGBA", "CMYK", "I;16"])
+def test_an_uncompressed_tiff_turned_a_quarter_is_read_upright(shared_data, tmp_path, mode: str, orientation: int):
+    # Pillow mapped such a file's strip from disk at the upright size: the photo came out sheared,
+    # its face not found and every pixel of it recoverable from the output.
+    upright = read_photo(shared_data / TWO_PEOPLE).pixels[:200, :300]
+    picture = Image.fromarray(upright)
+    picture = {"L": picture.convert("L"), "P": picture.quantize(64), "RGBA": picture.convert("RGBA"),
+               "CMYK": picture.convert("CMYK"), "I;16": picture.convert("L")}[mode]
+    if mode == "I;16":  # every bit distinct, so that a wrong stride cannot pass unnoticed
+        picture = Image.fromarray(np.asarray(picture).astype(np.uint16) * 257 + 3)
+    stored = stored_turned(np.asarray(picture), orientation)
+    turned = Image.fromarray(stored, mode="CMYK") if mode == "CMYK" else Image.fromarray(stored)
+    if mode == "P":
+        turned.putpalette(picture.getpalette())  # an L image with a palette is a P image
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    raw, packed = tmp_path / "raw.tif", tmp_path / "lzw.tif"
+    turned.save(raw, exif=exif)
+    turned.save(packed, exif=exif, compression="tiff_lzw")
+    with Image.open(raw) as image:
+        assert image.info.get("compression") == "raw"
+
+    photo = read_photo(raw)
+    assert photo.pixels.shape[:2] == (200, 300), "not turned upright"
+    assert np.array_equal(photo.pixels, read_photo(packed).pixels), "not the picture the compressed copy holds"
+    if mode in ("L", "I;16"):
+        assert np.array_equal(photo.pixels, np.asarray(picture))
+
+
+def test_pixels_not_laid_out_as_the_file_says_are_refused(shared_data, tmp_path, monkeypatch):
+    # The guard behind the fix above: the decoder as it was (the file opened by name) gives a
+    # sheared picture of another shape, which is refused rather than planned and written.
+    upright = np.asarray(Image.fromarray(read_photo(shared_data / TWO_PEOPLE).pixels[:200, :300]).convert("L"))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "raw.tif"
+    Image.fromarray(stored_turned(upright, 6)).save(path, exif=exif)
+    monkeypatch.setattr("veil.imagefile._open", Image.open)
+    with pytest.raises(ImageError, match=r"cannot decode image \(decoded 200x300, the file says 300x200\)"):
+        read_photo(path)
+
+
 def _tiff_with_orientation(source: Path, target: Path, orientation: int) -> None:
     """`source` (a little-endian TIFF) with an Orientation entry added to its first directory."""
     data = bytearray(source.read_bytes())

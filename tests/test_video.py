@@ -13,6 +13,7 @@ import json
 import os
 import random
 import re
+import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -1348,6 +1349,66 @@ def test_a_salvaged_videos_damaged_sound_is_heard_as_silence_and_said(tmp_path: 
     webm = CliRunner().invoke(app, [str(source), "-o", str(tmp_path / "kept.webm"), "-q", "--salvage"])
     assert webm.exit_code == 1 and "the sound is damaged at" in " ".join(webm.output.split()), webm.output
     assert not (tmp_path / "kept.webm").exists()
+
+
+
+def _mp3_sound_with_a_tagged_photo(target: Path, photo: bytes) -> int:
+    """A 2 s clip (real video, MP3 sound) whose first sound packet starts with an ID3v2 tag holding
+    a name and `photo`: a piece no decoder reads. Returns how many sound packets the file holds."""
+    def frame(kind: bytes, data: bytes) -> bytes:
+        return kind + struct.pack(">I", len(data)) + b"\0\0" + data
+
+    body = frame(b"TPE1", b"\0Olena Petrenko") + frame(b"APIC", b"\0image/jpeg\0\x03\0" + photo)
+    size = bytes((len(body) >> shift) & 127 for shift in (21, 14, 7, 0))
+    tag = b"ID3\3\0\0" + size + body
+    source = VIDEOS / "liveportrait" / "d12.mp4"
+    encoder = av.CodecContext.create("libmp3lame", "w")
+    encoder.sample_rate, encoder.layout, encoder.format = 44100, "stereo", "s16p"
+    encoder.time_base = Fraction(1, 44100)
+    resampler = av.AudioResampler(format="s16p", layout="stereo", rate=44100)
+    packets = []
+    with av.open(str(source)) as clip:
+        for decoded in clip.decode(audio=0):
+            if decoded.time > 2:
+                break
+            for converted in resampler.resample(decoded):
+                packets += encoder.encode(converted)
+    packets += encoder.encode(None)
+    with av.open(str(source)) as clip, av.open(str(target), "w") as out:
+        video = out.add_stream_from_template(clip.streams.video[0])
+        sound = out.add_stream("mp3", rate=44100)
+        sound.layout, sound.format, sound.codec_context.time_base = "stereo", "s16p", Fraction(1, 44100)
+        for packet in clip.demux(video=0):
+            if packet.dts is not None and packet.pts * packet.time_base <= 2:
+                packet.stream = video
+                out.mux(packet)
+        for k, packet in enumerate(packets):
+            tagged = av.Packet((tag if k == 0 else b"") + bytes(packet))
+            tagged.pts, tagged.dts, tagged.duration, tagged.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
+            tagged.stream = sound
+            out.mux(tagged)
+    return len(packets)
+
+
+def test_a_salvaged_videos_sound_that_cannot_be_decoded_is_not_copied(tmp_path: Path):
+    # With --salvage and --voice keep, a sound packet no decoder reads was copied as it was: here
+    # an ID3 tag carrying a face photo and a name reached the published file, byte for byte.
+    photo = (DATA / "face_recognition_examples/examples/knn_examples/test/obama1.jpg").read_bytes()
+    source = tmp_path / "tagged.mkv"
+    sound_packets = _mp3_sound_with_a_tagged_photo(source, photo)
+    assert photo in source.read_bytes()
+    refused = CliRunner().invoke(app, [str(source), "-o", str(tmp_path / "refused.mkv"), "-q"])
+    assert refused.exit_code == 1 and "--salvage" in refused.output
+    for suffix in (".mkv", ".mp4"):
+        output = tmp_path / f"out{suffix}"
+        result = CliRunner().invoke(app, [str(source), "-o", str(output), "--salvage"])
+        assert result.exit_code == 0, result.output
+        assert "left out with --voice keep" in " ".join(result.output.split())
+        written = output.read_bytes()
+        assert photo[:4096] not in written and b"Olena Petrenko" not in written
+        with av.open(str(output)) as out:
+            assert sum(1 for p in out.demux(audio=0) if p.size) == sound_packets - 1
+        assert abs(_sound_seconds(output) - _sound_seconds(source)) < 0.1
 
 
 def _sound_seconds(path: Path) -> float:

@@ -169,7 +169,14 @@ def _open(path: Path) -> Image.Image:
     with warnings.catch_warnings():
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that; veil refuses both.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        return Image.open(path)
+        image = Image.open(path)
+    if image.format == "TIFF":
+        # Pillow (13.0) maps an uncompressed TIFF's one strip straight from the file, opened by its
+        # name, at the size it reports, which for orientation 5-8 is the upright one, not the size
+        # stored: the picture came out sheared, its faces unfound and exactly recoverable. Without
+        # the name it decodes from the open file and turns the picture as it should.
+        image.filename = ""
+    return image
 
 
 def _png_chunks(path: Path) -> Iterator[tuple[bytes, int, IO[bytes]]]:
@@ -526,6 +533,7 @@ def read_photo(path: Path) -> Photo:
             if getattr(image, "n_frames", 1) > 1 and image.format not in ("MPO", "HEIF", "TIFF"):
                 raise ImageError(f"animated {image.format} is not supported")
             fmt = image.format or "unknown"
+            width, height = image.size  # as the file says it is shown, before any decoder runs
             others = getattr(image, "n_frames", 1) - 1 + _other_icon_sizes(image)
             if fmt != "HEIF":  # a HEIF file opens on its primary image, the photo viewers show
                 image.seek(0)
@@ -553,6 +561,11 @@ def read_photo(path: Path) -> Photo:
             # Both decoders turn a TIFF upright as they read it (OpenCV cannot read a 16-bit one turned
             # a quarter: refused above); other formats are turned here.
             orientation = 1 if fmt == "TIFF" else _orientation(image, path)
+    if pixels.shape[:2] != (height, width):
+        # Fail closed: pixels not laid out as the file describes them are not the picture, and
+        # their faces would be neither found nor hidden.
+        raise ImageError(f"cannot decode image (decoded {pixels.shape[1]}x{pixels.shape[0]}, "
+                         f"the file says {width}x{height})")
     pixels = _orient(pixels, orientation)
     if not pixels.flags.writeable:  # Pillow hands over read-only memory (copied once its image is closed)
         pixels = pixels.copy()

@@ -160,8 +160,8 @@ def damage_lines(record: dict, sound_lost: int, are: str = "are") -> list[str]:
         lines.append(f"{record['ends_early']}: the output ends where the readable data does")
     if sound_lost:
         lines.append(f"{sound_lost} piece(s) of the sound could not be decoded: heard as silence in the search for "
-                     "speech, written as silence where voices are edited, and copied as they are with --voice keep "
-                     "(players cannot decode them either)")
+                     "speech, written as silence where voices are edited, and left out with --voice keep (they "
+                     "could hold anything, a picture or a name, and players cannot decode them either)")
     return lines
 
 
@@ -771,8 +771,9 @@ class Output:
     # base), and each one's last packet, held back until then.
     sound_ends: dict[int, int] = field(default_factory=dict)
     held: dict[int, av.Packet] = field(default_factory=dict)
-    # A damaged file planned with --salvage: a sound packet that cannot be decoded, in a stream whose
-    # voices are edited, is passed over (the edit's timeline makes its time silence).
+    # A damaged file planned with --salvage: a sound packet that cannot be decoded is passed over,
+    # in a stream whose voices are edited (the edit's timeline makes its time silence) and in one
+    # copied (`mux`).
     salvage: bool = False
     last_pts: int | None = None  # the last video frame's time, in the video's time base
     # The codec, CRF and (x264, x265) preset the video is encoded with (`written_as`).
@@ -824,6 +825,11 @@ class Output:
         """A packet of one of the input's other streams: copied, or decoded and encoded again."""
         index = packet.stream.index
         if index in self.copies:
+            if self.salvage and packet.stream.type == "audio" and not _decodes(packet):
+                # A piece of sound the decoder cannot read may hold anything: an ID3 tag at the head
+                # of an MP3 track, with a photo of a face and a name, was copied into the output so.
+                # Players cannot play it either: it is left out.
+                return
             if index in self.rewritten:
                 packet = self.rewritten[index](packet)
             if index in self.sound_ends:  # the last packet is held back, to be cut at the sound's end
@@ -841,8 +847,8 @@ class Output:
                 return
             at = f" at {float(packet.pts * packet.time_base):.2f} s" if packet.pts is not None and packet.time_base else ""
             raise VideoError(f"the sound is damaged{at} ({reason(error)}): it cannot be re-encoded, as this output's "
-                             "container needs (--salvage with --voice keep copies it as it is into a container "
-                             "that holds it; with --voice mute, mute-all or anonymise it is written as silence)") from None
+                             "container needs (--salvage with --voice keep copies what can be decoded into a "
+                             "container that holds it; with --voice mute, mute-all or anonymise it is written as silence)") from None
         for decoded in frames:
             for whole in self.cuts[index].push(decoded):
                 for resampled in resampler.resample(whole):
@@ -870,6 +876,15 @@ class Output:
                 self.container.mux(stream.encode(resampled))
             self.container.mux(stream.encode(None))
         self.container.close()
+
+
+def _decodes(packet: av.Packet) -> bool:
+    """Whether the packet's own stream's decoder reads it (in stream order, as the decoder needs)."""
+    try:
+        packet.decode()
+    except av.error.FFmpegError:
+        return False
+    return True
 
 
 def open_output(path: Path, suffix: str, source: av.container.InputContainer,
