@@ -239,3 +239,35 @@ def test_an_animations_colour_profile_is_converted_or_kept_like_a_photos(shared_
     assert run.returncode == 0 and run.stderr == "", run.stderr
     with Image.open(tmp_path / "grey.png") as image:
         assert "icc_profile" not in image.info and image.n_frames == FRAMES
+
+
+def test_an_apngs_fallback_image_stays_outside_its_animation(shared_data, tmp_path):
+    """An APNG's first image may be only the picture shown where animation is not supported: it
+    was written as the animation's first frame, of 0 ms, flashing in every viewer."""
+    portrait = Image.open(shared_data / TWO_PEOPLE).convert("RGB")
+    frames = [portrait.transpose(Image.Transpose.FLIP_LEFT_RIGHT), portrait]
+    source = tmp_path / "fallback.png"
+    portrait.save(source, save_all=True, append_images=frames, default_image=True, duration=[100, 250], loop=0)
+    with Image.open(source) as image:
+        assert image.info.get("default_image") and image.n_frames == 3
+    plan = tmp_path / "plan.json"
+    for output, fmt in ((tmp_path / "out.png", "PNG"), (tmp_path / "out.gif", "GIF")):
+        run = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(output), "-q", "--save-plan",
+                              str(plan), "--overwrite"], capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr
+        with Image.open(output) as image:
+            written = [(np.asarray(f.convert("RGB")), f.info.get("duration")) for f in ImageSequence.Iterator(image)]
+            fallback = bool(image.info.get("default_image"))
+        assert fallback == (fmt == "PNG")
+        animated = written[1:] if fallback else written
+        assert [duration for _, duration in animated] == [100, 250], "the animation's timing changed"
+        boxes = Plan.load(plan).media[0].boxes_by_frame()
+        assert all(len(boxes.get(index, [])) == 2 for index in range(3)), "two faces in every image, the fallback's too"
+        for index, (pixels, _) in enumerate(written):
+            planned = index + (0 if fallback else 1)  # the plan's frames count the fallback image
+            shown = np.asarray([portrait, *frames][planned])
+            for _, box in boxes[planned]:
+                x0, y0 = max(0.0, box.x0), max(0.0, box.y0)  # a head box may reach past the picture's edge
+                face = (x0, y0, min(box.x1, shown.shape[1]) - x0, min(box.y1, shown.shape[0]) - y0)
+                changed = np.any(inner_part(pixels, face) != inner_part(shown, face), axis=-1)
+                assert changed.mean() > 0.9, f"frame {index}: a face left as it was"

@@ -69,11 +69,15 @@ class _Header(NamedTuple):
     screen: tuple[int, int]
     loop: int | None  # the loop count (0: for ever), or None where the file has none (it plays once)
     profile: bytes | None  # its colour profile
+    # An APNG's first image is only the picture shown where animation is not supported, outside
+    # the animation (Pillow gives it as frame 0): it is hidden as the frames are, and written so.
+    fallback: bool
 
 
 def _header(path: Path) -> _Header:
     with decoding_errors("animation"), Image.open(path) as image:
-        return _Header(image.size, image.info.get("loop"), image.info.get("icc_profile"))
+        fallback = image.format == "PNG" and bool(image.info.get("default_image"))
+        return _Header(image.size, image.info.get("loop"), image.info.get("icc_profile"), fallback)
 
 
 def track_params(durations_ms: list[float]) -> TrackParams:
@@ -177,7 +181,11 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
         durations.append(duration)
     if len(frames) != media.frame_count:
         raise ValueError(f"the plan is for {media.frame_count} frames, the animation has {len(frames)}")
+    if header.fallback and fmt != "PNG":  # GIF and WebP have no place for it: it was never a frame
+        frames, durations = frames[1:], durations[1:]
     options: dict = {"save_all": True, "duration": durations}
+    if header.fallback and fmt == "PNG":
+        options.update(default_image=True, duration=durations[1:])  # the durations of the frames after it
     if any(frame.mode == "RGBA" for frame in frames):
         frames = [frame.convert("RGBA") for frame in frames]  # one mode for the writer; opaque ones stay opaque
         if fmt == "GIF":
