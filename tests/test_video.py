@@ -946,7 +946,7 @@ def test_picture_subtitles_covers_attachments_and_data_tracks_are_left_out_and_s
 
     _a_second_with(tmp_path / "tracked.ts", lambda out: (out.add_data_stream(), b"$GPGGA,120000,5027.0,N,3031.0,E"))
     result = _veil_quietly(tmp_path / "tracked.ts", "-o", tmp_path / "tracked.mp4")
-    assert "its 1 data track(s) (a GPS track, timecode) were left out" in result.stderr
+    assert "its 1 data track(s) (a GPS track, timecode, the text of a chapter list) were left out" in result.stderr
     assert b"GPGGA" not in (tmp_path / "tracked.mp4").read_bytes()
 
 

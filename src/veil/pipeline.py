@@ -399,7 +399,8 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     if attached := stream.get("attachments_not_written"):
         found.append(Note(f"its {attached} attached file(s) (fonts, pictures) {were} left out", warning=True))
     if data := stream.get("data_tracks_not_written"):
-        found.append(Note(f"its {data} data track(s) (a GPS track, timecode) {were} left out", warning=True))
+        found.append(Note(f"its {data} data track(s) (a GPS track, timecode, the text of a chapter list) {were} left "
+                          "out", warning=True))
     if subtitles := stream.get("subtitle_streams_not_written"):
         found.append(Note(f"its {subtitles} subtitle stream(s) (lyrics, captions) {were} left out: a sound file is "
                           "written with its sound alone", warning=True))
