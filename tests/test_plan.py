@@ -353,6 +353,11 @@ def test_a_hand_edited_plan_is_refused_naming_the_file_and_field_before_anything
             lambda d: d["edits"].append({"time": "t", "media": "m", "action": "a", "note": "x"}),
         "media/0/regions/0/boxes/0: a coordinate lies more than 1,000,000 px from the picture's corner":
             lambda d: d["media"][0]["regions"][0]["boxes"][0].__setitem__(3, 10 ** 400),
+        # These two also got past the loader: the output was written, then its notes failed.
+        "media/0/detection/stream/time_holes/0/1: 'a' is not of type 'number'":
+            lambda d: d["media"][0]["detection"].update(stream={"time_holes": [[1, "a"]]}),
+        "media/0/detection/stream/damage: 'damaged_frames' is a required property":
+            lambda d: d["media"][0]["detection"].update(stream={"damage": {}}),
     }
     for where, change in edits.items():
         data = json.loads(saved.read_text())
@@ -364,6 +369,20 @@ def test_a_hand_edited_plan_is_refused_naming_the_file_and_field_before_anything
             run.stderr
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([photo.name, saved.name, edited.name])
 
+
+
+def test_a_plan_with_a_null_speech_record_renders_and_is_reported(shared_data, tmp_path):
+    # The schema allows a null record; the report read it as a dictionary: the output was written,
+    # then "unexpected AttributeError", no report, and nothing said the output existed.
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    saved = tmp_path / "saved.json"
+    assert veil_subprocess(photo, "--dry-run", "--save-plan", saved, "-q").returncode == 0
+    data = json.loads(saved.read_text())
+    data["media"][0]["detection"]["speech"] = None
+    saved.write_text(json.dumps(data))
+    run = veil_subprocess(photo, "--plan", saved, "-o", tmp_path / "out.jpg", "--report", tmp_path / "report.json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads((tmp_path / "report.json").read_text())["files"][0]["output"].endswith("out.jpg")
 
 def test_a_report_is_never_written_over_the_plan_it_renders(shared_data, tmp_path):
     # `--plan review.json --report review.html --overwrite` put the report's JSON in review.json:
@@ -463,3 +482,15 @@ def test_a_refused_encoding_setting_says_it_came_from_the_plan(shared_data, tmp_
                                     "and H.265 only, and this video would be written as VP9: --codec h264 or h265 "
                                     "overrides the codec") in run.stderr, run.stderr
     assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "out.webm").exists()
+
+
+def test_a_run_that_plans_no_file_writes_no_plan(shared_data, tmp_path):
+    # A run whose one input failed wrote a plan of nothing, which then refused the corrected run
+    # ("the plan exists: use --overwrite").
+    saved = tmp_path / "saved.json"
+    run = veil_subprocess(tmp_path / "missing.jpg", "--dry-run", "--save-plan", saved)
+    assert run.returncode == 1 and "the plan was not written: no file was planned" in run.stderr, run.stderr
+    assert not saved.exists()
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    assert veil_subprocess(photo, "--dry-run", "--save-plan", saved, "-q").returncode == 0
+    assert Plan.load(saved).media[0].path == str(photo.absolute())

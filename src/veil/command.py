@@ -497,7 +497,12 @@ def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped
     `interrupted` (a stopped run, `stopped_before`): they cover the files finished, and say so."""
     not_written: list[dict[str, str]] = []
     of_what = "" if interrupted is None else " of the files finished"
-    if audit.plan is not None:
+    if audit.plan is not None and not plan.media and interrupted is None and any(r.error for r in results):
+        # A plan of nothing would only stand in the way of the corrected run (it exists: --overwrite).
+        reason = "no file was planned"
+        err.print(f"veil: the plan was not written: {reason}")
+        not_written.append({"file": "plan", "path": reported(audit.plan), "reason": reason})
+    elif audit.plan is not None:
         plan.interrupted = interrupted
         if (reason := wrote("the plan", audit.plan, functools.partial(plan.save, audit.plan, overwrite))) is None:
             audit.wrote("plan", f"the plan{of_what} is in {shown(audit.plan)}")
