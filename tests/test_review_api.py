@@ -1360,3 +1360,22 @@ def test_every_frame_of_an_animation_is_shown_as_it_is_exported(tmp_path: Path):
         drawn = client.post(f"/api/media/{index}/regions", json={"frame": 1, "box": [100, 40, 150, 100]}).json()["region"]
         followed = client.post(f"/api/media/{index}/regions/{drawn}/extend", json={"start": 1, "end": 5})
         assert followed.status_code == 200 and followed.json()["added"] == 4, followed.text
+
+
+
+def test_an_uploaded_box_too_small_to_see_is_refused(client: TestClient, session: ReviewSession):
+    """A region deleted on the page, then given again by an uploaded plan with a 0.1 px box: the
+    report listed no deletion and the region as hidden, while the face showed."""
+    assert client.post("/api/media/0/regions/f2/delete", json={"reason": "false positive"}).status_code == 200
+    uploaded = session.plan.to_json()
+    uploaded["media"][0]["regions"].append({"id": "f2", "kind": "face", "source": "detector", "shape": "ellipse",
+                                            "keep_visible": False, "reason": None,
+                                            "boxes": [[0, 100.0, 100.0, 100.1, 100.1, "detected", 0.9]]})
+    answer = client.put("/api/plan", json=uploaded)
+    assert answer.status_code == 400 and "under 2 pixels wide or high" in answer.json()["error"], answer.json()
+    assert [r.id for r in saved(session).media[0].regions] == ["f1"]
+    uploaded["media"][0]["regions"][-1]["boxes"][0][3:5] = [140.0, 140.0]
+    assert client.put("/api/plan", json=uploaded).status_code == 200
+    assert finish_export(client)["state"] == "done"
+    edits = json.loads(session.report_path.read_text())["files"][0]["edits"]
+    assert [(e["action"], e["region"]) for e in edits][-2:] == [("delete_region", "f2"), ("add_region", "f2")]

@@ -256,6 +256,8 @@ class ReviewSession:
             for entry, new in zip(own["media"], data["media"]):
                 entry["regions"] = new["regions"]
             checked = Plan.from_json(own)
+            for media, new in zip(self.plan.media, checked.media):
+                self._check_uploaded(media, new.regions)
             snapshot = Snapshot({i: copy.deepcopy(m.regions) for i, m in enumerate(self.plan.media)}, "load_plan")
             self._push(snapshot)
             for media, new in zip(self.plan.media, checked.media):
@@ -350,6 +352,20 @@ class ReviewSession:
     def _new_id(self, media: MediaPlan, prefix: str) -> str:
         # A deleted region's id is never given again: the report reads deletions from the edit log.
         return media.new_region_id(prefix, {e.region for e in self.plan.edits if e.media == media.path and e.region})
+
+    def _check_uploaded(self, media: MediaPlan, regions: list[Region]) -> None:
+        """A box an upload adds or moves must be as large as one the page's own edits accept: a
+        region given again with a box of 0.1 px was reported as hidden while the face showed."""
+        before = {r.id: r for r in media.regions}
+        for region in regions:
+            was = before.get(region.id)
+            for frame, box in region.boxes.items():
+                if was is not None and was.boxes.get(frame) == box:
+                    continue
+                inside = box.clipped(media.width, media.height)
+                if inside.width < MIN_SIDE or inside.height < MIN_SIDE:
+                    raise EditError(f"the uploaded plan's region {region.id} has a box at frame {frame} under "
+                                    f"{MIN_SIDE:g} pixels wide or high inside the image")
 
     def _before(self, index: int, action: str, region_id: str) -> None:
         self._push(Snapshot({index: copy.deepcopy(self.plan.media[index].regions)}, action, region_id))
