@@ -358,6 +358,16 @@ def test_an_output_through_a_link_to_nothing_is_refused_before_any_work(shared_d
     assert leftovers(tmp_path) == []
 
 
+
+@pytest.mark.parametrize("options", [["--output-dir", "loop"], ["--output-dir", "out", "--manifest", "loop"]])
+def test_a_folders_manifest_through_a_loop_of_links_is_refused_in_one_line(shared_data, tmp_path, options):
+    # "unexpected RuntimeError: Symlink loop ...; this is a bug in veil" (Python before 3.13 raises so).
+    copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    result = veil(tmp_path / "in", *[tmp_path / o if o in ("loop", "out") else o for o in options])
+    assert result.exit_code == 2 and "a symbolic link that leads nowhere (or in a loop)" in result.stderr, result.stderr
+    assert "bug in veil" not in result.stderr
+
 def test_file_names_with_markup_characters_are_reported_verbatim(tmp_path):
     source = tmp_path / "holiday [edited] [bold] :smile:.jpg"
     source.write_bytes(b"not a photo")

@@ -122,6 +122,8 @@ OWN_OUTPUT = "an output of veil (name holds .redacted)"
 OWN_MANIFEST = "veil's manifest, the record of a run"
 OWN_FOLDER = "veil's output folder"
 EARLIER_OUTPUT_FOLDER = f"an earlier run's output folder (its {MANIFEST_NAME} records outputs written there)"
+STRANGER = ("in an output folder, which is passed over, but no veil run recorded writing it: it is not redacted, "
+            "and would be published with the outputs (move it out of that folder)")
 
 
 def unreadable(path: Path) -> str | None:
@@ -197,6 +199,7 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
             if real_path(here / name) in excluded:
                 subfolders.remove(name)
                 yield here / name, OWN_FOLDER, False
+                yield from _strangers(here / name, excluded)
             elif (reason := _skipped_folder(name)) is not None:
                 # A drive's own folders (.Trashes, lost+found) are often unreadable: not the user's.
                 subfolders.remove(name)
@@ -206,6 +209,7 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
                 # counted as the user's and mirrored into this run's output folder.
                 subfolders.remove(name)
                 yield here / name, EARLIER_OUTPUT_FOLDER, False
+                yield from _strangers(here / name, excluded)
         subfolders.sort()
         for name in sorted(files):
             file = here / name
@@ -234,18 +238,44 @@ def _earlier_output_folder(folder: Path) -> bool:
         return False
 
 
+def _strangers(folder: Path, excluded: set[Path]) -> Iterator[tuple[Path, str, bool]]:
+    """The photos, videos and sound files in an output folder passed over (and below it) that no
+    manifest records as written there: the user's own, left beside veil's outputs in the folder
+    that is published. Each fails, by name: passed over with the folder, they went unredacted and
+    unsaid. The manifests: the folder's own, and this run's where --manifest keeps it elsewhere."""
+    written: set[str] = set()
+    for manifest in [folder / MANIFEST_NAME, *(p for p in excluded if p.suffix == ".jsonl")]:
+        try:
+            with open(manifest, "rb") as lines:
+                written |= {location_key(output) for line in lines if (output := _recorded(line, "output")) is not None}
+        except OSError:
+            continue
+    for here, subfolders, files in os.walk(folder):
+        subfolders[:] = sorted(name for name in subfolders if _skipped_folder(name) is None)
+        for name in sorted(files):
+            file = Path(here, name)
+            if Path(name).suffix.lower() in MEDIA_SUFFIXES and _skipped_name(name) is None \
+                    and location_key(file) not in written and real_path(file) not in excluded:
+                yield file, STRANGER, True
+
+
 def _made_in(line: bytes, folder: Path) -> bool:
     """Whether a manifest's line records an output inside `folder` made from an input outside it.
     Records name files resolved (veil.manifest.recorded_name); a URL names no folder here, and a
     line cut short by a crash says nothing."""
+    output, source = _recorded(line, "output"), _recorded(line, "path")
+    return output is not None and source is not None and Path(output).is_relative_to(folder) \
+        and not Path(source).is_relative_to(folder)
+
+
+def _recorded(line: bytes, key: str) -> str | None:
+    """The file a manifest's line names under `key` ("path", "output"); None where it names none."""
     try:
         record = json.loads(line)
     except (ValueError, RecursionError):
-        return False
-    if not isinstance(record, dict) or not isinstance(record.get("path"), str) \
-            or not isinstance(record.get("output"), str):
-        return False
-    return Path(record["output"]).is_relative_to(folder) and not Path(record["path"]).is_relative_to(folder)
+        return None
+    value = record.get(key) if isinstance(record, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _denied(path: Path) -> str | None:
@@ -416,7 +446,7 @@ def check_writable(target: Path | Url, overwrite: bool, what: str = "the output"
             raise OutputError(f"{what} {shown(target)} is a folder")
         if isinstance(target, Path) and not appended and (other := not_a_file(target)):
             raise OutputError(replacing_refused(target, other, what))
-        if isinstance(target, Path) and appended and (other := not_a_file(target.resolve())) in ("a pipe", "a socket"):
+        if isinstance(target, Path) and appended and (other := not_a_file(real_path(target))) in ("a pipe", "a socket"):
             # Opened to append, a pipe no program reads would hold the run before its first file.
             raise OutputError(f"{what} {shown(target)} is {other}: name a file")
         if run_file and isinstance(target, Path) and (media := media_at(target)):
