@@ -230,6 +230,21 @@ def test_a_photo_of_the_users_in_an_output_folder_passed_over_fails_by_name(shar
     assert run.returncode == 1 and f"veil: {mine}: in an output folder" in run.stderr, run.stderr
 
 
+
+def test_only_names_veil_gives_its_outputs_are_passed_over_as_outputs(shared_data, tmp_path):
+    # Any name holding ".redacted" was passed over as veil's output, unsaid under -q: a user's
+    # a.redacted.b.jpg stayed as it was, and matches the *.redacted.* one publishes.
+    folder = tmp_path / "in"
+    copy_in(shared_data, TWO_PEOPLE, folder, "a.redacted.b.jpg")
+    copy_in(shared_data, TWO_PEOPLE, folder, "c.redacted.jpg")
+    run = veil_subprocess(folder, "--output-dir", tmp_path / "out", "--json", "-j", "1")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert [Path(r["input"]).name for r in summary["results"]] == ["a.redacted.b.jpg"]
+    assert [(Path(s["path"]).name, s["reason"]) for s in summary["skipped_files"]] == [
+        ("c.redacted.jpg", "an output of veil (name holds .redacted)")]
+    assert (tmp_path / "out" / "a.redacted.b.jpg").exists()
+
 def test_what_cannot_be_read_fails_by_name_and_is_never_passed_over(shared_data, tmp_path):
     """A folder veil may not list may hold the very faces the user meant to hide: it is a failure
     (named, counted, exit 1), as is a file it may not read, never a silent or 'not media' skip.

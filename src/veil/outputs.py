@@ -308,7 +308,7 @@ def _skipped_name(name: str) -> str | None:
     """Why a file found in a folder is passed over for its name alone (None: look at it)."""
     if name.startswith("."):
         return "hidden file"
-    if REDACTED_TAG in Path(name).stem:
+    if Path(name).stem.endswith(REDACTED_TAG):  # as veil names its outputs: a.redacted.b.jpg is a user's
         return OWN_OUTPUT
     if name == MANIFEST_NAME:
         return OWN_MANIFEST
