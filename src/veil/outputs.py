@@ -135,7 +135,8 @@ def unreadable(path: Path) -> str | None:
         return f"cannot be read ({error.strerror or error})"
 
 
-def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) -> tuple[list[Input], list[Skipped]]:
+def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = (),
+                   manifest: Path | None = None) -> tuple[list[Input], list[Skipped]]:
     """Expand folders recursively (symlinked folders followed once): the inputs, and what was skipped and why.
 
     Files named on the command line are taken whatever they hold (one that is neither photo
@@ -159,7 +160,7 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
             inputs += found
             skipped += passed
         elif path.is_dir():
-            for file, reason, cannot_read in _walk(path, excluded):
+            for file, reason, cannot_read in _walk(path, excluded, manifest):
                 if reason is None and real_path(file) in seen:
                     reason = "the same file was reached by another path"
                 if reason is None:
@@ -181,7 +182,7 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
     return inputs, skipped
 
 
-def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, bool]]:
+def _walk(root: Path, excluded: set[Path], manifest: Path | None) -> Iterator[tuple[Path, str | None, bool]]:
     """Every file below `root`, with the reason to skip it (None: look at its content), and
     whether it is a folder that could not be listed (a failure: its files were never seen)."""
     visited: set[tuple[int, int]] = set()
@@ -199,7 +200,7 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
             if real_path(here / name) in excluded:
                 subfolders.remove(name)
                 yield here / name, OWN_FOLDER, False
-                yield from _strangers(here / name, excluded)
+                yield from _strangers(here / name, excluded, manifest)
             elif (reason := _skipped_folder(name)) is not None:
                 # A drive's own folders (.Trashes, lost+found) are often unreadable: not the user's.
                 subfolders.remove(name)
@@ -209,7 +210,7 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
                 # counted as the user's and mirrored into this run's output folder.
                 subfolders.remove(name)
                 yield here / name, EARLIER_OUTPUT_FOLDER, False
-                yield from _strangers(here / name, excluded)
+                yield from _strangers(here / name, excluded, manifest)
         subfolders.sort()
         for name in sorted(files):
             file = here / name
@@ -238,15 +239,15 @@ def _earlier_output_folder(folder: Path) -> bool:
         return False
 
 
-def _strangers(folder: Path, excluded: set[Path]) -> Iterator[tuple[Path, str, bool]]:
+def _strangers(folder: Path, excluded: set[Path], manifest: Path | None) -> Iterator[tuple[Path, str, bool]]:
     """The photos, videos and sound files in an output folder passed over (and below it) that no
     manifest records as written there: the user's own, left beside veil's outputs in the folder
     that is published. Each fails, by name: passed over with the folder, they went unredacted and
     unsaid. The manifests: the folder's own, and this run's where --manifest keeps it elsewhere."""
     written: set[str] = set()
-    for manifest in [folder / MANIFEST_NAME, *(p for p in excluded if p.suffix == ".jsonl")]:
+    for records in (folder / MANIFEST_NAME, *([manifest] if manifest is not None else [])):
         try:
-            with open(manifest, "rb") as lines:
+            with open(records, "rb") as lines:
                 written |= {location_key(output) for line in lines if (output := _recorded(line, "output")) is not None}
         except OSError:
             continue
