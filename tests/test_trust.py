@@ -209,28 +209,6 @@ def test_an_earlier_output_folder_inside_the_input_folder_is_skipped_not_redacte
 
 
 
-def test_a_photo_of_the_users_in_an_output_folder_passed_over_fails_by_name(shared_data, tmp_path):
-    # An output folder inside the input folder is passed over, and so were the user's own photos
-    # already in it: unredacted, unsaid under -q, exit 0, beside the outputs in the folder to publish.
-    folder = tmp_path / "in"
-    copy_in(shared_data, TWO_PEOPLE, folder, "a.jpg")
-    mine = copy_in(shared_data, TWO_PEOPLE, folder / "out", "b.jpg")
-    before = mine.read_bytes()
-    for _ in range(2):  # and again once the folder holds the first run's output and manifest
-        run = veil_subprocess(folder, "--output-dir", folder / "out", "-q", "-j", "1")
-        assert run.returncode == 1 and run.stderr.count(f"veil: {mine}: in an output folder, which is passed over, "
-                                                        "but no veil run recorded writing it") == 1, run.stderr
-        assert (folder / "out" / "a.jpg").exists() and mine.read_bytes() == before
-        assert str(folder / "out" / "a.jpg") not in run.stderr
-    # An earlier run's output folder, found inside the inputs of another run, is held to the same rule.
-    mine.rename(tmp_path / "b.jpg")
-    assert veil_subprocess(folder, "--output-dir", tmp_path / "pub", "-q", "-j", "1").returncode == 0
-    (tmp_path / "b.jpg").rename(mine)
-    run = veil_subprocess(folder, "--output-dir", tmp_path / "pub", "-q", "-j", "1")
-    assert run.returncode == 1 and f"veil: {mine}: in an output folder" in run.stderr, run.stderr
-
-
-
 def test_only_names_veil_gives_its_outputs_are_passed_over_as_outputs(shared_data, tmp_path):
     # Any name holding ".redacted" was passed over as veil's output, unsaid under -q: a user's
     # a.redacted.b.jpg stayed as it was, and matches the *.redacted.* one publishes.

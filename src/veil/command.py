@@ -187,8 +187,7 @@ def redact(
     say_at_stop(audit.said())
     run_files = [*written, *([manifest] if manifest is not None else [])]
     try:
-        inputs, skipped = find_inputs(named, plan, plan_file, [*run_files, *([target_dir] if target_dir else [])],
-                                      manifest)
+        inputs, skipped = find_inputs(named, plan, plan_file, [*run_files, *([target_dir] if target_dir else [])])
         if not named:  # the whole plan rendered: what it lacks is this run's to say
             skipped += never_planned(plan)
     except RemoteError as error:
@@ -337,7 +336,7 @@ def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, ctx: 
 
 
 def find_inputs(paths: list[Path | Url], plan: Plan, plan_file: Path | None,
-                exclude: list[Path | Url], manifest: Path | None = None) -> tuple[list[Input], list[Skipped]]:
+                exclude: list[Path | Url]) -> tuple[list[Input], list[Skipped]]:
     """The files to work on: those named (folders searched), or a loaded plan's."""
     if plan_file is not None and not paths:
         planned = [location(m.path) for m in plan.media]
@@ -351,7 +350,7 @@ def find_inputs(paths: list[Path | Url], plan: Plan, plan_file: Path | None,
         shared = Path(os.path.commonpath(folders)) if folders else None
         return [Input(where, shared if isinstance(where, Path) else where.parent, m.kind)
                 for where, m in zip(planned, plan.media)], []
-    return collect_inputs(paths, exclude, manifest)
+    return collect_inputs(paths, exclude)
 
 
 def never_planned(plan: Plan) -> list[Skipped]:

@@ -122,8 +122,6 @@ OWN_OUTPUT = "an output of veil (name holds .redacted)"
 OWN_MANIFEST = "veil's manifest, the record of a run"
 OWN_FOLDER = "veil's output folder"
 EARLIER_OUTPUT_FOLDER = f"an earlier run's output folder (its {MANIFEST_NAME} records outputs written there)"
-STRANGER = ("in an output folder, which is passed over, but no veil run recorded writing it: it is not redacted, "
-            "and would be published with the outputs (move it out of that folder)")
 
 
 def unreadable(path: Path) -> str | None:
@@ -135,8 +133,7 @@ def unreadable(path: Path) -> str | None:
         return f"cannot be read ({error.strerror or error})"
 
 
-def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = (),
-                   manifest: Path | None = None) -> tuple[list[Input], list[Skipped]]:
+def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) -> tuple[list[Input], list[Skipped]]:
     """Expand folders recursively (symlinked folders followed once): the inputs, and what was skipped and why.
 
     Files named on the command line are taken whatever they hold (one that is neither photo
@@ -160,7 +157,7 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = (),
             inputs += found
             skipped += passed
         elif path.is_dir():
-            for file, reason, cannot_read in _walk(path, excluded, manifest):
+            for file, reason, cannot_read in _walk(path, excluded):
                 if reason is None and real_path(file) in seen:
                     reason = "the same file was reached by another path"
                 if reason is None:
@@ -182,7 +179,7 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = (),
     return inputs, skipped
 
 
-def _walk(root: Path, excluded: set[Path], manifest: Path | None) -> Iterator[tuple[Path, str | None, bool]]:
+def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, bool]]:
     """Every file below `root`, with the reason to skip it (None: look at its content), and
     whether it is a folder that could not be listed (a failure: its files were never seen)."""
     visited: set[tuple[int, int]] = set()
@@ -200,7 +197,6 @@ def _walk(root: Path, excluded: set[Path], manifest: Path | None) -> Iterator[tu
             if real_path(here / name) in excluded:
                 subfolders.remove(name)
                 yield here / name, OWN_FOLDER, False
-                yield from _strangers(here / name, excluded, manifest)
             elif (reason := _skipped_folder(name)) is not None:
                 # A drive's own folders (.Trashes, lost+found) are often unreadable: not the user's.
                 subfolders.remove(name)
@@ -210,7 +206,6 @@ def _walk(root: Path, excluded: set[Path], manifest: Path | None) -> Iterator[tu
                 # counted as the user's and mirrored into this run's output folder.
                 subfolders.remove(name)
                 yield here / name, EARLIER_OUTPUT_FOLDER, False
-                yield from _strangers(here / name, excluded, manifest)
         subfolders.sort()
         for name in sorted(files):
             file = here / name
@@ -239,44 +234,18 @@ def _earlier_output_folder(folder: Path) -> bool:
         return False
 
 
-def _strangers(folder: Path, excluded: set[Path], manifest: Path | None) -> Iterator[tuple[Path, str, bool]]:
-    """The photos, videos and sound files in an output folder passed over (and below it) that no
-    manifest records as written there: the user's own, left beside veil's outputs in the folder
-    that is published. Each fails, by name: passed over with the folder, they went unredacted and
-    unsaid. The manifests: the folder's own, and this run's where --manifest keeps it elsewhere."""
-    written: set[str] = set()
-    for records in (folder / MANIFEST_NAME, *([manifest] if manifest is not None else [])):
-        try:
-            with open(records, "rb") as lines:
-                written |= {location_key(output) for line in lines if (output := _recorded(line, "output")) is not None}
-        except OSError:
-            continue
-    for here, subfolders, files in os.walk(folder):
-        subfolders[:] = sorted(name for name in subfolders if _skipped_folder(name) is None)
-        for name in sorted(files):
-            file = Path(here, name)
-            if Path(name).suffix.lower() in MEDIA_SUFFIXES and _skipped_name(name) is None \
-                    and location_key(file) not in written and real_path(file) not in excluded:
-                yield file, STRANGER, True
-
-
 def _made_in(line: bytes, folder: Path) -> bool:
     """Whether a manifest's line records an output inside `folder` made from an input outside it.
     Records name files resolved (veil.manifest.recorded_name); a URL names no folder here, and a
     line cut short by a crash says nothing."""
-    output, source = _recorded(line, "output"), _recorded(line, "path")
-    return output is not None and source is not None and Path(output).is_relative_to(folder) \
-        and not Path(source).is_relative_to(folder)
-
-
-def _recorded(line: bytes, key: str) -> str | None:
-    """The file a manifest's line names under `key` ("path", "output"); None where it names none."""
     try:
         record = json.loads(line)
     except (ValueError, RecursionError):
-        return None
-    value = record.get(key) if isinstance(record, dict) else None
-    return value if isinstance(value, str) else None
+        return False
+    if not isinstance(record, dict) or not isinstance(record.get("path"), str) \
+            or not isinstance(record.get("output"), str):
+        return False
+    return Path(record["output"]).is_relative_to(folder) and not Path(record["path"]).is_relative_to(folder)
 
 
 def _denied(path: Path) -> str | None:

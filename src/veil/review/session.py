@@ -354,8 +354,8 @@ class ReviewSession:
         return media.new_region_id(prefix, {e.region for e in self.plan.edits if e.media == media.path and e.region})
 
     def _check_uploaded(self, media: MediaPlan, regions: list[Region]) -> None:
-        """A box an upload adds or moves must be as large as one the page's own edits accept: a
-        region given again with a box of 0.1 px was reported as hidden while the face showed."""
+        """A box an upload adds or moves on the picture must be as large as one the page's own edits
+        accept: a region given again with a box of 0.1 px was reported as hidden while the face showed."""
         before = {r.id: r for r in media.regions}
         for region in regions:
             was = before.get(region.id)
@@ -363,7 +363,10 @@ class ReviewSession:
                 if was is not None and was.boxes.get(frame) == box:
                     continue
                 inside = box.clipped(media.width, media.height)
-                if inside.width < MIN_SIDE or inside.height < MIN_SIDE:
+                # A box wholly off the picture hides nothing and is reported as such (a plan's
+                # track carried past an edge has them); one on it must be large enough to see.
+                on_picture = inside.width > 0 and inside.height > 0
+                if on_picture and (inside.width < MIN_SIDE or inside.height < MIN_SIDE):
                     raise EditError(f"the uploaded plan's region {region.id} has a box at frame {frame} under "
                                     f"{MIN_SIDE:g} pixels wide or high inside the image")
 
