@@ -181,11 +181,13 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
         durations.append(duration)
     if len(frames) != media.frame_count:
         raise ValueError(f"the plan is for {media.frame_count} frames, the animation has {len(frames)}")
-    if header.fallback and fmt != "PNG":  # GIF and WebP have no place for it: it was never a frame
-        frames, durations = frames[1:], durations[1:]
-    options: dict = {"save_all": True, "duration": durations}
+    # The durations are the animation's frames', after the fallback image; GIF and WebP have no
+    # place for that image, which was never a frame.
+    options: dict = {"save_all": True, "duration": durations[1:] if header.fallback else durations}
     if header.fallback and fmt == "PNG":
-        options.update(default_image=True, duration=durations[1:])  # the durations of the frames after it
+        options["default_image"] = True
+    elif header.fallback:
+        frames = frames[1:]
     if any(frame.mode == "RGBA" for frame in frames):
         frames = [frame.convert("RGBA") for frame in frames]  # one mode for the writer; opaque ones stay opaque
         if fmt == "GIF":

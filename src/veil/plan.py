@@ -610,6 +610,11 @@ def _within_sound(end: float | None, media: dict[str, Any]) -> float | None:
 
 
 def _media_from_json(data: dict[str, Any], folder: Path | None, shared_detection: dict[str, Any]) -> MediaPlan:
+    detection = data.get("detection", shared_detection)
+    if "speech" in detection and detection["speech"] is None:
+        # The schema takes a null speech record (no search's record): read as none, as veil writes
+        # none, so that every reader of the record meets a dictionary or nothing.
+        detection = {key: value for key, value in detection.items() if key != "speech"}
     return MediaPlan(
         path=_located(data, folder),
         kind=data["kind"],
@@ -620,7 +625,7 @@ def _media_from_json(data: dict[str, Any], folder: Path | None, shared_detection
         unanalysed_frames=list(data.get("unanalysed_frames", [])),
         unchecked_frames=list(data.get("unchecked_frames", [])),
         unchecked_covered=data.get("unchecked_covered", False),
-        detection=data.get("detection", shared_detection),
+        detection=detection,
         scene_cuts=list(data.get("scene_cuts", [])),
         frame_times=list(data.get("frame_times", [])),
         regions=[
