@@ -209,6 +209,37 @@ def test_an_earlier_output_folder_inside_the_input_folder_is_skipped_not_redacte
 
 
 
+def test_a_users_file_in_an_output_folder_is_said_not_redacted_even_under_quiet(shared_data, tmp_path):
+    # veil never redacts its output folders' files (they are its outputs): a user's original kept
+    # in the folder veil writes to, the one to publish, stayed unredacted with exit 0, unsaid.
+    folder = tmp_path / "in"
+    copy_in(shared_data, TWO_PEOPLE, folder, "a.jpg")
+    out = folder / "out"
+    copy_in(shared_data, TWO_PEOPLE, out, "mine.jpg")
+    copy_in(shared_data, TWO_PEOPLE, out / "sub", "also.jpg")
+    elsewhere = tmp_path / "record.jsonl"
+    for run in range(2):
+        said = veil_subprocess(folder, "--output-dir", out, "--manifest", elsewhere, "-q", "-j", "1")
+        assert said.returncode == 0, said.stderr
+        assert f"the output folder {out} holds 2 photo, video or sound file(s) that no manifest records as " \
+               f"veil's output: {out / 'mine.jpg'}, {out / 'sub' / 'also.jpg'}: veil did not redact them" \
+            in said.stderr, said.stderr  # a.jpg, written there (the second time, recorded by the manifest), is not
+    assert (out / "mine.jpg").read_bytes() == (shared_data / TWO_PEOPLE).read_bytes()
+
+    # An earlier run's output folder, passed over, is looked at the same way, its own manifest read;
+    # a manifest's line naming no file a path can be is no fault.
+    with open(out / "veil-manifest.jsonl", "w") as manifest:
+        manifest.write(json.dumps({"path": "x", "output": "a\0b"}) + "\n")
+        manifest.write(json.dumps({"path": str(folder / "a.jpg"), "output": str(out / "a.jpg")}) + "\n")
+        manifest.write(json.dumps({"path": str(tmp_path / "b.jpg"), "output": str(out / "sub" / "also.jpg")}) + "\n")
+    said = veil_subprocess(folder, "--output-dir", tmp_path / "out2", "--json", "-j", "1")
+    assert said.returncode == 0, said.stderr
+    notes = json.loads(said.stdout)["notes"]
+    assert [note.split(": veil did not")[0] for note in notes if "no manifest records" in note] == [
+        f"the output folder {out} holds 1 photo, video or sound file(s) that no manifest records as veil's output: "
+        f"{out / 'mine.jpg'}"]
+
+
 def test_only_names_veil_gives_its_outputs_are_passed_over_as_outputs(shared_data, tmp_path):
     # Any name holding ".redacted" was passed over as veil's output, unsaid under -q: a user's
     # a.redacted.b.jpg stayed as it was, and matches the *.redacted.* one publishes.

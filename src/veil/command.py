@@ -39,8 +39,8 @@ from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption
                           KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, encoding_asked,
                           options_acting_on_nothing, parse_color, parse_hide_option, with_options_given)
-from veil.outputs import (Input, OutputClaims, OutputError, RunFileClash, Skipped, check_writable, claim_key,
-                          collect_inputs, output_path, partial_outputs)
+from veil.outputs import (EARLIER_OUTPUT_FOLDER, Input, OutputClaims, OutputError, RunFileClash, Skipped,
+                          check_writable, claim_key, collect_inputs, output_path, partial_outputs, unrecorded_media)
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
 from veil.plan import PIXELATE_BLOCKS, Encoding, MediaPlan, Plan, PlanError, RenderSettings
@@ -268,6 +268,9 @@ def redact(
                                     lambda source, output: unfinished.get(location_key(source)) == location_key(output),
                                     lambda source, output: made_otherwise(done.get(location_key(source)), output,
                                                                           fingerprint))
+        for line in unrecorded_media_notes(skipped, target_dir, manifest, [t.target for t in tasks if t.target is not None]):
+            run_notes.append(line)
+            err.print(f"veil: {line}")
         if stale := partial_outputs(*(t.target for t in tasks if isinstance(t.target, Path))):
             # Left by a run that was killed outright (SIGKILL, power loss): redacted, but unfinished.
             err.print(f"veil: {len(stale)} unfinished output(s) of an interrupted run lie beside this run's outputs, "
@@ -360,6 +363,21 @@ def never_planned(plan: Plan) -> list[Skipped]:
     return [Skipped(location(path), "in no plan: the run that saved the plan was stopped before it (redact it "
                                     "in a run of its own)")
             for path in plan.never_planned]
+
+
+def unrecorded_media_notes(skipped: list[Skipped], output_dir: Path | Url | None, manifest: Path | None,
+                           targets: list[Path | Url]) -> list[str]:
+    """A warning for each output folder (--output-dir, and an earlier run's passed over) holding
+    files no manifest records as veil's outputs: they are not redacted, and are published with it."""
+    folders = [s.path for s in skipped if s.reason == EARLIER_OUTPUT_FOLDER and isinstance(s.path, Path)]
+    if isinstance(output_dir, Path) and output_dir.is_dir():
+        folders.insert(0, output_dir)
+    found = unrecorded_media(folders, [manifest] if manifest is not None else [],
+                             [t for t in targets if isinstance(t, Path)])
+    return [f"the output folder {shown(folder)} holds {len(files)} photo, video or sound file(s) that no manifest "
+            f"records as veil's output: {', '.join(shown(f) for f in files[:3])}{', ...' if len(files) > 3 else ''}: "
+            "veil did not redact them (it never redacts its output folders); if any is an original, move it out "
+            "before you publish the folder" for folder, files in found.items()]
 
 
 def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: Analysis, output: Path | Url | None,

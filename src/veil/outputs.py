@@ -238,14 +238,49 @@ def _made_in(line: bytes, folder: Path) -> bool:
     """Whether a manifest's line records an output inside `folder` made from an input outside it.
     Records name files resolved (veil.manifest.recorded_name); a URL names no folder here, and a
     line cut short by a crash says nothing."""
+    output, source = _recorded(line, "output"), _recorded(line, "path")
+    return output is not None and source is not None and Path(output).is_relative_to(folder) \
+        and not Path(source).is_relative_to(folder)
+
+
+def _recorded(line: bytes, key: str) -> str | None:
+    """The file a manifest's line names under `key` ("path", "output"); None where it names none
+    (a line cut short, a name no file can have)."""
     try:
         record = json.loads(line)
     except (ValueError, RecursionError):
-        return False
-    if not isinstance(record, dict) or not isinstance(record.get("path"), str) \
-            or not isinstance(record.get("output"), str):
-        return False
-    return Path(record["output"]).is_relative_to(folder) and not Path(record["path"]).is_relative_to(folder)
+        return None
+    value = record.get(key) if isinstance(record, dict) else None
+    return value if isinstance(value, str) and "\0" not in value else None
+
+
+def unrecorded_media(folders: Iterable[Path], manifests: Iterable[Path], written: Iterable[Path]) -> dict[Path, list[Path]]:
+    """Per output folder, the photo, video and sound files in it (and below it) that no manifest
+    records as an output and this run will not write: the user's own files, perhaps originals,
+    left where the redacted copies are published. veil never redacts its output folders' files
+    (they are its outputs), so these must be said. The manifests read: those found in the folders
+    and `manifests` (one kept elsewhere with --manifest)."""
+    found: dict[Path, list[Path]] = {}
+    seen: set[Path] = set()
+    manifests = list(manifests)
+    for folder in folders:
+        files = found.setdefault(folder, [])
+        for here, subfolders, names in os.walk(folder, onerror=lambda _: None):
+            subfolders[:] = sorted(name for name in subfolders if _skipped_folder(name) is None)
+            for name in sorted(names):
+                file = Path(here, name)
+                if name == MANIFEST_NAME:
+                    manifests.append(file)
+                elif Path(name).suffix.lower() in MEDIA_SUFFIXES and _skipped_name(name) is None \
+                        and real_path(file) not in seen:
+                    seen.add(real_path(file))
+                    files.append(file)
+    recorded = {location_key(path) for path in written}
+    for manifest in filter(Path.is_file, manifests):  # (a pipe, opened, would hold the run)
+        with contextlib.suppress(OSError), open(manifest, "rb") as lines:
+            recorded |= {location_key(output) for line in lines if (output := _recorded(line, "output")) is not None}
+    return {folder: unrecorded for folder, files in found.items()
+            if (unrecorded := [file for file in files if location_key(file) not in recorded])}
 
 
 def _denied(path: Path) -> str | None:
