@@ -254,6 +254,18 @@ def test_only_names_veil_gives_its_outputs_are_passed_over_as_outputs(shared_dat
         ("c.redacted.jpg", "an output of veil (name holds .redacted)")]
     assert (tmp_path / "out" / "a.redacted.b.jpg").exists()
 
+def test_quiet_still_names_a_photo_of_the_users_left_as_it_was(shared_data, tmp_path):
+    # -q printed no skip at all: a hidden photo was passed over, unredacted, in silence.
+    folder = tmp_path / "in"
+    copy_in(shared_data, TWO_PEOPLE, folder, "a.jpg")
+    copy_in(shared_data, TWO_PEOPLE, folder, ".b.jpg")
+    (folder / "notes.txt").write_text("not media")
+    (folder / "link.jpg").symlink_to(folder / "a.jpg")  # redacted, under its other name
+    run = veil_subprocess(folder, "--output-dir", tmp_path / "out", "-q", "-j", "1")
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == f"veil: skipped {folder / '.b.jpg'}: hidden file\n"
+
+
 def test_what_cannot_be_read_fails_by_name_and_is_never_passed_over(shared_data, tmp_path):
     """A folder veil may not list may hold the very faces the user meant to hide: it is a failure
     (named, counted, exit 1), as is a file it may not read, never a silent or 'not media' skip.

@@ -116,11 +116,20 @@ class Skipped:
         """An output, manifest or output folder of veil's: not one of the user's files."""
         return self.reason in (OWN_OUTPUT, OWN_MANIFEST, OWN_FOLDER, EARLIER_OUTPUT_FOLDER)
 
+    @property
+    def media_left_as_it_was(self) -> bool:
+        """A photo, video or sound file of the user's, by its name, that no output is made of (a
+        hidden one, say); one reached by another path is redacted under that one."""
+        return not self.veils_own and self.path.suffix.lower() in MEDIA_SUFFIXES \
+            and self.reason not in (SAME_FILE_REACHED, SAME_FILE_NAMED)
+
 
 # Why veil's own files found among the inputs are passed over.
 OWN_OUTPUT = "an output of veil (name holds .redacted)"
 OWN_MANIFEST = "veil's manifest, the record of a run"
 OWN_FOLDER = "veil's output folder"
+SAME_FILE_REACHED = "the same file was reached by another path"
+SAME_FILE_NAMED = "the same file was named by another path"
 EARLIER_OUTPUT_FOLDER = f"an earlier run's output folder (its {MANIFEST_NAME} records outputs written there)"
 
 
@@ -159,7 +168,7 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
         elif path.is_dir():
             for file, reason, cannot_read in _walk(path, excluded):
                 if reason is None and real_path(file) in seen:
-                    reason = "the same file was reached by another path"
+                    reason = SAME_FILE_REACHED
                 if reason is None:
                     kind = media_kind(file)
                     if kind is None and (reason := unreadable(file)) is not None:
@@ -172,7 +181,7 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
                 seen.add(real_path(file))
                 inputs.append(Input(file, path, kind))
         elif real_path(path) in seen:  # named twice, or by a link and its target: redacted once
-            skipped.append(Skipped(path, "the same file was named by another path", False))
+            skipped.append(Skipped(path, SAME_FILE_NAMED, False))
         else:
             seen.add(real_path(path))
             inputs.append(Input(path, path.parent, media_kind(path) if path.is_file() else None))
