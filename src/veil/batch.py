@@ -20,7 +20,7 @@ import socket
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import active_children, get_context, resource_tracker
 from pathlib import Path
 from queue import SimpleQueue
@@ -31,7 +31,7 @@ from veil.models import set_threads, usable_cores
 from veil.names import shown
 from veil.outputs import remove_partial_outputs
 from veil.photo import file_sha256
-from veil.pipeline import FileResult, FileTask, redact_file, unexpected_error
+from veil.pipeline import FileResult, FileTask, Note, redact_file, unexpected_error
 from veil.remote import Url
 from veil.terminal import err
 
@@ -57,6 +57,7 @@ class Task:
     index: int
     file: FileTask
     show_progress: bool = False
+    failed_before: str | None = None  # why it is run again
 
 
 def local_workers(cluster: str) -> int | None:
@@ -189,12 +190,13 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                     broken |= crashed
                     result = outcome_of(future, task)
                     if crashed and suspects is not None:
-                        suspects.append(task)
+                        suspects.append(run_again(task, "a worker process of its pool died while it was in "
+                                                        "flight: a crash in a library, or killed"))
                     elif result.error and retry and attempts[task.index] == 0:
                         attempts[task.index] += 1
-                        queue.appendleft(task)
+                        queue.appendleft(run_again(task, f"a first attempt failed: {result.error}"))
                     else:
-                        finish(task.index, result)
+                        finish(task.index, with_earlier_failure(task, result))
     except BaseException as error:  # Ctrl-C or a signal: what is already running finishes, its outputs whole
         pool_manager = getattr(executor, "_executor_manager_thread", None)  # a process pool's: joined below
         if isinstance(executor, ProcessPoolExecutor):
@@ -220,6 +222,18 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
         raise
 
 
+def run_again(task: Task, why: str) -> Task:
+    """The task, to be run again, with why (the first reason given, where it is run again twice)."""
+    return task if task.failed_before else replace(task, failed_before=why)
+
+
+def with_earlier_failure(task: Task, result: FileResult) -> FileResult:
+    """A file done after a failed attempt says so: the report states what ran, a crash too."""
+    if task.failed_before and not result.error:
+        result.notes.append(Note(f"done again ({task.failed_before})"))
+    return result
+
+
 def record_as_finished(running: dict[Future, Task], finish: Callable[[int, FileResult], None]) -> None:
     """At a stop: wait for the tasks in flight, each one that returns a result passed to `finish`
     as it comes, not once all have: a second stop ends veil at once, and the output of a file
@@ -233,7 +247,8 @@ def record_as_finished(running: dict[Future, Task], finish: Callable[[int, FileR
         future = ended.get()
         if not future.cancelled() and future.exception() is None:
             try:  # a manifest that cannot be written: every file still finishing is waited for and named
-                finish(running[future].index, future.result())
+                task = running[future]
+                finish(task.index, with_earlier_failure(task, future.result()))
             except Exception as error:
                 failure = failure or error
     if failure is not None:
