@@ -9,6 +9,7 @@ share of its machine's cores.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -100,6 +101,21 @@ LOCAL_WORKER_CONFIG = {
 }
 
 
+def security_kept_in(folder: Path) -> Security:
+    """TLS for a local cluster, with a key made for this run, kept as files in `folder` (veil's,
+    private, removed with the run). Given in memory, it was written by Dask into a new folder
+    in the temp folder at each connection: a process stopped meanwhile left that folder behind,
+    with the key in it."""
+    made = Security.temporary()
+    key, cert = folder / "cluster-key.pem", folder / "cluster-cert.pem"
+    for path, text in ((key, made.tls_client_key), (cert, made.tls_client_cert)):
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(text)
+    return Security(require_encryption=True, tls_ca_file=str(cert),
+                    **{f"tls_{role}_{part}": str(key if part == "key" else cert)
+                       for role in ("client", "scheduler", "worker") for part in ("key", "cert")})
+
+
 @contextmanager
 def connect(cluster: str) -> Iterator[Client]:
     """A client of the scheduler at `cluster`, or of a LocalCluster of N one-thread workers."""
@@ -123,7 +139,7 @@ def connect(cluster: str) -> Iterator[Client]:
             with stops_blocked_for_children():
                 local = cluster_open.enter_context(LocalCluster(
                     n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
-                    silence_logs=logging.CRITICAL, security=Security.temporary()))
+                    silence_logs=logging.CRITICAL, security=security_kept_in(scratch)))
             yield cluster_open.enter_context(Client(local))
         return
     try:
