@@ -494,3 +494,41 @@ def test_a_run_that_plans_no_file_writes_no_plan(shared_data, tmp_path):
     photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
     assert veil_subprocess(photo, "--dry-run", "--save-plan", saved, "-q").returncode == 0
     assert Plan.load(saved).media[0].path == str(photo.absolute())
+
+
+def test_a_plan_changed_outside_veil_is_said_and_recorded_in_its_edits(shared_data, tmp_path):
+    # A plan edited by hand (a face's region deleted) was rendered and reported as if its regions
+    # were veil's detection and the recorded edits: the report had no trace of the change.
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    plan, report = tmp_path / "plan.json", tmp_path / "audit.json"
+    assert veil_subprocess(photo, "--dry-run", "--save-plan", plan, "-q").returncode == 0
+    saved = json.loads(plan.read_text())
+    plan.write_text(json.dumps(saved, indent=4))  # laid out anew, unchanged: as veil saved it
+    run = veil_subprocess("--plan", plan, "-o", tmp_path / "a.jpg", "--report", report)
+    assert run.returncode == 0 and "changed" not in run.stderr, run.stderr
+    audit = json.loads(report.read_text())
+    assert audit["plan_file"]["changed_outside_veil"] is None and audit["edits"] == []
+
+    del saved["media"][0]["regions"][0]
+    plan.write_text(json.dumps(saved))
+    again = tmp_path / "again.json"
+    run = veil_subprocess("--plan", plan, "-o", tmp_path / "b.jpg", "--report", report, "--overwrite",
+                          "--save-plan", again)
+    assert run.returncode == 0, run.stderr
+    assert f"the plan {plan}: it does not match the checksum veil saved in it: changed since" in run.stderr
+    audit = json.loads(report.read_text())
+    assert audit["plan_file"]["changed_outside_veil"].startswith("it does not match the checksum")
+    assert [(e["action"], e["detail"]["plan"]) for e in audit["edits"]] == [("plan changed outside veil", str(plan))]
+    assert "Plan changed outside veil" in (tmp_path / "audit.html").read_text()
+    # Saved again, the plan matches its new checksum, and the change stays in its edits.
+    run = veil_subprocess("--plan", again, "-o", tmp_path / "c.jpg", "--report", report, "--overwrite", "-q")
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    audit = json.loads(report.read_text())
+    assert audit["plan_file"]["changed_outside_veil"] is None
+    assert [e["action"] for e in audit["edits"]] == ["plan changed outside veil"]
+
+    del saved["checksum"]  # a plan another program wrote, or an older veil saved
+    plan.write_text(json.dumps(saved))
+    run = veil_subprocess("--plan", plan, "-o", tmp_path / "d.jpg", "--json")
+    assert run.returncode == 0, run.stderr
+    assert any(note.startswith(f"the plan {plan}: it holds no checksum") for note in json.loads(run.stdout)["notes"])

@@ -182,6 +182,10 @@ def redact(
         plan = Plan(render=render, encoding=encoding, veil_version=__version__)
 
     run_notes = say_what_dead_runs_left(err.print)
+    if plan_file is not None and plan.changed_outside:  # the audit's to know: in the edits, said unless -q
+        run_notes.append(f"the plan {shown(plan_file)}: {plan.changed_outside} (recorded in its edits)")
+        if not quiet:
+            err.print(f"veil: {run_notes[-1]}")
     written = [p for p in (save_plan, *(report_paths(report) if report else ())) if p is not None]
     audit = AuditFiles(save_plan, report)
     say_at_stop(audit.said())
@@ -331,6 +335,7 @@ def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, ctx: 
         raise Refused(f"{shown(plan_file)}: {error}")
     if not plan.media:  # a run where every file failed saves one: rendering it would detect afresh
         raise Refused(f"{shown(plan_file)}: the plan lists no files")
+
     try:
         with_options_given(plan, render, encoding, ctx)
     except ValueError as error:

@@ -308,6 +308,8 @@ class Plan:
     # The plan file this plan was loaded from, and its SHA-256 (for the audit report; not saved).
     loaded_from: str | None = field(default=None, compare=False)
     loaded_sha256: str | None = field(default=None, compare=False)
+    # Why that file is not as veil saved it (None: it is, or none was loaded); also in the edits.
+    changed_outside: str | None = field(default=None, compare=False)
     # The plan a stopped run saves (only its finished files): the stop, and the inputs it left
     # undone, {"signal", "files_not_done"}; saved, not loaded (a run of this plan is another run).
     interrupted: dict[str, Any] | None = field(default=None, compare=False)
@@ -410,8 +412,10 @@ class Plan:
         from veil.outputs import atomic_write_bytes
 
         folder = Path(path).absolute().parent
+        data = self.to_json(folder)
+        data[CHECKSUM] = plan_checksum(data)
         # NaN and Infinity are not JSON: another program could not read the plan, nor veil load it.
-        atomic_write_bytes(path, json.dumps(self.to_json(folder), indent=1, allow_nan=False).encode(), overwrite)
+        atomic_write_bytes(path, json.dumps(data, indent=1, allow_nan=False).encode(), overwrite)
 
     @classmethod
     def load(cls, path: Path) -> Plan:
@@ -423,7 +427,35 @@ class Plan:
             raise PlanError(f"cannot read plan: {reason}") from None
         plan = cls.from_json(data, Path(path).absolute().parent)
         plan.loaded_from, plan.loaded_sha256 = str(Path(path).absolute()), hashlib.sha256(raw).hexdigest()
+        if (change := changed_since_saved(data)) is not None:
+            plan.changed_outside = change
+            # Kept in the edits: the plan saved again (a review, --save-plan) carries the trace on.
+            plan.edits.append(Edit(now_iso(), ALL_FILES, CHANGED_OUTSIDE, detail={
+                "plan": plan.loaded_from, "sha256": plan.loaded_sha256}, reason=change))
         return plan
+
+
+# The plan's own SHA-256, as veil saved it: a plan changed since (by hand, by another program)
+# does not match it, and its regions are then not all veil's detection and the recorded edits.
+CHECKSUM = "checksum"
+CHANGED_OUTSIDE = "plan changed outside veil"
+
+
+def plan_checksum(data: dict[str, Any]) -> str:
+    """SHA-256 of a plan's JSON without its checksum, keys sorted: the same however it is laid out."""
+    body = {key: value for key, value in data.items() if key != CHECKSUM}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()).hexdigest()
+
+
+def changed_since_saved(data: dict[str, Any]) -> str | None:
+    """Why a loaded plan is not as veil saved it, or None where it is."""
+    if CHECKSUM not in data:
+        return ("it holds no checksum: written or edited by another program (by hand, say), or saved by a veil "
+                "older than checksums; its regions may not be veil's detection and the recorded edits")
+    if data[CHECKSUM] != plan_checksum(data):
+        return ("it does not match the checksum veil saved in it: changed since, by hand or by another program; "
+                "its regions may not be veil's detection and the recorded edits")
+    return None
 
 
 def _not_json(value: Any, where: str = "") -> str | None:

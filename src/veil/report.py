@@ -62,7 +62,9 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
         # The plan file this run started from, as it was then (None: planned in this run). Its
         # files' detection records say what was detected and when; the edits, what a person changed
         # (a reviewer, or a setting given over the plan).
-        "plan_file": {"path": plan.loaded_from, "sha256_when_loaded": plan.loaded_sha256} if plan.loaded_from else None,
+        "plan_file": {"path": plan.loaded_from, "sha256_when_loaded": plan.loaded_sha256,
+                      # Why it is not as veil saved it (null: it is): its regions may be no one's recorded work.
+                      "changed_outside_veil": plan.changed_outside} if plan.loaded_from else None,
         "models": models_used(plan),
         "settings": {
             "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks,
@@ -279,6 +281,8 @@ def render_html(report: dict[str, Any]) -> str:
         row("Plan", f"loaded from {plan_file['path']} (SHA-256 when loaded: {plan_file['sha256_when_loaded']}); "
                     "each file's detection record below says what was detected, and the edits what a person "
                     "changed (a reviewer, a setting given over the plan)" if plan_file else "made in this run"),
+        *([row("Plan changed outside veil", f"YES: {plan_file['changed_outside_veil']}")]
+          if plan_file and plan_file["changed_outside_veil"] else []),
     ]
     for model in report["models"]:
         parts += [row(f"Model: {model['used_for'] or 'named by the plan'}", f"{model['name']} ({model['file']})"),

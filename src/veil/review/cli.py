@@ -200,6 +200,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         except PlanError as error:
             raise SessionError(f"{shown(plan_file)}: {error}") from None
         check_media(plan)
+        say_changed_outside(plan)
         say_never_planned(plan)
         given(plan, False)
         if save_plan is not None and save_plan.exists() and not overwrite and not os.path.samefile(save_plan, plan_file):
@@ -270,6 +271,11 @@ def run_files_checked(plan_path: Path, report: Path | None) -> Path:
     return report_path
 
 
+def say_changed_outside(plan: Plan) -> None:
+    if plan.changed_outside:
+        say(f"veil review: the plan {plan.loaded_from}: {plan.changed_outside} (recorded in its edits)")
+
+
 def resume(plan_path: Path, sources: list[Path], overwrite: bool = False) -> Plan | None:
     """The saved plan of an earlier session for the same files, or None if there is none (or
     it is for other files and `overwrite` says it may be replaced)."""
@@ -287,6 +293,7 @@ def resume(plan_path: Path, sources: list[Path], overwrite: bool = False) -> Pla
         raise SessionError(f"{plan_path} exists and is a plan for other files: continue it with --plan, "
                            "choose another file with --save-plan, or replace it with --overwrite")
     check_media(plan)
+    say_changed_outside(plan)
     say(f"resuming the review saved in {plan_path} ({len(plan.edits)} edit(s) so far)")
     return plan
 
