@@ -4,6 +4,7 @@ saved to disk), undo/redo, plan upload, and export (outputs and report), on real
 from __future__ import annotations
 
 import io
+import copy
 import json
 import os
 import shutil
@@ -411,6 +412,20 @@ def test_the_report_names_each_region_an_uploaded_plan_removed_or_changed(client
         [("replace_region", "an uploaded plan", "cleanup")]
     assert changed["edits"][0]["detail"]["frames_changed"] == [0]  # a moved box, not a face let show
     assert "keep_visible" not in changed["edits"][0]["detail"]
+
+
+def test_an_upload_cannot_claim_a_region_came_from_the_detector(client: TestClient, session: ReviewSession):
+    # An upload's regions were taken with the source they claimed: a box the reviewer drew in the
+    # upload read in the report as the detector's, and a detected face as the reviewer's.
+    edited = session.plan.to_json()
+    f1, f2 = edited["media"][0]["regions"]
+    f1["source"] = "reviewer"
+    added = copy.deepcopy(f2) | {"id": "new"}
+    added["boxes"] = [[0, 1.0, 1.0, 60.0, 60.0, "reviewer", None]]
+    edited["media"][0]["regions"].append(added)
+    assert client.put("/api/plan", json=edited).status_code == 200
+    assert {r.id: r.source for r in saved(session).media[0].regions} == {"f1": "detector", "f2": "detector",
+                                                                         "new": "reviewer"}
 
 
 def test_invalid_plan_file_gives_a_clear_error(detected_plan: Path, tmp_path: Path):

@@ -17,7 +17,7 @@ import copy
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +257,7 @@ class ReviewSession:
                 entry["regions"] = new["regions"]
             checked = Plan.from_json(own)
             for media, new in zip(self.plan.media, checked.media):
+                new.regions = sources_kept(media.regions, new.regions)
                 self._check_uploaded(media, new.regions)
             snapshot = Snapshot({i: copy.deepcopy(m.regions) for i, m in enumerate(self.plan.media)}, "load_plan")
             self._push(snapshot)
@@ -486,6 +487,14 @@ def settings_said(plan: Plan) -> dict[str, str]:
     settings = {**asdict(plan.render), **plan.encoding.settings()}
     settings["color"] = "#" + "".join(f"{channel:02x}" for channel in plan.render.color)
     return {name: "veil's default" if value is None else str(value) for name, value in settings.items()}
+
+
+def sources_kept(before: list[Region], after: list[Region]) -> list[Region]:
+    """An upload's regions, each with the source it had in the session; one the upload adds is the
+    reviewer's, whatever the upload claims (a "detector" region no detector found)."""
+    old = {r.id: r.source for r in before}
+    return [r if r.source == old.get(r.id, "reviewer") else replace(r, source=old.get(r.id, "reviewer"))
+            for r in after]
 
 
 def uploaded_changes(before: list[Region], after: list[Region]) -> list[tuple[str, str, dict[str, Any]]]:
