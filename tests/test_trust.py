@@ -9,6 +9,7 @@ exactly what ran. Real files, real detector, the real command.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -30,7 +31,7 @@ import pytest
 from PIL import Image
 
 from veil import interrupt
-from photo_support import TWO_PEOPLE, copy_in, leftovers, rgb_of, veil, veil_subprocess
+from photo_support import OBAMA, TWO_PEOPLE, copy_in, leftovers, rgb_of, veil, veil_subprocess
 
 CLIP = "videos/youtube_faces/Aaron_Guiel5.mp4"
 
@@ -216,43 +217,43 @@ def test_a_users_file_in_an_output_folder_is_said_not_redacted_even_under_quiet(
     copy_in(shared_data, TWO_PEOPLE, folder, "a.jpg")
     out = folder / "out"
     copy_in(shared_data, TWO_PEOPLE, out, "mine.jpg")
-    copy_in(shared_data, TWO_PEOPLE, out / "sub", "also.jpg")
+    copy_in(shared_data, OBAMA, out / "sub", "also.jpg")
     elsewhere = tmp_path / "record.jsonl"
+    said_of = "photo, video or sound file(s) that are not veil's outputs as a manifest records them (by SHA-256)"
     for run in range(2):
         said = veil_subprocess(folder, "--output-dir", out, "--manifest", elsewhere, "-q", "-j", "1")
         assert said.returncode == 0, said.stderr
-        assert f"the output folder {out} holds 2 photo, video or sound file(s) that no manifest records as " \
-               f"veil's output: {out / 'mine.jpg'}, {out / 'sub' / 'also.jpg'}: veil did not redact them" \
-            in said.stderr, said.stderr  # a.jpg, written there (the second time, recorded by the manifest), is not
+        assert f"the output folder {out} holds 2 {said_of}: {out / 'mine.jpg'}, {out / 'sub' / 'also.jpg'}: veil " \
+               "did not redact them" in said.stderr, said.stderr  # not a.jpg, this run's (then the manifest's)
     assert (out / "mine.jpg").read_bytes() == (shared_data / TWO_PEOPLE).read_bytes()
 
     # An earlier run's output folder, passed over, is looked at the same way, its own manifest read;
     # a manifest's line naming no file a path can be is no fault.
     with open(out / "veil-manifest.jsonl", "w") as manifest:
         manifest.write(json.dumps({"path": "x", "output": "a\0b"}) + "\n")
-        manifest.write(json.dumps({"path": str(folder / "a.jpg"), "output": str(out / "a.jpg")}) + "\n")
-        manifest.write(json.dumps({"path": str(tmp_path / "b.jpg"), "output": str(out / "sub" / "also.jpg")}) + "\n")
+        for line in elsewhere.read_text().splitlines():
+            manifest.write(line + "\n")
+        also = out / "sub" / "also.jpg"
+        manifest.write(json.dumps({"path": str(tmp_path / "b.jpg"), "output": str(also),
+                                   "output_sha256": hashlib.sha256(also.read_bytes()).hexdigest()}) + "\n")
     said = veil_subprocess(folder, "--output-dir", tmp_path / "out2", "--json", "-j", "1")
     assert said.returncode == 0, said.stderr
-    notes = json.loads(said.stdout)["notes"]
-    assert [note.split(": veil did not")[0] for note in notes if "no manifest records" in note] == [
-        f"the output folder {out} holds 1 photo, video or sound file(s) that no manifest records as veil's output: "
-        f"{out / 'mine.jpg'}"]
+    notes = [note.split(": veil did not")[0] for note in json.loads(said.stdout)["notes"] if said_of in note]
+    assert notes == [f"the output folder {out} holds 1 {said_of}: {out / 'mine.jpg'}"]
 
+    # Outputs are known by their hash: moved with their folder they are still veil's; an original
+    # copied over one is not.
+    moved = tmp_path / "moved"
+    (tmp_path / "out2").rename(moved)
+    said = veil_subprocess(folder, "--output-dir", moved, "--json", "-j", "1", "--overwrite")
+    assert not [note for note in json.loads(said.stdout)["notes"] if f"folder {moved} " in note], said.stdout
+    (moved / "a.jpg").write_bytes((folder / "a.jpg").read_bytes())
+    (folder / "a.jpg").rename(folder / "c.jpg")  # the input renamed: this run does not write a.jpg again
+    os.utime(moved / "veil-manifest.jsonl", (1, 1))  # the copy, made after the manifest, is hashed
+    said = veil_subprocess(folder, "--output-dir", moved, "--json", "-j", "1")
+    notes = [note.split(": veil did not")[0] for note in json.loads(said.stdout)["notes"] if f"folder {moved} " in note]
+    assert notes == [f"the output folder {moved} holds 1 {said_of}: {moved / 'a.jpg'}"]
 
-def test_only_names_veil_gives_its_outputs_are_passed_over_as_outputs(shared_data, tmp_path):
-    # Any name holding ".redacted" was passed over as veil's output, unsaid under -q: a user's
-    # a.redacted.b.jpg stayed as it was, and matches the *.redacted.* one publishes.
-    folder = tmp_path / "in"
-    copy_in(shared_data, TWO_PEOPLE, folder, "a.redacted.b.jpg")
-    copy_in(shared_data, TWO_PEOPLE, folder, "c.redacted.jpg")
-    run = veil_subprocess(folder, "--output-dir", tmp_path / "out", "--json", "-j", "1")
-    assert run.returncode == 0, run.stderr
-    summary = json.loads(run.stdout)
-    assert [Path(r["input"]).name for r in summary["results"]] == ["a.redacted.b.jpg"]
-    assert [(Path(s["path"]).name, s["reason"]) for s in summary["skipped_files"]] == [
-        ("c.redacted.jpg", "an output of veil (name holds .redacted)")]
-    assert (tmp_path / "out" / "a.redacted.b.jpg").exists()
 
 def test_quiet_still_names_a_photo_of_the_users_left_as_it_was(shared_data, tmp_path):
     # -q printed no skip at all: a hidden photo was passed over, unredacted, in silence.

@@ -272,7 +272,8 @@ def redact(
                                     lambda source, output: unfinished.get(location_key(source)) == location_key(output),
                                     lambda source, output: made_otherwise(done.get(location_key(source)), output,
                                                                           fingerprint))
-        for line in unrecorded_media_notes(skipped, target_dir, manifest, [t.target for t in tasks if t.target is not None]):
+        this_runs = [*(t.target for t in tasks), *(r.output for r in results if r.already_done)]
+        for line in unrecorded_media_notes(skipped, target_dir, manifest, [o for o in this_runs if o is not None]):
             run_notes.append(line)
             err.print(f"veil: {line}")
         if stale := partial_outputs(*(t.target for t in tasks if isinstance(t.target, Path))):
@@ -373,14 +374,16 @@ def never_planned(plan: Plan) -> list[Skipped]:
 def unrecorded_media_notes(skipped: list[Skipped], output_dir: Path | Url | None, manifest: Path | None,
                            targets: list[Path | Url]) -> list[str]:
     """A warning for each output folder (--output-dir, and an earlier run's passed over) holding
-    files no manifest records as veil's outputs: they are not redacted, and are published with it."""
+    files that are not veil's outputs (`targets`: this run's): they are not redacted, and are
+    published with it."""
     folders = [s.path for s in skipped if s.reason == EARLIER_OUTPUT_FOLDER and isinstance(s.path, Path)]
     if isinstance(output_dir, Path) and output_dir.is_dir():
         folders.insert(0, output_dir)
     found = unrecorded_media(folders, [manifest] if manifest is not None else [],
                              [t for t in targets if isinstance(t, Path)])
-    return [f"the output folder {shown(folder)} holds {len(files)} photo, video or sound file(s) that no manifest "
-            f"records as veil's output: {', '.join(shown(f) for f in files[:3])}{', ...' if len(files) > 3 else ''}: "
+    return [f"the output folder {shown(folder)} holds {len(files)} photo, video or sound file(s) that are not veil's "
+            f"outputs as a manifest records them (by SHA-256): "
+            f"{', '.join(shown(f) for f in files[:3])}{', ...' if len(files) > 3 else ''}: "
             "veil did not redact them (it never redacts its output folders); if any is an original, move it out "
             "before you publish the folder" for folder, files in found.items()]
 

@@ -60,6 +60,8 @@ class Record:
     worker: str | None = None
     reason: str | None = None
     settings: str | None = None  # fingerprint of the settings the output was made with
+    # The output's modification time then: one changed since (an original copied over it) differs.
+    output_mtime_ns: int | None = None
 
     @classmethod
     def of(cls, result: FileResult, settings: str) -> Record:
@@ -68,6 +70,7 @@ class Record:
             path=recorded_name(result.source), status=status,
             input_sha256=result.input_sha256,
             output=recorded_name(result.output) if result.output else None, output_sha256=result.output_sha256,
+            output_mtime_ns=_mtime_ns(result.output),
             regions=result.regions, regions_by_kind=result.by_kind, seconds=round(result.seconds, 3),
             worker=result.worker,
             reason=ALREADY_DONE if result.already_done else result.error, settings=settings,
@@ -249,6 +252,13 @@ def made_otherwise(record: Record | None, target: Path | Url, settings: str) -> 
     or by another veil or model: the reason a rerun refuses it, which "exists" alone would not tell."""
     return (record is not None and record.done and record.settings != settings and record.output is not None
             and location_key(record.output) == location_key(target) and target.is_file())
+
+
+def _mtime_ns(output: Path | Url | None) -> int | None:
+    try:
+        return output.stat().st_mtime_ns if isinstance(output, Path) else None
+    except OSError:
+        return None
 
 
 def _sha256(where: Path | Url) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import stat
@@ -247,28 +248,38 @@ def _made_in(line: bytes, folder: Path) -> bool:
     """Whether a manifest's line records an output inside `folder` made from an input outside it.
     Records name files resolved (veil.manifest.recorded_name); a URL names no folder here, and a
     line cut short by a crash says nothing."""
-    output, source = _recorded(line, "output"), _recorded(line, "path")
+    record = _record(line)
+    output, source = _named(record, "output"), _named(record, "path")
     return output is not None and source is not None and Path(output).is_relative_to(folder) \
         and not Path(source).is_relative_to(folder)
 
 
-def _recorded(line: bytes, key: str) -> str | None:
-    """The file a manifest's line names under `key` ("path", "output"); None where it names none
-    (a line cut short, a name no file can have)."""
+def _record(line: bytes) -> dict[str, object]:
+    """A manifest's line as read (empty where it is cut short or not a record)."""
     try:
         record = json.loads(line)
     except (ValueError, RecursionError):
-        return None
-    value = record.get(key) if isinstance(record, dict) else None
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _named(record: dict[str, object], key: str) -> str | None:
+    """The text a record gives under `key` ("path", "output"); None where it gives none a file's
+    name could be."""
+    value = record.get(key)
     return value if isinstance(value, str) and "\0" not in value else None
 
 
 def unrecorded_media(folders: Iterable[Path], manifests: Iterable[Path], written: Iterable[Path]) -> dict[Path, list[Path]]:
-    """Per output folder, the photo, video and sound files in it (and below it) that no manifest
-    records as an output and this run will not write: the user's own files, perhaps originals,
-    left where the redacted copies are published. veil never redacts its output folders' files
-    (they are its outputs), so these must be said. The manifests read: those found in the folders
-    and `manifests` (one kept elsewhere with --manifest)."""
+    """Per output folder, the photo, video and sound files in it (and below it) that are not veil's
+    outputs as a manifest records them, nor this run's to write: the user's own files, perhaps
+    originals, left where the redacted copies are published. veil never redacts its output
+    folders' files (they are its outputs), so these must be said.
+
+    An output is known by the SHA-256 a manifest records, wherever it lies now (the folder moved,
+    renamed). A file still at its recorded name with its recorded modification time is not hashed
+    again; one changed since (an original copied over it) is. The manifests read: those found in
+    the folders, and `manifests` (one kept elsewhere)."""
     found: dict[Path, list[Path]] = {}
     seen: set[Path] = set()
     manifests = list(manifests)
@@ -281,15 +292,32 @@ def unrecorded_media(folders: Iterable[Path], manifests: Iterable[Path], written
                 if name == MANIFEST_NAME:
                     manifests.append(file)
                 elif Path(name).suffix.lower() in MEDIA_SUFFIXES and _skipped_name(name) is None \
-                        and real_path(file) not in seen:
+                        and real_path(file) not in seen and file.is_file():  # (a pipe would hold the hash)
                     seen.add(real_path(file))
                     files.append(file)
-    recorded = {location_key(path) for path in written}
+    this_run = {location_key(path) for path in written}
+    recorded: dict[str, object] = {}  # an output's name: its modification time when recorded
+    hashes: set[str] = set()
     for manifest in filter(Path.is_file, manifests):  # (a pipe, opened, would hold the run)
         with contextlib.suppress(OSError), open(manifest, "rb") as lines:
-            recorded |= {location_key(output) for line in lines if (output := _recorded(line, "output")) is not None}
-    return {folder: unrecorded for folder, files in found.items()
-            if (unrecorded := [file for file in files if location_key(file) not in recorded])}
+            for record in map(_record, lines):
+                if (output := _named(record, "output")) is not None and isinstance(sha := record.get("output_sha256"), str):
+                    recorded[location_key(output)] = record.get("output_mtime_ns")
+                    hashes.add(sha)
+
+    def veils(file: Path) -> bool:
+        key = location_key(file)
+        try:
+            return key in this_run or recorded.get(key) == file.stat().st_mtime_ns or _sha256(file) in hashes
+        except OSError:  # gone, or unreadable: not known as veil's
+            return False
+
+    return {folder: unrecorded for folder, files in found.items() if (unrecorded := [f for f in files if not veils(f)])}
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _denied(path: Path) -> str | None:
