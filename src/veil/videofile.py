@@ -1033,10 +1033,16 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
     return copies, reencode
 
 
+# A language as ISO 639-2 (Matroska's "eng") or a BCP 47 tag ("en", "pt-BR", "zh-Hant-TW", "sl-rozaj").
+TRACK_LANGUAGE = re.compile(r"[a-z]{2,3}(-[a-z]{4})?(-(?:[a-z]{2}|[0-9]{3}))?(-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*",
+                            re.IGNORECASE)
+
+
 def keep_track_choice(source: av.stream.Stream, stream: av.stream.Stream) -> None:
     """What a player chooses a track by: its language and whether it is the default (or forced).
-    Its title is not kept (it may name a person, as "Interview with ...")."""
-    if language := source.metadata.get("language"):
+    Its title is not kept (it may name a person, as "Interview with ..."), nor a "language" that
+    is no language tag (Matroska takes any text there: a name, a place)."""
+    if (language := source.metadata.get("language")) and TRACK_LANGUAGE.fullmatch(language):
         stream.metadata["language"] = language
     with contextlib.suppress(AttributeError):  # a PyAV without dispositions: left as the muxer sets them
         stream.disposition = source.disposition
