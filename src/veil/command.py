@@ -424,6 +424,10 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
                                              input_sha256=record.input_sha256, output_sha256=record.output_sha256))
                     continue
             replace = overwrite or (target is not None and ours(item.source, target))
+            if replace and not overwrite and isinstance(target, Path) and target.exists():
+                # Never replaced unsaid: a file put there since (by hand) would be lost in silence.
+                err.print(f"veil: {shown(target)}: replaced, as the unfinished output of an earlier run that was "
+                          "stopped (the manifest records it started it and never finished)")
             if target is not None and not replace and made_otherwise(item.source, target):
                 raise OutputError(f"the output {shown(target)} was made by an earlier run under other settings, "
                                   "or by another veil or model (the manifest says): use --overwrite to redo it")
