@@ -490,6 +490,20 @@ def test_a_plan_report_or_manifest_never_replaces_a_photo_even_with_overwrite(sh
     assert result.exit_code == 2 and f"{broken} would replace a .mp4 file" in result.output, result.output
 
 
+@pytest.mark.parametrize("option, name, said", [
+    ("--manifest", "records/", "records/: name a file, not a folder"),
+    ("--report", "", "an empty name: name a file, not a folder"),
+    ("--output-dir", "", "--output-dir names nothing (an empty name)"),
+    ("-o", "", "-o names nothing (an empty name)"),
+], ids=["manifest-folder", "report-empty", "output-dir-empty", "output-empty"])
+def test_a_name_that_names_no_file_is_refused(shared_data, tmp_path, option, name, said):
+    # --manifest records/ made a file named records; --output-dir "" wrote into the current folder.
+    copy_in(shared_data, TWO_PEOPLE, tmp_path / "in", "a.jpg")
+    run = veil_subprocess(tmp_path / "in", option, name, cwd=tmp_path)
+    assert run.returncode == 2 and said in run.stderr, run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"] and len(list((tmp_path / "in").iterdir())) == 1
+
+
 def test_an_output_named_as_the_report_or_the_plan_is_refused(shared_data, tmp_path):
     # The photo failed and the run went on, writing the report's JSON under the photo's name.
     source = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")

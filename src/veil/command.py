@@ -119,6 +119,8 @@ def local_path(text: str) -> Path:
     """A run file (plan, report, manifest): written or appended to in place, so a local path."""
     if is_url(text):
         raise typer.BadParameter(f"{shown(text)}: plans, reports and manifests are local files, not URLs")
+    if not text or text.endswith("/"):  # Path("out/") is "out": a file would be made where a folder was meant
+        raise typer.BadParameter(f"{shown(text) or 'an empty name'}: name a file, not a folder")
     return Path(text)
 
 
@@ -162,6 +164,8 @@ def redact(
     started = time.monotonic()
     if output is not None and output_dir is not None:
         raise typer.BadParameter("use either -o or --output-dir, not both")
+    if "" in (output, output_dir):  # Path("") is the current folder: never meant
+        raise typer.BadParameter(f"{'-o' if output == '' else '--output-dir'} names nothing (an empty name)")
     if not paths and plan_file is None:
         raise typer.BadParameter("name the photos, videos or folders to redact (or a --plan)")
     if start is not None and end is not None and start >= end:
