@@ -841,8 +841,9 @@ def test_an_output_moved_into_place_but_never_recorded_is_redone(shared_data, tm
     summary = json.loads(result.stdout)
     assert summary["already_done"] == 1 and summary["failed"] == 0
     # Replaced, said: a file put there by hand since would otherwise be lost in silence.
-    assert f"veil: {tmp_path / 'out' / inputs[1].name}: replaced, as the unfinished output of an earlier run " \
-        "that was stopped" in result.stderr, result.stderr
+    assert f"veil: {tmp_path / 'out' / inputs[1].name} will be replaced as the file is redone: the manifest " \
+        "records that a stopped run started making it there" in result.stderr, result.stderr
+    assert any("will be replaced" in note for note in summary["notes"])
     # Someone else's file at an output's place is still refused.
     manifest.unlink()
     (tmp_path / "out" / inputs[1].name).write_bytes(b"not veil's")

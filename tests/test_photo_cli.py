@@ -492,10 +492,11 @@ def test_a_plan_report_or_manifest_never_replaces_a_photo_even_with_overwrite(sh
 
 @pytest.mark.parametrize("option, name, said", [
     ("--manifest", "records/", "records/: name a file, not a folder"),
+    ("--report", "audit/.", "audit/.: name a file, not a folder"),
     ("--report", "", "an empty name: name a file, not a folder"),
     ("--output-dir", "", "--output-dir names nothing (an empty name)"),
     ("-o", "", "-o names nothing (an empty name)"),
-], ids=["manifest-folder", "report-empty", "output-dir-empty", "output-empty"])
+], ids=["manifest-folder", "report-dot", "report-empty", "output-dir-empty", "output-empty"])
 def test_a_name_that_names_no_file_is_refused(shared_data, tmp_path, option, name, said):
     # --manifest records/ made a file named records; --output-dir "" wrote into the current folder.
     copy_in(shared_data, TWO_PEOPLE, tmp_path / "in", "a.jpg")

@@ -418,14 +418,26 @@ def test_an_upload_cannot_claim_a_region_came_from_the_detector(client: TestClie
     # An upload's regions were taken with the source they claimed: a box the reviewer drew in the
     # upload read in the report as the detector's, and a detected face as the reviewer's.
     edited = session.plan.to_json()
+    session_before_f2 = dict(session.plan.media[0].regions[1].boxes)
     f1, f2 = edited["media"][0]["regions"]
     f1["source"] = "reviewer"
     added = copy.deepcopy(f2) | {"id": "new"}
-    added["boxes"] = [[0, 1.0, 1.0, 60.0, 60.0, "reviewer", None]]
+    added["boxes"] = [[0, 1.0, 1.0, 60.0, 60.0, "detected", 0.99]]
     edited["media"][0]["regions"].append(added)
     assert client.put("/api/plan", json=edited).status_code == 200
-    assert {r.id: r.source for r in saved(session).media[0].regions} == {"f1": "detector", "f2": "detector",
-                                                                         "new": "reviewer"}
+    regions = {r.id: r for r in saved(session).media[0].regions}
+    assert {i: r.source for i, r in regions.items()} == {"f1": "detector", "f2": "detector", "new": "reviewer"}
+    # Each box keeps its origin and score only where the upload left it as it was.
+    assert [(b.origin, b.score) for b in regions["new"].boxes.values()] == [("reviewer", None)]
+    assert regions["f2"].boxes == {f: b for f, b in session_before_f2.items()}
+
+
+def test_a_plan_downloaded_from_the_review_loads_as_veil_saved_it(client: TestClient, session: ReviewSession,
+                                                                  tmp_path: Path):
+    # The page's plan came without a checksum: rendered, it was reported as changed outside veil.
+    downloaded = tmp_path / "plan.veil-plan.json"
+    downloaded.write_bytes(client.get("/api/plan").content)
+    assert Plan.load(downloaded).changed_outside is None
 
 
 def test_invalid_plan_file_gives_a_clear_error(detected_plan: Path, tmp_path: Path):

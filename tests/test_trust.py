@@ -218,13 +218,14 @@ def test_a_users_file_in_an_output_folder_is_said_not_redacted_even_under_quiet(
     out = folder / "out"
     copy_in(shared_data, TWO_PEOPLE, out, "mine.jpg")
     copy_in(shared_data, OBAMA, out / "sub", "also.jpg")
+    copy_in(shared_data, TWO_PEOPLE, out / ".thumbnails", "IMG_0001")  # hidden, no suffix: published all the same
     elsewhere = tmp_path / "record.jsonl"
-    said_of = "photo, video or sound file(s) that are not veil's outputs as a manifest records them (by SHA-256)"
+    said_of = "photo, video or sound file(s) that no manifest records as veil's output (by SHA-256)"
     for run in range(2):
         said = veil_subprocess(folder, "--output-dir", out, "--manifest", elsewhere, "-q", "-j", "1")
         assert said.returncode == 0, said.stderr
-        assert f"the output folder {out} holds 2 {said_of}: {out / 'mine.jpg'}, {out / 'sub' / 'also.jpg'}: veil " \
-               "did not redact them" in said.stderr, said.stderr  # not a.jpg, this run's (then the manifest's)
+        assert f"the output folder {out} holds 3 {said_of}: {out / 'mine.jpg'}, {out / '.thumbnails' / 'IMG_0001'}, " \
+               f"{out / 'sub' / 'also.jpg'}: veil never redacts" in said.stderr, said.stderr  # not a.jpg (this run's)
     assert (out / "mine.jpg").read_bytes() == (shared_data / TWO_PEOPLE).read_bytes()
 
     # An earlier run's output folder, passed over, is looked at the same way, its own manifest read;
@@ -238,8 +239,8 @@ def test_a_users_file_in_an_output_folder_is_said_not_redacted_even_under_quiet(
                                    "output_sha256": hashlib.sha256(also.read_bytes()).hexdigest()}) + "\n")
     said = veil_subprocess(folder, "--output-dir", tmp_path / "out2", "--json", "-j", "1")
     assert said.returncode == 0, said.stderr
-    notes = [note.split(": veil did not")[0] for note in json.loads(said.stdout)["notes"] if said_of in note]
-    assert notes == [f"the output folder {out} holds 1 {said_of}: {out / 'mine.jpg'}"]
+    notes = [note.split(": veil never")[0] for note in json.loads(said.stdout)["notes"] if said_of in note]
+    assert notes == [f"the output folder {out} holds 2 {said_of}: {out / 'mine.jpg'}, {out / '.thumbnails' / 'IMG_0001'}"]
 
     # Outputs are known by their hash: moved with their folder they are still veil's; an original
     # copied over one is not.
@@ -249,10 +250,32 @@ def test_a_users_file_in_an_output_folder_is_said_not_redacted_even_under_quiet(
     assert not [note for note in json.loads(said.stdout)["notes"] if f"folder {moved} " in note], said.stdout
     (moved / "a.jpg").write_bytes((folder / "a.jpg").read_bytes())
     (folder / "a.jpg").rename(folder / "c.jpg")  # the input renamed: this run does not write a.jpg again
+    shutil.copy(folder / "c.jpg", tmp_path / "a.jpg")
     os.utime(moved / "veil-manifest.jsonl", (1, 1))  # the copy, made after the manifest, is hashed
     said = veil_subprocess(folder, "--output-dir", moved, "--json", "-j", "1")
-    notes = [note.split(": veil did not")[0] for note in json.loads(said.stdout)["notes"] if f"folder {moved} " in note]
+    notes = [note.split(": veil never")[0] for note in json.loads(said.stdout)["notes"] if f"folder {moved} " in note]
     assert notes == [f"the output folder {moved} holds 1 {said_of}: {moved / 'a.jpg'}"]
+
+    # Files redacted one at a time into an output folder are recorded there: none is warned of.
+    single = tmp_path / "single"
+    for name in ("a.jpg", "b.jpg"):
+        said = veil_subprocess(tmp_path / "a.jpg" if name == "a.jpg" else shared_data / OBAMA, "--output-dir", single)
+        assert said.returncode == 0 and "no manifest records" not in said.stderr, said.stderr
+
+
+def test_only_names_veil_gives_its_outputs_are_passed_over_as_outputs(shared_data, tmp_path):
+    # Any name holding ".redacted" was passed over as veil's output, unsaid under -q: a user's
+    # a.redacted.b.jpg stayed as it was, and matches the *.redacted.* one publishes.
+    folder = tmp_path / "in"
+    copy_in(shared_data, TWO_PEOPLE, folder, "a.redacted.b.jpg")
+    copy_in(shared_data, TWO_PEOPLE, folder, "c.redacted.jpg")
+    run = veil_subprocess(folder, "--output-dir", tmp_path / "out", "--json", "-j", "1")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert [Path(r["input"]).name for r in summary["results"]] == ["a.redacted.b.jpg"]
+    assert [(Path(s["path"]).name, s["reason"]) for s in summary["skipped_files"]] == [
+        ("c.redacted.jpg", "an output of veil (name holds .redacted)")]
+    assert (tmp_path / "out" / "a.redacted.b.jpg").exists()
 
 
 def test_quiet_still_names_a_photo_of_the_users_left_as_it_was(shared_data, tmp_path):
@@ -262,6 +285,7 @@ def test_quiet_still_names_a_photo_of_the_users_left_as_it_was(shared_data, tmp_
     copy_in(shared_data, TWO_PEOPLE, folder, ".b.jpg")
     (folder / "notes.txt").write_text("not media")
     (folder / "link.jpg").symlink_to(folder / "a.jpg")  # redacted, under its other name
+    (folder / "._a.jpg").write_bytes(b"\x00\x05\x16\x07")  # a macOS fork: the file's data, no picture
     run = veil_subprocess(folder, "--output-dir", tmp_path / "out", "-q", "-j", "1")
     assert run.returncode == 0, run.stderr
     assert run.stderr == f"veil: skipped {folder / '.b.jpg'}: hidden file\n"

@@ -119,7 +119,7 @@ def local_path(text: str) -> Path:
     """A run file (plan, report, manifest): written or appended to in place, so a local path."""
     if is_url(text):
         raise typer.BadParameter(f"{shown(text)}: plans, reports and manifests are local files, not URLs")
-    if not text or text.endswith("/"):  # Path("out/") is "out": a file would be made where a folder was meant
+    if text.rsplit("/", 1)[-1] in ("", ".", ".."):  # Path("out/") is "out": a file made where a folder was meant
         raise typer.BadParameter(f"{shown(text) or 'an empty name'}: name a file, not a folder")
     return Path(text)
 
@@ -155,7 +155,7 @@ def redact(
     keep_subtitles: KeepSubtitlesOption = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Photos redacted at once, each in its own process (default: every usable core); videos run one at a time on every core.")] = None,
     cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run each file as a task on the Dask scheduler at this address (tcp://host:8786), or local:N for N worker processes here. Every worker must see the same paths.")] = None,
-    manifest: Annotated[Optional[Path], typer.Option("--manifest", parser=local_path, help="Record of every input (JSON Lines); running again skips the files it lists as done. Default for a folder or several files given (folders' files, unreadable and passed-over ones included): veil-manifest.jsonl in --output-dir, else beside the first output (in the current folder when that is a URL).")] = None,
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", parser=local_path, help="Record of every input (JSON Lines); running again skips the files it lists as done. Default for a folder or several files given (folders' files, unreadable and passed-over ones included), or --output-dir: veil-manifest.jsonl in --output-dir, else beside the first output (in the current folder when that is a URL).")] = None,
     voice: VoiceOption = VoiceChoice.keep,
     keep_icc: KeepIccOption = False,
     version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")] = False,
@@ -220,7 +220,9 @@ def redact(
     theirs = [s for s in skipped if not s.veils_own]
     publish_note: str | None = None  # advice on the outputs: see below
     batch = len(inputs) + len(unread) + len(theirs) > 1 or any(isinstance(p, Path) and p.is_dir() for p in named)
-    if manifest is None and not dry_run and batch:
+    # A file written into an output folder is recorded too: the folder's next run knows it as veil's
+    # (veil never redacts an output folder's files, and warns of those it has no record of).
+    if manifest is None and not dry_run and (batch or isinstance(target_dir, Path)):
         manifest = default_manifest(target, target_dir, inputs[0].source)
         if isinstance(target_dir, Path) and manifest.parent == target_dir:
             # The folder of redacted copies is the one to publish, and this file there is not.
@@ -277,7 +279,8 @@ def redact(
                                     lambda source, output: made_otherwise(done.get(location_key(source)), output,
                                                                           fingerprint))
         this_runs = [*(t.target for t in tasks), *(r.output for r in results if r.already_done)]
-        for line in unrecorded_media_notes(skipped, target_dir, manifest, [o for o in this_runs if o is not None]):
+        for line in [*unrecorded_media_notes(skipped, target_dir, manifest, [o for o in this_runs if o is not None]),
+                     *stopped_runs_outputs_replaced(tasks, overwrite)]:
             run_notes.append(line)
             err.print(f"veil: {line}")
         if stale := partial_outputs(*(t.target for t in tasks if isinstance(t.target, Path))):
@@ -340,7 +343,6 @@ def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, ctx: 
         raise Refused(f"{shown(plan_file)}: {error}")
     if not plan.media:  # a run where every file failed saves one: rendering it would detect afresh
         raise Refused(f"{shown(plan_file)}: the plan lists no files")
-
     try:
         with_options_given(plan, render, encoding, ctx)
     except ValueError as error:
@@ -375,6 +377,14 @@ def never_planned(plan: Plan) -> list[Skipped]:
             for path in plan.never_planned]
 
 
+def stopped_runs_outputs_replaced(tasks: list[FileTask], overwrite: bool) -> list[str]:
+    """What this run will replace without --overwrite, as a stopped run's unfinished outputs: never
+    unsaid, for a file put there since (by hand) would be lost in silence."""
+    return [f"{shown(task.target)} will be replaced as the file is redone: the manifest records that a stopped "
+            "run started making it there and never finished" for task in tasks
+            if task.overwrite and not overwrite and isinstance(task.target, Path) and task.target.exists()]
+
+
 def unrecorded_media_notes(skipped: list[Skipped], output_dir: Path | Url | None, manifest: Path | None,
                            targets: list[Path | Url]) -> list[str]:
     """A warning for each output folder (--output-dir, and an earlier run's passed over) holding
@@ -385,11 +395,10 @@ def unrecorded_media_notes(skipped: list[Skipped], output_dir: Path | Url | None
         folders.insert(0, output_dir)
     found = unrecorded_media(folders, [manifest] if manifest is not None else [],
                              [t for t in targets if isinstance(t, Path)])
-    return [f"the output folder {shown(folder)} holds {len(files)} photo, video or sound file(s) that are not veil's "
-            f"outputs as a manifest records them (by SHA-256): "
-            f"{', '.join(shown(f) for f in files[:3])}{', ...' if len(files) > 3 else ''}: "
-            "veil did not redact them (it never redacts its output folders); if any is an original, move it out "
-            "before you publish the folder" for folder, files in found.items()]
+    return [f"the output folder {shown(folder)} holds {len(files)} photo, video or sound file(s) that no manifest "
+            f"records as veil's output (by SHA-256): {', '.join(shown(f) for f in files[:3])}"
+            f"{', ...' if len(files) > 3 else ''}: veil never redacts its output folders' files, so if any is an "
+            "original, it is not redacted: move it out before you publish the folder" for folder, files in found.items()]
 
 
 def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: Analysis, output: Path | Url | None,
@@ -428,10 +437,6 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
                                              input_sha256=record.input_sha256, output_sha256=record.output_sha256))
                     continue
             replace = overwrite or (target is not None and ours(item.source, target))
-            if replace and not overwrite and isinstance(target, Path) and target.exists():
-                # Never replaced unsaid: a file put there since (by hand) would be lost in silence.
-                err.print(f"veil: {shown(target)}: replaced, as the unfinished output of an earlier run that was "
-                          "stopped (the manifest records it started it and never finished)")
             if target is not None and not replace and made_otherwise(item.source, target):
                 raise OutputError(f"the output {shown(target)} was made by an earlier run under other settings, "
                                   "or by another veil or model (the manifest says): use --overwrite to redo it")

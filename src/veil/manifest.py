@@ -60,8 +60,10 @@ class Record:
     worker: str | None = None
     reason: str | None = None
     settings: str | None = None  # fingerprint of the settings the output was made with
-    # The output's modification time then: one changed since (an original copied over it) differs.
+    # The output's modification time and size then: one changed since (an original copied over it)
+    # differs; an output folder's file of no size recorded is no output (veil.outputs.unrecorded_media).
     output_mtime_ns: int | None = None
+    output_bytes: int | None = None
 
     @classmethod
     def of(cls, result: FileResult, settings: str) -> Record:
@@ -70,7 +72,7 @@ class Record:
             path=recorded_name(result.source), status=status,
             input_sha256=result.input_sha256,
             output=recorded_name(result.output) if result.output else None, output_sha256=result.output_sha256,
-            output_mtime_ns=_mtime_ns(result.output),
+            output_mtime_ns=_stat(result.output, "st_mtime_ns"), output_bytes=_stat(result.output, "st_size"),
             regions=result.regions, regions_by_kind=result.by_kind, seconds=round(result.seconds, 3),
             worker=result.worker,
             reason=ALREADY_DONE if result.already_done else result.error, settings=settings,
@@ -254,9 +256,9 @@ def made_otherwise(record: Record | None, target: Path | Url, settings: str) -> 
             and location_key(record.output) == location_key(target) and target.is_file())
 
 
-def _mtime_ns(output: Path | Url | None) -> int | None:
+def _stat(output: Path | Url | None, field: str) -> int | None:
     try:
-        return output.stat().st_mtime_ns if isinstance(output, Path) else None
+        return getattr(output.stat(), field) if isinstance(output, Path) else None
     except OSError:
         return None
 

@@ -30,7 +30,7 @@ from PIL import Image, UnidentifiedImageError
 
 from veil.imagefile import ImageError
 from veil.interrupt import temporary_file
-from veil.names import MANIFEST_NAME, NAME_MAX, partial_affixes, real_path, shown
+from veil.names import MANIFEST_NAME, NAME_MAX, can_name_a_file, partial_affixes, real_path, shown
 from veil.remote import Url, location_key
 from veil.videofile import moving_streams
 
@@ -120,9 +120,13 @@ class Skipped:
     @property
     def media_left_as_it_was(self) -> bool:
         """A photo, video or sound file of the user's, by its name, that no output is made of (a
-        hidden one, say); one reached by another path is redacted under that one."""
+        hidden one, say); one reached by another path is redacted under that one. Not a macOS
+        `._name` fork (file data, no picture) nor veil's own unfinished `.name.XXXXXXXX.partial.jpg`
+        (said as such)."""
+        name = self.path.name
         return not self.veils_own and self.path.suffix.lower() in MEDIA_SUFFIXES \
-            and self.reason not in (SAME_FILE_REACHED, SAME_FILE_NAMED)
+            and self.reason not in (SAME_FILE_REACHED, SAME_FILE_NAMED) \
+            and not name.startswith("._") and not Path(name).stem.endswith(".partial")
 
 
 # Why veil's own files found among the inputs are passed over.
@@ -265,9 +269,9 @@ def _record(line: bytes) -> dict[str, object]:
 
 def _named(record: dict[str, object], key: str) -> str | None:
     """The text a record gives under `key` ("path", "output"); None where it gives none a file's
-    name could be."""
+    name could be (a NUL, a lone surrogate: a hand-edited line)."""
     value = record.get(key)
-    return value if isinstance(value, str) and "\0" not in value else None
+    return value if isinstance(value, str) and can_name_a_file(value) else None
 
 
 def unrecorded_media(folders: Iterable[Path], manifests: Iterable[Path], written: Iterable[Path]) -> dict[Path, list[Path]]:
@@ -278,41 +282,57 @@ def unrecorded_media(folders: Iterable[Path], manifests: Iterable[Path], written
 
     An output is known by the SHA-256 a manifest records, wherever it lies now (the folder moved,
     renamed). A file still at its recorded name with its recorded modification time is not hashed
-    again; one changed since (an original copied over it) is. The manifests read: those found in
-    the folders, and `manifests` (one kept elsewhere)."""
+    again; one changed since (an original copied over it) is, if an output of its size is recorded.
+    The manifests read: those found in the folders, and `manifests` (one kept elsewhere)."""
     found: dict[Path, list[Path]] = {}
     seen: set[Path] = set()
     manifests = list(manifests)
     for folder in folders:
         files = found.setdefault(folder, [])
+        # Hidden folders too (a thumbnail cache is published with the folder), and names veil passes
+        # over as its outputs' (only a manifest's hash tells an output from a user's file).
         for here, subfolders, names in os.walk(folder, onerror=lambda _: None):
-            subfolders[:] = sorted(name for name in subfolders if _skipped_folder(name) is None)
+            subfolders.sort()
             for name in sorted(names):
                 file = Path(here, name)
                 if name == MANIFEST_NAME:
                     manifests.append(file)
-                elif Path(name).suffix.lower() in MEDIA_SUFFIXES and _skipped_name(name) is None \
-                        and real_path(file) not in seen and file.is_file():  # (a pipe would hold the hash)
+                elif _published_media(file) and real_path(file) not in seen:
                     seen.add(real_path(file))
                     files.append(file)
     this_run = {location_key(path) for path in written}
     recorded: dict[str, object] = {}  # an output's name: its modification time when recorded
     hashes: set[str] = set()
+    sizes: set[object] = set()  # None among them: a record of an older veil, which kept no size
     for manifest in filter(Path.is_file, manifests):  # (a pipe, opened, would hold the run)
         with contextlib.suppress(OSError), open(manifest, "rb") as lines:
             for record in map(_record, lines):
                 if (output := _named(record, "output")) is not None and isinstance(sha := record.get("output_sha256"), str):
                     recorded[location_key(output)] = record.get("output_mtime_ns")
                     hashes.add(sha)
+                    sizes.add(record.get("output_bytes"))
 
     def veils(file: Path) -> bool:
         key = location_key(file)
         try:
-            return key in this_run or recorded.get(key) == file.stat().st_mtime_ns or _sha256(file) in hashes
+            info = file.stat()
+            if key in this_run or recorded.get(key) == info.st_mtime_ns:
+                return True
+            # Hashed only where a recorded output has its size: a folder of others' files is not read.
+            return (info.st_size in sizes or None in sizes) and _sha256(file) in hashes
         except OSError:  # gone, or unreadable: not known as veil's
             return False
 
     return {folder: unrecorded for folder, files in found.items() if (unrecorded := [f for f in files if not veils(f)])}
+
+
+def _published_media(file: Path) -> bool:
+    """Whether a file in an output folder is a photo, video or sound file, by its name or, one
+    without a suffix (`IMG_0001`), its content; not a macOS `._name` fork nor veil's own
+    unfinished `.name.XXXXXXXX.partial.jpg`. A pipe is none (opened, it would hold the run)."""
+    if file.name.startswith("._") or file.stem.endswith(".partial") or not file.is_file():
+        return False
+    return file.suffix.lower() in MEDIA_SUFFIXES or (not file.suffix and media_kind(file) is not None)
 
 
 def _sha256(path: Path) -> str:

@@ -411,11 +411,15 @@ class Plan:
     def save(self, path: Path, overwrite: bool = True) -> None:
         from veil.outputs import atomic_write_bytes
 
-        folder = Path(path).absolute().parent
+        # NaN and Infinity are not JSON: another program could not read the plan, nor veil load it.
+        atomic_write_bytes(path, json.dumps(self.checksummed_json(Path(path).absolute().parent), indent=1,
+                                            allow_nan=False).encode(), overwrite)
+
+    def checksummed_json(self, folder: Path | None = None) -> dict[str, Any]:
+        """The plan as veil saves it (`to_json`), with its checksum."""
         data = self.to_json(folder)
         data[CHECKSUM] = plan_checksum(data)
-        # NaN and Infinity are not JSON: another program could not read the plan, nor veil load it.
-        atomic_write_bytes(path, json.dumps(data, indent=1, allow_nan=False).encode(), overwrite)
+        return data
 
     @classmethod
     def load(cls, path: Path) -> Plan:

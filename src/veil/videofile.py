@@ -1033,9 +1033,9 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
     return copies, reencode
 
 
-# A language as ISO 639-2 (Matroska's "eng") or a BCP 47 tag ("en", "pt-BR", "zh-Hant-TW", "sl-rozaj").
-TRACK_LANGUAGE = re.compile(r"[a-z]{2,3}(-[a-z]{4})?(-(?:[a-z]{2}|[0-9]{3}))?(-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*",
-                            re.IGNORECASE)
+# A language as ISO 639-2 (Matroska's "eng") or a BCP 47 tag ("en", "pt-BR", "zh-Hant-TW", "sl-rozaj"), in
+# their own casing: a name written as a tag ("Tom-Hanks") is not one.
+TRACK_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Z][a-z]{3})?(-(?:[A-Z]{2}|[0-9]{3}))?(-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*")
 
 
 def keep_track_choice(source: av.stream.Stream, stream: av.stream.Stream) -> None:

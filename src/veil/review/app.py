@@ -422,7 +422,7 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
     @app.get("/api/plan")
     def get_plan() -> Response:
         with session.lock:
-            data = json.dumps(session.plan.to_json(), indent=1)
+            data = json.dumps(session.plan.checksummed_json(), indent=1)
         return Response(data, media_type="application/json",
                         headers={"Content-Disposition": 'attachment; filename="plan.veil-plan.json"'})
 

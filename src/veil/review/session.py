@@ -490,10 +490,13 @@ def settings_said(plan: Plan) -> dict[str, str]:
 
 
 def sources_kept(before: list[Region], after: list[Region]) -> list[Region]:
-    """An upload's regions, each with the source it had in the session; one the upload adds is the
-    reviewer's, whatever the upload claims (a "detector" region no detector found)."""
-    old = {r.id: r.source for r in before}
-    return [r if r.source == old.get(r.id, "reviewer") else replace(r, source=old.get(r.id, "reviewer"))
+    """An upload's regions, each with the source it had in the session, and each box the upload
+    adds or moves the reviewer's (no score): whatever the upload claims, a region or box no
+    detector found does not read as the detector's in the report."""
+    old = {r.id: r for r in before}
+    return [replace(r, source=old[r.id].source if r.id in old else "reviewer",
+                    boxes={frame: box if r.id in old and old[r.id].boxes.get(frame) == box
+                           else replace(box, origin="reviewer", score=None) for frame, box in r.boxes.items()})
             for r in after]
 
 
