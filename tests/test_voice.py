@@ -214,6 +214,27 @@ def test_speech_across_a_reverberant_room_is_found_whole(tmp_path: Path):
     covered = sum(max(0.0, min(b, voiced[1]) - max(a, voiced[0])) for a, b in found)
     assert covered > 0.95 * (voiced[1] - voiced[0]), found
 
+def test_a_sound_file_with_a_track_ffmpeg_cannot_decode_is_refused_in_one_line(tmp_path: Path):
+    # A .mka whose second track's codec FFmpeg does not know ended as "unexpected AttributeError ...
+    # a bug in veil"; the same track in a video was refused in words.
+    source = tmp_path / "two.mka"
+    clicks = np.zeros((1, RATE), np.float32)
+    clicks[0, ::50] = 0.3
+    with av.open(str(source), "w", format="matroska") as container:
+        tracks = [container.add_stream("pcm_s16le", rate=RATE, layout="mono") for _ in range(2)]
+        for track in tracks:
+            frame = av.AudioFrame.from_ndarray(clicks, format="flt", layout="mono")
+            frame.sample_rate, frame.pts = RATE, 0
+            for samples in av.AudioResampler(format="s16", layout="mono", rate=RATE).resample(frame):
+                container.mux(track.encode(samples))
+            container.mux(track.encode(None))
+    data = source.read_bytes()
+    at = data.rfind(b"A_PCM/INT/LIT")
+    source.write_bytes(data[:at] + b"A_ZZZ/INT/LIT" + data[at + 13:])
+    run = _veil(str(source), "--voice", "mute", "-o", str(tmp_path / "out.mka"))
+    assert run.returncode == 1 and "audio stream 1 has a codec FFmpeg cannot handle" in run.stderr, run.stderr
+    assert not (tmp_path / "out.mka").exists()
+
 def test_mute_silences_speech_and_keeps_the_rest(files: dict[str, Path]):
     out = files["folder"] / "muted.mp4"
     run = _veil(str(files["mp4"]), "-o", str(out), "--voice", "mute", "--json")

@@ -86,6 +86,9 @@ def check_audio_output(source: Path, target: Path, voice: VoicePlan) -> None:
         def refusal(suffix: str) -> str | None:
             return refusal_to_write(suffix, lambda path: _open_output(path, suffix, container, voice)[0], SoundError)
 
+        for audio in container.streams.audio:  # as a video's sound track is refused (veil.videofile)
+            if audio.codec_context is None:
+                raise SoundError(f"audio stream {audio.index} has a codec FFmpeg cannot handle")
         channels = max(a.codec_context.layout.nb_channels for a in container.streams.audio)
         # FFmpeg's MP3 encoder refuses more than two channels with only "Invalid argument".
         reason = (f"MP3 holds at most two channels, and it has {channels}" if suffix.lower() == ".mp3" and channels > 2
