@@ -440,6 +440,15 @@ def test_a_plan_downloaded_from_the_review_loads_as_veil_saved_it(client: TestCl
     assert Plan.load(downloaded).changed_outside is None
 
 
+@pytest.mark.parametrize("option, name, said", [("--save-plan", "plans/", "plans/: name a file, not a folder"),
+                                                ("--report", "audit/.", "audit/.: name a file, not a folder"),
+                                                ("--output-dir", "", "an empty name names no folder")])
+def test_review_refuses_a_name_that_names_no_file(tmp_path: Path, option: str, name: str, said: str):
+    # --save-plan plans/ saved a plan named plans; --output-dir '' exported into the current folder.
+    result = CliRunner().invoke(review_app, [str(PHOTO), option, name, "--no-browser"])
+    assert result.exit_code == 2 and said in result.output, result.output
+
+
 def test_invalid_plan_file_gives_a_clear_error(detected_plan: Path, tmp_path: Path):
     bad = tmp_path / "bad.veil-plan.json"
     bad.write_text(json.dumps({"format": "veil-plan", "version": 1, "created": "x", "render": {}, "media": []}))

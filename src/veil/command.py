@@ -38,7 +38,8 @@ from veil.names import holds_capture_time, readable_anywhere, real_path, shown
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
                           KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, encoding_asked,
-                          options_acting_on_nothing, parse_color, parse_hide_option, with_options_given)
+                          local_path, options_acting_on_nothing, parse_color, parse_hide_option,
+                          with_options_given)
 from veil.outputs import (EARLIER_OUTPUT_FOLDER, Input, OutputClaims, OutputError, RunFileClash, Skipped,
                           check_writable, claim_key, collect_inputs, output_path, partial_outputs, unrecorded_media)
 from veil.photo import file_sha256
@@ -113,15 +114,6 @@ def show_version(value: bool) -> None:
     if value:
         print(f"veil {__version__}")
         raise typer.Exit()
-
-
-def local_path(text: str) -> Path:
-    """A run file (plan, report, manifest): written or appended to in place, so a local path."""
-    if is_url(text):
-        raise typer.BadParameter(f"{shown(text)}: plans, reports and manifests are local files, not URLs")
-    if text.rsplit("/", 1)[-1] in ("", ".", ".."):  # Path("out/") is "out": a file made where a folder was meant
-        raise typer.BadParameter(f"{shown(text) or 'an empty name'}: name a file, not a folder")
-    return Path(text)
 
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]},

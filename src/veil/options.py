@@ -4,13 +4,32 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from veil.kinds import HIDE_WORDS, parse_hide
+from veil.names import shown
 from veil.plan import (ALL_FILES, CODEC_ENCODERS, MAX_PIXELATE_BLOCKS, X26X_CRF_MAX, Edit, Encoding, Kind, Plan,
                        RenderSettings, now_iso)
+from veil.remote import is_url
+
+
+def local_path(text: str) -> Path:
+    """A run file (plan, report, manifest): written or appended to in place, so a local path."""
+    if is_url(text):
+        raise typer.BadParameter(f"{shown(text)}: plans, reports and manifests are local files, not URLs")
+    if text.rsplit("/", 1)[-1] in ("", ".", ".."):  # Path("out/") is "out": a file made where a folder was meant
+        raise typer.BadParameter(f"{shown(text) or 'an empty name'}: name a file, not a folder")
+    return Path(text)
+
+
+def local_folder(text: str) -> Path:
+    """A local folder named on the command line: Path("") is the current folder, never meant."""
+    if not text:
+        raise typer.BadParameter("an empty name names no folder")
+    return Path(text)
 
 
 class Mode(str, Enum):

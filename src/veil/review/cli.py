@@ -29,8 +29,8 @@ from veil import __version__
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
                           KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, detection_flags,
-                          encoding_asked, options_acting_on_nothing, parse_color, parse_hide_option,
-                          with_options_given)
+                          encoding_asked, local_folder, local_path, options_acting_on_nothing, parse_color,
+                          parse_hide_option, with_options_given)
 from veil.detect import PROFILES
 from veil.interrupt import say_what_dead_runs_left, temporary_folder
 from veil.names import first_few, real_path, shown
@@ -65,10 +65,10 @@ class SessionError(ValueError):
 def review(
     ctx: typer.Context,
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Photos, videos or folders to review.")] = None,
-    plan_file: Annotated[Optional[Path], typer.Option("--plan", help="Review this existing plan instead of detecting.")] = None,
-    save_plan: Annotated[Optional[Path], typer.Option("--save-plan", help="Save the edited plan here (default: beside the first input, or the --plan file).")] = None,
-    output_dir: Annotated[Optional[Path], typer.Option("--output-dir", help="Export outputs here (default: <name>.redacted.<ext> beside each input).")] = None,
-    report: Annotated[Optional[Path], typer.Option("--report", help="Audit report path (JSON; HTML beside it). Default: beside the plan file.")] = None,
+    plan_file: Annotated[Optional[Path], typer.Option("--plan", parser=local_path, help="Review this existing plan instead of detecting.")] = None,
+    save_plan: Annotated[Optional[Path], typer.Option("--save-plan", parser=local_path, help="Save the edited plan here (default: beside the first input, or the --plan file).")] = None,
+    output_dir: Annotated[Optional[Path], typer.Option("--output-dir", parser=local_folder, help="Export outputs here (default: <name>.redacted.<ext> beside each input).")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", parser=local_path, help="Audit report path (JSON; HTML beside it). Default: beside the plan file.")] = None,
     overwrite: OverwriteOption = False,
     accurate: AccurateOption = False,
     hide: HideOption = "faces",
