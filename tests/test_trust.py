@@ -286,9 +286,12 @@ def test_quiet_still_names_a_photo_of_the_users_left_as_it_was(shared_data, tmp_
     (folder / "notes.txt").write_text("not media")
     (folder / "link.jpg").symlink_to(folder / "a.jpg")  # redacted, under its other name
     (folder / "._a.jpg").write_bytes(b"\x00\x05\x16\x07")  # a macOS fork: the file's data, no picture
+    copy_in(shared_data, TWO_PEOPLE, folder / ".private", "c.jpg")  # a hidden folder of photos
+    (folder / ".git").mkdir()  # a hidden folder holding none
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main")
     run = veil_subprocess(folder, "--output-dir", tmp_path / "out", "-q", "-j", "1")
     assert run.returncode == 0, run.stderr
-    assert run.stderr == f"veil: skipped {folder / '.b.jpg'}: hidden file\n"
+    assert run.stderr == f"veil: skipped {folder / '.private'}: hidden folder\nveil: skipped {folder / '.b.jpg'}: hidden file\n"
 
 
 def test_what_cannot_be_read_fails_by_name_and_is_never_passed_over(shared_data, tmp_path):

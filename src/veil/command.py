@@ -615,7 +615,7 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], not_written
                 err.print(f"veil: {shown(r.source)}: {note.text}")
     for skip in skipped:
         # Under -q too, a photo, video or sound file of the user's left as it was (a hidden one, say).
-        if not quiet or skip.media_left_as_it_was:
+        if not quiet or skip.media_left_as_it_was():
             err.print(f"veil: skipped {shown(skip.path)}: {skip.reason}")
     if not quiet or failed:
         hidden = "would be hidden (dry run: nothing written)" if dry_run else "hidden"

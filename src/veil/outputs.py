@@ -117,22 +117,23 @@ class Skipped:
         """An output, manifest or output folder of veil's: not one of the user's files."""
         return self.reason in (OWN_OUTPUT, OWN_MANIFEST, OWN_FOLDER, EARLIER_OUTPUT_FOLDER)
 
-    @property
     def media_left_as_it_was(self) -> bool:
         """A photo, video or sound file of the user's, by its name, that no output is made of (a
-        hidden one, say); one reached by another path is redacted under that one. Not a macOS
-        `._name` fork (file data, no picture) nor veil's own unfinished `.name.XXXXXXXX.partial.jpg`
-        (said as such)."""
-        name = self.path.name
-        return not self.veils_own and self.path.suffix.lower() in MEDIA_SUFFIXES \
-            and self.reason not in (SAME_FILE_REACHED, SAME_FILE_NAMED) \
-            and not name.startswith("._") and not Path(name).stem.endswith(".partial")
+        hidden one, say), or a hidden folder holding one; one reached by another path is redacted
+        under that one. Not a macOS `._name` fork (file data, no picture) nor veil's own
+        unfinished `.name.XXXXXXXX.partial.jpg` (said as such)."""
+        if self.veils_own or self.reason in (SAME_FILE_REACHED, SAME_FILE_NAMED):
+            return False
+        if self.reason == HIDDEN_FOLDER and isinstance(self.path, Path):
+            return any(_media_by_name(name) for _, _, names in os.walk(self.path) for name in names)
+        return _media_by_name(self.path.name)
 
 
 # Why veil's own files found among the inputs are passed over.
 OWN_OUTPUT = "an output of veil (name holds .redacted)"
 OWN_MANIFEST = "veil's manifest, the record of a run"
 OWN_FOLDER = "veil's output folder"
+HIDDEN_FOLDER = "hidden folder"
 SAME_FILE_REACHED = "the same file was reached by another path"
 SAME_FILE_NAMED = "the same file was named by another path"
 EARLIER_OUTPUT_FOLDER = f"an earlier run's output folder (its {MANIFEST_NAME} records outputs written there)"
@@ -328,11 +329,11 @@ def unrecorded_media(folders: Iterable[Path], manifests: Iterable[Path], written
 
 def _published_media(file: Path) -> bool:
     """Whether a file in an output folder is a photo, video or sound file, by its name or, one
-    without a suffix (`IMG_0001`), its content; not a macOS `._name` fork nor veil's own
-    unfinished `.name.XXXXXXXX.partial.jpg`. A pipe is none (opened, it would hold the run)."""
-    if file.name.startswith("._") or file.stem.endswith(".partial") or not file.is_file():
+    without a suffix (`IMG_0001`), its content. A pipe is none (opened, it would hold the run)."""
+    if not file.is_file():
         return False
-    return file.suffix.lower() in MEDIA_SUFFIXES or (not file.suffix and media_kind(file) is not None)
+    return _media_by_name(file.name) or (not file.suffix and not file.name.startswith("._")
+                                         and media_kind(file) is not None)
 
 
 def _sha256(path: Path) -> str:
@@ -357,10 +358,17 @@ def _unlisted(errors: list[OSError]) -> Iterator[tuple[Path, str, bool]]:
         yield Path(error.filename), f"cannot be read ({error.strerror or error}): nothing in it was looked at", True
 
 
+def _media_by_name(name: str) -> bool:
+    """Whether a file's name says photo, video or sound: not a macOS `._name` fork, nor veil's
+    own unfinished `.name.XXXXXXXX.partial.jpg`."""
+    return Path(name).suffix.lower() in MEDIA_SUFFIXES and not name.startswith("._") \
+        and not Path(name).stem.endswith(".partial")
+
+
 def _skipped_folder(name: str) -> str | None:
     """Why a folder found in a folder is not searched (None: search it)."""
     if name.startswith("."):
-        return "hidden folder"
+        return HIDDEN_FOLDER
     if name == "lost+found":
         return "the filesystem's lost+found folder"
     return None
