@@ -945,6 +945,9 @@ def test_outputs_named_after_the_moment_of_capture_are_said_to_keep_it(shared_da
     # A messenger's name holds the day alone; a data set's numbers are no date.
     assert holds_capture_time("IMG-20210506-WA0001.jpg") and holds_capture_time("20210506070809.jpg")
     assert not holds_capture_time("0_Parade_Parade_0_502.jpg") and not holds_capture_time("IMG_1234_20211301.jpg")
+    # Milliseconds since 1970, as WeChat and Facebook name a saved photo.
+    assert holds_capture_time("mmexport1620284889123.jpg") and holds_capture_time("FB_IMG_1620284889123.jpg")
+    assert not holds_capture_time("scan_12345678901234.jpg") and not holds_capture_time("IMG_1234.jpg")
 
 
 def test_a_folder_of_one_photo_is_resumed_like_any_folder(shared_data, tmp_path):

@@ -155,9 +155,11 @@ MANIFEST_NAME = "veil-manifest.jsonl"
 
 # A date, with or without a time of day, as cameras, phones and messengers name what they record:
 # IMG_20210506_070809, PXL_20210506_070809123, IMG-20210506-WA0001 (WhatsApp: the day alone),
-# Screenshot_2021-05-06-07-08-09, "WhatsApp Image 2021-05-06 at 07.08.09".
+# Screenshot_2021-05-06-07-08-09, "WhatsApp Image 2021-05-06 at 07.08.09"; or the moment as
+# milliseconds since 1970, 2001-2033 (WeChat's mmexport1620284889123, Facebook's FB_IMG_...).
 CAPTURE_TIME = re.compile(r"(?<!\d)(19|20)\d\d([-_.]?)(0[1-9]|1[0-2])\2(0[1-9]|[12]\d|3[01])"
-                          r"(?=\D|$|([01]\d|2[0-3])[0-5]\d[0-5]\d)")  # a time of day may follow at once
+                          r"(?=\D|$|([01]\d|2[0-3])[0-5]\d[0-5]\d)"  # a time of day may follow at once
+                          r"|(?<!\d)1\d{12}(?!\d)")
 
 
 def holds_capture_time(name: str) -> bool:
