@@ -1604,14 +1604,17 @@ def test_matroska_is_judged_complete_by_where_its_data_ends(tmp_path: Path):
     assert not (tmp_path / "cut.out.mkv").exists()
 
 
-def _subtitled_matroska(target: Path, folder: Path) -> None:
-    """An intact MKV of a real clip's first second (its packets copied) and a subtitle cue from 0.2 s to 4 s."""
+def _subtitled_matroska(target: Path, folder: Path, header: bytes | None = None) -> None:
+    """An intact MKV of a real clip's first second (its packets copied) and a subtitle cue from 0.2 s to 4 s
+    (its track given `header` as its codec's private data)."""
     cues = folder / "cues.srt"
     cues.write_text("1\n00:00:00,200 --> 00:00:04,000\nRecorded at home\n\n")
     with av.open(str(cues)) as text, av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as clip, \
             av.open(str(target), "w") as out:
         video = out.add_stream_from_template(clip.streams.video[0])
         subtitles = out.add_stream_from_template(text.streams.subtitles[0])
+        if header is not None:
+            subtitles.codec_context.extradata = header
         for packet in clip.demux(video=0):
             if packet.size and packet.pts * packet.time_base < 1:
                 packet.stream = video
@@ -1621,6 +1624,16 @@ def _subtitled_matroska(target: Path, folder: Path) -> None:
                 packet.stream = subtitles
                 out.mux(packet)
 
+
+def test_a_kept_subrip_track_loses_the_header_no_player_reads(tmp_path: Path):
+    # SubRip has no header, but Matroska stores whatever a file gives as its CodecPrivate: a name
+    # and a user's folder there were copied into the output with --keep-subtitles.
+    source, target = tmp_path / "subtitled.mkv", tmp_path / "out.mkv"
+    _subtitled_matroska(source, tmp_path, header=b"Alice Smith C:/Users/alice/Desktop")
+    assert b"Alice Smith" in source.read_bytes()
+    result = CliRunner().invoke(app, [str(source), "-o", str(target), "--keep-subtitles", "-q"])
+    assert result.exit_code == 0, result.output
+    assert b"Alice Smith" not in target.read_bytes() and b"Recorded at home" in target.read_bytes()
 
 def test_a_matroska_stream_veil_does_not_read_outlasting_the_picture_is_not_taken_for_damage(tmp_path: Path):
     # Matroska's duration counts every stream, but only the picture's and the sound's data were

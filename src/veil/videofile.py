@@ -1247,12 +1247,20 @@ def _timed_like(packet: av.Packet, original: av.Packet) -> av.Packet:
     return packet
 
 
+def without_header(extradata: bytes) -> tuple[bytes, Callable[[av.Packet], av.Packet]]:
+    """SubRip has no header: one a file carries (Matroska's CodecPrivate) holds only what someone
+    put there, a name or a folder. Its cues stay as they are."""
+    return b"", lambda packet: packet
+
+
 # The subtitle formats that hold what players do not show (a speaker's name, an editor's note), by
 # codec: from the stream's header, the header kept and the rewriting of each packet to match it.
 SHOWN_ONLY: dict[str, Callable[[bytes], tuple[bytes, Callable[[av.Packet], av.Packet]]]] = {
     "ass": ass_as_shown,
     "ssa": ass_as_shown,
     "webvtt": webvtt_as_shown,
+    "subrip": without_header,
+    "srt": without_header,
 }
 
 
