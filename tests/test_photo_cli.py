@@ -409,7 +409,8 @@ def test_input_is_never_overwritten(shared_data, tmp_path, how):
     assert result.exit_code != 0
     assert "overwrite the input" in result.stderr
     assert source.read_bytes() == before
-    assert sorted(tmp_path.iterdir()) == [source]
+    # Nothing else written (but, into an output folder, the manifest recording the failure).
+    assert sorted(p for p in tmp_path.iterdir() if p.name != "veil-manifest.jsonl") == [source]
 
 
 def test_inputs_with_the_same_name_never_share_an_output(shared_data, tmp_path):
@@ -519,8 +520,8 @@ def test_output_names_a_file_system_cannot_hold_are_refused_in_words(shared_data
     result = veil(source)
     assert result.exit_code == 1 and "is longer than file systems take (255 bytes): name it with -o" in result.output
     (tmp_path / "afile").write_text("")
-    result = veil(source, "--output-dir", tmp_path / "afile")
-    assert result.exit_code == 1 and "afile is a file, not a folder" in result.output
+    result = veil(source, "--output-dir", tmp_path / "afile")  # refused before any work: its manifest goes there
+    assert result.exit_code == 2 and "afile is a file, not a folder" in result.output
 
 
 def test_output_dir_mirrors_subfolders_and_summary_counts(shared_data, tmp_path):
