@@ -311,17 +311,22 @@ def test_what_cannot_be_read_fails_by_name_and_is_never_passed_over(shared_data,
     (folder / "locked-notes").write_text("not media, perhaps")
     (folder / "notes.txt").write_text("not media")
     copy_in(shared_data, TWO_PEOPLE, folder / "listed", "seen.jpg")  # its names may be read, its files not
+    # In the output folder too: what a folder there that cannot be listed holds went unseen, unsaid.
+    closed = copy_in(shared_data, TWO_PEOPLE, tmp_path / "out" / "closed", "original.jpg").parent
     for name in ("private", "locked.jpg", "locked-notes"):
         (folder / name).chmod(0)
     (folder / "listed").chmod(0o600)
+    closed.chmod(0)
     try:
         result = subprocess.run([*drop, sys.executable, "-m", "veil", str(folder), "--output-dir", str(tmp_path / "out"),
                                  "--json"], capture_output=True, text=True, timeout=300)
     finally:
         for name in ("private", "locked.jpg", "locked-notes", "listed"):
             (folder / name).chmod(0o700)
+        closed.chmod(0o700)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     summary = json.loads(result.stdout)
+    assert f"{closed}, in an output folder, cannot be listed: what it holds was not checked" in " ".join(summary["notes"])
     errors = {Path(r["input"]).name: r["error"] for r in summary["results"]}
     assert errors["ok.jpg"] is None
     assert errors["private"] == "cannot be read (Permission denied): nothing in it was looked at"

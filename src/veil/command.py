@@ -385,12 +385,14 @@ def unrecorded_media_notes(skipped: list[Skipped], output_dir: Path | Url | None
     folders = [s.path for s in skipped if s.reason == EARLIER_OUTPUT_FOLDER and isinstance(s.path, Path)]
     if isinstance(output_dir, Path) and output_dir.is_dir():
         folders.insert(0, output_dir)
-    found = unrecorded_media(folders, [manifest] if manifest is not None else [],
-                             [t for t in targets if isinstance(t, Path)])
-    return [f"the output folder {shown(folder)} holds {len(files)} photo, video or sound file(s) that no manifest "
-            f"records as veil's output (by SHA-256): {', '.join(shown(f) for f in files[:3])}"
-            f"{', ...' if len(files) > 3 else ''}: veil never redacts its output folders' files, so if any is an "
-            "original, it is not redacted: move it out before you publish the folder" for folder, files in found.items()]
+    found, unlisted = unrecorded_media(folders, [manifest] if manifest is not None else [],
+                                       [t for t in targets if isinstance(t, Path)])
+    return [*(f"the output folder {shown(folder)} holds {len(files)} photo, video or sound file(s) that no manifest "
+              f"records as veil's output (by SHA-256): {', '.join(shown(f) for f in files[:3])}"
+              f"{', ...' if len(files) > 3 else ''}: veil never redacts its output folders' files, so if any is an "
+              "original, it is not redacted: move it out before you publish the folder" for folder, files in found.items()),
+            *(f"{shown(folder)}, in an output folder, cannot be listed: what it holds was not checked, and veil never "
+              "redacts its output folders' files; if it holds originals, they are not redacted" for folder in unlisted)]
 
 
 def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: Analysis, output: Path | Url | None,

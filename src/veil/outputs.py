@@ -275,7 +275,8 @@ def _named(record: dict[str, object], key: str) -> str | None:
     return value if isinstance(value, str) and can_name_a_file(value) else None
 
 
-def unrecorded_media(folders: Iterable[Path], manifests: Iterable[Path], written: Iterable[Path]) -> dict[Path, list[Path]]:
+def unrecorded_media(folders: Iterable[Path], manifests: Iterable[Path],
+                     written: Iterable[Path]) -> tuple[dict[Path, list[Path]], list[Path]]:
     """Per output folder, the photo, video and sound files in it (and below it) that are not veil's
     outputs as a manifest records them, nor this run's to write: the user's own files, perhaps
     originals, left where the redacted copies are published. veil never redacts its output
@@ -284,15 +285,17 @@ def unrecorded_media(folders: Iterable[Path], manifests: Iterable[Path], written
     An output is known by the SHA-256 a manifest records, wherever it lies now (the folder moved,
     renamed). A file still at its recorded name with its recorded modification time is not hashed
     again; one changed since (an original copied over it) is, if an output of its size is recorded.
-    The manifests read: those found in the folders, and `manifests` (one kept elsewhere)."""
+    The manifests read: those found in the folders, and `manifests` (one kept elsewhere). Also
+    returned: the folders below them that could not be listed (what they hold went unseen)."""
     found: dict[Path, list[Path]] = {}
     seen: set[Path] = set()
+    unlisted: list[OSError] = []
     manifests = list(manifests)
     for folder in folders:
         files = found.setdefault(folder, [])
         # Hidden folders too (a thumbnail cache is published with the folder), and names veil passes
         # over as its outputs' (only a manifest's hash tells an output from a user's file).
-        for here, subfolders, names in os.walk(folder, onerror=lambda _: None):
+        for here, subfolders, names in os.walk(folder, onerror=unlisted.append):
             subfolders.sort()
             for name in sorted(names):
                 file = Path(here, name)
@@ -324,7 +327,8 @@ def unrecorded_media(folders: Iterable[Path], manifests: Iterable[Path], written
         except OSError:  # gone, or unreadable: not known as veil's
             return False
 
-    return {folder: unrecorded for folder, files in found.items() if (unrecorded := [f for f in files if not veils(f)])}
+    return ({folder: unrecorded for folder, files in found.items() if (unrecorded := [f for f in files if not veils(f)])},
+            [Path(error.filename) for error in unlisted])
 
 
 def _published_media(file: Path) -> bool:
