@@ -235,7 +235,7 @@ def test_a_users_file_in_an_output_folder_is_said_not_redacted_even_under_quiet(
         for line in elsewhere.read_text().splitlines():
             manifest.write(line + "\n")
         also = out / "sub" / "also.jpg"
-        manifest.write(json.dumps({"path": str(tmp_path / "b.jpg"), "output": str(also),
+        manifest.write(json.dumps({"path": str(tmp_path / "b.jpg"), "status": "ok", "output": str(also),
                                    "output_sha256": hashlib.sha256(also.read_bytes()).hexdigest()}) + "\n")
     said = veil_subprocess(folder, "--output-dir", tmp_path / "out2", "--json", "-j", "1")
     assert said.returncode == 0, said.stderr

@@ -19,7 +19,8 @@ from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.plan import MediaPlan, RenderSettings
 from veil.speech import SoundError, speech_regions
 from veil.fferror import reason
-from veil.videofile import NAMELESS_MUXING, advice_after_refusal, never_written, refusal_to_write
+from veil.videofile import (NAMELESS_MUXING, advice_after_refusal, never_written, refusal_to_write,
+                            sound_it_cannot_decode)
 from veil.voice import LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, media_voice_plan
 
 # Output container per suffix.
@@ -86,9 +87,8 @@ def check_audio_output(source: Path, target: Path, voice: VoicePlan) -> None:
         def refusal(suffix: str) -> str | None:
             return refusal_to_write(suffix, lambda path: _open_output(path, suffix, container, voice)[0], SoundError)
 
-        for audio in container.streams.audio:  # as a video's sound track is refused (veil.videofile)
-            if audio.codec_context is None:
-                raise SoundError(f"audio stream {audio.index} has a codec FFmpeg cannot handle")
+        if undecodable := sound_it_cannot_decode(container):
+            raise SoundError(undecodable)
         channels = max(a.codec_context.layout.nb_channels for a in container.streams.audio)
         # FFmpeg's MP3 encoder refuses more than two channels with only "Invalid argument".
         reason = (f"MP3 holds at most two channels, and it has {channels}" if suffix.lower() == ".mp3" and channels > 2

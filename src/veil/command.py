@@ -29,7 +29,7 @@ from veil import __version__
 from veil.batch import BatchError, Task, Workers, run_all
 from veil.detect import PROFILES
 from veil.manifest import (ManifestWriter, Record, default_manifest, made_otherwise, read_manifest,
-                           settings_fingerprint, started_outputs, still_done)
+                           settings_fingerprint, started_outputs, still_done, unrecorded_media)
 from veil.models import usable_cores
 from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop,
                             say_what_dead_runs_left)
@@ -41,7 +41,7 @@ from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption
                           local_path, options_acting_on_nothing, parse_color, parse_hide_option,
                           with_options_given)
 from veil.outputs import (EARLIER_OUTPUT_FOLDER, Input, OutputClaims, OutputError, RunFileClash, Skipped,
-                          check_writable, claim_key, collect_inputs, output_path, partial_outputs, unrecorded_media)
+                          check_writable, claim_key, collect_inputs, output_path, partial_outputs)
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
 from veil.plan import PIXELATE_BLOCKS, Encoding, MediaPlan, Plan, PlanError, RenderSettings

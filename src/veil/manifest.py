@@ -17,7 +17,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import IO, Literal
@@ -25,8 +25,9 @@ from typing import IO, Literal
 from veil import __version__
 from veil.batch import BatchError
 from veil.models import shipped_models_sha256
-from veil.names import MANIFEST_NAME, can_name_a_file, exact_names, partial_affixes, readable_anywhere, shown
-from veil.outputs import Skipped, remove_partial_outputs
+from veil.names import (MANIFEST_NAME, can_name_a_file, exact_names, partial_affixes, readable_anywhere, real_path,
+                        shown)
+from veil.outputs import Skipped, published_media, remove_partial_outputs
 from veil.photo import file_sha256
 from veil.pipeline import FileResult
 from veil.remote import Url, location_key
@@ -151,6 +152,62 @@ def started_outputs(path: Path, settings: str) -> dict[str, str]:
             last[key] = record
     return {key: location_key(record.output) for key, record in last.items()
             if record.status == "started" and record.settings == settings and record.output is not None}
+
+
+def unrecorded_media(folders: Iterable[Path], manifests: Iterable[Path],
+                     written: Iterable[Path]) -> tuple[dict[Path, list[Path]], list[Path]]:
+    """Per output folder, the photo, video and sound files in it (and below it) that are not veil's
+    outputs as a manifest records them, nor this run's to write: the user's own files, perhaps
+    originals, left where the redacted copies are published. veil never redacts its output
+    folders' files (they are its outputs), so these must be said.
+
+    An output is known by the SHA-256 a manifest records, wherever it lies now (the folder moved,
+    renamed). A file still at its recorded name with its recorded modification time is not hashed
+    again; one changed since (an original copied over it) is, if an output of its size is recorded.
+    The manifests read: those found in the folders, and `manifests` (one kept elsewhere). Also
+    returned: the folders below them that could not be listed (what they hold went unseen)."""
+    found: dict[Path, list[Path]] = {}
+    seen: set[Path] = set()
+    unlisted: list[OSError] = []
+    manifests = list(manifests)
+    for folder in folders:
+        files = found.setdefault(folder, [])
+        # Hidden folders too (a thumbnail cache is published with the folder), and names veil passes
+        # over as its outputs' (only a manifest's hash tells an output from a user's file).
+        for here, subfolders, names in os.walk(folder, onerror=unlisted.append):
+            subfolders.sort()
+            for name in sorted(names):
+                file = Path(here, name)
+                if name == MANIFEST_NAME:
+                    manifests.append(file)
+                elif published_media(file) and (where := real_path(file)) not in seen:
+                    seen.add(where)
+                    files.append(file)
+    this_run = {location_key(path) for path in written}
+    recorded: dict[str, int | None] = {}  # an output's name: its modification time when recorded
+    hashes: set[str] = set()
+    sizes: set[int | None] = set()  # None among them: a record of an older veil, which kept no size
+    for manifest in manifests:
+        with contextlib.suppress(OSError):
+            for _, record in _records(manifest):
+                if record.output is not None and record.output_sha256 is not None:
+                    recorded[location_key(record.output)] = record.output_mtime_ns
+                    hashes.add(record.output_sha256)
+                    sizes.add(record.output_bytes)
+
+    def veils(file: Path) -> bool:
+        key = location_key(file)
+        try:
+            info = file.stat()
+            if key in this_run or recorded.get(key) == info.st_mtime_ns:
+                return True
+            # Hashed only where a recorded output has its size: a folder of others' files is not read.
+            return (info.st_size in sizes or None in sizes) and _sha256(file) in hashes
+        except OSError:  # gone, or unreadable: not known as veil's
+            return False
+
+    return ({folder: unrecorded for folder, files in found.items() if (unrecorded := [f for f in files if not veils(f)])},
+            [Path(error.filename) for error in unlisted])
 
 
 def _records(path: Path) -> Iterator[tuple[str, Record]]:

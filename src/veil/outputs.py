@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import stat
@@ -252,97 +251,24 @@ def _earlier_output_folder(folder: Path) -> bool:
 def _made_in(line: bytes, folder: Path) -> bool:
     """Whether a manifest's line records an output inside `folder` made from an input outside it.
     Records name files resolved (veil.manifest.recorded_name); a URL names no folder here, and a
-    line cut short by a crash says nothing."""
-    record = _record(line)
-    output, source = _named(record, "output"), _named(record, "path")
-    return output is not None and source is not None and Path(output).is_relative_to(folder) \
-        and not Path(source).is_relative_to(folder)
-
-
-def _record(line: bytes) -> dict[str, object]:
-    """A manifest's line as read (empty where it is cut short or not a record)."""
+    line cut short by a crash, or one naming no file a path can be (a hand-edited NUL), says nothing."""
     try:
         record = json.loads(line)
     except (ValueError, RecursionError):
-        return {}
-    return record if isinstance(record, dict) else {}
+        return False
+    output, source = (record.get(key) if isinstance(record, dict) else None for key in ("output", "path"))
+    if not all(isinstance(name, str) and can_name_a_file(name) for name in (output, source)):
+        return False
+    return Path(output).is_relative_to(folder) and not Path(source).is_relative_to(folder)
 
 
-def _named(record: dict[str, object], key: str) -> str | None:
-    """The text a record gives under `key` ("path", "output"); None where it gives none a file's
-    name could be (a NUL, a lone surrogate: a hand-edited line)."""
-    value = record.get(key)
-    return value if isinstance(value, str) and can_name_a_file(value) else None
-
-
-def unrecorded_media(folders: Iterable[Path], manifests: Iterable[Path],
-                     written: Iterable[Path]) -> tuple[dict[Path, list[Path]], list[Path]]:
-    """Per output folder, the photo, video and sound files in it (and below it) that are not veil's
-    outputs as a manifest records them, nor this run's to write: the user's own files, perhaps
-    originals, left where the redacted copies are published. veil never redacts its output
-    folders' files (they are its outputs), so these must be said.
-
-    An output is known by the SHA-256 a manifest records, wherever it lies now (the folder moved,
-    renamed). A file still at its recorded name with its recorded modification time is not hashed
-    again; one changed since (an original copied over it) is, if an output of its size is recorded.
-    The manifests read: those found in the folders, and `manifests` (one kept elsewhere). Also
-    returned: the folders below them that could not be listed (what they hold went unseen)."""
-    found: dict[Path, list[Path]] = {}
-    seen: set[Path] = set()
-    unlisted: list[OSError] = []
-    manifests = list(manifests)
-    for folder in folders:
-        files = found.setdefault(folder, [])
-        # Hidden folders too (a thumbnail cache is published with the folder), and names veil passes
-        # over as its outputs' (only a manifest's hash tells an output from a user's file).
-        for here, subfolders, names in os.walk(folder, onerror=unlisted.append):
-            subfolders.sort()
-            for name in sorted(names):
-                file = Path(here, name)
-                if name == MANIFEST_NAME:
-                    manifests.append(file)
-                elif _published_media(file) and real_path(file) not in seen:
-                    seen.add(real_path(file))
-                    files.append(file)
-    this_run = {location_key(path) for path in written}
-    recorded: dict[str, object] = {}  # an output's name: its modification time when recorded
-    hashes: set[str] = set()
-    sizes: set[object] = set()  # None among them: a record of an older veil, which kept no size
-    for manifest in filter(Path.is_file, manifests):  # (a pipe, opened, would hold the run)
-        with contextlib.suppress(OSError), open(manifest, "rb") as lines:
-            for record in map(_record, lines):
-                if (output := _named(record, "output")) is not None and isinstance(sha := record.get("output_sha256"), str):
-                    recorded[location_key(output)] = record.get("output_mtime_ns")
-                    hashes.add(sha)
-                    sizes.add(record.get("output_bytes"))
-
-    def veils(file: Path) -> bool:
-        key = location_key(file)
-        try:
-            info = file.stat()
-            if key in this_run or recorded.get(key) == info.st_mtime_ns:
-                return True
-            # Hashed only where a recorded output has its size: a folder of others' files is not read.
-            return (info.st_size in sizes or None in sizes) and _sha256(file) in hashes
-        except OSError:  # gone, or unreadable: not known as veil's
-            return False
-
-    return ({folder: unrecorded for folder, files in found.items() if (unrecorded := [f for f in files if not veils(f)])},
-            [Path(error.filename) for error in unlisted])
-
-
-def _published_media(file: Path) -> bool:
+def published_media(file: Path) -> bool:
     """Whether a file in an output folder is a photo, video or sound file, by its name or, one
     without a suffix (`IMG_0001`), its content. A pipe is none (opened, it would hold the run)."""
     if not file.is_file():
         return False
     return _media_by_name(file.name) or (not file.suffix and not file.name.startswith("._")
                                          and media_kind(file) is not None)
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _denied(path: Path) -> str | None:

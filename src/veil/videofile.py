@@ -1001,13 +1001,21 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     return stream
 
 
+def sound_it_cannot_decode(source: av.container.InputContainer) -> str | None:
+    """Why a file's sound cannot be written (a track whose codec FFmpeg does not know), or None."""
+    for audio in source.streams.audio:
+        if audio.codec_context is None:
+            return f"audio stream {audio.index} has a codec FFmpeg cannot handle"
+    return None
+
+
 def _add_audio(out: av.container.OutputContainer, source: av.container.InputContainer, voice: VoicePlan):
     copies: dict[int, av.stream.Stream] = {}
     reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler | VoiceEdit]] = {}
+    if undecodable := sound_it_cannot_decode(source):
+        raise VideoError(undecodable)
     for audio in source.streams.audio:
         cc = audio.codec_context
-        if cc is None:
-            raise VideoError(f"audio stream {audio.index} has a codec FFmpeg cannot handle")
         if voice.edits:
             reencode[audio.index] = add_edited_stream(out, audio, voice)
             continue
