@@ -650,6 +650,35 @@ def test_an_avi_input_with_b_frames_is_read_in_time_order(tmp_path: Path, b_fram
     assert len(times) == 30 and all(b > a for a, b in zip(times, times[1:]))
 
 
+def test_an_avi_input_with_b_frames_starts_on_time_and_its_avi_output_reads_back(tmp_path: Path):
+    # Its frames took the decoding time of the packet whose decoding gave them, later by the
+    # decoder's delay: the picture started two frames late against the sound, and an .avi output
+    # began with that many empty frames, which veil then refused as truncated (at 10 fps).
+    source = tmp_path / "camera.avi"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 30, pix_fmt="yuv420p", options={"bf": "2"})
+    _faces_hidden(source, tmp_path / "out.mkv")
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert next(c.decode(video=0)).time == 0
+    _faces_hidden(source, tmp_path / "out.avi")
+    with av.open(str(tmp_path / "out.avi")) as c:
+        assert c.streams.video[0].frames == 30
+    _faces_hidden(tmp_path / "out.avi", tmp_path / "again.mkv")
+
+
+def test_an_avi_whose_picture_starts_late_is_not_taken_for_truncated(tmp_path: Path):
+    # Its first frames are empty ones, counted in its frame count: it was refused, "30 of 33
+    # frames decoded".
+    source = tmp_path / "late.avi"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 30, times=lambda n: (n + 3) / 30,
+             pix_fmt="yuv420p", options={"bf": "0"})
+    with av.open(str(source)) as c:
+        assert c.streams.video[0].frames == 33
+    _faces_hidden(source, tmp_path / "out.mkv")
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        times = [f.time for f in c.decode(video=0)]
+    assert len(times) == 30 and times[0] >= 0.1
+
+
 def _through(frames, *filters: tuple[str, str]) -> list[av.VideoFrame]:
     """The frames passed through FFmpeg's filters, in order."""
     graph, first, out = av.filter.Graph(), None, []

@@ -37,7 +37,7 @@ from veil.video import plan_video, render_video
 from veil.videofile import SALVAGE_HINT, check_output_holds, damage_lines, holes_line, lacks_its_index, left_out
 from veil.audio import KEEP_REFUSED, check_audio_output, left_out_of_sound, plan_audio, render_audio
 from veil.speech import SoundError, speech_regions
-from veil.voice import VoicePlan
+from veil.voice import VoicePlan, before_detection
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def preflight(task: FileTask) -> None:
     if isinstance(task.source, Url) or isinstance(task.target, Url):
         return
     if task.kind == "video":
-        check_output_holds(task.source, task.target, task.encoding, VoicePlan(task.render.voice))
+        check_output_holds(task.source, task.target, task.encoding, before_detection(task.render.voice))
     if task.kind == "audio":
         check_audio_output(task.source, task.target, VoicePlan(task.render.voice))
 

@@ -450,6 +450,8 @@ class _Reading:
     decoding_order: bool = False
     last_dts: int | None = None
     dts_step: int = 0
+    # The decoding times of the packets given to the decoder whose frames it has not yet given back.
+    unanswered_dts: deque[int] = field(default_factory=deque)
 
     def refuse(self, problem: str) -> None:
         """Refuses a damaged video, unless it is being salvaged: then the problem is where it ends."""
@@ -478,9 +480,13 @@ class _Reading:
     def frames(self, packet: av.Packet) -> Iterator[av.VideoFrame]:
         """The frames the packet completes (a stream-less packet: all the decoder holds), each
         checked for damage and counted."""
+        if self.decoding_order and packet.stream is not None and packet.size and packet.dts is not None:
+            self.unanswered_dts.append(packet.dts)
         try:
             decoded = self.video.decode(None if packet.stream is None else packet)
         except av.error.FFmpegError as error:
+            if self.unanswered_dts and packet.stream is not None:
+                self.unanswered_dts.pop()  # that packet gives no frame
             if self.damage is None:
                 raise VideoError(f"decode error after frame {self.decoded}: {reason(error)}{self.hint}") from None
             self.damage.undecodable_packets += 1
@@ -506,11 +512,14 @@ class _Reading:
         """An AVI's frames, where it holds B-frames, are timed by their decoding times: AVI stores
         no presentation times, and its reader makes them up in decoding order, which with B-frames
         runs backwards (FFmpeg's best-effort time turns to decoding times only once they have,
-        which gave two frames one time where B-frames are not stacked). The frames the decoder
-        gives when its input ends have no decoding time: theirs follow on at the last step."""
+        which gave two frames one time where B-frames are not stacked). The n-th frame given takes
+        the n-th packet's decoding time, not the frame's own: that is the time of the packet whose
+        decoding gave it, later by the decoder's delay (its reordering, its threads), which moved
+        the picture that much later against the sound. Frames given past the last packet's time
+        follow on at the last step."""
         if not self.decoding_order:
             return
-        dts = frame.dts
+        dts = self.unanswered_dts.popleft() if self.unanswered_dts else None
         if dts is None and self.last_dts is not None and self.dts_step > 0:
             dts = self.last_dts + self.dts_step
         if dts is None:
@@ -556,7 +565,12 @@ class _Reading:
         # copied from MP4 states one tick of 1/600 s a frame).
         ticks = max(frame.duration or 0, self.dts_step if self.decoding_order else 0)
         length = float(ticks * frame.time_base) if ticks and frame.time_base else 0.0
-        self.last_frame_end = max(self.last_frame_end, frame.time - self.first_time + length)
+        # Counted from the stream's start where its first frame comes later: an AVI whose picture
+        # starts after its sound holds empty frames before it, which its frame count includes.
+        start = self.first_time
+        if self.video.start_time is not None and self.video.time_base:
+            start = min(start, float(self.video.start_time * self.video.time_base))
+        self.last_frame_end = max(self.last_frame_end, frame.time - start + length)
 
     def finish(self, container: av.container.InputContainer) -> None:
         """After the last packet: a file that ends before it says it does is refused (or, salvaging, said)."""
@@ -1016,7 +1030,7 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
         raise VideoError(undecodable)
     for audio in source.streams.audio:
         cc = audio.codec_context
-        if voice.edits:
+        if voice.changes_sound:
             reencode[audio.index] = add_edited_stream(out, audio, voice)
             continue
         if cc.name in container_codecs(out):

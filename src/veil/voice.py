@@ -527,6 +527,19 @@ class VoicePlan:
     def edits(self) -> bool:
         return self.mode != "keep"
 
+    @property
+    def changes_sound(self) -> bool:
+        """Whether the sound changes: all of it muted, or speech to treat. A video's sound with
+        nothing to change is copied as it is: encoded again it would lose quality for nothing,
+        and come out later by the encoder's delay where the container cannot mark it (AVI)."""
+        return self.mode == "mute-all" or (self.edits and bool(self.speech))
+
+
+def before_detection(mode: VoiceMode) -> VoicePlan:
+    """The plan a check made before detection tries: which sound holds speech is not known yet,
+    and sound with speech is the sound encoded again."""
+    return VoicePlan(mode, ((0.0, 0.0),) if mode != "keep" else ())
+
 
 def voice_plan(regions: list, mode: VoiceMode, sound_origin: float | None = None) -> VoicePlan:
     """The speech regions of a plan (those not kept audible by a reviewer) as segments, in time order:
