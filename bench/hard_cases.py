@@ -79,9 +79,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from photo_recall import DATA, MAGENTA, GroundTruthFace, Tally, figures, header, load_ground_truth  # noqa: E402
+from photo_recall import BENCH_PROFILES, DATA, MAGENTA, GroundTruthFace, Tally, figures, header, load_ground_truth  # noqa: E402
 
-from veil.detect import PROFILES  # noqa: E402
 from veil.imagefile import read_photo  # noqa: E402
 from veil.photo import plan_photo, render_photo  # noqa: E402
 from veil.plan import RenderSettings  # noqa: E402
@@ -330,13 +329,13 @@ def measure(root: Path, plan: Callable[[Path], object], limit: int | None, workd
 
 
 def score(out: Path, sets: list[str], profiles: list[str], limit: int | None) -> None:
-    print(f"{'set':9s} {'profile':9s} {header()}  s/image  faces>=80px")
+    print(f"{'set':9s} {'profile':14s} {header()}  s/image  faces>=80px")
     with tempfile.TemporaryDirectory() as tmp:
         for name in sets:
             root = DATA if name == "plain" else out / name
             for profile in profiles:
-                t = measure(root, lambda path, photo, p=PROFILES[profile]: plan_photo(path, p, photo=photo), limit, Path(tmp))
-                print(f"{name:9s} {profile:9s} {figures(t)}    {t.seconds / t.images:.3f}  {t.total[4]}", flush=True)
+                t = measure(root, lambda path, photo, p=BENCH_PROFILES[profile]: plan_photo(path, p, photo=photo), limit, Path(tmp))
+                print(f"{name:9s} {profile:14s} {figures(t)}    {t.seconds / t.images:.3f}  {t.total[4]}", flush=True)
 
 
 def main() -> None:
@@ -344,7 +343,7 @@ def main() -> None:
     parser.add_argument("action", choices=("make", "score"))
     parser.add_argument("out", type=Path, help="folder for the generated sets (outside the repository)")
     parser.add_argument("--sets", nargs="+", default=["plain", *SETS], choices=["plain", *SETS])
-    parser.add_argument("--profile", choices=sorted(PROFILES), action="append")
+    parser.add_argument("--profile", choices=sorted(BENCH_PROFILES), action="append")
     parser.add_argument("--limit", type=int, default=None, help="first N images of each set only")
     args = parser.parse_args()
     if not DATA.exists():

@@ -63,6 +63,9 @@ PATROL = Face(WIDER + "25--Soldier_Patrol/25_Soldier_Patrol_Soldier_Patrol_25_43
 # A mourner's face, 65x91 px, in a row of faces: upside down, RetinaFace's half-turned 320 px view
 # scores it between 0.05 and 0.08.
 MOURNER = Face(WIDER + "6--Funeral/6_Funeral_Funeral_6_160.jpg", (150, 217, 65, 91))
+# A swimmer's face, 172x266 px: CenterFace also boxes his head and shoulders, 357x441, at 0.10,
+# kept only since RetinaFace agrees, with a box less than half as large.
+SWIMMER = Face(WIDER + "41--Swimming/41_Swimming_Swimmer_41_232.jpg", (532, 290, 172, 266))
 # A marcher's face, 234 px high, at the edge of a 1024 px photo.
 MARCHER = Face(WIDER + "10--People_Marching/10_People_Marching_People_Marching_2_514.jpg", (918, 74, 100, 234))
 
@@ -456,6 +459,24 @@ def test_a_face_both_detectors_find_in_a_turned_view_is_hidden_around_the_turned
     render_photo(plan, RenderSettings(mode="fill"), tmp_path / "out.png")
     shown = read_photo(tmp_path / "out.png").pixels
     assert (inner_part(shown, box) <= 24).mean() >= 0.95
+
+
+def test_a_loose_weak_box_is_hidden_around_the_tighter_box_that_confirms_it(shared_data: Path,
+                                                                             tmp_path: Path) -> None:
+    """A CenterFace box kept only on RetinaFace's agreement, more than 1.5 times the area of the
+    RetinaFace box that confirms it, is hidden around that box: the swimmer's face stays hidden,
+    and the water and arms around his head and shoulders no longer are."""
+    source = shared_data / SWIMMER.photo
+    hidden = {}
+    for label, profile in (("tight", FAST), ("loose", dataclasses.replace(FAST, loose_ratio=None))):
+        plan = plan_photo(source, profile)
+        assert plan.detection["loose_ratio"] == profile.loose_ratio
+        render_photo(plan, RenderSettings(mode="fill", color=(255, 0, 255)), tmp_path / f"{label}.png")
+        shown = read_photo(tmp_path / f"{label}.png").pixels
+        magenta = (shown == (255, 0, 255)).all(axis=2)
+        assert inner_part(magenta, SWIMMER.box).mean() >= 0.95, label
+        hidden[label] = magenta.mean()
+    assert hidden["tight"] < 0.7 * hidden["loose"], hidden
 
 
 def test_video_frames_with_views_get_a_closer_look_too(shared_data: Path) -> None:
