@@ -19,7 +19,7 @@ from video_support import clip_of
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
     VIDEO_DETECTION, FramesJudged, detect_frames, exposure_gain, faces_in, is_colourless, light_levels, prepared,
-    retina_candidates, smear_axis, smeared_sideways, view_pass,
+    retina_candidates, select, smear_axis, smeared_sideways, view_pass,
 )
 from veil.imagefile import read_photo
 from veil.photo import plan_photo, render_photo
@@ -477,6 +477,17 @@ def test_a_loose_weak_box_is_hidden_around_the_tighter_box_that_confirms_it(shar
         assert inner_part(magenta, SWIMMER.box).mean() >= 0.95, label
         hidden[label] = magenta.mean()
     assert hidden["tight"] < 0.7 * hidden["loose"], hidden
+
+
+def test_a_loose_box_round_two_faces_leaves_both_hidden() -> None:
+    """A weak CenterFace box round two heads, confirmed by RetinaFace's box of each: tightened to
+    the better one, the other face keeps its own RetinaFace box (it was dropped as a face both
+    detectors had found, and left visible)."""
+    loose = np.array([[100, 100, 200, 150, 0.08]], np.float32)
+    faces = np.array([[103, 103, 148, 148, 0.9], [152, 103, 197, 148, 0.8]], np.float32)
+    kept = select(loose, faces, np.zeros(2, int), FAST)
+    for face in faces:
+        assert any((row[:4] == face[:4]).all() for row in kept), kept
 
 
 def test_video_frames_with_views_get_a_closer_look_too(shared_data: Path) -> None:

@@ -35,7 +35,7 @@ from veil.outputs import media_kind
 from veil.plan import Box, MediaPlan, Plan, RenderSettings
 from veil.render import region_mask
 from veil.video import plan_video, render_video, time_holes, upright_to_coded
-from veil.videofile import Encoding, VideoError, check_output_holds, video_stream
+from veil.videofile import Encoding, VideoError, check_output_holds, read, video_stream
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 VIDEOS = DATA / "videos"
@@ -663,6 +663,28 @@ def test_an_avi_input_with_b_frames_starts_on_time_and_its_avi_output_reads_back
     with av.open(str(tmp_path / "out.avi")) as c:
         assert c.streams.video[0].frames == 30
     _faces_hidden(tmp_path / "out.avi", tmp_path / "again.mkv")
+
+
+def test_an_avi_whose_first_pictures_cannot_be_decoded_keeps_the_later_frames_times(tmp_path: Path):
+    # Cut two packets before a keyframe, an AVI with B-frames starts with pictures the decoder
+    # drops without a word: their decoding times went to the frames after them, and every frame
+    # to the end ran two frames early.
+    whole, cut = tmp_path / "whole.avi", tmp_path / "cut.avi"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", whole, 60, pix_fmt="yuv420p", options={"bf": "2", "g": "30"})
+    with av.open(str(whole)) as source, av.open(str(cut), "w") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        packets = [p for p in source.demux(video=0) if p.dts is not None]
+        keyframe = next(n for n, p in enumerate(packets) if p.is_keyframe and n > 0)
+        for packet in packets[keyframe - 2:]:
+            packet.dts -= keyframe - 2
+            packet.pts -= keyframe - 2
+            packet.stream = stream
+            out.mux(packet)
+    given = len(packets) - (keyframe - 2)
+    with av.open(str(cut)) as c:
+        times = [f.time for f in read(c, c.streams.video[0]) if isinstance(f, av.VideoFrame)]
+    assert len(times) == given - 2 and all(b > a for a, b in zip(times, times[1:]))
+    assert times[-1] == pytest.approx((given - 1) / 30)
 
 
 def test_an_avi_whose_picture_starts_late_is_not_taken_for_truncated(tmp_path: Path):

@@ -722,16 +722,18 @@ def select(centerface: np.ndarray, retina: np.ndarray, turns: np.ndarray, profil
     keep_c = on_own | (c_weak & any_overlapping(centerface, retina[r_weak], profile.agree_iou))
     keep_r = (r_score >= profile.retina_threshold) | (
         r_weak & any_overlapping(retina, centerface[c_weak], profile.agree_iou))
+    chosen = centerface[keep_c]
+    if profile.loose_ratio is not None:
+        # Before the boxes both found are told apart: a loose box round two faces, tightened to
+        # one of them, must not take the other face's RetinaFace box with it.
+        chosen = _tightened(chosen, ~on_own[keep_c], retina, profile)
     # A face both found is hidden around CenterFace's box: RetinaFace's outscores it in NMS
     # but comes from a coarser view, and hiding both boxes' heads hides more than the head
     # (a face a turned view sees best: see DetectionProfile.turned_kept).
-    both = any_overlapping(retina, centerface[keep_c], profile.agree_iou)
+    both = any_overlapping(retina, chosen, profile.agree_iou)
     if profile.turned_kept:
         both &= ~_turned_sees_best(retina, turns, keep_r & both, profile)
     keep_r &= ~both
-    chosen = centerface[keep_c]
-    if profile.loose_ratio is not None:
-        chosen = _tightened(chosen, ~on_own[keep_c], retina, profile)
     return np.concatenate([chosen, retina[keep_r]])
 
 

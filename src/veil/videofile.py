@@ -441,6 +441,8 @@ class _Reading:
     latest: float | None = None  # the latest time of a frame given
     steps: deque[float] = field(default_factory=lambda: deque(maxlen=USUAL_OF))  # between the last frames given
     last_frame_end: float = 0.0  # where the last frame decoded ends, in seconds from the first
+    last_frame_reach: float = 0.0  # the same, in seconds from the stream's start where that is earlier
+    video_packets: int = 0  # the picture's packets with data given to the decoder
     first_time: float | None = None
     data_end: float = 0.0  # the end of the last packet of any stream read (`_demuxed`), in seconds
     data_start: float = 0.0  # the start of the earliest, where it lies before 0 (an MPEG-TS clock that wrapped)
@@ -450,8 +452,12 @@ class _Reading:
     decoding_order: bool = False
     last_dts: int | None = None
     dts_step: int = 0
-    # The decoding times of the packets given to the decoder whose frames it has not yet given back.
+    # The decoding times not yet given to a frame, in order (`_decoding_time`), and the packets given
+    # to the decoder that no frame has answered yet, by the presentation time their frame will
+    # carry (made up in decoding order): each one's place in that order and decoding time.
     unanswered_dts: deque[int] = field(default_factory=deque)
+    unanswered: dict[int, tuple[int, int]] = field(default_factory=dict)
+    packets_given: int = 0
 
     def refuse(self, problem: str) -> None:
         """Refuses a damaged video, unless it is being salvaged: then the problem is where it ends."""
@@ -480,13 +486,19 @@ class _Reading:
     def frames(self, packet: av.Packet) -> Iterator[av.VideoFrame]:
         """The frames the packet completes (a stream-less packet: all the decoder holds), each
         checked for damage and counted."""
-        if self.decoding_order and packet.stream is not None and packet.size and packet.dts is not None:
+        if packet.stream is not None and packet.size:
+            self.video_packets += 1
+        timed = self.decoding_order and packet.stream is not None and packet.size and packet.dts is not None
+        if timed:
             self.unanswered_dts.append(packet.dts)
+            if packet.pts is not None:
+                self.unanswered[packet.pts] = (self.packets_given, packet.dts)
+            self.packets_given += 1
         try:
             decoded = self.video.decode(None if packet.stream is None else packet)
         except av.error.FFmpegError as error:
-            if self.unanswered_dts and packet.stream is not None:
-                self.unanswered_dts.pop()  # that packet gives no frame
+            if timed:  # that packet gives no frame
+                self._without_frame(self.unanswered.pop(packet.pts, (0, packet.dts))[1])
             if self.damage is None:
                 raise VideoError(f"decode error after frame {self.decoded}: {reason(error)}{self.hint}") from None
             self.damage.undecodable_packets += 1
@@ -519,6 +531,16 @@ class _Reading:
         follow on at the last step."""
         if not self.decoding_order:
             return
+        own = self.unanswered.pop(frame.pts, None) if frame.pts is not None else None
+        if own is not None:
+            # A packet given well before this frame's own that no frame has answered never will
+            # (the decoder dropped it: a picture before the first keyframe, one whose reference
+            # was cut off): else its time would go to the next frame, and every later one run early.
+            window = (self.video.codec_context.has_b_frames or 0) + 2
+            for pts, (place, dts) in list(self.unanswered.items()):
+                if place < own[0] - window:
+                    del self.unanswered[pts]
+                    self._without_frame(dts)
         dts = self.unanswered_dts.popleft() if self.unanswered_dts else None
         if dts is None and self.last_dts is not None and self.dts_step > 0:
             dts = self.last_dts + self.dts_step
@@ -530,6 +552,14 @@ class _Reading:
         if dts != frame.pts and self.timing.decoding_from is None:
             self.timing.decoding_from = self.decoded
         frame.pts = dts
+
+    def _without_frame(self, dts: int) -> None:
+        """A packet that gives no frame: its decoding time goes (`_decoding_time`), or, where a frame
+        has taken it already, the next one does."""
+        if dts in self.unanswered_dts:
+            self.unanswered_dts.remove(dts)
+        elif self.unanswered_dts:
+            self.unanswered_dts.popleft()
 
     def _out_of_order(self, frame: av.VideoFrame) -> bool:
         """Salvaging: a frame given a little after a later one (damaged picture order), left out."""
@@ -565,12 +595,11 @@ class _Reading:
         # copied from MP4 states one tick of 1/600 s a frame).
         ticks = max(frame.duration or 0, self.dts_step if self.decoding_order else 0)
         length = float(ticks * frame.time_base) if ticks and frame.time_base else 0.0
-        # Counted from the stream's start where its first frame comes later: an AVI whose picture
-        # starts after its sound holds empty frames before it, which its frame count includes.
+        self.last_frame_end = max(self.last_frame_end, frame.time - self.first_time + length)
         start = self.first_time
         if self.video.start_time is not None and self.video.time_base:
             start = min(start, float(self.video.start_time * self.video.time_base))
-        self.last_frame_end = max(self.last_frame_end, frame.time - start + length)
+        self.last_frame_reach = max(self.last_frame_reach, frame.time - start + length)
 
     def finish(self, container: av.container.InputContainer) -> None:
         """After the last packet: a file that ends before it says it does is refused (or, salvaging, said)."""
@@ -582,7 +611,11 @@ class _Reading:
         # MPEG-TS whose 33-bit clock wrapped (every 26.5 hours, in a broadcast recording) from
         # before 0 to after it, and its stated duration is a length.
         reached = max(self.latest or 0.0, self.data_end) - self.data_start
-        if problem := _incomplete(container, self.video, self.decoded, reached, self.last_frame_end):
+        # Where every packet gave a frame, frames the count holds beyond them are empty ones (an AVI
+        # whose picture starts after its sound holds them before it): the frames reach from the
+        # stream's start. Packets that gave none were pictures that could not be decoded.
+        ends = self.last_frame_reach if self.video_packets == self.decoded else self.last_frame_end
+        if problem := _incomplete(container, self.video, self.decoded, reached, ends):
             self.refuse(problem)
 
 
@@ -917,7 +950,7 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         raise VideoError(f"cannot write a video {named} ({why}): choose .mp4, .mkv or .mov") from None
     try:
         stream = _add_video(out, video, rotation, encoding, light)
-        copies, reencode = _add_audio(out, source, voice)
+        copies, reencode = _add_audio(out, source, voice, salvage)
         rewritten: dict[int, Callable[[av.Packet], av.Packet]] = {}
         for sub in subtitles_copied(source, encoding):
             copies[sub.index] = out.add_stream_from_template(sub)
@@ -1023,14 +1056,19 @@ def sound_it_cannot_decode(source: av.container.InputContainer) -> str | None:
     return None
 
 
-def _add_audio(out: av.container.OutputContainer, source: av.container.InputContainer, voice: VoicePlan):
+def _add_audio(out: av.container.OutputContainer, source: av.container.InputContainer, voice: VoicePlan,
+               salvage: bool = False):
+    """The output's sound streams: each copied, or encoded again where its voices change or the
+    container cannot hold it. A damaged file's sound (`salvage`) is encoded again under any
+    voice mode but keep, even with no speech in it: pieces that cannot be decoded are written as
+    silence in time with the picture, where a copy would leave them out."""
     copies: dict[int, av.stream.Stream] = {}
     reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler | VoiceEdit]] = {}
     if undecodable := sound_it_cannot_decode(source):
         raise VideoError(undecodable)
     for audio in source.streams.audio:
         cc = audio.codec_context
-        if voice.changes_sound:
+        if voice.changes_sound or (voice.edits and salvage):
             reencode[audio.index] = add_edited_stream(out, audio, voice)
             continue
         if cc.name in container_codecs(out):
