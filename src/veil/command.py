@@ -45,7 +45,7 @@ from veil.outputs import (EARLIER_OUTPUT_FOLDER, Input, OutputClaims, OutputErro
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
 from veil.plan import PIXELATE_BLOCKS, Encoding, MediaPlan, Plan, PlanError, RenderSettings
-from veil.remote import RemoteError, Url, is_url, location, location_key
+from veil.remote import RemoteError, Url, location, location_key
 from veil.report import report_paths, write_report
 from veil.terminal import err
 

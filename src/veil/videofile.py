@@ -454,10 +454,10 @@ class _Reading:
     dts_step: int = 0
     # The decoding times not yet given to a frame, in order (`_decoding_time`), and the packets given
     # to the decoder that no frame has answered yet, by the presentation time their frame will
-    # carry (made up in decoding order): each one's place in that order and decoding time.
+    # carry (made up in decoding order): each one's place in that order (`video_packets` then) and
+    # decoding time.
     unanswered_dts: deque[int] = field(default_factory=deque)
     unanswered: dict[int, tuple[int, int]] = field(default_factory=dict)
-    packets_given: int = 0
 
     def refuse(self, problem: str) -> None:
         """Refuses a damaged video, unless it is being salvaged: then the problem is where it ends."""
@@ -492,8 +492,7 @@ class _Reading:
         if timed:
             self.unanswered_dts.append(packet.dts)
             if packet.pts is not None:
-                self.unanswered[packet.pts] = (self.packets_given, packet.dts)
-            self.packets_given += 1
+                self.unanswered[packet.pts] = (self.video_packets, packet.dts)
         try:
             decoded = self.video.decode(None if packet.stream is None else packet)
         except av.error.FFmpegError as error:
