@@ -274,7 +274,7 @@ def test_only_names_veil_gives_its_outputs_are_passed_over_as_outputs(shared_dat
     summary = json.loads(run.stdout)
     assert [Path(r["input"]).name for r in summary["results"]] == ["a.redacted.b.jpg"]
     assert [(Path(s["path"]).name, s["reason"]) for s in summary["skipped_files"]] == [
-        ("c.redacted.jpg", "an output of veil (name holds .redacted)")]
+        ("c.redacted.jpg", "named as an output of veil (.redacted), with no file beside it that it was made from")]
     assert (tmp_path / "out" / "a.redacted.b.jpg").exists()
 
 
@@ -283,6 +283,8 @@ def test_quiet_still_names_a_photo_of_the_users_left_as_it_was(shared_data, tmp_
     folder = tmp_path / "in"
     copy_in(shared_data, TWO_PEOPLE, folder, "a.jpg")
     copy_in(shared_data, TWO_PEOPLE, folder, ".b.jpg")
+    copy_in(shared_data, TWO_PEOPLE, folder, "a.redacted.jpg")  # veil's, beside the a.jpg it was made from
+    copy_in(shared_data, TWO_PEOPLE, folder, "d.redacted.jpg")  # named as veil's, but nothing it came from
     (folder / "notes.txt").write_text("not media")
     (folder / "link.jpg").symlink_to(folder / "a.jpg")  # redacted, under its other name
     (folder / "._a.jpg").write_bytes(b"\x00\x05\x16\x07")  # a macOS fork: the file's data, no picture
@@ -291,7 +293,9 @@ def test_quiet_still_names_a_photo_of_the_users_left_as_it_was(shared_data, tmp_
     (folder / ".git" / "HEAD").write_text("ref: refs/heads/main")
     run = veil_subprocess(folder, "--output-dir", tmp_path / "out", "-q", "-j", "1")
     assert run.returncode == 0, run.stderr
-    assert run.stderr == f"veil: skipped {folder / '.private'}: hidden folder\nveil: skipped {folder / '.b.jpg'}: hidden file\n"
+    assert run.stderr == (f"veil: skipped {folder / '.private'}: hidden folder\nveil: skipped {folder / '.b.jpg'}: hidden file\n"
+                          f"veil: skipped {folder / 'd.redacted.jpg'}: named as an output of veil (.redacted), "
+                          "with no file beside it that it was made from\n")
 
 
 def test_what_cannot_be_read_fails_by_name_and_is_never_passed_over(shared_data, tmp_path):

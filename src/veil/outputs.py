@@ -130,6 +130,10 @@ class Skipped:
 
 # Why veil's own files found among the inputs are passed over.
 OWN_OUTPUT = "an output of veil (name holds .redacted)"
+# Named as veil names its outputs, with no file beside it that it could have been made from: a
+# user's photo so named, or an output whose original is gone. Passed over all the same (redacted
+# again it would be a .redacted.redacted copy), but said even under --quiet: it may be the user's.
+OWN_OUTPUT_ALONE = "named as an output of veil (.redacted), with no file beside it that it was made from"
 OWN_MANIFEST = "veil's manifest, the record of a run"
 OWN_FOLDER = "veil's output folder"
 HIDDEN_FOLDER = "hidden folder"
@@ -224,7 +228,7 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
         for name in sorted(files):
             file = here / name
             if (reason := _skipped_name(name)) is not None:
-                yield file, reason, False
+                yield file, OWN_OUTPUT_ALONE if reason == OWN_OUTPUT and not _source_beside(file) else reason, False
             elif (denied := _denied(file)) is not None:  # in a folder that may be listed but not entered
                 yield file, denied, True
             elif real_path(file) in excluded:
@@ -313,6 +317,13 @@ def _skipped_name(name: str) -> str | None:
     if name == MANIFEST_NAME:
         return OWN_MANIFEST
     return None
+
+
+def _source_beside(output: Path) -> bool:
+    """Whether a file that `output_path` would name `output` lies beside it: a.redacted.jpg is
+    made from a.jpg, scan.psd.redacted.png from scan.psd (a suffix veil cannot write is kept)."""
+    made_from = Path(output.name).stem.removesuffix(REDACTED_TAG)
+    return any((output.parent / name).is_file() for name in (made_from + output.suffix, made_from))
 
 
 def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Skipped]]:
