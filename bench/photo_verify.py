@@ -166,9 +166,9 @@ def kept_rows(photo: Photo, rule: Rule, cost: Cost) -> np.ndarray:
             ok = reps[:, 4] + rule.weight * scores > size_threshold(reps, profile)
         else:
             ok = scores >= rule.minimum
-        chosen = np.concatenate([select(cf[~weak], retina, photo.turns, profile), reps[ok]])
+        chosen = np.concatenate([select(cf[~weak], retina, photo.turns, profile, photo.width, photo.height), reps[ok]])
     else:
-        chosen = select(cf, retina, photo.turns, profile)
+        chosen = select(cf, retina, photo.turns, profile, photo.width, photo.height)
     open_ = ~np.isnan(photo.zoomed[:, 0]) & ~any_overlapping(retina, chosen, FAST.agree_iou)
     return np.concatenate([chosen, photo.zoomed[open_]])
 

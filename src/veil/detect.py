@@ -108,6 +108,13 @@ class DetectionProfile:
     # so they rarely fire on the same hand or pattern, while a real face is seen by both.
     retina_threshold: float = 0.9
     retina_confirmed: float = 0.3
+    # A box of an upright RetinaFace view covering at least `large_share` of the picture (clipped
+    # to it) is kept on its own from `large_threshold`: a face that large is the worst leak there
+    # is, and RetinaFace puts boxes that large on little but faces; one that also reaches past the
+    # picture's edges (a face larger than the picture) is kept beside CenterFace's box of the
+    # same face. None: held to `retina_threshold`.
+    large_share: float | None = None
+    large_threshold: float = 0.5
     confirmed: float = 0.05
     agree_iou: float = 0.3
     # A CenterFace box kept only because RetinaFace agreed (it scored under its own size threshold)
@@ -161,12 +168,16 @@ class DetectionProfile:
 # Both profiles pull the picture back into a 384 px square (`pulled_side`): extreme close-ups made
 # from sharp portraits and from dev faces were found there, and no box it added on the dev photos,
 # the plate and the text photos was anything but a face (bench/README.md, "Faces larger than the
-# picture"). A loose weak CenterFace box is hidden around the tighter RetinaFace box that confirms
-# it (`loose_ratio`): on the dev photos and every hard set this hid the same faces with less area
-# away from them, but one 21 px face of 198 tilted photos that a loose box had hidden by chance.
+# picture"); pulled back further (2.5), with RetinaFace's boxes over a fifth of the picture kept
+# from 0.5, it found more of them, and those boxes were faces on every set ("A face larger than the
+# picture that the view scores low"). A loose weak CenterFace box is hidden around the tighter
+# RetinaFace box that confirms it (`loose_ratio`): on the dev photos and every hard set this hid
+# the same faces with less area away from them, but one 21 px face of 198 tilted photos that a
+# loose box had hidden by chance.
 FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320,
                         zoom_floor=0.05, zoom_height=30, colourless=(0.06, ((40, 0.1), (80, 0.15))), streak_threshold=0.1,
-                        hard_light=True, turned_kept=True, pulled_side=384, standing_search=True, loose_ratio=1.5)
+                        hard_light=True, turned_kept=True, pulled_side=384, pulled_margin=2.5, large_share=0.2,
+                        standing_search=True, loose_ratio=1.5)
 ACCURATE = DetectionProfile(
     name="accurate",
     scales=(1.0, 1.5),
@@ -180,6 +191,8 @@ ACCURATE = DetectionProfile(
     hard_light=True,
     turned_kept=True,
     pulled_side=384,
+    pulled_margin=2.5,
+    large_share=0.2,
     standing_search=True,
     loose_ratio=1.5,
 )
@@ -249,6 +262,8 @@ def retina_record(profile: DetectionProfile) -> dict:
            if profile.pulled_side is not None else {}),
         "retina_threshold": profile.retina_threshold,
         "retina_confirmed": profile.retina_confirmed,
+        **({"large_share": profile.large_share, "large_threshold": profile.large_threshold}
+           if profile.large_share is not None else {}),
         "confirmed": profile.confirmed,
         "agree_iou": profile.agree_iou,
         "turned_kept": profile.turned_kept,
@@ -711,10 +726,11 @@ def _square_side(profile: DetectionProfile) -> int:
     return side + (-side % STRIDE)
 
 
-def select(centerface: np.ndarray, retina: np.ndarray, turns: np.ndarray, profile: DetectionProfile) -> np.ndarray:
-    """The candidates to keep from both detectors: each on its own score, or on a lower one
-    where the other detector agrees. `turns`: the quarter turns of the view each RetinaFace row
-    was found in."""
+def select(centerface: np.ndarray, retina: np.ndarray, turns: np.ndarray, profile: DetectionProfile,
+           width: int, height: int) -> np.ndarray:
+    """The candidates to keep from both detectors, found in a `width` x `height` picture: each on
+    its own score, or on a lower one where the other detector agrees. `turns`: the quarter
+    turns of the view each RetinaFace row was found in."""
     c_score, r_score = centerface[:, 4], retina[:, 4]
     c_weak = c_score > profile.confirmed
     r_weak = r_score >= profile.retina_confirmed
@@ -722,6 +738,10 @@ def select(centerface: np.ndarray, retina: np.ndarray, turns: np.ndarray, profil
     keep_c = on_own | (c_weak & any_overlapping(centerface, retina[r_weak], profile.agree_iou))
     keep_r = (r_score >= profile.retina_threshold) | (
         r_weak & any_overlapping(retina, centerface[c_weak], profile.agree_iou))
+    # Upright views only: a turned one took a sign's pointing hand, filling the picture, for a face.
+    large = np.zeros(len(retina), bool) if profile.large_share is None else (turns == 0) & (
+        (r_score >= profile.large_threshold) & (picture_share(retina, width, height) >= profile.large_share))
+    keep_r |= large
     chosen = centerface[keep_c]
     if profile.loose_ratio is not None:
         # Before the boxes both found are told apart: a loose box round two faces, tightened to
@@ -730,11 +750,21 @@ def select(centerface: np.ndarray, retina: np.ndarray, turns: np.ndarray, profil
     # A face both found is hidden around CenterFace's box: RetinaFace's outscores it in NMS
     # but comes from a coarser view, and hiding both boxes' heads hides more than the head
     # (a face a turned view sees best: see DetectionProfile.turned_kept).
-    both = any_overlapping(retina, chosen, profile.agree_iou)
+    # A face larger than the picture is hidden around RetinaFace's box too: a pulled-back view's
+    # box reaches past the picture's edges, where CenterFace's, on the eyes and nose, stops short.
+    beyond = (retina[:, 0] < 0) | (retina[:, 1] < 0) | (retina[:, 2] > width) | (retina[:, 3] > height)
+    both = any_overlapping(retina, chosen, profile.agree_iou) & ~(large & beyond)
     if profile.turned_kept:
         both &= ~_turned_sees_best(retina, turns, keep_r & both, profile)
     keep_r &= ~both
     return np.concatenate([chosen, retina[keep_r]])
+
+
+def picture_share(rows: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The share of a `width` x `height` picture each row's box covers, clipped to it."""
+    w = rows[:, 2].clip(0, width) - rows[:, 0].clip(0, width)
+    h = rows[:, 3].clip(0, height) - rows[:, 1].clip(0, height)
+    return w.clip(0) * h.clip(0) / (width * height)
 
 
 def _tightened(chosen: np.ndarray, agreed: np.ndarray, retina: np.ndarray, profile: DetectionProfile) -> np.ndarray:
@@ -882,7 +912,7 @@ def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: R
     RetinaFace's views where `second` is given (`select`), else by their size thresholds."""
     if second is not None:
         retina, turns = retina_candidates(rgb, profile, second)
-        chosen = select(rows, retina, turns, profile)
+        chosen = select(rows, retina, turns, profile, rgb.shape[1], rgb.shape[0])
         return np.concatenate([chosen, zoom_confirmed(rgb, retina, turns, chosen, profile, second)])
     return rows[rows[:, 4] > size_threshold(rows, profile)]
 
