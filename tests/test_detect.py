@@ -18,7 +18,7 @@ from video_support import clip_of
 
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
-    VIDEO_DETECTION, FramesJudged, detect_frames, exposure_gain, faces_in, is_colourless, light_levels, prepared,
+    VIDEO_DETECTION, FramesJudged, detect_frames, exposure_gain, faces_in, fuse, is_colourless, light_levels, prepared,
     retina_candidates, select, smear_axis, smeared_sideways, view_pass,
 )
 from veil.imagefile import read_photo
@@ -477,6 +477,17 @@ def test_a_loose_weak_box_is_hidden_around_the_tighter_box_that_confirms_it(shar
         assert inner_part(magenta, SWIMMER.box).mean() >= 0.95, label
         hidden[label] = magenta.mean()
     assert hidden["tight"] < 0.7 * hidden["loose"], hidden
+
+
+def test_a_face_larger_than_the_picture_is_hidden_round_both_detectors_boxes() -> None:
+    """A large RetinaFace box reaching past the picture's edge and CenterFace's box of the same
+    face each cover a part the other does not: kept side by side, NMS kept RetinaFace's alone
+    and left CenterFace's right edge visible. The face is hidden round both."""
+    centerface = np.array([[0, 50, 500, 540, 0.8]], np.float32)
+    retina = np.array([[-60, 30, 440, 560, 0.95]], np.float32)
+    rows = select(centerface, retina, np.zeros(1, int), FAST, 960, 540)
+    (face,) = fuse(rows, FAST.nms_iou, 960, 540)
+    assert (face.x0, face.y0, face.x1, face.y1) == (0, 30, 500, 540)
 
 
 def test_a_loose_box_round_two_faces_leaves_both_hidden() -> None:

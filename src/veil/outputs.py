@@ -227,8 +227,8 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
         subfolders.sort()
         for name in sorted(files):
             file = here / name
-            if (reason := _skipped_name(name)) is not None:
-                yield file, OWN_OUTPUT_ALONE if reason == OWN_OUTPUT and not _source_beside(file) else reason, False
+            if (reason := _skipped_name(name, set(files))) is not None:
+                yield file, reason, False
             elif (denied := _denied(file)) is not None:  # in a folder that may be listed but not entered
                 yield file, denied, True
             elif real_path(file) in excluded:
@@ -308,22 +308,23 @@ def _skipped_folder(name: str) -> str | None:
     return None
 
 
-def _skipped_name(name: str) -> str | None:
-    """Why a file found in a folder is passed over for its name alone (None: look at it)."""
+def _skipped_name(name: str, beside: set[str]) -> str | None:
+    """Why a file found in a folder beside the files named `beside` is passed over for its name
+    alone (None: look at it)."""
     if name.startswith("."):
         return "hidden file"
     if Path(name).stem.endswith(REDACTED_TAG):  # as veil names its outputs: a.redacted.b.jpg is a user's
-        return OWN_OUTPUT
+        return OWN_OUTPUT if beside.intersection(_made_from(name)) else OWN_OUTPUT_ALONE
     if name == MANIFEST_NAME:
         return OWN_MANIFEST
     return None
 
 
-def _source_beside(output: Path) -> bool:
-    """Whether a file that `output_path` would name `output` lies beside it: a.redacted.jpg is
-    made from a.jpg, scan.psd.redacted.png from scan.psd (a suffix veil cannot write is kept)."""
-    made_from = Path(output.name).stem.removesuffix(REDACTED_TAG)
-    return any((output.parent / name).is_file() for name in (made_from + output.suffix, made_from))
+def _made_from(output: str) -> tuple[str, str]:
+    """The names of the files that `output_path` names `output`: a.redacted.jpg is made from
+    a.jpg, scan.psd.redacted.png from scan.psd (a suffix veil cannot write is kept)."""
+    made_from = Path(output).stem.removesuffix(REDACTED_TAG)
+    return made_from + Path(output).suffix, made_from
 
 
 def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Skipped]]:
@@ -340,7 +341,7 @@ def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Ski
                 skipped.append(Skipped(folder / name, OWN_FOLDER))
         for name in files:
             file = folder / name
-            reason, kind = _skipped_name(name), None
+            reason, kind = _skipped_name(name, set(files)), None
             if reason is None:
                 kind = remote_kind(file)
                 if kind is None and file.suffix.lower() not in MEDIA_SUFFIXES:
