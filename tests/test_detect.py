@@ -482,7 +482,7 @@ def test_a_loose_weak_box_is_hidden_around_the_tighter_box_that_confirms_it(shar
 def test_a_face_larger_than_the_picture_is_hidden_round_both_detectors_boxes() -> None:
     """A large RetinaFace box reaching past the picture's edge and CenterFace's box of the same
     face each cover a part the other does not: kept side by side, NMS kept RetinaFace's alone
-    and left CenterFace's right edge visible. The face is hidden round both."""
+    and left CenterFace's right edge visible. RetinaFace's box is kept grown to hold CenterFace's."""
     centerface = np.array([[0, 50, 500, 540, 0.8]], np.float32)
     retina = np.array([[-60, 30, 440, 560, 0.95]], np.float32)
     rows = select(centerface, retina, np.zeros(1, int), FAST, 960, 540)

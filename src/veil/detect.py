@@ -112,7 +112,7 @@ class DetectionProfile:
     # to it) is kept on its own from `large_threshold`: a face that large is the worst leak there
     # is, and RetinaFace puts boxes that large on little but faces; where one that also reaches
     # past the picture's edges (a face larger than the picture) confirms CenterFace's box of the
-    # same face, the face is hidden round both. None: held to `retina_threshold`. (Upright: as
+    # same face, it is kept, grown to hold CenterFace's box too. None: held to `retina_threshold`. (Upright: as
     # the picture is searched; a photo searched whole turned the way its people stand counts
     # the views upright for them.)
     large_share: float | None = None
@@ -749,29 +749,32 @@ def select(centerface: np.ndarray, retina: np.ndarray, turns: np.ndarray, profil
         # Before the boxes both found are told apart: a loose box round two faces, tightened to
         # one of them, must not take the other face's RetinaFace box with it.
         chosen = _tightened(chosen, ~on_own[keep_c], retina, profile)
-    # A face larger than the picture is hidden around both boxes: a pulled-back view's box reaches
-    # past the picture's edges, where CenterFace's, on the eyes and nose, stops short of them.
+    # A face larger than the picture is hidden round RetinaFace's box grown to hold CenterFace's
+    # boxes of it: a pulled-back view's box reaches past the picture's edges, where CenterFace's,
+    # on the eyes and nose, stops short of them, and NMS keeps one box of a face.
     beyond = (retina[:, 0] < 0) | (retina[:, 1] < 0) | (retina[:, 2] > width) | (retina[:, 3] > height)
-    chosen = _grown(chosen, retina[large & beyond], profile.agree_iou)
+    grown = large & beyond
+    retina = retina.copy()
+    retina[grown] = _grown(retina[grown], chosen, profile.agree_iou)
     # A face both found is hidden around CenterFace's box: RetinaFace's outscores it in NMS
     # but comes from a coarser view, and hiding both boxes' heads hides more than the head
     # (a face a turned view sees best: see DetectionProfile.turned_kept).
-    both = any_overlapping(retina, chosen, profile.agree_iou)
+    both = any_overlapping(retina, chosen, profile.agree_iou) & ~grown
     if profile.turned_kept:
         both &= ~_turned_sees_best(retina, turns, keep_r & both, profile)
     keep_r &= ~both
     return np.concatenate([chosen, retina[keep_r]])
 
 
-def _grown(chosen: np.ndarray, outer: np.ndarray, iou: float) -> np.ndarray:
-    """`chosen`, each row that an `outer` row overlaps (IoU >= iou) grown to hold that row's box
-    too (one box, not two side by side: NMS would keep one of them only); scores stay."""
-    rows, cols, _ = overlapping_pairs(chosen, outer, iou)
-    out = chosen.copy()
-    np.minimum.at(out[:, 0], rows, outer[cols, 0])
-    np.minimum.at(out[:, 1], rows, outer[cols, 1])
-    np.maximum.at(out[:, 2], rows, outer[cols, 2])
-    np.maximum.at(out[:, 3], rows, outer[cols, 3])
+def _grown(rows: np.ndarray, inner: np.ndarray, iou: float) -> np.ndarray:
+    """`rows`, each grown to hold the boxes of the `inner` rows that overlap it (IoU >= iou);
+    scores stay."""
+    mine, theirs, _ = overlapping_pairs(rows, inner, iou)
+    out = rows.copy()
+    np.minimum.at(out[:, 0], mine, inner[theirs, 0])
+    np.minimum.at(out[:, 1], mine, inner[theirs, 1])
+    np.maximum.at(out[:, 2], mine, inner[theirs, 2])
+    np.maximum.at(out[:, 3], mine, inner[theirs, 3])
     return out
 
 
