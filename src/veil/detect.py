@@ -170,12 +170,12 @@ class DetectionProfile:
 # Both profiles pull the picture back into a 384 px square (`pulled_side`): extreme close-ups made
 # from sharp portraits and from dev faces were found there, and no box it added on the dev photos,
 # the plate and the text photos was anything but a face (bench/README.md, "Faces larger than the
-# picture"); pulled back further (2.5), with RetinaFace's boxes over a fifth of the picture kept
-# from 0.5, it found more of them, and those boxes were faces on every set ("A face larger than the
-# picture that the view scores low"). A loose weak CenterFace box is hidden around the tighter
-# RetinaFace box that confirms it (`loose_ratio`): on the dev photos and every hard set this hid
-# the same faces with less area away from them, but one 21 px face of 198 tilted photos that a
-# loose box had hidden by chance.
+# picture"); pulled back further (2.5), with an upright view's boxes over a fifth of the picture
+# kept from 0.5, it found more of them, and such boxes on the dev, plate and text photos were all
+# faces ("A face larger than the picture that the pulled-back view scores low"). A loose weak
+# CenterFace box is hidden around the tighter RetinaFace box that confirms it (`loose_ratio`): on
+# the dev photos and every hard set this hid the same faces with less area away from them, but
+# one 21 px face of 198 tilted photos that a loose box had hidden by chance.
 FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320,
                         zoom_floor=0.05, zoom_height=30, colourless=(0.06, ((40, 0.1), (80, 0.15))), streak_threshold=0.1,
                         hard_light=True, turned_kept=True, pulled_side=384, pulled_margin=2.5, large_share=0.2,
