@@ -112,9 +112,9 @@ class DetectionProfile:
     # to it) is kept on its own from `large_threshold`: a face that large is the worst leak there
     # is, and RetinaFace puts boxes that large on little but faces; where one that also reaches
     # past the picture's edges (a face larger than the picture) confirms CenterFace's box of the
-    # same face, it is kept, grown to hold CenterFace's box too. None: held to `retina_threshold`. (Upright: as
-    # the picture is searched; a photo searched whole turned the way its people stand counts
-    # the views upright for them.)
+    # same face, it is kept, grown to hold CenterFace's box too. None: held to `retina_threshold`.
+    # Upright as the picture is searched: a photo searched whole turned the way its people stand
+    # counts the views upright for them.
     large_share: float | None = None
     large_threshold: float = 0.5
     confirmed: float = 0.05

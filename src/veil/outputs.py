@@ -225,9 +225,10 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
                 subfolders.remove(name)
                 yield here / name, EARLIER_OUTPUT_FOLDER, False
         subfolders.sort()
+        names = set(files)
         for name in sorted(files):
             file = here / name
-            if (reason := _skipped_name(name, set(files))) is not None:
+            if (reason := _skipped_name(name, names)) is not None:
                 yield file, reason, False
             elif (denied := _denied(file)) is not None:  # in a folder that may be listed but not entered
                 yield file, denied, True
@@ -321,8 +322,8 @@ def _skipped_name(name: str, beside: set[str]) -> str | None:
 
 
 def _made_from(output: str) -> tuple[str, str]:
-    """The names of the files that `output_path` names `output`: a.redacted.jpg is made from
-    a.jpg, scan.psd.redacted.png from scan.psd (a suffix veil cannot write is kept)."""
+    """The names a file may have that `output_path` gives an output named `output`: a.redacted.jpg
+    is made from a.jpg, scan.psd.redacted.png from scan.psd (a suffix veil cannot write is kept)."""
     made_from = Path(output).stem.removesuffix(REDACTED_TAG)
     return made_from + Path(output).suffix, made_from
 
@@ -339,9 +340,10 @@ def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Ski
             if folder / name in excluded:
                 subfolders.remove(name)
                 skipped.append(Skipped(folder / name, OWN_FOLDER))
+        names = set(files)
         for name in files:
             file = folder / name
-            reason, kind = _skipped_name(name, set(files)), None
+            reason, kind = _skipped_name(name, names), None
             if reason is None:
                 kind = remote_kind(file)
                 if kind is None and file.suffix.lower() not in MEDIA_SUFFIXES:
