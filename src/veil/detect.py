@@ -23,7 +23,7 @@ from typing import Literal
 import cv2
 import numpy as np
 from veil.models import model_sha256, onnx_session, shared
-from veil.overlap import any_overlapping, overlapping_pairs
+from veil.overlap import any_overlapping, areas, overlapping_pairs
 from veil.people import found_people, standing_rule_record, standing_turn, turn_weights
 from veil.pixels import as_rgb8
 from veil.plan import Box
@@ -780,9 +780,7 @@ def _grown(rows: np.ndarray, inner: np.ndarray, iou: float) -> np.ndarray:
 
 def picture_share(rows: np.ndarray, width: int, height: int) -> np.ndarray:
     """The share of a `width` x `height` picture each row's box covers, clipped to it."""
-    w = rows[:, 2].clip(0, width) - rows[:, 0].clip(0, width)
-    h = rows[:, 3].clip(0, height) - rows[:, 1].clip(0, height)
-    return w.clip(0) * h.clip(0) / (width * height)
+    return areas(rows[:, :4].clip(0, (width, height, width, height))) / (width * height)
 
 
 def _tightened(chosen: np.ndarray, agreed: np.ndarray, retina: np.ndarray, profile: DetectionProfile) -> np.ndarray:
@@ -791,9 +789,7 @@ def _tightened(chosen: np.ndarray, agreed: np.ndarray, retina: np.ndarray, profi
     DetectionProfile.loose_ratio); its own score stays."""
     tight = retina[retina[:, 4] >= profile.tight_score]
     rows, cols, _ = overlapping_pairs(chosen, tight, profile.agree_iou)
-    area = (chosen[:, 2] - chosen[:, 0]) * (chosen[:, 3] - chosen[:, 1])
-    tight_area = (tight[:, 2] - tight[:, 0]) * (tight[:, 3] - tight[:, 1])
-    fits = agreed[rows] & (tight_area[cols] * profile.loose_ratio <= area[rows])
+    fits = agreed[rows] & (areas(tight[cols]) * profile.loose_ratio <= areas(chosen[rows]))
     order = np.lexsort((tight[cols[fits], 4], rows[fits]))  # by row, then by score
     rows, cols = rows[fits][order], cols[fits][order]
     best = np.r_[rows[1:] != rows[:-1], True] if len(rows) else np.zeros(0, bool)  # each row's last pair

@@ -16,14 +16,17 @@ import numpy as np
 PAIRS_AT_ONCE = 1 << 20
 
 
+def areas(boxes: np.ndarray) -> np.ndarray:
+    """The area of boxes[..., :4]."""
+    return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of boxes a[..., :4] and b[..., :4], broadcast against each other."""
     iw = (np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])).clip(0)
     ih = (np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])).clip(0)
     inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-9)
+    return inter / np.maximum(areas(a) + areas(b) - inter, 1e-9)
 
 
 def iou_table(a: np.ndarray, b: np.ndarray) -> np.ndarray:
