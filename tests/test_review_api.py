@@ -3,6 +3,7 @@ saved to disk), undo/redo, plan upload, and export (outputs and report), on real
 
 from __future__ import annotations
 
+import hashlib
 import io
 import copy
 import json
@@ -27,7 +28,7 @@ import speech_support
 from video_support import damaged, reencode
 
 from veil.detect import FAST
-from veil.pipeline import Analysis
+from veil.pipeline import Analysis, FileResult
 from veil.outputs import OutputError
 from veil.plan import Encoding, MediaPlan, Plan, RenderSettings
 from veil.render import redact_frame
@@ -1037,9 +1038,9 @@ def test_edits_wait_while_an_export_runs_and_the_page_learns_the_plan_changed_si
 
     release = threading.Event()
 
-    def held_render(*args) -> None:  # the real renderer, once the test has tried its edit
+    def held_render(*args) -> FileResult:  # the real renderer, once the test has tried its edit
         release.wait(60)
-        render_planned(*args)
+        return render_planned(*args)
 
     before = client.get("/api/state").json()["revision"]
     assert session.start_export(held_render, write_report)
@@ -1055,6 +1056,63 @@ def test_edits_wait_while_an_export_runs_and_the_page_learns_the_plan_changed_si
     assert exported["export"]["revision"] == exported["revision"]
     assert client.post("/api/media/0/regions", json={"frame": 0, "shape": "box", "box": [20, 500, 120, 600]}).status_code == 200
     assert client.get("/api/state").json()["revision"] > exported["export"]["revision"]  # the page says: export again
+
+
+def test_an_export_is_recorded_in_the_output_folders_manifest_so_no_later_run_takes_it_for_an_original(
+        client: TestClient, session: ReviewSession, tmp_path: Path):
+    # An export kept no manifest: the next run into the folder warned of the reviewed outputs as
+    # files of the user's, perhaps unredacted originals, so a true warning would be read past.
+    out = tmp_path / "out"
+    assert finish_export(client)["state"] == "done"
+    records = [json.loads(line) for line in (out / "veil-manifest.jsonl").read_text().splitlines()]
+    assert [(r["path"], r["status"], r["output"], r["output_sha256"]) for r in records] == [
+        (str(Path(m.path).resolve()), "ok", str(t.resolve()), hashlib.sha256(t.read_bytes()).hexdigest())
+        for m, t in zip(session.plan.media, session.targets)]
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(DATA / "face_recognition_examples" / "examples" / "knn_examples" / "test" / "obama1.jpg", other)
+    run = subprocess.run([sys.executable, "-m", "veil", str(other), "--output-dir", str(out), "-j", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "no manifest records" not in run.stderr, run.stderr
+    # The same input again is refused as made otherwise, not redone as done or taken for the user's.
+    again = subprocess.run([sys.executable, "-m", "veil", str(PHOTO), "--output-dir", str(out)],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "made by an earlier run under other settings" in again.stderr, again.stderr
+
+
+def test_an_export_that_fails_unforeseen_says_so_on_the_page(client: TestClient, session: ReviewSession):
+    # A fault in the export's thread printed a traceback and left the page waiting on an export
+    # "running" for ever.
+    from veil.report import write_report
+
+    assert session.start_export(lambda *args: None, write_report)  # a renderer that returns no result
+    status = client.get("/api/export").json()
+    while status["state"] == "running":
+        threading.Event().wait(0.1)
+        status = client.get("/api/export").json()
+    assert status["state"] == "failed" and status["error"].startswith("unexpected AttributeError"), status
+
+
+def test_an_export_that_cannot_be_recorded_writes_nothing_and_says_why(client: TestClient, session: ReviewSession,
+                                                                      tmp_path: Path):
+    from veil.manifest import ManifestWriter
+
+    held = ManifestWriter(tmp_path / "out" / "veil-manifest.jsonl")  # another run writing into the folder
+    try:
+        status = finish_export(client)
+    finally:
+        held.close()
+    assert status["state"] == "failed" and "another veil run" in status["error"], status
+    assert not any(t.exists() for t in session.targets)
+    report = json.loads(session.report_path.read_text())
+    assert [(n["path"], n["status"]) for n in report["not_redacted"]] == [(m.path, "failed") for m in session.plan.media]
+    assert all("not exported, since it could not be recorded: another veil run" in n["reason"]
+               for n in report["not_redacted"]), report["not_redacted"]
+    # A file there that is not a manifest is refused before the review, as a run refuses it.
+    (tmp_path / "out").mkdir(exist_ok=True)  # (the held manifest, of no record, was removed with the folder it made)
+    (tmp_path / "out" / "veil-manifest.jsonl").write_text("my notes\n")
+    with pytest.raises(SessionError, match="is not a veil manifest"):
+        open_session([], session.plan_path, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST), overwrite=True)
 
 
 def test_export_of_a_changed_input_fails_closed_and_the_report_accounts_for_every_file(

@@ -16,7 +16,6 @@ process: its failure is the run's either way.
 from __future__ import annotations
 
 import os
-import socket
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
@@ -30,8 +29,7 @@ from veil.interrupt import (Stopped, end_on_stop, end_with_parent, end_workers, 
 from veil.models import set_threads, usable_cores
 from veil.names import shown
 from veil.outputs import remove_partial_outputs
-from veil.photo import file_sha256
-from veil.pipeline import FileResult, FileTask, Note, redact_file, unexpected_error
+from veil.pipeline import FileResult, FileTask, Note, made_here, redact_file, unexpected_error
 from veil.remote import Url
 from veil.terminal import err
 
@@ -76,10 +74,7 @@ def run_task(task: Task) -> FileResult:
         result = redact_file(task.file, show_progress=task.show_progress)
     except Exception as error:  # unforeseen: the file fails, the run goes on and says so
         result = FileResult(task.file.source, error=unexpected_error(error), unexpected=True)
-    result.worker = f"{socket.gethostname()}:{os.getpid()}"
-    if isinstance(result.output, Path):  # a URL's was taken before its upload (veil.pipeline)
-        result.output_sha256 = file_sha256(result.output)
-    return result
+    return made_here(result)
 
 
 def run_all(tasks: list[Task], workers: Workers, finish: Callable[[int, FileResult], None]) -> None:

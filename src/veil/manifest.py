@@ -111,7 +111,7 @@ RECORD_START = b'{"path": '  # how json.dumps writes a record: its fields in ord
 RECORD_FIELDS = {field.name for field in fields(Record)}
 
 
-def _appendable(path: Path) -> bool:
+def appendable(path: Path) -> bool:
     """Whether records may be appended to `path`: nothing is there, an empty file, or a manifest
     (a file that starts as every record does, even one cut short by a crash)."""
     if not path.is_file():
@@ -343,7 +343,7 @@ class ManifestWriter:
         self.made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
         self.records = 0
         self.unlocked: str | None = None  # why the manifest could not be locked, where it could not
-        if not _appendable(path):
+        if not appendable(path):
             # Records appended to someone's photo or notes would change a file veil was not asked
             # to write.
             raise BatchError(f"{shown(path)} is not a veil manifest (its first line is not a record): "

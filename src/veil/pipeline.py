@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import os
+import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -518,9 +520,19 @@ def one_line(error: BaseException) -> str:
 
 
 def render_planned(media: MediaPlan, render: RenderSettings, encoding: Encoding, target: Path,
-                   overwrite: bool = False) -> None:
+                   overwrite: bool = False) -> FileResult:
     """Render one file of a reviewed plan, with the plan's own render and encoding settings."""
     task = FileTask(Path(media.path), media.kind, target, render, encoding, overwrite=overwrite, planned=media)
     result = redact_file(task)
     if result.error:  # the caller names the file
         raise InputError(result.error)
+    return made_here(result)
+
+
+def made_here(result: FileResult) -> FileResult:
+    """The result with where it was made (host:pid) and its output's hash, taken here, beside the
+    file, as its manifest record needs them (a URL's was taken before its upload)."""
+    result.worker = f"{socket.gethostname()}:{os.getpid()}"
+    if isinstance(result.output, Path):
+        result.output_sha256 = file_sha256(result.output)
+    return result

@@ -33,9 +33,10 @@ from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption
                           parse_hide_option, with_options_given)
 from veil.detect import PROFILES
 from veil.interrupt import say_what_dead_runs_left, temporary_folder
-from veil.names import first_few, real_path, shown
-from veil.outputs import (Input, OutputClaims, OutputError, collect_inputs, media_at, not_a_file, output_path,
-                          replacing_refused)
+from veil.manifest import appendable
+from veil.names import MANIFEST_NAME, first_few, real_path, shown
+from veil.outputs import (Input, OutputClaims, OutputError, check_writable, collect_inputs, media_at, not_a_file,
+                          output_path, replacing_refused)
 from veil.pipeline import Analysis, FileTask, redact_file
 from veil.photo import file_sha256
 from veil.plan import PIXELATE_BLOCKS, Encoding, Plan, PlanError, RenderSettings
@@ -224,7 +225,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
             given(plan, True)
         else:
             plan = detect(inputs, settings, encoding, analysis)
-    check_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
+    check_folder_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
     # Every file the session will write is checked before it writes any.
     claims = OutputClaims(Path(m.path) for m in plan.media)
     claims.claim(plan_path, "the plan")
@@ -232,9 +233,16 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
                             f"the output of {m.path}") for m in plan.media]
     for folder in {t.parent for t in targets if t.parent.exists()}:
         # Found now, not after the reviewer's work, when the export would fail.
-        check_writable(folder, "cannot write outputs in {}: choose a writable folder with --output-dir")
+        check_folder_writable(folder, "cannot write outputs in {}: choose a writable folder with --output-dir")
     for path in report_paths(report_path):
         claims.claim(path, "the report")
+    manifest = output_dir / MANIFEST_NAME if output_dir is not None else None
+    if manifest is not None:  # the exports are recorded there, as a run's outputs are (appended to)
+        claims.claim(manifest, "the manifest", run_file=True)
+        check_writable(manifest, True, "the manifest", appended=True)
+        if not appendable(manifest):
+            raise SessionError(f"{shown(manifest)} is not a veil manifest (its first line is not a record): move it out "
+                               "of the output folder, or choose another --output-dir")
     for target in targets:  # (the plan's and the report's names were checked in `run_files_checked`)
         if other := not_a_file(target):
             raise SessionError(replacing_refused(target, other, "the output"))
@@ -242,7 +250,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         if path.exists() and not overwrite:
             raise SessionError(f"{what} {path} exists: use --overwrite to replace it")
     plan.save(plan_path)
-    return ReviewSession(plan, plan_path, targets, report_path, overwrite)
+    return ReviewSession(plan, plan_path, targets, report_path, overwrite, manifest)
 
 
 def say_never_planned(plan: Plan) -> None:
@@ -335,7 +343,7 @@ class PlanLock:
         self.fd: int | None = None
 
     def take(self, plan_path: Path) -> None:
-        check_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
+        check_folder_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
         # A name of veil's own: `--save-plan yarn` must not take, and then remove, a yarn.lock.
         path = plan_path.with_name(plan_path.name + LOCK_SUFFIX)
         while True:
@@ -396,7 +404,7 @@ def under_review(plan_path: Path) -> bool:
     return False
 
 
-def check_writable(folder: Path, message: str) -> None:
+def check_folder_writable(folder: Path, message: str) -> None:
     # os.access rather than a probe file: nothing is written beside the inputs before export.
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise SessionError(message.format(folder))

@@ -21,7 +21,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from veil.pipeline import one_line, unexpected_error
+from veil.batch import BatchError
+from veil.manifest import ManifestWriter, Record, recorded_name, settings_fingerprint
+from veil.names import shown
+from veil.pipeline import FileResult, one_line, unexpected_error
 from veil.plan import Box, Edit, Kind, MediaPlan, Plan, Region, drawn_shape, now_iso
 from veil.report import ALL_MEDIA
 
@@ -61,10 +64,15 @@ class Snapshot:
 # Renders one media file to a target path with the plan's render and encoding settings:
 # veil.pipeline.render_planned in production.
 # Its last argument: whether a file at the target may be replaced.
-Renderer = Callable[[MediaPlan, Any, Any, Path, bool], None]
+Renderer = Callable[[MediaPlan, Any, Any, Path, bool], FileResult]
 # Writes the audit report: veil.report.write_report in production. Its arguments: the plan, the
 # outputs written, where, whether a file there may be replaced, and the files that failed.
 ReportWriter = Callable[[Plan, dict[str, str], Path, bool, list[dict[str, str]]], None]
+
+
+# What an export's manifest records were made with: never a run's settings, so a run into the
+# folder redoes none of its outputs as done (a reviewed output is refused as made otherwise).
+REVIEW_EXPORT = "exported by veil review"
 
 
 def export_failure(error: Exception) -> str:
@@ -85,13 +93,18 @@ class ExportState:
 
 
 class ReviewSession:
-    def __init__(self, plan: Plan, plan_path: Path, targets: list[Path], report_path: Path, overwrite: bool = False):
+    def __init__(self, plan: Plan, plan_path: Path, targets: list[Path], report_path: Path, overwrite: bool = False,
+                 manifest: Path | None = None):
         if len(targets) != len(plan.media):
             raise ValueError("one output path per media file is needed")
         self.plan = plan
         self.plan_path = plan_path
         self.targets = targets
         self.report_path = report_path
+        # The output folder's manifest (--output-dir), where each exported file is recorded as a
+        # run's outputs are: unrecorded, the next run into that folder warned of them as files of
+        # the user's, perhaps originals.
+        self.manifest = manifest
         # Files found at the targets are replaced only if the user said so (--overwrite), or
         # if this session's own export wrote them: not a file that appeared during the review.
         self.overwrite = overwrite
@@ -308,9 +321,18 @@ class ReviewSession:
             # Render a copy, at this revision: edits wait until the export is done (`_not_exporting`).
             plan = copy.deepcopy(self.plan)
             self.export_state = ExportState("running", total=len(plan.media), revision=self.revision)
-        thread = threading.Thread(target=self._export, args=(plan, render, write_report), daemon=True)
+        thread = threading.Thread(target=self._export_or_fail, args=(plan, render, write_report), daemon=True)
         thread.start()
         return True
+
+    def _export_or_fail(self, plan: Plan, render: Renderer, write_report: ReportWriter) -> None:
+        """The export, whose unforeseen failure is the page's to show: it printed a traceback, and
+        the page waited for ever on an export still running."""
+        try:
+            self._export(plan, render, write_report)
+        except Exception as error:
+            with self.lock:
+                self.export_state = replace(self.export_state, state="failed", error=unexpected_error(error))
 
     def _export(self, plan: Plan, render: Renderer, write_report: ReportWriter) -> None:
         """Every file is rendered, whether or not one before it failed (as `veil` does a batch),
@@ -318,16 +340,33 @@ class ReviewSession:
         no report beside them would be outputs nobody can audit."""
         outputs: dict[str, str] = {}
         failed: list[dict[str, str]] = []
-        for media, target in zip(plan.media, self.targets):
-            try:
-                render(media, plan.render, plan.encoding, target, self._may_replace(target))
-            except Exception as error:  # shown on the page in one line; its output is not written (atomic writes)
-                failed.append({"path": media.path, "status": "failed", "reason": export_failure(error)})
-            else:
-                self.exported.add(target)
-                outputs[media.path] = str(target)
-            with self.lock:
-                self.export_state.done += 1
+        writer: ManifestWriter | None = None
+        unrecordable: str | None = None  # why files are not exported: their records could not be written
+        try:
+            writer = ManifestWriter(self.manifest) if self.manifest is not None else None
+        except BatchError as error:  # another run writing to it, say
+            unrecordable = str(error)
+        fingerprint = settings_fingerprint(REVIEW_EXPORT, plan.render, plan.encoding)
+        try:
+            for media, target in zip(plan.media, self.targets):
+                if unrecordable is not None:
+                    failed.append({"path": media.path, "status": "failed",
+                                   "reason": f"not exported, since it could not be recorded: {unrecordable}"})
+                else:
+                    record = self._export_one(media, target, plan, render, fingerprint, outputs, failed)
+                    try:
+                        if writer is not None:
+                            writer.append(record)
+                    except BatchError as error:
+                        unrecordable = str(error)
+                        # Written, but in no record: the next run into the folder warns of it.
+                        failed.append({"path": str(self.manifest), "status": "failed",
+                                       "reason": f"{shown(target)} was exported but not recorded: {error}"})
+                with self.lock:
+                    self.export_state.done += 1
+        finally:
+            if writer is not None:
+                writer.close()
         report: str | None = None
         try:
             write_report(plan, outputs, self.report_path, self._may_replace(self.report_path), failed)
@@ -344,6 +383,18 @@ class ReviewSession:
                           {"written": {path: str(Path(target).absolute()) for path, target in outputs.items()},
                            "failed": failed, "report": str(Path(report).absolute()) if report else None}, None,
                           changes_regions=False)
+
+    def _export_one(self, media: MediaPlan, target: Path, plan: Plan, render: Renderer, fingerprint: str,
+                    outputs: dict[str, str], failed: list[dict[str, str]]) -> Record:
+        """One file rendered (added to `outputs`, or to `failed` with why), and its manifest record."""
+        try:
+            result = render(media, plan.render, plan.encoding, target, self._may_replace(target))
+        except Exception as error:  # shown on the page in one line; its output is not written (atomic writes)
+            failed.append({"path": media.path, "status": "failed", "reason": export_failure(error)})
+            return Record(recorded_name(Path(media.path)), "failed", reason=failed[-1]["reason"], settings=fingerprint)
+        self.exported.add(target)
+        outputs[media.path] = str(target)
+        return Record.of(result, fingerprint)
 
     # --- internals ------------------------------------------------------------
 
