@@ -693,6 +693,23 @@ def test_a_face_larger_than_the_picture_that_the_pulled_back_view_scores_low_is_
     assert detection_record(FAST, 960, 540)["large_share"] == FAST.large_share
 
 
+def test_accurate_looks_closer_at_a_large_weak_box(shared_data: Path, tmp_path: Path) -> None:
+    """A close-up of the hard-case bench (a dancer's WIDER face filling the picture, upscaled as a
+    photo cropped from a larger one is) that the default hid and `--accurate` left whole: its
+    views all scored the face low, and it had no closer look."""
+    photo, crop, face = "4--Dancing/4_Dancing_Dancing_4_194.jpg", (766, 195, 856, 286), (789, 220, 829, 282)
+    x0, y0, x1, y1 = crop
+    k = 1024 / max(x1 - x0, y1 - y0)
+    rgb = read_photo(shared_data / WIDER / photo).pixels[y0:y1, x0:x1, :3]
+    source, out = tmp_path / "close.png", tmp_path / "out.png"
+    Image.fromarray(cv2.resize(rgb, (round((x1 - x0) * k), round((y1 - y0) * k)), interpolation=cv2.INTER_CUBIC)).save(source)
+    fx0, fy0, fx1, fy1 = (round((v - o) * k) for v, o in zip(face, (x0, y0, x0, y0)))
+    for profile in (FAST, ACCURATE):
+        render_photo(plan_photo(source, profile), RenderSettings("fill", (255, 0, 255)), out, overwrite=True)
+        hidden = (read_photo(out).pixels[fy0:fy1, fx0:fx1, :3] == (255, 0, 255)).all(axis=2).mean()
+        assert hidden >= 0.95, (profile.name, hidden)
+
+
 def test_a_large_box_of_a_turned_view_needs_the_usual_score(shared_data: Path) -> None:
     """The large-box rule holds for upright views only: turned a quarter, a fire-alarm sign's
     pointing hand, filling the photo, scored 0.61 as a face, and 59% of the photo was hidden."""

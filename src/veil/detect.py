@@ -167,6 +167,9 @@ class DetectionProfile:
 # accurate profile turns 640 px views, which also find the 40-80 px faces of a turned photo.
 # The default's closer look at weak RetinaFace boxes (zoom_floor, zoom_height) finds turned faces
 # of 30 px and up that its 320 px views score low, for a few small crops per photo (bench/README.md).
+# The accurate profile looks closer at large weak boxes only (400 px and up): lower, the crops'
+# boxes hid more away from faces than they found; there it finds a face filling a close-up
+# that its views all score low, which the default's closer look found.
 # Both profiles pull the picture back into a 384 px square (`pulled_side`): extreme close-ups made
 # from sharp portraits and from dev faces were found there, and no box it added on the dev photos,
 # the plate and the text photos was anything but a face (bench/README.md, "Faces larger than the
@@ -188,6 +191,8 @@ ACCURATE = DetectionProfile(
     retina_sides=(640, 320),
     turns=(1, 2, 3),
     turn_side=640,
+    zoom_floor=0.05,
+    zoom_height=400,
     colourless=(0.05, ((40, 0.1), (80, 0.15))),
     streak_threshold=0.1,
     hard_light=True,
@@ -1214,7 +1219,8 @@ class VideoDetection:
 # tracking, hazed and stage-lit clips leaked about as little without it, and levelled they hid
 # more of the frame away from faces (bench/README.md, "Hard light").
 # Frames keep the closer look the pan clips were measured with (weak boxes from 0.08, 40 px high):
-# the photo default's lower floor (0.05, 30 px) was measured on photos only. A frame's CenterFace
+# the photo default's lower floor (0.05, 30 px) was measured on photos only, as was the accurate
+# profile's closer look at large boxes, which its frames do not take. A frame's CenterFace
 # boxes are all kept on their own score (no size thresholds), so none is a loose box kept on
 # agreement (`loose_ratio`).
 VIDEO_DETECTION = {
@@ -1223,7 +1229,7 @@ VIDEO_DETECTION = {
                            side=960, stride=2, retina_every=3, overview_threshold=0.1, confirm_score=0.1, confirm_hits=4,
                            glance_side=320),
     "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=(), colourless=None,
-                                             hard_light=False, turned_kept=False, loose_ratio=None),
+                                             hard_light=False, turned_kept=False, loose_ratio=None, zoom_floor=None),
                                side=1920, stride=1, retina_every=6, overview_threshold=0.1, confirm_score=0.1,
                                confirm_hits=8),
 }
