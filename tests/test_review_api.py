@@ -1074,10 +1074,12 @@ def test_an_export_is_recorded_in_the_output_folders_manifest_so_no_later_run_ta
     run = subprocess.run([sys.executable, "-m", "veil", str(other), "--output-dir", str(out), "-j", "1"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and "no manifest records" not in run.stderr, run.stderr
-    # The same input again is refused as made otherwise, not redone as done or taken for the user's.
+    # The same input again is refused as the review's, not redone as done nor taken for the user's,
+    # and --overwrite is not offered as the way on: it would undo the reviewer's corrections.
     again = subprocess.run([sys.executable, "-m", "veil", str(PHOTO), "--output-dir", str(out)],
                            capture_output=True, text=True, timeout=300)
-    assert again.returncode != 0 and "made by an earlier run under other settings" in again.stderr, again.stderr
+    assert again.returncode != 0 and "was exported by veil review (the manifest says): --overwrite would replace it " \
+        "with one made without the reviewer's corrections" in again.stderr, again.stderr
 
 
 def test_an_export_that_fails_unforeseen_says_so_on_the_page(client: TestClient, session: ReviewSession):
@@ -1102,12 +1104,9 @@ def test_an_export_that_cannot_be_recorded_writes_nothing_and_says_why(client: T
         status = finish_export(client)
     finally:
         held.close()
-    assert status["state"] == "failed" and "another veil run" in status["error"], status
-    assert not any(t.exists() for t in session.targets)
-    report = json.loads(session.report_path.read_text())
-    assert [(n["path"], n["status"]) for n in report["not_redacted"]] == [(m.path, "failed") for m in session.plan.media]
-    assert all("not exported, since it could not be recorded: another veil run" in n["reason"]
-               for n in report["not_redacted"]), report["not_redacted"]
+    assert status["state"] == "failed" and "nothing was exported: another veil run" in status["error"], status
+    # Nor a report: it would replace an earlier export's, whose outputs stand.
+    assert not any(t.exists() for t in [*session.targets, session.report_path])
     # A file there that is not a manifest is refused before the review, as a run refuses it.
     (tmp_path / "out").mkdir(exist_ok=True)  # (the held manifest, of no record, was removed with the folder it made)
     (tmp_path / "out" / "veil-manifest.jsonl").write_text("my notes\n")

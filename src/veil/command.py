@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from veil import __version__
 from veil.batch import BatchError, Task, Workers, run_all
 from veil.detect import PROFILES
-from veil.manifest import (ManifestWriter, Record, default_manifest, made_otherwise, read_manifest,
+from veil.manifest import (REVIEWED, ManifestWriter, Record, default_manifest, made_otherwise, read_manifest,
                            settings_fingerprint, started_outputs, still_done, unrecorded_media)
 from veil.models import usable_cores
 from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop,
@@ -269,7 +269,8 @@ def redact(
                                                                       fingerprint),
                                     lambda source, output: unfinished.get(location_key(source)) == location_key(output),
                                     lambda source, output: made_otherwise(done.get(location_key(source)), output,
-                                                                          fingerprint))
+                                                                          fingerprint),
+                                    lambda source: getattr(done.get(location_key(source)), "reason", None) == REVIEWED)
         this_runs = [*(t.target for t in tasks), *(r.output for r in results if r.already_done)]
         for line in [*unrecorded_media_notes(skipped, target_dir, manifest, [o for o in this_runs if o is not None]),
                      *stopped_runs_outputs_replaced(tasks, overwrite)]:
@@ -400,12 +401,14 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
                already_done: Callable[[Path | Url, Path | Url], Record | None],
                ours: Callable[[Path | Url, Path | Url], bool] = lambda source, target: False,
                made_otherwise: Callable[[Path | Url, Path | Url], bool] = lambda source, target: False,
+               reviewed: Callable[[Path | Url], bool] = lambda source: False,
                ) -> tuple[list[FileTask], list[FileResult]]:
     """A task per input, each checked before any detection; what fails its checks, or what an
     earlier run already did (the manifest), is a result already. `ours`: whether an output that
     exists is one an earlier run of these settings was making from that input (its outcome never
     recorded): replaced, as --overwrite would. `made_otherwise`: whether an output that exists is one
-    an earlier run made from that input under other settings (refused, saying so)."""
+    an earlier run made from that input under other settings (refused, saying so); `reviewed`: whether
+    the manifest's output of that input was exported by `veil review` (refused, saying what is at stake)."""
     tasks: list[FileTask] = []
     failed: list[FileResult] = []  # and already done
     planned: dict[str, MediaPlan] = {}
@@ -432,6 +435,9 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
                     continue
             replace = overwrite or (target is not None and ours(item.source, target))
             if target is not None and not replace and made_otherwise(item.source, target):
+                if reviewed(item.source):
+                    raise OutputError(f"the output {shown(target)} was exported by veil review (the manifest says): "
+                                      "--overwrite would replace it with one made without the reviewer's corrections")
                 raise OutputError(f"the output {shown(target)} was made by an earlier run under other settings, "
                                   "or by another veil or model (the manifest says): use --overwrite to redo it")
             task = FileTask(item.source, kind, target, plan.render, plan.encoding, analysis, replace, media)

@@ -306,6 +306,11 @@ def still_done(record: Record | None, source: Path | Url, target: Path | Url, se
     return None
 
 
+# The reason a record of `veil review`'s export gives (veil.review.session): its output holds a
+# reviewer's corrections, which a run redoing it would not.
+REVIEWED = "exported by veil review"
+
+
 def made_otherwise(record: Record | None, target: Path | Url, settings: str) -> bool:
     """Whether the output there is one an earlier run made from this input under other settings,
     or by another veil or model: the reason a rerun refuses it, which "exists" alone would not tell."""

@@ -243,6 +243,9 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         if not appendable(manifest):
             raise SessionError(f"{shown(manifest)} is not a veil manifest (its first line is not a record): move it out "
                                "of the output folder, or choose another --output-dir")
+        if manifest.exists() and not os.access(manifest, os.W_OK):  # found now, not at the export
+            raise SessionError(f"cannot write the manifest {shown(manifest)}: it is not writable; choose another "
+                               "--output-dir")
     for target in targets:  # (the plan's and the report's names were checked in `run_files_checked`)
         if other := not_a_file(target):
             raise SessionError(replacing_refused(target, other, "the output"))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from veil.batch import BatchError
-from veil.manifest import ManifestWriter, Record, recorded_name, settings_fingerprint
+from veil.manifest import REVIEWED, ManifestWriter, Record, recorded_name, settings_fingerprint
 from veil.names import shown
 from veil.pipeline import FileResult, one_line, unexpected_error
 from veil.plan import Box, Edit, Kind, MediaPlan, Plan, Region, drawn_shape, now_iso
@@ -70,9 +70,6 @@ Renderer = Callable[[MediaPlan, Any, Any, Path, bool], FileResult]
 ReportWriter = Callable[[Plan, dict[str, str], Path, bool, list[dict[str, str]]], None]
 
 
-# What an export's manifest records were made with: never a run's settings, so a run into the
-# folder redoes none of its outputs as done (a reviewed output is refused as made otherwise).
-REVIEW_EXPORT = "exported by veil review"
 
 
 def export_failure(error: Exception) -> str:
@@ -340,13 +337,14 @@ class ReviewSession:
         no report beside them would be outputs nobody can audit."""
         outputs: dict[str, str] = {}
         failed: list[dict[str, str]] = []
-        writer: ManifestWriter | None = None
-        unrecordable: str | None = None  # why files are not exported: their records could not be written
+        fingerprint = settings_fingerprint(REVIEWED, plan.render, plan.encoding)
         try:
             writer = ManifestWriter(self.manifest) if self.manifest is not None else None
-        except BatchError as error:  # another run writing to it, say
-            unrecordable = str(error)
-        fingerprint = settings_fingerprint(REVIEW_EXPORT, plan.render, plan.encoding)
+        except BatchError as error:  # another run writing to it, say: nothing is written, an earlier report stands
+            self._export_ended(outputs, None, [{"path": str(self.manifest), "status": "failed",
+                                                "reason": f"nothing was exported: {error}"}])
+            return
+        unrecordable: str | None = None  # why the files left are not exported: a record could not be written
         try:
             for media, target in zip(plan.media, self.targets):
                 if unrecordable is not None:
@@ -357,11 +355,10 @@ class ReviewSession:
                     try:
                         if writer is not None:
                             writer.append(record)
-                    except BatchError as error:
+                    except BatchError as error:  # written, but in no record: the next run into the folder warns of it
                         unrecordable = str(error)
-                        # Written, but in no record: the next run into the folder warns of it.
-                        failed.append({"path": str(self.manifest), "status": "failed",
-                                       "reason": f"{shown(target)} was exported but not recorded: {error}"})
+                        failed.append({"path": media.path, "status": "failed",
+                                       "reason": f"exported to {shown(target)}, but not recorded: {error}"})
                 with self.lock:
                     self.export_state.done += 1
         finally:
@@ -374,10 +371,15 @@ class ReviewSession:
             report = str(self.report_path)
         except Exception as error:
             failed.append({"path": str(self.report_path), "status": "failed", "reason": export_failure(error)})
+        self._export_ended(outputs, report, failed)
+
+    def _export_ended(self, outputs: dict[str, str], report: str | None, failed: list[dict[str, str]]) -> None:
+        """The export's outcome, shown on the page and logged in the plan."""
         error = "; ".join(f"{Path(f['path']).name}: {f['reason']}" for f in failed) or None
         with self.lock:
-            self.export_state = ExportState("failed" if failed else "done", len(plan.media), len(plan.media),
-                                            outputs, report, error, self.export_state.revision)
+            total = self.export_state.total
+            self.export_state = ExportState("failed" if failed else "done", total, total, outputs, report, error,
+                                            self.export_state.revision)
             with contextlib.suppress(PlanNotSaved):  # saved with the next change that can be
                 self._log(ALL_MEDIA, "export_finished", None,
                           {"written": {path: str(Path(target).absolute()) for path, target in outputs.items()},
@@ -394,7 +396,7 @@ class ReviewSession:
             return Record(recorded_name(Path(media.path)), "failed", reason=failed[-1]["reason"], settings=fingerprint)
         self.exported.add(target)
         outputs[media.path] = str(target)
-        return Record.of(result, fingerprint)
+        return replace(Record.of(result, fingerprint), reason=REVIEWED)
 
     # --- internals ------------------------------------------------------------
 
