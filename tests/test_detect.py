@@ -704,10 +704,12 @@ def test_accurate_looks_closer_at_a_large_weak_box(shared_data: Path, tmp_path: 
     source, out = tmp_path / "close.png", tmp_path / "out.png"
     Image.fromarray(cv2.resize(rgb, (round((x1 - x0) * k), round((y1 - y0) * k)), interpolation=cv2.INTER_CUBIC)).save(source)
     fx0, fy0, fx1, fy1 = (round((v - o) * k) for v, o in zip(face, (x0, y0, x0, y0)))
-    for profile in (FAST, ACCURATE):
+    hidden = {}
+    for profile in (FAST, ACCURATE, dataclasses.replace(ACCURATE, zoom_floor=None, name="accurate, no closer look")):
         render_photo(plan_photo(source, profile), RenderSettings("fill", (255, 0, 255)), out, overwrite=True)
-        hidden = (read_photo(out).pixels[fy0:fy1, fx0:fx1, :3] == (255, 0, 255)).all(axis=2).mean()
-        assert hidden >= 0.95, (profile.name, hidden)
+        hidden[profile.name] = (read_photo(out).pixels[fy0:fy1, fx0:fx1, :3] == (255, 0, 255)).all(axis=2).mean()
+    assert hidden["fast"] >= 0.95 and hidden["accurate"] >= 0.95 and hidden["accurate, no closer look"] < 0.5, hidden
+    assert VIDEO_DETECTION["accurate"].frame.zoom_floor is None  # measured on photos only
 
 
 def test_a_large_box_of_a_turned_view_needs_the_usual_score(shared_data: Path) -> None:

@@ -270,7 +270,9 @@ def redact(
                                     lambda source, output: unfinished.get(location_key(source)) == location_key(output),
                                     lambda source, output: made_otherwise(done.get(location_key(source)), output,
                                                                           fingerprint),
-                                    lambda source: getattr(done.get(location_key(source)), "reason", None) == REVIEWED)
+                                    # Rendered from a plan (the review's, say), the corrections are in it.
+                                    lambda source: plan_file is None and getattr(done.get(location_key(source)),
+                                                                                 "reason", None) == REVIEWED)
         this_runs = [*(t.target for t in tasks), *(r.output for r in results if r.already_done)]
         for line in [*unrecorded_media_notes(skipped, target_dir, manifest, [o for o in this_runs if o is not None]),
                      *stopped_runs_outputs_replaced(tasks, overwrite)]:
