@@ -70,8 +70,6 @@ Renderer = Callable[[MediaPlan, Any, Any, Path, bool], FileResult]
 ReportWriter = Callable[[Plan, dict[str, str], Path, bool, list[dict[str, str]]], None]
 
 
-
-
 def export_failure(error: Exception) -> str:
     """Why a file of an export failed, in one line: the file's own problem as it is said, anything
     else named for what it is."""
@@ -334,7 +332,9 @@ class ReviewSession:
     def _export(self, plan: Plan, render: Renderer, write_report: ReportWriter) -> None:
         """Every file is rendered, whether or not one before it failed (as `veil` does a batch),
         and the report then accounts for each: written, or failed and why. Outputs written with
-        no report beside them would be outputs nobody can audit."""
+        no report beside them would be outputs nobody can audit. With --output-dir each is also
+        recorded in the folder's manifest: where that cannot be opened nothing is written, and
+        once a record cannot be written the files left are not exported."""
         outputs: dict[str, str] = {}
         failed: list[dict[str, str]] = []
         fingerprint = settings_fingerprint(REVIEWED, plan.render, plan.encoding)
