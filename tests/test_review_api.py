@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageSequence
 from typer.testing import CliRunner
 
+import photo_support
 import speech_support
 from video_support import damaged, reencode
 
@@ -186,6 +187,27 @@ def test_outputs_never_collide_with_inputs_or_each_other(tmp_path: Path):
         with pytest.raises(SessionError, match=refused):
             open_session([tmp_path / "a"], None, plan, None, report, RenderSettings(), Analysis(FAST), overwrite=True)
     assert (tmp_path / "pipe").is_fifo() and (tmp_path / "link.json").is_symlink()
+
+
+def test_a_review_of_a_folder_names_its_outputs_as_a_run_over_it_does(tmp_path: Path):
+    # A camera's folders: the same name in two subfolders. The review refused them as one output
+    # name, after detecting in every file; and over a plan of a run, it named its outputs flat
+    # beside the run's, leaving the run's output, made without the reviewer's corrections, in
+    # the folder too.
+    photos = tmp_path / "photos"
+    for day in ("day1", "day2"):
+        (photos / day).mkdir(parents=True)
+        shutil.copy(PHOTO, photos / day / "IMG_0001.jpg")
+    result = photo_support.veil(photos, "--output-dir", tmp_path / "run", "--save-plan", tmp_path / "run.json", "-q")
+    assert result.exit_code == 0, result.output
+    run = sorted(p.relative_to(tmp_path / "run") for p in (tmp_path / "run").rglob("*.jpg"))
+    assert run == [Path("day1/IMG_0001.jpg"), Path("day2/IMG_0001.jpg")]
+    reviewed = open_session([photos], None, tmp_path / "review.json", tmp_path / "out", None, RenderSettings(),
+                            Analysis(FAST))
+    assert [t.relative_to(tmp_path / "out") for t in reviewed.targets] == run
+    of_the_runs_plan = open_session([], tmp_path / "run.json", None, tmp_path / "run", None, RenderSettings(),
+                                    Analysis(FAST), overwrite=True)
+    assert of_the_runs_plan.targets == [tmp_path / "run" / each for each in run]
 
 
 def test_loopback_host_only_and_no_cors(client: TestClient):

@@ -41,7 +41,7 @@ from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption
                           local_path, options_acting_on_nothing, parse_color, parse_hide_option,
                           with_options_given)
 from veil.outputs import (EARLIER_OUTPUT_FOLDER, Input, OutputClaims, OutputError, RunFileClash, Skipped,
-                          check_writable, claim_key, collect_inputs, output_path, partial_outputs)
+                          check_writable, claim_key, collect_inputs, mirrored_bases, output_path, partial_outputs)
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
 from veil.plan import PIXELATE_BLOCKS, Encoding, MediaPlan, Plan, PlanError, RenderSettings
@@ -354,12 +354,7 @@ def find_inputs(paths: list[Path | Url], plan: Plan, plan_file: Path | None,
             # A plan file from elsewhere must not make veil reach a server the command never named.
             raise RemoteError(f"the plan names files by URL ({shown(remote[0])}{', ...' if len(remote) > 1 else ''}): "
                               "name them on the command line to fetch them")
-        # Mirrored under --output-dir from the folder the plan's files share, as a run over that
-        # folder mirrors them: day1/IMG_0001.jpg and day2/IMG_0001.jpg must not meet in one name.
-        folders = [where.parent for where in planned if isinstance(where, Path)]
-        shared = Path(os.path.commonpath(folders)) if folders else None
-        return [Input(where, shared if isinstance(where, Path) else where.parent, m.kind)
-                for where, m in zip(planned, plan.media)], []
+        return [Input(where, base, m.kind) for where, base, m in zip(planned, mirrored_bases(planned), plan.media)], []
     return collect_inputs(paths, exclude)
 
 

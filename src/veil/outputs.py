@@ -428,6 +428,15 @@ def output_path(source: Path | Url, base: Path | Url, output: Path | Url | None,
     return target
 
 
+def mirrored_bases(planned: list[Path | Url]) -> list[Path | Url]:
+    """The folder each of a plan's files has its output path mirrored from under --output-dir (as
+    `Input.base`): the folder its local files share, as a run over that folder mirrors them
+    (day1/IMG_0001.jpg and day2/IMG_0001.jpg must not meet in one name); a URL's own folder."""
+    folders = [where.parent for where in planned if isinstance(where, Path)]
+    shared = Path(os.path.commonpath(folders)) if folders else None
+    return [shared if isinstance(where, Path) else where.parent for where in planned]
+
+
 def _within(source: Path | Url, base: Path | Url) -> bool:
     """Whether `source` lies in the folder `base` (a URL only in a URL's folder)."""
     if isinstance(source, Url) or isinstance(base, Url):

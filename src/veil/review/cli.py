@@ -35,8 +35,8 @@ from veil.detect import PROFILES
 from veil.interrupt import say_what_dead_runs_left, temporary_folder
 from veil.manifest import appendable
 from veil.names import MANIFEST_NAME, first_few, real_path, shown
-from veil.outputs import (Input, OutputClaims, OutputError, check_writable, collect_inputs, media_at, not_a_file,
-                          output_path, replacing_refused)
+from veil.outputs import (Input, OutputClaims, OutputError, check_writable, collect_inputs, media_at, mirrored_bases,
+                          not_a_file, output_path, replacing_refused)
 from veil.pipeline import Analysis, FileTask, redact_file
 from veil.photo import file_sha256
 from veil.plan import PIXELATE_BLOCKS, Encoding, Plan, PlanError, RenderSettings
@@ -206,6 +206,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         given(plan, False)
         if save_plan is not None and save_plan.exists() and not overwrite and not os.path.samefile(save_plan, plan_file):
             raise SessionError(f"{save_plan} exists: use --overwrite to replace it")
+        bases = mirrored_bases([Path(m.path) for m in plan.media])  # as `veil --plan` mirrors them
     else:
         inputs, skipped = collect_inputs(paths)
         for skip in skipped:
@@ -225,12 +226,15 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
             given(plan, True)
         else:
             plan = detect(inputs, settings, encoding, analysis)
+        # Mirrored as a run over the same paths mirrors them (the plan's files are these, in order),
+        # from absolute folders, as the plan's paths are.
+        bases = [Path(item.base).absolute() for item in inputs]
     check_folder_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
     # Every file the session will write is checked before it writes any.
     claims = OutputClaims(Path(m.path) for m in plan.media)
     claims.claim(plan_path, "the plan")
-    targets = [claims.claim(output_path(Path(m.path), Path(m.path).parent, None, output_dir, m.kind),
-                            f"the output of {m.path}") for m in plan.media]
+    targets = [claims.claim(output_path(Path(m.path), base, None, output_dir, m.kind), f"the output of {m.path}")
+               for m, base in zip(plan.media, bases)]
     for folder in {t.parent for t in targets if t.parent.exists()}:
         # Found now, not after the reviewer's work, when the export would fail.
         check_folder_writable(folder, "cannot write outputs in {}: choose a writable folder with --output-dir")
