@@ -294,6 +294,20 @@ def test_a_rerun_knows_its_files_however_their_folder_is_spelled(shared_data, tm
         assert again.returncode == 0 and "(2 already done by an earlier run)" in again.stderr, again.stderr
 
 
+def test_an_output_folder_holds_one_output_of_an_input_wherever_a_later_run_names_it(shared_data, tmp_path):
+    # A run over in/ names its outputs out/day1/a.jpg; a later run over in/day1 named them
+    # out/a.jpg, a second output of each input beside the first (one perhaps reviewed, the other
+    # not: both published). The manifest says where each input's output lies.
+    made = photos(shared_data, tmp_path / "in" / "day1", 2)
+    first = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out")
+    assert first.returncode == 0, first.stderr
+    for named, cwd in ((tmp_path / "in" / "day1", tmp_path), (Path(made[0].name), made[0].parent)):  # a.jpg, named in in/day1
+        again = subprocess.run(veil_command(named, "--output-dir", tmp_path / "out"), capture_output=True, text=True,
+                               env=environment(), cwd=cwd, timeout=DEADLINE_S)
+        assert again.returncode == 0 and "already done by an earlier run" in again.stderr, again.stderr
+    assert outputs_of(tmp_path / "out") == ["day1"] and outputs_of(tmp_path / "out" / "day1") == sorted(p.name for p in made)
+
+
 def test_a_refused_cluster_leaves_nothing(shared_data, tmp_path):
     photos(shared_data, tmp_path / "in", 2)
     for cluster in ("local:0", "bogus"):

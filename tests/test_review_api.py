@@ -189,7 +189,7 @@ def test_outputs_never_collide_with_inputs_or_each_other(tmp_path: Path):
     assert (tmp_path / "pipe").is_fifo() and (tmp_path / "link.json").is_symlink()
 
 
-def test_a_review_of_a_folder_names_its_outputs_as_a_run_over_it_does(tmp_path: Path):
+def test_a_review_of_a_folder_names_its_outputs_as_a_run_over_it_does(tmp_path: Path, monkeypatch):
     # A camera's folders: the same name in two subfolders. The review refused them as one output
     # name, after detecting in every file; and over a plan of a run, it named its outputs flat
     # beside the run's, leaving the run's output, made without the reviewer's corrections, in
@@ -198,16 +198,49 @@ def test_a_review_of_a_folder_names_its_outputs_as_a_run_over_it_does(tmp_path: 
     for day in ("day1", "day2"):
         (photos / day).mkdir(parents=True)
         shutil.copy(PHOTO, photos / day / "IMG_0001.jpg")
-    result = photo_support.veil(photos, "--output-dir", tmp_path / "run", "--save-plan", tmp_path / "run.json", "-q")
+    monkeypatch.chdir(tmp_path / "photos" / "day1")  # the folder named as a user names it: ../../photos
+    named = Path("..") / ".." / "photos"
+    result = photo_support.veil(named, "--output-dir", tmp_path / "run", "--save-plan", tmp_path / "run.json", "-q")
     assert result.exit_code == 0, result.output
     run = sorted(p.relative_to(tmp_path / "run") for p in (tmp_path / "run").rglob("*.jpg"))
     assert run == [Path("day1/IMG_0001.jpg"), Path("day2/IMG_0001.jpg")]
-    reviewed = open_session([photos], None, tmp_path / "review.json", tmp_path / "out", None, RenderSettings(),
-                            Analysis(FAST))
-    assert [t.relative_to(tmp_path / "out") for t in reviewed.targets] == run
+    for session in range(2):  # the second resumes the first's plan
+        reviewed = open_session([named], None, tmp_path / "review.json", tmp_path / "out", None, RenderSettings(),
+                                Analysis(FAST))
+        assert [t.absolute().relative_to(tmp_path / "out") for t in reviewed.targets] == run, session
+    # Over the run's plan, on the run's outputs: refused there unasked.
+    with pytest.raises(OutputError, match=r"IMG_0001.jpg exists: use --overwrite"):
+        open_session([], tmp_path / "run.json", None, tmp_path / "run", None, RenderSettings(), Analysis(FAST))
     of_the_runs_plan = open_session([], tmp_path / "run.json", None, tmp_path / "run", None, RenderSettings(),
                                     Analysis(FAST), overwrite=True)
     assert of_the_runs_plan.targets == [tmp_path / "run" / each for each in run]
+
+
+def test_a_review_of_a_runs_plan_lands_on_the_runs_outputs_as_its_manifest_records_them(tmp_path: Path):
+    # Every file of the run in one subfolder: the plan's files share photos/day1, where the run
+    # mirrored them from photos/. The manifest says where the run's outputs are.
+    (tmp_path / "photos" / "day1").mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg"):
+        shutil.copy(PHOTO, tmp_path / "photos" / "day1" / name)
+    result = photo_support.veil(tmp_path / "photos", "--output-dir", tmp_path / "run", "--save-plan",
+                                tmp_path / "run.json", "-q")
+    assert result.exit_code == 0, result.output
+    made = [tmp_path / "run" / "day1" / name for name in ("a.jpg", "b.jpg")]
+    assert all(path.is_file() for path in made)
+    reviewed = open_session([], tmp_path / "run.json", None, tmp_path / "run", None, RenderSettings(), Analysis(FAST),
+                            overwrite=True)
+    assert reviewed.targets == made
+    # `veil --plan` renders them there too: refused as the run's outputs, not written beside them.
+    again = photo_support.veil("--plan", tmp_path / "run.json", "--output-dir", tmp_path / "run", "-q")
+    assert again.exit_code != 0 and "day1/a.jpg was made by an earlier run" in again.output, again.output
+    assert sorted(p.relative_to(tmp_path / "run") for p in (tmp_path / "run").rglob("*.jpg")) == \
+        [Path("day1/a.jpg"), Path("day1/b.jpg")]
+    # An output folder in the way (a file where a subfolder goes) is found before the review, not at its export.
+    (tmp_path / "blocked").mkdir()
+    (tmp_path / "blocked" / "day1").write_text("mine")
+    with pytest.raises(OutputError, match="blocked/day1 is a file, not a folder"):
+        open_session([tmp_path / "photos"], None, tmp_path / "review.json", tmp_path / "blocked", None,
+                     RenderSettings(), Analysis(FAST))
 
 
 def test_loopback_host_only_and_no_cors(client: TestClient):

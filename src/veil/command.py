@@ -28,8 +28,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from veil import __version__
 from veil.batch import BatchError, Task, Workers, run_all
 from veil.detect import PROFILES
-from veil.manifest import (REVIEWED, ManifestWriter, Record, default_manifest, made_otherwise, read_manifest,
-                           settings_fingerprint, started_outputs, still_done, unrecorded_media)
+from veil.manifest import (REVIEWED, ManifestWriter, Record, default_manifest, made_otherwise, placed_as_made,
+                           read_manifest, settings_fingerprint, started_outputs, still_done, unrecorded_media)
 from veil.models import usable_cores
 from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop,
                             say_what_dead_runs_left)
@@ -258,6 +258,8 @@ def redact(
                   "another run into it at the same time would go unnoticed")
     try:
         done = read_manifest(manifest) if manifest is not None else {}
+        if isinstance(target_dir, Path):
+            inputs = placed_as_made(inputs, done, target_dir)
         if writer is not None and writer.mid_line:  # said once: this run ends that line
             run_notes.append(f"the last line of the manifest {shown(manifest)} was cut short (a run killed as it "
                              "wrote it, or a full disk): what it recorded is lost, and a file it recorded as done is "

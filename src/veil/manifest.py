@@ -18,7 +18,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import IO, Literal
 
@@ -27,10 +27,10 @@ from veil.batch import BatchError
 from veil.models import shipped_models_sha256
 from veil.names import (MANIFEST_NAME, can_name_a_file, exact_names, partial_affixes, readable_anywhere, real_path,
                         shown)
-from veil.outputs import Skipped, published_media, remove_partial_outputs
+from veil.outputs import Input, Skipped, mirrored_folders, published_media, remove_partial_outputs
 from veil.photo import file_sha256
 from veil.pipeline import FileResult
-from veil.remote import Url, location_key
+from veil.remote import Url, location, location_key
 
 ALREADY_DONE = "already done"
 
@@ -140,6 +140,32 @@ def read_manifest(path: Path) -> dict[str, Record]:
     an output that still stands. A missing file is an empty manifest; a line cut short by a
     crash, or one that is not a record, is ignored (that file is simply done again)."""
     return {key: record for key, record in _records(path) if record.done}
+
+
+def placed_as_made(inputs: list[Input], made: dict[str, Record], output_dir: Path) -> list[Input]:
+    """The inputs, each whose output in `output_dir` the manifest records (`made`: `read_manifest`)
+    mirrored as the run or review export that made it mirrored it: one output folder holds one
+    output of an input. A run over photos/ whose files all lie in photos/day1/ wrote out/day1/a.jpg,
+    while its plan's files share photos/day1/ (`outputs.mirrored_bases`); a review of a.jpg alone
+    names it out/a.jpg. Rendered again from the plan, or by a run, a.jpg must land on the output
+    there (and be refused unasked), not beside it, where the one without a reviewer's corrections
+    would be published with the other."""
+    folder = real_path(output_dir)
+    placed = []
+    for item in inputs:
+        record = made.get(location_key(item.source))
+        if isinstance(item.source, Path) and record is not None and record.output is not None \
+                and not isinstance(location(record.output), Url) and Path(record.output).is_relative_to(folder):
+            mirrored = Path(record.output).relative_to(folder).parent.parts
+            if mirrored != mirrored_folders(item):
+                # Named as given where that name is long enough to mirror from (`in/day1/a.jpg`),
+                # else absolute (`a.jpg`, named in in/day1/).
+                source = item.source if len(item.source.parent.parts) > len(mirrored) else item.source.absolute()
+                parents = source.parent.parts
+                if len(mirrored) < len(parents) and parents[len(parents) - len(mirrored):] == mirrored:
+                    item = replace(item, source=source, base=Path(*parents[:len(parents) - len(mirrored)]))
+        placed.append(item)
+    return placed
 
 
 def started_outputs(path: Path, settings: str) -> dict[str, str]:

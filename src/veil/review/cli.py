@@ -33,7 +33,7 @@ from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption
                           parse_hide_option, with_options_given)
 from veil.detect import PROFILES
 from veil.interrupt import say_what_dead_runs_left, temporary_folder
-from veil.manifest import appendable
+from veil.manifest import appendable, placed_as_made, read_manifest
 from veil.names import MANIFEST_NAME, first_few, real_path, shown
 from veil.outputs import (Input, OutputClaims, OutputError, check_writable, collect_inputs, media_at, mirrored_bases,
                           not_a_file, output_path, replacing_refused)
@@ -206,7 +206,8 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         given(plan, False)
         if save_plan is not None and save_plan.exists() and not overwrite and not os.path.samefile(save_plan, plan_file):
             raise SessionError(f"{save_plan} exists: use --overwrite to replace it")
-        bases = mirrored_bases([Path(m.path) for m in plan.media])  # as `veil --plan` mirrors them
+        planned = [Path(m.path) for m in plan.media]
+        placed = [Input(path, base, m.kind) for path, base, m in zip(planned, mirrored_bases(planned), plan.media)]
     else:
         inputs, skipped = collect_inputs(paths)
         for skip in skipped:
@@ -226,21 +227,22 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
             given(plan, True)
         else:
             plan = detect(inputs, settings, encoding, analysis)
-        # Mirrored as a run over the same paths mirrors them (the plan's files are these, in order),
-        # from absolute folders, as the plan's paths are.
-        bases = [Path(item.base).absolute() for item in inputs]
+        # Named as a run over the same paths names them (the plan's files are these, in order).
+        placed = inputs
     check_folder_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
     # Every file the session will write is checked before it writes any.
     claims = OutputClaims(Path(m.path) for m in plan.media)
     claims.claim(plan_path, "the plan")
-    targets = [claims.claim(output_path(Path(m.path), base, None, output_dir, m.kind), f"the output of {m.path}")
-               for m, base in zip(plan.media, bases)]
-    for folder in {t.parent for t in targets if t.parent.exists()}:
-        # Found now, not after the reviewer's work, when the export would fail.
-        check_folder_writable(folder, "cannot write outputs in {}: choose a writable folder with --output-dir")
+    manifest = output_dir / MANIFEST_NAME if output_dir is not None else None
+    if manifest is not None:  # as a run places them
+        try:
+            placed = placed_as_made(placed, read_manifest(manifest), output_dir)
+        except OSError as error:
+            raise SessionError(f"cannot read the manifest {shown(manifest)}: {error.strerror or error}") from None
+    targets = [claims.claim(output_path(item.source, item.base, None, output_dir, m.kind), f"the output of {m.path}")
+               for item, m in zip(placed, plan.media)]
     for path in report_paths(report_path):
         claims.claim(path, "the report")
-    manifest = output_dir / MANIFEST_NAME if output_dir is not None else None
     if manifest is not None:  # the exports are recorded there, as a run's outputs are (appended to)
         claims.claim(manifest, "the manifest", run_file=True)
         check_writable(manifest, True, "the manifest", appended=True)
@@ -250,12 +252,11 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         if manifest.exists() and not os.access(manifest, os.W_OK):  # found now, not at the export
             raise SessionError(f"cannot write the manifest {shown(manifest)}: it is not writable; choose another "
                                "--output-dir")
-    for target in targets:  # (the plan's and the report's names were checked in `run_files_checked`)
-        if other := not_a_file(target):
-            raise SessionError(replacing_refused(target, other, "the output"))
-    for path, what in [*((t, "the output") for t in targets), *((p, "the report") for p in report_paths(report_path))]:
+    for target in targets:  # found now, not after the reviewer's work, when the export would fail
+        check_writable(target, overwrite, "the output")
+    for path in report_paths(report_path):  # (its name was checked in `run_files_checked`)
         if path.exists() and not overwrite:
-            raise SessionError(f"{what} {path} exists: use --overwrite to replace it")
+            raise SessionError(f"the report {path} exists: use --overwrite to replace it")
     plan.save(plan_path)
     return ReviewSession(plan, plan_path, targets, report_path, overwrite, manifest)
 
