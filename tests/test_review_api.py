@@ -1160,6 +1160,7 @@ def test_an_export_that_cannot_be_recorded_writes_nothing_and_says_why(client: T
     finally:
         held.close()
     assert status["state"] == "failed" and "nothing was exported: another veil run" in status["error"], status
+    assert status["error"].endswith("or export into another --output-dir"), status  # no --manifest: a run's option
     # Nor a report: it would replace an earlier export's, whose outputs stand.
     assert not any(t.exists() for t in [*session.targets, session.report_path])
     # A file there that is not a manifest is refused before the review, as a run refuses it.

@@ -367,8 +367,12 @@ class ManifestWriter:
     the next (nor do veil's workers hold it: they are spawned, and inherit no open file).
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, stopped: str = "the run stopped",
+                 elsewhere: str = "use another --output-dir (or --manifest)"):
         self.path = path
+        # Said when a record cannot be written (what stopped), and when another run holds the
+        # manifest (where else to write): a review's export is not a run, nor does it take --manifest.
+        self.stopped, self.elsewhere = stopped, elsewhere
         # Opened at once, so that a manifest that cannot be written stops the run before any work;
         # what this made is removed at the close if nothing was recorded (a run refused, say).
         self.made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
@@ -402,8 +406,7 @@ class ManifestWriter:
                 holder = _lock_holder(file)
                 file.close()
                 raise BatchError(f"another veil run{f' (pid {holder})' if holder else ''} is writing to "
-                                 f"{shown(self.path)}: wait for it to end, or use another --output-dir "
-                                 "(or --manifest)") from None
+                                 f"{shown(self.path)}: wait for it to end, or {self.elsewhere}") from None
             except OSError as error:  # a file system without locks: the run goes on, and says so
                 self.unlocked = error.strerror or str(error)
                 return made, file
@@ -476,7 +479,7 @@ class ManifestWriter:
         # Without its record a finished file would be done again by a rerun, and the run could not
         # say what it did: it stops (outputs already written are whole, each written atomically).
         return BatchError(f"cannot write the manifest {shown(self.path)} ({error.strerror or error}): "
-                          "the run stopped; outputs already written are complete")
+                          f"{self.stopped}; outputs already written are complete")
 
     def close(self) -> None:
         # What this made is removed while still locked: a run that opened it meanwhile finds it

@@ -339,7 +339,8 @@ class ReviewSession:
         failed: list[dict[str, str]] = []
         fingerprint = settings_fingerprint(REVIEWED, plan.render, plan.encoding)
         try:
-            writer = ManifestWriter(self.manifest) if self.manifest is not None else None
+            writer = (ManifestWriter(self.manifest, "the export stopped", "export into another --output-dir")
+                      if self.manifest is not None else None)
         except BatchError as error:  # another run writing to it, say: nothing is written, an earlier report stands
             self._export_ended(outputs, None, [{"path": str(self.manifest), "status": "failed",
                                                 "reason": f"nothing was exported: {error}"}])
