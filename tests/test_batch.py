@@ -301,11 +301,39 @@ def test_an_output_folder_holds_one_output_of_an_input_wherever_a_later_run_name
     made = photos(shared_data, tmp_path / "in" / "day1", 2)
     first = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out")
     assert first.returncode == 0, first.stderr
-    for named, cwd in ((tmp_path / "in" / "day1", tmp_path), (Path(made[0].name), made[0].parent)):  # a.jpg, named in in/day1
+    (tmp_path / "d1").symlink_to(tmp_path / "in" / "day1")
+    for named, cwd in ((tmp_path / "in" / "day1", tmp_path), (Path(made[0].name), made[0].parent),  # a.jpg, in in/day1
+                       (Path("d1"), tmp_path)):  # a link to in/day1
         again = subprocess.run(veil_command(named, "--output-dir", tmp_path / "out"), capture_output=True, text=True,
                                env=environment(), cwd=cwd, timeout=DEADLINE_S)
         assert again.returncode == 0 and "already done by an earlier run" in again.stderr, again.stderr
     assert outputs_of(tmp_path / "out") == ["day1"] and outputs_of(tmp_path / "out" / "day1") == sorted(p.name for p in made)
+
+
+def test_a_manifest_record_places_an_output_only_where_it_still_stands_in_the_folder(shared_data, tmp_path):
+    # Placement by the manifest (above) trusted any record: one whose output was deleted failed its
+    # input on every later run (its name claimed by another input's output); one naming a URL made
+    # a local run fail as a bug in veil (and would have reached the server); one naming a path
+    # through `..` put the output outside the output folder.
+    made = photos(shared_data, tmp_path / "in" / "day1", 3)
+    shutil.copy(made[0], tmp_path / "in" / made[0].name)  # in/a.jpg beside in/day1/a.jpg
+    first = run_veil(tmp_path / "in" / "day1", "--output-dir", tmp_path / "out")  # out/a.jpg, out/b.jpg, out/c.jpg
+    assert first.returncode == 0, first.stderr
+    (tmp_path / "out" / made[0].name).unlink()
+    manifest = tmp_path / "out" / MANIFEST
+    lines = manifest.read_text().splitlines()
+    for line in list(lines):
+        record = json.loads(line)
+        if record["status"] == "ok" and record["path"].endswith(made[1].name):
+            lines.append(json.dumps({**record, "output": f"s3://bucket/out/{made[1].name}"}))
+        if record["status"] == "ok" and record["path"].endswith(made[2].name):
+            lines.append(json.dumps({**record, "output": str(tmp_path / "out" / ".." / "elsewhere" / made[2].name)}))
+    manifest.write_text("\n".join(lines) + "\n")
+    again = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out")
+    assert again.returncode == 0 and "bug" not in again.stderr, again.stderr
+    assert not (tmp_path / "elsewhere").exists()
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.jpg")) == sorted(
+        [made[0].name, made[1].name, made[2].name, *(f"day1/{p.name}" for p in made)])
 
 
 def test_a_refused_cluster_leaves_nothing(shared_data, tmp_path):

@@ -30,7 +30,7 @@ from veil.names import (MANIFEST_NAME, can_name_a_file, exact_names, partial_aff
 from veil.outputs import Input, Skipped, mirrored_folders, published_media, remove_partial_outputs
 from veil.photo import file_sha256
 from veil.pipeline import FileResult
-from veil.remote import Url, location, location_key
+from veil.remote import Url, is_url, location_key
 
 ALREADY_DONE = "already done"
 
@@ -144,28 +144,40 @@ def read_manifest(path: Path) -> dict[str, Record]:
 
 def placed_as_made(inputs: list[Input], made: dict[str, Record], output_dir: Path) -> list[Input]:
     """The inputs, each whose output in `output_dir` the manifest records (`made`: `read_manifest`)
-    mirrored as the run or review export that made it mirrored it: one output folder holds one
-    output of an input. A run over photos/ whose files all lie in photos/day1/ wrote out/day1/a.jpg,
-    while its plan's files share photos/day1/ (`outputs.mirrored_bases`); a review of a.jpg alone
-    names it out/a.jpg. Rendered again from the plan, or by a run, a.jpg must land on the output
-    there (and be refused unasked), not beside it, where the one without a reviewer's corrections
-    would be published with the other."""
+    and still stands there (the file the record names, with the hash it records), mirrored as the
+    run or review export that made it mirrored it: one output folder holds one output of an input.
+    A run over photos/ whose files all lie in photos/day1/ wrote out/day1/a.jpg, while its plan's
+    files share photos/day1/ (`outputs.mirrored_bases`); a review of a.jpg alone names it out/a.jpg.
+    Rendered again from the plan, or by a run, a.jpg must land on the output there (and be refused
+    unasked), not beside it, where the one without a reviewer's corrections would be published with
+    the other. An output deleted, or replaced by another input's, places nothing."""
     folder = real_path(output_dir)
     placed = []
     for item in inputs:
         record = made.get(location_key(item.source))
-        if isinstance(item.source, Path) and record is not None and record.output is not None \
-                and not isinstance(location(record.output), Url) and Path(record.output).is_relative_to(folder):
-            mirrored = Path(record.output).relative_to(folder).parent.parts
-            if mirrored != mirrored_folders(item):
-                # Named as given where that name is long enough to mirror from (`in/day1/a.jpg`),
-                # else absolute (`a.jpg`, named in in/day1/).
-                source = item.source if len(item.source.parent.parts) > len(mirrored) else item.source.absolute()
+        if not isinstance(item.source, Path) or record is None or record.output is None or is_url(record.output):
+            placed.append(item)
+            continue
+        output = real_path(record.output)  # resolved: an older veil's records were not
+        mirrored = output.relative_to(folder).parent.parts if output.is_relative_to(folder) else None
+        if mirrored is not None and mirrored != mirrored_folders(item) and _still_stands(output, record):
+            # Named as given where that name holds the folders to mirror (`in/day1/a.jpg`), else
+            # absolute (`a.jpg`, named in in/day1/), else as its folders really are (a link to day1/).
+            for source in (item.source, item.source.absolute(), real_path(item.source)):
                 parents = source.parent.parts
                 if len(mirrored) < len(parents) and parents[len(parents) - len(mirrored):] == mirrored:
                     item = replace(item, source=source, base=Path(*parents[:len(parents) - len(mirrored)]))
+                    break
         placed.append(item)
     return placed
+
+
+def _still_stands(output: Path, record: Record) -> bool:
+    """Whether the output a record names is still the one it made."""
+    try:
+        return output.is_file() and record.output_sha256 == file_sha256(output)
+    except OSError:
+        return False
 
 
 def started_outputs(path: Path, settings: str) -> dict[str, str]:
