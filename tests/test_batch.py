@@ -299,6 +299,10 @@ def test_an_output_folder_holds_one_output_of_an_input_wherever_a_later_run_name
     # out/a.jpg, a second output of each input beside the first (one perhaps reviewed, the other
     # not: both published). The manifest says where each input's output lies.
     made = photos(shared_data, tmp_path / "in" / "day1", 2)
+    # A photo that is a link to a file of another name: mirrored by its own name, not the one it leads to.
+    (tmp_path / "store").mkdir()
+    shutil.move(made[1], tmp_path / "store" / "IMG_20210506_070809.jpg")
+    made[1].symlink_to(tmp_path / "store" / "IMG_20210506_070809.jpg")
     first = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out")
     assert first.returncode == 0, first.stderr
     (tmp_path / "d1").symlink_to(tmp_path / "in" / "day1")
@@ -334,6 +338,16 @@ def test_a_manifest_record_places_an_output_only_where_it_still_stands_in_the_fo
     assert not (tmp_path / "elsewhere").exists()
     assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.jpg")) == sorted(
         [made[0].name, made[1].name, made[2].name, *(f"day1/{p.name}" for p in made)])
+    # An output replaced by the same bytes made from an exact copy (in/a.jpg's, over in/day1/a.jpg's)
+    # stands as it was recorded, but is the copy's now: the next runs, --overwrite or not, failed
+    # in/day1/a.jpg as taking in/a.jpg's name.
+    photo = photos(shared_data, tmp_path / "in2" / "day1", 1)[0]
+    assert run_veil(photo.parent, "--output-dir", tmp_path / "out2").returncode == 0
+    shutil.copy(photo, tmp_path / "in2" / photo.name)
+    assert run_veil(tmp_path / "in2" / photo.name, "--output-dir", tmp_path / "out2", "--overwrite").returncode == 0
+    for _ in range(2):
+        third = run_veil(tmp_path / "in2", "--output-dir", tmp_path / "out2")
+        assert third.returncode == 0, third.stderr
 
 
 def test_a_refused_cluster_leaves_nothing(shared_data, tmp_path):

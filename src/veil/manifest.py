@@ -10,6 +10,7 @@ must redo everything).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import hashlib
@@ -27,7 +28,7 @@ from veil.batch import BatchError
 from veil.models import shipped_models_sha256
 from veil.names import (MANIFEST_NAME, can_name_a_file, exact_names, partial_affixes, readable_anywhere, real_path,
                         shown)
-from veil.outputs import Input, Skipped, mirrored_folders, published_media, remove_partial_outputs
+from veil.outputs import Input, OutputError, Skipped, output_path, published_media, remove_partial_outputs
 from veil.photo import file_sha256
 from veil.pipeline import FileResult
 from veil.remote import Url, is_url, location_key
@@ -144,38 +145,63 @@ def read_manifest(path: Path) -> dict[str, Record]:
 
 def placed_as_made(inputs: list[Input], made: dict[str, Record], output_dir: Path) -> list[Input]:
     """The inputs, each whose output in `output_dir` the manifest records (`made`: `read_manifest`)
-    and still stands there (the file the record names, with the hash it records), mirrored as the
-    run or review export that made it mirrored it: one output folder holds one output of an input.
-    A run over photos/ whose files all lie in photos/day1/ wrote out/day1/a.jpg, while its plan's
-    files share photos/day1/ (`outputs.mirrored_bases`); a review of a.jpg alone names it out/a.jpg.
-    Rendered again from the plan, or by a run, a.jpg must land on the output there (and be refused
-    unasked), not beside it, where the one without a reviewer's corrections would be published with
-    the other. An output deleted, or replaced by another input's, places nothing."""
+    and still stands there (`_still_stands`), mirrored as the run or review export that made it
+    mirrored it: one output folder holds one output of an input. A run over photos/ whose files all
+    lie in photos/day1/ wrote out/day1/a.jpg, while its plan's files share photos/day1/
+    (`outputs.mirrored_bases`); a review of a.jpg alone names it out/a.jpg. Rendered again from the
+    plan, or by a run, a.jpg must land on the output there (and be refused unasked), not beside it,
+    where the one without a reviewer's corrections would be published with the other. Nothing is
+    placed on a name an input takes as its own, nor on an output recorded for two inputs."""
     folder = real_path(output_dir)
+    named = {_named(item, output_dir) for item in inputs}
+    recorded = collections.Counter(_recorded_output(record) for record in made.values())
     placed = []
     for item in inputs:
         record = made.get(location_key(item.source))
-        if not isinstance(item.source, Path) or record is None or record.output is None or is_url(record.output):
-            placed.append(item)
-            continue
-        output = real_path(record.output)  # resolved: an older veil's records were not
-        mirrored = output.relative_to(folder).parent.parts if output.is_relative_to(folder) else None
-        if mirrored is not None and mirrored != mirrored_folders(item) and _still_stands(output, record):
+        output = _recorded_output(record)
+        if isinstance(item.source, Path) and output is not None and output.is_relative_to(folder) \
+                and output not in named and recorded[output] == 1:
+            mirrored = output.relative_to(folder).parent.parts
             # Named as given where that name holds the folders to mirror (`in/day1/a.jpg`), else
-            # absolute (`a.jpg`, named in in/day1/), else as its folders really are (a link to day1/).
-            for source in (item.source, item.source.absolute(), real_path(item.source)):
+            # absolute (`a.jpg`, named in in/day1/), else as its folder really is (a link to day1/).
+            for source in (item.source, item.source.absolute(), real_path(item.source.parent) / item.source.name):
                 parents = source.parent.parts
                 if len(mirrored) < len(parents) and parents[len(parents) - len(mirrored):] == mirrored:
-                    item = replace(item, source=source, base=Path(*parents[:len(parents) - len(mirrored)]))
+                    candidate = replace(item, source=source, base=Path(*parents[:len(parents) - len(mirrored)]))
+                    if _named(candidate, output_dir) == output and _still_stands(output, record):
+                        item = candidate
                     break
         placed.append(item)
     return placed
 
 
-def _still_stands(output: Path, record: Record) -> bool:
-    """Whether the output a record names is still the one it made."""
+def _named(item: Input, output_dir: Path) -> Path | None:
+    """The output an input's name gives it under `output_dir`, resolved (None: a URL's)."""
+    if not isinstance(item.source, Path):
+        return None
     try:
-        return output.is_file() and record.output_sha256 == file_sha256(output)
+        return real_path(output_path(item.source, item.base, None, output_dir, item.kind or "image"))
+    except OutputError:  # a name no output can have: said when the run names its output
+        return None
+
+
+def _recorded_output(record: Record | None) -> Path | None:
+    """A record's output, resolved (an older veil's records were not), where it names a local file."""
+    if record is None or record.output is None or is_url(record.output):
+        return None
+    return real_path(record.output)
+
+
+def _still_stands(output: Path, record: Record) -> bool:
+    """Whether the output a record names is still the one it made: its size and modification time
+    as recorded, or else its SHA-256."""
+    try:
+        now = output.stat()
+        if not output.is_file():
+            return False
+        if (now.st_size, now.st_mtime_ns) == (record.output_bytes, record.output_mtime_ns):
+            return True
+        return record.output_sha256 == file_sha256(output)
     except OSError:
         return False
 

@@ -413,7 +413,8 @@ def output_path(source: Path | Url, base: Path | Url, output: Path | Url | None,
         suffix = output_suffix(source, kind)
         stem = source.stem if suffix == source.suffix else source.name
         if output_dir is not None:
-            target = output_dir / PurePosixPath(*mirrored_folders(Input(source, base, kind))) / f"{stem}{suffix}"
+            relative = source.relative_to(base) if _within(source, base) else Path(source.name)
+            target = output_dir / relative.parent / f"{stem}{suffix}"
         else:
             target = source.with_name(f"{stem}{REDACTED_TAG}{suffix}")
     if isinstance(target, Url) or isinstance(source, Url):
@@ -434,12 +435,6 @@ def mirrored_bases(planned: list[Path | Url]) -> list[Path | Url]:
     folders = [where.parent for where in planned if isinstance(where, Path)]
     shared = Path(os.path.commonpath(folders)) if folders else None
     return [shared if isinstance(where, Path) else where.parent for where in planned]
-
-
-def mirrored_folders(item: Input) -> tuple[str, ...]:
-    """The folders between an input's base and itself, which its output's name under --output-dir
-    mirrors (none for an input outside its base)."""
-    return item.source.relative_to(item.base).parent.parts if _within(item.source, item.base) else ()
 
 
 def _within(source: Path | Url, base: Path | Url) -> bool:
