@@ -258,7 +258,7 @@ def redact(
                   "another run into it at the same time would go unnoticed")
     try:
         done = read_manifest(manifest) if manifest is not None else {}
-        if isinstance(target_dir, Path):
+        if isinstance(target_dir, Path) and not dry_run:  # (a dry run names no output)
             inputs = placed_as_made(inputs, done, target_dir)
         if writer is not None and writer.mid_line:  # said once: this run ends that line
             run_notes.append(f"the last line of the manifest {shown(manifest)} was cut short (a run killed as it "

@@ -153,8 +153,10 @@ def placed_as_made(inputs: list[Input], made: dict[str, Record], output_dir: Pat
     where the one without a reviewer's corrections would be published with the other. Nothing is
     placed on a name an input takes as its own, nor on an output recorded for two inputs."""
     folder = real_path(output_dir)
-    named = {_named(item, output_dir) for item in inputs}
     recorded = collections.Counter(_recorded_output(record) for record in made.values())
+    if not any(output is not None and output.is_relative_to(folder) for output in recorded):
+        return inputs  # a first run into the folder, say: nothing to look up
+    named = {_named(item, output_dir) for item in inputs}
     placed = []
     for item in inputs:
         record = made.get(location_key(item.source))
@@ -181,7 +183,7 @@ def _named(item: Input, output_dir: Path) -> Path | None:
         return None
     try:
         return real_path(output_path(item.source, item.base, None, output_dir, item.kind or "image"))
-    except OutputError:  # a name no output can have: said when the run names its output
+    except (OutputError, OSError):  # a name no output can have, a folder not to be looked in: said when the run names its output
         return None
 
 

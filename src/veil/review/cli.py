@@ -207,7 +207,11 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         if save_plan is not None and save_plan.exists() and not overwrite and not os.path.samefile(save_plan, plan_file):
             raise SessionError(f"{save_plan} exists: use --overwrite to replace it")
         planned = [Path(m.path) for m in plan.media]
-        placed = [Input(path, base, m.kind) for path, base, m in zip(planned, mirrored_bases(planned), plan.media)]
+        # Side by side, as a review begun with these files named one by one names them (the way a
+        # review is continued), unless two share a name (a camera's day1/ and day2/): then as
+        # `veil --plan` mirrors them. Where a run or an earlier export left them, the manifest says.
+        bases = [p.parent for p in planned] if len({p.name for p in planned}) == len(planned) else mirrored_bases(planned)
+        placed = [Input(path, base, m.kind) for path, base, m in zip(planned, bases, plan.media)]
     else:
         inputs, skipped = collect_inputs(paths)
         for skip in skipped:
@@ -236,11 +240,16 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
     manifest = output_dir / MANIFEST_NAME if output_dir is not None else None
     if manifest is not None:  # as a run places them
         try:
-            placed = placed_as_made(placed, read_manifest(manifest), output_dir)
+            made = read_manifest(manifest)
         except OSError as error:
             raise SessionError(f"cannot read the manifest {shown(manifest)}: {error.strerror or error}") from None
-    targets = [claims.claim(output_path(item.source, item.base, None, output_dir, m.kind), f"the output of {m.path}")
-               for item, m in zip(placed, plan.media)]
+        placed = placed_as_made(placed, made, output_dir)
+    try:
+        targets = [claims.claim(output_path(item.source, item.base, None, output_dir, m.kind), f"the output of {m.path}")
+                   for item, m in zip(placed, plan.media)]
+    except OSError as error:  # a folder on the way that may not be looked in, a path too long
+        raise SessionError(f"cannot write the outputs in {shown(output_dir or Path(plan.media[0].path).parent)}: "
+                           f"{error.strerror or error}") from None
     for path in report_paths(report_path):
         claims.claim(path, "the report")
     if manifest is not None:  # the exports are recorded there, as a run's outputs are (appended to)
