@@ -146,12 +146,13 @@ def read_manifest(path: Path) -> dict[str, Record]:
 def placed_as_made(inputs: list[Input], made: dict[str, Record], output_dir: Path) -> list[Input]:
     """The inputs, each whose output in `output_dir` the manifest records (`made`: `read_manifest`)
     and still stands there (`_still_stands`), mirrored as the run or review export that made it
-    mirrored it: one output folder holds one output of an input. A run over photos/ whose files all
-    lie in photos/day1/ wrote out/day1/a.jpg, while its plan's files share photos/day1/
-    (`outputs.mirrored_bases`); a review of a.jpg alone names it out/a.jpg. Rendered again from the
-    plan, or by a run, a.jpg must land on the output there (and be refused unasked), not beside it,
-    where the one without a reviewer's corrections would be published with the other. Nothing is
-    placed on a name an input takes as its own, nor on an output recorded for two inputs."""
+    mirrored it, so that a later run keeps to the output an input already has there. A run over
+    photos/ whose files all lie in photos/day1/ wrote out/day1/a.jpg, while its plan's files share
+    photos/day1/ (`outputs.mirrored_bases`); a review of a.jpg alone names it out/a.jpg. Rendered
+    again from the plan, or by a run, a.jpg must land on the output there (and be refused unasked),
+    not beside it, where the one without a reviewer's corrections would be published with the
+    other. Nothing is placed on a name an input takes as its own, nor on an output recorded for two
+    inputs."""
     folder = real_path(output_dir)
     recorded = collections.Counter(_recorded_output(record) for record in made.values())
     if not any(output is not None and output.is_relative_to(folder) for output in recorded):
@@ -183,8 +184,8 @@ def _named(item: Input, output_dir: Path) -> Path | None:
         return None
     try:
         return real_path(output_path(item.source, item.base, None, output_dir, item.kind or "image"))
-    except (OutputError, OSError):  # a name no output can have, a folder not to be looked in: said when the run names its output
-        return None
+    except (OutputError, OSError):  # no output can have that name, or its folder may not be looked in:
+        return None  # said when the run names the output
 
 
 def _recorded_output(record: Record | None) -> Path | None:
