@@ -154,14 +154,15 @@ def placed_as_made(inputs: list[Input], made: dict[str, Record], output_dir: Pat
     other. Nothing is placed on a name an input takes as its own, nor on an output recorded for two
     inputs."""
     folder = real_path(output_dir)
-    recorded = collections.Counter(_recorded_output(record) for record in made.values())
+    outputs = {key: _recorded_output(record) for key, record in made.items()}  # each resolved once
+    recorded = collections.Counter(outputs.values())
     if not any(output is not None and output.is_relative_to(folder) for output in recorded):
         return inputs  # a first run into the folder, say: nothing to look up
     named = {_named(item, output_dir) for item in inputs}
     placed = []
     for item in inputs:
-        record = made.get(location_key(item.source))
-        output = _recorded_output(record)
+        key = location_key(item.source)
+        record, output = made.get(key), outputs.get(key)
         if isinstance(item.source, Path) and output is not None and output.is_relative_to(folder) \
                 and output not in named and recorded[output] == 1:
             mirrored = output.relative_to(folder).parent.parts
@@ -188,9 +189,9 @@ def _named(item: Input, output_dir: Path) -> Path | None:
         return None  # said when the run names the output
 
 
-def _recorded_output(record: Record | None) -> Path | None:
+def _recorded_output(record: Record) -> Path | None:
     """A record's output, resolved (an older veil's records were not), where it names a local file."""
-    if record is None or record.output is None or is_url(record.output):
+    if record.output is None or is_url(record.output):
         return None
     return real_path(record.output)
 
