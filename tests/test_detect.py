@@ -122,6 +122,9 @@ def test_profiles_record_what_runs() -> None:
         assert record["retina_sides"] == list(profile.retina_sides) and record["turns"] == list(profile.turns)
         assert record["zoom_floor"] == profile.zoom_floor and record["zoom_side"] == profile.zoom_side
     assert set(ACCURATE.turns) == {1, 2, 3}
+    # A closer look that does not run (video's accurate frames) has no settings in the record.
+    without = detection_record(VIDEO_DETECTION["accurate"].frame, 1920, 1080)
+    assert without["zoom_floor"] is None and not {"zoom_height", "zoom_side", "zoom_threshold"} & set(without)
 
 
 def phone_size(shared_data: Path, face: Face) -> tuple[np.ndarray, tuple]:

@@ -276,11 +276,11 @@ def retina_record(profile: DetectionProfile) -> dict:
         "turned_kept": profile.turned_kept,
         "loose_ratio": profile.loose_ratio,
         "tight_score": profile.tight_score,
+        # The closer look's settings only where it runs: a record states what ran.
         "zoom_floor": profile.zoom_floor,
-        "zoom_height": profile.zoom_height,
-        "zoom_side": profile.zoom_side,
-        "zoom_contexts": list(profile.zoom_contexts),
-        "zoom_threshold": profile.zoom_threshold,
+        **({"zoom_height": profile.zoom_height, "zoom_side": profile.zoom_side,
+            "zoom_contexts": list(profile.zoom_contexts), "zoom_threshold": profile.zoom_threshold}
+           if profile.zoom_floor is not None else {}),
     }
 
 
