@@ -1210,6 +1210,29 @@ def test_damaged_video_fails_closed(damage: str, tmp_path: Path):
     assert {p.name for p in tmp_path.iterdir()} == {"good.mp4", "bad.mp4"}
 
 
+def test_a_video_track_with_no_frame_is_refused_as_holding_none(tmp_path: Path):
+    """A recording stopped before its first frame: a Matroska file with a video track and sound but
+    no picture was said to be "damaged or truncated", when the track is merely empty."""
+    empty = tmp_path / "empty.mkv"
+    with av.open(str(empty), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        sound = container.add_stream("aac", rate=48000)
+        sound.layout = "mono"
+        for index in range(20):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 48000, index * 1024
+            for packet in sound.encode(frame):
+                container.mux(packet)
+        for stream in (sound, video):
+            for packet in stream.encode(None):
+                container.mux(packet)
+    result = CliRunner().invoke(app, [str(empty), "--output-dir", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "empty.mkv: the video stream holds no frame that can be read" in result.output, result.output
+    assert not (tmp_path / "out" / "empty.mkv").exists()
+
+
 @pytest.mark.parametrize("damage", ["truncated", "garbled"])
 def test_a_damaged_video_is_redacted_as_far_as_it_decodes_when_asked(damage: str, tmp_path: Path):
     # A recording cut off or bytes lost on a card was refused with no way through: --salvage redacts

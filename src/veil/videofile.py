@@ -979,7 +979,9 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
                encoding: Encoding, light: tuple[str, ...] = ()) -> av.video.stream.VideoStream:
     cc = video.codec_context
     if cc.format is None or not cc.width or not cc.height:
-        raise VideoError("the video stream's size or pixel format is unknown: the file is damaged or truncated")
+        # A recorder stopped before its first frame leaves a track with no frame at all.
+        raise VideoError("the video stream holds no frame that can be read (its size or pixel format is unknown): "
+                         "the file is empty, damaged or truncated")
     depth = bit_depth(video)
     # The codec's own name, not its decoder's (AV1 is decoded by libdav1d): an AV1 WebM stays AV1.
     encoder = choose_encoder(out.format.name, cc.codec.canonical_name, depth, encoding)
