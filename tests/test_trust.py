@@ -162,6 +162,25 @@ def test_files_are_recognised_by_content_and_every_skip_is_named(shared_data, tm
         assert clip.format.name == "mpegts" and clip.streams.video[0].frames in (0, 6)
 
 
+def test_a_link_that_sorts_before_its_target_does_not_take_its_place(shared_data, tmp_path):
+    """A link to a folder (or to a file) whose name sorts before its target's was searched first:
+    the real folder was passed over as "reached again through a symbolic link", and its photos'
+    outputs were named after the link (out/0-link/0-alias.jpg for in/day1/photo.jpg)."""
+    folder = tmp_path / "in"
+    copy_in(shared_data, TWO_PEOPLE, folder / "day1", "photo.jpg")
+    (folder / "day1" / "0-alias.jpg").symlink_to(folder / "day1" / "photo.jpg")
+    (folder / "0-link").symlink_to(folder / "day1", target_is_directory=True)
+    result = veil(folder, "--output-dir", tmp_path / "out", "--json", "-j", "1")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert [r["input"] for r in summary["results"]] == [str(folder / "day1" / "photo.jpg")]
+    skipped = {Path(s["path"]).relative_to(folder).as_posix(): s["reason"] for s in summary["skipped_files"]}
+    assert "through a symbolic link" in skipped["0-link"] and "day1" not in skipped
+    assert skipped["day1/0-alias.jpg"] == "the same file was reached by another path"
+    made = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpg"))
+    assert made == ["day1/photo.jpg"]
+
+
 def test_the_manifest_names_a_file_passed_over_as_it_was_found(shared_data, tmp_path):
     """A link to an input, passed over as the same file, was recorded under the input's own
     resolved name: the manifest said a.jpg was skipped, beside its own "ok" (a reader taking each

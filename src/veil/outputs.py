@@ -224,9 +224,11 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
                 # counted as the user's and mirrored into this run's output folder.
                 subfolders.remove(name)
                 yield here / name, EARLIER_OUTPUT_FOLDER, False
-        subfolders.sort()
+        # Links after real entries: a link searched first would take its target's place (its outputs
+        # named after the link, the real folder passed over as reached through a link).
+        subfolders.sort(key=lambda name: (os.path.islink(here / name), name))
         names = set(files)
-        for name in sorted(files):
+        for name in sorted(files, key=lambda name: (os.path.islink(here / name), name)):
             file = here / name
             if (reason := _skipped_name(name, names)) is not None:
                 yield file, reason, False
