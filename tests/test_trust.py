@@ -170,15 +170,20 @@ def test_a_link_that_sorts_before_its_target_does_not_take_its_place(shared_data
     copy_in(shared_data, TWO_PEOPLE, folder / "day1", "photo.jpg")
     (folder / "day1" / "0-alias.jpg").symlink_to(folder / "day1" / "photo.jpg")
     (folder / "0-link").symlink_to(folder / "day1", target_is_directory=True)
+    (folder / "0-deep").symlink_to(folder / "z" / "deep", target_is_directory=True)  # a deeper folder's link
+    (folder / "0-photo.jpg").symlink_to(folder / "z" / "deep" / "photo.jpg")  # a deeper file's link
+    copy_in(shared_data, TWO_PEOPLE, folder / "z" / "deep", "photo.jpg")
     result = veil(folder, "--output-dir", tmp_path / "out", "--json", "-j", "1")
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert [r["input"] for r in summary["results"]] == [str(folder / "day1" / "photo.jpg")]
+    assert sorted(r["input"] for r in summary["results"]) == [str(folder / "day1" / "photo.jpg"),
+                                                               str(folder / "z" / "deep" / "photo.jpg")]
     skipped = {Path(s["path"]).relative_to(folder).as_posix(): s["reason"] for s in summary["skipped_files"]}
-    assert "through a symbolic link" in skipped["0-link"] and "day1" not in skipped
-    assert skipped["day1/0-alias.jpg"] == "the same file was reached by another path"
+    assert "through a symbolic link" in skipped["0-link"] and "through a symbolic link" in skipped["0-deep"]
+    assert not {"day1", "z/deep"} & set(skipped)
+    assert skipped["day1/0-alias.jpg"] == skipped["0-photo.jpg"] == "the same file was reached by another path"
     made = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpg"))
-    assert made == ["day1/photo.jpg"]
+    assert made == ["day1/photo.jpg", "z/deep/photo.jpg"]
 
 
 def test_the_manifest_names_a_file_passed_over_as_it_was_found(shared_data, tmp_path):

@@ -199,48 +199,63 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
 
 def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, bool]]:
     """Every file below `root`, with the reason to skip it (None: look at its content), and
-    whether it is a folder that could not be listed (a failure: its files were never seen)."""
+    whether it is a folder that could not be listed (a failure: its files were never seen).
+
+    Symbolic links, to folders and to files, are followed once, after every real folder and file
+    below `root`: a link searched first would take its target's place (the outputs named after the
+    link, the real folder passed over as reached again through a link)."""
     visited: set[tuple[int, int]] = set()
     unlisted: list[OSError] = []
-    for folder, subfolders, files in os.walk(root, followlinks=True, onerror=unlisted.append):
-        yield from _unlisted(unlisted)
-        here = Path(folder)
-        info = here.stat()
-        if (info.st_dev, info.st_ino) in visited:  # a symlink to a folder seen before, or a loop
-            subfolders.clear()
-            yield here, "a folder already searched (reached again through a symbolic link)", False
-            continue
-        visited.add((info.st_dev, info.st_ino))
-        for name in sorted(subfolders):
-            if real_path(here / name) in excluded:
-                subfolders.remove(name)
-                yield here / name, OWN_FOLDER, False
-            elif (reason := _skipped_folder(name)) is not None:
-                # A drive's own folders (.Trashes, lost+found) are often unreadable: not the user's.
-                subfolders.remove(name)
-                yield here / name, reason, False
-            elif _earlier_output_folder(here / name):
-                # Its files are redacted copies of files elsewhere: done again, they would be
-                # counted as the user's and mirrored into this run's output folder.
-                subfolders.remove(name)
-                yield here / name, EARLIER_OUTPUT_FOLDER, False
-        # Links after real entries: a link searched first would take its target's place (its outputs
-        # named after the link, the real folder passed over as reached through a link).
-        subfolders.sort(key=lambda name: (os.path.islink(here / name), name))
-        names = set(files)
-        for name in sorted(files, key=lambda name: (os.path.islink(here / name), name)):
-            file = here / name
-            if (reason := _skipped_name(name, names)) is not None:
-                yield file, reason, False
-            elif (denied := _denied(file)) is not None:  # in a folder that may be listed but not entered
-                yield file, denied, True
-            elif real_path(file) in excluded:
-                yield file, "written by this run", False
-            elif not file.is_file():
-                yield file, "not a regular file", False
-            else:
-                yield file, None, False
+    linked_folders: list[Path] = [root]
+    linked_files: list[tuple[Path, str | None, bool]] = []
+    while linked_folders:
+        for folder, subfolders, files in os.walk(linked_folders.pop(0), onerror=unlisted.append):
+            yield from _unlisted(unlisted)
+            here = Path(folder)
+            info = here.stat()
+            if (info.st_dev, info.st_ino) in visited:  # a symlink to a folder seen before, or a loop
+                subfolders.clear()
+                yield here, "a folder already searched (reached again through a symbolic link)", False
+                continue
+            visited.add((info.st_dev, info.st_ino))
+            for name in sorted(subfolders):
+                if real_path(here / name) in excluded:
+                    subfolders.remove(name)
+                    yield here / name, OWN_FOLDER, False
+                elif (reason := _skipped_folder(name)) is not None:
+                    # A drive's own folders (.Trashes, lost+found) are often unreadable: not the user's.
+                    subfolders.remove(name)
+                    yield here / name, reason, False
+                elif _earlier_output_folder(here / name):
+                    # Its files are redacted copies of files elsewhere: done again, they would be
+                    # counted as the user's and mirrored into this run's output folder.
+                    subfolders.remove(name)
+                    yield here / name, EARLIER_OUTPUT_FOLDER, False
+            linked_folders += [here / name for name in sorted(subfolders) if os.path.islink(here / name)]
+            subfolders[:] = sorted(name for name in subfolders if not os.path.islink(here / name))
+            names = set(files)
+            for name in sorted(files):
+                entry = _file_entry(here / name, names, excluded)
+                if os.path.islink(here / name):
+                    linked_files.append(entry)
+                else:
+                    yield entry
     yield from _unlisted(unlisted)
+    yield from linked_files
+
+
+def _file_entry(file: Path, names: set[str], excluded: set[Path]) -> tuple[Path, str | None, bool]:
+    """A file found in a folder holding `names`: the reason to skip it (None: look at its content),
+    and whether it could not be read."""
+    if (reason := _skipped_name(file.name, names)) is not None:
+        return file, reason, False
+    if (denied := _denied(file)) is not None:  # in a folder that may be listed but not entered
+        return file, denied, True
+    if real_path(file) in excluded:
+        return file, "written by this run", False
+    if not file.is_file():
+        return file, "not a regular file", False
+    return file, None, False
 
 
 def _earlier_output_folder(folder: Path) -> bool:
