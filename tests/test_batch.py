@@ -989,8 +989,8 @@ def test_outputs_named_after_the_moment_of_capture_are_said_to_keep_it(shared_da
     run = run_veil(phone)
     assert run.returncode == 0, run.stderr
     said = " ".join(run.stderr.split())
-    assert "1 output(s) keep a name that holds a date, as cameras, phones and messengers name what they record " \
-           "(IMG_20210506_070809.redacted.jpg)" in said, said
+    assert "1 output(s) keep a name that holds a date, as cameras, phones, messengers and people name what they " \
+           "record (IMG_20210506_070809.redacted.jpg)" in said, said
     assert said.index("1 file(s)") < said.index("keep a name")  # advice on the outputs, after the summary
     quiet = run_veil(phone, "--overwrite", "-q")
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
@@ -1004,6 +1004,16 @@ def test_outputs_named_after_the_moment_of_capture_are_said_to_keep_it(shared_da
     # Milliseconds since 1970, as WeChat and Facebook name a saved photo.
     assert holds_capture_time("mmexport1620284889123.jpg") and holds_capture_time("FB_IMG_1620284889123.jpg")
     assert not holds_capture_time("scan_12345678901234.jpg") and not holds_capture_time("IMG_1234.jpg")
+    # Named by hand: the day first, or the month first with the year last; not a version or an address.
+    assert all(map(holds_capture_time, ["Photo 06.05.21.jpg", "06-05-2021.jpg", "05-06-2021", "31_12_1999 (2).jpg"]))
+    assert not any(map(holds_capture_time, ["v1.2.3.jpg", "06.13.21.jpg", "192.168.10.12.jpg", "06-05_21.jpg"]))
+    # A folder of the day, mirrored into the output folder, publishes the date with every file in it.
+    (tmp_path / "dated" / "06.05.2021").mkdir(parents=True)
+    (tmp_path / "crowd.jpg").rename(tmp_path / "dated" / "06.05.2021" / "crowd.jpg")
+    folder = run_veil(tmp_path / "dated" / "06.05.2021", "--output-dir", tmp_path / "06.05.2021 out")
+    assert folder.returncode == 0 and "holds a date" not in folder.stderr, folder.stderr  # the folder is not mirrored
+    mirrored = run_veil(tmp_path / "dated", "--output-dir", tmp_path / "out")
+    assert mirrored.returncode == 0 and "(06.05.2021/crowd.jpg)" in " ".join(mirrored.stderr.split()), mirrored.stderr
 
 
 def test_a_folder_of_one_photo_is_resumed_like_any_folder(shared_data, tmp_path):

@@ -312,7 +312,8 @@ def redact(
         stop.not_written = not_written
         raise stop
     # Said after the summary, where the user turns to the outputs; in --json's notes.
-    advice = [note for note in (publish_note, None if dry_run else capture_time_note(results)) if note is not None]
+    advice = [note for note in (publish_note, None if dry_run else capture_time_note(results, target_dir))
+              if note is not None]
     run_notes += advice
     print_summary(results, skipped, not_written, run_notes, time.monotonic() - started, quiet, as_json, dry_run)
     for note in advice if not (quiet or as_json) else ():  # advice, not a warning: --quiet runs stay silent
@@ -321,14 +322,22 @@ def redact(
         raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
 
 
-def capture_time_note(results: list[FileResult]) -> str | None:
+def capture_time_note(results: list[FileResult], output_dir: Path | Url | None) -> str | None:
     """Advice where outputs keep a name holding the day the original was taken (a phone's
-    IMG_20210506_070809): veil takes that out of their metadata, not out of their names."""
-    named = [r.output for r in results if r.output is not None and not r.error and holds_capture_time(r.output.name)]
+    IMG_20210506_070809, a folder of the day mirrored into `output_dir`): veil takes that out of
+    their metadata, not out of their names."""
+    def published_name(output: Path | Url) -> str:
+        """The output's name as the output folder publishes it: with the folders mirrored into it."""
+        if isinstance(output, Path) and isinstance(output_dir, Path) and output.is_relative_to(output_dir):
+            return output.relative_to(output_dir).as_posix()
+        return output.name
+
+    named = [name for r in results if r.output is not None and not r.error
+             and holds_capture_time(name := published_name(r.output))]
     if not named:
         return None
-    return (f"{len(named)} output(s) keep a name that holds a date, as cameras, phones and messengers name what "
-            f"they record ({shown(named[0].name)}): the day (and time) it was taken, which veil removed from the "
+    return (f"{len(named)} output(s) keep a name that holds a date, as cameras, phones, messengers and people name "
+            f"what they record ({shown(named[0])}): the day (and time) it was taken, which veil removed from the "
             "metadata, stays in the name; rename before publishing where it must not be known")
 
 

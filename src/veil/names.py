@@ -156,13 +156,20 @@ MANIFEST_NAME = "veil-manifest.jsonl"
 # A date, with or without a time of day, as cameras, phones and messengers name what they record:
 # IMG_20210506_070809, PXL_20210506_070809123, IMG-20210506-WA0001 (WhatsApp: the day alone),
 # Screenshot_2021-05-06-07-08-09, "WhatsApp Image 2021-05-06 at 07.08.09"; or the moment as
-# milliseconds since 1970, 2001-2033 (WeChat's mmexport1620284889123, Facebook's FB_IMG_...).
+# milliseconds since 1970, 2001-2033 (WeChat's mmexport1620284889123, Facebook's FB_IMG_...);
+# or as people name files and folders by hand, the day first (Photo 06.05.21, 06-05-2021) or the
+# month first with the year last (05-06-2021).
 CAPTURE_TIME = re.compile(r"(?<!\d)(19|20)\d\d([-_.]?)(0[1-9]|1[0-2])\2(0[1-9]|[12]\d|3[01])"
                           r"(?=\D|$|([01]\d|2[0-3])[0-5]\d[0-5]\d)"  # a time of day may follow at once
-                          r"|(?<!\d)1\d{12}(?!\d)")
+                          r"|(?<!\d)1\d{12}(?!\d)"
+                          r"|(?<!\d)(?<!\d\.)(0[1-9]|[12]\d|3[01])(?P<day_first>[-_.])(0[1-9]|1[0-2])(?P=day_first)"
+                          r"((19|20)\d\d|\d\d)(?!\d)(?!\.\d)"
+                          r"|(?<!\d)(?<!\d\.)(0[1-9]|1[0-2])(?P<month_first>[-_.])(0[1-9]|[12]\d|3[01])(?P=month_first)"
+                          r"(19|20)\d\d(?!\d)(?!\.\d)")
 
 
 def holds_capture_time(name: str) -> bool:
-    """Whether a file's name holds a date, as a camera or a phone names a photo or a video after
-    the day (and time) it was taken: what veil removes from its metadata."""
+    """Whether a file's or a folder's name holds a date, as a camera or a phone names a photo or a
+    video after the day (and time) it was taken, or a person a day's folder: what veil removes
+    from its metadata."""
     return CAPTURE_TIME.search(name) is not None
