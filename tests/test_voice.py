@@ -781,3 +781,32 @@ def test_an_old_plan_rerendered_with_all_sound_muted_is_not_said_to_have_no_soun
     run = _veil("--plan", str(plan), "-o", str(files["folder"] / "old.mp4"), "--voice", "mute-all")
     assert run.returncode == 0, run.stderr
     assert "no sound" not in run.stderr and "all sound was muted" in run.stderr, run.stderr
+
+
+def test_a_sound_file_joined_from_parts_at_two_rates_is_not_said_to_lag_a_picture(tmp_path: Path):
+    """Two ADTS streams joined end to end, 44.1 then 22.05 kHz: the demuxer times the second part
+    by the first's rate, so its sound counts late. The warning named a picture the file does not
+    have ("late against the picture")."""
+    def part(rate: int) -> bytes:
+        path = tmp_path / f"{rate}.aac"
+        with av.open(str(path), "w", format="adts") as container:
+            stream = container.add_stream("aac", rate=rate)
+            stream.layout = "mono"
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(2 * rate) / rate)).astype(np.float32)[None]
+            for start in range(0, tone.shape[1], 1024):
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start:start + 1024]), format="fltp",
+                                                   layout="mono")
+                frame.sample_rate, frame.pts = rate, start
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+        return path.read_bytes()
+
+    joined = tmp_path / "joined.aac"
+    joined.write_bytes(part(44100) + part(22050))
+    result = _veil(str(joined), "--voice", "mute", "-o", str(tmp_path / "out.aac"))
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stderr.split())
+    assert "or a part at another sample rate): written again, the sound after it plays up to" in said, said
+    assert "later than the file's timestamps placed it, every sample kept" in said and "picture" not in said, said

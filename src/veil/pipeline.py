@@ -443,7 +443,8 @@ def voice_notes(media: MediaPlan, mode: VoiceMode, dry_run: bool) -> list[Note]:
     if not (record := media.detection.get("speech")):
         return [Note(f"it has no sound: --voice {mode} had nothing to treat")] \
             if media.kind == "video" and mode != "keep" else []
-    notes = [Note(overrun_line(record["overrun"]), warning=True)] if "overrun" in record and mode != "keep" else []
+    notes = [Note(overrun_line(record["overrun"], media.kind), warning=True)] \
+        if "overrun" in record and mode != "keep" else []
     speech = [r for r in media.regions if r.kind == "speech" and r.start is not None]
     seconds = sum(r.end - r.start for r in speech)
     were = "would be" if dry_run else "were"
@@ -472,11 +473,15 @@ def voice_notes(media: MediaPlan, mode: VoiceMode, dry_run: bool) -> list[Note]:
     return notes
 
 
-def overrun_line(overrun: dict) -> str:
-    """A sound that decodes longer than its time leaves room for (`speech.Timeline.overrun`), in a sentence."""
+def overrun_line(overrun: dict, kind: str) -> str:
+    """A sound that decodes longer than its time leaves room for (`speech.Timeline.overrun`), in a
+    sentence: a video's sound falls behind its picture; a sound file's plays later than its
+    timestamps say (parts joined at another sample rate, which ADTS and MP3 streams time by the
+    first part's, read the same)."""
+    late = (f"plays up to {overrun['up_to_s']:.2f} s late against the picture" if kind == "video" else
+            f"plays up to {overrun['up_to_s']:.2f} s later than the file's timestamps placed it, every sample kept")
     return (f"its sound holds more than its timestamps leave room for from {overrun['from_s']:.2f} s on (damaged "
-            f"sound decoded too long): written again, the sound after it plays up to {overrun['up_to_s']:.2f} s late "
-            "against the picture")
+            f"sound decoded too long, or a part at another sample rate): written again, the sound after it {late}")
 
 
 REPORT_BUG = ("this is a bug in veil: please report it on the veil issue tracker, with this line and the "
