@@ -216,6 +216,53 @@ def test_a_review_of_a_folder_names_its_outputs_as_a_run_over_it_does(tmp_path: 
     assert of_the_runs_plan.targets == [tmp_path / "run" / each for each in run]
 
 
+def test_a_reviewed_output_keeps_its_name_against_any_later_run_and_is_never_duplicated(tmp_path: Path):
+    """A review of in/day1 exported out/a.jpg; a later run over in/ gave way to in/a.jpg's name
+    there, wrote out/day1/a.jpg (a second output of the reviewed photo, without the reviewer's
+    corrections: both published), and with --overwrite replaced the reviewed export with another
+    photo's. Placement also gave way to a name whose input was itself placed elsewhere."""
+    (tmp_path / "in" / "day1").mkdir(parents=True)
+    shutil.copy(PHOTO, tmp_path / "in" / "day1" / "a.jpg")
+    session = open_session([tmp_path / "in" / "day1"], None, tmp_path / "review.json", tmp_path / "out", None,
+                           RenderSettings(), Analysis(FAST))
+    assert finish_export(TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN,
+                                    headers=PAGE_HEADERS))["state"] == "done"
+    reviewed = (tmp_path / "out" / "a.jpg").read_bytes()
+    # Another photo of the same name in in/: refused, named as the reviewed one's place.
+    with Image.open(PHOTO) as photo:
+        photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "in" / "a.jpg")
+    for extra in ((), ("--overwrite",)):
+        run = photo_support.veil(tmp_path / "in", "--output-dir", tmp_path / "out", "-q", *extra)
+        assert run.exit_code == 1, run.output
+        said = " ".join(run.output.split())
+        assert "would overwrite the output of" in said and "day1/a.jpg, where the manifest records it" in said, said
+        assert sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*.jpg")) == [Path("a.jpg")]
+        assert (tmp_path / "out" / "a.jpg").read_bytes() == reviewed
+    # Redacted where a run over the folder above names it (out/in/a.jpg), in/a.jpg no longer takes
+    # the reviewed one's name, and a run over in/ leaves both where they are.
+    above = photo_support.veil(tmp_path, "--output-dir", tmp_path / "out")
+    assert above.exit_code == 0 and "1 already done" in " ".join(above.output.split()), above.output
+    assert (tmp_path / "out" / "in" / "a.jpg").is_file() and (tmp_path / "out" / "a.jpg").read_bytes() == reviewed
+    again = photo_support.veil(tmp_path / "in", "--output-dir", tmp_path / "out")
+    assert again.exit_code == 0 and "2 already done" in " ".join(again.output.split()), again.output
+    assert sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*.jpg")) == [
+        Path("a.jpg"), Path("in/a.jpg")]
+
+
+def test_a_photo_named_by_a_link_of_another_name_keeps_its_recorded_output(tmp_path: Path):
+    """in/day2/link.jpg leads to in/day1/a.jpg, whose output a run over in/ made at out/day1/a.jpg:
+    a run over in/day2 named the link's output out/link.jpg, a second output of the same photo."""
+    (tmp_path / "in" / "day1").mkdir(parents=True)
+    (tmp_path / "in" / "day2").mkdir()
+    shutil.copy(PHOTO, tmp_path / "in" / "day1" / "a.jpg")
+    (tmp_path / "in" / "day2" / "link.jpg").symlink_to(tmp_path / "in" / "day1" / "a.jpg")
+    assert photo_support.veil(tmp_path / "in", "--output-dir", tmp_path / "out", "-q").exit_code == 0
+    for _ in range(2):
+        run = photo_support.veil(tmp_path / "in" / "day2", "--output-dir", tmp_path / "out")
+        assert run.exit_code == 0 and "already done" in run.output, run.output
+    assert sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*.jpg")) == [Path("day1/a.jpg")]
+
+
 def test_a_review_of_a_runs_plan_lands_on_the_runs_outputs_as_its_manifest_records_them(tmp_path: Path):
     # Every file of the run in one subfolder: the plan's files share photos/day1, where the run
     # mirrored them from photos/. The manifest says where the run's outputs are.

@@ -11,6 +11,7 @@ unexpected error is one line naming the file, and the exit code is 2.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -426,6 +427,10 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
             raise Refused(f"the plan lists one file twice, as {shown(planned[key].path)} and {shown(media.path)}: "
                           "its regions must be in one entry")
         planned[key] = media
+    for item in inputs:  # outputs where the manifest records them first: no other input takes their names
+        if item.recorded and not dry_run:
+            with contextlib.suppress(ValueError, OSError):  # said when its own turn comes
+                claims.claim(output_path(item.source, item.base, output, output_dir, item.kind or "image"), item.owner)
     for item in inputs:
         try:
             media = planned.get(location_key(item.source))
@@ -434,7 +439,7 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
             kind = media.kind if media is not None else item.kind
             target = None if dry_run else output_path(item.source, item.base, output, output_dir, kind or "image")
             if target is not None:
-                claims.claim(target, f"the output of {shown(item.source)}")
+                claims.claim(target, item.owner)
                 record = already_done(item.source, target)
                 if record is not None:
                     failed.append(FileResult(item.source, output=target, regions=record.regions,

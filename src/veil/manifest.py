@@ -151,30 +151,33 @@ def placed_as_made(inputs: list[Input], made: dict[str, Record], output_dir: Pat
     photos/day1/ (`outputs.mirrored_bases`); a review of a.jpg alone names it out/a.jpg. Rendered
     again from the plan, or by a run, a.jpg must land on the output there (and be refused unasked),
     not beside it, where the one without a reviewer's corrections would be published with the
-    other. Nothing is placed on a name an input takes as its own, nor on an output recorded for two
-    inputs."""
+    other. A placed input is `recorded`: its output is claimed first, and another input whose name
+    is the same is refused (a second output of the first would otherwise be written, and with
+    --overwrite the reviewed one replaced). Nothing is placed on an output recorded for two inputs."""
     folder = real_path(output_dir)
     outputs = {key: _recorded_output(record) for key, record in made.items()}  # each resolved once
     recorded = collections.Counter(outputs.values())
     if not any(output is not None and output.is_relative_to(folder) for output in recorded):
         return inputs  # a first run into the folder, say: nothing to look up
-    named = {_named(item, output_dir) for item in inputs}
     placed = []
     for item in inputs:
         key = location_key(item.source)
         record, output = made.get(key), outputs.get(key)
         if isinstance(item.source, Path) and output is not None and output.is_relative_to(folder) \
-                and output not in named and recorded[output] == 1:
+                and recorded[output] == 1:
             mirrored = output.relative_to(folder).parent.parts
             # Named as given where that name holds the folders to mirror (`in/day1/a.jpg`), else
-            # absolute (`a.jpg`, named in in/day1/), else as its folder really is (a link to day1/).
-            for source in (item.source, item.source.absolute(), real_path(item.source.parent) / item.source.name):
+            # absolute (`a.jpg`, named in in/day1/), else as its folder really is (a link to day1/),
+            # else as the file it links to is named (a link of another name to in/day1/a.jpg).
+            for source in (item.source, item.source.absolute(), real_path(item.source.parent) / item.source.name,
+                           real_path(item.source)):
                 parents = source.parent.parts
                 if len(mirrored) < len(parents) and parents[len(parents) - len(mirrored):] == mirrored:
-                    candidate = replace(item, source=source, base=Path(*parents[:len(parents) - len(mirrored)]))
+                    candidate = replace(item, source=source, base=Path(*parents[:len(parents) - len(mirrored)]),
+                                        recorded=True)
                     if _named(candidate, output_dir) == output and _still_stands(output, record):
                         item = candidate
-                    break
+                        break
         placed.append(item)
     return placed
 

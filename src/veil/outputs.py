@@ -103,6 +103,14 @@ class Input:
     source: Path | Url
     base: Path | Url  # the folder its output path mirrors from (--output-dir)
     kind: MediaKind | None  # None: named on the command line, but neither photo nor video
+    # Named where the output folder's manifest records its output (veil.manifest.placed_as_made):
+    # that output is claimed before any other input's, which may not take its name.
+    recorded: bool = False
+
+    @property
+    def owner(self) -> str:
+        """Whose output it is, as a claim on its name says it (`OutputClaims.claim`)."""
+        return f"the output of {shown(self.source)}" + (", where the manifest records it" if self.recorded else "")
 
 
 @dataclass(frozen=True)
@@ -560,6 +568,8 @@ class OutputClaims:
         """Reserve `target` for `owner` ("the report", "the output of x.jpg"); a `run_file` is
         one of the run's own (the plan, the report, the manifest)."""
         key = claim_key(target)
+        if self.owners.get(key) == (owner, target):  # claimed ahead (a recorded output: `Input.recorded`)
+            return target
         if key in self.owners:
             clash = RunFileClash if key in self.run_files else OutputError
             other, claimed = self.owners[key]

@@ -245,8 +245,10 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
             raise SessionError(f"cannot read the manifest {shown(manifest)}: {error.strerror or error}") from None
         placed = placed_as_made(placed, made, output_dir)
     try:
-        targets = [claims.claim(output_path(item.source, item.base, None, output_dir, m.kind), f"the output of {m.path}")
-                   for item, m in zip(placed, plan.media)]
+        # Outputs where the manifest records them first: no other file takes their names (`Input.recorded`).
+        targets = {n: claims.claim(output_path(item.source, item.base, None, output_dir, m.kind), item.owner)
+                   for n, (item, m) in sorted(enumerate(zip(placed, plan.media)), key=lambda e: not e[1][0].recorded)}
+        targets = [targets[n] for n in range(len(placed))]
     except OSError as error:  # a folder on the way that may not be looked in, a path too long
         raise SessionError(f"cannot write the outputs in {shown(output_dir or Path(plan.media[0].path).parent)}: "
                            f"{error.strerror or error}") from None
