@@ -1210,6 +1210,48 @@ def test_damaged_video_fails_closed(damage: str, tmp_path: Path):
     assert {p.name for p in tmp_path.iterdir()} == {"good.mp4", "bad.mp4"}
 
 
+def test_a_packet_timed_past_the_files_end_does_not_make_a_cut_file_look_whole(tmp_path: Path):
+    """A Matroska file cut at half, whose garbled bytes read as one more sound packet timed at
+    22.8 s (the file states 2.14 s): its data seemed to reach the end, and the file was redacted
+    short, exit 0, with or without --salvage, which copied the packet (a 22.8 s output)."""
+    made = tmp_path / "made.mkv"
+    with av.open(str(made), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
+        sound = container.add_stream("aac", rate=48000)
+        sound.layout = "mono"
+        for index in range(25):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), index * 8, np.uint8), format="rgb24")
+            frame.pts = index
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+        packets = []
+        for index in range(47):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 48000, index * 1024
+            packets += sound.encode(frame)
+        packets += sound.encode(None)
+        for packet in packets[:-1]:
+            container.mux(packet)
+        packets[-1].pts = packets[-1].dts = int(22.8 * 48000)
+        container.mux(packets[-1])
+    data = bytearray(made.read_bytes())
+    at = data.find(b"\x44\x89\x88")  # the segment's Duration, 8 bytes, in milliseconds: as first written
+    data[at + 3:at + 11] = struct.pack(">d", 2136.0)
+    damaged = tmp_path / "damaged.mkv"
+    damaged.write_bytes(bytes(data))
+    refused = CliRunner().invoke(app, [str(damaged), "-o", str(tmp_path / "refused.mkv")])
+    assert refused.exit_code == 1 and "timed at 22.82 s, past the end it states" in refused.output, refused.output
+    assert not (tmp_path / "refused.mkv").exists()
+    salvaged = CliRunner().invoke(app, [str(damaged), "-o", str(tmp_path / "salvaged.mkv"), "--salvage"])
+    assert salvaged.exit_code == 0, salvaged.output
+    assert "its data ends at 1.02 s of 2.14 s: the output ends where the readable data does" in salvaged.output
+    with av.open(str(tmp_path / "salvaged.mkv")) as output:
+        assert output.duration / av.time_base < 1.1
+
+
 def test_a_video_track_with_no_frame_is_refused_as_holding_none(tmp_path: Path):
     """A recording stopped before its first frame: a Matroska file with a video track and sound but
     no picture was said to be "damaged or truncated", when the track is merely empty."""

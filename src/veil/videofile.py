@@ -447,6 +447,7 @@ class _Reading:
     data_end: float = 0.0  # the end of the last packet of any stream read (`_demuxed`), in seconds
     data_start: float = 0.0  # the start of the earliest, where it lies before 0 (an MPEG-TS clock that wrapped)
     cut_short: bool = False  # whether the last packet of the picture or the sound has less data than it says
+    mistimed: int = 0  # packets timed past the file's stated end (damage read as a time), left out
     damaged: bool = False  # salvaging: damage met since the last clean keyframe
     # An AVI's frames are timed by their decoding times (`_decoding_time`).
     decoding_order: bool = False
@@ -470,13 +471,23 @@ class _Reading:
         """The packets of the streams `_demuxed` reads, noting where the data ends. Salvaging, a
         container that cannot be read on ends there, the video's decoder flushed (a stream-less packet)."""
         failures: list[av.error.FFmpegError] = []
+        latest = _latest_packet_end(container)
         for packet in readable_packets(container, _demuxed(container, self.video, copied), failures):
             if packet.size and packet.stream.type in ("video", "audio"):
                 # A file cut off mid-packet (a crashed recording, an unfinished copy): the demuxer
                 # marks the packet, and frame threads let its decode error pass unsaid.
                 self.cut_short = packet.is_corrupt
             if packet.pts is not None and packet.time_base:
-                self.data_end = max(self.data_end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+                end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                # A time past the file's stated end is damage read as a time (a Matroska cluster's
+                # garbled bytes): counted, it would make a file cut short at half look whole, and
+                # copied, it would stretch the output's sound to that time.
+                if latest is not None and end > latest:
+                    if self.damage is None:
+                        self.refuse(f"the file is damaged: a packet is timed at {end:.2f} s, past the end it states")
+                    self.mistimed += 1
+                    continue
+                self.data_end = max(self.data_end, end)
                 self.data_start = min(self.data_start, float(packet.pts * packet.time_base))
             yield packet
         for error in failures:  # the container itself is damaged: its data ends here
@@ -616,6 +627,16 @@ class _Reading:
         ends = self.last_frame_reach if self.video_packets == self.decoded else self.last_frame_end
         if problem := _incomplete(container, self.video, self.decoded, reached, ends):
             self.refuse(problem)
+        if self.mistimed:
+            self.refuse(f"the file is damaged: {self.mistimed} packet(s) timed past the end it states, left out")
+
+
+def _latest_packet_end(container: av.container.InputContainer) -> float | None:
+    """The latest a packet of a file can end: its stated start and duration, with a second's room
+    for rounding (None where it states no duration)."""
+    if not container.duration:
+        return None
+    return ((container.start_time or 0) + container.duration) / av.time_base + 1.0
 
 
 def _demuxed(container: av.container.InputContainer, video: av.video.stream.VideoStream,
@@ -1073,14 +1094,7 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
             reencode[audio.index] = add_edited_stream(out, audio, voice)
             continue
         if cc.name in container_codecs(out):
-            copies[audio.index] = out.add_stream_from_template(audio)
-            # A bare channel count (PCM from a WAV-made file) fails MP4's trailer, after all the
-            # work: named as mono or stereo, the same packets are written.
-            if (layout := output_layout(cc.layout)) != cc.layout.name:
-                copies[audio.index].codec_context.layout = layout
-            if cc.name == "vorbis" and cc.extradata:
-                # Vorbis keeps its tags (artist, place, e-mail) in a header of the stream's own.
-                copies[audio.index].codec_context.extradata = without_vorbis_comments(cc.extradata)
+            copies[audio.index] = copied_sound_stream(out, audio)
             continue
         # The container cannot hold this codec (PCM in WebM, say): re-encode it.
         codec = "libopus" if out.format.name in ("webm", "ogg") else "aac"
@@ -1092,6 +1106,21 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
     for index, stream in [*copies.items(), *((index, stream) for index, (stream, _) in reencode.items())]:
         keep_track_choice(source.streams[index], stream)
     return copies, reencode
+
+
+def copied_sound_stream(out: av.container.OutputContainer, audio: av.audio.stream.AudioStream) -> av.stream.Stream:
+    """An output stream that takes `audio`'s packets as they are (its codec in `out`'s
+    `container_codecs`), without the tags a stream's own headers can hold."""
+    cc = audio.codec_context
+    stream = out.add_stream_from_template(audio)
+    # A bare channel count (PCM from a WAV-made file) fails MP4's trailer, after all the
+    # work: named as mono or stereo, the same packets are written.
+    if (layout := output_layout(cc.layout)) != cc.layout.name:
+        stream.codec_context.layout = layout
+    if cc.name == "vorbis" and cc.extradata:
+        # Vorbis keeps its tags (artist, place, e-mail) in a header of the stream's own.
+        stream.codec_context.extradata = without_vorbis_comments(cc.extradata)
+    return stream
 
 
 # A language as ISO 639-2 (Matroska's "eng") or a BCP 47 tag ("en", "pt-BR", "zh-Hant-TW", "sl-rozaj"), in
