@@ -632,9 +632,10 @@ class _Reading:
 
 
 def _latest_packet_end(container: av.container.InputContainer) -> float | None:
-    """The latest a packet of a file can end: its stated start and duration, with a second's room
-    for rounding (None where it states no duration)."""
-    if not container.duration:
+    """The latest a packet of a Matroska or WebM file can end: its stated start and duration (its
+    header's), with a second's room for rounding; None for a file of another format, whose duration
+    FFmpeg may only estimate (from the bit rate, in MPEG program streams), or one that states none."""
+    if not container.duration or "matroska" not in container.format.name:
         return None
     return ((container.start_time or 0) + container.duration) / av.time_base + 1.0
 
