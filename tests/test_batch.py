@@ -350,6 +350,23 @@ def test_a_manifest_record_places_an_output_only_where_it_still_stands_in_the_fo
         assert third.returncode == 0, third.stderr
 
 
+def test_an_output_a_killed_run_never_recorded_is_redone_where_it_lies(shared_data, tmp_path):
+    """A run killed as it recorded its last file (the line cut short) left only that file's
+    "started" line: a later run over the subfolder named its output out/b.jpg, beside the
+    out/day1/b.jpg the killed run had made, and both were published."""
+    made = photos(shared_data, tmp_path / "in" / "day1", 2)
+    assert run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "-j", "1").returncode == 0
+    manifest = tmp_path / "out" / MANIFEST
+    lines = manifest.read_text().splitlines()
+    assert json.loads(lines[-1])["status"] == "ok" and json.loads(lines[0])["status"] == "started"
+    manifest.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:-40])
+    again = run_veil(tmp_path / "in" / "day1", "--output-dir", tmp_path / "out", "-j", "1")
+    assert again.returncode == 0, again.stderr
+    assert "will be replaced as the file is redone" in " ".join(again.stderr.split()), again.stderr
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpg")) == [
+        f"day1/{p.name}" for p in sorted(made)]
+
+
 def test_a_refused_cluster_leaves_nothing(shared_data, tmp_path):
     photos(shared_data, tmp_path / "in", 2)
     for cluster in ("local:0", "bogus"):

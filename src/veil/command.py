@@ -259,14 +259,14 @@ def redact(
                   "another run into it at the same time would go unnoticed")
     try:
         done = read_manifest(manifest) if manifest is not None else {}
+        unfinished = started_outputs(manifest, fingerprint) if manifest is not None else {}
         if isinstance(target_dir, Path) and not dry_run:  # (a dry run names no output)
-            inputs = placed_as_made(inputs, done, target_dir)
+            inputs = placed_as_made(inputs, done, target_dir, unfinished)
         if writer is not None and writer.mid_line:  # said once: this run ends that line
             run_notes.append(f"the last line of the manifest {shown(manifest)} was cut short (a run killed as it "
                              "wrote it, or a full disk): what it recorded is lost, and a file it recorded as done is "
                              "done again")
             err.print(f"veil: {run_notes[-1]}")
-        unfinished = started_outputs(manifest, fingerprint) if manifest is not None else {}
         tasks, results = make_tasks(inputs, plan, claims, analysis, target, target_dir, dry_run, overwrite,
                                     lambda source, output: still_done(done.get(location_key(source)), source, output,
                                                                       fingerprint),

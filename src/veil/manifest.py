@@ -143,7 +143,8 @@ def read_manifest(path: Path) -> dict[str, Record]:
     return {key: record for key, record in _records(path) if record.done}
 
 
-def placed_as_made(inputs: list[Input], made: dict[str, Record], output_dir: Path) -> list[Input]:
+def placed_as_made(inputs: list[Input], made: dict[str, Record], output_dir: Path,
+                   started: dict[str, str] | None = None) -> list[Input]:
     """The inputs, each whose output in `output_dir` the manifest records (`made`: `read_manifest`)
     and still stands there (`_still_stands`), mirrored as the run or review export that made it
     mirrored it, so that a later run keeps to the output an input already has there. A run over
@@ -153,9 +154,13 @@ def placed_as_made(inputs: list[Input], made: dict[str, Record], output_dir: Pat
     not beside it, where the one without a reviewer's corrections would be published with the
     other. A placed input is `recorded`: its output is claimed first, and another input whose name
     is the same is refused (a second output of the first would otherwise be written, and with
-    --overwrite the reviewed one replaced). Nothing is placed on an output recorded for two inputs."""
+    --overwrite the reviewed one replaced). Nothing is placed on an output recorded for two inputs.
+    `started`: `started_outputs`, a killed run's outputs moved into place and never recorded done,
+    veil's own made from those inputs (one that is there is redone in place)."""
     folder = real_path(output_dir)
     outputs = {key: _recorded_output(record) for key, record in made.items()}  # each resolved once
+    unfinished = {key: Path(output) for key, output in (started or {}).items() if not is_url(output)}
+    outputs |= unfinished  # the last record of those inputs
     recorded = collections.Counter(outputs.values())
     if not any(output is not None and output.is_relative_to(folder) for output in recorded):
         return inputs  # a first run into the folder, say: nothing to look up
@@ -175,7 +180,8 @@ def placed_as_made(inputs: list[Input], made: dict[str, Record], output_dir: Pat
                 if len(mirrored) < len(parents) and parents[len(parents) - len(mirrored):] == mirrored:
                     candidate = replace(item, source=source, base=Path(*parents[:len(parents) - len(mirrored)]),
                                         recorded=True)
-                    if _named(candidate, output_dir) == output and _still_stands(output, record):
+                    stands = output.is_file() if key in unfinished else _still_stands(output, record)
+                    if _named(candidate, output_dir) == output and stands:
                         item = candidate
                         break
         placed.append(item)
