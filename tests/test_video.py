@@ -35,7 +35,8 @@ from veil.outputs import media_kind
 from veil.plan import Box, MediaPlan, Plan, RenderSettings
 from veil.render import region_mask
 from veil.video import plan_video, render_video, time_holes, upright_to_coded
-from veil.videofile import Encoding, VideoError, check_output_holds, read, video_stream
+from veil.videofile import (Encoding, VideoError, check_output_holds, mpeg_audio_frame_length, mpeg_audio_frame_only,
+                            read, video_stream)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 VIDEOS = DATA / "videos"
@@ -1527,6 +1528,68 @@ def test_a_salvaged_videos_sound_that_cannot_be_decoded_is_not_copied(tmp_path: 
         with av.open(str(output)) as out:
             assert sum(1 for p in out.demux(audio=0) if p.size) == sound_packets - 1
         assert abs(_sound_seconds(output) - _sound_seconds(source)) < 0.1
+
+
+def test_tags_joined_to_a_copied_mp3_frame_are_not_copied(tmp_path: Path):
+    """A video whose MP3 sound was made from two recordings joined end to end: the demuxer joins
+    the first one's ID3v1 tag and the second one's ID3v2 tag (a name; a cover photo too, often) to
+    a frame, the decoder passes over them unsaid, and --voice keep copied the packet byte for byte
+    into the published file."""
+    recording = tmp_path / "recording.mp3"
+    with av.open(str(VIDEOS / "liveportrait" / "d12.mp4")) as clip, \
+            av.open(str(recording), "w", options={"write_id3v1": "1"}) as out:
+        out.metadata["artist"] = "Olena Petrenko"
+        sound = out.add_stream("libmp3lame", rate=44100, layout="stereo")
+        resampler = av.AudioResampler(format="s16p", layout="stereo", rate=44100, frame_size=1152)
+        for decoded in clip.decode(audio=0):
+            if decoded.time > 1:
+                break
+            for converted in resampler.resample(decoded):
+                out.mux(sound.encode(converted))
+        out.mux(sound.encode(None))
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(recording.read_bytes() * 2)
+    source = tmp_path / "joined.mkv"
+    with av.open(str(VIDEOS / "liveportrait" / "d12.mp4")) as clip, av.open(str(joined)) as mp3, \
+            av.open(str(source), "w") as out:
+        video, sound = out.add_stream_from_template(clip.streams.video[0]), out.add_stream_from_template(mp3.streams.audio[0])
+        for packet in clip.demux(video=0):
+            if packet.dts is not None and packet.pts * packet.time_base <= 2:
+                packet.stream = video
+                out.mux(packet)
+        sound_packets = 0
+        for packet in mp3.demux(audio=0):
+            if packet.size:
+                packet.stream = sound
+                out.mux(packet)
+                sound_packets += 1
+    assert source.read_bytes().count(b"Olena Petrenko") >= 2
+    for suffix in (".mkv", ".mp4"):
+        output = tmp_path / f"out{suffix}"
+        result = CliRunner().invoke(app, [str(source), "-o", str(output)])
+        assert result.exit_code == 0, result.output
+        assert b"Olena Petrenko" not in output.read_bytes()
+        with av.open(str(output)) as out:
+            assert sum(1 for p in out.demux(audio=0) if p.size) == sound_packets
+        assert abs(_sound_seconds(output) - _sound_seconds(source)) < 0.1
+
+
+def test_an_mp3_packet_is_cut_to_its_frame_wherever_tags_lie_around_it():
+    """As joined files put them: after the frame, or before it (an ID3v1 tag, then an ID3v2 one)."""
+    encoder = av.CodecContext.create("libmp3lame", "w")
+    encoder.sample_rate, encoder.layout, encoder.format = 44100, "stereo", "s16p"
+    encoder.time_base = Fraction(1, 44100)
+    tone = av.AudioFrame.from_ndarray(np.zeros((2, 1152 * 8), np.int16), format="s16p", layout="stereo")
+    tone.sample_rate, tone.pts = 44100, 0
+    frame = bytes([*encoder.encode(tone), *encoder.encode(None)][3])
+    assert mpeg_audio_frame_length(frame[:4]) == len(frame)
+    tags = b"TAG" + bytes(125) + b"ID3\3\0\0\0\0\0\x10" + bytes(range(256)) * 4  # 0xFF bytes inside too
+    for data, kept in ((frame, frame), (frame + tags, frame), (tags + frame, frame), (tags, None)):
+        packet = av.Packet(data)
+        packet.pts, packet.dts, packet.time_base = 1152, 1152, Fraction(1, 44100)
+        cut = mpeg_audio_frame_only(packet)
+        assert (None if cut is None else bytes(cut)) == kept
+        assert cut is None or cut.pts == 1152
 
 
 def _sound_seconds(path: Path) -> float:

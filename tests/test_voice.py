@@ -458,42 +458,6 @@ def test_a_videos_sound_without_speech_is_copied_as_it_was(tmp_path: Path, mode:
     assert packets(out) == packets(source)
 
 
-@pytest.mark.parametrize("suffix, muxer, encoder", [(".mp3", "mp3", "libmp3lame"), (".m4a", "ipod", "aac")])
-def test_a_sound_files_sound_without_speech_is_copied_as_it_was(tmp_path: Path, suffix: str, muxer: str, encoder: str):
-    """A sound file with no speech in it was encoded again under --voice mute, though "nothing
-    changed in it": every sample moved a little (lossy sound coded twice). Its packets are now the
-    input's, its tags gone; into another format (-o .flac) it is still encoded again."""
-    source = tmp_path / f"tone{suffix}"
-    with av.open(str(source), "w", format=muxer) as out:
-        out.metadata["artist"] = "Jane Doe"
-        audio = out.add_stream(encoder, rate=44100, layout="mono")
-        tone = av.AudioFrame.from_ndarray(_tone(3.0)[None], format="flt", layout="mono")
-        tone.sample_rate, tone.pts, tone.time_base = RATE, 0, Fraction(1, RATE)
-        resampler = av.AudioResampler(format=audio.codec_context.codec.audio_formats[0].name, layout="mono",
-                                      rate=44100, frame_size=audio.codec_context.frame_size)
-        for chunk in [*resampler.resample(tone), *resampler.resample(None)]:
-            for packet in audio.encode(chunk):
-                out.mux(packet)
-        for packet in audio.encode(None):
-            out.mux(packet)
-
-    def packets(path: Path) -> tuple[list[bytes], dict]:
-        with av.open(str(path)) as c:
-            return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size], dict(c.metadata)
-
-    out = tmp_path / f"muted{suffix}"
-    run = _veil(str(source), "-o", str(out), "--voice", "mute", "--json")
-    assert run.returncode == 0, run.stderr
-    (notes,) = [r["notes"] for r in json.loads(run.stdout)["results"]]
-    assert any("no speech found in the sound: nothing changed in it" in note for note in notes), notes
-    (copied, tags), (original, _) = packets(out), packets(source)
-    assert copied == original and "Jane Doe" not in tags.values(), tags
-    flac = tmp_path / "muted.flac"
-    assert _veil(str(source), "-o", str(flac), "--voice", "mute").returncode == 0
-    with av.open(str(flac)) as c:
-        assert c.streams.audio[0].codec_context.name == "flac"
-
-
 def test_voice_plan_is_in_time_order_without_segments_kept_audible():
     # A reviewer's segment comes last in the plan; VoiceEdit walks segments in time order.
     regions = [Region("speech1", "detector", kind="speech", start=5.0, end=6.0),

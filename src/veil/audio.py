@@ -1,11 +1,9 @@
 """Audio files (WAV, FLAC, MP3, M4A/AAC, Ogg/Opus) in and out through PyAV.
 
-A sound file's only identifying content veil handles is voices, so it is re-encoded with its
-voices muted or anonymised (veil.voice): there is no keep for it. Where nothing in it changes (no
-speech found, or all of it left audible in review), its sound is copied packet for packet where the
-output's container holds its codec: encoded again, it would lose quality for nothing. The output is
-a new container either way: tags (artist, title, comments, ID3 frames), cover pictures and chapters
-of the input are not copied.
+A sound file's only identifying content veil handles is voices, so it is always re-encoded
+with its voices muted or anonymised (veil.voice): there is no keep for it. The output is a
+new container: tags (artist, title, comments, ID3 frames), cover pictures and chapters of
+the input are not copied.
 """
 
 from __future__ import annotations
@@ -21,9 +19,9 @@ from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.plan import MediaPlan, RenderSettings
 from veil.speech import SoundError, speech_regions
 from veil.fferror import reason
-from veil.videofile import (NAMELESS_MUXING, advice_after_refusal, copied_sound_stream, never_written,
-                            refusal_to_write, sound_it_cannot_decode)
-from veil.voice import LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, container_codecs, media_voice_plan
+from veil.videofile import (NAMELESS_MUXING, advice_after_refusal, never_written, refusal_to_write,
+                            sound_it_cannot_decode)
+from veil.voice import LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, media_voice_plan
 
 # Output container per suffix.
 AUDIO_FORMATS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".m4a": "ipod", ".aac": "adts", ".ogg": "ogg",
@@ -63,16 +61,12 @@ def _open(path: Path) -> av.container.InputContainer:
     return container
 
 
-def _open_container(path: Path, suffix: str) -> av.container.OutputContainer:
-    try:
-        return av.open(str(path), "w", format=AUDIO_FORMATS.get(suffix.lower()), container_options=NAMELESS_MUXING)
-    except (av.error.FFmpegError, ValueError) as error:
-        raise SoundError(f"cannot write a {suffix or 'suffix-less'} file: {reason(error)}") from None
-
-
 def _open_output(path: Path, suffix: str, source: av.container.InputContainer,
                  voice: VoicePlan) -> tuple[av.container.OutputContainer, dict[int, tuple[av.audio.stream.AudioStream, VoiceEdit]]]:
-    out = _open_container(path, suffix)
+    try:
+        out = av.open(str(path), "w", format=AUDIO_FORMATS.get(suffix.lower()), container_options=NAMELESS_MUXING)
+    except (av.error.FFmpegError, ValueError) as error:
+        raise SoundError(f"cannot write a {suffix or 'suffix-less'} file: {reason(error)}") from None
     try:
         return out, {a.index: add_edited_stream(out, a, voice, from_zero=True) for a in source.streams.audio}
     except Exception:
@@ -118,14 +112,9 @@ def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overw
     container = _open(Path(media.path))
     try:
         with atomic_output(target, overwrite, still_as_planned(media)) as temp:
-            out = _open_container(temp, target.suffix)
+            out, edits = _open_output(temp, target.suffix, container, voice)
             try:
-                if voice.changes_sound or not all(a.codec_context.name in container_codecs(out)
-                                                  for a in container.streams.audio):
-                    _transcode(container, out, {a.index: add_edited_stream(out, a, voice, from_zero=True)
-                                                for a in container.streams.audio})
-                else:
-                    _copy(container, out, {a.index: copied_sound_stream(out, a) for a in container.streams.audio})
+                _transcode(container, out, edits)
                 _close(out)
             except BaseException:
                 with contextlib.suppress(Exception):
@@ -144,28 +133,6 @@ def _close(out: av.container.OutputContainer) -> None:
         if isinstance(error, OSError):
             raise
         raise SoundError(f"cannot write the sound: {error.strerror or 'the encoder failed'}") from None
-
-
-def _copy(container: av.container.InputContainer, out: av.container.OutputContainer,
-          copies: dict[int, av.stream.Stream]) -> None:
-    """The sound's packets as they are. Each is decoded first, as `_transcode` decodes it: a packet
-    that does not decode cleanly could carry anything (players cannot play it either), and is
-    refused, not copied."""
-    samples = 0
-    try:
-        for packet in container.demux(*container.streams.audio):
-            if packet.dts is None and packet.size == 0:
-                continue
-            for frame in packet.decode():
-                if frame.is_corrupt:
-                    raise SoundError("the sound is damaged (a corrupt frame)")
-                samples += frame.samples
-            packet.stream = copies[packet.stream.index]
-            out.mux(packet)
-        if not samples:  # an empty file out would look like a protected one
-            raise SoundError("the file holds no sound: its audio stream has no samples")
-    except av.error.FFmpegError as error:  # its words alone: PyAV's name the hidden temporary file
-        raise SoundError(f"cannot copy the sound: {error.strerror or type(error).__name__}") from None
 
 
 def _transcode(container: av.container.InputContainer, out: av.container.OutputContainer,

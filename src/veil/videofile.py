@@ -830,9 +830,10 @@ class Output:
     # without one, and a muxer then gives the last frame 1 / the average rate (a long still at a
     # VFR clip's end, a phone's slow-motion tail, came out longer or shorter).
     durations: dict[int, int] = field(default_factory=dict)
-    # Subtitle streams among the copies whose packets hold what players do not show (a speaker's
-    # name): each packet rewritten without it (`SHOWN_ONLY`).
-    rewritten: dict[int, Callable[[av.Packet], av.Packet]] = field(default_factory=dict)
+    # Copied streams whose packets can hold what players do not show: a subtitle's speaker name
+    # (`SHOWN_ONLY`), tags joined to an MP3 frame (`mpeg_audio_frame_only`); each packet rewritten
+    # without it (None: left out).
+    rewritten: dict[int, Callable[[av.Packet], av.Packet | None]] = field(default_factory=dict)
     # Each re-encoded stream's last frame held back, to be cut at the sound's end (LastFrameCut).
     cuts: dict[int, LastFrameCut] = field(default_factory=dict)
     # Copied sound streams whose container says exactly where the sound ends (in the stream's time
@@ -900,6 +901,8 @@ class Output:
                 return
             if index in self.rewritten:
                 packet = self.rewritten[index](packet)
+                if packet is None:
+                    return
             if index in self.sound_ends:  # the last packet is held back, to be cut at the sound's end
                 packet, self.held[index] = self.held.get(index), packet
                 if packet is None:
@@ -972,7 +975,10 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
     try:
         stream = _add_video(out, video, rotation, encoding, light)
         copies, reencode = _add_audio(out, source, voice, salvage)
-        rewritten: dict[int, Callable[[av.Packet], av.Packet]] = {}
+        rewritten: dict[int, Callable[[av.Packet], av.Packet | None]] = {}
+        for index in copies:  # MP3 sound: each packet no more than its frame (`mpeg_audio_frame_only`)
+            if source.streams[index].codec_context.codec.canonical_name in MPEG_AUDIO:
+                rewritten[index] = mpeg_audio_frame_only
         for sub in subtitles_copied(source, encoding):
             copies[sub.index] = out.add_stream_from_template(sub)
             keep_track_choice(sub, copies[sub.index])  # a forced track is shown without being chosen
@@ -1095,7 +1101,14 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
             reencode[audio.index] = add_edited_stream(out, audio, voice)
             continue
         if cc.name in container_codecs(out):
-            copies[audio.index] = copied_sound_stream(out, audio)
+            copies[audio.index] = out.add_stream_from_template(audio)
+            # A bare channel count (PCM from a WAV-made file) fails MP4's trailer, after all the
+            # work: named as mono or stereo, the same packets are written.
+            if (layout := output_layout(cc.layout)) != cc.layout.name:
+                copies[audio.index].codec_context.layout = layout
+            if cc.name == "vorbis" and cc.extradata:
+                # Vorbis keeps its tags (artist, place, e-mail) in a header of the stream's own.
+                copies[audio.index].codec_context.extradata = without_vorbis_comments(cc.extradata)
             continue
         # The container cannot hold this codec (PCM in WebM, say): re-encode it.
         codec = "libopus" if out.format.name in ("webm", "ogg") else "aac"
@@ -1107,21 +1120,6 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
     for index, stream in [*copies.items(), *((index, stream) for index, (stream, _) in reencode.items())]:
         keep_track_choice(source.streams[index], stream)
     return copies, reencode
-
-
-def copied_sound_stream(out: av.container.OutputContainer, audio: av.audio.stream.AudioStream) -> av.stream.Stream:
-    """An output stream that takes `audio`'s packets as they are (its codec in `out`'s
-    `container_codecs`), without the tags a stream's own headers can hold."""
-    cc = audio.codec_context
-    stream = out.add_stream_from_template(audio)
-    # A bare channel count (PCM from a WAV-made file) fails MP4's trailer, after all the
-    # work: named as mono or stereo, the same packets are written.
-    if (layout := output_layout(cc.layout)) != cc.layout.name:
-        stream.codec_context.layout = layout
-    if cc.name == "vorbis" and cc.extradata:
-        # Vorbis keeps its tags (artist, place, e-mail) in a header of the stream's own.
-        stream.codec_context.extradata = without_vorbis_comments(cc.extradata)
-    return stream
 
 
 # A language as ISO 639-2 (Matroska's "eng") or a BCP 47 tag ("en", "pt-BR", "zh-Hant-TW", "sl-rozaj"), in
@@ -1330,6 +1328,60 @@ def _webvtt_settings(settings: bytes, regions: dict[bytes, bytes]) -> bytes:
         elif name in WEBVTT_CUE_SETTINGS and WEBVTT_CUE_SETTINGS[name].fullmatch(value):
             kept.append(setting)
     return b" ".join(kept)
+
+
+# MPEG audio (MP1, MP2, MP3): bit rates (kb/s) by version (1; 2 and 2.5) and layer (I, II, III),
+# and sample rates by version, as a frame's header indexes them.
+MPEG_AUDIO = {"mp1", "mp2", "mp3"}
+_MPEG_BIT_RATES = {
+    (1, 1): (0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
+    (1, 2): (0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+    (1, 3): (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (2, 1): (0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
+    (2, 2): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+    (2, 3): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MPEG_SAMPLE_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}  # by version bits
+
+
+def mpeg_audio_frame_length(header: bytes) -> int | None:
+    """The bytes of the MPEG audio frame a 4-byte header starts; 0 for a free-format frame, whose
+    length only the next frame's sync tells; None where `header` starts no frame."""
+    if len(header) < 4 or header[0] != 0xFF or header[1] & 0xE0 != 0xE0:
+        return None
+    version_bits, layer_bits = (header[1] >> 3) & 3, (header[1] >> 1) & 3
+    rate_index, sample_index, padding = header[2] >> 4, (header[2] >> 2) & 3, (header[2] >> 1) & 1
+    if version_bits == 1 or layer_bits == 0 or rate_index == 15 or sample_index == 3:
+        return None
+    if rate_index == 0:
+        return 0
+    layer = 4 - layer_bits
+    bit_rate = _MPEG_BIT_RATES[(1 if version_bits == 3 else 2, layer)][rate_index] * 1000
+    sample_rate = _MPEG_SAMPLE_RATES[version_bits][sample_index]
+    if layer == 1:
+        return (12 * bit_rate // sample_rate + padding) * 4
+    return (72 if layer == 3 and version_bits != 3 else 144) * bit_rate // sample_rate + padding
+
+
+def mpeg_audio_frame_only(packet: av.Packet) -> av.Packet | None:
+    """An MP3 (MP2, MP1) packet as the one frame it should be. A demuxer joins to a frame whatever
+    lies between it and the next frame's sync: in a recording made by joining two, the first one's
+    ID3v1 tag and the second one's ID3v2 tag (a name, a place, a cover photo of a face), which the
+    decoder passes over unsaid and a copy of the sound would publish byte for byte. Bytes after the
+    frame are cut off; bytes before it, up to the frame that ends the packet; a packet holding no
+    such frame holds no sound the decoder reads as one, and is left out (None)."""
+    data = bytes(packet)
+    length = mpeg_audio_frame_length(data[:4])
+    if length == 0 or (length is not None and len(data) <= length):
+        return packet  # one frame, as it should be (or a free-format one, whose length is unknown)
+    if length is not None:
+        return _timed_like(av.Packet(data[:length]), packet)
+    at = data.find(b"\xff", 1)
+    while at != -1:
+        if mpeg_audio_frame_length(data[at:at + 4]) == len(data) - at:
+            return _timed_like(av.Packet(data[at:]), packet)
+        at = data.find(b"\xff", at + 1)
+    return None
 
 
 def _timed_like(packet: av.Packet, original: av.Packet) -> av.Packet:
