@@ -1364,24 +1364,34 @@ def mpeg_audio_frame_length(header: bytes) -> int | None:
 
 
 def mpeg_audio_frame_only(packet: av.Packet) -> av.Packet | None:
-    """An MP3 (MP2, MP1) packet as the one frame it should be. A demuxer joins to a frame whatever
-    lies between it and the next frame's sync: in a recording made by joining two, the first one's
-    ID3v1 tag and the second one's ID3v2 tag (a name, a place, a cover photo of a face), which the
-    decoder passes over unsaid and a copy of the sound would publish byte for byte. Bytes after the
-    frame are cut off; bytes before it, up to the frame that ends the packet; a packet holding no
-    such frame holds no sound the decoder reads as one, and is left out (None)."""
+    """An MP3 (MP2, MP1) packet as the whole frames it should hold (one, or several where a muxer
+    put several in a sample). A demuxer joins to a frame whatever lies between it and the next
+    frame's sync: in a recording made by joining two, the first one's ID3v1 tag and the second
+    one's ID3v2 tag (a name, a place, a cover photo of a face), which the decoder passes over unsaid
+    and a copy of the sound would publish byte for byte. Bytes after the frames are cut off; bytes
+    before them, up to the frames that end the packet; a packet holding no such frames holds no
+    sound the decoder reads as such, and is left out (None)."""
     data = bytes(packet)
-    length = mpeg_audio_frame_length(data[:4])
-    if length == 0 or (length is not None and len(data) <= length):
-        return packet  # one frame, as it should be (or a free-format one, whose length is unknown)
-    if length is not None:
-        return _timed_like(av.Packet(data[:length]), packet)
+    if mpeg_audio_frame_length(data[:4]) == 0:
+        return packet  # a free-format frame: its length is unknown
+    if (end := _frames_end(data, 0)) == len(data):
+        return packet
+    if end:
+        return _timed_like(av.Packet(data[:end]), packet)
     at = data.find(b"\xff", 1)
     while at != -1:
-        if mpeg_audio_frame_length(data[at:at + 4]) == len(data) - at:
+        if _frames_end(data, at) == len(data):
             return _timed_like(av.Packet(data[at:]), packet)
         at = data.find(b"\xff", at + 1)
     return None
+
+
+def _frames_end(data: bytes, start: int) -> int:
+    """Where the run of whole MPEG audio frames from `start` ends (`start`, where none starts there)."""
+    at = start
+    while (length := mpeg_audio_frame_length(data[at:at + 4])) and at + length <= len(data):
+        at += length
+    return at
 
 
 def _timed_like(packet: av.Packet, original: av.Packet) -> av.Packet:
