@@ -1211,33 +1211,38 @@ def test_damaged_video_fails_closed(damage: str, tmp_path: Path):
     assert {p.name for p in tmp_path.iterdir()} == {"good.mp4", "bad.mp4"}
 
 
+def _matroska_with_silence(path: Path, frames: int, sound_frames: int, last_sound_at: float | None = None) -> None:
+    """A Matroska file of `frames` 64x64 grey frames at 25 fps (none: a video track left empty) and
+    `sound_frames` AAC frames of mono silence at 48 kHz, the last sound packet timed at
+    `last_sound_at` seconds where given."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
+        sound = container.add_stream("aac", rate=48000)
+        sound.layout = "mono"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), index * 8 % 256, np.uint8), format="rgb24")
+            frame.pts = index
+            for packet in video.encode(frame):
+                container.mux(packet)
+        packets = []
+        for index in range(sound_frames):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 48000, index * 1024
+            packets += sound.encode(frame)
+        packets += sound.encode(None)
+        if last_sound_at is not None:
+            packets[-1].pts = packets[-1].dts = int(last_sound_at * 48000)
+        for packet in [*packets, *video.encode(None)]:
+            container.mux(packet)
+
+
 def test_a_packet_timed_past_the_files_end_does_not_make_a_cut_file_look_whole(tmp_path: Path):
     """A Matroska file cut at half, whose garbled bytes read as one more sound packet timed at
     22.8 s (the file states 2.14 s): its data seemed to reach the end, and the file was redacted
     short, exit 0, with or without --salvage, which copied the packet (a 22.8 s output)."""
     made = tmp_path / "made.mkv"
-    with av.open(str(made), "w") as container:
-        video = container.add_stream("libx264", rate=25)
-        video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
-        sound = container.add_stream("aac", rate=48000)
-        sound.layout = "mono"
-        for index in range(25):
-            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), index * 8, np.uint8), format="rgb24")
-            frame.pts = index
-            for packet in video.encode(frame):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
-        packets = []
-        for index in range(47):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 48000, index * 1024
-            packets += sound.encode(frame)
-        packets += sound.encode(None)
-        for packet in packets[:-1]:
-            container.mux(packet)
-        packets[-1].pts = packets[-1].dts = int(22.8 * 48000)
-        container.mux(packets[-1])
+    _matroska_with_silence(made, frames=25, sound_frames=47, last_sound_at=22.8)
     data = bytearray(made.read_bytes())
     at = data.find(b"\x44\x89\x88")  # the segment's Duration, 8 bytes, in milliseconds: as first written
     data[at + 3:at + 11] = struct.pack(">d", 2136.0)
@@ -1257,19 +1262,7 @@ def test_a_video_track_with_no_frame_is_refused_as_holding_none(tmp_path: Path):
     """A recording stopped before its first frame: a Matroska file with a video track and sound but
     no picture was said to be "damaged or truncated", when the track is merely empty."""
     empty = tmp_path / "empty.mkv"
-    with av.open(str(empty), "w") as container:
-        video = container.add_stream("libx264", rate=25)
-        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
-        sound = container.add_stream("aac", rate=48000)
-        sound.layout = "mono"
-        for index in range(20):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 48000, index * 1024
-            for packet in sound.encode(frame):
-                container.mux(packet)
-        for stream in (sound, video):
-            for packet in stream.encode(None):
-                container.mux(packet)
+    _matroska_with_silence(empty, frames=0, sound_frames=20)
     result = CliRunner().invoke(app, [str(empty), "--output-dir", str(tmp_path / "out")])
     assert result.exit_code == 1
     assert "empty.mkv: the video stream holds no frame that can be read" in result.output, result.output
