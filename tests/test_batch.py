@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from PIL import Image
 
 from veil.names import holds_capture_time
 
@@ -365,6 +366,39 @@ def test_an_output_a_killed_run_never_recorded_is_redone_where_it_lies(shared_da
     assert "will be replaced as the file is redone" in " ".join(again.stderr.split()), again.stderr
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpg")) == [
         f"day1/{p.name}" for p in sorted(made)]
+
+
+def test_a_killed_runs_record_never_hides_another_output_that_stands(shared_data, tmp_path):
+    """A killed run's "started" line is the last record of its input: where the output it names is
+    not there, placement looked no further and the input's recorded output (out/a.jpg) lost its
+    name, so a later run wrote a second output; and where the file it names is another input's
+    output, made and recorded since, the later run replaced that one unasked."""
+    made = photos(shared_data, tmp_path / "in" / "day1", 2)
+    assert run_veil(tmp_path / "in" / "day1", "--output-dir", tmp_path / "out", "-j", "1").returncode == 0
+    manifest = tmp_path / "out" / MANIFEST
+    started = next(json.loads(line) for line in manifest.read_text().splitlines()
+                   if json.loads(line)["status"] == "started" and json.loads(line)["path"] == str(made[0]))
+    with manifest.open("a") as records:  # killed after its line, before it moved copy.jpg into place
+        records.write(json.dumps({**started, "output": str(tmp_path / "out" / "copy.jpg")}) + "\n")
+    with Image.open(made[1]) as other:
+        other.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "in" / made[0].name)
+    run = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "-j", "1")
+    assert run.returncode == 1 and "where the manifest records it" in " ".join(run.stderr.split()), run.stderr
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpg")) == sorted(
+        p.name for p in made)
+
+    # Another input's output, made where a killed run of day1/a.jpg had started making its own.
+    out2 = tmp_path / "out2"
+    assert run_veil(tmp_path / "in" / made[0].name, "--output-dir", out2, "-j", "1").returncode == 0
+    theirs = (out2 / made[0].name).read_bytes()
+    lines = (out2 / MANIFEST).read_text().splitlines()
+    first = json.loads(lines[0])
+    assert first["status"] == "started"
+    killed = {**first, "path": str(made[0])}
+    (out2 / MANIFEST).write_text("\n".join([json.dumps(killed), *lines]) + "\n")
+    again = run_veil(tmp_path / "in" / "day1", "--output-dir", out2, "-j", "1")
+    assert again.returncode == 1 and "exists: use --overwrite" in again.stderr, again.stderr
+    assert (out2 / made[0].name).read_bytes() == theirs
 
 
 def test_a_refused_cluster_leaves_nothing(shared_data, tmp_path):

@@ -1578,7 +1578,8 @@ def test_an_mp3_packet_is_cut_to_its_frame_wherever_tags_lie_around_it():
     assert mpeg_audio_frame_length(frame[:4]) == len(frame)
     tags = b"TAG" + bytes(125) + b"ID3\3\0\0\0\0\0\x10" + bytes(range(256)) * 4  # 0xFF bytes inside too
     for data, kept in ((frame, frame), (frame + tags, frame), (tags + frame, frame), (tags, None),
-                       (frame * 2, frame * 2), (frame * 2 + tags, frame * 2), (tags + frame * 2, frame * 2)):
+                       (frame * 2, frame * 2), (frame * 2 + tags, frame * 2), (tags + frame * 2, frame * 2),
+                       (frame + tags + frame * 2, frame * 3)):  # a sample of several frames, tags amid them
         packet = av.Packet(data)
         packet.pts, packet.dts, packet.time_base = 1152, 1152, Fraction(1, 44100)
         cut = mpeg_audio_frame_only(packet)

@@ -260,6 +260,7 @@ def redact(
     try:
         done = read_manifest(manifest) if manifest is not None else {}
         unfinished = started_outputs(manifest, fingerprint) if manifest is not None else {}
+        owners = {location_key(r.output): key for key, r in done.items() if r.output is not None}
         if isinstance(target_dir, Path) and not dry_run:  # (a dry run names no output)
             inputs = placed_as_made(inputs, done, target_dir, unfinished)
         if writer is not None and writer.mid_line:  # said once: this run ends that line
@@ -270,7 +271,8 @@ def redact(
         tasks, results = make_tasks(inputs, plan, claims, analysis, target, target_dir, dry_run, overwrite,
                                     lambda source, output: still_done(done.get(location_key(source)), source, output,
                                                                       fingerprint),
-                                    lambda source, output: unfinished.get(location_key(source)) == location_key(output),
+                                    lambda source, output: killed_runs_own(unfinished, owners, location_key(source),
+                                                                           location_key(output)),
                                     lambda source, output: made_otherwise(done.get(location_key(source)), output,
                                                                           fingerprint),
                                     # Rendered from a plan (the review's, say), the corrections are in it.
@@ -368,6 +370,13 @@ def find_inputs(paths: list[Path | Url], plan: Plan, plan_file: Path | None,
                               "name them on the command line to fetch them")
         return [Input(where, base, m.kind) for where, base, m in zip(planned, mirrored_bases(planned), plan.media)], []
     return collect_inputs(paths, exclude)
+
+
+def killed_runs_own(unfinished: dict[str, str], owners: dict[str, str], source: str, output: str) -> bool:
+    """Whether the file `output` is what a killed run was making from `source` (`unfinished`: its
+    last record "started" there), to redo in place: not where another input's done record names
+    it (`owners`: output -> input), made there since by a run of that input, and not to replace unasked."""
+    return unfinished.get(source) == output and owners.get(output, source) == source
 
 
 def never_planned(plan: Plan) -> list[Skipped]:

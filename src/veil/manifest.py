@@ -159,33 +159,45 @@ def placed_as_made(inputs: list[Input], made: dict[str, Record], output_dir: Pat
     veil's own made from those inputs (one that is there is redone in place)."""
     folder = real_path(output_dir)
     outputs = {key: _recorded_output(record) for key, record in made.items()}  # each resolved once
-    unfinished = {key: Path(output) for key, output in (started or {}).items() if not is_url(output)}
-    outputs |= unfinished  # the last record of those inputs
-    recorded = collections.Counter(outputs.values())
+    # The killed run's own, where it is there: else the input's done record stands.
+    unfinished = {key: Path(output) for key, output in (started or {}).items()
+                  if not is_url(output) and Path(output).is_file()}
+    recorded = collections.Counter([*outputs.values(), *unfinished.values()])
     if not any(output is not None and output.is_relative_to(folder) for output in recorded):
         return inputs  # a first run into the folder, say: nothing to look up
     placed = []
     for item in inputs:
         key = location_key(item.source)
         record, output = made.get(key), outputs.get(key)
-        if isinstance(item.source, Path) and output is not None and output.is_relative_to(folder) \
-                and recorded[output] == 1:
-            mirrored = output.relative_to(folder).parent.parts
-            # Named as given where that name holds the folders to mirror (`in/day1/a.jpg`), else
-            # absolute (`a.jpg`, named in in/day1/), else as its folder really is (a link to day1/),
-            # else as the file it links to is named (a link of another name to in/day1/a.jpg).
-            for source in (item.source, item.source.absolute(), real_path(item.source.parent) / item.source.name,
-                           real_path(item.source)):
-                parents = source.parent.parts
-                if len(mirrored) < len(parents) and parents[len(parents) - len(mirrored):] == mirrored:
-                    candidate = replace(item, source=source, base=Path(*parents[:len(parents) - len(mirrored)]),
-                                        recorded=True)
-                    stands = output.is_file() if key in unfinished else _still_stands(output, record)
-                    if _named(candidate, output_dir) == output and stands:
-                        item = candidate
-                        break
+        # The killed run's output first (its record is the last), then the done record's; each
+        # checked to stand only once it is the name (hashing an output that changed is slow).
+        kept = [*([(unfinished[key], True)] if key in unfinished else []),
+                *([(output, False)] if output is not None else [])]
+        for output, unrecorded in kept:
+            if isinstance(item.source, Path) and output.is_relative_to(folder) and recorded[output] == 1 \
+                    and (found := _placed_on(item, item.source, output, folder, output_dir)) is not None \
+                    and (unrecorded or _still_stands(output, record)):
+                item = found
+                break
         placed.append(item)
     return placed
+
+
+def _placed_on(item: Input, given: Path, output: Path, folder: Path, output_dir: Path) -> Input | None:
+    """`item` (its source the path `given`) named so that its output is `output` (resolved, inside
+    `folder`, the output folder resolved), as `recorded`; None where no spelling of it gives that name."""
+    mirrored = output.relative_to(folder).parent.parts
+    # Named as given where that name holds the folders to mirror (`in/day1/a.jpg`), else absolute
+    # (`a.jpg`, named in in/day1/), else as its folder really is (a link to day1/), else as the file
+    # it links to is named (a link of another name to in/day1/a.jpg).
+    for source in (given, given.absolute(), real_path(given.parent) / given.name, real_path(given)):
+        parents = source.parent.parts
+        if len(mirrored) < len(parents) and parents[len(parents) - len(mirrored):] == mirrored:
+            candidate = replace(item, source=source, base=Path(*parents[:len(parents) - len(mirrored)]),
+                                recorded=True)
+            if _named(candidate, output_dir) == output:
+                return candidate
+    return None
 
 
 def _named(item: Input, output_dir: Path) -> Path | None:

@@ -1100,7 +1100,8 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
         if voice.changes_sound or (voice.edits and salvage):
             reencode[audio.index] = add_edited_stream(out, audio, voice)
             continue
-        if cc.name in container_codecs(out):
+        # By the codec's name too: FFmpeg's MP3 decoder is "mp3float", and MPEG-TS lists "mp3" only.
+        if {cc.name, cc.codec.canonical_name} & container_codecs(out):
             copies[audio.index] = out.add_stream_from_template(audio)
             # A bare channel count (PCM from a WAV-made file) fails MP4's trailer, after all the
             # work: named as mono or stereo, the same packets are written.
@@ -1368,22 +1369,19 @@ def mpeg_audio_frame_only(packet: av.Packet) -> av.Packet | None:
     put several in a sample). A demuxer joins to a frame whatever lies between it and the next
     frame's sync: in a recording made by joining two, the first one's ID3v1 tag and the second
     one's ID3v2 tag (a name, a place, a cover photo of a face), which the decoder passes over unsaid
-    and a copy of the sound would publish byte for byte. Bytes after the frames are cut off; bytes
-    before them, up to the frames that end the packet; a packet holding no such frames holds no
-    sound the decoder reads as such, and is left out (None)."""
+    and a copy of the sound would publish byte for byte. Kept: the run of whole frames the packet
+    starts with, and the run that ends it (found after anything else); a packet holding neither
+    holds no sound the decoder reads as such, and is left out (None)."""
     data = bytes(packet)
     if mpeg_audio_frame_length(data[:4]) == 0:
         return packet  # a free-format frame: its length is unknown
-    if (end := _frames_end(data, 0)) == len(data):
+    if (head := _frames_end(data, 0)) == len(data):
         return packet
-    if end:
-        return _timed_like(av.Packet(data[:end]), packet)
-    at = data.find(b"\xff", 1)
-    while at != -1:
-        if _frames_end(data, at) == len(data):
-            return _timed_like(av.Packet(data[at:]), packet)
+    at = data.find(b"\xff", max(head, 1))
+    while at != -1 and _frames_end(data, at) != len(data):
         at = data.find(b"\xff", at + 1)
-    return None
+    kept = data[:head] + (data[at:] if at != -1 else b"")
+    return _timed_like(av.Packet(kept), packet) if kept else None
 
 
 def _frames_end(data: bytes, start: int) -> int:
