@@ -386,8 +386,18 @@ def test_a_killed_runs_record_never_hides_another_output_that_stands(shared_data
     assert run.returncode == 1 and "where the manifest records it" in " ".join(run.stderr.split()), run.stderr
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpg")) == sorted(
         p.name for p in made)
+    # Killed while redoing it where it was: its output keeps its name (its done and its killed
+    # record name one file, counted once, not as two inputs' outputs: a second output was written).
+    (tmp_path / "in" / made[0].name).rename(tmp_path / "aside.jpg")
+    with manifest.open("a") as records:
+        records.write(json.dumps({**started, "output": str(tmp_path / "out" / made[0].name)}) + "\n")
+    redone = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "-j", "1")
+    assert redone.returncode == 0, redone.stderr  # (done: the output is still the one recorded done)
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpg")) == sorted(
+        p.name for p in made)
 
     # Another input's output, made where a killed run of day1/a.jpg had started making its own.
+    (tmp_path / "aside.jpg").rename(tmp_path / "in" / made[0].name)
     out2 = tmp_path / "out2"
     assert run_veil(tmp_path / "in" / made[0].name, "--output-dir", out2, "-j", "1").returncode == 0
     theirs = (out2 / made[0].name).read_bytes()

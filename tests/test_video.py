@@ -1576,10 +1576,14 @@ def test_an_mp3_packet_is_cut_to_its_frame_wherever_tags_lie_around_it():
     tone.sample_rate, tone.pts = 44100, 0
     frame = bytes([*encoder.encode(tone), *encoder.encode(None)][3])
     assert mpeg_audio_frame_length(frame[:4]) == len(frame)
-    tags = b"TAG" + bytes(125) + b"ID3\3\0\0\0\0\0\x10" + bytes(range(256)) * 4  # 0xFF bytes inside too
+    # An ID3v1 tag, then an ID3v2 one of 1,024 bytes (its size in 7-bit bytes) holding frame syncs
+    # and a whole frame: a tag's bytes are passed over by its length, never searched for a frame.
+    tags = b"TAG" + bytes(125) + b"ID3\3\0\0\0\0\x08\0" + (bytes(range(256)) * 4)[:1024 - len(frame)] + frame
+    junk = bytes(range(256)) * 4  # no tag: what follows it is not looked for either
     for data, kept in ((frame, frame), (frame + tags, frame), (tags + frame, frame), (tags, None),
                        (frame * 2, frame * 2), (frame * 2 + tags, frame * 2), (tags + frame * 2, frame * 2),
-                       (frame + tags + frame * 2, frame * 3)):  # a sample of several frames, tags amid them
+                       (frame + tags + frame * 2, frame * 3),  # a sample of several frames, tags amid them
+                       (frame + junk + frame, frame), (junk + frame, None)):
         packet = av.Packet(data)
         packet.pts, packet.dts, packet.time_base = 1152, 1152, Fraction(1, 44100)
         cut = mpeg_audio_frame_only(packet)

@@ -162,7 +162,9 @@ def placed_as_made(inputs: list[Input], made: dict[str, Record], output_dir: Pat
     # The killed run's own, where it is there: else the input's done record stands.
     unfinished = {key: Path(output) for key, output in (started or {}).items()
                   if not is_url(output) and Path(output).is_file()}
-    recorded = collections.Counter([*outputs.values(), *unfinished.values()])
+    # How many inputs each output is recorded for (an input's done and killed outputs, if one, once).
+    recorded = collections.Counter(output for key in {*outputs, *unfinished}
+                                   for output in {outputs.get(key), unfinished.get(key)} if output is not None)
     if not any(output is not None and output.is_relative_to(folder) for output in recorded):
         return inputs  # a first run into the folder, say: nothing to look up
     placed = []

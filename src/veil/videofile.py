@@ -1370,18 +1370,34 @@ def mpeg_audio_frame_only(packet: av.Packet) -> av.Packet | None:
     frame's sync: in a recording made by joining two, the first one's ID3v1 tag and the second
     one's ID3v2 tag (a name, a place, a cover photo of a face), which the decoder passes over unsaid
     and a copy of the sound would publish byte for byte. Kept: the run of whole frames the packet
-    starts with, and the run that ends it (found after anything else); a packet holding neither
-    holds no sound the decoder reads as such, and is left out (None)."""
+    starts with, and after ID3 tags (read by their own lengths, never searched for a frame sync,
+    which a cover picture's bytes can hold) the run of frames that ends the packet. Anything else is
+    cut off; a packet left with nothing is left out (None)."""
     data = bytes(packet)
     if mpeg_audio_frame_length(data[:4]) == 0:
         return packet  # a free-format frame: its length is unknown
     if (head := _frames_end(data, 0)) == len(data):
         return packet
-    at = data.find(b"\xff", max(head, 1))
-    while at != -1 and _frames_end(data, at) != len(data):
-        at = data.find(b"\xff", at + 1)
-    kept = data[:head] + (data[at:] if at != -1 else b"")
+    after_tags = _id3_tags_end(data, head)
+    tail = data[after_tags:] if after_tags > head and _frames_end(data, after_tags) == len(data) else b""
+    kept = data[:head] + tail
     return _timed_like(av.Packet(kept), packet) if kept else None
+
+
+def _id3_tags_end(data: bytes, at: int) -> int:
+    """Past the ID3 tags that lie one after another from `at` (v1: 128 bytes; v2: its header, the
+    size it states, its footer), where each fits in `data`; `at` where none starts there."""
+    while True:
+        if data.startswith(b"TAG", at) and at + 128 <= len(data):
+            at += 128
+        elif data.startswith(b"ID3", at) and at + 10 <= len(data) and all(b < 128 for b in data[at + 6:at + 10]):
+            size = sum(b << (7 * (3 - n)) for n, b in enumerate(data[at + 6:at + 10]))  # 7 bits a byte
+            ends = at + 10 + size + (10 if data[at + 5] & 0x10 else 0)
+            if ends > len(data):
+                return at
+            at = ends
+        else:
+            return at
 
 
 def _frames_end(data: bytes, start: int) -> int:
