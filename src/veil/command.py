@@ -41,7 +41,7 @@ from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, encoding_asked,
                           local_path, options_acting_on_nothing, parse_color, parse_hide_option,
                           with_options_given)
-from veil.outputs import (EARLIER_OUTPUT_FOLDER, Input, OutputClaims, OutputError, RunFileClash, Skipped,
+from veil.outputs import (EARLIER_OUTPUT_FOLDER, Input, MediaKind, OutputClaims, OutputError, RunFileClash, Skipped,
                           check_writable, claim_key, collect_inputs, mirrored_bases, output_path, partial_outputs)
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
@@ -436,17 +436,24 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
             raise Refused(f"the plan lists one file twice, as {shown(planned[key].path)} and {shown(media.path)}: "
                           "its regions must be in one entry")
         planned[key] = media
+
+    def target_of(item: Input) -> tuple[MediaPlan | None, MediaKind | None, Path | Url | None]:
+        """The input's plan entry, kind and output (None in a dry run)."""
+        media = planned.get(location_key(item.source))
+        kind = media.kind if media is not None else item.kind
+        target = None if dry_run else output_path(item.source, item.base, output, output_dir, kind or "image")
+        return media, kind, target
+
     for item in inputs:  # outputs where the manifest records them first: no other input takes their names
-        if item.recorded and not dry_run:
+        if item.recorded:
             with contextlib.suppress(ValueError, OSError):  # said when its own turn comes
-                claims.claim(output_path(item.source, item.base, output, output_dir, item.kind or "image"), item.owner)
+                if (target := target_of(item)[2]) is not None:
+                    claims.claim(target, item.owner)
     for item in inputs:
         try:
-            media = planned.get(location_key(item.source))
+            media, kind, target = target_of(item)
             if plan.media and media is None:
                 raise OutputError("not in the plan")
-            kind = media.kind if media is not None else item.kind
-            target = None if dry_run else output_path(item.source, item.base, output, output_dir, kind or "image")
             if target is not None:
                 claims.claim(target, item.owner)
                 record = already_done(item.source, target)

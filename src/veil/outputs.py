@@ -239,8 +239,9 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, b
                     # counted as the user's and mirrored into this run's output folder.
                     subfolders.remove(name)
                     yield here / name, EARLIER_OUTPUT_FOLDER, False
-            linked_folders += [here / name for name in sorted(subfolders) if os.path.islink(here / name)]
-            subfolders[:] = sorted(name for name in subfolders if not os.path.islink(here / name))
+            linked = {name for name in subfolders if os.path.islink(here / name)}
+            linked_folders += [here / name for name in sorted(linked)]
+            subfolders[:] = sorted(set(subfolders) - linked)
             names = set(files)
             for name in sorted(files):
                 entry = _file_entry(here / name, names, excluded)
