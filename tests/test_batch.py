@@ -407,7 +407,9 @@ def test_a_killed_runs_record_never_hides_another_output_that_stands(shared_data
     killed = {**first, "path": str(made[0])}
     (out2 / MANIFEST).write_text("\n".join([json.dumps(killed), *lines]) + "\n")
     again = run_veil(tmp_path / "in" / "day1", "--output-dir", out2, "-j", "1")
-    assert again.returncode == 1 and "exists: use --overwrite" in again.stderr, again.stderr
+    said = " ".join(again.stderr.split())
+    assert again.returncode == 1 and f"is the output of {tmp_path / 'in' / made[0].name}" in said, said
+    assert "use --overwrite" in said, said
     assert (out2 / made[0].name).read_bytes() == theirs
 
 

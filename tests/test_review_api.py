@@ -249,6 +249,35 @@ def test_a_reviewed_output_keeps_its_name_against_any_later_run_and_is_never_dup
         Path("a.jpg"), Path("in/a.jpg")]
 
 
+def test_a_run_of_another_file_never_replaces_a_reviewed_output_and_says_whose_output_it_replaces(tmp_path: Path):
+    """A review of in/day1 exported out/a.jpg. `veil in/a.jpg --output-dir out --overwrite` (in/day1/a.jpg
+    not in the run, so nothing claimed the name for it) replaced the reviewed export with another
+    photo's output without a word; without --overwrite, veil's advice was to use it."""
+    (tmp_path / "in" / "day1").mkdir(parents=True)
+    shutil.copy(PHOTO, tmp_path / "in" / "day1" / "a.jpg")
+    with Image.open(PHOTO) as photo:
+        photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "in" / "a.jpg")
+    session = open_session([tmp_path / "in" / "day1"], None, tmp_path / "review.json", tmp_path / "out", None,
+                           RenderSettings(), Analysis(FAST))
+    assert finish_export(TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN,
+                                    headers=PAGE_HEADERS))["state"] == "done"
+    reviewed = (tmp_path / "out" / "a.jpg").read_bytes()
+    for extra in ((), ("--overwrite",)):
+        run = photo_support.veil(tmp_path / "in" / "a.jpg", "--output-dir", tmp_path / "out", *extra)
+        said = " ".join(run.output.split())
+        assert run.exit_code == 1 and "day1/a.jpg, exported by veil review" in said, said
+        assert "use --overwrite" not in said, said
+        assert (tmp_path / "out" / "a.jpg").read_bytes() == reviewed
+    # An output no reviewer touched: named as another file's, and replaced on --overwrite, said.
+    assert photo_support.veil(tmp_path / "in" / "day1", "--output-dir", tmp_path / "run", "-q").exit_code == 0
+    refused = photo_support.veil(tmp_path / "in" / "a.jpg", "--output-dir", tmp_path / "run")
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 1 and "the output of" in said and "day1/a.jpg" in said and "--overwrite" in said, said
+    replaced = photo_support.veil(tmp_path / "in" / "a.jpg", "--output-dir", tmp_path / "run", "--overwrite")
+    said = " ".join(replaced.output.split())
+    assert replaced.exit_code == 0 and "day1/a.jpg" in said and "replaced" in said, said
+
+
 def test_a_photo_named_by_a_link_of_another_name_keeps_its_recorded_output(tmp_path: Path):
     """in/day2/link.jpg leads to in/day1/a.jpg, whose output a run over in/ made at out/day1/a.jpg:
     a run over in/day2 named the link's output out/link.jpg, a second output of the same photo."""

@@ -29,8 +29,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from veil import __version__
 from veil.batch import BatchError, Task, Workers, run_all
 from veil.detect import PROFILES
-from veil.manifest import (REVIEWED, ManifestWriter, Record, default_manifest, made_otherwise, placed_as_made,
-                           read_manifest, settings_fingerprint, started_outputs, still_done, unrecorded_media)
+from veil.manifest import (REVIEWED, ManifestWriter, Record, another_inputs_output, default_manifest, made_otherwise,
+                           placed_as_made, read_manifest, settings_fingerprint, started_outputs, still_done,
+                           unrecorded_media)
 from veil.models import usable_cores
 from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop,
                             say_what_dead_runs_left)
@@ -260,7 +261,10 @@ def redact(
     try:
         done = read_manifest(manifest) if manifest is not None else {}
         unfinished = started_outputs(manifest, fingerprint) if manifest is not None else {}
-        owners = {location_key(r.output): key for key, r in done.items() if r.output is not None}
+        owners: dict[str, list[str]] = {}  # output -> the inputs whose done records name it
+        for key, record in done.items():
+            if record.output is not None:
+                owners.setdefault(location_key(record.output), []).append(key)
         if isinstance(target_dir, Path) and not dry_run:  # (a dry run names no output)
             inputs = placed_as_made(inputs, done, target_dir, unfinished)
         if writer is not None and writer.mid_line:  # said once: this run ends that line
@@ -268,6 +272,9 @@ def redact(
                              "wrote it, or a full disk): what it recorded is lost, and a file it recorded as done is "
                              "done again")
             err.print(f"veil: {run_notes[-1]}")
+        def another_inputs(source: Path | Url, output: Path | Url) -> Record | None:
+            return another_inputs_output(done, owners, source, output)
+
         tasks, results = make_tasks(inputs, plan, claims, analysis, target, target_dir, dry_run, overwrite,
                                     lambda source, output: still_done(done.get(location_key(source)), source, output,
                                                                       fingerprint),
@@ -277,10 +284,11 @@ def redact(
                                                                           fingerprint),
                                     # Rendered from a plan (the review's, say), the corrections are in it.
                                     lambda source: plan_file is None and getattr(done.get(location_key(source)),
-                                                                                 "reason", None) == REVIEWED)
+                                                                                 "reason", None) == REVIEWED,
+                                    another_inputs)
         this_runs = [*(t.target for t in tasks), *(r.output for r in results if r.already_done)]
         for line in [*unrecorded_media_notes(skipped, target_dir, manifest, [o for o in this_runs if o is not None]),
-                     *stopped_runs_outputs_replaced(tasks, overwrite)]:
+                     *stopped_runs_outputs_replaced(tasks, overwrite), *other_inputs_outputs_replaced(tasks, another_inputs)]:
             run_notes.append(line)
             err.print(f"veil: {line}")
         if stale := partial_outputs(*(t.target for t in tasks if isinstance(t.target, Path))):
@@ -372,11 +380,11 @@ def find_inputs(paths: list[Path | Url], plan: Plan, plan_file: Path | None,
     return collect_inputs(paths, exclude)
 
 
-def killed_runs_own(unfinished: dict[str, str], owners: dict[str, str], source: str, output: str) -> bool:
+def killed_runs_own(unfinished: dict[str, str], owners: dict[str, list[str]], source: str, output: str) -> bool:
     """Whether the file `output` is what a killed run was making from `source` (`unfinished`: its
     last record "started" there), to redo in place: not where another input's done record names
-    it (`owners`: output -> input), made there since by a run of that input, and not to replace unasked."""
-    return unfinished.get(source) == output and owners.get(output, source) == source
+    it (`owners`: output -> inputs), made there since by a run of that input, and not to replace unasked."""
+    return unfinished.get(source) == output and set(owners.get(output, [])) <= {source}
 
 
 def never_planned(plan: Plan) -> list[Skipped]:
@@ -394,6 +402,15 @@ def stopped_runs_outputs_replaced(tasks: list[FileTask], overwrite: bool) -> lis
     return [f"{shown(task.target)} will be replaced as the file is redone: the manifest records that a stopped "
             "run started making it there and never finished" for task in tasks
             if task.overwrite and not overwrite and isinstance(task.target, Path) and task.target.exists()]
+
+
+def other_inputs_outputs_replaced(tasks: list[FileTask],
+                                  another_inputs: Callable[[Path | Url, Path | Url], Record | None]) -> list[str]:
+    """What this run will replace, on --overwrite, that the manifest records as another input's
+    output: asked for, but never unsaid (that input's output is then gone)."""
+    return [f"{shown(task.target)}, the output of {shown(location(other.path))} (the manifest says), will be replaced "
+            f"by the output of {shown(task.source)}" for task in tasks
+            if task.target is not None and (other := another_inputs(task.source, task.target)) is not None]
 
 
 def unrecorded_media_notes(skipped: list[Skipped], output_dir: Path | Url | None, manifest: Path | None,
@@ -420,13 +437,16 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
                ours: Callable[[Path | Url, Path | Url], bool] = lambda source, target: False,
                made_otherwise: Callable[[Path | Url, Path | Url], bool] = lambda source, target: False,
                reviewed: Callable[[Path | Url], bool] = lambda source: False,
+               another_inputs: Callable[[Path | Url, Path | Url], Record | None] = lambda source, target: None,
                ) -> tuple[list[FileTask], list[FileResult]]:
     """A task per input, each checked before any detection; what fails its checks, or what an
     earlier run already did (the manifest), is a result already. `ours`: whether an output that
     exists is one an earlier run of these settings was making from that input (its outcome never
     recorded): replaced, as --overwrite would. `made_otherwise`: whether an output that exists is one
     an earlier run made from that input under other settings (refused, saying so); `reviewed`: whether
-    the manifest's output of that input was exported by `veil review` (refused, saying what is at stake)."""
+    the manifest's output of that input was exported by `veil review` (refused, saying what is at stake);
+    `another_inputs`: the record of another input whose output the file there is (`another_inputs_output`):
+    refused where a review exported it, --overwrite or not, and otherwise named."""
     tasks: list[FileTask] = []
     failed: list[FileResult] = []  # and already done
     planned: dict[str, MediaPlan] = {}
@@ -462,6 +482,14 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
                                              by_kind=record.regions_by_kind, already_done=True,
                                              input_sha256=record.input_sha256, output_sha256=record.output_sha256))
                     continue
+            other = another_inputs(item.source, target) if target is not None else None
+            if other is not None and other.reason == REVIEWED:
+                raise OutputError(f"{shown(target)} is the output of {shown(location(other.path))}, exported by veil "
+                                  "review (the manifest says): this file's output would replace it and the reviewer's "
+                                  "corrections with it, --overwrite or not: move it away, or choose another --output-dir")
+            if other is not None and not overwrite:
+                raise OutputError(f"{shown(target)} is the output of {shown(location(other.path))} (the manifest says): "
+                                  "use --overwrite to replace it with this file's, or choose another --output-dir")
             replace = overwrite or (target is not None and ours(item.source, target))
             if target is not None and not replace and made_otherwise(item.source, target):
                 if reviewed(item.source):

@@ -409,6 +409,17 @@ def made_otherwise(record: Record | None, target: Path | Url, settings: str) -> 
             and location_key(record.output) == location_key(target) and target.is_file())
 
 
+def another_inputs_output(made: dict[str, Record], owners: dict[str, list[str]], source: Path | Url,
+                          target: Path | Url) -> Record | None:
+    """The done record of another input than `source` whose output the file `target` is, still as
+    that run made it (`owners`: output -> the inputs of `made` whose records name it): a run of
+    `source` would replace it."""
+    if not isinstance(target, Path):
+        return None
+    others = [made[key] for key in owners.get(location_key(target), []) if key != location_key(source)]
+    return next((record for record in others if _still_stands(target, record)), None)
+
+
 def _stat(output: Path | Url | None, field: str) -> int | None:
     try:
         return getattr(output.stat(), field) if isinstance(output, Path) else None
