@@ -288,7 +288,8 @@ def redact(
                                     another_inputs)
         this_runs = [*(t.target for t in tasks), *(r.output for r in results if r.already_done)]
         for line in [*unrecorded_media_notes(skipped, target_dir, manifest, [o for o in this_runs if o is not None]),
-                     *stopped_runs_outputs_replaced(tasks, overwrite), *other_inputs_outputs_replaced(tasks, another_inputs)]:
+                     *stopped_runs_outputs_replaced(tasks, overwrite),
+                     *other_inputs_outputs_replaced(tasks, another_inputs)]:
             run_notes.append(line)
             err.print(f"veil: {line}")
         if stale := partial_outputs(*(t.target for t in tasks if isinstance(t.target, Path))):
