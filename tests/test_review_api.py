@@ -33,7 +33,7 @@ from veil.pipeline import Analysis, FileResult
 from veil.outputs import OutputError
 from veil.plan import Encoding, MediaPlan, Plan, RenderSettings
 from veil.render import redact_frame
-from veil.names import shown
+from veil.names import MANIFEST_NAME, shown
 from veil.review.app import MAX_PLAN_BYTES, LaunchCodes, create_app
 from veil.review.cli import PlanLock, ReviewServer, SessionError, open_session, review_app
 from veil.review.peer import connection_owner, is_own
@@ -268,6 +268,17 @@ def test_a_run_of_another_file_never_replaces_a_reviewed_output_and_says_whose_o
         assert run.exit_code == 1 and "day1/a.jpg, exported by veil review" in said, said
         assert "use --overwrite" not in said, said
         assert (tmp_path / "out" / "a.jpg").read_bytes() == reviewed
+    # Named by -o (a single file's run keeps no manifest, but reads the one beside its output), or
+    # the folder named by file:// with the manifest named apart: refused alike.
+    for named in (("-o", tmp_path / "out" / "a.jpg"),
+                  ("--output-dir", f"file://{tmp_path / 'out'}", "--manifest", tmp_path / "out" / MANIFEST_NAME)):
+        run = photo_support.veil(tmp_path / "in" / "a.jpg", *named, "--overwrite")
+        assert run.exit_code == 1 and "exported by veil review" in " ".join(run.output.split()), run.output
+    # A review of the other photo exporting there: refused before any review work.
+    with pytest.raises(SessionError, match="exported by veil review"):
+        open_session([tmp_path / "in" / "a.jpg"], None, tmp_path / "review2.json", tmp_path / "out", None,
+                     RenderSettings(), Analysis(FAST), overwrite=True)
+    assert (tmp_path / "out" / "a.jpg").read_bytes() == reviewed
     # An output no reviewer touched: named as another file's, and replaced on --overwrite, said.
     assert photo_support.veil(tmp_path / "in" / "day1", "--output-dir", tmp_path / "run", "-q").exit_code == 0
     refused = photo_support.veil(tmp_path / "in" / "a.jpg", "--output-dir", tmp_path / "run")
@@ -276,6 +287,11 @@ def test_a_run_of_another_file_never_replaces_a_reviewed_output_and_says_whose_o
     replaced = photo_support.veil(tmp_path / "in" / "a.jpg", "--output-dir", tmp_path / "run", "--overwrite")
     said = " ".join(replaced.output.split())
     assert replaced.exit_code == 0 and "day1/a.jpg" in said and "replaced" in said, said
+    # The same photo, moved since (or a copy): its own output, redone on --overwrite as ever.
+    (tmp_path / "moved").mkdir()
+    shutil.copy(tmp_path / "in" / "day1" / "a.jpg", tmp_path / "moved" / "a.jpg")
+    moved = photo_support.veil(tmp_path / "moved" / "a.jpg", "--output-dir", tmp_path / "out", "--overwrite")
+    assert moved.exit_code == 0 and "the output of" not in moved.output, moved.output
 
 
 def test_a_photo_named_by_a_link_of_another_name_keeps_its_recorded_output(tmp_path: Path):

@@ -29,9 +29,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from veil import __version__
 from veil.batch import BatchError, Task, Workers, run_all
 from veil.detect import PROFILES
-from veil.manifest import (REVIEWED, ManifestWriter, Record, another_inputs_output, default_manifest, made_otherwise,
-                           placed_as_made, read_manifest, settings_fingerprint, started_outputs, still_done,
-                           unrecorded_media)
+from veil.manifest import (REVIEWED, ManifestWriter, Record, another_inputs_output, another_inputs_refusal,
+                           another_inputs_replaced, default_manifest, made_otherwise, output_owners, placed_as_made,
+                           read_manifest, settings_fingerprint, started_outputs, still_done, unrecorded_media)
 from veil.models import usable_cores
 from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop,
                             say_what_dead_runs_left)
@@ -261,10 +261,12 @@ def redact(
     try:
         done = read_manifest(manifest) if manifest is not None else {}
         unfinished = started_outputs(manifest, fingerprint) if manifest is not None else {}
-        owners: dict[str, list[str]] = {}  # output -> the inputs whose done records name it
-        for key, record in done.items():
-            if record.output is not None:
-                owners.setdefault(location_key(record.output), []).append(key)
+        # A single file's run keeps no manifest; one beside its output still names whose outputs lie there.
+        recorded = done
+        if manifest is None and isinstance(target, Path):
+            with contextlib.suppress(OSError):  # unreadable: the run goes on as without it
+                recorded = read_manifest(default_manifest(target, None, target))
+        owners = output_owners(recorded)
         if isinstance(target_dir, Path) and not dry_run:  # (a dry run names no output)
             inputs = placed_as_made(inputs, done, target_dir, unfinished)
         if writer is not None and writer.mid_line:  # said once: this run ends that line
@@ -272,8 +274,10 @@ def redact(
                              "wrote it, or a full disk): what it recorded is lost, and a file it recorded as done is "
                              "done again")
             err.print(f"veil: {run_notes[-1]}")
+
+        @functools.cache  # asked by the task and by its note: an output is hashed once
         def another_inputs(source: Path | Url, output: Path | Url) -> Record | None:
-            return another_inputs_output(done, owners, source, output)
+            return another_inputs_output(recorded, owners, source, output)
 
         tasks, results = make_tasks(inputs, plan, claims, analysis, target, target_dir, dry_run, overwrite,
                                     lambda source, output: still_done(done.get(location_key(source)), source, output,
@@ -409,8 +413,7 @@ def other_inputs_outputs_replaced(tasks: list[FileTask],
                                   another_inputs: Callable[[Path | Url, Path | Url], Record | None]) -> list[str]:
     """What this run will replace, on --overwrite, that the manifest records as another input's
     output: asked for, but never unsaid (that input's output is then gone)."""
-    return [f"{shown(task.target)}, the output of {shown(location(other.path))} (the manifest says), will be replaced "
-            f"by the output of {shown(task.source)}" for task in tasks
+    return [another_inputs_replaced(other, task.target, task.source) for task in tasks
             if task.target is not None and (other := another_inputs(task.source, task.target)) is not None]
 
 
@@ -484,13 +487,8 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
                                              input_sha256=record.input_sha256, output_sha256=record.output_sha256))
                     continue
             other = another_inputs(item.source, target) if target is not None else None
-            if other is not None and other.reason == REVIEWED:
-                raise OutputError(f"{shown(target)} is the output of {shown(location(other.path))}, exported by veil "
-                                  "review (the manifest says): this file's output would replace it and the reviewer's "
-                                  "corrections with it, --overwrite or not: move it away, or choose another --output-dir")
-            if other is not None and not overwrite:
-                raise OutputError(f"{shown(target)} is the output of {shown(location(other.path))} (the manifest says): "
-                                  "use --overwrite to replace it with this file's, or choose another --output-dir")
+            if other is not None and (refusal := another_inputs_refusal(other, target, overwrite)) is not None:
+                raise OutputError(refusal)
             replace = overwrite or (target is not None and ours(item.source, target))
             if target is not None and not replace and made_otherwise(item.source, target):
                 if reviewed(item.source):

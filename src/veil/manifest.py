@@ -31,7 +31,7 @@ from veil.names import (MANIFEST_NAME, can_name_a_file, exact_names, partial_aff
 from veil.outputs import Input, OutputError, Skipped, output_path, published_media, remove_partial_outputs
 from veil.photo import file_sha256
 from veil.pipeline import FileResult
-from veil.remote import Url, is_url, location_key
+from veil.remote import LOCAL, Url, is_url, location_key
 
 ALREADY_DONE = "already done"
 
@@ -409,15 +409,49 @@ def made_otherwise(record: Record | None, target: Path | Url, settings: str) -> 
             and location_key(record.output) == location_key(target) and target.is_file())
 
 
+def output_owners(made: dict[str, Record]) -> dict[str, list[str]]:
+    """Each output the records `made` name, with the inputs whose records name it."""
+    owners: dict[str, list[str]] = {}
+    for key, record in made.items():
+        if record.output is not None:
+            owners.setdefault(location_key(record.output), []).append(key)
+    return owners
+
+
 def another_inputs_output(made: dict[str, Record], owners: dict[str, list[str]], source: Path | Url,
                           target: Path | Url) -> Record | None:
     """The done record of another input than `source` whose output the file `target` is, still as
-    that run made it (`owners`: output -> the inputs of `made` whose records name it): a run of
-    `source` would replace it."""
+    that run made it (`owners`: `output_owners(made)`): a run of `source` would replace it. Not
+    another input: one that held `source`'s bytes (the same photo moved since, or a copy of it)."""
+    if isinstance(target, Url) and target.protocol.lower() in LOCAL:
+        target = Path(target.path)
     if not isinstance(target, Path):
+        return None  # (an object store's outputs are not looked at: hashing them means reading them)
+    standing = [made[key] for key in owners.get(location_key(target), [])
+                if key != location_key(source) and _still_stands(target, made[key])]
+    if not standing:
         return None
-    others = [made[key] for key in owners.get(location_key(target), []) if key != location_key(source)]
-    return next((record for record in others if _still_stands(target, record)), None)
+    held = _sha256(source)
+    return next((record for record in standing if record.input_sha256 != held), None)
+
+
+def another_inputs_refusal(other: Record, target: Path | Url, overwrite: bool) -> str | None:
+    """Why this input's output may not replace `target`, the output `other` records for another
+    input (`another_inputs_output`): never a review's export; another's only on --overwrite."""
+    if other.reason == REVIEWED:
+        return (f"{shown(target)} is the output of {shown(other.path)}, exported by veil review (the manifest says): "
+                "this file's output would replace it and the reviewer's corrections with it, --overwrite or not: "
+                "move it away, or write this file's output elsewhere")
+    if not overwrite:
+        return (f"{shown(target)} is the output of {shown(other.path)} (the manifest says): use --overwrite to "
+                "replace it with this file's, or write this file's output elsewhere")
+    return None
+
+
+def another_inputs_replaced(other: Record, target: Path | Url, source: Path | Url) -> str:
+    """The line that says `target`, the output `other` records for another input, is replaced."""
+    return (f"{shown(target)}, the output of {shown(other.path)} (the manifest says), will be replaced by the "
+            f"output of {shown(source)} (--overwrite)")
 
 
 def _stat(output: Path | Url | None, field: str) -> int | None:

@@ -33,7 +33,8 @@ from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption
                           parse_hide_option, with_options_given)
 from veil.detect import PROFILES
 from veil.interrupt import say_what_dead_runs_left, temporary_folder
-from veil.manifest import appendable, placed_as_made, read_manifest
+from veil.manifest import (Record, another_inputs_output, another_inputs_refusal, another_inputs_replaced, appendable,
+                           output_owners, placed_as_made, read_manifest)
 from veil.names import MANIFEST_NAME, first_few, real_path, shown
 from veil.outputs import (Input, OutputClaims, OutputError, check_writable, collect_inputs, media_at, mirrored_bases,
                           not_a_file, output_path, replacing_refused)
@@ -263,13 +264,34 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         if manifest.exists() and not os.access(manifest, os.W_OK):  # found now, not at the export
             raise SessionError(f"cannot write the manifest {shown(manifest)}: it is not writable; choose another "
                                "--output-dir")
+    replaced = outputs_of_others_replaced(placed, targets, made, overwrite) if manifest is not None else []
     for target in targets:  # found now, not after the reviewer's work, when the export would fail
         check_writable(target, overwrite, "the output")
     for path in report_paths(report_path):  # (its name was checked in `run_files_checked`)
         if path.exists() and not overwrite:
             raise SessionError(f"the report {path} exists: use --overwrite to replace it")
     plan.save(plan_path)
+    for line in replaced:
+        say(f"veil review: {line}")
     return ReviewSession(plan, plan_path, targets, report_path, overwrite, manifest)
+
+
+def outputs_of_others_replaced(inputs: list[Input], targets: list[Path], made: dict[str, Record],
+                               overwrite: bool) -> list[str]:
+    """What the export will replace, on --overwrite, that the manifest (`made`) records as another
+    input's output (`another_inputs_output`); another input's review export, or its output without
+    --overwrite, is refused now."""
+    owners, replaced = output_owners(made), []
+    for item, target in zip(inputs, targets):
+        try:
+            other = another_inputs_output(made, owners, item.source, target)
+        except OSError as error:
+            raise SessionError(f"cannot read {shown(item.source)}: {error.strerror or error}") from None
+        if other is not None and (refusal := another_inputs_refusal(other, target, overwrite)) is not None:
+            raise SessionError(f"{shown(item.source)}: {refusal}")
+        if other is not None:
+            replaced.append(another_inputs_replaced(other, target, item.source))
+    return replaced
 
 
 def say_never_planned(plan: Plan) -> None:
