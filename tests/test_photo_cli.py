@@ -23,7 +23,7 @@ from veil import detect
 from veil.imagefile import read_photo
 from veil.outputs import partial_outputs
 from photo_support import (
-    GROUP, KIT_WITH_ROSE, SAMSUNG, TWO_PEOPLE, assert_no_metadata, copy_in, face_slice, leftovers,
+    GROUP, KIT_WITH_ROSE, OBAMA, SAMSUNG, TWO_PEOPLE, assert_no_metadata, copy_in, face_slice, leftovers,
     planned_faces, rgb_of, share_near, veil, veil_subprocess,
 )
 
@@ -324,6 +324,51 @@ def test_batch_writes_the_good_photos_and_reports_the_bad(shared_data, tmp_path)
     assert f"failed: {source / 'broken.jpg'}" in result.stderr
     assert f"failed: {source / 'sub' / 'half.jpg'}" in result.stderr
     assert leftovers(tmp_path) == []
+
+
+def _damaged_avif_and_tiff(shared_data: Path, folder: Path) -> list[Path]:
+    """An AVIF whose primary item is none it holds, one whose picture data is damaged, and a
+    two-page TIFF whose second page has no height: Pillow raises RuntimeError and TypeError."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with Image.open(shared_data / OBAMA) as photo:
+        rgb = photo.convert("RGB")
+    buffer = io.BytesIO()
+    rgb.save(buffer, "AVIF", quality=80)
+    no_item, bad_data = bytearray(buffer.getvalue()), bytearray(buffer.getvalue())
+    at = no_item.find(b"pitm")  # size, "pitm", version and flags, then the primary item's number
+    no_item[at + 8:at + 10] = (77).to_bytes(2, "big")
+    bad_data[bad_data.find(b"mdat") + 4] ^= 0xFF
+    buffer = io.BytesIO()
+    rgb.save(buffer, "TIFF", save_all=True, append_images=[rgb])
+    tiff = bytearray(buffer.getvalue())
+    first = int.from_bytes(tiff[4:8], "little")  # Pillow writes little-endian TIFF
+    second = int.from_bytes(tiff[first + 2 + 12 * int.from_bytes(tiff[first:first + 2], "little"):][:4], "little")
+    for entry in range(second + 2, second + 2 + 12 * int.from_bytes(tiff[second:second + 2], "little"), 12):
+        if int.from_bytes(tiff[entry:entry + 2], "little") == 257:  # ImageLength, made an unknown tag
+            tiff[entry:entry + 2] = (65000).to_bytes(2, "little")
+    files = [folder / "no item.avif", folder / "bad data.avif", folder / "page two.tif"]
+    for path, data in zip(files, (no_item, bad_data, tiff)):
+        path.write_bytes(data)
+    return files
+
+
+def test_a_damaged_avif_or_tiff_fails_alone_and_named(shared_data, tmp_path):
+    """Pillow's AVIF reader raises RuntimeError, its TIFF reader TypeError, for damaged files: one
+    in a folder refused the whole run ("unexpected RuntimeError ... a bug in veil", exit 2,
+    nothing redacted, no file named); alone, it was called a bug in veil."""
+    damaged = _damaged_avif_and_tiff(shared_data, tmp_path / "in")
+    copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
+    result = veil(tmp_path / "in", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 1, result.stderr
+    assert (tmp_path / "out" / "two_people.jpg").is_file()
+    assert "4 file(s)" in result.stderr and "3 failed" in result.stderr, result.stderr
+    assert "bug in veil" not in result.stderr and "unexpected" not in result.stderr, result.stderr
+    for path in damaged:
+        assert f"failed: {path}" in result.stderr, result.stderr
+        alone = veil(path, "-o", tmp_path / "alone.jpg")
+        assert alone.exit_code == 1 and len(error_lines(alone.stderr)) == 1, alone.stderr
+        assert "cannot decode" in alone.stderr and "bug in veil" not in alone.stderr, alone.stderr
+        assert not (tmp_path / "alone.jpg").exists()
 
 
 def test_decompression_bomb_is_refused(tmp_path):

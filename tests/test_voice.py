@@ -6,6 +6,7 @@ steady tone: the tone is sound that is not speech, and must come out unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import re
@@ -16,13 +17,14 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.error
 import numpy as np
 import pytest
 
 from veil.outputs import media_kind
 from veil.plan import Plan, Region
 from veil.speech import find_speech
-from veil.voice import VoiceEdit, VoicePlan, voice_plan
+from veil.voice import VoiceEdit, VoicePlan, audio_encoder, encoder_takes, voice_plan
 from speech_support import write_wav
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
@@ -417,6 +419,20 @@ def test_many_channel_sound_is_edited_or_refused_with_formats_that_hold_it(sound
         assert run.returncode == 1 and not out.exists() and "Traceback" not in run.stderr
         assert f"a {suffix} file cannot hold this sound" in run.stderr and "choose .wav\n" in run.stderr
         assert suffix != ".mp3" or "(MP3 holds at most two channels, and it has 12)" in run.stderr  # not FFmpeg's words
+
+
+def test_a_sound_encoded_into_matroska_goes_to_a_codec_that_holds_its_channels(tmp_path: Path):
+    """7.1 Vorbis muted into Matroska: FFmpeg's Vorbis encoder is experimental, so the sound went
+    to Matroska's own codec, AC-3, which holds at most 5.1, and the file was refused as one "a .mkv
+    file cannot hold this video"."""
+    out = av.open(str(tmp_path / "out.mka"), "w")
+    try:
+        chosen = audio_encoder("vorbis", out, 48000, "7.1")
+        assert chosen != "ac3" and encoder_takes(chosen, 48000, "7.1"), chosen
+        assert audio_encoder("vorbis", out, 48000, "stereo") == "ac3"  # Matroska's own, where it holds the sound
+    finally:
+        with contextlib.suppress(av.error.FFmpegError):
+            out.close()
 
 
 def test_keep_copies_audio_packets_unchanged(files: dict[str, Path]):

@@ -522,7 +522,9 @@ def decoding_errors(what: str) -> Iterator[None]:
         raise ImageError(f"larger than {MAX_PIXELS // 1_000_000} megapixels (possible decompression bomb)") from None
     except UnidentifiedImageError:
         raise ImageError("not a recognised image format") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
+    # (RuntimeError: Pillow's AVIF reader on damaged data; TypeError: its TIFF reader on a page
+    # without its size.)
+    except (OSError, SyntaxError, ValueError, EOFError, RuntimeError, TypeError) as error:
         raise ImageError(f"cannot decode {what} ({error})") from None
 
 

@@ -65,6 +65,8 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
         pass
     except (OSError, ValueError, SyntaxError):
         return None
+    except (RuntimeError, TypeError):  # Pillow's AVIF and TIFF readers, on a damaged file they know:
+        return "image"  # refused with its reason when read
     if not isinstance(path, Path):
         path.seek(0)  # where Pillow left it
     try:

@@ -47,7 +47,7 @@ from veil.fferror import external_memory_failures_said, readable_packets, reason
 from veil.interrupt import temporary_folder
 from veil.plan import CODEC_ENCODERS, X26X_CRF_MAX, Encoding
 from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_sound_stream, container_codecs,
-                        exact_sound_end, output_layout)
+                        encoder_takes, exact_sound_end, output_layout)
 
 # Output container per suffix; anything else lets FFmpeg guess from the name.
 CONTAINER_FORMATS = {
@@ -1116,7 +1116,7 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
         rate = 48000 if codec == "libopus" else cc.sample_rate
         fmt = av.codec.Codec(codec, "w").audio_formats[0].name
         layout = output_layout(cc.layout)
-        stream = add_sound_stream(out, codec, rate, layout if _encoder_takes(codec, rate, fmt, layout) else "stereo")
+        stream = add_sound_stream(out, codec, rate, layout if encoder_takes(codec, rate, layout) else "stereo")
         reencode[audio.index] = (stream, av.AudioResampler(format=fmt, layout=stream.layout, rate=stream.rate))
     for index, stream in [*copies.items(), *((index, stream) for index, (stream, _) in reencode.items())]:
         keep_track_choice(source.streams[index], stream)
@@ -1475,17 +1475,6 @@ def advice_after_refusal(suffix: str, candidates: tuple[str, ...], holds: Callab
     if not others:
         return "no format veil writes can hold it"
     return "choose " + (", ".join(others[:-1]) + " or " + others[-1] if len(others) > 1 else others[0])
-
-
-def _encoder_takes(codec: str, rate: int, fmt: str, layout: str) -> bool:
-    """Whether the encoder opens for this channel layout (Opus takes 5.1 but not 2.1, say)."""
-    context = av.CodecContext.create(codec, "w")
-    context.sample_rate, context.format, context.layout = rate, fmt, layout
-    try:
-        context.open()
-    except (av.error.FFmpegError, ValueError):
-        return False
-    return True
 
 
 def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: VoicePlan = VoicePlan()) -> None:

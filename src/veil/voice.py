@@ -582,9 +582,10 @@ def container_codecs(out: av.container.OutputContainer) -> set[str]:
     return listed | HELD_NOT_LISTED.get(out.format.name, set())
 
 
-def audio_encoder(codec: str, out: av.container.OutputContainer) -> str:
+def audio_encoder(codec: str, out: av.container.OutputContainer, rate: int, layout: str) -> str:
     """The input's codec where FFmpeg has a stable encoder the container takes; else Opus (WebM, Ogg),
-    the container's own (FLAC for .flac, PCM for .wav, MP3 for .mp3), or AAC."""
+    the container's own (FLAC for .flac, PCM for .wav, MP3 for .mp3), or AAC: the first of them that
+    takes the sound's channels (Matroska's own, AC-3, holds at most 5.1)."""
     supported = container_codecs(out)
     # WAV can carry other codecs in name only: players expect PCM in it.
     own = [] if out.format.name == "wav" and not codec.startswith("pcm_") else [codec]
@@ -595,9 +596,29 @@ def audio_encoder(codec: str, out: av.container.OutputContainer) -> str:
             encoder = av.codec.Codec(name, "w")
         except (av.codec.codec.UnknownCodecError, ValueError):
             continue
-        if not encoder.experimental and supported & {name, encoder.name, encoder.canonical_name}:
+        if not encoder.experimental and supported & {name, encoder.name, encoder.canonical_name} \
+                and encoder_takes(encoder.name, rate, layout):
             return encoder.name
     return "aac"
+
+
+def nearest_rate(codec: av.codec.Codec, rate: int) -> int:
+    """`rate`, or the encoder's nearest where it takes only some."""
+    rates = codec.audio_rates
+    return rate if not rates or rate in rates else min(rates, key=lambda r: abs(r - rate))
+
+
+def encoder_takes(name: str, rate: int, layout: str) -> bool:
+    """Whether the encoder opens for this channel layout, at `rate` or its nearest (Opus takes 5.1
+    but not 2.1; AC-3 no more than 5.1)."""
+    codec = av.codec.Codec(name, "w")
+    context = av.CodecContext.create(name, "w")
+    context.sample_rate, context.format, context.layout = nearest_rate(codec, rate), codec.audio_formats[0].name, layout
+    try:
+        context.open()
+    except (av.error.FFmpegError, ValueError):
+        return False
+    return True
 
 
 def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.AudioStream, voice: VoicePlan,
@@ -606,11 +627,10 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
     (`from_zero`: see VoiceEdit)."""
     cc = audio.codec_context
     # canonical: FFmpeg names some decoders apart from their codec (mp3float for MP3)
-    name = audio_encoder(cc.codec.canonical_name, out)
-    codec = av.codec.Codec(name, "w")
-    rates = codec.audio_rates
-    rate = cc.sample_rate if not rates or cc.sample_rate in rates else min(rates, key=lambda r: abs(r - cc.sample_rate))
     layout = output_layout(cc.layout)
+    name = audio_encoder(cc.codec.canonical_name, out, cc.sample_rate, layout)
+    codec = av.codec.Codec(name, "w")
+    rate = nearest_rate(codec, cc.sample_rate)
     stream = add_sound_stream(out, name, rate, layout)
     if codec.lossy and cc.bit_rate and cc.codec.lossy:
         stream.bit_rate = cc.bit_rate  # the input's quality, not the encoder's default
