@@ -502,6 +502,26 @@ def test_speech_at_the_sound_edges_is_silent_to_its_first_and_last_sample():
     assert np.array_equal(muted[middle], tone[middle])
 
 
+def test_a_sound_file_cut_short_or_with_a_gap_is_said_to_be(sound: np.ndarray, tmp_path: Path):
+    """A sound file cut short (its header stating more) or with data passed over (a gap in its
+    timestamps) was written, exit 0, without a word of the sound it lacks."""
+    whole, cut, gapped = tmp_path / "whole.mka", tmp_path / "cut.mka", tmp_path / "gapped.mka"
+    _write_sound(whole, sound[None], "flac", "matroska")
+    cut.write_bytes(whole.read_bytes()[:whole.stat().st_size * 6 // 10])
+    half = len(sound) // 2
+    _write_sound(gapped, sound[None], "flac", "matroska", pieces=[(0.0, slice(0, half)), (half / RATE + 1.0, slice(half, None))])
+    said = {}
+    for source in (whole, cut, gapped):
+        run = _veil(str(source), "-o", str(tmp_path / f"{source.stem}-muted.mka"), "--voice", "mute")
+        assert run.returncode == 0, run.stderr
+        said[source.stem] = " ".join(run.stderr.split())
+    assert "truncated" not in said["whole"] and "gap of" not in said["whole"], said["whole"]
+    assert f"of the {len(sound) / RATE:.2f} s its header states: the file is truncated" in said["cut"], said["cut"]
+    at = re.search(r"a gap of (\d+\.\d+) s at (\d+\.\d+) s in its timestamps", said["gapped"])
+    # (Where the first piece's last FLAC frame ends: a frame holds thousands of samples.)
+    assert at and float(at[1]) < 1.0 + 0.1 and abs(float(at[2]) - half / RATE) < 0.1, said["gapped"]
+
+
 def test_speech_an_hour_in_is_as_silent_as_at_the_start():
     # Sample positions an hour in pass float32's whole numbers (2**24): they must be exact.
     rate = 48000

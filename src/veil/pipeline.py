@@ -445,6 +445,8 @@ def voice_notes(media: MediaPlan, mode: VoiceMode, dry_run: bool) -> list[Note]:
             if media.kind == "video" and mode != "keep" else []
     notes = [Note(overrun_line(record["overrun"], media.kind), warning=True)] \
         if "overrun" in record and mode != "keep" else []
+    if media.kind == "audio":
+        notes += [Note(line, warning=True) for line in sound_damage_lines(record)]
     speech = [r for r in media.regions if r.kind == "speech" and r.start is not None]
     seconds = sum(r.end - r.start for r in speech)
     were = "would be" if dry_run else "were"
@@ -471,6 +473,25 @@ def voice_notes(media: MediaPlan, mode: VoiceMode, dry_run: bool) -> list[Note]:
     if kept := len(speech) - len(treated):
         notes.append(Note(f"{kept} speech segment(s) {were} left audible, as the plan's reviewer chose", warning=True))
     return notes
+
+
+# A sound file's data ending this much before the end its header states, or a gap this long in
+# its timestamps, is damage to say (its output holds the sound there is, a gap as silence).
+SOUND_SHORTFALL_S = 0.5
+SOUND_GAP_S = 0.05
+
+
+def sound_damage_lines(record: dict) -> list[str]:
+    """What a sound file's speech record (`speech.speech_regions`) shows of damage: data ending before
+    the end its header states (a file cut short), a gap in its timestamps (damaged data passed over)."""
+    lines = []
+    if (stated := record.get("stated_seconds")) is not None and stated - record["sound_seconds"] > SOUND_SHORTFALL_S:
+        lines.append(f"its sound ends at {record['sound_seconds']:.2f} s of the {stated:.2f} s its header states: "
+                     "the file is truncated or damaged (or its header wrong), and the output holds the sound there is")
+    if (gap := record.get("widest_gap")) is not None and gap["for_s"] > SOUND_GAP_S:
+        lines.append(f"its sound has a gap of {gap['for_s']:.2f} s at {gap['at_s']:.2f} s in its timestamps (damaged "
+                     "or missing data passed over by the decoder): the output holds silence there")
+    return lines
 
 
 def overrun_line(overrun: dict, kind: str) -> str:

@@ -222,6 +222,7 @@ class Timeline:
         # that much. From where (s from the first frame), and by how much at most (s).
         self.overrun_from: float | None = None
         self.overrun = 0.0
+        self.widest_gap: tuple[float, float] | None = None  # where (s from the first frame), how long (s)
 
     def gap_before(self, frame: av.AudioFrame) -> int:
         """Samples (at the frame's rate) of silence before `frame`; counts the frame."""
@@ -232,6 +233,8 @@ class Timeline:
                 self.origin = at - self.position
             late = round((at - self.origin - self.position) * frame.sample_rate)
             gap = late if late > GAP_S * frame.sample_rate else 0
+            if gap and (self.widest_gap is None or gap / frame.sample_rate > self.widest_gap[1]):
+                self.widest_gap = (float(self.position), gap / frame.sample_rate)
             if late < -GAP_S * frame.sample_rate:
                 self.overrun_from = float(at - self.origin) if self.overrun_from is None else self.overrun_from
                 self.overrun = max(self.overrun, -late / frame.sample_rate)
@@ -361,6 +364,16 @@ class SoundSpeech:
     streams: int  # audio streams heard (none: the file has no sound)
     undecodable_packets: int = 0  # passed over as silence (a damaged file salvaged)
     overrun: tuple[float, float] | None = None  # a stream's sound beyond its place: from (s), by up to (s)
+    widest_gap: tuple[float, float] | None = None  # the widest gap in a stream's timestamps: at (s), for (s)
+    # Where the file's header says its sound ends (s on the same axis), in the formats whose header
+    # states it (STATED_LENGTH_FORMATS); None elsewhere.
+    stated_end: float | None = None
+
+
+# Containers whose header states how long the sound is (Matroska's duration, FLAC's sample count,
+# an MP3's frame count in its Xing or Info header): FFmpeg estimates the others' from the data it
+# has (WAV, Ogg) or from a bit rate (ADTS AAC), which a cut file does not contradict.
+STATED_LENGTH_FORMATS = ("matroska", "flac", "mp3")
 
 
 def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetector | None = None,
@@ -372,9 +385,12 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
     found: list[tuple[float, list[Segment], float]] = []  # per stream: origin, segments, duration
     lost = [0] if salvage else None
     overrun: tuple[float, float] | None = None  # the worst stream's
+    gap: tuple[float, float] | None = None  # the widest stream's, on its own axis
     try:
         with av.open(str(path), "r") as container:
             streams = [stream.index for stream in container.streams.audio]
+            stated = ((container.start_time or 0) + container.duration) / av.time_base \
+                if container.duration and any(f in container.format.name for f in STATED_LENGTH_FORMATS) else None
         if streams:  # the model is loaded for sound only
             detector = detector or shared_voice_detector()
         for index in streams:
@@ -386,12 +402,15 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
                 found.append((float(timeline.origin or 0), segments(probabilities, duration, params), duration))
                 if timeline.overrun_from is not None and (overrun is None or timeline.overrun > overrun[1]):
                     overrun = (timeline.overrun_from, timeline.overrun)
+                if timeline.widest_gap is not None and (gap is None or timeline.widest_gap[1] > gap[1]):
+                    gap = timeline.widest_gap
     except (av.error.FFmpegError, OSError) as error:
         raise SoundError(f"cannot read the file's sound: {reason(error)}") from None
     origin = min((start for start, _, _ in found), default=0.0)
     united = [(a + start - origin, b + start - origin) for start, spans, _ in found for a, b in spans]
     return SoundSpeech(join(united, params.join_s), max((start - origin + d for start, _, d in found), default=0.0),
-                       origin, len(found), lost[0] if lost else 0, overrun)
+                       origin, len(found), lost[0] if lost else 0, overrun, gap,
+                       None if stated is None else stated - origin)
 
 
 def detection_record(params: SpeechParams = SPEECH) -> dict:
@@ -422,5 +441,8 @@ def speech_regions(path: Path, salvage: bool = False) -> tuple[list, dict]:
               "speech_seconds": round(sum(b - a for a, b in speech.segments), 3), "segments": len(speech.segments),
               **({"undecodable_packets": speech.undecodable_packets} if speech.undecodable_packets else {}),
               **({"overrun": {"from_s": round(speech.overrun[0], 3), "up_to_s": round(speech.overrun[1], 3)}}
-                 if speech.overrun else {})}
+                 if speech.overrun else {}),
+              **({"widest_gap": {"at_s": round(speech.widest_gap[0], 3), "for_s": round(speech.widest_gap[1], 3)}}
+                 if speech.widest_gap else {}),
+              **({"stated_seconds": round(speech.stated_end, 3)} if speech.stated_end is not None else {})}
     return regions, record
