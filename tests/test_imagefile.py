@@ -83,6 +83,23 @@ def test_16_bit_files_keep_every_bit(shared_data, tmp_path, channels, suffix):
     assert np.array_equal(read_photo(written).pixels, deep), "changed on writing"
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
+def test_an_orientation_only_xmp_states_is_not_applied(shared_data, tmp_path, fmt: str):
+    """Upright pixels, no EXIF, and an XMP packet that says tiff:Orientation 6: Pillow's getexif()
+    takes XMP's word when the EXIF has none, and the photo came out turned a quarter, where
+    browsers and the EXIF-reading viewers show it upright (as OpenCV reads it)."""
+    rgb = read_photo(shared_data / TWO_PEOPLE).pixels
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description rdf:about="" xmlns:tiff="http://ns.adobe.com/tiff/1.0/"><tiff:Orientation>6'
+           b'</tiff:Orientation></rdf:Description></rdf:RDF></x:xmpmeta>')
+    path = tmp_path / f"xmp.{fmt.lower()}"
+    Image.fromarray(rgb).save(path, fmt, quality=95, xmp=xmp)
+    with Image.open(path) as image:
+        assert "xmp" in image.info and image.getexif().get(0x0112) == 6  # Pillow's reading
+        assert not image.info.get("exif")
+    assert read_photo(path).pixels.shape == rgb.shape
+
+
 def test_16_bit_png_orientation_is_applied_once(shared_data, tmp_path):
     rgb = read_photo(shared_data / TWO_PEOPLE).pixels[:200, :300]
     deep = rgb.astype(np.uint16) * 257

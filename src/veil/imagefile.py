@@ -204,15 +204,14 @@ def _png_exif(path: Path) -> bytes | None:
 
 def _orientation(image: Image.Image, path: Path) -> int:
     """The EXIF orientation; upright (1) where there is none, or where the EXIF cannot be read, as
-    Pillow reads a JPEG's: the EXIF is never written, and the pixels decode all the same."""
+    Pillow reads a JPEG's: the EXIF is never written, and the pixels decode all the same. The EXIF's
+    alone: Pillow's getexif() takes an XMP packet's tiff:Orientation where the EXIF has none, which
+    browsers and the EXIF-reading viewers do not (they show such a photo as stored)."""
+    data = _png_exif(path) if image.format == "PNG" else image.info.get("exif")
+    exif = Image.Exif()
     try:
-        if image.format == "PNG":
-            data = _png_exif(path)
-            exif = Image.Exif()
-            if data:
-                exif.load(data)
-        else:
-            exif = image.getexif()
+        if data:
+            exif.load(data)
     except (SyntaxError, struct.error):  # not a TIFF header; one cut short
         return 1
     orientation = exif.get(ORIENTATION_TAG, 1)
