@@ -55,6 +55,9 @@ CONTAINER_FORMATS = {
     ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts", ".3gp": "3gp", ".3g2": "3g2", ".wmv": "asf",
     ".asf": "asf", ".flv": "flv", ".ogv": "ogg",
 }
+# Muxers that hold no time before zero and have no edit list: FFmpeg moves every stream by the
+# earliest packet's time below zero.
+NO_NEGATIVE_TIMES = frozenset({"avi", "flv", "asf", "asf_stream"})
 # FFmpeg's muxers of the ISO base media file format (MP4, MOV and their kin).
 ISO_MEDIA = frozenset({"mp4", "mov", "3gp", "3g2", "psp", "ipod", "ismv", "f4v"})
 # Containers that keep B-frames' times exactly: an edit list (MP4, MOV; not ISMV's or F4V's
@@ -847,6 +850,11 @@ class Output:
     last_pts: int | None = None  # the last video frame's time, in the video's time base
     # The codec, CRF and (x264, x265) preset the video is encoded with (`written_as`).
     video_written_as: dict[str, Any] = field(default_factory=dict)
+    # Each re-encoded stream's shift (its time base) where its encoder's first packet comes before
+    # zero (an MP3 or AAC encoder's priming) in a container that holds no negative time and has no
+    # edit list to skip the priming (AVI, FLV, ASF): its muxer would move every stream later by that
+    # much, the picture too, rounded up to a whole frame in AVI. The sound starts that much late instead.
+    sound_shifts: dict[int, int] = field(default_factory=dict)
 
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
@@ -923,7 +931,19 @@ class Output:
         for decoded in frames:
             for whole in self.cuts[index].push(decoded):
                 for resampled in resampler.resample(whole):
-                    self.container.mux(stream.encode(resampled))
+                    self._mux_sound(index, stream.encode(resampled))
+
+    def _mux_sound(self, index: int, packets: list[av.Packet]) -> None:
+        """A re-encoded stream's packets, moved by its `sound_shifts` where the container needs."""
+        if self.container.format.name in NO_NEGATIVE_TIMES:
+            for packet in packets:
+                if index not in self.sound_shifts and packet.pts is not None:
+                    self.sound_shifts[index] = max(0, -min(packet.pts, packet.dts if packet.dts is not None else packet.pts))
+                shift = self.sound_shifts.get(index, 0)
+                if shift:
+                    packet.pts = None if packet.pts is None else packet.pts + shift
+                    packet.dts = None if packet.dts is None else packet.dts + shift
+        self.container.mux(packets)
 
     def sound_encoded_again(self, source: av.container.InputContainer) -> list[str]:
         """The sound streams kept (their voices not edited) yet encoded again, since this container
@@ -944,8 +964,8 @@ class Output:
             self.container.mux(last)
         for index, (stream, resampler) in self.reencode.items():
             for resampled in self.cuts[index].drain(resampler):
-                self.container.mux(stream.encode(resampled))
-            self.container.mux(stream.encode(None))
+                self._mux_sound(index, stream.encode(resampled))
+            self._mux_sound(index, stream.encode(None))
         self.container.close()
 
 
