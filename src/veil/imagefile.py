@@ -555,6 +555,11 @@ def read_photo(path: Path) -> Photo:
                 pixels = _opencv_pixels(image, path, messages)
             if pixels is None and _is_16bit_colour(image):
                 truncated = image.format == "PNG" and not _png_complete(path)
+                if fmt == "TIFF" and (turned := image.tag_v2.get(ORIENTATION_TAG)) in (5, 6, 7, 8):
+                    # OpenCV's TIFF decoder turns such a picture with libtiff's 8-bit reader, and fails
+                    # on 16 bits; Pillow would cut it to 8.
+                    raise ImageError(f"cannot decode a 16-bit TIFF stored turned a quarter (its orientation tag "
+                                     f"says {turned}): save it upright, or at 8 bits, first")
                 raise ImageError("cannot decode 16-bit image" + (" (image file is truncated)" if truncated else ""))
             if pixels is None:
                 image.load()
