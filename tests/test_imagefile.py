@@ -141,6 +141,22 @@ def test_tiff_orientation_is_applied_once(shared_data, tmp_path, orientation: in
 
 
 
+def test_libtiffs_own_lines_are_not_printed_beside_veils(shared_data, tmp_path):
+    """A TIFF whose PlanarConfiguration tag holds 26: libtiff printed its own line on stderr
+    ("_TIFFVSetField: tempfile.tif: Bad value 26 ...", naming no file of the user's), -q or not."""
+    path = tmp_path / "planar.tif"
+    Image.open(shared_data / TWO_PEOPLE).convert("RGB").save(path, compression="tiff_adobe_deflate")
+    data = bytearray(path.read_bytes())
+    directory = struct.unpack("<I", data[4:8])[0]
+    for entry in range(directory + 2, directory + 2 + 12 * struct.unpack("<H", data[directory:directory + 2])[0], 12):
+        if struct.unpack("<H", data[entry:entry + 2])[0] == 284:  # PlanarConfiguration
+            data[entry + 8:entry + 10] = struct.pack("<H", 26)
+    path.write_bytes(data)
+    run = veil_subprocess(path, "-o", tmp_path / "out.jpg", "-q")
+    assert run.returncode == 1 and run.stderr.splitlines()[0].startswith(f"veil: {path}: cannot decode"), run.stderr
+    assert "tempfile" not in run.stderr and "_TIFFVSetField" not in run.stderr, run.stderr
+
+
 def stored_turned(upright: np.ndarray, orientation: int) -> np.ndarray:
     """The pixels a file tagged `orientation` (5-8) stores, for a viewer to show `upright`."""
     turn = {5: np.transpose(upright, (1, 0, *range(2, upright.ndim))), 6: np.rot90(upright, 1),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -392,6 +393,9 @@ LIBRARY_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid SOS",
 # libpng's warnings of an eXIf chunk (empty, cut short, a wrong byte order) are of metadata that
 # veil reads itself (upright where unreadable) and never writes: no damage to the picture.
 EXIF_WARNING = "libpng warning: eXIf:"
+# libtiff's lines, as Pillow's decoder has it print them: "module: tempfile.tif: what" (the name
+# Pillow gives libtiff for the file, no file of the user's).
+LIBTIFF_LINE = re.compile(r"^(\w+): tempfile\.tif: ")
 
 
 @contextlib.contextmanager
@@ -424,7 +428,7 @@ def _c_stderr_taken() -> Iterator[list[str] | None]:
             taken.seek(0)
             for line in taken.read().decode(errors="replace").splitlines(keepends=True):
                 if _from_decoder(line):
-                    said.append(line.strip())
+                    said.append(LIBTIFF_LINE.sub(r"\1: ", line.strip()))
                 elif sys.stderr is not None:
                     with contextlib.suppress(OSError, ValueError):  # a closed pipe: the line goes where it would have
                         sys.stderr.write(line)
@@ -447,8 +451,8 @@ def _summed_up(messages: list[str]) -> tuple[str, ...]:
 
 
 def _from_decoder(line: str) -> bool:
-    """Whether a line is one of libjpeg's warnings or libpng's (OpenCV's own log is silenced)."""
-    return line.startswith(LIBRARY_WARNINGS)
+    """Whether a line is one of libjpeg's, libpng's or libtiff's warnings (OpenCV's own log is silenced)."""
+    return line.startswith(LIBRARY_WARNINGS) or LIBTIFF_LINE.match(line) is not None
 
 
 def _opencv_pixels(image: Image.Image, path: Path, messages: list[str]) -> np.ndarray | None:
@@ -562,7 +566,9 @@ def read_photo(path: Path) -> Photo:
                                      f"says {turned}): save it upright, or at 8 bits, first")
                 raise ImageError("cannot decode 16-bit image" + (" (image file is truncated)" if truncated else ""))
             if pixels is None:
-                image.load()
+                with _c_stderr_taken() as said:  # libtiff's and libpng's lines name no file of the user's
+                    image.load()
+                messages.extend(said or [])
                 pixels = _pillow_pixels(_cmyk_to_rgb(image, icc) if image.mode == "CMYK" else image)
             # Both decoders turn a TIFF upright as they read it (OpenCV cannot read a 16-bit one turned
             # a quarter: refused above); other formats are turned here.
