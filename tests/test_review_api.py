@@ -249,7 +249,8 @@ def test_a_reviewed_output_keeps_its_name_against_any_later_run_and_is_never_dup
         Path("a.jpg"), Path("in/a.jpg")]
 
 
-def test_a_run_of_another_file_never_replaces_a_reviewed_output_and_says_whose_output_it_replaces(tmp_path: Path):
+def test_a_run_of_another_file_never_replaces_a_reviewed_output_and_says_whose_output_it_replaces(tmp_path: Path,
+                                                                                                   monkeypatch):
     """A review of in/day1 exported out/a.jpg. `veil in/a.jpg --output-dir out --overwrite` (in/day1/a.jpg
     not in the run, so nothing claimed the name for it) replaced the reviewed export with another
     photo's output without a word; without --overwrite, veil's advice was to use it."""
@@ -262,6 +263,7 @@ def test_a_run_of_another_file_never_replaces_a_reviewed_output_and_says_whose_o
     assert finish_export(TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN,
                                     headers=PAGE_HEADERS))["state"] == "done"
     reviewed = (tmp_path / "out" / "a.jpg").read_bytes()
+    monkeypatch.chdir(tmp_path)  # where a run into a file:// folder keeps its manifest
     for extra in ((), ("--overwrite",)):
         run = photo_support.veil(tmp_path / "in" / "a.jpg", "--output-dir", tmp_path / "out", *extra)
         said = " ".join(run.output.split())
@@ -269,8 +271,9 @@ def test_a_run_of_another_file_never_replaces_a_reviewed_output_and_says_whose_o
         assert "use --overwrite" not in said, said
         assert (tmp_path / "out" / "a.jpg").read_bytes() == reviewed
     # Named by -o (a single file's run keeps no manifest, but reads the one beside its output), or
-    # the folder named by file:// with the manifest named apart: refused alike.
-    for named in (("-o", tmp_path / "out" / "a.jpg"),
+    # by file:// (whose run keeps its manifest in the current folder, unless named): refused alike.
+    for named in (("-o", tmp_path / "out" / "a.jpg"), ("-o", f"file://{tmp_path / 'out' / 'a.jpg'}"),
+                  ("--output-dir", f"file://{tmp_path / 'out'}"),
                   ("--output-dir", f"file://{tmp_path / 'out'}", "--manifest", tmp_path / "out" / MANIFEST_NAME)):
         run = photo_support.veil(tmp_path / "in" / "a.jpg", *named, "--overwrite")
         assert run.exit_code == 1 and "exported by veil review" in " ".join(run.output.split()), run.output

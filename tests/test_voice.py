@@ -533,16 +533,19 @@ def test_a_sound_file_cut_short_or_with_a_gap_is_said_to_be(sound: np.ndarray, t
     """A sound file cut short (its header stating more) or with data passed over (a gap in its
     timestamps) was written, exit 0, without a word of the sound it lacks."""
     whole, cut, gapped = tmp_path / "whole.mka", tmp_path / "cut.mka", tmp_path / "gapped.mka"
+    late = tmp_path / "late.mka"  # (its start counted twice made it look cut short)
     _write_sound(whole, sound[None], "flac", "matroska")
+    _write_sound(late, sound[None], "flac", "matroska", pieces=[(3.0, slice(None))])
     cut.write_bytes(whole.read_bytes()[:whole.stat().st_size * 6 // 10])
     half = len(sound) // 2
     _write_sound(gapped, sound[None], "flac", "matroska", pieces=[(0.0, slice(0, half)), (half / RATE + 1.0, slice(half, None))])
     said = {}
-    for source in (whole, cut, gapped):
+    for source in (whole, late, cut, gapped):
         run = _veil(str(source), "-o", str(tmp_path / f"{source.stem}-muted.mka"), "--voice", "mute")
         assert run.returncode == 0, run.stderr
         said[source.stem] = " ".join(run.stderr.split())
-    assert "truncated" not in said["whole"] and "gap of" not in said["whole"], said["whole"]
+    for name in ("whole", "late"):
+        assert "truncated" not in said[name] and "gap of" not in said[name], said[name]
     assert f"of the {len(sound) / RATE:.2f} s its header states: the file is truncated" in said["cut"], said["cut"]
     at = re.search(r"a gap of (\d+\.\d+) s at (\d+\.\d+) s in its timestamps", said["gapped"])
     # (Where the first piece's last FLAC frame ends: a frame holds thousands of samples.)

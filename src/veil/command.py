@@ -36,7 +36,7 @@ from veil.models import usable_cores
 from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop,
                             say_what_dead_runs_left)
 from veil.kinds import counted
-from veil.names import holds_capture_time, readable_anywhere, real_path, shown
+from veil.names import MANIFEST_NAME, holds_capture_time, readable_anywhere, real_path, shown
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
                           KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, encoding_asked,
@@ -47,7 +47,7 @@ from veil.outputs import (EARLIER_OUTPUT_FOLDER, Input, MediaKind, OutputClaims,
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
 from veil.plan import PIXELATE_BLOCKS, Encoding, MediaPlan, Plan, PlanError, RenderSettings
-from veil.remote import RemoteError, Url, location, location_key
+from veil.remote import LOCAL, RemoteError, Url, location, location_key
 from veil.report import report_paths, write_report
 from veil.terminal import err
 
@@ -261,11 +261,13 @@ def redact(
     try:
         done = read_manifest(manifest) if manifest is not None else {}
         unfinished = started_outputs(manifest, fingerprint) if manifest is not None else {}
-        # A single file's run keeps no manifest; one beside its output still names whose outputs lie there.
+        # A single file's run keeps no manifest, and one into a file:// folder keeps it in the current
+        # folder: the manifest where the outputs lie still names whose outputs they are.
         recorded = done
-        if manifest is None and isinstance(target, Path):
+        if (folder := outputs_folder(target, target_dir)) is not None and (
+                manifest is None or location_key(manifest.parent) != location_key(folder)):
             with contextlib.suppress(OSError):  # unreadable: the run goes on as without it
-                recorded = read_manifest(default_manifest(target, None, target))
+                recorded = {**read_manifest(folder / MANIFEST_NAME), **done}
         owners = output_owners(recorded)
         if isinstance(target_dir, Path) and not dry_run:  # (a dry run names no output)
             inputs = placed_as_made(inputs, done, target_dir, unfinished)
@@ -383,6 +385,15 @@ def find_inputs(paths: list[Path | Url], plan: Plan, plan_file: Path | None,
                               "name them on the command line to fetch them")
         return [Input(where, base, m.kind) for where, base, m in zip(planned, mirrored_bases(planned), plan.media)], []
     return collect_inputs(paths, exclude)
+
+
+def outputs_folder(target: Path | Url | None, target_dir: Path | Url | None) -> Path | None:
+    """The local folder the outputs are written in (-o's, or --output-dir, by path or file:// URL);
+    None for an object store's, or outputs beside their inputs."""
+    place = target_dir if target_dir is not None else target.parent if target is not None else None
+    if isinstance(place, Url) and place.protocol.lower() in LOCAL:
+        place = Path(str(place.path))
+    return place if isinstance(place, Path) else None
 
 
 def killed_runs_own(unfinished: dict[str, str], owners: dict[str, list[str]], source: str, output: str) -> bool:

@@ -24,6 +24,7 @@ import struct
 import sys
 import tempfile
 import threading
+import traceback
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -525,10 +526,20 @@ def decoding_errors(what: str) -> Iterator[None]:
         raise ImageError(f"larger than {MAX_PIXELS // 1_000_000} megapixels (possible decompression bomb)") from None
     except UnidentifiedImageError:
         raise ImageError("not a recognised image format") from None
-    # (RuntimeError: Pillow's AVIF reader on damaged data; TypeError: its TIFF reader on a page
-    # without its size.)
-    except (OSError, SyntaxError, ValueError, EOFError, RuntimeError, TypeError) as error:
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError(f"cannot decode {what} ({error})") from None
+    # Pillow's AVIF reader on damaged data, its TIFF reader on a page without its size; raised
+    # anywhere else (veil's own code), a bug, said as one.
+    except (RuntimeError, TypeError) as error:
+        if not _raised_by_pillow(error):
+            raise
+        raise ImageError(f"cannot decode {what} ({error})") from None
+
+
+def _raised_by_pillow(error: BaseException) -> bool:
+    """Whether the innermost Python frame of the error's traceback is Pillow's (or pillow_heif's)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and any(part in ("PIL", "pillow_heif") for part in Path(frames[-1].filename).parts)
 
 
 def read_photo(path: Path) -> Photo:

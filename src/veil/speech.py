@@ -371,9 +371,32 @@ class SoundSpeech:
 
 
 # Containers whose header states how long the sound is (Matroska's duration, FLAC's sample count,
-# an MP3's frame count in its Xing or Info header): FFmpeg estimates the others' from the data it
-# has (WAV, Ogg) or from a bit rate (ADTS AAC), which a cut file does not contradict.
+# an MP3's frame count in its Xing, Info or VBRI header: `_mp3_states_its_length`): FFmpeg takes the
+# others' from the data it has (WAV, Ogg) or guesses it from a bit rate (ADTS AAC, an MP3 without
+# such a header), which a cut file does not contradict, and a VBR one does.
 STATED_LENGTH_FORMATS = ("matroska", "flac", "mp3")
+MP3_LENGTH_HEADERS = (b"Xing", b"Info", b"VBRI")
+
+
+def _states_its_length(path: Path, container: av.container.InputContainer) -> bool:
+    """Whether the file's header states its sound's length (STATED_LENGTH_FORMATS)."""
+    name = container.format.name
+    if not any(f in name for f in STATED_LENGTH_FORMATS):
+        return False
+    return "mp3" not in name or _mp3_states_its_length(path)
+
+
+def _mp3_states_its_length(path: Path) -> bool:
+    """Whether an MP3's first frame, past its ID3v2 tag, is a Xing, Info or VBRI header (which
+    sits 13-36 bytes into that frame)."""
+    with open(path, "rb") as file:
+        head = file.read(10)
+        if head[:3] == b"ID3" and len(head) == 10 and all(b < 128 for b in head[6:10]):
+            file.seek(10 + sum(b << (7 * (3 - n)) for n, b in enumerate(head[6:10])) + (10 if head[5] & 0x10 else 0))
+        else:
+            file.seek(0)
+        frame = file.read(64)
+    return any(marker in frame for marker in MP3_LENGTH_HEADERS)
 
 
 def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetector | None = None,
@@ -385,12 +408,13 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
     found: list[tuple[float, list[Segment], float]] = []  # per stream: origin, segments, duration
     lost = [0] if salvage else None
     overrun: tuple[float, float] | None = None  # the worst stream's
-    gap: tuple[float, float] | None = None  # the widest stream's, on its own axis
+    gap: tuple[float, float] | None = None  # the widest stream's: on the file's clock (s), for (s)
     try:
         with av.open(str(path), "r") as container:
             streams = [stream.index for stream in container.streams.audio]
-            stated = ((container.start_time or 0) + container.duration) / av.time_base \
-                if container.duration and any(f in container.format.name for f in STATED_LENGTH_FORMATS) else None
+            # (FFmpeg's duration of these is where the sound ends, from zero: a late start is in it.)
+            stated = container.duration / av.time_base \
+                if container.duration and _states_its_length(path, container) else None
         if streams:  # the model is loaded for sound only
             detector = detector or shared_voice_detector()
         for index in streams:
@@ -403,14 +427,14 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
                 if timeline.overrun_from is not None and (overrun is None or timeline.overrun > overrun[1]):
                     overrun = (timeline.overrun_from, timeline.overrun)
                 if timeline.widest_gap is not None and (gap is None or timeline.widest_gap[1] > gap[1]):
-                    gap = timeline.widest_gap
+                    gap = (float(timeline.origin or 0) + timeline.widest_gap[0], timeline.widest_gap[1])
     except (av.error.FFmpegError, OSError) as error:
         raise SoundError(f"cannot read the file's sound: {reason(error)}") from None
     origin = min((start for start, _, _ in found), default=0.0)
     united = [(a + start - origin, b + start - origin) for start, spans, _ in found for a, b in spans]
     return SoundSpeech(join(united, params.join_s), max((start - origin + d for start, _, d in found), default=0.0),
-                       origin, len(found), lost[0] if lost else 0, overrun, gap,
-                       None if stated is None else stated - origin)
+                       origin, len(found), lost[0] if lost else 0, overrun,
+                       None if gap is None else (gap[0] - origin, gap[1]), None if stated is None else stated - origin)
 
 
 def detection_record(params: SpeechParams = SPEECH) -> dict:

@@ -47,7 +47,7 @@ from veil.fferror import external_memory_failures_said, readable_packets, reason
 from veil.interrupt import temporary_folder
 from veil.plan import CODEC_ENCODERS, X26X_CRF_MAX, Encoding
 from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_sound_stream, container_codecs,
-                        encoder_takes, exact_sound_end, output_layout)
+                        encoder_takes, exact_sound_end, nearest_rate, output_layout)
 
 # Output container per suffix; anything else lets FFmpeg guess from the name.
 CONTAINER_FORMATS = {
@@ -1133,7 +1133,7 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
             continue
         # The container cannot hold this codec (PCM in WebM, say): re-encode it.
         codec = "libopus" if out.format.name in ("webm", "ogg") else "aac"
-        rate = 48000 if codec == "libopus" else cc.sample_rate
+        rate = nearest_rate(av.codec.Codec(codec, "w"), cc.sample_rate)
         fmt = av.codec.Codec(codec, "w").audio_formats[0].name
         layout = output_layout(cc.layout)
         stream = add_sound_stream(out, codec, rate, layout if encoder_takes(codec, rate, layout) else "stereo")
