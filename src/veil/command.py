@@ -47,7 +47,7 @@ from veil.outputs import (EARLIER_OUTPUT_FOLDER, Input, MediaKind, OutputClaims,
 from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
 from veil.plan import PIXELATE_BLOCKS, Encoding, MediaPlan, Plan, PlanError, RenderSettings
-from veil.remote import LOCAL, RemoteError, Url, location, location_key
+from veil.remote import RemoteError, Url, as_local, location, location_key
 from veil.report import report_paths, write_report
 from veil.terminal import err
 
@@ -391,8 +391,7 @@ def outputs_folder(target: Path | Url | None, target_dir: Path | Url | None) -> 
     """The local folder the outputs are written in (-o's, or --output-dir, by path or file:// URL);
     None for an object store's, or outputs beside their inputs."""
     place = target_dir if target_dir is not None else target.parent if target is not None else None
-    if isinstance(place, Url) and place.protocol.lower() in LOCAL:
-        place = Path(str(place.path))
+    place = as_local(place) if place is not None else None
     return place if isinstance(place, Path) else None
 
 

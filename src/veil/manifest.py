@@ -31,7 +31,7 @@ from veil.names import (MANIFEST_NAME, can_name_a_file, exact_names, partial_aff
 from veil.outputs import Input, OutputError, Skipped, output_path, published_media, remove_partial_outputs
 from veil.photo import file_sha256
 from veil.pipeline import FileResult
-from veil.remote import LOCAL, Url, is_url, location_key
+from veil.remote import Url, as_local, is_url, location_key
 
 ALREADY_DONE = "already done"
 
@@ -423,8 +423,7 @@ def another_inputs_output(made: dict[str, Record], owners: dict[str, list[str]],
     """The done record of another input than `source` whose output the file `target` is, still as
     that run made it (`owners`: `output_owners(made)`): a run of `source` would replace it. Not
     another input: one that held `source`'s bytes (the same photo moved since, or a copy of it)."""
-    if isinstance(target, Url) and target.protocol.lower() in LOCAL:
-        target = Path(target.path)
+    target = as_local(target)
     if not isinstance(target, Path):
         return None  # (an object store's outputs are not looked at: hashing them means reading them)
     standing = [made[key] for key in owners.get(location_key(target), [])

@@ -224,6 +224,10 @@ def location_key(where: Path | Url | str) -> str:
     if isinstance(where, str):
         protocol, _, rest = where.partition("://")
         where = Url(protocol, PurePosixPath(rest)) if is_url(where) else Path(where)
-    if isinstance(where, Url) and where.protocol.lower() in LOCAL:
-        where = Path(where.path)
+    where = as_local(where)
     return str(where) if isinstance(where, Url) else str(real_path(where))
+
+
+def as_local(where: Path | Url) -> Path | Url:
+    """A file:// (or local://) URL as the path it names; anything else as it is."""
+    return Path(str(where.path)) if isinstance(where, Url) and where.protocol.lower() in LOCAL else where

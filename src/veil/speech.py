@@ -389,12 +389,10 @@ def _states_its_length(path: Path, container: av.container.InputContainer) -> bo
 def _mp3_states_its_length(path: Path) -> bool:
     """Whether an MP3's first frame, past its ID3v2 tag, is a Xing, Info or VBRI header (which
     sits 13-36 bytes into that frame)."""
+    from veil.videofile import id3v2_length  # (videofile imports this module)
+
     with open(path, "rb") as file:
-        head = file.read(10)
-        if head[:3] == b"ID3" and len(head) == 10 and all(b < 128 for b in head[6:10]):
-            file.seek(10 + sum(b << (7 * (3 - n)) for n, b in enumerate(head[6:10])) + (10 if head[5] & 0x10 else 0))
-        else:
-            file.seek(0)
+        file.seek(id3v2_length(file.read(10)) or 0)
         frame = file.read(64)
     return any(marker in frame for marker in MP3_LENGTH_HEADERS)
 

@@ -1410,14 +1410,21 @@ def _id3_tags_end(data: bytes, at: int) -> int:
     while True:
         if data.startswith(b"TAG", at) and at + 128 <= len(data):
             at += 128
-        elif data.startswith(b"ID3", at) and at + 10 <= len(data) and all(b < 128 for b in data[at + 6:at + 10]):
-            size = sum(b << (7 * (3 - n)) for n, b in enumerate(data[at + 6:at + 10]))  # 7 bits a byte
-            ends = at + 10 + size + (10 if data[at + 5] & 0x10 else 0)
-            if ends > len(data):
+        elif (length := id3v2_length(data, at)) is not None:
+            if at + length > len(data):
                 return at
-            at = ends
+            at += length
         else:
             return at
+
+
+def id3v2_length(data: bytes, at: int = 0) -> int | None:
+    """The bytes of the ID3v2 tag that starts at `at` in `data` (its header, the size it states, its
+    footer); None where none starts there."""
+    if not (data.startswith(b"ID3", at) and at + 10 <= len(data) and all(b < 128 for b in data[at + 6:at + 10])):
+        return None
+    size = sum(b << (7 * (3 - n)) for n, b in enumerate(data[at + 6:at + 10]))  # 7 bits a byte
+    return 10 + size + (10 if data[at + 5] & 0x10 else 0)
 
 
 def _frames_end(data: bytes, start: int) -> int:
