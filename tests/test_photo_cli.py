@@ -328,7 +328,9 @@ def test_batch_writes_the_good_photos_and_reports_the_bad(shared_data, tmp_path)
 
 def _damaged_avif_and_tiff(shared_data: Path, folder: Path) -> list[Path]:
     """An AVIF whose primary item is none it holds, one whose picture data is damaged, and a
-    two-page TIFF whose second page has no height: Pillow raises RuntimeError and TypeError."""
+    two-page TIFF whose second page has no height: Pillow raises RuntimeError and TypeError. And a
+    HEIC whose primary item is none it holds, which Pillow does not recognise and FFmpeg reads as
+    a video."""
     folder.mkdir(parents=True, exist_ok=True)
     with Image.open(shared_data / OBAMA) as photo:
         rgb = photo.convert("RGB")
@@ -346,8 +348,13 @@ def _damaged_avif_and_tiff(shared_data: Path, folder: Path) -> list[Path]:
     for entry in range(second + 2, second + 2 + 12 * int.from_bytes(tiff[second:second + 2], "little"), 12):
         if int.from_bytes(tiff[entry:entry + 2], "little") == 257:  # ImageLength, made an unknown tag
             tiff[entry:entry + 2] = (65000).to_bytes(2, "little")
-    files = [folder / "no item.avif", folder / "bad data.avif", folder / "page two.tif"]
-    for path, data in zip(files, (no_item, bad_data, tiff)):
+    buffer = io.BytesIO()
+    rgb.save(buffer, "HEIF", quality=80)
+    heic = bytearray(buffer.getvalue())
+    at = heic.find(b"pitm")
+    heic[at + 8:at + 10] = (77).to_bytes(2, "big")
+    files = [folder / "no item.avif", folder / "bad data.avif", folder / "page two.tif", folder / "no item.heic"]
+    for path, data in zip(files, (no_item, bad_data, tiff, heic)):
         path.write_bytes(data)
     return files
 
@@ -355,13 +362,14 @@ def _damaged_avif_and_tiff(shared_data: Path, folder: Path) -> list[Path]:
 def test_a_damaged_avif_or_tiff_fails_alone_and_named(shared_data, tmp_path):
     """Pillow's AVIF reader raises RuntimeError, its TIFF reader TypeError, for damaged files: one
     in a folder refused the whole run ("unexpected RuntimeError ... a bug in veil", exit 2,
-    nothing redacted, no file named); alone, it was called a bug in veil."""
+    nothing redacted, no file named); alone, it was called a bug in veil. The HEIC was refused as
+    "a .jpg file cannot hold a video", and written as a video to `-o x.mp4`."""
     damaged = _damaged_avif_and_tiff(shared_data, tmp_path / "in")
     copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
     result = veil(tmp_path / "in", "--output-dir", tmp_path / "out")
     assert result.exit_code == 1, result.stderr
     assert (tmp_path / "out" / "two_people.jpg").is_file()
-    assert "4 file(s)" in result.stderr and "3 failed" in result.stderr, result.stderr
+    assert "5 file(s)" in result.stderr and "4 failed" in result.stderr, result.stderr
     assert "bug in veil" not in result.stderr and "unexpected" not in result.stderr, result.stderr
     for path in damaged:
         assert f"failed: {path}" in result.stderr, result.stderr
@@ -369,6 +377,9 @@ def test_a_damaged_avif_or_tiff_fails_alone_and_named(shared_data, tmp_path):
         assert alone.exit_code == 1 and len(error_lines(alone.stderr)) == 1, alone.stderr
         assert "cannot decode" in alone.stderr and "bug in veil" not in alone.stderr, alone.stderr
         assert not (tmp_path / "alone.jpg").exists()
+        as_video = veil(path, "-o", tmp_path / "alone.mp4")
+        assert as_video.exit_code == 1 and "cannot write a photo as .mp4" in as_video.stderr, as_video.stderr
+        assert not (tmp_path / "alone.mp4").exists()
 
 
 def test_decompression_bomb_is_refused(tmp_path):

@@ -531,22 +531,27 @@ def test_re_encoded_sound_never_moves_the_pictures_times(sound: np.ndarray, tmp_
 
 def test_a_sound_file_cut_short_or_with_a_gap_is_said_to_be(sound: np.ndarray, tmp_path: Path):
     """A sound file cut short (its header stating more) or with data passed over (a gap in its
-    timestamps) was written, exit 0, without a word of the sound it lacks."""
+    timestamps) was written, exit 0, without a word of the sound it lacks. A WAV's header states
+    its data's size, which FFmpeg does not compare with the data there is."""
     whole, cut, gapped = tmp_path / "whole.mka", tmp_path / "cut.mka", tmp_path / "gapped.mka"
     late = tmp_path / "late.mka"  # (its start counted twice made it look cut short)
+    whole_wav, cut_wav = tmp_path / "whole_wav.wav", tmp_path / "cut_wav.wav"
     _write_sound(whole, sound[None], "flac", "matroska")
     _write_sound(late, sound[None], "flac", "matroska", pieces=[(3.0, slice(None))])
-    cut.write_bytes(whole.read_bytes()[:whole.stat().st_size * 6 // 10])
+    _write_sound(whole_wav, np.stack([sound, sound]), "pcm_s24le", "wav")
+    for source, target in ((whole, cut), (whole_wav, cut_wav)):
+        target.write_bytes(source.read_bytes()[:source.stat().st_size * 6 // 10])
     half = len(sound) // 2
     _write_sound(gapped, sound[None], "flac", "matroska", pieces=[(0.0, slice(0, half)), (half / RATE + 1.0, slice(half, None))])
     said = {}
-    for source in (whole, late, cut, gapped):
-        run = _veil(str(source), "-o", str(tmp_path / f"{source.stem}-muted.mka"), "--voice", "mute")
+    for source in (whole, late, cut, gapped, whole_wav, cut_wav):
+        run = _veil(str(source), "-o", str(tmp_path / f"{source.stem}-muted{source.suffix}"), "--voice", "mute")
         assert run.returncode == 0, run.stderr
         said[source.stem] = " ".join(run.stderr.split())
-    for name in ("whole", "late"):
+    for name in ("whole", "late", "whole_wav"):
         assert "truncated" not in said[name] and "gap of" not in said[name], said[name]
-    assert f"of the {len(sound) / RATE:.2f} s its header states: the file is truncated" in said["cut"], said["cut"]
+    for name in ("cut", "cut_wav"):
+        assert f"of the {len(sound) / RATE:.2f} s its header states: the file is truncated" in said[name], said[name]
     at = re.search(r"a gap of (\d+\.\d+) s at (\d+\.\d+) s in its timestamps", said["gapped"])
     # (Where the first piece's last FLAC frame ends: a frame holds thousands of samples.)
     assert at and float(at[1]) < 1.0 + 0.1 and abs(float(at[2]) - half / RATE) < 0.1, said["gapped"]

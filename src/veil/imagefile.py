@@ -171,7 +171,12 @@ def _open(path: Path) -> Image.Image:
     with warnings.catch_warnings():
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that; veil refuses both.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        image = Image.open(path)
+        try:
+            image = Image.open(path)
+        except UnidentifiedImageError:
+            if is_heif_still(path):  # pillow-heif's plugin hides libheif's reason: ask libheif for it
+                pillow_heif.open_heif(path, convert_hdr_to_8bit=False).close()
+            raise
     if image.format == "TIFF":
         # Pillow (13.0) maps an uncompressed TIFF's one strip straight from the file, opened by its
         # name, at the size it reports, which for orientation 5-8 is the upright one, not the size
@@ -340,6 +345,24 @@ def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]
             return
         yield kind, content, min(at + size, end)
         at += size
+
+
+# The HEIF and AVIF brands of a single photo (ISO/IEC 23008-12, AV1 image format); a file that
+# names one as its main brand is a photo, even where its image cannot be read.
+HEIF_STILL_BRANDS = {b"mif1", b"mif2", b"heic", b"heix", b"heim", b"heis", b"avif"}
+
+
+def is_heif_still(path: Path | IO[bytes]) -> bool:
+    """Whether the file is an ISO media file whose main brand is a HEIF or AVIF photo's. FFmpeg
+    reads such a file as a one-frame video, and where its primary image is missing, as a video of
+    another of its images."""
+    if isinstance(path, Path):
+        with contextlib.suppress(OSError), open(path, "rb") as file:
+            head = file.read(12)
+    else:
+        head = path.read(12)
+        path.seek(0)
+    return len(head) == 12 and head[4:8] == b"ftyp" and head[8:12] in HEIF_STILL_BRANDS
 
 
 def _heif_extents_present(path: Path) -> bool:

@@ -27,7 +27,7 @@ import av
 import av.error
 from PIL import Image, UnidentifiedImageError
 
-from veil.imagefile import ImageError
+from veil.imagefile import ImageError, is_heif_still
 from veil.interrupt import temporary_file
 from veil.names import MANIFEST_NAME, NAME_MAX, can_name_a_file, partial_affixes, real_path, shown
 from veil.remote import Url, location_key
@@ -62,7 +62,8 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
     except Image.DecompressionBombError:
         return "image"  # refused with its reason when read
     except UnidentifiedImageError:
-        pass
+        if is_heif_still(path):
+            return "image"  # refused with its reason when read
     except (OSError, ValueError, SyntaxError):
         return None
     except (RuntimeError, TypeError):  # Pillow's AVIF and TIFF readers, on a damaged file they know:

@@ -9,6 +9,7 @@ of all streams are united: every stream is then treated over the same times.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -366,16 +367,18 @@ class SoundSpeech:
     overrun: tuple[float, float] | None = None  # a stream's sound beyond its place: from (s), by up to (s)
     widest_gap: tuple[float, float] | None = None  # the widest gap in a stream's timestamps: at (s), for (s)
     # Where the file's header says its sound ends (s on the same axis), in the formats whose header
-    # states it (STATED_LENGTH_FORMATS); None elsewhere.
+    # states it (STATED_LENGTH_FORMATS, and WAV's data size); None elsewhere.
     stated_end: float | None = None
 
 
 # Containers whose header states how long the sound is (Matroska's duration, FLAC's sample count,
 # an MP3's frame count in its Xing, Info or VBRI header: `_mp3_states_its_length`): FFmpeg takes the
 # others' from the data it has (WAV, Ogg) or guesses it from a bit rate (ADTS AAC, an MP3 without
-# such a header), which a cut file does not contradict, and a VBR one does.
+# such a header), which a cut file does not contradict, and a VBR one does. A WAV's header states
+# its data's size, which veil reads itself (`_wav_stated_seconds`).
 STATED_LENGTH_FORMATS = ("matroska", "flac", "mp3")
 MP3_LENGTH_HEADERS = (b"Xing", b"Info", b"VBRI")
+WAV_PCM_TAGS = (1, 3, 0xFFFE)  # integer PCM, float, WAVE_FORMAT_EXTENSIBLE
 
 
 def _states_its_length(path: Path, container: av.container.InputContainer) -> bool:
@@ -397,6 +400,30 @@ def _mp3_states_its_length(path: Path) -> bool:
     return any(marker in frame for marker in MP3_LENGTH_HEADERS)
 
 
+def _wav_stated_seconds(path: Path) -> float | None:
+    """How long a WAV file's sound is by its header: the 'data' chunk's size over the 'fmt '
+    chunk's bytes a second (FFmpeg takes the length of the data there is). None for a header
+    written before its size was known (0 or 0xFFFFFFFF, a recorder's stream) or one unread."""
+    with open(path, "rb") as file:
+        if file.read(12)[8:] != b"WAVE":
+            return None
+        byte_rate = None
+        while len(header := file.read(8)) == 8:
+            kind, size = header[:4], int.from_bytes(header[4:], "little")
+            if kind == b"fmt ":
+                fmt = file.read(size)
+                if len(fmt) >= 14:
+                    tag, rate = int.from_bytes(fmt[:2], "little"), int.from_bytes(fmt[4:8], "little")
+                    # PCM's by its frame size (what decoders read by), a compressed one's as stated
+                    byte_rate = rate * int.from_bytes(fmt[12:14], "little") if tag in WAV_PCM_TAGS \
+                        else int.from_bytes(fmt[8:12], "little")
+                size -= len(fmt)
+            elif kind == b"data":
+                return size / byte_rate if byte_rate and size not in (0, 0xFFFFFFFF) else None
+            file.seek(size + size % 2, os.SEEK_CUR)  # chunks are padded to an even length
+    return None
+
+
 def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetector | None = None,
                 salvage: bool = False) -> SoundSpeech:
     """Speech over all audio streams of a file. Each stream is decoded from its first packet in a
@@ -413,6 +440,8 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
             # (FFmpeg's duration of these is where the sound ends, from zero: a late start is in it.)
             stated = container.duration / av.time_base \
                 if container.duration and _states_its_length(path, container) else None
+            if container.format.name == "wav":
+                stated = _wav_stated_seconds(path)
         if streams:  # the model is loaded for sound only
             detector = detector or shared_voice_detector()
         for index in streams:
