@@ -51,18 +51,23 @@ def sound() -> np.ndarray:
     return np.concatenate([_tone(TONE_S), _utterance(), _tone(TONE_S)])
 
 
-def _write_video(path: Path, samples: np.ndarray, fmt: str = "mp4", sound: str = "aac") -> None:
-    """A small grey video with the sound as 44.1 kHz stereo AAC (or `sound`; then without B-frames,
-    as veil writes the picture into containers other than MP4, MOV, Matroska and MPEG-TS)."""
+def _write_video(path: Path, samples: np.ndarray, fmt: str = "mp4", sound: str = "aac", sound_start: float = 0.0,
+                 picture: str = "libx264") -> None:
+    """A small grey video (H.264, or `picture`) with the sound as 44.1 kHz stereo AAC (or `sound`;
+    then without B-frames, as veil writes the picture into containers other than MP4, MOV, Matroska
+    and MPEG-TS), starting `sound_start` s after the picture."""
     with av.open(str(path), "w", format=fmt) as out:
-        video = out.add_stream("libx264", rate=25)
+        video = out.add_stream(picture, rate=25)
         video.width = video.height = 64
         video.pix_fmt = "yuv420p"
-        if fmt != "mp4":
+        if picture != "libx264":
+            video.bit_rate = 200000  # (WMV's encoder takes no default)
+        elif fmt != "mp4":
             video.options = {"bf": "0"}
         audio = out.add_stream(sound, rate=44100, layout="stereo")
+        audio.bit_rate = 128000  # (WMA's encoder takes no default)
         frame = av.AudioFrame.from_ndarray(samples[None], format="flt", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = RATE, 0, Fraction(1, RATE)
+        frame.sample_rate, frame.pts, frame.time_base = RATE, round(sound_start * RATE), Fraction(1, RATE)
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=44100)
         for chunk in [*resampler.resample(frame), *resampler.resample(None)]:
             for packet in audio.encode(chunk):
@@ -555,6 +560,20 @@ def test_a_sound_file_cut_short_or_with_a_gap_is_said_to_be(sound: np.ndarray, t
     at = re.search(r"a gap of (\d+\.\d+) s at (\d+\.\d+) s in its timestamps", said["gapped"])
     # (Where the first piece's last FLAC frame ends: a frame holds thousands of samples.)
     assert at and float(at[1]) < 1.0 + 0.1 and abs(float(at[2]) - half / RATE) < 0.1, said["gapped"]
+
+
+def test_a_wmv_whose_sound_starts_late_is_whole_and_one_cut_short_is_not(sound: np.ndarray, tmp_path: Path):
+    """FFmpeg adds a late sound's start to the play time an ASF header states (itself the end from
+    zero): a whole WMV whose sound starts 3 s late was refused as truncated. And FFmpeg states no
+    duration for a WMV cut short, which passed as whole where its last packet still decoded."""
+    late, cut = tmp_path / "late.wmv", tmp_path / "cut.wmv"
+    _write_video(late, sound, "asf", "wmav2", sound_start=3.0, picture="wmv2")
+    cut.write_bytes(late.read_bytes()[:late.stat().st_size * 6 // 10])
+    whole = _veil(str(late), "-o", str(tmp_path / "late-out.mkv"), "--voice", "mute")
+    assert whole.returncode == 0 and "truncated" not in whole.stderr, whole.stderr
+    short = _veil(str(cut), "-o", str(tmp_path / "cut-out.mkv"), "--voice", "mute")
+    assert short.returncode == 1 and "the file is truncated or damaged" in short.stderr, short.stderr
+    assert not (tmp_path / "cut-out.mkv").exists()
 
 
 def test_speech_an_hour_in_is_as_silent_as_at_the_start():

@@ -229,6 +229,40 @@ def _matroska_bytes_missing(path: str) -> int:
         return 0
 
 
+# ASF's Header, File Properties and Data Objects (ASF 1.2, sections 3.1, 3.2 and 5.1), as their
+# GUIDs are stored.
+ASF_HEADER_ID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+ASF_FILE_PROPERTIES_ID = bytes.fromhex("a1dcab8c47a9cf118ee400c00c205365")
+ASF_DATA_ID = bytes.fromhex("3626b2758e66cf11a6d900aa0062ce6c")
+ASF_BROADCAST_FLAG_AT = 88  # in the File Properties Object: set, its sizes are not valid
+ASF_DATA_HEADER = 50  # a Data Object's own header: GUID, size, file id, packet count, reserved
+
+
+def _asf_bytes_missing(path: str) -> int:
+    """How many bytes an ASF file (WMV, WMA) lacks of the packets its Data Object says it holds
+    (a copy cut short: FFmpeg states no duration for one, so its times cannot tell); 0 where none,
+    where the size is not valid (a broadcast's) or the file is not ASF."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(30)
+            if header[:16] != ASF_HEADER_ID:
+                return 0
+            header += file.read(int.from_bytes(header[16:24], "little") - 30)
+            at = 30  # past the Header Object's GUID, size, object count and two reserved bytes
+            while at + 24 <= len(header):
+                if header[at:at + 16] == ASF_FILE_PROPERTIES_ID:
+                    flags = header[at + ASF_BROADCAST_FLAG_AT:at + ASF_BROADCAST_FLAG_AT + 4]
+                    if len(flags) < 4 or flags[0] & 1:
+                        return 0
+                at += max(int.from_bytes(header[at + 16:at + 24], "little"), 24)
+            data = file.read(24)
+            if data[:16] != ASF_DATA_ID or (size := int.from_bytes(data[16:], "little")) < ASF_DATA_HEADER:
+                return 0
+            return max(0, file.tell() - 24 + size - file.seek(0, 2))
+    except (OSError, ValueError):
+        return 0
+
+
 def _ebml_size(file: BinaryIO) -> int | None:
     """The EBML element size the file is at (its first byte's leading zeros say how many bytes follow);
     None where the size is unknown (all ones). A size that cannot be read raises ValueError."""
@@ -671,15 +705,26 @@ def _incomplete(container: av.container.InputContainer, video: av.video.stream.V
     # may outlast the picture: every stream is read, `_demuxed`), as a file cut short cuts them all;
     # the duration is an end time in some (Matroska that starts after 0) and a length in others.
     if not video.frames and container.duration:
-        expected = container.duration / av.time_base
+        expected = _stated_end(container)
         slack = 2.5 / float(frame_rate(video)) + 0.5
         if data_end < expected - slack:
             return f"the file is truncated or damaged: its data ends at {data_end:.2f} s of {expected:.2f} s"
     # A subtitle cue stored early may last to the stated duration however short the copy: the
-    # bytes a Matroska file states it holds tell what the times cannot.
-    if missing := _matroska_bytes_missing(container.name):
+    # bytes a Matroska or ASF file states it holds tell what the times cannot.
+    if missing := _matroska_bytes_missing(container.name) or _asf_bytes_missing(container.name):
         return f"the file is truncated or damaged: {missing} bytes of it are missing"
     return None
+
+
+def _stated_end(container: av.container.InputContainer) -> float:
+    """Where the file's header says its data ends (s). FFmpeg gives each ASF stream the file's
+    play time as its length, which is the end from zero, and adds the stream's start to it: a
+    WMV whose sound starts 3 s late would look 3 s longer than it is."""
+    if container.format.name == "asf":
+        ends = [float(s.duration * s.time_base) for s in container.streams if s.duration and s.time_base]
+        if ends:
+            return max(ends)
+    return container.duration / av.time_base
 
 
 def choose_encoder(container_format: str, input_codec: str, bit_depth: int, encoding: Encoding) -> str:
