@@ -12,7 +12,6 @@ from PIL import Image
 import numpy as np
 import pytest
 
-from fastapi.testclient import TestClient
 from photo_support import TWO_PEOPLE, copy_in, rgb_of, share_near, veil
 from test_review_browser import CHROMIUM, api_media, browser, drag, page  # noqa: F401 (fixtures)
 from video_support import clip_of
@@ -26,6 +25,7 @@ from veil.render import redact_frame
 from veil.video import plan_video
 from veil.review.app import LaunchCodes, create_app
 from veil.review.cli import ReviewServer, open_session
+from test_review_api import page_client
 
 MAGENTA = (255, 0, 255)
 TOKEN, PORT = "t0ken-for-tests", 8765  # the review API, called directly (as in test_review_api.py)
@@ -404,7 +404,7 @@ def test_review_shows_kinds_and_draws_a_region_of_any_kind(shared_data: Path, tm
     result = veil(copy_in(shared_data, PLATE, tmp_path), "--hide", "plates", "--dry-run", "--save-plan", plan_path)
     assert result.exit_code == 0, result.output
     session = open_session([], plan_path, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
-    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    client = page_client(create_app(session, TOKEN, PORT, LaunchCodes()), headers=PAGE_HEADERS)
     shown = client.get("/api/media/0").json()
     assert {r["kind"] for r in shown["regions"]} == {"plate"}
     answer = client.post("/api/media/0/regions", json={"frame": 0, "shape": "box", "kind": "text", "box": [10, 10, 60, 40]})
@@ -422,7 +422,7 @@ def test_plates_text_and_people_are_hidden_as_boxes_whatever_a_plan_or_reviewer_
     source = copy_in(shared_data, PLATE, tmp_path)
     assert veil(source, "--hide", "plates", "--dry-run", "--save-plan", plan_path).exit_code == 0
     session = open_session([], plan_path, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
-    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    client = page_client(create_app(session, TOKEN, PORT, LaunchCodes()), headers=PAGE_HEADERS)
     drawn = client.post("/api/media/0/regions", json={"frame": 0, "shape": "ellipse", "kind": "plate", "box": [10, 10, 60, 40]})
     assert drawn.status_code == 400 and "hidden as a box" in drawn.json()["error"]
     unshaped = client.post("/api/media/0/regions", json={"frame": 0, "kind": "plate", "box": [10, 10, 60, 40]})

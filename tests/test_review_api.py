@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+from typing import Any
 from pathlib import Path
 
 import av
@@ -33,7 +34,7 @@ from veil.pipeline import Analysis, FileResult
 from veil.outputs import OutputError
 from veil.plan import Encoding, MediaPlan, Plan, RenderSettings
 from veil.render import redact_frame
-from veil.names import MANIFEST_NAME, shown
+from veil.names import MANIFEST_NAME, partial_affixes, shown
 from veil.review.app import MAX_PLAN_BYTES, LaunchCodes, create_app
 from veil.review.cli import PlanLock, ReviewServer, SessionError, open_session, review_app
 from veil.review.peer import connection_owner, is_own
@@ -64,9 +65,14 @@ def session(detected_plan: Path, tmp_path: Path) -> ReviewSession:
     return open_session([], plan, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
 
 
+def page_client(app: Any, **options: Any) -> TestClient:
+    """A client of the app's pages, under the session's root (`veil.review.app.SessionRoot`)."""
+    return TestClient(app, base_url=ORIGIN + app.state.root, **options)
+
+
 @pytest.fixture
 def client(session: ReviewSession) -> TestClient:
-    return TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    return page_client(create_app(session, TOKEN, PORT, LaunchCodes()), headers=PAGE_HEADERS)
 
 
 def saved(session: ReviewSession) -> Plan:
@@ -91,7 +97,7 @@ def finish_export(client: TestClient) -> dict:
 # --- access control --------------------------------------------------------------
 
 def test_every_request_needs_the_token(session: ReviewSession):
-    bare = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN)
+    bare = page_client(create_app(session, TOKEN, PORT, LaunchCodes()))
     for path in ("/", "/static/app.js", "/static/style.css", "/api/state", "/api/media/0", "/media/0/frame/0.jpg",
                  "/api/plan", "/api/export"):
         assert bare.get(path).status_code == 401, path
@@ -102,6 +108,11 @@ def test_every_request_needs_the_token(session: ReviewSession):
     assert bare.post("/api/export", json={}, headers={"Origin": ORIGIN}).status_code == 401
     bare.cookies.set(f"veil_token_{PORT}", "wrong")
     assert bare.get("/api/state").status_code == 401
+    # Outside the session's root, the token is refused too: the reviewer's browser sends its cookie
+    # only there (a browser sends a host's cookies to any of its ports: another local server's).
+    outside = TestClient(bare.app, base_url=ORIGIN, headers={"X-Veil-Token": TOKEN})
+    for path in ("/", "/static/app.js", "/api/state", "/media/0/frame/0.jpg"):
+        assert outside.get(path).status_code == 401, path
 
 
 def test_one_time_launch_code_becomes_a_cookie(session: ReviewSession):
@@ -115,13 +126,19 @@ def test_one_time_launch_code_becomes_a_cookie(session: ReviewSession):
     # The page itself goes on to the clean address: a 303 from a code reached from the launch page
     # (file://, another site) was followed without the SameSite=Strict cookie, and refused.
     first = browser.get("/", params={"code": code}, follow_redirects=False)
-    assert first.status_code == 200 and '<meta http-equiv="refresh" content="0;url=/">' in first.text
+    root = app.state.root
+    assert len(root) > 20 and TOKEN not in root and code not in root
+    assert first.status_code == 200 and f'<meta http-equiv="refresh" content="0;url={root}">' in first.text
     cookie = first.headers["set-cookie"]
     assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower() and TOKEN in cookie
-    page = browser.get("/")  # the cookie alone is enough now
+    # Only under the root: a browser sent a cookie for "/" to any server on 127.0.0.1 it visited,
+    # another local user's too, which then had the review, original photos and videos.
+    assert f"Path={root};" in cookie.replace("; ", ";") + ";"
+    page = browser.get(root)  # the cookie alone is enough now
     assert page.status_code == 200 and "veil review" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
-    assert browser.get("/media/0/frame/0.jpg").headers["content-type"] == "image/jpeg"
+    assert browser.get(root + "media/0/frame/0.jpg").headers["content-type"] == "image/jpeg"
+    assert browser.get("/media/0/frame/0.jpg").status_code == 401  # (the cookie is not sent there)
     # The code is dead: another browser (no cookie) is refused, and told, as the terminal is, that
     # someone else may have used it first (the reviewer's own browser, beaten to it by another user).
     assert said == []
@@ -161,7 +178,7 @@ def test_no_answer_may_be_embedded_by_another_origin(client: TestClient, session
     the original frames in an <img> (the browser test shows it blocked)."""
     answers = [client.get(path) for path in ("/", "/static/app.js", "/api/state", "/media/0/frame/0.jpg?view=original",
                                              "/media/9/frame/0.jpg", "/api/plan")]
-    answers.append(TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN).get("/api/state"))
+    answers.append(page_client(create_app(session, TOKEN, PORT, LaunchCodes())).get("/api/state"))
     assert [a.status_code for a in answers] == [200, 200, 200, 200, 404, 200, 401]
     assert all(a.headers["cross-origin-resource-policy"] == "same-origin" for a in answers)
 
@@ -225,7 +242,7 @@ def test_a_reviewed_output_keeps_its_name_against_any_later_run_and_is_never_dup
     shutil.copy(PHOTO, tmp_path / "in" / "day1" / "a.jpg")
     session = open_session([tmp_path / "in" / "day1"], None, tmp_path / "review.json", tmp_path / "out", None,
                            RenderSettings(), Analysis(FAST))
-    assert finish_export(TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN,
+    assert finish_export(page_client(create_app(session, TOKEN, PORT, LaunchCodes()),
                                     headers=PAGE_HEADERS))["state"] == "done"
     reviewed = (tmp_path / "out" / "a.jpg").read_bytes()
     # Another photo of the same name in in/: refused, named as the reviewed one's place.
@@ -260,7 +277,7 @@ def test_a_run_of_another_file_never_replaces_a_reviewed_output_and_says_whose_o
         photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "in" / "a.jpg")
     session = open_session([tmp_path / "in" / "day1"], None, tmp_path / "review.json", tmp_path / "out", None,
                            RenderSettings(), Analysis(FAST))
-    assert finish_export(TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN,
+    assert finish_export(page_client(create_app(session, TOKEN, PORT, LaunchCodes()),
                                     headers=PAGE_HEADERS))["state"] == "done"
     reviewed = (tmp_path / "out" / "a.jpg").read_bytes()
     monkeypatch.chdir(tmp_path)  # where a run into a file:// folder keeps its manifest
@@ -463,13 +480,19 @@ def test_server_binds_loopback_and_stops(session: ReviewSession):
     assert server.socket.getsockname()[0] == "127.0.0.1"
     server.start()
     try:
-        assert httpx.get(server.base + "/api/state").status_code == 401
-        assert httpx.get(server.base + "/api/state", headers={"X-Veil-Token": server.token}).status_code == 200
+        assert httpx.get(server.base + server.root + "api/state").status_code == 401
+        assert httpx.get(server.base + server.root + "api/state", headers={"X-Veil-Token": server.token}).status_code == 200
         assert server.token not in server.url and len(server.token) >= 24
         url = server.url
         with httpx.Client() as browser:
             assert browser.get(url, follow_redirects=True).status_code == 200
         assert httpx.get(url).status_code == 401 and server.url != url
+        if server.own_user_only:
+            # The connection's owner is its socket's: uvicorn took an X-Forwarded-For from a loopback
+            # peer for the client's address, so another user could name the reviewer's browser's open
+            # connection there and be taken for the reviewer.
+            forged = httpx.get(server.url, headers={"X-Forwarded-For": "127.0.0.1:9"})
+            assert forged.status_code == 200, forged.text
     finally:
         server.stop()
     assert not server.thread.is_alive()
@@ -522,7 +545,7 @@ def test_an_uploaded_plans_settings_are_not_taken_and_the_reviewer_is_told(sessi
     """The upload's render settings were dropped without a word: a reviewer who uploaded a plan
     made with --mode pixelate --voice mute exported black ellipses and voices kept, thinking otherwise."""
     said: list[str] = []
-    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes(), said.append), base_url=ORIGIN,
+    client = page_client(create_app(session, TOKEN, PORT, LaunchCodes(), said.append),
                         headers=PAGE_HEADERS)
     own = session.plan.to_json()
     uploaded = session.plan.to_json()
@@ -1208,6 +1231,50 @@ def test_edits_wait_while_an_export_runs_and_the_page_learns_the_plan_changed_si
     assert client.get("/api/state").json()["revision"] > exported["export"]["revision"]  # the page says: export again
 
 
+def test_a_review_stopped_during_its_export_says_what_it_wrote(session: ReviewSession):
+    """Stopped (Ctrl+C, SIGTERM) while its export ran, the review ended saying only "no partial
+    output was left": one output written, the next not, no report, and not a word of it; the plan's
+    log said the export had started, never that it ended."""
+    from veil.pipeline import render_planned
+    from veil.report import write_report
+
+    release = threading.Event()
+    second = session.plan.media[1].path
+
+    def held_render(media: MediaPlan, *args) -> FileResult:  # the real renderer; the second file waits
+        if media.path == second:
+            release.wait(60)
+        return render_planned(media, *args)
+
+    assert session.export_stopped() is None  # none running
+    assert session.start_export(held_render, write_report)
+    try:
+        while session.export_state.done < 1:
+            threading.Event().wait(0.05)
+        said = session.export_stopped()
+    finally:
+        release.set()
+    first = session.targets[0]
+    assert said is not None and f"1 file(s) written ({shown(first)}), 1 not, and no report was written" in said, said
+    ended = [e for e in saved(session).edits if e.action == "export_finished"][0]
+    assert ended.detail["stopped"] and list(ended.detail["written"].values()) == [str(first.absolute())]
+    while session.export_state.state == "running":
+        threading.Event().wait(0.1)
+
+
+def test_a_review_says_an_unfinished_output_a_killed_export_left(detected_plan: Path, tmp_path: Path):
+    # Killed outright (SIGKILL) during an export, a review leaves the file it was writing; the next
+    # review of the same files, --overwrite or not, neither removed it nor said a word of it.
+    plan = tmp_path / "p.veil-plan.json"
+    shutil.copy(detected_plan, plan)
+    prefix, suffix = partial_affixes(tmp_path / PHOTO.name)
+    left = tmp_path / f"{prefix}k1ll3d00{suffix}"
+    left.write_bytes(b"unfinished")
+    said = _review_until_served("--plan", str(plan), "--output-dir", str(tmp_path), "--no-browser")
+    assert f"1 unfinished output(s) of an interrupted export or run lie beside this review's outputs, e.g. " \
+        f"{shown(left)}: remove them" in " ".join(said.split()), said
+
+
 def test_an_export_is_recorded_in_the_output_folders_manifest_so_no_later_run_takes_it_for_an_original(
         client: TestClient, session: ReviewSession, tmp_path: Path):
     # An export kept no manifest: the next run into the folder warned of the reviewed outputs as
@@ -1323,7 +1390,7 @@ def test_a_file_whose_name_is_not_utf8_can_be_reviewed_and_exported(tmp_path: Pa
     shutil.copy(PHOTO, photo)
     session = open_session([photo], None, tmp_path / "plan.json", tmp_path / "out", None, RenderSettings(),
                            Analysis(FAST))
-    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    client = page_client(create_app(session, TOKEN, PORT, LaunchCodes()), headers=PAGE_HEADERS)
     for path in ("/api/state", "/api/media/0"):
         answer = client.get(path)
         assert answer.status_code == 200 and answer.json()["media" if path == "/api/state" else "name"], path
@@ -1358,7 +1425,7 @@ def speech_session(speech_media, tmp_path: Path) -> ReviewSession:
 
 @pytest.fixture
 def speech_client(speech_session: ReviewSession) -> TestClient:
-    return TestClient(create_app(speech_session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    return page_client(create_app(speech_session, TOKEN, PORT, LaunchCodes()), headers=PAGE_HEADERS)
 
 
 def segments(plan: Plan, media: int) -> dict[str, tuple[float, float, bool, str | None]]:
@@ -1454,7 +1521,7 @@ def test_the_original_sound_is_served_to_the_page_only(speech_client: TestClient
     part = speech_client.get("/media/0/sound", headers={"Range": "bytes=0-99"})  # the player seeks by ranges
     assert part.status_code == 206 and len(part.content) == 100
     assert "media-src 'self'" in whole.headers["content-security-policy"]
-    bare = TestClient(create_app(speech_session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN)
+    bare = page_client(create_app(speech_session, TOKEN, PORT, LaunchCodes()))
     assert bare.get("/media/1/sound").status_code == 401
     assert speech_client.get("/media/1/sound", headers={"Host": "evil.example:8765"}).status_code == 403
     assert client.get("/media/0/sound").status_code == 404  # a photo has no sound
@@ -1467,8 +1534,8 @@ def test_a_file_moved_away_during_the_review_is_said_not_a_server_error(session:
     for moved in (session, speech_session):
         for media in moved.plan.media:
             media.path = str(tmp_path / "moved" / Path(media.path).name)
-    pictures = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
-    sounds = TestClient(create_app(speech_session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    pictures = page_client(create_app(session, TOKEN, PORT, LaunchCodes()), headers=PAGE_HEADERS)
+    sounds = page_client(create_app(speech_session, TOKEN, PORT, LaunchCodes()), headers=PAGE_HEADERS)
     track = session.plan.media[1].regions[0]
     start = min(track.boxes)
     for answer, name in [(pictures.get("/media/0/frame/0.jpg"), PHOTO.name),
@@ -1540,7 +1607,7 @@ def test_a_damaged_video_salvaged_shows_every_planned_frame_in_review(tmp_path: 
     media = session.plan.media[0]
     damage = media.detection["stream"]["damage"]
     assert damage["undecodable_packets"] or damage["frames_out_of_order"] or damage["damaged_frames"], damage
-    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    client = page_client(create_app(session, TOKEN, PORT, LaunchCodes()), headers=PAGE_HEADERS)
     status = finish_export(client)
     assert status["state"] == "done", status
     with av.open(status["outputs"][str(bad)]) as c:
@@ -1570,7 +1637,7 @@ def test_every_frame_can_be_shown_in_any_order(tmp_path: Path, name: str, option
     with av.open(str(source)) as c:
         decoded = [f.to_ndarray(format="rgb24").astype(float) for f in c.decode(video=0)]
     assert len(decoded) == session.plan.media[0].frame_count
-    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    client = page_client(create_app(session, TOKEN, PORT, LaunchCodes()), headers=PAGE_HEADERS)
     for index in range(len(decoded) - 1, -1, -7):
         answer = client.get(f"/media/0/frame/{index}.jpg?view=original")
         assert answer.status_code == 200, (index, answer.text)
@@ -1591,7 +1658,7 @@ def test_every_frame_of_an_animation_is_shown_as_it_is_exported(tmp_path: Path):
                          **({"lossless": True} if name.endswith(".webp") else {}))
     session = open_session([tmp_path / "clip.gif", tmp_path / "clip.webp"], None, tmp_path / "plan.json",
                            tmp_path / "out", None, RenderSettings(), Analysis(FAST))
-    client = TestClient(create_app(session, TOKEN, PORT, LaunchCodes()), base_url=ORIGIN, headers=PAGE_HEADERS)
+    client = page_client(create_app(session, TOKEN, PORT, LaunchCodes()), headers=PAGE_HEADERS)
     for index, name in enumerate(("clip.gif", "clip.webp")):
         with Image.open(tmp_path / name) as animation:
             frames = [np.asarray(frame.convert("RGB"), float) for frame in ImageSequence.Iterator(animation)]

@@ -113,7 +113,7 @@ def drag(page, media: dict, start: tuple[float, float], end: tuple[float, float]
 
 
 def api_media(page, index: int) -> dict:
-    return page.evaluate(f"fetch('/api/media/{index}').then(r => r.json())")
+    return page.evaluate(f"fetch('api/media/{index}').then(r => r.json())")
 
 
 def open_file(page, server: ReviewServer, index: int) -> dict:
@@ -140,6 +140,7 @@ def test_address_without_token_is_refused(browser, served):
     page = browser.new_page()
     response = page.goto(server.base + "/")
     assert response.status == 401
+    assert page.goto(server.base + server.root).status == 401
     assert "one-time address" in page.content()
     page.close()
 
@@ -150,7 +151,7 @@ def test_launch_address_works_once(browser, served):
     first = browser.new_page()
     assert first.goto(used).status == 200
     first.wait_for_selector(".card[data-index='1']")
-    assert first.url == server.base + "/"  # the dead code out of the address bar
+    assert first.url == server.base + server.root  # the dead code out of the address bar
     assert first.goto(used).status == 200  # the browser with the cookie may reopen it
     first.close()
     other = browser.new_context().new_page()  # another browser profile: no cookie
@@ -170,7 +171,7 @@ def test_the_launch_page_opens_the_review(browser, served):
     page = context.new_page()
     page.goto(launch_page(folder, server.url).as_uri())
     page.wait_for_selector(".card[data-index='1']")
-    assert page.url == server.base + "/"
+    assert page.url == server.base + server.root
     context.close()
 
 
@@ -191,12 +192,16 @@ onload="document.title = 'shown ' + this.naturalWidth" onerror="document.title =
 
 
 @pytest.fixture
-def attacker(served) -> Iterator[str]:
+def attacker(served) -> Iterator[tuple[str, list[str]]]:
     server, _ = served
-    pages = {"/": ATTACK.format(base=server.base).encode(), "/embed": EMBED.format(base=server.base).encode()}
+    # The attacker is given the session's root here (the review's own address names it).
+    base = server.base + server.root.rstrip("/")
+    pages = {"/": ATTACK.format(base=base).encode(), "/embed": EMBED.format(base=base).encode()}
+    cookies = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            cookies.append(self.headers.get("Cookie") or "")
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
             self.end_headers()
@@ -209,10 +214,21 @@ def attacker(served) -> Iterator[str]:
     thread = threading.Thread(target=host.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{host.server_address[1]}/"
+        yield f"http://127.0.0.1:{host.server_address[1]}/", cookies
     finally:
         host.shutdown()
         host.server_close()
+
+
+def test_another_local_server_is_never_sent_the_reviews_cookie(page, served, attacker):
+    """A browser sends a host's cookies to every port of it: the token's cookie, set for "/", went to
+    any server on 127.0.0.1 the reviewer's browser visited (another local user's), which then had
+    the review, original photos and videos. It is set for the session's root alone."""
+    server, _ = served
+    page.goto(server.url)
+    page.wait_for_selector(".card[data-index='1']")
+    page.goto(attacker[0] + "embed")
+    assert attacker[1] and not any("veil_token" in sent for sent in attacker[1]), attacker[1]
 
 
 def test_another_local_page_cannot_change_anything(page, served, attacker):
@@ -221,8 +237,8 @@ def test_another_local_page_cannot_change_anything(page, served, attacker):
     page.goto(server.url)  # the reviewer's browser has the cookie
     page.wait_for_selector(".card[data-index='1']")
     before = plan.read_bytes()
-    page.goto(attacker)
-    page.wait_for_url(server.base + "/api/export")  # the form's post, after the three fetches have had their answers
+    page.goto(attacker[0])
+    page.wait_for_url(server.base + server.root + "api/export")  # the form's post, after the three fetches have had their answers
     assert "only from the review page" in page.content()
     assert plan.read_bytes() == before and not (folder / "out").exists()
     assert Plan.load(plan).edits == []
@@ -232,7 +248,7 @@ def test_another_local_page_cannot_show_the_original_frames(page, served, attack
     server, _ = served
     page.goto(server.url)  # the reviewer's browser has the cookie
     page.wait_for_selector(".card[data-index='1']")
-    page.goto(attacker + "embed")
+    page.goto(attacker[0] + "embed")
     page.wait_for_function("() => document.title !== ''")
     assert page.title() == "blocked"
 
@@ -362,7 +378,7 @@ def test_an_edit_made_while_the_page_follows_another_window_stays_on_screen(page
     page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
     held = held_answers(page, "**/api/media/0")  # the page's own fetch of the regions
     # Another window's change (a request of the browser's, not of this page's code): the page follows it.
-    page.evaluate("fetch('/api/media/0/regions/f2/shape', {method: 'POST', headers: {'Content-Type': "
+    page.evaluate("fetch('api/media/0/regions/f2/shape', {method: 'POST', headers: {'Content-Type': "
                   "'application/json'}, body: JSON.stringify({shape: 'box'})})")
     while not held:
         page.wait_for_timeout(100)

@@ -2,9 +2,13 @@
 
 Security model: the server binds to 127.0.0.1 only, and every request (page, scripts,
 images, API) must carry the session's random token, in an HttpOnly SameSite=Strict cookie
-or an `X-Veil-Token` header. The token itself never appears in an address: the address
-printed holds a one-time launch code instead, which `GET /?code=` exchanges for the cookie
-and which is dead once used. Where the system says who owns each connection (Linux), only the
+or an `X-Veil-Token` header, and be for a path under the session's random root (`SessionRoot`):
+the cookie is given for that path alone, since browsers send a host's cookies to every port of
+it, and another local user's server on 127.0.0.1 would otherwise be sent the token by the
+reviewer's browser. Neither the token nor the root appears in the address printed or on any
+command line: that address holds a one-time launch code instead, which `GET /?code=` exchanges
+for the cookie, leading the browser on to the root, and which is dead once used. The page's
+own address names the root, which is of no use without the cookie. Where the system says who owns each connection (Linux), only the
 programs of the user who started the server may exchange a code (`veil.review.peer`), so a code
 another user reads off the browser's command line is of no use to them; elsewhere the browser is
 started on a private page that leads to the address, never on the address itself. A code presented
@@ -84,15 +88,30 @@ def page_leading_to(address: str) -> str:
             f'<title>veil review</title><p><a href="{escaped}">Open the review page</a></p>\n')
 
 
-# The answer to a launch code: the cookie, and a page that goes on to the clean address (which
+# The answer to a launch code is the cookie, and a page that goes on to the session's root (which
 # keeps the dead code out of the address bar and history). A 303 there did not do: the browser
 # comes from the launch page, a file:// page, another site, and a redirect that began there is
 # sent without the SameSite=Strict cookie it has just been given; the page's own step is same-site.
-ENTERED_PAGE = page_leading_to("/")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # No frame number or pixel coordinate needs more digits; longer ones are refused before
 # Python builds (or refuses, with a ValueError) a huge int.
 MAX_INT_DIGITS = 18
+
+
+class SessionRoot:
+    """The session's paths under its random root: `/<root>/api/state` is routed as `/api/state`,
+    marked as asked for inside it ("veil.inside"), which the guard requires of every request but
+    the launch code's exchange."""
+
+    def __init__(self, app: Callable, root: str):
+        self.app, self.root = app, root
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http":
+            inside = scope["path"].startswith(self.root)
+            path = scope["path"][len(self.root) - 1:] if inside else scope["path"]
+            scope = {**scope, "path": path, "raw_path": path.encode(), "veil.inside": inside}
+        await self.app(scope, receive, send)
 
 
 class JsonAnswer(JSONResponse):
@@ -215,8 +234,12 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
     server can do where the system lists it."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.router.route_class = AnsweringJson
+    app.state.root = root = f"/{secrets.token_urlsafe(18)}/"  # the page's address: `SessionRoot`
+    entered_page = page_leading_to(root)
     pixels = MediaPixels(session.plan.media)
     cookie = f"veil_token_{port}"  # cookies ignore ports: two sessions must not share one
+    # A browser that exchanged a launch code is known again by this at "/", where its token is not sent.
+    entered_cookie, entered = f"veil_entered_{port}", secrets.token_urlsafe(18)
     hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
 
     def authorised(request: Request) -> bool:
@@ -232,9 +255,14 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
             return plain(403, "this review answers only to the programs of the user who started it: open its address "
                               "in a browser of that user's")
         if codes.redeem(code) or authorised(request):
-            response = Response(ENTERED_PAGE, media_type="text/html; charset=utf-8")
-            response.set_cookie(cookie, token, httponly=True, samesite="strict", path="/")
+            response = Response(entered_page, media_type="text/html; charset=utf-8")
+            response.set_cookie(cookie, token, httponly=True, samesite="strict", path=root)
+            response.set_cookie(entered_cookie, entered, httponly=True, samesite="strict", path="/")
             return response
+        if secrets.compare_digest(request.cookies.get(entered_cookie, "").encode(), entered.encode()):
+            # The browser that used it, reopening the address: its token cookie waits under the root.
+            # (This cookie goes to every port of the host, so it gives nothing but this way on.)
+            return Response(entered_page, media_type="text/html; charset=utf-8")
         if codes.was_used(code):
             # The browser that used it holds the cookie: this one did not, and may be the reviewer's,
             # beaten to the code by someone who has the review now.
@@ -254,7 +282,7 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
             response = plain(403, "this server answers only to its loopback address")
         elif code is not None:
             response = enter(code, request)
-        elif not authorised(request):
+        elif not (request.scope.get("veil.inside") and authorised(request)):
             response = plain(401, "open the one-time address `veil review` printed in the terminal")
         else:
             # The Host was checked above: the page's own origin is the one it was loaded from.
@@ -262,6 +290,8 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
         for name, value in SECURITY_HEADERS.items():
             response.headers[name] = value
         return response
+
+    app.add_middleware(SessionRoot, root=root)  # (added last: it runs first, before the guard)
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, error: NotFound):

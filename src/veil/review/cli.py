@@ -37,7 +37,7 @@ from veil.manifest import (Record, another_inputs_output, another_inputs_refusal
                            output_owners, placed_as_made, read_manifest)
 from veil.names import MANIFEST_NAME, first_few, real_path, shown
 from veil.outputs import (Input, OutputClaims, OutputError, check_writable, collect_inputs, media_at, mirrored_bases,
-                          not_a_file, output_path, replacing_refused)
+                          not_a_file, output_path, partial_outputs, replacing_refused)
 from veil.pipeline import Analysis, FileTask, redact_file
 from veil.photo import file_sha256
 from veil.plan import PIXELATE_BLOCKS, Encoding, Plan, PlanError, RenderSettings
@@ -106,6 +106,10 @@ def review(
             raise typer.Exit(2)
         for line in options_acting_on_nothing(ctx, session.plan, {media.kind for media in session.plan.media}):
             say(f"veil review: {line}")
+        if stale := partial_outputs(*session.targets):
+            # Left by a review or run killed outright (SIGKILL, power loss) while it wrote them.
+            say(f"veil review: {len(stale)} unfinished output(s) of an interrupted export or run lie beside this "
+                f"review's outputs, e.g. {shown(stale[0])}: remove them")
         server = ReviewServer(session, port)
         say(f"plan file (saved after every edit): {session.plan_path}")
         say(f"review page (a one-time address; a new one is printed when it is used): {server.url}")
@@ -120,7 +124,11 @@ def review(
                 # From a thread: a browser named by $BROWSER (or a text one) is waited for until it
                 # exits, and the server, not serving until this returned, never answered it.
                 threading.Thread(target=open_browser, args=(address,), daemon=True).start()
-            server.run()
+            try:
+                server.run()
+            finally:
+                if cut_short := session.export_stopped():
+                    say(f"veil review: WARNING: {cut_short}")
     finally:
         lock.release()
 
@@ -466,7 +474,11 @@ class ReviewServer:
         # Where the system shows whose each connection is, only this user's programs take a code.
         self.own_user_only = sees_own_connections(self.socket)
         self.app = create_app(session, self.token, self.port, self.codes, say, own_user_only=self.own_user_only)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False))
+        self.root = self.app.state.root  # the page's path, under which alone the cookie is sent
+        # No proxy headers: uvicorn takes a loopback peer's X-Forwarded-For for the client's address,
+        # and the launch code's exchange looks up that address's owner (`veil.review.peer`).
+        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False,
+                                                    proxy_headers=False))
         self.thread: threading.Thread | None = None
 
     @property

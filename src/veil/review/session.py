@@ -23,7 +23,7 @@ from typing import Any
 
 from veil.batch import BatchError
 from veil.manifest import REVIEWED, ManifestWriter, Record, recorded_name, settings_fingerprint
-from veil.names import shown
+from veil.names import first_few, shown
 from veil.pipeline import FileResult, one_line, unexpected_error
 from veil.plan import Box, Edit, Kind, MediaPlan, Plan, Region, drawn_shape, now_iso
 from veil.report import ALL_MEDIA
@@ -362,6 +362,7 @@ class ReviewSession:
                                        "reason": f"exported to {shown(target)}, but not recorded: {error}"})
                 with self.lock:
                     self.export_state.done += 1
+                    self.export_state.outputs = dict(outputs)  # what a stop now leaves (`export_stopped`)
         finally:
             if writer is not None:
                 writer.close()
@@ -386,6 +387,25 @@ class ReviewSession:
                           {"written": {path: str(Path(target).absolute()) for path, target in outputs.items()},
                            "failed": failed, "report": str(Path(report).absolute()) if report else None}, None,
                           changes_regions=False)
+
+    def export_stopped(self) -> str | None:
+        """Where the review stops during an export (its thread ends with the process): what it had
+        written, logged in the plan as the export's end, and said as a line; None if none runs."""
+        with self.lock:
+            if self.export_state.state != "running":
+                return None
+            written = self.export_state.outputs
+            self.export_state = replace(self.export_state, state="failed", error="the review was stopped")
+            with contextlib.suppress(PlanNotSaved):
+                self._log(ALL_MEDIA, "export_finished", None,
+                          {"written": {path: str(Path(target).absolute()) for path, target in written.items()},
+                           "failed": [], "stopped": True, "report": None}, None, changes_regions=False)
+        left = len(self.plan.media) - len(written)
+        return (f"the review was stopped during its export: {len(written)} file(s) written"
+                f"{' (' + first_few([shown(Path(t)) for t in written.values()]) + ')' if written else ''}, "
+                f"{left} not, and no report was written, so what was written is in no audit report: open the "
+                f"review again (`veil review --plan {shown(self.plan_path)}`) and export (with --overwrite to "
+                "replace those written)")
 
     def _export_one(self, media: MediaPlan, target: Path, plan: Plan, render: Renderer, fingerprint: str,
                     outputs: dict[str, str], failed: list[dict[str, str]]) -> Record:

@@ -81,7 +81,7 @@ async function edit(method, path, body, done) {
     if (body && body.reason) $("reason").value = "";
     takeState(answer);
     if (answer.changed) S.media = answer.changed;
-    else if (S.media) S.media = await api("GET", `/api/media/${S.media.index}`);
+    else if (S.media) S.media = await api("GET", `api/media/${S.media.index}`);
     if (S.selected && !regionById(S.selected) && !segmentById(S.selected)) S.selected = null;
     if (done) done(answer);
     drawAll();
@@ -129,7 +129,7 @@ function showGallery() {
       img.textContent = "sound";
     } else {
       img.alt = item.name;
-      img.src = `/media/${item.index}/frame/0.jpg?view=redacted&size=thumb&rev=${S.state.revision}`;
+      img.src = `media/${item.index}/frame/0.jpg?view=redacted&size=thumb&rev=${S.state.revision}`;
     }
     const name = document.createElement("div");
     name.className = "name";
@@ -150,7 +150,7 @@ function showGallery() {
 
 async function openMedia(index) {
   try {
-    S.media = await api("GET", `/api/media/${index}`);
+    S.media = await api("GET", `api/media/${index}`);
   } catch (error) {
     say(error.message, true);
     return;
@@ -173,7 +173,7 @@ async function openMedia(index) {
   player.pause();
   player.hidden = !hasSound();
   // The original sound, fetched only when played (preload none): it is the whole input file.
-  if (hasSound()) player.src = `/media/${S.media.index}/sound`; else player.removeAttribute("src");
+  if (hasSound()) player.src = `media/${S.media.index}/sound`; else player.removeAttribute("src");
   $("title").textContent = S.media.name;
   $("overlay").setAttribute("viewBox", `0 0 ${S.media.width} ${S.media.height}`);
   say(sound ? "Listen, and check every speech segment on the timeline."
@@ -250,7 +250,7 @@ function boxAt(region, frame) {
 
 function frameUrl(frame, view) {
   const rev = view === "redacted" ? S.state.revision : 0;
-  return `/media/${S.media.index}/frame/${frame}.jpg?view=${view}&rev=${rev}`;
+  return `media/${S.media.index}/frame/${frame}.jpg?view=${view}&rev=${rev}`;
 }
 
 function drawAll() {
@@ -453,18 +453,18 @@ function drawSelection() {
   buttons.className = "buttons";
   if (box && S.media.kind !== "image") {
     buttons.append(button("delete-box", "Delete box in this frame", "Delete", () =>
-      edit("POST", `/api/media/${S.media.index}/regions/${region.id}/delete-box`, withReason({ frame: S.frame })), "danger"));
+      edit("POST", `api/media/${S.media.index}/regions/${region.id}/delete-box`, withReason({ frame: S.frame })), "danger"));
   }
   buttons.append(button("delete-region", S.media.kind !== "image" ? "Delete whole track" : "Delete region",
     S.media.kind !== "image" ? "Shift+Delete" : "Delete", deleteRegion, "danger"));
   if (region.kind === "face") {  // plates, text and people are hidden as boxes (the server refuses an ellipse)
     buttons.append(button("toggle-shape", region.shape === "ellipse" ? "Make it a box" : "Make it an ellipse", "", () =>
-      edit("POST", `/api/media/${S.media.index}/regions/${region.id}/shape`,
+      edit("POST", `api/media/${S.media.index}/regions/${region.id}/shape`,
         withReason({ shape: region.shape === "ellipse" ? "box" : "ellipse" }))));
   }
   if (region.keep_visible) {
     buttons.append(button("keep-visible", "Hide again", "", () =>
-      edit("POST", `/api/media/${S.media.index}/regions/${region.id}/keep`, withReason({ keep: false }))));
+      edit("POST", `api/media/${S.media.index}/regions/${region.id}/keep`, withReason({ keep: false }))));
   } else {
     buttons.append(button("keep-visible", "Keep visible (consent)…", "Needs a reason", keepVisible));
   }
@@ -486,7 +486,7 @@ function drawSelection() {
       const end = Number(input.value);
       if (!box) { say("select a frame where the region has a box, then follow from there", true); return; }
       say(`following ${region.id} from frame ${S.frame} to ${end}…`);
-      edit("POST", `/api/media/${S.media.index}/regions/${region.id}/extend`, withReason({ start: S.frame, end }),
+      edit("POST", `api/media/${S.media.index}/regions/${region.id}/extend`, withReason({ start: S.frame, end }),
         (answer) => say(`added ${answer.added} box(es) to ${region.id}`));
     });
     row.append(label, go);
@@ -500,7 +500,7 @@ function drawSegmentSelection(panel, segment) {
   head.textContent = `Selected ${segment.id}: speech, ${seconds(segment.start)} to ${seconds(segment.end)}, ` +
     `found by ${segment.source}` + (segment.keep_visible ? `. Kept audible: ${segment.reason}` : "");
   panel.append(head);
-  const path = `/api/media/${S.media.index}/regions/${segment.id}`;
+  const path = `api/media/${S.media.index}/regions/${segment.id}`;
   const buttons = document.createElement("div");
   buttons.className = "buttons";
   buttons.append(button("play-segment", "Play", "Play the original sound of this segment", () => playSegment(segment)));
@@ -550,7 +550,7 @@ function drawSpeechOptions() {
   const t = now();
   const [startInput, endInput] = timeInputs(box, "new", t, Math.min(t + NEW_SEGMENT_S, S.media.sound_seconds));
   box.append(button("add-segment", "Add segment", "Mark speech the detector missed", () =>
-    edit("POST", `/api/media/${S.media.index}/speech`, withReason({ start: Number(startInput.value), end: Number(endInput.value) }),
+    edit("POST", `api/media/${S.media.index}/speech`, withReason({ start: Number(startInput.value), end: Number(endInput.value) }),
       (answer) => { S.selected = answer.region; say(`added ${answer.region}`); })));
 }
 
@@ -612,7 +612,7 @@ function deleteRegion() {
   if (!S.selected) return;
   const id = S.selected;
   const what = segmentById(id) ? "treated" : "hidden";
-  return edit("POST", `/api/media/${S.media.index}/regions/${id}/delete`, withReason({}),
+  return edit("POST", `api/media/${S.media.index}/regions/${id}/delete`, withReason({}),
     () => say(`deleted ${id}: it will not be ${what} (Ctrl+Z undoes this)`));
 }
 
@@ -623,7 +623,7 @@ function deleteBoxHere() {
   if (S.media.kind === "image") return deleteRegion();
   if (!boxAt(region, S.frame)) { say(`${region.id} has no box in this frame`, true); return; }
   const frame = S.frame;
-  return edit("POST", `/api/media/${S.media.index}/regions/${region.id}/delete-box`, withReason({ frame }),
+  return edit("POST", `api/media/${S.media.index}/regions/${region.id}/delete-box`, withReason({ frame }),
     () => say(`removed ${region.id}'s box on frame ${frame}: that frame is not hidden there (Ctrl+Z undoes this)`));
 }
 
@@ -637,13 +637,13 @@ function keepVisible() {
   }
   const id = S.selected;
   const what = segmentById(id) ? "audible" : "visible";
-  return edit("POST", `/api/media/${S.media.index}/regions/${id}/keep`, withReason({ keep: true }),
+  return edit("POST", `api/media/${S.media.index}/regions/${id}/keep`, withReason({ keep: true }),
     () => say(`${id} kept ${what}, for the reason given (Ctrl+Z undoes this)`));
 }
 
 // The server undoes only a change to the file on screen: one to another file is named instead.
-function undo() { return edit("POST", "/api/undo", { media: S.media ? S.media.index : null }, (a) => say(`undid ${a.undone}`)); }
-function redo() { return edit("POST", "/api/redo", { media: S.media ? S.media.index : null }, (a) => say(`redid ${a.redone}`)); }
+function undo() { return edit("POST", "api/undo", { media: S.media ? S.media.index : null }, (a) => say(`undid ${a.undone}`)); }
+function redo() { return edit("POST", "api/redo", { media: S.media ? S.media.index : null }, (a) => say(`redid ${a.redone}`)); }
 
 // --- pointer: select, move, resize, draw ------------------------------------------
 
@@ -724,10 +724,10 @@ function onPointerUp(event) {
     return;
   }
   if (current.kind === "draw") {
-    edit("POST", `/api/media/${S.media.index}/regions`, withReason({ frame: S.frame, shape: drawnShape(), kind: S.drawKind, box }),
+    edit("POST", `api/media/${S.media.index}/regions`, withReason({ frame: S.frame, shape: drawnShape(), kind: S.drawKind, box }),
       (answer) => { S.selected = answer.region; say(`added ${answer.region}`); });
   } else {
-    edit("POST", `/api/media/${S.media.index}/regions/${S.selected}/box`, withReason({ frame: S.frame, box }));
+    edit("POST", `api/media/${S.media.index}/regions/${S.selected}/box`, withReason({ frame: S.frame, box }));
   }
 }
 
@@ -924,7 +924,7 @@ async function startExport() {
   $("export-panel").hidden = false;
   showExport({ state: "running", done: 0, total: S.state.media.length, outputs: {}, revision: null });
   try {
-    await api("POST", "/api/export");
+    await api("POST", "api/export");
     // The export renders the plan as the server holds it: a change made in another window since
     // this page last looked is shown now, before the export is said to match the screen.
     await followOtherWindows();
@@ -937,7 +937,7 @@ async function startExport() {
 async function pollExport() {
   let status;
   try {
-    status = await api("GET", "/api/export");
+    status = await api("GET", "api/export");
   } catch (error) {
     say(error.message, true);
     return;
@@ -1015,7 +1015,7 @@ async function start() {
   $("frame").addEventListener("error", () => say(`Frame ${S.frame} could not be shown: the server could not decode it.`, true));
   window.addEventListener("resize", () => S.media && drawAll());
   try {
-    takeState(await api("GET", "/api/state"));
+    takeState(await api("GET", "api/state"));
   } catch (error) {
     say(error.message, true);
     return;
@@ -1033,7 +1033,7 @@ async function followOtherWindows() {
   if (S.busy || !S.state) return;
   let state;
   try {
-    state = await api("GET", "/api/state");
+    state = await api("GET", "api/state");
   } catch (_) {
     return;  // the server stopped: the next edit says so
   }
@@ -1043,7 +1043,7 @@ async function followOtherWindows() {
   takeState(state);
   const shown = S.media;
   if (shown) {
-    const media = await api("GET", `/api/media/${shown.index}`);
+    const media = await api("GET", `api/media/${shown.index}`);
     // Taken only if nothing replaced the regions on screen while it came: an edit made here
     // answers with newer ones (these would hide it, the page then at the plan's revision), and
     // another file may have been opened (these would be drawn, and edited, as its own).
