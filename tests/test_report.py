@@ -91,14 +91,33 @@ def test_report_describes_models_settings_files_and_regions(tmp_path: Path):
                                   "region": "f4", "detail": {"boxes": 1}, "reason": "a poster"}
 
 
+def test_a_plans_file_not_among_the_runs_inputs_is_never_read_for_the_report(tmp_path: Path):
+    """A plan from elsewhere named a file the run did not render (a document of the user's, a URL
+    its author serves): the report hashed it, reading it or fetching it, and published its hash."""
+    source, output, document = tmp_path / "in.png", tmp_path / "out.png", tmp_path / "document.pdf"
+    plan = photo_plan(source)
+    document.write_bytes(b"%PDF-1.4 a document of the user's")
+    plan.media.append(MediaPlan(path=str(document), kind="image", width=8, height=8, sha256="cd" * 32))
+    render_photo(plan.media[0], plan.render, output)
+    report = build_report(plan, {str(source): str(output)})
+    rendered, other = report["files"]
+    assert rendered["input_sha256"] == sha(source) and rendered["input_matches_plan"]
+    assert other["input_sha256"] is None and other["input_matches_plan"] is None
+    assert report["not_redacted"] == [{"path": str(document), "status": "not rendered",
+                                       "reason": "in the plan, not among this run's inputs"}]
+    write_report(plan, {str(source): str(output)}, tmp_path / "audit.json")
+    assert sha(document) not in (tmp_path / "audit.json").read_text()
+    assert "not looked at (not among this run&#x27;s inputs)" in (tmp_path / "audit.html").read_text()
+
+
 def test_report_tracks_video_provenance_and_changed_inputs(tmp_path: Path):
     media = video_media()
     media.detection = {"model_sha256": "0" * 64}
     plan = Plan(media=[media])
-    report = build_report(plan, {})
+    report = build_report(plan, {}, [{"path": media.path, "status": "failed", "reason": "gone"}])
     assert not report["models"][0]["matches_plan"]
     file = report["files"][0]
-    assert file["input_sha256"] is None and not file["input_matches_plan"]  # the file is gone
+    assert file["input_sha256"] is None and file["input_matches_plan"] is False  # the file is gone
     assert file["output"] is None and file["output_sha256"] is None
     assert file["unanalysed_frames"] == [[8, 9]]
     assert file["unchecked_frames"] == [[4, 5]]  # --only-range gaps stay visible to an auditor

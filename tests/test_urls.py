@@ -285,6 +285,21 @@ def test_a_bad_url_is_one_clear_line(tmp_path, memory):
         assert "s3://bucket/in: Install s3fs" in one_error(veil("s3://bucket/in/", "--output-dir", "s3://bucket/out/"))
 
 
+def test_a_url_holding_a_password_or_a_query_is_refused_without_saying_them(tmp_path):
+    """A URL's password, and a signed URL's signature or token, were written with it into the plan,
+    the report and the output folder's manifest (which go with the outputs), and a query string
+    named the output ("b.jpg?X-Amz-Signature=....jpg")."""
+    for url, secret in (("https://alice:S3cretPW@127.0.0.1:9/a.jpg", "S3cretPW"),
+                        ("https://127.0.0.1:9/b.jpg?X-Amz-Signature=SIGabc&token=TOKxyz", "SIGabc"),
+                        ("s3://AKIAKEY:S3cretKEY@bucket/in/", "S3cretKEY")):
+        for command in ((url, "--output-dir", tmp_path / "out", "--report", tmp_path / "r.json"),
+                        (tmp_path, "--output-dir", url)):
+            result = run_veil(*command)
+            assert result.returncode == 2 and secret not in result.stderr, result.stderr
+            assert "a password in a URL is a secret" in result.stderr or "query string" in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "r.json").exists()
+
+
 def test_a_url_through_an_fsspec_cache_is_refused_before_anything_is_copied(shared_data, tmp_path, monkeypatch):
     """fsspec's caches (simplecache::, filecache::, blockcache::) keep their copies of the files in
     a folder of their own in the temp folder: a killed run left its unredacted inputs there, and no

@@ -945,6 +945,31 @@ def test_webvtt_subtitles_are_kept_without_speakers_names_or_cue_labels(tmp_path
     assert not any(p.has_sidedata("webvtt_identifier") for p in cues)
 
 
+def test_mov_text_subtitles_are_kept_without_boxes_no_player_shows(tmp_path: Path):
+    """An MP4's own subtitles (3GPP timed text) hold the cue's text, then boxes: a style players
+    read, and any other a writer adds (a note, a hyperlink's address), which none shows. Those were
+    copied with --keep-subtitles."""
+    text, note = b"Hello", b"speaker Jane Doe +48.8584+002.2945"
+    # One style record: characters 0-5 in font 1, bold, 18 px, white.
+    style = struct.pack(">I4sH", 8 + 2 + 12, b"styl", 1) + struct.pack(">HHHBB4B", 0, 5, 1, 1, 18, 255, 255, 255, 255)
+    cue = struct.pack(">H", len(text)) + text + style + struct.pack(">I4s", 8 + len(note), b"note") + note
+    source = tmp_path / "talk.mp4"
+    def timed_text(out: av.container.OutputContainer) -> tuple[av.stream.Stream, bytes]:
+        stream = out.add_stream("mov_text")
+        # (FFmpeg's encoder opens only with a header, which it makes the stream's sample description)
+        stream.codec_context.subtitle_header = (b"[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, "
+                                                b"Fontname, Fontsize\nStyle: Default,Arial,18\n\n[Events]\n")
+        return stream, cue
+
+    _a_second_with(source, timed_text)
+    assert note in source.read_bytes()
+    _veil_quietly(source, "-o", tmp_path / "kept.mp4", "--keep-subtitles")
+    with av.open(str(tmp_path / "kept.mp4")) as c:
+        assert c.streams.subtitles[0].codec_context.name == "mov_text"
+        cues = [bytes(p) for p in c.demux(subtitles=0) if p.size]
+    assert cues == [struct.pack(">H", len(text)) + text + style]
+
+
 def _a_second_with(path: Path, add: Callable[[av.container.OutputContainer], tuple[av.stream.Stream, bytes]],
                    attachments: dict[str, bytes] | None = None) -> None:
     """The first second of a YouTube Faces clip written to `path` with one more stream (`add`

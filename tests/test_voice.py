@@ -576,6 +576,67 @@ def test_a_wmv_whose_sound_starts_late_is_whole_and_one_cut_short_is_not(sound: 
     assert not (tmp_path / "cut-out.mkv").exists()
 
 
+def test_a_recordings_wall_clock_times_are_not_kept(sound: np.ndarray, tmp_path: Path):
+    """A camera or recorder that writes its wall clock as the file's timestamps (an NVR's
+    recording, FFmpeg's -copyts): the output's clock started at the moment it was recorded, to the
+    second (its sound's own and the picture's, whether the sound was copied or encoded again)."""
+    plain, clocked = tmp_path / "plain.mkv", tmp_path / "clocked.mkv"
+    _write_video(plain, sound, "matroska", "aac", sound_start=0.5)
+    recorded_at = 1714979289  # 2024-05-06 07:08:09 UTC
+    with av.open(str(plain)) as source, av.open(str(clocked), "w", format="matroska") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in source.streams}
+        for packet in source.demux():
+            if packet.dts is not None:
+                shift = round(recorded_at / packet.time_base)
+                packet.pts, packet.dts = packet.pts + shift, packet.dts + shift
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+
+    def starts(path: Path) -> dict[str, float]:
+        with av.open(str(path)) as c:
+            return {s.type: float(s.start_time * s.time_base) for s in c.streams}
+
+    assert starts(clocked)["video"] == pytest.approx(recorded_at)
+    for mode in ("keep", "mute"):
+        out = tmp_path / f"{mode}.mkv"
+        run = _veil(str(clocked), "-o", str(out), "--voice", mode, "-q")
+        assert run.returncode == 0, run.stderr
+        written = starts(out)
+        assert written["video"] < 0.1 and written["audio"] - written["video"] == pytest.approx(0.5, abs=0.05), written
+
+
+def test_copied_sound_keeps_no_data_beside_its_packets(sound: np.ndarray, tmp_path: Path):
+    """A Matroska block's additional data (packet side data, which no player shows) was copied with
+    each sound packet of --voice keep: a name and a place could ride along unseen."""
+    from av.packet import PacketSideData, packet_sidedata_type_from_literal
+
+    plain, carried = tmp_path / "plain.mkv", tmp_path / "carried.mkv"
+    _write_video(plain, sound, "matroska", "aac")
+    marker = b"Jane Doe +48.8584+002.2945"
+    additional = (1).to_bytes(8, "big") + marker  # the BlockAddID, then the data
+    with av.open(str(plain)) as source, av.open(str(carried), "w", format="matroska") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in source.streams}
+        for packet in source.demux():
+            if packet.dts is not None:
+                if packet.stream.type == "audio":
+                    side = PacketSideData(packet_sidedata_type_from_literal("matroska_block_additional"), len(additional))
+                    side.update(additional)
+                    packet.set_sidedata(side)
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    assert carried.read_bytes().count(marker) > 10
+    out = tmp_path / "out.mkv"
+    run = _veil(str(carried), "-o", str(out), "--voice", "keep", "-q")
+    assert run.returncode == 0, run.stderr
+    assert marker not in out.read_bytes()
+
+    def sound_packets(path: Path) -> list[bytes]:
+        with av.open(str(path)) as c:
+            return [bytes(p) for p in c.demux(audio=0) if p.size]
+
+    assert sound_packets(out) == sound_packets(plain)  # the sound itself copied as it is
+
+
 def test_speech_an_hour_in_is_as_silent_as_at_the_start():
     # Sample positions an hour in pass float32's whole numbers (2**24): they must be exact.
     rate = 48000

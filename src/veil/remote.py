@@ -47,6 +47,26 @@ def is_url(text: str) -> bool:
     return URL_PATTERN.match(text) is not None
 
 
+# Where a URL is recorded (a plan's, a report's and an output folder's manifest's record of its
+# input or output, the outputs' names), secrets in it would go with it.
+RECORDED = "which veil records with it (in the plan, the report and the output folder's manifest)"
+
+
+def _refuse_secrets(protocol: str, rest: str) -> None:
+    """A URL holding a password (user:password@host), or a query string (https://host/a.jpg?...,
+    where a signed URL carries its signature or token), refused, said without them."""
+    authority, slash, path = rest.partition("/")
+    user, at, host = authority.rpartition("@")
+    if at and ":" in user:
+        said = f"{protocol}://{user.partition(':')[0]}:***@{host}{slash}{path}"
+        raise RemoteError(f"{shown(said)}: a password in a URL is a secret {RECORDED}: give it to the backend "
+                          "instead (its configuration or environment variables)")
+    if protocol.lower().split("::")[-1] == "https" and "?" in rest:
+        said = f"{protocol}://{rest.partition('?')[0]}?..."
+        raise RemoteError(f"{shown(said)}: a URL's query string often holds a signature or token, {RECORDED}, and "
+                          "would name its output: download the file first, and name it by its path")
+
+
 @dataclass(frozen=True)
 class Url:
     """A file or folder named by URL, named like a path: `name`, `parent`, `/`, `relative_to`."""
@@ -58,6 +78,7 @@ class Url:
     def parse(cls, text: str) -> Url:
         """The URL `text`, refused at once when no installed backend serves its protocol."""
         protocol, _, rest = text.partition("://")
+        _refuse_secrets(protocol, rest)
         if set(protocol.lower().split("::")) & PLAIN_TEXT:
             raise RemoteError(f"{shown(text)}: {protocol}:// sends the media over the network unencrypted "
                               "(use sftp:// or https://, or a local copy)")

@@ -49,6 +49,7 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
     unrendered = [{"path": media.path, "status": "not rendered",
                    "reason": "in the plan, not among this run's inputs"}
                   for media in plan.media if not dry_run and media.path not in outputs and location_key(media.path) not in listed]
+    others = {entry["path"] for entry in unrendered}
     return {
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
@@ -77,7 +78,8 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
         },
         # A file not written is spoken of as planned ("would be written"), not as done.
         "files": [file_entry(media, outputs.get(media.path), plan.edits, plan.render.voice,
-                             [n.text for n in notes(media, plan.encoding, dry_run or media.path not in outputs)])
+                             [n.text for n in notes(media, plan.encoding, dry_run or media.path not in outputs)],
+                             looked_at=media.path not in others)
                   for media in plan.media],
         "not_redacted": list(not_redacted or []) + unrendered,
         "edits": [edit_entry(e) for e in plan.edits],
@@ -131,12 +133,14 @@ def redaction_text(render: dict[str, Any]) -> str:
 
 
 def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: str = "keep",
-               said: list[str] | None = None) -> dict[str, Any]:
+               said: list[str] | None = None, looked_at: bool = True) -> dict[str, Any]:
     """`said`: the notes the run gave on the file (what was left out of its output, frames hidden
-    whole, a decoder's warnings), as it printed them."""
+    whole, a decoder's warnings), as it printed them. `looked_at`: the file is one of the run's
+    inputs, whose hash is taken as it is now; a plan's other file is not read (a plan from
+    elsewhere would have veil fetch a URL, or hash a local document, the user never named)."""
     pictured = [r for r in media.regions if r.kind != "speech"]  # speech is on the time axis: see "voice"
     hiding = media.hiding_regions()
-    actual = current_sha256(media.path)
+    actual = current_sha256(media.path) if looked_at else None
     mine = [e for e in edits if e.media == media.path]
     return {
         "input": media.path,
@@ -147,8 +151,9 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         "frame_count": media.frame_count,
         "input_sha256": actual,
         "plan_input_sha256": media.sha256,
-        # False means the file changed after the plan was made: the boxes may not fit it.
-        "input_matches_plan": media.sha256 is None or actual == media.sha256,
+        # False means the file changed after the plan was made: the boxes may not fit it; None, that
+        # it was not looked at (not among this run's inputs).
+        "input_matches_plan": (media.sha256 is None or actual == media.sha256) if looked_at else None,
         "output": output,
         "output_sha256": current_sha256(output) if output else None,
         # A video's codec, CRF and preset as encoded (the settings' encoding leaves veil's choices None).
@@ -321,7 +326,8 @@ def file_html(file: dict[str, Any]) -> str:
         row("Kind", f"{file['kind']}, {file['width']}x{file['height']}, {file['frame_count']} frame(s)"),
         *([row("Notes (as the run gave them)", "; ".join(file["notes"]))] if file["notes"] else []),
         row("Input SHA-256", file["input_sha256"], code=True),
-        row("Input unchanged since planning", "yes" if file["input_matches_plan"] else "NO"),
+        row("Input unchanged since planning", "not looked at (not among this run's inputs)"
+            if file["input_matches_plan"] is None else "yes" if file["input_matches_plan"] else "NO"),
         row("Output", file["output"] or "(not written)"),
         row("Output SHA-256", file["output_sha256"], code=True),
         *([row("Video written as", written_as_text(file["video_written_as"]))] if file["video_written_as"] else []),

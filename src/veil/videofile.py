@@ -900,6 +900,20 @@ class Output:
     # edit list to skip the priming (AVI, FLV, ASF): its muxer would move every stream later by that
     # much, the picture too, rounded up to a whole frame in AVI. The sound starts that much late instead.
     sound_shifts: dict[int, int] = field(default_factory=dict)
+    # Where the written streams' clock starts in the input (s; `clock_origin`): every packet is
+    # written that much earlier, so the output's clock starts at zero. A camera's or a recorder's
+    # own clock (its wall clock, FFmpeg's -copyts) would otherwise tell when it was recorded.
+    origin: Fraction = Fraction(0)
+
+    def _from_origin(self, packets: list[av.Packet]) -> None:
+        """The packets' times counted from the output's origin (`origin`), in place."""
+        if not self.origin:
+            return
+        for packet in packets:
+            if packet.time_base:
+                shift = round(self.origin / packet.time_base)
+                packet.pts = None if packet.pts is None else packet.pts - shift
+                packet.dts = None if packet.dts is None else packet.dts - shift
 
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
@@ -920,6 +934,7 @@ class Output:
             first, *rest = packets
             packets = [*self.first_packet_filter.filter(first), *self.first_packet_filter.filter(None), *rest]
             self.first_packet_filter = None
+        self._from_origin(packets)
         self.container.mux(packets)
 
     def _after_the_last(self, frame: av.VideoFrame) -> None:
@@ -960,7 +975,9 @@ class Output:
                 packet, self.held[index] = self.held.get(index), packet
                 if packet is None:
                     return
+            packet = decoding_data_only(packet)
             packet.stream = self.copies[index]
+            self._from_origin([packet])
             self.container.mux(packet)
             return
         stream, resampler = self.reencode[index]
@@ -980,6 +997,7 @@ class Output:
 
     def _mux_sound(self, index: int, packets: list[av.Packet]) -> None:
         """A re-encoded stream's packets, moved by its `sound_shifts` where the container needs."""
+        self._from_origin(packets)
         if self.container.format.name in NO_NEGATIVE_TIMES:
             for packet in packets:
                 if index not in self.sound_shifts and packet.pts is not None:
@@ -1006,6 +1024,7 @@ class Output:
             if last.pts is not None and last.duration:
                 last.duration = max(1, min(last.duration, self.sound_ends[index] - last.pts))
             last.stream = self.copies[index]
+            self._from_origin([last])
             self.container.mux(last)
         for index, (stream, resampler) in self.reencode.items():
             for resampled in self.cuts[index].drain(resampler):
@@ -1055,10 +1074,22 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         cuts = {index: LastFrameCut(source, source.streams[index]) for index in reencode}
         ends = {index: end for index in copies if (end := exact_sound_end(source, source.streams[index])) is not None}
         return Output(out, stream, copies, reencode, sei_stripper, rewritten=rewritten, cuts=cuts, sound_ends=ends,
-                      salvage=salvage, fields=FieldOrder.of(stream), video_written_as=written_as(stream))
+                      salvage=salvage, fields=FieldOrder.of(stream), video_written_as=written_as(stream),
+                      origin=clock_origin(source, [video.index, *copies, *reencode]))
     except Exception:
         out.close()
         raise
+
+
+def clock_origin(source: av.container.InputContainer, written: list[int]) -> Fraction:
+    """Where the clock of the streams written starts (s): the earliest of their starts, or the
+    file's; never before zero (a start before it is an encoder's priming, an edit list's
+    cut, which the output keeps as it is)."""
+    starts = [Fraction(s.start_time) * s.time_base for s in (source.streams[i] for i in written)
+              if s.start_time is not None and s.time_base]
+    if not starts and source.start_time is not None:
+        starts = [Fraction(source.start_time, av.time_base)]
+    return max(Fraction(0), min(starts, default=Fraction(0)))
 
 
 def written_as(stream: av.video.stream.VideoStream) -> dict[str, Any]:
@@ -1480,6 +1511,25 @@ def _frames_end(data: bytes, start: int) -> int:
     return at
 
 
+# The side data a copied packet keeps: what decoding it needs. Any other can carry anything no
+# player shows (a Matroska block's additional data, chained metadata strings), copied unseen.
+DECODING_SIDE_DATA = {"skip_samples", "new_extradata", "param_change",
+                      "webvtt_settings"}  # (a cue's placement: `webvtt_as_shown` keeps it so)
+
+
+def decoding_data_only(packet: av.Packet) -> av.Packet:
+    """The packet with no side data but what decoding it needs (`DECODING_SIDE_DATA`)."""
+    sides = list(packet.iter_sidedata())
+    if all(side.data_type in DECODING_SIDE_DATA for side in sides):
+        return packet
+    bare = _timed_like(av.Packet(bytes(packet)), packet)
+    bare.is_keyframe = packet.is_keyframe
+    for side in sides:
+        if side.data_type in DECODING_SIDE_DATA:
+            bare.set_sidedata(side)
+    return bare
+
+
 def _timed_like(packet: av.Packet, original: av.Packet) -> av.Packet:
     packet.pts, packet.dts, packet.duration, packet.time_base = (original.pts, original.dts, original.duration,
                                                                  original.time_base)
@@ -1492,6 +1542,33 @@ def without_header(extradata: bytes) -> tuple[bytes, Callable[[av.Packet], av.Pa
     return b"", lambda packet: packet
 
 
+# The boxes after a 3GPP timed text (mov_text) cue's text that players read: its styles,
+# highlights and wrapping. Any other (a hyperlink's address, a box of a writer's own) is shown by
+# none and may hold anything.
+MOV_TEXT_SHOWN_BOXES = {b"styl", b"hlit", b"hclr", b"twrp", b"krok", b"dlay", b"blnk"}
+
+
+def mov_text_as_shown(extradata: bytes) -> tuple[bytes, Callable[[av.Packet], av.Packet]]:
+    """A 3GPP timed text stream (MP4's own subtitles): its header (styles and fonts) kept, each
+    cue cut to its text and the boxes players read (`MOV_TEXT_SHOWN_BOXES`), 3GPP TS 26.245."""
+
+    def as_shown(packet: av.Packet) -> av.Packet:
+        data = bytes(packet)
+        at = 2 + int.from_bytes(data[:2], "big")  # the text's length, then the text
+        kept = [data[:at]]
+        while at + 8 <= len(data):
+            size = int.from_bytes(data[at:at + 4], "big")
+            if size < 8:
+                break
+            if data[at + 4:at + 8] in MOV_TEXT_SHOWN_BOXES:
+                kept.append(data[at:at + size])
+            at += size
+        shown = b"".join(kept)
+        return packet if shown == data else _timed_like(av.Packet(shown), packet)
+
+    return extradata, as_shown
+
+
 # The subtitle formats that hold what players do not show (a speaker's name, an editor's note), by
 # codec: from the stream's header, the header kept and the rewriting of each packet to match it.
 SHOWN_ONLY: dict[str, Callable[[bytes], tuple[bytes, Callable[[av.Packet], av.Packet]]]] = {
@@ -1500,6 +1577,7 @@ SHOWN_ONLY: dict[str, Callable[[bytes], tuple[bytes, Callable[[av.Packet], av.Pa
     "webvtt": webvtt_as_shown,
     "subrip": without_header,
     "srt": without_header,
+    "mov_text": mov_text_as_shown,
 }
 
 
