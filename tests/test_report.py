@@ -99,13 +99,15 @@ def test_a_plans_file_not_among_the_runs_inputs_is_never_read_for_the_report(tmp
     document.write_bytes(b"%PDF-1.4 a document of the user's")
     plan.media.append(MediaPlan(path=str(document), kind="image", width=8, height=8, sha256="cd" * 32))
     render_photo(plan.media[0], plan.render, output)
-    report = build_report(plan, {str(source): str(output)})
+    report = build_report(plan, {str(source): str(output)}, planned={str(source)})
     rendered, other = report["files"]
     assert rendered["input_sha256"] == sha(source) and rendered["input_matches_plan"]
     assert other["input_sha256"] is None and other["input_matches_plan"] is None
     assert report["not_redacted"] == [{"path": str(document), "status": "not rendered",
                                        "reason": "in the plan, not among this run's inputs"}]
-    write_report(plan, {str(source): str(output)}, tmp_path / "audit.json")
+    dry = build_report(plan, {}, dry_run=True, planned={str(source)})["files"]  # (planned only: no output)
+    assert dry[0]["input_sha256"] == sha(source) and dry[1]["input_sha256"] is None
+    write_report(plan, {str(source): str(output)}, tmp_path / "audit.json", planned={str(source)})
     assert sha(document) not in (tmp_path / "audit.json").read_text()
     assert "not looked at (not among this run&#x27;s inputs)" in (tmp_path / "audit.html").read_text()
 

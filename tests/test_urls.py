@@ -291,7 +291,8 @@ def test_a_url_holding_a_password_or_a_query_is_refused_without_saying_them(tmp_
     named the output ("b.jpg?X-Amz-Signature=....jpg")."""
     for url, secret in (("https://alice:S3cretPW@127.0.0.1:9/a.jpg", "S3cretPW"),
                         ("https://127.0.0.1:9/b.jpg?X-Amz-Signature=SIGabc&token=TOKxyz", "SIGabc"),
-                        ("s3://AKIAKEY:S3cretKEY@bucket/in/", "S3cretKEY")):
+                        ("s3://AKIAKEY:S3cretKEY@bucket/in/", "S3cretKEY"),
+                        ("zip://a.jpg::sftp://jane:S3cretZIP@127.0.0.1:9/a.zip", "S3cretZIP")):
         for command in ((url, "--output-dir", tmp_path / "out", "--report", tmp_path / "r.json"),
                         (tmp_path, "--output-dir", url)):
             result = run_veil(*command)
@@ -330,6 +331,19 @@ def test_an_output_folder_inside_the_input_is_passed_over_however_it_is_spelled(
         assert "veil's output folder" in result.stderr and "already done" in result.stderr
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["out1", "out2", "two_people.jpg"]
     assert not (tmp_path / "in" / "out1" / "out1").exists() and not (tmp_path / "in" / "out2" / "out2").exists()
+
+
+def test_a_heic_without_its_primary_image_at_a_url_is_refused_as_a_damaged_photo(shared_data, tmp_path, memory):
+    """Read in blocks from a URL, a HEIC whose primary item is missing was taken for a video (its
+    brand was read from where Pillow had left the file), written as one to `-o x.mp4`."""
+    from test_photo_cli import _damaged_avif_and_tiff
+
+    heic = next(p for p in _damaged_avif_and_tiff(shared_data, tmp_path / "made") if p.suffix == ".heic")
+    memory.pipe({"/in/no_item.heic": heic.read_bytes()})
+    for output in ("memory://out/x.mp4", "memory://out/x.jpg"):
+        result = veil("memory://in/no_item.heic", "-o", output)
+        assert result.exit_code == 1 and "video" not in result.stderr, result.stderr
+    assert not memory.exists("/out")
 
 
 def test_a_memory_folder_of_photos_videos_and_sound_is_redacted_in_this_process(shared_data, tmp_path, memory):

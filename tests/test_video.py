@@ -970,6 +970,41 @@ def test_mov_text_subtitles_are_kept_without_boxes_no_player_shows(tmp_path: Pat
     assert cues == [struct.pack(">H", len(text)) + text + style]
 
 
+def test_kept_subtitles_start_where_the_picture_does_on_a_recorders_clock(tmp_path: Path):
+    """An MP4's timed text starts with an empty cue at zero, whatever the clock: with
+    --keep-subtitles, a picture on a recorder's clock (10 s on) kept it, when to the second it was
+    recorded. The clock starts at the picture now, and the cues keep their places on it."""
+    source, clocked = tmp_path / "talk.mp4", tmp_path / "clocked.mp4"
+
+    def timed_text(out: av.container.OutputContainer) -> tuple[av.stream.Stream, bytes]:
+        stream = out.add_stream("mov_text")
+        stream.codec_context.subtitle_header = (b"[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, "
+                                                b"Fontname, Fontsize\nStyle: Default,Arial,18\n\n[Events]\n")
+        return stream, struct.pack(">H", 5) + b"Hello"
+
+    _a_second_with(source, timed_text)
+    with av.open(str(source)) as c, av.open(str(clocked), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in c.streams}
+        for packet in c.demux():
+            if packet.dts is None:
+                continue
+            shift = round(10 / packet.time_base)
+            if packet.stream.type == "subtitle":  # the cue from 10.5 s for half a second, after an empty one
+                packet.pts = packet.dts = round(10.5 / packet.time_base)
+                packet.duration = round(0.5 / packet.time_base)
+            else:
+                packet.pts, packet.dts = packet.pts + shift, packet.dts + shift
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    with av.open(str(clocked)) as c:
+        assert [s.start_time * s.time_base for s in c.streams] == [10, 0]  # (FFmpeg's empty cue at zero)
+    _veil_quietly(clocked, "-o", tmp_path / "kept.mp4", "--keep-subtitles")
+    with av.open(str(tmp_path / "kept.mp4")) as c:
+        assert float(c.streams.video[0].start_time * c.streams.video[0].time_base) < 0.1
+        cues = [(float(p.pts * p.time_base), bytes(p)) for p in c.demux(subtitles=0) if p.size and p.pts is not None]
+    assert [(round(at, 2), text) for at, text in cues if text != b"\x00\x00"] == [(0.5, struct.pack(">H", 5) + b"Hello")]
+
+
 def _a_second_with(path: Path, add: Callable[[av.container.OutputContainer], tuple[av.stream.Stream, bytes]],
                    attachments: dict[str, bytes] | None = None) -> None:
     """The first second of a YouTube Faces clip written to `path` with one more stream (`add`

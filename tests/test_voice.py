@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import json
 import re
+import struct
 import subprocess
 import sys
 import wave
@@ -574,6 +575,28 @@ def test_a_wmv_whose_sound_starts_late_is_whole_and_one_cut_short_is_not(sound: 
     short = _veil(str(cut), "-o", str(tmp_path / "cut-out.mkv"), "--voice", "mute")
     assert short.returncode == 1 and "the file is truncated or damaged" in short.stderr, short.stderr
     assert not (tmp_path / "cut-out.mkv").exists()
+    # A Header Object's size past the file's (which FFmpeg reads on): "a bug in veil", or a read of
+    # that size ("not enough memory"); nothing to tell the file's length by.
+    for size in (2 ** 64 - 1, 2 ** 40):
+        odd = tmp_path / f"header{size.bit_length()}.wmv"
+        data = bytearray(late.read_bytes())
+        data[16:24] = size.to_bytes(8, "little")
+        odd.write_bytes(data)
+        run = _veil(str(odd), "-o", str(tmp_path / f"{odd.stem}.mkv"), "--voice", "mute")
+        assert run.returncode == 0, run.stderr
+
+
+def test_a_wav_header_states_its_length_past_an_odd_chunk(tmp_path: Path):
+    """Chunks are padded to an even length: a 17-byte 'fmt ' chunk (one byte of extension) was read
+    without its pad byte, and the header's length was lost."""
+    from veil.speech import _wav_stated_seconds
+
+    rate, frames = 8000, 8000 * 3
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16) + b"\x00"
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"\x00" + b"data" + struct.pack("<I", frames * 2)
+    path = tmp_path / "odd.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(chunks) + frames) + b"WAVE" + chunks + bytes(frames))
+    assert _wav_stated_seconds(path) == 3.0  # (the data itself holds 1.5 s: the file is cut)
 
 
 def test_a_recordings_wall_clock_times_are_not_kept(sound: np.ndarray, tmp_path: Path):

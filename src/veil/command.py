@@ -623,9 +623,10 @@ def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped
             not_redacted += [{"path": path, "status": "not done",
                               "reason": f"veil was stopped ({interrupted['signal']}) before it was done"}
                              for path in interrupted["files_not_done"]]
+        planned = {r.media.path for r in results if r.media}
         if (reason := wrote("the report", audit.report, functools.partial(write_report, plan, outputs, audit.report,
                                                                             overwrite, not_redacted, dry_run,
-                                                                            interrupted))) is None:
+                                                                            interrupted, planned))) is None:
             not_done = f" ({len(interrupted['files_not_done'])} not done, listed in it)" if interrupted else ""
             audit.wrote("report", f"the report{of_what}{not_done} is in "
                                   f"{' and '.join(shown(path) for path in report_paths(audit.report))}")

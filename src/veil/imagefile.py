@@ -356,10 +356,12 @@ def is_heif_still(path: Path | IO[bytes]) -> bool:
     """Whether the file is an ISO media file whose main brand is a HEIF or AVIF photo's. FFmpeg
     reads such a file as a one-frame video, and where its primary image is missing, as a video of
     another of its images."""
+    head = b""
     if isinstance(path, Path):
         with contextlib.suppress(OSError), open(path, "rb") as file:
             head = file.read(12)
-    else:
+    else:  # (a URL's, read in blocks: from where Pillow left it, back to the start)
+        path.seek(0)
         head = path.read(12)
         path.seek(0)
     return len(head) == 12 and head[4:8] == b"ftyp" and head[8:12] in HEIF_STILL_BRANDS

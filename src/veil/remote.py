@@ -78,7 +78,9 @@ class Url:
     def parse(cls, text: str) -> Url:
         """The URL `text`, refused at once when no installed backend serves its protocol."""
         protocol, _, rest = text.partition("://")
-        _refuse_secrets(protocol, rest)
+        for piece in text.split("::"):  # each URL of a chain (zip://a.jpg::sftp://host/a.zip) too
+            if "://" in piece:
+                _refuse_secrets(*piece.split("://", 1))
         if set(protocol.lower().split("::")) & PLAIN_TEXT:
             raise RemoteError(f"{shown(text)}: {protocol}:// sends the media over the network unencrypted "
                               "(use sftp:// or https://, or a local copy)")

@@ -38,18 +38,21 @@ ALL_MEDIA = "*"
 
 
 def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[str, str]] | None = None,
-                 dry_run: bool = False, interrupted: dict[str, Any] | None = None) -> dict[str, Any]:
+                 dry_run: bool = False, interrupted: dict[str, Any] | None = None,
+                 planned: set[str] | None = None) -> dict[str, Any]:
     """The report as JSON-ready data; `outputs` maps each input path to its written output;
     `not_redacted` lists the run's inputs without a plan here (failed, skipped, done by an earlier
     run, not done when the run was stopped), each {"path", "status", "reason"}, so that the
     report accounts for every input. A plan's file that this run did not render, and that
     `not_redacted` does not name, is listed there too: its regions were not hidden here.
-    `interrupted`: the report of a run that was stopped, {"signal", "files_not_done"}."""
+    `interrupted`: the report of a run that was stopped, {"signal", "files_not_done"}. `planned`:
+    the plan's files this run planned or rendered (None: all), the only ones besides `outputs` and
+    `not_redacted` whose hash is taken as they are now (`file_entry`)."""
     listed = {location_key(entry["path"]) for entry in not_redacted or []}
     unrendered = [{"path": media.path, "status": "not rendered",
                    "reason": "in the plan, not among this run's inputs"}
                   for media in plan.media if not dry_run and media.path not in outputs and location_key(media.path) not in listed]
-    others = {entry["path"] for entry in unrendered}
+    inputs = {*(planned if planned is not None else (m.path for m in plan.media)), *outputs}
     return {
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
@@ -79,7 +82,7 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
         # A file not written is spoken of as planned ("would be written"), not as done.
         "files": [file_entry(media, outputs.get(media.path), plan.edits, plan.render.voice,
                              [n.text for n in notes(media, plan.encoding, dry_run or media.path not in outputs)],
-                             looked_at=media.path not in others)
+                             looked_at=media.path in inputs or location_key(media.path) in listed)
                   for media in plan.media],
         "not_redacted": list(not_redacted or []) + unrendered,
         "edits": [edit_entry(e) for e in plan.edits],
@@ -246,10 +249,10 @@ def report_paths(path: Path) -> tuple[Path, Path]:
 
 def write_report(plan: Plan, outputs: dict[str, str], path: Path, overwrite: bool = True,
                  not_redacted: list[dict[str, str]] | None = None, dry_run: bool = False,
-                 interrupted: dict[str, Any] | None = None) -> None:
+                 interrupted: dict[str, Any] | None = None, planned: set[str] | None = None) -> None:
     """The report as JSON and as HTML (`report_paths`), a name that is not UTF-8 given as
     `readable_anywhere` says (encoded as it was, the HTML failed: no report was written)."""
-    report = readable_anywhere(build_report(plan, outputs, not_redacted, dry_run, interrupted))
+    report = readable_anywhere(build_report(plan, outputs, not_redacted, dry_run, interrupted, planned))
     json_path, html_path = report_paths(path)
     # Both or neither: a failed HTML beside a new JSON would leave the last run's page describing this one.
     with atomic_output(json_path, overwrite) as json_temp:

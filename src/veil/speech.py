@@ -410,17 +410,18 @@ def _wav_stated_seconds(path: Path) -> float | None:
         byte_rate = None
         while len(header := file.read(8)) == 8:
             kind, size = header[:4], int.from_bytes(header[4:], "little")
+            padded = size + size % 2  # chunks are padded to an even length
             if kind == b"fmt ":
-                fmt = file.read(size)
+                fmt = file.read(padded)
                 if len(fmt) >= 14:
                     tag, rate = int.from_bytes(fmt[:2], "little"), int.from_bytes(fmt[4:8], "little")
                     # PCM's by its frame size (what decoders read by), a compressed one's as stated
                     byte_rate = rate * int.from_bytes(fmt[12:14], "little") if tag in WAV_PCM_TAGS \
                         else int.from_bytes(fmt[8:12], "little")
-                size -= len(fmt)
+                padded -= len(fmt)
             elif kind == b"data":
                 return size / byte_rate if byte_rate and size not in (0, 0xFFFFFFFF) else None
-            file.seek(size + size % 2, os.SEEK_CUR)  # chunks are padded to an even length
+            file.seek(padded, os.SEEK_CUR)
     return None
 
 

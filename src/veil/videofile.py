@@ -245,9 +245,10 @@ def _asf_bytes_missing(path: str) -> int:
     try:
         with open(path, "rb") as file:
             header = file.read(30)
-            if header[:16] != ASF_HEADER_ID:
-                return 0
-            header += file.read(int.from_bytes(header[16:24], "little") - 30)
+            size = int.from_bytes(header[16:24], "little")
+            if header[:16] != ASF_HEADER_ID or not 30 <= size <= os.fstat(file.fileno()).st_size:
+                return 0  # (a Header Object larger than the file: FFmpeg reads on; nothing to tell by)
+            header += file.read(size - 30)
             at = 30  # past the Header Object's GUID, size, object count and two reserved bytes
             while at + 24 <= len(header):
                 if header[at:at + 16] == ASF_FILE_PROPERTIES_ID:
@@ -978,6 +979,13 @@ class Output:
             packet = decoding_data_only(packet)
             packet.stream = self.copies[index]
             self._from_origin([packet])
+            if packet.stream.type == "subtitle" and packet.pts is not None and packet.pts < 0:
+                # A cue before the picture and sound begin (`clock_origin`): its part after it, if any.
+                end = packet.pts + (packet.duration or 0)
+                if end <= 0:
+                    return
+                packet.pts = packet.dts = 0
+                packet.duration = end
             self.container.mux(packet)
             return
         stream, resampler = self.reencode[index]
@@ -1023,6 +1031,7 @@ class Output:
             # the sound ends (an MP4's edit list): so says the output's.
             if last.pts is not None and last.duration:
                 last.duration = max(1, min(last.duration, self.sound_ends[index] - last.pts))
+            last = decoding_data_only(last)
             last.stream = self.copies[index]
             self._from_origin([last])
             self.container.mux(last)
@@ -1082,11 +1091,12 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
 
 
 def clock_origin(source: av.container.InputContainer, written: list[int]) -> Fraction:
-    """Where the clock of the streams written starts (s): the earliest of their starts, or the
-    file's; never before zero (a start before it is an encoder's priming, an edit list's
-    cut, which the output keeps as it is)."""
+    """Where the clock of the picture and sound written starts (s): the earliest of their starts,
+    or the file's; never before zero (a start before it is an encoder's priming, an edit list's
+    cut, which the output keeps as it is). Not a subtitle's: an MP4's timed text starts with an
+    empty cue at zero, whatever the clock."""
     starts = [Fraction(s.start_time) * s.time_base for s in (source.streams[i] for i in written)
-              if s.start_time is not None and s.time_base]
+              if s.type in ("video", "audio") and s.start_time is not None and s.time_base]
     if not starts and source.start_time is not None:
         starts = [Fraction(source.start_time, av.time_base)]
     return max(Fraction(0), min(starts, default=Fraction(0)))

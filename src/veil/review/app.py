@@ -11,9 +11,10 @@ for the cookie, leading the browser on to the root, and which is dead once used.
 own address names the root, which is of no use without the cookie. Where the system says who owns each connection (Linux), only the
 programs of the user who started the server may exchange a code (`veil.review.peer`), so a code
 another user reads off the browser's command line is of no use to them; elsewhere the browser is
-started on a private page that leads to the address, never on the address itself. A code presented
-again by a browser without the cookie is said, on the page and in the terminal: someone else
-may have used it first. Every state-changing request must
+started on a private page that leads to the address, never on the address itself. A used code
+presented again leads on to the root only where the connection is known to be the reviewer's
+own (Linux); elsewhere it is said, on the page and in the terminal: someone else may have used
+it first. Every state-changing request must
 also be JSON (`Content-Type: application/json`, which a plain HTML form cannot send) and
 come from the page itself (`Origin` or `Sec-Fetch-Site`), and every body is parsed
 strictly: anything but a JSON object of the right shape is a 400, never a 500. The Host
@@ -88,10 +89,6 @@ def page_leading_to(address: str) -> str:
             f'<title>veil review</title><p><a href="{escaped}">Open the review page</a></p>\n')
 
 
-# The answer to a launch code is the cookie, and a page that goes on to the session's root (which
-# keeps the dead code out of the address bar and history). A 303 there did not do: the browser
-# comes from the launch page, a file:// page, another site, and a redirect that began there is
-# sent without the SameSite=Strict cookie it has just been given; the page's own step is same-site.
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # No frame number or pixel coordinate needs more digits; longer ones are refused before
 # Python builds (or refuses, with a ValueError) a huge int.
@@ -235,11 +232,13 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.router.route_class = AnsweringJson
     app.state.root = root = f"/{secrets.token_urlsafe(18)}/"  # the page's address: `SessionRoot`
+    # The answer to a launch code is the cookie, and a page that goes on to the session's root (which
+    # keeps the dead code out of the address bar and history). A 303 there did not do: the browser
+    # comes from the launch page, a file:// page, another site, and a redirect that began there is
+    # sent without the SameSite=Strict cookie it has just been given; the page's own step is same-site.
     entered_page = page_leading_to(root)
     pixels = MediaPixels(session.plan.media)
     cookie = f"veil_token_{port}"  # cookies ignore ports: two sessions must not share one
-    # A browser that exchanged a launch code is known again by this at "/", where its token is not sent.
-    entered_cookie, entered = f"veil_entered_{port}", secrets.token_urlsafe(18)
     hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
 
     def authorised(request: Request) -> bool:
@@ -257,11 +256,13 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
         if codes.redeem(code) or authorised(request):
             response = Response(entered_page, media_type="text/html; charset=utf-8")
             response.set_cookie(cookie, token, httponly=True, samesite="strict", path=root)
-            response.set_cookie(entered_cookie, entered, httponly=True, samesite="strict", path="/")
             return response
-        if secrets.compare_digest(request.cookies.get(entered_cookie, "").encode(), entered.encode()):
-            # The browser that used it, reopening the address: its token cookie waits under the root.
-            # (This cookie goes to every port of the host, so it gives nothing but this way on.)
+        if codes.was_used(code) and own_user_only:
+            # A program of the reviewer's own (checked above), the browser that used it reopening the
+            # address, say: its token cookie is sent only under the root. Where the owner cannot be
+            # checked, the root is never given for a used code: no cookie sent to "/" can say which
+            # browser this is (another local server is sent it too), and with the root known, that
+            # server could have the browser come to it there, token cookie and all.
             return Response(entered_page, media_type="text/html; charset=utf-8")
         if codes.was_used(code):
             # The browser that used it holds the cookie: this one did not, and may be the reviewer's,
@@ -282,6 +283,8 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
             response = plain(403, "this server answers only to its loopback address")
         elif code is not None:
             response = enter(code, request)
+        elif request.url.path == "/favicon.ico" and not request.scope.get("veil.inside"):
+            response = Response(status_code=204)  # browsers ask for one at the host's root; there is none
         elif not (request.scope.get("veil.inside") and authorised(request)):
             response = plain(401, "open the one-time address `veil review` printed in the terminal")
         else:
@@ -323,10 +326,6 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
     @app.get("/")
     def index() -> Response:
         return Response(static("index.html"), media_type="text/html; charset=utf-8")
-
-    @app.get("/favicon.ico")
-    def favicon() -> Response:
-        return Response(status_code=204)  # browsers ask for one; there is none
 
     @app.get("/static/{name}")
     def static_file(name: str) -> Response:

@@ -403,9 +403,8 @@ class ReviewSession:
         left = len(self.plan.media) - len(written)
         return (f"the review was stopped during its export: {len(written)} file(s) written"
                 f"{' (' + first_few([shown(Path(t)) for t in written.values()]) + ')' if written else ''}, "
-                f"{left} not, and no report was written, so what was written is in no audit report: open the "
-                f"review again (`veil review --plan {shown(self.plan_path)}`) and export (with --overwrite to "
-                "replace those written)")
+                f"{left} not, and no report was written, so what was written is in no audit report: run the same "
+                "`veil review` command again and export (with --overwrite, to replace those written)")
 
     def _export_one(self, media: MediaPlan, target: Path, plan: Plan, render: Renderer, fingerprint: str,
                     outputs: dict[str, str], failed: list[dict[str, str]]) -> Record:
