@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,7 +219,7 @@ def test_review_session_serves_only_loopback_and_leaves_nothing_behind(shared_da
                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         url = read_review_url(process)
-        page = fetch(url, url.split("?")[0])
+        page = fetch(url)
         assert b"<html" in page.lower()
         time.sleep(max(0.0, REVIEW_LIFETIME_S - (time.monotonic() - started)))
         stop_traced_child(process)
@@ -249,15 +250,15 @@ def stop_traced_child(process: subprocess.Popen) -> None:
     os.kill(int(children[0]), signal.SIGINT)
 
 
-def fetch(*urls: str) -> bytes:
-    """The last of the pages, fetched in turn, retried while the server that printed its address
-    is not yet accepting."""
+def fetch(url: str) -> bytes:
+    """The page at `url`, and on to the page it leads to (a meta refresh) as a browser goes, retried
+    while the server that printed its address is not yet accepting."""
     # No proxy: the page must come straight from the local server. Cookies: the server moves the
     # code from the address into a cookie, on a page that leads on to the review's.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor())
     deadline = time.monotonic() + LIMIT_S
     page = b""
-    for url in urls:
+    while url:
         while True:
             try:
                 with opener.open(url, timeout=LIMIT_S) as response:
@@ -267,6 +268,8 @@ def fetch(*urls: str) -> bytes:
                 if not isinstance(error.reason, ConnectionRefusedError) or time.monotonic() > deadline:
                     raise
             time.sleep(0.2)
+        refresh = re.search(rb'http-equiv="refresh" content="0;url=([^"]+)"', page)
+        url = urllib.parse.urljoin(url, refresh[1].decode()) if refresh else ""
     return page
 
 
