@@ -115,6 +115,18 @@ def test_every_request_needs_the_token(session: ReviewSession):
         assert outside.get(path).status_code == 401, path
 
 
+def test_a_cookie_another_local_server_sets_does_not_lock_the_review_out(session: ReviewSession):
+    # Any server on 127.0.0.1 can set a cookie of the session's name for "/": the browser sent it
+    # beside the session's, only the last was looked at, and the review refused the reviewer for good.
+    app = create_app(session, TOKEN, PORT, LaunchCodes())
+    client = TestClient(app, base_url=ORIGIN + app.state.root)
+    for cookies in (f"veil_token_{PORT}=planted; veil_token_{PORT}={TOKEN}",
+                    f"veil_token_{PORT}={TOKEN}; other=1; veil_token_{PORT}=planted"):
+        assert client.get("api/state", headers={"Cookie": cookies}).status_code == 200, cookies
+    assert client.get("api/state", headers={"Cookie": f"veil_token_{PORT}=planted; x_veil_token_{PORT}={TOKEN}"}
+                      ).status_code == 401
+
+
 def test_one_time_launch_code_becomes_a_cookie(session: ReviewSession):
     announced: list[str] = []
     said: list[str] = []

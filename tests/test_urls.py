@@ -299,6 +299,8 @@ def test_a_url_holding_a_password_or_a_query_is_refused_without_saying_them(tmp_
             assert result.returncode == 2 and secret not in result.stderr, result.stderr
             assert "a password in a URL is a secret" in result.stderr or "query string" in result.stderr, result.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "r.json").exists()
+    # A repository's org:repo@revision is no password (fsspec's github:// form).
+    assert "password" not in run_veil("github://fsspec:filesystem_spec@master/a.jpg", "-o", tmp_path / "a.jpg").stderr
 
 
 def test_a_url_through_an_fsspec_cache_is_refused_before_anything_is_copied(shared_data, tmp_path, monkeypatch):
@@ -313,11 +315,13 @@ def test_a_url_through_an_fsspec_cache_is_refused_before_anything_is_copied(shar
     for cache, command in (("simplecache", (f"simplecache::{url_of(tmp_path / 'in')}", "--output-dir", out)),
                            ("filecache", (f"filecache::{url_of(source)}", "-o", out / "a.jpg")),
                            ("blockcache", (tmp_path / "in", "--output-dir", f"blockcache::{url_of(out)}")),
-                           ("cached", (source, "-o", f"cached::{url_of(out / 'a.jpg')}"))):
+                           ("cached", (source, "-o", f"cached::{url_of(out / 'a.jpg')}")),
+                           # (further along a chain: it was let through, its cache made)
+                           ("simplecache", (f"zip://a.jpg::simplecache::{url_of(tmp_path / 'in.zip')}", "-o", out / "a.jpg"))):
         result = run_veil(*command)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 2 and len(lines) == 1, result.stderr
-        assert lines[0].startswith(f"veil: {cache}::file://") and f"name the URL without {cache}::" in lines[0]
+        assert f"{cache}::file://" in lines[0] and f"name the URL without {cache}::" in lines[0]
     assert not out.exists() and list(temp.iterdir()) == []
 
 

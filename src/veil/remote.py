@@ -47,6 +47,8 @@ def is_url(text: str) -> bool:
     return URL_PATTERN.match(text) is not None
 
 
+# fsspec backends whose URLs name a repository and a revision as org:repo@ref, not a password.
+REPOSITORY_PROTOCOLS = {"github", "git"}
 # Where a URL is recorded (a plan's, a report's and an output folder's manifest's record of its
 # input or output, the outputs' names), secrets in it would go with it.
 RECORDED = "which veil records with it (in the plan, the report and the output folder's manifest)"
@@ -57,7 +59,7 @@ def _refuse_secrets(protocol: str, rest: str) -> None:
     where a signed URL carries its signature or token), refused, said without them."""
     authority, slash, path = rest.partition("/")
     user, at, host = authority.rpartition("@")
-    if at and ":" in user:
+    if at and ":" in user and protocol.lower() not in REPOSITORY_PROTOCOLS:
         said = f"{protocol}://{user.partition(':')[0]}:***@{host}{slash}{path}"
         raise RemoteError(f"{shown(said)}: a password in a URL is a secret {RECORDED}: give it to the backend "
                           "instead (its configuration or environment variables)")
@@ -78,13 +80,15 @@ class Url:
     def parse(cls, text: str) -> Url:
         """The URL `text`, refused at once when no installed backend serves its protocol."""
         protocol, _, rest = text.partition("://")
-        for piece in text.split("::"):  # each URL of a chain (zip://a.jpg::sftp://host/a.zip) too
+        # Every protocol of a chain, wherever it stands (zip://a.jpg::simplecache::s3://b/a.zip)
+        chained = [piece.partition("://")[0] for piece in text.split("::")]
+        for piece in text.split("::"):
             if "://" in piece:
                 _refuse_secrets(*piece.split("://", 1))
-        if set(protocol.lower().split("::")) & PLAIN_TEXT:
-            raise RemoteError(f"{shown(text)}: {protocol}:// sends the media over the network unencrypted "
+        if plain := next((p for p in chained if p.lower() in PLAIN_TEXT), None):
+            raise RemoteError(f"{shown(text)}: {plain}:// sends the media over the network unencrypted "
                               "(use sftp:// or https://, or a local copy)")
-        if cache := caching_protocol(protocol):
+        if cache := caching_protocol("::".join(chained)):
             raise RemoteError(f"{shown(text)}: {cache}:: keeps copies of the files, unredacted inputs among them, in "
                               "a cache folder of fsspec's that a killed run leaves behind and no veil run removes "
                               "(veil fetches each file into a temporary folder of its own anyway): name the URL "

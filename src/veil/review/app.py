@@ -95,6 +95,12 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_INT_DIGITS = 18
 
 
+def cookie_values(header: str, name: str) -> list[str]:
+    """Every value a Cookie header gives the cookie `name` (Starlette's parsing keeps the last)."""
+    return [value.strip() for key, _, value in (part.strip().partition("=") for part in header.split(";"))
+            if key == name]
+
+
 class SessionRoot:
     """The session's paths under its random root: `/<root>/api/state` is routed as `/api/state`,
     marked as asked for inside it ("veil.inside"), which the guard requires of every request but
@@ -242,8 +248,11 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
     hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
 
     def authorised(request: Request) -> bool:
-        offered = request.headers.get("x-veil-token") or request.cookies.get(cookie)
-        return offered is not None and secrets.compare_digest(offered.encode(), token.encode())
+        # Every cookie of the name, not the last: any server on 127.0.0.1 can set one of its own for
+        # "/" (browsers ignore ports), which the browser sends beside the session's, and the review
+        # was locked out for good.
+        offered = [request.headers.get("x-veil-token"), *cookie_values(request.headers.get("cookie", ""), cookie)]
+        return any(value is not None and secrets.compare_digest(value.encode(), token.encode()) for value in offered)
 
     def enter(code: str, request: Request) -> Response:
         """Exchange a launch code for the cookie; a used code is refused unless the cookie is there
