@@ -63,7 +63,7 @@ def _refuse_secrets(protocol: str, rest: str) -> None:
         said = f"{protocol}://{user.partition(':')[0]}:***@{host}{slash}{path}"
         raise RemoteError(f"{shown(said)}: a password in a URL is a secret {RECORDED}: give it to the backend "
                           "instead (its configuration or environment variables)")
-    if protocol.lower().split("::")[-1] == "https" and "?" in rest:
+    if protocol.lower() == "https" and "?" in rest:
         said = f"{protocol}://{rest.partition('?')[0]}?..."
         raise RemoteError(f"{shown(said)}: a URL's query string often holds a signature or token, {RECORDED}, and "
                           "would name its output: download the file first, and name it by its path")
@@ -80,11 +80,12 @@ class Url:
     def parse(cls, text: str) -> Url:
         """The URL `text`, refused at once when no installed backend serves its protocol."""
         protocol, _, rest = text.partition("://")
-        # Every protocol of a chain, wherever it stands (zip://a.jpg::simplecache::s3://b/a.zip)
-        chained = [piece.partition("://")[0] for piece in text.split("::")]
-        for piece in text.split("::"):
+        # Every URL and protocol of a chain, wherever it stands (zip://a.jpg::simplecache::s3://b/a.zip)
+        pieces = text.split("::")
+        for piece in pieces:
             if "://" in piece:
                 _refuse_secrets(*piece.split("://", 1))
+        chained = [piece.partition("://")[0] for piece in pieces]
         if plain := next((p for p in chained if p.lower() in PLAIN_TEXT), None):
             raise RemoteError(f"{shown(text)}: {plain}:// sends the media over the network unencrypted "
                               "(use sftp:// or https://, or a local copy)")

@@ -8,7 +8,8 @@ it, and another local user's server on 127.0.0.1 would otherwise be sent the tok
 reviewer's browser. Neither the token nor the root appears in the address printed or on any
 command line: that address holds a one-time launch code instead, which `GET /?code=` exchanges
 for the cookie, leading the browser on to the root, and which is dead once used. The page's
-own address names the root, which is of no use without the cookie. Where the system says who owns each connection (Linux), only the
+own address names the root, which is of no use without the cookie. Where the system says who
+owns each connection (Linux), only the
 programs of the user who started the server may exchange a code (`veil.review.peer`), so a code
 another user reads off the browser's command line is of no use to them; elsewhere the browser is
 started on a private page that leads to the address, never on the address itself. A used code
@@ -255,9 +256,9 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
         return any(value is not None and secrets.compare_digest(value.encode(), token.encode()) for value in offered)
 
     def enter(code: str, request: Request) -> Response:
-        """Exchange a launch code for the cookie; a used code is refused unless the cookie is there
-        already. Only here is a connection's owner looked up: without the cookie, which only this
-        exchange gives, every other request is refused anyway."""
+        """Exchange a launch code for the cookie; a used code leads on to the root only for a
+        connection known to be the reviewer's own. Only here is a connection's owner looked up:
+        without the cookie, which only this exchange gives, every other request is refused anyway."""
         if own_user_only and not (request.client and is_own((request.client.host, request.client.port),
                                                             ("127.0.0.1", port))):
             return plain(403, "this review answers only to the programs of the user who started it: open its address "
