@@ -1,7 +1,8 @@
 """Output fidelity on every clip in ../shared/data/videos (and the metadata samples), and
 peak memory for a long input against a short one.
 
-Per clip: frame count, per-frame timestamps, container duration (within one frame), audio
+Per clip: frame count, per-frame timestamps (from where each file's clock starts: an output's
+starts at zero), container duration (within one frame), audio
 packets bit-identical, display rotation, colour tags (range, primaries, transfer, matrix),
 pixel format, and whether identifying metadata (GPS, dates, make/model, camera encoder)
 is left. Memory: peak RSS of a separate process running veil on a clip made by joining
@@ -43,7 +44,9 @@ def facts(path: Path) -> dict:
         audio = [bytes(p) for p in c.demux(*c.streams.audio) if p.size] if c.streams.audio else []
         tags = [dict(c.metadata)] + [dict(s.metadata) for s in c.streams]
         duration = (c.duration or 0) / av.time_base
-    return {"times": [f[0] for f in frames], "first": frames[0][1:], "audio": audio, "tags": tags, "duration": duration}
+        clock = max(0.0, (c.start_time or 0) / av.time_base)  # where the file's clock starts (an output's: 0)
+    return {"times": [f[0] - clock for f in frames], "first": frames[0][1:], "audio": audio, "tags": tags,
+            "duration": duration, "clock": clock}
 
 
 def identifying(tags: list[dict]) -> list[str]:
@@ -65,7 +68,10 @@ def check(clip: Path, tmp: Path, quick: bool) -> str:
     step = (a["duration"] / len(a["times"])) if a["times"] else 0
     rows = {
         "frames": f"{len(b['times'])}/{len(a['times'])}",
-        "pts": "same" if a["times"] == b["times"] else "DIFF",
+        # Each frame's time from where its file's clock starts (veil's output starts it at zero).
+        "pts": "same" if len(a["times"]) == len(b["times"]) and all(
+            abs(x - y) < 1e-3 for x, y in zip(a["times"], b["times"])) else "DIFF",
+        "clock": f"{a['clock']:.3f}>{b['clock']:.3f}",
         "dur": f"{b['duration'] - a['duration']:+.3f}s" + ("" if abs(b["duration"] - a["duration"]) <= step else "!"),
         "audio": ("-" if not a["audio"] else f"{len(b['audio'])}/{len(a['audio'])} " + ("same" if a["audio"] == b["audio"] else "DIFF")),
         "rot": f"{b['first'][0]}" + ("" if a["first"][0] == b["first"][0] else f"!={a['first'][0]}"),
@@ -121,7 +127,7 @@ def main() -> None:
         if not args.memory_only:
             clips = sorted(p for p in (DATA / "videos").rglob("*") if p.suffix in (".mp4", ".mkv", ".mov", ".webm", ".avi"))
             clips += sorted((DATA / "metadata").rglob("*.mov")) + sorted((DATA / "metadata").rglob("*.mp4"))
-            heads = ("frames", "pts", "dur", "audio", "rot", "size+fmt", "colour", "id-tags in/out")
+            heads = ("frames", "pts", "clock in>out", "dur", "audio", "rot", "size+fmt", "colour", "id-tags in/out")
             print(f"{'clip':58s} " + " ".join(f"{h:>14s}" for h in heads))
             for clip in clips:
                 try:
