@@ -381,12 +381,16 @@ MP3_LENGTH_HEADERS = (b"Xing", b"Info", b"VBRI")
 WAV_PCM_TAGS = (1, 3, 0xFFFE)  # integer PCM, float, WAVE_FORMAT_EXTENSIBLE
 
 
-def _states_its_length(path: Path, container: av.container.InputContainer) -> bool:
-    """Whether the file's header states its sound's length (STATED_LENGTH_FORMATS)."""
+def _stated_end(path: Path, container: av.container.InputContainer) -> float | None:
+    """Where the file's header says its sound ends (s), in the formats whose header states it
+    (STATED_LENGTH_FORMATS, and WAV's data size); None elsewhere. (FFmpeg's duration of these is
+    where the sound ends, from zero: a late start is in it.)"""
     name = container.format.name
-    if not any(f in name for f in STATED_LENGTH_FORMATS):
-        return False
-    return "mp3" not in name or _mp3_states_its_length(path)
+    if name == "wav":
+        return _wav_stated_seconds(path)
+    if not container.duration or not any(f in name for f in STATED_LENGTH_FORMATS):
+        return None
+    return container.duration / av.time_base if "mp3" not in name or _mp3_states_its_length(path) else None
 
 
 def _mp3_states_its_length(path: Path) -> bool:
@@ -438,11 +442,7 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
     try:
         with av.open(str(path), "r") as container:
             streams = [stream.index for stream in container.streams.audio]
-            # (FFmpeg's duration of these is where the sound ends, from zero: a late start is in it.)
-            stated = container.duration / av.time_base \
-                if container.duration and _states_its_length(path, container) else None
-            if container.format.name == "wav":
-                stated = _wav_stated_seconds(path)
+            stated = _stated_end(path, container)
         if streams:  # the model is loaded for sound only
             detector = detector or shared_voice_detector()
         for index in streams:
