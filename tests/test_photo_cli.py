@@ -700,6 +700,18 @@ def test_options_for_videos_typed_for_photos_alone_are_said_to_do_nothing(shared
     assert json.loads(result.stdout)["notes"] == [line]
     assert json.loads(report.read_text())["settings"]["acted_on_nothing"] == ["--crf", "--start"]
     assert "acted on no file (not used)</th><td>--crf, --start" in report.with_suffix(".html").read_text()
+    # Sound options on a photo, and pixelation's blocks for a fill, were recorded as settings that ran.
+    idle = veil_subprocess(photo, "-o", tmp_path / "idle.jpg", "--voice", "anonymise", "--salvage", "--blocks", "2",
+                           "--json", "--report", tmp_path / "idle.json")
+    assert idle.returncode == 0, idle.stderr
+    lines = ["--salvage acts on videos only, and there are none among the inputs: not used",
+             "--voice acts on videos and sound files only, and there are none among the inputs: not used",
+             "--blocks acts with --mode pixelate only, and the regions are hidden by fill: not used"]
+    assert json.loads(idle.stdout)["notes"] == lines, idle.stdout
+    assert json.loads((tmp_path / "idle.json").read_text())["settings"]["acted_on_nothing"] == [
+        "--salvage", "--voice", "--blocks"]
+    pixelated = veil_subprocess(photo, "-o", tmp_path / "blocks.jpg", "--mode", "pixelate", "--blocks", "2", "--json")
+    assert pixelated.returncode == 0 and json.loads(pixelated.stdout)["notes"] == [], pixelated.stdout
 
 
 def test_dry_run_writes_no_media_and_json_counts_faces(shared_data, tmp_path):

@@ -1370,6 +1370,12 @@ def test_export_of_a_changed_input_fails_closed_and_the_report_accounts_for_ever
     assert status["report"] == str(session.report_path)
     assert {Path(n["path"]).name: n["status"] for n in report["not_redacted"]} == {"copy.jpg": "failed"}
     assert [f["output"] is None for f in report["files"]] == [True, False]
+    # The export's own entry among the edits says where each file was to go, not that it went
+    # there: it named the failed file's output, never written, as the export's "outputs".
+    started = [e["detail"] for e in report["edits"] if e["action"] == "export"]
+    assert started == [{"state": "started", "to_write": {m.path: str(t.absolute()) for m, t in
+                                                         zip(session.plan.media, session.targets)},
+                        "report": str(session.report_path.absolute())}], started
 
 
 def test_export_replaces_only_what_it_wrote_itself(client: TestClient, session: ReviewSession):

@@ -25,7 +25,7 @@ import pytest
 from veil.outputs import media_kind
 from veil.plan import Plan, Region
 from veil.speech import find_speech
-from veil.voice import VoiceEdit, VoicePlan, audio_encoder, encoder_takes, voice_plan
+from veil.voice import LOSSLESS_INTO_LOSSY, VoiceEdit, VoicePlan, audio_encoder, encoder_takes, voice_plan
 from speech_support import write_wav
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
@@ -561,6 +561,39 @@ def test_a_sound_file_cut_short_or_with_a_gap_is_said_to_be(sound: np.ndarray, t
     at = re.search(r"a gap of (\d+\.\d+) s at (\d+\.\d+) s in its timestamps", said["gapped"])
     # (Where the first piece's last FLAC frame ends: a frame holds thousands of samples.)
     assert at and float(at[1]) < 1.0 + 0.1 and abs(float(at[2]) - half / RATE) < 0.1, said["gapped"]
+
+
+def test_the_report_gives_what_was_said_of_the_sound_and_how_it_was_encoded(sound: np.ndarray, tmp_path: Path):
+    """The report's notes ("as the run gave them") left out every line on the sound: a WAV cut to
+    half its length was said to be truncated on the terminal, and not in the report. Nor did the
+    report say how sound it encoded again was written (codec, bit rate), as it does the picture."""
+    whole, cut = tmp_path / "whole.wav", tmp_path / "cut.wav"
+    _write_sound(whole, np.stack([sound, sound]), "pcm_s16le", "wav")
+    cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
+    run = _veil(str(cut), "-o", str(tmp_path / "cut-out.m4a"), "--voice", "mute", "--report", str(tmp_path / "a.json"))
+    assert run.returncode == 0, run.stderr
+    entry = json.loads((tmp_path / "a.json").read_text())["files"][0]
+    said = [line for line in entry["notes"] if "its header states: the file is truncated" in line]
+    assert said and " ".join(said[0].split()) in " ".join(run.stderr.split()), (entry["notes"], run.stderr)
+    assert any("segment(s) were muted" in line for line in entry["notes"]), entry["notes"]
+    with av.open(str(tmp_path / "cut-out.m4a")) as out:
+        written = out.streams.audio[0].codec_context
+        assert entry["sound_written_as"] == [{"stream": 0, "codec": written.name,
+                                              "bit_rate_asked": LOSSLESS_INTO_LOSSY * 2,
+                                              "sample_rate": written.sample_rate, "layout": "stereo",
+                                              "voices_edited": True}]
+    assert f"stream 0: {written.name}, asked for {LOSSLESS_INTO_LOSSY * 2 / 1000:g} kb/s" in (
+        tmp_path / "a.html").read_text()
+    clip = tmp_path / "clip.mp4"
+    _write_video(clip, sound)
+    for voice, encoded in (("keep", []), ("mute", [0])):
+        run = _veil(str(clip), "-o", str(tmp_path / f"{voice}.mp4"), "--voice", voice, "--report",
+                    str(tmp_path / f"{voice}.json"))
+        assert run.returncode == 0, run.stderr
+        entry = json.loads((tmp_path / f"{voice}.json").read_text())["files"][0]
+        assert [s["stream"] for s in entry["sound_written_as"]] == [1] * len(encoded), entry["sound_written_as"]
+        if voice == "mute":
+            assert entry["sound_written_as"][0]["codec"] == "aac" and entry["sound_written_as"][0]["bit_rate_asked"], entry
 
 
 def test_a_wmv_whose_sound_starts_late_is_whole_and_one_cut_short_is_not(sound: np.ndarray, tmp_path: Path):

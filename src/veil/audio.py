@@ -21,7 +21,8 @@ from veil.speech import SoundError, speech_regions
 from veil.fferror import reason
 from veil.videofile import (NAMELESS_MUXING, advice_after_refusal, never_written, refusal_to_write,
                             sound_it_cannot_decode)
-from veil.voice import LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, media_voice_plan
+from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, media_voice_plan,
+                        sound_written_as)
 
 # Output container per suffix.
 AUDIO_FORMATS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".m4a": "ipod", ".aac": "adts", ".ogg": "ogg",
@@ -116,6 +117,7 @@ def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overw
             try:
                 _transcode(container, out, edits)
                 _close(out)
+                media.detection.setdefault("stream", {})["sound_written_as"] = sound_written_as(edits)
             except BaseException:
                 with contextlib.suppress(Exception):
                     out.close()

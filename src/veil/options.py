@@ -112,23 +112,33 @@ DETECTION_OPTIONS = ("accurate", "hide", "shape", "start", "end", "only_range", 
 
 
 # Options that act on some kinds of media only, and what those are called.
-ACTS_ON = {**dict.fromkeys(("crf", "codec", "preset", "keep_subtitles", "start", "end", "only_range"),
+ACTS_ON = {**dict.fromkeys(("crf", "codec", "preset", "keep_subtitles", "start", "end", "only_range", "salvage"),
                            (("video",), "videos")),
+           "voice": (("video", "audio"), "videos and sound files"),
            "keep_icc": (("image", "animation"), "photos and animations")}
+# Options that act in one redaction mode only (the colour also fills frames that could not be analysed).
+ACTS_IN_MODE = {"blocks": "pixelate"}
 
 
 def options_acting_on_nothing(ctx: typer.Context, plan: Plan, kinds: set[str]) -> list[str]:
-    """The options typed that act on no kind of file in `kinds` (a run's inputs), kept in the plan
-    for the report (`Plan.not_used`) and returned as lines for the user: an option that changes
-    nothing must not pass as one that did (`--crf 30` typed for photos alone, say)."""
+    """The options typed that act on no kind of file in `kinds` (a run's inputs), or not in the
+    plan's redaction mode, kept in the plan for the report (`Plan.not_used`) and returned as lines
+    for the user: an option that changes nothing must not pass as one that did (`--crf 30` typed
+    for photos alone, `--blocks 2` for a fill, say)."""
     idle: dict[str, list[str]] = {}
     for name in given_options(ctx, tuple(ACTS_ON)):
         acts_on, called = ACTS_ON[name]
         if not kinds & set(acts_on):
             idle.setdefault(called, []).append("--" + name.replace("_", "-"))
+    lines = [f"{', '.join(flags)} act{'' if len(flags) > 1 else 's'} on {called} only, and there are none among "
+             "the inputs: not used" for called, flags in idle.items()]
+    for name in given_options(ctx, tuple(ACTS_IN_MODE)):
+        if plan.render.mode != (mode := ACTS_IN_MODE[name]):
+            idle.setdefault(mode, []).append(flag := "--" + name.replace("_", "-"))
+            lines.append(f"{flag} acts with --mode {mode} only, and the regions are hidden by {plan.render.mode}: "
+                         "not used")
     plan.not_used = [flag for flags in idle.values() for flag in flags]
-    return [f"{', '.join(flags)} act{'' if len(flags) > 1 else 's'} on {called} only, and there are none among the "
-            "inputs: not used" for called, flags in idle.items()]
+    return lines
 
 
 def given_options(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:

@@ -174,7 +174,7 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
             raise  # unforeseen: the caller says it is a bug
     if result.media is not None:
         dry_run = task.target is None
-        result.notes = notes(result.media, task.encoding, dry_run) + voice_notes(result.media, task.render.voice, dry_run)
+        result.notes = file_notes(result.media, task.encoding, task.render.voice, dry_run)
         # Regions that hide pixels: speech is time, and a box off the picture hides nothing.
         hiding = result.media.hiding_regions()
         result.regions = len(hiding)
@@ -322,6 +322,11 @@ class Note:
     it stays as it was or was left out, and is printed even with --quiet."""
     text: str
     warning: bool = False
+
+
+def file_notes(media: MediaPlan, encoding: Encoding, voice: VoiceMode, dry_run: bool) -> list[Note]:
+    """Everything the run says of a file beyond its region count: its pictures', then its sound's."""
+    return notes(media, encoding, dry_run) + voice_notes(media, voice, dry_run)
 
 
 def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:

@@ -24,7 +24,7 @@ from veil.models import model_sha256
 from veil.names import readable_anywhere
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
-from veil.pipeline import notes
+from veil.pipeline import file_notes
 from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
 from veil.remote import Url, location, location_key
 from veil.videofile import damage_lines, holes_line
@@ -81,7 +81,8 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
         },
         # A file not written is spoken of as planned ("would be written"), not as done.
         "files": [file_entry(media, outputs.get(media.path), plan.edits, plan.render.voice,
-                             [n.text for n in notes(media, plan.encoding, dry_run or media.path not in outputs)],
+                             [n.text for n in file_notes(media, plan.encoding, plan.render.voice,
+                                                         dry_run or media.path not in outputs)],
                              looked_at=media.path in inputs or location_key(media.path) in listed)
                   for media in plan.media],
         "not_redacted": list(not_redacted or []) + unrendered,
@@ -161,6 +162,8 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         "output_sha256": current_sha256(output) if output else None,
         # A video's codec, CRF and preset as encoded (the settings' encoding leaves veil's choices None).
         "video_written_as": media.detection.get("stream", {}).get("video_written_as") if output else None,
+        # Each sound stream encoded again (its voices edited, or a container that cannot hold it): how.
+        "sound_written_as": media.detection.get("stream", {}).get("sound_written_as", []) if output else [],
         "detection": media.detection,
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
         # A damaged video redacted as far as it decodes (--salvage): what was gone past; None if not asked.
@@ -334,6 +337,8 @@ def file_html(file: dict[str, Any]) -> str:
         row("Output", file["output"] or "(not written)"),
         row("Output SHA-256", file["output_sha256"], code=True),
         *([row("Video written as", written_as_text(file["video_written_as"]))] if file["video_written_as"] else []),
+        *([row("Sound encoded again as", "; ".join(sound_as_text(s) for s in file["sound_written_as"]))]
+          if file["sound_written_as"] else []),
         row("Regions hidden / kept visible", f"{file['regions_hidden']} / {file['regions_kept_visible']}"
             + ("" if file["output"] else f" (not written: {file['regions_planned']} planned)")),
         row("Regions wholly outside the picture (they hide nothing)", file["regions_off_picture"]),
@@ -373,6 +378,13 @@ def file_html(file: dict[str, Any]) -> str:
 
 def written_as_text(written: dict[str, Any]) -> str:
     return f"{written['codec']}, crf {written['crf']}" + (f", preset {written['preset']}" if written["preset"] else "")
+
+
+def sound_as_text(written: dict[str, Any]) -> str:
+    rate = f", asked for {written['bit_rate_asked'] / 1000:g} kb/s" if written["bit_rate_asked"] else ""
+    why = "its voices edited" if written["voices_edited"] else "the container cannot hold it as it was"
+    return (f"stream {written['stream']}: {written['codec']}{rate}, {written['sample_rate']} Hz "
+            f"{written['layout']} ({why})")
 
 
 def voice_summary(voice: dict[str, Any]) -> str:

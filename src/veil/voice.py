@@ -27,7 +27,7 @@ import math
 import secrets
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import av
 import av.filter
@@ -668,6 +668,17 @@ def add_sound_stream(out: av.container.OutputContainer, codec: str, rate: int, l
     stream.layout = layout
     stream.codec_context.flags |= av.codec.context.Flags.bitexact
     return stream
+
+
+def sound_written_as(encoded: dict[int, tuple[av.audio.stream.AudioStream, Any]]) -> list[dict[str, Any]]:
+    """How each sound stream veil encoded again (index in the input: its output stream and the
+    resampler or VoiceEdit feeding it) was written, for the plan and report: its codec, the bit
+    rate asked of the encoder (None: the codec is lossless, or the encoder chose; sound that is
+    easy to code, silence above all, takes less), rate, channels, and whether its voices were
+    edited (else the container could not hold it as it was)."""
+    return [{"stream": index, "codec": stream.codec_context.name, "bit_rate_asked": stream.bit_rate or None,
+             "sample_rate": stream.rate, "layout": stream.layout.name, "voices_edited": isinstance(feed, VoiceEdit)}
+            for index, (stream, feed) in sorted(encoded.items())]
 
 
 # The layout FFmpeg's own command line assumes for a bare channel count (av_channel_layout_default).

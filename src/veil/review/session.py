@@ -306,11 +306,12 @@ class ReviewSession:
         with self.lock:
             if self.export_state.state == "running":
                 return False
-            # Logged as started: the report written by this export lists it; whether it finished,
-            # and what it wrote, is logged when it has (a stopped one is never said to have written).
-            outputs = {m.path: str(t.absolute()) for m, t in zip(self.plan.media, self.targets)}
+            # Logged as started: the report written by this export lists it, with where each file
+            # is to be written (not that it was: the report's files say which were); what it wrote
+            # is logged when it has finished (a stopped one is never said to have written).
+            targets = {m.path: str(t.absolute()) for m, t in zip(self.plan.media, self.targets)}
             with contextlib.suppress(PlanNotSaved):  # the export goes ahead: its entry is saved later
-                self._log(ALL_MEDIA, "export", None, {"state": "started", "outputs": outputs,
+                self._log(ALL_MEDIA, "export", None, {"state": "started", "to_write": targets,
                                                       "report": str(self.report_path.absolute())}, None,
                           changes_regions=False)
             # Render a copy, at this revision: edits wait until the export is done (`_not_exporting`).
