@@ -562,6 +562,15 @@ def test_a_name_that_names_no_file_is_refused(shared_data, tmp_path, option, nam
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"] and len(list((tmp_path / "in").iterdir())) == 1
 
 
+def test_an_empty_input_name_is_refused_not_taken_for_the_current_folder(shared_data, tmp_path):
+    # `veil "$PHOTOS"` with the variable unset redacted everything under the current folder.
+    copy_in(shared_data, TWO_PEOPLE, tmp_path / "in", "a.jpg")
+    for command in ([], ["review"]):
+        run = veil_subprocess(*command, "", cwd=tmp_path / "in")
+        assert run.returncode == 2 and "an input names nothing (an empty name)" in run.stderr, run.stderr
+        assert [p.name for p in (tmp_path / "in").iterdir()] == ["a.jpg"]
+
+
 def test_an_output_named_as_the_report_or_the_plan_is_refused(shared_data, tmp_path):
     # The photo failed and the run went on, writing the report's JSON under the photo's name.
     source = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")

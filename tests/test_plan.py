@@ -178,6 +178,9 @@ INVALID = {
                                         "media/0/detection/other_images_not_written"),
     "an edit with a key no edit has": (lambda d: d["edits"][0].update(note="x"),
                                        "edits/0: Additional properties are not allowed"),
+    # Rendered, exit 0: a key veil does not read (a misspelt "keep_visble": true) did nothing, unsaid.
+    "a region with a key no region has": (lambda d: region(d).update(keep_visble=True),
+                                          "media/0/regions/0: Additional properties are not allowed"),
     "coordinate of 400 digits": (lambda d: region(d)["boxes"][0].__setitem__(3, 10 ** 400),
                                  "media/0/regions/0/boxes/0: a coordinate lies more than 1,000,000 px"),
     "frame time of 400 digits": (lambda d: d["media"][1]["frame_times"].__setitem__(5, 10 ** 400),

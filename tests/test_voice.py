@@ -596,6 +596,28 @@ def test_the_report_gives_what_was_said_of_the_sound_and_how_it_was_encoded(soun
             assert entry["sound_written_as"][0]["codec"] == "aac" and entry["sound_written_as"][0]["bit_rate_asked"], entry
 
 
+def test_sound_an_mpeg_program_stream_cannot_hold_is_written_in_its_own_codec(sound: np.ndarray, tmp_path: Path):
+    """A video with AAC sound named `-o out.mpg` was refused as "a .mpg file cannot hold this video":
+    AAC is no MPEG-PS sound, and the MP2 its muxer takes refused the input's bit rate (MP2 has a
+    fixed table of them); --voice mute failed the same way."""
+    clip = tmp_path / "clip.mp4"
+    _write_video(clip, sound)
+    with av.open(str(clip)) as source:
+        asked = source.streams.audio[0].codec_context.bit_rate
+    for voice in ("keep", "mute"):
+        out = tmp_path / f"{voice}.mpg"
+        run = _veil(str(clip), "-o", str(out), "--voice", voice, "--report", str(tmp_path / f"{voice}.json"))
+        assert run.returncode == 0, run.stderr
+        with av.open(str(out)) as written:
+            sound_out = written.streams.audio[0].codec_context
+            assert sound_out.name == "mp2" and sound_out.bit_rate >= asked, (sound_out.name, sound_out.bit_rate)
+            assert written.streams.video
+        entry = json.loads((tmp_path / f"{voice}.json").read_text())["files"][0]
+        assert [(s["codec"], s["voices_edited"]) for s in entry["sound_written_as"]] == [("mp2", voice == "mute")]
+        if voice == "keep":
+            assert "stream 1: aac as mp2" in " ".join(run.stderr.split()), run.stderr
+
+
 def test_a_wmv_whose_sound_starts_late_is_whole_and_one_cut_short_is_not(sound: np.ndarray, tmp_path: Path):
     """FFmpeg adds a late sound's start to the play time an ASF header states (itself the end from
     zero): a whole WMV whose sound starts 3 s late was refused as truncated. And FFmpeg states no

@@ -36,11 +36,11 @@ from veil.models import usable_cores
 from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop,
                             say_what_dead_runs_left)
 from veil.kinds import counted
-from veil.names import MANIFEST_NAME, holds_capture_time, readable_anywhere, real_path, shown
+from veil.names import MANIFEST_NAME, first_few, holds_capture_time, readable_anywhere, real_path, shown
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
                           KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, encoding_asked,
-                          local_path, options_acting_on_nothing, parse_color, parse_hide_option,
+                          local_path, named_input, options_acting_on_nothing, parse_color, parse_hide_option,
                           with_options_given)
 from veil.outputs import (EARLIER_OUTPUT_FOLDER, Input, MediaKind, OutputClaims, OutputError, RunFileClash, Skipped,
                           check_writable, claim_key, collect_inputs, mirrored_bases, output_path, partial_outputs)
@@ -123,7 +123,7 @@ def show_version(value: bool) -> None:
 @answering_refusals
 def redact(
     ctx: typer.Context,
-    paths: Annotated[Optional[list[str]], typer.Argument(help="Photos, videos or folders (searched recursively), paths or fsspec URLs (s3://bucket/in/); with --plan, default: the plan's files.")] = None,
+    paths: Annotated[Optional[list[str]], typer.Argument(parser=named_input, help="Photos, videos or folders (searched recursively), paths or fsspec URLs (s3://bucket/in/); with --plan, default: the plan's files.")] = None,
     output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file or URL (one input only).")] = None,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", help="Write outputs here (a folder or a URL), mirroring input folders.")] = None,
     overwrite: OverwriteOption = False,
@@ -355,7 +355,7 @@ def capture_time_note(results: list[FileResult], output_dir: Path | Url | None) 
     if not named:
         return None
     return (f"{len(named)} output(s) keep a name that holds a date, as cameras, phones, messengers and people name "
-            f"what they record ({shown(named[0])}): the day (and time) it was taken, which veil removed from the "
+            f"what they record ({first_few(named)}): the day (and time) it was taken, which veil removed from the "
             "metadata, stays in the name; rename before publishing where it must not be known")
 
 

@@ -587,8 +587,10 @@ class ManifestWriter:
     def _failed(self, error: OSError) -> BatchError:
         # Without its record a finished file would be done again by a rerun, and the run could not
         # say what it did: it stops (outputs already written are whole, each written atomically).
+        written = ("outputs already written are complete" if self.records else
+                   "no output was written")
         return BatchError(f"cannot write the manifest {shown(self.path)} ({error.strerror or error}): "
-                          f"{self.stopped}; outputs already written are complete")
+                          f"{self.stopped}; {written}")
 
     def close(self) -> None:
         # What this made is removed while still locked: a run that opened it meanwhile finds it

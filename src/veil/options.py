@@ -25,6 +25,19 @@ def local_path(text: str) -> Path:
     return Path(text)
 
 
+def named_input(text: str) -> str:
+    """An input as typed: an empty one (an unset shell variable) is Path(""), the current folder,
+    which would have the run redact everything under it unasked."""
+    if not text:
+        raise typer.BadParameter("an input names nothing (an empty name): name the photos, videos or folders")
+    return text
+
+
+def named_input_path(text: str) -> Path:
+    """A local input as typed (`named_input`)."""
+    return Path(named_input(text))
+
+
 def local_folder(text: str) -> Path:
     """A local folder named on the command line: Path("") is the current folder, never meant."""
     if not text:

@@ -498,8 +498,9 @@ def check_writable(target: Path | Url, overwrite: bool, what: str = "the output"
             raise OutputError(f"{what} {shown(target)} is a folder")
         if isinstance(target, Path) and not appended and (other := not_a_file(target)):
             raise OutputError(replacing_refused(target, other, what))
-        if isinstance(target, Path) and appended and (other := not_a_file(real_path(target))) in ("a pipe", "a socket"):
-            # Opened to append, a pipe no program reads would hold the run before its first file.
+        if isinstance(target, Path) and appended and (other := not_a_file(real_path(target))):
+            # Opened to append, a pipe no program reads would hold the run before its first file,
+            # and a device would take the records (and a newline to end a line it cannot read).
             raise OutputError(f"{what} {shown(target)} is {other}: name a file")
         if run_file and isinstance(target, Path) and (media := media_at(target)):
             raise OutputError(f"{what} {shown(target)} would replace {media}: name another file")

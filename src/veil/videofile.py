@@ -46,8 +46,8 @@ from av.video.frame import PictureType
 from veil.fferror import external_memory_failures_said, readable_packets, reason
 from veil.interrupt import temporary_folder
 from veil.plan import CODEC_ENCODERS, X26X_CRF_MAX, Encoding
-from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_sound_stream, container_codecs,
-                        encoder_takes, exact_sound_end, nearest_rate, output_layout)
+from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_encoded_stream, container_codecs,
+                        exact_sound_end, output_layout)
 
 # Output container per suffix; anything else lets FFmpeg guess from the name.
 CONTAINER_FORMATS = {
@@ -1217,13 +1217,10 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
                 # Vorbis keeps its tags (artist, place, e-mail) in a header of the stream's own.
                 copies[audio.index].codec_context.extradata = without_vorbis_comments(cc.extradata)
             continue
-        # The container cannot hold this codec (PCM in WebM, say): re-encode it.
-        codec = "libopus" if out.format.name in ("webm", "ogg") else "aac"
-        rate = nearest_rate(av.codec.Codec(codec, "w"), cc.sample_rate)
-        fmt = av.codec.Codec(codec, "w").audio_formats[0].name
-        layout = output_layout(cc.layout)
-        stream = add_sound_stream(out, codec, rate, layout if encoder_takes(codec, rate, layout) else "stereo")
-        reencode[audio.index] = (stream, av.AudioResampler(format=fmt, layout=stream.layout, rate=stream.rate))
+        # The container cannot hold this codec (PCM in WebM, AAC in MPEG-PS, say): re-encode it.
+        stream = add_encoded_stream(out, audio)
+        reencode[audio.index] = (stream, av.AudioResampler(format=stream.format.name, layout=stream.layout,
+                                                           rate=stream.rate))
     for index, stream in [*copies.items(), *((index, stream) for index, (stream, _) in reencode.items())]:
         keep_track_choice(source.streams[index], stream)
     return copies, reencode

@@ -625,29 +625,34 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
                       from_zero: bool = False) -> tuple[av.audio.stream.AudioStream, VoiceEdit]:
     """An output stream for `audio` re-encoded after its voices are edited, and the edit that feeds it
     (`from_zero`: see VoiceEdit)."""
+    stream = add_encoded_stream(out, audio)
+    if stream.codec_context.name == "aac" and voice.mode == "anonymise":
+        # Anonymised speech is one waveform in every channel (at the channel's level): with little
+        # to code in the side channel, the mid/side search, unable to spend its bit rate, codes
+        # each frame again and again.
+        # Without it, speech and the sound around it are coded a little less faithfully at the
+        # same bit rate (bench/README.md).
+        stream.options = {**stream.options, "aac_ms": "0"}
+    cc = audio.codec_context
+    encoder = av.AudioResampler(format=stream.format.name, layout=stream.layout, rate=stream.rate)
+    return stream, VoiceEdit(voice.mode, list(voice.speech), cc.sample_rate, cc.layout.name, encoder,
+                             from_zero=from_zero, sound_origin=voice.sound_origin)
+
+
+def add_encoded_stream(out: av.container.OutputContainer, audio: av.audio.stream.AudioStream) -> av.audio.stream.AudioStream:
+    """An output stream `audio` is encoded again into (its voices edited, or a container that
+    cannot hold it as it is): the input's codec where the container takes it, else the
+    container's own (`audio_encoder`), at the input's rate, channels, depth and quality where
+    the encoder has them."""
     cc = audio.codec_context
     # canonical: FFmpeg names some decoders apart from their codec (mp3float for MP3)
     layout = output_layout(cc.layout)
     name = audio_encoder(cc.codec.canonical_name, out, cc.sample_rate, layout)
     codec = av.codec.Codec(name, "w")
     rate = nearest_rate(codec, cc.sample_rate)
+    # Channels no encoder the container takes can hold (twelve in MP4) are refused when the header
+    # is written, with the formats that hold them: never mixed down unasked.
     stream = add_sound_stream(out, name, rate, layout)
-    if codec.lossy and cc.bit_rate and cc.codec.lossy:
-        stream.bit_rate = cc.bit_rate  # the input's quality, not the encoder's default
-    elif codec.lossy:
-        # From lossless sound (WAV, FLAC) into a lossy format: a rate that keeps speech and music
-        # faithful (the input's, 768 kb/s for 16-bit 48 kHz stereo PCM, is more than encoders take).
-        stream.bit_rate = LOSSLESS_INTO_LOSSY * stream.layout.nb_channels
-    if name == "aac":
-        # FFmpeg's default AAC search (twoloop) took most of the time of an anonymised export.
-        stream.options = {"aac_coder": "fast"}
-        if voice.mode == "anonymise":
-            # Anonymised speech is one waveform in every channel (at the channel's level): with little
-            # to code in the side channel, the mid/side search, unable to spend its bit rate, codes
-            # each frame again and again.
-            # Without it, speech and the sound around it are coded a little less faithfully at the
-            # same bit rate (bench/README.md).
-            stream.options["aac_ms"] = "0"
     fmt = codec.audio_formats[0].name
     # Sample formats differ per codec (FLAC: s16 or s32): keep the input's depth where the encoder has it.
     names = {f.name for f in codec.audio_formats}
@@ -656,9 +661,37 @@ def add_edited_stream(out: av.container.OutputContainer, audio: av.audio.stream.
     elif cc.format.name.rstrip("p") in names or cc.format.name + "p" in names:
         fmt = next(n for n in (cc.format.name.rstrip("p"), cc.format.name + "p") if n in names)
     stream.format = fmt
-    encoder = av.AudioResampler(format=fmt, layout=layout, rate=rate)
-    return stream, VoiceEdit(voice.mode, list(voice.speech), cc.sample_rate, cc.layout.name, encoder,
-                             from_zero=from_zero, sound_origin=voice.sound_origin)
+    if codec.lossy:
+        # The input's quality, not the encoder's default; from lossless sound (WAV, FLAC), a rate
+        # that keeps speech and music faithful (the input's, 768 kb/s for 16-bit 48 kHz stereo PCM,
+        # is more than encoders take).
+        wanted = cc.bit_rate if cc.bit_rate and cc.codec.lossy else LOSSLESS_INTO_LOSSY * stream.layout.nb_channels
+        if (taken := bit_rate_taken(name, rate, stream.layout.name, fmt, wanted)) is not None:
+            stream.bit_rate = taken
+    if name == "aac":
+        # FFmpeg's default AAC search (twoloop) took most of the time of an anonymised export.
+        stream.options = {"aac_coder": "fast"}
+    return stream
+
+
+# Bit rates (b/s) MPEG audio layers and AC-3 are coded at: an encoder of a fixed table (MP2) refuses others.
+STANDARD_BIT_RATES = tuple(k * 1000 for k in (32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384))
+
+
+def bit_rate_taken(name: str, rate: int, layout: str, fmt: str, wanted: int) -> int | None:
+    """The bit rate the encoder opens with, `wanted` where it takes it (as the encoder rounds it),
+    else the nearest standard rate above it (below if none above opens); None: the encoder's own."""
+    above = [r for r in STANDARD_BIT_RATES if r > wanted]
+    below = [r for r in reversed(STANDARD_BIT_RATES) if r < wanted]
+    for bit_rate in (wanted, *above, *below):
+        context = av.CodecContext.create(name, "w")
+        context.sample_rate, context.format, context.layout, context.bit_rate = rate, fmt, layout, bit_rate
+        try:
+            context.open()
+        except (av.error.FFmpegError, ValueError):
+            continue
+        return context.bit_rate
+    return None
 
 
 def add_sound_stream(out: av.container.OutputContainer, codec: str, rate: int, layout: str) -> av.audio.stream.AudioStream:

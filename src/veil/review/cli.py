@@ -29,8 +29,8 @@ from veil import __version__
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
                           KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, detection_flags,
-                          encoding_asked, local_folder, local_path, options_acting_on_nothing, parse_color,
-                          parse_hide_option, with_options_given)
+                          encoding_asked, local_folder, local_path, named_input_path, options_acting_on_nothing,
+                          parse_color, parse_hide_option, with_options_given)
 from veil.detect import PROFILES
 from veil.interrupt import say_what_dead_runs_left, temporary_folder
 from veil.manifest import (Record, another_inputs_output, another_inputs_refusal, another_inputs_replaced, appendable,
@@ -66,7 +66,8 @@ class SessionError(ValueError):
 @review_app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def review(
     ctx: typer.Context,
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Photos, videos or folders to review.")] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(parser=named_input_path,
+                                                          help="Photos, videos or folders to review.")] = None,
     plan_file: Annotated[Optional[Path], typer.Option("--plan", parser=local_path, help="Review this existing plan instead of detecting.")] = None,
     save_plan: Annotated[Optional[Path], typer.Option("--save-plan", parser=local_path, help="Save the edited plan here (default: beside the first input, or the --plan file).")] = None,
     output_dir: Annotated[Optional[Path], typer.Option("--output-dir", parser=local_folder, help="Export outputs here (default: <name>.redacted.<ext> beside each input).")] = None,
