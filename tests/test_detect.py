@@ -19,7 +19,7 @@ from video_support import clip_of
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
     VIDEO_DETECTION, FramesJudged, detect_frames, exposure_gain, faces_in, fuse, is_colourless, light_levels, prepared,
-    retina_candidates, select, smear_axis, smeared_sideways, view_pass,
+    retina_candidates, select, smear_axis, smeared_sideways, view_pass, fine_colour,
 )
 from veil.imagefile import read_photo
 from veil.photo import plan_photo, render_photo
@@ -296,6 +296,57 @@ def test_hazed_and_stage_lit_photos_are_levelled_for_the_detectors_only(shared_d
     written = np.asarray(Image.open(out).convert("RGB"))
     shown = ~(written == (255, 0, 255)).all(axis=2)
     assert 0.2 < shown.mean() < 1 and np.array_equal(written[shown], hazed[shown])
+
+
+def on_a_screen(shared_data: Path, face: Face, pitch: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """The photo round `face` shown on a screen (an LCD's red, green and blue stripes and dark grid,
+    `pitch` px a pixel) photographed at an angle, which makes moiré; and the face's centre there."""
+    photo = read_photo(shared_data / face.photo).pixels[:, :, :3]
+    x, y, w, h = face.box
+    centre_x, centre_y = x + w / 2, y + h / 2
+    half = int(max(w, h) * 1.6)
+    left, top = max(0, int(centre_x - half)), max(0, int(centre_y - half * 0.6))
+    crop = photo[top:top + int(half * 1.2), left:left + 2 * half]
+    shown = cv2.resize(crop, (crop.shape[1] * 2 // pitch, crop.shape[0] * 2 // pitch), interpolation=cv2.INTER_AREA)
+    cell = np.full((pitch, pitch, 3), 0.35, np.float32)
+    for channel in range(3):
+        cell[:pitch - 1, channel * (pitch // 3):(channel + 1) * (pitch // 3), channel] = 1.0
+    lit = cv2.resize(shown, (shown.shape[1] * pitch, shown.shape[0] * pitch), interpolation=cv2.INTER_NEAREST)
+    screen = np.clip(lit * np.tile(cell, (shown.shape[0], shown.shape[1], 1)) * 1.9, 0, 255).astype(np.uint8)
+    height, width = screen.shape[:2]
+    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    at = cv2.getPerspectiveTransform(corners, np.float32([[width * .2, height * .3], [width * 1.3, height * .2],
+                                                          [width * 1.3, height * 1.3], [width * .2, height * 1.2]]))
+    size = (int(width * 1.5), int(height * 1.5))
+    photographed = np.full((size[1], size[0], 3), 60, np.uint8)
+    on_it = cv2.warpPerspective(np.full((height, width), 255, np.uint8), at, size) > 127
+    photographed[on_it] = cv2.warpPerspective(screen, at, size, flags=cv2.INTER_LINEAR)[on_it]
+    x, y = cv2.perspectiveTransform(np.float32([[[(centre_x - left) * 2, (centre_y - top) * 2]]]), at)[0, 0]
+    return photographed, (float(x), float(y))
+
+
+def test_a_face_photographed_off_a_screen_is_found_in_the_picture_low_passed(shared_data: Path, tmp_path: Path) -> None:
+    """A screen's pixel grid and the moiré a camera makes of it hid large faces from both networks;
+    such a photo (judged by the fine detail in its colour) is searched low-passed too. A photo's
+    colour varies smoothly: it is not."""
+    without = dataclasses.replace(FAST, fine_colour_above=None)
+    for face, pitch in ((INTERVIEW, 4), (FAN, 6)):
+        screen, (x, y) = on_a_screen(shared_data, face, pitch)
+        assert fine_colour(screen) >= FAST.fine_colour_above > fine_colour(read_photo(shared_data / face.photo).pixels)
+
+        def hidden(profile) -> bool:
+            return any(b.x0 <= x <= b.x1 and b.y0 <= y <= b.y1 for b in detect_faces(screen, profile))
+
+        assert hidden(FAST) and not hidden(without), face
+    path = tmp_path / "screen.png"
+    Image.fromarray(screen).save(path)
+    media = plan_photo(path)
+    assert media.detection["low_passed"] and media.detection["fine_colour"] >= 0.5
+    assert media.detection["low_pass_rule"] == {"fine_colour_above": 0.5, "judged_at_most": 1024,
+                                                "sigma_at_that_size": 2.5, "searched_as_it_is_too": True}
+    assert not plan_photo(shared_data / FAN.photo).detection["low_passed"]
+    assert "low_pass_rule" not in video_detection_record(VIDEO_DETECTION["fast"], 2, 2, (960, 540), TrackParams(),
+                                                          (None, None))
 
 
 def test_a_face_lost_in_haze_is_found_with_the_levels_stretched(shared_data: Path, tmp_path: Path) -> None:

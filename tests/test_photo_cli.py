@@ -719,6 +719,9 @@ def test_options_for_videos_typed_for_photos_alone_are_said_to_do_nothing(shared
     assert json.loads(idle.stdout)["notes"] == lines, idle.stdout
     assert json.loads((tmp_path / "idle.json").read_text())["settings"]["acted_on_nothing"] == [
         "--salvage", "--voice", "--blocks"]
+    # A file that is not there could be a video: it fails on its own, and no option is said to do nothing.
+    missing = veil_subprocess(tmp_path / "missing.mp4", "--voice", "mute")
+    assert missing.returncode != 0 and "acts on" not in missing.stderr, missing.stderr
     pixelated = veil_subprocess(photo, "-o", tmp_path / "blocks.jpg", "--mode", "pixelate", "--blocks", "2", "--json")
     assert pixelated.returncode == 0 and json.loads(pixelated.stdout)["notes"] == [], pixelated.stdout
 

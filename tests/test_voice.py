@@ -616,6 +616,17 @@ def test_sound_an_mpeg_program_stream_cannot_hold_is_written_in_its_own_codec(so
         assert [(s["codec"], s["voices_edited"]) for s in entry["sound_written_as"]] == [("mp2", voice == "mute")]
         if voice == "keep":
             assert "stream 1: aac as mp2" in " ".join(run.stderr.split()), run.stderr
+    # Sound a .3gp cannot hold went to 3GP's own codec, AMR, a phone call's: speech at 12 kb/s.
+    mp3 = tmp_path / "mp3.mp4"
+    _write_video(mp3, sound, sound="libmp3lame")
+    for voice in ("keep", "mute"):
+        run = _veil(str(mp3), "-o", str(tmp_path / f"{voice}.3gp"), "--voice", voice, "--report",
+                    str(tmp_path / f"{voice}-3gp.json"))
+        assert run.returncode == 0, run.stderr
+        with av.open(str(tmp_path / f"{voice}.3gp")) as written:
+            assert written.streams.audio[0].codec_context.name == "aac"
+        entry = json.loads((tmp_path / f"{voice}-3gp.json").read_text())["files"][0]
+        assert [s["codec"] for s in entry["sound_written_as"]] == ["aac"], entry["sound_written_as"]
 
 
 def test_a_wmv_whose_sound_starts_late_is_whole_and_one_cut_short_is_not(sound: np.ndarray, tmp_path: Path):

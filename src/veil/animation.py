@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import secrets
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -91,6 +91,9 @@ def track_params(durations_ms: list[float]) -> TrackParams:
 def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | None = None,
                    hide: tuple[Kind, ...] = DEFAULT_HIDE) -> MediaPlan:
     """Detect what `hide` names in every frame and link it into tracks, as in a video."""
+    # Frames are not judged for fine colour (a GIF's dithering has it in every frame, and the
+    # low-passed search was measured on photos only): as a video's frames.
+    profile = replace(profile, fine_colour_above=None)
     detections: dict[int, list[Box]] = {}
     kinds: dict[Kind, dict[int, list[Box]]] = {kind: {} for kind in hide if kind != "face"}
     people_turns: dict[int, dict[int, float]] = {}  # as a video's (veil.video.Scan)

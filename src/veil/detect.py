@@ -82,6 +82,11 @@ class DetectionProfile:
     # stretched to 0 and EXPOSED_TO (`levelled`): both networks lost faces of 40 px and more in
     # such pictures that they find once the levels are those of an ordinary photo. False: never.
     hard_light: bool = False
+    # A photo of a screen (its pixel grid and moiré), a halftone print, or heavy colour noise: the
+    # share of fine detail in its colour (`fine_colour`) at least `fine_colour_above`. It is also
+    # searched low-passed (`low_passed`): both networks lost large faces behind such a texture that
+    # they found with it smoothed away (not a dark picture brightened: see `prepared`). None: never.
+    fine_colour_above: float | None = None
     # Tiles bound memory: a 24 MP photo at full scale would need gigabytes of
     # activations. Overlap must exceed the largest face the tiled pass is meant
     # to find; larger faces are the overview pass's job.
@@ -182,7 +187,7 @@ class DetectionProfile:
 FAST = DetectionProfile(name="fast", scales=(1.0,), threshold=0.1, retina_sides=(320,), turns=(1, 2, 3), turn_side=320,
                         zoom_floor=0.05, zoom_height=30, colourless=(0.06, ((40, 0.1), (80, 0.15))), streak_threshold=0.1,
                         hard_light=True, turned_kept=True, pulled_side=384, pulled_margin=2.5, large_share=0.2,
-                        standing_search=True, loose_ratio=1.5)
+                        standing_search=True, loose_ratio=1.5, fine_colour_above=0.5)
 ACCURATE = DetectionProfile(
     name="accurate",
     scales=(1.0, 1.5),
@@ -202,6 +207,7 @@ ACCURATE = DetectionProfile(
     large_share=0.2,
     standing_search=True,
     loose_ratio=1.5,
+    fine_colour_above=0.5,
 )
 PROFILES = {p.name: p for p in (FAST, ACCURATE)}
 
@@ -225,6 +231,7 @@ def detection_record(profile: DetectionProfile, width: int, height: int, colourl
         "nms_iou": profile.nms_iou,
         **exposure_record(profile),
         **light_record(profile),
+        **low_pass_record(profile),
         **(retina_record(profile) if uses_retina(profile) else {}),
         **({"colourless_rule": {"spread_below": COLOURLESS_SPREAD, "threshold": rule[0],
                                 "size_thresholds": [list(t) for t in rule[1]]}} if rule else {}),
@@ -586,6 +593,45 @@ def levelled(rgb: np.ndarray, kind: str | None, low: np.ndarray, high: np.ndarra
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+# Fine colour is judged with the picture's longer side at most this, where a screen's subpixels
+# are still a few pixels apart; the low-pass's sigma is in pixels at that size, scaled with the
+# picture. A photo's colour varies smoothly, a screen's subpixels and a halftone's dots do not:
+# the profiles' threshold lies above nearly every dev photo and below most photos of screens
+# (bench/README.md, "Faces photographed off a screen").
+FINE_COLOUR_SIDE = 1024
+LOW_PASS_SIGMA = 2.5
+
+
+def fine_colour(rgb: np.ndarray) -> float:
+    """The share of fine detail in a picture's colour: how far each colour-difference channel (Cr,
+    Cb) lies from its 5 px box average, over how far that lies from its 21 px one (the larger of
+    the two channels), seen at most FINE_COLOUR_SIDE px."""
+    height, width = rgb.shape[:2]
+    if (scale := FINE_COLOUR_SIDE / max(height, width)) < 1:
+        rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                         interpolation=cv2.INTER_AREA)
+    colour = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    shares = []
+    for channel in (colour[..., 1].astype(np.int16), colour[..., 2].astype(np.int16)):
+        near = cv2.blur(channel, (5, 5))
+        shares.append(float(np.mean(np.abs(channel - near)) / (np.mean(np.abs(near - cv2.blur(near, (21, 21)))) + 0.1)))
+    return max(shares)
+
+
+def low_passed(rgb: np.ndarray) -> np.ndarray:
+    """The picture with its finest detail smoothed away (`fine_colour_above`)."""
+    sigma = LOW_PASS_SIGMA * max(1.0, max(rgb.shape[:2]) / FINE_COLOUR_SIDE)
+    return cv2.GaussianBlur(rgb, (0, 0), sigma)
+
+
+def low_pass_record(profile: DetectionProfile) -> dict:
+    """The rule by which a picture with fine detail in its colour is searched low-passed too."""
+    if profile.fine_colour_above is None:
+        return {}
+    return {"low_pass_rule": {"fine_colour_above": profile.fine_colour_above, "judged_at_most": FINE_COLOUR_SIDE,
+                              "sigma_at_that_size": LOW_PASS_SIGMA, "searched_as_it_is_too": True}}
+
+
 def exposed(rgb: np.ndarray, dark_below: int | None) -> np.ndarray:
     """The picture as the detectors see it: a dark one brightened (`exposure_gain`), others as they are."""
     return brightened(rgb, exposure_gain(rgb, dark_below))
@@ -858,6 +904,9 @@ def faces_in(picture: Picture, detector: CenterFace | None = None, second: Retin
         # black in the stretched view. So the picture as it was is searched too.
         unlevelled = picture.unlevelled
         rows = np.concatenate([rows, kept(unlevelled, candidates(unlevelled, profile, detector), profile, second)])
+    if picture.low_passed is not None:
+        smooth = picture.low_passed
+        rows = np.concatenate([rows, kept(smooth, candidates(smooth, profile, detector), profile, second)])
     if picture.smear is not None:
         rows = np.concatenate([rows, squeezed_candidates(rgb, profile, detector, picture.smear)])
     return fuse(rows, profile.nms_iou, width=rgb.shape[1], height=rgb.shape[0])
@@ -874,6 +923,8 @@ class Picture:
     smear: Smear | None  # `smear_axis` where the profile looks for it: searched squeezed along it too
     light: str | None = None  # `light_levels`: the hard light the picture was shown stretched for
     unlevelled: np.ndarray | None = None  # under hard light, the picture before the stretch: searched too
+    fine_colour: float | None = None  # `fine_colour`, where the profile judges it
+    low_passed: np.ndarray | None = None  # with fine colour (`fine_colour_above`), the picture low-passed: searched too
     standing_turn: int = 0  # where the profile's `standing_search` judged one: searched turned so too
     # The people that judged `standing_turn` (people.found_people), where they were found in the
     # picture as it came (neither brightened nor stretched, as --hide people looks): not found twice.
@@ -892,11 +943,15 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
     unlevelled = rgb if light is not None else None
     rgb = levelled(rgb, light, low, high)
     smear = smear_axis(smear_view(rgb)) if profile.streak_threshold is not None else None
+    fine = fine_colour(rgb) if profile.fine_colour_above is not None else None
+    # A dark picture brightened for the detectors is not low-passed: its fine colour is its
+    # sensor's noise, raised with it, and blurring it found no face more (bench/README.md).
+    smooth = low_passed(rgb) if fine is not None and fine >= profile.fine_colour_above and gain == 1.0 else None
     people = found_people(rgb) if profile.standing_search else None
     turn = standing_turn(turn_weights(people)) if people is not None else 0
     as_given = gain == 1.0 and light is None
     return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless, smear, light, unlevelled,
-                   turn, people if as_given else None)
+                   fine, smooth, turn, people if as_given else None)
 
 
 def picture_record(picture: Picture) -> dict:
@@ -907,6 +962,8 @@ def picture_record(picture: Picture) -> dict:
     return {
         **({"exposure_gain": round(picture.gain, 3)} if picture.gain != 1.0 else {}),
         **({"hard_light": picture.light} if picture.light is not None else {}),
+        **({"fine_colour": round(picture.fine_colour, 3), "low_passed": picture.low_passed is not None}
+           if picture.fine_colour is not None else {}),
         **({"standing_turn": picture.standing_turn} if profile.standing_search else {}),
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
@@ -1222,14 +1279,17 @@ class VideoDetection:
 # the photo default's lower floor (0.05, 30 px) was measured on photos only, as was the accurate
 # profile's closer look at large boxes, which its frames do not take. A frame's CenterFace
 # boxes are all kept on their own score (no size thresholds), so none is a loose box kept on
-# agreement (`loose_ratio`).
+# agreement (`loose_ratio`). Frames are not judged for fine colour (`fine_colour_above`): measured
+# on photos of screens only.
 VIDEO_DETECTION = {
     "fast": VideoDetection(frame=replace(FAST, threshold=0.05, size_thresholds=(), colourless=None, hard_light=False,
-                                         turned_kept=False, zoom_floor=0.08, zoom_height=40, loose_ratio=None),
+                                         turned_kept=False, zoom_floor=0.08, zoom_height=40, loose_ratio=None,
+                                         fine_colour_above=None),
                            side=960, stride=2, retina_every=3, overview_threshold=0.1, confirm_score=0.1, confirm_hits=4,
                            glance_side=320),
     "accurate": VideoDetection(frame=replace(ACCURATE, scales=(1.0,), threshold=0.05, size_thresholds=(), colourless=None,
-                                             hard_light=False, turned_kept=False, loose_ratio=None, zoom_floor=None),
+                                             hard_light=False, turned_kept=False, loose_ratio=None, zoom_floor=None,
+                                             fine_colour_above=None),
                                side=1920, stride=1, retina_every=6, overview_threshold=0.1, confirm_score=0.1,
                                confirm_hits=8),
 }

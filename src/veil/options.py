@@ -133,13 +133,14 @@ ACTS_ON = {**dict.fromkeys(("crf", "codec", "preset", "keep_subtitles", "start",
 ACTS_IN_MODE = {"blocks": "pixelate"}
 
 
-def options_acting_on_nothing(ctx: typer.Context, plan: Plan, kinds: set[str]) -> list[str]:
+def options_acting_on_nothing(ctx: typer.Context, plan: Plan, kinds: set[str | None]) -> list[str]:
     """The options typed that act on no kind of file in `kinds` (a run's inputs), or not in the
     plan's redaction mode, kept in the plan for the report (`Plan.not_used`) and returned as lines
     for the user: an option that changes nothing must not pass as one that did (`--crf 30` typed
     for photos alone, `--blocks 2` for a fill, say)."""
     idle: dict[str, list[str]] = {}
-    for name in given_options(ctx, tuple(ACTS_ON)):
+    # An input whose kind is not known (a file that is not there) could be any: it fails on its own.
+    for name in given_options(ctx, tuple(ACTS_ON)) if None not in kinds else ():
         acts_on, called = ACTS_ON[name]
         if not kinds & set(acts_on):
             idle.setdefault(called, []).append("--" + name.replace("_", "-"))

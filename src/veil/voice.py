@@ -582,6 +582,9 @@ def container_codecs(out: av.container.OutputContainer) -> set[str]:
     return listed | HELD_NOT_LISTED.get(out.format.name, set())
 
 
+SPEECH_ONLY_CODECS = {"amr_nb", "amr_wb"}
+
+
 def audio_encoder(codec: str, out: av.container.OutputContainer, rate: int, layout: str) -> str:
     """The input's codec where FFmpeg has a stable encoder the container takes; else Opus (WebM, Ogg),
     the container's own (FLAC for .flac, PCM for .wav, MP3 for .mp3), or AAC: the first of them that
@@ -589,8 +592,9 @@ def audio_encoder(codec: str, out: av.container.OutputContainer, rate: int, layo
     supported = container_codecs(out)
     # WAV can carry other codecs in name only: players expect PCM in it.
     own = [] if out.format.name == "wav" and not codec.startswith("pcm_") else [codec]
-    candidates = [*own, *(["libopus"] if out.format.name in ("webm", "ogg", "opus") else []),
-                  out.default_audio_codec, "aac"]
+    # A phone call's codec (3GP's own, AMR) keeps speech at 12 kb/s and nothing else well.
+    container_own = [] if out.default_audio_codec in SPEECH_ONLY_CODECS else [out.default_audio_codec]
+    candidates = [*own, *(["libopus"] if out.format.name in ("webm", "ogg", "opus") else []), *container_own, "aac"]
     for name in candidates:
         try:
             encoder = av.codec.Codec(name, "w")
@@ -679,8 +683,9 @@ STANDARD_BIT_RATES = tuple(k * 1000 for k in (32, 48, 56, 64, 80, 96, 112, 128, 
 
 
 def bit_rate_taken(name: str, rate: int, layout: str, fmt: str, wanted: int) -> int | None:
-    """The bit rate the encoder opens with, `wanted` where it takes it (as the encoder rounds it),
-    else the nearest standard rate above it (below if none above opens); None: the encoder's own."""
+    """The bit rate to ask of the encoder: `wanted` where it opens with it (as it says it took it;
+    some write the nearest rate of their own table), else the nearest standard rate above it
+    (below if none above opens); None: the encoder's own."""
     above = [r for r in STANDARD_BIT_RATES if r > wanted]
     below = [r for r in reversed(STANDARD_BIT_RATES) if r < wanted]
     for bit_rate in (wanted, *above, *below):
@@ -709,7 +714,7 @@ def sound_written_as(encoded: dict[int, tuple[av.audio.stream.AudioStream, Any]]
     rate asked of the encoder (None: the codec is lossless, or the encoder chose; sound that is
     easy to code, silence above all, takes less), rate, channels, and whether its voices were
     edited (else the container could not hold it as it was)."""
-    return [{"stream": index, "codec": stream.codec_context.name, "bit_rate_asked": stream.bit_rate or None,
+    return [{"stream": index, "codec": stream.codec_context.codec.canonical_name, "bit_rate_asked": stream.bit_rate or None,
              "sample_rate": stream.rate, "layout": stream.layout.name, "voices_edited": isinstance(feed, VoiceEdit)}
             for index, (stream, feed) in sorted(encoded.items())]
 
