@@ -654,8 +654,8 @@ def add_encoded_stream(out: av.container.OutputContainer, audio: av.audio.stream
     name = audio_encoder(cc.codec.canonical_name, out, cc.sample_rate, layout)
     codec = av.codec.Codec(name, "w")
     rate = nearest_rate(codec, cc.sample_rate)
-    # Channels no encoder the container takes can hold (twelve in MP4) are refused when the header
-    # is written, with the formats that hold them: never mixed down unasked.
+    # Channels no encoder the container takes can hold (twelve in WebM) are refused when the header
+    # is written: never mixed down unasked.
     stream = add_sound_stream(out, name, rate, layout)
     fmt = codec.audio_formats[0].name
     # Sample formats differ per codec (FLAC: s16 or s32): keep the input's depth where the encoder has it.
