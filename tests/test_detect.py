@@ -343,7 +343,8 @@ def test_a_face_photographed_off_a_screen_is_found_in_the_picture_low_passed(sha
     media = plan_photo(path)
     assert media.detection["low_passed"] and media.detection["fine_colour"] >= 0.5
     assert media.detection["low_pass_rule"] == {"fine_colour_above": 0.5, "judged_at_most": 1024,
-                                                "sigma_at_that_size": 2.5, "searched_as_it_is_too": True}
+                                                "sigma_at_that_size": 2.5, "searched_as_it_is_too": True,
+                                                "not_when_brightened": True}
     assert not plan_photo(shared_data / FAN.photo).detection["low_passed"]
     assert "low_pass_rule" not in video_detection_record(VIDEO_DETECTION["fast"], 2, 2, (960, 540), TrackParams(),
                                                           (None, None))

@@ -629,7 +629,8 @@ def low_pass_record(profile: DetectionProfile) -> dict:
     if profile.fine_colour_above is None:
         return {}
     return {"low_pass_rule": {"fine_colour_above": profile.fine_colour_above, "judged_at_most": FINE_COLOUR_SIDE,
-                              "sigma_at_that_size": LOW_PASS_SIGMA, "searched_as_it_is_too": True}}
+                              "sigma_at_that_size": LOW_PASS_SIGMA, "searched_as_it_is_too": True,
+                              "not_when_brightened": True}}
 
 
 def exposed(rgb: np.ndarray, dark_below: int | None) -> np.ndarray:
