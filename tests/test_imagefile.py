@@ -812,9 +812,10 @@ def test_a_photo_whose_exif_cannot_be_read_is_redacted_upright_without_a_word(sh
         assert rgb_of(out).shape == upright.shape, f"{out.name} was turned"
 
 
-def test_a_jpeg_with_damaged_data_gets_one_line_naming_it(shared_data, tmp_path):
-    # The libjpeg inside OpenCV decodes damaged data as it can and printed "Corrupt JPEG data:
-    # premature end of data segment" on stderr, naming no file; the run said nothing else of it.
+def test_a_jpeg_with_damaged_data_is_refused_unless_salvaged_and_then_named_in_one_line(shared_data, tmp_path):
+    # The libjpeg inside OpenCV decodes damaged data as it can, a face there garbled, half grey or
+    # shifted, where the search can miss it and a person still recognise it; veil wrote it with a
+    # warning. Now it fails closed: refused, with the way through (--salvage) and what the decoder said.
     data = bytearray((shared_data / TWO_PEOPLE).read_bytes())
     scan = data.rfind(b"\xff\xda")
     for at in range(scan + (len(data) - scan) * 2 // 3, len(data) - 16, 97):
@@ -822,20 +823,34 @@ def test_a_jpeg_with_damaged_data_gets_one_line_naming_it(shared_data, tmp_path)
     path = tmp_path / "damaged.jpg"
     path.write_bytes(bytes(data))
     photo = read_photo(path)
-    assert photo.decoder_messages and photo.decoder_messages[0].startswith("Corrupt JPEG data")
+    assert photo.damage_said and photo.damage_said[0].startswith("Corrupt JPEG data")
     assert photo.pixels.shape == read_photo(shared_data / TWO_PEOPLE).pixels.shape
-    run = veil_subprocess(path, "-o", tmp_path / "out.jpg", "--save-plan", tmp_path / "plan.json", "-q")
+    refused = veil_subprocess(path, "-o", tmp_path / "refused.jpg", "-q")
+    assert refused.returncode != 0 and not (tmp_path / "refused.jpg").exists()
+    lines = refused.stderr.strip().splitlines()
+    assert lines[0].startswith(f"veil: {path}: its picture data is damaged (its decoder said: Corrupt JPEG data"), lines
+    assert lines[0].endswith("(--salvage writes it as decoded)"), lines
+    assert not list(tmp_path.glob("*.tmp*"))
+    # Asked to salvage it: written as decoded, said in one line, and recorded.
+    run = veil_subprocess(path, "-o", tmp_path / "out.jpg", "--save-plan", tmp_path / "plan.json", "-q", "--salvage")
     assert run.returncode == 0 and (tmp_path / "out.jpg").exists()
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"veil: {path}: its decoder warned: Corrupt JPEG data"), run.stderr
     plan = json.loads((tmp_path / "plan.json").read_text())
-    assert plan["media"][0]["detection"]["decoder_messages"] == list(photo.decoder_messages)
+    detection = plan["media"][0]["detection"]
+    assert detection["decoder_messages"] == list(photo.decoder_messages) and detection["damaged_data_salvaged"] is True
     assert plan["media"][0]["regions"]  # the faces in the rows before the damage are still found
     # A plan made without the decoder's words (by hand, by an older veil) is rendered with them all the same.
-    del plan["media"][0]["detection"]["decoder_messages"]
+    del detection["decoder_messages"]
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     run = veil_subprocess("--plan", tmp_path / "plan.json", "-o", tmp_path / "again.jpg", "-q")
     assert run.returncode == 0 and "its decoder warned: Corrupt JPEG data" in run.stderr, run.stderr
+    # A plan that does not say the damage was salvaged (made by an older veil, or by hand) is refused.
+    del detection["damaged_data_salvaged"]
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    run = veil_subprocess("--plan", tmp_path / "plan.json", "-o", tmp_path / "unsalvaged.jpg", "-q")
+    assert run.returncode != 0 and not (tmp_path / "unsalvaged.jpg").exists()
+    assert "plan it again with --salvage to write it as decoded" in run.stderr, run.stderr
 
 
 def test_stderr_written_by_others_while_a_photo_is_decoded_reaches_the_terminal(shared_data, capfd):

@@ -710,15 +710,14 @@ def test_options_for_videos_typed_for_photos_alone_are_said_to_do_nothing(shared
     assert json.loads(report.read_text())["settings"]["acted_on_nothing"] == ["--crf", "--start"]
     assert "acted on no file (not used)</th><td>--crf, --start" in report.with_suffix(".html").read_text()
     # Sound options on a photo, and pixelation's blocks for a fill, were recorded as settings that ran.
+    # (--salvage acts on photos: a damaged one is written, not refused.)
     idle = veil_subprocess(photo, "-o", tmp_path / "idle.jpg", "--voice", "anonymise", "--salvage", "--blocks", "2",
                            "--json", "--report", tmp_path / "idle.json")
     assert idle.returncode == 0, idle.stderr
-    lines = ["--salvage acts on videos only, and there are none among the inputs: not used",
-             "--voice acts on videos and sound files only, and there are none among the inputs: not used",
+    lines = ["--voice acts on videos and sound files only, and there are none among the inputs: not used",
              "--blocks acts with --mode pixelate only, and the regions are hidden by fill: not used"]
     assert json.loads(idle.stdout)["notes"] == lines, idle.stdout
-    assert json.loads((tmp_path / "idle.json").read_text())["settings"]["acted_on_nothing"] == [
-        "--salvage", "--voice", "--blocks"]
+    assert json.loads((tmp_path / "idle.json").read_text())["settings"]["acted_on_nothing"] == ["--voice", "--blocks"]
     # A file that is not there could be a video: it fails on its own, and no option is said to do nothing.
     missing = veil_subprocess(tmp_path / "missing.mp4", "--voice", "mute")
     assert missing.returncode != 0 and "acts on" not in missing.stderr, missing.stderr

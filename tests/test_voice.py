@@ -1050,3 +1050,51 @@ def test_a_sound_file_joined_from_parts_at_two_rates_is_not_said_to_lag_a_pictur
     said = " ".join(result.stderr.split())
     assert "or a part at another sample rate): written again, the sound after it plays up to" in said, said
     assert "later than the file's timestamps placed it, every sample kept" in said and "picture" not in said, said
+
+
+AC3_FRAME = 1536  # samples
+
+
+def test_five_one_sound_with_side_surrounds_goes_into_webm_with_each_channel_kept(tmp_path: Path):
+    """AC-3 5.1 as most films carry it, its surrounds at the side, was refused for .webm ("cannot
+    hold this video ... 'aac' codec"): Opus names surrounds at the back only. It is written as 5.1,
+    each channel itself, the side surrounds in the back ones, and said."""
+    tones = {"FL": 440, "FR": 660, "FC": 880, "LFE": 70, "SL": 1320, "SR": 1760}
+    clip = tmp_path / "film.mkv"
+    with av.open(str(clip), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width = video.height = 64
+        video.pix_fmt = "yuv420p"
+        audio = out.add_stream("ac3", rate=48000, layout="5.1(side)")
+        assert [c.name for c in audio.layout.channels] == list(tones)
+        t = np.arange(2 * 48000) / 48000
+        planes = np.stack([0.2 * np.sin(2 * np.pi * hz * t) for hz in tones.values()]).astype(np.float32)
+        for at in range(0, planes.shape[1], AC3_FRAME):
+            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(planes[:, at:at + AC3_FRAME]),
+                                               format="fltp", layout="5.1(side)")
+            chunk.sample_rate, chunk.pts = 48000, at
+            out.mux(audio.encode(chunk))
+        out.mux(audio.encode(None))
+        for i in range(50):
+            picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 128, np.uint8), format="rgb24")
+            picture.pts = i
+            out.mux(video.encode(picture))
+        out.mux(video.encode(None))
+    for voice in ("keep", "mute"):
+        target = tmp_path / f"{voice}.webm"
+        run = _veil(str(clip), "-o", str(target), "--voice", voice, "--report", str(tmp_path / f"{voice}.json"))
+        assert run.returncode == 0, run.stderr
+        with av.open(str(target)) as written:
+            stream = written.streams.audio[0]
+            assert stream.codec_context.name == "opus"
+            names = [c.name for c in stream.codec_context.layout.channels]
+            assert names == ["FL", "FR", "FC", "LFE", "BL", "BR"], names
+            planes = np.concatenate([f.to_ndarray() for f in written.decode(stream)], axis=1)
+        for name, plane in zip(names, planes):
+            heard = np.argmax(np.abs(np.fft.rfft(plane[4800:4800 + 48000])))  # one second: 1 Hz a bin
+            assert abs(heard - tones[{"BL": "SL", "BR": "SR"}.get(name, name)]) <= 2, (name, heard)
+        entry = json.loads((tmp_path / f"{voice}.json").read_text())["files"][0]
+        assert [s["layout"] for s in entry["sound_written_as"]] == ["5.1"]
+        if voice == "keep":
+            assert "stream 1: ac3 as libopus (5.1(side) as 5.1: the side surrounds as back ones)" in \
+                " ".join(run.stderr.split()), run.stderr

@@ -96,6 +96,10 @@ class Photo:
     # The wide primaries (PRIMARY_NAMES' words) an SDR HEIF's or AVIF's colour box named, which its
     # pixels were converted from to sRGB's as read: not an ICC profile, which --keep-icc would keep.
     colour_box_converted: str | None = None
+    # What the decoder said of damaged picture data (DAMAGE_WARNINGS), which it filled in as it
+    # could: a face there can come out garbled, half grey or shifted, missed by the search and
+    # still recognisable. Such a photo is refused unless the user asks to salvage it.
+    damage_said: tuple[str, ...] = ()
 
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -416,6 +420,10 @@ _stderr_lock = threading.Lock()
 # How the warnings of libjpeg(-turbo) (its jerror.h) and libpng begin.
 LIBRARY_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid SOS", "Warning: unknown JFIF",
                     "Inconsistent progression", "Unknown Adobe", "Application transferred", "libpng ")
+# Those of libjpeg's (jerror.h) that say its picture data is damaged: bad or missing entropy-coded
+# data, which it decodes all the same, filling in what it lost. "Invalid SOS parameters for
+# sequential JPEG" and the JFIF/Adobe ones are of headers it reads past, the picture whole.
+DAMAGE_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG", "Inconsistent progression")
 # libpng's warnings of an eXIf chunk (empty, cut short, a wrong byte order) are of metadata that
 # veil reads itself (upright where unreadable) and never writes: no damage to the picture.
 EXIF_WARNING = "libpng warning: eXIf:"
@@ -624,7 +632,7 @@ def read_photo(path: Path) -> Photo:
         _from_png_gamma(pixels, gamma)
     video, after = _after_picture(path, fmt)
     return Photo(pixels, fitting_profile(icc, pixels), fmt, others, video, _summed_up(messages), after, hdr,
-                 converted)
+                 converted, _summed_up([line for line in messages if line.startswith(DAMAGE_WARNINGS)]))
 
 
 def _other_icon_sizes(image: Image.Image) -> int:

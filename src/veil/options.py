@@ -98,7 +98,7 @@ ShapeOpt = Annotated[ShapeOption, typer.Option(help="Shape of each hidden region
 BlocksOption = Annotated[int, typer.Option(min=1, max=MAX_PIXELATE_BLOCKS, help=f"pixelate: blocks across a face (at most {MAX_PIXELATE_BLOCKS}).")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace outputs, plans and reports that exist (never an input).")]
 HideOption = Annotated[str, typer.Option("--hide", help=f"What to hide, a comma list of {', '.join(HIDE_WORDS)}. Text is hidden, never read.")]
-SalvageOption = Annotated[bool, typer.Option("--salvage", help="Video: redact a damaged or truncated file as far as it decodes, instead of refusing it: frames decoded from damaged data are fully covered, what cannot be decoded is left out, and each is said.")]
+SalvageOption = Annotated[bool, typer.Option("--salvage", help="Redact a damaged file instead of refusing it, and say what was damaged. Video (damaged or truncated): as far as it decodes; frames decoded from damaged data are fully covered, what cannot be decoded is left out. Photo: as decoded; a face in the part its decoder filled in can be missed.")]
 VoiceOption = Annotated[VoiceChoice, typer.Option(help="Speech in the sound: keep (default for videos; voices stay recognisable), mute (speech only), mute-all (all sound), anonymise (pitch and speech envelope moved at random per segment; words kept, voices still partly linkable). Audio files need one of the last three.")]
 CrfOption = Annotated[Optional[int], typer.Option(min=0, max=63, help="Video quality (lower is better); default near-transparent for the codec.")]
 CodecOption = Annotated[Optional[Codec], typer.Option(case_sensitive=False, help="Video codec: h264, h265, vp9, av1. Default: h264 (h265 for an H.265 or a deeper than 8-bit input); in .webm the input's VP8, VP9 or AV1, else vp9; in .ogv VP8.")]
@@ -125,8 +125,9 @@ DETECTION_OPTIONS = ("accurate", "hide", "shape", "start", "end", "only_range", 
 
 
 # Options that act on some kinds of media only, and what those are called.
-ACTS_ON = {**dict.fromkeys(("crf", "codec", "preset", "keep_subtitles", "start", "end", "only_range", "salvage"),
+ACTS_ON = {**dict.fromkeys(("crf", "codec", "preset", "keep_subtitles", "start", "end", "only_range"),
                            (("video",), "videos")),
+           "salvage": (("video", "image"), "videos and photos"),
            "voice": (("video", "audio"), "videos and sound files"),
            "keep_icc": (("image", "animation"), "photos and animations")}
 # Options that act in one redaction mode only (the colour also fills frames that could not be analysed).

@@ -9,7 +9,7 @@ from typing import Any
 
 from veil.detect import (FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency,
                          picture_record)
-from veil.imagefile import Photo, holds_alpha, holds_profile, read_photo, to_srgb, write_photo
+from veil.imagefile import ImageError, Photo, holds_alpha, holds_profile, read_photo, to_srgb, write_photo
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.models import runtime_record
 from veil.outputs import atomic_output
@@ -49,10 +49,12 @@ def still_as_planned(media: MediaPlan) -> Callable[[], None]:
 
 
 def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None = None,
-               sha256: str | None = None, hide: tuple[Kind, ...] = DEFAULT_HIDE) -> MediaPlan:
+               sha256: str | None = None, hide: tuple[Kind, ...] = DEFAULT_HIDE, salvage: bool = False) -> MediaPlan:
     """Detect what `hide` names in the photo into its plan; `photo` and `sha256`, if the caller
-    has read them already."""
+    has read them already. A photo with damaged data is refused, unless `salvage` (--salvage)."""
     photo = photo or read_photo(path)
+    if photo.damage_said and not salvage:
+        raise ImageError(damage_refusal(photo) + " (--salvage writes it as decoded)")
     height, width = photo.pixels.shape[:2]
     # People need the faces too: a face whose body the person detector missed still gets one.
     look = "face" in hide or "person" in hide
@@ -76,8 +78,17 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
                    **({"transparency_views": [{"view": view, **picture_record(each)}
                                               for view, each in zip(TRANSPARENCY_VIEWS, pictures)]}
                       if len(pictures) > 1 else {}),
-                   **file_record(photo)},
+                   **file_record(photo), **({SALVAGED: True} if photo.damage_said else {})},
     )
+
+
+# The plan's record that a photo with damaged data was planned with --salvage: it may be rendered.
+SALVAGED = "damaged_data_salvaged"
+
+
+def damage_refusal(photo: Photo) -> str:
+    return (f"its picture data is damaged (its decoder said: {'; '.join(photo.damage_said)}): a face in the part "
+            "the decoder filled in can come out garbled, missed by the search and still recognisable")
 
 
 # What a plan records of a photo's file beyond its picture (see file_record).
@@ -112,6 +123,8 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
         check_as_planned(media)
     # Redacted in place, a given photo too: a caller that planned from it holds a huge photo once.
     photo = photo or read_photo(Path(media.path))
+    if photo.damage_said and not media.detection.get(SALVAGED):
+        raise ImageError(damage_refusal(photo) + " (plan it again with --salvage to write it as decoded)")
     if photo.pixels.shape[:2] != (media.height, media.width):
         raise ValueError(
             f"plan is for a {media.width}x{media.height} image, the file is "

@@ -52,7 +52,7 @@ class Analysis:
     end: float | None = None
     only_range: bool = False  # video: leave frames outside [start, end] as they are
     hide: tuple[Kind, ...] = DEFAULT_HIDE  # what to find and hide (--hide)
-    salvage: bool = False  # video: a damaged file redacted as far as it decodes (--salvage)
+    salvage: bool = False  # a damaged video redacted as far as it decodes, a damaged photo as decoded (--salvage)
 
     def __post_init__(self) -> None:
         # A kind misnamed ("faces" for "face") would be looked for by no detector: nothing hidden, no error.
@@ -233,7 +233,7 @@ def _plan(task: FileTask, show_progress: bool, sha256: str | None = None, photo:
     if analysis is None:
         raise InputError("nothing to render: the file has no plan and no detection was asked for")
     if task.kind == "image":
-        media = plan_photo(task.source, analysis.profile, photo, sha256, analysis.hide)
+        media = plan_photo(task.source, analysis.profile, photo, sha256, analysis.hide, analysis.salvage)
     elif task.kind == "animation":
         media = plan_animation(task.source, analysis.profile, sha256, analysis.hide)
     elif task.kind == "audio":

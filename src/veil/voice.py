@@ -585,10 +585,34 @@ def container_codecs(out: av.container.OutputContainer) -> set[str]:
 SPEECH_ONLY_CODECS = {"amr_nb", "amr_wb"}
 
 
-def audio_encoder(codec: str, out: av.container.OutputContainer, rate: int, layout: str) -> str:
+# Opus names five surround channels at the back only: 5.1(side), the layout of most films' AC-3,
+# is written as 5.1 where no encoder the container takes holds it (WebM, Ogg), the same six
+# channels with the surrounds called back (FFmpeg's resampler moves each there, unmixed).
+SURROUNDS_MOVED_BACK = {"5.1(side)": "5.1", "5.0(side)": "5.0"}
+
+
+def encoder_and_layout(codec: str, out: av.container.OutputContainer, rate: int, layout: str) -> tuple[str, str]:
+    """The encoder for sound of `codec` in `out` (`audio_encoder`), and the layout it is written in:
+    the input's, or its surrounds moved back (SURROUNDS_MOVED_BACK) where only that is held."""
+    for each in (layout, SURROUNDS_MOVED_BACK.get(layout)):
+        if each is not None and (name := audio_encoder(codec, out, rate, each)) is not None:
+            return name, each
+    # Channels no encoder the container takes can hold (twelve in WebM) are refused when the
+    # header is written: never mixed down unasked.
+    return "aac", layout
+
+
+def layout_moved(given: av.AudioLayout, written: av.AudioLayout) -> str:
+    """" (5.1(side) as 5.1, ...)" where the surrounds were moved back (`encoder_and_layout`), else ""."""
+    if SURROUNDS_MOVED_BACK.get(given.name) != written.name:
+        return ""
+    return f" ({given.name} as {written.name}: the side surrounds as back ones)"
+
+
+def audio_encoder(codec: str, out: av.container.OutputContainer, rate: int, layout: str) -> str | None:
     """The input's codec where FFmpeg has a stable encoder the container takes; else Opus (WebM, Ogg),
     the container's own (FLAC for .flac, PCM for .wav, MP3 for .mp3), or AAC: the first of them that
-    takes the sound's channels (Matroska's own, AC-3, holds at most 5.1)."""
+    takes the sound's channels (Matroska's own, AC-3, holds at most 5.1); None if none does."""
     supported = container_codecs(out)
     # WAV can carry other codecs in name only: players expect PCM in it.
     own = [] if out.format.name == "wav" and not codec.startswith("pcm_") else [codec]
@@ -603,7 +627,7 @@ def audio_encoder(codec: str, out: av.container.OutputContainer, rate: int, layo
         if not encoder.experimental and supported & {name, encoder.name, encoder.canonical_name} \
                 and encoder_takes(encoder.name, rate, layout):
             return encoder.name
-    return "aac"
+    return None
 
 
 def nearest_rate(codec: av.codec.Codec, rate: int) -> int:
@@ -650,12 +674,9 @@ def add_encoded_stream(out: av.container.OutputContainer, audio: av.audio.stream
     the encoder has them."""
     cc = audio.codec_context
     # canonical: FFmpeg names some decoders apart from their codec (mp3float for MP3)
-    layout = output_layout(cc.layout)
-    name = audio_encoder(cc.codec.canonical_name, out, cc.sample_rate, layout)
+    name, layout = encoder_and_layout(cc.codec.canonical_name, out, cc.sample_rate, output_layout(cc.layout))
     codec = av.codec.Codec(name, "w")
     rate = nearest_rate(codec, cc.sample_rate)
-    # Channels no encoder the container takes can hold (twelve in WebM) are refused when the header
-    # is written: never mixed down unasked.
     stream = add_sound_stream(out, name, rate, layout)
     fmt = codec.audio_formats[0].name
     # Sample formats differ per codec (FLAC: s16 or s32): keep the input's depth where the encoder has it.
