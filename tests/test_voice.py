@@ -1098,3 +1098,31 @@ def test_five_one_sound_with_side_surrounds_goes_into_webm_with_each_channel_kep
         if voice == "keep":
             assert "stream 1: ac3 as libopus (5.1(side) as 5.1: the side surrounds as back ones)" in \
                 " ".join(run.stderr.split()), run.stderr
+
+
+def test_a_container_refused_for_the_sound_alone_says_it_is_the_sound(sound: np.ndarray, tmp_path: Path):
+    """Twelve channels of PCM into .ts were refused as "a .ts file cannot hold this video": the
+    picture it holds well; the refusal now names the sound, and what it is."""
+    twelve = tmp_path / "twelve.wav"
+    _write_bare_count_wav(twelve, sound, 12)
+    clip = tmp_path / "twelve.mkv"
+    with av.open(str(twelve)) as source, av.open(str(clip), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width = video.height = 64
+        video.pix_fmt = "yuv420p"
+        audio = out.add_stream_from_template(source.streams.audio[0])
+        for packet in source.demux(source.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = audio
+                out.mux(packet)
+        for i in range(25):
+            picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 128, np.uint8), format="rgb24")
+            picture.pts = i
+            out.mux(video.encode(picture))
+        out.mux(video.encode(None))
+    run = _veil(str(clip), "-o", str(tmp_path / "out.ts"))
+    assert run.returncode == 1 and not (tmp_path / "out.ts").exists()
+    assert "a .ts file cannot hold this video's sound, pcm_s16le in 12 channels (" in run.stderr, run.stderr
+    # Sound alone is not named where the picture is refused too (H.264 in MXF).
+    run = _veil(str(clip), "-o", str(tmp_path / "out.mxf"))
+    assert run.returncode == 1 and "a .mxf file cannot hold this video (" in run.stderr, run.stderr

@@ -1054,9 +1054,11 @@ def _decodes(packet: av.Packet) -> bool:
 
 def open_output(path: Path, suffix: str, source: av.container.InputContainer,
                 video: av.video.stream.VideoStream, rotation: int, encoding: Encoding,
-                voice: VoicePlan = VoicePlan(), light: tuple[str, ...] = (), salvage: bool = False) -> Output:
-    """The output file's container and streams. `light`: the first frame's HDR10 levels
-    (`hdr10_levels`), written into an H.265 stream."""
+                voice: VoicePlan = VoicePlan(), light: tuple[str, ...] = (), salvage: bool = False,
+                sound: bool = True) -> Output:
+    """The output file's container and streams (without `sound`, no sound stream: to tell
+    whether a refusal is the sound's). `light`: the first frame's HDR10 levels (`hdr10_levels`),
+    written into an H.265 stream."""
     fmt = CONTAINER_FORMATS.get(suffix.lower())
     # MP4/MOV: index at the front, so the file plays while it downloads.
     options = NAMELESS_MUXING | ({"movflags": "+faststart"} if fmt in ("mp4", "mov") else {})
@@ -1068,7 +1070,7 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         raise VideoError(f"cannot write a video {named} ({why}): choose .mp4, .mkv or .mov") from None
     try:
         stream = _add_video(out, video, rotation, encoding, light)
-        copies, reencode = _add_audio(out, source, voice, salvage)
+        copies, reencode = _add_audio(out, source, voice, salvage) if sound else ({}, {})
         rewritten: dict[int, Callable[[av.Packet], av.Packet | None]] = {}
         for index in copies:  # MP3 sound: each packet no more than its frame (`mpeg_audio_frame_only`)
             if source.streams[index].codec_context.codec.canonical_name in MPEG_AUDIO:
@@ -1645,16 +1647,24 @@ def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: Vo
     try:
         stream = video_stream(container)
         suffix = target.suffix
-        def refusal(suffix: str) -> str | None:
-            return refusal_to_write(
-                suffix, lambda path: open_output(path, suffix, container, stream, 0, encoding, voice).container, VideoError)
+        def refusal(suffix: str, sound: bool = True) -> str | None:
+            return refusal_to_write(suffix, lambda path: open_output(path, suffix, container, stream, 0, encoding, voice,
+                                                                     sound=sound).container, VideoError)
 
         why = refusal(suffix)
         if why is not None:
             advice = advice_after_refusal(suffix, (".mp4", ".mkv", ".mov"), lambda other: refusal(other) is None)
-            raise VideoError(f"a {suffix or 'suffix-less'} file cannot hold this video ({why}): {advice}")
+            # Held without its sound: the sound is what it cannot hold, which "this video" hid.
+            what = "this video" if refusal(suffix, sound=False) is not None else \
+                f"this video's sound, {sound_described(container)}"
+            raise VideoError(f"a {suffix or 'suffix-less'} file cannot hold {what} ({why}): {advice}")
     finally:
         container.close()
+
+
+def sound_described(container: av.container.InputContainer) -> str:
+    """The sound streams' codecs and channels, as "ac3 in 5.1(side) and pcm_s16le in 12 channels"."""
+    return " and ".join(f"{a.codec_context.name} in {a.codec_context.layout.name}" for a in container.streams.audio)
 
 
 def refusal_to_write(suffix: str, open_for: Callable[[Path], av.container.OutputContainer],
