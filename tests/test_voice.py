@@ -1126,3 +1126,21 @@ def test_a_container_refused_for_the_sound_alone_says_it_is_the_sound(sound: np.
     # Sound alone is not named where the picture is refused too (H.264 in MXF).
     run = _veil(str(clip), "-o", str(tmp_path / "out.mxf"))
     assert run.returncode == 1 and "a .mxf file cannot hold this video (" in run.stderr, run.stderr
+
+
+def test_flac_sound_muted_into_avi_and_nut_is_written_whole(sound: np.ndarray, tmp_path: Path):
+    """FLAC's encoder ends with a packet of no data (its final STREAMINFO as side data): AVI refused
+    it after all the work ("cannot write the video: Invalid argument"), and NUT wrote it as a last
+    packet no decoder reads, exit 0."""
+    clip = tmp_path / "clip.mkv"
+    _write_video(clip, sound, "matroska", "flac")
+    for suffix in (".avi", ".nut"):
+        out = tmp_path / f"out{suffix}"
+        run = _veil(str(clip), "-o", str(out), "--voice", "mute")
+        assert run.returncode == 0, run.stderr
+        with av.open(str(out)) as written:
+            stream = written.streams.audio[0]
+            assert stream.codec_context.name == "flac"
+            packets = [packet for packet in written.demux(stream) if packet.size]
+            samples = sum(frame.samples for packet in packets for frame in packet.decode())  # every packet decodes
+        assert abs(samples / 44100 - len(sound) / RATE) < 0.05, (suffix, samples)

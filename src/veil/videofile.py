@@ -1005,6 +1005,10 @@ class Output:
 
     def _mux_sound(self, index: int, packets: list[av.Packet]) -> None:
         """A re-encoded stream's packets, moved by its `sound_shifts` where the container needs."""
+        # A packet of no data is an encoder's last word, side data alone (FLAC's final STREAMINFO:
+        # its checksum and length, which no decoder needs): AVI refused it, after all the work,
+        # and NUT wrote it as a packet no decoder reads.
+        packets = [packet for packet in packets if packet.size]
         self._from_origin(packets)
         if self.container.format.name in NO_NEGATIVE_TIMES:
             for packet in packets:
