@@ -1094,10 +1094,20 @@ def test_five_one_sound_with_side_surrounds_goes_into_webm_with_each_channel_kep
             heard = np.argmax(np.abs(np.fft.rfft(plane[4800:4800 + 48000])))  # one second: 1 Hz a bin
             assert abs(heard - tones[{"BL": "SL", "BR": "SR"}.get(name, name)]) <= 2, (name, heard)
         entry = json.loads((tmp_path / f"{voice}.json").read_text())["files"][0]
-        assert [s["layout"] for s in entry["sound_written_as"]] == ["5.1"]
-        if voice == "keep":
-            assert "stream 1: ac3 as libopus (5.1(side) as 5.1: the side surrounds as back ones)" in \
-                " ".join(run.stderr.split()), run.stderr
+        assert [(s["layout"], s["layout_moved_from"]) for s in entry["sound_written_as"]] == [("5.1", "5.1(side)")]
+        said = "its sound's 5.1(side) was written as 5.1 (opus names no side surrounds): its side channels are the back ones"
+        assert said in " ".join(run.stderr.split()), run.stderr
+        assert any(said in note for note in entry["notes"]), entry["notes"]
+    # A sound file the same, into Opus.
+    sound_only = tmp_path / "film.mka"
+    with av.open(str(clip)) as source, av.open(str(sound_only), "w") as out:
+        copied = out.add_stream_from_template(source.streams.audio[0])
+        for packet in source.demux(source.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = copied
+                out.mux(packet)
+    run = _veil(str(sound_only), "-o", str(tmp_path / "film.opus"), "--voice", "mute")
+    assert run.returncode == 0 and said in " ".join(run.stderr.split()), run.stderr
 
 
 def test_a_container_refused_for_the_sound_alone_says_it_is_the_sound(sound: np.ndarray, tmp_path: Path):

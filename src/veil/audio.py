@@ -117,7 +117,7 @@ def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overw
             try:
                 _transcode(container, out, edits)
                 _close(out)
-                media.detection.setdefault("stream", {})["sound_written_as"] = sound_written_as(edits)
+                media.detection.setdefault("stream", {})["sound_written_as"] = sound_written_as(edits, container)
             except BaseException:
                 with contextlib.suppress(Exception):
                     out.close()

@@ -326,7 +326,14 @@ class Note:
 
 def file_notes(media: MediaPlan, encoding: Encoding, voice: VoiceMode, dry_run: bool) -> list[Note]:
     """Everything the run says of a file beyond its region count: its pictures', then its sound's."""
-    return notes(media, encoding, dry_run) + voice_notes(media, voice, dry_run)
+    return notes(media, encoding, dry_run) + voice_notes(media, voice, dry_run) + layout_notes(media)
+
+
+def layout_notes(media: MediaPlan) -> list[Note]:
+    """Sound written with its surrounds moved back (`voice.encoder_and_layout`), as the render recorded."""
+    return [Note(f"its sound's {each['layout_moved_from']} was written as {each['layout']} ({each['codec']} names no "
+                 "side surrounds): its side channels are the back ones, each as it was", warning=True)
+            for each in media.detection.get("stream", {}).get("sound_written_as", []) if "layout_moved_from" in each]
 
 
 def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:

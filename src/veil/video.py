@@ -942,7 +942,7 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
             raise VideoError("no frame could be decoded")
         out.finish()
         media.detection.setdefault("stream", {})["video_written_as"] = out.video_written_as
-        if encoded := sound_written_as(out.reencode):
+        if encoded := sound_written_as(out.reencode, container):
             media.detection["stream"]["sound_written_as"] = encoded
         if again := out.sound_encoded_again(container):
             media.detection.setdefault("stream", {})["sound_encoded_again"] = again

@@ -46,7 +46,7 @@ from av.video.frame import PictureType
 from veil.fferror import external_memory_failures_said, readable_packets, reason
 from veil.interrupt import temporary_folder
 from veil.plan import CODEC_ENCODERS, X26X_CRF_MAX, Encoding
-from veil.voice import (layout_moved, LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_encoded_stream, container_codecs,
+from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_encoded_stream, container_codecs,
                         exact_sound_end, output_layout)
 
 # Output container per suffix; anything else lets FFmpeg guess from the name.
@@ -1025,7 +1025,6 @@ class Output:
         cannot hold them as they are, each as "stream N: FROM as TO", for the user: they are not
         the input's bytes."""
         return [f"stream {index}: {source.streams[index].codec_context.name} as {stream.codec_context.name}"
-                + layout_moved(source.streams[index].codec_context.layout, stream.layout)
                 for index, (stream, resampler) in self.reencode.items() if not isinstance(resampler, VoiceEdit)]
 
     def finish(self) -> None:

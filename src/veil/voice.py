@@ -586,7 +586,7 @@ SPEECH_ONLY_CODECS = {"amr_nb", "amr_wb"}
 
 
 # Opus names five surround channels at the back only: 5.1(side), the layout of most films' AC-3,
-# is written as 5.1 where no encoder the container takes holds it (WebM, Ogg), the same six
+# is written as 5.1 where no encoder the container takes holds it (WebM, .opus), the same six
 # channels with the surrounds called back (FFmpeg's resampler moves each there, unmixed).
 SURROUNDS_MOVED_BACK = {"5.1(side)": "5.1", "5.0(side)": "5.0"}
 
@@ -600,13 +600,6 @@ def encoder_and_layout(codec: str, out: av.container.OutputContainer, rate: int,
     # Channels no encoder the container takes can hold (twelve in WebM) are refused when the
     # header is written: never mixed down unasked.
     return "aac", layout
-
-
-def layout_moved(given: av.AudioLayout, written: av.AudioLayout) -> str:
-    """" (5.1(side) as 5.1, ...)" where the surrounds were moved back (`encoder_and_layout`), else ""."""
-    if SURROUNDS_MOVED_BACK.get(given.name) != written.name:
-        return ""
-    return f" ({given.name} as {written.name}: the side surrounds as back ones)"
 
 
 def audio_encoder(codec: str, out: av.container.OutputContainer, rate: int, layout: str) -> str | None:
@@ -729,15 +722,22 @@ def add_sound_stream(out: av.container.OutputContainer, codec: str, rate: int, l
     return stream
 
 
-def sound_written_as(encoded: dict[int, tuple[av.audio.stream.AudioStream, Any]]) -> list[dict[str, Any]]:
-    """How each sound stream veil encoded again (index in the input: its output stream and the
+def sound_written_as(encoded: dict[int, tuple[av.audio.stream.AudioStream, Any]],
+                     source: av.container.InputContainer) -> list[dict[str, Any]]:
+    """How each sound stream veil encoded again (index in `source`: its output stream and the
     resampler or VoiceEdit feeding it) was written, for the plan and report: its codec, the bit
     rate asked of the encoder (None: the codec is lossless, or the encoder chose; sound that is
-    easy to code, silence above all, takes less), rate, channels, and whether its voices were
-    edited (else the container could not hold it as it was)."""
-    return [{"stream": index, "codec": stream.codec_context.codec.canonical_name, "bit_rate_asked": stream.bit_rate or None,
-             "sample_rate": stream.rate, "layout": stream.layout.name, "voices_edited": isinstance(feed, VoiceEdit)}
-            for index, (stream, feed) in sorted(encoded.items())]
+    easy to code, silence above all, takes less), rate, channels (and the input's, where its
+    surrounds were moved back: `encoder_and_layout`), and whether its voices were edited (else
+    the container could not hold it as it was)."""
+    written = []
+    for index, (stream, feed) in sorted(encoded.items()):
+        given = source.streams[index].codec_context.layout.name
+        moved = {"layout_moved_from": given} if SURROUNDS_MOVED_BACK.get(given) == stream.layout.name else {}
+        written.append({"stream": index, "codec": stream.codec_context.codec.canonical_name,
+                        "bit_rate_asked": stream.bit_rate or None, "sample_rate": stream.rate,
+                        "layout": stream.layout.name, **moved, "voices_edited": isinstance(feed, VoiceEdit)})
+    return written
 
 
 # The layout FFmpeg's own command line assumes for a bare channel count (av_channel_layout_default).
