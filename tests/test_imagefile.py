@@ -828,7 +828,8 @@ def test_a_jpeg_with_damaged_data_is_refused_unless_salvaged_and_then_named_in_o
     refused = veil_subprocess(path, "-o", tmp_path / "refused.jpg", "-q")
     assert refused.returncode != 0 and not (tmp_path / "refused.jpg").exists()
     lines = refused.stderr.strip().splitlines()
-    assert lines[0].startswith(f"veil: {path}: its picture data is damaged (its decoder said: Corrupt JPEG data"), lines
+    assert lines[0].startswith(f"veil: {path}: its decoder found damaged or stray data in its picture (Corrupt JPEG "
+                               "data"), lines
     assert lines[0].endswith("(--salvage writes it as decoded)"), lines
     assert not list(tmp_path.glob("*.tmp*"))
     # Asked to salvage it: written as decoded, said in one line, and recorded.
@@ -851,6 +852,31 @@ def test_a_jpeg_with_damaged_data_is_refused_unless_salvaged_and_then_named_in_o
     run = veil_subprocess("--plan", tmp_path / "plan.json", "-o", tmp_path / "unsalvaged.jpg", "-q")
     assert run.returncode != 0 and not (tmp_path / "unsalvaged.jpg").exists()
     assert "plan it again with --salvage to write it as decoded" in run.stderr, run.stderr
+    # A dry run says so too, by what the plan says of the photo (it said the photo would be written).
+    (tmp_path / "plan.json").write_text(json.dumps({**plan, "media": [{**plan["media"][0], "detection": {
+        **detection, "decoder_messages": list(photo.decoder_messages)}}]}))
+    run = veil_subprocess("--plan", tmp_path / "plan.json", "-o", tmp_path / "unsalvaged.jpg", "--dry-run")
+    assert run.returncode != 0 and "plan it again with --salvage" in run.stderr, run.stderr
+    # A CMYK JPEG is decoded by Pillow, which says nothing of damaged data: libjpeg is asked.
+    cmyk = io.BytesIO()
+    Image.open(shared_data / TWO_PEOPLE).convert("CMYK").save(cmyk, "JPEG", quality=90)
+    data = bytearray(cmyk.getvalue())
+    data[-2:-2] = b"\x00" * 40  # stray bytes before the end marker
+    (tmp_path / "cmyk.jpg").write_bytes(bytes(data))
+    said = read_photo(tmp_path / "cmyk.jpg").damage_said
+    assert len(said) == 1 and said[0].startswith("Corrupt JPEG data:") and "extraneous bytes before marker 0xd9" in said[0]
+    assert veil_subprocess(tmp_path / "cmyk.jpg", "-o", tmp_path / "cmyk-out.jpg").returncode != 0
+    # A JPEG-compressed TIFF: libtiff passes libjpeg's words on ("JPEGLib: ..."), naming no file.
+    tiff = io.BytesIO()
+    Image.open(shared_data / TWO_PEOPLE).save(tiff, "TIFF", compression="jpeg")
+    data = bytearray(tiff.getvalue())
+    for at in range(len(data) * 3 // 4, len(data) * 7 // 8, 401):
+        data[at] ^= 0x10
+    (tmp_path / "damaged.tif").write_bytes(bytes(data))
+    said = read_photo(tmp_path / "damaged.tif").damage_said
+    assert said and said[0].startswith("JPEGLib: "), said
+    run = veil_subprocess(tmp_path / "damaged.tif", "-o", tmp_path / "tif-out.tif")
+    assert run.returncode != 0 and "damaged or stray data in its picture (JPEGLib: " in run.stderr, run.stderr
 
 
 def test_stderr_written_by_others_while_a_photo_is_decoded_reaches_the_terminal(shared_data, capfd):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from veil.detect import (FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency,
                          picture_record)
-from veil.imagefile import ImageError, Photo, holds_alpha, holds_profile, read_photo, to_srgb, write_photo
+from veil.imagefile import DAMAGE_WARNINGS, ImageError, Photo, holds_alpha, holds_profile, read_photo, to_srgb, write_photo
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.models import runtime_record
 from veil.outputs import atomic_output
@@ -48,13 +48,26 @@ def still_as_planned(media: MediaPlan) -> Callable[[], None]:
     return check
 
 
+# The plan's record that a photo with damaged data was planned with --salvage: it may be rendered.
+SALVAGED = "damaged_data_salvaged"
+
+
+def refuse_unsalvaged(damage_said: Sequence[str], salvaged: bool, way_through: str) -> None:
+    """Fails closed on a photo whose decoder found damaged or stray data (`Photo.damage_said`)
+    unless it is salvaged (--salvage): where the data is damaged, the decoder fills in what it
+    lost, and a face there can come out garbled, missed by the search and still recognisable."""
+    if damage_said and not salvaged:
+        raise ImageError(f"its decoder found damaged or stray data in its picture ({'; '.join(damage_said)}): where "
+                         "it is damaged, a face in the part the decoder filled in can come out garbled, missed by "
+                         f"the search and still recognisable ({way_through})")
+
+
 def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None = None,
                sha256: str | None = None, hide: tuple[Kind, ...] = DEFAULT_HIDE, salvage: bool = False) -> MediaPlan:
     """Detect what `hide` names in the photo into its plan; `photo` and `sha256`, if the caller
     has read them already. A photo with damaged data is refused, unless `salvage` (--salvage)."""
     photo = photo or read_photo(path)
-    if photo.damage_said and not salvage:
-        raise ImageError(damage_refusal(photo) + " (--salvage writes it as decoded)")
+    refuse_unsalvaged(photo.damage_said, salvage, "--salvage writes it as decoded")
     height, width = photo.pixels.shape[:2]
     # People need the faces too: a face whose body the person detector missed still gets one.
     look = "face" in hide or "person" in hide
@@ -82,14 +95,6 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
     )
 
 
-# The plan's record that a photo with damaged data was planned with --salvage: it may be rendered.
-SALVAGED = "damaged_data_salvaged"
-
-
-def damage_refusal(photo: Photo) -> str:
-    return (f"its picture data is damaged (its decoder said: {'; '.join(photo.damage_said)}): a face in the part "
-            "the decoder filled in can come out garbled, missed by the search and still recognisable")
-
 
 # What a plan records of a photo's file beyond its picture (see file_record).
 FILE_RECORD_KEYS = ("other_images_not_written", "motion_video_not_written", "data_after_image_not_written",
@@ -110,6 +115,15 @@ def file_record(photo: Photo) -> dict[str, Any]:
             **({"colour_box_converted": photo.colour_box_converted} if photo.colour_box_converted else {})}
 
 
+PLAN_SALVAGE_WAY = "plan it again with --salvage to write it as decoded"
+
+
+def planned_damage(media: MediaPlan) -> tuple[str, ...]:
+    """What the plan records of a photo's damaged data (its decoder's words), for a dry run,
+    which does not decode the photo."""
+    return tuple(line for line in media.detection.get("decoder_messages", []) if line.startswith(DAMAGE_WARNINGS))
+
+
 def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo: Photo | None = None,
                  keep_icc: bool = False, overwrite: bool = True) -> None:
     """Write the redacted photo to `output` (atomically), following the plan exactly.
@@ -123,8 +137,7 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
         check_as_planned(media)
     # Redacted in place, a given photo too: a caller that planned from it holds a huge photo once.
     photo = photo or read_photo(Path(media.path))
-    if photo.damage_said and not media.detection.get(SALVAGED):
-        raise ImageError(damage_refusal(photo) + " (plan it again with --salvage to write it as decoded)")
+    refuse_unsalvaged(photo.damage_said, media.detection.get(SALVAGED, False), PLAN_SALVAGE_WAY)
     if photo.pixels.shape[:2] != (media.height, media.width):
         raise ValueError(
             f"plan is for a {media.width}x{media.height} image, the file is "
