@@ -20,7 +20,7 @@ from PIL import Image, ImageCms, ImageOps
 from veil.imagefile import ImageError, Photo, holds_profile, read_photo, to_srgb, write_photo
 from veil.photo import plan_photo, render_photo
 from veil.plan import MediaPlan, RenderSettings
-from photo_support import GROUP, P3_HEIC, SAMSUNG, TWO_PEOPLE, gray_profile, assert_no_metadata, rgb_of, share_near, veil, veil_subprocess
+from photo_support import GROUP, P3_HEIC, SAMSUNG, TWO_PEOPLE, damaged_jpeg, gray_profile, assert_no_metadata, rgb_of, share_near, veil, veil_subprocess
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -816,12 +816,7 @@ def test_a_jpeg_with_damaged_data_is_refused_unless_salvaged_and_then_named_in_o
     # The libjpeg inside OpenCV decodes damaged data as it can, a face there garbled, half grey or
     # shifted, where the search can miss it and a person still recognise it; veil wrote it with a
     # warning. Now it fails closed: refused, with the way through (--salvage) and what the decoder said.
-    data = bytearray((shared_data / TWO_PEOPLE).read_bytes())
-    scan = data.rfind(b"\xff\xda")
-    for at in range(scan + (len(data) - scan) * 2 // 3, len(data) - 16, 97):
-        data[at] = 0xFF - data[at]
-    path = tmp_path / "damaged.jpg"
-    path.write_bytes(bytes(data))
+    path = damaged_jpeg(shared_data / TWO_PEOPLE, tmp_path / "damaged.jpg")
     photo = read_photo(path)
     assert photo.damage_said and photo.damage_said[0].startswith("Corrupt JPEG data")
     assert photo.pixels.shape == read_photo(shared_data / TWO_PEOPLE).pixels.shape

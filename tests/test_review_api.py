@@ -1623,6 +1623,22 @@ def test_frames_reached_by_seeking_are_the_frames_stepped_to():
         assert np.array_equal(frames.frame(index), stepped[index][1]), index
 
 
+def test_a_damaged_photo_planned_without_salvage_is_refused_when_the_review_opens(tmp_path: Path):
+    # Opened, it was refused at the export, after the reviewer's work (a plan by an older veil,
+    # which wrote damaged photos as decoded, or one whose record was removed).
+    photo = photo_support.damaged_jpeg(PHOTO, tmp_path / "damaged.jpg")
+    salvaged = open_session([photo], None, tmp_path / "plan.json", tmp_path / "out", None, RenderSettings(),
+                            Analysis(FAST, salvage=True))
+    plan = json.loads(salvaged.plan_path.read_text())
+    assert plan["media"][0]["detection"]["damaged_data_salvaged"] is True
+    del plan["media"][0]["detection"]["damaged_data_salvaged"]
+    (tmp_path / "old.json").write_text(json.dumps(plan))
+    with pytest.raises(SessionError, match="damaged or stray data .* veil review damaged.jpg --salvage"):
+        open_session([], tmp_path / "old.json", None, tmp_path / "out2", None, RenderSettings(), Analysis(FAST))
+    with pytest.raises(SessionError, match="damaged or stray data"):  # made without --salvage: refused at once
+        open_session([photo], None, tmp_path / "plain.json", tmp_path / "out3", None, RenderSettings(), Analysis(FAST))
+
+
 def test_a_damaged_video_salvaged_shows_every_planned_frame_in_review(tmp_path: Path):
     # The review decoded a video straight on: a packet that cannot be decoded (a damaged file
     # planned with --salvage) ended every frame after it in an error, and a frame the decoder gave

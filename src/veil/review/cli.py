@@ -32,6 +32,7 @@ from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption
                           encoding_asked, local_folder, local_path, named_input_path, options_acting_on_nothing,
                           parse_color, parse_hide_option, with_options_given)
 from veil.detect import PROFILES
+from veil.imagefile import ImageError
 from veil.interrupt import say_what_dead_runs_left, temporary_folder
 from veil.manifest import (Record, another_inputs_output, another_inputs_refusal, another_inputs_replaced, appendable,
                            output_owners, placed_as_made, read_manifest)
@@ -39,7 +40,7 @@ from veil.names import MANIFEST_NAME, first_few, real_path, shown
 from veil.outputs import (Input, OutputClaims, OutputError, check_writable, collect_inputs, media_at, mirrored_bases,
                           not_a_file, output_path, partial_outputs, replacing_refused)
 from veil.pipeline import Analysis, FileTask, redact_file
-from veil.photo import file_sha256
+from veil.photo import SALVAGED, file_sha256, planned_damage, refuse_unsalvaged
 from veil.plan import PIXELATE_BLOCKS, Encoding, Plan, PlanError, RenderSettings
 from veil.report import report_paths
 from veil.review.app import LaunchCodes, create_app, page_leading_to
@@ -180,6 +181,8 @@ def detection_asked_otherwise(plan: Plan, analysis: Analysis) -> list[str]:
             differ.append(f"{media.path} was looked at for {', '.join(record['hide'])}")
         if any(r.kind == "face" and r.source == "detector" and r.shape != analysis.shape for r in media.regions):
             differ.append(f"{media.path}'s faces have another --shape")
+        if media.kind == "image" and media.detection.get(SALVAGED, False) and not analysis.salvage:
+            differ.append(f"{media.path} was read with --salvage")
         if media.kind == "video" and (media.salvaged_damage() is not None) != analysis.salvage:
             differ.append(f"{media.path} was read {'without' if analysis.salvage else 'with'} --salvage")
     return differ
@@ -378,6 +381,12 @@ def check_media(plan: Plan) -> None:
             raise SessionError(f"{path}: the plan's media file is missing")
         if media.sha256 and file_sha256(path) != media.sha256:
             raise SessionError(f"{path}: the file has changed since the plan was made (SHA-256 differs)")
+        if media.kind == "image":  # found now, not at the export, after the reviewer's work
+            try:
+                refuse_unsalvaged(planned_damage(media), media.detection.get(SALVAGED, False),
+                                  f"review it from a plan made with --salvage: veil review {path.name} --salvage")
+            except ImageError as error:
+                raise SessionError(f"{path}: {error}") from None
 
 
 class PlanLock:
