@@ -1133,6 +1133,15 @@ def test_a_container_refused_for_the_sound_alone_says_it_is_the_sound(sound: np.
     run = _veil(str(clip), "-o", str(tmp_path / "out.ts"))
     assert run.returncode == 1 and not (tmp_path / "out.ts").exists()
     assert "a .ts file cannot hold this video's sound, pcm_s16le in 12 channels (" in run.stderr, run.stderr
+    # .mp4 was advised, and failed after the work ("cannot write the video: Invalid argument"): MP4
+    # writes PCM's channels by their places. Refused before the work, and not advised.
+    assert run.stderr.rstrip().splitlines()[0].endswith("choose .mkv or .mov"), run.stderr
+    for voice in ("keep", "mute"):
+        run = _veil(str(clip), "-o", str(tmp_path / "out.mp4"), "--voice", voice)
+        assert run.returncode == 1 and not (tmp_path / "out.mp4").exists()
+        assert "a .mp4 file cannot hold this video's sound, pcm_s16le in 12 channels (MP4 names PCM's channels" \
+            in run.stderr and "choose .mkv or .mov" in run.stderr, run.stderr
+    assert _veil(str(clip), "-o", str(tmp_path / "out.mov")).returncode == 0
     # Sound alone is not named where the picture is refused too (H.264 in MXF).
     run = _veil(str(clip), "-o", str(tmp_path / "out.mxf"))
     assert run.returncode == 1 and "a .mxf file cannot hold this video (" in run.stderr, run.stderr

@@ -1197,6 +1197,11 @@ def sound_it_cannot_decode(source: av.container.InputContainer) -> str | None:
     return None
 
 
+# Containers that write PCM's channels by their places (ISO 23003-5's chnl box): a bare count
+# no layout names (twelve from a WAV) failed their trailer, after all the work.
+CHANNELS_BY_PLACE = {"mp4", "ismv"}
+
+
 def _add_audio(out: av.container.OutputContainer, source: av.container.InputContainer, voice: VoicePlan,
                salvage: bool = False):
     """The output's sound streams: each copied, or encoded again where its voices change or the
@@ -1209,6 +1214,11 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
         raise VideoError(undecodable)
     for audio in source.streams.audio:
         cc = audio.codec_context
+        if out.format.name in CHANNELS_BY_PLACE and cc.name.startswith("pcm_") and \
+                output_layout(cc.layout) == f"{cc.layout.nb_channels} channels":
+            # Said as the container's refusal (a ValueError, as PyAV's own), before the work.
+            raise ValueError(f"MP4 names PCM's channels by their places, and {cc.layout.nb_channels} channels "
+                             "without places have none")
         if voice.changes_sound or (voice.edits and salvage):
             reencode[audio.index] = add_edited_stream(out, audio, voice)
             continue
