@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps
 
-from veil.imagefile import ImageError, Photo, holds_profile, read_photo, to_srgb, write_photo
+from veil.imagefile import UNHEARD, ImageError, Photo, holds_profile, read_photo, to_srgb, write_photo
 from veil.photo import plan_photo, render_photo
 from veil.plan import MediaPlan, RenderSettings
 from photo_support import GROUP, P3_HEIC, SAMSUNG, TWO_PEOPLE, damaged_jpeg, gray_profile, assert_no_metadata, rgb_of, share_near, veil, veil_subprocess
@@ -872,6 +872,26 @@ def test_a_jpeg_with_damaged_data_is_refused_unless_salvaged_and_then_named_in_o
     assert said and said[0].startswith("JPEGLib: "), said
     run = veil_subprocess(tmp_path / "damaged.tif", "-o", tmp_path / "tif-out.tif")
     assert run.returncode != 0 and "damaged or stray data in its picture (JPEGLib: " in run.stderr, run.stderr
+
+
+def test_a_damaged_jpeg_is_refused_with_stderr_closed_and_where_the_decoder_cannot_be_heard(shared_data, tmp_path,
+                                                                                           monkeypatch):
+    # Where no temporary file can be made to take the decoder's words, a damaged photo was written
+    # unrefused, as if it had said nothing. It is refused now, as a damaged one is; and with stderr
+    # closed (a service, `2>&-`) the words are heard all the same.
+    path = damaged_jpeg(shared_data / TWO_PEOPLE, tmp_path / "damaged.jpg")
+    run = subprocess.run([sys.executable, "-m", "veil", str(path), "-o", str(tmp_path / "out.jpg"), "--json"],
+                         stdout=subprocess.PIPE, text=True, timeout=300, preexec_fn=lambda: os.close(2))
+    assert run.returncode == 1 and not (tmp_path / "out.jpg").exists()
+    assert "Corrupt JPEG data" in json.loads(run.stdout)["results"][0]["error"], run.stdout
+
+    def no_temporary_file(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr("veil.imagefile.tempfile.TemporaryFile", no_temporary_file)
+    whole = read_photo(shared_data / TWO_PEOPLE)
+    assert whole.damage_said == (UNHEARD,)
+    with pytest.raises(ImageError, match=r"^its decoder's words could not be heard .*\(--salvage writes it as decoded\)$"):
+        plan_photo(shared_data / TWO_PEOPLE, photo=whole)
 
 
 def test_stderr_written_by_others_while_a_photo_is_decoded_reaches_the_terminal(shared_data, capfd):

@@ -8,9 +8,11 @@ import signal
 import warnings
 
 from veil.interrupt import STOP_SIGNALS, catch_stops, no_core_dumps
+from veil.terminal import keep_stderr_open
 
 
 def main() -> None:
+    keep_stderr_open()  # before any file is opened
     no_core_dumps()
     # A library's warnings (Pillow on odd EXIF, a decompression bomb veil refuses anyway) are not
     # the user's to read: veil says what matters in its own lines. Worker processes too.

@@ -38,6 +38,7 @@ import pillow_heif
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from veil.interrupt import stops_held
+from veil.terminal import keep_stderr_open
 from veil.tonemap import PRIMARIES_BT2020, PRIMARIES_P3, TO_BT709, TRC_HLG, TRC_PQ, tone_mapped
 
 # OpenCV logs a file it cannot decode to stderr ("[ERROR:0@0.06] global loadsave.cpp ..."), around
@@ -424,7 +425,10 @@ LIBRARY_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid SOS",
 # Those of libjpeg's (jerror.h) that say its picture data is damaged: bad or missing entropy-coded
 # data, which it decodes all the same, filling in what it lost. "Invalid SOS parameters for
 # sequential JPEG" and the JFIF/Adobe ones are of headers it reads past, the picture whole.
-DAMAGE_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG", "Inconsistent progression",
+# Said where the decoder's words could not be taken (no temporary file could be made): damage
+# would go unseen, so the photo is refused as a damaged one is.
+UNHEARD = "its decoder's words could not be heard (no temporary file could be made for them)"
+DAMAGE_WARNINGS = (UNHEARD, "Corrupt JPEG data", "Premature end of JPEG", "Inconsistent progression",
                    # libtiff's: its decoders' and strip and tile readers' (LZWDecode: "Corrupted LZW table")
                    "JPEGLib: ", "LZWDecode:", "ZIPDecode:", "PackBitsDecode:", "Fax3Decode", "Fax4Decode",
                    "LZMADecode:", "ZSTDDecode:", "WebPDecode:", "TIFFFillStrip:", "TIFFFillTile:",
@@ -445,10 +449,10 @@ def _c_stderr_taken() -> Iterator[list[str] | None]:
     thread's, is passed on after. One at a time: each swaps the process's stderr, and a stop
     (Ctrl-C) waits for the swap and the swap back. A file, not a pipe: a hostile PNG can make
     libpng warn without end, and a full pipe would stop the decoder. Where no temporary file can
-    be made, or there is no stderr, nothing is swapped, and None is given: what the decoder said
-    is not known."""
+    be made, nothing is swapped, and None is given: what the decoder said is not known."""
     said: list[str] = []
     with _stderr_lock, contextlib.ExitStack() as stack:
+        keep_stderr_open()
         try:
             taken = stack.enter_context(tempfile.TemporaryFile())
             terminal = os.dup(2)
@@ -530,7 +534,7 @@ def _opencv_pixels(image: Image.Image, path: Path, messages: list[str]) -> np.nd
             pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
     if unended and said != []:  # it warned, or what it said is not known
         return None
-    messages.extend(line for line in said or [] if not line.startswith(EXIF_WARNING))
+    messages.extend(line for line in ([UNHEARD] if said is None else said) if not line.startswith(EXIF_WARNING))
     # A 16-bit RGB PNG's transparent colour comes out of OpenCV as an alpha channel.
     keyed = sixteen_bit and "transparency" in image.info
     channels = 4 if image.mode == "RGBA" or keyed else 3 if sixteen_bit else OPENCV_MODES[image.mode]
@@ -549,7 +553,7 @@ def _libjpeg_said(path: Path) -> list[str]:
     of its size, grey, by OpenCV: every coefficient is still read, little else done."""
     with _c_stderr_taken() as said:
         cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
-    return said or []
+    return [UNHEARD] if said is None else said
 
 
 def _swap_red_blue(pixels: np.ndarray) -> None:
@@ -626,7 +630,7 @@ def read_photo(path: Path) -> Photo:
             if pixels is None:
                 with _c_stderr_taken() as said:  # libtiff's and libpng's lines name no file of the user's
                     image.load()
-                messages.extend(said or [])
+                messages.extend([UNHEARD] if said is None else said)
                 if fmt in ("JPEG", "MPO"):
                     messages.extend(_libjpeg_said(path))
                 pixels = _pillow_pixels(_cmyk_to_rgb(image, icc) if image.mode == "CMYK" else image)

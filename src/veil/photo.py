@@ -9,7 +9,7 @@ from typing import Any
 
 from veil.detect import (FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency,
                          picture_record)
-from veil.imagefile import DAMAGE_WARNINGS, ImageError, Photo, holds_alpha, holds_profile, read_photo, to_srgb, write_photo
+from veil.imagefile import DAMAGE_WARNINGS, UNHEARD, ImageError, Photo, holds_alpha, holds_profile, read_photo, to_srgb, write_photo
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.models import runtime_record
 from veil.outputs import atomic_output
@@ -57,9 +57,10 @@ def refuse_unsalvaged(damage_said: Sequence[str], salvaged: bool, way_through: s
     unless it is salvaged (--salvage): where the data is damaged, the decoder fills in what it
     lost, and a face there can come out garbled, missed by the search and still recognisable."""
     if damage_said and not salvaged:
-        raise ImageError(f"its decoder found damaged or stray data in its picture ({'; '.join(damage_said)}): where "
-                         "it is damaged, a face in the part the decoder filled in can come out garbled, missed by "
-                         f"the search and still recognisable ({way_through})")
+        found = damage_said[0] if damage_said[0] == UNHEARD else \
+            f"its decoder found damaged or stray data in its picture ({'; '.join(damage_said)})"
+        raise ImageError(f"{found}: where its data is damaged, a face in the part the decoder filled in can come out "
+                         f"garbled, missed by the search and still recognisable ({way_through})")
 
 
 def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None = None,

@@ -36,3 +36,16 @@ class StderrConsole(Console):
 
 
 err = StderrConsole()
+
+
+def keep_stderr_open() -> None:
+    """A process started with its standard error closed (by a service, `2>&-`) gets /dev/null
+    there: the next file opened would take descriptor 2, and what C code writes to standard error
+    (a decoder's warnings) would be written into it, an output being written, say."""
+    try:
+        os.fstat(2)
+    except OSError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        if null != 2:
+            os.dup2(null, 2)
+            os.close(null)
