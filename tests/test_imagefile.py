@@ -872,6 +872,16 @@ def test_a_jpeg_with_damaged_data_is_refused_unless_salvaged_and_then_named_in_o
     assert said and said[0].startswith("JPEGLib: "), said
     run = veil_subprocess(tmp_path / "damaged.tif", "-o", tmp_path / "tif-out.tif")
     assert run.returncode != 0 and "damaged or stray data in its picture (JPEGLib: " in run.stderr, run.stderr
+    # A PNG whose data holds 60% of its rows: libpng says "Not enough image data" and the rest
+    # came out black, with a note only.
+    pixels = np.asarray(Image.open(shared_data / TWO_PEOPLE).convert("RGB"))
+    rows = b"".join(b"\0" + row.tobytes() for row in pixels[: len(pixels) * 6 // 10])
+    header = struct.pack(">IIBBBBB", pixels.shape[1], pixels.shape[0], 8, 2, 0, 0, 0)
+    (tmp_path / "short.png").write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header)
+                                         + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b""))
+    run = veil_subprocess(tmp_path / "short.png", "-o", tmp_path / "short-out.png")
+    assert run.returncode != 0 and not (tmp_path / "short-out.png").exists()
+    assert "damaged or stray data in its picture (libpng error: Not enough image data)" in run.stderr, run.stderr
 
 
 def test_a_damaged_jpeg_is_refused_with_stderr_closed_and_where_the_decoder_cannot_be_heard(shared_data, tmp_path,

@@ -418,27 +418,30 @@ def _heif_extents_present(path: Path) -> bool:
 
 
 _stderr_lock = threading.Lock()
-# How the warnings of libjpeg(-turbo) (its jerror.h) and libpng begin.
+# libtiff's decoders' and strip and tile readers' lines, some without the file's name
+# ("ZIPDecode: Decoding error at scanline 0"): each says its picture data is damaged.
+LIBTIFF_DAMAGE = ("JPEGLib: ", "LZWDecode:", "ZIPDecode:", "PackBitsDecode:", "Fax3Decode", "Fax4Decode",
+                  "LZMADecode:", "ZSTDDecode:", "WebPDecode:", "TIFFFillStrip:", "TIFFFillTile:", "TIFFReadEncodedStrip:",
+                  "TIFFReadEncodedTile:", "TIFFReadRawStrip:", "TIFFReadRawTile:")
+# How the warnings of libjpeg(-turbo) (its jerror.h), libpng and libtiff begin (JPEGLib: libjpeg's,
+# inside a JPEG-compressed TIFF, as libtiff passes them on).
 LIBRARY_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid SOS", "Warning: unknown JFIF",
-                    "Inconsistent progression", "Unknown Adobe", "Application transferred", "libpng ",
-                    "JPEGLib: ")  # libjpeg's, inside a JPEG-compressed TIFF, as libtiff passes them on
-# Those of libjpeg's (jerror.h) that say its picture data is damaged: bad or missing entropy-coded
-# data, which it decodes all the same, filling in what it lost. "Invalid SOS parameters for
-# sequential JPEG" and the JFIF/Adobe ones are of headers it reads past, the picture whole.
+                    "Inconsistent progression", "Unknown Adobe", "Application transferred", "libpng ", *LIBTIFF_DAMAGE)
 # Said where the decoder's words could not be taken (no temporary file could be made): damage
 # would go unseen, so the photo is refused as a damaged one is.
 UNHEARD = "its decoder's words could not be heard (no temporary file could be made for them)"
-DAMAGE_WARNINGS = (UNHEARD, "Corrupt JPEG data", "Premature end of JPEG", "Inconsistent progression",
-                   # libtiff's: its decoders' and strip and tile readers' (LZWDecode: "Corrupted LZW table")
-                   "JPEGLib: ", "LZWDecode:", "ZIPDecode:", "PackBitsDecode:", "Fax3Decode", "Fax4Decode",
-                   "LZMADecode:", "ZSTDDecode:", "WebPDecode:", "TIFFFillStrip:", "TIFFFillTile:",
-                   "TIFFReadEncodedStrip:", "TIFFReadEncodedTile:", "TIFFReadRawStrip:", "TIFFReadRawTile:")
+# Those that say the picture data is damaged, which the decoder decodes all the same, filling in
+# what it lost: libjpeg's of bad or missing entropy-coded data ("Invalid SOS parameters for
+# sequential JPEG" and the JFIF/Adobe ones are of headers it reads past, the picture whole),
+# libpng's errors (data missing, a chunk's checksum wrong), libtiff's decoders'.
+DAMAGE_WARNINGS = (UNHEARD, "Corrupt JPEG data", "Premature end of JPEG", "Inconsistent progression", "libpng error",
+                   *LIBTIFF_DAMAGE)
 # libpng's warnings of an eXIf chunk (empty, cut short, a wrong byte order) are of metadata that
 # veil reads itself (upright where unreadable) and never writes: no damage to the picture.
 EXIF_WARNING = "libpng warning: eXIf:"
-# libtiff's lines, as Pillow's decoder has it print them: "module: tempfile.tif: what" (the name
-# Pillow gives libtiff for the file, no file of the user's).
-LIBTIFF_LINE = re.compile(r"^(\w+): tempfile\.tif: ")
+# libtiff's lines, as Pillow's decoder has it print them: "module: tempfile.tif: what", or without
+# the module (the name Pillow gives libtiff for the file, no file of the user's).
+LIBTIFF_LINE = re.compile(r"^(\w+: )?tempfile\.tif: ")
 
 
 @contextlib.contextmanager
@@ -471,7 +474,7 @@ def _c_stderr_taken() -> Iterator[list[str] | None]:
             taken.seek(0)
             for line in taken.read().decode(errors="replace").splitlines(keepends=True):
                 if _from_decoder(line):
-                    said.append(LIBTIFF_LINE.sub(r"\1: ", line.strip()))
+                    said.append(LIBTIFF_LINE.sub(lambda found: found[1] or "libtiff: ", line.strip()))
                 elif sys.stderr is not None:
                     with contextlib.suppress(OSError, ValueError):  # a closed pipe: the line goes where it would have
                         sys.stderr.write(line)
@@ -550,9 +553,13 @@ def _opencv_pixels(image: Image.Image, path: Path, messages: list[str]) -> np.nd
 def _libjpeg_said(path: Path) -> list[str]:
     """What libjpeg says of a JPEG's data, for one Pillow decodes (CMYK, say): Pillow's decoder
     keeps its warnings to itself, and decodes damaged data without a word. Decoded at an eighth
-    of its size, grey, by OpenCV: every coefficient is still read, little else done."""
+    of its size, grey, by OpenCV: every coefficient is still read, little else done. Without its
+    end marker, with one added, as `_opencv_pixels` decodes it (OpenCV gives up on it unsaid)."""
+    data = np.fromfile(path, np.uint8)
+    if not _jpeg_complete(path):
+        data = np.concatenate([data, JPEG_END])
     with _c_stderr_taken() as said:
-        cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+        cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
     return [UNHEARD] if said is None else said
 
 
