@@ -494,6 +494,14 @@ def test_corrupt_and_truncated_files_raise_clear_errors(shared_data, tmp_path):
     truncated.write_bytes(progressive.getvalue()[:scans[2]])
     with pytest.raises(ImageError, match="truncated"):
         read_photo(truncated)
+    # A TIFF or WebP cut short was refused as "not a photo, video or sound file veil can read".
+    picture = Image.open(shared_data / TWO_PEOPLE)
+    for name, options in (("cut.tif", {"compression": "tiff_lzw"}), ("cut.webp", {"lossless": True})):
+        whole = io.BytesIO()
+        picture.save(whole, name.split(".")[1].replace("tif", "TIFF").upper(), **options)
+        (tmp_path / name).write_bytes(whole.getvalue()[:len(whole.getvalue()) * 7 // 10])
+        run = veil_subprocess(tmp_path / name, "-o", tmp_path / f"out-{name}")
+        assert run.returncode == 1 and "cannot decode image (" in run.stderr, run.stderr
 
 
 def test_unknown_output_format_is_refused(tmp_path):

@@ -181,6 +181,9 @@ def _open(path: Path) -> Image.Image:
         except UnidentifiedImageError:
             if is_heif_still(path):  # pillow-heif's plugin hides libheif's reason: ask libheif for it
                 pillow_heif.open_heif(path, convert_hdr_to_8bit=False).close()
+            if is_tiff(path):  # its directory or a tag's data past the file's end, say
+                raise ImageError("cannot decode image (a TIFF whose structure cannot be read: the file is truncated "
+                                 "or damaged)") from None
             raise
     if image.format == "TIFF":
         # Pillow (13.0) maps an uncompressed TIFF's one strip straight from the file, opened by its
@@ -361,15 +364,25 @@ def is_heif_still(path: Path | IO[bytes]) -> bool:
     """Whether the file is an ISO media file whose main brand is a HEIF or AVIF photo's. FFmpeg
     reads such a file as a one-frame video, and where its primary image is missing, as a video of
     another of its images."""
-    head = b""
+    head = _first_bytes(path, 12)
+    return len(head) == 12 and head[4:8] == b"ftyp" and head[8:12] in HEIF_STILL_BRANDS
+
+
+def is_tiff(path: Path | IO[bytes]) -> bool:
+    """Whether the file starts as a TIFF does (Pillow names a TIFF cut short no format at all)."""
+    return _first_bytes(path, 4) in (b"II*\0", b"MM\0*")
+
+
+def _first_bytes(path: Path | IO[bytes], count: int) -> bytes:
     if isinstance(path, Path):
         with contextlib.suppress(OSError), open(path, "rb") as file:
-            head = file.read(12)
-    else:  # (a URL's, read in blocks: from where Pillow left it, back to the start)
-        path.seek(0)
-        head = path.read(12)
-        path.seek(0)
-    return len(head) == 12 and head[4:8] == b"ftyp" and head[8:12] in HEIF_STILL_BRANDS
+            return file.read(count)
+        return b""
+    # (a URL's, read in blocks: from where Pillow left it, back to the start)
+    path.seek(0)
+    head = path.read(count)
+    path.seek(0)
+    return head
 
 
 def _heif_extents_present(path: Path) -> bool:

@@ -27,7 +27,7 @@ import av
 import av.error
 from PIL import Image, UnidentifiedImageError
 
-from veil.imagefile import ImageError, is_heif_still
+from veil.imagefile import ImageError, is_heif_still, is_tiff
 from veil.interrupt import temporary_file
 from veil.names import MANIFEST_NAME, NAME_MAX, can_name_a_file, partial_affixes, real_path, shown
 from veil.remote import Url, location_key
@@ -55,6 +55,10 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
     """
     if is_empty(path):  # FFmpeg takes an empty file for what its name says (.ac3: sound)
         return None
+    # A file Pillow knows by its first bytes but fails to open (a TIFF or WebP cut short), which
+    # FFmpeg does not take for a video or sound either: a damaged photo, refused with Pillow's reason
+    # when read, not as a file veil cannot read.
+    damaged_photo: MediaKind | None = None
     try:
         with Image.open(path) as image:
             if image.format not in VIDEO_TO_PILLOW:
@@ -62,10 +66,10 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
     except Image.DecompressionBombError:
         return "image"  # refused with its reason when read
     except UnidentifiedImageError:
-        if is_heif_still(path):
+        if is_heif_still(path) or is_tiff(path):
             return "image"  # refused with its reason when read
     except (OSError, ValueError, SyntaxError):
-        return None
+        damaged_photo = "image"
     except (RuntimeError, TypeError):  # Pillow's AVIF and TIFF readers, on a damaged file they know:
         return "image"  # refused with its reason when read
     if not isinstance(path, Path):
@@ -73,11 +77,11 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
     try:
         with av.open(str(path) if isinstance(path, Path) else path, "r") as container:
             if container.format.name in NOT_VIDEO_FORMATS or container.format.name.endswith("_pipe"):
-                return None
+                return damaged_photo
             # A file whose only picture is a cover is sound.
-            return "video" if moving_streams(container) else "audio" if container.streams.audio else None
+            return "video" if moving_streams(container) else "audio" if container.streams.audio else damaged_photo
     except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError):
-        return None
+        return damaged_photo
 
 
 def is_empty(path: Path | IO[bytes]) -> bool:
