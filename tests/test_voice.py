@@ -1163,3 +1163,41 @@ def test_flac_sound_muted_into_avi_and_nut_is_written_whole(sound: np.ndarray, t
             packets = [packet for packet in written.demux(stream) if packet.size]
             samples = sum(frame.samples for packet in packets for frame in packet.decode())  # every packet decodes
         assert abs(samples / 44100 - len(sound) / RATE) < 0.05, (suffix, samples)
+
+
+def _write_tones_video(path: Path, layout: str, rate: int) -> None:
+    """A 2 s grey MOV whose PCM sound carries a tone of its own in each channel of `layout`."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width = video.height = 64
+        video.pix_fmt = "yuv420p"
+        audio = out.add_stream("pcm_s16le", rate=rate, layout=layout)
+        count = len(audio.layout.channels)
+        t = np.arange(2 * rate) / rate
+        tones = np.stack([0.2 * np.sin(2 * np.pi * (300 + 150 * k) * t) for k in range(count)])
+        packed = (tones.T.reshape(1, -1) * 32767).astype(np.int16)
+        chunk = av.AudioFrame.from_ndarray(packed, format="s16", layout=layout)
+        chunk.sample_rate, chunk.pts = rate, 0
+        out.mux(audio.encode(chunk))
+        out.mux(audio.encode(None))
+        for i in range(50):
+            picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 128, np.uint8), format="rgb24")
+            picture.pts = i
+            out.mux(video.encode(picture))
+        out.mux(video.encode(None))
+
+
+def test_sound_a_container_would_misplace_or_mistime_is_refused_before_the_work(tmp_path: Path):
+    """6.1 sound into WebM went to FFmpeg's Opus encoder, which writes the centre channel (the
+    dialogue) to a side speaker, exit 0; 8 kHz PCM into FLV was written at a rate players read as
+    5.5 kHz, played slow and low, exit 0. Neither can be written faithfully there: refused."""
+    for layout, rate, suffix in (("6.1", 48000, ".webm"), ("5.0", 48000, ".webm"), ("mono", 8000, ".flv")):
+        clip = tmp_path / f"{layout}-{rate}.mov"
+        _write_tones_video(clip, layout, rate)
+        out = tmp_path / f"out-{layout}{suffix}"
+        run = _veil(str(clip), "-o", str(out))
+        assert run.returncode == 1 and not out.exists(), (layout, run.stderr)
+        assert f"a {suffix} file cannot hold this video's sound, pcm_s16le in {layout} (" in run.stderr, run.stderr
+    # Where Opus writes each channel where it belongs (5.1, quad), it is still chosen.
+    _write_tones_video(tmp_path / "quad.mov", "quad", 48000)
+    assert _veil(str(tmp_path / "quad.mov"), "-o", str(tmp_path / "quad.webm")).returncode == 0

@@ -47,7 +47,7 @@ from veil.fferror import external_memory_failures_said, readable_packets, reason
 from veil.interrupt import temporary_folder
 from veil.plan import CODEC_ENCODERS, X26X_CRF_MAX, Encoding
 from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_encoded_stream, container_codecs,
-                        exact_sound_end, output_layout)
+                        exact_sound_end, output_layout, rate_stated)
 
 # Output container per suffix; anything else lets FFmpeg guess from the name.
 CONTAINER_FORMATS = {
@@ -1223,7 +1223,7 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
             reencode[audio.index] = add_edited_stream(out, audio, voice)
             continue
         # By the codec's name too: FFmpeg's MP3 decoder is "mp3float", and MPEG-TS lists "mp3" only.
-        if {cc.name, cc.codec.canonical_name} & container_codecs(out):
+        if {cc.name, cc.codec.canonical_name} & container_codecs(out) and rate_stated(out, cc.name, cc.sample_rate):
             copies[audio.index] = out.add_stream_from_template(audio)
             # A bare channel count (PCM from a WAV-made file) fails MP4's trailer, after all the
             # work: named as mono or stereo, the same packets are written.

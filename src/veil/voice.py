@@ -584,11 +584,24 @@ def container_codecs(out: av.container.OutputContainer) -> set[str]:
 
 SPEECH_ONLY_CODECS = {"amr_nb", "amr_wb"}
 
+# FFmpeg's Opus encoder opens for 5.0 and 6.1 too, but writes their channels to other speakers
+# (the centre to a surround, as measured by tone); these it writes each where it belongs.
+OPUS_FAITHFUL_LAYOUTS = {"mono", "stereo", "3.0", "quad", "5.1", "7.1"}
+
+# FLV states a PCM stream's rate in two bits: 5.5, 11, 22 or 44.1 kHz. FFmpeg writes 8 and 16 kHz
+# as a rate players read as 5.5 kHz: the sound played slow and low, exit 0.
+FLV_PCM_RATES = {5512, 11025, 22050, 44100}
+
+
+def rate_stated(out: av.container.OutputContainer, codec: str, rate: int) -> bool:
+    """Whether the container can state the sound's rate for this codec (FLV's PCM: FLV_PCM_RATES)."""
+    return out.format.name != "flv" or not codec.startswith(("pcm_", "adpcm_")) or rate in FLV_PCM_RATES
+
 
 # Opus names five surround channels at the back only: 5.1(side), the layout of most films' AC-3,
 # is written as 5.1 where no encoder the container takes holds it (WebM, .opus), the same six
 # channels with the surrounds called back (FFmpeg's resampler moves each there, unmixed).
-SURROUNDS_MOVED_BACK = {"5.1(side)": "5.1", "5.0(side)": "5.0"}
+SURROUNDS_MOVED_BACK = {"5.1(side)": "5.1"}
 
 
 def encoder_and_layout(codec: str, out: av.container.OutputContainer, rate: int, layout: str) -> tuple[str, str]:
@@ -618,7 +631,8 @@ def audio_encoder(codec: str, out: av.container.OutputContainer, rate: int, layo
         except (av.codec.codec.UnknownCodecError, ValueError):
             continue
         if not encoder.experimental and supported & {name, encoder.name, encoder.canonical_name} \
-                and encoder_takes(encoder.name, rate, layout):
+                and (encoder.name != "libopus" or layout in OPUS_FAITHFUL_LAYOUTS) \
+                and rate_stated(out, encoder.name, nearest_rate(encoder, rate)) and encoder_takes(encoder.name, rate, layout):
             return encoder.name
     return None
 
