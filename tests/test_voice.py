@@ -1201,3 +1201,14 @@ def test_sound_a_container_would_misplace_or_mistime_is_refused_before_the_work(
     # Where Opus writes each channel where it belongs (5.1, quad), it is still chosen.
     _write_tones_video(tmp_path / "quad.mov", "quad", 48000)
     assert _veil(str(tmp_path / "quad.mov"), "-o", str(tmp_path / "quad.webm")).returncode == 0
+
+
+def test_mp3_sound_of_an_avi_encoded_again_for_3gp_is_written(sound: np.ndarray, tmp_path: Path):
+    """An AVI times MP3 one tick a frame; the AAC a .3gp takes was timed from those ticks, two
+    packets alike, and the muxer refused them after all the work ("cannot write the video")."""
+    clip = tmp_path / "camera.avi"
+    _write_video(clip, sound, "avi", "libmp3lame")
+    run = _veil(str(clip), "-o", str(tmp_path / "out.3gp"))
+    assert run.returncode == 0, run.stderr
+    before, after = _decode(clip), _decode(tmp_path / "out.3gp")
+    assert abs(len(after[0]) / after[1] - len(before[0]) / before[1]) < 0.05

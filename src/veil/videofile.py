@@ -999,6 +999,8 @@ class Output:
                              "container needs (--salvage with --voice keep copies what can be decoded into a "
                              "container that holds it; with --voice mute, mute-all or anonymise it is written as silence)") from None
         for decoded in frames:
+            if not isinstance(resampler, VoiceEdit):  # (which times what it gives by its samples)
+                _on_sample_clock(decoded)
             for whole in self.cuts[index].push(decoded):
                 for resampled in resampler.resample(whole):
                     self._mux_sound(index, stream.encode(resampled))
@@ -1044,6 +1046,15 @@ class Output:
                 self._mux_sound(index, stream.encode(resampled))
             self._mux_sound(index, stream.encode(None))
         self.container.close()
+
+
+def _on_sample_clock(frame: av.AudioFrame) -> None:
+    """The frame timed in samples (time base 1/its rate), at the same time: an AVI times MP3 and
+    AC-3 one tick a frame, and an encoder of another frame size (AAC's 1,024 samples) timed its
+    packets from those ticks, two alike, which the muxer refused after all the work."""
+    if frame.pts is not None and frame.time_base:
+        frame.pts = round(frame.pts * frame.time_base * frame.sample_rate)
+        frame.time_base = Fraction(1, frame.sample_rate)
 
 
 def _decodes(packet: av.Packet) -> bool:
