@@ -9,7 +9,8 @@ from typing import Any
 
 from veil.detect import (FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency,
                          picture_record)
-from veil.imagefile import DAMAGE_WARNINGS, UNHEARD, ImageError, Photo, holds_alpha, holds_profile, read_photo, to_srgb, write_photo
+from veil.imagefile import (DAMAGE_WARNINGS, UNHEARD, ImageError, Photo, holds_alpha, holds_profile, read_photo, to_srgb,
+                            write_photo)
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.models import runtime_record
 from veil.outputs import atomic_output
@@ -94,7 +95,6 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
                       if len(pictures) > 1 else {}),
                    **file_record(photo), **({SALVAGED: True} if photo.damage_said else {})},
     )
-
 
 
 # What a plan records of a photo's file beyond its picture (see file_record).
