@@ -1198,3 +1198,20 @@ def test_mp3_sound_of_an_avi_encoded_again_for_3gp_is_written(sound: np.ndarray,
     assert run.returncode == 0, run.stderr
     before, after = _decode(clip), _decode(tmp_path / "out.3gp")
     assert abs(len(after[0]) / after[1] - len(before[0]) / before[1]) < 0.05
+
+
+def test_channels_a_container_names_otherwise_are_said(tmp_path: Path):
+    """2.1 sound into Ogg goes to FLAC, which names three channels left, right, centre: the LFE read
+    back as a centre speaker, unsaid."""
+    clip = tmp_path / "clip.mov"
+    _write_tones_video(clip, "2.1")
+    run = _veil(str(clip), "-o", str(tmp_path / "out.ogv"), "--save-plan", str(tmp_path / "plan.json"))
+    assert run.returncode == 0, run.stderr
+    assert "its sound's 2.1 reads back from the output as 3.0 (its container names them so): the same channels, in " \
+           "order" in " ".join(run.stderr.split()), run.stderr
+    stream = json.loads((tmp_path / "plan.json").read_text())["media"][0]["detection"]["stream"]
+    assert stream["sound_channels_read_back"] == [{"stream": 1, "given": "2.1", "reads_back_as": "3.0"}]
+    # Read back as written (a MOV names each channel): nothing said. (Matroska names PCM's by their
+    # count alone: "3 channels", said.)
+    run = _veil(str(clip), "-o", str(tmp_path / "out.mov"))
+    assert run.returncode == 0 and "reads back" not in run.stderr, run.stderr

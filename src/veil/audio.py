@@ -21,7 +21,7 @@ from veil.speech import SoundError, speech_regions
 from veil.fferror import reason
 from veil.videofile import (NAMELESS_MUXING, advice_after_refusal, never_written, refusal_to_write,
                             sound_it_cannot_decode)
-from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, media_voice_plan,
+from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, channels_read_back, media_voice_plan,
                         sound_written_as)
 
 # Output container per suffix.
@@ -118,6 +118,8 @@ def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overw
                 _transcode(container, out, edits)
                 _close(out)
                 media.detection.setdefault("stream", {})["sound_written_as"] = sound_written_as(edits, container)
+                if moved := channels_read_back(container, temp):
+                    media.detection["stream"]["sound_channels_read_back"] = moved
             except BaseException:
                 with contextlib.suppress(Exception):
                     out.close()

@@ -334,10 +334,16 @@ def file_notes(media: MediaPlan, encoding: Encoding, voice: VoiceMode, dry_run: 
 
 
 def layout_notes(media: MediaPlan) -> list[Note]:
-    """Sound written with its surrounds moved back (`voice.encoder_and_layout`), as the render recorded."""
-    return [Note(f"its sound's {each['layout_moved_from']} was written as {each['layout']} ({each['codec']} names no "
-                 "side surrounds): its side channels are the back ones, each as it was", warning=True)
-            for each in media.detection.get("stream", {}).get("sound_written_as", []) if "layout_moved_from" in each]
+    """Sound written with its surrounds moved back (`voice.encoder_and_layout`), or whose channels
+    the written file names otherwise (`voice.channels_read_back`), as the render recorded."""
+    stream = media.detection.get("stream", {})
+    return [*(Note(f"its sound's {each['layout_moved_from']} was written as {each['layout']} ({each['codec']} names "
+                   "no side surrounds): its side channels are the back ones, each as it was", warning=True)
+              for each in stream.get("sound_written_as", []) if "layout_moved_from" in each),
+            *(Note(f"its sound's {each['given']} reads back from the output as {each['reads_back_as']} (its container "
+                   "names them so): the same channels, in order, which a player may put on other speakers",
+                   warning=True)
+              for each in stream.get("sound_channels_read_back", []))]
 
 
 def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:

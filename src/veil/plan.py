@@ -172,7 +172,7 @@ class MediaPlan:
     def forget_earlier_render(self) -> None:
         """Drops what an earlier render said of its output (how the video was encoded, the sound
         encoded again): a render says its own, and one that fails or is not run says none."""
-        for said_by_render in ("sound_encoded_again", "sound_written_as", "video_written_as"):
+        for said_by_render in ("sound_encoded_again", "sound_written_as", "sound_channels_read_back", "video_written_as"):
             self.detection.get("stream", {}).pop(said_by_render, None)
 
     def covered_frames(self) -> set[int]:

@@ -51,7 +51,7 @@ from veil.tonemap import TRC_PQ, frame_rgb, tone_map_record
 from veil.shots import Look, SceneCuts
 from veil.shots import record as scene_cuts_record
 from veil.track import TrackParams, build_tracks, iou_matrix, segments
-from veil.voice import media_voice_plan, sound_written_as
+from veil.voice import channels_read_back, media_voice_plan, sound_written_as
 from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, Timing, VideoError, bit_depth, frame_rate,
                             hdr10_levels, is_hole, left_out, open_input, open_output, read, subtitles_copied,
                             video_stream)
@@ -946,6 +946,8 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
             media.detection["stream"]["sound_written_as"] = encoded
         if again := out.sound_encoded_again(container):
             media.detection.setdefault("stream", {})["sound_encoded_again"] = again
+        if moved := channels_read_back(container, temp):
+            media.detection["stream"]["sound_channels_read_back"] = moved
     except BaseException:
         if out is not None:
             with contextlib.suppress(Exception):

@@ -27,6 +27,7 @@ import math
 import secrets
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import av
@@ -752,6 +753,20 @@ def sound_written_as(encoded: dict[int, tuple[av.audio.stream.AudioStream, Any]]
                         "bit_rate_asked": stream.bit_rate or None, "sample_rate": stream.rate,
                         "layout": stream.layout.name, **moved, "voices_edited": isinstance(feed, VoiceEdit)})
     return written
+
+
+def channels_read_back(source: av.container.InputContainer, written: Path) -> list[dict[str, Any]]:
+    """The sound streams whose channels the written file names otherwise than veil wrote them: FLAC
+    in Ogg names three channels left, right, centre (a 2.1's LFE reads back as a centre), Matroska
+    names PCM's by their count alone. The same channels, in order, which a player may put on other
+    speakers: each as {"stream": its index in `source`, "given": its layout, "reads_back_as": ...}.
+    Output sound streams are in the input's order (`videofile._add_audio`, `audio._open_output`)."""
+    with av.open(str(written)) as output:
+        read = [stream.codec_context.layout.name for stream in output.streams.audio]
+    return [{"stream": given.index, "given": given.codec_context.layout.name, "reads_back_as": back}
+            for given, back in zip(source.streams.audio, read)
+            if back not in (given.codec_context.layout.name, output_layout(given.codec_context.layout),
+                            SURROUNDS_MOVED_BACK.get(given.codec_context.layout.name))]
 
 
 # The layout FFmpeg's own command line assumes for a bare channel count (av_channel_layout_default).
