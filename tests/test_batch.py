@@ -1111,9 +1111,13 @@ def test_a_folder_with_nothing_to_work_on_lists_what_it_passed_over_in_json(tmp_
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "notes.txt").write_text("the meeting's address\n")
+    # Half a picture format to Pillow (an XBM's "#define"), and a raw camera file's start (a TIFF's):
+    # not named as photos, passed over as before (a damaged photo is refused only by its name).
+    (folder / "config.h").write_text('#define VERSION 2\n#define NAME "x"\n')
+    (folder / "IMG_0001.dng").write_bytes(b"II*\0" + bytes(64))
     result = run_veil(folder, "--json")
     assert result.returncode == 2, result.stderr
     answer = json.loads(result.stdout)
     assert answer["exit_code"] == 2 and answer["error"].startswith("no photos or videos found")
-    assert [(Path(entry["path"]).name, entry["reason"]) for entry in answer["skipped_files"]] == [
-        ("notes.txt", "not a photo, video or sound file veil can read")]
+    assert sorted((Path(entry["path"]).name, entry["reason"]) for entry in answer["skipped_files"]) == [
+        (name, "not a photo, video or sound file veil can read") for name in ("IMG_0001.dng", "config.h", "notes.txt")]

@@ -1633,7 +1633,7 @@ def test_a_damaged_photo_planned_without_salvage_is_refused_when_the_review_open
     assert plan["media"][0]["detection"]["damaged_data_salvaged"] is True
     del plan["media"][0]["detection"]["damaged_data_salvaged"]
     (tmp_path / "old.json").write_text(json.dumps(plan))
-    with pytest.raises(SessionError, match="damaged or stray data .* veil review damaged.jpg --salvage"):
+    with pytest.raises(SessionError, match="damaged or stray data .* veil review .*damaged.jpg --salvage"):
         open_session([], tmp_path / "old.json", None, tmp_path / "out2", None, RenderSettings(), Analysis(FAST))
     with pytest.raises(SessionError, match="damaged or stray data"):  # made without --salvage: refused at once
         open_session([photo], None, tmp_path / "plain.json", tmp_path / "out3", None, RenderSettings(), Analysis(FAST))

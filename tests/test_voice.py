@@ -1184,6 +1184,8 @@ def test_sound_a_container_would_misplace_or_mistime_is_refused_before_the_work(
         run = _veil(str(clip), "-o", str(out))
         assert run.returncode == 1 and not out.exists(), (layout, run.stderr)
         assert f"a {suffix} file cannot hold this video's sound, pcm_s16le in {layout} (" in run.stderr, run.stderr
+        assert ("on other speakers, the centre among them" if suffix == ".webm" else "FLV states no sound rate of 8000 Hz") \
+            in run.stderr, run.stderr
     # Where Opus writes each channel where it belongs (5.1, quad), it is still chosen.
     _write_tones_video(tmp_path / "quad.mov", "quad", 48000)
     assert _veil(str(tmp_path / "quad.mov"), "-o", str(tmp_path / "quad.webm")).returncode == 0

@@ -181,7 +181,7 @@ def _open(path: Path) -> Image.Image:
         except UnidentifiedImageError:
             if is_heif_still(path):  # pillow-heif's plugin hides libheif's reason: ask libheif for it
                 pillow_heif.open_heif(path, convert_hdr_to_8bit=False).close()
-            if is_tiff(path):  # its directory or a tag's data past the file's end, say
+            if is_tiff(path) and path.suffix.lower() in (".tif", ".tiff"):  # (not a raw camera file's)
                 raise ImageError("cannot decode image (a TIFF whose structure cannot be read: the file is truncated "
                                  "or damaged)") from None
             raise
@@ -434,8 +434,8 @@ _stderr_lock = threading.Lock()
 # libtiff's decoders' and strip and tile readers' lines, some without the file's name
 # ("ZIPDecode: Decoding error at scanline 0"): each says its picture data is damaged.
 LIBTIFF_DAMAGE = ("JPEGLib: ", "LZWDecode:", "ZIPDecode:", "PackBitsDecode:", "Fax3Decode", "Fax4Decode",
-                  "LZMADecode:", "ZSTDDecode:", "WebPDecode:", "TIFFFillStrip:", "TIFFFillTile:", "TIFFReadEncodedStrip:",
-                  "TIFFReadEncodedTile:", "TIFFReadRawStrip:", "TIFFReadRawTile:")
+                  "LZMADecode:", "ZSTDDecode:", "WebPDecode:", "TIFFFillStrip:", "TIFFFillTile:",
+                  "TIFFReadEncodedStrip:", "TIFFReadEncodedTile:", "TIFFReadRawStrip:", "TIFFReadRawTile:")
 # How the warnings of libjpeg(-turbo) (its jerror.h), libpng and libtiff begin (JPEGLib: libjpeg's,
 # inside a JPEG-compressed TIFF, as libtiff passes them on).
 LIBRARY_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid SOS", "Warning: unknown JFIF",
@@ -543,14 +543,14 @@ def _opencv_pixels(image: Image.Image, path: Path, messages: list[str]) -> np.nd
     # decoding fails, rather than None.)
     with _c_stderr_taken() as said:
         if unended:
-            pixels = cv2.imdecode(np.concatenate([np.fromfile(path, np.uint8), JPEG_END]), cv2.IMREAD_UNCHANGED)
+            pixels = cv2.imdecode(_with_end_marker(path), cv2.IMREAD_UNCHANGED)
         elif _opencv_can_name(path):
             pixels = cv2.imread(str(path), None, cv2.IMREAD_UNCHANGED)
         else:
             pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
     if unended and said != []:  # it warned, or what it said is not known
         return None
-    messages.extend(line for line in ([UNHEARD] if said is None else said) if not line.startswith(EXIF_WARNING))
+    messages.extend(line for line in _heard(said) if not line.startswith(EXIF_WARNING))
     # A 16-bit RGB PNG's transparent colour comes out of OpenCV as an alpha channel.
     keyed = sixteen_bit and "transparency" in image.info
     channels = 4 if image.mode == "RGBA" or keyed else 3 if sixteen_bit else OPENCV_MODES[image.mode]
@@ -563,17 +563,25 @@ def _opencv_pixels(image: Image.Image, path: Path, messages: list[str]) -> np.nd
     return pixels
 
 
+def _heard(said: list[str] | None) -> list[str]:
+    """What `_c_stderr_taken` gave, UNHEARD where what the decoder said is not known."""
+    return [UNHEARD] if said is None else said
+
+
 def _libjpeg_said(path: Path) -> list[str]:
     """What libjpeg says of a JPEG's data, for one Pillow decodes (CMYK, say): Pillow's decoder
     keeps its warnings to itself, and decodes damaged data without a word. Decoded at an eighth
     of its size, grey, by OpenCV: every coefficient is still read, little else done. Without its
     end marker, with one added, as `_opencv_pixels` decodes it (OpenCV gives up on it unsaid)."""
-    data = np.fromfile(path, np.uint8)
-    if not _jpeg_complete(path):
-        data = np.concatenate([data, JPEG_END])
+    data = np.fromfile(path, np.uint8) if _jpeg_complete(path) else _with_end_marker(path)
     with _c_stderr_taken() as said:
         cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
-    return [UNHEARD] if said is None else said
+    return _heard(said)
+
+
+def _with_end_marker(path: Path) -> np.ndarray:
+    """A JPEG's bytes with the end marker it lacks."""
+    return np.concatenate([np.fromfile(path, np.uint8), JPEG_END])
 
 
 def _swap_red_blue(pixels: np.ndarray) -> None:
@@ -650,7 +658,7 @@ def read_photo(path: Path) -> Photo:
             if pixels is None:
                 with _c_stderr_taken() as said:  # libtiff's and libpng's lines name no file of the user's
                     image.load()
-                messages.extend([UNHEARD] if said is None else said)
+                messages.extend(_heard(said))
                 if fmt in ("JPEG", "MPO"):
                     messages.extend(_libjpeg_said(path))
                 pixels = _pillow_pixels(_cmyk_to_rgb(image, icc) if image.mode == "CMYK" else image)

@@ -55,9 +55,12 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
     """
     if is_empty(path):  # FFmpeg takes an empty file for what its name says (.ac3: sound)
         return None
-    # A file Pillow knows by its first bytes but fails to open (a TIFF or WebP cut short), which
-    # FFmpeg does not take for a video or sound either: a damaged photo, refused with Pillow's reason
-    # when read, not as a file veil cannot read.
+    # A file named as a photo that Pillow knows by its first bytes but fails to open (a WebP cut
+    # short), or that starts as a TIFF, which FFmpeg does not take for a video or sound either: a
+    # damaged photo, refused with its reason when read, not as a file veil cannot read. (Named
+    # otherwise, it may be no photo at all: a C header starting "#define" is half an XBM to Pillow;
+    # a raw camera file starts as a TIFF.)
+    named_a_photo = isinstance(path, Path) and path.suffix.lower() in PHOTO_SUFFIXES
     damaged_photo: MediaKind | None = None
     try:
         with Image.open(path) as image:
@@ -66,10 +69,13 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
     except Image.DecompressionBombError:
         return "image"  # refused with its reason when read
     except UnidentifiedImageError:
-        if is_heif_still(path) or is_tiff(path):
+        if is_heif_still(path):
             return "image"  # refused with its reason when read
+        if named_a_photo and is_tiff(path):
+            damaged_photo = "image"
     except (OSError, ValueError, SyntaxError):
-        damaged_photo = "image"
+        if named_a_photo:
+            damaged_photo = "image"
     except (RuntimeError, TypeError):  # Pillow's AVIF and TIFF readers, on a damaged file they know:
         return "image"  # refused with its reason when read
     if not isinstance(path, Path):
@@ -94,9 +100,10 @@ def is_empty(path: Path | IO[bytes]) -> bool:
 
 # Names that promise a photo or a video: in a folder, such a file that cannot be read is a
 # failure the user must see, not a skip (a damaged photo must not pass as "not media").
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".apng", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif",
+                  ".avif", ".bmp"}
 MEDIA_SUFFIXES = {
-    ".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".apng", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif",
-    ".avif", ".bmp", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".3gp", ".3g2",
+    *PHOTO_SUFFIXES, ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".3gp", ".3g2",
     ".wmv", ".asf", ".flv", ".mpg", ".mpeg", ".m1v", ".m2v", ".vob", ".ogv", ".mxf", ".dv",
     ".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus",
 }

@@ -1007,10 +1007,8 @@ class Output:
 
     def _mux_sound(self, index: int, packets: list[av.Packet]) -> None:
         """A re-encoded stream's packets, moved by its `sound_shifts` where the container needs."""
-        # A packet of no data is an encoder's last word, side data alone (FLAC's final STREAMINFO:
-        # its checksum and length, which no decoder needs): AVI refused it, after all the work,
-        # and NUT wrote it as a packet no decoder reads.
-        packets = [packet for packet in packets if packet.size]
+        if self.container.format.name in SIDE_DATA_ALONE_REFUSED:
+            packets = [packet for packet in packets if packet.size]
         self._from_origin(packets)
         if self.container.format.name in NO_NEGATIVE_TIMES:
             for packet in packets:
@@ -1046,6 +1044,12 @@ class Output:
                 self._mux_sound(index, stream.encode(resampled))
             self._mux_sound(index, stream.encode(None))
         self.container.close()
+
+
+# A packet of no data is an encoder's last word, side data alone (FLAC's final STREAMINFO: its
+# checksum and length, which Matroska and MP4 write into the header, and no decoder needs): AVI
+# refused it, after all the work, and NUT wrote it as a packet no decoder reads.
+SIDE_DATA_ALONE_REFUSED = {"avi", "nut"}
 
 
 def _on_sample_clock(frame: av.AudioFrame) -> None:
@@ -1234,7 +1238,7 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
             reencode[audio.index] = add_edited_stream(out, audio, voice)
             continue
         # By the codec's name too: FFmpeg's MP3 decoder is "mp3float", and MPEG-TS lists "mp3" only.
-        if {cc.name, cc.codec.canonical_name} & container_codecs(out) and rate_stated(out, cc.name, cc.sample_rate):
+        if {cc.name, cc.codec.canonical_name} & container_codecs(out) and rate_stated(out, cc.codec.canonical_name, cc.sample_rate):
             copies[audio.index] = out.add_stream_from_template(audio)
             # A bare channel count (PCM from a WAV-made file) fails MP4's trailer, after all the
             # work: named as mono or stereo, the same packets are written.
@@ -1672,8 +1676,8 @@ def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: Vo
         stream = video_stream(container)
         suffix = target.suffix
         def refusal(suffix: str, sound: bool = True) -> str | None:
-            return refusal_to_write(suffix, lambda path: open_output(path, suffix, container, stream, 0, encoding, voice,
-                                                                     sound=sound).container, VideoError)
+            return refusal_to_write(suffix, lambda path: open_output(
+                path, suffix, container, stream, 0, encoding, voice, sound=sound).container, VideoError)
 
         why = refusal(suffix)
         if why is not None:
@@ -1688,7 +1692,8 @@ def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: Vo
 
 def sound_described(container: av.container.InputContainer) -> str:
     """The sound streams' codecs and channels, as "ac3 in 5.1(side) and pcm_s16le in 12 channels"."""
-    return " and ".join(f"{a.codec_context.name} in {a.codec_context.layout.name}" for a in container.streams.audio)
+    return " and ".join(f"{a.codec_context.name} in {output_layout(a.codec_context.layout)}"
+                        for a in container.streams.audio)
 
 
 def refusal_to_write(suffix: str, open_for: Callable[[Path], av.container.OutputContainer],

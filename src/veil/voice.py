@@ -585,18 +585,22 @@ def container_codecs(out: av.container.OutputContainer) -> set[str]:
 
 SPEECH_ONLY_CODECS = {"amr_nb", "amr_wb"}
 
+OPUS_CONTAINERS = {"webm", "ogg", "opus"}
 # FFmpeg's Opus encoder opens for 5.0 and 6.1 too, but writes their channels to other speakers
 # (the centre to a surround, as measured by tone); these it writes each where it belongs.
 OPUS_FAITHFUL_LAYOUTS = {"mono", "stereo", "3.0", "quad", "5.1", "7.1"}
 
-# FLV states a PCM stream's rate in two bits: 5.5, 11, 22 or 44.1 kHz. FFmpeg writes 8 and 16 kHz
-# as a rate players read as 5.5 kHz: the sound played slow and low, exit 0.
-FLV_PCM_RATES = {5512, 11025, 22050, 44100}
+# FLV states a sound's rate in two bits: 5.5, 11, 22 or 44.1 kHz. FFmpeg wrote PCM at 8 and 16 kHz
+# as a rate players read as 5.5 kHz, the sound played slow and low, exit 0, and refuses MP3 at
+# those rates. AAC states its own rate, but FLV cannot mark its encoder's priming (1,024 samples),
+# which below 22 kHz puts the sound more than 46 ms behind the picture.
+FLV_RATES = {5512, 11025, 22050, 44100}
+FLV_AAC_LOWEST_RATE = 22050
 
 
 def rate_stated(out: av.container.OutputContainer, codec: str, rate: int) -> bool:
-    """Whether the container can state the sound's rate for this codec (FLV's PCM: FLV_PCM_RATES)."""
-    return out.format.name != "flv" or not codec.startswith(("pcm_", "adpcm_")) or rate in FLV_PCM_RATES
+    """Whether the container can state the sound's rate for this codec (FLV: FLV_RATES, or AAC's own)."""
+    return out.format.name != "flv" or rate in FLV_RATES or (codec == "aac" and rate >= FLV_AAC_LOWEST_RATE)
 
 
 # Opus names five surround channels at the back only: 5.1(side), the layout of most films' AC-3,
@@ -611,6 +615,12 @@ def encoder_and_layout(codec: str, out: av.container.OutputContainer, rate: int,
     for each in (layout, SURROUNDS_MOVED_BACK.get(layout)):
         if each is not None and (name := audio_encoder(codec, out, rate, each)) is not None:
             return name, each
+    # Said as the container's refusal (a ValueError, as PyAV's own), before the work.
+    if out.format.name in OPUS_CONTAINERS and encoder_takes("libopus", rate, layout):
+        raise ValueError(f"Opus, its sound codec, would put {layout}'s channels on other speakers, the centre among them")
+    if not rate_stated(out, "aac", rate):
+        raise ValueError(f"FLV states no sound rate of {rate} Hz: 5512, 11025, 22050 or 44100, and 22050 or more in "
+                         "AAC, only")
     # Channels no encoder the container takes can hold (twelve in WebM) are refused when the
     # header is written: never mixed down unasked.
     return "aac", layout
@@ -625,7 +635,7 @@ def audio_encoder(codec: str, out: av.container.OutputContainer, rate: int, layo
     own = [] if out.format.name == "wav" and not codec.startswith("pcm_") else [codec]
     # A phone call's codec (3GP's own, AMR) keeps speech at 12 kb/s and nothing else well.
     container_own = [] if out.default_audio_codec in SPEECH_ONLY_CODECS else [out.default_audio_codec]
-    candidates = [*own, *(["libopus"] if out.format.name in ("webm", "ogg", "opus") else []), *container_own, "aac"]
+    candidates = [*own, *(["libopus"] if out.format.name in OPUS_CONTAINERS else []), *container_own, "aac"]
     for name in candidates:
         try:
             encoder = av.codec.Codec(name, "w")
@@ -633,7 +643,8 @@ def audio_encoder(codec: str, out: av.container.OutputContainer, rate: int, layo
             continue
         if not encoder.experimental and supported & {name, encoder.name, encoder.canonical_name} \
                 and (encoder.name != "libopus" or layout in OPUS_FAITHFUL_LAYOUTS) \
-                and rate_stated(out, encoder.name, nearest_rate(encoder, rate)) and encoder_takes(encoder.name, rate, layout):
+                and rate_stated(out, encoder.canonical_name, nearest_rate(encoder, rate)) \
+                and encoder_takes(encoder.name, rate, layout):
             return encoder.name
     return None
 

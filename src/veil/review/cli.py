@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import shlex
 import signal
 import socket
 import threading
@@ -384,7 +385,7 @@ def check_media(plan: Plan) -> None:
         if media.kind == "image":  # found now, not at the export, after the reviewer's work
             try:
                 refuse_unsalvaged(planned_damage(media), media.detection.get(SALVAGED, False),
-                                  f"review it from a plan made with --salvage: veil review {path.name} --salvage")
+                                  f"review it from a plan made with --salvage: veil review {shlex.quote(str(path))} --salvage")
             except ImageError as error:
                 raise SessionError(f"{path}: {error}") from None
 
