@@ -1177,14 +1177,15 @@ def test_sound_a_container_would_misplace_or_mistime_is_refused_before_the_work(
     """6.1 sound into WebM went to FFmpeg's Opus encoder, which writes the centre channel (the
     dialogue) to a side speaker, exit 0; 8 kHz PCM into FLV was written at a rate players read as
     5.5 kHz, played slow and low, exit 0. Neither can be written faithfully there: refused."""
-    for layout, rate, suffix in (("6.1", 48000, ".webm"), ("5.0", 48000, ".webm"), ("mono", 8000, ".flv")):
+    for layout, rate, suffix in (("6.1", 48000, ".webm"), ("5.0", 48000, ".webm"), ("5.0(side)", 48000, ".webm"),
+                                 ("mono", 8000, ".flv")):
         clip = tmp_path / f"{layout}-{rate}.mov"
         _write_tones_video(clip, layout, rate)
         out = tmp_path / f"out-{layout}{suffix}"
         run = _veil(str(clip), "-o", str(out))
         assert run.returncode == 1 and not out.exists(), (layout, run.stderr)
         assert f"a {suffix} file cannot hold this video's sound, pcm_s16le in {layout} (" in run.stderr, run.stderr
-        assert ("on other speakers, the centre among them" if suffix == ".webm" else "FLV states no sound rate of 8000 Hz") \
+        assert ("with each channel in its place" if suffix == ".webm" else "FLV states no sound rate of 8000 Hz") \
             in run.stderr, run.stderr
     # Where Opus writes each channel where it belongs (5.1, quad), it is still chosen.
     _write_tones_video(tmp_path / "quad.mov", "quad", 48000)
