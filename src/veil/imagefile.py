@@ -26,7 +26,7 @@ import tempfile
 import threading
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -449,6 +449,13 @@ UNHEARD = "its decoder's words could not be heard (no temporary file could be ma
 # libpng's errors (data missing, a chunk's checksum wrong), libtiff's decoders'.
 DAMAGE_WARNINGS = (UNHEARD, "Corrupt JPEG data", "Premature end of JPEG", "Inconsistent progression", "libpng error",
                    *LIBTIFF_DAMAGE)
+
+
+def damage_lines(said: Iterable[str]) -> list[str]:
+    """The decoder's lines that say its picture data is damaged (DAMAGE_WARNINGS)."""
+    return [line for line in said if line.startswith(DAMAGE_WARNINGS)]
+
+
 # libpng's warnings of an eXIf chunk (empty, cut short, a wrong byte order) are of metadata that
 # veil reads itself (upright where unreadable) and never writes: no damage to the picture.
 EXIF_WARNING = "libpng warning: eXIf:"
@@ -680,7 +687,7 @@ def read_photo(path: Path) -> Photo:
         _from_png_gamma(pixels, gamma)
     video, after = _after_picture(path, fmt)
     return Photo(pixels, fitting_profile(icc, pixels), fmt, others, video, _summed_up(messages), after, hdr,
-                 converted, _summed_up([line for line in messages if line.startswith(DAMAGE_WARNINGS)]))
+                 converted, _summed_up(damage_lines(messages)))
 
 
 def _other_icon_sizes(image: Image.Image) -> int:

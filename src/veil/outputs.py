@@ -27,7 +27,7 @@ import av
 import av.error
 from PIL import Image, UnidentifiedImageError
 
-from veil.imagefile import ImageError, is_heif_still, is_tiff
+from veil.imagefile import WRITE_FORMATS, ImageError, is_heif_still, is_tiff
 from veil.interrupt import temporary_file
 from veil.names import MANIFEST_NAME, NAME_MAX, can_name_a_file, partial_affixes, real_path, shown
 from veil.remote import Url, location_key
@@ -100,8 +100,7 @@ def is_empty(path: Path | IO[bytes]) -> bool:
 
 # Names that promise a photo or a video: in a folder, such a file that cannot be read is a
 # failure the user must see, not a skip (a damaged photo must not pass as "not media").
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".apng", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif",
-                  ".avif", ".bmp"}
+PHOTO_SUFFIXES = {*WRITE_FORMATS, ".apng"}
 MEDIA_SUFFIXES = {
     *PHOTO_SUFFIXES, ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".3gp", ".3g2",
     ".wmv", ".asf", ".flv", ".mpg", ".mpeg", ".m1v", ".m2v", ".vob", ".ogv", ".mxf", ".dv",

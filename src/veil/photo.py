@@ -9,7 +9,7 @@ from typing import Any
 
 from veil.detect import (FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency,
                          picture_record)
-from veil.imagefile import (DAMAGE_WARNINGS, UNHEARD, ImageError, Photo, holds_alpha, holds_profile, read_photo, to_srgb,
+from veil.imagefile import (UNHEARD, ImageError, Photo, damage_lines, holds_alpha, holds_profile, read_photo, to_srgb,
                             write_photo)
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.models import runtime_record
@@ -119,10 +119,11 @@ def file_record(photo: Photo) -> dict[str, Any]:
 PLAN_SALVAGE_WAY = "plan it again with --salvage to write it as decoded"
 
 
-def planned_damage(media: MediaPlan) -> tuple[str, ...]:
-    """What the plan records of a photo's damaged data (its decoder's words), for a dry run,
-    which does not decode the photo."""
-    return tuple(line for line in media.detection.get("decoder_messages", []) if line.startswith(DAMAGE_WARNINGS))
+def refuse_unsalvaged_plan(media: MediaPlan, way_through: str = PLAN_SALVAGE_WAY) -> None:
+    """`refuse_unsalvaged` by what the plan records of the photo (its decoder's words), for a dry
+    run and a review's opening, which do not decode it (a render refuses by what it decodes)."""
+    refuse_unsalvaged(damage_lines(media.detection.get("decoder_messages", [])), media.detection.get(SALVAGED, False),
+                      way_through)
 
 
 def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo: Photo | None = None,

@@ -31,8 +31,7 @@ from veil.imagefile import WRITE_FORMATS, Photo, read_photo
 from veil.interrupt import temporary_folder
 from veil.names import first_few, shown
 from veil.outputs import MediaKind, OutputError, check_writable, is_empty, media_kind, unreadable
-from veil.photo import (PLAN_OUT_OF_DATE, PLAN_SALVAGE_WAY, SALVAGED, file_sha256, plan_photo, planned_damage,
-                        refuse_unsalvaged, render_photo)
+from veil.photo import PLAN_OUT_OF_DATE, file_sha256, plan_photo, refuse_unsalvaged_plan, render_photo
 from veil.kinds import DEFAULT_HIDE, WORD_OF_KIND
 from veil.plan import Encoding, Kind, MediaPlan, Region, RenderSettings, Shape, VoiceMode, as_stored, drawn_shape
 from veil.remote import RemoteError, Url
@@ -276,9 +275,8 @@ def _dry_run(task: FileTask, show_progress: bool) -> MediaPlan:
     run of a plan for a file since changed said what it would hide, and the run then failed."""
     if task.planned is not None:
         _check_planned(task, file_sha256(task.source))
-        if task.planned.kind == "image":  # as render_photo refuses it, by what the plan says of the photo
-            refuse_unsalvaged(planned_damage(task.planned), task.planned.detection.get(SALVAGED, False),
-                              PLAN_SALVAGE_WAY)
+        if task.planned.kind == "image":  # as render_photo refuses it
+            refuse_unsalvaged_plan(task.planned)
     return _plan(task, show_progress)
 
 

@@ -41,7 +41,7 @@ from veil.names import MANIFEST_NAME, first_few, real_path, shown
 from veil.outputs import (Input, OutputClaims, OutputError, check_writable, collect_inputs, media_at, mirrored_bases,
                           not_a_file, output_path, partial_outputs, replacing_refused)
 from veil.pipeline import Analysis, FileTask, redact_file
-from veil.photo import SALVAGED, file_sha256, planned_damage, refuse_unsalvaged
+from veil.photo import SALVAGED, file_sha256, refuse_unsalvaged_plan
 from veil.plan import PIXELATE_BLOCKS, Encoding, Plan, PlanError, RenderSettings
 from veil.report import report_paths
 from veil.review.app import LaunchCodes, create_app, page_leading_to
@@ -384,8 +384,8 @@ def check_media(plan: Plan) -> None:
             raise SessionError(f"{path}: the file has changed since the plan was made (SHA-256 differs)")
         if media.kind == "image":  # found now, not at the export, after the reviewer's work
             try:
-                refuse_unsalvaged(planned_damage(media), media.detection.get(SALVAGED, False),
-                                  f"review it from a plan made with --salvage: veil review {shlex.quote(str(path))} --salvage")
+                refuse_unsalvaged_plan(media, f"review it from a plan made with --salvage: veil review "
+                                              f"{shlex.quote(str(path))} --salvage")
             except ImageError as error:
                 raise SessionError(f"{path}: {error}") from None
 
