@@ -50,6 +50,13 @@ and two for people lying on the ground at an angle or a tilted camera, from ever
                            centre, on a canvas that holds all of it (corners: the border
                            replicated); a box is the upright bounds of the turned box shrunk to 80%
 
+and two of a shape no camera frame has, which views of the whole picture shrink to a sliver:
+
+    panorama               six photos side by side at 1,000 px high (every fourth photo, from the
+                           third), about 8,000 px wide: a phone's panorama
+    longshot               seven photos stacked at 1,080 px wide (every fourth, from the first),
+                           about 5,000-6,000 px high: a phone's long screenshot of a feed
+
     python bench/hard_cases.py make /tmp/veil-hard           # writes the sets (never commit them)
     python bench/hard_cases.py make /tmp/veil-hard --sets dark small   # only these
     python bench/hard_cases.py score /tmp/veil-hard          # fast and accurate on plain + every set
@@ -86,7 +93,7 @@ from veil.photo import plan_photo, render_photo  # noqa: E402
 from veil.plan import RenderSettings  # noqa: E402
 
 SETS = ("rot90", "rot180", "rot270", "rot90b", "rot180b", "rot270b", "closeup", "occluded", "dark", "shared", "small",
-        "large", "large_turned", "gray", "edge", "tilt", "tilt20", "ecu")
+        "large", "large_turned", "gray", "edge", "tilt", "tilt20", "ecu", "panorama", "longshot")
 ECU_MIN_HEIGHT = 150
 SEED = 20261129
 CONDITIONS_SEED = 20261130
@@ -94,6 +101,8 @@ EDGE_SEED = 20261201
 TILT_SEED = 20261260
 TILTS = {"tilt": (30, 60), "tilt20": (15, 25)}  # degrees either way
 CLOSEUP_SIDE = 1024
+# A phone's panorama (photos side by side at one height) and long screenshot (photos stacked at one width).
+PANORAMA = {"panorama": (1000, 6), "longshot": (1080, 7)}  # the shared side in px, photos per picture
 SKIN = [(255, 219, 172), (241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 51, 23)]
 MASK = [(168, 207, 223), (190, 222, 206), (236, 236, 236), (40, 40, 46)]
 
@@ -259,6 +268,7 @@ def make_cases(ground_truth: dict[str, Faces], wanted: set[str]) -> dict[str, li
     rnd, conditions, edges = random.Random(SEED), random.Random(CONDITIONS_SEED), random.Random(EDGE_SEED)
     tilts = {name: random.Random(TILT_SEED + i) for i, name in enumerate(TILTS)}
     cases: dict[str, list[Case]] = {s: [] for s in SETS}
+    joined: dict[str, list[Case]] = {name: [] for name in PANORAMA}
     held_out = bool(wanted & {"rot90b", "rot180b", "rot270b"})
     for k, (name, faces) in enumerate(ground_truth.items()):
         rgb = read_photo(DATA / "images" / name).pixels[:, :, :3]
@@ -299,7 +309,31 @@ def make_cases(ground_truth: dict[str, Faces], wanted: set[str]) -> dict[str, li
                 cases["ecu"].append((f"{stem}_{n}", *extreme_close_up(rgb, face, share, eyes_at)))
         if "gray" in wanted:
             cases["gray"].append((stem, np.repeat(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2), faces))
+        if k % 4 == 2 and "panorama" in wanted:
+            joined["panorama"].append((stem, rgb, faces))
+        if k % 4 == 0 and "longshot" in wanted:
+            joined["longshot"].append((stem, rgb, faces))
+    for name, photos in joined.items():
+        side, count = PANORAMA[name]
+        for start in range(0, len(photos) - count + 1, count):
+            cases[name].append(side_by_side(photos[start : start + count], side, across=name == "panorama"))
     return {s: c for s, c in cases.items() if s in wanted}
+
+
+def side_by_side(photos: list[Case], side: int, across: bool) -> Case:
+    """The photos joined into one picture: `across`, side by side at `side` px high (a panorama);
+    else stacked at `side` px wide (a long screenshot). Named after the first."""
+    pictures, faces, offset = [], [], 0
+    for _, rgb, own in photos:
+        h, w = rgb.shape[:2]
+        k = side / (h if across else w)
+        size = (round(w * k), side) if across else (side, round(h * k))
+        pictures.append(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC))
+        dx, dy = (offset, 0) if across else (0, offset)
+        faces += [GroundTruthFace(round(f.x * k) + dx, round(f.y * k) + dy, max(1, round(f.w * k)), max(1, round(f.h * k)),
+                                  f.valid) for f in own]
+        offset += size[0] if across else size[1]
+    return f"{photos[0][0]}_{len(photos)}", np.concatenate(pictures, axis=1 if across else 0), faces
 
 
 def write_set(root: Path, cases: list[Case]) -> None:
