@@ -810,6 +810,10 @@ def test_the_library_replaces_a_file_only_when_told(shared_data, tmp_path):
             output.symlink_to(contract)
         with pytest.raises(ValueError, match=f"^{re.escape(str(contract))}: the output would overwrite the input$"):
             veil.redact_image(contract, output, overwrite=True)
+    # Nor the input named once as a file:// URL and once as a path (it was replaced, either way round).
+    for source, output in ((contract.as_uri(), contract), (contract, contract.as_uri())):
+        with pytest.raises(ValueError, match="the output would overwrite the input$"):
+            veil.redact_image(source, output, overwrite=True)
     assert contract.read_bytes() == original
 
 
@@ -831,6 +835,11 @@ def test_the_library_writes_a_url_output_to_its_store(shared_data, tmp_path, mon
     assert plan.path == "memory://bucket/o.jpg" and store.exists("/bucket/again.jpg")
     with pytest.raises(FileExistsError, match="memory://bucket/o.jpg exists"):
         veil.redact_image(str(shared_data / TWO_PEOPLE), "memory://bucket/o.jpg")
+    # The input named again with another slash is the input (it was replaced with overwrite=True).
+    kept = store.cat_file("/bucket/o.jpg")
+    with pytest.raises(ValueError, match="the output would overwrite the input$"):
+        veil.redact_image("memory://bucket/o.jpg", "memory:///bucket/o.jpg", overwrite=True)
+    assert store.cat_file("/bucket/o.jpg") == kept
     store.rm("/bucket", recursive=True)  # for the other tests in this process
 
 

@@ -259,3 +259,13 @@ def location_key(where: Path | Url | str) -> str:
 def as_local(where: Path | Url) -> Path | Url:
     """A file:// (or local://) URL as the path it names; anything else as it is."""
     return Path(str(where.path)) if isinstance(where, Url) and where.protocol.lower() in LOCAL else where
+
+
+def same_file(one: Path | Url, other: Path | Url) -> bool:
+    """Whether `one` and `other` name one file however each is spelled: a file:// URL as its path,
+    a path by where its links lead (where it exists), a URL by the store and path its backend takes
+    it for (memory://b/x.jpg and memory:///b/x.jpg are one file)."""
+    one, other = as_local(one), as_local(other)
+    if isinstance(one, Path) and isinstance(other, Path):
+        return one.exists() and real_path(one) == real_path(other)
+    return isinstance(one, Url) and isinstance(other, Url) and one.filesystem() == other.filesystem()
