@@ -791,6 +791,58 @@ def test_the_library_refuses_what_would_hide_nothing(shared_data, tmp_path):
         detect(str(shared_data / TWO_PEOPLE))
 
 
+def test_the_library_finds_a_face_drawn_in_a_pictures_transparency(shared_data):
+    # detect() looked at the colour channels only, where redact_image also looks at the picture
+    # over white and over black: a face drawn in the transparency of blank colour channels was
+    # not found, and a caller hiding detect()'s boxes would publish it.
+    import veil
+
+    grey = cv2.cvtColor(rgb_of(shared_data / TWO_PEOPLE), cv2.COLOR_RGB2GRAY)
+    drawn_in_alpha = np.dstack([np.zeros_like(grey)] * 3 + [grey])
+    assert len(veil.detect(drawn_in_alpha)) >= 2
+
+
+def test_the_library_names_a_video_or_sound_output_by_its_kind(tmp_path):
+    # Without an output, a video or sound file was given a photo's name and refused ("a .png file
+    # cannot hold a video"), although the documented call names it <name>.redacted.<ext>.
+    import av
+    import veil
+
+    from video_support import clip_of
+
+    clip = clip_of(tmp_path / "clip.mp4", [np.full((64, 64, 3), 90, np.uint8)] * 5)
+    veil.redact_image(clip)
+    assert (tmp_path / "clip.redacted.mp4").is_file()
+    sound = tmp_path / "tone.wav"
+    with av.open(str(sound), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=16000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 8000), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    veil.redact_image(sound, settings=veil.RenderSettings(voice="mute"))
+    assert (tmp_path / "tone.redacted.wav").is_file()
+
+
+def test_the_library_leaves_no_core_dump_of_its_callers_process(shared_data, tmp_path):
+    # Only the command's processes turned core dumps off: a library caller that crashed while veil
+    # held the decoded pictures left a core with the unredacted face in it.
+    import subprocess
+    import sys
+
+    script = (
+        "import resource, sys, numpy, veil\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_CORE)\n"
+        "resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))\n"
+        f"veil.{{}}\n"
+        "print(resource.getrlimit(resource.RLIMIT_CORE), open('/proc/self/coredump_filter').read().strip())\n")
+    for call in ("detect(numpy.zeros((64, 64, 3), numpy.uint8))",
+                 f"redact_image({str(shared_data / TWO_PEOPLE)!r}, {str(tmp_path / 'out.jpg')!r})"):
+        done = subprocess.run([sys.executable, "-c", script.format(call)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["(0,", "0)", "00000000"], done.stdout
+
+
 def test_the_library_replaces_a_file_only_when_told(shared_data, tmp_path):
     # redact_image replaced any file at `output` (overwrite was always on), where the command refuses.
     import veil

@@ -65,8 +65,10 @@ def detect(image, accurate: bool = False) -> list[Detection]:
     black to the detector, and it would find no face in them."""
     import numpy as np
 
-    from veil.detect import ACCURATE, FAST, detect_faces
+    from veil.detect import ACCURATE, FAST, faces_as_shown
+    from veil.interrupt import no_core_dumps
 
+    no_core_dumps()
     if not isinstance(image, np.ndarray):
         raise TypeError(f"detect() takes a numpy array of pixels, not {type(image).__name__}")
     if image.dtype not in (np.uint8, np.uint16):
@@ -74,7 +76,10 @@ def detect(image, accurate: bool = False) -> list[Detection]:
     channels = image.shape[2] if image.ndim == 3 else 1 if image.ndim == 2 else None
     if channels not in (1, 3, 4) or 0 in image.shape:
         raise ValueError(f"detect() takes a picture of height x width (x 1, 3 or 4 channels), not shape {image.shape}")
-    return detect_faces(image[:, :, 0] if channels == 1 and image.ndim == 3 else image, ACCURATE if accurate else FAST)
+    # As a photo's plan looks: a transparent picture over white and over black too, where a face
+    # drawn in its transparency shows (its colour channels alone may be blank).
+    return faces_as_shown(image[:, :, 0] if channels == 1 and image.ndim == 3 else image,
+                          ACCURATE if accurate else FAST)[1]
 
 
 class RedactionWarning(UserWarning):
@@ -99,6 +104,7 @@ def redact_image(
     was, or left out, is said with a RedactionWarning (the `warnings` module).
     """
     from veil.detect import ACCURATE, FAST
+    from veil.interrupt import no_core_dumps
     from veil.names import shown
     from veil.outputs import OutputError, media_kind, output_path, remote_kind
     from veil.pipeline import Analysis, FileTask, redact_file
@@ -111,16 +117,19 @@ def redact_image(
     # local file ./memory:/b/o.jpg.
     where = location(source) if isinstance(source, str) else Path(source)
     named = None if not output else location(output) if isinstance(output, str) else Path(output)
-    try:
-        target = output_path(where, where.parent, named, None)
-    except OutputError as error:  # named, as every other refusal is
-        raise OutputError(f"{shown(where)}: {error}") from None
-    if not overwrite and target.exists():
-        raise FileExistsError(f"{shown(target)} exists: pass overwrite=True to replace it")
+    # This process holds the decoded pictures from here on: a core dump of it would be an
+    # unredacted copy left on disk, as for the command's own processes.
+    no_core_dumps()
     if isinstance(where, Url):
         kind = remote_kind(where) if where.is_file() else None  # preflight says why it cannot be read
     else:
         kind = media_kind(where)
+    try:
+        target = output_path(where, where.parent, named, None, kind or "image")
+    except OutputError as error:  # named, as every other refusal is
+        raise OutputError(f"{shown(where)}: {error}") from None
+    if not overwrite and target.exists():
+        raise FileExistsError(f"{shown(target)} exists: pass overwrite=True to replace it")
     task = FileTask(where, kind, target, settings or RenderSettings(), Encoding(),
                     Analysis(ACCURATE if accurate else FAST), overwrite=overwrite)
     result = redact_file(task)
