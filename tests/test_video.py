@@ -2160,6 +2160,34 @@ def test_timestamps_that_run_backwards_fail_closed_before_detection(tmp_path: Pa
         plan_video(source)
 
 
+def test_range_is_measured_from_the_files_start_where_the_picture_starts_after_the_sound(tmp_path: Path):
+    # The range was measured from the video stream's own start: where the picture starts a second
+    # after the sound, --start 1 --end 1.5 (the face's place as a player and veil's report show it)
+    # searched 2.0-2.5 s, and --only-range left the face's frames at 1.0-1.5 s visible, exit 0.
+    source = tmp_path / "late_picture.mkv"
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as c:
+        pictures = [frame.to_ndarray(format="rgb24") for _, frame in zip(range(50), c.decode(video=0))]
+    with av.open(str(source), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.height, video.width = pictures[0].shape[:2]
+        video.pix_fmt = "yuv420p"
+        sound = out.add_stream("pcm_s16le", rate=16000, layout="mono")
+        silence = av.AudioFrame.from_ndarray(np.zeros((1, 16000 * 3), np.int16), format="s16", layout="mono")
+        silence.sample_rate, silence.pts, silence.time_base = 16000, 0, Fraction(1, 16000)
+        for packet in [*sound.encode(silence), *sound.encode(None)]:
+            out.mux(packet)
+        for i, picture in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts, frame.time_base = 25 + i, Fraction(1, 25)  # from 1 s on the file's clock
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    media = plan_video(source, start=1.0, end=1.5, only_range=True)
+    assert media.frame_times[0] == pytest.approx(1.0, abs=0.01)
+    assert media.unchecked_frames == list(range(13, 50))  # 1.0-1.5 s: frames 0-12 searched
+    assert media.regions and min(r.first_frame for r in media.regions) == 0
+    assert media.detection["range_seconds"]["measured_from"] == "the file's start (its earliest stream's), as a player counts"
+
+
 def test_range_is_measured_from_the_stream_start(tmp_path: Path):
     # A camera .mts whose timestamps start at 60 s: --start 0 --end 0.4 is its first 0.4 s.
     source = tmp_path / "late.mts"

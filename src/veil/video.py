@@ -216,7 +216,7 @@ def _progress(description: str, total: int, enabled: bool) -> Iterator[Callable[
 
 
 def _in_range(time: float, start: float | None, end: float | None) -> bool:
-    """`time` is measured from the stream's first frame, like --start/--end."""
+    """`time` is measured from the file's start (`file_start`), like --start/--end."""
     return (start is None or time >= start) and (end is None or time <= end)
 
 
@@ -258,9 +258,11 @@ class _Scan:
     width: int = 0  # upright
     height: int = 0
     times: list[float] = field(default_factory=list)
-    # Where --start/--end are measured from: the stream's start, or its first frame's time if
-    # earlier or the stream does not say.
+    # The video stream's start, or its first frame's time if earlier or the stream does not say:
+    # where its time holes are measured from.
     origin: float | None = None
+    # Where --start/--end are measured from (`file_start`), or the first frame's time if earlier.
+    range_origin: float | None = None
     cuts: list[int] = field(default_factory=list)
     outside: list[int] = field(default_factory=list)  # outside [start, end]
     inside: int = 0  # frames inside [start, end]
@@ -308,6 +310,18 @@ def stream_start(stream: av.video.stream.VideoStream) -> float | None:
     return float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else None
 
 
+RANGE_CLOCK = "the file's start (its earliest stream's), as a player counts"
+
+
+def file_start(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    """Where the file starts, as a player counts its time (seconds on its clock): its earliest
+    stream's start. A video may start after its sound (a second in, where a camera started
+    recording sound first): a player shows its first picture at that second, not at zero."""
+    starts = [start for start in (stream_start(stream), None if container.start_time is None
+                                  else container.start_time / av.time_base) if start is not None]
+    return min(starts) if starts else None
+
+
 def time_holes(times: list[float], origin: float | None) -> list[list[float]]:
     """The stretches with no frame where one was due, from `origin` (the stream's start; None:
     the first frame) on, as [start, end] in seconds from it."""
@@ -351,8 +365,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                sha256: str | None = None, hide: tuple[Kind, ...] = DEFAULT_HIDE, salvage: bool = False) -> MediaPlan:
     """Pass 1: detect, find scene cuts, track. Frames outside [start, end] are not checked:
     they are fully covered unless `only_range` (then they are left as they are). Times are
-    measured from the stream's start (`stream_start`, or its first frame's time if earlier), not
-    from the zero of the file's clock.
+    measured from the file's start as a player counts them (`file_start`, or the first frame's time
+    if earlier), not from the zero of the file's clock nor from the video stream's own start.
     `sha256`: the file's hash, if the caller has it already. `sampling`: what runs (by default the
     profile's), its stride shortened for a slow frame rate (`at_rate`). `salvage`: a damaged
     file is planned as far as it decodes (frames decoded from damaged data fully covered), and
@@ -542,7 +556,7 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
         # Plates and text (--hide): tracked as faces, every detection counting, over their own sampling.
         **({"tracking_text": {"max_gap": text_params.max_gap, "extend": text_params.extend,
                               "velocity_span": text_params.velocity_span}} if text_params else {}),
-        "range_seconds": {"start": time_range[0], "end": time_range[1]},
+        "range_seconds": {"start": time_range[0], "end": time_range[1], "measured_from": RANGE_CLOCK},
     }
 
 
@@ -561,7 +575,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
           lanes: list[_Lane], show_progress: bool,
           start: float | None, end: float | None, hide: tuple[Kind, ...] = DEFAULT_HIDE,
           damage: Damage | None = None) -> _Scan:
-    scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"}, origin=stream_start(stream))
+    scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"}, origin=stream_start(stream),
+                 range_origin=file_start(container, stream))
     batch: list[_Frame] = []
     scene = SceneCuts()
     scan.cuts = scene.cuts
@@ -764,7 +779,9 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             scan.tone_mapped += frame.color_trc in DETECTORS_TONE_MAP
             if frame.time is not None and (scan.origin is None or frame.time < scan.origin):
                 scan.origin = frame.time
-            inside = frame.time is not None and _in_range(frame.time - scan.origin, start, end)
+            if frame.time is not None and (scan.range_origin is None or frame.time < scan.range_origin):
+                scan.range_origin = frame.time
+            inside = frame.time is not None and _in_range(frame.time - scan.range_origin, start, end)
             if shot_end is not None and (cut or not inside):  # the frame before ended a shot, or the range
                 sample(*shot_end, True, ends_shot=True)
             shot_end = None
