@@ -2214,6 +2214,22 @@ def test_range_is_measured_from_the_stream_start(tmp_path: Path):
     covered = plan_video(source, start=0, end=0.4)
     assert covered.unchecked_frames == list(range(11, 25)) and covered.unchecked_covered
     assert not covered.unanalysed_frames  # outside the range is "not checked", not "could not be analysed"
+    # An edited plan: without the key that says so, the frames were rendered as they are (the
+    # default was "left"); with the frames dropped from the list, nothing said they were never searched.
+    from veil.plan import PlanError
+    from veil.review.app import media_json
+
+    stored = Plan(media=[covered]).to_json()
+    del stored["media"][0]["unchecked_covered"]
+    assert Plan.from_json(stored).media[0].covered_frames() == set(range(11, 25))
+    stored["media"][0]["unchecked_frames"] = []
+    with pytest.raises(PlanError, match="frame 11 lies outside the range it was planned with .0 s to 0.4 s."):
+        Plan.from_json(stored)
+    # The review showed covered frames as "not checked (--only-range: shown as it is)".
+    shown = media_json(0, covered)
+    assert shown["covered_frames"] == list(range(11, 25)) and shown["unchecked_frames"] == []
+    left = media_json(0, media)
+    assert left["unchecked_frames"] == list(range(11, 25)) and left["covered_frames"] == []
     with pytest.raises(VideoError, match="no frame lies between"):
         plan_video(source, start=5, end=6, only_range=True)
     with pytest.raises(ValueError, match="must come before"):

@@ -153,7 +153,7 @@ class MediaPlan:
     # completely unless the user chose to leave them as they are (--only-range); either way
     # the plan and report say so, so a reviewer can see the gap.
     unchecked_frames: list[int] = field(default_factory=list)
-    unchecked_covered: bool = False
+    unchecked_covered: bool = True
     # Frames where a scene cut was found; tracks never cross one.
     scene_cuts: list[int] = field(default_factory=list)
     # Per-frame presentation times in seconds (video only), for the review timeline.
@@ -539,6 +539,24 @@ def _media_problem(media: dict[str, Any]) -> str | None:
     for name in ("unanalysed_frames", "unchecked_frames"):
         if any(frame >= frames for frame in media.get(name, [])):
             return f"{name} lists a frame past the media's last ({frames - 1})"
+    return _range_problem(media)
+
+
+def _range_problem(media: dict[str, Any]) -> str | None:
+    """A video planned with --start/--end whose unchecked_frames leaves out a frame outside that
+    range (an edited plan): the frame was never searched, and would be rendered as it is."""
+    asked = media.get("detection", {}).get("range_seconds", {})
+    start, end, zero = asked.get("start"), asked.get("end"), asked.get("file_start")
+    if zero is None or (start is None and end is None):
+        return None
+    listed = set(media.get("unchecked_frames", [])) | set(media.get("unanalysed_frames", []))
+    # A microsecond's grace: frame times are stored to the microsecond.
+    outside = [i for i, time in enumerate(media.get("frame_times", [])) if i not in listed and (
+        (start is not None and time - zero < start - 1e-6) or (end is not None and time - zero > end + 1e-6))]
+    if outside:
+        return (f"frame {outside[0]} lies outside the range it was planned with ({start or 0:g} s to "
+                f"{'the end' if end is None else f'{end:g} s'}), so it was never searched, but unchecked_frames "
+                "does not list it")
     return None
 
 
@@ -660,7 +678,9 @@ def _media_from_json(data: dict[str, Any], folder: Path | None, shared_detection
         sha256=data.get("sha256"),
         unanalysed_frames=list(data.get("unanalysed_frames", [])),
         unchecked_frames=list(data.get("unchecked_frames", [])),
-        unchecked_covered=data.get("unchecked_covered", False),
+        # Left as they are only where the plan says so (--only-range): an edit that drops the key
+        # covers them, as a plan made without --only-range does.
+        unchecked_covered=data.get("unchecked_covered", True),
         detection=detection,
         scene_cuts=list(data.get("scene_cuts", [])),
         frame_times=list(data.get("frame_times", [])),

@@ -408,7 +408,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         regions=tracked_regions(scan.detections, scan.kinds, len(scan.times), scan.cuts, params, hide,
                                 scan.width, scan.height, text_params,
                                 scan.camera.drift() if FOLLOW_CAMERA and scan.camera else None, standing),
-        detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params),
+        detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params,
+                                            scan.range_origin),
                    # The rules above, as they applied: how many searches a dark frame was brightened
                    # for, a frame without colour had its scores raised, a smeared one was squeezed.
                    "frames_judged": scan.judged.record(), **head_record(),
@@ -514,7 +515,7 @@ def _kind_tracks(kinds: dict[Kind, dict[int, list[Box]]], frame_count: int, cuts
 
 def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, size: tuple[int, int],
                            params: TrackParams, time_range: tuple[float | None, float | None],
-                           text_params: TrackParams | None = None) -> dict:
+                           text_params: TrackParams | None = None, file_start: float | None = None) -> dict:
     """Exactly what pass 1 ran on this video, for the plan and its audit report."""
     profile = sampling.frame
     return {
@@ -556,7 +557,10 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
         # Plates and text (--hide): tracked as faces, every detection counting, over their own sampling.
         **({"tracking_text": {"max_gap": text_params.max_gap, "extend": text_params.extend,
                               "velocity_span": text_params.velocity_span}} if text_params else {}),
-        "range_seconds": {"start": time_range[0], "end": time_range[1], "measured_from": RANGE_CLOCK},
+        # Where the range's zero lies on the file's clock: a plan edited to list fewer frames
+        # outside the range than it leaves out is refused (plan._range_problem).
+        "range_seconds": {"start": time_range[0], "end": time_range[1], "measured_from": RANGE_CLOCK,
+                          **({"file_start": file_start} if file_start is not None else {})},
     }
 
 

@@ -607,8 +607,10 @@ def media_json(index: int, media: MediaPlan) -> dict[str, Any]:
         "frame_count": media.frame_count,
         "frame_times": media.frame_times,
         "scene_cuts": media.scene_cuts,
-        "unanalysed_frames": media.unanalysed_frames,
-        "unchecked_frames": media.unchecked_frames,
+        # Frames shown all hidden: not analysable, or outside --start/--end and covered (not --only-range).
+        "covered_frames": sorted(media.covered_frames()),
+        # Frames outside --start/--end left as they are (--only-range): a gap the reviewer must see.
+        "unchecked_frames": [] if media.unchecked_covered else media.unchecked_frames,
         "regions": [
             {"id": r.id, "kind": r.kind, "source": r.source, "shape": r.shape, "keep_visible": r.keep_visible, "reason": r.reason,
              # [frame, x0, y0, x1, y1, origin], sorted by frame: the timeline and overlay read this

@@ -821,11 +821,11 @@ function drawTimeline() {
       g.fillRect(0, y, width, ROW);
     }
     if (row.lane === "frames") {
-      // Frames the detector could not analyse (fully hidden).
+      // Frames fully hidden: not analysable, or outside --start/--end and not left as they are.
       g.fillStyle = "#9aa3ad";
       g.fillText("frames", 2, y + ROW / 2);
       g.fillStyle = ORIGIN_COLOURS.unanalysed;
-      for (const f of S.media.unanalysed_frames) g.fillRect(x(f), y + 2, w, ROW - 4);
+      for (const f of S.media.covered_frames) g.fillRect(x(f), y + 2, w, ROW - 4);
       // Frames left as they are without a check (--only-range): a gap the reviewer must see.
       g.fillStyle = ORIGIN_COLOURS.unchecked;
       for (const f of S.media.unchecked_frames) g.fillRect(x(f), y + 2, w, ROW - 4);
