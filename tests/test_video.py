@@ -2188,6 +2188,28 @@ def test_range_is_measured_from_the_files_start_where_the_picture_starts_after_t
     assert media.detection["range_seconds"]["measured_from"] == "the file's start (its earliest stream's), as a player counts"
 
 
+def test_range_options_that_act_on_nothing_or_on_part_of_a_batch_are_said(tmp_path: Path):
+    # --only-range without a range was ignored without a word; --start/--end in a folder of videos
+    # and other files left the others whole without a word; a range past the end covered the whole
+    # video with only an ordinary note, exit 0.
+    clip = tmp_path / "in" / "clip.mp4"
+    clip.parent.mkdir()
+    clip.write_bytes((VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4").read_bytes())
+    photo = clip.parent / "photo.jpg"
+    cv2.imwrite(str(photo), np.full((64, 64, 3), 100, np.uint8))
+
+    def said(*args: str) -> str:
+        result = CliRunner().invoke(app, [*args, "--dry-run"])
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    assert "--only-range acts with --start or --end only, and neither was given: not used" in said(str(clip), "--only-range")
+    assert ("--start, --end act on videos only: the photos among the inputs are searched and redacted whole"
+            in said(str(clip.parent), "--start", "0.2", "--end", "0.5"))
+    assert "act on videos only" not in said(str(clip), "--start", "0.2")
+    assert "no frame lies in --start/--end: all" in said(str(clip), "--start", "100")
+
+
 def test_range_is_measured_from_the_stream_start(tmp_path: Path):
     # A camera .mts whose timestamps start at 60 s: --start 0 --end 0.4 is its first 0.4 s.
     source = tmp_path / "late.mts"

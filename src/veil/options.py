@@ -130,6 +130,8 @@ ACTS_ON = {**dict.fromkeys(("crf", "codec", "preset", "keep_subtitles", "start",
            "salvage": (("video", "image"), "videos and photos"),
            "voice": (("video", "audio"), "videos and sound files"),
            "keep_icc": (("image", "animation"), "photos and animations")}
+# What the inputs of a kind are called, in a line about them.
+KIND_WORDS = {"image": "photos", "animation": "animations", "audio": "sound files"}
 # Options that act in one redaction mode only (the colour also fills frames that could not be analysed).
 ACTS_IN_MODE = {"blocks": "pixelate"}
 
@@ -147,6 +149,15 @@ def options_acting_on_nothing(ctx: typer.Context, plan: Plan, kinds: set[str | N
             idle.setdefault(called, []).append("--" + name.replace("_", "-"))
     lines = [f"{', '.join(flags)} act{'' if len(flags) > 1 else 's'} on {called} only, and there are none among "
              "the inputs: not used" for called, flags in idle.items()]
+    ranged = given_options(ctx, ("start", "end"))
+    if "only_range" in given_options(ctx, ("only_range",)) and not ranged and "videos" not in idle:
+        idle.setdefault("a range", []).append("--only-range")
+        lines.append("--only-range acts with --start or --end only, and neither was given: not used")
+    # A range given for videos leaves the other inputs whole: said, as a user may think them cut too.
+    others = sorted(KIND_WORDS[kind] for kind in kinds - {"video", None})
+    if ranged and "video" in kinds and others:
+        lines.append(f"{', '.join('--' + name for name in ranged)} act{'' if len(ranged) > 1 else 's'} on videos "
+                     f"only: the {' and '.join(others)} among the inputs are searched and redacted whole")
     for name in given_options(ctx, tuple(ACTS_IN_MODE)):
         if plan.render.mode != (mode := ACTS_IN_MODE[name]):
             idle.setdefault(mode, []).append(flag := "--" + name.replace("_", "-"))
