@@ -456,11 +456,11 @@ def output_path(source: Path | Url, base: Path | Url, output: Path | Url | None,
             target = output_dir / relative.parent / f"{stem}{suffix}"
         else:
             target = source.with_name(f"{stem}{REDACTED_TAG}{suffix}")
-    if same_file(target, source):
-        raise OutputError("the output would overwrite the input")
     if isinstance(target, Path) and len(os.fsencode(target.name)) > NAME_MAX:
         raise OutputError(f"the output's name {shown(target.name)} is longer than file systems take ({NAME_MAX} bytes): "
                           "name it with -o")
+    if same_file(target, source):
+        raise OutputError("the output would overwrite the input")
     return target
 
 
