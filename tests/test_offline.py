@@ -309,3 +309,13 @@ def test_no_dependency_exports_telemetry_where_the_environment_asks() -> None:
              "print(getattr(FastAPI(), '_telemetry', {}).get('auto_configure', False), os.environ['OTEL_SDK_DISABLED'])")
     run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and run.stdout.split() == ["False", "true"], run.stderr
+
+
+def test_onnxruntime_imported_before_veil_is_warned_of() -> None:
+    """A library caller that imported onnxruntime first has its telemetry on for good (it reads the
+    environment once): veil's offline promise does not hold there, and it said nothing."""
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    for first, warned in (("import onnxruntime, veil", True), ("import veil, onnxruntime", False)):
+        run = subprocess.run([sys.executable, "-W", "always", "-c", first], env=env, capture_output=True, text=True,
+                             timeout=120)
+        assert run.returncode == 0 and ("onnxruntime was imported before veil" in run.stderr) == warned, run.stderr

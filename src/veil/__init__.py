@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 
 # veil runs offline and leaves no trace: onnxruntime (1.32) otherwise appends an event with a
@@ -20,10 +21,15 @@ os.environ["OTEL_SDK_DISABLED"] = "true"
 # SVT-AV1 (--codec av1) prints its version, build and settings to stderr whenever an encoder
 # opens, around veil's one line per file and even with -q: errors only, unless the user set a level.
 os.environ.setdefault("SVT_LOG", "1")
+if "onnxruntime" in sys.modules:
+    # Too late for this process: onnxruntime read the environment when it was imported.
+    warnings.warn("onnxruntime was imported before veil, with its telemetry on: this process may write "
+                  "~/.cache/Microsoft/DeveloperTools/.onnxruntime/onnxruntime.db and look up Microsoft's "
+                  "telemetry host; import veil first, or set ORT_DISABLE_TELEMETRY=1 before onnxruntime loads",
+                  RuntimeWarning, stacklevel=2)
 
 __version__ = "0.1.0"
 
-import sys
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING
