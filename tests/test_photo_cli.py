@@ -862,6 +862,10 @@ def test_the_library_replaces_a_file_only_when_told(shared_data, tmp_path):
             output.symlink_to(contract)
         with pytest.raises(ValueError, match=f"^{re.escape(str(contract))}: the output would overwrite the input$"):
             veil.redact_image(contract, output, overwrite=True)
+    # A name too long for a file system, named by a file:// URL, is said as a path's is (the
+    # same-file check raised "File name too long" from the file system).
+    with pytest.raises(ValueError, match="is longer than file systems take"):
+        veil.redact_image(contract, (tmp_path / ("a" * 300 + ".jpg")).as_uri(), overwrite=True)
     # Nor the input named once as a file:// URL and once as a path (it was replaced, either way round).
     for source, output in ((contract.as_uri(), contract), (contract, contract.as_uri())):
         with pytest.raises(ValueError, match="the output would overwrite the input$"):

@@ -1447,6 +1447,9 @@ def test_a_phones_variable_frame_rate_is_not_taken_for_lost_frames():
     assert time_holes(times, 0.0) == []
     assert time_holes(times[:30] + times[38:], 0.0) == [[round(times[29], 3), round(times[38], 3)]]
     assert time_holes(times[10:], 0.0) == [[0.0, round(times[10], 3)]]  # the first frames lost
+    # Said on the clock --start/--end use (the file's start), where the picture starts after the sound.
+    later = [t + 1.0 for t in times[:30] + times[38:]]
+    assert time_holes(later, 1.0, 0.0) == [[round(times[29] + 1, 3), round(times[38] + 1, 3)]]
 
 
 @pytest.mark.parametrize("keep", [0.6, 0.995])
@@ -2208,6 +2211,12 @@ def test_range_options_that_act_on_nothing_or_on_part_of_a_batch_are_said(tmp_pa
             in said(str(clip.parent), "--start", "0.2", "--end", "0.5"))
     assert "act on videos only" not in said(str(clip), "--start", "0.2")
     assert "no frame lies in --start/--end: all" in said(str(clip), "--start", "100")
+    # Not where frames lay in the range but could not be analysed (damaged, under --salvage).
+    from veil.pipeline import notes
+
+    damaged = MediaPlan(path=str(clip), kind="video", width=64, height=64, frame_count=3, unchecked_frames=[0, 1],
+                        unanalysed_frames=[2])
+    assert not any("no frame lies" in note.text for note in notes(damaged, Encoding(), False))
 
 
 def test_range_is_measured_from_the_stream_start(tmp_path: Path):
@@ -2247,6 +2256,13 @@ def test_range_is_measured_from_the_stream_start(tmp_path: Path):
     stored["media"][0]["unchecked_frames"] = []
     with pytest.raises(PlanError, match="frame 11 lies outside the range it was planned with .0 s to 0.4 s."):
         Plan.from_json(stored)
+    for wrong in (None, [0, 0.4], {"start": "0", "end": 0.4, "file_start": 60.0}):  # another tool's record
+        stored["media"][0]["detection"]["range_seconds"] = wrong
+        if wrong is None:
+            assert Plan.from_json(stored).media[0].unchecked_frames == []
+        else:
+            with pytest.raises(PlanError, match="range_seconds must hold its start, end and file_start as numbers"):
+                Plan.from_json(stored)
     # The review showed covered frames as "not checked (--only-range: shown as it is)".
     shown = media_json(0, covered)
     assert shown["covered_frames"] == list(range(11, 25)) and shown["unchecked_frames"] == []

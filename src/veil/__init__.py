@@ -74,7 +74,6 @@ def detect(image, accurate: bool = False) -> list[Detection]:
     from veil.detect import ACCURATE, FAST, faces_as_shown
     from veil.interrupt import no_core_dumps
 
-    no_core_dumps()
     if not isinstance(image, np.ndarray):
         raise TypeError(f"detect() takes a numpy array of pixels, not {type(image).__name__}")
     if image.dtype not in (np.uint8, np.uint16):
@@ -82,6 +81,7 @@ def detect(image, accurate: bool = False) -> list[Detection]:
     channels = image.shape[2] if image.ndim == 3 else 1 if image.ndim == 2 else None
     if channels not in (1, 3, 4) or 0 in image.shape:
         raise ValueError(f"detect() takes a picture of height x width (x 1, 3 or 4 channels), not shape {image.shape}")
+    no_core_dumps()  # this process holds the pixels from here on (see redact_image)
     # As a photo's plan looks: a transparent picture over white and over black too, where a face
     # drawn in its transparency shows (its colour channels alone may be blank).
     return faces_as_shown(image[:, :, 0] if channels == 1 and image.ndim == 3 else image,

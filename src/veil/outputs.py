@@ -30,7 +30,7 @@ from PIL import Image, UnidentifiedImageError
 from veil.imagefile import WRITE_FORMATS, ImageError, is_heif_still, is_tiff
 from veil.interrupt import temporary_file
 from veil.names import MANIFEST_NAME, NAME_MAX, can_name_a_file, partial_affixes, real_path, shown
-from veil.remote import Url, location_key, same_file
+from veil.remote import Url, as_local, location_key, same_file
 from veil.videofile import moving_streams
 
 REDACTED_TAG = ".redacted"
@@ -456,8 +456,8 @@ def output_path(source: Path | Url, base: Path | Url, output: Path | Url | None,
             target = output_dir / relative.parent / f"{stem}{suffix}"
         else:
             target = source.with_name(f"{stem}{REDACTED_TAG}{suffix}")
-    if isinstance(target, Path) and len(os.fsencode(target.name)) > NAME_MAX:
-        raise OutputError(f"the output's name {shown(target.name)} is longer than file systems take ({NAME_MAX} bytes): "
+    if isinstance(local := as_local(target), Path) and len(os.fsencode(local.name)) > NAME_MAX:
+        raise OutputError(f"the output's name {shown(local.name)} is longer than file systems take ({NAME_MAX} bytes): "
                           "name it with -o")
     if same_file(target, source):
         raise OutputError("the output would overwrite the input")

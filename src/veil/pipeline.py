@@ -443,7 +443,7 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         carried = media.unchecked_frames_hidden_in()
         but = (f", but for the boxes in {len(carried)} of them (tracks carried on from the range, or drawn by "
                "a reviewer)" if carried else "")
-        if media.unchecked_covered and len(media.covered_frames()) == media.frame_count:
+        if media.unchecked_covered and len(media.unchecked_frames) == media.frame_count:
             # A range past the video's end (a typo) leaves nothing to see: not a quiet success.
             found.append(Note(f"no frame lies in --start/--end: all {media.frame_count} frames were left "
                               f"unchecked and {are} fully covered", warning=True))

@@ -545,8 +545,13 @@ def _media_problem(media: dict[str, Any]) -> str | None:
 def _range_problem(media: dict[str, Any]) -> str | None:
     """A video planned with --start/--end whose unchecked_frames leaves out a frame outside that
     range (an edited plan): the frame was never searched, and would be rendered as it is."""
-    asked = media.get("detection", {}).get("range_seconds", {})
-    start, end, zero = asked.get("start"), asked.get("end"), asked.get("file_start")
+    asked = media.get("detection", {}).get("range_seconds")
+    if asked is None:
+        return None
+    seconds = [asked.get(key) for key in ("start", "end", "file_start")] if isinstance(asked, dict) else None
+    if seconds is None or not all(value is None or type(value) in (int, float) for value in seconds):
+        return "detection.range_seconds must hold its start, end and file_start as numbers of seconds (or null)"
+    start, end, zero = seconds
     if zero is None or (start is None and end is None):
         return None
     listed = set(media.get("unchecked_frames", [])) | set(media.get("unanalysed_frames", []))

@@ -169,7 +169,7 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         # A damaged video redacted as far as it decodes (--salvage): what was gone past; None if not asked.
         "damage": media.salvaged_damage(),
         "sound_damage": media.detection.get("speech", {}).get("undecodable_packets", 0),
-        # Stretches of a video with no frame where one was due (seconds from the stream's start).
+        # Stretches of a video with no frame where one was due (seconds from the file's start, as --start/--end).
         "time_holes": media.detection.get("stream", {}).get("time_holes", []),
         "unchecked_frames": frame_runs(media.unchecked_frames),
         "unchecked_frames_covered": media.unchecked_covered,

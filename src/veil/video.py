@@ -322,18 +322,20 @@ def file_start(container: av.container.InputContainer, stream: av.video.stream.V
     return min(starts) if starts else None
 
 
-def time_holes(times: list[float], origin: float | None) -> list[list[float]]:
+def time_holes(times: list[float], origin: float | None, clock: float | None = None) -> list[list[float]]:
     """The stretches with no frame where one was due, from `origin` (the stream's start; None:
-    the first frame) on, as [start, end] in seconds from it."""
+    the first frame) on, as [start, end] in seconds from `clock` (the file's start, where --start
+    and --end are measured from; None: `origin`)."""
     if not times:
         return []
     origin = times[0] if origin is None else origin
+    zero = origin if clock is None else min(clock, origin)
     times = [origin, *times] if origin < times[0] else times
     steps = np.diff(times)
     if len(steps) < 2:
         return []
     usual = float(np.median(steps))
-    return [[round(times[i] - origin, 3), round(times[i + 1] - origin, 3)]
+    return [[round(times[i] - zero, 3), round(times[i + 1] - zero, 3)]
             for i, step in enumerate(steps.tolist()) if is_hole(step, usual)]
 
 
@@ -431,7 +433,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                    **({"tone_mapped_frames": {"count": scan.tone_mapped, **tone_map_record(TRC_PQ)}}
                       if scan.tone_mapped else {}),
                    "stream": {"index": index, **beside, **({"damage": damage.record()} if damage else {}),
-                              **({"time_holes": holes} if (holes := time_holes(scan.times, scan.origin)) else {}),
+                              **({"time_holes": holes} if (holes := time_holes(scan.times, scan.origin, scan.range_origin)) else {}),
                               **({"decoding_times_from": scan.timing.decoding_from}
                                  if scan.timing.decoding_from is not None else {}),
                               **({"frames_at_the_time_before": scan.same_time} if scan.same_time else {})}},
