@@ -840,7 +840,9 @@ def test_the_library_leaves_no_core_dump_of_its_callers_process(shared_data, tmp
                  f"redact_image({str(shared_data / TWO_PEOPLE)!r}, {str(tmp_path / 'out.jpg')!r})"):
         done = subprocess.run([sys.executable, "-c", script.format(call)], capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
-        assert done.stdout.split() == ["(0,", "0)", "00000000"], done.stdout
+        soft, hard, dump_filter = done.stdout.replace("(", "").replace(")", "").replace(",", " ").split()
+        # The soft limit only: the caller may raise it again once veil is done (its hard limit is its own).
+        assert soft == "0" and dump_filter == "00000000", done.stdout
 
 
 def test_the_library_replaces_a_file_only_when_told(shared_data, tmp_path):

@@ -894,7 +894,8 @@ def test_video_plan_records_video_settings_and_encoding_is_honoured_on_rerender(
     assert media["detection"]["threshold"] == sampling.frame.threshold  # the video's, not the photo profile's
     assert media["detection"]["sampling"]["every_nth_frame"] == sampling.stride
     assert media["detection"]["sampling"]["longest_side"] == sampling.side
-    assert media["detection"]["range_seconds"] == {"start": None, "end": 0.3}
+    assert media["detection"]["range_seconds"] == {"start": None, "end": 0.3, "file_start": 0.0,
+                                                   "measured_from": "the file's start (its earliest stream's), as a player counts"}
     assert media["unchecked_frames"] and media["unchecked_covered"] and not media["unanalysed_frames"]
     assert saved["encoding"] == {"crf": 30, "codec": "h265", "preset": "ultrafast", "keep_subtitles": False,
                                  "keep_icc": False}

@@ -81,7 +81,7 @@ def detect(image, accurate: bool = False) -> list[Detection]:
     channels = image.shape[2] if image.ndim == 3 else 1 if image.ndim == 2 else None
     if channels not in (1, 3, 4) or 0 in image.shape:
         raise ValueError(f"detect() takes a picture of height x width (x 1, 3 or 4 channels), not shape {image.shape}")
-    no_core_dumps()  # this process holds the pixels from here on (see redact_image)
+    no_core_dumps(for_good=False)  # this process holds the pixels from here on (see redact_image)
     # As a photo's plan looks: a transparent picture over white and over black too, where a face
     # drawn in its transparency shows (its colour channels alone may be blank).
     return faces_as_shown(image[:, :, 0] if channels == 1 and image.ndim == 3 else image,
@@ -125,7 +125,7 @@ def redact_image(
     named = None if not output else location(output) if isinstance(output, str) else Path(output)
     # This process holds the decoded pictures from here on: a core dump of it would be an
     # unredacted copy left on disk, as for the command's own processes.
-    no_core_dumps()
+    no_core_dumps(for_good=False)
     if isinstance(where, Url):
         kind = remote_kind(where) if where.is_file() else None  # preflight says why it cannot be read
     else:

@@ -50,7 +50,7 @@ _temporary: dict[str, Callable[[], None]] = {}  # name -> how to remove it
 _said_at_stop = ""  # what the command adds to a stop's line (`say_at_stop`)
 
 
-def no_core_dumps() -> None:
+def no_core_dumps(for_good: bool = True) -> None:
     """No core dump of this process, nor of those it starts (they inherit the limit), whatever
     the system allows: a core holds the process's memory, decoded and unredacted pictures among
     it, and would be an unredacted copy of the input left on disk. First thing in the `veil`
@@ -65,9 +65,12 @@ def no_core_dumps() -> None:
     (the command line and mapped files' names among them), no memory. (Marking the process
     non-dumpable would stop the core outright, but also shuts a process run by a user out of some
     of its own /proc files, its io and environ among them, which the libraries veil runs are free
-    to read.)"""
+    to read.)
+
+    Not `for_good` (a library caller's process, which is not veil's own): only the soft limit, which
+    that program may raise again once veil is done."""
     with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0 if for_good else resource.getrlimit(resource.RLIMIT_CORE)[1]))
     with contextlib.suppress(OSError):
         Path("/proc/self/coredump_filter").write_text("0")
 
