@@ -834,7 +834,7 @@ def test_the_library_leaves_no_core_dump_of_its_callers_process(shared_data, tmp
         "import resource, sys, numpy, veil\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_CORE)\n"
         "resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))\n"
-        f"veil.{{}}\n"
+        "veil.{}\n"
         "print(resource.getrlimit(resource.RLIMIT_CORE), open('/proc/self/coredump_filter').read().strip())\n")
     for call in ("detect(numpy.zeros((64, 64, 3), numpy.uint8))",
                  f"redact_image({str(shared_data / TWO_PEOPLE)!r}, {str(tmp_path / 'out.jpg')!r})"):
