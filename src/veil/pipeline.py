@@ -48,7 +48,7 @@ class Analysis:
 
     profile: DetectionProfile
     shape: Shape = "ellipse"
-    start: float | None = None  # video: seconds from the file's start (video.file_start)
+    start: float | None = None  # video: seconds from the file's start (video._Scan.range_origin)
     end: float | None = None
     only_range: bool = False  # video: leave frames outside [start, end] as they are
     hide: tuple[Kind, ...] = DEFAULT_HIDE  # what to find and hide (--hide)

@@ -216,7 +216,7 @@ def _progress(description: str, total: int, enabled: bool) -> Iterator[Callable[
 
 
 def _in_range(time: float, start: float | None, end: float | None) -> bool:
-    """`time` is measured from the file's start (`file_start`), like --start/--end."""
+    """`time` is measured from the file's start (`_Scan.range_origin`), like --start/--end."""
     return (start is None or time >= start) and (end is None or time <= end)
 
 
@@ -261,8 +261,9 @@ class _Scan:
     # The video stream's start, or its first frame's time if earlier or the stream does not say:
     # where its time holes are measured from.
     origin: float | None = None
-    # Where --start/--end are measured from (`file_start`), or the first frame's time if earlier.
-    range_origin: float | None = None
+    # The container's start (its earliest stream's, `container_start`): with `origin`, where
+    # --start/--end are measured from (`range_origin`).
+    container_start: float | None = None
     cuts: list[int] = field(default_factory=list)
     outside: list[int] = field(default_factory=list)  # outside [start, end]
     inside: int = 0  # frames inside [start, end]
@@ -289,6 +290,12 @@ class _Scan:
     timing: Timing = field(default_factory=Timing)  # frames timed in decoding order (an AVI's with B-frames)
     same_time: int = 0  # frames at the time of the frame before, each written a tick later (Output)
 
+    @property
+    def range_origin(self) -> float | None:
+        """Where --start/--end are measured from: the container's start, or `origin` if earlier."""
+        starts = [start for start in (self.origin, self.container_start) if start is not None]
+        return min(starts) if starts else None
+
 
 # A shot's standing turn (the quarter turns that stand its people up: people.standing_turn) is
 # judged on every frame searched with every view in its first JUDGE_FULLY_S seconds, where a turned
@@ -313,13 +320,11 @@ def stream_start(stream: av.video.stream.VideoStream) -> float | None:
 RANGE_CLOCK = "the file's start (its earliest stream's), as a player counts"
 
 
-def file_start(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+def container_start(container: av.container.InputContainer) -> float | None:
     """Where the file starts, as a player counts its time (seconds on its clock): its earliest
-    stream's start. A video may start after its sound (a second in, where a camera started
-    recording sound first): a player shows its first picture at that second, not at zero."""
-    starts = [start for start in (stream_start(stream), None if container.start_time is None
-                                  else container.start_time / av.time_base) if start is not None]
-    return min(starts) if starts else None
+    stream's start, if it says. A video may start after its sound (a second in, where a camera
+    started recording sound first): a player shows its first picture at that second, not at zero."""
+    return None if container.start_time is None else container.start_time / av.time_base
 
 
 def time_holes(times: list[float], origin: float | None, clock: float | None = None) -> list[list[float]]:
@@ -367,8 +372,9 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                sha256: str | None = None, hide: tuple[Kind, ...] = DEFAULT_HIDE, salvage: bool = False) -> MediaPlan:
     """Pass 1: detect, find scene cuts, track. Frames outside [start, end] are not checked:
     they are fully covered unless `only_range` (then they are left as they are). Times are
-    measured from the file's start as a player counts them (`file_start`, or the first frame's time
-    if earlier), not from the zero of the file's clock nor from the video stream's own start.
+    measured from the file's start as a player counts them (`_Scan.range_origin`: the container's
+    start, or the first frame's time if earlier), not from the zero of the file's clock nor from the
+    video stream's own start.
     `sha256`: the file's hash, if the caller has it already. `sampling`: what runs (by default the
     profile's), its stride shortened for a slow frame rate (`at_rate`). `salvage`: a damaged
     file is planned as far as it decodes (frames decoded from damaged data fully covered), and
@@ -433,7 +439,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                    **({"tone_mapped_frames": {"count": scan.tone_mapped, **tone_map_record(TRC_PQ)}}
                       if scan.tone_mapped else {}),
                    "stream": {"index": index, **beside, **({"damage": damage.record()} if damage else {}),
-                              **({"time_holes": holes} if (holes := time_holes(scan.times, scan.origin, scan.range_origin)) else {}),
+                              **({"time_holes": holes}
+                                 if (holes := time_holes(scan.times, scan.origin, scan.range_origin)) else {}),
                               **({"decoding_times_from": scan.timing.decoding_from}
                                  if scan.timing.decoding_from is not None else {}),
                               **({"frames_at_the_time_before": scan.same_time} if scan.same_time else {})}},
@@ -582,7 +589,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
           start: float | None, end: float | None, hide: tuple[Kind, ...] = DEFAULT_HIDE,
           damage: Damage | None = None) -> _Scan:
     scan = _Scan(kinds={kind: {} for kind in hide if kind != "face"}, origin=stream_start(stream),
-                 range_origin=file_start(container, stream))
+                 container_start=container_start(container))
     batch: list[_Frame] = []
     scene = SceneCuts()
     scan.cuts = scene.cuts
@@ -785,8 +792,6 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             scan.tone_mapped += frame.color_trc in DETECTORS_TONE_MAP
             if frame.time is not None and (scan.origin is None or frame.time < scan.origin):
                 scan.origin = frame.time
-            if frame.time is not None and (scan.range_origin is None or frame.time < scan.range_origin):
-                scan.range_origin = frame.time
             inside = frame.time is not None and _in_range(frame.time - scan.range_origin, start, end)
             if shot_end is not None and (cut or not inside):  # the frame before ended a shot, or the range
                 sample(*shot_end, True, ends_shot=True)

@@ -1238,7 +1238,8 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
             reencode[audio.index] = add_edited_stream(out, audio, voice)
             continue
         # By the codec's name too: FFmpeg's MP3 decoder is "mp3float", and MPEG-TS lists "mp3" only.
-        if {cc.name, cc.codec.canonical_name} & container_codecs(out) and rate_stated(out, cc.codec.canonical_name, cc.sample_rate):
+        if {cc.name, cc.codec.canonical_name} & container_codecs(out) \
+                and rate_stated(out, cc.codec.canonical_name, cc.sample_rate):
             copies[audio.index] = out.add_stream_from_template(audio)
             # A bare channel count (PCM from a WAV-made file) fails MP4's trailer, after all the
             # work: named as mono or stereo, the same packets are written.

@@ -617,8 +617,8 @@ def encoder_and_layout(codec: str, out: av.container.OutputContainer, rate: int,
             return name, each
     # Said as the container's refusal (a ValueError, as PyAV's own), before the work.
     if out.format.name in OPUS_CONTAINERS:
-        raise ValueError(f"no sound codec it takes holds {layout} with each channel in its place; FFmpeg's Opus encoder "
-                         "puts 5.0's and 6.1's centre on another speaker")
+        raise ValueError(f"no sound codec it takes holds {layout} with each channel in its place; FFmpeg's Opus "
+                         "encoder puts 5.0's and 6.1's centre on another speaker")
     if not rate_stated(out, "aac", rate):
         raise ValueError(f"FLV states no sound rate of {rate} Hz: 5512, 11025, 22050 or 44100, and 22050 or more in "
                          "AAC, only")
