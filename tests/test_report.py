@@ -335,6 +335,14 @@ def test_the_report_names_the_models_that_ran(tmp_path: Path):
     voice = build_report(Plan(media=[clip], render=RenderSettings(voice="mute")),
                          {clip.path: str(tmp_path / "out.mkv")})["files"][0]["voice"]
     assert voice["segments"] == [[1.244, 3.316]] and "its sound starts at 1 s" in voice["times"]
+    # A camera's MPEG-TS whose clock starts at 60 s, its sound with it: a player shows 0.244 s (the
+    # report said 60.244 s, and a time copied into --start landed a minute late).
+    clip.detection["speech"]["sound_origin"] = 60.0
+    clip.detection["range_seconds"] = {"start": None, "end": None, "file_start": 60.0}
+    voice = build_report(Plan(media=[clip], render=RenderSettings(voice="mute")),
+                         {clip.path: str(tmp_path / "out.mkv")})["files"][0]["voice"]
+    assert voice["segments"] == [[0.244, 2.316]]
+    assert voice["times"] == "seconds from the file's start, as a player shows them"
     # Every kind asked for is counted, none found too: "plate: 0" is not "plates not asked for".
     photo = MediaPlan(path=str(tmp_path / "a.png"), kind="image", width=8, height=8, detection={"hide": ["face", "plate"]},
                       regions=[Region("f1", "detector", boxes={0: Box(1, 1, 4, 4, "detected", 0.9)})])

@@ -2239,7 +2239,10 @@ def test_range_is_measured_from_the_stream_start(tmp_path: Path):
 
     said = " ".join(note.text for note in notes(media, Encoding(), False))
     assert f"left as they are (--only-range), but for the boxes in {len(carried)} of them" in said
-    assert file_entry(media, None, [])["unchecked_frames_with_boxes"] == [[carried[0], carried[-1]]]
+    entry = file_entry(media, None, [])
+    assert entry["unchecked_frames_with_boxes"] == [[carried[0], carried[-1]]]
+    # Region times as a player and --start count them: the report said 60 s where the face starts at 0.
+    assert min(region["start_seconds"] for region in entry["regions"]) <= 0.04
     judged = media.detection["frames_judged"]  # how often each frame rule applied
     assert judged["searches"] >= 6 and judged["brightened"] == judged["smeared_sideways"] == 0
     covered = plan_video(source, start=0, end=0.4)
@@ -2268,6 +2271,7 @@ def test_range_is_measured_from_the_stream_start(tmp_path: Path):
     assert shown["covered_frames"] == list(range(11, 25)) and shown["unchecked_frames"] == []
     left = media_json(0, media)
     assert left["unchecked_frames"] == list(range(11, 25)) and left["covered_frames"] == []
+    assert left["file_start"] == pytest.approx(60, abs=0.1)  # the page shows frame times from it
     with pytest.raises(VideoError, match="no frame lies between"):
         plan_video(source, start=5, end=6, only_range=True)
     with pytest.raises(ValueError, match="must come before"):

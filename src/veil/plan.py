@@ -164,6 +164,17 @@ class MediaPlan:
         the microsecond; a millisecond apart is another frame for any rate veil reads)."""
         return index < len(self.frame_times) and abs(time - self.frame_times[index]) < 1e-3
 
+    def file_start(self) -> float:
+        """Where a player's clock, and --start/--end, read 0 on the frames' raw clock, which may
+        start anywhere (a camera's MPEG-TS at 1.4 s, a broadcast capture hours in): the file's start
+        (its earliest stream's) as planned; 0 for a plan without it (an older plan, an animation)."""
+        start = (self.detection.get("range_seconds") or {}).get("file_start")
+        return start if isinstance(start, (int, float)) else 0.0
+
+    def seconds_into_file(self, index: int) -> float:
+        """Frame `index`'s time as a player counts it, and --start/--end do."""
+        return self.frame_times[index] - self.file_start()
+
     def salvaged_damage(self) -> dict | None:
         """What a video planned with --salvage was read past (veil.videofile.Damage's record); None
         if it was planned without."""

@@ -212,8 +212,10 @@ def region_entry(media: MediaPlan, region: Region, edits: list[Edit]) -> dict[st
         "edits": [edit_entry(e) for e in edits if e.region == region.id],
     }
     if media.kind != "image" and len(media.frame_times) > region.last_frame:
-        entry["start_seconds"] = round(media.frame_times[region.first_frame], 3)
-        entry["end_seconds"] = round(media.frame_times[region.last_frame], 3)
+        # From the file's start, as a player and --start/--end count: a time copied from here
+        # into --start lands on the region.
+        entry["start_seconds"] = round(media.seconds_into_file(region.first_frame), 3)
+        entry["end_seconds"] = round(media.seconds_into_file(region.last_frame), 3)
     return entry
 
 
@@ -363,7 +365,7 @@ def file_html(file: dict[str, Any]) -> str:
     for region in file["regions"]:
         origins = ", ".join(f"{name}: {count}" for name, count in region["origins"].items())
         shown = f"KEPT VISIBLE: {e(region['reason'])}" if region["keep_visible"] else "hidden"
-        seconds = (f"<br>{e(region['start_seconds'])} s to {e(region['end_seconds'])} s"
+        seconds = (f"<br>{e(region['start_seconds'])} s to {e(region['end_seconds'])} s from the file's start"
                    if "start_seconds" in region else "")
         parts.append(
             f"<tr><td>{e(region['id'])}</td><td>{e(region['kind'])}</td><td>{e(region['source'])}</td>"

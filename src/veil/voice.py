@@ -817,8 +817,8 @@ def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
     treatment = {"keep": "not protected", "mute": "muted", "mute-all": "muted (all sound)",
                  "anonymise": "anonymised"}[mode] if written else "none: no output was written"
     # The plan's segments are seconds from the sound's first sample; an auditor checks them in a
-    # player, on the file's own clock, where a video's sound may start seconds in.
-    origin = (record or {}).get("sound_origin", 0.0) if media.kind == "video" else 0.0
+    # player, which counts from the file's start, where a video's sound may start seconds later.
+    origin = (record or {}).get("sound_origin", 0.0) - media.file_start() if media.kind == "video" else 0.0
 
     def on_clock(seconds: float) -> float:
         return round(seconds + origin, 3)
@@ -830,6 +830,6 @@ def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
             "added_by_reviewer": [r.id for r in speech if r.source == "reviewer"],
             "kept_audible": [{"id": r.id, "start": on_clock(r.start), "end": on_clock(r.end), "reason": r.reason}
                              for r in kept],
-            "times": "seconds on the file's clock, as a player shows them"
+            "times": "seconds from the file's start, as a player shows them"
                      + (f" (its sound starts at {origin:g} s)" if origin else ""),
             "treatment": treatment, **({"anonymiser": anonymiser_record()} if mode == "anonymise" else {})}

@@ -606,6 +606,9 @@ def media_json(index: int, media: MediaPlan) -> dict[str, Any]:
         "shown": media.detection.get("searched_as_shown") or [media.width, media.height],
         "frame_count": media.frame_count,
         "frame_times": media.frame_times,
+        # Where the file's start lies on that clock: the page shows times from it, as players and
+        # --start/--end count them.
+        "file_start": media.file_start(),
         "scene_cuts": media.scene_cuts,
         # Frames shown all hidden: not analysable, or outside --start/--end and covered (not --only-range).
         "covered_frames": sorted(media.covered_frames()),

@@ -272,7 +272,7 @@ function drawAll() {
   if (S.media.kind !== "image") {
     drawTimeline();
     const times = S.media.frame_times;
-    const t = times.length > S.frame ? ` (${times[S.frame].toFixed(2)} s)` : "";
+    const t = times.length > S.frame ? ` (${(times[S.frame] - S.media.file_start).toFixed(2)} s)` : "";
     $("frame-label").textContent = `frame ${S.frame} / ${S.media.frame_count - 1}${t}`;
     $("play").textContent = S.playing ? "Pause" : "Play";
     preload(S.frame + 1);
