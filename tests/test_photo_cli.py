@@ -875,6 +875,29 @@ def test_the_library_replaces_a_file_only_when_told(shared_data, tmp_path):
     assert contract.read_bytes() == original
 
 
+def test_the_library_raises_the_errors_it_names(shared_data, tmp_path, monkeypatch):
+    # A missing file raised ValueError where the docstring promised OSError; a folder as the output
+    # was first refused as existing ("pass overwrite=True"), then as a folder; output="" wrote the
+    # default name; a big-endian 16-bit array was refused as "not uint16".
+    import veil
+
+    monkeypatch.chdir(tmp_path)
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(FileNotFoundError, match="no such file: 'gone.jpg'"):
+        veil.redact_image("gone.jpg", "out.jpg")
+    with pytest.raises(IsADirectoryError, match="takes one file"):
+        veil.redact_image(tmp_path / "folder", "out.jpg")
+    for overwrite in (False, True):
+        with pytest.raises(IsADirectoryError, match="the output is a folder: name a file in it"):
+            veil.redact_image(source, "folder", overwrite=overwrite)
+    with pytest.raises(ValueError, match="output is an empty name"):
+        veil.redact_image(source, "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", source.name]
+    rgb = rgb_of(source).astype(np.uint16) * 257
+    assert veil.detect(rgb.astype(">u2")) == veil.detect(rgb)
+
+
 def test_the_library_writes_a_url_output_to_its_store(shared_data, tmp_path, monkeypatch):
     # Path() made memory://bucket/o.jpg the local file ./memory:/bucket/o.jpg.
     import fsspec

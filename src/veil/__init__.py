@@ -76,6 +76,8 @@ def detect(image, accurate: bool = False) -> list[Detection]:
 
     if not isinstance(image, np.ndarray):
         raise TypeError(f"detect() takes a numpy array of pixels, not {type(image).__name__}")
+    if image.dtype.kind == "u" and not image.dtype.isnative:  # big-endian, as read from a FITS or TIFF
+        image = image.astype(image.dtype.newbyteorder("="))
     if image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"detect() takes 8- or 16-bit pixels (uint8 or uint16), not {image.dtype}")
     channels = image.shape[2] if image.ndim == 3 else 1 if image.ndim == 2 else None
@@ -105,10 +107,16 @@ def redact_image(
     `<name>.redacted.<ext>` beside it. A string written protocol://... is a URL, as on the command
     line (memory://, s3://...: its fsspec backend installed).
 
-    Raises FileExistsError when the output exists (unless `overwrite`), ValueError (or OSError)
+    Raises FileNotFoundError for a source that is not there, IsADirectoryError for a folder (as
+    source or output), FileExistsError when the output exists (unless `overwrite`), ValueError
     with the reason when the file cannot be redacted; nothing is written then. What was left as it
     was, or left out, is said with a RedactionWarning (the `warnings` module).
+
+    The plan returned is the file's; with the settings it was rendered with, `veil.Plan(media=[plan],
+    render=settings)` is what the command line saves (`--save-plan`) and renders again (`--plan`).
     """
+    import errno
+
     from veil.detect import ACCURATE, FAST
     from veil.interrupt import no_core_dumps
     from veil.names import shown
@@ -122,7 +130,14 @@ def redact_image(
     # A string is read as the command line reads a name: Path() would make memory://b/o.jpg a
     # local file ./memory:/b/o.jpg.
     where = location(source) if isinstance(source, str) else Path(source)
-    named = None if not output else location(output) if isinstance(output, str) else Path(output)
+    if output is not None and not str(output):  # not the default name: a caller's name went missing
+        raise ValueError("output is an empty name: name a file, or leave it out for <name>.redacted.<ext>")
+    named = None if output is None else location(output) if isinstance(output, str) else Path(output)
+    if isinstance(where, Path) and where.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder: redact_image takes one file (the command takes folders)",
+                                str(where))
+    if isinstance(where, Path) and not where.exists():
+        raise FileNotFoundError(errno.ENOENT, "no such file", str(where))
     # This process holds the decoded pictures from here on: a core dump of it would be an
     # unredacted copy left on disk, as for the command's own processes.
     no_core_dumps(for_good=False)
@@ -134,13 +149,16 @@ def redact_image(
         target = output_path(where, where.parent, named, None, kind or "image")
     except OutputError as error:  # named, as every other refusal is
         raise OutputError(f"{shown(where)}: {error}") from None
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "the output is a folder: name a file in it", str(target))
     if not overwrite and target.exists():
         raise FileExistsError(f"{shown(target)} exists: pass overwrite=True to replace it")
     task = FileTask(where, kind, target, settings or RenderSettings(), Encoding(),
                     Analysis(ACCURATE if accurate else FAST), overwrite=overwrite)
     result = redact_file(task)
     if result.error or result.media is None:
-        raise ValueError(f"{shown(where)}: {result.error}")
+        # The refusals are worded for the command line; a library caller has no flag to pass.
+        raise ValueError(f"{shown(where)}: {result.error}".replace("use --overwrite", "pass overwrite=True"))
     for note in result.notes:
         if note.warning:
             warnings.warn(f"{shown(where)}: {note.text}", RedactionWarning, stacklevel=2)
