@@ -2211,6 +2211,10 @@ def test_range_options_that_act_on_nothing_or_on_part_of_a_batch_are_said(tmp_pa
             in said(str(clip.parent), "--start", "0.2", "--end", "0.5"))
     assert "act on videos only" not in said(str(clip), "--start", "0.2")
     assert "no frame lies in --start/--end: all" in said(str(clip), "--start", "100")
+    # "--start nan" was refused with "Input should be greater than or equal to 0".
+    for option, value in (("--start", "nan"), ("--end", "-1"), ("--end", "inf")):
+        refused = CliRunner().invoke(app, [str(clip), option, value, "--dry-run"])
+        assert refused.exit_code == 2 and "is not a time in a file: give seconds from its start, 0 or more" in refused.output
     # Not where frames lay in the range but could not be analysed (damaged, under --salvage).
     from veil.pipeline import notes
 

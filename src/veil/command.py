@@ -40,8 +40,8 @@ from veil.names import MANIFEST_NAME, first_few, holds_capture_time, readable_an
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
                           KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, encoding_asked,
-                          local_path, named_input, options_acting_on_nothing, parse_color, parse_hide_option,
-                          with_options_given)
+                          file_seconds, local_path, named_input, options_acting_on_nothing, parse_color,
+                          parse_hide_option, with_options_given)
 from veil.outputs import (EARLIER_OUTPUT_FOLDER, Input, MediaKind, OutputClaims, OutputError, RunFileClash, Skipped,
                           check_writable, claim_key, collect_inputs, mirrored_bases, output_path, partial_outputs)
 from veil.photo import file_sha256
@@ -142,8 +142,8 @@ def redact(
     crf: CrfOption = None,
     codec: CodecOption = None,
     preset: PresetOption = None,
-    start: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse from this second; frames before it are not checked and fully covered (see --only-range).")] = None,
-    end: Annotated[Optional[float], typer.Option(min=0, help="Video: analyse up to this second; frames after it are not checked and fully covered (see --only-range).")] = None,
+    start: Annotated[Optional[float], typer.Option(callback=file_seconds, help="Video: analyse from this second; frames before it are not checked and fully covered (see --only-range).")] = None,
+    end: Annotated[Optional[float], typer.Option(callback=file_seconds, help="Video: analyse up to this second; frames after it are not checked and fully covered (see --only-range).")] = None,
     only_range: Annotated[bool, typer.Option("--only-range", help="Video: leave frames outside --start/--end unredacted.")] = False,
     salvage: SalvageOption = False,
     keep_subtitles: KeepSubtitlesOption = False,

@@ -16,6 +16,13 @@ from veil.plan import (ALL_FILES, CODEC_ENCODERS, MAX_PIXELATE_BLOCKS, X26X_CRF_
 from veil.remote import is_url
 
 
+def file_seconds(value: float | None) -> float | None:
+    """--start/--end: seconds from the file's start (nan, inf and negative times name no frame)."""
+    if value is not None and not (0 <= value < float("inf")):
+        raise typer.BadParameter(f"{value:g} is not a time in a file: give seconds from its start, 0 or more")
+    return value
+
+
 def local_path(text: str) -> Path:
     """A run file (plan, report, manifest): written or appended to in place, so a local path."""
     if is_url(text):
