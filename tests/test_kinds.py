@@ -55,6 +55,54 @@ def run(source: Path, hide: str, folder: Path, *options: str) -> tuple[np.ndarra
     return rgb_of(out), Plan.load(plan), json.loads(report.read_text())
 
 
+def test_a_plate_the_pictures_edge_cuts_is_hidden(shared_data: Path, tmp_path: Path) -> None:
+    # Judged by its shape, a plate cut short by the edge was no plate: cut across its characters it
+    # looked too long for its height, cut along its row too short, and it was left readable.
+    car = Image.open(shared_data / "plates/openalpr/images/AYO9034.jpg").convert("RGB")  # plate 528-690 x 412-464
+    for name, crop, visible in (("bottom", (300, 40, 940, 440), (228, 372, 390, 400)),   # its top 28 rows
+                                ("right", (15, 200, 575, 660), (513, 212, 560, 264))):  # its first 47 columns
+        (folder := tmp_path / name).mkdir()
+        car.crop(crop).save(folder / "car.png")
+        pixels, plan, _ = run(folder / "car.png", "plates", folder)
+        assert hidden_share(pixels, *visible) > 0.85, name  # all but the plate's rim; 0 before
+        assert plan.media[0].detection["text"]["plate_cut_by_edge_within_px"] == 1.0
+
+
+def test_hide_given_twice_hides_both_and_faces_left_out_are_said(shared_data: Path, tmp_path: Path) -> None:
+    # --hide faces --hide plates kept the last alone: the faces were left visible, exit 0, no word.
+    source = copy_in(shared_data, "plates/openalpr/images/AYO9034.jpg", tmp_path)
+    both = veil(source, "--hide", "faces", "--hide", "plates", "--dry-run", "--json")
+    assert both.exit_code == 0, both.output
+    counts = json.loads(both.stdout)["regions_by_kind"]
+    assert counts["face"] >= 1 and counts["plate"] >= 1
+    assert "faces are not looked for" not in both.stderr
+    plates = veil(source, "--hide", "plates", "--dry-run")
+    assert "--hide plates: faces are not looked for, and any not inside those regions are left visible" in \
+        " ".join(plates.stderr.split())
+    # On a sound file --hide acts on nothing: said, as other options' are.
+    sound = tmp_path / "talk.wav"
+    with av.open(str(sound), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=16000, layout="mono")
+        tone = av.AudioFrame.from_ndarray(np.zeros((1, 16000), np.int16), format="s16", layout="mono")
+        tone.sample_rate = 16000
+        for packet in [*stream.encode(tone), *stream.encode(None)]:
+            out.mux(packet)
+    said = veil(sound, "--hide", "plates", "--voice", "mute", "--dry-run").stderr
+    assert "--hide acts on photos, animations and videos only, and there are none among the inputs: not used" in \
+        " ".join(said.split())
+
+
+def test_a_thin_picture_is_not_enlarged_past_reason_for_text() -> None:
+    # A 100 x 2 px spacer was enlarged to 36,800 x 736 px for the text detector: a minute of tiles
+    # and half a gigabyte for nothing a reader could read.
+    from veil.textdetect import LONGEST_ENLARGED, detect_text, input_scale
+    from veil.kinds import text_passes
+
+    assert max(100, 2) * input_scale(100, 2) <= LONGEST_ENLARGED
+    assert input_scale(640, 480) == 736 / 480  # an ordinary picture as before
+    assert detect_text(np.full((2, 100, 3), 255, np.uint8), text_passes("accurate")) == []
+
+
 def test_plate_is_hidden_and_named_in_plan_and_report(shared_data: Path, tmp_path: Path) -> None:
     pixels, plan, report = run(copy_in(shared_data, PLATE, tmp_path), "plates", tmp_path)
     x, y, w, h = PLATE_BOX

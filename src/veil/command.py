@@ -40,8 +40,8 @@ from veil.names import MANIFEST_NAME, first_few, holds_capture_time, readable_an
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
                           KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, encoding_asked,
-                          file_seconds, local_path, named_input, options_acting_on_nothing, parse_color,
-                          parse_hide_option, with_options_given)
+                          faces_left_visible, file_seconds, local_path, named_input, options_acting_on_nothing,
+                          parse_color, parse_hide_option, with_options_given)
 from veil.outputs import (EARLIER_OUTPUT_FOLDER, Input, MediaKind, OutputClaims, OutputError, RunFileClash, Skipped,
                           check_writable, claim_key, collect_inputs, mirrored_bases, output_path, partial_outputs)
 from veil.photo import file_sha256
@@ -128,7 +128,7 @@ def redact(
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", help="Write outputs here (a folder or a URL), mirroring input folders.")] = None,
     overwrite: OverwriteOption = False,
     accurate: AccurateOption = False,
-    hide: HideOption = "faces",
+    hide: HideOption = None,
     mode: ModeOption = Mode.fill,
     color: ColorOption = "black",
     shape: ShapeOpt = ShapeOption.ellipse,
@@ -205,7 +205,8 @@ def redact(
     skipped = [s for s in skipped if not s.unreadable]
     for result in unread:
         err.print(f"veil: {shown(result.source)}: {result.error}")
-    for line in options_acting_on_nothing(ctx, plan, {i.kind for i in inputs}):
+    faces_left = None if plan_file is not None else faces_left_visible(analysis.hide, {i.kind for i in inputs})
+    for line in [*options_acting_on_nothing(ctx, plan, {i.kind for i in inputs}), *filter(None, [faces_left])]:
         run_notes.append(line)
         err.print(f"veil: {line}")
 

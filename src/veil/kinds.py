@@ -59,6 +59,8 @@ class TextRule:
 # Chosen on ICDAR 2003 words and OpenALPR plates (bench/kinds.py; figures in bench/README.md).
 TEXT_RULE = TextRule(margin=0.1)
 PLATE_RULE = TextRule(margin=0.5, min_aspect=1.2, max_aspect=6.0, min_score=0.6)
+# A line reaching this close to the picture's edge is taken for one the edge cuts.
+EDGE_PX = 1.0
 
 # A look at half the model's own size: a plate or sign close to the camera (filling half the
 # frame or more, or bent round a bumper) has letters too large for the model's own size, which
@@ -86,9 +88,17 @@ def text_passes(profile_name: str) -> tuple[TextPass, ...]:
     return TEXT_PASSES.get(profile_name, TEXT_PASSES["fast"])
 
 
-def is_plate_shaped(line: TextBox, rule: TextRule = PLATE_RULE) -> bool:
+def is_plate_shaped(line: TextBox, width: int, height: int, rule: TextRule = PLATE_RULE) -> bool:
+    """A plate's row of characters, by its shape. The picture's edge may cut a plate short: the top
+    or bottom edge cuts its rows, so it looks longer for its height than a plate (no upper bound);
+    the left or right edge cuts its characters, so it looks shorter (no lower bound). A parked car
+    half out of the frame keeps its plate hidden."""
+    if line.score < rule.min_score:
+        return False
+    rows_cut = line.y0 <= EDGE_PX or line.y1 >= height - EDGE_PX
+    characters_cut = line.x0 <= EDGE_PX or line.x1 >= width - EDGE_PX
     aspect = line.long_side / max(line.short_side, 1e-6)
-    return rule.min_aspect <= aspect <= rule.max_aspect and line.score >= rule.min_score
+    return (characters_cut or aspect >= rule.min_aspect) and (rows_cut or aspect <= rule.max_aspect)
 
 
 def widened(line: TextBox, margin: float, width: int, height: int) -> Box:
@@ -104,7 +114,7 @@ def text_boxes(lines: list[TextBox], hide: tuple[Kind, ...], width: int, height:
     has a plate's shape, else text where text is asked for, else nothing."""
     found: list[tuple[Kind, Box]] = []
     for line in lines:
-        if "plate" in hide and is_plate_shaped(line):
+        if "plate" in hide and is_plate_shaped(line, width, height):
             found.append(("plate", widened(line, PLATE_RULE.margin, width, height)))
         elif "text" in hide:
             found.append(("text", widened(line, TEXT_RULE.margin, width, height)))
@@ -192,7 +202,10 @@ def kinds_record(hide: tuple[Kind, ...], width: int, height: int, passes: tuple[
                           "text_margin": TEXT_RULE.margin,
                           "plate_margin": PLATE_RULE.margin,
                           "plate_aspect": [PLATE_RULE.min_aspect, PLATE_RULE.max_aspect],
-                          "plate_score": PLATE_RULE.min_score}
+                          "plate_score": PLATE_RULE.min_score,
+                          # A line this close to the top or bottom edge has no upper bound on its
+                          # plate aspect, to the left or right edge no lower one (a plate cut short).
+                          "plate_cut_by_edge_within_px": EDGE_PX}
     if "person" in hide:
         record["people"] = {**people_record(people_turned_every), "brightened_when_dark": False}
         if standing is not None:

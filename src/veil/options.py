@@ -91,9 +91,11 @@ def parse_color(text: str) -> tuple[int, int, int]:
     raise typer.BadParameter(f"{text!r} is not a colour: use black, white, gray or #RRGGBB")
 
 
-def parse_hide_option(text: str) -> tuple[Kind, ...]:
+def parse_hide_option(given: list[str] | None) -> tuple[Kind, ...]:
+    """--hide given once or more: every kind named (--hide faces --hide plates is faces and
+    plates; the last alone left the faces visible). Not given: faces."""
     try:
-        return parse_hide(text)
+        return parse_hide(",".join(given or ["faces"]))
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
 
@@ -104,7 +106,7 @@ ColorOption = Annotated[str, typer.Option(help="Fill colour: black, white, gray 
 ShapeOpt = Annotated[ShapeOption, typer.Option(help="Shape of each hidden region.")]
 BlocksOption = Annotated[int, typer.Option(min=1, max=MAX_PIXELATE_BLOCKS, help=f"pixelate: blocks across a face (at most {MAX_PIXELATE_BLOCKS}).")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace outputs, plans and reports that exist (never an input).")]
-HideOption = Annotated[str, typer.Option("--hide", help=f"What to hide, a comma list of {', '.join(HIDE_WORDS)}. Text is hidden, never read.")]
+HideOption = Annotated[Optional[list[str]], typer.Option("--hide", metavar="KINDS", help=f"What to hide, a comma list of {', '.join(HIDE_WORDS)} (default: faces; given twice, both). Text is hidden, never read.")]
 SalvageOption = Annotated[bool, typer.Option("--salvage", help="Redact a damaged file instead of refusing it, and say what was damaged. Video (damaged or truncated): as far as it decodes; frames decoded from damaged data are fully covered, what cannot be decoded is left out. Photo: as decoded; a face in the part its decoder filled in can be missed.")]
 VoiceOption = Annotated[VoiceChoice, typer.Option(help="Speech in the sound: keep (default for videos; voices stay recognisable), mute (speech only), mute-all (all sound), anonymise (pitch and speech envelope moved at random per segment; words kept, voices still partly linkable). Audio files need one of the last three.")]
 CrfOption = Annotated[Optional[int], typer.Option(min=0, max=63, help="Video quality (lower is better); default near-transparent for the codec.")]
@@ -136,7 +138,8 @@ ACTS_ON = {**dict.fromkeys(("crf", "codec", "preset", "keep_subtitles", "start",
                            (("video",), "videos")),
            "salvage": (("video", "image"), "videos and photos"),
            "voice": (("video", "audio"), "videos and sound files"),
-           "keep_icc": (("image", "animation"), "photos and animations")}
+           "keep_icc": (("image", "animation"), "photos and animations"),
+           "hide": (("image", "animation", "video"), "photos, animations and videos")}
 # What the inputs of a kind are called, in a line about them.
 KIND_WORDS = {"image": "photos", "animation": "animations", "audio": "sound files"}
 # Options that act in one redaction mode only (the colour also fills frames that could not be analysed).
@@ -172,6 +175,15 @@ def options_acting_on_nothing(ctx: typer.Context, plan: Plan, kinds: set[str | N
                          "not used")
     plan.not_used = [flag for flags in idle.values() for flag in flags]
     return lines
+
+
+def faces_left_visible(hide: tuple[Kind, ...], kinds: set[str | None]) -> str | None:
+    """--hide without faces, on pictures: their faces are not looked for. Said, since a face is
+    what a reader of the output recognises first (README: --hide plates hides plates only)."""
+    if "face" in hide or not kinds & {"image", "animation", "video", None}:
+        return None
+    named = ",".join(word for word, kind in HIDE_WORDS.items() if kind in hide)
+    return f"--hide {named}: faces are not looked for, and any not inside those regions are left visible"
 
 
 def given_options(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:

@@ -76,7 +76,7 @@ def review(
     report: Annotated[Optional[Path], typer.Option("--report", parser=local_path, help="Audit report path (JSON; HTML beside it). Default: beside the plan file.")] = None,
     overwrite: OverwriteOption = False,
     accurate: AccurateOption = False,
-    hide: HideOption = "faces",
+    hide: HideOption = None,
     mode: ModeOption = Mode.fill,
     color: ColorOption = "black",
     shape: ShapeOpt = ShapeOption.ellipse,
