@@ -283,6 +283,8 @@ class _Scan:
     camera: CameraPath | None = None  # how far the picture moved, frame by frame
     judged: FramesJudged = field(default_factory=FramesJudged)  # how often each frame rule applied
     interlaced: int = 0  # frames the decoder marks interlaced: their detectors see one field
+    # Whether a frame's alpha plane lets anything show through: an opaque one, left out, changes nothing.
+    see_through: bool = False
     woven_from: int | None = None  # the first frame seen woven though not marked interlaced (looks_woven)
     woven: int = 0  # frames from it on, not marked interlaced: their detectors see one field too
     shown: tuple[int, int] = (0, 0)  # upright, as the detectors see it (`shown_size`)
@@ -395,6 +397,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         scan = _scan(container, stream, sampling, batch, lanes, show_progress, start, end, hide, damage)
     finally:
         container.close()
+    if beside["transparency_not_written"] and stream.metadata.get("alpha_mode") != "1" and not scan.see_through:
+        beside["transparency_not_written"] = 0  # an alpha plane every frame holds opaque (a GIF or PNG in a .mov)
     if only_range and not scan.inside:
         raise VideoError(f"no frame lies between {start or 0:g} s and "
                          f"{'the end' if end is None else f'{end:g} s'} of the video")
@@ -789,6 +793,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             # detections also cover in the frame's own coordinates: track._filled's either_place.)
             scan.camera.add_frame(frame, turns, cut)
             scan.interlaced += frame.interlaced_frame
+            scan.see_through = scan.see_through or see_through(frame)
             scan.tone_mapped += frame.color_trc in DETECTORS_TONE_MAP
             if frame.time is not None and (scan.origin is None or frame.time < scan.origin):
                 scan.origin = frame.time
@@ -1040,6 +1045,16 @@ def _plane_bytes(plane: av.video.plane.VideoPlane, unit: int) -> np.ndarray:
     return whole[:, :plane.width * unit]
 
 
+def see_through(frame: av.VideoFrame) -> bool:
+    """Whether the frame has an alpha plane with anything short of opaque in it. (A WebM's VP9 or
+    VP8 alpha, stored beside the picture, FFmpeg's decoder leaves aside: videofile.has_transparency.)"""
+    if not any(component.is_alpha for component in frame.format.components):
+        return False
+    deep = max(component.bits for component in frame.format.components) > 8
+    alpha = frame.to_ndarray(format="rgba64le" if deep else "rgba")[..., 3]
+    return bool(alpha.min() < np.iinfo(alpha.dtype).max)
+
+
 def _redacted(frame: av.VideoFrame, boxes: list[tuple[Region, Box]], settings: RenderSettings,
               cover_all: bool, rgb_format: str, secret: bytes) -> av.VideoFrame:
     """The frame with its boxes hidden, converted through RGB with its own colour matrix and range."""
@@ -1052,8 +1067,12 @@ def _redacted(frame: av.VideoFrame, boxes: list[tuple[Region, Box]], settings: R
         pixels = pixels.copy()
     redact_frame(pixels, boxes, settings, cover_all=cover_all, secret=secret)
     rgb = av.VideoFrame.from_ndarray(pixels, format=rgb_format)
-    new = rgb.reformat(format=frame.format.name, dst_colorspace=colour["src_colorspace"],
-                       dst_color_range=colour["src_color_range"])
+    # FFmpeg's scaler writes no palette or Bayer mosaic (it failed, "Operation not supported", after
+    # the whole search): such a frame goes to the encoder as RGB, which converts it as it does an
+    # unredacted frame of the same video.
+    keeps_format = not (frame.format.has_palette or frame.format.is_bayer)
+    new = rgb.reformat(format=frame.format.name if keeps_format else rgb_format,
+                       dst_colorspace=colour["src_colorspace"], dst_color_range=colour["src_color_range"])
     if not cover_all:
         _keep_outside_windows(frame, new, [_window(box, frame.height, frame.width) for _, box in boxes])
     new.pts, new.time_base, new.duration = frame.pts, frame.time_base, frame.duration

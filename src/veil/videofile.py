@@ -761,14 +761,17 @@ def bit_depth(stream: av.video.stream.VideoStream) -> int:
 def output_pix_fmt(encoder: str, input_fmt: str, depth: int, width: int, height: int) -> str:
     """Keep the input's chroma layout and depth where the encoder can (RGB: 4:4:4). An odd width or height
     that the chroma layout halves is written in 4:4:4 by x264 and x265, which refuse it
-    otherwise (a screen recording of 641x481, say): the size stays as it was."""
+    otherwise (a screen recording of 641x481, say): the size stays as it was. Never with an alpha
+    plane, though VP9 and some x265 builds list one: veil searches the colour a player shows under
+    it, not the transparency, so a face drawn in the alpha would be written as it was (and this
+    libx265 refuses to open with it)."""
     supported = {f.name for f in (av.codec.Codec(encoder, "w").video_formats or ())}
     full_colour = "yuv444p10le" if depth > 8 else "yuv444p"
     # RGB (a lossless screen recording) the encoder cannot take keeps its full colour as 4:4:4.
     for candidate in (input_fmt, input_fmt.replace("yuvj", "yuv"), *_same_layout_deepest_first(input_fmt, depth),
-                      *((full_colour,) if av.VideoFormat(input_fmt).is_rgb else ()),
+                      *((full_colour,) if _in_colours(input_fmt) else ()),
                       "yuv420p10le" if depth > 8 else "yuv420p", "yuv420p"):
-        if candidate in supported:
+        if candidate in supported and not any(part.is_alpha for part in av.VideoFormat(candidate).components):
             if encoder in ("libx264", "libx265") and _halves_odd_side(candidate, width, height):
                 return next(f for f in (full_colour, "yuv444p") if f in supported)
             return candidate
@@ -796,11 +799,18 @@ def hdr10_levels(frame: av.VideoFrame) -> tuple[str, ...]:
     return tuple(dict.fromkeys(levels))
 
 
+def _in_colours(input_fmt: str) -> bool:
+    """RGB, or a palette of RGB colours (its one component is an index, not a grey level: taken for
+    grey, a colour animation was written black and white)."""
+    fmt = av.VideoFormat(input_fmt)
+    return fmt.is_rgb or fmt.has_palette
+
+
 def _same_layout_deepest_first(input_fmt: str, depth: int) -> list[str]:
     """Planar formats with the input's chroma layout (or grey), from its depth down: a lossless
     master in 4:4:4 at 16 bits is kept 4:4:4 at the most bits the encoder takes (it fell to 4:2:0)."""
     fmt = av.VideoFormat(input_fmt, 64, 64)
-    if fmt.is_rgb:
+    if _in_colours(input_fmt):
         return []
     if len(fmt.components) < 3:
         family = "gray"
@@ -1154,11 +1164,11 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         stream.sample_aspect_ratio = video.sample_aspect_ratio
     for tag in ("color_range", "color_primaries", "color_trc", "colorspace", "field_order"):
         setattr(stream.codec_context, tag, getattr(cc, tag))
-    if cc.colorspace == RGB_MATRIX and not av.VideoFormat(stream.pix_fmt).is_rgb:
-        # RGB pictures (PNG or QuickTime animation in a .mov) encoded as YUV: the tag must name the
-        # matrix and range the conversion used, or decoders would read the Y, U and V planes as G, B
-        # and R. PyAV converts with BT.601, to full range where the frames say they are full range
-        # (PNG's do), else to limited.
+    if (cc.colorspace == RGB_MATRIX or cc.format.has_palette) and not av.VideoFormat(stream.pix_fmt).is_rgb:
+        # RGB pictures (PNG or QuickTime animation in a .mov), or a palette's colours, encoded as
+        # YUV: the tag must name the matrix and range the conversion used, or decoders would read
+        # the Y, U and V planes as G, B and R (or guess BT.709 for a large picture). PyAV converts
+        # with BT.601, to full range where the frames say they are full range (PNG's do), else to limited.
         stream.codec_context.colorspace = BT601_MATRIX
         stream.codec_context.color_range = FULL_RANGE if cc.color_range == FULL_RANGE else LIMITED_RANGE
     crf = encoding.crf if encoding.crf is not None else default_crf(encoder)
