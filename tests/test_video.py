@@ -747,6 +747,28 @@ def test_interlaced_video_stays_interlaced_in_its_field_order(field_order: str, 
         assert len(in_order) == 12, f"{path.name}: {12 - len(in_order)} of 12 frames coded in the other field order"
 
 
+@pytest.mark.parametrize("suffix", [".dv", ".avi"])
+def test_dv_stays_interlaced_bottom_field_first(suffix: str, tmp_path: Path):
+    # DV's readers state no field order, though every frame is interlaced (bottom field first, as
+    # the DV standard has it): the output was coded and tagged progressive without a word.
+    source, target = tmp_path / f"camcorder{suffix}", tmp_path / "out.mkv"
+    with av.open(str(source), "w", format="dv" if suffix == ".dv" else None) as out:
+        stream = out.add_stream("dvvideo", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 720, 576, "yuv420p"
+        for picture in _first_frames():
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(cv2.resize(picture, (720, 576)), format="rgb24")))
+        out.mux(stream.encode(None))
+    with av.open(str(source)) as c:
+        assert c.streams.video[0].codec_context.field_order == 0 and next(c.decode(video=0)).interlaced_frame
+    media = redact(source, target, None)
+    assert media.boxes_by_frame(), "the clip's face was not found: the redacted frames' path is not tested"
+    with av.open(str(target)) as c:
+        assert c.streams.video[0].codec_context.field_order == 3  # bottom field coded and shown first
+        frames = list(c.decode(video=0))
+    assert len(frames) == 10 and all(f.interlaced_frame for f in frames)
+    assert len(_through(frames, ("select", "eq(interlace_type\\,BOTTOMFIRST)"))) == 10
+
+
 def test_a_render_says_only_its_own_encoding(tmp_path: Path):
     # A review exported a video again: where the second export failed, the plan (and so the
     # report's detection record) still said how the first one had encoded it.

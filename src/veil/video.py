@@ -52,9 +52,9 @@ from veil.shots import Look, SceneCuts
 from veil.shots import record as scene_cuts_record
 from veil.track import TrackParams, build_tracks, iou_matrix, segments
 from veil.voice import channels_read_back, media_voice_plan, sound_written_as
-from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, Timing, VideoError, bit_depth, frame_rate,
-                            hdr10_levels, is_hole, left_out, open_input, open_output, read, subtitles_copied,
-                            video_stream)
+from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, Timing, VideoError, bit_depth, field_order,
+                            frame_rate, hdr10_levels, is_hole, left_out, open_input, open_output, read,
+                            subtitles_copied, video_stream)
 
 
 UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: let swscale pick its default matrix
@@ -951,7 +951,8 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
                     refuse_mirrored(item)
                     rotation = item.rotation
                     out = open_output(temp, suffix, container, stream, item.rotation, encoding,
-                                      media_voice_plan(media, settings.voice), hdr10_levels(item), damage is not None)
+                                      media_voice_plan(media, settings.voice), hdr10_levels(item), damage is not None,
+                                      fields=field_order(stream, item))
                     for packet in early:
                         out.mux(packet)
                 boxes = [(r, upright_to_coded(b, turns, item.width, item.height)) for r, b in by_frame.get(index, [])]

@@ -1083,10 +1083,10 @@ def _decodes(packet: av.Packet) -> bool:
 def open_output(path: Path, suffix: str, source: av.container.InputContainer,
                 video: av.video.stream.VideoStream, rotation: int, encoding: Encoding,
                 voice: VoicePlan = VoicePlan(), light: tuple[str, ...] = (), salvage: bool = False,
-                sound: bool = True) -> Output:
+                sound: bool = True, fields: int | None = None) -> Output:
     """The output file's container and streams (without `sound`, no sound stream: to tell
     whether a refusal is the sound's). `light`: the first frame's HDR10 levels (`hdr10_levels`),
-    written into an H.265 stream."""
+    written into an H.265 stream; `fields`: its field order (`field_order`), else the stream's."""
     fmt = CONTAINER_FORMATS.get(suffix.lower())
     # MP4/MOV: index at the front, so the file plays while it downloads.
     options = NAMELESS_MUXING | ({"movflags": "+faststart"} if fmt in ("mp4", "mov") else {})
@@ -1097,7 +1097,8 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         why = reason(error) if isinstance(error, av.error.FFmpegError) else error
         raise VideoError(f"cannot write a video {named} ({why}): choose .mp4, .mkv or .mov") from None
     try:
-        stream = _add_video(out, video, rotation, encoding, light)
+        stream = _add_video(out, video, rotation, encoding, light,
+                            video.codec_context.field_order if fields is None else fields)
         copies, reencode = _add_audio(out, source, voice, salvage) if sound else ({}, {})
         rewritten: dict[int, Callable[[av.Packet], av.Packet | None]] = {}
         for index in copies:  # MP3 sound: each packet no more than its frame (`mpeg_audio_frame_only`)
@@ -1140,8 +1141,19 @@ def written_as(stream: av.video.stream.VideoStream) -> dict[str, Any]:
             "crf": int(stream.options["crf"]), "preset": stream.options.get("preset")}
 
 
+def field_order(stream: av.video.stream.VideoStream, first: av.VideoFrame) -> int:
+    """The stream's field order (AVFieldOrder), or where it states none and its frames are
+    interlaced standard-definition DV, bottom field first, as the DV standard has it: DV's readers
+    (a camcorder's .dv, DV in .avi) leave it unknown, and the output was coded progressive."""
+    order = stream.codec_context.field_order
+    if (order in TOP_FIELD_FIRST + BOTTOM_FIELD_FIRST or not first.interlaced_frame
+            or stream.codec_context.name != "dvvideo" or first.height > 576):
+        return order
+    return BOTTOM_FIELD_FIRST[0]
+
+
 def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoStream, rotation: int,
-               encoding: Encoding, light: tuple[str, ...] = ()) -> av.video.stream.VideoStream:
+               encoding: Encoding, light: tuple[str, ...], fields: int) -> av.video.stream.VideoStream:
     cc = video.codec_context
     if cc.format is None or not cc.width or not cc.height:
         # A recorder stopped before its first frame leaves a track with no frame at all.
@@ -1162,8 +1174,9 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     stream.codec_context.time_base = video.time_base
     if video.sample_aspect_ratio:
         stream.sample_aspect_ratio = video.sample_aspect_ratio
-    for tag in ("color_range", "color_primaries", "color_trc", "colorspace", "field_order"):
+    for tag in ("color_range", "color_primaries", "color_trc", "colorspace"):
         setattr(stream.codec_context, tag, getattr(cc, tag))
+    stream.codec_context.field_order = fields
     if (cc.colorspace == RGB_MATRIX or cc.format.has_palette) and not av.VideoFormat(stream.pix_fmt).is_rgb:
         # RGB pictures (PNG or QuickTime animation in a .mov), or a palette's colours, encoded as
         # YUV: the tag must name the matrix and range the conversion used, or decoders would read
@@ -1194,11 +1207,11 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
         # start before the first picture, made their muxers push the video (and in most, the
         # sound) later by that much.
         options["bf"] = "0"
-    if encoder == "libx264" and cc.field_order in TOP_FIELD_FIRST + BOTTOM_FIELD_FIRST:
+    if encoder == "libx264" and fields in TOP_FIELD_FIRST + BOTTOM_FIELD_FIRST:
         # Interlaced footage (broadcast, camcorders) stays interlaced: coded as one picture, its
         # two fields would blur into each other, and players would no longer deinterlace it.
         options["flags"] = "+ildct+ilme"
-        options["x264-params"] = "interlaced=1:" + ("tff=1" if cc.field_order in TOP_FIELD_FIRST else "bff=1")
+        options["x264-params"] = "interlaced=1:" + ("tff=1" if fields in TOP_FIELD_FIRST else "bff=1")
         # (FieldOrder tells each frame the order too: x264 takes it from the frame, not the options.)
     if encoder == "libx265":
         # info=0: no SEI with its version, build and settings.
