@@ -2418,6 +2418,26 @@ def test_a_video_with_transparency_is_written_opaque_and_the_user_told(tmp_path:
         assert c.streams.video[0].metadata.get("alpha_mode") != "1"
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_stereoscopic_3d_left_out_is_said(suffix: str, tmp_path: Path):
+    """Side-by-side 3D (an H.264 frame-packing SEI, Matroska's StereoMode) came out with no 3D
+    signalling, unsaid: a headset showed it as one flat double-wide picture."""
+    source, target = tmp_path / f"3d{suffix}", tmp_path / f"out{suffix}"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"x264-params": "frame-packing=3"} if suffix == ".mp4" else {})
+        if suffix == ".mkv":
+            stream.metadata["stereo_mode"] = "left_right"
+        pictures = [np.hstack([picture, picture]) for picture in _first_frames()]
+        stream.height, stream.width, stream.pix_fmt = *pictures[0].shape[:2], "yuv420p"
+        for index, picture in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(picture, "rgb24")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    notes = _faces_hidden(source, target)["notes"]
+    assert any(note.startswith("its stereoscopic 3D signalling (two views in one picture) was left out") for note in notes)
+
+
 def test_an_opaque_alpha_plane_is_not_said_to_be_left_out(tmp_path: Path):
     """A PNG or GIF in a .mov decodes with an alpha plane every pixel of which is opaque: the user
     was warned that its transparency was left out and the transparent parts showed other colours."""

@@ -416,6 +416,9 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         found.append(Note(f"its transparency (an alpha channel) {was} left out: the output is opaque, and what "
                           "was transparent shows as the colours stored under it (searched for faces as well)",
                           warning=True))
+    if stream.get("stereo_3d_not_written"):
+        found.append(Note(f"its stereoscopic 3D signalling (two views in one picture) {was} left out: a 3D player "
+                          "or headset shows the output as one flat picture holding both views", warning=True))
     if covers := stream.get("cover_pictures_not_written"):
         found.append(Note(f"its {covers} cover picture(s) {were} left out", warning=True))
     if attached := stream.get("attachments_not_written"):

@@ -285,6 +285,7 @@ class _Scan:
     interlaced: int = 0  # frames the decoder marks interlaced: their detectors see one field
     # Whether a frame's alpha plane lets anything show through: an opaque one, left out, changes nothing.
     see_through: bool = False
+    stereo: bool = False  # a frame says it holds two views (stereoscopic 3D), which the output does not say
     woven_from: int | None = None  # the first frame seen woven though not marked interlaced (looks_woven)
     woven: int = 0  # frames from it on, not marked interlaced: their detectors see one field too
     shown: tuple[int, int] = (0, 0)  # upright, as the detectors see it (`shown_size`)
@@ -399,6 +400,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         container.close()
     if beside["transparency_not_written"] and stream.metadata.get("alpha_mode") != "1" and not scan.see_through:
         beside["transparency_not_written"] = 0  # an alpha plane every frame holds opaque (a GIF or PNG in a .mov)
+    beside["stereo_3d_not_written"] = int(beside["stereo_3d_not_written"] or scan.stereo)
     if only_range and not scan.inside:
         raise VideoError(f"no frame lies between {start or 0:g} s and "
                          f"{'the end' if end is None else f'{end:g} s'} of the video")
@@ -794,6 +796,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             scan.camera.add_frame(frame, turns, cut)
             scan.interlaced += frame.interlaced_frame
             scan.see_through = scan.see_through or see_through(frame)
+            scan.stereo = scan.stereo or any(entry.type == av.sidedata.sidedata.Type.STEREO3D
+                                             for entry in frame.side_data)
             scan.tone_mapped += frame.color_trc in DETECTORS_TONE_MAP
             if frame.time is not None and (scan.origin is None or frame.time < scan.origin):
                 scan.origin = frame.time

@@ -315,11 +315,15 @@ def left_out(container: av.container.InputContainer) -> dict[str, int]:
     other moving pictures (another angle, a preview) and whatever `never_written` counts, never
     written; subtitle streams, the text ones written only if asked (--keep-subtitles)."""
     try:
-        transparent = has_transparency(video_stream(container))
+        video = video_stream(container)
+        transparent = has_transparency(video)
+        # Matroska's StereoMode (the frames' own, an H.264 frame-packing SEI, the scan sees).
+        stereo = video.metadata.get("stereo_mode", "mono") != "mono"
     except VideoError:
-        transparent = False  # no video to write: the render says why
+        transparent = stereo = False  # no video to write: the render says why
     return {"other_videos_not_written": max(0, len(moving_streams(container)) - 1),
             "transparency_not_written": int(transparent),
+            "stereo_3d_not_written": int(stereo),
             "subtitle_streams": len(container.streams.subtitles),
             "picture_subtitle_streams": sum(not is_text_subtitle(s) for s in container.streams.subtitles),
             **never_written(container)}
