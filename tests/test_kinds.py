@@ -76,6 +76,9 @@ def test_hide_given_twice_hides_both_and_faces_left_out_are_said(shared_data: Pa
     counts = json.loads(both.stdout)["regions_by_kind"]
     assert counts["face"] >= 1 and counts["plate"] >= 1
     assert "faces are not looked for" not in both.stderr
+    assert "faces are not looked for" not in veil(source, "--hide", "people", "--dry-run").stderr  # they are
+    empty = veil(source, "--hide", "", "--hide", "plates", "--dry-run")  # an empty value was swallowed
+    assert empty.exit_code == 2 and "--hide names nothing (an empty value)" in empty.output
     plates = veil(source, "--hide", "plates", "--dry-run")
     assert "--hide plates: faces are not looked for, and any not inside those regions are left visible" in \
         " ".join(plates.stderr.split())
@@ -94,12 +97,14 @@ def test_hide_given_twice_hides_both_and_faces_left_out_are_said(shared_data: Pa
 
 def test_a_thin_picture_is_not_enlarged_past_reason_for_text() -> None:
     # A 100 x 2 px spacer was enlarged to 36,800 x 736 px for the text detector: a minute of tiles
-    # and half a gigabyte for nothing a reader could read.
-    from veil.textdetect import LONGEST_ENLARGED, detect_text, input_scale
+    # and half a gigabyte for nothing a reader could read. A banner's small print keeps its
+    # enlargement (capping the longer side at 4,096 px left 6 px words on a 4000 x 300 banner unfound).
+    from veil.textdetect import MAX_ENLARGE, detect_text, input_scale
     from veil.kinds import text_passes
 
-    assert max(100, 2) * input_scale(100, 2) <= LONGEST_ENLARGED
-    assert input_scale(640, 480) == 736 / 480  # an ordinary picture as before
+    assert input_scale(100, 2) == MAX_ENLARGE == 8
+    for width, height in ((4000, 300), (6000, 500), (640, 480), (300, 200)):
+        assert input_scale(width, height) == 736 / height
     assert detect_text(np.full((2, 100, 3), 255, np.uint8), text_passes("accurate")) == []
 
 

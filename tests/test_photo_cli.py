@@ -893,9 +893,15 @@ def test_the_library_raises_the_errors_it_names(shared_data, tmp_path, monkeypat
             veil.redact_image(source, "folder", overwrite=overwrite)
     with pytest.raises(ValueError, match="output is an empty name"):
         veil.redact_image(source, "")
+    with pytest.raises(ValueError, match="source is an empty name"):  # it was taken for the current folder
+        veil.redact_image("", "out.jpg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", source.name]
     rgb = rgb_of(source).astype(np.uint16) * 257
     assert veil.detect(rgb.astype(">u2")) == veil.detect(rgb)
+    # The plan returned saved as the README says, a name given as a string (it raised AttributeError).
+    plan = veil.redact_image(source, "out.jpg")
+    veil.Plan(media=[plan], render=veil.RenderSettings()).save("plan.json", overwrite=False)
+    assert veil.Plan.load(tmp_path / "plan.json").media[0].regions
 
 
 def test_the_library_writes_a_url_output_to_its_store(shared_data, tmp_path, monkeypatch):

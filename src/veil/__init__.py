@@ -107,13 +107,13 @@ def redact_image(
     `<name>.redacted.<ext>` beside it. A string written protocol://... is a URL, as on the command
     line (memory://, s3://...: its fsspec backend installed).
 
-    Raises FileNotFoundError for a source that is not there, IsADirectoryError for a folder (as
+    Raises FileNotFoundError for a local source that is not there, IsADirectoryError for a folder (as
     source or output), FileExistsError when the output exists (unless `overwrite`), ValueError
     with the reason when the file cannot be redacted; nothing is written then. What was left as it
     was, or left out, is said with a RedactionWarning (the `warnings` module).
 
-    The plan returned is the file's; with the settings it was rendered with, `veil.Plan(media=[plan],
-    render=settings)` is what the command line saves (`--save-plan`) and renders again (`--plan`).
+    The plan returned is the file's; `veil.Plan(media=[plan], render=settings).save(path,
+    overwrite=False)` saves it with the settings it was drawn with, for `veil --plan` or a review.
     """
     import errno
 
@@ -129,6 +129,8 @@ def redact_image(
         raise TypeError(f"settings must be a veil.RenderSettings, not {type(settings).__name__}")
     # A string is read as the command line reads a name: Path() would make memory://b/o.jpg a
     # local file ./memory:/b/o.jpg.
+    if not str(source):  # Path("") is the current folder: never meant
+        raise ValueError("source is an empty name: name the file to redact")
     where = location(source) if isinstance(source, str) else Path(source)
     if output is not None and not str(output):  # not the default name: a caller's name went missing
         raise ValueError("output is an empty name: name a file, or leave it out for <name>.redacted.<ext>")

@@ -94,6 +94,8 @@ def parse_color(text: str) -> tuple[int, int, int]:
 def parse_hide_option(given: list[str] | None) -> tuple[Kind, ...]:
     """--hide given once or more: every kind named (--hide faces --hide plates is faces and
     plates; the last alone left the faces visible). Not given: faces."""
+    if given and not all(value.strip(" ,") for value in given):
+        raise typer.BadParameter("--hide names nothing (an empty value): name faces, plates, text or people")
     try:
         return parse_hide(",".join(given or ["faces"]))
     except ValueError as error:
@@ -178,9 +180,10 @@ def options_acting_on_nothing(ctx: typer.Context, plan: Plan, kinds: set[str | N
 
 
 def faces_left_visible(hide: tuple[Kind, ...], kinds: set[str | None]) -> str | None:
-    """--hide without faces, on pictures: their faces are not looked for. Said, since a face is
-    what a reader of the output recognises first (README: --hide plates hides plates only)."""
-    if "face" in hide or not kinds & {"image", "animation", "video", None}:
+    """--hide without faces or people, on pictures: their faces are not looked for. Said, since a
+    face is what a reader of the output recognises first (README: --hide plates hides plates only).
+    With people, faces are looked for, each hidden inside a person's region."""
+    if {"face", "person"} & set(hide) or not kinds & {"image", "animation", "video", None}:
         return None
     named = ",".join(word for word, kind in HIDE_WORDS.items() if kind in hide)
     return f"--hide {named}: faces are not looked for, and any not inside those regions are left visible"

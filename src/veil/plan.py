@@ -419,11 +419,11 @@ class Plan:
             stopped_earlier=data.get("interrupted"),
         )
 
-    def save(self, path: Path, overwrite: bool = True) -> None:
+    def save(self, path: Path | str, overwrite: bool = True) -> None:
         from veil.outputs import atomic_write_bytes
 
         # NaN and Infinity are not JSON: another program could not read the plan, nor veil load it.
-        atomic_write_bytes(path, json.dumps(self.checksummed_json(Path(path).absolute().parent), indent=1,
+        atomic_write_bytes(Path(path), json.dumps(self.checksummed_json(Path(path).absolute().parent), indent=1,
                                             allow_nan=False).encode(), overwrite)
 
     def checksummed_json(self, folder: Path | None = None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from veil.pixels import as_rgb8
 MODEL_NAME = "ppocrv6_det_small.onnx"
 STRIDE = 32
 SHORT_SIDE = 736  # the model's input: shorter side scaled up to at least this
-LONGEST_ENLARGED = 4096  # ... unless that makes the longer side longer than this (a banner, a strip)
+MAX_ENLARGE = 8.0  # ... but no more than this many times (a spacer, a rule one pixel high)
 BINARISE = 0.3  # probability above which a pixel is text
 BOX_SCORE = 0.5  # mean probability a box must reach
 UNCLIP = 1.6
@@ -84,10 +84,11 @@ def shared_text_detector(threads: int | None = None, copy: int = 0) -> TextDetec
 
 
 def input_scale(width: int, height: int, upscale: float = 1.0) -> float:
-    """How much the image is enlarged for the network: shorter side to SHORT_SIDE at least, but
-    the longer to no more than LONGEST_ENLARGED (a 100 x 2 px spacer grew to 36,800 x 736 px, a
-    minute of tiles and half a gigabyte, for nothing a reader could read)."""
-    return max(1.0, min(SHORT_SIDE / min(width, height), LONGEST_ENLARGED / max(width, height))) * upscale
+    """How much the image is enlarged for the network: shorter side to SHORT_SIDE at least, but no
+    more than MAX_ENLARGE times (a 100 x 2 px spacer grew to 36,800 x 736 px, a minute of tiles and
+    half a gigabyte, for nothing a reader could read). Not the longer side's length: a banner's
+    small print needs its enlargement however long the banner."""
+    return max(1.0, min(SHORT_SIDE / min(width, height), MAX_ENLARGE)) * upscale
 
 
 def _tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -180,7 +181,7 @@ def text_record(width: int, height: int, passes: tuple[TextPass, ...]) -> dict:
         "model": MODEL_NAME,
         "model_sha256": model_sha256(MODEL_NAME),
         "passes": [_pass_record(width, height, look) for look in passes],
-        "longest_enlarged": LONGEST_ENLARGED,
+        "max_enlarge": MAX_ENLARGE,
         "tile": TILE,
         "tile_overlap": TILE_OVERLAP,
         "binarise": BINARISE,

@@ -239,6 +239,13 @@ function seekTime(t) {
   }
 }
 
+// Speech is shown, typed and taken from "now" in seconds from the file's start, as the frame label
+// and the audit report count them (a time copied from either lands on the same sound); the server
+// keeps the sound's own seconds.
+function speechOffset() {
+  return S.media.kind === "audio" ? 0 : soundOrigin() - S.media.file_start;
+}
+
 function seconds(t) {
   return `${t.toFixed(2)} s`;
 }
@@ -415,7 +422,8 @@ function drawSegmentList() {
     item.textContent = `${segment.id} `;
     const dim = document.createElement("span");
     dim.className = "dim";
-    dim.textContent = `speech, ${segment.source}, ${seconds(segment.start)}-${seconds(segment.end)}` +
+    dim.textContent = `speech, ${segment.source}, ${seconds(segment.start + speechOffset())}-` +
+      `${seconds(segment.end + speechOffset())}` +
       (segment.keep_visible ? ", kept audible" : "");
     item.append(dim);
     choosable(item, segment.id);
@@ -497,7 +505,8 @@ function drawSelection() {
 function drawSegmentSelection(panel, segment) {
   const head = document.createElement("p");
   head.id = "selected-info";
-  head.textContent = `Selected ${segment.id}: speech, ${seconds(segment.start)} to ${seconds(segment.end)}, ` +
+  head.textContent = `Selected ${segment.id}: speech, ${seconds(segment.start + speechOffset())} to ` +
+    `${seconds(segment.end + speechOffset())}, ` +
     `found by ${segment.source}` + (segment.keep_visible ? `. Kept audible: ${segment.reason}` : "");
   panel.append(head);
   const path = `api/media/${S.media.index}/regions/${segment.id}`;
@@ -517,12 +526,17 @@ function drawSegmentSelection(panel, segment) {
   const row = document.createElement("div");
   row.className = "row";
   row.append(button("set-times", "Set times", "Move the segment's start and end", () =>
-    edit("POST", `${path}/times`, withReason({ start: Number(startInput.value), end: Number(endInput.value) }),
+    edit("POST", `${path}/times`, withReason(typedTimes(startInput, endInput)),
       () => say(`${segment.id} now ${startInput.value}-${endInput.value} s`))));
   panel.append(row);
 }
 
-// Start and end inputs (seconds), each with a button that takes the current time.
+// The times typed, on the sound's own clock.
+function typedTimes(startInput, endInput) {
+  return { start: Number(startInput.value) - speechOffset(), end: Number(endInput.value) - speechOffset() };
+}
+
+// Start and end inputs (seconds from the file's start), each with a button that takes the current time.
 function timeInputs(parent, prefix, start, end) {
   return [["start", start], ["end", end]].map(([name, value]) => {
     const row = document.createElement("div");
@@ -532,12 +546,12 @@ function timeInputs(parent, prefix, start, end) {
     const input = document.createElement("input");
     input.type = "number";
     input.id = `${prefix}-${name}`;
-    input.min = 0;
-    input.max = S.media.sound_seconds;
+    input.min = speechOffset();
+    input.max = S.media.sound_seconds + speechOffset();
     input.step = 0.01;
-    input.value = value.toFixed(2);
+    input.value = (value + speechOffset()).toFixed(2);
     label.append(input);
-    row.append(label, button(`${prefix}-${name}-now`, "now", "Take the current time", () => { input.value = now().toFixed(2); }));
+    row.append(label, button(`${prefix}-${name}-now`, "now", "Take the current time", () => { input.value = (now() + speechOffset()).toFixed(2); }));
     parent.append(row);
     return input;
   });
@@ -550,7 +564,7 @@ function drawSpeechOptions() {
   const t = now();
   const [startInput, endInput] = timeInputs(box, "new", t, Math.min(t + NEW_SEGMENT_S, S.media.sound_seconds));
   box.append(button("add-segment", "Add segment", "Mark speech the detector missed", () =>
-    edit("POST", `api/media/${S.media.index}/speech`, withReason({ start: Number(startInput.value), end: Number(endInput.value) }),
+    edit("POST", `api/media/${S.media.index}/speech`, withReason(typedTimes(startInput, endInput)),
       (answer) => { S.selected = answer.region; say(`added ${answer.region}`); })));
 }
 
