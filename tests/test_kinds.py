@@ -83,13 +83,9 @@ def test_hide_given_twice_hides_both_and_faces_left_out_are_said(shared_data: Pa
     assert "--hide plates: faces are not looked for, and any not inside those regions are left visible" in \
         " ".join(plates.stderr.split())
     # On a sound file --hide acts on nothing: said, as other options' are.
-    sound = tmp_path / "talk.wav"
-    with av.open(str(sound), "w") as out:
-        stream = out.add_stream("pcm_s16le", rate=16000, layout="mono")
-        tone = av.AudioFrame.from_ndarray(np.zeros((1, 16000), np.int16), format="s16", layout="mono")
-        tone.sample_rate = 16000
-        for packet in [*stream.encode(tone), *stream.encode(None)]:
-            out.mux(packet)
+    from speech_support import write_wav
+
+    write_wav(sound := tmp_path / "talk.wav", np.zeros(16000))
     said = veil(sound, "--hide", "plates", "--voice", "mute", "--dry-run").stderr
     assert "--hide acts on photos, animations and videos only, and there are none among the inputs: not used" in \
         " ".join(said.split())

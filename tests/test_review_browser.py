@@ -672,6 +672,32 @@ def test_video_speech_lane_keep_delete_add_export(page, speech_served, speech_pl
     assert "KEPT AUDIBLE: speech2" in (folder / "review.veil-report.html").read_text()
 
 
+def test_speech_times_count_from_the_files_start(page, speech_plan, tmp_path: Path):
+    # A video whose sound starts a second after its picture: the page showed and took speech times
+    # from the sound's first sample, where its frame label and the report count from the file's
+    # start, so a time copied from the report placed a segment a second off (its speech audible).
+    stored = Plan.load(speech_plan[0])
+    stored.media[0].detection["speech"]["sound_origin"] = 1.0
+    stored.save(tmp_path / "review.veil-plan.json")
+    server = ReviewServer(open_session([], tmp_path / "review.veil-plan.json", None, tmp_path / "out", None,
+                                       RenderSettings(), Analysis(FAST)))
+    server.start()
+    try:
+        media = open_file(page, server, 0)
+        assert media["kind"] == "video" and media["file_start"] == 0
+        page.fill("#reason", "missed")
+        page.fill("#new-start", "2.30")
+        page.fill("#new-end", "3.10")
+        page.click("#add-segment")
+        page.wait_for_function("() => document.getElementById('status').textContent.startsWith('added ')")
+        added = max(api_media(page, 0)["speech"], key=lambda segment: segment["source"] == "reviewer")
+        assert (added["start"], added["end"]) == pytest.approx((1.3, 2.1))  # on the sound's own clock
+        # Selected, it is listed as typed.
+        page.wait_for_function("() => document.getElementById('segment-list').textContent.includes('2.30 s-3.10 s')")
+    finally:
+        server.stop()
+
+
 def test_sound_file_review_has_a_timeline_and_a_player(page, speech_served):
     server, folder = speech_served
     media = open_file(page, server, 1)

@@ -1053,11 +1053,15 @@ def _plane_bytes(plane: av.video.plane.VideoPlane, unit: int) -> np.ndarray:
 def see_through(frame: av.VideoFrame) -> bool:
     """Whether the frame has an alpha plane with anything short of opaque in it. (A WebM's VP9 or
     VP8 alpha, stored beside the picture, FFmpeg's decoder leaves aside: videofile.has_transparency.)"""
-    if not any(component.is_alpha for component in frame.format.components):
+    alpha = next((component for component in frame.format.components if component.is_alpha), None)
+    if alpha is None:
         return False
-    deep = max(component.bits for component in frame.format.components) > 8
-    alpha = frame.to_ndarray(format="rgba64le" if deep else "rgba")[..., 3]
-    return bool(alpha.min() < np.iinfo(alpha.dtype).max)
+    if frame.format.is_planar:  # its own plane, read as it is (a 4K ProRes 4444 frame, not converted)
+        unit = 2 if alpha.bits > 8 else 1
+        values = np.ascontiguousarray(_plane_bytes(frame.planes[alpha.plane], unit))
+        return bool((values.view("<u2") if unit == 2 else values).min() < (1 << alpha.bits) - 1)
+    packed = frame.to_ndarray(format="rgba64le" if alpha.bits > 8 else "rgba")[..., 3]
+    return bool(packed.min() < np.iinfo(packed.dtype).max)
 
 
 def _redacted(frame: av.VideoFrame, boxes: list[tuple[Region, Box]], settings: RenderSettings,
