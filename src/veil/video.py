@@ -52,9 +52,9 @@ from veil.shots import Look, SceneCuts
 from veil.shots import record as scene_cuts_record
 from veil.track import TrackParams, build_tracks, iou_matrix, segments
 from veil.voice import channels_read_back, media_voice_plan, sound_written_as
-from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, Timing, VideoError, bit_depth, field_order,
-                            frame_rate, hdr10_levels, is_hole, left_out, open_input, open_output, read,
-                            subtitles_copied, video_stream)
+from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, Timing, VideoError, alpha_component,
+                            bit_depth, field_order, frame_rate, hdr10_levels, is_hole, left_out, open_input,
+                            open_output, read, subtitles_copied, video_stream)
 
 
 UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: let swscale pick its default matrix
@@ -1053,7 +1053,7 @@ def _plane_bytes(plane: av.video.plane.VideoPlane, unit: int) -> np.ndarray:
 def see_through(frame: av.VideoFrame) -> bool:
     """Whether the frame has an alpha plane with anything short of opaque in it. (A WebM's VP9 or
     VP8 alpha, stored beside the picture, FFmpeg's decoder leaves aside: videofile.has_transparency.)"""
-    alpha = next((component for component in frame.format.components if component.is_alpha), None)
+    alpha = alpha_component(frame.format)
     if alpha is None:
         return False
     if frame.format.is_planar:  # its own plane, read as it is (a 4K ProRes 4444 frame, not converted)
@@ -1079,9 +1079,11 @@ def _redacted(frame: av.VideoFrame, boxes: list[tuple[Region, Box]], settings: R
     # FFmpeg's scaler writes no palette or Bayer mosaic (it failed, "Operation not supported", after
     # the whole search): such a frame goes to the encoder as RGB, which converts it as it does an
     # unredacted frame of the same video.
-    keeps_format = not (frame.format.has_palette or frame.format.is_bayer)
-    new = rgb.reformat(format=frame.format.name if keeps_format else rgb_format,
-                       dst_colorspace=colour["src_colorspace"], dst_color_range=colour["src_color_range"])
+    if frame.format.has_palette or frame.format.is_bayer:
+        new = rgb
+    else:
+        new = rgb.reformat(format=frame.format.name, dst_colorspace=colour["src_colorspace"],
+                           dst_color_range=colour["src_color_range"])
     if not cover_all:
         _keep_outside_windows(frame, new, [_window(box, frame.height, frame.width) for _, box in boxes])
     new.pts, new.time_base, new.duration = frame.pts, frame.time_base, frame.duration

@@ -336,7 +336,11 @@ def has_transparency(stream: av.video.stream.VideoStream) -> bool:
     if stream.metadata.get("alpha_mode") == "1":
         return True
     pixels = stream.codec_context.format
-    return pixels is not None and any(component.is_alpha for component in pixels.components)
+    return pixels is not None and alpha_component(pixels) is not None
+
+
+def alpha_component(pixels: av.VideoFormat) -> av.video.format.VideoFormatComponent | None:
+    return next((component for component in pixels.components if component.is_alpha), None)
 
 
 # Beside a moving picture, a video stream that runs under this share of the longest one's stated
@@ -775,7 +779,7 @@ def output_pix_fmt(encoder: str, input_fmt: str, depth: int, width: int, height:
     for candidate in (input_fmt, input_fmt.replace("yuvj", "yuv"), *_same_layout_deepest_first(input_fmt, depth),
                       *((full_colour,) if _in_colours(input_fmt) else ()),
                       "yuv420p10le" if depth > 8 else "yuv420p", "yuv420p"):
-        if candidate in supported and not any(part.is_alpha for part in av.VideoFormat(candidate).components):
+        if candidate in supported and alpha_component(av.VideoFormat(candidate)) is None:
             if encoder in ("libx264", "libx265") and _halves_odd_side(candidate, width, height):
                 return next(f for f in (full_colour, "yuv444p") if f in supported)
             return candidate
