@@ -764,6 +764,11 @@ def test_the_review_takes_the_encoding_options_as_the_command_does(detected_plan
     said = _review_until_served(str(PHOTO), "--save-plan", str(tmp_path / "photo.json"), "--output-dir", str(tmp_path),
                                 "--no-browser", "--crf", "30")
     assert "veil review: --crf acts on videos only, and there are none among the inputs: not used" in said, said
+    # Faces not looked for are said, as the command line says them.
+    said = _review_until_served(str(PHOTO), "--save-plan", str(tmp_path / "plates.json"), "--output-dir",
+                                str(tmp_path), "--no-browser", "--hide", "plates")
+    assert ("veil review: --hide plates: faces are not looked for, and any not inside those regions are left "
+            "visible") in said and "press Ctrl+C" in said, said
     # A new review's plan is made with them.
     fresh = open_session([PHOTO], None, tmp_path / "new.json", tmp_path, None, RenderSettings(), Analysis(FAST),
                          encoding=Encoding(crf=20, keep_icc=True))

@@ -30,8 +30,8 @@ from veil import __version__
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
                           KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, detection_flags,
-                          encoding_asked, local_folder, local_path, named_input_path, options_acting_on_nothing,
-                          parse_color, parse_hide_option, with_options_given)
+                          encoding_asked, faces_left_visible, local_folder, local_path, named_input_path,
+                          options_acting_on_nothing, parse_color, parse_hide_option, with_options_given)
 from veil.detect import PROFILES
 from veil.imagefile import ImageError
 from veil.interrupt import say_what_dead_runs_left, temporary_folder
@@ -107,7 +107,9 @@ def review(
         except (SessionError, PlanError, OutputError, ValueError) as error:
             say(f"veil review: {error}")
             raise typer.Exit(2)
-        for line in options_acting_on_nothing(ctx, session.plan, {media.kind for media in session.plan.media}):
+        kinds = {media.kind for media in session.plan.media}
+        faces_left = None if plan_file is not None else faces_left_visible(analysis.hide, kinds)
+        for line in [*options_acting_on_nothing(ctx, session.plan, kinds), *filter(None, [faces_left])]:
             say(f"veil review: {line}")
         if stale := partial_outputs(*session.targets):
             # Left by a review or run killed outright (SIGKILL, power loss) while it wrote them.
