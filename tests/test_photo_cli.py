@@ -927,6 +927,13 @@ def test_the_library_writes_a_url_output_to_its_store(shared_data, tmp_path, mon
     with pytest.raises(ValueError, match="the output would overwrite the input$"):
         veil.redact_image("memory://bucket/o.jpg", "memory:///bucket/o.jpg", overwrite=True)
     assert store.cat_file("/bucket/o.jpg") == kept
+    # A URL that names nothing, or a folder, is what a path naming them is (it was a ValueError).
+    with pytest.raises(FileNotFoundError, match="no such file: 'memory://bucket/gone.jpg'"):
+        veil.redact_image("memory://bucket/gone.jpg", "memory://bucket/out.jpg")
+    store.makedirs("/bucket/folder", exist_ok=True)
+    store.pipe_file("/bucket/folder/in.jpg", kept)
+    with pytest.raises(IsADirectoryError, match="takes one file"):
+        veil.redact_image("memory://bucket/folder", "memory://bucket/out.jpg")
     store.rm("/bucket", recursive=True)  # for the other tests in this process
 
 

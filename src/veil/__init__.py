@@ -107,8 +107,8 @@ def redact_image(
     `<name>.redacted.<ext>` beside it. A string written protocol://... is a URL, as on the command
     line (memory://, s3://...: its fsspec backend installed).
 
-    Raises FileNotFoundError for a local source that is not there, IsADirectoryError for a folder (as
-    source or output), FileExistsError when the output exists (unless `overwrite`), ValueError
+    Raises FileNotFoundError for a source that is not there (a path or a URL), IsADirectoryError for
+    a folder (as source or output), FileExistsError when the output exists (unless `overwrite`), ValueError
     with the reason when the file cannot be redacted; nothing is written then. What was left as it
     was, or left out, is said with a RedactionWarning (the `warnings` module).
 
@@ -135,10 +135,11 @@ def redact_image(
     if output is not None and not str(output):  # not the default name: a caller's name went missing
         raise ValueError("output is an empty name: name a file, or leave it out for <name>.redacted.<ext>")
     named = None if output is None else location(output) if isinstance(output, str) else Path(output)
-    if isinstance(where, Path) and where.is_dir():
+    # A URL as a path: its store is asked (a store that cannot be reached raises ValueError, saying so).
+    if where.is_dir():
         raise IsADirectoryError(errno.EISDIR, "a folder: redact_image takes one file (the command takes folders)",
                                 str(where))
-    if isinstance(where, Path) and not where.exists():
+    if not where.exists():
         raise FileNotFoundError(errno.ENOENT, "no such file", str(where))
     # This process holds the decoded pictures from here on: a core dump of it would be an
     # unredacted copy left on disk, as for the command's own processes.
