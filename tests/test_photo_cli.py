@@ -896,6 +896,10 @@ def test_the_library_raises_the_errors_it_names(shared_data, tmp_path, monkeypat
     with pytest.raises(ValueError, match="source is an empty name"):  # it was taken for the current folder
         veil.redact_image("", "out.jpg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", source.name]
+    os.mkfifo(tmp_path / "pipe.jpg")  # a command line's wording, "--overwrite or not", reached the caller
+    with pytest.raises(ValueError, match=r"is a pipe, .*, overwrite=True or not: name a file$"):
+        veil.redact_image(source, "pipe.jpg", overwrite=True)
+    (tmp_path / "pipe.jpg").unlink()
     rgb = rgb_of(source).astype(np.uint16) * 257
     assert veil.detect(rgb.astype(">u2")) == veil.detect(rgb)
     # The plan returned saved as the README says, a name given as a string (it raised AttributeError).

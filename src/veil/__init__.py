@@ -161,7 +161,9 @@ def redact_image(
     result = redact_file(task)
     if result.error or result.media is None:
         # The refusals are worded for the command line; a library caller has no flag to pass.
-        raise ValueError(f"{shown(where)}: {result.error}".replace("use --overwrite", "pass overwrite=True"))
+        reason = str(result.error).replace("use --overwrite", "pass overwrite=True").replace("--overwrite or not",
+                                                                                      "overwrite=True or not")
+        raise ValueError(f"{shown(where)}: {reason}")
     for note in result.notes:
         if note.warning:
             warnings.warn(f"{shown(where)}: {note.text}", RedactionWarning, stacklevel=2)
