@@ -44,6 +44,15 @@ faces >= 40 px high. In each variant every frame and its GT boxes are transforme
               counter-clockwise with nothing in the file to turn it back: a phone clip whose
               rotation tag was lost, or people lying down; GT turned with it
 
+and two made of two clips (each clip with the next in the list, the last with the first; the other
+clip's frames scaled to this one's size, with their boxes):
+
+    spliced   four single frames of the other clip spliced in on odd frames (frames a stride of 2
+              passes by): an editing slip, a glitch, a subliminal cut; the grey levels of two crowds
+              are often alike, so a histogram sees no cut there
+    montage   shots of 7-21 frames, alternating between the two clips (each shot from its own
+              clip's frames at the same time): hard cuts between pictures with alike grey levels
+
 A box less than half inside the transformed frame is dropped (as ../shared/tools/make_pan_videos.py
 does); kept boxes are not clipped. A clip left with no GT face in a variant is not written.
 Encoding: PyAV libx264 on one thread, crf 18 unless the variant says otherwise, yuv420p; frame
@@ -378,15 +387,52 @@ def turned(quarters: int) -> Callable[[Clip, np.random.Generator], Clip]:
     return turn
 
 
+def scaled_to(other: Clip, clip: Clip) -> Clip:
+    """`other`'s frames and boxes at `clip`'s frame size."""
+    height, width = clip.frames[0].shape[:2]
+    sx, sy = width / other.frames[0].shape[1], height / other.frames[0].shape[0]
+    frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in other.frames]
+    boxes = {i: [(x * sx, y * sy, w * sx, h * sy) for x, y, w, h in b] for i, b in other.boxes.items()}
+    return Clip(frames, boxes, other.rate)
+
+
+def spliced(clip: Clip, other: Clip, rng: np.random.Generator) -> Clip:
+    other = scaled_to(other, clip)
+    count = len(clip.frames)
+    odd = [i for i in range(5, count - 5) if i % 2 and i < len(other.frames)]
+    at = sorted(int(i) for i in rng.choice(odd, size=min(4, len(odd)), replace=False))
+    frames, boxes = list(clip.frames), dict(clip.boxes)
+    for i in at:
+        frames[i], boxes[i] = other.frames[i], other.boxes.get(i, [])
+    return replace(clip, frames=frames, boxes=boxes, note=f"frames {at} from the other clip")
+
+
+def montage(clip: Clip, other: Clip, rng: np.random.Generator) -> Clip:
+    other = scaled_to(other, clip)
+    count = min(len(clip.frames), len(other.frames))
+    frames, boxes, cuts, start, mine = [], {}, [], 0, True
+    while start < count:
+        end = min(count, start + int(rng.integers(7, 22)))
+        shot = clip if mine else other
+        frames += shot.frames[start:end]
+        boxes.update({i: shot.boxes[i] for i in range(start, end) if i in shot.boxes})
+        cuts.append(start)
+        start, mine = end, not mine
+    return replace(clip, frames=frames, boxes=boxes, note=f"cuts at {cuts[1:]}")
+
+
 VARIANTS: dict[str, Callable[[Clip, np.random.Generator], Clip]] = {
     f.__name__: f for f in (base, dark, dark2, crf45, lowres, roll, shake, handheld, blur, vertical, fps12, interlaced,
                             woven, haze, stage, anamorphic, turned(1), turned(2), turned(3))}
+TWO_CLIPS: dict[str, Callable[[Clip, Clip, np.random.Generator], Clip]] = {f.__name__: f for f in (spliced, montage)}
 
 
-def make(out: Path, variant: str, source: Path) -> str:
+def make(out: Path, variant: str, source: Path, partner: Path) -> str:
     # Seeded by the variant and the clip's name: each clip's draws are its own, whatever else is made.
     seed = int(hashlib.sha256(f"{SEED} {variant} {source.name}".encode()).hexdigest()[:8], 16)
-    clip = VARIANTS[variant](load(source), np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    clip = TWO_CLIPS[variant](load(source), load(partner), rng) if variant in TWO_CLIPS else \
+        VARIANTS[variant](load(source), rng)
     rows = gt_rows(clip)
     height, width = clip.frames[0].shape[:2]
     line = f"{variant:9s} {source.name[:40]:40s} {width}x{height} {len(clip.frames)} fr, "
@@ -399,18 +445,20 @@ def make(out: Path, variant: str, source: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="folder for the variants (outside the repository)")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from: " + ", ".join(VARIANTS))
+    known = [*VARIANTS, *TWO_CLIPS]
+    parser.add_argument("--variants", default=",".join(known), help="comma-separated, from: " + ", ".join(known))
     parser.add_argument("--clips", type=Path, help="make the variants of every clip in this folder that has its GT")
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in variants if v not in VARIANTS]
+    unknown = [v for v in variants if v not in known]
     if unknown:
         parser.error(f"unknown variants: {', '.join(unknown)}")
     if not (args.clips or VIDEOS).is_dir():
         sys.exit(f"test videos not found at {args.clips or VIDEOS}")
+    clips = sources(args.clips)
     for variant in variants:
-        for source in sources(args.clips):
-            print(make(args.out, variant, source), flush=True)
+        for k, source in enumerate(clips):
+            print(make(args.out, variant, source, clips[(k + 1) % len(clips)]), flush=True)
 
 
 if __name__ == "__main__":

@@ -278,7 +278,8 @@ def _corners(box: Box) -> tuple[float, float, float, float]:
 def test_a_camera_flash_is_not_a_scene_cut_but_an_insert_of_another_picture_is():
     """Scene cuts from small grey copies (veil.shots): a flash of one frame, one fading over two,
     and one just after a real cut are taken back (the frame after each is searched as a shot's
-    first); two or three frames of another picture, or of the same picture darkened, are cuts."""
+    first); two or three frames of another picture, or of the same picture darkened, are cuts; a
+    picture with the same grey levels in another layout is a new picture, not a cut."""
     rng = np.random.default_rng(1)
     first, other = (rng.integers(low, low + 90, (36, 64)).astype(np.uint8) for low in (20, 110))
 
@@ -296,3 +297,11 @@ def test_a_camera_flash_is_not_a_scene_cut_but_an_insert_of_another_picture_is()
     assert cuts([first] * 4 + [other] * 2 + [first] * 3) == ([4, 6], [])
     assert cuts([first] * 4 + [first // 3] + [first] * 3) == ([4, 5], [])
     assert cuts([first] * 4 + [other] * 5) == ([4], [])
+    # The same grey levels in another layout (here the picture mirrored): no cut, a new picture,
+    # and so is the frame back to the first; a picture moved a little is neither.
+    # (A picture's layout varies smoothly, as a photo's does, not pixel by pixel.)
+    smooth = np.kron(rng.integers(20, 200, (9, 16)), np.ones((4, 4))).astype(np.uint8)
+    scene, mirrored = SceneCuts(), np.ascontiguousarray(smooth[:, ::-1])
+    changes = [scene.add(n, Look.of_grey(p)) for n, p in enumerate([smooth] * 3 + [mirrored] + [smooth] * 2
+                                                                   + [np.roll(smooth, 1, axis=1)])]
+    assert changes == [None, None, None, "new picture", "new picture", None, None] and scene.cuts == []

@@ -1,6 +1,12 @@
 """Scene cuts: the frames where a new shot starts, found from each frame's small grey copy as a video
 is decoded. Tracks never cross a cut, and a shot's first frame is searched with every view.
 
+Two shots can share their grey levels (two crowds, two camera positions on one scene), and a
+single frame of another picture can be spliced in: the histogram sees no cut there. A frame whose
+layout is unlike the frame before's is a new picture all the same: it and the frame before are
+searched with every view, as a cut's are, but tracks may cross it (a whip pan changes the layout
+as much, and its faces are the same people).
+
 A camera flash (a press conference's) changes a frame or two as much as a cut does, and the picture
 after it is the one before: it is not a shot of its own, or a face the flash bleached past its
 detector would be left bare on that frame, with no track to carry it there.
@@ -20,6 +26,10 @@ import numpy as np
 # distance, 0..1). Steady pans and people walking stay far below it.
 CUT_HISTOGRAM = 0.4
 THUMB = (64, 36)
+# A new picture without a cut: the small grey copies of consecutive frames correlate under this
+# (brightness and contrast aside). Consecutive frames of steady footage, hand-held pans and people
+# walking correlate 0.9 and more; two unrelated pictures with alike grey levels about 0.
+NEW_PICTURE_CORRELATION = 0.5
 # A flash lasts at most this many frames (at any frame rate: at 25-30 fps a flash is one or two).
 FLASH_FRAMES = 3
 # The frames either side of a flash show one picture: their small grey copies correlate at least
@@ -33,12 +43,12 @@ FLASH_ITSELF_CORRELATION = 0.15
 # on average: a short insert of another picture, cut back to the first, stays two cuts.
 FLASH_LIFT = 8.0
 
-Change = Literal["cut", "flash over"]
+Change = Literal["cut", "flash over", "new picture"]
 
 
 def record() -> dict:
     """The rule, for the plan's tracking record."""
-    return {"scene_cut_histogram": CUT_HISTOGRAM,
+    return {"scene_cut_histogram": CUT_HISTOGRAM, "new_picture_correlation_under": NEW_PICTURE_CORRELATION,
             "flash": {"frames_at_most": FLASH_FRAMES, "sides_correlation": FLASH_CORRELATION,
                       "brighter_by": FLASH_LIFT, "flash_correlation": FLASH_ITSELF_CORRELATION}}
 
@@ -83,14 +93,18 @@ class SceneCuts:
     def add(self, index: int, look: Look) -> Change | None:
         """Frame `index`: "cut" where it starts a shot, "flash over" where it ends a flash (the
         flash's cuts are taken back, and the frame is searched as a shot's first all the same:
-        it was the flash, not this frame, that the search before saw)."""
+        it was the flash, not this frame, that the search before saw), "new picture" where its
+        layout is unlike the frame before's with no cut seen."""
         change: Change | None = None
+        before = next(reversed(self._recent.values())) if self._recent else None
         if (start := self._flash_start(index, look)) is not None:
             del self.cuts[bisect.bisect_left(self.cuts, start):]
             change = "flash over"
-        elif self._recent and look.cut_from(next(reversed(self._recent.values()))):
+        elif before is not None and look.cut_from(before):
             self.cuts.append(index)
             change = "cut"
+        elif before is not None and look.correlation(before) < NEW_PICTURE_CORRELATION:
+            change = "new picture"
         self._recent[index] = look
         while len(self._recent) > FLASH_FRAMES + 1:
             self._recent.popitem(last=False)

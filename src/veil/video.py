@@ -265,6 +265,7 @@ class _Scan:
     # --start/--end are measured from (`range_origin`).
     container_start: float | None = None
     cuts: list[int] = field(default_factory=list)
+    new_pictures: list[int] = field(default_factory=list)  # no cut, but unlike the frame before (shots.py)
     outside: list[int] = field(default_factory=list)  # outside [start, end]
     inside: int = 0  # frames inside [start, end]
     unanalysable: list[int] = field(default_factory=list)  # could not be prepared for the detector
@@ -437,6 +438,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                       if sampling.frame.standing_search else {}),
                    **({"interlaced_frames": {"count": scan.interlaced, "searched_as": FIELD_SEARCH}}
                       if scan.interlaced else {}),
+                   **({"new_pictures": scan.new_pictures} if scan.new_pictures else {}),
                    **({"woven_frames": {"count": scan.woven, "from_frame": scan.woven_from, "searched_as": FIELD_SEARCH,
                                         "rule": WOVEN_RULE}} if scan.woven else {}),
                    # Text at full size, as shown; people turned on the frames with RetinaFace's views.
@@ -537,7 +539,7 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
         "model": MODEL_NAME,
         "model_sha256": model_sha256(MODEL_NAME),
         **runtime_record(),
-        "profile": profile.name,
+        "profile": profile.name, "applied_to": "video frames, sampled and tracked as below",
         "passes": [{"scale": "whole frame resized", "width": size[0], "height": size[1]}],
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
@@ -790,6 +792,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             scan.times.append(float(frame.time or 0.0))
             change = scene.add(index, Look.of(frame))
             cut = change == "cut"
+            if change == "new picture":
+                scan.new_pictures.append(index)
             # (A flash's first frame is measured as a cut's, no motion into it, before it is known to
             # be a flash: the drift then lacks one frame's step, which boxes away from their
             # detections also cover in the frame's own coordinates: track._filled's either_place.)
@@ -802,7 +806,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             if frame.time is not None and (scan.origin is None or frame.time < scan.origin):
                 scan.origin = frame.time
             inside = frame.time is not None and _in_range(frame.time - scan.range_origin, start, end)
-            if shot_end is not None and (cut or not inside):  # the frame before ended a shot, or the range
+            # The frame before ended a shot (or a picture), or the range.
+            if shot_end is not None and (cut or change == "new picture" or not inside):
                 sample(*shot_end, True, ends_shot=True)
             shot_end = None
             if cut:
