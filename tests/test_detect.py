@@ -116,7 +116,7 @@ def test_views_that_differ_only_by_their_turn_find_what_each_view_alone_finds(sh
 def test_profiles_record_what_runs() -> None:
     for profile in (FAST, ACCURATE):
         record = detection_record(profile, 640, 480)
-        assert record["profile"] == profile.name
+        assert record["profile"] == profile.name and record["applied_to"] == "each picture searched whole"
         assert [p["scale"] for p in record["passes"]] == list(profile.scales)
         assert record["second_model"] == RETINAFACE_NAME and len(record["second_model_sha256"]) == 64
         assert record["retina_sides"] == list(profile.retina_sides) and record["turns"] == list(profile.turns)

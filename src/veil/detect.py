@@ -221,7 +221,8 @@ def detection_record(profile: DetectionProfile, width: int, height: int, colourl
     return {
         "model": MODEL_NAME,
         "model_sha256": model_sha256(MODEL_NAME),
-        "profile": profile.name,
+        # One name for the profile a user chose (--accurate or not), as photos and video apply it.
+        "profile": profile.name, "applied_to": "each picture searched whole",
         "passes": [{"scale": round(scale, 4), "tiles": _tile_count(width, height, scale, profile)}
                    for scale in pass_scales(profile, width, height)],
         "tile": profile.tile,
