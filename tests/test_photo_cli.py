@@ -896,9 +896,12 @@ def test_the_library_raises_the_errors_it_names(shared_data, tmp_path, monkeypat
     with pytest.raises(ValueError, match="source is an empty name"):  # it was taken for the current folder
         veil.redact_image("", "out.jpg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", source.name]
-    os.mkfifo(tmp_path / "pipe.jpg")  # a command line's wording, "--overwrite or not", reached the caller
-    with pytest.raises(ValueError, match=r"is a pipe, .*, overwrite=True or not: name a file$"):
-        veil.redact_image(source, "pipe.jpg", overwrite=True)
+    # A command line's wording, "--overwrite or not", reached the caller; without overwrite=True, a pipe
+    # was said to exist, "pass overwrite=True to replace it", which then refused it all the same.
+    os.mkfifo(tmp_path / "pipe.jpg")
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match=r"is a pipe, .*, overwrite=True or not: name a file$"):
+            veil.redact_image(source, "pipe.jpg", overwrite=overwrite)
     (tmp_path / "pipe.jpg").unlink()
     rgb = rgb_of(source).astype(np.uint16) * 257
     assert veil.detect(rgb.astype(">u2")) == veil.detect(rgb)

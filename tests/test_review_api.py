@@ -769,6 +769,10 @@ def test_the_review_takes_the_encoding_options_as_the_command_does(detected_plan
                                 str(tmp_path), "--no-browser", "--hide", "plates")
     assert ("veil review: --hide plates: faces are not looked for, and any not inside those regions are left "
             "visible") in said and "press Ctrl+C" in said, said
+    # And so does the review resumed without --hide: it keeps the detection it was made with.
+    said = _review_until_served(str(PHOTO), "--save-plan", str(tmp_path / "plates.json"), "--output-dir",
+                                str(tmp_path), "--no-browser")
+    assert "resuming the review saved in" in said and "--hide plates: faces are not looked for" in said, said
     # A new review's plan is made with them.
     fresh = open_session([PHOTO], None, tmp_path / "new.json", tmp_path, None, RenderSettings(), Analysis(FAST),
                          encoding=Encoding(crf=20, keep_icc=True))

@@ -305,3 +305,9 @@ def test_a_camera_flash_is_not_a_scene_cut_but_an_insert_of_another_picture_is()
     changes = [scene.add(n, Look.of_grey(p)) for n, p in enumerate([smooth] * 3 + [mirrored] + [smooth] * 2
                                                                    + [np.roll(smooth, 1, axis=1)])]
     assert changes == [None, None, None, "new picture", "new picture", None, None] and scene.cuts == []
+    # Flat frames have no layout to compare (a black leader, a fade): not new pictures; a picture
+    # out of black still is one, where the histogram sees no cut.
+    scene, black = SceneCuts(), np.full((36, 64), 16, np.uint8)
+    dim = np.where(smooth > 110, 23, 16).astype(np.uint8)  # a dark scene, its grey levels the black's
+    assert [scene.add(n, Look.of_grey(p)) for n, p in enumerate([black] * 3 + [dim])] == [None, None, None,
+                                                                                          "new picture"]

@@ -1180,6 +1180,7 @@ def test_a_frame_of_another_picture_with_the_same_grey_levels_is_searched(tmp_pa
         out.mux(stream.encode(None))
     media = plan_video(source)
     assert not media.scene_cuts and media.detection["new_pictures"] == [15, 16]
+    assert "new_pictures" not in plan_video(source, start=0.7).detection  # only the frames searched
     render_video(media, RenderSettings(mode="fill", color=(255, 0, 255)), target)
     with av.open(str(target)) as c:
         shown = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][15].astype(int)

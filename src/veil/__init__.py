@@ -120,7 +120,7 @@ def redact_image(
     from veil.detect import ACCURATE, FAST
     from veil.interrupt import no_core_dumps
     from veil.names import shown
-    from veil.outputs import OutputError, media_kind, output_path, remote_kind
+    from veil.outputs import OutputError, media_kind, not_a_file, output_path, remote_kind, replacing_refused
     from veil.pipeline import Analysis, FileTask, redact_file
     from veil.plan import Encoding, RenderSettings
     from veil.remote import Url, location
@@ -154,6 +154,9 @@ def redact_image(
         raise OutputError(f"{shown(where)}: {error}") from None
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, "the output is a folder: name a file in it", str(target))
+    if isinstance(target, Path) and (other := not_a_file(target)):  # never replaced: overwrite would not help
+        raise ValueError(f"{shown(where)}: {replacing_refused(target, other)}".replace("--overwrite or not",
+                                                                                      "overwrite=True or not"))
     if not overwrite and target.exists():
         raise FileExistsError(f"{shown(target)} exists: pass overwrite=True to replace it")
     task = FileTask(where, kind, target, settings or RenderSettings(), Encoding(),

@@ -30,6 +30,9 @@ THUMB = (64, 36)
 # (brightness and contrast aside). Consecutive frames of steady footage, hand-held pans and people
 # walking correlate 0.9 and more; two unrelated pictures with alike grey levels about 0.
 NEW_PICTURE_CORRELATION = 0.5
+# Two frames both this flat (the standard deviation of their small grey copies, in grey levels) have
+# no layout to compare: a black leader, a fade, a blank title card. (As motion.MIN_SPREAD.)
+FLAT_SPREAD = 2.0
 # A flash lasts at most this many frames (at any frame rate: at 25-30 fps a flash is one or two).
 FLASH_FRAMES = 3
 # The frames either side of a flash show one picture: their small grey copies correlate at least
@@ -49,6 +52,7 @@ Change = Literal["cut", "flash over", "new picture"]
 def record() -> dict:
     """The rule, for the plan's tracking record."""
     return {"scene_cut_histogram": CUT_HISTOGRAM, "new_picture_correlation_under": NEW_PICTURE_CORRELATION,
+            "new_picture_unless_both_spread_under": FLAT_SPREAD,
             "flash": {"frames_at_most": FLASH_FRAMES, "sides_correlation": FLASH_CORRELATION,
                       "brighter_by": FLASH_LIFT, "flash_correlation": FLASH_ITSELF_CORRELATION}}
 
@@ -60,6 +64,7 @@ class Look:
     thumb: np.ndarray
     histogram: np.ndarray
     level: float
+    spread: float  # the grey levels' standard deviation
 
     @classmethod
     def of(cls, frame: av.VideoFrame) -> Look:
@@ -68,7 +73,7 @@ class Look:
     @classmethod
     def of_grey(cls, thumb: np.ndarray) -> Look:
         hist = np.bincount(thumb.ravel() >> 3, minlength=32).astype(np.float64)
-        return cls(thumb.astype(np.float32), hist / hist.sum(), float(thumb.mean()))
+        return cls(thumb.astype(np.float32), hist / hist.sum(), float(thumb.mean()), float(thumb.std()))
 
     def cut_from(self, before: Look) -> bool:
         """Whether the grey levels changed from `before` as a scene cut's do."""
@@ -103,7 +108,8 @@ class SceneCuts:
         elif before is not None and look.cut_from(before):
             self.cuts.append(index)
             change = "cut"
-        elif before is not None and look.correlation(before) < NEW_PICTURE_CORRELATION:
+        elif before is not None and max(look.spread, before.spread) >= FLAT_SPREAD and \
+                look.correlation(before) < NEW_PICTURE_CORRELATION:
             change = "new picture"
         self._recent[index] = look
         while len(self._recent) > FLASH_FRAMES + 1:

@@ -550,6 +550,8 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
         # more than 1 / at_least_per_second seconds unsearched is searched whatever the stride.
         "sampling": {"every_nth_frame": sampling.stride, "at_least_per_second": MIN_DETECTIONS_PER_S,
                      "scene_cuts_always": True, "shot_ends_always": True,
+                     # (with the frame before, as a cut's: shots.py)
+                     "new_pictures_always": True,
                      "batch": batch, "batches_at_once": lanes,
                      # The detector's image (its size: passes): longest_side, or min_share of a larger frame's.
                      "longest_side": sampling.side, "min_share": sampling.min_share, "max_side": sampling.max_side,
@@ -791,9 +793,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                 last_time = frame.time
             scan.times.append(float(frame.time or 0.0))
             change = scene.add(index, Look.of(frame))
-            cut = change == "cut"
-            if change == "new picture":
-                scan.new_pictures.append(index)
+            cut, new_picture = change == "cut", change == "new picture"
             # (A flash's first frame is measured as a cut's, no motion into it, before it is known to
             # be a flash: the drift then lacks one frame's step, which boxes away from their
             # detections also cover in the frame's own coordinates: track._filled's either_place.)
@@ -807,7 +807,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                 scan.origin = frame.time
             inside = frame.time is not None and _in_range(frame.time - scan.range_origin, start, end)
             # The frame before ended a shot (or a picture), or the range.
-            if shot_end is not None and (cut or change == "new picture" or not inside):
+            if shot_end is not None and (cut or new_picture or not inside):
                 sample(*shot_end, True, ends_shot=True)
             shot_end = None
             if cut:
@@ -820,6 +820,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                 scan.outside.append(index)
             else:
                 scan.inside += 1
+                if new_picture:
+                    scan.new_pictures.append(index)
                 if not frame.interlaced_frame:  # (a damaged frame, covered whole, is not looked at)
                     if scan.woven_from is None and looks_woven(frame):
                         scan.woven_from = index

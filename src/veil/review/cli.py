@@ -108,7 +108,10 @@ def review(
             say(f"veil review: {error}")
             raise typer.Exit(2)
         kinds = {media.kind for media in session.plan.media}
-        faces_left = None if plan_file is not None else faces_left_visible(analysis.hide, kinds)
+        # As the plan was detected: a review resumed without --hide keeps the kinds it was detected for.
+        hidden = tuple(dict.fromkeys(kind for media in session.plan.media
+                                     for kind in media.detection.get("hide", ["face"])))
+        faces_left = None if plan_file is not None else faces_left_visible(hidden, kinds)
         for line in [*options_acting_on_nothing(ctx, session.plan, kinds), *filter(None, [faces_left])]:
             say(f"veil review: {line}")
         if stale := partial_outputs(*session.targets):
