@@ -45,18 +45,20 @@ faces >= 40 px high. In each variant every frame and its GT boxes are transforme
               rotation tag was lost, or people lying down; GT turned with it
 
 and two made of two clips (each clip with the next in the list, the last with the first; the other
-clip's frames scaled to this one's size, with their boxes):
+clip's frames resized to this one's size, stretched where their shapes differ, with their boxes;
+at least two clips are needed):
 
     spliced   four single frames of the other clip spliced in on odd frames (frames a stride of 2
               passes by): an editing slip, a glitch, a subliminal cut; the grey levels of two crowds
               are often alike, so a histogram sees no cut there
     montage   shots of 7-21 frames, alternating between the two clips (each shot from its own
-              clip's frames at the same time): hard cuts between pictures with alike grey levels
+              clip's frames at the same time), as long as the shorter clip: hard cuts between
+              pictures with alike grey levels
 
 A box less than half inside the transformed frame is dropped (as ../shared/tools/make_pan_videos.py
 does); kept boxes are not clipped. A clip left with no GT face in a variant is not written.
 Encoding: PyAV libx264 on one thread, crf 18 unless the variant says otherwise, yuv420p; frame
-count and rate kept except in fps12. The random draws are seeded per variant and clip, and one
+count and rate kept except in fps12 and montage. The random draws are seeded per variant and clip, and one
 encoder thread makes the same bytes from the same frames, so a run makes the same clips and GT
 every time, whichever variants it is given.
 
@@ -456,6 +458,8 @@ def main() -> None:
     if not (args.clips or VIDEOS).is_dir():
         sys.exit(f"test videos not found at {args.clips or VIDEOS}")
     clips = sources(args.clips)
+    if len(clips) < 2 and set(variants) & set(TWO_CLIPS):
+        sys.exit(f"{', '.join(sorted(set(variants) & set(TWO_CLIPS)))} need two clips or more")
     for variant in variants:
         for k, source in enumerate(clips):
             print(make(args.out, variant, source, clips[(k + 1) % len(clips)]), flush=True)
