@@ -155,22 +155,24 @@ def redact_image(
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, "the output is a folder: name a file in it", str(target))
     if isinstance(target, Path) and (other := not_a_file(target)):  # never replaced: overwrite would not help
-        raise ValueError(f"{shown(where)}: {replacing_refused(target, other)}".replace("--overwrite or not",
-                                                                                      "overwrite=True or not"))
+        raise ValueError(f"{shown(where)}: {for_a_caller(replacing_refused(target, other))}")
     if not overwrite and target.exists():
         raise FileExistsError(f"{shown(target)} exists: pass overwrite=True to replace it")
     task = FileTask(where, kind, target, settings or RenderSettings(), Encoding(),
                     Analysis(ACCURATE if accurate else FAST), overwrite=overwrite)
     result = redact_file(task)
     if result.error or result.media is None:
-        # The refusals are worded for the command line; a library caller has no flag to pass.
-        reason = str(result.error).replace("use --overwrite", "pass overwrite=True").replace("--overwrite or not",
-                                                                                      "overwrite=True or not")
-        raise ValueError(f"{shown(where)}: {reason}")
+        raise ValueError(f"{shown(where)}: {for_a_caller(str(result.error))}")
     for note in result.notes:
         if note.warning:
             warnings.warn(f"{shown(where)}: {note.text}", RedactionWarning, stacklevel=2)
     return result.media
+
+
+def for_a_caller(refusal: str) -> str:
+    """A refusal worded for the command line, as a library caller, who has no flag to pass, acts on it."""
+    return refusal.replace("use --overwrite", "pass overwrite=True").replace("--overwrite or not",
+                                                                             "overwrite=True or not")
 
 
 __all__ = ["__version__", "detect", "redact_image", "Detection", "MediaPlan", "Plan", "RedactionWarning",
