@@ -198,6 +198,55 @@ def test_the_report_gives_each_files_notes_as_the_run_gave_them(tmp_path: Path):
     assert said in report_path.with_suffix(".html").read_text()
 
 
+def test_frames_both_held_and_damaged_are_counted_once_with_the_damage():
+    """A salvaged video's damaged frames are covered whole for their damage (said so); held frames
+    among them were counted again as "a face grew past the frame there", where the damage may have
+    hidden the cut that ended the hold (the notes covered 69 frames of a 59-frame clip)."""
+    from veil.pipeline import notes
+    from veil.plan import Encoding
+
+    media = MediaPlan(path="/nowhere/clip.mp4", kind="video", width=64, height=48, frame_count=10, sha256="ab" * 32,
+                      regions=[Region("t1", "detector",
+                                      boxes={f: Box(-40, -40, 104, 88, "held") for f in range(5, 10)})],
+                      unanalysed_frames=[7, 8, 9], frame_times=[i / 25 for i in range(10)])
+    media.detection = {"stream": {"damage": {"damaged_frames": [7, 8, 9], "undecodable_packets": 0,
+                                             "frames_out_of_order": 0, "ends_early": False}}}
+    said = " ".join(note.text for note in notes(media, Encoding(), dry_run=False))
+    assert "2 frame(s) were hidden whole: a face grew past the frame there" in said, said
+
+
+def test_the_report_gives_what_the_run_said_of_itself_and_of_a_silent_videos_sound(tmp_path: Path):
+    """A run's own lines (faces not looked for under --hide plates) reached the terminal and --json,
+    not the report; a silent video's report said its speech was muted, or "NOT protected"."""
+    import av
+
+    from veil.command import app
+
+    report_path = tmp_path / "report.json"
+    result = CliRunner().invoke(app, [str(PHOTO), "-o", str(tmp_path / "out.jpg"), "--hide", "plates",
+                                      "--report", str(report_path)])
+    assert result.exit_code == 0, result.output
+    said = "--hide plates: faces are not looked for, and any not inside those regions are left visible"
+    assert said in result.output
+    assert json.loads(report_path.read_text())["run_notes"] == [said]
+    assert f"<th>Said of the whole run</th><td>{said}</td>" in report_path.with_suffix(".html").read_text()
+    silent = tmp_path / "silent.mp4"
+    with av.open(str(silent), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 90 + index, np.uint8), "rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    report_path = tmp_path / "silent.json"
+    result = CliRunner().invoke(app, [str(silent), "-o", str(tmp_path / "silent.out.mp4"), "--voice", "mute",
+                                      "--report", str(report_path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(report_path.read_text())["files"][0]["voice"]["treatment"] == "none: it has no sound"
+    page = report_path.with_suffix(".html").read_text()
+    assert "<th>Voices</th><td>no file has sound</td>" in page and "muted" not in page
+
+
 @pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")
 def test_what_a_photos_output_leaves_out_is_said_whatever_its_plan_says(tmp_path: Path):
     """A plan made by hand, edited or by an older veil, without the record of a second page or of

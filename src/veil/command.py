@@ -325,14 +325,15 @@ def redact(
         plan.media = [done.get(location_key(m.path), m) for m in plan.media]
 
     interrupted = None if stop is None else stopped_before(stop, inputs, results)
-    not_written = write_run_files(plan, results, skipped, audit, overwrite, dry_run, interrupted)
+    # Said after the summary, where the user turns to the outputs; in --json's notes and the report.
+    advice = [note for note in (publish_note, None if dry_run else capture_time_note(results, target_dir))
+              if note is not None]
+    not_written = write_run_files(plan, results, skipped, audit, overwrite, dry_run, interrupted,
+                                  [*run_notes, *advice])
     if stop is not None:
         stop.finished = [result_json(r) for r in results]  # for --json's answer, as the stop is told
         stop.not_written = not_written
         raise stop
-    # Said after the summary, where the user turns to the outputs; in --json's notes.
-    advice = [note for note in (publish_note, None if dry_run else capture_time_note(results, target_dir))
-              if note is not None]
     run_notes += advice
     print_summary(results, skipped, not_written, run_notes, time.monotonic() - started, quiet, as_json, dry_run)
     for note in advice if not (quiet or as_json) else ():  # advice, not a warning: --quiet runs stay silent
@@ -597,10 +598,12 @@ def stopped_before(stop: Stopped, inputs: list[Input], results: list[FileResult]
 
 
 def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped], audit: AuditFiles,
-                    overwrite: bool, dry_run: bool = False, interrupted: dict[str, Any] | None = None) -> list[dict[str, str]]:
+                    overwrite: bool, dry_run: bool = False, interrupted: dict[str, Any] | None = None,
+                    run_notes: list[str] | None = None) -> list[dict[str, str]]:
     """Save the plan and the report; each that could not be written is said on one line and
     returned as --json gives it (`{"file": "report", "path": ..., "reason": ...}`).
-    `interrupted` (a stopped run, `stopped_before`): they cover the files finished, and say so."""
+    `interrupted` (a stopped run, `stopped_before`): they cover the files finished, and say so.
+    `run_notes`: what the run said of itself, into the report."""
     not_written: list[dict[str, str]] = []
     of_what = "" if interrupted is None else " of the files finished"
     if audit.plan is not None and not plan.media and interrupted is None and any(r.error for r in results):
@@ -627,7 +630,7 @@ def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped
         planned = {r.media.path for r in results if r.media}
         if (reason := wrote("the report", audit.report, functools.partial(write_report, plan, outputs, audit.report,
                                                                             overwrite, not_redacted, dry_run,
-                                                                            interrupted, planned))) is None:
+                                                                            interrupted, planned, run_notes))) is None:
             not_done = f" ({len(interrupted['files_not_done'])} not done, listed in it)" if interrupted else ""
             audit.wrote("report", f"the report{of_what}{not_done} is in "
                                   f"{' and '.join(shown(path) for path in report_paths(audit.report))}")

@@ -262,6 +262,8 @@ def _add_speech(media: MediaPlan) -> None:
     media.regions += speech
     if record:
         media.detection["speech"] = record
+    else:  # searched: a plan with neither was made before veil looked for speech
+        media.detection["no_sound"] = True
 
 
 def _check_planned(task: FileTask, sha256: str) -> None:
@@ -354,10 +356,14 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     # Frames decoded from a damaged video's damaged data are said with the damage.
     if unanalysed := set(media.unanalysed_frames) - set(damage["damaged_frames"] if damage else ()):
         found.append(Note(f"{len(unanalysed)} frame(s) could not be analysed and {are} fully covered"))
-    held = {f for r in media.regions if not r.keep_visible for f, box in r.boxes.items() if box.origin == "held"}
+    # (A damaged frame is covered whole for its damage, said with it, and it may have hidden a cut
+    # that would have ended the hold there.)
+    held = {f for r in media.regions if not r.keep_visible for f, box in r.boxes.items() if box.origin == "held"} \
+        - set(damage["damaged_frames"] if damage else ())
     if held:
         found.append(Note(f"{len(held)} frame(s) {were} hidden whole: a face grew past the frame there (a zoom, a "
-                          "close-up), where no detector sees it as a face; the review shows them"))
+                          "close-up), where no detector sees it as a face; the review shows them (frames that "
+                          "face regions happen to cover edge to edge are not counted here)"))
     if others := media.detection.get("other_images_not_written"):
         found.append(Note(f"the file holds {others + 1} images (pages, a burst, a second view): only the one viewers "
                           f"show {was} redacted and written ({others} left out)", warning=True))
@@ -380,7 +386,7 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         found.append(Note(f"its decoder warned: {'; '.join(said)}; the picture {was} searched and written as "
                           "decoded (where the data is damaged, as the decoder filled it in)", warning=True))
     if damage:  # each a warning: the output differs from the file by more than its redactions
-        sound_lost = media.detection.get("speech", {}).get("undecodable_packets", 0)
+        sound_lost = (media.detection.get("speech") or {}).get("undecodable_packets", 0)
         found += [Note(line, warning=True) for line in damage_lines(damage, sound_lost, are)]
     stream = media.detection.get("stream", {})
     if holes := stream.get("time_holes"):

@@ -28,7 +28,7 @@ from veil.pipeline import file_notes
 from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
 from veil.remote import Url, location, location_key
 from veil.videofile import damage_lines, holes_line
-from veil.voice import VOICE_TEXT, voice_entry
+from veil.voice import SILENT, VOICE_TEXT, voice_entry
 
 REPORT_FORMAT = "veil-report"
 REPORT_VERSION = 1
@@ -39,7 +39,7 @@ ALL_MEDIA = "*"
 
 def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[str, str]] | None = None,
                  dry_run: bool = False, interrupted: dict[str, Any] | None = None,
-                 planned: set[str] | None = None) -> dict[str, Any]:
+                 planned: set[str] | None = None, run_notes: list[str] | None = None) -> dict[str, Any]:
     """The report as JSON-ready data; `outputs` maps each input path to its written output;
     `not_redacted` lists the run's inputs without a plan here (failed, skipped, done by an earlier
     run, not done when the run was stopped), each {"path", "status", "reason"}, so that the
@@ -47,7 +47,8 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
     `not_redacted` does not name, is listed there too: its regions were not hidden here.
     `interrupted`: the report of a run that was stopped, {"signal", "files_not_done"}. `planned`:
     the plan's files this run planned or rendered (None: all), the only ones besides `outputs` and
-    `not_redacted` whose hash is taken as they are now (`file_entry`)."""
+    `not_redacted` whose hash is taken as they are now (`file_entry`). `run_notes`: what the run
+    said of itself, not of one file (faces not looked for, options that reach only some files)."""
     listed = {location_key(entry["path"]) for entry in not_redacted or []}
     unrendered = [{"path": media.path, "status": "not rendered",
                    "reason": "in the plan, not among this run's inputs"}
@@ -87,6 +88,7 @@ def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[st
                   for media in plan.media],
         "not_redacted": list(not_redacted or []) + unrendered,
         "edits": [edit_entry(e) for e in plan.edits],
+        "run_notes": list(run_notes or []),
     }
 
 
@@ -168,7 +170,7 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
         # A damaged video redacted as far as it decodes (--salvage): what was gone past; None if not asked.
         "damage": media.salvaged_damage(),
-        "sound_damage": media.detection.get("speech", {}).get("undecodable_packets", 0),
+        "sound_damage": (media.detection.get("speech") or {}).get("undecodable_packets", 0),
         # Stretches of a video with no frame where one was due (seconds from the file's start, as --start/--end).
         "time_holes": media.detection.get("stream", {}).get("time_holes", []),
         "unchecked_frames": frame_runs(media.unchecked_frames),
@@ -254,10 +256,11 @@ def report_paths(path: Path) -> tuple[Path, Path]:
 
 def write_report(plan: Plan, outputs: dict[str, str], path: Path, overwrite: bool = True,
                  not_redacted: list[dict[str, str]] | None = None, dry_run: bool = False,
-                 interrupted: dict[str, Any] | None = None, planned: set[str] | None = None) -> None:
+                 interrupted: dict[str, Any] | None = None, planned: set[str] | None = None,
+                 run_notes: list[str] | None = None) -> None:
     """The report as JSON and as HTML (`report_paths`), a name that is not UTF-8 given as
     `readable_anywhere` says (encoded as it was, the HTML failed: no report was written)."""
-    report = readable_anywhere(build_report(plan, outputs, not_redacted, dry_run, interrupted, planned))
+    report = readable_anywhere(build_report(plan, outputs, not_redacted, dry_run, interrupted, planned, run_notes))
     json_path, html_path = report_paths(path)
     # Both or neither: a failed HTML beside a new JSON would leave the last run's page describing this one.
     with atomic_output(json_path, overwrite) as json_temp:
@@ -267,6 +270,12 @@ def write_report(plan: Plan, outputs: dict[str, str], path: Path, overwrite: boo
 
 
 # --- HTML ---------------------------------------------------------------------
+
+def has_sound(file: dict[str, Any]) -> bool:
+    """Whether a file of the report may have sound: not a picture, nor a video found silent (an older
+    veil's plan says neither)."""
+    return file["kind"] == "audio" or (file["kind"] == "video" and file["voice"]["treatment"] != SILENT)
+
 
 def e(value: Any) -> str:
     """Escape anything for HTML text and attributes: every value in the report passes here."""
@@ -306,14 +315,15 @@ def render_html(report: dict[str, Any]) -> str:
         parts.append(row("Models", "none: no detection is recorded in the plan (made by hand)"))
     parts += [
         row("Redaction", redaction_text(render)),
-        # Of photos alone it said "voices in the sound are NOT protected": there was no sound.
-        row("Voices", "no file has sound" if report["files"] and all(f["kind"] in ("image", "animation")
-                                                                     for f in report["files"])
+        # Of photos alone, or silent videos, it said "voices in the sound are NOT protected" or "speech
+        # muted": there was no sound.
+        row("Voices", "no file has sound" if report["files"] and not any(has_sound(f) for f in report["files"])
             else VOICE_TEXT[render["voice"]]),
         row("Encoding", json.dumps(report["settings"]["encoding"], sort_keys=True), code=True),
         row("Settings from this run's command line (not the plan's)", ", ".join(overridden) or "none"),
         *([row("Options given that acted on no file (not used)", ", ".join(report["settings"]["acted_on_nothing"]))]
           if report["settings"]["acted_on_nothing"] else []),
+        *([row("Said of the whole run", "; ".join(report["run_notes"]))] if report.get("run_notes") else []),
         "</table>",
     ]
     if report["not_redacted"]:

@@ -556,7 +556,7 @@ def media_voice_plan(media, mode: VoiceMode) -> VoicePlan:
     record the sound's clock (before 2026-12-01) is refused for treating speech: that veil closed
     up gaps in the sound's timestamps and skipped sound stamped before zero, so its times can lie
     elsewhere than the sound they name."""
-    record = media.detection.get("speech", {})
+    record = media.detection.get("speech") or {}
     if mode in ("mute", "anonymise") and record and "sound_origin" not in record:
         raise SoundError("its plan's speech times were found by an older veil, on a clock that can differ from "
                          "the sound's: detect again (run veil on the file without the plan)")
@@ -805,6 +805,15 @@ VOICE_TEXT: dict[str, str] = {
 }
 
 
+SILENT = "none: it has no sound"  # a silent video's speech treatment, in the report
+
+
+def silent(media) -> bool:
+    """Whether a video was searched for speech and found to have no sound (`pipeline._add_speech`);
+    a plan made before veil looked for speech has no record either way."""
+    return media.kind == "video" and bool(media.detection.get("no_sound"))
+
+
 def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
     """The report's account of a file's speech: how much, where, what was done to it, and which segments
     a reviewer left audible and why (the same choice `voice_plan` makes at render). Where no output
@@ -814,8 +823,9 @@ def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
     # mute-all silences the whole sound: a segment kept audible is muted all the same.
     kept = [r for r in speech if r.keep_visible and mode != "mute-all"]
     treated = [r for r in speech if r not in kept] if written else []
-    treatment = {"keep": "not protected", "mute": "muted", "mute-all": "muted (all sound)",
-                 "anonymise": "anonymised"}[mode] if written else "none: no output was written"
+    treatment = (SILENT if silent(media) else
+                 {"keep": "not protected", "mute": "muted", "mute-all": "muted (all sound)",
+                  "anonymise": "anonymised"}[mode] if written else "none: no output was written")
     # The plan's segments are seconds from the sound's first sample; an auditor checks them in a
     # player, which counts from the file's start, where a video's sound may start seconds later.
     origin = (record or {}).get("sound_origin", 0.0) - media.file_start() if media.kind == "video" else 0.0
