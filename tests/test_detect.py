@@ -232,8 +232,9 @@ def test_a_clip_whose_people_lie_sideways_is_searched_turned_from_the_frame_judg
 
 def test_the_plan_lists_as_searched_turned_only_the_frames_that_were(shared_data: Path, tmp_path: Path) -> None:
     """One shot (no cut between them): the riot photo on its side, a group standing upright, the
-    riot again. Judged on its first frames the shot's people stand up turned; the group's frame
-    outweighs them, so its frames are not searched turned; the riot's frames again are. The plan's
+    riot again. Judged on its first frames the shot's people stand up turned; the group's frames, a
+    new picture (shots.py), are judged afresh and not searched turned; the riot's frames again, a new
+    picture too, are (with the frame before the group's, searched as a new picture's is). The plan's
     runs listed the shot whole, the group's frames among them."""
     riot = np.ascontiguousarray(np.rot90(read_photo(shared_data / (WIDER + RIOT)).pixels[:, :, :3]))
     riot = riot[:riot.shape[0] // 2 * 2, :riot.shape[1] // 2 * 2]  # yuv420p: even sides
@@ -241,9 +242,9 @@ def test_the_plan_lists_as_searched_turned_only_the_frames_that_were(shared_data
                        .convert("RGB").resize((riot.shape[1], riot.shape[0])))
     source = clip_of(tmp_path / "riot-group-riot.mp4", [riot] * 12 + [group] * 6 + [riot] * 12, crf=18)
     media = plan_video(source)
-    assert media.scene_cuts == []
+    assert media.scene_cuts == [] and media.detection["new_pictures"] == [12, 18]
     runs = [(run["sampled_frames"], run["turn"]) for run in media.detection["standing_search"]["searched_turned"]]
-    assert runs[0] == ([0, 10], 3) and runs[-1][0][1] == 29 and len(runs) == 2, runs
+    assert runs[0] == ([0, 11], 3) and runs[-1][0][1] == 29 and len(runs) == 2, runs
     assert not any(first <= frame <= last for (first, last), _ in runs for frame in range(12, 18)), runs
 
 

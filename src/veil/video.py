@@ -810,7 +810,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             if shot_end is not None and (cut or new_picture or not inside):
                 sample(*shot_end, True, ends_shot=True)
             shot_end = None
-            if cut:
+            if cut or new_picture:  # its people are judged afresh, which way they stand
                 shot_weights, shot_start, last_judged, last_turned = dict.fromkeys(TURNS, 0.0), None, None, None
             if frame.time is None or (damage is not None and damage.covers(index)):
                 # No place in the range, or decoded from damaged data (pieces of other frames, a
