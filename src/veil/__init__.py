@@ -120,7 +120,7 @@ def redact_image(
     from veil.detect import ACCURATE, FAST
     from veil.interrupt import no_core_dumps
     from veil.names import shown
-    from veil.outputs import OutputError, media_kind, not_a_file, output_path, remote_kind, replacing_refused
+    from veil.outputs import OutputError, media_kind, not_a_file, output_path, remote_kind
     from veil.pipeline import Analysis, FileTask, redact_file
     from veil.plan import Encoding, RenderSettings
     from veil.remote import Url, location
@@ -154,9 +154,9 @@ def redact_image(
         raise OutputError(f"{shown(where)}: {error}") from None
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, "the output is a folder: name a file in it", str(target))
-    if isinstance(target, Path) and (other := not_a_file(target)):  # never replaced: overwrite would not help
-        raise ValueError(f"{shown(where)}: {for_a_caller(replacing_refused(target, other))}")
-    if not overwrite and target.exists():
+    # A name that is not a file (a pipe, a device, a link) is refused below, as the command refuses
+    # it, whatever overwrite says: it does not exist as an output that overwrite=True would replace.
+    if not overwrite and target.exists() and not (isinstance(target, Path) and not_a_file(target)):
         raise FileExistsError(f"{shown(target)} exists: pass overwrite=True to replace it")
     task = FileTask(where, kind, target, settings or RenderSettings(), Encoding(),
                     Analysis(ACCURATE if accurate else FAST), overwrite=overwrite)

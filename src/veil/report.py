@@ -28,7 +28,7 @@ from veil.pipeline import file_notes
 from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
 from veil.remote import Url, location, location_key
 from veil.videofile import damage_lines, holes_line
-from veil.voice import SILENT, VOICE_TEXT, voice_entry
+from veil.voice import VOICE_TEXT, voice_entry
 
 REPORT_FORMAT = "veil-report"
 REPORT_VERSION = 1
@@ -274,7 +274,7 @@ def write_report(plan: Plan, outputs: dict[str, str], path: Path, overwrite: boo
 def has_sound(file: dict[str, Any]) -> bool:
     """Whether a file of the report may have sound: not a picture, nor a video found silent (an older
     veil's plan says neither)."""
-    return file["kind"] == "audio" or (file["kind"] == "video" and file["voice"]["treatment"] != SILENT)
+    return file["kind"] == "audio" or (file["kind"] == "video" and not file["detection"].get("no_sound"))
 
 
 def e(value: Any) -> str:

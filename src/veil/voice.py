@@ -805,9 +805,6 @@ VOICE_TEXT: dict[str, str] = {
 }
 
 
-SILENT = "none: it has no sound"  # a silent video's speech treatment, in the report
-
-
 def silent(media) -> bool:
     """Whether a video was searched for speech and found to have no sound (`pipeline._add_speech`);
     a plan made before veil looked for speech has no record either way."""
@@ -823,7 +820,7 @@ def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
     # mute-all silences the whole sound: a segment kept audible is muted all the same.
     kept = [r for r in speech if r.keep_visible and mode != "mute-all"]
     treated = [r for r in speech if r not in kept] if written else []
-    treatment = (SILENT if silent(media) else
+    treatment = ("none: it has no sound" if silent(media) else
                  {"keep": "not protected", "mute": "muted", "mute-all": "muted (all sound)",
                   "anonymise": "anonymised"}[mode] if written else "none: no output was written")
     # The plan's segments are seconds from the sound's first sample; an auditor checks them in a
