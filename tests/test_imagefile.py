@@ -255,6 +255,19 @@ def test_rgba_and_grayscale_are_kept(shared_data, tmp_path):
         assert image.mode == "RGB"
 
 
+def test_a_lossless_webp_is_written_losslessly_and_a_lossy_one_lossy(shared_data, tmp_path):
+    rgb = read_photo(shared_data / TWO_PEOPLE).pixels
+    for lossless in (True, False):
+        source, output = tmp_path / f"in-{lossless}.webp", tmp_path / f"out-{lossless}.webp"
+        Image.fromarray(rgb).save(source, lossless=lossless, quality=90)
+        assert veil(source, "-o", output).exit_code == 0
+        redacted = read_photo(output).pixels
+        assert output.read_bytes()[12:16] == (b"VP8L" if lossless else b"VP8 ")
+        if lossless:  # away from the faces, every pixel as it was
+            unchanged = np.all(redacted == rgb, axis=2)
+            assert unchanged.mean() > 0.5 and not unchanged.all()
+
+
 def test_palette_png_with_transparency_reads_as_rgba(shared_data, tmp_path):
     with Image.open(shared_data / TWO_PEOPLE) as image:
         paletted = image.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)

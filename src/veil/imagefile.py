@@ -101,6 +101,9 @@ class Photo:
     # could: a face there can come out garbled, half grey or shifted, missed by the search and
     # still recognisable. Such a photo is refused unless the user asks to salvage it.
     damage_said: tuple[str, ...] = ()
+    # A WebP stored losslessly (its picture a VP8L bitstream): written losslessly too, as a PNG is,
+    # so that the pixels away from the redactions stay as they were.
+    lossless: bool = False
 
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -279,6 +282,20 @@ def _after_picture(path: Path, fmt: str) -> tuple[bool, int]:
         kinds = [kind for kind, _, _ in _boxes(data, 0, len(data))]
         return b"mpvd" in kinds or kinds.count(b"ftyp") > 1, 0
     return False, 0
+
+
+def _webp_lossless(path: Path) -> bool:
+    """Whether a WebP file's picture is stored losslessly: its first picture chunk is 'VP8L', not
+    'VP8 ' (a lossy picture, whose alpha may sit losslessly in an 'ALPH' chunk beside it). Pillow
+    does not say."""
+    data = path.read_bytes()
+    at = 12  # after 'RIFF', the file's size and 'WEBP'
+    while at + 8 <= len(data):
+        kind, size = data[at:at + 4], int.from_bytes(data[at + 4:at + 8], "little")
+        if kind in (b"VP8L", b"VP8 "):
+            return kind == b"VP8L"
+        at += 8 + size + (size & 1)  # chunks are padded to an even length
+    return False
 
 
 def _video_after_jpeg(data: bytes) -> bool:
@@ -687,7 +704,7 @@ def read_photo(path: Path) -> Photo:
         _from_png_gamma(pixels, gamma)
     video, after = _after_picture(path, fmt)
     return Photo(pixels, fitting_profile(icc, pixels), fmt, others, video, _summed_up(messages), after, hdr,
-                 converted, _summed_up(damage_lines(messages)))
+                 converted, _summed_up(damage_lines(messages)), fmt == "WEBP" and _webp_lossless(path))
 
 
 def _other_icon_sizes(image: Image.Image) -> int:
@@ -985,7 +1002,9 @@ def write_photo(photo: Photo, path: Path, suffix: str | None = None) -> None:
     options: dict = {}
     if photo.icc_profile and fmt != "BMP":
         options["icc_profile"] = photo.icc_profile
-    if fmt in ("JPEG", "WEBP", "HEIF", "AVIF"):
+    if fmt == "WEBP" and photo.lossless:
+        options["lossless"] = True
+    elif fmt in ("JPEG", "WEBP", "HEIF", "AVIF"):
         options["quality"] = 95
     if fmt == "HEIF":
         options.update(_heif_encoding())
