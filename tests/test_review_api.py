@@ -1262,6 +1262,25 @@ def test_edits_wait_while_an_export_runs_and_the_page_learns_the_plan_changed_si
     assert client.get("/api/state").json()["revision"] > exported["export"]["revision"]  # the page says: export again
 
 
+def test_a_review_export_s_report_gives_what_the_review_said_of_itself(detected_plan: Path, tmp_path: Path):
+    # Its report had no run_notes: a plan changed by hand, or a file no plan holds, was said in the
+    # terminal and nowhere in the audit.
+    from veil.pipeline import render_planned
+    from veil.report import write_report
+
+    plan = tmp_path / "edited.veil-plan.json"
+    data = json.loads(detected_plan.read_text())
+    data["media"] = [m for m in data["media"] if m["kind"] == "image"]  # by hand: the video left out
+    plan.write_text(json.dumps(data))
+    session = open_session([], plan, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
+    assert session.start_export(render_planned, write_report)
+    while session.export_state.state == "running":
+        threading.Event().wait(0.1)
+    notes = json.loads(session.report_path.read_text())["run_notes"]
+    assert len(notes) == 1 and notes[0].startswith(f"the plan {plan}: ") and "recorded in its edits" in notes[0], notes
+    assert "Said of the whole run" in session.report_path.with_suffix(".html").read_text()
+
+
 def test_a_review_stopped_during_its_export_says_what_it_wrote(session: ReviewSession):
     """Stopped (Ctrl+C, SIGTERM) while its export ran, the review ended saying only "no partial
     output was left": one output written, the next not, no report, and not a word of it; the plan's

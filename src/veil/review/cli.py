@@ -61,6 +61,13 @@ def say(message: str) -> None:
     err.print(shown(message))
 
 
+def tell(told: list[str], line: str) -> None:
+    """Say a line of what this review says of itself rather than of one file, and keep it in
+    `told` for the export's report (its `run_notes`), as a run keeps its own."""
+    told.append(line)
+    say(f"veil review: {line}")
+
+
 class SessionError(ValueError):
     """A review session that cannot start; the message says why and what to do."""
 
@@ -96,14 +103,14 @@ def review(
     encoding = encoding_asked(crf, codec, preset, keep_subtitles, keep_icc)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, hide=parse_hide_option(hide),
                         salvage=salvage)
-    say_what_dead_runs_left(err.print)
+    told = say_what_dead_runs_left(err.print)
     lock = PlanLock()
     try:
         try:
             session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings, analysis,
                                    overwrite, lambda plan, resumed: take_options(plan, resumed, settings, encoding,
-                                                                                 analysis, ctx),
-                                   lock.take, encoding)
+                                                                                 analysis, ctx, told),
+                                   lock.take, encoding, told)
         except (SessionError, PlanError, OutputError, ValueError) as error:
             say(f"veil review: {error}")
             raise typer.Exit(2)
@@ -113,11 +120,11 @@ def review(
                                      for kind in media.detection.get("hide", ["face"])))
         faces_left = None if plan_file is not None else faces_left_visible(hidden, kinds)
         for line in [*options_acting_on_nothing(ctx, session.plan, kinds), *filter(None, [faces_left])]:
-            say(f"veil review: {line}")
+            tell(told, line)
         if stale := partial_outputs(*session.targets):
             # Left by a review or run killed outright (SIGKILL, power loss) while it wrote them.
-            say(f"veil review: {len(stale)} unfinished output(s) of an interrupted export or run lie beside this "
-                f"review's outputs, e.g. {shown(stale[0])}: remove them")
+            tell(told, f"{len(stale)} unfinished output(s) of an interrupted export or run lie beside this "
+                       f"review's outputs, e.g. {shown(stale[0])}: remove them")
         server = ReviewServer(session, port)
         say(f"plan file (saved after every edit): {session.plan_path}")
         say(f"review page (a one-time address; a new one is printed when it is used): {server.url}")
@@ -161,7 +168,7 @@ def open_browser(address: str) -> None:
 
 
 def take_options(plan: Plan, resumed: bool, settings: RenderSettings, encoding: Encoding, analysis: Analysis,
-                 ctx: typer.Context) -> None:
+                 ctx: typer.Context, told: list[str]) -> None:
     """The options typed on the command line, into a saved plan (see `with_options_given`). A
     review resumed by the same command keeps its detection; detection options that ask for
     another one are refused: the review would go on without what they ask for."""
@@ -172,7 +179,7 @@ def take_options(plan: Plan, resumed: bool, settings: RenderSettings, encoding: 
         raise SessionError(f"the saved review in progress was detected with other settings than {flags} "
                            f"({', '.join(other)}): leave {'them' if ',' in flags else 'it'} out to continue it, or choose another "
                            "--save-plan to detect afresh")
-    say(f"veil review: {flags} not run again: the resumed review was detected with them")
+    tell(told, f"{flags} not run again: the resumed review was detected with them")
 
 
 def detection_asked_otherwise(plan: Plan, analysis: Analysis) -> list[str]:
@@ -199,7 +206,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
                  overwrite: bool = False,
                  given: Callable[[Plan, bool], None] = lambda plan, resumed: None,
                  hold: Callable[[Path], None] = lambda plan_path: None,
-                 encoding: Encoding = Encoding()) -> ReviewSession:
+                 encoding: Encoding = Encoding(), told: list[str] | None = None) -> ReviewSession:
     """Load or make the plan, and decide where it, the outputs and the report are written.
 
     A saved plan (`plan_file`, or one resumed: `given`'s second argument) takes the options
@@ -207,8 +214,11 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
     `save_plan` file other than the plan loaded, are refused unless `overwrite`: a second
     review must not replace the first one's work unasked. `hold` is handed the plan's path
     before the plan is read or made (the command locks it there). `encoding`: a new plan's
-    encoding settings (a saved one's are its own, but for those `given` changes).
+    encoding settings (a saved one's are its own, but for those `given` changes). `told`: the
+    lines said so far of the review as a whole, which the session keeps for its report, with those
+    said here.
     """
+    told = [] if told is None else told
     if plan_file is not None:
         # The plan is saved where it lies, through a link too (saved at the link, it replaced the
         # link with a file, and a second review through that name took another lock).
@@ -220,8 +230,8 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         except PlanError as error:
             raise SessionError(f"{shown(plan_file)}: {error}") from None
         check_media(plan)
-        say_changed_outside(plan)
-        say_never_planned(plan)
+        say_changed_outside(plan, told)
+        say_never_planned(plan, told)
         given(plan, False)
         if save_plan is not None and save_plan.exists() and not overwrite and not os.path.samefile(save_plan, plan_file):
             raise SessionError(f"{save_plan} exists: use --overwrite to replace it")
@@ -245,7 +255,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         plan_path = real_path(save_plan or first.with_name(first.name + PLAN_SUFFIX))
         hold(plan_path)
         report_path = run_files_checked(plan_path, report)
-        plan = resume(plan_path, [i.source for i in inputs], overwrite)
+        plan = resume(plan_path, [i.source for i in inputs], told, overwrite)
         if plan is not None:
             given(plan, True)
         else:
@@ -290,8 +300,8 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
             raise SessionError(f"the report {path} exists: use --overwrite to replace it")
     plan.save(plan_path)
     for line in replaced:
-        say(f"veil review: {line}")
-    return ReviewSession(plan, plan_path, targets, report_path, overwrite, manifest)
+        tell(told, line)
+    return ReviewSession(plan, plan_path, targets, report_path, overwrite, manifest, told)
 
 
 def outputs_of_others_replaced(inputs: list[Input], targets: list[Path], made: dict[str, Record],
@@ -312,12 +322,12 @@ def outputs_of_others_replaced(inputs: list[Input], targets: list[Path], made: d
     return replaced
 
 
-def say_never_planned(plan: Plan) -> None:
+def say_never_planned(plan: Plan, told: list[str]) -> None:
     """The files the stopped run that saved the plan never planned: the review neither shows nor
     exports them, which must not go unsaid (the page lists only the files planned)."""
     if files := plan.never_planned:
-        say(f"veil review: {len(files)} file(s) in no plan, left as they are by this review (the run that saved "
-            f"the plan was stopped before them; redact them in a run of their own): {first_few(files)}")
+        tell(told, f"{len(files)} file(s) in no plan, left as they are by this review (the run that saved the plan "
+                   f"was stopped before them; redact them in a run of their own): {first_few(files)}")
 
 
 def run_files_checked(plan_path: Path, report: Path | None) -> Path:
@@ -338,12 +348,12 @@ def run_files_checked(plan_path: Path, report: Path | None) -> Path:
     return report_path
 
 
-def say_changed_outside(plan: Plan) -> None:
+def say_changed_outside(plan: Plan, told: list[str]) -> None:
     if plan.changed_outside:
-        say(f"veil review: the plan {plan.loaded_from}: {plan.changed_outside} (recorded in its edits)")
+        tell(told, f"the plan {plan.loaded_from}: {plan.changed_outside} (recorded in its edits)")
 
 
-def resume(plan_path: Path, sources: list[Path], overwrite: bool = False) -> Plan | None:
+def resume(plan_path: Path, sources: list[Path], told: list[str], overwrite: bool = False) -> Plan | None:
     """The saved plan of an earlier session for the same files, or None if there is none (or
     it is for other files and `overwrite` says it may be replaced)."""
     if not plan_path.exists():
@@ -355,12 +365,12 @@ def resume(plan_path: Path, sources: list[Path], overwrite: bool = False) -> Pla
                            "choose another file with --save-plan") from None
     if [real_path(m.path) for m in plan.media] != [real_path(s) for s in sources]:
         if overwrite:
-            say(f"veil review: replacing {plan_path}, a plan for other files (--overwrite)")
+            tell(told, f"replacing {plan_path}, a plan for other files (--overwrite)")
             return None
         raise SessionError(f"{plan_path} exists and is a plan for other files: continue it with --plan, "
                            "choose another file with --save-plan, or replace it with --overwrite")
     check_media(plan)
-    say_changed_outside(plan)
+    say_changed_outside(plan, told)
     say(f"resuming the review saved in {plan_path} ({len(plan.edits)} edit(s) so far)")
     return plan
 

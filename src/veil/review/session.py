@@ -66,8 +66,9 @@ class Snapshot:
 # Its last argument: whether a file at the target may be replaced.
 Renderer = Callable[[MediaPlan, Any, Any, Path, bool], FileResult]
 # Writes the audit report: veil.report.write_report in production. Its arguments: the plan, the
-# outputs written, where, whether a file there may be replaced, and the files that failed.
-ReportWriter = Callable[[Plan, dict[str, str], Path, bool, list[dict[str, str]]], None]
+# outputs written, where, whether a file there may be replaced, and the files that failed; by
+# name, `run_notes`: what the review said of itself.
+ReportWriter = Callable[..., None]
 
 
 def export_failure(error: Exception) -> str:
@@ -89,7 +90,7 @@ class ExportState:
 
 class ReviewSession:
     def __init__(self, plan: Plan, plan_path: Path, targets: list[Path], report_path: Path, overwrite: bool = False,
-                 manifest: Path | None = None):
+                 manifest: Path | None = None, run_notes: list[str] | None = None):
         if len(targets) != len(plan.media):
             raise ValueError("one output path per media file is needed")
         self.plan = plan
@@ -103,6 +104,10 @@ class ReviewSession:
         # Files found at the targets are replaced only if the user said so (--overwrite), or
         # if this session's own export wrote them: not a file that appeared during the review.
         self.overwrite = overwrite
+        # What the review said of itself rather than of one file as it started (options that acted
+        # on nothing, faces not looked for, a plan changed outside veil): into the export's report.
+        # (The list given, which the command goes on adding to after the session is made.)
+        self.run_notes = [] if run_notes is None else run_notes
         self.exported: set[Path] = set()
         self.lock = threading.RLock()
         self.revision = 0  # bumped on every change to regions: previews are cached by it, pages follow it
@@ -369,7 +374,8 @@ class ReviewSession:
                 writer.close()
         report: str | None = None
         try:
-            write_report(plan, outputs, self.report_path, self._may_replace(self.report_path), failed)
+            write_report(plan, outputs, self.report_path, self._may_replace(self.report_path), failed,
+                         run_notes=self.run_notes)
             self.exported.add(self.report_path)
             report = str(self.report_path)
         except Exception as error:
