@@ -403,6 +403,14 @@ def test_a_report_is_never_written_over_the_plan_it_renders(shared_data, tmp_pat
     run = veil_subprocess("--plan", plan, "-o", tmp_path / "out.jpg", "--save-plan", plan, "--overwrite")
     assert run.returncode == 0, run.stderr
     assert Plan.load(plan).media[0].sha256 == file_sha256(photo)
+    # Nor over the plan it saves: `--save-plan q.json --report q.html` passed as the plan claimed
+    # twice, and wrote the report's JSON over the plan (--overwrite) or its HTML alone.
+    for saved, report in ((tmp_path / "q.json", tmp_path / "q.html"), (tmp_path / "r.html", tmp_path / "r")):
+        for overwrite in ((), ("--overwrite",)):
+            run = veil_subprocess(photo, "--save-plan", saved, "--report", report, "-o", tmp_path / "new.jpg", *overwrite)
+            assert run.returncode == 2 and run.stderr.splitlines() == [
+                f"veil: the report ({saved}) would overwrite the plan"], run.stderr
+            assert not saved.exists() and not report.exists() and not (tmp_path / "new.jpg").exists()
 
 
 def stopped_plan(shared_data, tmp_path, name: str) -> tuple[Path, Path, Path, dict]:

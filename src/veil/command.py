@@ -184,7 +184,11 @@ def redact(
         run_notes.append(f"the plan {shown(plan_file)}: {plan.changed_outside} (recorded in its edits)")
         if not quiet:
             err.print(f"veil: {run_notes[-1]}")
-    written = [p for p in (save_plan, *(report_paths(report) if report else ())) if p is not None]
+    # Each by what it is, not by its name: a report named like the plan (--save-plan q.json
+    # --report q.html) must clash with it, not pass as the plan claimed twice.
+    owned = [*([(save_plan, "the plan")] if save_plan is not None else []),
+             *((path, "the report") for path in (report_paths(report) if report else ()))]
+    written = [path for path, _ in owned]
     audit = AuditFiles(save_plan, report)
     say_at_stop(audit.said())
     run_files = [*written, *([manifest] if manifest is not None else [])]
@@ -231,9 +235,9 @@ def redact(
         # again in place by --save-plan, it stays a plan.)
         if plan_file is not None and (save_plan is None or claim_key(save_plan) != claim_key(plan_file)):
             claims.claim(plan_file, "the plan rendered (--plan)", run_file=True)
-        for path in written:  # the manifest is claimed below, as itself
-            claims.claim(path, "the plan" if path == save_plan else "the report", run_file=True)
-            check_writable(path, overwrite, "the plan" if path == save_plan else "the report", run_file=True)
+        for path, what in owned:  # the manifest is claimed below, as itself
+            claims.claim(path, what, run_file=True)
+            check_writable(path, overwrite, what, run_file=True)
         if manifest is not None:  # appended to, never replaced: it is the run's memory
             claims.claim(manifest, "the manifest", run_file=True)
             check_writable(manifest, True, "the manifest", appended=True)
