@@ -325,6 +325,24 @@ def test_a_url_through_an_fsspec_cache_is_refused_before_anything_is_copied(shar
     assert not out.exists() and list(temp.iterdir()) == []
 
 
+def test_a_file_url_s_host_is_this_machine_or_refused_and_chains_are_refused(shared_data, tmp_path, monkeypatch):
+    """file://localhost/abs/out.jpg was written to ./localhost/abs/out.jpg, and file://otherhost/...
+    under the current folder too, exit 0; a zip member's output was named after its archive."""
+    source = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out" / "a.jpg"
+    assert veil(f"file://localhost{source}", "-o", f"file://LOCALHOST{out}").exit_code == 0
+    assert out.is_file() and not (tmp_path / "localhost").exists() and not (tmp_path / "LOCALHOST").exists()
+    for named, refused in (((source, "-o", f"file://otherhost{tmp_path}/b.jpg"), f"file://otherhost{tmp_path}/b.jpg"),
+                           ((f"local://otherhost{source}", "-o", tmp_path / "b.jpg"), "local:// names a host"),
+                           ((f"zip://a.jpg::{url_of(tmp_path / 'in.zip')}", "-o", tmp_path / "b.jpg"),
+                            "chained URLs (an archive's member, zip://a.jpg::...) are not taken")):
+        result = run_veil(*named)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2 and len(lines) == 1 and refused in lines[0], result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]
+
+
 def test_an_output_folder_inside_the_input_is_passed_over_however_it_is_spelled(shared_data, tmp_path):
     copy_in(shared_data, TWO_PEOPLE, tmp_path / "in")
     for source, output in ((tmp_path / "in", url_of(tmp_path / "in" / "out1")),

@@ -94,6 +94,19 @@ class Url:
                               "a cache folder of fsspec's that a killed run leaves behind and no veil run removes "
                               "(veil fetches each file into a temporary folder of its own anyway): name the URL "
                               f"without {cache}::")
+        if len(pieces) > 1:
+            # A chain's path is read as one path: outputs were named after the archive (two of its
+            # members one output) and written where no one asked.
+            raise RemoteError(f"{shown(text)}: chained URLs (an archive's member, zip://a.jpg::...) are not taken: "
+                              "extract the files first")
+        if protocol.lower() in LOCAL:
+            host = rest.partition("/")[0]
+            if host.lower() == "localhost":  # RFC 8089: file://localhost/path is file:///path
+                rest = rest[len(host):]
+            elif host:  # taken as a folder of that name here, it wrote under the current folder
+                raise RemoteError(f"{shown(text)}: {protocol}:// names a host ({shown(host)}): veil reads and "
+                                  f"writes this machine's files only: write {protocol}:///path (three slashes) or the "
+                                  "path itself")
         url = cls(protocol, PurePosixPath(rest))
         url.filesystem()
         return url
