@@ -417,10 +417,19 @@ def test_a_killed_runs_record_never_hides_another_output_that_stands(shared_data
 
 def test_a_refused_cluster_leaves_nothing(shared_data, tmp_path):
     photos(shared_data, tmp_path / "in", 2)
-    for cluster in ("local:0", "bogus"):
+    for cluster in ("local:0", "bogus", "local:²"):  # ("²" passed str.isdigit, then int() failed: "a bug in veil")
         refused = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster", cluster)
         assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
+        assert "bug" not in refused.stderr, refused.stderr
         assert not (tmp_path / "out").exists()  # nor the manifest the run would have kept there
+
+
+def test_a_local_cluster_starts_no_more_workers_than_there_are_files():
+    # local:64 for local:4 started 64 detectors for one photo; local:99999999999 took the memory.
+    from veil.cluster import connect
+
+    with connect("local:6", 2) as client:
+        assert len(client.nthreads()) == 2
 
 
 def test_an_interrupted_run_resumes_where_it_stopped(shared_data, tmp_path):

@@ -732,6 +732,26 @@ def test_the_same_review_command_again_resumes_and_says_detection_is_not_run_aga
     assert "was detected without --accurate" in said and "was looked at for face" in said
 
 
+def test_a_review_refuses_a_busy_port_a_missing_file_and_a_file_its_plan_lacks_before_any_work(
+        detected_plan: Path, tmp_path: Path):
+    # A port in use was "unexpected OSError ... a bug in veil", after the whole detection; a file
+    # named beside --plan was passed by unsaid; a missing file was "not a photo, video or sound file".
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    other = shutil.copy(PHOTO, tmp_path / "other.jpg")
+    for args, said in (((PHOTO, "--save-plan", tmp_path / "busy.json", "--port", port),
+                        f"veil review: cannot listen on 127.0.0.1:{port}: Address already in use: choose another --port"),
+                       ((tmp_path / "gone.jpg",), "veil review: " + str(tmp_path / "gone.jpg") + ": no such file"),
+                       (("--plan", detected_plan, other, "--save-plan", tmp_path / "p.json"),
+                        f"veil review: {other} is not in the plan {detected_plan}")):
+        result = CliRunner().invoke(review_app, [*map(str, args), "--no-browser"])
+        assert result.exit_code == 2 and said in result.output, result.output
+    busy.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.jpg"]
+
+
 def test_the_review_takes_the_encoding_options_as_the_command_does(detected_plan: Path, tmp_path: Path):
     # A review exports its videos and photos: their codec, quality, subtitles and colour profile are
     # the reviewer's choice as on the command line (its messages name these options, and a plan with

@@ -978,6 +978,24 @@ def test_a_reader_that_closes_stderr_changes_neither_the_work_nor_the_exit_code(
     assert outcomes == {"b.jpg": "ok", "c.jpg": "ok", "notes.txt": "skipped", **({"a.jpg": "failed"} if broken else {})}
 
 
+def test_stdout_that_cannot_be_written_and_odd_terminals_and_values_get_one_clear_line(shared_data, tmp_path):
+    """--json into a full disk was lost without a word, exit 0; --version there was "a bug in
+    veil"; COLUMNS=0 silenced every line, errors included; '#-1-1-1' as a colour was "a bug in veil"."""
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    command = [sys.executable, "-m", "veil"]
+    with open("/dev/full", "w") as full:
+        for args, what in (((photo, "--json", "--dry-run"), "the --json answer"), (("--version",), "the version")):
+            run = subprocess.run([*command, *map(str, args)], stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+            assert run.returncode == 1 and (f"veil: {what} could not be written to standard output: No space left on "
+                                            "device") in run.stderr, run.stderr
+    run = subprocess.run([*command, str(tmp_path / "gone.jpg")], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "COLUMNS": "0"})
+    assert run.returncode == 1 and "gone.jpg: no such file" in run.stderr, run.stderr
+    for colour in ("#-1-1-1", "+f+f+f", "#12345"):
+        run = veil_subprocess(photo, "--dry-run", "--color", colour)
+        assert run.returncode == 2 and f"{colour!r} is not a colour" in run.stderr and "bug" not in run.stderr, run.stderr
+
+
 def test_a_dead_workers_folders_are_removed_only_when_no_process_holds_them(tmp_path, monkeypatch):
     """After a worker process died, the folders named for its process id go, unless some live
     process holds them (a run in another container sharing the temp folder, whose ids mean nothing

@@ -16,6 +16,7 @@ process: its failure is the run's either way.
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
@@ -63,7 +64,7 @@ def local_workers(cluster: str) -> int | None:
     if not cluster.startswith(LOCAL_CLUSTER):
         return None
     count = cluster.removeprefix(LOCAL_CLUSTER)
-    if not count.isdigit() or int(count) < 1:
+    if not re.fullmatch("[0-9]+", count) or int(count) < 1:  # (str.isdigit takes "²", which int() refuses)
         raise BatchError(f"--cluster {cluster}: write local:N with N worker processes, e.g. local:4")
     return int(count)
 

@@ -60,7 +60,7 @@ def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileR
     the run is over, they are removed (another machine's folders are its own to clean)."""
     workers: set[int] = set()  # a local cluster's worker processes are this process's children
     try:
-        with connect(cluster) as client:
+        with connect(cluster, len(tasks)) as client:
             client.register_plugin(DetectorThreads(workers_per_host(client)))
             # Enough in flight to keep every worker thread busy, not the whole run: a million
             # tasks submitted at once would sit in the scheduler's memory.
@@ -117,10 +117,13 @@ def security_kept_in(folder: Path) -> Security:
 
 
 @contextmanager
-def connect(cluster: str) -> Iterator[Client]:
-    """A client of the scheduler at `cluster`, or of a LocalCluster of N one-thread workers."""
+def connect(cluster: str, files: int | None = None) -> Iterator[Client]:
+    """A client of the scheduler at `cluster`, or of a LocalCluster of N one-thread workers, no more
+    than there are `files` (as --jobs: a slip of local:64 for local:4 started 64 detectors for one
+    photo, and local:99999999999 took the machine's memory)."""
     count = local_workers(cluster)
     if count is not None:
+        count = min(count, files or count)
         # Worker losses are reported as each file's result; Dask's own logs about them, and
         # about workers losing the scheduler as the cluster shuts down, are tracebacks for nobody.
         logging.getLogger("distributed").setLevel(logging.CRITICAL)

@@ -12,6 +12,7 @@ unexpected error is one line naming the file, and the exit code is 2.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -84,15 +85,25 @@ def tell_refusal(message: str, exit_code: int, as_json: bool,
         print_json_error(message, exit_code, skipped_files=skipped_files)
 
 
-def print_json(answer: dict, indent: int | None = None) -> None:
+def print_json(answer: dict, indent: int | None = None) -> bool:
     """--json's answer on stdout, a name that is not UTF-8 given as `readable_anywhere` says. A
     reader that closed the pipe, or a terminal that closed (EIO), must change neither the exit code
     (which says how the files went) nor turn the exit into a traceback (typer's own guard turns it
-    into exit code 1)."""
+    into exit code 1). An answer lost otherwise (a full disk, /dev/full) is said, and False."""
+    return write_stdout(json.dumps(readable_anywhere(answer), indent=indent), "the --json answer")
+
+
+def write_stdout(text: str, what: str) -> bool:
+    """`text` on stdout; where it could not be written for a reason other than its reader being
+    gone, `what` is said on stderr as not written, and False."""
     try:
-        print(json.dumps(readable_anywhere(answer), indent=indent), flush=True)
-    except OSError:
+        print(text, flush=True)
+    except OSError as error:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout again at exit
+        if not isinstance(error, BrokenPipeError) and error.errno != errno.EIO:
+            err.print(f"veil: {what} could not be written to standard output: {error.strerror or error}")
+            return False
+    return True
 
 
 def skipped_json(skipped: list[Skipped]) -> list[dict[str, str]]:
@@ -114,8 +125,7 @@ def print_json_error(message: str, exit_code: int, finished: list[dict] | None =
 
 def show_version(value: bool) -> None:
     if value:
-        print(f"veil {__version__}")
-        raise typer.Exit()
+        raise typer.Exit(0 if write_stdout(f"veil {__version__}", "the version") else 1)
 
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]},
@@ -339,10 +349,11 @@ def redact(
         stop.not_written = not_written
         raise stop
     run_notes += advice
-    print_summary(results, skipped, not_written, run_notes, time.monotonic() - started, quiet, as_json, dry_run)
+    answered = print_summary(results, skipped, not_written, run_notes, time.monotonic() - started, quiet, as_json,
+                             dry_run)
     for note in advice if not (quiet or as_json) else ():  # advice, not a warning: --quiet runs stay silent
         err.print(f"veil: {note}")
-    if not_written or any(r.error for r in results):
+    if not_written or any(r.error for r in results) or not answered:
         raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
 
 
@@ -667,10 +678,10 @@ def wrote(what: str, path: Path, write: Callable[[], None]) -> str | None:
 
 
 def print_summary(results: list[FileResult], skipped: list[Skipped], not_written: list[dict[str, str]],
-                  run_notes: list[str], seconds: float, quiet: bool, as_json: bool, dry_run: bool) -> None:
+                  run_notes: list[str], seconds: float, quiet: bool, as_json: bool, dry_run: bool) -> bool:
     """The run's summary; `not_written`: the plan or report asked for that could not be written
     (`write_run_files`); `run_notes`: what the run said of itself before its files (said then on
-    stderr, and given again in `--json`'s answer)."""
+    stderr, and given again in `--json`'s answer). False where `--json`'s answer was lost."""
     failed = [r for r in results if r.error]
     regions = sum(r.regions for r in results)
     # Per kind where every file's count is known (an older veil's manifest records only a total).
@@ -679,7 +690,7 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], not_written
                for kind in sorted({k for r in results for k in r.by_kind})} if known else {}
     done = sum(r.already_done for r in results)
     if as_json:
-        print_json({
+        return print_json({
             "files": len(results), "failed": len(failed), "skipped": len(skipped), "already_done": done,
             # Regions hidden: faces, and those of every kind (--hide) per kind.
             "faces": by_kind.get("face", 0) if known else None, "regions": regions,
@@ -691,7 +702,6 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], not_written
             "not_written": not_written,
             "notes": run_notes,
         }, indent=1)
-        return
     for r in results:
         for note in r.notes:
             if note.warning or not quiet:
@@ -710,6 +720,7 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], not_written
     if len(results) > 1:
         for r in failed:
             err.print(f"  failed: {shown(r.source)}: {r.error}")
+    return True
 
 
 def result_json(r: FileResult) -> dict[str, Any]:

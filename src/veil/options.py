@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
@@ -82,12 +83,9 @@ def parse_color(text: str) -> tuple[int, int, int]:
     named = {"black": (0, 0, 0), "white": (255, 255, 255), "gray": (128, 128, 128), "grey": (128, 128, 128)}
     if text.lower() in named:
         return named[text.lower()]
-    hexa = text.lstrip("#")
-    if len(hexa) == 6:
-        try:
-            return tuple(int(hexa[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
-        except ValueError:
-            pass
+    hexa = text.removeprefix("#")
+    if re.fullmatch("[0-9a-fA-F]{6}", hexa):  # (int(x, 16) takes signs, spaces and other scripts' digits)
+        return tuple(int(hexa[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
     raise typer.BadParameter(f"{text!r} is not a colour: use black, white, gray or #RRGGBB")
 
 

@@ -21,6 +21,8 @@ class StderrConsole(Console):
         # Messages name user files: no markup or emoji codes ("photo [edited].jpg" must print as
         # is), and no wrapping, so each message stays on one line whatever the terminal width.
         super().__init__(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
+        if self.width < 1:  # COLUMNS=0: Rich printed nothing at all, errors and the review's address included
+            self.width = 80
 
     def _check_buffer(self) -> None:
         """Rich's writing of what was printed, where a broken pipe is its one failure it handles."""

@@ -104,6 +104,12 @@ def review(
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, hide=parse_hide_option(hide),
                         salvage=salvage)
     told = say_what_dead_runs_left(err.print)
+    try:  # before detection, which can take minutes: a port in use is said at once
+        listening = listening_socket(port)
+    except OSError as error:
+        say(f"veil review: cannot listen on 127.0.0.1:{port}: {error.strerror or error}"
+            + (": choose another --port, or 0 for any free one" if port else ""))
+        raise typer.Exit(2) from None
     lock = PlanLock()
     try:
         try:
@@ -125,7 +131,7 @@ def review(
             # Left by a review or run killed outright (SIGKILL, power loss) while it wrote them.
             tell(told, f"{len(stale)} unfinished output(s) of an interrupted export or run lie beside this "
                        f"review's outputs, e.g. {shown(stale[0])}: remove them")
-        server = ReviewServer(session, port)
+        server = ReviewServer(session, listening=listening)
         say(f"plan file (saved after every edit): {session.plan_path}")
         say(f"review page (a one-time address; a new one is printed when it is used): {server.url}")
         say("press Ctrl+C to stop the server")
@@ -145,6 +151,7 @@ def review(
                 if cut_short := session.export_stopped():
                     say(f"veil review: WARNING: {cut_short}")
     finally:
+        listening.close()
         lock.release()
 
 
@@ -230,6 +237,10 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         except PlanError as error:
             raise SessionError(f"{shown(plan_file)}: {error}") from None
         check_media(plan)
+        planned_paths = {real_path(m.path) for m in plan.media}
+        if outside := [p for p in paths if real_path(p) not in planned_paths]:  # the review would pass them by unsaid
+            raise SessionError(f"{shown(outside[0])} is not in the plan {shown(plan_file)}: review it without --plan, "
+                               "or leave it out")
         say_changed_outside(plan, told)
         say_never_planned(plan, told)
         given(plan, False)
@@ -249,8 +260,10 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         if not inputs:
             raise SessionError("no photos or videos given (or found in the folders given)")
         for item in inputs:  # said before the plan is locked or read: the name is what is wrong
+            if not item.source.exists():
+                raise SessionError(f"{shown(item.source)}: no such file")
             if item.kind is None or not item.source.is_file():
-                raise SessionError(f"{item.source}: not a photo, video or sound file")
+                raise SessionError(f"{shown(item.source)}: not a photo, video or sound file")
         first = inputs[0].source
         plan_path = real_path(save_plan or first.with_name(first.name + PLAN_SUFFIX))
         hold(plan_path)
@@ -485,15 +498,26 @@ def check_folder_writable(folder: Path, message: str) -> None:
         raise SessionError(message.format(folder))
 
 
-class ReviewServer:
-    """uvicorn serving one session on 127.0.0.1 (loopback only), on a port bound up front."""
-
-    def __init__(self, session: ReviewSession, port: int = 0):
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind(("127.0.0.1", port))
+def listening_socket(port: int) -> socket.socket:
+    """A socket listening on 127.0.0.1 (loopback only) at `port` (0: any free one)."""
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(("127.0.0.1", port))
         # Listening before the address is printed: a browser opened at once must not be refused.
-        self.socket.listen()
+        listening.listen()
+    except OSError:
+        listening.close()
+        raise
+    return listening
+
+
+class ReviewServer:
+    """uvicorn serving one session on 127.0.0.1 (loopback only), on a port bound up front
+    (`listening`, or one bound here at `port`)."""
+
+    def __init__(self, session: ReviewSession, port: int = 0, listening: socket.socket | None = None):
+        self.socket = listening if listening is not None else listening_socket(port)
         self.port = self.socket.getsockname()[1]
         self.token = secrets.token_urlsafe(24)  # the cookie's value: never in an address or on a command line
         self.codes = LaunchCodes(self.announce)
