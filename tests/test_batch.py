@@ -422,6 +422,10 @@ def test_a_refused_cluster_leaves_nothing(shared_data, tmp_path):
         assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
         assert "bug" not in refused.stderr, refused.stderr
         assert not (tmp_path / "out").exists()  # nor the manifest the run would have kept there
+    # --jobs beside --cluster was passed by unsaid.
+    refused = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster", "local:2", "--jobs", "2")
+    assert refused.returncode == 2 and "use either --jobs or --cluster, not both" in refused.stderr, refused.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_local_cluster_starts_no_more_workers_than_there_are_files():

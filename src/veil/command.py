@@ -168,6 +168,9 @@ def redact(
     started = time.monotonic()
     if output is not None and output_dir is not None:
         raise typer.BadParameter("use either -o or --output-dir, not both")
+    if jobs is not None and cluster is not None:  # a cluster's workers are its own: --jobs was passed by unsaid
+        raise typer.BadParameter("use either --jobs or --cluster, not both (a cluster runs as many files at once as "
+                                 "it has workers)")
     if "" in (output, output_dir):  # Path("") is the current folder: never meant
         raise typer.BadParameter(f"{'-o' if output == '' else '--output-dir'} names nothing (an empty name)")
     if not paths and plan_file is None:
