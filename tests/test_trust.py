@@ -994,6 +994,14 @@ def test_stdout_that_cannot_be_written_and_odd_terminals_and_values_get_one_clea
     for colour in ("#-1-1-1", "+f+f+f", "#12345"):
         run = veil_subprocess(photo, "--dry-run", "--color", colour)
         assert run.returncode == 2 and f"{colour!r} is not a colour" in run.stderr and "bug" not in run.stderr, run.stderr
+    # An option of one value typed twice: click took the last without a word (`--voice mute ...
+    # --voice keep` kept the voices).
+    for args, said in (((photo, "--voice", "mute", "--dry-run", "--voice", "keep"), "veil: --voice given more"),
+                       ((photo, "-qo", tmp_path / "a.jpg", "--output=b.jpg"), "veil: --output given more"),
+                       (("review", photo, "--port", "1", "--no-browser", "--port=2"), "veil review: --port given more")):
+        run = veil_subprocess(*args)
+        assert run.returncode == 2 and run.stderr.startswith(said) and len(run.stderr.splitlines()) == 1, run.stderr
+    assert not (tmp_path / "a.jpg").exists() and not (tmp_path / "b.jpg").exists()
 
 
 def test_a_dead_workers_folders_are_removed_only_when_no_process_holds_them(tmp_path, monkeypatch):

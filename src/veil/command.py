@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -741,31 +742,52 @@ def speech_summary(result: FileResult) -> dict:
     return {"speech_seconds": record["speech_seconds"], "speech_segments": record["segments"]} if record else {}
 
 
-def long_options(args: list[str]) -> set[str]:
-    """The long options given (--json, --report), looked for by hand because a run refused while its
-    options are parsed must still answer in JSON, and one stopped then must say that it wrote no
-    report. Read as click reads options: the word after an option that takes a value is that value
-    (`-o --json` names an output file), in a cluster of short options (`-qo`) the first that takes
-    a value takes the rest of the word, or the next word when it comes last, and nothing after `--`
-    is an option."""
-    takes_value = {name for param in typer.main.get_command(app).params if isinstance(param, typer.core.TyperOption)
-                   and not param.is_flag and not param.count for name in param.opts + param.secondary_opts}
-    given: set[str] = set()
+def typed_options(args: list[str], command: typer.core.TyperCommand) -> list[typer.core.TyperOption]:
+    """Each option in `args`, once for every time it is typed, read as click reads options: the
+    word after an option that takes a value is that value (`-o --json` names an output file), in a
+    cluster of short options (`-qo`) the first that takes a value takes the rest of the word, or
+    the next word when it comes last, and nothing after `--` is an option."""
+    named = {name: param for param in command.params if isinstance(param, typer.core.TyperOption)
+             for name in param.opts + param.secondary_opts}
+    typed: list[typer.core.TyperOption] = []
     words = iter(args)
     for word in words:
         if word == "--":
             break
         if word.startswith("--"):
-            given.add(word.split("=", 1)[0])
-        if word in takes_value:
-            next(words, None)
-        elif word.startswith("-") and not word.startswith("--"):
+            if (option := named.get(word.split("=", 1)[0])) is not None:
+                typed.append(option)
+                if takes_value(option) and "=" not in word:
+                    next(words, None)
+        elif word.startswith("-"):
             for position, letter in enumerate(word[1:], 1):
-                if f"-{letter}" in takes_value:
+                if (option := named.get(f"-{letter}")) is None:
+                    break
+                typed.append(option)
+                if takes_value(option):
                     if position == len(word) - 1:
                         next(words, None)
                     break
-    return given
+    return typed
+
+
+def takes_value(option: typer.core.TyperOption) -> bool:
+    return not option.is_flag and not option.count
+
+
+def long_options(args: list[str]) -> set[str]:
+    """The long options given (--json, --report), looked for by hand because a run refused while its
+    options are parsed must still answer in JSON, and one stopped then must say that it wrote no
+    report."""
+    return {name for option in typed_options(args, typer.main.get_command(app)) for name in option.opts
+            if name.startswith("--")}
+
+
+def typed_twice(args: list[str], command: typer.core.TyperCommand) -> str | None:
+    """The first option of one value typed more than once (`--voice mute ... --voice keep`): click
+    takes the last without a word, and a wrapper's or a habit's option would undo the one meant."""
+    counts = Counter(option for option in typed_options(args, command) if takes_value(option) and not option.multiple)
+    return next((max(option.opts, key=len) for option, count in counts.items() if count > 1), None)
 
 
 def main() -> None:
@@ -789,9 +811,15 @@ def main() -> None:
             from veil.review.cli import review_app
 
             sys.argv.pop(1)
+            if twice := typed_twice(sys.argv[1:], typer.main.get_command(review_app)):
+                tell_refusal(f"{twice} given more than once: give it once", 2, False, command="veil review")
+                sys.exit(2)
             # Not standalone: a mistyped option is said by the handler below, as the command's are.
             sys.exit(review_app(prog_name="veil review", standalone_mode=False))
         else:
+            if twice := typed_twice(sys.argv[1:], typer.main.get_command(app)):
+                tell_refusal(f"{twice} given more than once: give it once", 2, as_json)
+                sys.exit(2)
             if any("memory://" in arg for arg in sys.argv[1:]):
                 # fsspec's memory:// lives inside one process (a library caller's): from the
                 # command line, outputs written there would be gone when veil ends.
