@@ -1151,12 +1151,25 @@ def test_undo_and_redo(client: TestClient, session: ReviewSession):
     assert client.post("/api/redo", json={"media": 0}).json()["redone"] == "delete_region"
     assert [r.id for r in saved(session).media[0].regions] == ["f2"]
     assert 0 in saved(session).media[1].region(track).boxes
+    # An undo of the last change the page saw, after another window's change: that change was
+    # undone instead (a face drawn there left unhidden), and neither window was told.
+    seen = client.get("/api/state").json()["revision"]
+    client.post("/api/media/0/regions", json={"frame": 0, "shape": "box", "box": [20, 500, 120, 600]})
+    stale = client.post("/api/undo", json={"media": 0, "revision": seen})
+    assert stale.status_code == 400 and "changed in another window since this page showed it: nothing was undone" \
+        in stale.text
+    assert len(saved(session).media[0].regions) == 2
+    now = client.get("/api/state").json()["revision"]
+    assert client.post("/api/undo", json={"media": 0, "revision": now}).json()["undone"] == "add_region"
+    assert client.post("/api/redo", json={"media": 0, "revision": seen}).status_code == 400
+    assert [r.id for r in saved(session).media[0].regions] == ["f2"]
     # A new edit clears what could be redone.
     client.post("/api/media/0/regions/f2/shape", json={"shape": "box"})
     assert client.get("/api/state").json()["redo"] is None
     actions = [(e.action, e.detail.get("action")) for e in saved(session).edits]
     assert actions == [("delete_region", None), ("delete_box", None), ("undo", "delete_box"),
-                       ("undo", "delete_region"), ("redo", "delete_region"), ("set_shape", None)]
+                       ("undo", "delete_region"), ("redo", "delete_region"), ("add_region", None),
+                       ("undo", "add_region"), ("set_shape", None)]
 
 
 def test_the_report_names_the_region_each_undo_and_redo_changed_and_what_a_deletion_removed(

@@ -741,10 +741,14 @@ def test_a_second_window_follows_the_plan_and_undo_stays_on_the_file_shown(page,
     page.click("#to-gallery")
     page.locator(".card[data-index='1']").click()
     page.wait_for_function("() => document.getElementById('frame').src.includes('/media/1/')")
-    page.keyboard.press("Control+Z")
+    with page.expect_request("**/api/undo") as sent:
+        page.keyboard.press("Control+Z")
     page.wait_for_selector("#status.error")
     assert "open it to undo it" in page.inner_text("#status")
     assert [r["id"] for r in api_media(page, 0)["regions"]] == ["f2"]
+    # The undo names the revision the page showed: after another window's change the server
+    # refuses it, rather than undo that change in its place.
+    assert sent.value.post_data_json == {"media": 1, "revision": page.evaluate("S.state.revision")}
 
 
 def test_a_video_of_non_square_pixels_is_shown_as_players_show_it(page, tmp_path):

@@ -176,9 +176,11 @@ class Empty(Body):
 
 
 class Shown(Body):
-    """The body of undo and redo: the file on the reviewer's screen (none: the gallery)."""
+    """The body of undo and redo: the file on the reviewer's screen (none: the gallery), and the
+    plan's revision the page showed (none: not checked)."""
 
     media: int | None = None
+    revision: int | None = None
 
 
 class AddRegion(Body):
@@ -452,11 +454,13 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
 
     @app.post("/api/undo")
     def undo(data: JsonObject) -> dict[str, Any]:
-        return {"undone": session.undo(Shown.model_validate(data).media), **state()}
+        shown = Shown.model_validate(data)
+        return {"undone": session.undo(shown.media, shown.revision), **state()}
 
     @app.post("/api/redo")
     def redo(data: JsonObject) -> dict[str, Any]:
-        return {"redone": session.redo(Shown.model_validate(data).media), **state()}
+        shown = Shown.model_validate(data)
+        return {"redone": session.redo(shown.media, shown.revision), **state()}
 
     @app.get("/api/plan")
     def get_plan() -> Response:

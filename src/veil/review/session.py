@@ -286,13 +286,14 @@ class ReviewSession:
                       reason)
         return not_taken
 
-    def undo(self, shown: int | None = None) -> str:
+    def undo(self, shown: int | None = None, seen: int | None = None) -> str:
         """Undo the last change; `shown`: the file on the reviewer's screen, the only one an undo
-        may change (a change to another file would be undone out of sight)."""
-        return self._step(self.undo_stack, self.redo_stack, "undo", shown)
+        may change (a change to another file would be undone out of sight); `seen`: the revision
+        the reviewer's page showed, whose last change is the one it offers to undo."""
+        return self._step(self.undo_stack, self.redo_stack, "undo", shown, seen)
 
-    def redo(self, shown: int | None = None) -> str:
-        return self._step(self.redo_stack, self.undo_stack, "redo", shown)
+    def redo(self, shown: int | None = None, seen: int | None = None) -> str:
+        return self._step(self.redo_stack, self.undo_stack, "redo", shown, seen)
 
     def step_label(self, stack: list[Snapshot]) -> str | None:
         """What undo or redo would change next: the action and the file (None: nothing)."""
@@ -464,8 +465,14 @@ class ReviewSession:
         del self.undo_stack[:-UNDO_LIMIT]
         self.redo_stack.clear()
 
-    def _step(self, source: list[Snapshot], target: list[Snapshot], action: str, shown: int | None) -> str:
+    def _step(self, source: list[Snapshot], target: list[Snapshot], action: str, shown: int | None,
+              seen: int | None) -> str:
         with self.lock:
+            if seen is not None and seen != self.revision:
+                # Another window changed the plan since: its change, not the one this page named,
+                # would be undone (a face drawn there left unhidden, and not a word to it).
+                raise EditError(f"the plan was changed in another window since this page showed it: nothing was "
+                                f"{action}ne; the page now shows the change, {action} again if it is still meant")
             if not source:
                 raise EditError(f"nothing to {action}")
             touched = list(source[-1].regions)

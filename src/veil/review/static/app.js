@@ -655,9 +655,16 @@ function keepVisible() {
     () => say(`${id} kept ${what}, for the reason given (Ctrl+Z undoes this)`));
 }
 
-// The server undoes only a change to the file on screen: one to another file is named instead.
-function undo() { return edit("POST", "api/undo", { media: S.media ? S.media.index : null }, (a) => say(`undid ${a.undone}`)); }
-function redo() { return edit("POST", "api/redo", { media: S.media ? S.media.index : null }, (a) => say(`redid ${a.redone}`)); }
+// The server undoes only a change to the file on screen (one to another file is named instead),
+// and only the one this page offers: after a change in another window it refuses, and the page follows.
+function step(path, action, said) {
+  const body = { media: S.media ? S.media.index : null, revision: S.state ? S.state.revision : null };
+  return edit("POST", path, body, said).then((answer) => answer || followOtherWindows(
+    `Nothing was ${action}: the plan was changed in another window, and this page now shows it. ` +
+    `Press it again if it is still meant.`));
+}
+function undo() { return step("api/undo", "undone", (a) => say(`undid ${a.undone}`)); }
+function redo() { return step("api/redo", "redone", (a) => say(`redid ${a.redone}`)); }
 
 // --- pointer: select, move, resize, draw ------------------------------------------
 
@@ -1043,7 +1050,7 @@ async function start() {
 // show regions deleted there as still hidden.
 const OTHER_WINDOWS_MS = 2000;
 
-async function followOtherWindows() {
+async function followOtherWindows(said) {
   if (S.busy || !S.state) return;
   let state;
   try {
@@ -1066,7 +1073,7 @@ async function followOtherWindows() {
   }
   if (S.selected && !regionById(S.selected) && !segmentById(S.selected)) S.selected = null;
   drawAll();
-  say("The plan was changed in another window; this page now shows it.");
+  say(said || "The plan was changed in another window; this page now shows it.", Boolean(said));
 }
 
 start();
