@@ -418,6 +418,52 @@ def test_a_plan_state_an_edit_here_overtook_is_not_taken_for_another_windows(pag
     assert regions_on_screen(page) == ["f1", "f2", "r3"]
 
 
+def test_a_frame_s_picture_still_loading_is_dimmed_and_not_drawn_on(page, served):
+    """Stepped to a frame whose picture had not come yet, the page showed the frame before's
+    picture under the new frame's number and boxes, and a box drawn over it was saved for the new
+    frame, placed by a picture that was not its own."""
+    server, _ = served
+    media = open_file(page, server, 1)
+    page.wait_for_function("() => document.getElementById('frame').complete")
+    held: list = []
+    page.route("**/frame/7.jpg*", lambda route: held.append(route))
+    page.evaluate("seek(7)")
+    page.wait_for_function("() => document.getElementById('frame-label').textContent.startsWith('frame 7 ')")
+    assert "loading" in page.get_attribute("#frame", "class")
+    before = len(api_media(page, 1)["regions"])
+    drag(page, media, (20, 20), (120, 120))
+    assert "still loading. Nothing was changed" in page.inner_text("#status")
+    assert len(api_media(page, 1)["regions"]) == before
+    while not held:
+        page.wait_for_timeout(100)
+    held[0].continue_()
+    page.unroute("**/frame/7.jpg*")
+    page.wait_for_function("() => !document.getElementById('frame').classList.contains('loading')")
+    drag(page, media, (20, 20), (120, 120))
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('added')")
+    added = [r for r in api_media(page, 1)["regions"] if r["source"] != "detector"]
+    assert [b[0] for b in added[-1]["boxes"]] == [7]
+    # The same frame's picture again (the other view) is no other frame's: not dimmed.
+    page.check("input[name=view][value=original]")
+    assert "loading" not in (page.get_attribute("#frame", "class") or "")
+
+
+def test_a_page_whose_server_stopped_says_so_and_claims_no_export(page, served):
+    """With the server stopped, every change said "Failed to fetch", and Export showed "Rendering 0
+    of 1 file(s)..." for good."""
+    server, _ = served
+    media = open_file(page, server, 0)
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
+    server.stop()
+    drag(page, media, (20, 20), (120, 120))
+    page.wait_for_function("() => document.getElementById('status').textContent.includes('not running')")
+    assert "this change was not made" in page.inner_text("#status")
+    page.click("#export")
+    page.wait_for_function("() => document.getElementById('export-status').textContent.startsWith('Not known')")
+    page.wait_for_timeout(1500)
+    assert "Rendering" not in page.inner_text("#export-status")
+
+
 def test_video_review_step_delete_draw_follow_export(page, served):
     server, folder = served
     media = open_file(page, server, 1)

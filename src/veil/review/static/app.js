@@ -51,7 +51,15 @@ async function api(method, path, body) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body === undefined ? {} : body);
   }
-  const response = await fetch(path, options);
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (_) {  // the browser's own words ("Failed to fetch") named nothing the reviewer could act on
+    throw new Error(method === "GET"
+      ? "The review server is not running (stopped, or its terminal closed): start veil review again to go on."
+      : "The review server is not running (stopped, or its terminal closed): this change was not made. Start " +
+        "veil review again to go on: every change made before is saved in the plan.");
+  }
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
@@ -100,7 +108,15 @@ function withReason(body) {
 }
 
 function takeState(state) {
+  const running = state.export && state.export.state === "running";
+  const seenRunning = S.state && S.state.export && S.state.export.state === "running";
   S.state = state;
+  if (running && !seenRunning && $("export-panel").hidden) {
+    // An export this page did not start (another window's, or before a reload): edits are refused
+    // while it runs, and the page says why before one is tried.
+    $("export-panel").hidden = false;
+    pollExport();
+  }
   if (state.export && !$("export-panel").hidden) showExport(state.export);
   $("undo").disabled = !state.undo;
   $("redo").disabled = !state.redo;
@@ -272,7 +288,14 @@ function drawAll() {
   }
   const img = $("frame");
   const url = frameUrl(S.frame, S.view);
-  if (img.getAttribute("src") !== url) img.src = url;
+  if (img.getAttribute("src") !== url) {
+    img.src = url;
+    // The frame before stays on screen until this one has loaded, under this one's boxes and
+    // number: dimmed meanwhile, and not drawn on (`pictureLoading`). The same frame's picture
+    // again (after an edit, in the other view) is no other picture.
+    img.dataset.wanted = `${S.media.index}/${S.frame}`;
+    img.classList.toggle("loading", img.dataset.shown !== img.dataset.wanted);
+  }
   fitStage();
   drawOverlay();
   drawPanel();
@@ -636,6 +659,7 @@ function deleteBoxHere() {
   if (!region) return;
   if (S.media.kind === "image") return deleteRegion();
   if (!boxAt(region, S.frame)) { say(`${region.id} has no box in this frame`, true); return; }
+  if (pictureLoading()) return;
   const frame = S.frame;
   return edit("POST", `api/media/${S.media.index}/regions/${region.id}/delete-box`, withReason({ frame }),
     () => say(`removed ${region.id}'s box on frame ${frame}: that frame is not hidden there (Ctrl+Z undoes this)`));
@@ -678,8 +702,16 @@ function toImage(event) {
   return { x: Math.min(Math.max(p.x, 0), S.media.width), y: Math.min(Math.max(p.y, 0), S.media.height) };
 }
 
+// Whether the picture on screen is still another frame's (`drawAll`): a box drawn or moved over
+// it would be saved for the frame whose number is shown.
+function pictureLoading() {
+  if (!$("frame").classList.contains("loading")) return false;
+  say("Wait: this frame's picture is still loading. Nothing was changed.", true);
+  return true;
+}
+
 function onPointerDown(event) {
-  if (!S.media || event.button !== 0) return;
+  if (!S.media || event.button !== 0 || pictureLoading()) return;
   // preventDefault below keeps the focus where it was: on a radio button or the kind menu
   // clicked before, which then took Delete and the arrows as its own (a box selected on the
   // picture could not be deleted). The picture takes it, as a click anywhere else would.
@@ -742,6 +774,10 @@ function onPointerUp(event) {
   $("overlay").querySelector(".drawing")?.remove();
   if (!moved) {
     if (current.kind === "draw") select(null);
+    return;
+  }
+  if (pictureLoading()) {  // the frame changed under the drag (playing): its picture is not the one drawn on
+    drawOverlay();
     return;
   }
   if (current.kind === "draw") {
@@ -961,6 +997,9 @@ async function pollExport() {
     status = await api("GET", "api/export");
   } catch (error) {
     say(error.message, true);
+    // Not "Rendering 0 of N" for good: what the server did is not known here.
+    $("export-status").dataset.state = "unknown";
+    $("export-status").textContent = "Not known: the review server could not be reached. " + error.message;
     return;
   }
   showExport(status);
@@ -993,7 +1032,15 @@ function showExport(status) {
 
 // --- start ------------------------------------------------------------------------------
 
+function pictureLoaded() {
+  const img = $("frame");
+  img.dataset.shown = img.dataset.wanted;
+  img.classList.remove("loading");
+}
+
 async function start() {
+  $("frame").addEventListener("load", pictureLoaded);
+  $("frame").addEventListener("error", pictureLoaded);  // (said by the page's own error handling, if at all)
   $("to-gallery").addEventListener("click", showGallery);
   $("undo").addEventListener("click", undo);
   $("redo").addEventListener("click", redo);
