@@ -918,11 +918,22 @@ def test_a_damaged_jpeg_is_refused_with_stderr_closed_and_where_the_decoder_cann
 
     def no_temporary_file(*args, **kwargs):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr("veil.imagefile.tempfile.TemporaryFile", no_temporary_file)
+    monkeypatch.setattr("veil.imagefile._words_file", no_temporary_file)
     whole = read_photo(shared_data / TWO_PEOPLE)
     assert whole.damage_said == (UNHEARD,)
     with pytest.raises(ImageError, match=r"^its decoder's words could not be heard .*\(--salvage writes it as decoded\)$"):
         plan_photo(shared_data / TWO_PEOPLE, photo=whole)
+    # A file made, but that takes no word (a full temporary folder): the damaged photo was read as
+    # whole, libjpeg's warning lost, and written unrefused.
+    (tmp_path / "takes-nothing").touch()
+    monkeypatch.setattr("veil.imagefile._words_file", lambda: open(tmp_path / "takes-nothing", "rb"))
+    assert read_photo(path).damage_said == (UNHEARD,) and read_photo(shared_data / TWO_PEOPLE).damage_said == (UNHEARD,)
+    # The words are kept in memory, where a full or removed temporary folder cannot refuse them.
+    monkeypatch.undo()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "removed"))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    assert read_photo(shared_data / TWO_PEOPLE).damage_said == ()
+    assert any("Corrupt JPEG data" in line for line in read_photo(path).damage_said)
 
 
 def test_stderr_written_by_others_while_a_photo_is_decoded_reaches_the_terminal(shared_data, capfd):

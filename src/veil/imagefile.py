@@ -457,9 +457,11 @@ LIBTIFF_DAMAGE = ("JPEGLib: ", "LZWDecode:", "ZIPDecode:", "PackBitsDecode:", "F
 # inside a JPEG-compressed TIFF, as libtiff passes them on).
 LIBRARY_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid SOS", "Warning: unknown JFIF",
                     "Inconsistent progression", "Unknown Adobe", "Application transferred", "libpng ", *LIBTIFF_DAMAGE)
-# Said where the decoder's words could not be taken (no temporary file could be made): damage
-# would go unseen, so the photo is refused as a damaged one is.
-UNHEARD = "its decoder's words could not be heard (no temporary file could be made for them)"
+# Said where the decoder's words could not be taken (no file could be made or written for them):
+# damage would go unseen, so the photo is refused as a damaged one is.
+UNHEARD = "its decoder's words could not be heard (no room could be made to keep them)"
+# Written last where the decoder's words go: found whole after them, nothing written before it was refused.
+WORDS_END = b"\nveil: the decoder's words end here\n"
 # Those that say the picture data is damaged, which the decoder decodes all the same, filling in
 # what it lost: libjpeg's of bad or missing entropy-coded data ("Invalid SOS parameters for
 # sequential JPEG" and the JFIF/Adobe ones are of headers it reads past, the picture whole),
@@ -488,13 +490,14 @@ def _c_stderr_taken() -> Iterator[list[str] | None]:
     so that the user gets one that does. Anything else written there meanwhile, another
     thread's, is passed on after. One at a time: each swaps the process's stderr, and a stop
     (Ctrl-C) waits for the swap and the swap back. A file, not a pipe: a hostile PNG can make
-    libpng warn without end, and a full pipe would stop the decoder. Where no temporary file can
-    be made, nothing is swapped, and None is given: what the decoder said is not known."""
+    libpng warn without end, and a full pipe would stop the decoder. Where no such file can be
+    made, nothing is swapped, and None is given: what the decoder said is not known; where it
+    could not be written to the end (`WORDS_END`), `said` holds UNHEARD."""
     said: list[str] = []
     with _stderr_lock, contextlib.ExitStack() as stack:
         keep_stderr_open()
         try:
-            taken = stack.enter_context(tempfile.TemporaryFile())
+            taken = stack.enter_context(_words_file())
             terminal = os.dup(2)
         except OSError:
             yield None
@@ -506,15 +509,29 @@ def _c_stderr_taken() -> Iterator[list[str] | None]:
             yield said
         finally:
             with stops_held():
+                with contextlib.suppress(OSError):
+                    os.write(2, WORDS_END)
                 os.dup2(terminal, 2)
                 os.close(terminal)
             taken.seek(0)
-            for line in taken.read().decode(errors="replace").splitlines(keepends=True):
+            words = taken.read()
+            if not words.endswith(WORDS_END):  # a decoder's warning may have been refused as well: not known
+                said.append(UNHEARD)
+            for line in words.removesuffix(WORDS_END).decode(errors="replace").splitlines(keepends=True):
                 if _from_decoder(line):
                     said.append(LIBTIFF_LINE.sub(lambda found: found[1] or "libtiff: ", line.strip()))
                 elif sys.stderr is not None:
                     with contextlib.suppress(OSError, ValueError):  # a closed pipe: the line goes where it would have
                         sys.stderr.write(line)
+
+
+def _words_file() -> IO[bytes]:
+    """Where the decoder's words are taken: a file in memory where the system has them (Linux),
+    which a full or removed temporary folder cannot refuse (a file made there, but with no room
+    to write, lost a damaged JPEG's warning: the photo passed as whole); else a temporary file."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("veil-decoder-words", os.MFD_CLOEXEC), "w+b")
+    return tempfile.TemporaryFile()
 
 
 def _flush_stderr() -> None:
