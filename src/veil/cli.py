@@ -7,21 +7,30 @@ import os
 import signal
 import warnings
 
-from veil.interrupt import STOP_SIGNALS, catch_stops, no_core_dumps
-from veil.terminal import keep_stderr_open
-
 
 def main() -> None:
-    keep_stderr_open()  # before any file is opened
+    # The stop signals (veil.interrupt.STOP_SIGNALS) held back from the first moment, before even
+    # veil's own modules are imported (a Ctrl-C meanwhile ended in a traceback), until the command
+    # can say what a stop did; then caught.
+    signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+    from veil.terminal import keep_stderr_open
+
+    keep_stderr_open()  # before any file is opened and kept
+    from veil.interrupt import catch_stops, no_core_dumps
+
     no_core_dumps()
     # A library's warnings (Pillow on odd EXIF, a decompression bomb veil refuses anyway) are not
     # the user's to read: veil says what matters in its own lines. Worker processes too.
     warnings.simplefilter("ignore")
     os.environ["PYTHONWARNINGS"] = "ignore"
-    # Held back until the command can say what a stop did (a Ctrl-C while it was imported ended
-    # in a traceback), then caught.
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     catch_stops()
-    from veil.command import main as command
+    try:
+        from veil.command import main as command
+    except (ImportError, MemoryError) as error:  # a library that could not be loaded: no traceback either
+        from veil.terminal import err
 
+        lacking = " (too little memory to load it: a memory limit, ulimit -v, say)" \
+            if isinstance(error, MemoryError) or "failed to map segment" in str(error) else ""
+        err.print(f"veil: cannot start: {' '.join(str(error).split()) or type(error).__name__}{lacking}")
+        raise SystemExit(2) from None
     command()

@@ -556,7 +556,8 @@ def out_of_memory(error: BaseException) -> bool:
     """Whether the system refused memory, as `error` or an error it was raised from says it, in the
     words of each library veil runs: Python's, numpy's and PyAV's MemoryError (ENOMEM), OpenCV's
     "Insufficient memory", onnxruntime's "Failed to allocate memory", and a thread that could not
-    start (its stack is memory): Python's "can't start new thread", FFmpeg's EAGAIN (PyAV's
+    start (its stack is memory): Python's "can't start new thread", onnxruntime's "pthread_create
+    failed, error code: 12", FFmpeg's EAGAIN (PyAV's
     BlockingIOError; the EAGAIN of decoding and encoding is handled where it is asked for)."""
     each: BaseException | None = error
     seen: set[int] = set()
@@ -567,6 +568,8 @@ def out_of_memory(error: BaseException) -> bool:
                 # By its words: OpenCV sets `code` on the class, for the last cv2.error of any thread.
                 or (isinstance(each, cv2.error) and "(-4:Insufficient memory)" in str(each))
                 or (isinstance(each, (OrtFail, OrtRuntimeException)) and "Failed to allocate memory" in str(each))
+                # onnxruntime's thread pool, whose threads' stacks could not be had (ENOMEM: 12)
+                or (isinstance(each, RuntimeError) and "pthread_create failed, error code: 12" in str(each))
                 or isinstance(each, av.error.BlockingIOError)
                 or (isinstance(each, RuntimeError) and str(each) == "can't start new thread")):
             return True
