@@ -436,6 +436,19 @@ def test_a_local_cluster_starts_no_more_workers_than_there_are_files():
         assert len(client.nthreads()) == 2
 
 
+def test_a_manifest_removed_during_the_run_stops_it_saying_so(shared_data, tmp_path):
+    # The output folder deleted mid-run: the run made it again, wrote its outputs there, kept its
+    # records in the removed file, and exited 0; the next run took the outputs for the user's own.
+    photos(shared_data, tmp_path / "in", 12)
+    out = tmp_path / "out"
+    process = start_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1)
+    wait_until(lambda: len(records(out / MANIFEST)) >= 2, process)
+    shutil.rmtree(out)
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+    assert process.returncode == 2, stderr
+    assert f"cannot write the manifest {out / MANIFEST} (it was removed during the run): the run stopped" in stderr
+
+
 def test_an_interrupted_run_resumes_where_it_stopped(shared_data, tmp_path):
     inputs = photos(shared_data, tmp_path / "in", 12)
     out = tmp_path / "out"

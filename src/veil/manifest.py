@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -577,6 +578,10 @@ class ManifestWriter:
         self.records += sum(record.status != "started" for record in records)  # files' outcomes
         lines = "".join(json.dumps(readable_anywhere(asdict(record))) + "\n" for record in records)
         try:
+            if os.fstat(self.file.fileno()).st_nlink == 0:
+                # Removed (its output folder deleted mid-run): records kept in a file no name leads
+                # to are lost with the run, and a rerun took its outputs for the user's own files.
+                raise OSError(errno.ENOENT, "it was removed during the run")
             self.file.write("\n" + lines if self.mid_line else lines)
             self.file.flush()
             os.fsync(self.file.fileno())
