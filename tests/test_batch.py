@@ -575,6 +575,20 @@ def test_a_terminal_closed_mid_run_is_a_stop_and_its_exit_code_says_so(shared_da
     assert outputs_of(out) == sorted(Path(r["output"]).name for r in done)
 
 
+def test_a_run_started_to_ignore_hangups_outlives_its_terminal(shared_data, tmp_path):
+    # `nohup veil ... &`: veil took SIGHUP back, and stopped when its terminal closed.
+    inputs = photos(shared_data, tmp_path / "in", 8)
+    out = tmp_path / "out"
+    process = subprocess.Popen(veil_command(tmp_path / "in", "--output-dir", out, "--jobs", 2), env=environment(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    wait_until(lambda: len(records(out / MANIFEST)) >= 2, process)
+    process.send_signal(signal.SIGHUP)
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+    assert process.returncode == 0, stderr
+    assert len([r for r in records(out / MANIFEST) if r["status"] == "ok"]) == len(inputs)
+
+
 def _signals_caught(pid: int) -> set[int]:
     """The signals a live process has handlers for, as /proc/<pid>/status states them."""
     mask = next(int(line.split()[1], 16) for line in Path(f"/proc/{pid}/status").read_text().splitlines()

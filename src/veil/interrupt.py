@@ -79,7 +79,10 @@ def catch_stops() -> None:
     """In the main thread of the process that decides what stops: the signals become `Stopped`.
     Whatever is still listed when the interpreter exits (a review's export thread, say) goes too."""
     for signum in STOP_SIGNALS:
-        signal.signal(signum, _on_stop)
+        # One the process was started to ignore stays ignored: `nohup veil ...` must outlive the
+        # terminal, and a script's background job a Ctrl-C meant for the script's foreground.
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, _on_stop)
     if not isinstance(sys.unraisablehook, _LostStops):
         sys.unraisablehook = _LostStops(sys.unraisablehook)
     atexit.register(remove_leftovers)

@@ -548,7 +548,8 @@ class ReviewServer:
         """Serve until stopped. A closed terminal (SIGHUP) stops it as Ctrl+C does: uvicorn handles
         SIGINT and SIGTERM only, and veil's own stop, raised inside its event loop, came out as a
         traceback; it is raised again once the server has shut down."""
-        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        # Signals reach the main thread only; a review started under nohup outlives its terminal.
+        if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
             self.server.run(sockets=[self.socket])
             return
         hung_up: list[int] = []
