@@ -994,3 +994,16 @@ def test_a_rerun_names_the_manifest_beside_the_photos_as_veils_own(shared_data, 
     assert result.exit_code == 0, result.stderr
     skipped = {Path(s["path"]).name: s["reason"] for s in json.loads(result.stdout)["skipped_files"]}
     assert skipped["veil-manifest.jsonl"] == "veil's manifest, the record of a run"
+
+
+def test_an_output_whose_temporary_file_cannot_be_made_is_said_by_its_own_name(shared_data, tmp_path, monkeypatch):
+    # A disk with no inode left: the line named veil's hidden '.a.x1y2z3.partial.jpg', not the output.
+    import tempfile
+
+    def no_inode_left(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(tempfile, "mkstemp", no_inode_left)
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    result = veil(photo, "-o", tmp_path / "out.jpg")
+    assert result.exit_code == 1
+    assert f"cannot write {tmp_path / 'out.jpg'}: No space left on device" in result.output and "partial" not in result.output

@@ -631,7 +631,11 @@ def atomic_output(target: Path, overwrite: bool = True, before_commit: Callable[
     written, before the move: an exception from it leaves nothing.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    with temporary_file(target.parent, *partial_affixes(target)) as temp:
+    with contextlib.ExitStack() as made:
+        try:
+            temp = made.enter_context(temporary_file(target.parent, *partial_affixes(target)))
+        except OSError as error:  # no inode left, say: said of the output, not of its hidden name
+            raise OutputError(f"cannot write {shown(target)}: {error.strerror or error}") from None
         try:
             yield temp
         except Exception as error:
