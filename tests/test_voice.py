@@ -1218,3 +1218,18 @@ def test_channels_a_container_names_otherwise_are_said(tmp_path: Path):
     # count alone: "3 channels", said.)
     run = _veil(str(clip), "-o", str(tmp_path / "out.mov"))
     assert run.returncode == 0 and "reads back" not in run.stderr, run.stderr
+
+
+def test_no_room_for_the_scratch_check_is_said_as_such_not_as_the_format(tmp_path: Path):
+    # Under a file size limit (or with the temporary folder full), the scratch header written to
+    # check the output's format could not be written: "a .flac file cannot hold this sound (File too
+    # large): choose .m4a or .wav".
+    import resource
+
+    source = tmp_path / "talk.wav"
+    write_wav(source, np.zeros(16000 * 2, np.float32))
+    run = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(tmp_path / "out.flac"), "--voice", "mute"],
+                         capture_output=True, text=True, timeout=300,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048)))
+    assert run.returncode == 1 and "cannot check that a .flac file can hold it: no room for a scratch file in the " \
+        "temporary folder" in run.stderr and "cannot hold this sound" not in run.stderr, run.stderr

@@ -28,6 +28,7 @@ import functools
 import os
 import re
 import struct
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from av.video.frame import PictureType
 
 from veil.fferror import external_memory_failures_said, readable_packets, reason
 from veil.interrupt import temporary_folder
+from veil.names import shown
 from veil.plan import CODEC_ENCODERS, X26X_CRF_MAX, Encoding
 from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_encoded_stream, container_codecs,
                         exact_sound_end, output_layout, rate_stated)
@@ -1733,18 +1735,28 @@ def refusal_to_write(suffix: str, open_for: Callable[[Path], av.container.Output
     """Why a `suffix` file cannot hold the media, or None: `open_for(path)` opens an output
     with its streams as veil would, and its header is written to a scratch file. Veil's `own`
     refusals (a codec asked for by name that the container cannot hold) pass through."""
-    with temporary_folder("veil-check-") as folder:
-        try:
-            out = open_for(Path(folder) / f"check{suffix}")
+    try:
+        with temporary_folder("veil-check-") as folder:
             try:
-                out.start_encoding()
-            finally:
-                out.close()
-        except own:
-            raise
-        except (av.error.FFmpegError, ValueError, TypeError) as error:
-            return _muxer_refusal(error)
+                out = open_for(Path(folder) / f"check{suffix}")
+                try:
+                    out.start_encoding()
+                finally:
+                    out.close()
+            except own:
+                raise
+            except (av.error.FFmpegError, ValueError, TypeError) as error:
+                if getattr(error, "errno", None) not in NO_ROOM:
+                    return _muxer_refusal(error)
+                raise OSError(error.errno, os.strerror(error.errno)) from None
+    except OSError as error:  # the scratch file's room, not the format: "a .flac file cannot hold..." misled
+        raise own(f"cannot check that a {suffix or 'suffix-less'} file can hold it: no room for a scratch file in "
+                  f"the temporary folder {shown(Path(tempfile.gettempdir()))} ({error.strerror or error})") from None
     return None
+
+
+# The errors of a file that could not be written for want of room: space, quota, a size limit.
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def _muxer_refusal(error: Exception) -> str:
