@@ -8,6 +8,7 @@ exactly what ran. Real files, real detector, the real command.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -706,6 +707,14 @@ def test_onnxruntime_unable_to_start_its_threads_for_want_of_memory_is_said_as_s
     assert out_of_memory(error) and unexpected_error(error) == NO_MEMORY
     other = RuntimeError("pthread_create failed, error code: 22 error msg: Invalid argument")
     assert not out_of_memory(other)
+
+
+def test_running_out_of_file_descriptors_is_said_as_such():
+    # `ulimit -n 12` with --jobs 2: "unexpected OSError: [Errno 24] Too many open files; this is a bug in veil".
+    from veil.pipeline import unexpected_error
+
+    said = unexpected_error(OSError(errno.EMFILE, os.strerror(errno.EMFILE)))
+    assert said.startswith("Too many open files: the limit on open files is too low") and "bug" not in said
 
 
 def test_a_library_that_cannot_be_loaded_is_one_line_and_a_stop_at_once_no_traceback(shared_data, tmp_path):

@@ -546,9 +546,12 @@ NO_MEMORY = ("not enough memory to redact it: free memory (close other programs;
 
 
 def unexpected_error(error: BaseException) -> str:
-    """The one line for an error veil did not foresee (running out of memory aside: said as such)."""
+    """The one line for an error veil did not foresee (running out of memory, or of file
+    descriptors, aside: said as such)."""
     if out_of_memory(error):
         return NO_MEMORY
+    if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE):
+        return f"{error.strerror}: the limit on open files is too low (raise it, `ulimit -n`, or run fewer --jobs)"
     return f"unexpected {type(error).__name__}: {one_line(error)}; {REPORT_BUG}"
 
 
