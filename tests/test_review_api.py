@@ -761,7 +761,11 @@ def test_the_review_takes_the_encoding_options_as_the_command_does(detected_plan
     options = ("--crf", "30", "--codec", "H265", "--preset", "slow", "--keep-subtitles", "--keep-icc")
     said = _review_until_served("--plan", str(plan), "--output-dir", str(tmp_path), "--no-browser", *options)
     assert "press Ctrl+C" in said, said
-    assert "--keep-icc" not in said  # the plan holds a photo and a video: every option acts on one
+    # Each setting typed over the saved review's is said (the page shows the regions alone).
+    assert "veil review: --crf 30: over the saved review's the default" in said
+    assert "veil review: --codec h265: over the saved review's the default" in said
+    assert "veil review: --keep-icc on: over the saved review's off" in said, said
+    assert "not used" not in said  # the plan holds a photo and a video: every option acts on one
     encoding = Plan.load(plan).encoding
     assert (encoding.crf, encoding.codec, encoding.preset, encoding.keep_subtitles, encoding.keep_icc) == \
         (30, "h265", "slow", True, True)

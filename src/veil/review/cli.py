@@ -179,7 +179,11 @@ def take_options(plan: Plan, resumed: bool, settings: RenderSettings, encoding: 
     """The options typed on the command line, into a saved plan (see `with_options_given`). A
     review resumed by the same command keeps its detection; detection options that ask for
     another one are refused: the review would go on without what they ask for."""
+    known = len(plan.edits)
     with_options_given(plan, settings, encoding, ctx, resumed)
+    for edit in plan.edits[known:]:  # the page shows the regions alone: a setting changed is said here
+        tell(told, f"--{edit.detail['setting'].replace('_', '-')} {setting_shown(edit.detail['to'])}: over the "
+                   f"saved review's {setting_shown(edit.detail['from'])}")
     if not (resumed and (flags := detection_flags(ctx))):
         return
     if other := detection_asked_otherwise(plan, analysis):
@@ -187,6 +191,15 @@ def take_options(plan: Plan, resumed: bool, settings: RenderSettings, encoding: 
                            f"({', '.join(other)}): leave {'them' if ',' in flags else 'it'} out to continue it, or choose another "
                            "--save-plan to detect afresh")
     tell(told, f"{flags} not run again: the resumed review was detected with them")
+
+
+def setting_shown(value: object) -> str:
+    """A setting as it is typed: a colour as #RRGGBB, a flag on or off; none set, veil's default."""
+    if isinstance(value, (list, tuple)) and len(value) == 3:
+        return "#{:02x}{:02x}{:02x}".format(*value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "the default" if value is None else str(value)
 
 
 def detection_asked_otherwise(plan: Plan, analysis: Analysis) -> list[str]:
