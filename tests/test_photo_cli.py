@@ -490,8 +490,8 @@ def test_outputs_whose_names_differ_only_in_case_are_one_output(shared_data, tmp
     result = veil(tmp_path / "src", "--output-dir", out, *overwrite)
     assert result.exit_code == 1, result.output
     assert (f"veil: {second}: the output of {second} ({out / 'img_1.jpg'}) would overwrite the output of {first} "
-            f"({out / 'IMG_1.jpg'}: names that differ only in case are one file on exFAT, NTFS and macOS drives)"
-            ) in result.stderr
+            f"({out / 'IMG_1.jpg'}: names that differ only in case, or in how an accent is written, are one file on "
+            "exFAT, NTFS and macOS drives)") in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["IMG_1.jpg", "veil-manifest.jsonl"]
     assert rgb_of(out / "IMG_1.jpg").shape == rgb_of(first).shape  # the first one's output
     outcomes = [json.loads(line) for line in (out / "veil-manifest.jsonl").read_text().splitlines()]

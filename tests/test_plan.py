@@ -245,6 +245,9 @@ def test_a_plan_naming_one_file_by_two_paths_or_none_is_refused(shared_data, tmp
     plan_path = tmp_path / "plan.json"
     run = veil_subprocess(link, photo, "--dry-run", "--save-plan", plan_path)
     assert run.returncode == 0 and "the same file was named by another path" in run.stderr
+    # The same path twice is not "another path".
+    run = veil_subprocess(photo, photo, "--dry-run")
+    assert run.returncode == 0 and f"skipped {photo}: named twice" in run.stderr, run.stderr
     assert len(json.loads(plan_path.read_text())["media"]) == 1
     data = json.loads(plan_path.read_text())
     data["media"].append({**data["media"][0], "path": str(photo), "regions": []})

@@ -142,7 +142,7 @@ class Skipped:
         hidden one, say), or a hidden folder holding one; one reached by another path is redacted
         under that one. Not a macOS `._name` fork (file data, no picture) nor veil's own
         unfinished `.name.XXXXXXXX.partial.jpg` (said as such)."""
-        if self.veils_own or self.reason in (SAME_FILE_REACHED, SAME_FILE_NAMED):
+        if self.veils_own or self.reason in (SAME_FILE_REACHED, SAME_FILE_NAMED, NAMED_TWICE):
             return False
         if self.reason == HIDDEN_FOLDER and isinstance(self.path, Path):
             return any(_media_by_name(name) for _, _, names in os.walk(self.path) for name in names)
@@ -160,6 +160,7 @@ OWN_FOLDER = "veil's output folder"
 HIDDEN_FOLDER = "hidden folder"
 SAME_FILE_REACHED = "the same file was reached by another path"
 SAME_FILE_NAMED = "the same file was named by another path"
+NAMED_TWICE = "named twice"
 EARLIER_OUTPUT_FOLDER = f"an earlier run's output folder (its {MANIFEST_NAME} records outputs written there)"
 
 
@@ -211,7 +212,7 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
                 seen.add(real_path(file))
                 inputs.append(Input(file, path, kind))
         elif real_path(path) in seen:  # named twice, or by a link and its target: redacted once
-            skipped.append(Skipped(path, SAME_FILE_NAMED, False))
+            skipped.append(Skipped(path, NAMED_TWICE if paths.count(path) > 1 else SAME_FILE_NAMED, False))
         else:
             seen.add(real_path(path))
             inputs.append(Input(path, path.parent, media_kind(path) if path.is_file() else None))
@@ -585,8 +586,9 @@ class OutputClaims:
         if key in self.owners:
             clash = RunFileClash if key in self.run_files else OutputError
             other, claimed = self.owners[key]
-            folded = "" if location_key(claimed) == location_key(target) else \
-                f" ({shown(claimed)}: names that differ only in case are one file on exFAT, NTFS and macOS drives)"
+            folded = "" if location_key(claimed) == location_key(target) else (
+                f" ({shown(claimed)}: names that differ only in case, or in how an accent is written, are one file on "
+                "exFAT, NTFS and macOS drives)")
             raise clash(f"{owner} ({shown(target)}) would overwrite {other}{folded}")
         if isinstance(target, Path):
             self._claim_folders(key, target, owner, run_file)
