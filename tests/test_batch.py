@@ -428,6 +428,16 @@ def test_a_refused_cluster_leaves_nothing(shared_data, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_an_output_folder_that_is_the_folder_redacted_is_refused_before_any_work(shared_data, tmp_path):
+    # Every file failed (its output would be itself), and a manifest was left among the originals.
+    photos(shared_data, tmp_path / "in", 2)
+    before = sorted(p.name for p in (tmp_path / "in").iterdir())
+    for spelled in (tmp_path / "in", tmp_path / "in" / ".." / "in"):
+        refused = run_veil(tmp_path / "in", "--output-dir", spelled)
+        assert refused.returncode == 2 and "is the folder" in refused.stderr and "being redacted" in refused.stderr
+        assert sorted(p.name for p in (tmp_path / "in").iterdir()) == before
+
+
 def test_a_local_cluster_starts_no_more_workers_than_there_are_files():
     # local:64 for local:4 started 64 detectors for one photo; local:99999999999 took the memory.
     from veil.cluster import connect

@@ -184,6 +184,11 @@ def redact(
         target_dir = location(output_dir) if output_dir is not None else None
     except RemoteError as error:
         raise Refused(str(error))
+    if isinstance(target_dir, Path) and (same := next((p for p in named if isinstance(p, Path) and p.is_dir()
+                                                       and real_path(p) == real_path(target_dir)), None)):
+        # Each output would be its input's own name: every file failed, and a manifest was left among the originals.
+        raise Refused(f"--output-dir {shown(target_dir)} is the folder {shown(same)} being redacted: choose another "
+                      "(a folder inside it is passed over)")
     render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
     encoding = encoding_asked(crf, codec, preset, keep_subtitles, keep_icc)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, start, end, only_range,
