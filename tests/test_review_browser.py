@@ -464,6 +464,53 @@ def test_a_page_whose_server_stopped_says_so_and_claims_no_export(page, served):
     assert "Rendering" not in page.inner_text("#export-status")
 
 
+def test_an_export_another_window_started_is_shown(page, served, monkeypatch):
+    """An export running (started in another window) moved no revision, so an open page never
+    showed it: edits were refused with no export in sight."""
+    import veil.review.app as review_app_module
+
+    rendered = review_app_module.render_planned
+
+    def slowly(*args, **kwargs):
+        threading.Event().wait(6)
+        return rendered(*args, **kwargs)
+    monkeypatch.setattr(review_app_module, "render_planned", slowly)
+    server, _ = served
+    open_file(page, server, 0)
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
+    assert page.evaluate("document.getElementById('export-panel').hidden")
+    page.evaluate("fetch('api/export', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'})")
+    page.wait_for_function("() => !document.getElementById('export-panel').hidden")
+    page.wait_for_function("() => document.getElementById('export-status').textContent.startsWith('Rendering')")
+
+
+def test_an_undo_after_a_change_made_but_not_saved_is_not_taken_for_another_windows(page, detected_plan, tmp_path):
+    """The page's own box answered 507 (made, the plan not saved: a full disk); the page took no
+    state from the error, and its undo of that very box was refused as another window's change."""
+    plan = tmp_path / "review.veil-plan.json"
+    shutil.copy(detected_plan, plan)
+    session = open_session([], plan, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
+    server = ReviewServer(session)
+    server.start()
+    try:
+        media = open_file(page, server, 0)
+        page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
+        saving = session.plan.save
+
+        def disk_full(path):
+            raise OSError(28, "No space left on device")
+        session.plan.save = disk_full
+        drag(page, media, (20, 20), (120, 120))
+        page.wait_for_selector("#status.error")
+        session.plan.save = saving
+        page.wait_for_function("() => !S.busy")
+        page.keyboard.press("Control+Z")  # before the page's look at other windows (every 2 s) came
+        page.wait_for_function("() => document.getElementById('status').textContent.startsWith('undid')")
+        assert [r["id"] for r in api_media(page, 0)["regions"]] == ["f1", "f2"]
+    finally:
+        server.stop()
+
+
 def test_video_review_step_delete_draw_follow_export(page, served):
     server, folder = served
     media = open_file(page, server, 1)

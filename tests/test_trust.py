@@ -1034,6 +1034,11 @@ def test_stdout_that_cannot_be_written_and_odd_terminals_and_values_get_one_clea
             run = subprocess.run([*command, *map(str, args)], stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
             assert run.returncode == 1 and (f"veil: {what} could not be written to standard output: No space left on "
                                             "device") in run.stderr, run.stderr
+    # Started with stdout closed (`>&-`): Python has no sys.stdout, and print() wrote nothing, exit 0.
+    run = subprocess.run([*command, "--version"], stderr=subprocess.PIPE, text=True, timeout=300,
+                         preexec_fn=lambda: os.close(1))
+    assert run.returncode == 1 and "veil: the version could not be written to standard output: it is closed" \
+        in run.stderr, run.stderr
     run = subprocess.run([*command, str(tmp_path / "gone.jpg")], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "COLUMNS": "0"})
     assert run.returncode == 1 and "gone.jpg: no such file" in run.stderr, run.stderr

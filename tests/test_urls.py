@@ -336,11 +336,16 @@ def test_a_file_url_s_host_is_this_machine_or_refused_and_chains_are_refused(sha
     for named, refused in (((source, "-o", f"file://otherhost{tmp_path}/b.jpg"), f"file://otherhost{tmp_path}/b.jpg"),
                            ((f"local://otherhost{source}", "-o", tmp_path / "b.jpg"), "local:// names a host"),
                            ((f"zip://a.jpg::{url_of(tmp_path / 'in.zip')}", "-o", tmp_path / "b.jpg"),
-                            "chained URLs (an archive's member, zip://a.jpg::...) are not taken")):
+                            "chained URLs (an archive's member, zip://a.jpg::...) are not taken"),
+                           (("file://localhost",), "file://localhost: names no path")):
         result = run_veil(*named)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 2 and len(lines) == 1 and refused in lines[0], result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]
+    # A name holding "::" is no chain (fsspec cannot reach it by URL either: its path is named).
+    odd = copy_in(shared_data, TWO_PEOPLE, tmp_path / "in", "a::b.jpg")
+    said = veil(f"file://{odd}", "-o", tmp_path / "out" / "odd.jpg").output
+    assert "chained" not in said and f"file://{odd}: no such file" in said, said
 
 
 def test_an_output_folder_inside_the_input_is_passed_over_however_it_is_spelled(shared_data, tmp_path):

@@ -97,6 +97,9 @@ def print_json(answer: dict, indent: int | None = None) -> bool:
 def write_stdout(text: str, what: str) -> bool:
     """`text` on stdout; where it could not be written for a reason other than its reader being
     gone, `what` is said on stderr as not written, and False."""
+    if sys.stdout is None:  # started with stdout closed (`>&-`): print() would write nothing, unsaid
+        err.print(f"veil: {what} could not be written to standard output: it is closed")
+        return False
     try:
         print(text, flush=True)
     except OSError as error:

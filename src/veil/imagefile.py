@@ -459,7 +459,7 @@ LIBRARY_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid SOS",
                     "Inconsistent progression", "Unknown Adobe", "Application transferred", "libpng ", *LIBTIFF_DAMAGE)
 # Said where the decoder's words could not be taken (no file could be made or written for them):
 # damage would go unseen, so the photo is refused as a damaged one is.
-UNHEARD = "its decoder's words could not be heard (no room could be made to keep them)"
+UNHEARD = "its decoder's words could not be heard (no file could be made or written for them)"
 # Written last where the decoder's words go: found whole after them, nothing written before it was refused.
 WORDS_END = b"\nveil: the decoder's words end here\n"
 # Those that say the picture data is damaged, which the decoder decodes all the same, filling in

@@ -94,7 +94,7 @@ class Url:
                               "a cache folder of fsspec's that a killed run leaves behind and no veil run removes "
                               "(veil fetches each file into a temporary folder of its own anyway): name the URL "
                               f"without {cache}::")
-        if len(pieces) > 1:
+        if any("://" in piece for piece in pieces[1:]):
             # A chain's path is read as one path: outputs were named after the archive (two of its
             # members one output) and written where no one asked.
             raise RemoteError(f"{shown(text)}: chained URLs (an archive's member, zip://a.jpg::...) are not taken: "
@@ -106,6 +106,9 @@ class Url:
             elif host:  # taken as a folder of that name here, it wrote under the current folder
                 raise RemoteError(f"{shown(text)}: {protocol}:// names a host ({shown(host)}): veil reads and "
                                   f"writes this machine's files only: write {protocol}:///path (three slashes) or the "
+                                  "path itself")
+            if not rest.startswith("/"):  # (file://localhost alone read the current folder)
+                raise RemoteError(f"{shown(text)}: names no path: write {protocol}:///path (three slashes) or the "
                                   "path itself")
         url = cls(protocol, PurePosixPath(rest))
         url.filesystem()

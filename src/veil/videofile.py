@@ -1735,6 +1735,10 @@ def refusal_to_write(suffix: str, open_for: Callable[[Path], av.container.Output
     """Why a `suffix` file cannot hold the media, or None: `open_for(path)` opens an output
     with its streams as veil would, and its header is written to a scratch file. Veil's `own`
     refusals (a codec asked for by name that the container cannot hold) pass through."""
+    def scratch_failed(why: str) -> Exception:  # the scratch file's, not the format's: "a .flac file cannot hold..." misled
+        return own(f"cannot check that a {suffix or 'suffix-less'} file can hold it: a scratch file in the temporary "
+                   f"folder {shown(Path(tempfile.gettempdir()))} could not be made or written ({why})")
+
     try:
         with temporary_folder("veil-check-") as folder:
             try:
@@ -1746,12 +1750,11 @@ def refusal_to_write(suffix: str, open_for: Callable[[Path], av.container.Output
             except own:
                 raise
             except (av.error.FFmpegError, ValueError, TypeError) as error:
-                if getattr(error, "errno", None) not in NO_ROOM:
-                    return _muxer_refusal(error)
-                raise OSError(error.errno, os.strerror(error.errno)) from None
-    except OSError as error:  # the scratch file's room, not the format: "a .flac file cannot hold..." misled
-        raise own(f"cannot check that a {suffix or 'suffix-less'} file can hold it: no room for a scratch file in "
-                  f"the temporary folder {shown(Path(tempfile.gettempdir()))} ({error.strerror or error})") from None
+                if (number := getattr(error, "errno", None)) in NO_ROOM:
+                    raise scratch_failed(os.strerror(number)) from None
+                return _muxer_refusal(error)
+    except OSError as error:
+        raise scratch_failed(error.strerror or str(error)) from None
     return None
 
 

@@ -7,7 +7,9 @@ them, and one session per model per process, since loading a model costs more th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import threading
 from collections.abc import Callable
@@ -104,8 +106,11 @@ def onnx_session(name: str, providers: list[str] | None = None, threads: int | N
     options.enable_mem_pattern = False
     _register_cpu_arena()
     options.add_session_config_entry("session.use_env_allocators", "1")
-    return ort.InferenceSession(str(model_path(name)), sess_options=options,
-                                providers=providers or available_providers())
+    # onnxruntime's Python prints a provider's failure ("*** EP Error *** ... Falling back") on
+    # stdout, where --json's answer goes: veil says the error raised in its own line.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return ort.InferenceSession(str(model_path(name)), sess_options=options,
+                                    providers=providers or available_providers())
 
 
 def shared(make: Callable[..., Detector], threads: int | None = None, copy: int = 0) -> Detector:

@@ -96,8 +96,25 @@ async function edit(method, path, body, done) {
     return answer;
   } catch (error) {
     say(error.message, true);
+    await catchUp();  // still busy: a next change waits for it
   } finally {
     S.busy = false;
+  }
+}
+
+// After a change refused, or made but not saved (the plan's disk full: 507), the page takes the
+// plan as the server holds it, without a word over the error's: its next undo names the
+// revision the server has (an older one is refused as another window's change).
+async function catchUp() {
+  try {
+    const state = await api("GET", "api/state");
+    if (state.revision <= S.state.revision) return;
+    takeState(state);
+    if (S.media) S.media = await api("GET", `api/media/${S.media.index}`);
+    if (S.selected && !regionById(S.selected) && !segmentById(S.selected)) S.selected = null;
+    drawAll();
+  } catch (_) {
+    // the server stopped: the error said so
   }
 }
 
@@ -108,20 +125,22 @@ function withReason(body) {
 }
 
 function takeState(state) {
-  const running = state.export && state.export.state === "running";
-  const seenRunning = S.state && S.state.export && S.state.export.state === "running";
   S.state = state;
-  if (running && !seenRunning && $("export-panel").hidden) {
-    // An export this page did not start (another window's, or before a reload): edits are refused
-    // while it runs, and the page says why before one is tried.
-    $("export-panel").hidden = false;
-    pollExport();
-  }
+  showExportRunning(state);
   if (state.export && !$("export-panel").hidden) showExport(state.export);
   $("undo").disabled = !state.undo;
   $("redo").disabled = !state.redo;
   $("undo").title = state.undo ? `Undo ${state.undo} (Ctrl+Z)` : "Nothing to undo";
   $("redo").title = state.redo ? `Redo ${state.redo} (Ctrl+Shift+Z)` : "Nothing to redo";
+}
+
+// An export this page did not start (another window's, or one running before a reload): edits
+// are refused while it runs, and the page says why before one is tried.
+function showExportRunning(state) {
+  if (state.export && state.export.state === "running" && $("export-panel").hidden) {
+    $("export-panel").hidden = false;
+    pollExport();
+  }
 }
 
 // --- gallery ------------------------------------------------------------------
@@ -1105,6 +1124,7 @@ async function followOtherWindows(said) {
   } catch (_) {
     return;  // the server stopped: the next edit says so
   }
+  showExportRunning(state);  // (an export changes no revision)
   // Revisions only grow: an older one is an answer an edit made here overtook (taken, it would
   // say this page's own edit came from another window, and show the plan as it was before it).
   if (S.busy || state.revision <= S.state.revision) return;
