@@ -26,6 +26,7 @@ from veil.detect import FAST
 from veil.pipeline import Analysis
 from veil.plan import Plan, RenderSettings
 from veil.review.cli import ReviewServer, launch_page, open_session
+from veil.review.session import ReviewSession
 
 import speech_support
 
@@ -64,11 +65,15 @@ def detected_plan(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def served(detected_plan: Path, tmp_path: Path) -> Iterator[tuple[ReviewServer, Path]]:
+def reviewed(detected_plan: Path, tmp_path: Path) -> ReviewSession:
     plan = tmp_path / "review.veil-plan.json"
     shutil.copy(detected_plan, plan)
-    session = open_session([], plan, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
-    server = ReviewServer(session)
+    return open_session([], plan, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
+
+
+@pytest.fixture
+def served(reviewed: ReviewSession, tmp_path: Path) -> Iterator[tuple[ReviewServer, Path]]:
+    server = ReviewServer(reviewed)
     server.start()
     try:
         yield server, tmp_path
@@ -484,31 +489,24 @@ def test_an_export_another_window_started_is_shown(page, served, monkeypatch):
     page.wait_for_function("() => document.getElementById('export-status').textContent.startsWith('Rendering')")
 
 
-def test_an_undo_after_a_change_made_but_not_saved_is_not_taken_for_another_windows(page, detected_plan, tmp_path):
+def test_an_undo_after_a_change_made_but_not_saved_is_not_taken_for_another_windows(page, served, reviewed):
     """The page's own box answered 507 (made, the plan not saved: a full disk); the page took no
     state from the error, and its undo of that very box was refused as another window's change."""
-    plan = tmp_path / "review.veil-plan.json"
-    shutil.copy(detected_plan, plan)
-    session = open_session([], plan, None, tmp_path / "out", None, RenderSettings(), Analysis(FAST))
-    server = ReviewServer(session)
-    server.start()
-    try:
-        media = open_file(page, server, 0)
-        page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
-        saving = session.plan.save
+    server, _ = served
+    media = open_file(page, server, 0)
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
+    saving = reviewed.plan.save
 
-        def disk_full(path):
-            raise OSError(28, "No space left on device")
-        session.plan.save = disk_full
-        drag(page, media, (20, 20), (120, 120))
-        page.wait_for_selector("#status.error")
-        session.plan.save = saving
-        page.wait_for_function("() => !S.busy")
-        page.keyboard.press("Control+Z")  # before the page's look at other windows (every 2 s) came
-        page.wait_for_function("() => document.getElementById('status').textContent.startsWith('undid')")
-        assert [r["id"] for r in api_media(page, 0)["regions"]] == ["f1", "f2"]
-    finally:
-        server.stop()
+    def disk_full(path):
+        raise OSError(28, "No space left on device")
+    reviewed.plan.save = disk_full
+    drag(page, media, (20, 20), (120, 120))
+    page.wait_for_selector("#status.error")
+    reviewed.plan.save = saving
+    page.wait_for_function("() => !S.busy")
+    page.keyboard.press("Control+Z")  # before the page's look at other windows (every 2 s) came
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('undid')")
+    assert [r["id"] for r in api_media(page, 0)["regions"]] == ["f1", "f2"]
 
 
 def test_video_review_step_delete_draw_follow_export(page, served):
