@@ -288,13 +288,13 @@ def _webp_lossless(path: Path) -> bool:
     """Whether a WebP file's picture is stored losslessly: its first picture chunk is 'VP8L', not
     'VP8 ' (a lossy picture, whose alpha may sit losslessly in an 'ALPH' chunk beside it). Pillow
     does not say."""
-    data = path.read_bytes()
-    at = 12  # after 'RIFF', the file's size and 'WEBP'
-    while at + 8 <= len(data):
-        kind, size = data[at:at + 4], int.from_bytes(data[at + 4:at + 8], "little")
-        if kind in (b"VP8L", b"VP8 "):
-            return kind == b"VP8L"
-        at += 8 + size + (size & 1)  # chunks are padded to an even length
+    with open(path, "rb") as file:
+        file.seek(12)  # after 'RIFF', the file's size and 'WEBP'; each chunk's header read, not its data
+        while len(header := file.read(8)) == 8:
+            kind, size = header[:4], int.from_bytes(header[4:], "little")
+            if kind in (b"VP8L", b"VP8 "):
+                return kind == b"VP8L"
+            file.seek(size + (size & 1), os.SEEK_CUR)  # chunks are padded to an even length
     return False
 
 

@@ -89,6 +89,11 @@ def parse_color(text: str) -> tuple[int, int, int]:
     raise typer.BadParameter(f"{text!r} is not a colour: use black, white, gray or #RRGGBB")
 
 
+def color_text(color: tuple[int, ...] | list[int]) -> str:
+    """A colour as --color takes it: #rrggbb."""
+    return "#" + "".join(f"{channel:02x}" for channel in color)
+
+
 def parse_hide_option(given: list[str] | None) -> tuple[Kind, ...]:
     """--hide given once or more: every kind named (--hide faces --hide plates is faces and
     plates; the last alone left the faces visible). Not given: faces."""

@@ -386,7 +386,7 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         found.append(Note(f"its decoder warned: {'; '.join(said)}; the picture {was} searched and written as "
                           "decoded (where the data is damaged, as the decoder filled it in)", warning=True))
     if damage:  # each a warning: the output differs from the file by more than its redactions
-        sound_lost = (media.detection.get("speech") or {}).get("undecodable_packets", 0)
+        sound_lost = media.speech_record().get("undecodable_packets", 0)
         found += [Note(line, warning=True) for line in damage_lines(damage, sound_lost, are)]
     stream = media.detection.get("stream", {})
     if holes := stream.get("time_holes"):

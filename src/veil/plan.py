@@ -175,6 +175,11 @@ class MediaPlan:
         """Frame `index`'s time as a player counts it, and --start/--end do."""
         return self.frame_times[index] - self.file_start()
 
+    def speech_record(self) -> dict:
+        """What the search for speech recorded (`pipeline._add_speech`); empty where it found no
+        sound, was not run (an older plan), or the record is null (a plan edited by hand)."""
+        return self.detection.get("speech") or {}
+
     def salvaged_damage(self) -> dict | None:
         """What a video planned with --salvage was read past (veil.videofile.Damage's record); None
         if it was planned without."""

@@ -170,7 +170,7 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
         # A damaged video redacted as far as it decodes (--salvage): what was gone past; None if not asked.
         "damage": media.salvaged_damage(),
-        "sound_damage": (media.detection.get("speech") or {}).get("undecodable_packets", 0),
+        "sound_damage": media.speech_record().get("undecodable_packets", 0),
         # Stretches of a video with no frame where one was due (seconds from the file's start, as --start/--end).
         "time_holes": media.detection.get("stream", {}).get("time_holes", []),
         "unchecked_frames": frame_runs(media.unchecked_frames),

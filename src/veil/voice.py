@@ -556,7 +556,7 @@ def media_voice_plan(media, mode: VoiceMode) -> VoicePlan:
     record the sound's clock (before 2026-12-01) is refused for treating speech: that veil closed
     up gaps in the sound's timestamps and skipped sound stamped before zero, so its times can lie
     elsewhere than the sound they name."""
-    record = media.detection.get("speech") or {}
+    record = media.speech_record()
     if mode in ("mute", "anonymise") and record and "sound_origin" not in record:
         raise SoundError("its plan's speech times were found by an older veil, on a clock that can differ from "
                          "the sound's: detect again (run veil on the file without the plan)")

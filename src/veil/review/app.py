@@ -626,7 +626,7 @@ def media_json(index: int, media: MediaPlan) -> dict[str, Any]:
         ],
         "sound_seconds": sound_seconds(media),  # None: no sound, so no speech lane
         # Where the sound's first sample lies on the frames' clock: speech times are counted from it.
-        "sound_origin": (media.detection.get("speech") or {}).get("sound_origin", 0.0),
+        "sound_origin": media.speech_record().get("sound_origin", 0.0),
         "speech": [
             {"id": r.id, "source": r.source, "start": r.start, "end": r.end, "keep_visible": r.keep_visible,
              "reason": r.reason}

@@ -29,7 +29,7 @@ import uvicorn
 from veil import __version__
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
                           KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
-                          SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, detection_flags,
+                          SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, color_text, detection_flags,
                           encoding_asked, faces_left_visible, local_folder, local_path, named_input_path,
                           options_acting_on_nothing, parse_color, parse_hide_option, with_options_given)
 from veil.detect import PROFILES
@@ -196,7 +196,7 @@ def take_options(plan: Plan, resumed: bool, settings: RenderSettings, encoding: 
 def setting_shown(value: object) -> str:
     """A setting as it is typed: a colour as #RRGGBB, a flag on or off; none set, veil's default."""
     if isinstance(value, (list, tuple)) and len(value) == 3:
-        return "#{:02x}{:02x}{:02x}".format(*value)
+        return color_text(value)
     if isinstance(value, bool):
         return "on" if value else "off"
     return "the default" if value is None else str(value)

@@ -24,6 +24,7 @@ from typing import Any
 from veil.batch import BatchError
 from veil.manifest import REVIEWED, ManifestWriter, Record, recorded_name, settings_fingerprint
 from veil.names import first_few, shown
+from veil.options import color_text
 from veil.pipeline import FileResult, one_line, unexpected_error
 from veil.plan import Box, Edit, Kind, MediaPlan, Plan, Region, drawn_shape, now_iso
 from veil.report import ALL_MEDIA
@@ -572,7 +573,7 @@ def settings_not_taken(uploaded: Plan, own: Plan) -> list[str]:
 def settings_said(plan: Plan) -> dict[str, str]:
     """A plan's render and encoding settings as the command line writes them."""
     settings = {**asdict(plan.render), **plan.encoding.settings()}
-    settings["color"] = "#" + "".join(f"{channel:02x}" for channel in plan.render.color)
+    settings["color"] = color_text(plan.render.color)
     return {name: "veil's default" if value is None else str(value) for name, value in settings.items()}
 
 
