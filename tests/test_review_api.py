@@ -1095,8 +1095,11 @@ def test_extend_a_drawn_region_with_the_tracker(client: TestClient, session: Rev
     track = saved(session).media[1].region(region)
     assert sorted(track.boxes) == list(range(15, 35))
     assert {b.origin for b in track.boxes.values()} == {"reviewer"}
-    for box in track.boxes.values():  # the drawn size is kept, wherever the tracker puts it
-        assert box.width == pytest.approx(60, abs=1) or box.x0 == 0 or box.x1 == 480
+    # The drawn size is kept wherever the tracker puts it, grown to cover both followers' places
+    # where they part by a pixel or two (OpenCV's MIL gives slightly different boxes from run to
+    # run, even seeded, so which frames is not fixed; the plan keeps the boxes it gave).
+    for box in track.boxes.values():
+        assert 59 <= box.width <= 66 and 69 <= box.height <= 76 or box.x0 == 0 or box.x1 == 480
     extend = [e for e in saved(session).edits if e.action == "extend"]
     assert extend[0].detail == {"from": 20, "to": 34, "method": "MIL tracker, checked against the anchor's picture",
                                 "frames_added": 14}
