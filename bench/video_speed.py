@@ -57,7 +57,7 @@ def run_plain(clip: Path, output: Path) -> None:
     container = open_input(clip)
     try:
         stream = video_stream(container)
-        with atomic_output(output) as temp:
+        with atomic_output(output) as written:
             out = None
             early = []
             for item in read(container, stream, tuple(container.streams.audio)):
@@ -68,7 +68,7 @@ def run_plain(clip: Path, output: Path) -> None:
                         out.mux(item)
                     continue
                 if out is None:
-                    out = open_output(temp, output.suffix, container, stream, item.rotation, Encoding())
+                    out = open_output(written.path, output.suffix, container, stream, item.rotation, Encoding())
                     for packet in early:
                         out.mux(packet)
                 out.encode(item)

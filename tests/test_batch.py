@@ -651,6 +651,105 @@ def test_new_settings_or_a_changed_output_mean_doing_it_again(shared_data, tmp_p
     assert [r["status"] for r in records(out / MANIFEST)[-3:]] == ["ok"] * 3
 
 
+# Replaces a file atomically (as a review saves its plan) the moment another process has read it
+# once: inotify's IN_CLOSE_NOWRITE on the file's name in its folder.
+REPLACE_AFTER_FIRST_READ = """
+import ctypes, os, struct, sys
+path, replacement = sys.argv[1:3]
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+fd = libc.inotify_init()
+libc.inotify_add_watch(fd, os.path.dirname(path).encode(), 0x10)
+print("watching", flush=True)
+while True:
+    events, at, seen = os.read(fd, 4096), 0, False
+    while at < len(events):
+        length = struct.unpack_from("iIII", events, at)[3]
+        seen |= events[at + 16:at + 16 + length].rstrip(b"\\0").decode() == os.path.basename(path)
+        at += 16 + length
+    if seen:
+        break
+os.replace(replacement, path)
+"""
+
+
+def test_a_plan_saved_again_while_it_is_rendered_is_not_taken_as_rendered(shared_data, tmp_path):
+    """The manifest vouches for the plan's bytes the run read: a review's edit saved over the plan
+    as the run starts (here a face it adds) must not make the rerun pass the output, made without
+    that face, as already done."""
+    from veil.plan import plan_checksum
+
+    photo = photos(shared_data, tmp_path / "in", 1)[0]
+    full, plan = tmp_path / "full.json", tmp_path / "plan.json"
+    assert run_veil(photo, "--dry-run", "--save-plan", full).returncode == 0
+    data = json.loads(full.read_text())
+    data["media"][0]["regions"] = data["media"][0]["regions"][1:]  # a face the review has yet to add
+    data["checksum"] = plan_checksum(data)
+    plan.write_text(json.dumps(data))
+    watcher = subprocess.Popen([sys.executable, "-c", REPLACE_AFTER_FIRST_READ, plan, full], stdout=subprocess.PIPE,
+                               text=True)
+    try:
+        assert watcher.stdout.readline() == "watching\n"
+        first = run_veil("--plan", plan, "--output-dir", tmp_path / "out")
+        assert first.returncode == 0, first.stderr
+        assert watcher.wait(timeout=DEADLINE_S) == 0
+    finally:
+        watcher.kill()
+    rerun = run_veil("--plan", plan, "--output-dir", tmp_path / "out")
+    assert "already done" not in rerun.stderr, rerun.stderr
+    assert rerun.returncode == 1 and "under other settings" in rerun.stderr, rerun.stderr
+
+
+# A watch folder's uploader: each finished file that appears in a folder (not a hidden one, nor the
+# manifest) is moved on at once, into another.
+MOVE_ON_AT_ONCE = """
+import ctypes, os, struct, sys
+folder, into, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+fd = libc.inotify_init()
+libc.inotify_add_watch(fd, folder.encode(), 0x180)  # IN_MOVED_TO, IN_CREATE
+print("watching", flush=True)
+while count:
+    events, at = os.read(fd, 4096), 0
+    while at < len(events):
+        length = struct.unpack_from("iIII", events, at)[3]
+        name = events[at + 16:at + 16 + length].rstrip(b"\\0").decode()
+        at += 16 + length
+        if name and not name.startswith(".") and name != "veil-manifest.jsonl":
+            os.rename(os.path.join(folder, name), os.path.join(into, name))
+            count -= 1
+"""
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_an_output_taken_away_the_moment_it_is_written_is_done_once_and_recorded(shared_data, tmp_path, count):
+    """An uploader moved each output on as it appeared: veil, reading it back by name to hash it,
+    took a photo written (and published) for a failure, "a bug in veil" and no report or plan for
+    one file, a worker's failure and a second copy written for a batch."""
+    inputs = photos(shared_data, tmp_path / "in", count)
+    out, moved = tmp_path / "out", tmp_path / "moved"
+    out.mkdir()
+    moved.mkdir()
+    mover = subprocess.Popen([sys.executable, "-c", MOVE_ON_AT_ONCE, out, moved, str(count)], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert mover.stdout.readline() == "watching\n"
+        named = [tmp_path / "in"] if count > 1 else inputs
+        run = run_veil(*named, "--output-dir", out, "--report", tmp_path / "report.json", "--save-plan",
+                       tmp_path / "plan.json")
+        assert mover.wait(timeout=DEADLINE_S) == 0
+    finally:
+        mover.kill()
+    assert run.returncode == 0 and "bug in veil" not in run.stderr and ", 0 failed," in run.stderr, run.stderr
+    assert sorted(p.name for p in moved.iterdir()) == sorted(p.name for p in inputs)  # each written once
+    report = json.loads((tmp_path / "report.json").read_text())
+    hashes = {Path(f["output"]).name: f["output_sha256"] for f in report["files"]}
+    assert hashes == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in moved.iterdir()}
+    assert all(f["output_changed_since_written"] for f in report["files"])  # taken away: the report says so
+    assert (tmp_path / "plan.json").exists()
+    if count > 1:
+        assert sorted(r["status"] for r in records(out / MANIFEST)) == ["ok"] * count
+
+
 def videos(shared_data: Path, folder: Path) -> list[Path]:
     """Two real clips, the longer first (files run in name order)."""
     folder.mkdir(parents=True)

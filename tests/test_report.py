@@ -24,7 +24,7 @@ from veil.detect import MODEL_NAME
 from veil.models import model_sha256
 from veil.photo import render_photo
 from veil.plan import Box, Edit, MediaPlan, Plan, Region, RenderSettings
-from veil.report import build_report, frame_runs, voice_summary, write_report
+from veil.report import Written, build_report, frame_runs, voice_summary, write_report
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PHOTO = DATA / "face_recognition_examples" / "examples" / "two_people.jpg"
@@ -66,8 +66,8 @@ def video_media() -> MediaPlan:
 def test_report_describes_models_settings_files_and_regions(tmp_path: Path):
     source, output = tmp_path / "in.png", tmp_path / "out.png"
     plan = photo_plan(source)
-    render_photo(plan.media[0], plan.render, output)
-    report = build_report(plan, {str(source): str(output)})
+    written = {str(source): Written(str(output), render_photo(plan.media[0], plan.render, output))}
+    report = build_report(plan, written)
 
     assert report["format"] == "veil-report" and report["veil_version"] == __version__
     assert report["plan_veil_version"] == "0.0.9"
@@ -89,6 +89,19 @@ def test_report_describes_models_settings_files_and_regions(tmp_path: Path):
     assert [e["action"] for e in report["edits"]] == ["delete_region", "add_region", "keep_visible", "export"]
     assert report["edits"][0] == {"time": "2024-01-01T00:00:00+00:00", "media": str(source), "action": "delete_region",
                                   "region": "f4", "detail": {"boxes": 1}, "reason": "a poster"}
+    assert not file["input_changed_since_written"] and not file["output_changed_since_written"]
+
+    # The report vouches for the bytes read and written, not for what lies at their names when it
+    # is written: the original put where the output was, the input edited since.
+    rendered = sha(output)
+    shutil.copy(source, output)
+    Image.new("RGB", (8, 8)).save(source)
+    file = build_report(plan, written)["files"][0]
+    assert file["output_sha256"] == rendered and file["output_changed_since_written"]
+    assert file["input_sha256"] == file["plan_input_sha256"] != sha(source) and file["input_changed_since_written"]
+    assert file["input_matches_plan"]  # what was rendered was what was planned
+    write_report(plan, written, tmp_path / "audit.json")
+    assert "Changed since this run wrote it</th><td>the input and the output" in (tmp_path / "audit.html").read_text()
 
 
 def test_a_plans_file_not_among_the_runs_inputs_is_never_read_for_the_report(tmp_path: Path):
@@ -98,8 +111,8 @@ def test_a_plans_file_not_among_the_runs_inputs_is_never_read_for_the_report(tmp
     plan = photo_plan(source)
     document.write_bytes(b"%PDF-1.4 a document of the user's")
     plan.media.append(MediaPlan(path=str(document), kind="image", width=8, height=8, sha256="cd" * 32))
-    render_photo(plan.media[0], plan.render, output)
-    report = build_report(plan, {str(source): str(output)}, planned={str(source)})
+    written = {str(source): Written(str(output), render_photo(plan.media[0], plan.render, output))}
+    report = build_report(plan, written, planned={str(source)})
     rendered, other = report["files"]
     assert rendered["input_sha256"] == sha(source) and rendered["input_matches_plan"]
     assert other["input_sha256"] is None and other["input_matches_plan"] is None
@@ -107,7 +120,7 @@ def test_a_plans_file_not_among_the_runs_inputs_is_never_read_for_the_report(tmp
                                        "reason": "in the plan, not among this run's inputs"}]
     dry = build_report(plan, {}, dry_run=True, planned={str(source)})["files"]  # (planned only: no output)
     assert dry[0]["input_sha256"] == sha(source) and dry[1]["input_sha256"] is None
-    write_report(plan, {str(source): str(output)}, tmp_path / "audit.json", planned={str(source)})
+    write_report(plan, written, tmp_path / "audit.json", planned={str(source)})
     assert sha(document) not in (tmp_path / "audit.json").read_text()
     assert "not looked at (not among this run&#x27;s inputs)" in (tmp_path / "audit.html").read_text()
 
@@ -368,10 +381,11 @@ def test_the_report_names_the_models_that_ran(tmp_path: Path):
     media.regions = [Region("speech1", "detector", kind="speech", start=0.0, end=7.8)]
     plan = Plan(media=[media], render=RenderSettings(voice="mute"))
     assert build_report(plan, {})["files"][0]["voice"]["treated_seconds"] == 0
-    assert build_report(plan, {media.path: str(tmp_path / "out.wav")})["files"][0]["voice"]["treated_seconds"] == 7.8
+    muted = {media.path: Written(str(tmp_path / "out.wav"), None)}
+    assert build_report(plan, muted)["files"][0]["voice"]["treated_seconds"] == 7.8
     # Nor where the voices were kept as they were (--voice keep: it said 7.8 s treated): the segments
     # still say where the voices are.
-    kept = build_report(Plan(media=[media], render=RenderSettings(voice="keep")), {media.path: str(tmp_path / "out.wav")})
+    kept = build_report(Plan(media=[media], render=RenderSettings(voice="keep")), muted)
     voice = kept["files"][0]["voice"]
     assert voice["treated_seconds"] == 0 and voice["segments"] == [[0.0, 7.8]] and voice["treatment"] == "not protected"
     assert " s found; 1 segment(s) not protected: 0-7.8 s (" in voice_summary(voice)
@@ -382,24 +396,25 @@ def test_the_report_names_the_models_that_ran(tmp_path: Path):
         "speech": {"model": "silero_vad.onnx", "speech_seconds": 2.072, "sound_origin": 1.0}},
         regions=[Region("speech1", "detector", kind="speech", start=0.244, end=2.316)])
     voice = build_report(Plan(media=[clip], render=RenderSettings(voice="mute")),
-                         {clip.path: str(tmp_path / "out.mkv")})["files"][0]["voice"]
+                         {clip.path: Written(str(tmp_path / "out.mkv"), None)})["files"][0]["voice"]
     assert voice["segments"] == [[1.244, 3.316]] and "its sound starts at 1 s" in voice["times"]
     # A camera's MPEG-TS whose clock starts at 60 s, its sound with it: a player shows 0.244 s (the
     # report said 60.244 s, and a time copied into --start landed a minute late).
     clip.detection["speech"]["sound_origin"] = 60.0
     clip.detection["range_seconds"] = {"start": None, "end": None, "file_start": 60.0}
     voice = build_report(Plan(media=[clip], render=RenderSettings(voice="mute")),
-                         {clip.path: str(tmp_path / "out.mkv")})["files"][0]["voice"]
+                         {clip.path: Written(str(tmp_path / "out.mkv"), None)})["files"][0]["voice"]
     assert voice["segments"] == [[0.244, 2.316]]
     assert voice["times"] == "seconds from the file's start, as a player shows them"
     # Every kind asked for is counted, none found too: "plate: 0" is not "plates not asked for".
     photo = MediaPlan(path=str(tmp_path / "a.png"), kind="image", width=8, height=8, detection={"hide": ["face", "plate"]},
                       regions=[Region("f1", "detector", boxes={0: Box(1, 1, 4, 4, "detected", 0.9)})])
-    assert build_report(Plan(media=[photo]), {photo.path: "out.png"})["files"][0]["hidden_by_kind"] == \
+    assert build_report(Plan(media=[photo]), {photo.path: Written("out.png", None)})["files"][0]["hidden_by_kind"] == \
         {"face": 1, "plate": 0}
     # Anonymised: the ranges each segment's secret voice was drawn from are on record, as data.
     plan.render = RenderSettings(voice="anonymise")
-    anonymiser = build_report(plan, {media.path: str(tmp_path / "out.wav")})["files"][0]["voice"]["anonymiser"]
+    written = {media.path: Written(str(tmp_path / "out.wav"), None)}
+    anonymiser = build_report(plan, written)["files"][0]["voice"]["anonymiser"]
     from veil.voice import ALPHA, PITCH
     assert anonymiser["pitch_factor"] == list(PITCH) and anonymiser["mcadams_alpha"] == list(ALPHA)
     by_hand = MediaPlan(path=str(tmp_path / "in.png"), kind="image", width=8, height=8)

@@ -36,7 +36,8 @@ from veil.plan import Encoding, MediaPlan, Plan, RenderSettings
 from veil.render import redact_frame
 from veil.names import MANIFEST_NAME, partial_affixes, shown
 from veil.review.app import MAX_PLAN_BYTES, LaunchCodes, create_app
-from veil.review.cli import PlanLock, ReviewServer, SessionError, open_session, review_app
+from veil.plan_lock import PlanLock
+from veil.review.cli import ReviewLock, ReviewServer, SessionError, open_session, review_app
 from veil.review.peer import connection_owner, is_own
 from veil.review.session import ReviewSession, settings_not_taken
 
@@ -919,6 +920,36 @@ def test_a_run_saving_over_a_plan_under_review_is_refused(detected_plan: Path, t
     assert after.returncode == 0, after.stderr
 
 
+def test_a_run_never_saves_its_plan_over_a_review_begun_before_or_during_it(tmp_path: Path):
+    """A review still detecting (its plan not yet saved) was passed over by a run's --save-plan,
+    which was checked only where the plan existed; and a review begun while a run worked had its
+    plan, a face drawn in it, saved over as the run ended, neither saying a word."""
+    plan = tmp_path / "new.veil-plan.json"
+    review = PlanLock()
+    review.take(plan)  # a review of new files, detecting: no plan yet
+    try:
+        run = subprocess.run([sys.executable, "-m", "veil", str(PHOTO), "--dry-run", "--save-plan", str(plan)],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 2 and "is being reviewed by veil review" in run.stderr, run.stderr
+        assert not plan.exists()
+    finally:
+        review.release()
+    manifest = tmp_path / "run.jsonl"
+    run = subprocess.Popen([sys.executable, "-m", "veil", str(VIDEO), "--dry-run", "--save-plan", str(plan),
+                            "--manifest", str(manifest)], stderr=subprocess.PIPE, text=True)
+    try:
+        while run.poll() is None and not (manifest.exists() and manifest.read_text()):  # at work on its file
+            threading.Event().wait(0.05)
+        review.take(plan)  # the review begins, and saves its first edit
+        plan.write_text("the review's plan")
+        said = run.communicate(timeout=300)[1]
+    finally:
+        run.kill()
+        review.release()
+    assert run.returncode == 1 and "the plan was not written" in said and "being reviewed by veil review" in said, said
+    assert plan.read_text() == "the review's plan"
+
+
 def test_a_plan_reached_through_a_link_is_the_same_plan_to_lock(detected_plan: Path, tmp_path: Path):
     plan = tmp_path / "p.veil-plan.json"
     shutil.copy(detected_plan, plan)
@@ -927,7 +958,7 @@ def test_a_plan_reached_through_a_link_is_the_same_plan_to_lock(detected_plan: P
     held = []
     first = open_session([], alias, None, tmp_path, None, RenderSettings(), Analysis(FAST), hold=held.append)
     assert held == [plan] and first.plan_path == plan and alias.is_symlink()  # saved where it lies
-    lock, second = PlanLock(), PlanLock()
+    lock, second = ReviewLock(), ReviewLock()
     lock.take(plan)
     try:
         with pytest.raises(SessionError, match="is being reviewed by another veil review"):
@@ -941,7 +972,7 @@ def test_a_plan_reached_through_a_link_is_the_same_plan_to_lock(detected_plan: P
     assert not (tmp_path / "p.veil-plan.json.veil-lock").exists()
     # `--save-plan yarn` locks yarn.veil-lock: a yarn.lock of the user's is never taken, nor removed.
     (tmp_path / "yarn.lock").write_text("theirs")
-    third = PlanLock()
+    third = ReviewLock()
     third.take(tmp_path / "yarn")
     third.release()
     assert (tmp_path / "yarn.lock").read_text() == "theirs"
@@ -1457,6 +1488,17 @@ def test_export_replaces_only_what_it_wrote_itself(client: TestClient, session: 
     session.targets[0].unlink()
     assert finish_export(client)["state"] == "done"
     assert finish_export(client)["state"] == "done"
+    # But not a file put at an output's name (or the report's) after the export wrote it: the user's
+    # own photo moved there was replaced by the next export, without a word.
+    for theirs in (session.targets[0], session.report_path.with_suffix(".html")):
+        theirs.unlink()
+        theirs.write_bytes(b"someone else's")
+        status = finish_export(client)
+        assert status["state"] == "failed" and "use --overwrite to replace it" in status["error"], status
+        assert theirs.read_bytes() == b"someone else's"
+        theirs.unlink()
+        status = finish_export(client)
+        assert status["state"] == "done", status["error"]
 
 
 # --- the terminal --------------------------------------------------------------------

@@ -372,6 +372,41 @@ def test_what_cannot_be_read_fails_by_name_and_is_never_passed_over(shared_data,
                         "notes.txt": ("skipped", "not a photo, video or sound file veil can read")}
 
 
+def test_a_file_named_like_a_network_address_is_read_as_a_file_and_nothing_is_dialled(shared_data, tmp_path):
+    """FFmpeg takes `tcp:host:port...` for an address: a file so named in a folder handed to veil
+    made it connect there as the folder was searched (a stranger learns where and when the
+    footage is worked on), and the file itself failed as unreadable."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0)
+    port = listener.getsockname()[1]
+    try:
+        for name in (f"tcp:127.0.0.1:{port}.mp4", "pipe:0.mp4"):
+            folder = tmp_path / name.split(":")[0]
+            copy_in(shared_data, CLIP, folder, name)
+            # Named as a shell's glob names them, relative to the folder the run starts in; and searched for.
+            for named, out in ((name, "one"), (".", "all")):
+                run = subprocess.run([sys.executable, "-m", "veil", named, "--output-dir", tmp_path / out / folder.name],
+                                     capture_output=True, text=True, cwd=folder, timeout=300, stdin=subprocess.DEVNULL)
+                assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+                assert (tmp_path / out / folder.name / name).exists()
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # no connection was made
+    finally:
+        listener.close()
+
+
+def test_a_temporary_folder_named_but_unusable_is_refused_not_passed_over(shared_data, tmp_path):
+    """TMPDIR on an encrypted volume not mounted: Python passed over it to /tmp without a word, and
+    the unredacted copy of an input fetched by URL went to the ordinary disk."""
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    for command in ([photo, "-o", tmp_path / "out.jpg"], ["review", photo, "--no-browser"]):
+        run = subprocess.run([sys.executable, "-m", "veil", *map(str, command)], capture_output=True, text=True,
+                             timeout=300, env={**os.environ, "TMPDIR": str(tmp_path / "unmounted")})
+        assert run.returncode == 2 and len(run.stderr.splitlines()) == 1, run.stderr
+        assert f"TMPDIR={tmp_path / 'unmounted'} does not exist" in run.stderr
+    assert not (tmp_path / "out.jpg").exists()
+
+
 def test_a_damaged_file_with_a_media_name_fails_rather_than_being_skipped(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

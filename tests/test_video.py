@@ -13,6 +13,7 @@ import json
 import os
 import random
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from video_support import damaged, reencode
 
 from veil.command import app
 from veil.outputs import media_kind
+from veil.photo import plan_photo, render_photo
 from veil.plan import Box, MediaPlan, Plan, RenderSettings
 from veil.render import region_mask
 from veil.video import plan_video, render_video, time_holes, upright_to_coded
@@ -129,6 +131,25 @@ def test_a_video_replaced_while_it_is_redacted_is_not_written(tmp_path: Path):
     with pytest.raises(ValueError, match="the file changed while veil was redacting it"):
         render_video(media, BLACK, target, hash_checked=True)  # as the pipeline calls it, having hashed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_an_output_whose_name_comes_to_lead_to_its_input_never_replaces_it(tmp_path: Path):
+    """The output folder replaced, during an --overwrite run, by a link to the inputs' folder: each
+    original was replaced by its redacted copy, exit 0, nothing said."""
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    source = inputs / "clip.mp4"
+    reencode(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4", source, 10)
+    photo = Path(shutil.copy(DATA / "face_recognition_examples" / "examples" / "two_people.jpg", inputs / "a.jpg"))
+    clip_plan, photo_plan = plan_video(source), plan_photo(photo)
+    originals = {path: path.read_bytes() for path in (source, photo)}
+    outputs.symlink_to(inputs)  # planned as out/, written into what out/ has come to be
+    with pytest.raises(ValueError, match="now leads to the file itself"):
+        render_video(clip_plan, BLACK, outputs / "clip.mp4", hash_checked=True)
+    with pytest.raises(ValueError, match="now leads to the file itself"):
+        render_photo(photo_plan, BLACK, outputs / "a.jpg")
+    assert {path: path.read_bytes() for path in originals} == originals
+    assert sorted(p.name for p in inputs.iterdir()) == ["a.jpg", "clip.mp4"]
 
 
 def test_a_long_last_frame_keeps_its_duration(tmp_path: Path):

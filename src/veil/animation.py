@@ -150,8 +150,9 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
 
 
 def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, overwrite: bool = True,
-                     keep_icc: bool = False) -> None:
-    """Write the redacted animation to `target` (atomically): every frame hidden as planned,
+                     keep_icc: bool = False) -> str | None:
+    """Write the redacted animation to `target` (atomically), and return the SHA-256 of what was
+    written: every frame hidden as planned,
     the same durations and loop count, in the format the suffix names (.gif, .png, .webp).
     Colours are converted to sRGB, or with `keep_icc` kept with their profile where the format
     holds one (PNG, WebP; GIF holds none: converted there, and the plan says so)."""
@@ -209,5 +210,6 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
         frames[0].save(encoded, format=fmt, **options)
     except (OSError, ValueError) as error:
         raise ImageError(f"cannot encode {fmt} animation ({error})") from None
-    with atomic_output(target, overwrite, still_as_planned(media)) as temp:
-        write_encoded(temp, encoded.getbuffer())
+    with atomic_output(target, overwrite, still_as_planned(media)) as written:
+        write_encoded(written.path, encoded.getbuffer())
+    return written.sha256

@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import av.error
 
+from veil.avopen import open_local
 from veil.outputs import atomic_output
 from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.plan import MediaPlan, RenderSettings
@@ -53,7 +54,7 @@ def left_out_of_sound(container: av.container.InputContainer) -> dict[str, int]:
 
 def _open(path: Path) -> av.container.InputContainer:
     try:
-        container = av.open(str(path), "r")
+        container = open_local(path)
     except (av.error.FFmpegError, OSError) as error:
         raise SoundError(f"cannot open the sound: {reason(error)}") from None
     if not container.streams.audio:
@@ -65,7 +66,7 @@ def _open(path: Path) -> av.container.InputContainer:
 def _open_output(path: Path, suffix: str, source: av.container.InputContainer,
                  voice: VoicePlan) -> tuple[av.container.OutputContainer, dict[int, tuple[av.audio.stream.AudioStream, VoiceEdit]]]:
     try:
-        out = av.open(str(path), "w", format=AUDIO_FORMATS.get(suffix.lower()), container_options=NAMELESS_MUXING)
+        out = open_local(path, "w", format=AUDIO_FORMATS.get(suffix.lower()), container_options=NAMELESS_MUXING)
     except (av.error.FFmpegError, ValueError) as error:
         raise SoundError(f"cannot write a {suffix or 'suffix-less'} file: {reason(error)}") from None
     try:
@@ -103,8 +104,8 @@ def check_audio_output(source: Path, target: Path, voice: VoicePlan) -> None:
 
 
 def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overwrite: bool = True,
-                 hash_checked: bool = False) -> None:
-    """Write the sound with its voices treated to `target`, atomically."""
+                 hash_checked: bool = False) -> str | None:
+    """Write the sound with its voices treated to `target`, atomically; the SHA-256 of what was written."""
     if not hash_checked:
         check_as_planned(media)
     voice = media_voice_plan(media, settings.voice)
@@ -112,13 +113,13 @@ def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overw
         raise SoundError(KEEP_REFUSED)
     container = _open(Path(media.path))
     try:
-        with atomic_output(target, overwrite, still_as_planned(media)) as temp:
-            out, edits = _open_output(temp, target.suffix, container, voice)
+        with atomic_output(target, overwrite, still_as_planned(media)) as written:
+            out, edits = _open_output(written.path, target.suffix, container, voice)
             try:
                 _transcode(container, out, edits)
                 _close(out)
                 media.detection.setdefault("stream", {})["sound_written_as"] = sound_written_as(edits, container)
-                if moved := channels_read_back(container, temp):
+                if moved := channels_read_back(container, written.path):
                     media.detection["stream"]["sound_channels_read_back"] = moved
             except BaseException:
                 with contextlib.suppress(Exception):
@@ -126,6 +127,7 @@ def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overw
                 raise
     finally:
         container.close()
+    return written.sha256
 
 
 def _close(out: av.container.OutputContainer) -> None:

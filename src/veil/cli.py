@@ -26,11 +26,16 @@ def main() -> None:
     catch_stops()
     try:
         from veil.command import main as command
-    except (ImportError, MemoryError) as error:  # a library that could not be loaded: no traceback either
+    except Exception as error:  # a library that could not be loaded, or not as veil knows it: no traceback either
         from veil.terminal import err
 
-        lacking = " (too little memory to load it: a memory limit, ulimit -v, say)" \
-            if isinstance(error, MemoryError) or "failed to map segment" in str(error) else ""
+        if isinstance(error, MemoryError) or "failed to map segment" in str(error):
+            lacking = " (too little memory to load it: a memory limit, ulimit -v, say)"
+        elif not isinstance(error, ImportError):  # a name an older release lacks (cv2.utils.logging, say)
+            lacking = (f" ({type(error).__name__}: a library installed is older or other than veil works with: "
+                       "install veil again, in a new virtualenv)")
+        else:
+            lacking = ""
         err.print(f"veil: cannot start: {' '.join(str(error).split()) or type(error).__name__}{lacking}")
         raise SystemExit(2) from None
     command()

@@ -77,6 +77,8 @@ def workers_per_host(client: Client) -> dict[str, int]:
     return dict(Counter(get_address_host(address) for address in client.nthreads()))
 
 
+LOOPBACK = "127.0.0.1"
+
 # A local cluster shares this machine's cores with the files it redacts: Dask's statistical
 # profiler (a stack sample of every worker thread every 10 ms, taking the GIL), its frequent
 # system monitoring and its event-loop ticks are for a dashboard that a local run does not open.
@@ -138,10 +140,13 @@ def connect(cluster: str, files: int | None = None) -> Iterator[Client]:
             start_resource_tracker()
             # Its scheduler and workers listen on the loopback, where any user of the machine may
             # connect and run code in them (turn redaction off, read the photos): TLS with a key
-            # made for this run and given to its own processes only shuts them out.
+            # made for this run and given to its own processes only shuts them out. On the loopback
+            # alone, said outright: an older Dask put the scheduler's web server and the workers on
+            # every network the machine is on.
             with stops_blocked_for_children():
                 local = cluster_open.enter_context(LocalCluster(
-                    n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
+                    n_workers=count, threads_per_worker=1, processes=True, host=LOOPBACK,
+                    dashboard_address=f"{LOOPBACK}:0", worker_dashboard_address=f"{LOOPBACK}:0",
                     silence_logs=logging.CRITICAL, security=security_kept_in(scratch)))
             yield cluster_open.enter_context(Client(local))
         return

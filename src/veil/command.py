@@ -36,7 +36,7 @@ from veil.manifest import (REVIEWED, ManifestWriter, Record, another_inputs_outp
                            read_manifest, settings_fingerprint, started_outputs, still_done, unrecorded_media)
 from veil.models import usable_cores
 from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop,
-                            say_what_dead_runs_left)
+                            say_what_dead_runs_left, unusable_temp_folder)
 from veil.kinds import counted
 from veil.names import MANIFEST_NAME, first_few, holds_capture_time, readable_anywhere, real_path, shown
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
@@ -46,11 +46,11 @@ from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption
                           parse_color, parse_hide_option, with_options_given)
 from veil.outputs import (EARLIER_OUTPUT_FOLDER, Input, MediaKind, OutputClaims, OutputError, RunFileClash, Skipped,
                           check_writable, claim_key, collect_inputs, mirrored_bases, output_path, partial_outputs)
-from veil.photo import file_sha256
 from veil.pipeline import Analysis, FileResult, FileTask, one_line, preflight, unexpected_error
 from veil.plan import PIXELATE_BLOCKS, Encoding, MediaPlan, Plan, PlanError, RenderSettings
+from veil.plan_lock import PlanLock, PlanLocked, held
 from veil.remote import RemoteError, Url, as_local, location, location_key
-from veil.report import report_paths, write_report
+from veil.report import Written, report_paths, write_report
 from veil.terminal import err
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
@@ -201,11 +201,17 @@ def redact(
     else:
         plan = Plan(render=render, encoding=encoding, veil_version=__version__)
 
+    if (unusable := unusable_temp_folder()) is not None:
+        raise Refused(unusable)
     run_notes = say_what_dead_runs_left(err.print)
     if plan_file is not None and plan.changed_outside:  # the audit's to know: in the edits, said unless -q
         run_notes.append(f"the plan {shown(plan_file)}: {plan.changed_outside} (recorded in its edits)")
         if not quiet:
             err.print(f"veil: {run_notes[-1]}")
+    if plan_file is not None and held(real_path(plan_file)):  # a warning: what it renders may not be the last word
+        run_notes.append(f"the plan {shown(plan_file)} is being reviewed by veil review: rendered as it was saved "
+                         "when this run read it; what the review changes from now on is not in these outputs")
+        err.print(f"veil: {run_notes[-1]}")
     # Each by what it is, not by its name: a report named like the plan (--save-plan q.json
     # --report q.html) must clash with it, not pass as the plan claimed twice.
     owned = [*([(save_plan, "the plan")] if save_plan is not None else []),
@@ -265,18 +271,17 @@ def redact(
             check_writable(manifest, True, "the manifest", appended=True)
     except OutputError as error:
         raise Refused(str(error))
-    if save_plan is not None and save_plan.exists():
-        from veil.review.cli import under_review  # the review's server loaded only where a plan is replaced
-
-        if under_review(reviewed := real_path(save_plan)):
-            raise Refused(f"{shown(reviewed)} is being reviewed by veil review (it holds {shown(reviewed)}.veil-lock): "
-                          "saved over, the review's edits would be lost; stop the review "
-                          "first (Ctrl+C in its terminal), or choose another --save-plan")
+    # Said at once, not after the work: a review of the plan (or one still detecting, the plan not
+    # yet saved) holds it. A review begun during the run is met as the plan is saved (`save_held`).
+    if save_plan is not None and held(real_path(save_plan)):
+        raise Refused(f"{shown(real_path(save_plan))}: {UNDER_REVIEW}; stop the review first (Ctrl+C in its "
+                      "terminal), or choose another --save-plan")
 
     finished: list[FileResult] = []  # as each file finishes, those of a stopped run too
     stop: Stopped | None = None
-    fingerprint = settings_fingerprint(analysis, plan.render, plan.encoding,
-                                       file_sha256(plan_file) if plan_file else None)
+    # The plan's bytes as read, not as they are now: one saved again meanwhile (a review's edit)
+    # would have the manifest vouch for outputs made without that edit, and a rerun pass them as done.
+    fingerprint = settings_fingerprint(analysis, plan.render, plan.encoding, plan.loaded_sha256)
     try:
         # Locked before it is read: another run's "started" records are a live run's, not a crashed one's.
         writer = ManifestWriter(manifest) if manifest is not None else None
@@ -640,12 +645,12 @@ def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped
         not_written.append({"file": "plan", "path": reported(audit.plan), "reason": reason})
     elif audit.plan is not None:
         plan.interrupted = interrupted
-        if (reason := wrote("the plan", audit.plan, functools.partial(plan.save, audit.plan, overwrite))) is None:
+        if (reason := wrote("the plan", audit.plan, functools.partial(save_held, plan, audit.plan, overwrite))) is None:
             audit.wrote("plan", f"the plan{of_what} is in {shown(audit.plan)}")
         else:
             not_written.append({"file": "plan", "path": reported(audit.plan), "reason": reason})
     if audit.report is not None:
-        outputs = {r.media.path: reported(r.output) for r in results if r.output and r.media}
+        outputs = {r.media.path: Written(reported(r.output), r.output_sha256) for r in results if r.output and r.media}
         not_redacted = [{"path": reported(r.source), "status": "failed", "reason": r.error} for r in results if r.error]
         not_redacted += [{"path": reported(r.source), "status": "already done",
                           "reason": f"by an earlier run, into {reported(r.output)}"} for r in results if r.already_done]
@@ -664,6 +669,23 @@ def write_run_files(plan: Plan, results: list[FileResult], skipped: list[Skipped
         else:
             not_written.append({"file": "report", "path": reported(audit.report), "reason": reason})
     return not_written
+
+
+UNDER_REVIEW = "it is being reviewed by veil review: saved over, the review's edits would be lost"
+
+
+def save_held(plan: Plan, path: Path, overwrite: bool) -> None:
+    """Save the plan holding it (`veil.plan_lock`), as a review does all the while it runs."""
+    lock = PlanLock()
+    try:
+        lock.take(real_path(path))  # where a file system has no locks, the save goes ahead (a review's did)
+    except PlanLocked:
+        raise OutputError(f"the plan was not written to {shown(path)}: {UNDER_REVIEW}; save it under another "
+                          "name (--save-plan)") from None
+    try:
+        plan.save(path, overwrite)
+    finally:
+        lock.release()
 
 
 def reported(where: Path | Url) -> str:

@@ -297,6 +297,24 @@ def remove_folders_of_dead_runs() -> tuple[list[Path], list[Path]]:
     return _remove_folders()
 
 
+def unusable_temp_folder() -> str | None:
+    """Why the temporary folder the user named (TMPDIR, or TEMP or TMP, as Python looks for it)
+    cannot be used; None where it can, or none is named. Python passes over such a folder without
+    a word, to /tmp, /var/tmp or the current folder: with TMPDIR on an encrypted volume not mounted,
+    the unredacted copy of an input fetched by URL went to the ordinary disk."""
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        if named := os.environ.get(name):
+            if not os.path.isdir(named):
+                why = "is not a folder" if os.path.exists(named) else "does not exist"
+            elif not os.access(named, os.W_OK | os.X_OK):
+                why = "cannot be written"
+            else:
+                return None
+            return (f"the temporary folder {name}={shown(named)} {why}: veil keeps its working copies there and "
+                    f"nowhere else; make it usable, or name another ({name}=...)")
+    return None
+
+
 def say_what_dead_runs_left(say: Callable[[str], None]) -> list[str]:
     """Remove, and `say`, the temporary folders that earlier runs left: the staged copy of an input
     fetched by URL, unredacted, would lie there for anyone who can read the temp folder. Returns

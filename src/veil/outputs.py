@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import stat
@@ -27,6 +28,7 @@ import av
 import av.error
 from PIL import Image, UnidentifiedImageError
 
+from veil.avopen import LOCAL_ONLY, open_local
 from veil.imagefile import WRITE_FORMATS, ImageError, is_heif_still, is_tiff
 from veil.interrupt import temporary_file
 from veil.names import MANIFEST_NAME, NAME_MAX, can_name_a_file, partial_affixes, real_path, shown
@@ -81,7 +83,8 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
     if not isinstance(path, Path):
         path.seek(0)  # where Pillow left it
     try:
-        with av.open(str(path) if isinstance(path, Path) else path, "r") as container:
+        opened = open_local(path) if isinstance(path, Path) else av.open(path, "r", container_options=LOCAL_ONLY)
+        with opened as container:
             if container.format.name in NOT_VIDEO_FORMATS or container.format.name.endswith("_pipe"):
                 return damaged_photo
             # A file whose only picture is a cover is sound.
@@ -624,13 +627,24 @@ class RunFileClash(OutputError):
     """An output named as the run's plan, report or manifest: the command contradicts itself."""
 
 
+@dataclass
+class OutputFile:
+    """The file `atomic_output` writes: `path`, its temporary name while it is written; once it is
+    in place, `sha256`, of the bytes put there. Hashed before the move, not read back by name after
+    it: an uploader that takes each new file away at once, or a file put over the name, must not
+    make what veil wrote unknown, or another file's hash be recorded as its output's."""
+    path: Path
+    sha256: str | None = None
+
+
 @contextlib.contextmanager
-def atomic_output(target: Path, overwrite: bool = True, before_commit: Callable[[], None] | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; move it into place only on success.
+def atomic_output(target: Path, overwrite: bool = True,
+                  before_commit: Callable[[Path], None] | None = None) -> Iterator[OutputFile]:
+    """Yield the temporary file to write beside `target`; move it into place only on success.
 
     Without `overwrite`, a file that appeared at `target` meanwhile is never replaced: the
-    move is a hard link, which fails if the name exists. `before_commit` runs once the file is
-    written, before the move: an exception from it leaves nothing.
+    move is a hard link, which fails if the name exists. `before_commit(target)` runs once the
+    file is written, before the move: an exception from it leaves nothing.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as made:
@@ -638,20 +652,22 @@ def atomic_output(target: Path, overwrite: bool = True, before_commit: Callable[
             temp = made.enter_context(temporary_file(target.parent, *partial_affixes(target)))
         except OSError as error:  # no inode left, say: said of the output, not of its hidden name
             raise OutputError(f"cannot write {shown(target)}: {error.strerror or error}") from None
+        written = OutputFile(temp)
         try:
-            yield temp
+            yield written
         except Exception as error:
             reason = _write_failure(error, temp)
             if reason is None:
                 raise
             raise OutputError(f"cannot write {shown(target)}: {reason}") from None
         if before_commit is not None:
-            before_commit()
+            before_commit(target)
         # On disk before its name is: the manifest records the output once it is in place (and is
         # itself synced), so a power loss must not leave a recorded output empty or cut short.
         try:
-            with open(temp, "rb") as written:
-                os.fsync(written.fileno())
+            with open(temp, "rb") as file:
+                os.fsync(file.fileno())
+                sha256 = hashlib.file_digest(file, "sha256").hexdigest()
         except OSError as error:  # a network share or a quota may refuse the data only now
             raise OutputError(f"cannot write {shown(target)}: {_write_failure(error, temp) or error.strerror}") from None
         # mkstemp creates 0600; give the output the permissions a normal file would get.
@@ -664,6 +680,7 @@ def atomic_output(target: Path, overwrite: bool = True, before_commit: Callable[
             os.replace(temp, target)
         else:
             _link_new(temp, target)
+        written.sha256 = sha256
 
 
 def partial_outputs(*targets: Path) -> list[Path]:
@@ -729,5 +746,5 @@ def _link_new(temp: Path, target: Path) -> None:
 
 
 def atomic_write_bytes(target: Path, data: bytes, overwrite: bool = True) -> None:
-    with atomic_output(target, overwrite) as temp:
-        temp.write_bytes(data)
+    with atomic_output(target, overwrite) as written:
+        written.path.write_bytes(data)

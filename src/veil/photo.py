@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from veil.imagefile import (UNHEARD, ImageError, Photo, damage_lines, holds_alph
                             write_photo)
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.models import runtime_record
+from veil.names import shown
 from veil.outputs import atomic_output
 from veil.plan import Kind, MediaPlan, RenderSettings
 from veil.regions import face_region, head_record
@@ -38,14 +41,21 @@ def check_as_planned(media: MediaPlan) -> None:
         raise ValueError(PLAN_OUT_OF_DATE)
 
 
-def still_as_planned(media: MediaPlan) -> Callable[[], None]:
-    """A check, for the moment before an output is moved into place, that the input is still the
-    file the plan was made from: one replaced while veil worked on it (a sync tool, an uploader)
-    would be rendered with the masks of other pixels, or with none."""
-    def check() -> None:
+def still_as_planned(media: MediaPlan) -> Callable[[Path], None]:
+    """A check, for the moment before an output is moved into place at `target`, that the input is
+    still the file the plan was made from (one replaced while veil worked on it, by a sync tool or
+    an uploader, would be rendered with the masks of other pixels, or with none), and that the
+    output's name does not now lead to the input itself: an output folder replaced meanwhile by a
+    link to the inputs' folder had the originals replaced by their redacted copies."""
+    def check(target: Path) -> None:
         if media.sha256 and file_sha256(Path(media.path)) != media.sha256:
             raise ValueError("the file changed while veil was redacting it (its SHA-256 is no longer the one "
                              "planned): nothing was written; redact it again")
+        with contextlib.suppress(OSError):  # nothing at the name: nothing of the input's to replace
+            if os.path.samefile(target, media.path):
+                raise ValueError(f"its output's name {shown(target)} now leads to the file itself (a folder on its "
+                                 "way replaced or linked while veil worked): the original was kept, nothing was "
+                                 "written")
     return check
 
 
@@ -127,8 +137,9 @@ def refuse_unsalvaged_plan(media: MediaPlan, way_through: str = PLAN_SALVAGE_WAY
 
 
 def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo: Photo | None = None,
-                 keep_icc: bool = False, overwrite: bool = True) -> None:
-    """Write the redacted photo to `output` (atomically), following the plan exactly.
+                 keep_icc: bool = False, overwrite: bool = True) -> str | None:
+    """Write the redacted photo to `output` (atomically), following the plan exactly; the SHA-256
+    of what was written.
 
     By default the pixels are converted to sRGB and written without a colour profile: the
     photo's own profile can name the device that took it. `keep_icc` keeps that profile and
@@ -165,5 +176,6 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
     # same rather than dropped.
     boxes = [pair for frame_boxes in media.boxes_by_frame().values() for pair in frame_boxes]
     redact_frame(photo.pixels, boxes, settings, cover_all=bool(media.covered_frames()))
-    with atomic_output(output, overwrite, still_as_planned(media)) as temp:
-        write_photo(photo, temp, output.suffix)
+    with atomic_output(output, overwrite, still_as_planned(media)) as written:
+        write_photo(photo, written.path, output.suffix)
+    return written.sha256

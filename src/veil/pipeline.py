@@ -24,6 +24,7 @@ import cv2
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
 from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException as OrtRuntimeException
 
+from veil.avopen import open_local
 from veil.animation import WRITE_FORMATS as ANIMATION_FORMATS
 from veil.animation import plan_animation, render_animation
 from veil.detect import DetectionProfile
@@ -162,8 +163,10 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
     result = FileResult(task.source)
     try:
         preflight(task)
-        result.media = (_dry_run(task, show_progress) if task.target is None
-                        else _render(task, task.target, show_progress))
+        if task.target is None:
+            result.media = _dry_run(task, show_progress)
+        else:
+            result.media, result.output_sha256 = _render(task, task.target, show_progress)
         result.output = task.target
     except Exception as error:  # fail closed: the reason is the user's to see
         if out_of_memory(error):  # a library's own words, at any step: said as what they mean
@@ -206,7 +209,6 @@ def _redact_staged(task: FileTask, show_progress: bool) -> FileResult:
         if result.error:  # messages name the files as the user did, not as their temporary copies
             result.error = result.error.replace(str(source), str(task.source)).replace(str(target), str(task.target))
         if isinstance(task.target, Url) and isinstance(target, Path) and result.output is not None:
-            result.output_sha256 = file_sha256(target)  # the bytes uploaded
             try:
                 task.target.upload(target, task.overwrite)
             except RemoteError as error:  # nothing was hidden where nothing was written
@@ -282,25 +284,27 @@ def _dry_run(task: FileTask, show_progress: bool) -> MediaPlan:
     return _plan(task, show_progress)
 
 
-def _render(task: FileTask, target: Path, show_progress: bool) -> MediaPlan:
-    """Hash once, decode a photo once, plan, render."""
+def _render(task: FileTask, target: Path, show_progress: bool) -> tuple[MediaPlan, str | None]:
+    """Hash once, decode a photo once, plan, render: the plan, and the SHA-256 of the output written."""
     sha256 = file_sha256(task.source)
     _check_planned(task, sha256)
     if task.kind == "image":
         photo = read_photo(task.source)
         media = _plan(task, show_progress, sha256, photo)
-        render_photo(media, task.render, target, photo, keep_icc=task.encoding.keep_icc, overwrite=task.overwrite)
+        written = render_photo(media, task.render, target, photo, keep_icc=task.encoding.keep_icc,
+                               overwrite=task.overwrite)
     elif task.kind == "animation":
         media = _plan(task, show_progress, sha256)
-        render_animation(media, task.render, target, overwrite=task.overwrite, keep_icc=task.encoding.keep_icc)
+        written = render_animation(media, task.render, target, overwrite=task.overwrite,
+                                   keep_icc=task.encoding.keep_icc)
     elif task.kind == "audio":
         media = _plan(task, show_progress, sha256)
-        render_audio(media, task.render, target, overwrite=task.overwrite, hash_checked=True)
+        written = render_audio(media, task.render, target, overwrite=task.overwrite, hash_checked=True)
     else:
         media = _plan(task, show_progress, sha256)
-        render_video(media, task.render, target, show_progress=show_progress, encoding=task.encoding,
-                     overwrite=task.overwrite, hash_checked=True)
-    return media
+        written = render_video(media, task.render, target, show_progress=show_progress, encoding=task.encoding,
+                               overwrite=task.overwrite, hash_checked=True)
+    return media, written
 
 
 def _count_left_out(media: MediaPlan, source: Path) -> None:
@@ -309,7 +313,7 @@ def _count_left_out(media: MediaPlan, source: Path) -> None:
     or edited, is rendered without them all the same, and the notes must say so. The file decides,
     not what the plan says of it."""
     try:
-        container = av.open(str(source))
+        container = open_local(source)
     except (av.error.FFmpegError, OSError):
         return  # the render says why it cannot be read
     try:
@@ -596,9 +600,6 @@ def render_planned(media: MediaPlan, render: RenderSettings, encoding: Encoding,
 
 
 def made_here(result: FileResult) -> FileResult:
-    """The result with where it was made (host:pid) and its output's hash, taken here, beside the
-    file, as its manifest record needs them (a URL's was taken before its upload)."""
+    """The result with where it was made (host:pid), as its manifest record needs it."""
     result.worker = f"{socket.gethostname()}:{os.getpid()}"
-    if isinstance(result.output, Path):
-        result.output_sha256 = file_sha256(result.output)
     return result

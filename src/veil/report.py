@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,19 @@ ORIGINS = ("detected", "interpolated", "extended", "reviewer", "unanalysed", "he
 ALL_MEDIA = "*"
 
 
-def build_report(plan: Plan, outputs: dict[str, str], not_redacted: list[dict[str, str]] | None = None,
+@dataclass(frozen=True)
+class Written:
+    """An output the run wrote: its name (a path or a URL), and the SHA-256 of the bytes written, taken
+    as they were put in place. The report vouches for these, not for whatever lies at the name when
+    it is written (an uploader may have taken the file away, or someone put another file there)."""
+    name: str
+    sha256: str | None
+
+
+def build_report(plan: Plan, outputs: dict[str, Written], not_redacted: list[dict[str, str]] | None = None,
                  dry_run: bool = False, interrupted: dict[str, Any] | None = None,
                  planned: set[str] | None = None, run_notes: list[str] | None = None) -> dict[str, Any]:
-    """The report as JSON-ready data; `outputs` maps each input path to its written output;
+    """The report as JSON-ready data; `outputs` maps each input path to the output written from it;
     `not_redacted` lists the run's inputs without a plan here (failed, skipped, done by an earlier
     run, not done when the run was stopped), each {"path", "status", "reason"}, so that the
     report accounts for every input. A plan's file that this run did not render, and that
@@ -138,7 +148,7 @@ def redaction_text(render: dict[str, Any]) -> str:
     return f"fill: solid colour {render['color']}"
 
 
-def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: str = "keep",
+def file_entry(media: MediaPlan, written: Written | None, edits: list[Edit], voice: str = "keep",
                said: list[str] | None = None, looked_at: bool = True) -> dict[str, Any]:
     """`said`: the notes the run gave on the file (what was left out of its output, frames hidden
     whole, a decoder's warnings), as it printed them. `looked_at`: the file is one of the run's
@@ -146,7 +156,11 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
     elsewhere would have veil fetch a URL, or hash a local document, the user never named)."""
     pictured = [r for r in media.regions if r.kind != "speech"]  # speech is on the time axis: see "voice"
     hiding = media.hiding_regions()
-    actual = current_sha256(media.path) if looked_at else None
+    now = current_sha256(media.path) if looked_at else None
+    # An output is made from the planned bytes (checked again as it was put in place): those are
+    # what the report vouches for, whatever has become of the file since.
+    read = media.sha256 if written is not None and media.sha256 else now
+    output = written.name if written is not None else None
     mine = [e for e in edits if e.media == media.path]
     return {
         "input": media.path,
@@ -155,13 +169,17 @@ def file_entry(media: MediaPlan, output: str | None, edits: list[Edit], voice: s
         "width": media.width,
         "height": media.height,
         "frame_count": media.frame_count,
-        "input_sha256": actual,
+        "input_sha256": read,
         "plan_input_sha256": media.sha256,
         # False means the file changed after the plan was made: the boxes may not fit it; None, that
         # it was not looked at (not among this run's inputs).
-        "input_matches_plan": (media.sha256 is None or actual == media.sha256) if looked_at else None,
+        "input_matches_plan": (media.sha256 is None or read == media.sha256) if looked_at else None,
+        # The input or the output no longer what the run read or wrote (edited, replaced, taken away);
+        # None: nothing written to compare.
+        "input_changed_since_written": now != read if written is not None else None,
         "output": output,
-        "output_sha256": current_sha256(output) if output else None,
+        "output_sha256": written.sha256 if written is not None else None,
+        "output_changed_since_written": current_sha256(output) != written.sha256 if written is not None else None,
         # A video's codec, CRF and preset as encoded (the settings' encoding leaves veil's choices None).
         "video_written_as": media.detection.get("stream", {}).get("video_written_as") if output else None,
         # Each sound stream encoded again (its voices edited, or a container that cannot hold it): how.
@@ -254,7 +272,7 @@ def report_paths(path: Path) -> tuple[Path, Path]:
     return path, path.with_suffix(".html")
 
 
-def write_report(plan: Plan, outputs: dict[str, str], path: Path, overwrite: bool = True,
+def write_report(plan: Plan, outputs: dict[str, Written], path: Path, overwrite: bool = True,
                  not_redacted: list[dict[str, str]] | None = None, dry_run: bool = False,
                  interrupted: dict[str, Any] | None = None, planned: set[str] | None = None,
                  run_notes: list[str] | None = None) -> None:
@@ -263,10 +281,10 @@ def write_report(plan: Plan, outputs: dict[str, str], path: Path, overwrite: boo
     report = readable_anywhere(build_report(plan, outputs, not_redacted, dry_run, interrupted, planned, run_notes))
     json_path, html_path = report_paths(path)
     # Both or neither: a failed HTML beside a new JSON would leave the last run's page describing this one.
-    with atomic_output(json_path, overwrite) as json_temp:
-        json_temp.write_bytes(json.dumps(report, indent=1).encode())
-        with atomic_output(html_path, overwrite) as html_temp:
-            html_temp.write_bytes(render_html(report).encode())
+    with atomic_output(json_path, overwrite) as json_file:
+        json_file.path.write_bytes(json.dumps(report, indent=1).encode())
+        with atomic_output(html_path, overwrite) as html_file:
+            html_file.path.write_bytes(render_html(report).encode())
 
 
 # --- HTML ---------------------------------------------------------------------
@@ -348,6 +366,11 @@ def file_html(file: dict[str, Any]) -> str:
             if file["input_matches_plan"] is None else "yes" if file["input_matches_plan"] else "NO"),
         row("Output", file["output"] or "(not written)"),
         row("Output SHA-256", file["output_sha256"], code=True),
+        *([row("Changed since this run wrote it", " and ".join(
+            what for what, changed in (("the input", file["input_changed_since_written"]),
+                                       ("the output", file["output_changed_since_written"])) if changed)
+            + ": the file there now is not the one of these hashes")]
+          if file["input_changed_since_written"] or file["output_changed_since_written"] else []),
         *([row("Video written as", written_as_text(file["video_written_as"]))] if file["video_written_as"] else []),
         *([row("Sound encoded again as", "; ".join(sound_as_text(s) for s in file["sound_written_as"]))]
           if file["sound_written_as"] else []),

@@ -20,6 +20,7 @@ import av
 import av.error
 import numpy as np
 
+from veil.avopen import open_local
 from veil.fferror import readable_packets, reason
 from veil.models import model_sha256, onnx_session, shared
 
@@ -440,13 +441,13 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
     overrun: tuple[float, float] | None = None  # the worst stream's
     gap: tuple[float, float] | None = None  # the widest stream's: on the file's clock (s), for (s)
     try:
-        with av.open(str(path), "r") as container:
+        with open_local(path) as container:
             streams = [stream.index for stream in container.streams.audio]
             stated = _stated_end(path, container)
         if streams:  # the model is loaded for sound only
             detector = detector or shared_voice_detector()
         for index in streams:
-            with av.open(str(path), "r") as container:
+            with open_local(path) as container:
                 stream = container.streams[index]
                 timeline = Timeline()
                 probabilities = detector.probabilities(channel16k_chunks(container, stream, timeline, lost))

@@ -53,8 +53,8 @@ from veil.shots import record as scene_cuts_record
 from veil.track import TrackParams, build_tracks, iou_matrix, segments
 from veil.voice import channels_read_back, media_voice_plan, sound_written_as
 from veil.videofile import (PLAN_SALVAGE_HINT, Damage, Encoding, Output, Timing, VideoError, alpha_component,
-                            bit_depth, field_order, frame_rate, hdr10_levels, is_hole, left_out, open_input,
-                            open_output, read, subtitles_copied, video_stream)
+                            bit_depth, field_order, frame_rate, frame_side_data, hdr10_levels, is_hole, left_out,
+                            open_input, open_output, read, subtitles_copied, video_stream)
 
 
 UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: let swscale pick its default matrix
@@ -117,7 +117,7 @@ def refuse_mirrored(frame: av.VideoFrame) -> None:
     """Refuse a video (its first frame) whose display matrix mirrors the picture: PyAV gives the
     mirror as a rotation (a left-right one as a half turn), so faces would be looked for in a
     picture upside down, and the output would play upside down."""
-    for entry in frame.side_data:
+    for entry in frame_side_data(frame):
         if entry.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
             a, b, _, c, d = np.frombuffer(bytes(entry), "<i4")[:5].astype(np.int64)
             if a * d - b * c < 0:
@@ -801,7 +801,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             scan.interlaced += frame.interlaced_frame
             scan.see_through = scan.see_through or see_through(frame)
             scan.stereo = scan.stereo or any(entry.type == av.sidedata.sidedata.Type.STEREO3D
-                                             for entry in frame.side_data)
+                                             for entry in frame_side_data(frame))
             scan.tone_mapped += frame.color_trc in DETECTORS_TONE_MAP
             if frame.time is not None and (scan.origin is None or frame.time < scan.origin):
                 scan.origin = frame.time
@@ -889,8 +889,9 @@ def _unseen_glances(detections: dict[int, list[Box]], glances: dict[int, list[Bo
 
 
 def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_progress: bool = False,
-                 encoding: Encoding = Encoding(), overwrite: bool = True, hash_checked: bool = False) -> None:
-    """Pass 2: write the redacted video to `target` (atomically), following the plan exactly.
+                 encoding: Encoding = Encoding(), overwrite: bool = True, hash_checked: bool = False) -> str | None:
+    """Pass 2: write the redacted video to `target` (atomically), following the plan exactly; the
+    SHA-256 of what was written.
     `hash_checked`: the caller has just hashed the file and found the plan's hash."""
     # A plan's boxes fit only the video they were found in: a replaced file of the same
     # size and length would be rendered with masks in the wrong places.
@@ -901,13 +902,14 @@ def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_
         # A damaged file planned with --salvage is decoded as it was then (see video_stream); the
         # stream is the one planned.
         stream = video_stream(container, exact=media.salvaged_damage() is not None, planned=planned_stream(media))
-        with atomic_output(target, overwrite, still_as_planned(media)) as temp:
+        with atomic_output(target, overwrite, still_as_planned(media)) as written:
             try:
-                _render(container, stream, media, settings, temp, target.suffix, show_progress, encoding)
+                _render(container, stream, media, settings, written.path, target.suffix, show_progress, encoding)
             except av.error.ArgumentError as error:  # FFmpeg's words name the hidden temporary file
                 raise VideoError(f"cannot write the video: {reason(error)}") from None
     finally:
         container.close()
+    return written.sha256
 
 
 def planned_stream(media: MediaPlan) -> int | None:

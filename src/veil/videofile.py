@@ -44,6 +44,7 @@ from av.bitstream import BitStreamFilterContext
 from av.packet import PacketSideData, packet_sidedata_type_from_literal
 from av.video.frame import PictureType
 
+from veil.avopen import open_local
 from veil.fferror import external_memory_failures_said, readable_packets, reason
 from veil.interrupt import temporary_folder
 from veil.names import shown
@@ -179,7 +180,7 @@ def holes_line(holes: list[list[float]]) -> str:
 
 def open_input(path: Path) -> av.container.InputContainer:
     try:
-        container = av.open(str(path), "r")
+        container = open_local(path)
     except (av.error.FFmpegError, OSError) as error:
         raise VideoError(f"cannot open video: {reason(error)}") from None
     if not container.streams.video:
@@ -434,7 +435,7 @@ def _counted_one_frame(path: str, indexes: tuple[int, ...], state: tuple[int, ..
     recording that starts late is one. A file that cannot be read so has none (its reading says why)."""
     counts = dict.fromkeys(indexes, 0)
     try:
-        with av.open(path) as again:
+        with open_local(path) as again:
             streams = [s for s in again.streams.video if s.index in counts]
             for packet in readable_packets(again, streams, []):
                 counts[packet.stream.index] += bool(packet.size)
@@ -788,12 +789,19 @@ def output_pix_fmt(encoder: str, input_fmt: str, depth: int, width: int, height:
     raise VideoError(f"encoder {encoder} supports none of the usable pixel formats")
 
 
+def frame_side_data(frame: av.VideoFrame) -> list[Any]:
+    """The frame's side data (each with its `type`): PyAV 18 lists it, PyAV 19 (the one pip gives
+    Python 3.12 and later) maps each type to it."""
+    container = frame.side_data
+    return [container[item] if isinstance(item, av.sidedata.sidedata.Type) else item for item in container]
+
+
 def hdr10_levels(frame: av.VideoFrame) -> tuple[str, ...]:
     """x265's parameters for the HDR10 levels a frame carries: its mastering display's colours and
     light, and its content's light. Without them players tone-map an HDR10 picture by guesswork,
     and it looks other than it did."""
     levels = []
-    for data in frame.side_data:
+    for data in frame_side_data(frame):
         if data.type == av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA:
             # FFmpeg's AVMasteringDisplayMetadata: red, green, blue and white x, y, then the least
             # and most light, each a fraction of two ints; then whether each group is given.
@@ -1101,7 +1109,7 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
     # MP4/MOV: index at the front, so the file plays while it downloads.
     options = NAMELESS_MUXING | ({"movflags": "+faststart"} if fmt in ("mp4", "mov") else {})
     try:
-        out = av.open(str(path), "w", format=fmt, container_options=options)
+        out = open_local(path, "w", format=fmt, container_options=options)
     except (av.error.FFmpegError, ValueError) as error:
         named = f"as {suffix}" if suffix else "in a file without a suffix"
         why = reason(error) if isinstance(error, av.error.FFmpegError) else error

@@ -34,6 +34,7 @@ import av
 import av.filter
 import numpy as np
 
+from veil.avopen import open_local
 from veil.plan import VoiceMode
 from veil.speech import Converter, Segment, SoundError, Timeline
 
@@ -773,7 +774,7 @@ def channels_read_back(source: av.container.InputContainer, written: Path) -> li
     names PCM's by their count alone. The same channels, in order, which a player may put on other
     speakers: each as {"stream": its index in `source`, "given": its layout, "reads_back_as": ...}.
     Output sound streams are in the input's order (`videofile._add_audio`, `audio._open_output`)."""
-    with av.open(str(written)) as output:
+    with open_local(written) as output:
         read = [stream.codec_context.layout.name for stream in output.streams.audio]
     return [{"stream": given.index, "given": given.codec_context.layout.name, "reads_back_as": back}
             for given, back in zip(source.streams.audio, read)

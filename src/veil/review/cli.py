@@ -10,7 +10,6 @@ server is closed.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import secrets
 import shlex
@@ -34,7 +33,7 @@ from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption
                           options_acting_on_nothing, parse_color, parse_hide_option, with_options_given)
 from veil.detect import PROFILES
 from veil.imagefile import ImageError
-from veil.interrupt import say_what_dead_runs_left, temporary_folder
+from veil.interrupt import say_what_dead_runs_left, temporary_folder, unusable_temp_folder
 from veil.manifest import (Record, another_inputs_output, another_inputs_refusal, another_inputs_replaced, appendable,
                            output_owners, placed_as_made, read_manifest)
 from veil.names import MANIFEST_NAME, first_few, real_path, shown
@@ -43,6 +42,7 @@ from veil.outputs import (Input, OutputClaims, OutputError, check_writable, coll
 from veil.pipeline import Analysis, FileTask, redact_file
 from veil.photo import SALVAGED, file_sha256, refuse_unsalvaged_plan
 from veil.plan import PIXELATE_BLOCKS, Encoding, Plan, PlanError, RenderSettings
+from veil.plan_lock import PlanLock, PlanLocked, lock_path
 from veil.report import report_paths
 from veil.review.app import LaunchCodes, create_app, page_leading_to
 from veil.review.peer import sees_own_connections
@@ -51,7 +51,6 @@ from veil.terminal import err
 
 PLAN_SUFFIX = ".veil-plan.json"
 REPORT_SUFFIX = ".veil-report.json"
-LOCK_SUFFIX = ".veil-lock"  # beside the plan a review holds (`PlanLock`)
 
 review_app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
 
@@ -103,6 +102,9 @@ def review(
     encoding = encoding_asked(crf, codec, preset, keep_subtitles, keep_icc)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, hide=parse_hide_option(hide),
                         salvage=salvage)
+    if (unusable := unusable_temp_folder()) is not None:
+        say(f"veil review: {unusable}")
+        raise typer.Exit(2)
     told = say_what_dead_runs_left(err.print)
     try:  # before detection, which can take minutes: a port in use is said at once
         listening = listening_socket(port)
@@ -110,7 +112,7 @@ def review(
         say(f"veil review: cannot listen on 127.0.0.1:{port}: {error.strerror or error}"
             + (": choose another --port, or 0 for any free one" if port else ""))
         raise typer.Exit(2) from None
-    lock = PlanLock()
+    lock = ReviewLock()
     try:
         try:
             session = open_session(paths or [], plan_file, save_plan, output_dir, report, settings, analysis,
@@ -431,78 +433,32 @@ def check_media(plan: Plan) -> None:
                 raise SessionError(f"{path}: {error}") from None
 
 
-class PlanLock:
-    """The plan a review edits, locked while the review runs: a second `veil review` of it (the
-    first server forgotten in another terminal) would save over the first one's edits, each
-    page showing its own, and a face the first one drew would be gone at the next resume. The
-    lock is flock(2) on `<plan>.veil-lock` beside the plan (the plan itself is replaced at every
-    save, a new file each time), released by the system however the review ends, and the file
-    removed when it ends normally."""
+class ReviewLock:
+    """The plan a review edits, held while the review runs (`veil.plan_lock`): a second `veil review`
+    of it (the first server forgotten in another terminal), or a run saving it, would save over the
+    review's edits, each page showing its own, and a face the first one drew would be gone at the
+    next resume."""
 
     def __init__(self) -> None:
-        self.path: Path | None = None
-        self.fd: int | None = None
+        self.lock = PlanLock()
 
     def take(self, plan_path: Path) -> None:
         check_folder_writable(plan_path.parent, "cannot save the plan in {}: choose a writable place with --save-plan")
-        # A name of veil's own: `--save-plan yarn` must not take, and then remove, a yarn.lock.
-        path = plan_path.with_name(plan_path.name + LOCK_SUFFIX)
-        while True:
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError as error:
-                raise SessionError(f"cannot lock the plan {shown(plan_path)} ({shown(path)}: "
-                                   f"{error.strerror}): choose another place with --save-plan") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise SessionError(f"{shown(plan_path)} is being reviewed by another veil review (it holds "
-                                   f"{shown(path)}): stop that one first (Ctrl+C in its terminal), or choose "
-                                   "another --save-plan") from None
-            except OSError as error:  # a file system without locks (some network mounts)
-                os.close(fd)
-                with contextlib.suppress(OSError):
-                    path.unlink()
-                say(f"veil review: cannot lock {shown(path)} ({error.strerror}): a second review of "
-                    "this plan at the same time would go unnoticed")
-                return
-            try:  # the file taken is still the one at the path (not one a review ending removed)
-                if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                    self.path, self.fd = path, fd
-                    return
-            except FileNotFoundError:
-                pass
-            os.close(fd)
+        try:
+            unlockable = self.lock.take(plan_path)
+        except PlanLocked as locked:
+            raise SessionError(f"{shown(plan_path)} is being reviewed by another veil review (it holds "
+                               f"{shown(locked.args[0])}): stop that one first (Ctrl+C in its terminal), or choose "
+                               "another --save-plan") from None
+        except OSError as error:
+            raise SessionError(f"cannot lock the plan {shown(plan_path)} ({shown(lock_path(plan_path))}: "
+                               f"{error.strerror}): choose another place with --save-plan") from None
+        if unlockable is not None:
+            say(f"veil review: cannot lock {shown(lock_path(plan_path))} ({unlockable}): a second review of "
+                "this plan at the same time would go unnoticed")
 
     def release(self) -> None:
-        if self.fd is None or self.path is None:
-            return
-        with contextlib.suppress(OSError):
-            # Still locked: no other review takes this file as it goes. Only this review's own file
-            # (one removed by hand and made anew by a second review is that review's).
-            if os.stat(self.path).st_ino == os.fstat(self.fd).st_ino:
-                self.path.unlink()
-        os.close(self.fd)
-        self.fd = None
-
-
-def under_review(plan_path: Path) -> bool:
-    """Whether a running `veil review` holds the plan at `plan_path` (its `PlanLock`): a run saving
-    over it would lose the review's edits made since the run read it."""
-    try:
-        fd = os.open(plan_path.with_name(plan_path.name + LOCK_SUFFIX), os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:  # no lock file: no review holds the plan
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # let go at once, as the file is closed
-    except BlockingIOError:
-        return True
-    except OSError:  # a file system without locks: a review there cannot lock the plan either
-        return False
-    finally:
-        os.close(fd)
-    return False
+        self.lock.release()
 
 
 def check_folder_writable(folder: Path, message: str) -> None:

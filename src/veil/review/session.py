@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -27,7 +28,7 @@ from veil.names import first_few, shown
 from veil.options import color_text
 from veil.pipeline import FileResult, one_line, unexpected_error
 from veil.plan import Box, Edit, Kind, MediaPlan, Plan, Region, drawn_shape, now_iso
-from veil.report import ALL_MEDIA
+from veil.report import ALL_MEDIA, Written, report_paths
 
 # Enough to walk back a long review session; each entry is one file's regions.
 UNDO_LIMIT = 200
@@ -72,6 +73,24 @@ Renderer = Callable[[MediaPlan, Any, Any, Path, bool], FileResult]
 ReportWriter = Callable[..., None]
 
 
+# A file as it stands: device, inode, size and modification time. Another file put at the name,
+# or the same one written to, has another.
+FileIdentity = tuple[int, int, int, int]
+
+
+def file_identity(path: Path) -> FileIdentity | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def output_names(outputs: dict[str, Written]) -> dict[str, str]:
+    """Each input's output, by name: as the page shows them and the plan's log records them."""
+    return {path: written.name for path, written in outputs.items()}
+
+
 def export_failure(error: Exception) -> str:
     """Why a file of an export failed, in one line: the file's own problem as it is said, anything
     else named for what it is."""
@@ -109,7 +128,9 @@ class ReviewSession:
         # on nothing, faces not looked for, a plan changed outside veil): into the export's report.
         # (The list given, which the command goes on adding to after the session is made.)
         self.run_notes = [] if run_notes is None else run_notes
-        self.exported: set[Path] = set()
+        # What this session exported, as each file stood once written: a file put at its name since
+        # (the user's own, moved there after the first export) is not this session's to replace.
+        self.exported: dict[Path, FileIdentity | None] = {}
         self.lock = threading.RLock()
         self.revision = 0  # bumped on every change to regions: previews are cached by it, pages follow it
         self.undo_stack: list[Snapshot] = []
@@ -343,7 +364,7 @@ class ReviewSession:
         no report beside them would be outputs nobody can audit. With --output-dir each is also
         recorded in the folder's manifest: where that cannot be opened nothing is written, and
         once a record cannot be written the files left are not exported."""
-        outputs: dict[str, str] = {}
+        outputs: dict[str, Written] = {}
         failed: list[dict[str, str]] = []
         fingerprint = settings_fingerprint(REVIEWED, plan.render, plan.encoding)
         try:
@@ -370,22 +391,24 @@ class ReviewSession:
                                        "reason": f"exported to {shown(target)}, but not recorded: {error}"})
                 with self.lock:
                     self.export_state.done += 1
-                    self.export_state.outputs = dict(outputs)  # what a stop now leaves (`export_stopped`)
+                    self.export_state.outputs = output_names(outputs)  # what a stop now leaves (`export_stopped`)
         finally:
             if writer is not None:
                 writer.close()
         report: str | None = None
         try:
-            write_report(plan, outputs, self.report_path, self._may_replace(self.report_path), failed,
-                         run_notes=self.run_notes)
-            self.exported.add(self.report_path)
+            # Its two files (JSON and HTML) are written under one rule: each must be this session's or none.
+            ours = all(self._may_replace(path) or file_identity(path) is None for path in report_paths(self.report_path))
+            write_report(plan, outputs, self.report_path, ours, failed, run_notes=self.run_notes)
+            self.exported.update((path, file_identity(path)) for path in report_paths(self.report_path))
             report = str(self.report_path)
         except Exception as error:
             failed.append({"path": str(self.report_path), "status": "failed", "reason": export_failure(error)})
         self._export_ended(outputs, report, failed)
 
-    def _export_ended(self, outputs: dict[str, str], report: str | None, failed: list[dict[str, str]]) -> None:
+    def _export_ended(self, written: dict[str, Written], report: str | None, failed: list[dict[str, str]]) -> None:
         """The export's outcome, shown on the page and logged in the plan."""
+        outputs = output_names(written)
         error = "; ".join(f"{Path(f['path']).name}: {f['reason']}" for f in failed) or None
         with self.lock:
             total = self.export_state.total
@@ -416,21 +439,21 @@ class ReviewSession:
                 "`veil review` command again and export (with --overwrite, to replace those written)")
 
     def _export_one(self, media: MediaPlan, target: Path, plan: Plan, render: Renderer, fingerprint: str,
-                    outputs: dict[str, str], failed: list[dict[str, str]]) -> Record:
+                    outputs: dict[str, Written], failed: list[dict[str, str]]) -> Record:
         """One file rendered (added to `outputs`, or to `failed` with why), and its manifest record."""
         try:
             result = render(media, plan.render, plan.encoding, target, self._may_replace(target))
         except Exception as error:  # shown on the page in one line; its output is not written (atomic writes)
             failed.append({"path": media.path, "status": "failed", "reason": export_failure(error)})
             return Record(recorded_name(Path(media.path)), "failed", reason=failed[-1]["reason"], settings=fingerprint)
-        self.exported.add(target)
-        outputs[media.path] = str(target)
+        self.exported[target] = file_identity(target)
+        outputs[media.path] = Written(str(target), result.output_sha256)
         return replace(Record.of(result, fingerprint), reason=REVIEWED)
 
     # --- internals ------------------------------------------------------------
 
     def _may_replace(self, target: Path) -> bool:
-        return self.overwrite or target in self.exported
+        return self.overwrite or (target in self.exported and file_identity(target) == self.exported[target])
 
     def _new_id(self, media: MediaPlan, prefix: str) -> str:
         # A deleted region's id is never given again: the report reads deletions from the edit log.
