@@ -935,11 +935,14 @@ def test_a_run_never_saves_its_plan_over_a_review_begun_before_or_during_it(tmp_
     finally:
         review.release()
     manifest = tmp_path / "run.jsonl"
-    run = subprocess.Popen([sys.executable, "-m", "veil", str(VIDEO), "--dry-run", "--save-plan", str(plan),
-                            "--manifest", str(manifest)], stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen([sys.executable, "-m", "veil", str(VIDEO), "-o", str(tmp_path / "out.mp4"), "--save-plan",
+                            str(plan), "--manifest", str(manifest)], stderr=subprocess.PIPE, text=True)
     try:
-        while run.poll() is None and not (manifest.exists() and manifest.read_text()):  # at work on its file
+        # At work on its file: its output's "started" record is written before the work (the file's
+        # outcome only once it is done, as the plan is about to be saved).
+        while run.poll() is None and not (manifest.exists() and '"started"' in manifest.read_text()):
             threading.Event().wait(0.05)
+        assert run.poll() is None, "the run ended before the review began"
         review.take(plan)  # the review begins, and saves its first edit
         plan.write_text("the review's plan")
         said = run.communicate(timeout=300)[1]

@@ -37,8 +37,8 @@ from veil.photo import plan_photo, render_photo
 from veil.plan import Box, MediaPlan, Plan, RenderSettings
 from veil.render import region_mask
 from veil.video import plan_video, render_video, time_holes, upright_to_coded
-from veil.videofile import (Encoding, VideoError, check_output_holds, mpeg_audio_frame_length, mpeg_audio_frame_only,
-                            read, video_stream)
+from veil.videofile import (Encoding, VideoError, check_output_holds, frame_side_data, mpeg_audio_frame_length,
+                            mpeg_audio_frame_only, read, video_stream)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 VIDEOS = DATA / "videos"
@@ -510,7 +510,7 @@ def test_depth_chroma_and_hdr_levels_are_kept(tmp_path: Path):
 
     def light(path: Path) -> dict[str, bytes]:
         with av.open(str(path)) as c:
-            return {str(d.type): bytes(d) for d in next(c.decode(video=0)).side_data if "SEI" not in str(d.type)}
+            return {str(d.type): bytes(d) for d in frame_side_data(next(c.decode(video=0))) if "SEI" not in str(d.type)}
     assert set(light(hdr)) == {"Type.MASTERING_DISPLAY_METADATA", "Type.CONTENT_LIGHT_LEVEL"}
     assert light(hdr_copy) == light(hdr)
     # AVI holds no H.265: the refusal names the containers that were tried and do.
