@@ -17,9 +17,11 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -436,6 +438,137 @@ def test_an_output_folder_that_is_the_folder_redacted_is_refused_before_any_work
         refused = run_veil(tmp_path / "in", "--output-dir", spelled)
         assert refused.returncode == 2 and "is the folder" in refused.stderr and "being redacted" in refused.stderr
         assert sorted(p.name for p in (tmp_path / "in").iterdir()) == before
+
+
+@contextlib.contextmanager
+def remote_cluster(folder: Path, worker_cwd: Path | None, worker_wrapper: list[str] = ()):
+    """A Dask scheduler and one worker, started apart from veil as an operator would: the worker
+    in its own working folder, and under `worker_wrapper` (its own view of the file system, say);
+    none where `worker_cwd` is None. Gives the scheduler's address and process."""
+    folder.mkdir(parents=True, exist_ok=True)
+    scheduler_file = folder / "scheduler.json"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": environment()}
+    started = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                 "--port", "0", "--no-dashboard", "--scheduler-file", scheduler_file], **quiet)]
+    try:
+        if worker_cwd is not None:
+            started.append(start_worker(scheduler_file, worker_cwd, worker_wrapper))
+        from distributed import Client
+
+        deadline = time.monotonic() + DEADLINE_S
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        if worker_cwd is not None:
+            with Client(address, timeout=DEADLINE_S) as client:
+                client.wait_for_workers(1, timeout=DEADLINE_S)
+        yield address, started[0]
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()
+
+
+def start_worker(scheduler: Path | str, cwd: Path, wrapper: list[str] = ()) -> subprocess.Popen:
+    """A Dask worker of the scheduler at `scheduler` (its file, or its address), started in `cwd`."""
+    given = ["--scheduler-file", scheduler] if isinstance(scheduler, Path) else [scheduler]
+    return subprocess.Popen([*wrapper, sys.executable, "-m", "distributed.cli.dask_worker", *given, "--nthreads", "1",
+                             "--no-dashboard"], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=environment())
+
+
+def test_an_address_that_leads_to_no_scheduler_is_refused_in_one_line(shared_data, tmp_path):
+    # A server that accepts and never answers (a dashboard's port typed for the scheduler's) left
+    # veil waiting without end; one answering garbage ended in "a bug in veil".
+    photos(shared_data, tmp_path / "in", 1)
+    for answer in (None, os.urandom(4096)):
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            def serve():
+                with contextlib.suppress(OSError):
+                    connection, _ = server.accept()
+                    if answer is not None:
+                        connection.sendall(answer)
+                    time.sleep(DEADLINE_S)
+            threading.Thread(target=serve, daemon=True).start()
+            refused = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster",
+                               f"tcp://127.0.0.1:{server.getsockname()[1]}")
+        said = refused.stderr
+        assert refused.returncode == 2 and len(said.splitlines()) == 1, said
+        assert "bug" not in said and ("no Dask scheduler answered" if answer is None else "cannot use a Dask scheduler") in said
+
+
+def test_a_scheduler_without_workers_is_said_and_waited_for(shared_data, tmp_path):
+    # Its tasks waited without a word, and without end.
+    photos(shared_data, tmp_path / "in", 1)
+    with remote_cluster(tmp_path / "cluster", worker_cwd=None) as (address, _):
+        with open(tmp_path / "stderr", "w+") as stderr:
+            process = subprocess.Popen(veil_command(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster", address),
+                                       stdout=subprocess.DEVNULL, stderr=stderr, text=True, env=environment())
+            wait_until(lambda: "has no workers: waiting" in (tmp_path / "stderr").read_text(), process)
+            worker = start_worker(address, tmp_path)
+            try:
+                assert process.wait(timeout=DEADLINE_S) == 0, (tmp_path / "stderr").read_text()
+            finally:
+                worker.kill()
+                worker.wait()
+    assert outputs_of(tmp_path / "out") == sorted(p.name for p in (tmp_path / "in").iterdir())
+
+
+def test_a_remote_worker_redacts_the_files_named_here_not_those_of_its_own_folder(shared_data, tmp_path):
+    # Relative names went to the worker as given: it redacted other photos of the same names in
+    # its own working folder, wrote the outputs there, and veil said all was done, rc 0.
+    mine = photos(shared_data, tmp_path / "in", 2)
+    theirs = tmp_path / "elsewhere" / "in"
+    theirs.mkdir(parents=True)
+    others = sorted((shared_data / "wider_face_dev/images").rglob("*.jpg"), key=lambda p: p.stat().st_size)[10:12]
+    for photo, other in zip(mine, others):
+        shutil.copy(other, theirs / photo.name)
+    with remote_cluster(tmp_path / "cluster", worker_cwd=tmp_path / "elsewhere") as (address, _):
+        result = subprocess.run(veil_command("in", "--output-dir", "out", "--cluster", address), cwd=tmp_path,
+                                capture_output=True, text=True, env=environment(), timeout=DEADLINE_S)
+    assert result.returncode == 0, result.stderr
+    assert outputs_of(tmp_path / "out") == sorted(photo.name for photo in mine)
+    assert not (tmp_path / "elsewhere" / "out").exists()
+    for record in records(tmp_path / "out" / MANIFEST):
+        read = hashlib.sha256((tmp_path / "in" / Path(record["path"]).name).read_bytes()).hexdigest()
+        assert record["status"] == "ok" and record["input_sha256"] == read, record
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
+                    reason="needs root and unshare(1) to give a worker its own view of the output folder")
+def test_an_output_a_remote_worker_wrote_where_this_machine_cannot_see_it_is_a_failure(shared_data, tmp_path):
+    # A worker without the shared output folder mounted wrote into its own: veil recorded every
+    # file as done, rc 0, and the manifest vouched for outputs that are not there.
+    photos(shared_data, tmp_path / "in", 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    own_view = ["unshare", "-m", "sh", "-c", f'mount -t tmpfs none "{out}" && exec "$0" "$@"']
+    with remote_cluster(tmp_path / "cluster", worker_cwd=tmp_path, worker_wrapper=own_view) as (address, _):
+        result = run_veil(tmp_path / "in", "--output-dir", out, "--cluster", address)
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 1, said
+    assert said.count("it is not there: every worker must see the inputs and the output folder") >= 2, said
+    assert outputs_of(out) == []
+    assert {record["status"] for record in records(out / MANIFEST)} == {"failed"}
+
+
+def test_a_scheduler_lost_mid_run_fails_the_files_it_held_and_the_run_ends_with_its_report(shared_data, tmp_path):
+    # Dask's tracebacks, then "unexpected CancelledError ... a bug in veil", rc 2, and no report.
+    photos(shared_data, tmp_path / "in", 1)
+    shutil.copy(shared_data / "videos/wider_pan/17_Ceremony_Ceremony_17_234.mp4", tmp_path / "in" / "clip.mp4")
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    with remote_cluster(tmp_path / "cluster", worker_cwd=tmp_path) as (address, scheduler):
+        process = start_veil(tmp_path / "in", "--output-dir", out, "--report", report, "--cluster", address)
+        wait_until(lambda: len(records(out / MANIFEST)) >= 1, process)  # the photo is done, the clip in flight
+        scheduler.kill()
+        _, stderr = process.communicate(timeout=DEADLINE_S)
+    said = " ".join(stderr.split())
+    assert process.returncode == 1, said
+    assert "Traceback" not in stderr and "bug" not in said and " - ERROR - " not in said, stderr
+    assert f"clip.mp4: the Dask scheduler at {address} was lost before it was done" in said, said
+    outcome = {Path(record["path"]).name: record["status"] for record in records(out / MANIFEST)}
+    assert outcome["clip.mp4"] == "failed" and list(outcome.values()).count("ok") == 1, outcome
+    assert report.exists()
 
 
 def test_a_local_cluster_starts_no_more_workers_than_there_are_files():

@@ -13,7 +13,9 @@ import os
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from queue import Empty, Queue
 from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
 
 import dask
@@ -23,12 +25,14 @@ from distributed.security import Security
 
 from veil.batch import (BatchError, Task, local_workers, remove_what_workers_left, run_windowed,
                         start_resource_tracker)
-from veil.interrupt import (end_on_stop, no_core_dumps, remove_folders_of_dead_runs, stops_blocked_for_children,
-                            temporary_folder)
+from veil.interrupt import (Stopped, end_on_stop, no_core_dumps, remove_folders_of_dead_runs,
+                            stops_blocked_for_children, temporary_folder)
 from veil.models import set_threads, usable_cores
 from veil.names import shown
 from veil.outputs import remove_partial_outputs
-from veil.pipeline import FileResult
+from veil.photo import file_sha256
+from veil.pipeline import FileResult, FileTask, one_line
+from veil.remote import Url
 from veil.terminal import err
 
 
@@ -59,18 +63,76 @@ def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileR
     writing, and a local one its temporary folders (a staged copy of a URL's input, say): once
     the run is over, they are removed (another machine's folders are its own to clean)."""
     workers: set[int] = set()  # a local cluster's worker processes are this process's children
+    local = local_workers(cluster) is not None
+    given = {task.index: task.file for task in tasks}
+    if not local:
+        # A remote worker resolves a relative name against its own working folder: it redacted
+        # other files of the same names there, and wrote its outputs there.
+        tasks = [replace(task, file=named_absolutely(task.file)) for task in tasks]
+    finished: set[int] = set()
+
+    def finish_here(index: int, result: FileResult) -> None:
+        finish(index, result if local else seen_from_here(result, given[index]))
+        finished.add(index)
     try:
         with connect(cluster, len(tasks)) as client:
-            client.register_plugin(DetectorThreads(workers_per_host(client)))
+            try:
+                client.register_plugin(DetectorThreads(workers_per_host(client)))
+            except Exception as error:  # raised in a worker: one without veil cannot unpickle veil's plugin
+                raise BatchError(f"the workers of the Dask scheduler at {cluster} cannot run veil "
+                                 f"({one_line(error)}): install veil, this version, on each") from None
             # Enough in flight to keep every worker thread busy, not the whole run: a million
             # tasks submitted at once would sit in the scheduler's memory.
             window = max(4, 2 * sum(client.nthreads().values()))
-            run_windowed(client.get_executor(pure=False), deque(tasks), Counter(), finish, window,
-                         workers=workers if local_workers(cluster) is not None else None)
+            try:
+                run_windowed(client.get_executor(pure=False), deque(tasks), Counter(), finish_here, window,
+                             workers=workers if local else None)
+            except BaseException as error:
+                if isinstance(error, (Stopped, KeyboardInterrupt)) or client.status == "running":
+                    raise
+                # The scheduler is gone, and with it every task it held: each file not finished
+                # is failed, and the run ends as any other (its report and plan written).
+                for task in tasks:
+                    if task.index not in finished:
+                        finish_here(task.index, FileResult(given[task.index].source, error=(
+                            f"the Dask scheduler at {cluster} was lost before it was done; a worker may still "
+                            "write its output, which a rerun does again")))
     finally:
         remove_what_workers_left(workers)
         for path in remove_partial_outputs(*(t.file.target for t in tasks if isinstance(t.file.target, Path))):
             err.print(f"veil: could not remove the unfinished {shown(path)}: remove it")
+
+
+def named_absolutely(file: FileTask) -> FileTask:
+    """The task with its local names made absolute, as they lead from this process's folder
+    (not resolved: a link in them leads on the worker as it does here)."""
+    return replace(file, source=absolute(file.source), target=absolute(file.target))
+
+
+def absolute(name: Path | Url | None) -> Path | Url | None:
+    return name.absolute() if isinstance(name, Path) else name
+
+
+def seen_from_here(result: FileResult, given: FileTask) -> FileResult:
+    """The result under the names given, its output checked from this machine: a worker that
+    does not share the output folder wrote where no one here will find it, and a run that
+    took its result on trust recorded as done an output that is not there."""
+    result = replace(result, source=given.source, output=given.target if result.output is not None else None)
+    if result.error or result.already_done or not isinstance(result.output, Path):
+        return result
+    try:
+        if file_sha256(result.output) == result.output_sha256:
+            return result
+        seen = "a different file"
+    except FileNotFoundError:
+        seen = "not there"
+    except OSError as error:
+        seen = f"unreadable ({error.strerror or error})"
+    where = f"its worker {result.worker}" if result.worker else "its worker"
+    return replace(result, output=None, output_sha256=None, regions=0, error=(
+        f"{where} wrote its output, but as this machine sees {shown(given.target)} it is {seen}: "
+        "every worker must see the inputs and the output folder under the same paths as this machine "
+        "(a shared file system), or be given URLs"))
 
 
 def workers_per_host(client: Client) -> dict[str, int]:
@@ -123,12 +185,14 @@ def connect(cluster: str, files: int | None = None) -> Iterator[Client]:
     """A client of the scheduler at `cluster`, or of a LocalCluster of N one-thread workers, no more
     than there are `files` (as --jobs: a slip of local:64 for local:4 started 64 detectors for one
     photo, and local:99999999999 took the machine's memory)."""
+    # Worker and scheduler losses are reported as each file's result; Dask's own logs about them
+    # (its reconnection attempts, workers losing the scheduler as a local cluster shuts down)
+    # are tracebacks for nobody.
+    for name in ("distributed", "distributed.client"):  # Dask's configuration gives its client a level of its own
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     count = local_workers(cluster)
     if count is not None:
         count = min(count, files or count)
-        # Worker losses are reported as each file's result; Dask's own logs about them, and
-        # about workers losing the scheduler as the cluster shuts down, are tracebacks for nobody.
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)
         # Dask's scratch folders go in a folder of veil's, removed with the run (Dask leaves its own behind).
         with temporary_folder("veil-dask-") as scratch, \
                 dask.config.set({**LOCAL_WORKER_CONFIG, "temporary-directory": str(scratch)}), \
@@ -150,9 +214,49 @@ def connect(cluster: str, files: int | None = None) -> Iterator[Client]:
                     silence_logs=logging.CRITICAL, security=security_kept_in(scratch)))
             yield cluster_open.enter_context(Client(local))
         return
-    try:
-        client = Client(cluster, timeout=30)
-    except (OSError, TimeoutError, ValueError) as error:
-        raise BatchError(f"cannot reach the Dask scheduler at {cluster}: {error}") from None
-    with client:
+    with client_of(cluster) as client:
+        with_workers(client, cluster)
         yield client
+
+
+# Dask's own connection timeout; it does not cover a server that accepts and never answers.
+CONNECT_TIMEOUT_S = 30
+CONNECT_DEADLINE_S = 60
+WORKERS_DEADLINE_S = 600
+
+
+def client_of(cluster: str) -> Client:
+    """A client of the scheduler at `cluster`, or the reason there is none in one line: an address
+    that leads to something else (the dashboard's port typed for the scheduler's, a silent server)
+    left veil waiting without end, and one that answers in another protocol with a traceback."""
+    made: Queue[Client | Exception] = Queue()
+
+    def make() -> None:
+        try:
+            made.put(Client(cluster, timeout=CONNECT_TIMEOUT_S))
+        except Exception as error:  # whatever answered there, it is not a scheduler veil can use
+            made.put(error)
+
+    threading.Thread(target=make, name="veil-cluster-connect", daemon=True).start()
+    try:
+        client = made.get(timeout=CONNECT_DEADLINE_S)
+    except Empty:
+        raise BatchError(f"no Dask scheduler answered at {cluster} in {CONNECT_DEADLINE_S} s: give the "
+                         "scheduler's own address (its port, not its dashboard's)") from None
+    if isinstance(client, Exception):
+        raise BatchError(f"cannot use a Dask scheduler at {cluster}: {one_line(client)}")
+    return client
+
+
+def with_workers(client: Client, cluster: str) -> None:
+    """Said, then waited for, when the scheduler has no worker yet (an adaptive cluster starts
+    them on demand), for a bounded time: its tasks would otherwise wait without end."""
+    if client.nthreads():
+        return
+    err.print(f"veil: the Dask scheduler at {cluster} has no workers: waiting up to {WORKERS_DEADLINE_S // 60} "
+              f"minutes for one to join (start one with `dask worker {cluster}`)")
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_DEADLINE_S)
+    except TimeoutError:
+        raise BatchError(f"no worker joined the Dask scheduler at {cluster} in {WORKERS_DEADLINE_S // 60} "
+                         "minutes") from None
