@@ -430,6 +430,16 @@ def test_a_refused_cluster_leaves_nothing(shared_data, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_cluster_address_s_user_and_password_are_never_said(shared_data, tmp_path):
+    # Dask's error repeated the address, password and all ("invalid address 'user:hunter2@...'").
+    photos(shared_data, tmp_path / "in", 1)
+    for cluster in ("tcp://user:hunter2@127.0.0.1:1", "hunter2@127.0.0.1:1"):
+        refused = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster", cluster, "--json")
+        assert refused.returncode == 2 and "hunter2" not in refused.stdout + refused.stderr, refused.stderr
+        assert "address takes no user name or password" in refused.stderr, refused.stderr
+        assert not (tmp_path / "out").exists()
+
+
 def test_an_output_folder_that_is_the_folder_redacted_is_refused_before_any_work(shared_data, tmp_path):
     # Every file failed (its output would be itself), and a manifest was left among the originals.
     photos(shared_data, tmp_path / "in", 2)

@@ -297,10 +297,75 @@ def test_a_url_holding_a_password_or_a_query_is_refused_without_saying_them(tmp_
                         (tmp_path, "--output-dir", url)):
             result = run_veil(*command)
             assert result.returncode == 2 and secret not in result.stderr, result.stderr
-            assert "a password in a URL is a secret" in result.stderr or "query string" in result.stderr, result.stderr
+            assert "password in a URL is a secret" in result.stderr or "query string" in result.stderr, result.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "r.json").exists()
-    # A repository's org:repo@revision is no password (fsspec's github:// form).
-    assert "password" not in run_veil("github://fsspec:filesystem_spec@master/a.jpg", "-o", tmp_path / "a.jpg").stderr
+    # A repository's org:repo@revision is no password (fsspec's github:// form), nor an Azure container.
+    for url in ("github://fsspec:filesystem_spec@master/a.jpg", "abfs://photos@account.dfs.core.windows.net/a.jpg"):
+        assert "password" not in run_veil(url, "-o", tmp_path / "a.jpg").stderr
+
+
+def test_a_url_holding_a_token_as_its_user_in_its_query_or_in_its_fragment_is_refused_and_never_recorded(
+        shared_data, tmp_path, memory):
+    """A bare user part is how GitHub and GitLab tokens are given (https://ghp_...@host/...), webhdfs
+    takes a delegation token in its query, and a fragment may hold one: such a URL was taken, and the
+    token written into --json, the report, the plan and the output folder's manifest. The memory://
+    one is there to be read: it was redacted, its token recorded everywhere."""
+    local = tmp_path / "local"
+    photo = photos(shared_data, local, 1)[0]
+    memory.pipe("/TOKmem@in/photo.jpg", photo.read_bytes())
+    out, report, plan = tmp_path / "out", tmp_path / "report.json", tmp_path / "plan.json"
+    for url, secret in (("memory://TOKmem@in/photo.jpg", "TOKmem"),
+                        ("https://ghp_TOKgh123@127.0.0.1:9/in/a.jpg", "TOKgh123"),
+                        ("webhdfs://127.0.0.1:9/in/a.jpg?delegation=TOKhdfs", "TOKhdfs"),
+                        ("https://127.0.0.1:9/in/a.jpg#access_token=TOKfrag", "TOKfrag"),
+                        ("sftp://TOKsftp@127.0.0.1:9/in/a.jpg", "TOKsftp"),
+                        ("file://TOKfile@/in/a.jpg", "TOKfile")):
+        for command in ((url, "--output-dir", out), (local, "--output-dir", url)):
+            result = veil(*command, "--jobs", 1, "--report", report, "--save-plan", plan, "--json")
+            said = result.stdout + result.stderr
+            assert result.exit_code == 2 and secret not in said, said
+            assert "in a URL is a secret" in result.stderr or "query string or fragment" in result.stderr, said
+            assert "FSSPEC_<PROTOCOL>_<OPTION>" in result.stderr, said  # where credentials go instead
+    assert not out.exists() and not report.exists() and not plan.exists()
+    assert sorted(memory.find("/")) == ["/TOKmem@in/photo.jpg"]
+
+
+def reads_refused(path: Path) -> bool:
+    """Whether `path` is a file (of some bytes, by its size) that every read of fails."""
+    try:
+        path.read_bytes()
+    except OSError:
+        return path.is_file() and path.stat().st_size > 0
+    return False
+
+
+def test_a_file_whose_read_fails_while_its_kind_is_looked_at_fails_with_its_reason(shared_data, tmp_path):
+    """Pillow and FFmpeg take a read that fails (a connection reset, a disk's I/O error) for bytes
+    they do not recognise: a photo without a suffix was passed over as "not a photo, video or sound
+    file", the run's exit 0, and a .jpg failed with that false reason. A real read error: sysfs's
+    files for the loopback's speed and duplex are files of 4096 bytes that every read refuses."""
+    speed, duplex = Path("/sys/class/net/lo/speed"), Path("/sys/class/net/lo/duplex")
+    if not (reads_refused(speed) and reads_refused(duplex)):
+        pytest.skip("no sysfs file here that refuses every read")
+    folder = tmp_path / "in"
+    photos(shared_data, folder, 1)
+    (folder / "IMG_0002").symlink_to(speed)
+    (folder / "b.jpg").symlink_to(duplex)
+    for n, (named, reason) in enumerate(((folder, "cannot be read (Invalid argument)"),
+                                         (url_of(folder), "Invalid argument"))):
+        out = tmp_path / f"out{n}"
+        result = veil(named, "--output-dir", out, "--jobs", 1, "--json")
+        summary = json.loads(result.stdout)
+        assert result.exit_code == 1 and summary["skipped_files"] == [], result.stdout
+        failed = {Path(str(r["input"])).name: r["error"] for r in summary["results"] if r["error"]}
+        assert sorted(failed) == ["IMG_0002", "b.jpg"] and all(reason in e for e in failed.values()), failed
+        assert sorted(r["status"] for r in records(out / "veil-manifest.jsonl")) == ["failed", "failed", "ok"]
+    # Named alone, too.
+    alone = veil(folder / "IMG_0002", "-o", tmp_path / "alone.jpg")
+    assert alone.exit_code == 1 and "cannot be read (Invalid argument)" in alone.stderr, alone.stderr
+    alone = veil(url_of(folder / "IMG_0002"), "-o", tmp_path / "alone.jpg")
+    assert alone.exit_code == 2 and f"cannot read {url_of(folder / 'IMG_0002')}: " in alone.stderr, alone.stderr
+    assert not (tmp_path / "alone.jpg").exists()
 
 
 def test_a_url_through_an_fsspec_cache_is_refused_before_anything_is_copied(shared_data, tmp_path, monkeypatch):

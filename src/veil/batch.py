@@ -60,13 +60,26 @@ class Task:
 
 
 def local_workers(cluster: str) -> int | None:
-    """N for --cluster local:N, None for a scheduler's address."""
+    """N for --cluster local:N, None for a scheduler's address (one with a user part refused)."""
     if not cluster.startswith(LOCAL_CLUSTER):
+        _refuse_user_part(cluster)
         return None
     count = cluster.removeprefix(LOCAL_CLUSTER)
     if not re.fullmatch("[0-9]+", count) or int(count) < 1:  # (str.isdigit takes "²", which int() refuses)
         raise BatchError(f"--cluster {cluster}: write local:N with N worker processes, e.g. local:4")
     return int(count)
+
+
+def _refuse_user_part(address: str) -> None:
+    """A scheduler's address holding user@ or user:password@, refused without them: Dask has no
+    login to give them to, and its own errors (an address it cannot parse or reach) repeat the
+    address, password and all, to the terminal and the logs."""
+    scheme, separator, rest = address.rpartition("://")
+    user, at, host = rest.rpartition("@")
+    if at:
+        raise BatchError(f"--cluster {shown(scheme + separator)}***@{shown(host)}: a Dask scheduler's address takes no "
+                         "user name or password (Dask has no login: whoever reaches the scheduler can run code in it): "
+                         "protect a cluster of your own with TLS (tls:// and Dask's distributed.comm.tls settings)")
 
 
 def run_task(task: Task) -> FileResult:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import stat
@@ -32,7 +33,7 @@ from veil.avopen import LOCAL_ONLY, open_local
 from veil.imagefile import WRITE_FORMATS, ImageError, is_heif_still, is_tiff
 from veil.interrupt import temporary_file
 from veil.names import MANIFEST_NAME, NAME_MAX, can_name_a_file, partial_affixes, real_path, shown
-from veil.remote import Url, as_local, location_key, same_file
+from veil.remote import RemoteError, Url, as_local, location_key, same_file
 from veil.videofile import moving_streams
 
 REDACTED_TAG = ".redacted"
@@ -168,9 +169,12 @@ EARLIER_OUTPUT_FOLDER = f"an earlier run's output folder (its {MANIFEST_NAME} re
 
 
 def unreadable(path: Path) -> str | None:
-    """Why a file cannot be read (no permission, say), or None when it can."""
+    """Why a file cannot be read (no permission, an I/O error at its first bytes), or None when it
+    can. Its first bytes are read, not only opened: Pillow and FFmpeg take a read that fails for
+    bytes they do not recognise, so a photo on a failing disk would pass for no photo at all."""
     try:
-        with open(path, "rb"):
+        with open(path, "rb") as file:
+            file.read(1)
             return None
     except OSError as error:
         return f"cannot be read ({error.strerror or error})"
@@ -388,7 +392,11 @@ def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Ski
             file = folder / name
             reason, kind = _skipped_name(name, names), None
             if reason is None:
-                kind = remote_kind(file)
+                try:
+                    kind = remote_kind(file)
+                except RemoteError as error:  # this file's failure, with its reason (the folder was listed)
+                    skipped.append(Skipped(file, str(error), unreadable=True))
+                    continue
                 if kind is None and file.suffix.lower() not in MEDIA_SUFFIXES:
                     reason = "not a photo, video or sound file veil can read"
             if reason is None:
@@ -399,9 +407,43 @@ def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Ski
 
 
 def remote_kind(url: Url) -> MediaKind | None:
-    """`media_kind` of a file named by URL, read only as far as that needs."""
+    """`media_kind` of a file named by URL, read only as far as that needs; RemoteError when a
+    read fails on the way (a connection reset), which Pillow and FFmpeg would take for bytes they
+    do not recognise: the file would pass for no photo, video or sound at all."""
     with url.open() as file:
-        return media_kind(file)
+        reads = WatchedReads(file)
+        kind = media_kind(reads)
+        if reads.failure is not None:
+            raise reads.failure  # (said by `url.open`, as every failed read of a URL)
+        return kind
+
+
+class WatchedReads(io.RawIOBase):
+    """`file` read through, the first read that failed kept (re-raised too)."""
+
+    def __init__(self, file: IO[bytes]):
+        super().__init__()
+        self.file = file
+        self.failure: Exception | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return self.file.read(-1 if size is None else size)
+        except Exception as error:
+            self.failure = self.failure or error
+            raise
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self.file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.file.tell()
 
 
 # The suffix an output takes when the input's own cannot be written (a JPEG named `.jfif` is

@@ -49,24 +49,37 @@ def is_url(text: str) -> bool:
 
 # fsspec backends whose URLs name a repository and a revision as org:repo@ref, not a password.
 REPOSITORY_PROTOCOLS = {"github", "git"}
+# fsspec backends whose URLs name a container or bucket before the "@" (adlfs's
+# abfs://container@account.dfs.core.windows.net/, ocifs's oci://bucket@namespace/): no user and
+# no secret, unless a password follows it.
+CONTAINER_PROTOCOLS = {"abfs", "abfss", "az", "oci"}
 # Where a URL is recorded (a plan's, a report's and an output folder's manifest's record of its
 # input or output, the outputs' names), secrets in it would go with it.
 RECORDED = "which veil records with it (in the plan, the report and the output folder's manifest)"
+# Where credentials go instead: every backend reads its options from fsspec's configuration
+# (FSSPEC_HTTPS='{"headers": {"Authorization": "Bearer ..."}}', FSSPEC_SFTP_USERNAME=...).
+CREDENTIALS_ELSEWHERE = ("give credentials to the backend instead: fsspec's FSSPEC_<PROTOCOL>_<OPTION> environment "
+                         "variables or ~/.config/fsspec, or the backend's own configuration")
 
 
 def _refuse_secrets(protocol: str, rest: str) -> None:
-    """A URL holding a password (user:password@host), or a query string (https://host/a.jpg?...,
-    where a signed URL carries its signature or token), refused, said without them."""
-    authority, slash, path = rest.partition("/")
+    """A URL holding a user part (user@host, user:password@host: a bare user is how GitHub and
+    GitLab tokens are given), or a query string or fragment (https://host/a.jpg?... or #..., where
+    a signed URL carries its signature and webhdfs its delegation token), refused, said without them."""
+    kind = protocol.lower()
+    authority = re.split("[/?#]", rest, maxsplit=1)[0]  # (RFC 3986: a query or fragment ends it too)
     user, at, host = authority.rpartition("@")
-    if at and ":" in user and protocol.lower() not in REPOSITORY_PROTOCOLS:
-        said = f"{protocol}://{user.partition(':')[0]}:***@{host}{slash}{path}"
-        raise RemoteError(f"{shown(said)}: a password in a URL is a secret {RECORDED}: give it to the backend "
-                          "instead (its configuration or environment variables)")
-    if protocol.lower() == "https" and "?" in rest:
-        said = f"{protocol}://{rest.partition('?')[0]}?..."
-        raise RemoteError(f"{shown(said)}: a URL's query string often holds a signature or token, {RECORDED}, and "
-                          "would name its output: download the file first, and name it by its path")
+    names_a_place = kind in REPOSITORY_PROTOCOLS or (kind in CONTAINER_PROTOCOLS and ":" not in user)
+    path = re.split("[?#]", rest[len(authority):], maxsplit=1)[0]
+    said = f"{protocol}://{'***@' if at and not names_a_place else user + at}{host}{path}"
+    if at and not names_a_place:
+        raise RemoteError(f"{shown(said)}: a user name, token or password in a URL is a secret {RECORDED}: "
+                          f"{CREDENTIALS_ELSEWHERE}")
+    # A local file's name may hold "?" or "#": no server reads it.
+    if kind not in LOCAL and (mark := re.search("[?#]", rest)):
+        raise RemoteError(f"{shown(said)}{mark[0]}...: a URL's query string or fragment often holds a signature or "
+                          f"token, {RECORDED}, and would name its output: {CREDENTIALS_ELSEWHERE}, or download "
+                          "the file first and name it by its path")
 
 
 @dataclass(frozen=True)
