@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -30,10 +31,14 @@ def veil(*args: object):
     return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
-def veil_subprocess(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m veil` as a user would, in a fresh process."""
+def veil_subprocess(*args: object, cwd: Path | None = None,
+                    env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m veil` as a user would, in a fresh process; `env`: variables set over this
+    process's own (a locale, say: its output, in that locale's encoding, is read with U+FFFD where
+    it is not this one's)."""
     return subprocess.run(
-        [sys.executable, "-m", "veil", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "veil", *map(str, args)], capture_output=True, text=True, errors="replace", cwd=cwd,
+        timeout=300, env=None if env is None else {**os.environ, **env}
     )
 
 

@@ -6,6 +6,8 @@ import base64
 import copy
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,9 @@ import pytest
 from veil.imagefile import read_photo
 from veil.photo import file_sha256, plan_photo, render_photo
 from veil.plan import Box, Edit, Encoding, MediaPlan, Plan, PlanError, Region, RenderSettings
-from photo_support import OBAMA, TWO_PEOPLE, copy_in, veil_subprocess
+from photo_support import (
+    GROUP, OBAMA, TWO_PEOPLE, copy_in, face_slice, planned_faces, rgb_of, share_near, veil_subprocess,
+)
 
 
 def sample_plan() -> Plan:
@@ -302,6 +306,18 @@ def test_a_plan_naming_files_that_are_not_utf8_is_strict_json_and_loads_them_exa
     assert Plan.from_json(data).media[0].path == "/data/renamed.jpg"
 
 
+def test_a_plan_gives_the_bytes_of_each_non_ascii_name_and_keeps_other_text_as_it_is():
+    """A reason a reviewer typed ("Zoë") is text, not a name: given bytes, a reader in another locale
+    would read it back changed."""
+    plan = sample_plan()
+    plan.media[0].regions[1].reason = "Zoë consented"
+    data = plan.to_json()
+    assert base64.b64decode(data["media"][0]["path_b64"]) == os.fsencode("/data/photos/ph oto é.jpg")
+    region = data["media"][0]["regions"][1]
+    assert region["reason"] == "Zoë consented" and "reason_b64" not in region
+    assert Plan.from_json(data) == plan
+
+
 def test_a_run_over_a_file_named_in_latin1_saves_a_strict_plan_that_renders_it(shared_data, tmp_path):
     photo = copy_in(shared_data, TWO_PEOPLE, tmp_path, name=os.fsdecode(b"caf\xe9.jpg"))
     plan_path, out = tmp_path / "plan.json", tmp_path / "out.jpg"
@@ -310,6 +326,56 @@ def test_a_run_over_a_file_named_in_latin1_saves_a_strict_plan_that_renders_it(s
     strict_json(plan_path.read_text(encoding="utf-8"))
     rendered = veil_subprocess("--plan", plan_path, "-o", out)
     assert rendered.returncode == 0 and out.is_file(), rendered.stderr
+
+
+# Locales whose file-system encoding is not UTF-8: Python reads a name's bytes in it, and a UTF-8
+# "café.jpg" is "cafÃ©.jpg" (Latin-1) or "caf\udcc3\udca9.jpg" (ASCII) there. Python turns the C
+# locale into UTF-8 unless told not to.
+NOT_UTF8 = {"iso8859-1": {"LC_ALL": "en_US.ISO-8859-1", "PYTHONUTF8": "0"},
+            "ascii": {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}}
+UTF8 = {"LC_ALL": "C.UTF-8", "PYTHONUTF8": "1"}
+
+
+def file_system_encoding(env: dict[str, str]) -> str:
+    """The encoding Python reads file names in under `env` (a locale not installed falls back to C's)."""
+    answer = subprocess.run([sys.executable, "-c", "import sys; print(sys.getfilesystemencoding())"],
+                            capture_output=True, text=True, env={**os.environ, **env}, timeout=60, check=True)
+    return answer.stdout.strip()
+
+
+@pytest.mark.parametrize("encoding", sorted(NOT_UTF8))
+def test_a_plan_saved_in_a_locale_that_is_not_utf8_renders_its_file_in_one_that_is(shared_data, tmp_path, encoding):
+    """Under en_US.ISO-8859-1 a UTF-8 "café.jpg" was saved in the plan as "cafÃ©.jpg" with no bytes
+    beside it, and under C (not made UTF-8) as "caf\\ufffd\\ufffd.jpg" with bytes a UTF-8 reader
+    took for stale: rendered under a UTF-8 locale, the plan's file was "no such file". A plan saved
+    under UTF-8 failed so in the other locale, and a manifest kept there did not know the file."""
+    locale = NOT_UTF8[encoding]
+    if file_system_encoding(locale) != encoding:
+        pytest.skip(f"the locale {locale['LC_ALL']} is not installed here")
+    photo = copy_in(shared_data, GROUP, tmp_path, name=os.fsdecode("café.jpg".encode()))
+    plan_path, out = tmp_path / "plan.json", tmp_path / "out"
+    planned = veil_subprocess(photo, "--dry-run", "--color", "white", "--save-plan", plan_path, env=locale)
+    assert planned.returncode == 0, planned.stderr
+    saved = strict_json(plan_path.read_text(encoding="utf-8"))["media"][0]
+    assert saved["path"] == f"{tmp_path}/café.jpg"  # the name's text, as any locale reads it
+    assert base64.b64decode(saved["path_b64"]) == os.fsencode(photo)
+    assert Plan.load(plan_path).media[0].path == str(photo)
+
+    rendered = veil_subprocess("--plan", plan_path, "--output-dir", out, env=UTF8)
+    assert rendered.returncode == 0 and (out / photo.name).is_file(), rendered.stderr
+    faces, pixels = planned_faces(plan_path), rgb_of(out / photo.name)
+    assert faces, "the group photo shows faces"
+    for face in faces:
+        assert share_near(pixels[face_slice(face)], (255, 255, 255), 24) >= 0.95, "face not hidden"
+
+    # The other way round: a plan saved under UTF-8 names the file to a reader in that locale.
+    again, out_again = tmp_path / "again.json", tmp_path / "again.jpg"
+    assert veil_subprocess("--plan", plan_path, "--dry-run", "--save-plan", again, env=UTF8).returncode == 0
+    rendered = veil_subprocess("--plan", again, "-o", out_again, env=locale)
+    assert rendered.returncode == 0 and out_again.is_file(), rendered.stderr
+    # And the manifest the UTF-8 render kept knows the file in this locale: a rerun finds it done.
+    rerun = veil_subprocess("--plan", plan_path, "--output-dir", out, "--json", env=locale)
+    assert json.loads(rerun.stdout)["already_done"] == 1, rerun.stderr
 
 
 def test_a_dry_run_of_a_plan_for_a_file_since_changed_fails_as_its_render_would(shared_data, tmp_path):

@@ -48,26 +48,60 @@ def escaped(char: str) -> str:
 # with U+FFFD for each of those bytes, and its exact bytes beside it, base64, under its key + this.
 EXACT_BYTES = "_b64"
 
+# The keys whose strings (or lists of strings) name files or URLs, in a plan, a manifest's record, a
+# report and --json's answer. A name's text there is its bytes read as UTF-8, whatever the locale,
+# and a non-ASCII one has its bytes beside it: Python reads a name's bytes in the locale's encoding,
+# so a UTF-8 "café.jpg" is "cafÃ©.jpg" under Latin-1, and text as read in one locale led a reader
+# in another to no file, or to another file. Other strings (a reviewer's reason, a note) are text,
+# whatever their characters: given bytes, they would be read back in the reader's locale, changed.
+NAME_KEYS = frozenset({"path", "path_from_plan", "media", "files_not_done", "input", "output", "plan", "report"})
+
 
 def readable_anywhere(value: Any) -> Any:
-    """`value` (made of dicts, lists, strings, numbers) with every string, keys too, valid Unicode, and for
-    each one that held a name's bytes (a dict's value, or a list of them) those bytes exact under
-    its key + EXACT_BYTES: base64, or for a list one entry each (null where the string was valid)."""
+    """`value` (made of dicts, lists, strings, numbers) with every string, keys too, valid Unicode, a
+    name (under NAME_KEYS) as `_as_utf8` reads it; and beside each non-ASCII name, and each other
+    string that held bytes that are not UTF-8, those bytes exact under its key + EXACT_BYTES:
+    base64, or for a list one entry each (null where the string needs none)."""
     if isinstance(value, dict):
         readable: dict[str, Any] = {}
         for key, item in value.items():
+            names = key in NAME_KEYS
             key = readable_anywhere(key)  # a key names no file (a record's field): its text alone
-            readable[key] = readable_anywhere(item)
-            if isinstance(item, str) and (exact := _exact_bytes(item)) is not None:
+            readable[key] = _names_readable(item) if names else readable_anywhere(item)
+            if isinstance(item, str) and (exact := _exact_bytes(item, names)) is not None:
                 readable[key + EXACT_BYTES] = exact
-            elif isinstance(item, list) and any(isinstance(i, str) and _exact_bytes(i) for i in item):
-                readable[key + EXACT_BYTES] = [_exact_bytes(i) if isinstance(i, str) else None for i in item]
+            elif isinstance(item, list) and any(isinstance(i, str) and _exact_bytes(i, names) for i in item):
+                readable[key + EXACT_BYTES] = [_exact_bytes(i, names) if isinstance(i, str) else None for i in item]
         return readable
     if isinstance(value, list):
         return [readable_anywhere(item) for item in value]
     if isinstance(value, str) and not value.isascii():
-        return "".join("\ufffd" if _is_surrogate(char) else char for char in value)
+        return _without_surrogates(value)
     return value
+
+
+def _names_readable(value: Any) -> Any:
+    """A name, or a list of them, each as `_as_utf8` reads it; anything else as `readable_anywhere` does."""
+    if isinstance(value, str):
+        return _as_utf8(value)
+    if isinstance(value, list):
+        return [_as_utf8(item) if isinstance(item, str) else readable_anywhere(item) for item in value]
+    return readable_anywhere(value)
+
+
+def _as_utf8(name: str) -> str:
+    """A name's bytes read as UTF-8, U+FFFD for each byte that is not: the same text in every locale.
+    One whose bytes the locale has none for (a URL's text, a name from a plan) is its own text."""
+    if name.isascii():
+        return name
+    try:
+        return _without_surrogates(os.fsencode(name).decode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:
+        return _without_surrogates(name)
+
+
+def _without_surrogates(text: str) -> str:
+    return "".join("\ufffd" if _is_surrogate(char) else char for char in text)
 
 
 def exact_names(value: Any) -> Any:
@@ -95,14 +129,16 @@ def _holds_bytes(key: Any) -> bool:
 
 
 def _name_of(encoded: Any, text: Any) -> Any:
-    """The name whose bytes `encoded` gives (base64), if `text` is how it reads; else `text`."""
+    """The name whose bytes `encoded` gives (base64), if `text` is how it reads: as UTF-8 (how veil
+    writes a name), or in this locale (how an older veil wrote it, under the locale it ran in);
+    else `text`."""
     if not isinstance(encoded, str) or not isinstance(text, str):
         return text
     try:
         name = os.fsdecode(base64.b64decode(encoded, validate=True))
     except (binascii.Error, ValueError):  # not veil's: the text beside it stands
         return text
-    return name if readable_anywhere(name) == text else text
+    return name if text in (_as_utf8(name), _without_surrogates(name)) else text
 
 
 def can_name_a_file(text: str) -> bool:
@@ -119,10 +155,11 @@ def _is_surrogate(char: str) -> bool:
     return "\ud800" <= char <= "\udfff"
 
 
-def _exact_bytes(text: str) -> str | None:
-    """The bytes of a name that is not UTF-8, base64; None for valid Unicode, or for a string whose
-    surrogates stand for no byte (not a file's name: text a browser sent, say)."""
-    if text.isascii() or not any(_is_surrogate(char) for char in text):
+def _exact_bytes(text: str, name: bool) -> str | None:
+    """The bytes `text` stands for, base64: of any non-ASCII `name`, and of any other string holding
+    a name's bytes that are not UTF-8 (a surrogate); None for other valid Unicode, or for a string
+    the locale has no bytes for (not a file's name: text a browser sent, say)."""
+    if text.isascii() or not (name or any(_is_surrogate(char) for char in text)):
         return None
     try:
         return base64.b64encode(os.fsencode(text)).decode("ascii")

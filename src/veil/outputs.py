@@ -32,7 +32,7 @@ from PIL import Image, UnidentifiedImageError
 from veil.avopen import LOCAL_ONLY, open_local
 from veil.imagefile import WRITE_FORMATS, ImageError, is_heif_still, is_tiff
 from veil.interrupt import temporary_file
-from veil.names import MANIFEST_NAME, NAME_MAX, can_name_a_file, partial_affixes, real_path, shown
+from veil.names import MANIFEST_NAME, NAME_MAX, can_name_a_file, exact_names, partial_affixes, real_path, shown
 from veil.remote import RemoteError, Url, as_local, location_key, same_file
 from veil.videofile import moving_streams
 
@@ -305,7 +305,7 @@ def _made_in(line: bytes, folder: Path) -> bool:
     Records name files resolved (veil.manifest.recorded_name); a URL names no folder here, and a
     line cut short by a crash, or one naming no file a path can be (a hand-edited NUL), says nothing."""
     try:
-        record = json.loads(line)
+        record = exact_names(json.loads(line))  # a name as this locale reads its bytes, as `folder` is
     except (ValueError, RecursionError):
         return False
     output, source = (record.get(key) if isinstance(record, dict) else None for key in ("output", "path"))
