@@ -581,6 +581,26 @@ def test_a_scheduler_lost_mid_run_fails_the_files_it_held_and_the_run_ends_with_
     assert report.exists()
 
 
+def test_a_low_limit_on_open_files_is_raised_or_said_never_a_flood(shared_data, tmp_path):
+    # Under a shell's `ulimit -Sn 64`, a local cluster of 4 printed tens of thousands of lines of
+    # tracebacks (Dask's accept loop out of files); under a hard limit that low, it printed them
+    # without end, gigabytes, and never finished.
+    photos(shared_data, tmp_path / "in", 4)
+    as_given = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    for soft, hard, out in ((64, as_given, tmp_path / "raised"), (64, 64, tmp_path / "held")):
+        def limited(soft=soft, hard=hard):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        result = subprocess.run(veil_command(tmp_path / "in", "--output-dir", out, "--cluster", "local:4"),
+                                capture_output=True, text=True, env=environment(), timeout=DEADLINE_S,
+                                preexec_fn=limited)
+        assert "Traceback" not in result.stderr and "bug" not in result.stderr, result.stderr[:2000]
+        if hard == as_given:
+            assert result.returncode == 0 and len(outputs_of(out)) == 4, result.stderr[:2000]
+        else:
+            assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr[:2000]
+            assert "this process may open 64 (ulimit -n): raise that limit, or run fewer workers" in result.stderr
+
+
 def test_a_local_cluster_starts_no_more_workers_than_there_are_files():
     # local:64 for local:4 started 64 detectors for one photo; local:99999999999 took the memory.
     from veil.cluster import connect

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -207,11 +208,24 @@ def connect(cluster: str, files: int | None = None) -> Iterator[Client]:
             # made for this run and given to its own processes only shuts them out. On the loopback
             # alone, said outright: an older Dask put the scheduler's web server and the workers on
             # every network the machine is on.
-            with stops_blocked_for_children():
-                local = cluster_open.enter_context(LocalCluster(
-                    n_workers=count, threads_per_worker=1, processes=True, host=LOOPBACK,
-                    dashboard_address=f"{LOOPBACK}:0", worker_dashboard_address=f"{LOOPBACK}:0",
-                    silence_logs=logging.CRITICAL, security=security_kept_in(scratch)))
+            open_files = open_files_allowed()
+            if open_files < open_files_needed(count):
+                # Past it, the scheduler's event loop fails each connection it accepts and tries
+                # again at once: gigabytes of tracebacks, and a run that never ends.
+                fewer = max(0, (open_files - open_files_needed(0)) // OPEN_FILES_PER_WORKER)
+                raise BatchError(f"a local cluster of {count} workers needs up to {open_files_needed(count)} open "
+                                 f"files, and this process may open {open_files} (ulimit -n): raise that limit"
+                                 + (f", or run fewer workers (local:{fewer})" if fewer else ""))
+            try:
+                with stops_blocked_for_children():
+                    local = cluster_open.enter_context(LocalCluster(
+                        n_workers=count, threads_per_worker=1, processes=True, host=LOOPBACK,
+                        dashboard_address=f"{LOOPBACK}:0", worker_dashboard_address=f"{LOOPBACK}:0",
+                        silence_logs=logging.CRITICAL, security=security_kept_in(scratch)))
+            except Exception as error:  # Dask's "Nanny failed to start." says no more
+                raise BatchError(f"the local cluster could not start ({one_line(error)}), with at most {open_files} "
+                                 "open files per process allowed (ulimit -n): raise that limit, or run fewer "
+                                 "workers") from None
             yield cluster_open.enter_context(Client(local))
         return
     with client_of(cluster) as client:
@@ -223,6 +237,31 @@ def connect(cluster: str, files: int | None = None) -> Iterator[Client]:
 CONNECT_TIMEOUT_S = 30
 CONNECT_DEADLINE_S = 60
 WORKERS_DEADLINE_S = 600
+
+
+# Ample for a local cluster's scheduler, nannies and workers, their connections and a video's files.
+OPEN_FILES_WANTED = 65536
+
+
+# Measured: the scheduler's and client's connections to each worker and its nanny, and their files.
+OPEN_FILES_PER_WORKER = 16
+
+
+def open_files_needed(workers: int) -> int:
+    return 32 + OPEN_FILES_PER_WORKER * workers
+
+
+def open_files_allowed() -> int:
+    """The soft limit on open files, raised towards the hard limit (the operator's, kept): each
+    of a local cluster's processes holds a connection to each other, and under a shell's low
+    soft limit (`ulimit -Sn 64`) Dask's event loops failed with floods of tracebacks, or its
+    workers did not start."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES_WANTED if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = wanted
+    return soft
 
 
 def client_of(cluster: str) -> Client:
