@@ -143,10 +143,35 @@ def test_a_worker_killed_mid_run_loses_nothing(shared_data, tmp_path, workers):
         # A dead worker breaks a process pool: the files after it ran in a new one.
         pids = {int(r["worker"].rsplit(":", 1)[1]) for r in done}
         assert pids - {p.pid for p in before}, "no file ran on a new worker after the kill"
-        # The files in flight then were done again, and say so (a Dask scheduler moves a dead
-        # worker's task itself: veil never sees it fail).
+        # The files in flight then were done again, and say so.
         assert ": done again (a worker process of its pool died while it was in flight: a crash in a library, " \
             "or killed)" in stderr, stderr
+    else:  # the scheduler fails the dead worker's task (it moved it, unsaid): veil tries it again, saying so
+        assert ": done again (a first attempt failed: the worker process redacting it ended abruptly" in stderr, stderr
+
+
+def test_a_video_that_crashes_its_cluster_worker_is_tried_once(shared_data, tmp_path):
+    # The scheduler moved a dead worker's task to another up to three times, and veil retried it:
+    # a file that crashes every worker that reads it (a library's fault) killed eight. (A photo is
+    # tried twice: test_a_worker_killed_mid_run_loses_nothing.)
+    photos(shared_data, tmp_path / "in", 1)
+    shutil.copy(shared_data / "videos/wider_pan/17_Ceremony_Ceremony_17_234.mp4", tmp_path / "in" / "crash.mp4")
+    process = start_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster", "local:2")
+    killed: list[str] = []
+    while process.poll() is None:  # the crash: any process that opens a file named crash.* dies at once
+        for child in psutil.Process(process.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                opened = [Path(f.path).name for f in child.open_files() if Path(f.path).name.startswith("crash.")]
+                if opened:
+                    child.kill()
+                    killed += opened
+        time.sleep(0.05)
+    stderr = process.stderr.read()
+    assert process.returncode == 1 and "Traceback" not in stderr, stderr
+    assert killed == ["crash.mp4"], killed
+    outcome = {Path(r["path"]).name: r["status"] for r in records(tmp_path / "out" / MANIFEST)}
+    assert outcome.pop("crash.mp4") == "failed" and set(outcome.values()) == {"ok"}, outcome
+    assert "crash.mp4: the worker process redacting it ended abruptly" in " ".join(stderr.split()), stderr
 
 
 def listening_ports(pid: int) -> set[int]:

@@ -164,14 +164,16 @@ def start_worker(threads: int, parent: int) -> None:
 def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                  finish: Callable[[int, FileResult], None], window: int, retry: bool = True,
                  abandon_on_stop: bool = False, workers: set[int] | None = None,
-                 suspects: deque[Task] | None = None) -> None:
+                 suspects: deque[Task] | None = None, deaths: tuple[type[BaseException], ...] = ()) -> None:
     """Run the queue through `executor`, at most `window` tasks in flight, until it is empty or
     the executor breaks (then the queue holds what is left). With `retry`, a failed task goes
     back to the front of the queue once (`attempts` counts them). At a stop, the tasks
     in flight finish whole, unless `abandon_on_stop` (a process pool's): its workers are ended.
     `workers` (a process pool's) collects the process ids of its workers. `suspects` (a pool
     of several workers): where the tasks in flight when a worker died go, their attempt not
-    counted, since any of them may be the one that crashed it."""
+    counted, since any of them may be the one that crashed it. `deaths`: the errors that say a
+    task's worker died under it (Dask's KilledWorker), failed as a pool's dead worker's task is.
+    Only a photo is retried: a video's next try could take as long again."""
     running: dict[Future, Task] = {}
     broken = False
     try:
@@ -197,11 +199,11 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                     task = running.pop(future)
                     crashed = isinstance(future.exception(), BrokenExecutor)
                     broken |= crashed
-                    result = outcome_of(future, task)
+                    result = outcome_of(future, task, deaths)
                     if crashed and suspects is not None:
                         suspects.append(run_again(task, "a worker process of its pool died while it was in "
                                                         "flight: a crash in a library, or killed"))
-                    elif result.error and retry and attempts[task.index] == 0:
+                    elif result.error and retry and attempts[task.index] == 0 and task.file.kind == "image":
                         attempts[task.index] += 1
                         queue.appendleft(run_again(task, f"a first attempt failed: {result.error}"))
                     else:
@@ -272,12 +274,12 @@ def remove_what_workers_left(workers: set[int]) -> None:
             err.print(f"veil: could not remove the temporary {shown(path)} (it may hold an unredacted copy): remove it")
 
 
-def outcome_of(future: Future, task: Task) -> FileResult:
+def outcome_of(future: Future, task: Task, deaths: tuple[type[BaseException], ...] = ()) -> FileResult:
     """The task's result, or a failed one when its worker could not return one (it died, say)."""
     error = future.exception()
     if error is None:
         return future.result()
-    if not isinstance(error, BrokenExecutor):
+    if not isinstance(error, (BrokenExecutor, *deaths)):
         return FileResult(task.file.source, error=f"its worker failed: {str(error) or type(error).__name__}")
     # The worker process ended without its clean-up: what it was writing is removed here.
     target = task.file.target

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import dask
 from distributed import Client, LocalCluster, WorkerPlugin
+from distributed.scheduler import KilledWorker
 from distributed.comm import get_address_host
 from distributed.security import Security
 
@@ -87,7 +88,7 @@ def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileR
             window = max(4, 2 * sum(client.nthreads().values()))
             try:
                 run_windowed(client.get_executor(pure=False), deque(tasks), Counter(), finish_here, window,
-                             workers=workers if local else None)
+                             workers=workers if local else None, deaths=(KilledWorker,))
             except BaseException as error:
                 if isinstance(error, (Stopped, KeyboardInterrupt)) or client.status == "running":
                     raise
@@ -159,6 +160,10 @@ LOCAL_WORKER_CONFIG = {
     "distributed.admin.tick.interval": "1s",
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.memory.monitor-interval": "1s",
+    # A task whose worker died is failed, not moved to another worker by the scheduler, unsaid, up
+    # to three times: a file that crashes its worker (a library's fault) killed four workers, and
+    # eight with veil's own retry. veil tries a photo once more, saying so, as with --jobs.
+    "distributed.scheduler.allowed-failures": 0,
     # Dask serves its cluster's state over HTTP (which workers run, their tasks and logs) even
     # without a dashboard: a local run serves nothing that another user of the machine could read.
     "distributed.scheduler.http.routes": [],
