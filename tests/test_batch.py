@@ -258,6 +258,40 @@ def test_a_second_sigterm_during_a_local_cluster_run_leaves_no_scratch_folder(sh
         shutil.rmtree(out)
 
 
+def test_a_stop_waiting_for_a_cluster_says_so_and_a_second_ends_even_a_frozen_worker(shared_data, tmp_path):
+    # The first stop waited for the video in flight without a word; at the second, a worker that
+    # was stopped (SIGSTOP) took no SIGTERM: veil waited 30 s for it, then left it behind, stopped.
+    photos(shared_data, tmp_path / "in", 1)
+    shutil.copy(shared_data / "videos/wider_pan/17_Ceremony_Ceremony_17_234.mp4", tmp_path / "in" / "clip.mp4")
+    out = tmp_path / "out"
+    process = start_veil(tmp_path / "in", "--output-dir", out, "--cluster", "local:2")
+
+    def reading_the_clip() -> list[psutil.Process]:
+        found = []
+        for child in psutil.Process(process.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if any(Path(f.path).name == "clip.mp4" for f in child.open_files()):
+                    found.append(child)
+        return found
+    wait_until(reading_the_clip, process)
+    frozen = reading_the_clip()[0]
+    frozen.suspend()
+    try:
+        process.send_signal(signal.SIGINT)
+        wait_until(lambda: frozen.status() == psutil.STATUS_STOPPED and time.sleep(0.5) is None, process)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=DEADLINE_S)
+        said = " ".join(stderr.split())
+        assert process.returncode == 128 + signal.SIGINT, said
+        assert re.search(r"veil: stopping \(SIGINT\): the [12] file\(s\) in progress finish first; stop again to "
+                         "abandon them", said), said
+        frozen.wait(timeout=DEADLINE_S)  # ended, not left stopped
+    finally:
+        with contextlib.suppress(psutil.Error):
+            frozen.kill()
+    assert not (out / "clip.mp4").exists()
+
+
 def test_a_second_stop_leaves_no_output_unrecorded(shared_data, tmp_path):
     # At the first stop the files in flight finish whole; a second one ends veil at once, saying that
     # those still in progress were abandoned. The files finished in between were recorded only once
@@ -558,9 +592,16 @@ def test_a_remote_worker_redacts_the_files_named_here_not_those_of_its_own_folde
     others = sorted((shared_data / "wider_face_dev/images").rglob("*.jpg"), key=lambda p: p.stat().st_size)[10:12]
     for photo, other in zip(mine, others):
         shutil.copy(other, theirs / photo.name)
+    from distributed import Client
+
+    def plugins(address: str) -> list[str]:
+        with Client(address, timeout=DEADLINE_S) as client:
+            return client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.worker_plugins))
     with remote_cluster(tmp_path / "cluster", worker_cwd=tmp_path / "elsewhere") as (address, _):
+        before = plugins(address)
         result = subprocess.run(veil_command("in", "--output-dir", "out", "--cluster", address), cwd=tmp_path,
                                 capture_output=True, text=True, env=environment(), timeout=DEADLINE_S)
+        assert plugins(address) == before  # veil's was left on the user's scheduler, one more each run
     assert result.returncode == 0, result.stderr
     assert outputs_of(tmp_path / "out") == sorted(photo.name for photo in mine)
     assert not (tmp_path / "elsewhere" / "out").exists()
@@ -624,6 +665,18 @@ def test_a_low_limit_on_open_files_is_raised_or_said_never_a_flood(shared_data, 
         else:
             assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr[:2000]
             assert "this process may open 64 (ulimit -n): raise that limit, or run fewer workers" in result.stderr
+
+
+def test_a_local_cluster_starts_nothing_when_every_file_is_done(shared_data, tmp_path):
+    # local:N started its workers (and refused to under a low limit on open files) for nothing.
+    photos(shared_data, tmp_path / "in", 2)
+    assert run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster", "local:2").returncode == 0
+
+    def few_files():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))  # too few for a cluster of 2
+    again = subprocess.run(veil_command(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster", "local:2"),
+                           capture_output=True, text=True, env=environment(), timeout=DEADLINE_S, preexec_fn=few_files)
+    assert again.returncode == 0 and "2 already done" in " ".join(again.stderr.split()), again.stderr
 
 
 def test_a_local_cluster_starts_no_more_workers_than_there_are_files():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
@@ -96,6 +97,8 @@ def run_all(tasks: list[Task], workers: Workers, finish: Callable[[int, FileResu
     `finish` as it comes, with the task's index."""
     if workers.cluster is not None:
         local_workers(workers.cluster)  # a malformed local:N is refused before anything runs
+        if not tasks:  # (every file already done: local:N started its workers for nothing)
+            return
         from veil.cluster import run_on_cluster  # Dask is imported only by the runs that use it
 
         run_on_cluster([Task(t.index, t.file) for t in tasks], workers.cluster, finish)
@@ -223,7 +226,11 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
             executor.shutdown(wait=False, cancel_futures=True)
         # A task a Dask worker has started cannot be stopped, and its output would be written
         # unrecorded: each in flight finishes and is recorded, as a pool's (a second stop ends
-        # the workers instead).
+        # the workers instead). Said: on a cluster a video in flight may take minutes, and a
+        # silent wait looks like a stop that did nothing.
+        if isinstance(error, Stopped) and running and not abandon_on_stop:
+            err.print(f"veil: stopping ({signal.Signals(error.args[0]).name}): the {len(running)} file(s) in "
+                      "progress finish first; stop again to abandon them")
         try:
             record_as_finished(running, finish)
         finally:

@@ -12,6 +12,7 @@ import logging
 import os
 import resource
 import threading
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from queue import Empty, Queue
@@ -78,8 +79,11 @@ def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileR
         finished.add(index)
     try:
         with connect(cluster, len(tasks)) as client:
+            # Under this run's own name, and taken off at its end: a scheduler of the user's kept one
+            # more of veil's plugins after each run, each set up again on every worker that joined.
+            plugin = f"veil-{uuid.uuid4().hex}"
             try:
-                client.register_plugin(DetectorThreads(workers_per_host(client)))
+                client.register_plugin(DetectorThreads(workers_per_host(client)), name=plugin)
             except Exception as error:  # raised in a worker: one without veil cannot unpickle veil's plugin
                 raise BatchError(f"the workers of the Dask scheduler at {cluster} cannot run veil "
                                  f"({one_line(error)}): install veil, this version, on each") from None
@@ -99,6 +103,10 @@ def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileR
                         finish_here(task.index, FileResult(given[task.index].source, error=(
                             f"the Dask scheduler at {cluster} was lost before it was done; a worker may still "
                             "write its output, which a rerun does again")))
+            finally:
+                if client.status == "running":
+                    with suppress(Exception):  # (a scheduler lost meanwhile kept nothing of it)
+                        client.unregister_worker_plugin(plugin)
     finally:
         remove_what_workers_left(workers)
         for path in remove_partial_outputs(*(t.file.target for t in tasks if isinstance(t.file.target, Path))):

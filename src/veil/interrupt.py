@@ -202,8 +202,14 @@ def end_workers() -> None:
     while (workers := multiprocessing.active_children()) and time.monotonic() < deadline:
         for worker in workers:
             worker.terminate()
+            # One that is stopped (SIGSTOP, a debugger) takes its SIGTERM only once it runs again:
+            # it was waited for in vain, then left behind, stopped.
+            with contextlib.suppress(OSError):
+                os.kill(worker.pid, signal.SIGCONT)
         for worker in workers:
             worker.join(timeout=max(0.0, deadline - time.monotonic()))
+    for worker in multiprocessing.active_children():  # one that would not end: no clean-up, but no orphan
+        worker.kill()
 
 
 def _end_now(signum: int, _frame: object) -> None:
