@@ -1170,3 +1170,36 @@ except interrupt.Stopped as stop:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["stopped", str(int(signal.SIGTERM)), "_abandon_work"], result
     assert result.stderr == ""
+
+
+def test_a_stop_that_a_library_s_callback_swallows_every_time_ends_veil_without_a_traceback():
+    """FFmpeg reads a Python file object through PyAV's callback, which swallows a stop: one that
+    landed in a read waiting on a stalled server was lost there each time it was delivered again,
+    printing its traceback twenty times a second, and veil never ended. Lost a few times over, it
+    ends veil at once, as a second stop does, in one line. A real PyAV read that waits for good."""
+    script = """
+import io, os, av
+from veil import interrupt
+interrupt.catch_stops()
+never_written, _ = os.pipe()
+class Stalled(io.RawIOBase):
+    def readable(self):
+        return True
+    def read(self, size=-1):
+        print("reading", flush=True)
+        return os.read(never_written, size)
+av.open(Stalled(), "r")
+"""
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        assert process.stdout.readline() == "reading\n"  # inside PyAV's callback, where the stop lands
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)  # (before: never)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGINT, err
+    assert err == ("veil: stopped (SIGINT) and could not reach the work in progress (a library kept it from veil): "
+                   "the files in progress were abandoned\n")
+    # Each delivery landed in a read that FFmpeg tried again, and was lost there.
+    assert ("reading\n" + out).count("reading") == 1 + interrupt.LOST_STOP_RESENDS

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import http.server
 import io
 import importlib.util
 import json
 import os
+import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -452,3 +457,112 @@ def test_a_memory_folder_of_photos_videos_and_sound_is_redacted_in_this_process(
     assert sorted(memory.find("/out")) == ["/out/clip.mp4", "/out/speech.flac", "/out/two_people.jpg"]
     with av.open(io.BytesIO(memory.cat("/out/clip.mp4"))) as written:
         assert sum(1 for _ in written.decode(video=0)) == 132
+
+
+class StallingServer(http.server.ThreadingHTTPServer):
+    """An https server of one folder whose answers to a read of a file past its first byte (an
+    MP4's index at its end, read as its kind is looked at) send their headers, then nothing."""
+
+    daemon_threads = True
+
+    def __init__(self, folder: Path, certificate: Path, key: Path):
+        super().__init__(("127.0.0.1", 0), StallingHandler)
+        self.folder = folder
+        self.stalled = threading.Event()  # a read is stalled
+        self.released = threading.Event()  # the test is over
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certificate, key)
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+
+
+class StallingHandler(http.server.BaseHTTPRequestHandler):
+    server: StallingServer
+
+    def do_HEAD(self) -> None:
+        self.answer(self.server.folder.joinpath(self.path.lstrip("/")).read_bytes(), body=False)
+
+    def do_GET(self) -> None:
+        data = self.server.folder.joinpath(self.path.lstrip("/")).read_bytes()
+        start, _, end = self.headers.get("Range", "bytes=0-").removeprefix("bytes=").partition("-")
+        part = data[int(start):int(end) + 1 if end else None]
+        if int(start) == 0:
+            self.answer(part, status=206 if end else 200, start=0, size=len(data))
+            return
+        self.answer(part, body=False, status=206, start=int(start), size=len(data))
+        self.server.stalled.set()
+        self.server.released.wait()
+
+    def answer(self, data: bytes, body: bool = True, status: int = 200, start: int = 0, size: int = 0) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{start + len(data) - 1}/{size}")
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def stalling_https(shared_data, tmp_path) -> Iterator[tuple[StallingServer, dict[str, str]]]:
+    """A `StallingServer` of a video whose index is at its end, and the environment in which veil
+    trusts it. fsspec's https:// needs aiohttp, which veil's own dependencies leave out."""
+    pytest.importorskip("aiohttp")
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: it makes the server's certificate")
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    folder = tmp_path / "served"
+    folder.mkdir()
+    shutil.copy(shared_data / "videos" / "youtube_faces" / "Alek_Wek1.mp4", folder / "moov_last.mp4")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    server = StallingServer(folder, certificate, key)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server, {"SSL_CERT_FILE": str(certificate), "TMPDIR": str(temp)}
+    finally:
+        server.released.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_stop_while_a_stalled_server_is_read_ends_veil_in_one_line(stalling_https, tmp_path):
+    """A Ctrl-C that landed while an https:// video's kind was looked at, FFmpeg waiting on a server
+    that had stalled, was lost in PyAV's read callback: tracebacks without end, and veil never
+    ended. It ends as any first stop does: its one line, 130, nothing left behind."""
+    server, env = stalling_https
+    url = f"https://127.0.0.1:{server.server_address[1]}/moov_last.mp4"
+    process = subprocess.Popen(veil_command(url, "-o", tmp_path / "out.mp4"), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**environment(), **env})
+    try:
+        wait_until(server.stalled.is_set, process)  # (veil reads nothing else meanwhile)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=DEADLINE_S)  # (before: never)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGINT, err
+    assert len(err.splitlines()) == 1 and err.startswith("veil: stopped (SIGINT); no partial output was left"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cert.pem", "key.pem", "served", "tmp"]
+    assert list(Path(env["TMPDIR"]).iterdir()) == []
+
+
+def test_a_server_that_stalls_fails_its_file_with_the_reason(stalling_https, tmp_path):
+    """A server that stalled mid-file held veil for five minutes (aiohttp's deadline on a whole
+    request, which would also cut short a download that takes longer), then failed it as
+    "FSTimeoutError". A server that sends nothing for a minute fails the file, saying so."""
+    from veil.remote import STALLED_AFTER_S
+
+    server, env = stalling_https
+    url = f"https://127.0.0.1:{server.server_address[1]}/moov_last.mp4"
+    result = subprocess.run(veil_command(url, "-o", tmp_path / "out.mp4"), capture_output=True, text=True,
+                            env={**environment(), **env}, timeout=DEADLINE_S)
+    assert result.returncode == 2 and result.stderr == (
+        f"veil: cannot read {url}: the server sent nothing for {STALLED_AFTER_S} s\n"), result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cert.pem", "key.pem", "served", "tmp"]
+    assert list(Path(env["TMPDIR"]).iterdir()) == []

@@ -85,11 +85,17 @@ def catch_stops() -> None:
             signal.signal(signum, _on_stop)
     if not isinstance(sys.unraisablehook, _LostStops):
         sys.unraisablehook = _LostStops(sys.unraisablehook)
+    if not isinstance(sys.excepthook, _QuietStops):
+        sys.excepthook = _QuietStops(sys.excepthook)
     atexit.register(remove_leftovers)
 
 
 # Long enough for the callback that lost a stop to end; short beside a person's wait for it.
 LOST_STOP_DELAY_S = 0.05
+# A stop lost this many times running is not lost by chance (a garbage-collection callback that
+# ran as it landed) but in a library's callback that swallows it each time (FFmpeg reading a file
+# object through PyAV, blocked on a stalled server): the next loss ends veil as a second stop does.
+LOST_STOP_RESENDS = 3
 
 
 class _LostStops:
@@ -98,21 +104,40 @@ class _LostStops:
     ignored exception, with a traceback, and lost: a review server went on serving after SIGTERM.
     Such a stop is delivered again, a moment later and from another thread, so that it lands in the
     main thread's own work once the callback is over (delivered at once, it landed inside this hook
-    and was lost again); it is still the first stop, not a second (`end_on_second_stop`)."""
+    and was lost again); it is still the first stop, not a second (`end_on_second_stop`). One lost
+    `LOST_STOP_RESENDS` times over ends veil at once: delivered again without end, it never ended
+    and printed its traceback twenty times a second."""
 
     def __init__(self, previous: Callable[..., object]):
         self.previous = previous
+        self.resent = 0  # only ever the first stop's: a second one ends veil, and is never lost
 
     def __call__(self, unraisable: object) -> None:
         stop = getattr(unraisable, "exc_value", None)
         if not isinstance(stop, Stopped):
             self.previous(unraisable)
             return
+        if self.resent == LOST_STOP_RESENDS:
+            _abandon(stop.args[0], "and could not reach the work in progress (a library kept it from veil)")
+        self.resent += 1
         for signum in STOP_SIGNALS:
             signal.signal(signum, _on_stop)
         again = threading.Timer(LOST_STOP_DELAY_S, os.kill, args=(os.getpid(), stop.args[0]))
         again.daemon = True
         again.start()
+
+
+class _QuietStops:
+    """sys.excepthook: a library's callback that cannot pass on an exception (Cython's, PyAV's) prints
+    it in full before it is lost (to `_LostStops`): a stop is no error, and is not printed. The
+    command catches every stop it raises, so no other stop ever reaches this hook."""
+
+    def __init__(self, previous: Callable[..., object]):
+        self.previous = previous
+
+    def __call__(self, kind: type[BaseException], error: BaseException, traceback: object) -> None:
+        if not isinstance(error, Stopped):
+            self.previous(kind, error, traceback)
 
 
 def ignore_stops() -> None:
@@ -186,12 +211,17 @@ def said_at_stop() -> str:
     return _said_at_stop
 
 
-def _abandon_work(signum: int, frame: object) -> None:
+def _abandon_work(signum: int, _frame: object) -> None:
+    _abandon(signum, "again")
+
+
+def _abandon(signum: int, how: str) -> None:
+    """End veil at once, the files in progress abandoned, saying so (stopped `how`)."""
     with contextlib.suppress(OSError):  # a closed terminal (EIO): the exit code still says what ended veil
-        os.write(2, f"veil: stopped ({signal.Signals(signum).name}) again: the files in progress were abandoned"
+        os.write(2, f"veil: stopped ({signal.Signals(signum).name}) {how}: the files in progress were abandoned"
                     f"{_said_at_stop}\n".encode())
     end_workers()
-    _end_now(signum, frame)
+    _end_now(signum, None)
 
 
 def end_workers() -> None:

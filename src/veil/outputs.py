@@ -31,7 +31,7 @@ from PIL import Image, UnidentifiedImageError
 
 from veil.avopen import LOCAL_ONLY, open_local
 from veil.imagefile import WRITE_FORMATS, ImageError, is_heif_still, is_tiff
-from veil.interrupt import temporary_file
+from veil.interrupt import Stopped, temporary_file
 from veil.names import MANIFEST_NAME, NAME_MAX, can_name_a_file, exact_names, partial_affixes, real_path, shown
 from veil.remote import RemoteError, Url, as_local, location_key, same_file
 from veil.videofile import moving_streams
@@ -409,22 +409,30 @@ def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Ski
 def remote_kind(url: Url) -> MediaKind | None:
     """`media_kind` of a file named by URL, read only as far as that needs; RemoteError when a
     read fails on the way (a connection reset), which Pillow and FFmpeg would take for bytes they
-    do not recognise: the file would pass for no photo, video or sound at all."""
+    do not recognise: the file would pass for no photo, video or sound at all. A stop that lands
+    in a read is raised once they are done."""
     with url.open() as file:
         reads = WatchedReads(file)
         kind = media_kind(reads)
+        if reads.stop is not None:
+            raise reads.stop
         if reads.failure is not None:
             raise reads.failure  # (said by `url.open`, as every failed read of a URL)
         return kind
 
 
 class WatchedReads(io.RawIOBase):
-    """`file` read through, the first read that failed kept (re-raised too)."""
+    """`file` read through for Pillow and FFmpeg, the first read that failed kept, and a stop that
+    landed in a read (one waiting on a stalled server, say): for the caller to raise once they are
+    done. That read and every later one find the file's end instead: FFmpeg reads through PyAV's
+    callback, which swallows a stop (it was lost, and FFmpeg read on, stalled again), and a read
+    error it keeps is printed as "dropped", with its traceback, when FFmpeg reads again."""
 
     def __init__(self, file: IO[bytes]):
         super().__init__()
         self.file = file
         self.failure: Exception | None = None
+        self.stop: Stopped | None = None
 
     def readable(self) -> bool:
         return True
@@ -434,10 +442,13 @@ class WatchedReads(io.RawIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         try:
-            return self.file.read(-1 if size is None else size)
+            if self.stop is None and self.failure is None:
+                return self.file.read(-1 if size is None else size)
+        except Stopped as stop:
+            self.stop = stop
         except Exception as error:
-            self.failure = self.failure or error
-            raise
+            self.failure = error
+        return b""
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         return self.file.seek(offset, whence)

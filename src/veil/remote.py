@@ -34,6 +34,10 @@ OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
 PLAIN_TEXT = {"ftp", "http"}
 # Protocols naming this machine's own files: file:///x/a.jpg is the path /x/a.jpg.
 LOCAL = {"file", "local"}
+# An https server that sends nothing for this long (its answer, or the next bytes of a file) fails
+# that file, with the reason: aiohttp waits on a stalled server for five minutes in all, and would
+# cut a download that takes longer than that short just the same.
+STALLED_AFTER_S = 60
 # Bytes fetched per read: a file's kind needs its headers (and an MP4's index, often at the
 # end), not all of it.
 BLOCK = 1 << 20
@@ -163,7 +167,7 @@ class Url:
         import fsspec.core
 
         with self.failures("cannot use"):
-            return fsspec.core.url_to_fs(str(self))
+            return fsspec.core.url_to_fs(str(self), **backend_options(self.protocol))
 
     @contextlib.contextmanager
     def failures(self, doing: str) -> Iterator[None]:
@@ -176,6 +180,8 @@ class Url:
             raise RemoteError(f"cannot use {shown(self)}: {shown(str(error))}") from None
         except Exception as error:  # whatever the backend raises: see the module's docstring
             reason = str(error) or type(error).__name__
+            if isinstance(error, TimeoutError) and _deadline_is_veils(self.protocol):  # (fsspec's has no words)
+                reason = f"the server sent nothing for {STALLED_AFTER_S} s"
             if "Protocol not known" in reason:
                 reason = f"no installed fsspec backend serves {self.protocol}://"
             raise RemoteError(f"{doing} {shown(self)}: {shown(reason)}") from None
@@ -253,6 +259,33 @@ class Url:
             with listed_temporary(f"{self.protocol}://{temp}", remove_temp):
                 fs.put_file(str(local), temp)
                 fs.mv(temp, path)
+
+
+def backend_options(protocol: str) -> dict[str, Any]:
+    """What veil adds to the options fsspec's configuration gives the backend of `protocol`: for
+    https://, aiohttp's deadlines (`STALLED_AFTER_S` on each read, none on the whole), unless that
+    configuration sets its own. (Other backends keep their own deadlines.)"""
+    if not _deadline_is_veils(protocol):
+        return {}
+    try:
+        import aiohttp
+    except ImportError:  # fsspec says that it is needed
+        return {}
+    timeout = aiohttp.ClientTimeout(sock_connect=STALLED_AFTER_S, sock_read=STALLED_AFTER_S)
+    return {"client_kwargs": {**_configured_client(), "timeout": timeout}}
+
+
+def _configured_client() -> dict[str, Any]:
+    """The options fsspec's configuration gives https://'s aiohttp session (they are fsspec's http backend's)."""
+    import fsspec.config
+
+    configured = {**fsspec.config.conf.get("http", {}), **fsspec.config.conf.get("https", {})}
+    return dict(configured.get("client_kwargs") or {})
+
+
+def _deadline_is_veils(protocol: str) -> bool:
+    # (aiohttp refuses its old options beside `timeout`)
+    return protocol.lower() == "https" and not _configured_client().keys() & {"timeout", "read_timeout", "conn_timeout"}
 
 
 def caching_protocol(protocol: str) -> str | None:
