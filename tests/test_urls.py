@@ -7,6 +7,7 @@ same file redacted from a local path, and its faces against the plan.
 
 from __future__ import annotations
 
+import concurrent.futures
 import fcntl
 import hashlib
 import http.server
@@ -26,9 +27,13 @@ from pathlib import Path
 
 import av
 import fsspec
+import fsspec.config
 import numpy as np
 import pytest
 from PIL import Image
+
+from veil.outputs import Input, Skipped, collect_inputs
+from veil.remote import RemoteError, Url
 
 from test_batch import DEADLINE_S, environment, photos, records, run_veil, veil_command, wait_until
 from photo_support import KIT_WITH_ROSE, TWO_PEOPLE, copy_in, face_slice, planned_faces, share_near, veil
@@ -372,6 +377,73 @@ def test_a_file_whose_read_fails_while_its_kind_is_looked_at_fails_with_its_reas
     assert alone.exit_code == 2 and f"cannot read {url_of(folder / 'IMG_0002')}: " in alone.stderr, alone.stderr
     assert not (tmp_path / "alone.jpg").exists()
 
+
+def test_a_file_missing_at_a_url_is_said_not_found_not_named_twice(memory):
+    """fsspec's HTTPS and memory backends raise FileNotFoundError(url) for a 404 or a missing key: a
+    file an HTTPS folder's listing named and its server answered with a 404 failed as "cannot read
+    URL: URL", no reason. (aiohttp, which https:// needs, is not among veil's dependencies: the
+    memory backend raises the same.)"""
+    with pytest.raises(RemoteError) as raised, Url.parse("memory://in/gone.jpg").open():
+        pass
+    assert str(raised.value) == "cannot read memory://in/gone.jpg: not found"
+    assert raised.value.reason == "not found"
+
+
+def listed_without_opening(named: Path | Url, pipe: Path) -> tuple[list[Input], list[Skipped]]:
+    """collect_inputs([named]) in a thread, watched: should it open `pipe` to read it (a pipe's open
+    waits for a writer for ever), the pipe is opened for writing to let it go, and the test fails."""
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    listing = pool.submit(collect_inputs, [named])
+    pool.shutdown(wait=False)
+    deadline = time.monotonic() + DEADLINE_S  # (a guard against another hang, not a timing)
+    while not listing.done() and time.monotonic() < deadline:
+        try:
+            os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))  # opens only while a reader has the pipe open
+        except OSError:  # ENXIO: no reader
+            concurrent.futures.wait([listing], timeout=0.05)
+            continue
+        concurrent.futures.wait([listing], timeout=DEADLINE_S)
+        pytest.fail(f"listing {named} opened the pipe {pipe} to read it")
+    return listing.result(timeout=0)
+
+
+def test_a_pipe_in_a_folder_at_a_url_is_skipped_never_opened(shared_data, tmp_path, monkeypatch):
+    """A pipe (a FIFO) in a folder named by file:// URL, or by any protocol whose backend lists it,
+    was opened to read its kind: the open waits for a writer, and veil waited for ever (by path it was
+    skipped). fsspec's DirFileSystem (dir://) is a backend veil knows nothing of, over local files."""
+    folder = tmp_path / "in"
+    copy_in(shared_data, TWO_PEOPLE, folder)
+    os.mkfifo(folder / "pipe.jpg")
+    monkeypatch.setitem(fsspec.config.conf, "dir", {"path": str(tmp_path), "target_protocol": "file"})
+    for named in (folder, Url.parse(url_of(folder)), Url.parse("dir://in")):
+        inputs, skipped = listed_without_opening(named, folder / "pipe.jpg")
+        assert [i.source.name for i in inputs] == ["two_people.jpg"], named
+        assert [(s.path.name, s.reason, s.unreadable) for s in skipped] == [("pipe.jpg", "not a regular file", False)]
+
+
+def test_a_file_url_folder_is_listed_as_its_path_is(shared_data, tmp_path):
+    """Listed through fsspec, a link to a folder in a file:// folder was taken for a file and failed
+    ("Is a directory", exit 1), where by path a folder is searched once through its link and a loop is
+    said; a link that leads nowhere failed, where by path it is skipped."""
+    folder = tmp_path / "in"
+    copy_in(shared_data, TWO_PEOPLE, folder)
+    copy_in(shared_data, KIT_WITH_ROSE, tmp_path / "elsewhere")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to("..")
+    (folder / "elsewhere").symlink_to(tmp_path / "elsewhere")
+    (folder / "gone.jpg").symlink_to(tmp_path / "nothing.jpg")
+    runs = []
+    for n, named in enumerate((str(folder), url_of(folder))):
+        result = veil(named, "--output-dir", tmp_path / f"out{n}", "--jobs", 1, "--json")
+        summary = json.loads(result.stdout)
+        assert result.exit_code == 0, result.stdout
+        runs.append((sorted((s["path"].removeprefix(named), s["reason"]) for s in summary["skipped_files"]),
+                     sorted(str(r["input"]).removeprefix(named) for r in summary["results"]),
+                     sorted(str(p.relative_to(tmp_path / f"out{n}")) for p in (tmp_path / f"out{n}").rglob("*.jpg"))))
+    loop = "a folder already searched (reached again through a symbolic link)"
+    assert runs[0] == runs[1] == (
+        [("/gone.jpg", "not a regular file"), ("/sub/up", loop)],
+        ["/elsewhere/kit_with_rose.jpg", "/two_people.jpg"], ["elsewhere/kit_with_rose.jpg", "two_people.jpg"]), runs
 
 def test_a_url_through_an_fsspec_cache_is_refused_before_anything_is_copied(shared_data, tmp_path, monkeypatch):
     """fsspec's caches (simplecache::, filecache::, blockcache::) keep their copies of the files in

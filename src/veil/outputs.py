@@ -148,8 +148,8 @@ class Skipped:
         unfinished `.name.XXXXXXXX.partial.jpg` (said as such)."""
         if self.veils_own or self.reason in (SAME_FILE_REACHED, SAME_FILE_NAMED, NAMED_TWICE):
             return False
-        if self.reason == HIDDEN_FOLDER and isinstance(self.path, Path):
-            return any(_media_by_name(name) for _, _, names in os.walk(self.path) for name in names)
+        if self.reason == HIDDEN_FOLDER and isinstance(local := as_local(self.path), Path):  # a file:// one too
+            return any(_media_by_name(name) for _, _, names in os.walk(local) for name in names)
         return _media_by_name(self.path.name)
 
 
@@ -187,7 +187,8 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
     nor video fails with a clear error); in folders, what is neither is skipped, and so are
     hidden files (veil's own unfinished `.name.partial` files, macOS `._name` forks), earlier
     outputs (`*.redacted.*`) and `exclude`d paths: veil's output folder, plans and reports.
-    Folders named by URL are listed the same way (RemoteError when one cannot be).
+    Folders named by URL are listed the same way, a file:// one as the local folder it is
+    (RemoteError when one cannot be reached at all).
     """
     excluded = {real_path(p) for p in exclude if isinstance(p, Path)}
     excluded_urls = {p for p in exclude if isinstance(p, Url)}
@@ -199,31 +200,54 @@ def collect_inputs(paths: list[Path | Url], exclude: Iterable[Path | Url] = ()) 
     skipped: list[Skipped] = []
     seen: set[Path] = set()
     for path in paths:
-        if isinstance(path, Url):
+        if isinstance(path, Url) and isinstance(local := as_local(path), Path) and local.is_dir():
+            # This machine's folder, listed by its rules (links followed once, a pipe never opened:
+            # fsspec's listing took a link to a folder for a file, and a pipe's open would wait for
+            # ever), its files named by URL as the user named the folder.
+            found, passed = _folder_inputs(local, excluded, seen)
+            inputs += [Input(_under(path, local, i.source), path, i.kind) for i in found]
+            skipped += [Skipped(_under(path, local, s.path), s.reason, s.unreadable) for s in passed]
+        elif isinstance(path, Url):
             found, passed = _remote_inputs(path, excluded_urls)
             inputs += found
             skipped += passed
         elif path.is_dir():
-            for file, reason, cannot_read in _walk(path, excluded):
-                if reason is None and real_path(file) in seen:
-                    reason = SAME_FILE_REACHED
-                if reason is None:
-                    kind = media_kind(file)
-                    if kind is None and (reason := unreadable(file)) is not None:
-                        cannot_read = True
-                    elif kind is None and file.suffix.lower() not in MEDIA_SUFFIXES:
-                        reason = "not a photo, video or sound file veil can read"
-                if reason is not None:
-                    skipped.append(Skipped(file, reason, cannot_read))
-                    continue
-                seen.add(real_path(file))
-                inputs.append(Input(file, path, kind))
+            found, passed = _folder_inputs(path, excluded, seen)
+            inputs += found
+            skipped += passed
         elif real_path(path) in seen:  # named twice, or by a link and its target: redacted once
             skipped.append(Skipped(path, NAMED_TWICE if paths.count(path) > 1 else SAME_FILE_NAMED, False))
         else:
             seen.add(real_path(path))
             inputs.append(Input(path, path.parent, media_kind(path) if path.is_file() else None))
     return inputs, skipped
+
+
+def _folder_inputs(root: Path, excluded: set[Path], seen: set[Path]) -> tuple[list[Input], list[Skipped]]:
+    """Every file below the local folder `root` that is an input, and what was skipped and why;
+    files `seen` already (by their resolved paths) are skipped, those taken added to it."""
+    inputs: list[Input] = []
+    skipped: list[Skipped] = []
+    for file, reason, cannot_read in _walk(root, excluded):
+        if reason is None and real_path(file) in seen:
+            reason = SAME_FILE_REACHED
+        if reason is None:
+            kind = media_kind(file)
+            if kind is None and (reason := unreadable(file)) is not None:
+                cannot_read = True
+            elif kind is None and file.suffix.lower() not in MEDIA_SUFFIXES:
+                reason = "not a photo, video or sound file veil can read"
+        if reason is not None:
+            skipped.append(Skipped(file, reason, cannot_read))
+            continue
+        seen.add(real_path(file))
+        inputs.append(Input(file, root, kind))
+    return inputs, skipped
+
+
+def _under(folder: Url, local: Path, found: Path | Url) -> Url:
+    """`found`, a path below `local`, the path of the file:// URL `folder`, as a URL below `folder`."""
+    return folder / PurePosixPath(Path(str(found)).relative_to(local))
 
 
 def _walk(root: Path, excluded: set[Path]) -> Iterator[tuple[Path, str | None, bool]]:
@@ -382,20 +406,27 @@ def _remote_inputs(root: Url, excluded: set[Url]) -> tuple[list[Input], list[Ski
         return [Input(root, root.parent, remote_kind(root) if root.is_file() else None)], []
     inputs: list[Input] = []
     skipped: list[Skipped] = []
-    for folder, subfolders, files in root.walk():
+
+    def unlisted(folder: Url, error: RemoteError) -> None:  # a failure, said as a local folder's
+        reason = f"cannot be read ({error.reason}): nothing in it was looked at"
+        skipped.append(Skipped(folder, reason, unreadable=True))
+
+    for folder, subfolders, files in root.walk(unlisted):
         for name in list(subfolders):
             if folder / name in excluded:
                 subfolders.remove(name)
                 skipped.append(Skipped(folder / name, OWN_FOLDER))
         names = set(files)
-        for name in files:
+        for name, entry_type in files.items():
             file = folder / name
             reason, kind = _skipped_name(name, names), None
+            if reason is None and entry_type == "other":  # a pipe, a socket, a device: a pipe's open waits for ever
+                reason = "not a regular file"
             if reason is None:
                 try:
                     kind = remote_kind(file)
                 except RemoteError as error:  # this file's failure, with its reason (the folder was listed)
-                    skipped.append(Skipped(file, str(error), unreadable=True))
+                    skipped.append(Skipped(file, f"cannot be read ({error.reason})", unreadable=True))
                     continue
                 if kind is None and file.suffix.lower() not in MEDIA_SUFFIXES:
                     reason = "not a photo, video or sound file veil can read"

@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -38,13 +38,22 @@ LOCAL = {"file", "local"}
 # that file, with the reason: aiohttp waits on a stalled server for five minutes in all, and would
 # cut a download that takes longer than that short just the same.
 STALLED_AFTER_S = 60
+# What an OSError that names only its file (FileNotFoundError(url)) means.
+OS_ERROR_REASONS: dict[type[OSError], str] = {
+    FileNotFoundError: "not found", PermissionError: "permission denied", IsADirectoryError: "a folder, not a file",
+    NotADirectoryError: "not a folder"}
 # Bytes fetched per read: a file's kind needs its headers (and an MP4's index, often at the
 # end), not all of it.
 BLOCK = 1 << 20
 
 
 class RemoteError(ValueError):
-    """A URL that cannot be reached, listed, read or written; the message names it and says why."""
+    """A URL that cannot be reached, listed, read or written; the message names it and says why,
+    and `reason` says why alone (for a line that names the URL already)."""
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def is_url(text: str) -> bool:
@@ -184,7 +193,16 @@ class Url:
                 reason = f"the server sent nothing for {STALLED_AFTER_S} s"
             if "Protocol not known" in reason:
                 reason = f"no installed fsspec backend serves {self.protocol}://"
-            raise RemoteError(f"{doing} {shown(self)}: {shown(reason)}") from None
+            elif isinstance(error, OSError) and self._names_only(reason):
+                # fsspec's HTTP, memory and other backends raise FileNotFoundError(url) for a 404 or
+                # a missing key: the line said the name twice and no reason.
+                reason = OS_ERROR_REASONS.get(type(error), type(error).__name__)
+            raise RemoteError(f"{doing} {shown(self)}: {shown(reason)}", shown(reason)) from None
+
+    def _names_only(self, reason: str) -> bool:
+        """Whether `reason` says nothing but this URL's name (or its path, as the backend spells it)."""
+        left = reason.replace(str(self), "").replace(str(self.path), "")
+        return not any(character.isalnum() for character in left)
 
     def is_file(self) -> bool:
         fs, path = self.filesystem()
@@ -216,14 +234,36 @@ class Url:
                 digest.update(chunk)
         return digest.hexdigest()
 
-    def walk(self) -> Iterator[tuple[Url, list[str], list[str]]]:
-        """Like os.walk, top down: each folder, its subfolders (prune them in place) and files, sorted."""
+    def walk(self, unlisted: Callable[[Url, RemoteError], None]) -> Iterator[tuple[Url, list[str], dict[str, str]]]:
+        """Like os.walk, top down: each folder, its subfolders (prune them in place) and its other
+        entries, each with its type as the backend gives it ("file"; "link", a symbolic link, to be
+        read through; "other": a pipe, a socket, a device), sorted. A folder that cannot be listed
+        is handed to `unlisted` and the walk goes on, as os.walk's onerror: one folder's failure is
+        not the run's (fsspec's own walk passes over a subfolder it cannot list as an empty one,
+        its files never seen nor said)."""
         fs, root = self.filesystem()
-        with self.failures("cannot list"):
-            for folder, subfolders, files in fs.walk(root, topdown=True, on_error="raise"):
-                subfolders.sort()
-                relative = PurePosixPath(folder).relative_to(PurePosixPath(root))
-                yield self / relative, subfolders, sorted(files)
+        pending: list[tuple[Url, str]] = [(self, root)]
+        while pending:
+            folder, path = pending.pop()
+            try:
+                with folder.failures("cannot list"):
+                    listing = fs.ls(path, detail=True)
+            except RemoteError as error:
+                unlisted(folder, error)
+                continue
+            paths: dict[str, str] = {}
+            entries: dict[str, str] = {}
+            for info in listing:
+                if info["name"].rstrip("/") == path.rstrip("/"):  # a backend's listing of the folder itself
+                    continue
+                name = info["name"].rstrip("/").rsplit("/", 1)[-1]
+                if info["type"] == "directory":
+                    paths[name] = info["name"]
+                else:  # (fsspec's local backend calls a link "other", as it calls a pipe)
+                    entries[name] = "link" if info.get("islink") else info["type"]
+            subfolders = sorted(paths)
+            yield folder, subfolders, dict(sorted(entries.items()))
+            pending += [(folder / name, paths[name]) for name in reversed(subfolders)]  # taken in order
 
     def fetch(self, local: Path) -> None:
         """Copy the file to `local`."""
