@@ -581,7 +581,8 @@ class StallingHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture()
 def stalling_https(shared_data, tmp_path) -> Iterator[tuple[StallingServer, dict[str, str]]]:
     """A `StallingServer` of a video whose index is at its end, and the environment in which veil
-    trusts it. fsspec's https:// needs aiohttp, which veil's own dependencies leave out."""
+    trusts it. fsspec's https:// needs aiohttp, which veil's own dependencies leave out (its test
+    extras install it)."""
     pytest.importorskip("aiohttp")
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed: it makes the server's certificate")
