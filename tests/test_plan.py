@@ -344,6 +344,21 @@ def file_system_encoding(env: dict[str, str]) -> str:
 
 
 @pytest.mark.parametrize("encoding", sorted(NOT_UTF8))
+def test_a_url_is_recorded_as_its_text_in_every_locale(encoding):
+    """A URL's backend sends its text as UTF-8 whatever the locale: under Latin-1, s3://b/café.jpg
+    was recorded as "caf\ufffd.jpg", with its Latin-1 bytes beside it for a key that has none."""
+    locale = NOT_UTF8[encoding]
+    if file_system_encoding(locale) != encoding:
+        pytest.skip(f"the locale {locale['LC_ALL']} is not installed here")
+    code = ("import json; from veil.names import readable_anywhere; "
+            "print(json.dumps(readable_anywhere({'path': 's3://b/caf\\u00e9.jpg', 'input': ['gs://b/\\u00e9t\\u00e9/']})))")
+    source = str(Path(__file__).resolve().parents[1] / "src")
+    answer = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+                            env={**os.environ, **locale, "PYTHONPATH": source})
+    assert json.loads(answer.stdout) == {"path": "s3://b/café.jpg", "input": ["gs://b/été/"]}
+
+
+@pytest.mark.parametrize("encoding", sorted(NOT_UTF8))
 def test_a_plan_saved_in_a_locale_that_is_not_utf8_renders_its_file_in_one_that_is(shared_data, tmp_path, encoding):
     """Under en_US.ISO-8859-1 a UTF-8 "café.jpg" was saved in the plan as "cafÃ©.jpg" with no bytes
     beside it, and under C (not made UTF-8) as "caf\\ufffd\\ufffd.jpg" with bytes a UTF-8 reader

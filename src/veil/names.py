@@ -89,10 +89,15 @@ def _names_readable(value: Any) -> Any:
     return readable_anywhere(value)
 
 
+# protocol://..., also a chained one (simplecache::s3://...); a Windows drive (C:\) has no "//".
+URL_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(::[A-Za-z][A-Za-z0-9+.-]*)*://")
+
+
 def _as_utf8(name: str) -> str:
     """A name's bytes read as UTF-8, U+FFFD for each byte that is not: the same text in every locale.
-    One whose bytes the locale has none for (a URL's text, a name from a plan) is its own text."""
-    if name.isascii():
+    One whose bytes the locale has none for (a name from a plan) is its own text, and so is a URL:
+    its backend sends its text as UTF-8, whatever the locale (s3://b/café.jpg is that key)."""
+    if name.isascii() or URL_PATTERN.match(name):
         return name
     try:
         return _without_surrogates(os.fsencode(name).decode("utf-8", "surrogateescape"))
@@ -159,6 +164,7 @@ def _exact_bytes(text: str, name: bool) -> str | None:
     """The bytes `text` stands for, base64: of any non-ASCII `name`, and of any other string holding
     a name's bytes that are not UTF-8 (a surrogate); None for other valid Unicode, or for a string
     the locale has no bytes for (not a file's name: text a browser sent, say)."""
+    name = name and not URL_PATTERN.match(text)  # (a URL is text: `_as_utf8`)
     if text.isascii() or not (name or any(_is_surrogate(char) for char in text)):
         return None
     try:

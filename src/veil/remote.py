@@ -22,10 +22,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from veil.interrupt import listed_temporary
-from veil.names import partial_affixes, real_path, shown
+from veil.names import URL_PATTERN, partial_affixes, real_path, shown
 
-# protocol://..., also a chained one (simplecache::s3://...); a Windows drive (C:\) has no "//".
-URL_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(::[A-Za-z][A-Za-z0-9+.-]*)*://")
 # Object stores make an upload visible only once it is complete (S3, GCS and Azure commit it at
 # the end), and a "rename" there is a second full copy: one put is the atomic write.
 OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
