@@ -157,18 +157,17 @@ def test_a_video_that_crashes_its_cluster_worker_is_tried_once(shared_data, tmp_
     photos(shared_data, tmp_path / "in", 1)
     shutil.copy(shared_data / "videos/wider_pan/17_Ceremony_Ceremony_17_234.mp4", tmp_path / "in" / "crash.mp4")
     process = start_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster", "local:2")
-    killed: list[str] = []
+    killed: set[int] = set()
     while process.poll() is None:  # the crash: any process that opens a file named crash.* dies at once
         for child in psutil.Process(process.pid).children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                opened = [Path(f.path).name for f in child.open_files() if Path(f.path).name.startswith("crash.")]
-                if opened:
+                if any(Path(f.path).name.startswith("crash.") for f in child.open_files()):
                     child.kill()
-                    killed += opened
+                    killed.add(child.pid)
         time.sleep(0.05)
     stderr = process.stderr.read()
     assert process.returncode == 1 and "Traceback" not in stderr, stderr
-    assert killed == ["crash.mp4"], killed
+    assert len(killed) == 1, killed  # one worker, not eight
     outcome = {Path(r["path"]).name: r["status"] for r in records(tmp_path / "out" / MANIFEST)}
     assert outcome.pop("crash.mp4") == "failed" and set(outcome.values()) == {"ok"}, outcome
     assert "crash.mp4: the worker process redacting it ended abruptly" in " ".join(stderr.split()), stderr
@@ -629,15 +628,15 @@ def test_a_scheduler_lost_mid_run_fails_the_files_it_held_and_the_run_ends_with_
     out, report = tmp_path / "out", tmp_path / "report.json"
     with remote_cluster(tmp_path / "cluster", worker_cwd=tmp_path) as (address, scheduler):
         process = start_veil(tmp_path / "in", "--output-dir", out, "--report", report, "--cluster", address)
-        wait_until(lambda: len(records(out / MANIFEST)) >= 1, process)  # the photo is done, the clip in flight
+        wait_until(lambda: len(records(out / MANIFEST)) >= 1, process)  # one file done (the photo), one in flight
         scheduler.kill()
         _, stderr = process.communicate(timeout=DEADLINE_S)
     said = " ".join(stderr.split())
     assert process.returncode == 1, said
     assert "Traceback" not in stderr and "bug" not in said and " - ERROR - " not in said, stderr
-    assert f"clip.mp4: the Dask scheduler at {address} was lost before it was done" in said, said
+    assert f"the connection to the Dask scheduler at {address} was lost before it was done" in said, said
     outcome = {Path(record["path"]).name: record["status"] for record in records(out / MANIFEST)}
-    assert outcome["clip.mp4"] == "failed" and list(outcome.values()).count("ok") == 1, outcome
+    assert sorted(outcome.values()) == ["failed", "ok"], outcome
     assert report.exists()
 
 

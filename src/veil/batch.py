@@ -76,7 +76,7 @@ def _refuse_user_part(address: str) -> None:
     login to give them to, and its own errors (an address it cannot parse or reach) repeat the
     address, password and all, to the terminal and the logs."""
     scheme, separator, rest = address.rpartition("://")
-    user, at, host = rest.rpartition("@")
+    _, at, host = rest.rpartition("@")
     if at:
         raise BatchError(f"--cluster {shown(scheme + separator)}***@{shown(host)}: a Dask scheduler's address takes no "
                          "user name or password (Dask has no login: whoever reaches the scheduler can run code in it): "

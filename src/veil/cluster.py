@@ -8,6 +8,7 @@ share of its machine's cores.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import resource
@@ -15,15 +16,16 @@ import threading
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from queue import Empty, Queue
+from concurrent.futures import CancelledError
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
+from queue import Empty, Queue
 
 import dask
 from distributed import Client, LocalCluster, WorkerPlugin
+from distributed.comm import CommClosedError, get_address_host
 from distributed.scheduler import KilledWorker
-from distributed.comm import get_address_host
 from distributed.security import Security
 
 from veil.batch import (BatchError, Task, local_workers, remove_what_workers_left, run_windowed,
@@ -35,7 +37,7 @@ from veil.names import shown
 from veil.outputs import remove_partial_outputs
 from veil.photo import file_sha256
 from veil.pipeline import FileResult, FileTask, one_line
-from veil.remote import Url
+from veil.remote import RemoteError, Url
 from veil.terminal import err
 
 
@@ -61,10 +63,11 @@ class DetectorThreads(WorkerPlugin):
 
 
 def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileResult], None]) -> None:
-    """Run every task on the cluster, a failed one retried once (a worker that dies has its
-    task moved to another by the scheduler itself). A worker that died left what it was
-    writing, and a local one its temporary folders (a staged copy of a URL's input, say): once
-    the run is over, they are removed (another machine's folders are its own to clean)."""
+    """Run every task on the cluster, a failed photo retried once (on a scheduler of the user's, a
+    task whose worker died is also moved to another by the scheduler itself, as often as its
+    configuration allows). A worker that died left what it was writing, and a local one its
+    temporary folders (a staged copy of a URL's input, say): once the run is over, they are
+    removed (another machine's folders are its own to clean)."""
     workers: set[int] = set()  # a local cluster's worker processes are this process's children
     local = local_workers(cluster) is not None
     given = {task.index: task.file for task in tasks}
@@ -88,21 +91,26 @@ def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileR
                 raise BatchError(f"the workers of the Dask scheduler at {cluster} cannot run veil "
                                  f"({one_line(error)}): install veil, this version, on each") from None
             # Enough in flight to keep every worker thread busy, not the whole run: a million
-            # tasks submitted at once would sit in the scheduler's memory.
-            window = max(4, 2 * sum(client.nthreads().values()))
+            # tasks submitted at once would sit in the scheduler's memory. On a local cluster, one
+            # file a worker: its scheduler fails every task a dead worker held (allowed-failures
+            # 0), and a file queued behind the one that crashed it was failed with it.
+            threads = sum(client.nthreads().values())
+            window = threads if local else max(4, 2 * threads)
             try:
                 run_windowed(client.get_executor(pure=False), deque(tasks), Counter(), finish_here, window,
                              workers=workers if local else None, deaths=(KilledWorker,))
             except BaseException as error:
-                if isinstance(error, (Stopped, KeyboardInterrupt)) or client.status == "running":
+                if not scheduler_lost(error, client):
                     raise
-                # The scheduler is gone, and with it every task it held: each file not finished
-                # is failed, and the run ends as any other (its report and plan written).
+                # The scheduler is gone (or was, for a moment), and with it every task it held:
+                # each file not finished is failed, and the run ends as any other (its report and
+                # plan written).
                 for task in tasks:
                     if task.index not in finished:
                         finish_here(task.index, FileResult(given[task.index].source, error=(
-                            f"the Dask scheduler at {cluster} was lost before it was done; a worker may still "
-                            "write its output, which a rerun does again")))
+                            f"the connection to the Dask scheduler at {cluster} was lost before it was done; a "
+                            "worker may still write its output: remove it before running veil again, or run again "
+                            "with --overwrite")))
             finally:
                 if client.status == "running":
                     with suppress(Exception):  # (a scheduler lost meanwhile kept nothing of it)
@@ -111,6 +119,14 @@ def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileR
         remove_what_workers_left(workers)
         for path in remove_partial_outputs(*(t.file.target for t in tasks if isinstance(t.file.target, Path))):
             err.print(f"veil: could not remove the unfinished {shown(path)}: remove it")
+
+
+def scheduler_lost(error: BaseException, client: Client) -> bool:
+    """Whether `error` says the connection to the scheduler was lost: Dask cancels every future then
+    (its client may have connected again since, its tasks forgotten), and a comm closes."""
+    if isinstance(error, (Stopped, KeyboardInterrupt)):
+        return False
+    return client.status != "running" or isinstance(error, (CancelledError, asyncio.CancelledError, CommClosedError))
 
 
 def named_absolutely(file: FileTask) -> FileTask:
@@ -128,21 +144,38 @@ def seen_from_here(result: FileResult, given: FileTask) -> FileResult:
     does not share the output folder wrote where no one here will find it, and a run that
     took its result on trust recorded as done an output that is not there."""
     result = replace(result, source=given.source, output=given.target if result.output is not None else None)
-    if result.error or result.already_done or not isinstance(result.output, Path):
+    if result.error or result.output is None:
         return result
-    try:
-        if file_sha256(result.output) == result.output_sha256:
-            return result
-        seen = "a different file"
-    except FileNotFoundError:
-        seen = "not there"
-    except OSError as error:
-        seen = f"unreadable ({error.strerror or error})"
+    seen = as_seen_here(result.output, result.output_sha256)
+    if seen is None:
+        return result
     where = f"its worker {result.worker}" if result.worker else "its worker"
     return replace(result, output=None, output_sha256=None, regions=0, error=(
         f"{where} wrote its output, but as this machine sees {shown(given.target)} it is {seen}: "
         "every worker must see the inputs and the output folder under the same paths as this machine "
-        "(a shared file system), or be given URLs"))
+        "(a shared file system), or reach the same storage by URL"))
+
+
+def as_seen_here(output: Path | Url, sha256: str | None) -> str | None:
+    """What `output` is as this machine sees it, where that is not the file its worker wrote (None).
+    A path is read back whole; a URL is only looked up (reading it back would download every output
+    a second time): one the worker uploaded elsewhere (other credentials, another endpoint) is not there."""
+    if isinstance(output, Url):
+        try:
+            return None if output.exists() else "not there"
+        except RemoteError as error:
+            return f"not reachable ({error.reason})"
+    try:
+        return None if file_sha256(output) == sha256 else "a different file"
+    except FileNotFoundError:
+        # NFS trusts a name it found missing (checked here before the run) until its folder's cached
+        # attributes expire: listing the folder looks it up again.
+        with suppress(OSError):
+            if output.name in os.listdir(output.parent):
+                return as_seen_here(output, sha256)
+        return "not there"
+    except OSError as error:
+        return f"unreadable ({error.strerror or error})"
 
 
 def workers_per_host(client: Client) -> dict[str, int]:
@@ -272,8 +305,9 @@ def open_files_allowed() -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = OPEN_FILES_WANTED if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES_WANTED)
     if soft != resource.RLIM_INFINITY and soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-        soft = wanted
+        with suppress(ValueError, OSError):  # a kernel's own cap below it (macOS's OPEN_MAX): kept as it is
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
     return soft
 
 

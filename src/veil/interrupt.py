@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from veil.names import shown
 
@@ -238,16 +238,22 @@ def end_workers() -> None:
                 os.kill(worker.pid, signal.SIGCONT)
         for worker in workers:
             worker.join(timeout=max(0.0, deadline - time.monotonic()))
-    for worker in multiprocessing.active_children():  # one that would not end: no clean-up, but no orphan
+    for worker in multiprocessing.active_children():  # one that would not end: no orphan, its folders removed here
         worker.kill()
+        worker.join()
+        _say_not_removed(remove_folders_of(worker.pid))
 
 
 def _end_now(signum: int, _frame: object) -> None:
-    for name in remove_leftovers():  # the user is told, as at the end of a first stop
-        with contextlib.suppress(OSError):
+    _say_not_removed(remove_leftovers())  # the user is told, as at the end of a first stop
+    os._exit(128 + signum)
+
+
+def _say_not_removed(names: Iterable[Path | str]) -> None:
+    for name in names:
+        with contextlib.suppress(OSError):  # (a closed terminal)
             os.write(2, f"veil: could not remove the temporary {shown(name)} (it may hold an unredacted copy): "
                         "remove it\n".encode())
-    os._exit(128 + signum)
 
 
 def _on_stop(signum: int, _frame: object) -> None:
