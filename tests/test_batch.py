@@ -559,6 +559,27 @@ def test_an_address_that_leads_to_no_scheduler_is_refused_in_one_line(shared_dat
         assert "bug" not in said and ("no Dask scheduler answered" if answer is None else "cannot use a Dask scheduler") in said
 
 
+def test_workers_without_veil_are_said_in_one_line(shared_data, tmp_path):
+    # "unexpected Exception: ModuleNotFoundError(...); this is a bug in veil", rc 2.
+    photos(shared_data, tmp_path / "in", 1)
+    shadow = tmp_path / "shadow" / "veil"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError(\"No module named 'veil'\")\n")  # as where none is installed
+    from distributed import Client
+
+    with remote_cluster(tmp_path / "cluster", worker_cwd=None) as (address, _):
+        worker = start_worker(address, tmp_path, wrapper=["env", f"PYTHONPATH={shadow.parent}"])
+        try:
+            with Client(address, timeout=DEADLINE_S) as client:
+                client.wait_for_workers(1, timeout=DEADLINE_S)
+            refused = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster", address)
+        finally:
+            worker.kill()
+            worker.wait()
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert "cannot set veil up on the workers" in refused.stderr and "bug" not in refused.stderr, refused.stderr
+
+
 def test_a_scheduler_without_workers_is_said_and_waited_for(shared_data, tmp_path):
     # Its tasks waited without a word, and without end.
     photos(shared_data, tmp_path / "in", 1)

@@ -87,9 +87,9 @@ def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileR
             plugin = f"veil-{uuid.uuid4().hex}"
             try:
                 client.register_plugin(DetectorThreads(workers_per_host(client)), name=plugin)
-            except Exception as error:  # raised in a worker: one without veil cannot unpickle veil's plugin
-                raise BatchError(f"the workers of the Dask scheduler at {cluster} cannot run veil "
-                                 f"({one_line(error)}): install veil, this version, on each") from None
+            except Exception as error:  # a worker without veil cannot unpickle veil's plugin; or the scheduler was lost
+                raise BatchError(f"cannot set veil up on the workers of the Dask scheduler at {cluster} "
+                                 f"({one_line(error)}): each worker needs veil, this version, installed") from None
             # Enough in flight to keep every worker thread busy, not the whole run: a million
             # tasks submitted at once would sit in the scheduler's memory. On a local cluster, one
             # file a worker: its scheduler fails every task a dead worker held (allowed-failures
