@@ -47,7 +47,11 @@ def copy_photos(folder: Path, count: int) -> None:
 
 
 def done_count(manifest: Path) -> int:
-    return manifest.read_text().count("\n") if manifest.exists() else 0
+    """Files with an outcome recorded (each file's "started" record, written first, left aside)."""
+    if not manifest.exists():
+        return 0
+    return sum('"status": "started"' not in line for line in manifest.read_text().splitlines(keepends=True)
+               if line.endswith("\n"))
 
 
 def peak_rss_mib(process: psutil.Process) -> float | None:
