@@ -3,6 +3,7 @@ the command's imports, half a second of onnxruntime, OpenCV, PyAV and typer (vei
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import warnings
@@ -23,6 +24,9 @@ def main() -> None:
     # the user's to read: veil says what matters in its own lines. Worker processes too.
     warnings.simplefilter("ignore")
     os.environ["PYTHONWARNINGS"] = "ignore"
+    # Nor asyncio's log: a stop during an https read leaves fsspec's read task pending, and Python
+    # destroys it at exit with "Task was destroyed but it is pending!" under veil's stop line.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     catch_stops()
     try:
         from veil.command import main as command
