@@ -95,7 +95,7 @@ def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileR
             # file a worker: its scheduler fails every task a dead worker held (allowed-failures
             # 0), and a file queued behind the one that crashed it was failed with it.
             threads = sum(client.nthreads().values())
-            window = threads if local else max(4, 2 * threads)
+            window = max(1, threads) if local else max(4, 2 * threads)  # (none would wait for ever)
             try:
                 run_windowed(client.get_executor(pure=False), deque(tasks), Counter(), finish_here, window,
                              workers=workers if local else None, deaths=(KilledWorker,))
