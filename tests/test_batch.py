@@ -624,6 +624,19 @@ def test_a_remote_worker_redacts_the_files_named_here_not_those_of_its_own_folde
         assert record["status"] == "ok" and record["input_sha256"] == read, record
 
 
+def test_an_output_that_is_a_broken_link_here_is_said_not_there(tmp_path):
+    # The folder lists the name but the file cannot be found (a link to nothing): the check looked
+    # it up again after each listing, for ever, and ended in a RecursionError ("a bug in veil").
+    from veil.cluster import as_seen_here
+
+    link = tmp_path / "photo.jpg"
+    link.symlink_to(tmp_path / "gone.jpg")
+    assert as_seen_here(link, "0" * 64) == "not there"
+    (tmp_path / "gone.jpg").write_bytes(b"x")
+    assert as_seen_here(link, hashlib.sha256(b"x").hexdigest()) is None
+    assert as_seen_here(link, "0" * 64) == "a different file"
+
+
 @pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
                     reason="needs root and unshare(1) to give a worker its own view of the output folder")
 def test_an_output_a_remote_worker_wrote_where_this_machine_cannot_see_it_is_a_failure(shared_data, tmp_path):

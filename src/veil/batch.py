@@ -143,7 +143,7 @@ def run_in_pool(tasks: list[Task], jobs: int, finish: Callable[[int, FileResult]
             with ProcessPoolExecutor(size, mp_context=get_context("spawn"), initializer=start_worker,
                                      initargs=(max(1, usable_cores() // size), os.getpid())) as pool:
                 run_windowed(pool, suspects or queue, attempts, finish, window=1 if alone else 2 * jobs,
-                             retry=not one_by_one, abandon_on_stop=one_by_one, workers=workers,
+                             abandon_on_stop=one_by_one, workers=workers,
                              suspects=None if alone else suspects)
         finally:
             remove_what_workers_left(workers)
@@ -165,18 +165,18 @@ def start_worker(threads: int, parent: int) -> None:
 
 
 def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
-                 finish: Callable[[int, FileResult], None], window: int, retry: bool = True,
+                 finish: Callable[[int, FileResult], None], window: int,
                  abandon_on_stop: bool = False, workers: set[int] | None = None,
                  suspects: deque[Task] | None = None, deaths: tuple[type[BaseException], ...] = ()) -> None:
     """Run the queue through `executor`, at most `window` tasks in flight, until it is empty or
-    the executor breaks (then the queue holds what is left). With `retry`, a failed task goes
-    back to the front of the queue once (`attempts` counts them). At a stop, the tasks
-    in flight finish whole, unless `abandon_on_stop` (a process pool's): its workers are ended.
+    the executor breaks (then the queue holds what is left). A failed photo goes back to the
+    front of the queue once (`attempts` counts them): a video's next try could take as long
+    again. At a stop, the tasks in flight finish whole, unless `abandon_on_stop` (a process
+    pool's): its workers are ended.
     `workers` (a process pool's) collects the process ids of its workers. `suspects` (a pool
     of several workers): where the tasks in flight when a worker died go, their attempt not
     counted, since any of them may be the one that crashed it. `deaths`: the errors that say a
-    task's worker died under it (Dask's KilledWorker), failed as a pool's dead worker's task is.
-    Only a photo is retried: a video's next try could take as long again."""
+    task's worker died under it (Dask's KilledWorker), failed as a pool's dead worker's task is."""
     running: dict[Future, Task] = {}
     broken = False
     try:
@@ -206,7 +206,7 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                     if crashed and suspects is not None:
                         suspects.append(run_again(task, "a worker process of its pool died while it was in "
                                                         "flight: a crash in a library, or killed"))
-                    elif result.error and retry and attempts[task.index] == 0 and task.file.kind == "image":
+                    elif result.error and attempts[task.index] == 0 and task.file.kind == "image":
                         attempts[task.index] += 1
                         queue.appendleft(run_again(task, f"a first attempt failed: {result.error}"))
                     else:
