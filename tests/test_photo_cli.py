@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from veil import detect
 from veil.imagefile import read_photo
@@ -77,6 +78,34 @@ def test_gps_photos_come_out_without_any_metadata(shared_data, tmp_path):
         assert out.is_file(), f"no output for {path.name}"
         assert_no_metadata(out, None)
         assert rgb_of(out).shape == read_photo(path).pixels.shape
+
+
+def test_the_report_names_the_metadata_left_out_and_never_its_values(shared_data, tmp_path):
+    # The report said nothing of metadata: a user could not check, short of a metadata reader,
+    # that a photo's GPS position, camera and dates were taken out.
+    source = copy_in(shared_data, "metadata/exif-samples/jpg/gps/DSCN0010.jpg", tmp_path / "in")
+    png = tmp_path / "in" / "notes.png"
+    with Image.open(source) as image:
+        exif = image.getexif()
+        gps = exif.get_ifd(0x8825)
+        latitude = " ".join(str(float(part)) for part in gps[2])
+        text = PngInfo()
+        text.add_text("Author", "Jane Roe")
+        image.save(png, pnginfo=text)
+    report = tmp_path / "report.json"
+    result = veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--report", report)
+    assert result.exit_code == 0, result.output
+    files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+    named = files["DSCN0010.jpg"]["metadata_not_written"]
+    for name in ("EXIF GPSLatitude", "EXIF GPSLongitude", "EXIF Make", "EXIF Model", "EXIF DateTimeOriginal",
+                 "EXIF MakerNote", "EXIF thumbnail", "XMP"):
+        assert name in named, (name, named)
+    assert files["notes.png"]["metadata_not_written"] == ["text chunk Author"]
+    html = report.with_suffix(".html").read_text()
+    assert "EXIF GPSLatitude" in html and "text chunk Author" in html
+    for said in (report.read_text(), html):
+        assert "Jane Roe" not in said and exif[0x010F].strip() not in said and latitude not in said
+    assert_no_metadata(tmp_path / "out" / "DSCN0010.jpg", None)
 
 
 def test_samsung_photo_face_is_hidden_and_gps_gone(shared_data, tmp_path):

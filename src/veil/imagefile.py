@@ -35,7 +35,7 @@ from typing import IO
 import cv2
 import numpy as np
 import pillow_heif
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
 from veil.interrupt import stops_held
 from veil.terminal import keep_stderr_open
@@ -104,6 +104,9 @@ class Photo:
     # A WebP stored losslessly (its picture a VP8L bitstream): written losslessly too, as a PNG is,
     # so that the pixels away from the redactions stay as they were.
     lossless: bool = False
+    # The metadata the file carries, by name (`metadata_names`), none of it written: the audit
+    # report lists it, so the user can check what was taken out (never its values).
+    metadata: tuple[str, ...] = ()
 
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -218,6 +221,51 @@ def _png_exif(path: Path) -> bytes | None:
     """The eXIf chunk of a PNG, found by walking the chunk headers: Pillow's getexif() decodes
     the whole image to look past the pixel data."""
     return next((file.read(length) for kind, length, file in _png_chunks(path) if kind == b"eXIf"), None)
+
+
+# EXIF's pointers to its sub-directories: containers, not metadata of their own.
+EXIF_POINTERS = {ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo, ExifTags.IFD.Interop}
+
+
+def metadata_names(image: Image.Image, path: Path) -> tuple[str, ...]:
+    """What metadata the file holds, named, never valued (the values are what identifies): each
+    EXIF tag (camera, serial numbers, dates, GPS position, owner), an EXIF thumbnail (a small copy
+    of the photo, unredacted), XMP, IPTC (Photoshop resources), comments and PNG text chunks. A
+    TIFF's tags are its file structure too: only those EXIF names that are not layout are listed."""
+    names: list[str] = []
+    data = _png_exif(path) if image.format == "PNG" else image.info.get("exif")
+    exif = Image.Exif()
+    try:
+        if image.format == "TIFF":
+            exif = image.getexif()
+        elif data:
+            exif.load(data)
+        tags = [ExifTags.TAGS.get(tag, f"tag {tag}") for tag in exif if tag not in EXIF_POINTERS
+                and (image.format != "TIFF" or tag in TIFF_METADATA_TAGS)]
+        tags += [ExifTags.TAGS.get(tag, f"tag {tag}") for tag in exif.get_ifd(ExifTags.IFD.Exif) if tag not in EXIF_POINTERS]
+        tags += [ExifTags.GPSTAGS.get(tag, f"GPS tag {tag}") for tag in exif.get_ifd(ExifTags.IFD.GPSInfo)]
+        names += [f"EXIF {tag}" for tag in tags]
+        if image.format != "TIFF" and exif.get_ifd(ExifTags.IFD.IFD1):
+            names.append("EXIF thumbnail")
+    except Exception:  # (Pillow raises many kinds on damaged EXIF) the pixels decode all the same
+        names.append("EXIF (damaged: not read)")
+    info = image.info
+    if info.get("xmp") or info.get("XML:com.adobe.xmp"):
+        names.append("XMP")
+    if info.get("photoshop") or (image.format == "TIFF" and IPTC_TAG in exif):
+        names.append("IPTC (Photoshop resources)")
+    if info.get("comment"):
+        names.append("comment")
+    text = getattr(image, "text", None) if image.format == "PNG" else None
+    names += [f"text chunk {key}" for key in (text or {}) if key != "XML:com.adobe.xmp"]
+    return tuple(names)
+
+
+# A TIFF's own tags that are metadata, not its picture's layout (TIFF 6.0's descriptive tags).
+TIFF_METADATA_TAGS = {ExifTags.Base.ImageDescription, ExifTags.Base.Make, ExifTags.Base.Model, ExifTags.Base.Software,
+                      ExifTags.Base.DateTime, ExifTags.Base.Artist, ExifTags.Base.HostComputer,
+                      ExifTags.Base.Copyright, ExifTags.Base.DocumentName, ExifTags.Base.PageName}
+IPTC_TAG = 33723
 
 
 def _orientation(image: Image.Image, path: Path) -> int:
@@ -706,6 +754,7 @@ def read_photo(path: Path) -> Photo:
             # Both decoders turn a TIFF upright as they read it (OpenCV cannot read a 16-bit one turned
             # a quarter: refused above); other formats are turned here.
             orientation = 1 if fmt == "TIFF" else _orientation(image, path)
+            metadata = metadata_names(image, path)
     if pixels.shape[:2] != (height, width):
         # Fail closed: pixels not laid out as the file describes them are not the picture, and
         # their faces would be neither found nor hidden.
@@ -721,7 +770,7 @@ def read_photo(path: Path) -> Photo:
         _from_png_gamma(pixels, gamma)
     video, after = _after_picture(path, fmt)
     return Photo(pixels, fitting_profile(icc, pixels), fmt, others, video, _summed_up(messages), after, hdr,
-                 converted, _summed_up(damage_lines(messages)), fmt == "WEBP" and _webp_lossless(path))
+                 converted, _summed_up(damage_lines(messages)), fmt == "WEBP" and _webp_lossless(path), metadata)
 
 
 def _other_icon_sizes(image: Image.Image) -> int:

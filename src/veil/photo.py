@@ -109,13 +109,13 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
 
 # What a plan records of a photo's file beyond its picture (see file_record).
 FILE_RECORD_KEYS = ("other_images_not_written", "motion_video_not_written", "data_after_image_not_written",
-                    "decoder_messages", "hdr_tone_mapped", "colour_box_converted")
+                    "decoder_messages", "hdr_tone_mapped", "colour_box_converted", "metadata_not_written")
 
 
 def file_record(photo: Photo) -> dict[str, Any]:
     """What writing the photo leaves out of its file (other images, a motion photo's video, bytes
-    stored after the picture, an HDR photo's range above SDR, a colour box's wide primaries) and what
-    its decoder said of it."""
+    stored after the picture, an HDR photo's range above SDR, a colour box's wide primaries, its
+    metadata by name) and what its decoder said of it."""
     return {**({"other_images_not_written": photo.others} if photo.others else {}),
             **({"motion_video_not_written": True} if photo.video_after else {}),
             **({"data_after_image_not_written": photo.data_after} if photo.data_after else {}),
@@ -123,7 +123,8 @@ def file_record(photo: Photo) -> dict[str, Any]:
             **({"hdr_tone_mapped": {**tone_map_record(photo.tone_mapped_from),
                                     "primaries": "the colour box's converted to BT.709 (sRGB's)"}}
                if photo.tone_mapped_from else {}),
-            **({"colour_box_converted": photo.colour_box_converted} if photo.colour_box_converted else {})}
+            **({"colour_box_converted": photo.colour_box_converted} if photo.colour_box_converted else {}),
+            **({"metadata_not_written": list(photo.metadata)} if photo.metadata else {})}
 
 
 PLAN_SALVAGE_WAY = "plan it again with --salvage to write it as decoded"
