@@ -187,6 +187,24 @@ def test_gps_and_device_are_gone(tmp_path: Path):
         assert secret not in raw
 
 
+def test_the_report_names_a_video_s_tags_left_out_and_never_their_values(tmp_path: Path):
+    # The report said nothing of a video's tags: a user could not check that the phone's position,
+    # make, model and dates were taken out.
+    source, target, report = METADATA / "mov" / "with-gps.mov", tmp_path / "out.mov", tmp_path / "report.json"
+    result = CliRunner().invoke(app, [str(source), "-o", str(target), "--report", str(report), "-q"])
+    assert result.exit_code == 0, result.output
+    named = json.loads(report.read_text())["files"][0]["metadata_not_written"]
+    for name in ("com.apple.quicktime.location.ISO6709", "com.apple.quicktime.make", "com.apple.quicktime.model",
+                 "creation_time", "stream 1 (video) encoder", "stream 0 (audio) handler_name"):
+        assert name in named, (name, named)
+    assert not any("language" in name or "brand" in name for name in named), named  # kept, or not metadata
+    html = report.with_suffix(".html").read_text()
+    assert "com.apple.quicktime.location.ISO6709" in html
+    for said in (report.read_text(), html):
+        for secret in ("+32.0929", "iPhone 6", "2019-07-24"):
+            assert secret not in said
+
+
 def test_copied_sound_ends_where_the_inputs_does(tmp_path: Path):
     # A phone's MOV says (in its edit list) where the sound ends inside its last AAC frame: the
     # packets were copied bit for bit but the whole last frame played, and the file ran 15 ms longer.

@@ -45,7 +45,7 @@ def plan_audio(source: Path, sha256: str | None = None) -> MediaPlan:
                      detection={"speech": record, "stream": extras})
 
 
-def left_out_of_sound(container: av.container.InputContainer) -> dict[str, int]:
+def left_out_of_sound(container: av.container.InputContainer) -> dict[str, int | list[str]]:
     """What a sound file holds that its output never does, for the plan and the user's notes: what
     `never_written` counts (cover pictures), and its subtitle streams (lyrics, captions), which a
     sound file is written without, --keep-subtitles or not."""

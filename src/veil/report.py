@@ -185,8 +185,10 @@ def file_entry(media: MediaPlan, written: Written | None, edits: list[Edit], voi
         # Each sound stream encoded again (its voices edited, or a container that cannot hold it): how.
         "sound_written_as": media.detection.get("stream", {}).get("sound_written_as", []) if output else [],
         "detection": media.detection,
-        # A photo's metadata, by name (never its values: they are what identifies), none of it written.
-        "metadata_not_written": media.detection.get("metadata_not_written", []) if output else [],
+        # The file's metadata, by name (never its values: they are what identifies), none of it written:
+        # a photo's EXIF tags and the like, a video's or a sound file's tags.
+        "metadata_not_written": (media.detection.get("metadata_not_written")
+                                 or media.detection.get("stream", {}).get("metadata_not_written", [])) if output else [],
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
         # A damaged video redacted as far as it decodes (--salvage): what was gone past; None if not asked.
         "damage": media.salvaged_damage(),

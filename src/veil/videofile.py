@@ -302,18 +302,36 @@ def subtitles_copied(container: av.container.InputContainer, encoding: Encoding)
     return tuple(filter(is_text_subtitle, container.streams.subtitles)) if encoding.keep_subtitles else ()
 
 
-def never_written(container: av.container.InputContainer) -> dict[str, int]:
+def never_written(container: av.container.InputContainer) -> dict[str, int | list[str]]:
     """What a file holds that veil never writes, for the plan and the user: cover pictures (a
     face on an album or a thumbnail), attached files (a Matroska file's fonts and pictures), data
-    tracks (a camera's GPS track, timecode) and chapters (whose titles can name people and places)."""
+    tracks (a camera's GPS track, timecode), chapters (whose titles can name people and places)
+    and its tags, by name (`tag_names`)."""
     return {"cover_pictures_not_written": sum(bool(s.disposition & av.stream.Disposition.attached_pic)
                                               for s in container.streams.video),
             "attachments_not_written": len(container.streams.attachments),
             "data_tracks_not_written": len(container.streams.data),
-            "chapters_not_written": len(container.chapters())}
+            "chapters_not_written": len(container.chapters()),
+            "metadata_not_written": tag_names(container)}
 
 
-def left_out(container: av.container.InputContainer) -> dict[str, int]:
+# Tags that describe a container's own layout, which every muxer writes afresh (not metadata of the
+# recording), and a track's language, which veil keeps: players choose a track by it.
+LAYOUT_TAGS = {"major_brand", "minor_version", "compatible_brands", "duration", "language"}
+
+
+def tag_names(container: av.container.InputContainer) -> list[str]:
+    """The file's tags and its streams', by name, never valued (the values are what identifies: a
+    phone's GPS position, its make and model, dates, a recorder's title or comment): none of them
+    is written. The audit report lists them, so the user can check what was taken out."""
+    names = [tag for tag in container.metadata if tag.lower() not in LAYOUT_TAGS]
+    for stream in container.streams:
+        names += [f"stream {stream.index} ({stream.type}) {tag}" for tag in stream.metadata
+                  if tag.lower() not in LAYOUT_TAGS]
+    return names
+
+
+def left_out(container: av.container.InputContainer) -> dict[str, int | list[str]]:
     """What a video file holds beside the video redacted, for the plan and the user's notes:
     other moving pictures (another angle, a preview) and whatever `never_written` counts, never
     written; subtitle streams, the text ones written only if asked (--keep-subtitles)."""
