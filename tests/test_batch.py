@@ -967,6 +967,24 @@ def test_a_plan_saved_again_while_it_is_rendered_is_not_taken_as_rendered(shared
     assert rerun.returncode == 1 and "under other settings" in rerun.stderr, rerun.stderr
 
 
+def test_a_rerun_after_an_input_changed_says_the_input_changed(shared_data, tmp_path):
+    # The rerun said only "the output exists: use --overwrite", as for a stranger's file: the user
+    # could not tell that veil knew the output as its own, made from the photo before its edit.
+    first, second = photos(shared_data, tmp_path / "in", 2)
+    assert run_veil(tmp_path / "in", "--output-dir", tmp_path / "out").returncode == 0
+    output = tmp_path / "out" / first.name
+    made = output.read_bytes()
+    with Image.open(first) as image:
+        image.rotate(3).save(first)  # (a new modification time and size: the output itself stands)
+    rerun = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out")
+    assert rerun.returncode == 1, rerun.stderr
+    assert "from this file as it was then, and the file has changed since" in rerun.stderr, rerun.stderr
+    assert "1 already done" in rerun.stderr and output.read_bytes() == made
+    again = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--overwrite")
+    assert again.returncode == 0, again.stderr
+    assert output.read_bytes() != made
+
+
 # A watch folder's uploader: each finished file that appears in a folder (not a hidden one, nor the
 # manifest) is moved on at once, into another.
 MOVE_ON_AT_ONCE = """

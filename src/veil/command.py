@@ -483,15 +483,16 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
                output_dir: Path | Url | None, dry_run: bool, overwrite: bool,
                already_done: Callable[[Path | Url, Path | Url], Record | None],
                ours: Callable[[Path | Url, Path | Url], bool] = lambda source, target: False,
-               made_otherwise: Callable[[Path | Url, Path | Url], bool] = lambda source, target: False,
+               made_otherwise: Callable[[Path | Url, Path | Url], str | None] = lambda source, target: None,
                reviewed: Callable[[Path | Url], bool] = lambda source: False,
                another_inputs: Callable[[Path | Url, Path | Url], Record | None] = lambda source, target: None,
                ) -> tuple[list[FileTask], list[FileResult]]:
     """A task per input, each checked before any detection; what fails its checks, or what an
     earlier run already did (the manifest), is a result already. `ours`: whether an output that
     exists is one an earlier run of these settings was making from that input (its outcome never
-    recorded): replaced, as --overwrite would. `made_otherwise`: whether an output that exists is one
-    an earlier run made from that input under other settings (refused, saying so); `reviewed`: whether
+    recorded): replaced, as --overwrite would. `made_otherwise`: how an output that exists, one an
+    earlier run made from that input, was made otherwise (other settings, the input since changed):
+    refused, saying so; `reviewed`: whether
     the manifest's output of that input was exported by `veil review` (refused, saying what is at stake);
     `another_inputs`: the record of another input whose output the file there is (`another_inputs_output`):
     refused where a review exported it, --overwrite or not, and otherwise named."""
@@ -534,12 +535,11 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
             if other is not None and (refusal := another_inputs_refusal(other, target, overwrite)) is not None:
                 raise OutputError(refusal)
             replace = overwrite or (target is not None and ours(item.source, target))
-            if target is not None and not replace and made_otherwise(item.source, target):
+            if target is not None and not replace and (how := made_otherwise(item.source, target)):
                 if reviewed(item.source):
                     raise OutputError(f"the output {shown(target)} was exported by veil review (the manifest says): "
                                       "--overwrite would replace it with one made without the reviewer's corrections")
-                raise OutputError(f"the output {shown(target)} was made by an earlier run under other settings, "
-                                  "or by another veil or model (the manifest says): use --overwrite to redo it")
+                raise OutputError(f"the output {shown(target)} {how} (the manifest says): use --overwrite to redo it")
             task = FileTask(item.source, kind, target, plan.render, plan.encoding, analysis, replace, media)
             preflight(task)
             tasks.append(task)

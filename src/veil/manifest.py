@@ -403,11 +403,20 @@ def still_done(record: Record | None, source: Path | Url, target: Path | Url, se
 REVIEWED = "exported by veil review"
 
 
-def made_otherwise(record: Record | None, target: Path | Url, settings: str) -> bool:
-    """Whether the output there is one an earlier run made from this input under other settings,
-    or by another veil or model: the reason a rerun refuses it, which "exists" alone would not tell."""
-    return (record is not None and record.done and record.settings != settings and record.output is not None
-            and location_key(record.output) == location_key(target) and target.is_file())
+def made_otherwise(record: Record | None, target: Path | Url, settings: str) -> str | None:
+    """How the output there, one an earlier run made from this input, was made otherwise than this
+    run would make it (None where it was not): under other settings or by another veil or model, or
+    from the input as it was before it changed. Asked where the record did not let the output stand
+    (`still_done`): the reason a rerun refuses it, which "exists" alone would not tell."""
+    if not (record is not None and record.done and record.output is not None
+            and location_key(record.output) == location_key(target) and target.is_file()):
+        return None
+    if record.settings != settings:
+        return "was made by an earlier run under other settings, or by another veil or model"
+    local = as_local(target)
+    if isinstance(local, Path) and _still_stands(local, record):  # so it is the input that is not as recorded
+        return "was made by an earlier run from this file as it was then, and the file has changed since"
+    return None
 
 
 def output_owners(made: dict[str, Record]) -> dict[str, list[str]]:
