@@ -64,6 +64,14 @@ def test_every_frame_of_an_animated_gif_is_redacted_with_its_timing_kept(walking
         assert share_near(inner_part(frames[index], (x, y, w, h)), (255, 255, 255), 24) >= 0.95, f"face shown in frame {index}"
 
 
+def test_an_animations_metadata_is_named_in_its_plan_never_valued(walking_gif):
+    # The audit report names the metadata a file carried and its output left out: an animation's
+    # comment (here "camera 42") was not named.
+    detection = plan_animation(walking_gif[0]).detection
+    assert detection["metadata_not_written"] == ["comment"]
+    assert "camera 42" not in repr(detection)
+
+
 def test_an_animation_plan_round_trips(walking_gif, tmp_path):
     source, _ = walking_gif
     plan = Plan(media=[plan_animation(source)], render=WHITE)

@@ -27,7 +27,8 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from veil.detect import FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency
-from veil.imagefile import MAX_PIXELS, ImageError, Photo, decoding_errors, fitting_profile, to_srgb, write_encoded
+from veil.imagefile import (MAX_PIXELS, ImageError, Photo, decoding_errors, fitting_profile, metadata_names, to_srgb,
+                            write_encoded)
 from veil.outputs import atomic_output
 from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, text_passes
@@ -72,12 +73,14 @@ class _Header(NamedTuple):
     # An APNG's first image is only the picture shown where animation is not supported, outside
     # the animation (Pillow gives it as frame 0): it is hidden as the frames are, and written so.
     fallback: bool
+    metadata: tuple[str, ...]  # its metadata, by name (`metadata_names`): none of it is written
 
 
 def _header(path: Path) -> _Header:
     with decoding_errors("animation"), Image.open(path) as image:
         fallback = image.format == "PNG" and bool(image.info.get("default_image"))
-        return _Header(image.size, image.info.get("loop"), image.info.get("icc_profile"), fallback)
+        return _Header(image.size, image.info.get("loop"), image.info.get("icc_profile"), fallback,
+                       metadata_names(image, path))
 
 
 def track_params(durations_ms: list[float]) -> TrackParams:
@@ -104,7 +107,8 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     transparent = 0  # frames every detector looked at in three views (see photo.plan_photo)
     # Frames with a view brightened, levelled for hard light, or searched squeezed too (detect.prepared).
     brightened = levelled = smeared = smeared_vertically = 0
-    size = _header(path).screen
+    header = _header(path)
+    size = header.screen
     for index, (pixels, duration) in enumerate(animation_frames(path)):
         pictures, faces = faces_as_shown(pixels, profile) if look else ([], [])
         colourless += bool(pictures and pictures[0].colourless)
@@ -144,7 +148,8 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
                    **({"transparency_views": list(TRANSPARENCY_VIEWS),
                        "transparent_frames": transparent} if transparent else {}),
                    **kinds_record(hide, *size, passes, people_turned_every=1, standing=standing), **runtime_record(),
-                   "every_frame": True, "tracking": asdict(params)},
+                   "every_frame": True, "tracking": asdict(params),
+                   **({"metadata_not_written": list(header.metadata)} if header.metadata else {})},
         frame_times=[float(t) for t in times],
     )
 
