@@ -983,6 +983,14 @@ def test_a_rerun_after_an_input_changed_says_the_input_changed(shared_data, tmp_
     again = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--overwrite")
     assert again.returncode == 0, again.stderr
     assert output.read_bytes() != made
+    stat = output.stat()
+    with open(output, "r+b") as file:  # changed in place, its size and time kept: the input is as it was
+        file.seek(stat.st_size // 2)
+        file.write(bytes([file.read(1)[0] ^ 1]))
+    os.utime(output, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    edited = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out")
+    assert edited.returncode == 1, edited.stderr
+    assert "was made by an earlier run from this file, and has been changed since" in edited.stderr, edited.stderr
 
 
 # A watch folder's uploader: each finished file that appears in a folder (not a hidden one, nor the

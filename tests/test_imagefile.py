@@ -986,3 +986,22 @@ def test_data_appended_after_a_jpeg_picture_is_left_out_and_said(shared_data, tm
     padded.write_bytes(picture.getvalue() + b"\x00" * 64)
     result = veil(padded, "-o", tmp_path / "padded-out.jpg")
     assert result.exit_code == 0 and "bytes stored after the picture" not in result.output
+
+
+def test_a_png_s_text_after_its_picture_is_named_without_decoding_it(tmp_path):
+    # Naming a PNG's metadata through Pillow's `text` decoded the picture a second time to reach
+    # text stored after it, and refused a compressed text of over 1 MB there (a long editing
+    # history in XMP): a photo it had always read failed.
+    path = tmp_path / "history.png"
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(path)
+    data = path.read_bytes()
+    body = b"XML:com.adobe.xmp\0\1\0\0\0" + zlib.compress(b"<x:xmpmeta/> " * 200_000)
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    end = data.rindex(b"IEND") - 4
+    path.write_bytes(data[:end] + chunk(b"iTXt", body) + chunk(b"tEXt", b"Author\0Jane Roe") + data[end:])
+    photo = read_photo(path)
+    assert photo.pixels.shape == (40, 60, 3)
+    assert sorted(photo.metadata) == ["XMP", "text chunk Author"]

@@ -318,8 +318,8 @@ def redact(
                                                                       fingerprint),
                                     lambda source, output: killed_runs_own(unfinished, owners, location_key(source),
                                                                            location_key(output)),
-                                    lambda source, output: made_otherwise(done.get(location_key(source)), output,
-                                                                          fingerprint),
+                                    lambda source, output: made_otherwise(done.get(location_key(source)), source,
+                                                                          output, fingerprint),
                                     # Rendered from a plan (the review's, say), the corrections are in it.
                                     lambda source: plan_file is None and getattr(done.get(location_key(source)),
                                                                                  "reason", None) == REVIEWED,

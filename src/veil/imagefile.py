@@ -225,47 +225,74 @@ def _png_exif(path: Path) -> bytes | None:
 
 # EXIF's pointers to its sub-directories: containers, not metadata of their own.
 EXIF_POINTERS = {ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo, ExifTags.IFD.Interop}
+# A TIFF's tags that lay out its picture (its size, strips or tiles, samples, compression, colour
+# map, resolution), which every TIFF writer sets afresh; every other tag of a TIFF is metadata (its
+# maker, serials, dates, XP author and comment, GeoTIFF's position) and is named. Its ICC profile
+# (34675) is converted and dropped as any photo's (said where --keep-icc cannot keep it).
+TIFF_LAYOUT_TAGS = {254, 255, 256, 257, 258, 259, 262, 263, 264, 265, 266, 269, 273, 274, 277, 278, 279, 280, 281,
+                    282, 283, 284, 286, 287, 290, 291, 296, 297, 317, 318, 319, 320, 321, 322, 323, 324, 325, 332,
+                    338, 339, 340, 341, 347, 512, 513, 514, 515, 517, 518, 519, 520, 521, 529, 530, 531, 532, 34675}
+XMP_TAG, IPTC_TAG, PHOTOSHOP_TAG = 700, 33723, 34377
+# The keywords the PNG specification defines for its text chunks (and ImageMagick's raw profiles):
+# said by name. Any other keyword is the file's own words (it may be anything, a name too): counted.
+PNG_KEYWORDS = {"Title", "Author", "Description", "Copyright", "Creation Time", "Software", "Disclaimer", "Warning",
+                "Source", "Comment", "Raw profile type exif", "Raw profile type iptc", "Raw profile type xmp",
+                "Raw profile type 8bim", "Raw profile type icc", "date:create", "date:modify", "date:timestamp"}
 
 
 def metadata_names(image: Image.Image, path: Path) -> tuple[str, ...]:
     """What metadata the file holds, named, never valued (the values are what identifies): each
     EXIF tag (camera, serial numbers, dates, GPS position, owner), an EXIF thumbnail (a small copy
-    of the photo, unredacted), XMP, IPTC (Photoshop resources), comments and PNG text chunks. A
-    TIFF's tags are its file structure too: only those EXIF names that are not layout are listed."""
+    of the photo, unredacted), XMP, Photoshop resources (IPTC), comments, FlashPix data and PNG text
+    chunks; a TIFF's tags but those of its layout. Read from the file's headers, never its pixels."""
     names: list[str] = []
     data = _png_exif(path) if image.format == "PNG" else image.info.get("exif")
     exif = Image.Exif()
     try:
-        if image.format == "TIFF":
-            exif = image.getexif()
-        elif data:
-            exif.load(data)
-        tags = [ExifTags.TAGS.get(tag, f"tag {tag}") for tag in exif if tag not in EXIF_POINTERS
-                and (image.format != "TIFF" or tag in TIFF_METADATA_TAGS)]
-        tags += [ExifTags.TAGS.get(tag, f"tag {tag}") for tag in exif.get_ifd(ExifTags.IFD.Exif) if tag not in EXIF_POINTERS]
-        tags += [ExifTags.GPSTAGS.get(tag, f"GPS tag {tag}") for tag in exif.get_ifd(ExifTags.IFD.GPSInfo)]
-        names += [f"EXIF {tag}" for tag in tags]
-        if image.format != "TIFF" and exif.get_ifd(ExifTags.IFD.IFD1):
-            names.append("EXIF thumbnail")
+        with warnings.catch_warnings():  # Pillow warns of each damaged entry: the name below says it
+            warnings.simplefilter("ignore")
+            if image.format == "TIFF":
+                exif = image.getexif()
+            elif data:
+                exif.load(data)
+            tags = [ExifTags.TAGS.get(tag, f"tag {tag}") for tag in exif if tag not in EXIF_POINTERS
+                    and (image.format != "TIFF" or tag not in TIFF_LAYOUT_TAGS | {XMP_TAG, IPTC_TAG, PHOTOSHOP_TAG})]
+            tags += [ExifTags.TAGS.get(tag, f"tag {tag}") for tag in exif.get_ifd(ExifTags.IFD.Exif)
+                     if tag not in EXIF_POINTERS]
+            tags += [ExifTags.GPSTAGS.get(tag, f"GPS tag {tag}") for tag in exif.get_ifd(ExifTags.IFD.GPSInfo)]
+            names += [f"EXIF {tag}" for tag in tags]
+            if data and not tags:  # there, but no entry could be read
+                names.append("EXIF (damaged: not read)")
+            if image.format != "TIFF" and exif.get_ifd(ExifTags.IFD.IFD1):
+                names.append("EXIF thumbnail")
     except Exception:  # (Pillow raises many kinds on damaged EXIF) the pixels decode all the same
         names.append("EXIF (damaged: not read)")
     info = image.info
-    if info.get("xmp") or info.get("XML:com.adobe.xmp"):
+    if info.get("xmp") or info.get("XML:com.adobe.xmp") or (image.format == "TIFF" and XMP_TAG in exif):
         names.append("XMP")
-    if info.get("photoshop") or (image.format == "TIFF" and IPTC_TAG in exif):
-        names.append("IPTC (Photoshop resources)")
+    if info.get("photoshop") or (image.format == "TIFF" and (IPTC_TAG in exif or PHOTOSHOP_TAG in exif)):
+        names.append("Photoshop resources (IPTC and others)")
     if info.get("comment"):
         names.append("comment")
-    text = getattr(image, "text", None) if image.format == "PNG" else None
-    names += [f"text chunk {key}" for key in (text or {}) if key != "XML:com.adobe.xmp"]
-    return tuple(names)
+    if info.get("flashpix"):
+        names.append("FlashPix data")
+    if image.format == "PNG":
+        names += _png_text_names(path)
+    return tuple(dict.fromkeys(names))  # (a PNG's XMP is found both ways)
 
 
-# A TIFF's own tags that are metadata, not its picture's layout (TIFF 6.0's descriptive tags).
-TIFF_METADATA_TAGS = {ExifTags.Base.ImageDescription, ExifTags.Base.Make, ExifTags.Base.Model, ExifTags.Base.Software,
-                      ExifTags.Base.DateTime, ExifTags.Base.Artist, ExifTags.Base.HostComputer,
-                      ExifTags.Base.Copyright, ExifTags.Base.DocumentName, ExifTags.Base.PageName}
-IPTC_TAG = 33723
+def _png_text_names(path: Path) -> list[str]:
+    """A PNG's text chunks by keyword, read from the chunk headers and the keyword alone (Pillow's
+    `text` decodes the whole picture again to reach those after it, and refuses a large one)."""
+    keywords: list[str] = []
+    with contextlib.suppress(OSError):
+        for kind, length, file in _png_chunks(path):
+            if kind in (b"tEXt", b"zTXt", b"iTXt"):
+                keywords.append(file.read(min(length, 80)).split(b"\0", 1)[0].decode("latin-1"))
+    said = [f"text chunk {key}" for key in keywords if key in PNG_KEYWORDS]
+    others = sum(key not in PNG_KEYWORDS and key != "XML:com.adobe.xmp" for key in keywords)
+    xmp = ["XMP"] if "XML:com.adobe.xmp" in keywords else []
+    return said + xmp + ([f"{others} text chunk(s) of other keywords"] if others else [])
 
 
 def _orientation(image: Image.Image, path: Path) -> int:

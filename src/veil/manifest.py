@@ -403,20 +403,26 @@ def still_done(record: Record | None, source: Path | Url, target: Path | Url, se
 REVIEWED = "exported by veil review"
 
 
-def made_otherwise(record: Record | None, target: Path | Url, settings: str) -> str | None:
-    """How the output there, one an earlier run made from this input, was made otherwise than this
-    run would make it (None where it was not): under other settings or by another veil or model, or
-    from the input as it was before it changed. Asked where the record did not let the output stand
-    (`still_done`): the reason a rerun refuses it, which "exists" alone would not tell."""
+def made_otherwise(record: Record | None, source: Path | Url, target: Path | Url, settings: str) -> str | None:
+    """How the output there, one an earlier run made from this input, is not as this run would
+    make it (None where that is not known): made under other settings or by another veil or model,
+    from the input as it was before it changed, or changed itself since. Asked where the record did
+    not let the output stand (`still_done`): the reason a rerun refuses it, which "exists" alone
+    would not tell. A URL's input is not read again to tell which of the last two it is."""
     if not (record is not None and record.done and record.output is not None
             and location_key(record.output) == location_key(target) and target.is_file()):
         return None
     if record.settings != settings:
         return "was made by an earlier run under other settings, or by another veil or model"
-    local = as_local(target)
-    if isinstance(local, Path) and _still_stands(local, record):  # so it is the input that is not as recorded
-        return "was made by an earlier run from this file as it was then, and the file has changed since"
-    return None
+    local = as_local(source)
+    if not isinstance(local, Path):
+        return None
+    try:
+        changed = file_sha256(local) != record.input_sha256
+    except OSError:
+        return None
+    return ("was made by an earlier run from this file as it was then, and the file has changed since" if changed
+            else "was made by an earlier run from this file, and has been changed since")
 
 
 def output_owners(made: dict[str, Record]) -> dict[str, list[str]]:

@@ -383,7 +383,7 @@ def file_html(file: dict[str, Any]) -> str:
         row("Regions wholly outside the picture (they hide nothing)", file["regions_off_picture"]),
         row("Hidden by kind", ", ".join(f"{k}: {n}" for k, n in file["hidden_by_kind"].items()) or "none"),
         row("Speech", voice_summary(file["voice"])),
-        *([row("Metadata left out (by name; none of it written)", ", ".join(file["metadata_not_written"]))]
+        *([row("Metadata left out (the input's, by name: none of its values is written)", ", ".join(file["metadata_not_written"]))]
           if file["metadata_not_written"] else []),
         row("Detection recorded in the plan", json.dumps(file["detection"], sort_keys=True)
             if file["detection"] else "none (planned by hand)", code=True),

@@ -315,19 +315,47 @@ def never_written(container: av.container.InputContainer) -> dict[str, int | lis
             "metadata_not_written": tag_names(container)}
 
 
-# Tags that describe a container's own layout, which every muxer writes afresh (not metadata of the
-# recording), and a track's language, which veil keeps: players choose a track by it.
-LAYOUT_TAGS = {"major_brand", "minor_version", "compatible_brands", "duration", "language"}
+# Tags that describe a container's own layout, which every muxer writes afresh: not metadata of the
+# recording.
+LAYOUT_TAGS = {"major_brand", "minor_version", "compatible_brands", "duration"}
+# Tag names that FFmpeg's demuxers give the metadata of the common containers (MP4 and QuickTime,
+# Matroska and WebM, Ogg, FLAC, ID3, RIFF), a phone's (Apple's, Android's) among them: said by
+# name. Any other name is the file's own words (a Matroska, Vorbis or ID3 TXXX tag may be named
+# anything, a person's name too): counted, not said.
+KNOWN_TAGS = {
+    "album", "album_artist", "artist", "author", "comment", "composer", "copyright", "creation_time", "date",
+    "description", "disc", "encoded_by", "encoder", "genre", "grouping", "handler_name", "keywords", "language",
+    "location", "location-eng", "lyrics", "make", "model", "performer", "publisher", "rating", "rotate", "show",
+    "software", "synopsis", "timecode", "title", "track", "vendor_id", "year", "com.android.version",
+    "com.android.capture.fps", "com.android.manufacturer", "com.android.model", "com.apple.quicktime.author",
+    "com.apple.quicktime.comment", "com.apple.quicktime.creationdate", "com.apple.quicktime.description",
+    "com.apple.quicktime.displayname", "com.apple.quicktime.keywords", "com.apple.quicktime.location.iso6709",
+    "com.apple.quicktime.location.accuracy.horizontal", "com.apple.quicktime.make", "com.apple.quicktime.model",
+    "com.apple.quicktime.software", "com.apple.quicktime.title", "com.apple.quicktime.content.identifier",
+    "com.apple.quicktime.live-photo.auto", "com.apple.quicktime.full-frame-rate-playback-intent",
+    "xmp", "isrc", "bps", "number_of_frames", "number_of_bytes", "_statistics_writing_app",
+    "_statistics_writing_date_utc", "_statistics_tags", "date_recorded", "date_released", "encoder_options",
+}
 
 
 def tag_names(container: av.container.InputContainer) -> list[str]:
     """The file's tags and its streams', by name, never valued (the values are what identifies: a
-    phone's GPS position, its make and model, dates, a recorder's title or comment): none of them
-    is written. The audit report lists them, so the user can check what was taken out."""
-    names = [tag for tag in container.metadata if tag.lower() not in LAYOUT_TAGS]
+    phone's GPS position, its make and model, dates, a recorder's title or comment): not one of
+    their values is copied (a muxer writes a few of the same names afresh: a track's
+    handler_name, the encoder). A written track's language, which veil keeps where it is a
+    language tag (`keep_track_choice`), is not listed. The audit report lists the rest, so the
+    user can check what was taken out."""
+    def said(tags: list[str], where: str) -> list[str]:
+        known = [tag for tag in tags if tag.lower() in KNOWN_TAGS]
+        others = len(tags) - len(known)
+        return [f"{where}{tag}" for tag in known] + ([f"{where}{others} tag(s) of other names"] if others else [])
+
+    names = said([tag for tag in container.metadata if tag.lower() not in LAYOUT_TAGS], "")
     for stream in container.streams:
-        names += [f"stream {stream.index} ({stream.type}) {tag}" for tag in stream.metadata
-                  if tag.lower() not in LAYOUT_TAGS]
+        kept = stream.type in ("video", "audio", "subtitle") and TRACK_LANGUAGE.fullmatch(
+            stream.metadata.get("language", "")) is not None
+        names += said([tag for tag in stream.metadata if tag.lower() not in LAYOUT_TAGS
+                       and not (kept and tag == "language")], f"stream {stream.index} ({stream.type}) ")
     return names
 
 
