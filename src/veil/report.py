@@ -185,8 +185,8 @@ def file_entry(media: MediaPlan, written: Written | None, edits: list[Edit], voi
         # Each sound stream encoded again (its voices edited, or a container that cannot hold it): how.
         "sound_written_as": media.detection.get("stream", {}).get("sound_written_as", []) if output else [],
         "detection": media.detection,
-        # The file's metadata, by name (never its values: they are what identifies), none of it written:
-        # a photo's EXIF tags and the like, a video's or a sound file's tags.
+        # The file's metadata, by name (never its values: they are what identifies), none of its values
+        # written: a photo's EXIF tags and the like, a video's or a sound file's tags.
         "metadata_not_written": (media.detection.get("metadata_not_written")
                                  or media.detection.get("stream", {}).get("metadata_not_written", [])) if output else [],
         "unanalysed_frames": frame_runs(media.unanalysed_frames),
@@ -383,8 +383,8 @@ def file_html(file: dict[str, Any]) -> str:
         row("Regions wholly outside the picture (they hide nothing)", file["regions_off_picture"]),
         row("Hidden by kind", ", ".join(f"{k}: {n}" for k, n in file["hidden_by_kind"].items()) or "none"),
         row("Speech", voice_summary(file["voice"])),
-        *([row("Metadata left out (the input's, by name: none of its values is written)", ", ".join(file["metadata_not_written"]))]
-          if file["metadata_not_written"] else []),
+        *([row("Metadata left out (the input's, by name: none of its values is written)",
+               ", ".join(file["metadata_not_written"]))] if file["metadata_not_written"] else []),
         row("Detection recorded in the plan", json.dumps(file["detection"], sort_keys=True)
             if file["detection"] else "none (planned by hand)", code=True),
         row("Frames fully covered (could not be analysed)", runs_text(file["unanalysed_frames"]) or "none"),
