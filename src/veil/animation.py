@@ -27,8 +27,8 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from veil.detect import FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency
-from veil.imagefile import (MAX_PIXELS, ImageError, Photo, decoding_errors, fitting_profile, metadata_names, to_srgb,
-                            write_encoded)
+from veil.imagefile import (MAX_PIXELS, ImageError, Photo, decoding_errors, exif_bytes, fitting_profile, metadata_names,
+                            to_srgb, write_encoded)
 from veil.outputs import atomic_output
 from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, text_passes
@@ -80,7 +80,7 @@ def _header(path: Path) -> _Header:
     with decoding_errors("animation"), Image.open(path) as image:
         fallback = image.format == "PNG" and bool(image.info.get("default_image"))
         return _Header(image.size, image.info.get("loop"), image.info.get("icc_profile"), fallback,
-                       metadata_names(image, path))
+                       metadata_names(image, path, exif_bytes(image, path)))
 
 
 def track_params(durations_ms: list[float]) -> TrackParams:

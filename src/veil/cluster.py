@@ -165,19 +165,26 @@ def as_seen_here(output: Path | Url, sha256: str | None) -> str | None:
             return None if output.exists() else "not there"
         except RemoteError as error:
             return f"not reachable ({error.reason})"
-    for look in range(2):
-        try:
-            return None if file_sha256(output) == sha256 else "a different file"
-        except FileNotFoundError:
-            # NFS trusts a name it found missing (checked here before the run) until its folder's
-            # cached attributes expire: listing the folder looks it up again, once.
-            with suppress(OSError):
-                if look == 0 and output.name in os.listdir(output.parent):
-                    continue
-            return "not there"
-        except OSError as error:
-            return f"unreadable ({error.strerror or error})"
-    return "not there"
+    seen = _compared(output, sha256)
+    # NFS trusts a name it found missing (checked here before the run) until its folder's cached
+    # attributes expire: listing the folder looks it up again, once.
+    with suppress(OSError):
+        if seen == NOT_THERE and output.name in os.listdir(output.parent):
+            seen = _compared(output, sha256)
+    return seen
+
+
+NOT_THERE = "not there"
+
+
+def _compared(output: Path, sha256: str | None) -> str | None:
+    """`output` read back and its hash compared with `sha256`: None where they are the same."""
+    try:
+        return None if file_sha256(output) == sha256 else "a different file"
+    except FileNotFoundError:
+        return NOT_THERE
+    except OSError as error:
+        return f"unreadable ({error.strerror or error})"
 
 
 def workers_per_host(client: Client) -> dict[str, int]:

@@ -233,6 +233,8 @@ TIFF_LAYOUT_TAGS = {254, 255, 256, 257, 258, 259, 262, 263, 264, 265, 266, 269, 
                     282, 283, 284, 286, 287, 290, 291, 296, 297, 317, 318, 319, 320, 321, 322, 323, 324, 325, 332,
                     338, 339, 340, 341, 347, 512, 513, 514, 515, 517, 518, 519, 520, 521, 529, 530, 531, 532, 34675}
 XMP_TAG, IPTC_TAG, PHOTOSHOP_TAG = 700, 33723, 34377
+# A TIFF's tags not named as EXIF: its layout's, and those named as what they hold (below).
+TIFF_NOT_EXIF = TIFF_LAYOUT_TAGS | {XMP_TAG, IPTC_TAG, PHOTOSHOP_TAG}
 # The keywords the PNG specification defines for its text chunks (and ImageMagick's raw profiles):
 # said by name. Any other keyword is the file's own words (it may be anything, a name too): counted.
 PNG_KEYWORDS = {"Title", "Author", "Description", "Copyright", "Creation Time", "Software", "Disclaimer", "Warning",
@@ -240,13 +242,19 @@ PNG_KEYWORDS = {"Title", "Author", "Description", "Copyright", "Creation Time", 
                 "Raw profile type 8bim", "Raw profile type icc", "date:create", "date:modify", "date:timestamp"}
 
 
-def metadata_names(image: Image.Image, path: Path) -> tuple[str, ...]:
+def exif_bytes(image: Image.Image, path: Path) -> bytes | None:
+    """The file's EXIF block, as stored (a PNG's eXIf chunk found by its headers: Pillow's
+    getexif() decodes the whole image to look past the pixel data)."""
+    return _png_exif(path) if image.format == "PNG" else image.info.get("exif")
+
+
+def metadata_names(image: Image.Image, path: Path, data: bytes | None) -> tuple[str, ...]:
     """What metadata the file holds, named, never valued (the values are what identifies): each
     EXIF tag (camera, serial numbers, dates, GPS position, owner), an EXIF thumbnail (a small copy
     of the photo, unredacted), XMP, Photoshop resources (IPTC), comments, FlashPix data and PNG text
-    chunks; a TIFF's tags but those of its layout. Read from the file's headers, never its pixels."""
+    chunks; a TIFF's tags but those of its layout. Read from the file's headers, never its pixels.
+    `data`: its EXIF block (`exif_bytes`)."""
     names: list[str] = []
-    data = _png_exif(path) if image.format == "PNG" else image.info.get("exif")
     exif = Image.Exif()
     try:
         with warnings.catch_warnings():  # Pillow warns of each damaged entry: the name below says it
@@ -256,7 +264,7 @@ def metadata_names(image: Image.Image, path: Path) -> tuple[str, ...]:
             elif data:
                 exif.load(data)
             tags = [ExifTags.TAGS.get(tag, f"tag {tag}") for tag in exif if tag not in EXIF_POINTERS
-                    and (image.format != "TIFF" or tag not in TIFF_LAYOUT_TAGS | {XMP_TAG, IPTC_TAG, PHOTOSHOP_TAG})]
+                    and (image.format != "TIFF" or tag not in TIFF_NOT_EXIF)]
             tags += [ExifTags.TAGS.get(tag, f"tag {tag}") for tag in exif.get_ifd(ExifTags.IFD.Exif)
                      if tag not in EXIF_POINTERS]
             tags += [ExifTags.GPSTAGS.get(tag, f"GPS tag {tag}") for tag in exif.get_ifd(ExifTags.IFD.GPSInfo)]
@@ -295,12 +303,12 @@ def _png_text_names(path: Path) -> list[str]:
     return said + xmp + ([f"{others} text chunk(s) of other keywords"] if others else [])
 
 
-def _orientation(image: Image.Image, path: Path) -> int:
-    """The EXIF orientation; upright (1) where there is none, or where the EXIF cannot be read, as
-    Pillow reads a JPEG's: the EXIF is never written, and the pixels decode all the same. The EXIF's
-    alone: Pillow's getexif() takes an XMP packet's tiff:Orientation where the EXIF has none, which
-    browsers and the EXIF-reading viewers do not (they show such a photo as stored)."""
-    data = _png_exif(path) if image.format == "PNG" else image.info.get("exif")
+def _orientation(data: bytes | None) -> int:
+    """The orientation the EXIF block `data` gives; upright (1) where there is none, or where the
+    EXIF cannot be read, as Pillow reads a JPEG's: the EXIF is never written, and the pixels decode
+    all the same. The EXIF's alone: Pillow's getexif() takes an XMP packet's tiff:Orientation where
+    the EXIF has none, which browsers and the EXIF-reading viewers do not (they show such a photo
+    as stored)."""
     exif = Image.Exif()
     try:
         if data:
@@ -780,8 +788,9 @@ def read_photo(path: Path) -> Photo:
                 pixels = _pillow_pixels(_cmyk_to_rgb(image, icc) if image.mode == "CMYK" else image)
             # Both decoders turn a TIFF upright as they read it (OpenCV cannot read a 16-bit one turned
             # a quarter: refused above); other formats are turned here.
-            orientation = 1 if fmt == "TIFF" else _orientation(image, path)
-            metadata = metadata_names(image, path)
+            exif = exif_bytes(image, path)
+            orientation = 1 if fmt == "TIFF" else _orientation(exif)
+            metadata = metadata_names(image, path, exif)
     if pixels.shape[:2] != (height, width):
         # Fail closed: pixels not laid out as the file describes them are not the picture, and
         # their faces would be neither found nor hidden.
