@@ -299,6 +299,23 @@ def test_hazed_and_stage_lit_photos_are_levelled_for_the_detectors_only(shared_d
     assert 0.2 < shown.mean() < 1 and np.array_equal(written[shown], hazed[shown])
 
 
+def test_a_large_photo_is_searched_low_passed_at_its_middle_pass_size(shared_data: Path, tmp_path: Path) -> None:
+    """A large photo judged to have fine colour was blurred and searched at its full size: a second
+    copy of its pixels, searched tile by tile. A photo large enough for a middle pass holds its
+    blurred copy at that pass's size, and what is found there is mapped back onto the photo."""
+    screen, (x, y) = on_a_screen(shared_data, INTERVIEW, 4)
+    large = cv2.resize(screen, None, fx=2.5, fy=2.5, interpolation=cv2.INTER_LINEAR)
+    x, y = x * 2.5, y * 2.5
+    picture = prepared(large, FAST)
+    assert picture.low_passed is not None and max(picture.low_passed.shape[:2]) == FAST.middle_side < large.shape[1]
+    without = dataclasses.replace(FAST, fine_colour_above=None)
+    for profile, found in ((FAST, True), (without, False)):
+        assert any(b.x0 <= x <= b.x1 and b.y0 <= y <= b.y1 for b in detect_faces(large, profile)) == found
+    path = tmp_path / "large.png"
+    Image.fromarray(large).save(path)
+    assert plan_photo(path).detection["low_passed_searched_at"] == [1536, round(large.shape[0] * 1536 / large.shape[1])]
+
+
 def on_a_screen(shared_data: Path, face: Face, pitch: int) -> tuple[np.ndarray, tuple[float, float]]:
     """The photo round `face` shown on a screen (an LCD's red, green and blue stripes and dark grid,
     `pitch` px a pixel) photographed at an angle, which makes moiré; and the face's centre there."""
@@ -345,8 +362,9 @@ def test_a_face_photographed_off_a_screen_is_found_in_the_picture_low_passed(sha
     assert media.detection["low_passed"] and media.detection["fine_colour"] >= 0.5
     assert media.detection["low_pass_rule"] == {"fine_colour_above": 0.5, "judged_at_most": 1024,
                                                 "sigma_at_that_size": 2.5, "searched_as_it_is_too": True,
-                                                "not_when_brightened": True}
+                                                "not_when_brightened": True, "large_searched_at_middle_side": True}
     assert not plan_photo(shared_data / FAN.photo).detection["low_passed"]
+    assert "low_passed_searched_at" not in plan_photo(shared_data / FAN.photo).detection
     assert "low_pass_rule" not in video_detection_record(VIDEO_DETECTION["fast"], 2, 2, (960, 540), TrackParams(),
                                                           (None, None))
 

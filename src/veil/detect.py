@@ -619,8 +619,16 @@ def fine_colour(rgb: np.ndarray) -> float:
     return max(shares)
 
 
-def low_passed(rgb: np.ndarray) -> np.ndarray:
-    """The picture with its finest detail smoothed away (`fine_colour_above`)."""
+def low_passed(rgb: np.ndarray, profile: DetectionProfile) -> np.ndarray:
+    """The picture with its finest detail smoothed away (`fine_colour_above`). A picture large
+    enough for a middle pass (`middle_scale`) is held shrunk to that pass's size, and searched
+    there: at full size the blur wipes out the small faces that the full-size pass is for, and
+    the copy was a second copy of a huge photo's pixels, searched tile by tile (bench/README.md,
+    "A huge photo's low-passed copy")."""
+    height, width = rgb.shape[:2]
+    if (scale := middle_scale(profile, width, height)) is not None:
+        rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                         interpolation=cv2.INTER_AREA)
     sigma = LOW_PASS_SIGMA * max(1.0, max(rgb.shape[:2]) / FINE_COLOUR_SIDE)
     return cv2.GaussianBlur(rgb, (0, 0), sigma)
 
@@ -631,7 +639,7 @@ def low_pass_record(profile: DetectionProfile) -> dict:
         return {}
     return {"low_pass_rule": {"fine_colour_above": profile.fine_colour_above, "judged_at_most": FINE_COLOUR_SIDE,
                               "sigma_at_that_size": LOW_PASS_SIGMA, "searched_as_it_is_too": True,
-                              "not_when_brightened": True}}
+                              "not_when_brightened": True, "large_searched_at_middle_side": True}}
 
 
 def exposed(rgb: np.ndarray, dark_below: int | None) -> np.ndarray:
@@ -677,6 +685,15 @@ def for_size(profile: DetectionProfile, width: int, height: int) -> DetectionPro
     turn_side = round(profile.turn_side / max(scale, profile.middle_side / LARGEST_TURNED))
     return replace(profile, size_thresholds=tuple((round(h / scale), score) for h, score in profile.size_thresholds),
                    turn_side=turn_side)
+
+
+def shrunk(profile: DetectionProfile, factor: float) -> DetectionProfile:
+    """The profile as it applies to a copy of its picture shrunk by `factor`: its heights in
+    pixels shrunk with it, so each box is held to what the same box is held to at full size."""
+    if factor == 1:
+        return profile
+    return replace(profile, size_thresholds=tuple((max(1, round(h * factor)), score) for h, score in profile.size_thresholds),
+                   zoom_height=max(1, round(profile.zoom_height * factor)))
 
 
 def pass_scales(profile: DetectionProfile, width: int, height: int) -> list[float]:
@@ -907,8 +924,11 @@ def faces_in(picture: Picture, detector: CenterFace | None = None, second: Retin
         unlevelled = picture.unlevelled
         rows = np.concatenate([rows, kept(unlevelled, candidates(unlevelled, profile, detector), profile, second)])
     if picture.low_passed is not None:
-        smooth = picture.low_passed
-        rows = np.concatenate([rows, kept(smooth, candidates(smooth, profile, detector), profile, second)])
+        smooth, smooth_profile = picture.low_passed, picture.low_passed_profile
+        found = kept(smooth, candidates(smooth, smooth_profile, detector), smooth_profile, second)
+        found[:, [0, 2]] *= rgb.shape[1] / smooth.shape[1]
+        found[:, [1, 3]] *= rgb.shape[0] / smooth.shape[0]
+        rows = np.concatenate([rows, found])
     if picture.smear is not None:
         rows = np.concatenate([rows, squeezed_candidates(rgb, profile, detector, picture.smear)])
     return fuse(rows, profile.nms_iou, width=rgb.shape[1], height=rgb.shape[0])
@@ -927,6 +947,7 @@ class Picture:
     unlevelled: np.ndarray | None = None  # under hard light, the picture before the stretch: searched too
     fine_colour: float | None = None  # `fine_colour`, where the profile judges it
     low_passed: np.ndarray | None = None  # with fine colour (`fine_colour_above`), the picture low-passed: searched too
+    low_passed_profile: DetectionProfile | None = None  # the profile as it applies to `low_passed` (`shrunk`)
     standing_turn: int = 0  # where the profile's `standing_search` judged one: searched turned so too
     # The people that judged `standing_turn` (people.found_people), where they were found in the
     # picture as it came (neither brightened nor stretched, as --hide people looks): not found twice.
@@ -948,12 +969,14 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
     fine = fine_colour(rgb) if profile.fine_colour_above is not None else None
     # A dark picture brightened for the detectors is not low-passed: its fine colour is its
     # sensor's noise, raised with it, and blurring it found no face more (bench/README.md).
-    smooth = low_passed(rgb) if fine is not None and fine >= profile.fine_colour_above and gain == 1.0 else None
+    smooth = low_passed(rgb, profile) if fine is not None and fine >= profile.fine_colour_above and gain == 1.0 else None
     people = found_people(rgb) if profile.standing_search else None
     turn = standing_turn(turn_weights(people)) if people is not None else 0
     as_given = gain == 1.0 and light is None
-    return Picture(rgb, for_size(profile, rgb.shape[1], rgb.shape[0]), gain, colourless, smear, light, unlevelled,
-                   fine, smooth, turn, people if as_given else None)
+    sized = for_size(profile, rgb.shape[1], rgb.shape[0])
+    smooth_profile = shrunk(sized, smooth.shape[1] / rgb.shape[1]) if smooth is not None else None
+    return Picture(rgb, sized, gain, colourless, smear, light, unlevelled, fine, smooth, smooth_profile, turn,
+                   people if as_given else None)
 
 
 def picture_record(picture: Picture) -> dict:
@@ -966,6 +989,8 @@ def picture_record(picture: Picture) -> dict:
         **({"hard_light": picture.light} if picture.light is not None else {}),
         **({"fine_colour": round(picture.fine_colour, 3), "low_passed": picture.low_passed is not None}
            if picture.fine_colour is not None else {}),
+        **({"low_passed_searched_at": [picture.low_passed.shape[1], picture.low_passed.shape[0]]}
+           if picture.low_passed is not None else {}),
         **({"standing_turn": picture.standing_turn} if profile.standing_search else {}),
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
