@@ -72,6 +72,25 @@ def test_an_animations_metadata_is_named_in_its_plan_never_valued(walking_gif):
     assert "camera 42" not in repr(detection)
 
 
+def test_an_animations_render_names_its_metadata_as_the_file_holds_it(walking_gif, tmp_path):
+    # A plan saved before veil named metadata rendered with none named; and a colour profile,
+    # converted and dropped (its description can name the device), was not named at all.
+    media = plan_animation(walking_gif[0])
+    del media.detection["metadata_not_written"]
+    render_animation(media, WHITE, tmp_path / "out.gif")
+    assert media.detection["metadata_not_written"] == ["comment"]
+    apng = tmp_path / "profiled.png"
+    with Image.open(walking_gif[0]) as gif:
+        frames = [frame.convert("RGB") for frame in ImageSequence.Iterator(gif)]
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    frames[0].save(apng, save_all=True, append_images=frames[1:], duration=100, icc_profile=srgb)
+    for target, keep_icc, named in (("a.png", False, True), ("b.png", True, False), ("c.gif", True, True)):
+        media = plan_animation(apng)
+        render_animation(media, WHITE, tmp_path / target, keep_icc=keep_icc)
+        assert ("ICC colour profile (the pixels converted to sRGB)" in media.detection.get("metadata_not_written", [])) \
+            == named, target
+
+
 def test_an_animation_plan_round_trips(walking_gif, tmp_path):
     source, _ = walking_gif
     plan = Plan(media=[plan_animation(source)], render=WHITE)

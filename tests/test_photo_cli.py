@@ -24,7 +24,7 @@ from veil import detect
 from veil.imagefile import read_photo
 from veil.outputs import partial_outputs
 from photo_support import (
-    GROUP, KIT_WITH_ROSE, OBAMA, SAMSUNG, TWO_PEOPLE, assert_no_metadata, copy_in, face_slice, leftovers,
+    GROUP, KIT_WITH_ROSE, OBAMA, P3_HEIC, SAMSUNG, TWO_PEOPLE, assert_no_metadata, copy_in, face_slice, leftovers,
     planned_faces, rgb_of, share_near, veil, veil_subprocess,
 )
 
@@ -107,6 +107,19 @@ def test_the_report_names_the_metadata_left_out_and_never_its_values(shared_data
         for secret in ("Jane Roe", "+1 555 0100", exif[0x010F].strip(), taken):
             assert secret not in said, secret
     assert_no_metadata(tmp_path / "out" / "DSCN0010.jpg", None)
+
+
+def test_the_report_names_a_colour_profile_converted_and_dropped(shared_data, tmp_path):
+    # A photo's ICC profile, whose description can name the device (an iPhone's "Display P3"), was
+    # converted and dropped unsaid: the report named the rest of its metadata only.
+    source = copy_in(shared_data, P3_HEIC, tmp_path / "in")
+    for keep, named in ((False, True), (True, False)):
+        report = tmp_path / f"report-{keep}.json"
+        result = veil(source, "-o", tmp_path / f"out-{keep}.heic", "--report", report, *(["--keep-icc"] if keep else []))
+        assert result.exit_code == 0, result.output
+        left_out = json.loads(report.read_text())["files"][0]["metadata_not_written"]
+        assert ("ICC colour profile (the pixels converted to sRGB)" in left_out) == named, left_out
+        assert "EXIF GPSLatitude" in left_out
 
 
 def test_samsung_photo_face_is_hidden_and_gps_gone(shared_data, tmp_path):

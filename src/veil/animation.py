@@ -27,8 +27,8 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from veil.detect import FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency
-from veil.imagefile import (MAX_PIXELS, ImageError, Photo, decoding_errors, exif_bytes, fitting_profile, metadata_names,
-                            to_srgb, write_encoded)
+from veil.imagefile import (ICC_NOT_WRITTEN, MAX_PIXELS, ImageError, Photo, decoding_errors, exif_bytes, fitting_profile,
+                            metadata_names, to_srgb, write_encoded)
 from veil.outputs import atomic_output
 from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, text_passes
@@ -180,6 +180,10 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
     if profile and fmt == "GIF":
         media.detection["profile_converted"] = "a .gif file holds no colour profile"
         profile = None
+    # The file's metadata as read now, not as the plan says (a plan from an older veil names none).
+    media.detection.pop("metadata_not_written", None)
+    if metadata := [*header.metadata, *([ICC_NOT_WRITTEN] if header.profile and profile is None else [])]:
+        media.detection["metadata_not_written"] = metadata
     for index, (whole, duration) in enumerate(animation_frames(source, srgb=profile is None)):
         pixels = np.ascontiguousarray(whole[:height, :width])
         if pixels.shape[:2] != (media.height, media.width):

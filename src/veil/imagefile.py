@@ -248,6 +248,11 @@ def exif_bytes(image: Image.Image, path: Path) -> bytes | None:
     return _png_exif(path) if image.format == "PNG" else image.info.get("exif")
 
 
+# How the audit report names a colour profile that is not written (by default: the pixels are
+# converted to sRGB through it, and it is dropped, since its description can name the device).
+ICC_NOT_WRITTEN = "ICC colour profile (the pixels converted to sRGB)"
+
+
 def metadata_names(image: Image.Image, path: Path, data: bytes | None) -> tuple[str, ...]:
     """What metadata the file holds, named, never valued (the values are what identifies): each
     EXIF tag (camera, serial numbers, dates, GPS position, owner), an EXIF thumbnail (a small copy

@@ -11,8 +11,8 @@ from typing import Any
 
 from veil.detect import (FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency,
                          picture_record)
-from veil.imagefile import (UNHEARD, ImageError, Photo, damage_lines, holds_alpha, holds_profile, read_photo, to_srgb,
-                            write_photo)
+from veil.imagefile import (ICC_NOT_WRITTEN, UNHEARD, ImageError, Photo, damage_lines, holds_alpha, holds_profile,
+                            read_photo, to_srgb, write_photo)
 from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
 from veil.models import runtime_record
 from veil.names import shown
@@ -171,6 +171,8 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
         media.detection["profile_converted"] = f"a {output.suffix} file of these pixels holds no colour profile"
         keep_icc = False
     if not keep_icc:
+        if photo.icc_profile:
+            media.detection["metadata_not_written"] = [*media.detection.get("metadata_not_written", []), ICC_NOT_WRITTEN]
         # Before redacting, so that a fill comes out in exactly the colour asked for.
         photo = to_srgb(photo)
     # A photo has frame 0 only; a box an edited plan put on another frame is hidden all the
