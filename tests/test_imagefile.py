@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import threading
+import warnings
 import zlib
 from pathlib import Path
 
@@ -807,6 +808,20 @@ def test_a_png_whose_profile_libpng_dislikes_prints_nothing_of_it(shared_data, t
     run = veil_subprocess(path, "-o", tmp_path / "out.png")
     assert run.returncode == 0 and (tmp_path / "out.png").exists()
     assert "libpng" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_a_photo_with_damaged_exif_entries_is_read_without_pillows_warnings(tmp_path):
+    # Pillow warned of each damaged EXIF entry ("Tag data larger than file. Skipping tag 272"),
+    # twice, in a library caller's output, as veil opened the photo and read its orientation.
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0112] = "A" * 200, "B" * 300, 6  # Make, Model, Orientation
+    path = tmp_path / "damaged.jpg"
+    Image.new("RGB", (64, 48), (120, 80, 60)).save(path, exif=exif.tobytes()[:-150])  # Model's text cut off
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        photo = read_photo(path)
+    assert [str(warning.message) for warning in said] == []
+    assert photo.pixels.shape[:2] == (64, 48) and photo.metadata == ("EXIF Orientation", "EXIF Make")
 
 
 @pytest.mark.parametrize("exif", [b"MM\0", b"MM\0*\0\0", b""], ids=["bad header", "cut short", "empty"])

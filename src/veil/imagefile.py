@@ -180,6 +180,9 @@ def fitting_profile(icc: bytes | None, pixels: np.ndarray) -> bytes | None:
 
 def _open(path: Path) -> Image.Image:
     with warnings.catch_warnings():
+        # Pillow warns of each damaged EXIF entry as it opens a JPEG, in a library caller's output:
+        # the EXIF is never written, and the report says what of it could be read.
+        warnings.simplefilter("ignore", UserWarning)
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that; veil refuses both.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -316,8 +319,10 @@ def _orientation(data: bytes | None) -> int:
     as stored)."""
     exif = Image.Exif()
     try:
-        if data:
-            exif.load(data)
+        with warnings.catch_warnings():  # Pillow warns of each damaged entry: the report names the damage
+            warnings.simplefilter("ignore")
+            if data:
+                exif.load(data)
     except (SyntaxError, struct.error):  # not a TIFF header; one cut short
         return 1
     orientation = exif.get(ORIENTATION_TAG, 1)
