@@ -810,6 +810,25 @@ def test_a_png_whose_profile_libpng_dislikes_prints_nothing_of_it(shared_data, t
     assert "libpng" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
+def test_a_jpeg_s_other_application_segments_are_named_or_counted(tmp_path):
+    # Photoshop's "Ducky" segment (Save for Web) holds a comment and a copyright holder, and a
+    # maker's own segment anything: neither was named among the metadata left out.
+    encoded = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 80, 60)).save(encoded, "JPEG")
+    data = encoded.getvalue()
+
+    def segment(marker: int, body: bytes) -> bytes:
+        return struct.pack(">HH", marker, len(body) + 2) + body
+
+    ducky = b"Ducky\0\x01\0\x04\0\0\0\x50" + b"\0\x02\0\x0e\0\0\0\x05Jane Roe 2026"
+    path = tmp_path / "segments.jpg"
+    path.write_bytes(data[:2] + segment(0xFFEC, ducky) + segment(0xFFE4, b"Maker's notes: serial 1234") + data[2:])
+    named = read_photo(path).metadata
+    assert named == ("Ducky segment (Photoshop's Save for Web: quality, comment, copyright)",
+                     "1 other application segment(s)"), named
+    assert "Jane Roe" not in repr(named) and "1234" not in repr(named)
+
+
 def test_a_photo_with_damaged_exif_entries_is_read_without_pillows_warnings(tmp_path):
     # Pillow warned of each damaged EXIF entry ("Tag data larger than file. Skipping tag 272"),
     # twice, in a library caller's output, as veil opened the photo and read its orientation.

@@ -294,7 +294,31 @@ def metadata_names(image: Image.Image, path: Path, data: bytes | None) -> tuple[
         names.append("FlashPix data")
     if image.format == "PNG":
         names += _png_text_names(path)
+    if image.format in ("JPEG", "MPO"):
+        names += _jpeg_segment_names(image.applist)
     return tuple(dict.fromkeys(names))  # (a PNG's XMP is found both ways)
+
+
+# A JPEG's application segments, by marker and the name they open with, that are its layout (JFIF,
+# Adobe's colour transform) or are named above (EXIF, XMP, Photoshop's, FlashPix), by its colour
+# profile's conversion, or as its other images (MPF): every other one is named by `_jpeg_segment_names`.
+JPEG_SEGMENTS_SAID = {("APP0", b"JFIF"), ("APP0", b"JFXX"), ("APP1", b"Exif"), ("APP1", b"http://ns.adobe.com/xap/1.0/"),
+                      ("APP1", b"http://ns.adobe.com/xmp/extension/"), ("APP2", b"ICC_PROFILE"), ("APP2", b"MPF"),
+                      ("APP2", b"FPXR"), ("APP13", b"Photoshop 3.0"), ("APP14", b"Adobe")}
+
+
+def _jpeg_segment_names(segments: list[tuple[str, bytes]]) -> list[str]:
+    """A JPEG's other application segments: Photoshop's "Ducky" (Save for Web's quality, and a
+    comment and copyright holder) by name, the rest counted (their contents are a maker's own)."""
+    names, others = [], 0
+    for marker, data in segments:
+        if (marker, data.split(b"\0", 1)[0]) in JPEG_SEGMENTS_SAID:
+            continue
+        if marker == "APP12" and data.startswith(b"Ducky"):
+            names.append("Ducky segment (Photoshop's Save for Web: quality, comment, copyright)")
+        else:
+            others += 1
+    return names + ([f"{others} other application segment(s)"] if others else [])
 
 
 def _png_text_names(path: Path) -> list[str]:
