@@ -87,7 +87,7 @@ def test_an_animations_render_names_its_metadata_as_the_file_holds_it(walking_gi
     for target, keep_icc, named in (("a.png", False, True), ("b.png", True, False), ("c.gif", True, True)):
         media = plan_animation(apng)
         render_animation(media, WHITE, tmp_path / target, keep_icc=keep_icc)
-        assert ("ICC colour profile (the pixels converted to sRGB)" in media.detection.get("metadata_not_written", [])) \
+        assert ("ICC colour profile (the pixels written as sRGB)" in media.detection.get("metadata_not_written", [])) \
             == named, target
 
 

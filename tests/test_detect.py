@@ -308,6 +308,10 @@ def test_a_large_photo_is_searched_low_passed_at_its_middle_pass_size(shared_dat
     x, y = x * 2.5, y * 2.5
     picture = prepared(large, FAST)
     assert picture.low_passed is not None and max(picture.low_passed.shape[:2]) == FAST.middle_side < large.shape[1]
+    # Its boxes are held to what they would be at full size: the photo's thresholds (a middle-side
+    # picture's, scaled up to its pixels) shrunk with the copy, which is a middle-side picture.
+    assert [h for h, _ in picture.low_passed_profile.size_thresholds] == pytest.approx(
+        [h for h, _ in FAST.size_thresholds], abs=1)
     without = dataclasses.replace(FAST, fine_colour_above=None)
     for profile, found in ((FAST, True), (without, False)):
         assert any(b.x0 <= x <= b.x1 and b.y0 <= y <= b.y1 for b in detect_faces(large, profile)) == found

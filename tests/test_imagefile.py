@@ -55,6 +55,19 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path, size):
         read_photo(path)
 
 
+def test_a_decompression_bomb_is_refused_whatever_the_warnings_filters(tmp_path, monkeypatch):
+    # Between MAX_PIXELS and twice that, Pillow's refusal is a warning that veil's filter makes an
+    # error. Warnings filters are the process's: another thread's catch_warnings (a library caller
+    # reading photos in threads, or veil's own EXIF reads) could set it aside, and the bomb decoded.
+    path = tmp_path / "bomb.png"
+    path.write_bytes(bomb_png(15000, 15000))
+    monkeypatch.setattr(warnings, "simplefilter", lambda *args, **kwargs: None)  # veil's filter never set
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore")
+        with pytest.raises(ImageError, match="megapixels"):
+            read_photo(path)
+
+
 def test_orientations_are_applied_like_a_viewer_does(shared_data):
     for path in sorted((shared_data / "metadata/exif-samples/jpg/orientation").glob("*.jpg")):
         with Image.open(path) as image:
@@ -540,9 +553,13 @@ def test_cmyk_photo_becomes_rgb_and_a_profile_for_another_colour_space_is_droppe
     grey = tmp_path / "grey.jpg"
     Image.new("L", (40, 30), 128).save(grey, icc_profile=srgb)
     assert read_photo(grey).icc_profile is None
+    # A profile the output is not written with is named among the metadata left out, as a fitting
+    # one converted and dropped is: one for another colour space (here; a CMYK photo's own) was not.
+    assert read_photo(grey).metadata == ("ICC colour profile (the pixels written as sRGB)",)
     rgb = tmp_path / "rgb.jpg"
     Image.new("RGB", (40, 30)).save(rgb, icc_profile=srgb)
     assert read_photo(rgb).icc_profile == srgb  # a fitting profile is kept
+    assert read_photo(rgb).metadata == ()  # (named where it is not kept: photo.render_photo)
 
 
 # --- colour profiles: converted to sRGB, the device's profile left out ------------------------
@@ -822,10 +839,13 @@ def test_a_jpeg_s_other_application_segments_are_named_or_counted(tmp_path):
 
     ducky = b"Ducky\0\x01\0\x04\0\0\0\x50" + b"\0\x02\0\x0e\0\0\0\x05Jane Roe 2026"
     path = tmp_path / "segments.jpg"
-    path.write_bytes(data[:2] + segment(0xFFEC, ducky) + segment(0xFFE4, b"Maker's notes: serial 1234") + data[2:])
+    path.write_bytes(data[:2] + segment(0xFFEC, ducky) + segment(0xFFE4, b"Maker's notes: serial 1234")
+                     + segment(0xFFEB, b"JP\0\x0b\0\0\0\x01jumbc2pa Jane Roe") + segment(0xFFE0, b"AVI1\0\0\0\0")
+                     + segment(0xFFFE, b"Jane Roe's camera") + data[2:])
     named = read_photo(path).metadata
-    assert named == ("Ducky segment (Photoshop's Save for Web: quality, comment, copyright)",
-                     "1 other application segment(s)"), named
+    # The comment is named once, as a comment; a Motion JPEG frame's AVI1 segment is its layout.
+    assert named == ("comment", "Ducky segment (Photoshop's Save for Web: quality, comment, copyright)",
+                     "JUMBF boxes (C2PA content credentials: creator, edits)", "1 other application segment(s)"), named
     assert "Jane Roe" not in repr(named) and "1234" not in repr(named)
 
 
@@ -840,7 +860,8 @@ def test_a_photo_with_damaged_exif_entries_is_read_without_pillows_warnings(tmp_
         warnings.simplefilter("always")
         photo = read_photo(path)
     assert [str(warning.message) for warning in said] == []
-    assert photo.pixels.shape[:2] == (64, 48) and photo.metadata == ("EXIF Orientation", "EXIF Make")
+    assert photo.pixels.shape[:2] == (64, 48)
+    assert photo.metadata == ("EXIF Orientation", "EXIF Make", "EXIF (some entries damaged: not read)")
 
 
 @pytest.mark.parametrize("exif", [b"MM\0", b"MM\0*\0\0", b""], ids=["bad header", "cut short", "empty"])

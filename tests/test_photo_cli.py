@@ -118,7 +118,7 @@ def test_the_report_names_a_colour_profile_converted_and_dropped(shared_data, tm
         result = veil(source, "-o", tmp_path / f"out-{keep}.heic", "--report", report, *(["--keep-icc"] if keep else []))
         assert result.exit_code == 0, result.output
         left_out = json.loads(report.read_text())["files"][0]["metadata_not_written"]
-        assert ("ICC colour profile (the pixels converted to sRGB)" in left_out) == named, left_out
+        assert ("ICC colour profile (the pixels written as sRGB)" in left_out) == named, left_out
         assert "EXIF GPSLatitude" in left_out
 
 

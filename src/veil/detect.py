@@ -974,7 +974,7 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
     turn = standing_turn(turn_weights(people)) if people is not None else 0
     as_given = gain == 1.0 and light is None
     sized = for_size(profile, rgb.shape[1], rgb.shape[0])
-    smooth_profile = shrunk(sized, smooth.shape[1] / rgb.shape[1]) if smooth is not None else None
+    smooth_profile = shrunk(sized, smooth.shape[0] / rgb.shape[0]) if smooth is not None else None  # (heights)
     return Picture(rgb, sized, gain, colourless, smear, light, unlevelled, fine, smooth, smooth_profile, turn,
                    people if as_given else None)
 

@@ -194,6 +194,11 @@ def _open(path: Path) -> Image.Image:
                 raise ImageError("cannot decode image (a TIFF whose structure cannot be read: the file is truncated "
                                  "or damaged)") from None
             raise
+    if image.width * image.height > MAX_PIXELS:
+        # Pillow's own refusal between MAX_PIXELS and twice that is a warning made an error above,
+        # a filter that another thread's catch_warnings (a library caller's) can set aside.
+        image.close()
+        raise Image.DecompressionBombError(f"{image.width * image.height} pixels")
     if image.format == "TIFF":
         # Pillow (13.0) maps an uncompressed TIFF's one strip straight from the file, opened by its
         # name, at the size it reports, which for orientation 5-8 is the upright one, not the size
@@ -251,22 +256,24 @@ def exif_bytes(image: Image.Image, path: Path) -> bytes | None:
     return _png_exif(path) if image.format == "PNG" else image.info.get("exif")
 
 
-# How the audit report names a colour profile that is not written (by default: the pixels are
-# converted to sRGB through it, and it is dropped, since its description can name the device).
-ICC_NOT_WRITTEN = "ICC colour profile (the pixels converted to sRGB)"
+# How the audit report names a colour profile that is not written (by default the pixels are
+# converted to sRGB through it and it is dropped: its description can name the device; a CMYK
+# photo's, or an HDR photo's, never fits the pixels written).
+ICC_NOT_WRITTEN = "ICC colour profile (the pixels written as sRGB)"
 
 
 def metadata_names(image: Image.Image, path: Path, data: bytes | None) -> tuple[str, ...]:
     """What metadata the file holds, named, never valued (the values are what identifies): each
     EXIF tag (camera, serial numbers, dates, GPS position, owner), an EXIF thumbnail (a small copy
-    of the photo, unredacted), XMP, Photoshop resources (IPTC), comments, FlashPix data and PNG text
-    chunks; a TIFF's tags but those of its layout. Read from the file's headers, never its pixels.
+    of the photo, unredacted), XMP, Photoshop resources (IPTC), comments, FlashPix data, PNG text
+    chunks and a JPEG's other application segments (`_jpeg_segment_names`); a TIFF's tags but those
+    of its layout. Read from the file's headers, never its pixels.
     `data`: its EXIF block (`exif_bytes`)."""
     names: list[str] = []
     exif = Image.Exif()
     try:
-        with warnings.catch_warnings():  # Pillow warns of each damaged entry: the name below says it
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as heard:  # Pillow warns of each damaged entry
+            warnings.simplefilter("always", UserWarning)
             if image.format == "TIFF":
                 exif = image.getexif()
             elif data:
@@ -279,6 +286,8 @@ def metadata_names(image: Image.Image, path: Path, data: bytes | None) -> tuple[
             names += [f"EXIF {tag}" for tag in tags]
             if data and not tags:  # there, but no entry could be read
                 names.append("EXIF (damaged: not read)")
+            elif any(issubclass(warning.category, UserWarning) for warning in heard):
+                names.append("EXIF (some entries damaged: not read)")
             if image.format != "TIFF" and exif.get_ifd(ExifTags.IFD.IFD1):
                 names.append("EXIF thumbnail")
     except Exception:  # (Pillow raises many kinds on damaged EXIF) the pixels decode all the same
@@ -299,26 +308,31 @@ def metadata_names(image: Image.Image, path: Path, data: bytes | None) -> tuple[
     return tuple(dict.fromkeys(names))  # (a PNG's XMP is found both ways)
 
 
-# A JPEG's application segments, by marker and the name they open with, that are its layout (JFIF,
-# Adobe's colour transform) or are named above (EXIF, XMP, Photoshop's, FlashPix), by its colour
-# profile's conversion, or as its other images (MPF): every other one is named by `_jpeg_segment_names`.
-JPEG_SEGMENTS_SAID = {("APP0", b"JFIF"), ("APP0", b"JFXX"), ("APP1", b"Exif"), ("APP1", b"http://ns.adobe.com/xap/1.0/"),
-                      ("APP1", b"http://ns.adobe.com/xmp/extension/"), ("APP2", b"ICC_PROFILE"), ("APP2", b"MPF"),
-                      ("APP2", b"FPXR"), ("APP13", b"Photoshop 3.0"), ("APP14", b"Adobe")}
+# A JPEG's segments, by marker and what they open with, that are its layout (JFIF, a Motion JPEG
+# frame's AVI1, Adobe's colour transform, an Ultra HDR gain map's version) or are named otherwise
+# (EXIF, XMP, Photoshop's, FlashPix, the comment; its colour profile; MPF's other images): every
+# other one is named or counted by `_jpeg_segment_names`.
+JPEG_SEGMENTS_SAID = (("APP0", b"JFIF\0"), ("APP0", b"JFXX\0"), ("APP0", b"AVI1"), ("APP1", b"Exif\0"),
+                      ("APP1", b"http://ns.adobe.com/xap/1.0/\0"), ("APP1", b"http://ns.adobe.com/xmp/extension/\0"),
+                      ("APP2", b"ICC_PROFILE\0"), ("APP2", b"MPF\0"), ("APP2", b"FPXR\0"),
+                      ("APP2", b"urn:iso:std:iso:ts:21496:-1\0"), ("APP13", b"Photoshop 3.0\0"), ("APP14", b"Adobe"))
+# Segments named for what they can hold of a person: Photoshop's "Ducky" (Save for Web: a comment
+# and a copyright holder) and JUMBF boxes (C2PA content credentials: who made and edited the photo).
+JPEG_SEGMENTS_NAMED = (("APP12", b"Ducky", "Ducky segment (Photoshop's Save for Web: quality, comment, copyright)"),
+                       ("APP11", b"JP", "JUMBF boxes (C2PA content credentials: creator, edits)"))
 
 
 def _jpeg_segment_names(segments: list[tuple[str, bytes]]) -> list[str]:
-    """A JPEG's other application segments: Photoshop's "Ducky" (Save for Web's quality, and a
-    comment and copyright holder) by name, the rest counted (their contents are a maker's own)."""
+    """A JPEG's other application segments: those of JPEG_SEGMENTS_NAMED by name, the rest counted
+    (their contents are a maker's own)."""
     names, others = [], 0
     for marker, data in segments:
-        if (marker, data.split(b"\0", 1)[0]) in JPEG_SEGMENTS_SAID:
+        if marker == "COM" or any(marker == said and data.startswith(opening) for said, opening in JPEG_SEGMENTS_SAID):
             continue
-        if marker == "APP12" and data.startswith(b"Ducky"):
-            names.append("Ducky segment (Photoshop's Save for Web: quality, comment, copyright)")
-        else:
-            others += 1
-    return names + ([f"{others} other application segment(s)"] if others else [])
+        named = [name for kind, opening, name in JPEG_SEGMENTS_NAMED if marker == kind and data.startswith(opening)]
+        names += named
+        others += not named
+    return list(dict.fromkeys(names)) + ([f"{others} other application segment(s)"] if others else [])
 
 
 def _png_text_names(path: Path) -> list[str]:
@@ -343,8 +357,8 @@ def _orientation(data: bytes | None) -> int:
     as stored)."""
     exif = Image.Exif()
     try:
-        with warnings.catch_warnings():  # Pillow warns of each damaged entry: the report names the damage
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings():  # Pillow warns of each damaged entry: `metadata_names` says it
+            warnings.simplefilter("ignore", UserWarning)
             if data:
                 exif.load(data)
     except (SyntaxError, struct.error):  # not a TIFF header; one cut short
@@ -791,6 +805,7 @@ def read_photo(path: Path) -> Photo:
             if fmt != "HEIF":  # a HEIF file opens on its primary image, the photo viewers show
                 image.seek(0)
             icc = image.info.get("icc_profile")
+            profile_in_file = bool(icc)
             # A PNG's gAMA counts only without a profile or an sRGB chunk, as in viewers.
             gamma = image.info.get("gamma") if fmt == "PNG" and not icc and "srgb" not in image.info else None
             if fmt == "HEIF" and not _heif_extents_present(path):
@@ -839,7 +854,10 @@ def read_photo(path: Path) -> Photo:
     if gamma:
         _from_png_gamma(pixels, gamma)
     video, after = _after_picture(path, fmt)
-    return Photo(pixels, fitting_profile(icc, pixels), fmt, others, video, _summed_up(messages), after, hdr,
+    profile = fitting_profile(icc, pixels)
+    if profile_in_file and profile is None:  # (a fitting one is named where it is not kept: photo.render_photo)
+        metadata = (*metadata, ICC_NOT_WRITTEN)
+    return Photo(pixels, profile, fmt, others, video, _summed_up(messages), after, hdr,
                  converted, _summed_up(damage_lines(messages)), fmt == "WEBP" and _webp_lossless(path), metadata)
 
 
