@@ -625,10 +625,8 @@ def low_passed(rgb: np.ndarray, profile: DetectionProfile) -> np.ndarray:
     there: at full size the blur wipes out the small faces that the full-size pass is for, and
     the copy was a second copy of a huge photo's pixels, searched tile by tile (bench/README.md,
     "A huge photo's low-passed copy")."""
-    height, width = rgb.shape[:2]
-    if (scale := middle_scale(profile, width, height)) is not None:
-        rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                         interpolation=cv2.INTER_AREA)
+    if middle_scale(profile, rgb.shape[1], rgb.shape[0]) is not None:
+        rgb = downscaled(rgb, profile.middle_side)
     sigma = LOW_PASS_SIGMA * max(1.0, max(rgb.shape[:2]) / FINE_COLOUR_SIDE)
     return cv2.GaussianBlur(rgb, (0, 0), sigma)
 
