@@ -1291,7 +1291,7 @@ def test_export_renders_the_reviewed_plan_and_writes_the_report(client: TestClie
 
     report = json.loads(session.report_path.read_text())
     assert report["veil_version"] and report["models"][0]["sha256"] == session.plan.media[0].detection["model_sha256"]
-    assert report["settings"]["render"] == {"mode": "fill", "color": [0, 0, 0], "blocks": 6, "voice": "keep"}
+    assert report["settings"]["render"] == {"mode": "fill", "color": [0, 0, 0], "blocks": None, "voice": "keep"}
     photo, video = report["files"]
     assert photo["output_sha256"] and video["output_sha256"] and photo["input_matches_plan"]
     assert photo["deleted_regions"] == ["f1"]

@@ -82,7 +82,10 @@ def build_report(plan: Plan, outputs: dict[str, Written], not_redacted: list[dic
                       "changed_outside_veil": plan.changed_outside} if plan.loaded_from else None,
         "models": models_used(plan),
         "settings": {
-            "render": {"mode": plan.render.mode, "color": list(plan.render.color), "blocks": plan.render.blocks,
+            # The colour fills a region in fill mode, and in every mode a frame that could not be
+            # analysed; the block count acts in pixelate mode alone (null otherwise).
+            "render": {"mode": plan.render.mode, "color": list(plan.render.color),
+                       "blocks": plan.render.blocks if plan.render.mode == "pixelate" else None,
                        "voice": plan.render.voice},
             "encoding": plan.encoding.settings(),
             # Settings this run took from its command line rather than from the loaded plan.
