@@ -388,8 +388,29 @@ def test_the_report_names_the_models_that_ran(tmp_path: Path):
     kept = build_report(Plan(media=[media], render=RenderSettings(voice="keep")), muted)
     voice = kept["files"][0]["voice"]
     assert voice["treated_seconds"] == 0 and voice["segments"] == [[0.0, 7.8]] and voice["treatment"] == "not protected"
-    assert " s found; 1 segment(s) not protected: 0-7.8 s (" in voice_summary(voice)
+    assert " s found; not protected; 1 segment(s): 0-7.8 s (" in voice_summary(voice)
     assert "anonymiser" not in build_report(plan, {})["files"][0]["voice"]
+    # A dry run, or a file that failed, gives where the speech it planned to treat lies (it gave none).
+    planned = build_report(plan, {})["files"][0]["voice"]
+    assert planned["segments"] == [[0.0, 7.8]] and planned["treatment"] == "none: no output was written"
+    assert "none: no output was written; 1 segment(s): 0-7.8 s" in voice_summary(planned)
+    # mute-all silences the whole sound, not only its speech (it said 4.044 s of an 8 s file).
+    media.detection["speech"]["sound_seconds"] = 8.0
+    media.regions = [Region("speech1", "detector", kind="speech", start=1.96, end=6.004, keep_visible=True)]
+    everything = build_report(Plan(media=[media], render=RenderSettings(voice="mute-all")), muted)["files"][0]["voice"]
+    assert everything["treated_seconds"] == 8.0 and everything["treatment"] == "muted (all sound)"
+    assert everything["segments"] == [[1.96, 6.004]] and everything["kept_audible"] == []
+    assert "all 8 s of sound muted, the speech in 1 segment(s): 1.96-6.004 s" in voice_summary(everything)
+    # Where no speech was found, or a reviewer kept every segment audible, nothing was muted (it said "muted").
+    media.regions[0].keep_visible = True
+    untouched = build_report(Plan(media=[media], render=RenderSettings(voice="mute")), muted)["files"][0]["voice"]
+    assert (untouched["treatment"], untouched["treated_seconds"]) == ("none: every segment kept audible", 0.0)
+    media.regions = []
+    untouched = build_report(Plan(media=[media], render=RenderSettings(voice="anonymise")), muted)["files"][0]["voice"]
+    assert (untouched["treatment"], untouched["treated_seconds"]) == ("none: no speech found", 0.0)
+    # A photo has no sound (its JSON said "not protected" while the HTML said "no sound").
+    still = MediaPlan(path=str(tmp_path / "a.png"), kind="image", width=8, height=8)
+    assert build_report(Plan(media=[still]), {})["files"][0]["voice"]["treatment"] == "none: it has no sound"
     # A video's sound that starts 1 s after its picture: the plan's seconds are the sound's, the
     # report's the player's (it said 0.244-2.316 s of speech a player shows at 1.244-3.316 s).
     clip = MediaPlan(path=str(tmp_path / "clip.mkv"), kind="video", width=8, height=8, detection={

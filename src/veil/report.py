@@ -435,9 +435,14 @@ def voice_summary(voice: dict[str, Any]) -> str:
     if voice["speech_seconds"] is None:
         return "no sound"
     spans = ", ".join(f"{a:g}-{b:g} s" for a, b in voice["segments"]) or "none"
-    treated = "" if voice["mode"] == "keep" else f"{voice['treated_seconds']:g} s in "
+    if voice["treatment"] == "muted (all sound)":
+        treated = f"all {voice['treated_seconds']:g} s of sound muted, the speech in "
+    elif voice["treatment"] in ("muted", "anonymised"):
+        treated = f"{voice['treated_seconds']:g} s {voice['treatment']} in "
+    else:
+        treated = f"{voice['treatment']}; "
     text = (f"{voice['speech_seconds']:g} s found; {treated}{len(voice['segments'])} "
-            f"segment(s) {voice['treatment']}: {spans} ({voice['times']})")
+            f"segment(s): {spans} ({voice['times']})")
     if voice["added_by_reviewer"]:
         text += f"; added by the reviewer: {', '.join(voice['added_by_reviewer'])}"
     kept = "; ".join(f"{k['id']} {k['start']:g}-{k['end']:g} s ({k['reason']})" for k in voice["kept_audible"])

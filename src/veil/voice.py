@@ -815,15 +815,28 @@ def silent(media) -> bool:
 def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
     """The report's account of a file's speech: how much, where, what was done to it, and which segments
     a reviewer left audible and why (the same choice `voice_plan` makes at render). Where no output
-    was `written` (a failed file, a dry run), nothing was treated."""
+    was `written` (a failed file, a dry run), nothing was treated: the segments are those planned."""
     record = media.detection.get("speech")
     speech = sorted((r for r in media.regions if r.kind == "speech" and r.start is not None), key=lambda r: r.start)
     # mute-all silences the whole sound: a segment kept audible is muted all the same.
     kept = [r for r in speech if r.keep_visible and mode != "mute-all"]
-    treated = [r for r in speech if r not in kept] if written else []
-    treatment = ("none: it has no sound" if silent(media) else
-                 {"keep": "not protected", "mute": "muted", "mute-all": "muted (all sound)",
-                  "anonymise": "anonymised"}[mode] if written else "none: no output was written")
+    acted_on = [r for r in speech if r not in kept]
+    if mode == "mute-all" and record:
+        treated_seconds = record.get("sound_seconds", sum(r.end - r.start for r in acted_on))  # the whole sound
+    else:
+        treated_seconds = sum(r.end - r.start for r in acted_on) if mode != "keep" else 0.0
+    if silent(media) or media.kind in ("image", "animation"):
+        treatment = "none: it has no sound"
+    elif not written:
+        treatment, treated_seconds = "none: no output was written", 0.0
+    elif mode == "keep":
+        treatment = "not protected"
+    elif mode == "mute-all":
+        treatment = "muted (all sound)"
+    elif not acted_on:
+        treatment = "none: every segment kept audible" if speech else "none: no speech found"
+    else:
+        treatment = {"mute": "muted", "anonymise": "anonymised"}[mode]
     # The plan's segments are seconds from the sound's first sample; an auditor checks them in a
     # player, which counts from the file's start, where a video's sound may start seconds later.
     origin = (record or {}).get("sound_origin", 0.0) - media.file_start() if media.kind == "video" else 0.0
@@ -832,9 +845,10 @@ def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
         return round(seconds + origin, 3)
 
     return {"mode": mode, "speech_seconds": record["speech_seconds"] if record else None,
-            "segments": [[on_clock(r.start), on_clock(r.end)] for r in treated],
-            # Kept as they were, the segments are listed (where the voices are) but none was treated.
-            "treated_seconds": round(sum(r.end - r.start for r in treated), 3) if mode != "keep" else 0.0,
+            # Where the speech the mode acts on lies (kept as it was, where the voices are); mute-all
+            # treats the whole sound, these segments and all between them.
+            "segments": [[on_clock(r.start), on_clock(r.end)] for r in acted_on],
+            "treated_seconds": round(treated_seconds, 3),
             "added_by_reviewer": [r.id for r in speech if r.source == "reviewer"],
             "kept_audible": [{"id": r.id, "start": on_clock(r.start), "end": on_clock(r.end), "reason": r.reason}
                              for r in kept],
