@@ -226,6 +226,12 @@ def test_frames_both_held_and_damaged_are_counted_once_with_the_damage():
                                              "frames_out_of_order": 0, "ends_early": False}}}
     said = " ".join(note.text for note in notes(media, Encoding(), dry_run=False))
     assert "2 frame(s) were hidden whole: a face grew past the frame there" in said, said
+    # Nor those outside --start/--end, where nothing was seen: said with those (it gave them both
+    # reasons, and made up the first).
+    media.detection, media.unanalysed_frames, media.unchecked_frames = {}, [], [5, 6]
+    media.unchecked_covered = False
+    said = " ".join(note.text for note in notes(media, Encoding(), dry_run=False))
+    assert "3 frame(s) were hidden whole" in said and "but for the boxes in 2 of them" in said, said
 
 
 def test_the_report_gives_what_the_run_said_of_itself_and_of_a_silent_videos_sound(tmp_path: Path):

@@ -269,6 +269,10 @@ def test_a_face_grown_past_the_frame_holds_the_frame_until_its_shot_ends_or_it_i
     late = {25: grown[5]}
     assert held(late) == set(range(25)) | set(range(26, 40))
     assert held({**late, 4: [pulled_back]}) == set(range(5, 25)) | set(range(26, 40))
+    # Frames 20-30 alone searched (--start/--end): held no further past them than a track reaches
+    # (it held frames 0-19 too, where nothing was seen, and the note said a face grew past them).
+    ranged = build_tracks(late, 40, (), params, frame_size=(640, 360), searched=(20, 30))
+    assert {f for r in ranged if r.shape == "box" for f in r.boxes} == set(range(17, 25)) | set(range(26, 34))
 
 
 def _corners(box: Box) -> tuple[float, float, float, float]:

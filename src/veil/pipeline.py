@@ -362,8 +362,9 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         found.append(Note(f"{len(unanalysed)} frame(s) could not be analysed and {are} fully covered"))
     # (A damaged frame is covered whole for its damage, said with it, and it may have hidden a cut
     # that would have ended the hold there.)
+    # (A frame outside --start/--end is said with those: nothing was seen there.)
     held = {f for r in media.regions if not r.keep_visible for f, box in r.boxes.items() if box.origin == "held"} \
-        - set(damage["damaged_frames"] if damage else ())
+        - set(damage["damaged_frames"] if damage else ()) - set(media.unchecked_frames)
     if held:
         found.append(Note(f"{len(held)} frame(s) {were} hidden whole: a face grew past the frame there (a zoom, a "
                           "close-up), where no detector sees it as a face; the review shows them (frames that "

@@ -375,10 +375,14 @@ def build_tracks(
     id_prefix: str = "t",
     drift: np.ndarray | None = None,
     frame_size: tuple[int, int] | None = None,
+    searched: tuple[int, int] | None = None,
 ) -> list[Region]:
     """Regions (one per track) covering every detection, with gaps and ends filled. `drift`: how far
     the picture has moved by each frame (rows of x, y; veil.motion), or None for a still camera.
-    `frame_size`: the frame's width and height, for `params.fills_frame` (None: not applied)."""
+    `frame_size`: the frame's width and height, for `params.fills_frame` (None: not applied).
+    `searched`: the first and last frame searched, where --start/--end left others unsearched: a
+    face that filled the frame is held whole no further past them than a track reaches
+    (`params.extend`), as nothing is known of the frames beyond."""
     regions: list[Region] = []
     for first, last in segments(frame_count, scene_cuts):
         inside = {f: d for f, d in detections.items() if first <= f <= last and d}
@@ -391,7 +395,9 @@ def build_tracks(
         for boxes in filled:
             regions.append(Region(id=f"{id_prefix}{len(regions) + 1}", source="detector", boxes=boxes))
             if found_again is not None and frame_size is not None:
-                if held := _held_frames(boxes, found_again, first, last, params, frame_size):
+                reach = (first, last) if searched is None else \
+                    (max(first, searched[0] - params.extend), min(last, searched[1] + params.extend))
+                if held := _held_frames(boxes, found_again, *reach, params, frame_size):
                     # A region of its own, which the review can take away whole; its box 1.5 times the
                     # frame each way, so that as an ellipse too (--shape) it covers the corners.
                     width, height = frame_size

@@ -422,7 +422,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
         regions=tracked_regions(scan.detections, scan.kinds, len(scan.times), scan.cuts, params, hide,
                                 scan.width, scan.height, text_params,
-                                scan.camera.drift() if FOLLOW_CAMERA and scan.camera else None, standing),
+                                scan.camera.drift() if FOLLOW_CAMERA and scan.camera else None, standing,
+                                _searched_span(len(scan.times), scan.outside)),
         detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params,
                                             scan.range_origin),
                    # The rules above, as they applied: how many searches a dark frame was brightened
@@ -487,16 +488,24 @@ def _lanes(given: CenterFace | None) -> list[_Lane]:
 def tracked_regions(faces: dict[int, list[Box]], kinds: dict[Kind, dict[int, list[Box]]], frame_count: int,
                     cuts: list[int], params: TrackParams, hide: tuple[Kind, ...], width: int, height: int,
                     text_params: TrackParams | None = None, drift: np.ndarray | None = None,
-                    standing: list[tuple[int, int, int]] = ()) -> list[Region]:
+                    standing: list[tuple[int, int, int]] = (), searched: tuple[int, int] | None = None) -> list[Region]:
     """Face tracks, the other kinds' tracks (plates and text with `text_params`, else `params`), and
     with people a body from every face track (frame by frame, so `people` hides every face `faces`
     would, wherever the person detector missed it): below the head, and along the turn that stands
     a shot's people up in the shots `standing` lists (people.shot_standing_turns: first frame, last,
-    turn). `drift`: the camera's (veil.motion), to follow, or None."""
-    face_tracks = build_tracks(faces, frame_count, cuts, params, drift=drift, frame_size=(width, height))
+    turn). `drift`: the camera's (veil.motion), to follow, or None. `searched`: the first and last
+    frame searched where --start/--end left others unsearched (track.build_tracks)."""
+    face_tracks = build_tracks(faces, frame_count, cuts, params, drift=drift, frame_size=(width, height),
+                               searched=searched)
     bodies = _bodies(face_tracks, width, height, standing) if "person" in hide else []
     return ((face_tracks if "face" in hide else [])
             + _kind_tracks(kinds, frame_count, cuts, params, text_params or params, drift) + bodies)
+
+
+def _searched_span(frame_count: int, outside: list[int]) -> tuple[int, int] | None:
+    """The first and last frame inside --start/--end, where frames outside it were not searched."""
+    inside = sorted(set(range(frame_count)) - set(outside)) if outside else []
+    return (inside[0], inside[-1]) if inside else None
 
 
 def _bodies(face_tracks: list[Region], width: int, height: int, standing: list[tuple[int, int, int]]) -> list[Region]:
