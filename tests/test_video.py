@@ -1415,9 +1415,44 @@ def test_a_packet_timed_past_the_files_end_does_not_make_a_cut_file_look_whole(t
     assert not (tmp_path / "refused.mkv").exists()
     salvaged = CliRunner().invoke(app, [str(damaged), "-o", str(tmp_path / "salvaged.mkv"), "--salvage"])
     assert salvaged.exit_code == 0, salvaged.output
-    assert "its data ends at 1.02 s of 2.14 s: the output ends where the readable data does" in salvaged.output
+    assert "its data ends at 1.02 s of 2.14 s: the output ends with the last frame that could be read" in salvaged.output
     with av.open(str(tmp_path / "salvaged.mkv")) as output:
         assert output.duration / av.time_base < 1.1
+
+
+def test_a_cut_file_whose_subtitle_cue_outlasts_its_picture_says_where_the_picture_ends(tmp_path: Path):
+    """A Matroska file cut short after its first second of picture, whose subtitle cue runs to 2 s:
+    salvaged, it said "its data ends at 2.00 s of 3.04 s: the output ends where the readable data
+    does", and the output (the subtitles left out) ended at 1.2 s."""
+    cues = tmp_path / "cues.srt"
+    cues.write_text("1\n00:00:00,100 --> 00:00:02,000\nhello there\n")
+    made = tmp_path / "made.mkv"
+    noise = np.random.default_rng(3)
+    with av.open(str(cues)) as text, av.open(str(made), "w") as container:
+        video = container.add_stream("libx264", rate=25, options={"crf": "20", "g": "5"})
+        video.width, video.height, video.pix_fmt = 96, 96, "yuv420p"
+        subtitles = container.add_stream_from_template(text.streams.subtitles[0])
+        for packet in text.demux(text.streams.subtitles[0]):
+            if packet.dts is not None:
+                packet.stream = subtitles
+                container.mux(packet)
+        for index in range(75):
+            frame = av.VideoFrame.from_ndarray(noise.integers(0, 256, (96, 96, 3), np.uint8), format="rgb24")
+            frame.pts = index
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(made.read_bytes()[:made.stat().st_size * 2 // 5])
+    target = tmp_path / "out.mkv"
+    result = CliRunner().invoke(app, [str(cut), "-o", str(target), "--salvage"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    with av.open(str(target)) as output:
+        shown = [frame.time for frame in output.decode(video=0)]
+    assert 0.5 < shown[-1] < 1.6, shown[-1]
+    assert f"(its picture at {shown[-1] + 0.04:.2f} s): the output ends with the last frame that could be read" in said, said
 
 
 def test_a_video_track_with_no_frame_is_refused_as_holding_none(tmp_path: Path):
@@ -1455,7 +1490,7 @@ def test_a_damaged_video_is_redacted_as_far_as_it_decodes_when_asked(damage: str
     assert "Damage gone past (--salvage)" in report.with_suffix(".html").read_text()
     said = " ".join(result.output.split())
     if damage == "truncated":
-        assert "truncated" in record["ends_early"] and "the output ends where the readable data does" in said
+        assert "truncated" in record["ends_early"] and "the output ends with the last frame that could be read" in said
     else:
         assert record["damaged_frames"] or record["undecodable_packets"] or record["frames_out_of_order"], record
         assert "decoded from damaged data" in said or "could not be decoded" in said or "out of time order" in said

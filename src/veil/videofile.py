@@ -163,7 +163,7 @@ def damage_lines(record: dict, sound_lost: int, are: str = "are") -> list[str]:
     if disordered := record["frames_out_of_order"]:
         lines.append(f"{disordered} frame(s) the decoder gave out of time order {are} left out")
     if record["ends_early"]:
-        lines.append(f"{record['ends_early']}: the output ends where the readable data does")
+        lines.append(f"{record['ends_early']}: the output ends with the last frame that could be read")
     if sound_lost:
         lines.append(f"{sound_lost} piece(s) of the sound could not be decoded: heard as silence in the search for "
                      "speech, written as silence where voices are edited, and left out with --voice keep (they "
@@ -766,7 +766,9 @@ def _incomplete(container: av.container.InputContainer, video: av.video.stream.V
         expected = _stated_end(container)
         slack = 2.5 / float(frame_rate(video)) + 0.5
         if data_end < expected - slack:
-            return f"the file is truncated or damaged: its data ends at {data_end:.2f} s of {expected:.2f} s"
+            # A subtitle cue read may end after the last picture: the output ends with the picture.
+            picture = f" (its picture at {last_frame_end:.2f} s)" if last_frame_end < data_end - slack / 2 else ""
+            return f"the file is truncated or damaged: its data ends at {data_end:.2f} s of {expected:.2f} s{picture}"
     # A subtitle cue stored early may last to the stated duration however short the copy: the
     # bytes a Matroska or ASF file states it holds tell what the times cannot.
     if missing := _matroska_bytes_missing(container.name) or _asf_bytes_missing(container.name):
