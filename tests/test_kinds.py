@@ -89,6 +89,13 @@ def test_hide_given_twice_hides_both_and_faces_left_out_are_said(shared_data: Pa
     said = veil(sound, "--hide", "plates", "--voice", "mute", "--dry-run").stderr
     assert "--hide acts on photos, animations and videos only, and there are none among the inputs: not used" in \
         " ".join(said.split())
+    # So do the picture's options (the report showed "pixelate: at most 3 blocks" for a sound file),
+    # each said once (--blocks outside pixelate mode too).
+    said = " ".join(veil(sound, "--voice", "mute", "--mode", "blur", "--blocks", "3", "--color", "white", "--shape",
+                         "box", "--accurate", "--dry-run").stderr.split())
+    assert ("--accurate, --shape, --mode, --color, --blocks act on photos, animations and videos only, and there are "
+            "none among the inputs: not used") in said, said
+    assert "acts with --mode pixelate" not in said
 
 
 def test_a_thin_picture_is_not_enlarged_past_reason_for_text() -> None:

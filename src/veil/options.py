@@ -144,7 +144,8 @@ ACTS_ON = {**dict.fromkeys(("crf", "codec", "preset", "keep_subtitles", "start",
            "salvage": (("video", "image"), "videos and photos"),
            "voice": (("video", "audio"), "videos and sound files"),
            "keep_icc": (("image", "animation"), "photos and animations"),
-           "hide": (("image", "animation", "video"), "photos, animations and videos")}
+           **dict.fromkeys(("hide", "accurate", "shape", "mode", "color", "blocks"),
+                           (("image", "animation", "video"), "photos, animations and videos"))}
 # What the inputs of a kind are called, in a line about them.
 KIND_WORDS = {"image": "photos", "animation": "animations", "audio": "sound files"}
 # Options that act in one redaction mode only (the colour also fills frames that could not be analysed).
@@ -174,7 +175,8 @@ def options_acting_on_nothing(ctx: typer.Context, plan: Plan, kinds: set[str | N
         lines.append(f"{', '.join('--' + name for name in ranged)} act{'' if len(ranged) > 1 else 's'} on videos "
                      f"only: the {' and '.join(others)} among the inputs are searched and redacted whole")
     for name in given_options(ctx, tuple(ACTS_IN_MODE)):
-        if plan.render.mode != (mode := ACTS_IN_MODE[name]):
+        if plan.render.mode != (mode := ACTS_IN_MODE[name]) \
+                and "--" + name not in idle.get(ACTS_ON[name][1], ()):  # said once: it acted on no input
             idle.setdefault(mode, []).append(flag := "--" + name.replace("_", "-"))
             lines.append(f"{flag} acts with --mode {mode} only, and the regions are hidden by {plan.render.mode}: "
                          "not used")
