@@ -348,7 +348,7 @@ def test_a_rerun_knows_its_files_however_their_folder_is_spelled(shared_data, tm
     for spelling in (f"../{tmp_path.name}/in", "link"):
         again = subprocess.run(veil_command(spelling, "--output-dir", "out"), capture_output=True, text=True,
                                env=environment(), cwd=tmp_path, timeout=DEADLINE_S)
-        assert again.returncode == 0 and "(2 already done by an earlier run)" in again.stderr, again.stderr
+        assert again.returncode == 0 and "(2 already done by an earlier run, which hid" in again.stderr, again.stderr
 
 
 def test_an_output_folder_holds_one_output_of_an_input_wherever_a_later_run_names_it(shared_data, tmp_path):
@@ -1337,6 +1337,13 @@ def test_a_resumed_run_counts_each_kind_and_says_when_an_older_record_did_not(sh
     assert faces >= 1
     again = json.loads(run_veil(tmp_path / "in", "--output-dir", out, "--json").stdout)
     assert again["already_done"] == 2 and again["faces"] == faces and again["regions_by_kind"] == {"face": faces}
+    # This run hid none of them: said (it said "2 file(s) (2 already done by an earlier run), N region(s) hidden").
+    assert again["regions_already_done"] == again["regions"] == faces
+    said = run_veil(tmp_path / "in", "--output-dir", out, "--report", tmp_path / "again.json").stderr
+    assert f"(2 already done by an earlier run, which hid {faces} of these regions), {faces} region(s) hidden" in said
+    # Nor does its report describe a redaction (it gave "Voices: ... NOT protected" for two photos).
+    page = (tmp_path / "again.html").read_text()
+    assert "(no file was redacted in this run)" in page and "NOT protected" not in page, page
     lines = (out / MANIFEST).read_text().splitlines()
     older = [json.dumps({k: v for k, v in json.loads(line).items() if k != "regions_by_kind"}) for line in lines]
     (out / MANIFEST).write_text("\n".join(older) + "\n")
@@ -1460,7 +1467,7 @@ def test_a_run_into_a_manifest_another_run_is_writing_to_is_refused_and_writes_n
             assert not (tmp_path / "other").exists() and chosen.read_bytes() == b""
     # Released (as the system releases it when a run ends, killed or not): the next run goes on.
     again = run_veil(tmp_path / "in", "--output-dir", out)
-    assert again.returncode == 0 and "(2 already done by an earlier run)" in again.stderr, again.stderr
+    assert again.returncode == 0 and "(2 already done by an earlier run, which hid" in again.stderr, again.stderr
 
 
 def test_two_real_runs_into_one_folder_one_refused_while_the_other_works(shared_data, tmp_path):

@@ -723,11 +723,14 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], not_written
     by_kind = {kind: sum(r.by_kind.get(kind, 0) for r in results)
                for kind in sorted({k for r in results for k in r.by_kind})} if known else {}
     done = sum(r.already_done for r in results)
+    # A resumed run counts the files an earlier run did from their records: said apart, as this
+    # run hid none of their regions.
+    earlier = sum(r.regions for r in results if r.already_done)
     if as_json:
         return print_json({
             "files": len(results), "failed": len(failed), "skipped": len(skipped), "already_done": done,
             # Regions hidden: faces, and those of every kind (--hide) per kind.
-            "faces": by_kind.get("face", 0) if known else None, "regions": regions,
+            "faces": by_kind.get("face", 0) if known else None, "regions": regions, "regions_already_done": earlier,
             "regions_by_kind": by_kind if known else None,
             "dry_run": dry_run, "seconds": round(seconds, 2),
             "results": [result_json(r) for r in results],
@@ -746,7 +749,7 @@ def print_summary(results: list[FileResult], skipped: list[Skipped], not_written
             err.print(f"veil: skipped {shown(skip.path)}: {skip.reason}")
     if not quiet or failed:
         hidden = "would be hidden (dry run: nothing written)" if dry_run else "hidden"
-        again = f" ({done} already done by an earlier run)" if done else ""
+        again = f" ({done} already done by an earlier run, which hid {earlier} of these regions)" if done else ""
         kinds = f" ({', '.join(counted(kind, count) for kind, count in by_kind.items())})" \
             if set(by_kind) - {"face"} else ""
         err.print(f"{len(results)} file(s){again}, {regions} region(s){kinds} {hidden}, {len(failed)} failed, "

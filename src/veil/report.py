@@ -338,12 +338,14 @@ def render_html(report: dict[str, Any]) -> str:
                       else "NO: the plan was made with another model")]
     if not report["models"]:
         parts.append(row("Models", "none: no detection is recorded in the plan (made by hand)"))
+    # A run that redacted nothing (every file done by an earlier run, or failed) hid nothing either.
+    unused = " (no file was redacted in this run)" if not report["files"] else ""
     parts += [
-        row("Redaction", redaction_text(render)),
+        row("Redaction", redaction_text(render) + unused),
         # Of photos alone, or silent videos, it said "voices in the sound are NOT protected" or "speech
         # muted": there was no sound.
-        row("Voices", "no file has sound" if report["files"] and not any(has_sound(f) for f in report["files"])
-            else VOICE_TEXT[render["voice"]]),
+        row("Voices", "no file was redacted in this run" if unused else "no file has sound"
+            if not any(has_sound(f) for f in report["files"]) else VOICE_TEXT[render["voice"]]),
         row("Encoding", json.dumps(report["settings"]["encoding"], sort_keys=True), code=True),
         row("Settings from this run's command line (not the plan's)", ", ".join(overridden) or "none"),
         *([row("Options given that acted on no file (not used)", ", ".join(report["settings"]["acted_on_nothing"]))]
