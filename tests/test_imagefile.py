@@ -1060,3 +1060,8 @@ def test_a_png_s_text_after_its_picture_is_named_without_decoding_it(tmp_path):
     photo = read_photo(path)
     assert photo.pixels.shape == (40, 60, 3)
     assert sorted(photo.metadata) == ["XMP", "text chunk Author"]
+    # Its time of last change and a program's own chunks, left out, were not named (nor counted).
+    at = data.index(b"IDAT") - 4
+    path.write_bytes(data[:at] + chunk(b"tIME", struct.pack(">HBBBBB", 2026, 5, 6, 7, 8, 9)) + chunk(b"prVt", b"Jane")
+                     + chunk(b"pHYs", struct.pack(">IIB", 2835, 2835, 1)) + data[at:])
+    assert read_photo(path).metadata == ("time of last change (tIME chunk)", "1 other chunk(s)")

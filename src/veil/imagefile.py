@@ -335,18 +335,33 @@ def _jpeg_segment_names(segments: list[tuple[str, bytes]]) -> list[str]:
     return list(dict.fromkeys(names)) + ([f"{others} other application segment(s)"] if others else [])
 
 
+# A PNG's chunks that are its picture, its animation or its colour (a profile is said at render),
+# or are named otherwise (EXIF, text): every other one is named or counted by `_png_text_names`.
+PNG_CHUNKS_SAID = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"bKGD",
+                   b"pHYs", b"hIST", b"sPLT", b"acTL", b"fcTL", b"fdAT", b"cICP", b"mDCv", b"cLLi", b"eXIf",
+                   b"tEXt", b"zTXt", b"iTXt"}
+
+
 def _png_text_names(path: Path) -> list[str]:
     """A PNG's text chunks by keyword, read from the chunk headers and the keyword alone (Pillow's
-    `text` decodes the whole picture again to reach those after it, and refuses a large one)."""
+    `text` decodes the whole picture again to reach those after it, and refuses a large one); its
+    time of last change (tIME), and its other chunks counted (a program's own: their contents are
+    its maker's)."""
     keywords: list[str] = []
+    others: list[bytes] = []
     with contextlib.suppress(OSError):
         for kind, length, file in _png_chunks(path):
             if kind in (b"tEXt", b"zTXt", b"iTXt"):
                 keywords.append(file.read(min(length, 80)).split(b"\0", 1)[0].decode("latin-1"))
+            elif kind not in PNG_CHUNKS_SAID:
+                others.append(kind)
     said = [f"text chunk {key}" for key in keywords if key in PNG_KEYWORDS]
-    others = sum(key not in PNG_KEYWORDS and key != "XML:com.adobe.xmp" for key in keywords)
+    unnamed = sum(key not in PNG_KEYWORDS and key != "XML:com.adobe.xmp" for key in keywords)
     xmp = ["XMP"] if "XML:com.adobe.xmp" in keywords else []
-    return said + xmp + ([f"{others} text chunk(s) of other keywords"] if others else [])
+    changed = ["time of last change (tIME chunk)"] if b"tIME" in others else []
+    rest = sum(kind != b"tIME" for kind in others)
+    return (said + xmp + ([f"{unnamed} text chunk(s) of other keywords"] if unnamed else []) + changed
+            + ([f"{rest} other chunk(s)"] if rest else []))
 
 
 def _orientation(data: bytes | None) -> int:
