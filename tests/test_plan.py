@@ -406,6 +406,17 @@ def test_a_dry_run_of_a_plan_for_a_file_since_changed_fails_as_its_render_would(
     assert not (tmp_path / "out.jpg").exists()
 
 
+def test_a_plan_saved_into_a_folder_not_there_yet_makes_it_as_a_report_does(shared_data, tmp_path):
+    """--save-plan new/plan.json failed after the whole run, naming its lock file
+    ("new/plan.json.veil-lock: No such file or directory"), while --report new/r.json made the folder."""
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    plan_path = tmp_path / "new" / "deeper" / "plan.json"
+    result = veil_subprocess(photo, "--dry-run", "--save-plan", plan_path)
+    assert result.returncode == 0 and "veil-lock" not in result.stderr, result.stderr
+    assert Plan.load(plan_path).media[0].regions
+    assert sorted(p.name for p in plan_path.parent.iterdir()) == ["plan.json"]
+
+
 def test_plan_file_is_compact_and_exact_enough():
     data = sample_plan().to_json()
     boxes = data["media"][1]["regions"][0]["boxes"]

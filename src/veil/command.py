@@ -677,6 +677,9 @@ UNDER_REVIEW = "it is being reviewed by veil review: saved over, the review's ed
 def save_held(plan: Plan, path: Path, overwrite: bool) -> None:
     """Save the plan holding it (`veil.plan_lock`), as a review does all the while it runs."""
     lock = PlanLock()
+    # Its folder made as a report's and a manifest's are (the lock file beside it failed there,
+    # named, after the whole run).
+    real_path(path).parent.mkdir(parents=True, exist_ok=True)
     try:
         lock.take(real_path(path))  # where a file system has no locks, the save goes ahead (a review's did)
     except PlanLocked:
