@@ -902,9 +902,11 @@ def test_the_library_replaces_a_file_only_when_told(shared_data, tmp_path):
     # Never the input, overwrite or not, and the refusal names it (it said only "the output would
     # overwrite the input").
     original = contract.read_bytes()
-    for output in (contract, tmp_path / "link.jpg"):
-        if output != contract:
-            output.symlink_to(contract)
+    (tmp_path / "link.jpg").symlink_to(contract)
+    # A second hard link to it too: refused before detection (it was refused once the photo was
+    # redacted, as a name "replaced or linked while veil worked").
+    os.link(contract, tmp_path / "hard.jpg")
+    for output in (contract, tmp_path / "link.jpg", tmp_path / "hard.jpg"):
         with pytest.raises(ValueError, match=f"^{re.escape(str(contract))}: the output would overwrite the input$"):
             veil.redact_image(contract, output, overwrite=True)
     # A name too long for a file system, named by a file:// URL, is said as a path's is (the

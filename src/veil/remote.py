@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -367,7 +368,13 @@ def same_file(one: Path | Url, other: Path | Url) -> bool:
     it for (memory://b/x.jpg and memory:///b/x.jpg are one file)."""
     one, other = as_local(one), as_local(other)
     if isinstance(one, Path) and isinstance(other, Path):
-        return one.exists() and real_path(one) == real_path(other)
+        if not one.exists():
+            return False
+        # A second hard link to the file is the file too (by its device and inode).
+        with contextlib.suppress(OSError):
+            if os.path.samefile(one, other):
+                return True
+        return real_path(one) == real_path(other)
     if not (isinstance(one, Url) and isinstance(other, Url)):
         return False
     # Each store is opened by the run anyway (the input read, the output written); fsspec keeps one.
