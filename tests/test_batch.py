@@ -813,6 +813,22 @@ def test_a_stopped_runs_json_answer_lists_the_files_it_finished(shared_data, tmp
     assert report.read_text() == "{}"
 
 
+def test_a_run_stopped_before_a_file_was_done_names_no_manifest_it_took_away(shared_data, tmp_path):
+    """A video's run into a new folder, stopped mid-file: the manifest it made, holding no record of
+    a file done, is taken away with the folder, and its report told the user to leave that
+    manifest out when publishing the folder."""
+    (tmp_path / "in").mkdir()
+    shutil.copy(shared_data / "videos" / "with_audio" / "short_hamilton_clip.mp4", tmp_path / "in" / "clip.mp4")
+    out, report = tmp_path / "out", tmp_path / "audit.json"
+    process = start_veil(tmp_path / "in", "--output-dir", out, "--report", report)
+    wait_until(lambda: (out / MANIFEST).exists() and b'"started"' in (out / MANIFEST).read_bytes(), process)
+    process.send_signal(signal.SIGINT)  # a video is abandoned at the first stop
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+    assert process.returncode == 130 and not out.exists(), stderr
+    assert not any("manifest" in note for note in json.loads(report.read_text())["run_notes"]), stderr
+    assert "leave it out when you publish" not in stderr
+
+
 def test_a_run_stopped_before_its_files_says_no_report_was_written(shared_data, tmp_path):
     photos(shared_data, tmp_path / "in", 2)
     process = start_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--report", tmp_path / "audit.json",

@@ -345,6 +345,8 @@ def redact(
     finally:
         if writer is not None:
             writer.close()
+            if writer.removed:  # a stopped run's, before any file was done: no manifest to leave out
+                publish_note = None
     results += finished
     order = {item.source: n for n, item in enumerate(inputs)}
     results.sort(key=lambda r: order[r.source])

@@ -502,6 +502,7 @@ class ManifestWriter:
         # what this made is removed at the close if nothing was recorded (a run refused, say).
         self.made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
         self.records = 0
+        self.removed = False  # `close` took away the file it made, holding no record
         self.unlocked: str | None = None  # why the manifest could not be locked, where it could not
         if not appendable(path):
             # Records appended to someone's photo or notes would change a file veil was not asked
@@ -618,6 +619,7 @@ class ManifestWriter:
         with contextlib.suppress(OSError):
             if not self.records and self.made_file:
                 self.path.unlink()
+                self.removed = True
                 for folder in self.made:  # deepest first
                     folder.rmdir()
         # Every record was flushed as it was appended, and a failure raised there: what a close
