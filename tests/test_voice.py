@@ -1220,6 +1220,11 @@ def test_channels_a_container_names_otherwise_are_said(tmp_path: Path):
     # count alone: "3 channels", said.)
     run = _veil(str(clip), "-o", str(tmp_path / "out.mov"))
     assert run.returncode == 0 and "reads back" not in run.stderr, run.stderr
+    # Mono read back as "1 channels" (Matroska's PCM) is mono on every player: it said "its sound's
+    # mono reads back from the output as 1 channels ... which a player may put on other speakers".
+    _write_tones_video(mono := tmp_path / "mono.mov", "mono")
+    run = _veil(str(mono), "-o", str(tmp_path / "mono.mkv"))
+    assert run.returncode == 0 and "reads back" not in run.stderr, run.stderr
 
 
 def test_no_room_for_the_scratch_check_is_said_as_such_not_as_the_format(tmp_path: Path):

@@ -775,11 +775,15 @@ def channels_read_back(source: av.container.InputContainer, written: Path) -> li
     speakers: each as {"stream": its index in `source`, "given": its layout, "reads_back_as": ...}.
     Output sound streams are in the input's order (`videofile._add_audio`, `audio._open_output`)."""
     with open_local(written) as output:
-        read = [stream.codec_context.layout.name for stream in output.streams.audio]
-    return [{"stream": given.index, "given": given.codec_context.layout.name, "reads_back_as": back}
+        read = [stream.codec_context.layout for stream in output.streams.audio]
+    # A bare count reads as the layout players assume for it (COUNT_LAYOUTS): "1 channels" is
+    # mono, and "2 channels" stereo, on the same speakers.
+    return [{"stream": given.index, "given": given.codec_context.layout.name, "reads_back_as": back.name}
             for given, back in zip(source.streams.audio, read)
-            if back not in (given.codec_context.layout.name, output_layout(given.codec_context.layout),
-                            SURROUNDS_MOVED_BACK.get(given.codec_context.layout.name))]
+            if back.name not in (given.codec_context.layout.name, output_layout(given.codec_context.layout),
+                                 SURROUNDS_MOVED_BACK.get(given.codec_context.layout.name))
+            and not (back.name == f"{back.nb_channels} channels"
+                     and COUNT_LAYOUTS.get(back.nb_channels) == given.codec_context.layout.name)]
 
 
 # The layout FFmpeg's own command line assumes for a bare channel count (av_channel_layout_default).
