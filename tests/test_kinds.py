@@ -368,7 +368,7 @@ def test_plates_in_a_1080p_video_are_looked_for_at_the_frames_full_size(shared_d
         for _ in range(5):
             out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
         out.mux(stream.encode())
-    media = plan_video(source, hide=("plate",))
+    media = plan_video(source, hide=("face", "plate"))
     assert media.detection["passes"][0]["width"] < 1920  # the face detector's size
     assert media.detection["text"]["passes"][0]["input"] == [1920, 1088]
     for frame in range(5):

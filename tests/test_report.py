@@ -264,6 +264,16 @@ def test_the_report_gives_what_the_run_said_of_itself_and_of_a_silent_videos_sou
     assert json.loads(report_path.read_text())["files"][0]["voice"]["treatment"] == "none: it has no sound"
     page = report_path.with_suffix(".html").read_text()
     assert "<th>Voices</th><td>no file has sound</td>" in page and "muted" not in page
+    # A video's faces are not looked for either, as a photo's are not: its report listed both face
+    # detectors (and the person detector's judge) beside "faces are not looked for".
+    report_path = tmp_path / "plates.json"
+    result = CliRunner().invoke(app, [str(silent), "-o", str(tmp_path / "plates.mp4"), "--hide", "plates",
+                                      "--report", str(report_path)])
+    assert result.exit_code == 0 and said in result.output, result.output
+    report = json.loads(report_path.read_text())
+    assert [model["file"] for model in report["models"]] == ["ppocrv6_det_small.onnx"], report["models"]
+    detection = report["files"][0]["detection"]
+    assert detection["faces"] == "not looked for" and "glance" not in detection["sampling"], detection
 
 
 @pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")

@@ -31,7 +31,7 @@ from veil.imagefile import (ICC_NOT_WRITTEN, MAX_PIXELS, ImageError, Photo, deco
                             metadata_names, to_srgb, write_encoded)
 from veil.outputs import atomic_output
 from veil.photo import check_as_planned, file_sha256, still_as_planned
-from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, text_passes
+from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, looks_for_faces, text_passes
 from veil.models import runtime_record
 from veil.people import shot_standing_turns
 from veil.plan import Box, Kind, MediaPlan, RenderSettings, as_stored
@@ -100,7 +100,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     detections: dict[int, list[Box]] = {}
     kinds: dict[Kind, dict[int, list[Box]]] = {kind: {} for kind in hide if kind != "face"}
     people_turns: dict[int, dict[int, float]] = {}  # as a video's (veil.video.Scan)
-    look = "face" in hide or "person" in hide  # people need the faces too (see photo.plan_photo)
+    look = looks_for_faces(hide)
     durations: list[float] = []
     passes = text_passes(profile.name)
     colourless = 0  # frames held to the profile's colourless thresholds (detect_faces judges each)

@@ -151,6 +151,12 @@ def wants_text(hide: tuple[Kind, ...]) -> bool:
     return any(kind in hide for kind in TEXT_KINDS)
 
 
+def looks_for_faces(hide: tuple[Kind, ...]) -> bool:
+    """Whether faces are looked for: where --hide names them, or people (a body for each face
+    whose person the person detector missed)."""
+    return "face" in hide or "person" in hide
+
+
 @dataclass
 class FrameFinds:
     """What `frame_boxes` found in one frame: boxes by kind, and, where people were looked for in

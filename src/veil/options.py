@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from veil.kinds import HIDE_WORDS, parse_hide
+from veil.kinds import HIDE_WORDS, looks_for_faces, parse_hide
 from veil.names import shown
 from veil.plan import (ALL_FILES, CODEC_ENCODERS, MAX_PIXELATE_BLOCKS, X26X_CRF_MAX, Edit, Encoding, Kind, Plan,
                        RenderSettings, now_iso)
@@ -188,7 +188,7 @@ def faces_left_visible(hide: tuple[Kind, ...], kinds: set[str | None]) -> str | 
     """--hide without faces or people, on pictures: their faces are not looked for. Said, since a
     face is what a reader of the output recognises first (README: --hide plates hides plates only).
     With people, faces are looked for, each hidden inside a person's region."""
-    if {"face", "person"} & set(hide) or not kinds & {"image", "animation", "video", None}:
+    if looks_for_faces(hide) or not kinds & {"image", "animation", "video", None}:
         return None
     named = ",".join(word for word, kind in HIDE_WORDS.items() if kind in hide)
     return f"--hide {named}: faces are not looked for, and any not inside those regions are left visible"

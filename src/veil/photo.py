@@ -13,7 +13,7 @@ from veil.detect import (FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_r
                          picture_record)
 from veil.imagefile import (ICC_NOT_WRITTEN, UNHEARD, ImageError, Photo, damage_lines, holds_alpha, holds_profile,
                             read_photo, to_srgb, write_photo)
-from veil.kinds import DEFAULT_HIDE, photo_regions, text_passes
+from veil.kinds import DEFAULT_HIDE, looks_for_faces, photo_regions, text_passes
 from veil.models import runtime_record
 from veil.names import shown
 from veil.outputs import atomic_output
@@ -82,7 +82,7 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
     refuse_unsalvaged(photo.damage_said, salvage, "--salvage writes it as decoded")
     height, width = photo.pixels.shape[:2]
     # People need the faces too: a face whose body the person detector missed still gets one.
-    look = "face" in hide or "person" in hide
+    look = looks_for_faces(hide)
     # A transparent photo is looked at as viewers may show it, too: faces found in any view are hidden.
     pictures, found = faces_as_shown(photo.pixels, profile) if look else ([], [])
     faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(found)]

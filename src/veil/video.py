@@ -41,7 +41,7 @@ from veil.outputs import atomic_output
 from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.motion import CameraPath, camera_motion_record
 from veil.kinds import (DEFAULT_HIDE, ID_PREFIX, TEXT_KINDS, VIDEO_TEXT_PASSES, FrameFinds, frame_boxes, kinds_record,
-                        wants_text)
+                        looks_for_faces, wants_text)
 from veil.people import (TURNS, body_along, body_below, found_people, shared_person_detector, shot_standing_turns,
                           standing_rule_record, standing_turn, turn_weights)
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
@@ -425,10 +425,10 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                                 scan.camera.drift() if FOLLOW_CAMERA and scan.camera else None, standing,
                                 _searched_span(len(scan.times), scan.outside)),
         detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params,
-                                            scan.range_origin),
+                                            scan.range_origin, looks_for_faces(hide)),
                    # The rules above, as they applied: how many searches a dark frame was brightened
                    # for, a frame without colour had its scores raised, a smeared one was squeezed.
-                   "frames_judged": scan.judged.record(), **head_record(),
+                   **({"frames_judged": scan.judged.record(), **head_record()} if looks_for_faces(hide) else {}),
                    # Shots whose people stand up only turned (a clip stored on its side, people lying
                    # down): from the frame that judged so on, searched turned too.
                    **({"standing_search": {**standing_rule_record(), "judged_over": "each shot so far",
@@ -436,7 +436,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                                                          "then_one_every_seconds": JUDGE_EVERY_S},
                                            "searched_turned": [{"sampled_frames": [first, last], "turn": turn}
                                                                for first, last, turn in scan.turned_runs]}}
-                      if sampling.frame.standing_search else {}),
+                      if sampling.frame.standing_search and looks_for_faces(hide) else {}),
                    **({"interlaced_frames": {"count": scan.interlaced, "searched_as": FIELD_SEARCH}}
                       if scan.interlaced else {}),
                    **({"new_pictures": scan.new_pictures} if scan.new_pictures else {}),
@@ -541,13 +541,14 @@ def _kind_tracks(kinds: dict[Kind, dict[int, list[Box]]], frame_count: int, cuts
 
 def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, size: tuple[int, int],
                            params: TrackParams, time_range: tuple[float | None, float | None],
-                           text_params: TrackParams | None = None, file_start: float | None = None) -> dict:
-    """Exactly what pass 1 ran on this video, for the plan and its audit report."""
+                           text_params: TrackParams | None = None, file_start: float | None = None,
+                           faces: bool = True) -> dict:
+    """Exactly what pass 1 ran on this video, for the plan and its audit report; without `faces`
+    (--hide plates or text alone), no face detector ran, and the record names none."""
     profile = sampling.frame
-    return {
+    faces_record = {
         "model": MODEL_NAME,
         "model_sha256": model_sha256(MODEL_NAME),
-        **runtime_record(),
         "profile": profile.name, "applied_to": "video frames, sampled and tracked as below",
         "passes": [{"scale": "whole frame resized", "width": size[0], "height": size[1]}],
         "threshold": profile.threshold,
@@ -555,6 +556,25 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
         "nms_iou": profile.nms_iou,
         **exposure_record(profile),
         **(retina_record(profile) if sampling.retina_every and uses_retina(profile) else {}),
+        # A sampled frame smeared sideways by motion is searched squeezed across too.
+        **streak_record(profile),
+        # Frames too small for an overview get none: the record says so.
+        "overview": ({"longest_side": profile.overview_side, "threshold": sampling.overview_threshold}
+                     if sampling.overview_threshold is not None and overview_scale(profile, *size) is not None
+                     else None),
+    } if faces else {"faces": "not looked for"}
+    faces_sampling = {
+        # CenterFace's scores raised this many times on a frame without colour.
+        "colourless_gain": sampling.colourless_gain, "colourless_spread_below": COLOURLESS_SPREAD,
+        "second_model_every_nth_sampled_frame": sampling.retina_every,
+        # CenterFace alone on the frames between sampled ones, its boxes kept only where no
+        # sampled frame either side has a detection over them.
+        "glance": ({"longest_side": sampling.glance_side, "threshold": sampling.glance_threshold}
+                   if sampling.glance_side and sampling.stride > 1 else None),
+    } if faces else {}
+    return {
+        **faces_record,
+        **runtime_record(),
         # Shots' first and last frames are searched with every view; a frame whose next would leave
         # more than 1 / at_least_per_second seconds unsearched is searched whatever the stride.
         "sampling": {"every_nth_frame": sampling.stride, "at_least_per_second": MIN_DETECTIONS_PER_S,
@@ -564,21 +584,8 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
                      "batch": batch, "batches_at_once": lanes,
                      # The detector's image (its size: passes): longest_side, or min_share of a larger frame's.
                      "longest_side": sampling.side, "min_share": sampling.min_share, "max_side": sampling.max_side,
-                     "max_upscale": MAX_UPSCALE,
-                     # CenterFace's scores raised this many times on a frame without colour.
-                     "colourless_gain": sampling.colourless_gain, "colourless_spread_below": COLOURLESS_SPREAD,
-                     "second_model_every_nth_sampled_frame": sampling.retina_every,
-                     "text_every_nth_sampled_frame": sampling.text_every,
-                     # CenterFace alone on the frames between sampled ones, its boxes kept only where no
-                     # sampled frame either side has a detection over them.
-                     "glance": ({"longest_side": sampling.glance_side, "threshold": sampling.glance_threshold}
-                                if sampling.glance_side and sampling.stride > 1 else None)},
-        # A sampled frame smeared sideways by motion is searched squeezed across too.
-        **streak_record(profile),
-        # Frames too small for an overview get none: the record says so.
-        "overview": ({"longest_side": profile.overview_side, "threshold": sampling.overview_threshold}
-                     if sampling.overview_threshold is not None and overview_scale(profile, *size) is not None
-                     else None),
+                     "max_upscale": MAX_UPSCALE, **faces_sampling,
+                     "text_every_nth_sampled_frame": sampling.text_every},
         "tracking": {**asdict(params), **scene_cuts_record(),
                      # The camera's motion measured on every frame (veil.motion), where it is followed.
                      "camera_motion": camera_motion_record() if FOLLOW_CAMERA else None},
@@ -626,8 +633,11 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
     shot_weights = dict.fromkeys(TURNS, 0.0)
     shot_start: float | None = None  # the time of the shot's first frame sampled
     last_judged: float | None = None  # the time of the shot's last frame judged
+    # Faces are looked for where --hide names them or people (a body for each face); not for plates
+    # or text alone, as in a photo.
+    faces_wanted = looks_for_faces(hide)
     judge = shared_person_detector(lanes[0].threads, len(lanes)) \
-        if sampling.frame.standing_search or "person" in hide else None
+        if (sampling.frame.standing_search and faces_wanted) or "person" in hide else None
     turned_batches: dict[int, list[_Frame]] = {}  # by turn: the frames' sizes differ
     # The frame sampled last, where it was searched turned in this shot: a run of the plan's
     # searched_turned goes on only from it (a shot's sum may stand its people up, then not, then again).
@@ -652,6 +662,8 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
 
     def faces_in_frames(frames: list[_Frame], lane: _Lane, judged: FramesJudged | None = None) -> list[list[Detection]]:
         """The video profile's faces in a batch of same-size frames, by `lane`'s sessions."""
+        if not faces_wanted:
+            return [[] for _ in frames]
         return detect_frames([f.rgb for f in frames], sampling.frame, [f.views for f in frames], batch_size,
                              lane.centerface, lane.retinaface, overview_threshold=sampling.overview_threshold,
                              colourless_gain=sampling.colourless_gain, judged=judged)
@@ -764,7 +776,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
         batch.append(_Frame(index, rgb, views, text, full, people))
         if len(batch) == batch_size:
             flush(batch, detect)
-        standing = standing_turn(shot_weights) if sampling.frame.standing_search else 0
+        standing = standing_turn(shot_weights) if sampling.frame.standing_search and faces_wanted else 0
         if standing:
             search_turned(index, rgb, views, standing)
         last_turned = index if standing else None
@@ -842,7 +854,7 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
                         shot_end = (index, frame, turns)
                 else:
                     shot_end = (index, frame, turns)
-                    if sampling.glance_side:
+                    if sampling.glance_side and faces_wanted:
                         try:
                             glances.append(_Frame(index, _upright_rgb(frame, glance_size, turns, as_field(index, frame)),
                                                    False, False))
