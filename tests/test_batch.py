@@ -1360,6 +1360,7 @@ def test_a_resumed_run_counts_each_kind_and_says_when_an_older_record_did_not(sh
     # Nor does its report describe a redaction (it gave "Voices: ... NOT protected" for two photos).
     page = (tmp_path / "again.html").read_text()
     assert "(no file was redacted in this run)" in page and "NOT protected" not in page, page
+    assert "made by hand" not in page and "none recorded: no file was redacted in this run" in page
     lines = (out / MANIFEST).read_text().splitlines()
     older = [json.dumps({k: v for k, v in json.loads(line).items() if k != "regions_by_kind"}) for line in lines]
     (out / MANIFEST).write_text("\n".join(older) + "\n")

@@ -337,7 +337,8 @@ def render_html(report: dict[str, Any]) -> str:
                   row("Model matches the plan's", "yes" if model["matches_plan"]
                       else "NO: the plan was made with another model")]
     if not report["models"]:
-        parts.append(row("Models", "none: no detection is recorded in the plan (made by hand)"))
+        parts.append(row("Models", "none: no detection is recorded in the plan (made by hand)" if report["files"]
+                         else "none recorded: no file was redacted in this run"))
     # A run that redacted nothing (every file done by an earlier run, or failed) hid nothing either.
     unused = " (no file was redacted in this run)" if not report["files"] else ""
     parts += [
