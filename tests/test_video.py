@@ -29,7 +29,7 @@ import pytest
 from typer.testing import CliRunner
 
 from protection_support import inner_part
-from video_support import damaged, reencode
+from video_support import clip_with_copied_stream, damaged, reencode
 
 from veil.command import app
 from veil.outputs import media_kind
@@ -1426,23 +1426,9 @@ def test_a_cut_file_whose_subtitle_cue_outlasts_its_picture_says_where_the_pictu
     does", and the output (the subtitles left out) ended at 1.2 s."""
     cues = tmp_path / "cues.srt"
     cues.write_text("1\n00:00:00,100 --> 00:00:02,000\nhello there\n")
-    made = tmp_path / "made.mkv"
     noise = np.random.default_rng(3)
-    with av.open(str(cues)) as text, av.open(str(made), "w") as container:
-        video = container.add_stream("libx264", rate=25, options={"crf": "20", "g": "5"})
-        video.width, video.height, video.pix_fmt = 96, 96, "yuv420p"
-        subtitles = container.add_stream_from_template(text.streams.subtitles[0])
-        for packet in text.demux(text.streams.subtitles[0]):
-            if packet.dts is not None:
-                packet.stream = subtitles
-                container.mux(packet)
-        for index in range(75):
-            frame = av.VideoFrame.from_ndarray(noise.integers(0, 256, (96, 96, 3), np.uint8), format="rgb24")
-            frame.pts = index
-            for packet in video.encode(frame):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
+    made = clip_with_copied_stream(tmp_path / "made.mkv", [noise.integers(0, 256, (96, 96, 3), np.uint8) for _ in range(75)],
+                                   cues, "subtitles", {"crf": "20", "g": "5"})
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(made.read_bytes()[:made.stat().st_size * 2 // 5])
     target = tmp_path / "out.mkv"

@@ -27,6 +27,7 @@ from veil.plan import Plan, Region
 from veil.speech import find_speech
 from veil.voice import LOSSLESS_INTO_LOSSY, VoiceEdit, VoicePlan, audio_encoder, encoder_takes, voice_plan
 from speech_support import write_wav
+from video_support import clip_with_copied_stream
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
 UTTERANCE = SPEECH / "librispeech_test-other" / "367" / "367-130732-0001.flac"
@@ -1125,21 +1126,7 @@ def test_a_container_refused_for_the_sound_alone_says_it_is_the_sound(sound: np.
     picture it holds well; the refusal now names the sound, and what it is."""
     twelve = tmp_path / "twelve.wav"
     _write_bare_count_wav(twelve, sound, 12)
-    clip = tmp_path / "twelve.mkv"
-    with av.open(str(twelve)) as source, av.open(str(clip), "w") as out:
-        video = out.add_stream("libx264", rate=25)
-        video.width = video.height = 64
-        video.pix_fmt = "yuv420p"
-        audio = out.add_stream_from_template(source.streams.audio[0])
-        for packet in source.demux(source.streams.audio[0]):
-            if packet.dts is not None:
-                packet.stream = audio
-                out.mux(packet)
-        for i in range(25):
-            picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 128, np.uint8), format="rgb24")
-            picture.pts = i
-            out.mux(video.encode(picture))
-        out.mux(video.encode(None))
+    clip = clip_with_copied_stream(tmp_path / "twelve.mkv", [np.full((64, 64, 3), 128, np.uint8)] * 25, twelve, "audio")
     run = _veil(str(clip), "-o", str(tmp_path / "out.ts"))
     assert run.returncode == 1 and not (tmp_path / "out.ts").exists()
     assert "a .ts file cannot hold this video's sound, pcm_s16le in 12 channels (" in run.stderr, run.stderr

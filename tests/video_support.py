@@ -63,3 +63,25 @@ def clip_of(target: Path, pictures: list[np.ndarray], rate: int = 25, crf: int |
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return target
+
+
+def clip_with_copied_stream(target: Path, pictures: list[np.ndarray], source: Path, kind: str,
+                            options: dict[str, str] | None = None) -> Path:
+    """An H.264 clip of the RGB pictures at 25 fps (x264 `options`), beside the first stream of `kind`
+    ("audio", "subtitles") of the file `source`, its packets copied as they are."""
+    height, width = pictures[0].shape[:2]
+    with av.open(str(source)) as given, av.open(str(target), "w") as container:
+        video = container.add_stream("libx264", rate=25, options=options or {})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        original = getattr(given.streams, kind)[0]
+        copied = container.add_stream_from_template(original)
+        for packet in given.demux(original):
+            if packet.dts is not None:
+                packet.stream = copied
+                container.mux(packet)
+        for index, picture in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts = index
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+    return target
