@@ -373,6 +373,37 @@ def test_rotated_video_keeps_its_rotation_and_faces_are_hidden_upright(tmp_path:
     mapped = upright_to_coded(box, 1, frame.width, frame.height)
     cx, cy = int((mapped.x0 + mapped.x1) / 2), int((mapped.y0 + mapped.y1) / 2)
     assert coded[cy - 2:cy + 2, cx - 2:cx + 2].max() <= 24
+    # A container that cannot state the rotation is refused before any work: a .ts or .avi output
+    # was written turned on its side, unsaid. (.mkv states it.)
+    for suffix in (".ts", ".avi"):
+        refused = CliRunner().invoke(app, [str(source), "-o", str(tmp_path / f"out{suffix}")])
+        assert refused.exit_code == 1 and f"a {suffix} file cannot state this video's rotation (90 degrees" \
+            in refused.output and not (tmp_path / f"out{suffix}").exists(), refused.output
+    render_video(media, BLACK, tmp_path / "out.mkv")
+    assert probe(tmp_path / "out.mkv")["rotation"] == 90
+
+
+def test_a_video_of_non_square_pixels_is_refused_where_its_shape_cannot_be_stated(tmp_path: Path):
+    """VP9 in a .webm output came out with square pixels: an anamorphic recording squeezed, unsaid.
+    Refused before any work; .mp4 keeps the shape."""
+    source = tmp_path / "anamorphic.mp4"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = Fraction(4, 3)
+        for index in range(5):
+            picture = av.VideoFrame.from_ndarray(np.full((64, 96, 3), 40 * index, np.uint8), format="rgb24")
+            picture.pts = index
+            out.mux(stream.encode(picture))
+        out.mux(stream.encode(None))
+    refused = CliRunner().invoke(app, [str(source), "-o", str(tmp_path / "out.webm")])
+    assert refused.exit_code == 1 and "veil cannot yet state this video's pixel shape (4:3" in refused.output, \
+        refused.output
+    assert not (tmp_path / "out.webm").exists()
+    kept = CliRunner().invoke(app, [str(source), "-o", str(tmp_path / "out.mp4")])
+    assert kept.exit_code == 0, kept.output
+    with av.open(str(tmp_path / "out.mp4")) as written:
+        assert written.streams.video[0].sample_aspect_ratio == Fraction(4, 3)
 
 
 def _clip_with_sound(target: Path, codec: str, layout: str, languages: tuple[str | None, ...] = (None,)) -> None:

@@ -1121,6 +1121,41 @@ def test_five_one_sound_with_side_surrounds_goes_into_webm_with_each_channel_kep
     assert run.returncode == 0 and said in " ".join(run.stderr.split()), run.stderr
 
 
+def test_sound_an_edit_list_cuts_away_is_not_copied(tmp_path: Path):
+    """A phone's trim keeps the cut sound in the MP4 and an edit list that skips it: no player plays
+    it, and the search for speech never heard it. Copied, it stayed in an MP4's packets and Matroska
+    played it (a second of a loud tone here, heard in the first second of the output, the picture
+    moved a second later). Only the decoder's pre-roll before the start is kept."""
+    rate, clip = 48000, tmp_path / "trimmed.mp4"
+    cut = (np.arange(3 * rate) < rate) * 0.5 * np.sin(2 * np.pi * 1000 * np.arange(3 * rate) / rate)
+    with av.open(str(clip), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
+        audio = out.add_stream("aac", rate=rate, layout="mono")
+        for index in range(50):
+            picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), index * 4, np.uint8), format="rgb24")
+            picture.pts = index
+            out.mux(video.encode(picture))
+        out.mux(video.encode(None))
+        for at in range(0, 3 * rate, 1024):
+            frame = av.AudioFrame.from_ndarray(cut[None, at:at + 1024].astype(np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = rate, at - rate, Fraction(1, rate)  # the first second before 0
+            out.mux(audio.encode(frame))
+        out.mux(audio.encode(None))
+    assert np.abs(_decode(clip)[0]).max() < 0.05  # as players play it: the tone is cut away
+    for suffix in (".mkv", ".mp4"):
+        target = tmp_path / f"out{suffix}"
+        run = _veil(str(clip), "-o", str(target))
+        assert run.returncode == 0, run.stderr
+        played, _, _, _ = _decode(target)
+        assert (np.abs(played) > 0.05).sum() < 0.06 * rate, suffix  # the pre-roll at most
+        with av.open(str(target)) as written:
+            first = next(p for p in written.demux(written.streams.audio[0]) if p.pts is not None)
+            assert first.pts * first.time_base > -0.08, suffix  # packets ending within 0.05 s of the start
+        with av.open(str(target)) as written:  # the picture moved no more than that either
+            assert float(next(written.decode(video=0)).time) < 0.08, suffix
+
+
 def test_a_container_refused_for_the_sound_alone_says_it_is_the_sound(sound: np.ndarray, tmp_path: Path):
     """Twelve channels of PCM into .ts were refused as "a .ts file cannot hold this video": the
     picture it holds well; the refusal now names the sound, and what it is."""

@@ -63,6 +63,11 @@ CONTAINER_FORMATS = {
 NO_NEGATIVE_TIMES = frozenset({"avi", "flv", "asf", "asf_stream"})
 # FFmpeg's muxers of the ISO base media file format (MP4, MOV and their kin).
 ISO_MEDIA = frozenset({"mp4", "mov", "3gp", "3g2", "psp", "ipod", "ismv", "f4v"})
+# Encoders whose pixel shape Matroska and WebM files do not yet get from veil (they come out square).
+SHAPE_UNSTATED_IN_MATROSKA = frozenset({"libvpx-vp9", "libsvtav1"})
+# Containers that state a display rotation (a display matrix): AVI, MPEG-TS, ASF and FLV do not,
+# and a recording turned so was written turned, unsaid.
+ROTATION_STATED = ISO_MEDIA | {"matroska", "webm"}
 # Containers that keep B-frames' times exactly: an edit list (MP4, MOV; not ISMV's or F4V's
 # muxers), negative times (Matroska), or a clock that starts well after zero (MPEG-TS). H.264 and
 # H.265 are written without B-frames in any other.
@@ -1055,6 +1060,12 @@ class Output:
             packet = decoding_data_only(packet)
             packet.stream = self.copies[index]
             self._from_origin([packet])
+            if packet.stream.type == "audio" and packet.pts is not None and packet.time_base \
+                    and (packet.pts + (packet.duration or 0)) * packet.time_base < -SOUND_PREROLL_S:
+                # Sound an edit list cuts away (a phone's trim): no player plays it from the input,
+                # and a voice there is never searched for speech; copied, it stayed in an MP4's
+                # packets, and Matroska and MPEG-TS, which hold no edit list, played it.
+                return
             if packet.stream.type == "subtitle" and packet.pts is not None and packet.pts < 0:
                 # A cue before the picture and sound begin (`clock_origin`): its part after it, if any.
                 end = packet.pts + (packet.duration or 0)
@@ -1122,6 +1133,11 @@ class Output:
         self.container.close()
 
 
+# How much of a copied sound's packets before its start is kept: the decoder's pre-roll, which it
+# decodes and drops (an encoder's priming, 1024 or 2112 samples of AAC; the packet before the one
+# an edit list's cut falls in, whose samples that one overlaps; an MP3 frame's bit reservoir).
+SOUND_PREROLL_S = 0.05
+
 # A packet of no data is an encoder's last word, side data alone (FLAC's final STREAMINFO: its
 # checksum and length, which Matroska and MP4 write into the header, and no decoder needs): AVI
 # refused it, after all the work, and NUT wrote it as a packet no decoder reads.
@@ -1163,6 +1179,10 @@ def open_output(path: Path, suffix: str, source: av.container.InputContainer,
         why = reason(error) if isinstance(error, av.error.FFmpegError) else error
         raise VideoError(f"cannot write a video {named} ({why}): choose .mp4, .mkv or .mov") from None
     try:
+        if round(rotation) % 360 and out.format.name not in ROTATION_STATED:
+            raise VideoError(f"a {suffix or 'suffix-less'} file cannot state this video's rotation ({round(rotation) % 360}"
+                             " degrees, as a phone records on its side): players would show it turned; choose .mp4, "
+                             ".mkv or .mov")
         stream = _add_video(out, video, rotation, encoding, light,
                             video.codec_context.field_order if fields is None else fields)
         copies, reencode = _add_audio(out, source, voice, salvage) if sound else ({}, {})
@@ -1228,6 +1248,12 @@ def _add_video(out: av.container.OutputContainer, video: av.video.stream.VideoSt
     depth = bit_depth(video)
     # The codec's own name, not its decoder's (AV1 is decoded by libdav1d): an AV1 WebM stays AV1.
     encoder = choose_encoder(out.format.name, cc.codec.canonical_name, depth, encoding)
+    ratio = video.sample_aspect_ratio
+    if ratio and ratio != 1 and encoder in SHAPE_UNSTATED_IN_MATROSKA and out.format.name in ("matroska", "webm"):
+        # Written, its pixels came out square: the picture squeezed or stretched, unsaid.
+        raise VideoError(f"veil cannot yet state this video's pixel shape ({ratio.numerator}:{ratio.denominator}, "
+                         f"an anamorphic recording's) in {encoder} in a {out.format.name.capitalize()} file: players "
+                         "would show it squeezed; choose .mp4 or .mov")
     stream = out.add_stream(encoder, rate=frame_rate(video))
     if encoder == "libx265" and out.format.name in ISO_MEDIA:
         # FFmpeg tags H.265 there 'hev1', which Apple's players (QuickTime, iPhones, Safari)
@@ -1765,9 +1791,10 @@ def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: Vo
     try:
         stream = video_stream(container)
         suffix = target.suffix
+        rotation = first_rotation(source)
         def refusal(suffix: str, sound: bool = True) -> str | None:
             return refusal_to_write(suffix, lambda path: open_output(
-                path, suffix, container, stream, 0, encoding, voice, sound=sound).container, VideoError)
+                path, suffix, container, stream, rotation, encoding, voice, sound=sound).container, VideoError)
 
         why = refusal(suffix)
         if why is not None:
@@ -1778,6 +1805,19 @@ def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: Vo
             raise VideoError(f"a {suffix or 'suffix-less'} file cannot hold {what} ({why}): {advice}")
     finally:
         container.close()
+
+
+def first_rotation(source: Path) -> float:
+    """The display rotation of the video's first frame (degrees); 0 where it cannot be decoded (the
+    render, which decodes it, meets it again)."""
+    probe = open_input(source)
+    try:
+        first = next(probe.decode(video_stream(probe)), None)
+    except (av.error.FFmpegError, VideoError):
+        first = None
+    finally:
+        probe.close()
+    return first.rotation if first is not None else 0
 
 
 def sound_described(container: av.container.InputContainer) -> str:
