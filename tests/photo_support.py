@@ -150,17 +150,43 @@ def assert_no_metadata(path: Path, icc: bytes | None) -> None:
         assert data.endswith(b"\xff\xd9"), f"{path.name} has data after the image"
 
 
-def gray_profile(gamma: float) -> bytes:
-    """A minimal ICC v2 grayscale profile: white point and a gamma tone curve."""
-    def s15(value: float) -> bytes:
-        return struct.pack(">i", round(value * 65536))
+def _s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
 
-    d50 = s15(0.9642) + s15(1.0) + s15(0.8249)
-    tags = [(b"wtpt", b"XYZ \0\0\0\0" + d50), (b"kTRC", b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0")]
+
+def _xyz(x: float, y: float, z: float) -> bytes:
+    return b"XYZ \0\0\0\0" + _s15(x) + _s15(y) + _s15(z)
+
+
+D50 = (0.9642, 1.0, 0.8249)
+
+
+def _icc_profile(space: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """A minimal ICC v2 display profile of colour `space` (b"GRAY", b"RGB ") holding `tags`."""
     at, table, body = 128 + 4 + 12 * len(tags), b"", b""
     for signature, data in tags:
+        data += b"\0" * (-len(data) % 4)
         table += signature + struct.pack(">II", at + len(body), len(data))
         body += data
-    header = (struct.pack(">I", at + len(body)) + b"\0" * 4 + bytes([2, 0x10, 0, 0]) + b"mntrGRAYXYZ " + b"\0" * 12
-              + b"acsp" + b"\0" * 28 + d50 + b"\0" * 48)
+    header = (struct.pack(">I", at + len(body)) + b"\0" * 4 + bytes([2, 0x10, 0, 0]) + b"mntr" + space + b"XYZ "
+              + b"\0" * 12 + b"acsp" + b"\0" * 28 + _xyz(*D50)[8:] + b"\0" * 48)
     return header + struct.pack(">I", len(tags)) + table + body
+
+
+def gray_profile(gamma: float) -> bytes:
+    """A minimal ICC v2 grayscale profile: white point and a gamma tone curve."""
+    return _icc_profile(b"GRAY", [(b"wtpt", _xyz(*D50)),
+                                  (b"kTRC", b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0")])
+
+
+def negative_profile() -> bytes:
+    """An ICC v2 RGB profile with sRGB's colorants and tone curves run backwards: a picture stored
+    as its negative is shown, through it, as the picture."""
+    curve = []
+    for step in range(256):
+        value = 1 - step / 255
+        curve.append(round(65535 * (value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4)))
+    trc = b"curv\0\0\0\0" + struct.pack(">I", len(curve)) + struct.pack(f">{len(curve)}H", *curve)
+    colorants = [(b"rXYZ", _xyz(0.4361, 0.2225, 0.0139)), (b"gXYZ", _xyz(0.3851, 0.7169, 0.0971)),
+                 (b"bXYZ", _xyz(0.1431, 0.0606, 0.7141))]
+    return _icc_profile(b"RGB ", [(b"wtpt", _xyz(*D50)), *colorants, (b"rTRC", trc), (b"gTRC", trc), (b"bTRC", trc)])

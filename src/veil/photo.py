@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -81,13 +82,19 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
     photo = photo or read_photo(path)
     refuse_unsalvaged(photo.damage_said, salvage, "--salvage writes it as decoded")
     height, width = photo.pixels.shape[:2]
+    # The detectors see the colours viewers show, through the photo's colour profile: its stored
+    # values can lie far from them (a picture stored as its negative, its channels swapped, squeezed
+    # into the bright end, each with a profile that shows it as it was), and faces searched for in
+    # the values as stored were missed. The copy is the detectors' alone: the render converts or
+    # keeps the profile as asked.
+    shown = to_srgb(replace(photo, pixels=photo.pixels.copy())).pixels if photo.icc_profile else photo.pixels
     # People need the faces too: a face whose body the person detector missed still gets one.
     look = looks_for_faces(hide)
     # A transparent photo is looked at as viewers may show it, too: faces found in any view are hidden.
-    pictures, found = faces_as_shown(photo.pixels, profile) if look else ([], [])
+    pictures, found = faces_as_shown(shown, profile) if look else ([], [])
     faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(found)]
     picture = pictures[0] if pictures else None
-    others, record = photo_regions(photo.pixels, hide, faces, text_passes(profile.name),
+    others, record = photo_regions(shown, hide, faces, text_passes(profile.name),
                                    [each.people_as_given for each in pictures] or None)
     return MediaPlan(
         path=str(Path(path).absolute()),
