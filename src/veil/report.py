@@ -438,12 +438,12 @@ def voice_summary(voice: dict[str, Any]) -> str:
     if voice["speech_seconds"] is None:
         return "no sound"
     spans = ", ".join(f"{a:g}-{b:g} s" for a, b in voice["segments"]) or "none"
-    if voice["treatment"] == "muted (all sound)":
-        treated = f"all {voice['treated_seconds']:g} s of sound muted, the speech in "
-    elif voice["treatment"] in ("muted", "anonymised"):
-        treated = f"{voice['treated_seconds']:g} s {voice['treatment']} in "
-    else:
+    if not voice["treated_seconds"]:  # nothing treated: the treatment says why
         treated = f"{voice['treatment']}; "
+    elif voice["mode"] == "mute-all":
+        treated = f"all {voice['treated_seconds']:g} s of sound muted, the speech in "
+    else:
+        treated = f"{voice['treated_seconds']:g} s {voice['treatment']} in "
     text = (f"{voice['speech_seconds']:g} s found; {treated}{len(voice['segments'])} "
             f"segment(s): {spans} ({voice['times']})")
     if voice["added_by_reviewer"]:

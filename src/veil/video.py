@@ -417,6 +417,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                           velocity_span=max(params.velocity_span, 2 * interval + 1)) if wants_text(hide) else None
     size = detection_size(*scan.shown, sampling.side_for(*scan.shown))
     standing = shot_standing_turns(scan.people_turns, segments(len(scan.times), scan.cuts))
+    faces = looks_for_faces(hide)
     return MediaPlan(
         path=str(Path(source).absolute()), kind="video", width=scan.width, height=scan.height,
         frame_count=len(scan.times), sha256=sha256 or file_sha256(source),
@@ -425,10 +426,10 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                                 scan.camera.drift() if FOLLOW_CAMERA and scan.camera else None, standing,
                                 _searched_span(len(scan.times), scan.outside)),
         detection={**video_detection_record(sampling, batch, len(lanes), size, params, (start, end), text_params,
-                                            scan.range_origin, looks_for_faces(hide)),
+                                            scan.range_origin, faces),
                    # The rules above, as they applied: how many searches a dark frame was brightened
                    # for, a frame without colour had its scores raised, a smeared one was squeezed.
-                   **({"frames_judged": scan.judged.record(), **head_record()} if looks_for_faces(hide) else {}),
+                   **({"frames_judged": scan.judged.record(), **head_record()} if faces else {}),
                    # Shots whose people stand up only turned (a clip stored on its side, people lying
                    # down): from the frame that judged so on, searched turned too.
                    **({"standing_search": {**standing_rule_record(), "judged_over": "each shot so far",
@@ -436,7 +437,7 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
                                                          "then_one_every_seconds": JUDGE_EVERY_S},
                                            "searched_turned": [{"sampled_frames": [first, last], "turn": turn}
                                                                for first, last, turn in scan.turned_runs]}}
-                      if sampling.frame.standing_search and looks_for_faces(hide) else {}),
+                      if sampling.frame.standing_search and faces else {}),
                    **({"interlaced_frames": {"count": scan.interlaced, "searched_as": FIELD_SEARCH}}
                       if scan.interlaced else {}),
                    **({"new_pictures": scan.new_pictures} if scan.new_pictures else {}),

@@ -1791,7 +1791,7 @@ def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: Vo
     try:
         stream = video_stream(container)
         suffix = target.suffix
-        rotation = first_rotation(source)
+        rotation = first_rotation(container, stream)
         def refusal(suffix: str, sound: bool = True) -> str | None:
             return refusal_to_write(suffix, lambda path: open_output(
                 path, suffix, container, stream, rotation, encoding, voice, sound=sound).container, VideoError)
@@ -1807,16 +1807,13 @@ def check_output_holds(source: Path, target: Path, encoding: Encoding, voice: Vo
         container.close()
 
 
-def first_rotation(source: Path) -> float:
-    """The display rotation of the video's first frame (degrees); 0 where it cannot be decoded (the
-    render, which decodes it, meets it again)."""
-    probe = open_input(source)
+def first_rotation(container: av.container.InputContainer, video: av.video.stream.VideoStream) -> float:
+    """The display rotation of the video's first frame (degrees), decoded from `container`, which
+    is read no further; 0 where it cannot be decoded (the render, which decodes it, meets it again)."""
     try:
-        first = next(probe.decode(video_stream(probe)), None)
-    except (av.error.FFmpegError, VideoError):
+        first = next(container.decode(video), None)
+    except av.error.FFmpegError:
         first = None
-    finally:
-        probe.close()
     return first.rotation if first is not None else 0
 
 

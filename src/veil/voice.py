@@ -825,22 +825,19 @@ def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
     # mute-all silences the whole sound: a segment kept audible is muted all the same.
     kept = [r for r in speech if r.keep_visible and mode != "mute-all"]
     acted_on = [r for r in speech if r not in kept]
-    if mode == "mute-all" and record:
-        treated_seconds = record.get("sound_seconds", sum(r.end - r.start for r in acted_on))  # the whole sound
-    else:
-        treated_seconds = sum(r.end - r.start for r in acted_on) if mode != "keep" else 0.0
+    speech_treated = sum(r.end - r.start for r in acted_on)
     if silent(media) or media.kind in ("image", "animation"):
-        treatment = "none: it has no sound"
+        treatment, treated_seconds = "none: it has no sound", 0.0
     elif not written:
         treatment, treated_seconds = "none: no output was written", 0.0
     elif mode == "keep":
-        treatment = "not protected"
-    elif mode == "mute-all":
-        treatment = "muted (all sound)"
+        treatment, treated_seconds = "not protected", 0.0
+    elif mode == "mute-all":  # the whole sound
+        treatment, treated_seconds = "muted (all sound)", (record or {}).get("sound_seconds", speech_treated)
     elif not acted_on:
-        treatment = "none: every segment kept audible" if speech else "none: no speech found"
+        treatment, treated_seconds = ("none: every segment kept audible" if speech else "none: no speech found"), 0.0
     else:
-        treatment = {"mute": "muted", "anonymise": "anonymised"}[mode]
+        treatment, treated_seconds = {"mute": "muted", "anonymise": "anonymised"}[mode], speech_treated
     # The plan's segments are seconds from the sound's first sample; an auditor checks them in a
     # player, which counts from the file's start, where a video's sound may start seconds later.
     origin = (record or {}).get("sound_origin", 0.0) - media.file_start() if media.kind == "video" else 0.0
