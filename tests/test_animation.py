@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import av
@@ -266,6 +268,29 @@ def test_an_animations_colour_profile_is_converted_or_kept_like_a_photos(shared_
     assert run.returncode == 0 and run.stderr == "", run.stderr
     with Image.open(tmp_path / "grey.png") as image:
         assert "icc_profile" not in image.info and image.n_frames == FRAMES
+
+
+def test_an_apng_is_read_in_the_primaries_its_chrm_chunk_names(walking_gif, tmp_path):
+    """An APNG stored with red and blue swapped and a cHRM chunk that swaps them back, as a PNG
+    photo's (test_imagefile): its frames were searched and written as stored."""
+    with Image.open(walking_gif[0]) as gif:
+        frames = [frame.convert("RGB") for frame in ImageSequence.Iterator(gif)]
+    stored = io.BytesIO()
+    swapped = [Image.fromarray(np.ascontiguousarray(np.asarray(frame)[:, :, ::-1])) for frame in frames]
+    swapped[0].save(stored, format="PNG", save_all=True, append_images=swapped[1:], duration=100)
+    chunk = b"cHRM" + struct.pack(">8I", 31270, 32900, 15000, 6000, 30000, 60000, 64000, 33000)  # red and blue swapped
+    data = stored.getvalue()
+    source = tmp_path / "swapped.png"
+    source.write_bytes(data[:33] + struct.pack(">I", 32) + chunk + struct.pack(">I", zlib.crc32(chunk)) + data[33:])
+    out = tmp_path / "out.png"
+    run = subprocess.run([sys.executable, "-m", "veil", str(source), "-o", str(out), "-q"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    with Image.open(out) as image:
+        assert "chromaticity" not in image.info
+        image.seek(image.n_frames - 1)
+        written = np.asarray(image.convert("RGB"))
+    assert np.mean(np.all(np.abs(written.astype(int) - np.asarray(frames[-1])) <= 2, axis=-1)) > 0.9  # but the face
 
 
 def test_an_apngs_fallback_image_stays_outside_its_animation(shared_data, tmp_path):

@@ -820,6 +820,57 @@ def test_a_png_gamma_is_applied_to_its_values(tmp_path):
         assert np.abs(shown - expected).max() <= 1, (gamma, srgb)
 
 
+def with_chunks(data: bytes, *chunks: bytes) -> bytes:
+    """A PNG's bytes with these chunks just after its header (where colour chunks stand)."""
+    return data[:8 + 25] + b"".join(chunks) + data[8 + 25:]
+
+
+def chrm_chunk(white, red, green, blue) -> bytes:
+    return png_chunk(b"cHRM", struct.pack(">8I", *(round(v * 100000) for xy in (white, red, green, blue) for v in xy)))
+
+
+SRGB_WHITE, SRGB_RED, SRGB_GREEN, SRGB_BLUE = (0.3127, 0.329), (0.64, 0.33), (0.3, 0.6), (0.15, 0.06)
+
+
+def test_a_png_is_searched_and_written_in_the_primaries_its_chrm_chunk_names(shared_data, tmp_path):
+    """A PNG stored with its red and blue swapped, and a cHRM chunk that swaps them back: Chrome
+    and Firefox show the photo as it was. veil searched and wrote the stored values (an attack
+    left one face of 150 px visible so). A cHRM of sRGB's own primaries changes nothing, nor does
+    one beside an sRGB chunk, which viewers follow instead."""
+    pixels = np.asarray(Image.open(shared_data / TWO_PEOPLE).convert("RGB"))
+    stored = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels[:, :, ::-1])).save(stored, format="PNG")
+    swapped_back = chrm_chunk(SRGB_WHITE, SRGB_BLUE, SRGB_GREEN, SRGB_RED)
+    gamma = png_chunk(b"gAMA", struct.pack(">I", 45455))
+    path = tmp_path / "swapped.png"
+    path.write_bytes(with_chunks(stored.getvalue(), gamma, swapped_back))
+    photo = read_photo(path)
+    assert np.abs(photo.pixels.astype(int) - pixels).max() <= 2
+    assert photo.colour_box_converted == "the PNG's cHRM chunk's"
+    faces = [r.boxes[0] for r in plan_photo(shared_data / TWO_PEOPLE).regions]
+    found = plan_photo(path)
+    assert [r.boxes[0] for r in found.regions] == faces
+    out = tmp_path / "out.png"
+    render_photo(found, RenderSettings(color=(255, 0, 255)), out)
+    with Image.open(out) as written:
+        assert "chromaticity" not in written.info and "gamma" not in written.info
+    shown = rgb_of(out)
+    kept = ~(shown == (255, 0, 255)).all(axis=2)
+    assert kept.mean() > 0.5 and np.abs(shown[kept].astype(int) - pixels[kept]).max() <= 2
+    for box in faces:
+        inner = shown[int(box.y0 + 0.3 * box.height):int(box.y1 - 0.3 * box.height),
+                      int(box.x0 + 0.3 * box.width):int(box.x1 - 0.3 * box.width)]
+        assert share_near(inner, (255, 0, 255), 8) > 0.95, box
+
+    for chunks in ((gamma, chrm_chunk(SRGB_WHITE, SRGB_RED, SRGB_GREEN, SRGB_BLUE)),
+                   (png_chunk(b"sRGB", b"\0"), swapped_back)):
+        plain = io.BytesIO()
+        Image.fromarray(pixels).save(plain, format="PNG")
+        path.write_bytes(with_chunks(plain.getvalue(), *chunks))
+        photo = read_photo(path)
+        assert np.abs(photo.pixels.astype(int) - pixels).max() <= 1 and photo.colour_box_converted is None
+
+
 def test_a_jpeg_s_end_is_found_past_stray_bytes_and_not_in_a_cut_file(shared_data):
     """A motion photo's video is found after the JPEG's end: stray bytes before a marker (which
     decoders pass over) do not hide it, and a file cut short has no end."""

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+from fractions import Fraction
 from typing import Any
 from pathlib import Path
 
@@ -1173,6 +1174,37 @@ def test_a_drawn_box_reaching_past_the_edge_is_followed_whole(client: TestClient
         assert y1 - y0 >= 100 and y0 <= -40 + 10, (frame, [x0, y0, x1, y1])
 
 
+def test_a_box_as_tall_or_wide_as_the_frame_is_followed(client: TestClient, session: ReviewSession):
+    """A close-up's head box, taller than the frame, or one drawn edge to edge: OpenCV's tracker
+    found nothing to learn from round it, and Follow answered a server error with a traceback."""
+    video = session.plan.media[1]
+    for box in ([200, -20, 300, video.height + 20], [0, 40, video.width, 110]):
+        region = client.post("/api/media/1/regions", json={"frame": 20, "box": box}).json()["region"]
+        followed = client.post(f"/api/media/1/regions/{region}/extend", json={"start": 20, "end": 23})
+        assert followed.status_code == 200 and followed.json()["added"] == 3, followed.text
+        for frame, (x0, y0, x1, y1) in boxes(saved(session), 1, region).items():
+            assert x1 - x0 >= box[2] - box[0] - 1 and y1 - y0 >= min(box[3], video.height) - max(box[1], 0) - 1, frame
+
+
+def test_a_plan_changed_on_disk_during_the_review_is_neither_saved_over_nor_exported_without(
+        client: TestClient, session: ReviewSession, tmp_path: Path):
+    """A face added to the plan file by hand while the review ran: the page's next edit saved over
+    it, unsaid, and the export left the face visible."""
+    assert client.post("/api/media/0/regions/f1/delete", json={}).status_code == 200
+    on_disk = json.loads(session.plan_path.read_text())
+    on_disk["media"][0]["regions"].append({"id": "hand1", "source": "reviewer", "shape": "box", "kind": "face",
+                                           "boxes": {"0": {"x0": 10, "y0": 10, "x1": 60, "y1": 70}}})
+    session.plan_path.write_text(json.dumps(on_disk))
+    edited = client.post("/api/media/0/regions", json={"frame": 0, "box": [100, 100, 150, 160]})
+    assert edited.status_code == 507 and "was changed outside this review" in edited.json()["error"], edited.text
+    assert "this change is made here but not saved" in edited.json()["error"]
+    assert json.loads(session.plan_path.read_text()) == on_disk  # the hand's change stands
+    exported = client.post("/api/export", json={})
+    assert exported.status_code == 507 and "nothing was exported" in exported.json()["error"], exported.text
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert json.loads(session.plan_path.read_text()) == on_disk
+
+
 def test_undo_and_redo(client: TestClient, session: ReviewSession):
     original = saved(session).to_json()["media"]
     client.post("/api/media/0/regions/f1/delete", json={})
@@ -1734,6 +1766,36 @@ def test_frames_reached_by_seeking_are_the_frames_stepped_to():
     for index in range(len(stepped) - 1, 0, -9):  # backwards: every frame a seek
         frames = VideoFrames(media)
         assert np.array_equal(frames.frame(index), stepped[index][1]), index
+
+
+def numbered_clip(path: Path, count: int, time_ms) -> None:
+    """A clip whose frame n is a flat grey of level 8 * n, timed `time_ms(n)` (a bare stream: untimed)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"g": "10", "bf": "2"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)
+        for n in range(count):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 8 * n, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = time_ms(n), Fraction(1, 1000)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+@pytest.mark.parametrize("name", ["dashcam.h264", "same_time.mkv"])
+def test_every_frame_of_a_bare_stream_or_of_two_at_one_time_is_shown_as_itself(tmp_path: Path, name: str):
+    """A bare .h264 cannot seek: every frame of one answered a server error with a traceback. Two
+    frames at one time (the second at the first's): the second was never shown, and the first was
+    shown with the second's picture once it had been asked for."""
+    from veil.review.frames import VideoFrames
+    from veil.video import plan_video
+
+    clip = tmp_path / name
+    numbered_clip(clip, 30, lambda n: 40 * n - 40 * (n >= 12))  # frame 12 at frame 11's time
+    media = plan_video(clip)
+    assert media.frame_count == 30
+    frames = VideoFrames(media)
+    for index in [29, 0, 12, 11, 12, 13, 5, 28, 11, 3, 12, 1]:
+        assert abs(int(frames.frame(index).mean()) - 8 * index) <= 3, index
 
 
 def test_a_damaged_photo_planned_without_salvage_is_refused_when_the_review_opens(tmp_path: Path):

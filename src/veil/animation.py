@@ -28,7 +28,7 @@ from PIL import Image, ImageSequence
 
 from veil.detect import FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency
 from veil.imagefile import (ICC_NOT_WRITTEN, MAX_PIXELS, ImageError, Photo, decoding_errors, exif_bytes, fitting_profile,
-                            metadata_names, to_srgb, write_encoded)
+                            from_png_colour, metadata_names, png_colour_chunks, to_srgb, write_encoded)
 from veil.outputs import atomic_output
 from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, looks_for_faces, text_passes
@@ -53,12 +53,16 @@ def animation_frames(path: Path, srgb: bool = True) -> Iterator[tuple[np.ndarray
             if image.width * image.height * getattr(image, "n_frames", 1) > MAX_PIXELS:
                 raise ImageError(f"larger than {MAX_PIXELS // 1_000_000} megapixels in all its frames")
             icc = image.info.get("icc_profile") if srgb else None
+            # An APNG's gAMA and cHRM, as a PNG photo's (outputs carry neither).
+            gamma, chromaticity = png_colour_chunks(image.info) if image.format == "PNG" else (None, None)
             for frame in ImageSequence.Iterator(image):
                 pixels = np.array(frame.convert("RGBA") if frame.has_transparency_data else frame.convert("RGB"))
                 if pixels.shape[2] == 4 and transparency(pixels) is None:
                     pixels = np.ascontiguousarray(pixels[:, :, :3])
                 if icc:
                     pixels = to_srgb(Photo(pixels, fitting_profile(icc, pixels), image.format or "")).pixels
+                elif gamma or chromaticity:
+                    from_png_colour(pixels, gamma, chromaticity)
                 yield pixels, float(frame.info.get("duration") or 0)
 
 

@@ -821,8 +821,7 @@ def read_photo(path: Path) -> Photo:
                 image.seek(0)
             icc = image.info.get("icc_profile")
             profile_in_file = bool(icc)
-            # A PNG's gAMA counts only without a profile or an sRGB chunk, as in viewers.
-            gamma = image.info.get("gamma") if fmt == "PNG" and not icc and "srgb" not in image.info else None
+            gamma, chromaticity = png_colour_chunks(image.info) if fmt == "PNG" else (None, None)
             if fmt == "HEIF" and not _heif_extents_present(path):
                 raise ImageError("cannot decode image (image data missing: the file is truncated or damaged)")
             messages: list[str] = []
@@ -866,8 +865,8 @@ def read_photo(path: Path) -> Photo:
     converted = None
     if nclx and not hdr and not icc:  # an ICC profile describes the pixels instead: to_srgb converts them
         converted = _to_bt709_primaries(pixels, nclx.get("color_primaries"))
-    if gamma:
-        _from_png_gamma(pixels, gamma)
+    if gamma or chromaticity:
+        converted = from_png_colour(pixels, gamma, chromaticity)
     video, after = _after_picture(path, fmt)
     profile = fitting_profile(icc, pixels)
     if profile_in_file and profile is None:  # (a fitting one is named where it is not kept: photo.render_photo)
@@ -967,20 +966,85 @@ def _to_bt709_primaries(pixels: np.ndarray, primaries: int | None) -> str | None
     matrix = TO_BT709.get(primaries) if pixels.ndim == 3 else None
     if matrix is None:
         return None
+    _convert_linear(pixels, _srgb_to_linear(np.iinfo(pixels.dtype).max), matrix)
+    return PRIMARY_NAMES[primaries]
+
+
+def _convert_linear(pixels: np.ndarray, linear: np.ndarray, matrix: np.ndarray) -> None:
+    """A colour picture's values taken to linear light through the table `linear` (a value per
+    code), converted by `matrix` to sRGB's primaries and coded with sRGB's curve, in place, a
+    band at a time."""
     peak = np.iinfo(pixels.dtype).max
-    linear = _srgb_to_linear(peak)
     rows = max(1, STRIP_PIXELS // pixels.shape[1])
     for top in range(0, pixels.shape[0], rows):
         band = pixels[top : top + rows, :, :3]
         light = np.clip(cv2.transform(linear[band], matrix), 0, 1)
         coded = np.where(light <= 0.0031308, light * 12.92, 1.055 * light ** (1 / 2.4) - 0.055)
         band[...] = np.rint(coded * peak)
-    return PRIMARY_NAMES[primaries]
 
 
 # The exponent a gAMA chunk's value times this gives is the one from its values to sRGB's, near
 # enough: sRGB's curve is close to a 2.2 power.
 DISPLAY_GAMMA = 2.2
+
+
+# sRGB's (BT.709's) chromaticities as a PNG's cHRM chunk lists them: white, red, green, blue (x, y).
+SRGB_CHROMATICITY = (0.3127, 0.329, 0.64, 0.33, 0.3, 0.6, 0.15, 0.06)
+# Bradford's cone response: a white point is adapted to another in this space (as colour managers do).
+BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+CHRM_CONVERTED = "the PNG's cHRM chunk's"
+
+
+def png_colour_chunks(info: dict) -> tuple[float | None, tuple[float, ...] | None]:
+    """A PNG's gAMA value and cHRM chromaticities, where they describe its colours: not beside a
+    profile or an sRGB chunk, which viewers follow instead."""
+    if info.get("icc_profile") or "srgb" in info:
+        return None, None
+    return info.get("gamma"), info.get("chromaticity")
+
+
+def _rgb_to_xyz(chromaticity: tuple[float, ...]) -> np.ndarray | None:
+    """The matrix from linear RGB in these primaries to XYZ (white at Y = 1); None where the
+    chromaticities make none (a y of zero, primaries in a line), which viewers pass over too."""
+    values = np.array(chromaticity, float)
+    if values.shape != (8,) or not np.isfinite(values).all() or (values[1::2] <= 0).any():
+        return None
+    x, y = values[0::2], values[1::2]
+    xyz = np.stack([x / y, np.ones(4), (1 - x - y) / y])  # white, red, green, blue as columns
+    if abs(np.linalg.det(xyz[:, 1:])) < 1e-6:
+        return None
+    return xyz[:, 1:] * np.linalg.solve(xyz[:, 1:], xyz[:, 0])
+
+
+def _chrm_to_srgb(chromaticity: tuple[float, ...]) -> np.ndarray | None:
+    """Linear light in a cHRM chunk's primaries to linear sRGB light, its white adapted to sRGB's
+    (Bradford); None where the chunk makes no matrix or names sRGB's own primaries."""
+    source, srgb = _rgb_to_xyz(chromaticity), _rgb_to_xyz(SRGB_CHROMATICITY)
+    if source is None:
+        return None
+    cones_from, cones_to = BRADFORD @ source.sum(axis=1), BRADFORD @ srgb.sum(axis=1)  # the two whites
+    adapt = np.linalg.inv(BRADFORD) @ np.diag(cones_to / cones_from) @ BRADFORD
+    matrix = np.linalg.inv(srgb) @ adapt @ source
+    return None if np.allclose(matrix, np.eye(3), atol=2e-3) else matrix.astype(np.float32)
+
+
+def from_png_colour(pixels: np.ndarray, gamma: float | None, chromaticity: tuple[float, ...] | None) -> str | None:
+    """A PNG's gAMA and cHRM chunks applied to its colour values in place, as Skia (Chrome) and
+    Firefox apply them: values decoded by the gAMA's exponent (sRGB's curve where there is none),
+    the primaries converted to sRGB's and coded as sRGB. Outputs carry neither chunk, and a picture
+    stored in other primaries (its channels swapped, say) would be searched and written as stored.
+    What was converted, for the plan, where the primaries were; else None."""
+    matrix = _chrm_to_srgb(chromaticity) if chromaticity and pixels.ndim == 3 else None
+    if matrix is None:
+        if gamma:
+            _from_png_gamma(pixels, gamma)
+        return None
+    peak = np.iinfo(pixels.dtype).max
+    # A gAMA of about 1/2.2 is taken as sRGB's curve, as where it stands alone (`_from_png_gamma`).
+    srgb_curve = gamma is None or abs(gamma * DISPLAY_GAMMA - 1) < 0.01
+    linear = _srgb_to_linear(peak) if srgb_curve else ((np.arange(peak + 1) / peak) ** (1 / gamma)).astype(np.float32)
+    _convert_linear(pixels, linear, matrix)
+    return CHRM_CONVERTED
 
 
 def _from_png_gamma(pixels: np.ndarray, gamma: float) -> None:

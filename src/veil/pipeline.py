@@ -430,6 +430,9 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
     if stream.get("stereo_3d_not_written"):
         found.append(Note(f"its stereoscopic 3D signalling (two views in one picture) {was} left out: a 3D player "
                           "or headset shows the output as one flat picture holding both views", warning=True))
+    if stream.get("closed_captions_not_written"):
+        found.append(Note(f"its closed captions (CEA-608/708 text carried in the video, which can name people or "
+                          f"hold a transcript) {were} left out", warning=True))
     if covers := stream.get("cover_pictures_not_written"):
         found.append(Note(f"its {covers} cover picture(s) {were} left out", warning=True))
     if attached := stream.get("attachments_not_written"):

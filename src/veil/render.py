@@ -244,6 +244,27 @@ def _draw_largest_first(colour: np.ndarray, boxes: list[tuple[Region, Box]], set
                 _paint(patch, _shaded(_blurred(patch, box), shade, patch.dtype), fresh)
 
 
+# Regions in a frame beyond which their union is drawn as runs over the whole frame (`_hidden_bands`)
+# rather than region by region: per region, numpy's call overhead outweighs a face-sized mask.
+CROWD_REGIONS = 128
+
+
+def drawn_mask(boxes: Iterable[tuple[Region, Box]], height: int, width: int) -> np.ndarray:
+    """Every pixel `redact_frame` draws over for these boxes (but under `cover_all`), in any mode,
+    as a boolean mask of the frame."""
+    shaped = [(drawn_shape(region.kind, region.shape), box) for region, box in boxes]
+    mask = np.zeros((height, width), bool)
+    if len(shaped) > CROWD_REGIONS:
+        for top, hidden in _hidden_bands(shaped, height, width):
+            mask[top:top + len(hidden)] = hidden
+        return mask
+    for shape, box in shaped:  # a few regions: their rectangles alone, not every row of the frame
+        if found := region_mask(shape, box, height, width):
+            rows, cols, inside = found
+            mask[rows, cols] |= inside
+    return mask
+
+
 # Rows of the frame drawn at a time by fill: small beside a huge photo, few for a video frame;
 # fewer for a very wide photo, so a band's run sums (8 bytes a pixel) stay within BAND_PIXELS.
 BAND_ROWS = 256

@@ -46,7 +46,7 @@ from veil.people import (TURNS, body_along, body_below, found_people, shared_per
                           standing_rule_record, standing_turn, turn_weights)
 from veil.plan import Box, Kind, MediaPlan, Region, RenderSettings
 from veil.regions import head_box, head_record
-from veil.render import redact_frame, region_mask
+from veil.render import drawn_mask, redact_frame
 from veil.tonemap import TRC_PQ, frame_rgb, tone_map_record
 from veil.shots import Look, SceneCuts
 from veil.shots import record as scene_cuts_record
@@ -235,11 +235,18 @@ def shown_size(stream: av.video.stream.VideoStream, frame: av.VideoFrame, turns:
     players show it, since squeezed 2:1 its plates and faces are half as wide and were missed;
     their boxes are scaled back. The container's ratio comes first, as players take it (`-aspect`
     when re-muxing sets only that one). Pixels taller than wide are searched as stored: squeezing
-    would shrink what a frame grab or an editor that ignores the ratio shows whole."""
+    would shrink what a frame grab or an editor that ignores the ratio shows whole.
+
+    Turned a quarter, a stored pixel's width runs down the upright picture: pixels wider than tall
+    stretch its height, as players show it; pixels taller than wide are wide once upright, and
+    stretch its width (searched as stored, its faces were twice as tall as shown, and missed)."""
     ratio = next((r for r in (stream.sample_aspect_ratio, stream.codec_context.sample_aspect_ratio)
                   if r is not None and r > 0), None) or 1
-    width = round(frame.width * min(ratio, MAX_PIXEL_STRETCH)) if ratio > 1 else frame.width
-    return (width, frame.height) if turns % 2 == 0 else (frame.height, width)
+    stretched = round(frame.width * min(ratio, MAX_PIXEL_STRETCH)) if ratio > 1 else frame.width
+    if turns % 2 == 0:
+        return stretched, frame.height
+    across = round(frame.height * min(1 / ratio, MAX_PIXEL_STRETCH)) if ratio < 1 else frame.height
+    return across, stretched
 
 
 def _size_change(first: tuple[int, int, int], frame: av.VideoFrame, turns: int, index: int) -> VideoError:
@@ -287,6 +294,7 @@ class _Scan:
     # Whether a frame's alpha plane lets anything show through: an opaque one, left out, changes nothing.
     see_through: bool = False
     stereo: bool = False  # a frame says it holds two views (stereoscopic 3D), which the output does not say
+    captions: bool = False  # a frame carries closed captions (CEA-608/708), which the output does not
     woven_from: int | None = None  # the first frame seen woven though not marked interlaced (looks_woven)
     woven: int = 0  # frames from it on, not marked interlaced: their detectors see one field too
     shown: tuple[int, int] = (0, 0)  # upright, as the detectors see it (`shown_size`)
@@ -402,6 +410,8 @@ def plan_video(source: Path, profile: DetectionProfile = FAST, show_progress: bo
     if beside["transparency_not_written"] and stream.metadata.get("alpha_mode") != "1" and not scan.see_through:
         beside["transparency_not_written"] = 0  # an alpha plane every frame holds opaque (a GIF or PNG in a .mov)
     beside["stereo_3d_not_written"] = int(beside["stereo_3d_not_written"] or scan.stereo)
+    if scan.captions:
+        beside["closed_captions_not_written"] = 1
     if only_range and not scan.inside:
         raise VideoError(f"no frame lies between {start or 0:g} s and "
                          f"{'the end' if end is None else f'{end:g} s'} of the video")
@@ -822,8 +832,9 @@ def _scan(container, stream, sampling: VideoDetection, batch_size: int,
             scan.camera.add_frame(frame, turns, cut)
             scan.interlaced += frame.interlaced_frame
             scan.see_through = scan.see_through or see_through(frame)
-            scan.stereo = scan.stereo or any(entry.type == av.sidedata.sidedata.Type.STEREO3D
-                                             for entry in frame_side_data(frame))
+            carried = {entry.type for entry in frame_side_data(frame)}
+            scan.stereo = scan.stereo or av.sidedata.sidedata.Type.STEREO3D in carried
+            scan.captions = scan.captions or av.sidedata.sidedata.Type.A53_CC in carried
             scan.tone_mapped += frame.color_trc in DETECTORS_TONE_MAP
             if frame.time is not None and (scan.origin is None or frame.time < scan.origin):
                 scan.origin = frame.time
@@ -1042,22 +1053,18 @@ def _check_time(media: MediaPlan, frame: av.VideoFrame, index: int) -> None:
                          f"not at {media.frame_times[index]:.3f} s as planned: nothing was written; plan it again")
 
 
-def _window(box: Box, height: int, width: int) -> tuple[slice, slice] | None:
-    """The rectangle of pixels a box's drawing can touch, whatever its shape and mode."""
-    found = region_mask("box", box, height, width)
-    return None if found is None else found[:2]
-
-
-def _keep_outside_windows(original: av.VideoFrame, new: av.VideoFrame,
-                          windows: list[tuple[slice, slice] | None]) -> None:
-    """Put the original frame's samples back into `new` wherever no box drew.
+def _keep_undrawn(original: av.VideoFrame, new: av.VideoFrame, drawn: np.ndarray) -> None:
+    """Put the original frame's samples back into `new` wherever nothing was drawn (`drawn`: the
+    frame's pixels drawn over, `render.drawn_mask`).
 
     The trip through RGB and back is not exact: in 8-bit 4:2:0 it left the whole frame a little
     darker with its hues shifted, and edges of strong colour far more, on every frame that had a
-    face in it (so the picture also flickered where a face came and went). Only planar YUV or RGB
-    layouts are put back, plane by plane (a palette's indices would point into the new palette). A
-    chroma plane's window is widened by one sample each way: interlaced 4:2:0 and the chroma's
-    siting draw a hidden pixel's colour from a neighbouring sample.
+    face in it (so the picture also flickered where a face came and went; kept only outside each
+    region's rectangle, the rectangle round each ellipse came out about a level darker). Only
+    planar YUV or RGB layouts are put back, plane by plane (a palette's indices would point into
+    the new palette). A subsampled chroma sample is taken from `new` where any pixel it covers
+    was drawn, and one sample further each way it is subsampled: interlaced 4:2:0 and the
+    chroma's siting draw a hidden pixel's colour from a neighbouring sample.
     """
     layout = original.format
     if not layout.is_planar or layout.has_palette or layout.is_bayer or layout.is_bit_stream:
@@ -1066,13 +1073,17 @@ def _keep_outside_windows(original: av.VideoFrame, new: av.VideoFrame,
         unit = sum(-(-component.bits // 8) for component in layout.components if component.plane == index)
         before, after = _plane_bytes(original.planes[index], unit), _plane_bytes(plane, unit)
         across, down = round(new.width / plane.width), round(new.height / plane.height)
-        margin_x, margin_y = int(across > 1), int(down > 1)
-        redrawn = np.zeros((plane.height, plane.width * unit), bool)
-        for rows, cols in filter(None, windows):
-            top, bottom = max(0, rows.start // down - margin_y), min(plane.height, -(-rows.stop // down) + margin_y)
-            left, right = max(0, cols.start // across - margin_x), min(plane.width, -(-cols.stop // across) + margin_x)
-            redrawn[top:bottom, left * unit:right * unit] = True
-        np.copyto(after, before, where=~redrawn)
+        redrawn = drawn
+        if across > 1 or down > 1:
+            padded = np.zeros((plane.height * down, plane.width * across), bool)
+            padded[:min(drawn.shape[0], padded.shape[0]), :min(drawn.shape[1], padded.shape[1])] = \
+                drawn[:padded.shape[0], :padded.shape[1]]
+            covered = np.zeros((plane.height, plane.width), bool)
+            for row, column in np.ndindex(down, across):  # (numpy's any over a reshaped block is slow)
+                covered |= padded[row::down, column::across]
+            near = np.ones((1 + 2 * (down > 1), 1 + 2 * (across > 1)), np.uint8)
+            redrawn = cv2.dilate(covered.view(np.uint8), near).astype(bool)
+        np.copyto(after, before, where=~np.repeat(redrawn, unit, axis=1) if unit > 1 else ~redrawn)
 
 
 def _plane_bytes(plane: av.video.plane.VideoPlane, unit: int) -> np.ndarray:
@@ -1116,7 +1127,7 @@ def _redacted(frame: av.VideoFrame, boxes: list[tuple[Region, Box]], settings: R
         new = rgb.reformat(format=frame.format.name, dst_colorspace=colour["src_colorspace"],
                            dst_color_range=colour["src_color_range"])
     if not cover_all:
-        _keep_outside_windows(frame, new, [_window(box, frame.height, frame.width) for _, box in boxes])
+        _keep_undrawn(frame, new, drawn_mask(boxes, frame.height, frame.width))
     new.pts, new.time_base, new.duration = frame.pts, frame.time_base, frame.duration
     new.pict_type = frame.pict_type
     for tag in ("color_range", "color_primaries", "color_trc", "colorspace"):

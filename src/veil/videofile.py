@@ -340,6 +340,7 @@ KNOWN_TAGS = {
     "com.apple.quicktime.live-photo.auto", "com.apple.quicktime.full-frame-rate-playback-intent",
     "xmp", "isrc", "bps", "number_of_frames", "number_of_bytes", "_statistics_writing_app",
     "_statistics_writing_date_utc", "_statistics_tags", "date_recorded", "date_released", "encoder_options",
+    "metadata_block_picture",
 }
 
 
@@ -359,8 +360,12 @@ def tag_names(container: av.container.InputContainer) -> list[str]:
     for stream in container.streams:
         kept = stream.type in ("video", "audio", "subtitle") and TRACK_LANGUAGE.fullmatch(
             stream.metadata.get("language", "")) is not None
-        names += said([tag for tag in stream.metadata if tag.lower() not in LAYOUT_TAGS
-                       and not (kept and tag == "language")], f"stream {stream.index} ({stream.type}) ")
+        tags = [tag for tag in stream.metadata if tag.lower() not in LAYOUT_TAGS and not (kept and tag == "language")]
+        if stream.type == "audio" and stream.codec_context.name == "vorbis" and stream.codec_context.extradata:
+            # (An Ogg reader gives them as the stream's tags too: named once.)
+            tags += [name for name in vorbis_comment_names(stream.codec_context.extradata)
+                     if name.lower() not in {tag.lower() for tag in tags}]
+        names += said(tags, f"stream {stream.index} ({stream.type}) ")
     return names
 
 
@@ -1373,9 +1378,11 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
     return copies, reencode
 
 
-# A language as ISO 639-2 (Matroska's "eng") or a BCP 47 tag ("en", "pt-BR", "zh-Hant-TW", "sl-rozaj"), in
-# their own casing: a name written as a tag ("Tom-Hanks") is not one.
-TRACK_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Z][a-z]{3})?(-(?:[A-Z]{2}|[0-9]{3}))?(-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*")
+# A language as ISO 639-2 (Matroska's "eng") or a BCP 47 tag of a language, a script and a region
+# ("en", "pt-BR", "zh-Hant-TW"), in their own casing: a name written as a tag ("Tom-Hanks") is not
+# one. A variant ("sl-rozaj") is not kept either: any lowercase word of five to eight letters has
+# its form ("ana-petrenko", "uk-bucha-irpin"), and players choose a track by language and region.
+TRACK_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Z][a-z]{3})?(-(?:[A-Z]{2}|[0-9]{3}))?")
 
 
 def keep_track_choice(source: av.stream.Stream, stream: av.stream.Stream) -> None:
@@ -1739,9 +1746,9 @@ SHOWN_ONLY: dict[str, Callable[[bytes], tuple[bytes, Callable[[av.Packet], av.Pa
 EMPTY_VORBIS_COMMENT = b"\x03vorbis" + bytes(8) + b"\x01"
 
 
-def without_vorbis_comments(extradata: bytes) -> bytes:
+def _vorbis_headers(extradata: bytes) -> list[bytes] | None:
     """Vorbis's three headers (identification, comment, setup), as FFmpeg keeps them (Xiph
-    lacing, or each behind a 16-bit length), with the comment header emptied."""
+    lacing, or each behind a 16-bit length); None where they cannot be read."""
     try:
         if extradata[0] == 2:  # Xiph lacing: the sizes of the first two, each a run of 255s and a rest
             at, sizes = 1, []
@@ -1759,8 +1766,30 @@ def without_vorbis_comments(extradata: bytes) -> bytes:
                 headers.append(extradata[at + 2:at + 2 + size])
                 at += 2 + size
     except IndexError:
-        headers = []
-    if [h[:7] for h in headers] != [b"\x01vorbis", b"\x03vorbis", b"\x05vorbis"]:
+        return None
+    return headers if [h[:7] for h in headers] == [b"\x01vorbis", b"\x03vorbis", b"\x05vorbis"] else None
+
+
+def vorbis_comment_names(extradata: bytes) -> list[str]:
+    """The names of a Vorbis stream's comments (ARTIST, LOCATION, a METADATA_BLOCK_PICTURE: a cover
+    picture), never their values: FFmpeg's Matroska reader gives them as no tags."""
+    headers = _vorbis_headers(extradata)
+    if headers is None:
+        return []
+    comment, names = headers[1], []
+    with contextlib.suppress(struct.error):
+        at = 7 + 4 + struct.unpack_from("<I", comment, 7)[0]  # past the vendor's name
+        for _ in range(struct.unpack_from("<I", comment, at)[0]):
+            size = struct.unpack_from("<I", comment, at + 4)[0]
+            names.append(comment[at + 8:at + 8 + size].split(b"=", 1)[0].decode("ascii", "replace"))
+            at += 4 + size
+    return names
+
+
+def without_vorbis_comments(extradata: bytes) -> bytes:
+    """Vorbis's three headers as FFmpeg keeps them (`_vorbis_headers`), with the comment header emptied."""
+    headers = _vorbis_headers(extradata)
+    if headers is None:
         raise VideoError("the Vorbis sound's headers cannot be read (its tags could not be removed): "
                          "use --voice mute or anonymise, which encode the sound again")
     identification, _, setup = headers

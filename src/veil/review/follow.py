@@ -23,6 +23,9 @@ TRACK_SIDE = 640
 # One request follows at most this many frames (about 2 minutes at 25 fps), so a
 # mis-typed range cannot keep the server busy for an hour.
 MAX_FOLLOW_FRAMES = 3000
+# A box MIL cannot start on (about the picture's size: a close-up's head box) is tried again this
+# many times, a fifth smaller each time, then held still.
+SHRINK_TRIES = 4
 
 
 def follow_box(frames: Iterable[tuple[int, np.ndarray]], start: Box, existing: dict[int, Box]) -> dict[int, Box]:
@@ -83,7 +86,14 @@ class Follower:
         if w < 4 or h < 4:
             return None  # too small to follow: hold the box still
         tracker = cv2.TrackerMIL_create()
-        tracker.init(small, (x, y, w, h))
+        for _ in range(SHRINK_TRIES):
+            try:
+                tracker.init(small, (x, y, w, h))
+                break
+            except cv2.error:  # MIL finds no samples round a box about as large as the picture
+                x, y, w, h = x + w // 10, y + h // 10, w - 2 * (w // 10), h - 2 * (h // 10)
+        else:
+            return None
         followed = (x + w / 2, y + h / 2)
         own = ((box.x0 + box.x1) / 2 * scale, (box.y0 + box.y1) / 2 * scale)
         return cls(tracker, _grey(small)[y:y + h, x:x + w].copy(), followed, scale,

@@ -148,30 +148,39 @@ class VideoFrames(FrameSequence):
         """To the last keyframe before frame `index`, looked for from `earlier` seconds before it
         (None: decoded from the start)."""
         if self.container is None:
-            with still_readable(self.path):
-                container = open_input(self.path)
-                try:
-                    # Configures the decoder (once, before it opens): a damaged file planned with
-                    # --salvage as it was decoded then.
-                    self.stream = video_stream(container, exact=self.media.salvaged_damage() is not None,
-                                               planned=planned_stream(self.media))
-                except VideoError:  # replaced by a file without the video stream: opened again next time
-                    container.close()
-                    raise
-                self.container = container
+            self._open()
         stream = self.stream
         target = self._time(index)
         if (target is None or earlier is None or index == 0 or stream.time_base is None or stream.start_time is None
                 or self.counted):
             # A bare stream (.h264) has no timestamps to seek by or to know a frame by, and frames
             # timed in decoding order are not known by theirs: decoded from the start, counted.
-            self.container.seek(0)
+            try:
+                self.container.seek(0)
+            except av.error.FFmpegError:  # a bare H.264 or HEVC stream cannot seek at all: opened afresh
+                self.container.close()
+                self._open()
+                stream = self.stream
         else:
             # A little before the frame's time (a timestamp, the stream's start included): the
             # nearest earlier keyframe is found from there.
             self.container.seek(int(max(0.0, target - earlier - 0.001) / stream.time_base), stream=stream, backward=True)
         self.decoded = self._decoded(stream)
         self.position = -1
+
+    def _open(self) -> None:
+        self.container = None
+        with still_readable(self.path):
+            container = open_input(self.path)
+            try:
+                # Configures the decoder (once, before it opens): a damaged file planned with
+                # --salvage as it was decoded then.
+                self.stream = video_stream(container, exact=self.media.salvaged_damage() is not None,
+                                           planned=planned_stream(self.media))
+            except VideoError:  # replaced by a file without the video stream: opened again next time
+                container.close()
+                raise
+            self.container = container
 
     def _decoded(self, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
         """Frames from where the container stands, past any packet that cannot be decoded (a damaged
@@ -208,8 +217,11 @@ class VideoFrames(FrameSequence):
     def _index_of(self, frame: av.VideoFrame) -> int:
         """A decoded frame's index: matched by time to the plan's frame times, else counted."""
         times = self.media.frame_times
+        following = self.position + 1
         if frame.time is None or not times or self.counted:
-            return self.position + 1
+            return following
+        if self.position >= 0 and following < len(times) and self.media.at_planned_time(following, frame.time):
+            return following  # the next frame: one of two at the same time is the second, not the first again
         at = bisect.bisect_left(times, frame.time - 1e-6)
         if at == len(times):
             return len(times) - 1

@@ -52,6 +52,10 @@ class PlanNotSaved(Exception):
     """An edit made in the session that could not be saved to the plan file."""
 
 
+class PlanChangedOutside(PlanNotSaved):
+    """The plan file was changed on disk by something other than this review since it last saved it."""
+
+
 @dataclass
 class Snapshot:
     """The regions of the media files an edit changed, as they were before it, and the region it
@@ -131,6 +135,9 @@ class ReviewSession:
         # What this session exported, as each file stood once written: a file put at its name since
         # (the user's own, moved there after the first export) is not this session's to replace.
         self.exported: dict[Path, FileIdentity | None] = {}
+        # The plan file as this session last wrote it: one changed since (by hand, by another
+        # program) is not saved over, nor exported without its change (`_check_plan_file`).
+        self.saved_as = file_identity(plan_path)
         self.lock = threading.RLock()
         self.revision = 0  # bumped on every change to regions: previews are cached by it, pages follow it
         self.undo_stack: list[Snapshot] = []
@@ -342,6 +349,7 @@ class ReviewSession:
                 self._log(ALL_MEDIA, "export", None, {"state": "started", "to_write": targets,
                                                       "report": str(self.report_path.absolute())}, None,
                           changes_regions=False)
+            self._check_plan_file("nothing was exported")
             # Render a copy, at this revision: edits wait until the export is done (`_not_exporting`).
             plan = copy.deepcopy(self.plan)
             self.export_state = ExportState("running", total=len(plan.media), revision=self.revision)
@@ -526,13 +534,23 @@ class ReviewSession:
         other windows follow, moves only when regions change (an export's entry changes none)."""
         self._record(media, action, region, detail, reason)
         self.revision += changes_regions
+        self._check_plan_file("this change is made here but not saved")
         try:
             self.plan.save(self.plan_path)
+            self.saved_as = file_identity(self.plan_path)
         except (OSError, ValueError) as error:  # a full disk, a folder put in the plan's place (OutputError)
             # The change stands in the session (the page shows it, an export writes it): the
             # reviewer is told it is not on disk yet, rather than that it failed.
             raise PlanNotSaved(f"the change is made, but the plan could not be saved ({one_line(error)}): it is "
                                "saved with the next change that can be, and lost if the review stops before") from None
+
+
+    def _check_plan_file(self, consequence: str) -> None:
+        if file_identity(self.plan_path) != self.saved_as:
+            raise PlanChangedOutside(
+                f"the plan {shown(self.plan_path)} was changed outside this review since the review last saved it, "
+                f"and its changes are not on this page: {consequence}, so that they are neither overwritten nor "
+                "left out; stop the review (Ctrl+C) and start it again on that plan to see them")
 
 
 def check_frame(media: MediaPlan, frame: int) -> None:
