@@ -12,6 +12,8 @@ import json
 import os
 import re
 import shutil
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -167,7 +169,13 @@ def pq_codes(source: Path) -> np.ndarray:
 
 
 def write_pq(codes: np.ndarray, path: Path) -> None:
-    """A 10-bit HEIF, or an AVIF (Pillow writes 8 bits) whose colour box is made to say PQ."""
+    """A 10-bit HEIF, a 16-bit PNG whose cICP chunk says PQ (PNG's third edition: Chrome shows it
+    so), or an AVIF (Pillow writes 8 bits) whose colour box is made to say PQ."""
+    if path.suffix == ".png":
+        data = cv2.imencode(".png", np.ascontiguousarray(codes[..., ::-1]))[1].tobytes()
+        chunk = b"cICP" + bytes([1, 16, 0, 1])  # BT.709 primaries, PQ, RGB, full range
+        path.write_bytes(data[:33] + struct.pack(">I", 4) + chunk + struct.pack(">I", zlib.crc32(chunk)) + data[33:])
+        return
     if path.suffix == ".heic":
         import pillow_heif
 
@@ -182,7 +190,7 @@ def write_pq(codes: np.ndarray, path: Path) -> None:
     path.write_bytes(data)
 
 
-@pytest.mark.parametrize("suffix", [".heic", ".avif"])
+@pytest.mark.parametrize("suffix", [".heic", ".avif", ".png"])
 def test_an_hdr_photo_is_tone_mapped_to_sdr_and_said(shared_data, tmp_path, suffix):
     # Its PQ code values were written as they stood into an sRGB-tagged file: a dim, flat, grey
     # picture (their spread half the photo's), and the detectors saw it so, without a word.

@@ -225,6 +225,22 @@ def _png_chunks(path: Path) -> Iterator[tuple[bytes, int, IO[bytes]]]:
             file.seek(start + length + 4)  # past the data and its CRC
 
 
+def _png_cicp(path: Path) -> dict | None:
+    """A PNG's cICP chunk (its colour as H.273 numbers, PNG's third edition), with the keys of a
+    HEIF's colour box: viewers that read it follow it before a profile or gAMA and cHRM, and an
+    HDR PNG (PQ, HLG) names its transfer there alone. Only before the picture data, where it counts."""
+    with contextlib.suppress(OSError):
+        for kind, length, file in _png_chunks(path):
+            if kind == b"IDAT":
+                return None
+            if kind == b"cICP" and length == 4:
+                primaries, transfer, matrix, full = file.read(4)
+                # Matrix 0 (RGB) is the one PNG allows: another is no colour PNG stores.
+                return ({"color_primaries": primaries, "transfer_characteristics": transfer,
+                         "matrix_coefficients": matrix, "full_range_flag": full} if matrix == 0 else None)
+    return None
+
+
 def _png_exif(path: Path) -> bytes | None:
     """The eXIf chunk of a PNG, found by walking the chunk headers: Pillow's getexif() decodes
     the whole image to look past the pixel data."""
@@ -821,11 +837,15 @@ def read_photo(path: Path) -> Photo:
                 image.seek(0)
             icc = image.info.get("icc_profile")
             profile_in_file = bool(icc)
-            gamma, chromaticity = png_colour_chunks(image.info) if fmt == "PNG" else (None, None)
+            cicp = _png_cicp(path) if fmt == "PNG" else None
+            if cicp:
+                icc = None  # viewers follow the cICP chunk (PNG's third edition): said where a profile was
+            gamma, chromaticity = png_colour_chunks(image.info) if fmt == "PNG" and not cicp else (None, None)
             if fmt == "HEIF" and not _heif_extents_present(path):
                 raise ImageError("cannot decode image (image data missing: the file is truncated or damaged)")
             messages: list[str] = []
-            nclx = image.info.get("nclx_profile") if fmt == "HEIF" else _avif_nclx(path) if fmt == "AVIF" else None
+            nclx = (image.info.get("nclx_profile") if fmt == "HEIF" else _avif_nclx(path) if fmt == "AVIF"
+                    else cicp)
             hdr = _hdr_transfer(nclx)
             if hdr:
                 pixels = _hdr_tone_mapped(image, path, nclx)
@@ -919,6 +939,8 @@ def _hdr_tone_mapped(image: Image.Image, path: Path, nclx: dict) -> np.ndarray:
     stored); Pillow decodes an AVIF at 8 bits only."""
     if image.format == "HEIF":
         pixels = _heif_full_depth(path)
+    elif image.format == "PNG" and (sixteen := _opencv_pixels(image, path, [])) is not None:
+        pixels = sixteen  # Pillow reads a 16-bit colour PNG at 8 bits
     else:
         image.load()
         pixels = _pillow_pixels(image)
