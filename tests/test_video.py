@@ -2586,6 +2586,17 @@ def test_a_video_with_transparency_is_written_opaque_and_the_user_told(tmp_path:
         assert c.streams.video[0].metadata.get("alpha_mode") != "1"
 
 
+def _write_pictures(out: av.container.OutputContainer, stream: av.video.stream.VideoStream,
+                    pictures: list[np.ndarray]) -> None:
+    """RGB pictures encoded as 4:2:0 frames, one a tick, into `stream` of `out`."""
+    stream.height, stream.width, stream.pix_fmt = *pictures[0].shape[:2], "yuv420p"
+    for index, picture in enumerate(pictures):
+        frame = av.VideoFrame.from_ndarray(picture, "rgb24")
+        frame.pts = index
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
 def test_stereoscopic_3d_left_out_is_said(suffix: str, tmp_path: Path):
     """Side-by-side 3D (an H.264 frame-packing SEI, Matroska's StereoMode) came out with no 3D
@@ -2595,13 +2606,7 @@ def test_stereoscopic_3d_left_out_is_said(suffix: str, tmp_path: Path):
         stream = out.add_stream("libx264", rate=25, options={"x264-params": "frame-packing=3"} if suffix == ".mp4" else {})
         if suffix == ".mkv":
             stream.metadata["stereo_mode"] = "left_right"
-        pictures = [np.hstack([picture, picture]) for picture in _first_frames()]
-        stream.height, stream.width, stream.pix_fmt = *pictures[0].shape[:2], "yuv420p"
-        for index, picture in enumerate(pictures):
-            frame = av.VideoFrame.from_ndarray(picture, "rgb24")
-            frame.pts = index
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+        _write_pictures(out, stream, [np.hstack([picture, picture]) for picture in _first_frames()])
     notes = _faces_hidden(source, target)["notes"]
     assert any(note.startswith("its stereoscopic 3D signalling (two views in one picture) was left out") for note in notes)
 
@@ -2612,14 +2617,8 @@ def test_closed_captions_left_out_are_said(tmp_path: Path):
     plain = io.BytesIO()
     with av.open(plain, "w", format="h264") as out:
         # One slice a frame, so that a caption before each slice is one before each frame
-        stream = out.add_stream("libx264", rate=25, options={"bf": "0", "x264-params": "threads=1"})
-        pictures = _first_frames()
-        stream.height, stream.width, stream.pix_fmt = *pictures[0].shape[:2], "yuv420p"
-        for index, picture in enumerate(pictures):
-            frame = av.VideoFrame.from_ndarray(picture, "rgb24")
-            frame.pts = index
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+        _write_pictures(out, out.add_stream("libx264", rate=25, options={"bf": "0", "x264-params": "threads=1"}),
+                        _first_frames())
 
     def odd(byte: int) -> int:  # CEA-608 bytes carry odd parity
         return byte | 0x80 if bin(byte).count("1") % 2 == 0 else byte

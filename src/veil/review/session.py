@@ -546,7 +546,9 @@ class ReviewSession:
 
 
     def _check_plan_file(self, consequence: str) -> None:
-        if file_identity(self.plan_path) != self.saved_as:
+        """Another file put at the plan's name, or the plan written to, since this session saved it
+        (a plan removed is written again; a folder in its place fails the save, said as such)."""
+        if self.plan_path.is_file() and file_identity(self.plan_path) != self.saved_as:
             raise PlanChangedOutside(
                 f"the plan {shown(self.plan_path)} was changed outside this review since the review last saved it, "
                 f"and its changes are not on this page: {consequence}, so that they are neither overwritten nor "
