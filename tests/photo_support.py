@@ -190,3 +190,34 @@ def negative_profile() -> bytes:
     colorants = [(b"rXYZ", _xyz(0.4361, 0.2225, 0.0139)), (b"gXYZ", _xyz(0.3851, 0.7169, 0.0971)),
                  (b"bXYZ", _xyz(0.1431, 0.0606, 0.7141))]
     return _icc_profile(b"RGB ", [(b"wtpt", _xyz(*D50)), *colorants, (b"rTRC", trc), (b"gTRC", trc), (b"bTRC", trc)])
+
+
+def plain_tiff(pixels: np.ndarray, photometric: int, planar: bool = False) -> bytes:
+    """An uncompressed little-endian TIFF of these 8- or 16-bit values (grey, or channels last),
+    stored as they are: one strip, or one per channel where `planar` (PlanarConfiguration 2), with
+    the PhotometricInterpretation given (0: white is zero, 1: black is zero, 2: RGB, 8: CIELab with
+    a and b as signed bytes). What Pillow cannot write: any layout with any photometric."""
+    height, width = pixels.shape[:2]
+    samples = 1 if pixels.ndim == 2 else pixels.shape[2]
+    values = pixels.astype(f"<u{pixels.itemsize}")
+    strips = [values[..., c].tobytes() for c in range(samples)] if planar else [values.tobytes()]
+    data, offsets = bytearray(b"II*\0\0\0\0\0"), []
+    for strip in strips:
+        offsets.append(len(data))
+        data += strip
+    bits = [8 * pixels.itemsize] * samples
+    tags = {256: (4, [width]), 257: (4, [height]), 258: (3, bits), 259: (3, [1]), 262: (3, [photometric]),
+            273: (4, offsets), 277: (3, [samples]), 278: (4, [height]), 279: (4, [len(s) for s in strips]),
+            284: (3, [2 if planar else 1])}
+    data += b"\0" * (len(data) % 2)
+    struct.pack_into("<I", data, 4, len(data))
+    outside = len(data) + 2 + 12 * len(tags) + 4  # where values longer than 4 bytes go
+    entries, extra = bytearray(struct.pack("<H", len(tags))), bytearray()
+    for tag, (kind, numbers) in sorted(tags.items()):
+        packed = struct.pack("<" + ("H" if kind == 3 else "I") * len(numbers), *numbers)
+        if len(packed) <= 4:
+            entries += struct.pack("<HHI", tag, kind, len(numbers)) + packed.ljust(4, b"\0")
+        else:
+            entries += struct.pack("<HHII", tag, kind, len(numbers), outside + len(extra))
+            extra += packed
+    return bytes(data + entries + b"\0\0\0\0" + extra)

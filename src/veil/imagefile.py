@@ -54,6 +54,10 @@ MAX_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 ORIENTATION_TAG = 0x0112
+# TIFF tags of its layout: how its values read (0: white is zero), how many per pixel, their bits,
+# and whether each channel is stored apart (2) rather than interleaved.
+PHOTOMETRIC_TAG, SAMPLES_TAG, BITS_TAG, PLANAR_TAG = 262, 277, 258, 284
+WHITE_IS_ZERO, SEPARATE_PLANES = 0, 2
 WRITE_FORMATS = {
     ".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".jpe": "JPEG", ".gif": "GIF", ".png": "PNG", ".webp": "WEBP",
     ".tif": "TIFF", ".tiff": "TIFF", ".heic": "HEIF", ".heif": "HEIF", ".bmp": "BMP", ".avif": "AVIF",
@@ -133,6 +137,9 @@ def _pillow_pixels(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         grey = np.asarray(image.convert("I;16")).astype(np.uint16)
+        if image.format == "TIFF" and image.tag_v2.get(PHOTOMETRIC_TAG) == WHITE_IS_ZERO:
+            # Pillow inverts an 8-bit one as it reads it, not a 16-bit one: written as a negative
+            np.subtract(65535, grey, out=grey)
         if "transparency" not in image.info:
             return grey
         # A transparent level, as in 8 bits (below): kept as alpha, or the file's hidden pixels show.
@@ -191,8 +198,9 @@ def _open(path: Path) -> Image.Image:
             if is_heif_still(path):  # pillow-heif's plugin hides libheif's reason: ask libheif for it
                 pillow_heif.open_heif(path, convert_hdr_to_8bit=False).close()
             if is_tiff(path) and path.suffix.lower() in (".tif", ".tiff"):  # (not a raw camera file's)
-                raise ImageError("cannot decode image (a TIFF whose structure cannot be read: the file is truncated "
-                                 "or damaged)") from None
+                raise ImageError("cannot decode image (a TIFF that cannot be read: a layout veil does not support, "
+                                 "such as 16-bit grey with alpha or ICC Lab colour, or a damaged or truncated "
+                                 "file)") from None
             raise
     if image.width * image.height > MAX_PIXELS:
         # Pillow's own refusal between MAX_PIXELS and twice that is a warning made an error above,
@@ -223,6 +231,40 @@ def _png_chunks(path: Path) -> Iterator[tuple[bytes, int, IO[bytes]]]:
             if kind == b"IEND":
                 return
             file.seek(start + length + 4)  # past the data and its CRC
+
+
+def _jp2_profile(path: Path) -> bytes | None:
+    """The ICC profile in a JPEG 2000 file's header ('colr' box of method 2 or 3), as Photoshop and
+    macOS store one and Preview applies it: Pillow reads the colour box's named spaces alone, and a
+    picture stored as its negative with a profile that shows it as it was was searched as stored.
+    The top-level boxes are walked by their headers, up to the header box (the picture after it is
+    not read)."""
+    with contextlib.suppress(OSError), open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        at = 0
+        while at + 8 <= size:
+            file.seek(at)
+            head = file.read(16)
+            length, kind, content = int.from_bytes(head[:4], "big"), head[4:8], at + 8
+            if length == 1:
+                length, content = int.from_bytes(head[8:16], "big"), at + 16
+            elif length == 0:
+                length = size - at
+            if length < content - at:
+                return None
+            if kind == b"jp2h":
+                file.seek(content)
+                header = file.read(min(length - (content - at), MAX_JP2_HEADER))
+                for inner, start, end in _boxes(header, 0, len(header)):
+                    if inner == b"colr" and end - start > 3 and header[start] in (2, 3):
+                        return bytes(header[start + 3:end])
+                return None
+            at += length
+    return None
+
+
+# A JPEG 2000 header box is a few hundred bytes, with a profile a few kilobytes: more is no header.
+MAX_JP2_HEADER = 16 << 20
 
 
 def _png_cicp(path: Path) -> dict | None:
@@ -831,11 +873,13 @@ def read_photo(path: Path) -> Photo:
             if getattr(image, "n_frames", 1) > 1 and image.format not in ("MPO", "HEIF", "TIFF"):
                 raise ImageError(f"animated {image.format} is not supported")
             fmt = image.format or "unknown"
+            if fmt == "TIFF":
+                _refuse_deep_planes(image)
             width, height = image.size  # as the file says it is shown, before any decoder runs
             others = getattr(image, "n_frames", 1) - 1 + _other_icon_sizes(image)
             if fmt != "HEIF":  # a HEIF file opens on its primary image, the photo viewers show
                 image.seek(0)
-            icc = image.info.get("icc_profile")
+            icc = image.info.get("icc_profile") or (_jp2_profile(path) if fmt == "JPEG2000" else None)
             profile_in_file = bool(icc)
             cicp = _png_cicp(path) if fmt == "PNG" else None
             if cicp:
@@ -879,6 +923,10 @@ def read_photo(path: Path) -> Photo:
         # their faces would be neither found nor hidden.
         raise ImageError(f"cannot decode image (decoded {pixels.shape[1]}x{pixels.shape[0]}, "
                          f"the file says {width}x{height})")
+    if fmt == "BMP" and pixels.ndim == 3 and pixels.shape[2] == 4 and not pixels[..., 3].any():
+        # Many programs write a 32-bit BMP's fourth byte as zero, meaning nothing: browsers show
+        # such a BMP opaque. Kept, it made a .png output wholly transparent.
+        pixels = np.ascontiguousarray(pixels[..., :3])
     pixels = _orient(pixels, orientation)
     if not pixels.flags.writeable:  # Pillow hands over read-only memory (copied once its image is closed)
         pixels = pixels.copy()
@@ -893,6 +941,18 @@ def read_photo(path: Path) -> Photo:
         metadata = (*metadata, ICC_NOT_WRITTEN)
     return Photo(pixels, profile, fmt, others, video, _summed_up(messages), after, hdr,
                  converted, _summed_up(damage_lines(messages)), fmt == "WEBP" and _webp_lossless(path), metadata)
+
+
+def _refuse_deep_planes(image: Image.Image) -> None:
+    """A TIFF of more than 8 bits a value whose channels are stored apart (Photoshop's "Pixel
+    Order: Per Channel"): Pillow reads each plane at 8 bits and OpenCV misplaces them, and the
+    picture written was another, scrambled one, parts of faces in it."""
+    tags = image.tag_v2
+    bits = tags.get(BITS_TAG, (8,))
+    if tags.get(PLANAR_TAG) == SEPARATE_PLANES and tags.get(SAMPLES_TAG, 1) > 1 and \
+            max(bits if isinstance(bits, tuple) else (bits,)) > 8:
+        raise ImageError("cannot decode a TIFF of more than 8 bits stored a channel at a time (planar): save it "
+                         "with its channels interleaved (Photoshop: Pixel Order Interleaved), or at 8 bits, first")
 
 
 def _other_icon_sizes(image: Image.Image) -> int:
