@@ -544,7 +544,6 @@ class ReviewSession:
             raise PlanNotSaved(f"the change is made, but the plan could not be saved ({one_line(error)}): it is "
                                "saved with the next change that can be, and lost if the review stops before") from None
 
-
     def _check_plan_file(self, consequence: str) -> None:
         """Another file put at the plan's name, or the plan written to, since this session saved it
         (a plan removed is written again; a folder in its place fails the save, said as such)."""
