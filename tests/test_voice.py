@@ -1262,3 +1262,43 @@ def test_no_room_for_the_scratch_check_is_said_as_such_not_as_the_format(tmp_pat
                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048)))
     assert run.returncode == 1 and "cannot check that a .flac file can hold it: a scratch file in the temporary " \
         "folder" in run.stderr and "(File too large)" in run.stderr and "cannot hold this sound" not in run.stderr, run.stderr
+
+
+def test_sound_that_widens_from_mono_to_stereo_is_searched_in_every_channel_and_not_mixed_down(tmp_path: Path):
+    """Recordings joined end to end, a mono one and then a stereo one whose voice is in opposite
+    phase in its two channels (heard on either speaker, cancelled in a mix): the search heard the
+    stereo part mixed down to the first part's mono, found no speech, and a video's sound was
+    copied with the voice in it, "no speech found". It is heard in stereo throughout, and where
+    it would be written again (mixed down), refused."""
+    import speech_support
+
+    if not speech_support.available():
+        pytest.skip("LibriSpeech readings not found in ../shared/data/speech")
+    rate = 44100
+    voice = speech_support._reading(speech_support.READINGS[2])
+    voice = np.interp(np.arange(round(len(voice) * rate / 16000)) * 16000 / rate, np.arange(len(voice)), voice)
+    tone = 0.05 * np.sin(2 * np.pi * 440 * np.arange(2 * rate) / rate)
+
+    def mp3(samples: np.ndarray) -> bytes:
+        written = tmp_path / "part.mp3"
+        layout = "mono" if len(samples) == 1 else "stereo"
+        with av.open(str(written), "w", options={"write_xing": "0", "id3v2_version": "0"}) as out:
+            stream = out.add_stream("libmp3lame", rate=rate, layout=layout)
+            for at in range(0, samples.shape[1], 1152):
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, at:at + 1152], np.float32),
+                                                   format="fltp", layout=layout)
+                frame.sample_rate, frame.pts = rate, at
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+        return written.read_bytes()
+
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(mp3(tone[None]) + mp3(np.stack([voice, -voice]) * 0.5))
+    speech = find_speech(joined)
+    assert sum(b - a for a, b in speech.segments) > 0.6 * len(voice) / rate, speech.segments
+    assert all(a > 1.5 for a, _ in speech.segments)
+    run = subprocess.run([sys.executable, "-m", "veil", str(joined), "-o", str(tmp_path / "out.mp3"), "--voice", "mute"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 1 and "its sound changes from 1 to 2 channels at 2.0 s" in run.stderr, run.stderr
+    assert not (tmp_path / "out.mp3").exists()
+

@@ -244,10 +244,21 @@ class Timeline:
         return gap
 
 
+class WiderSound(Exception):
+    """A frame of more channels than the layout its stream is converted to (recordings joined end
+    to end, mono then stereo): mixed down, a voice on one side only, or in opposite phase on the
+    two, would be weakened or cancelled."""
+
+    def __init__(self, layout: str, channels: int, at: float | None):
+        super().__init__(layout)
+        self.layout, self.channels, self.at = layout, channels, at
+
+
 class Converter:
     """An av.AudioResampler to one sample format and rate (and layout, if given; else the first
     frame's), made anew, the old one flushed, where the input's rate, layout or format changes
-    mid-stream (recordings joined end to end): PyAV's refuses such a frame."""
+    mid-stream (recordings joined end to end): PyAV's refuses such a frame. A frame of more
+    channels than that layout raises WiderSound rather than being mixed down."""
 
     def __init__(self, format: str, rate: int, layout: str | None = None):
         self.target = {"format": format, "rate": rate, "layout": layout}
@@ -260,6 +271,9 @@ class Converter:
             return self.resampler.resample(None) if self.resampler else []
         out: list[av.AudioFrame] = []
         source = (frame.format.name, frame.layout.name, frame.sample_rate)
+        target = self.target["layout"]
+        if target is not None and frame.layout.nb_channels > av.AudioLayout(target).nb_channels:
+            raise WiderSound(frame.layout.name, frame.layout.nb_channels, frame.time)
         if source != self.source:
             if self.resampler is not None:
                 out += self.resampler.resample(None)
@@ -288,11 +302,13 @@ def _frames(container: av.container.InputContainer, stream: av.audio.stream.Audi
 
 
 def channel16k_chunks(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
-                      timeline: Timeline, lost: list[int] | None = None) -> Iterator[np.ndarray]:
+                      timeline: Timeline, lost: list[int] | None = None,
+                      layout: str | None = None) -> Iterator[np.ndarray]:
     """The stream at 16 kHz as float chunks of CHUNK samples a channel (channels x CHUNK; the last
-    zero-padded), gaps in its timestamps (`timeline`) filled with silence. `lost`: see `_frames`."""
+    zero-padded), gaps in its timestamps (`timeline`) filled with silence, in `layout` (None: the
+    first frame's; a wider frame later raises WiderSound). `lost`: see `_frames`."""
     # Interleaved samples, not a plane a channel: PyAV crashes turning an 8-plane frame into an array.
-    resampler = Converter(format="flt", rate=RATE)
+    resampler = Converter(format="flt", rate=RATE, layout=layout)
     pending: np.ndarray | None = None  # channels x samples not yet yielded
 
     def take(frames: list[av.AudioFrame], gap: int = 0) -> Iterator[np.ndarray]:
@@ -447,16 +463,13 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
         if streams:  # the model is loaded for sound only
             detector = detector or shared_voice_detector()
         for index in streams:
-            with open_local(path) as container:
-                stream = container.streams[index]
-                timeline = Timeline()
-                probabilities = detector.probabilities(channel16k_chunks(container, stream, timeline, lost))
-                duration = len(probabilities) * CHUNK / RATE
-                found.append((float(timeline.origin or 0), segments(probabilities, duration, params), duration))
-                if timeline.overrun_from is not None and (overrun is None or timeline.overrun > overrun[1]):
-                    overrun = (timeline.overrun_from, timeline.overrun)
-                if timeline.widest_gap is not None and (gap is None or timeline.widest_gap[1] > gap[1]):
-                    gap = (float(timeline.origin or 0) + timeline.widest_gap[0], timeline.widest_gap[1])
+            probabilities, timeline = _heard_whole(path, index, detector, lost)
+            duration = len(probabilities) * CHUNK / RATE
+            found.append((float(timeline.origin or 0), segments(probabilities, duration, params), duration))
+            if timeline.overrun_from is not None and (overrun is None or timeline.overrun > overrun[1]):
+                overrun = (timeline.overrun_from, timeline.overrun)
+            if timeline.widest_gap is not None and (gap is None or timeline.widest_gap[1] > gap[1]):
+                gap = (float(timeline.origin or 0) + timeline.widest_gap[0], timeline.widest_gap[1])
     except (av.error.FFmpegError, OSError) as error:
         raise SoundError(f"cannot read the file's sound: {reason(error)}") from None
     origin = min((start for start, _, _ in found), default=0.0)
@@ -464,6 +477,24 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
     return SoundSpeech(join(united, params.join_s), max((start - origin + d for start, _, d in found), default=0.0),
                        origin, len(found), lost[0] if lost else 0, overrun,
                        None if gap is None else (gap[0] - origin, gap[1]), None if stated is None else stated - origin)
+
+
+def _heard_whole(path: Path, index: int, detector: VoiceDetector,
+                 lost: list[int] | None) -> tuple[np.ndarray, Timeline]:
+    """Speech probabilities of one stream, every channel of it heard: where its sound widens
+    mid-stream (mono, then stereo), heard again from the start in the wider layout, the narrower
+    part spread over its channels as players spread it."""
+    layout, lost_before = None, lost[0] if lost else 0
+    while True:
+        with open_local(path) as container:
+            timeline = Timeline()
+            try:
+                return detector.probabilities(
+                    channel16k_chunks(container, container.streams[index], timeline, lost, layout)), timeline
+            except WiderSound as wider:
+                layout = wider.layout
+                if lost:
+                    lost[0] = lost_before
 
 
 def detection_record(params: SpeechParams = SPEECH) -> dict:

@@ -36,7 +36,7 @@ import numpy as np
 
 from veil.avopen import open_local
 from veil.plan import VoiceMode
-from veil.speech import Converter, Segment, SoundError, Timeline
+from veil.speech import Converter, Segment, SoundError, Timeline, WiderSound
 
 # Long enough that muting does not click, short enough to leave the sound around speech.
 FADE_S = 0.03
@@ -432,8 +432,15 @@ class VoiceEdit:
             if gap := self.timeline.gap_before(frame) * self.rate // frame.sample_rate:
                 self.arrived.append(np.zeros((self.channels, gap), np.float32))
                 self.arrived_samples += gap
+        try:
+            converted_frames = self.to_float.convert(frame)
+        except WiderSound as wider:
+            at = "" if wider.at is None else f" at {wider.at:.1f} s"
+            raise SoundError(f"its sound changes from {self.channels} to {wider.channels} channels{at} (recordings "
+                             "joined end to end): veil cannot yet write it again without mixing the later part "
+                             f"down; convert the sound to one layout first (ffmpeg -ac {wider.channels})") from None
         # Joined lazily: joining at every frame would copy a long segment over and over.
-        for converted in self.to_float.convert(frame):
+        for converted in converted_frames:
             self.arrived.append(converted.to_ndarray().reshape(-1, self.channels).T)
             self.arrived_samples += converted.samples
         if self.origin is None and (self.timeline.origin is not None or frame is None):
