@@ -1302,3 +1302,25 @@ def test_sound_that_widens_from_mono_to_stereo_is_searched_in_every_channel_and_
     assert run.returncode == 1 and "its sound changes from 1 to 2 channels at 2.0 s" in run.stderr, run.stderr
     assert not (tmp_path / "out.mp3").exists()
 
+
+def test_a_converter_takes_changes_of_rate_and_refuses_sound_that_widens():
+    """Sound re-encoded for a container that cannot hold it went through an av.AudioResampler,
+    which refused any frame whose rate or layout changed mid-stream ("Frame does not match
+    AudioResampler setup", the whole export failed so)."""
+    from veil.speech import Converter, WiderSound
+
+    def frame(channels: int, rate: int) -> av.AudioFrame:
+        layout = "mono" if channels == 1 else "stereo"
+        made = av.AudioFrame.from_ndarray(np.zeros((channels, 1024), np.float32), format="fltp", layout=layout)
+        made.sample_rate = rate
+        return made
+
+    converter = Converter(format="s16", rate=48000, layout="stereo")
+    converted = [*converter.resample(frame(2, 48000)), *converter.resample(frame(2, 44100)),
+                 *converter.resample(frame(1, 44100)), *converter.resample(None)]
+    assert sum(f.samples for f in converted) > 2900 and {f.layout.name for f in converted} == {"stereo"}
+    narrow = Converter(format="flt", rate=16000)
+    narrow.resample(frame(1, 16000))
+    with pytest.raises(WiderSound):
+        narrow.resample(frame(2, 16000))
+

@@ -257,22 +257,24 @@ class WiderSound(Exception):
 class Converter:
     """An av.AudioResampler to one sample format and rate (and layout, if given; else the first
     frame's), made anew, the old one flushed, where the input's rate, layout or format changes
-    mid-stream (recordings joined end to end): PyAV's refuses such a frame. A frame of more
-    channels than that layout raises WiderSound rather than being mixed down."""
+    mid-stream (recordings joined end to end): PyAV's refuses such a frame. A later frame of more
+    channels than both the first and that layout raises WiderSound rather than being mixed down."""
 
     def __init__(self, format: str, rate: int, layout: str | None = None):
         self.target = {"format": format, "rate": rate, "layout": layout}
         self.resampler: av.AudioResampler | None = None
         self.source: tuple[str, str, int] | None = None
+        self.widest = av.AudioLayout(layout).nb_channels if layout else 0
 
-    def convert(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
+    def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
         """Converted frames; None flushes."""
         if frame is None:
             return self.resampler.resample(None) if self.resampler else []
         out: list[av.AudioFrame] = []
         source = (frame.format.name, frame.layout.name, frame.sample_rate)
-        target = self.target["layout"]
-        if target is not None and frame.layout.nb_channels > av.AudioLayout(target).nb_channels:
+        if self.source is None:
+            self.widest = max(self.widest, frame.layout.nb_channels)
+        elif frame.layout.nb_channels > self.widest:
             raise WiderSound(frame.layout.name, frame.layout.nb_channels, frame.time)
         if source != self.source:
             if self.resampler is not None:
@@ -327,8 +329,8 @@ def channel16k_chunks(container: av.container.InputContainer, stream: av.audio.s
     try:
         for frame in _frames(container, stream, lost):
             gap = timeline.gap_before(frame) * RATE // frame.sample_rate
-            yield from take(resampler.convert(frame), gap)
-        yield from take(resampler.convert(None))
+            yield from take(resampler.resample(frame), gap)
+        yield from take(resampler.resample(None))
     except av.error.FFmpegError as error:
         raise SoundError(f"cannot decode audio stream {stream.index}: {reason(error)}") from None
     if pending is not None and pending.shape[1]:
@@ -477,6 +479,14 @@ def find_speech(path: Path, params: SpeechParams = SPEECH, detector: VoiceDetect
     return SoundSpeech(join(united, params.join_s), max((start - origin + d for start, _, d in found), default=0.0),
                        origin, len(found), lost[0] if lost else 0, overrun,
                        None if gap is None else (gap[0] - origin, gap[1]), None if stated is None else stated - origin)
+
+
+def widened(channels: int, wider: WiderSound) -> SoundError:
+    """The refusal of sound that widens mid-stream where it would be written again."""
+    at = "" if wider.at is None else f" at {wider.at:.1f} s"
+    return SoundError(f"its sound changes from {channels} to {wider.channels} channels{at} (recordings joined end "
+                      "to end): veil cannot yet write it again without mixing the later part down; convert the "
+                      f"sound to one layout first (ffmpeg -ac {wider.channels})")
 
 
 def _heard_whole(path: Path, index: int, detector: VoiceDetector,

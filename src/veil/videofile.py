@@ -49,6 +49,7 @@ from veil.fferror import external_memory_failures_said, readable_packets, reason
 from veil.interrupt import temporary_folder
 from veil.names import shown
 from veil.plan import CODEC_ENCODERS, X26X_CRF_MAX, Encoding
+from veil.speech import Converter, WiderSound, widened
 from veil.voice import (LastFrameCut, VoiceEdit, VoicePlan, add_edited_stream, add_encoded_stream, container_codecs,
                         exact_sound_end, output_layout, rate_stated)
 
@@ -956,7 +957,7 @@ class Output:
     video: av.video.stream.VideoStream
     copies: dict[int, av.stream.Stream]  # input stream index -> output stream, packets copied
     # Streams decoded and encoded again: converted (a resampler) or with voices edited (a VoiceEdit).
-    reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler | VoiceEdit]]
+    reencode: dict[int, tuple[av.audio.stream.AudioStream, Converter | VoiceEdit]]
     # What the video's first packet passes through before the file (X264_WITHOUT_SEI), if anything.
     first_packet_filter: BitStreamFilterContext | None = None
     fields: FieldOrder | None = None  # interlaced output: each frame told its field order
@@ -1094,7 +1095,11 @@ class Output:
             if not isinstance(resampler, VoiceEdit):  # (which times what it gives by its samples)
                 _on_sample_clock(decoded)
             for whole in self.cuts[index].push(decoded):
-                for resampled in resampler.resample(whole):
+                try:
+                    resampled_frames = resampler.resample(whole)
+                except WiderSound as wider:  # (a VoiceEdit says so itself)
+                    raise widened(resampler.widest, wider) from None
+                for resampled in resampled_frames:
                     self._mux_sound(index, stream.encode(resampled))
 
     def _mux_sound(self, index: int, packets: list[av.Packet]) -> None:
@@ -1344,7 +1349,7 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
     voice mode but keep, even with no speech in it: pieces that cannot be decoded are written as
     silence in time with the picture, where a copy would leave them out."""
     copies: dict[int, av.stream.Stream] = {}
-    reencode: dict[int, tuple[av.audio.stream.AudioStream, av.audio.resampler.AudioResampler | VoiceEdit]] = {}
+    reencode: dict[int, tuple[av.audio.stream.AudioStream, Converter | VoiceEdit]] = {}
     if undecodable := sound_it_cannot_decode(source):
         raise VideoError(undecodable)
     for audio in source.streams.audio:
@@ -1371,8 +1376,8 @@ def _add_audio(out: av.container.OutputContainer, source: av.container.InputCont
             continue
         # The container cannot hold this codec (PCM in WebM, AAC in MPEG-PS, say): re-encode it.
         stream = add_encoded_stream(out, audio)
-        reencode[audio.index] = (stream, av.AudioResampler(format=stream.format.name, layout=stream.layout,
-                                                           rate=stream.rate))
+        # (Converter: an av.AudioResampler refuses a frame whose rate, format or layout changed mid-stream.)
+        reencode[audio.index] = (stream, Converter(format=stream.format.name, rate=stream.rate, layout=stream.layout.name))
     for index, stream in [*copies.items(), *((index, stream) for index, (stream, _) in reencode.items())]:
         keep_track_choice(source.streams[index], stream)
     return copies, reencode

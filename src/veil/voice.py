@@ -36,7 +36,7 @@ import numpy as np
 
 from veil.avopen import open_local
 from veil.plan import VoiceMode
-from veil.speech import Converter, Segment, SoundError, Timeline, WiderSound
+from veil.speech import Converter, Segment, SoundError, Timeline, WiderSound, widened
 
 # Long enough that muting does not click, short enough to leave the sound around speech.
 FADE_S = 0.03
@@ -433,12 +433,9 @@ class VoiceEdit:
                 self.arrived.append(np.zeros((self.channels, gap), np.float32))
                 self.arrived_samples += gap
         try:
-            converted_frames = self.to_float.convert(frame)
+            converted_frames = self.to_float.resample(frame)
         except WiderSound as wider:
-            at = "" if wider.at is None else f" at {wider.at:.1f} s"
-            raise SoundError(f"its sound changes from {self.channels} to {wider.channels} channels{at} (recordings "
-                             "joined end to end): veil cannot yet write it again without mixing the later part "
-                             f"down; convert the sound to one layout first (ffmpeg -ac {wider.channels})") from None
+            raise widened(self.channels, wider) from None
         # Joined lazily: joining at every frame would copy a long segment over and over.
         for converted in converted_frames:
             self.arrived.append(converted.to_ndarray().reshape(-1, self.channels).T)
