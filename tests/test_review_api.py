@@ -1512,6 +1512,20 @@ def test_export_of_a_changed_input_fails_closed_and_the_report_accounts_for_ever
                         "report": str(session.report_path.absolute())}], started
 
 
+def test_a_failed_export_says_an_earlier_output_still_stands(client: TestClient, session: ReviewSession,
+                                                              tmp_path: Path):
+    """An input moved away before a second export: the page named the failure, but the first
+    export's output, made before the reviewer's later corrections, stood in the folder unsaid."""
+    copy = tmp_path / "copy.jpg"
+    shutil.copy(PHOTO, copy)
+    session.plan.media[0].path = str(copy)
+    assert finish_export(client)["state"] == "done" and session.targets[0].exists()
+    copy.unlink()
+    status = finish_export(client)
+    assert status["state"] == "failed" and f"the file at {shown(session.targets[0])} is an earlier one, not this " \
+        "export's: leave it out when publishing" in status["error"], status["error"]
+
+
 def test_export_replaces_only_what_it_wrote_itself(client: TestClient, session: ReviewSession):
     # A file that appeared at an output path during the review is not replaced unasked ...
     session.targets[0].parent.mkdir(parents=True, exist_ok=True)

@@ -343,6 +343,34 @@ def test_photo_review_delete_draw_keep_undo_export(page, served):
     assert "consented &lt;on camera&gt; &amp; in writing" in page_html and "<on camera>" not in page_html
 
 
+def test_a_drag_begun_inside_a_region_draws_and_only_a_selected_region_moves(page, served):
+    """The page says "drag to draw a missed one": a drag begun inside a neighbour's ellipse moved the
+    neighbour off its own face, unsaid, and the export left that face visible. Such a drag draws; a
+    region moves once selected, and the page says so; an undo names and shows what it changed."""
+    server, _ = served
+    media = open_file(page, server, 0)
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 2")
+    f1 = next(r for r in media["regions"] if r["id"] == "f1")["boxes"][0][1:5]
+    centre = ((f1[0] + f1[2]) / 2, (f1[1] + f1[3]) / 2)
+    drag(page, media, centre, (centre[0] + 150, centre[1] + 150))
+    page.wait_for_function("() => document.querySelectorAll('#overlay .region').length === 3")
+    assert next(r for r in api_media(page, 0)["regions"] if r["id"] == "f1")["boxes"][0][1:5] == f1
+    assert page.text_content("#status").startswith("added ")
+    top, bottom = max(f1[1], 0), min(f1[3], media["height"])
+    upper = (centre[0], top + 0.2 * (bottom - top))  # inside f1 on the picture, away from the box drawn
+    page.mouse.click(*screen_point(page, media, *upper))
+    page.wait_for_function("() => S.selected === 'f1'")
+    drag(page, media, upper, (upper[0] + 40, upper[1]))
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('moved f1')")
+    moved = next(r for r in api_media(page, 0)["regions"] if r["id"] == "f1")["boxes"][0][1:5]
+    assert moved[0] == pytest.approx(f1[0] + 40, abs=3) and moved[1] == pytest.approx(f1[1], abs=3)
+    page.click("#undo")
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('undid ')")
+    assert " of f1" in page.text_content("#status") and page.evaluate("S.selected") == "f1"
+    assert next(r for r in api_media(page, 0)["regions"] if r["id"] == "f1")["boxes"][0][1:5] == f1
+    assert page.evaluate("document.activeElement.id") != "undo"  # Enter pressed now undoes nothing more
+
+
 def test_keys_reach_the_review_after_a_radio_button_and_regions_are_reached_by_keyboard(page, served):
     """Choosing "Box" with the mouse left the focus on the radio button: a region clicked on the
     picture then could not be deleted with Delete, and the arrows switched the shape or the view
@@ -732,9 +760,9 @@ def test_video_speech_lane_keep_delete_add_export(page, speech_served, speech_pl
     page.click("#set-times")
     page.wait_for_function("() => document.getElementById('status').textContent.startsWith('speech4 now')")
     page.click("#undo")
-    page.wait_for_function("() => document.getElementById('status').textContent === 'undid set_segment'")
+    page.wait_for_function("() => document.getElementById('status').textContent === 'undid set_segment of speech4'")
     page.keyboard.press("Control+Shift+Z")
-    page.wait_for_function("() => document.getElementById('status').textContent === 'redid set_segment'")
+    page.wait_for_function("() => document.getElementById('status').textContent === 'redid set_segment of speech4'")
     shot(page, "speech-video-edited")
 
     saved = Plan.load(folder / "review.veil-plan.json")

@@ -455,12 +455,14 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
     @app.post("/api/undo")
     def undo(data: JsonObject) -> dict[str, Any]:
         shown = Shown.model_validate(data)
-        return {"undone": session.undo(shown.media, shown.revision), **state()}
+        undone, region = session.undo(shown.media, shown.revision)
+        return {"undone": undone, "region": region, **state()}
 
     @app.post("/api/redo")
     def redo(data: JsonObject) -> dict[str, Any]:
         shown = Shown.model_validate(data)
-        return {"redone": session.redo(shown.media, shown.revision), **state()}
+        redone, region = session.redo(shown.media, shown.revision)
+        return {"redone": redone, "region": region, **state()}
 
     @app.get("/api/plan")
     def get_plan() -> Response:

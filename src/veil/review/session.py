@@ -315,13 +315,14 @@ class ReviewSession:
                       reason)
         return not_taken
 
-    def undo(self, shown: int | None = None, seen: int | None = None) -> str:
+    def undo(self, shown: int | None = None, seen: int | None = None) -> tuple[str, str | None]:
         """Undo the last change; `shown`: the file on the reviewer's screen, the only one an undo
         may change (a change to another file would be undone out of sight); `seen`: the revision
-        the reviewer's page showed, whose last change is the one it offers to undo."""
+        the reviewer's page showed, whose last change is the one it offers to undo. The change's
+        action and the region it changed (None: many), for the page to say and show."""
         return self._step(self.undo_stack, self.redo_stack, "undo", shown, seen)
 
-    def redo(self, shown: int | None = None, seen: int | None = None) -> str:
+    def redo(self, shown: int | None = None, seen: int | None = None) -> tuple[str, str | None]:
         return self._step(self.redo_stack, self.undo_stack, "redo", shown, seen)
 
     def step_label(self, stack: list[Snapshot]) -> str | None:
@@ -452,7 +453,11 @@ class ReviewSession:
         try:
             result = render(media, plan.render, plan.encoding, target, self._may_replace(target))
         except Exception as error:  # shown on the page in one line; its output is not written (atomic writes)
-            failed.append({"path": media.path, "status": "failed", "reason": export_failure(error)})
+            reason = export_failure(error)
+            if target.exists():  # an earlier export's, say, made before the reviewer's later corrections
+                reason += (f"; the file at {shown(target)} is an earlier one, not this export's: leave it out when "
+                           "publishing, or export again once this is mended")
+            failed.append({"path": media.path, "status": "failed", "reason": reason})
             return Record(recorded_name(Path(media.path)), "failed", reason=failed[-1]["reason"], settings=fingerprint)
         self.exported[target] = file_identity(target)
         outputs[media.path] = Written(str(target), result.output_sha256)
@@ -498,7 +503,7 @@ class ReviewSession:
         self.redo_stack.clear()
 
     def _step(self, source: list[Snapshot], target: list[Snapshot], action: str, shown: int | None,
-              seen: int | None) -> str:
+              seen: int | None) -> tuple[str, str | None]:
         with self.lock:
             if seen is not None and seen != self.revision:
                 # Another window changed the plan since: its change, not the one this page named,
@@ -520,7 +525,7 @@ class ReviewSession:
             touched = [self.plan.media[i] for i in snapshot.regions]
             self._log(touched[0] if len(touched) == 1 else ALL_MEDIA, action, snapshot.region, {"action": snapshot.action},
                       None)
-            return snapshot.action
+            return snapshot.action, snapshot.region
 
     def _record(self, media: MediaPlan | str, action: str, region: str | None, detail: dict[str, Any],
                 reason: str | None) -> None:

@@ -195,6 +195,7 @@ async function openMedia(index) {
   S.playing = false;
   $("gallery").hidden = true;
   $("viewer").hidden = false;
+  window.scrollTo(0, 0);  // a gallery scrolled down left the picture above a small window
   const sound = S.media.kind === "audio";
   $("video-controls").hidden = S.media.kind === "image";
   $("stage").hidden = sound;
@@ -706,8 +707,27 @@ function step(path, action, said) {
     `Nothing was ${action}: the plan was changed in another window, and this page now shows it. ` +
     `Press it again if it is still meant.`));
 }
-function undo() { return step("api/undo", "undone", (a) => say(`undid ${a.undone}`)); }
-function redo() { return step("api/redo", "redone", (a) => say(`redid ${a.redone}`)); }
+function undo() { return step("api/undo", "undone", (a) => showStep("undid", a.undone, a.region)); }
+function redo() { return step("api/redo", "redone", (a) => showStep("redid", a.redone, a.region)); }
+
+// What an undo or redo changed, named and shown: the region it changed selected, on the frame
+// nearest the one on screen where it has a box. Undone on another frame, a box drawn over a
+// missed face vanished out of sight, "undid add_region" all that was said.
+function showStep(verb, action, id) {
+  const region = id ? regionById(id) : null;
+  if (!region) {
+    say(id && !segmentById(id) ? `${verb} ${action} of ${id}: ${id} is no longer in the plan` : `${verb} ${action}${id ? ` of ${id}` : ""}`);
+    if (id && segmentById(id)) select(id);
+    return;
+  }
+  if (S.media.kind !== "image" && !boxAt(region, S.frame) && region.boxes.length) {
+    const nearest = region.boxes.reduce((a, b) => (Math.abs(b[0] - S.frame) < Math.abs(a[0] - S.frame) ? b : a));
+    S.frame = nearest[0];
+  }
+  select(id);
+  if (S.media.kind !== "image") drawAll();
+  say(`${verb} ${action} of ${id}${S.media.kind === "image" ? "" : ` (shown at frame ${S.frame})`}`);
+}
 
 // --- pointer: select, move, resize, draw ------------------------------------------
 
@@ -741,10 +761,14 @@ function onPointerDown(event) {
   if (target.dataset.corner) {
     const box = boxAt(regionById(S.selected), S.frame);
     drag = { kind: "resize", corner: target.dataset.corner, box: box.slice(1, 5), start };
-  } else if (target.dataset.region) {
-    select(target.dataset.region);
+  } else if (target.dataset.region && target.dataset.region === S.selected) {
     const box = boxAt(regionById(S.selected), S.frame);
     drag = { kind: "move", box: box.slice(1, 5), start };
+  } else if (target.dataset.region) {
+    // Pressed on a region not selected: a click selects it, a drag draws a new one over it (a drag
+    // begun just inside a neighbour's ellipse, meant to cover a missed face, moved the neighbour
+    // off its own face, unsaid). Only a selected region moves.
+    drag = { kind: "draw", pressed: target.dataset.region, start };
   } else {
     drag = { kind: "draw", start };
   }
@@ -792,7 +816,7 @@ function onPointerUp(event) {
   drag = null;
   $("overlay").querySelector(".drawing")?.remove();
   if (!moved) {
-    if (current.kind === "draw") select(null);
+    if (current.kind === "draw") select(current.pressed || null);
     return;
   }
   if (pictureLoading()) {  // the frame changed under the drag (playing): its picture is not the one drawn on
@@ -803,7 +827,9 @@ function onPointerUp(event) {
     edit("POST", `api/media/${S.media.index}/regions`, withReason({ frame: S.frame, shape: drawnShape(), kind: S.drawKind, box }),
       (answer) => { S.selected = answer.region; say(`added ${answer.region}`); });
   } else {
-    edit("POST", `api/media/${S.media.index}/regions/${S.selected}/box`, withReason({ frame: S.frame, box }));
+    const id = S.selected, verb = current.kind === "move" ? "moved" : "resized";
+    edit("POST", `api/media/${S.media.index}/regions/${id}/box`, withReason({ frame: S.frame, box }),
+      () => say(`${verb} ${id} on this frame (Ctrl+Z puts it back)`));
   }
 }
 
@@ -1061,8 +1087,9 @@ async function start() {
   $("frame").addEventListener("load", pictureLoaded);
   $("frame").addEventListener("error", pictureLoaded);  // (said by the page's own error handling, if at all)
   $("to-gallery").addEventListener("click", showGallery);
-  $("undo").addEventListener("click", undo);
-  $("redo").addEventListener("click", redo);
+  // Clicked, they let go of the focus: Enter pressed later undid one more change, unseen.
+  $("undo").addEventListener("click", (event) => { event.currentTarget.blur(); undo(); });
+  $("redo").addEventListener("click", (event) => { event.currentTarget.blur(); redo(); });
   $("export").addEventListener("click", startExport);
   $("export-close").addEventListener("click", () => { $("export-panel").hidden = true; });
   $("first").addEventListener("click", () => seek(0));
