@@ -237,33 +237,20 @@ def _jp2_profile(path: Path) -> bytes | None:
     """The ICC profile in a JPEG 2000 file's header ('colr' box of method 2 or 3), as Photoshop and
     macOS store one and Preview applies it: Pillow reads the colour box's named spaces alone, and a
     picture stored as its negative with a profile that shows it as it was was searched as stored.
-    The top-level boxes are walked by their headers, up to the header box (the picture after it is
-    not read)."""
+    The header box comes before the picture's: only the file's first bytes are read."""
     with contextlib.suppress(OSError), open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        at = 0
-        while at + 8 <= size:
-            file.seek(at)
-            head = file.read(16)
-            length, kind, content = int.from_bytes(head[:4], "big"), head[4:8], at + 8
-            if length == 1:
-                length, content = int.from_bytes(head[8:16], "big"), at + 16
-            elif length == 0:
-                length = size - at
-            if length < content - at:
-                return None
+        head = file.read(MAX_JP2_HEADER)
+        for kind, start, end in _boxes(head, 0, len(head)):
             if kind == b"jp2h":
-                file.seek(content)
-                header = file.read(min(length - (content - at), MAX_JP2_HEADER))
-                for inner, start, end in _boxes(header, 0, len(header)):
-                    if inner == b"colr" and end - start > 3 and header[start] in (2, 3):
-                        return bytes(header[start + 3:end])
+                for inner, content, stop in _boxes(head, start, end):
+                    if inner == b"colr" and stop - content > 3 and head[content] in (2, 3):
+                        return bytes(head[content + 3:stop])
                 return None
-            at += length
     return None
 
 
-# A JPEG 2000 header box is a few hundred bytes, with a profile a few kilobytes: more is no header.
+# Where a JPEG 2000 file's header box ends at the latest: a few hundred bytes, with a profile a few
+# kilobytes, after the signature, the file type and any metadata boxes.
 MAX_JP2_HEADER = 16 << 20
 
 

@@ -364,8 +364,8 @@ def tag_names(container: av.container.InputContainer) -> list[str]:
         tags = [tag for tag in stream.metadata if tag.lower() not in LAYOUT_TAGS and not (kept and tag == "language")]
         if stream.type == "audio" and stream.codec_context.name == "vorbis" and stream.codec_context.extradata:
             # (An Ogg reader gives them as the stream's tags too: named once.)
-            tags += [name for name in vorbis_comment_names(stream.codec_context.extradata)
-                     if name.lower() not in {tag.lower() for tag in tags}]
+            given = {tag.lower() for tag in tags}
+            tags += [name for name in vorbis_comment_names(stream.codec_context.extradata) if name.lower() not in given]
         names += said(tags, f"stream {stream.index} ({stream.type}) ")
     return names
 

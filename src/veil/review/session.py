@@ -342,6 +342,7 @@ class ReviewSession:
         with self.lock:
             if self.export_state.state == "running":
                 return False
+            self._check_plan_file("nothing was exported")  # before its entry is logged, in memory too
             # Logged as started: the report written by this export lists it, with where each file
             # is to be written (not that it was: the report's files say which were); what it wrote
             # is logged when it has finished (a stopped one is never said to have written).
@@ -350,7 +351,6 @@ class ReviewSession:
                 self._log(ALL_MEDIA, "export", None, {"state": "started", "to_write": targets,
                                                       "report": str(self.report_path.absolute())}, None,
                           changes_regions=False)
-            self._check_plan_file("nothing was exported")
             # Render a copy, at this revision: edits wait until the export is done (`_not_exporting`).
             plan = copy.deepcopy(self.plan)
             self.export_state = ExportState("running", total=len(plan.media), revision=self.revision)

@@ -715,9 +715,10 @@ function redo() { return step("api/redo", "redone", (a) => showStep("redid", a.r
 // missed face vanished out of sight, "undid add_region" all that was said.
 function showStep(verb, action, id) {
   const region = id ? regionById(id) : null;
-  if (!region) {
-    say(id && !segmentById(id) ? `${verb} ${action} of ${id}: ${id} is no longer in the plan` : `${verb} ${action}${id ? ` of ${id}` : ""}`);
-    if (id && segmentById(id)) select(id);
+  if (!region) {  // a speech segment, many regions, or one undone away
+    const segment = id && segmentById(id);
+    if (segment) select(id);
+    say(`${verb} ${action}${id ? ` of ${id}` : ""}${id && !segment ? `: ${id} is no longer in the plan` : ""}`);
     return;
   }
   if (S.media.kind !== "image" && !boxAt(region, S.frame) && region.boxes.length) {
