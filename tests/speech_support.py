@@ -47,12 +47,15 @@ def speech_sound() -> tuple[np.ndarray, list[tuple[float, float]]]:
     return np.concatenate(parts), spans
 
 
-def write_wav(path: Path, samples: np.ndarray, title: str | None = None) -> None:
+def write_wav(path: Path, samples: np.ndarray, title: str | None = None, bits: int = 16) -> None:
+    """16-bit PCM, or 24-bit (`bits`: a recorder's, whose quietest sound lies far below 16 bits')."""
     with av.open(str(path), "w", format="wav") as out:
         if title:
             out.metadata["title"] = title
-        stream = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
-        frame = av.AudioFrame.from_ndarray((samples * 32767).astype(np.int16)[None], format="s16", layout="mono")
+        stream = out.add_stream(f"pcm_s{bits}le", rate=RATE, layout="mono")
+        whole = 2 ** 31 - 1 if bits == 24 else 32767  # 24-bit samples are given as the top of 32-bit ones
+        frame = av.AudioFrame.from_ndarray((samples.astype(np.float64) * whole).astype(np.int32 if bits == 24 else np.int16)[None],
+                                           format="s32" if bits == 24 else "s16", layout="mono")
         frame.sample_rate = RATE
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             out.mux(packet)

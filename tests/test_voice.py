@@ -148,12 +148,12 @@ def test_speech_is_found_in_real_speech_and_not_in_a_tone(sound: np.ndarray, fil
     assert all(a >= 1.0 and b <= speech_end + 1.0 for a, b in found)  # the tone is not speech
 
 
-def _loudness_left(tmp_path: Path, piece: np.ndarray, span: tuple[float, float]) -> float:
+def _loudness_left(tmp_path: Path, piece: np.ndarray, span: tuple[float, float], bits: int = 16) -> float:
     """`piece` between a second of silence either side, muted (--voice mute): the output's loudness
-    over `span` (seconds from the start) against the input's."""
+    over `span` (seconds from the start) against the input's. `bits`: the WAV's (see `write_wav`)."""
     sound = np.concatenate([np.zeros(RATE, np.float32), piece, np.zeros(RATE, np.float32)])
     source, out = tmp_path / "in.wav", tmp_path / "in.redacted.flac"
-    write_wav(source, sound)
+    write_wav(source, sound, bits=bits)
     run = _veil(str(source), "-o", str(out), "--voice", "mute")
     assert run.returncode == 0, run.stderr
     after, rate, _, _ = _decode(out)
@@ -165,6 +165,14 @@ def test_quiet_speech_is_found_and_muted(tmp_path: Path):
     word is clear, so it must be muted like a near one (the model alone missed its first sentence)."""
     utterance = _utterance()
     assert _loudness_left(tmp_path, utterance * 10 ** (-45 / 20), (1.0, 1.0 + len(utterance) / RATE)) < 0.01
+
+
+def test_speech_far_under_16_bits_is_muted(tmp_path: Path):
+    """A 24-bit recorder's voice peaking at -90 dBFS (a recorder set to its lowest gain, a voice far off):
+    raised by 70 dB, as anyone who opens the published file in an editor can, every word is clear."""
+    utterance = _utterance()
+    quiet = utterance / np.abs(utterance).max() * 10 ** (-90 / 20)
+    assert _loudness_left(tmp_path, quiet, (1.0, 1.0 + len(utterance) / RATE), bits=24) < 0.01
 
 
 def test_a_short_word_heard_alone_is_muted(tmp_path: Path):
