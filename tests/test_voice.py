@@ -24,8 +24,10 @@ import pytest
 
 from veil.outputs import media_kind
 from veil.plan import Plan, Region
+from veil.report import voice_summary
 from veil.speech import find_speech
-from veil.voice import LOSSLESS_INTO_LOSSY, VoiceEdit, VoicePlan, audio_encoder, encoder_takes, voice_plan
+from veil.voice import (LOSSLESS_INTO_LOSSY, VoiceEdit, VoicePlan, audio_encoder, encoder_takes, voice_entry,
+                        voice_plan)
 from speech_support import write_wav
 from video_support import clip_with_copied_stream
 
@@ -903,6 +905,10 @@ def test_tracks_starting_at_different_times_are_edited_each_on_its_own_clock(sou
     assert changed.min() >= segment[0] - 0.05 and changed.max() <= segment[1] + 0.05
     assert _rms(_span(after, RATE, segment[0] + 0.05, segment[1] - 0.05)) == 0
     assert media.detection["speech"]["sound_origin"] == 0.0
+    # The report says how many streams were heard and that each holds what any holds.
+    voice = voice_entry(media, "mute")
+    assert voice["sound_streams"] == 2
+    assert "speech on any of its 2 sound streams counts for all of them" in voice_summary(voice)
 
 
 def test_the_summary_counts_the_speech_the_plan_treats(files: dict[str, Path]):

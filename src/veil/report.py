@@ -446,6 +446,8 @@ def voice_summary(voice: dict[str, Any]) -> str:
         treated = f"{voice['treated_seconds']:g} s {voice['treatment']} in "
     text = (f"{voice['speech_seconds']:g} s found; {treated}{len(voice['segments'])} "
             f"segment(s): {spans} ({voice['times']})")
+    if (voice.get("sound_streams") or 0) > 1:
+        text += f"; speech on any of its {voice['sound_streams']} sound streams counts for all of them"
     if voice["added_by_reviewer"]:
         text += f"; added by the reviewer: {', '.join(voice['added_by_reviewer'])}"
     kept = "; ".join(f"{k['id']} {k['start']:g}-{k['end']:g} s ({k['reason']})" for k in voice["kept_audible"])

@@ -534,7 +534,7 @@ def speech_regions(path: Path, salvage: bool = False) -> tuple[list, dict]:
         return [], {}
     regions = [Region(id=f"speech{n}", source="detector", kind="speech", start=round(a, 3), end=round(b, 3))
                for n, (a, b) in enumerate(speech.segments, 1)]
-    record = {**detection_record(), "sound_seconds": round(speech.seconds, 3),
+    record = {**detection_record(), "sound_streams": speech.streams, "sound_seconds": round(speech.seconds, 3),
               "sound_origin": round(speech.origin, 6),
               "speech_seconds": round(sum(b - a for a, b in speech.segments), 3), "segments": len(speech.segments),
               **({"undecodable_packets": speech.undecodable_packets} if speech.undecodable_packets else {}),

@@ -850,6 +850,9 @@ def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
         return round(seconds + origin, 3)
 
     return {"mode": mode, "speech_seconds": record["speech_seconds"] if record else None,
+            # Speech found on any stream is treated on every one (a dub carries the same voice).
+            # Absent from a plan made before it was recorded.
+            "sound_streams": (record or {}).get("sound_streams"),
             # Where the speech the mode acts on lies (kept as it was, where the voices are); mute-all
             # treats the whole sound, these segments and all between them.
             "segments": [[on_clock(r.start), on_clock(r.end)] for r in acted_on],
