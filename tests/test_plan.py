@@ -477,6 +477,7 @@ def test_a_plan_with_a_null_speech_record_renders_and_is_reported(shared_data, t
     assert veil_subprocess(photo, "--dry-run", "--save-plan", saved, "-q").returncode == 0
     data = json.loads(saved.read_text())
     data["media"][0]["detection"]["speech"] = None
+    del data["media"][0]["detection_sha256"]  # as another program would write it
     saved.write_text(json.dumps(data))
     run = veil_subprocess(photo, "--plan", saved, "-o", tmp_path / "out.jpg", "--report", tmp_path / "report.json")
     assert run.returncode == 0, run.stderr
@@ -638,3 +639,54 @@ def test_a_plan_changed_outside_veil_is_said_and_recorded_in_its_edits(shared_da
     run = veil_subprocess("--plan", plan, "-o", tmp_path / "d.jpg", "--json")
     assert run.returncode == 0, run.stderr
     assert any(note.startswith(f"the plan {plan}: it holds no checksum") for note in json.loads(run.stdout)["notes"])
+
+
+def test_a_plan_whose_detection_record_was_edited_is_refused(shared_data, tmp_path):
+    # A video's record names the stream its boxes were found on, a sound's the clock its speech
+    # times are on: a user who set the stream index to the file's other stream had that stream
+    # written with the first one's boxes (its faces visible, "1 region(s) hidden"), and a sound
+    # clock moved by hand left the first seconds of speech audible, reported muted.
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    plan = tmp_path / "plan.json"
+    assert veil_subprocess(photo, "--dry-run", "--save-plan", plan, "-q").returncode == 0
+    saved = json.loads(plan.read_text())
+    record = saved["media"][0]["detection"]
+    assert saved["media"][0]["detection_sha256"]
+    record["stream"] = {"index": 1}
+    plan.write_text(json.dumps(saved))
+    run = veil_subprocess("--plan", plan, "-o", tmp_path / "a.jpg")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "its detection record (how its regions were found" in run.stderr and "was changed since veil saved it" in run.stderr
+    assert not (tmp_path / "a.jpg").exists()
+    # A plan without the record's checksum (another program's, an older veil's) renders, said as changed.
+    del saved["media"][0]["detection_sha256"]
+    plan.write_text(json.dumps(saved))
+    run = veil_subprocess("--plan", plan, "-o", tmp_path / "b.jpg")
+    assert run.returncode == 0 and "does not match the checksum veil saved in it" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("where", ["top level", "file", "render", "interrupted"])
+def test_a_key_the_plan_does_not_know_is_refused_at_any_level(where: str, tmp_path):
+    # A missed face added one level off ("regions" beside "media", "region" in a file's entry) was
+    # dropped without a word: the output written, the face visible, "2 region(s) hidden".
+    data = sample_plan().to_json()
+    region = {"id": "added", "source": "reviewer", "shape": "ellipse", "keep_visible": False,
+              "boxes": [[0, 10.0, 10.0, 90.0, 90.0, "reviewer", None]]}
+    target = {"top level": data, "file": data["media"][0], "render": data["render"],
+              "interrupted": data.setdefault("interrupted", {"signal": "SIGINT", "files_not_done": []})}[where]
+    target["region"] = [region]
+    with pytest.raises(PlanError, match="Additional properties are not allowed"):
+        Plan.from_json(data)
+
+
+def test_a_plan_is_saved_over_a_file_only_when_asked(tmp_path):
+    # The library's default replaced whatever was there: a plan saved by mistake as the photo's own
+    # name replaced the unredacted original with JSON.
+    photo = tmp_path / "two.jpg"
+    photo.write_bytes(b"the original")
+    plan = sample_plan()
+    with pytest.raises(FileExistsError, match="two.jpg exists: pass overwrite=True"):
+        plan.save(photo)
+    assert photo.read_bytes() == b"the original"
+    plan.save(photo, overwrite=True)
+    assert Plan.load(photo) == plan

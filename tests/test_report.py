@@ -293,6 +293,7 @@ def test_what_a_photos_output_leaves_out_is_said_whatever_its_plan_says(tmp_path
     for media in plan["media"]:
         assert media["detection"].pop("other_images_not_written", None) or \
             media["detection"].pop("data_after_image_not_written", None)
+        del media["detection_sha256"]  # as an older veil saved it
     plan_path.write_text(json.dumps(plan))
     report_path = tmp_path / "report.json"
     result = CliRunner().invoke(app, ["--plan", str(plan_path), "--output-dir", str(tmp_path / "out"),

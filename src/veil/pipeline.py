@@ -40,7 +40,7 @@ from veil.video import plan_video, render_video
 from veil.videofile import SALVAGE_HINT, check_output_holds, damage_lines, holes_line, lacks_its_index, left_out
 from veil.audio import KEEP_REFUSED, check_audio_output, left_out_of_sound, plan_audio, render_audio
 from veil.speech import SoundError, speech_regions
-from veil.voice import VoicePlan, before_detection
+from veil.voice import VoicePlan, before_detection, spoken_seconds
 
 
 @dataclass(frozen=True)
@@ -490,7 +490,7 @@ def voice_notes(media: MediaPlan, mode: VoiceMode, dry_run: bool) -> list[Note]:
     if media.kind == "audio":
         notes += [Note(line, warning=True) for line in sound_damage_lines(record)]
     speech = [r for r in media.regions if r.kind == "speech" and r.start is not None]
-    seconds = sum(r.end - r.start for r in speech)
+    seconds = spoken_seconds(speech, record.get("sound_seconds"))
     were = "would be" if dry_run else "were"
     if mode == "mute-all":
         return notes + [Note(f"all sound {'would be' if dry_run else 'was'} muted ({seconds:.1f} s of it speech)")]
@@ -508,8 +508,8 @@ def voice_notes(media: MediaPlan, mode: VoiceMode, dry_run: bool) -> list[Note]:
                      "(--voice keep); use --voice mute, mute-all or anonymise", warning=True)]
     treated = [r for r in speech if not r.keep_visible]
     done = "muted" if mode == "mute" else "anonymised"
-    notes.append(Note(f"{sum(r.end - r.start for r in treated):.1f} s of speech in {len(treated)} segment(s) {were} "
-                      f"{done}"))
+    treated_seconds = spoken_seconds(treated, record.get("sound_seconds"))
+    notes.append(Note(f"{treated_seconds:.1f} s of speech in {len(treated)} segment(s) {were} {done}"))
     if removed >= REMOVED_SPEECH_S:
         notes.append(Note(left, warning=True))
     if kept := len(speech) - len(treated):

@@ -374,6 +374,7 @@ class Plan:
 
     @classmethod
     def from_json(cls, data: Any, folder: Path | None = None) -> Plan:
+        saved = data  # as written: a detection record's checksum is of its names as they were written
         try:
             data = exact_names(data)
             jsonschema.validate(data, plan_schema())
@@ -392,8 +393,8 @@ class Plan:
         if len(set(paths)) < len(paths):
             twice = next(path for path in paths if paths.count(path) > 1)
             raise PlanError(f"the plan lists {twice} twice: its regions must be in one entry")
-        for i, media in enumerate(data["media"]):
-            if problem := _media_problem(media):
+        for i, (media, as_saved) in enumerate(zip(data["media"], saved["media"])):
+            if problem := _media_problem(media) or _record_changed(as_saved):
                 raise PlanError(f"not a valid veil plan at media/{i}: {problem}")
             # Edits and the review page name a region by its id: with two alike, an edit meant
             # for one (keep visible) would land on the other.
@@ -424,9 +425,12 @@ class Plan:
             stopped_earlier=data.get("interrupted"),
         )
 
-    def save(self, path: Path | str, overwrite: bool = True) -> None:
+    def save(self, path: Path | str, overwrite: bool = False) -> None:
+        """Raises FileExistsError where a file is at `path` (unless `overwrite`)."""
         from veil.outputs import atomic_write_bytes
 
+        if not overwrite and os.path.lexists(path):
+            raise FileExistsError(f"{path} exists: pass overwrite=True to replace it")
         # NaN and Infinity are not JSON: another program could not read the plan, nor veil load it.
         atomic_write_bytes(Path(path), json.dumps(self.checksummed_json(Path(path).absolute().parent), indent=1,
                                             allow_nan=False).encode(), overwrite)
@@ -434,6 +438,8 @@ class Plan:
     def checksummed_json(self, folder: Path | None = None) -> dict[str, Any]:
         """The plan as veil saves it (`to_json`), with its checksum."""
         data = self.to_json(folder)
+        for media in data["media"]:
+            media[DETECTION_CHECKSUM] = json_checksum(media["detection"])
         data[CHECKSUM] = plan_checksum(data)
         return data
 
@@ -441,7 +447,7 @@ class Plan:
     def load(cls, path: Path) -> Plan:
         try:
             raw = Path(path).read_bytes()
-            data = json.loads(raw.decode("utf-8"))
+            data = json.loads(raw.decode("utf-8-sig"))  # a byte-order mark, as Windows editors write one
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
             reason = "nested too deeply" if isinstance(error, RecursionError) else error
             raise PlanError(f"cannot read plan: {reason}") from None
@@ -462,9 +468,30 @@ CHANGED_OUTSIDE = "plan changed outside veil"
 
 
 def plan_checksum(data: dict[str, Any]) -> str:
-    """SHA-256 of a plan's JSON without its checksum, keys sorted: the same however it is laid out."""
-    body = {key: value for key, value in data.items() if key != CHECKSUM}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()).hexdigest()
+    """`json_checksum` of a plan without its checksum."""
+    return json_checksum({key: value for key, value in data.items() if key != CHECKSUM})
+
+
+# Each file's detection record is veil's account of how its regions were found: the video stream
+# their boxes lie on, the sound clock and length their times are on, the range searched. Edited by
+# hand (another stream chosen, say), the regions would be drawn where they were not found, hiding
+# less than the plan says; the record's own SHA-256, saved beside it, tells such an edit, which is
+# refused where the rest of a plan edited by hand renders.
+DETECTION_CHECKSUM = "detection_sha256"
+
+
+def json_checksum(value: dict[str, Any]) -> str:
+    """SHA-256 of `value` as JSON, keys sorted: the same however it is laid out."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()).hexdigest()
+
+
+def _record_changed(media: dict[str, Any]) -> str | None:
+    """Why a file's detection record, as written in the plan, is refused: changed since veil saved it."""
+    if DETECTION_CHECKSUM not in media or media[DETECTION_CHECKSUM] == json_checksum(media.get("detection", {})):
+        return None
+    return ("its detection record (how its regions were found: the video stream, the sound's clock and length, "
+            f"the range) was changed since veil saved it ({DETECTION_CHECKSUM}), so its regions may be drawn where "
+            "they were not found: put the record back, or detect again (run veil on the file without the plan)")
 
 
 def changed_since_saved(data: dict[str, Any]) -> str | None:

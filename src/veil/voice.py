@@ -36,7 +36,7 @@ import numpy as np
 
 from veil.avopen import open_local
 from veil.plan import VoiceMode
-from veil.speech import Converter, Segment, SoundError, Timeline, WiderSound, widened
+from veil.speech import Converter, Segment, SoundError, Timeline, WiderSound, join, widened
 
 # Long enough that muting does not click, short enough to leave the sound around speech.
 FADE_S = 0.03
@@ -820,6 +820,13 @@ def silent(media) -> bool:
     return media.kind == "video" and bool(media.detection.get("no_sound"))
 
 
+def spoken_seconds(regions: list, sound_seconds: float | None) -> float:
+    """The time speech regions span, each second counted once (segments added by hand may overlap)
+    and none past the sound's end."""
+    spans = join([(max(r.start, 0.0), r.end if sound_seconds is None else min(r.end, sound_seconds)) for r in regions], 0.0)
+    return sum(max(b - a, 0.0) for a, b in spans)
+
+
 def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
     """The report's account of a file's speech: how much, where, what was done to it, and which segments
     a reviewer left audible and why (the same choice `voice_plan` makes at render). Where no output
@@ -829,7 +836,7 @@ def voice_entry(media, mode: VoiceMode, written: bool = True) -> dict:
     # mute-all silences the whole sound: a segment kept audible is muted all the same.
     kept = [r for r in speech if r.keep_visible and mode != "mute-all"]
     acted_on = [r for r in speech if r not in kept]
-    speech_treated = sum(r.end - r.start for r in acted_on)
+    speech_treated = spoken_seconds(acted_on, (record or {}).get("sound_seconds"))
     if silent(media) or media.kind in ("image", "animation"):
         treatment, treated_seconds = "none: it has no sound", 0.0
     elif not written:

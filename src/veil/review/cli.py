@@ -326,7 +326,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
     for path in report_paths(report_path):  # (its name was checked in `run_files_checked`)
         if path.exists() and not overwrite:
             raise SessionError(f"the report {path} exists: use --overwrite to replace it")
-    plan.save(plan_path)
+    plan.save(plan_path, overwrite=True)
     for line in replaced:
         tell(told, line)
     return ReviewSession(plan, plan_path, targets, report_path, overwrite, manifest, told)

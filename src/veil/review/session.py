@@ -541,7 +541,7 @@ class ReviewSession:
         self.revision += changes_regions
         self._check_plan_file("this change is made here but not saved")
         try:
-            self.plan.save(self.plan_path)
+            self.plan.save(self.plan_path, overwrite=True)
             self.saved_as = file_identity(self.plan_path)
         except (OSError, ValueError) as error:  # a full disk, a folder put in the plan's place (OutputError)
             # The change stands in the session (the page shows it, an export writes it): the
