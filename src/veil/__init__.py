@@ -112,8 +112,8 @@ def redact_image(
     with the reason when the file cannot be redacted; nothing is written then. What was left as it
     was, or left out, is said with a RedactionWarning (the `warnings` module).
 
-    The plan returned is the file's; `veil.Plan(media=[plan], render=settings).save(path,
-    overwrite=False)` saves it with the settings it was drawn with, for `veil --plan` or a review.
+    The plan returned is the file's; `veil.Plan(media=[plan], render=settings).save(path)`
+    saves it with the settings it was drawn with, for `veil --plan` or a review.
     """
     import errno
 
