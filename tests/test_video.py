@@ -416,6 +416,32 @@ def test_faces_of_a_turned_video_of_pixels_taller_than_wide_are_searched_as_show
                        if (b := r.boxes.get(frame))), (face, frame)
 
 
+def test_columns_a_stream_crops_from_its_left_are_neither_searched_nor_written(tmp_path: Path):
+    """An H.264 stream whose crop rectangle hides its left 40 columns (a lossless crop, as
+    `ffmpeg -c copy -bsf:v h264_metadata=crop_left=40` makes, cutting a name card off the edge):
+    FFmpeg handed on the 680 coded columns, and the encoder squeezed them into 640, the card in it."""
+    source, output = tmp_path / "cropped.mp4", tmp_path / "out.mp4"
+    shown = np.tile(np.linspace(40, 200, 640, dtype=np.uint8)[None, :, None], (360, 1, 3))
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"x264-params": "crop-rect=40,16,0,0"})
+        stream.width, stream.height, stream.pix_fmt = 680, 376, "yuv420p"
+        for index in range(5):
+            coded = np.full((376, 680, 3), 40, np.uint8)
+            coded[16:, 40:] = shown
+            coded[100:300, :40] = 255  # the card no player shows
+            picture = av.VideoFrame.from_ndarray(coded, format="rgb24")
+            picture.pts = index
+            out.mux(stream.encode(picture))
+        out.mux(stream.encode(None))
+    _veil_quietly(source, "-o", output)
+    with av.open(str(output)) as written:
+        frames = [f.to_ndarray(format="rgb24") for f in written.decode(video=0)]
+    assert len(frames) == 5 and frames[0].shape == (360, 640, 3)
+    for frame in frames:
+        assert frame[100:300, :30].max() < 120  # the picture's dark left edge, not the card
+        assert np.abs(frame.astype(int) - shown).mean() < 4  # and not squeezed
+
+
 def test_a_video_of_non_square_pixels_is_refused_where_its_shape_cannot_be_stated(tmp_path: Path):
     """VP9 in a .webm output came out with square pixels: an anamorphic recording squeezed, unsaid.
     Refused before any work; .mp4 keeps the shape."""

@@ -434,6 +434,10 @@ def video_stream(container: av.container.InputContainer, exact: bool = False,
                                             s.codec_context.width * s.codec_context.height if s.codec_context else 0))
     if stream.codec_context is None:
         raise VideoError("unsupported video codec: FFmpeg has no decoder for it")
+    # A stream's crop rectangle (H.264's, H.265's conformance window) is how players show it: FFmpeg
+    # applies a crop from the left or top only where it keeps the planes aligned, unless told not
+    # to, and handed on the columns no player shows (a name card cut off by a lossless crop).
+    stream.codec_context.flags |= av.codec.context.Flags.unaligned
     # Frame threads make decoding about as fast as the cores allow. But how FFmpeg patches damage
     # up, and whether it marks a frame corrupt at all, depend on its threads' number and timing:
     # planning decodes on one thread, so that a damaged frame is always seen (and refused, or
@@ -1006,6 +1010,10 @@ class Output:
     def encode(self, frame: av.VideoFrame | None) -> None:
         """The next video frame, in display order; None flushes the encoder."""
         if frame is not None:
+            if (frame.width, frame.height) != (self.video.width, self.video.height):
+                # PyAV's encoder would scale it to the stream's size, unsaid.
+                raise VideoError(f"a frame of {frame.width}x{frame.height} in a video of {self.video.width}x"
+                                 f"{self.video.height}: not supported")
             if self.fields is not None:
                 frame = self.fields.marked(frame)
             self._choose_type(frame)
