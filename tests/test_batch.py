@@ -291,7 +291,8 @@ def test_a_stop_waiting_for_a_cluster_says_so_and_a_second_ends_even_a_frozen_wo
     assert not (out / "clip.mp4").exists()
 
 
-def test_a_second_stop_leaves_no_output_unrecorded(shared_data, tmp_path):
+@pytest.mark.parametrize("options", [[], ["--json"]])
+def test_a_second_stop_leaves_no_output_unrecorded(shared_data, tmp_path, options):
     # At the first stop the files in flight finish whole; a second one ends veil at once, saying that
     # those still in progress were abandoned. The files finished in between were recorded only once
     # every file in flight had finished: their outputs stood, recorded nowhere. One worker is held
@@ -299,7 +300,7 @@ def test_a_second_stop_leaves_no_output_unrecorded(shared_data, tmp_path):
     quick = photos(shared_data, tmp_path / "in", 3)
     slow = Path(shutil.copy(shared_data / SLOW_PHOTO, tmp_path / "in" / "00_slow.jpg"))  # first: taken at once
     out = tmp_path / "out"
-    process = start_veil(tmp_path / "in", "--output-dir", out, "--jobs", 2)
+    process = start_veil(tmp_path / "in", "--output-dir", out, "--jobs", 2, *options)
     wait_until(lambda: len(records(out / MANIFEST)) >= 1, process)
     first = records(out / MANIFEST)[0]
     assert first["path"] != str(slow), "the slow photo was done first: nothing is in progress to hold"
@@ -314,10 +315,13 @@ def test_a_second_stop_leaves_no_output_unrecorded(shared_data, tmp_path):
     finally:
         with contextlib.suppress(psutil.Error):
             held.resume()
-    _, stderr = process.communicate(timeout=DEADLINE_S)
+    stdout, stderr = process.communicate(timeout=DEADLINE_S)
 
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "stopped (SIGINT) again: the files in progress were abandoned" in stderr
+    if options:  # --json: one object still (it printed nothing), the files finished being in the manifest
+        assert json.loads(stdout) == {"error": "stopped (SIGINT) again: the files in progress were abandoned",
+                                      "exit_code": 130}
     done = records(out / MANIFEST)
     assert {r["status"] for r in done} == {"ok"}
     assert outputs_of(out) == sorted(Path(r["output"]).name for r in done) == sorted(p.name for p in quick)
@@ -776,7 +780,8 @@ def test_a_stopped_run_still_writes_its_report_and_plan_of_the_files_finished(sh
     not_done = sorted(str(p) for p in inputs if str(p) not in done)
     assert 3 <= len(done) < len(inputs), "the interrupt came too late to leave anything undone"
     assert "Traceback" not in stderr and stderr.splitlines()[-1] == (
-        f"veil: stopped (SIGINT); no partial output was left; the report of the files finished ({len(not_done)} not "
+        f"veil: stopped (SIGINT): {len(done)} file(s) finished, {len(not_done)} not done (the same command again does "
+        f"them); no partial output was left; the report of the files finished ({len(not_done)} not "
         f"done, listed in it) is in {report} and {report.with_suffix('.html')}; the plan of the files finished is in "
         f"{plan}"), stderr
 
@@ -808,6 +813,8 @@ def test_a_stopped_runs_json_answer_lists_the_files_it_finished(shared_data, tmp
     assert 3 <= len(done) < len(inputs)
     assert sorted(r["input"] for r in answer["results"]) == done
     assert all(Path(r["output"]).is_file() and r["error"] is None for r in answer["results"])
+    # and those it had not (a script was left to compare the inputs with the results).
+    assert sorted(answer["files_not_done"]) == sorted(str(p) for p in inputs if str(p) not in done)
     # The report the stop could not write is in the answer, as a finished run's summary gives it.
     assert [(n["file"], n["path"]) for n in answer["not_written"]] == [("report", str(report))]
     assert report.read_text() == "{}"

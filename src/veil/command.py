@@ -35,8 +35,8 @@ from veil.manifest import (REVIEWED, ManifestWriter, Record, another_inputs_outp
                            another_inputs_replaced, default_manifest, made_otherwise, output_owners, placed_as_made,
                            read_manifest, settings_fingerprint, started_outputs, still_done, unrecorded_media)
 from veil.models import usable_cores
-from veil.interrupt import (STOP_SIGNALS, Stopped, ignore_stops, remove_leftovers, said_at_stop, say_at_stop,
-                            say_what_dead_runs_left, unusable_temp_folder)
+from veil.interrupt import (STOP_SIGNALS, Stopped, answer_stops_in_json, ignore_stops, remove_leftovers, said_at_stop,
+                            say_at_stop, say_what_dead_runs_left, unusable_temp_folder)
 from veil.kinds import counted
 from veil.names import MANIFEST_NAME, first_few, holds_capture_time, readable_anywhere, real_path, shown
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
@@ -117,14 +117,23 @@ def skipped_json(skipped: list[Skipped]) -> list[dict[str, str]]:
 
 def print_json_error(message: str, exit_code: int, finished: list[dict] | None = None,
                      not_written: list[dict[str, str]] | None = None,
-                     skipped_files: list[dict[str, str]] | None = None) -> None:
+                     skipped_files: list[dict[str, str]] | None = None, files_not_done: list[str] | None = None) -> None:
     """--json's answer for a run that ended without a summary; `finished`: the files a stopped run
     had settled (done, failed or already done), each as the summary gives it; `not_written`: the
     plan or report it could not write (`write_run_files`); `skipped_files`: what a run with nothing
-    to work on passed over."""
+    to work on passed over; `files_not_done`: those a stopped run had not finished."""
     print_json({"error": message, "exit_code": exit_code, **({"results": finished} if finished is not None else {}),
+                **({"files_not_done": files_not_done} if files_not_done is not None else {}),
                 **({"not_written": not_written} if not_written is not None else {}),
                 **({"skipped_files": skipped_files} if skipped_files is not None else {})})
+
+
+def how_far(finished: list[dict] | None, not_done: list[str] | None) -> str:
+    """What a stop's line says of the files: how many were settled, how many not done and how to do them."""
+    if finished is None or not_done is None:  # stopped before its files were listed
+        return ""
+    rest = f", {len(not_done)} not done (the same command again does them)" if not_done else ""
+    return f": {len(finished)} file(s) finished{rest}"
 
 
 def show_version(value: bool) -> None:
@@ -366,6 +375,7 @@ def redact(
     if stop is not None:
         stop.finished = [result_json(r) for r in results]  # for --json's answer, as the stop is told
         stop.not_written = not_written
+        stop.not_done = interrupted["files_not_done"] if interrupted else []
         raise stop
     run_notes += advice
     answered = print_summary(results, skipped, not_written, run_notes, time.monotonic() - started, quiet, as_json,
@@ -834,11 +844,14 @@ def main() -> None:
     stopped: int | None = None
     finished: list[dict] | None = None  # a stopped run's files settled, for --json
     not_written: list[dict[str, str]] | None = None  # the plan or report a stopped run could not write
+    not_done: list[str] | None = None  # the files a stopped run had not finished
     review = sys.argv[1:2] == ["review"]
     as_json = False
     try:
         given = set() if review else long_options(sys.argv[1:])
         as_json = "--json" in given
+        if as_json:
+            answer_stops_in_json()
         # A stop before the command has read its options: what it says of the report and plan asked for.
         asked = AuditFiles(Path() if "--save-plan" in given else None, Path() if "--report" in given else None)
         say_at_stop(asked.said())
@@ -869,6 +882,7 @@ def main() -> None:
         stopped = stop.args[0] if isinstance(stop, Stopped) else signal.SIGINT
         finished = getattr(stop, "finished", None)
         not_written = getattr(stop, "not_written", None)
+        not_done = getattr(stop, "not_done", None)
     except typer.Abort as abort:  # end of input where click reads (veil reads none): its cause is the message
         tell_refusal(f"aborted: {abort.__cause__ or 'end of input'}", 1, as_json)
         sys.exit(1)
@@ -886,12 +900,12 @@ def main() -> None:
         left = remove_leftovers()
         if stopped is not None:
             but = ", but temporary files were left (below)" if left else ""
-            err.print(f"veil: stopped ({signal.Signals(stopped).name}); no partial output was left{but}"
-                      f"{said_at_stop()}")
+            err.print(f"veil: stopped ({signal.Signals(stopped).name}){how_far(finished, not_done)}; no partial output "
+                      f"was left{but}{said_at_stop()}")
         for path in left:
             err.print(f"veil: could not remove the temporary {shown(path)} (it may hold an unredacted copy): remove it")
     if stopped is not None:
         if as_json:
             print_json_error(f"stopped ({signal.Signals(stopped).name}){said_at_stop()}", 128 + stopped, finished,
-                             not_written)
+                             not_written, files_not_done=not_done)
         sys.exit(128 + stopped)

@@ -21,6 +21,7 @@ import ctypes
 import ctypes.util
 import fcntl
 import functools
+import json
 import multiprocessing
 import os
 import re
@@ -48,6 +49,7 @@ _held = 0
 _pending: int | None = None
 _temporary: dict[str, Callable[[], None]] = {}  # name -> how to remove it
 _said_at_stop = ""  # what the command adds to a stop's line (`say_at_stop`)
+_answer_in_json = False  # a second stop's answer on standard output too (`answer_stops_in_json`)
 
 
 def no_core_dumps(for_good: bool = True) -> None:
@@ -211,15 +213,24 @@ def said_at_stop() -> str:
     return _said_at_stop
 
 
+def answer_stops_in_json() -> None:
+    """--json: a second stop, which ends veil at once, still answers with one JSON object."""
+    global _answer_in_json
+    _answer_in_json = True
+
+
 def _abandon_work(signum: int, _frame: object) -> None:
     _abandon(signum, "again")
 
 
 def _abandon(signum: int, how: str) -> None:
     """End veil at once, the files in progress abandoned, saying so (stopped `how`)."""
+    said = f"stopped ({signal.Signals(signum).name}) {how}: the files in progress were abandoned{_said_at_stop}"
     with contextlib.suppress(OSError):  # a closed terminal (EIO): the exit code still says what ended veil
-        os.write(2, f"veil: stopped ({signal.Signals(signum).name}) {how}: the files in progress were abandoned"
-                    f"{_said_at_stop}\n".encode())
+        os.write(2, f"veil: {said}\n".encode())
+    if _answer_in_json:  # the files it finished are in the manifest, each recorded as it finished
+        with contextlib.suppress(OSError):
+            os.write(1, (json.dumps({"error": said, "exit_code": 128 + signum}) + "\n").encode())
     end_workers()
     _end_now(signum, None)
 
