@@ -584,6 +584,49 @@ def test_workers_without_veil_are_said_in_one_line(shared_data, tmp_path):
     assert "cannot set veil up on the workers" in refused.stderr and "bug" not in refused.stderr, refused.stderr
 
 
+def test_a_worker_running_another_veil_fails_its_files(shared_data, tmp_path):
+    # A worker of an older or patched veil (here: another version, which also finds no face) was
+    # taken at its word: its outputs recorded as done, the report naming the command's veil and
+    # models, and a rerun with the right workers keeping them as already done.
+    photos(shared_data, tmp_path / "in", 1)
+    other = tmp_path / "other"
+    import veil
+
+    shutil.copytree(Path(veil.__file__).parent, other / "veil", ignore=shutil.ignore_patterns("__pycache__"))
+    init = other / "veil" / "__init__.py"
+    init.write_text(init.read_text().replace(f'__version__ = "{veil.__version__}"', '__version__ = "0.0.9-other"'))
+    with remote_cluster(tmp_path / "cluster", worker_cwd=tmp_path, worker_wrapper=["env", f"PYTHONPATH={other}"]) \
+            as (address, _):
+        run = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster", address, "--json")
+    assert run.returncode == 1, run.stderr
+    (result,) = json.loads(run.stdout)["results"]
+    assert "runs another veil than this command" in result["error"] and result["regions"] == 0
+    assert result["error"].endswith("the output it wrote was removed")
+    assert [r["status"] for r in records(tmp_path / "out" / MANIFEST)] == ["failed"]
+    assert outputs_of(tmp_path / "out") == []
+
+
+def test_an_input_a_worker_read_otherwise_fails_its_file(shared_data, tmp_path):
+    # A worker whose mount of the inputs is stale or another's redacted another file: its output
+    # was recorded as this photo's, rc 0.
+    from veil.cluster import seen_from_here
+    from veil.pipeline import FileResult, FileTask, installed_veil_sha256
+    from veil.plan import Encoding, RenderSettings
+
+    (mine,) = photos(shared_data, tmp_path / "in", 1)
+    output = tmp_path / "out.jpg"
+    output.write_bytes(b"what the worker wrote")
+    worker = FileResult(mine, output=output, regions=3, input_sha256="0" * 64, worker="node2:7",
+                        output_sha256=hashlib.sha256(output.read_bytes()).hexdigest(), veil_sha256=installed_veil_sha256())
+    task = FileTask(mine, "image", output, RenderSettings(), Encoding())
+    seen = seen_from_here(worker, task)
+    assert seen.error.startswith(f"its worker node2:7 read another file at {mine} than this machine sees there")
+    assert seen.error.endswith("the output it wrote was removed") and not output.exists()
+    output.write_bytes(b"what the worker wrote")
+    read = dataclasses.replace(worker, input_sha256=hashlib.sha256(mine.read_bytes()).hexdigest())
+    assert seen_from_here(read, task).error is None
+
+
 def test_a_scheduler_without_workers_is_said_and_waited_for(shared_data, tmp_path):
     # Its tasks waited without a word, and without end.
     photos(shared_data, tmp_path / "in", 1)

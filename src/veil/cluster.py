@@ -28,6 +28,7 @@ from distributed.comm import CommClosedError, get_address_host
 from distributed.scheduler import KilledWorker
 from distributed.security import Security
 
+from veil import __version__
 from veil.batch import (BatchError, Task, local_workers, remove_what_workers_left, run_windowed,
                         start_resource_tracker)
 from veil.interrupt import (Stopped, end_on_stop, no_core_dumps, remove_folders_of_dead_runs,
@@ -36,7 +37,7 @@ from veil.models import set_threads, usable_cores
 from veil.names import shown
 from veil.outputs import remove_partial_outputs
 from veil.photo import file_sha256
-from veil.pipeline import FileResult, FileTask, one_line
+from veil.pipeline import FileResult, FileTask, installed_veil_sha256, one_line
 from veil.remote import RemoteError, Url
 from veil.terminal import err
 
@@ -146,14 +147,35 @@ def seen_from_here(result: FileResult, given: FileTask) -> FileResult:
     result = replace(result, source=given.source, output=given.target if result.output is not None else None)
     if result.error or result.output is None:
         return result
+    where = f"its worker {result.worker}" if result.worker else "its worker"
+    if result.veil_sha256 != installed_veil_sha256():
+        # Its output is another veil's work, which this run's report and manifest would name as this one's.
+        return not_taken(result, f"{where} runs another veil than this command (another version, or its code or "
+                                 f"models changed): install this veil (veil {__version__}) on every worker")
+    if isinstance(given.source, Path) and result.input_sha256 is not None and \
+            _compared(given.source, result.input_sha256) is not None:
+        return not_taken(result, f"{where} read another file at {shown(given.source)} than this machine sees there "
+                                 "(a stale or another mount): every worker must see the inputs under the same paths "
+                                 "as this machine")
     seen = as_seen_here(result.output, result.output_sha256)
     if seen is None:
         return result
-    where = f"its worker {result.worker}" if result.worker else "its worker"
     return replace(result, output=None, output_sha256=None, regions=0, error=(
         f"{where} wrote its output, but as this machine sees {shown(given.target)} it is {seen}: "
         "every worker must see the inputs and the output folder under the same paths as this machine "
         "(a shared file system), or reach the same storage by URL"))
+
+
+def not_taken(result: FileResult, why: str) -> FileResult:
+    """A worker's result failed for `why`: its output removed where it is the worker's file (a
+    URL's is left, named), so that no output of another veil's or another file's stands unrecorded."""
+    output = result.output
+    removed = isinstance(output, Path) and _compared(output, result.output_sha256) is None
+    if removed:
+        with suppress(FileNotFoundError):
+            output.unlink()
+    left = "it wrote was removed" if removed else f"it wrote, {shown(output)}, is not this file's: remove it"
+    return replace(result, output=None, output_sha256=None, regions=0, error=f"{why}; the output {left}")
 
 
 def as_seen_here(output: Path | Url, sha256: str | None) -> str | None:
@@ -177,10 +199,10 @@ def as_seen_here(output: Path | Url, sha256: str | None) -> str | None:
 NOT_THERE = "not there"
 
 
-def _compared(output: Path, sha256: str | None) -> str | None:
-    """`output` read back and its hash compared with `sha256`: None where they are the same."""
+def _compared(path: Path, sha256: str | None) -> str | None:
+    """`path` read back and its hash compared with `sha256`: None where they are the same."""
     try:
-        return None if file_sha256(output) == sha256 else "a different file"
+        return None if file_sha256(path) == sha256 else "a different file"
     except FileNotFoundError:
         return NOT_THERE
     except OSError as error:

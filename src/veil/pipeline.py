@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
+import hashlib
 import os
 import socket
 import time
@@ -24,6 +26,7 @@ import cv2
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
 from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException as OrtRuntimeException
 
+from veil import __version__
 from veil.avopen import open_local
 from veil.animation import WRITE_FORMATS as ANIMATION_FORMATS
 from veil.animation import plan_animation, render_animation
@@ -92,6 +95,7 @@ class FileResult:
     input_sha256: str | None = None
     output_sha256: str | None = None
     worker: str | None = None  # which process made it (host:pid)
+    veil_sha256: str | None = None  # which veil made it (`installed_veil_sha256`): a cluster's workers must run the command's
 
 
 class InputError(ValueError):
@@ -604,6 +608,20 @@ def render_planned(media: MediaPlan, render: RenderSettings, encoding: Encoding,
 
 
 def made_here(result: FileResult) -> FileResult:
-    """The result with where it was made (host:pid), as its manifest record needs it."""
+    """The result with where it was made (host:pid), as its manifest record needs it, and by which veil."""
     result.worker = f"{socket.gethostname()}:{os.getpid()}"
+    result.veil_sha256 = installed_veil_sha256()
     return result
+
+
+@functools.cache
+def installed_veil_sha256() -> str:
+    """SHA-256 of this process's veil: its version, code and models. A cluster worker with another
+    veil (an older release, a patched copy) finds other faces than the command's would, while the
+    report names the command's veil and models."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".json", ".onnx") and "__pycache__" not in path.parts:
+            digest.update(f"\0{path.relative_to(package).as_posix()}\0".encode() + path.read_bytes())
+    return digest.hexdigest()
