@@ -57,17 +57,23 @@ class TextRule:
 
 
 # Chosen on ICDAR 2003 words and OpenALPR plates (bench/kinds.py; figures in bench/README.md).
+# A plate's row up to 10 times as long as high, not 6: seen steeply from above (a window, a
+# bridge, a camera on a pole) its height shrinks and its length stays, and half the plates seen
+# from 60 degrees were left whole at 6; down to 1.0, not 1.2: a plate cut in two by a post leaves
+# pieces of two characters (bench/README.md, plates seen from above).
 TEXT_RULE = TextRule(margin=0.1)
-PLATE_RULE = TextRule(margin=0.5, min_aspect=1.2, max_aspect=6.0, min_score=0.6)
+PLATE_RULE = TextRule(margin=0.5, min_aspect=1.0, max_aspect=10.0, min_score=0.6)
 # A line reaching this close to the picture's edge is taken for one the edge cuts.
 EDGE_PX = 1.0
 
 # A look at half the model's own size: a plate or sign close to the camera (filling half the
 # frame or more, or bent round a bumper) has letters too large for the model's own size, which
 # finds no line there, or one too faint to count as a plate; half that size finds it whole. Its
-# lines shorter than `shortest` the model's own size finds, and keeping them hid more around words
-# already hidden (bench/kinds_hard.py, figures in bench/README.md).
-FAR_LOOK = TextPass(upscale=0.5, shortest=160.0)
+# lines shorter than `shortest` the model's own size mostly finds, and keeping them hides more
+# around words already hidden; but not every one: the name under "FREE" on a protester's sign (45 px
+# letters) is found at half size alone, its line 64 px high at the model's size, and was left
+# readable with a floor of 160 (bench/README.md, two-line signs).
+FAR_LOOK = TextPass(upscale=0.5, shortest=48.0)
 # The text detector's passes per detection profile (--accurate): the accurate profile adds a look
 # at twice the model's own size, which finds small, far plates and words that size misses; its
 # lines tall enough for the model's own size are mostly textures (bench/kinds.py, figures in
