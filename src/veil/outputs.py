@@ -829,6 +829,3 @@ def _link_new(temp: Path, target: Path) -> None:
         os.replace(temp, target)
 
 
-def atomic_write_bytes(target: Path, data: bytes, overwrite: bool = True) -> None:
-    with atomic_output(target, overwrite) as written:
-        written.path.write_bytes(data)
