@@ -411,6 +411,20 @@ def test_a_photo_on_a_white_page_is_searched_as_it_is_too(shared_data: Path, tmp
     assert (inner_part(read_photo(out).pixels, face) <= 24).mean() >= 0.95
 
 
+def test_a_black_and_white_negative_s_large_face_is_hidden(shared_data: Path, tmp_path: Path) -> None:
+    """A scanned black-and-white negative: its faces dark where they are light. A balloonist's
+    74x86 px face was left whole (0% hidden), and one invert of the output showed it."""
+    photo = read_photo(shared_data / WIDER / "45--Balloonist/45_Balloonist_Balloonist_45_86.jpg").pixels[:, :, :3]
+    grey = cv2.cvtColor(np.ascontiguousarray(photo), cv2.COLOR_RGB2GRAY)
+    source, out = tmp_path / "negative.png", tmp_path / "out.png"
+    Image.fromarray(np.repeat((255 - grey)[:, :, None], 3, axis=2)).save(source)
+    media = plan_photo(source, FAST)
+    assert media.detection["colourless"] and media.detection["searched_inverted"]
+    render_photo(media, RenderSettings(mode="fill", color=(255, 0, 255)), out)
+    hidden = inner_part(read_photo(out).pixels, (728, 294, 74, 86))
+    assert (np.abs(hidden.astype(int) - (255, 0, 255)).max(axis=2) == 0).mean() >= 0.95  # 0 before
+
+
 def test_the_plan_says_how_each_view_and_each_frame_was_judged(shared_data: Path, tmp_path: Path) -> None:
     """Brightening, colourless thresholds and the squeezed look are decided picture by picture:
     the plan records what each picture got (a transparent photo's views each, a smeared photo's

@@ -235,7 +235,9 @@ def detection_record(profile: DetectionProfile, width: int, height: int, colourl
         **low_pass_record(profile),
         **(retina_record(profile) if uses_retina(profile) else {}),
         **({"colourless_rule": {"spread_below": COLOURLESS_SPREAD, "threshold": rule[0],
-                                "size_thresholds": [list(t) for t in rule[1]]}} if rule else {}),
+                                "size_thresholds": [list(t) for t in rule[1]],
+                                "inverted_too": {"faces_from_px": NEGATIVE_FACE_PX, "scoring_from": NEGATIVE_SCORE}}}
+           if rule else {}),
         **({"colourless": colourless} if rule and colourless is not None else {}),
         **streak_record(profile, up_and_down=True),
         **({"standing_search": standing_rule_record()} if profile.standing_search else {}),
@@ -915,6 +917,15 @@ def faces_in(picture: Picture, detector: CenterFace | None = None, second: Retin
         turned = np.ascontiguousarray(np.rot90(rgb, picture.standing_turn))
         found = kept(turned, candidates(turned, profile, detector), profile, second)
         rows = np.concatenate([rows, unrotate(found, picture.standing_turn, rgb.shape[1], rgb.shape[0])])
+    if picture.colourless:
+        # A black-and-white negative (a scanned film strip, a contact sheet) shows faces dark where
+        # they are light: the detectors miss many, and one invert of the output shows them whole.
+        # A picture without colour is searched inverted too, for faces of NEGATIVE_FACE_PX or more
+        # scoring NEGATIVE_SCORE or more: what else it finds is mostly texture, or the faces of a
+        # picture that is no negative again, in looser boxes (bench/README.md, negatives).
+        negative = np.ascontiguousarray(255 - rgb)
+        found = kept(negative, candidates(negative, profile, detector), profile, second)
+        rows = np.concatenate([rows, found[(found[:, 3] - found[:, 1] >= NEGATIVE_FACE_PX) & (found[:, 4] >= NEGATIVE_SCORE)]])
     if picture.unlevelled is not None:
         # Levels stretched from the picture's darkest and brightest hundredth crush whatever is
         # darker, when that is a small share of it: a face on a photo pasted onto a white page was
@@ -930,6 +941,11 @@ def faces_in(picture: Picture, detector: CenterFace | None = None, second: Retin
     if picture.smear is not None:
         rows = np.concatenate([rows, squeezed_candidates(rgb, profile, detector, picture.smear)])
     return fuse(rows, profile.nms_iou, width=rgb.shape[1], height=rgb.shape[0])
+
+
+# What a colourless picture's inverted search keeps: faces this tall, scoring this much.
+NEGATIVE_FACE_PX = 40
+NEGATIVE_SCORE = 0.5
 
 
 @dataclass(frozen=True)
@@ -992,7 +1008,8 @@ def picture_record(picture: Picture) -> dict:
         **({"standing_turn": picture.standing_turn} if profile.standing_search else {}),
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
-        **({"colourless": picture.colourless} if profile.colourless is not None else {}),
+        **({"colourless": picture.colourless, "searched_inverted": picture.colourless}
+           if profile.colourless is not None else {}),
         **({"smeared_sideways": picture.smear == "sideways", "smeared_vertically": picture.smear == "vertically"}
            if profile.streak_threshold is not None else {}),
         **({"squeezed_passes": [{"scale": round(scale, 4), "tiles": _tile_count(*squeezed, scale, profile)}
