@@ -117,7 +117,8 @@ def skipped_json(skipped: list[Skipped]) -> list[dict[str, str]]:
 
 def print_json_error(message: str, exit_code: int, finished: list[dict] | None = None,
                      not_written: list[dict[str, str]] | None = None,
-                     skipped_files: list[dict[str, str]] | None = None, files_not_done: list[str] | None = None) -> None:
+                     skipped_files: list[dict[str, str]] | None = None,
+                     files_not_done: list[str] | None = None) -> None:
     """--json's answer for a run that ended without a summary; `finished`: the files a stopped run
     had settled (done, failed or already done), each as the summary gives it; `not_written`: the
     plan or report it could not write (`write_run_files`); `skipped_files`: what a run with nothing

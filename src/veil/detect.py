@@ -925,7 +925,8 @@ def faces_in(picture: Picture, detector: CenterFace | None = None, second: Retin
         # picture that is no negative again, in looser boxes (bench/README.md, negatives).
         negative = np.ascontiguousarray(255 - rgb)
         found = kept(negative, candidates(negative, profile, detector), profile, second)
-        rows = np.concatenate([rows, found[(found[:, 3] - found[:, 1] >= NEGATIVE_FACE_PX) & (found[:, 4] >= NEGATIVE_SCORE)]])
+        taken = (found[:, 3] - found[:, 1] >= NEGATIVE_FACE_PX) & (found[:, 4] >= NEGATIVE_SCORE)
+        rows = np.concatenate([rows, found[taken]])
     if picture.unlevelled is not None:
         # Levels stretched from the picture's darkest and brightest hundredth crush whatever is
         # darker, when that is a small share of it: a face on a photo pasted onto a white page was

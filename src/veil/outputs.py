@@ -827,5 +827,3 @@ def _link_new(temp: Path, target: Path) -> None:
         if target.exists():
             raise OutputError(f"{shown(target)} exists: use --overwrite to replace it") from None
         os.replace(temp, target)
-
-

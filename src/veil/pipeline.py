@@ -95,7 +95,8 @@ class FileResult:
     input_sha256: str | None = None
     output_sha256: str | None = None
     worker: str | None = None  # which process made it (host:pid)
-    veil_sha256: str | None = None  # which veil made it (`installed_veil_sha256`): a cluster's workers must run the command's
+    # Which veil made it (`installed_veil_sha256`): a cluster's workers must run the command's.
+    veil_sha256: str | None = None
 
 
 class InputError(ValueError):

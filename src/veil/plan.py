@@ -485,7 +485,8 @@ DETECTION_CHECKSUM = "detection_sha256"
 
 def json_checksum(value: dict[str, Any]) -> str:
     """SHA-256 of `value` as JSON, keys sorted: the same however it is laid out."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()).hexdigest()
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _record_changed(media: dict[str, Any]) -> str | None:

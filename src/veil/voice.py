@@ -823,7 +823,8 @@ def silent(media) -> bool:
 def spoken_seconds(regions: list, sound_seconds: float | None) -> float:
     """The time speech regions span, each second counted once (segments added by hand may overlap)
     and none past the sound's end."""
-    spans = join([(max(r.start, 0.0), r.end if sound_seconds is None else min(r.end, sound_seconds)) for r in regions], 0.0)
+    spans = join([(max(r.start, 0.0), r.end if sound_seconds is None else min(r.end, sound_seconds))
+                  for r in regions], 0.0)
     return sum(max(b - a, 0.0) for a, b in spans)
 
 
