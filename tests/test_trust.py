@@ -513,7 +513,8 @@ def test_a_signal_leaves_no_partial_output(shared_data, tmp_path, signum):
     assert process.returncode == 128 + signum, stderr
     assert "Traceback" not in stderr and "no partial output" in stderr
     assert json.loads(stdout) == {"error": f"stopped ({signal.Signals(signum).name})", "exit_code": 128 + signum,
-                                  "results": [], "not_written": []}  # no file finished, no run file failed
+                                  "results": [], "files_not_done": [str(clip)],
+                                  "not_written": []}  # no file finished, no run file failed
     assert sorted(p.name for p in tmp_path.iterdir()) == [clip.name]
 
 
