@@ -167,7 +167,8 @@ def start_worker(threads: int, parent: int) -> None:
 def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                  finish: Callable[[int, FileResult], None], window: int,
                  abandon_on_stop: bool = False, workers: set[int] | None = None,
-                 suspects: deque[Task] | None = None, deaths: tuple[type[BaseException], ...] = ()) -> None:
+                 suspects: deque[Task] | None = None, deaths: tuple[type[BaseException], ...] = (),
+                 work: Callable[[Task], FileResult] = run_task) -> None:
     """Run the queue through `executor`, at most `window` tasks in flight, until it is empty or
     the executor breaks (then the queue holds what is left). A failed photo goes back to the
     front of the queue once (`attempts` counts them): a video's next try could take as long
@@ -187,7 +188,7 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                     # A submit may start a worker process, which must begin deaf to stops; a stop
                     # here waits until the pool knows of that worker and this task is listed.
                     with stops_held(), stops_blocked_for_children():
-                        running[executor.submit(run_task, task)] = task
+                        running[executor.submit(work, task)] = task
                 except BrokenExecutor:  # a worker died since the last result came: this task waits for the next pool
                     queue.appendleft(task)
                     broken = True

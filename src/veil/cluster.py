@@ -29,7 +29,7 @@ from distributed.scheduler import KilledWorker
 from distributed.security import Security
 
 from veil import __version__
-from veil.batch import (BatchError, Task, local_workers, remove_what_workers_left, run_windowed,
+from veil.batch import (BatchError, Task, local_workers, remove_what_workers_left, run_task, run_windowed,
                         start_resource_tracker)
 from veil.interrupt import (Stopped, end_on_stop, no_core_dumps, remove_folders_of_dead_runs,
                             stops_blocked_for_children, temporary_folder)
@@ -99,7 +99,7 @@ def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileR
             window = max(1, threads) if local else max(4, 2 * threads)  # (none would wait for ever)
             try:
                 run_windowed(client.get_executor(pure=False), deque(tasks), Counter(), finish_here, window,
-                             workers=workers if local else None, deaths=(KilledWorker,))
+                             workers=workers if local else None, deaths=(KilledWorker,), work=run_on_worker)
             except BaseException as error:
                 if not scheduler_lost(error, client):
                     raise
@@ -138,6 +138,11 @@ def named_absolutely(file: FileTask) -> FileTask:
 
 def absolute(name: Path | Url | None) -> Path | Url | None:
     return name.absolute() if isinstance(name, Path) else name
+
+
+def run_on_worker(task: Task) -> FileResult:
+    """`run_task` on a cluster's worker, its result saying which veil made it (`seen_from_here`)."""
+    return replace(run_task(task), veil_sha256=installed_veil_sha256())
 
 
 def seen_from_here(result: FileResult, given: FileTask) -> FileResult:

@@ -557,6 +557,11 @@ def is_colourless(rgb: np.ndarray) -> bool:
     return float(np.sqrt(chroma.var(axis=0).sum())) < COLOURLESS_SPREAD
 
 
+# What a colourless picture's inverted search keeps: faces this tall, scoring this much.
+NEGATIVE_FACE_PX = 40
+NEGATIVE_SCORE = 0.5
+
+
 def as_colourless(profile: DetectionProfile) -> DetectionProfile:
     """The profile as it applies to a picture without colour (its own where it has no such rule)."""
     threshold, size_thresholds = profile.colourless or (profile.threshold, profile.size_thresholds)
@@ -942,11 +947,6 @@ def faces_in(picture: Picture, detector: CenterFace | None = None, second: Retin
     if picture.smear is not None:
         rows = np.concatenate([rows, squeezed_candidates(rgb, profile, detector, picture.smear)])
     return fuse(rows, profile.nms_iou, width=rgb.shape[1], height=rgb.shape[0])
-
-
-# What a colourless picture's inverted search keeps: faces this tall, scoring this much.
-NEGATIVE_FACE_PX = 40
-NEGATIVE_SCORE = 0.5
 
 
 @dataclass(frozen=True)

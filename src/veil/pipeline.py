@@ -95,7 +95,7 @@ class FileResult:
     input_sha256: str | None = None
     output_sha256: str | None = None
     worker: str | None = None  # which process made it (host:pid)
-    # Which veil made it (`installed_veil_sha256`): a cluster's workers must run the command's.
+    # Which veil made it, on a cluster's worker (`installed_veil_sha256`): it must be the command's.
     veil_sha256: str | None = None
 
 
@@ -609,9 +609,8 @@ def render_planned(media: MediaPlan, render: RenderSettings, encoding: Encoding,
 
 
 def made_here(result: FileResult) -> FileResult:
-    """The result with where it was made (host:pid), as its manifest record needs it, and by which veil."""
+    """The result with where it was made (host:pid), as its manifest record needs it."""
     result.worker = f"{socket.gethostname()}:{os.getpid()}"
-    result.veil_sha256 = installed_veil_sha256()
     return result
 
 
