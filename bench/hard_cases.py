@@ -50,6 +50,11 @@ and two for people lying on the ground at an angle or a tilted camera, from ever
                            centre, on a canvas that holds all of it (corners: the border
                            replicated); a box is the upright bounds of the turned box shrunk to 80%
 
+and one for a camera swung or shaken at a slant (every sixth photo, from the fourth):
+
+    diagonal               motion blur along a line 1.2-3% of the width long at 30-60 degrees
+                           either way (boxes unchanged)
+
 and two of a shape no camera frame has, which views of the whole picture shrink to a sliver:
 
     panorama               six photos side by side at 1,000 px high (every fourth photo, from the
@@ -93,12 +98,13 @@ from veil.photo import plan_photo, render_photo  # noqa: E402
 from veil.plan import RenderSettings  # noqa: E402
 
 SETS = ("rot90", "rot180", "rot270", "rot90b", "rot180b", "rot270b", "closeup", "occluded", "dark", "shared", "small",
-        "large", "large_turned", "gray", "edge", "tilt", "tilt20", "ecu", "panorama", "longshot")
+        "large", "large_turned", "gray", "edge", "tilt", "tilt20", "ecu", "panorama", "longshot", "diagonal")
 ECU_MIN_HEIGHT = 150
 SEED = 20261129
 CONDITIONS_SEED = 20261130
 EDGE_SEED = 20261201
 TILT_SEED = 20261260
+DIAGONAL_SEED = 20261207
 TILTS = {"tilt": (30, 60), "tilt20": (15, 25)}  # degrees either way
 CLOSEUP_SIDE = 1024
 # A phone's panorama (photos side by side at one height) and long screenshot (photos stacked at one width).
@@ -123,6 +129,17 @@ def turned(rgb: np.ndarray, faces: Faces, turns: int) -> tuple[np.ndarray, Faces
             x, y, bw, bh = h - f.y - f.h, f.x, f.h, f.w
         out.append(GroundTruthFace(x, y, bw, bh, f.valid))
     return np.ascontiguousarray(np.rot90(rgb, turns)), out
+
+
+def swung(rgb: np.ndarray, rnd: random.Random) -> np.ndarray:
+    """Motion blur along a slant: a line 1.2-3% of the photo's width long at 30-60 degrees either
+    way, as a camera swung or shaken at a slant smears it."""
+    length = max(5, round(rgb.shape[1] * rnd.uniform(0.012, 0.03)))
+    line = np.zeros((length, length), np.float32)
+    line[length // 2, :] = 1
+    turn = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), rnd.uniform(30, 60) * rnd.choice((-1, 1)), 1)
+    line = cv2.warpAffine(line, turn, (length, length))
+    return cv2.filter2D(rgb, -1, line / line.sum(), borderType=cv2.BORDER_REFLECT)
 
 
 def tilted(rgb: np.ndarray, faces: Faces, angle: float) -> tuple[np.ndarray, Faces]:
@@ -267,6 +284,7 @@ def make_cases(ground_truth: dict[str, Faces], wanted: set[str]) -> dict[str, li
     """The sets named in `wanted`, each photo drawn as it would be if every set were made."""
     rnd, conditions, edges = random.Random(SEED), random.Random(CONDITIONS_SEED), random.Random(EDGE_SEED)
     tilts = {name: random.Random(TILT_SEED + i) for i, name in enumerate(TILTS)}
+    swings = random.Random(DIAGONAL_SEED)
     cases: dict[str, list[Case]] = {s: [] for s in SETS}
     joined: dict[str, list[Case]] = {name: [] for name in PANORAMA}
     held_out = bool(wanted & {"rot90b", "rot180b", "rot270b"})
@@ -307,6 +325,8 @@ def make_cases(ground_truth: dict[str, Faces], wanted: set[str]) -> dict[str, li
                 n = len(cases["ecu"])
                 share, eyes_at = (0.6, 0.75)[n % 2], (0.42, 0.55)[n // 2 % 2]
                 cases["ecu"].append((f"{stem}_{n}", *extreme_close_up(rgb, face, share, eyes_at)))
+        if k % 6 == 3 and "diagonal" in wanted:
+            cases["diagonal"].append((stem, swung(rgb, swings), faces))
         if "gray" in wanted:
             cases["gray"].append((stem, np.repeat(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2), faces))
         if k % 4 == 2 and "panorama" in wanted:

@@ -627,6 +627,31 @@ def test_an_input_a_worker_read_otherwise_fails_its_file(shared_data, tmp_path):
     assert seen_from_here(read, task).error is None
 
 
+def test_a_dry_run_of_a_worker_of_another_veil_leaves_no_plan(shared_data, tmp_path):
+    # With no output to look at, a --dry-run --save-plan run took the plan of a worker running
+    # another veil (one that found no faces: a plan of 0 regions saved, rc 0, this veil named).
+    from veil.cluster import seen_from_here
+    from veil.photo import plan_photo
+    from veil.pipeline import FileResult, FileTask, installed_veil_sha256
+    from veil.plan import Encoding, RenderSettings
+
+    (mine,) = photos(shared_data, tmp_path / "in", 1)
+    media = plan_photo(mine)
+    task = FileTask(mine, "image", None, RenderSettings(), Encoding())
+    other = FileResult(mine, media=media, regions=len(media.regions), worker="node2:7", veil_sha256="0" * 64,
+                       input_sha256=hashlib.sha256(mine.read_bytes()).hexdigest())
+    seen = seen_from_here(other, task)
+    assert seen.error.startswith("its worker node2:7 runs another veil than this command")
+    assert seen.error.endswith("nothing it found was taken") and seen.media is None and seen.regions == 0
+    failed = seen_from_here(dataclasses.replace(other, error="the file is damaged"), task)  # its plan neither
+    assert "runs another veil" in failed.error and failed.media is None
+    ours = seen_from_here(dataclasses.replace(other, veil_sha256=installed_veil_sha256()), task)
+    assert ours.error is None and ours.media is media
+    elsewhere = seen_from_here(dataclasses.replace(other, veil_sha256=installed_veil_sha256(), input_sha256="0" * 64),
+                               task)
+    assert elsewhere.error.startswith(f"its worker node2:7 read another file at {mine}") and elsewhere.media is None
+
+
 def test_a_scheduler_without_workers_is_said_and_waited_for(shared_data, tmp_path):
     # Its tasks waited without a word, and without end.
     photos(shared_data, tmp_path / "in", 1)
@@ -824,7 +849,8 @@ def test_a_stopped_run_still_writes_its_report_and_plan_of_the_files_finished(sh
     assert 3 <= len(done) < len(inputs), "the interrupt came too late to leave anything undone"
     assert "Traceback" not in stderr and stderr.splitlines()[-1] == (
         f"veil: stopped (SIGINT): {len(done)} file(s) finished, {len(not_done)} not done (the same command again does "
-        f"them); no partial output was left; the report of the files finished ({len(not_done)} not "
+        f"them, given other names for the report and plan this run wrote); no partial output was left; the report of "
+        f"the files finished ({len(not_done)} not "
         f"done, listed in it) is in {report} and {report.with_suffix('.html')}; the plan of the files finished is in "
         f"{plan}"), stderr
 
@@ -837,6 +863,11 @@ def test_a_stopped_run_still_writes_its_report_and_plan_of_the_files_finished(sh
     saved = json.loads(plan.read_text())
     assert sorted(m["path"] for m in saved["media"]) == done and saved["interrupted"] == audit["interrupted"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.html", "audit.json", "in", "out", "plan.json"]
+    # As the stop line says (the same command was refused: its report and plan exist).
+    rest = run_veil(tmp_path / "in", "--output-dir", out, "--jobs", 2, "--report", tmp_path / "rest.json",
+                    "--save-plan", tmp_path / "rest-plan.json")
+    assert rest.returncode == 0, rest.stderr
+    assert sorted(m["path"] for m in json.loads((tmp_path / "rest-plan.json").read_text())["media"]) == not_done
 
 
 def test_a_stopped_runs_json_answer_lists_the_files_it_finished(shared_data, tmp_path):

@@ -411,18 +411,48 @@ def test_a_photo_on_a_white_page_is_searched_as_it_is_too(shared_data: Path, tmp
     assert (inner_part(read_photo(out).pixels, face) <= 24).mean() >= 0.95
 
 
-def test_a_black_and_white_negative_s_large_face_is_hidden(shared_data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cast", [(0, 0, 0), (20, 10, 0), (0, 10, 25)])
+def test_a_black_and_white_negative_s_large_face_is_hidden(shared_data: Path, tmp_path: Path, cast) -> None:
     """A scanned black-and-white negative: its faces dark where they are light. A balloonist's
-    74x86 px face was left whole (0% hidden), and one invert of the output showed it."""
+    74x86 px face was left whole (0% hidden), and one invert of the output showed it; scanned with
+    a cast (a flatbed's, a yellowed base's), it had colour, and was left whole again."""
     photo = read_photo(shared_data / WIDER / "45--Balloonist/45_Balloonist_Balloonist_45_86.jpg").pixels[:, :, :3]
-    grey = cv2.cvtColor(np.ascontiguousarray(photo), cv2.COLOR_RGB2GRAY)
+    grey = cv2.cvtColor(np.ascontiguousarray(photo), cv2.COLOR_RGB2GRAY).astype(np.int16)
     source, out = tmp_path / "negative.png", tmp_path / "out.png"
-    Image.fromarray(np.repeat((255 - grey)[:, :, None], 3, axis=2)).save(source)
+    Image.fromarray(np.clip(np.dstack([255 - grey + tint for tint in cast]), 0, 255).astype(np.uint8)).save(source)
     media = plan_photo(source, FAST)
-    assert media.detection["colourless"] and media.detection["searched_inverted"]
+    assert media.detection["colourless"] == (cast == (0, 0, 0)) and media.detection["searched_inverted"]
     render_photo(media, RenderSettings(mode="fill", color=(255, 0, 255)), out)
     hidden = inner_part(read_photo(out).pixels, (728, 294, 74, 86))
     assert (np.abs(hidden.astype(int) - (255, 0, 255)).max(axis=2) == 0).mean() >= 0.95  # 0 before
+
+
+def test_a_face_across_a_360_photo_s_seam_is_hidden_on_both_sides(shared_data: Path, tmp_path: Path) -> None:
+    """A 360-degree photo (equirectangular, 2:1) whose left and right edges a viewer joins: a face
+    split by that seam was hidden on one side only, its other half left whole (0% hidden), and the
+    viewer joins the two halves back into one face."""
+    from veil.plan import Plan
+
+    photo = read_photo(shared_data / WIDER / "23--Shoppers/23_Shoppers_Shoppers_23_259.jpg").pixels[:, :, :3]
+    x, y, w, h = 202, 0, 160, 218  # the face (its box from the ground truth, taller: its hair)
+    height = photo.shape[0]
+    canvas = np.full((height, 2 * height, 3), 96, np.uint8)
+    canvas[:, :photo.shape[1]] = photo
+    shift = -(x + w // 2)  # the seam through the middle of the face
+    source, out = tmp_path / "room 360.png", tmp_path / "out.png"
+    Image.fromarray(np.roll(canvas, shift, axis=1)).save(source)
+    media = plan_photo(source, FAST)
+    plan = tmp_path / "plan.json"
+    Plan(media=[media]).save(plan)
+    loaded = Plan.load(plan).media[0]  # a box past the picture's edge is a plan's as any other
+    for rendered in (media, loaded):
+        render_photo(rendered, RenderSettings(mode="fill", color=(255, 0, 255)), out)
+        hidden = (np.abs(read_photo(out).pixels[:, :, :3].astype(int) - (255, 0, 255)).max(axis=2) == 0)
+        right, left = hidden[y + 40:y + 180, -w // 2 + 10:], hidden[y + 40:y + 180, :w // 2 - 10]
+        assert right.mean() >= 0.95 and left.mean() >= 0.95, (right.mean(), left.mean())  # right: 0 before
+    assert media.detection["searched_across_the_seam"]
+    assert not plan_photo(shared_data / WIDER / "23--Shoppers/23_Shoppers_Shoppers_23_259.jpg").detection[
+        "searched_across_the_seam"]  # a photo of another shape
 
 
 def test_the_plan_says_how_each_view_and_each_frame_was_judged(shared_data: Path, tmp_path: Path) -> None:
@@ -723,9 +753,11 @@ def test_a_picture_smeared_by_a_fast_pan_is_searched_squeezed_across(shared_data
                    for x0, y0, x1, y1 in faces)
 
     assert in_photo(smeared, FAST) > in_photo(smeared, dataclasses.replace(FAST, streak_threshold=None))
-    # A photo is also looked at for a smear up and down (a video frame is not: see smear_axis).
+    # A photo is also looked at for a smear up and down or along a diagonal (a video frame is not: see smear_axis).
     assert detection_record(FAST, 960, 540)["streaks"] == {
-        **record["streaks"], "vertical_change_ratio_below": 0.7, "height_squeezed_to": 0.5}
+        **record["streaks"], "vertical_change_ratio_below": 0.7, "height_squeezed_to": 0.5,
+        "diagonal_change_ratio_below": 0.85, "diagonal_fine_share_below": 0.9, "diagonal_coarse_step": 8,
+        "diagonal_squeezed_to": 0.5}
 
 
 def extreme_close_up(shared_data: Path, name: str = "biden2.jpg", share: float = 0.6, eyes_at: float = 0.42) -> np.ndarray:
@@ -811,26 +843,58 @@ def test_a_large_box_of_a_turned_view_needs_the_usual_score(shared_data: Path) -
     assert not faces_in(prepared(rgb, FAST))
 
 
+def faces_found(picture: np.ndarray, faces: list[tuple[int, int, int, int]], profile) -> int:
+    """How many of `faces` (x0, y0, x1, y1) have a found box's centre on them (or on the head above)."""
+    boxes = detect_faces(picture, profile)
+    return sum(any(x0 <= (b.x0 + b.x1) / 2 <= x1 and y0 - 0.3 * (y1 - y0) <= (b.y0 + b.y1) / 2 <= y1 for b in boxes)
+               for x0, y0, x1, y1 in faces)
+
+
+def dev_faces(shared_data: Path, name: str, least: int = 20) -> list[tuple[int, int, int, int]]:
+    """The ground truth's faces at least `least` px tall in one dev photo, as (x0, y0, x1, y1)."""
+    lines = (shared_data / "wider_face_dev" / "wider_face_val_bbx_gt.txt").read_text().splitlines()
+    at = lines.index(name)
+    truth = [tuple(map(int, line.split()[:4])) for line in lines[at + 2:at + 2 + int(lines[at + 1])]]
+    return [(x, y, x + w, y + h) for x, y, w, h in truth if h >= least]
+
+
+@pytest.mark.parametrize("slant", ["falling", "rising"])
+def test_a_photo_smeared_along_a_diagonal_is_searched_squeezed_along_it(shared_data: Path, tmp_path: Path,
+                                                                          slant: str) -> None:
+    """A camera swung or shaken at a slant smears faces along a diagonal, which changes a picture
+    alike along x and y: no squeezed look ran, and the plain passes lost most faces (an attack
+    review: 22 of 71 faces >= 80 px left visible). Such a photo is searched squeezed along that
+    diagonal, and its plan says so; a photo merely turned (its lines slanting) is not taken for one."""
+    name = "55--Sports_Coach_Trainer/55_Sports_Coach_Trainer_sportcoaching_55_774.jpg"
+    faces = dev_faces(shared_data, name)
+    sharp = read_photo(shared_data / WIDER / name).pixels[:, :, :3]
+    line = np.eye(13, dtype=np.float32) / 13  # 13 px from top left to bottom right
+    smeared = cv2.filter2D(sharp, -1, line if slant == "falling" else np.ascontiguousarray(line[:, ::-1]))
+    assert smear_axis(smeared, diagonals=True) == slant and smear_axis(smeared) is None
+    assert smear_axis(sharp, diagonals=True) is None
+    unsqueezed_only = dataclasses.replace(FAST, streak_threshold=None)
+    assert faces_found(smeared, faces, FAST) > faces_found(smeared, faces, unsqueezed_only)
+    Image.fromarray(smeared).save(tmp_path / "swung.png")
+    record = plan_photo(tmp_path / "swung.png").detection
+    assert record["smeared_diagonally"] == slant and not record["smeared_sideways"] and not record["smeared_vertically"]
+    assert record["streaks"]["diagonal_change_ratio_below"] == 0.85 and len(record["squeezed_to"]) == 2
+    tilted = cv2.warpAffine(sharp, cv2.getRotationMatrix2D((sharp.shape[1] / 2, sharp.shape[0] / 2), 40, 1),
+                            sharp.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+    assert smear_axis(tilted, diagonals=True) is None
+
+
 def test_a_photo_smeared_up_and_down_is_searched_squeezed_along_its_height(shared_data: Path, tmp_path: Path) -> None:
     """A camera shaken or dropped smears faces up and down; the squeezed look, at first only
     across, left such a photo's faces to the plain passes, which lose many of them. A photo so
     smeared is also searched squeezed to half its height, and its plan says so (a video frame is
     not: line-doubled video is smeared so on every frame)."""
     name = "55--Sports_Coach_Trainer/55_Sports_Coach_Trainer_sportcoaching_55_774.jpg"
-    lines = (shared_data / "wider_face_dev" / "wider_face_val_bbx_gt.txt").read_text().splitlines()
-    at = lines.index(name)
-    truth = [tuple(map(int, line.split()[:4])) for line in lines[at + 2:at + 2 + int(lines[at + 1])]]
+    faces = dev_faces(shared_data, name)
     sharp = read_photo(shared_data / WIDER / name).pixels[:, :, :3]
     smeared = cv2.filter2D(sharp, -1, np.full((15, 1), 1 / 15, np.float32))
-    faces = [(x, y, x + w, y + h) for x, y, w, h in truth if h >= 20]
     assert smear_axis(smeared) == "vertically" and smear_axis(sharp) is None and not smeared_sideways(smeared)
-
-    def found(profile) -> int:
-        boxes = detect_faces(smeared, profile)
-        return sum(any(x0 <= (b.x0 + b.x1) / 2 <= x1 and y0 - 0.3 * (y1 - y0) <= (b.y0 + b.y1) / 2 <= y1 for b in boxes)
-                   for x0, y0, x1, y1 in faces)
-
-    assert found(FAST) > found(dataclasses.replace(FAST, streak_threshold=None))
+    unsqueezed_only = dataclasses.replace(FAST, streak_threshold=None)
+    assert faces_found(smeared, faces, FAST) > faces_found(smeared, faces, unsqueezed_only)
     Image.fromarray(smeared).save(tmp_path / "shaken.png")
     record = plan_photo(tmp_path / "shaken.png").detection
     height, width = smeared.shape[:2]

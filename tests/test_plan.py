@@ -665,6 +665,31 @@ def test_a_plan_whose_detection_record_was_edited_is_refused(shared_data, tmp_pa
     assert run.returncode == 0 and "does not match the checksum veil saved in it" in run.stderr, run.stderr
 
 
+def as_javascript_writes(value):
+    """JSON as JavaScript's JSON.stringify (and jq) writes it: a whole number without its ".0"."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: as_javascript_writes(each) for key, each in value.items()}
+    return [as_javascript_writes(each) for each in value] if isinstance(value, list) else value
+
+
+def test_a_plan_rewritten_by_another_json_program_keeps_its_detection_record(shared_data, tmp_path):
+    # A face added with node or jq, which write 1.0 as 1: the untouched detection record was
+    # refused as "changed since veil saved it" (rc 2), and the user told to detect again.
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    plan = tmp_path / "plan.json"
+    assert veil_subprocess(photo, "--dry-run", "--save-plan", plan, "-q").returncode == 0
+    saved = json.loads(plan.read_text())
+    assert "1.0" in json.dumps(saved["media"][0]["detection"])  # whole numbers Python writes with ".0"
+    saved["media"][0]["regions"].append({"id": "added", "source": "reviewer", "shape": "ellipse", "keep_visible": False,
+                                         "boxes": [[0, 10.0, 10.0, 90.0, 90.0, "reviewer", None]]})
+    plan.write_text(json.dumps(as_javascript_writes(saved)))
+    run = veil_subprocess("--plan", plan, "-o", tmp_path / "a.jpg")
+    assert run.returncode == 0, run.stderr
+    assert "does not match the checksum veil saved in it" in run.stderr and (tmp_path / "a.jpg").exists()
+
+
 @pytest.mark.parametrize("where", ["top level", "file", "render", "interrupted"])
 def test_a_key_the_plan_does_not_know_is_refused_at_any_level(where: str, tmp_path):
     # A missed face added one level off ("regions" beside "media", "region" in a file's entry) was

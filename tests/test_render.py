@@ -319,3 +319,21 @@ def test_every_mode_changes_the_faces_of_a_real_photo(shared_data, tmp_path, mod
     for face in detect(read_photo(source).pixels):
         region = face_slice(face)
         assert np.abs(pixels[region].astype(int) - original[region]).mean() > 10
+
+
+@pytest.mark.parametrize("cut_by", ["top", "left"])
+def test_a_pixelated_box_cut_by_the_frame_keeps_its_grid_on_the_box(cut_by: str):
+    # A head near the frame's top or left edge: its box's blocks were laid from the frame's edge,
+    # so the grid stood still while the face moved under it, and frames combined gave back detail
+    # finer than a block (bench/reid_video.py's attack). The grid moves with the box, as inside.
+    size = 240
+    ramp = np.arange(size, dtype=np.uint8)[:, None].repeat(size, axis=1)
+    picture = np.dstack([ramp if cut_by == "top" else ramp.T] * 3)
+    region = Region(id="r", source="detector", kind="face", shape="box")
+    settings = RenderSettings(mode="pixelate", blocks=6)
+    for start in (-40.0, -37.0, -31.0, 40.0, 43.0):
+        box = Box(60.0, start, 180.0, start + 120.0) if cut_by == "top" else Box(start, 60.0, start + 120.0, 180.0)
+        out = redact_frame(picture.copy(), [(region, box)], settings)[:, :, 0].astype(int)
+        line = out[:, 120] if cut_by == "top" else out[120, :]
+        edges = [k for k in range(max(1, int(start) + 1), int(start) + 120) if line[k] != line[k - 1]]
+        assert [round(k - start) % 20 for k in edges] == [0] * len(edges), (start, edges)

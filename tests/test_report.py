@@ -465,22 +465,29 @@ def test_the_report_names_the_models_that_ran(tmp_path: Path):
 @pytest.mark.skipif(not VIDEO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")
 def test_json_says_which_run_file_was_not_written(tmp_path: Path):
     """A report that could not be written after the work (a file put at its name meanwhile, which
-    veil does not replace unasked) gave exit code 1 and a --json answer of "failed": 0 and nothing else."""
-    folder, out, report_path = tmp_path / "in", tmp_path / "out", tmp_path / "audit.json"
+    veil does not replace unasked) gave exit code 1 and a --json answer of "failed": 0 and nothing
+    else; a plan so met was refused in a library caller's words ("pass overwrite=True")."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    report_path, plan_path = tmp_path / "audit.json", tmp_path / "plan.json"
     folder.mkdir()
     shutil.copy(VIDEO, folder / VIDEO.name)
     run = subprocess.Popen([sys.executable, "-m", "veil", str(folder), "--output-dir", str(out), "--report",
-                            str(report_path), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            str(report_path), "--save-plan", str(plan_path), "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     manifest = out / "veil-manifest.jsonl"
     while run.poll() is None and not (manifest.is_file() and '"started"' in manifest.read_text()):
         time.sleep(0.01)
     report_path.write_text("someone else's")  # the run's checks are done: its work has begun
+    plan_path.write_text("someone else's")
     stdout, stderr = run.communicate(timeout=300)
     assert run.returncode == 1, stderr
     reason = f"{report_path} appeared while veil was writing it: use --overwrite to replace it"
+    plan_reason = f"{plan_path} appeared while veil was writing it: use --overwrite to replace it"
     assert json.loads(stdout)["failed"] == 0 and json.loads(stdout)["not_written"] == [
+        {"file": "plan", "path": str(plan_path), "reason": plan_reason},
         {"file": "report", "path": str(report_path), "reason": reason}]
     assert f"veil: the report was not written: {reason}" in stderr and report_path.read_text() == "someone else's"
+    assert plan_path.read_text() == "someone else's"
 
 
 @pytest.mark.skipif(not PHOTO.is_file(), reason=f"test data not found at {DATA} (../shared/data)")

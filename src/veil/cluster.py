@@ -150,18 +150,23 @@ def seen_from_here(result: FileResult, given: FileTask) -> FileResult:
     does not share the output folder wrote where no one here will find it, and a run that
     took its result on trust recorded as done an output that is not there."""
     result = replace(result, source=given.source, output=given.target if result.output is not None else None)
-    if result.error or result.output is None:
-        return result
+    if result.error and result.veil_sha256 is None:
+        return result  # failed here (its worker died, the scheduler was lost): nothing of a worker's to check
     where = f"its worker {result.worker}" if result.worker else "its worker"
     if result.veil_sha256 != installed_veil_sha256():
-        # Its output is another veil's work, which this run's report and manifest would name as this one's.
+        # Its output and its plan (a dry run's: no output) are another veil's work, which this
+        # run's report, manifest and saved plan would name as this one's.
         return not_taken(result, f"{where} runs another veil than this command (another version, or its code or "
                                  f"models changed): install this veil (veil {__version__}) on every worker")
+    if result.error:
+        return result
     if isinstance(given.source, Path) and result.input_sha256 is not None and \
             _compared(given.source, result.input_sha256) is not None:
         return not_taken(result, f"{where} read another file at {shown(given.source)} than this machine sees there "
                                  "(a stale or another mount): every worker must see the inputs under the same paths "
                                  "as this machine")
+    if result.output is None:
+        return result
     seen = as_seen_here(result.output, result.output_sha256)
     if seen is None:
         return result
@@ -172,15 +177,18 @@ def seen_from_here(result: FileResult, given: FileTask) -> FileResult:
 
 
 def not_taken(result: FileResult, why: str) -> FileResult:
-    """A worker's result failed for `why`: its output removed where it is the worker's file (a
-    URL's is left, named), so that no output of another veil's or another file's stands unrecorded."""
+    """A worker's result failed for `why`: its plan dropped, its output removed where it is the
+    worker's file (a URL's is left, named), so that no plan or output of another veil's or another
+    file's stands unrecorded."""
     output = result.output
+    if output is None:
+        return replace(result, media=None, regions=0, error=f"{why}; nothing it found was taken")
     removed = isinstance(output, Path) and _compared(output, result.output_sha256) is None
     if removed:
         with suppress(FileNotFoundError):
             output.unlink()
     left = "it wrote was removed" if removed else f"it wrote, {shown(output)}, is not this file's: remove it"
-    return replace(result, output=None, output_sha256=None, regions=0, error=f"{why}; the output {left}")
+    return replace(result, media=None, output=None, output_sha256=None, regions=0, error=f"{why}; the output {left}")
 
 
 def as_seen_here(output: Path | Url, sha256: str | None) -> str | None:

@@ -129,11 +129,14 @@ def print_json_error(message: str, exit_code: int, finished: list[dict] | None =
                 **({"skipped_files": skipped_files} if skipped_files is not None else {})})
 
 
-def how_far(finished: list[dict] | None, not_done: list[str] | None) -> str:
-    """What a stop's line says of the files: how many were settled, how many not done and how to do them."""
+def how_far(finished: list[dict] | None, not_done: list[str] | None, wrote: list[str]) -> str:
+    """What a stop's line says of the files: how many were settled, how many not done and how to do
+    them (the same command again, which refuses to replace the report or plan `wrote`: it would
+    lose the record of the files finished, which the next run passes over as done)."""
     if finished is None or not_done is None:  # stopped before its files were listed
         return ""
-    rest = f", {len(not_done)} not done (the same command again does them)" if not_done else ""
+    names = f", given other names for the {' and '.join(wrote)} this run wrote" if wrote else ""
+    rest = f", {len(not_done)} not done (the same command again does them{names})" if not_done else ""
     return f": {len(finished)} file(s) finished{rest}"
 
 
@@ -377,6 +380,7 @@ def redact(
         stop.finished = [result_json(r) for r in results]  # for --json's answer, as the stop is told
         stop.not_written = not_written
         stop.not_done = interrupted["files_not_done"] if interrupted else []
+        stop.wrote = [what for what in ("report", "plan") if what in audit.written]
         raise stop
     run_notes += advice
     answered = print_summary(results, skipped, not_written, run_notes, time.monotonic() - started, quiet, as_json,
@@ -699,6 +703,8 @@ def save_held(plan: Plan, path: Path, overwrite: bool) -> None:
         raise OutputError(f"the plan was not written to {shown(path)}: {UNDER_REVIEW}; save it under another "
                           "name (--save-plan)") from None
     try:
+        if not overwrite and os.path.lexists(path):  # (Plan.save's own words are a library caller's)
+            raise OutputError(f"{shown(path)} appeared while veil was writing it: use --overwrite to replace it")
         plan.save(path, overwrite)
     finally:
         lock.release()
@@ -846,6 +852,7 @@ def main() -> None:
     finished: list[dict] | None = None  # a stopped run's files settled, for --json
     not_written: list[dict[str, str]] | None = None  # the plan or report a stopped run could not write
     not_done: list[str] | None = None  # the files a stopped run had not finished
+    wrote: list[str] = []  # the run files ("report", "plan") a stopped run wrote
     review = sys.argv[1:2] == ["review"]
     as_json = False
     try:
@@ -884,6 +891,7 @@ def main() -> None:
         finished = getattr(stop, "finished", None)
         not_written = getattr(stop, "not_written", None)
         not_done = getattr(stop, "not_done", None)
+        wrote = getattr(stop, "wrote", [])
     except typer.Abort as abort:  # end of input where click reads (veil reads none): its cause is the message
         tell_refusal(f"aborted: {abort.__cause__ or 'end of input'}", 1, as_json)
         sys.exit(1)
@@ -901,8 +909,8 @@ def main() -> None:
         left = remove_leftovers()
         if stopped is not None:
             but = ", but temporary files were left (below)" if left else ""
-            err.print(f"veil: stopped ({signal.Signals(stopped).name}){how_far(finished, not_done)}; no partial output "
-                      f"was left{but}{said_at_stop()}")
+            err.print(f"veil: stopped ({signal.Signals(stopped).name}){how_far(finished, not_done, wrote)}; "
+                      f"no partial output was left{but}{said_at_stop()}")
         for path in left:
             err.print(f"veil: could not remove the temporary {shown(path)} (it may hold an unredacted copy): remove it")
     if stopped is not None:

@@ -236,21 +236,24 @@ def detection_record(profile: DetectionProfile, width: int, height: int, colourl
         **(retina_record(profile) if uses_retina(profile) else {}),
         **({"colourless_rule": {"spread_below": COLOURLESS_SPREAD, "threshold": rule[0],
                                 "size_thresholds": [list(t) for t in rule[1]],
-                                "inverted_too": {"faces_from_px": NEGATIVE_FACE_PX, "scoring_from": NEGATIVE_SCORE}}}
+                                "inverted_too": {"faces_from_px": NEGATIVE_FACE_PX, "scoring_from": NEGATIVE_SCORE,
+                                                 "and_one_hue_pictures": {"fit_error_below": ONE_HUE_ERROR}}}}
            if rule else {}),
         **({"colourless": colourless} if rule and colourless is not None else {}),
-        **streak_record(profile, up_and_down=True),
+        **streak_record(profile, photo=True),
         **({"standing_search": standing_rule_record()} if profile.standing_search else {}),
     }
 
 
-def streak_record(profile: DetectionProfile, up_and_down: bool = False) -> dict:
+def streak_record(profile: DetectionProfile, photo: bool = False) -> dict:
     """The rule by which a picture smeared sideways by motion is also searched squeezed across;
-    `up_and_down` (a photo's, not a video frame's): and one smeared up and down, squeezed in height."""
+    a `photo`'s (not a video frame's): and one smeared up and down or along a diagonal, squeezed along it."""
     if profile.streak_threshold is None:
         return {}
-    vertical = {"vertical_change_ratio_below": STREAK_RATIO, "height_squeezed_to": STREAK_SQUEEZE} if up_and_down else {}
-    return {"streaks": {"sideways_change_ratio_below": STREAK_RATIO, "width_squeezed_to": STREAK_SQUEEZE, **vertical,
+    others = {"vertical_change_ratio_below": STREAK_RATIO, "height_squeezed_to": STREAK_SQUEEZE,
+              "diagonal_change_ratio_below": DIAGONAL_RATIO, "diagonal_fine_share_below": DIAGONAL_FINE_SHARE,
+              "diagonal_coarse_step": DIAGONAL_COARSE_STEP, "diagonal_squeezed_to": STREAK_SQUEEZE} if photo else {}
+    return {"streaks": {"sideways_change_ratio_below": STREAK_RATIO, "width_squeezed_to": STREAK_SQUEEZE, **others,
                         "threshold": profile.streak_threshold}}
 
 
@@ -560,6 +563,28 @@ def is_colourless(rgb: np.ndarray) -> bool:
 # What a colourless picture's inverted search keeps: faces this tall, scoring this much.
 NEGATIVE_FACE_PX = 40
 NEGATIVE_SCORE = 0.5
+# A black-and-white negative scanned with a cast (a flatbed's, a yellowed film base's, a phone
+# app's) has colour, but of one hue: each channel is the picture's brightness scaled and moved,
+# where a colour photo's channels go their own ways. A picture whose channels so follow its
+# brightness (the fit's error under ONE_HUE_ERROR of the brightness's own spread; pixels clipped
+# in any channel left out, since a cast clips them) is searched inverted as a colourless one is,
+# with the thresholds of a colour picture (bench/README.md, negatives).
+ONE_HUE_ERROR = 0.02
+
+
+def is_one_hue(rgb: np.ndarray) -> bool:
+    """Whether a picture's colour is one hue (`ONE_HUE_ERROR`); a colourless one is."""
+    if rgb.ndim == 2:
+        return True
+    pixels = as_rgb8(rgb[::4, ::4]).reshape(-1, 3).astype(np.float64)
+    pixels = pixels[(pixels > 0).all(axis=1) & (pixels < 255).all(axis=1)]
+    brightness = pixels.mean(axis=1)
+    if len(pixels) < 3 or brightness.std() < 1:  # nothing to fit: a flat picture, or one all clipped
+        return False
+    terms = np.stack([brightness, np.ones_like(brightness)], axis=1)
+    fit, *_ = np.linalg.lstsq(terms, pixels, rcond=None)
+    error = np.sqrt(((pixels - terms @ fit) ** 2).mean())
+    return bool(error < ONE_HUE_ERROR * brightness.std())
 
 
 def as_colourless(profile: DetectionProfile) -> DetectionProfile:
@@ -922,12 +947,13 @@ def faces_in(picture: Picture, detector: CenterFace | None = None, second: Retin
         turned = np.ascontiguousarray(np.rot90(rgb, picture.standing_turn))
         found = kept(turned, candidates(turned, profile, detector), profile, second)
         rows = np.concatenate([rows, unrotate(found, picture.standing_turn, rgb.shape[1], rgb.shape[0])])
-    if picture.colourless:
+    if picture.inverted_too:
         # A black-and-white negative (a scanned film strip, a contact sheet) shows faces dark where
         # they are light: the detectors miss many, and one invert of the output shows them whole.
-        # A picture without colour is searched inverted too, for faces of NEGATIVE_FACE_PX or more
-        # scoring NEGATIVE_SCORE or more: what else it finds is mostly texture, or the faces of a
-        # picture that is no negative again, in looser boxes (bench/README.md, negatives).
+        # A picture without colour, or of one hue, is searched inverted too, for faces of
+        # NEGATIVE_FACE_PX or more scoring NEGATIVE_SCORE or more: what else it finds is mostly
+        # texture, or the faces of a picture that is no negative again, in looser boxes
+        # (bench/README.md, negatives).
         negative = np.ascontiguousarray(255 - rgb)
         found = kept(negative, candidates(negative, profile, detector), profile, second)
         taken = (found[:, 3] - found[:, 1] >= NEGATIVE_FACE_PX) & (found[:, 4] >= NEGATIVE_SCORE)
@@ -957,6 +983,8 @@ class Picture:
     profile: DetectionProfile  # as it applies to this picture (`prepared`) and its size (`for_size`)
     gain: float  # the brightening (`exposure_gain`), 1 for most
     colourless: bool  # `is_colourless`, judged before the gain
+    # Colourless or of one hue (`is_one_hue`), where the profile looks for either: searched inverted too.
+    inverted_too: bool
     smear: Smear | None  # `smear_axis` where the profile looks for it: searched squeezed along it too
     light: str | None = None  # `light_levels`: the hard light the picture was shown stretched for
     unlevelled: np.ndarray | None = None  # under hard light, the picture before the stretch: searched too
@@ -973,6 +1001,7 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
     """The first steps of `detect_faces`: the picture made 8-bit RGB, judged and brightened."""
     rgb = as_rgb8(image)
     colourless = profile.colourless is not None and is_colourless(rgb)
+    inverted_too = colourless or (profile.colourless is not None and is_one_hue(rgb))
     if colourless:
         profile = as_colourless(profile)
     gain = exposure_gain(rgb, profile.dark_below)
@@ -980,7 +1009,7 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
     light, low, high = light_levels(rgb, profile.hard_light)
     unlevelled = rgb if light is not None else None
     rgb = levelled(rgb, light, low, high)
-    smear = smear_axis(smear_view(rgb)) if profile.streak_threshold is not None else None
+    smear = smear_axis(smear_view(rgb), diagonals=True) if profile.streak_threshold is not None else None
     fine = fine_colour(rgb) if profile.fine_colour_above is not None else None
     # A dark picture brightened for the detectors is not low-passed: its fine colour is its
     # sensor's noise, raised with it, and blurring it found no face more (bench/README.md).
@@ -990,8 +1019,8 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
     as_given = gain == 1.0 and light is None
     sized = for_size(profile, rgb.shape[1], rgb.shape[0])
     smooth_profile = shrunk(sized, smooth.shape[0] / rgb.shape[0]) if smooth is not None else None  # (heights)
-    return Picture(rgb, sized, gain, colourless, smear, light, unlevelled, fine, smooth, smooth_profile, turn,
-                   people if as_given else None)
+    return Picture(rgb, sized, gain, colourless, inverted_too, smear, light, unlevelled, fine, smooth, smooth_profile,
+                   turn, people if as_given else None)
 
 
 def picture_record(picture: Picture) -> dict:
@@ -1009,9 +1038,10 @@ def picture_record(picture: Picture) -> dict:
         **({"standing_turn": picture.standing_turn} if profile.standing_search else {}),
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
-        **({"colourless": picture.colourless, "searched_inverted": picture.colourless}
+        **({"colourless": picture.colourless, "searched_inverted": picture.inverted_too}
            if profile.colourless is not None else {}),
-        **({"smeared_sideways": picture.smear == "sideways", "smeared_vertically": picture.smear == "vertically"}
+        **({"smeared_sideways": picture.smear == "sideways", "smeared_vertically": picture.smear == "vertically",
+            "smeared_diagonally": picture.smear if picture.smear in DIAGONALS else None}
            if profile.streak_threshold is not None else {}),
         **({"squeezed_passes": [{"scale": round(scale, 4), "tiles": _tile_count(*squeezed, scale, profile)}
                                 for scale in pass_scales(profile, *squeezed)],
@@ -1024,6 +1054,25 @@ def faces_as_shown(image: np.ndarray, profile: DetectionProfile) -> tuple[list[P
     first says how the picture was judged) and the faces found in any of them, each once."""
     pictures = [prepared(view, profile) for view in as_shown(image)]
     return pictures, distinct([face for picture in pictures for face in faces_in(picture)], profile.nms_iou)
+
+
+def wraps_round(width: int, height: int) -> bool:
+    """Whether a picture is taken for a 360-degree photo (equirectangular: twice as wide as high,
+    as 360 cameras write them), whose left and right edges a 360 viewer joins into one view."""
+    return abs(width - 2 * height) <= 1
+
+
+def faces_across_the_seam(image: np.ndarray, profile: DetectionProfile) -> list[Detection]:
+    """The faces a 360-degree photo's viewers see across its left and right edges, joined: found
+    in the picture turned half round (its edges joined in the middle), each that crosses the join
+    given twice, once past each edge, so that each edge hides its part. A face so split, searched
+    as stored, was found on one side at most: the other half was left whole, and a viewer joins
+    the two back into one face."""
+    width = image.shape[1]
+    half = width // 2
+    _, found = faces_as_shown(np.ascontiguousarray(np.roll(image, half, axis=1)), profile)
+    across = [face for face in found if face.x0 < half < face.x1]
+    return [replace(face, x0=face.x0 + shift, x1=face.x1 + shift) for face in across for shift in (half, half - width)]
 
 
 def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: RetinaFace | None) -> np.ndarray:
@@ -1115,14 +1164,27 @@ STREAK_SQUEEZE = 0.5
 # A photo's smear is judged at a video frame's size, the detector's image, where the ratio's
 # spread was measured.
 SMEAR_SIDE = 960
+# A photo smeared along a diagonal (a camera swung or shaken at a slant, someone running
+# towards the corner of the frame) changes little along that diagonal and much along the other,
+# both taken two pixels apart each way (under DIAGONAL_RATIO); along x and y it changes alike,
+# so neither axis shows it. A picture's own slant (a tilted camera's lines and edges) shows the
+# same at any step, a smear far more at a short one than at a long: so the ratio at two pixels
+# must also be under DIAGONAL_FINE_SHARE of that at DIAGONAL_COARSE_STEP. Such a photo is
+# searched squeezed to STREAK_SQUEEZE along that diagonal (bench/README.md, "Motion blur along a
+# diagonal in photos").
+DIAGONAL_RATIO = 0.85
+DIAGONAL_FINE_SHARE = 0.9
+DIAGONAL_COARSE_STEP = 8
 
 
-Smear = Literal["sideways", "vertically"]
+Smear = Literal["sideways", "vertically", "falling", "rising"]  # the last two: diagonals, as seen (y downwards)
+DIAGONALS = {"falling": (1.0, 1.0), "rising": (1.0, -1.0)}  # each one's direction (x, y): top left to bottom right, ...
 
 
-def smear_axis(rgb: np.ndarray) -> Smear | None:
-    """Along which axis a picture is smeared by motion, if either (a picture under 3 px either way
-    has no two pixels two apart to compare: neither)."""
+def smear_axis(rgb: np.ndarray, diagonals: bool = False) -> Smear | None:
+    """Along which axis a picture is smeared by motion, if either, and where `diagonals` says,
+    along which diagonal when along neither axis (a picture under 3 px either way has no two
+    pixels two apart to compare: none)."""
     if min(rgb.shape[:2]) < 3:
         return None
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
@@ -1130,7 +1192,24 @@ def smear_axis(rgb: np.ndarray) -> Smear | None:
     down = cv2.absdiff(grey[2:], grey[:-2]).mean()
     if across < STREAK_RATIO * down:
         return "sideways"
-    return "vertically" if down < STREAK_RATIO * across else None
+    if down < STREAK_RATIO * across:
+        return "vertically"
+    if not diagonals or min(grey.shape) <= DIAGONAL_COARSE_STEP:
+        return None
+    fine, coarse = (diagonal_ratio(grey, step) for step in (2, DIAGONAL_COARSE_STEP))
+    if fine < DIAGONAL_RATIO and fine < DIAGONAL_FINE_SHARE * coarse:
+        return "falling"
+    if 1 / fine < DIAGONAL_RATIO and 1 / fine < DIAGONAL_FINE_SHARE / coarse:
+        return "rising"
+    return None
+
+
+def diagonal_ratio(grey: np.ndarray, step: int) -> float:
+    """The mean brightness change along the falling diagonal (top left to bottom right) over that
+    along the rising one, each `step` pixels apart both ways."""
+    falling = cv2.absdiff(grey[step:, step:], grey[:-step, :-step]).mean()
+    rising = cv2.absdiff(grey[step:, :-step], grey[:-step, step:]).mean()
+    return float((falling + 1e-6) / (rising + 1e-6))
 
 
 def smeared_sideways(rgb: np.ndarray) -> bool:
@@ -1163,6 +1242,10 @@ def squeezed_candidates(rgb: np.ndarray, profile: DetectionProfile, detector: Ce
                         smear: Smear) -> np.ndarray:
     """A smeared photo searched squeezed to STREAK_SQUEEZE of its size along the smear, with the
     profile's passes, its rows kept as `streak_kept` says, in the photo's pixels."""
+    if smear in DIAGONALS:
+        matrix, size = diagonal_squeeze(rgb, smear)
+        squeezed = cv2.warpAffine(rgb, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        return streak_kept(unsqueezed(candidates(squeezed, profile, detector), matrix), profile)
     size = _squeezed_size(rgb, smear)
     rows = candidates(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), profile, detector)
     rows[:, [0, 2]] *= rgb.shape[1] / size[0]
@@ -1173,9 +1256,38 @@ def squeezed_candidates(rgb: np.ndarray, profile: DetectionProfile, detector: Ce
 def _squeezed_size(image: np.ndarray, smear: Smear) -> tuple[int, int]:
     """(width, height) of an image squeezed to STREAK_SQUEEZE of its size along `smear`."""
     h, w = image.shape[:2]
+    if smear in DIAGONALS:
+        return diagonal_squeeze(image, smear)[1]
     if smear == "vertically":
         return w, max(1, round(h * STREAK_SQUEEZE))
     return max(1, round(w * STREAK_SQUEEZE)), h
+
+
+def diagonal_squeeze(image: np.ndarray, smear: Smear) -> tuple[np.ndarray, tuple[int, int]]:
+    """The affine map (2x3, for cv2.warpAffine) that squeezes an image to STREAK_SQUEEZE along a
+    diagonal and keeps it across that diagonal, moved to hold the whole image, and the (width,
+    height) that holds it."""
+    h, w = image.shape[:2]
+    along = np.array(DIAGONALS[smear]) / np.sqrt(2)
+    linear = np.eye(2) - (1 - STREAK_SQUEEZE) * np.outer(along, along)
+    corners = linear @ np.array([[0, w, 0, w], [0, 0, h, h]], np.float64)
+    low, high = corners.min(axis=1), corners.max(axis=1)
+    size = tuple(max(1, int(np.ceil(extent))) for extent in high - low)
+    return np.hstack([linear, -low[:, None]]), (size[0], size[1])
+
+
+def unsqueezed(rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Boxes found on a squeezed image, each taken as the upright bounds of an ellipse (a face),
+    mapped back by the inverse of the squeeze `matrix` (`diagonal_squeeze`) to the upright bounds
+    of that ellipse in the image: a squeezed box's corners would widen it more than the face."""
+    inverse = np.linalg.inv(matrix[:, :2])
+    centres = np.stack([(rows[:, 0] + rows[:, 2]) / 2, (rows[:, 1] + rows[:, 3]) / 2]) - matrix[:, 2:]
+    x, y = inverse @ centres
+    halves = np.stack([(rows[:, 2] - rows[:, 0]) / 2, (rows[:, 3] - rows[:, 1]) / 2])
+    half_w, half_h = np.sqrt((inverse**2) @ halves**2)
+    back = rows.copy()
+    back[:, 0], back[:, 1], back[:, 2], back[:, 3] = x - half_w, y - half_h, x + half_w, y + half_h
+    return back
 
 
 def smear_view(rgb: np.ndarray) -> np.ndarray:

@@ -10,8 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from veil.detect import (FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency,
-                         picture_record)
+from veil.detect import (FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_across_the_seam,
+                         faces_as_shown, picture_record, transparency, wraps_round)
 from veil.imagefile import (ICC_NOT_WRITTEN, UNHEARD, ImageError, Photo, damage_lines, holds_alpha, holds_profile,
                             read_photo, to_srgb, write_photo)
 from veil.kinds import DEFAULT_HIDE, looks_for_faces, photo_regions, text_passes
@@ -92,6 +92,9 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
     look = looks_for_faces(hide)
     # A transparent photo is looked at as viewers may show it, too: faces found in any view are hidden.
     pictures, found = faces_as_shown(shown, profile) if look else ([], [])
+    joined = look and wraps_round(width, height)
+    if joined:
+        found += faces_across_the_seam(shown, profile)
     faces = [face_region(f"f{i + 1}", face) for i, face in enumerate(found)]
     picture = pictures[0] if pictures else None
     others, record = photo_regions(shown, hide, faces, text_passes(profile.name),
@@ -107,6 +110,7 @@ def plan_photo(path: Path, profile: DetectionProfile = FAST, photo: Photo | None
         # for them by `exposure_gain`: the output is not); a transparent photo's views each judged alone.
         detection={**({**detection_record(profile, width, height, picture.colourless), **picture_record(picture),
                         **head_record()} if picture else {}), **record, **runtime_record(),
+                   **({"searched_across_the_seam": joined} if look else {}),
                    **({"transparency_views": [{"view": view, **picture_record(each)}
                                               for view, each in zip(TRANSPARENCY_VIEWS, pictures)]}
                       if len(pictures) > 1 else {}),

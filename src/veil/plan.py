@@ -442,7 +442,7 @@ class Plan:
         """The plan as veil saves it (`to_json`), with its checksum."""
         data = self.to_json(folder)
         for media in data["media"]:
-            media[DETECTION_CHECKSUM] = json_checksum(media["detection"])
+            media[DETECTION_CHECKSUM] = detection_checksum(media["detection"])
         data[CHECKSUM] = plan_checksum(data)
         return data
 
@@ -489,9 +489,29 @@ def json_checksum(value: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def detection_checksum(record: dict[str, Any]) -> str:
+    """`json_checksum` of a detection record with every whole number written as one (1.0 as 1): a
+    plan rewritten by another program (JavaScript's JSON.stringify, jq) keeps each number's value,
+    not how Python wrote it."""
+    return json_checksum(_whole_numbers_as_integers(record))
+
+
+def _whole_numbers_as_integers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole_numbers_as_integers(each) for key, each in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers_as_integers(each) for each in value]
+    return value
+
+
 def _record_changed(media: dict[str, Any]) -> str | None:
-    """Why a file's detection record, as written in the plan, is refused: changed since veil saved it."""
-    if DETECTION_CHECKSUM not in media or media[DETECTION_CHECKSUM] == json_checksum(media.get("detection", {})):
+    """Why a file's detection record, as written in the plan, is refused: changed since veil saved it
+    (the checksum as this veil takes it, or as the veil before it did: each number as Python wrote it)."""
+    record = media.get("detection", {})
+    if DETECTION_CHECKSUM not in media or \
+            media[DETECTION_CHECKSUM] in (detection_checksum(record), json_checksum(record)):
         return None
     return ("its detection record (how its regions were found: the video stream, the sound's clock and length, "
             f"the range) was changed since veil saved it ({DETECTION_CHECKSUM}), so its regions may be drawn where "

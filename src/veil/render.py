@@ -64,16 +64,25 @@ def _fill_value(pixels: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
     return np.array(color, np.int64) * scale
 
 
-def _block_means(patch: np.ndarray, block: int) -> np.ndarray:
-    """Each block x block tile replaced by the mean of its own pixels."""
+def _block_means(patch: np.ndarray, block: int, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Each block x block tile, laid from `origin` (the grid's corner, row and column, at or
+    before the patch's own), replaced by the mean of its pixels in the patch."""
     h, w = patch.shape[:2]
-    ys, xs = np.arange(0, h, block), np.arange(0, w, block)
+    ys, xs = _block_starts(h, block, origin[0]), _block_starts(w, block, origin[1])
     sums = np.add.reduceat(np.add.reduceat(patch.astype(np.float64), ys, axis=0), xs, axis=1)
-    counts = np.outer(np.diff(np.append(ys, h)), np.diff(np.append(xs, w)))
+    heights, widths = np.diff(np.append(ys, h)), np.diff(np.append(xs, w))
+    counts = np.outer(heights, widths)
     if patch.ndim == 3:
         counts = counts[:, :, None]
     means = np.rint(sums / counts).astype(patch.dtype)
-    return np.repeat(np.repeat(means, block, axis=0), block, axis=1)[:h, :w]
+    return np.repeat(np.repeat(means, heights, axis=0), widths, axis=1)
+
+
+def _block_starts(length: int, block: int, origin: int) -> np.ndarray:
+    """Where the tiles of a grid laid from `origin` (<= 0) begin along a side `length` long: the
+    first one cut by the side's start where the grid began before it."""
+    first = origin % block
+    return np.arange(first, length, block) if first == 0 else np.concatenate([[0], np.arange(first, length, block)])
 
 
 def pixelate_block_size(box: Box, blocks: int) -> int:
@@ -233,8 +242,12 @@ def _draw_largest_first(colour: np.ndarray, boxes: list[tuple[Region, Box]], set
             continue
         rows, cols, mask = found
         if settings.mode == "pixelate":
+            # The grid is laid from the box's own corner, also where the frame cuts the box: laid
+            # from the frame's edge, it would stand still while a face near it moves, and frames
+            # averaged differently can be combined into more than one shows (bench/reid_video.py).
             patch = colour[rows, cols]
-            _paint(patch, _block_means(patch, pixelate_block_size(box, settings.blocks)), mask)
+            origin = (int(np.floor(box.y0)) - rows.start, int(np.floor(box.x0)) - cols.start)
+            _paint(patch, _block_means(patch, pixelate_block_size(box, settings.blocks), origin), mask)
         elif settings.mode == "blur":
             fresh = mask & ~drawn[rows, cols]
             drawn[rows, cols] |= mask
