@@ -627,12 +627,15 @@ def levelled(rgb: np.ndarray, kind: str | None, low: np.ndarray, high: np.ndarra
 
 
 # Fine colour is judged with the picture's longer side at most this, where a screen's subpixels
-# are still a few pixels apart; the low-pass's sigma is in pixels at that size, scaled with the
+# are still a few pixels apart; the low-pass's sigmas are in pixels at that size, scaled with the
 # picture. A photo's colour varies smoothly, a screen's subpixels and a halftone's dots do not:
 # the profiles' threshold lies above nearly every dev photo and below most photos of screens
 # (bench/README.md, "Faces photographed off a screen").
 FINE_COLOUR_SIDE = 1024
-LOW_PASS_SIGMA = 2.5
+# Two blurs: the first wipes out a screen's subpixel grid and a halftone's dots, the second too the
+# wider bands of moire a screen shot near one camera pixel to a screen pixel shows (bench/README.md,
+# "Screens shot close to one to one").
+LOW_PASS_SIGMAS = (2.5, 5.0)
 
 
 def fine_colour(rgb: np.ndarray) -> float:
@@ -651,16 +654,17 @@ def fine_colour(rgb: np.ndarray) -> float:
     return max(shares)
 
 
-def low_passed(rgb: np.ndarray, profile: DetectionProfile) -> np.ndarray:
-    """The picture with its finest detail smoothed away (`fine_colour_above`). A picture large
+def low_passed(rgb: np.ndarray, profile: DetectionProfile) -> tuple[np.ndarray, ...]:
+    """The picture with its finest detail smoothed away (`fine_colour_above`), once for each of
+    LOW_PASS_SIGMAS. A picture large
     enough for a middle pass (`middle_scale`) is held shrunk to that pass's size, and searched
     there: at full size the blur wipes out the small faces that the full-size pass is for, and
     the copy was a second copy of a huge photo's pixels, searched tile by tile (bench/README.md,
     "A huge photo's low-passed copy")."""
     if middle_scale(profile, rgb.shape[1], rgb.shape[0]) is not None:
         rgb = downscaled(rgb, profile.middle_side)
-    sigma = LOW_PASS_SIGMA * max(1.0, max(rgb.shape[:2]) / FINE_COLOUR_SIDE)
-    return cv2.GaussianBlur(rgb, (0, 0), sigma)
+    scale = max(1.0, max(rgb.shape[:2]) / FINE_COLOUR_SIDE)
+    return tuple(cv2.GaussianBlur(rgb, (0, 0), sigma * scale) for sigma in LOW_PASS_SIGMAS)
 
 
 def low_pass_record(profile: DetectionProfile) -> dict:
@@ -668,7 +672,7 @@ def low_pass_record(profile: DetectionProfile) -> dict:
     if profile.fine_colour_above is None:
         return {}
     return {"low_pass_rule": {"fine_colour_above": profile.fine_colour_above, "judged_at_most": FINE_COLOUR_SIDE,
-                              "sigma_at_that_size": LOW_PASS_SIGMA, "searched_as_it_is_too": True,
+                              "sigmas_at_that_size": list(LOW_PASS_SIGMAS), "searched_as_it_is_too": True,
                               "not_when_brightened": True, "large_searched_at_middle_side": True}}
 
 
@@ -964,8 +968,8 @@ def faces_in(picture: Picture, detector: CenterFace | None = None, second: Retin
         # black in the stretched view. So the picture as it was is searched too.
         unlevelled = picture.unlevelled
         rows = np.concatenate([rows, kept(unlevelled, candidates(unlevelled, profile, detector), profile, second)])
-    if picture.low_passed is not None:
-        smooth, smooth_profile = picture.low_passed, picture.low_passed_profile
+    smooth_profile = picture.low_passed_profile
+    for smooth in picture.low_passed:
         found = kept(smooth, candidates(smooth, smooth_profile, detector), smooth_profile, second)
         found[:, [0, 2]] *= rgb.shape[1] / smooth.shape[1]
         found[:, [1, 3]] *= rgb.shape[0] / smooth.shape[0]
@@ -989,7 +993,8 @@ class Picture:
     light: str | None = None  # `light_levels`: the hard light the picture was shown stretched for
     unlevelled: np.ndarray | None = None  # under hard light, the picture before the stretch: searched too
     fine_colour: float | None = None  # `fine_colour`, where the profile judges it
-    low_passed: np.ndarray | None = None  # with fine colour (`fine_colour_above`), the picture low-passed: searched too
+    # With fine colour (`fine_colour_above`), the picture low-passed (`low_passed`): each searched too.
+    low_passed: tuple[np.ndarray, ...] = ()
     low_passed_profile: DetectionProfile | None = None  # the profile as it applies to `low_passed` (`shrunk`)
     standing_turn: int = 0  # where the profile's `standing_search` judged one: searched turned so too
     # The people that judged `standing_turn` (people.found_people), where they were found in the
@@ -1013,12 +1018,12 @@ def prepared(image: np.ndarray, profile: DetectionProfile) -> Picture:
     fine = fine_colour(rgb) if profile.fine_colour_above is not None else None
     # A dark picture brightened for the detectors is not low-passed: its fine colour is its
     # sensor's noise, raised with it, and blurring it found no face more (bench/README.md).
-    smooth = low_passed(rgb, profile) if fine is not None and fine >= profile.fine_colour_above and gain == 1.0 else None
+    smooth = low_passed(rgb, profile) if fine is not None and fine >= profile.fine_colour_above and gain == 1.0 else ()
     people = found_people(rgb) if profile.standing_search else None
     turn = standing_turn(turn_weights(people)) if people is not None else 0
     as_given = gain == 1.0 and light is None
     sized = for_size(profile, rgb.shape[1], rgb.shape[0])
-    smooth_profile = shrunk(sized, smooth.shape[0] / rgb.shape[0]) if smooth is not None else None  # (heights)
+    smooth_profile = shrunk(sized, smooth[0].shape[0] / rgb.shape[0]) if smooth else None  # (heights)
     return Picture(rgb, sized, gain, colourless, inverted_too, smear, light, unlevelled, fine, smooth, smooth_profile,
                    turn, people if as_given else None)
 
@@ -1031,10 +1036,10 @@ def picture_record(picture: Picture) -> dict:
     return {
         **({"exposure_gain": round(picture.gain, 3)} if picture.gain != 1.0 else {}),
         **({"hard_light": picture.light} if picture.light is not None else {}),
-        **({"fine_colour": round(picture.fine_colour, 3), "low_passed": picture.low_passed is not None}
+        **({"fine_colour": round(picture.fine_colour, 3), "low_passed": bool(picture.low_passed)}
            if picture.fine_colour is not None else {}),
-        **({"low_passed_searched_at": [picture.low_passed.shape[1], picture.low_passed.shape[0]]}
-           if picture.low_passed is not None else {}),
+        **({"low_passed_searched_at": [picture.low_passed[0].shape[1], picture.low_passed[0].shape[0]]}
+           if picture.low_passed else {}),
         **({"standing_turn": picture.standing_turn} if profile.standing_search else {}),
         "threshold": profile.threshold,
         "size_thresholds": [list(t) for t in profile.size_thresholds],
