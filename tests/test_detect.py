@@ -307,7 +307,8 @@ def test_a_large_photo_is_searched_low_passed_at_its_middle_pass_size(shared_dat
     large = cv2.resize(screen, None, fx=2.5, fy=2.5, interpolation=cv2.INTER_LINEAR)
     x, y = x * 2.5, y * 2.5
     picture = prepared(large, FAST)
-    assert picture.low_passed and all(max(view.shape[:2]) == FAST.middle_side < large.shape[1] for view in picture.low_passed)
+    assert picture.low_passed
+    assert all(max(view.shape[:2]) == FAST.middle_side < large.shape[1] for view in picture.low_passed)
     # Its boxes are held to what they would be at full size: the photo's thresholds (a middle-side
     # picture's, scaled up to its pixels) shrunk with the copy, which is a middle-side picture.
     assert [h for h, _ in picture.low_passed_profile.size_thresholds] == pytest.approx(
@@ -365,7 +366,8 @@ def on_a_subpixel_screen(rgb: np.ndarray, camera_pixels_a_screen_pixel: float) -
     return np.clip(shot, 0, 255).astype(np.uint8), warp @ np.diag([3.0, 3.0, 1.0])
 
 
-def test_a_screen_shot_close_to_one_to_one_is_searched_blurred_past_its_moire(shared_data: Path, tmp_path: Path) -> None:
+def test_a_screen_shot_close_to_one_to_one_is_searched_blurred_past_its_moire(shared_data: Path,
+                                                                               tmp_path: Path) -> None:
     """A monitor photographed with about one camera pixel a screen pixel shows wide rainbow bands
     of moire, wider than the low-pass look's blur: a voter's 116x174 px face (an attack review's
     screen) was left whole (0% hidden). A second, wider blur is searched too."""
@@ -374,7 +376,8 @@ def test_a_screen_shot_close_to_one_to_one_is_searched_blurred_past_its_moire(sh
     shown = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     screen, warp = on_a_subpixel_screen(shown, 1.05)
     x, y, w, h = (v * scale for v in (356, 42, 116, 174))
-    corners = cv2.perspectiveTransform(np.float32([[x, y], [x + w, y], [x, y + h], [x + w, y + h]])[:, None], warp)[:, 0]
+    box = np.float32([[x, y], [x + w, y], [x, y + h], [x + w, y + h]])[:, None]
+    corners = cv2.perspectiveTransform(box, warp)[:, 0]
     (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
     source, out = tmp_path / "screen.png", tmp_path / "out.png"
     Image.fromarray(screen).save(source)
