@@ -19,7 +19,8 @@ from video_support import clip_of
 from veil.detect import (
     ACCURATE, FAST, RETINAFACE_NAME, CenterFace, Detection, RetinaFace, detect_faces, detection_record,
     VIDEO_DETECTION, FramesJudged, detect_frames, exposure_gain, faces_in, fuse, is_colourless, light_levels, prepared,
-    retina_candidates, select, smear_axis, smeared_sideways, view_pass, fine_colour,
+    retina_candidates, select, smear_axis, smeared_sideways, view_pass, fine_colour, diagonal_pieces, squeezed_candidates,
+    shared_detector,
 )
 from veil.imagefile import read_photo
 from veil.photo import plan_photo, render_photo
@@ -452,19 +453,24 @@ def test_a_photo_on_a_white_page_is_searched_as_it_is_too(shared_data: Path, tmp
     assert (inner_part(read_photo(out).pixels, face) <= 24).mean() >= 0.95
 
 
-@pytest.mark.parametrize("cast", [(0, 0, 0), (20, 10, 0), (0, 10, 25)])
+@pytest.mark.parametrize("cast", [(0, 0, 0), (20, 10, 0), (0, 10, 25), (1.0, 0.88, 0.62)])
 def test_a_black_and_white_negative_s_large_face_is_hidden(shared_data: Path, tmp_path: Path, cast) -> None:
     """A scanned black-and-white negative: its faces dark where they are light. A balloonist's
     74x86 px face was left whole (0% hidden), and one invert of the output showed it; scanned with
-    a cast (a flatbed's, a yellowed base's), it had colour, and was left whole again."""
-    photo = read_photo(shared_data / WIDER / "45--Balloonist/45_Balloonist_Balloonist_45_86.jpg").pixels[:, :, :3]
-    grey = cv2.cvtColor(np.ascontiguousarray(photo), cv2.COLOR_RGB2GRAY).astype(np.int16)
-    source, out = tmp_path / "negative.png", tmp_path / "out.png"
-    Image.fromarray(np.clip(np.dstack([255 - grey + tint for tint in cast]), 0, 255).astype(np.uint8)).save(source)
+    a cast (a flatbed's, a yellowed base's), it had colour, and was left whole again; so was a
+    parade's face through a tint that scales the channels, once saved as JPEG."""
+    scaled = isinstance(cast[0], float)
+    name = "0--Parade/0_Parade_Parade_0_246.jpg" if scaled else "45--Balloonist/45_Balloonist_Balloonist_45_86.jpg"
+    photo = read_photo(shared_data / WIDER / name).pixels[:, :, :3]
+    grey = cv2.cvtColor(np.ascontiguousarray(photo), cv2.COLOR_RGB2GRAY).astype(np.float64)
+    channels = [(255 - grey) * tint if scaled else 255 - grey + tint for tint in cast]
+    source, out = tmp_path / ("negative.jpg" if scaled else "negative.png"), tmp_path / "out.png"
+    Image.fromarray(np.clip(np.rint(np.dstack(channels)), 0, 255).astype(np.uint8)).save(source, quality=90)
     media = plan_photo(source, FAST)
     assert media.detection["colourless"] == (cast == (0, 0, 0)) and media.detection["searched_inverted"]
     render_photo(media, RenderSettings(mode="fill", color=(255, 0, 255)), out)
-    hidden = inner_part(read_photo(out).pixels, (728, 294, 74, 86))
+    x0, y0, x1, y1 = dev_faces(shared_data, name, least=80)[0] if scaled else (728, 294, 728 + 74, 294 + 86)
+    hidden = inner_part(read_photo(out).pixels, (x0, y0, x1 - x0, y1 - y0))
     assert (np.abs(hidden.astype(int) - (255, 0, 255)).max(axis=2) == 0).mean() >= 0.95  # 0 before
 
 
@@ -922,6 +928,33 @@ def test_a_photo_smeared_along_a_diagonal_is_searched_squeezed_along_it(shared_d
     tilted = cv2.warpAffine(sharp, cv2.getRotationMatrix2D((sharp.shape[1] / 2, sharp.shape[0] / 2), 40, 1),
                             sharp.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
     assert smear_axis(tilted, diagonals=True) is None
+
+
+def test_a_long_photo_smeared_along_a_diagonal_is_squeezed_in_pieces(shared_data: Path) -> None:
+    """Squeezed along a diagonal whole, a 20:1 panorama filled little of the upright rectangle that
+    held it: several times its own pixels searched (52 s and 2.3 GB for a 20000x1000 photo). Long
+    pictures are squeezed in overlapping pieces twice as long as wide, each face whole in one."""
+    name = "55--Sports_Coach_Trainer/55_Sports_Coach_Trainer_sportcoaching_55_774.jpg"
+    sharp = read_photo(shared_data / WIDER / name).pixels[:, :, :3]
+    height, width = sharp.shape[:2]
+    long = np.concatenate([np.full((height, width * 8, 3), 90, np.uint8), sharp], axis=1)  # about 19:1
+    smeared = cv2.filter2D(long, -1, np.eye(13, dtype=np.float32) / 13)
+    pieces = diagonal_pieces(smeared)
+    assert len(pieces) > 1 and all(piece.shape[1] == 2 * height for _, piece in pieces)
+    starts = [x for (x, _), _ in pieces]
+    assert starts[0] == 0 and starts[-1] + 2 * height == long.shape[1]
+    assert all(b - a <= height for a, b in zip(starts, starts[1:]))  # each overlaps the next by a face's height or more
+    # What the pieces find lands where it was found, as on the photo alone.
+    def on_faces(rows: np.ndarray, faces: list[tuple[float, float, float, float]]) -> int:
+        return sum(any(x0 <= (r[0] + r[2]) / 2 <= x1 and y0 - 0.3 * (y1 - y0) <= (r[1] + r[3]) / 2 <= y1 for r in rows)
+                   for x0, y0, x1, y1 in faces)
+
+    faces = dev_faces(shared_data, name)
+    alone = squeezed_candidates(smeared[:, 8 * width:], FAST, shared_detector(), "falling")
+    within = squeezed_candidates(smeared, FAST, shared_detector(), "falling")
+    moved = [(x0 + 8 * width, y0, x1 + 8 * width, y1) for x0, y0, x1, y1 in faces]
+    assert on_faces(within, moved) >= on_faces(alone, faces) > 0
+    assert len(diagonal_pieces(sharp)) == 1  # a photo of a usual shape: whole
 
 
 def test_a_photo_smeared_up_and_down_is_searched_squeezed_along_its_height(shared_data: Path, tmp_path: Path) -> None:
