@@ -658,11 +658,10 @@ def fine_colour(rgb: np.ndarray) -> float:
 
 def low_passed(rgb: np.ndarray, profile: DetectionProfile) -> tuple[np.ndarray, ...]:
     """The picture with its finest detail smoothed away (`fine_colour_above`), once for each of
-    LOW_PASS_SIGMAS. A picture large
-    enough for a middle pass (`middle_scale`) is held shrunk to that pass's size, and searched
-    there: at full size the blur wipes out the small faces that the full-size pass is for, and
-    the copy was a second copy of a huge photo's pixels, searched tile by tile (bench/README.md,
-    "A huge photo's low-passed copy")."""
+    LOW_PASS_SIGMAS. A picture large enough for a middle pass (`middle_scale`) is held shrunk to
+    that pass's size, and searched there: at full size the blur wipes out the small faces that
+    the full-size pass is for, and the copy was a second copy of a huge photo's pixels, searched
+    tile by tile (bench/README.md, "A huge photo's low-passed copy")."""
     if middle_scale(profile, rgb.shape[1], rgb.shape[0]) is not None:
         rgb = downscaled(rgb, profile.middle_side)
     scale = max(1.0, max(rgb.shape[:2]) / FINE_COLOUR_SIDE)
@@ -1081,7 +1080,8 @@ def faces_across_the_seam(image: np.ndarray, profile: DetectionProfile) -> list[
     _, found = faces_as_shown(np.ascontiguousarray(np.roll(image, half, axis=1)), profile)
     across = [face for face in found if face.x0 < half < face.x1]
     # Column x of the rolled picture is the picture's column x - half, or x - half + width (past its right edge).
-    return [replace(face, x0=face.x0 + shift, x1=face.x1 + shift) for face in across for shift in (width - half, -half)]
+    shifts = (width - half, -half)
+    return [replace(face, x0=face.x0 + shift, x1=face.x1 + shift) for face in across for shift in shifts]
 
 
 def kept(rgb: np.ndarray, rows: np.ndarray, profile: DetectionProfile, second: RetinaFace | None) -> np.ndarray:
