@@ -272,8 +272,9 @@ def test_a_stop_waiting_for_a_cluster_says_so_and_a_second_ends_even_a_frozen_wo
                 if any(Path(f.path).name == "clip.mp4" for f in child.open_files()):
                     found.append(child)
         return found
-    wait_until(reading_the_clip, process)
-    frozen = reading_the_clip()[0]
+    seen: list[psutil.Process] = []  # as first seen: the worker may close the clip and open it again between looks
+    wait_until(lambda: seen.extend(reading_the_clip()) or seen, process)
+    frozen = seen[0]
     frozen.suspend()
     try:
         process.send_signal(signal.SIGINT)
