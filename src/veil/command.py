@@ -703,9 +703,9 @@ def save_held(plan: Plan, path: Path, overwrite: bool) -> None:
         raise OutputError(f"the plan was not written to {shown(path)}: {UNDER_REVIEW}; save it under another "
                           "name (--save-plan)") from None
     try:
-        if not overwrite and os.path.lexists(path):  # (Plan.save's own words are a library caller's)
-            raise OutputError(f"{shown(path)} appeared while veil was writing it: use --overwrite to replace it")
         plan.save(path, overwrite)
+    except FileExistsError:  # (Plan.save's own words are a library caller's)
+        raise OutputError(f"{shown(path)} appeared while veil was writing it: use --overwrite to replace it") from None
     finally:
         lock.release()
 

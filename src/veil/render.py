@@ -64,7 +64,7 @@ def _fill_value(pixels: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
     return np.array(color, np.int64) * scale
 
 
-def _block_means(patch: np.ndarray, block: int, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+def _block_means(patch: np.ndarray, block: int, origin: tuple[int, int]) -> np.ndarray:
     """Each block x block tile, laid from `origin` (the grid's corner, row and column, at or
     before the patch's own), replaced by the mean of its pixels in the patch."""
     h, w = patch.shape[:2]
