@@ -47,7 +47,7 @@ import numpy as np
 
 from reid_lfw import Recogniser, die, people, rank1, read_rgb
 from veil.plan import Box, MediaPlan, Region, RenderSettings, drawn_shape
-from veil.render import _block_means, pixelate_block_size, region_mask
+from veil.render import _block_means, mosaic, pixelate_block_size, region_mask
 
 CANVAS = (256, 224)  # width, height of the clips: the moving thumbnail and some background
 THUMB = 150  # LFW thumbnails are 150x150
@@ -133,13 +133,11 @@ def pixelated(canvas: np.ndarray, boxes: list[tuple[Region, Box]], settings: Ren
         if found is None:
             continue
         rows, cols, mask = found
-        block = pixelate_block_size(box, settings.blocks)
         if grid == "frame":
-            top, left = rows.start // block * block, cols.start // block * block
-            blocks = _block_means(out[top:rows.stop, left:cols.stop], block)
-            drawn = blocks[rows.start - top:, cols.start - left:]
+            block = pixelate_block_size(box, settings.blocks)
+            drawn = _block_means(out[rows, cols], block, (-(rows.start % block), -(cols.start % block)))
         else:
-            drawn = _block_means(out[rows, cols], block)
+            drawn = mosaic(out[rows, cols], box, rows, cols, settings.blocks)
         out[rows, cols][mask] = drawn[mask]
     return out
 

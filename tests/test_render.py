@@ -12,7 +12,7 @@ from veil.regions import head_box
 from veil.imagefile import read_photo
 from veil.photo import plan_photo
 from veil.plan import Box, Region, RenderSettings
-from veil.render import SHADING_SPREAD, redact_frame, region_mask
+from veil.render import SHADING_SPREAD, pixelate_block_size, redact_frame, region_mask
 from photo_support import GROUP, KIT_WITH_ROSE, OBAMA, TWO_PEOPLE, copy_in, face_slice, rgb_of, share_near, veil
 
 
@@ -79,11 +79,16 @@ def test_pixelate_leaves_at_most_n_blocks_each_the_mean_of_its_pixels(obama, nam
     assert len(col_runs) <= blocks and len(row_runs) <= blocks, (
         f"{len(col_runs)} x {len(row_runs)} blocks across a face: more detail than {blocks} blocks"
     )
+    # A tile the frame's edge cuts shows the mean of its neighbour (the next test), so a block
+    # there is the mean of its pixels past the cut.
+    side = pixelate_block_size(box, blocks)
+    cut_rows, cut_cols = int(np.floor(box.y0)) % side * (box.y0 < 0), int(np.floor(box.x0)) % side * (box.x0 < 0)
     for top, bottom in row_runs:
         for left, right in col_runs:
             block = patch[top:bottom, left:right]
             assert (block == block[0, 0]).all(), "a block is not uniform"
-            assert np.abs(block[0, 0] - original[top:bottom, left:right].mean(axis=(0, 1))).max() <= 0.5, (
+            own = original[max(top, cut_rows * (top == 0)):bottom, max(left, cut_cols * (left == 0)):right]
+            assert np.abs(block[0, 0] - own.mean(axis=(0, 1))).max() <= 0.5, (
                 "a block is not the mean of its own pixels (point-sampled?)"
             )
     outside = np.ones(obama.shape[:2], bool)
@@ -337,3 +342,30 @@ def test_a_pixelated_box_cut_by_the_frame_keeps_its_grid_on_the_box(cut_by: str)
         line = out[:, 120] if cut_by == "top" else out[120, :]
         edges = [k for k in range(max(1, int(start) + 1), int(start) + 120) if line[k] != line[k - 1]]
         assert [round(k - start) % 20 for k in edges] == [0] * len(edges), (start, edges)
+
+
+@pytest.mark.parametrize("edge", ["top", "left", "bottom", "right"])
+def test_a_mosaic_tile_cut_by_the_frame_shows_nothing_of_its_own_pixels(edge: str):
+    # A face leaving the frame: the tile the frame's edge cuts was the mean of the columns still
+    # in the frame, one fewer each frame, so two frames differenced gave back one column of the
+    # face. The cut tile shows its neighbour's mean, and nothing of the pixels under it.
+    size, length = 240, 120
+    picture = np.random.default_rng(7).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    region = Region(id="r", source="detector", kind="face", shape="box")
+    settings = RenderSettings(mode="pixelate", blocks=6)
+    for overhang in (7.0, 11.0, 19.0, 38.0):  # the grid's 20 px blocks cut at 13, 9, 1 and 2 px
+        start = -overhang if edge in ("top", "left") else size + overhang - length
+        box = Box(60.0, start, 180.0, start + length) if edge in ("top", "bottom") else Box(start, 60.0, start + length, 180.0)
+        block = pixelate_block_size(box, settings.blocks)
+        cut = np.floor(start) % block if edge in ("top", "left") else (size - np.floor(start)) % block
+        assert 0 < cut < block
+        hidden_under = slice(0, int(cut)) if edge in ("top", "left") else slice(size - int(cut), size)
+        changed = picture.copy()
+        along = changed[hidden_under] if edge in ("top", "bottom") else changed[:, hidden_under]
+        along[...] = 255 - along
+        before = redact_frame(picture.copy(), [(region, box)], settings)
+        after = redact_frame(changed.copy(), [(region, box)], settings)
+        inside = (slice(int(max(0, start)), int(min(size, start + length))), slice(60, 180))
+        if edge in ("left", "right"):
+            inside = inside[::-1]
+        assert np.array_equal(before[inside], after[inside]), (edge, overhang)

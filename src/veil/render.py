@@ -64,9 +64,28 @@ def _fill_value(pixels: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
     return np.array(color, np.int64) * scale
 
 
-def _block_means(patch: np.ndarray, block: int, origin: tuple[int, int]) -> np.ndarray:
+def mosaic(patch: np.ndarray, box: Box, rows: slice, cols: slice, blocks: int) -> np.ndarray:
+    """A box's window of the frame (`patch`, the frame's `rows` and `cols` the box touches),
+    pixelated: at most `blocks` blocks across the box, laid from the box's own corner also where
+    the frame cuts the box. Laid from the frame's edge, the grid would stand still while a face
+    near it moves, and frames averaged differently can be combined into more than one shows
+    (bench/reid_video.py)."""
+    origin = (int(np.floor(box.y0)) - rows.start, int(np.floor(box.x0)) - cols.start)
+    box_end = (int(np.ceil(box.y1)) - rows.start, int(np.ceil(box.x1)) - cols.start)
+    return _block_means(patch, pixelate_block_size(box, blocks), origin, box_end)
+
+
+def _block_means(patch: np.ndarray, block: int, origin: tuple[int, int],
+                 box_end: tuple[int, int] | None = None) -> np.ndarray:
     """Each block x block tile, laid from `origin` (the grid's corner, row and column, at or
-    before the patch's own), replaced by the mean of its pixels in the patch."""
+    before the patch's own), replaced by the mean of its pixels in the patch.
+
+    Given `box_end` (where the box ends, row and column, counted from the patch's start), a tile
+    that the patch's edge cuts off from the rest of the box takes its neighbour's mean instead:
+    averaged over the part the frame shows, it would be averaged over one column more or less in
+    each frame as a face crosses the frame's edge, and frames differenced give back the face's
+    columns one by one.
+    """
     h, w = patch.shape[:2]
     ys, xs = _block_starts(h, block, origin[0]), _block_starts(w, block, origin[1])
     sums = np.add.reduceat(np.add.reduceat(patch.astype(np.float64), ys, axis=0), xs, axis=1)
@@ -75,7 +94,22 @@ def _block_means(patch: np.ndarray, block: int, origin: tuple[int, int]) -> np.n
     if patch.ndim == 3:
         counts = counts[:, :, None]
     means = np.rint(sums / counts).astype(patch.dtype)
+    if box_end is not None:
+        for axis, sizes in enumerate((heights, widths)):
+            _take_from_neighbours(np.moveaxis(means, axis, 0), sizes, block,
+                                  cut_first=origin[axis] % block != 0,
+                                  cut_last=box_end[axis] > (h, w)[axis] and sizes[-1] < block)
     return np.repeat(np.repeat(means, heights, axis=0), widths, axis=1)
+
+
+def _take_from_neighbours(means: np.ndarray, sizes: np.ndarray, block: int, cut_first: bool, cut_last: bool) -> None:
+    """Along the first axis of `means` (a view), the tile the frame cuts at either end given the
+    mean of the tile next to it, where that one is not cut by the frame too."""
+    count = len(sizes)
+    if cut_first and (count > 2 or (count == 2 and not cut_last)):
+        means[0] = means[1]
+    if cut_last and (count > 2 or (count == 2 and not cut_first)):
+        means[-1] = means[-2]
 
 
 def _block_starts(length: int, block: int, origin: int) -> np.ndarray:
@@ -242,12 +276,8 @@ def _draw_largest_first(colour: np.ndarray, boxes: list[tuple[Region, Box]], set
             continue
         rows, cols, mask = found
         if settings.mode == "pixelate":
-            # The grid is laid from the box's own corner, also where the frame cuts the box: laid
-            # from the frame's edge, it would stand still while a face near it moves, and frames
-            # averaged differently can be combined into more than one shows (bench/reid_video.py).
             patch = colour[rows, cols]
-            origin = (int(np.floor(box.y0)) - rows.start, int(np.floor(box.x0)) - cols.start)
-            _paint(patch, _block_means(patch, pixelate_block_size(box, settings.blocks), origin), mask)
+            _paint(patch, mosaic(patch, box, rows, cols, settings.blocks), mask)
         elif settings.mode == "blur":
             fresh = mask & ~drawn[rows, cols]
             drawn[rows, cols] |= mask
