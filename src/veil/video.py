@@ -33,8 +33,8 @@ from rich.text import Text
 
 from veil.detect import (COLOURLESS_SPREAD, FAST, MODEL_NAME, VIDEO_DETECTION, CenterFace, Detection, DetectionProfile,
                          FramesJudged, RetinaFace, VideoDetection, detect_frames, exposure_record, glance_frames,
-                         overview_scale, retina_record, shared_detector, shared_retinaface, streak_record, unrotate,
-                         uses_retina)
+                         low_pass_record, overview_scale, retina_record, shared_detector, shared_retinaface,
+                         streak_record, unrotate, uses_retina)
 from veil.fferror import reason
 from veil.models import model_sha256, runtime_record, session_threads
 from veil.outputs import atomic_output
@@ -569,6 +569,8 @@ def video_detection_record(sampling: VideoDetection, batch: int, lanes: int, siz
         **(retina_record(profile) if sampling.retina_every and uses_retina(profile) else {}),
         # A sampled frame smeared sideways by motion is searched squeezed across too.
         **streak_record(profile),
+        # A sampled frame with fine colour (a screen filmed) is searched low-passed too.
+        **low_pass_record(profile, frames=True),
         # Frames too small for an overview get none: the record says so.
         "overview": ({"longest_side": profile.overview_side, "threshold": sampling.overview_threshold}
                      if sampling.overview_threshold is not None and overview_scale(profile, *size) is not None
