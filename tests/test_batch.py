@@ -505,6 +505,10 @@ def test_an_output_folder_that_is_the_folder_redacted_is_refused_before_any_work
         refused = run_veil(tmp_path / "in", "--output-dir", spelled)
         assert refused.returncode == 2 and "is the folder" in refused.stderr and "being redacted" in refused.stderr
         assert sorted(p.name for p in (tmp_path / "in").iterdir()) == before
+    # A file named, in that folder: it failed, and the manifest (paths, host, hashes) was left there.
+    refused = run_veil(tmp_path / "in" / before[0], "--output-dir", tmp_path / "in")
+    assert refused.returncode == 2 and "is the folder of" in refused.stderr and "being redacted" in refused.stderr
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == before
 
 
 @contextlib.contextmanager

@@ -200,10 +200,12 @@ def redact(
         target_dir = location(output_dir) if output_dir is not None else None
     except RemoteError as error:
         raise Refused(str(error))
-    if isinstance(target_dir, Path) and (same := next((p for p in named if isinstance(p, Path) and p.is_dir()
-                                                       and real_path(p) == real_path(target_dir)), None)):
+    if isinstance(target_dir, Path) and (same := next((p for p in named if isinstance(p, Path)
+                                                       and real_path(p if p.is_dir() else p.parent)
+                                                       == real_path(target_dir)), None)):
         # Each output would be its input's own name: every file failed, and a manifest was left among the originals.
-        raise Refused(f"--output-dir {shown(target_dir)} is the folder {shown(same)} being redacted: choose another "
+        holds = f"the folder {shown(same)}" if same.is_dir() else f"the folder of {shown(same)}"
+        raise Refused(f"--output-dir {shown(target_dir)} is {holds} being redacted: choose another "
                       "(a folder inside it is passed over)")
     render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
     encoding = encoding_asked(crf, codec, preset, keep_subtitles, keep_icc)
