@@ -647,6 +647,16 @@ def test_review_refuses_a_name_that_names_no_file(tmp_path: Path, option: str, n
     assert result.exit_code == 2 and said in result.output, result.output
 
 
+def test_review_refuses_a_url_in_one_line_naming_it(tmp_path: Path):
+    # review reads local files: file:///x/a.jpg lost a slash ("file:/x/a.jpg: no such file"), and
+    # --output-dir s3://bucket/out would have exported into a local folder named s3:.
+    url = f"file://{PHOTO.resolve()}"
+    result = CliRunner().invoke(review_app, [url, "--no-browser"])
+    assert result.exit_code == 2 and f"{url}: review takes local files and folders, not URLs" in result.output
+    result = CliRunner().invoke(review_app, [str(PHOTO), "--output-dir", "s3://bucket/out", "--no-browser"])
+    assert result.exit_code == 2 and "s3://bucket/out: review exports to a local folder, not a URL" in result.output
+
+
 def test_invalid_plan_file_gives_a_clear_error(detected_plan: Path, tmp_path: Path):
     bad = tmp_path / "bad.veil-plan.json"
     bad.write_text(json.dumps({"format": "veil-plan", "version": 1, "created": "x", "render": {}, "media": []}))

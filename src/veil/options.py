@@ -42,14 +42,21 @@ def named_input(text: str) -> str:
 
 
 def named_input_path(text: str) -> Path:
-    """A local input as typed (`named_input`)."""
-    return Path(named_input(text))
+    """A local input as typed (`named_input`): review reads files on this machine only (a URL as a
+    path lost a slash, and was said to be no such file)."""
+    if is_url(named_input(text)):
+        raise typer.BadParameter(f"{shown(text)}: review takes local files and folders, not URLs "
+                                 "(veil itself redacts a URL)")
+    return Path(text)
 
 
 def local_folder(text: str) -> Path:
-    """A local folder named on the command line: Path("") is the current folder, never meant."""
+    """A local folder named on the command line: Path("") is the current folder, never meant, and a
+    URL as a path is a local folder named after it."""
     if not text:
         raise typer.BadParameter("an empty name names no folder")
+    if is_url(text):
+        raise typer.BadParameter(f"{shown(text)}: review exports to a local folder, not a URL")
     return Path(text)
 
 
