@@ -1465,6 +1465,26 @@ def test_an_export_is_recorded_in_the_output_folders_manifest_so_no_later_run_ta
         "with one made without the reviewer's corrections" in again.stderr, again.stderr
 
 
+def test_an_export_gives_the_advice_a_run_gives_before_its_outputs_are_published(tmp_path: Path):
+    # A run into --output-dir says to leave its manifest (inputs' paths, the machine, the originals'
+    # hashes) out of the folder published, and that a name holding a date keeps the day the photo
+    # was taken; an export into the same folder, with the same manifest and names, said neither.
+    dated = tmp_path / "in" / "IMG_20210506_070809.jpg"
+    dated.parent.mkdir()
+    shutil.copy(PHOTO, dated)
+    session = open_session([dated], None, tmp_path / "plan.json", tmp_path / "out", None, RenderSettings(),
+                           Analysis(FAST))
+    said: list[str] = []
+    status = finish_export(page_client(create_app(session, TOKEN, PORT, LaunchCodes(), said.append),
+                                       headers=PAGE_HEADERS))
+    assert status["state"] == "done", status
+    manifest = tmp_path / "out" / MANIFEST_NAME
+    leave_out = f"the manifest {shown(manifest)} names every input's path, the machine that redacted it"
+    dated_name = "1 output(s) keep a name that holds a date"
+    for told in (status["notes"], said, json.loads(session.report_path.read_text())["run_notes"]):
+        assert any(leave_out in line for line in told) and any(dated_name in line for line in told), told
+
+
 def test_an_export_that_fails_unforeseen_says_so_on_the_page(client: TestClient, session: ReviewSession):
     # A fault in the export's thread printed a traceback and left the page waiting on an export
     # "running" for ever.

@@ -33,12 +33,13 @@ from veil.batch import BatchError, Task, Workers, run_all
 from veil.detect import PROFILES
 from veil.manifest import (REVIEWED, ManifestWriter, Record, another_inputs_output, another_inputs_refusal,
                            another_inputs_replaced, default_manifest, made_otherwise, output_owners, placed_as_made,
-                           read_manifest, settings_fingerprint, started_outputs, still_done, unrecorded_media)
+                           leave_out_note, read_manifest, settings_fingerprint, started_outputs, still_done,
+                           unrecorded_media)
 from veil.models import usable_cores
 from veil.interrupt import (STOP_SIGNALS, Stopped, answer_stops_in_json, ignore_stops, remove_leftovers, said_at_stop,
                             say_at_stop, say_what_dead_runs_left, unusable_temp_folder)
 from veil.kinds import counted
-from veil.names import MANIFEST_NAME, first_few, holds_capture_time, readable_anywhere, real_path, shown
+from veil.names import MANIFEST_NAME, dated_names_note, published_name, readable_anywhere, real_path, shown
 from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
                           KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, encoding_asked,
@@ -268,9 +269,7 @@ def redact(
         manifest = default_manifest(target, target_dir, inputs[0].source)
         if isinstance(target_dir, Path) and manifest.parent == target_dir:
             # The folder of redacted copies is the one to publish, and this file there is not.
-            publish_note = (f"the manifest {shown(manifest)} names every input's path, the machine that redacted "
-                            f"it and the original's SHA-256: leave it out when you publish {shown(target_dir)} "
-                            "(--manifest keeps it elsewhere)")
+            publish_note = leave_out_note(manifest, target_dir, "--manifest keeps it elsewhere")
     claims = OutputClaims(i.source for i in inputs)
     try:
         # The plan rendered is read by this run as its files are: a report written over it would lose
@@ -394,22 +393,10 @@ def redact(
 
 
 def capture_time_note(results: list[FileResult], output_dir: Path | Url | None) -> str | None:
-    """Advice where outputs keep a name holding the day the original was taken (a phone's
-    IMG_20210506_070809, a folder of the day mirrored into `output_dir`): veil takes that out of
-    their metadata, not out of their names."""
-    def published_name(output: Path | Url) -> str:
-        """The output's name as the output folder publishes it: with the folders mirrored into it."""
-        if isinstance(output, Path) and isinstance(output_dir, Path) and output.is_relative_to(output_dir):
-            return output.relative_to(output_dir).as_posix()
-        return output.name
-
-    named = [name for r in results if r.output is not None and not r.error
-             and holds_capture_time(name := published_name(r.output))]
-    if not named:
-        return None
-    return (f"{len(named)} output(s) keep a name that holds a date, as cameras, phones, messengers and people name "
-            f"what they record ({first_few(named)}): the day (and time) it was taken, which veil removed from the "
-            "metadata, stays in the name; rename before publishing where it must not be known")
+    """`dated_names_note` on the outputs written, named as the output folder publishes them."""
+    folder = output_dir if isinstance(output_dir, Path) else None
+    return dated_names_note([published_name(r.output, folder) if isinstance(r.output, Path) else r.output.name
+                             for r in results if r.output is not None and not r.error])
 
 
 def load_plan(plan_file: Path, render: RenderSettings, encoding: Encoding, ctx: typer.Context) -> Plan:

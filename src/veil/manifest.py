@@ -660,3 +660,10 @@ def _lock_holder(file: IO[str]) -> int | None:
     except (OSError, ValueError):
         pass
     return None
+
+
+def leave_out_note(manifest: Path, folder: Path, elsewhere: str) -> str:
+    """Advice where the manifest lies in the folder of redacted copies, the one to publish: it
+    names every input, the machine and the originals' hashes. `elsewhere`: how to keep it out."""
+    return (f"the manifest {shown(manifest)} names every input's path, the machine that redacted it and the "
+            f"original's SHA-256: leave it out when you publish {shown(folder)} ({elsewhere})")

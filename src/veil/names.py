@@ -216,3 +216,22 @@ def holds_capture_time(name: str) -> bool:
     video after the day (and time) it was taken, or a person a day's folder: what veil removes
     from its metadata."""
     return CAPTURE_TIME.search(name) is not None
+
+
+def dated_names_note(names: list[str]) -> str | None:
+    """Advice where outputs keep a name (as published: `names`) holding the day the original was
+    taken (a phone's IMG_20210506_070809, a folder of the day mirrored into the output folder):
+    veil takes that out of their metadata, not out of their names."""
+    dated = [name for name in names if holds_capture_time(name)]
+    if not dated:
+        return None
+    return (f"{len(dated)} output(s) keep a name that holds a date, as cameras, phones, messengers and people name "
+            f"what they record ({first_few(dated)}): the day (and time) it was taken, which veil removed from the "
+            "metadata, stays in the name; rename before publishing where it must not be known")
+
+
+def published_name(output: Path, output_dir: Path | None) -> str:
+    """An output's name as its output folder publishes it: with the folders mirrored into it."""
+    if output_dir is not None and output.is_relative_to(output_dir):
+        return output.relative_to(output_dir).as_posix()
+    return output.name

@@ -487,7 +487,7 @@ def create_app(session: ReviewSession, token: str, port: int, codes: LaunchCodes
     @app.post("/api/export")
     def export(data: JsonObject) -> Response:
         Empty.model_validate(data)
-        started = session.start_export(render_planned, write_report)
+        started = session.start_export(render_planned, write_report, say)
         if not started:
             return JsonAnswer({"error": "an export is already running"}, 409)
         return JsonAnswer(export_json(session), 202)
@@ -641,4 +641,4 @@ def media_json(index: int, media: MediaPlan) -> dict[str, Any]:
 def export_json(session: ReviewSession) -> dict[str, Any]:
     s = session.export_state
     return {"state": s.state, "done": s.done, "total": s.total, "outputs": s.outputs, "report": s.report,
-            "error": s.error, "revision": s.revision}
+            "error": s.error, "revision": s.revision, "notes": s.notes}

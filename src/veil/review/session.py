@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from veil.batch import BatchError
-from veil.manifest import REVIEWED, ManifestWriter, Record, recorded_name, settings_fingerprint
-from veil.names import first_few, shown
+from veil.manifest import REVIEWED, ManifestWriter, Record, leave_out_note, recorded_name, settings_fingerprint
+from veil.names import dated_names_note, first_few, published_name, shown
 from veil.options import color_text
 from veil.pipeline import FileResult, one_line, unexpected_error
 from veil.plan import Box, Edit, Kind, MediaPlan, Plan, Region, drawn_shape, now_iso
@@ -110,6 +110,7 @@ class ExportState:
     report: str | None = None
     error: str | None = None
     revision: int | None = None  # the plan's revision the export rendered
+    notes: list[str] = field(default_factory=list)  # advice on the outputs before they are published
 
 
 class ReviewSession:
@@ -337,8 +338,10 @@ class ReviewSession:
 
     # --- export ---------------------------------------------------------------
 
-    def start_export(self, render: Renderer, write_report: ReportWriter) -> bool:
-        """Render every output and the report in a background thread; False if one is running."""
+    def start_export(self, render: Renderer, write_report: ReportWriter,
+                     say: Callable[[str], None] = lambda line: None) -> bool:
+        """Render every output and the report in a background thread; False if one is running.
+        `say` tells the terminal the export's advice on its outputs, as a run's end does."""
         with self.lock:
             if self.export_state.state == "running":
                 return False
@@ -354,20 +357,21 @@ class ReviewSession:
             # Render a copy, at this revision: edits wait until the export is done (`_not_exporting`).
             plan = copy.deepcopy(self.plan)
             self.export_state = ExportState("running", total=len(plan.media), revision=self.revision)
-        thread = threading.Thread(target=self._export_or_fail, args=(plan, render, write_report), daemon=True)
+        thread = threading.Thread(target=self._export_or_fail, args=(plan, render, write_report, say), daemon=True)
         thread.start()
         return True
 
-    def _export_or_fail(self, plan: Plan, render: Renderer, write_report: ReportWriter) -> None:
+    def _export_or_fail(self, plan: Plan, render: Renderer, write_report: ReportWriter,
+                        say: Callable[[str], None]) -> None:
         """The export, whose unforeseen failure is the page's to show: it printed a traceback, and
         the page waited for ever on an export still running."""
         try:
-            self._export(plan, render, write_report)
+            self._export(plan, render, write_report, say)
         except Exception as error:
             with self.lock:
                 self.export_state = replace(self.export_state, state="failed", error=unexpected_error(error))
 
-    def _export(self, plan: Plan, render: Renderer, write_report: ReportWriter) -> None:
+    def _export(self, plan: Plan, render: Renderer, write_report: ReportWriter, say: Callable[[str], None]) -> None:
         """Every file is rendered, whether or not one before it failed (as `veil` does a batch),
         and the report then accounts for each: written, or failed and why. Outputs written with
         no report beside them would be outputs nobody can audit. With --output-dir each is also
@@ -404,25 +408,40 @@ class ReviewSession:
         finally:
             if writer is not None:
                 writer.close()
+        advice = self._advice(outputs)
+        for line in advice:
+            say(f"veil review: {line}")
         report: str | None = None
         try:
             # Its two files (JSON and HTML) are written under one rule: each must be this session's or none.
             ours = all(self._may_replace(path) or file_identity(path) is None for path in report_paths(self.report_path))
-            write_report(plan, outputs, self.report_path, ours, failed, run_notes=self.run_notes)
+            write_report(plan, outputs, self.report_path, ours, failed, run_notes=[*self.run_notes, *advice])
             self.exported.update((path, file_identity(path)) for path in report_paths(self.report_path))
             report = str(self.report_path)
         except Exception as error:
             failed.append({"path": str(self.report_path), "status": "failed", "reason": export_failure(error)})
-        self._export_ended(outputs, report, failed)
+        self._export_ended(outputs, report, failed, advice)
 
-    def _export_ended(self, written: dict[str, Written], report: str | None, failed: list[dict[str, str]]) -> None:
+    def _advice(self, outputs: dict[str, Written]) -> list[str]:
+        """What a run says of its outputs before they are published, said of the export's: the
+        manifest in the output folder, and names that hold the day a photo was taken."""
+        if not outputs:
+            return []
+        folder = self.manifest.parent if self.manifest is not None else None
+        return [note for note in (
+            leave_out_note(self.manifest, folder, "or export elsewhere") if self.manifest is not None else None,
+            dated_names_note([published_name(Path(written.name), folder) for written in outputs.values()]))
+            if note is not None]
+
+    def _export_ended(self, written: dict[str, Written], report: str | None, failed: list[dict[str, str]],
+                      notes: list[str] | None = None) -> None:
         """The export's outcome, shown on the page and logged in the plan."""
         outputs = output_names(written)
         error = "; ".join(f"{Path(f['path']).name}: {f['reason']}" for f in failed) or None
         with self.lock:
             total = self.export_state.total
             self.export_state = ExportState("failed" if failed else "done", total, total, outputs, report, error,
-                                            self.export_state.revision)
+                                            self.export_state.revision, notes or [])
             with contextlib.suppress(PlanNotSaved):  # saved with the next change that can be
                 self._log(ALL_MEDIA, "export_finished", None,
                           {"written": {path: str(Path(target).absolute()) for path, target in outputs.items()},

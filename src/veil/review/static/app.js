@@ -1066,7 +1066,8 @@ function showExport(status) {
   const changed = status.revision != null && S.state && S.state.revision !== status.revision
     && status.state !== "running";
   line.textContent = texts[status.state]
-    + (changed ? " The plan has changed since: export again for the outputs to have the changes." : "");
+    + (changed ? " The plan has changed since: export again for the outputs to have the changes." : "")
+    + (status.notes || []).map((note) => ` Before you publish: ${note}.`).join("");
   const list = $("export-outputs");
   list.replaceChildren();
   for (const [input, output] of Object.entries(status.outputs || {})) {
