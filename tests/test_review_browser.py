@@ -24,6 +24,7 @@ from PIL import Image
 
 from veil.detect import FAST
 from veil.pipeline import Analysis
+from veil.names import MANIFEST_NAME
 from veil.plan import Plan, RenderSettings
 from veil.review.cli import ReviewServer, launch_page, open_session
 from veil.review.session import ReviewSession
@@ -322,6 +323,8 @@ def test_photo_review_delete_draw_keep_undo_export(page, served):
 
     export(page)
     shot(page, "photo-exported")
+    # The run's advice before publishing: the manifest the export left in the output folder.
+    assert f"Before you publish: the manifest {folder / 'out' / MANIFEST_NAME}" in page.inner_text("#export-status")
     out = np.asarray(Image.open(folder / "out" / PHOTO.name).convert("RGB")).astype(int)
     original = np.asarray(Image.open(PHOTO).convert("RGB")).astype(int)
     h, w = out.shape[:2]
