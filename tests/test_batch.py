@@ -29,7 +29,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from veil.names import holds_capture_time
+from veil.names import MANIFEST_NAME, holds_capture_time
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 MANIFEST = "veil-manifest.jsonl"
@@ -509,6 +509,20 @@ def test_an_output_folder_that_is_the_folder_redacted_is_refused_before_any_work
     refused = run_veil(tmp_path / "in" / before[0], "--output-dir", tmp_path / "in")
     assert refused.returncode == 2 and "is the folder of" in refused.stderr and "being redacted" in refused.stderr
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == before
+
+
+def test_a_pipe_or_a_device_named_over_another_input_s_output_is_refused_unread(shared_data, tmp_path):
+    # Where the manifest records -o's file as another input's output, the input was hashed before
+    # it was found to be no file: /dev/zero was read for ever, a pipe waited for ever, nothing said.
+    photos(shared_data, tmp_path / "in", 1)
+    assert run_veil(tmp_path / "in", "--output-dir", tmp_path / "out").returncode == 0
+    output = next(p for p in (tmp_path / "out").iterdir() if p.name != MANIFEST_NAME)
+    pipe = tmp_path / "pipe.jpg"
+    os.mkfifo(pipe)
+    for source in (Path("/dev/zero"), pipe):
+        refused = subprocess.run(veil_command(source, "-o", output, "--overwrite"), capture_output=True, text=True,
+                                 env=environment(), timeout=120)
+        assert refused.returncode == 1 and f"{source}: not a regular file" in refused.stderr, refused.stderr
 
 
 @contextlib.contextmanager

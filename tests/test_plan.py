@@ -417,6 +417,25 @@ def test_a_plan_saved_into_a_folder_not_there_yet_makes_it_as_a_report_does(shar
     assert sorted(p.name for p in plan_path.parent.iterdir()) == ["plan.json"]
 
 
+def test_a_link_or_a_pipe_where_the_plan_s_lock_file_goes_is_never_followed(shared_data, tmp_path):
+    """A link planted as <plan>.veil-lock made a file wherever it pointed (veil run as root: anywhere)
+    and was then removed; a pipe there held the run for ever."""
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    plan_path = tmp_path / "plan.json"
+    lock = tmp_path / "plan.json.veil-lock"
+    elsewhere = tmp_path / "elsewhere" / "made-by-veil"
+    elsewhere.parent.mkdir()
+    lock.symlink_to(elsewhere)
+    result = veil_subprocess(photo, "--dry-run", "--save-plan", plan_path)
+    assert result.returncode != 0 and "a symbolic link: veil writes nothing through a link" in result.stderr, \
+        result.stderr
+    assert not elsewhere.exists() and lock.is_symlink() and not plan_path.exists()
+    lock.unlink()
+    os.mkfifo(lock)
+    result = veil_subprocess(photo, "--dry-run", "--save-plan", plan_path)  # (its timeout: a run held for ever)
+    assert result.returncode != 0 and "not a regular file" in result.stderr, result.stderr
+
+
 def test_plan_file_is_compact_and_exact_enough():
     data = sample_plan().to_json()
     boxes = data["media"][1]["regions"][0]["boxes"]

@@ -444,7 +444,7 @@ def another_inputs_output(made: dict[str, Record], owners: dict[str, list[str]],
         return None  # (an object store's outputs are not looked at: hashing them means reading them)
     standing = [made[key] for key in owners.get(location_key(target), [])
                 if key != location_key(source) and _still_stands(target, made[key])]
-    if not standing:
+    if not standing or not _regular(source):  # (a pipe or a device is refused as its file: reading one never ends)
         return None
     held = _sha256(source)
     return next((record for record in standing if record.input_sha256 != held), None)
@@ -474,6 +474,14 @@ def _stat(output: Path | Url | None, field: str) -> int | None:
         return getattr(output.stat(), field) if isinstance(output, Path) else None
     except OSError:
         return None
+
+
+def _regular(where: Path | Url) -> bool:
+    """Whether `where` is a regular file (a URL's object is taken to be one)."""
+    try:
+        return not isinstance(where, Path) or stat.S_ISREG(where.stat().st_mode)
+    except OSError:
+        return False
 
 
 def _sha256(where: Path | Url) -> str:

@@ -10,8 +10,10 @@ when it ends normally."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 from pathlib import Path
 
 LOCK_SUFFIX = ".veil-lock"
@@ -24,6 +26,22 @@ def lock_path(plan_path: Path) -> Path:
 
 class PlanLocked(ValueError):
     """Another veil process holds the plan."""
+
+
+def _opened_lock_file(path: Path) -> int:
+    """The lock file at `path`, made if need be: never through a link (a link planted there made a
+    file wherever it pointed, run as root anywhere), and never a pipe or a device (opening a pipe
+    waited for ever)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "a symbolic link: veil writes nothing through a link", str(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return fd
 
 
 class PlanLock:
@@ -39,7 +57,7 @@ class PlanLock:
         process saving the plan at the same time would go unnoticed."""
         path = lock_path(plan_path)
         while True:
-            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = _opened_lock_file(path)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -72,11 +90,13 @@ class PlanLock:
 
 def held(plan_path: Path) -> bool:
     """Whether another process holds the plan at `plan_path` now."""
-    try:
-        fd = os.open(lock_path(plan_path), os.O_RDONLY | os.O_CLOEXEC)
+    try:  # (never through a link, nor waiting on a pipe: see `_opened_lock_file`)
+        fd = os.open(lock_path(plan_path), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:  # no lock file: nothing holds the plan
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # no lock of veil's: taking it is refused, naming it
+            return False
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # let go at once, as the file is closed
     except BlockingIOError:
         return True
