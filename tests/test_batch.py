@@ -509,6 +509,15 @@ def test_an_output_folder_that_is_the_folder_redacted_is_refused_before_any_work
     refused = run_veil(tmp_path / "in" / before[0], "--output-dir", tmp_path / "in")
     assert refused.returncode == 2 and "is the folder of" in refused.stderr and "being redacted" in refused.stderr
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == before
+    # A folder above it: the originals lay in the folder to publish, and with --overwrite an output
+    # mirrored there replaced a photo of the user's of the same name, unsaid.
+    (tmp_path / "in" / "sub").mkdir()
+    shutil.copy(tmp_path / "in" / before[0], tmp_path / "in" / "sub" / before[0])
+    theirs = (tmp_path / "in" / before[0]).read_bytes()
+    refused = run_veil(tmp_path / "in" / "sub", "--output-dir", tmp_path / "in", "--overwrite")
+    assert refused.returncode == 2 and f"holds the folder {tmp_path / 'in' / 'sub'} being redacted" in refused.stderr
+    assert (tmp_path / "in" / before[0]).read_bytes() == theirs
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == sorted([*before, "sub"])
 
 
 def test_a_pipe_or_a_device_named_over_another_input_s_output_is_refused_unread(shared_data, tmp_path):

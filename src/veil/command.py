@@ -201,13 +201,8 @@ def redact(
         target_dir = location(output_dir) if output_dir is not None else None
     except RemoteError as error:
         raise Refused(str(error))
-    if isinstance(target_dir, Path) and (same := next((p for p in named if isinstance(p, Path)
-                                                       and real_path(p if p.is_dir() else p.parent)
-                                                       == real_path(target_dir)), None)):
-        # Each output would be its input's own name: every file failed, and a manifest was left among the originals.
-        holds = f"the folder {shown(same)}" if same.is_dir() else f"the folder of {shown(same)}"
-        raise Refused(f"--output-dir {shown(target_dir)} is {holds} being redacted: choose another "
-                      "(a folder inside it is passed over)")
+    if isinstance(target_dir, Path) and (refused := output_dir_among_inputs(target_dir, named)):
+        raise Refused(refused)
     render = RenderSettings(mode=mode.value, color=parse_color(color), blocks=blocks, voice=voice.value)
     encoding = encoding_asked(crf, codec, preset, keep_subtitles, keep_icc)
     analysis = Analysis(PROFILES["accurate" if accurate else "fast"], shape.value, start, end, only_range,
@@ -390,6 +385,25 @@ def redact(
         err.print(f"veil: {note}")
     if not_written or any(r.error for r in results) or not answered:
         raise typer.Exit(2 if any(r.unexpected for r in results) else 1)
+
+
+def output_dir_among_inputs(target_dir: Path, named: list[Path | Url]) -> str | None:
+    """Why an output folder that is, or holds, a folder being redacted (or a file named's) is
+    refused: there each output would be its input's own name (every file failed, and a manifest
+    was left among the originals); above it, the originals lie in the folder to publish, and an
+    output mirrored there could take the name of another original, replaced under --overwrite."""
+    folder = real_path(target_dir)
+    for path in (p for p in named if isinstance(p, Path)):
+        holding = real_path(path if path.is_dir() else path.parent)
+        what = f"the folder {shown(path)}" if path.is_dir() else f"the folder of {shown(path)}"
+        if holding == folder:
+            return (f"--output-dir {shown(target_dir)} is {what} being redacted: choose another (a folder inside it "
+                    "is passed over)")
+        if holding.is_relative_to(folder):
+            return (f"--output-dir {shown(target_dir)} holds {what} being redacted: the originals would lie in the "
+                    "folder to publish, and an output could take another original's name there: choose a folder "
+                    "outside it (a folder inside the one redacted is passed over)")
+    return None
 
 
 def capture_time_note(results: list[FileResult], output_dir: Path | Url | None) -> str | None:
