@@ -1629,6 +1629,15 @@ def test_a_manifest_kept_in_the_output_folder_is_said_to_stay_out_of_what_is_pub
     assert any("leave it out when you publish" in note for note in json.loads(as_json.stdout)["notes"])
     elsewhere = run_veil(tmp_path / "in", "--output-dir", tmp_path / "apart", "--manifest", tmp_path / "m.jsonl")
     assert elsewhere.returncode == 0 and "publish" not in elsewhere.stderr, elsewhere.stderr
+    # The report and the plan name the inputs' paths and the originals' hashes too: written into the
+    # folder to publish, they were not said to stay out of it.
+    inside = run_veil(tmp_path / "in", "--output-dir", tmp_path / "third", "--manifest", tmp_path / "m3.jsonl",
+                      "--report", tmp_path / "third" / "audit.json", "--save-plan", tmp_path / "third" / "plan.json")
+    assert inside.returncode == 0, inside.stderr
+    for what in ("report", "plan"):
+        assert f"the {what} {tmp_path / 'third' / what.replace('report', 'audit')}.json names every input's path " \
+            f"and the original's SHA-256: leave it out when you publish {tmp_path / 'third'}" in inside.stderr, \
+            inside.stderr
 
 
 def test_outputs_named_after_the_moment_of_capture_are_said_to_keep_it(shared_data, tmp_path):

@@ -368,7 +368,8 @@ def redact(
 
     interrupted = None if stop is None else stopped_before(stop, inputs, results)
     # Said after the summary, where the user turns to the outputs; in --json's notes and the report.
-    advice = [note for note in (publish_note, None if dry_run else capture_time_note(results, target_dir))
+    advice = [note for note in (publish_note, *run_files_to_leave_out(target_dir, report, save_plan),
+                                None if dry_run else capture_time_note(results, target_dir))
               if note is not None]
     not_written = write_run_files(plan, results, skipped, audit, overwrite, dry_run, interrupted,
                                   [*run_notes, *advice])
@@ -404,6 +405,18 @@ def output_dir_among_inputs(target_dir: Path, named: list[Path | Url]) -> str | 
                     "folder to publish, and an output could take another original's name there: choose a folder "
                     "outside it (a folder inside the one redacted is passed over)")
     return None
+
+
+def run_files_to_leave_out(target_dir: Path | Url | None, report: Path | None, save_plan: Path | None) -> list[str]:
+    """Advice where the report or the plan is written into the output folder, the one to publish:
+    each names every input's path and the original's SHA-256, as the manifest does."""
+    if not isinstance(target_dir, Path):
+        return []
+    folder = real_path(target_dir)
+    return [f"the {what} {shown(path)} names every input's path and the original's SHA-256: leave it out when you "
+            f"publish {shown(target_dir)} (or write it elsewhere)"
+            for what, path in (("report", report), ("plan", save_plan))
+            if path is not None and real_path(path).is_relative_to(folder)]
 
 
 def capture_time_note(results: list[FileResult], output_dir: Path | Url | None) -> str | None:
