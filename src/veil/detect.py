@@ -1447,9 +1447,10 @@ class VideoDetection:
     glance_side: int | None = None
     glance_threshold: float = 0.5
     # A frame over twice `side` is seen at `min_share` of its size at least, up to `max_side`:
-    # shrunk to `side`, a 4K frame's 40 px face would be 10 px high, where CenterFace misses many.
+    # shrunk to `side`, a 4K frame's 40 px face would be 10 px high, where CenterFace misses many;
+    # and so would an 8K frame's, or a strip of cameras 7680 px wide, shrunk to 1,920 px.
     min_share: float = 0.5
-    max_side: int = 1920
+    max_side: int = 3840
     # A frame without colour (infrared night footage, black and white: `is_colourless`) has its
     # CenterFace scores raised this many times (at most 1), which lowers the detection, overview
     # and weak-track thresholds together: without skin colour faces score lower, and video's
