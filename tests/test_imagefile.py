@@ -1202,3 +1202,23 @@ def test_a_png_s_text_after_its_picture_is_named_without_decoding_it(tmp_path):
     path.write_bytes(data[:at] + chunk(b"tIME", struct.pack(">HBBBBB", 2026, 5, 6, 7, 8, 9)) + chunk(b"prVt", b"Jane")
                      + chunk(b"pHYs", struct.pack(">IIB", 2835, 2835, 1)) + data[at:])
     assert read_photo(path).metadata == ("time of last change (tIME chunk)", "1 other chunk(s)")
+
+
+def test_a_raw_camera_file_is_refused_and_a_tiff_s_sub_images_are_counted_as_left_out(tmp_path):
+    # A DNG (or another maker's raw file) is a TIFF whose first picture is a small preview, the
+    # photo lying in a sub-image (SubIFD) of raw sensor data: the preview was searched and written,
+    # and the report said 0 faces of a photo never looked at. A TIFF's sub-images went unsaid.
+    from PIL import TiffImagePlugin
+
+    preview = Image.new("RGB", (64, 48), (120, 100, 90))
+    dng = TiffImagePlugin.ImageFileDirectory_v2()
+    dng[50706], dng.tagtype[50706] = bytes([1, 4, 0, 0]), 1  # DNGVersion 1.4
+    preview.save(tmp_path / "raw.dng", format="TIFF", tiffinfo=dng)
+    preview.save(tmp_path / "raw.nef", format="TIFF")  # another maker's, known by its name
+    for raw, kind in (("raw.dng", "a DNG"), ("raw.nef", "a NEF")):
+        with pytest.raises(ImageError, match=rf"^a raw camera file \({kind}\): veil does not decode raw sensor data"):
+            read_photo(tmp_path / raw)
+    sub = TiffImagePlugin.ImageFileDirectory_v2()
+    sub[330], sub.tagtype[330] = (8,), 4  # one SubIFD
+    preview.save(tmp_path / "sub.tif", format="TIFF", tiffinfo=sub)
+    assert read_photo(tmp_path / "sub.tif").others == 1

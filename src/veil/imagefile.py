@@ -861,9 +861,10 @@ def read_photo(path: Path) -> Photo:
                 raise ImageError(f"animated {image.format} is not supported")
             fmt = image.format or "unknown"
             if fmt == "TIFF":
+                _refuse_raw(image, path)
                 _refuse_deep_planes(image)
             width, height = image.size  # as the file says it is shown, before any decoder runs
-            others = getattr(image, "n_frames", 1) - 1 + _other_icon_sizes(image)
+            others = getattr(image, "n_frames", 1) - 1 + _other_icon_sizes(image) + _sub_images(image)
             if fmt != "HEIF":  # a HEIF file opens on its primary image, the photo viewers show
                 image.seek(0)
             icc = image.info.get("icc_profile") or (_jp2_profile(path) if fmt == "JPEG2000" else None)
@@ -940,6 +941,32 @@ def _refuse_deep_planes(image: Image.Image) -> None:
             max(bits if isinstance(bits, tuple) else (bits,)) > 8:
         raise ImageError("cannot decode a TIFF of more than 8 bits stored a channel at a time (planar): save it "
                          "with its channels interleaved (Photoshop: Pixel Order Interleaved), or at 8 bits, first")
+
+
+# A raw camera file is a TIFF whose first picture is a small preview: its photo lies in a sub-image
+# (a DNG's by the DNGVersion tag; other makers' by their names), raw sensor data that veil does not
+# decode. Read as a TIFF, the preview was searched and written, and the report said 0 faces.
+DNG_VERSION_TAG = 50706
+SUB_IFDS_TAG = 330
+RAW_SUFFIXES = frozenset((".dng", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".cr2", ".orf", ".rw2", ".pef", ".srw",
+                          ".3fr", ".erf", ".kdc", ".dcr", ".mos", ".iiq", ".rwl"))
+
+
+def _refuse_raw(image: Image.Image, path: Path | IO[bytes]) -> None:
+    named = isinstance(path, Path) and path.suffix.lower() in RAW_SUFFIXES
+    if DNG_VERSION_TAG in image.tag_v2 or named:
+        kind = "a DNG" if DNG_VERSION_TAG in image.tag_v2 else f"a {path.suffix.lower()[1:].upper()}"
+        raise ImageError(f"a raw camera file ({kind}): veil does not decode raw sensor data, and the small preview "
+                         "before it is not the photo; convert it to TIFF or JPEG first (no face was looked for)")
+
+
+def _sub_images(image: Image.Image) -> int:
+    """How many sub-images a TIFF lists (SubIFDs: reduced copies, or the full picture of a layout
+    veil refuses as raw), which the output leaves out."""
+    if image.format != "TIFF":
+        return 0
+    offsets = image.tag_v2.get(SUB_IFDS_TAG)
+    return len(offsets) if isinstance(offsets, tuple) else int(offsets is not None)
 
 
 def _other_icon_sizes(image: Image.Image) -> int:
