@@ -1393,7 +1393,9 @@ def test_a_review_export_s_report_gives_what_the_review_said_of_itself(detected_
     while session.export_state.state == "running":
         threading.Event().wait(0.1)
     notes = json.loads(session.report_path.read_text())["run_notes"]
-    assert len(notes) == 1 and notes[0].startswith(f"the plan {plan}: ") and "recorded in its edits" in notes[0], notes
+    assert notes[0].startswith(f"the plan {plan}: ") and "recorded in its edits" in notes[0], notes
+    # Then the export's own advice before publishing: the manifest in the output folder.
+    assert len(notes) == 2 and notes[1].startswith(f"the manifest {tmp_path / 'out' / MANIFEST_NAME} "), notes
     assert "Said of the whole run" in session.report_path.with_suffix(".html").read_text()
 
 
