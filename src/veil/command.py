@@ -264,7 +264,7 @@ def redact(
         manifest = default_manifest(target, target_dir, inputs[0].source)
         if isinstance(target_dir, Path) and manifest.parent == target_dir:
             # The folder of redacted copies is the one to publish, and this file there is not.
-            publish_note = leave_out_note(manifest, target_dir, "--manifest keeps it elsewhere")
+            publish_note = leave_out_note("manifest", manifest, target_dir, "--manifest keeps it elsewhere")
     claims = OutputClaims(i.source for i in inputs)
     try:
         # The plan rendered is read by this run as its files are: a report written over it would lose
@@ -395,8 +395,9 @@ def output_dir_among_inputs(target_dir: Path, named: list[Path | Url]) -> str | 
     output mirrored there could take the name of another original, replaced under --overwrite."""
     folder = real_path(target_dir)
     for path in (p for p in named if isinstance(p, Path)):
-        holding = real_path(path if path.is_dir() else path.parent)
-        what = f"the folder {shown(path)}" if path.is_dir() else f"the folder of {shown(path)}"
+        is_folder = path.is_dir()
+        holding = real_path(path if is_folder else path.parent)
+        what = f"the folder {shown(path)}" if is_folder else f"the folder of {shown(path)}"
         if holding == folder:
             return (f"--output-dir {shown(target_dir)} is {what} being redacted: choose another (a folder inside it "
                     "is passed over)")
@@ -413,9 +414,8 @@ def run_files_to_leave_out(target_dir: Path | Url | None, report: Path | None, s
     if not isinstance(target_dir, Path):
         return []
     folder = real_path(target_dir)
-    return [f"the {what} {shown(path)} names every input's path and the original's SHA-256: leave it out when you "
-            f"publish {shown(target_dir)} (or write it elsewhere)"
-            for what, path in (("report", report), ("plan", save_plan))
+    return [leave_out_note(kind, path, target_dir, "or write it elsewhere")
+            for kind, path in (("report", report), ("plan", save_plan))
             if path is not None and real_path(path).is_relative_to(folder)]
 
 

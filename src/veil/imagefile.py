@@ -953,9 +953,9 @@ RAW_SUFFIXES = frozenset((".dng", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".cr2"
 
 
 def _refuse_raw(image: Image.Image, path: Path | IO[bytes]) -> None:
-    named = isinstance(path, Path) and path.suffix.lower() in RAW_SUFFIXES
-    if DNG_VERSION_TAG in image.tag_v2 or named:
-        kind = "a DNG" if DNG_VERSION_TAG in image.tag_v2 else f"a {path.suffix.lower()[1:].upper()}"
+    dng = DNG_VERSION_TAG in image.tag_v2
+    if dng or (isinstance(path, Path) and path.suffix.lower() in RAW_SUFFIXES):
+        kind = "a DNG" if dng else f"a {path.suffix.lower()[1:].upper()}"
         raise ImageError(f"a raw camera file ({kind}): veil does not decode raw sensor data, and the small preview "
                          "before it is not the photo; convert it to TIFF or JPEG first (no face was looked for)")
 

@@ -670,8 +670,14 @@ def _lock_holder(file: IO[str]) -> int | None:
     return None
 
 
-def leave_out_note(manifest: Path, folder: Path, elsewhere: str) -> str:
-    """Advice where the manifest lies in the folder of redacted copies, the one to publish: it
-    names every input, the machine and the originals' hashes. `elsewhere`: how to keep it out."""
-    return (f"the manifest {shown(manifest)} names every input's path, the machine that redacted it and the "
-            f"original's SHA-256: leave it out when you publish {shown(folder)} ({elsewhere})")
+# What each of a run's own files says of the originals, which the folder of redacted copies must not.
+NAMED_IN = {"manifest": "every input's path, the machine that redacted it and the original's SHA-256",
+            "report": "every input's path and the original's SHA-256",
+            "plan": "every input's path and the original's SHA-256"}
+
+
+def leave_out_note(kind: str, path: Path, folder: Path, elsewhere: str) -> str:
+    """Advice where a run's `kind` of file (NAMED_IN) lies in `folder`, the folder of redacted
+    copies, the one to publish. `elsewhere`: how to keep it out."""
+    return (f"the {kind} {shown(path)} names {NAMED_IN[kind]}: leave it out when you publish {shown(folder)} "
+            f"({elsewhere})")

@@ -28,12 +28,16 @@ class PlanLocked(ValueError):
     """Another veil process holds the plan."""
 
 
+# Never through a link (a link planted there made a file wherever it pointed, run as root anywhere),
+# and never waiting on a pipe (opening one for reading waits for a writer, for ever).
+LOCK_OPEN = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+
+
 def _opened_lock_file(path: Path) -> int:
-    """The lock file at `path`, made if need be: never through a link (a link planted there made a
-    file wherever it pointed, run as root anywhere), and never a pipe or a device (opening a pipe
-    waited for ever)."""
+    """The lock file at `path`, made if need be (LOCK_OPEN), and a regular file: never a pipe or a
+    device."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+        fd = os.open(path, LOCK_OPEN | os.O_CREAT, 0o600)
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise OSError(errno.ELOOP, "a symbolic link: veil writes nothing through a link", str(path)) from None
@@ -90,8 +94,8 @@ class PlanLock:
 
 def held(plan_path: Path) -> bool:
     """Whether another process holds the plan at `plan_path` now."""
-    try:  # (never through a link, nor waiting on a pipe: see `_opened_lock_file`)
-        fd = os.open(lock_path(plan_path), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        fd = os.open(lock_path(plan_path), LOCK_OPEN)
     except OSError:  # no lock file: nothing holds the plan
         return False
     try:

@@ -96,16 +96,15 @@ def _block_means(patch: np.ndarray, block: int, origin: tuple[int, int],
     means = np.rint(sums / counts).astype(patch.dtype)
     if box_end is not None:
         for axis, sizes in enumerate((heights, widths)):
-            _take_from_neighbours(np.moveaxis(means, axis, 0), sizes, block,
+            _take_from_neighbours(np.moveaxis(means, axis, 0), len(sizes),
                                   cut_first=origin[axis] % block != 0,
                                   cut_last=box_end[axis] > (h, w)[axis] and sizes[-1] < block)
     return np.repeat(np.repeat(means, heights, axis=0), widths, axis=1)
 
 
-def _take_from_neighbours(means: np.ndarray, sizes: np.ndarray, block: int, cut_first: bool, cut_last: bool) -> None:
-    """Along the first axis of `means` (a view), the tile the frame cuts at either end given the
-    mean of the tile next to it, where that one is not cut by the frame too."""
-    count = len(sizes)
+def _take_from_neighbours(means: np.ndarray, count: int, cut_first: bool, cut_last: bool) -> None:
+    """Along the first axis of `means` (a view, `count` tiles), the tile the frame cuts at either
+    end given the mean of the tile next to it, where that one is not cut by the frame too."""
     if cut_first and (count > 2 or (count == 2 and not cut_last)):
         means[0] = means[1]
     if cut_last and (count > 2 or (count == 2 and not cut_first)):

@@ -428,8 +428,10 @@ class ReviewSession:
         if not outputs:
             return []
         folder = self.manifest.parent if self.manifest is not None else None
+        manifest_note = (leave_out_note("manifest", self.manifest, folder, "or export elsewhere")
+                         if self.manifest is not None else None)
         return [note for note in (
-            leave_out_note(self.manifest, folder, "or export elsewhere") if self.manifest is not None else None,
+            manifest_note,
             dated_names_note([published_name(Path(written.name), folder) for written in outputs.values()]))
             if note is not None]
 
