@@ -1706,3 +1706,24 @@ def test_a_folder_with_nothing_to_work_on_lists_what_it_passed_over_in_json(tmp_
     assert answer["exit_code"] == 2 and answer["error"].startswith("no photos or videos found")
     assert sorted((Path(entry["path"]).name, entry["reason"]) for entry in answer["skipped_files"]) == [
         (name, "not a photo, video or sound file veil can read") for name in ("IMG_0001.dng", "config.h", "notes.txt")]
+
+
+def test_files_made_from_a_private_photo_are_private_too(shared_data, tmp_path):
+    """A photo only its owner may read (0600) got an output, plan, report and manifest readable by
+    every user of the machine (0644 under the usual umask): an unreviewed output may still show a
+    face, and the plan, report and manifest name the photo and its hash. Each output keeps its own
+    input's reading; a file naming both inputs keeps the stricter."""
+    private, public = photos(shared_data, tmp_path / "in", 2)
+    private.chmod(0o600)
+    public.chmod(0o644)
+    out, plan, report = tmp_path / "out", tmp_path / "plan.json", tmp_path / "report.json"
+    umask = os.umask(0o022)
+    try:
+        result = run_veil(tmp_path / "in", "--output-dir", out, "--save-plan", plan, "--report", report)
+    finally:
+        os.umask(umask)
+    assert result.returncode == 0, result.stderr
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode)
+             for path in (out / private.name, out / public.name, plan, report, report.with_suffix(".html"), out / MANIFEST)}
+    assert modes == {private.name: 0o600, public.name: 0o644, "plan.json": 0o600, "report.json": 0o600,
+                     "report.html": 0o600, MANIFEST: 0o600}

@@ -223,6 +223,6 @@ def render_animation(media: MediaPlan, settings: RenderSettings, target: Path, o
         frames[0].save(encoded, format=fmt, **options)
     except (OSError, ValueError) as error:
         raise ImageError(f"cannot encode {fmt} animation ({error})") from None
-    with atomic_output(target, overwrite, still_as_planned(media)) as written:
+    with atomic_output(target, overwrite, still_as_planned(media), [media.path]) as written:
         write_encoded(written.path, encoded.getbuffer())
     return written.sha256

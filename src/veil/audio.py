@@ -113,7 +113,7 @@ def render_audio(media: MediaPlan, settings: RenderSettings, target: Path, overw
         raise SoundError(KEEP_REFUSED)
     container = _open(Path(media.path))
     try:
-        with atomic_output(target, overwrite, still_as_planned(media)) as written:
+        with atomic_output(target, overwrite, still_as_planned(media), [media.path]) as written:
             out, edits = _open_output(written.path, target.suffix, container, voice)
             try:
                 _transcode(container, out, edits)

@@ -19,7 +19,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import IO, Literal
@@ -29,7 +29,8 @@ from veil.batch import BatchError
 from veil.models import shipped_models_sha256
 from veil.names import (MANIFEST_NAME, can_name_a_file, exact_names, partial_affixes, readable_anywhere, real_path,
                         shown)
-from veil.outputs import Input, OutputError, Skipped, output_path, published_media, remove_partial_outputs
+from veil.outputs import (Input, OutputError, Skipped, mode_kept_from, output_path, published_media,
+                          remove_partial_outputs)
 from veil.photo import file_sha256
 from veil.pipeline import FileResult
 from veil.remote import Url, as_local, is_url, location_key
@@ -606,12 +607,22 @@ class ManifestWriter:
                 # Removed (its output folder deleted mid-run): records kept in a file no name leads
                 # to are lost with the run, and a rerun took its outputs for the user's own files.
                 raise OSError(errno.ENOENT, "it was removed during the run")
+            self._narrow_mode(records)
             self.file.write("\n" + lines if self.mid_line else lines)
             self.file.flush()
             os.fsync(self.file.fileno())
         except OSError as error:
             raise self._failed(error) from None
         self.mid_line = False
+
+    def _narrow_mode(self, records: Sequence[Record]) -> None:
+        """Readable by no more users than each recorded input is (`mode_kept_from`), before the
+        record naming it and its hash is written: a run of private photos among public ones, or a
+        later run's, must not be listed for every user of the machine."""
+        held = stat.S_IMODE(os.fstat(self.file.fileno()).st_mode)
+        narrowed = held & (mode_kept_from(record.path for record in records) | 0o7111)
+        if narrowed != held:
+            os.fchmod(self.file.fileno(), narrowed)
 
     def _failed(self, error: OSError) -> BatchError:
         # Without its record a finished file would be done again by a rerun, and the run could not

@@ -721,14 +721,36 @@ class OutputFile:
     sha256: str | None = None
 
 
+def mode_kept_from(sources: Iterable[str | Path]) -> int:
+    """The permissions of a file made from `sources`: a new file's (0666 less the umask), less any
+    reading a source denies its group or others. A photo only its owner may read stays so in its
+    redacted copy (unreviewed, it may still show a face), and in the plan and report that name it
+    and its hash; `umask` alone made all three readable by every user of the machine."""
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = 0o666 & ~umask
+    for source in sources:
+        try:
+            held = os.stat(source).st_mode
+        except (OSError, ValueError):  # a URL, or a file gone: no permissions of its to keep
+            continue
+        if not held & stat.S_IRGRP:
+            mode &= ~0o060
+        if not held & stat.S_IROTH:
+            mode &= ~0o006
+    return mode
+
+
 @contextlib.contextmanager
 def atomic_output(target: Path, overwrite: bool = True,
-                  before_commit: Callable[[Path], None] | None = None) -> Iterator[OutputFile]:
+                  before_commit: Callable[[Path], None] | None = None,
+                  sources: Iterable[str | Path] = ()) -> Iterator[OutputFile]:
     """Yield the temporary file to write beside `target`; move it into place only on success.
 
     Without `overwrite`, a file that appeared at `target` meanwhile is never replaced: the
     move is a hard link, which fails if the name exists. `before_commit(target)` runs once the
-    file is written, before the move: an exception from it leaves nothing.
+    file is written, before the move: an exception from it leaves nothing. The file's mode is
+    `mode_kept_from(sources)`, the inputs it was made from.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as made:
@@ -754,10 +776,7 @@ def atomic_output(target: Path, overwrite: bool = True,
                 sha256 = hashlib.file_digest(file, "sha256").hexdigest()
         except OSError as error:  # a network share or a quota may refuse the data only now
             raise OutputError(f"cannot write {shown(target)}: {_write_failure(error, temp) or error.strerror}") from None
-        # mkstemp creates 0600; give the output the permissions a normal file would get.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
+        os.chmod(temp, mode_kept_from(sources))  # mkstemp made it 0600
         if other := not_a_file(target):  # one that appeared after the run's checks, or a path they never saw
             raise OutputError(replacing_refused(target, other, "the file"))
         if overwrite:

@@ -190,6 +190,6 @@ def render_photo(media: MediaPlan, settings: RenderSettings, output: Path, photo
     # same rather than dropped.
     boxes = [pair for frame_boxes in media.boxes_by_frame().values() for pair in frame_boxes]
     redact_frame(photo.pixels, boxes, settings, cover_all=bool(media.covered_frames()))
-    with atomic_output(output, overwrite, still_as_planned(media)) as written:
+    with atomic_output(output, overwrite, still_as_planned(media), [media.path]) as written:
         write_photo(photo, written.path, output.suffix)
     return written.sha256

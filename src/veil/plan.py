@@ -432,7 +432,7 @@ class Plan:
         if not overwrite and os.path.lexists(path):
             raise FileExistsError(f"{path} exists: pass overwrite=True to replace it")
         data = self.checksummed_json(Path(path).absolute().parent)
-        with atomic_output(Path(path), overwrite) as written, open(written.path, "w", encoding="utf-8") as file:
+        with atomic_output(Path(path), overwrite, sources=[media.path for media in self.media]) as written, open(written.path, "w", encoding="utf-8") as file:
             # Written as it is encoded: the whole text at once, and the pieces it is joined from,
             # took several times the plan's own memory for an hour of crowd footage.
             # NaN and Infinity are not JSON: another program could not read the plan, nor veil load it.

@@ -288,9 +288,10 @@ def write_report(plan: Plan, outputs: dict[str, Written], path: Path, overwrite:
     report = readable_anywhere(build_report(plan, outputs, not_redacted, dry_run, interrupted, planned, run_notes))
     json_path, html_path = report_paths(path)
     # Both or neither: a failed HTML beside a new JSON would leave the last run's page describing this one.
-    with atomic_output(json_path, overwrite) as json_file:
+    sources = [media.path for media in plan.media]  # the report names each, and its hash
+    with atomic_output(json_path, overwrite, sources=sources) as json_file:
         json_file.path.write_bytes(json.dumps(report, indent=1).encode())
-        with atomic_output(html_path, overwrite) as html_file:
+        with atomic_output(html_path, overwrite, sources=sources) as html_file:
             html_file.path.write_bytes(render_html(report).encode())
 
 

@@ -937,7 +937,7 @@ def render_video(media: MediaPlan, settings: RenderSettings, target: Path, show_
         # A damaged file planned with --salvage is decoded as it was then (see video_stream); the
         # stream is the one planned.
         stream = video_stream(container, exact=media.salvaged_damage() is not None, planned=planned_stream(media))
-        with atomic_output(target, overwrite, still_as_planned(media)) as written:
+        with atomic_output(target, overwrite, still_as_planned(media), [media.path]) as written:
             try:
                 _render(container, stream, media, settings, written.path, target.suffix, show_progress, encoding)
             except av.error.ArgumentError as error:  # FFmpeg's words name the hidden temporary file
