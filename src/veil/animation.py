@@ -77,13 +77,17 @@ class _Header(NamedTuple):
     # An APNG's first image is only the picture shown where animation is not supported, outside
     # the animation (Pillow gives it as frame 0): it is hidden as the frames are, and written so.
     fallback: bool
+    # Its first frame has 256 colours at most, a palette's (every GIF's; an APNG made of a GIF's
+    # frames): dithered, so not judged for fine colour (see plan_animation).
+    palette: bool
     metadata: tuple[str, ...]  # its metadata, by name (`metadata_names`): none of it is written
 
 
 def _header(path: Path) -> _Header:
     with decoding_errors("animation"), Image.open(path) as image:
         fallback = image.format == "PNG" and bool(image.info.get("default_image"))
-        return _Header(image.size, image.info.get("loop"), image.info.get("icc_profile"), fallback,
+        palette = image.mode in ("P", "PA") or image.convert("RGB").getcolors(256) is not None
+        return _Header(image.size, image.info.get("loop"), image.info.get("icc_profile"), fallback, palette,
                        metadata_names(image, path, exif_bytes(image, path)))
 
 
@@ -98,9 +102,12 @@ def track_params(durations_ms: list[float]) -> TrackParams:
 def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | None = None,
                    hide: tuple[Kind, ...] = DEFAULT_HIDE) -> MediaPlan:
     """Detect what `hide` names in every frame and link it into tracks, as in a video."""
-    # Frames are not judged for fine colour (a GIF's dithering has it in every frame, and the
-    # low-passed search was measured on photos only): as a video's frames.
-    profile = replace(profile, fine_colour_above=None)
+    header = _header(path)
+    if header.palette:
+        # A palette's dithering has fine colour in every frame: each would be searched three times
+        # (twice low-passed), and the dithered dev clips' GIFs gained regions no face explained.
+        # A true-colour frame is judged as a photo is: a screen shot near one to one hid its face.
+        profile = replace(profile, fine_colour_above=None)
     detections: dict[int, list[Box]] = {}
     kinds: dict[Kind, dict[int, list[Box]]] = {kind: {} for kind in hide if kind != "face"}
     people_turns: dict[int, dict[int, float]] = {}  # as a video's (veil.video.Scan)
@@ -110,8 +117,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
     colourless = 0  # frames held to the profile's colourless thresholds (detect_faces judges each)
     transparent = 0  # frames every detector looked at in three views (see photo.plan_photo)
     # Frames with a view brightened, levelled for hard light, or searched squeezed too (detect.prepared).
-    brightened = levelled = smeared = smeared_vertically = 0
-    header = _header(path)
+    brightened = levelled = smeared = smeared_vertically = low_passed = 0
     size = header.screen
     for index, (pixels, duration) in enumerate(animation_frames(path)):
         pictures, faces = faces_as_shown(pixels, profile) if look else ([], [])
@@ -121,6 +127,7 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
         levelled += any(picture.light is not None for picture in pictures)
         smeared += any(picture.smear == "sideways" for picture in pictures)
         smeared_vertically += any(picture.smear == "vertically" for picture in pictures)
+        low_passed += any(picture.low_passed for picture in pictures)
         finds = frame_boxes(pixels, hide, 1.0, 1.0, passes)
         for kind, boxes in finds.boxes.items():
             kinds[kind][index] = boxes
@@ -147,7 +154,9 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
                        "frames_judged": {"searches": len(durations), "brightened": brightened,
                                          "colourless": colourless, "smeared_sideways": smeared,
                                          "smeared_vertically": smeared_vertically,
-                                         "levelled_for_hard_light": levelled}} if look else {}),
+                                         "levelled_for_hard_light": levelled,
+                                         **({"low_passed": low_passed} if not header.palette else {})}}
+                      if look else {}),
                    # Every kind's detector looked at these frames as viewers may show them too.
                    **({"transparency_views": list(TRANSPARENCY_VIEWS),
                        "transparent_frames": transparent} if transparent else {}),
