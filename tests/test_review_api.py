@@ -30,7 +30,7 @@ import photo_support
 import speech_support
 from video_support import damaged, reencode
 
-from veil.detect import FAST
+from veil.detect import ACCURATE, FAST
 from veil.pipeline import Analysis, FileResult
 from veil.outputs import OutputError
 from veil.plan import Encoding, MediaPlan, Plan, RenderSettings
@@ -38,7 +38,8 @@ from veil.render import redact_frame
 from veil.names import MANIFEST_NAME, partial_affixes, shown
 from veil.review.app import MAX_PLAN_BYTES, LaunchCodes, create_app
 from veil.plan_lock import PlanLock
-from veil.review.cli import ReviewLock, ReviewServer, SessionError, open_session, review_app
+from veil.review.cli import (ReviewLock, ReviewServer, SessionError, detection_asked_otherwise, open_session,
+                              review_app)
 from veil.review.peer import connection_owner, is_own
 from veil.review.session import ReviewSession, settings_not_taken
 
@@ -742,6 +743,11 @@ def test_the_same_review_command_again_resumes_and_says_detection_is_not_run_aga
     said = _review_until_served(*common, "--accurate", "--hide", "faces,plates")
     assert "press Ctrl+C" not in said and "detected with other settings than --accurate, --hide" in said, said
     assert "was detected without --accurate" in said and "was looked at for face" in said
+    # Only what was typed is weighed: a resume changing --shape alone was refused as if it asked
+    # for another profile and other kinds too.
+    asked = Analysis(ACCURATE, shape="box", hide=("face", "plate"))
+    assert [line.rsplit(" ", 2)[-2:] for line in detection_asked_otherwise(Plan.load(plan), asked, ["shape"])] == [
+        ["another", "--shape"]] * 2
 
 
 def test_a_review_refuses_a_busy_port_a_missing_file_and_a_file_its_plan_lacks_before_any_work(

@@ -17,7 +17,7 @@ import signal
 import socket
 import threading
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Optional
@@ -26,10 +26,10 @@ import typer
 import uvicorn
 
 from veil import __version__
-from veil.options import (AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption, HideOption,
-                          KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
+from veil.options import (DETECTION_OPTIONS, AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption,
+                          HideOption, KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
                           SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, color_text, detection_flags,
-                          encoding_asked, faces_left_visible, local_folder, local_path, named_input_path,
+                          encoding_asked, faces_left_visible, given_options, local_folder, local_path, named_input_path,
                           options_acting_on_nothing, parse_color, parse_hide_option, with_options_given)
 from veil.detect import PROFILES
 from veil.imagefile import ImageError
@@ -188,7 +188,7 @@ def take_options(plan: Plan, resumed: bool, settings: RenderSettings, encoding: 
                    f"saved review's {setting_shown(edit.detail['from'])}")
     if not (resumed and (flags := detection_flags(ctx))):
         return
-    if other := detection_asked_otherwise(plan, analysis):
+    if other := detection_asked_otherwise(plan, analysis, given_options(ctx, DETECTION_OPTIONS)):
         raise SessionError(f"the saved review in progress was detected with other settings than {flags} "
                            f"({', '.join(other)}): leave {'them' if ',' in flags else 'it'} out to continue it, or choose another "
                            "--save-plan to detect afresh")
@@ -204,18 +204,23 @@ def setting_shown(value: object) -> str:
     return "the default" if value is None else str(value)
 
 
-def detection_asked_otherwise(plan: Plan, analysis: Analysis) -> list[str]:
-    """What of `analysis` differs from the detection the plan's files were planned with."""
+def detection_asked_otherwise(plan: Plan, analysis: Analysis, given: Collection[str]) -> list[str]:
+    """What of `analysis` differs from the detection the plan's files were planned with, of the
+    options `given` (typed): one left out asks nothing (a resume that changed --shape alone was
+    refused as if it had left out --accurate too)."""
     differ: list[str] = []
     for media in plan.media:
         record = media.detection
-        if "profile" in record and record["profile"] != analysis.profile.name:
+        if "accurate" in given and "profile" in record and record["profile"] != analysis.profile.name:
             differ.append(f"{media.path} was detected with --accurate" if record["profile"] == "accurate"
                           else f"{media.path} was detected without --accurate")
-        if "hide" in record and set(record["hide"]) != set(analysis.hide):
+        if "hide" in given and "hide" in record and set(record["hide"]) != set(analysis.hide):
             differ.append(f"{media.path} was looked at for {', '.join(record['hide'])}")
-        if any(r.kind == "face" and r.source == "detector" and r.shape != analysis.shape for r in media.regions):
+        if "shape" in given and any(r.kind == "face" and r.source == "detector" and r.shape != analysis.shape
+                                    for r in media.regions):
             differ.append(f"{media.path}'s faces have another --shape")
+        if "salvage" not in given:
+            continue
         if media.kind == "image" and media.detection.get(SALVAGED, False) and not analysis.salvage:
             differ.append(f"{media.path} was read with --salvage")
         if media.kind == "video" and (media.salvaged_damage() is not None) != analysis.salvage:
