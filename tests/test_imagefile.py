@@ -1180,6 +1180,30 @@ def test_data_appended_after_a_jpeg_picture_is_left_out_and_said(shared_data, tm
     assert result.exit_code == 0 and "bytes stored after the picture" not in result.output
 
 
+@pytest.mark.parametrize("fmt, options", [("PNG", {}), ("WEBP", {}), ("GIF", {}),
+                                          ("GIF", {"save_all": True, "duration": 100}),
+                                          ("WEBP", {"save_all": True, "duration": 100, "lossless": True})])
+def test_data_appended_after_a_png_webp_or_gif_picture_is_said_too(shared_data, tmp_path, fmt, options):
+    # A face's JPEG stored after a PNG's end chunk, a WebP's RIFF chunk or a GIF's trailer (a
+    # photo's or an animation's) was dropped without a word, where after a JPEG it was said.
+    rgb, _ = _two_faces(shared_data)
+    frames = [Image.fromarray(rgb), Image.fromarray(rgb[::-1].copy())]
+    picture, appended = io.BytesIO(), io.BytesIO()
+    frames[0].save(picture, fmt, **options, **({"append_images": frames[1:]} if options else {}))
+    Image.fromarray(rgb[::4, ::4]).save(appended, "JPEG")
+    suffix = "." + fmt.lower()
+    source, out = tmp_path / f"joined{suffix}", tmp_path / f"out{suffix}"
+    source.write_bytes(picture.getvalue() + appended.getvalue())
+    result = veil(source, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert f"{len(appended.getvalue())} bytes stored after the picture" in result.output, result.output
+    assert appended.getvalue()[:200] not in out.read_bytes()
+    padded = tmp_path / f"padded{suffix}"
+    padded.write_bytes(picture.getvalue() + b"\x00" * 64)
+    result = veil(padded, "-o", tmp_path / f"padded-out{suffix}")
+    assert result.exit_code == 0 and "bytes stored after the picture" not in result.output
+
+
 def test_a_png_s_text_after_its_picture_is_named_without_decoding_it(tmp_path):
     # Naming a PNG's metadata through Pillow's `text` decoded the picture a second time to reach
     # text stored after it, and refused a compressed text of over 1 MB there (a long editing

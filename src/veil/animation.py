@@ -27,8 +27,8 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from veil.detect import FAST, TRANSPARENCY_VIEWS, DetectionProfile, detection_record, faces_as_shown, transparency
-from veil.imagefile import (ICC_NOT_WRITTEN, MAX_PIXELS, ImageError, Photo, decoding_errors, exif_bytes, fitting_profile,
-                            from_png_colour, metadata_names, png_colour_chunks, to_srgb, write_encoded)
+from veil.imagefile import (ICC_NOT_WRITTEN, MAX_PIXELS, ImageError, Photo, after_picture, decoding_errors, exif_bytes,
+                            fitting_profile, from_png_colour, metadata_names, png_colour_chunks, to_srgb, write_encoded)
 from veil.outputs import atomic_output
 from veil.photo import check_as_planned, file_sha256, still_as_planned
 from veil.kinds import DEFAULT_HIDE, frame_boxes, kinds_record, looks_for_faces, text_passes
@@ -81,6 +81,7 @@ class _Header(NamedTuple):
     # frames): dithered, so not judged for fine colour (see plan_animation).
     palette: bool
     metadata: tuple[str, ...]  # its metadata, by name (`metadata_names`): none of it is written
+    data_after: int  # bytes stored after its end (another picture appended): never written, said
 
 
 def _header(path: Path) -> _Header:
@@ -88,7 +89,7 @@ def _header(path: Path) -> _Header:
         fallback = image.format == "PNG" and bool(image.info.get("default_image"))
         palette = image.mode in ("P", "PA") or image.convert("RGB").getcolors(256) is not None
         return _Header(image.size, image.info.get("loop"), image.info.get("icc_profile"), fallback, palette,
-                       metadata_names(image, path, exif_bytes(image, path)))
+                       metadata_names(image, path, exif_bytes(image, path)), after_picture(path, image.format)[1])
 
 
 def track_params(durations_ms: list[float]) -> TrackParams:
@@ -162,7 +163,8 @@ def plan_animation(path: Path, profile: DetectionProfile = FAST, sha256: str | N
                        "transparent_frames": transparent} if transparent else {}),
                    **kinds_record(hide, *size, passes, people_turned_every=1, standing=standing), **runtime_record(),
                    "every_frame": True, "tracking": asdict(params),
-                   **({"metadata_not_written": list(header.metadata)} if header.metadata else {})},
+                   **({"metadata_not_written": list(header.metadata)} if header.metadata else {}),
+                   **({"data_after_image_not_written": header.data_after} if header.data_after else {})},
         frame_times=[float(t) for t in times],
     )
 

@@ -457,22 +457,80 @@ def _jpeg_end(data: bytes) -> int | None:
     return None
 
 
-def _after_picture(path: Path, fmt: str) -> tuple[bool, int]:
+def after_picture(path: Path, fmt: str) -> tuple[bool, int]:
     """What the file holds after its picture, the file read once: whether a phone's motion photo
     video rides along (after a JPEG's image, or in a HEIF file as Samsung's 'mpvd' box or as an
-    MP4 appended: a second 'ftyp' box), and, after a JPEG's image that carries none, how many
-    other bytes follow (padding, zeros or 0xFF, aside)."""
+    MP4 appended: a second 'ftyp' box), and, after a JPEG's image that carries none or after a
+    PNG's, WebP's or GIF's end, how many other bytes follow (padding, zeros or 0xFF, aside)."""
     if fmt in ("JPEG", "MPO"):
         data = path.read_bytes()
         if _video_after_jpeg(data):
             return True, 0
-        end = _jpeg_end(data)
-        return False, len(data) - end if fmt == "JPEG" and end is not None and data[end:].strip(b"\x00\xff") else 0
-    if fmt == "HEIF":
+        end = _jpeg_end(data) if fmt == "JPEG" else None
+    elif fmt == "HEIF":
         data = path.read_bytes()
         kinds = [kind for kind, _, _ in _boxes(data, 0, len(data))]
         return b"mpvd" in kinds or kinds.count(b"ftyp") > 1, 0
-    return False, 0
+    elif fmt in ("PNG", "WEBP", "GIF"):  # read by blocks: a large PNG's data is not held a second time
+        with open(path, "rb") as file:
+            end = {"PNG": _png_end, "WEBP": _webp_end, "GIF": _gif_end}[fmt](path, file)
+            return False, _stray_bytes(file, end)
+    else:
+        return False, 0
+    return False, len(data) - end if end is not None and data[end:].strip(b"\x00\xff") else 0
+
+
+def _stray_bytes(file: IO[bytes], end: int | None) -> int:
+    """How many bytes follow `end` in the file, where any is more than padding (zeros or 0xFF)."""
+    if end is None:
+        return 0
+    size = file.seek(0, os.SEEK_END)
+    file.seek(end)
+    while block := file.read(1 << 20):
+        if block.strip(b"\x00\xff"):
+            return size - end
+    return 0
+
+
+def _png_end(path: Path, _: IO[bytes]) -> int | None:
+    """Where a PNG's end chunk ends (None: the file stops before one)."""
+    for kind, length, file in _png_chunks(path):
+        if kind == b"IEND":
+            return file.tell() + length + 4
+    return None
+
+
+def _webp_end(_: Path, file: IO[bytes]) -> int | None:
+    """Where a WebP's RIFF chunk ends, as its header gives its size (padded to an even length)."""
+    header = file.read(8)
+    size = int.from_bytes(header[4:8], "little") + 8
+    return size + (size & 1) if len(header) == 8 else None
+
+
+def _gif_end(_: Path, file: IO[bytes]) -> int | None:
+    """Where a GIF's trailer (';') ends, its blocks followed from the header (None: none found)."""
+    def colour_table(flags: int) -> int:
+        return 3 << ((flags & 7) + 1) if flags & 0x80 else 0
+
+    header = file.read(13)  # the signature, the screen's size and flags, background, aspect
+    if len(header) < 13:
+        return None
+    file.seek(colour_table(header[10]), os.SEEK_CUR)
+    while block := file.read(1):
+        if block == b";":
+            return file.tell()
+        if block == b"!":  # an extension: its label, then its sub-blocks
+            file.seek(1, os.SEEK_CUR)
+        elif block == b",":  # an image: its descriptor, colour table and code size, then its sub-blocks
+            descriptor = file.read(9)
+            if len(descriptor) < 9:
+                return None
+            file.seek(colour_table(descriptor[8]) + 1, os.SEEK_CUR)
+        else:
+            return None
+        while (length := file.read(1)) and length[0]:
+            file.seek(length[0], os.SEEK_CUR)
+    return None
 
 
 def _webp_lossless(path: Path) -> bool:
@@ -923,7 +981,7 @@ def read_photo(path: Path) -> Photo:
         converted = _to_bt709_primaries(pixels, nclx.get("color_primaries"))
     if gamma or chromaticity:
         converted = from_png_colour(pixels, gamma, chromaticity)
-    video, after = _after_picture(path, fmt)
+    video, after = after_picture(path, fmt)
     profile = fitting_profile(icc, pixels)
     if profile_in_file and profile is None:  # (a fitting one is named where it is not kept: photo.render_photo)
         metadata = (*metadata, ICC_NOT_WRITTEN)
