@@ -827,6 +827,20 @@ def test_a_manifest_removed_during_the_run_stops_it_saying_so(shared_data, tmp_p
     assert f"cannot write the manifest {out / MANIFEST} (it was removed during the run): the run stopped" in stderr
 
 
+def test_an_output_folder_moved_during_the_run_stops_it_saying_so(shared_data, tmp_path):
+    # Renamed mid-run (by the user, a sync tool), the folder was made again for the rest of the
+    # outputs while the records went on into the moved manifest, and the run exited 0 naming a
+    # manifest that was not there; a second run into the folder made again was not refused.
+    photos(shared_data, tmp_path / "in", 12)
+    out = tmp_path / "out"
+    process = start_veil(tmp_path / "in", "--output-dir", out, "--jobs", 1)
+    wait_until(lambda: len(records(out / MANIFEST)) >= 2, process)
+    out.rename(tmp_path / "out.old")
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+    assert process.returncode == 2, stderr
+    assert f"cannot write the manifest {out / MANIFEST} (it was moved during the run): the run stopped" in stderr
+
+
 def test_an_interrupted_run_resumes_where_it_stopped(shared_data, tmp_path):
     inputs = photos(shared_data, tmp_path / "in", 12)
     out = tmp_path / "out"

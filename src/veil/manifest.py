@@ -607,6 +607,11 @@ class ManifestWriter:
                 # Removed (its output folder deleted mid-run): records kept in a file no name leads
                 # to are lost with the run, and a rerun took its outputs for the user's own files.
                 raise OSError(errno.ENOENT, "it was removed during the run")
+            if not _same_file(self.file, self.path):
+                # Moved (its output folder renamed, the manifest taken out to publish the folder):
+                # the rest would be recorded in a file the folder no longer holds, its outputs
+                # written into a folder made afresh, and its lock guard the file moved, not the folder.
+                raise OSError(errno.ENOENT, "it was moved during the run")
             self._narrow_mode(records)
             self.file.write("\n" + lines if self.mid_line else lines)
             self.file.flush()
