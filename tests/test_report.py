@@ -169,6 +169,26 @@ def test_write_report_writes_json_and_escaped_html(tmp_path: Path):
     assert "voices in the sound are NOT protected" in (tmp_path / "clip.html").read_text()
 
 
+def test_a_report_whose_json_is_refused_leaves_no_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The HTML is put in place first: another run's JSON landing at the report's name just before
+    this one's (a race of two runs, made certain here) left this run's page beside another's JSON,
+    where the run said no report was written."""
+    import veil.outputs
+
+    link_new = veil.outputs._link_new
+
+    def another_run_first(temp: Path, target: Path) -> None:
+        if target.suffix == ".json":
+            target.write_text('{"another": "run"}')
+        link_new(temp, target)
+
+    monkeypatch.setattr(veil.outputs, "_link_new", another_run_first)
+    with pytest.raises(veil.outputs.OutputError, match="appeared"):
+        write_report(photo_plan(tmp_path / "a.png"), {}, tmp_path / "audit.json", overwrite=False)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.png", "audit.json"]
+    assert json.loads((tmp_path / "audit.json").read_text()) == {"another": "run"}
+
+
 def test_report_tells_a_blurred_export_from_a_filled_one(tmp_path: Path):
     plan = photo_plan(tmp_path / "in.png")
     plan.render = RenderSettings(mode="blur")

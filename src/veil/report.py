@@ -12,6 +12,7 @@ Written as JSON (for tools) and as a self-contained HTML page (for people) besid
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 from collections import Counter
@@ -289,10 +290,20 @@ def write_report(plan: Plan, outputs: dict[str, Written], path: Path, overwrite:
     json_path, html_path = report_paths(path)
     # Both or neither: a failed HTML beside a new JSON would leave the last run's page describing this one.
     sources = [media.path for media in plan.media]  # the report names each, and its hash
-    with atomic_output(json_path, overwrite, sources=sources) as json_file:
-        json_file.path.write_bytes(json.dumps(report, indent=1).encode())
-        with atomic_output(html_path, overwrite, sources=sources) as html_file:
-            html_file.path.write_bytes(render_html(report).encode())
+    html_file = None
+    try:
+        with atomic_output(json_path, overwrite, sources=sources) as json_file:
+            json_file.path.write_bytes(json.dumps(report, indent=1).encode())
+            with atomic_output(html_path, overwrite, sources=sources) as html_file:
+                html_file.path.write_bytes(render_html(report).encode())
+    except BaseException:
+        # The HTML is in place before the JSON is: a JSON refused then (a file that appeared at its
+        # name) left this run's page beside another's JSON, and the run said no report was written.
+        if html_file is not None and html_file.sha256 is not None:
+            with contextlib.suppress(OSError):
+                if file_sha256(html_path) == html_file.sha256:
+                    html_path.unlink()
+        raise
 
 
 # --- HTML ---------------------------------------------------------------------
