@@ -2481,6 +2481,11 @@ def test_range_is_measured_from_the_stream_start(tmp_path: Path):
     stored["media"][0]["unchecked_frames"] = []
     with pytest.raises(PlanError, match="frame 11 lies outside the range it was planned with .0 s to 0.4 s."):
         Plan.from_json(stored)
+    # Its frame times dropped as well (a list for the review's timeline, to another tool): the
+    # check found no frame outside the range, and frames 11-24 were written as they were.
+    stored["media"][0]["frame_times"] = []
+    with pytest.raises(PlanError, match="frame_times gives 0 times for 25 frames; a video planned with --start/--end"):
+        Plan.from_json(stored)
     for wrong in (None, [0, 0.4], {"start": "0", "end": 0.4, "file_start": 60.0}):  # another tool's record
         stored["media"][0]["detection"]["range_seconds"] = wrong
         if wrong is None:

@@ -606,7 +606,20 @@ def _media_problem(media: dict[str, Any]) -> str | None:
     for name in ("unanalysed_frames", "unchecked_frames"):
         if any(frame >= frames for frame in media.get(name, [])):
             return f"{name} lists a frame past the media's last ({frames - 1})"
+    stream = media.get("detection", {}).get("stream")
+    if isinstance(stream, dict) and stream.get("damage") is not None:
+        # A damaged file's frames are checked, as rendered, to be the ones planned, by their times.
+        return _times_problem(media, "--salvage")
     return _range_problem(media)
+
+
+def _times_problem(media: dict[str, Any], planned_with: str) -> str | None:
+    """A plan whose frames are not each given a time: a frame with none is not held to its range
+    (--start/--end) nor, in a damaged file, checked to be the frame planned."""
+    if len(times := media.get("frame_times", [])) != media["frame_count"]:
+        return f"frame_times gives {len(times)} times for {media['frame_count']} frames; a video planned with " \
+               f"{planned_with} needs one a frame"
+    return None
 
 
 def _range_problem(media: dict[str, Any]) -> str | None:
@@ -621,6 +634,8 @@ def _range_problem(media: dict[str, Any]) -> str | None:
     start, end, zero = seconds
     if zero is None or (start is None and end is None):
         return None
+    if problem := _times_problem(media, "--start/--end"):
+        return problem
     listed = set(media.get("unchecked_frames", [])) | set(media.get("unanalysed_frames", []))
     # A microsecond's grace: frame times are stored to the microsecond.
     outside = [i for i, time in enumerate(media.get("frame_times", [])) if i not in listed and (
