@@ -274,6 +274,16 @@ def test_unreadable_plan_files_are_refused(tmp_path, content):
         Plan.load(tmp_path / "missing.json")
 
 
+def test_a_plan_that_is_no_regular_file_is_refused_unread(tmp_path):
+    # A pipe with no writer waited for ever; /dev/zero was read until the memory ran out, then
+    # said as "not enough memory to redact it".
+    pipe = tmp_path / "plan.fifo"
+    os.mkfifo(pipe)
+    for path in (pipe, Path("/dev/zero")):
+        with pytest.raises(PlanError, match=f"cannot read plan: {path} is not a regular file"):
+            Plan.load(path)
+
+
 def strict_json(text: str) -> Any:
     """`text` read as JSON readers outside Python read it: no NaN or Infinity, no lone surrogate."""
     def refused(constant: str) -> None:

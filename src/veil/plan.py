@@ -14,6 +14,7 @@ import json
 import math
 import numbers
 import os
+import stat
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -449,6 +450,8 @@ class Plan:
     @classmethod
     def load(cls, path: Path) -> Plan:
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe waited for ever, /dev/zero filled the memory
+                raise PlanError(f"cannot read plan: {path} is not a regular file")
             raw = Path(path).read_bytes()
             data = json.loads(raw.decode("utf-8-sig"))  # a byte-order mark, as Windows editors write one
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
