@@ -497,6 +497,27 @@ def test_report_that_cannot_be_written_is_one_line_never_a_traceback(shared_data
     assert len(error_lines(result.stderr)) == 1, result.stderr
 
 
+def test_a_run_from_a_folder_that_no_longer_exists_says_so_in_one_line(shared_data, tmp_path):
+    # A relative --output-dir, --report, --save-plan or --manifest was "unexpected FileNotFoundError
+    # ... a bug in veil", naming no file; a relative -o blamed the input, which was there.
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+
+    def stand_in_a_removed_folder() -> None:
+        os.chdir(gone)
+        os.rmdir(gone)
+
+    for relative in (("-o", "out.jpg"), ("--output-dir", "out"), ("--report", "r.json")):
+        result = subprocess.run([sys.executable, "-m", "veil", str(photo), *relative], capture_output=True, text=True,
+                                timeout=300, preexec_fn=stand_in_a_removed_folder)
+        assert result.returncode == 2 and result.stderr == (
+            "veil: the current folder no longer exists (removed, or moved away): change to a folder that does, and "
+            "run veil again\n"), result.stderr
+        gone.mkdir()
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([photo.name, "gone"])
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_leaves_no_partial_output(shared_data, tmp_path, signum):
     # 90 frames at 960x540: rendering takes long enough to be caught at it on a busy machine (a

@@ -42,4 +42,12 @@ def main() -> None:
             lacking = ""
         err.print(f"veil: cannot start: {' '.join(str(error).split()) or type(error).__name__}{lacking}")
         raise SystemExit(2) from None
+    try:
+        os.getcwd()
+    except OSError:  # a relative name could not be found or written, said as "unexpected" or of an input
+        from veil.terminal import err
+
+        err.print("veil: the current folder no longer exists (removed, or moved away): change to a folder that "
+                  "does, and run veil again")
+        raise SystemExit(2) from None
     command()
