@@ -347,6 +347,18 @@ def test_a_bare_h264_stream_is_timed_at_its_rate_and_searched(tmp_path: Path):
     assert len(times) == 20 and times == sorted(set(times)) and times[-1] > 0.5
 
 
+def test_a_pdf_is_no_video(tmp_path: Path):
+    # FFmpeg's raw motion-JPEG demuxer finds the JPEGs inside a PDF: a two-page dossier became a
+    # one-frame video of its first page, the second dropped unsaid, the run "ok".
+    with av.open(str(VIDEOS / "youtube_faces" / "Aaron_Guiel5.mp4")) as container:
+        pages = [frame.to_image() for _, frame in zip(range(2), container.decode(video=0))]
+    pdf = tmp_path / "dossier.pdf"
+    pages[0].save(pdf, save_all=True, append_images=[pages[1].convert("P")])
+    assert media_kind(pdf) is None
+    result = subprocess.run([sys.executable, "-m", "veil", str(pdf)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "not a photo, video or sound file" in result.stderr, result.stderr
+
+
 def test_an_mpeg2_elementary_stream_is_a_video_not_a_photo(tmp_path: Path):
     # Pillow recognises an .m2v's sequence header but cannot decode it: the file was taken for a
     # photo that could not be read, and never reached FFmpeg, which decodes it.

@@ -42,6 +42,9 @@ KIND_NAMES: dict[MediaKind, str] = {"image": "photo", "animation": "animation", 
 # Demuxers that accept almost any bytes, or that read one still picture: a folder's text or
 # data file must not become a "video" because FFmpeg can show it as characters.
 NOT_VIDEO_FORMATS = {"tty", "image2", "lavfi", "bin", "data"}
+# Raw streams FFmpeg's probe finds anywhere in a file, by their start: a motion-JPEG stream
+# starts with a JPEG, where a PDF (its pages' JPEGs) was taken for a video of its first page.
+RAW_STREAM_STARTS = {"mjpeg": b"\xff\xd8"}
 # Formats Pillow recognises but cannot decode, which are video: an MPEG-1/2 elementary stream
 # (.m1v, .m2v) starts with the sequence header Pillow's MPEG plugin reads its size from.
 VIDEO_TO_PILLOW = {"MPEG"}
@@ -81,12 +84,18 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
             damaged_photo = "image"
     except (RuntimeError, TypeError):  # Pillow's AVIF and TIFF readers, on a damaged file they know:
         return "image"  # refused with its reason when read
-    if not isinstance(path, Path):
-        path.seek(0)  # where Pillow left it
     try:
+        if isinstance(path, Path):
+            with open(path, "rb") as file:
+                head = file.read(8)
+        else:
+            path.seek(0)  # where Pillow left it
+            head = path.read(8)
+            path.seek(0)
         opened = open_local(path) if isinstance(path, Path) else av.open(path, "r", container_options=LOCAL_ONLY)
         with opened as container:
-            if container.format.name in NOT_VIDEO_FORMATS or container.format.name.endswith("_pipe"):
+            if container.format.name in NOT_VIDEO_FORMATS or container.format.name.endswith("_pipe") or \
+                    not head.startswith(RAW_STREAM_STARTS.get(container.format.name, b"")):
                 return damaged_photo
             # A file whose only picture is a cover is sound.
             return "video" if moving_streams(container) else "audio" if container.streams.audio else damaged_photo
