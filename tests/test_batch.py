@@ -1738,6 +1738,7 @@ def test_files_made_from_a_private_photo_are_private_too(shared_data, tmp_path):
         os.umask(umask)
     assert result.returncode == 0, result.stderr
     modes = {path.name: stat.S_IMODE(path.stat().st_mode)
-             for path in (out / private.name, out / public.name, plan, report, report.with_suffix(".html"), out / MANIFEST)}
+             for path in (out / private.name, out / public.name, plan, report, report.with_suffix(".html"),
+                          out / MANIFEST)}
     assert modes == {private.name: 0o600, public.name: 0o644, "plan.json": 0o600, "report.json": 0o600,
                      "report.html": 0o600, MANIFEST: 0o600}

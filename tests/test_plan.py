@@ -280,7 +280,7 @@ def test_a_plan_that_is_no_regular_file_is_refused_unread(tmp_path):
     pipe = tmp_path / "plan.fifo"
     os.mkfifo(pipe)
     for path in (pipe, Path("/dev/zero")):
-        with pytest.raises(PlanError, match=f"cannot read plan: {path} is not a regular file"):
+        with pytest.raises(PlanError, match=f"^cannot read plan: {path} is not a regular file$"):
             Plan.load(path)
 
 

@@ -433,7 +433,9 @@ class Plan:
         if not overwrite and os.path.lexists(path):
             raise FileExistsError(f"{path} exists: pass overwrite=True to replace it")
         data = self.checksummed_json(Path(path).absolute().parent)
-        with atomic_output(Path(path), overwrite, sources=[media.path for media in self.media]) as written, open(written.path, "w", encoding="utf-8") as file:
+        sources = [media.path for media in self.media]  # the plan names each, and its hash
+        with atomic_output(Path(path), overwrite, sources=sources) as written, \
+                open(written.path, "w", encoding="utf-8") as file:
             # Written as it is encoded: the whole text at once, and the pieces it is joined from,
             # took several times the plan's own memory for an hour of crowd footage.
             # NaN and Infinity are not JSON: another program could not read the plan, nor veil load it.
@@ -451,7 +453,7 @@ class Plan:
     def load(cls, path: Path) -> Plan:
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe waited for ever, /dev/zero filled the memory
-                raise PlanError(f"cannot read plan: {path} is not a regular file")
+                raise ValueError(f"{path} is not a regular file")
             raw = Path(path).read_bytes()
             data = json.loads(raw.decode("utf-8-sig"))  # a byte-order mark, as Windows editors write one
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:

@@ -27,10 +27,11 @@ import uvicorn
 
 from veil import __version__
 from veil.options import (DETECTION_OPTIONS, AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption,
-                          HideOption, KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption, PresetOption,
-                          SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, color_text, detection_flags,
-                          encoding_asked, faces_left_visible, given_options, local_folder, local_path, named_input_path,
-                          options_acting_on_nothing, parse_color, parse_hide_option, with_options_given)
+                          HideOption, KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption,
+                          PresetOption, SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, color_text,
+                          detection_flags, encoding_asked, faces_left_visible, given_options, local_folder, local_path,
+                          named_input_path, options_acting_on_nothing, parse_color, parse_hide_option,
+                          with_options_given)
 from veil.detect import PROFILES
 from veil.imagefile import ImageError
 from veil.interrupt import say_what_dead_runs_left, temporary_folder, unusable_temp_folder
