@@ -84,23 +84,33 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
             damaged_photo = "image"
     except (RuntimeError, TypeError):  # Pillow's AVIF and TIFF readers, on a damaged file they know:
         return "image"  # refused with its reason when read
+    if not isinstance(path, Path):
+        path.seek(0)  # where Pillow left it
     try:
-        if isinstance(path, Path):
-            with open(path, "rb") as file:
-                head = file.read(8)
-        else:
-            path.seek(0)  # where Pillow left it
-            head = path.read(8)
-            path.seek(0)
         opened = open_local(path) if isinstance(path, Path) else av.open(path, "r", container_options=LOCAL_ONLY)
         with opened as container:
-            if container.format.name in NOT_VIDEO_FORMATS or container.format.name.endswith("_pipe") or \
-                    not head.startswith(RAW_STREAM_STARTS.get(container.format.name, b"")):
+            demuxer = container.format.name
+            if demuxer in NOT_VIDEO_FORMATS or demuxer.endswith("_pipe"):
                 return damaged_photo
             # A file whose only picture is a cover is sound.
-            return "video" if moving_streams(container) else "audio" if container.streams.audio else damaged_photo
+            kind: MediaKind | None = ("video" if moving_streams(container) else "audio" if container.streams.audio
+                                      else damaged_photo)
+        if demuxer in RAW_STREAM_STARTS and not _starts_with(path, RAW_STREAM_STARTS[demuxer]):
+            return damaged_photo
+        return kind
     except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError):
         return damaged_photo
+
+
+def _starts_with(path: Path | IO[bytes], start: bytes) -> bool:
+    """Whether the file's first bytes are `start` (a file object is left at its start)."""
+    if isinstance(path, Path):
+        with open(path, "rb") as file:
+            return file.read(len(start)) == start
+    path.seek(0)
+    head = path.read(len(start))
+    path.seek(0)
+    return head == start
 
 
 def is_empty(path: Path | IO[bytes]) -> bool:
