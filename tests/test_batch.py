@@ -638,7 +638,8 @@ def test_an_input_a_worker_read_otherwise_fails_its_file(shared_data, tmp_path):
     # A worker whose mount of the inputs is stale or another's redacted another file: its output
     # was recorded as this photo's, rc 0.
     from veil.cluster import seen_from_here
-    from veil.pipeline import FileResult, FileTask, installed_veil_sha256
+    from veil.pipeline import FileResult, FileTask
+    from veil.plan import installed_veil_sha256
     from veil.plan import Encoding, RenderSettings
 
     (mine,) = photos(shared_data, tmp_path / "in", 1)
@@ -660,7 +661,8 @@ def test_a_dry_run_of_a_worker_of_another_veil_leaves_no_plan(shared_data, tmp_p
     # another veil (one that found no faces: a plan of 0 regions saved, rc 0, this veil named).
     from veil.cluster import seen_from_here
     from veil.photo import plan_photo
-    from veil.pipeline import FileResult, FileTask, installed_veil_sha256
+    from veil.pipeline import FileResult, FileTask
+    from veil.plan import installed_veil_sha256
     from veil.plan import Encoding, RenderSettings
 
     (mine,) = photos(shared_data, tmp_path / "in", 1)

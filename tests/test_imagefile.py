@@ -496,6 +496,26 @@ def test_animated_png_is_refused(shared_data, tmp_path):
         read_photo(path)
 
 
+def test_a_gif_cut_after_its_header_is_said_to_be_damaged_not_a_video(shared_data, tmp_path):
+    """Pillow cannot tell what a GIF cut after its header is, and FFmpeg's GIF reader took it for a
+    video: refused as "a .png file cannot hold a video", a reason about the output."""
+    from typer.testing import CliRunner
+
+    from veil.command import app
+    whole = io.BytesIO()
+    with Image.open(shared_data / TWO_PEOPLE) as image:
+        image.convert("RGB").save(whole, "GIF")
+    cut = tmp_path / "cut.gif"
+    data = whole.getvalue()
+    palette = 3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0
+    cut.write_bytes(data[:13 + palette])  # its header and colour table alone
+    for suffix in (".gif", ".png"):
+        result = CliRunner().invoke(app, [str(cut), "-o", str(tmp_path / f"out{suffix}")])
+        assert result.exit_code == 1, result.output
+        assert "damaged or cut short before its picture" in result.output and "video" not in result.output
+        assert not (tmp_path / f"out{suffix}").exists()
+
+
 def test_corrupt_and_truncated_files_raise_clear_errors(shared_data, tmp_path):
     garbage = tmp_path / "garbage.jpg"
     garbage.write_bytes(np.random.default_rng(3).integers(0, 256, 4096, dtype=np.uint8).tobytes())

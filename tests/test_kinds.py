@@ -57,6 +57,22 @@ def run(source: Path, hide: str, folder: Path, *options: str) -> tuple[np.ndarra
     return rgb_of(out), Plan.load(plan), json.loads(report.read_text())
 
 
+def test_redact_image_takes_what_to_hide_and_the_shape(shared_data: Path, tmp_path: Path) -> None:
+    # The library hid faces alone, as ellipses: a caller could not ask for a plate to be hidden.
+    import veil
+    output = tmp_path / "car.jpg"
+    plan = veil.redact_image(shared_data / PLATE, output, hide=["plates"], shape="box")
+    plates = [region for region in plan.regions if region.kind == "plate"]
+    assert plates and {region.kind for region in plan.regions} == {"plate"}
+    assert {region.shape for region in plan.regions} == {"box"}
+    x, y, w, h = PLATE_BOX
+    assert share_near(rgb_of(output)[y:y + h, x:x + w], (0, 0, 0), 12) > 0.95
+    with pytest.raises(ValueError, match="plate: --hide takes"):
+        veil.redact_image(shared_data / PLATE, output, hide="plate", overwrite=True)
+    with pytest.raises(ValueError, match="shape 'circle'"):
+        veil.redact_image(shared_data / PLATE, output, shape="circle", overwrite=True)
+
+
 def test_a_plate_the_pictures_edge_cuts_is_hidden(shared_data: Path, tmp_path: Path) -> None:
     # Judged by its shape, a plate cut short by the edge was no plate: cut across its characters it
     # looked too long for its height, cut along its row too short, and it was left readable.

@@ -475,6 +475,19 @@ def test_a_folders_manifest_through_a_loop_of_links_is_refused_in_one_line(share
     assert result.exit_code == 2 and "a symbolic link that leads nowhere (or in a loop)" in result.stderr, result.stderr
     assert "bug in veil" not in result.stderr
 
+def test_option_values_are_taken_in_capitals_alike(shared_data, tmp_path):
+    """--hide FACES, --color BLACK and --codec HEVC were taken; --mode FILL, --shape BOX, --voice
+    MUTE and --preset FAST were refused as no such choice."""
+    source = copy_in(shared_data, OBAMA, tmp_path)
+    plan = tmp_path / "plan.json"
+    result = veil(source, "-o", tmp_path / "out.jpg", "--mode", "PIXELATE", "--shape", "BOX", "--hide", "FACES",
+                  "--color", "BLACK", "--voice", "MUTE", "--preset", "FAST", "--save-plan", plan)
+    assert result.exit_code == 0, result.output
+    saved = json.loads(plan.read_text())
+    assert saved["render"]["mode"] == "pixelate" and saved["media"][0]["regions"]
+    assert {region["shape"] for region in saved["media"][0]["regions"]} == {"box"}
+
+
 def test_file_names_with_markup_characters_are_reported_verbatim(tmp_path):
     source = tmp_path / "holiday [edited] [bold] :smile:.jpg"
     source.write_bytes(b"not a photo")

@@ -169,6 +169,35 @@ def test_write_report_writes_json_and_escaped_html(tmp_path: Path):
     assert "voices in the sound are NOT protected" in (tmp_path / "clip.html").read_text()
 
 
+def test_a_plan_made_by_another_veil_is_said_and_reported(tmp_path: Path):
+    """Every veil was 0.1.0: a plan made by an older veil, whose detectors found fewer faces, was
+    drawn with a report naming the same version as the running veil's, and no word."""
+    from veil.command import app
+    photo = tmp_path / "a.jpg"
+    shutil.copy(PHOTO, photo)
+    made = CliRunner().invoke(app, [str(photo), "--dry-run", "--save-plan", str(tmp_path / "plan.json"), "-q"])
+    assert made.exit_code == 0, made.output
+    ours = json.loads((tmp_path / "plan.json").read_text())["veil_sha256"]
+    assert re.fullmatch("[0-9a-f]{64}", ours)
+    for made_by, said in (("ab" * 32, f"it was made by another veil (veil {__version__}, code and models abababababab; "
+                                      f"this one's: {ours[:12]})"),
+                          ("", "it does not record which veil made it")):
+        plan = Plan.load(tmp_path / "plan.json")
+        plan.veil_sha256 = made_by
+        plan.save(tmp_path / "other.json", overwrite=True)
+        result = CliRunner().invoke(app, ["--plan", str(tmp_path / "other.json"), "-o", str(tmp_path / "out.jpg"),
+                                          "--report", str(tmp_path / "r.json"), "--overwrite"])
+        assert result.exit_code == 0 and said in " ".join(result.output.split()), result.output
+        report = json.loads((tmp_path / "r.json").read_text())
+        assert (report["veil_sha256"], report["plan_veil_sha256"]) == (ours, made_by or None)
+        assert any(said in note for note in report["run_notes"])
+        assert ("another veil than this one" if made_by else "its code and models not recorded") \
+            in (tmp_path / "r.html").read_text()
+    rendered = CliRunner().invoke(app, ["--plan", str(tmp_path / "plan.json"), "-o", str(tmp_path / "out.jpg"),
+                                        "--overwrite"])
+    assert rendered.exit_code == 0 and "veil made it" not in rendered.output and "another veil" not in rendered.output
+
+
 def test_a_report_whose_json_is_refused_leaves_no_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The HTML is put in place first: another run's JSON landing at the report's name just before
     this one's (a race of two runs, made certain here) left this run's page beside another's JSON,
@@ -392,7 +421,8 @@ def test_the_report_counts_only_what_this_run_hid(tmp_path: Path):
     (tmp_path / "edited.json").write_text(json.dumps(plan))
     result = CliRunner().invoke(app, [str(first), "--plan", str(tmp_path / "edited.json"), "-o",
                                       str(tmp_path / "out.jpg"), "--report", str(tmp_path / "r.json"), "--overwrite"])
-    assert result.exit_code == 0 and "lie wholly outside the picture and hide nothing (f1)" in result.output
+    assert result.exit_code == 0 and "cover no pixel of the picture (wholly outside it, or of no area) and hide nothing (f1)" \
+        in " ".join(result.output.split())
     assert "1 region(s) hidden" in result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["plan_file"]["path"] == str(tmp_path / "edited.json")

@@ -518,6 +518,34 @@ def test_a_run_from_a_folder_that_no_longer_exists_says_so_in_one_line(shared_da
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([photo.name, "gone"])
 
 
+@pytest.mark.parametrize("library, command", [("fastapi", ["review", "--no-browser"]),
+                                              ("distributed", ["--cluster", "local:1"])])
+def test_a_library_missing_from_the_install_is_said_as_such(shared_data, tmp_path, library, command):
+    # The review's server and a cluster's Dask are imported when first used: missing, the run said
+    # "unexpected ModuleNotFoundError ...; this is a bug in veil: please report it".
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    start = (f"import sys; sys.modules[{library!r}] = None; sys.argv = ['veil', *sys.argv[1:]]; "
+             "from veil.cli import main; main()")
+    result = subprocess.run([sys.executable, "-c", start, *command, str(photo)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 2 and "bug in veil" not in result.stderr, result.stderr
+    assert result.stderr.endswith("a library veil needs is missing or broken (install veil again, in a new "
+                                  "virtualenv)\n"), result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == [photo.name]
+
+
+def test_opencvs_pixel_limit_lowered_in_the_environment_fails_no_photo(shared_data, tmp_path):
+    # OPENCV_IO_MAX_IMAGE_PIXELS set low: a photo Pillow had read failed in OpenCV's decoder as
+    # "unexpected error: OpenCV(...) Assertion failed ... \n; this is a bug in veil".
+    photo = copy_in(shared_data, TWO_PEOPLE, tmp_path)
+    output = tmp_path / "out.jpg"
+    result = subprocess.run([sys.executable, "-m", "veil", str(photo), "-o", str(output)], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "OPENCV_IO_MAX_IMAGE_PIXELS": "1",
+                                                         "OPENCV_IO_MAX_IMAGE_WIDTH": "1"})
+    assert result.returncode == 0 and "2 region(s) hidden" in result.stderr, result.stderr
+    assert output.exists()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_leaves_no_partial_output(shared_data, tmp_path, signum):
     # 90 frames at 960x540: rendering takes long enough to be caught at it on a busy machine (a

@@ -1526,6 +1526,60 @@ def test_a_packet_timed_past_the_files_end_does_not_make_a_cut_file_look_whole(t
         assert output.duration / av.time_base < 1.1
 
 
+def test_a_low_rate_webm_whose_last_cluster_is_garbled_is_refused(tmp_path: Path):
+    """A 1 fps WebM (a timelapse, CCTV) whose last cluster's ID was garbled: its reader passes the
+    cluster without a word. The allowance for a stream ending short was 2.5 frames + 0.5 s, so
+    2 s (two frames of 20) were lost with exit 0 and no damage said."""
+    whole = tmp_path / "whole.webm"
+    with av.open(str(whole), "w", options={"cluster_time_limit": "2000"}) as container:
+        video = container.add_stream("libvpx-vp9", rate=1)
+        video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
+        for index in range(20):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), index * 12, np.uint8), format="rgb24")
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+    data = bytearray(whole.read_bytes())
+    at = data.rfind(b"\x1f\x43\xb6\x75")  # the last cluster's ID
+    data[at:at + 4] = bytes(4)
+    damaged_file = tmp_path / "damaged.webm"
+    damaged_file.write_bytes(bytes(data))
+    with av.open(str(damaged_file)) as container:
+        assert sum(1 for _ in container.decode(video=0)) < 20
+    accepted = CliRunner().invoke(app, [str(whole), "-o", str(tmp_path / "whole_out.webm"), "-q"])
+    assert accepted.exit_code == 0, accepted.output
+    refused = CliRunner().invoke(app, [str(damaged_file), "-o", str(tmp_path / "refused.webm"), "-q"])
+    assert refused.exit_code == 1 and "the file is truncated or damaged: its data ends at 18.00 s of 20.00 s" \
+        in refused.output, refused.output
+    assert not (tmp_path / "refused.webm").exists()
+
+
+def test_a_sound_packet_timed_back_is_refused_saying_so_and_left_out_with_salvage(tmp_path: Path):
+    """A Matroska file one of whose sound blocks has a garbled time, 40 ms before the block before
+    it: no muxer takes it, and the run failed after all its work as "cannot write the video:
+    Invalid argument" (an output problem), --salvage too."""
+    made = tmp_path / "made.mkv"
+    _matroska_with_silence(made, frames=25, sound_frames=47)
+    data = bytearray(made.read_bytes())
+    blocks = [match.start() for match in re.finditer(rb"\xa3\x88\x82..\x80", bytes(data), re.DOTALL)]
+    at = blocks[20] + 3  # a sound block (track 2) of 8 bytes: its time, relative to its cluster's (ms)
+    data[at:at + 2] = struct.pack(">h", struct.unpack(">h", data[at:at + 2])[0] - 40)
+    damaged_file = tmp_path / "damaged.mkv"
+    damaged_file.write_bytes(bytes(data))
+    refused = CliRunner().invoke(app, [str(damaged_file), "-o", str(tmp_path / "refused.mkv")])
+    assert refused.exit_code == 1 and "its sound is damaged: a piece at" in refused.output, refused.output
+    assert "is timed before the one before it" in refused.output and "--salvage" in refused.output
+    assert not (tmp_path / "refused.mkv").exists()
+    salvaged = tmp_path / "salvaged.mkv"
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(app, [str(damaged_file), "-o", str(salvaged), "--salvage", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    said = "1 piece(s) of its sound or subtitles timed before the piece before them (a garbled time) were left out"
+    assert said in " ".join(result.output.split())
+    assert said in report.read_text()
+    with av.open(str(damaged_file)) as source, av.open(str(salvaged)) as output:
+        assert sum(1 for p in output.demux(audio=0) if p.size) == sum(1 for p in source.demux(audio=0) if p.size) - 1
+
+
 def test_a_cut_file_whose_subtitle_cue_outlasts_its_picture_says_where_the_picture_ends(tmp_path: Path):
     """A Matroska file cut short after its first second of picture, whose subtitle cue runs to 2 s:
     salvaged, it said "its data ends at 2.00 s of 3.04 s: the output ends where the readable data

@@ -21,6 +21,12 @@ os.environ["OTEL_SDK_DISABLED"] = "true"
 # SVT-AV1 (--codec av1) prints its version, build and settings to stderr whenever an encoder
 # opens, around veil's one line per file and even with -q: errors only, unless the user set a level.
 os.environ.setdefault("SVT_LOG", "1")
+# How large a photo may be is veil's to say (veil.imagefile.MAX_PIXELS, refused in one line before
+# decoding): OpenCV's own limits, set lower in the environment, failed a photo Pillow had read,
+# mid-way, as an assertion in OpenCV's words. OpenCV's defaults (2^30 pixels, 2^20 a side) are
+# what veil is tested with.
+for limit in ("OPENCV_IO_MAX_IMAGE_PIXELS", "OPENCV_IO_MAX_IMAGE_WIDTH", "OPENCV_IO_MAX_IMAGE_HEIGHT"):
+    os.environ.pop(limit, None)
 if "onnxruntime" in sys.modules:
     # Too late for this process: onnxruntime read the environment when it was imported.
     warnings.warn("onnxruntime was imported before veil, with its telemetry on: this process may write "
@@ -31,8 +37,9 @@ if "onnxruntime" in sys.modules:
 __version__ = "0.1.0"
 
 import types
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 if TYPE_CHECKING:
     from veil.detect import Detection
@@ -100,6 +107,8 @@ def redact_image(
     output: str | Path | None = None,
     *,
     accurate: bool = False,
+    hide: str | Sequence[str] = "faces",
+    shape: str = "ellipse",
     settings: RenderSettings | None = None,
     overwrite: bool = False,
 ) -> MediaPlan:
@@ -112,6 +121,9 @@ def redact_image(
     with the reason when the file cannot be redacted; nothing is written then. What was left as it
     was, or left out, is said with a RedactionWarning (the `warnings` module).
 
+    `hide`: what to find and hide, as --hide takes it ("faces,plates", or a list of those words);
+    `shape`: each region's, "ellipse" or "box" (--shape).
+
     The plan returned is the file's; `veil.Plan(media=[plan], render=settings).save(path)`
     saves it with the settings it was drawn with, for `veil --plan` or a review.
     """
@@ -122,11 +134,16 @@ def redact_image(
     from veil.names import shown
     from veil.outputs import OutputError, media_kind, not_a_file, output_path, remote_kind
     from veil.pipeline import Analysis, FileTask, redact_file
-    from veil.plan import Encoding, RenderSettings
+    from veil.kinds import parse_hide
+    from veil.plan import Encoding, RenderSettings, Shape
     from veil.remote import Url, location
 
     if settings is not None and not isinstance(settings, RenderSettings):
         raise TypeError(f"settings must be a veil.RenderSettings, not {type(settings).__name__}")
+    # A word misspelt would be looked for by no detector (nothing hidden, no error), as on the command line.
+    kinds = parse_hide(hide if isinstance(hide, str) else ",".join(hide))
+    if shape not in get_args(Shape):
+        raise ValueError(f"shape {shape!r}: use {' or '.join(get_args(Shape))}")
     # A string is read as the command line reads a name: Path() would make memory://b/o.jpg a
     # local file ./memory:/b/o.jpg.
     if not str(source):  # Path("") is the current folder: never meant
@@ -159,7 +176,7 @@ def redact_image(
     if not overwrite and target.exists() and not (isinstance(target, Path) and not_a_file(target)):
         raise FileExistsError(f"{shown(target)} exists: pass overwrite=True to replace it")
     task = FileTask(where, kind, target, settings or RenderSettings(), Encoding(),
-                    Analysis(ACCURATE if accurate else FAST), overwrite=overwrite)
+                    Analysis(ACCURATE if accurate else FAST, shape=shape, hide=kinds), overwrite=overwrite)
     result = redact_file(task)
     if result.error or result.media is None:
         raise ValueError(f"{shown(where)}: {for_a_caller(str(result.error))}")

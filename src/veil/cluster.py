@@ -37,7 +37,8 @@ from veil.models import set_threads, usable_cores
 from veil.names import shown
 from veil.outputs import remove_partial_outputs
 from veil.photo import file_sha256
-from veil.pipeline import FileResult, FileTask, installed_veil_sha256, one_line
+from veil.pipeline import FileResult, FileTask, one_line
+from veil.plan import installed_veil_sha256
 from veil.remote import RemoteError, Url
 from veil.terminal import err
 

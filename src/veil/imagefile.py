@@ -894,7 +894,7 @@ def decoding_errors(what: str) -> Iterator[None]:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"larger than {MAX_PIXELS // 1_000_000} megapixels (possible decompression bomb)") from None
     except UnidentifiedImageError:
-        raise ImageError("not a recognised image format") from None
+        raise ImageError("not a recognised image format, or one damaged or cut short before its picture") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError(f"cannot decode {what} ({error})") from None
     # Pillow's AVIF reader on damaged data, its TIFF reader on a page without its size; raised

@@ -113,17 +113,17 @@ def parse_hide_option(given: list[str] | None) -> tuple[Kind, ...]:
 
 
 AccurateOption = Annotated[bool, typer.Option("--accurate", help="More detection passes (text and plates: a second look at twice the size): higher recall, about 3x slower (text and plates: 6-7x).")]
-ModeOption = Annotated[Mode, typer.Option(help="fill (safest), pixelate (at most --blocks across a face), blur (weakest: reversible by published attacks). A loaded plan keeps its own unless given.")]
+ModeOption = Annotated[Mode, typer.Option(case_sensitive=False, help="fill (safest), pixelate (at most --blocks across a face), blur (weakest: reversible by published attacks). A loaded plan keeps its own unless given.")]
 ColorOption = Annotated[str, typer.Option(help="Fill colour: black, white, gray or #RRGGBB.")]
-ShapeOpt = Annotated[ShapeOption, typer.Option(help="Shape of each hidden region.")]
+ShapeOpt = Annotated[ShapeOption, typer.Option(case_sensitive=False, help="Shape of each hidden region.")]
 BlocksOption = Annotated[int, typer.Option(min=1, max=MAX_PIXELATE_BLOCKS, help=f"pixelate: blocks across a face (at most {MAX_PIXELATE_BLOCKS}).")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace outputs, plans and reports that exist (never an input).")]
 HideOption = Annotated[Optional[list[str]], typer.Option("--hide", metavar="KINDS", help=f"What to hide, a comma list of {', '.join(HIDE_WORDS)} (default: faces; given twice, both). Text is hidden, never read.")]
 SalvageOption = Annotated[bool, typer.Option("--salvage", help="Redact a damaged file instead of refusing it, and say what was damaged. Video (damaged or truncated): as far as it decodes; frames decoded from damaged data are fully covered, what cannot be decoded is left out. Photo: as decoded; a face in the part its decoder filled in can be missed.")]
-VoiceOption = Annotated[VoiceChoice, typer.Option(help="Speech in the sound: keep (default for videos; voices stay recognisable), mute (speech only), mute-all (all sound), anonymise (pitch and speech envelope moved at random per segment; words kept, voices still partly linkable). Audio files need one of the last three.")]
+VoiceOption = Annotated[VoiceChoice, typer.Option(case_sensitive=False, help="Speech in the sound: keep (default for videos; voices stay recognisable), mute (speech only), mute-all (all sound), anonymise (pitch and speech envelope moved at random per segment; words kept, voices still partly linkable). Audio files need one of the last three.")]
 CrfOption = Annotated[Optional[int], typer.Option(min=0, max=63, help="Video quality (lower is better); default near-transparent for the codec.")]
 CodecOption = Annotated[Optional[Codec], typer.Option(case_sensitive=False, help="Video codec: h264, h265 (or hevc), vp9, av1. Default: h264 (h265 for an H.265 or a deeper than 8-bit input); in .webm the input's VP8, VP9 or AV1, else vp9; in .ogv VP8.")]
-PresetOption = Annotated[Optional[Preset], typer.Option(help="Video, H.264/H.265: the encoder's speed preset (faster: larger files at the same --crf). Default: veryfast for H.264, fast for H.265.")]
+PresetOption = Annotated[Optional[Preset], typer.Option(case_sensitive=False, help="Video, H.264/H.265: the encoder's speed preset (faster: larger files at the same --crf). Default: veryfast for H.264, fast for H.265.")]
 KeepSubtitlesOption = Annotated[bool, typer.Option("--keep-subtitles", help="Video: copy subtitle streams (dropped by default).")]
 KeepIccOption = Annotated[bool, typer.Option("--keep-icc", help="Photos: keep the original colour profile (by default pixels become sRGB: a profile can name the camera's maker).")]
 

@@ -41,7 +41,7 @@ MediaKind = Literal["image", "animation", "video", "audio"]
 KIND_NAMES: dict[MediaKind, str] = {"image": "photo", "animation": "animation", "video": "video", "audio": "sound"}
 # Demuxers that accept almost any bytes, or that read one still picture: a folder's text or
 # data file must not become a "video" because FFmpeg can show it as characters.
-NOT_VIDEO_FORMATS = {"tty", "image2", "lavfi", "bin", "data"}
+NOT_VIDEO_FORMATS = {"tty", "image2", "lavfi", "bin", "data", "gif"}
 # Raw streams FFmpeg's probe finds anywhere in a file, by their start: a motion-JPEG stream
 # starts with a JPEG, where a PDF (its pages' JPEGs) was taken for a video of its first page.
 RAW_STREAM_STARTS = {"mjpeg": b"\xff\xd8"}
@@ -77,7 +77,7 @@ def media_kind(path: Path | IO[bytes]) -> MediaKind | None:
     except UnidentifiedImageError:
         if is_heif_still(path):
             return "image"  # refused with its reason when read
-        if named_a_photo and is_tiff(path):
+        if named_a_photo and (is_tiff(path) or _starts_with(path, b"GIF8")):  # (a GIF cut after its header)
             damaged_photo = "image"
     except (OSError, ValueError, SyntaxError):
         if named_a_photo:

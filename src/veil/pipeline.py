@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import functools
-import hashlib
 import os
 import socket
 import time
@@ -26,7 +24,6 @@ import cv2
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
 from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException as OrtRuntimeException
 
-from veil import __version__
 from veil.avopen import open_local
 from veil.animation import WRITE_FORMATS as ANIMATION_FORMATS
 from veil.animation import plan_animation, render_animation
@@ -399,6 +396,9 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         sound_lost = media.speech_record().get("undecodable_packets", 0)
         found += [Note(line, warning=True) for line in damage_lines(damage, sound_lost, are)]
     stream = media.detection.get("stream", {})
+    if timed_back := stream.get("packets_timed_back_left_out"):
+        found.append(Note(f"{timed_back} piece(s) of its sound or subtitles timed before the piece before them (a "
+                          f"garbled time) {were} left out", warning=True))
     if holes := stream.get("time_holes"):
         found.append(Note(holes_line(holes), warning=True))
     if stream.get("decoding_times_from") is not None:
@@ -457,8 +457,8 @@ def notes(media: MediaPlan, encoding: Encoding, dry_run: bool) -> list[Note]:
         found.append(Note(f"{len(kept)} region(s) {were} left visible, as the plan's reviewer chose "
                           f"({region_ids(kept)}; the plan and the report give the reasons)", warning=True))
     if off := media.off_picture_regions():
-        found.append(Note(f"{len(off)} region(s) of the plan lie wholly outside the picture and hide nothing "
-                          f"({region_ids(off)})", warning=True))
+        found.append(Note(f"{len(off)} region(s) of the plan cover no pixel of the picture (wholly outside it, or "
+                          f"of no area) and hide nothing ({region_ids(off)})", warning=True))
     if media.unchecked_frames:
         asked = " or ".join(WORD_OF_KIND[kind] for kind in media.detection.get("hide", ["face"]) if kind in WORD_OF_KIND)
         outside = f"{len(media.unchecked_frames)} frame(s) outside --start/--end were not checked for {asked}"
@@ -560,11 +560,13 @@ NO_MEMORY = ("not enough memory to redact it: free memory (close other programs;
 
 def unexpected_error(error: BaseException) -> str:
     """The one line for an error veil did not foresee (running out of memory, or of file
-    descriptors, aside: said as such)."""
+    descriptors, and a library missing, aside: said as such)."""
     if out_of_memory(error):
         return NO_MEMORY
     if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE):
         return f"{error.strerror}: the limit on open files is too low (raise it, `ulimit -n`, or run fewer --jobs)"
+    if isinstance(error, ImportError):  # one imported when first used: the review's server, a cluster's Dask
+        return f"{one_line(error)}: a library veil needs is missing or broken (install veil again, in a new virtualenv)"
     return f"unexpected {type(error).__name__}: {one_line(error)}; {REPORT_BUG}"
 
 
@@ -612,16 +614,3 @@ def made_here(result: FileResult) -> FileResult:
     """The result with where it was made (host:pid), as its manifest record needs it."""
     result.worker = f"{socket.gethostname()}:{os.getpid()}"
     return result
-
-
-@functools.cache
-def installed_veil_sha256() -> str:
-    """SHA-256 of this process's veil: its version, code and models. A cluster worker with another
-    veil (an older release, a patched copy) finds other faces than the command's would, while the
-    report names the command's veil and models."""
-    package = Path(__file__).parent
-    digest = hashlib.sha256(__version__.encode())
-    for path in sorted(package.rglob("*")):
-        if path.suffix in (".py", ".json", ".onnx") and "__pycache__" not in path.parts:
-            digest.update(f"\0{path.relative_to(package).as_posix()}\0".encode() + path.read_bytes())
-    return digest.hexdigest()

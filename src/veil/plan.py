@@ -25,6 +25,7 @@ from typing import Any, Literal, get_args
 
 import jsonschema
 
+from veil import __version__
 from veil.names import can_name_a_file, exact_names, readable_anywhere, real_path
 from veil.remote import is_url
 
@@ -189,7 +190,8 @@ class MediaPlan:
     def forget_earlier_render(self) -> None:
         """Drops what an earlier render said of its output (how the video was encoded, the sound
         encoded again): a render says its own, and one that fails or is not run says none."""
-        for said_by_render in ("sound_encoded_again", "sound_written_as", "sound_channels_read_back", "video_written_as"):
+        for said_by_render in ("sound_encoded_again", "sound_written_as", "sound_channels_read_back", "video_written_as",
+                               "packets_timed_back_left_out"):
             self.detection.get("stream", {}).pop(said_by_render, None)
 
     def covered_frames(self) -> set[int]:
@@ -219,7 +221,8 @@ class MediaPlan:
         return [r for r in self.regions if not r.keep_visible and r.kind != "speech" and r.on_picture(self.width, self.height)]
 
     def off_picture_regions(self) -> list[Region]:
-        """Regions of the picture whose every box lies outside it (a plan edited by hand): they hide nothing."""
+        """Regions of the picture none of whose boxes covers a pixel of it (outside it, or of no area: a
+        plan edited by hand): they hide nothing."""
         return [r for r in self.regions if r.kind != "speech" and not r.on_picture(self.width, self.height)]
 
     def region(self, region_id: str) -> Region:
@@ -308,13 +311,27 @@ class Encoding:
         return f"--{setting} {value}"
 
 
+@lru_cache(maxsize=None)
+def installed_veil_sha256() -> str:
+    """SHA-256 of this process's veil: its version, code and models. The version alone does not
+    change with every change to what veil finds; a plan made by another veil (an older one, a
+    patched copy, a cluster worker's) holds what that one found."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".json", ".onnx") and "__pycache__" not in path.parts:
+            digest.update(f"\0{path.relative_to(package).as_posix()}\0".encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
 @dataclass
 class Plan:
     media: list[MediaPlan] = field(default_factory=list)
     render: RenderSettings = field(default_factory=RenderSettings)
     encoding: Encoding = field(default_factory=Encoding)
     created: str = field(default_factory=lambda: now_iso())
-    veil_version: str = ""
+    veil_version: str = __version__
+    veil_sha256: str = field(default_factory=installed_veil_sha256)  # the veil that made it (its code and models)
     edits: list[Edit] = field(default_factory=list)
     # Render and encoding settings this run took from the command line instead of the plan
     # (for the audit report; not saved).
@@ -355,6 +372,17 @@ class Plan:
                 return media
         raise KeyError(str(path))
 
+    def made_by_another_veil(self) -> str | None:
+        """Why the plan's regions may not be what this veil would find (None: this veil made it)."""
+        if self.veil_sha256 == installed_veil_sha256():
+            return None
+        if not self.veil_sha256:
+            return ("it does not record which veil made it (a veil older than that record, or another program): "
+                    "its regions are what that one found; plan again to search with this veil")
+        return (f"it was made by another veil (veil {self.veil_version}, code and models "
+                f"{self.veil_sha256[:12]}; this one's: {installed_veil_sha256()[:12]}): its regions are what that "
+                "one found; plan again to search with this veil")
+
     # --- JSON -------------------------------------------------------------
 
     def to_json(self, folder: Path | None = None) -> dict[str, Any]:
@@ -365,6 +393,7 @@ class Plan:
             "format": PLAN_FORMAT,
             "version": PLAN_VERSION,
             "veil_version": self.veil_version,
+            "veil_sha256": self.veil_sha256,
             "created": self.created,
             "render": {**asdict(self.render), "color": list(self.render.color)},  # JSON has no tuples
             "encoding": self.encoding.settings(),
@@ -422,6 +451,7 @@ class Plan:
             encoding=Encoding(**data.get("encoding", {}), from_plan=frozenset(data.get("encoding", {}))),
             created=data["created"],
             veil_version=data.get("veil_version", ""),
+            veil_sha256=data.get("veil_sha256", ""),
             edits=[Edit(**e) for e in data.get("edits", [])],
             stopped_earlier=data.get("interrupted"),
         )

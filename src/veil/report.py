@@ -27,7 +27,7 @@ from veil.names import readable_anywhere
 from veil.outputs import atomic_output
 from veil.photo import file_sha256
 from veil.pipeline import file_notes
-from veil.plan import Edit, MediaPlan, Plan, Region, now_iso
+from veil.plan import Edit, MediaPlan, Plan, Region, installed_veil_sha256, now_iso
 from veil.remote import Url, location, location_key
 from veil.videofile import damage_lines, holes_line
 from veil.voice import VOICE_TEXT, voice_entry
@@ -70,11 +70,13 @@ def build_report(plan: Plan, outputs: dict[str, Written], not_redacted: list[dic
         "version": REPORT_VERSION,
         "generated": now_iso(),
         "veil_version": __version__,
+        "veil_sha256": installed_veil_sha256(),  # its code and models: the version alone names no change
         "dry_run": dry_run,  # planned only: nothing was written, nothing hidden
         # A run stopped before it was done: this report covers the files it finished (None: not stopped).
         "interrupted": interrupted,
         "plan_created": plan.created,
         "plan_veil_version": plan.veil_version,
+        "plan_veil_sha256": plan.veil_sha256 or None,  # None: the plan does not say
         # The plan file this run started from, as it was then (None: planned in this run). Its
         # files' detection records say what was detected and when; the edits, what a person changed
         # (a reviewer, or a setting given over the plan).
@@ -314,6 +316,16 @@ def has_sound(file: dict[str, Any]) -> bool:
     return file["kind"] == "audio" or (file["kind"] == "video" and not file["detection"].get("no_sound"))
 
 
+def plan_made_by(report: dict[str, Any]) -> str:
+    """Which veil's code and models made the report's plan, as the page says it, escaped."""
+    made_by = report["plan_veil_sha256"]
+    if made_by is None:
+        return "<strong>its code and models not recorded</strong>"
+    if made_by != report["veil_sha256"]:
+        return f"<strong>code and models {e(made_by[:12])}: another veil than this one</strong>"
+    return "this one"
+
+
 def e(value: Any) -> str:
     """Escape anything for HTML text and attributes: every value in the report passes here."""
     return html.escape("" if value is None else str(value), quote=True)
@@ -328,8 +340,9 @@ def render_html(report: dict[str, Any]) -> str:
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         "<title>veil redaction report</title><style>", CSS, "</style></head><body>",
         "<h1>Redaction report</h1>",
-        f"<p>Generated {e(report['generated'])} by veil {e(report['veil_version'])}; "
-        f"plan created {e(report['plan_created'])} by veil {e(report['plan_veil_version'])}.</p>",
+        f"<p>Generated {e(report['generated'])} by veil {e(report['veil_version'])} (code and models "
+        f"{e(report['veil_sha256'][:12])}); plan created {e(report['plan_created'])} by veil "
+        f"{e(report['plan_veil_version'])} ({plan_made_by(report)}).</p>",
         *(["<p><strong>Dry run: nothing was written and nothing hidden; the regions are those planned.</strong></p>"]
           if report["dry_run"] else []),
         *([f"<p><strong>Interrupted run: veil was stopped ({e(report['interrupted']['signal'])}) before it was "
@@ -398,7 +411,7 @@ def file_html(file: dict[str, Any]) -> str:
           if file["sound_written_as"] else []),
         row("Regions hidden / kept visible", f"{file['regions_hidden']} / {file['regions_kept_visible']}"
             + ("" if file["output"] else f" (not written: {file['regions_planned']} planned)")),
-        row("Regions wholly outside the picture (they hide nothing)", file["regions_off_picture"]),
+        row("Regions covering no pixel of the picture (they hide nothing)", file["regions_off_picture"]),
         row("Hidden by kind", ", ".join(f"{k}: {n}" for k, n in file["hidden_by_kind"].items()) or "none"),
         row("Speech", voice_summary(file["voice"])),
         *([row("Metadata left out (the input's, by name: none of its values is written)",

@@ -1028,6 +1028,8 @@ def _render(container, stream, media: MediaPlan, settings: RenderSettings, temp:
             media.detection["stream"]["sound_written_as"] = encoded
         if again := out.sound_encoded_again(container):
             media.detection.setdefault("stream", {})["sound_encoded_again"] = again
+        if out.timed_back:
+            media.detection["stream"]["packets_timed_back_left_out"] = out.timed_back
         if moved := channels_read_back(container, temp):
             media.detection["stream"]["sound_channels_read_back"] = moved
     except BaseException:

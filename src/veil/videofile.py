@@ -779,7 +779,11 @@ def _incomplete(container: av.container.InputContainer, video: av.video.stream.V
     # the duration is an end time in some (Matroska that starts after 0) and a length in others.
     if not video.frames and container.duration:
         expected = _stated_end(container)
-        slack = 2.5 / float(frame_rate(video)) + 0.5
+        # Matroska's (and WebM's) muxers state the end of the last block, give or take a frame whose
+        # duration is not stored; others' figures are looser. Slack measured in frames alone would
+        # let a low-rate file (a timelapse, CCTV at 1 fps) lose its last seconds unsaid.
+        frame = 1 / float(frame_rate(video))
+        slack = 1.5 * frame + 0.15 if container.format.name.startswith("matroska") else 2.5 * frame + 0.5
         if data_end < expected - slack:
             # A subtitle cue read may end after the last picture: the output ends with the picture.
             picture = f" (its picture at {last_frame_end:.2f} s)" if last_frame_end < data_end - slack / 2 else ""
@@ -996,6 +1000,30 @@ class Output:
     # written that much earlier, so the output's clock starts at zero. A camera's or a recorder's
     # own clock (its wall clock, FFmpeg's -copyts) would otherwise tell when it was recorded.
     origin: Fraction = Fraction(0)
+    # Each copied or re-encoded stream's last packet written: its decoding time (its time base).
+    last_dts: dict[int, int] = field(default_factory=dict)
+    timed_back: int = 0  # packets left out under --salvage as timed before the one written before them
+
+    def _in_time_order(self, packets: list[av.Packet]) -> list[av.Packet]:
+        """The packets not timed before the last one written in their stream. One that is has a
+        garbled time (damage): no muxer takes it (FFmpeg's "Invalid argument", after all the work),
+        and it would play out of its place. Under --salvage it is left out and counted; without,
+        nothing is written."""
+        kept = []
+        for packet in packets:
+            index = packet.stream.index
+            if packet.dts is not None and index in self.last_dts and packet.dts < self.last_dts[index]:
+                if not self.salvage:
+                    at, before = (float(dts * packet.time_base) for dts in (packet.dts, self.last_dts[index]))
+                    what = {"audio": "sound", "subtitle": "subtitles"}.get(packet.stream.type, packet.stream.type)
+                    raise VideoError(f"its {what} is damaged: a piece at {at:.3f} s is timed before the one before "
+                                     f"it ({before:.3f} s){SALVAGE_HINT}")
+                self.timed_back += 1
+                continue
+            if packet.dts is not None:
+                self.last_dts[index] = packet.dts
+            kept.append(packet)
+        return kept
 
     def _from_origin(self, packets: list[av.Packet]) -> None:
         """The packets' times counted from the output's origin (`origin`), in place."""
@@ -1087,7 +1115,7 @@ class Output:
                     return
                 packet.pts = packet.dts = 0
                 packet.duration = end
-            self.container.mux(packet)
+            self.container.mux(self._in_time_order([packet]))
             return
         stream, resampler = self.reencode[index]
         try:
@@ -1123,7 +1151,7 @@ class Output:
                 if shift:
                     packet.pts = None if packet.pts is None else packet.pts + shift
                     packet.dts = None if packet.dts is None else packet.dts + shift
-        self.container.mux(packets)
+        self.container.mux(self._in_time_order(packets))
 
     def sound_encoded_again(self, source: av.container.InputContainer) -> list[str]:
         """The sound streams kept (their voices not edited) yet encoded again, since this container
@@ -1143,7 +1171,7 @@ class Output:
             last = decoding_data_only(last)
             last.stream = self.copies[index]
             self._from_origin([last])
-            self.container.mux(last)
+            self.container.mux(self._in_time_order([last]))
         for index, (stream, resampler) in self.reencode.items():
             for resampled in self.cuts[index].drain(resampler):
                 self._mux_sound(index, stream.encode(resampled))

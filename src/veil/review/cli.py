@@ -25,7 +25,6 @@ from typing import Annotated, Optional
 import typer
 import uvicorn
 
-from veil import __version__
 from veil.options import (DETECTION_OPTIONS, AccurateOption, BlocksOption, CodecOption, ColorOption, CrfOption,
                           HideOption, KeepIccOption, KeepSubtitlesOption, Mode, ModeOption, OverwriteOption,
                           PresetOption, SalvageOption, ShapeOpt, ShapeOption, VoiceChoice, VoiceOption, color_text,
@@ -383,8 +382,11 @@ def run_files_checked(plan_path: Path, report: Path | None) -> Path:
 
 
 def say_changed_outside(plan: Plan, told: list[str]) -> None:
+    """What the reviewer must know of a loaded plan's regions: changed outside veil, or found by another veil."""
     if plan.changed_outside:
         tell(told, f"the plan {plan.loaded_from}: {plan.changed_outside} (recorded in its edits)")
+    if elsewhere := plan.made_by_another_veil():
+        tell(told, f"the plan {plan.loaded_from}: {elsewhere}")
 
 
 def resume(plan_path: Path, sources: list[Path], told: list[str], overwrite: bool = False) -> Plan | None:
@@ -410,7 +412,7 @@ def resume(plan_path: Path, sources: list[Path], told: list[str], overwrite: boo
 
 
 def detect(inputs: list[Input], settings: RenderSettings, encoding: Encoding, analysis: Analysis) -> Plan:
-    plan = Plan(render=settings, encoding=encoding, veil_version=__version__)
+    plan = Plan(render=settings, encoding=encoding)
     for number, item in enumerate(inputs, 1):
         say(f"[{number}/{len(inputs)}] detecting in {item.source}")
         result = redact_file(FileTask(item.source, item.kind, None, settings, plan.encoding, analysis),
