@@ -1221,6 +1221,24 @@ def test_a_plan_changed_on_disk_during_the_review_is_neither_saved_over_nor_expo
     assert json.loads(session.plan_path.read_text()) == on_disk
 
 
+def test_a_review_whose_plan_folder_is_moved_writes_nothing_at_the_old_place(detected_plan: Path, tmp_path: Path):
+    """A case folder moved off during the review: the next edit made the folder again at its old
+    place and saved the plan (the files, their hashes, every face box) there, unsaid, out of the
+    lock's guard; an export wrote the report there too."""
+    case = tmp_path / "case"
+    case.mkdir()
+    shutil.copy(detected_plan, case / "review.veil-plan.json")
+    session = open_session([], case / "review.veil-plan.json", None, case / "out", None, RenderSettings(), Analysis(FAST))
+    client = page_client(create_app(session, TOKEN, PORT, LaunchCodes()), headers=PAGE_HEADERS)
+    assert client.post("/api/media/0/regions/f1/delete", json={}).status_code == 200
+    case.rename(tmp_path / "moved")
+    edited = client.post("/api/media/0/regions", json={"frame": 0, "box": [100, 100, 150, 160]})
+    assert edited.status_code == 507 and "was moved or removed since the review began" in edited.json()["error"]
+    exported = client.post("/api/export", json={})
+    assert exported.status_code == 507 and "nothing was exported" in exported.json()["error"], exported.text
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["moved"]
+
+
 def test_undo_and_redo(client: TestClient, session: ReviewSession):
     original = saved(session).to_json()["media"]
     client.post("/api/media/0/regions/f1/delete", json={})

@@ -555,6 +555,12 @@ class StallingHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         data = self.server.folder.joinpath(self.path.lstrip("/")).read_bytes()
+        if self.path.startswith("/cut_") and "Range" not in self.headers:
+            # An answer of no stated length, ended at half by closing the connection (HTTP/1.0's way).
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(data[:len(data) // 2])
+            return
         start, _, end = self.headers.get("Range", "bytes=0-").removeprefix("bytes=").partition("-")
         part = data[int(start):int(end) + 1 if end else None]
         if int(start) == 0:
@@ -639,3 +645,26 @@ def test_a_server_that_stalls_fails_its_file_with_the_reason(stalling_https, tmp
         f"veil: cannot read {url}: the server sent nothing for {STALLED_AFTER_S} s\n"), result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cert.pem", "key.pem", "served", "tmp"]
     assert list(Path(env["TMPDIR"]).iterdir()) == []
+
+
+def test_a_download_cut_short_without_a_word_fails_its_file(stalling_https, tmp_path):
+    """A server that ends an answer of no stated length at half: an MP3 of constant bit rate (no
+    header stating its length) was redacted as one half as long, "ok", exit 0, its report's
+    input_sha256 that of the half."""
+    server, env = stalling_https
+    recording = server.folder / "cut_talk.mp3"
+    with av.open(str(recording), "w", options={"write_xing": "0"}) as out:
+        sound = out.add_stream("libmp3lame", rate=44100, layout="mono")
+        for index in range(200):  # 5.2 s
+            frame = av.AudioFrame.from_ndarray(np.full((1, 1152), 0.1 * (-1) ** (index // 8), np.float32),
+                                               format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 44100, index * 1152
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+    url = f"https://127.0.0.1:{server.server_address[1]}/cut_talk.mp3"
+    result = subprocess.run(veil_command(url, "-o", tmp_path / "out.mp3", "--voice", "mute-all"), capture_output=True,
+                            text=True, env={**environment(), **env}, timeout=DEADLINE_S)
+    size = recording.stat().st_size
+    assert result.returncode != 0 and f"the download ended after {size // 2} of the {size} bytes the server states" \
+        in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cert.pem", "key.pem", "served", "tmp"]

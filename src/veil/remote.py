@@ -265,10 +265,16 @@ class Url:
             pending += [(folder / name, paths[name]) for name in reversed(subfolders)]  # taken in order
 
     def fetch(self, local: Path) -> None:
-        """Copy the file to `local`."""
+        """Copy the file to `local`, all of it. A server that ends an answer of no stated length
+        early (closing the connection) left a cut file: an MP3 cut at half read as a whole one
+        half as long, redacted "ok", with the hash of bytes no copy of the original has."""
         fs, path = self.filesystem()
         with self.failures("cannot fetch"):
             fs.get_file(path, str(local))
+            stated = fs.info(path).get("size")
+        if stated is not None and (got := local.stat().st_size) < stated:
+            reason = f"the download ended after {got} of the {stated} bytes the server states the file has"
+            raise RemoteError(f"cannot fetch {shown(self)}: {reason}", reason)
 
     def upload(self, local: Path, overwrite: bool) -> None:
         """Put the finished file `local` here; never a partial file under this name.

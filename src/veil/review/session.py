@@ -90,6 +90,12 @@ def file_identity(path: Path) -> FileIdentity | None:
     return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
 
 
+def folder_identity(path: Path) -> tuple[int, int] | None:
+    """The folder at `path` itself (not its contents, which change as files are saved in it)."""
+    identity = file_identity(path)
+    return None if identity is None else identity[:2]
+
+
 def output_names(outputs: dict[str, Written]) -> dict[str, str]:
     """Each input's output, by name: as the page shows them and the plan's log records them."""
     return {path: written.name for path, written in outputs.items()}
@@ -139,6 +145,10 @@ class ReviewSession:
         # The plan file as this session last wrote it: one changed since (by hand, by another
         # program) is not saved over, nor exported without its change (`_check_plan_file`).
         self.saved_as = file_identity(plan_path)
+        # The plan's folder as the review began: one moved or removed since (a case folder taken
+        # off a shared disk) was made again at its old place for the plan, and then the report, to
+        # be written there, out of the lock's guard, which stayed with the moved plan.
+        self.plan_folder = folder_identity(plan_path.parent)
         self.lock = threading.RLock()
         self.revision = 0  # bumped on every change to regions: previews are cached by it, pages follow it
         self.undo_stack: list[Snapshot] = []
@@ -572,7 +582,13 @@ class ReviewSession:
 
     def _check_plan_file(self, consequence: str) -> None:
         """Another file put at the plan's name, or the plan written to, since this session saved it
-        (a plan removed is written again; a folder in its place fails the save, said as such)."""
+        (a plan removed is written again; a folder in its place fails the save, said as such), or
+        its folder moved or removed."""
+        if folder_identity(self.plan_path.parent) != self.plan_folder:
+            raise PlanChangedOutside(
+                f"the plan's folder {shown(self.plan_path.parent)} was moved or removed since the review began: "
+                f"{consequence}, so that no plan is written at its old place; stop the review (Ctrl+C) and start it "
+                "again on the plan where it is now")
         if self.plan_path.is_file() and file_identity(self.plan_path) != self.saved_as:
             raise PlanChangedOutside(
                 f"the plan {shown(self.plan_path)} was changed outside this review since the review last saved it, "
