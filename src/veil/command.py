@@ -215,12 +215,8 @@ def redact(
     if (unusable := unusable_temp_folder()) is not None:
         raise Refused(unusable)
     run_notes = say_what_dead_runs_left(err.print)
-    if plan_file is not None and plan.changed_outside:  # the audit's to know: in the edits, said unless -q
-        run_notes.append(f"the plan {shown(plan_file)}: {plan.changed_outside} (recorded in its edits)")
-        if not quiet:
-            err.print(f"veil: {run_notes[-1]}")
-    if plan_file is not None and (elsewhere := plan.made_by_another_veil()):  # likewise
-        run_notes.append(f"the plan {shown(plan_file)}: {elsewhere}")
+    for note in plan.provenance_notes() if plan_file is not None else []:  # the audit's to know: said unless -q
+        run_notes.append(f"the plan {shown(plan_file)}: {note}")
         if not quiet:
             err.print(f"veil: {run_notes[-1]}")
     if plan_file is not None and held(real_path(plan_file)):  # a warning: what it renders may not be the last word

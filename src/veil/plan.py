@@ -372,16 +372,18 @@ class Plan:
                 return media
         raise KeyError(str(path))
 
-    def made_by_another_veil(self) -> str | None:
-        """Why the plan's regions may not be what this veil would find (None: this veil made it)."""
-        if self.veil_sha256 == installed_veil_sha256():
-            return None
+    def provenance_notes(self) -> list[str]:
+        """What whoever renders or reviews a loaded plan must know of its regions: that the file was
+        changed outside veil (also in its edits), or that another veil found them."""
+        notes = [f"{self.changed_outside} (recorded in its edits)"] if self.changed_outside else []
         if not self.veil_sha256:
-            return ("it does not record which veil made it (a veil older than that record, or another program): "
-                    "its regions are what that one found; plan again to search with this veil")
-        return (f"it was made by another veil (veil {self.veil_version}, code and models "
-                f"{self.veil_sha256[:12]}; this one's: {installed_veil_sha256()[:12]}): its regions are what that "
-                "one found; plan again to search with this veil")
+            notes.append("it does not record which veil made it (a veil older than that record, or another program): "
+                         "its regions are what that one found; plan again to search with this veil")
+        elif self.veil_sha256 != installed_veil_sha256():
+            notes.append(f"it was made by another veil (veil {self.veil_version}, code and models "
+                         f"{self.veil_sha256[:12]}; this one's: {installed_veil_sha256()[:12]}): its regions are what "
+                         "that one found; plan again to search with this veil")
+        return notes
 
     # --- JSON -------------------------------------------------------------
 

@@ -261,7 +261,7 @@ def open_session(paths: list[Path], plan_file: Path | None, save_plan: Path | No
         if outside := [p for p in paths if real_path(p) not in planned_paths]:  # the review would pass them by unsaid
             raise SessionError(f"{shown(outside[0])} is not in the plan {shown(plan_file)}: review it without --plan, "
                                "or leave it out")
-        say_changed_outside(plan, told)
+        say_provenance(plan, told)
         say_never_planned(plan, told)
         given(plan, False)
         if save_plan is not None and save_plan.exists() and not overwrite and not os.path.samefile(save_plan, plan_file):
@@ -381,12 +381,9 @@ def run_files_checked(plan_path: Path, report: Path | None) -> Path:
     return report_path
 
 
-def say_changed_outside(plan: Plan, told: list[str]) -> None:
-    """What the reviewer must know of a loaded plan's regions: changed outside veil, or found by another veil."""
-    if plan.changed_outside:
-        tell(told, f"the plan {plan.loaded_from}: {plan.changed_outside} (recorded in its edits)")
-    if elsewhere := plan.made_by_another_veil():
-        tell(told, f"the plan {plan.loaded_from}: {elsewhere}")
+def say_provenance(plan: Plan, told: list[str]) -> None:
+    for note in plan.provenance_notes():
+        tell(told, f"the plan {plan.loaded_from}: {note}")
 
 
 def resume(plan_path: Path, sources: list[Path], told: list[str], overwrite: bool = False) -> Plan | None:
@@ -406,7 +403,7 @@ def resume(plan_path: Path, sources: list[Path], told: list[str], overwrite: boo
         raise SessionError(f"{plan_path} exists and is a plan for other files: continue it with --plan, "
                            "choose another file with --save-plan, or replace it with --overwrite")
     check_media(plan)
-    say_changed_outside(plan, told)
+    say_provenance(plan, told)
     say(f"resuming the review saved in {plan_path} ({len(plan.edits)} edit(s) so far)")
     return plan
 
