@@ -682,6 +682,87 @@ def test_a_dry_run_of_a_worker_of_another_veil_leaves_no_plan(shared_data, tmp_p
     assert elsewhere.error.startswith(f"its worker node2:7 read another file at {mine}") and elsewhere.media is None
 
 
+# Loaded by every Python the worker starts: its task process dies just after the file's output is
+# in place, before its result reaches veil, the first time only (`DIE_AFTER_OUTPUT` names a file
+# made then). Only the moment of the death is set up; the rest is the real worker.
+DIE_AFTER_OUTPUT_HOOK = """
+import os
+if os.environ.get("DIE_AFTER_OUTPUT"):
+    import veil.cluster
+
+    def run_task_then_die(task, run_task=veil.cluster.run_task):
+        result = run_task(task)
+        if not os.path.exists(os.environ["DIE_AFTER_OUTPUT"]):
+            open(os.environ["DIE_AFTER_OUTPUT"], "w").close()
+            os._exit(9)
+        return result
+
+    veil.cluster.run_task = run_task_then_die
+"""
+
+
+def test_a_worker_killed_after_writing_its_output_leaves_it_recorded(shared_data, tmp_path):
+    # The scheduler ran the task again on the worker's successor, which found the output there:
+    # the photo failed ("exists: use --overwrite"), exit 1, its finished output left unrecorded.
+    (photo,) = photos(shared_data, tmp_path / "in", 1)
+    hook, died = tmp_path / "hook", tmp_path / "died"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(DIE_AFTER_OUTPUT_HOOK)
+    wrapper = ["env", f"PYTHONPATH={hook}{os.pathsep}{SRC}", f"DIE_AFTER_OUTPUT={died}"]
+    with remote_cluster(tmp_path / "cluster", worker_cwd=tmp_path, worker_wrapper=wrapper) as (address, _):
+        run = run_veil(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster", address)
+    assert died.exists(), "the worker did not die after writing the output"
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    assert "appeared while it was redacted (an earlier attempt's, whose worker ended before reporting it, say): " \
+        "it is byte for byte the one made now, and stands" in " ".join(run.stderr.split()), run.stderr
+    (record,) = records(tmp_path / "out" / MANIFEST)
+    output = tmp_path / "out" / photo.name
+    assert record["status"] == "ok" and record["regions"] > 0, record
+    assert record["output_sha256"] == hashlib.sha256(output.read_bytes()).hexdigest()
+    assert outputs_of(tmp_path / "out") == [photo.name]
+
+
+def test_a_paused_worker_is_said_and_a_stop_leaves_the_files_it_never_began(shared_data, tmp_path):
+    # A worker short of memory, paused by Dask (past 80% of its limit, here set so low that it
+    # pauses at once), begins no file: the run waited without a word (8 minutes, then for ever),
+    # and a first stop waited for the files queued there as if they were in progress.
+    inputs = photos(shared_data, tmp_path / "in", 2)
+    wrapper = ["env", "DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE=0.001"]
+    with remote_cluster(tmp_path / "cluster", worker_cwd=tmp_path, worker_wrapper=wrapper) as (address, _):
+        with open(tmp_path / "stderr", "w+") as stderr:
+            process = subprocess.Popen(veil_command(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster",
+                                                    address), stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+                                       env=environment())
+            wait_until(lambda: "is paused" in (tmp_path / "stderr").read_text(), process)
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=DEADLINE_S)
+            said = " ".join((tmp_path / "stderr").read_text().split())
+    assert process.returncode == 130 and "Traceback" not in said, said
+    assert re.search(r"veil: the Dask worker tcp://127\.0\.0\.1:\d+ is paused \(it holds \d+ MB of the \d+ MB it may "
+                     r"use, past Dask's distributed\.worker\.memory\.pause\): it begins no file until its memory "
+                     r"falls; give it more memory \(dask worker --memory-limit\), or stop veil: the files no worker "
+                     r"has begun are left undone", said), said
+    assert f"the {len(inputs)} file(s) in progress finish first; stop again to abandon them veil: {len(inputs)} of " \
+        "them no worker had begun: they are left undone" in said, said
+    assert f"veil: stopped (SIGINT): 0 file(s) finished, {len(inputs)} not done" in said, said
+    assert not (tmp_path / "out").exists()  # a manifest of no file, and the folder made for it, are removed
+
+
+def test_an_output_that_appeared_otherwise_during_the_run_is_kept_and_the_file_fails(shared_data, tmp_path):
+    from veil.detect import FAST
+    from veil.pipeline import Analysis, FileTask, redact_file
+    from veil.plan import Encoding, RenderSettings
+
+    (photo,) = photos(shared_data, tmp_path / "in", 1)
+    output = tmp_path / "out.jpg"
+    output.write_bytes(b"put there by someone else")
+    result = redact_file(FileTask(photo, "image", output, RenderSettings(), Encoding(), Analysis(FAST),
+                                  new_target=True))
+    assert result.error == f"{output} appeared while veil was writing it: use --overwrite to replace it"
+    assert output.read_bytes() == b"put there by someone else"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out.jpg"]  # nothing unfinished left
+
+
 def test_a_scheduler_without_workers_is_said_and_waited_for(shared_data, tmp_path):
     # Its tasks waited without a word, and without end.
     photos(shared_data, tmp_path / "in", 1)

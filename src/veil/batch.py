@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
@@ -36,6 +37,8 @@ from veil.remote import Url
 from veil.terminal import err
 
 LOCAL_CLUSTER = "local:"
+# How often a run checks on its workers (a cluster's: veil.cluster).
+WATCH_S = 15
 
 
 class BatchError(ValueError):
@@ -168,7 +171,9 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                  finish: Callable[[int, FileResult], None], window: int,
                  abandon_on_stop: bool = False, workers: set[int] | None = None,
                  suspects: deque[Task] | None = None, deaths: tuple[type[BaseException], ...] = (),
-                 work: Callable[[Task], FileResult] = run_task) -> None:
+                 work: Callable[[Task], FileResult] = run_task,
+                 cancel_unstarted: Callable[[list[Future]], list[Future]] | None = None,
+                 while_waiting: Callable[[], None] | None = None) -> None:
     """Run the queue through `executor`, at most `window` tasks in flight, until it is empty or
     the executor breaks (then the queue holds what is left). A failed photo goes back to the
     front of the queue once (`attempts` counts them): a video's next try could take as long
@@ -177,9 +182,13 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
     `workers` (a process pool's) collects the process ids of its workers. `suspects` (a pool
     of several workers): where the tasks in flight when a worker died go, their attempt not
     counted, since any of them may be the one that crashed it. `deaths`: the errors that say a
-    task's worker died under it (Dask's KilledWorker), failed as a pool's dead worker's task is."""
+    task's worker died under it (Dask's KilledWorker), failed as a pool's dead worker's task is.
+    `cancel_unstarted` (a cluster's): at a stop, cancels those of the tasks in flight that no worker
+    has begun, and gives them: they are left undone. `while_waiting`: called every `WATCH_S` seconds
+    or so while tasks run."""
     running: dict[Future, Task] = {}
     broken = False
+    watched = time.monotonic()
     try:
         while running or (queue and not broken):
             while queue and not broken and len(running) < window:
@@ -194,7 +203,10 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
                     broken = True
             if workers is not None:
                 workers |= {process.pid for process in active_children()}
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            done, _ = wait(running, timeout=WATCH_S if while_waiting else None, return_when=FIRST_COMPLETED)
+            if while_waiting is not None and time.monotonic() - watched >= WATCH_S:
+                while_waiting()
+                watched = time.monotonic()
             for future in done:
                 # A stop between taking a finished file off the running list and recording it would
                 # lose its record while its output stays (a rerun then refuses to overwrite it): the
@@ -232,6 +244,10 @@ def run_windowed(executor: Executor, queue: deque[Task], attempts: Counter[int],
         if isinstance(error, Stopped) and running and not abandon_on_stop:
             err.print(f"veil: stopping ({signal.Signals(error.args[0]).name}): the {len(running)} file(s) in "
                       "progress finish first; stop again to abandon them")
+            # Those no worker has begun are cancelled: a paused worker's would be waited for without
+            # end. (Each is waited for below all the same, and recorded if it ended meanwhile.)
+            if cancel_unstarted is not None and (unstarted := cancel_unstarted(list(running))):
+                err.print(f"veil: {len(unstarted)} of them no worker had begun: they are left undone")
         try:
             record_as_finished(running, finish)
         finally:

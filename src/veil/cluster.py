@@ -9,6 +9,7 @@ share of its machine's cores.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import resource
@@ -16,14 +17,17 @@ import threading
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, Future
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from queue import Empty, Queue
+from typing import TypeVar
 
 import dask
 from distributed import Client, LocalCluster, WorkerPlugin
+from distributed import Future as DaskFuture
+from distributed.cfexecutor import ClientExecutor
 from distributed.comm import CommClosedError, get_address_host
 from distributed.scheduler import KilledWorker
 from distributed.security import Security
@@ -41,6 +45,8 @@ from veil.pipeline import FileResult, FileTask, one_line
 from veil.plan import installed_veil_sha256
 from veil.remote import RemoteError, Url
 from veil.terminal import err
+
+T = TypeVar("T")
 
 
 class DetectorThreads(WorkerPlugin):
@@ -99,8 +105,10 @@ def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileR
             threads = sum(client.nthreads().values())
             window = max(1, threads) if local else max(4, 2 * threads)  # (none would wait for ever)
             try:
-                run_windowed(client.get_executor(pure=False), deque(tasks), Counter(), finish_here, window,
-                             workers=workers if local else None, deaths=(KilledWorker,), work=run_on_worker)
+                executor = ClusterExecutor(client)
+                run_windowed(executor, deque(tasks), Counter(), finish_here, window,
+                             workers=workers if local else None, deaths=(KilledWorker,), work=run_on_worker,
+                             cancel_unstarted=executor.cancel_unstarted, while_waiting=executor.say_paused_workers)
             except BaseException as error:
                 if not scheduler_lost(error, client):
                     raise
@@ -121,6 +129,93 @@ def run_on_cluster(tasks: list[Task], cluster: str, finish: Callable[[int, FileR
         remove_what_workers_left(workers)
         for path in remove_partial_outputs(*(t.file.target for t in tasks if isinstance(t.file.target, Path))):
             err.print(f"veil: could not remove the unfinished {shown(path)}: remove it")
+
+
+class ClusterExecutor(ClientExecutor):
+    """Dask's executor, which can also cancel the tasks no worker has begun, and say which workers
+    Dask has paused. A worker whose memory passes `distributed.worker.memory.pause` of its limit
+    begins no task until it falls: the run waited without a word, and a stop waited for the files
+    queued there as if they were in progress."""
+
+    def __init__(self, client: Client) -> None:
+        super().__init__(client, pure=False)
+        self.tasks: dict[Future, DaskFuture] = {}
+        self.paused: set[str] = set()  # the workers said to be paused
+
+    def _wrap_future(self, future: DaskFuture) -> Future:
+        wrapped = super()._wrap_future(future)
+        self.tasks[wrapped] = future
+        # Forgotten once done: a Dask future held keeps its result in the cluster's memory.
+        wrapped.add_done_callback(lambda done: self.tasks.pop(done, None))
+        return wrapped
+
+    def cancel_unstarted(self, futures: list[Future]) -> list[Future]:
+        """Cancel those of `futures` whose task no worker has begun; return them. One that ends
+        meanwhile keeps its result (a done future cannot be cancelled); one that begins meanwhile
+        runs to its end unrecorded, its output redone by the next run as a stopped run's (the
+        manifest's "started" record)."""
+        held = {future: task for future in futures if (task := self.tasks.get(future)) is not None}
+        try:  # (asked of the workers that hold them alone: another client's may be stuck)
+            stacks = answered_in(ASKING_DEADLINE_S, lambda: self._client.call_stack(keys=[t.key for t in held.values()]))
+        except Exception:  # a worker that does not answer (stopped, say), the scheduler lost: nothing is
+            return []      # known begun or not, and all are waited for
+        begun = {key for running in stacks.values() for key in running}
+        unstarted = {future: task for future, task in held.items() if task.key not in begun}
+        self._client.cancel(list(unstarted.values()))
+        return list(unstarted)
+
+    def say_paused_workers(self) -> None:
+        """Each worker Dask has paused, said once a pause (said again if it pauses again)."""
+        try:
+            workers = answered_in(ASKING_DEADLINE_S, lambda: self._client.scheduler_info(**EVERY_WORKER))["workers"]
+        except Exception:  # the scheduler lost: the run's wait says so
+            return
+        for address, worker in workers.items():
+            if worker.get("status") != "paused":
+                self.paused.discard(address)
+            elif address not in self.paused:
+                self.paused.add(address)
+                used, limit = worker.get("metrics", {}).get("memory"), worker.get("memory_limit")
+                holds = f"it holds {used >> 20} MB of the {limit >> 20} MB it may use, " if used and limit else ""
+                err.print(f"veil: the Dask worker {shown(address)} is paused ({holds}past Dask's "
+                          "distributed.worker.memory.pause): it begins no file until its memory falls; give it more "
+                          "memory (dask worker --memory-limit), or stop veil: the files no worker has begun are left "
+                          "undone")
+
+
+# A question to the cluster while files are in flight (Dask's scheduler asks every worker what it
+# runs, and waits for each without end).
+ASKING_DEADLINE_S = 10
+
+
+class Unanswered(Exception):
+    """A call to the cluster gave no answer in time."""
+
+
+def answered_in(seconds: float, call: Callable[[], T]) -> T:
+    """`call()`'s answer (its error raised here), or Unanswered after `seconds`: a call that waits
+    on a worker or a server must not hold veil (it goes on in a thread of its own, which veil does
+    not wait for at its end)."""
+    answer: Queue[tuple[T | None, BaseException | None]] = Queue()
+
+    def ask() -> None:
+        try:
+            answer.put((call(), None))
+        except BaseException as error:  # raised where it is waited for, not in a thread where no one sees it
+            answer.put((None, error))
+
+    threading.Thread(target=ask, name="veil-cluster-call", daemon=True).start()
+    try:
+        value, error = answer.get(timeout=seconds)
+    except Empty:
+        raise Unanswered from None
+    if error is not None:
+        raise error
+    return value
+
+
+# Dask's scheduler_info lists five workers unless asked for all (older Dask lists all, and takes no such argument).
+EVERY_WORKER = {"n_workers": -1} if "n_workers" in inspect.signature(Client.scheduler_info).parameters else {}
 
 
 def scheduler_lost(error: BaseException, client: Client) -> bool:
@@ -360,23 +455,13 @@ def client_of(cluster: str) -> Client:
     """A client of the scheduler at `cluster`, or the reason there is none in one line: an address
     that leads to something else (the dashboard's port typed for the scheduler's, a silent server)
     left veil waiting without end, and one that answers in another protocol with a traceback."""
-    made: Queue[Client | Exception] = Queue()
-
-    def make() -> None:
-        try:
-            made.put(Client(cluster, timeout=CONNECT_TIMEOUT_S))
-        except Exception as error:  # whatever answered there, it is not a scheduler veil can use
-            made.put(error)
-
-    threading.Thread(target=make, name="veil-cluster-connect", daemon=True).start()
     try:
-        client = made.get(timeout=CONNECT_DEADLINE_S)
-    except Empty:
+        return answered_in(CONNECT_DEADLINE_S, lambda: Client(cluster, timeout=CONNECT_TIMEOUT_S))
+    except Unanswered:
         raise BatchError(f"no Dask scheduler answered at {cluster} in {CONNECT_DEADLINE_S} s: give the "
                          "scheduler's own address (its port, not its dashboard's)") from None
-    if isinstance(client, Exception):
-        raise BatchError(f"cannot use a Dask scheduler at {cluster}: {one_line(client)}")
-    return client
+    except Exception as error:  # whatever answered there, it is not a scheduler veil can use
+        raise BatchError(f"cannot use a Dask scheduler at {cluster}: {one_line(error)}") from None
 
 
 def with_workers(client: Client, cluster: str) -> None:

@@ -12,6 +12,7 @@ unexpected error is one line naming the file, and the exit code is 2.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import functools
 import json
@@ -574,8 +575,8 @@ def make_tasks(inputs: list[Input], plan: Plan, claims: OutputClaims, analysis: 
                                       "--overwrite would replace it with one made without the reviewer's corrections")
                 raise OutputError(f"the output {shown(target)} {how} (the manifest says): use --overwrite to redo it")
             task = FileTask(item.source, kind, target, plan.render, plan.encoding, analysis, replace, media)
-            preflight(task)
-            tasks.append(task)
+            preflight(task)  # (which refuses a file at the target, unless it is to be replaced)
+            tasks.append(dataclasses.replace(task, new_target=isinstance(target, Path) and not replace))
         except RunFileClash as error:  # an output named as the report, say: the command contradicts itself
             raise Refused(str(error)) from None
         except (ValueError, OSError) as error:  # OutputError, InputError, VideoError...

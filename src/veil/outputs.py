@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import filecmp
 import hashlib
 import io
 import json
@@ -857,11 +858,24 @@ def _write_failure(error: Exception, temp: Path) -> str | None:
 
 
 def _link_new(temp: Path, target: Path) -> None:
+    """Put `temp` at `target` unless a file is there. One that appeared there meanwhile and is byte
+    for byte `temp` is left standing (the temporary is removed by its writer): it is this output
+    (an earlier attempt's, whose worker died before its result was taken), replaced by nothing."""
     try:
         os.link(temp, target)
     except FileExistsError:
-        raise OutputError(f"{shown(target)} appeared while veil was writing it: use --overwrite to replace it") from None
+        if not _same_bytes(temp, target):
+            raise OutputError(f"{shown(target)} appeared while veil was writing it: use --overwrite to replace "
+                              "it") from None
     except OSError:  # a filesystem without hard links: check, then rename
-        if target.exists():
+        if not target.exists():
+            os.replace(temp, target)
+        elif not _same_bytes(temp, target):
             raise OutputError(f"{shown(target)} exists: use --overwrite to replace it") from None
-        os.replace(temp, target)
+
+
+def _same_bytes(temp: Path, target: Path) -> bool:
+    try:
+        return target.is_file() and filecmp.cmp(temp, target, shallow=False)
+    except OSError:
+        return False

@@ -74,6 +74,10 @@ class FileTask:
     analysis: Analysis | None = None  # how to detect; None only with `planned`
     overwrite: bool = False
     planned: MediaPlan | None = None  # from a loaded plan: render it, detect nothing
+    # The run found no file at `target` when it made the task. One there now appeared since: most
+    # often this task's own first attempt, whose worker died after writing it and before its result
+    # was taken (it is then run again). It is made again, and kept if it is byte for byte the same.
+    new_target: bool = False
 
 
 @dataclass
@@ -139,7 +143,7 @@ def preflight(task: FileTask) -> None:
         raise InputError(KEEP_REFUSED)
     if task.target is None:
         return
-    check_writable(task.target, task.overwrite)
+    check_writable(task.target, task.overwrite or task.new_target)
     suffix = task.target.suffix.lower()
     if task.kind == "animation" and suffix not in ANIMATION_FORMATS:
         raise OutputError(f"cannot write an animation as {suffix or 'a file without a suffix'}: use one of "
@@ -163,11 +167,13 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
         return _redact_staged(task, show_progress)
     started = time.monotonic()
     result = FileResult(task.source)
+    there_already = False
     try:
         preflight(task)
         if task.target is None:
             result.media = _dry_run(task, show_progress)
         else:
+            there_already = task.new_target and task.target.exists()
             result.media, result.output_sha256 = _render(task, task.target, show_progress)
         result.output = task.target
     except Exception as error:  # fail closed: the reason is the user's to see
@@ -180,6 +186,10 @@ def redact_file(task: FileTask, show_progress: bool = False) -> FileResult:
     if result.media is not None:
         dry_run = task.target is None
         result.notes = file_notes(result.media, task.encoding, task.render.voice, dry_run)
+        if there_already:
+            result.notes.append(Note(f"its output {shown(task.target)} appeared while it was redacted (an earlier "
+                                     "attempt's, whose worker ended before reporting it, say): it is byte for byte "
+                                     "the one made now, and stands"))
         # Regions that hide pixels: speech is time, and a box off the picture hides nothing.
         hiding = result.media.hiding_regions()
         result.regions = len(hiding)
