@@ -15,6 +15,7 @@ says which frames are sampled and holds the `DetectionProfile` run on each.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -546,12 +547,26 @@ COLOURLESS_SPREAD = 0.01
 COLOUR_FLOOR = 60
 
 
+# How many of a picture's pixels its colour is judged on, at most: every fourth pixel each way is
+# plenty, and of a huge photo (a 14000 px square's every fourth: 12 million) its copies as floats
+# were the run's peak of memory.
+COLOUR_SAMPLE = 1 << 20
+
+
+def colour_sample(rgb: np.ndarray) -> np.ndarray:
+    """Pixels (rows of R, G, B, 8-bit) evenly spread over a colour picture: every fourth each way,
+    or farther apart in a picture so large that those would be more than COLOUR_SAMPLE."""
+    height, width = rgb.shape[:2]
+    step = max(4, math.ceil(math.sqrt(height * width / COLOUR_SAMPLE)))
+    return as_rgb8(rgb[::step, ::step]).reshape(-1, 3)
+
+
 def is_colourless(rgb: np.ndarray) -> bool:
     """Whether a picture (any decoded image) has (almost) no colour: its colour spread is under
     COLOURLESS_SPREAD."""
     if rgb.ndim == 2:
         return True
-    pixels = as_rgb8(rgb[::4, ::4]).reshape(-1, 3).astype(np.float32)  # every fourth pixel each way is plenty
+    pixels = colour_sample(rgb).astype(np.float32)
     total = pixels.sum(axis=1)
     lit = total > COLOUR_FLOOR
     if not lit.any():
@@ -578,7 +593,7 @@ def is_one_hue(rgb: np.ndarray) -> bool:
     """Whether a picture's colour is one hue (`ONE_HUE_ERROR`); a colourless one is."""
     if rgb.ndim == 2:
         return True
-    pixels = as_rgb8(rgb[::4, ::4]).reshape(-1, 3).astype(np.float64)
+    pixels = colour_sample(rgb).astype(np.float64)
     pixels = pixels[(pixels > 0).all(axis=1) & (pixels < 255).all(axis=1)]
     brightness = pixels.mean(axis=1)
     if len(pixels) < 3 or brightness.std() < 1:  # nothing to fit: a flat picture, or one all clipped
