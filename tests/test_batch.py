@@ -724,10 +724,11 @@ def test_a_worker_killed_after_writing_its_output_leaves_it_recorded(shared_data
 
 def test_a_paused_worker_is_said_and_a_stop_leaves_the_files_it_never_began(shared_data, tmp_path):
     # A worker short of memory, paused by Dask (past 80% of its limit, here set so low that it
-    # pauses at once), begins no file: the run waited without a word (8 minutes, then for ever),
-    # and a first stop waited for the files queued there as if they were in progress.
+    # pauses at once: a millionth of the machine's memory), begins no file: the run waited without
+    # a word (8 minutes, then for ever), and a first stop waited for the files queued there as if
+    # they were in progress.
     inputs = photos(shared_data, tmp_path / "in", 2)
-    wrapper = ["env", "DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE=0.001"]
+    wrapper = ["env", "DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE=0.000001"]
     with remote_cluster(tmp_path / "cluster", worker_cwd=tmp_path, worker_wrapper=wrapper) as (address, _):
         with open(tmp_path / "stderr", "w+") as stderr:
             process = subprocess.Popen(veil_command(tmp_path / "in", "--output-dir", tmp_path / "out", "--cluster",
